@@ -1,0 +1,79 @@
+//! `warden`: the native command-line companion of the Warden filter.
+//!
+//! - `warden check FILE` validates a policy exactly as the filter does at start-up and prints
+//!   `OK` or every error with its field path (exit status 0 or 1).
+//! - `warden token init|mint` creates a demo signing key and mints short-lived test tokens.
+
+mod token;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use warden::core::policy::Policy;
+
+/// Warden: identity-aware gateway for Claude API traffic.
+#[derive(Parser, Debug)]
+#[command(name = "warden", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a policy file offline (same rules as the filter); prints OK or the errors.
+    Check(CheckArgs),
+    /// Demo and test tokens: create a signing key, mint short-lived tokens.
+    Token(token::TokenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Policy file (YAML or JSON).
+    file: std::path::PathBuf,
+    /// Also require every credential's environment variable to be set (as the filter does).
+    #[arg(long)]
+    require_credentials: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Token(args) => match token::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("warden token: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = Policy::parse(&text).and_then(|policy| {
+        if args.require_credentials {
+            policy.resolve_credentials(|name| std::env::var(name).ok()).map(|_| ())
+        } else {
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors.0 {
+                println!("{}: {error}", args.file.display());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! One request through the gateway: the state machine the glue drives.
+//!
+//! Push style: the glue copies plain values out of Envoy and calls, in order,
+//! [`Exchange::start`] (request headers), then — only when it returned [`HeadersStep::InspectBody`]
+//! — [`Exchange::on_body_progress`] as body bytes arrive and [`Exchange::on_body_complete`] with
+//! the whole body. Each call returns the step to perform. The core never calls the host.
+//!
+//! Order of checks: identity (401) → endpoint (404/403) → role's endpoint list → headers
+//! (`anthropic-beta`, content type and encoding, declared length) → body (size as it streams in,
+//! then JSON policy). Headers are edited as soon as identity and role are known: every client
+//! credential and identity header is removed, `accept-encoding` is dropped so the upstream answers
+//! in plain bytes the filter can inspect, and the role's key becomes the only `x-api-key`.
+//! Requests with a body stay paused until the body is judged, so nothing reaches the upstream
+//! before the decision.
+
+use crate::core::endpoint::{classify, Endpoint};
+use crate::core::errors::{Denial, LocalReply, Reason};
+use crate::core::identity::{authenticate, Caller, TokenStatus};
+use crate::core::messages::{check_betas, check_body, BodyKind};
+use crate::core::policy::{Policy, PolicyErrors, RoleKeys};
+use crate::core::secret::Secret;
+
+/// A compiled policy with its resolved keys: what one filter configuration enforces.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The compiled policy.
+    pub policy: Policy,
+    keys: RoleKeys,
+}
+
+impl Gateway {
+    /// Compiles `policy_text` and reads every credential through `lookup`.
+    pub fn new(policy_text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, PolicyErrors> {
+        let policy = Policy::parse(policy_text)?;
+        let keys = policy.resolve_credentials(lookup)?;
+        Ok(Self { policy, keys })
+    }
+
+    fn key(&self, role: usize) -> Option<&Secret> {
+        self.keys.0.get(role)
+    }
+}
+
+/// The request as the glue copied it when headers arrived.
+#[derive(Debug, Clone)]
+pub struct RequestHead<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path` including the query.
+    pub path: &'a str,
+    /// All request headers, names lower-case, in arrival order (repeats kept).
+    pub headers: &'a [(String, String)],
+    /// What `jwt_authn` concluded.
+    pub token: TokenStatus,
+    /// Seconds since the epoch.
+    pub now: f64,
+}
+
+impl RequestHead<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn header_values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Request header changes to make before forwarding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderEdits {
+    /// Header names to remove (every value).
+    pub remove: Vec<String>,
+    /// Headers to set, replacing any value.
+    pub set: Vec<(String, Secretish)>,
+}
+
+/// A header value that may be a secret; the glue writes [`Secretish::expose`], logs never see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secretish {
+    /// An ordinary value.
+    Plain(String),
+    /// A credential.
+    Secret(Secret),
+}
+
+impl Secretish {
+    /// The value to put on the wire.
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Plain(v) => v,
+            Self::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// What to do after the request headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadersStep {
+    /// Refuse now with this reply.
+    Reply(LocalReply),
+    /// Apply the edits and forward; there is no body to inspect.
+    Forward(HeaderEdits),
+    /// Apply the edits, keep the request paused and hand over the body.
+    InspectBody(HeaderEdits),
+}
+
+/// What to do once the body is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Forward the body as it is.
+    Forward,
+    /// Replace the body with these bytes (and fix `content-length` if the request had one).
+    Replace(Vec<u8>),
+    /// Refuse with this reply.
+    Reply(LocalReply),
+}
+
+/// The state of one request after its headers were accepted.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The id put on every reply (`request-id`) and log line.
+    pub request_id: String,
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The endpoint called.
+    pub endpoint: Endpoint,
+    max_body_bytes: u64,
+}
+
+/// Headers a client may use to claim a credential or an identity; never forwarded.
+const CLIENT_IDENTITY_HEADERS: [&str; 4] = ["authorization", "x-api-key", "proxy-authorization", "cookie"];
+
+impl Exchange {
+    /// Judges the request headers. On success the exchange is returned for the body phase.
+    pub fn start(gateway: &Gateway, head: &RequestHead) -> (Option<Exchange>, HeadersStep) {
+        let request_id = request_id_for(head.header("x-request-id"));
+        match Self::judge_headers(gateway, head, request_id.clone()) {
+            Ok((exchange, step)) => (Some(exchange), step),
+            Err(denial) => {
+                log::info!("{request_id} denied {}: {}", denial.reason.code(), denial.detail);
+                (None, HeadersStep::Reply(denial.to_reply(&request_id)))
+            }
+        }
+    }
+
+    fn judge_headers(gateway: &Gateway, head: &RequestHead, request_id: String) -> Result<(Exchange, HeadersStep), Denial> {
+        let policy = &gateway.policy;
+        let requested_role = head.header(&policy.identity.role_header);
+        let caller = authenticate(policy, head.token.clone(), requested_role, head.now)?;
+        let endpoint = classify(head.method, head.path)?;
+        let role = policy
+            .roles
+            .get(caller.role)
+            .ok_or_else(|| Denial::new(Reason::InternalError, "role table out of sync"))?;
+        if !role.endpoints.contains(&endpoint.policy_name()) {
+            return Err(Denial::new(
+                Reason::EndpointNotAllowed,
+                format!("{} {} is not allowed for role {}", head.method, head.path, role.name),
+            ));
+        }
+        if let Endpoint::GetModel(id) = &endpoint {
+            if !role.models.matches(id) {
+                return Err(Denial::new(Reason::ModelNotAllowed, format!("model {id:?} is not allowed for role {}", role.name)));
+            }
+        }
+        check_betas(role, head.header_values("anthropic-beta"))?;
+        let edits = Self::edits(gateway, head, caller.role)?;
+        let exchange = Exchange { request_id, caller, endpoint, max_body_bytes: role.max_body_bytes };
+        if !exchange.endpoint.has_body() {
+            exchange.log_allowed(policy, None);
+            return Ok((exchange, HeadersStep::Forward(edits)));
+        }
+        check_body_headers(head, exchange.max_body_bytes)?;
+        Ok((exchange, HeadersStep::InspectBody(edits)))
+    }
+
+    fn edits(gateway: &Gateway, head: &RequestHead, role: usize) -> Result<HeaderEdits, Denial> {
+        let key = gateway
+            .key(role)
+            .ok_or_else(|| Denial::new(Reason::InternalError, "no upstream credential for the role"))?;
+        let mut remove: Vec<String> = CLIENT_IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
+        remove.push("accept-encoding".to_string());
+        for (name, _) in head.headers {
+            let spoofable = name.starts_with("x-jwt-") || name.starts_with("x-warden-") || *name == gateway.policy.identity.role_header;
+            if spoofable && !remove.contains(name) {
+                remove.push(name.clone());
+            }
+        }
+        Ok(HeaderEdits { remove, set: vec![("x-api-key".to_string(), Secretish::Secret(key.clone()))] })
+    }
+
+    /// Called as body bytes accumulate; refuses as soon as the body passes the role's limit,
+    /// without waiting for the rest.
+    pub fn on_body_progress(&self, buffered_bytes: usize) -> Option<LocalReply> {
+        if buffered_bytes as u64 > self.max_body_bytes {
+            Some(self.refuse(too_large(self.max_body_bytes)))
+        } else {
+            None
+        }
+    }
+
+    /// Judges the complete body.
+    pub fn on_body_complete(&self, gateway: &Gateway, body: &[u8]) -> BodyStep {
+        if let Some(reply) = self.on_body_progress(body.len()) {
+            return BodyStep::Reply(reply);
+        }
+        let kind = match self.endpoint {
+            Endpoint::CountTokens => BodyKind::CountTokens,
+            _ => BodyKind::Messages,
+        };
+        let Some(role) = gateway.policy.roles.get(self.caller.role) else {
+            return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "role table out of sync")));
+        };
+        match check_body(role, kind, body) {
+            Ok(verdict) => {
+                self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.rewritten.is_some())));
+                match verdict.rewritten {
+                    Some(bytes) => BodyStep::Replace(bytes),
+                    None => BodyStep::Forward,
+                }
+            }
+            Err(denial) => BodyStep::Reply(self.refuse(denial)),
+        }
+    }
+
+    /// Renders a refusal for this exchange (and logs it).
+    pub fn refuse(&self, denial: Denial) -> LocalReply {
+        log::info!(
+            "{} denied {} sub={:?}: {}",
+            self.request_id,
+            denial.reason.code(),
+            self.caller.subject,
+            denial.detail
+        );
+        denial.to_reply(&self.request_id)
+    }
+
+    fn log_allowed(&self, policy: &Policy, body: Option<(&str, bool, bool)>) {
+        let role = policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
+        match body {
+            Some((model, stream, clamped)) => log::info!(
+                "{} allowed {} sub={:?} role={role} model={model:?} stream={stream} clamped={clamped}",
+                self.request_id,
+                self.endpoint.label(),
+                self.caller.subject
+            ),
+            None => log::info!("{} allowed {} sub={:?} role={role}", self.request_id, self.endpoint.label(), self.caller.subject),
+        }
+    }
+}
+
+/// Checks `content-type`, `content-encoding` and a declared `content-length` before the body.
+fn check_body_headers(head: &RequestHead, max_body_bytes: u64) -> Result<(), Denial> {
+    let content_type = head.header("content-type").unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(Denial::new(
+            Reason::InvalidContentType,
+            format!("content-type must be application/json, got {:?}", content_type.chars().take(80).collect::<String>()),
+        ));
+    }
+    for encoding in head.header_values("content-encoding").flat_map(|v| v.split(',')).map(str::trim) {
+        if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+            return Err(Denial::new(
+                Reason::CompressedBody,
+                format!("compressed request bodies ({encoding}) cannot be inspected; send plain JSON"),
+            ));
+        }
+    }
+    if let Some(length) = head.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+        if length > max_body_bytes {
+            return Err(too_large(max_body_bytes));
+        }
+    }
+    Ok(())
+}
+
+fn too_large(limit: u64) -> Denial {
+    Denial::new(Reason::BodyTooLarge, format!("the request body exceeds the limit of {limit} bytes"))
+}
+
+/// `req_warden_<Envoy's x-request-id>`, the id Envoy's own local replies use too.
+pub fn request_id_for(envoy_request_id: Option<&str>) -> String {
+    let id: String = envoy_request_id
+        .unwrap_or("unknown")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    format!("req_warden_{id}")
+}

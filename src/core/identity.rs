@@ -1,0 +1,238 @@
+//! Verified claims → caller → role.
+//!
+//! Envoy's `jwt_authn` verifies the token (signature, issuer, audience, expiry) and leaves either
+//! the verified payload or the failure status in dynamic metadata; the glue copies those into a
+//! [`TokenStatus`]. This module then:
+//! 1. refuses missing and failed tokens (401, with `jwt_authn`'s reason);
+//! 2. re-checks what `jwt_authn` does not: a subject is present, `exp` and `iat` are present,
+//!    `exp - iat` ≤ `identity.max_token_lifetime`, `iat` is not in the future, and the issuer is
+//!    one of the policy's providers (defence in depth if Envoy is misconfigured);
+//! 3. picks the role: the one named in the role header if the caller's groups grant it, else the
+//!    first binding (in policy order) whose group the caller has; none → 403.
+
+use crate::core::errors::{Denial, Reason};
+use crate::core::policy::Policy;
+
+/// Allowed clock difference between the issuer and the gateway, in seconds.
+pub const CLOCK_SKEW_SECONDS: f64 = 60.0;
+
+/// Claims of a token `jwt_authn` verified, as copied from metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VerifiedClaims {
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `iss`.
+    pub issuer: Option<String>,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: Option<f64>,
+    /// `iat`, seconds since the epoch.
+    pub issued_at: Option<f64>,
+    /// The groups claim (a list, or one string, in the token).
+    pub groups: Vec<String>,
+    /// Job claims present in the token, in policy order.
+    pub job: Vec<(String, String)>,
+}
+
+/// What `jwt_authn` concluded about the request's token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenStatus {
+    /// No token was presented.
+    Missing,
+    /// A token was presented and failed verification; the text is `jwt_authn`'s reason.
+    Failed(String),
+    /// A token was presented and verified.
+    Verified(VerifiedClaims),
+}
+
+impl TokenStatus {
+    /// The status for a request without verified claims, from `jwt_authn`'s failure message
+    /// (`failed_status_in_metadata`), if it left one.
+    pub fn from_failure(message: Option<&str>) -> Self {
+        match message {
+            None | Some("Jwt is missing") => Self::Missing,
+            Some(message) => Self::Failed(message.to_string()),
+        }
+    }
+}
+
+/// An authenticated caller and the role their request runs under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The token's subject (a person or a workload).
+    pub subject: String,
+    /// The token's issuer.
+    pub issuer: String,
+    /// Groups from the token.
+    pub groups: Vec<String>,
+    /// Job claims from the token.
+    pub job: Vec<(String, String)>,
+    /// Index of the role in [`Policy::roles`].
+    pub role: usize,
+}
+
+/// Authenticates the caller and selects its role.
+///
+/// `requested_role` is the value of the role header, if sent; `now` is seconds since the epoch.
+pub fn authenticate(policy: &Policy, token: TokenStatus, requested_role: Option<&str>, now: f64) -> Result<Caller, Denial> {
+    let claims = match token {
+        TokenStatus::Missing => {
+            return Err(Denial::new(
+                Reason::TokenMissing,
+                "no token; send a short-lived OIDC token as `Authorization: Bearer <token>` (ANTHROPIC_AUTH_TOKEN)",
+            ))
+        }
+        TokenStatus::Failed(why) => return Err(Denial::new(Reason::TokenInvalid, format!("token rejected: {why}"))),
+        TokenStatus::Verified(claims) => claims,
+    };
+    let subject = claims
+        .subject
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Denial::new(Reason::TokenSubjectMissing, "the token has no `sub` claim"))?;
+    let issuer = claims.issuer.unwrap_or_default();
+    if !policy.identity.issuers.is_empty() && !policy.identity.issuers.contains(&issuer) {
+        return Err(Denial::new(Reason::TokenInvalid, format!("issuer {issuer:?} is not a configured provider")));
+    }
+    let (Some(issued_at), Some(expires_at)) = (claims.issued_at, claims.expires_at) else {
+        return Err(Denial::new(
+            Reason::TokenLifetimeUnknown,
+            "the token must carry both `iat` and `exp` so its lifetime can be bounded",
+        ));
+    };
+    let lifetime = expires_at - issued_at;
+    let max = policy.identity.max_token_lifetime as f64;
+    if !(lifetime <= max) {
+        return Err(Denial::new(
+            Reason::TokenLifetimeTooLong,
+            format!("token lifetime {}s exceeds the maximum of {}s; mint a shorter-lived token", lifetime.max(0.0) as u64, max as u64),
+        ));
+    }
+    if issued_at > now + CLOCK_SKEW_SECONDS {
+        return Err(Denial::new(Reason::TokenInvalid, "token issued in the future (`iat`); check clocks"));
+    }
+    if expires_at + CLOCK_SKEW_SECONDS < now {
+        return Err(Denial::new(Reason::TokenInvalid, "token expired"));
+    }
+
+    let role = select_role(policy, &claims.groups, requested_role, &subject)?;
+    Ok(Caller { subject, issuer, groups: claims.groups, job: claims.job, role })
+}
+
+fn select_role(policy: &Policy, groups: &[String], requested: Option<&str>, subject: &str) -> Result<usize, Denial> {
+    let mut entitled = policy.bindings.iter().filter(|b| groups.contains(&b.group)).map(|b| b.role);
+    match requested.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(name) => {
+            let wanted = policy.role_index(name);
+            match wanted.filter(|w| entitled.any(|r| r == *w)) {
+                Some(role) => Ok(role),
+                None => Err(Denial::new(
+                    Reason::RoleNotEntitled,
+                    format!("{subject} is not entitled to role {name:?} (check `{}`)", policy.identity.role_header),
+                )),
+            }
+        }
+        None => entitled.next().ok_or_else(|| {
+            Denial::new(
+                Reason::NoRoleBinding,
+                format!("none of {subject}'s groups {groups:?} is bound to a role"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+version: 1
+identity:
+  max_token_lifetime: 1h
+  providers:
+    - { name: test, issuer: warden-test, audiences: [warden], jwks: { file: jwks.json } }
+credentials: { k: { env: K } }
+bindings:
+  - { group: eng, role: developer }
+  - { group: analysts, role: analyst }
+roles:
+  developer: { credential: k, models: ["*"] }
+  analyst: { credential: k, models: ["claude-haiku-*"] }
+"#;
+
+    const NOW: f64 = 1_800_000_000.0;
+
+    fn claims(groups: &[&str]) -> VerifiedClaims {
+        VerifiedClaims {
+            subject: Some("alice".into()),
+            issuer: Some("warden-test".into()),
+            issued_at: Some(NOW - 10.0),
+            expires_at: Some(NOW + 890.0),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            job: vec![],
+        }
+    }
+
+    fn auth(claims: VerifiedClaims, requested: Option<&str>) -> Result<String, Reason> {
+        let policy = Policy::parse(POLICY).unwrap();
+        authenticate(&policy, TokenStatus::Verified(claims), requested, NOW)
+            .map(|c| policy.roles[c.role].name.clone())
+            .map_err(|d| d.reason)
+    }
+
+    #[test]
+    fn first_matching_binding_wins() {
+        assert_eq!(auth(claims(&["analysts", "eng"]), None), Ok("developer".into()));
+        assert_eq!(auth(claims(&["analysts"]), None), Ok("analyst".into()));
+    }
+
+    #[test]
+    fn role_header_selects_an_entitled_role_only() {
+        assert_eq!(auth(claims(&["eng", "analysts"]), Some("analyst")), Ok("analyst".into()));
+        assert_eq!(auth(claims(&["analysts"]), Some("developer")), Err(Reason::RoleNotEntitled));
+        assert_eq!(auth(claims(&["eng"]), Some("ghost")), Err(Reason::RoleNotEntitled));
+    }
+
+    #[test]
+    fn group_less_caller_has_no_role() {
+        assert_eq!(auth(claims(&[]), None), Err(Reason::NoRoleBinding));
+        assert_eq!(auth(claims(&["marketing"]), None), Err(Reason::NoRoleBinding));
+    }
+
+    #[test]
+    fn long_lived_tokens_are_refused() {
+        let mut c = claims(&["eng"]);
+        c.expires_at = Some(NOW - 10.0 + 3601.0);
+        assert_eq!(auth(c.clone(), None), Err(Reason::TokenLifetimeTooLong));
+        c.expires_at = Some(NOW - 10.0 + 3600.0);
+        assert_eq!(auth(c, None), Ok("developer".into()));
+    }
+
+    #[test]
+    fn tokens_without_exp_or_iat_are_refused() {
+        let mut c = claims(&["eng"]);
+        c.issued_at = None;
+        assert_eq!(auth(c, None), Err(Reason::TokenLifetimeUnknown));
+        let mut c = claims(&["eng"]);
+        c.expires_at = None;
+        assert_eq!(auth(c, None), Err(Reason::TokenLifetimeUnknown));
+    }
+
+    #[test]
+    fn tokens_without_subject_or_from_unknown_issuers_are_refused() {
+        let mut c = claims(&["eng"]);
+        c.subject = None;
+        assert_eq!(auth(c, None), Err(Reason::TokenSubjectMissing));
+        let mut c = claims(&["eng"]);
+        c.issuer = Some("someone-else".into());
+        assert_eq!(auth(c, None), Err(Reason::TokenInvalid));
+    }
+
+    #[test]
+    fn missing_and_failed_tokens_are_401() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let missing = authenticate(&policy, TokenStatus::Missing, None, NOW).unwrap_err();
+        assert_eq!(missing.reason, Reason::TokenMissing);
+        let failed = authenticate(&policy, TokenStatus::Failed("Jwt is expired".into()), None, NOW).unwrap_err();
+        assert_eq!(failed.message(), "warden: token_invalid: token rejected: Jwt is expired");
+        assert_eq!(failed.reason.error_type().status(), 401);
+    }
+}

@@ -1,0 +1,386 @@
+//! The Messages request body: parse what policy needs, check it, rewrite surgically.
+//!
+//! Algorithm: the body must be UTF-8 JSON whose top level is an object. It is deserialized once
+//! into [`MessagesRequest`], a borrowed view of only the fields policy reads (`model`,
+//! `max_tokens`, `stream`, `thinking`, `tools`, `mcp_servers`); serde still validates the syntax of
+//! everything else (conversation history, images) while skipping it without allocation. A field
+//! the policy reads appearing twice is refused (`invalid_json`), so nobody can show Warden one
+//! model and Anthropic another.
+//!
+//! Clamping rewrites only the bytes of the clamped value: `max_tokens` and `thinking` are kept as
+//! raw JSON slices, so the rewrite is a splice at a known offset and every other byte — and so
+//! Anthropic's prompt cache — is untouched.
+//!
+//! Limits: only top-level declarations are checked. Tool *use* inside history is not (a tool that
+//! is not declared cannot be called), and `tool_choice` needs no check for the same reason.
+
+use crate::core::errors::{Denial, Reason};
+use crate::core::policy::config::CapAction;
+use crate::core::policy::{Cap, Role};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Which body endpoint is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens` (no `max_tokens`, never streams).
+    CountTokens,
+}
+
+/// What the policy concluded about an acceptable body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The model asked for.
+    pub model: String,
+    /// Whether the response will stream.
+    pub stream: bool,
+    /// A rewritten body when a cap clamped a value; `None` forwards the original bytes.
+    pub rewritten: Option<Vec<u8>>,
+}
+
+#[derive(Deserialize)]
+struct MessagesRequest<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(borrow, default)]
+    thinking: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tools: Option<Vec<ToolDeclaration<'a>>>,
+    #[serde(borrow, default)]
+    mcp_servers: Option<Vec<McpServer<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolDeclaration<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct McpServer<'a> {
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Thinking {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    budget_tokens: Option<u64>,
+}
+
+/// A replacement of `body[start..end]`.
+struct Splice {
+    start: usize,
+    end: usize,
+    bytes: Vec<u8>,
+}
+
+/// Checks a Messages (or count_tokens) body against `role`.
+pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to())))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(Denial::new(Reason::InvalidJson, "the body must be a JSON object"));
+    }
+    let request: MessagesRequest = serde_json::from_str(text)
+        .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
+
+    let model = request
+        .model
+        .as_deref()
+        .ok_or_else(|| Denial::new(Reason::InvalidRequest, "`model` is required"))?;
+    if !role.models.matches(model) {
+        return Err(Denial::new(
+            Reason::ModelNotAllowed,
+            format!("model {:?} is not allowed for role {}", shorten(model), role.name),
+        ));
+    }
+
+    let stream = request.stream.unwrap_or(false);
+    if stream && !role.streaming && kind == BodyKind::Messages {
+        return Err(Denial::new(Reason::StreamingNotAllowed, format!("role {} may not stream; send stream: false", role.name)));
+    }
+
+    let mut splices = Vec::new();
+    if let (Some(raw), BodyKind::Messages) = (request.max_tokens, kind) {
+        let value: u64 = serde_json::from_str(raw.get())
+            .map_err(|_| Denial::new(Reason::InvalidRequest, "`max_tokens` must be a non-negative integer"))?;
+        if let Some(limit) = over_cap(role.max_tokens, value, Reason::MaxTokensExceeded, "max_tokens", &role.name)? {
+            splices.push(splice_of(text, raw, limit.to_string().into_bytes()));
+        }
+    }
+    if let Some(raw) = request.thinking {
+        if let Some(splice) = check_thinking(role, text, raw)? {
+            splices.push(splice);
+        }
+    }
+    for tool in request.tools.iter().flatten() {
+        check_tool(role, tool)?;
+    }
+    for server in request.mcp_servers.iter().flatten() {
+        let url = server.url.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every `mcp_servers` entry needs a `url`"))?;
+        if !role.mcp_servers.matches(url) {
+            return Err(Denial::new(
+                Reason::McpServerNotAllowed,
+                format!("MCP server {:?} is not allowed for role {}", shorten(url), role.name),
+            ));
+        }
+    }
+
+    Ok(Verdict { model: model.to_string(), stream: stream && kind == BodyKind::Messages, rewritten: apply(body, splices) })
+}
+
+/// Checks each `anthropic-beta` value (comma-separated, possibly over several headers).
+pub fn check_betas<'a>(role: &Role, header_values: impl Iterator<Item = &'a str>) -> Result<(), Denial> {
+    for beta in header_values.flat_map(|v| v.split(',')).map(str::trim).filter(|b| !b.is_empty()) {
+        if !role.betas.matches(beta) {
+            return Err(Denial::new(
+                Reason::BetaNotAllowed,
+                format!("anthropic-beta {:?} is not allowed for role {}", shorten(beta), role.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Ok(Some(limit))` when `value` must be clamped to `limit`; an error when it must be refused.
+fn over_cap(cap: Option<Cap>, value: u64, reason: Reason, field: &str, role: &str) -> Result<Option<u64>, Denial> {
+    match cap {
+        Some(cap) if value > cap.limit => match cap.action {
+            CapAction::Clamp => Ok(Some(cap.limit)),
+            CapAction::Deny => {
+                Err(Denial::new(reason, format!("{field} {value} exceeds the limit of {} for role {role}", cap.limit)))
+            }
+        },
+        _ => Ok(None),
+    }
+}
+
+fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Splice>, Denial> {
+    let thinking: Thinking = serde_json::from_str(raw.get())
+        .map_err(|_| Denial::new(Reason::InvalidRequest, "`thinking` must be an object with a `type`"))?;
+    let forbidden = role.thinking_budget.is_some_and(|cap| cap.limit == 0);
+    match thinking.kind.as_str() {
+        "disabled" => Ok(None),
+        _ if forbidden => Err(Denial::new(
+            Reason::ThinkingBudgetExceeded,
+            format!("extended thinking is not allowed for role {}", role.name),
+        )),
+        "enabled" => {
+            let budget = thinking
+                .budget_tokens
+                .ok_or_else(|| Denial::new(Reason::InvalidRequest, "`thinking.budget_tokens` is required when thinking is enabled"))?;
+            let clamp = over_cap(role.thinking_budget, budget, Reason::ThinkingBudgetExceeded, "thinking.budget_tokens", &role.name)?;
+            Ok(clamp.map(|limit| {
+                let mut object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(raw.get()).unwrap_or_default();
+                object.insert("budget_tokens".to_string(), limit.into());
+                let bytes = serde_json::to_vec(&object).unwrap_or_default();
+                splice_of(text, raw, bytes)
+            }))
+        }
+        // Newer thinking modes (e.g. `adaptive`) have no budget to cap; the role's max_tokens cap
+        // still bounds them.
+        _ => Ok(None),
+    }
+}
+
+fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
+    match tool.kind.as_deref() {
+        None | Some("custom") => {
+            let name = tool.name.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every tool needs a `name`"))?;
+            if role.client_tools.matches(name) {
+                Ok(())
+            } else {
+                Err(Denial::new(Reason::ToolNotAllowed, format!("tool {:?} is not allowed for role {}", shorten(name), role.name)))
+            }
+        }
+        Some(kind) if role.server_tools.matches(kind) => Ok(()),
+        Some(kind) => Err(Denial::new(
+            Reason::ServerToolNotAllowed,
+            format!("tool type {:?} is not allowed for role {}", shorten(kind), role.name),
+        )),
+    }
+}
+
+/// The splice replacing `raw`, a slice borrowed from `text`, by `bytes`.
+fn splice_of(text: &str, raw: &RawValue, bytes: Vec<u8>) -> Splice {
+    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+    Splice { start, end: start + raw.get().len(), bytes }
+}
+
+fn apply(body: &[u8], mut splices: Vec<Splice>) -> Option<Vec<u8>> {
+    if splices.is_empty() {
+        return None;
+    }
+    splices.sort_by_key(|s| s.start);
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let mut cursor = 0;
+    for splice in splices {
+        out.extend_from_slice(body.get(cursor..splice.start)?);
+        out.extend_from_slice(&splice.bytes);
+        cursor = splice.end;
+    }
+    out.extend_from_slice(body.get(cursor..)?);
+    Some(out)
+}
+
+/// A caller-supplied value cut to a length fit for an error message.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 120;
+    if text.chars().count() <= MAX {
+        text.to_string()
+    } else {
+        text.chars().take(MAX).chain("…".chars()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::policy::Policy;
+
+    const POLICY: &str = r#"
+version: 1
+identity: {}
+credentials: { k: { env: K } }
+roles:
+  developer:
+    credential: k
+    models: ["claude-*"]
+    max_tokens: { limit: 8000, action: clamp }
+    thinking_budget: { limit: 4000, action: clamp }
+    tools: { client: ["Bash", "Read", "mcp__github__*"], server: ["web_search_*"] }
+    mcp_servers: ["https://mcp.example.com/*"]
+    betas: ["interleaved-thinking-*", "context-management-2025-06-27"]
+  analyst:
+    credential: k
+    models: ["claude-haiku-*"]
+    max_tokens: { limit: 1024 }
+    thinking_budget: { limit: 0 }
+    streaming: false
+"#;
+
+    fn role(name: &str) -> Role {
+        let policy = Policy::parse(POLICY).unwrap();
+        policy.roles.into_iter().find(|r| r.name == name).unwrap()
+    }
+
+    fn check(role_name: &str, body: &str) -> Result<Verdict, Reason> {
+        check_body(&role(role_name), BodyKind::Messages, body.as_bytes()).map_err(|d| d.reason)
+    }
+
+    #[test]
+    fn allowed_request_passes_unchanged() {
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#;
+        let verdict = check("analyst", body).unwrap();
+        assert_eq!(verdict.model, "claude-haiku-4-5");
+        assert_eq!(verdict.rewritten, None);
+    }
+
+    #[test]
+    fn model_outside_the_role_is_refused() {
+        let body = r#"{"model":"claude-opus-4-1","max_tokens":100,"messages":[]}"#;
+        assert_eq!(check("analyst", body), Err(Reason::ModelNotAllowed));
+    }
+
+    #[test]
+    fn max_tokens_over_cap_is_denied_or_clamped_in_place() {
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":2048,"messages":[]}"#;
+        assert_eq!(check("analyst", body), Err(Reason::MaxTokensExceeded));
+        let body = r#"{"model":"claude-sonnet-4-5", "max_tokens" : 64000 ,"messages":[{"role":"user","content":"x"}]}"#;
+        let rewritten = check("developer", body).unwrap().rewritten.unwrap();
+        assert_eq!(
+            String::from_utf8(rewritten).unwrap(),
+            r#"{"model":"claude-sonnet-4-5", "max_tokens" : 8000 ,"messages":[{"role":"user","content":"x"}]}"#
+        );
+    }
+
+    #[test]
+    fn thinking_is_capped_or_forbidden() {
+        let body = r#"{"model":"claude-sonnet-4-5","max_tokens":8000,"thinking":{"type":"enabled","budget_tokens":6000},"messages":[]}"#;
+        let rewritten = String::from_utf8(check("developer", body).unwrap().rewritten.unwrap()).unwrap();
+        assert!(rewritten.contains(r#""thinking":{"budget_tokens":4000,"type":"enabled"}"#), "{rewritten}");
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":100,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[]}"#;
+        assert_eq!(check("analyst", body), Err(Reason::ThinkingBudgetExceeded));
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":100,"thinking":{"type":"disabled"},"messages":[]}"#;
+        assert!(check("analyst", body).is_ok());
+    }
+
+    #[test]
+    fn tools_are_matched_by_name_or_type() {
+        let ok = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[
+            {"name":"Bash","input_schema":{}},{"name":"mcp__github__search","input_schema":{}},
+            {"type":"web_search_20250305","name":"web_search"}]}"#;
+        assert!(check("developer", ok).is_ok());
+        let bad_client = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[{"name":"Write","input_schema":{}}]}"#;
+        assert_eq!(check("developer", bad_client), Err(Reason::ToolNotAllowed));
+        let bad_server = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[{"type":"code_execution_20250522","name":"code_execution"}]}"#;
+        assert_eq!(check("developer", bad_server), Err(Reason::ServerToolNotAllowed));
+        let any_tool = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tools":[{"name":"Read","input_schema":{}}]}"#;
+        assert_eq!(check("analyst", any_tool), Err(Reason::ToolNotAllowed));
+    }
+
+    #[test]
+    fn mcp_servers_must_be_allowlisted() {
+        let ok = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"mcp_servers":[{"type":"url","url":"https://mcp.example.com/sse","name":"x"}]}"#;
+        assert!(check("developer", ok).is_ok());
+        let bad = ok.replace("mcp.example.com", "evil.example.net");
+        assert_eq!(check("developer", &bad), Err(Reason::McpServerNotAllowed));
+    }
+
+    #[test]
+    fn streaming_can_be_forbidden() {
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":10,"stream":true,"messages":[]}"#;
+        assert_eq!(check("analyst", body), Err(Reason::StreamingNotAllowed));
+        assert!(check("developer", &body.replace("haiku", "sonnet")).unwrap().stream);
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_json() {
+        for body in ["", "   ", "{", "[]", "\"x\"", r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[}"#] {
+            assert_eq!(check("analyst", body), Err(Reason::InvalidJson), "{body:?}");
+        }
+        let not_utf8 = b"{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"content\":\"\xff\"}]}";
+        assert_eq!(check_body(&role("analyst"), BodyKind::Messages, not_utf8).map_err(|d| d.reason), Err(Reason::InvalidJson));
+    }
+
+    #[test]
+    fn duplicate_policy_fields_are_refused() {
+        let body = r#"{"model":"claude-haiku-4-5","model":"claude-opus-4-1","max_tokens":10,"messages":[]}"#;
+        assert_eq!(check("analyst", body), Err(Reason::InvalidJson));
+    }
+
+    #[test]
+    fn wrongly_typed_fields_are_invalid() {
+        assert_eq!(check("analyst", r#"{"max_tokens":10,"messages":[]}"#), Err(Reason::InvalidRequest));
+        assert_eq!(check("analyst", r#"{"model":"claude-haiku-4-5","max_tokens":"10"}"#), Err(Reason::InvalidRequest));
+        assert_eq!(check("analyst", r#"{"model":7}"#), Err(Reason::InvalidJson));
+    }
+
+    #[test]
+    fn count_tokens_ignores_max_tokens_and_stream() {
+        let body = br#"{"model":"claude-haiku-4-5","messages":[]}"#;
+        assert!(check_body(&role("analyst"), BodyKind::CountTokens, body).is_ok());
+    }
+
+    #[test]
+    fn beta_values_are_checked_one_by_one() {
+        let dev = role("developer");
+        assert!(check_betas(&dev, ["interleaved-thinking-2025-05-14, context-management-2025-06-27"].into_iter()).is_ok());
+        let err = check_betas(&dev, ["interleaved-thinking-2025-05-14", "files-api-2025-04-14"].into_iter()).unwrap_err();
+        assert_eq!(err.reason, Reason::BetaNotAllowed);
+        assert!(check_betas(&role("analyst"), std::iter::empty()).is_ok());
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core: everything Warden decides, with no host calls.
+//!
+//! Data flows one way: the glue copies plain values out of the proxy (headers, verified claims,
+//! body bytes, the clock), hands them to [`exchange::Exchange`], and performs the step it gets back.
+
+pub mod endpoint;
+pub mod errors;
+pub mod exchange;
+pub mod identity;
+pub mod messages;
+pub mod policy;
+pub mod secret;

@@ -1,0 +1,228 @@
+//! The policy file as written: a strict serde model.
+//!
+//! Every struct rejects unknown fields, so a typo (`modles:`) is an error naming its path rather
+//! than a silently ignored rule. Defaults are the least-privileged sensible choice and are
+//! documented on each field and in `docs/policy.md`. This module only describes the shape; the
+//! cross-references (roles, credentials, globs) are checked when [`super::compile`] builds the
+//! runtime [`super::Policy`].
+
+use super::units::{Bytes, Seconds};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Format version; must be `1`.
+    pub version: u32,
+    /// How callers are identified: OIDC providers and how claims are read.
+    pub identity: IdentityConfig,
+    /// Named upstream credentials (Anthropic keys), by where to read them — never the key itself.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, CredentialConfig>,
+    /// Group → role bindings, in priority order.
+    #[serde(default)]
+    pub bindings: Vec<BindingConfig>,
+    /// Roles by name.
+    pub roles: BTreeMap<String, RoleConfig>,
+    /// Gateway-wide limits that apply whatever the role.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Identity settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// OIDC providers whose tokens Envoy's `jwt_authn` verifies. Warden also refuses tokens whose
+    /// `iss` is not one of these issuers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Longest accepted token lifetime (`exp - iat`). Default `1h`.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime: Seconds,
+    /// Claim holding the caller's groups; dots descend into objects (`realm_access.roles`).
+    /// Default `groups`.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Extra string claims recorded with the caller when present (CI job claims).
+    /// Default: GitHub Actions' `repository`, `workflow`, `run_id`, `actor`.
+    #[serde(default = "default_job_claims")]
+    pub job_claims: Vec<String>,
+    /// Request header with which a caller picks one of its entitled roles. Default `x-warden-role`.
+    #[serde(default = "default_role_header")]
+    pub role_header: String,
+}
+
+/// One OIDC provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Provider name, used to name Envoy resources.
+    pub name: String,
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry at least one. Must not be empty.
+    pub audiences: Vec<String>,
+    /// Where the provider's signing keys come from.
+    pub jwks: JwksSource,
+}
+
+/// Where a provider's JWKS is read from: exactly one of `file` or `uri`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwksSource {
+    /// A local JWKS file; relative paths are relative to the policy file.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// An `https://` URL Envoy fetches and caches.
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+/// Where an upstream credential is read from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Environment variable of the Envoy process holding the key. Envoy exposes it to the filter
+    /// (`vm_config.environment_variables.host_env_keys`); the launcher can fill it from a secret
+    /// file (`--credential-file VAR=PATH`).
+    pub env: String,
+}
+
+/// Binds a group to a role.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConfig {
+    /// Group name as it appears in the groups claim (exact match).
+    pub group: String,
+    /// Role granted to members of the group.
+    pub role: String,
+}
+
+/// An Anthropic API endpoint a role may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointName {
+    /// `POST /v1/messages` (with or without `?beta=true`).
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// `GET /v1/models` and `GET /v1/models/{id}`.
+    Models,
+}
+
+/// What a role may do.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// Name of the credential (under `credentials`) this role's requests use upstream.
+    pub credential: String,
+    /// Endpoints the role may call. Default: `[messages, count_tokens, models]`.
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<EndpointName>,
+    /// Model globs the role may use (`claude-haiku-*`). Required; empty allows no model.
+    pub models: Vec<String>,
+    /// Cap on `max_tokens`. Default: no cap beyond the model's own.
+    #[serde(default)]
+    pub max_tokens: Option<CapConfig>,
+    /// Cap on `thinking.budget_tokens`; limit `0` forbids extended thinking. Default: no cap.
+    #[serde(default)]
+    pub thinking_budget: Option<CapConfig>,
+    /// Tools the role may declare. Default: none.
+    #[serde(default)]
+    pub tools: ToolsConfig,
+    /// URL globs for `mcp_servers[].url`. Default: none (requests with MCP servers are refused).
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
+    /// Globs for `anthropic-beta` header values. Default: none (any beta header is refused).
+    #[serde(default)]
+    pub betas: Vec<String>,
+    /// Whether `stream: true` is allowed. Default `true`.
+    #[serde(default = "default_true")]
+    pub streaming: bool,
+    /// Largest request body. Default: `limits.max_body_bytes`; cannot exceed it.
+    #[serde(default)]
+    pub max_body_bytes: Option<Bytes>,
+}
+
+/// A numeric cap and what to do above it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapConfig {
+    /// Largest allowed value.
+    pub limit: u64,
+    /// `deny` (default) refuses the request; `clamp` rewrites the value down to `limit`.
+    #[serde(default)]
+    pub action: CapAction,
+}
+
+/// What happens to a value above its cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapAction {
+    /// Refuse the request (403).
+    #[default]
+    Deny,
+    /// Lower the value to the limit and forward the request.
+    Clamp,
+}
+
+/// Tool allowlists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsConfig {
+    /// Globs for client (custom) tool names, e.g. `Bash`, `Read`, `mcp__github__*`.
+    #[serde(default)]
+    pub client: Vec<String>,
+    /// Globs for Anthropic-defined tool types, e.g. `web_search_*`, `bash_20250124`. These
+    /// are the tools declared with a `type` other than `custom`, whether Anthropic runs them
+    /// (web search, code execution) or the client does (bash, text editor, computer use).
+    #[serde(default)]
+    pub server: Vec<String>,
+}
+
+/// Gateway-wide limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body for any role. Default `32MiB`. Envoy's buffer limit
+    /// (`per_connection_buffer_limit_bytes`, 64 MiB in the shipped configs) must be larger.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: Bytes,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: default_max_body_bytes() }
+    }
+}
+
+fn default_max_token_lifetime() -> Seconds {
+    Seconds(3600)
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_string()
+}
+
+fn default_job_claims() -> Vec<String> {
+    ["repository", "workflow", "run_id", "actor"].iter().map(|s| s.to_string()).collect()
+}
+
+fn default_role_header() -> String {
+    "x-warden-role".to_string()
+}
+
+fn default_endpoints() -> Vec<EndpointName> {
+    vec![EndpointName::Messages, EndpointName::CountTokens, EndpointName::Models]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_body_bytes() -> Bytes {
+    Bytes(32 << 20)
+}

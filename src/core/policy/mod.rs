@@ -1,0 +1,482 @@
+//! The policy: parse strictly, then compile once into runtime tables.
+//!
+//! [`Policy::parse`] deserializes YAML (or JSON, a subset) into the [`config`] model with
+//! `serde_path_to_error`, so a shape error names its field path (`roles.analyst.modles: unknown
+//! field …`). It then checks what serde cannot — glob syntax, references between roles, bindings
+//! and credentials, numeric bounds — collecting *every* such error, each with its path. The same
+//! function backs Envoy's `on_configure` (an invalid policy stops Envoy from starting) and
+//! `warden check`.
+//!
+//! Credentials are resolved separately ([`Policy::resolve_credentials`]): `warden check` validates
+//! a policy offline without the keys, while the filter refuses to start when a key is missing.
+
+pub mod config;
+pub mod glob;
+pub mod units;
+
+use crate::core::secret::Secret;
+use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig};
+use glob::{Glob, GlobSet};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One problem in a policy, with the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// Dotted field path, e.g. `roles.analyst.models[2]`; empty for the document itself.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All problems found in a policy (never empty when returned as an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A numeric cap, compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    /// Largest allowed value.
+    pub limit: u64,
+    /// What to do above it.
+    pub action: CapAction,
+}
+
+/// A role, compiled: everything a request is checked against.
+#[derive(Debug)]
+pub struct Role {
+    /// Role name.
+    pub name: String,
+    /// Name of the upstream credential the role uses.
+    pub credential: String,
+    /// Allowed endpoints.
+    pub endpoints: Vec<EndpointName>,
+    /// Allowed models.
+    pub models: GlobSet,
+    /// Cap on `max_tokens`.
+    pub max_tokens: Option<Cap>,
+    /// Cap on the thinking budget.
+    pub thinking_budget: Option<Cap>,
+    /// Allowed client tool names.
+    pub client_tools: GlobSet,
+    /// Allowed Anthropic-defined tool types.
+    pub server_tools: GlobSet,
+    /// Allowed MCP server URLs.
+    pub mcp_servers: GlobSet,
+    /// Allowed `anthropic-beta` values.
+    pub betas: GlobSet,
+    /// Whether streaming responses are allowed.
+    pub streaming: bool,
+    /// Largest request body in bytes.
+    pub max_body_bytes: u64,
+}
+
+/// A group → role binding, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Group name (exact match).
+    pub group: String,
+    /// Index into [`Policy::roles`].
+    pub role: usize,
+}
+
+/// How identities are read and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPolicy {
+    /// Accepted issuers (from `identity.providers`); empty accepts any issuer `jwt_authn` verified.
+    pub issuers: Vec<String>,
+    /// Longest token lifetime in seconds.
+    pub max_token_lifetime: u64,
+    /// Path of the groups claim (split on dots).
+    pub groups_claim: Vec<String>,
+    /// Job claims to record.
+    pub job_claims: Vec<String>,
+    /// Lower-case name of the role-selection header.
+    pub role_header: String,
+}
+
+/// A validated, compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    /// Identity settings.
+    pub identity: IdentityPolicy,
+    /// Bindings in priority order.
+    pub bindings: Vec<Binding>,
+    /// Roles (indexed by [`Binding::role`]).
+    pub roles: Vec<Role>,
+    /// Credential name → environment variable holding it.
+    pub credential_env: BTreeMap<String, String>,
+}
+
+/// Upstream keys, one per role (same index as [`Policy::roles`]).
+#[derive(Debug)]
+pub struct RoleKeys(pub Vec<Secret>);
+
+impl Policy {
+    /// Parses and validates a policy document (YAML or JSON).
+    pub fn parse(text: &str) -> Result<Self, PolicyErrors> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let file: PolicyFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            // The YAML error repeats the path; keep it once.
+            let message = e.into_inner().to_string();
+            let message = message.strip_prefix(&format!("{path}: ")).unwrap_or(&message).to_string();
+            PolicyErrors(vec![PolicyError { path, message }])
+        })?;
+        compile(file)
+    }
+
+    /// Environment variables the policy reads keys from (for Envoy's `host_env_keys`).
+    pub fn credential_variables(&self) -> impl Iterator<Item = &str> {
+        self.credential_env.values().map(String::as_str)
+    }
+
+    /// Reads every role's key through `lookup` (the process environment in the filter).
+    /// A missing or empty variable is an error naming the credential, never its value.
+    pub fn resolve_credentials(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<RoleKeys, PolicyErrors> {
+        let mut errors = Vec::new();
+        let mut resolved: BTreeMap<&str, Secret> = BTreeMap::new();
+        for (name, variable) in &self.credential_env {
+            match lookup(variable).filter(|v| !v.trim().is_empty()) {
+                Some(value) => {
+                    resolved.insert(name, Secret::new(value.trim().to_string()));
+                }
+                None => errors.push(PolicyError {
+                    path: format!("credentials.{name}.env"),
+                    message: format!("environment variable {variable} is not set or empty"),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PolicyErrors(errors));
+        }
+        let mut keys = Vec::with_capacity(self.roles.len());
+        for role in &self.roles {
+            match resolved.get(role.credential.as_str()) {
+                Some(secret) => keys.push(secret.clone()),
+                None => {
+                    return Err(PolicyErrors(vec![PolicyError {
+                        path: format!("roles.{}.credential", role.name),
+                        message: format!("unknown credential {:?}", role.credential),
+                    }]))
+                }
+            }
+        }
+        Ok(RoleKeys(keys))
+    }
+
+    /// The index of the role named `name`.
+    pub fn role_index(&self, name: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r.name == name)
+    }
+}
+
+/// Collects errors while compiling, each under the current path.
+struct Checker {
+    errors: Vec<PolicyError>,
+}
+
+impl Checker {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(PolicyError { path: path.into(), message: message.into() });
+    }
+
+    fn globs(&mut self, path: &str, patterns: &[String]) -> GlobSet {
+        let mut globs = Vec::with_capacity(patterns.len());
+        for (i, pattern) in patterns.iter().enumerate() {
+            match Glob::parse(pattern) {
+                Ok(glob) => globs.push(glob),
+                Err(message) => self.error(format!("{path}[{i}]"), message),
+            }
+        }
+        GlobSet::new(globs)
+    }
+
+    fn cap(&mut self, path: &str, cap: &Option<CapConfig>) -> Option<Cap> {
+        let cap = cap.as_ref()?;
+        if cap.limit == 0 && cap.action == CapAction::Clamp {
+            self.error(format!("{path}.action"), "clamp needs a limit above 0; use action deny to forbid");
+        }
+        Some(Cap { limit: cap.limit, action: cap.action })
+    }
+}
+
+fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
+    let mut check = Checker { errors: Vec::new() };
+    if file.version != 1 {
+        check.error("version", format!("unsupported version {}; this Warden reads version 1", file.version));
+    }
+
+    let identity = &file.identity;
+    let mut issuers = Vec::new();
+    for (i, provider) in identity.providers.iter().enumerate() {
+        let path = format!("identity.providers[{i}]");
+        if !is_token(&provider.name) {
+            check.error(format!("{path}.name"), "must be letters, digits, '-', '_' or '.'");
+        }
+        if provider.issuer.is_empty() {
+            check.error(format!("{path}.issuer"), "must not be empty");
+        }
+        if provider.audiences.is_empty() || provider.audiences.iter().any(String::is_empty) {
+            check.error(format!("{path}.audiences"), "at least one non-empty audience is required");
+        }
+        match &provider.jwks {
+            JwksSource { file: Some(file), uri: None } if !file.is_empty() => {}
+            JwksSource { file: None, uri: Some(uri) } if uri.starts_with("https://") => {}
+            JwksSource { file: None, uri: Some(_) } => check.error(format!("{path}.jwks.uri"), "must be an https:// URL"),
+            _ => check.error(format!("{path}.jwks"), "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)"),
+        }
+        issuers.push(provider.issuer.clone());
+    }
+    if identity.max_token_lifetime.0 == 0 {
+        check.error("identity.max_token_lifetime", "must be greater than 0");
+    }
+    let groups_claim: Vec<String> = identity.groups_claim.split('.').map(str::to_string).collect();
+    if groups_claim.iter().any(String::is_empty) {
+        check.error("identity.groups_claim", "must be a claim name or a dotted path of names");
+    }
+    for (i, claim) in identity.job_claims.iter().enumerate() {
+        if claim.is_empty() {
+            check.error(format!("identity.job_claims[{i}]"), "must not be empty");
+        }
+    }
+    let role_header = identity.role_header.to_ascii_lowercase();
+    if !is_token(&role_header) {
+        check.error("identity.role_header", "must be a valid header name");
+    }
+
+    let mut credential_env = BTreeMap::new();
+    for (name, credential) in &file.credentials {
+        let valid = !credential.env.is_empty()
+            && credential.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !credential.env.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            check.error(format!("credentials.{name}.env"), "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+        }
+        credential_env.insert(name.clone(), credential.env.clone());
+    }
+
+    let global_max_body = file.limits.max_body_bytes.0;
+    if global_max_body == 0 {
+        check.error("limits.max_body_bytes", "must be greater than 0");
+    }
+    let role_names: Vec<&String> = file.roles.keys().collect();
+    let mut roles = Vec::with_capacity(file.roles.len());
+    for (name, role) in &file.roles {
+        roles.push(compile_role(&mut check, name, role, &file.credentials, global_max_body));
+    }
+    if roles.is_empty() {
+        check.error("roles", "at least one role is required");
+    }
+
+    let mut bindings = Vec::with_capacity(file.bindings.len());
+    for (i, binding) in file.bindings.iter().enumerate() {
+        if binding.group.is_empty() {
+            check.error(format!("bindings[{i}].group"), "must not be empty");
+        }
+        match role_names.iter().position(|r| **r == binding.role) {
+            Some(role) => bindings.push(Binding { group: binding.group.clone(), role }),
+            None => check.error(format!("bindings[{i}].role"), format!("unknown role {:?}", binding.role)),
+        }
+    }
+
+    if !check.errors.is_empty() {
+        return Err(PolicyErrors(check.errors));
+    }
+    Ok(Policy {
+        identity: IdentityPolicy {
+            issuers,
+            max_token_lifetime: identity.max_token_lifetime.0,
+            groups_claim,
+            job_claims: identity.job_claims.clone(),
+            role_header,
+        },
+        bindings,
+        roles,
+        credential_env,
+    })
+}
+
+fn compile_role(
+    check: &mut Checker,
+    name: &str,
+    role: &RoleConfig,
+    credentials: &BTreeMap<String, config::CredentialConfig>,
+    global_max_body: u64,
+) -> Role {
+    let path = format!("roles.{name}");
+    if !is_token(name) {
+        check.error(path.clone(), "role names must be letters, digits, '-', '_' or '.'");
+    }
+    if !credentials.contains_key(&role.credential) {
+        check.error(format!("{path}.credential"), format!("unknown credential {:?}", role.credential));
+    }
+    let max_body_bytes = match role.max_body_bytes {
+        Some(size) if size.0 > global_max_body => {
+            check.error(format!("{path}.max_body_bytes"), format!("exceeds limits.max_body_bytes ({global_max_body})"));
+            global_max_body
+        }
+        Some(size) if size.0 == 0 => {
+            check.error(format!("{path}.max_body_bytes"), "must be greater than 0");
+            global_max_body
+        }
+        Some(size) => size.0,
+        None => global_max_body,
+    };
+    Role {
+        name: name.to_string(),
+        credential: role.credential.clone(),
+        endpoints: role.endpoints.clone(),
+        models: check.globs(&format!("{path}.models"), &role.models),
+        max_tokens: check.cap(&format!("{path}.max_tokens"), &role.max_tokens),
+        thinking_budget: check.cap(&format!("{path}.thinking_budget"), &role.thinking_budget),
+        client_tools: check.globs(&format!("{path}.tools.client"), &role.tools.client),
+        server_tools: check.globs(&format!("{path}.tools.server"), &role.tools.server),
+        mcp_servers: check.globs(&format!("{path}.mcp_servers"), &role.mcp_servers),
+        betas: check.globs(&format!("{path}.betas"), &role.betas),
+        streaming: role.streaming,
+        max_body_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+version: 1
+identity: {}
+credentials:
+  main: { env: ANTHROPIC_API_KEY }
+bindings:
+  - { group: eng, role: developer }
+roles:
+  developer:
+    credential: main
+    models: ["claude-*"]
+"#;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        match Policy::parse(text) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn minimal_policy_gets_least_privilege_defaults() {
+        let policy = Policy::parse(MINIMAL).unwrap();
+        let role = &policy.roles[0];
+        assert_eq!(policy.identity.max_token_lifetime, 3600);
+        assert_eq!(policy.identity.role_header, "x-warden-role");
+        assert!(role.client_tools.is_empty() && role.server_tools.is_empty());
+        assert!(role.betas.is_empty() && role.mcp_servers.is_empty());
+        assert!(role.streaming);
+        assert_eq!(role.max_body_bytes, 32 << 20);
+    }
+
+    #[test]
+    fn unknown_field_error_names_its_path() {
+        let text = MINIMAL.replace("models:", "modles:");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("roles.developer"), "{errors:?}");
+        assert!(errors[0].contains("modles"), "{errors:?}");
+    }
+
+    #[test]
+    fn bad_glob_error_names_the_list_index() {
+        let text = MINIMAL.replace(r#"["claude-*"]"#, r#"["claude-*", "claude-[ho]*"]"#);
+        assert_eq!(errors_of(&text), vec!["roles.developer.models[1]: invalid glob \"claude-[ho]*\": '[' is reserved (only *, ** and ? are special)"]);
+    }
+
+    #[test]
+    fn every_reference_error_is_reported_at_once() {
+        let text = MINIMAL.replace("role: developer", "role: ghost").replace("credential: main", "credential: nope");
+        let errors = errors_of(&text);
+        assert!(errors.contains(&"bindings[0].role: unknown role \"ghost\"".to_string()), "{errors:?}");
+        assert!(errors.contains(&"roles.developer.credential: unknown credential \"nope\"".to_string()), "{errors:?}");
+    }
+
+    #[test]
+    fn policy_file_cannot_hold_a_key() {
+        let text = MINIMAL.replace("{ env: ANTHROPIC_API_KEY }", "{ key: sk-ant-123 }");
+        let errors = errors_of(&text);
+        assert!(errors[0].starts_with("credentials.main"), "{errors:?}");
+        assert!(!errors[0].contains("sk-ant-123"), "the error must not echo the value: {errors:?}");
+    }
+
+    #[test]
+    fn json_policies_are_accepted() {
+        let json = r#"{"version":1,"identity":{},"credentials":{"main":{"env":"K"}},
+            "roles":{"r":{"credential":"main","models":["claude-*"]}}}"#;
+        assert!(Policy::parse(json).is_ok());
+    }
+
+    #[test]
+    fn role_body_limit_cannot_exceed_the_global_one() {
+        let text = format!("{MINIMAL}    max_body_bytes: 64MiB\n");
+        assert_eq!(errors_of(&text), vec!["roles.developer.max_body_bytes: exceeds limits.max_body_bytes (33554432)"]);
+    }
+
+    #[test]
+    fn missing_credential_variable_is_named_without_a_value() {
+        let policy = Policy::parse(MINIMAL).unwrap();
+        let err = policy.resolve_credentials(|_| None).unwrap_err();
+        assert_eq!(err.to_string(), "credentials.main.env: environment variable ANTHROPIC_API_KEY is not set or empty");
+        let keys = policy.resolve_credentials(|v| (v == "ANTHROPIC_API_KEY").then(|| "sk-test".to_string())).unwrap();
+        assert_eq!(keys.0[0].expose(), "sk-test");
+    }
+
+    #[test]
+    fn unsupported_version_and_empty_document_are_errors() {
+        assert!(!errors_of(&MINIMAL.replace("version: 1", "version: 2")).is_empty());
+        assert!(!errors_of("").is_empty());
+        assert!(!errors_of("[]").is_empty());
+    }
+
+    #[test]
+    fn shipped_policies_are_valid() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.contains("policy") && name.ends_with(".yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = Policy::parse(&text) {
+                    panic!("{name} is invalid:\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 1);
+    }
+}

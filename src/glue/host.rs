@@ -1,0 +1,179 @@
+//! The host calls Warden makes, each returning a `Result` — never panicking.
+//!
+//! The proxy-wasm SDK's own wrappers panic on any status they do not expect (and on header values
+//! that are not UTF-8), and a panic kills the worker's VM (DESIGN §4). This module declares the few
+//! ABI imports Warden needs and maps every status to a value. It is the crate's only `unsafe` code:
+//! each block passes pointers to live Rust buffers, and adopts host-allocated buffers (allocated
+//! through the SDK's exported `proxy_on_memory_allocate`, i.e. this module's allocator).
+
+#![allow(unsafe_code, clashing_extern_declarations)]
+
+use crate::proxy_abi::{decode_pairs, encode_pairs, encode_path};
+use std::ptr::{null, null_mut};
+
+/// A non-OK proxy-wasm status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+const OK: u32 = 0;
+const NOT_FOUND: u32 = 1;
+
+/// Header maps.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Map {
+    RequestHeaders = 0,
+}
+
+/// Byte buffers.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Buffer {
+    RequestBody = 0,
+    PluginConfiguration = 7,
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_buffer_bytes(buffer_type: u32, start: usize, size: usize, data: *const u8, data_size: usize) -> u32;
+    fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+fn status(code: u32) -> Result<(), HostError> {
+    if code == OK {
+        Ok(())
+    } else {
+        Err(HostError(code))
+    }
+}
+
+/// Takes ownership of a buffer the host allocated for us (null → empty).
+fn adopt(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the host allocated `size` bytes at `data` through this module's allocator and
+        // passed ownership to us.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
+}
+
+/// Writes a log line; failures are ignored (there is nowhere else to report them).
+pub fn log(level: u32, message: &str) {
+    // SAFETY: pointer and length of a live string.
+    unsafe {
+        proxy_log(level, message.as_ptr(), message.len());
+    }
+}
+
+/// Wall-clock time, seconds since the epoch.
+pub fn now_seconds() -> Result<f64, HostError> {
+    let mut nanos: u64 = 0;
+    // SAFETY: pointer to a live u64.
+    status(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos as f64 / 1e9)
+}
+
+/// Reads `max_size` bytes of a buffer from `start`.
+pub fn get_buffer(buffer: Buffer, start: usize, max_size: usize) -> Result<Vec<u8>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: out-pointers to live locals.
+    let code = unsafe { proxy_get_buffer_bytes(buffer as u32, start, max_size, &mut data, &mut size) };
+    match code {
+        OK => Ok(adopt(data, size)),
+        NOT_FOUND => Ok(Vec::new()),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Replaces `size` bytes of a buffer from `start` with `bytes`.
+pub fn set_buffer(buffer: Buffer, start: usize, size: usize, bytes: &[u8]) -> Result<(), HostError> {
+    // SAFETY: pointer and length of a live slice.
+    status(unsafe { proxy_set_buffer_bytes(buffer as u32, start, size, bytes.as_ptr(), bytes.len()) })
+}
+
+/// All headers of a map, in order, names as the host gives them (lower-case for HTTP/2-style maps).
+pub fn get_headers(map: Map) -> Result<Vec<(String, String)>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: out-pointers to live locals.
+    status(unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) })?;
+    decode_pairs(&adopt(data, size)).ok_or(HostError(u32::MAX))
+}
+
+/// Removes every value of a header.
+pub fn remove_header(map: Map, name: &str) -> Result<(), HostError> {
+    // SAFETY: pointer and length of a live string.
+    status(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
+}
+
+/// Sets a header, replacing every existing value.
+pub fn set_header(map: Map, name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths of live strings.
+    status(unsafe { proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+}
+
+/// Reads a property; `Ok(None)` when it does not exist.
+pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+    let encoded = encode_path(path);
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: pointer and length of a live buffer; out-pointers to live locals.
+    let code = unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
+    match code {
+        OK => Ok(Some(adopt(data, size))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Sends a local reply instead of forwarding the request.
+pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) -> Result<(), HostError> {
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let encoded = encode_pairs(&pairs);
+    let details = "warden";
+    // SAFETY: pointers and lengths of live buffers.
+    status(unsafe {
+        proxy_send_local_response(
+            u32::from(status_code),
+            details.as_ptr(),
+            details.len(),
+            if body.is_empty() { null() } else { body.as_ptr() },
+            body.len(),
+            encoded.as_ptr(),
+            encoded.len(),
+            -1,
+        )
+    })
+}

@@ -1,0 +1,300 @@
+//! proxy-wasm glue: copy values out of Envoy, call the core, perform its steps.
+//!
+//! Nothing here decides anything. The root context compiles the policy once per VM
+//! (`on_configure`; an invalid policy or a missing key returns `false`, so Envoy refuses the
+//! configuration). Each HTTP context:
+//! - on request headers: copies method, path, headers and the `jwt_authn` verdict from metadata,
+//!   runs [`Exchange::start`], applies the header edits and pauses while a body is judged;
+//! - on request body / trailers: buffers, stops early at the body limit, and at the end performs
+//!   the core's [`BodyStep`].
+//!
+//! Host calls go through [`host`], which never panics; a failing host call refuses the request
+//! (`internal_error`), it never lets it through.
+
+mod host;
+
+use crate::core::errors::{Denial, LocalReply, Reason};
+use crate::core::exchange::{request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
+use crate::core::identity::{TokenStatus, VerifiedClaims};
+use crate::proxy_abi::{decode_number, decode_pairs, decode_text};
+use host::{Buffer, HostError, Map};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    install_logger();
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot { gateway: None }) });
+}}
+
+/// Namespace `jwt_authn` writes its metadata under.
+const JWT_METADATA: [&str; 3] = ["metadata", "filter_metadata", "envoy.filters.http.jwt_authn"];
+/// Key of the verified payload (`payload_in_metadata`).
+const PAYLOAD_KEY: &str = "jwt_payload";
+/// Key of the failure status (`failed_status_in_metadata`).
+const FAILURE_KEY: &str = "jwt_failure";
+/// Upper bound on the number of groups read from a token.
+const MAX_GROUPS: usize = 256;
+
+struct WardenRoot {
+    gateway: Option<Rc<Gateway>>,
+}
+
+impl Context for WardenRoot {}
+
+impl RootContext for WardenRoot {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let text = match host::get_buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                log::error!("warden: cannot read the plugin configuration (status {})", e.0);
+                return false;
+            }
+        };
+        match Gateway::new(&text, |name| std::env::var(name).ok()) {
+            Ok(gateway) => {
+                log::info!("warden: policy loaded: {} roles, {} bindings", gateway.policy.roles.len(), gateway.policy.bindings.len());
+                self.gateway = Some(Rc::new(gateway));
+                true
+            }
+            Err(errors) => {
+                for error in &errors.0 {
+                    log::error!("warden: invalid policy: {error}");
+                }
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(WardenHttp { gateway: self.gateway.clone(), exchange: None, buffered: 0, had_content_length: false }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct WardenHttp {
+    gateway: Option<Rc<Gateway>>,
+    /// Set while a body is being judged.
+    exchange: Option<Exchange>,
+    /// Body bytes buffered so far.
+    buffered: usize,
+    /// Whether the request declared a `content-length` (to be corrected after a rewrite).
+    had_content_length: bool,
+}
+
+impl Context for WardenHttp {}
+
+impl HttpContext for WardenHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let headers = match host::get_headers(Map::RequestHeaders) {
+            Ok(headers) => headers,
+            Err(e) => return fail_closed("request-unknown", "reading request headers", e),
+        };
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let request_id = request_id_for(find("x-request-id"));
+        let Some(gateway) = self.gateway.clone() else {
+            return reply(&Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id));
+        };
+        let now = match host::now_seconds() {
+            Ok(now) => now,
+            Err(e) => return fail_closed(&request_id, "reading the clock", e),
+        };
+        let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims) {
+            Ok(token) => token,
+            Err(e) => return fail_closed(&request_id, "reading jwt_authn metadata", e),
+        };
+        let head = RequestHead {
+            method: find(":method").unwrap_or(""),
+            path: find(":path").unwrap_or(""),
+            headers: &headers,
+            token,
+            now,
+        };
+        let (exchange, step) = Exchange::start(&gateway, &head);
+        self.had_content_length = find("content-length").is_some();
+        match step {
+            HeadersStep::Reply(local) => reply(&local),
+            HeadersStep::Forward(edits) => match apply_edits(&edits) {
+                Ok(()) => Action::Continue,
+                Err(e) => fail_closed(&request_id, "editing request headers", e),
+            },
+            HeadersStep::InspectBody(edits) => {
+                if let Err(e) = apply_edits(&edits) {
+                    return fail_closed(&request_id, "editing request headers", e);
+                }
+                self.exchange = exchange;
+                if end_of_stream {
+                    // No body will follow: judge the empty body now.
+                    return self.finish_body(&gateway, Vec::new());
+                }
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(exchange) = &self.exchange else { return Action::Continue };
+        if let Some(local) = exchange.on_body_progress(body_size) {
+            self.exchange = None;
+            return reply(&local);
+        }
+        self.buffered = body_size;
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.read_and_finish(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // With trailers, the last body callback never says end_of_stream: judge the body here.
+        if self.exchange.is_none() {
+            return Action::Continue;
+        }
+        self.read_and_finish(self.buffered)
+    }
+}
+
+impl WardenHttp {
+    fn read_and_finish(&mut self, body_size: usize) -> Action {
+        let body = match host::get_buffer(Buffer::RequestBody, 0, body_size) {
+            Ok(body) => body,
+            Err(e) => return self.fail_exchange("reading the request body", e),
+        };
+        match self.gateway.clone() {
+            Some(gateway) => self.finish_body(&gateway, body),
+            None => self.fail_exchange("finding the policy", HostError(0)),
+        }
+    }
+
+    fn finish_body(&mut self, gateway: &Gateway, body: Vec<u8>) -> Action {
+        let Some(exchange) = self.exchange.take() else { return Action::Continue };
+        match exchange.on_body_complete(gateway, &body) {
+            BodyStep::Forward => Action::Continue,
+            BodyStep::Reply(local) => reply(&local),
+            BodyStep::Replace(bytes) => {
+                let replaced = host::set_buffer(Buffer::RequestBody, 0, body.len(), &bytes).and_then(|()| {
+                    if self.had_content_length {
+                        host::set_header(Map::RequestHeaders, "content-length", &bytes.len().to_string())
+                    } else {
+                        Ok(())
+                    }
+                });
+                match replaced {
+                    Ok(()) => Action::Continue,
+                    Err(e) => fail_closed(&exchange.request_id, "rewriting the request body", e),
+                }
+            }
+        }
+    }
+
+    fn fail_exchange(&mut self, what: &str, error: HostError) -> Action {
+        let request_id = self.exchange.take().map(|e| e.request_id).unwrap_or_default();
+        fail_closed(&request_id, what, error)
+    }
+}
+
+/// Removes, then sets, request headers as the core asked.
+fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
+    for name in &edits.remove {
+        host::remove_header(Map::RequestHeaders, name)?;
+    }
+    for (name, value) in &edits.set {
+        host::set_header(Map::RequestHeaders, name, value.expose())?;
+    }
+    Ok(())
+}
+
+/// Sends a local reply and stops the request.
+fn reply(local: &LocalReply) -> Action {
+    if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
+        log::error!("warden: sending a local reply failed (status {})", e.0);
+    }
+    Action::Pause
+}
+
+/// A host call failed: refuse the request rather than pass it unchecked.
+fn fail_closed(request_id: &str, what: &str, error: HostError) -> Action {
+    log::error!("{request_id} warden: {what} failed (status {}); refusing the request", error.0);
+    reply(&Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(request_id))
+}
+
+/// Reads what `jwt_authn` left in dynamic metadata.
+fn read_token_status(groups_claim: &[String], job_claims: &[String]) -> Result<TokenStatus, HostError> {
+    let claim = |path: &[&str]| -> Result<Option<Vec<u8>>, HostError> {
+        let mut full: Vec<&str> = JWT_METADATA.to_vec();
+        full.push(PAYLOAD_KEY);
+        full.extend_from_slice(path);
+        host::get_property(&full)
+    };
+    if claim(&[])?.is_none() {
+        let mut failure: Vec<&str> = JWT_METADATA.to_vec();
+        failure.extend_from_slice(&[FAILURE_KEY, "message"]);
+        let message = host::get_property(&failure)?.and_then(|bytes| decode_text(&bytes));
+        return Ok(TokenStatus::from_failure(message.as_deref()));
+    }
+    let text = |name: &str| -> Result<Option<String>, HostError> { Ok(claim(&[name])?.and_then(|b| decode_text(&b))) };
+    let number = |name: &str| -> Result<Option<f64>, HostError> { Ok(claim(&[name])?.and_then(|b| decode_number(&b))) };
+
+    let groups_path: Vec<&str> = groups_claim.iter().map(String::as_str).collect();
+    let mut groups = Vec::new();
+    for index in 0..MAX_GROUPS {
+        let index = index.to_string();
+        let mut path = groups_path.clone();
+        path.push(&index);
+        match claim(&path)? {
+            Some(bytes) => groups.extend(decode_text(&bytes)),
+            None => break,
+        }
+    }
+    if groups.is_empty() {
+        // A single-string groups claim; a (possibly empty) list decodes as pairs, never as text.
+        if let Some(bytes) = claim(&groups_path)? {
+            if decode_pairs(&bytes).is_none() {
+                groups.extend(decode_text(&bytes));
+            }
+        }
+    }
+    let mut job = Vec::new();
+    for name in job_claims {
+        if let Some(value) = text(name)? {
+            job.push((name.clone(), value));
+        }
+    }
+    Ok(TokenStatus::Verified(VerifiedClaims {
+        subject: text("sub")?,
+        issuer: text("iss")?,
+        expires_at: number("exp")?,
+        issued_at: number("iat")?,
+        groups,
+        job,
+    }))
+}
+
+/// Routes the `log` crate to Envoy's log, and panics (which must never happen) to a critical line.
+fn install_logger() {
+    struct HostLogger;
+    impl log::Log for HostLogger {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.level() <= log::max_level()
+        }
+        fn log(&self, record: &log::Record) {
+            let level = match record.level() {
+                log::Level::Trace => 0,
+                log::Level::Debug => 1,
+                log::Level::Info => 2,
+                log::Level::Warn => 3,
+                log::Level::Error => 4,
+            };
+            host::log(level, &record.args().to_string());
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: HostLogger = HostLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    std::panic::set_hook(Box::new(|info| host::log(5, &format!("warden: panic: {info}"))));
+}
