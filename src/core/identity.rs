@@ -100,7 +100,7 @@ pub fn authenticate(policy: &Policy, token: TokenStatus, requested_role: Option<
     };
     let lifetime = expires_at - issued_at;
     let max = policy.identity.max_token_lifetime as f64;
-    if !(lifetime <= max) {
+    if lifetime > max {
         return Err(Denial::new(
             Reason::TokenLifetimeTooLong,
             format!("token lifetime {}s exceeds the maximum of {}s; mint a shorter-lived token", lifetime.max(0.0) as u64, max as u64),

@@ -1,0 +1,182 @@
+//! Whole-request scenarios through the core state machine, as the glue drives it:
+//! headers → (body) → the step the glue performs. No proxy involved.
+
+use warden::core::exchange::{BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
+use warden::core::identity::{TokenStatus, VerifiedClaims};
+
+const POLICY: &str = include_str!("../envoy/policy.yaml");
+const NOW: f64 = 1_800_000_000.0;
+const KEY: &str = "sk-ant-test-key-for-scenarios";
+
+fn gateway() -> Gateway {
+    Gateway::new(POLICY, |name| (name == "ANTHROPIC_API_KEY").then(|| KEY.to_string())).unwrap()
+}
+
+fn token(groups: &[&str]) -> TokenStatus {
+    TokenStatus::Verified(VerifiedClaims {
+        subject: Some("alice".into()),
+        issuer: Some("warden-demo".into()),
+        issued_at: Some(NOW - 5.0),
+        expires_at: Some(NOW + 895.0),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        job: vec![("repository".into(), "org/repo".into())],
+    })
+}
+
+fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut all = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("x-request-id".to_string(), "abc-123".to_string()),
+        ("authorization".to_string(), "Bearer eyJ.client.token".to_string()),
+        ("x-api-key".to_string(), "sk-ant-client-own-key".to_string()),
+        ("x-jwt-payload".to_string(), "eyJzdWIiOiJyb290In0".to_string()),
+        ("accept-encoding".to_string(), "gzip, deflate, br, zstd".to_string()),
+    ];
+    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    all
+}
+
+fn start(gw: &Gateway, method: &str, path: &str, headers: &[(String, String)], token: TokenStatus) -> (Option<Exchange>, HeadersStep) {
+    Exchange::start(gw, &RequestHead { method, path, headers, token, now: NOW })
+}
+
+fn reply_message(step: &HeadersStep) -> (u16, String) {
+    match step {
+        HeadersStep::Reply(reply) => {
+            let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            (reply.status, body["error"]["message"].as_str().unwrap().to_string())
+        }
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn edits(step: &HeadersStep) -> &HeaderEdits {
+    match step {
+        HeadersStep::Forward(edits) | HeadersStep::InspectBody(edits) => edits,
+        HeadersStep::Reply(reply) => panic!("unexpected refusal: {}", reply.body),
+    }
+}
+
+#[test]
+fn allowed_message_swaps_client_credentials_for_the_role_key() {
+    let gw = gateway();
+    let hs = headers(&[("x-warden-role", "developer")]);
+    let (exchange, step) = start(&gw, "POST", "/v1/messages?beta=true", &hs, token(&["eng"]));
+    let edits = edits(&step);
+    assert!(matches!(step, HeadersStep::InspectBody(_)));
+    for removed in ["authorization", "x-api-key", "x-jwt-payload", "x-warden-role", "accept-encoding"] {
+        assert!(edits.remove.iter().any(|h| h == removed), "{removed} must be removed");
+    }
+    assert_eq!(edits.set.len(), 1);
+    assert_eq!(edits.set[0].0, "x-api-key");
+    assert_eq!(edits.set[0].1.expose(), KEY);
+    assert!(!format!("{edits:?}").contains(KEY), "debug output must not reveal the key");
+
+    let exchange = exchange.unwrap();
+    let body = br#"{"model":"claude-sonnet-4-5","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(exchange.on_body_complete(&gw, body), BodyStep::Forward);
+}
+
+#[test]
+fn analyst_is_held_to_haiku_and_small_answers() {
+    let gw = gateway();
+    let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
+    let exchange = exchange.unwrap();
+    let opus = br#"{"model":"claude-opus-4-1","max_tokens":100,"messages":[]}"#;
+    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, opus) else { panic!("opus must be refused") };
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.contains("warden: model_not_allowed"), "{}", reply.body);
+    assert!(reply.headers.contains(&("request-id".to_string(), "req_warden_abc-123".to_string())));
+
+    let big = br#"{"model":"claude-haiku-4-5","max_tokens":4096,"messages":[]}"#;
+    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, big) else { panic!("max_tokens must be refused") };
+    assert!(reply.body.contains("warden: max_tokens_exceeded"), "{}", reply.body);
+
+    let tools = br#"{"model":"claude-haiku-4-5","max_tokens":100,"messages":[],"tools":[{"name":"Bash","input_schema":{}}]}"#;
+    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, tools) else { panic!("tools must be refused") };
+    assert!(reply.body.contains("warden: tool_not_allowed"), "{}", reply.body);
+}
+
+#[test]
+fn developer_max_tokens_are_clamped_in_place() {
+    let gw = gateway();
+    let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
+    let body = br#"{"model":"claude-sonnet-4-5","max_tokens":128000,"messages":[]}"#;
+    assert_eq!(
+        exchange.unwrap().on_body_complete(&gw, body),
+        BodyStep::Replace(br#"{"model":"claude-sonnet-4-5","max_tokens":64000,"messages":[]}"#.to_vec())
+    );
+}
+
+#[test]
+fn role_header_cannot_escalate() {
+    let gw = gateway();
+    let (_, step) = start(&gw, "POST", "/v1/messages", &headers(&[("x-warden-role", "developer")]), token(&["analysts"]));
+    let (status, message) = reply_message(&step);
+    assert_eq!(status, 403);
+    assert!(message.starts_with("warden: role_not_entitled:"), "{message}");
+}
+
+#[test]
+fn refusals_happen_before_the_body() {
+    let gw = gateway();
+    let cases: Vec<(&str, &str, Vec<(String, String)>, TokenStatus, u16, &str)> = vec![
+        ("POST", "/v1/messages", headers(&[]), TokenStatus::Missing, 401, "token_missing"),
+        ("POST", "/v1/messages", headers(&[]), TokenStatus::Failed("Jwt is expired".into()), 401, "token_invalid"),
+        ("POST", "/v1/messages", headers(&[]), token(&[]), 403, "no_role_binding"),
+        ("POST", "/v1/messages/batches", headers(&[]), token(&["eng"]), 403, "endpoint_not_allowed"),
+        ("POST", "/v1/complete", headers(&[]), token(&["eng"]), 403, "endpoint_not_allowed"),
+        ("POST", "/v1/%6dessages", headers(&[]), token(&["eng"]), 404, "unknown_endpoint"),
+        ("POST", "/v1/messages", headers(&[("content-encoding", "gzip")]), token(&["eng"]), 400, "compressed_body"),
+        ("POST", "/v1/messages", headers(&[("content-length", "999999999")]), token(&["eng"]), 413, "body_too_large"),
+    ];
+    for (method, path, hs, token, status, code) in cases {
+        let (exchange, step) = start(&gw, method, path, &hs, token);
+        assert!(exchange.is_none());
+        let (got_status, message) = reply_message(&step);
+        assert_eq!((got_status, message.split(':').nth(1).unwrap().trim()), (status, code), "{method} {path}: {message}");
+    }
+}
+
+#[test]
+fn wrong_content_type_is_refused() {
+    let gw = gateway();
+    let hs: Vec<_> = headers(&[]).into_iter().map(|(k, v)| if k == "content-type" { (k, "text/plain".into()) } else { (k, v) }).collect();
+    let (_, step) = start(&gw, "POST", "/v1/messages", &hs, token(&["eng"]));
+    assert_eq!(reply_message(&step).0, 400);
+}
+
+#[test]
+fn beta_headers_follow_the_role() {
+    let gw = gateway();
+    let beta = headers(&[("anthropic-beta", "interleaved-thinking-2025-05-14")]);
+    let (_, step) = start(&gw, "POST", "/v1/messages", &beta, token(&["eng"]));
+    assert!(matches!(step, HeadersStep::InspectBody(_)));
+    let (_, step) = start(&gw, "POST", "/v1/messages", &beta, token(&["analysts"]));
+    assert!(reply_message(&step).1.starts_with("warden: beta_not_allowed:"));
+}
+
+#[test]
+fn models_listing_needs_no_body() {
+    let gw = gateway();
+    let (_, step) = start(&gw, "GET", "/v1/models", &headers(&[]), token(&["eng"]));
+    assert!(matches!(step, HeadersStep::Forward(_)));
+    let (_, step) = start(&gw, "GET", "/v1/models/claude-opus-4-1", &headers(&[]), token(&["analysts"]));
+    assert!(reply_message(&step).1.starts_with("warden: model_not_allowed:"));
+}
+
+#[test]
+fn oversize_body_is_refused_while_streaming_in() {
+    let gw = gateway();
+    let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
+    let exchange = exchange.unwrap();
+    assert!(exchange.on_body_progress(1000).is_none());
+    let reply = exchange.on_body_progress((1 << 20) + 1).expect("over 1 MiB must be refused");
+    assert_eq!(reply.status, 413);
+}
+
+#[test]
+fn missing_key_stops_the_gateway_from_starting() {
+    let err = Gateway::new(POLICY, |_| None).unwrap_err();
+    assert!(err.to_string().contains("ANTHROPIC_API_KEY"));
+}
