@@ -464,19 +464,21 @@ roles:
 
     #[test]
     fn shipped_policies_are_valid() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
+        let root = env!("CARGO_MANIFEST_DIR");
         let mut checked = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if name.contains("policy") && name.ends_with(".yaml") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                if let Err(e) = Policy::parse(&text) {
-                    panic!("{name} is invalid:\n{e}");
+        for dir in ["envoy", "envoy/examples"] {
+            for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if name.contains("policy") && name.ends_with(".yaml") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if let Err(e) = Policy::parse(&text) {
+                        panic!("{dir}/{name} is invalid:\n{e}");
+                    }
+                    checked += 1;
                 }
-                checked += 1;
             }
         }
-        assert!(checked >= 1);
+        assert!(checked >= 2, "expected the demo policy and at least one example");
     }
 }
