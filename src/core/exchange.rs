@@ -238,15 +238,16 @@ impl Exchange {
 
     fn log_allowed(&self, policy: &Policy, body: Option<(&str, bool, bool)>) {
         let role = policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
-        match body {
-            Some((model, stream, clamped)) => log::info!(
-                "{} allowed {} sub={:?} role={role} model={model:?} stream={stream} clamped={clamped}",
-                self.request_id,
-                self.endpoint.label(),
-                self.caller.subject
-            ),
-            None => log::info!("{} allowed {} sub={:?} role={role}", self.request_id, self.endpoint.label(), self.caller.subject),
-        }
+        let job: String = self.caller.job.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
+        let body = body
+            .map(|(model, stream, clamped)| format!(" model={model:?} stream={stream} clamped={clamped}"))
+            .unwrap_or_default();
+        log::info!(
+            "{} allowed {} sub={:?} role={role}{body}{job}",
+            self.request_id,
+            self.endpoint.label(),
+            self.caller.subject
+        );
     }
 }
 

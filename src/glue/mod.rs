@@ -47,19 +47,19 @@ impl RootContext for WardenRoot {
         let text = match host::get_buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
-                log::error!("warden: cannot read the plugin configuration (status {})", e.0);
+                log::error!("cannot read the plugin configuration (status {})", e.0);
                 return false;
             }
         };
         match Gateway::new(&text, |name| std::env::var(name).ok()) {
             Ok(gateway) => {
-                log::info!("warden: policy loaded: {} roles, {} bindings", gateway.policy.roles.len(), gateway.policy.bindings.len());
+                log::info!("policy loaded: {} roles, {} bindings", gateway.policy.roles.len(), gateway.policy.bindings.len());
                 self.gateway = Some(Rc::new(gateway));
                 true
             }
             Err(errors) => {
                 for error in &errors.0 {
-                    log::error!("warden: invalid policy: {error}");
+                    log::error!("invalid policy: {error}");
                 }
                 false
             }
@@ -210,14 +210,14 @@ fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
 /// Sends a local reply and stops the request.
 fn reply(local: &LocalReply) -> Action {
     if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
-        log::error!("warden: sending a local reply failed (status {})", e.0);
+        log::error!("sending a local reply failed (status {})", e.0);
     }
     Action::Pause
 }
 
 /// A host call failed: refuse the request rather than pass it unchecked.
 fn fail_closed(request_id: &str, what: &str, error: HostError) -> Action {
-    log::error!("{request_id} warden: {what} failed (status {}); refusing the request", error.0);
+    log::error!("{request_id} {what} failed (status {}); refusing the request", error.0);
     reply(&Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(request_id))
 }
 
@@ -296,5 +296,5 @@ fn install_logger() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    std::panic::set_hook(Box::new(|info| host::log(5, &format!("warden: panic: {info}"))));
+    std::panic::set_hook(Box::new(|info| host::log(5, &format!("panic: {info}"))));
 }
