@@ -52,16 +52,24 @@ def test_streaming_response_arrives_event_by_event(gateway, upstream, issuer):
     assert events.count("content_block_delta") >= 2
 
 
-def test_client_api_key_beside_the_token_is_refused_not_forwarded(gateway, upstream, issuer):
-    """jwt_authn reads tokens from Authorization and x-api-key: a non-JWT x-api-key (a client's own
-    Anthropic key) fails verification, so the request is refused and the key goes nowhere."""
+def test_client_keys_beside_the_token_become_exactly_one_role_key(gateway, upstream, issuer):
     token = issuer.mint(groups=["eng"])
     headers = [("content-type", "application/json"), ("authorization", f"Bearer {token}"),
                ("x-api-key", "sk-ant-client-1"), ("x-api-key", "sk-ant-client-2")]
     r = gateway.request("POST", "/v1/messages", headers, SONNET)
+    assert r.status == 200, r.text
+    [seen] = upstream.requests()
+    assert [v for k, v in seen["headers"] if k.lower() == "x-api-key"] == [upstream.api_key]
+    assert "sk-ant-client" not in json.dumps(seen)
+
+
+def test_second_invalid_token_refuses_the_request(gateway, upstream, issuer):
+    headers = [("content-type", "application/json"),
+               ("authorization", f"Bearer {issuer.mint(groups=['eng'])}"),
+               ("authorization", "Bearer not-a-jwt")]
+    r = gateway.request("POST", "/v1/messages", headers, SONNET)
     assert r.status == 401
     assert r.json()["error"]["message"].startswith("warden: token_invalid:")
-    assert "sk-ant-client" not in r.text
     assert upstream.requests() == []
 
 
