@@ -1,0 +1,61 @@
+//! Criterion benchmarks of the pure core on a Claude-Code-shaped request (~60 KB, 16 tools,
+//! 30 turns of history): the per-request work the filter adds inside Envoy, minus host calls.
+//!
+//! Run: `cargo bench --bench core` (numbers in docs/benchmarks.md).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use warden::core::exchange::{Exchange, Gateway, HeadersStep, RequestHead};
+use warden::core::identity::{TokenStatus, VerifiedClaims};
+
+const POLICY: &str = include_str!("../envoy/policy.yaml");
+const BODY: &str = include_str!("../tests/fixtures/claude-code-request.json");
+
+fn head_parts() -> (Vec<(String, String)>, TokenStatus) {
+    let headers = [
+        (":method", "POST"),
+        (":path", "/v1/messages?beta=true"),
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27"),
+        ("x-app", "cli"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("x-request-id", "8c1f0a52-3c55-4d7e-9b1e-2f7a9d0e6b11"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let token = TokenStatus::Verified(VerifiedClaims {
+        subject: Some("alice".into()),
+        issuer: Some("warden-demo".into()),
+        issued_at: Some(1_800_000_000.0),
+        expires_at: Some(1_800_000_900.0),
+        groups: vec!["eng".into()],
+        job: vec![],
+    });
+    (headers, token)
+}
+
+fn bench_request(c: &mut Criterion) {
+    let gateway = Gateway::new(POLICY, |_| Some("sk-ant-bench".to_string())).expect("demo policy compiles");
+    let (headers, token) = head_parts();
+    let mut group = c.benchmark_group("request");
+    group.throughput(Throughput::Bytes(BODY.len() as u64));
+    group.bench_function("headers", |b| {
+        b.iter(|| {
+            let head = RequestHead { method: "POST", path: "/v1/messages?beta=true", headers: &headers, token: token.clone(), now: 1_800_000_100.0 };
+            black_box(Exchange::start(&gateway, &head))
+        })
+    });
+    let head = RequestHead { method: "POST", path: "/v1/messages?beta=true", headers: &headers, token: token.clone(), now: 1_800_000_100.0 };
+    let (exchange, step) = Exchange::start(&gateway, &head);
+    assert!(matches!(step, HeadersStep::InspectBody(_)));
+    let exchange = exchange.expect("allowed");
+    group.bench_function("body_60kb", |b| b.iter(|| black_box(exchange.on_body_complete(&gateway, BODY.as_bytes()))));
+    group.finish();
+
+    c.bench_function("policy_compile", |b| b.iter(|| black_box(Gateway::new(POLICY, |_| Some("k".into())))));
+}
+
+criterion_group!(benches, bench_request);
+criterion_main!(benches);
