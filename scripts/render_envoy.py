@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Render Warden's Envoy v3 bootstrap from envoy/envoy.template.yaml and a Warden policy.
+
+The template is the readable reference configuration; this script fills its "{{name}}"
+placeholders (see the template's header) with values taken from the command line and the policy:
+
+  identity.providers[]   -> one jwt_authn provider each (+ a `jwks_<name>` cluster for a JWKS URI)
+  credentials.<n>.env    -> vm_config.environment_variables.host_env_keys (names only, never values)
+  the policy text        -> the wasm plugin's configuration (google.protobuf.StringValue), verbatim
+
+Only the standard library and PyYAML are used. Secrets are never read here: the launcher
+(scripts/run_envoy.py) puts credential files into Envoy's environment.
+
+Examples:
+  render_envoy.py --policy envoy/policy.yaml --wasm target/wasm32-wasip1/release/warden.wasm \\
+      --port 10000 --admin-port 9901 --out .run/envoy.yaml
+  render_envoy.py ... --upstream http://127.0.0.1:18080      # a local fake upstream
+  render_envoy.py ... --bind 0.0.0.0 --wasm /etc/warden/warden.wasm \\
+      --map-path "$PWD/.demo=/etc/warden/demo"                # paths as seen inside a container
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = REPO / "envoy" / "envoy.template.yaml"
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+
+PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+WHOLE = re.compile(r"^\{\{(\*?)([a-z_]+)\}\}$")
+INLINE = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+class RenderError(Exception):
+    """A problem with the inputs; the message names the offending field or flag."""
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def parse_url(url: str, what: str) -> tuple[str, str, int, str]:
+    """Return (scheme, host, port, path) of an http(s) URL, or raise RenderError."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise RenderError(f"{what}: {url!r} is not an http:// or https:// URL")
+    if not parts.hostname:
+        raise RenderError(f"{what}: {url!r} has no host")
+    if parts.username or parts.password:
+        raise RenderError(f"{what}: credentials in the URL are not supported")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise RenderError(f"{what}: {url!r}: {exc}") from None
+    return parts.scheme, parts.hostname, port, parts.path
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def load_policy(path: Path) -> tuple[str, dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RenderError(f"--policy: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RenderError(f"--policy: {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RenderError(f"--policy: {path} must hold a mapping at the top level")
+    return text, data
+
+
+def map_path(path: str, mappings: list[tuple[str, str]]) -> str:
+    """Rewrite a host path into the path the Envoy process sees (e.g. inside a container)."""
+    for host, target in mappings:
+        host = host.rstrip("/")
+        if path == host or path.startswith(host + "/"):
+            return target.rstrip("/") + path[len(host):]
+    return path
+
+
+def credential_env_names(policy: dict) -> list[str]:
+    """Every `credentials.<name>.env` in the policy, in order, without duplicates."""
+    creds = policy.get("credentials") or {}
+    if not isinstance(creds, dict):
+        raise RenderError("credentials: must be a mapping of name -> {env: VAR}")
+    names: list[str] = []
+    for name, cred in creds.items():
+        env = cred.get("env") if isinstance(cred, dict) else None
+        if env is None:
+            continue
+        if not isinstance(env, str) or not ENV_NAME.match(env):
+            raise RenderError(f"credentials.{name}.env: {env!r} is not an environment variable name")
+        if env not in names:
+            names.append(env)
+    return names
+
+
+def tls_transport_socket(host: str, ca_file: str, alpn: list[str]) -> dict:
+    """Upstream TLS: SNI = host, certificate checked against the CA bundle and the host name."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": host,
+            "common_tls_context": {
+                "alpn_protocols": alpn,
+                "validation_context": {
+                    "trusted_ca": {"filename": ca_file},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": host}}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def http_protocol_options(auto: bool) -> dict:
+    opts: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    }
+    if auto:
+        opts["auto_config"] = {"http2_protocol_options": {}, "http_protocol_options": {}}
+    else:
+        opts["explicit_http_config"] = {"http_protocol_options": {}}
+    return opts
+
+
+def simple_cluster(name: str, scheme: str, host: str, port: int, ca_file: str) -> dict:
+    """A cluster for a JWKS endpoint (HTTP/1.1 over TLS)."""
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC" if is_ip(host) else "LOGICAL_DNS",
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "hostname": host,
+                "address": {"socket_address": {"address": host, "port_value": port}},
+            }}]}],
+        },
+    }
+    if scheme == "https":
+        cluster["transport_socket"] = tls_transport_socket(host, ca_file, ["http/1.1"])
+    return cluster
+
+
+def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
+                  ca_file: str, check_files: bool) -> tuple[dict, list[dict]]:
+    identity = policy.get("identity") or {}
+    providers = identity.get("providers") if isinstance(identity, dict) else None
+    if not providers:
+        raise RenderError("identity.providers: the policy names no identity provider "
+                          "(at least one {name, issuer, audiences, jwks} is required)")
+    if not isinstance(providers, list):
+        raise RenderError("identity.providers: must be a list")
+
+    out: dict[str, dict] = {}
+    clusters: list[dict] = []
+    for i, p in enumerate(providers):
+        where = f"identity.providers[{i}]"
+        if not isinstance(p, dict):
+            raise RenderError(f"{where}: must be a mapping")
+        name = p.get("name")
+        if not isinstance(name, str) or not PROVIDER_NAME.match(name):
+            raise RenderError(f"{where}.name: {name!r} must match {PROVIDER_NAME.pattern}")
+        where = f"identity.providers[{i}] ({name})"
+        if name in out:
+            raise RenderError(f"{where}.name: duplicate provider name")
+        issuer = p.get("issuer")
+        if not isinstance(issuer, str) or not issuer:
+            raise RenderError(f"{where}.issuer: required (a non-empty string)")
+        audiences = p.get("audiences")
+        if (not isinstance(audiences, list) or not audiences
+                or not all(isinstance(a, str) and a for a in audiences)):
+            raise RenderError(f"{where}.audiences: required (a non-empty list of strings)")
+        jwks = p.get("jwks")
+        if not isinstance(jwks, dict) or len(jwks) != 1 or not ({"file", "uri"} & jwks.keys()):
+            raise RenderError(f"{where}.jwks: must be exactly one of {{file: PATH}} or {{uri: URL}}")
+
+        provider: dict[str, Any] = {"issuer": issuer, "audiences": list(audiences)}
+        if "file" in jwks:
+            f = jwks["file"]
+            if not isinstance(f, str) or not f:
+                raise RenderError(f"{where}.jwks.file: must be a path")
+            path = Path(f) if os.path.isabs(f) else (policy_dir / f)
+            path = Path(os.path.normpath(path))
+            if check_files and not path.is_file():
+                raise RenderError(f"{where}.jwks.file: {f!r} -> {path} does not exist")
+            provider["local_jwks"] = {"filename": map_path(str(path), mappings)}
+        else:
+            uri = jwks["uri"]
+            if not isinstance(uri, str):
+                raise RenderError(f"{where}.jwks.uri: must be a URL")
+            scheme, host, port, _ = parse_url(uri, f"{where}.jwks.uri")
+            if scheme != "https":
+                # Keys fetched in clear text could be swapped by anyone on the path (Warden's
+                # policy check refuses them too).
+                raise RenderError(f"{where}.jwks.uri: must be an https:// URL")
+            cluster = f"jwks_{name}"
+            provider["remote_jwks"] = {
+                "http_uri": {"uri": uri, "cluster": cluster, "timeout": "5s"},
+                "cache_duration": "600s",
+                # Fetch at start-up (and on expiry) rather than on the first request; the listener
+                # does not wait for it.
+                "async_fetch": {"fast_listener": True},
+            }
+            clusters.append(simple_cluster(cluster, scheme, host, port, ca_file))
+        provider.update({
+            "from_headers": [
+                {"name": "authorization", "value_prefix": "Bearer "},
+                {"name": "x-api-key"},
+            ],
+            "forward": False,
+            "payload_in_metadata": "jwt_payload",
+            "failed_status_in_metadata": "jwt_failure",
+            "clock_skew_seconds": 30,
+            # Remember verified tokens (per worker): an agent re-sends the same token on every
+            # call, and ES256 verification is most of jwt_authn's cost. Expiry is still checked.
+            "jwt_cache_config": {"jwt_cache_size": 1000},
+        })
+        out[name] = provider
+    return out, clusters
+
+
+# --------------------------------------------------------------------------------------------
+# template
+
+
+def substitute(node: Any, values: dict[str, Any]) -> Any:
+    """Replace placeholders in a loaded YAML tree (see the template's header)."""
+    if isinstance(node, dict):
+        out = {}
+        for key, val in node.items():
+            new = substitute(val, values)
+            if new is _DROP:
+                continue
+            out[key] = new
+        return out
+    if isinstance(node, list):
+        items: list[Any] = []
+        for item in node:
+            m = WHOLE.match(item) if isinstance(item, str) else None
+            if m and m.group(1) == "*":
+                spliced = lookup(values, m.group(2))
+                if not isinstance(spliced, list):
+                    raise RenderError(f"template: {{{{*{m.group(2)}}}}} needs a list value")
+                items.extend(spliced)
+                continue
+            new = substitute(item, values)
+            if new is not _DROP:
+                items.append(new)
+        return items
+    if isinstance(node, str):
+        m = WHOLE.match(node)
+        if m:
+            if m.group(1) == "*":
+                raise RenderError(f"template: {node} may only stand as a list item")
+            val = lookup(values, m.group(2))
+            return _DROP if val is None else val
+        return INLINE.sub(lambda mm: str(lookup(values, mm.group(1))), node)
+    return node
+
+
+_DROP = object()
+
+
+def lookup(values: dict[str, Any], name: str) -> Any:
+    if name not in values:
+        raise RenderError(f"template: unknown placeholder {{{{{name}}}}}")
+    return values[name]
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Multi-line strings (the embedded policy) as readable literal blocks.
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def render(args: argparse.Namespace) -> str:
+    policy_path = Path(args.policy).resolve()
+    policy_text, policy = load_policy(policy_path)
+    mappings = []
+    for m in args.map_path or []:
+        host, sep, target = m.partition("=")
+        if not sep or not host or not target:
+            raise RenderError(f"--map-path: {m!r} is not HOST_PATH=TARGET_PATH")
+        mappings.append((os.path.normpath(os.path.abspath(host)), target))
+
+    providers, jwks_clusters = jwt_providers(policy, policy_path.parent, mappings,
+                                             args.ca_file, not args.no_check_files)
+    env_keys = credential_env_names(policy)
+
+    scheme, host, port, path = parse_url(args.upstream, "--upstream")
+    if path not in ("", "/"):
+        raise RenderError(f"--upstream: a path prefix ({path!r}) is not supported")
+
+    wasm = args.wasm
+    if not os.path.isabs(wasm):
+        wasm = os.path.abspath(wasm)
+    if not args.no_check_files and not os.path.isfile(wasm):
+        raise RenderError(f"--wasm: {args.wasm} does not exist (build it: make build)")
+    wasm = map_path(wasm, mappings)
+
+    for flag in ("port", "admin_port"):
+        v = getattr(args, flag)
+        if not 0 < v < 65536:
+            raise RenderError(f"--{flag.replace('_', '-')}: {v} is not a TCP port")
+
+    values: dict[str, Any] = {
+        "bind": args.bind,
+        "port": args.port,
+        "admin_bind": args.admin_bind,
+        "admin_port": args.admin_port,
+        "jwt_providers": providers,
+        "wasm": wasm,
+        "host_env_keys": env_keys,
+        "policy_text": policy_text,
+        "upstream_host": host,
+        "upstream_port": port,
+        "upstream_cluster_type": "STATIC" if is_ip(host) else "LOGICAL_DNS",
+        # STATIC clusters take no DNS settings.
+        "upstream_dns_lookup_family": None if is_ip(host) else "V4_PREFERRED",
+        "upstream_http_protocol_options": http_protocol_options(auto=scheme == "https"),
+        "upstream_transport_socket": (tls_transport_socket(host, args.ca_file, ["h2", "http/1.1"])
+                                      if scheme == "https" else None),
+        "jwks_clusters": jwks_clusters,
+    }
+    try:
+        template = yaml.safe_load(Path(args.template).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RenderError(f"--template: {args.template}: {exc}") from None
+    config = substitute(template, values)
+    header = (
+        "# Generated by scripts/render_envoy.py from envoy/envoy.template.yaml and the policy\n"
+        f"# {policy_path.name}; do not edit — change the template or the policy and render again.\n"
+    )
+    return header + yaml.dump(config, Dumper=_Dumper, sort_keys=False,
+                              default_flow_style=False, width=100, allow_unicode=True)
+
+
+def add_render_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--policy", required=True, help="the Warden policy YAML")
+    ap.add_argument("--wasm", required=True, help="path of warden.wasm (as Envoy will see it)")
+    ap.add_argument("--upstream", default=DEFAULT_UPSTREAM,
+                    help=f"Claude API base URL (default {DEFAULT_UPSTREAM}; "
+                         "http://127.0.0.1:PORT for a local fake)")
+    ap.add_argument("--port", type=int, default=10000, help="listener port (default 10000)")
+    ap.add_argument("--admin-port", type=int, default=9901, help="admin port (default 9901)")
+    ap.add_argument("--bind", default="127.0.0.1", help="listener address (default 127.0.0.1)")
+    ap.add_argument("--admin-bind", default="127.0.0.1", help="admin address (default 127.0.0.1)")
+    ap.add_argument("--template", default=str(DEFAULT_TEMPLATE), help="bootstrap template")
+    ap.add_argument("--ca-file", default=DEFAULT_CA_FILE,
+                    help=f"CA bundle for TLS upstreams (default {DEFAULT_CA_FILE})")
+    ap.add_argument("--map-path", action="append", metavar="HOST=TARGET",
+                    help="rewrite file paths under HOST to TARGET in the output "
+                         "(for configs used inside a container); repeatable")
+    ap.add_argument("--no-check-files", action="store_true",
+                    help="do not require the wasm and JWKS files to exist at render time")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_render_args(ap)
+    ap.add_argument("--out", help="write the bootstrap here (default: standard output)")
+    args = ap.parse_args(argv)
+    try:
+        text = render(args)
+    except RenderError as exc:
+        print(f"render_envoy: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,528 @@
+"""End-to-end harness: the real Envoy 1.40 with the built warden.wasm, a fake Claude upstream and a
+throw-away OIDC issuer. Everything listens on 127.0.0.1 only, on free ports.
+
+Fixtures
+  fake_upstream (session)   scripts/fake_claude.py on a free port with a random key
+  upstream (function)       the same, with its request log cleared before the test
+  issuer (session)          an ES256 key + JWKS file; issuer.mint(...) signs test tokens
+  make_policy (session)     write a policy derived from envoy/policy.yaml (provider -> the test JWKS)
+  gateway_factory (module)  start Envoy via scripts/run_envoy.py with any policy; stopped at teardown
+  gateway (module)          one gateway with the default test policy, shared by a test module
+  token (function)          a valid token for alice in group eng (role developer)
+
+When a test fails, the log of every gateway started for its module is attached to the report
+(section "envoy log"), and printed by pytest with the failure.
+
+Environment: WARDEN_WASM overrides the wasm path (default target/wasm32-wasip1/release/warden.wasm).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import jwt
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+PYTHON = sys.executable
+DEMO_POLICY = REPO / "envoy" / "policy.yaml"
+WASM = Path(os.environ.get("WARDEN_WASM") or REPO / "target/wasm32-wasip1/release/warden.wasm")
+
+TEST_ISSUER = "warden-test"
+TEST_AUDIENCE = "warden"
+START_TIMEOUT = 60.0
+LOG_TAIL_CHARS = 20_000
+
+# The tests talk to the gateway explicitly; a developer's own Claude settings must not leak in.
+for _var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+    os.environ.pop(_var, None)
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64url_uint(n: int, size: int) -> str:
+    return base64.urlsafe_b64encode(n.to_bytes(size, "big")).rstrip(b"=").decode()
+
+
+def die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child if the test process dies without its teardown (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL; only this process, by its id."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+def http_request(port: int, method: str, path: str, headers: dict | Iterable | None = None,
+                 body: bytes | str | dict | None = None, timeout: float = 30.0) -> Response:
+    """One request to 127.0.0.1:port; the full response, whatever its status."""
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        names = set()
+        for k, v in items:
+            conn.putheader(k, v)
+            names.add(k.lower())
+        if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+            conn.putheader("content-length", str(len(body)))
+        conn.endheaders()
+        if body is not None:
+            conn.send(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, list(resp.getheaders()), data)
+    finally:
+        conn.close()
+
+
+def make_ca_and_leaf(directory: Path, dns_name: str) -> dict[str, Path]:
+    """A throw-away CA and a leaf certificate for dns_name: {ca, cert, key} PEM paths."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "warden test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    paths = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(pem))
+    paths["cert"].write_bytes(leaf.public_bytes(pem))
+    paths["key"].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return paths
+
+
+# ------------------------------------------------------------------------------------------
+# fake Claude upstream
+
+
+@dataclass
+class FakeUpstream:
+    port: int
+    api_key: str
+    proc: subprocess.Popen
+    log_path: Path
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def _open(self, req: urllib.request.Request | str):
+        # The control endpoints of an HTTPS fake (TLS tests): its certificate is for the gateway
+        # to check, not for this helper.
+        ctx = ssl._create_unverified_context() if self.scheme == "https" else None
+        return urllib.request.urlopen(req, timeout=10, context=ctx)
+
+    def requests(self) -> list[dict]:
+        """Every request the fake received (method, path, headers [[k, v]...], body)."""
+        with self._open(f"{self.url}/__fake/requests") as r:
+            return json.load(r)
+
+    def clear(self) -> None:
+        with self._open(urllib.request.Request(f"{self.url}/__fake/requests", method="DELETE")):
+            pass
+
+    def last(self) -> dict:
+        reqs = self.requests()
+        assert reqs, "the fake upstream received no request"
+        return reqs[-1]
+
+
+def start_fake_upstream(tmp: Path, api_key: str | None = None, *extra: str) -> FakeUpstream:
+    api_key = api_key or f"sk-fake-{secrets.token_hex(16)}"
+    log_path = tmp / f"fake_claude-{secrets.token_hex(3)}.log"
+    env = dict(os.environ, FAKE_CLAUDE_API_KEY=api_key)
+    log = open(log_path, "w+b")
+    proc = subprocess.Popen([PYTHON, str(SCRIPTS / "fake_claude.py"), "--port", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=log, env=env, cwd=REPO,
+                            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()  # "fake_claude listening on http://127.0.0.1:N"
+    if "listening on" not in line:
+        stop_process(proc)
+        raise RuntimeError(f"fake upstream failed to start: {line!r} "
+                           f"{log_path.read_text(errors='replace')}")
+    port = int(line.rsplit(":", 1)[1])
+    scheme = "https" if "https://" in line else "http"
+    return FakeUpstream(port, api_key, proc, log_path, scheme)
+
+
+@pytest.fixture(scope="session")
+def fake_upstream(tmp_path_factory: pytest.TempPathFactory):
+    fake = start_fake_upstream(tmp_path_factory.mktemp("fake"))
+    yield fake
+    stop_process(fake.proc)
+
+
+@pytest.fixture
+def upstream(fake_upstream: FakeUpstream) -> FakeUpstream:
+    """The shared fake upstream, its request log emptied for this test."""
+    fake_upstream.clear()
+    return fake_upstream
+
+
+# ------------------------------------------------------------------------------------------
+# test identity provider
+
+
+class Issuer:
+    """An ES256 signing key, its JWKS file, and a minting helper for crafted tokens."""
+
+    def __init__(self, directory: Path, issuer: str = TEST_ISSUER, kid: str = "warden-test-1"):
+        self.issuer = issuer
+        self.kid = kid
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        # A second key that the JWKS does not contain: tokens signed with it must fail.
+        self.foreign_key = ec.generate_private_key(ec.SECP256R1())
+        nums = self.key.public_key().public_numbers()
+        self.jwks = {"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": b64url_uint(nums.x, 32), "y": b64url_uint(nums.y, 32),
+        }]}
+        directory.mkdir(parents=True, exist_ok=True)
+        self.jwks_path = directory / "jwks.json"
+        self.jwks_path.write_text(json.dumps(self.jwks, indent=2))
+        self.key_path = directory / "signing-key.pem"
+        self.key_path.write_bytes(self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+
+    def mint(self, sub: str | None = "alice", groups: list[str] | str | None = ("eng",),
+             ttl: int = 900, aud: str | list[str] | None = TEST_AUDIENCE,
+             iss: str | None = None, extra: dict | None = None, omit: Iterable[str] = (),
+             iat: int | None = None, exp: int | None = None, nbf: int | None = None,
+             wrong_key: bool = False, kid: str | None = None) -> str:
+        """A signed JWT. Defaults: iss warden-test, aud warden, iat now, exp iat+ttl.
+
+        omit=["exp"] drops claims; wrong_key=True signs with a key the JWKS does not hold.
+        """
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": iss if iss is not None else self.issuer}
+        if sub is not None:
+            claims["sub"] = sub
+        if aud is not None:
+            claims["aud"] = aud
+        if groups is not None:
+            claims["groups"] = list(groups) if not isinstance(groups, str) else groups
+        claims["iat"] = now if iat is None else iat
+        claims["exp"] = claims["iat"] + ttl if exp is None else exp
+        if nbf is not None:
+            claims["nbf"] = nbf
+        claims.update(extra or {})
+        for name in omit:
+            claims.pop(name, None)
+        key = self.foreign_key if wrong_key else self.key
+        return jwt.encode(claims, key, algorithm="ES256",
+                          headers={"kid": kid or self.kid, "typ": "JWT"})
+
+
+@pytest.fixture(scope="session")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
+    return Issuer(tmp_path_factory.mktemp("issuer"))
+
+
+@pytest.fixture
+def token(issuer: Issuer) -> str:
+    """A valid 15-minute token for alice in group eng (role developer in the demo policy)."""
+    return issuer.mint()
+
+
+# ------------------------------------------------------------------------------------------
+# policies
+
+
+def deep_merge(base: dict, changes: dict) -> dict:
+    """Mapping values merge recursively; anything else (lists included) replaces."""
+    out = copy.deepcopy(base)
+    for key, val in changes.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], val)
+        else:
+            out[key] = copy.deepcopy(val)
+    return out
+
+
+@pytest.fixture(scope="session")
+def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
+    """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
+
+    Default: envoy/policy.yaml with identity.providers = the test issuer. `changes` is deep-merged
+    into that; `text` writes the given text verbatim instead (for invalid-policy tests).
+    """
+    directory = tmp_path_factory.mktemp("policies")
+    base = yaml.safe_load(DEMO_POLICY.read_text())
+    base["identity"]["providers"] = [{
+        "name": "test", "issuer": issuer.issuer, "audiences": [TEST_AUDIENCE],
+        "jwks": {"file": str(issuer.jwks_path)},
+    }]
+    counter = iter(range(1, 1_000_000))
+
+    def make(changes: dict | None = None, text: str | None = None,
+             name: str | None = None) -> Path:
+        path = directory / (name or f"policy-{next(counter)}.yaml")
+        if text is None:
+            text = yaml.safe_dump(deep_merge(base, changes or {}), sort_keys=False)
+        path.write_text(text)
+        return path
+
+    make.base = base  # type: ignore[attr-defined]
+    return make
+
+
+# ------------------------------------------------------------------------------------------
+# Envoy
+
+
+@dataclass
+class Gateway:
+    port: int
+    admin_port: int
+    proc: subprocess.Popen
+    log_path: Path
+    config_path: Path
+    policy_path: Path
+    upstream_url: str
+    stopped: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def request(self, method: str, path: str, headers: dict | Iterable | None = None,
+                body: bytes | str | dict | None = None, timeout: float = 30.0) -> Response:
+        return http_request(self.port, method, path, headers, body, timeout)
+
+    def admin(self, path: str) -> str:
+        with urllib.request.urlopen(self.admin_url + path, timeout=10) as r:
+            return r.read().decode()
+
+    def stats(self, prefix: str = "") -> dict[str, str]:
+        out = {}
+        for line in self.admin("/stats").splitlines():
+            name, _, value = line.partition(": ")
+            if name.startswith(prefix):
+                out[name] = value
+        return out
+
+    def sdk(self, token: str | None = None, **kwargs: Any):
+        """An Anthropic SDK client pointed at this gateway (no retries)."""
+        import anthropic
+
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 30.0)
+        return anthropic.Anthropic(base_url=self.url, auth_token=token, **kwargs)
+
+    def stop(self) -> None:
+        if not self.stopped:
+            stop_process(self.proc)
+            self.stopped = True
+
+
+def wait_ready(gw: Gateway, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gw.proc.poll() is not None:
+            raise RuntimeError(f"Envoy exited with code {gw.proc.returncode} during start-up:\n"
+                               f"{gw.log()[-LOG_TAIL_CHARS:]}")
+        try:
+            if gw.admin("/ready").strip() == "LIVE":
+                with socket.create_connection(("127.0.0.1", gw.port), timeout=1):
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"Envoy not ready after {timeout}s:\n{gw.log()[-LOG_TAIL_CHARS:]}")
+
+
+class GatewayFactory:
+    """Starts gateways (Envoy via scripts/run_envoy.py); stop_all() at teardown."""
+
+    def __init__(self, tmp: Path, upstream: FakeUpstream, make_policy: Callable[..., Path]):
+        self.tmp = tmp
+        self.upstream = upstream
+        self.make_policy = make_policy
+        self.started: list[Gateway] = []
+        self.key_file = tmp / "anthropic-key"
+        self.key_file.write_text(upstream.api_key + "\n")
+        self.key_file.chmod(0o600)
+
+    def command(self, policy: Path, port: int, admin_port: int, config: Path,
+                upstream_url: str, concurrency: int, log_level: str,
+                extra_args: Iterable[str]) -> list[str]:
+        if not WASM.is_file():
+            pytest.fail(f"{WASM} is missing: run `make build` first", pytrace=False)
+        return [PYTHON, str(SCRIPTS / "run_envoy.py"),
+                "--policy", str(policy), "--wasm", str(WASM), "--upstream", upstream_url,
+                "--port", str(port), "--admin-port", str(admin_port),
+                "--config-out", str(config),
+                "--credential-file", f"ANTHROPIC_API_KEY={self.key_file}",
+                "--concurrency", str(concurrency), "--log-level", log_level, *extra_args]
+
+    def __call__(self, policy: Path | None = None, *, upstream_url: str | None = None,
+                 concurrency: int = 1, log_level: str = "info", env: dict | None = None,
+                 extra_args: Iterable[str] = (), wait: bool = True) -> Gateway:
+        policy = policy or self.make_policy()
+        port, admin_port = free_port(), free_port()
+        name = f"envoy-{port}"
+        log_path = self.tmp / f"{name}.log"
+        config = self.tmp / f"{name}.yaml"
+        cmd = self.command(policy, port, admin_port, config, upstream_url or self.upstream.url,
+                           concurrency, log_level, extra_args)
+        proc_env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+        proc_env.update(env or {})
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=proc_env,
+                                cwd=REPO, stdin=subprocess.DEVNULL)
+        log.close()
+        gw = Gateway(port, admin_port, proc, log_path, config, policy,
+                     upstream_url or self.upstream.url)
+        self.started.append(gw)
+        if wait:
+            wait_ready(gw)
+        return gw
+
+    def validate(self, policy: Path) -> tuple[int, str]:
+        """`envoy --mode validate` with this policy: (exit code, output)."""
+        config = self.tmp / f"validate-{secrets.token_hex(3)}.yaml"
+        cmd = self.command(policy, free_port(), free_port(), config, self.upstream.url, 1,
+                           "info", ["--validate"])
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
+                             timeout=120, stdin=subprocess.DEVNULL)
+        return out.returncode, out.stdout.decode(errors="replace")
+
+    def stop_all(self) -> None:
+        for gw in self.started:
+            gw.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    fake_upstream: FakeUpstream, make_policy):
+    factory = GatewayFactory(tmp_path_factory.mktemp("gateway"), fake_upstream, make_policy)
+    request.node._warden_gateways = factory.started  # for the failure report hook
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    """One gateway per test module, with the default test policy and the fake upstream."""
+    return gateway_factory()
+
+
+# ------------------------------------------------------------------------------------------
+# failure reports carry the Envoy logs
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed or report.skipped:
+        return
+    module = item.getparent(pytest.Module)
+    gateways = getattr(module, "_warden_gateways", None) or []
+    for gw in gateways:
+        text = gw.log()
+        if len(text) > LOG_TAIL_CHARS:
+            text = "[... earlier lines cut ...]\n" + text[-LOG_TAIL_CHARS:]
+        report.sections.append((f"envoy log (port {gw.port}, {gw.log_path.name})", text))

@@ -1,0 +1,137 @@
+"""scripts/render_envoy.py on its own (no Envoy): what it takes from the policy and the flags."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import PYTHON, REPO, SCRIPTS
+
+RENDER = SCRIPTS / "render_envoy.py"
+
+
+def render(tmp_path, policy: dict, *flags: str) -> tuple[int, dict | None, str]:
+    policy_path = tmp_path / "conf" / "policy.yaml"
+    policy_path.parent.mkdir(exist_ok=True)
+    policy_path.write_text(yaml.safe_dump(policy))
+    wasm = tmp_path / "warden.wasm"
+    wasm.write_bytes(b"\0asm")
+    out = tmp_path / "envoy.yaml"
+    proc = subprocess.run([PYTHON, str(RENDER), "--policy", str(policy_path), "--wasm", str(wasm),
+                           "--port", "10001", "--admin-port", "10002", "--out", str(out), *flags],
+                          capture_output=True, text=True, cwd=REPO)
+    config = yaml.safe_load(out.read_text()) if proc.returncode == 0 else None
+    return proc.returncode, config, proc.stderr
+
+
+def base_policy(**identity) -> dict:
+    return {"version": 1,
+            "identity": {"providers": [{"name": "corp", "issuer": "https://idp.example",
+                                        "audiences": ["warden"],
+                                        "jwks": {"file": "keys/jwks.json"}}], **identity},
+            "credentials": {"a": {"env": "KEY_A"}, "b": {"env": "KEY_B"}, "c": {"env": "KEY_A"}}}
+
+
+@pytest.fixture
+def jwks_file(tmp_path):
+    path = tmp_path / "conf" / "keys" / "jwks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"keys": []}')
+    return path
+
+
+def hcm(config: dict) -> dict:
+    return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"]
+
+
+def clusters(config: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in config["static_resources"]["clusters"]}
+
+
+def test_providers_credentials_and_policy_text(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    filters = hcm(config)["http_filters"]
+    assert [f["name"] for f in filters] == ["envoy.filters.http.jwt_authn", "warden",
+                                           "envoy.filters.http.router"]
+    provider = filters[0]["typed_config"]["providers"]["corp"]
+    assert provider["local_jwks"] == {"filename": str(jwks_file)}  # relative to the policy file
+    assert provider["forward"] is False
+    assert provider["payload_in_metadata"] == "jwt_payload"
+    assert provider["failed_status_in_metadata"] == "jwt_failure"
+    assert filters[0]["typed_config"]["rules"] == [
+        {"match": {"prefix": "/"}, "requires": {"allow_missing_or_failed": {}}}]
+    plugin = filters[1]["typed_config"]["config"]
+    assert plugin["vm_config"]["environment_variables"]["host_env_keys"] == ["KEY_A", "KEY_B"]
+    assert plugin["failure_policy"] == "FAIL_RELOAD"
+    assert yaml.safe_load(plugin["configuration"]["value"]) == base_policy()
+
+
+def test_plain_http_upstream_is_static_without_tls(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy(), "--upstream", "http://127.0.0.1:9")
+    assert rc == 0, err
+    anthropic = clusters(config)["anthropic"]
+    assert anthropic["type"] == "STATIC"
+    assert "transport_socket" not in anthropic
+    assert "dns_lookup_family" not in anthropic
+    opts = anthropic["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert "explicit_http_config" in opts
+
+
+def test_https_upstream_has_sni_and_verification(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    anthropic = clusters(config)["anthropic"]
+    assert anthropic["type"] == "LOGICAL_DNS"
+    tls = anthropic["transport_socket"]["typed_config"]
+    assert tls["sni"] == "api.anthropic.com"
+    ctx = tls["common_tls_context"]
+    assert ctx["alpn_protocols"] == ["h2", "http/1.1"]
+    assert ctx["validation_context"]["match_typed_subject_alt_names"] == [
+        {"san_type": "DNS", "matcher": {"exact": "api.anthropic.com"}}]
+    assert anthropic["per_connection_buffer_limit_bytes"] == 67108864
+
+
+def test_remote_jwks_gets_its_own_tls_cluster(tmp_path):
+    policy = base_policy()
+    policy["identity"]["providers"][0]["jwks"] = {"uri": "https://idp.example/keys"}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    provider = hcm(config)["http_filters"][0]["typed_config"]["providers"]["corp"]
+    assert provider["remote_jwks"]["http_uri"] == {
+        "uri": "https://idp.example/keys", "cluster": "jwks_corp", "timeout": "5s"}
+    assert clusters(config)["jwks_corp"]["transport_socket"]["typed_config"]["sni"] == "idp.example"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"providers": []}, "identity.providers"),
+    ({"providers": [{"name": "x y", "issuer": "i", "audiences": ["a"], "jwks": {"file": "f"}}]},
+     "identity.providers[0].name"),
+    ({"providers": [{"name": "x", "issuer": "i", "audiences": [], "jwks": {"file": "f"}}]},
+     "audiences"),
+    ({"providers": [{"name": "x", "issuer": "i", "audiences": ["a"],
+                     "jwks": {"uri": "http://idp/keys"}}]}, "https://"),
+    ({"providers": [{"name": "x", "issuer": "i", "audiences": ["a"],
+                     "jwks": {"file": "missing.json"}}]}, "does not exist"),
+])
+def test_bad_identity_sections_are_named(tmp_path, change, message):
+    rc, _, err = render(tmp_path, base_policy(**change))
+    assert rc == 2
+    assert message in err
+
+
+def test_map_path_rewrites_files_for_a_container(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy(), "--bind", "0.0.0.0",
+                             "--map-path", f"{tmp_path}=/etc/warden")
+    assert rc == 0, err
+    text = yaml.safe_dump(config)
+    assert str(tmp_path) not in text
+    filters = hcm(config)["http_filters"]
+    assert filters[0]["typed_config"]["providers"]["corp"]["local_jwks"] == {
+        "filename": "/etc/warden/conf/keys/jwks.json"}
+    assert filters[1]["typed_config"]["config"]["vm_config"]["code"]["local"] == {
+        "filename": "/etc/warden/warden.wasm"}
