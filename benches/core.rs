@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench core` (numbers in docs/benchmarks.md).
 
+// Benchmarks may stop on setup errors.
+#![allow(clippy::expect_used)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use warden::core::exchange::{Exchange, Gateway, HeadersStep, RequestHead};

@@ -1,16 +1,36 @@
 #!/usr/bin/env python3
-"""Load benchmark: Envoy CPU per request with Warden versus the same Envoy without filters.
+"""Load benchmark: Envoy with Warden against the same Envoy without it, in one run, as ratios.
 
-Starts the fake Claude upstream and two gateways on free 127.0.0.1 ports — `warden` (jwt_authn +
-warden.wasm, the demo policy with a throw-away issuer) and `baseline` (the same bootstrap with both
-filters removed and the upstream key added by the route) — then sends the same requests through
-each with keep-alive client threads and reads each Envoy's CPU time from /proc. The fake upstream's
-and the client's CPU are not counted, so a slow fake does not skew the per-request figure.
+What runs (everything on 127.0.0.1, on free ports; all processes are stopped at the end):
 
-  .venv/bin/python scripts/bench.py [--requests 2000] [--concurrency 4] [--body-kb 60]
-                                    [--stream] [--max-seconds 120]
+  upstream   a separate Envoy answering every POST /v1/messages with a canned Anthropic SSE stream
+             (or a Message JSON with --no-stream) from a `direct_response`, after buffering the
+             whole request body. It is fast and jitter-free, and it is not measured. It answers 200
+             only to `x-api-key: <the gateway's key>` and no `authorization` header, so every 200
+             also proves the gateway swapped the credential.
+  warden     the real gateway: scripts/run_envoy.py renders envoy/policy.yaml (its identity
+             providers replaced by a throw-away ES256 issuer) into the reference bootstrap,
+             jwt_authn + warden.wasm + router, 1 worker (--concurrency 1).
+  baseline   the same bootstrap with jwt_authn and warden removed; the route removes
+             `authorization` and adds the upstream key itself. 1 worker.
+  jwt        (only with --variants ...,jwt) the bootstrap with jwt_authn but without warden.wasm:
+             separates the cost of token verification from the filter's.
 
-Traffic goes only to 127.0.0.1, and every run is bounded by --requests and --max-seconds.
+The client is `wrk` (Debian's package) with a Lua script that sends the committed Claude-Code-shaped
+request tests/fixtures/claude-code-request.json (57 KB, `stream: true`) with Claude Code's headers,
+counts every status and reports latency percentiles. For each connection count (default 1 and 16)
+the gateways are warmed up, then measured for --duration seconds each, --rounds times, in an
+alternating order (baseline, warden | warden, baseline | ...) so drift cancels; the medians are
+reported. Envoy's CPU per request is utime+stime of the gateway process (/proc/PID/stat) across a
+phase divided by the requests completed in it.
+
+  .venv/bin/python scripts/bench.py [--duration 10] [--warmup 3] [--rounds 3]
+                                    [--connections 1,16] [--no-stream] [--variants baseline,warden]
+                                    [--json results.json] [--keep]
+
+Every phase is bounded by --duration (wrk -d) and by --max-requests per connection; every wrk run by
+a timeout. Exits 1 when a gateway fails to start or answers anything but 200; timing is reported,
+never asserted.
 """
 
 from __future__ import annotations
@@ -20,26 +40,42 @@ import base64
 import http.client
 import json
 import os
+import platform
+import re
+import resource
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import render_envoy  # noqa: E402
+import render_envoy  # noqa: E402  (sibling module)
 
 REPO = render_envoy.REPO
 PY = sys.executable
 WASM = Path(os.environ.get("WARDEN_WASM") or REPO / "target/wasm32-wasip1/release/warden.wasm")
+FIXTURE = REPO / "tests/fixtures/claude-code-request.json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PATH = "/v1/messages?beta=true"
+ISSUER = "warden-bench"
+
+
+class BenchError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
 
 
 def free_port() -> int:
@@ -49,12 +85,36 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of the process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def envoy_binary() -> str:
+    import envoy  # type: ignore[import-not-found]
+
+    return str(Path(envoy.__file__).resolve().parent / "_bin" / "envoy")
+
+
+def machine() -> dict:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    envoy_version = subprocess.run([envoy_binary(), "--version"], capture_output=True,
+                                   text=True, timeout=30).stdout.strip().split("version:")[-1]
+    wrk = shutil.which("wrk") or ""
+    wrk_version = ""
+    if wrk:
+        out = subprocess.run([wrk, "-v"], capture_output=True, text=True, timeout=30)
+        wrk_version = (out.stdout + out.stderr).splitlines()[0] if (out.stdout + out.stderr) else ""
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "envoy": envoy_version.strip(), "wrk": wrk_version}
 
 
 def make_issuer(tmp: Path) -> tuple[Path, str]:
-    """A throw-away ES256 key: (jwks path, a 1-hour token for alice/eng)."""
+    """A throw-away ES256 key: (jwks path, a 50-minute token for alice in group eng)."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -69,38 +129,181 @@ def make_issuer(tmp: Path) -> tuple[Path, str]:
                                           "use": "sig", "kid": "bench", "x": b64(nums.x),
                                           "y": b64(nums.y)}]}))
     now = int(time.time())
-    token = jwt.encode({"iss": "warden-bench", "aud": "warden", "sub": "alice",
-                        "groups": ["eng"], "iat": now, "exp": now + 3000},
+    token = jwt.encode({"iss": ISSUER, "aud": "warden", "sub": "alice", "groups": ["eng"],
+                        "iat": now, "exp": now + 3000},
                        key, algorithm="ES256", headers={"kid": "bench"})
     return jwks, token
 
 
-def request_body(kb: int, stream: bool) -> bytes:
-    """A Claude-Code-like Messages request of about `kb` KiB: history, tools, system prompt."""
-    messages = []
-    filler = "The quick brown fox jumps over the lazy dog while the build runs. "
-    i = 0
-    while len(json.dumps(messages)) < kb * 1024:
-        role = "user" if i % 2 == 0 else "assistant"
-        messages.append({"role": role, "content": [{"type": "text",
-                                                     "text": f"turn {i}: " + filler * 20}]})
-        i += 1
-    if messages[-1]["role"] != "user":
-        messages.append({"role": "user", "content": "Continue."})
-    tools = [{"name": f"tool_{n}", "description": "A tool.",
-              "input_schema": {"type": "object", "properties": {"arg": {"type": "string"}},
-                               "required": ["arg"]}} for n in range(12)]
-    return json.dumps({"model": "claude-sonnet-4-5-20250929", "max_tokens": 1024,
-                       "stream": stream, "system": "You are a helpful assistant.",
-                       "tools": tools, "messages": messages}).encode()
+def claude_code_headers(token: str) -> dict[str, str]:
+    """The headers Claude Code (via the Anthropic TypeScript SDK) sends with /v1/messages."""
+    return {
+        "accept": "application/json",
+        "accept-encoding": "gzip, deflate, br, zstd",
+        "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,"
+                          "fine-grained-tool-streaming-2025-05-14,context-management-2025-06-27",
+        "anthropic-dangerous-direct-browser-access": "true",
+        "anthropic-version": "2023-06-01",
+        "authorization": f"Bearer {token}",
+        "content-type": "application/json",
+        "user-agent": "claude-cli/2.0.14 (external, cli)",
+        "x-app": "cli",
+        "x-stainless-arch": "x64",
+        "x-stainless-helper-method": "stream",
+        "x-stainless-lang": "js",
+        "x-stainless-os": "Linux",
+        "x-stainless-package-version": "0.60.0",
+        "x-stainless-retry-count": "0",
+        "x-stainless-runtime": "node",
+        "x-stainless-runtime-version": "v22.19.0",
+        "x-stainless-timeout": "600",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the canned upstream
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def canned_response(model: str, stream: bool) -> tuple[str, str]:
+    """(content type, body) of a short, realistic Messages answer."""
+    words = ("I'll run the test suite now to check that the streaming handler refactor "
+             "works as intended and that no existing behaviour changed.").split()
+    pieces = [" ".join(words[i:i + 3]) + " " for i in range(0, len(words), 3)]
+    usage = {"input_tokens": 4, "cache_creation_input_tokens": 512,
+             "cache_read_input_tokens": 14336, "output_tokens": 1}
+    if not stream:
+        return "application/json", json.dumps({
+            "id": "msg_01Bench0000000000000000", "type": "message", "role": "assistant",
+            "model": model, "content": [{"type": "text", "text": "".join(pieces).strip()}],
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": dict(usage, output_tokens=28)}, separators=(",", ":"))
+    events = [sse("message_start", {"type": "message_start", "message": {
+        "id": "msg_01Bench0000000000000000", "type": "message", "role": "assistant",
+        "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": usage}}),
+        sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                    "content_block": {"type": "text", "text": ""}}),
+        sse("ping", {"type": "ping"})]
+    for p in pieces:
+        events.append(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                  "delta": {"type": "text_delta", "text": p}}))
+    events += [sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               sse("message_delta", {"type": "message_delta",
+                                     "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                     "usage": {"output_tokens": 28}}),
+               sse("message_stop", {"type": "message_stop"})]
+    return "text/event-stream; charset=utf-8", "".join(events)
+
+
+def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
+                    body: str) -> dict:
+    """An Envoy that buffers each request body, then answers from a direct_response."""
+
+    def reply(status: int, ctype: str, text: str) -> dict:
+        return {"direct_response": {"status": status, "body": {"inline_string": text}},
+                "response_headers_to_add": [
+                    {"header": {"key": "content-type", "value": ctype},
+                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+                    {"header": {"key": "request-id", "value": "req_bench_upstream"},
+                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
+
+    def error(kind: str, message: str) -> str:
+        return json.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+    routes = [
+        # A client credential reaching the upstream is a gateway bug: refuse it loudly.
+        dict(match={"prefix": "/", "headers": [{"name": "authorization", "present_match": True}]},
+             **reply(400, "application/json",
+                     error("invalid_request_error", "bench upstream: authorization leaked"))),
+        dict(match={"prefix": "/v1/messages", "headers": [
+            {"name": "x-api-key", "string_match": {"exact": api_key}}]},
+             **reply(200, content_type, body)),
+        dict(match={"prefix": "/"},
+             **reply(401, "application/json",
+                     error("authentication_error", "bench upstream: missing or wrong key"))),
+    ]
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                 "http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "upstream",
+        "codec_type": "AUTO",
+        "route_config": {"name": "upstream", "max_direct_response_body_size_bytes": 1 << 20,
+                         "virtual_hosts": [{"name": "fake_claude", "domains": ["*"],
+                                            "routes": routes}]},
+        "http_filters": [
+            # Read the whole request before answering, as the real API does: an early answer
+            # would make Envoy close the gateway's pooled connection after every request.
+            {"name": "envoy.filters.http.buffer", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                "max_request_bytes": 64 << 20}},
+            {"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+        ],
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                 "port_value": admin_port}}},
+        "static_resources": {"listeners": [{
+            "name": "upstream",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "per_connection_buffer_limit_bytes": 64 << 20,
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}],
+        }]},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# gateway variants
+
+
+def strip_filters(warden_config: Path, out: Path, keep_jwt: bool) -> None:
+    """The Warden bootstrap without warden.wasm (and without jwt_authn unless keep_jwt); the
+    route then removes `authorization` and adds the upstream key, as Warden would."""
+    cfg = yaml.safe_load(warden_config.read_text())
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    keep = {"envoy.filters.http.router"} | ({"envoy.filters.http.jwt_authn"} if keep_jwt else set())
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] in keep]
+    for vh in hcm["route_config"]["virtual_hosts"]:
+        for route in vh["routes"]:
+            tpfc = route.get("typed_per_filter_config", {})
+            tpfc.pop("warden", None)
+            if not keep_jwt:
+                tpfc.pop("envoy.filters.http.jwt_authn", None)
+            if not tpfc:
+                route.pop("typed_per_filter_config", None)
+            if "route" in route:
+                route["request_headers_to_add"] = [{
+                    "header": {"key": "x-api-key", "value": "%ENVIRONMENT(ANTHROPIC_API_KEY)%"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+                route["request_headers_to_remove"] = route.get("request_headers_to_remove", []) \
+                    + ["authorization"]
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 class Proc:
-    def __init__(self, cmd: list[str], log: Path, env: dict | None = None) -> None:
+    """A child process, its stdout discarded (the access log), stderr kept in a log file."""
+
+    def __init__(self, name: str, cmd: list[str], log: Path, env: dict | None = None) -> None:
+        self.name = name
         self.log = log
         self.fh = open(log, "wb")
-        self.p = subprocess.Popen(cmd, stdout=self.fh, stderr=subprocess.STDOUT, env=env,
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.fh, env=env,
                                   cwd=REPO, stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self) -> int:
+        return self.p.pid
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         if self.p.poll() is None:
@@ -113,12 +316,20 @@ class Proc:
         self.fh.close()
 
 
+@dataclass
+class Gateway:
+    name: str
+    proc: Proc
+    port: int
+    admin: int
+
+
 def wait_ready(proc: Proc, admin_port: int, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.p.poll() is not None:
-            sys.exit(f"bench: Envoy exited during start-up; log: {proc.log}\n"
-                     + proc.log.read_text(errors="replace")[-4000:])
+            raise BenchError(f"{proc.name}: Envoy exited during start-up (log {proc.log}):\n"
+                             + proc.log_tail())
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=2) as r:
                 if r.read().strip() == b"LIVE":
@@ -127,156 +338,356 @@ def wait_ready(proc: Proc, admin_port: int, port: int, timeout: float = 60) -> N
         except OSError:
             pass
         time.sleep(0.1)
-    sys.exit(f"bench: Envoy not ready after {timeout}s; log: {proc.log}")
+    raise BenchError(f"{proc.name}: Envoy not ready after {timeout:.0f}s (log {proc.log})")
 
 
-def baseline_config(warden_config: Path, out: Path, api_key_header: bool) -> None:
-    """The Warden bootstrap with jwt_authn and the wasm removed (the 'bare Envoy' reference)."""
-    cfg = yaml.safe_load(warden_config.read_text())
-    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    hcm["http_filters"] = [f for f in hcm["http_filters"]
-                           if f["name"] == "envoy.filters.http.router"]
-    for vh in hcm["route_config"]["virtual_hosts"]:
-        for route in vh["routes"]:
-            route.pop("typed_per_filter_config", None)
-            if "route" in route and api_key_header:
-                route["request_headers_to_add"] = [{
-                    "header": {"key": "x-api-key", "value": "%ENVIRONMENT(ANTHROPIC_API_KEY)%"},
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
-                route["request_headers_to_remove"] = route.get("request_headers_to_remove", []) \
-                    + ["authorization"]
-    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+def counter(admin_port: int, name: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats?filter=^{re.escape(name)}$",
+                                timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+    return 0
 
 
-def load(port: int, body: bytes, headers: dict, n: int, concurrency: int,
-         deadline: float) -> tuple[int, int, float, dict[int, int]]:
-    """Send n POSTs with `concurrency` keep-alive connections: (ok, errors, seconds, statuses)."""
-    lock = threading.Lock()
-    state = {"left": n, "ok": 0, "err": 0}
-    statuses: dict[int, int] = {}
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                if state["left"] <= 0 or time.monotonic() > deadline:
-                    break
-                state["left"] -= 1
-            try:
-                conn.request("POST", "/v1/messages?beta=true", body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
-            with lock:
-                statuses[status] = statuses.get(status, 0) + 1
-                state["ok" if status == 200 else "err"] += 1
+def probe(gw: Gateway, body: bytes, headers: dict, expect: str) -> None:
+    """One request through the gateway: 200 and exactly the upstream's canned answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    try:
+        conn.putrequest("POST", PATH, skip_accept_encoding=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.putheader("content-length", str(len(body)))
+        conn.endheaders()
+        conn.send(body)
+        resp = conn.getresponse()
+        data = resp.read().decode(errors="replace")
+    finally:
         conn.close()
+    if resp.status != 200 or data != expect:
+        raise BenchError(f"{gw.name}: probe got {resp.status} {data[:400]!r} "
+                         f"(log {gw.proc.log}):\n{gw.proc.log_tail()}")
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return state["ok"], state["err"], time.monotonic() - t0, statuses
+
+# --------------------------------------------------------------------------------------------
+# wrk
+
+WRK_LUA = r"""
+-- Generated by scripts/bench.py: one fixed POST with Claude Code's headers; counts statuses.
+local f = assert(io.open(%(body)s, "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+%(headers)s
+local max_requests = %(max_requests)d
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok, bad, statuses = 0, 0, ""
+end
+
+function response(status, headers, body)
+  if status == 200 then
+    ok = ok + 1
+  else
+    bad = bad + 1
+    if #statuses < 200 then statuses = statuses .. status .. " " end
+  end
+  if ok + bad >= max_requests then wrk.thread:stop() end
+end
+
+function done(summary, latency, requests)
+  local o, b, s = 0, 0, ""
+  for _, t in ipairs(threads) do
+    o = o + t:get("ok"); b = b + t:get("bad"); s = s .. t:get("statuses")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%%d,"duration_us":%%d,"ok":%%d,"bad":%%d,"bad_statuses":"%%s",' ..
+    '"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d,' ..
+    '"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d,"mean_us":%%.1f}\n',
+    summary.requests, summary.duration, o, b, s, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+def write_wrk_script(tmp: Path, body_path: Path, headers: dict, max_requests: int) -> Path:
+    lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
+                      for k, v in headers.items())
+    script = tmp / "claude_code.lua"
+    script.write_text(WRK_LUA % {"body": json.dumps(str(body_path)), "headers": lines,
+                                 "max_requests": max_requests})
+    return script
+
+
+@dataclass
+class Phase:
+    gateway: str
+    connections: int
+    requests: int
+    seconds: float
+    cpu_s: float
+    upstream_cpu_s: float
+    client_cpu_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    wrk: dict = field(repr=False)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s * 1e6 / self.requests
+
+
+def run_wrk(gw: Gateway, upstream: Proc, script: Path, connections: int, seconds: float,
+            check: bool = True) -> Phase:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
+           "-s", str(script), f"http://127.0.0.1:{gw.port}{PATH}"]
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, up0 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{gw.name}: wrk did not finish within {seconds + 60:.0f}s") from None
+    cpu1, up1 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.M)
+    if out.returncode != 0 or not m:
+        raise BenchError(f"{gw.name}: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    w = json.loads(m.group(1))
+    errors = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
+    if check and (w["bad"] or errors or w["ok"] != w["requests"] or not w["requests"]):
+        raise BenchError(
+            f"{gw.name} at {connections} connections: {w['ok']} of {w['requests']} requests got "
+            f"200; other statuses: {w['bad_statuses'] or 'none'}; socket errors: {errors or 'none'}"
+            f" (gateway log {gw.proc.log}):\n{gw.proc.log_tail()}")
+    return Phase(gateway=gw.name, connections=connections, requests=w["requests"],
+                 seconds=w["duration_us"] / 1e6, cpu_s=cpu1 - cpu0, upstream_cpu_s=up1 - up0,
+                 client_cpu_s=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+                 p50_ms=w["p50_us"] / 1e3, p90_ms=w["p90_us"] / 1e3, p99_ms=w["p99_us"] / 1e3,
+                 max_ms=w["max_us"] / 1e3, wrk=w)
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+
+def med(phases: list[Phase], attr: str) -> float:
+    return statistics.median(getattr(p, attr) for p in phases)
+
+
+def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> dict:
+    summary: dict = {}
+    for conns, by_gw in results.items():
+        print(f"\n{conns} connection{'s' if conns > 1 else ''} — median of {len(by_gw['baseline'])}"
+              f" phases per gateway")
+        print(f"  {'gateway':9s} {'req/s':>8s} {'CPU µs/req':>11s} {'p50 ms':>8s} {'p99 ms':>8s}"
+              f"  {'(upstream µs/req, client µs/req)'}")
+        row: dict = {}
+        for name in variants:
+            ph = by_gw[name]
+            row[name] = {k: med(ph, k) for k in ("rps", "cpu_us", "p50_ms", "p99_ms")}
+            row[name]["upstream_cpu_us"] = statistics.median(p.upstream_cpu_s * 1e6 / p.requests
+                                                             for p in ph)
+            row[name]["client_cpu_us"] = statistics.median(p.client_cpu_s * 1e6 / p.requests
+                                                           for p in ph)
+            r = row[name]
+            print(f"  {name:9s} {r['rps']:8.0f} {r['cpu_us']:11.1f} {r['p50_ms']:8.3f} "
+                  f"{r['p99_ms']:8.3f}  ({r['upstream_cpu_us']:.0f}, {r['client_cpu_us']:.0f})")
+        b = row["baseline"]
+        for name in variants:
+            if name == "baseline":
+                continue
+            w = row[name]
+            row[f"{name}_vs_baseline"] = ratios = {
+                "cpu_ratio": w["cpu_us"] / b["cpu_us"],
+                "cpu_added_us": w["cpu_us"] - b["cpu_us"],
+                "p50_added_ms": w["p50_ms"] - b["p50_ms"],
+                "p99_added_ms": w["p99_ms"] - b["p99_ms"],
+                "rps_ratio": w["rps"] / b["rps"],
+            }
+            print(f"  {name} / baseline: CPU {ratios['cpu_ratio']:.2f}x "
+                  f"(+{ratios['cpu_added_us']:.0f} µs/req), p50 {ratios['p50_added_ms']:+.3f} ms, "
+                  f"p99 {ratios['p99_added_ms']:+.3f} ms, throughput {ratios['rps_ratio']:.2f}x")
+        summary[conns] = row
+    if "warden" in variants:
+        print("\ntargets (informational, not asserted): Warden ≤ 2x bare Envoy's CPU per request, "
+              "≤ +0.5 ms p99")
+        for conns, row in summary.items():
+            r = row["warden_vs_baseline"]
+            cpu_ok = "met" if r["cpu_ratio"] <= 2 else "MISSED"
+            p99_ok = "met" if r["p99_added_ms"] <= 0.5 else "MISSED"
+            print(f"  {conns:2d} conn: CPU {r['cpu_ratio']:.2f}x ({cpu_ok}), "
+                  f"p99 {r['p99_added_ms']:+.3f} ms ({p99_ok})")
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# main
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--body-kb", type=int, default=60)
-    ap.add_argument("--stream", action="store_true", help="stream: true requests (SSE answers)")
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--max-seconds", type=float, default=120.0,
-                    help="stop each measured run after this long (default 120)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured phase")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per gateway "
+                                                              "and connection count")
+    ap.add_argument("--rounds", type=int, default=3, help="measured phases per gateway and "
+                                                          "connection count (median reported)")
+    ap.add_argument("--connections", default="1,16", help="comma-separated connection counts")
+    ap.add_argument("--variants", default="baseline,warden",
+                    help="gateways to compare: baseline,warden[,jwt] (baseline is required)")
+    ap.add_argument("--no-stream", action="store_true",
+                    help="send the fixture with stream: false (a Message JSON answer)")
+    ap.add_argument("--fixture", default=str(FIXTURE), help="the request body (JSON)")
+    ap.add_argument("--max-requests", type=int, default=500_000,
+                    help="stop a phase after this many requests per wrk thread")
     ap.add_argument("--policy", default=str(REPO / "envoy/policy.yaml"))
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "baseline" not in variants or not set(variants) <= {"baseline", "warden", "jwt"}:
+        ap.error("--variants: baseline plus any of warden, jwt")
+    conns = [int(c) for c in args.connections.split(",")]
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is missing: apt-get install -y wrk (make bench does it)")
     if not WASM.is_file():
         sys.exit(f"bench: {WASM} is missing: run `make build` first")
+    if args.duration <= 0 or args.duration > 60 or args.rounds < 1 or args.rounds > 10:
+        ap.error("--duration must be in (0, 60] and --rounds in 1..10")
 
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    jwks, token = make_issuer(tmp)
-    policy = yaml.safe_load(Path(args.policy).read_text())
-    policy.setdefault("identity", {})["providers"] = [{
-        "name": "bench", "issuer": "warden-bench", "audiences": ["warden"],
-        "jwks": {"file": str(jwks)}}]
-    policy_path = tmp / "policy.yaml"
-    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
-    api_key = "sk-bench-" + secrets.token_hex(12)
-    key_file = tmp / "key"
-    key_file.write_text(api_key)
-
     procs: list[Proc] = []
     try:
-        fake_port = free_port()
-        fake = Proc([PY, str(REPO / "scripts/fake_claude.py"), "--port", str(fake_port),
-                     "--api-key", api_key], tmp / "fake.log")
-        procs.append(fake)
-        upstream = f"http://127.0.0.1:{fake_port}"
-        for _ in range(100):
-            if b"listening" in fake.log.read_bytes():
-                break
-            time.sleep(0.05)
-
-        gateways = {}
-        for name in ("warden", "baseline"):
-            port, admin = free_port(), free_port()
-            config = tmp / f"{name}.yaml"
-            render_args = ["--policy", str(policy_path), "--wasm", str(WASM), "--upstream",
-                           upstream, "--port", str(port), "--admin-port", str(admin)]
-            if name == "warden":
-                cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args,
-                       "--config-out", str(config), "--log-level", "warning",
-                       "--credential-file", f"ANTHROPIC_API_KEY={key_file}"]
-                env = dict(os.environ)
-            else:
-                render_envoy.main([*render_args, "--out", str(tmp / "w.yaml")])
-                baseline_config(tmp / "w.yaml", config, api_key_header=True)
-                cmd = [str(envoy_path()), "-c", str(config), "--concurrency", "1",
-                       "--log-level", "warning", "--disable-hot-restart"]
-                env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
-            proc = Proc(cmd, tmp / f"{name}.log", env)
-            procs.append(proc)
-            wait_ready(proc, admin, port)
-            gateways[name] = (proc, port)
-
-        body = request_body(args.body_kb, args.stream)
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json",
-                   "anthropic-version": "2023-06-01"}
-        print(f"bench: {args.requests} POST /v1/messages of {len(body) // 1024} KiB "
-              f"(stream={args.stream}), {args.concurrency} connections, 1 Envoy worker each")
-        results = {}
-        for name, (proc, port) in gateways.items():
-            load(port, body, headers, args.warmup, args.concurrency, time.monotonic() + 60)
-            cpu0 = cpu_seconds(proc.p.pid)
-            ok, err, secs, statuses = load(port, body, headers, args.requests, args.concurrency,
-                                           time.monotonic() + args.max_seconds)
-            cpu = cpu_seconds(proc.p.pid) - cpu0
-            done = ok + err
-            results[name] = cpu / max(done, 1)
-            print(f"  {name:9s} {done:6d} requests in {secs:6.1f}s ({done / secs:7.0f} req/s), "
-                  f"statuses {dict(sorted(statuses.items()))}, "
-                  f"Envoy CPU {cpu * 1e6 / max(done, 1):8.1f} µs/request")
-            if err:
-                print(f"  {name}: {err} requests did not get 200 (log: {proc.log})")
-        ratio = results["warden"] / results["baseline"] if results["baseline"] else float("nan")
-        print(f"bench: Warden costs {ratio:.2f}x the CPU of bare Envoy per request "
-              f"(target: <= 2x)")
-        return 0
+        return run(args, variants, conns, tmp, procs)
+    except BenchError as exc:
+        print(f"\nbench: FAILED: {exc}", file=sys.stderr)
+        args.keep = True
+        return 1
     finally:
         for p in reversed(procs):
             p.stop()
+        if args.keep:
+            print(f"bench: logs and configs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def envoy_path() -> Path:
-    import envoy  # type: ignore[import-not-found]
+def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Path,
+        procs: list[Proc]) -> int:
+    t_start = time.monotonic()
+    info = machine()
+    jwks, token = make_issuer(tmp)
+    policy = yaml.safe_load(Path(args.policy).read_text())
+    policy.setdefault("identity", {})["providers"] = [{
+        "name": "bench", "issuer": ISSUER, "audiences": ["warden"], "jwks": {"file": str(jwks)}}]
+    policy_path = tmp / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    api_key = "sk-ant-bench-" + secrets.token_hex(16)
+    key_file = tmp / "anthropic-key"
+    key_file.write_text(api_key)
 
-    return Path(envoy.__file__).resolve().parent / "_bin" / "envoy"
+    request = json.loads(Path(args.fixture).read_text())
+    stream = not args.no_stream
+    request["stream"] = stream
+    body = json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
+    body_path = tmp / "request.json"
+    body_path.write_bytes(body)
+    headers = claude_code_headers(token)
+    if not stream:
+        headers.pop("x-stainless-helper-method")
+    content_type, answer = canned_response(request.get("model", "claude-sonnet-4-6"), stream)
+
+    # The upstream.
+    up_port, up_admin = free_port(), free_port()
+    up_cfg = tmp / "upstream.json"  # JSON: the canned body's newlines survive exactly
+    up_cfg.write_text(json.dumps(upstream_config(up_port, up_admin, api_key, content_type, answer),
+                                 indent=1))
+    upstream = Proc("upstream", [envoy_binary(), "-c", str(up_cfg), "--concurrency", "1",
+                                 "--log-level", "warning", "--disable-hot-restart"],
+                    tmp / "upstream.log")
+    procs.append(upstream)
+    wait_ready(upstream, up_admin, up_port)
+    upstream_url = f"http://127.0.0.1:{up_port}"
+
+    # The gateways, all started now and kept running for the whole run.
+    gateways: dict[str, Gateway] = {}
+    for name in variants:
+        port, admin = free_port(), free_port()
+        config = tmp / f"{name}.yaml"
+        render_args = ["--policy", str(policy_path), "--wasm", str(WASM), "--upstream",
+                       upstream_url, "--port", str(port), "--admin-port", str(admin)]
+        if name == "warden":
+            cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
+                   str(config), "--log-level", "warning", "--concurrency", "1",
+                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}"]
+            env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+        else:
+            if render_envoy.main([*render_args, "--out", str(tmp / "rendered.yaml")]) != 0:
+                raise BenchError("render_envoy failed")
+            strip_filters(tmp / "rendered.yaml", config, keep_jwt=name == "jwt")
+            cmd = [envoy_binary(), "-c", str(config), "--concurrency", "1",
+                   "--log-level", "warning", "--disable-hot-restart"]
+            env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
+        proc = Proc(name, cmd, tmp / f"{name}.log", env)
+        procs.append(proc)
+        wait_ready(proc, admin, port)
+        gateways[name] = Gateway(name, proc, port, admin)
+    for gw in gateways.values():
+        probe(gw, body, headers, answer)
+
+    script = write_wrk_script(tmp, body_path, headers, args.max_requests)
+    print(f"bench: POST {PATH}, {len(body):,} B Claude-Code-shaped body ({Path(args.fixture).name},"
+          f" stream={str(stream).lower()}), {len(headers)} headers; 1 Envoy worker per gateway")
+    print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
+          f"Envoy {info['envoy']}; {info['wrk']}")
+    print(f"bench: connections {conns}; {args.rounds} x {args.duration:g}s per gateway after "
+          f"{args.warmup:g}s warm-up; order alternates each round")
+
+    results: dict[int, dict[str, list[Phase]]] = {}
+    for c in conns:
+        results[c] = {name: [] for name in variants}
+        for name in variants:
+            run_wrk(gateways[name], upstream, script, c, args.warmup)
+        for rnd in range(args.rounds):
+            order = variants if rnd % 2 == 0 else list(reversed(variants))
+            for name in order:
+                ph = run_wrk(gateways[name], upstream, script, c, args.duration)
+                results[c][name].append(ph)
+                print(f"  c={c:<2d} round {rnd + 1} {name:9s} {ph.requests:7d} req "
+                      f"{ph.rps:7.0f} req/s  CPU {ph.cpu_us:7.1f} µs/req  "
+                      f"p50 {ph.p50_ms:6.3f} ms  p99 {ph.p99_ms:6.3f} ms  max {ph.max_ms:6.2f} ms",
+                      flush=True)
+
+    summary = report(results, variants)
+    # The gateways reuse their upstream connections (a few per gateway, not one per request).
+    up_cx = counter(up_admin, "http.upstream.downstream_cx_total")
+    total = sum(p.requests for by in results.values() for ph in by.values() for p in ph)
+    print(f"\nbench: {total:,} measured requests, all 200; upstream saw {up_cx} connections; "
+          f"run took {time.monotonic() - t_start:.0f}s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "machine": info, "body_bytes": len(body), "stream": stream,
+            "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
+            "summary": summary,
+            "phases": [{k: v for k, v in vars(p).items() if k != "wrk"} | {"rps": p.rps,
+                                                                            "cpu_us": p.cpu_us}
+                       for by in results.values() for ph in by.values() for p in ph],
+        }, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -375,6 +375,27 @@ roles:
         assert!(check_body(&role("analyst"), BodyKind::CountTokens, body).is_ok());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = check_body(&role("developer"), BodyKind::Messages, &bytes);
+        }
+
+        #[test]
+        fn clamped_body_is_valid_json_and_differs_only_in_the_value(
+            spaces in "[ \t\n]{0,3}", max in 64_001u64..10_000_000, extra in "[a-z]{0,12}",
+        ) {
+            let body = format!(
+                r#"{{"model":"claude-sonnet-4-5","extra":"{extra}","max_tokens":{spaces}{max}{spaces},"messages":[]}}"#
+            );
+            let verdict = check_body(&role("developer"), BodyKind::Messages, body.as_bytes()).unwrap();
+            let rewritten = String::from_utf8(verdict.rewritten.unwrap()).unwrap();
+            proptest::prop_assert_eq!(rewritten.replace(&format!("{spaces}8000{spaces}"), &format!("{spaces}{max}{spaces}")), body.clone());
+            let value: serde_json::Value = serde_json::from_str(&rewritten).unwrap();
+            proptest::prop_assert_eq!(value["max_tokens"].as_u64(), Some(8000));
+        }
+    }
+
     #[test]
     fn beta_values_are_checked_one_by_one() {
         let dev = role("developer");

@@ -1,0 +1,8 @@
+//! Endpoint classification never panics on any method and path.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use warden::core::endpoint::classify;
+
+fuzz_target!(|data: (&str, &str)| {
+    let _ = classify(data.0, data.1);
+});
