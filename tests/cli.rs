@@ -1,0 +1,69 @@
+//! The `warden` binary as a user runs it: `warden check` output and exit status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn warden(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden")).args(args).output().expect("run warden");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("warden-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_prints_ok_for_the_demo_policy() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.yaml");
+    assert_eq!(warden(&["check", policy]), (0, "OK\n".to_string()));
+}
+
+#[test]
+fn check_lists_every_error_with_its_path_and_exits_1() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.yaml"))
+        .unwrap()
+        .replace("role: analyst", "role: ghost")
+        .replace(r#"models: ["claude-haiku-*"]"#, r#"models: ["claude-[h]*"]"#);
+    let path = write("broken.yaml", &text);
+    let (code, out) = warden(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bindings[1].role: unknown role \"ghost\""), "{out}");
+    assert!(out.contains("roles.analyst.models[0]: invalid glob"), "{out}");
+    assert!(!out.contains("OK"));
+}
+
+#[test]
+fn check_reports_unknown_fields_and_unreadable_files() {
+    let path = write("typo.yaml", "version: 1\nidentity: {}\nroles: {}\nrules: []\n");
+    let (code, out) = warden(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("unknown field `rules`"), "{out}");
+    let (code, out) = warden(&["check", "/nonexistent/policy.yaml"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("cannot read"), "{out}");
+}
+
+#[test]
+fn check_can_require_the_credentials_without_printing_them() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["check", "--require-credentials", policy])
+        .env_remove("ANTHROPIC_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ANTHROPIC_API_KEY is not set"));
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["check", "--require-credentials", policy])
+        .env("ANTHROPIC_API_KEY", "sk-ant-secret-value")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-ant-secret-value"));
+}
