@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -88,6 +89,13 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of every thread of the process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle so far (all CPUs; /proc/stat)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK
 
 
 def envoy_binary() -> str:
@@ -285,15 +293,23 @@ def strip_filters(warden_config: Path, out: Path, keep_jwt: bool) -> None:
     out.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def pinner(cpus: set[int] | None):
+    """preexec_fn: run the child on these CPUs only (None: anywhere)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 class Proc:
     """A child process, its stdout discarded (the access log), stderr kept in a log file."""
 
-    def __init__(self, name: str, cmd: list[str], log: Path, env: dict | None = None) -> None:
+    def __init__(self, name: str, cmd: list[str], log: Path, env: dict | None = None,
+                 cpus: set[int] | None = None) -> None:
         self.name = name
         self.log = log
         self.fh = open(log, "wb")
         self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.fh, env=env,
-                                  cwd=REPO, stdin=subprocess.DEVNULL)
+                                  cwd=REPO, stdin=subprocess.DEVNULL, preexec_fn=pinner(cpus))
 
     @property
     def pid(self) -> int:
@@ -440,7 +456,13 @@ class Phase:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    other_cpu_s: float
     wrk: dict = field(repr=False)
+
+    @property
+    def other_load(self) -> float:
+        """CPUs kept busy by everything else on the machine during the phase (0 = quiet)."""
+        return self.other_cpu_s / self.seconds
 
     @property
     def rps(self) -> float:
@@ -452,17 +474,21 @@ class Phase:
 
 
 def run_wrk(gw: Gateway, upstream: Proc, script: Path, connections: int, seconds: float,
-            check: bool = True) -> Phase:
+            cpus: set[int] | None = None, check: bool = True) -> Phase:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
            "-s", str(script), f"http://127.0.0.1:{gw.port}{PATH}"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0 = machine_busy_seconds()
     cpu0, up0 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                             preexec_fn=pinner(cpus))
     except subprocess.TimeoutExpired:
         raise BenchError(f"{gw.name}: wrk did not finish within {seconds + 60:.0f}s") from None
     cpu1, up1 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
+    busy1 = machine_busy_seconds()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     m = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.M)
     if out.returncode != 0 or not m:
         raise BenchError(f"{gw.name}: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -475,7 +501,8 @@ def run_wrk(gw: Gateway, upstream: Proc, script: Path, connections: int, seconds
             f" (gateway log {gw.proc.log}):\n{gw.proc.log_tail()}")
     return Phase(gateway=gw.name, connections=connections, requests=w["requests"],
                  seconds=w["duration_us"] / 1e6, cpu_s=cpu1 - cpu0, upstream_cpu_s=up1 - up0,
-                 client_cpu_s=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+                 client_cpu_s=client,
+                 other_cpu_s=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (up1 - up0) - client),
                  p50_ms=w["p50_us"] / 1e3, p90_ms=w["p90_us"] / 1e3, p99_ms=w["p99_us"] / 1e3,
                  max_ms=w["max_us"] / 1e3, wrk=w)
 
@@ -554,6 +581,9 @@ def main() -> int:
     ap.add_argument("--max-requests", type=int, default=500_000,
                     help="stop a phase after this many requests per wrk thread")
     ap.add_argument("--policy", default=str(REPO / "envoy/policy.yaml"))
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                    help="run the gateways on the last CPU, upstream and wrk on the others "
+                         "(default: on when there are 2 or more CPUs)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
@@ -600,6 +630,14 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     key_file = tmp / "anthropic-key"
     key_file.write_text(api_key)
 
+    # A private copy of the filter: a rebuild during the run cannot change what is measured.
+    wasm = tmp / "warden.wasm"
+    shutil.copyfile(WASM, wasm)
+    info["wasm"] = f"{wasm.stat().st_size:,} B, sha256 {hashlib.sha256(wasm.read_bytes()).hexdigest()[:12]}"
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                         text=True, timeout=30)
+    info["commit"] = git.stdout.strip() or "unknown"
+
     request = json.loads(Path(args.fixture).read_text())
     stream = not args.no_stream
     request["stream"] = stream
@@ -611,6 +649,13 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         headers.pop("x-stainless-helper-method")
     content_type, answer = canned_response(request.get("model", "claude-sonnet-4-6"), stream)
 
+    # CPU placement: the gateway under test gets a CPU of its own, the upstream and wrk share the
+    # others, so a gateway never waits for a CPU behind the load generator.
+    allowed = sorted(os.sched_getaffinity(0))
+    gateway_cpus = other_cpus = None
+    if args.pin and len(allowed) >= 2:
+        gateway_cpus, other_cpus = {allowed[-1]}, set(allowed[:-1])
+
     # The upstream.
     up_port, up_admin = free_port(), free_port()
     up_cfg = tmp / "upstream.json"  # JSON: the canned body's newlines survive exactly
@@ -618,7 +663,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
                                  indent=1))
     upstream = Proc("upstream", [envoy_binary(), "-c", str(up_cfg), "--concurrency", "1",
                                  "--log-level", "warning", "--disable-hot-restart"],
-                    tmp / "upstream.log")
+                    tmp / "upstream.log", cpus=other_cpus)
     procs.append(upstream)
     wait_ready(upstream, up_admin, up_port)
     upstream_url = f"http://127.0.0.1:{up_port}"
@@ -628,7 +673,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     for name in variants:
         port, admin = free_port(), free_port()
         config = tmp / f"{name}.yaml"
-        render_args = ["--policy", str(policy_path), "--wasm", str(WASM), "--upstream",
+        render_args = ["--policy", str(policy_path), "--wasm", str(wasm), "--upstream",
                        upstream_url, "--port", str(port), "--admin-port", str(admin)]
         if name == "warden":
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
@@ -642,7 +687,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             cmd = [envoy_binary(), "-c", str(config), "--concurrency", "1",
                    "--log-level", "warning", "--disable-hot-restart"]
             env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
-        proc = Proc(name, cmd, tmp / f"{name}.log", env)
+        proc = Proc(name, cmd, tmp / f"{name}.log", env, cpus=gateway_cpus)
         procs.append(proc)
         wait_ready(proc, admin, port)
         gateways[name] = Gateway(name, proc, port, admin)
@@ -654,6 +699,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
           f" stream={str(stream).lower()}), {len(headers)} headers; 1 Envoy worker per gateway")
     print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
           f"Envoy {info['envoy']}; {info['wrk']}")
+    print(f"bench: warden.wasm {info['wasm']} (tree {info['commit']})")
     print(f"bench: connections {conns}; {args.rounds} x {args.duration:g}s per gateway after "
           f"{args.warmup:g}s warm-up; order alternates each round")
 
@@ -661,21 +707,27 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     for c in conns:
         results[c] = {name: [] for name in variants}
         for name in variants:
-            run_wrk(gateways[name], upstream, script, c, args.warmup)
+            run_wrk(gateways[name], upstream, script, c, args.warmup, other_cpus)
         for rnd in range(args.rounds):
             order = variants if rnd % 2 == 0 else list(reversed(variants))
             for name in order:
-                ph = run_wrk(gateways[name], upstream, script, c, args.duration)
+                ph = run_wrk(gateways[name], upstream, script, c, args.duration, other_cpus)
                 results[c][name].append(ph)
                 print(f"  c={c:<2d} round {rnd + 1} {name:9s} {ph.requests:7d} req "
                       f"{ph.rps:7.0f} req/s  CPU {ph.cpu_us:7.1f} µs/req  "
-                      f"p50 {ph.p50_ms:6.3f} ms  p99 {ph.p99_ms:6.3f} ms  max {ph.max_ms:6.2f} ms",
+                      f"p50 {ph.p50_ms:6.3f} ms  p99 {ph.p99_ms:6.3f} ms  max {ph.max_ms:6.2f} ms"
+                      f"  other load {ph.other_load:4.2f} CPU",
                       flush=True)
 
     summary = report(results, variants)
     # The gateways reuse their upstream connections (a few per gateway, not one per request).
     up_cx = counter(up_admin, "http.upstream.downstream_cx_total")
-    total = sum(p.requests for by in results.values() for ph in by.values() for p in ph)
+    phases = [p for by in results.values() for ph in by.values() for p in ph]
+    total = sum(p.requests for p in phases)
+    noisy = max(p.other_load for p in phases)
+    if noisy > 0.15:
+        print(f"bench: WARNING: other processes kept up to {noisy:.2f} CPU busy during a phase: "
+              "the numbers are disturbed; run again on a quiet machine")
     print(f"\nbench: {total:,} measured requests, all 200; upstream saw {up_cx} connections; "
           f"run took {time.monotonic() - t_start:.0f}s")
     if args.json:

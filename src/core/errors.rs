@@ -233,6 +233,7 @@ impl Denial {
             r#"{"type":"error","error":{"type":"api_error","message":"warden: internal_error"}}"#.to_string()
         });
         LocalReply {
+            reason: self.reason,
             status: error_type.status(),
             headers: vec![
                 ("content-type".to_string(), "application/json".to_string()),
@@ -247,6 +248,8 @@ impl Denial {
 /// A response the gateway makes itself instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
+    /// Why the gateway answers itself (for metrics and logs).
+    pub reason: Reason,
     /// HTTP status.
     pub status: u16,
     /// Response headers (lower-case names).

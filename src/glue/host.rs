@@ -60,6 +60,8 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -176,4 +178,20 @@ pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) ->
             -1,
         )
     })
+}
+
+/// Defines a counter (Envoy shows it as `wasmcustom.<name>`) and returns its id.
+pub fn define_counter(name: &str) -> Result<u32, HostError> {
+    let mut id: u32 = 0;
+    // SAFETY: pointer and length of a live string; out-pointer to a live local.
+    status(unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds one to a counter; a failure is ignored (metrics never change a decision).
+pub fn increment(metric_id: u32) {
+    // SAFETY: plain values.
+    unsafe {
+        proxy_increment_metric(metric_id, 1);
+    }
 }

@@ -12,19 +12,21 @@
 //! (`internal_error`), it never lets it through.
 
 mod host;
+mod metrics;
 
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
 use crate::core::identity::{TokenStatus, VerifiedClaims};
 use crate::proxy_abi::{decode_number, decode_pairs, decode_text};
 use host::{Buffer, HostError, Map};
+use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
     install_logger();
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot { gateway: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot { gateway: None, metrics: None }) });
 }}
 
 /// Namespace `jwt_authn` writes its metadata under.
@@ -38,12 +40,16 @@ const MAX_GROUPS: usize = 256;
 
 struct WardenRoot {
     gateway: Option<Rc<Gateway>>,
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl Context for WardenRoot {}
 
 impl RootContext for WardenRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        if self.metrics.is_none() {
+            self.metrics = Some(Rc::new(Metrics::define()));
+        }
         let text = match host::get_buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
@@ -67,7 +73,13 @@ impl RootContext for WardenRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(WardenHttp { gateway: self.gateway.clone(), exchange: None, buffered: 0, had_content_length: false }))
+        Some(Box::new(WardenHttp {
+            gateway: self.gateway.clone(),
+            metrics: self.metrics.clone(),
+            exchange: None,
+            buffered: 0,
+            had_content_length: false,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -77,6 +89,7 @@ impl RootContext for WardenRoot {
 
 struct WardenHttp {
     gateway: Option<Rc<Gateway>>,
+    metrics: Option<Rc<Metrics>>,
     /// Set while a body is being judged.
     exchange: Option<Exchange>,
     /// Body bytes buffered so far.
@@ -91,20 +104,20 @@ impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let headers = match host::get_headers(Map::RequestHeaders) {
             Ok(headers) => headers,
-            Err(e) => return fail_closed("request-unknown", "reading request headers", e),
+            Err(e) => return self.fail_closed("request-unknown", "reading request headers", e),
         };
         let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let request_id = request_id_for(find("x-request-id"));
         let Some(gateway) = self.gateway.clone() else {
-            return reply(&Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id));
+            return self.reply(&Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id));
         };
         let now = match host::now_seconds() {
             Ok(now) => now,
-            Err(e) => return fail_closed(&request_id, "reading the clock", e),
+            Err(e) => return self.fail_closed(&request_id, "reading the clock", e),
         };
         let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims) {
             Ok(token) => token,
-            Err(e) => return fail_closed(&request_id, "reading jwt_authn metadata", e),
+            Err(e) => return self.fail_closed(&request_id, "reading jwt_authn metadata", e),
         };
         let head = RequestHead {
             method: find(":method").unwrap_or(""),
@@ -116,14 +129,14 @@ impl HttpContext for WardenHttp {
         let (exchange, step) = Exchange::start(&gateway, &head);
         self.had_content_length = find("content-length").is_some();
         match step {
-            HeadersStep::Reply(local) => reply(&local),
+            HeadersStep::Reply(local) => self.reply(&local),
             HeadersStep::Forward(edits) => match apply_edits(&edits) {
-                Ok(()) => Action::Continue,
-                Err(e) => fail_closed(&request_id, "editing request headers", e),
+                Ok(()) => self.forward(false),
+                Err(e) => self.fail_closed(&request_id, "editing request headers", e),
             },
             HeadersStep::InspectBody(edits) => {
                 if let Err(e) = apply_edits(&edits) {
-                    return fail_closed(&request_id, "editing request headers", e);
+                    return self.fail_closed(&request_id, "editing request headers", e);
                 }
                 self.exchange = exchange;
                 if end_of_stream {
@@ -139,7 +152,7 @@ impl HttpContext for WardenHttp {
         let Some(exchange) = &self.exchange else { return Action::Continue };
         if let Some(local) = exchange.on_body_progress(body_size) {
             self.exchange = None;
-            return reply(&local);
+            return self.reply(&local);
         }
         self.buffered = body_size;
         if !end_of_stream {
@@ -172,8 +185,8 @@ impl WardenHttp {
     fn finish_body(&mut self, gateway: &Gateway, body: Vec<u8>) -> Action {
         let Some(exchange) = self.exchange.take() else { return Action::Continue };
         match exchange.on_body_complete(gateway, &body) {
-            BodyStep::Forward => Action::Continue,
-            BodyStep::Reply(local) => reply(&local),
+            BodyStep::Forward => self.forward(false),
+            BodyStep::Reply(local) => self.reply(&local),
             BodyStep::Replace(bytes) => {
                 let replaced = host::set_buffer(Buffer::RequestBody, 0, body.len(), &bytes).and_then(|()| {
                     if self.had_content_length {
@@ -183,8 +196,8 @@ impl WardenHttp {
                     }
                 });
                 match replaced {
-                    Ok(()) => Action::Continue,
-                    Err(e) => fail_closed(&exchange.request_id, "rewriting the request body", e),
+                    Ok(()) => self.forward(true),
+                    Err(e) => self.fail_closed(&exchange.request_id, "rewriting the request body", e),
                 }
             }
         }
@@ -192,7 +205,35 @@ impl WardenHttp {
 
     fn fail_exchange(&mut self, what: &str, error: HostError) -> Action {
         let request_id = self.exchange.take().map(|e| e.request_id).unwrap_or_default();
-        fail_closed(&request_id, what, error)
+        self.fail_closed(&request_id, what, error)
+    }
+
+    /// Sends a local reply and stops the request.
+    fn reply(&self, local: &LocalReply) -> Action {
+        if let Some(metrics) = &self.metrics {
+            metrics.denied(local.reason);
+        }
+        if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
+            log::error!("sending a local reply failed (status {})", e.0);
+        }
+        Action::Pause
+    }
+
+    /// A host call failed: refuse the request rather than pass it unchecked.
+    fn fail_closed(&self, request_id: &str, what: &str, error: HostError) -> Action {
+        log::error!("{request_id} {what} failed (status {}); refusing the request", error.0);
+        self.reply(&Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(request_id))
+    }
+
+    /// Lets the request go on to the upstream.
+    fn forward(&self, clamped: bool) -> Action {
+        if let Some(metrics) = &self.metrics {
+            metrics.allowed();
+            if clamped {
+                metrics.clamped();
+            }
+        }
+        Action::Continue
     }
 }
 
@@ -207,19 +248,6 @@ fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
     Ok(())
 }
 
-/// Sends a local reply and stops the request.
-fn reply(local: &LocalReply) -> Action {
-    if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
-        log::error!("sending a local reply failed (status {})", e.0);
-    }
-    Action::Pause
-}
-
-/// A host call failed: refuse the request rather than pass it unchecked.
-fn fail_closed(request_id: &str, what: &str, error: HostError) -> Action {
-    log::error!("{request_id} {what} failed (status {}); refusing the request", error.0);
-    reply(&Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(request_id))
-}
 
 /// Reads what `jwt_authn` left in dynamic metadata.
 fn read_token_status(groups_claim: &[String], job_claims: &[String]) -> Result<TokenStatus, HostError> {

@@ -232,3 +232,21 @@ def test_nul_in_path_is_rejected_by_envoy_before_the_filter(gateway, upstream, a
     r = gateway.request("POST", "/v1/messages%00", as_dev, SONNET)
     assert r.status == 400
     assert upstream.requests() == []
+
+
+def test_decisions_are_counted_in_envoy_stats(gateway, upstream, as_dev, as_analyst):
+    def counter(name):
+        full = f"wasmcustom.warden.{name}"
+        return int(gateway.stats(full).get(full, "0"))
+
+    before = {n: counter(n) for n in ("allowed", "clamped", "denied.model_not_allowed")}
+    assert gateway.request("POST", "/v1/messages", as_analyst, SONNET).status == 403
+    assert gateway.request("POST", "/v1/messages", as_dev, {**SONNET, "max_tokens": 100000}).status == 200
+    assert gateway.request("POST", "/v1/messages", as_analyst, HAIKU).status == 200
+    after = {n: counter(n) for n in before}
+    assert after["denied.model_not_allowed"] - before["denied.model_not_allowed"] == 1
+    assert after["allowed"] - before["allowed"] == 2
+    assert after["clamped"] - before["clamped"] == 1
+    prometheus = gateway.admin("/stats/prometheus")
+    # Custom stat namespaces lose their prefix in the Prometheus output.
+    assert "\nwarden_denied_model_not_allowed{} " in prometheus
