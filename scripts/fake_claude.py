@@ -20,9 +20,9 @@ chunked bodies after a filter changed them). A client that accepts gzip gets gzi
 prove the gateway asks the upstream for plain bytes. Every response has `request-id: req_fake_<n>`.
 
 Replies are deterministic: "Hello from the fake Claude upstream." plus an echo of the start of
-the last user text. With tools and no tool_result in the last user turn, the reply is a tool_use
-call of the first tool (required string properties = "fake-value"); a tool_result in the last
-user turn is quoted back in a text reply.
+the last user text. When the last user text names a declared tool (as a word: "use get_weather"),
+the reply is a tool_use call of that tool (required string properties = "fake-value"); a
+tool_result in the last user turn is quoted back in a text reply.
 
   fake_claude.py --port 0 --api-key sk-test    # prints "fake_claude listening on http://127.0.0.1:N"
   fake_claude.py ... --tls-cert cert.pem --tls-key key.pem   # HTTPS (ALPN http/1.1), for TLS tests
@@ -151,12 +151,14 @@ def plan_reply(body: dict, request_id: str) -> dict:
         quoted = content_text(result.get("content"))
         return {"kind": "text", "stop_reason": "end_turn",
                 "text": f"{GREETING} Tool result: {quoted}"}
-    if tools and isinstance(tools[0], dict):
-        tool = tools[0]
+    said = content_text(user.get("content")) if user else ""
+    named = [t for t in tools if isinstance(t, dict) and t.get("name")
+             and re.search(r"\b" + re.escape(str(t["name"])) + r"\b", said)]
+    if named:
+        tool = named[0]
         return {"kind": "tool_use", "stop_reason": "tool_use",
                 "id": "toolu_fake_" + request_id.rsplit("_", 1)[-1].rjust(8, "0"),
                 "name": str(tool.get("name", "tool")), "input": tool_input(tool)}
-    said = content_text(user.get("content")) if user else ""
     text = GREETING
     if said:
         text += " You said: " + said[:ECHO_CHARS]

@@ -49,7 +49,7 @@ def test_streaming_message(client, upstream):
 
 
 def test_tool_round_trip(client, upstream):
-    question = [{"role": "user", "content": "What's the weather in Paris?"}]
+    question = [{"role": "user", "content": "Use get_weather: what is the weather in Paris?"}]
     first = client.messages.create(model="claude-sonnet-4-6", max_tokens=256,
                                    tools=[WEATHER_TOOL], messages=question)
     assert first.stop_reason == "tool_use"
@@ -70,7 +70,7 @@ def test_tool_round_trip(client, upstream):
 
 def test_streamed_tool_call_assembles_its_input(client):
     with client.messages.stream(model="claude-sonnet-4-6", max_tokens=256, tools=[WEATHER_TOOL],
-                                messages=[{"role": "user", "content": "weather?"}]) as stream:
+                                messages=[{"role": "user", "content": "call get_weather"}]) as stream:
         final = stream.get_final_message()
     [call] = [b for b in final.content if b.type == "tool_use"]
     assert call.input == {"city": "fake-value"}
