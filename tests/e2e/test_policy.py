@@ -53,6 +53,7 @@ def reason(r) -> tuple[int, str, str]:
     message = body["error"]["message"]
     assert message.startswith("warden: "), message
     assert r.header("x-should-retry") == "false"
+    assert len(r.header_all("request-id")) == 1, r.headers
     assert r.header("request-id").startswith("req_warden_")
     return r.status, body["error"]["type"], message.split(":")[1].strip()
 
@@ -228,9 +229,13 @@ def test_large_body_within_limits_passes_intact(gateway, upstream, as_dev):
     assert seen["body"] == body
 
 
-def test_nul_in_path_is_rejected_by_envoy_before_the_filter(gateway, upstream, as_dev):
+def test_nul_in_path_is_rejected_by_envoy_in_anthropic_shape(gateway, upstream, as_dev):
     r = gateway.request("POST", "/v1/messages%00", as_dev, SONNET)
     assert r.status == 400
+    assert r.json()["error"] == {
+        "type": "invalid_request_error",
+        "message": "warden: invalid_request: rejected by the gateway (path_normalization_failed)"}
+    assert len(r.header_all("request-id")) == 1 and r.header("request-id").startswith("req_warden_")
     assert upstream.requests() == []
 
 
