@@ -104,12 +104,12 @@ impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let headers = match host::get_headers(Map::RequestHeaders) {
             Ok(headers) => headers,
-            Err(e) => return self.fail_closed("request-unknown", "reading request headers", e),
+            Err(e) => return self.fail_closed(&request_id_for(None), "reading request headers", e),
         };
         let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let request_id = request_id_for(find("x-request-id"));
         let Some(gateway) = self.gateway.clone() else {
-            return self.reply(&Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id));
+            return self.refuse_internal(&request_id, "no valid policy is loaded");
         };
         let now = match host::now_seconds() {
             Ok(now) => now,
@@ -178,7 +178,7 @@ impl WardenHttp {
         };
         match self.gateway.clone() {
             Some(gateway) => self.finish_body(&gateway, body),
-            None => self.fail_exchange("finding the policy", HostError(0)),
+            None => self.refuse_internal(&request_id_for(None), "no valid policy is loaded"),
         }
     }
 
@@ -221,8 +221,13 @@ impl WardenHttp {
 
     /// A host call failed: refuse the request rather than pass it unchecked.
     fn fail_closed(&self, request_id: &str, what: &str, error: HostError) -> Action {
-        log::error!("{request_id} {what} failed (status {}); refusing the request", error.0);
-        self.reply(&Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(request_id))
+        log::error!("{request_id} {what} failed (host status {}); refusing the request", error.0);
+        self.refuse_internal(request_id, &format!("{what} failed"))
+    }
+
+    /// Refuses the request with `internal_error`.
+    fn refuse_internal(&self, request_id: &str, detail: &str) -> Action {
+        self.reply(&Denial::new(Reason::InternalError, detail).to_reply(request_id))
     }
 
     /// Lets the request go on to the upstream.
