@@ -180,6 +180,19 @@ def make_ca_and_leaf(directory: Path, dns_name: str) -> dict[str, Path]:
     return paths
 
 
+def refusal(r: Response) -> tuple[int, str, str]:
+    """(status, error type, reason code) of a Warden refusal, after checking the shared envelope:
+    Anthropic's error shape, a `warden: <reason>:` message, one request-id, no retry."""
+    body = r.json()
+    assert body["type"] == "error", r.text
+    message = body["error"]["message"]
+    assert message.startswith("warden: "), message
+    assert r.header("x-should-retry") == "false"
+    assert len(r.header_all("request-id")) == 1, r.headers
+    assert r.header("request-id").startswith("req_warden_")
+    return r.status, body["error"]["type"], message.split(":")[1].strip()
+
+
 # ------------------------------------------------------------------------------------------
 # fake Claude upstream
 

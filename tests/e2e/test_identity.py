@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import refusal
+
 MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 16,
            "messages": [{"role": "user", "content": "hi"}]}
 HAIKU = {**MESSAGE, "model": "claude-haiku-4-5"}
@@ -17,17 +19,6 @@ JSON = {"content-type": "application/json"}
 
 def bearer(token: str) -> dict:
     return {**JSON, "authorization": f"Bearer {token}"}
-
-
-def refusal(r) -> tuple[int, str, str]:
-    """(status, error type, reason code) of a Warden refusal; checks the shared envelope."""
-    body = r.json()
-    assert body["type"] == "error", r.text
-    message = body["error"]["message"]
-    assert message.startswith("warden: "), message
-    assert r.header("x-should-retry") == "false"
-    assert r.header("request-id").startswith("req_warden_")
-    return r.status, body["error"]["type"], message.split(":")[1].strip()
 
 
 def test_valid_token_reaches_upstream_with_only_the_role_key(gateway, upstream, issuer):

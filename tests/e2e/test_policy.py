@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from conftest import refusal
+
 JSON = {"content-type": "application/json"}
 HAIKU = {"model": "claude-haiku-4-5", "max_tokens": 100,
          "messages": [{"role": "user", "content": "hi"}]}
@@ -47,17 +49,6 @@ def as_batch(issuer):
     return {**JSON, "authorization": f"Bearer {issuer.mint(sub='job', groups=['batch'])}"}
 
 
-def reason(r) -> tuple[int, str, str]:
-    body = r.json()
-    assert body["type"] == "error", r.text
-    message = body["error"]["message"]
-    assert message.startswith("warden: "), message
-    assert r.header("x-should-retry") == "false"
-    assert len(r.header_all("request-id")) == 1, r.headers
-    assert r.header("request-id").startswith("req_warden_")
-    return r.status, body["error"]["type"], message.split(":")[1].strip()
-
-
 # ---------------------------------------------------------------------------------------------
 # body policy, one test per refusal reason
 
@@ -84,7 +75,7 @@ def reason(r) -> tuple[int, str, str]:
 def test_body_policy_refusals(gateway, upstream, as_dev, as_analyst, as_batch, who, body, expected):
     headers = {"developer": as_dev, "analyst": as_analyst, "batch": as_batch}[who]
     r = gateway.request("POST", "/v1/messages", headers, body)
-    assert reason(r) == expected, r.text
+    assert refusal(r) == expected, r.text
     assert upstream.requests() == [], "a refused request must never reach the upstream"
 
 
@@ -112,7 +103,7 @@ def test_beta_header_is_checked_value_by_value(gateway, upstream, as_dev, as_ana
     betas = {"anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27"}
     assert gateway.request("POST", "/v1/messages", {**as_dev, **betas}, SONNET).status == 200
     r = gateway.request("POST", "/v1/messages", {**as_analyst, **betas}, HAIKU)
-    assert reason(r) == (403, "permission_error", "beta_not_allowed")
+    assert refusal(r) == (403, "permission_error", "beta_not_allowed")
     assert len(upstream.requests()) == 1
 
 
@@ -132,14 +123,14 @@ def test_beta_header_is_checked_value_by_value(gateway, upstream, as_dev, as_ana
 ])
 def test_other_endpoints_are_not_allowed(gateway, upstream, as_dev, method, path):
     r = gateway.request(method, path, as_dev, SONNET if method == "POST" else None)
-    assert reason(r) == (403, "permission_error", "endpoint_not_allowed"), r.text
+    assert refusal(r) == (403, "permission_error", "endpoint_not_allowed"), r.text
     assert upstream.requests() == []
 
 
 @pytest.mark.parametrize("path", ["/v1/messages%2Fbatches", "/admin", "/"])
 def test_unknown_and_escaped_paths_are_404(gateway, upstream, as_dev, path):
     r = gateway.request("POST", path, as_dev, SONNET)
-    assert reason(r) == (404, "not_found_error", "unknown_endpoint"), r.text
+    assert refusal(r) == (404, "not_found_error", "unknown_endpoint"), r.text
     assert upstream.requests() == []
 
 
@@ -148,7 +139,7 @@ def test_normalized_paths_are_judged_as_the_upstream_sees_them(gateway, upstream
     """Envoy normalizes (merges slashes, decodes unreserved escapes, resolves dot segments) before
     Warden judges, so the path Warden checks is exactly the path the upstream receives."""
     r = gateway.request("POST", path, as_analyst, SONNET)
-    assert reason(r) == (403, "permission_error", "model_not_allowed")
+    assert refusal(r) == (403, "permission_error", "model_not_allowed")
     assert gateway.request("POST", path, as_analyst, HAIKU).status == 200
     assert [s["path"] for s in upstream.requests()] == ["/v1/messages"]
 
@@ -156,15 +147,15 @@ def test_normalized_paths_are_judged_as_the_upstream_sees_them(gateway, upstream
 def test_role_without_an_endpoint_is_refused_it(gateway, upstream, as_batch):
     r = gateway.request("POST", "/v1/messages/count_tokens", as_batch,
                         {"model": "claude-haiku-4-5", "messages": []})
-    assert reason(r) == (403, "permission_error", "endpoint_not_allowed")
+    assert refusal(r) == (403, "permission_error", "endpoint_not_allowed")
     r = gateway.request("GET", "/v1/models", as_batch)
-    assert reason(r) == (403, "permission_error", "endpoint_not_allowed")
+    assert refusal(r) == (403, "permission_error", "endpoint_not_allowed")
     assert upstream.requests() == []
 
 
 def test_unexpected_query_is_refused(gateway, upstream, as_dev):
     r = gateway.request("POST", "/v1/messages?beta=true&debug=1", as_dev, SONNET)
-    assert reason(r) == (400, "invalid_request_error", "invalid_request")
+    assert refusal(r) == (400, "invalid_request_error", "invalid_request")
     assert upstream.requests() == []
 
 
@@ -181,21 +172,21 @@ def test_unexpected_query_is_refused(gateway, upstream, as_dev):
 ])
 def test_malformed_bodies_are_400(gateway, upstream, as_analyst, body):
     r = gateway.request("POST", "/v1/messages", as_analyst, body)
-    assert reason(r) == (400, "invalid_request_error", "invalid_json"), r.text
+    assert refusal(r) == (400, "invalid_request_error", "invalid_json"), r.text
     assert upstream.requests() == []
 
 
 def test_wrong_content_type_is_400(gateway, upstream, as_dev):
     headers = {**as_dev, "content-type": "text/plain"}
     r = gateway.request("POST", "/v1/messages", headers, json.dumps(SONNET))
-    assert reason(r) == (400, "invalid_request_error", "invalid_content_type")
+    assert refusal(r) == (400, "invalid_request_error", "invalid_content_type")
     assert upstream.requests() == []
 
 
 def test_compressed_body_is_400(gateway, upstream, as_dev):
     headers = {**as_dev, "content-encoding": "gzip"}
     r = gateway.request("POST", "/v1/messages", headers, gzip.compress(json.dumps(SONNET).encode()))
-    assert reason(r) == (400, "invalid_request_error", "compressed_body")
+    assert refusal(r) == (400, "invalid_request_error", "compressed_body")
     assert upstream.requests() == []
 
 
@@ -203,7 +194,7 @@ def test_oversize_body_is_413(gateway, upstream, as_analyst):
     filler = "x" * (1024 * 1024 + 1)
     body = {**HAIKU, "messages": [{"role": "user", "content": filler}]}
     r = gateway.request("POST", "/v1/messages", as_analyst, body)
-    assert reason(r) == (413, "request_too_large", "body_too_large")
+    assert refusal(r) == (413, "request_too_large", "body_too_large")
     assert upstream.requests() == []
 
 
@@ -213,7 +204,7 @@ def test_oversize_chunked_body_is_413(gateway, upstream, as_analyst):
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
     headers = {**as_analyst, "transfer-encoding": "chunked"}
     r = gateway.request("POST", "/v1/messages", headers, body)
-    assert reason(r) == (413, "request_too_large", "body_too_large")
+    assert refusal(r) == (413, "request_too_large", "body_too_large")
     assert upstream.requests() == []
 
 
