@@ -10,6 +10,7 @@ PY     := .venv/bin/python
 WASM   := target/wasm32-wasip1/release/warden.wasm
 WARDEN := target/release/warden
 COMPOSE_CONFIG := envoy/generated/compose.yaml
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help build bootstrap demo-keys compose-config validate demo test test-rust lint fuzz test-e2e bench clean distclean
 
@@ -23,7 +24,7 @@ help:
 	@echo "make test-e2e       pytest tests/e2e (real Envoy + the built wasm + a fake Claude)"
 	@echo "make validate       envoy --mode validate on the demo config (loads the wasm, on_configure)"
 	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
-	@echo "make bench          load benchmark through the gateway against the fake upstream"
+	@echo "make bench          load benchmark: Envoy with vs without Warden (wrk; docs/benchmarks.md)"
 	@echo "make clean          remove build outputs (keeps .venv and .demo keys); distclean: all"
 
 build:
@@ -87,8 +88,14 @@ fuzz:
 test-e2e:
 	$(PY) -m pytest tests/e2e
 
-bench:
-	$(PY) scripts/bench.py
+# Load benchmark (docs/benchmarks.md): Envoy with and without Warden in one run, driven by wrk
+# (Debian's package, installed here when missing; `make test` does not need it). About 2.5 minutes.
+# Options go through BENCH_ARGS, e.g. make bench BENCH_ARGS="--variants baseline,warden,jwt".
+bench: build
+	@command -v wrk >/dev/null || { \
+	    echo "bench: installing wrk (apt-get)"; \
+	    $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }; }
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	cargo clean

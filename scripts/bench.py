@@ -13,8 +13,9 @@ What runs (everything on 127.0.0.1, on free ports; all processes are stopped at 
              jwt_authn + warden.wasm + router, 1 worker (--concurrency 1).
   baseline   the same bootstrap with jwt_authn and warden removed; the route removes
              `authorization` and adds the upstream key itself. 1 worker.
-  jwt        (only with --variants ...,jwt) the bootstrap with jwt_authn but without warden.wasm:
-             separates the cost of token verification from the filter's.
+  others     --variants adds gateways that split Warden's cost (see --help): jwt_authn alone,
+             jwt_authn with its JWT cache in use, probe wasm filters (scripts/bench-filters) that
+             do part of Warden's work, and `direct` (wrk straight to the upstream).
 
 The client is `wrk` (Debian's package) with a Lua script that sends the committed Claude-Code-shaped
 request tests/fixtures/claude-code-request.json (57 KB, `stream: true`) with Claude Code's headers,
@@ -22,15 +23,17 @@ counts every status and reports latency percentiles. For each connection count (
 the gateways are warmed up, then measured for --duration seconds each, --rounds times, in an
 alternating order (baseline, warden | warden, baseline | ...) so drift cancels; the medians are
 reported. Envoy's CPU per request is utime+stime of the gateway process (/proc/PID/stat) across a
-phase divided by the requests completed in it.
+phase divided by the requests completed in it. With 2 or more CPUs the gateways run on the last
+one and the upstream and wrk on the others (--no-pin: anywhere). CPU used by other processes
+during a phase is measured too, and the run warns when the machine was not quiet.
 
   .venv/bin/python scripts/bench.py [--duration 10] [--warmup 3] [--rounds 3]
                                     [--connections 1,16] [--no-stream] [--variants baseline,warden]
-                                    [--json results.json] [--keep]
+                                    [--no-pin] [--json results.json] [--keep]
 
-Every phase is bounded by --duration (wrk -d) and by --max-requests per connection; every wrk run by
-a timeout. Exits 1 when a gateway fails to start or answers anything but 200; timing is reported,
-never asserted.
+Every phase is bounded by --duration (wrk -d) and by --max-requests; every wrk run by a timeout.
+Exits 1 when a gateway fails to start or answers anything but 200; timing is reported, never
+asserted. Results and how to read them: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -269,28 +272,77 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 # gateway variants
 
 
-def strip_filters(warden_config: Path, out: Path, keep_jwt: bool) -> None:
-    """The Warden bootstrap without warden.wasm (and without jwt_authn unless keep_jwt); the
-    route then removes `authorization` and adds the upstream key, as Warden would."""
+PROBE_MODES = ("noop", "headers", "buffer", "parse")
+VARIANTS = ("baseline", "warden", "jwt", "direct", "jwt-cached", "warden-cached") \
+    + tuple(f"probe-{m}" for m in PROBE_MODES)
+VARIANT_HELP = {
+    "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
+    "warden": "the real gateway: jwt_authn + warden.wasm",
+    "jwt": "jwt_authn only (no wasm); the route swaps the credential",
+    "direct": "no gateway: wrk straight to the upstream (the machine's own latency floor)",
+    "jwt-cached": "jwt, with the rule requires_any [provider, allow_missing_or_failed] so that "
+                  "jwt_authn's JWT cache is used (allow_missing_or_failed alone never consults it)",
+    "warden-cached": "warden, with that same rule",
+    "probe-noop": "jwt_authn + a wasm filter that does nothing (scripts/bench-filters)",
+    "probe-headers": "jwt_authn + a wasm filter that copies the request headers",
+    "probe-buffer": "... + holds the request until the whole body is in and copies it",
+    "probe-parse": "... + checks the body is JSON (serde_json, IgnoredAny)",
+}
+
+
+def derive_config(warden_config: Path, out: Path, name: str,
+                  probe_wasm: Path | None = None) -> None:
+    """The Warden bootstrap changed into variant `name` (see VARIANT_HELP). Without warden.wasm
+    the route removes `authorization` and adds the upstream key itself, as Warden would."""
     cfg = yaml.safe_load(warden_config.read_text())
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    keep = {"envoy.filters.http.router"} | ({"envoy.filters.http.jwt_authn"} if keep_jwt else set())
+    keep = {"envoy.filters.http.router"}
+    if name != "baseline":
+        keep.add("envoy.filters.http.jwt_authn")
+    if name.startswith(("probe-", "warden")):
+        keep.add("warden")
+    route_swaps = not name.startswith("warden")
     hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] in keep]
+    for f in hcm["http_filters"]:
+        if f["name"] == "warden" and name.startswith("probe-"):
+            plugin = f["typed_config"]["config"]
+            plugin["vm_config"]["vm_id"] = "probe"
+            plugin["vm_config"]["code"]["local"]["filename"] = str(probe_wasm)
+            plugin["configuration"]["value"] = name.removeprefix("probe-")
+        if f["name"] == "envoy.filters.http.jwt_authn" and name.endswith("-cached"):
+            jwt = f["typed_config"]
+            jwt["rules"] = [{"match": {"prefix": "/"}, "requires": {"requires_any": {
+                "requirements": [{"provider_name": p} for p in jwt["providers"]]
+                + [{"allow_missing_or_failed": {}}]}}}]
     for vh in hcm["route_config"]["virtual_hosts"]:
         for route in vh["routes"]:
             tpfc = route.get("typed_per_filter_config", {})
-            tpfc.pop("warden", None)
-            if not keep_jwt:
-                tpfc.pop("envoy.filters.http.jwt_authn", None)
+            for filter_name in list(tpfc):
+                if filter_name not in keep:
+                    del tpfc[filter_name]
             if not tpfc:
                 route.pop("typed_per_filter_config", None)
-            if "route" in route:
+            if "route" in route and route_swaps:
                 route["request_headers_to_add"] = [{
                     "header": {"key": "x-api-key", "value": "%ENVIRONMENT(ANTHROPIC_API_KEY)%"},
                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
                 route["request_headers_to_remove"] = route.get("request_headers_to_remove", []) \
                     + ["authorization"]
-    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    # JSON, not YAML: strings (the access-log format's final newline) reach Envoy unchanged.
+    out.write_text(json.dumps(cfg, indent=1))
+
+
+def build_probe_filters() -> Path:
+    """Build scripts/bench-filters into target/bench-filters (needed only for probe-* variants)."""
+    target = REPO / "target/bench-filters"
+    out = subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--quiet",
+                          "--manifest-path", str(REPO / "scripts/bench-filters/Cargo.toml")],
+                         env=dict(os.environ, CARGO_TARGET_DIR=str(target)), cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    wasm = target / "wasm32-wasip1/release/warden_bench_filters.wasm"
+    if out.returncode != 0 or not wasm.is_file():
+        raise BenchError(f"building the probe filters failed:\n{out.stderr[-3000:]}")
+    return wasm
 
 
 def pinner(cpus: set[int] | None):
@@ -335,9 +387,10 @@ class Proc:
 @dataclass
 class Gateway:
     name: str
-    proc: Proc
+    proc: Proc  # the process whose CPU is measured (for `direct`, the upstream)
     port: int
     admin: int
+    script: Path  # the wrk script (request and headers) for this target
 
 
 def wait_ready(proc: Proc, admin_port: int, port: int, timeout: float = 60) -> None:
@@ -404,7 +457,7 @@ function setup(thread)
 end
 
 function init(args)
-  ok, bad, statuses = 0, 0, ""
+  ok, bad, statuses, seen, capped = 0, 0, "", {}, 0
 end
 
 function response(status, headers, body)
@@ -412,32 +465,38 @@ function response(status, headers, body)
     ok = ok + 1
   else
     bad = bad + 1
-    if #statuses < 200 then statuses = statuses .. status .. " " end
+    if not seen[status] then
+      seen[status] = true
+      statuses = statuses .. status .. " "
+    end
   end
-  if ok + bad >= max_requests then wrk.thread:stop() end
+  if ok + bad >= max_requests then
+    capped = 1
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, requests)
-  local o, b, s = 0, 0, ""
+  local o, b, s, c = 0, 0, "", 0
   for _, t in ipairs(threads) do
-    o = o + t:get("ok"); b = b + t:get("bad"); s = s .. t:get("statuses")
+    o = o + t:get("ok"); b = b + t:get("bad"); s = s .. t:get("statuses"); c = c + t:get("capped")
   end
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%%d,"duration_us":%%d,"ok":%%d,"bad":%%d,"bad_statuses":"%%s",' ..
+    '"capped":%%d,' ..
     '"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d,' ..
     '"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d,"mean_us":%%.1f}\n',
-    summary.requests, summary.duration, o, b, s, e.connect, e.read, e.write, e.status,
+    summary.requests, summary.duration, o, b, s, c, e.connect, e.read, e.write, e.status,
     e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean))
 end
 """
 
 
-def write_wrk_script(tmp: Path, body_path: Path, headers: dict, max_requests: int) -> Path:
+def write_wrk_script(script: Path, body_path: Path, headers: dict, max_requests: int) -> Path:
     lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
                       for k, v in headers.items())
-    script = tmp / "claude_code.lua"
     script.write_text(WRK_LUA % {"body": json.dumps(str(body_path)), "headers": lines,
                                  "max_requests": max_requests})
     return script
@@ -473,10 +532,11 @@ class Phase:
         return self.cpu_s * 1e6 / self.requests
 
 
-def run_wrk(gw: Gateway, upstream: Proc, script: Path, connections: int, seconds: float,
-            cpus: set[int] | None = None, check: bool = True) -> Phase:
+def run_wrk(gw: Gateway, upstream: Proc, connections: int, seconds: float,
+            cpus: set[int] | None = None) -> Phase:
+    """One phase: wrk against the gateway for `seconds`; fails unless every answer was 200."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
-           "-s", str(script), f"http://127.0.0.1:{gw.port}{PATH}"]
+           "-s", str(gw.script), f"http://127.0.0.1:{gw.port}{PATH}"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = machine_busy_seconds()
     cpu0, up0 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
@@ -494,15 +554,20 @@ def run_wrk(gw: Gateway, upstream: Proc, script: Path, connections: int, seconds
         raise BenchError(f"{gw.name}: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     w = json.loads(m.group(1))
     errors = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
-    if check and (w["bad"] or errors or w["ok"] != w["requests"] or not w["requests"]):
+    if (w["bad"] or errors or w["ok"] != w["requests"] or not w["requests"]):
         raise BenchError(
             f"{gw.name} at {connections} connections: {w['ok']} of {w['requests']} requests got "
-            f"200; other statuses: {w['bad_statuses'] or 'none'}; socket errors: {errors or 'none'}"
+            f"200; other statuses seen: {w['bad_statuses'].strip() or 'none'}; socket errors: "
+            f"{errors or 'none'}"
             f" (gateway log {gw.proc.log}):\n{gw.proc.log_tail()}")
+    if w["capped"]:
+        print(f"bench: {gw.name}: the phase stopped at --max-requests; its req/s is understated "
+              "and its CPU per request includes idle time")
     return Phase(gateway=gw.name, connections=connections, requests=w["requests"],
                  seconds=w["duration_us"] / 1e6, cpu_s=cpu1 - cpu0, upstream_cpu_s=up1 - up0,
                  client_cpu_s=client,
-                 other_cpu_s=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (up1 - up0) - client),
+                 other_cpu_s=max(0.0, (busy1 - busy0) - (up1 - up0) - client
+                                 - (0 if gw.proc is upstream else cpu1 - cpu0)),
                  p50_ms=w["p50_us"] / 1e3, p90_ms=w["p90_us"] / 1e3, p99_ms=w["p99_us"] / 1e3,
                  max_ms=w["max_us"] / 1e3, wrk=w)
 
@@ -517,25 +582,29 @@ def med(phases: list[Phase], attr: str) -> float:
 
 def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> dict:
     summary: dict = {}
+    width = max(len(v) for v in variants)
     for conns, by_gw in results.items():
-        print(f"\n{conns} connection{'s' if conns > 1 else ''} — median of {len(by_gw['baseline'])}"
-              f" phases per gateway")
-        print(f"  {'gateway':9s} {'req/s':>8s} {'CPU µs/req':>11s} {'p50 ms':>8s} {'p99 ms':>8s}"
-              f"  {'(upstream µs/req, client µs/req)'}")
+        n = len(by_gw["baseline"])
+        print(f"\n{conns} connection{'s' if conns > 1 else ''} (median of {n} phases each)")
+        print(f"  {'':{width}s} {'req/s':>7s} {'CPU µs/req':>10s} {'p50 ms':>7s} {'p90 ms':>7s} "
+              f"{'p99 ms':>7s} | {'upstream':>8s} {'client':>6s} µs/req")
         row: dict = {}
         for name in variants:
             ph = by_gw[name]
-            row[name] = {k: med(ph, k) for k in ("rps", "cpu_us", "p50_ms", "p99_ms")}
-            row[name]["upstream_cpu_us"] = statistics.median(p.upstream_cpu_s * 1e6 / p.requests
-                                                             for p in ph)
-            row[name]["client_cpu_us"] = statistics.median(p.client_cpu_s * 1e6 / p.requests
-                                                           for p in ph)
-            r = row[name]
-            print(f"  {name:9s} {r['rps']:8.0f} {r['cpu_us']:11.1f} {r['p50_ms']:8.3f} "
-                  f"{r['p99_ms']:8.3f}  ({r['upstream_cpu_us']:.0f}, {r['client_cpu_us']:.0f})")
+            r = row[name] = {k: med(ph, k) for k in ("rps", "cpu_us", "p50_ms", "p90_ms",
+                                                     "p99_ms")}
+            r["upstream_cpu_us"] = statistics.median(p.upstream_cpu_s * 1e6 / p.requests
+                                                     for p in ph)
+            r["client_cpu_us"] = statistics.median(p.client_cpu_s * 1e6 / p.requests for p in ph)
+            cpu = "-" if name == "direct" else f"{r['cpu_us']:.1f}"
+            if name == "direct":
+                r["cpu_us"] = None
+            print(f"  {name:{width}s} {r['rps']:7.0f} {cpu:>10s} {r['p50_ms']:7.3f} "
+                  f"{r['p90_ms']:7.3f} {r['p99_ms']:7.3f} | {r['upstream_cpu_us']:8.0f} "
+                  f"{r['client_cpu_us']:6.0f}")
         b = row["baseline"]
         for name in variants:
-            if name == "baseline":
+            if name in ("baseline", "direct"):
                 continue
             w = row[name]
             row[f"{name}_vs_baseline"] = ratios = {
@@ -545,19 +614,19 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
                 "p99_added_ms": w["p99_ms"] - b["p99_ms"],
                 "rps_ratio": w["rps"] / b["rps"],
             }
-            print(f"  {name} / baseline: CPU {ratios['cpu_ratio']:.2f}x "
-                  f"(+{ratios['cpu_added_us']:.0f} µs/req), p50 {ratios['p50_added_ms']:+.3f} ms, "
+            print(f"  {name} vs baseline: CPU {ratios['cpu_ratio']:.2f}x "
+                  f"({ratios['cpu_added_us']:+.0f} µs/req), p50 {ratios['p50_added_ms']:+.3f} ms, "
                   f"p99 {ratios['p99_added_ms']:+.3f} ms, throughput {ratios['rps_ratio']:.2f}x")
         summary[conns] = row
     if "warden" in variants:
-        print("\ntargets (informational, not asserted): Warden ≤ 2x bare Envoy's CPU per request, "
+        print("\ntargets (reported, never asserted): Warden ≤ 2x bare Envoy's CPU per request, "
               "≤ +0.5 ms p99")
         for conns, row in summary.items():
             r = row["warden_vs_baseline"]
             cpu_ok = "met" if r["cpu_ratio"] <= 2 else "MISSED"
             p99_ok = "met" if r["p99_added_ms"] <= 0.5 else "MISSED"
-            print(f"  {conns:2d} conn: CPU {r['cpu_ratio']:.2f}x ({cpu_ok}), "
-                  f"p99 {r['p99_added_ms']:+.3f} ms ({p99_ok})")
+            print(f"  {conns:2d} connection{'s' if conns > 1 else ' '}: CPU {r['cpu_ratio']:.2f}x "
+                  f"({cpu_ok}), p99 {r['p99_added_ms']:+.3f} ms ({p99_ok})")
     return summary
 
 
@@ -566,7 +635,9 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="variants: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items()))
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured phase")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per gateway "
                                                               "and connection count")
@@ -574,7 +645,8 @@ def main() -> int:
                                                           "connection count (median reported)")
     ap.add_argument("--connections", default="1,16", help="comma-separated connection counts")
     ap.add_argument("--variants", default="baseline,warden",
-                    help="gateways to compare: baseline,warden[,jwt] (baseline is required)")
+                    help="comma-separated gateways to compare; baseline is required "
+                         f"(default baseline,warden; any of {', '.join(VARIANTS)})")
     ap.add_argument("--no-stream", action="store_true",
                     help="send the fixture with stream: false (a Message JSON answer)")
     ap.add_argument("--fixture", default=str(FIXTURE), help="the request body (JSON)")
@@ -588,16 +660,23 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if "baseline" not in variants or not set(variants) <= {"baseline", "warden", "jwt"}:
-        ap.error("--variants: baseline plus any of warden, jwt")
-    conns = [int(c) for c in args.connections.split(",")]
+    variants = list(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
+    unknown = [v for v in variants if v not in VARIANTS]
+    if "baseline" not in variants or unknown:
+        ap.error(f"--variants: baseline plus any of {', '.join(VARIANTS)}"
+                 + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    try:
+        conns = [int(c) for c in args.connections.split(",")]
+    except ValueError:
+        ap.error("--connections: comma-separated numbers")
+    if any(not 1 <= c <= 256 for c in conns):
+        ap.error("--connections: each between 1 and 256")
+    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 10:
+        ap.error("--duration must be in (0, 60], --warmup in [0, 60] and --rounds in 1..10")
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is missing: apt-get install -y wrk (make bench does it)")
     if not WASM.is_file():
         sys.exit(f"bench: {WASM} is missing: run `make build` first")
-    if args.duration <= 0 or args.duration > 60 or args.rounds < 1 or args.rounds > 10:
-        ap.error("--duration must be in (0, 60] and --rounds in 1..10")
 
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     procs: list[Proc] = []
@@ -633,13 +712,18 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     # A private copy of the filter: a rebuild during the run cannot change what is measured.
     wasm = tmp / "warden.wasm"
     shutil.copyfile(WASM, wasm)
-    info["wasm"] = f"{wasm.stat().st_size:,} B, sha256 {hashlib.sha256(wasm.read_bytes()).hexdigest()[:12]}"
+    digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:12]
+    info["wasm"] = f"{wasm.stat().st_size:,} B, sha256 {digest}"
     if os.environ.get("WARDEN_WASM"):
         info["commit"] = f"WARDEN_WASM={os.environ['WARDEN_WASM']}"
     else:
-        git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
-                             capture_output=True, text=True, timeout=30)
-        info["commit"] = f"built from {git.stdout.strip() or 'unknown'}"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "Cargo.toml",
+                                  "Cargo.lock"], cwd=REPO, timeout=30).returncode != 0
+        info["commit"] = (f"built from {head or 'unknown commit'}"
+                          + (" with uncommitted changes in src/" if changed else ""))
+    probe_wasm = build_probe_filters() if any(v.startswith("probe-") for v in variants) else None
 
     request = json.loads(Path(args.fixture).read_text())
     stream = not args.no_stream
@@ -652,8 +736,8 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         headers.pop("x-stainless-helper-method")
     content_type, answer = canned_response(request.get("model", "claude-sonnet-4-6"), stream)
 
-    # CPU placement: the gateway under test gets a CPU of its own, the upstream and wrk share the
-    # others, so a gateway never waits for a CPU behind the load generator.
+    # CPU placement: the gateway under test gets a CPU of its own; the upstream and wrk share the
+    # others, so the gateway never waits for a CPU behind the load generator.
     allowed = sorted(os.sched_getaffinity(0))
     gateway_cpus = other_cpus = None
     if args.pin and len(allowed) >= 2:
@@ -671,76 +755,94 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     wait_ready(upstream, up_admin, up_port)
     upstream_url = f"http://127.0.0.1:{up_port}"
 
+    gateway_script = write_wrk_script(tmp / "gateway.lua", body_path, headers, args.max_requests)
+    direct_headers = {k: v for k, v in headers.items() if k != "authorization"}
+    direct_headers["x-api-key"] = api_key
+
     # The gateways, all started now and kept running for the whole run.
     gateways: dict[str, Gateway] = {}
     for name in variants:
+        if name == "direct":
+            gateways[name] = Gateway(name, upstream, up_port, up_admin, write_wrk_script(
+                tmp / "direct.lua", body_path, direct_headers, args.max_requests))
+            continue
         port, admin = free_port(), free_port()
-        config = tmp / f"{name}.yaml"
         render_args = ["--policy", str(policy_path), "--wasm", str(wasm), "--upstream",
                        upstream_url, "--port", str(port), "--admin-port", str(admin)]
         if name == "warden":
+            config = tmp / f"{name}.yaml"
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(config), "--log-level", "warning", "--concurrency", "1",
                    "--credential-file", f"ANTHROPIC_API_KEY={key_file}"]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
         else:
+            config = tmp / f"{name}.json"
             if render_envoy.main([*render_args, "--out", str(tmp / "rendered.yaml")]) != 0:
                 raise BenchError("render_envoy failed")
-            strip_filters(tmp / "rendered.yaml", config, keep_jwt=name == "jwt")
+            derive_config(tmp / "rendered.yaml", config, name, probe_wasm)
             cmd = [envoy_binary(), "-c", str(config), "--concurrency", "1",
                    "--log-level", "warning", "--disable-hot-restart"]
             env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
         proc = Proc(name, cmd, tmp / f"{name}.log", env, cpus=gateway_cpus)
         procs.append(proc)
         wait_ready(proc, admin, port)
-        gateways[name] = Gateway(name, proc, port, admin)
+        gateways[name] = Gateway(name, proc, port, admin, gateway_script)
     for gw in gateways.values():
-        probe(gw, body, headers, answer)
+        probe(gw, body, direct_headers if gw.name == "direct" else headers, answer)
 
-    script = write_wrk_script(tmp, body_path, headers, args.max_requests)
     print(f"bench: POST {PATH}, {len(body):,} B Claude-Code-shaped body ({Path(args.fixture).name},"
           f" stream={str(stream).lower()}), {len(headers)} headers; 1 Envoy worker per gateway")
     print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
           f"Envoy {info['envoy']}; {info['wrk']}")
     print(f"bench: warden.wasm {info['wasm']} ({info['commit']})")
+    pinning = (f"gateways on CPU {sorted(gateway_cpus)}, upstream and wrk on CPU "
+               f"{sorted(other_cpus)}" if gateway_cpus else "no CPU pinning")
     print(f"bench: connections {conns}; {args.rounds} x {args.duration:g}s per gateway after "
-          f"{args.warmup:g}s warm-up; order alternates each round")
+          f"{args.warmup:g}s warm-up, order alternating each round; {pinning}")
 
     results: dict[int, dict[str, list[Phase]]] = {}
+    width = max(len(v) for v in variants)
     for c in conns:
         results[c] = {name: [] for name in variants}
-        for name in variants:
-            run_wrk(gateways[name], upstream, script, c, args.warmup, other_cpus)
+        if args.warmup:
+            for name in variants:
+                run_wrk(gateways[name], upstream, c, args.warmup, other_cpus)
         for rnd in range(args.rounds):
             order = variants if rnd % 2 == 0 else list(reversed(variants))
             for name in order:
-                ph = run_wrk(gateways[name], upstream, script, c, args.duration, other_cpus)
+                ph = run_wrk(gateways[name], upstream, c, args.duration, other_cpus)
                 results[c][name].append(ph)
-                print(f"  c={c:<2d} round {rnd + 1} {name:9s} {ph.requests:7d} req "
-                      f"{ph.rps:7.0f} req/s  CPU {ph.cpu_us:7.1f} µs/req  "
-                      f"p50 {ph.p50_ms:6.3f} ms  p99 {ph.p99_ms:6.3f} ms  max {ph.max_ms:6.2f} ms"
-                      f"  other load {ph.other_load:4.2f} CPU",
-                      flush=True)
+                print(f"  c={c:<2d} round {rnd + 1} {name:{width}s} {ph.requests:7d} req "
+                      f"{ph.rps:6.0f}/s  CPU {ph.cpu_us:6.1f} µs/req  p50 {ph.p50_ms:6.3f}  "
+                      f"p99 {ph.p99_ms:6.3f}  max {ph.max_ms:6.2f} ms  "
+                      f"other load {ph.other_load:4.2f} CPU", flush=True)
 
     summary = report(results, variants)
-    # The gateways reuse their upstream connections (a few per gateway, not one per request).
-    up_cx = counter(up_admin, "http.upstream.downstream_cx_total")
     phases = [p for by in results.values() for ph in by.values() for p in ph]
     total = sum(p.requests for p in phases)
+    # The gateways reuse their upstream connections (a few per gateway, not one per request).
+    up_cx = counter(up_admin, "http.upstream.downstream_cx_total")
+    for gw in gateways.values():
+        if gw.name not in ("baseline", "direct"):
+            hits = counter(gw.admin, "http.warden.jwt_authn.jwt_cache_hit")
+            misses = counter(gw.admin, "http.warden.jwt_authn.jwt_cache_miss")
+            allowed = counter(gw.admin, "http.warden.jwt_authn.allowed")
+            print(f"bench: {gw.name}: jwt_authn passed {allowed:,} requests; its JWT cache: "
+                  f"{hits:,} hits, {misses:,} misses")
+    print(f"\nbench: {total:,} measured requests, all 200; the upstream saw {up_cx} connections; "
+          f"the run took {time.monotonic() - t_start:.0f}s")
     noisy = max(p.other_load for p in phases)
     if noisy > 0.15:
-        print(f"bench: WARNING: other processes kept up to {noisy:.2f} CPU busy during a phase: "
-              "the numbers are disturbed; run again on a quiet machine")
-    print(f"\nbench: {total:,} measured requests, all 200; upstream saw {up_cx} connections; "
-          f"run took {time.monotonic() - t_start:.0f}s")
+        print(f"bench: WARNING: other processes kept up to {noisy:.2f} CPU busy during a phase; "
+              "run again on a quiet machine for clean numbers")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "machine": info, "body_bytes": len(body), "stream": stream,
             "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
-            "summary": summary,
-            "phases": [{k: v for k, v in vars(p).items() if k != "wrk"} | {"rps": p.rps,
-                                                                            "cpu_us": p.cpu_us}
-                       for by in results.values() for ph in by.values() for p in ph],
+            "pinning": pinning, "summary": summary,
+            "phases": [{k: v for k, v in vars(p).items() if k != "wrk"}
+                       | {"rps": p.rps, "cpu_us": p.cpu_us, "other_load": p.other_load}
+                       for p in phases],
         }, indent=2))
     return 0
 

@@ -1,0 +1,102 @@
+//! Probe filters for `scripts/bench.py`: each does a prefix of what Warden does per request, so
+//! the load benchmark can split Warden's cost. The plugin configuration names the mode:
+//!
+//! - `noop`: every callback returns Continue; the price of a wasm filter being there at all
+//!   (a V8 context per request, the callbacks).
+//! - `headers`: also copies every request header into the VM, as Warden does.
+//! - `buffer`: also holds the request in the headers callback until the whole body arrived
+//!   (Envoy buffers it) and copies the body into the VM.
+//! - `parse`: also checks that the body is JSON (`serde_json` into `IgnoredAny`: reads every
+//!   byte, builds nothing); the least a body policy must do.
+//!
+//! Any other configuration (Warden's policy, say) is refused, so a probe is never mistaken for
+//! the real filter.
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Noop,
+    Headers,
+    Buffer,
+    Parse,
+}
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Warn);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Noop }) });
+}}
+
+struct Root {
+    mode: Mode,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config = self.get_plugin_configuration().unwrap_or_default();
+        self.mode = match config.as_slice() {
+            b"noop" => Mode::Noop,
+            b"headers" => Mode::Headers,
+            b"buffer" => Mode::Buffer,
+            b"parse" => Mode::Parse,
+            _ => {
+                log::error!("probe filter: configuration must be noop, headers, buffer or parse");
+                return false;
+            }
+        };
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Probe { mode: self.mode }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Probe {
+    mode: Mode,
+}
+
+impl Context for Probe {}
+
+impl HttpContext for Probe {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.mode == Mode::Noop {
+            return Action::Continue;
+        }
+        let headers = self.get_http_request_headers();
+        std::hint::black_box(&headers);
+        if self.mode == Mode::Headers || end_of_stream {
+            return Action::Continue;
+        }
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(self.mode, Mode::Noop | Mode::Headers) {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        if self.mode == Mode::Parse
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
+        {
+            self.send_http_response(
+                400,
+                vec![("content-type", "text/plain")],
+                Some(b"probe: not JSON\n"),
+            );
+            return Action::Pause;
+        }
+        std::hint::black_box(&body);
+        Action::Continue
+    }
+}
