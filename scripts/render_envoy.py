@@ -244,6 +244,15 @@ def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]
     return out, clusters
 
 
+def jwt_requirement(providers: dict) -> dict:
+    """Any provider may verify the token, and a missing or failed token still reaches Warden
+    (which refuses it in Anthropic's error format). Naming the providers, rather than only
+    `allow_missing_or_failed`, is what makes jwt_authn use its cache of verified tokens."""
+    alternatives = [{"provider_name": name} for name in providers]
+    alternatives.append({"allow_missing_or_failed": {}})
+    return {"requires_any": {"requirements": alternatives}}
+
+
 # --------------------------------------------------------------------------------------------
 # template
 
@@ -342,6 +351,7 @@ def render(args: argparse.Namespace) -> str:
         "admin_bind": args.admin_bind,
         "admin_port": args.admin_port,
         "jwt_providers": providers,
+        "jwt_requirement": jwt_requirement(providers),
         "wasm": wasm,
         "host_env_keys": env_keys,
         "policy_text": policy_text,

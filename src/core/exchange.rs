@@ -147,7 +147,7 @@ impl Exchange {
     fn judge_headers(gateway: &Gateway, head: &RequestHead, request_id: String) -> Result<(Exchange, HeadersStep), Denial> {
         let policy = &gateway.policy;
         let requested_role = head.header(&policy.identity.role_header);
-        let caller = authenticate(policy, head.token.clone(), requested_role, head.now)?;
+        let caller = authenticate(policy, head.token.clone(), requested_role, head.now).map_err(|d| with_credential_hint(d, head))?;
         let endpoint = classify(head.method, head.path)?;
         let role = policy
             .roles
@@ -249,6 +249,18 @@ impl Exchange {
             self.caller.subject
         );
     }
+}
+
+/// jwt_authn checks every token-bearing header, so a client key in `x-api-key` beside a valid
+/// bearer token fails verification; say so, since the jwt_authn reason alone is cryptic.
+fn with_credential_hint(mut denial: Denial, head: &RequestHead) -> Denial {
+    if denial.reason == Reason::TokenInvalid && head.header("authorization").is_some() && head.header("x-api-key").is_some() {
+        denial.detail.push_str(
+            "; the request carries both Authorization and x-api-key: send the token in only one \
+             (with ANTHROPIC_AUTH_TOKEN, unset ANTHROPIC_API_KEY)",
+        );
+    }
+    denial
 }
 
 /// Checks `content-type`, `content-encoding` and a declared `content-length` before the body.

@@ -52,15 +52,31 @@ def test_streaming_response_arrives_event_by_event(gateway, upstream, issuer):
     assert events.count("content_block_delta") >= 2
 
 
-def test_client_keys_beside_the_token_become_exactly_one_role_key(gateway, upstream, issuer):
+def test_client_key_beside_the_token_is_refused_with_a_hint(gateway, upstream, issuer):
+    """jwt_authn reads tokens from Authorization and x-api-key and checks both: a client's own
+    Anthropic key beside a valid bearer token fails, and the refusal says why."""
     token = issuer.mint(groups=["eng"])
     headers = [("content-type", "application/json"), ("authorization", f"Bearer {token}"),
-               ("x-api-key", "sk-ant-client-1"), ("x-api-key", "sk-ant-client-2")]
+               ("x-api-key", "sk-ant-client-1")]
+    r = gateway.request("POST", "/v1/messages", headers, SONNET)
+    assert r.status == 401
+    message = r.json()["error"]["message"]
+    assert message.startswith("warden: token_invalid:")
+    assert "both Authorization and x-api-key" in message
+    assert "sk-ant-client" not in r.text
+    assert upstream.requests() == []
+
+
+def test_client_identity_headers_become_exactly_one_role_key(gateway, upstream, issuer):
+    token = issuer.mint(groups=["eng"])
+    headers = [("content-type", "application/json"), ("authorization", f"Bearer {token}"),
+               ("proxy-authorization", "Basic c2VjcmV0"), ("cookie", "session=abc")]
     r = gateway.request("POST", "/v1/messages", headers, SONNET)
     assert r.status == 200, r.text
     [seen] = upstream.requests()
     assert [v for k, v in seen["headers"] if k.lower() == "x-api-key"] == [upstream.api_key]
-    assert "sk-ant-client" not in json.dumps(seen)
+    names = [k.lower() for k, _ in seen["headers"]]
+    assert not {"authorization", "proxy-authorization", "cookie"} & set(names)
 
 
 def test_second_invalid_token_refuses_the_request(gateway, upstream, issuer):

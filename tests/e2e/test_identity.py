@@ -165,3 +165,13 @@ def test_job_claims_are_attributed_in_the_log(gateway, issuer):
     assert lines, "the allowed-request log line must carry the job claims"
     assert 'run_id="4242"' in lines[-1] and 'actor="octocat"' in lines[-1]
     assert token not in gateway.log(), "tokens are never logged"
+
+
+def test_verified_tokens_are_served_from_the_jwt_cache(gateway, issuer):
+    """jwt_authn verifies a token's signature once per worker, then serves it from its cache."""
+    hits = "http.warden.jwt_authn.jwt_cache_hit"
+    before = int(gateway.stats(hits)[hits])
+    token = issuer.mint(groups=["eng"])
+    for _ in range(3):
+        assert gateway.request("GET", "/v1/models", {"authorization": f"Bearer {token}"}).status == 200
+    assert int(gateway.stats(hits)[hits]) - before == 2

@@ -63,7 +63,8 @@ def test_providers_credentials_and_policy_text(tmp_path, jwks_file):
     assert provider["payload_in_metadata"] == "jwt_payload"
     assert provider["failed_status_in_metadata"] == "jwt_failure"
     assert filters[0]["typed_config"]["rules"] == [
-        {"match": {"prefix": "/"}, "requires": {"allow_missing_or_failed": {}}}]
+        {"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+            {"provider_name": "corp"}, {"allow_missing_or_failed": {}}]}}}]
     plugin = filters[1]["typed_config"]["config"]
     assert plugin["vm_config"]["environment_variables"]["host_env_keys"] == ["KEY_A", "KEY_B"]
     assert plugin["failure_policy"] == "FAIL_RELOAD"
