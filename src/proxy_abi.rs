@@ -3,12 +3,21 @@
 //! The host hands maps (headers) to the module as "pairs": a little-endian `u32` count, then a
 //! `u32` key length and a `u32` value length per pair, then each key and value followed by a NUL.
 //! Property values come back as raw bytes whose meaning depends on the type: strings as UTF-8,
-//! numbers as 8-byte little-endian `f64`. These decoders never panic on malformed input — the
-//! glue calls them on host data — and header values that are not UTF-8 are kept, lossily decoded,
-//! rather than dropped or trusted.
+//! numbers as 8-byte little-endian `f64`, maps as pairs of (key, serialized value), lists as
+//! pairs whose keys are the serialized items and whose values are empty. Envoy serializes a
+//! whole metadata struct that way, so [`decode_claims`] reads every claim `jwt_authn` verified
+//! from a single host call.
+//!
+//! These decoders never panic on malformed input — the glue calls them on host data — and header
+//! values that are not UTF-8 are kept, lossily decoded, rather than dropped or trusted. A value is
+//! taken as a string only when it is printable UTF-8; pairs encodings always contain NUL bytes, so
+//! the two never mix up.
 
-/// Decodes a pairs-encoded map. `None` when the bytes are not a well-formed encoding.
-pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+use crate::core::identity::VerifiedClaims;
+
+/// Decodes a pairs-encoded map into borrowed byte slices. `None` when the bytes are not a
+/// well-formed encoding.
+pub fn decode_raw_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -19,12 +28,61 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         let key_len = read_u32(bytes, 4 + n * 8)? as usize;
         let value_len = read_u32(bytes, 8 + n * 8)? as usize;
         let key = bytes.get(data..data.checked_add(key_len)?)?;
-        data = data.checked_add(key_len + 1)?;
+        data = data.checked_add(key_len)?.checked_add(1)?;
         let value = bytes.get(data..data.checked_add(value_len)?)?;
-        data = data.checked_add(value_len + 1)?;
-        pairs.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+        data = data.checked_add(value_len)?.checked_add(1)?;
+        pairs.push((key, value));
     }
     Some(pairs)
+}
+
+/// Decodes a pairs-encoded map of strings (headers). `None` when the bytes are not a
+/// well-formed encoding.
+pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let pairs = decode_raw_pairs(bytes)?;
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+            .collect(),
+    )
+}
+
+/// Reads the claims of a verified token from `jwt_authn`'s serialized payload struct.
+///
+/// `groups_claim` is a path of object keys; the claim may be a list of strings or one string.
+/// Claims of an unexpected type are treated as absent (and the identity checks then refuse).
+pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[String]) -> VerifiedClaims {
+    let top = decode_raw_pairs(payload).unwrap_or_default();
+    let field = |map: &[(&[u8], &'_ [u8])], name: &str| -> Option<Vec<u8>> {
+        map.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| v.to_vec())
+    };
+    let text = |name: &str| field(&top, name).and_then(|v| decode_text(&v));
+    let number = |name: &str| field(&top, name).and_then(|v| decode_number(&v));
+
+    let mut groups_value = Some(payload.to_vec());
+    for segment in groups_claim {
+        groups_value = groups_value.and_then(|v| decode_raw_pairs(&v).and_then(|map| field(&map, segment)));
+    }
+    let groups = match groups_value {
+        Some(value) => match decode_text(&value) {
+            Some(single) => vec![single],
+            None => decode_raw_pairs(&value)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(item, _)| decode_text(item))
+                .collect(),
+        },
+        None => Vec::new(),
+    };
+    VerifiedClaims {
+        subject: text("sub"),
+        issuer: text("iss"),
+        expires_at: number("exp"),
+        issued_at: number("iat"),
+        groups,
+        job: job_claims.iter().filter_map(|name| text(name).map(|v| (name.clone(), v))).collect(),
+    }
 }
 
 /// Encodes a map as pairs (for local replies).
@@ -106,9 +164,62 @@ mod tests {
         assert_eq!(decode_text(&[0xff]), None);
     }
 
+    /// `jwt_authn`'s payload struct as Envoy 1.40 serialized it for a token with claims
+    /// {sub, exp, n: 7, iss, groups: [eng, ops], nested: {a: [x]}, aud, run_id: "42", iat}.
+    const RECORDED_PAYLOAD: &[u8] = &[
+        9, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 3, 0, 0, 0, 11, 0, 0, 0,
+        6, 0, 0, 0, 30, 0, 0, 0, 6, 0, 0, 0, 30, 0, 0, 0, 3, 0, 0, 0, 6, 0, 0, 0, 6, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0,
+        0, 8, 0, 0, 0, 115, 117, 98, 0, 97, 108, 105, 99, 101, 0, 101, 120, 112, 0, 0, 0, 192, 125, 2, 195, 218, 65,
+        0, 110, 0, 0, 0, 0, 0, 0, 0, 28, 64, 0, 105, 115, 115, 0, 119, 97, 114, 100, 101, 110, 45, 116, 101, 115,
+        116, 0, 103, 114, 111, 117, 112, 115, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 101,
+        110, 103, 0, 0, 111, 112, 115, 0, 0, 0, 110, 101, 115, 116, 101, 100, 0, 1, 0, 0, 0, 1, 0, 0, 0, 15, 0, 0,
+        0, 97, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 120, 0, 0, 0, 0, 97, 117, 100, 0, 119, 97, 114, 100, 101,
+        110, 0, 114, 117, 110, 95, 105, 100, 0, 52, 50, 0, 105, 97, 116, 0, 0, 0, 192, 156, 1, 195, 218, 65, 0,
+    ];
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn claims_decode_from_the_recorded_payload() {
+        let claims = decode_claims(RECORDED_PAYLOAD, &strings(&["groups"]), &strings(&["run_id", "repository"]));
+        assert_eq!(claims.subject.as_deref(), Some("alice"));
+        assert_eq!(claims.issuer.as_deref(), Some("warden-test"));
+        assert_eq!(claims.groups, strings(&["eng", "ops"]));
+        assert_eq!(claims.job, vec![("run_id".to_string(), "42".to_string())]);
+        let (iat, exp) = (claims.issued_at.unwrap(), claims.expires_at.unwrap());
+        assert_eq!(exp - iat, 900.0);
+        assert!(iat > 1.7e9, "{iat}");
+    }
+
+    #[test]
+    fn nested_groups_claims_are_followed() {
+        let claims = decode_claims(RECORDED_PAYLOAD, &strings(&["nested", "a"]), &[]);
+        assert_eq!(claims.groups, strings(&["x"]));
+        let missing = decode_claims(RECORDED_PAYLOAD, &strings(&["nested", "b"]), &[]);
+        assert!(missing.groups.is_empty());
+    }
+
+    #[test]
+    fn single_string_groups_claim_is_one_group_and_numbers_are_not_text() {
+        let payload = encode_pairs(&[("groups", "eng"), ("sub", "bob")]);
+        let claims = decode_claims(&payload, &strings(&["groups"]), &[]);
+        assert_eq!(claims.groups, strings(&["eng"]));
+        let numeric_groups = decode_claims(RECORDED_PAYLOAD, &strings(&["n"]), &[]);
+        assert!(numeric_groups.groups.is_empty(), "{:?}", numeric_groups.groups);
+    }
+
+    #[test]
+    fn garbage_payload_has_no_claims() {
+        let claims = decode_claims(b"\xff\xff", &strings(&["groups"]), &[]);
+        assert_eq!(claims, VerifiedClaims::default());
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_claims(&bytes, &strings(&["groups", "x"]), &strings(&["a"]));
             let _ = decode_pairs(&bytes);
             let _ = decode_number(&bytes);
             let _ = decode_text(&bytes);

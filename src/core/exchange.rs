@@ -242,7 +242,7 @@ impl Exchange {
         let body = body
             .map(|(model, stream, clamped)| format!(" model={model:?} stream={stream} clamped={clamped}"))
             .unwrap_or_default();
-        log::info!(
+        log::debug!(
             "{} allowed {} sub={:?} role={role}{body}{job}",
             self.request_id,
             self.endpoint.label(),

@@ -36,6 +36,7 @@ pub enum Buffer {
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
@@ -99,6 +100,14 @@ pub fn log(level: u32, message: &str) {
     unsafe {
         proxy_log(level, message.as_ptr(), message.len());
     }
+}
+
+/// The log level Envoy applies to this plugin (0 trace … 5 critical).
+pub fn log_level() -> Result<u32, HostError> {
+    let mut level: u32 = 0;
+    // SAFETY: pointer to a live u32.
+    status(unsafe { proxy_get_log_level(&mut level) })?;
+    Ok(level)
 }
 
 /// Wall-clock time, seconds since the epoch.

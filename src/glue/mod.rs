@@ -16,8 +16,8 @@ mod metrics;
 
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
-use crate::core::identity::{TokenStatus, VerifiedClaims};
-use crate::proxy_abi::{decode_number, decode_pairs, decode_text};
+use crate::core::identity::TokenStatus;
+use crate::proxy_abi::{decode_claims, decode_text};
 use host::{Buffer, HostError, Map};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -35,8 +35,6 @@ const JWT_METADATA: [&str; 3] = ["metadata", "filter_metadata", "envoy.filters.h
 const PAYLOAD_KEY: &str = "jwt_payload";
 /// Key of the failure status (`failed_status_in_metadata`).
 const FAILURE_KEY: &str = "jwt_failure";
-/// Upper bound on the number of groups read from a token.
-const MAX_GROUPS: usize = 256;
 
 struct WardenRoot {
     gateway: Option<Rc<Gateway>>,
@@ -50,6 +48,7 @@ impl RootContext for WardenRoot {
         if self.metrics.is_none() {
             self.metrics = Some(Rc::new(Metrics::define()));
         }
+        follow_host_log_level();
         let text = match host::get_buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
@@ -254,56 +253,18 @@ fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
 }
 
 
-/// Reads what `jwt_authn` left in dynamic metadata.
+/// Reads what `jwt_authn` left in dynamic metadata: the verified payload (one host call), or
+/// else the failure status.
 fn read_token_status(groups_claim: &[String], job_claims: &[String]) -> Result<TokenStatus, HostError> {
-    let claim = |path: &[&str]| -> Result<Option<Vec<u8>>, HostError> {
-        let mut full: Vec<&str> = JWT_METADATA.to_vec();
-        full.push(PAYLOAD_KEY);
-        full.extend_from_slice(path);
-        host::get_property(&full)
-    };
-    if claim(&[])?.is_none() {
-        let mut failure: Vec<&str> = JWT_METADATA.to_vec();
-        failure.extend_from_slice(&[FAILURE_KEY, "message"]);
-        let message = host::get_property(&failure)?.and_then(|bytes| decode_text(&bytes));
-        return Ok(TokenStatus::from_failure(message.as_deref()));
+    let mut path: Vec<&str> = JWT_METADATA.to_vec();
+    path.push(PAYLOAD_KEY);
+    if let Some(payload) = host::get_property(&path)? {
+        return Ok(TokenStatus::Verified(decode_claims(&payload, groups_claim, job_claims)));
     }
-    let text = |name: &str| -> Result<Option<String>, HostError> { Ok(claim(&[name])?.and_then(|b| decode_text(&b))) };
-    let number = |name: &str| -> Result<Option<f64>, HostError> { Ok(claim(&[name])?.and_then(|b| decode_number(&b))) };
-
-    let groups_path: Vec<&str> = groups_claim.iter().map(String::as_str).collect();
-    let mut groups = Vec::new();
-    for index in 0..MAX_GROUPS {
-        let index = index.to_string();
-        let mut path = groups_path.clone();
-        path.push(&index);
-        match claim(&path)? {
-            Some(bytes) => groups.extend(decode_text(&bytes)),
-            None => break,
-        }
-    }
-    if groups.is_empty() {
-        // A single-string groups claim; a (possibly empty) list decodes as pairs, never as text.
-        if let Some(bytes) = claim(&groups_path)? {
-            if decode_pairs(&bytes).is_none() {
-                groups.extend(decode_text(&bytes));
-            }
-        }
-    }
-    let mut job = Vec::new();
-    for name in job_claims {
-        if let Some(value) = text(name)? {
-            job.push((name.clone(), value));
-        }
-    }
-    Ok(TokenStatus::Verified(VerifiedClaims {
-        subject: text("sub")?,
-        issuer: text("iss")?,
-        expires_at: number("exp")?,
-        issued_at: number("iat")?,
-        groups,
-        job,
-    }))
+    path.pop();
+    path.extend_from_slice(&[FAILURE_KEY, "message"]);
+    let message = host::get_property(&path)?.and_then(|bytes| decode_text(&bytes));
+    Ok(TokenStatus::from_failure(message.as_deref()))
 }
 
 /// Routes the `log` crate to Envoy's log, and panics (which must never happen) to a critical line.
@@ -327,7 +288,22 @@ fn install_logger() {
     }
     static LOGGER: HostLogger = HostLogger;
     if log::set_logger(&LOGGER).is_ok() {
+        // The host's level cannot be read during start-up; on_configure adopts it.
         log::set_max_level(log::LevelFilter::Info);
     }
     std::panic::set_hook(Box::new(|info| host::log(5, &format!("panic: {info}"))));
+}
+
+/// Logs what Envoy's `wasm` log level lets through (`--component-log-level wasm:debug` shows
+/// every allowed request), so formatting is skipped for lines Envoy would drop.
+fn follow_host_log_level() {
+    let level = match host::log_level() {
+        Ok(0) => log::LevelFilter::Trace,
+        Ok(1) => log::LevelFilter::Debug,
+        Ok(2) | Err(_) => log::LevelFilter::Info,
+        Ok(3) => log::LevelFilter::Warn,
+        Ok(4) => log::LevelFilter::Error,
+        Ok(_) => log::LevelFilter::Off,
+    };
+    log::set_max_level(level);
 }

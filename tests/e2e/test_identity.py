@@ -151,7 +151,9 @@ def test_forged_unsigned_token_is_refused(gateway, upstream, issuer):
     assert upstream.requests() == []
 
 
-def test_job_claims_are_attributed_in_the_log(gateway, issuer):
+def test_job_claims_are_attributed_in_the_debug_log(gateway_factory, issuer):
+    """Allowed requests are logged at debug level (refusals at info), with the job claims."""
+    gateway = gateway_factory(extra_args=["--", "--component-log-level", "wasm:debug"])
     token = issuer.mint(sub="repo:org/app:ref:refs/heads/main", groups=["eng"],
                         extra={"repository": "org/app", "run_id": "4242", "actor": "octocat"})
     r = gateway.request("POST", "/v1/messages", bearer(token), MESSAGE)
