@@ -14,8 +14,9 @@ What runs (everything on 127.0.0.1, on free ports; all processes are stopped at 
   baseline   the same bootstrap with jwt_authn and warden removed; the route removes
              `authorization` and adds the upstream key itself. 1 worker.
   others     --variants adds gateways that split Warden's cost (see --help): jwt_authn alone,
-             jwt_authn with its JWT cache in use, probe wasm filters (scripts/bench-filters) that
-             do part of Warden's work, and `direct` (wrk straight to the upstream).
+             probe wasm filters (scripts/bench-filters) that do part of Warden's work, the older
+             jwt_authn rule that never uses its JWT cache (*-uncached, for comparison), and
+             `direct` (wrk straight to the upstream).
 
 The client is `wrk` (Debian's package) with a Lua script that sends the committed Claude-Code-shaped
 request tests/fixtures/claude-code-request.json (57 KB, `stream: true`) with Claude Code's headers,
@@ -273,16 +274,17 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 
 
 PROBE_MODES = ("noop", "headers", "buffer", "parse")
-VARIANTS = ("baseline", "warden", "jwt", "direct", "jwt-cached", "warden-cached") \
+VARIANTS = ("baseline", "warden", "jwt", "direct", "jwt-uncached", "warden-uncached") \
     + tuple(f"probe-{m}" for m in PROBE_MODES)
 VARIANT_HELP = {
     "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
     "warden": "the real gateway: jwt_authn + warden.wasm",
-    "jwt": "jwt_authn only (no wasm); the route swaps the credential",
+    "jwt": "jwt_authn only (no wasm), with the gateway's rule; the route swaps the credential",
     "direct": "no gateway: wrk straight to the upstream (the machine's own latency floor)",
-    "jwt-cached": "jwt, with the rule requires_any [provider, allow_missing_or_failed] so that "
-                  "jwt_authn's JWT cache is used (allow_missing_or_failed alone never consults it)",
-    "warden-cached": "warden, with that same rule",
+    "jwt-uncached": "jwt, with the older rule `allow_missing_or_failed` alone instead of the "
+                    "gateway's requires_any [each provider, allow_missing_or_failed]: jwt_authn "
+                    "then never consults its JWT cache and checks the signature on every request",
+    "warden-uncached": "warden, with that same older rule",
     "probe-noop": "jwt_authn + a wasm filter that does nothing (scripts/bench-filters)",
     "probe-headers": "jwt_authn + a wasm filter that copies the request headers",
     "probe-buffer": "... + holds the request until the whole body is in and copies it",
@@ -309,11 +311,9 @@ def derive_config(warden_config: Path, out: Path, name: str,
             plugin["vm_config"]["vm_id"] = "probe"
             plugin["vm_config"]["code"]["local"]["filename"] = str(probe_wasm)
             plugin["configuration"]["value"] = name.removeprefix("probe-")
-        if f["name"] == "envoy.filters.http.jwt_authn" and name.endswith("-cached"):
-            jwt = f["typed_config"]
-            jwt["rules"] = [{"match": {"prefix": "/"}, "requires": {"requires_any": {
-                "requirements": [{"provider_name": p} for p in jwt["providers"]]
-                + [{"allow_missing_or_failed": {}}]}}}]
+        if f["name"] == "envoy.filters.http.jwt_authn" and name.endswith("-uncached"):
+            f["typed_config"]["rules"] = [{"match": {"prefix": "/"},
+                                           "requires": {"allow_missing_or_failed": {}}}]
     for vh in hcm["route_config"]["virtual_hosts"]:
         for route in vh["routes"]:
             tpfc = route.get("typed_per_filter_config", {})
