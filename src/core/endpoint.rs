@@ -70,10 +70,9 @@ pub fn classify(method: &str, path_and_query: &str) -> Result<Endpoint, Denial> 
         ("POST", "/v1/messages") => Some(Endpoint::Messages),
         ("POST", "/v1/messages/count_tokens") => Some(Endpoint::CountTokens),
         ("GET", "/v1/models") => Some(Endpoint::ListModels),
-        ("GET", _) => path
-            .strip_prefix("/v1/models/")
-            .filter(|id| is_model_id(id))
-            .map(|id| Endpoint::GetModel(id.to_string())),
+        ("GET", _) => {
+            path.strip_prefix("/v1/models/").filter(|id| is_model_id(id)).map(|id| Endpoint::GetModel(id.to_string()))
+        }
         _ => None,
     };
     let Some(endpoint) = endpoint else {
@@ -91,7 +90,9 @@ fn is_plain_path(path: &str) -> bool {
         !segment.is_empty()
             && segment != "."
             && segment != ".."
-            && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'@'))
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'@'))
     })
 }
 

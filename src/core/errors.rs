@@ -224,10 +224,8 @@ impl Denial {
     /// Renders the refusal as the complete local reply Envoy sends to the client.
     pub fn to_reply(&self, request_id: &str) -> LocalReply {
         let error_type = self.reason.error_type();
-        let body = ErrorBody {
-            kind: "error",
-            error: ErrorDetail { kind: error_type.as_str(), message: self.message() },
-        };
+        let body =
+            ErrorBody { kind: "error", error: ErrorDetail { kind: error_type.as_str(), message: self.message() } };
         // Serializing two string fields cannot fail; the fallback keeps the no-panic rule.
         let body = serde_json::to_string(&body).unwrap_or_else(|_| {
             r#"{"type":"error","error":{"type":"api_error","message":"warden: internal_error"}}"#.to_string()

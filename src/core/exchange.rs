@@ -67,31 +67,12 @@ impl RequestHead<'_> {
 }
 
 /// Request header changes to make before forwarding.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderEdits {
     /// Header names to remove (every value).
     pub remove: Vec<String>,
-    /// Headers to set, replacing any value.
-    pub set: Vec<(String, Secretish)>,
-}
-
-/// A header value that may be a secret; the glue writes [`Secretish::expose`], logs never see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secretish {
-    /// An ordinary value.
-    Plain(String),
-    /// A credential.
-    Secret(Secret),
-}
-
-impl Secretish {
-    /// The value to put on the wire.
-    pub fn expose(&self) -> &str {
-        match self {
-            Self::Plain(v) => v,
-            Self::Secret(s) => s.expose(),
-        }
-    }
+    /// The role's upstream key, to set as the only `x-api-key` (its `Debug` output is redacted).
+    pub api_key: Secret,
 }
 
 /// What to do after the request headers.
@@ -128,7 +109,8 @@ pub struct Exchange {
     max_body_bytes: u64,
 }
 
-/// Headers a client may use to claim a credential or an identity; never forwarded.
+/// Headers a client may use to claim a credential or an identity; never forwarded (nor are
+/// `x-jwt-*`, `x-warden-*` and the role header).
 const CLIENT_IDENTITY_HEADERS: [&str; 4] = ["authorization", "x-api-key", "proxy-authorization", "cookie"];
 
 impl Exchange {
@@ -144,10 +126,15 @@ impl Exchange {
         }
     }
 
-    fn judge_headers(gateway: &Gateway, head: &RequestHead, request_id: String) -> Result<(Exchange, HeadersStep), Denial> {
+    fn judge_headers(
+        gateway: &Gateway,
+        head: &RequestHead,
+        request_id: String,
+    ) -> Result<(Exchange, HeadersStep), Denial> {
         let policy = &gateway.policy;
         let requested_role = head.header(&policy.identity.role_header);
-        let caller = authenticate(policy, head.token.clone(), requested_role, head.now).map_err(|d| with_credential_hint(d, head))?;
+        let caller = authenticate(policy, head.token.clone(), requested_role, head.now)
+            .map_err(|d| with_credential_hint(d, head))?;
         let endpoint = classify(head.method, head.path)?;
         let role = policy
             .roles
@@ -161,7 +148,10 @@ impl Exchange {
         }
         if let Endpoint::GetModel(id) = &endpoint {
             if !role.models.matches(id) {
-                return Err(Denial::new(Reason::ModelNotAllowed, format!("model {id:?} is not allowed for role {}", role.name)));
+                return Err(Denial::new(
+                    Reason::ModelNotAllowed,
+                    format!("model {id:?} is not allowed for role {}", role.name),
+                ));
             }
         }
         check_betas(role, head.header_values("anthropic-beta"))?;
@@ -175,19 +165,24 @@ impl Exchange {
         Ok((exchange, HeadersStep::InspectBody(edits)))
     }
 
+    /// Removes every client credential and identity header the request carries (only those: each
+    /// removal is a host call) and `accept-encoding`, and sets the role's key.
     fn edits(gateway: &Gateway, head: &RequestHead, role: usize) -> Result<HeaderEdits, Denial> {
         let key = gateway
             .key(role)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no upstream credential for the role"))?;
-        let mut remove: Vec<String> = CLIENT_IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
-        remove.push("accept-encoding".to_string());
+        let mut remove: Vec<String> = Vec::new();
         for (name, _) in head.headers {
-            let spoofable = name.starts_with("x-jwt-") || name.starts_with("x-warden-") || *name == gateway.policy.identity.role_header;
-            if spoofable && !remove.contains(name) {
+            let strip = CLIENT_IDENTITY_HEADERS.contains(&name.as_str())
+                || name == "accept-encoding"
+                || name.starts_with("x-jwt-")
+                || name.starts_with("x-warden-")
+                || *name == gateway.policy.identity.role_header;
+            if strip && !remove.contains(name) {
                 remove.push(name.clone());
             }
         }
-        Ok(HeaderEdits { remove, set: vec![("x-api-key".to_string(), Secretish::Secret(key.clone()))] })
+        Ok(HeaderEdits { remove, api_key: key.clone() })
     }
 
     /// Called as body bytes accumulate; refuses as soon as the body passes the role's limit,
@@ -254,7 +249,10 @@ impl Exchange {
 /// jwt_authn checks every token-bearing header, so a client key in `x-api-key` beside a valid
 /// bearer token fails verification; say so, since the jwt_authn reason alone is cryptic.
 fn with_credential_hint(mut denial: Denial, head: &RequestHead) -> Denial {
-    if denial.reason == Reason::TokenInvalid && head.header("authorization").is_some() && head.header("x-api-key").is_some() {
+    if denial.reason == Reason::TokenInvalid
+        && head.header("authorization").is_some()
+        && head.header("x-api-key").is_some()
+    {
         denial.detail.push_str(
             "; the request carries both Authorization and x-api-key: send the token in only one \
              (with ANTHROPIC_AUTH_TOKEN, unset ANTHROPIC_API_KEY)",
@@ -270,7 +268,10 @@ fn check_body_headers(head: &RequestHead, max_body_bytes: u64) -> Result<(), Den
     if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(Denial::new(
             Reason::InvalidContentType,
-            format!("content-type must be application/json, got {:?}", content_type.chars().take(80).collect::<String>()),
+            format!(
+                "content-type must be application/json, got {:?}",
+                content_type.chars().take(80).collect::<String>()
+            ),
         ));
     }
     for encoding in head.header_values("content-encoding").flat_map(|v| v.split(',')).map(str::trim) {

@@ -73,7 +73,12 @@ pub struct Caller {
 /// Authenticates the caller and selects its role.
 ///
 /// `requested_role` is the value of the role header, if sent; `now` is seconds since the epoch.
-pub fn authenticate(policy: &Policy, token: TokenStatus, requested_role: Option<&str>, now: f64) -> Result<Caller, Denial> {
+pub fn authenticate(
+    policy: &Policy,
+    token: TokenStatus,
+    requested_role: Option<&str>,
+    now: f64,
+) -> Result<Caller, Denial> {
     let claims = match token {
         TokenStatus::Missing => {
             return Err(Denial::new(
@@ -103,7 +108,11 @@ pub fn authenticate(policy: &Policy, token: TokenStatus, requested_role: Option<
     if lifetime > max {
         return Err(Denial::new(
             Reason::TokenLifetimeTooLong,
-            format!("token lifetime {}s exceeds the maximum of {}s; mint a shorter-lived token", lifetime.max(0.0) as u64, max as u64),
+            format!(
+                "token lifetime {}s exceeds the maximum of {}s; mint a shorter-lived token",
+                lifetime.max(0.0) as u64,
+                max as u64
+            ),
         ));
     }
     if issued_at > now + CLOCK_SKEW_SECONDS {
@@ -131,10 +140,7 @@ fn select_role(policy: &Policy, groups: &[String], requested: Option<&str>, subj
             }
         }
         None => entitled.next().ok_or_else(|| {
-            Denial::new(
-                Reason::NoRoleBinding,
-                format!("none of {subject}'s groups {groups:?} is bound to a role"),
-            )
+            Denial::new(Reason::NoRoleBinding, format!("none of {subject}'s groups {groups:?} is bound to a role"))
         }),
     }
 }

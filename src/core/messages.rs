@@ -88,18 +88,16 @@ struct Splice {
 
 /// Checks a Messages (or count_tokens) body against `role`.
 pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to())))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
+    })?;
     if !text.trim_start().starts_with('{') {
         return Err(Denial::new(Reason::InvalidJson, "the body must be a JSON object"));
     }
     let request: MessagesRequest = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
 
-    let model = request
-        .model
-        .as_deref()
-        .ok_or_else(|| Denial::new(Reason::InvalidRequest, "`model` is required"))?;
+    let model = request.model.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "`model` is required"))?;
     if !role.models.matches(model) {
         return Err(Denial::new(
             Reason::ModelNotAllowed,
@@ -109,7 +107,10 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
 
     let stream = request.stream.unwrap_or(false);
     if stream && !role.streaming && kind == BodyKind::Messages {
-        return Err(Denial::new(Reason::StreamingNotAllowed, format!("role {} may not stream; send stream: false", role.name)));
+        return Err(Denial::new(
+            Reason::StreamingNotAllowed,
+            format!("role {} may not stream; send stream: false", role.name),
+        ));
     }
 
     let mut splices = Vec::new();
@@ -129,7 +130,10 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
         check_tool(role, tool)?;
     }
     for server in request.mcp_servers.iter().flatten() {
-        let url = server.url.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every `mcp_servers` entry needs a `url`"))?;
+        let url = server
+            .url
+            .as_deref()
+            .ok_or_else(|| Denial::new(Reason::InvalidRequest, "every `mcp_servers` entry needs a `url`"))?;
         if !role.mcp_servers.matches(url) {
             return Err(Denial::new(
                 Reason::McpServerNotAllowed,
@@ -138,7 +142,11 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
         }
     }
 
-    Ok(Verdict { model: model.to_string(), stream: stream && kind == BodyKind::Messages, rewritten: apply(body, splices) })
+    Ok(Verdict {
+        model: model.to_string(),
+        stream: stream && kind == BodyKind::Messages,
+        rewritten: apply(body, splices),
+    })
 }
 
 /// Checks each `anthropic-beta` value (comma-separated, possibly over several headers).
@@ -178,10 +186,16 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
             format!("extended thinking is not allowed for role {}", role.name),
         )),
         "enabled" => {
-            let budget = thinking
-                .budget_tokens
-                .ok_or_else(|| Denial::new(Reason::InvalidRequest, "`thinking.budget_tokens` is required when thinking is enabled"))?;
-            let clamp = over_cap(role.thinking_budget, budget, Reason::ThinkingBudgetExceeded, "thinking.budget_tokens", &role.name)?;
+            let budget = thinking.budget_tokens.ok_or_else(|| {
+                Denial::new(Reason::InvalidRequest, "`thinking.budget_tokens` is required when thinking is enabled")
+            })?;
+            let clamp = over_cap(
+                role.thinking_budget,
+                budget,
+                Reason::ThinkingBudgetExceeded,
+                "thinking.budget_tokens",
+                &role.name,
+            )?;
             Ok(clamp.map(|limit| {
                 let mut object: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(raw.get()).unwrap_or_default();
@@ -199,11 +213,15 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
 fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
     match tool.kind.as_deref() {
         None | Some("custom") => {
-            let name = tool.name.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every tool needs a `name`"))?;
+            let name =
+                tool.name.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every tool needs a `name`"))?;
             if role.client_tools.matches(name) {
                 Ok(())
             } else {
-                Err(Denial::new(Reason::ToolNotAllowed, format!("tool {:?} is not allowed for role {}", shorten(name), role.name)))
+                Err(Denial::new(
+                    Reason::ToolNotAllowed,
+                    format!("tool {:?} is not allowed for role {}", shorten(name), role.name),
+                ))
             }
         }
         Some(kind) if role.server_tools.matches(kind) => Ok(()),
@@ -328,7 +346,8 @@ roles:
         assert_eq!(check("developer", bad_client), Err(Reason::ToolNotAllowed));
         let bad_server = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[{"type":"code_execution_20250522","name":"code_execution"}]}"#;
         assert_eq!(check("developer", bad_server), Err(Reason::ServerToolNotAllowed));
-        let any_tool = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tools":[{"name":"Read","input_schema":{}}]}"#;
+        let any_tool =
+            r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tools":[{"name":"Read","input_schema":{}}]}"#;
         assert_eq!(check("analyst", any_tool), Err(Reason::ToolNotAllowed));
     }
 
@@ -353,7 +372,10 @@ roles:
             assert_eq!(check("analyst", body), Err(Reason::InvalidJson), "{body:?}");
         }
         let not_utf8 = b"{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"content\":\"\xff\"}]}";
-        assert_eq!(check_body(&role("analyst"), BodyKind::Messages, not_utf8).map_err(|d| d.reason), Err(Reason::InvalidJson));
+        assert_eq!(
+            check_body(&role("analyst"), BodyKind::Messages, not_utf8).map_err(|d| d.reason),
+            Err(Reason::InvalidJson)
+        );
     }
 
     #[test]
@@ -399,8 +421,11 @@ roles:
     #[test]
     fn beta_values_are_checked_one_by_one() {
         let dev = role("developer");
-        assert!(check_betas(&dev, ["interleaved-thinking-2025-05-14, context-management-2025-06-27"].into_iter()).is_ok());
-        let err = check_betas(&dev, ["interleaved-thinking-2025-05-14", "files-api-2025-04-14"].into_iter()).unwrap_err();
+        assert!(
+            check_betas(&dev, ["interleaved-thinking-2025-05-14, context-management-2025-06-27"].into_iter()).is_ok()
+        );
+        let err =
+            check_betas(&dev, ["interleaved-thinking-2025-05-14", "files-api-2025-04-14"].into_iter()).unwrap_err();
         assert_eq!(err.reason, Reason::BetaNotAllowed);
         assert!(check_betas(&role("analyst"), std::iter::empty()).is_ok());
     }

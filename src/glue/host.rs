@@ -153,7 +153,9 @@ pub fn remove_header(map: Map, name: &str) -> Result<(), HostError> {
 /// Sets a header, replacing every existing value.
 pub fn set_header(map: Map, name: &str, value: &str) -> Result<(), HostError> {
     // SAFETY: pointers and lengths of live strings.
-    status(unsafe { proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+    status(unsafe {
+        proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    })
 }
 
 /// Reads a property; `Ok(None)` when it does not exist.

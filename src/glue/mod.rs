@@ -58,7 +58,11 @@ impl RootContext for WardenRoot {
         };
         match Gateway::new(&text, |name| std::env::var(name).ok()) {
             Ok(gateway) => {
-                log::info!("policy loaded: {} roles, {} bindings", gateway.policy.roles.len(), gateway.policy.bindings.len());
+                log::info!(
+                    "policy loaded: {} roles, {} bindings",
+                    gateway.policy.roles.len(),
+                    gateway.policy.bindings.len()
+                );
                 self.gateway = Some(Rc::new(gateway));
                 true
             }
@@ -114,7 +118,8 @@ impl HttpContext for WardenHttp {
             Ok(now) => now,
             Err(e) => return self.fail_closed(&request_id, "reading the clock", e),
         };
-        let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims) {
+        let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims)
+        {
             Ok(token) => token,
             Err(e) => return self.fail_closed(&request_id, "reading jwt_authn metadata", e),
         };
@@ -246,12 +251,8 @@ fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
     for name in &edits.remove {
         host::remove_header(Map::RequestHeaders, name)?;
     }
-    for (name, value) in &edits.set {
-        host::set_header(Map::RequestHeaders, name, value.expose())?;
-    }
-    Ok(())
+    host::set_header(Map::RequestHeaders, "x-api-key", edits.api_key.expose())
 }
-
 
 /// Reads what `jwt_authn` left in dynamic metadata: the verified payload (one host call), or
 /// else the failure status.

@@ -29,9 +29,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jwt_simple::prelude::{
-    Claims, ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair, ES256PublicKey,
-};
+use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair, ES256PublicKey};
 use jwt_simple::reexports::coarsetime;
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use serde::Serialize;
@@ -49,9 +47,7 @@ const MAX_TTL_SECS: u64 = 24 * 60 * 60;
 /// Length of the `kid` (a prefix of the base64url SHA-256 of the public key).
 const KID_LEN: usize = 16;
 /// Claim names that `--claim` may not override.
-const RESERVED_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "groups",
-];
+const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "groups"];
 
 /// Arguments of `warden token`.
 #[derive(clap::Args, Debug)]
@@ -157,21 +153,15 @@ impl fmt::Display for TokenError {
         match self {
             TokenError::Io { context, source } => write!(f, "{context}: {source}"),
             TokenError::InvalidKey { path } => {
-                write!(
-                    f,
-                    "{} is not a PKCS#8 PEM ES256 (P-256) private key",
-                    path.display()
-                )?;
+                write!(f, "{} is not a PKCS#8 PEM ES256 (P-256) private key", path.display())?;
                 if path.file_name().is_some_and(|n| n == KEY_FILE) {
                     f.write_str("; run `warden token init --force` to replace it")?;
                 }
                 Ok(())
             }
-            TokenError::MissingKey { path } => write!(
-                f,
-                "no signing key at {}; run `warden token init` first",
-                path.display()
-            ),
+            TokenError::MissingKey { path } => {
+                write!(f, "no signing key at {}; run `warden token init` first", path.display())
+            }
             TokenError::InvalidTtl(msg) => f.write_str(msg),
             TokenError::InvalidArgument(msg) => f.write_str(msg),
             TokenError::Crypto(msg) => write!(f, "crypto error: {msg}"),
@@ -196,11 +186,7 @@ pub fn run(args: TokenArgs) -> Result<(), TokenError> {
         TokenCommand::Init(init_args) => {
             let dir = resolve_dir(init_args.dir);
             let outcome = init(&dir, init_args.force)?;
-            let key_note = if outcome.created {
-                "created"
-            } else {
-                "already exists; kept, use --force to replace it"
-            };
+            let key_note = if outcome.created { "created" } else { "already exists; kept, use --force to replace it" };
             let text = format!(
                 "signing key: {} ({key_note})\njwks: {}\nkid: {}\n",
                 outcome.key_path.display(),
@@ -220,20 +206,13 @@ pub fn run(args: TokenArgs) -> Result<(), TokenError> {
 fn write_stdout(out: &mut impl Write, text: &str) -> Result<(), TokenError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|source| TokenError::Io {
-            context: "writing to stdout".to_string(),
-            source,
-        })
+        .map_err(|source| TokenError::Io { context: "writing to stdout".to_string(), source })
 }
 
 /// Picks the demo directory: `--dir`, else `$WARDEN_DEMO_DIR` (if non-empty), else `.demo`.
 fn resolve_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| {
-        std::env::var_os(DEMO_DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-    .unwrap_or_else(|| PathBuf::from(DEFAULT_DEMO_DIR))
+    flag.or_else(|| std::env::var_os(DEMO_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DEMO_DIR))
 }
 
 /// Current Unix time in whole seconds.
@@ -261,18 +240,15 @@ fn init(dir: &Path, force: bool) -> Result<InitOutcome, TokenError> {
     let key_path = dir.join(KEY_FILE);
     let jwks_path = dir.join(JWKS_FILE);
 
-    let exists = key_path.try_exists().map_err(|source| TokenError::Io {
-        context: format!("checking {}", key_path.display()),
-        source,
-    })?;
+    let exists = key_path
+        .try_exists()
+        .map_err(|source| TokenError::Io { context: format!("checking {}", key_path.display()), source })?;
 
     let (key, created) = if exists && !force {
         (load_key(&key_path)?, false)
     } else {
         let key = ES256KeyPair::generate();
-        let pem = key
-            .to_pem()
-            .map_err(|e| TokenError::Crypto(format!("encoding the new key as PEM: {e}")))?;
+        let pem = key.to_pem().map_err(|e| TokenError::Crypto(format!("encoding the new key as PEM: {e}")))?;
         write_file_atomically(&key_path, pem.as_bytes(), 0o600)?;
         (key, true)
     };
@@ -282,12 +258,7 @@ fn init(dir: &Path, force: bool) -> Result<InitOutcome, TokenError> {
     let jwks = jwks_json(&public, &kid)?;
     write_file_atomically(&jwks_path, jwks.as_bytes(), 0o644)?;
 
-    Ok(InitOutcome {
-        key_path,
-        jwks_path,
-        kid,
-        created,
-    })
+    Ok(InitOutcome { key_path, jwks_path, kid, created })
 }
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing directory is left as is.
@@ -299,10 +270,9 @@ fn create_private_dir(dir: &Path) -> Result<(), TokenError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|source| TokenError::Io {
-        context: format!("creating directory {}", dir.display()),
-        source,
-    })
+    builder
+        .create(dir)
+        .map_err(|source| TokenError::Io { context: format!("creating directory {}", dir.display()), source })
 }
 
 /// Writes `contents` to a temporary file next to `path` with `mode`, then
@@ -313,10 +283,7 @@ fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
         let context = format!("{what} {}", p.display());
         move |source| TokenError::Io { context, source }
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     // A leftover from an interrupted earlier run with the same pid; ignore "not found".
     let _ = fs::remove_file(&tmp);
@@ -336,8 +303,7 @@ fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
         {
             use std::os::unix::fs::PermissionsExt;
             // The umask may have narrowed the mode; set it exactly.
-            file.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(io_err("setting permissions on", &tmp))?;
+            file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err("setting permissions on", &tmp))?;
         }
         file.write_all(contents).map_err(io_err("writing", &tmp))?;
         file.sync_all().map_err(io_err("syncing", &tmp))?;
@@ -354,20 +320,13 @@ fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
 fn load_key(path: &Path) -> Result<ES256KeyPair, TokenError> {
     let pem = fs::read_to_string(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
-            TokenError::MissingKey {
-                path: path.to_path_buf(),
-            }
+            TokenError::MissingKey { path: path.to_path_buf() }
         } else {
-            TokenError::Io {
-                context: format!("reading {}", path.display()),
-                source,
-            }
+            TokenError::Io { context: format!("reading {}", path.display()), source }
         }
     })?;
     // The parse error is dropped on purpose: it could echo parts of the file.
-    ES256KeyPair::from_pem(&pem).map_err(|_| TokenError::InvalidKey {
-        path: path.to_path_buf(),
-    })
+    ES256KeyPair::from_pem(&pem).map_err(|_| TokenError::InvalidKey { path: path.to_path_buf() })
 }
 
 /// Short, stable key id: a prefix of base64url(SHA-256(compressed public point)).
@@ -378,8 +337,7 @@ fn key_id(public: &ES256PublicKey) -> String {
 
 /// Encodes bytes as unpadded base64url.
 fn b64url(bytes: &[u8]) -> Result<String, TokenError> {
-    Base64UrlSafeNoPadding::encode_to_string(bytes)
-        .map_err(|e| TokenError::Crypto(format!("base64url encoding: {e}")))
+    Base64UrlSafeNoPadding::encode_to_string(bytes).map_err(|e| TokenError::Crypto(format!("base64url encoding: {e}")))
 }
 
 /// One public key in `jwks.json` (RFC 7517 §4, RFC 7518 §6.2.1).
@@ -409,24 +367,14 @@ fn jwks_json(public: &ES256PublicKey, kid: &str) -> Result<String, TokenError> {
     let (x, y) = match point.as_slice() {
         [0x04, rest @ ..] if rest.len() == 64 => rest.split_at(32),
         _ => {
-            return Err(TokenError::Crypto(
-                "unexpected P-256 public key encoding".to_string(),
-            ));
+            return Err(TokenError::Crypto("unexpected P-256 public key encoding".to_string()));
         }
     };
     let jwks = Jwks {
-        keys: vec![Jwk {
-            kty: "EC",
-            crv: "P-256",
-            x: b64url(x)?,
-            y: b64url(y)?,
-            alg: "ES256",
-            use_: "sig",
-            kid,
-        }],
+        keys: vec![Jwk { kty: "EC", crv: "P-256", x: b64url(x)?, y: b64url(y)?, alg: "ES256", use_: "sig", kid }],
     };
-    let mut text = serde_json::to_string_pretty(&jwks)
-        .map_err(|e| TokenError::Crypto(format!("serializing JWKS: {e}")))?;
+    let mut text =
+        serde_json::to_string_pretty(&jwks).map_err(|e| TokenError::Crypto(format!("serializing JWKS: {e}")))?;
     text.push('\n');
     Ok(text)
 }
@@ -458,16 +406,12 @@ fn mint(args: &MintArgs, now: u64) -> Result<String, TokenError> {
     let kid = key_id(&key.public_key());
     let key = key.with_key_id(&kid);
 
-    let exp = now
-        .checked_add(ttl)
-        .ok_or_else(|| TokenError::InvalidTtl("TTL makes the expiry time overflow".to_string()))?;
-    let mut claims = Claims::with_custom_claims(
-        WardenClaims { groups, extra },
-        coarsetime::Duration::from_secs(ttl),
-    )
-    .with_issuer(&args.issuer)
-    .with_subject(&args.sub)
-    .with_audience(&args.audience);
+    let exp =
+        now.checked_add(ttl).ok_or_else(|| TokenError::InvalidTtl("TTL makes the expiry time overflow".to_string()))?;
+    let mut claims = Claims::with_custom_claims(WardenClaims { groups, extra }, coarsetime::Duration::from_secs(ttl))
+        .with_issuer(&args.issuer)
+        .with_subject(&args.sub)
+        .with_audience(&args.audience);
     // jwt-simple's nonce generator gives 24 random bytes, base64url; use them as
     // the jti rather than as a nonce (no direct dependency on a `rand` version).
     let jti = claims.create_nonce();
@@ -478,16 +422,13 @@ fn mint(args: &MintArgs, now: u64) -> Result<String, TokenError> {
     claims.expires_at = Some(coarsetime::Duration::from_secs(exp));
     claims.invalid_before = None;
 
-    key.sign(claims)
-        .map_err(|e| TokenError::Crypto(format!("signing the token: {e}")))
+    key.sign(claims).map_err(|e| TokenError::Crypto(format!("signing the token: {e}")))
 }
 
 /// Rejects an empty or all-blank value for `flag`.
 fn non_empty(flag: &str, value: &str) -> Result<(), TokenError> {
     if value.trim().is_empty() {
-        Err(TokenError::InvalidArgument(format!(
-            "{flag} must not be empty"
-        )))
+        Err(TokenError::InvalidArgument(format!("{flag} must not be empty")))
     } else {
         Ok(())
     }
@@ -506,14 +447,12 @@ fn parse_groups(raw: &str) -> Vec<String> {
 
 /// Parses one `--claim key=value` (split at the first `=`).
 fn parse_claim(raw: &str) -> Result<(String, String), TokenError> {
-    let (key, value) = raw.split_once('=').ok_or_else(|| {
-        TokenError::InvalidArgument(format!("--claim {raw:?} is not of the form key=value"))
-    })?;
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| TokenError::InvalidArgument(format!("--claim {raw:?} is not of the form key=value")))?;
     let key = key.trim();
     if key.is_empty() {
-        return Err(TokenError::InvalidArgument(format!(
-            "--claim {raw:?} has an empty key"
-        )));
+        return Err(TokenError::InvalidArgument(format!("--claim {raw:?} has an empty key")));
     }
     if RESERVED_CLAIMS.contains(&key) {
         return Err(TokenError::InvalidArgument(format!(
@@ -530,9 +469,7 @@ fn collect_claims(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>
         // Also re-checks pairs that did not come through clap's parser.
         let (key, value) = parse_claim(&format!("{key}={value}"))?;
         if map.contains_key(&key) {
-            return Err(TokenError::InvalidArgument(format!(
-                "--claim {key:?} given more than once"
-            )));
+            return Err(TokenError::InvalidArgument(format!("--claim {key:?} given more than once")));
         }
         map.insert(key, value);
     }
@@ -578,10 +515,7 @@ fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
             return Err(bad("units must appear once each, in the order h, m, s"));
         }
         let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
-        total = n
-            .checked_mul(factor)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| bad("number too large"))?;
+        total = n.checked_mul(factor).and_then(|v| total.checked_add(v)).ok_or_else(|| bad("number too large"))?;
         digits.clear();
         last_factor = Some(factor);
     }
@@ -594,13 +528,9 @@ fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
 /// Enforces 0 < ttl <= 24h.
 fn check_ttl(secs: u64) -> Result<u64, TokenError> {
     if secs == 0 {
-        Err(TokenError::InvalidTtl(
-            "TTL must be greater than zero".to_string(),
-        ))
+        Err(TokenError::InvalidTtl("TTL must be greater than zero".to_string()))
     } else if secs > MAX_TTL_SECS {
-        Err(TokenError::InvalidTtl(format!(
-            "TTL of {secs}s exceeds the maximum of 24h ({MAX_TTL_SECS}s)"
-        )))
+        Err(TokenError::InvalidTtl(format!("TTL of {secs}s exceeds the maximum of 24h ({MAX_TTL_SECS}s)")))
     } else {
         Ok(secs)
     }
@@ -620,10 +550,7 @@ mod tests {
         fn new(tag: &str) -> Self {
             static COUNTER: AtomicUsize = AtomicUsize::new(0);
             let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-            let path = std::env::temp_dir().join(format!(
-                "warden-token-test-{}-{tag}-{n}",
-                std::process::id()
-            ));
+            let path = std::env::temp_dir().join(format!("warden-token-test-{}-{tag}-{n}", std::process::id()));
             let _ = fs::remove_dir_all(&path);
             TempDir(path)
         }
@@ -642,10 +569,7 @@ mod tests {
             ttl: Duration::from_secs(900),
             issuer: "warden-demo".to_string(),
             audience: "warden".to_string(),
-            claims: vec![
-                ("repository".to_string(), "org/repo".to_string()),
-                ("run_id".to_string(), "123".to_string()),
-            ],
+            claims: vec![("repository".to_string(), "org/repo".to_string()), ("run_id".to_string(), "123".to_string())],
             dir: Some(dir.to_path_buf()),
             key: None,
         }
@@ -653,9 +577,7 @@ mod tests {
 
     fn b64url_decode(s: &str) -> Vec<u8> {
         let mut buf = vec![0u8; s.len()];
-        let n = Base64UrlSafeNoPadding::decode(&mut buf, s, None)
-            .expect("valid base64url")
-            .len();
+        let n = Base64UrlSafeNoPadding::decode(&mut buf, s, None).expect("valid base64url").len();
         buf.truncate(n);
         buf
     }
@@ -703,11 +625,7 @@ mod tests {
             ("0h10m", 600),
         ];
         for (input, secs) in ok {
-            assert_eq!(
-                parse_ttl(input).map(|d| d.as_secs()).ok(),
-                Some(*secs),
-                "input {input:?}"
-            );
+            assert_eq!(parse_ttl(input).map(|d| d.as_secs()).ok(), Some(*secs), "input {input:?}");
         }
         let bad: &[(&str, &str)] = &[
             ("", "empty"),
@@ -751,8 +669,7 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM");
 
         let jwks: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join(JWKS_FILE)).expect("jwks"))
-                .expect("json");
+            serde_json::from_str(&fs::read_to_string(dir.join(JWKS_FILE)).expect("jwks")).expect("json");
         let keys = jwks["keys"].as_array().expect("keys array");
         assert_eq!(keys.len(), 1);
         let key = keys[0].as_object().expect("object");
@@ -894,16 +811,13 @@ mod tests {
         assert_eq!(payload["groups"], serde_json::json!([]));
         assert_eq!(payload["exp"], now + 86_400);
         let (pk, _) = public_key_from_jwks(&tmp.0);
-        pk.verify_token::<serde_json::Value>(&token, None)
-            .expect("verifies");
+        pk.verify_token::<serde_json::Value>(&token, None).expect("verifies");
     }
 
     #[test]
     fn mint_errors_are_clear() {
         let tmp = TempDir::new("errors");
-        let missing = mint(&mint_args(&tmp.0), 1_700_000_000)
-            .expect_err("no key yet")
-            .to_string();
+        let missing = mint(&mint_args(&tmp.0), 1_700_000_000).expect_err("no key yet").to_string();
         assert!(missing.contains("warden token init"), "{missing}");
 
         init(&tmp.0, false).expect("init");
@@ -919,26 +833,14 @@ mod tests {
 
         let mut args = mint_args(&tmp.0);
         args.ttl = Duration::from_secs(MAX_TTL_SECS + 1);
-        assert!(
-            mint(&args, 1).is_err(),
-            "ttl cap also enforced outside clap"
-        );
+        assert!(mint(&args, 1).is_err(), "ttl cap also enforced outside clap");
     }
 
     #[test]
     fn claim_and_group_parsing() {
-        assert_eq!(
-            parse_claim("repository=org/repo").ok(),
-            Some(("repository".to_string(), "org/repo".to_string()))
-        );
-        assert_eq!(
-            parse_claim("q=a=b").ok(),
-            Some(("q".to_string(), "a=b".to_string()))
-        );
-        assert_eq!(
-            parse_claim("k=").ok(),
-            Some(("k".to_string(), String::new()))
-        );
+        assert_eq!(parse_claim("repository=org/repo").ok(), Some(("repository".to_string(), "org/repo".to_string())));
+        assert_eq!(parse_claim("q=a=b").ok(), Some(("q".to_string(), "a=b".to_string())));
+        assert_eq!(parse_claim("k=").ok(), Some(("k".to_string(), String::new())));
         for bad in ["novalue", "=v", "sub=bob", "groups=x", "exp=1", "iss=x"] {
             assert!(parse_claim(bad).is_err(), "{bad}");
         }
@@ -970,14 +872,11 @@ mod tests {
         Cli::command().debug_assert();
 
         let cli = Cli::try_parse_from([
-            "warden", "token", "mint", "--sub", "bob", "--groups", "", "--ttl", "2h30m", "--claim",
-            "run_id=7", "--key", "k.pem",
+            "warden", "token", "mint", "--sub", "bob", "--groups", "", "--ttl", "2h30m", "--claim", "run_id=7",
+            "--key", "k.pem",
         ])
         .expect("parses");
-        let Top::Token(TokenArgs {
-            command: TokenCommand::Mint(m),
-        }) = cli.command
-        else {
+        let Top::Token(TokenArgs { command: TokenCommand::Mint(m) }) = cli.command else {
             panic!("expected mint");
         };
         assert_eq!(m.ttl, Duration::from_secs(9000));
@@ -986,12 +885,8 @@ mod tests {
         assert_eq!(m.audience, "warden");
         assert_eq!(m.claims, [("run_id".to_string(), "7".to_string())]);
 
-        let defaults =
-            Cli::try_parse_from(["warden", "token", "mint", "--sub", "bob"]).expect("parses");
-        let Top::Token(TokenArgs {
-            command: TokenCommand::Mint(m),
-        }) = defaults.command
-        else {
+        let defaults = Cli::try_parse_from(["warden", "token", "mint", "--sub", "bob"]).expect("parses");
+        let Top::Token(TokenArgs { command: TokenCommand::Mint(m) }) = defaults.command else {
             panic!("expected mint");
         };
         assert_eq!(m.ttl, Duration::from_secs(900));
@@ -999,9 +894,7 @@ mod tests {
         for bad in [
             vec!["warden", "token", "mint", "--sub", "b", "--ttl", "25h"],
             vec!["warden", "token", "mint", "--sub", "b", "--claim", "sub=x"],
-            vec![
-                "warden", "token", "mint", "--sub", "b", "--dir", "d", "--key", "k",
-            ],
+            vec!["warden", "token", "mint", "--sub", "b", "--dir", "d", "--key", "k"],
             vec!["warden", "token", "mint"],
         ] {
             assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
@@ -1009,12 +902,7 @@ mod tests {
         let init = Cli::try_parse_from(["warden", "token", "init", "--force"]).expect("init");
         assert!(matches!(
             init.command,
-            Top::Token(TokenArgs {
-                command: TokenCommand::Init(InitArgs {
-                    force: true,
-                    dir: None
-                })
-            })
+            Top::Token(TokenArgs { command: TokenCommand::Init(InitArgs { force: true, dir: None }) })
         ));
     }
 }

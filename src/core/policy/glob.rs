@@ -174,10 +174,12 @@ mod tests {
         match p {
             [] => t.is_empty(),
             ['*', '*', rest @ ..] => (0..=t.len()).any(|i| reference(rest, &t[i..])),
-            ['*', rest @ ..] => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| reference(rest, &t[i..])),
-            [c, rest @ ..] => t.split_first().is_some_and(|(&tc, trest)| {
-                (if *c == '?' { tc != '/' } else { *c == tc }) && reference(rest, trest)
-            }),
+            ['*', rest @ ..] => {
+                (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| reference(rest, &t[i..]))
+            }
+            [c, rest @ ..] => t
+                .split_first()
+                .is_some_and(|(&tc, trest)| (if *c == '?' { tc != '/' } else { *c == tc }) && reference(rest, trest)),
         }
     }
 

@@ -250,8 +250,11 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         match &provider.jwks {
             JwksSource { file: Some(file), uri: None } if !file.is_empty() => {}
             JwksSource { file: None, uri: Some(uri) } if uri.starts_with("https://") => {}
-            JwksSource { file: None, uri: Some(_) } => check.error(format!("{path}.jwks.uri"), "must be an https:// URL"),
-            _ => check.error(format!("{path}.jwks"), "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)"),
+            JwksSource { file: None, uri: Some(_) } => {
+                check.error(format!("{path}.jwks.uri"), "must be an https:// URL")
+            }
+            _ => check
+                .error(format!("{path}.jwks"), "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)"),
         }
         issuers.push(provider.issuer.clone());
     }
@@ -278,7 +281,10 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
             && credential.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !credential.env.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
-            check.error(format!("credentials.{name}.env"), "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+            check.error(
+                format!("credentials.{name}.env"),
+                "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            );
         }
         credential_env.insert(name.clone(), credential.env.clone());
     }

@@ -35,7 +35,8 @@ pub fn parse_duration(text: &str) -> Result<Seconds, String> {
             'h' => 3600,
             _ => return Err(format!("invalid duration {text:?}: unknown unit '{c}' (use s, m or h)")),
         };
-        let value: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}: a number must precede '{c}'"))?;
+        let value: u64 =
+            digits.parse().map_err(|_| format!("invalid duration {text:?}: a number must precede '{c}'"))?;
         total = value
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
@@ -62,7 +63,9 @@ pub fn parse_size(text: &str) -> Result<Bytes, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        other => return Err(format!("invalid size {text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!("invalid size {text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB)"))
+        }
     };
     number.checked_mul(multiplier).map(Bytes).ok_or_else(|| format!("invalid size {text:?}: too large"))
 }
@@ -95,7 +98,11 @@ impl<'de, T> Visitor<'de> for UnitVisitor<T> {
 
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UnitVisitor { expecting: "a duration such as 15m or 1h", parse: parse_duration, from_int: Seconds })
+        d.deserialize_any(UnitVisitor {
+            expecting: "a duration such as 15m or 1h",
+            parse: parse_duration,
+            from_int: Seconds,
+        })
     }
 }
 
