@@ -23,34 +23,42 @@ def mint(sub: str, groups: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def start_demo(log_path, **env_extra) -> tuple[subprocess.Popen, int]:
+    """scripts/demo.sh on free ports, in its own session; returns once Envoy is LIVE."""
     if not WARDEN.is_file() or not (REPO / ".demo" / "jwks.json").is_file():
         pytest.fail("run `make build` first (warden binary and .demo keys)", pytrace=False)
     port, admin_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "UPSTREAM_URL")}
-    env.update(WARDEN_PORT=str(port), WARDEN_ADMIN_PORT=str(admin_port))
-    log_path = tmp_path_factory.mktemp("demo") / "demo.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    log.close()
+    env.update(WARDEN_PORT=str(port), WARDEN_ADMIN_PORT=str(admin_port), **env_extra)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, log_path.read_text()
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
                 if r.read().strip() == b"LIVE":
-                    break
+                    return proc, port
         except OSError:
             time.sleep(0.2)
-    else:
-        pytest.fail(f"demo not ready:\n{log_path.read_text()}")
-    yield proc, port, log_path
+    stop_demo(proc)
+    pytest.fail(f"demo not ready:\n{log_path.read_text()}")
+
+
+def stop_demo(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("demo") / "demo.log"
+    proc, port = start_demo(log_path)
+    yield proc, port, log_path
+    stop_demo(proc)
 
 
 def test_demo_prints_the_client_settings(demo):
@@ -90,11 +98,31 @@ def test_demo_analyst_is_limited_to_haiku(demo):
 
 
 def test_demo_stops_with_everything_it_started(demo):
+    """Runs after the other tests of the shared demo: it stops it."""
     proc, port, _ = demo
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
+    stop_demo(proc)
     time.sleep(0.5)
     leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "the demo must stop Envoy and the fake upstream"
     with pytest.raises(OSError):
         http_request(port, "GET", "/api/hello", timeout=2)
+
+
+def test_demo_with_an_api_key_proxies_to_the_configured_upstream(fake_upstream, tmp_path):
+    """ANTHROPIC_API_KEY set: no local fake; requests go to UPSTREAM_URL with that key."""
+    fake_upstream.clear()
+    proc, port = start_demo(tmp_path / "demo.log", ANTHROPIC_API_KEY=fake_upstream.api_key,
+                            UPSTREAM_URL=fake_upstream.url)
+    try:
+        assert fake_upstream.url in (tmp_path / "demo.log").read_text()
+        headers = {"content-type": "application/json",
+                   "authorization": f"Bearer {mint('alice', 'eng')}"}
+        r = http_request(port, "POST", "/v1/messages", headers,
+                         {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                          "messages": [{"role": "user", "content": "via the real path"}]})
+        assert r.status == 200, r.text
+        [seen] = fake_upstream.requests()
+        assert [v for k, v in seen["headers"] if k.lower() == "x-api-key"] == [fake_upstream.api_key]
+        assert fake_upstream.api_key not in (tmp_path / "demo.log").read_text()
+    finally:
+        stop_demo(proc)
