@@ -385,6 +385,19 @@ roles:
     }
 
     #[test]
+    fn escaped_key_names_cannot_smuggle_a_second_model() {
+        let escaped = r#"{"mod\u0065l":"claude-opus-4-1","max_tokens":10,"messages":[]}"#;
+        assert_eq!(check("analyst", escaped), Err(Reason::ModelNotAllowed));
+        let both = r#"{"model":"claude-haiku-4-5","mod\u0065l":"claude-opus-4-1","max_tokens":10,"messages":[]}"#;
+        assert_eq!(check("analyst", both), Err(Reason::InvalidJson));
+        let nested = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],
+            "thinking":{"type":"enabled","budget_tokens":100,"budget_tokens":99999}}"#;
+        assert_eq!(check("developer", nested), Err(Reason::InvalidRequest));
+        let stream_as_text = r#"{"model":"claude-haiku-4-5","max_tokens":10,"stream":"true","messages":[]}"#;
+        assert_eq!(check("analyst", stream_as_text), Err(Reason::InvalidJson));
+    }
+
+    #[test]
     fn wrongly_typed_fields_are_invalid() {
         assert_eq!(check("analyst", r#"{"max_tokens":10,"messages":[]}"#), Err(Reason::InvalidRequest));
         assert_eq!(check("analyst", r#"{"model":"claude-haiku-4-5","max_tokens":"10"}"#), Err(Reason::InvalidRequest));
