@@ -44,13 +44,8 @@ fn bench_request(c: &mut Criterion) {
     let (headers, token) = head_parts();
     let mut group = c.benchmark_group("request");
     group.throughput(Throughput::Bytes(BODY.len() as u64));
-    let head = RequestHead {
-        method: "POST",
-        path: "/v1/messages?beta=true",
-        headers: &headers,
-        token,
-        now: 1_800_000_100.0,
-    };
+    let head =
+        RequestHead { method: "POST", path: "/v1/messages?beta=true", headers: &headers, token, now: 1_800_000_100.0 };
     group.bench_function("headers", |b| b.iter(|| black_box(Exchange::start(&gateway, &head))));
     let (exchange, step) = Exchange::start(&gateway, &head);
     assert!(matches!(step, HeadersStep::InspectBody(_)));

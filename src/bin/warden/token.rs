@@ -33,6 +33,7 @@ use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, 
 use jwt_simple::reexports::coarsetime;
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use serde::Serialize;
+use warden::core::policy::units::{parse_duration, Seconds};
 
 /// Environment variable that overrides the default demo directory.
 const DEMO_DIR_ENV: &str = "WARDEN_DEMO_DIR";
@@ -476,53 +477,11 @@ fn collect_claims(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>
     Ok(map)
 }
 
-/// Parses a token lifetime: plain seconds (`900`) or number+unit groups in
-/// the order h, m, s (`90s`, `15m`, `1h`, `2h30m`, `1h0m5s`). The result must
-/// be above zero and at most 24h.
+/// Parses a token lifetime with the policy's duration syntax (`90s`, `15m`, `1h`, `2h30m`,
+/// plain seconds; see `warden::core::policy::units`). It must be above zero and at most 24h.
 fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
-    let text = raw.trim();
-    let bad = |why: &str| TokenError::InvalidTtl(format!("TTL {raw:?}: {why}"));
-    if text.is_empty() {
-        return Err(bad("empty; use e.g. 90s, 15m, 1h or 2h30m"));
-    }
-    if text.starts_with('-') {
-        return Err(bad("must be positive"));
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: u64 = text.parse().map_err(|_| bad("number too large"))?;
-        return check_ttl(secs).map(Duration::from_secs);
-    }
-
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    // Seconds per unit of the last unit seen; units must strictly shrink (h, m, s).
-    let mut last_factor: Option<u64> = None;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let factor: u64 = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad("expected digits followed by h, m or s, e.g. 2h30m")),
-        };
-        if digits.is_empty() {
-            return Err(bad("a unit must follow a number"));
-        }
-        if last_factor.is_some_and(|last| factor >= last) {
-            return Err(bad("units must appear once each, in the order h, m, s"));
-        }
-        let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
-        total = n.checked_mul(factor).and_then(|v| total.checked_add(v)).ok_or_else(|| bad("number too large"))?;
-        digits.clear();
-        last_factor = Some(factor);
-    }
-    if !digits.is_empty() {
-        return Err(bad("a number needs a unit (h, m or s) when units are used"));
-    }
-    check_ttl(total).map(Duration::from_secs)
+    let Seconds(secs) = parse_duration(raw).map_err(|why| TokenError::InvalidTtl(format!("TTL {raw:?}: {why}")))?;
+    check_ttl(secs).map(Duration::from_secs)
 }
 
 /// Enforces 0 < ttl <= 24h.

@@ -16,35 +16,48 @@ pub struct Seconds(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Bytes(pub u64);
 
-/// Parses `1h`, `15m`, `90s`, `2h30m` or plain seconds.
+/// Parses a duration: plain seconds (`900`) or number+unit groups in the order h, m, s (`90s`,
+/// `15m`, `1h`, `2h30m`, `1h0m5s`). The error says why, without repeating the input.
 pub fn parse_duration(text: &str) -> Result<Seconds, String> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Seconds(seconds));
+    if text.is_empty() {
+        return Err("empty; use e.g. 90s, 15m, 1h or 2h30m".to_string());
+    }
+    if text.starts_with('-') {
+        return Err("must be positive".to_string());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(Seconds).map_err(|_| "number too large".to_string());
     }
     let mut total: u64 = 0;
     let mut digits = String::new();
+    // Seconds per unit of the last unit seen: units must strictly shrink (h, then m, then s).
+    let mut last_unit: Option<u64> = None;
     for c in text.chars() {
         if c.is_ascii_digit() {
             digits.push(c);
             continue;
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
+        let unit: u64 = match c {
             'h' => 3600,
-            _ => return Err(format!("invalid duration {text:?}: unknown unit '{c}' (use s, m or h)")),
+            'm' => 60,
+            's' => 1,
+            _ => return Err("expected digits followed by h, m or s, e.g. 2h30m".to_string()),
         };
-        let value: u64 =
-            digits.parse().map_err(|_| format!("invalid duration {text:?}: a number must precede '{c}'"))?;
-        total = value
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+        if digits.is_empty() {
+            return Err("a unit must follow a number".to_string());
+        }
+        if last_unit.is_some_and(|last| unit >= last) {
+            return Err("units must appear once each, in the order h, m, s".to_string());
+        }
+        let value: u64 = digits.parse().map_err(|_| "number too large".to_string())?;
+        total =
+            value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(|| "number too large".to_string())?;
         digits.clear();
+        last_unit = Some(unit);
     }
-    if !digits.is_empty() || text.is_empty() {
-        return Err(format!("invalid duration {text:?}: expected e.g. 90s, 15m, 1h"));
+    if !digits.is_empty() {
+        return Err("a number needs a unit (h, m or s) when units are used".to_string());
     }
     Ok(Seconds(total))
 }
@@ -123,7 +136,7 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Seconds(3600)));
         assert_eq!(parse_duration("2h30m"), Ok(Seconds(9000)));
         assert_eq!(parse_duration("120"), Ok(Seconds(120)));
-        for bad in ["", "h", "1d", "1.5h", "-1h", "15x"] {
+        for bad in ["", "h", "1d", "1.5h", "-1h", "15x", "30m1h", "1h1h", "1h30"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
