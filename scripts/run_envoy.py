@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in env_keys:
         if not os.environ.get(var):
             print(f"run_envoy: warning: credential variable {var} is not set; requests that "
-                  "need it will be refused (Warden may refuse to start)", file=sys.stderr)
+                  "need it cannot be served: Warden refuses to start", file=sys.stderr)
 
     binary = args.envoy or envoy_binary()
     cmd = [binary, "-c", str(out), "--concurrency", str(args.concurrency),
