@@ -6,7 +6,8 @@
 #      pip is skipped when .venv/.requirements.stamp matches the current requirements file.
 #   2. the Rust target wasm32-wasip1 and clippy (rustup), needed for the filter and its lints.
 #   3. the pinned Claude Code CLI (tests/e2e/claude-code, npm ci), driven through the gateway by
-#      the end-to-end suite. Needs Node.js >= 18 and npm; skipped when the lockfile is unchanged.
+#      the end-to-end suite. Needs Node.js >= 18 and npm (only for that test; without npm this
+#      step warns and that test fails); skipped when the lockfile is unchanged.
 #
 # After one successful run nothing here needs the network again: the demo and the tests start
 # offline.
@@ -59,12 +60,12 @@ fi
 
 cc_dir="tests/e2e/claude-code"
 cc_stamp="$cc_dir/node_modules/.lock.stamp"
-if ! command -v npm >/dev/null 2>&1; then
-    say "ERROR: npm (Node.js >= 18) is required for the Claude Code end-to-end test" >&2
-    exit 1
-fi
 cc_want="$(sha256sum "$cc_dir/package-lock.json" | cut -d' ' -f1)"
-if [[ "$cc_want" == "$(cat "$cc_stamp" 2>/dev/null || true)" ]]; then
+if ! command -v npm >/dev/null 2>&1; then
+    # The gateway and the demo do not need Node.js; only the Claude Code end-to-end test does,
+    # and it fails (never skips) when the CLI is missing.
+    say "WARNING: npm not found: the Claude Code end-to-end test will fail (needs Node.js >= 18)" >&2
+elif [[ "$cc_want" == "$(cat "$cc_stamp" 2>/dev/null || true)" ]]; then
     say "Claude Code CLI already installed in $cc_dir"
 else
     say "installing the pinned Claude Code CLI into $cc_dir (npm ci)"
