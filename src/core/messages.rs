@@ -145,7 +145,7 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
     Ok(Verdict {
         model: model.to_string(),
         stream: stream && kind == BodyKind::Messages,
-        rewritten: apply(body, splices),
+        rewritten: apply(body, splices)?,
     })
 }
 
@@ -196,13 +196,15 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
                 "thinking.budget_tokens",
                 &role.name,
             )?;
-            Ok(clamp.map(|limit| {
-                let mut object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(raw.get()).unwrap_or_default();
-                object.insert("budget_tokens".to_string(), limit.into());
-                let bytes = serde_json::to_vec(&object).unwrap_or_default();
-                splice_of(text, raw, bytes)
-            }))
+            let Some(limit) = clamp else { return Ok(None) };
+            // The object parsed as `Thinking` above, so it parses as a map too; should either
+            // step fail anyway, refuse rather than forward a broken body.
+            let rewrite_failed = |_| Denial::new(Reason::InternalError, "rewriting `thinking` failed");
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(raw.get()).map_err(rewrite_failed)?;
+            object.insert("budget_tokens".to_string(), limit.into());
+            let bytes = serde_json::to_vec(&object).map_err(rewrite_failed)?;
+            Ok(Some(splice_of(text, raw, bytes)))
         }
         // Newer thinking modes (e.g. `adaptive`) have no budget to cap; the role's max_tokens cap
         // still bounds them.
@@ -234,24 +236,30 @@ fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
 
 /// The splice replacing `raw`, a slice borrowed from `text`, by `bytes`.
 fn splice_of(text: &str, raw: &RawValue, bytes: Vec<u8>) -> Splice {
-    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-    Splice { start, end: start + raw.get().len(), bytes }
+    // `raw` borrows from `text`, so the difference is its offset. Wrapping arithmetic keeps a
+    // (impossible) foreign slice from panicking: its range falls outside the body and `apply`
+    // refuses the request.
+    let start = (raw.get().as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    Splice { start, end: start.wrapping_add(raw.get().len()), bytes }
 }
 
-fn apply(body: &[u8], mut splices: Vec<Splice>) -> Option<Vec<u8>> {
+/// Applies the splices (`None` when there are none). Splices come from distinct top-level values
+/// and never overlap; if they did, the request is refused rather than forwarded unclamped.
+fn apply(body: &[u8], mut splices: Vec<Splice>) -> Result<Option<Vec<u8>>, Denial> {
     if splices.is_empty() {
-        return None;
+        return Ok(None);
     }
+    let broken = || Denial::new(Reason::InternalError, "rewriting the body failed");
     splices.sort_by_key(|s| s.start);
     let mut out = Vec::with_capacity(body.len() + 16);
     let mut cursor = 0;
     for splice in splices {
-        out.extend_from_slice(body.get(cursor..splice.start)?);
+        out.extend_from_slice(body.get(cursor..splice.start).ok_or_else(broken)?);
         out.extend_from_slice(&splice.bytes);
         cursor = splice.end;
     }
-    out.extend_from_slice(body.get(cursor..)?);
-    Some(out)
+    out.extend_from_slice(body.get(cursor..).ok_or_else(broken)?);
+    Ok(Some(out))
 }
 
 /// A caller-supplied value cut to a length fit for an error message.
