@@ -14,7 +14,8 @@ and it lets a test see what the gateway sent upstream:
                                   order and multiplicity received, body (text), body_length}
   DELETE /__fake/requests         forget them
 
-Every other request must carry `x-api-key: <the expected key>` (--api-key or FAKE_CLAUDE_API_KEY),
+Every other request must carry `x-api-key: <the expected key>` (--api-key or FAKE_CLAUDE_API_KEY;
+several keys, comma-separated, stand for several Anthropic workspaces),
 or it gets Anthropic's 401 authentication_error. Request bodies may be chunked (Envoy sends
 chunked bodies after a filter changed them). A client that accepts gzip gets gzip, so tests can
 prove the gateway asks the upstream for plain bytes. Every response has `request-id: req_fake_<n>`.
@@ -376,7 +377,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         })
 
         keys = self.headers.get_all("x-api-key") or []
-        if len(keys) != 1 or keys[0] != self.state.api_key:
+        if len(keys) != 1 or keys[0] not in self.state.api_key.split(","):
             self.send(401, error_body("authentication_error", "invalid x-api-key"))
             return
 
@@ -468,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
     ap.add_argument("--api-key", default=os.environ.get("FAKE_CLAUDE_API_KEY"),
-                    help="the x-api-key every request must carry (or FAKE_CLAUDE_API_KEY)")
+                    help="the x-api-key every request must carry, or several separated by commas "
+                         "(or FAKE_CLAUDE_API_KEY)")
     ap.add_argument("--event-delay", type=float, default=0.0,
                     help="seconds to wait between SSE events (default 0)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")

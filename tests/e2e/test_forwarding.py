@@ -125,3 +125,32 @@ def test_key_never_appears_in_logs_or_replies(gateway, upstream, issuer):
     assert upstream.api_key not in gateway.log()
     assert upstream.api_key not in gateway.config_path.read_text(), \
         "the rendered Envoy config must not contain the key"
+
+
+def test_each_role_uses_its_own_anthropic_key(gateway_factory, make_policy, issuer, tmp_path):
+    """Two roles on two workspace keys: each request carries its role's key and no other."""
+    from conftest import start_fake_upstream, stop_process
+
+    keys = {"DEV_KEY": "sk-fake-dev-workspace", "ANALYST_KEY": "sk-fake-analyst-workspace"}
+    upstream = start_fake_upstream(tmp_path, ",".join(keys.values()))
+    try:
+        policy = make_policy({
+            "credentials": {"dev": {"env": "DEV_KEY"}, "analysts": {"env": "ANALYST_KEY"}},
+            "roles": {"developer": {"credential": "dev"}, "analyst": {"credential": "analysts"}},
+        })
+        files = []
+        for var, key in keys.items():
+            path = tmp_path / var
+            path.write_text(key)
+            files += ["--credential-file", f"{var}={path}"]
+        gateway = gateway_factory(policy, upstream_url=upstream.url, extra_args=files)
+        for groups, model, expected in ((["eng"], "claude-sonnet-4-6", keys["DEV_KEY"]),
+                                        (["analysts"], "claude-haiku-4-5", keys["ANALYST_KEY"])):
+            upstream.clear()
+            headers = {**JSON, "authorization": f"Bearer {issuer.mint(groups=groups)}"}
+            r = gateway.request("POST", "/v1/messages", headers, {**SONNET, "model": model})
+            assert r.status == 200, r.text
+            [seen] = upstream.requests()
+            assert [v for k, v in seen["headers"] if k.lower() == "x-api-key"] == [expected]
+    finally:
+        stop_process(upstream.proc)
