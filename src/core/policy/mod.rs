@@ -224,6 +224,13 @@ impl Checker {
     }
 }
 
+/// Provider names become Envoy resource names (`jwks_<name>`): the renderer accepts the same set.
+fn is_provider_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
 fn is_token(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
@@ -238,8 +245,11 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
     let mut issuers = Vec::new();
     for (i, provider) in identity.providers.iter().enumerate() {
         let path = format!("identity.providers[{i}]");
-        if !is_token(&provider.name) {
-            check.error(format!("{path}.name"), "must be letters, digits, '-', '_' or '.'");
+        if !is_provider_name(&provider.name) {
+            check.error(
+                format!("{path}.name"),
+                "must be 1-63 letters, digits, '-' or '_', starting with a letter or digit",
+            );
         }
         if provider.issuer.is_empty() {
             check.error(format!("{path}.issuer"), "must not be empty");
@@ -437,6 +447,21 @@ roles:
         let errors = errors_of(&text);
         assert!(errors[0].starts_with("credentials.main"), "{errors:?}");
         assert!(!errors[0].contains("sk-ant-123"), "the error must not echo the value: {errors:?}");
+    }
+
+    #[test]
+    fn provider_names_follow_the_renderer_rules() {
+        let with = |name: &str| {
+            MINIMAL.replace(
+                "identity: {}",
+                &format!("identity:\n  providers:\n    - {{ name: \"{name}\", issuer: i, audiences: [a], jwks: {{ file: j }} }}"),
+            )
+        };
+        assert!(errors_of(&with("corp-main_1")).is_empty());
+        for bad in ["corp.main", "-corp", "", &"x".repeat(64)] {
+            let errors = errors_of(&with(bad));
+            assert!(errors.iter().any(|e| e.starts_with("identity.providers[0].name")), "{bad:?}: {errors:?}");
+        }
     }
 
     #[test]
