@@ -10,3 +10,4 @@ pub mod identity;
 pub mod messages;
 pub mod policy;
 pub mod secret;
+pub mod sse;
