@@ -54,20 +54,17 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
 /// Claims of an unexpected type are treated as absent (and the identity checks then refuse).
 pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[String]) -> VerifiedClaims {
     let top = decode_raw_pairs(payload).unwrap_or_default();
-    let field = |map: &[(&[u8], &'_ [u8])], name: &str| -> Option<Vec<u8>> {
-        map.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| v.to_vec())
-    };
-    let text = |name: &str| field(&top, name).and_then(|v| decode_text(&v));
-    let number = |name: &str| field(&top, name).and_then(|v| decode_number(&v));
+    let text = |name: &str| field(&top, name).and_then(decode_text);
+    let number = |name: &str| field(&top, name).and_then(decode_number);
 
-    let mut groups_value = Some(payload.to_vec());
+    let mut groups_value = Some(payload);
     for segment in groups_claim {
-        groups_value = groups_value.and_then(|v| decode_raw_pairs(&v).and_then(|map| field(&map, segment)));
+        groups_value = groups_value.and_then(|v| decode_raw_pairs(v).and_then(|map| field(&map, segment)));
     }
     let groups = match groups_value {
-        Some(value) => match decode_text(&value) {
+        Some(value) => match decode_text(value) {
             Some(single) => vec![single],
-            None => decode_raw_pairs(&value)
+            None => decode_raw_pairs(value)
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|(item, _)| decode_text(item))
@@ -83,6 +80,11 @@ pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[Stri
         groups,
         job: job_claims.iter().filter_map(|name| text(name).map(|v| (name.clone(), v))).collect(),
     }
+}
+
+/// The value of key `name` in decoded pairs, borrowed from the encoded bytes.
+fn field<'a>(map: &[(&'a [u8], &'a [u8])], name: &str) -> Option<&'a [u8]> {
+    map.iter().find(|(key, _)| *key == name.as_bytes()).map(|(_, value)| *value)
 }
 
 /// Encodes a map as pairs (for local replies).

@@ -232,6 +232,10 @@ impl Exchange {
     }
 
     fn log_allowed(&self, policy: &Policy, body: Option<(&str, bool, bool)>) {
+        // Allowed requests log at debug level: skip the formatting when that level is off.
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
         let role = policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
         let job: String = self.caller.job.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
         let body = body
