@@ -108,6 +108,11 @@ pub enum Reason {
     BetaNotAllowed,
     /// `stream: true` for a role with `streaming: false`.
     StreamingNotAllowed,
+    /// The request or response holds data a `block` detector of the role's DLP profile matched.
+    SensitiveDataBlocked,
+    /// The upstream response cannot be inspected for masking (compressed, not text, or a
+    /// malformed event stream), so it is not delivered.
+    ResponseUninspectable,
     /// Warden could not do its work (a proxy call failed); the request is refused, not passed.
     InternalError,
 }
@@ -138,6 +143,8 @@ impl Reason {
             Self::McpServerNotAllowed => "mcp_server_not_allowed",
             Self::BetaNotAllowed => "beta_not_allowed",
             Self::StreamingNotAllowed => "streaming_not_allowed",
+            Self::SensitiveDataBlocked => "sensitive_data_blocked",
+            Self::ResponseUninspectable => "response_uninspectable",
             Self::InternalError => "internal_error",
         }
     }
@@ -160,18 +167,19 @@ impl Reason {
             | Self::ServerToolNotAllowed
             | Self::McpServerNotAllowed
             | Self::BetaNotAllowed
-            | Self::StreamingNotAllowed => ErrorType::Permission,
+            | Self::StreamingNotAllowed
+            | Self::SensitiveDataBlocked => ErrorType::Permission,
             Self::UnknownEndpoint => ErrorType::NotFound,
             Self::InvalidContentType | Self::CompressedBody | Self::InvalidJson | Self::InvalidRequest => {
                 ErrorType::InvalidRequest
             }
             Self::BodyTooLarge => ErrorType::RequestTooLarge,
-            Self::InternalError => ErrorType::Api,
+            Self::InternalError | Self::ResponseUninspectable => ErrorType::Api,
         }
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 25] = [
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::TokenLifetimeUnknown,
@@ -194,6 +202,8 @@ impl Reason {
         Self::McpServerNotAllowed,
         Self::BetaNotAllowed,
         Self::StreamingNotAllowed,
+        Self::SensitiveDataBlocked,
+        Self::ResponseUninspectable,
         Self::InternalError,
     ];
 }
@@ -221,15 +231,27 @@ impl Denial {
         format!("warden: {}: {}", self.reason.code(), self.detail)
     }
 
+    /// The refusal as an SSE `event: error`, for a stream whose headers already went out.
+    pub fn to_error_event(&self) -> String {
+        format!("event: error\ndata: {}\n\n", self.error_json())
+    }
+
+    /// `{"type":"error","error":{"type":…,"message":…}}`.
+    fn error_json(&self) -> String {
+        let body = ErrorBody {
+            kind: "error",
+            error: ErrorDetail { kind: self.reason.error_type().as_str(), message: self.message() },
+        };
+        // Serializing two string fields cannot fail; the fallback keeps the no-panic rule.
+        serde_json::to_string(&body).unwrap_or_else(|_| {
+            r#"{"type":"error","error":{"type":"api_error","message":"warden: internal_error"}}"#.to_string()
+        })
+    }
+
     /// Renders the refusal as the complete local reply Envoy sends to the client.
     pub fn to_reply(&self, request_id: &str) -> LocalReply {
         let error_type = self.reason.error_type();
-        let body =
-            ErrorBody { kind: "error", error: ErrorDetail { kind: error_type.as_str(), message: self.message() } };
-        // Serializing two string fields cannot fail; the fallback keeps the no-panic rule.
-        let body = serde_json::to_string(&body).unwrap_or_else(|_| {
-            r#"{"type":"error","error":{"type":"api_error","message":"warden: internal_error"}}"#.to_string()
-        });
+        let body = self.error_json();
         LocalReply {
             reason: self.reason,
             status: error_type.status(),

@@ -37,7 +37,7 @@ impl Gateway {
     }
 
     fn key(&self, role: usize) -> Option<&Secret> {
-        self.keys.0.get(role)
+        self.keys.upstream.get(role)
     }
 }
 

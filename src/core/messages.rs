@@ -17,6 +17,7 @@
 use crate::core::errors::{Denial, Reason};
 use crate::core::policy::config::CapAction;
 use crate::core::policy::{Cap, Role};
+use crate::core::splice::{apply, splice_of, Splice};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -79,13 +80,6 @@ struct Thinking {
     budget_tokens: Option<u64>,
 }
 
-/// A replacement of `body[start..end]`.
-struct Splice {
-    start: usize,
-    end: usize,
-    bytes: Vec<u8>,
-}
-
 /// Checks a Messages (or count_tokens) body against `role`.
 pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
     let text = std::str::from_utf8(body).map_err(|e| {
@@ -118,7 +112,7 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
         let value: u64 = serde_json::from_str(raw.get())
             .map_err(|_| Denial::new(Reason::InvalidRequest, "`max_tokens` must be a non-negative integer"))?;
         if let Some(limit) = over_cap(role.max_tokens, value, Reason::MaxTokensExceeded, "max_tokens", &role.name)? {
-            splices.push(splice_of(text, raw, limit.to_string().into_bytes()));
+            splices.push(splice_of(text, raw.get(), limit.to_string().into_bytes()));
         }
     }
     if let Some(raw) = request.thinking {
@@ -204,7 +198,7 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
                 serde_json::from_str(raw.get()).map_err(rewrite_failed)?;
             object.insert("budget_tokens".to_string(), limit.into());
             let bytes = serde_json::to_vec(&object).map_err(rewrite_failed)?;
-            Ok(Some(splice_of(text, raw, bytes)))
+            Ok(Some(splice_of(text, raw.get(), bytes)))
         }
         // Newer thinking modes (e.g. `adaptive`) have no budget to cap; the role's max_tokens cap
         // still bounds them.
@@ -232,34 +226,6 @@ fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
             format!("tool type {:?} is not allowed for role {}", shorten(kind), role.name),
         )),
     }
-}
-
-/// The splice replacing `raw`, a slice borrowed from `text`, by `bytes`.
-fn splice_of(text: &str, raw: &RawValue, bytes: Vec<u8>) -> Splice {
-    // `raw` borrows from `text`, so the difference is its offset. Wrapping arithmetic keeps a
-    // (impossible) foreign slice from panicking: its range falls outside the body and `apply`
-    // refuses the request.
-    let start = (raw.get().as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-    Splice { start, end: start.wrapping_add(raw.get().len()), bytes }
-}
-
-/// Applies the splices (`None` when there are none). Splices come from distinct top-level values
-/// and never overlap; if they did, the request is refused rather than forwarded unclamped.
-fn apply(body: &[u8], mut splices: Vec<Splice>) -> Result<Option<Vec<u8>>, Denial> {
-    if splices.is_empty() {
-        return Ok(None);
-    }
-    let broken = || Denial::new(Reason::InternalError, "rewriting the body failed");
-    splices.sort_by_key(|s| s.start);
-    let mut out = Vec::with_capacity(body.len() + 16);
-    let mut cursor = 0;
-    for splice in splices {
-        out.extend_from_slice(body.get(cursor..splice.start).ok_or_else(broken)?);
-        out.extend_from_slice(&splice.bytes);
-        cursor = splice.end;
-    }
-    out.extend_from_slice(body.get(cursor..).ok_or_else(broken)?);
-    Ok(Some(out))
 }
 
 /// A caller-supplied value cut to a length fit for an error message.

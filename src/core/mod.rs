@@ -11,4 +11,5 @@ pub mod identity;
 pub mod messages;
 pub mod policy;
 pub mod secret;
+pub mod splice;
 pub mod sse;

@@ -29,6 +29,9 @@ pub struct PolicyFile {
     /// Gateway-wide limits that apply whatever the role.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Secret and personal-data masking: extra detectors and the profiles roles pick.
+    #[serde(default)]
+    pub dlp: DlpConfig,
 }
 
 /// Identity settings.
@@ -145,6 +148,10 @@ pub struct RoleConfig {
     /// Largest request body. Default: `limits.max_body_bytes`; cannot exceed it.
     #[serde(default)]
     pub max_body_bytes: Option<Bytes>,
+    /// Name of the DLP profile (under `dlp.profiles`, or the built-in `default` and `off`).
+    /// Default `default`.
+    #[serde(default = "default_profile_name")]
+    pub dlp: String,
 }
 
 /// A numeric cap and what to do above it.
@@ -197,6 +204,118 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self { max_body_bytes: default_max_body_bytes() }
     }
+}
+
+/// Data-loss prevention settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlpConfig {
+    /// Name of a credential (under `credentials`) whose value keys the mask hash, so masks stay
+    /// the same when upstream keys rotate and across roles. Default: a key derived from each
+    /// role's upstream credential.
+    #[serde(default)]
+    pub mask_key: Option<String>,
+    /// Detectors added to the built-in catalog.
+    #[serde(default)]
+    pub detectors: Vec<CustomDetectorConfig>,
+    /// Profiles by name; `default` (if defined here) replaces the built-in default, `off` is
+    /// reserved.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+}
+
+/// A detector written in the policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetectorConfig {
+    /// Kebab-case id, unique among all detectors; shown in masks.
+    pub id: String,
+    /// Literals (ASCII case-insensitive) a match starts with; at least one. Text without any of
+    /// them is never searched with `regex`, which keeps scanning fast.
+    pub keywords: Vec<String>,
+    /// Regex (Rust `regex` syntax) matched anchored at each keyword occurrence. A named group
+    /// `secret` masks only that part (`token=(?P<secret>\w+)`); otherwise the whole match.
+    pub regex: String,
+    /// `credential` (default; placeholders such as `<your-key>` are ignored) or `pii`.
+    #[serde(default)]
+    pub category: CategoryConfig,
+    /// Longest match in bytes. Default 256.
+    #[serde(default = "default_detector_max_len")]
+    pub max_len: usize,
+    /// Checksum the masked span must pass: `luhn`, `iban` or `us_ssn`. Default: none.
+    #[serde(default)]
+    pub validator: Option<ValidatorConfig>,
+    /// Fewest bits of Shannon entropy per character of the masked span. Default: no minimum.
+    #[serde(default)]
+    pub min_entropy: Option<f64>,
+}
+
+/// A detector's category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryConfig {
+    /// Keys, tokens, passwords.
+    #[default]
+    Credential,
+    /// Personal data.
+    Pii,
+}
+
+/// A checksum validator for custom detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidatorConfig {
+    /// Luhn (payment cards).
+    Luhn,
+    /// ISO 7064 mod-97 (IBANs).
+    Iban,
+    /// US social security number ranges.
+    UsSsn,
+}
+
+/// What a role's traffic is scanned for, per direction.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Rules for what the client sends (user text, tool results, text documents). The first
+    /// rule selecting a detector decides its action; unselected detectors are off.
+    #[serde(default)]
+    pub request: Vec<RuleConfig>,
+    /// Rules for what Claude returns (text, tool-call arguments, thinking, citations).
+    #[serde(default)]
+    pub response: Vec<RuleConfig>,
+}
+
+/// Selects detectors and gives them an action.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Detector ids or id globs (`github-*`), or the groups `credentials`, `pii`, `custom`, `*`.
+    pub detectors: Vec<String>,
+    /// `mask`, `block`, `audit-only` or `off`.
+    pub action: ActionConfig,
+}
+
+/// What happens to a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionConfig {
+    /// Replace the value with `[REDACTED:<id>:<hash>]`.
+    Mask,
+    /// Refuse the request (403) or end the response with an error.
+    Block,
+    /// Count it for the audit record and leave it.
+    AuditOnly,
+    /// Do not look for it.
+    Off,
+}
+
+fn default_detector_max_len() -> usize {
+    256
+}
+
+fn default_profile_name() -> String {
+    "default".to_string()
 }
 
 fn default_max_token_lifetime() -> Seconds {

@@ -11,9 +11,11 @@
 //! a policy offline without the keys, while the filter refuses to start when a key is missing.
 
 pub mod config;
+pub mod dlp;
 pub mod glob;
 pub mod units;
 
+use crate::core::dlp::mask::MaskKey;
 use crate::core::secret::Secret;
 use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig};
 use glob::{Glob, GlobSet};
@@ -91,6 +93,8 @@ pub struct Role {
     pub streaming: bool,
     /// Largest request body in bytes.
     pub max_body_bytes: u64,
+    /// Index into [`dlp::DlpPolicy::profiles`].
+    pub dlp_profile: usize,
 }
 
 /// A group → role binding, compiled.
@@ -128,11 +132,19 @@ pub struct Policy {
     pub roles: Vec<Role>,
     /// Credential name → environment variable holding it.
     pub credential_env: BTreeMap<String, String>,
+    /// Detectors and masking profiles.
+    pub dlp: dlp::DlpPolicy,
 }
 
-/// Upstream keys, one per role (same index as [`Policy::roles`]).
+/// Keys per role (same index as [`Policy::roles`]).
 #[derive(Debug)]
-pub struct RoleKeys(pub Vec<Secret>);
+pub struct RoleKeys {
+    /// The upstream (Anthropic) key of each role.
+    pub upstream: Vec<Secret>,
+    /// The mask key of each role: `dlp.mask_key`'s credential, or derived from the role's
+    /// upstream key.
+    pub mask: Vec<MaskKey>,
+}
 
 impl Policy {
     /// Parses and validates a policy document (YAML or JSON).
@@ -173,10 +185,14 @@ impl Policy {
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
-        let mut keys = Vec::with_capacity(self.roles.len());
+        let shared_mask_key = self.dlp.mask_key_credential.as_deref().and_then(|name| resolved.get(name));
+        let mut keys = RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new() };
         for role in &self.roles {
             match resolved.get(role.credential.as_str()) {
-                Some(secret) => keys.push(secret.clone()),
+                Some(secret) => {
+                    keys.upstream.push(secret.clone());
+                    keys.mask.push(mask_key(shared_mask_key.unwrap_or(secret)));
+                }
                 None => {
                     return Err(PolicyErrors(vec![PolicyError {
                         path: format!("roles.{}.credential", role.name),
@@ -185,13 +201,19 @@ impl Policy {
                 }
             }
         }
-        Ok(RoleKeys(keys))
+        Ok(keys)
     }
 
     /// The index of the role named `name`.
     pub fn role_index(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
     }
+}
+
+/// A mask key derived from a credential: HMAC-SHA-256 under a fixed label, so the masks reveal
+/// nothing about the credential and differ from any other use of it.
+fn mask_key(credential: &Secret) -> MaskKey {
+    MaskKey::new(hmac_sha256::HMAC::mac(b"warden dlp mask key v1", credential.expose().as_bytes()).to_vec())
 }
 
 /// Collects errors while compiling, each under the current path.
@@ -303,10 +325,23 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
     if global_max_body == 0 {
         check.error("limits.max_body_bytes", "must be greater than 0");
     }
+    let dlp = dlp::compile(&mut check, &file.dlp);
+    if let Some(name) = &file.dlp.mask_key {
+        if !file.credentials.contains_key(name) {
+            check.error("dlp.mask_key", format!("unknown credential {name:?}"));
+        }
+    }
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
     for (name, role) in &file.roles {
-        roles.push(compile_role(&mut check, name, role, &file.credentials, global_max_body));
+        let mut compiled = compile_role(&mut check, name, role, &file.credentials, global_max_body);
+        if let Some(dlp) = &dlp {
+            match dlp.profile_index(&role.dlp) {
+                Some(index) => compiled.dlp_profile = index,
+                None => check.error(format!("roles.{name}.dlp"), format!("unknown DLP profile {:?}", role.dlp)),
+            }
+        }
+        roles.push(compiled);
     }
     if roles.is_empty() {
         check.error("roles", "at least one role is required");
@@ -323,9 +358,9 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         }
     }
 
-    if !check.errors.is_empty() {
+    let Some(dlp) = dlp.filter(|_| check.errors.is_empty()) else {
         return Err(PolicyErrors(check.errors));
-    }
+    };
     Ok(Policy {
         identity: IdentityPolicy {
             issuers,
@@ -337,6 +372,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         bindings,
         roles,
         credential_env,
+        dlp,
     })
 }
 
@@ -379,6 +415,7 @@ fn compile_role(
         betas: check.globs(&format!("{path}.betas"), &role.betas),
         streaming: role.streaming,
         max_body_bytes,
+        dlp_profile: 0,
     }
 }
 
@@ -483,7 +520,7 @@ roles:
         let err = policy.resolve_credentials(|_| None).unwrap_err();
         assert_eq!(err.to_string(), "credentials.main.env: environment variable ANTHROPIC_API_KEY is not set or empty");
         let keys = policy.resolve_credentials(|v| (v == "ANTHROPIC_API_KEY").then(|| "sk-test".to_string())).unwrap();
-        assert_eq!(keys.0[0].expose(), "sk-test");
+        assert_eq!(keys.upstream[0].expose(), "sk-test");
     }
 
     #[test]

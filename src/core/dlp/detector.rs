@@ -1,0 +1,200 @@
+//! What a detector is: the declarative shape of one kind of secret or personal data.
+//!
+//! A detector is found in three steps, cheapest first:
+//! 1. **Trigger** — where a match may start. [`Trigger::Prefix`] and [`Trigger::Infix`] name
+//!    literals (ASCII case-insensitive) that one multi-literal pass over the text finds for every
+//!    detector at once; [`Trigger::Digits`] starts at runs of digits. Text without a trigger costs
+//!    nothing more.
+//! 2. **Pattern** — a regex searched *anchored* at each candidate start, with the whole text as
+//!    context (so `\b` and look-arounds see the characters around the candidate). A named group
+//!    `secret` selects the span to mask (`password = "(?P<secret>…)"` keeps the key name);
+//!    without it the whole match is masked.
+//! 3. **Validator** — a check on the masked span that rejects false positives: checksums,
+//!    issued ranges, entropy. Every credential detector also rejects placeholders and documented
+//!    example values ([`super::validators::is_placeholder`]).
+//!
+//! Candidate starts are what make streaming precise: a stream redactor only holds back text from
+//! a candidate start whose match is still undecided, so text without triggers flows at once.
+//! Patterns must therefore begin where their trigger says: a `Prefix` pattern with its literal,
+//! an `Infix` pattern with the run of `run` characters before its literal, a `Digits` pattern at
+//! the first character of the number-like run.
+
+/// What a detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// Keys, tokens, passwords, private keys.
+    Credential,
+    /// Personal data: emails, phone numbers, payment cards, national ids, bank accounts.
+    Pii,
+}
+
+impl Category {
+    /// The selector name of the category in profiles (`credentials`, `pii`).
+    pub fn selector(self) -> &'static str {
+        match self {
+            Self::Credential => "credentials",
+            Self::Pii => "pii",
+        }
+    }
+}
+
+/// A class of ASCII characters that may precede an [`Trigger::Infix`] literal or make up a
+/// [`Trigger::Digits`] run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharClass {
+    /// Characters of an email local part: `A-Z a-z 0-9 . _ % + -`.
+    EmailLocal,
+    /// Characters of a URL scheme: `A-Z a-z 0-9 + . -`.
+    UrlScheme,
+    /// Digits and the separators of written numbers: `0-9`, space, `-`, `.`, `(`, `)`, `+`, `/`.
+    Number,
+    /// Digits, upper-case letters and spaces (account numbers such as IBANs).
+    UpperAlnum,
+}
+
+impl CharClass {
+    /// Whether `byte` belongs to the class.
+    pub fn contains(self, byte: u8) -> bool {
+        match self {
+            Self::EmailLocal => byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-'),
+            Self::UrlScheme => byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'.' | b'-'),
+            Self::Number => byte.is_ascii_digit() || matches!(byte, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'),
+            Self::UpperAlnum => byte.is_ascii_digit() || byte.is_ascii_uppercase() || byte == b' ',
+        }
+    }
+}
+
+/// Where a detector's matches may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The match starts with one of these literals (compared ASCII case-insensitively).
+    Prefix(Vec<String>),
+    /// The match contains one of these literals and starts at the beginning of the run of `run`
+    /// characters right before it (at most `max_back` bytes back), e.g. an email's local part
+    /// before `@`.
+    Infix {
+        /// The literals.
+        literals: Vec<String>,
+        /// Characters that may precede a literal within the match.
+        run: CharClass,
+        /// Longest run looked back over, in bytes.
+        max_back: usize,
+    },
+    /// The match starts a maximal run of `run` characters holding at least `min_digits` digits
+    /// (phone numbers, card numbers, national ids).
+    Digits {
+        /// Characters the run is made of.
+        run: CharClass,
+        /// Fewest digits in a run worth searching.
+        min_digits: usize,
+    },
+}
+
+/// A check of the masked span that rejects false positives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Validator {
+    /// No check beyond the pattern (and the placeholder check for credentials).
+    None,
+    /// Payment card number: Luhn checksum.
+    Luhn,
+    /// IBAN: ISO 7064 mod-97.
+    Iban,
+    /// US social security number: issued ranges.
+    UsSsn,
+    /// At least this many bits of Shannon entropy per character.
+    MinEntropy(f64),
+    /// Email address: not an example or reserved domain, not an ssh user such as `git@`, not a
+    /// `noreply@` sender ([`super::catalog::email`]).
+    Email,
+    /// Phone number: a plausible digit count, E.164 8–15 after `+`, else North-American 10 or 11
+    /// ([`super::catalog::phone`]).
+    Phone,
+}
+
+impl Validator {
+    /// Whether `value` (the span to be masked) passes.
+    pub fn accepts(self, value: &str) -> bool {
+        use super::validators::{entropy_bits_per_char, iban, luhn_card, us_ssn};
+        match self {
+            Self::None => true,
+            Self::Luhn => luhn_card(value),
+            Self::Iban => iban(value),
+            Self::UsSsn => us_ssn(value),
+            Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
+            Self::Email => super::catalog::email(value),
+            Self::Phone => super::catalog::phone(value),
+        }
+    }
+}
+
+/// The declarative description of one detector, built in ([`super::catalog`]) or from the
+/// policy's `dlp.detectors`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorSpec {
+    /// Stable kebab-case id shown in masks (`[REDACTED:aws-access-key:3f2a9c]`), counts and
+    /// profiles.
+    pub id: String,
+    /// Credential or personal data.
+    pub category: Category,
+    /// One line for humans (`warden redact --list`, docs).
+    pub description: String,
+    /// Where matches may start.
+    pub trigger: Trigger,
+    /// The regex (regex-automata syntax), searched anchored at each candidate start. It must begin
+    /// where the trigger says; a named group `secret` selects the span to mask.
+    pub pattern: String,
+    /// Check of the masked span.
+    pub validator: Validator,
+    /// Longest span a match may cover, in bytes: bounds how much a stream holds back.
+    pub max_len: usize,
+    /// Among overlapping findings the highest priority wins (specific vendor formats 30, generic
+    /// assignments 10, personal data 20), then the longer one.
+    pub priority: u8,
+}
+
+impl DetectorSpec {
+    /// A credential detector that starts with one of `prefixes`, masked whole; defaults
+    /// `max_len` 512 and priority 30.
+    pub fn prefixed(id: &str, description: &str, prefixes: &[&str], pattern: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            category: Category::Credential,
+            description: description.to_string(),
+            trigger: Trigger::Prefix(prefixes.iter().map(|p| p.to_string()).collect()),
+            pattern: pattern.to_string(),
+            validator: Validator::None,
+            max_len: 512,
+            priority: 30,
+        }
+    }
+
+    /// The same detector with a validator.
+    pub fn validated(mut self, validator: Validator) -> Self {
+        self.validator = validator;
+        self
+    }
+
+    /// The same detector with another `max_len`.
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The same detector with another priority.
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The same detector in another category.
+    pub fn category(mut self, category: Category) -> Self {
+        self.category = category;
+        self
+    }
+
+    /// The same detector with another trigger.
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = trigger;
+        self
+    }
+}

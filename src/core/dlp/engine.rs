@@ -1,0 +1,621 @@
+//! The scanning engine: finds detector matches in text, one-shot or over a growing stream.
+//!
+//! Algorithm, per text:
+//! 1. **Candidates.** One Aho-Corasick pass (ASCII case-insensitive, overlapping) finds every
+//!    trigger literal of every active detector; one byte loop finds number-like runs. Each hit
+//!    becomes a candidate start (see [`super::detector`] for where each trigger starts).
+//! 2. **Matches.** The detector's regex is searched *anchored* at the candidate start, over at
+//!    most `max_len` bytes, with the whole text as context. The `secret` group (or the whole
+//!    match) is the span; credential spans that are placeholders and spans the validator rejects
+//!    are dropped.
+//! 3. **Resolution.** Overlapping findings: the highest priority wins, then the longer span, then
+//!    the earlier one. Findings come out in text order.
+//!
+//! Streaming ([`Engine::scan`] with `at_end = false`): a candidate is *undecided* while its
+//! match could still change with more text — the detector's lazy DFA, run anchored from the
+//! candidate start to the end of the text, is neither dead nor past `max_len`; a number-like
+//! run that touches the end is undecided as a whole. The text is also undecided from the start
+//! of any trailing piece that could begin a trigger: a proper prefix of a literal, or (for
+//! `Infix` detectors that mask the text before their literal, such as emails) the run of
+//! characters that could precede it. [`Scan::settled`] is the earliest undecided position: the
+//! text before it will not change, whatever follows. A plain sentence whose last word is not
+//! a possible secret prefix settles entirely.
+//!
+//! Limits: a pattern is assumed greedy-stable — once its DFA is dead, the match found is final.
+//! The lazy DFA gives up on non-ASCII text next to a Unicode `\b`; such candidates stay
+//! undecided until `max_len` bytes follow them. Only the first match per candidate start is
+//! considered.
+
+use super::detector::{Category, CharClass, DetectorSpec, Trigger};
+use super::validators::is_placeholder;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input};
+use std::fmt;
+
+/// What a profile does with a detector's findings in one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// Not looked for.
+    Off,
+    /// Counted for the audit record, left in place.
+    Audit,
+    /// Replaced by a mask.
+    Mask,
+    /// The whole request or response is refused.
+    Block,
+}
+
+/// A match of one detector: the span of `text` to mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the detector ([`Engine::spec`]).
+    pub detector: usize,
+    /// Byte offset where the span starts.
+    pub start: usize,
+    /// Byte offset just past the span.
+    pub end: usize,
+}
+
+/// The result of scanning a text that may still grow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// Findings that end at or before `settled`, in text order, not overlapping.
+    pub findings: Vec<Finding>,
+    /// Length of the prefix of the text that no further text can change.
+    pub settled: usize,
+}
+
+/// A detector that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorError {
+    /// The detector's id.
+    pub id: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DetectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "detector {}: {}", self.id, self.message)
+    }
+}
+
+struct Compiled {
+    regex: Regex,
+    /// Index of the `secret` capture group, when the pattern has one.
+    secret_group: Option<usize>,
+    /// The same pattern as a lazy DFA, for "can this still match?" while streaming.
+    dfa: DFA,
+}
+
+/// Which detector a trigger literal starts, and how.
+#[derive(Debug, Clone, Copy)]
+struct LiteralOwner {
+    detector: usize,
+    /// For `Infix`: the run class preceding the literal and how far back it may go.
+    infix: Option<(CharClass, usize)>,
+}
+
+/// A compiled detector set.
+pub struct Engine {
+    specs: Vec<DetectorSpec>,
+    compiled: Vec<Compiled>,
+    literals: AhoCorasick,
+    /// Per literal (Aho-Corasick pattern id): the detectors it triggers.
+    owners: Vec<Vec<LiteralOwner>>,
+    /// Every literal, lower-cased, with its owners (for trailing partial literals).
+    literal_texts: Vec<Vec<u8>>,
+    /// Detectors triggered by number-like runs.
+    digit_detectors: Vec<usize>,
+    /// Bytes of already settled text a stream keeps as context for later matches.
+    context_bytes: usize,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("detectors", &self.specs.len()).finish()
+    }
+}
+
+/// Per-stream mutable state of the engine's lazy DFAs.
+#[derive(Default)]
+pub struct Scratch {
+    caches: Vec<Option<DfaCache>>,
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
+/// A detector and where its anchored search begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Candidate {
+    detector: usize,
+    start: usize,
+    /// Whether the candidate belongs to a number-like run touching the end of the text.
+    open_run: bool,
+}
+
+impl Engine {
+    /// Compiles `specs`; every broken detector is reported.
+    pub fn new(specs: Vec<DetectorSpec>) -> Result<Self, Vec<DetectorError>> {
+        let mut errors = Vec::new();
+        let mut compiled = Vec::with_capacity(specs.len());
+        let mut literal_texts: Vec<Vec<u8>> = Vec::new();
+        let mut owners: Vec<Vec<LiteralOwner>> = Vec::new();
+        let mut digit_detectors = Vec::new();
+        let mut context_bytes = 64;
+        for (index, spec) in specs.iter().enumerate() {
+            match compile(spec) {
+                Ok(c) => compiled.push(c),
+                Err(message) => {
+                    errors.push(DetectorError { id: spec.id.clone(), message });
+                    continue;
+                }
+            }
+            let (literals, infix) = match &spec.trigger {
+                Trigger::Prefix(literals) => (literals.as_slice(), None),
+                Trigger::Infix { literals, run, max_back } => {
+                    context_bytes = context_bytes.max(max_back + 8);
+                    (literals.as_slice(), Some((*run, *max_back)))
+                }
+                Trigger::Digits { .. } => {
+                    digit_detectors.push(index);
+                    (&[][..], None)
+                }
+            };
+            if matches!(spec.trigger, Trigger::Prefix(_) | Trigger::Infix { .. }) && literals.is_empty() {
+                errors.push(DetectorError { id: spec.id.clone(), message: "a trigger needs at least one literal".into() });
+            }
+            for literal in literals {
+                if literal.is_empty() {
+                    errors.push(DetectorError { id: spec.id.clone(), message: "a trigger literal is empty".into() });
+                    continue;
+                }
+                let lower = literal.to_ascii_lowercase().into_bytes();
+                let owner = LiteralOwner { detector: index, infix };
+                match literal_texts.iter().position(|l| *l == lower) {
+                    Some(at) => {
+                        if let Some(list) = owners.get_mut(at) {
+                            list.push(owner);
+                        }
+                    }
+                    None => {
+                        literal_texts.push(lower);
+                        owners.push(vec![owner]);
+                    }
+                }
+            }
+        }
+        let literals = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&literal_texts)
+            .map_err(|e| vec![DetectorError { id: "(literals)".into(), message: e.to_string() }]);
+        let literals = match literals {
+            Ok(l) if errors.is_empty() => l,
+            Ok(_) => return Err(errors),
+            Err(mut e) => {
+                errors.append(&mut e);
+                return Err(errors);
+            }
+        };
+        Ok(Self { specs, compiled, literals, owners, literal_texts, digit_detectors, context_bytes })
+    }
+
+    /// The detector at `index`.
+    pub fn spec(&self, index: usize) -> Option<&DetectorSpec> {
+        self.specs.get(index)
+    }
+
+    /// Every detector, in index order.
+    pub fn specs(&self) -> &[DetectorSpec] {
+        &self.specs
+    }
+
+    /// Index of the detector with `id`.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.id == id)
+    }
+
+    /// How many bytes of settled text a stream should keep before the unsettled rest, so that
+    /// matches reaching back (an email's local part, a URL's scheme) still see them.
+    pub fn context_bytes(&self) -> usize {
+        self.context_bytes
+    }
+
+    /// All findings of all detectors in a complete text.
+    pub fn find_all(&self, text: &str) -> Vec<Finding> {
+        let active = vec![Action::Mask; self.specs.len()];
+        self.scan(text, 0, true, &active, &mut Scratch::default()).findings
+    }
+
+    /// Scans `text[from..]` (the text before `from` is context only) with the detectors whose
+    /// action in `active` is not [`Action::Off`]. With `at_end`, the text is complete and
+    /// everything settles; otherwise see the module header.
+    pub fn scan(&self, text: &str, from: usize, at_end: bool, active: &[Action], scratch: &mut Scratch) -> Scan {
+        let from = floor_char_boundary(text, from);
+        let candidates = self.candidates(text, from, at_end, active);
+        let mut settled = text.len();
+        let mut found: Vec<(Finding, u8)> = Vec::new();
+        let mut captures: Vec<Option<Captures>> = Vec::new();
+        for candidate in &candidates {
+            let Some((spec, compiled)) = self.specs.get(candidate.detector).zip(self.compiled.get(candidate.detector))
+            else {
+                continue;
+            };
+            let window_end = floor_char_boundary(text, candidate.start.saturating_add(spec.max_len).min(text.len()));
+            if !at_end && (candidate.open_run || self.may_grow(candidate, compiled, text, window_end, scratch)) {
+                settled = settled.min(candidate.start);
+                continue;
+            }
+            if let Some(span) = self.match_at(candidate, spec, compiled, text, window_end, &mut captures) {
+                if span.start >= from {
+                    found.push((span, spec.priority));
+                }
+            }
+        }
+        if !at_end {
+            settled = settled.min(self.trailing_hold(text, from, active));
+        }
+        // A finding that reaches past the settled point is not settled, nor is anything it
+        // overlaps: which of overlapping findings wins may still change.
+        loop {
+            let before = settled;
+            for (finding, _) in &found {
+                if finding.start < settled && finding.end > settled {
+                    settled = finding.start;
+                }
+            }
+            if settled == before {
+                break;
+            }
+        }
+        found.retain(|(f, _)| f.end <= settled);
+        let findings = resolve(found);
+        Scan { findings, settled: settled.max(from) }
+    }
+
+    fn candidates(&self, text: &str, from: usize, at_end: bool, active: &[Action]) -> Vec<Candidate> {
+        let bytes = text.as_bytes();
+        let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
+        let mut out = Vec::new();
+        // Literal hits may start in the context before `from` only if they reach into the new text.
+        let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal()));
+        for hit in self.literals.find_overlapping_iter(aho_corasick::Input::new(text).range(search_from..)) {
+            if hit.end() <= from && !self.owners_have_infix(hit.pattern().as_usize()) {
+                continue;
+            }
+            let Some(owners) = self.owners.get(hit.pattern().as_usize()) else { continue };
+            for owner in owners.iter().filter(|o| is_active(o.detector)) {
+                let start = match owner.infix {
+                    None => hit.start(),
+                    Some((run, max_back)) => run_start(bytes, hit.start(), run, max_back),
+                };
+                out.push(Candidate { detector: owner.detector, start, open_run: false });
+            }
+        }
+        let digit_detectors: Vec<usize> = self.digit_detectors.iter().copied().filter(|d| is_active(*d)).collect();
+        for &detector in &digit_detectors {
+            let Some(Trigger::Digits { run, min_digits }) = self.specs.get(detector).map(|s| &s.trigger) else {
+                continue;
+            };
+            push_digit_candidates(bytes, from, *run, *min_digits, at_end, detector, &mut out);
+        }
+        out.sort_by_key(|c| (c.start, c.detector));
+        out.dedup();
+        out
+    }
+
+    fn owners_have_infix(&self, pattern: usize) -> bool {
+        self.owners.get(pattern).is_some_and(|o| o.iter().any(|o| o.infix.is_some()))
+    }
+
+    fn longest_literal(&self) -> usize {
+        self.literal_texts.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Whether more text could still change what the candidate matches: its anchored DFA is
+    /// alive at the end of the text and the window is not full.
+    fn may_grow(&self, candidate: &Candidate, compiled: &Compiled, text: &str, window_end: usize, scratch: &mut Scratch) -> bool {
+        if window_end < text.len() {
+            return false; // the window is complete: the decision is final
+        }
+        let Some(spec) = self.specs.get(candidate.detector) else { return false };
+        if window_end.saturating_sub(candidate.start) >= spec.max_len {
+            return false;
+        }
+        if scratch.caches.len() < self.compiled.len() {
+            scratch.caches.resize_with(self.compiled.len(), || None);
+        }
+        let Some(slot) = scratch.caches.get_mut(candidate.detector) else { return true };
+        let cache = slot.get_or_insert_with(|| compiled.dfa.create_cache());
+        let input = Input::new(text).range(candidate.start..window_end).anchored(Anchored::Yes);
+        let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return true };
+        for &byte in text.as_bytes().get(candidate.start..window_end).unwrap_or(&[]) {
+            state = match compiled.dfa.next_state(cache, state, byte) {
+                Ok(s) => s,
+                Err(_) => return true,
+            };
+            if state.is_dead() {
+                return false;
+            }
+            if state.is_quit() {
+                return true;
+            }
+        }
+        true
+    }
+
+    /// The span the detector masks when anchored at the candidate, if it matches and validates.
+    fn match_at(
+        &self,
+        candidate: &Candidate,
+        spec: &DetectorSpec,
+        compiled: &Compiled,
+        text: &str,
+        window_end: usize,
+        captures: &mut Vec<Option<Captures>>,
+    ) -> Option<Finding> {
+        if candidate.start > window_end || !text.is_char_boundary(candidate.start) {
+            return None;
+        }
+        let input = Input::new(text).range(candidate.start..window_end).anchored(Anchored::Yes);
+        let (start, end) = match compiled.secret_group {
+            None => {
+                let m = compiled.regex.search(&input)?;
+                (m.start(), m.end())
+            }
+            Some(group) => {
+                if captures.len() <= candidate.detector {
+                    captures.resize_with(candidate.detector + 1, || None);
+                }
+                let caps = captures.get_mut(candidate.detector)?.get_or_insert_with(|| compiled.regex.create_captures());
+                compiled.regex.search_captures(&input, caps);
+                let span = caps.get_group(group)?;
+                (span.start, span.end)
+            }
+        };
+        let value = text.get(start..end)?;
+        if value.is_empty() {
+            return None;
+        }
+        if spec.category == Category::Credential && is_placeholder(value) {
+            return None;
+        }
+        if !spec.validator.accepts(value) {
+            return None;
+        }
+        Some(Finding { detector: candidate.detector, start, end })
+    }
+
+    /// Start of the trailing piece of `text` that could begin a match once more text arrives.
+    fn trailing_hold(&self, text: &str, from: usize, active: &[Action]) -> usize {
+        let bytes = text.as_bytes();
+        let mut hold = text.len();
+        let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
+        // A proper prefix of a literal at the very end.
+        let longest = self.longest_literal().min(bytes.len().saturating_sub(from));
+        for len in (1..=longest).rev() {
+            let start = bytes.len() - len;
+            let Some(tail) = bytes.get(start..) else { continue };
+            let prefix_of_literal = self.literal_texts.iter().zip(&self.owners).any(|(literal, owners)| {
+                literal.len() > len
+                    && literal.get(..len).is_some_and(|p| p.eq_ignore_ascii_case(tail))
+                    && owners.iter().any(|o| is_active(o.detector))
+            });
+            if prefix_of_literal {
+                hold = hold.min(start);
+                break;
+            }
+        }
+        // The run before a literal that has not arrived yet, for infix detectors that mask it.
+        for (owners, _) in self.owners.iter().zip(&self.literal_texts) {
+            for owner in owners.iter().filter(|o| is_active(o.detector)) {
+                let Some((run, max_back)) = owner.infix else { continue };
+                if self.compiled.get(owner.detector).is_some_and(|c| c.secret_group.is_some()) {
+                    continue; // the masked part comes after the literal
+                }
+                let start = run_start(bytes, bytes.len(), run, max_back);
+                if start < bytes.len() {
+                    hold = hold.min(start);
+                }
+            }
+        }
+        floor_char_boundary(text, hold.max(from))
+    }
+}
+
+fn compile(spec: &DetectorSpec) -> Result<Compiled, String> {
+    let regex = Regex::new(&spec.pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+    let secret_group = regex.group_info().to_index(regex_automata::PatternID::ZERO, "secret");
+    let dfa = DFA::builder()
+        .configure(DFA::config().unicode_word_boundary(true))
+        .build(&spec.pattern)
+        .map_err(|e| format!("pattern too complex for streaming: {e}"))?;
+    if spec.max_len == 0 {
+        return Err("max_len must be positive".into());
+    }
+    Ok(Compiled { regex, secret_group, dfa })
+}
+
+/// Keeps the highest-priority, then longest, then earliest of overlapping findings.
+fn resolve(mut found: Vec<(Finding, u8)>) -> Vec<Finding> {
+    found.sort_by(|(a, pa), (b, pb)| {
+        pb.cmp(pa).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    for (finding, _) in found {
+        if !kept.iter().any(|k| k.start < finding.end && finding.start < k.end) {
+            kept.push(finding);
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    kept
+}
+
+/// Start of the run of `class` bytes ending at `end` (at most `max_back` long).
+fn run_start(bytes: &[u8], end: usize, class: CharClass, max_back: usize) -> usize {
+    let mut start = end;
+    while start > 0 && end - start < max_back && bytes.get(start - 1).is_some_and(|b| class.contains(*b)) {
+        start -= 1;
+    }
+    start
+}
+
+/// Candidates of a number-like-run detector: the run start and each token start inside a run
+/// with at least `min_digits` digits (any run touching the end while the text may grow).
+fn push_digit_candidates(
+    bytes: &[u8],
+    from: usize,
+    class: CharClass,
+    min_digits: usize,
+    at_end: bool,
+    detector: usize,
+    out: &mut Vec<Candidate>,
+) {
+    let mut i = from;
+    while i < bytes.len() {
+        if !bytes.get(i).is_some_and(|b| class.contains(*b)) {
+            i += 1;
+            continue;
+        }
+        // A run continues one that began in the context before `from`: start where it starts.
+        let start = run_start(bytes, i, class, usize::MAX);
+        let mut end = i;
+        let mut digits = 0;
+        while let Some(&b) = bytes.get(end) {
+            if !class.contains(b) {
+                break;
+            }
+            digits += usize::from(b.is_ascii_digit());
+            end += 1;
+        }
+        digits += bytes.get(start..i).unwrap_or(&[]).iter().filter(|b| b.is_ascii_digit()).count();
+        let open_run = !at_end && end == bytes.len();
+        if digits >= min_digits || open_run {
+            for at in start..end {
+                let token_start =
+                    at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
+                if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
+                    out.push(Candidate { detector, start: at, open_run });
+                }
+            }
+        }
+        i = end.max(i + 1);
+    }
+}
+
+/// The largest char boundary at or before `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut i = index.min(text.len());
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::core::dlp::detector::Validator;
+
+    fn engine() -> Engine {
+        Engine::new(vec![
+            DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
+            DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
+                .priority(10),
+            DetectorSpec {
+                id: "email".into(),
+                category: Category::Pii,
+                description: "email".into(),
+                trigger: Trigger::Infix { literals: vec!["@".into()], run: CharClass::EmailLocal, max_back: 64 },
+                pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}".into(),
+                validator: Validator::None,
+                max_len: 256,
+                priority: 20,
+            },
+            DetectorSpec {
+                id: "card".into(),
+                category: Category::Pii,
+                description: "card".into(),
+                trigger: Trigger::Digits { run: CharClass::Number, min_digits: 13 },
+                pattern: r"\d{4}(?:[ -]?\d{4}){3}\b".into(),
+                validator: Validator::Luhn,
+                max_len: 32,
+                priority: 20,
+            },
+        ])
+        .unwrap()
+    }
+
+    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
+
+    fn ids(engine: &Engine, text: &str) -> Vec<(String, String)> {
+        engine
+            .find_all(text)
+            .iter()
+            .map(|f| (engine.spec(f.detector).unwrap().id.clone(), text[f.start..f.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_prefixed_infix_and_digit_detectors_in_one_pass() {
+        let e = engine();
+        let text = format!("token {TOKEN}, mail ann.lee@corp.io, card 4111 1111 1111 1111.");
+        assert_eq!(
+            ids(&e, &text),
+            vec![
+                ("github-pat".to_string(), TOKEN.to_string()),
+                ("email".to_string(), "ann.lee@corp.io".to_string()),
+                ("card".to_string(), "4111 1111 1111 1111".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_group_masks_only_the_value_and_specific_detectors_win() {
+        let e = engine();
+        assert_eq!(ids(&e, "password = \"s3cr3t-P4ss\""), vec![("assignment".into(), "s3cr3t-P4ss".into())]);
+        let text = format!("PASSWORD={TOKEN}");
+        assert_eq!(ids(&e, &text), vec![("github-pat".into(), TOKEN.into())]);
+    }
+
+    #[test]
+    fn validators_and_placeholders_reject_candidates() {
+        let e = engine();
+        assert!(ids(&e, "card 4111 1111 1111 1112").is_empty());
+        assert!(ids(&e, "password = \"<your-password>\"").is_empty());
+    }
+
+    #[test]
+    fn stream_scan_settles_plain_text_at_once() {
+        let e = engine();
+        let active = vec![Action::Mask; 4];
+        let mut scratch = Scratch::default();
+        // Without the email detector a plain sentence settles entirely.
+        let no_email = [Action::Mask, Action::Mask, Action::Off, Action::Mask];
+        let text = "The build passed. ";
+        assert_eq!(e.scan(text, 0, false, &no_email, &mut scratch).settled, text.len());
+        // A trailing word could be an email's local part.
+        let text = "write to ann";
+        assert_eq!(e.scan(text, 0, false, &active, &mut scratch).settled, "write to ".len());
+        // A partial literal waits; an undecided token waits from its start.
+        let text = "key: gh";
+        assert_eq!(e.scan(text, 0, false, &no_email, &mut scratch).settled, "key: ".len());
+        let text = format!("key: {}", &TOKEN[..20]);
+        assert_eq!(e.scan(&text, 0, false, &no_email, &mut scratch).settled, "key: ".len());
+        // A dead candidate settles: "password is" can no longer become an assignment.
+        let text = "the password is fine.";
+        assert_eq!(e.scan(text, 0, false, &no_email, &mut scratch).settled, text.len());
+        // Digits touching the end wait.
+        let text = "call 4111 1111";
+        assert_eq!(e.scan(text, 0, false, &no_email, &mut scratch).settled, "call ".len());
+    }
+}

@@ -1,0 +1,464 @@
+//! Masking what Claude returns: Messages API event streams and JSON bodies.
+//!
+//! **Streams.** [`StreamRedactor`] takes the upstream bytes chunk by chunk, parses the SSE events
+//! ([`crate::core::sse`]), and returns the bytes to deliver now:
+//! - `content_block_delta` events are rewritten per content block: `text_delta` and
+//!   `thinking_delta` text goes through a [`TextStream`], `input_json_delta` fragments (tool-call
+//!   arguments) through a [`JsonStream`], so only an undecided tail is held back and everything
+//!   else is delivered at once; `citations_delta` and any other delta are redacted whole;
+//! - `content_block_stop` first delivers what the block's stream still held, as one more delta
+//!   of the block's kind; `message_stop` and the end of the upstream stream do the same for every
+//!   block still open;
+//! - every other event (`message_start`, `content_block_start`, `message_delta`, `ping`,
+//!   `error`, unknown ones) has its JSON string values redacted, structural fields excepted.
+//!
+//! Events are re-serialized with LF line ends. Concatenating the deltas a client receives gives
+//! the same text and tool input as masking the complete message, however the upstream chunked
+//! its bytes (property-tested below).
+//!
+//! **Thinking.** Thinking text is masked like any text. Its `signature_delta` is passed
+//! unchanged, so a thinking block that had something masked no longer matches its signature: if
+//! the client sends that block back in a later turn, Anthropic rejects the request. Warden
+//! accepts that failure rather than deliver a secret; it is rare in practice because request
+//! masking keeps secrets out of Claude's context in the first place.
+//!
+//! **Block.** When a `block` detector matches, the stream ends with an `event: error`
+//! (`permission_error`, reason `sensitive_data_blocked`) right after the text that preceded the
+//! match; no part of the match is delivered and later upstream bytes are dropped. A stream that
+//! cannot be parsed (invalid UTF-8, an oversized event) ends the same way with
+//! `response_uninspectable`.
+//!
+//! **JSON bodies.** [`redact_body`] masks a complete non-streaming response (Claude Code falls
+//! back to these) or error body; a block turns it into a 403 error reply.
+
+use super::json::{escape_into, redact_json, JsonStream};
+use super::mask::Tally;
+use super::text::{redact, Blocked, Redaction, TextStream};
+use crate::core::errors::{Denial, Reason};
+use crate::core::sse::{SseEvent, SseParser};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// Largest SSE event accepted from the upstream.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+
+/// JSON keys whose string values are identifiers, signatures or opaque blobs: never masked.
+const STRUCTURAL_KEYS: [&str; 13] = [
+    "type",
+    "id",
+    "tool_use_id",
+    "signature",
+    "data",
+    "encrypted_content",
+    "encrypted_index",
+    "model",
+    "role",
+    "stop_reason",
+    "stop_sequence",
+    "name",
+    "file_id",
+];
+
+fn is_structural(key: &str) -> bool {
+    STRUCTURAL_KEYS.contains(&key)
+}
+
+/// The kind of a content block, and its stream of redacted deltas.
+#[derive(Debug)]
+enum Block {
+    Text(TextStream),
+    Thinking(TextStream),
+    ToolInput(JsonStream),
+}
+
+/// Rewrites an SSE response stream.
+#[derive(Debug)]
+pub struct StreamRedactor {
+    parser: SseParser,
+    blocks: BTreeMap<u64, Block>,
+    tally: Tally,
+    /// Set once the stream was ended with an error event; later bytes are dropped.
+    ended: Option<Reason>,
+}
+
+impl Default for StreamRedactor {
+    fn default() -> Self {
+        Self { parser: SseParser::new(MAX_EVENT_BYTES), blocks: BTreeMap::new(), tally: Tally::default(), ended: None }
+    }
+}
+
+impl StreamRedactor {
+    /// Feeds upstream bytes; returns the bytes to deliver now.
+    pub fn push(&mut self, redaction: &Redaction, chunk: &[u8]) -> Vec<u8> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        let mut out = String::new();
+        match self.parser.push(chunk) {
+            Ok(events) => {
+                for event in events {
+                    if let Err(end) = self.on_event(redaction, event, &mut out) {
+                        self.end(end, &mut out);
+                        break;
+                    }
+                }
+            }
+            Err(error) => self.end(Denial::new(Reason::ResponseUninspectable, error.to_string()), &mut out),
+        }
+        out.into_bytes()
+    }
+
+    /// The upstream stream ended: delivers what open blocks still held.
+    pub fn finish(&mut self, redaction: &Redaction) -> Vec<u8> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        let mut out = String::new();
+        let flushed = match self.parser.finish() {
+            Ok(()) => self.flush_all(redaction, &mut out),
+            Err(error) => Err(Denial::new(Reason::ResponseUninspectable, error.to_string())),
+        };
+        if let Err(end) = flushed {
+            self.end(end, &mut out);
+        }
+        out.into_bytes()
+    }
+
+    /// What was found so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Why the stream was ended early, if it was.
+    pub fn ended(&self) -> Option<Reason> {
+        self.ended
+    }
+
+    fn end(&mut self, denial: Denial, out: &mut String) {
+        out.push_str(&denial.to_error_event());
+        self.ended = Some(denial.reason);
+        self.blocks.clear();
+    }
+
+    fn on_event(&mut self, redaction: &Redaction, event: SseEvent, out: &mut String) -> Result<(), Denial> {
+        let value: Option<serde_json::Value> = serde_json::from_str(&event.data).ok();
+        let kind = value.as_ref().and_then(|v| v.get("type")).and_then(|t| t.as_str()).unwrap_or("");
+        let index = value.as_ref().and_then(|v| v.get("index")).and_then(|i| i.as_u64());
+        match (kind, index) {
+            ("content_block_start", Some(index)) => {
+                let block_type = value
+                    .as_ref()
+                    .and_then(|v| v.pointer("/content_block/type"))
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("");
+                let block = match block_type {
+                    "text" => Some(Block::Text(TextStream::default())),
+                    "thinking" => Some(Block::Thinking(TextStream::default())),
+                    "tool_use" | "server_tool_use" | "mcp_tool_use" => Some(Block::ToolInput(JsonStream::default())),
+                    _ => None,
+                };
+                if let Some(block) = block {
+                    self.blocks.insert(index, block);
+                }
+                self.pass_redacted(redaction, event, out)
+            }
+            ("content_block_delta", Some(index)) => {
+                let delta = value.as_ref().and_then(|v| v.get("delta"));
+                let delta_type = delta.and_then(|d| d.get("type")).and_then(|t| t.as_str()).unwrap_or("");
+                let field = match delta_type {
+                    "text_delta" => "text",
+                    "thinking_delta" => "thinking",
+                    "input_json_delta" => "partial_json",
+                    "signature_delta" => return self.pass(event, out),
+                    _ => return self.pass_redacted(redaction, event, out),
+                };
+                let piece = delta.and_then(|d| d.get(field)).and_then(|t| t.as_str()).unwrap_or("");
+                let Some(block) = self.blocks.get_mut(&index) else {
+                    return self.pass_redacted(redaction, event, out);
+                };
+                let redacted = match block {
+                    Block::Text(stream) | Block::Thinking(stream) => stream.push(redaction, piece, &mut self.tally),
+                    Block::ToolInput(stream) => stream.push(redaction, piece, &mut self.tally),
+                }
+                .map_err(blocked)?;
+                write_delta(out, index, delta_type, field, &redacted);
+                Ok(())
+            }
+            ("content_block_stop", Some(index)) => {
+                self.flush_block(redaction, index, out)?;
+                self.pass(event, out)
+            }
+            ("message_stop", _) => {
+                self.flush_all(redaction, out)?;
+                self.pass(event, out)
+            }
+            _ => self.pass_redacted(redaction, event, out),
+        }
+    }
+
+    fn flush_block(&mut self, redaction: &Redaction, index: u64, out: &mut String) -> Result<(), Denial> {
+        let Some(block) = self.blocks.remove(&index) else { return Ok(()) };
+        let (rest, delta_type, field) = match block {
+            Block::Text(mut s) => (s.finish(redaction, &mut self.tally), "text_delta", "text"),
+            Block::Thinking(mut s) => (s.finish(redaction, &mut self.tally), "thinking_delta", "thinking"),
+            Block::ToolInput(mut s) => (s.finish(redaction, &mut self.tally), "input_json_delta", "partial_json"),
+        };
+        let rest = rest.map_err(blocked)?;
+        if !rest.is_empty() {
+            write_delta(out, index, delta_type, field, &rest);
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self, redaction: &Redaction, out: &mut String) -> Result<(), Denial> {
+        let open: Vec<u64> = self.blocks.keys().copied().collect();
+        for index in open {
+            self.flush_block(redaction, index, out)?;
+        }
+        Ok(())
+    }
+
+    fn pass(&mut self, event: SseEvent, out: &mut String) -> Result<(), Denial> {
+        out.push_str(&event.to_wire());
+        Ok(())
+    }
+
+    /// Passes an event with its string values redacted (the whole data as text if not JSON).
+    fn pass_redacted(&mut self, redaction: &Redaction, mut event: SseEvent, out: &mut String) -> Result<(), Denial> {
+        let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_ok() {
+            redact_json(redaction, &event.data, &is_structural, &mut self.tally)
+        } else {
+            redact(redaction, &event.data, &mut self.tally)
+        }
+        .map_err(blocked)?;
+        if let Cow::Owned(data) = redacted {
+            event.data = data;
+        }
+        self.pass(event, out)
+    }
+}
+
+/// The denial for a `block` finding (names the detector, never the value).
+pub fn blocked(blocked: Blocked) -> Denial {
+    Denial::new(
+        Reason::SensitiveDataBlocked,
+        format!("the content holds data the role's DLP profile blocks ({})", blocked.detector),
+    )
+}
+
+fn write_delta(out: &mut String, index: u64, delta_type: &str, field: &str, value: &str) {
+    out.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":");
+    out.push_str(&index.to_string());
+    out.push_str(",\"delta\":{\"type\":\"");
+    out.push_str(delta_type);
+    out.push_str("\",\"");
+    out.push_str(field);
+    out.push_str("\":\"");
+    escape_into(value, out);
+    out.push_str("\"}}\n\n");
+}
+
+/// Masks a complete response body: JSON string values (structural fields excepted), or the
+/// whole text if the body is not JSON. `None` means unchanged.
+pub fn redact_body(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Result<Option<Vec<u8>>, Denial> {
+    if !redaction.is_active() || body.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Denial::new(Reason::ResponseUninspectable, "the upstream response body is not UTF-8 text"))?;
+    let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        redact_json(redaction, text, &is_structural, tally)
+    } else {
+        redact(redaction, text, tally)
+    }
+    .map_err(blocked)?;
+    Ok(match redacted {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(text) => Some(text.into_bytes()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::core::dlp::engine::Action;
+    use crate::core::dlp::mask::MaskKey;
+    use crate::core::dlp::text::tests::small_engine;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
+
+    fn event(data: Value) -> String {
+        format!("event: {}\ndata: {}\n\n", data["type"].as_str().unwrap(), data)
+    }
+
+    /// A Messages stream carrying `text` in a text block and `input` in a tool_use block, each cut
+    /// into deltas of `piece` characters.
+    fn upstream(text: &str, input: &str, piece: usize) -> String {
+        let mut s = event(json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","usage":{"input_tokens":5,"output_tokens":1}}}));
+        s += &event(json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}));
+        s += "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+        let chars: Vec<char> = text.chars().collect();
+        for chunk in chars.chunks(piece.max(1)) {
+            let t: String = chunk.iter().collect();
+            s += &event(json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":t}}));
+        }
+        s += &event(json!({"type":"content_block_stop","index":0}));
+        s += &event(json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}));
+        s += &event(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}));
+        let chars: Vec<char> = input.chars().collect();
+        for chunk in chars.chunks(piece.max(1)) {
+            let t: String = chunk.iter().collect();
+            s += &event(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":t}}));
+        }
+        s += &event(json!({"type":"content_block_stop","index":1}));
+        s += &event(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}));
+        s += &event(json!({"type":"message_stop"}));
+        s
+    }
+
+    /// What a client assembles: the text and the tool input, plus whether an error event came.
+    fn assemble(stream: &[u8]) -> (String, String, Option<String>) {
+        let mut parser = SseParser::new(1 << 20);
+        let mut text = String::new();
+        let mut input = String::new();
+        let mut error = None;
+        for e in parser.push(stream).unwrap() {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            if e.event == "error" {
+                error = Some(v["error"]["message"].as_str().unwrap().to_string());
+            }
+            if v["type"] == "content_block_delta" {
+                if let Some(t) = v["delta"]["text"].as_str() {
+                    text.push_str(t);
+                }
+                if let Some(p) = v["delta"]["partial_json"].as_str() {
+                    input.push_str(p);
+                }
+            }
+        }
+        (text, input, error)
+    }
+
+    fn run(r: &Redaction, bytes: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut redactor = StreamRedactor::default();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(last, bytes.len());
+            out.extend(redactor.push(r, &bytes[last..cut]));
+            last = cut;
+        }
+        out.extend(redactor.push(r, &bytes[last..]));
+        out.extend(redactor.finish(r));
+        out
+    }
+
+    fn with<T>(actions: [Action; 4], f: impl FnOnce(&Redaction, &MaskKey) -> T) -> T {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        f(&Redaction { engine: &engine, actions: &actions, key: &key }, &key)
+    }
+
+    #[test]
+    fn secrets_split_over_deltas_are_masked_in_text_and_tool_input() {
+        with([Action::Mask; 4], |r, key| {
+            let text = format!("Here is the token: {TOKEN}. Mail ann.lee@corp.io for more.");
+            let input = json!({"command": format!("gh auth login --with-token {TOKEN}")}).to_string();
+            let out = run(r, upstream(&text, &input, 3).as_bytes(), &[]);
+            let (got_text, got_input, error) = assemble(&out);
+            assert_eq!(error, None);
+            let mask = key.mask("github-pat", TOKEN);
+            assert_eq!(got_text, format!("Here is the token: {mask}. Mail {} for more.", key.mask("email", "ann.lee@corp.io")));
+            let input: Value = serde_json::from_str(&got_input).unwrap();
+            assert_eq!(input["command"], format!("gh auth login --with-token {mask}"));
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains(&TOKEN[4..20]));
+            assert!(out.contains("\"stop_reason\":\"tool_use\""), "other events pass");
+        });
+    }
+
+    #[test]
+    fn crlf_upstreams_give_the_same_result() {
+        with([Action::Mask; 4], |r, _| {
+            let text = format!("x {TOKEN} y");
+            let lf = upstream(&text, "{}", 2);
+            let crlf = lf.replace('\n', "\r\n");
+            assert_eq!(assemble(&run(r, lf.as_bytes(), &[])), assemble(&run(r, crlf.as_bytes(), &[7, 100, 101])));
+        });
+    }
+
+    #[test]
+    fn a_blocked_secret_ends_the_stream_with_an_error_before_any_of_it() {
+        with([Action::Block, Action::Mask, Action::Mask, Action::Mask], |r, _| {
+            let text = format!("Sure. {TOKEN} is it.");
+            let bytes = upstream(&text, "{}", 4);
+            let out = run(r, bytes.as_bytes(), &[50, 300, 301]);
+            let (got_text, input, error) = assemble(&out);
+            assert_eq!(got_text, "Sure. ");
+            assert_eq!(input, "");
+            assert!(error.unwrap().contains("sensitive_data_blocked"));
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains("ghp_"), "no part of the secret");
+            assert!(!out.contains("message_stop"), "nothing after the error");
+        });
+    }
+
+    #[test]
+    fn malformed_streams_end_with_an_uninspectable_error() {
+        with([Action::Mask; 4], |r, _| {
+            let out = run(r, b"event: x\ndata: \xff\xfe\n\n", &[]);
+            let (_, _, error) = assemble(&out);
+            assert!(error.unwrap().contains("response_uninspectable"));
+        });
+    }
+
+    #[test]
+    fn json_bodies_are_masked_except_structural_fields() {
+        with([Action::Mask; 4], |r, key| {
+            let body = json!({"id":"msg_1","content":[{"type":"text","text":format!("t {TOKEN}")},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"c":TOKEN}},{"type":"thinking","thinking":"x","signature":TOKEN}]}).to_string();
+            let mut tally = Tally::default();
+            let out: Value = serde_json::from_slice(&redact_body(r, body.as_bytes(), &mut tally).unwrap().unwrap()).unwrap();
+            let mask = key.mask("github-pat", TOKEN);
+            assert_eq!(out["content"][0]["text"], format!("t {mask}"));
+            assert_eq!(out["content"][1]["input"]["c"], mask);
+            assert_eq!(out["content"][2]["signature"], TOKEN);
+            assert_eq!(tally.to_string(), "masked github-pat=2");
+            assert_eq!(redact_body(r, b"{\"a\":\"plain\"}", &mut tally).unwrap(), None);
+        });
+        with([Action::Block, Action::Mask, Action::Mask, Action::Mask], |r, _| {
+            let err = redact_body(r, format!("{{\"t\":\"{TOKEN}\"}}").as_bytes(), &mut Tally::default()).unwrap_err();
+            assert_eq!(err.reason, Reason::SensitiveDataBlocked);
+            assert!(!err.detail.contains(TOKEN));
+        });
+    }
+
+    proptest! {
+        #[test]
+        fn clients_assemble_the_same_message_for_any_chunking(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(TOKEN.to_string()), Just("ann.lee@corp.io".to_string()), Just("4111 1111 1111 1111".to_string()),
+                Just("é😀\n".to_string()), "[a-z @.0-9]{0,10}"
+            ], 0..6),
+            piece in 1usize..9,
+            cuts in proptest::collection::vec(0usize..3000, 0..10),
+        ) {
+            with([Action::Mask; 4], |r, _| {
+                let text = parts.concat();
+                let input = json!({"arg": parts}).to_string();
+                let bytes = upstream(&text, &input, piece);
+                let mut cuts = cuts.clone();
+                cuts.sort_unstable();
+                let one_shot = assemble(&run(r, bytes.as_bytes(), &[]));
+                let chunked = assemble(&run(r, bytes.as_bytes(), &cuts));
+                prop_assert_eq!(&chunked, &one_shot);
+                // Whole-message masking gives the same text.
+                let mut tally = Tally::default();
+                prop_assert_eq!(&one_shot.0, &redact(r, &text, &mut tally).unwrap().into_owned());
+                Ok(())
+            })?;
+        }
+    }
+}

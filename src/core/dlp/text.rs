@@ -1,0 +1,294 @@
+//! Redacting text: a complete string at once, or a stream of pieces as they arrive.
+//!
+//! [`redact`] rewrites only the matched spans of a complete text and borrows it unchanged when
+//! nothing is masked. [`TextStream`] is the same rewrite for text that arrives in pieces (the
+//! `text_delta`s of one content block): each [`TextStream::push`] returns the part of the text
+//! that has settled (see [`super::engine`]) with its masks applied, and keeps the undecided tail
+//! plus a little settled context. [`TextStream::finish`] settles the rest. Concatenating
+//! everything a stream returns gives exactly what [`redact`] returns for the whole text, however
+//! the text was split (property-tested below).
+//!
+//! A finding whose action is [`Action::Block`] stops the redaction with [`Blocked`] before any
+//! of the span is returned; [`Action::Audit`] findings are counted and left in place.
+
+use super::engine::{Action, Engine, Finding, Scratch};
+use super::mask::{MaskKey, Tally};
+use std::borrow::Cow;
+
+/// What to look for and how to mask, for one direction of one role.
+#[derive(Debug, Clone, Copy)]
+pub struct Redaction<'a> {
+    /// The compiled detectors.
+    pub engine: &'a Engine,
+    /// The action per detector index.
+    pub actions: &'a [Action],
+    /// The mask key.
+    pub key: &'a MaskKey,
+}
+
+impl Redaction<'_> {
+    /// Whether any detector is looked for at all.
+    pub fn is_active(&self) -> bool {
+        self.actions.iter().any(|a| *a != Action::Off)
+    }
+}
+
+/// A `block` detector matched: the text must not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// Id of the detector that matched (never the value).
+    pub detector: String,
+}
+
+/// Masks the findings of `redaction` in a complete `text`.
+pub fn redact<'t>(redaction: &Redaction, text: &'t str, tally: &mut Tally) -> Result<Cow<'t, str>, Blocked> {
+    if !redaction.is_active() {
+        return Ok(Cow::Borrowed(text));
+    }
+    let scan = redaction.engine.scan(text, 0, true, redaction.actions, &mut Scratch::default());
+    apply(redaction, text, 0, text.len(), &scan.findings, tally)
+}
+
+/// Rewrites `text[from..to]`, masking the findings (which lie inside that range).
+fn apply<'t>(
+    redaction: &Redaction,
+    text: &'t str,
+    from: usize,
+    to: usize,
+    findings: &[Finding],
+    tally: &mut Tally,
+) -> Result<Cow<'t, str>, Blocked> {
+    let piece = text.get(from..to).unwrap_or("");
+    let mut out: Option<String> = None;
+    let mut copied = from;
+    for finding in findings {
+        let Some(spec) = redaction.engine.spec(finding.detector) else { continue };
+        let action = redaction.actions.get(finding.detector).copied().unwrap_or(Action::Off);
+        match action {
+            Action::Off => continue,
+            Action::Audit => tally.add(&spec.id, Action::Audit),
+            Action::Block => {
+                tally.add(&spec.id, Action::Block);
+                return Err(Blocked { detector: spec.id.clone() });
+            }
+            Action::Mask => {
+                let value = text.get(finding.start..finding.end).unwrap_or("");
+                let out = out.get_or_insert_with(|| String::with_capacity(piece.len() + 32));
+                out.push_str(text.get(copied..finding.start).unwrap_or(""));
+                out.push_str(&redaction.key.mask(&spec.id, value));
+                copied = finding.end;
+                tally.add(&spec.id, Action::Mask);
+            }
+        }
+    }
+    Ok(match out {
+        None => Cow::Borrowed(piece),
+        Some(mut out) => {
+            out.push_str(text.get(copied..to).unwrap_or(""));
+            Cow::Owned(out)
+        }
+    })
+}
+
+/// Redacts a text that arrives in pieces.
+#[derive(Debug, Default)]
+pub struct TextStream {
+    /// Settled context (already returned) followed by the unsettled tail.
+    buffer: String,
+    /// Length of the settled context at the start of `buffer`.
+    settled: usize,
+    scratch: Scratch,
+}
+
+impl TextStream {
+    /// Adds `piece` and returns the newly settled text, masked.
+    pub fn push(&mut self, redaction: &Redaction, piece: &str, tally: &mut Tally) -> Result<String, Blocked> {
+        if !redaction.is_active() {
+            return Ok(piece.to_string());
+        }
+        self.buffer.push_str(piece);
+        self.advance(redaction, false, tally)
+    }
+
+    /// Settles and returns everything still held back; the stream can then be reused.
+    pub fn finish(&mut self, redaction: &Redaction, tally: &mut Tally) -> Result<String, Blocked> {
+        if !redaction.is_active() {
+            return Ok(String::new());
+        }
+        let out = self.advance(redaction, true, tally);
+        self.buffer.clear();
+        self.settled = 0;
+        out
+    }
+
+    /// Bytes held back, not yet returned.
+    pub fn held(&self) -> usize {
+        self.buffer.len() - self.settled
+    }
+
+    fn advance(&mut self, redaction: &Redaction, at_end: bool, tally: &mut Tally) -> Result<String, Blocked> {
+        let scan = redaction.engine.scan(&self.buffer, self.settled, at_end, redaction.actions, &mut self.scratch);
+        let out = apply(redaction, &self.buffer, self.settled, scan.settled, &scan.findings, tally)?.into_owned();
+        self.settled = scan.settled;
+        // Keep only the context later matches may look back at.
+        let keep_from = self.settled.saturating_sub(redaction.engine.context_bytes());
+        let mut cut = keep_from;
+        while cut > 0 && !self.buffer.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut > 0 {
+            self.buffer.drain(..cut);
+            self.settled -= cut;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::core::dlp::detector::{CharClass, DetectorSpec, Trigger, Validator};
+    use crate::core::dlp::detector::Category;
+    use proptest::prelude::*;
+
+    pub(crate) fn small_engine() -> Engine {
+        Engine::new(vec![
+            DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
+            DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
+                .priority(10),
+            DetectorSpec {
+                id: "email".into(),
+                category: Category::Pii,
+                description: "email".into(),
+                trigger: Trigger::Infix { literals: vec!["@".into()], run: CharClass::EmailLocal, max_back: 64 },
+                pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}".into(),
+                validator: Validator::None,
+                max_len: 256,
+                priority: 20,
+            },
+            DetectorSpec {
+                id: "card".into(),
+                category: Category::Pii,
+                description: "card".into(),
+                trigger: Trigger::Digits { run: CharClass::Number, min_digits: 13 },
+                pattern: r"\d{4}(?:[ -]?\d{4}){3}\b".into(),
+                validator: Validator::Luhn,
+                max_len: 32,
+                priority: 20,
+            },
+        ])
+        .unwrap()
+    }
+
+    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
+
+    fn stream_all(redaction: &Redaction, pieces: &[&str]) -> (String, Tally) {
+        let mut tally = Tally::default();
+        let mut stream = TextStream::default();
+        let mut out = String::new();
+        for piece in pieces {
+            out.push_str(&stream.push(redaction, piece, &mut tally).unwrap());
+        }
+        out.push_str(&stream.finish(redaction, &mut tally).unwrap());
+        (out, tally)
+    }
+
+    #[test]
+    fn complete_text_is_masked_only_at_the_matches() {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = vec![Action::Mask; 4];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut tally = Tally::default();
+        let text = format!("use {TOKEN} now");
+        let out = redact(&r, &text, &mut tally).unwrap();
+        assert_eq!(out, format!("use {} now", key.mask("github-pat", TOKEN)));
+        assert_eq!(tally.to_string(), "masked github-pat=1");
+        assert!(matches!(redact(&r, "nothing here", &mut tally).unwrap(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_secret_straddling_many_pieces_is_masked_and_plain_text_is_not_delayed() {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = [Action::Mask, Action::Mask, Action::Off, Action::Mask];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut tally = Tally::default();
+        let mut stream = TextStream::default();
+        assert_eq!(stream.push(&r, "Your token is ", &mut tally).unwrap(), "Your token is ");
+        assert_eq!(stream.push(&r, "gh", &mut tally).unwrap(), "");
+        assert_eq!(stream.push(&r, &TOKEN[2..15], &mut tally).unwrap(), "");
+        assert_eq!(stream.push(&r, &TOKEN[15..30], &mut tally).unwrap(), "");
+        assert_eq!(stream.push(&r, &TOKEN[30..], &mut tally).unwrap(), "");
+        assert_eq!(stream.push(&r, ". Keep it safe.", &mut tally).unwrap(), format!("{}. Keep it safe.", key.mask("github-pat", TOKEN)));
+        assert_eq!(stream.finish(&r, &mut tally).unwrap(), "");
+    }
+
+    #[test]
+    fn block_stops_before_any_part_of_the_secret() {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = [Action::Block, Action::Mask, Action::Mask, Action::Mask];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut tally = Tally::default();
+        let mut stream = TextStream::default();
+        let mut delivered = stream.push(&r, "here: ", &mut tally).unwrap();
+        delivered.push_str(&stream.push(&r, &TOKEN[..10], &mut tally).unwrap());
+        assert_eq!(stream.push(&r, &TOKEN[10..], &mut tally).unwrap_or_default(), "");
+        let err = stream.push(&r, " ok", &mut tally).unwrap_err();
+        assert_eq!(err.detector, "github-pat");
+        assert_eq!(delivered, "here: ");
+    }
+
+    fn split_points(len: usize) -> impl Strategy<Value = Vec<usize>> {
+        proptest::collection::vec(0..=len, 0..8).prop_map(|mut v| {
+            v.sort_unstable();
+            v
+        })
+    }
+
+    fn pieces_at<'t>(text: &'t str, cuts: &[usize]) -> Vec<&'t str> {
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for &cut in cuts {
+            let mut cut = cut.clamp(last, text.len());
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            pieces.push(&text[last..cut]);
+            last = cut;
+        }
+        pieces.push(&text[last..]);
+        pieces
+    }
+
+    fn corpus() -> impl Strategy<Value = String> {
+        let parts = prop_oneof![
+            Just(TOKEN.to_string()),
+            Just("ann.lee@corp.io".to_string()),
+            Just("4111 1111 1111 1111".to_string()),
+            Just("password = \"s3cr3t-P4ss\"".to_string()),
+            Just("password is fine".to_string()),
+            Just("gh".to_string()),
+            Just("é€😀".to_string()),
+            "[a-z @.:=\"0-9\n-]{0,12}",
+        ];
+        proptest::collection::vec(parts, 0..8).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn streamed_text_equals_one_shot_for_any_split(text in corpus(), cuts in split_points(200)) {
+            let engine = small_engine();
+            let key = MaskKey::new(b"k".to_vec());
+            let actions = vec![Action::Mask; 4];
+            let r = Redaction { engine: &engine, actions: &actions, key: &key };
+            let mut one_shot_tally = Tally::default();
+            let one_shot = redact(&r, &text, &mut one_shot_tally).unwrap().into_owned();
+            let (streamed, tally) = stream_all(&r, &pieces_at(&text, &cuts));
+            prop_assert_eq!(&streamed, &one_shot);
+            prop_assert_eq!(tally, one_shot_tally);
+        }
+    }
+}
