@@ -49,7 +49,7 @@ fn bench_request(c: &mut Criterion) {
     group.bench_function("headers", |b| b.iter(|| black_box(Exchange::start(&gateway, &head))));
     let (exchange, step) = Exchange::start(&gateway, &head);
     assert!(matches!(step, HeadersStep::InspectBody(_)));
-    let exchange = exchange.expect("allowed");
+    let mut exchange = exchange.expect("allowed");
     group.bench_function("body_60kb", |b| b.iter(|| black_box(exchange.on_body_complete(&gateway, BODY.as_bytes()))));
     group.finish();
 

@@ -78,7 +78,7 @@ fn allowed_message_swaps_client_credentials_for_the_role_key() {
     assert_eq!(edits.api_key.expose(), KEY);
     assert!(!format!("{edits:?}").contains(KEY), "debug output must not reveal the key");
 
-    let exchange = exchange.unwrap();
+    let mut exchange = exchange.unwrap();
     let body =
         br#"{"model":"claude-sonnet-4-5","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     assert_eq!(exchange.on_body_complete(&gw, body), BodyStep::Forward);
@@ -88,7 +88,7 @@ fn allowed_message_swaps_client_credentials_for_the_role_key() {
 fn analyst_is_held_to_haiku_and_small_answers() {
     let gw = gateway();
     let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
-    let exchange = exchange.unwrap();
+    let mut exchange = exchange.unwrap();
     let opus = br#"{"model":"claude-opus-4-1","max_tokens":100,"messages":[]}"#;
     let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, opus) else { panic!("opus must be refused") };
     assert_eq!(reply.status, 403);

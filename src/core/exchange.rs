@@ -11,8 +11,18 @@
 //! credential and identity header is removed, `accept-encoding` is dropped so the upstream answers
 //! in plain bytes the filter can inspect, and the role's key becomes the only `x-api-key`.
 //! Requests with a body stay paused until the body is judged, so nothing reaches the upstream
-//! before the decision.
+//! before the decision. An accepted Messages body then has its user text, tool results and
+//! documents masked per the role's DLP profile ([`crate::core::dlp::request`]).
+//!
+//! Responses: [`Exchange::on_response_headers`] picks how the body is masked — event streams
+//! chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]), anything else
+//! whole ([`Exchange::on_response_body`]); compressed responses are refused, since they cannot be
+//! inspected. [`Exchange::tally`] counts what was found in both directions.
 
+use crate::core::dlp::mask::{MaskKey, Tally};
+use crate::core::dlp::request::redact_request;
+use crate::core::dlp::response::{redact_body, StreamRedactor};
+use crate::core::dlp::text::Redaction;
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
@@ -38,6 +48,14 @@ impl Gateway {
 
     fn key(&self, role: usize) -> Option<&Secret> {
         self.keys.upstream.get(role)
+    }
+
+    /// What the role's DLP profile looks for in one direction, with the role's mask key.
+    fn redaction(&self, role: usize, response: bool) -> Option<Redaction<'_>> {
+        let profile = self.policy.dlp.profiles.get(self.policy.roles.get(role)?.dlp_profile)?;
+        let actions = if response { &profile.response } else { &profile.request };
+        let key: &MaskKey = self.keys.mask.get(role)?;
+        Some(Redaction { engine: &self.policy.dlp.engine, actions, key })
     }
 }
 
@@ -97,8 +115,23 @@ pub enum BodyStep {
     Reply(LocalReply),
 }
 
+/// How the response body is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseStep {
+    /// Nothing to mask: let the body through untouched.
+    Pass,
+    /// An event stream: remove `content-length` and pass each chunk through
+    /// [`Exchange::on_response_chunk`].
+    Stream,
+    /// Anything else: remove `content-length`, hold the headers, and hand the complete body to
+    /// [`Exchange::on_response_body`].
+    Buffer,
+    /// The body cannot be inspected: answer this instead.
+    Reply(LocalReply),
+}
+
 /// The state of one request after its headers were accepted.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Exchange {
     /// The id put on every reply (`request-id`) and log line.
     pub request_id: String,
@@ -107,6 +140,10 @@ pub struct Exchange {
     /// The endpoint called.
     pub endpoint: Endpoint,
     max_body_bytes: u64,
+    /// What DLP found in the request and the response so far.
+    tally: Tally,
+    /// The response stream's redactor, once an event stream started.
+    stream: Option<StreamRedactor>,
 }
 
 /// Headers a client may use to claim a credential or an identity; never forwarded (nor are
@@ -156,7 +193,14 @@ impl Exchange {
         }
         check_betas(role, head.header_values("anthropic-beta"))?;
         let edits = Self::edits(gateway, head, caller.role)?;
-        let exchange = Exchange { request_id, caller, endpoint, max_body_bytes: role.max_body_bytes };
+        let exchange = Exchange {
+            request_id,
+            caller,
+            endpoint,
+            max_body_bytes: role.max_body_bytes,
+            tally: Tally::default(),
+            stream: None,
+        };
         if !exchange.endpoint.has_body() {
             exchange.log_allowed(policy, None);
             return Ok((exchange, HeadersStep::Forward(edits)));
@@ -195,8 +239,8 @@ impl Exchange {
         }
     }
 
-    /// Judges the complete body.
-    pub fn on_body_complete(&self, gateway: &Gateway, body: &[u8]) -> BodyStep {
+    /// Judges the complete body, then masks what the caller sends per the role's DLP profile.
+    pub fn on_body_complete(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
         if let Some(reply) = self.on_body_progress(body.len()) {
             return BodyStep::Reply(reply);
         }
@@ -207,16 +251,88 @@ impl Exchange {
         let Some(role) = gateway.policy.roles.get(self.caller.role) else {
             return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "role table out of sync")));
         };
-        match check_body(role, kind, body) {
-            Ok(verdict) => {
-                self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.rewritten.is_some())));
-                match verdict.rewritten {
-                    Some(bytes) => BodyStep::Replace(bytes),
-                    None => BodyStep::Forward,
-                }
-            }
+        let verdict = match check_body(role, kind, body) {
+            Ok(verdict) => verdict,
+            Err(denial) => return BodyStep::Reply(self.refuse(denial)),
+        };
+        let checked = verdict.rewritten.as_deref().unwrap_or(body);
+        let masked = match gateway.redaction(self.caller.role, false) {
+            Some(redaction) => redact_request(&redaction, checked, &mut self.tally),
+            None => Err(Denial::new(Reason::InternalError, "no DLP profile for the role")),
+        };
+        let masked = match masked {
+            Ok(masked) => masked,
+            Err(denial) => return BodyStep::Reply(self.refuse(denial)),
+        };
+        self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.rewritten.is_some())));
+        match masked.or(verdict.rewritten) {
+            Some(bytes) => BodyStep::Replace(bytes),
+            None => BodyStep::Forward,
+        }
+    }
+
+    /// Decides how the response body is masked, from the response headers.
+    pub fn on_response_headers(&mut self, gateway: &Gateway, headers: &[(String, String)]) -> ResponseStep {
+        let active = gateway.redaction(self.caller.role, true).is_some_and(|r| r.is_active());
+        if !active {
+            return ResponseStep::Pass;
+        }
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let encoding = header("content-encoding").unwrap_or("").trim();
+        if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+            return ResponseStep::Reply(self.refuse(Denial::new(
+                Reason::ResponseUninspectable,
+                format!("the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking"),
+            )));
+        }
+        let content_type = header("content-type").unwrap_or("");
+        if content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream") {
+            self.stream = Some(StreamRedactor::default());
+            ResponseStep::Stream
+        } else {
+            ResponseStep::Buffer
+        }
+    }
+
+    /// Masks a chunk of an event stream; returns the bytes to deliver now.
+    pub fn on_response_chunk(&mut self, gateway: &Gateway, chunk: &[u8]) -> Vec<u8> {
+        match (self.stream.as_mut(), gateway.redaction(self.caller.role, true)) {
+            (Some(stream), Some(redaction)) => stream.push(&redaction, chunk),
+            _ => chunk.to_vec(),
+        }
+    }
+
+    /// The event stream ended (or trailers arrived): returns what was still held back.
+    pub fn on_response_end(&mut self, gateway: &Gateway) -> Vec<u8> {
+        let Some(mut stream) = self.stream.take() else { return Vec::new() };
+        let out = match gateway.redaction(self.caller.role, true) {
+            Some(redaction) => stream.finish(&redaction),
+            None => Vec::new(),
+        };
+        if let Some(reason) = stream.ended() {
+            log::info!("{} response stream ended early: {}", self.request_id, reason.code());
+        }
+        self.tally.merge(stream.tally());
+        out
+    }
+
+    /// Masks a complete (non-stream) response body.
+    pub fn on_response_body(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
+        let Some(redaction) = gateway.redaction(self.caller.role, true) else { return BodyStep::Forward };
+        match redact_body(&redaction, body, &mut self.tally) {
+            Ok(Some(bytes)) => BodyStep::Replace(bytes),
+            Ok(None) => BodyStep::Forward,
             Err(denial) => BodyStep::Reply(self.refuse(denial)),
         }
+    }
+
+    /// What DLP found so far, in both directions (counts only).
+    pub fn tally(&self) -> Tally {
+        let mut tally = self.tally.clone();
+        if let Some(stream) = &self.stream {
+            tally.merge(stream.tally());
+        }
+        tally
     }
 
     /// Renders a refusal for this exchange (and logs it).

@@ -23,6 +23,7 @@ const NOT_FOUND: u32 = 1;
 #[repr(u32)]
 pub enum Map {
     RequestHeaders = 0,
+    ResponseHeaders = 2,
 }
 
 /// Byte buffers.
@@ -30,6 +31,7 @@ pub enum Map {
 #[repr(u32)]
 pub enum Buffer {
     RequestBody = 0,
+    ResponseBody = 1,
     PluginConfiguration = 7,
 }
 
@@ -201,8 +203,13 @@ pub fn define_counter(name: &str) -> Result<u32, HostError> {
 
 /// Adds one to a counter; a failure is ignored (metrics never change a decision).
 pub fn increment(metric_id: u32) {
+    add(metric_id, 1);
+}
+
+/// Adds `n` to a counter; a failure is ignored.
+pub fn add(metric_id: u32, n: i64) {
     // SAFETY: plain values.
     unsafe {
-        proxy_increment_metric(metric_id, 1);
+        proxy_increment_metric(metric_id, n);
     }
 }

@@ -6,7 +6,11 @@
 //! - on request headers: copies method, path, headers and the `jwt_authn` verdict from metadata,
 //!   runs [`Exchange::start`], applies the header edits and pauses while a body is judged;
 //! - on request body / trailers: buffers, stops early at the body limit, and at the end performs
-//!   the core's [`BodyStep`].
+//!   the core's [`BodyStep`] (the body may come back masked);
+//! - on response headers: asks the core how to mask the body ([`ResponseStep`]); event streams
+//!   are rewritten chunk by chunk as they pass (a chunk may shrink to nothing while a possible
+//!   secret is held back), other bodies are buffered, with their headers, until complete;
+//! - on log: records what DLP found (counts per detector, never values).
 //!
 //! Host calls go through [`host`], which never panics; a failing host call refuses the request
 //! (`internal_error`), it never lets it through.
@@ -15,7 +19,10 @@ mod host;
 mod metrics;
 
 use crate::core::errors::{Denial, LocalReply, Reason};
-use crate::core::exchange::{request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
+use crate::core::dlp::engine::Action as DlpAction;
+use crate::core::exchange::{
+    request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead, ResponseStep,
+};
 use crate::core::identity::TokenStatus;
 use crate::proxy_abi::{decode_claims, decode_text};
 use host::{Buffer, HostError, Map};
@@ -80,8 +87,10 @@ impl RootContext for WardenRoot {
             gateway: self.gateway.clone(),
             metrics: self.metrics.clone(),
             exchange: None,
+            judging_body: false,
             buffered: 0,
             had_content_length: false,
+            response: ResponseMode::Pass,
         }))
     }
 
@@ -90,15 +99,31 @@ impl RootContext for WardenRoot {
     }
 }
 
+/// How the response body is being handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    /// Untouched.
+    Pass,
+    /// Rewritten chunk by chunk.
+    Stream,
+    /// Buffered and rewritten whole.
+    Buffer,
+    /// Done (finished or replaced by a local reply): later callbacks pass.
+    Done,
+}
+
 struct WardenHttp {
     gateway: Option<Rc<Gateway>>,
     metrics: Option<Rc<Metrics>>,
-    /// Set while a body is being judged.
+    /// The accepted request, kept for the response.
     exchange: Option<Exchange>,
+    /// Whether the request body is still being judged.
+    judging_body: bool,
     /// Body bytes buffered so far.
     buffered: usize,
     /// Whether the request declared a `content-length` (to be corrected after a rewrite).
     had_content_length: bool,
+    response: ResponseMode,
 }
 
 impl Context for WardenHttp {}
@@ -135,7 +160,10 @@ impl HttpContext for WardenHttp {
         match step {
             HeadersStep::Reply(local) => self.reply(&local),
             HeadersStep::Forward(edits) => match apply_edits(&edits) {
-                Ok(()) => self.forward(false),
+                Ok(()) => {
+                    self.exchange = exchange;
+                    self.forward(false)
+                }
                 Err(e) => self.fail_closed(&request_id, "editing request headers", e),
             },
             HeadersStep::InspectBody(edits) => {
@@ -143,6 +171,7 @@ impl HttpContext for WardenHttp {
                     return self.fail_closed(&request_id, "editing request headers", e);
                 }
                 self.exchange = exchange;
+                self.judging_body = true;
                 if end_of_stream {
                     // No body will follow: judge the empty body now.
                     return self.finish_body(&gateway, Vec::new());
@@ -153,7 +182,7 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(exchange) = &self.exchange else { return Action::Continue };
+        let Some(exchange) = self.exchange.as_ref().filter(|_| self.judging_body) else { return Action::Continue };
         if let Some(local) = exchange.on_body_progress(body_size) {
             self.exchange = None;
             return self.reply(&local);
@@ -167,10 +196,76 @@ impl HttpContext for WardenHttp {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // With trailers, the last body callback never says end_of_stream: judge the body here.
-        if self.exchange.is_none() {
+        if !self.judging_body {
             return Action::Continue;
         }
         self.read_and_finish(self.buffered)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
+            return Action::Continue;
+        };
+        let headers = match host::get_headers(Map::ResponseHeaders) {
+            Ok(headers) => headers,
+            Err(e) => return self.fail_response("reading response headers", e),
+        };
+        match exchange.on_response_headers(&gateway, &headers) {
+            ResponseStep::Pass => Action::Continue,
+            ResponseStep::Reply(local) => {
+                self.response = ResponseMode::Done;
+                self.reply(&local)
+            }
+            ResponseStep::Stream | ResponseStep::Buffer if end_of_stream => Action::Continue,
+            step => {
+                if let Err(e) = host::remove_header(Map::ResponseHeaders, "content-length") {
+                    return self.fail_response("editing response headers", e);
+                }
+                if step == ResponseStep::Stream {
+                    self.response = ResponseMode::Stream;
+                    Action::Continue
+                } else {
+                    // Hold the headers: a blocked body is replaced by an error reply.
+                    self.response = ResponseMode::Buffer;
+                    Action::Pause
+                }
+            }
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self.response {
+            ResponseMode::Stream => self.stream_chunk(body_size, end_of_stream),
+            ResponseMode::Buffer if end_of_stream => self.finish_response_body(body_size),
+            ResponseMode::Buffer => Action::Pause,
+            ResponseMode::Pass | ResponseMode::Done => Action::Continue,
+        }
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        // With trailers, the last body callback never says end_of_stream: finish here.
+        match self.response {
+            ResponseMode::Stream => self.stream_chunk(0, true),
+            ResponseMode::Buffer => {
+                let size = host::get_buffer(Buffer::ResponseBody, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
+                self.finish_response_body(size)
+            }
+            ResponseMode::Pass | ResponseMode::Done => Action::Continue,
+        }
+    }
+
+    fn on_log(&mut self) {
+        let Some(exchange) = &self.exchange else { return };
+        let tally = exchange.tally();
+        if tally.is_empty() {
+            return;
+        }
+        log::info!("{} dlp: {tally}", exchange.request_id);
+        if let Some(metrics) = &self.metrics {
+            for action in [DlpAction::Mask, DlpAction::Block, DlpAction::Audit] {
+                metrics.dlp(action, tally.total(action));
+            }
+        }
     }
 }
 
@@ -187,10 +282,15 @@ impl WardenHttp {
     }
 
     fn finish_body(&mut self, gateway: &Gateway, body: Vec<u8>) -> Action {
-        let Some(exchange) = self.exchange.take() else { return Action::Continue };
+        self.judging_body = false;
+        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
+        let request_id = exchange.request_id.clone();
         match exchange.on_body_complete(gateway, &body) {
             BodyStep::Forward => self.forward(false),
-            BodyStep::Reply(local) => self.reply(&local),
+            BodyStep::Reply(local) => {
+                self.exchange = None;
+                self.reply(&local)
+            }
             BodyStep::Replace(bytes) => {
                 let replaced = host::set_buffer(Buffer::RequestBody, 0, body.len(), &bytes).and_then(|()| {
                     if self.had_content_length {
@@ -201,13 +301,70 @@ impl WardenHttp {
                 });
                 match replaced {
                     Ok(()) => self.forward(true),
-                    Err(e) => self.fail_closed(&exchange.request_id, "rewriting the request body", e),
+                    Err(e) => self.fail_closed(&request_id, "rewriting the request body", e),
                 }
             }
         }
     }
 
+    /// Rewrites one chunk of an event stream in place (`end` also flushes what was held back).
+    fn stream_chunk(&mut self, size: usize, end: bool) -> Action {
+        let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
+            return Action::Continue;
+        };
+        let chunk = if size > 0 {
+            match host::get_buffer(Buffer::ResponseBody, 0, size) {
+                Ok(chunk) => chunk,
+                Err(e) => return self.fail_response("reading the response stream", e),
+            }
+        } else {
+            Vec::new()
+        };
+        let mut out = exchange.on_response_chunk(&gateway, &chunk);
+        if end {
+            out.extend(exchange.on_response_end(&gateway));
+            self.response = ResponseMode::Done;
+        }
+        if out != chunk {
+            if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &out) {
+                return self.fail_response("rewriting the response stream", e);
+            }
+        }
+        Action::Continue
+    }
+
+    /// Masks a complete buffered response body, or replaces the response with a refusal.
+    fn finish_response_body(&mut self, size: usize) -> Action {
+        self.response = ResponseMode::Done;
+        let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
+            return Action::Continue;
+        };
+        let body = match host::get_buffer(Buffer::ResponseBody, 0, size) {
+            Ok(body) => body,
+            Err(e) => return self.fail_response("reading the response body", e),
+        };
+        match exchange.on_response_body(&gateway, &body) {
+            BodyStep::Forward => Action::Continue,
+            BodyStep::Replace(bytes) => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
+                Ok(()) => Action::Continue,
+                Err(e) => self.fail_response("rewriting the response body", e),
+            },
+            BodyStep::Reply(local) => self.reply(&local),
+        }
+    }
+
+    /// A host call failed while masking a response: never deliver it unmasked.
+    fn fail_response(&mut self, what: &str, error: HostError) -> Action {
+        let request_id = self.exchange.as_ref().map(|e| e.request_id.clone()).unwrap_or_default();
+        log::error!("{request_id} {what} failed (host status {}); ending the response", error.0);
+        self.response = ResponseMode::Done;
+        // Replace whatever is buffered by nothing, then reset via a local reply.
+        let _ = host::set_buffer(Buffer::ResponseBody, 0, usize::MAX, &[]);
+        self.refuse_internal(&request_id, &format!("{what} failed"))
+    }
+
     fn fail_exchange(&mut self, what: &str, error: HostError) -> Action {
+        self.judging_body = false;
         let request_id = self.exchange.take().map(|e| e.request_id).unwrap_or_default();
         self.fail_closed(&request_id, what, error)
     }

@@ -3,7 +3,11 @@
 //! - `warden check FILE` validates a policy exactly as the filter does at start-up and prints
 //!   `OK` or every error with its field path (exit status 0 or 1).
 //! - `warden token init|mint` creates a demo signing key and mints short-lived test tokens.
+//! - `warden redact` runs the filter's DLP engine on stdin → stdout: masks secrets and personal
+//!   data in a text (or a `--jsonl` batch) with the built-in detectors or a policy role's profile,
+//!   prints the counts per detector on stderr; `--check` lints, `--list` lists the detectors.
 
+mod redact;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +28,8 @@ enum Command {
     Check(CheckArgs),
     /// Demo and test tokens: create a signing key, mint short-lived tokens.
     Token(token::TokenArgs),
+    /// Mask secrets and personal data on stdin → stdout with the filter's DLP engine.
+    Redact(redact::RedactArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Redact(args) => redact::run(&args),
     }
 }
 

@@ -20,7 +20,7 @@
 //! prefix such as `ghp_`; an infix literal such as `@` with the run of characters before it;
 //! or a number-like run), write the pattern so that it begins exactly there (see
 //! [`super::detector`]), end it with a guard so that a longer token is not cut short (the
-//! [`END`]-style guards below, with a `secret` group around the value), give it a one-line
+//! `END`-style guards below, with a `secret` group around the value), give it a one-line
 //! description, and add at least one true positive and one near miss to the tables in the tests
 //! below. Test values must be fabricated (the tests generate them from a seed). An `Infix`
 //! detector whose match starts before its literal must not use a `secret` group: a stream holds
@@ -36,9 +36,10 @@
 //!   created before 2022 (they do not start with `MT`).
 //! - Generic assignments need a known name (`password`, `secret`, `token`, `api_key`, …), an
 //!   `=`/`:`-style operator and a value of 8+ characters on the same line; an unquoted value
-//!   must also contain a digit or a symbol (so `password = userPassword` and other identifiers
-//!   are not values) and code (`os.environ[…]`, `getenv(…)`, `self.x`, `${VAR}`) never is.
-//!   Letters-only unquoted values, XML elements and `.netrc` lines are not found.
+//!   must also contain a symbol, or be letters and digits with at least one digit, so that
+//!   identifiers, dotted paths and constants (`userPassword`, `self.password`, `WBEM_128BITS`)
+//!   are not values, and code (`os.environ[…]`, `getenv(…)`, `${VAR}`) never is. Letters-only
+//!   unquoted values, XML elements and `.netrc` lines are not found.
 //! - Email addresses at `example.com`/`.org`/`.net`, reserved TLDs (`.test`, `.example`,
 //!   `.invalid`, `.localhost`), hosts without a dot (`user@localhost`), `git@…` ssh users,
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.
@@ -1423,46 +1424,6 @@ mod tests {
         }
         for implausible in ["+1 2345", "+1234567890123456", "555-0132", "+11111111111", "12 345 678 9012"] {
             assert!(!phone(implausible), "{implausible}");
-        }
-    }
-}
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-mod fp_tmp {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if name == "target" || name == ".git" || name == "node_modules" || name == "catalog.rs" || name == ".venv" { continue; }
-            if p.is_dir() { walk(&p, out) } else if p.extension().is_some_and(|e| ["rs","md","toml","yml","yaml","json","py","txt","sh","js","ts"].contains(&e.to_str().unwrap_or(""))) { out.push(p) }
-        }
-    }
-    #[test]
-    fn fp() {
-        let engine = crate::core::dlp::engine::Engine::new(super::builtin()).unwrap();
-        let mut files = Vec::new();
-        let home = std::env::var("HOME").unwrap();
-        walk(std::path::Path::new(&format!("{home}/.cargo/registry/src")), &mut files);
-        walk(std::path::Path::new("."), &mut files);
-        let mut bytes = 0;
-        let mut counts: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        let t = std::time::Instant::now();
-        for f in files {
-            let Ok(text) = std::fs::read_to_string(&f) else { continue };
-            bytes += text.len();
-            for x in engine.find_all(&text) {
-                let line_start = text[..x.start].rfind('\n').map_or(0, |i| i + 1);
-                let line_end = text[x.end..].find('\n').map_or(text.len(), |i| x.end + i);
-                let line = text[line_start..line_end].trim();
-                counts.entry(engine.spec(x.detector).unwrap().id.clone()).or_default().push(format!("{} | [{}] {}", f.file_name().unwrap().to_string_lossy(), &text[x.start..x.end.min(x.start+40)], line.chars().take(110).collect::<String>()));
-            }
-        }
-        eprintln!("scanned {} MB in {:.2}s", bytes / 1_000_000, t.elapsed().as_secs_f64());
-        for (id, v) in &counts {
-            eprintln!("== {id}: {}", v.len());
-            if ["email", "private-key", "jwt"].contains(&id.as_str()) { continue; }
-            for s in v.iter().take(25) { eprintln!("   {s}"); }
         }
     }
 }

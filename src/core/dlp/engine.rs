@@ -35,6 +35,9 @@ use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
 use std::fmt;
 
+/// Longest credential value checked against placeholders and documented examples.
+const MAX_PLACEHOLDER_LEN: usize = 64;
+
 /// What a profile does with a detector's findings in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
@@ -385,7 +388,9 @@ impl Engine {
         if value.is_empty() {
             return None;
         }
-        if spec.category == Category::Credential && is_placeholder(value) {
+        // Placeholder words are looked for in short values only: a long random key contains
+        // "your" or "xxxx" by chance now and then.
+        if spec.category == Category::Credential && value.len() <= MAX_PLACEHOLDER_LEN && is_placeholder(value) {
             return None;
         }
         if !spec.validator.accepts(value) {
