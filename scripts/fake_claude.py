@@ -14,16 +14,53 @@ and it lets a test see what the gateway sent upstream:
                                   order and multiplicity received, body (text), body_length}
   DELETE /__fake/requests         forget them
 
-Every other request must carry `x-api-key: <the expected key>` (--api-key or FAKE_CLAUDE_API_KEY;
-several keys, comma-separated, stand for several Anthropic workspaces),
-or it gets Anthropic's 401 authentication_error. Request bodies may be chunked (Envoy sends
-chunked bodies after a filter changed them). A client that accepts gzip gets gzip, so tests can
-prove the gateway asks the upstream for plain bytes. Every response has `request-id: req_fake_<n>`.
+and it lets a test make the next /v1/messages reply say chosen things (to leak fabricated secrets
+through the gateway, for its masking tests):
 
-Replies are deterministic: "Hello from the fake Claude upstream." plus an echo of the start of
-the last user text. When the last user text names a declared tool (as a word: "use get_weather"),
-the reply is a tool_use call of that tool (required string properties = "fake-value"); a
-tool_result in the last user turn is quoted back in a text reply.
+  POST   /__fake/script           {"text": "...", "thinking": "..." (optional),
+                                   "tool": {"name": "Bash", "input": {...}} (optional),
+                                   "citations": ["cited text", ...] (optional),
+                                   "piece": 3, "chunk_bytes": 0, "force_gzip": false,
+                                   "crlf": false, "pause_after_first_delta": false,
+                                   "pause_timeout": 30}
+                                  The next /v1/messages reply (a stream or JSON, as that request
+                                  asks) has these blocks in this order: thinking (with a fake
+                                  signature), text (omitted when "" and another block exists),
+                                  tool_use; stop_reason "tool_use" with a tool, else "end_turn".
+                                  A stream cuts the thinking, the text and the tool input's JSON
+                                  (input_json_delta, after one empty fragment) into deltas of
+                                  `piece` characters; each citation (a char_location citing
+                                  document 0) is a citations_delta before the text deltas.
+                                  chunk_bytes > 0: the stream's bytes go out in HTTP chunks of
+                                  that many bytes, cutting events (and UTF-8 characters)
+                                  anywhere; 0: one chunk per event. force_gzip: the reply is
+                                  gzip-compressed whatever the request accepts. crlf: SSE lines
+                                  end with CRLF. Non-ASCII text goes out as UTF-8 (not as
+                                  JSON escapes), as Anthropic sends it.
+                                  pause_after_first_delta: the stream stops after its first
+                                  text_delta until POST /__fake/release, or until pause_timeout
+                                  seconds have passed (a safety net; then it goes on). The script
+                                  is used once; a request refused before /v1/messages (e.g. 401)
+                                  does not use it.
+                                  Unknown fields or wrong types get a 400.
+  GET    /__fake/script           {"script": the pending script or null, "pause": state}
+  DELETE /__fake/script           forget the pending script and release any pause
+  POST   /__fake/release          release the pause: {"was": state before the call}, the state
+                                  being "idle" (no pause scripted), "armed" (scripted, the stream
+                                  has not reached it yet), "paused" (the stream is waiting now),
+                                  "released" or "timed_out" (the wait is over)
+
+Every other request (all but /__fake/...) must carry `x-api-key: <the expected key>`
+(--api-key or FAKE_CLAUDE_API_KEY; several keys, comma-separated, stand for several Anthropic
+workspaces), or it gets Anthropic's 401 authentication_error. Request bodies may be chunked
+(Envoy sends chunked bodies after a filter changed them). A client that accepts gzip gets gzip,
+so tests can prove the gateway asks the upstream for plain bytes. Every response has
+`request-id: req_fake_<n>`.
+
+Unscripted replies are deterministic: "Hello from the fake Claude upstream." plus an echo of
+the start of the last user text. When the last user text names a declared tool (as a word:
+"use get_weather"), the reply is a tool_use call of that tool (required string properties =
+"fake-value"); a tool_result in the last user turn is quoted back in a text reply.
 
   fake_claude.py --port 0 --api-key sk-test    # prints "fake_claude listening on http://127.0.0.1:N"
   fake_claude.py ... --tls-cert cert.pem --tls-key key.pem   # HTTPS (ALPN http/1.1), for TLS tests
@@ -71,6 +108,10 @@ class State:
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.counter = itertools.count(1)
+        # POST /__fake/script: the content of the next /v1/messages reply, and its pause.
+        self.script: dict | None = None
+        self.pause_state = "idle"
+        self.release_event = threading.Event()
 
     def record(self, entry: dict) -> None:
         with self.lock:
@@ -89,6 +130,36 @@ class State:
     def next_request_id(self) -> str:
         with self.lock:
             return f"req_fake_{next(self.counter)}"
+
+    def set_script(self, script: dict | None) -> None:
+        with self.lock:
+            # A stream still paused by an earlier script goes on.
+            self.release_event.set()
+            self.release_event = threading.Event()
+            self.script = script
+            self.pause_state = "armed" if script and script["pause_after_first_delta"] else "idle"
+
+    def take_script(self) -> tuple[dict | None, threading.Event]:
+        with self.lock:
+            script, self.script = self.script, None
+            return script, self.release_event
+
+    def release(self) -> str:
+        with self.lock:
+            was = self.pause_state
+            if was in ("armed", "paused"):
+                self.pause_state = "released"
+            self.release_event.set()
+            return was
+
+    def wait_for_release(self, event: threading.Event, timeout: float) -> None:
+        with self.lock:
+            if event is self.release_event and self.pause_state == "armed":
+                self.pause_state = "paused"
+        released = event.wait(timeout)
+        with self.lock:
+            if event is self.release_event and self.pause_state == "paused":
+                self.pause_state = "released" if released else "timed_out"
 
 
 # ------------------------------------------------------------------------------------------
@@ -199,8 +270,9 @@ def pieces(text: str, n: int) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
-def sse(event: str, data: dict) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def sse(event: str, data: dict, ensure_ascii: bool = True) -> bytes:
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=ensure_ascii)
+    return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
 def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> list[bytes]:
@@ -233,6 +305,166 @@ def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> lis
         "usage": {"output_tokens": full["usage"]["output_tokens"]}}))
     events.append(sse("message_stop", {"type": "message_stop"}))
     return events
+
+
+# ------------------------------------------------------------------------------------------
+# scripted replies (POST /__fake/script)
+
+SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "citations": None, "piece": 3,
+                   "chunk_bytes": 0, "force_gzip": False, "crlf": False,
+                   "pause_after_first_delta": False, "pause_timeout": 30.0}
+FAKE_SIGNATURE = "ZmFrZSB0aGlua2luZyBzaWduYXR1cmU="
+
+
+def parse_script(raw: bytes) -> dict:
+    """A validated script with its defaults filled in; ValueError says what is wrong."""
+    try:
+        given = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("the script is not JSON") from None
+    if not isinstance(given, dict):
+        raise ValueError("the script is a JSON object")
+    unknown = sorted(set(given) - set(SCRIPT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown script fields: {', '.join(unknown)}")
+    script = dict(SCRIPT_DEFAULTS, **given)
+    if not isinstance(script["text"], str):
+        raise ValueError("text: a string")
+    if script["thinking"] is not None and not isinstance(script["thinking"], str):
+        raise ValueError("thinking: a string")
+    tool = script["tool"]
+    if tool is not None and not (isinstance(tool, dict) and isinstance(tool.get("name"), str)
+                                 and isinstance(tool.get("input", {}), dict)):
+        raise ValueError('tool: {"name": "...", "input": {...}}')
+    citations = script["citations"]
+    if citations is not None and not (isinstance(citations, list)
+                                      and all(isinstance(c, str) for c in citations)):
+        raise ValueError("citations: a list of strings")
+    for name, least in (("piece", 1), ("chunk_bytes", 0)):
+        value = script[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: an integer, at least {least}")
+    for flag in ("force_gzip", "crlf", "pause_after_first_delta"):
+        if not isinstance(script[flag], bool):
+            raise ValueError(f"{flag}: true or false")
+    timeout = script["pause_timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError("pause_timeout: a positive number of seconds")
+    return script
+
+
+def citation(cited_text: str) -> dict:
+    return {"type": "char_location", "cited_text": cited_text, "document_index": 0,
+            "document_title": "notes.txt", "start_char_index": 0,
+            "end_char_index": len(cited_text)}
+
+
+def cut(text: str, size: int) -> list[str]:
+    """text in pieces of `size` characters (one empty piece for empty text)."""
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def scripted_blocks(script: dict, request_id: str) -> list[dict]:
+    blocks = []
+    if script["thinking"] is not None:
+        blocks.append({"type": "thinking", "thinking": script["thinking"],
+                       "signature": FAKE_SIGNATURE})
+    if script["text"] or script["citations"] or not (blocks or script["tool"]):
+        text: dict = {"type": "text", "text": script["text"]}
+        if script["citations"]:
+            text["citations"] = [citation(c) for c in script["citations"]]
+        blocks.append(text)
+    if script["tool"] is not None:
+        blocks.append({"type": "tool_use",
+                       "id": "toolu_fake_" + request_id.rsplit("_", 1)[-1].rjust(8, "0"),
+                       "name": script["tool"]["name"],
+                       "input": script["tool"].get("input", {})})
+    return blocks
+
+
+def scripted_json(body: dict, script: dict, msg_id: str, request_id: str,
+                  input_tokens: int) -> dict:
+    blocks = scripted_blocks(script, request_id)
+    return {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-unknown"),
+        "content": blocks,
+        "stop_reason": "tool_use" if script["tool"] is not None else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens,
+                  "output_tokens": token_estimate(len(json.dumps(blocks))),
+                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+    }
+
+
+def utf8_sse(event: str, data: dict) -> bytes:
+    """An SSE event whose JSON carries non-ASCII text as UTF-8, as Anthropic's does."""
+    return sse(event, data, ensure_ascii=False)
+
+
+def scripted_stream(body: dict, script: dict, msg_id: str, request_id: str,
+                    input_tokens: int) -> tuple[list[bytes], int | None]:
+    """The events of a scripted stream, and the index of its first text_delta event."""
+    full = scripted_json(body, script, msg_id, request_id, input_tokens)
+    start = dict(full, content=[], stop_reason=None, usage=dict(full["usage"], output_tokens=1))
+    events = [utf8_sse("message_start", {"type": "message_start", "message": start}),
+              utf8_sse("ping", {"type": "ping"})]
+    first_text: int | None = None
+    size = script["piece"]
+
+    def delta(index: int, payload: dict) -> bytes:
+        return utf8_sse("content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": payload})
+
+    for index, block in enumerate(full["content"]):
+        if block["type"] == "thinking":
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [delta(index, {"type": "thinking_delta", "thinking": p})
+                      for p in cut(block["thinking"], size)]
+            deltas.append(delta(index, {"type": "signature_delta",
+                                        "signature": block["signature"]}))
+        elif block["type"] == "text":
+            empty = {"type": "text", "text": ""}
+            deltas = [delta(index, {"type": "citations_delta", "citation": c})
+                      for c in block.get("citations", [])]
+            if first_text is None:
+                first_text = len(events) + 1 + len(deltas)
+            deltas += [delta(index, {"type": "text_delta", "text": p})
+                       for p in cut(block["text"], size)]
+        else:
+            empty = dict(block, input={})
+            deltas = [delta(index, {"type": "input_json_delta", "partial_json": p})
+                      for p in [""] + cut(json.dumps(block["input"]), size)]
+        events.append(utf8_sse("content_block_start", {
+            "type": "content_block_start", "index": index, "content_block": empty}))
+        events.extend(deltas)
+        events.append(utf8_sse("content_block_stop",
+                               {"type": "content_block_stop", "index": index}))
+    events.append(utf8_sse("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": full["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": full["usage"]["output_tokens"]}}))
+    events.append(utf8_sse("message_stop", {"type": "message_stop"}))
+    if script["crlf"]:
+        events = [ev.replace(b"\n", b"\r\n") for ev in events]
+    return events, first_text
+
+
+def rechunk(events: list[bytes], size: int, pause_after: int | None) -> tuple[list[bytes],
+                                                                             int | None]:
+    """The stream's bytes in writes of `size` bytes, whatever they cut; one write ends exactly
+    where event `pause_after` does. Returns the writes and the index of that one."""
+    data = b"".join(events)
+    cuts = set(range(size, len(data), size))
+    pause_end = None
+    if pause_after is not None:
+        pause_end = sum(len(ev) for ev in events[:pause_after + 1])
+        cuts.add(pause_end)
+    bounds = [0] + sorted(c for c in cuts if 0 < c < len(data)) + [len(data)]
+    pause_write = bounds.index(pause_end) - 1 if pause_end in bounds else None
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])], pause_write
 
 
 # ------------------------------------------------------------------------------------------
@@ -308,10 +540,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return False
 
     def send(self, status: int, payload: Any, content_type: str = "application/json",
-             extra: dict | None = None) -> None:
+             extra: dict | None = None, force_gzip: bool = False) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         headers = {"content-type": content_type, "request-id": self.request_id}
-        if self.wants_gzip() and self.command != "HEAD":
+        if (force_gzip or self.wants_gzip()) and self.command != "HEAD":
             data = gzip.compress(data)
             headers["content-encoding"] = "gzip"
         headers.update(extra or {})
@@ -324,24 +556,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.wfile.flush()
 
-    def send_stream(self, events: list[bytes]) -> None:
+    def send_stream(self, events: list[bytes], force_gzip: bool = False,
+                    pause_after: int | None = None, pause_timeout: float = 30.0,
+                    release: threading.Event | None = None) -> None:
+        """The events as a chunked SSE stream, one HTTP chunk each; after chunk `pause_after`,
+        wait for `release`."""
         headers = {"content-type": "text/event-stream", "cache-control": "no-cache",
                    "request-id": self.request_id}
-        if self.wants_gzip():
+        if force_gzip or self.wants_gzip():
             # The whole stream, compressed at the end: enough to test that the gateway asks for
             # identity encoding.
-            self.send(200, b"".join(events),
-                      content_type="text/event-stream", extra={"cache-control": "no-cache"})
+            self.send(200, b"".join(events), content_type="text/event-stream",
+                      extra={"cache-control": "no-cache"}, force_gzip=force_gzip)
             return
         self.send_response(200)
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for ev in events:
+        for i, ev in enumerate(events):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             self.wfile.flush()
-            if self.state.event_delay:
+            if i == pause_after and release is not None:
+                self.state.wait_for_release(release, pause_timeout)
+            elif self.state.event_delay:
                 time.sleep(self.state.event_delay)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -366,6 +604,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(200, {"cleared": True})
             else:
                 self.send(405, error_body("invalid_request_error", "GET or DELETE"))
+            return
+        if url.path in ("/__fake/script", "/__fake/release"):
+            self.control(url.path, body)
             return
 
         self.state.record({
@@ -399,6 +640,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(404, error_body("not_found_error",
                                       f"fake: no route for {self.command} {url.path}"))
 
+    def control(self, path: str, body: bytes) -> None:
+        """POST/GET/DELETE /__fake/script and POST /__fake/release (see the module docstring)."""
+        if path == "/__fake/release":
+            if self.command != "POST":
+                self.send(405, error_body("invalid_request_error", "POST"))
+            else:
+                self.send(200, {"was": self.state.release()})
+        elif self.command == "POST":
+            try:
+                script = parse_script(body)
+            except ValueError as exc:
+                self.send(400, error_body("invalid_request_error", f"fake: {exc}"))
+                return
+            self.state.set_script(script)
+            self.send(200, {"scripted": True})
+        elif self.command == "GET":
+            with self.state.lock:
+                self.send(200, {"script": self.state.script, "pause": self.state.pause_state})
+        elif self.command == "DELETE":
+            self.state.set_script(None)
+            self.send(200, {"cleared": True})
+        else:
+            self.send(405, error_body("invalid_request_error", "GET, POST or DELETE"))
+
     def messages(self, raw: bytes) -> None:
         try:
             body = json.loads(raw)
@@ -409,8 +674,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(400, error_body("invalid_request_error", "messages: field required"))
             return
         msg_id = "msg_fake_" + self.request_id.rsplit("_", 1)[-1].rjust(8, "0")
-        plan = plan_reply(body, self.request_id)
         input_tokens = token_estimate(len(raw))
+        script, release = self.state.take_script()
+        if script is not None:
+            if body.get("stream") is True:
+                events, first_text = scripted_stream(body, script, msg_id, self.request_id,
+                                                     input_tokens)
+                pause = first_text if script["pause_after_first_delta"] else None
+                if script["chunk_bytes"]:
+                    events, pause = rechunk(events, script["chunk_bytes"], pause)
+                self.send_stream(events, force_gzip=script["force_gzip"], pause_after=pause,
+                                 pause_timeout=float(script["pause_timeout"]), release=release)
+            else:
+                reply = scripted_json(body, script, msg_id, self.request_id, input_tokens)
+                self.send(200, json.dumps(reply, ensure_ascii=False).encode(),
+                          force_gzip=script["force_gzip"])
+            return
+        plan = plan_reply(body, self.request_id)
         if body.get("stream") is True:
             self.send_stream(stream_events(body, plan, msg_id, input_tokens))
         else:

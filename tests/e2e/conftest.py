@@ -539,3 +539,62 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if len(text) > LOG_TAIL_CHARS:
             text = "[... earlier lines cut ...]\n" + text[-LOG_TAIL_CHARS:]
         report.sections.append((f"envoy log (port {gw.port}, {gw.log_path.name})", text))
+
+
+# ------------------------------------------------------------------------------------------
+# scripted upstream replies and DLP masks (tests/e2e/test_dlp.py)
+
+
+def dlp_mask(detector: str, value: str, upstream_key: str | None = None,
+             mask_key: bytes | None = None) -> str:
+    """The mask Warden writes for `value` found by `detector`: `[REDACTED:<id>:<6 hex>]`, the hex
+    being HMAC-SHA256(mask key, value)[:3]. Without a policy `dlp.mask_key`, the mask key is
+    HMAC-SHA256(key=the role's upstream Anthropic key, msg=b"warden dlp mask key v1")."""
+    import hmac
+
+    if mask_key is None:
+        assert upstream_key is not None, "dlp_mask needs the upstream key or the mask key"
+        mask_key = hmac.new(upstream_key.encode(), b"warden dlp mask key v1", "sha256").digest()
+    digest = hmac.new(mask_key, value.encode(), "sha256").hexdigest()
+    return f"[REDACTED:{detector}:{digest[:6]}]"
+
+
+class FakeScript:
+    """Drives POST /__fake/script and /__fake/release of a fake upstream."""
+
+    def __init__(self, fake: FakeUpstream):
+        self.fake = fake
+
+    def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
+        data = json.dumps(payload).encode() if payload is not None else None
+        req = urllib.request.Request(f"{self.fake.url}{path}", data=data, method=method,
+                                     headers={"content-type": "application/json"})
+        with self.fake._open(req) as r:
+            return json.load(r)
+
+    def __call__(self, text: str = "", **fields: Any) -> None:
+        """The next /v1/messages reply says `text` (plus thinking, tool, piece, force_gzip, crlf,
+        pause_after_first_delta, pause_timeout: see scripts/fake_claude.py)."""
+        self._call("POST", "/__fake/script", {"text": text, **fields})
+
+    def pending(self) -> dict:
+        """{"script": the script not used yet, or None, "pause": the pause state}."""
+        return self._call("GET", "/__fake/script")
+
+    def release(self) -> str:
+        """Releases a paused stream; returns the pause state before the call ("paused": the
+        upstream was waiting right then)."""
+        return self._call("POST", "/__fake/release")["was"]
+
+    def reset(self) -> None:
+        self._call("DELETE", "/__fake/script")
+
+
+@pytest.fixture
+def script(upstream: FakeUpstream):
+    """script(text, **fields) scripts the next reply of the (cleared) fake upstream; whatever
+    is left of it, a pause included, is reset at teardown."""
+    scripted = FakeScript(upstream)
+    scripted.reset()
+    yield scripted
+    scripted.reset()

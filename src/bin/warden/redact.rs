@@ -35,6 +35,13 @@ const EXIT_BLOCKED: u8 = 2;
 /// Exit status of `--check` when anything was found.
 const EXIT_FOUND: u8 = 3;
 
+/// Shown after the options in `warden redact --help`.
+const AFTER_HELP: &str = "Reads stdin and writes it to stdout with every finding masked as \
+    [REDACTED:<detector>:<hash>], byte-identical elsewhere; the counts per detector go to stderr \
+    (never the values).\n\
+    Exit status: 0 done, 1 error, 2 a block detector matched (nothing written in plain mode), \
+    3 with --check when anything was found. Reference: docs/dlp.md.";
+
 /// Arguments of `warden redact`.
 ///
 /// Reads stdin, writes the redacted text to stdout (byte-identical except at matched spans) and
@@ -42,6 +49,7 @@ const EXIT_FOUND: u8 = 3;
 /// Exit status: 0 done, 1 error, 2 a `block` detector matched, 3 with `--check` when anything
 /// was found.
 #[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct RedactArgs {
     /// Policy file (YAML or JSON) whose detectors and DLP profile apply. Without it, every
     /// built-in detector masks.

@@ -28,11 +28,12 @@
 
 use super::detector::{Category, CharClass, DetectorSpec, Trigger};
 use super::validators::is_placeholder;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Longest credential value checked against placeholders and documented examples.
@@ -111,8 +112,12 @@ pub struct Engine {
     owners: Vec<Vec<LiteralOwner>>,
     /// Every literal, lower-cased, with its owners (for trailing partial literals).
     literal_texts: Vec<Vec<u8>>,
-    /// Detectors triggered by number-like runs.
-    digit_detectors: Vec<usize>,
+    /// Detectors triggered by number-like runs, grouped by run class: one pass per class.
+    digit_groups: Vec<DigitGroup>,
+    /// Every proper prefix of a literal (lower-case) → the detectors it could start.
+    literal_prefixes: HashMap<Vec<u8>, Vec<usize>>,
+    /// `Infix` detectors that mask the run before their literal: `(detector, run, max_back)`.
+    infix_runs: Vec<(usize, CharClass, usize)>,
     /// Bytes of already settled text a stream keeps as context for later matches.
     context_bytes: usize,
 }
@@ -151,7 +156,7 @@ impl Engine {
         let mut compiled = Vec::with_capacity(specs.len());
         let mut literal_texts: Vec<Vec<u8>> = Vec::new();
         let mut owners: Vec<Vec<LiteralOwner>> = Vec::new();
-        let mut digit_detectors = Vec::new();
+        let mut digit_groups: Vec<DigitGroup> = Vec::new();
         let mut context_bytes = 64;
         for (index, spec) in specs.iter().enumerate() {
             match compile(spec) {
@@ -167,8 +172,11 @@ impl Engine {
                     context_bytes = context_bytes.max(max_back + 8);
                     (literals.as_slice(), Some((*run, *max_back)))
                 }
-                Trigger::Digits { .. } => {
-                    digit_detectors.push(index);
+                Trigger::Digits { run, min_digits } => {
+                    match digit_groups.iter_mut().find(|g| g.class == *run) {
+                        Some(group) => group.detectors.push((index, *min_digits)),
+                        None => digit_groups.push(DigitGroup::new(*run, index, *min_digits)),
+                    }
                     (&[][..], None)
                 }
             };
@@ -198,6 +206,7 @@ impl Engine {
         let literals = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&literal_texts)
             .map_err(|e| vec![DetectorError { id: "(literals)".into(), message: e.to_string() }]);
         let literals = match literals {
@@ -208,7 +217,33 @@ impl Engine {
                 return Err(errors);
             }
         };
-        Ok(Self { specs, compiled, literals, owners, literal_texts, digit_detectors, context_bytes })
+        let mut literal_prefixes: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        let mut infix_runs = Vec::new();
+        for (literal, owners) in literal_texts.iter().zip(&owners) {
+            for len in 1..literal.len() {
+                let entry = literal_prefixes.entry(literal.get(..len).unwrap_or(&[]).to_vec()).or_default();
+                entry.extend(owners.iter().map(|o| o.detector));
+            }
+            for owner in owners {
+                let masks_run = compiled.get(owner.detector).is_some_and(|c| c.secret_group.is_none());
+                if let (Some((run, max_back)), true) = (owner.infix, masks_run) {
+                    if !infix_runs.contains(&(owner.detector, run, max_back)) {
+                        infix_runs.push((owner.detector, run, max_back));
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            specs,
+            compiled,
+            literals,
+            owners,
+            literal_texts,
+            digit_groups,
+            literal_prefixes,
+            infix_runs,
+            context_bytes,
+        })
     }
 
     /// The detector at `index`.
@@ -303,12 +338,12 @@ impl Engine {
                 out.push(Candidate { detector: owner.detector, start, open_run: false });
             }
         }
-        let digit_detectors: Vec<usize> = self.digit_detectors.iter().copied().filter(|d| is_active(*d)).collect();
-        for &detector in &digit_detectors {
-            let Some(Trigger::Digits { run, min_digits }) = self.specs.get(detector).map(|s| &s.trigger) else {
-                continue;
-            };
-            push_digit_candidates(bytes, from, *run, *min_digits, at_end, detector, &mut out);
+        for group in &self.digit_groups {
+            let detectors: Vec<(usize, usize)> =
+                group.detectors.iter().copied().filter(|(d, _)| is_active(*d)).collect();
+            if !detectors.is_empty() {
+                group.push_candidates(bytes, from, at_end, &detectors, &mut out);
+            }
         }
         out.sort_by_key(|c| (c.start, c.detector));
         out.dedup();
@@ -405,31 +440,20 @@ impl Engine {
         let mut hold = text.len();
         let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
         // A proper prefix of a literal at the very end.
-        let longest = self.longest_literal().min(bytes.len().saturating_sub(from));
+        let longest = self.longest_literal().saturating_sub(1).min(bytes.len().saturating_sub(from));
+        let tail: Vec<u8> = bytes.get(bytes.len() - longest..).unwrap_or(&[]).to_ascii_lowercase();
         for len in (1..=longest).rev() {
-            let start = bytes.len() - len;
-            let Some(tail) = bytes.get(start..) else { continue };
-            let prefix_of_literal = self.literal_texts.iter().zip(&self.owners).any(|(literal, owners)| {
-                literal.len() > len
-                    && literal.get(..len).is_some_and(|p| p.eq_ignore_ascii_case(tail))
-                    && owners.iter().any(|o| is_active(o.detector))
-            });
-            if prefix_of_literal {
-                hold = hold.min(start);
+            let suffix = tail.get(tail.len() - len..).unwrap_or(&[]);
+            if self.literal_prefixes.get(suffix).is_some_and(|detectors| detectors.iter().any(|d| is_active(*d))) {
+                hold = hold.min(bytes.len() - len);
                 break;
             }
         }
         // The run before a literal that has not arrived yet, for infix detectors that mask it.
-        for (owners, _) in self.owners.iter().zip(&self.literal_texts) {
-            for owner in owners.iter().filter(|o| is_active(o.detector)) {
-                let Some((run, max_back)) = owner.infix else { continue };
-                if self.compiled.get(owner.detector).is_some_and(|c| c.secret_group.is_some()) {
-                    continue; // the masked part comes after the literal
-                }
+        for &(detector, run, max_back) in &self.infix_runs {
+            if is_active(detector) {
                 let start = run_start(bytes, bytes.len(), run, max_back);
-                if start < bytes.len() {
-                    hold = hold.min(start);
-                }
+                hold = hold.min(start);
             }
         }
         floor_char_boundary(text, hold.max(from))
@@ -473,46 +497,79 @@ fn run_start(bytes: &[u8], end: usize, class: CharClass, max_back: usize) -> usi
     start
 }
 
-/// Candidates of a number-like-run detector: the run start and each token start inside a run
-/// with at least `min_digits` digits (any run touching the end while the text may grow).
-fn push_digit_candidates(
-    bytes: &[u8],
-    from: usize,
+/// Detectors sharing a number-like run class, and a lookup table of the class.
+struct DigitGroup {
     class: CharClass,
-    min_digits: usize,
-    at_end: bool,
-    detector: usize,
-    out: &mut Vec<Candidate>,
-) {
-    let mut i = from;
-    while i < bytes.len() {
-        if !bytes.get(i).is_some_and(|b| class.contains(*b)) {
-            i += 1;
-            continue;
+    table: [bool; 256],
+    /// `(detector, min_digits)`.
+    detectors: Vec<(usize, usize)>,
+}
+
+impl DigitGroup {
+    fn new(class: CharClass, detector: usize, min_digits: usize) -> Self {
+        let mut table = [false; 256];
+        for (byte, slot) in table.iter_mut().enumerate() {
+            *slot = u8::try_from(byte).is_ok_and(|b| class.contains(b));
         }
-        // A run continues one that began in the context before `from`: start where it starts.
-        let start = run_start(bytes, i, class, usize::MAX);
-        let mut end = i;
-        let mut digits = 0;
-        while let Some(&b) = bytes.get(end) {
-            if !class.contains(b) {
-                break;
+        Self { class, table, detectors: vec![(detector, min_digits)] }
+    }
+
+    fn contains(&self, byte: u8) -> bool {
+        self.table.get(usize::from(byte)).copied().unwrap_or(false)
+    }
+
+    /// Candidates in `bytes[from..]`: in each maximal run of the class holding at least a
+    /// detector's `min_digits` digits, the run start and every token start (a letter, digit,
+    /// `+` or `(` after a non-alphanumeric byte). A run touching the end of a text that may grow
+    /// gives open candidates whatever its digits.
+    fn push_candidates(&self, bytes: &[u8], from: usize, at_end: bool, detectors: &[(usize, usize)], out: &mut Vec<Candidate>) {
+        let mut i = from;
+        while i < bytes.len() {
+            // Skip to the next digit: a run worth looking at holds one.
+            let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(u8::is_ascii_digit)) else { break };
+            let digit_at = i + offset;
+            let mut start = digit_at;
+            while start > 0 && bytes.get(start - 1).is_some_and(|b| self.contains(*b)) {
+                start -= 1;
             }
-            digits += usize::from(b.is_ascii_digit());
-            end += 1;
+            let mut end = digit_at;
+            let mut digits = 0;
+            while let Some(&b) = bytes.get(end) {
+                if !self.contains(b) {
+                    break;
+                }
+                digits += usize::from(b.is_ascii_digit());
+                end += 1;
+            }
+            let open_run = !at_end && end == bytes.len();
+            for &(detector, min_digits) in detectors {
+                if digits < min_digits && !open_run {
+                    continue;
+                }
+                for at in start.max(from)..end {
+                    let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
+                    if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
+                        out.push(Candidate { detector, start: at, open_run });
+                    }
+                }
+            }
+            i = end.max(digit_at + 1);
         }
-        digits += bytes.get(start..i).unwrap_or(&[]).iter().filter(|b| b.is_ascii_digit()).count();
-        let open_run = !at_end && end == bytes.len();
-        if digits >= min_digits || open_run {
-            for at in start..end {
-                let token_start =
-                    at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
+        // A trailing run without digits yet ("call (", "IBAN DE") may still become one.
+        if !at_end && bytes.last().is_some_and(|b| self.contains(*b)) {
+            let mut start = bytes.len();
+            while start > from && bytes.get(start - 1).is_some_and(|b| self.contains(*b)) {
+                start -= 1;
+            }
+            for at in start..bytes.len() {
+                let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
-                    out.push(Candidate { detector, start: at, open_run });
+                    for &(detector, _) in detectors {
+                        out.push(Candidate { detector, start: at, open_run: true });
+                    }
                 }
             }
         }
-        i = end.max(i + 1);
     }
 }
 

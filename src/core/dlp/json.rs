@@ -5,9 +5,9 @@
 //! re-encode it, so a secret is found whatever escapes it wears and a mask never breaks the JSON.
 //! Everything outside strings passes through byte for byte.
 //!
-//! - [`redact_json`] rewrites a complete JSON text; strings whose key `skip` names are left alone
-//!   (signatures, ids, encrypted blobs), and keys themselves are never rewritten. Unchanged
-//!   strings keep their original bytes.
+//! - [`redact_json`] rewrites a complete JSON text; a [`Skip`] rule, given each string's key
+//!   path, leaves some alone (signatures, ids, encrypted blobs outside tool arguments).
+//!   Unchanged strings keep their original bytes.
 //! - [`JsonStream`] rewrites JSON arriving in fragments (the `partial_json` of a tool call):
 //!   structure passes at once, a string's content flows through a [`TextStream`] (so only an
 //!   undecided tail is held), and its closing quote waits until that stream is finished. Every
@@ -21,23 +21,33 @@ use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
 use std::borrow::Cow;
 
-/// Redacts the string values of a complete JSON text, except under keys `skip` returns true for.
-pub fn redact_json<'j>(
-    redaction: &Redaction,
-    json: &'j str,
-    skip: &dyn Fn(&str) -> bool,
-    tally: &mut Tally,
-) -> Result<Cow<'j, str>, Blocked> {
+/// Which strings of a JSON text are redacted: called with the path of object keys leading to
+/// the string (array indices omitted; for a key, the path ends with that key) and whether the
+/// string is itself a key; returns `true` to leave it alone.
+pub type Skip<'s> = &'s dyn Fn(&[Cow<str>], bool) -> bool;
+
+/// Redacts the strings of a complete JSON text that `skip` does not exclude.
+pub fn redact_json<'j>(redaction: &Redaction, json: &'j str, skip: Skip, tally: &mut Tally) -> Result<Cow<'j, str>, Blocked> {
     if !redaction.is_active() {
         return Ok(Cow::Borrowed(json));
     }
     let bytes = json.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
-    let mut last_key: Option<Cow<str>> = None;
+    // One entry per open object or array: the object's current key (arrays hold `None`).
+    let mut frames: Vec<Option<Cow<str>>> = Vec::new();
+    let mut path: Vec<Cow<str>> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes.get(i) != Some(&b'"') {
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'{' => frames.push(Some(Cow::Borrowed(""))),
+            b'[' => frames.push(None),
+            b'}' | b']' => {
+                frames.pop();
+            }
+            _ => {}
+        }
+        if byte != b'"' {
             i += 1;
             continue;
         }
@@ -46,8 +56,13 @@ pub fn redact_json<'j>(
         let is_key = bytes.get(end..).unwrap_or(&[]).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
         let content = decode_string(token);
         if is_key {
-            last_key = Some(content);
-        } else if !last_key.as_deref().is_some_and(skip) {
+            if let Some(Some(key)) = frames.last_mut() {
+                *key = content.clone();
+            }
+        }
+        path.clear();
+        path.extend(frames.iter().flatten().cloned());
+        if !skip(&path, is_key) {
             if let Cow::Owned(redacted) = redact(redaction, &content, tally)? {
                 let out = out.get_or_insert_with(|| String::with_capacity(json.len() + 64));
                 out.push_str(json.get(copied..i).unwrap_or(""));
@@ -278,13 +293,19 @@ mod tests {
     #[test]
     fn string_values_are_masked_keys_and_skipped_fields_are_not() {
         with_redaction(|r, key| {
-            let json = format!(r#"{{"a": "x {TOKEN}", "signature": "{TOKEN}", "{TOKEN}": 1, "n": 4111111111111111}}"#);
-            let out = redact_json(r, &json, &|k| k == "signature", &mut Tally::default()).unwrap();
+            let json = format!(
+                r#"{{"a": "x {TOKEN}", "signature": "{TOKEN}", "{TOKEN}": 1, "n": 4111111111111111, "input": {{"signature": ["{TOKEN}"]}}}}"#
+            );
+            let skip = |path: &[Cow<str>], is_key: bool| {
+                is_key || (path.last().is_some_and(|k| k == "signature") && !path.iter().any(|k| k == "input"))
+            };
+            let out = redact_json(r, &json, &skip, &mut Tally::default()).unwrap();
             let value: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(value["a"], format!("x {}", key.mask("github-pat", TOKEN)));
             assert_eq!(value["signature"], TOKEN);
             assert_eq!(value[TOKEN], 1);
             assert_eq!(value["n"], 4111111111111111u64);
+            assert_eq!(value["input"]["signature"][0], key.mask("github-pat", TOKEN), "the path decides, not the key");
         });
     }
 
@@ -292,14 +313,14 @@ mod tests {
     fn escaped_secrets_are_found_and_unchanged_json_is_borrowed() {
         with_redaction(|r, key| {
             let json = format!(r#"["line\nmail: ann.lee\u0040corp.io\t{}"]"#, TOKEN.replace('_', "\\u005f"));
-            let out = redact_json(r, &json, &|_| false, &mut Tally::default()).unwrap();
+            let out = redact_json(r, &json, &|_, _| false, &mut Tally::default()).unwrap();
             let value: Vec<String> = serde_json::from_str(&out).unwrap();
             assert_eq!(
                 value[0],
                 format!("line\nmail: {}\t{}", key.mask("email", "ann.lee@corp.io"), key.mask("github-pat", TOKEN))
             );
             let plain = r#"{"a": "nothing \"here\""}"#;
-            assert!(matches!(redact_json(r, plain, &|_| false, &mut Tally::default()).unwrap(), Cow::Borrowed(_)));
+            assert!(matches!(redact_json(r, plain, &|_, _| false, &mut Tally::default()).unwrap(), Cow::Borrowed(_)));
         });
     }
 
@@ -344,7 +365,7 @@ mod tests {
                 }
                 fragments.push(&json[last..]);
                 let streamed: serde_json::Value = serde_json::from_str(&stream(r, &fragments)).unwrap();
-                let one_shot = redact_json(r, &json, &|_| false, &mut Tally::default()).unwrap();
+                let one_shot = redact_json(r, &json, &|_, _| false, &mut Tally::default()).unwrap();
                 let one_shot: serde_json::Value = serde_json::from_str(&one_shot).unwrap();
                 prop_assert_eq!(streamed, one_shot);
                 Ok(())

@@ -59,8 +59,14 @@ const STRUCTURAL_KEYS: [&str; 13] = [
     "file_id",
 ];
 
-fn is_structural(key: &str) -> bool {
-    STRUCTURAL_KEYS.contains(&key)
+/// Which strings of a response are left alone: keys and structural fields — except inside tool
+/// arguments (`input`), where every string, keys included, is the model's output (as in
+/// [`JsonStream`], which rewrites streamed arguments).
+fn skip_structural(path: &[Cow<str>], is_key: bool) -> bool {
+    if path.iter().any(|k| k == "input") {
+        return false;
+    }
+    is_key || path.last().is_some_and(|k| STRUCTURAL_KEYS.contains(&k.as_ref()))
 }
 
 /// The kind of a content block, and its stream of redacted deltas.
@@ -181,7 +187,10 @@ impl StreamRedactor {
                     Block::ToolInput(stream) => stream.push(redaction, piece, &mut self.tally),
                 }
                 .map_err(blocked)?;
-                write_delta(out, index, delta_type, field, &redacted);
+                // A delta whose text is all held back is dropped; it is delivered later.
+                if !redacted.is_empty() {
+                    write_delta(out, index, delta_type, field, &redacted);
+                }
                 Ok(())
             }
             ("content_block_stop", Some(index)) => {
@@ -226,7 +235,7 @@ impl StreamRedactor {
     /// Passes an event with its string values redacted (the whole data as text if not JSON).
     fn pass_redacted(&mut self, redaction: &Redaction, mut event: SseEvent, out: &mut String) -> Result<(), Denial> {
         let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_ok() {
-            redact_json(redaction, &event.data, &is_structural, &mut self.tally)
+            redact_json(redaction, &event.data, &skip_structural, &mut self.tally)
         } else {
             redact(redaction, &event.data, &mut self.tally)
         }
@@ -267,7 +276,7 @@ pub fn redact_body(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Res
     let text = std::str::from_utf8(body)
         .map_err(|_| Denial::new(Reason::ResponseUninspectable, "the upstream response body is not UTF-8 text"))?;
     let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-        redact_json(redaction, text, &is_structural, tally)
+        redact_json(redaction, text, &skip_structural, tally)
     } else {
         redact(redaction, text, tally)
     }
