@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench dlp` (numbers in docs/benchmarks.md).
 
 // Benchmarks may stop on setup errors.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
