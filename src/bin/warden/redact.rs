@@ -27,9 +27,6 @@ use warden::core::policy::Policy;
 
 /// Environment variable holding the mask secret unless `--mask-key-env` names another.
 const DEFAULT_MASK_KEY_ENV: &str = "WARDEN_MASK_KEY";
-/// Label of the mask-key derivation; the gateway derives its keys the same way
-/// (`src/core/policy/mod.rs`, `mask_key`), which `tests/cli_redact.rs` checks end to end.
-const MASK_KEY_LABEL: &[u8] = b"warden dlp mask key v1";
 /// Exit status when a `block` detector matched.
 const EXIT_BLOCKED: u8 = 2;
 /// Exit status of `--check` when anything was found.
@@ -229,12 +226,7 @@ fn with_policy(args: &RedactArgs, policy: Policy) -> Result<Setup, String> {
 fn env_mask_key(variable: &str) -> Option<MaskKey> {
     let value = std::env::var(variable).ok()?;
     let value = value.trim();
-    (!value.is_empty()).then(|| mask_key(value))
-}
-
-/// HMAC-SHA-256 of a fixed label under the secret: what the gateway keys its masks with.
-fn mask_key(secret: &str) -> MaskKey {
-    MaskKey::new(hmac_sha256::HMAC::mac(MASK_KEY_LABEL, secret.as_bytes()).to_vec())
+    (!value.is_empty()).then(|| MaskKey::derived_from(value))
 }
 
 /// The empty key, after the one warning that masks will not match a gateway's.

@@ -24,6 +24,13 @@ impl MaskKey {
         Self(bytes.into())
     }
 
+    /// The key derived from a credential (an upstream key, or `dlp.mask_key`'s secret):
+    /// HMAC-SHA-256 of a fixed label under the credential, so masks reveal nothing about it and
+    /// differ from any other use of it.
+    pub fn derived_from(credential: &str) -> Self {
+        Self(hmac_sha256::HMAC::mac(b"warden dlp mask key v1", credential.as_bytes()).to_vec())
+    }
+
     /// The mask of `value` found by detector `id`.
     pub fn mask(&self, id: &str, value: &str) -> String {
         let digest = hmac_sha256::HMAC::mac(value.as_bytes(), &self.0);

@@ -191,7 +191,7 @@ impl Policy {
             match resolved.get(role.credential.as_str()) {
                 Some(secret) => {
                     keys.upstream.push(secret.clone());
-                    keys.mask.push(mask_key(shared_mask_key.unwrap_or(secret)));
+                    keys.mask.push(MaskKey::derived_from(shared_mask_key.unwrap_or(secret).expose()));
                 }
                 None => {
                     return Err(PolicyErrors(vec![PolicyError {
@@ -208,12 +208,6 @@ impl Policy {
     pub fn role_index(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
     }
-}
-
-/// A mask key derived from a credential: HMAC-SHA-256 under a fixed label, so the masks reveal
-/// nothing about the credential and differ from any other use of it.
-fn mask_key(credential: &Secret) -> MaskKey {
-    MaskKey::new(hmac_sha256::HMAC::mac(b"warden dlp mask key v1", credential.expose().as_bytes()).to_vec())
 }
 
 /// Collects errors while compiling, each under the current path.
