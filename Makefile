@@ -25,6 +25,7 @@ help:
 	@echo "make validate       envoy --mode validate on the demo config (loads the wasm, on_configure)"
 	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
 	@echo "make bench          load benchmark: Envoy with vs without Warden (wrk; docs/benchmarks.md)"
+	@echo "make bench-dlp      DLP benchmark: masking streamed answers in Envoy, with vs without Warden"
 	@echo "make clean          remove build outputs (keeps .venv and .demo keys); distclean: all"
 
 build:
@@ -96,6 +97,13 @@ bench: build
 	    echo "bench: installing wrk (apt-get)"; \
 	    $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }; }
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+# DLP in Envoy (docs/benchmarks.md): a large and a slow streamed answer through Envoy with and
+# without Warden, in one run (about 2 minutes; no wrk needed). Options go through BENCH_DLP_ARGS,
+# e.g. make bench-dlp BENCH_DLP_ARGS="--sse-mb 4 --skip slow".
+.PHONY: bench-dlp
+bench-dlp: build
+	$(PY) scripts/bench_dlp.py $(BENCH_DLP_ARGS)
 
 clean:
 	cargo clean

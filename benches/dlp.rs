@@ -13,6 +13,7 @@ use std::hint::black_box;
 use warden::core::dlp::catalog;
 use warden::core::dlp::engine::{Action, Engine};
 use warden::core::dlp::mask::{MaskKey, Tally};
+use warden::core::dlp::memo::CleanMemo;
 use warden::core::dlp::request::redact_request;
 use warden::core::dlp::text::{redact, Redaction, TextStream};
 
@@ -104,7 +105,15 @@ fn bench_dlp(c: &mut Criterion) {
     let mut group = c.benchmark_group("dlp_request");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("claude_code_60kb", |b| {
-        b.iter(|| black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default()).map(|o| o.is_some())))
+        b.iter(|| black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default(), None).map(|o| o.is_some())))
+    });
+    // The next turn of the same conversation: the history was scanned before and is skipped.
+    let memo = CleanMemo::new(b"bench");
+    redact_request(&redaction, body.as_bytes(), &mut Tally::default(), Some((&memo, 0))).expect("clean");
+    group.bench_function("claude_code_60kb_next_turn", |b| {
+        b.iter(|| {
+            black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default(), Some((&memo, 0))).map(|o| o.is_some()))
+        })
     });
     group.finish();
     c.bench_function("dlp_compile_catalog", |b| b.iter(|| black_box(Engine::new(catalog::builtin()).is_ok())));

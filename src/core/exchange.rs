@@ -20,6 +20,7 @@
 //! inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::dlp::mask::{MaskKey, Tally};
+use crate::core::dlp::memo::CleanMemo;
 use crate::core::dlp::request::redact_request;
 use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::Redaction;
@@ -36,6 +37,8 @@ pub struct Gateway {
     /// The compiled policy.
     pub policy: Policy,
     keys: RoleKeys,
+    /// Request texts already scanned and found clean (per VM).
+    memo: CleanMemo,
 }
 
 impl Gateway {
@@ -43,7 +46,8 @@ impl Gateway {
     pub fn new(policy_text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, PolicyErrors> {
         let policy = Policy::parse(policy_text)?;
         let keys = policy.resolve_credentials(lookup)?;
-        Ok(Self { policy, keys })
+        let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
+        Ok(Self { policy, keys, memo })
     }
 
     fn key(&self, role: usize) -> Option<&Secret> {
@@ -257,7 +261,10 @@ impl Exchange {
         };
         let checked = verdict.rewritten.as_deref().unwrap_or(body);
         let masked = match gateway.redaction(self.caller.role, false) {
-            Some(redaction) => redact_request(&redaction, checked, &mut self.tally),
+            Some(redaction) => {
+                let salt = role.dlp_profile as u64;
+                redact_request(&redaction, checked, &mut self.tally, Some((&gateway.memo, salt)))
+            }
             None => Err(Denial::new(Reason::InternalError, "no DLP profile for the role")),
         };
         let masked = match masked {

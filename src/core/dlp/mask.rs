@@ -81,6 +81,11 @@ impl Tally {
         self.counts.is_empty()
     }
 
+    /// Total findings, whatever their action.
+    pub fn count(&self) -> u32 {
+        self.counts.values().sum()
+    }
+
     /// Total findings that met `action`.
     pub fn total(&self, action: Action) -> u32 {
         self.counts.iter().filter(|((_, a), _)| *a == action).map(|(_, n)| n).sum()

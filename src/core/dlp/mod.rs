@@ -19,6 +19,7 @@ pub mod detector;
 pub mod engine;
 pub mod json;
 pub mod mask;
+pub mod memo;
 pub mod request;
 pub mod response;
 pub mod text;

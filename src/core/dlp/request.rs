@@ -18,6 +18,7 @@
 
 use super::json::escape_into;
 use super::mask::Tally;
+use super::memo::CleanMemo;
 use super::response::blocked;
 use super::text::{redact, Redaction};
 use crate::core::errors::{Denial, Reason};
@@ -62,15 +63,21 @@ struct Source<'a> {
     content: Option<&'a RawValue>,
 }
 
-/// Masks the user-supplied text of a Messages body. `None` means unchanged.
-pub fn redact_request(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Result<Option<Vec<u8>>, Denial> {
+/// Masks the user-supplied text of a Messages body. `None` means unchanged. With a memo (and
+/// the salt naming the profile), long texts found clean before are not scanned again.
+pub fn redact_request(
+    redaction: &Redaction,
+    body: &[u8],
+    tally: &mut Tally,
+    memo: Option<(&CleanMemo, u64)>,
+) -> Result<Option<Vec<u8>>, Denial> {
     if !redaction.is_active() {
         return Ok(None);
     }
     let text = std::str::from_utf8(body).map_err(|_| Denial::new(Reason::InvalidJson, "the body is not UTF-8"))?;
     let parsed: Body = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`messages` has an unexpected shape: {e}")))?;
-    let mut scan = Scanner { redaction, text, tally, splices: Vec::new() };
+    let mut scan = Scanner { redaction, text, tally, memo, splices: Vec::new() };
     for message in &parsed.messages {
         if message.role.as_deref() == Some("user") {
             if let Some(content) = message.content {
@@ -85,6 +92,7 @@ struct Scanner<'r, 't> {
     redaction: &'r Redaction<'r>,
     text: &'t str,
     tally: &'r mut Tally,
+    memo: Option<(&'r CleanMemo, u64)>,
     splices: Vec<Splice>,
 }
 
@@ -138,7 +146,17 @@ impl Scanner<'_, '_> {
     fn string(&mut self, raw: &RawValue) -> Result<(), Denial> {
         let decoded: Cow<str> = serde_json::from_str(raw.get())
             .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a text value is not a string: {e}")))?;
-        if let Cow::Owned(redacted) = redact(self.redaction, &decoded, self.tally).map_err(blocked)? {
+        if self.memo.is_some_and(|(memo, salt)| memo.is_clean(salt, &decoded)) {
+            return Ok(());
+        }
+        let findings_before = self.tally.count();
+        let redacted = redact(self.redaction, &decoded, self.tally).map_err(blocked)?;
+        if let (Cow::Borrowed(_), Some((memo, salt))) = (&redacted, self.memo) {
+            if self.tally.count() == findings_before {
+                memo.remember(salt, &decoded);
+            }
+        }
+        if let Cow::Owned(redacted) = redacted {
             let mut encoded = String::with_capacity(redacted.len() + 2);
             encoded.push('"');
             escape_into(&redacted, &mut encoded);
@@ -165,7 +183,7 @@ mod tests {
         let key = MaskKey::new(b"k".to_vec());
         let r = Redaction { engine: &engine, actions: &actions, key: &key };
         let mut tally = Tally::default();
-        let out = redact_request(&r, body.to_string().as_bytes(), &mut tally);
+        let out = redact_request(&r, body.to_string().as_bytes(), &mut tally, None);
         (out, tally, key)
     }
 
@@ -215,7 +233,7 @@ mod tests {
         let key = MaskKey::new(b"k".to_vec());
         let actions = [Action::Mask; 4];
         let r = Redaction { engine: &engine, actions: &actions, key: &key };
-        let out = redact_request(&r, body.as_bytes(), &mut Tally::default()).unwrap().unwrap();
+        let out = redact_request(&r, body.as_bytes(), &mut Tally::default(), None).unwrap().unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), body.replace(TOKEN, &key.mask("github-pat", TOKEN)));
     }
 
@@ -226,6 +244,29 @@ mod tests {
         let denial = out.unwrap_err();
         assert_eq!(denial.reason, Reason::SensitiveDataBlocked);
         assert!(denial.detail.contains("github-pat") && !denial.detail.contains(TOKEN));
+    }
+
+    #[test]
+    fn the_memo_skips_clean_history_but_never_a_finding() {
+        let history = "fn main() { println!(\"hello\"); }\n".repeat(40);
+        let body = json!({"messages": [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": history}]},
+            {"role": "user", "content": format!("{history} and {TOKEN}")}
+        ]})
+        .to_string();
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = [Action::Mask; 4];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let memo = CleanMemo::new(b"m");
+        let mut first = Tally::default();
+        let once = redact_request(&r, body.as_bytes(), &mut first, Some((&memo, 0))).unwrap();
+        assert_eq!(memo.len(), 1, "only the clean tool result is remembered");
+        let mut second = Tally::default();
+        let twice = redact_request(&r, body.as_bytes(), &mut second, Some((&memo, 0))).unwrap();
+        assert_eq!(once, twice);
+        assert_eq!(first, second);
+        assert_eq!(second.to_string(), "masked github-pat=1");
     }
 
     #[test]
