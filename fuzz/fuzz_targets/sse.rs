@@ -1,6 +1,8 @@
 //! The SSE parser never panics, and any chunking of a stream gives the one-shot events.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+#[path = "common/chunks.rs"]
+mod chunks;
 use warden::core::sse::{SseError, SseEvent, SseParser};
 
 fn parse(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, SseError> {
@@ -15,14 +17,6 @@ fn parse(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, SseError> {
 
 fuzz_target!(|input: (Vec<u8>, Vec<u16>)| {
     let (bytes, cuts) = input;
-    let mut points: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for point in points {
-        chunks.push(&bytes[start..point]);
-        start = point;
-    }
-    chunks.push(&bytes[start..]);
+    let chunks = chunks::split(&bytes, &cuts);
     assert_eq!(parse(&chunks), parse(&[&bytes]));
 });

@@ -2,6 +2,8 @@
 //! chunked a client assembles the same text and tool input per content block.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+#[path = "common/chunks.rs"]
+mod chunks;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use warden::core::dlp::catalog;
@@ -58,14 +60,6 @@ fuzz_target!(|input: (Vec<u8>, Vec<u16>)| {
     let actions = vec![Action::Mask; engine.specs().len()];
     let key = MaskKey::new(b"fuzz".to_vec());
     let redaction = Redaction { engine, actions: &actions, key: &key };
-    let mut points: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for point in points {
-        chunks.push(&bytes[start..point]);
-        start = point;
-    }
-    chunks.push(&bytes[start..]);
+    let chunks = chunks::split(&bytes, &cuts);
     assert_eq!(assemble(&run(&redaction, &chunks)), assemble(&run(&redaction, &[&bytes])));
 });

@@ -584,11 +584,13 @@ fn floor_char_boundary(text: &str, index: usize) -> usize {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::dlp::detector::Validator;
 
-    fn engine() -> Engine {
+    /// Four detectors, one of each trigger shape (indices 0–3: github-pat, assignment, email,
+    /// card), shared by the DLP unit tests.
+    pub(crate) fn small_engine() -> Engine {
         Engine::new(vec![
             DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
             DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
@@ -617,7 +619,8 @@ mod tests {
         .unwrap()
     }
 
-    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
+    /// A fabricated GitHub token the small engine finds.
+    pub(crate) const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
 
     fn ids(engine: &Engine, text: &str) -> Vec<(String, String)> {
         engine
@@ -629,7 +632,7 @@ mod tests {
 
     #[test]
     fn finds_prefixed_infix_and_digit_detectors_in_one_pass() {
-        let e = engine();
+        let e = small_engine();
         let text = format!("token {TOKEN}, mail ann.lee@corp.io, card 4111 1111 1111 1111.");
         assert_eq!(
             ids(&e, &text),
@@ -643,7 +646,7 @@ mod tests {
 
     #[test]
     fn secret_group_masks_only_the_value_and_specific_detectors_win() {
-        let e = engine();
+        let e = small_engine();
         assert_eq!(ids(&e, "password = \"s3cr3t-P4ss\""), vec![("assignment".into(), "s3cr3t-P4ss".into())]);
         let text = format!("PASSWORD={TOKEN}");
         assert_eq!(ids(&e, &text), vec![("github-pat".into(), TOKEN.into())]);
@@ -651,14 +654,14 @@ mod tests {
 
     #[test]
     fn validators_and_placeholders_reject_candidates() {
-        let e = engine();
+        let e = small_engine();
         assert!(ids(&e, "card 4111 1111 1111 1112").is_empty());
         assert!(ids(&e, "password = \"<your-password>\"").is_empty());
     }
 
     #[test]
     fn stream_scan_settles_plain_text_at_once() {
-        let e = engine();
+        let e = small_engine();
         let active = vec![Action::Mask; 4];
         let mut scratch = Scratch::default();
         // Without the email detector a plain sentence settles entirely.

@@ -278,10 +278,8 @@ mod tests {
     use super::*;
     use crate::core::dlp::engine::Action;
     use crate::core::dlp::mask::MaskKey;
-    use crate::core::dlp::text::tests::small_engine;
+    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use proptest::prelude::*;
-
-    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
 
     fn with_redaction<T>(f: impl FnOnce(&Redaction, &MaskKey) -> T) -> T {
         let engine = small_engine();

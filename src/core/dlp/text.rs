@@ -146,42 +146,11 @@ impl TextStream {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::core::dlp::detector::{CharClass, DetectorSpec, Trigger, Validator};
-    use crate::core::dlp::detector::Category;
+    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use proptest::prelude::*;
 
-    pub(crate) fn small_engine() -> Engine {
-        Engine::new(vec![
-            DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
-            DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
-                .priority(10),
-            DetectorSpec {
-                id: "email".into(),
-                category: Category::Pii,
-                description: "email".into(),
-                trigger: Trigger::Infix { literals: vec!["@".into()], run: CharClass::EmailLocal, max_back: 64 },
-                pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}".into(),
-                validator: Validator::None,
-                max_len: 256,
-                priority: 20,
-            },
-            DetectorSpec {
-                id: "card".into(),
-                category: Category::Pii,
-                description: "card".into(),
-                trigger: Trigger::Digits { run: CharClass::Number, min_digits: 13 },
-                pattern: r"\d{4}(?:[ -]?\d{4}){3}\b".into(),
-                validator: Validator::Luhn,
-                max_len: 32,
-                priority: 20,
-            },
-        ])
-        .unwrap()
-    }
-
-    const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
 
     fn stream_all(redaction: &Redaction, pieces: &[&str]) -> (String, Tally) {
         let mut tally = Tally::default();
