@@ -15,6 +15,7 @@ use warden::core::dlp::engine::{Action, Engine};
 use warden::core::dlp::mask::{MaskKey, Tally};
 use warden::core::dlp::memo::CleanMemo;
 use warden::core::dlp::request::redact_request;
+use warden::core::dlp::response::StreamRedactor;
 use warden::core::dlp::text::{redact, Redaction, TextStream};
 
 const SOURCES: [&str; 8] = [
@@ -67,6 +68,21 @@ fn corpus(with_secrets: bool) -> String {
     out
 }
 
+/// `text` as a Messages event stream of ~12-character `text_delta` events.
+fn sse_stream(text: &str) -> Vec<u8> {
+    let mut out = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\"}}\n\n");
+    out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    let chars: Vec<char> = text.chars().collect();
+    for piece in chars.chunks(12) {
+        let piece: String = piece.iter().collect();
+        let data = serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
+        out.push_str(&format!("event: content_block_delta\ndata: {data}\n\n"));
+    }
+    out.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
 fn bench_dlp(c: &mut Criterion) {
     let engine = Engine::new(catalog::builtin()).expect("catalog compiles");
     let actions = vec![Action::Mask; engine.specs().len()];
@@ -99,6 +115,24 @@ fn bench_dlp(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // A Messages event stream carrying the corpus in ~12-character text_delta events, fed to the
+    // response redactor in 16 KB chunks: throughput in bytes of the stream on the wire.
+    let events = sse_stream(&corpus(true));
+    let mut group = c.benchmark_group("dlp_stream");
+    group.throughput(Throughput::Bytes(events.len() as u64));
+    group.sample_size(10);
+    group.bench_function("sse_text_deltas", |b| {
+        b.iter(|| {
+            let mut redactor = StreamRedactor::default();
+            let mut total = 0;
+            for chunk in events.chunks(16 * 1024) {
+                total += redactor.push(&redaction, chunk).len();
+            }
+            total + redactor.finish(&redaction).len()
+        })
+    });
     group.finish();
 
     let body = SOURCES[7];

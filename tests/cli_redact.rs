@@ -91,8 +91,10 @@ dlp:
     write_temp("policy.yaml", &text)
 }
 
-/// Strips a `[REDACTED:<id>:<6 hex>]` mask from the start of `text`, returning it and the rest.
+/// Strips a `[REDACTED:<id>:<6 hex>]` mask from the start of `text` (after the vendor prefix an
+/// AWS key id keeps visible), returning it and the rest.
 fn take_mask<'t>(text: &'t str, id: &str) -> (&'t str, &'t str) {
+    let text = if id == "aws-access-key" { text.strip_prefix("AKIA").unwrap_or(text) } else { text };
     let prefix = format!("[REDACTED:{id}:");
     assert!(text.starts_with(&prefix), "expected a {id} mask at {text:?}");
     let len = prefix.len() + 7;
@@ -156,7 +158,8 @@ fn masks_match_the_gateway_masks_for_the_same_secret() {
     let policy_path = block_policy("");
     let policy = warden::core::policy::Policy::parse(&std::fs::read_to_string(&policy_path).unwrap()).unwrap();
     let keys = policy.resolve_credentials(|name| (name == KEY_VAR).then(|| "sk-ant-fabricated-1".to_string())).unwrap();
-    let gateway_mask = keys.mask[0].mask("aws-access-key", AWS);
+    // The vendor prefix stays visible in front of the mask.
+    let gateway_mask = format!("AKIA{}", keys.mask[0].mask("aws-access-key", AWS));
     let input = format!("key {AWS}");
     // The policy's credential variable keys the masks when WARDEN_MASK_KEY is unset ...
     let path = policy_path.to_str().unwrap();

@@ -545,10 +545,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # scripted upstream replies and DLP masks (tests/e2e/test_dlp.py)
 
 
+# Trigger literals that stay visible in front of a mask (`ghp_[REDACTED:github-pat:…]`), for the
+# vendor detectors the tests use (src/core/dlp/catalog.rs: every prefix-triggered credential).
+DLP_VISIBLE_PREFIXES = {
+    "github-pat": ("ghp_",),
+    "aws-access-key": ("AKIA", "ASIA"),
+    "anthropic-api-key": ("sk-ant-api03-",),
+    "private-key": ("-----BEGIN ",),
+    "jwt": ("eyJ",),
+}
+
+
+def dlp_visible_prefix(detector: str, value: str) -> str:
+    """The part of `value` Warden leaves visible before its mask (a vendor prefix), or ''."""
+    return next((p for p in DLP_VISIBLE_PREFIXES.get(detector, ()) if value.startswith(p)), "")
+
+
 def dlp_mask(detector: str, value: str, upstream_key: str | None = None,
              mask_key: bytes | None = None) -> str:
-    """The mask Warden writes for `value` found by `detector`: `[REDACTED:<id>:<6 hex>]`, the hex
-    being HMAC-SHA256(mask key, value)[:3]. Without a policy `dlp.mask_key`, the mask key is
+    """What Warden writes in place of `value` found by `detector`: the visible vendor prefix, if
+    any, then `[REDACTED:<id>:<6 hex>]`, the hex being HMAC-SHA256(mask key, value)[:3] over the
+    whole value. Without a policy `dlp.mask_key`, the mask key is
     HMAC-SHA256(key=the role's upstream Anthropic key, msg=b"warden dlp mask key v1")."""
     import hmac
 
@@ -556,7 +573,7 @@ def dlp_mask(detector: str, value: str, upstream_key: str | None = None,
         assert upstream_key is not None, "dlp_mask needs the upstream key or the mask key"
         mask_key = hmac.new(upstream_key.encode(), b"warden dlp mask key v1", "sha256").digest()
     digest = hmac.new(mask_key, value.encode(), "sha256").hexdigest()
-    return f"[REDACTED:{detector}:{digest[:6]}]"
+    return f"{dlp_visible_prefix(detector, value)}[REDACTED:{detector}:{digest[:6]}]"
 
 
 class FakeScript:

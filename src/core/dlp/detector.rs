@@ -150,6 +150,11 @@ pub struct DetectorSpec {
     /// Among overlapping findings the highest priority wins (specific vendor formats 30, generic
     /// assignments 10, personal data 20), then the longer one.
     pub priority: u8,
+    /// Whether the trigger literal stays visible: the mask covers only what follows it
+    /// (`ghp_[REDACTED:github-pat:…]`, `password = "[REDACTED:…]"`). A stream then delivers a
+    /// literal, or the beginning of one, at once instead of holding it back until the match is
+    /// decided — so plain text that merely starts like a vendor prefix is never delayed.
+    pub reveal_trigger: bool,
 }
 
 impl DetectorSpec {
@@ -165,6 +170,7 @@ impl DetectorSpec {
             validator: Validator::None,
             max_len: 512,
             priority: 30,
+            reveal_trigger: false,
         }
     }
 
@@ -183,6 +189,12 @@ impl DetectorSpec {
     /// The same detector with another priority.
     pub fn priority(mut self, priority: u8) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// The same detector, keeping its trigger literal visible.
+    pub fn reveal_trigger(mut self) -> Self {
+        self.reveal_trigger = true;
         self
     }
 

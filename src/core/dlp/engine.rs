@@ -33,7 +33,6 @@ use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
-use std::collections::HashMap;
 use std::fmt;
 
 /// Longest credential value checked against placeholders and documented examples.
@@ -57,10 +56,13 @@ pub enum Action {
 pub struct Finding {
     /// Index of the detector ([`Engine::spec`]).
     pub detector: usize,
-    /// Byte offset where the span starts.
+    /// Byte offset where the value starts.
     pub start: usize,
-    /// Byte offset just past the span.
+    /// Byte offset just past the value.
     pub end: usize,
+    /// Where the mask starts: `start`, or past the trigger literal for detectors that keep it
+    /// visible (`ghp_[REDACTED:…]`). The mask's hash is still of the whole value.
+    pub mask_from: usize,
 }
 
 /// The result of scanning a text that may still grow.
@@ -114,8 +116,11 @@ pub struct Engine {
     literal_texts: Vec<Vec<u8>>,
     /// Detectors triggered by number-like runs, grouped by run class: one pass per class.
     digit_groups: Vec<DigitGroup>,
-    /// Every proper prefix of a literal (lower-case) → the detectors it could start.
-    literal_prefixes: HashMap<Vec<u8>, Vec<usize>>,
+    /// The literals (lower-case) as a trie, to find a trailing partial literal.
+    literal_trie: PrefixTrie,
+    /// Per literal: whether a hit before the new text can still mask something in it (an
+    /// `Infix` detector, or one whose `secret` group follows the literal).
+    reaches_forward: Vec<bool>,
     /// `Infix` detectors that mask the run before their literal: `(detector, run, max_back)`.
     infix_runs: Vec<(usize, CharClass, usize)>,
     /// Bytes of already settled text a stream keeps as context for later matches.
@@ -145,6 +150,10 @@ impl fmt::Debug for Scratch {
 struct Candidate {
     detector: usize,
     start: usize,
+    /// The earliest position the masked span can start: `start`, or the end of the trigger
+    /// literal for detectors whose `secret` group follows it. An undecided candidate holds the
+    /// text back from here.
+    hold_from: usize,
     /// Whether the candidate belongs to a number-like run touching the end of the text.
     open_run: bool,
 }
@@ -217,15 +226,18 @@ impl Engine {
                 return Err(errors);
             }
         };
-        let mut literal_prefixes: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        let mut literal_trie = PrefixTrie::default();
+        let reaches_forward: Vec<bool> = owners
+            .iter()
+            .map(|list| {
+                list.iter().any(|o| o.infix.is_some() || specs.get(o.detector).is_some_and(|s| s.reveal_trigger))
+            })
+            .collect();
         let mut infix_runs = Vec::new();
         for (literal, owners) in literal_texts.iter().zip(&owners) {
-            for len in 1..literal.len() {
-                let entry = literal_prefixes.entry(literal.get(..len).unwrap_or(&[]).to_vec()).or_default();
-                entry.extend(owners.iter().map(|o| o.detector));
-            }
+            literal_trie.insert(literal, owners.iter().map(|o| o.detector));
             for owner in owners {
-                let masks_run = compiled.get(owner.detector).is_some_and(|c| c.secret_group.is_none());
+                let masks_run = specs.get(owner.detector).is_some_and(|s| !s.reveal_trigger);
                 if let (Some((run, max_back)), true) = (owner.infix, masks_run) {
                     if !infix_runs.contains(&(owner.detector, run, max_back)) {
                         infix_runs.push((owner.detector, run, max_back));
@@ -240,7 +252,8 @@ impl Engine {
             owners,
             literal_texts,
             digit_groups,
-            literal_prefixes,
+            literal_trie,
+            reaches_forward,
             infix_runs,
             context_bytes,
         })
@@ -288,26 +301,26 @@ impl Engine {
                 continue;
             };
             let window_end = floor_char_boundary(text, candidate.start.saturating_add(spec.max_len).min(text.len()));
-            if !at_end && (candidate.open_run || self.may_grow(candidate, compiled, text, window_end, scratch)) {
-                settled = settled.min(candidate.start);
+            if !at_end && (candidate.open_run || self.may_grow(candidate, text, window_end, scratch)) {
+                settled = settled.min(candidate.hold_from);
                 continue;
             }
             if let Some(span) = self.match_at(candidate, spec, compiled, text, window_end, &mut captures) {
-                if span.start >= from {
+                if span.mask_from >= from {
                     found.push((span, spec.priority));
                 }
             }
         }
         if !at_end {
-            settled = settled.min(self.trailing_hold(text, from, active));
+            settled = settled.min(self.trailing_hold(text, from, active, scratch));
         }
         // A finding that reaches past the settled point is not settled, nor is anything it
         // overlaps: which of overlapping findings wins may still change.
         loop {
             let before = settled;
             for (finding, _) in &found {
-                if finding.start < settled && finding.end > settled {
-                    settled = finding.start;
+                if finding.mask_from < settled && finding.end > settled {
+                    settled = finding.mask_from;
                 }
             }
             if settled == before {
@@ -326,7 +339,7 @@ impl Engine {
         // Literal hits may start in the context before `from` only if they reach into the new text.
         let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal()));
         for hit in self.literals.find_overlapping_iter(aho_corasick::Input::new(text).range(search_from..)) {
-            if hit.end() <= from && !self.owners_have_infix(hit.pattern().as_usize()) {
+            if hit.end() <= from && !self.reaches_forward.get(hit.pattern().as_usize()).copied().unwrap_or(false) {
                 continue;
             }
             let Some(owners) = self.owners.get(hit.pattern().as_usize()) else { continue };
@@ -335,7 +348,9 @@ impl Engine {
                     None => hit.start(),
                     Some((run, max_back)) => run_start(bytes, hit.start(), run, max_back),
                 };
-                out.push(Candidate { detector: owner.detector, start, open_run: false });
+                let revealed = self.specs.get(owner.detector).is_some_and(|s| s.reveal_trigger);
+                let hold_from = if revealed { hit.end() } else { start };
+                out.push(Candidate { detector: owner.detector, start, hold_from, open_run: false });
             }
         }
         for group in &self.digit_groups {
@@ -350,17 +365,13 @@ impl Engine {
         out
     }
 
-    fn owners_have_infix(&self, pattern: usize) -> bool {
-        self.owners.get(pattern).is_some_and(|o| o.iter().any(|o| o.infix.is_some()))
-    }
-
     fn longest_literal(&self) -> usize {
         self.literal_texts.iter().map(Vec::len).max().unwrap_or(0)
     }
 
     /// Whether more text could still change what the candidate matches: its anchored DFA is
     /// alive at the end of the text and the window is not full.
-    fn may_grow(&self, candidate: &Candidate, compiled: &Compiled, text: &str, window_end: usize, scratch: &mut Scratch) -> bool {
+    fn may_grow(&self, candidate: &Candidate, text: &str, window_end: usize, scratch: &mut Scratch) -> bool {
         if window_end < text.len() {
             return false; // the window is complete: the decision is final
         }
@@ -368,14 +379,21 @@ impl Engine {
         if window_end.saturating_sub(candidate.start) >= spec.max_len {
             return false;
         }
+        self.alive(candidate.detector, text, candidate.start, window_end, scratch)
+    }
+
+    /// Whether the detector's DFA, anchored at `start` (with the text before it as look-behind
+    /// context), is still alive after `text[start..end]`: more text could still make it match.
+    fn alive(&self, detector: usize, text: &str, start: usize, end: usize, scratch: &mut Scratch) -> bool {
+        let Some(compiled) = self.compiled.get(detector) else { return false };
         if scratch.caches.len() < self.compiled.len() {
             scratch.caches.resize_with(self.compiled.len(), || None);
         }
-        let Some(slot) = scratch.caches.get_mut(candidate.detector) else { return true };
+        let Some(slot) = scratch.caches.get_mut(detector) else { return true };
         let cache = slot.get_or_insert_with(|| compiled.dfa.create_cache());
-        let input = Input::new(text).range(candidate.start..window_end).anchored(Anchored::Yes);
+        let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
         let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return true };
-        for &byte in text.as_bytes().get(candidate.start..window_end).unwrap_or(&[]) {
+        for &byte in text.as_bytes().get(start..end).unwrap_or(&[]) {
             state = match compiled.dfa.next_state(cache, state, byte) {
                 Ok(s) => s,
                 Err(_) => return true,
@@ -431,29 +449,41 @@ impl Engine {
         if !spec.validator.accepts(value) {
             return None;
         }
-        Some(Finding { detector: candidate.detector, start, end })
+        let mask_from = candidate.hold_from.clamp(start, end);
+        (mask_from < end).then_some(Finding { detector: candidate.detector, start, end, mask_from })
     }
 
-    /// Start of the trailing piece of `text` that could begin a match once more text arrives.
-    fn trailing_hold(&self, text: &str, from: usize, active: &[Action]) -> usize {
+    /// Start of the trailing piece of `text` that could begin a masked span once more text
+    /// arrives: a proper prefix of a literal, or the run before an `Infix` literal, from where
+    /// the detector's DFA is still alive. Detectors whose `secret` group follows their literal
+    /// hold nothing here: their masked span cannot begin before the literal is complete.
+    fn trailing_hold(&self, text: &str, from: usize, active: &[Action], scratch: &mut Scratch) -> usize {
         let bytes = text.as_bytes();
         let mut hold = text.len();
-        let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
-        // A proper prefix of a literal at the very end.
+        let masks_from_start = |d: usize| {
+            active.get(d).is_some_and(|a| *a != Action::Off) && self.specs.get(d).is_some_and(|s| !s.reveal_trigger)
+        };
         let longest = self.longest_literal().saturating_sub(1).min(bytes.len().saturating_sub(from));
-        let tail: Vec<u8> = bytes.get(bytes.len() - longest..).unwrap_or(&[]).to_ascii_lowercase();
-        for len in (1..=longest).rev() {
-            let suffix = tail.get(tail.len() - len..).unwrap_or(&[]);
-            if self.literal_prefixes.get(suffix).is_some_and(|detectors| detectors.iter().any(|d| is_active(*d))) {
-                hold = hold.min(bytes.len() - len);
+        let tail_start = bytes.len() - longest;
+        let tail = bytes.get(tail_start..).unwrap_or(&[]);
+        let is_prefix = |d: usize| self.specs.get(d).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)));
+        for (offset, detectors) in self.literal_trie.open_suffixes(tail) {
+            let start = tail_start + offset;
+            if text.is_char_boundary(start)
+                && detectors
+                    .iter()
+                    .any(|&d| is_prefix(d) && masks_from_start(d) && self.alive(d, text, start, bytes.len(), scratch))
+            {
+                hold = hold.min(start);
                 break;
             }
         }
-        // The run before a literal that has not arrived yet, for infix detectors that mask it.
         for &(detector, run, max_back) in &self.infix_runs {
-            if is_active(detector) {
+            if masks_from_start(detector) {
                 let start = run_start(bytes, bytes.len(), run, max_back);
-                hold = hold.min(start);
+                if start < bytes.len() && self.alive(detector, text, start, bytes.len(), scratch) {
+                    hold = hold.min(start);
+                }
             }
         }
         floor_char_boundary(text, hold.max(from))
@@ -471,6 +501,60 @@ fn compile(spec: &DetectorSpec) -> Result<Compiled, String> {
         return Err("max_len must be positive".into());
     }
     Ok(Compiled { regex, secret_group, dfa })
+}
+
+/// The trigger literals as a byte trie (lower-case), to find a text's trailing partial literal.
+#[derive(Default)]
+struct PrefixTrie {
+    /// Node 0 is the root; each node lists its edges and the detectors of the literals that
+    /// continue past it.
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Default)]
+struct TrieNode {
+    edges: Vec<(u8, usize)>,
+    continuing: Vec<usize>,
+}
+
+impl PrefixTrie {
+    fn insert(&mut self, literal: &[u8], detectors: impl Iterator<Item = usize> + Clone) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut node = 0;
+        for &byte in literal {
+            if let Some(n) = self.nodes.get_mut(node) {
+                n.continuing.extend(detectors.clone());
+            }
+            let next = self.nodes.get(node).and_then(|n| n.edges.iter().find(|(b, _)| *b == byte)).map(|(_, to)| *to);
+            node = match next {
+                Some(to) => to,
+                None => {
+                    let to = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    if let Some(n) = self.nodes.get_mut(node) {
+                        n.edges.push((byte, to));
+                    }
+                    to
+                }
+            };
+        }
+    }
+
+    /// Every offset in `tail` (earliest first) from which the rest of `tail` is a proper prefix
+    /// of a literal (compared ASCII case-insensitively), with the detectors of those literals.
+    fn open_suffixes<'t>(&'t self, tail: &'t [u8]) -> impl Iterator<Item = (usize, &'t [usize])> + 't {
+        (0..tail.len()).filter_map(move |start| {
+            let mut node = 0;
+            for byte in tail.get(start..).unwrap_or(&[]) {
+                let lower = byte.to_ascii_lowercase();
+                node = self.nodes.get(node)?.edges.iter().find(|(b, _)| *b == lower)?.1;
+            }
+            let continuing = &self.nodes.get(node)?.continuing;
+            (!continuing.is_empty()).then_some((start, continuing.as_slice()))
+        })
+    }
 }
 
 /// Keeps the highest-priority, then longest, then earliest of overlapping findings.
@@ -549,7 +633,7 @@ impl DigitGroup {
                 for at in start.max(from)..end {
                     let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                     if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
-                        out.push(Candidate { detector, start: at, open_run });
+                        out.push(Candidate { detector, start: at, hold_from: at, open_run });
                     }
                 }
             }
@@ -565,7 +649,7 @@ impl DigitGroup {
                 let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
                     for &(detector, _) in detectors {
-                        out.push(Candidate { detector, start: at, open_run: true });
+                        out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
                     }
                 }
             }
@@ -594,7 +678,8 @@ pub(crate) mod tests {
         Engine::new(vec![
             DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
             DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
-                .priority(10),
+                .priority(10)
+                .reveal_trigger(),
             DetectorSpec {
                 id: "email".into(),
                 category: Category::Pii,
@@ -604,6 +689,7 @@ pub(crate) mod tests {
                 validator: Validator::None,
                 max_len: 256,
                 priority: 20,
+                reveal_trigger: false,
             },
             DetectorSpec {
                 id: "card".into(),
@@ -614,6 +700,7 @@ pub(crate) mod tests {
                 validator: Validator::Luhn,
                 max_len: 32,
                 priority: 20,
+                reveal_trigger: false,
             },
         ])
         .unwrap()

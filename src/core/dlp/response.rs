@@ -24,7 +24,8 @@
 //!
 //! **Block.** When a `block` detector matches, the stream ends with an `event: error`
 //! (`permission_error`, reason `sensitive_data_blocked`) right after the text that preceded the
-//! match; no part of the match is delivered and later upstream bytes are dropped. A stream that
+//! match (and its visible trigger literal, for detectors that keep one); nothing of the value
+//! is delivered and later upstream bytes are dropped. A stream that
 //! cannot be parsed (invalid UTF-8, an oversized event) ends the same way with
 //! `response_uninspectable`.
 //!
@@ -36,6 +37,7 @@ use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
 use crate::core::errors::{Denial, Reason};
 use crate::core::sse::{SseEvent, SseParser};
+use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -67,6 +69,37 @@ fn skip_structural(path: &[Cow<str>], is_key: bool) -> bool {
         return false;
     }
     is_key || path.last().is_some_and(|k| STRUCTURAL_KEYS.contains(&k.as_ref()))
+}
+
+/// The fields of an event that steer the rewrite.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    delta: Option<DeltaHead<'a>>,
+    #[serde(borrow, default)]
+    content_block: Option<BlockHead<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaHead<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BlockHead<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
 }
 
 /// The kind of a content block, and its stream of redacted deltas.
@@ -147,17 +180,14 @@ impl StreamRedactor {
     }
 
     fn on_event(&mut self, redaction: &Redaction, event: SseEvent, out: &mut String) -> Result<(), Denial> {
-        let value: Option<serde_json::Value> = serde_json::from_str(&event.data).ok();
-        let kind = value.as_ref().and_then(|v| v.get("type")).and_then(|t| t.as_str()).unwrap_or("");
-        let index = value.as_ref().and_then(|v| v.get("index")).and_then(|i| i.as_u64());
+        // Only the fields that steer the rewrite are read, borrowed; the rest is skipped.
+        let head: Option<EventHead> = serde_json::from_str(&event.data).ok();
+        let kind = head.as_ref().map(|h| h.kind.as_ref()).unwrap_or("");
+        let index = head.as_ref().and_then(|h| h.index);
         match (kind, index) {
             ("content_block_start", Some(index)) => {
-                let block_type = value
-                    .as_ref()
-                    .and_then(|v| v.pointer("/content_block/type"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("");
-                let block = match block_type {
+                let block_type = head.as_ref().and_then(|h| h.content_block.as_ref()).map(|b| b.kind.as_ref());
+                let block = match block_type.unwrap_or("") {
                     "text" => Some(Block::Text(TextStream::default())),
                     "thinking" => Some(Block::Thinking(TextStream::default())),
                     "tool_use" | "server_tool_use" | "mcp_tool_use" => Some(Block::ToolInput(JsonStream::default())),
@@ -169,16 +199,17 @@ impl StreamRedactor {
                 self.pass_redacted(redaction, event, out)
             }
             ("content_block_delta", Some(index)) => {
-                let delta = value.as_ref().and_then(|v| v.get("delta"));
-                let delta_type = delta.and_then(|d| d.get("type")).and_then(|t| t.as_str()).unwrap_or("");
-                let field = match delta_type {
-                    "text_delta" => "text",
-                    "thinking_delta" => "thinking",
-                    "input_json_delta" => "partial_json",
+                let Some(delta) = head.as_ref().and_then(|h| h.delta.as_ref()) else {
+                    return self.pass_redacted(redaction, event, out);
+                };
+                let (delta_type, field, piece) = match delta.kind.as_ref() {
+                    "text_delta" => ("text_delta", "text", &delta.text),
+                    "thinking_delta" => ("thinking_delta", "thinking", &delta.thinking),
+                    "input_json_delta" => ("input_json_delta", "partial_json", &delta.partial_json),
                     "signature_delta" => return self.pass(event, out),
                     _ => return self.pass_redacted(redaction, event, out),
                 };
-                let piece = delta.and_then(|d| d.get(field)).and_then(|t| t.as_str()).unwrap_or("");
+                let piece = piece.as_deref().unwrap_or("");
                 let Some(block) = self.blocks.get_mut(&index) else {
                     return self.pass_redacted(redaction, event, out);
                 };

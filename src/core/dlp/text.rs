@@ -49,7 +49,8 @@ pub fn redact<'t>(redaction: &Redaction, text: &'t str, tally: &mut Tally) -> Re
     apply(redaction, text, 0, text.len(), &scan.findings, tally)
 }
 
-/// Rewrites `text[from..to]`, masking the findings (which lie inside that range).
+/// Rewrites `text[from..to]`, masking the findings (whose masked parts lie inside that range;
+/// a visible trigger literal may lie before `from`).
 fn apply<'t>(
     redaction: &Redaction,
     text: &'t str,
@@ -74,7 +75,7 @@ fn apply<'t>(
             Action::Mask => {
                 let value = text.get(finding.start..finding.end).unwrap_or("");
                 let out = out.get_or_insert_with(|| String::with_capacity(piece.len() + 32));
-                out.push_str(text.get(copied..finding.start).unwrap_or(""));
+                out.push_str(text.get(copied..finding.mask_from).unwrap_or(""));
                 out.push_str(&redaction.key.mask(&spec.id, value));
                 copied = finding.end;
                 tally.add(&spec.id, Action::Mask);
@@ -258,6 +259,85 @@ mod tests {
             let (streamed, tally) = stream_all(&r, &pieces_at(&text, &cuts));
             prop_assert_eq!(&streamed, &one_shot);
             prop_assert_eq!(tally, one_shot_tally);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+mod catalog_stream_tests {
+    use super::*;
+    use crate::core::dlp::catalog;
+    use crate::core::dlp::detector::Category;
+
+    /// Prose that mentions no credential keyword, but is full of words that begin like vendor
+    /// prefixes (`s`k-, `a`ge, `dapi`, `hf`, `xai`, `pul`, `gh`…).
+    const PLAIN: &str = "Sure! Here is the plan: first we update the parser so that it handles \
+        chunks split anywhere, then we add tests for the store and the reset flow. The rotation \
+        runs nightly at 2am; ask Dana if the pipeline fails or the xai and dapi clients hang. \
+        Let me know what you think, and I will open a pull request with the changes on GitHub.";
+
+    /// The same with credential keywords, whose values could follow them.
+    const KEYWORDS: &str = "The password reset flow rotates each token; the secret store keeps \
+        the api key rotation log.";
+
+    /// Pieces as Claude streams them: a word with its leading space, punctuation attached.
+    fn words(text: &str) -> Vec<&str> {
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices().skip(1) {
+            if c == ' ' {
+                pieces.push(&text[start..i]);
+                start = i;
+            }
+        }
+        pieces.push(&text[start..]);
+        pieces
+    }
+
+    /// For each piece: what a stream holds back after it, with the given categories active.
+    fn held_after_each_piece(text: &str, categories: &[Category]) -> Vec<(String, String)> {
+        let engine = Engine::new(catalog::builtin()).unwrap();
+        let actions: Vec<Action> = engine
+            .specs()
+            .iter()
+            .map(|s| if categories.contains(&s.category) { Action::Mask } else { Action::Off })
+            .collect();
+        let key = MaskKey::new(b"k".to_vec());
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut stream = TextStream::default();
+        let mut tally = Tally::default();
+        let mut out = String::new();
+        let mut held = Vec::new();
+        for piece in words(text) {
+            out.push_str(&stream.push(&r, piece, &mut tally).unwrap());
+            held.push((piece.to_string(), stream.buffer[stream.settled..].to_string()));
+        }
+        out.push_str(&stream.finish(&r, &mut tally).unwrap());
+        assert_eq!(out, text, "nothing here is masked");
+        held
+    }
+
+    #[test]
+    fn credential_detectors_deliver_plain_prose_at_once() {
+        let held: Vec<_> = held_after_each_piece(PLAIN, &[Category::Credential])
+            .into_iter()
+            .filter(|(_, held)| !held.is_empty())
+            .collect();
+        assert_eq!(held, Vec::<(String, String)>::new());
+    }
+
+    #[test]
+    fn after_a_credential_keyword_only_the_rest_of_that_piece_waits() {
+        for (piece, held) in held_after_each_piece(KEYWORDS, &[Category::Credential]) {
+            assert!(piece.ends_with(&held), "{held:?} held after {piece:?}");
+        }
+    }
+
+    #[test]
+    fn with_personal_data_detectors_at_most_the_last_word_of_a_piece_waits() {
+        for (piece, held) in held_after_each_piece(PLAIN, &[Category::Credential, Category::Pii]) {
+            assert!(piece.ends_with(&held) && !held.contains(' '), "{held:?} held after {piece:?}");
         }
     }
 }

@@ -148,6 +148,7 @@ fn custom_spec(check: &mut Checker, path: &str, config: &CustomDetectorConfig) -
         validator,
         max_len: config.max_len,
         priority: 40,
+        reveal_trigger: false,
     })
 }
 
