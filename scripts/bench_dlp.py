@@ -94,6 +94,8 @@ NEVER_DETECTOR = {"id": "bench-never", "keywords": ["qqzzqqzz-never-"],
 PARSE_PROFILE = {"request": [{"detectors": ["bench-never"], "action": "mask"}],
                  "response": [{"detectors": ["bench-never"], "action": "mask"}]}
 MASK_RE = re.compile(r"\[REDACTED:([a-z0-9-]+):[0-9a-f]{6}\]")
+# Vendor prefixes that stay visible in front of their mask (docs/dlp.md).
+VISIBLE_PREFIXES = {"github-pat": ("ghp_",), "aws-access-key": ("AKIA", "ASIA")}
 LEAK_RE = re.compile(r"ghp_[A-Za-z0-9]{36}|AKIA[A-Z0-9]{16}")
 CHUNK = 16 * 1024
 MB = 1e6
@@ -228,11 +230,14 @@ class Answer:
     pieces: list[str]
 
     def canonical(self, masked: set[str]) -> str:
-        """The text with each planted value whose detector is masked replaced by a marker."""
+        """The text with each planted value whose detector is masked replaced by a marker (after
+        the vendor prefix Warden leaves visible: `ghp_[REDACTED:github-pat:…]`)."""
         out, pos = [], 0
         for start, end, kind in self.spans:
             if kind in masked:
-                out += [self.text[pos:start], f"\0{kind}\0"]
+                value = self.text[start:end]
+                visible = next((p for p in VISIBLE_PREFIXES.get(kind, ()) if value.startswith(p)), "")
+                out += [self.text[pos:start], visible, f"\0{kind}\0"]
                 pos = end
         out.append(self.text[pos:])
         return "".join(out)
