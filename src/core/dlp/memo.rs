@@ -1,8 +1,9 @@
-//! A memo of request texts already found clean, so each turn scans only what is new.
+//! A memo of request messages already found clean, so each turn scans only what is new.
 //!
 //! Agents re-send the whole conversation every turn: a Claude Code request carries every earlier
-//! tool result again. Scanning them again finds nothing new, so the gateway remembers the texts
-//! it scanned and found clean (no finding of any action) and skips them next time.
+//! user message and tool result again. Scanning them again finds nothing new, so the gateway
+//! remembers the messages (their raw JSON) it scanned and found clean (no finding of any
+//! action) and skips them next time, without parsing or decoding them again.
 //!
 //! Only a keyed 64-bit hash of each text is kept (SipHash-1-3 under a key derived from the mask
 //! key), salted with the profile and direction — never the text. An attacker who wanted a secret
@@ -10,7 +11,7 @@
 //! key. Texts shorter than [`MIN_BYTES`] are not memoized (scanning them is cheaper than the
 //! bookkeeping). The memo is bounded: when it holds [`CAPACITY`] hashes it starts over.
 //!
-//! Texts with findings are never memoized: their masks and counts are recomputed every time.
+//! Messages with findings are never memoized: their masks and counts are recomputed every time.
 
 use siphasher::sip::SipHasher13;
 use std::cell::RefCell;

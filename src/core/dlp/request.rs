@@ -64,7 +64,7 @@ struct Source<'a> {
 }
 
 /// Masks the user-supplied text of a Messages body. `None` means unchanged. With a memo (and
-/// the salt naming the profile), long texts found clean before are not scanned again.
+/// the salt naming the profile), user messages found clean in an earlier turn are skipped.
 pub fn redact_request(
     redaction: &Redaction,
     body: &[u8],
@@ -77,12 +77,18 @@ pub fn redact_request(
     let text = std::str::from_utf8(body).map_err(|_| Denial::new(Reason::InvalidJson, "the body is not UTF-8"))?;
     let parsed: Body = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`messages` has an unexpected shape: {e}")))?;
-    let mut scan = Scanner { redaction, text, tally, memo, splices: Vec::new() };
+    let mut scan = Scanner { redaction, text, tally, splices: Vec::new() };
     for message in &parsed.messages {
-        if message.role.as_deref() == Some("user") {
-            if let Some(content) = message.content {
-                scan.content(content)?;
-            }
+        let (Some("user"), Some(content)) = (message.role.as_deref(), message.content) else { continue };
+        // A message scanned clean in an earlier turn is skipped whole: only its raw bytes are
+        // hashed, nothing is parsed or decoded again.
+        if memo.is_some_and(|(memo, salt)| memo.is_clean(salt, content.get())) {
+            continue;
+        }
+        let (findings, splices) = (scan.tally.count(), scan.splices.len());
+        scan.content(content)?;
+        if let (Some((memo, salt)), true) = (memo, scan.tally.count() == findings && scan.splices.len() == splices) {
+            memo.remember(salt, content.get());
         }
     }
     apply(body, scan.splices)
@@ -92,7 +98,6 @@ struct Scanner<'r, 't> {
     redaction: &'r Redaction<'r>,
     text: &'t str,
     tally: &'r mut Tally,
-    memo: Option<(&'r CleanMemo, u64)>,
     splices: Vec<Splice>,
 }
 
@@ -146,17 +151,7 @@ impl Scanner<'_, '_> {
     fn string(&mut self, raw: &RawValue) -> Result<(), Denial> {
         let decoded: Cow<str> = serde_json::from_str(raw.get())
             .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a text value is not a string: {e}")))?;
-        if self.memo.is_some_and(|(memo, salt)| memo.is_clean(salt, &decoded)) {
-            return Ok(());
-        }
-        let findings_before = self.tally.count();
-        let redacted = redact(self.redaction, &decoded, self.tally).map_err(blocked)?;
-        if let (Cow::Borrowed(_), Some((memo, salt))) = (&redacted, self.memo) {
-            if self.tally.count() == findings_before {
-                memo.remember(salt, &decoded);
-            }
-        }
-        if let Cow::Owned(redacted) = redacted {
+        if let Cow::Owned(redacted) = redact(self.redaction, &decoded, self.tally).map_err(blocked)? {
             let mut encoded = String::with_capacity(redacted.len() + 2);
             encoded.push('"');
             escape_into(&redacted, &mut encoded);
@@ -259,7 +254,7 @@ mod tests {
         let memo = CleanMemo::new(b"m");
         let mut first = Tally::default();
         let once = redact_request(&r, body.as_bytes(), &mut first, Some((&memo, 0))).unwrap();
-        assert_eq!(memo.len(), 1, "only the clean tool result is remembered");
+        assert_eq!(memo.len(), 1, "only the clean message is remembered");
         let mut second = Tally::default();
         let twice = redact_request(&r, body.as_bytes(), &mut second, Some((&memo, 0))).unwrap();
         assert_eq!(once, twice);
