@@ -9,7 +9,8 @@
 //! - [`json`]: the same for the string values inside JSON, complete or in fragments;
 //! - [`request`] and [`response`]: where those apply in the Messages API — user text, tool
 //!   results and documents on the way in; text, tool-call arguments, thinking and citations in
-//!   event streams and JSON bodies on the way out.
+//!   event streams and JSON bodies on the way out; [`memo`] lets requests skip the user
+//!   messages an earlier turn already found clean.
 //!
 //! The policy picks detectors and actions per role and direction
 //! ([`crate::core::policy::dlp`]); the exchange applies them.
