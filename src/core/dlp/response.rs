@@ -218,6 +218,10 @@ impl StreamRedactor {
                     Block::ToolInput(stream) => stream.push(redaction, piece, &mut self.tally),
                 }
                 .map_err(blocked)?;
+                if redacted == piece {
+                    // Nothing held back or masked: the upstream's own bytes go on.
+                    return self.pass(event, out);
+                }
                 // A delta whose text is all held back is dropped; it is delivered later.
                 if !redacted.is_empty() {
                     write_delta(out, index, delta_type, field, &redacted);
