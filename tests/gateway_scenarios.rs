@@ -196,3 +196,61 @@ fn missing_key_stops_the_gateway_from_starting() {
     let err = Gateway::new(POLICY, |_| None).unwrap_err();
     assert!(err.to_string().contains("ANTHROPIC_API_KEY"));
 }
+
+/// A fabricated GitHub token (never a real one).
+const GITHUB_TOKEN: &str = "ghp_Q7rM2zXp9TlWb3KvN8yCd4Sj6Hf1Ga5Eu0Io";
+
+#[test]
+fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_before_the_agent() {
+    let gw = gateway();
+    let (exchange, step) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
+    assert!(matches!(step, HeadersStep::InspectBody(_)));
+    let mut exchange = exchange.unwrap();
+
+    // The agent sends a tool result holding a token: the upstream gets it masked.
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 512, "stream": true,
+        "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": format!("GITHUB_TOKEN={GITHUB_TOKEN}\n")}
+        ]}]
+    })
+    .to_string();
+    let BodyStep::Replace(forwarded) = exchange.on_body_complete(&gw, body.as_bytes()) else {
+        panic!("the body must be rewritten")
+    };
+    let forwarded = String::from_utf8(forwarded).unwrap();
+    assert!(forwarded.contains("GITHUB_TOKEN=ghp_[REDACTED:github-pat:"), "{forwarded}");
+    assert!(!forwarded.contains(&GITHUB_TOKEN[4..]));
+    // Every other byte is kept: the masked body differs only inside that string.
+    assert_eq!(body.len() + "[REDACTED:github-pat:000000]".len(), forwarded.len() + (GITHUB_TOKEN.len() - 4));
+
+    // Claude answers with the same token split over three deltas: the agent gets the same mask.
+    let headers = [("content-type".to_string(), "text/event-stream".to_string())];
+    assert_eq!(exchange.on_response_headers(&gw, &headers), warden::core::exchange::ResponseStep::Stream);
+    let delta = |text: &str| {
+        let data = serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}});
+        format!("event: content_block_delta\ndata: {data}\n\n")
+    };
+    let upstream = [
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_string(),
+        delta("Use gh"),
+        delta(&GITHUB_TOKEN[2..20]),
+        delta(&format!("{} to log in.", &GITHUB_TOKEN[20..])),
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".to_string(),
+    ];
+    let mut delivered = Vec::new();
+    for chunk in &upstream {
+        delivered.extend(exchange.on_response_chunk(&gw, chunk.as_bytes()));
+    }
+    delivered.extend(exchange.on_response_end(&gw));
+    let delivered = String::from_utf8(delivered).unwrap();
+    let mask_in_request = &forwarded[forwarded.find("[REDACTED").unwrap()..][..28];
+    let text: String = delivered
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, format!("Use ghp_{mask_in_request} to log in."), "the same value gets the same mask");
+    assert_eq!(exchange.tally().to_string(), "masked github-pat=2");
+}
