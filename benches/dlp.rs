@@ -139,14 +139,19 @@ fn bench_dlp(c: &mut Criterion) {
     let mut group = c.benchmark_group("dlp_request");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("claude_code_60kb", |b| {
-        b.iter(|| black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default(), None).map(|o| o.is_some())))
+        b.iter(|| {
+            black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default(), None).map(|o| o.is_some()))
+        })
     });
     // The next turn of the same conversation: the history was scanned before and is skipped.
     let memo = CleanMemo::new(b"bench");
     redact_request(&redaction, body.as_bytes(), &mut Tally::default(), Some((&memo, 0))).expect("clean");
     group.bench_function("claude_code_60kb_next_turn", |b| {
         b.iter(|| {
-            black_box(redact_request(&redaction, body.as_bytes(), &mut Tally::default(), Some((&memo, 0))).map(|o| o.is_some()))
+            black_box(
+                redact_request(&redaction, body.as_bytes(), &mut Tally::default(), Some((&memo, 0)))
+                    .map(|o| o.is_some()),
+            )
         })
     });
     group.finish();

@@ -289,7 +289,9 @@ impl Exchange {
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
             return ResponseStep::Reply(self.refuse(Denial::new(
                 Reason::ResponseUninspectable,
-                format!("the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking"),
+                format!(
+                    "the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking"
+                ),
             )));
         }
         let content_type = header("content-type").unwrap_or("");

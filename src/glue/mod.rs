@@ -18,8 +18,8 @@
 mod host;
 mod metrics;
 
-use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::dlp::engine::Action as DlpAction;
+use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
     request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead, ResponseStep,
 };

@@ -190,7 +190,10 @@ impl Engine {
                 }
             };
             if matches!(spec.trigger, Trigger::Prefix(_) | Trigger::Infix { .. }) && literals.is_empty() {
-                errors.push(DetectorError { id: spec.id.clone(), message: "a trigger needs at least one literal".into() });
+                errors.push(DetectorError {
+                    id: spec.id.clone(),
+                    message: "a trigger needs at least one literal".into(),
+                });
             }
             for literal in literals {
                 if literal.is_empty() {
@@ -431,7 +434,8 @@ impl Engine {
                 if captures.len() <= candidate.detector {
                     captures.resize_with(candidate.detector + 1, || None);
                 }
-                let caps = captures.get_mut(candidate.detector)?.get_or_insert_with(|| compiled.regex.create_captures());
+                let caps =
+                    captures.get_mut(candidate.detector)?.get_or_insert_with(|| compiled.regex.create_captures());
                 compiled.regex.search_captures(&input, caps);
                 let span = caps.get_group(group)?;
                 (span.start, span.end)
@@ -606,7 +610,14 @@ impl DigitGroup {
     /// detector's `min_digits` digits, the run start and every token start (a letter, digit,
     /// `+` or `(` after a non-alphanumeric byte). A run touching the end of a text that may grow
     /// gives open candidates whatever its digits.
-    fn push_candidates(&self, bytes: &[u8], from: usize, at_end: bool, detectors: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    fn push_candidates(
+        &self,
+        bytes: &[u8],
+        from: usize,
+        at_end: bool,
+        detectors: &[(usize, usize)],
+        out: &mut Vec<Candidate>,
+    ) {
         let mut i = from;
         while i < bytes.len() {
             // Skip to the next digit: a run worth looking at holds one.
@@ -632,7 +643,9 @@ impl DigitGroup {
                 }
                 for at in start.max(from)..end {
                     let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
-                    if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
+                    if token_start
+                        && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(')
+                    {
                         out.push(Candidate { detector, start: at, hold_from: at, open_run });
                     }
                 }
@@ -677,9 +690,14 @@ pub(crate) mod tests {
     pub(crate) fn small_engine() -> Engine {
         Engine::new(vec![
             DetectorSpec::prefixed("github-pat", "GitHub token", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
-            DetectorSpec::prefixed("assignment", "generic", &["password"], r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#)
-                .priority(10)
-                .reveal_trigger(),
+            DetectorSpec::prefixed(
+                "assignment",
+                "generic",
+                &["password"],
+                r#"(?i)password\s*[:=]\s*"?(?P<secret>[^\s"]{8,})"#,
+            )
+            .priority(10)
+            .reveal_trigger(),
             DetectorSpec {
                 id: "email".into(),
                 category: Category::Pii,

@@ -27,7 +27,12 @@ use std::borrow::Cow;
 pub type Skip<'s> = &'s dyn Fn(&[Cow<str>], bool) -> bool;
 
 /// Redacts the strings of a complete JSON text that `skip` does not exclude.
-pub fn redact_json<'j>(redaction: &Redaction, json: &'j str, skip: Skip, tally: &mut Tally) -> Result<Cow<'j, str>, Blocked> {
+pub fn redact_json<'j>(
+    redaction: &Redaction,
+    json: &'j str,
+    skip: Skip,
+    tally: &mut Tally,
+) -> Result<Cow<'j, str>, Blocked> {
     if !redaction.is_active() {
         return Ok(Cow::Borrowed(json));
     }
@@ -263,7 +268,13 @@ impl JsonStream {
         Ok(out)
     }
 
-    fn emit(&mut self, redaction: &Redaction, decoded: &mut String, out: &mut String, tally: &mut Tally) -> Result<(), Blocked> {
+    fn emit(
+        &mut self,
+        redaction: &Redaction,
+        decoded: &mut String,
+        out: &mut String,
+        tally: &mut Tally,
+    ) -> Result<(), Blocked> {
         if !decoded.is_empty() {
             escape_into(&self.text.push(redaction, decoded, tally)?, out);
             decoded.clear();
@@ -276,9 +287,9 @@ impl JsonStream {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use crate::core::dlp::engine::Action;
     use crate::core::dlp::mask::MaskKey;
-    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use proptest::prelude::*;
 
     fn with_redaction<T>(f: impl FnOnce(&Redaction, &MaskKey) -> T) -> T {
@@ -337,7 +348,10 @@ mod tests {
             let fragments: Vec<&str> = vec!["", &json[..5], &json[5..30], &json[30..50], &json[50..]];
             let out = stream(r, &fragments);
             let value: serde_json::Value = serde_json::from_str(&out).unwrap();
-            assert_eq!(value["command"], format!("curl -H 'Authorization: token {}' https://api", key.mask("github-pat", TOKEN)));
+            assert_eq!(
+                value["command"],
+                format!("curl -H 'Authorization: token {}' https://api", key.mask("github-pat", TOKEN))
+            );
         });
     }
 

@@ -111,8 +111,9 @@ impl Scanner<'_, '_> {
         if !json.starts_with('[') {
             return Ok(());
         }
-        let blocks: Vec<Block> = serde_json::from_str(json)
-            .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a content block has an unexpected shape: {e}")))?;
+        let blocks: Vec<Block> = serde_json::from_str(json).map_err(|e| {
+            Denial::new(Reason::InvalidRequest, format!("a content block has an unexpected shape: {e}"))
+        })?;
         for block in &blocks {
             match block.kind.as_deref() {
                 Some("text") => self.optional_string(block.text)?,
@@ -166,9 +167,9 @@ impl Scanner<'_, '_> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use crate::core::dlp::engine::Action;
     use crate::core::dlp::mask::MaskKey;
-    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use serde_json::{json, Value};
 
     fn run(actions: [Action; 4], body: &Value) -> (Result<Option<Vec<u8>>, Denial>, Tally, MaskKey) {

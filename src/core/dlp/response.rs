@@ -326,9 +326,9 @@ pub fn redact_body(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Res
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use crate::core::dlp::engine::Action;
     use crate::core::dlp::mask::MaskKey;
-    use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -339,7 +339,9 @@ mod tests {
     /// A Messages stream carrying `text` in a text block and `input` in a tool_use block, each cut
     /// into deltas of `piece` characters.
     fn upstream(text: &str, input: &str, piece: usize) -> String {
-        let mut s = event(json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","usage":{"input_tokens":5,"output_tokens":1}}}));
+        let mut s = event(
+            json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","usage":{"input_tokens":5,"output_tokens":1}}}),
+        );
         s += &event(json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}));
         s += "event: ping\ndata: {\"type\": \"ping\"}\n\n";
         let chars: Vec<char> = text.chars().collect();
@@ -348,12 +350,18 @@ mod tests {
             s += &event(json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":t}}));
         }
         s += &event(json!({"type":"content_block_stop","index":0}));
-        s += &event(json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}));
-        s += &event(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}));
+        s += &event(
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}),
+        );
+        s += &event(
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}),
+        );
         let chars: Vec<char> = input.chars().collect();
         for chunk in chars.chunks(piece.max(1)) {
             let t: String = chunk.iter().collect();
-            s += &event(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":t}}));
+            s += &event(
+                json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":t}}),
+            );
         }
         s += &event(json!({"type":"content_block_stop","index":1}));
         s += &event(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}));
@@ -413,7 +421,10 @@ mod tests {
             let (got_text, got_input, error) = assemble(&out);
             assert_eq!(error, None);
             let mask = key.mask("github-pat", TOKEN);
-            assert_eq!(got_text, format!("Here is the token: {mask}. Mail {} for more.", key.mask("email", "ann.lee@corp.io")));
+            assert_eq!(
+                got_text,
+                format!("Here is the token: {mask}. Mail {} for more.", key.mask("email", "ann.lee@corp.io"))
+            );
             let input: Value = serde_json::from_str(&got_input).unwrap();
             assert_eq!(input["command"], format!("gh auth login --with-token {mask}"));
             let out = String::from_utf8(out).unwrap();
@@ -462,7 +473,8 @@ mod tests {
         with([Action::Mask; 4], |r, key| {
             let body = json!({"id":"msg_1","content":[{"type":"text","text":format!("t {TOKEN}")},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"c":TOKEN}},{"type":"thinking","thinking":"x","signature":TOKEN}]}).to_string();
             let mut tally = Tally::default();
-            let out: Value = serde_json::from_slice(&redact_body(r, body.as_bytes(), &mut tally).unwrap().unwrap()).unwrap();
+            let out: Value =
+                serde_json::from_slice(&redact_body(r, body.as_bytes(), &mut tally).unwrap().unwrap()).unwrap();
             let mask = key.mask("github-pat", TOKEN);
             assert_eq!(out["content"][0]["text"], format!("t {mask}"));
             assert_eq!(out["content"][1]["input"]["c"], mask);

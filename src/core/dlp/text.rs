@@ -152,7 +152,6 @@ mod tests {
     use crate::core::dlp::engine::tests::{small_engine, TOKEN};
     use proptest::prelude::*;
 
-
     fn stream_all(redaction: &Redaction, pieces: &[&str]) -> (String, Tally) {
         let mut tally = Tally::default();
         let mut stream = TextStream::default();
@@ -191,7 +190,10 @@ mod tests {
         assert_eq!(stream.push(&r, &TOKEN[2..15], &mut tally).unwrap(), "");
         assert_eq!(stream.push(&r, &TOKEN[15..30], &mut tally).unwrap(), "");
         assert_eq!(stream.push(&r, &TOKEN[30..], &mut tally).unwrap(), "");
-        assert_eq!(stream.push(&r, ". Keep it safe.", &mut tally).unwrap(), format!("{}. Keep it safe.", key.mask("github-pat", TOKEN)));
+        assert_eq!(
+            stream.push(&r, ". Keep it safe.", &mut tally).unwrap(),
+            format!("{}. Keep it safe.", key.mask("github-pat", TOKEN))
+        );
         assert_eq!(stream.finish(&r, &mut tally).unwrap(), "");
     }
 

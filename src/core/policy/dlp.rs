@@ -11,7 +11,9 @@
 //! contact details and customer records to Claude, while Claude should not hand personal data
 //! to agents that did not ask for it.
 
-use super::config::{ActionConfig, CategoryConfig, CustomDetectorConfig, DlpConfig, ProfileConfig, RuleConfig, ValidatorConfig};
+use super::config::{
+    ActionConfig, CategoryConfig, CustomDetectorConfig, DlpConfig, ProfileConfig, RuleConfig, ValidatorConfig,
+};
 use super::glob::Glob;
 use super::Checker;
 use crate::core::dlp::catalog;
@@ -185,7 +187,13 @@ fn compile_profile(
     }
 }
 
-fn compile_rules(check: &mut Checker, path: &str, rules: &[RuleConfig], engine: &Engine, builtin_count: usize) -> Vec<Action> {
+fn compile_rules(
+    check: &mut Checker,
+    path: &str,
+    rules: &[RuleConfig],
+    engine: &Engine,
+    builtin_count: usize,
+) -> Vec<Action> {
     let mut actions: Vec<Option<Action>> = vec![None; engine.specs().len()];
     for (r, rule) in rules.iter().enumerate() {
         let action = match rule.action {
@@ -200,8 +208,9 @@ fn compile_rules(check: &mut Checker, path: &str, rules: &[RuleConfig], engine: 
         for (s, selector) in rule.detectors.iter().enumerate() {
             let selected = select(selector, engine, builtin_count);
             match selected {
-                Ok(indices) if indices.is_empty() => check
-                    .error(format!("{path}[{r}].detectors[{s}]"), format!("{selector:?} selects no detector")),
+                Ok(indices) if indices.is_empty() => {
+                    check.error(format!("{path}[{r}].detectors[{s}]"), format!("{selector:?} selects no detector"))
+                }
                 Ok(indices) => {
                     for index in indices {
                         if let Some(slot @ None) = actions.get_mut(index) {
