@@ -112,7 +112,10 @@ fn developer_max_tokens_are_clamped_in_place() {
     let body = br#"{"model":"claude-sonnet-4-5","max_tokens":128000,"messages":[]}"#;
     assert_eq!(
         exchange.unwrap().on_body_complete(&gw, body),
-        BodyStep::Replace(br#"{"model":"claude-sonnet-4-5","max_tokens":64000,"messages":[]}"#.to_vec())
+        BodyStep::Replace {
+            body: br#"{"model":"claude-sonnet-4-5","max_tokens":64000,"messages":[]}"#.to_vec(),
+            clamped: true
+        }
     );
 }
 
@@ -215,8 +218,8 @@ fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_befo
         ]}]
     })
     .to_string();
-    let BodyStep::Replace(forwarded) = exchange.on_body_complete(&gw, body.as_bytes()) else {
-        panic!("the body must be rewritten")
+    let BodyStep::Replace { body: forwarded, clamped: false } = exchange.on_body_complete(&gw, body.as_bytes()) else {
+        panic!("the body must be rewritten, masked but not clamped")
     };
     let forwarded = String::from_utf8(forwarded).unwrap();
     assert!(forwarded.contains("GITHUB_TOKEN=ghp_[REDACTED:github-pat:"), "{forwarded}");

@@ -21,13 +21,13 @@
 
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
-use crate::core::dlp::request::redact_request;
+use crate::core::dlp::request::mask_messages;
 use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::Redaction;
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
-use crate::core::messages::{check_betas, check_body, BodyKind};
+use crate::core::messages::{check_betas, check_body_with, BodyKind};
 use crate::core::policy::{Policy, PolicyErrors, RoleKeys};
 use crate::core::secret::Secret;
 
@@ -114,7 +114,12 @@ pub enum BodyStep {
     /// Forward the body as it is.
     Forward,
     /// Replace the body with these bytes (and fix `content-length` if the request had one).
-    Replace(Vec<u8>),
+    Replace {
+        /// The new body.
+        body: Vec<u8>,
+        /// Whether a cap clamped a value (otherwise only masks changed).
+        clamped: bool,
+    },
     /// Refuse with this reply.
     Reply(LocalReply),
 }
@@ -255,25 +260,21 @@ impl Exchange {
         let Some(role) = gateway.policy.roles.get(self.caller.role) else {
             return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "role table out of sync")));
         };
-        let verdict = match check_body(role, kind, body) {
+        let Some(redaction) = gateway.redaction(self.caller.role, false) else {
+            return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "no DLP profile for the role")));
+        };
+        let memo = Some((&gateway.memo, role.dlp_profile as u64));
+        let tally = &mut self.tally;
+        let checked = check_body_with(role, kind, body, |text, messages| {
+            mask_messages(&redaction, text, messages, tally, memo)
+        });
+        let verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
-        let checked = verdict.rewritten.as_deref().unwrap_or(body);
-        let masked = match gateway.redaction(self.caller.role, false) {
-            Some(redaction) => {
-                let salt = role.dlp_profile as u64;
-                redact_request(&redaction, checked, &mut self.tally, Some((&gateway.memo, salt)))
-            }
-            None => Err(Denial::new(Reason::InternalError, "no DLP profile for the role")),
-        };
-        let masked = match masked {
-            Ok(masked) => masked,
-            Err(denial) => return BodyStep::Reply(self.refuse(denial)),
-        };
-        self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.rewritten.is_some())));
-        match masked.or(verdict.rewritten) {
-            Some(bytes) => BodyStep::Replace(bytes),
+        self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
+        match verdict.rewritten {
+            Some(body) => BodyStep::Replace { body, clamped: verdict.clamped },
             None => BodyStep::Forward,
         }
     }
@@ -329,7 +330,7 @@ impl Exchange {
     pub fn on_response_body(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
         let Some(redaction) = gateway.redaction(self.caller.role, true) else { return BodyStep::Forward };
         match redact_body(&redaction, body, &mut self.tally) {
-            Ok(Some(bytes)) => BodyStep::Replace(bytes),
+            Ok(Some(body)) => BodyStep::Replace { body, clamped: false },
             Ok(None) => BodyStep::Forward,
             Err(denial) => BodyStep::Reply(self.refuse(denial)),
         }

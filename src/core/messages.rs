@@ -38,8 +38,21 @@ pub struct Verdict {
     pub model: String,
     /// Whether the response will stream.
     pub stream: bool,
-    /// A rewritten body when a cap clamped a value; `None` forwards the original bytes.
+    /// Whether a cap clamped a value.
+    pub clamped: bool,
+    /// The rewritten body when a value was clamped or masked; `None` forwards the original bytes.
     pub rewritten: Option<Vec<u8>>,
+}
+
+/// One entry of `messages`, borrowed from the body: what request masking reads.
+#[derive(Deserialize)]
+pub struct Message<'a> {
+    /// `user` or `assistant`.
+    #[serde(borrow, default)]
+    pub role: Option<Cow<'a, str>>,
+    /// The content as raw JSON (a string or an array of blocks).
+    #[serde(borrow, default)]
+    pub content: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +69,8 @@ struct MessagesRequest<'a> {
     tools: Option<Vec<ToolDeclaration<'a>>>,
     #[serde(borrow, default)]
     mcp_servers: Option<Vec<McpServer<'a>>>,
+    #[serde(borrow, default)]
+    messages: Option<Vec<Message<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +97,17 @@ struct Thinking {
 
 /// Checks a Messages (or count_tokens) body against `role`.
 pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
+    check_body_with(role, kind, body, |_, _| Ok(Vec::new()))
+}
+
+/// [`check_body`], then `also` — given the body text and its `messages`, from the same parse —
+/// may add splices of its own (request masking); all are applied in one rewrite.
+pub fn check_body_with(
+    role: &Role,
+    kind: BodyKind,
+    body: &[u8],
+    also: impl FnOnce(&str, &[Message]) -> Result<Vec<Splice>, Denial>,
+) -> Result<Verdict, Denial> {
     let text = std::str::from_utf8(body).map_err(|e| {
         Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
     })?;
@@ -136,9 +162,12 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
         }
     }
 
+    let clamped = !splices.is_empty();
+    splices.extend(also(text, request.messages.as_deref().unwrap_or_default())?);
     Ok(Verdict {
         model: model.to_string(),
         stream: stream && kind == BodyKind::Messages,
+        clamped,
         rewritten: apply(body, splices)?,
     })
 }

@@ -291,7 +291,7 @@ impl WardenHttp {
                 self.exchange = None;
                 self.reply(&local)
             }
-            BodyStep::Replace(bytes) => {
+            BodyStep::Replace { body: bytes, clamped } => {
                 let replaced = host::set_buffer(Buffer::RequestBody, 0, body.len(), &bytes).and_then(|()| {
                     if self.had_content_length {
                         host::set_header(Map::RequestHeaders, "content-length", &bytes.len().to_string())
@@ -300,7 +300,7 @@ impl WardenHttp {
                     }
                 });
                 match replaced {
-                    Ok(()) => self.forward(true),
+                    Ok(()) => self.forward(clamped),
                     Err(e) => self.fail_closed(&request_id, "rewriting the request body", e),
                 }
             }
@@ -345,7 +345,7 @@ impl WardenHttp {
         };
         match exchange.on_response_body(&gateway, &body) {
             BodyStep::Forward => Action::Continue,
-            BodyStep::Replace(bytes) => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
+            BodyStep::Replace { body: bytes, .. } => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
                 Ok(()) => Action::Continue,
                 Err(e) => self.fail_response("rewriting the response body", e),
             },

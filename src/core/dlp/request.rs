@@ -22,6 +22,7 @@ use super::memo::CleanMemo;
 use super::response::blocked;
 use super::text::{redact, Redaction};
 use crate::core::errors::{Denial, Reason};
+use crate::core::messages::Message;
 use crate::core::splice::{apply, splice_of, Splice};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -31,14 +32,6 @@ use std::borrow::Cow;
 struct Body<'a> {
     #[serde(borrow, default)]
     messages: Vec<Message<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Message<'a> {
-    #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -77,8 +70,23 @@ pub fn redact_request(
     let text = std::str::from_utf8(body).map_err(|_| Denial::new(Reason::InvalidJson, "the body is not UTF-8"))?;
     let parsed: Body = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`messages` has an unexpected shape: {e}")))?;
+    apply(body, mask_messages(redaction, text, &parsed.messages, tally, memo)?)
+}
+
+/// The splices that mask the user-supplied text of `messages`, borrowed from `text` (the body,
+/// parsed once by [`crate::core::messages::check_body_with`]).
+pub fn mask_messages(
+    redaction: &Redaction,
+    text: &str,
+    messages: &[Message],
+    tally: &mut Tally,
+    memo: Option<(&CleanMemo, u64)>,
+) -> Result<Vec<Splice>, Denial> {
+    if !redaction.is_active() {
+        return Ok(Vec::new());
+    }
     let mut scan = Scanner { redaction, text, tally, splices: Vec::new() };
-    for message in &parsed.messages {
+    for message in messages {
         let (Some("user"), Some(content)) = (message.role.as_deref(), message.content) else { continue };
         // A message scanned clean in an earlier turn is skipped whole: only its raw bytes are
         // hashed, nothing is parsed or decoded again.
@@ -91,7 +99,7 @@ pub fn redact_request(
             memo.remember(salt, content.get());
         }
     }
-    apply(body, scan.splices)
+    Ok(scan.splices)
 }
 
 struct Scanner<'r, 't> {
