@@ -260,21 +260,21 @@ fn list_prints_every_detector() {
 }
 
 #[test]
-fn a_block_profile_withholds_the_text_and_exits_2() {
+fn a_block_profile_withholds_the_text_and_exits_4() {
     let policy = block_policy("");
     let path = policy.to_str().unwrap();
     let input = format!("mail {EMAIL} and key {AWS}\n");
     let run = redact(&["--policy", path], input.as_bytes(), &[("WARDEN_MASK_KEY", "k")]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     assert_eq!(run.stdout, "", "nothing is written");
     assert!(run.stderr.contains("warden redact: blocked: aws-access-key"), "{}", run.stderr);
     assert!(!run.stderr.contains(AWS) && !run.stderr.contains(EMAIL), "{}", run.stderr);
-    // JSONL: the blocked line says so, the others go on; exit 2 at the end (3 with --check).
+    // JSONL: the blocked line says so, the others go on; exit 4 at the end (3 with --check).
     let lines = format!(
         "{{\"id\": \"a\", \"text\": \"{EMAIL}\"}}\n{{\"id\": \"b\", \"text\": \"key {AWS}\"}}\n{{\"id\": \"c\", \"text\": \"ok\"}}\n"
     );
     let run = redact(&["--policy", path, "--jsonl"], lines.as_bytes(), &[("WARDEN_MASK_KEY", "k")]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(out.len(), 3, "{}", run.stdout);
     assert!(out[0].starts_with("{\"id\":\"a\",\"text\":\"[REDACTED:email:"), "{}", out[0]);
@@ -312,7 +312,7 @@ fn role_is_required_with_a_multi_role_policy() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     take_mask(run.stdout.strip_prefix("key ").unwrap(), "aws-access-key");
     let run = redact(&["--policy", path, "--role", "dev"], input.as_bytes(), &[("WARDEN_MASK_KEY", "k")]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let run = redact(&["--policy", path, "--role", "ghost"], input.as_bytes(), &[]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("unknown role \"ghost\""), "{}", run.stderr);

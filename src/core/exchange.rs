@@ -265,9 +265,8 @@ impl Exchange {
         };
         let memo = Some((&gateway.memo, role.dlp_profile as u64));
         let tally = &mut self.tally;
-        let checked = check_body_with(role, kind, body, |text, messages| {
-            mask_messages(&redaction, text, messages, tally, memo)
-        });
+        let checked =
+            check_body_with(role, kind, body, |text, messages| mask_messages(&redaction, text, messages, tally, memo));
         let verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),

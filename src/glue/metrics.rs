@@ -3,12 +3,16 @@
 //! Envoy lists them in `/stats` as `wasmcustom.warden.allowed`, `wasmcustom.warden.clamped` and
 //! one `wasmcustom.warden.denied.<reason>` per reason code (docs/policy.md), and in
 //! `/stats/prometheus` as `warden_allowed`, `warden_clamped`, `warden_denied_<reason>`; DLP findings
-//! as `warden.dlp.masked`, `warden.dlp.blocked` and `warden.dlp.audited`. Counters are defined
+//! as `warden.dlp.masked`, `warden.dlp.blocked` and `warden.dlp.audited`, and per detector as
+//! `warden.dlp.<masked|blocked|audited>.<detector id>` (defined when first needed). Counters are defined
 //! once per VM; a host that refuses a definition only loses that counter, never a decision.
 
 use super::host;
 use crate::core::dlp::engine::Action;
+use crate::core::dlp::mask::Tally;
 use crate::core::errors::Reason;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// The counter ids of one VM.
 pub struct Metrics {
@@ -17,6 +21,9 @@ pub struct Metrics {
     denied: Vec<(Reason, Option<u32>)>,
     /// Findings masked, blocked and audited (totals over all detectors).
     dlp: [(Action, Option<u32>); 3],
+    /// The same per detector, defined on first use (80+ detectors × 3 actions would otherwise
+    /// be defined up front, mostly never used).
+    per_detector: RefCell<HashMap<(String, Action), Option<u32>>>,
 }
 
 impl Metrics {
@@ -32,6 +39,7 @@ impl Metrics {
                 (Action::Block, counter("warden.dlp.blocked")),
                 (Action::Audit, counter("warden.dlp.audited")),
             ],
+            per_detector: RefCell::new(HashMap::new()),
         }
     }
 
@@ -49,11 +57,27 @@ impl Metrics {
         }
     }
 
-    /// `count` DLP findings met `action`.
-    pub fn dlp(&self, action: Action, count: u32) {
-        if let Some((_, Some(id))) = self.dlp.iter().find(|(a, _)| *a == action) {
-            if count > 0 {
+    /// Adds an exchange's DLP findings: totals per action and counts per detector.
+    pub fn dlp(&self, tally: &Tally) {
+        for (action, id) in &self.dlp {
+            let count = tally.total(*action);
+            if let (Some(id), true) = (id, count > 0) {
                 host::add(*id, i64::from(count));
+            }
+        }
+        let mut per_detector = self.per_detector.borrow_mut();
+        for (detector, action, count) in tally.entries() {
+            let label = match action {
+                Action::Mask => "masked",
+                Action::Block => "blocked",
+                Action::Audit => "audited",
+                Action::Off => continue,
+            };
+            let id = *per_detector
+                .entry((detector.to_string(), action))
+                .or_insert_with(|| host::define_counter(&format!("warden.dlp.{label}.{detector}")).ok());
+            if let Some(id) = id {
+                host::add(id, i64::from(count));
             }
         }
     }

@@ -18,7 +18,6 @@
 mod host;
 mod metrics;
 
-use crate::core::dlp::engine::Action as DlpAction;
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
     request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead, ResponseStep,
@@ -262,9 +261,7 @@ impl HttpContext for WardenHttp {
         }
         log::info!("{} dlp: {tally}", exchange.request_id);
         if let Some(metrics) = &self.metrics {
-            for action in [DlpAction::Mask, DlpAction::Block, DlpAction::Audit] {
-                metrics.dlp(action, tally.total(action));
-            }
+            metrics.dlp(&tally);
         }
     }
 }
@@ -345,10 +342,12 @@ impl WardenHttp {
         };
         match exchange.on_response_body(&gateway, &body) {
             BodyStep::Forward => Action::Continue,
-            BodyStep::Replace { body: bytes, .. } => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
-                Ok(()) => Action::Continue,
-                Err(e) => self.fail_response("rewriting the response body", e),
-            },
+            BodyStep::Replace { body: bytes, .. } => {
+                match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
+                    Ok(()) => Action::Continue,
+                    Err(e) => self.fail_response("rewriting the response body", e),
+                }
+            }
             BodyStep::Reply(local) => self.reply(&local),
         }
     }

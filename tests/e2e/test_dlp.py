@@ -775,6 +775,9 @@ def test_log_and_stats_count_findings_but_never_show_values(fresh_gw, upstream, 
                "wasmcustom.warden.dlp.masked grows by 2")
     wait_until(lambda: counter(fresh_gw, "dlp.audited") - audited == 1,
                "wasmcustom.warden.dlp.audited grows by 1")
+    # Per detector too (the counter is defined when first needed, so it starts here).
+    wait_until(lambda: counter(fresh_gw, "dlp.masked.github-pat") >= 1,
+               "wasmcustom.warden.dlp.masked.github-pat counts the token")
     log = fresh_gw.log()
     for value in (GITHUB_PAT, AWS_KEY_ID, EMAIL):
         assert leaked(log, value) is None, f"{leaked(log, value)!r} is in the gateway log"

@@ -10,7 +10,7 @@
 //!   `[REDACTED:<id>:<hash>]` as in the gateway's traffic when the same secret keys both.
 //!
 //! Plain mode rewrites all of stdin; `--jsonl` streams `{"id", "text"}` lines. Findings are
-//! counted (never shown) and the count goes to stderr. Exit status: 0 done, 1 error, 2 a `block`
+//! counted (never shown) and the count goes to stderr. Exit status: 0 done, 1 error, 2 a usage error, 4 a `block`
 //! detector matched, 3 with `--check` when anything was found.
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use warden::core::policy::Policy;
 /// Environment variable holding the mask secret unless `--mask-key-env` names another.
 const DEFAULT_MASK_KEY_ENV: &str = "WARDEN_MASK_KEY";
 /// Exit status when a `block` detector matched.
-const EXIT_BLOCKED: u8 = 2;
+const EXIT_BLOCKED: u8 = 4;
 /// Exit status of `--check` when anything was found.
 const EXIT_FOUND: u8 = 3;
 
@@ -36,14 +36,14 @@ const EXIT_FOUND: u8 = 3;
 const AFTER_HELP: &str = "Reads stdin and writes it to stdout with every finding masked as \
     [REDACTED:<detector>:<hash>], byte-identical elsewhere; the counts per detector go to stderr \
     (never the values).\n\
-    Exit status: 0 done, 1 error, 2 a block detector matched (nothing written in plain mode), \
+    Exit status: 0 done, 1 error, 2 usage error, 4 a block detector matched (nothing written in plain mode), \
     3 with --check when anything was found. Reference: docs/dlp.md.";
 
 /// Arguments of `warden redact`.
 ///
 /// Reads stdin, writes the redacted text to stdout (byte-identical except at matched spans) and
 /// prints what was found, as counts per detector, on stderr (`warden redact: masked email=2`).
-/// Exit status: 0 done, 1 error, 2 a `block` detector matched, 3 with `--check` when anything
+/// Exit status: 0 done, 1 error, 2 a usage error, 4 a `block` detector matched, 3 with `--check` when anything
 /// was found.
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
@@ -69,7 +69,7 @@ pub struct RedactArgs {
     /// Batch mode: every input line is a JSON object `{"id": <any JSON>, "text": "<string>"}`
     /// (other fields ignored, blank lines skipped); every output line is `{"id", "text"}` with the
     /// same id, in the same order, or `{"id", "blocked": "<detector>"}` when a `block` detector
-    /// matched (exit status 2 at the end). Streams line by line; stops at the first malformed
+    /// matched (exit status 4 at the end). Streams line by line; stops at the first malformed
     /// line with an error naming it (exit status 1).
     #[arg(long, conflicts_with = "list")]
     pub jsonl: bool,
