@@ -3,6 +3,7 @@
 //! Data flows one way: the glue copies plain values out of the proxy (headers, verified claims,
 //! body bytes, the clock), hands them to [`exchange::Exchange`], and performs the step it gets back.
 
+pub mod approval;
 pub mod dlp;
 pub mod endpoint;
 pub mod errors;

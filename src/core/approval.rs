@@ -1,0 +1,242 @@
+//! Just-in-time approval: which requests must wait for a human, and how a request is recognised
+//! when it comes back (groundwork for the approvals issue; not yet called by the filter).
+//!
+//! A role's triggers are checked against the facts of an accepted request ([`RequestFacts`]):
+//! model globs, declared tool names, a regex over the newest user turn (its text and tool
+//! results), `max_tokens` or the body size above a limit, MCP servers present, or a time outside
+//! a weekly UTC window. Every trigger that fires contributes its reason code; any reason means
+//! the request needs approval.
+//!
+//! The [`fingerprint`] identifies "the same request" across retries: a SHA-256 over the subject,
+//! role, model, the sorted tool names and the newest user turn — not over the whole body, whose
+//! history and metadata legitimately differ between a first attempt and its retry. An approval
+//! is bound to a fingerprint, so it cannot be reused for another prompt, user or role.
+//!
+//! Limits: the window is in UTC (no time-zone database in the filter); a window may wrap past
+//! midnight (`22:00-06:00`), and days name the day the window starts on.
+
+use crate::core::policy::glob::GlobSet;
+use regex_automata::meta::Regex;
+
+/// What the approval triggers look at in a request that passed the policy checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The model asked for.
+    pub model: String,
+    /// Names of the declared client tools (and types of Anthropic-defined tools).
+    pub tools: Vec<String>,
+    /// `max_tokens`, when present.
+    pub max_tokens: Option<u64>,
+    /// Size of the request body in bytes.
+    pub body_bytes: u64,
+    /// Whether `mcp_servers` lists any server.
+    pub mcp_servers: bool,
+    /// The newest user turn as text: its text blocks and tool results, joined by newlines.
+    pub newest_turn: String,
+}
+
+/// Days and minutes of the week (UTC) when requests need no approval for being out of hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Monday first.
+    pub days: [bool; 7],
+    /// Minute of the day the window opens (0–1439).
+    pub start_minute: u16,
+    /// Minute of the day the window closes; below `start_minute` the window wraps past midnight.
+    pub end_minute: u16,
+}
+
+impl Window {
+    /// Whether `unix_seconds` falls inside the window.
+    pub fn contains(&self, unix_seconds: i64) -> bool {
+        let day = unix_seconds.div_euclid(86_400);
+        let minute = (unix_seconds.rem_euclid(86_400) / 60) as u16;
+        // 1970-01-01 was a Thursday: Monday-first index 3.
+        let weekday = |day: i64| (day + 3).rem_euclid(7) as usize;
+        let opens_today = self.days.get(weekday(day)).copied().unwrap_or(false);
+        if self.start_minute <= self.end_minute {
+            opens_today && minute >= self.start_minute && minute < self.end_minute
+        } else {
+            let opened_yesterday = self.days.get(weekday(day - 1)).copied().unwrap_or(false);
+            (opens_today && minute >= self.start_minute) || (opened_yesterday && minute < self.end_minute)
+        }
+    }
+}
+
+/// What makes a trigger fire.
+#[derive(Debug)]
+pub enum Condition {
+    /// The model matches one of these globs.
+    Models(GlobSet),
+    /// A declared tool's name matches one of these globs.
+    Tools(GlobSet),
+    /// The newest user turn matches this regex.
+    Prompt(Regex),
+    /// `max_tokens` is above this.
+    MaxTokensAbove(u64),
+    /// The body is larger than this many bytes.
+    BodyBytesAbove(u64),
+    /// The request lists MCP servers.
+    McpServers,
+    /// The request arrives outside this window.
+    OutsideWindow(Window),
+}
+
+/// A condition and the reason code shown to the approver when it fires.
+#[derive(Debug)]
+pub struct Trigger {
+    /// Stable reason code (`opus_model`, `bash_tool`…), chosen by the policy author.
+    pub reason: String,
+    /// When it fires.
+    pub condition: Condition,
+}
+
+impl Trigger {
+    /// Whether the trigger fires for `facts` at `unix_seconds`.
+    pub fn fires(&self, facts: &RequestFacts, unix_seconds: i64) -> bool {
+        match &self.condition {
+            Condition::Models(globs) => globs.matches(&facts.model),
+            Condition::Tools(globs) => facts.tools.iter().any(|t| globs.matches(t)),
+            Condition::Prompt(regex) => regex.is_match(facts.newest_turn.as_str()),
+            Condition::MaxTokensAbove(limit) => facts.max_tokens.is_some_and(|m| m > *limit),
+            Condition::BodyBytesAbove(limit) => facts.body_bytes > *limit,
+            Condition::McpServers => facts.mcp_servers,
+            Condition::OutsideWindow(window) => !window.contains(unix_seconds),
+        }
+    }
+}
+
+/// The reason codes of every trigger that fires, in trigger order, without repeats. Empty means
+/// no approval is needed.
+pub fn reasons<'t>(triggers: &'t [Trigger], facts: &RequestFacts, unix_seconds: i64) -> Vec<&'t str> {
+    let mut reasons: Vec<&str> = Vec::new();
+    for trigger in triggers.iter().filter(|t| t.fires(facts, unix_seconds)) {
+        if !reasons.contains(&trigger.reason.as_str()) {
+            reasons.push(&trigger.reason);
+        }
+    }
+    reasons
+}
+
+/// Lower-case hex SHA-256 identifying a request across retries (see the module header).
+pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
+    let mut tools: Vec<&str> = facts.tools.iter().map(String::as_str).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    let mut hash = hmac_sha256::Hash::new();
+    // Length-prefixed fields: no two different inputs share an encoding.
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    field(b"warden approval fingerprint v1");
+    field(subject.as_bytes());
+    field(role.as_bytes());
+    field(facts.model.as_bytes());
+    field(&(tools.len() as u64).to_le_bytes());
+    for tool in tools {
+        field(tool.as_bytes());
+    }
+    field(facts.newest_turn.as_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::core::policy::glob::Glob;
+
+    fn globs(patterns: &[&str]) -> GlobSet {
+        GlobSet::new(patterns.iter().map(|p| Glob::parse(p).unwrap()).collect())
+    }
+
+    fn facts() -> RequestFacts {
+        RequestFacts {
+            model: "claude-sonnet-4-5".into(),
+            tools: vec!["Read".into(), "Bash".into()],
+            max_tokens: Some(8_000),
+            body_bytes: 60_000,
+            mcp_servers: false,
+            newest_turn: "please drop the production database".into(),
+        }
+    }
+
+    /// Monday to Friday, 08:00–19:00 UTC.
+    fn office_hours() -> Window {
+        Window { days: [true, true, true, true, true, false, false], start_minute: 8 * 60, end_minute: 19 * 60 }
+    }
+
+    /// 2026-11-30 is a Monday.
+    const MONDAY_NOON: i64 = 1_795_996_800 + 12 * 3600;
+
+    #[test]
+    fn each_condition_fires_on_its_own_fact() {
+        let f = facts();
+        let fires = |condition| Trigger { reason: "r".into(), condition }.fires(&f, MONDAY_NOON);
+        assert!(fires(Condition::Models(globs(&["claude-sonnet-*"]))));
+        assert!(!fires(Condition::Models(globs(&["claude-opus-*"]))));
+        assert!(fires(Condition::Tools(globs(&["Bash"]))));
+        assert!(!fires(Condition::Tools(globs(&["Write"]))));
+        assert!(fires(Condition::Prompt(Regex::new(r"(?i)production\s+database").unwrap())));
+        assert!(!fires(Condition::Prompt(Regex::new(r"staging").unwrap())));
+        assert!(fires(Condition::MaxTokensAbove(4_000)) && !fires(Condition::MaxTokensAbove(8_000)));
+        assert!(fires(Condition::BodyBytesAbove(50_000)) && !fires(Condition::BodyBytesAbove(60_000)));
+        assert!(!fires(Condition::McpServers));
+        assert!(!fires(Condition::OutsideWindow(office_hours())));
+    }
+
+    #[test]
+    fn reasons_come_in_trigger_order_once_each() {
+        let triggers = vec![
+            Trigger { reason: "bash_tool".into(), condition: Condition::Tools(globs(&["Bash"])) },
+            Trigger { reason: "big".into(), condition: Condition::MaxTokensAbove(100) },
+            Trigger { reason: "bash_tool".into(), condition: Condition::Tools(globs(&["B*"])) },
+            Trigger { reason: "mcp".into(), condition: Condition::McpServers },
+        ];
+        assert_eq!(reasons(&triggers, &facts(), MONDAY_NOON), vec!["bash_tool", "big"]);
+        assert!(reasons(&[], &facts(), MONDAY_NOON).is_empty());
+    }
+
+    #[test]
+    fn windows_follow_weekdays_and_wrap_past_midnight() {
+        let hours = office_hours();
+        assert!(hours.contains(MONDAY_NOON));
+        assert!(!hours.contains(MONDAY_NOON + 8 * 3600), "20:00 Monday");
+        assert!(!hours.contains(MONDAY_NOON - 5 * 3600), "07:00 Monday");
+        assert!(!hours.contains(MONDAY_NOON + 5 * 86_400), "Saturday noon");
+        let night = Window {
+            days: [false, false, false, false, true, false, false],
+            start_minute: 22 * 60,
+            end_minute: 6 * 60,
+        };
+        let friday_23h = MONDAY_NOON + 4 * 86_400 + 11 * 3600;
+        assert!(night.contains(friday_23h));
+        assert!(night.contains(friday_23h + 6 * 3600), "05:00 Saturday, opened Friday");
+        assert!(!night.contains(friday_23h + 8 * 3600), "07:00 Saturday");
+        assert!(!night.contains(friday_23h - 86_400), "23:00 Thursday");
+    }
+
+    #[test]
+    fn the_fingerprint_binds_caller_prompt_and_tools_but_not_their_order() {
+        let base = fingerprint("alice", "developer", &facts());
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, fingerprint("alice", "developer", &facts()));
+        let mut reordered = facts();
+        reordered.tools.reverse();
+        assert_eq!(base, fingerprint("alice", "developer", &reordered), "tool order does not matter");
+        let mut other_prompt = facts();
+        other_prompt.newest_turn.push('!');
+        for other in [
+            fingerprint("bob", "developer", &facts()),
+            fingerprint("alice", "analyst", &facts()),
+            fingerprint("alice", "developer", &other_prompt),
+            fingerprint("alice", "developer", &RequestFacts { model: "claude-opus-4-1".into(), ..facts() }),
+            fingerprint("alice", "developer", &RequestFacts { tools: vec!["Read".into()], ..facts() }),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Field boundaries are part of the encoding.
+        assert_ne!(fingerprint("ab", "c", &facts()), fingerprint("a", "bc", &facts()));
+    }
+}
