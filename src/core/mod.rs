@@ -14,3 +14,4 @@ pub mod policy;
 pub mod secret;
 pub mod splice;
 pub mod sse;
+pub mod verdict;
