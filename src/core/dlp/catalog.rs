@@ -721,6 +721,7 @@ pub(crate) fn phone(value: &str) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::core::dlp::engine::tests::ids;
     use crate::core::dlp::engine::Engine;
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -1230,14 +1231,6 @@ mod tests {
         Engine::new(builtin()).unwrap_or_else(|errors| panic!("catalog does not compile: {errors:?}"))
     }
 
-    fn found(engine: &Engine, text: &str) -> Vec<(String, String)> {
-        engine
-            .find_all(text)
-            .iter()
-            .map(|x| (engine.spec(x.detector).unwrap().id.clone(), text[x.start..x.end].to_string()))
-            .collect()
-    }
-
     fn is_kebab(id: &str) -> bool {
         !id.is_empty()
             && id
@@ -1302,7 +1295,7 @@ mod tests {
         let engine = engine();
         let mut failures = Vec::new();
         for case in positives() {
-            let findings = found(&engine, &case.text);
+            let findings = ids(&engine, &case.text);
             if !findings.contains(&(case.id.to_string(), case.secret.clone())) {
                 failures
                     .push(format!("{}: expected {:?} in {:?}, found {findings:?}", case.id, case.secret, case.text));
@@ -1316,7 +1309,7 @@ mod tests {
         let engine = engine();
         let mut failures = Vec::new();
         for (id, text) in negatives() {
-            let findings = found(&engine, &text);
+            let findings = ids(&engine, &text);
             if findings.iter().any(|(found, _)| found == id) {
                 failures.push(format!("{id}: false positive in {text:?}: {findings:?}"));
             }
@@ -1410,11 +1403,11 @@ mod tests {
     fn specific_detectors_win_over_generic_and_personal_ones() {
         let engine = engine();
         let ghp = format!("ghp_{}", f("overlap-ghp", ALNUM, 36));
-        assert_eq!(found(&engine, &format!("GITHUB_TOKEN={ghp}")), vec![("github-pat".into(), ghp.clone())]);
-        assert_eq!(found(&engine, &format!("token = \"{ghp}\"")), vec![("github-pat".into(), ghp)]);
+        assert_eq!(ids(&engine, &format!("GITHUB_TOKEN={ghp}")), vec![("github-pat".into(), ghp.clone())]);
+        assert_eq!(ids(&engine, &format!("token = \"{ghp}\"")), vec![("github-pat".into(), ghp)]);
         // The password of a URL is masked, not the "pass@host" email it resembles.
         let text = "https://deploy:Zq81mVx0pL@git.acme.io/infra.git";
-        assert_eq!(found(&engine, text), vec![("url-password".into(), "Zq81mVx0pL".into())]);
+        assert_eq!(ids(&engine, text), vec![("url-password".into(), "Zq81mVx0pL".into())]);
         // A GCP service-account file: the JSON-escaped key is one private-key finding; the key id
         // is not a secret name; the service account's address is an email.
         let key =
@@ -1424,7 +1417,7 @@ mod tests {
             f("sa-id", HEX, 40)
         );
         assert_eq!(
-            found(&engine, &json),
+            ids(&engine, &json),
             vec![("private-key".into(), key), ("email".into(), "ci@acme-prod.iam.gserviceaccount.com".into())]
         );
     }

@@ -112,14 +112,14 @@ pub struct Engine {
     literals: AhoCorasick,
     /// Per literal (Aho-Corasick pattern id): the detectors it triggers.
     owners: Vec<Vec<LiteralOwner>>,
-    /// Every literal, lower-cased, with its owners (for trailing partial literals).
-    literal_texts: Vec<Vec<u8>>,
+    /// Length of the longest literal: how far back a hit reaching into new text can start.
+    longest_literal: usize,
     /// Detectors triggered by number-like runs, grouped by run class: one pass per class.
     digit_groups: Vec<DigitGroup>,
     /// The literals (lower-case) as a trie, to find a trailing partial literal.
     literal_trie: PrefixTrie,
     /// Per literal: whether a hit before the new text can still mask something in it (an
-    /// `Infix` detector, or one whose `secret` group follows the literal).
+    /// `Infix` detector, or one that keeps its trigger visible).
     reaches_forward: Vec<bool>,
     /// `Infix` detectors that mask the run before their literal: `(detector, run, max_back)`.
     infix_runs: Vec<(usize, CharClass, usize)>,
@@ -248,12 +248,16 @@ impl Engine {
                 }
             }
         }
+        let longest_literal = literal_texts.iter().map(Vec::len).max().unwrap_or(0);
+        // A stream keeps at least the longest literal as context, so a trigger delivered in an
+        // earlier piece is still found when its value arrives.
+        let context_bytes = context_bytes.max(longest_literal + 8);
         Ok(Self {
             specs,
             compiled,
             literals,
             owners,
-            literal_texts,
+            longest_literal,
             digit_groups,
             literal_trie,
             reaches_forward,
@@ -340,7 +344,7 @@ impl Engine {
         let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
         let mut out = Vec::new();
         // Literal hits may start in the context before `from` only if they reach into the new text.
-        let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal()));
+        let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal));
         for hit in self.literals.find_overlapping_iter(aho_corasick::Input::new(text).range(search_from..)) {
             if hit.end() <= from && !self.reaches_forward.get(hit.pattern().as_usize()).copied().unwrap_or(false) {
                 continue;
@@ -366,10 +370,6 @@ impl Engine {
         out.sort_by_key(|c| (c.start, c.detector));
         out.dedup();
         out
-    }
-
-    fn longest_literal(&self) -> usize {
-        self.literal_texts.iter().map(Vec::len).max().unwrap_or(0)
     }
 
     /// Whether more text could still change what the candidate matches: its anchored DFA is
@@ -467,7 +467,7 @@ impl Engine {
         let masks_from_start = |d: usize| {
             active.get(d).is_some_and(|a| *a != Action::Off) && self.specs.get(d).is_some_and(|s| !s.reveal_trigger)
         };
-        let longest = self.longest_literal().saturating_sub(1).min(bytes.len().saturating_sub(from));
+        let longest = self.longest_literal.saturating_sub(1).min(bytes.len().saturating_sub(from));
         let tail_start = bytes.len() - longest;
         let tail = bytes.get(tail_start..).unwrap_or(&[]);
         let is_prefix = |d: usize| self.specs.get(d).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)));
@@ -727,7 +727,8 @@ pub(crate) mod tests {
     /// A fabricated GitHub token the small engine finds.
     pub(crate) const TOKEN: &str = "ghp_Z9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8c";
 
-    fn ids(engine: &Engine, text: &str) -> Vec<(String, String)> {
+    /// `(detector id, matched value)` of every finding in `text`.
+    pub(crate) fn ids(engine: &Engine, text: &str) -> Vec<(String, String)> {
         engine
             .find_all(text)
             .iter()
