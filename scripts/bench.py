@@ -678,19 +678,26 @@ def main() -> int:
     if not WASM.is_file():
         sys.exit(f"bench: {WASM} is missing: run `make build` first")
 
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    return run_in_workdir("bench", args.keep, lambda tmp, procs: run(args, variants, conns, tmp, procs))
+
+
+def run_in_workdir(name: str, keep: bool, body) -> int:
+    """Runs `body(tmp, procs)` in a fresh temporary folder, then stops every process it started
+    (newest first) and removes the folder, unless `keep` or the run failed (then it says where
+    the logs are). A BenchError is reported and gives exit status 1."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"warden-{name.replace('_', '-')}-"))
     procs: list[Proc] = []
     try:
-        return run(args, variants, conns, tmp, procs)
+        return body(tmp, procs)
     except BenchError as exc:
-        print(f"\nbench: FAILED: {exc}", file=sys.stderr)
-        args.keep = True
+        print(f"\n{name}: FAILED: {exc}", file=sys.stderr)
+        keep = True
         return 1
     finally:
         for p in reversed(procs):
             p.stop()
-        if args.keep:
-            print(f"bench: logs and configs kept in {tmp}", file=sys.stderr)
+        if keep:
+            print(f"{name}: logs and configs kept in {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 

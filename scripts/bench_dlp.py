@@ -63,7 +63,6 @@ import statistics
 import string
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -935,21 +934,7 @@ def main() -> int:
         ap.error("--delta-chars: LO-HI, e.g. 12-40")
     if not bench.WASM.is_file():
         sys.exit(f"bench_dlp: {bench.WASM} is missing: run `make build` first")
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-dlp-"))
-    procs: list[Proc] = []
-    try:
-        return run(args, variants, tmp, procs)
-    except BenchError as exc:
-        print(f"\nbench_dlp: FAILED: {exc}", file=sys.stderr)
-        args.keep = True
-        return 1
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        if args.keep:
-            print(f"bench_dlp: logs and configs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return bench.run_in_workdir("bench_dlp", args.keep, lambda tmp, procs: run(args, variants, tmp, procs))
 
 
 def run(args, variants: list[str], tmp: Path, procs: list[Proc]) -> int:
