@@ -15,9 +15,10 @@
 //! match could still change with more text — the detector's lazy DFA, run anchored from the
 //! candidate start to the end of the text, is neither dead nor past `max_len`; a number-like
 //! run that touches the end is undecided as a whole. The text is also undecided from the start
-//! of any trailing piece that could begin a trigger: a proper prefix of a literal, or (for
-//! `Infix` detectors that mask the text before their literal, such as emails) the run of
-//! characters that could precede it. [`Scan::settled`] is the earliest undecided position: the
+//! of any trailing piece that could begin a masked span: a proper prefix of the literal of a
+//! detector that masks its trigger too (most keep it visible: `ghp_[REDACTED:…]`), or, for
+//! `Infix` detectors that mask the text before their literal (emails), the run of characters
+//! that could precede it — in both cases only while the detector's DFA is still alive there. [`Scan::settled`] is the earliest undecided position: the
 //! text before it will not change, whatever follows. A plain sentence whose last word is not
 //! a possible secret prefix settles entirely.
 //!
@@ -151,8 +152,8 @@ struct Candidate {
     detector: usize,
     start: usize,
     /// The earliest position the masked span can start: `start`, or the end of the trigger
-    /// literal for detectors whose `secret` group follows it. An undecided candidate holds the
-    /// text back from here.
+    /// literal for detectors that keep it visible (`reveal_trigger`). An undecided candidate
+    /// holds the text back from here.
     hold_from: usize,
     /// Whether the candidate belongs to a number-like run touching the end of the text.
     open_run: bool,
@@ -459,8 +460,8 @@ impl Engine {
 
     /// Start of the trailing piece of `text` that could begin a masked span once more text
     /// arrives: a proper prefix of a literal, or the run before an `Infix` literal, from where
-    /// the detector's DFA is still alive. Detectors whose `secret` group follows their literal
-    /// hold nothing here: their masked span cannot begin before the literal is complete.
+    /// the detector's DFA is still alive. Detectors that keep their trigger visible hold nothing
+    /// here: their masked span cannot begin before the literal is complete.
     fn trailing_hold(&self, text: &str, from: usize, active: &[Action], scratch: &mut Scratch) -> usize {
         let bytes = text.as_bytes();
         let mut hold = text.len();
