@@ -32,6 +32,10 @@ pub struct PolicyFile {
     /// Secret and personal-data masking: extra detectors and the profiles roles pick.
     #[serde(default)]
     pub dlp: DlpConfig,
+    /// Just-in-time approval: where the approval service is and how long requests wait. Required
+    /// when a role has an `approval` section.
+    #[serde(default)]
+    pub approvals: Option<ApprovalsConfig>,
 }
 
 /// Identity settings.
@@ -152,6 +156,9 @@ pub struct RoleConfig {
     /// Default `default`.
     #[serde(default = "default_profile_name")]
     pub dlp: String,
+    /// Requests that must wait for a human's approval, and who may give it. Default: none.
+    #[serde(default)]
+    pub approval: Option<RoleApprovalConfig>,
 }
 
 /// A numeric cap and what to do above it.
@@ -308,6 +315,133 @@ pub enum ActionConfig {
     AuditOnly,
     /// Do not look for it.
     Off,
+}
+
+/// Where the approval service is and the timing of reviews.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// How the filter reaches `warden serve`.
+    pub service: ApprovalServiceConfig,
+    /// How long a held request waits for a decision before it is refused as pending (1s–600s).
+    /// Default `120s`. Envoy's stream idle timeout is raised above it by the renderer.
+    #[serde(default = "default_hold")]
+    pub hold: Seconds,
+    /// How long a review nobody decided stays open. Default `1h`.
+    #[serde(default = "default_review_ttl")]
+    pub review_ttl: Seconds,
+    /// How long an approval lets the approved request through after the decision. Default `15m`.
+    #[serde(default = "default_grant_ttl")]
+    pub grant_ttl: Seconds,
+}
+
+/// The approval service as the filter reaches it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalServiceConfig {
+    /// Base URL of `warden serve` as Envoy reaches it (`http://` or `https://`, optional path
+    /// prefix). The renderer makes it the Envoy cluster `warden_approvals`.
+    pub url: String,
+    /// Name of an existing Envoy cluster to call instead of the rendered one (Istio). Default
+    /// `warden_approvals`.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Credential (under `credentials`) holding the bearer token the gateway presents.
+    pub token: String,
+    /// Credential holding the service's Ed25519 public key, base64 of its 32 bytes; only verdicts
+    /// signed with the matching private key count.
+    pub verdict_key: String,
+}
+
+/// A role's approval rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleApprovalConfig {
+    /// Groups whose members may approve or deny this role's requests; at least one.
+    pub approvers: Vec<String>,
+    /// Whether two different approvers must approve (one denial denies). Default `false`.
+    #[serde(default)]
+    pub two_person: bool,
+    /// How many identical requests (same fingerprint) one approval lets through within
+    /// `approvals.grant_ttl`. Default `1`.
+    #[serde(default = "default_grant_uses")]
+    pub grant_uses: u32,
+    /// Conditions that hold a request for approval; at least one.
+    pub triggers: Vec<TriggerConfig>,
+}
+
+/// One trigger: a reason code and exactly one condition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// Reason code shown to the approver and the caller (`opus_model`): letters, digits, `_`,
+    /// `-`, `.`.
+    pub reason: String,
+    /// Fires when the model matches one of these globs.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    /// Fires when a declared client tool's name (or an Anthropic tool's type) matches one of these
+    /// globs.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Fires when this regex (Rust `regex` syntax) matches the newest user turn: its text and
+    /// tool results.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Fires when `max_tokens` is above this.
+    #[serde(default)]
+    pub max_tokens_above: Option<u64>,
+    /// Fires when the request body is larger than this.
+    #[serde(default)]
+    pub body_bytes_above: Option<Bytes>,
+    /// `true`: fires when the request lists MCP servers.
+    #[serde(default)]
+    pub mcp_servers: Option<bool>,
+    /// Fires when the request arrives outside this weekly window (UTC).
+    #[serde(default)]
+    pub outside: Option<WindowConfig>,
+}
+
+/// A weekly time window in UTC.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Days the window opens on (`mon` … `sun`); at least one.
+    pub days: Vec<Weekday>,
+    /// Opening time, `HH:MM` (UTC).
+    pub from: String,
+    /// Closing time, `HH:MM` (UTC); earlier than `from` means the window ends the next day.
+    pub to: String,
+}
+
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+fn default_hold() -> Seconds {
+    Seconds(120)
+}
+
+fn default_review_ttl() -> Seconds {
+    Seconds(3600)
+}
+
+fn default_grant_ttl() -> Seconds {
+    Seconds(900)
+}
+
+fn default_grant_uses() -> u32 {
+    1
 }
 
 fn default_detector_max_len() -> usize {

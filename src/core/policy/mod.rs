@@ -10,6 +10,7 @@
 //! Credentials are resolved separately ([`Policy::resolve_credentials`]): `warden check` validates
 //! a policy offline without the keys, while the filter refuses to start when a key is missing.
 
+pub mod approvals;
 pub mod config;
 pub mod dlp;
 pub mod glob;
@@ -95,6 +96,8 @@ pub struct Role {
     pub max_body_bytes: u64,
     /// Index into [`dlp::DlpPolicy::profiles`].
     pub dlp_profile: usize,
+    /// Requests that wait for a human, and who may decide.
+    pub approval: Option<approvals::RoleApproval>,
 }
 
 /// A group → role binding, compiled.
@@ -111,6 +114,8 @@ pub struct Binding {
 pub struct IdentityPolicy {
     /// Accepted issuers (from `identity.providers`); empty accepts any issuer `jwt_authn` verified.
     pub issuers: Vec<String>,
+    /// The providers as written (`warden serve` verifies approvers' tokens with them).
+    pub providers: Vec<Provider>,
     /// Longest token lifetime in seconds.
     pub max_token_lifetime: u64,
     /// Path of the groups claim (split on dots).
@@ -119,6 +124,28 @@ pub struct IdentityPolicy {
     pub job_claims: Vec<String>,
     /// Lower-case name of the role-selection header.
     pub role_header: String,
+}
+
+/// An OIDC provider: who issues tokens, for whom, and where its keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// Provider name.
+    pub name: String,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+    /// Where the signing keys are.
+    pub jwks: Jwks,
+}
+
+/// Where a provider's signing keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jwks {
+    /// A JWKS file, as written (relative paths are relative to the policy file).
+    File(String),
+    /// An `https://` URL.
+    Uri(String),
 }
 
 /// A validated, compiled policy.
@@ -134,6 +161,8 @@ pub struct Policy {
     pub credential_env: BTreeMap<String, String>,
     /// Detectors and masking profiles.
     pub dlp: dlp::DlpPolicy,
+    /// The approval service and review timing, when any role has approval rules.
+    pub approvals: Option<approvals::ApprovalSettings>,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -144,6 +173,17 @@ pub struct RoleKeys {
     /// The mask key of each role: `dlp.mask_key`'s credential, or derived from the role's
     /// upstream key.
     pub mask: Vec<MaskKey>,
+    /// The approval service's credentials, when the policy has an `approvals` section.
+    pub approvals: Option<ApprovalKeys>,
+}
+
+/// What the filter needs to trust the approval service and be trusted by it.
+#[derive(Debug, Clone)]
+pub struct ApprovalKeys {
+    /// Bearer token the gateway presents to the service.
+    pub token: Secret,
+    /// The service's Ed25519 public key.
+    pub verdict_key: [u8; 32],
 }
 
 impl Policy {
@@ -186,7 +226,11 @@ impl Policy {
             return Err(PolicyErrors(errors));
         }
         let shared_mask_key = self.dlp.mask_key_credential.as_deref().and_then(|name| resolved.get(name));
-        let mut keys = RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new() };
+        let approvals = match &self.approvals {
+            Some(settings) => Some(approval_keys(&settings.service, &resolved)?),
+            None => None,
+        };
+        let mut keys = RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new(), approvals };
         for role in &self.roles {
             match resolved.get(role.credential.as_str()) {
                 Some(secret) => {
@@ -210,17 +254,49 @@ impl Policy {
     }
 }
 
+/// The approval service's token and public key, from resolved credentials.
+fn approval_keys(
+    service: &approvals::ServiceTarget,
+    resolved: &BTreeMap<&str, Secret>,
+) -> Result<ApprovalKeys, PolicyErrors> {
+    let error = |field: &str, message: &str| {
+        PolicyErrors(vec![PolicyError { path: format!("approvals.service.{field}"), message: message.to_string() }])
+    };
+    let token =
+        resolved.get(service.token_credential.as_str()).ok_or_else(|| error("token", "unknown credential"))?.clone();
+    let encoded = resolved
+        .get(service.verdict_key_credential.as_str())
+        .ok_or_else(|| error("verdict_key", "unknown credential"))?;
+    let verdict_key = decode_public_key(encoded.expose())
+        .ok_or_else(|| error("verdict_key", "the credential is not an Ed25519 public key (base64 of 32 bytes)"))?;
+    Ok(ApprovalKeys { token, verdict_key })
+}
+
+/// Base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+fn decode_public_key(text: &str) -> Option<[u8; 32]> {
+    use ct_codecs::{Base64, Base64NoPadding, Base64UrlSafe, Base64UrlSafeNoPadding, Decoder};
+    let text = text.trim();
+    let mut out = [0u8; 32];
+    let decoded_len = [
+        Base64::decode(&mut out, text, None).map(|d| d.len()),
+        Base64NoPadding::decode(&mut out, text, None).map(|d| d.len()),
+        Base64UrlSafe::decode(&mut out, text, None).map(|d| d.len()),
+        Base64UrlSafeNoPadding::decode(&mut out, text, None).map(|d| d.len()),
+    ];
+    decoded_len.iter().any(|len| *len == Ok(32)).then_some(out)
+}
+
 /// Collects errors while compiling, each under the current path.
-struct Checker {
+pub(super) struct Checker {
     errors: Vec<PolicyError>,
 }
 
 impl Checker {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(PolicyError { path: path.into(), message: message.into() });
     }
 
-    fn globs(&mut self, path: &str, patterns: &[String]) -> GlobSet {
+    pub(super) fn globs(&mut self, path: &str, patterns: &[String]) -> GlobSet {
         let mut globs = Vec::with_capacity(patterns.len());
         for (i, pattern) in patterns.iter().enumerate() {
             match Glob::parse(pattern) {
@@ -247,7 +323,7 @@ fn is_provider_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
-fn is_token(name: &str) -> bool {
+pub(super) fn is_token(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -259,6 +335,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
 
     let identity = &file.identity;
     let mut issuers = Vec::new();
+    let mut providers = Vec::new();
     for (i, provider) in identity.providers.iter().enumerate() {
         let path = format!("identity.providers[{i}]");
         if !is_provider_name(&provider.name) {
@@ -273,16 +350,30 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         if provider.audiences.is_empty() || provider.audiences.iter().any(String::is_empty) {
             check.error(format!("{path}.audiences"), "at least one non-empty audience is required");
         }
-        match &provider.jwks {
-            JwksSource { file: Some(file), uri: None } if !file.is_empty() => {}
-            JwksSource { file: None, uri: Some(uri) } if uri.starts_with("https://") => {}
+        let jwks = match &provider.jwks {
+            JwksSource { file: Some(file), uri: None } if !file.is_empty() => Some(Jwks::File(file.clone())),
+            JwksSource { file: None, uri: Some(uri) } if uri.starts_with("https://") => Some(Jwks::Uri(uri.clone())),
             JwksSource { file: None, uri: Some(_) } => {
-                check.error(format!("{path}.jwks.uri"), "must be an https:// URL")
+                check.error(format!("{path}.jwks.uri"), "must be an https:// URL");
+                None
             }
-            _ => check
-                .error(format!("{path}.jwks"), "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)"),
-        }
+            _ => {
+                check.error(
+                    format!("{path}.jwks"),
+                    "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)",
+                );
+                None
+            }
+        };
         issuers.push(provider.issuer.clone());
+        if let Some(jwks) = jwks {
+            providers.push(Provider {
+                name: provider.name.clone(),
+                issuer: provider.issuer.clone(),
+                audiences: provider.audiences.clone(),
+                jwks,
+            });
+        }
     }
     if identity.max_token_lifetime.0 == 0 {
         check.error("identity.max_token_lifetime", "must be greater than 0");
@@ -325,6 +416,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
             check.error("dlp.mask_key", format!("unknown credential {name:?}"));
         }
     }
+    let approvals = file.approvals.as_ref().and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials));
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
     for (name, role) in &file.roles {
@@ -334,6 +426,12 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
                 Some(index) => compiled.dlp_profile = index,
                 None => check.error(format!("roles.{name}.dlp"), format!("unknown DLP profile {:?}", role.dlp)),
             }
+        }
+        if role.approval.is_some() && file.approvals.is_none() {
+            check.error(
+                format!("roles.{name}.approval"),
+                "needs the top-level `approvals` section (where the approval service is)",
+            );
         }
         roles.push(compiled);
     }
@@ -358,6 +456,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
     Ok(Policy {
         identity: IdentityPolicy {
             issuers,
+            providers,
             max_token_lifetime: identity.max_token_lifetime.0,
             groups_claim,
             job_claims: identity.job_claims.clone(),
@@ -367,6 +466,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         roles,
         credential_env,
         dlp,
+        approvals,
     })
 }
 
@@ -410,6 +510,7 @@ fn compile_role(
         streaming: role.streaming,
         max_body_bytes,
         dlp_profile: 0,
+        approval: role.approval.as_ref().map(|a| approvals::compile_role(check, &format!("{path}.approval"), a)),
     }
 }
 

@@ -1,0 +1,241 @@
+//! The `approvals` section and each role's `approval` rules, compiled.
+//!
+//! The filter uses the service target (cluster, authority, path, credentials), the hold and each
+//! role's triggers ([`crate::core::approval`]); `warden serve` uses the review and grant lifetimes
+//! and each role's approver rules. Both read them from the same policy file.
+//!
+//! Checks: the service URL is `http(s)://host[:port][/prefix]`, the hold lies within 1–600 s
+//! (the service never holds longer), every trigger has exactly one condition, regexes and globs
+//! compile, windows are `HH:MM` with at least one day, and a role with approval rules needs the
+//! `approvals` section.
+
+use super::config::{ApprovalsConfig, CredentialConfig, RoleApprovalConfig, TriggerConfig, Weekday, WindowConfig};
+use super::{is_token, Checker};
+use crate::core::approval::{Condition, Trigger, Window};
+use std::collections::BTreeMap;
+
+/// Longest hold the service grants, in seconds.
+pub const MAX_HOLD_SECONDS: u64 = 600;
+
+/// Cluster name the renderer gives the approval service.
+pub const DEFAULT_CLUSTER: &str = "warden_approvals";
+
+/// Where and how long requests wait for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// How the filter reaches the service.
+    pub service: ServiceTarget,
+    /// Longest wait for a decision, in seconds.
+    pub hold_seconds: u64,
+    /// Lifetime of an undecided review, in seconds.
+    pub review_ttl_seconds: u64,
+    /// Lifetime of an approval after the decision, in seconds.
+    pub grant_ttl_seconds: u64,
+}
+
+/// The approval service as the filter calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTarget {
+    /// The base URL as written, without a trailing `/`.
+    pub url: String,
+    /// Envoy cluster to call.
+    pub cluster: String,
+    /// `:authority` of the callout (`host[:port]` from the URL).
+    pub authority: String,
+    /// Path of the hold endpoint (`<prefix>/v1/holds`).
+    pub holds_path: String,
+    /// Credential holding the gateway's bearer token.
+    pub token_credential: String,
+    /// Credential holding the service's Ed25519 public key.
+    pub verdict_key_credential: String,
+}
+
+/// A role's approval rules.
+#[derive(Debug)]
+pub struct RoleApproval {
+    /// Groups whose members may decide.
+    pub approvers: Vec<String>,
+    /// Whether two different approvers must approve.
+    pub two_person: bool,
+    /// Identical requests one approval lets through.
+    pub grant_uses: u32,
+    /// Conditions that hold a request.
+    pub triggers: Vec<Trigger>,
+}
+
+pub(super) fn compile_settings(
+    check: &mut Checker,
+    config: &ApprovalsConfig,
+    credentials: &BTreeMap<String, CredentialConfig>,
+) -> Option<ApprovalSettings> {
+    let service = &config.service;
+    let target = parse_service_url(&service.url).map_err(|e| check.error("approvals.service.url", e)).ok();
+    let cluster = service.cluster.clone().unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+    if cluster.is_empty() {
+        check.error("approvals.service.cluster", "must not be empty");
+    }
+    for (field, name) in [("token", &service.token), ("verdict_key", &service.verdict_key)] {
+        if !credentials.contains_key(name) {
+            check.error(format!("approvals.service.{field}"), format!("unknown credential {name:?}"));
+        }
+    }
+    if !(1..=MAX_HOLD_SECONDS).contains(&config.hold.0) {
+        check.error("approvals.hold", format!("must be between 1s and {MAX_HOLD_SECONDS}s"));
+    }
+    for (field, value) in [("review_ttl", config.review_ttl.0), ("grant_ttl", config.grant_ttl.0)] {
+        if value == 0 {
+            check.error(format!("approvals.{field}"), "must be greater than 0");
+        }
+    }
+    let (url, authority, prefix) = target?;
+    Some(ApprovalSettings {
+        service: ServiceTarget {
+            url,
+            cluster,
+            authority,
+            holds_path: format!("{prefix}/v1/holds"),
+            token_credential: service.token.clone(),
+            verdict_key_credential: service.verdict_key.clone(),
+        },
+        hold_seconds: config.hold.0,
+        review_ttl_seconds: config.review_ttl.0,
+        grant_ttl_seconds: config.grant_ttl.0,
+    })
+}
+
+/// Splits `http(s)://host[:port][/prefix]` into (url without trailing `/`, authority, prefix).
+fn parse_service_url(url: &str) -> Result<(String, String, String), String> {
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let valid_authority = !authority.is_empty()
+        && authority.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid_authority {
+        return Err("needs a host name or address (no user info)".to_string());
+    }
+    if prefix.contains(['?', '#']) {
+        return Err("must not have a query or fragment".to_string());
+    }
+    Ok((url.to_string(), authority.to_string(), prefix.to_string()))
+}
+
+pub(super) fn compile_role(check: &mut Checker, path: &str, config: &RoleApprovalConfig) -> RoleApproval {
+    if config.approvers.is_empty() || config.approvers.iter().any(String::is_empty) {
+        check.error(format!("{path}.approvers"), "at least one approver group is required");
+    }
+    if config.grant_uses == 0 {
+        check.error(format!("{path}.grant_uses"), "must be at least 1");
+    }
+    if config.triggers.is_empty() {
+        check.error(format!("{path}.triggers"), "at least one trigger is required");
+    }
+    let triggers = config
+        .triggers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, trigger)| compile_trigger(check, &format!("{path}.triggers[{i}]"), trigger))
+        .collect();
+    RoleApproval {
+        approvers: config.approvers.clone(),
+        two_person: config.two_person,
+        grant_uses: config.grant_uses,
+        triggers,
+    }
+}
+
+fn compile_trigger(check: &mut Checker, path: &str, config: &TriggerConfig) -> Option<Trigger> {
+    if !is_token(&config.reason) {
+        check.error(format!("{path}.reason"), "must be letters, digits, '_', '-' or '.'");
+    }
+    let mut conditions = Vec::new();
+    if let Some(models) = &config.models {
+        conditions.push(Condition::Models(check.globs(&format!("{path}.models"), models)));
+    }
+    if let Some(tools) = &config.tools {
+        conditions.push(Condition::Tools(check.globs(&format!("{path}.tools"), tools)));
+    }
+    if let Some(pattern) = &config.prompt {
+        match regex_automata::meta::Regex::new(pattern) {
+            Ok(regex) => conditions.push(Condition::Prompt(regex)),
+            Err(e) => check.error(format!("{path}.prompt"), format!("invalid regex: {e}")),
+        }
+    }
+    if let Some(limit) = config.max_tokens_above {
+        conditions.push(Condition::MaxTokensAbove(limit));
+    }
+    if let Some(limit) = config.body_bytes_above {
+        conditions.push(Condition::BodyBytesAbove(limit.0));
+    }
+    match config.mcp_servers {
+        Some(true) => conditions.push(Condition::McpServers),
+        Some(false) => check.error(format!("{path}.mcp_servers"), "only `true` is meaningful; remove the trigger"),
+        None => {}
+    }
+    if let Some(window) = &config.outside {
+        if let Some(window) = compile_window(check, &format!("{path}.outside"), window) {
+            conditions.push(Condition::OutsideWindow(window));
+        }
+    }
+    let given = [
+        config.models.is_some(),
+        config.tools.is_some(),
+        config.prompt.is_some(),
+        config.max_tokens_above.is_some(),
+        config.body_bytes_above.is_some(),
+        config.mcp_servers.is_some(),
+        config.outside.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        check.error(
+            path.to_string(),
+            "needs exactly one condition: models, tools, prompt, max_tokens_above, body_bytes_above, \
+             mcp_servers or outside",
+        );
+        return None;
+    }
+    let condition = conditions.pop()?;
+    Some(Trigger { reason: config.reason.clone(), condition })
+}
+
+fn compile_window(check: &mut Checker, path: &str, config: &WindowConfig) -> Option<Window> {
+    if config.days.is_empty() {
+        check.error(format!("{path}.days"), "at least one day is required");
+    }
+    let mut days = [false; 7];
+    for day in &config.days {
+        let index = match day {
+            Weekday::Mon => 0,
+            Weekday::Tue => 1,
+            Weekday::Wed => 2,
+            Weekday::Thu => 3,
+            Weekday::Fri => 4,
+            Weekday::Sat => 5,
+            Weekday::Sun => 6,
+        };
+        if let Some(slot) = days.get_mut(index) {
+            *slot = true;
+        }
+    }
+    let from = clock_minutes(&config.from).map_err(|e| check.error(format!("{path}.from"), e)).ok();
+    let to = clock_minutes(&config.to).map_err(|e| check.error(format!("{path}.to"), e)).ok();
+    let (start_minute, end_minute) = (from?, to?);
+    if start_minute == end_minute {
+        check.error(path.to_string(), "`from` and `to` must differ");
+        return None;
+    }
+    Some(Window { days, start_minute, end_minute })
+}
+
+/// `HH:MM` (00:00–24:00) → minutes since midnight.
+fn clock_minutes(text: &str) -> Result<u16, String> {
+    let invalid = || format!("{text:?} is not a time of day; use HH:MM (UTC), e.g. 08:00");
+    let (hours, minutes) = text.trim().split_once(':').ok_or_else(invalid)?;
+    let (hours, minutes): (u16, u16) = (hours.parse().map_err(|_| invalid())?, minutes.parse().map_err(|_| invalid())?);
+    if hours > 24 || minutes > 59 || (hours == 24 && minutes > 0) || text.trim().len() != 5 {
+        return Err(invalid());
+    }
+    Ok(hours * 60 + minutes)
+}
