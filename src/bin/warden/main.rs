@@ -6,8 +6,13 @@
 //! - `warden redact` runs the filter's DLP engine on stdin → stdout: masks secrets and personal
 //!   data in a text (or a `--jsonl` batch) with the built-in detectors or a policy role's profile,
 //!   prints the counts per detector on stderr; `--check` lints, `--list` lists the detectors.
+//! - `warden serve` runs the approval service (holds, reviews, the approvers' page); `warden
+//!   serve init` writes its key pair and the gateway token (docs/approvals.md).
+//! - `warden reviews list|show|approve|deny` is the approvers' command line for that service.
 
 mod redact;
+mod reviews;
+mod serve;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +35,10 @@ enum Command {
     Token(token::TokenArgs),
     /// Mask secrets and personal data on stdin → stdout with the filter's DLP engine.
     Redact(redact::RedactArgs),
+    /// Run the approval service (`warden serve init` writes its keys).
+    Serve(serve::ServeArgs),
+    /// Decide approval reviews: list, show, approve, deny.
+    Reviews(reviews::ReviewsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -53,6 +62,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Redact(args) => redact::run(&args),
+        Command::Serve(args) => serve::run(args),
+        Command::Reviews(args) => reviews::run(&args),
     }
 }
 

@@ -263,7 +263,7 @@ fn init(dir: &Path, force: bool) -> Result<InitOutcome, TokenError> {
 }
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing directory is left as is.
-fn create_private_dir(dir: &Path) -> Result<(), TokenError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), TokenError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -279,7 +279,7 @@ fn create_private_dir(dir: &Path) -> Result<(), TokenError> {
 /// Writes `contents` to a temporary file next to `path` with `mode`, then
 /// renames it over `path`, so readers never see a half-written file and a
 /// private key never exists with looser permissions.
-fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TokenError> {
+pub(crate) fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TokenError> {
     let io_err = |what: &str, p: &Path| {
         let context = format!("{what} {}", p.display());
         move |source| TokenError::Io { context, source }

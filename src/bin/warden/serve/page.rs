@@ -1,0 +1,640 @@
+//! The approvers' web page: server-rendered HTML, plain forms, no JavaScript.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | redirects to `/reviews` |
+//! | `GET /login`, `POST /login` (`token`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires |
+//! | `GET /logout`, `POST /logout` | forgets the cookie |
+//! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then recent decisions |
+//! | `GET /reviews/{id}` | one review, its votes and (while pending) its form |
+//! | `POST /reviews/{id}/decide` (`csrf`, `comment`, `approve` or `deny`, `back`) | records the decision, redirects back with a flash message |
+//!
+//! Authentication: `Authorization: Bearer <token>` when present (deployments behind an OIDC
+//! auth proxy that passes the user's token), else the session cookie; either is verified on
+//! every request exactly like the API's. Forms carry a CSRF token bound to the approver
+//! ([`super::auth::CsrfKey`]); with `SameSite=Strict` cookies that is defence in depth, and it
+//! is what protects header-authenticated deployments. Every value shown is HTML-escaped; pages
+//! are sent with a restrictive Content-Security-Policy and `Cache-Control: no-store`.
+//!
+//! Stable element ids and names for browser tests: the login form `id="login"` with textarea
+//! `name="token"` (`id="token"`) and button `id="login-submit"`; `id="flash"` (class `flash-ok`
+//! or `flash-error`); `id="whoami"`, the sign-out button `id="logout"`; `id="pending"` and
+//! `id="decided"` sections; each review `id="review-<id>"` with its form `id="decide-<id>"`,
+//! textarea `name="comment"` (`id="comment-<id>"`), buttons `name="approve"` (`id="approve-<id>"`)
+//! and `name="deny"` (`id="deny-<id>"`); progress `class="progress"`; each decided row
+//! `id="decided-<id>"`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
+use serde::Deserialize;
+
+use super::auth::{bearer, Approver};
+use super::service::{join_or_dash, or_dash, Service, ServiceError};
+use super::store::{Choice, Decided, Listing, Review, Status};
+use super::util::{format_duration, format_utc, unix_now};
+
+/// Name of the session cookie (holds the approver's token).
+const SESSION_COOKIE: &str = "warden_session";
+/// Name of the one-shot flash message cookie.
+const FLASH_COOKIE: &str = "warden_flash";
+/// Recent decisions shown under the pending reviews.
+const RECENT_DECISIONS: u32 = 20;
+
+const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
+header{display:flex;justify-content:space-between;align-items:center;padding:.6em 1.2em;background:#1d2433;color:#fff}\
+header a{color:#fff;text-decoration:none}header h1{font-size:1.15em;margin:0}header form{display:inline}\
+main{max-width:960px;margin:1em auto;padding:0 1em}\
+.review{background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:.8em 1.1em;margin:0 0 1em}\
+.review h3{margin:.1em 0 .5em;font-size:1.05em}\
+dl{display:grid;grid-template-columns:10em 1fr;gap:.15em .8em;margin:.4em 0}dt{color:#5a6375}dd{margin:0}\
+pre.excerpt{white-space:pre-wrap;word-break:break-word;background:#f2f4f7;border-left:3px solid #9aa4b5;padding:.5em .7em;max-height:18em;overflow:auto}\
+textarea{width:100%;box-sizing:border-box;font:inherit}\
+button{font:inherit;padding:.35em 1.1em;margin:.4em .4em 0 0;border-radius:4px;border:1px solid #888;cursor:pointer}\
+button[name=approve]{background:#1f7a3a;color:#fff;border-color:#1f7a3a}button[name=deny]{background:#b42318;color:#fff;border-color:#b42318}\
+.flash{padding:.6em 1em;border-radius:4px}.flash-ok{background:#e3f4e8;border:1px solid #1f7a3a}.flash-error{background:#fde8e7;border:1px solid #b42318}\
+.status{font-size:.8em;padding:.1em .5em;border-radius:3px;background:#e7eaf0}.status-approved{background:#e3f4e8}.status-denied{background:#fde8e7}\
+table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #e3e6eb;vertical-align:top}\
+.note{color:#5a6375}code{background:#eef0f4;padding:0 .25em;border-radius:3px}";
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A flash message shown once on the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Flash {
+    ok: bool,
+    message: String,
+}
+
+impl Flash {
+    fn ok(message: impl Into<String>) -> Self {
+        Self { ok: true, message: message.into() }
+    }
+
+    fn error(message: impl Into<String>) -> Self {
+        Self { ok: false, message: message.into() }
+    }
+
+    fn encode(&self) -> String {
+        let text = format!("{}{}", if self.ok { "ok:" } else { "err:" }, self.message);
+        Base64UrlSafeNoPadding::encode_to_string(text.as_bytes()).unwrap_or_default()
+    }
+
+    fn decode(value: &str) -> Option<Self> {
+        let bytes = Base64UrlSafeNoPadding::decode_to_vec(value, None).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        if let Some(message) = text.strip_prefix("ok:") {
+            Some(Self::ok(message))
+        } else {
+            text.strip_prefix("err:").map(Self::error)
+        }
+    }
+
+    fn html(&self) -> String {
+        let class = if self.ok { "flash flash-ok" } else { "flash flash-error" };
+        let role = if self.ok { "status" } else { "alert" };
+        format!(r#"<p id="flash" class="{class}" role="{role}">{}</p>"#, escape(&self.message))
+    }
+}
+
+/// The value of cookie `name` in the request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if service.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")).ok()
+}
+
+/// Where the page found the approver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Header,
+    Cookie,
+}
+
+/// The outcome of authenticating a page request.
+enum PageAuth {
+    Approver(Approver, Source),
+    /// No credential at all.
+    Anonymous,
+    /// A credential was presented and refused.
+    Refused {
+        source: Source,
+        message: String,
+    },
+}
+
+async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
+    let (token, source) = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+        Some(token) => (token, Source::Header),
+        None => match cookie(headers, SESSION_COOKIE) {
+            Some(token) => (token, Source::Cookie),
+            None => return PageAuth::Anonymous,
+        },
+    };
+    match service.verifier.verify(token).await {
+        Ok(approver) => PageAuth::Approver(approver, source),
+        Err(e) => PageAuth::Refused { source, message: e.to_string() },
+    }
+}
+
+/// A response with the page's security headers.
+struct Page {
+    status: StatusCode,
+    html: String,
+    cookies: Vec<HeaderValue>,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        security_headers(headers);
+        for cookie in self.cookies {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+fn security_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// `303 See Other` to `location`, setting `cookies`.
+fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, location);
+    }
+    security_headers(headers);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Redirect with a flash message.
+fn redirect_with(service: &Service, location: &str, flash: &Flash, mut cookies: Vec<HeaderValue>) -> Response {
+    cookies.extend(cookie_header(service, FLASH_COOKIE, &flash.encode(), 60));
+    redirect(location, cookies)
+}
+
+/// The flash message of the request (and the header that clears it).
+fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<HeaderValue>) {
+    match cookie(headers, FLASH_COOKIE) {
+        Some(value) => (Flash::decode(value), cookie_header(service, FLASH_COOKIE, "", 0).into_iter().collect()),
+        None => (None, Vec::new()),
+    }
+}
+
+fn layout(title: &str, who: Option<(&Approver, Source)>, flash: Option<&Flash>, content: &str) -> String {
+    let whoami = match who {
+        Some((approver, source)) => {
+            let sign_out = if source == Source::Cookie {
+                r#" <form method="post" action="/logout"><button type="submit" id="logout" name="logout">Sign out</button></form>"#
+            } else {
+                ""
+            };
+            format!(
+                r#"<div id="whoami">Signed in as <b>{}</b> <span class="note">({})</span>{sign_out}</div>"#,
+                escape(&approver.subject),
+                escape(&join_or_dash(&approver.groups))
+            )
+        }
+        None => String::new(),
+    };
+    let flash = flash.map(Flash::html).unwrap_or_default();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Warden approvals</title><style>{STYLE}</style></head>\
+         <body><header><h1><a href=\"/reviews\">Warden approvals</a></h1>{whoami}</header>\
+         <main>{flash}{content}</main></body></html>\n",
+        escape(title)
+    )
+}
+
+/// `GET /`.
+pub async fn root() -> Response {
+    redirect("/reviews", Vec::new())
+}
+
+/// `GET /login`.
+pub async fn login_form(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let (flash, cookies) = take_flash(&service, &headers);
+    login_page(StatusCode::OK, flash.as_ref(), cookies).into_response()
+}
+
+fn login_page(status: StatusCode, flash: Option<&Flash>, cookies: Vec<HeaderValue>) -> Page {
+    let content = r#"<h2>Sign in</h2>
+<p>Paste your OIDC token (the same kind of token the gateway accepts). It is kept in a cookie only until it expires.</p>
+<form method="post" action="/login" id="login">
+<label for="token">Token</label>
+<textarea name="token" id="token" rows="6" required autocomplete="off" spellcheck="false"></textarea>
+<button type="submit" id="login-submit">Sign in</button>
+</form>"#;
+    Page { status, html: layout("Sign in", None, flash, content), cookies }
+}
+
+/// Form of `POST /login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// The approver's OIDC token.
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login`.
+pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    if token.is_empty() {
+        return login_page(StatusCode::BAD_REQUEST, Some(&Flash::error("Paste a token to sign in.")), Vec::new())
+            .into_response();
+    }
+    let approver = match service.verifier.verify(token).await {
+        Ok(approver) => approver,
+        Err(e) => {
+            return login_page(
+                StatusCode::UNAUTHORIZED,
+                Some(&Flash::error(format!("Sign-in failed: {e}"))),
+                Vec::new(),
+            )
+            .into_response()
+        }
+    };
+    if let Err(e) = service.ensure_approver(&approver) {
+        return login_page(StatusCode::FORBIDDEN, Some(&Flash::error(e.message())), Vec::new()).into_response();
+    }
+    let max_age = (approver.expires_at - unix_now()).max(1);
+    let cookies = cookie_header(&service, SESSION_COOKIE, token, max_age).into_iter().collect();
+    redirect_with(&service, "/reviews", &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
+}
+
+/// `GET /logout` and `POST /logout`.
+pub async fn logout(State(service): State<Arc<Service>>) -> Response {
+    let cookies = cookie_header(&service, SESSION_COOKIE, "", 0).into_iter().collect();
+    redirect_with(&service, "/login", &Flash::ok("Signed out."), cookies)
+}
+
+/// What to do with an unauthenticated page request.
+fn unauthenticated(service: &Service, auth: PageAuth) -> Response {
+    match auth {
+        PageAuth::Approver(..) | PageAuth::Anonymous => redirect("/login", Vec::new()),
+        PageAuth::Refused { source: Source::Cookie, message } => {
+            let cookies = cookie_header(service, SESSION_COOKIE, "", 0).into_iter().collect();
+            redirect_with(service, "/login", &Flash::error(format!("Your session ended: {message}")), cookies)
+        }
+        PageAuth::Refused { source: Source::Header, message } => error_page(StatusCode::UNAUTHORIZED, None, &message),
+    }
+}
+
+fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, message: &str) -> Response {
+    let content = format!(
+        r#"<h2>{}</h2><p id="error" class="flash flash-error">{}</p><p><a href="/reviews">Back to the reviews</a></p>"#,
+        escape(status.canonical_reason().unwrap_or("Error")),
+        escape(message)
+    );
+    Page { status, html: layout("Error", who, None, &content), cookies: Vec::new() }.into_response()
+}
+
+fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) -> Response {
+    let status = super::api::ApiError(error.clone()).status_and_type().0;
+    error_page(status, who, error.message())
+}
+
+/// `GET /reviews`.
+pub async fn reviews(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let (approver, source) = match authenticate(&service, &headers).await {
+        PageAuth::Approver(approver, source) => (approver, source),
+        other => return unauthenticated(&service, other),
+    };
+    let who = Some((&approver, source));
+    let listed = service.expire().and_then(|()| {
+        Ok((
+            service.list_for(&approver, Listing::Pending, 500)?,
+            service.list_for(&approver, Listing::Decided, RECENT_DECISIONS)?,
+        ))
+    });
+    let (pending, decided) = match listed {
+        Ok(lists) => lists,
+        Err(e) => return service_error_page(&e, who),
+    };
+    let now = unix_now();
+    let csrf = service.csrf.issue(&approver.subject, now);
+    let mut content = String::new();
+    let _ = write!(content, r#"<section id="pending"><h2>Pending reviews ({})</h2>"#, pending.len());
+    if pending.is_empty() {
+        content.push_str(r#"<p class="note" id="no-pending">Nothing is waiting for you.</p>"#);
+    }
+    for review in &pending {
+        content.push_str(&review_card(review, &approver, &csrf, now, "list"));
+    }
+    content.push_str("</section>");
+    content.push_str(&decided_table(&decided));
+    let (flash, cookies) = take_flash(&service, &headers);
+    Page { status: StatusCode::OK, html: layout("Reviews", who, flash.as_ref(), &content), cookies }.into_response()
+}
+
+/// `GET /reviews/{id}`.
+pub async fn review(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (approver, source) = match authenticate(&service, &headers).await {
+        PageAuth::Approver(approver, source) => (approver, source),
+        other => return unauthenticated(&service, other),
+    };
+    let who = Some((&approver, source));
+    let review = match service.expire().and_then(|()| service.review_for(&approver, &id)) {
+        Ok(review) => review,
+        Err(e) => return service_error_page(&e, who),
+    };
+    let now = unix_now();
+    let csrf = service.csrf.issue(&approver.subject, now);
+    let mut content = review_card(&review, &approver, &csrf, now, "detail");
+    content.push_str(&votes_table(&review));
+    content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
+    let (flash, cookies) = take_flash(&service, &headers);
+    Page { status: StatusCode::OK, html: layout(&review.id, who, flash.as_ref(), &content), cookies }.into_response()
+}
+
+/// Form of `POST /reviews/{id}/decide`.
+#[derive(Debug, Deserialize)]
+pub struct DecideForm {
+    /// CSRF token from the page.
+    #[serde(default)]
+    csrf: String,
+    /// The approver's comment.
+    #[serde(default)]
+    comment: String,
+    /// Present when the Approve button was pressed.
+    approve: Option<String>,
+    /// Present when the Deny button was pressed.
+    deny: Option<String>,
+    /// `detail` to come back to the review's page, else the list.
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /reviews/{id}/decide`.
+pub async fn decide(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let (approver, source) = match authenticate(&service, &headers).await {
+        PageAuth::Approver(approver, source) => (approver, source),
+        other => return unauthenticated(&service, other),
+    };
+    if !service.csrf.check(&approver.subject, &form.csrf, unix_now()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            Some((&approver, source)),
+            "The form has expired or did not come from this page; reload the page and try again.",
+        );
+    }
+    let back = if form.back == "detail"
+        && id.starts_with("rev_")
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        format!("/reviews/{id}")
+    } else {
+        "/reviews".to_string()
+    };
+    let choice = match (form.approve.is_some(), form.deny.is_some()) {
+        (true, false) => Choice::Approve,
+        (false, true) => Choice::Deny,
+        _ => return redirect_with(&service, &back, &Flash::error("Press either Approve or Deny."), Vec::new()),
+    };
+    let flash = match service.decide(&approver, &id, choice, &form.comment) {
+        Ok(Decided::Approved(review)) => Flash::ok(format!("Approved {} for {}.", review.id, review.subject)),
+        Ok(Decided::Denied(review)) => Flash::ok(format!("Denied {} for {}.", review.id, review.subject)),
+        Ok(Decided::AwaitingSecondApprover(review)) => {
+            Flash::ok(format!("Your approval of {} is recorded; a second approver is needed.", review.id))
+        }
+        Err(e) => Flash::error(format!("{id}: {}", e.message())),
+    };
+    redirect_with(&service, &back, &flash, Vec::new())
+}
+
+fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back: &str) -> String {
+    let id = escape(&review.id);
+    let context = &review.context;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r#"<article class="review" id="review-{id}"><h3><a href="/reviews/{id}">{id}</a> <span class="status status-{status}">{status}</span></h3><dl>"#,
+        status = review.status.as_str()
+    );
+    let mut row = |label: &str, value: String| {
+        let _ = write!(html, "<dt>{}</dt><dd>{value}</dd>", escape(label));
+    };
+    let issuer = if context.issuer.is_empty() {
+        String::new()
+    } else {
+        format!(r#" <span class="note">({})</span>"#, escape(&context.issuer))
+    };
+    row("Requester", format!(r#"<b class="requester">{}</b>{issuer}"#, escape(&review.subject)));
+    row("Groups", escape(&join_or_dash(&context.groups)));
+    row("Role", escape(&review.role));
+    if !context.job.is_empty() {
+        let job: Vec<String> = context.job.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect();
+        row("Job", job.join(", "));
+    }
+    row("Model", format!("<code>{}</code>", escape(or_dash(&context.model))));
+    let reasons: Vec<String> = context.reasons.iter().map(|r| format!("<code>{}</code>", escape(r))).collect();
+    row("Reasons", if reasons.is_empty() { "-".to_string() } else { reasons.join(" ") });
+    row("Tools", escape(&join_or_dash(&context.tools)));
+    let max_tokens = context.max_tokens.map(|m| m.to_string()).unwrap_or_else(|| "-".to_string());
+    row(
+        "Request",
+        format!(
+            "max_tokens {}, {} bytes{}, request id <code>{}</code>",
+            escape(&max_tokens),
+            context.body_bytes,
+            if context.mcp_servers { ", lists MCP servers" } else { "" },
+            escape(&context.request_id)
+        ),
+    );
+    let timing = if review.status == Status::Pending && review.expires_at > now {
+        format!(
+            "waiting {} (since {}; expires in {})",
+            format_duration(now - review.created_at),
+            format_utc(review.created_at),
+            format_duration(review.expires_at - now)
+        )
+    } else {
+        let when = review.decided_at.unwrap_or(review.expires_at);
+        format!("created {}, {} {}", format_utc(review.created_at), review.status.as_str(), format_utc(when))
+    };
+    row("Time", timing);
+    let approvers: Vec<&str> = review.approvers().map(|v| v.reviewer.as_str()).collect();
+    let progress = format!(
+        r#"<span class="progress">{} of {} approval{}{}</span>"#,
+        approvers.len(),
+        review.approvals_needed(),
+        if review.approvals_needed() == 1 { "" } else { "s" },
+        if approvers.is_empty() { String::new() } else { format!(" ({})", escape(&approvers.join(", "))) }
+    );
+    row("Approvals", progress);
+    if let Some(denial) = review.denial() {
+        row("Denied by", format!("{}: {}", escape(&denial.reviewer), escape(&denial.comment)));
+    }
+    html.push_str("</dl>");
+    if !context.excerpt.is_empty() {
+        let _ = write!(html, r#"<pre class="excerpt" id="excerpt-{id}">{}</pre>"#, escape(&context.excerpt));
+    }
+    if Service::is_open(review, now) {
+        html.push_str(&decision_form(review, approver, csrf, back));
+    }
+    html.push_str("</article>");
+    html
+}
+
+fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str) -> String {
+    let id = escape(&review.id);
+    if review.votes.iter().any(|v| v.reviewer == approver.subject) {
+        return format!(
+            r#"<p class="note" id="note-{id}">You approved this request; a second approver must decide.</p>"#
+        );
+    }
+    let own = review.subject == approver.subject;
+    let (note, approve_button) = if own {
+        (
+            format!(
+                r#"<p class="note" id="note-{id}">This is your own request: another approver must approve it. You may withdraw it (deny).</p>"#
+            ),
+            String::new(),
+        )
+    } else {
+        (String::new(), format!(r#"<button type="submit" name="approve" value="1" id="approve-{id}">Approve</button>"#))
+    };
+    format!(
+        r#"{note}<form method="post" action="/reviews/{id}/decide" id="decide-{id}">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="back" value="{back}">
+<label for="comment-{id}">Comment (required to deny)</label>
+<textarea name="comment" id="comment-{id}" rows="2" maxlength="2000"></textarea>
+{approve_button}<button type="submit" name="deny" value="1" id="deny-{id}">Deny</button>
+</form>"#,
+        csrf = escape(csrf),
+        back = escape(back)
+    )
+}
+
+fn decided_table(reviews: &[Review]) -> String {
+    let mut html = String::from(r#"<section id="decided"><h2>Recent decisions</h2>"#);
+    if reviews.is_empty() {
+        html.push_str(r#"<p class="note">No decisions yet.</p></section>"#);
+        return html;
+    }
+    html.push_str("<table><thead><tr><th>Review</th><th>Requester</th><th>Role</th><th>Outcome</th><th>By</th><th>Comment</th><th>When</th></tr></thead><tbody>");
+    for review in reviews {
+        let by: Vec<&str> = review.votes.iter().map(|v| v.reviewer.as_str()).collect();
+        let comments: Vec<&str> = review.votes.iter().map(|v| v.comment.as_str()).filter(|c| !c.is_empty()).collect();
+        let id = escape(&review.id);
+        let _ = write!(
+            html,
+            r#"<tr id="decided-{id}"><td><a href="/reviews/{id}">{id}</a></td><td>{}</td><td>{}</td><td><span class="status status-{status}">{status}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(&review.subject),
+            escape(&review.role),
+            escape(&by.join(", ")),
+            escape(&comments.join(" / ")),
+            format_utc(review.decided_at.unwrap_or(review.expires_at)),
+            status = review.status.as_str()
+        );
+    }
+    html.push_str("</tbody></table></section>");
+    html
+}
+
+fn votes_table(review: &Review) -> String {
+    if review.votes.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        r#"<h3>Votes</h3><table id="votes"><thead><tr><th>Approver</th><th>Decision</th><th>Comment</th><th>When</th></tr></thead><tbody>"#,
+    );
+    for vote in &review.votes {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&vote.reviewer),
+            if vote.approve { "approve" } else { "deny" },
+            escape(&vote.comment),
+            format_utc(vote.at)
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_shown_is_html_escaped() {
+        assert_eq!(
+            escape(r#"<script>alert("x&y")</script>'"#),
+            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;"
+        );
+    }
+
+    #[test]
+    fn flash_messages_round_trip_through_their_cookie() {
+        for flash in [Flash::ok("Approved rev_1 for alice."), Flash::error("a; b=c, \"d\" ü")] {
+            let encoded = flash.encode();
+            assert!(encoded.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            assert_eq!(Flash::decode(&encoded), Some(flash));
+        }
+        assert_eq!(Flash::decode("!!"), None);
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; warden_session=tok.en.x; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok.en.x"));
+        assert_eq!(cookie(&headers, FLASH_COOKIE), None);
+    }
+}

@@ -1,0 +1,735 @@
+//! The approval service's behaviour, independent of HTTP: holds, decisions, listings.
+//!
+//! **Holds** ([`Service::hold`]) loop over [`Store::hold_step`]: a grant with uses left answers
+//! `approved` at once (consuming a use), a standing denial answers `denied`, otherwise the hold
+//! waits on the pending review (creating it, and firing the webhook, when there is none). Waiting
+//! is a long-poll without a thread: every hold subscribes to one `tokio::sync::watch` counter that
+//! each decision and each expiry sweep bumps; a woken hold re-runs its step. When two holds wait
+//! on one approved review with fewer uses than holds, the ones that find the grant used up open a
+//! new review and keep waiting — one approval never lets more requests through than the role's
+//! `grant_uses`. When the wait (the request's `hold_seconds`, at most 600 s) ends first, the answer
+//! is `pending` with the review's URL. Every answer is a signed verdict; approved and denied ones
+//! are kept in the database.
+//!
+//! Limits: a decision wakes every waiting hold (each then runs one short query) — fine for the
+//! tens of concurrent holds an approval service sees, not for thousands.
+//!
+//! **Decisions** ([`Service::decide`]): the approver must be in one of the role's approver groups
+//! (current policy), must give a reason to deny, and the store refuses self-approval, a second
+//! approval by the same person and anything not pending.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::auth::{Approver, CsrfKey, GatewayToken, OidcVerifier};
+use super::rules::Rules;
+use super::signer::{VerdictClaims, VerdictSigner, VERDICT_LIFETIME_SECONDS};
+use super::store::{
+    Choice, DecideError, Decided, Decision, HoldStep, Listing, NewReview, Review, ReviewContext, Status, Store,
+    StoreError,
+};
+use super::util::{format_duration, log_event, new_review_id, unix_now};
+use super::webhook::{Notice, Webhook};
+
+/// Longest excerpt kept, in characters (the gateway sends at most 2000).
+const MAX_EXCERPT_CHARS: usize = 4000;
+/// Longest comment kept, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+/// Longest identifier-like field (subject, role, request id, model, tool, group, reason).
+const MAX_FIELD_CHARS: usize = 512;
+/// Most list entries (tools, groups, reasons, job claims) accepted.
+const MAX_LIST_ITEMS: usize = 256;
+
+/// Why a service call failed; each maps to one HTTP status and error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceError {
+    /// 400 `invalid_request_error`.
+    BadRequest(String),
+    /// 401 `authentication_error`.
+    Unauthorized(String),
+    /// 403 `permission_error`.
+    Forbidden(String),
+    /// 404 `not_found_error`.
+    NotFound(String),
+    /// 409 `conflict_error`.
+    Conflict(String),
+    /// 500 `api_error` (details are logged, not returned).
+    Internal,
+}
+
+impl ServiceError {
+    /// The message for the caller.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m) => m,
+            Self::Internal => "internal error in the approval service (see its log)",
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        log_event(&e.to_string());
+        Self::Internal
+    }
+}
+
+/// The callout body the gateway sends (docs/approvals.md). Unknown fields are ignored, so a newer
+/// gateway can add some without breaking an older service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HoldRequest {
+    /// Protocol version; must be 1.
+    pub version: u32,
+    /// The gateway's request id.
+    pub request_id: String,
+    /// SHA-256 request fingerprint, 64 lower-case hex characters.
+    pub fingerprint: String,
+    /// Who asks.
+    pub caller: HoldCaller,
+    /// The caller's role.
+    pub role: String,
+    /// Trigger reason codes.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Model asked for.
+    #[serde(default)]
+    pub model: String,
+    /// Declared tools.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// `max_tokens`.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Body size in bytes.
+    #[serde(default)]
+    pub body_bytes: u64,
+    /// Whether MCP servers are listed.
+    #[serde(default)]
+    pub mcp_servers: bool,
+    /// The newest user turn, masked.
+    #[serde(default)]
+    pub excerpt: String,
+    /// How long the gateway waits, seconds.
+    pub hold_seconds: u64,
+}
+
+/// The requester as the gateway identified it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HoldCaller {
+    /// Token subject.
+    pub subject: String,
+    /// Token issuer.
+    #[serde(default)]
+    pub issuer: String,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Job claims (values other than strings are kept as their JSON text).
+    #[serde(default)]
+    pub job: BTreeMap<String, Value>,
+}
+
+/// Everything the HTTP layer needs.
+pub struct Service {
+    /// Reviews, grants, verdicts.
+    pub store: Store,
+    /// Approver rules from the policy.
+    pub rules: Rules,
+    /// Approver token verification.
+    pub verifier: OidcVerifier,
+    /// The gateway's bearer token.
+    pub gateway_token: GatewayToken,
+    /// Page CSRF tokens.
+    pub csrf: CsrfKey,
+    /// Base URL for links, without trailing `/`.
+    pub public_url: String,
+    signer: VerdictSigner,
+    webhook: Option<Arc<Webhook>>,
+    changes: watch::Sender<u64>,
+}
+
+/// What [`Service::new`] needs.
+pub struct ServiceParts {
+    /// Opened store.
+    pub store: Store,
+    /// Approver rules.
+    pub rules: Rules,
+    /// Token verifier.
+    pub verifier: OidcVerifier,
+    /// Gateway token.
+    pub gateway_token: GatewayToken,
+    /// Verdict signing key.
+    pub signer: VerdictSigner,
+    /// Base URL for links.
+    pub public_url: String,
+    /// Optional webhook.
+    pub webhook: Option<Webhook>,
+}
+
+impl Service {
+    /// Assembles the service.
+    pub fn new(parts: ServiceParts) -> Self {
+        let csrf = CsrfKey::new(parts.signer.derive_secret("warden serve page csrf v1"));
+        Self {
+            store: parts.store,
+            rules: parts.rules,
+            verifier: parts.verifier,
+            gateway_token: parts.gateway_token,
+            csrf,
+            public_url: parts.public_url.trim_end_matches('/').to_string(),
+            signer: parts.signer,
+            webhook: parts.webhook.map(Arc::new),
+            changes: watch::channel(0).0,
+        }
+    }
+
+    /// The page URL of review `id`.
+    pub fn review_url(&self, id: &str) -> String {
+        format!("{}/reviews/{id}", self.public_url)
+    }
+
+    /// Whether the page's cookies must be `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Handles one hold: answers a signed verdict (see the module comment).
+    pub async fn hold(&self, request: HoldRequest) -> Result<String, ServiceError> {
+        let request = validate(request)?;
+        let role = self.rules.role(&request.role).cloned().ok_or_else(|| {
+            ServiceError::BadRequest(format!(
+                "role {:?} has no approval rules in the approval service's policy (is it the gateway's policy?)",
+                request.role
+            ))
+        })?;
+        let wait = Duration::from_secs(request.hold_seconds.min(self.rules.max_hold_seconds));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.changes.subscribe();
+        let subject = request.caller.subject.as_str();
+        let mut waiting_on: Option<String> = None;
+        loop {
+            changes.borrow_and_update();
+            self.expire()?;
+            let now = unix_now();
+            let step = self.store.hold_step(&request.fingerprint, subject, now, || {
+                let id = new_review_id().map_err(StoreError::other)?;
+                Ok(new_review(&request, id, role.two_person, role.grant_uses, now, self.rules.review_ttl_seconds))
+            })?;
+            let review = match step {
+                HoldStep::Granted(review) => {
+                    log_event(&format!(
+                        "hold {} by {subject}: approved (review {}, grant used)",
+                        request.request_id, review.id
+                    ));
+                    return self.issue(&request.fingerprint, subject, &review, "approved", now);
+                }
+                HoldStep::Denied(review) => {
+                    log_event(&format!("hold {} by {subject}: denied (review {})", request.request_id, review.id));
+                    return self.issue(&request.fingerprint, subject, &review, "denied", now);
+                }
+                HoldStep::Created(review) => {
+                    log_event(&format!(
+                        "review created {} for {subject} (role {}, reasons {}, model {})",
+                        review.id,
+                        review.role,
+                        join_or_dash(&review.context.reasons),
+                        or_dash(&review.context.model)
+                    ));
+                    self.notify(&review);
+                    review
+                }
+                HoldStep::Waiting(review) => review,
+            };
+            if waiting_on.as_deref() != Some(review.id.as_str()) {
+                log_event(&format!(
+                    "hold {} by {subject}: waiting on review {} (up to {})",
+                    request.request_id,
+                    review.id,
+                    format_duration(i64::try_from(wait.as_secs()).unwrap_or(i64::MAX))
+                ));
+                waiting_on = Some(review.id.clone());
+            }
+            let woken = tokio::time::timeout_at(deadline, changes.changed()).await;
+            if !matches!(woken, Ok(Ok(()))) {
+                log_event(&format!("hold {} by {subject}: still pending on review {}", request.request_id, review.id));
+                return self.issue(&request.fingerprint, subject, &review, "pending", unix_now());
+            }
+        }
+    }
+
+    /// Signs a verdict about `review`; keeps approved and denied ones as evidence.
+    fn issue(
+        &self,
+        fingerprint: &str,
+        subject: &str,
+        review: &Review,
+        decision: &str,
+        now: i64,
+    ) -> Result<String, ServiceError> {
+        let (reviewer, comment) = match decision {
+            "approved" => {
+                let approvers: Vec<_> = review.approvers().collect();
+                let names: Vec<&str> = approvers.iter().map(|v| v.reviewer.as_str()).collect();
+                let comments: Vec<&str> =
+                    approvers.iter().map(|v| v.comment.as_str()).filter(|c| !c.is_empty()).collect();
+                (names.join(","), comments.join(" / "))
+            }
+            "denied" => review.denial().map(|v| (v.reviewer.clone(), v.comment.clone())).unwrap_or_default(),
+            _ => (String::new(), String::new()),
+        };
+        let url = self.review_url(&review.id);
+        let claims = VerdictClaims {
+            fp: fingerprint,
+            sub: subject,
+            decision,
+            review: &review.id,
+            reviewer: &reviewer,
+            comment: &comment,
+            url: &url,
+            iat: now,
+            exp: now + VERDICT_LIFETIME_SECONDS,
+        };
+        let token = self.signer.sign(&claims).map_err(|e| {
+            log_event(&format!("signing a verdict failed: {e}"));
+            ServiceError::Internal
+        })?;
+        if decision != "pending" {
+            self.store.record_verdict(&review.id, decision, &token, now)?;
+        }
+        Ok(token)
+    }
+
+    fn notify(&self, review: &Review) {
+        if let Some(webhook) = &self.webhook {
+            webhook.notify(Notice {
+                review_id: review.id.clone(),
+                subject: review.subject.clone(),
+                role: review.role.clone(),
+                reasons: review.context.reasons.clone(),
+                model: review.context.model.clone(),
+                two_person: review.two_person,
+                link: self.review_url(&review.id),
+            });
+        }
+    }
+
+    /// Expires due reviews, logs them and wakes their holds.
+    pub fn expire(&self) -> Result<(), ServiceError> {
+        let expired = self.store.expire_due(unix_now())?;
+        for review in &expired {
+            log_event(&format!(
+                "review expired {} for {} (nobody decided within {})",
+                review.id,
+                review.subject,
+                format_duration(review.expires_at - review.created_at)
+            ));
+        }
+        if !expired.is_empty() {
+            self.changes.send_modify(|version| *version = version.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    /// Expires reviews every `period` (their holds learn it without waiting for a decision).
+    pub async fn sweep(self: Arc<Self>, period: Duration) {
+        let mut interval = tokio::time::interval(period);
+        loop {
+            interval.tick().await;
+            // Errors were logged; the next tick tries again.
+            let _ = self.expire();
+        }
+    }
+
+    /// Records `approver`'s decision on review `id`.
+    pub fn decide(
+        &self,
+        approver: &Approver,
+        id: &str,
+        choice: Choice,
+        comment: &str,
+    ) -> Result<Decided, ServiceError> {
+        let comment = comment.trim();
+        if choice == Choice::Deny && comment.is_empty() {
+            return Err(ServiceError::BadRequest("a reason is required to deny a request".to_string()));
+        }
+        if comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err(ServiceError::BadRequest(format!("the comment is longer than {MAX_COMMENT_CHARS} characters")));
+        }
+        self.expire()?;
+        let review = self.review_for(approver, id)?;
+        let decided = self
+            .store
+            .decide(&Decision {
+                review_id: &review.id,
+                reviewer: &approver.subject,
+                choice,
+                comment,
+                now: unix_now(),
+                grant_ttl_seconds: self.rules.grant_ttl_seconds,
+            })
+            .map_err(|e| match e {
+                DecideError::NotFound => ServiceError::NotFound(format!("no review {id}")),
+                DecideError::OwnRequest => ServiceError::Forbidden(e.to_string()),
+                DecideError::NotPending(_) | DecideError::AlreadyApproved => ServiceError::Conflict(e.to_string()),
+                DecideError::Store(e) => e.into(),
+            })?;
+        let event = match &decided {
+            Decided::Approved(r) => format!(
+                "review approved {} for {} by {} (grant: {} use(s), {})",
+                r.id,
+                r.subject,
+                approver.subject,
+                r.grant_uses,
+                format_duration(self.rules.grant_ttl_seconds)
+            ),
+            Decided::Denied(r) => format!("review denied {} for {} by {}", r.id, r.subject, approver.subject),
+            Decided::AwaitingSecondApprover(r) => {
+                format!(
+                    "review {} for {}: first approval by {}, a second approver is needed",
+                    r.id, r.subject, approver.subject
+                )
+            }
+        };
+        log_event(&event);
+        self.changes.send_modify(|version| *version = version.wrapping_add(1));
+        Ok(decided)
+    }
+
+    /// Review `id` if `approver` may see it (they are in one of its role's approver groups).
+    pub fn review_for(&self, approver: &Approver, id: &str) -> Result<Review, ServiceError> {
+        let review = self.store.review(id)?.ok_or_else(|| ServiceError::NotFound(format!("no review {id}")))?;
+        let role = self.rules.role(&review.role).ok_or_else(|| {
+            ServiceError::Forbidden(format!("role {} no longer has approval rules in the policy", review.role))
+        })?;
+        if !role.may_decide(&approver.groups) {
+            return Err(ServiceError::Forbidden(format!(
+                "{} is not in an approver group of role {} (approvers: {})",
+                approver.subject,
+                review.role,
+                role.approvers.join(", ")
+            )));
+        }
+        Ok(review)
+    }
+
+    /// The reviews `approver` may decide, newest first.
+    pub fn list_for(&self, approver: &Approver, listing: Listing, limit: u32) -> Result<Vec<Review>, ServiceError> {
+        self.ensure_approver(approver)?;
+        let reviews = self.store.list(listing, limit)?;
+        Ok(reviews
+            .into_iter()
+            .filter(|review| self.rules.role(&review.role).is_some_and(|role| role.may_decide(&approver.groups)))
+            .collect())
+    }
+
+    /// Refuses someone in no approver group at all.
+    pub fn ensure_approver(&self, approver: &Approver) -> Result<(), ServiceError> {
+        if self.rules.is_approver(&approver.groups) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "{} is not in any approver group of the policy (roles.<role>.approval.approvers)",
+                approver.subject
+            )))
+        }
+    }
+
+    /// Whether `review` still counts as pending now (the sweep may not have run yet).
+    pub fn is_open(review: &Review, now: i64) -> bool {
+        review.status == Status::Pending && review.expires_at > now
+    }
+}
+
+fn new_review(request: &HoldRequest, id: String, two_person: bool, grant_uses: u32, now: i64, ttl: i64) -> NewReview {
+    let job = request
+        .caller
+        .job
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
+    NewReview {
+        id,
+        fingerprint: request.fingerprint.clone(),
+        subject: request.caller.subject.clone(),
+        role: request.role.clone(),
+        two_person,
+        grant_uses,
+        context: ReviewContext {
+            request_id: request.request_id.clone(),
+            issuer: request.caller.issuer.clone(),
+            groups: request.caller.groups.clone(),
+            job,
+            reasons: request.reasons.clone(),
+            model: request.model.clone(),
+            tools: request.tools.clone(),
+            max_tokens: request.max_tokens,
+            body_bytes: request.body_bytes,
+            mcp_servers: request.mcp_servers,
+            excerpt: request.excerpt.clone(),
+        },
+        created_at: now,
+        expires_at: now.saturating_add(ttl),
+    }
+}
+
+/// Checks a hold request's fields; cuts the excerpt to [`MAX_EXCERPT_CHARS`].
+fn validate(mut request: HoldRequest) -> Result<HoldRequest, ServiceError> {
+    let bad = |m: String| Err(ServiceError::BadRequest(m));
+    if request.version != 1 {
+        return bad(format!("unsupported hold protocol version {} (this service speaks 1)", request.version));
+    }
+    let fp = &request.fingerprint;
+    if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return bad("fingerprint must be 64 lower-case hex characters".to_string());
+    }
+    for (name, value) in
+        [("caller.subject", &request.caller.subject), ("role", &request.role), ("request_id", &request.request_id)]
+    {
+        if value.trim().is_empty() {
+            return bad(format!("{name} must not be empty"));
+        }
+    }
+    let single = [
+        ("caller.subject", &request.caller.subject),
+        ("caller.issuer", &request.caller.issuer),
+        ("role", &request.role),
+        ("request_id", &request.request_id),
+        ("model", &request.model),
+    ];
+    for (name, value) in single {
+        if value.chars().count() > MAX_FIELD_CHARS {
+            return bad(format!("{name} is longer than {MAX_FIELD_CHARS} characters"));
+        }
+    }
+    for (name, list) in
+        [("reasons", &request.reasons), ("tools", &request.tools), ("caller.groups", &request.caller.groups)]
+    {
+        if list.len() > MAX_LIST_ITEMS || list.iter().any(|item| item.chars().count() > MAX_FIELD_CHARS) {
+            return bad(format!("{name}: at most {MAX_LIST_ITEMS} entries of at most {MAX_FIELD_CHARS} characters"));
+        }
+    }
+    if request.caller.job.len() > MAX_LIST_ITEMS {
+        return bad(format!("caller.job: at most {MAX_LIST_ITEMS} claims"));
+    }
+    if let Some((cut, _)) = request.excerpt.char_indices().nth(MAX_EXCERPT_CHARS) {
+        request.excerpt.truncate(cut);
+        request.excerpt.push('…');
+    }
+    Ok(request)
+}
+
+/// `items` joined with `, `, or `-`.
+pub fn join_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `text`, or `-` when empty.
+pub fn or_dash(text: &str) -> &str {
+    if text.is_empty() {
+        "-"
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::serve::auth::tests::{verifier_with, TestIssuer};
+    use warden::core::policy::Policy;
+    use warden::core::verdict::{verify, Decision as Verdict};
+
+    pub(crate) const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    pub(crate) fn hold_request(subject: &str, hold_seconds: u64) -> HoldRequest {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "request_id": "req_1", "fingerprint": FP,
+            "caller": {"subject": subject, "issuer": "warden-demo", "groups": ["eng"], "job": {"repository": "org/repo"}},
+            "role": "developer", "reasons": ["opus_model"], "model": "claude-opus-4-1", "tools": ["Bash"],
+            "max_tokens": 1024, "body_bytes": 100, "mcp_servers": false, "excerpt": "deploy to prod",
+            "hold_seconds": hold_seconds, "some_future_field": true
+        }))
+        .unwrap()
+    }
+
+    struct Fixture {
+        service: Arc<Service>,
+        public_key: [u8; 32],
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(name: &str, two_person: bool) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("warden-service-{name}-{}", std::process::id()));
+        let issuer = TestIssuer::new("k");
+        let verifier = verifier_with(&issuer, &dir);
+        let text = crate::serve::rules::tests::POLICY
+            .replace("two_person: true", &format!("two_person: {two_person}"))
+            .replace("grant_uses: 3", "grant_uses: 1");
+        let rules = Rules::from_policy(&Policy::parse(&text).unwrap()).unwrap();
+        let signer = VerdictSigner::generate().unwrap();
+        let public_key = signer.public_key();
+        let service = Service::new(ServiceParts {
+            store: Store::open_in_memory().unwrap(),
+            rules,
+            verifier,
+            gateway_token: GatewayToken::new("gateway-token-for-tests").unwrap(),
+            signer,
+            public_url: "http://127.0.0.1:8787/".into(),
+            webhook: None,
+        });
+        Fixture { service: Arc::new(service), public_key, dir }
+    }
+
+    fn approver(subject: &str, groups: &[&str]) -> Approver {
+        Approver {
+            subject: subject.into(),
+            issuer: "warden-demo".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            expires_at: i64::MAX,
+        }
+    }
+
+    fn read(f: &Fixture, token: &str, subject: &str) -> Verdict {
+        verify(token, &f.public_key, FP, subject, unix_now() as f64).unwrap()
+    }
+
+    fn pending_id(service: &Service) -> String {
+        service.store.list(Listing::Pending, 10).unwrap().first().map(|r| r.id.clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hold_that_times_out_answers_pending_with_the_review_url() {
+        let f = fixture("pending", false);
+        let token = f.service.hold(hold_request("alice", 0)).await.unwrap();
+        match read(&f, &token, "alice") {
+            Verdict::Pending { review, url } => {
+                assert!(review.starts_with("rev_"));
+                assert_eq!(url, format!("http://127.0.0.1:8787/reviews/{review}"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_hold_is_answered_when_an_approver_approves() {
+        let f = fixture("approve", false);
+        let service = Arc::clone(&f.service);
+        let held = tokio::spawn(async move { service.hold(hold_request("alice", 30)).await });
+        let id = loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Some(review) = f.service.store.list(Listing::Pending, 1).unwrap().first() {
+                break review.id.clone();
+            }
+        };
+        f.service.decide(&approver("bob", &["leads"]), &id, Choice::Approve, "fine").unwrap();
+        let token = held.await.unwrap().unwrap();
+        assert_eq!(read(&f, &token, "alice"), Verdict::Approved { review: id.clone(), reviewer: "bob".into() });
+        assert_eq!(f.service.store.verdicts(&id).unwrap().len(), 1, "the approved verdict is kept");
+        // Single use: the retry after the approval opens a new review.
+        let retry = f.service.hold(hold_request("alice", 0)).await.unwrap();
+        let retried = read(&f, &retry, "alice");
+        assert!(matches!(&retried, Verdict::Pending { review, .. } if *review != id), "{retried:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_approval_passes_and_a_retry_after_denial_is_denied() {
+        let f = fixture("retry", false);
+        f.service.hold(hold_request("alice", 0)).await.unwrap();
+        let id = pending_id(&f.service);
+        f.service.decide(&approver("bob", &["leads"]), &id, Choice::Approve, "").unwrap();
+        let token = f.service.hold(hold_request("alice", 0)).await.unwrap();
+        assert!(matches!(read(&f, &token, "alice"), Verdict::Approved { .. }));
+
+        f.service.hold(hold_request("carol", 0)).await.unwrap();
+        let id = pending_id(&f.service);
+        f.service.decide(&approver("bob", &["leads"]), &id, Choice::Deny, "not on prod").unwrap();
+        let token = f.service.hold(hold_request("carol", 5)).await.unwrap();
+        assert_eq!(
+            read(&f, &token, "carol"),
+            Verdict::Denied { review: id, reviewer: "bob".into(), comment: "not on prod".into() }
+        );
+    }
+
+    #[tokio::test]
+    async fn two_person_verdicts_name_both_approvers() {
+        let f = fixture("two", true);
+        f.service.hold(hold_request("alice", 0)).await.unwrap();
+        let id = pending_id(&f.service);
+        assert!(matches!(
+            f.service.decide(&approver("bob", &["leads"]), &id, Choice::Approve, "ok").unwrap(),
+            Decided::AwaitingSecondApprover(_)
+        ));
+        assert!(matches!(
+            f.service.decide(&approver("carol", &["leads"]), &id, Choice::Approve, "agreed").unwrap(),
+            Decided::Approved(_)
+        ));
+        let token = f.service.hold(hold_request("alice", 0)).await.unwrap();
+        assert_eq!(read(&f, &token, "alice"), Verdict::Approved { review: id, reviewer: "bob,carol".into() });
+    }
+
+    #[tokio::test]
+    async fn approver_rules_are_enforced_with_clear_errors() {
+        let f = fixture("rules", false);
+        f.service.hold(hold_request("alice", 0)).await.unwrap();
+        let id = pending_id(&f.service);
+        let outsider = f.service.decide(&approver("eve", &["eng"]), &id, Choice::Approve, "").unwrap_err();
+        assert!(
+            matches!(&outsider, ServiceError::Forbidden(m) if m.contains("not in an approver group")),
+            "{outsider:?}"
+        );
+        let own = f.service.decide(&approver("alice", &["leads"]), &id, Choice::Approve, "").unwrap_err();
+        assert!(matches!(&own, ServiceError::Forbidden(m) if m.contains("own request")), "{own:?}");
+        let reasonless = f.service.decide(&approver("bob", &["leads"]), &id, Choice::Deny, "  ").unwrap_err();
+        assert!(matches!(&reasonless, ServiceError::BadRequest(m) if m.contains("reason")), "{reasonless:?}");
+        let missing = f.service.decide(&approver("bob", &["leads"]), "rev_none", Choice::Approve, "").unwrap_err();
+        assert!(matches!(missing, ServiceError::NotFound(_)));
+        f.service.decide(&approver("bob", &["leads"]), &id, Choice::Approve, "").unwrap();
+        let again = f.service.decide(&approver("dave", &["leads"]), &id, Choice::Deny, "late").unwrap_err();
+        assert!(matches!(again, ServiceError::Conflict(_)));
+        assert!(matches!(
+            f.service.list_for(&approver("eve", &["eng"]), Listing::All, 10),
+            Err(ServiceError::Forbidden(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn malformed_holds_are_refused() {
+        let f = fixture("malformed", false);
+        let mut request = hold_request("alice", 0);
+        request.fingerprint = "short".into();
+        assert!(matches!(f.service.hold(request).await, Err(ServiceError::BadRequest(m)) if m.contains("fingerprint")));
+        let mut request = hold_request("alice", 0);
+        request.version = 2;
+        assert!(matches!(f.service.hold(request).await, Err(ServiceError::BadRequest(m)) if m.contains("version")));
+        let mut request = hold_request("alice", 0);
+        request.role = "analyst".into();
+        assert!(
+            matches!(f.service.hold(request).await, Err(ServiceError::BadRequest(m)) if m.contains("no approval rules"))
+        );
+        let mut request = hold_request("alice", 0);
+        request.excerpt = "x".repeat(5000);
+        f.service.hold(request).await.unwrap();
+        let review = f.service.store.list(Listing::Pending, 1).unwrap().remove(0);
+        assert_eq!(review.context.excerpt.chars().count(), MAX_EXCERPT_CHARS + 1);
+        assert_eq!(review.context.job["repository"], "org/repo");
+    }
+}
