@@ -25,6 +25,7 @@ use crate::core::messages::Message;
 use crate::core::policy::glob::GlobSet;
 use regex_automata::meta::Regex;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -154,18 +155,24 @@ pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The newest user turn of `messages` as text: the last `user` message's text blocks and tool
+/// The content (raw JSON) of the last `user` message in `messages`.
+pub fn newest_user_content<'a>(messages: &[Message<'a>]) -> Option<&'a RawValue> {
+    messages.iter().rev().find(|m| m.role.as_deref() == Some("user")).and_then(|m| m.content)
+}
+
+/// A user message's content (raw JSON: a string or blocks) as text: its text blocks and tool
 /// results, joined by newlines. Content that is not valid JSON counts as empty (the body was
 /// already validated).
-pub fn newest_user_turn(messages: &[Message]) -> String {
-    let Some(content) = messages.iter().rev().find(|m| m.role.as_deref() == Some("user")).and_then(|m| m.content)
-    else {
-        return String::new();
-    };
-    let Ok(content) = serde_json::from_str::<Value>(content.get()) else { return String::new() };
+pub fn turn_text(content_json: &str) -> String {
+    let Ok(content) = serde_json::from_str::<Value>(content_json) else { return String::new() };
     let mut parts: Vec<&str> = Vec::new();
     collect_text(&content, &mut parts, true);
     parts.join("\n")
+}
+
+/// Whether any trigger reads the newest turn (the others need it only once they fired).
+pub fn reads_turn(triggers: &[Trigger]) -> bool {
+    triggers.iter().any(|t| matches!(t.condition, Condition::Prompt(_)))
 }
 
 /// Pushes the text of `content` (a string, or blocks: `text`, and `tool_result` one level deep).
@@ -364,7 +371,7 @@ mod tests {
         let raw: Vec<Box<serde_json::value::RawValue>> =
             messages(json).iter().map(|m| serde_json::value::to_raw_value(m).unwrap()).collect();
         let parsed: Vec<Message> = raw.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect();
-        newest_user_turn(&parsed)
+        newest_user_content(&parsed).map(|c| turn_text(c.get())).unwrap_or_default()
     }
 
     #[test]

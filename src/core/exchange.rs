@@ -38,7 +38,9 @@ use crate::core::identity::{authenticate, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, BodyKind};
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
+use crate::core::splice::splice_of;
 use crate::core::verdict::{self, Decision};
+use std::ops::Range;
 
 /// A compiled policy with its resolved keys: what one filter configuration enforces.
 #[derive(Debug)]
@@ -345,12 +347,15 @@ impl Exchange {
         };
         let memo = Some((&gateway.memo, role.dlp_profile as u64));
         let tally = &mut self.tally;
-        // The newest turn is read from the same parse, only for roles with approval rules.
-        let mut newest_turn = None;
+        // Where the newest user turn lies, from the same parse (read only if approval needs it).
+        let mut newest_turn: Option<Range<usize>> = None;
         let wants_turn = role.approval.is_some() && kind == BodyKind::Messages;
         let checked = check_body_with(role, kind, body, |text, messages| {
             if wants_turn {
-                newest_turn = Some(approval::newest_user_turn(messages));
+                newest_turn = approval::newest_user_content(messages).map(|raw| {
+                    let span = splice_of(text, raw.get(), Vec::new());
+                    span.start..span.end
+                });
             }
             mask_messages(&redaction, text, messages, tally, memo)
         });
@@ -359,16 +364,20 @@ impl Exchange {
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
         self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
-        if let Some(newest_turn) = newest_turn {
+        if wants_turn {
+            let turn = || {
+                let content = newest_turn.clone().and_then(|range| body.get(range));
+                content.and_then(|c| std::str::from_utf8(c).ok()).map(approval::turn_text).unwrap_or_default()
+            };
             let facts = RequestFacts {
                 model: verdict.model,
                 tools: verdict.tools,
                 max_tokens: verdict.max_tokens,
                 body_bytes: body.len() as u64,
                 mcp_servers: verdict.mcp_servers,
-                newest_turn,
+                newest_turn: String::new(),
             };
-            match self.approval_callout(gateway, role, &facts, verdict.clamped) {
+            match self.approval_callout(gateway, role, facts, turn, verdict.clamped) {
                 Ok(Some(callout)) => {
                     return BodyStep::Hold { body: verdict.rewritten, clamped: verdict.clamped, callout };
                 }
@@ -383,19 +392,28 @@ impl Exchange {
     }
 
     /// The callout asking for approval when one of the role's triggers fires; `None` when none
-    /// fires.
+    /// fires. The newest turn (`turn`) is read only when a trigger needs it or one fired.
     fn approval_callout(
         &mut self,
         gateway: &Gateway,
         role: &Role,
-        facts: &RequestFacts,
+        mut facts: RequestFacts,
+        turn: impl Fn() -> String,
         clamped: bool,
     ) -> Result<Option<Callout>, Denial> {
         let Some(rules) = &role.approval else { return Ok(None) };
-        let reasons = approval::reasons(&rules.triggers, facts, self.started_at as i64);
+        let turn_read = approval::reads_turn(&rules.triggers);
+        if turn_read {
+            facts.newest_turn = turn();
+        }
+        let reasons = approval::reasons(&rules.triggers, &facts, self.started_at as i64);
         if reasons.is_empty() {
             return Ok(None);
         }
+        if !turn_read {
+            facts.newest_turn = turn();
+        }
+        let facts = &facts;
         let (Some(settings), Some(keys)) = (&gateway.policy.approvals, &gateway.keys.approvals) else {
             return Err(Denial::new(Reason::InternalError, "approval rules without an approval service"));
         };
