@@ -37,12 +37,18 @@ build:
 bootstrap:
 	scripts/bootstrap.sh
 
-# The demo identity provider's key pair (.demo/ is git-ignored); kept when it exists.
+# The demo identity provider's key pair and the approval service's keys (.demo/ is git-ignored);
+# kept when they exist.
 demo-keys:
 	@if [[ -f .demo/jwks.json && -f .demo/signing-key.pem ]]; then \
 	    echo "demo keys: .demo/ exists"; \
 	else \
 	    $(WARDEN) token init --dir .demo; \
+	fi
+	@if [[ -f .demo/approvals-signing-key.pem && -f .demo/approvals-token ]]; then \
+	    echo "approval service keys: .demo/ has them"; \
+	else \
+	    $(WARDEN) serve init --dir .demo; \
 	fi
 
 # Config for docker-compose.yml: listener on 0.0.0.0:10000 inside the container, files at the
@@ -59,6 +65,8 @@ compose-config:
 validate:
 	ANTHROPIC_API_KEY="$${ANTHROPIC_API_KEY:-placeholder-for-validate}" \
 	$(PY) scripts/run_envoy.py --validate --policy envoy/policy.yaml --wasm $(WASM) \
+	    --credential-file WARDEN_APPROVALS_TOKEN=.demo/approvals-token \
+	    --credential-file WARDEN_APPROVALS_VERDICT_KEY=.demo/approvals-verdict-key.pub \
 	    --config-out .run/envoy-validate.yaml
 
 demo: build
