@@ -345,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_documented_with_its_status() {
+        let reference = include_str!("../../docs/policy.md");
+        for reason in Reason::ALL {
+            let row = format!(
+                "| `{}` | {} | {} |",
+                reason.code(),
+                reason.error_type().status(),
+                reason.error_type().as_str()
+            );
+            assert!(reference.contains(&row), "docs/policy.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn authentication_reasons_map_to_401() {
         assert_eq!(Reason::TokenInvalid.error_type().status(), 401);
         assert_eq!(Reason::BodyTooLarge.error_type().status(), 413);
