@@ -58,6 +58,7 @@ compose-config:
 	    --bind 0.0.0.0 --port 10000 --admin-port 9901 \
 	    --map-path "$(CURDIR)/target/wasm32-wasip1/release=/etc/warden" \
 	    --map-path "$(CURDIR)/.demo=/etc/warden/demo" \
+	    --approvals-address warden-serve:8787 \
 	    --out $(COMPOSE_CONFIG)
 	@echo "rendered $(COMPOSE_CONFIG)"
 

@@ -182,9 +182,11 @@ def parse_seconds(value: Any, what: str) -> int:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def approvals_cluster(policy: dict, ca_file: str) -> tuple[list[dict], int]:
+def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[list[dict], int]:
     """The `warden_approvals` cluster for `approvals.service.url` (none when the policy names a
-    cluster of its own, or has no approvals), and the hold in seconds (0 without approvals)."""
+    cluster of its own, or has no approvals), and the hold in seconds (0 without approvals).
+    `address` (HOST:PORT) points the cluster elsewhere than the URL's host, e.g. a container
+    name, while the callout keeps the URL's authority and path."""
     approvals = policy.get("approvals")
     if approvals is None:
         return [], 0
@@ -198,6 +200,11 @@ def approvals_cluster(policy: dict, ca_file: str) -> tuple[list[dict], int]:
     if not isinstance(url, str):
         raise RenderError("approvals.service.url: must be a URL")
     scheme, host, port, _ = parse_url(url, "approvals.service.url")
+    if address:
+        host, sep, port_text = address.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise RenderError(f"--approvals-address: {address!r} is not HOST:PORT")
+        port = int(port_text)
     cluster = simple_cluster(APPROVALS_CLUSTER, scheme, host, port, ca_file)
     # Holds are long-polls: the filter's callout timeout (hold + 10 s) bounds them.
     return [cluster], hold
@@ -365,7 +372,7 @@ def render(args: argparse.Namespace) -> str:
     providers, jwks_clusters = jwt_providers(policy, policy_path.parent, mappings,
                                              args.ca_file, not args.no_check_files)
     env_keys = credential_env_names(policy)
-    approval_clusters, hold = approvals_cluster(policy, args.ca_file)
+    approval_clusters, hold = approvals_cluster(policy, args.ca_file, args.approvals_address)
 
     scheme, host, port, path = parse_url(args.upstream, "--upstream")
     if path not in ("", "/"):
@@ -435,6 +442,9 @@ def add_render_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--map-path", action="append", metavar="HOST=TARGET",
                     help="rewrite file paths under HOST to TARGET in the output "
                          "(for configs used inside a container); repeatable")
+    ap.add_argument("--approvals-address", metavar="HOST:PORT",
+                    help="where the approval cluster connects, instead of the host and port of "
+                         "approvals.service.url (e.g. a container name)")
     ap.add_argument("--no-check-files", action="store_true",
                     help="do not require the wasm and JWKS files to exist at render time")
 
