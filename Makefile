@@ -37,12 +37,18 @@ build:
 bootstrap:
 	scripts/bootstrap.sh
 
-# The demo identity provider's key pair (.demo/ is git-ignored); kept when it exists.
+# The demo identity provider's key pair and the approval service's keys (.demo/ is git-ignored);
+# kept when they exist.
 demo-keys:
 	@if [[ -f .demo/jwks.json && -f .demo/signing-key.pem ]]; then \
 	    echo "demo keys: .demo/ exists"; \
 	else \
 	    $(WARDEN) token init --dir .demo; \
+	fi
+	@if [[ -f .demo/approvals-signing-key.pem && -f .demo/approvals-token ]]; then \
+	    echo "approval service keys: .demo/ has them"; \
+	else \
+	    $(WARDEN) serve init --dir .demo; \
 	fi
 
 # Config for docker-compose.yml: listener on 0.0.0.0:10000 inside the container, files at the
@@ -52,6 +58,7 @@ compose-config:
 	    --bind 0.0.0.0 --port 10000 --admin-port 9901 \
 	    --map-path "$(CURDIR)/target/wasm32-wasip1/release=/etc/warden" \
 	    --map-path "$(CURDIR)/.demo=/etc/warden/demo" \
+	    --approvals-address warden-serve:8787 \
 	    --out $(COMPOSE_CONFIG)
 	@echo "rendered $(COMPOSE_CONFIG)"
 
@@ -59,6 +66,8 @@ compose-config:
 validate:
 	ANTHROPIC_API_KEY="$${ANTHROPIC_API_KEY:-placeholder-for-validate}" \
 	$(PY) scripts/run_envoy.py --validate --policy envoy/policy.yaml --wasm $(WASM) \
+	    --credential-file WARDEN_APPROVALS_TOKEN=.demo/approvals-token \
+	    --credential-file WARDEN_APPROVALS_VERDICT_KEY=.demo/approvals-verdict-key.pub \
 	    --config-out .run/envoy-validate.yaml
 
 demo: build

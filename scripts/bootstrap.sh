@@ -6,8 +6,11 @@
 #      pip is skipped when .venv/.requirements.stamp matches the current requirements file.
 #   2. the Rust target wasm32-wasip1 and clippy (rustup), needed for the filter and its lints.
 #   3. the pinned Claude Code CLI (tests/e2e/claude-code, npm ci), driven through the gateway by
-#      the end-to-end suite. Needs Node.js >= 18 and npm (only for that test; without npm this
-#      step warns and that test fails); skipped when the lockfile is unchanged.
+#      the end-to-end suite, and the WebDriver client of the approver-page browser test
+#      (tests/e2e/browser, npm ci). Needs Node.js >= 20 and npm (only for those tests; without npm
+#      this step warns and they fail); skipped when the lockfiles are unchanged.
+#   4. Debian's chromium and chromium-driver (apt-get, as root or with sudo) for the browser test,
+#      when /usr/bin/chromium or /usr/bin/chromedriver is missing.
 #
 # After one successful run nothing here needs the network again: the demo and the tests start
 # offline.
@@ -58,18 +61,37 @@ else
     say "WARNING: rustup not found; make sure the wasm32-wasip1 target is available to cargo" >&2
 fi
 
-cc_dir="tests/e2e/claude-code"
-cc_stamp="$cc_dir/node_modules/.lock.stamp"
-cc_want="$(sha256sum "$cc_dir/package-lock.json" | cut -d' ' -f1)"
+# npm_install DIR WHAT: `npm ci` in DIR unless its lockfile is unchanged since the last install.
+npm_install() {
+    local dir="$1" what="$2" stamp="$1/node_modules/.lock.stamp" want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [[ "$want" == "$(cat "$stamp" 2>/dev/null || true)" ]]; then
+        say "$what already installed in $dir"
+    else
+        say "installing $what into $dir (npm ci)"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        printf '%s\n' "$want" > "$stamp"
+    fi
+}
+
 if ! command -v npm >/dev/null 2>&1; then
-    # The gateway and the demo do not need Node.js; only the Claude Code end-to-end test does,
-    # and it fails (never skips) when the CLI is missing.
-    say "WARNING: npm not found: the Claude Code end-to-end test will fail (needs Node.js >= 18)" >&2
-elif [[ "$cc_want" == "$(cat "$cc_stamp" 2>/dev/null || true)" ]]; then
-    say "Claude Code CLI already installed in $cc_dir"
+    # The gateway and the demo do not need Node.js; only the Claude Code and browser end-to-end
+    # tests do, and they fail (never skip) when their tools are missing.
+    say "WARNING: npm not found: the Claude Code and browser end-to-end tests will fail (needs Node.js >= 20)" >&2
 else
-    say "installing the pinned Claude Code CLI into $cc_dir (npm ci)"
-    npm ci --prefix "$cc_dir" --no-audit --no-fund --loglevel=error
-    printf '%s\n' "$cc_want" > "$cc_stamp"
+    npm_install tests/e2e/claude-code "the pinned Claude Code CLI"
+    npm_install tests/e2e/browser "the WebDriver client (selenium-webdriver)"
+fi
+
+if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    say "chromium and chromedriver present"
+else
+    say "installing Debian's chromium and chromium-driver (apt-get) for the browser test"
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q chromium chromium-driver \
+        || { $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver; } \
+        || say "WARNING: chromium could not be installed: the browser test will fail" >&2
 fi
 say "done"

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Run the Warden gateway in the foreground on 127.0.0.1:${WARDEN_PORT:-10000} (Ctrl-C stops it).
+# Run the Warden gateway in the foreground on 127.0.0.1:${WARDEN_PORT:-10000}, with the approval
+# service (`warden serve`) on 127.0.0.1:8787 (Ctrl-C stops both).
 #
 #   make build && scripts/demo.sh          (or simply: make demo)
 #
 # - Demo identity: .demo/signing-key.pem + .demo/jwks.json (made by `warden token init` if
 #   missing); envoy/policy.yaml's provider `demo` trusts that JWKS.
+# - Approvals: `warden serve init --dir .demo` made the service's signing key, its public key
+#   (.demo/approvals-verdict-key.pub) and the gateway's token (.demo/approvals-token); the service
+#   keeps its reviews in .demo/approvals.db. envoy/policy.yaml points at 127.0.0.1:8787, so that
+#   port is fixed here.
 # - Upstream: with ANTHROPIC_API_KEY set, the real API (${UPSTREAM_URL:-https://api.anthropic.com});
 #   without it, the fake Claude upstream (scripts/fake_claude.py) on a free local port, with a
 #   random key that only the gateway knows. The key never appears in a file or on screen.
@@ -33,12 +38,20 @@ if [[ ! -f .demo/jwks.json || ! -f .demo/signing-key.pem ]]; then
     echo "demo: creating demo signing key in .demo/"
     "$warden" token init --dir .demo
 fi
+if [[ ! -f .demo/approvals-signing-key.pem || ! -f .demo/approvals-token ]]; then
+    echo "demo: creating the approval service's keys in .demo/"
+    "$warden" serve init --dir .demo
+fi
+
+approvals_port=8787
+approvals_url="http://127.0.0.1:$approvals_port"
 
 fake_pid=""
 envoy_pid=""
+serve_pid=""
 cleanup() {
     local pid
-    for pid in $envoy_pid $fake_pid; do
+    for pid in $envoy_pid $serve_pid $fake_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -67,7 +80,20 @@ else
     export ANTHROPIC_API_KEY="$fake_key"
 fi
 
+# The approval service: reviews for the held requests, the approver page, the verdicts.
+"$warden" serve --policy "$policy" --listen "127.0.0.1:$approvals_port" --db .demo/approvals.db \
+    --signing-key .demo/approvals-signing-key.pem --gateway-token-file .demo/approvals-token \
+    --public-url "$approvals_url" > .demo/serve.log 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 50); do
+    if "$py" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+        "$approvals_url/healthz" 2>/dev/null; then break; fi
+    kill -0 "$serve_pid" 2>/dev/null || die "warden serve did not start (see .demo/serve.log)"
+    sleep 0.1
+done
+
 mint="$warden token mint --sub alice --groups eng --ttl 15m"
+mint_lead="$warden token mint --sub bob --groups leads --ttl 15m"
 cat <<BANNER
 
   Warden gateway: http://127.0.0.1:$port    (admin: http://127.0.0.1:$admin_port)
@@ -88,7 +114,16 @@ cat <<BANNER
         -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \\
         -d '{"model":"claude-haiku-4-5-20251001","max_tokens":256,"messages":[{"role":"user","content":"Hello"}]}'
 
-  Ctrl-C stops the gateway.
+  Approvals: a developer's request for a claude-opus-* model waits (up to 2 minutes) for a
+  member of group leads to approve it. Send one (model "claude-opus-4-1" in the curl above),
+  then, as the lead bob:
+      open $approvals_url/reviews and paste the token from: $mint_lead
+  or with the CLI:
+      export WARDEN_TOKEN=\$($mint_lead) WARDEN_SERVICE=$approvals_url
+      $warden reviews list
+      $warden reviews approve <review id> --comment "ok"
+
+  Ctrl-C stops the gateway and the approval service.
 
 BANNER
 
@@ -96,6 +131,8 @@ BANNER
 # script alive and lets the traps run on Ctrl-C or SIGTERM.
 "$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
     --port "$port" --admin-port "$admin_port" \
+    --credential-file WARDEN_APPROVALS_TOKEN=.demo/approvals-token \
+    --credential-file WARDEN_APPROVALS_VERDICT_KEY=.demo/approvals-verdict-key.pub \
     --concurrency "${WARDEN_CONCURRENCY:-1}" --log-level "${WARDEN_LOG_LEVEL:-info}" &
 envoy_pid=$!
 rc=0

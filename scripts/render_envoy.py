@@ -166,6 +166,50 @@ def simple_cluster(name: str, scheme: str, host: str, port: int, ca_file: str) -
     return cluster
 
 
+APPROVALS_CLUSTER = "warden_approvals"
+DEFAULT_HOLD_SECONDS = 120
+DEFAULT_STREAM_IDLE_SECONDS = 600
+
+
+def parse_seconds(value: Any, what: str) -> int:
+    """A policy duration (`90`, `90s`, `15m`, `1h30m`) in seconds, as Warden reads it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", str(value).strip())
+    if not isinstance(value, str) or not value.strip() or match is None:
+        raise RenderError(f"{what}: {value!r} is not a duration (e.g. 90s, 15m, 1h)")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[list[dict], int]:
+    """The `warden_approvals` cluster for `approvals.service.url` (none when the policy names a
+    cluster of its own, or has no approvals), and the hold in seconds (0 without approvals).
+    `address` (HOST:PORT) points the cluster elsewhere than the URL's host, e.g. a container
+    name, while the callout keeps the URL's authority and path."""
+    approvals = policy.get("approvals")
+    if approvals is None:
+        return [], 0
+    if not isinstance(approvals, dict) or not isinstance(approvals.get("service"), dict):
+        raise RenderError("approvals.service: must be a mapping with `url`, `token` and `verdict_key`")
+    hold = parse_seconds(approvals.get("hold", DEFAULT_HOLD_SECONDS), "approvals.hold")
+    service = approvals["service"]
+    if service.get("cluster"):
+        return [], hold
+    url = service.get("url")
+    if not isinstance(url, str):
+        raise RenderError("approvals.service.url: must be a URL")
+    scheme, host, port, _ = parse_url(url, "approvals.service.url")
+    if address:
+        host, sep, port_text = address.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise RenderError(f"--approvals-address: {address!r} is not HOST:PORT")
+        port = int(port_text)
+    cluster = simple_cluster(APPROVALS_CLUSTER, scheme, host, port, ca_file)
+    # Holds are long-polls: the filter's callout timeout (hold + 10 s) bounds them.
+    return [cluster], hold
+
+
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
                   ca_file: str, check_files: bool) -> tuple[dict, list[dict]]:
     identity = policy.get("identity") or {}
@@ -328,6 +372,7 @@ def render(args: argparse.Namespace) -> str:
     providers, jwks_clusters = jwt_providers(policy, policy_path.parent, mappings,
                                              args.ca_file, not args.no_check_files)
     env_keys = credential_env_names(policy)
+    approval_clusters, hold = approvals_cluster(policy, args.ca_file, args.approvals_address)
 
     scheme, host, port, path = parse_url(args.upstream, "--upstream")
     if path not in ("", "/"):
@@ -364,6 +409,9 @@ def render(args: argparse.Namespace) -> str:
         "upstream_transport_socket": (tls_transport_socket(host, args.ca_file, ["h2", "http/1.1"])
                                       if scheme == "https" else None),
         "jwks_clusters": jwks_clusters,
+        "approvals_clusters": approval_clusters,
+        # A held request is silent while it waits: Envoy must not time it out first.
+        "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
     }
     try:
         template = yaml.safe_load(Path(args.template).read_text(encoding="utf-8"))
@@ -394,6 +442,9 @@ def add_render_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--map-path", action="append", metavar="HOST=TARGET",
                     help="rewrite file paths under HOST to TARGET in the output "
                          "(for configs used inside a container); repeatable")
+    ap.add_argument("--approvals-address", metavar="HOST:PORT",
+                    help="where the approval cluster connects, instead of the host and port of "
+                         "approvals.service.url (e.g. a container name)")
     ap.add_argument("--no-check-files", action="store_true",
                     help="do not require the wasm and JWKS files to exist at render time")
 

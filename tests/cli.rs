@@ -62,8 +62,11 @@ fn check_can_require_the_credentials_without_printing_them() {
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["check", "--require-credentials", policy])
         .env("ANTHROPIC_API_KEY", "sk-ant-secret-value")
+        .env("WARDEN_APPROVALS_TOKEN", "approvals-token-value")
+        .env("WARDEN_APPROVALS_VERDICT_KEY", "A".repeat(43))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-ant-secret-value"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("sk-ant-secret-value") && !stdout.contains("approvals-token-value"), "{stdout}");
 }

@@ -11,7 +11,14 @@ const NOW: f64 = 1_800_000_000.0;
 const KEY: &str = "sk-ant-test-key-for-scenarios";
 
 fn gateway() -> Gateway {
-    Gateway::new(POLICY, |name| (name == "ANTHROPIC_API_KEY").then(|| KEY.to_string())).unwrap()
+    Gateway::new(POLICY, |name| match name {
+        "ANTHROPIC_API_KEY" => Some(KEY.to_string()),
+        "WARDEN_APPROVALS_TOKEN" => Some("approvals-token".to_string()),
+        // Any Ed25519 public key (base64 of 32 bytes).
+        "WARDEN_APPROVALS_VERDICT_KEY" => Some("A".repeat(43)),
+        _ => None,
+    })
+    .unwrap()
 }
 
 fn token(groups: &[&str]) -> TokenStatus {

@@ -1,5 +1,5 @@
-//! Just-in-time approval: which requests must wait for a human, and how a request is recognised
-//! when it comes back (groundwork for the approvals issue; not yet called by the filter).
+//! Just-in-time approval: which requests must wait for a human, how a request is recognised
+//! when it comes back, and what the filter sends the approval service.
 //!
 //! A role's triggers are checked against the facts of an accepted request ([`RequestFacts`]):
 //! model globs, declared tool names, a regex over the newest user turn (its text and tool
@@ -12,11 +12,25 @@
 //! history and metadata legitimately differ between a first attempt and its retry. An approval
 //! is bound to a fingerprint, so it cannot be reused for another prompt, user or role.
 //!
+//! [`HoldRequest`] is the callout body (`POST /v1/holds`, docs/approvals.md): who asks, why, and
+//! a masked excerpt of the newest turn for the approver to read.
+//!
 //! Limits: the window is in UTC (no time-zone database in the filter); a window may wrap past
-//! midnight (`22:00-06:00`), and days name the day the window starts on.
+//! midnight (`22:00-06:00`), and days name the day the window starts on. The newest turn is the
+//! last `user` message's text blocks and tool results (strings and their text blocks); images and
+//! documents are not part of it.
 
+use crate::core::identity::Caller;
+use crate::core::messages::Message;
 use crate::core::policy::glob::GlobSet;
 use regex_automata::meta::Regex;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Longest excerpt of the newest turn sent to the approver, in characters.
+pub const EXCERPT_CHARS: usize = 2000;
 
 /// What the approval triggers look at in a request that passed the policy checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,6 +155,115 @@ pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The content (raw JSON) of the last `user` message in `messages`.
+pub fn newest_user_content<'a>(messages: &[Message<'a>]) -> Option<&'a RawValue> {
+    messages.iter().rev().find(|m| m.role.as_deref() == Some("user")).and_then(|m| m.content)
+}
+
+/// A user message's content (raw JSON: a string or blocks) as text: its text blocks and tool
+/// results, joined by newlines. Content that is not valid JSON counts as empty (the body was
+/// already validated).
+pub fn turn_text(content_json: &str) -> String {
+    let Ok(content) = serde_json::from_str::<Value>(content_json) else { return String::new() };
+    let mut parts: Vec<&str> = Vec::new();
+    collect_text(&content, &mut parts, true);
+    parts.join("\n")
+}
+
+/// Whether any trigger reads the newest turn (the others need it only once they fired).
+pub fn reads_turn(triggers: &[Trigger]) -> bool {
+    triggers.iter().any(|t| matches!(t.condition, Condition::Prompt(_)))
+}
+
+/// Pushes the text of `content` (a string, or blocks: `text`, and `tool_result` one level deep).
+fn collect_text<'v>(content: &'v Value, parts: &mut Vec<&'v str>, tool_results: bool) {
+    match content {
+        Value::String(text) => parts.push(text),
+        Value::Array(blocks) => {
+            for block in blocks {
+                match block.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        if let Some(text) = block.get("text").and_then(Value::as_str) {
+                            parts.push(text);
+                        }
+                    }
+                    Some("tool_result") if tool_results => {
+                        if let Some(inner) = block.get("content") {
+                            collect_text(inner, parts, false);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `text` cut to at most `max_chars` characters, with `…` when cut.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
+/// The callout body: what the approval service (and so the approver) learns about a request.
+#[derive(Debug, Serialize)]
+pub struct HoldRequest<'a> {
+    /// Protocol version, `1`.
+    pub version: u32,
+    /// The gateway's request id.
+    pub request_id: &'a str,
+    /// [`fingerprint`] of the request.
+    pub fingerprint: &'a str,
+    /// Who asks.
+    pub caller: CallerView<'a>,
+    /// The caller's role.
+    pub role: &'a str,
+    /// Reason codes of the triggers that fired.
+    pub reasons: &'a [&'a str],
+    /// The model asked for.
+    pub model: &'a str,
+    /// Declared tools.
+    pub tools: &'a [String],
+    /// `max_tokens`, when present.
+    pub max_tokens: Option<u64>,
+    /// Size of the request body in bytes.
+    pub body_bytes: u64,
+    /// Whether the request lists MCP servers.
+    pub mcp_servers: bool,
+    /// The newest user turn, masked and cut to [`EXCERPT_CHARS`].
+    pub excerpt: &'a str,
+    /// How long the filter waits, in seconds.
+    pub hold_seconds: u64,
+}
+
+/// The caller as the approver sees it.
+#[derive(Debug, Serialize)]
+pub struct CallerView<'a> {
+    /// Token subject.
+    pub subject: &'a str,
+    /// Token issuer.
+    pub issuer: &'a str,
+    /// Groups from the token.
+    pub groups: &'a [String],
+    /// Job claims (CI runs).
+    pub job: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> CallerView<'a> {
+    /// The view of `caller`.
+    pub fn of(caller: &'a Caller) -> Self {
+        Self {
+            subject: &caller.subject,
+            issuer: &caller.issuer,
+            groups: &caller.groups,
+            job: caller.job.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
@@ -238,5 +361,40 @@ mod tests {
         }
         // Field boundaries are part of the encoding.
         assert_ne!(fingerprint("ab", "c", &facts()), fingerprint("a", "bc", &facts()));
+    }
+
+    fn messages(json: &str) -> Vec<serde_json::Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn newest(json: &str) -> String {
+        let raw: Vec<Box<serde_json::value::RawValue>> =
+            messages(json).iter().map(|m| serde_json::value::to_raw_value(m).unwrap()).collect();
+        let parsed: Vec<Message> = raw.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect();
+        newest_user_content(&parsed).map(|c| turn_text(c.get())).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_newest_turn_is_the_last_user_message_with_its_tool_results() {
+        let json = r#"[
+            {"role": "user", "content": "old question"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ls output"}]},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "plain result"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+                {"type": "text", "text": "now deploy"}
+            ]}
+        ]"#;
+        assert_eq!(newest(json), "ls output\nplain result\nnow deploy");
+        assert_eq!(newest(r#"[{"role": "user", "content": "just text"}]"#), "just text");
+        assert_eq!(newest(r#"[{"role": "assistant", "content": "no user"}]"#), "");
+    }
+
+    #[test]
+    fn excerpts_are_cut_on_character_boundaries() {
+        assert_eq!(excerpt("héllo", 2), "hé…");
+        assert_eq!(excerpt("héllo", 5), "héllo");
+        assert_eq!(excerpt("", 3), "");
     }
 }

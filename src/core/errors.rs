@@ -113,6 +113,17 @@ pub enum Reason {
     /// The upstream response cannot be inspected for masking (compressed, not text, or a
     /// malformed event stream), so it is not delivered.
     ResponseUninspectable,
+    /// The request needs a human's approval and nobody decided within the hold; the reply names
+    /// the review to open. Re-sending the same request after approval passes.
+    ApprovalPending,
+    /// An approver denied the request.
+    ApprovalDenied,
+    /// The approval service could not be asked (unreachable, timed out, an error or a malformed
+    /// answer): the request is refused, never passed.
+    ApprovalUnavailable,
+    /// The approval service's answer did not verify (signature, request, caller or expiry):
+    /// possibly forged.
+    ApprovalInvalid,
     /// Warden could not do its work (a proxy call failed); the request is refused, not passed.
     InternalError,
 }
@@ -145,6 +156,10 @@ impl Reason {
             Self::StreamingNotAllowed => "streaming_not_allowed",
             Self::SensitiveDataBlocked => "sensitive_data_blocked",
             Self::ResponseUninspectable => "response_uninspectable",
+            Self::ApprovalPending => "approval_pending",
+            Self::ApprovalDenied => "approval_denied",
+            Self::ApprovalUnavailable => "approval_unavailable",
+            Self::ApprovalInvalid => "approval_invalid",
             Self::InternalError => "internal_error",
         }
     }
@@ -168,7 +183,11 @@ impl Reason {
             | Self::McpServerNotAllowed
             | Self::BetaNotAllowed
             | Self::StreamingNotAllowed
-            | Self::SensitiveDataBlocked => ErrorType::Permission,
+            | Self::SensitiveDataBlocked
+            | Self::ApprovalPending
+            | Self::ApprovalDenied
+            | Self::ApprovalUnavailable
+            | Self::ApprovalInvalid => ErrorType::Permission,
             Self::UnknownEndpoint => ErrorType::NotFound,
             Self::InvalidContentType | Self::CompressedBody | Self::InvalidJson | Self::InvalidRequest => {
                 ErrorType::InvalidRequest
@@ -179,7 +198,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 29] = [
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::TokenLifetimeUnknown,
@@ -204,6 +223,10 @@ impl Reason {
         Self::StreamingNotAllowed,
         Self::SensitiveDataBlocked,
         Self::ResponseUninspectable,
+        Self::ApprovalPending,
+        Self::ApprovalDenied,
+        Self::ApprovalUnavailable,
+        Self::ApprovalInvalid,
         Self::InternalError,
     ];
 }
@@ -319,6 +342,20 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn every_reason_is_documented_with_its_status() {
+        let reference = include_str!("../../docs/policy.md");
+        for reason in Reason::ALL {
+            let row = format!(
+                "| `{}` | {} | {} |",
+                reason.code(),
+                reason.error_type().status(),
+                reason.error_type().as_str()
+            );
+            assert!(reference.contains(&row), "docs/policy.md lacks the row {row}");
+        }
     }
 
     #[test]

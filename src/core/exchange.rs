@@ -14,22 +14,33 @@
 //! before the decision. An accepted Messages body then has its user text, tool results and
 //! documents masked per the role's DLP profile ([`crate::core::dlp::request`]).
 //!
+//! Approval: when a trigger of the role's approval rules fires on an accepted body, the body step
+//! is [`BodyStep::Hold`]: the glue applies the (possibly masked) body, keeps the request paused
+//! and sends the [`Callout`] to the approval service; [`Exchange::on_approval_answer`] turns the
+//! answer into forward or refuse. Only a verdict signed with the configured key, for this request
+//! and caller, that says `approved` forwards; anything else refuses (fail closed).
+//!
 //! Responses: [`Exchange::on_response_headers`] picks how the body is masked — event streams
 //! chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]), anything else
 //! whole ([`Exchange::on_response_body`]); compressed responses are refused, since they cannot be
 //! inspected. [`Exchange::tally`] counts what was found in both directions.
 
+use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
+use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
 use crate::core::dlp::request::mask_messages;
 use crate::core::dlp::response::{redact_body, StreamRedactor};
-use crate::core::dlp::text::Redaction;
+use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, BodyKind};
-use crate::core::policy::{Policy, PolicyErrors, RoleKeys};
+use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
+use crate::core::splice::splice_of;
+use crate::core::verdict::{self, Decision};
+use std::ops::Range;
 
 /// A compiled policy with its resolved keys: what one filter configuration enforces.
 #[derive(Debug)]
@@ -39,6 +50,8 @@ pub struct Gateway {
     keys: RoleKeys,
     /// Request texts already scanned and found clean (per VM).
     memo: CleanMemo,
+    /// Every detector set to mask: what the approver's excerpt goes through.
+    excerpt_actions: Vec<Action>,
 }
 
 impl Gateway {
@@ -47,7 +60,8 @@ impl Gateway {
         let policy = Policy::parse(policy_text)?;
         let keys = policy.resolve_credentials(lookup)?;
         let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
-        Ok(Self { policy, keys, memo })
+        let excerpt_actions = vec![Action::Mask; policy.dlp.engine.specs().len()];
+        Ok(Self { policy, keys, memo, excerpt_actions })
     }
 
     fn key(&self, role: usize) -> Option<&Secret> {
@@ -122,7 +136,60 @@ pub enum BodyStep {
     },
     /// Refuse with this reply.
     Reply(LocalReply),
+    /// Replace the body if `body` is set, keep the request paused, and send `callout`; then
+    /// call [`Exchange::on_approval_answer`].
+    Hold {
+        /// The new body, when a value was clamped or masked.
+        body: Option<Vec<u8>>,
+        /// Whether a cap clamped a value.
+        clamped: bool,
+        /// The request to the approval service.
+        callout: Callout,
+    },
 }
+
+/// What to do with a complete (buffered) response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseBodyStep {
+    /// Deliver it as it is.
+    Deliver,
+    /// Deliver these bytes instead (masked).
+    Replace(Vec<u8>),
+    /// Replace the response with this refusal.
+    Reply(LocalReply),
+}
+
+/// A request to the approval service, for the glue to send through Envoy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    /// Envoy cluster of the service.
+    pub cluster: String,
+    /// `:authority`.
+    pub authority: String,
+    /// `:path` of the hold endpoint.
+    pub path: String,
+    /// The gateway's token, sent as `authorization: Bearer` (its `Debug` output is redacted).
+    pub bearer: Secret,
+    /// JSON body ([`HoldRequest`]).
+    pub body: Vec<u8>,
+    /// How long Envoy waits for the answer, in milliseconds: the hold plus a margin.
+    pub timeout_ms: u64,
+}
+
+/// What to do once the approval service answered (or failed to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalStep {
+    /// Approved: resume the paused request.
+    Forward {
+        /// Whether a cap clamped a value in the held body (for the metric).
+        clamped: bool,
+    },
+    /// Refuse with this reply.
+    Reply(LocalReply),
+}
+
+/// Seconds Envoy waits for the approval service beyond the hold before the callout fails.
+pub const CALLOUT_MARGIN_SECONDS: u64 = 10;
 
 /// How the response body is handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +220,18 @@ pub struct Exchange {
     tally: Tally,
     /// The response stream's redactor, once an event stream started.
     stream: Option<StreamRedactor>,
+    /// Seconds since the epoch when the request headers arrived.
+    started_at: f64,
+    /// The request waiting for an approval verdict.
+    held: Option<Held>,
+}
+
+/// A request held for approval: what the verdict must be about, and what forwarding means.
+#[derive(Debug)]
+struct Held {
+    fingerprint: String,
+    reasons: Vec<String>,
+    clamped: bool,
 }
 
 /// Headers a client may use to claim a credential or an identity; never forwarded (nor are
@@ -209,6 +288,8 @@ impl Exchange {
             max_body_bytes: role.max_body_bytes,
             tally: Tally::default(),
             stream: None,
+            started_at: head.now,
+            held: None,
         };
         if !exchange.endpoint.has_body() {
             exchange.log_allowed(policy, None);
@@ -248,7 +329,8 @@ impl Exchange {
         }
     }
 
-    /// Judges the complete body, then masks what the caller sends per the role's DLP profile.
+    /// Judges the complete body, masks what the caller sends per the role's DLP profile, and holds
+    /// the request for approval when one of the role's triggers fires.
     pub fn on_body_complete(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
         if let Some(reply) = self.on_body_progress(body.len()) {
             return BodyStep::Reply(reply);
@@ -265,17 +347,197 @@ impl Exchange {
         };
         let memo = Some((&gateway.memo, role.dlp_profile as u64));
         let tally = &mut self.tally;
-        let checked =
-            check_body_with(role, kind, body, |text, messages| mask_messages(&redaction, text, messages, tally, memo));
+        // Where the newest user turn lies, from the same parse (read only if approval needs it).
+        let mut newest_turn: Option<Range<usize>> = None;
+        let wants_turn = role.approval.is_some() && kind == BodyKind::Messages;
+        let checked = check_body_with(role, kind, body, |text, messages| {
+            if wants_turn {
+                newest_turn = approval::newest_user_content(messages).map(|raw| {
+                    let span = splice_of(text, raw.get(), Vec::new());
+                    span.start..span.end
+                });
+            }
+            mask_messages(&redaction, text, messages, tally, memo)
+        });
         let verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
         self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
+        if wants_turn {
+            let turn = || {
+                let content = newest_turn.clone().and_then(|range| body.get(range));
+                content.and_then(|c| std::str::from_utf8(c).ok()).map(approval::turn_text).unwrap_or_default()
+            };
+            let facts = RequestFacts {
+                model: verdict.model,
+                tools: verdict.tools,
+                max_tokens: verdict.max_tokens,
+                body_bytes: body.len() as u64,
+                mcp_servers: verdict.mcp_servers,
+                newest_turn: String::new(),
+            };
+            match self.approval_callout(gateway, role, facts, turn, verdict.clamped) {
+                Ok(Some(callout)) => {
+                    return BodyStep::Hold { body: verdict.rewritten, clamped: verdict.clamped, callout };
+                }
+                Ok(None) => {}
+                Err(denial) => return BodyStep::Reply(self.refuse(denial)),
+            }
+        }
         match verdict.rewritten {
             Some(body) => BodyStep::Replace { body, clamped: verdict.clamped },
             None => BodyStep::Forward,
         }
+    }
+
+    /// The callout asking for approval when one of the role's triggers fires; `None` when none
+    /// fires. The newest turn (`turn`) is read only when a trigger needs it or one fired.
+    fn approval_callout(
+        &mut self,
+        gateway: &Gateway,
+        role: &Role,
+        mut facts: RequestFacts,
+        turn: impl Fn() -> String,
+        clamped: bool,
+    ) -> Result<Option<Callout>, Denial> {
+        let Some(rules) = &role.approval else { return Ok(None) };
+        let turn_read = approval::reads_turn(&rules.triggers);
+        if turn_read {
+            facts.newest_turn = turn();
+        }
+        let reasons = approval::reasons(&rules.triggers, &facts, self.started_at as i64);
+        if reasons.is_empty() {
+            return Ok(None);
+        }
+        if !turn_read {
+            facts.newest_turn = turn();
+        }
+        let facts = &facts;
+        let (Some(settings), Some(keys)) = (&gateway.policy.approvals, &gateway.keys.approvals) else {
+            return Err(Denial::new(Reason::InternalError, "approval rules without an approval service"));
+        };
+        let fingerprint = approval::fingerprint(&self.caller.subject, &role.name, facts);
+        let excerpt_redaction = Redaction {
+            engine: &gateway.policy.dlp.engine,
+            actions: &gateway.excerpt_actions,
+            key: gateway
+                .keys
+                .mask
+                .get(self.caller.role)
+                .ok_or_else(|| Denial::new(Reason::InternalError, "no mask key for the role"))?,
+        };
+        // Masked before it is cut, so a cut never exposes part of a secret. Block cannot happen:
+        // every detector masks.
+        let masked = redact(&excerpt_redaction, &facts.newest_turn, &mut Tally::default())
+            .map_err(|_| Denial::new(Reason::InternalError, "masking the approval excerpt failed"))?;
+        let excerpt = approval::excerpt(&masked, EXCERPT_CHARS);
+        let hold = HoldRequest {
+            version: 1,
+            request_id: &self.request_id,
+            fingerprint: &fingerprint,
+            caller: CallerView::of(&self.caller),
+            role: &role.name,
+            reasons: &reasons,
+            model: &facts.model,
+            tools: &facts.tools,
+            max_tokens: facts.max_tokens,
+            body_bytes: facts.body_bytes,
+            mcp_servers: facts.mcp_servers,
+            excerpt: &excerpt,
+            hold_seconds: settings.hold_seconds,
+        };
+        let body = serde_json::to_vec(&hold)
+            .map_err(|_| Denial::new(Reason::InternalError, "encoding the approval request failed"))?;
+        log::info!(
+            "{} held for approval sub={:?} role={} reasons={} fp={}",
+            self.request_id,
+            self.caller.subject,
+            role.name,
+            reasons.join(","),
+            fingerprint.get(..16).unwrap_or_default()
+        );
+        self.held = Some(Held { fingerprint, reasons: reasons.iter().map(|r| r.to_string()).collect(), clamped });
+        let service = &settings.service;
+        Ok(Some(Callout {
+            cluster: service.cluster.clone(),
+            authority: service.authority.clone(),
+            path: service.holds_path.clone(),
+            bearer: keys.token.clone(),
+            body,
+            timeout_ms: (settings.hold_seconds + CALLOUT_MARGIN_SECONDS) * 1000,
+        }))
+    }
+
+    /// Judges the approval service's answer: `None` when the callout failed before any answer,
+    /// else the HTTP status and body. `now` is seconds since the epoch.
+    pub fn on_approval_answer(&mut self, gateway: &Gateway, answer: Option<(u16, &[u8])>, now: f64) -> ApprovalStep {
+        let Some(held) = self.held.take() else {
+            return ApprovalStep::Reply(
+                self.refuse(Denial::new(Reason::InternalError, "an approval answer for a request that was not held")),
+            );
+        };
+        match self.decision(gateway, &held, answer, now) {
+            Ok(Decision::Approved { review, reviewer }) => {
+                log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
+                ApprovalStep::Forward { clamped: held.clamped }
+            }
+            Ok(Decision::Denied { review, reviewer, comment }) => ApprovalStep::Reply(self.refuse(Denial::new(
+                Reason::ApprovalDenied,
+                format!("{reviewer} denied this request (review {review}): {comment}"),
+            ))),
+            Ok(Decision::Pending { review, url }) => ApprovalStep::Reply(self.refuse(Denial::new(
+                Reason::ApprovalPending,
+                format!(
+                    "this request needs approval ({}); review {review} is waiting for an approver at {url} \
+                     — re-send the same request once it is approved",
+                    held.reasons.join(", ")
+                ),
+            ))),
+            Err(denial) => ApprovalStep::Reply(self.refuse(denial)),
+        }
+    }
+
+    /// The verified decision in an answer, or the denial that replaces it.
+    fn decision(
+        &self,
+        gateway: &Gateway,
+        held: &Held,
+        answer: Option<(u16, &[u8])>,
+        now: f64,
+    ) -> Result<Decision, Denial> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            verdict: String,
+        }
+        let unavailable = |what: String| {
+            Denial::new(
+                Reason::ApprovalUnavailable,
+                format!(
+                    "this request needs approval ({}) but the approval service {what}; it is refused",
+                    held.reasons.join(", ")
+                ),
+            )
+        };
+        let (status, body) = answer.ok_or_else(|| unavailable("could not be called".to_string()))?;
+        match status {
+            200 => {}
+            503 => return Err(unavailable("is unreachable (HTTP 503)".to_string())),
+            504 => return Err(unavailable("did not answer in time (HTTP 504)".to_string())),
+            other => return Err(unavailable(format!("answered HTTP {other}"))),
+        }
+        let answer: Answer =
+            serde_json::from_slice(body).map_err(|_| unavailable("sent a malformed answer".to_string()))?;
+        let key = gateway
+            .keys
+            .approvals
+            .as_ref()
+            .map(|k| k.verdict_key)
+            .ok_or_else(|| Denial::new(Reason::InternalError, "no approval verdict key"))?;
+        verdict::verify(&answer.verdict, &key, &held.fingerprint, &self.caller.subject, now).map_err(|e| {
+            log::warn!("{} approval verdict rejected: {e}", self.request_id);
+            Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+        })
     }
 
     /// Decides how the response body is masked, from the response headers.
@@ -326,12 +588,12 @@ impl Exchange {
     }
 
     /// Masks a complete (non-stream) response body.
-    pub fn on_response_body(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
-        let Some(redaction) = gateway.redaction(self.caller.role, true) else { return BodyStep::Forward };
+    pub fn on_response_body(&mut self, gateway: &Gateway, body: &[u8]) -> ResponseBodyStep {
+        let Some(redaction) = gateway.redaction(self.caller.role, true) else { return ResponseBodyStep::Deliver };
         match redact_body(&redaction, body, &mut self.tally) {
-            Ok(Some(body)) => BodyStep::Replace { body, clamped: false },
-            Ok(None) => BodyStep::Forward,
-            Err(denial) => BodyStep::Reply(self.refuse(denial)),
+            Ok(Some(body)) => ResponseBodyStep::Replace(body),
+            Ok(None) => ResponseBodyStep::Deliver,
+            Err(denial) => ResponseBodyStep::Reply(self.refuse(denial)),
         }
     }
 

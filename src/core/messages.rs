@@ -42,6 +42,12 @@ pub struct Verdict {
     pub clamped: bool,
     /// The rewritten body when a value was clamped or masked; `None` forwards the original bytes.
     pub rewritten: Option<Vec<u8>>,
+    /// `max_tokens` as sent (before any clamp).
+    pub max_tokens: Option<u64>,
+    /// Declared tools: client tool names and the types of Anthropic-defined tools.
+    pub tools: Vec<String>,
+    /// Whether `mcp_servers` lists any server.
+    pub mcp_servers: bool,
 }
 
 /// One entry of `messages`, borrowed from the body: what request masking reads.
@@ -134,9 +140,11 @@ pub fn check_body_with(
     }
 
     let mut splices = Vec::new();
+    let mut max_tokens = None;
     if let (Some(raw), BodyKind::Messages) = (request.max_tokens, kind) {
         let value: u64 = serde_json::from_str(raw.get())
             .map_err(|_| Denial::new(Reason::InvalidRequest, "`max_tokens` must be a non-negative integer"))?;
+        max_tokens = Some(value);
         if let Some(limit) = over_cap(role.max_tokens, value, Reason::MaxTokensExceeded, "max_tokens", &role.name)? {
             splices.push(splice_of(text, raw.get(), limit.to_string().into_bytes()));
         }
@@ -146,8 +154,9 @@ pub fn check_body_with(
             splices.push(splice);
         }
     }
+    let mut tools = Vec::with_capacity(request.tools.as_ref().map_or(0, Vec::len));
     for tool in request.tools.iter().flatten() {
-        check_tool(role, tool)?;
+        tools.push(check_tool(role, tool)?.to_string());
     }
     for server in request.mcp_servers.iter().flatten() {
         let url = server
@@ -169,6 +178,9 @@ pub fn check_body_with(
         stream: stream && kind == BodyKind::Messages,
         clamped,
         rewritten: apply(body, splices)?,
+        max_tokens,
+        tools,
+        mcp_servers: request.mcp_servers.as_ref().is_some_and(|servers| !servers.is_empty()),
     })
 }
 
@@ -235,13 +247,14 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
     }
 }
 
-fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
+/// Checks one declared tool; returns its name (client tools) or type (Anthropic-defined tools).
+fn check_tool<'t>(role: &Role, tool: &'t ToolDeclaration) -> Result<&'t str, Denial> {
     match tool.kind.as_deref() {
         None | Some("custom") => {
             let name =
                 tool.name.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "every tool needs a `name`"))?;
             if role.client_tools.matches(name) {
-                Ok(())
+                Ok(name)
             } else {
                 Err(Denial::new(
                     Reason::ToolNotAllowed,
@@ -249,7 +262,7 @@ fn check_tool(role: &Role, tool: &ToolDeclaration) -> Result<(), Denial> {
                 ))
             }
         }
-        Some(kind) if role.server_tools.matches(kind) => Ok(()),
+        Some(kind) if role.server_tools.matches(kind) => Ok(kind),
         Some(kind) => Err(Denial::new(
             Reason::ServerToolNotAllowed,
             format!("tool type {:?} is not allowed for role {}", shorten(kind), role.name),

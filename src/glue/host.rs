@@ -21,9 +21,11 @@ const NOT_FOUND: u32 = 1;
 /// Header maps.
 #[derive(Clone, Copy)]
 #[repr(u32)]
+#[allow(clippy::enum_variant_names)]
 pub enum Map {
     RequestHeaders = 0,
     ResponseHeaders = 2,
+    HttpCallResponseHeaders = 6,
 }
 
 /// Byte buffers.
@@ -32,6 +34,7 @@ pub enum Map {
 pub enum Buffer {
     RequestBody = 0,
     ResponseBody = 1,
+    HttpCallResponseBody = 4,
     PluginConfiguration = 7,
 }
 
@@ -63,6 +66,7 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
@@ -191,6 +195,34 @@ pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) ->
             -1,
         )
     })
+}
+
+/// Resumes a request paused in a request callback (stream type 0: the HTTP request).
+pub fn continue_request() -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    status(unsafe { proxy_continue_stream(0) })
+}
+
+/// Sends an HTTP request to an Envoy cluster; the answer arrives in `on_http_call_response`
+/// with the returned token.
+///
+/// This one goes through the SDK: the SDK routes the answer to the calling context only for
+/// callouts it registered itself. Its wrapper returns `BadArgument` (unknown cluster, bad
+/// headers) and `InternalFailure` as errors — the statuses Envoy's `proxy_http_call` returns.
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<u32, HostError> {
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers.to_vec(),
+        Some(body),
+        Vec::new(),
+        std::time::Duration::from_millis(timeout_ms),
+    )
+    .map_err(|status| HostError(status as u32))
 }
 
 /// Defines a counter (Envoy shows it as `wasmcustom.<name>`) and returns its id.

@@ -2,7 +2,8 @@
 //!
 //! Envoy lists them in `/stats` as `wasmcustom.warden.allowed`, `wasmcustom.warden.clamped` and
 //! one `wasmcustom.warden.denied.<reason>` per reason code (docs/policy.md), and in
-//! `/stats/prometheus` as `warden_allowed`, `warden_clamped`, `warden_denied_<reason>`; DLP findings
+//! `/stats/prometheus` as `warden_allowed`, `warden_clamped`, `warden_denied_<reason>`; requests held
+//! for approval as `warden.approvals.held`; DLP findings
 //! as `warden.dlp.masked`, `warden.dlp.blocked` and `warden.dlp.audited`, and per detector as
 //! `warden.dlp.<masked|blocked|audited>.<detector id>` (defined when first needed). Counters are defined
 //! once per VM; a host that refuses a definition only loses that counter, never a decision.
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 pub struct Metrics {
     allowed: Option<u32>,
     clamped: Option<u32>,
+    held: Option<u32>,
     denied: Vec<(Reason, Option<u32>)>,
     /// Findings masked, blocked and audited (totals over all detectors).
     dlp: [(Action, Option<u32>); 3],
@@ -33,6 +35,7 @@ impl Metrics {
         Self {
             allowed: counter("warden.allowed"),
             clamped: counter("warden.clamped"),
+            held: counter("warden.approvals.held"),
             denied: Reason::ALL.iter().map(|r| (*r, counter(&format!("warden.denied.{}", r.code())))).collect(),
             dlp: [
                 (Action::Mask, counter("warden.dlp.masked")),
@@ -53,6 +56,13 @@ impl Metrics {
     /// A forwarded request had a value clamped.
     pub fn clamped(&self) {
         if let Some(id) = self.clamped {
+            host::increment(id);
+        }
+    }
+
+    /// A request was held for approval (its outcome counts as allowed or denied later).
+    pub fn held(&self) {
+        if let Some(id) = self.held {
             host::increment(id);
         }
     }

@@ -6,7 +6,9 @@
 //! - on request headers: copies method, path, headers and the `jwt_authn` verdict from metadata,
 //!   runs [`Exchange::start`], applies the header edits and pauses while a body is judged;
 //! - on request body / trailers: buffers, stops early at the body limit, and at the end performs
-//!   the core's [`BodyStep`] (the body may come back masked);
+//!   the core's [`BodyStep`] (the body may come back masked, or the request is held: the body is
+//!   replaced, the request stays paused and the approval service is called through Envoy; its
+//!   answer, in `on_http_call_response`, resumes or refuses the request);
 //! - on response headers: asks the core how to mask the body ([`ResponseStep`]); event streams
 //!   are rewritten chunk by chunk as they pass (a chunk may shrink to nothing while a possible
 //!   secret is held back), other bodies are buffered, with their headers, until complete;
@@ -20,7 +22,8 @@ mod metrics;
 
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
-    request_id_for, BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead, ResponseStep,
+    request_id_for, ApprovalStep, BodyStep, Callout, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead,
+    ResponseBodyStep, ResponseStep,
 };
 use crate::core::identity::TokenStatus;
 use crate::proxy_abi::{decode_claims, decode_text};
@@ -125,7 +128,33 @@ struct WardenHttp {
     response: ResponseMode,
 }
 
-impl Context for WardenHttp {}
+impl Context for WardenHttp {
+    /// The approval service answered (or Envoy reports the callout's failure as 503/504).
+    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else { return };
+        let status = host::get_headers(Map::HttpCallResponseHeaders).ok().and_then(|headers| {
+            headers.iter().find(|(name, _)| name == ":status").and_then(|(_, value)| value.parse::<u16>().ok())
+        });
+        let body = host::get_buffer(Buffer::HttpCallResponseBody, 0, body_size).unwrap_or_default();
+        let now = host::now_seconds().unwrap_or(0.0);
+        let answer = status.map(|status| (status, body.as_slice()));
+        match exchange.on_approval_answer(&gateway, answer, now) {
+            ApprovalStep::Forward { clamped } => {
+                if let Err(e) = host::continue_request() {
+                    let request_id = exchange.request_id.clone();
+                    self.exchange = None;
+                    self.fail_closed(&request_id, "resuming the approved request", e);
+                } else {
+                    self.count_forward(clamped);
+                }
+            }
+            ApprovalStep::Reply(local) => {
+                self.exchange = None;
+                self.reply(&local);
+            }
+        }
+    }
+}
 
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -288,17 +317,63 @@ impl WardenHttp {
                 self.exchange = None;
                 self.reply(&local)
             }
-            BodyStep::Replace { body: bytes, clamped } => {
-                let replaced = host::set_buffer(Buffer::RequestBody, 0, body.len(), &bytes).and_then(|()| {
-                    if self.had_content_length {
-                        host::set_header(Map::RequestHeaders, "content-length", &bytes.len().to_string())
-                    } else {
-                        Ok(())
+            BodyStep::Replace { body: bytes, clamped } => match self.replace_request_body(body.len(), &bytes) {
+                Ok(()) => self.forward(clamped),
+                Err(e) => self.fail_closed(&request_id, "rewriting the request body", e),
+            },
+            BodyStep::Hold { body: bytes, callout, .. } => {
+                if let Some(bytes) = bytes {
+                    if let Err(e) = self.replace_request_body(body.len(), &bytes) {
+                        return self.fail_closed(&request_id, "rewriting the request body", e);
                     }
-                });
-                match replaced {
-                    Ok(()) => self.forward(clamped),
-                    Err(e) => self.fail_closed(&request_id, "rewriting the request body", e),
+                }
+                self.hold(gateway, &callout)
+            }
+        }
+    }
+
+    /// Replaces the buffered request body (and `content-length`, when the request had one).
+    fn replace_request_body(&self, old_size: usize, bytes: &[u8]) -> Result<(), HostError> {
+        host::set_buffer(Buffer::RequestBody, 0, old_size, bytes)?;
+        if self.had_content_length {
+            host::set_header(Map::RequestHeaders, "content-length", &bytes.len().to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the request paused and asks the approval service; a callout that cannot even be
+    /// sent refuses the request at once.
+    fn hold(&mut self, gateway: &Gateway, callout: &Callout) -> Action {
+        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
+        let authorization = format!("Bearer {}", callout.bearer.expose());
+        let headers = [
+            (":method", "POST"),
+            (":path", callout.path.as_str()),
+            (":authority", callout.authority.as_str()),
+            ("content-type", "application/json"),
+            ("authorization", authorization.as_str()),
+            ("x-request-id", exchange.request_id.as_str()),
+        ];
+        match host::dispatch_http_call(&callout.cluster, &headers, &callout.body, callout.timeout_ms) {
+            Ok(_token) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.held();
+                }
+                Action::Pause
+            }
+            Err(e) => {
+                log::error!(
+                    "{} calling the approval service (cluster {:?}) failed (host status {})",
+                    exchange.request_id,
+                    callout.cluster,
+                    e.0
+                );
+                let now = host::now_seconds().unwrap_or(0.0);
+                let step = exchange.on_approval_answer(gateway, None, now);
+                self.exchange = None;
+                match step {
+                    ApprovalStep::Reply(local) => self.reply(&local),
+                    ApprovalStep::Forward { .. } => self.refuse_internal("", "approval without an answer"),
                 }
             }
         }
@@ -341,14 +416,12 @@ impl WardenHttp {
             Err(e) => return self.fail_response("reading the response body", e),
         };
         match exchange.on_response_body(&gateway, &body) {
-            BodyStep::Forward => Action::Continue,
-            BodyStep::Replace { body: bytes, .. } => {
-                match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
-                    Ok(()) => Action::Continue,
-                    Err(e) => self.fail_response("rewriting the response body", e),
-                }
-            }
-            BodyStep::Reply(local) => self.reply(&local),
+            ResponseBodyStep::Deliver => Action::Continue,
+            ResponseBodyStep::Replace(bytes) => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
+                Ok(()) => Action::Continue,
+                Err(e) => self.fail_response("rewriting the response body", e),
+            },
+            ResponseBodyStep::Reply(local) => self.reply(&local),
         }
     }
 
@@ -392,13 +465,17 @@ impl WardenHttp {
 
     /// Lets the request go on to the upstream.
     fn forward(&self, clamped: bool) -> Action {
+        self.count_forward(clamped);
+        Action::Continue
+    }
+
+    fn count_forward(&self, clamped: bool) {
         if let Some(metrics) = &self.metrics {
             metrics.allowed();
             if clamped {
                 metrics.clamped();
             }
         }
-        Action::Continue
     }
 }
 

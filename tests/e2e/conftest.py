@@ -348,11 +348,18 @@ def deep_merge(base: dict, changes: dict) -> dict:
 def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
     """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
 
-    Default: envoy/policy.yaml with identity.providers = the test issuer. `changes` is deep-merged
-    into that; `text` writes the given text verbatim instead (for invalid-policy tests).
+    Default: envoy/policy.yaml with identity.providers = the test issuer and without its
+    approvals (the approval tests add them back with a service of their own: test_approvals.py).
+    `changes` is deep-merged into that; `text` writes the given text verbatim instead (for
+    invalid-policy tests).
     """
     directory = tmp_path_factory.mktemp("policies")
     base = yaml.safe_load(DEMO_POLICY.read_text())
+    demo_approvals = base.pop("approvals")
+    for name in (demo_approvals["service"]["token"], demo_approvals["service"]["verdict_key"]):
+        del base["credentials"][name]
+    for role in base["roles"].values():
+        role.pop("approval", None)
     base["identity"]["providers"] = [{
         "name": "test", "issuer": issuer.issuer, "audiences": [TEST_AUDIENCE],
         "jwks": {"file": str(issuer.jwks_path)},

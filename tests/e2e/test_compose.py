@@ -1,5 +1,6 @@
 """docker-compose.yml stays runnable: it pins Envoy 1.40 and every host file it mounts exists after
-`make build` (the wasm, the rendered compose config, the demo JWKS)."""
+`make build` (the wasm, the rendered compose config, the demo JWKS, the approval service's binary,
+policy and keys)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ def test_image_pins_envoy_1_40():
 
 
 def test_every_mounted_host_file_exists():
-    envoy = load()["services"]["envoy"]
-    mounts = envoy["volumes"]
+    services = load()["services"]
+    mounts = services["envoy"]["volumes"] + services["warden-serve"]["volumes"]
     assert mounts, "no volumes"
     for spec in mounts:
         host, target, *mode = spec.split(":")
+        if not host.startswith("."):
+            continue  # a named volume
         path = (COMPOSE.parent / host).resolve()
         assert path.exists(), f"{host} (mounted at {target}) is missing: run `make build`"
         assert mode == ["ro"], f"{host} should be mounted read-only"
@@ -61,6 +64,20 @@ def test_rendered_config_matches_the_mounts():
     assert named - system <= targets, named - system - targets
     listener = config["static_resources"]["listeners"][0]["address"]["socket_address"]
     assert listener == {"address": "0.0.0.0", "port_value": 10000}
-    # Only the name of the key variable, never a value.
-    assert envoy["environment"] == ["ANTHROPIC_API_KEY"]
+    # Only the names of the key variables, never a value.
+    assert envoy["environment"] == ["ANTHROPIC_API_KEY", "WARDEN_APPROVALS_TOKEN",
+                                    "WARDEN_APPROVALS_VERDICT_KEY"]
+    approvals = next(c for c in config["static_resources"]["clusters"] if c["name"] == "warden_approvals")
+    endpoint = approvals["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "warden-serve", "port_value": 8787}
+
+
+def test_the_approval_service_reads_the_policy_its_gateway_enforces():
+    serve = load()["services"]["warden-serve"]
+    command = serve["command"]
+    policy_target = command[command.index("--policy") + 1]
+    mounts = {spec.split(":")[1]: spec.split(":")[0] for spec in serve["volumes"]}
+    assert mounts[policy_target] == "./envoy/policy.yaml"
+    for flag in ("--signing-key", "--gateway-token-file"):
+        assert command[command.index(flag) + 1] in mounts, flag
     assert str(REPO) not in text, "the compose config must not name host paths"

@@ -136,3 +136,50 @@ def test_map_path_rewrites_files_for_a_container(tmp_path, jwks_file):
         "filename": "/etc/warden/conf/keys/jwks.json"}
     assert filters[1]["typed_config"]["config"]["vm_config"]["code"]["local"] == {
         "filename": "/etc/warden/warden.wasm"}
+
+
+def approvals_policy(**service) -> dict:
+    policy = base_policy()
+    policy["approvals"] = {"service": {"url": "https://approvals.internal:8443/warden", "token": "a",
+                                       "verdict_key": "b", **service}}
+    return policy
+
+
+def test_approval_service_gets_its_own_cluster(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, approvals_policy())
+    assert rc == 0, err
+    cluster = clusters(config)["warden_approvals"]
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "approvals.internal", "port_value": 8443}
+    assert cluster["transport_socket"]["typed_config"]["sni"] == "approvals.internal"
+    assert hcm(config)["stream_idle_timeout"] == "600s"
+
+
+def test_a_named_approval_cluster_is_not_rendered(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, approvals_policy(cluster="outbound|8787||warden-serve"))
+    assert rc == 0, err
+    assert "warden_approvals" not in clusters(config)
+
+
+@pytest.mark.parametrize("hold, idle", [("120s", "600s"), ("10m", "660s"), (590, "650s")])
+def test_envoy_idle_timeout_stays_above_the_approval_hold(tmp_path, jwks_file, hold, idle):
+    policy = approvals_policy()
+    policy["approvals"]["hold"] = hold
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    assert hcm(config)["stream_idle_timeout"] == idle
+
+
+def test_without_approvals_there_is_no_approval_cluster(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    assert "warden_approvals" not in clusters(config)
+    assert hcm(config)["stream_idle_timeout"] == "600s"
+
+
+def test_a_bad_hold_is_named(tmp_path, jwks_file):
+    policy = approvals_policy()
+    policy["approvals"]["hold"] = "two minutes"
+    rc, _, err = render(tmp_path, policy)
+    assert rc == 2
+    assert "approvals.hold: 'two minutes' is not a duration" in err

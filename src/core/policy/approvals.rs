@@ -239,3 +239,126 @@ fn clock_minutes(text: &str) -> Result<u16, String> {
     }
     Ok(hours * 60 + minutes)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use crate::core::policy::Policy;
+
+    const POLICY: &str = r#"
+version: 1
+identity: {}
+credentials:
+  main: { env: ANTHROPIC_API_KEY }
+  approvals-token: { env: T }
+  approvals-verdict-key: { env: V }
+approvals:
+  service: { url: "https://warden-serve.internal", token: approvals-token, verdict_key: approvals-verdict-key }
+roles:
+  developer:
+    credential: main
+    models: ["claude-*"]
+    approval:
+      approvers: [leads]
+      triggers:
+        - { reason: opus_model, models: ["claude-opus-*"] }
+"#;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        match Policy::parse(text) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_hold_two_minutes_reviews_an_hour_and_grants_fifteen_minutes_once() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let settings = policy.approvals.unwrap();
+        assert_eq!((settings.hold_seconds, settings.review_ttl_seconds, settings.grant_ttl_seconds), (120, 3600, 900));
+        assert_eq!(settings.service.cluster, "warden_approvals");
+        assert_eq!(settings.service.authority, "warden-serve.internal");
+        assert_eq!(settings.service.holds_path, "/v1/holds");
+        let rules = policy.roles[0].approval.as_ref().unwrap();
+        assert_eq!((rules.grant_uses, rules.two_person), (1, false));
+    }
+
+    #[test]
+    fn a_trigger_needs_exactly_one_condition() {
+        let text = POLICY.replace(r#"models: ["claude-opus-*"] }"#, r#"models: ["claude-opus-*"], tools: [Bash] }"#);
+        assert_eq!(
+            errors_of(&text),
+            vec![
+                "roles.developer.approval.triggers[0]: needs exactly one condition: models, tools, prompt, \
+                  max_tokens_above, body_bytes_above, mcp_servers or outside"
+            ]
+        );
+        let text = POLICY.replace(r#", models: ["claude-opus-*"] }"#, " }");
+        assert_eq!(errors_of(&text).len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_field_at_fault() {
+        let cases = [
+            (
+                "url: \"https://warden-serve.internal\"",
+                "url: \"ftp://x\"",
+                "approvals.service.url: must start with http:// or https://",
+            ),
+            ("token: approvals-token", "token: nope", "approvals.service.token: unknown credential \"nope\""),
+            (
+                "approvers: [leads]",
+                "approvers: []",
+                "roles.developer.approval.approvers: at least one approver group is required",
+            ),
+            (
+                "reason: opus_model",
+                "reason: \"opus model\"",
+                "roles.developer.approval.triggers[0].reason: must be letters, digits, '_', '-' or '.'",
+            ),
+            (
+                r#"models: ["claude-opus-*"]"#,
+                r#"prompt: "(unclosed""#,
+                "roles.developer.approval.triggers[0].prompt: invalid regex",
+            ),
+            (
+                r#"models: ["claude-opus-*"]"#,
+                r#"outside: { days: [mon], from: "8:00", to: "19:00" }"#,
+                "roles.developer.approval.triggers[0].outside.from: \"8:00\" is not a time of day",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let errors = errors_of(&POLICY.replace(from, to));
+            assert_eq!(errors.len(), 1, "{to}: {errors:?}");
+            assert!(errors[0].starts_with(expected), "{to}: {errors:?}");
+        }
+        let errors = errors_of(&POLICY.replace("service:", "hold: 601s\n  service:"));
+        assert_eq!(errors, vec!["approvals.hold: must be between 1s and 600s"]);
+    }
+
+    #[test]
+    fn approval_rules_without_the_approvals_section_are_an_error() {
+        let start = POLICY.find("approvals:\n").unwrap();
+        let end = POLICY.find("roles:").unwrap();
+        let text = format!("{}{}", &POLICY[..start], &POLICY[end..]);
+        assert_eq!(
+            errors_of(&text),
+            vec!["roles.developer.approval: needs the top-level `approvals` section (where the approval service is)"]
+        );
+    }
+
+    #[test]
+    fn a_window_may_wrap_past_midnight() {
+        let text =
+            POLICY.replace(r#"models: ["claude-opus-*"]"#, r#"outside: { days: [fri], from: "22:00", to: "06:00" }"#);
+        let policy = Policy::parse(&text).unwrap();
+        let trigger = &policy.roles[0].approval.as_ref().unwrap().triggers[0];
+        match &trigger.condition {
+            crate::core::approval::Condition::OutsideWindow(window) => {
+                assert_eq!((window.start_minute, window.end_minute), (22 * 60, 6 * 60));
+                assert_eq!(window.days, [false, false, false, false, true, false, false]);
+            }
+            other => panic!("unexpected condition {other:?}"),
+        }
+    }
+}

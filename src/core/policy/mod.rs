@@ -276,14 +276,14 @@ fn approval_keys(
 fn decode_public_key(text: &str) -> Option<[u8; 32]> {
     use ct_codecs::{Base64, Base64NoPadding, Base64UrlSafe, Base64UrlSafeNoPadding, Decoder};
     let text = text.trim();
-    let mut out = [0u8; 32];
-    let decoded_len = [
-        Base64::decode(&mut out, text, None).map(|d| d.len()),
-        Base64NoPadding::decode(&mut out, text, None).map(|d| d.len()),
-        Base64UrlSafe::decode(&mut out, text, None).map(|d| d.len()),
-        Base64UrlSafeNoPadding::decode(&mut out, text, None).map(|d| d.len()),
+    let decoders: [fn(&mut [u8], &str) -> bool; 4] = [
+        |out, text| Base64::decode(out, text, None).is_ok_and(|d| d.len() == 32),
+        |out, text| Base64NoPadding::decode(out, text, None).is_ok_and(|d| d.len() == 32),
+        |out, text| Base64UrlSafe::decode(out, text, None).is_ok_and(|d| d.len() == 32),
+        |out, text| Base64UrlSafeNoPadding::decode(out, text, None).is_ok_and(|d| d.len() == 32),
     ];
-    decoded_len.iter().any(|len| *len == Ok(32)).then_some(out)
+    let mut out = [0u8; 32];
+    decoders.iter().any(|decode| decode(&mut out, text)).then_some(out)
 }
 
 /// Collects errors while compiling, each under the current path.
