@@ -22,7 +22,7 @@
 //! `id="decided"` sections; each review `id="review-<id>"` with its form `id="decide-<id>"`,
 //! textarea `name="comment"` (`id="comment-<id>"`), buttons `name="approve"` (`id="approve-<id>"`)
 //! and `name="deny"` (`id="deny-<id>"`); progress `class="progress"`; each decided row
-//! `id="decided-<id>"`.
+//! `id="decision-<id>"`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -574,7 +574,7 @@ fn decided_table(reviews: &[Review]) -> String {
         let id = escape(&review.id);
         let _ = write!(
             html,
-            r#"<tr id="decided-{id}"><td><a href="/reviews/{id}">{id}</a></td><td>{}</td><td>{}</td><td><span class="status status-{status}">{status}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr id="decision-{id}"><td><a href="/reviews/{id}">{id}</a></td><td>{}</td><td>{}</td><td><span class="status status-{status}">{status}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             escape(&review.subject),
             escape(&review.role),
             escape(&by.join(", ")),
