@@ -70,6 +70,7 @@ def test_rendered_config_matches_the_mounts():
     approvals = next(c for c in config["static_resources"]["clusters"] if c["name"] == "warden_approvals")
     endpoint = approvals["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"] == {"address": "warden-serve", "port_value": 8787}
+    assert str(REPO) not in text, "the compose config must not name host paths"
 
 
 def test_the_approval_service_reads_the_policy_its_gateway_enforces():
@@ -80,4 +81,3 @@ def test_the_approval_service_reads_the_policy_its_gateway_enforces():
     assert mounts[policy_target] == "./envoy/policy.yaml"
     for flag in ("--signing-key", "--gateway-token-file"):
         assert command[command.index(flag) + 1] in mounts, flag
-    assert str(REPO) not in text, "the compose config must not name host paths"
