@@ -1,12 +1,15 @@
-"""`make demo` as a user runs it: scripts/demo.sh starts the gateway and the offline fake upstream,
-prints the client settings, accepts tokens from `warden token mint`, and stops cleanly."""
+"""`make demo` as a user runs it: scripts/demo.sh starts the gateway, the approval service and the
+offline fake upstream, prints the client settings, accepts tokens from `warden token mint`, holds a
+developer's Opus request until a lead approves it, and stops cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -75,10 +78,42 @@ def test_minted_token_works_offline_against_the_fake(demo):
     headers = {"content-type": "application/json", "anthropic-version": "2023-06-01",
                "authorization": f"Bearer {mint('alice', 'eng')}"}
     r = http_request(port, "POST", "/v1/messages", headers,
-                     {"model": "claude-opus-4-6", "max_tokens": 64,
+                     {"model": "claude-sonnet-4-6", "max_tokens": 64,
                       "messages": [{"role": "user", "content": "Hello"}]})
     assert r.status == 200, r.text
     assert r.json()["content"][0]["text"].startswith("Hello from the fake Claude upstream.")
+
+
+def test_demo_holds_opus_for_a_lead_to_approve(demo):
+    _, port, log_path = demo
+    service = "http://127.0.0.1:8787"
+    assert f"open {service}/reviews" in log_path.read_text()
+    prompt = f"Hello Opus {os.getpid()}-{time.monotonic_ns()}"
+    headers = {"content-type": "application/json",
+               "authorization": f"Bearer {mint('alice', 'eng')}"}
+    result: dict = {}
+    held = threading.Thread(target=lambda: result.update(r=http_request(
+        port, "POST", "/v1/messages", headers,
+        {"model": "claude-opus-4-6", "max_tokens": 64,
+         "messages": [{"role": "user", "content": prompt}]}, timeout=150)))
+    held.start()
+    lead = {"authorization": f"Bearer {mint('bob', 'leads')}", "content-type": "application/json"}
+    review = None
+    deadline = time.monotonic() + 20
+    while review is None and time.monotonic() < deadline:
+        req = urllib.request.Request(f"{service}/v1/reviews", headers=lead)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            review = next((rv for rv in json.load(r)["reviews"] if prompt in rv["excerpt"]), None)
+        time.sleep(0.1)
+    assert review is not None, "the held request shows up as a review"
+    assert review["reasons"] == ["opus_model"] and review["requester"]["subject"] == "alice"
+    approve = urllib.request.Request(f"{service}/v1/reviews/{review['id']}/approve",
+                                     data=b'{"comment": "demo"}', headers=lead, method="POST")
+    with urllib.request.urlopen(approve, timeout=5) as r:
+        assert r.status == 200
+    held.join(30)
+    assert not held.is_alive()
+    assert result["r"].status == 200, result["r"].text
 
 
 def test_demo_analyst_is_limited_to_haiku(demo):
@@ -103,7 +138,7 @@ def test_demo_stops_with_everything_it_started(demo):
     stop_demo(proc)
     time.sleep(0.5)
     leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", "the demo must stop Envoy and the fake upstream"
+    assert leftover.stdout.strip() == "", "the demo must stop Envoy, warden serve and the fake upstream"
     with pytest.raises(OSError):
         http_request(port, "GET", "/api/hello", timeout=2)
 

@@ -243,6 +243,7 @@ fn clock_minutes(text: &str) -> Result<u16, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;
 
     const POLICY: &str = r#"
@@ -263,13 +264,6 @@ roles:
       triggers:
         - { reason: opus_model, models: ["claude-opus-*"] }
 "#;
-
-    fn errors_of(text: &str) -> Vec<String> {
-        match Policy::parse(text) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
-        }
-    }
 
     #[test]
     fn defaults_hold_two_minutes_reviews_an_hour_and_grants_fifteen_minutes_once() {

@@ -515,7 +515,7 @@ fn compile_role(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -531,7 +531,8 @@ roles:
     models: ["claude-*"]
 "#;
 
-    fn errors_of(text: &str) -> Vec<String> {
+    /// Every error of a policy, as `path: message` lines (empty when it compiles).
+    pub(crate) fn errors_of(text: &str) -> Vec<String> {
         match Policy::parse(text) {
             Ok(_) => vec![],
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
