@@ -650,8 +650,20 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
 
     let root = request("GET", &format!("{base}/"), &[], None);
     assert_eq!((root.status, root.header("location")), (303, vec!["/reviews"]));
-    let anonymous = request("GET", &format!("{base}/reviews"), &[], None);
-    assert_eq!((anonymous.status, anonymous.header("location")), (303, vec!["/login"]));
+    // A link from a chat message arrives without the SameSite=Strict cookie: the page reloads
+    // itself from this site once, then sends the anonymous visitor to sign in and come back.
+    let anonymous = request("GET", &format!("{base}/reviews/{id}"), &[], None);
+    assert_eq!(anonymous.status, 200);
+    assert!(anonymous.body.contains(&format!(r#"http-equiv="refresh" content="0; url=/reviews/{id}?again=1""#)));
+    let again = request("GET", &format!("{base}/reviews/{id}?again=1"), &[], None);
+    assert_eq!((again.status, again.header("location")), (303, vec![format!("/login?next=/reviews/{id}").as_str()]));
+    let login_next = request("GET", &format!("{base}/login?next=/reviews/{id}"), &[], None);
+    assert!(login_next.body.contains(&format!(r#"name="next" value="/reviews/{id}""#)));
+    let evil_next = request("GET", &format!("{base}/login?next=https://evil.example/"), &[], None);
+    assert!(evil_next.body.contains(r#"name="next" value="/reviews""#), "only this site's review pages");
+    let returned =
+        request("POST", &format!("{base}/login"), &[], Some((form, format!("token={bob}&next=/reviews/{id}"))));
+    assert_eq!(returned.header("location"), [format!("/reviews/{id}").as_str()]);
     let login = request("GET", &format!("{base}/login"), &[], None);
     assert_eq!(login.status, 200);
     assert!(login.body.contains(r#"name="token""#) && login.body.contains(r#"id="login""#));

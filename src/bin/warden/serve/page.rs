@@ -3,11 +3,16 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | redirects to `/reviews` |
-//! | `GET /login`, `POST /login` (`token`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires |
+//! | `GET /login?next=PATH`, `POST /login` (`token`, `next`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires |
 //! | `GET /logout`, `POST /logout` | forgets the cookie |
 //! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then recent decisions |
 //! | `GET /reviews/{id}` | one review, its votes and (while pending) its form |
 //! | `POST /reviews/{id}/decide` (`csrf`, `comment`, `approve` or `deny`, `back`) | records the decision, redirects back with a flash message |
+//!
+//! An anonymous `GET` of a review page first answers a page that reloads it from this site
+//! (`?again=1`): links from a chat message are cross-site navigations, on which browsers withhold
+//! `SameSite=Strict` cookies; the reload carries them. Still anonymous → `/login?next=PATH`, and
+//! the sign-in returns there.
 //!
 //! Authentication: `Authorization: Bearer <token>` when present (deployments behind an OIDC
 //! auth proxy that passes the user's token), else the session cookie; either is verified on
@@ -27,7 +32,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -261,36 +266,59 @@ pub async fn root() -> Response {
 }
 
 /// `GET /login`.
-pub async fn login_form(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+pub async fn login_form(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let (flash, cookies) = take_flash(&service, &headers);
-    login_page(StatusCode::OK, flash.as_ref(), cookies).into_response()
+    login_page(StatusCode::OK, flash.as_ref(), cookies, query.next.as_deref().unwrap_or_default()).into_response()
 }
 
-fn login_page(status: StatusCode, flash: Option<&Flash>, cookies: Vec<HeaderValue>) -> Page {
-    let content = r#"<h2>Sign in</h2>
+/// Query of `GET /login`.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    /// The page to return to after signing in.
+    next: Option<String>,
+}
+
+fn login_page(status: StatusCode, flash: Option<&Flash>, cookies: Vec<HeaderValue>, next: &str) -> Page {
+    let next = escape(safe_return_path(next).unwrap_or("/reviews"));
+    let content = format!(
+        r#"<h2>Sign in</h2>
 <p>Paste your OIDC token (the same kind of token the gateway accepts). It is kept in a cookie only until it expires.</p>
 <form method="post" action="/login" id="login">
+<input type="hidden" name="next" value="{next}">
 <label for="token">Token</label>
 <textarea name="token" id="token" rows="6" required autocomplete="off" spellcheck="false"></textarea>
 <button type="submit" id="login-submit">Sign in</button>
-</form>"#;
-    Page { status, html: layout("Sign in", None, flash, content), cookies }
+</form>"#
+    );
+    Page { status, html: layout("Sign in", None, flash, &content), cookies }
 }
 
-/// Form of `POST /login`.
-#[derive(Debug, Deserialize)]
+/// Form of `POST /login` (no `Debug`: it holds the token).
+#[derive(Deserialize)]
 pub struct LoginForm {
     /// The approver's OIDC token.
     #[serde(default)]
     token: String,
+    /// The page to return to (`/reviews` or `/reviews/<id>`).
+    #[serde(default)]
+    next: String,
 }
 
 /// `POST /login`.
 pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
     if token.is_empty() {
-        return login_page(StatusCode::BAD_REQUEST, Some(&Flash::error("Paste a token to sign in.")), Vec::new())
-            .into_response();
+        return login_page(
+            StatusCode::BAD_REQUEST,
+            Some(&Flash::error("Paste a token to sign in.")),
+            Vec::new(),
+            &form.next,
+        )
+        .into_response();
     }
     let approver = match service.verifier.verify(token).await {
         Ok(approver) => approver,
@@ -299,16 +327,19 @@ pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginFo
                 StatusCode::UNAUTHORIZED,
                 Some(&Flash::error(format!("Sign-in failed: {e}"))),
                 Vec::new(),
+                &form.next,
             )
             .into_response()
         }
     };
     if let Err(e) = service.ensure_approver(&approver) {
-        return login_page(StatusCode::FORBIDDEN, Some(&Flash::error(e.message())), Vec::new()).into_response();
+        return login_page(StatusCode::FORBIDDEN, Some(&Flash::error(e.message())), Vec::new(), &form.next)
+            .into_response();
     }
     let max_age = (approver.expires_at - unix_now()).max(1);
     let cookies = cookie_header(&service, SESSION_COOKIE, token, max_age).into_iter().collect();
-    redirect_with(&service, "/reviews", &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
+    let next = safe_return_path(&form.next).unwrap_or("/reviews");
+    redirect_with(&service, next, &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
 }
 
 /// `GET /logout` and `POST /logout`.
@@ -317,13 +348,44 @@ pub async fn logout(State(service): State<Arc<Service>>) -> Response {
     redirect_with(&service, "/login", &Flash::ok("Signed out."), cookies)
 }
 
-/// What to do with an unauthenticated page request.
-fn unauthenticated(service: &Service, auth: PageAuth) -> Response {
+/// `path` when it is a page a sign-in may return to (`/reviews` or `/reviews/<id>`).
+fn safe_return_path(path: &str) -> Option<&str> {
+    let valid = path == "/reviews"
+        || path.strip_prefix("/reviews/").is_some_and(|id| {
+            !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    valid.then_some(path)
+}
+
+/// Query of the review pages.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    /// Set by [`same_site_hop`]: the session cookie had its chance.
+    #[serde(default)]
+    again: Option<String>,
+}
+
+/// A page that reloads `path` from this site at once. A link from elsewhere (the webhook's chat
+/// message) is a cross-site navigation, on which browsers withhold `SameSite=Strict` cookies;
+/// the reload is same-site, so a signed-in approver gets the page instead of the sign-in form.
+fn same_site_hop(path: &str) -> Response {
+    let target = escape(&format!("{path}?again=1"));
+    let content = format!(
+        r#"<meta http-equiv="refresh" content="0; url={target}"><p>Opening <a id="continue" href="{target}">{}</a>…</p>"#,
+        escape(path)
+    );
+    Page { status: StatusCode::OK, html: layout("Opening", None, None, &content), cookies: Vec::new() }.into_response()
+}
+
+/// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
+fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -> Response {
+    let login = format!("/login?next={path}");
     match auth {
-        PageAuth::Approver(..) | PageAuth::Anonymous => redirect("/login", Vec::new()),
+        PageAuth::Anonymous if !again => same_site_hop(path),
+        PageAuth::Approver(..) | PageAuth::Anonymous => redirect(&login, Vec::new()),
         PageAuth::Refused { source: Source::Cookie, message } => {
             let cookies = cookie_header(service, SESSION_COOKIE, "", 0).into_iter().collect();
-            redirect_with(service, "/login", &Flash::error(format!("Your session ended: {message}")), cookies)
+            redirect_with(service, &login, &Flash::error(format!("Your session ended: {message}")), cookies)
         }
         PageAuth::Refused { source: Source::Header, message } => error_page(StatusCode::UNAUTHORIZED, None, &message),
     }
@@ -344,10 +406,14 @@ fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) ->
 }
 
 /// `GET /reviews`.
-pub async fn reviews(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+pub async fn reviews(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let (approver, source) = match authenticate(&service, &headers).await {
         PageAuth::Approver(approver, source) => (approver, source),
-        other => return unauthenticated(&service, other),
+        other => return unauthenticated(&service, other, "/reviews", query.again.is_some()),
     };
     let who = Some((&approver, source));
     let listed = service.expire().and_then(|()| {
@@ -377,10 +443,19 @@ pub async fn reviews(State(service): State<Arc<Service>>, headers: HeaderMap) ->
 }
 
 /// `GET /reviews/{id}`.
-pub async fn review(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn review(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let (approver, source) = match authenticate(&service, &headers).await {
         PageAuth::Approver(approver, source) => (approver, source),
-        other => return unauthenticated(&service, other),
+        other => {
+            let path = format!("/reviews/{id}");
+            let path = safe_return_path(&path).unwrap_or("/reviews");
+            return unauthenticated(&service, other, path, query.again.is_some());
+        }
     };
     let who = Some((&approver, source));
     let review = match service.expire().and_then(|()| service.review_for(&approver, &id)) {
@@ -423,7 +498,7 @@ pub async fn decide(
 ) -> Response {
     let (approver, source) = match authenticate(&service, &headers).await {
         PageAuth::Approver(approver, source) => (approver, source),
-        other => return unauthenticated(&service, other),
+        other => return unauthenticated(&service, other, "/reviews", true),
     };
     if !service.csrf.check(&approver.subject, &form.csrf, unix_now()) {
         return error_page(

@@ -49,7 +49,9 @@ pub fn format_duration(seconds: i64) -> String {
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 if s % 3600 < 60 => format!("{}h", s / 3600),
         3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ if s % 86_400 < 3600 => format!("{}d", s / 86_400),
         _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
     }
 }
@@ -86,7 +88,9 @@ mod tests {
         assert_eq!(format_duration(59), "59s");
         assert_eq!(format_duration(125), "2m");
         assert_eq!(format_duration(3_900), "1h 5m");
+        assert_eq!(format_duration(3_600), "1h");
         assert_eq!(format_duration(2 * 86_400 + 4 * 3600), "2d 4h");
+        assert_eq!(format_duration(86_400), "1d");
     }
 
     #[test]
