@@ -510,7 +510,7 @@ def test_an_expired_review_cannot_be_approved_and_a_retry_opens_a_new_one(
         tmp_path, gateway_factory, make_policy, issuer, token):
     keys = init_keys(tmp_path / "keys")
     port = free_port()
-    policy = approvals_policy(make_policy, f"http://127.0.0.1:{port}", hold=1, review_ttl="2s")
+    policy = approvals_policy(make_policy, f"http://127.0.0.1:{port}", hold=1, review_ttl="5s")
     service = Service(port, keys, tmp_path / "approvals.db", policy, tmp_path / "serve.log")
     service.start()
     try:
@@ -519,7 +519,7 @@ def test_an_expired_review_cannot_be_approved_and_a_retry_opens_a_new_one(
         prompt = unique("production failover drill")
         assert refusal(ask(gw, token, prompt, model=SONNET))[2] == "approval_pending"
         first = service.wait_for_review(lead, prompt)
-        time.sleep(2.5)
+        time.sleep(max(0.0, first["expires_at"] + 1.0 - time.time()))
         status, body = service.decide(first["id"], lead, "approve", "too late")
         assert status == 409, body
         assert refusal(ask(gw, token, prompt, model=SONNET))[2] == "approval_pending"
