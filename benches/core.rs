@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the pure core on a Claude-Code-shaped request (~60 KB, 16 tools,
-//! 30 turns of history): the per-request work the filter adds inside Envoy, minus host calls.
+//! 30 turns of history): the per-request work the filter adds inside Envoy, minus host calls —
+//! also for the same request held for approval (the demo policy holds Opus requests).
 //!
 //! Run: `cargo bench --bench core` (numbers in docs/benchmarks.md).
 
@@ -8,7 +9,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use warden::core::exchange::{Exchange, Gateway, HeadersStep, RequestHead};
+use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead};
 use warden::core::identity::{TokenStatus, VerifiedClaims};
 
 const POLICY: &str = include_str!("../envoy/policy.yaml");
@@ -57,6 +58,14 @@ fn bench_request(c: &mut Criterion) {
     assert!(matches!(step, HeadersStep::InspectBody(_)));
     let mut exchange = exchange.expect("allowed");
     group.bench_function("body_60kb", |b| b.iter(|| black_box(exchange.on_body_complete(&gateway, BODY.as_bytes()))));
+    // The same request for an Opus model: the demo policy holds it, so this adds reading the
+    // newest turn, masking its excerpt, the fingerprint and the callout body.
+    let held_body = BODY.replacen("\"model\":\"claude-sonnet-4-6\"", "\"model\":\"claude-opus-4-6\"", 1);
+    assert_ne!(held_body, BODY, "the fixture names claude-sonnet-4-6");
+    assert!(matches!(exchange.on_body_complete(&gateway, held_body.as_bytes()), BodyStep::Hold { .. }));
+    group.bench_function("body_60kb_held", |b| {
+        b.iter(|| black_box(exchange.on_body_complete(&gateway, held_body.as_bytes())))
+    });
     group.finish();
 
     c.bench_function("policy_compile", |b| b.iter(|| black_box(Gateway::new(POLICY, credential))));
