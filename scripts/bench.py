@@ -125,6 +125,25 @@ def machine() -> dict:
             "envoy": envoy_version.strip(), "wrk": wrk_version}
 
 
+def approval_credential_args(policy: dict, tmp: Path) -> list[str]:
+    """`--credential-file` arguments for the policy's approval-service credentials, if it has
+    `approvals`. The benchmark's requests fire no approval trigger, so the service is never
+    called: a random token and a random public key only let the filter start."""
+    approvals = policy.get("approvals")
+    if not approvals:
+        return []
+    credentials = policy.get("credentials") or {}
+    values = {"token": secrets.token_urlsafe(32),
+              "verdict_key": base64.b64encode(secrets.token_bytes(32)).decode()}
+    args = []
+    for field, value in values.items():
+        variable = credentials[approvals["service"][field]]["env"]
+        path = tmp / f"approvals-{field}"
+        path.write_text(value)
+        args += ["--credential-file", f"{variable}={path}"]
+    return args
+
+
 def make_issuer(tmp: Path) -> tuple[Path, str]:
     """A throw-away ES256 key: (jwks path, a 50-minute token for alice in group eng)."""
     import jwt
@@ -780,7 +799,8 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             config = tmp / f"{name}.yaml"
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(config), "--log-level", "warning", "--concurrency", "1",
-                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}"]
+                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
+                   *approval_credential_args(policy, tmp)]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
         else:
             config = tmp / f"{name}.json"

@@ -1023,7 +1023,8 @@ def run(args, variants: list[str], tmp: Path, procs: list[Proc]) -> int:
         else:
             cmd = [bench.PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(tmp / f"{name}.yaml"), "--log-level", "warning", "--concurrency", "1",
-                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}"]
+                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
+                   *bench.approval_credential_args(policy, tmp)]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
         proc = Proc(name, cmd, tmp / f"{name}.log", env, cpus=gateway_cpus)
         procs.append(proc)
