@@ -359,19 +359,18 @@ impl Exchange {
             }
             mask_messages(&redaction, text, messages, tally, memo)
         });
-        let verdict = match checked {
+        let mut verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
-        self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
         if wants_turn {
             let turn = || {
                 let content = newest_turn.clone().and_then(|range| body.get(range));
                 content.and_then(|c| std::str::from_utf8(c).ok()).map(approval::turn_text).unwrap_or_default()
             };
             let facts = RequestFacts {
-                model: verdict.model,
-                tools: verdict.tools,
+                model: verdict.model.clone(),
+                tools: std::mem::take(&mut verdict.tools),
                 max_tokens: verdict.max_tokens,
                 body_bytes: body.len() as u64,
                 mcp_servers: verdict.mcp_servers,
@@ -385,6 +384,7 @@ impl Exchange {
                 Err(denial) => return BodyStep::Reply(self.refuse(denial)),
             }
         }
+        self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
         match verdict.rewritten {
             Some(body) => BodyStep::Replace { body, clamped: verdict.clamped },
             None => BodyStep::Forward,

@@ -369,11 +369,13 @@ impl WardenHttp {
                     e.0
                 );
                 let now = host::now_seconds().unwrap_or(0.0);
+                let request_id = exchange.request_id.clone();
                 let step = exchange.on_approval_answer(gateway, None, now);
                 self.exchange = None;
                 match step {
                     ApprovalStep::Reply(local) => self.reply(&local),
-                    ApprovalStep::Forward { .. } => self.refuse_internal("", "approval without an answer"),
+                    // Without an answer nothing approves; refuse even if that ever changed.
+                    ApprovalStep::Forward { .. } => self.refuse_internal(&request_id, "approval without an answer"),
                 }
             }
         }
