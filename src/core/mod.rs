@@ -4,6 +4,7 @@
 //! body bytes, the clock), hands them to [`exchange::Exchange`], and performs the step it gets back.
 
 pub mod approval;
+pub mod audit;
 pub mod dlp;
 pub mod endpoint;
 pub mod errors;
