@@ -1,5 +1,8 @@
 //! The audit trail's pure side (docs/audit.md): what the filter records about each exchange.
 //!
-//! [`transcript`] reassembles the answer the agent received from the delivered bytes.
+//! [`record`] is the typed record, the forwarded request split into content-addressed blobs, and
+//! the session and job ids; [`transcript`] reassembles the answer the agent received from the
+//! delivered bytes.
 
+pub mod record;
 pub mod transcript;
