@@ -104,7 +104,7 @@ pub(super) fn compile_settings(
 }
 
 /// Splits `http(s)://host[:port][/prefix]` into (url without trailing `/`, authority, prefix).
-fn parse_service_url(url: &str) -> Result<(String, String, String), String> {
+pub(super) fn parse_service_url(url: &str) -> Result<(String, String, String), String> {
     let url = url.trim_end_matches('/');
     let rest = url
         .strip_prefix("http://")

@@ -36,6 +36,9 @@ pub struct PolicyFile {
     /// when a role has an `approval` section.
     #[serde(default)]
     pub approvals: Option<ApprovalsConfig>,
+    /// The audit trail: where records go and what happens when they cannot. Default: no records.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
 }
 
 /// Identity settings.
@@ -351,6 +354,64 @@ pub struct ApprovalServiceConfig {
     /// Credential holding the service's Ed25519 public key, base64 of its 32 bytes; only verdicts
     /// signed with the matching private key count.
     pub verdict_key: String,
+}
+
+/// The audit trail's delivery.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where records go: `warden serve`'s URL, cluster and token, as for approvals. Default: the
+    /// approval service (`approvals.service`).
+    #[serde(default)]
+    pub service: Option<AuditServiceConfig>,
+    /// Names this gateway in records (letters, digits, `-`, `_`, `.`). Default: a random id per
+    /// Envoy start.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `fail_closed` (default): refuse new requests when records cannot be kept; `fail_open`:
+    /// let them through and count the records dropped.
+    #[serde(default)]
+    pub mode: AuditMode,
+    /// Records held in Envoy waiting for the service, at most. Default 10000.
+    #[serde(default = "default_audit_buffer")]
+    pub buffer_records: u64,
+    /// How long the service may be unreachable (with records waiting) before `mode` applies.
+    /// Default `60s`.
+    #[serde(default = "default_audit_outage")]
+    pub max_outage: Seconds,
+}
+
+/// The service records are sent to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditServiceConfig {
+    /// Base URL of `warden serve` as Envoy reaches it.
+    pub url: String,
+    /// Name of an existing Envoy cluster to call instead of the rendered one. Default
+    /// `warden_audit`.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Credential holding the bearer token the gateway presents.
+    pub token: String,
+}
+
+/// What happens when records cannot be kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditMode {
+    /// Refuse new requests (503 `audit_unavailable`) until records flow again.
+    #[default]
+    FailClosed,
+    /// Let requests through; count and log the records dropped.
+    FailOpen,
+}
+
+fn default_audit_buffer() -> u64 {
+    10_000
+}
+
+fn default_audit_outage() -> Seconds {
+    Seconds(60)
 }
 
 /// A role's approval rules.

@@ -11,6 +11,7 @@
 //! a policy offline without the keys, while the filter refuses to start when a key is missing.
 
 pub mod approvals;
+pub mod audit;
 pub mod config;
 pub mod dlp;
 pub mod glob;
@@ -163,6 +164,8 @@ pub struct Policy {
     pub dlp: dlp::DlpPolicy,
     /// The approval service and review timing, when any role has approval rules.
     pub approvals: Option<approvals::ApprovalSettings>,
+    /// Where audit records go; `None`: no records.
+    pub audit: Option<audit::AuditSettings>,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -175,6 +178,8 @@ pub struct RoleKeys {
     pub mask: Vec<MaskKey>,
     /// The approval service's credentials, when the policy has an `approvals` section.
     pub approvals: Option<ApprovalKeys>,
+    /// The bearer token for the audit service, when the policy has an `audit` section.
+    pub audit_token: Option<Secret>,
 }
 
 /// What the filter needs to trust the approval service and be trusted by it.
@@ -230,7 +235,9 @@ impl Policy {
             Some(settings) => Some(approval_keys(&settings.service, &resolved)?),
             None => None,
         };
-        let mut keys = RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new(), approvals };
+        let audit_token = self.audit.as_ref().and_then(|a| resolved.get(a.token_credential.as_str()).cloned());
+        let mut keys =
+            RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new(), approvals, audit_token };
         for role in &self.roles {
             match resolved.get(role.credential.as_str()) {
                 Some(secret) => {
@@ -417,6 +424,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         }
     }
     let approvals = file.approvals.as_ref().and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials));
+    let audit = file.audit.as_ref().and_then(|a| audit::compile(&mut check, a, approvals.as_ref(), &file.credentials));
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
     for (name, role) in &file.roles {
@@ -467,6 +475,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         credential_env,
         dlp,
         approvals,
+        audit,
     })
 }
 

@@ -1,0 +1,338 @@
+//! What one exchange leaves for its audit record, gathered as it happens ([`Trail`]), and the
+//! record it becomes ([`Trail::finish`]); [`refused_at_headers`] records a request refused before
+//! an exchange existed.
+//!
+//! The exchange feeds the trail: the forwarded body (split into blobs), refusals, the approval,
+//! the response headers, and every delivered response byte (an event stream is reassembled as it
+//! passes; another body is kept up to [`MAX_BODY_BYTES`] and read at the end). Nothing here
+//! touches the request path's decisions.
+//!
+//! Outcome: refused when Warden refused; an upstream status ≥ 400 is `upstream_error`; an answer
+//! that carried an error event or stopped being an event stream is `stream_error`; an event
+//! stream that never reached `message_stop`, or a response that never started, is
+//! `client_abort` when the client went away first, else `upstream_reset`.
+
+use super::record::{
+    request_view, ApprovalView, BlobNames, DecisionView, DlpView, IdentityView, Outcome, Record, RequestView,
+    ResponseView, Timings,
+};
+use super::transcript::{from_body, StreamTranscript, Transcript};
+use crate::core::dlp::engine::Action;
+use crate::core::dlp::mask::Tally;
+use crate::core::errors::Denial;
+use crate::core::identity::Caller;
+use std::collections::BTreeMap;
+
+/// Most bytes of a non-stream response kept for the record.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// How the exchange ended, as the glue saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    /// Milliseconds since the epoch.
+    pub at_ms: u64,
+    /// Whether the response reached its end (end of stream or trailers).
+    pub response_complete: bool,
+    /// Whether the client disconnected before the end.
+    pub client_gone: bool,
+}
+
+/// The record in the making.
+#[derive(Debug, Default)]
+pub struct Trail {
+    start_ms: u64,
+    method: String,
+    path: String,
+    session_header: Option<String>,
+    refusal: Option<DecisionView>,
+    approval: Option<ApprovalView>,
+    model: Option<String>,
+    request: Option<RequestView>,
+    blobs: BTreeMap<String, String>,
+    status: Option<u16>,
+    upstream_request_id: Option<String>,
+    first_byte_ms: Option<u64>,
+    stream: Option<StreamTranscript>,
+    body: Vec<u8>,
+    body_truncated: bool,
+}
+
+impl Trail {
+    /// A trail for a request whose headers arrived at `start_ms`.
+    pub fn new(start_ms: u64, method: &str, path: &str, session_header: Option<&str>) -> Self {
+        Self {
+            start_ms,
+            method: method.to_string(),
+            path: path.to_string(),
+            session_header: session_header.map(str::to_string),
+            ..Self::default()
+        }
+    }
+
+    /// The body as forwarded; `mask` masks a blob text before it is named.
+    pub fn on_forwarded_body(&mut self, forwarded: &[u8], names: &mut BlobNames, mask: impl FnMut(&str) -> String) {
+        self.request = request_view(forwarded, names, mask, &mut self.blobs);
+        self.model =
+            self.request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
+    }
+
+    /// Warden refused the request (or ended its answer) with `denial`, answering `status`.
+    pub fn on_refused(&mut self, denial: &Denial, status: u16) {
+        self.refusal = Some(DecisionView {
+            allowed: false,
+            reason: Some(denial.reason.code().to_string()),
+            status: Some(status),
+            message: Some(denial.message()),
+        });
+    }
+
+    /// The request was held for approval for `reasons`.
+    pub fn on_held(&mut self, reasons: &[String]) {
+        self.approval = Some(ApprovalView {
+            review: None,
+            reviewer: None,
+            reasons: reasons.to_vec(),
+            decision: "asked".to_string(),
+            verdict: None,
+        });
+    }
+
+    /// The approval service answered: `decision`, and the review, reviewer and signed verdict
+    /// when it gave them.
+    pub fn on_approval(&mut self, decision: &str, review: Option<&str>, reviewer: Option<&str>, verdict: Option<&str>) {
+        if let Some(approval) = self.approval.as_mut() {
+            approval.decision = decision.to_string();
+            approval.review = review.map(str::to_string);
+            approval.reviewer = reviewer.map(str::to_string);
+            approval.verdict = verdict.map(str::to_string);
+        }
+    }
+
+    /// The response headers: status, Anthropic's request id, whether an event stream follows.
+    pub fn on_response_headers(&mut self, status: Option<u16>, upstream_request_id: Option<&str>, stream: bool) {
+        self.status = status;
+        self.upstream_request_id = upstream_request_id.map(str::to_string);
+        if stream {
+            self.stream = Some(StreamTranscript::default());
+        }
+    }
+
+    /// Bytes delivered to the client at `at_ms`.
+    pub fn on_delivered(&mut self, bytes: &[u8], at_ms: u64) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.first_byte_ms.get_or_insert(at_ms);
+        match self.stream.as_mut() {
+            Some(stream) => stream.push(bytes),
+            None => {
+                let room = MAX_BODY_BYTES.saturating_sub(self.body.len());
+                self.body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+                self.body_truncated |= bytes.len() > room;
+            }
+        }
+    }
+
+    /// The record, once the exchange ended.
+    pub fn finish(
+        self,
+        request_id: &str,
+        who: Option<(&Caller, &str)>,
+        endpoint: &str,
+        tally: &Tally,
+        ending: Ending,
+    ) -> Record {
+        let stream = self.stream.is_some();
+        let transcript: Option<Transcript> = match (self.stream, self.status) {
+            (Some(stream), _) => Some(stream.finish()),
+            (None, Some(_)) if !self.body.is_empty() => {
+                let mut transcript = from_body(&self.body);
+                transcript.truncated |= self.body_truncated;
+                Some(transcript)
+            }
+            _ => None,
+        };
+        let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
+        let decision =
+            self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
+        let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
+        let session_id =
+            super::record::session_id(self.session_header.as_deref(), self.request.as_ref().map(|r| &r.params));
+        Record {
+            request_id: request_id.to_string(),
+            upstream_request_id: self.upstream_request_id,
+            session_id,
+            job_id: who.and_then(|(caller, _)| super::record::job_id(&caller.job)),
+            identity: who.map(|(caller, role)| IdentityView::of(caller, role)),
+            endpoint: endpoint.to_string(),
+            method: self.method,
+            path: self.path,
+            decision,
+            approval: self.approval,
+            model: self.model,
+            request: self.request,
+            response: transcript.map(|transcript| ResponseView { status: self.status, stream, transcript }),
+            dlp: dlp_view(tally),
+            usage,
+            timings: Timings { start: self.start_ms, first_byte: self.first_byte_ms, end: ending.at_ms },
+            outcome,
+            blobs: self.blobs,
+        }
+    }
+}
+
+fn outcome(refused: bool, status: Option<u16>, transcript: Option<&Transcript>, ending: Ending) -> Outcome {
+    let abort_or_reset = if ending.client_gone { Outcome::ClientAbort } else { Outcome::UpstreamReset };
+    if refused {
+        return Outcome::Refused;
+    }
+    match (status, transcript) {
+        (None, _) => abort_or_reset,
+        (Some(status), _) if status >= 400 => Outcome::UpstreamError,
+        (Some(_), Some(t)) if t.error.is_some() || t.malformed => Outcome::StreamError,
+        (Some(_), Some(t)) if !t.complete => abort_or_reset,
+        (Some(_), _) if !ending.response_complete => abort_or_reset,
+        _ => Outcome::Completed,
+    }
+}
+
+fn dlp_view(tally: &Tally) -> DlpView {
+    let mut view = DlpView::default();
+    for (detector, action, count) in tally.entries() {
+        let bucket = match action {
+            Action::Mask => &mut view.masked,
+            Action::Block => &mut view.blocked,
+            Action::Audit => &mut view.audited,
+            Action::Off => continue,
+        };
+        *bucket.entry(detector.to_string()).or_default() += count;
+    }
+    view
+}
+
+/// The record of a request refused at its headers (before an exchange existed).
+pub fn refused_at_headers(
+    request_id: &str,
+    method: &str,
+    path: &str,
+    denial: &Denial,
+    status: u16,
+    start_ms: u64,
+    end_ms: u64,
+) -> Record {
+    let mut trail = Trail::new(start_ms, method, path, None);
+    trail.on_refused(denial, status);
+    let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
+    trail.finish(request_id, None, "unknown", &Tally::default(), ending)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::core::errors::Reason;
+    use serde_json::json;
+
+    fn caller() -> Caller {
+        Caller {
+            subject: "alice".into(),
+            issuer: "warden-demo".into(),
+            groups: vec!["eng".into()],
+            job: vec![("repository".into(), "org/app".into()), ("run_id".into(), "7".into())],
+            role: 0,
+        }
+    }
+
+    fn done(at_ms: u64) -> Ending {
+        Ending { at_ms, response_complete: true, client_gone: false }
+    }
+
+    const STREAM: &str = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":9}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+
+    fn streamed(trail: &mut Trail, bytes: &str) {
+        trail.on_response_headers(Some(200), Some("req_011"), true);
+        for (i, chunk) in bytes.as_bytes().chunks(7).enumerate() {
+            trail.on_delivered(chunk, 1_000 + i as u64);
+        }
+    }
+
+    #[test]
+    fn a_streamed_exchange_records_who_what_and_the_answer() {
+        let mut trail = Trail::new(900, "POST", "/v1/messages?beta=true", Some("sess-1"));
+        let body =
+            json!({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]});
+        trail.on_forwarded_body(body.to_string().as_bytes(), &mut BlobNames::new(b"k"), str::to_string);
+        streamed(&mut trail, STREAM);
+        let caller = caller();
+        let record =
+            trail.finish("req_warden_1", Some((&caller, "developer")), "messages", &Tally::default(), done(2_000));
+        assert_eq!(record.outcome, Outcome::Completed);
+        assert!(record.decision.allowed);
+        assert_eq!(record.session_id.as_deref(), Some("sess-1"));
+        assert_eq!(record.job_id.as_deref(), Some("org/app#7"));
+        assert_eq!(record.identity.as_ref().unwrap().role, "developer");
+        assert_eq!(record.model.as_deref(), Some("claude-sonnet-4-6"));
+        assert_eq!(record.upstream_request_id.as_deref(), Some("req_011"));
+        assert_eq!(record.response.as_ref().unwrap().transcript.content, vec![json!({"type": "text", "text": "Hi"})]);
+        assert_eq!((record.usage.input_tokens, record.usage.output_tokens), (Some(9), Some(3)));
+        assert_eq!(record.timings, Timings { start: 900, first_byte: Some(1_000), end: 2_000 });
+        assert_eq!(record.blobs.len(), 1);
+    }
+
+    #[test]
+    fn outcomes_tell_how_the_exchange_ended() {
+        let caller = caller();
+        let finish = |trail: Trail, ending: Ending| {
+            trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), ending).outcome
+        };
+        let mut cut = Trail::new(0, "POST", "/v1/messages", None);
+        streamed(&mut cut, &STREAM[..STREAM.len() / 2]);
+        assert_eq!(finish(cut, Ending { at_ms: 1, response_complete: false, client_gone: true }), Outcome::ClientAbort);
+        let mut reset = Trail::new(0, "POST", "/v1/messages", None);
+        streamed(&mut reset, &STREAM[..STREAM.len() / 2]);
+        assert_eq!(finish(reset, done(1)), Outcome::UpstreamReset);
+        let mut errored = Trail::new(0, "POST", "/v1/messages", None);
+        streamed(
+            &mut errored,
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n",
+        );
+        assert_eq!(finish(errored, done(1)), Outcome::StreamError);
+        let mut upstream_error = Trail::new(0, "POST", "/v1/messages", None);
+        upstream_error.on_response_headers(Some(529), None, false);
+        upstream_error.on_delivered(br#"{"type":"error","error":{"type":"overloaded_error"}}"#, 1);
+        assert_eq!(finish(upstream_error, done(1)), Outcome::UpstreamError);
+        let mut refused = Trail::new(0, "POST", "/v1/messages", None);
+        refused.on_refused(&Denial::new(Reason::ModelNotAllowed, "no"), 403);
+        assert_eq!(finish(refused, done(1)), Outcome::Refused);
+        assert_eq!(finish(Trail::new(0, "POST", "/v1/messages", None), done(1)), Outcome::UpstreamReset);
+    }
+
+    #[test]
+    fn an_approval_is_recorded_with_its_verdict() {
+        let mut trail = Trail::new(0, "POST", "/v1/messages", None);
+        trail.on_held(&["opus_model".to_string()]);
+        trail.on_approval("approved", Some("rev_1"), Some("bob"), Some("h.p.s"));
+        let caller = caller();
+        let record = trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), done(1));
+        let approval = record.approval.unwrap();
+        assert_eq!((approval.decision.as_str(), approval.reviewer.as_deref()), ("approved", Some("bob")));
+        assert_eq!(approval.reasons, vec!["opus_model"]);
+        assert_eq!(approval.verdict.as_deref(), Some("h.p.s"));
+    }
+
+    #[test]
+    fn a_refusal_at_the_headers_is_recorded_without_identity() {
+        let denial = Denial::new(Reason::TokenMissing, "no token");
+        let record = refused_at_headers("req_warden_2", "POST", "/v1/messages", &denial, 401, 5, 6);
+        assert_eq!(record.outcome, Outcome::Refused);
+        assert!(record.identity.is_none());
+        assert_eq!(record.decision.reason.as_deref(), Some("token_missing"));
+        assert_eq!(record.decision.status, Some(401));
+    }
+}
