@@ -210,6 +210,25 @@ def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[
     return [cluster], hold
 
 
+AUDIT_CLUSTER = "warden_audit"
+
+
+def audit_cluster(policy: dict, ca_file: str) -> list[dict]:
+    """The `warden_audit` cluster when `audit.service` names a URL of its own (none when records
+    go to the approval service, or the policy names a cluster)."""
+    audit = policy.get("audit")
+    if not isinstance(audit, dict) or not isinstance(audit.get("service"), dict):
+        return []
+    service = audit["service"]
+    if service.get("cluster"):
+        return []
+    url = service.get("url")
+    if not isinstance(url, str):
+        raise RenderError("audit.service.url: must be a URL")
+    scheme, host, port, _ = parse_url(url, "audit.service.url")
+    return [simple_cluster(AUDIT_CLUSTER, scheme, host, port, ca_file)]
+
+
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
                   ca_file: str, check_files: bool) -> tuple[dict, list[dict]]:
     identity = policy.get("identity") or {}
@@ -409,7 +428,7 @@ def render(args: argparse.Namespace) -> str:
         "upstream_transport_socket": (tls_transport_socket(host, args.ca_file, ["h2", "http/1.1"])
                                       if scheme == "https" else None),
         "jwks_clusters": jwks_clusters,
-        "approvals_clusters": approval_clusters,
+        "approvals_clusters": approval_clusters + audit_cluster(policy, args.ca_file),
         # A held request is silent while it waits: Envoy must not time it out first.
         "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
     }

@@ -195,7 +195,7 @@ fn models_listing_needs_no_body() {
 fn oversize_body_is_refused_while_streaming_in() {
     let gw = gateway();
     let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
-    let exchange = exchange.unwrap();
+    let mut exchange = exchange.unwrap();
     assert!(exchange.on_body_progress(1000).is_none());
     let reply = exchange.on_body_progress((1 << 20) + 1).expect("over 1 MiB must be refused");
     assert_eq!(reply.status, 413);

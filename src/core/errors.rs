@@ -13,8 +13,9 @@
 //! {"type":"error","error":{"type":"permission_error","message":"warden: model_not_allowed: …"}}
 //! ```
 //!
-//! Refusals are deterministic, so every one carries `x-should-retry: false`: Claude Code would
-//! otherwise retry a 401 ten times over several minutes.
+//! Refusals are deterministic, so they carry `x-should-retry: false` (Claude Code would otherwise
+//! retry a 401 ten times over several minutes) — all but `audit_unavailable`, which passes once
+//! the audit service is reachable again.
 
 use serde::Serialize;
 
@@ -33,6 +34,8 @@ pub enum ErrorType {
     RequestTooLarge,
     /// 500: Warden itself failed; fail closed.
     Api,
+    /// 503: a service Warden depends on cannot keep up; try again later.
+    Unavailable,
 }
 
 impl ErrorType {
@@ -45,6 +48,7 @@ impl ErrorType {
             Self::NotFound => 404,
             Self::RequestTooLarge => 413,
             Self::Api => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -56,7 +60,7 @@ impl ErrorType {
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
             Self::RequestTooLarge => "request_too_large",
-            Self::Api => "api_error",
+            Self::Api | Self::Unavailable => "api_error",
         }
     }
 }
@@ -124,6 +128,9 @@ pub enum Reason {
     /// The approval service's answer did not verify (signature, request, caller or expiry):
     /// possibly forged.
     ApprovalInvalid,
+    /// Audit records cannot be delivered (the queue is full or the audit service has been
+    /// unreachable too long) and the policy says `fail_closed`.
+    AuditUnavailable,
     /// Warden could not do its work (a proxy call failed); the request is refused, not passed.
     InternalError,
 }
@@ -160,6 +167,7 @@ impl Reason {
             Self::ApprovalDenied => "approval_denied",
             Self::ApprovalUnavailable => "approval_unavailable",
             Self::ApprovalInvalid => "approval_invalid",
+            Self::AuditUnavailable => "audit_unavailable",
             Self::InternalError => "internal_error",
         }
     }
@@ -194,11 +202,18 @@ impl Reason {
             }
             Self::BodyTooLarge => ErrorType::RequestTooLarge,
             Self::InternalError | Self::ResponseUninspectable => ErrorType::Api,
+            Self::AuditUnavailable => ErrorType::Unavailable,
         }
     }
 
+    /// Whether the same request may pass later: only when a service Warden depends on is
+    /// temporarily out of reach; every other refusal is deterministic.
+    pub fn retryable(self) -> bool {
+        self == Self::AuditUnavailable
+    }
+
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 30] = [
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::TokenLifetimeUnknown,
@@ -227,6 +242,7 @@ impl Reason {
         Self::ApprovalDenied,
         Self::ApprovalUnavailable,
         Self::ApprovalInvalid,
+        Self::AuditUnavailable,
         Self::InternalError,
     ];
 }
@@ -277,11 +293,12 @@ impl Denial {
         let body = self.error_json();
         LocalReply {
             reason: self.reason,
+            message: self.message(),
             status: error_type.status(),
             headers: vec![
                 ("content-type".to_string(), "application/json".to_string()),
                 ("request-id".to_string(), request_id.to_string()),
-                ("x-should-retry".to_string(), "false".to_string()),
+                ("x-should-retry".to_string(), self.reason.retryable().to_string()),
             ],
             body,
         }
@@ -293,6 +310,8 @@ impl Denial {
 pub struct LocalReply {
     /// Why the gateway answers itself (for metrics and logs).
     pub reason: Reason,
+    /// The error message (`warden: <reason>: <detail>`), also in the body.
+    pub message: String,
     /// HTTP status.
     pub status: u16,
     /// Response headers (lower-case names).

@@ -26,6 +26,8 @@
 //! inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
+use crate::core::audit::record::{BlobNames, Record};
+use crate::core::audit::trail::{Ending, Trail};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
@@ -40,6 +42,7 @@ use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::splice_of;
 use crate::core::verdict::{self, Decision};
+use std::cell::RefCell;
 use std::ops::Range;
 
 /// A compiled policy with its resolved keys: what one filter configuration enforces.
@@ -50,8 +53,10 @@ pub struct Gateway {
     keys: RoleKeys,
     /// Request texts already scanned and found clean (per VM).
     memo: CleanMemo,
-    /// Every detector set to mask: what the approver's excerpt goes through.
-    excerpt_actions: Vec<Action>,
+    /// Every detector set to mask: what the approver's excerpt and audit records go through.
+    mask_everything: Vec<Action>,
+    /// Audit blobs this worker already sent (when the policy has `audit`).
+    audit_blobs: Option<RefCell<BlobNames>>,
 }
 
 impl Gateway {
@@ -60,8 +65,31 @@ impl Gateway {
         let policy = Policy::parse(policy_text)?;
         let keys = policy.resolve_credentials(lookup)?;
         let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
-        let excerpt_actions = vec![Action::Mask; policy.dlp.engine.specs().len()];
-        Ok(Self { policy, keys, memo, excerpt_actions })
+        let mask_everything = vec![Action::Mask; policy.dlp.engine.specs().len()];
+        let audit_blobs = policy.audit.as_ref().map(|_| {
+            RefCell::new(BlobNames::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default()))
+        });
+        Ok(Self { policy, keys, memo, mask_everything, audit_blobs })
+    }
+
+    /// The audit service's bearer token (when the policy has `audit`).
+    pub fn audit_token(&self) -> Option<&Secret> {
+        self.keys.audit_token.as_ref()
+    }
+
+    /// Whether the policy keeps an audit record of every exchange.
+    pub fn audits(&self) -> bool {
+        self.audit_blobs.is_some()
+    }
+
+    /// Every detector masking, with the role's mask key: for texts that leave the request path
+    /// (the approver's excerpt, audit records).
+    fn mask_everything(&self, role: usize) -> Option<Redaction<'_>> {
+        Some(Redaction {
+            engine: &self.policy.dlp.engine,
+            actions: &self.mask_everything,
+            key: self.keys.mask.get(role)?,
+        })
     }
 
     fn key(&self, role: usize) -> Option<&Secret> {
@@ -194,8 +222,11 @@ pub const CALLOUT_MARGIN_SECONDS: u64 = 10;
 /// How the response body is handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseStep {
-    /// Nothing to mask: let the body through untouched.
+    /// Nothing to mask or record: let the body through untouched.
     Pass,
+    /// Nothing to mask, but the audit record wants the answer: let each chunk through untouched
+    /// and hand a copy to [`Exchange::on_delivered`].
+    Observe,
     /// An event stream: remove `content-length` and pass each chunk through
     /// [`Exchange::on_response_chunk`].
     Stream,
@@ -224,6 +255,8 @@ pub struct Exchange {
     started_at: f64,
     /// The request waiting for an approval verdict.
     held: Option<Held>,
+    /// What the audit record will say (when the policy has `audit`).
+    trail: Option<Trail>,
 }
 
 /// A request held for approval: what the verdict must be about, and what forwarding means.
@@ -290,6 +323,9 @@ impl Exchange {
             stream: None,
             started_at: head.now,
             held: None,
+            trail: gateway
+                .audits()
+                .then(|| Trail::new(millis(head.now), head.method, head.path, head.header("x-claude-code-session-id"))),
         };
         if !exchange.endpoint.has_body() {
             exchange.log_allowed(policy, None);
@@ -321,7 +357,7 @@ impl Exchange {
 
     /// Called as body bytes accumulate; refuses as soon as the body passes the role's limit,
     /// without waiting for the rest.
-    pub fn on_body_progress(&self, buffered_bytes: usize) -> Option<LocalReply> {
+    pub fn on_body_progress(&mut self, buffered_bytes: usize) -> Option<LocalReply> {
         if buffered_bytes as u64 > self.max_body_bytes {
             Some(self.refuse(too_large(self.max_body_bytes)))
         } else {
@@ -363,6 +399,17 @@ impl Exchange {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
+        if let (Some(trail), Some(names), Some(mask)) =
+            (self.trail.as_mut(), gateway.audit_blobs.as_ref(), gateway.mask_everything(self.caller.role))
+        {
+            let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
+            let mask = |text: &str| match redact(&mask, text, &mut Tally::default()) {
+                Ok(masked) => masked.into_owned(),
+                // Every detector masks, so nothing blocks; keep nothing rather than the text.
+                Err(_) => String::new(),
+            };
+            trail.on_forwarded_body(forwarded, &mut names.borrow_mut(), mask);
+        }
         if wants_turn {
             let turn = || {
                 let content = newest_turn.clone().and_then(|range| body.get(range));
@@ -418,15 +465,9 @@ impl Exchange {
             return Err(Denial::new(Reason::InternalError, "approval rules without an approval service"));
         };
         let fingerprint = approval::fingerprint(&self.caller.subject, &role.name, facts);
-        let excerpt_redaction = Redaction {
-            engine: &gateway.policy.dlp.engine,
-            actions: &gateway.excerpt_actions,
-            key: gateway
-                .keys
-                .mask
-                .get(self.caller.role)
-                .ok_or_else(|| Denial::new(Reason::InternalError, "no mask key for the role"))?,
-        };
+        let excerpt_redaction = gateway
+            .mask_everything(self.caller.role)
+            .ok_or_else(|| Denial::new(Reason::InternalError, "no mask key for the role"))?;
         // Masked before it is cut, so a cut never exposes part of a secret. Block cannot happen:
         // every detector masks.
         let masked = redact(&excerpt_redaction, &facts.newest_turn, &mut Tally::default())
@@ -457,7 +498,11 @@ impl Exchange {
             reasons.join(","),
             fingerprint.get(..16).unwrap_or_default()
         );
-        self.held = Some(Held { fingerprint, reasons: reasons.iter().map(|r| r.to_string()).collect(), clamped });
+        let reasons: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+        if let Some(trail) = self.trail.as_mut() {
+            trail.on_held(&reasons);
+        }
+        self.held = Some(Held { fingerprint, reasons, clamped });
         let service = &settings.service;
         Ok(Some(Callout {
             cluster: service.cluster.clone(),
@@ -477,7 +522,24 @@ impl Exchange {
                 self.refuse(Denial::new(Reason::InternalError, "an approval answer for a request that was not held")),
             );
         };
-        match self.decision(gateway, &held, answer, now) {
+        let decided = self.decision(gateway, &held, answer, now);
+        if let Some(trail) = self.trail.as_mut() {
+            match &decided {
+                Ok((decision, verdict)) => {
+                    let (name, review, reviewer) = match decision {
+                        Decision::Approved { review, reviewer } => ("approved", review, Some(reviewer.as_str())),
+                        Decision::Denied { review, reviewer, .. } => ("denied", review, Some(reviewer.as_str())),
+                        Decision::Pending { review, .. } => ("pending", review, None),
+                    };
+                    trail.on_approval(name, Some(review), reviewer, Some(verdict));
+                }
+                Err(denial) if denial.reason == Reason::ApprovalInvalid => {
+                    trail.on_approval("invalid", None, None, None)
+                }
+                Err(_) => trail.on_approval("unavailable", None, None, None),
+            }
+        }
+        match decided.map(|(decision, _)| decision) {
             Ok(Decision::Approved { review, reviewer }) => {
                 log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
                 ApprovalStep::Forward { clamped: held.clamped }
@@ -498,14 +560,15 @@ impl Exchange {
         }
     }
 
-    /// The verified decision in an answer, or the denial that replaces it.
+    /// The verified decision in an answer and the signed verdict it came in, or the denial that
+    /// replaces it.
     fn decision(
         &self,
         gateway: &Gateway,
         held: &Held,
         answer: Option<(u16, &[u8])>,
         now: f64,
-    ) -> Result<Decision, Denial> {
+    ) -> Result<(Decision, String), Denial> {
         #[derive(serde::Deserialize)]
         struct Answer {
             verdict: String,
@@ -534,19 +597,27 @@ impl Exchange {
             .as_ref()
             .map(|k| k.verdict_key)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no approval verdict key"))?;
-        verdict::verify(&answer.verdict, &key, &held.fingerprint, &self.caller.subject, now).map_err(|e| {
-            log::warn!("{} approval verdict rejected: {e}", self.request_id);
-            Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-        })
+        let decision =
+            verdict::verify(&answer.verdict, &key, &held.fingerprint, &self.caller.subject, now).map_err(|e| {
+                log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+            })?;
+        Ok((decision, answer.verdict))
     }
 
     /// Decides how the response body is masked, from the response headers.
     pub fn on_response_headers(&mut self, gateway: &Gateway, headers: &[(String, String)]) -> ResponseStep {
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let content_type = header("content-type").unwrap_or("");
+        let event_stream = content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream");
+        if let Some(trail) = self.trail.as_mut() {
+            let status = header(":status").and_then(|s| s.parse().ok());
+            trail.on_response_headers(status, header("request-id"), event_stream);
+        }
         let active = gateway.redaction(self.caller.role, true).is_some_and(|r| r.is_active());
         if !active {
-            return ResponseStep::Pass;
+            return if self.trail.is_some() { ResponseStep::Observe } else { ResponseStep::Pass };
         }
-        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let encoding = header("content-encoding").unwrap_or("").trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
             return ResponseStep::Reply(self.refuse(Denial::new(
@@ -556,8 +627,7 @@ impl Exchange {
                 ),
             )));
         }
-        let content_type = header("content-type").unwrap_or("");
-        if content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream") {
+        if event_stream {
             self.stream = Some(StreamRedactor::default());
             ResponseStep::Stream
         } else {
@@ -597,6 +667,22 @@ impl Exchange {
         }
     }
 
+    /// Bytes delivered to the client at `now_ms` (after masking), for the audit record.
+    pub fn on_delivered(&mut self, bytes: &[u8], now_ms: u64) {
+        if let Some(trail) = self.trail.as_mut() {
+            trail.on_delivered(bytes, now_ms);
+        }
+    }
+
+    /// The audit record of the exchange, once it ended (`None` without `audit`, or if already
+    /// taken).
+    pub fn finish_record(&mut self, gateway: &Gateway, ending: Ending) -> Option<Record> {
+        let trail = self.trail.take()?;
+        let role = gateway.policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
+        let tally = self.tally();
+        Some(trail.finish(&self.request_id, Some((&self.caller, role)), self.endpoint.label(), &tally, ending))
+    }
+
     /// What DLP found so far, in both directions (counts only).
     pub fn tally(&self) -> Tally {
         let mut tally = self.tally.clone();
@@ -606,8 +692,8 @@ impl Exchange {
         tally
     }
 
-    /// Renders a refusal for this exchange (and logs it).
-    pub fn refuse(&self, denial: Denial) -> LocalReply {
+    /// Renders a refusal for this exchange (logs it, and notes it for the audit record).
+    pub fn refuse(&mut self, denial: Denial) -> LocalReply {
         log::info!(
             "{} denied {} sub={:?}: {}",
             self.request_id,
@@ -615,7 +701,11 @@ impl Exchange {
             self.caller.subject,
             denial.detail
         );
-        denial.to_reply(&self.request_id)
+        let reply = denial.to_reply(&self.request_id);
+        if let Some(trail) = self.trail.as_mut() {
+            trail.on_refused(&reply);
+        }
+        reply
     }
 
     fn log_allowed(&self, policy: &Policy, body: Option<(&str, bool, bool)>) {
@@ -683,6 +773,11 @@ fn check_body_headers(head: &RequestHead, max_body_bytes: u64) -> Result<(), Den
 
 fn too_large(limit: u64) -> Denial {
     Denial::new(Reason::BodyTooLarge, format!("the request body exceeds the limit of {limit} bytes"))
+}
+
+/// Seconds since the epoch → whole milliseconds.
+pub fn millis(seconds: f64) -> u64 {
+    (seconds * 1000.0) as u64
 }
 
 /// `req_warden_<Envoy's x-request-id>`, the id Envoy's own local replies use too.

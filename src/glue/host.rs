@@ -17,6 +17,7 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
+const CAS_MISMATCH: u32 = 8;
 
 /// Header maps.
 #[derive(Clone, Copy)]
@@ -67,6 +68,21 @@ extern "C" {
         return_value_size: *mut usize,
     ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
@@ -195,6 +211,54 @@ pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) ->
             -1,
         )
     })
+}
+
+/// Asks for `on_tick` every `period_ms` milliseconds (0 stops it).
+pub fn set_tick_period(period_ms: u32) -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    status(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
+}
+
+/// A shared-data value (shared by every worker VM) and its CAS token; `Ok(None)` when unset.
+pub fn get_shared(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
+    // SAFETY: pointer and length of a live string; out-pointers to live locals.
+    let code = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match code {
+        OK => Ok(Some((adopt(data, size), cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Sets a shared-data value if its CAS token is still `cas` (0: unconditionally).
+pub fn set_shared(key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths of live buffers.
+    status(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
+}
+
+/// Creates a shared counter at 0 unless it exists. The root context on Envoy's main thread
+/// configures first, before any worker serves, so later calls from the workers find it.
+pub fn init_shared_counter(key: &str) -> Result<(), HostError> {
+    match get_shared(key)? {
+        Some(_) => Ok(()),
+        None => set_shared(key, &0u64.to_le_bytes(), 0),
+    }
+}
+
+/// Adds one to a shared counter made by [`init_shared_counter`] and returns the new value: one
+/// sequence for every worker (compare-and-swap, retried on contention).
+pub fn next_shared_counter(key: &str) -> Result<u64, HostError> {
+    for _ in 0..1000 {
+        let (bytes, cas) = get_shared(key)?.ok_or(HostError(NOT_FOUND))?;
+        let current = <[u8; 8]>::try_from(bytes.as_slice()).map(u64::from_le_bytes).map_err(|_| HostError(u32::MAX))?;
+        match set_shared(key, &(current + 1).to_le_bytes(), cas) {
+            Ok(()) => return Ok(current + 1),
+            Err(HostError(CAS_MISMATCH)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(HostError(CAS_MISMATCH))
 }
 
 /// Resumes a request paused in a request callback (stream type 0: the HTTP request).

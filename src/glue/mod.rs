@@ -17,12 +17,16 @@
 //! Host calls go through [`host`], which never panics; a failing host call refuses the request
 //! (`internal_error`), it never lets it through.
 
+mod audit;
 mod host;
 mod metrics;
 
+use crate::core::audit::outbox::Outbox;
+use crate::core::audit::record::Record;
+use crate::core::audit::trail::{refused_at_headers, Ending};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
-    request_id_for, ApprovalStep, BodyStep, Callout, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead,
+    millis, request_id_for, ApprovalStep, BodyStep, Callout, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead,
     ResponseBodyStep, ResponseStep,
 };
 use crate::core::identity::TokenStatus;
@@ -31,11 +35,14 @@ use host::{Buffer, HostError, Map};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
     install_logger();
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot { gateway: None, metrics: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(WardenRoot { gateway: None, metrics: None, delivery: None })
+    });
 }}
 
 /// Namespace `jwt_authn` writes its metadata under.
@@ -48,9 +55,18 @@ const FAILURE_KEY: &str = "jwt_failure";
 struct WardenRoot {
     gateway: Option<Rc<Gateway>>,
     metrics: Option<Rc<Metrics>>,
+    /// Audit records' way out (when the policy has `audit`).
+    delivery: Option<audit::Delivery>,
 }
 
-impl Context for WardenRoot {}
+impl Context for WardenRoot {
+    /// `warden serve` answered a batch of audit records.
+    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+        if let Some(delivery) = self.delivery.as_mut() {
+            delivery.on_response();
+        }
+    }
+}
 
 impl RootContext for WardenRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -72,6 +88,13 @@ impl RootContext for WardenRoot {
                     gateway.policy.roles.len(),
                     gateway.policy.bindings.len()
                 );
+                match audit::Delivery::start(&gateway) {
+                    Ok(delivery) => self.delivery = delivery,
+                    Err(e) => {
+                        log::error!("cannot set up audit delivery (host status {})", e.0);
+                        return false;
+                    }
+                }
                 self.gateway = Some(Rc::new(gateway));
                 true
             }
@@ -84,10 +107,19 @@ impl RootContext for WardenRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        if let Some(delivery) = self.delivery.as_mut() {
+            delivery.on_tick();
+        }
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
             gateway: self.gateway.clone(),
             metrics: self.metrics.clone(),
+            outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
+            refused_record: None,
+            response_complete: false,
             exchange: None,
             judging_body: false,
             buffered: 0,
@@ -106,6 +138,8 @@ impl RootContext for WardenRoot {
 enum ResponseMode {
     /// Untouched.
     Pass,
+    /// Passed untouched, a copy of each chunk kept for the audit record.
+    Observe,
     /// Rewritten chunk by chunk.
     Stream,
     /// Buffered and rewritten whole.
@@ -117,6 +151,12 @@ enum ResponseMode {
 struct WardenHttp {
     gateway: Option<Rc<Gateway>>,
     metrics: Option<Rc<Metrics>>,
+    /// The worker's audit records waiting to leave (when the policy has `audit`).
+    outbox: Option<Rc<RefCell<Outbox>>>,
+    /// The record of a request refused at its headers (no exchange exists for it).
+    refused_record: Option<Record>,
+    /// Whether the response reached its end.
+    response_complete: bool,
     /// The accepted request, kept for the response.
     exchange: Option<Exchange>,
     /// Whether the request body is still being judged.
@@ -171,6 +211,11 @@ impl HttpContext for WardenHttp {
             Ok(now) => now,
             Err(e) => return self.fail_closed(&request_id, "reading the clock", e),
         };
+        if self.outbox.as_ref().is_some_and(|outbox| !outbox.borrow().admits(millis(now))) {
+            log::warn!("{request_id} refused: audit records cannot be delivered (fail_closed)");
+            let detail = "audit records cannot be delivered to the audit service right now; retry later";
+            return self.reply(&Denial::new(Reason::AuditUnavailable, detail).to_reply(&request_id));
+        }
         let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims)
         {
             Ok(token) => token,
@@ -186,7 +231,14 @@ impl HttpContext for WardenHttp {
         let (exchange, step) = Exchange::start(&gateway, &head);
         self.had_content_length = find("content-length").is_some();
         match step {
-            HeadersStep::Reply(local) => self.reply(&local),
+            HeadersStep::Reply(local) => {
+                if self.outbox.is_some() {
+                    let (method, path) = (find(":method").unwrap_or(""), find(":path").unwrap_or(""));
+                    let end = host::now_seconds().map(millis).unwrap_or(0);
+                    self.refused_record = Some(refused_at_headers(&request_id, method, path, &local, millis(now), end));
+                }
+                self.reply(&local)
+            }
             HeadersStep::Forward(edits) => match apply_edits(&edits) {
                 Ok(()) => {
                     self.exchange = exchange;
@@ -210,7 +262,7 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(exchange) = self.exchange.as_ref().filter(|_| self.judging_body) else { return Action::Continue };
+        let Some(exchange) = self.exchange.as_mut().filter(|_| self.judging_body) else { return Action::Continue };
         if let Some(local) = exchange.on_body_progress(body_size) {
             self.exchange = None;
             return self.reply(&local);
@@ -238,8 +290,16 @@ impl HttpContext for WardenHttp {
             Ok(headers) => headers,
             Err(e) => return self.fail_response("reading response headers", e),
         };
-        match exchange.on_response_headers(&gateway, &headers) {
+        let step = exchange.on_response_headers(&gateway, &headers);
+        if end_of_stream {
+            self.response_complete = true;
+        }
+        match step {
             ResponseStep::Pass => Action::Continue,
+            ResponseStep::Observe => {
+                self.response = ResponseMode::Observe;
+                Action::Continue
+            }
             ResponseStep::Reply(local) => {
                 self.response = ResponseMode::Done;
                 self.reply(&local)
@@ -262,7 +322,11 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if end_of_stream {
+            self.response_complete = true;
+        }
         match self.response {
+            ResponseMode::Observe => self.observe_chunk(body_size),
             ResponseMode::Stream => self.stream_chunk(body_size, end_of_stream),
             ResponseMode::Buffer if end_of_stream => self.finish_response_body(body_size),
             ResponseMode::Buffer => Action::Pause,
@@ -272,7 +336,9 @@ impl HttpContext for WardenHttp {
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         // With trailers, the last body callback never says end_of_stream: finish here.
+        self.response_complete = true;
         match self.response {
+            ResponseMode::Observe => Action::Continue,
             ResponseMode::Stream => self.stream_chunk(0, true),
             ResponseMode::Buffer => {
                 let size = host::get_buffer(Buffer::ResponseBody, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
@@ -283,6 +349,7 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_log(&mut self) {
+        self.record_exchange();
         let Some(exchange) = &self.exchange else { return };
         let tally = exchange.tally();
         if tally.is_empty() {
@@ -296,6 +363,36 @@ impl HttpContext for WardenHttp {
 }
 
 impl WardenHttp {
+    /// Hands a copy of a passing response chunk to the audit record.
+    fn observe_chunk(&mut self, size: usize) -> Action {
+        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
+        if size > 0 {
+            if let Ok(chunk) = host::get_buffer(Buffer::ResponseBody, 0, size) {
+                exchange.on_delivered(&chunk, host::now_seconds().map(millis).unwrap_or(0));
+            }
+        }
+        Action::Continue
+    }
+
+    /// Queues the exchange's audit record (when the policy has `audit`).
+    fn record_exchange(&mut self) {
+        let Some(outbox) = self.outbox.clone() else { return };
+        let record = match (self.exchange.as_mut(), self.gateway.as_ref()) {
+            (Some(exchange), Some(gateway)) => {
+                let ending = Ending {
+                    at_ms: host::now_seconds().map(millis).unwrap_or(0),
+                    response_complete: self.response_complete,
+                    client_gone: client_went_away(),
+                };
+                exchange.finish_record(gateway, ending)
+            }
+            _ => self.refused_record.take(),
+        };
+        if let Some(record) = record {
+            audit::enqueue(&outbox, record);
+        }
+    }
+
     fn read_and_finish(&mut self, body_size: usize) -> Action {
         let body = match host::get_buffer(Buffer::RequestBody, 0, body_size) {
             Ok(body) => body,
@@ -399,6 +496,7 @@ impl WardenHttp {
             out.extend(exchange.on_response_end(&gateway));
             self.response = ResponseMode::Done;
         }
+        exchange.on_delivered(&out, host::now_seconds().map(millis).unwrap_or(0));
         if out != chunk {
             if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &out) {
                 return self.fail_response("rewriting the response stream", e);
@@ -417,10 +515,18 @@ impl WardenHttp {
             Ok(body) => body,
             Err(e) => return self.fail_response("reading the response body", e),
         };
-        match exchange.on_response_body(&gateway, &body) {
-            ResponseBodyStep::Deliver => Action::Continue,
+        let step = exchange.on_response_body(&gateway, &body);
+        let now = host::now_seconds().map(millis).unwrap_or(0);
+        match step {
+            ResponseBodyStep::Deliver => {
+                exchange.on_delivered(&body, now);
+                Action::Continue
+            }
             ResponseBodyStep::Replace(bytes) => match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
-                Ok(()) => Action::Continue,
+                Ok(()) => {
+                    exchange.on_delivered(&bytes, now);
+                    Action::Continue
+                }
                 Err(e) => self.fail_response("rewriting the response body", e),
             },
             ResponseBodyStep::Reply(local) => self.reply(&local),
@@ -479,6 +585,14 @@ impl WardenHttp {
             }
         }
     }
+}
+
+/// Whether Envoy ended the stream because the client disconnected.
+fn client_went_away() -> bool {
+    host::get_property(&["response", "code_details"])
+        .ok()
+        .flatten()
+        .is_some_and(|details| String::from_utf8_lossy(&details).contains("downstream"))
 }
 
 /// Removes, then sets, request headers as the core asked.

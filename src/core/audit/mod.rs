@@ -3,8 +3,9 @@
 //! [`record`] is the typed record, the forwarded request split into content-addressed blobs, and
 //! the session and job ids; [`transcript`] reassembles the answer the agent received from the
 //! delivered bytes; [`trail`] gathers what an exchange leaves as it happens and turns it into
-//! the record.
+//! the record; [`outbox`] holds a worker's records until `warden serve` acknowledges them.
 
+pub mod outbox;
 pub mod record;
 pub mod trail;
 pub mod transcript;

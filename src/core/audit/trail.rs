@@ -19,7 +19,7 @@ use super::record::{
 use super::transcript::{from_body, StreamTranscript, Transcript};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::Tally;
-use crate::core::errors::Denial;
+use crate::core::errors::LocalReply;
 use crate::core::identity::Caller;
 use std::collections::BTreeMap;
 
@@ -76,13 +76,13 @@ impl Trail {
             self.request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
     }
 
-    /// Warden refused the request (or ended its answer) with `denial`, answering `status`.
-    pub fn on_refused(&mut self, denial: &Denial, status: u16) {
+    /// Warden refused the request (or replaced its answer) with `reply`.
+    pub fn on_refused(&mut self, reply: &LocalReply) {
         self.refusal = Some(DecisionView {
             allowed: false,
-            reason: Some(denial.reason.code().to_string()),
-            status: Some(status),
-            message: Some(denial.message()),
+            reason: Some(reply.reason.code().to_string()),
+            status: Some(reply.status),
+            message: Some(reply.message.clone()),
         });
     }
 
@@ -215,13 +215,12 @@ pub fn refused_at_headers(
     request_id: &str,
     method: &str,
     path: &str,
-    denial: &Denial,
-    status: u16,
+    reply: &LocalReply,
     start_ms: u64,
     end_ms: u64,
 ) -> Record {
     let mut trail = Trail::new(start_ms, method, path, None);
-    trail.on_refused(denial, status);
+    trail.on_refused(reply);
     let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
     trail.finish(request_id, None, "unknown", &Tally::default(), ending)
 }
@@ -230,7 +229,7 @@ pub fn refused_at_headers(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::core::errors::Reason;
+    use crate::core::errors::{Denial, Reason};
     use serde_json::json;
 
     fn caller() -> Caller {
@@ -308,7 +307,7 @@ mod tests {
         upstream_error.on_delivered(br#"{"type":"error","error":{"type":"overloaded_error"}}"#, 1);
         assert_eq!(finish(upstream_error, done(1)), Outcome::UpstreamError);
         let mut refused = Trail::new(0, "POST", "/v1/messages", None);
-        refused.on_refused(&Denial::new(Reason::ModelNotAllowed, "no"), 403);
+        refused.on_refused(&Denial::new(Reason::ModelNotAllowed, "no").to_reply("r"));
         assert_eq!(finish(refused, done(1)), Outcome::Refused);
         assert_eq!(finish(Trail::new(0, "POST", "/v1/messages", None), done(1)), Outcome::UpstreamReset);
     }
@@ -328,8 +327,8 @@ mod tests {
 
     #[test]
     fn a_refusal_at_the_headers_is_recorded_without_identity() {
-        let denial = Denial::new(Reason::TokenMissing, "no token");
-        let record = refused_at_headers("req_warden_2", "POST", "/v1/messages", &denial, 401, 5, 6);
+        let reply = Denial::new(Reason::TokenMissing, "no token").to_reply("req_warden_2");
+        let record = refused_at_headers("req_warden_2", "POST", "/v1/messages", &reply, 5, 6);
         assert_eq!(record.outcome, Outcome::Refused);
         assert!(record.identity.is_none());
         assert_eq!(record.decision.reason.as_deref(), Some("token_missing"));

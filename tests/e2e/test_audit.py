@@ -1,0 +1,200 @@
+"""Audit delivery through the real Envoy: every exchange leaves a record that reaches the audit
+service in batches off the request path, numbered in one gap-free sequence across workers, kept
+and re-sent while the service is down, and `fail_closed` refuses new requests once the queue is
+full. The service here is a small recorder; `warden serve`'s store has its own tests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from conftest import refusal
+
+TOKEN = "audit-gateway-token-" + secrets.token_hex(8)
+
+
+class Recorder:
+    """Accepts `POST /v1/audit/records` (NDJSON) while `up`; answers 503 otherwise."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.up = True
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                ok = (recorder.up and self.path == "/v1/audit/records"
+                      and self.headers.get("authorization") == f"Bearer {TOKEN}")
+                if ok:
+                    with recorder.lock:
+                        recorder.records.extend(json.loads(line) for line in body.splitlines() if line)
+                self.send_response(200 if ok else 503)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def by_request(self) -> dict[str, dict]:
+        """Records by the `request-id` the client saw: Anthropic's for forwarded requests,
+        Warden's for refusals."""
+        with self.lock:
+            return {r["upstream_request_id"] or r["request_id"]: r for r in self.records}
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.records) >= count:
+                    return list(self.records)
+            time.sleep(0.05)
+        pytest.fail(f"{len(self.records)} records arrived, expected {count}")
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    r = Recorder()
+    yield r
+    r.server.shutdown()
+
+
+def audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder: Recorder,
+                  concurrency: int = 1, **audit: Any):
+    token_file = tmp_path_factory.mktemp("audit") / "token"
+    token_file.write_text(TOKEN)
+    policy = make_policy({
+        "credentials": {"audit-token": {"env": "WARDEN_AUDIT_TOKEN"}},
+        "audit": {"service": {"url": recorder.url, "token": "audit-token"}, "source": None, **audit},
+    })
+    text = policy.read_text().replace("  source: null\n", "")
+    policy.write_text(text)
+    return gateway_factory(policy, concurrency=concurrency,
+                           extra_args=["--credential-file", f"WARDEN_AUDIT_TOKEN={token_file}"])
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_factory, make_policy, tmp_path_factory, recorder):
+    return audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder)
+
+
+def ask(gateway, token: str | None, prompt: str, stream: bool = False, model: str = "claude-sonnet-4-6"):
+    headers = {"content-type": "application/json", "anthropic-version": "2023-06-01",
+               "x-claude-code-session-id": "sess-audit-1"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    body = {"model": model, "max_tokens": 64, "stream": stream,
+            "messages": [{"role": "user", "content": prompt}]}
+    return gateway.request("POST", "/v1/messages", headers, body)
+
+
+def test_allowed_and_refused_exchanges_leave_records(gateway, recorder, token, script):
+    script("Recorded answer.")
+    before = len(recorder.records)
+    ok = ask(gateway, token, "hello audit", stream=True)
+    assert ok.status == 200
+    refused = ask(gateway, None, "no token")
+    assert refusal(refused)[2] == "token_missing"
+    recorder.wait_for(before + 2)
+    by_id = recorder.by_request()
+    allowed = by_id[ok.header("request-id")]
+    assert allowed["decision"]["allowed"] is True and allowed["outcome"] == "completed"
+    assert allowed["identity"]["subject"] == "alice" and allowed["identity"]["role"] == "developer"
+    assert allowed["session_id"] == "sess-audit-1"
+    assert allowed["response"]["stream"] is True
+    assert allowed["response"]["content"] == [{"type": "text", "text": "Recorded answer."}]
+    assert allowed["request"]["params"]["model"] == "claude-sonnet-4-6"
+    [message] = allowed["request"]["messages"]
+    assert json.loads(allowed["blobs"][message])["content"] == "hello audit"
+    denied = by_id[refused.header("request-id")]
+    assert denied["outcome"] == "refused" and denied["decision"]["reason"] == "token_missing"
+    assert denied["identity"] is None
+    assert allowed["source"] == denied["source"] and allowed["source"].startswith("gw-")
+
+
+def test_secrets_never_reach_the_record(gateway, recorder, token, script):
+    secret = "ghp_Q7rM2zXp9TlWb3KvN8yCd4Sj6Hf1Ga5Eu0Io"
+    script(f"Your token is {secret}.")
+    r = ask(gateway, token, f"use {secret} and mail ann.smith@northwind-mail.com")
+    assert r.status == 200
+    record = None
+    deadline = time.monotonic() + 10
+    while record is None and time.monotonic() < deadline:
+        record = recorder.by_request().get(r.header("request-id"))
+        time.sleep(0.05)
+    assert record is not None
+    text = json.dumps(record)
+    assert secret not in text and "ann.smith@northwind-mail.com" not in text, text
+    assert "[REDACTED:github-pat:" in text
+
+
+def test_two_workers_share_one_gap_free_sequence(gateway_factory, make_policy, tmp_path_factory,
+                                                 recorder, token):
+    gw = audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder, concurrency=2)
+    first = len(recorder.records)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: ask(gw, token, f"load {i}").status, range(200)))
+    assert statuses == [200] * 200
+    records = recorder.wait_for(first + 200)
+    mine = [r for r in records[first:] if r["source"] != records[0]["source"]] or records[first:]
+    seqs = sorted(r["seq"] for r in mine)
+    assert len(seqs) == 200
+    assert seqs == list(range(seqs[0], seqs[0] + 200)), "one gap-free sequence"
+    gw.stop()
+
+
+def test_records_wait_while_the_service_is_down_and_none_is_lost(gateway, recorder, token):
+    recorder.up = False
+    try:
+        sent = [ask(gateway, token, f"while down {i}") for i in range(20)]
+        assert all(r.status == 200 for r in sent), "fail_closed still admits while the queue has room"
+        time.sleep(1.5)
+        missing = [r.header("request-id") for r in sent if r.header("request-id") not in recorder.by_request()]
+        assert len(missing) == 20, "nothing was stored while the service was down"
+    finally:
+        recorder.up = True
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if all(r.header("request-id") in recorder.by_request() for r in sent):
+            break
+        time.sleep(0.1)
+    assert all(r.header("request-id") in recorder.by_request() for r in sent), "every record arrived"
+
+
+def test_fail_closed_refuses_new_requests_when_the_queue_is_full(gateway_factory, make_policy,
+                                                                tmp_path_factory, recorder, token):
+    gw = audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder, buffer_records=3)
+    recorder.up = False
+    try:
+        for i in range(3):
+            assert ask(gw, token, f"fills the queue {i}").status == 200
+        r = ask(gw, token, "one too many")
+        assert r.status == 503
+        body = r.json()
+        assert body["error"]["type"] == "api_error"
+        assert body["error"]["message"].startswith("warden: audit_unavailable:")
+        assert r.header("x-should-retry") == "true"
+    finally:
+        recorder.up = True
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if ask(gw, token, "after the service is back").status == 200:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("requests were still refused after the service came back")
+    gw.stop()
