@@ -183,3 +183,16 @@ def test_a_bad_hold_is_named(tmp_path, jwks_file):
     rc, _, err = render(tmp_path, policy)
     assert rc == 2
     assert "approvals.hold: 'two minutes' is not a duration" in err
+
+
+def test_an_audit_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
+    policy = approvals_policy()
+    policy["audit"] = {"service": {"url": "http://audit.internal:9000", "token": "a"}}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    endpoint = clusters(config)["warden_audit"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "audit.internal", "port_value": 9000}
+    policy["audit"] = {}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    assert "warden_audit" not in clusters(config), "records then go to the approval service's cluster"
