@@ -66,6 +66,14 @@ fn bench_request(c: &mut Criterion) {
     group.bench_function("body_60kb_held", |b| {
         b.iter(|| black_box(exchange.on_body_complete(&gateway, held_body.as_bytes())))
     });
+    // With the audit trail on: the forwarded body is also split into blobs for the record (each
+    // message hashed once per request; after the first request every blob is known).
+    let audited = Gateway::new(&format!("{POLICY}\naudit: {{}}\n"), credential).expect("audit policy compiles");
+    let (exchange, _) = Exchange::start(&audited, &head);
+    let mut exchange = exchange.expect("allowed");
+    group.bench_function("body_60kb_audited", |b| {
+        b.iter(|| black_box(exchange.on_body_complete(&audited, BODY.as_bytes())))
+    });
     group.finish();
 
     c.bench_function("policy_compile", |b| b.iter(|| black_box(Gateway::new(POLICY, credential))));

@@ -399,16 +399,8 @@ impl Exchange {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
-        if let (Some(trail), Some(names), Some(mask)) =
-            (self.trail.as_mut(), gateway.audit_blobs.as_ref(), gateway.mask_everything(self.caller.role))
-        {
-            let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
-            let mask = |text: &str| match redact(&mask, text, &mut Tally::default()) {
-                Ok(masked) => masked.into_owned(),
-                // Every detector masks, so nothing blocks; keep nothing rather than the text.
-                Err(_) => String::new(),
-            };
-            trail.on_forwarded_body(forwarded, &mut names.borrow_mut(), mask);
+        if let Some(trail) = self.trail.as_mut() {
+            trail.on_forwarded_body(verdict.rewritten.as_deref().unwrap_or(body));
         }
         if wants_turn {
             let turn = || {
@@ -680,7 +672,15 @@ impl Exchange {
         let trail = self.trail.take()?;
         let role = gateway.policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
         let tally = self.tally();
-        Some(trail.finish(&self.request_id, Some((&self.caller, role)), self.endpoint.label(), &tally, ending))
+        let mut names = gateway.audit_blobs.as_ref()?.borrow_mut();
+        let redaction = gateway.mask_everything(self.caller.role)?;
+        let mask = |text: &str| match redact(&redaction, text, &mut Tally::default()) {
+            Ok(masked) => masked.into_owned(),
+            // Every detector masks, so nothing blocks; keep nothing rather than the text.
+            Err(_) => String::new(),
+        };
+        let who = Some((&self.caller, role));
+        Some(trail.finish(&self.request_id, who, self.endpoint.label(), &tally, ending, &mut names, mask))
     }
 
     /// What DLP found so far, in both directions (counts only).

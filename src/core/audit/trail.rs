@@ -13,8 +13,7 @@
 //! `client_abort` when the client went away first, else `upstream_reset`.
 
 use super::record::{
-    request_view, ApprovalView, BlobNames, DecisionView, DlpView, IdentityView, Outcome, Record, RequestView,
-    ResponseView, Timings,
+    request_view, ApprovalView, BlobNames, DecisionView, DlpView, IdentityView, Outcome, Record, ResponseView, Timings,
 };
 use super::transcript::{from_body, StreamTranscript, Transcript};
 use crate::core::dlp::engine::Action;
@@ -46,9 +45,9 @@ pub struct Trail {
     session_header: Option<String>,
     refusal: Option<DecisionView>,
     approval: Option<ApprovalView>,
-    model: Option<String>,
-    request: Option<RequestView>,
-    blobs: BTreeMap<String, String>,
+    /// The body as forwarded, split into blobs only when the record is made (off the request
+    /// path).
+    forwarded: Vec<u8>,
     status: Option<u16>,
     upstream_request_id: Option<String>,
     first_byte_ms: Option<u64>,
@@ -69,11 +68,9 @@ impl Trail {
         }
     }
 
-    /// The body as forwarded; `mask` masks a blob text before it is named.
-    pub fn on_forwarded_body(&mut self, forwarded: &[u8], names: &mut BlobNames, mask: impl FnMut(&str) -> String) {
-        self.request = request_view(forwarded, names, mask, &mut self.blobs);
-        self.model =
-            self.request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
+    /// The body as forwarded (kept until the record is made).
+    pub fn on_forwarded_body(&mut self, forwarded: &[u8]) {
+        self.forwarded = forwarded.to_vec();
     }
 
     /// Warden refused the request (or replaced its answer) with `reply`.
@@ -133,7 +130,9 @@ impl Trail {
         }
     }
 
-    /// The record, once the exchange ended.
+    /// The record, once the exchange ended. The forwarded body is split into blobs here: `names`
+    /// is the worker's memo of blobs already sent, `mask` masks a blob's text before it is named.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish(
         self,
         request_id: &str,
@@ -141,7 +140,13 @@ impl Trail {
         endpoint: &str,
         tally: &Tally,
         ending: Ending,
+        names: &mut BlobNames,
+        mask: impl FnMut(&str) -> String,
     ) -> Record {
+        let mut blobs = BTreeMap::new();
+        let request =
+            if self.forwarded.is_empty() { None } else { request_view(&self.forwarded, names, mask, &mut blobs) };
+        let model = request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
         let stream = self.stream.is_some();
         let transcript: Option<Transcript> = match (self.stream, self.status) {
             (Some(stream), _) => Some(stream.finish()),
@@ -156,8 +161,7 @@ impl Trail {
         let decision =
             self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
         let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
-        let session_id =
-            super::record::session_id(self.session_header.as_deref(), self.request.as_ref().map(|r| &r.params));
+        let session_id = super::record::session_id(self.session_header.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
             request_id: request_id.to_string(),
             upstream_request_id: self.upstream_request_id,
@@ -169,14 +173,14 @@ impl Trail {
             path: self.path,
             decision,
             approval: self.approval,
-            model: self.model,
-            request: self.request,
+            model,
+            request,
             response: transcript.map(|transcript| ResponseView { status: self.status, stream, transcript }),
             dlp: dlp_view(tally),
             usage,
             timings: Timings { start: self.start_ms, first_byte: self.first_byte_ms, end: ending.at_ms },
             outcome,
-            blobs: self.blobs,
+            blobs,
         }
     }
 }
@@ -222,7 +226,7 @@ pub fn refused_at_headers(
     let mut trail = Trail::new(start_ms, method, path, None);
     trail.on_refused(reply);
     let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
-    trail.finish(request_id, None, "unknown", &Tally::default(), ending)
+    trail.finish(request_id, None, "unknown", &Tally::default(), ending, &mut BlobNames::new(b""), str::to_string)
 }
 
 #[cfg(test)]
@@ -240,6 +244,12 @@ mod tests {
             job: vec![("repository".into(), "org/app".into()), ("run_id".into(), "7".into())],
             role: 0,
         }
+    }
+
+    fn finish(trail: Trail, caller: &Caller, ending: Ending) -> Record {
+        let mut names = BlobNames::new(b"k");
+        let who = Some((caller, "developer"));
+        trail.finish("req_warden_1", who, "messages", &Tally::default(), ending, &mut names, str::to_string)
     }
 
     fn done(at_ms: u64) -> Ending {
@@ -266,11 +276,10 @@ mod tests {
         let mut trail = Trail::new(900, "POST", "/v1/messages?beta=true", Some("sess-1"));
         let body =
             json!({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]});
-        trail.on_forwarded_body(body.to_string().as_bytes(), &mut BlobNames::new(b"k"), str::to_string);
+        trail.on_forwarded_body(body.to_string().as_bytes());
         streamed(&mut trail, STREAM);
         let caller = caller();
-        let record =
-            trail.finish("req_warden_1", Some((&caller, "developer")), "messages", &Tally::default(), done(2_000));
+        let record = finish(trail, &caller, done(2_000));
         assert_eq!(record.outcome, Outcome::Completed);
         assert!(record.decision.allowed);
         assert_eq!(record.session_id.as_deref(), Some("sess-1"));
@@ -287,9 +296,7 @@ mod tests {
     #[test]
     fn outcomes_tell_how_the_exchange_ended() {
         let caller = caller();
-        let finish = |trail: Trail, ending: Ending| {
-            trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), ending).outcome
-        };
+        let finish = |trail: Trail, ending: Ending| finish(trail, &caller, ending).outcome;
         let mut cut = Trail::new(0, "POST", "/v1/messages", None);
         streamed(&mut cut, &STREAM[..STREAM.len() / 2]);
         assert_eq!(finish(cut, Ending { at_ms: 1, response_complete: false, client_gone: true }), Outcome::ClientAbort);
@@ -318,7 +325,7 @@ mod tests {
         trail.on_held(&["opus_model".to_string()]);
         trail.on_approval("approved", Some("rev_1"), Some("bob"), Some("h.p.s"));
         let caller = caller();
-        let record = trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), done(1));
+        let record = finish(trail, &caller, done(1));
         let approval = record.approval.unwrap();
         assert_eq!((approval.decision.as_str(), approval.reviewer.as_deref()), ("approved", Some("bob")));
         assert_eq!(approval.reasons, vec!["opus_model"]);
