@@ -530,6 +530,95 @@ def gateway(gateway_factory: GatewayFactory) -> Gateway:
 
 
 # ------------------------------------------------------------------------------------------
+# warden serve (approvals and the audit store)
+
+WARDEN = REPO / "target" / "release" / "warden"
+
+
+@dataclass
+class Service:
+    """`warden serve` on a free port, with its keys in `keys` and its database in `db`."""
+
+    port: int
+    keys: Path
+    db: Path
+    policy: Path
+    log_path: Path
+    webhook: str | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [str(WARDEN), "serve", "--policy", str(self.policy),
+               "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+               "--signing-key", str(self.keys / "approvals-signing-key.pem"),
+               "--gateway-token-file", str(self.keys / "approvals-token"),
+               "--public-url", self.url]
+        if self.webhook:
+            cmd += ["--webhook", self.webhook]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log()
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail(f"warden serve did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def api(self, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                     headers={"authorization": f"Bearer {token}",
+                                              "content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def pending(self, token: str) -> list[dict]:
+        status, body = self.api("GET", "/v1/reviews?status=pending", token)
+        assert status == 200, body
+        return body["reviews"]
+
+    def wait_for_review(self, token: str, excerpt: str, timeout: float = 10.0) -> dict:
+        """The pending review whose excerpt contains `excerpt`, once it exists."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for review in self.pending(token):
+                if excerpt in review["excerpt"]:
+                    return review
+            time.sleep(0.05)
+        pytest.fail(f"no pending review for {excerpt!r}:\n{self.log()}")
+
+    def decide(self, review_id: str, token: str, choice: str, comment: str = "") -> tuple[int, dict]:
+        return self.api("POST", f"/v1/reviews/{review_id}/{choice}", token, {"comment": comment})
+
+
+def init_keys(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(WARDEN), "serve", "init", "--dir", str(directory)], check=True,
+                   capture_output=True, cwd=REPO)
+    return directory
+
+
+# ------------------------------------------------------------------------------------------
 # failure reports carry the Envoy logs
 
 
