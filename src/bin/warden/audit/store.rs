@@ -160,6 +160,8 @@ pub trait AuditStore {
     fn append(&mut self, batch: &[IncomingRecord]) -> Result<Appended, AuditError>;
     /// The chain head.
     fn head(&self) -> Result<Head, AuditError>;
+    /// The hash of the row at `position`.
+    fn hash_at(&self, position: i64) -> Result<Option<String>, AuditError>;
     /// Stores a checkpoint (a second one at the same position is ignored).
     fn add_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
     /// All checkpoints by position.
@@ -293,6 +295,13 @@ impl AuditStore for SqliteAuditStore {
         head_of(&self.connection)
     }
 
+    fn hash_at(&self, position: i64) -> Result<Option<String>, AuditError> {
+        Ok(self
+            .connection
+            .query_row("SELECT hash FROM audit_records WHERE position = ?1", [position], |row| row.get(0))
+            .optional()?)
+    }
+
     fn add_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
         self.connection.execute(
             "INSERT OR IGNORE INTO audit_checkpoints (position, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",
@@ -380,7 +389,12 @@ pub(crate) mod tests {
         let appended = store.append(&[record("gw", 1, "a"), record("gw", 2, "b")]).unwrap();
         assert_eq!((appended.stored, appended.duplicates, appended.head.position), (2, 0, 2));
         let mut rows = Vec::new();
-        store.for_each_record(&RecordFilter::default(), &mut |r| Ok(rows.push(r))).unwrap();
+        store
+            .for_each_record(&RecordFilter::default(), &mut |r| {
+                rows.push(r);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(rows[0].prev_hash, GENESIS);
         assert_eq!(rows[0].hash, chain_hash(GENESIS, rows[0].record.as_bytes()));
         assert_eq!(rows[1].prev_hash, rows[0].hash);

@@ -9,9 +9,9 @@
 //! bytes refuses it with 409). The answer is `{"stored", "duplicates", "head": {"position",
 //! "hash"}}`.
 //!
-//! Checkpoints: after a batch, when at least `checkpoint_every` rows were stored since the last
-//! checkpoint, the head is signed with the service's Ed25519 key (the verdict key); at shutdown the
-//! head is signed if anything was stored since. Storage work runs on tokio's blocking pool.
+//! Checkpoints: after a batch, the row at every multiple of `checkpoint_every` the batch reached
+//! (positions N, 2N, …) is signed with the service's Ed25519 key (the verdict key); at shutdown
+//! the head is signed if anything was stored since the last checkpoint. Storage work runs on tokio's blocking pool.
 //!
 //! Limits: one batch at a time (SQLite writer lock); batches up to [`MAX_AUDIT_BODY_BYTES`].
 
@@ -95,9 +95,15 @@ impl Ledger {
         }
         let mut inner = self.lock().map_err(IngestError::Store)?;
         let appended = inner.store.append(&batch).map_err(IngestError::Store)?;
-        if appended.head.position - inner.last_checkpoint >= self.every {
-            if let Err(e) = self.checkpoint(&mut inner, &appended.head.hash, appended.head.position) {
-                log_event(&format!("audit: checkpoint at position {} failed: {e}", appended.head.position));
+        let first_due = inner.last_checkpoint / self.every + 1;
+        for multiple in first_due..=appended.head.position / self.every {
+            let position = multiple.saturating_mul(self.every);
+            let signed = inner.store.hash_at(position).and_then(|hash| match hash {
+                Some(hash) => self.checkpoint(&mut inner, &hash, position).map(|_| ()),
+                None => Err(AuditError::Database(format!("no row at position {position}"))),
+            });
+            if let Err(e) = signed {
+                log_event(&format!("audit: checkpoint at position {position} failed: {e}"));
             }
         }
         Ok(appended)
@@ -190,14 +196,17 @@ mod tests {
     #[test]
     fn checkpoints_are_signed_every_n_rows_and_at_shutdown() {
         let (ledger, path) = ledger("checkpoints", 2);
+        let positions =
+            || -> Vec<i64> { ledger.lock().unwrap().store.checkpoints().unwrap().iter().map(|c| c.position).collect() };
         ledger.ingest(line(1).as_bytes()).unwrap();
-        assert!(ledger.lock().unwrap().store.checkpoints().unwrap().is_empty());
+        assert!(positions().is_empty());
         ledger.ingest(format!("{}{}", line(2), line(3)).as_bytes()).unwrap();
-        assert_eq!(ledger.lock().unwrap().store.checkpoints().unwrap()[0].position, 3);
-        assert!(ledger.checkpoint_now().unwrap().is_none());
-        ledger.ingest(line(4).as_bytes()).unwrap();
+        assert_eq!(positions(), vec![2]);
         let last = ledger.checkpoint_now().unwrap().unwrap();
-        assert_eq!(last.position, 4);
+        assert_eq!(last.position, 3);
+        assert!(ledger.checkpoint_now().unwrap().is_none());
+        ledger.ingest(format!("{}{}{}", line(4), line(5), line(6)).as_bytes()).unwrap();
+        assert_eq!(positions(), vec![2, 3, 4, 6]);
         let key = ledger.signer.public_key();
         assert!(crate::audit::verify::checkpoint_signature_valid(&last, &key));
         let _ = std::fs::remove_file(path);
