@@ -84,6 +84,13 @@ impl Workspace {
         self.path("approvals-verdict-key.pub").to_str().unwrap().to_string()
     }
 
+    fn mint(&self, sub: &str, groups: &str) -> String {
+        let (code, out, err) =
+            run(&["token", "mint", "--dir", self.dir.to_str().unwrap(), "--sub", sub, "--groups", groups]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    }
+
     fn verify_db(&self, db: &str) -> (i32, String) {
         let (code, out, err) = run(&["audit", "verify", "--db", db, "--public-key-file", &self.key_file()]);
         (code, format!("{out}{err}"))
@@ -168,6 +175,18 @@ impl Server {
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GETs a page with an optional bearer token; (status, body).
+    fn page(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+        let mut request = agent.get(&format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
     }
 
     fn ingest(&self, records: &[Value]) -> Value {
@@ -472,4 +491,39 @@ fn a_session_replays_each_turn_once_in_order() {
     let (code, _, _) = run(&["audit", "replay", "--db", &ws.db(), "--session", "nobody"]);
     assert_eq!(code, 2);
     let _ = Path::new(&ws.db());
+}
+
+#[test]
+fn approvers_list_sessions_with_filters_and_read_their_transcripts() {
+    let ws = Workspace::new("pages");
+    let server = Server::start(&ws, 1000);
+    let mut refused = simple("gw-1", 3);
+    refused["session_id"] = json!("sess-b");
+    refused["identity"]["subject"] = json!("carol");
+    refused["decision"] = json!({"allowed": false, "reason": "model_not_allowed", "status": 403, "message": "no"});
+    server.ingest(&[simple("gw-1", 1), simple("gw-1", 2), refused]);
+    let bob = ws.mint("bob", "leads");
+
+    let (status, body) = server.page("/sessions", Some(&bob));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"id="sessions""#) && body.contains(r#"id="session-s-gw-1""#), "{body}");
+    assert!(body.contains(r#"id="session-sess-b""#), "{body}");
+    let (_, refusing) = server.page("/sessions?decision=refused", Some(&bob));
+    assert!(refusing.contains(r#"id="session-sess-b""#) && !refusing.contains(r#"id="session-s-gw-1""#), "{refusing}");
+    let (_, alice) = server.page("/sessions?user=alice&role=developer", Some(&bob));
+    assert!(alice.contains(r#"id="session-s-gw-1""#) && !alice.contains(r#"id="session-sess-b""#), "{alice}");
+
+    let (status, transcript) = server.page("/sessions/s-gw-1", Some(&bob));
+    assert_eq!(status, 200, "{transcript}");
+    assert!(transcript.contains(r#"id="transcript""#), "{transcript}");
+    assert_eq!(transcript.matches(r#"class="turn""#).count(), 2, "{transcript}");
+    assert!(transcript.contains("turn 2 from gw-1") && transcript.contains("answer 2"), "{transcript}");
+    let (_, refused_page) = server.page("/sessions/sess-b", Some(&bob));
+    assert!(refused_page.contains("refused: model_not_allowed"), "{refused_page}");
+    assert_eq!(server.page("/sessions/unknown", Some(&bob)).0, 404);
+
+    let eve = ws.mint("eve", "eng");
+    assert_eq!(server.page("/sessions", Some(&eve)).0, 403);
+    let (_, anonymous) = server.page("/sessions", None);
+    assert!(!anonymous.contains(r#"id="sessions""#), "{anonymous}");
 }

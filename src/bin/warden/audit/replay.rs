@@ -200,29 +200,41 @@ fn render_record(
     Ok(())
 }
 
-/// Prints the session's conversation to `out`; returns the number of records shown.
-pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn Write) -> Result<u64, AuditError> {
-    let io = |e: std::io::Error| AuditError::Database(format!("cannot write: {e}"));
+/// Renders the session's records in storage order, calling `visit(position, time, text)` with
+/// each record's turn; returns the number of records.
+pub fn turns(
+    store: &dyn AuditStore,
+    session: &str,
+    visit: &mut dyn FnMut(i64, i64, String) -> Result<(), AuditError>,
+) -> Result<u64, AuditError> {
     let filter = RecordFilter { since: None, session: Some(session.to_string()) };
     let mut shown = Shown::default();
-    let mut previous_start: Option<i64> = None;
     let mut count = 0;
     store.for_each_record(&filter, &mut |row| {
         let record: Value = serde_json::from_str(&row.record).map_err(|e| {
             AuditError::Database(format!("position {}: the stored record is not JSON: {e}", row.position))
         })?;
-        if pace {
-            if let Some(previous) = previous_start {
-                let gap = (row.time - previous).clamp(0, MAX_PACE_GAP_MS);
-                std::thread::sleep(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
-            }
-            previous_start = Some(row.time);
-        }
         let mut text = String::new();
         render_record(&record, store, &mut shown, &mut text)?;
         count += 1;
-        out.write_all(text.as_bytes()).map_err(io)?;
-        out.flush().map_err(io)
+        visit(row.position, row.time, text)
     })?;
     Ok(count)
+}
+
+/// Prints the session's conversation to `out`; returns the number of records shown.
+pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn Write) -> Result<u64, AuditError> {
+    let io = |e: std::io::Error| AuditError::Database(format!("cannot write: {e}"));
+    let mut previous_start: Option<i64> = None;
+    turns(store, session, &mut |_, time, text| {
+        if pace {
+            if let Some(previous) = previous_start {
+                let gap = (time - previous).clamp(0, MAX_PACE_GAP_MS);
+                std::thread::sleep(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
+            }
+            previous_start = Some(time);
+        }
+        out.write_all(text.as_bytes()).map_err(io)?;
+        out.flush().map_err(io)
+    })
 }

@@ -154,6 +154,42 @@ impl RecordFilter {
     }
 }
 
+/// Which sessions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions with a record of this subject.
+    pub subject: Option<String>,
+    /// … of this CI job.
+    pub job: Option<String>,
+    /// … under this role.
+    pub role: Option<String>,
+    /// … with a record at or after this time (ms).
+    pub since: Option<i64>,
+    /// `refused`: sessions with at least one refused request; `allowed`: sessions with none.
+    pub decision: Option<String>,
+}
+
+/// One session in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session id.
+    pub id: String,
+    /// Distinct subjects, comma-separated.
+    pub subjects: String,
+    /// Distinct roles, comma-separated.
+    pub roles: String,
+    /// Distinct CI jobs, comma-separated.
+    pub jobs: String,
+    /// Records (requests).
+    pub records: i64,
+    /// Refused requests.
+    pub refused: i64,
+    /// First record time, ms.
+    pub first: i64,
+    /// Last record time, ms.
+    pub last: i64,
+}
+
 /// What the audit trail needs from a storage backend.
 pub trait AuditStore {
     /// Stores a batch, all or nothing (see the module comment).
@@ -176,6 +212,8 @@ pub trait AuditStore {
     fn blob(&self, name: &str) -> Result<Option<String>, AuditError>;
     /// Visits every blob (name, content).
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError>;
+    /// The sessions `filter` selects, most recent activity first.
+    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError>;
 }
 
 /// [`AuditStore`] over a SQLite connection.
@@ -352,6 +390,36 @@ impl AuditStore for SqliteAuditStore {
             .optional()?)
     }
 
+    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError> {
+        const REFUSED: &str = "sum(CASE WHEN json_extract(record, '$.decision.allowed') = 0 THEN 1 ELSE 0 END)";
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT session_id, group_concat(DISTINCT subject), group_concat(DISTINCT role),
+                    group_concat(DISTINCT job_id), count(*), {REFUSED}, min(time), max(time)
+             FROM audit_records
+             WHERE session_id IS NOT NULL AND (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR job_id = ?2)
+               AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR time >= ?4)
+             GROUP BY session_id
+             HAVING ?5 IS NULL OR (?5 = 'refused' AND {REFUSED} > 0) OR (?5 = 'allowed' AND {REFUSED} = 0)
+             ORDER BY max(time) DESC, session_id LIMIT ?6"
+        ))?;
+        let rows = statement.query_map(
+            params![filter.subject, filter.job, filter.role, filter.since, filter.decision, limit],
+            |row| {
+                Ok(SessionSummary {
+                    id: row.get(0)?,
+                    subjects: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    roles: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    jobs: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    records: row.get(4)?,
+                    refused: row.get(5)?,
+                    first: row.get(6)?,
+                    last: row.get(7)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError> {
         let mut statement = self.connection.prepare("SELECT name, content FROM audit_blobs ORDER BY name")?;
         let mut rows = statement.query([])?;
@@ -412,6 +480,24 @@ pub(crate) mod tests {
         assert_eq!(conflict, AuditError::Conflict { source: "gw".into(), seq: 1 });
         assert_eq!(store.head().unwrap().position, 2);
         assert_eq!(store.blob(&blob_name("c")).unwrap(), None);
+    }
+
+    #[test]
+    fn sessions_are_listed_with_their_people_and_refusals_and_filtered() {
+        let mut store = memory_store();
+        let mut refused = record("gw", 2, "b");
+        refused.record = refused.record.replace(r#""outcome""#, r#""decision":{"allowed":false},"outcome""#);
+        refused.session_id = Some("s2".into());
+        refused.subject = Some("bob".into());
+        store.append(&[record("gw", 1, "a"), refused]).unwrap();
+        let all = store.sessions(&SessionFilter::default(), 10).unwrap();
+        assert_eq!(all.iter().map(|s| (s.id.as_str(), s.refused)).collect::<Vec<_>>(), vec![("s1", 0), ("s2", 1)]);
+        let refusing = SessionFilter { decision: Some("refused".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&refusing, 10).unwrap()[0].subjects, "bob");
+        let bob = SessionFilter { subject: Some("bob".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&bob, 10).unwrap().len(), 1);
+        let allowed = SessionFilter { decision: Some("allowed".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&allowed, 10).unwrap()[0].id, "s1");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! Modules: [`service`] (holds and decisions), [`store`] (SQLite), [`rules`] (approver rules),
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
 //! endpoints), [`page`] (HTML), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
-//! endpoint and signed checkpoints, docs/audit.md), [`util`].
+//! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
+//! [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod page;
 pub mod rules;
 pub mod service;
+pub mod sessions;
 pub mod signer;
 pub mod store;
 pub mod util;
@@ -213,6 +215,8 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>) -> Router {
     let audit_routes = Router::new()
         .route("/v1/audit/records", post(audit::ingest))
         .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
+        .route("/sessions", get(sessions::sessions))
+        .route("/sessions/{id}", get(sessions::session))
         .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
     Router::new()
         .route("/healthz", get(api::healthz))
