@@ -238,3 +238,27 @@ pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn W
         out.flush().map_err(io)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::chain::{blob_name, parse_record};
+    use super::super::store::tests::memory_store;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refusals_and_missing_messages_are_shown_rather_than_skipped() {
+        let mut store = memory_store();
+        let line = json!({"version": 1, "source": "gw", "seq": 1, "id": "gw-1", "session_id": "s",
+                          "decision": {"allowed": false, "reason": "model_not_allowed", "status": 403, "message": "no opus"},
+                          "request": {"messages": [blob_name("never sent")]}, "outcome": "refused"});
+        store.append(&[parse_record(line.to_string().as_bytes(), 0).unwrap()]).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(replay(&store, "s", false, &mut out).unwrap(), 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("✗ refused: model_not_allowed (403) no opus"), "{text}");
+        assert!(text.contains("is missing from the store"), "{text}");
+        assert_eq!(replay(&store, "other", false, &mut Vec::new()).unwrap(), 0);
+    }
+}

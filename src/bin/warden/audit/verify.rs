@@ -301,8 +301,15 @@ impl Walk {
             None if self.complete => (0, GENESIS),
             None => return None,
         };
+        if row.position <= last_position {
+            return Some(Break {
+                position: row.position,
+                kind: BreakKind::Reordered,
+                detail: format!("it comes after position {last_position} (positions out of order or repeated)"),
+            });
+        }
         if row.position != last_position + 1 {
-            if !self.complete || row.position <= last_position {
+            if !self.complete {
                 return None;
             }
             let missing = if row.position == last_position + 2 {
@@ -476,6 +483,78 @@ mod tests {
         assert!(sequence_gaps("gw", &[1, 2, 3]).is_empty());
         assert_eq!(sequence_gaps("gw", &[1, 3, 7]), vec!["source gw: seq 2 missing", "source gw: seq 4–6 missing"]);
         assert_eq!(sequence_gaps("gw", &[2]), vec!["source gw: seq 1 missing"]);
+    }
+
+    fn row(position: i64, prev_hash: &str, record: &str) -> StoredRecord {
+        StoredRecord {
+            position,
+            source: "gw".into(),
+            seq: position,
+            time: 0,
+            session_id: None,
+            record: record.into(),
+            prev_hash: prev_hash.into(),
+            hash: chain_hash(prev_hash, record.as_bytes()),
+        }
+    }
+
+    struct Rows(Vec<StoredRecord>, Vec<Checkpoint>);
+
+    impl Trail for Rows {
+        fn complete(&self) -> bool {
+            true
+        }
+        fn records(&self, visit: &mut dyn FnMut(StoredRecord) -> Result<(), AuditError>) -> Result<(), AuditError> {
+            self.0.iter().cloned().try_for_each(visit)
+        }
+        fn blobs(&self, _: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError> {
+            Ok(())
+        }
+        fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
+            Ok(self.1.clone())
+        }
+    }
+
+    fn chain(n: i64) -> Vec<StoredRecord> {
+        let mut rows: Vec<StoredRecord> = Vec::new();
+        for position in 1..=n {
+            let prev = rows.last().map_or(GENESIS.to_string(), |r| r.hash.clone());
+            rows.push(row(position, &prev, &format!("{{\"n\":{position}}}")));
+        }
+        rows
+    }
+
+    fn first_break(rows: Vec<StoredRecord>, checkpoints: Vec<Checkpoint>) -> Option<(i64, BreakKind)> {
+        verify(&Rows(rows, checkpoints), None).unwrap().first_break.map(|b| (b.position, b.kind))
+    }
+
+    #[test]
+    fn each_kind_of_break_is_classified_at_its_first_position() {
+        assert_eq!(first_break(chain(5), vec![]), None);
+        let mut inserted = chain(5);
+        let forged = row(3, &inserted[1].hash.clone(), "{\"forged\":1}");
+        inserted.insert(2, forged);
+        for (index, r) in inserted.iter_mut().enumerate() {
+            r.position = i64::try_from(index).unwrap() + 1;
+        }
+        assert_eq!(first_break(inserted, vec![]), Some((3, BreakKind::Inserted)));
+        let mut swapped = chain(5);
+        swapped.swap(1, 3);
+        swapped[1].position = 2;
+        swapped[3].position = 4;
+        assert_eq!(first_break(swapped, vec![]), Some((2, BreakKind::Reordered)));
+        let mut renumbered = chain(5);
+        renumbered.remove(2);
+        for (index, r) in renumbered.iter_mut().enumerate() {
+            r.position = i64::try_from(index).unwrap() + 1;
+        }
+        assert_eq!(first_break(renumbered, vec![]), Some((3, BreakKind::Deleted)));
+        let mut repeated = chain(3);
+        repeated[2].position = 2;
+        assert_eq!(first_break(repeated, vec![]), Some((2, BreakKind::Reordered)));
+        let rows = chain(5);
+        let checkpoint = Checkpoint { position: 7, hash: "x".into(), time: 0, signature: String::new() };
+        assert_eq!(first_break(rows, vec![checkpoint]), Some((6, BreakKind::Truncated)));
     }
 
     #[test]
