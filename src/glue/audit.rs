@@ -5,7 +5,8 @@
 //! thread). At the end of an exchange, [`enqueue`] numbers its record from a counter in Envoy's
 //! shared data (one gap-free sequence for all workers) and queues it. Every [`TICK_MS`] the root
 //! context sends the next batch (NDJSON) to `warden serve` with `dispatch_http_call`; only a 200
-//! acknowledges it, anything else puts it back for a retry. The gateway's source name is the
+//! acknowledges it; a 400 or 409 (a batch the service can never take) drops it, loudly; anything
+//! else puts it back for a retry. The gateway's source name is the
 //! policy's `audit.source` or a random one chosen by the first VM to configure and shared by all.
 
 use super::host::{self, HostError, Map};
@@ -100,6 +101,12 @@ impl Delivery {
         });
         if status == Some(200) {
             self.outbox.borrow_mut().acknowledged(now);
+        } else if matches!(status, Some(400 | 409)) {
+            let dropped = self.outbox.borrow_mut().rejected(now);
+            log::error!(
+                "audit: warden serve refused a batch of {dropped} records (HTTP {}): dropped; see its log",
+                status.unwrap_or(0)
+            );
         } else {
             log::warn!(
                 "audit: warden serve did not store records (HTTP {}); {} waiting, retrying",

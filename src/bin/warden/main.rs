@@ -9,7 +9,10 @@
 //! - `warden serve` runs the approval service (holds, reviews, the approvers' page); `warden
 //!   serve init` writes its key pair and the gateway token (docs/approvals.md).
 //! - `warden reviews list|show|approve|deny` is the approvers' command line for that service.
+//! - `warden audit verify|export|replay` reads the audit trail `warden serve` stores: checks its
+//!   hash chain and signed checkpoints, exports it as JSONL, replays a session (docs/audit.md).
 
+mod audit;
 mod redact;
 mod reviews;
 mod serve;
@@ -39,6 +42,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Decide approval reviews: list, show, approve, deny.
     Reviews(reviews::ReviewsArgs),
+    /// The audit trail: verify its chain, export it, replay a session.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Reviews(args) => reviews::run(&args),
+        Command::Audit(args) => audit::run(&args),
     }
 }
 

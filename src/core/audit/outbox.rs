@@ -133,6 +133,16 @@ impl Outbox {
         self.waiting_since_ms = (!self.queue.is_empty()).then_some(now_ms);
     }
 
+    /// The service refused the batch in flight as malformed or conflicting (400, 409): sending it
+    /// again cannot succeed, so it is dropped (and counted); the sequence gap it leaves shows in
+    /// the trail. Returns how many records were dropped.
+    pub fn rejected(&mut self, now_ms: u64) -> usize {
+        let count = self.in_flight.len();
+        self.dropped += count as u64;
+        self.acknowledged(now_ms);
+        count
+    }
+
     /// Sending the batch in flight failed: it goes back to the front of the queue, in order.
     pub fn failed(&mut self, now_ms: u64) {
         for queued in self.in_flight.drain(..).rev() {
@@ -180,6 +190,17 @@ mod tests {
         assert_eq!(seqs(&outbox.next_batch("gw-1", 1_020).unwrap()), (201..=250).collect::<Vec<_>>());
         outbox.acknowledged(1_030);
         assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn a_rejected_batch_is_dropped_and_counted_not_resent() {
+        let mut outbox = Outbox::new(10, AuditMode::FailClosed, 60);
+        outbox.push(1, record(1), 0).unwrap();
+        outbox.push(2, record(2), 0).unwrap();
+        outbox.next_batch("gw", 0).unwrap();
+        assert_eq!(outbox.rejected(1), 2);
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.dropped(), 2);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `GET /v1/reviews/{id}` | approver | `{"review": {…, "grant_uses_left", "verdicts"}}` |
 //! | `POST /v1/reviews/{id}/approve` `{"comment": "…"}` | approver | `{"outcome": …, "review": {…}}` |
 //! | `POST /v1/reviews/{id}/deny` `{"comment": "…"}` (required) | approver | `{"outcome": …, "review": {…}}` |
+//! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`super::audit`]) |
 //! | `GET /healthz` | anyone | `{"status": "ok"}` |
 //!
 //! Errors are Anthropic-style JSON, `{"type":"error","error":{"type":…,"message":…}}`: 400
@@ -96,18 +97,22 @@ pub async fn not_found() -> ApiError {
 
 /// `POST /v1/holds`.
 pub async fn hold(State(service): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let presented = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    match presented {
-        None => return Err(ServiceError::Unauthorized("the gateway's bearer token is missing".to_string()).into()),
-        Some(token) if !service.gateway_token.matches(token) => {
-            return Err(ServiceError::Unauthorized("the gateway's bearer token is wrong".to_string()).into())
-        }
-        Some(_) => {}
-    }
+    check_gateway(&service, &headers)?;
     let request: HoldRequest = serde_json::from_slice(&body)
         .map_err(|e| ServiceError::BadRequest(format!("the hold request is not valid JSON for protocol 1: {e}")))?;
     let verdict = service.hold(request).await?;
     Ok(json_body(&json!({ "verdict": verdict })).into_response())
+}
+
+/// Checks the gateway's bearer token (`/v1/holds`, `/v1/audit/records`).
+pub fn check_gateway(service: &Service, headers: &HeaderMap) -> Result<(), ServiceError> {
+    match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+        None => Err(ServiceError::Unauthorized("the gateway's bearer token is missing".to_string())),
+        Some(token) if !service.gateway_token.matches(token) => {
+            Err(ServiceError::Unauthorized("the gateway's bearer token is wrong".to_string()))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// The approver behind the request's bearer token.

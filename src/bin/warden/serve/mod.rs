@@ -11,16 +11,20 @@
 //!
 //! Modules: [`service`] (holds and decisions), [`store`] (SQLite), [`rules`] (approver rules),
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
-//! endpoints), [`page`] (HTML), [`webhook`] (notifications), [`util`].
+//! endpoints), [`page`] (HTML), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
+//! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
+//! [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod page;
 pub mod rules;
 pub mod service;
+pub mod sessions;
 pub mod signer;
 pub mod store;
 pub mod util;
@@ -37,6 +41,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use warden::core::policy::Policy;
 
+use audit::{AuditState, Ledger};
 use auth::{GatewayToken, OidcVerifier};
 use rules::Rules;
 use service::{Service, ServiceParts};
@@ -89,6 +94,12 @@ pub struct ServeArgs {
     /// Base URL approvers reach the service at, for links [default: http://<listen address>].
     #[arg(long, env = "WARDEN_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Sign an audit checkpoint (the chain head) after at least this many new records; the head
+    /// is also signed at shutdown.
+    #[arg(long, env = "WARDEN_CHECKPOINT_EVERY", value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
 
     /// Slack-compatible incoming-webhook URL notified of each new review (a secret: prefer the
     /// environment variable).
@@ -143,10 +154,15 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     })?;
     let rules = Rules::from_policy(&policy).map_err(|e| format!("{}: {e}", policy_path.display()))?;
     let verifier = OidcVerifier::from_policy(&policy, policy_path)?;
-    let signer = VerdictSigner::load(required(&args.signing_key, "--signing-key")?)?;
+    let signing_key = required(&args.signing_key, "--signing-key")?;
+    let signer = VerdictSigner::load(signing_key)?;
     let gateway_token = GatewayToken::load(required(&args.gateway_token_file, "--gateway-token-file")?)?;
     let webhook = args.webhook.as_deref().filter(|u| !u.is_empty()).map(Webhook::new).transpose()?;
     let store = Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+    let ledger = Arc::new(
+        Ledger::open(&args.db, VerdictSigner::load(signing_key)?, args.checkpoint_every)
+            .map_err(|e| format!("{}: {e}", args.db.display()))?,
+    );
 
     let listener =
         std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -172,12 +188,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let served_ledger = Arc::clone(&ledger);
     let result = runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot use the listener: {e}"))?;
         tokio::spawn(Arc::clone(&service).sweep(SWEEP_PERIOD));
         log_event(&summary);
-        let server = axum::serve(listener, router(service));
+        let server = axum::serve(listener, router(service, served_ledger));
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {
@@ -187,11 +204,20 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
+    if let Err(e) = ledger.checkpoint_now() {
+        log_event(&format!("audit: the shutdown checkpoint failed: {e}"));
+    }
     result
 }
 
 /// The service's routes.
-pub fn router(service: Arc<Service>) -> Router {
+pub fn router(service: Arc<Service>, ledger: Arc<Ledger>) -> Router {
+    let audit_routes = Router::new()
+        .route("/v1/audit/records", post(audit::ingest))
+        .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
+        .route("/sessions", get(sessions::sessions))
+        .route("/sessions/{id}", get(sessions::session))
+        .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/v1/holds", post(api::hold))
@@ -208,6 +234,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service)
+        .merge(audit_routes)
 }
 
 /// Resolves with the signal's name at SIGINT or SIGTERM.

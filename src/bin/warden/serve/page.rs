@@ -85,7 +85,7 @@ pub fn escape(text: &str) -> String {
 
 /// A flash message shown once on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Flash {
+pub(super) struct Flash {
     ok: bool,
     message: String,
 }
@@ -141,13 +141,13 @@ fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Op
 
 /// Where the page found the approver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+pub(super) enum Source {
     Header,
     Cookie,
 }
 
 /// The outcome of authenticating a page request.
-enum PageAuth {
+pub(super) enum PageAuth {
     Approver(Approver, Source),
     /// No credential at all.
     Anonymous,
@@ -158,7 +158,7 @@ enum PageAuth {
     },
 }
 
-async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
+pub(super) async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
     let (token, source) = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
         Some(token) => (token, Source::Header),
         None => match cookie(headers, SESSION_COOKIE) {
@@ -173,10 +173,10 @@ async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
 }
 
 /// A response with the page's security headers.
-struct Page {
-    status: StatusCode,
-    html: String,
-    cookies: Vec<HeaderValue>,
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) html: String,
+    pub(super) cookies: Vec<HeaderValue>,
 }
 
 impl IntoResponse for Page {
@@ -233,7 +233,7 @@ fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<Hea
     }
 }
 
-fn layout(title: &str, who: Option<(&Approver, Source)>, flash: Option<&Flash>, content: &str) -> String {
+pub(super) fn layout(title: &str, who: Option<(&Approver, Source)>, flash: Option<&Flash>, content: &str) -> String {
     let whoami = match who {
         Some((approver, source)) => {
             let sign_out = if source == Source::Cookie {
@@ -349,10 +349,16 @@ pub async fn logout(State(service): State<Arc<Service>>) -> Response {
 }
 
 /// `path` when it is a page a sign-in may return to (`/reviews` or `/reviews/<id>`).
-fn safe_return_path(path: &str) -> Option<&str> {
+pub(super) fn safe_return_path(path: &str) -> Option<&str> {
     let valid = path == "/reviews"
+        || path == "/sessions"
         || path.strip_prefix("/reviews/").is_some_and(|id| {
             !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        || path.strip_prefix("/sessions/").is_some_and(|id| {
+            !id.is_empty()
+                && id.len() <= 128
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
         });
     valid.then_some(path)
 }
@@ -362,7 +368,7 @@ fn safe_return_path(path: &str) -> Option<&str> {
 pub struct PageQuery {
     /// Set by [`same_site_hop`]: the session cookie had its chance.
     #[serde(default)]
-    again: Option<String>,
+    pub(super) again: Option<String>,
 }
 
 /// A page that reloads `path` from this site at once. A link from elsewhere (the webhook's chat
@@ -378,7 +384,7 @@ fn same_site_hop(path: &str) -> Response {
 }
 
 /// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
-fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -> Response {
+pub(super) fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -> Response {
     let login = format!("/login?next={path}");
     match auth {
         PageAuth::Anonymous if !again => same_site_hop(path),
@@ -391,7 +397,7 @@ fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -
     }
 }
 
-fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, message: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, message: &str) -> Response {
     let content = format!(
         r#"<h2>{}</h2><p id="error" class="flash flash-error">{}</p><p><a href="/reviews">Back to the reviews</a></p>"#,
         escape(status.canonical_reason().unwrap_or("Error")),

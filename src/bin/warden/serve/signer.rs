@@ -1,4 +1,5 @@
-//! Signing approval verdicts: compact JWS, `{"alg":"EdDSA","typ":"JWT"}`, Ed25519.
+//! Signing approval verdicts: compact JWS, `{"alg":"EdDSA","typ":"JWT"}`, Ed25519; the same key
+//! signs the audit trail's checkpoints (detached signatures, [`VerdictSigner::sign_detached`]).
 //!
 //! The claims are exactly those `warden::core::verdict::verify` (the filter) reads: `fp`, `sub`,
 //! `decision`, `review`, `reviewer`, `comment`, `url`, `iat`, `exp`, with `exp = iat +`
@@ -97,6 +98,11 @@ impl VerdictSigner {
     /// private key, so the key itself is never reused directly.
     pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
         hmac_sha256::HMAC::mac(purpose.as_bytes(), self.key.sk.seed().as_ref())
+    }
+
+    /// The standard base64 of the Ed25519 signature of `message` (audit checkpoints).
+    pub fn sign_detached(&self, message: &[u8]) -> String {
+        Base64::encode_to_string(self.key.sk.sign(message, None).as_ref()).unwrap_or_default()
     }
 
     /// The compact JWS of `claims`.

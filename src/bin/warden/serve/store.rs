@@ -79,6 +79,8 @@ const MIGRATIONS: &[&str] = &[
         issued_at INTEGER NOT NULL
     );
     CREATE INDEX verdicts_by_review ON verdicts (review_id);",
+    // 2: the audit trail (docs/audit.md, "Storage").
+    crate::audit::store::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).

@@ -1,0 +1,511 @@
+//! Audit storage: the [`AuditStore`] trait (what the service and `warden audit` need from a
+//! backend) and its SQLite implementation over the approval service's database.
+//!
+//! Schema ([`SCHEMA`], applied as migration 2 by the approval store's `PRAGMA user_version`
+//! mechanism): `audit_records` (one row per record, `position` = storage order from 1, with the
+//! chain fields `prev_hash` and `hash`, `UNIQUE(source, seq)`), `audit_blobs` (content-addressed
+//! message texts) and `audit_checkpoints` (signed chain heads).
+//!
+//! [`AuditStore::append`] stores a batch in one immediate transaction: it reads the head, then
+//! per record stores its blobs (`INSERT OR IGNORE`: content-addressed), looks up `(source, seq)`
+//! — identical bytes are a duplicate (acknowledged, no row), different bytes a conflict (the
+//! whole batch is refused) — and otherwise appends the row chained to the head. The chain
+//! therefore follows storage order, not sequence order.
+//!
+//! Limits: one writer at a time (SQLite); reads for verification stream rows in position order.
+
+use std::fmt;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::chain::{chain_hash, IncomingRecord, GENESIS};
+
+/// The audit tables (one migration step).
+pub const SCHEMA: &str = "CREATE TABLE audit_records (
+        position   INTEGER PRIMARY KEY,
+        source     TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        id         TEXT NOT NULL,
+        session_id TEXT,
+        job_id     TEXT,
+        subject    TEXT,
+        role       TEXT,
+        time       INTEGER NOT NULL,
+        outcome    TEXT,
+        record     TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        UNIQUE (source, seq)
+    );
+    CREATE INDEX audit_records_by_session ON audit_records (session_id, position);
+    CREATE INDEX audit_records_by_time ON audit_records (time);
+    CREATE TABLE audit_blobs (
+        name    TEXT PRIMARY KEY,
+        content TEXT NOT NULL
+    );
+    CREATE TABLE audit_checkpoints (
+        position  INTEGER PRIMARY KEY,
+        hash      TEXT NOT NULL,
+        time      INTEGER NOT NULL,
+        signature TEXT NOT NULL
+    );";
+
+/// A storage failure, or a refused batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditError {
+    /// The database failed or holds unreadable data.
+    Database(String),
+    /// `(source, seq)` is already stored with different bytes.
+    Conflict {
+        /// The record's source.
+        source: String,
+        /// Its sequence number.
+        seq: i64,
+    },
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database(e) => write!(f, "audit database error: {e}"),
+            Self::Conflict { source, seq } => {
+                write!(f, "record {source} seq {seq} is already stored with different content")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+impl From<rusqlite::Error> for AuditError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// The last row of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Its position (0 for an empty chain).
+    pub position: i64,
+    /// Its hash ([`GENESIS`] for an empty chain).
+    pub hash: String,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// New rows.
+    pub stored: usize,
+    /// Records already stored with identical bytes.
+    pub duplicates: usize,
+    /// The chain head afterwards.
+    pub head: Head,
+}
+
+/// A stored row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Storage position (1, 2, …).
+    pub position: i64,
+    /// The gateway instance.
+    pub source: String,
+    /// Its sequence number.
+    pub seq: i64,
+    /// Record time, ms.
+    pub time: i64,
+    /// The session, if any.
+    pub session_id: Option<String>,
+    /// The canonical record text.
+    pub record: String,
+    /// The previous row's hash.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+/// A signed chain head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Position of the head.
+    pub position: i64,
+    /// Its hash.
+    pub hash: String,
+    /// Signing time, ms.
+    pub time: i64,
+    /// Standard base64 of the Ed25519 signature of the checkpoint payload.
+    pub signature: String,
+}
+
+/// Which rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    /// Only records with `time ≥ since` (ms).
+    pub since: Option<i64>,
+    /// Only this session's records.
+    pub session: Option<String>,
+}
+
+impl RecordFilter {
+    /// Whether the filter selects every row.
+    pub fn is_everything(&self) -> bool {
+        self.since.is_none() && self.session.is_none()
+    }
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions with a record of this subject.
+    pub subject: Option<String>,
+    /// … of this CI job.
+    pub job: Option<String>,
+    /// … under this role.
+    pub role: Option<String>,
+    /// … with a record at or after this time (ms).
+    pub since: Option<i64>,
+    /// `refused`: sessions with at least one refused request; `allowed`: sessions with none.
+    pub decision: Option<String>,
+}
+
+/// One session in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session id.
+    pub id: String,
+    /// Distinct subjects, comma-separated.
+    pub subjects: String,
+    /// Distinct roles, comma-separated.
+    pub roles: String,
+    /// Distinct CI jobs, comma-separated.
+    pub jobs: String,
+    /// Records (requests).
+    pub records: i64,
+    /// Refused requests.
+    pub refused: i64,
+    /// First record time, ms.
+    pub first: i64,
+    /// Last record time, ms.
+    pub last: i64,
+}
+
+/// What the audit trail needs from a storage backend.
+pub trait AuditStore {
+    /// Stores a batch, all or nothing (see the module comment).
+    fn append(&mut self, batch: &[IncomingRecord]) -> Result<Appended, AuditError>;
+    /// The chain head.
+    fn head(&self) -> Result<Head, AuditError>;
+    /// The hash of the row at `position`.
+    fn hash_at(&self, position: i64) -> Result<Option<String>, AuditError>;
+    /// Stores a checkpoint (a second one at the same position is ignored).
+    fn add_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
+    /// All checkpoints by position.
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError>;
+    /// Visits the selected rows in position order.
+    fn for_each_record(
+        &self,
+        filter: &RecordFilter,
+        visit: &mut dyn FnMut(StoredRecord) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError>;
+    /// A blob's content.
+    fn blob(&self, name: &str) -> Result<Option<String>, AuditError>;
+    /// Visits every blob (name, content).
+    fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError>;
+    /// The sessions `filter` selects, most recent activity first.
+    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError>;
+}
+
+/// [`AuditStore`] over a SQLite connection.
+pub struct SqliteAuditStore {
+    connection: Connection,
+}
+
+impl SqliteAuditStore {
+    /// Opens the database at `path` for writing (its schema must already include the audit
+    /// tables: the approval store migrates it).
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        connection.execute_batch("PRAGMA synchronous = FULL;")?;
+        Self::from_connection(connection)
+    }
+
+    /// Opens the database at `path` read-only (verification, export, replay).
+    pub fn open_read_only(path: &Path) -> Result<Self, AuditError> {
+        if !path.exists() {
+            return Err(AuditError::Database(format!("{} does not exist", path.display())));
+        }
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        Self::from_connection(connection)
+    }
+
+    /// Uses `connection`, checking that the audit tables exist.
+    pub fn from_connection(connection: Connection) -> Result<Self, AuditError> {
+        let tables: i64 = connection.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+             AND name IN ('audit_records', 'audit_blobs', 'audit_checkpoints')",
+            [],
+            |row| row.get(0),
+        )?;
+        if tables != 3 {
+            return Err(AuditError::Database(
+                "the database has no audit tables (not a `warden serve` database, or one older than the audit trail)"
+                    .to_string(),
+            ));
+        }
+        Ok(Self { connection })
+    }
+}
+
+#[cfg(test)]
+impl SqliteAuditStore {
+    /// The connection, for tests that tamper with the database.
+    pub fn connection_for_tests(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+fn head_of(connection: &Connection) -> Result<Head, AuditError> {
+    let head = connection
+        .query_row("SELECT position, hash FROM audit_records ORDER BY position DESC LIMIT 1", [], |row| {
+            Ok(Head { position: row.get(0)?, hash: row.get(1)? })
+        })
+        .optional()?;
+    Ok(head.unwrap_or(Head { position: 0, hash: GENESIS.to_string() }))
+}
+
+impl AuditStore for SqliteAuditStore {
+    fn append(&mut self, batch: &[IncomingRecord]) -> Result<Appended, AuditError> {
+        let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut head = head_of(&tx)?;
+        let (mut stored, mut duplicates) = (0, 0);
+        {
+            let mut add_blob =
+                tx.prepare_cached("INSERT OR IGNORE INTO audit_blobs (name, content) VALUES (?1, ?2)")?;
+            let mut find = tx.prepare_cached("SELECT record FROM audit_records WHERE source = ?1 AND seq = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO audit_records (position, source, seq, id, session_id, job_id, subject, role, time,
+                                            outcome, record, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for record in batch {
+                for (name, content) in &record.blobs {
+                    add_blob.execute(params![name, content])?;
+                }
+                let existing: Option<String> =
+                    find.query_row(params![record.source, record.seq], |row| row.get(0)).optional()?;
+                if let Some(existing) = existing {
+                    if existing == record.record {
+                        duplicates += 1;
+                        continue;
+                    }
+                    return Err(AuditError::Conflict { source: record.source.clone(), seq: record.seq });
+                }
+                let position = head.position + 1;
+                let hash = chain_hash(&head.hash, record.record.as_bytes());
+                insert.execute(params![
+                    position,
+                    record.source,
+                    record.seq,
+                    record.id,
+                    record.session_id,
+                    record.job_id,
+                    record.subject,
+                    record.role,
+                    record.time,
+                    record.outcome,
+                    record.record,
+                    head.hash,
+                    hash
+                ])?;
+                head = Head { position, hash };
+                stored += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(Appended { stored, duplicates, head })
+    }
+
+    fn head(&self) -> Result<Head, AuditError> {
+        head_of(&self.connection)
+    }
+
+    fn hash_at(&self, position: i64) -> Result<Option<String>, AuditError> {
+        Ok(self
+            .connection
+            .query_row("SELECT hash FROM audit_records WHERE position = ?1", [position], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn add_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO audit_checkpoints (position, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",
+            params![checkpoint.position, checkpoint.hash, checkpoint.time, checkpoint.signature],
+        )?;
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT position, hash, time, signature FROM audit_checkpoints ORDER BY position")?;
+        let rows = statement.query_map([], |row| {
+            Ok(Checkpoint { position: row.get(0)?, hash: row.get(1)?, time: row.get(2)?, signature: row.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn for_each_record(
+        &self,
+        filter: &RecordFilter,
+        visit: &mut dyn FnMut(StoredRecord) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        let mut statement = self.connection.prepare(
+            "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
+             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY position",
+        )?;
+        let mut rows = statement.query(params![filter.since, filter.session])?;
+        while let Some(row) = rows.next()? {
+            visit(StoredRecord {
+                position: row.get(0)?,
+                source: row.get(1)?,
+                seq: row.get(2)?,
+                time: row.get(3)?,
+                session_id: row.get(4)?,
+                record: row.get(5)?,
+                prev_hash: row.get(6)?,
+                hash: row.get(7)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn blob(&self, name: &str) -> Result<Option<String>, AuditError> {
+        Ok(self
+            .connection
+            .query_row("SELECT content FROM audit_blobs WHERE name = ?1", [name], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError> {
+        const REFUSED: &str = "sum(CASE WHEN json_extract(record, '$.decision.allowed') = 0 THEN 1 ELSE 0 END)";
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT session_id, group_concat(DISTINCT subject), group_concat(DISTINCT role),
+                    group_concat(DISTINCT job_id), count(*), {REFUSED}, min(time), max(time)
+             FROM audit_records
+             WHERE session_id IS NOT NULL AND (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR job_id = ?2)
+               AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR time >= ?4)
+             GROUP BY session_id
+             HAVING ?5 IS NULL OR (?5 = 'refused' AND {REFUSED} > 0) OR (?5 = 'allowed' AND {REFUSED} = 0)
+             ORDER BY max(time) DESC, session_id LIMIT ?6"
+        ))?;
+        let rows = statement.query_map(
+            params![filter.subject, filter.job, filter.role, filter.since, filter.decision, limit],
+            |row| {
+                Ok(SessionSummary {
+                    id: row.get(0)?,
+                    subjects: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    roles: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    jobs: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    records: row.get(4)?,
+                    refused: row.get(5)?,
+                    first: row.get(6)?,
+                    last: row.get(7)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError> {
+        let mut statement = self.connection.prepare("SELECT name, content FROM audit_blobs ORDER BY name")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(row.get(0)?, row.get(1)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::super::chain::{blob_name, parse_record};
+    use super::*;
+    use serde_json::json;
+
+    /// An in-memory store with the audit schema.
+    pub(crate) fn memory_store() -> SqliteAuditStore {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(SCHEMA).unwrap();
+        SqliteAuditStore::from_connection(connection).unwrap()
+    }
+
+    pub(crate) fn record(source: &str, seq: i64, text: &str) -> IncomingRecord {
+        let line = json!({"version": 1, "source": source, "seq": seq, "id": format!("{source}-{seq}"),
+                          "session_id": "s1", "outcome": "completed", "note": text,
+                          "blobs": {blob_name(text): text}});
+        parse_record(line.to_string().as_bytes(), 1000).unwrap()
+    }
+
+    #[test]
+    fn appended_rows_are_chained_in_storage_order_from_genesis() {
+        let mut store = memory_store();
+        let appended = store.append(&[record("gw", 1, "a"), record("gw", 2, "b")]).unwrap();
+        assert_eq!((appended.stored, appended.duplicates, appended.head.position), (2, 0, 2));
+        let mut rows = Vec::new();
+        store
+            .for_each_record(&RecordFilter::default(), &mut |r| {
+                rows.push(r);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(rows[0].prev_hash, GENESIS);
+        assert_eq!(rows[0].hash, chain_hash(GENESIS, rows[0].record.as_bytes()));
+        assert_eq!(rows[1].prev_hash, rows[0].hash);
+        assert_eq!(store.head().unwrap().hash, rows[1].hash);
+        assert_eq!(store.blob(&blob_name("a")).unwrap().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn identical_resends_are_duplicates_and_different_ones_conflict_without_storing_anything() {
+        let mut store = memory_store();
+        store.append(&[record("gw", 1, "a")]).unwrap();
+        let again = store.append(&[record("gw", 1, "a"), record("gw", 2, "b")]).unwrap();
+        assert_eq!((again.stored, again.duplicates, again.head.position), (1, 1, 2));
+        let conflict = store.append(&[record("gw", 3, "c"), record("gw", 1, "changed")]).unwrap_err();
+        assert_eq!(conflict, AuditError::Conflict { source: "gw".into(), seq: 1 });
+        assert_eq!(store.head().unwrap().position, 2);
+        assert_eq!(store.blob(&blob_name("c")).unwrap(), None);
+    }
+
+    #[test]
+    fn sessions_are_listed_with_their_people_and_refusals_and_filtered() {
+        let mut store = memory_store();
+        let mut refused = record("gw", 2, "b");
+        refused.record = refused.record.replace(r#""outcome""#, r#""decision":{"allowed":false},"outcome""#);
+        refused.session_id = Some("s2".into());
+        refused.subject = Some("bob".into());
+        store.append(&[record("gw", 1, "a"), refused]).unwrap();
+        let all = store.sessions(&SessionFilter::default(), 10).unwrap();
+        assert_eq!(all.iter().map(|s| (s.id.as_str(), s.refused)).collect::<Vec<_>>(), vec![("s1", 0), ("s2", 1)]);
+        let refusing = SessionFilter { decision: Some("refused".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&refusing, 10).unwrap()[0].subjects, "bob");
+        let bob = SessionFilter { subject: Some("bob".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&bob, 10).unwrap().len(), 1);
+        let allowed = SessionFilter { decision: Some("allowed".into()), ..SessionFilter::default() };
+        assert_eq!(store.sessions(&allowed, 10).unwrap()[0].id, "s1");
+    }
+
+    #[test]
+    fn checkpoints_are_kept_once_per_position() {
+        let mut store = memory_store();
+        let checkpoint = Checkpoint { position: 1, hash: "h".into(), time: 5, signature: "s".into() };
+        store.add_checkpoint(&checkpoint).unwrap();
+        store.add_checkpoint(&Checkpoint { time: 6, ..checkpoint.clone() }).unwrap();
+        assert_eq!(store.checkpoints().unwrap(), vec![checkpoint]);
+    }
+}
