@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from conftest import WARDEN, Service, free_port, init_keys
+from conftest import REPO, WARDEN, Service, free_port, init_keys
+
+BROWSER = REPO / "tests" / "e2e" / "browser"
 
 SESSION = "sess-trail-0001"
 
@@ -98,7 +100,9 @@ def test_an_agent_session_replays_turn_by_turn_as_the_client_received_it(trail, 
     messages_call(gateway, token, history, tools)
 
     records = wait_for_records(service.db, lambda rs: sum(r.get("session_id") == SESSION for r in rs) >= 3)
-    mine = [r for r in records if r.get("session_id") == SESSION]
+    # Two workers deliver independently: storage order is not request order.
+    mine = sorted((r for r in records if r.get("session_id") == SESSION), key=lambda r: r["timings"]["start"])
+    assert mine[0]["response"]["content"][0]["input"] == {"command": "ls build"}
     assert [r["response"]["content"] for r in mine][1:] == [
         [{"type": "text", "text": "The build directory holds app.bin and a README."}],
         [{"type": "text", "text": "Understood."}],
@@ -114,6 +118,26 @@ def test_an_agent_session_replays_turn_by_turn_as_the_client_received_it(trail, 
     pub = (keys / "approvals-verdict-key.pub").read_text().strip()
     verified = warden("audit", "verify", "--db", str(service.db), "--public-key", pub)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_an_investigator_reads_the_session_in_the_browser(trail, issuer, tmp_path):
+    """Runs after the agent session above: its transcript is on the session page."""
+    service, _, _ = trail
+    for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        assert Path(tool).exists(), f"{tool} is missing: run `make build` (scripts/bootstrap.sh installs it)"
+    lead = issuer.mint(sub="bob", groups=["leads"])
+    screenshot = tmp_path / "session-page.png"
+    browser = subprocess.run(["node", str(BROWSER / "session.mjs"), service.url, SESSION, str(screenshot)],
+                             input=lead, capture_output=True, text=True, timeout=60, cwd=BROWSER)
+    outcome = json.loads(browser.stdout.strip().splitlines()[-1]) if browser.stdout.strip() else {}
+    assert outcome.get("ok"), browser.stdout + browser.stderr
+    assert "alice" in outcome["rowText"]
+    transcript = outcome["transcript"]
+    for line in ("What is in the build directory?", "ls build", "app.bin",
+                 "The build directory holds app.bin and a README.", "Understood."):
+        assert line in transcript, f"{line!r} missing from the page:\n{transcript}"
+    assert transcript.count("What is in the build directory?") == 1
+    assert outcome["turns"] >= 3
 
 
 def test_stopping_the_service_mid_traffic_loses_no_record(trail, token):

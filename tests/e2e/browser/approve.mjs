@@ -8,43 +8,18 @@
 // {"ok": false, "error": ..., "page": ...}. tests/e2e/test_approvals.py asserts on it.
 
 import { readFileSync, writeFileSync } from "node:fs";
-import { Builder, By, until } from "selenium-webdriver";
-import chrome from "selenium-webdriver/chrome.js";
+import { By, until } from "selenium-webdriver";
+import { WAIT_MS, signIn, startBrowser, textOf } from "./driver.mjs";
 
 const [base, reviewId, comment, screenshot] = process.argv.slice(2);
 const token = readFileSync(0, "utf8").trim();
-const WAIT_MS = 10_000;
-
-const options = new chrome.Options()
-  .setChromeBinaryPath("/usr/bin/chromium")
-  .addArguments(
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,1000",
-  );
-const service = new chrome.ServiceBuilder("/usr/bin/chromedriver");
-const driver = await new Builder().forBrowser("chrome").setChromeOptions(options).setChromeService(service).build();
-
-async function text(locator) {
-  const element = await driver.wait(until.elementLocated(locator), WAIT_MS);
-  return element.getText();
-}
+const driver = await startBrowser();
 
 try {
-  await driver.get(`${base}/login`);
-  await driver.findElement(By.name("token")).sendKeys(token);
-  await driver.findElement(By.css("form button[type=submit], form input[type=submit]")).click();
-  await driver.wait(until.urlContains("/reviews"), WAIT_MS);
+  await signIn(driver, base, token);
 
   const pending = By.id(`review-${reviewId}`);
-  const pendingText = await text(pending);
+  const pendingText = await textOf(driver, pending);
   const card = await driver.findElement(pending);
   await card.findElement(By.name("comment")).sendKeys(comment);
   await card.findElement(By.name("approve")).click();
@@ -52,7 +27,7 @@ try {
   // After the redirect the review is no longer pending; it shows among the recent decisions.
   await driver.wait(until.stalenessOf(card), WAIT_MS);
   const decided = By.id(`decision-${reviewId}`);
-  const decidedText = await text(decided);
+  const decidedText = await textOf(driver, decided);
   writeFileSync(screenshot, await driver.takeScreenshot(), "base64");
   console.log(JSON.stringify({ ok: true, pendingText, decidedText }));
 } catch (error) {
