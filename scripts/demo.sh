@@ -123,6 +123,11 @@ cat <<BANNER
       $warden reviews list
       $warden reviews approve <review id> --comment "ok"
 
+  Audit trail: every exchange is recorded in .demo/approvals.db (docs/audit.md):
+      $warden audit verify --db .demo/approvals.db --public-key-file .demo/approvals-verdict-key.pub
+      $warden audit replay --db .demo/approvals.db --session <X-Claude-Code-Session-Id>
+      open $approvals_url/sessions
+
   Ctrl-C stops the gateway and the approval service.
 
 BANNER

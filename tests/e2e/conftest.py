@@ -349,13 +349,15 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
     """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
 
     Default: envoy/policy.yaml with identity.providers = the test issuer and without its
-    approvals (the approval tests add them back with a service of their own: test_approvals.py).
+    approvals and audit (their tests add them back with a service of their own: test_approvals.py,
+    test_audit.py, test_audit_trail.py).
     `changes` is deep-merged into that; `text` writes the given text verbatim instead (for
     invalid-policy tests).
     """
     directory = tmp_path_factory.mktemp("policies")
     base = yaml.safe_load(DEMO_POLICY.read_text())
     demo_approvals = base.pop("approvals")
+    base.pop("audit", None)  # it sends to the approval service: test_audit*.py add their own
     for name in (demo_approvals["service"]["token"], demo_approvals["service"]["verdict_key"]):
         del base["credentials"][name]
     for role in base["roles"].values():

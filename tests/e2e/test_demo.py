@@ -116,6 +116,25 @@ def test_demo_holds_opus_for_a_lead_to_approve(demo):
     assert result["r"].status == 200, result["r"].text
 
 
+def test_demo_records_each_exchange_in_the_audit_trail(demo):
+    _, port, _ = demo
+    prompt = f"audit me {os.getpid()}-{time.monotonic_ns()}"
+    headers = {"content-type": "application/json", "authorization": f"Bearer {mint('alice', 'eng')}"}
+    r = http_request(port, "POST", "/v1/messages", headers,
+                     {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": prompt}]})
+    assert r.status == 200, r.text
+    deadline = time.monotonic() + 15
+    found = False
+    while not found and time.monotonic() < deadline:
+        out = subprocess.run([str(WARDEN), "audit", "export", "--db", str(REPO / ".demo" / "approvals.db")],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        found = r.header("request-id") in out.stdout
+        time.sleep(0.3)
+    assert found, "the exchange's record reached the demo's audit store"
+
+
 def test_demo_analyst_is_limited_to_haiku(demo):
     _, port, _ = demo
     headers = {"content-type": "application/json",
