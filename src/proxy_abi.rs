@@ -79,6 +79,7 @@ pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[Stri
         issued_at: number("iat"),
         groups,
         job: job_claims.iter().filter_map(|name| text(name).map(|v| (name.clone(), v))).collect(),
+        token_id: text("jti"),
     }
 }
 

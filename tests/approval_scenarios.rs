@@ -70,6 +70,7 @@ fn token(subject: &str, at: f64) -> TokenStatus {
         expires_at: Some(at + 600.0),
         groups: vec!["eng".into()],
         job: vec![("repository".into(), "org/repo".into())],
+        token_id: None,
     })
 }
 

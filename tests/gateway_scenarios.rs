@@ -29,6 +29,7 @@ fn token(groups: &[&str]) -> TokenStatus {
         expires_at: Some(NOW + 895.0),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         job: vec![("repository".into(), "org/repo".into())],
+        token_id: None,
     })
 }
 

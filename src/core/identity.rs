@@ -31,6 +31,8 @@ pub struct VerifiedClaims {
     pub groups: Vec<String>,
     /// Job claims present in the token, in policy order.
     pub job: Vec<(String, String)>,
+    /// `jti`, when the token has one.
+    pub token_id: Option<String>,
 }
 
 /// What `jwt_authn` concluded about the request's token.
@@ -68,6 +70,10 @@ pub struct Caller {
     pub job: Vec<(String, String)>,
     /// Index of the role in [`Policy::roles`].
     pub role: usize,
+    /// The token's `jti`, when it has one.
+    pub token_id: Option<String>,
+    /// The token's `exp`, seconds since the epoch.
+    pub token_expires_at: f64,
 }
 
 /// Authenticates the caller and selects its role.
@@ -123,7 +129,15 @@ pub fn authenticate(
     }
 
     let role = select_role(policy, &claims.groups, requested_role, &subject)?;
-    Ok(Caller { subject, issuer, groups: claims.groups, job: claims.job, role })
+    Ok(Caller {
+        subject,
+        issuer,
+        groups: claims.groups,
+        job: claims.job,
+        role,
+        token_id: claims.token_id,
+        token_expires_at: expires_at,
+    })
 }
 
 fn select_role(policy: &Policy, groups: &[String], requested: Option<&str>, subject: &str) -> Result<usize, Denial> {
@@ -174,6 +188,7 @@ roles:
             expires_at: Some(NOW + 890.0),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             job: vec![],
+            token_id: None,
         }
     }
 

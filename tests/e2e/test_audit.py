@@ -102,9 +102,10 @@ def ask(gateway, token: str | None, prompt: str, stream: bool = False, model: st
     return gateway.request("POST", "/v1/messages", headers, body)
 
 
-def test_allowed_and_refused_exchanges_leave_records(gateway, recorder, token, script):
+def test_allowed_and_refused_exchanges_leave_records(gateway, recorder, issuer, script):
     script("Recorded answer.")
     before = len(recorder.records)
+    token = issuer.mint(extra={"jti": "tok-audit-1"})
     ok = ask(gateway, token, "hello audit", stream=True)
     assert ok.status == 200
     refused = ask(gateway, None, "no token")
@@ -114,6 +115,8 @@ def test_allowed_and_refused_exchanges_leave_records(gateway, recorder, token, s
     allowed = by_id[ok.header("request-id")]
     assert allowed["decision"]["allowed"] is True and allowed["outcome"] == "completed"
     assert allowed["identity"]["subject"] == "alice" and allowed["identity"]["role"] == "developer"
+    assert allowed["identity"]["token_id"] == "tok-audit-1"
+    assert abs(allowed["identity"]["token_expires_at"] - (time.time() + 900) * 1000) < 60_000
     assert allowed["session_id"] == "sess-audit-1"
     assert allowed["response"]["stream"] is True
     assert allowed["response"]["content"] == [{"type": "text", "text": "Recorded answer."}]

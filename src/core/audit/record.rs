@@ -69,8 +69,8 @@ impl IdentityView {
             subject: caller.subject.clone(),
             groups: caller.groups.clone(),
             role: role.to_string(),
-            token_id: None,
-            token_expires_at: None,
+            token_id: caller.token_id.clone(),
+            token_expires_at: Some((caller.token_expires_at * 1000.0) as u64),
             job: caller.job.iter().cloned().collect(),
         }
     }

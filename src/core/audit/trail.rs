@@ -243,6 +243,8 @@ mod tests {
             groups: vec!["eng".into()],
             job: vec![("repository".into(), "org/app".into()), ("run_id".into(), "7".into())],
             role: 0,
+            token_id: Some("jti-1".into()),
+            token_expires_at: 1_800_000_900.0,
         }
     }
 
