@@ -1,6 +1,7 @@
 // Headless Debian chromium through chromedriver, and the approver's sign-in on `warden serve`'s
 // pages: shared by the browser tests (approve.mjs, session.mjs).
 
+import { writeFileSync } from "node:fs";
 import { Builder, By, until } from "selenium-webdriver";
 import chrome from "selenium-webdriver/chrome.js";
 
@@ -38,4 +39,17 @@ export async function signIn(driver, base, token, landing = "/reviews") {
 export async function textOf(driver, locator) {
   const element = await driver.wait(until.elementLocated(locator), WAIT_MS);
   return element.getText();
+}
+
+/** Prints the failure line (with the page's text) and saves a screenshot, if the page is there. */
+export async function reportFailure(driver, error, screenshot) {
+  let page = "";
+  try {
+    page = await driver.findElement(By.css("body")).getText();
+    writeFileSync(screenshot, await driver.takeScreenshot(), "base64");
+  } catch {
+    // the page itself is gone: report the first error only
+  }
+  console.log(JSON.stringify({ ok: false, error: String(error), page }));
+  process.exitCode = 1;
 }

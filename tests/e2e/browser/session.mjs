@@ -8,7 +8,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { By, until } from "selenium-webdriver";
-import { WAIT_MS, signIn, startBrowser, textOf } from "./driver.mjs";
+import { WAIT_MS, reportFailure, signIn, startBrowser, textOf } from "./driver.mjs";
 
 const [base, sessionId, screenshot] = process.argv.slice(2);
 const token = readFileSync(0, "utf8").trim();
@@ -26,15 +26,7 @@ try {
   writeFileSync(screenshot, await driver.takeScreenshot(), "base64");
   console.log(JSON.stringify({ ok: true, rowText, transcript, turns }));
 } catch (error) {
-  let page = "";
-  try {
-    page = await driver.findElement(By.css("body")).getText();
-    writeFileSync(screenshot, await driver.takeScreenshot(), "base64");
-  } catch {
-    // the page itself is gone: report the first error only
-  }
-  console.log(JSON.stringify({ ok: false, error: String(error), page }));
-  process.exitCode = 1;
+  await reportFailure(driver, error, screenshot);
 } finally {
   await driver.quit();
 }
