@@ -10,6 +10,7 @@
 //! policy's `audit.source` or a random one chosen by the first VM to configure and shared by all.
 
 use super::host::{self, HostError, Map};
+use super::metrics::Metrics;
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::record::Record;
 use crate::core::exchange::{millis, Gateway};
@@ -39,12 +40,13 @@ pub struct Delivery {
     in_flight: bool,
     dropped_logged: u64,
     last_drop_log_ms: u64,
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl Delivery {
     /// Sets up delivery for a policy with `audit` (`Ok(None)` without): the shared sequence, the
     /// source name and the tick.
-    pub fn start(gateway: &Gateway) -> Result<Option<Self>, HostError> {
+    pub fn start(gateway: &Gateway, metrics: Option<Rc<Metrics>>) -> Result<Option<Self>, HostError> {
         let (Some(settings), Some(token)) = (gateway.policy.audit.clone(), gateway.audit_token().cloned()) else {
             return Ok(None);
         };
@@ -64,6 +66,7 @@ impl Delivery {
             in_flight: false,
             dropped_logged: 0,
             last_drop_log_ms: 0,
+            metrics,
         }))
     }
 
@@ -103,6 +106,9 @@ impl Delivery {
             self.outbox.borrow_mut().acknowledged(now);
         } else if matches!(status, Some(400 | 409)) {
             let dropped = self.outbox.borrow_mut().rejected(now);
+            if let Some(metrics) = &self.metrics {
+                metrics.audit_dropped(dropped as u64);
+            }
             log::error!(
                 "audit: warden serve refused a batch of {dropped} records (HTTP {}): dropped; see its log",
                 status.unwrap_or(0)
@@ -148,14 +154,16 @@ fn shared_source() -> Result<String, HostError> {
 /// Numbers an exchange's record and queues it; a record that cannot be numbered or queued is
 /// counted as dropped (and, with `fail_closed`, the next requests are refused while the queue
 /// is full).
-pub fn enqueue(outbox: &RefCell<Outbox>, record: Record) {
+pub fn enqueue(outbox: &RefCell<Outbox>, record: Record, metrics: Option<&Metrics>) {
     let now = host::now_seconds().map(millis).unwrap_or(0);
-    match host::next_shared_counter(SEQ_KEY) {
-        Ok(seq) => {
-            if outbox.borrow_mut().push(seq, record, now).is_err() {
-                log::warn!("audit: the record of {} was dropped: the queue is full", seq);
-            }
+    let dropped = match host::next_shared_counter(SEQ_KEY) {
+        Ok(seq) => outbox.borrow_mut().push(seq, record, now).is_err(),
+        Err(e) => {
+            log::error!("audit: numbering a record failed (host status {}); it is dropped", e.0);
+            true
         }
-        Err(e) => log::error!("audit: numbering a record failed (host status {}); it is dropped", e.0),
+    };
+    if let (true, Some(metrics)) = (dropped, metrics) {
+        metrics.audit_dropped(1);
     }
 }

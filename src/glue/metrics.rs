@@ -3,7 +3,7 @@
 //! Envoy lists them in `/stats` as `wasmcustom.warden.allowed`, `wasmcustom.warden.clamped` and
 //! one `wasmcustom.warden.denied.<reason>` per reason code (docs/policy.md), and in
 //! `/stats/prometheus` as `warden_allowed`, `warden_clamped`, `warden_denied_<reason>`; requests held
-//! for approval as `warden.approvals.held`; DLP findings
+//! for approval as `warden.approvals.held`; audit records dropped as `warden.audit.dropped`; DLP findings
 //! as `warden.dlp.masked`, `warden.dlp.blocked` and `warden.dlp.audited`, and per detector as
 //! `warden.dlp.<masked|blocked|audited>.<detector id>` (defined when first needed). Counters are defined
 //! once per VM; a host that refuses a definition only loses that counter, never a decision.
@@ -20,6 +20,7 @@ pub struct Metrics {
     allowed: Option<u32>,
     clamped: Option<u32>,
     held: Option<u32>,
+    audit_dropped: Option<u32>,
     denied: Vec<(Reason, Option<u32>)>,
     /// Findings masked, blocked and audited (totals over all detectors).
     dlp: [(Action, Option<u32>); 3],
@@ -36,6 +37,7 @@ impl Metrics {
             allowed: counter("warden.allowed"),
             clamped: counter("warden.clamped"),
             held: counter("warden.approvals.held"),
+            audit_dropped: counter("warden.audit.dropped"),
             denied: Reason::ALL.iter().map(|r| (*r, counter(&format!("warden.denied.{}", r.code())))).collect(),
             dlp: [
                 (Action::Mask, counter("warden.dlp.masked")),
@@ -64,6 +66,13 @@ impl Metrics {
     pub fn held(&self) {
         if let Some(id) = self.held {
             host::increment(id);
+        }
+    }
+
+    /// Audit records were dropped (`fail_open` with a full queue, or a batch the service refused).
+    pub fn audit_dropped(&self, count: u64) {
+        if let Some(id) = self.audit_dropped {
+            host::add(id, i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 

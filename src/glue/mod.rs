@@ -88,7 +88,7 @@ impl RootContext for WardenRoot {
                     gateway.policy.roles.len(),
                     gateway.policy.bindings.len()
                 );
-                match audit::Delivery::start(&gateway) {
+                match audit::Delivery::start(&gateway, self.metrics.clone()) {
                     Ok(delivery) => self.delivery = delivery,
                     Err(e) => {
                         log::error!("cannot set up audit delivery (host status {})", e.0);
@@ -389,7 +389,7 @@ impl WardenHttp {
             _ => self.refused_record.take(),
         };
         if let Some(record) = record {
-            audit::enqueue(&outbox, record);
+            audit::enqueue(&outbox, record, self.metrics.as_deref());
         }
     }
 

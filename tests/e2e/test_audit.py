@@ -201,3 +201,29 @@ def test_fail_closed_refuses_new_requests_when_the_queue_is_full(gateway_factory
     else:
         pytest.fail("requests were still refused after the service came back")
     gw.stop()
+
+
+def test_fail_open_admits_everything_and_counts_the_records_it_drops(gateway_factory, make_policy,
+                                                                    tmp_path_factory, recorder, token):
+    gw = audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder,
+                       buffer_records=2, mode="fail_open")
+    recorder.up = False
+    try:
+        sent = [ask(gw, token, f"fail open {i}") for i in range(5)]
+        assert [r.status for r in sent] == [200] * 5, "fail_open never refuses"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and gw.stats("wasmcustom.warden.audit.dropped").get(
+                "wasmcustom.warden.audit.dropped") != "3":
+            time.sleep(0.1)
+        assert gw.stats("wasmcustom.warden.audit.dropped") == {"wasmcustom.warden.audit.dropped": "3"}
+    finally:
+        recorder.up = True
+    ids = [r.header("request-id") for r in sent]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and sum(i in recorder.by_request() for i in ids) < 2:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    kept = [recorder.by_request()[i] for i in ids if i in recorder.by_request()]
+    assert len(kept) == 2, "the two records the queue held arrived; the dropped ones left gaps"
+    assert "records dropped in this worker" in gw.log(), "drops are logged loudly"
+    gw.stop()
