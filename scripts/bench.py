@@ -144,6 +144,41 @@ def approval_credential_args(policy: dict, tmp: Path) -> list[str]:
     return args
 
 
+def start_audit_service(policy: dict, tmp: Path, db: Path, procs: list["Proc"],
+                        cpus: set[int] | None) -> list[str]:
+    """`warden serve` for the warden-audit variant (its keys made here, its policy the gateway's
+    with the audit trail on); returns the gateway's `--credential-file` arguments."""
+    warden = REPO / "target/release/warden"
+    keys = tmp / "serve-keys"
+    subprocess.run([str(warden), "serve", "init", "--dir", str(keys)], check=True,
+                   capture_output=True, timeout=60)
+    port = free_port()
+    policy["approvals"]["service"]["url"] = f"http://127.0.0.1:{port}"
+    policy.setdefault("audit", {})
+    path = tmp / "policy-audit.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    proc = Proc("warden-serve", [str(warden), "serve", "--policy", str(path),
+                                 "--listen", f"127.0.0.1:{port}", "--db", str(db),
+                                 "--signing-key", str(keys / "approvals-signing-key.pem"),
+                                 "--gateway-token-file", str(keys / "approvals-token")],
+                tmp / "warden-serve.log", cpus=cpus)
+    procs.append(proc)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                break
+        except OSError:
+            if proc.p.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"warden serve did not start:\n{proc.log_tail()}") from None
+            time.sleep(0.05)
+    credentials = policy["credentials"]
+    service = policy["approvals"]["service"]
+    return ["--credential-file", f"{credentials[service['token']]['env']}={keys / 'approvals-token'}",
+            "--credential-file",
+            f"{credentials[service['verdict_key']]['env']}={keys / 'approvals-verdict-key.pub'}"]
+
+
 def make_issuer(tmp: Path) -> tuple[Path, str]:
     """A throw-away ES256 key: (jwks path, a 50-minute token for alice in group eng)."""
     import jwt
@@ -293,11 +328,13 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 
 
 PROBE_MODES = ("noop", "headers", "buffer", "parse")
-VARIANTS = ("baseline", "warden", "jwt", "direct", "jwt-uncached", "warden-uncached") \
+VARIANTS = ("baseline", "warden", "warden-audit", "jwt", "direct", "jwt-uncached", "warden-uncached") \
     + tuple(f"probe-{m}" for m in PROBE_MODES)
 VARIANT_HELP = {
     "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
-    "warden": "the real gateway: jwt_authn + warden.wasm",
+    "warden": "the real gateway: jwt_authn + warden.wasm (the demo policy without its audit trail)",
+    "warden-audit": "warden with the demo policy's audit trail on: every record goes to a real "
+                    "`warden serve` (run beside the upstream, off the gateway's CPU)",
     "jwt": "jwt_authn only (no wasm), with the gateway's rule; the route swaps the credential",
     "direct": "no gateway: wrk straight to the upstream (the machine's own latency floor)",
     "jwt-uncached": "jwt, with the older rule `allow_missing_or_failed` alone instead of the "
@@ -727,10 +764,12 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     info = machine()
     jwks, token = make_issuer(tmp)
     policy = yaml.safe_load(Path(args.policy).read_text())
-    # No audit service runs here: without it fail_closed would refuse requests after a minute.
-    policy.pop("audit", None)
     policy.setdefault("identity", {})["providers"] = [{
         "name": "bench", "issuer": ISSUER, "audiences": ["warden"], "jwks": {"file": str(jwks)}}]
+    audit_policy = json.loads(json.dumps(policy))
+    # Only warden-audit runs an audit service: elsewhere fail_closed would refuse requests after
+    # a minute of records going nowhere.
+    policy.pop("audit", None)
     policy_path = tmp / "policy.yaml"
     policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
     api_key = "sk-ant-bench-" + secrets.token_hex(16)
@@ -787,6 +826,11 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     direct_headers = {k: v for k, v in headers.items() if k != "authorization"}
     direct_headers["x-api-key"] = api_key
 
+    audit_args: list[str] = []
+    audit_db = tmp / "audit.db"
+    if "warden-audit" in variants:
+        audit_args = start_audit_service(audit_policy, tmp, audit_db, procs, other_cpus)
+
     # The gateways, all started now and kept running for the whole run.
     gateways: dict[str, Gateway] = {}
     for name in variants:
@@ -797,12 +841,14 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         port, admin = free_port(), free_port()
         render_args = ["--policy", str(policy_path), "--wasm", str(wasm), "--upstream",
                        upstream_url, "--port", str(port), "--admin-port", str(admin)]
-        if name == "warden":
+        if name == "warden-audit":
+            render_args[1] = str(tmp / "policy-audit.yaml")
+        if name in ("warden", "warden-audit"):
             config = tmp / f"{name}.yaml"
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(config), "--log-level", "warning", "--concurrency", "1",
                    "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
-                   *approval_credential_args(policy, tmp)]
+                   *(audit_args if name == "warden-audit" else approval_credential_args(policy, tmp))]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
         else:
             config = tmp / f"{name}.json"
@@ -846,6 +892,11 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
                       f"p99 {ph.p99_ms:6.3f}  max {ph.max_ms:6.2f} ms  "
                       f"other load {ph.other_load:4.2f} CPU", flush=True)
 
+    if "warden-audit" in variants:
+        verified = subprocess.run([str(REPO / "target/release/warden"), "audit", "verify", "--db",
+                                   str(audit_db)], capture_output=True, text=True, timeout=600)
+        last = (verified.stdout.strip().splitlines() or ["(no output)"])[-1]
+        print(f"bench: warden-audit's trail: {last} (exit {verified.returncode})")
     summary = report(results, variants)
     phases = [p for by in results.values() for ph in by.values() for p in ph]
     total = sum(p.requests for p in phases)

@@ -36,7 +36,6 @@ pub struct Delivery {
     pub outbox: Rc<RefCell<Outbox>>,
     settings: AuditSettings,
     token: Secret,
-    source: String,
     in_flight: bool,
     dropped_logged: u64,
     last_drop_log_ms: u64,
@@ -56,13 +55,12 @@ impl Delivery {
             None => shared_source()?,
         };
         host::set_tick_period(TICK_MS)?;
-        let outbox = Outbox::new(settings.buffer_records, settings.mode, settings.max_outage_seconds);
+        let outbox = Outbox::new(&source, settings.buffer_records, settings.mode, settings.max_outage_seconds);
         log::info!("audit: records go to cluster {} as source {source}", settings.cluster);
         Ok(Some(Self {
             outbox: Rc::new(RefCell::new(outbox)),
             settings,
             token,
-            source,
             in_flight: false,
             dropped_logged: 0,
             last_drop_log_ms: 0,
@@ -77,7 +75,7 @@ impl Delivery {
         if self.in_flight {
             return;
         }
-        let Some(batch) = self.outbox.borrow_mut().next_batch(&self.source, now) else { return };
+        let Some(batch) = self.outbox.borrow_mut().next_batch(now) else { return };
         let authorization = format!("Bearer {}", self.token.expose());
         let headers = [
             (":method", "POST"),
@@ -157,7 +155,7 @@ fn shared_source() -> Result<String, HostError> {
 pub fn enqueue(outbox: &RefCell<Outbox>, record: Record, metrics: Option<&Metrics>) {
     let now = host::now_seconds().map(millis).unwrap_or(0);
     let dropped = match host::next_shared_counter(SEQ_KEY) {
-        Ok(seq) => outbox.borrow_mut().push(seq, record, now).is_err(),
+        Ok(seq) => outbox.borrow_mut().push(seq, &record, now).is_err(),
         Err(e) => {
             log::error!("audit: numbering a record failed (host status {}); it is dropped", e.0);
             true

@@ -2,9 +2,10 @@
 //! the rule that decides whether new requests may still come in.
 //!
 //! Algorithm: an exchange's record is numbered (the sequence comes from a counter shared by all
-//! workers) and queued ([`Outbox::push`]). The root context asks for a batch
-//! ([`Outbox::next_batch`]: up to [`BATCH_RECORDS`] records or [`BATCH_BYTES`], as NDJSON, each
-//! record placed under the gateway's source name); the batch stays in flight until the service
+//! workers), serialized under the gateway's source name and queued ([`Outbox::push`]), so each
+//! exchange pays for its own record and a batch costs only a copy. The root context asks for a
+//! batch ([`Outbox::next_batch`]: up to [`BATCH_RECORDS`] records or [`BATCH_BYTES`], as NDJSON);
+//! the batch stays in flight until the service
 //! acknowledges it ([`Outbox::acknowledged`]) or the call fails ([`Outbox::failed`]: the batch goes
 //! back to the front, in order, and the next try waits [`RETRY_MS`]). The service stores
 //! `(source, seq)` idempotently, so a batch sent twice is stored once.
@@ -27,16 +28,17 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// Wait after a failed delivery before the next try, in milliseconds.
 pub const RETRY_MS: u64 = 1_000;
 
-/// A numbered record waiting.
+/// A numbered record waiting, as its NDJSON line.
 #[derive(Debug)]
 struct Queued {
-    seq: u64,
-    record: Record,
+    line: Vec<u8>,
 }
 
 /// The worker's records waiting for the service.
 #[derive(Debug)]
 pub struct Outbox {
+    /// The gateway's name in records.
+    source: String,
     queue: VecDeque<Queued>,
     in_flight: Vec<Queued>,
     capacity: usize,
@@ -54,9 +56,10 @@ pub struct Outbox {
 pub struct Dropped;
 
 impl Outbox {
-    /// An empty outbox holding at most `capacity` records.
-    pub fn new(capacity: u64, mode: AuditMode, max_outage_seconds: u64) -> Self {
+    /// An empty outbox for `source`, holding at most `capacity` records.
+    pub fn new(source: &str, capacity: u64, mode: AuditMode, max_outage_seconds: u64) -> Self {
         Self {
+            source: source.to_string(),
             queue: VecDeque::new(),
             in_flight: Vec::new(),
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
@@ -93,38 +96,39 @@ impl Outbox {
         self.len() < self.capacity && !overdue
     }
 
-    /// Queues record number `seq`, made at `now_ms`. A full queue drops it (and counts it).
-    pub fn push(&mut self, seq: u64, record: Record, now_ms: u64) -> Result<(), Dropped> {
-        if self.len() >= self.capacity {
-            self.dropped += 1;
-            return Err(Dropped);
-        }
+    /// Queues record number `seq`, made at `now_ms`. A full queue drops it (and counts it), as
+    /// does a record that cannot be serialized.
+    pub fn push(&mut self, seq: u64, record: &Record, now_ms: u64) -> Result<(), Dropped> {
+        let line = match record.to_json(&self.source, seq) {
+            Ok(mut line) if self.len() < self.capacity => {
+                line.push(b'\n');
+                line
+            }
+            _ => {
+                self.dropped += 1;
+                return Err(Dropped);
+            }
+        };
         self.waiting_since_ms.get_or_insert(now_ms);
-        self.queue.push_back(Queued { seq, record });
+        self.queue.push_back(Queued { line });
         Ok(())
     }
 
-    /// The next batch as NDJSON under `source`, unless one is in flight, nothing waits, or a retry
-    /// is not due yet. Records that cannot be serialized are dropped (and counted).
-    pub fn next_batch(&mut self, source: &str, now_ms: u64) -> Option<Vec<u8>> {
+    /// The next batch as NDJSON, unless one is in flight, nothing waits, or a retry is not due
+    /// yet.
+    pub fn next_batch(&mut self, now_ms: u64) -> Option<Vec<u8>> {
         if !self.in_flight.is_empty() || self.queue.is_empty() || now_ms < self.retry_at_ms {
             return None;
         }
         let mut body = Vec::new();
         while let Some(queued) = self.queue.pop_front() {
-            match queued.record.to_json(source, queued.seq) {
-                Ok(json) => {
-                    body.extend_from_slice(&json);
-                    body.push(b'\n');
-                    self.in_flight.push(queued);
-                }
-                Err(_) => self.dropped += 1,
-            }
+            body.extend_from_slice(&queued.line);
+            self.in_flight.push(queued);
             if self.in_flight.len() >= BATCH_RECORDS || body.len() >= BATCH_BYTES {
                 break;
             }
         }
-        (!self.in_flight.is_empty()).then_some(body)
+        Some(body)
     }
 
     /// The service stored the batch in flight.
@@ -175,29 +179,29 @@ mod tests {
 
     #[test]
     fn batches_go_out_in_order_and_a_failed_one_is_sent_again() {
-        let mut outbox = Outbox::new(1000, AuditMode::FailClosed, 60);
+        let mut outbox = Outbox::new("gw-1", 1000, AuditMode::FailClosed, 60);
         for seq in 1..=250 {
-            outbox.push(seq, record(seq), 0).unwrap();
+            outbox.push(seq, &record(seq), 0).unwrap();
         }
-        let first = outbox.next_batch("gw-1", 0).unwrap();
+        let first = outbox.next_batch(0).unwrap();
         assert_eq!(seqs(&first), (1..=200).collect::<Vec<_>>());
-        assert_eq!(outbox.next_batch("gw-1", 0), None, "one batch in flight at a time");
+        assert_eq!(outbox.next_batch(0), None, "one batch in flight at a time");
         outbox.failed(10);
-        assert_eq!(outbox.next_batch("gw-1", 500), None, "the retry waits");
-        let again = outbox.next_batch("gw-1", 1_010).unwrap();
+        assert_eq!(outbox.next_batch(500), None, "the retry waits");
+        let again = outbox.next_batch(1_010).unwrap();
         assert_eq!(again, first, "the same records, in the same order");
         outbox.acknowledged(1_020);
-        assert_eq!(seqs(&outbox.next_batch("gw-1", 1_020).unwrap()), (201..=250).collect::<Vec<_>>());
+        assert_eq!(seqs(&outbox.next_batch(1_020).unwrap()), (201..=250).collect::<Vec<_>>());
         outbox.acknowledged(1_030);
         assert!(outbox.is_empty());
     }
 
     #[test]
     fn a_rejected_batch_is_dropped_and_counted_not_resent() {
-        let mut outbox = Outbox::new(10, AuditMode::FailClosed, 60);
-        outbox.push(1, record(1), 0).unwrap();
-        outbox.push(2, record(2), 0).unwrap();
-        outbox.next_batch("gw", 0).unwrap();
+        let mut outbox = Outbox::new("gw-9", 10, AuditMode::FailClosed, 60);
+        outbox.push(1, &record(1), 0).unwrap();
+        outbox.push(2, &record(2), 0).unwrap();
+        outbox.next_batch(0).unwrap();
         assert_eq!(outbox.rejected(1), 2);
         assert!(outbox.is_empty());
         assert_eq!(outbox.dropped(), 2);
@@ -205,33 +209,33 @@ mod tests {
 
     #[test]
     fn fail_closed_refuses_new_requests_when_full_or_overdue() {
-        let mut outbox = Outbox::new(2, AuditMode::FailClosed, 60);
+        let mut outbox = Outbox::new("gw", 2, AuditMode::FailClosed, 60);
         assert!(outbox.admits(0));
-        outbox.push(1, record(1), 0).unwrap();
+        outbox.push(1, &record(1), 0).unwrap();
         assert!(outbox.admits(60_000), "within the outage allowance");
         assert!(!outbox.admits(60_001), "a record waited too long");
-        outbox.push(2, record(2), 1).unwrap();
+        outbox.push(2, &record(2), 1).unwrap();
         assert!(!outbox.admits(2), "full");
-        assert_eq!(outbox.push(3, record(3), 2), Err(Dropped));
-        outbox.next_batch("gw", 3).unwrap();
+        assert_eq!(outbox.push(3, &record(3), 2), Err(Dropped));
+        outbox.next_batch(3).unwrap();
         outbox.acknowledged(4);
         assert!(outbox.admits(100_000));
     }
 
     #[test]
     fn fail_open_admits_and_counts_what_it_drops() {
-        let mut outbox = Outbox::new(1, AuditMode::FailOpen, 1);
-        outbox.push(1, record(1), 0).unwrap();
-        assert_eq!(outbox.push(2, record(2), 0), Err(Dropped));
+        let mut outbox = Outbox::new("gw", 1, AuditMode::FailOpen, 1);
+        outbox.push(1, &record(1), 0).unwrap();
+        assert_eq!(outbox.push(2, &record(2), 0), Err(Dropped));
         assert!(outbox.admits(1_000_000));
         assert_eq!(outbox.dropped(), 1);
     }
 
     #[test]
     fn each_line_is_a_placed_record() {
-        let mut outbox = Outbox::new(10, AuditMode::FailClosed, 60);
-        outbox.push(7, record(7), 0).unwrap();
-        let batch = outbox.next_batch("gw-9", 0).unwrap();
+        let mut outbox = Outbox::new("gw-9", 10, AuditMode::FailClosed, 60);
+        outbox.push(7, &record(7), 0).unwrap();
+        let batch = outbox.next_batch(0).unwrap();
         let line: Value = serde_json::from_slice(batch.strip_suffix(b"\n").unwrap()).unwrap();
         assert_eq!(
             (line["source"].as_str(), line["seq"].as_u64(), line["id"].as_str()),
