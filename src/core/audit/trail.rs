@@ -141,11 +141,11 @@ impl Trail {
         tally: &Tally,
         ending: Ending,
         names: &mut BlobNames,
-        mask: impl FnMut(&str) -> String,
+        mut mask: impl FnMut(&str) -> String,
     ) -> Record {
         let mut blobs = BTreeMap::new();
         let request =
-            if self.forwarded.is_empty() { None } else { request_view(&self.forwarded, names, mask, &mut blobs) };
+            if self.forwarded.is_empty() { None } else { request_view(&self.forwarded, names, &mut mask, &mut blobs) };
         let model = request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
         let stream = self.stream.is_some();
         let transcript: Option<Transcript> = match (self.stream, self.status) {
@@ -157,6 +157,11 @@ impl Trail {
             }
             _ => None,
         };
+        // The answer was masked by the role's response profile; the record masks everything.
+        let transcript = transcript.map(|mut transcript| {
+            transcript.content.iter_mut().for_each(|block| mask_strings(block, &mut mask));
+            transcript
+        });
         let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
         let decision =
             self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
@@ -182,6 +187,16 @@ impl Trail {
             outcome,
             blobs,
         }
+    }
+}
+
+/// Masks every string inside `value` (object keys stay).
+fn mask_strings(value: &mut serde_json::Value, mask: &mut impl FnMut(&str) -> String) {
+    match value {
+        serde_json::Value::String(text) => *text = mask(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|item| mask_strings(item, mask)),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(|field| mask_strings(field, mask)),
+        _ => {}
     }
 }
 
@@ -319,6 +334,22 @@ mod tests {
         refused.on_refused(&Denial::new(Reason::ModelNotAllowed, "no").to_reply("r"));
         assert_eq!(finish(refused, done(1)), Outcome::Refused);
         assert_eq!(finish(Trail::new(0, "POST", "/v1/messages", None), done(1)), Outcome::UpstreamReset);
+    }
+
+    #[test]
+    fn the_recorded_answer_is_masked_whatever_the_role_delivered() {
+        let mut trail = Trail::new(0, "POST", "/v1/messages", None);
+        trail.on_response_headers(Some(200), None, false);
+        let body = json!({"content": [{"type": "text", "text": "key SECRET"}, {"type": "tool_use", "id": "t", "name": "Bash", "input": {"cmd": "echo SECRET"}}]});
+        trail.on_delivered(body.to_string().as_bytes(), 1);
+        let caller = caller();
+        let mut names = BlobNames::new(b"k");
+        let mask = |text: &str| text.replace("SECRET", "[REDACTED]");
+        let record =
+            trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), done(2), &mut names, mask);
+        let content = &record.response.unwrap().transcript.content;
+        assert_eq!(content[0]["text"], "key [REDACTED]");
+        assert_eq!(content[1]["input"]["cmd"], "echo [REDACTED]");
     }
 
     #[test]
