@@ -20,6 +20,7 @@
 //! last `user` message's text blocks and tool results (strings and their text blocks); images and
 //! documents are not part of it.
 
+use crate::core::hex::hex;
 use crate::core::identity::Caller;
 use crate::core::messages::Message;
 use crate::core::policy::glob::GlobSet;
@@ -152,7 +153,7 @@ pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
         field(tool.as_bytes());
     }
     field(facts.newest_turn.as_bytes());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hash.finalize())
 }
 
 /// The content (raw JSON) of the last `user` message in `messages`.

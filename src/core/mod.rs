@@ -9,6 +9,7 @@ pub mod dlp;
 pub mod endpoint;
 pub mod errors;
 pub mod exchange;
+pub mod hex;
 pub mod identity;
 pub mod messages;
 pub mod policy;

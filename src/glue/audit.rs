@@ -14,6 +14,7 @@ use super::metrics::Metrics;
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::record::Record;
 use crate::core::exchange::{millis, Gateway};
+use crate::core::hex::hex;
 use crate::core::policy::audit::AuditSettings;
 use crate::core::secret::Secret;
 use std::cell::RefCell;
@@ -144,7 +145,7 @@ fn shared_source() -> Result<String, HostError> {
     }
     let nanos = host::now_seconds().map(|s| (s * 1e9) as u64).unwrap_or(0);
     let digest = hmac_sha256::Hash::hash(&nanos.to_le_bytes());
-    let source: String = format!("gw-{}", digest.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>());
+    let source = format!("gw-{}", hex(digest.get(..6).unwrap_or_default()));
     host::set_shared(SOURCE_KEY, source.as_bytes(), 0)?;
     Ok(source)
 }

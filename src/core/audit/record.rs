@@ -13,6 +13,7 @@
 //! are missing from the store; later records still name them.
 
 use super::transcript::{Transcript, Usage};
+use crate::core::hex::hex;
 use crate::core::identity::Caller;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -255,11 +256,13 @@ impl BlobNames {
     }
 }
 
-/// `sha256:<hex>` of a blob's text.
+/// Prefix of every blob name.
+pub const BLOB_PREFIX: &str = "sha256:";
+
+/// `sha256:<hex>` of a blob's text: the rule the filter names blobs by and `warden serve`
+/// checks them with.
 pub fn blob_name(text: &str) -> String {
-    let digest = hmac_sha256::Hash::hash(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("{BLOB_PREFIX}{}", hex(&hmac_sha256::Hash::hash(text.as_bytes())))
 }
 
 #[derive(serde::Deserialize)]

@@ -24,24 +24,9 @@ use std::fmt;
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Prefix of every blob name.
-pub const BLOB_PREFIX: &str = "sha256:";
-
-/// Lower-case hexadecimal of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let digit = |nibble: u8| char::from_digit(u32::from(nibble), 16).unwrap_or('0');
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(digit(byte >> 4));
-        out.push(digit(byte & 0x0f));
-    }
-    out
-}
-
-/// hex(SHA-256(`bytes`)).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&hmac_sha256::Hash::hash(bytes))
-}
+/// Blob names follow the filter's rule (the gateway names them, the service checks them).
+pub use warden::core::audit::record::{blob_name, BLOB_PREFIX};
+use warden::core::hex::hex;
 
 /// The chain hash of a row: hex(SHA-256(`prev_hash` ‖ `record`)).
 pub fn chain_hash(prev_hash: &str, record: &[u8]) -> String {
@@ -49,11 +34,6 @@ pub fn chain_hash(prev_hash: &str, record: &[u8]) -> String {
     hasher.update(prev_hash.as_bytes());
     hasher.update(record);
     hex(&hasher.finalize())
-}
-
-/// The name of a blob whose content is `content`.
-pub fn blob_name(content: &str) -> String {
-    format!("{BLOB_PREFIX}{}", sha256_hex(content.as_bytes()))
 }
 
 /// Whether `name` looks like a blob name (`sha256:` and 64 lower-case hex characters).
@@ -254,6 +234,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use serde_json::json;
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex(&hmac_sha256::Hash::hash(bytes))
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level_and_drops_whitespace() {

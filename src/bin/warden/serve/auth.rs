@@ -33,7 +33,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 use warden::core::policy::{Jwks, Policy};
 
-use super::util::{hex, log_event};
+use super::util::log_event;
+use warden::core::hex::hex;
 
 /// Clock skew tolerated on `exp`, `iat` and `nbf`.
 const SKEW_SECONDS: u64 = 60;

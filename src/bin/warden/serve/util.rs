@@ -6,6 +6,7 @@
 //! an error rather than a predictable id or token.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+use warden::core::hex::hex;
 
 /// Current time in whole seconds since the Unix epoch (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
@@ -22,11 +23,6 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
     let mut bytes = [0u8; N];
     getrandom::getrandom(&mut bytes).map_err(|e| format!("the operating system's random source failed: {e}"))?;
     Ok(bytes)
-}
-
-/// Lower-case hexadecimal of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new review id: `rev_` and 16 lower-case hex characters (64 random bits).
