@@ -13,6 +13,7 @@
 //! are missing from the store; later records still name them.
 
 use super::transcript::{Transcript, Usage};
+use crate::core::dlp::memo::sip_keys;
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
 use serde::Serialize;
@@ -220,15 +221,9 @@ pub struct BlobNames {
 }
 
 impl BlobNames {
-    /// An empty memo keyed with `seed` (e.g. derived from a secret, so nobody can aim collisions).
-    pub fn new(seed: &[u8]) -> Self {
-        let digest = hmac_sha256::Hash::hash(seed);
-        let word = |i: usize| {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(digest.get(i..i + 8).unwrap_or(&[0; 8]));
-            u64::from_le_bytes(bytes)
-        };
-        Self { keys: (word(0), word(8)), sent: HashMap::new() }
+    /// An empty memo keyed by `secret` (only a keyed hash of it is used).
+    pub fn new(secret: &[u8]) -> Self {
+        Self { keys: sip_keys(b"warden audit blob memo v1", secret), sent: HashMap::new() }
     }
 
     /// The name of `forwarded` (a JSON text) once `mask` rewrote it; adds the masked text to

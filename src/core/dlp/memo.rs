@@ -30,14 +30,20 @@ pub struct CleanMemo {
     seen: RefCell<HashSet<u64>>,
 }
 
+/// SipHash keys for a per-worker memo: HMAC-SHA-256(`secret`, `label`), so nobody who lacks the
+/// secret can aim collisions, and memos with different labels never share keys.
+pub fn sip_keys(label: &[u8], secret: &[u8]) -> (u64, u64) {
+    let digest = hmac_sha256::HMAC::mac(label, secret);
+    let word = |range: std::ops::Range<usize>| {
+        digest.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes).unwrap_or(0)
+    };
+    (word(0..8), word(8..16))
+}
+
 impl CleanMemo {
     /// A memo keyed by `key` (secret bytes; only a hash of them is used).
     pub fn new(key: &[u8]) -> Self {
-        let digest = hmac_sha256::HMAC::mac(b"warden dlp clean memo v1", key);
-        let word = |range: std::ops::Range<usize>| {
-            digest.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes).unwrap_or(0)
-        };
-        Self { keys: (word(0..8), word(8..16)), seen: RefCell::new(HashSet::new()) }
+        Self { keys: sip_keys(b"warden dlp clean memo v1", key), seen: RefCell::new(HashSet::new()) }
     }
 
     fn hash(&self, salt: u64, text: &str) -> u64 {
