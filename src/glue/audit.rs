@@ -13,7 +13,7 @@ use super::host::{self, HostError, Map};
 use super::metrics::Metrics;
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::record::Record;
-use crate::core::exchange::{millis, Gateway};
+use crate::core::exchange::Gateway;
 use crate::core::hex::hex;
 use crate::core::policy::audit::AuditSettings;
 use crate::core::secret::Secret;
@@ -71,7 +71,7 @@ impl Delivery {
 
     /// Sends the next batch, if one is due and none is in flight.
     pub fn on_tick(&mut self) {
-        let now = host::now_seconds().map(millis).unwrap_or(0);
+        let now = host::now_millis();
         self.log_drops(now);
         if self.in_flight {
             return;
@@ -97,7 +97,7 @@ impl Delivery {
     /// The service answered the batch in flight.
     pub fn on_response(&mut self) {
         self.in_flight = false;
-        let now = host::now_seconds().map(millis).unwrap_or(0);
+        let now = host::now_millis();
         let status = host::get_headers(Map::HttpCallResponseHeaders).ok().and_then(|headers| {
             headers.iter().find(|(name, _)| name == ":status").and_then(|(_, value)| value.parse::<u16>().ok())
         });
@@ -154,7 +154,7 @@ fn shared_source() -> Result<String, HostError> {
 /// counted as dropped (and, with `fail_closed`, the next requests are refused while the queue
 /// is full).
 pub fn enqueue(outbox: &RefCell<Outbox>, record: Record, metrics: Option<&Metrics>) {
-    let now = host::now_seconds().map(millis).unwrap_or(0);
+    let now = host::now_millis();
     let dropped = match host::next_shared_counter(SEQ_KEY) {
         Ok(seq) => outbox.borrow_mut().push(seq, &record, now).is_err(),
         Err(e) => {

@@ -140,6 +140,17 @@ pub fn now_seconds() -> Result<f64, HostError> {
     Ok(nanos as f64 / 1e9)
 }
 
+/// Wall-clock time in milliseconds since the epoch, for timestamps (audit records, the outbox);
+/// 0 if the host cannot tell, which no decision depends on.
+pub fn now_millis() -> u64 {
+    let mut nanos: u64 = 0;
+    // SAFETY: pointer to a live u64.
+    match status(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) }) {
+        Ok(()) => nanos / 1_000_000,
+        Err(_) => 0,
+    }
+}
+
 /// Reads `max_size` bytes of a buffer from `start`.
 pub fn get_buffer(buffer: Buffer, start: usize, max_size: usize) -> Result<Vec<u8>, HostError> {
     let (mut data, mut size) = (null_mut(), 0usize);

@@ -234,7 +234,7 @@ impl HttpContext for WardenHttp {
             HeadersStep::Reply(local) => {
                 if self.outbox.is_some() {
                     let (method, path) = (find(":method").unwrap_or(""), find(":path").unwrap_or(""));
-                    let end = host::now_seconds().map(millis).unwrap_or(0);
+                    let end = host::now_millis();
                     self.refused_record = Some(refused_at_headers(&request_id, method, path, &local, millis(now), end));
                 }
                 self.reply(&local)
@@ -368,7 +368,7 @@ impl WardenHttp {
         let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
         if size > 0 {
             if let Ok(chunk) = host::get_buffer(Buffer::ResponseBody, 0, size) {
-                exchange.on_delivered(&chunk, host::now_seconds().map(millis).unwrap_or(0));
+                exchange.on_delivered(&chunk, host::now_millis());
             }
         }
         Action::Continue
@@ -380,7 +380,7 @@ impl WardenHttp {
         let record = match (self.exchange.as_mut(), self.gateway.as_ref()) {
             (Some(exchange), Some(gateway)) => {
                 let ending = Ending {
-                    at_ms: host::now_seconds().map(millis).unwrap_or(0),
+                    at_ms: host::now_millis(),
                     response_complete: self.response_complete,
                     client_gone: client_went_away(),
                 };
@@ -496,7 +496,7 @@ impl WardenHttp {
             out.extend(exchange.on_response_end(&gateway));
             self.response = ResponseMode::Done;
         }
-        exchange.on_delivered(&out, host::now_seconds().map(millis).unwrap_or(0));
+        exchange.on_delivered(&out, host::now_millis());
         if out != chunk {
             if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &out) {
                 return self.fail_response("rewriting the response stream", e);
@@ -516,7 +516,7 @@ impl WardenHttp {
             Err(e) => return self.fail_response("reading the response body", e),
         };
         let step = exchange.on_response_body(&gateway, &body);
-        let now = host::now_seconds().map(millis).unwrap_or(0);
+        let now = host::now_millis();
         match step {
             ResponseBodyStep::Deliver => {
                 exchange.on_delivered(&body, now);
