@@ -30,6 +30,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -529,6 +530,42 @@ def gateway_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 def gateway(gateway_factory: GatewayFactory) -> Gateway:
     """One gateway per test module, with the default test policy and the fake upstream."""
     return gateway_factory()
+
+
+# ------------------------------------------------------------------------------------------
+# a small HTTP service a test scripts (webhook receivers, fake approval and audit services)
+
+
+class PostServer:
+    """Answers every POST with `respond(path, headers, body) -> (status, body bytes, delay)`."""
+
+    def __init__(self, respond: Callable[[str, Any, bytes], tuple[int, bytes, float]]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("content-length") or 0)
+                status, body, delay = respond(self.path, self.headers, self.rfile.read(length))
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the caller gave up waiting
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 # ------------------------------------------------------------------------------------------

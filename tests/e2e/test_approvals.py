@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import REPO, WARDEN, Service, free_port, init_keys, refusal
+from conftest import REPO, WARDEN, PostServer, Service, free_port, init_keys, refusal
 BROWSER = REPO / "tests" / "e2e" / "browser"
 OPUS = "claude-opus-4-1"
 SONNET = "claude-sonnet-4-5"
@@ -55,29 +54,18 @@ def gateway_with(gateway_factory, policy: Path, keys: Path):
     ])
 
 
-class WebhookReceiver:
+class WebhookReceiver(PostServer):
     """Collects the JSON posted to it."""
 
     def __init__(self) -> None:
         received = self.received = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("content-length") or 0)
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
+        def respond(path: str, headers: Any, body: bytes) -> tuple[int, bytes, float]:
+            received.append(json.loads(body))
+            return 200, b"{}", 0.0
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(respond)
+        self.url = f"{self.url}/hook"
 
 
 @dataclass
@@ -285,34 +273,11 @@ def test_a_pending_review_survives_a_restart(setup, token, lead, upstream):
 # failures of the service fail closed
 
 
-class FakeService:
+class FakeService(PostServer):
     """An approval service that answers with `answer(hold_request) -> (status, body, delay)`."""
 
     def __init__(self, answer: Callable[[dict], tuple[int, bytes, float]]):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("content-length") or 0)
-                status, body, delay = answer(json.loads(self.rfile.read(length)))
-                time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(lambda path, headers, body: answer(json.loads(body)))
 
 
 def b64url(data: bytes) -> str:

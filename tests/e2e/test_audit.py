@@ -10,45 +10,31 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from conftest import refusal
+from conftest import PostServer, refusal
 
 TOKEN = "audit-gateway-token-" + secrets.token_hex(8)
 
 
-class Recorder:
+class Recorder(PostServer):
     """Accepts `POST /v1/audit/records` (NDJSON) while `up`; answers 503 otherwise."""
 
     def __init__(self) -> None:
         self.records: list[dict] = []
         self.up = True
         self.lock = threading.Lock()
-        recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                ok = (recorder.up and self.path == "/v1/audit/records"
-                      and self.headers.get("authorization") == f"Bearer {TOKEN}")
-                if ok:
-                    with recorder.lock:
-                        recorder.records.extend(json.loads(line) for line in body.splitlines() if line)
-                self.send_response(200 if ok else 503)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+        def respond(path: str, headers: Any, body: bytes) -> tuple[int, bytes, float]:
+            ok = self.up and path == "/v1/audit/records" and headers.get("authorization") == f"Bearer {TOKEN}"
+            if ok:
+                with self.lock:
+                    self.records.extend(json.loads(line) for line in body.splitlines() if line)
+            return (200 if ok else 503), b"{}", 0.0
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(respond)
 
     def by_request(self) -> dict[str, dict]:
         """Records by the `request-id` the client saw: Anthropic's for forwarded requests,
@@ -70,7 +56,7 @@ class Recorder:
 def recorder():
     r = Recorder()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def audit_gateway(gateway_factory, make_policy, tmp_path_factory, recorder: Recorder,
