@@ -9,6 +9,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
+use warden::core::audit::trail::Ending;
 use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead};
 use warden::core::identity::{TokenStatus, VerifiedClaims};
 
@@ -47,8 +48,15 @@ fn credential(name: &str) -> Option<String> {
     Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { "A".repeat(43) } else { "sk-ant-bench".to_string() })
 }
 
+/// The demo policy without its `audit` section.
+fn without_audit(policy: &str) -> String {
+    let start = policy.find("\naudit:\n").expect("the demo policy audits");
+    let end = policy[start + 1..].find("\n\n").map_or(policy.len(), |i| start + 1 + i);
+    format!("{}{}", &policy[..start], &policy[end..])
+}
+
 fn bench_request(c: &mut Criterion) {
-    let gateway = Gateway::new(POLICY, credential).expect("demo policy compiles");
+    let gateway = Gateway::new(&without_audit(POLICY), credential).expect("demo policy compiles");
     let (headers, token) = head_parts();
     let mut group = c.benchmark_group("request");
     group.throughput(Throughput::Bytes(BODY.len() as u64));
@@ -67,17 +75,59 @@ fn bench_request(c: &mut Criterion) {
     group.bench_function("body_60kb_held", |b| {
         b.iter(|| black_box(exchange.on_body_complete(&gateway, held_body.as_bytes())))
     });
-    // With the audit trail on: the forwarded body is also split into blobs for the record (each
-    // message hashed once per request; after the first request every blob is known).
-    let audited = Gateway::new(&format!("{POLICY}\naudit: {{}}\n"), credential).expect("audit policy compiles");
+    // With the audit trail on (the demo policy as it ships): the request path also keeps the
+    // forwarded body for the record.
+    let audited = Gateway::new(POLICY, credential).expect("demo policy compiles");
     let (exchange, _) = Exchange::start(&audited, &head);
     let mut exchange = exchange.expect("allowed");
     group.bench_function("body_60kb_audited", |b| {
         b.iter(|| black_box(exchange.on_body_complete(&audited, BODY.as_bytes())))
     });
     group.finish();
+    bench_audit_record(c, &audited, &head);
 
     c.bench_function("policy_compile", |b| b.iter(|| black_box(Gateway::new(POLICY, credential))));
+}
+
+/// A short streamed answer, as the fake upstream sends it.
+const STREAM: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":900}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello from the fake Claude upstream.\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":12}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+
+/// The audit work of one whole exchange after the first (every blob already sent by this
+/// worker): the request path, the answer observed as it passes, and the record made and
+/// serialized at the end (`on_log`), as the Envoy benchmark repeats it.
+fn bench_audit_record(c: &mut Criterion, audited: &Gateway, head: &RequestHead) {
+    let response_headers: Vec<(String, String)> =
+        [(":status", "200"), ("content-type", "text/event-stream"), ("request-id", "req_011")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let ending = Ending { at_ms: 1_800_000_100_500, response_complete: true, client_gone: false };
+    let exchange_once = || {
+        let (exchange, _) = Exchange::start(audited, head);
+        let mut exchange = exchange.expect("allowed");
+        black_box(exchange.on_body_complete(audited, BODY.as_bytes()));
+        black_box(exchange.on_response_headers(audited, &response_headers));
+        exchange.on_delivered(STREAM.as_bytes(), 1_800_000_100_200);
+        exchange
+    };
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Bytes(BODY.len() as u64));
+    exchange_once().finish_record(audited, ending).expect("a record");
+    group.bench_function("exchange_60kb_without_record", |b| b.iter(|| black_box(exchange_once())));
+    group.bench_function("exchange_60kb_with_record", |b| {
+        b.iter(|| {
+            let record = exchange_once().finish_record(audited, ending).expect("a record");
+            black_box(record.to_json("gw-bench", 1).expect("serializes"))
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench_request);

@@ -265,3 +265,49 @@ fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_befo
     assert_eq!(text, format!("Use ghp_{mask_in_request} to log in."), "the same value gets the same mask");
     assert_eq!(exchange.tally().to_string(), "masked github-pat=2");
 }
+
+/// One audited exchange of a session: the body as the agent sends it, the record it leaves.
+fn audited_exchange(gw: &Gateway, body: &serde_json::Value) -> warden::core::audit::record::Record {
+    let hs = headers(&[("x-claude-code-session-id", "sess-audit-1")]);
+    let (exchange, _) = start(gw, "POST", "/v1/messages", &hs, token(&["eng"]));
+    let mut exchange = exchange.unwrap();
+    assert!(matches!(exchange.on_body_complete(gw, body.to_string().as_bytes()), BodyStep::Replace { .. }));
+    let ending = warden::core::audit::trail::Ending { at_ms: 1, response_complete: true, client_gone: false };
+    exchange.finish_record(gw, ending).unwrap()
+}
+
+#[test]
+fn the_audit_record_shows_the_request_as_forwarded_and_sends_each_message_once() {
+    let gw = gateway();
+    let mut messages = vec![
+        serde_json::json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": format!("GITHUB_TOKEN={GITHUB_TOKEN}\n")}
+        ]}),
+        serde_json::json!({"role": "assistant", "content": "Noted."}),
+        serde_json::json!({"role": "user", "content": "mail ann.lee@corp.io when done"}),
+    ];
+    let body = |messages: &[serde_json::Value]| {
+        serde_json::json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 128000, "stream": true,
+            "system": "You are Claude Code.", "messages": messages, "tools": [{"name": "Bash", "input_schema": {}}],
+        })
+    };
+    let first = audited_exchange(&gw, &body(&messages));
+    let request = first.request.as_ref().unwrap();
+    assert_eq!(request.params["max_tokens"], 64000, "the clamped value, as forwarded");
+    assert_eq!((request.tools.clone(), first.session_id.as_deref()), (vec!["Bash".to_string()], Some("sess-audit-1")));
+    assert_eq!(request.messages.len(), 3);
+    assert_eq!(first.blobs.len(), 4, "the system prompt and three messages");
+    for (name, text) in &first.blobs {
+        assert_eq!(&warden::core::audit::record::blob_name(text), name);
+        assert!(!text.contains(&GITHUB_TOKEN[4..]), "the role masked the token: {text}");
+        assert!(!text.contains("ann.lee@corp.io"), "the record masks what the role lets through: {text}");
+    }
+
+    messages.push(serde_json::json!({"role": "assistant", "content": "Done."}));
+    messages.push(serde_json::json!({"role": "user", "content": "thanks"}));
+    let second = audited_exchange(&gw, &body(&messages));
+    let names = &second.request.as_ref().unwrap().messages;
+    assert_eq!(names[..3], request.messages[..], "the history keeps its names, masked message included");
+    assert_eq!(second.blobs.len(), 2, "only the two new messages: {:?}", second.blobs.values());
+}

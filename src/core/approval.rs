@@ -157,8 +157,13 @@ pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
 }
 
 /// The content (raw JSON) of the last `user` message in `messages`.
-pub fn newest_user_content<'a>(messages: &[Message<'a>]) -> Option<&'a RawValue> {
-    messages.iter().rev().find(|m| m.role.as_deref() == Some("user")).and_then(|m| m.content)
+pub fn newest_user_content<'a>(messages: &[&'a RawValue]) -> Option<&'a RawValue> {
+    messages
+        .iter()
+        .rev()
+        .filter_map(|raw| Message::parse(raw).ok())
+        .find(|m| m.role.as_deref() == Some("user"))
+        .and_then(|m| m.content)
 }
 
 /// A user message's content (raw JSON: a string or blocks) as text: its text blocks and tool
@@ -371,8 +376,8 @@ mod tests {
     fn newest(json: &str) -> String {
         let raw: Vec<Box<serde_json::value::RawValue>> =
             messages(json).iter().map(|m| serde_json::value::to_raw_value(m).unwrap()).collect();
-        let parsed: Vec<Message> = raw.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect();
-        newest_user_content(&parsed).map(|c| turn_text(c.get())).unwrap_or_default()
+        let borrowed: Vec<&serde_json::value::RawValue> = raw.iter().map(|r| r.as_ref()).collect();
+        newest_user_content(&borrowed).map(|c| turn_text(c.get())).unwrap_or_default()
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
-use crate::core::audit::record::{BlobNames, Record};
+use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder};
 use crate::core::audit::trail::{Ending, Trail};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
@@ -66,9 +66,7 @@ impl Gateway {
         let keys = policy.resolve_credentials(lookup)?;
         let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
         let mask_everything = vec![Action::Mask; policy.dlp.engine.specs().len()];
-        let audit_blobs = policy.audit.as_ref().map(|_| {
-            RefCell::new(BlobNames::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default()))
-        });
+        let audit_blobs = policy.audit.as_ref().map(|_| RefCell::new(BlobNames::new()));
         Ok(Self { policy, keys, memo, mask_everything, audit_blobs })
     }
 
@@ -314,6 +312,10 @@ impl Exchange {
         }
         check_betas(role, head.header_values("anthropic-beta"))?;
         let edits = Self::edits(gateway, head, caller.role)?;
+        let trail = gateway.audits().then(|| {
+            let session = head.header("x-claude-code-session-id");
+            Trail::new(millis(head.now), &request_id, endpoint.label(), head.method, head.path, session)
+        });
         let exchange = Exchange {
             request_id,
             caller,
@@ -323,9 +325,7 @@ impl Exchange {
             stream: None,
             started_at: head.now,
             held: None,
-            trail: gateway
-                .audits()
-                .then(|| Trail::new(millis(head.now), head.method, head.path, head.header("x-claude-code-session-id"))),
+            trail,
         };
         if !exchange.endpoint.has_body() {
             exchange.log_allowed(policy, None);
@@ -386,6 +386,9 @@ impl Exchange {
         // Where the newest user turn lies, from the same parse (read only if approval needs it).
         let mut newest_turn: Option<Range<usize>> = None;
         let wants_turn = role.approval.is_some() && kind == BodyKind::Messages;
+        // Each message is hashed once: the digest serves DLP's memo and the audit record's.
+        let mut digests = Vec::new();
+        let wants_digests = redaction.is_active() || self.trail.is_some();
         let checked = check_body_with(role, kind, body, |text, messages| {
             if wants_turn {
                 newest_turn = approval::newest_user_content(messages).map(|raw| {
@@ -393,14 +396,22 @@ impl Exchange {
                     span.start..span.end
                 });
             }
-            mask_messages(&redaction, text, messages, tally, memo)
+            if wants_digests {
+                digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
+            }
+            mask_messages(&redaction, text, messages, &digests, tally, memo)
         });
         let mut verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
         if let Some(trail) = self.trail.as_mut() {
-            trail.on_forwarded_body(verdict.rewritten.as_deref().unwrap_or(body));
+            trail.on_forwarded_body(Forwarded {
+                body: verdict.rewritten.as_deref().unwrap_or(body).to_vec(),
+                outline: std::mem::take(&mut verdict.outline),
+                digests,
+                tools: verdict.tools.clone(),
+            });
         }
         if wants_turn {
             let turn = || {
@@ -674,13 +685,14 @@ impl Exchange {
         let tally = self.tally();
         let mut names = gateway.audit_blobs.as_ref()?.borrow_mut();
         let redaction = gateway.mask_everything(self.caller.role)?;
-        let mask = |text: &str| match redact(&redaction, text, &mut Tally::default()) {
+        let mut mask = |text: &str| match redact(&redaction, text, &mut Tally::default()) {
             Ok(masked) => masked.into_owned(),
             // Every detector masks, so nothing blocks; keep nothing rather than the text.
             Err(_) => String::new(),
         };
-        let who = Some((&self.caller, role));
-        Some(trail.finish(&self.request_id, who, self.endpoint.label(), &tally, ending, &mut names, mask))
+        let digest = |text: &[u8]| gateway.memo.digest(text);
+        let recorder = Recorder { names: &mut names, digest: &digest, mask: &mut mask };
+        Some(trail.finish(Some((&self.caller, role)), &tally, ending, recorder))
     }
 
     /// What DLP found so far, in both directions (counts only).

@@ -1,15 +1,18 @@
 //! The Messages request body: parse what policy needs, check it, rewrite surgically.
 //!
 //! Algorithm: the body must be UTF-8 JSON whose top level is an object. It is deserialized once
-//! into [`MessagesRequest`], a borrowed view of only the fields policy reads (`model`,
-//! `max_tokens`, `stream`, `thinking`, `tools`, `mcp_servers`); serde still validates the syntax of
-//! everything else (conversation history, images) while skipping it without allocation. A field
-//! the policy reads appearing twice is refused (`invalid_json`), so nobody can show Warden one
-//! model and Anthropic another.
+//! into [`MessagesRequest`], a borrowed view: the fields policy reads (`model`, `max_tokens`,
+//! `stream`, `thinking`, `tools`, `mcp_servers`), each entry of `messages` and the `system`
+//! prompt as raw JSON slices, and every other top-level value as a raw slice too; serde still
+//! validates the syntax of everything while skipping it without allocation. A field the policy
+//! reads appearing twice is refused (`invalid_json`), so nobody can show Warden one model and
+//! Anthropic another. Messages are parsed further only by those who need them (request masking
+//! parses the ones it has not seen clean before; [`Message::parse`]).
 //!
 //! Clamping rewrites only the bytes of the clamped value: `max_tokens` and `thinking` are kept as
 //! raw JSON slices, so the rewrite is a splice at a known offset and every other byte — and so
-//! Anthropic's prompt cache — is untouched.
+//! Anthropic's prompt cache — is untouched. The verdict's [`Outline`] says where the parts of the
+//! body lie in the body as forwarded (the audit record reads them there without parsing again).
 //!
 //! Limits: only top-level declarations are checked. Tool *use* inside history is not (a tool that
 //! is not declared cannot be called), and `tool_choice` needs no check for the same reason.
@@ -17,10 +20,12 @@
 use crate::core::errors::{Denial, Reason};
 use crate::core::policy::config::CapAction;
 use crate::core::policy::{Cap, Role};
-use crate::core::splice::{apply, splice_of, Splice};
+use crate::core::splice::{apply, moved, splice_of, touches, Splice};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// Which body endpoint is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,19 @@ pub struct Verdict {
     pub tools: Vec<String>,
     /// Whether `mcp_servers` lists any server.
     pub mcp_servers: bool,
+    /// Where the parts of the body lie in the body as forwarded.
+    pub outline: Outline,
+}
+
+/// Where the parts of a body lie (byte ranges of the body as forwarded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outline {
+    /// Every top-level field but `system`, `messages` and `tools`: its name and its value.
+    pub params: Vec<(String, Range<usize>)>,
+    /// The `system` value.
+    pub system: Option<Range<usize>>,
+    /// Each entry of `messages`, and whether a rewrite (masking) changed it.
+    pub messages: Vec<(Range<usize>, bool)>,
 }
 
 /// One entry of `messages`, borrowed from the body: what request masking reads.
@@ -61,22 +79,80 @@ pub struct Message<'a> {
     pub content: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+impl<'a> Message<'a> {
+    /// The view of one raw entry of `messages` (an object; [`check_body`] refused others).
+    pub fn parse(raw: &'a RawValue) -> Result<Self, Denial> {
+        serde_json::from_str(raw.get())
+            .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a message has an unexpected shape: {e}")))
+    }
+}
+
+/// The top level of a body, borrowed.
+#[derive(Default)]
 struct MessagesRequest<'a> {
-    #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     max_tokens: Option<&'a RawValue>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(borrow, default)]
     thinking: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     tools: Option<Vec<ToolDeclaration<'a>>>,
-    #[serde(borrow, default)]
     mcp_servers: Option<Vec<McpServer<'a>>>,
-    #[serde(borrow, default)]
-    messages: Option<Vec<Message<'a>>>,
+    messages: Option<Vec<&'a RawValue>>,
+    system: Option<&'a RawValue>,
+    /// Every top-level value but `system`, `messages` and `tools`, in body order.
+    params: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// A key, borrowed unless it has escapes (`"mod\u0065l"` is `model`).
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for MessagesRequest<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = MessagesRequest<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn once<T, E: serde::de::Error>(slot: &mut Option<T>, value: T, field: &'static str) -> Result<(), E> {
+            match slot.replace(value) {
+                Some(_) => Err(E::duplicate_field(field)),
+                None => Ok(()),
+            }
+        }
+        fn typed<'de, T: Deserialize<'de>, E: serde::de::Error>(raw: &'de RawValue, field: &str) -> Result<T, E> {
+            serde_json::from_str(raw.get()).map_err(|e| E::custom(format_args!("`{field}`: {e}")))
+        }
+        let mut request = MessagesRequest::default();
+        while let Some(Key(key)) = map.next_key()? {
+            match key.as_ref() {
+                "tools" => once(&mut request.tools, map.next_value()?, "tools")?,
+                "messages" => once(&mut request.messages, map.next_value()?, "messages")?,
+                "system" => once(&mut request.system, map.next_value()?, "system")?,
+                name => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    match name {
+                        "model" => once(&mut request.model, typed(raw, name)?, "model")?,
+                        "max_tokens" => once(&mut request.max_tokens, raw, "max_tokens")?,
+                        "stream" => once(&mut request.stream, typed(raw, name)?, "stream")?,
+                        "thinking" => once(&mut request.thinking, raw, "thinking")?,
+                        "mcp_servers" => once(&mut request.mcp_servers, typed(raw, name)?, "mcp_servers")?,
+                        _ => {}
+                    }
+                    request.params.push((key, raw));
+                }
+            }
+        }
+        Ok(request)
+    }
 }
 
 #[derive(Deserialize)]
@@ -106,13 +182,13 @@ pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, D
     check_body_with(role, kind, body, |_, _| Ok(Vec::new()))
 }
 
-/// [`check_body`], then `also` — given the body text and its `messages`, from the same parse —
+/// [`check_body`], then `also` — given the body text and its raw `messages`, from the same parse —
 /// may add splices of its own (request masking); all are applied in one rewrite.
 pub fn check_body_with(
     role: &Role,
     kind: BodyKind,
     body: &[u8],
-    also: impl FnOnce(&str, &[Message]) -> Result<Vec<Splice>, Denial>,
+    also: impl FnOnce(&str, &[&RawValue]) -> Result<Vec<Splice>, Denial>,
 ) -> Result<Verdict, Denial> {
     let text = std::str::from_utf8(body).map_err(|e| {
         Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
@@ -171,8 +247,21 @@ pub fn check_body_with(
         }
     }
 
+    let messages = request.messages.as_deref().unwrap_or_default();
+    if let Some(i) = messages.iter().position(|m| !m.get().starts_with('{')) {
+        return Err(Denial::new(Reason::InvalidJson, format!("`messages[{i}]` must be an object")));
+    }
     let clamped = !splices.is_empty();
-    splices.extend(also(text, request.messages.as_deref().unwrap_or_default())?);
+    splices.extend(also(text, messages)?);
+    let span = |raw: &RawValue| {
+        let Splice { start, end, .. } = splice_of(text, raw.get(), Vec::new());
+        start..end
+    };
+    let outline = Outline {
+        params: request.params.iter().map(|(name, raw)| (name.to_string(), moved(span(raw), &splices))).collect(),
+        system: request.system.map(|raw| moved(span(raw), &splices)),
+        messages: messages.iter().map(|raw| (moved(span(raw), &splices), touches(&span(raw), &splices))).collect(),
+    };
     Ok(Verdict {
         model: model.to_string(),
         stream: stream && kind == BodyKind::Messages,
@@ -181,6 +270,7 @@ pub fn check_body_with(
         max_tokens,
         tools,
         mcp_servers: request.mcp_servers.as_ref().is_some_and(|servers| !servers.is_empty()),
+        outline,
     })
 }
 
@@ -418,6 +508,38 @@ roles:
         assert_eq!(check("analyst", r#"{"max_tokens":10,"messages":[]}"#), Err(Reason::InvalidRequest));
         assert_eq!(check("analyst", r#"{"model":"claude-haiku-4-5","max_tokens":"10"}"#), Err(Reason::InvalidRequest));
         assert_eq!(check("analyst", r#"{"model":7}"#), Err(Reason::InvalidJson));
+    }
+
+    #[test]
+    fn the_outline_finds_each_part_in_the_body_as_forwarded() {
+        let body = r#"{"model":"claude-sonnet-4-5","system":"be brief","max_tokens":99999,
+            "messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}],
+            "tools":[{"name":"Bash","input_schema":{}}],"metadata":{"user_id":"u"}}"#;
+        let verdict = check("developer", body).unwrap();
+        let forwarded = String::from_utf8(verdict.rewritten.unwrap()).unwrap();
+        let part = |range: &Range<usize>| &forwarded[range.clone()];
+        let params: Vec<(&str, &str)> = verdict.outline.params.iter().map(|(k, r)| (k.as_str(), part(r))).collect();
+        assert_eq!(
+            params,
+            [("model", r#""claude-sonnet-4-5""#), ("max_tokens", "8000"), ("metadata", r#"{"user_id":"u"}"#)]
+        );
+        assert_eq!(verdict.outline.system.as_ref().map(part), Some(r#""be brief""#));
+        let messages: Vec<(&str, bool)> =
+            verdict.outline.messages.iter().map(|(r, changed)| (part(r), *changed)).collect();
+        assert_eq!(
+            messages,
+            [(r#"{"role":"user","content":"hi"}"#, false), (r#"{"role":"assistant","content":"hello"}"#, false)]
+        );
+    }
+
+    #[test]
+    fn messages_must_be_objects_and_appear_once() {
+        let text = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":["hi"]}"#;
+        assert_eq!(check("analyst", text), Err(Reason::InvalidJson));
+        for field in ["messages", "system", "tools"] {
+            let twice = format!(r#"{{"model":"claude-haiku-4-5","max_tokens":10,"{field}":[],"{field}":[]}}"#);
+            assert_eq!(check("analyst", &twice), Err(Reason::InvalidJson), "{field}");
+        }
     }
 
     #[test]

@@ -4,24 +4,23 @@
 //! Blobs: the forwarded body's `system` value and each entry of `messages` are named
 //! `sha256:<hex>` of their exact JSON text after masking ([`BlobNames::name`]); a record carries in
 //! `blobs` only the texts its worker has not sent before, so a session that re-sends its history
-//! on every turn records each message once. The per-worker memo maps a keyed SipHash of the
-//! forwarded text to the blob's name, so a message already sent costs one fast hash, not a
-//! SHA-256 and a masking pass.
+//! on every turn records each message once. The per-worker memo maps a message's keyed digest
+//! to the blob's name; the request path already computed that digest for DLP's clean-message
+//! memo and the body's [`Outline`] from its single parse, so a message already sent costs a
+//! lookup at the end of the exchange — no parse, no hash, no SHA-256, no masking pass.
 //!
 //! Limits: the memo is per worker and bounded ([`BLOB_MEMO_CAPACITY`]; when full it starts over,
 //! which only re-sends texts). If a record is dropped (audit `fail_open`), blobs it introduced
 //! are missing from the store; later records still name them.
 
 use super::transcript::{Transcript, Usage};
-use crate::core::dlp::memo::sip_keys;
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
+use crate::core::messages::Outline;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::Hasher;
+use std::ops::Range;
 
 /// Blob names a worker remembers before starting over.
 pub const BLOB_MEMO_CAPACITY: usize = 65_536;
@@ -213,39 +212,36 @@ impl Record {
     }
 }
 
-/// The worker's memo of blobs already sent: forwarded text (keyed SipHash) → blob name.
-#[derive(Debug)]
+/// The worker's memo of blobs already sent: forwarded text (its message digest) → blob name.
+#[derive(Debug, Default)]
 pub struct BlobNames {
-    keys: (u64, u64),
     sent: HashMap<u128, String>,
 }
 
 impl BlobNames {
-    /// An empty memo keyed by `secret` (only a keyed hash of it is used).
-    pub fn new(secret: &[u8]) -> Self {
-        Self { keys: sip_keys(b"warden audit blob memo v1", secret), sent: HashMap::new() }
+    /// An empty memo.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The name of `forwarded` (a JSON text) once `mask` rewrote it; adds the masked text to
-    /// `blobs` the first time this worker names it.
+    /// The name of `forwarded` (a JSON text whose digest is `digest`) once `mask` rewrote it;
+    /// adds the masked text to `blobs` the first time this worker names it.
     pub fn name(
         &mut self,
-        forwarded: &str,
+        digest: u128,
+        forwarded: &[u8],
         mask: impl FnOnce(&str) -> String,
         blobs: &mut BTreeMap<String, String>,
     ) -> String {
-        let mut hasher = SipHasher13::new_with_keys(self.keys.0, self.keys.1);
-        hasher.write(forwarded.as_bytes());
-        let key = hasher.finish128().as_u128();
-        if let Some(name) = self.sent.get(&key) {
+        if let Some(name) = self.sent.get(&digest) {
             return name.clone();
         }
-        let masked = mask(forwarded);
+        let masked = mask(&String::from_utf8_lossy(forwarded));
         let name = blob_name(&masked);
         if self.sent.len() >= BLOB_MEMO_CAPACITY {
             self.sent.clear();
         }
-        self.sent.insert(key, name.clone());
+        self.sent.insert(digest, name.clone());
         blobs.insert(name.clone(), masked);
         name
     }
@@ -260,53 +256,65 @@ pub fn blob_name(text: &str) -> String {
     format!("{BLOB_PREFIX}{}", hex(&hmac_sha256::Hash::hash(text.as_bytes())))
 }
 
-#[derive(serde::Deserialize)]
-struct ToolName<'a> {
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    name: Option<std::borrow::Cow<'a, str>>,
+/// What the worker lends a trail to become a record: its memo of blobs sent, the message
+/// digest ([`crate::core::dlp::memo::CleanMemo::digest`]) and the mask every recorded text
+/// goes through.
+pub struct Recorder<'a> {
+    /// The worker's memo of blobs already sent.
+    pub names: &'a mut BlobNames,
+    /// The keyed digest of a raw JSON text.
+    pub digest: &'a dyn Fn(&[u8]) -> u128,
+    /// Masks a text with every detector.
+    pub mask: &'a mut dyn FnMut(&str) -> String,
 }
 
-/// The forwarded body as the record shows it; blob texts it introduces go to `blobs`. `None`
-/// when the body is not a JSON object (it was refused before being forwarded, then).
+/// The forwarded body as the request path left it for the record: its bytes, where its parts
+/// lie, each message's digest (computed on the request path; unused for a message masking
+/// rewrote) and the declared tools.
+#[derive(Debug, Default)]
+pub struct Forwarded {
+    /// The body as forwarded.
+    pub body: Vec<u8>,
+    /// Where its parts lie.
+    pub outline: Outline,
+    /// The digest of each message as received (empty when none were computed).
+    pub digests: Vec<u128>,
+    /// Declared tool names (Anthropic tool types for Anthropic-defined tools).
+    pub tools: Vec<String>,
+}
+
+/// The forwarded body as the record shows it; blob texts it introduces go to `blobs`. Only
+/// the parameters are parsed here: messages already sent cost a memo lookup.
 pub fn request_view(
-    forwarded: &[u8],
-    names: &mut BlobNames,
-    mut mask: impl FnMut(&str) -> String,
+    forwarded: Forwarded,
+    recorder: &mut Recorder,
     blobs: &mut BTreeMap<String, String>,
-) -> Option<RequestView> {
-    let fields: BTreeMap<std::borrow::Cow<str>, &RawValue> = serde_json::from_slice(forwarded).ok()?;
-    let mut view = RequestView::default();
-    for (key, raw) in fields {
-        match key.as_ref() {
-            "system" => view.system = Some(names.name(raw.get(), &mut mask, blobs)),
-            "messages" => {
-                let messages: Vec<&RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
-                view.messages = messages.iter().map(|m| names.name(m.get(), &mut mask, blobs)).collect();
-            }
-            "tools" => {
-                let tools: Vec<ToolName> = serde_json::from_str(raw.get()).unwrap_or_default();
-                view.tools = tools
-                    .into_iter()
-                    .filter_map(|t| match t.kind.as_deref() {
-                        None | Some("custom") => t.name.map(|n| n.into_owned()),
-                        Some(kind) => Some(kind.to_string()),
-                    })
-                    .collect();
-            }
-            other => {
-                if let Ok(value) = serde_json::from_str(raw.get()) {
-                    view.params.insert(other.to_string(), value);
-                }
-            }
+) -> RequestView {
+    let Forwarded { body, outline, digests, tools } = forwarded;
+    let part = |range: &Range<usize>| body.get(range.clone()).unwrap_or_default();
+    let mut name = |text: &[u8], known: Option<u128>| {
+        let digest = known.unwrap_or_else(|| (recorder.digest)(text));
+        recorder.names.name(digest, text, &mut *recorder.mask, blobs)
+    };
+    let mut view = RequestView { tools, ..RequestView::default() };
+    view.system = outline.system.as_ref().map(|range| name(part(range), None));
+    view.messages = outline
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, (range, rewritten))| name(part(range), digests.get(i).copied().filter(|_| !rewritten)))
+        .collect();
+    for (key, range) in &outline.params {
+        if let Ok(value) = serde_json::from_slice(part(range)) {
+            view.params.insert(key.clone(), value);
         }
     }
-    Some(view)
+    view
 }
 
-/// The agent session: `X-Claude-Code-Session-Id`, else the `session_id` inside
-/// `metadata.user_id` (Claude Code sends a JSON text there).
+/// The agent session: `X-Claude-Code-Session-Id`, else the session inside `metadata.user_id`:
+/// Claude Code 2.0 sends `user_<device>_account_<account>_session_<uuid>` there, later versions
+/// a JSON text with a `session_id`.
 pub fn session_id(header: Option<&str>, params: Option<&Map<String, Value>>) -> Option<String> {
     let clean = |s: &str| {
         let s: String = s.trim().chars().filter(|c| c.is_ascii_graphic()).take(128).collect();
@@ -316,8 +324,10 @@ pub fn session_id(header: Option<&str>, params: Option<&Map<String, Value>>) -> 
         return Some(id);
     }
     let user_id = params?.get("metadata")?.get("user_id")?.as_str()?;
-    let inner: Value = serde_json::from_str(user_id).ok()?;
-    inner.get("session_id")?.as_str().and_then(clean)
+    if let Ok(inner) = serde_json::from_str::<Value>(user_id) {
+        return inner.get("session_id")?.as_str().and_then(clean);
+    }
+    user_id.strip_prefix("user_")?.rsplit_once("_session_").and_then(|(_, id)| clean(id))
 }
 
 /// The CI job: `repository#run_id` when both job claims are there, else the job claims joined.
@@ -327,6 +337,37 @@ pub fn job_id(job: &[(String, String)]) -> Option<String> {
         (Some(repository), Some(run)) => Some(format!("{repository}#{run}")),
         _ if job.is_empty() => None,
         _ => Some(job.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+/// The body as the request path hands it over: its outline (from a plain parse here) and
+/// no digests (the record computes them). Tests only.
+pub(crate) fn forwarded_of(body: &[u8]) -> Forwarded {
+    let text = std::str::from_utf8(body).unwrap();
+    let fields: BTreeMap<String, &serde_json::value::RawValue> = serde_json::from_str(text).unwrap();
+    let span = |raw: &serde_json::value::RawValue| {
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
+    let mut outline = Outline::default();
+    for (key, raw) in fields {
+        match key.as_str() {
+            "system" => outline.system = Some(span(raw)),
+            "messages" => {
+                let messages: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get()).unwrap();
+                outline.messages = messages.iter().map(|m| (span(m), false)).collect();
+            }
+            "tools" => {}
+            _ => outline.params.push((key, span(raw))),
+        }
+    }
+    Forwarded {
+        body: body.to_vec(),
+        outline,
+        digests: Vec::new(),
+        tools: vec!["Bash".into(), "web_search_20250305".into()],
     }
 }
 
@@ -354,14 +395,18 @@ mod tests {
     }
 
     fn view(names: &mut BlobNames, body: &[u8]) -> (RequestView, BTreeMap<String, String>) {
+        let memo = crate::core::dlp::memo::CleanMemo::new(b"k");
+        let digest = |text: &[u8]| memo.digest(text);
+        let mut mask = |text: &str| text.replace("question", "q");
+        let mut recorder = Recorder { names, digest: &digest, mask: &mut mask };
         let mut blobs = BTreeMap::new();
-        let view = request_view(body, names, |text| text.replace("question", "q"), &mut blobs).unwrap();
+        let view = request_view(forwarded_of(body), &mut recorder, &mut blobs);
         (view, blobs)
     }
 
     #[test]
     fn the_request_keeps_parameters_and_names_its_contents() {
-        let mut names = BlobNames::new(b"seed");
+        let mut names = BlobNames::new();
         let (view, blobs) = view(&mut names, &body(1));
         assert_eq!(view.params.get("model"), Some(&json!("claude-sonnet-4-6")));
         assert_eq!(view.params.get("max_tokens"), Some(&json!(1000)));
@@ -377,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_growing_history_sends_each_message_once() {
-        let mut names = BlobNames::new(b"seed");
+        let mut names = BlobNames::new();
         let (first, first_blobs) = view(&mut names, &body(1));
         let (second, second_blobs) = view(&mut names, &body(2));
         assert_eq!(second.messages[..2], first.messages[..2], "the shared history has the same names");
@@ -388,10 +433,15 @@ mod tests {
 
     #[test]
     fn the_session_comes_from_the_header_or_claude_codes_metadata() {
-        let (view, _) = view(&mut BlobNames::new(b"s"), &body(0));
+        let (view, _) = view(&mut BlobNames::new(), &body(0));
         assert_eq!(session_id(Some("hdr-1"), Some(&view.params)).as_deref(), Some("hdr-1"));
         assert_eq!(session_id(None, Some(&view.params)).as_deref(), Some("5f0c-1"));
         assert_eq!(session_id(Some("  "), None), None);
+        let claude_code_2 = json!({"metadata": {"user_id": "user_9f2c41_account__session_0b7e-42"}});
+        let params = claude_code_2.as_object();
+        assert_eq!(session_id(None, params).as_deref(), Some("0b7e-42"));
+        let no_session = json!({"metadata": {"user_id": "user_9f2c41"}});
+        assert_eq!(session_id(None, no_session.as_object()), None);
     }
 
     #[test]

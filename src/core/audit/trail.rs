@@ -13,7 +13,8 @@
 //! `client_abort` when the client went away first, else `upstream_reset`.
 
 use super::record::{
-    request_view, ApprovalView, BlobNames, DecisionView, DlpView, IdentityView, Outcome, Record, ResponseView, Timings,
+    request_view, ApprovalView, BlobNames, DecisionView, DlpView, Forwarded, IdentityView, Outcome, Record, Recorder,
+    ResponseView, Timings,
 };
 use super::transcript::{from_body, StreamTranscript, Transcript};
 use crate::core::dlp::engine::Action;
@@ -40,6 +41,8 @@ pub struct Ending {
 #[derive(Debug, Default)]
 pub struct Trail {
     start_ms: u64,
+    request_id: String,
+    endpoint: String,
     method: String,
     path: String,
     session_header: Option<String>,
@@ -47,7 +50,7 @@ pub struct Trail {
     approval: Option<ApprovalView>,
     /// The body as forwarded, split into blobs only when the record is made (off the request
     /// path).
-    forwarded: Vec<u8>,
+    forwarded: Option<Forwarded>,
     status: Option<u16>,
     upstream_request_id: Option<String>,
     first_byte_ms: Option<u64>,
@@ -57,10 +60,20 @@ pub struct Trail {
 }
 
 impl Trail {
-    /// A trail for a request whose headers arrived at `start_ms`.
-    pub fn new(start_ms: u64, method: &str, path: &str, session_header: Option<&str>) -> Self {
+    /// A trail for request `request_id` to `endpoint` (its policy name, or `unknown`), whose
+    /// headers arrived at `start_ms`.
+    pub fn new(
+        start_ms: u64,
+        request_id: &str,
+        endpoint: &str,
+        method: &str,
+        path: &str,
+        session_header: Option<&str>,
+    ) -> Self {
         Self {
             start_ms,
+            request_id: request_id.to_string(),
+            endpoint: endpoint.to_string(),
             method: method.to_string(),
             path: path.to_string(),
             session_header: session_header.map(str::to_string),
@@ -69,8 +82,8 @@ impl Trail {
     }
 
     /// The body as forwarded (kept until the record is made).
-    pub fn on_forwarded_body(&mut self, forwarded: &[u8]) {
-        self.forwarded = forwarded.to_vec();
+    pub fn on_forwarded_body(&mut self, forwarded: Forwarded) {
+        self.forwarded = Some(forwarded);
     }
 
     /// Warden refused the request (or replaced its answer) with `reply`.
@@ -130,22 +143,12 @@ impl Trail {
         }
     }
 
-    /// The record, once the exchange ended. The forwarded body is split into blobs here: `names`
-    /// is the worker's memo of blobs already sent, `mask` masks a blob's text before it is named.
-    #[allow(clippy::too_many_arguments)]
-    pub fn finish(
-        self,
-        request_id: &str,
-        who: Option<(&Caller, &str)>,
-        endpoint: &str,
-        tally: &Tally,
-        ending: Ending,
-        names: &mut BlobNames,
-        mut mask: impl FnMut(&str) -> String,
-    ) -> Record {
+    /// The record, once the exchange ended, made with what the worker lends (`recorder`): the
+    /// forwarded body is split into blobs here.
+    pub fn finish(self, who: Option<(&Caller, &str)>, tally: &Tally, ending: Ending, recorder: Recorder) -> Record {
+        let mut recorder = recorder;
         let mut blobs = BTreeMap::new();
-        let request =
-            if self.forwarded.is_empty() { None } else { request_view(&self.forwarded, names, &mut mask, &mut blobs) };
+        let request = self.forwarded.map(|forwarded| request_view(forwarded, &mut recorder, &mut blobs));
         let model = request.as_ref().and_then(|r| r.params.get("model")).and_then(|m| m.as_str()).map(str::to_string);
         let stream = self.stream.is_some();
         let transcript: Option<Transcript> = match (self.stream, self.status) {
@@ -159,7 +162,7 @@ impl Trail {
         };
         // The answer was masked by the role's response profile; the record masks everything.
         let transcript = transcript.map(|mut transcript| {
-            transcript.content.iter_mut().for_each(|block| mask_strings(block, &mut mask));
+            transcript.content.iter_mut().for_each(|block| mask_strings(block, &mut *recorder.mask));
             transcript
         });
         let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
@@ -168,12 +171,12 @@ impl Trail {
         let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
         let session_id = super::record::session_id(self.session_header.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
-            request_id: request_id.to_string(),
+            request_id: self.request_id,
             upstream_request_id: self.upstream_request_id,
             session_id,
             job_id: who.and_then(|(caller, _)| super::record::job_id(&caller.job)),
             identity: who.map(|(caller, role)| IdentityView::of(caller, role)),
-            endpoint: endpoint.to_string(),
+            endpoint: self.endpoint,
             method: self.method,
             path: self.path,
             decision,
@@ -191,7 +194,7 @@ impl Trail {
 }
 
 /// Masks every string inside `value` (object keys stay).
-fn mask_strings(value: &mut serde_json::Value, mask: &mut impl FnMut(&str) -> String) {
+fn mask_strings(value: &mut serde_json::Value, mask: &mut dyn FnMut(&str) -> String) {
     match value {
         serde_json::Value::String(text) => *text = mask(text),
         serde_json::Value::Array(items) => items.iter_mut().for_each(|item| mask_strings(item, mask)),
@@ -238,10 +241,12 @@ pub fn refused_at_headers(
     start_ms: u64,
     end_ms: u64,
 ) -> Record {
-    let mut trail = Trail::new(start_ms, method, path, None);
+    let mut trail = Trail::new(start_ms, request_id, "unknown", method, path, None);
     trail.on_refused(reply);
     let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
-    trail.finish(request_id, None, "unknown", &Tally::default(), ending, &mut BlobNames::new(b""), str::to_string)
+    // Nothing to name or mask: the request never got past its headers.
+    let recorder = Recorder { names: &mut BlobNames::new(), digest: &|_| 0, mask: &mut str::to_string };
+    trail.finish(None, &Tally::default(), ending, recorder)
 }
 
 #[cfg(test)]
@@ -263,10 +268,17 @@ mod tests {
         }
     }
 
+    fn finish_masked(trail: Trail, caller: &Caller, ending: Ending, mask: &mut dyn FnMut(&str) -> String) -> Record {
+        let recorder = Recorder { names: &mut BlobNames::new(), digest: &|text| text.len() as u128, mask };
+        trail.finish(Some((caller, "developer")), &Tally::default(), ending, recorder)
+    }
+
     fn finish(trail: Trail, caller: &Caller, ending: Ending) -> Record {
-        let mut names = BlobNames::new(b"k");
-        let who = Some((caller, "developer"));
-        trail.finish("req_warden_1", who, "messages", &Tally::default(), ending, &mut names, str::to_string)
+        finish_masked(trail, caller, ending, &mut str::to_string)
+    }
+
+    fn trail() -> Trail {
+        Trail::new(0, "req_warden_1", "messages", "POST", "/v1/messages", None)
     }
 
     fn done(at_ms: u64) -> Ending {
@@ -290,10 +302,10 @@ mod tests {
 
     #[test]
     fn a_streamed_exchange_records_who_what_and_the_answer() {
-        let mut trail = Trail::new(900, "POST", "/v1/messages?beta=true", Some("sess-1"));
+        let mut trail = Trail::new(900, "req_warden_1", "messages", "POST", "/v1/messages?beta=true", Some("sess-1"));
         let body =
             json!({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]});
-        trail.on_forwarded_body(body.to_string().as_bytes());
+        trail.on_forwarded_body(super::super::record::forwarded_of(body.to_string().as_bytes()));
         streamed(&mut trail, STREAM);
         let caller = caller();
         let record = finish(trail, &caller, done(2_000));
@@ -314,39 +326,37 @@ mod tests {
     fn outcomes_tell_how_the_exchange_ended() {
         let caller = caller();
         let finish = |trail: Trail, ending: Ending| finish(trail, &caller, ending).outcome;
-        let mut cut = Trail::new(0, "POST", "/v1/messages", None);
+        let mut cut = trail();
         streamed(&mut cut, &STREAM[..STREAM.len() / 2]);
         assert_eq!(finish(cut, Ending { at_ms: 1, response_complete: false, client_gone: true }), Outcome::ClientAbort);
-        let mut reset = Trail::new(0, "POST", "/v1/messages", None);
+        let mut reset = trail();
         streamed(&mut reset, &STREAM[..STREAM.len() / 2]);
         assert_eq!(finish(reset, done(1)), Outcome::UpstreamReset);
-        let mut errored = Trail::new(0, "POST", "/v1/messages", None);
+        let mut errored = trail();
         streamed(
             &mut errored,
             "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n",
         );
         assert_eq!(finish(errored, done(1)), Outcome::StreamError);
-        let mut upstream_error = Trail::new(0, "POST", "/v1/messages", None);
+        let mut upstream_error = trail();
         upstream_error.on_response_headers(Some(529), None, false);
         upstream_error.on_delivered(br#"{"type":"error","error":{"type":"overloaded_error"}}"#, 1);
         assert_eq!(finish(upstream_error, done(1)), Outcome::UpstreamError);
-        let mut refused = Trail::new(0, "POST", "/v1/messages", None);
+        let mut refused = trail();
         refused.on_refused(&Denial::new(Reason::ModelNotAllowed, "no").to_reply("r"));
         assert_eq!(finish(refused, done(1)), Outcome::Refused);
-        assert_eq!(finish(Trail::new(0, "POST", "/v1/messages", None), done(1)), Outcome::UpstreamReset);
+        assert_eq!(finish(trail(), done(1)), Outcome::UpstreamReset);
     }
 
     #[test]
     fn the_recorded_answer_is_masked_whatever_the_role_delivered() {
-        let mut trail = Trail::new(0, "POST", "/v1/messages", None);
+        let mut trail = trail();
         trail.on_response_headers(Some(200), None, false);
         let body = json!({"content": [{"type": "text", "text": "key SECRET"}, {"type": "tool_use", "id": "t", "name": "Bash", "input": {"cmd": "echo SECRET"}}]});
         trail.on_delivered(body.to_string().as_bytes(), 1);
         let caller = caller();
-        let mut names = BlobNames::new(b"k");
-        let mask = |text: &str| text.replace("SECRET", "[REDACTED]");
-        let record =
-            trail.finish("r", Some((&caller, "developer")), "messages", &Tally::default(), done(2), &mut names, mask);
+        let mut mask = |text: &str| text.replace("SECRET", "[REDACTED]");
+        let record = finish_masked(trail, &caller, done(2), &mut mask);
         let content = &record.response.unwrap().transcript.content;
         assert_eq!(content[0]["text"], "key [REDACTED]");
         assert_eq!(content[1]["input"]["cmd"], "echo [REDACTED]");
@@ -354,7 +364,7 @@ mod tests {
 
     #[test]
     fn an_approval_is_recorded_with_its_verdict() {
-        let mut trail = Trail::new(0, "POST", "/v1/messages", None);
+        let mut trail = trail();
         trail.on_held(&["opus_model".to_string()]);
         trail.on_approval("approved", Some("rev_1"), Some("bob"), Some("h.p.s"));
         let caller = caller();

@@ -1,33 +1,35 @@
-//! A memo of request messages already found clean, so each turn scans only what is new.
+//! A memo of request messages already found clean, so each turn scans only what is new, and the
+//! message digest it is keyed by.
 //!
 //! Agents re-send the whole conversation every turn: a Claude Code request carries every earlier
 //! user message and tool result again. Scanning them again finds nothing new, so the gateway
 //! remembers the messages (their raw JSON) it scanned and found clean (no finding of any
 //! action) and skips them next time, without parsing or decoding them again.
 //!
-//! Only a keyed 64-bit hash of each text is kept (SipHash-1-3 under a key derived from the mask
-//! key), salted with the profile and direction — never the text. An attacker who wanted a secret
-//! to be skipped would need a text with the same keyed hash as a clean one without knowing the
-//! key. Texts shorter than [`MIN_BYTES`] are not memoized (scanning them is cheaper than the
-//! bookkeeping). The memo is bounded: when it holds [`CAPACITY`] hashes it starts over.
+//! Each message is hashed once per request ([`CleanMemo::digest`]: 128-bit SipHash-1-3 under a
+//! key derived from the mask key); the same digest keys this memo (salted with the profile and
+//! direction) and the audit trail's memo of blobs already sent — never the text. An attacker who
+//! wanted a secret to be skipped would need a text with the same keyed hash as a clean one
+//! without knowing the key. Every message is memoized, short ones too: its digest is computed anyway. The memo
+//! is bounded: when it holds [`CAPACITY`] digests it
+//! starts over.
 //!
 //! Messages with findings are never memoized: their masks and counts are recomputed every time.
 
-use siphasher::sip::SipHasher13;
+use siphasher::sip128::{Hasher128, SipHasher13};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::Hasher;
 
-/// Shortest text worth memoizing, in bytes.
-pub const MIN_BYTES: usize = 512;
-/// Most hashes kept before the memo starts over (8 bytes each).
+/// Most digests kept before the memo starts over (24 bytes each).
 pub const CAPACITY: usize = 65_536;
 
-/// Hashes of texts found clean. Single-threaded (one per wasm VM).
+/// Digests of texts found clean, with the salt they were found clean under. Single-threaded
+/// (one per wasm VM).
 #[derive(Debug)]
 pub struct CleanMemo {
     keys: (u64, u64),
-    seen: RefCell<HashSet<u64>>,
+    seen: RefCell<HashSet<(u64, u128)>>,
 }
 
 /// SipHash keys for a per-worker memo: HMAC-SHA-256(`secret`, `label`), so nobody who lacks the
@@ -46,32 +48,29 @@ impl CleanMemo {
         Self { keys: sip_keys(b"warden dlp clean memo v1", key), seen: RefCell::new(HashSet::new()) }
     }
 
-    fn hash(&self, salt: u64, text: &str) -> u64 {
+    /// The keyed digest of a message's raw JSON text.
+    pub fn digest(&self, text: &[u8]) -> u128 {
         let mut hasher = SipHasher13::new_with_keys(self.keys.0, self.keys.1);
-        hasher.write_u64(salt);
-        hasher.write(text.as_bytes());
-        hasher.finish()
+        hasher.write(text);
+        hasher.finish128().as_u128()
     }
 
-    /// Whether `text` was found clean before under `salt` (always false for short texts).
-    pub fn is_clean(&self, salt: u64, text: &str) -> bool {
-        text.len() >= MIN_BYTES && self.seen.borrow().contains(&self.hash(salt, text))
+    /// Whether the text whose [`digest`](Self::digest) is `digest` was found clean before under
+    /// `salt`.
+    pub fn is_clean(&self, salt: u64, digest: u128) -> bool {
+        self.seen.borrow().contains(&(salt, digest))
     }
 
-    /// Remembers that `text` is clean under `salt`.
-    pub fn remember(&self, salt: u64, text: &str) {
-        if text.len() < MIN_BYTES {
-            return;
-        }
-        let hash = self.hash(salt, text);
+    /// Remembers that the text whose digest is `digest` is clean under `salt`.
+    pub fn remember(&self, salt: u64, digest: u128) {
         let mut seen = self.seen.borrow_mut();
         if seen.len() >= CAPACITY {
             seen.clear();
         }
-        seen.insert(hash);
+        seen.insert((salt, digest));
     }
 
-    /// Hashes held.
+    /// Digests held.
     pub fn len(&self) -> usize {
         self.seen.borrow().len()
     }
@@ -87,16 +86,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_long_clean_texts_per_salt_and_key() {
+    fn remembers_clean_texts_per_salt_and_key() {
         let memo = CleanMemo::new(b"k");
-        let long = "x".repeat(MIN_BYTES);
-        assert!(!memo.is_clean(1, &long));
-        memo.remember(1, &long);
-        assert!(memo.is_clean(1, &long));
-        assert!(!memo.is_clean(2, &long), "another profile or direction");
-        assert!(!CleanMemo::new(b"other").is_clean(1, &long));
-        memo.remember(1, "short");
-        assert!(!memo.is_clean(1, "short"));
+        let digest = memo.digest(b"{\"role\":\"user\",\"content\":\"hi\"}");
+        assert!(!memo.is_clean(1, digest));
+        memo.remember(1, digest);
+        assert!(memo.is_clean(1, digest));
+        assert!(!memo.is_clean(2, digest), "another profile or direction");
+        assert_ne!(memo.digest(b"{}"), digest);
+        let other = CleanMemo::new(b"other");
+        assert_ne!(other.digest(b"{\"role\":\"user\",\"content\":\"hi\"}"), digest, "another key, another digest");
         assert_eq!(memo.len(), 1);
     }
 }

@@ -31,7 +31,7 @@ use std::borrow::Cow;
 #[derive(Deserialize)]
 struct Body<'a> {
     #[serde(borrow, default)]
-    messages: Vec<Message<'a>>,
+    messages: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -70,15 +70,21 @@ pub fn redact_request(
     let text = std::str::from_utf8(body).map_err(|_| Denial::new(Reason::InvalidJson, "the body is not UTF-8"))?;
     let parsed: Body = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`messages` has an unexpected shape: {e}")))?;
-    apply(body, mask_messages(redaction, text, &parsed.messages, tally, memo)?)
+    let digests: Vec<u128> = match memo {
+        Some((memo, _)) => parsed.messages.iter().map(|m| memo.digest(m.get().as_bytes())).collect(),
+        None => Vec::new(),
+    };
+    apply(body, mask_messages(redaction, text, &parsed.messages, &digests, tally, memo)?)
 }
 
-/// The splices that mask the user-supplied text of `messages`, borrowed from `text` (the body,
-/// parsed once by [`crate::core::messages::check_body_with`]).
+/// The splices that mask the user-supplied text of `messages` (raw entries borrowed from
+/// `text`, the body parsed once by [`crate::core::messages::check_body_with`]). With a memo,
+/// `digests` holds each message's [`CleanMemo::digest`] (or is empty: nothing is skipped).
 pub fn mask_messages(
     redaction: &Redaction,
     text: &str,
-    messages: &[Message],
+    messages: &[&RawValue],
+    digests: &[u128],
     tally: &mut Tally,
     memo: Option<(&CleanMemo, u64)>,
 ) -> Result<Vec<Splice>, Denial> {
@@ -86,17 +92,22 @@ pub fn mask_messages(
         return Ok(Vec::new());
     }
     let mut scan = Scanner { redaction, text, tally, splices: Vec::new() };
-    for message in messages {
-        let (Some("user"), Some(content)) = (message.role.as_deref(), message.content) else { continue };
-        // A message scanned clean in an earlier turn is skipped whole: only its raw bytes are
+    for (i, raw) in messages.iter().enumerate() {
+        let memo = memo.zip(digests.get(i));
+        // A message seen clean in an earlier turn is skipped whole: only its raw bytes were
         // hashed, nothing is parsed or decoded again.
-        if memo.is_some_and(|(memo, salt)| memo.is_clean(salt, content.get())) {
+        if memo.is_some_and(|((memo, salt), digest)| memo.is_clean(salt, *digest)) {
             continue;
         }
+        let message = Message::parse(raw)?;
         let (findings, splices) = (scan.tally.count(), scan.splices.len());
-        scan.content(content)?;
-        if let (Some((memo, salt)), true) = (memo, scan.tally.count() == findings && scan.splices.len() == splices) {
-            memo.remember(salt, content.get());
+        if let (Some("user"), Some(content)) = (message.role.as_deref(), message.content) {
+            scan.content(content)?;
+        }
+        if let (Some(((memo, salt), digest)), true) =
+            (memo, scan.tally.count() == findings && scan.splices.len() == splices)
+        {
+            memo.remember(salt, *digest);
         }
     }
     Ok(scan.splices)
