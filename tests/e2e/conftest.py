@@ -10,6 +10,8 @@ Fixtures
   gateway (module)          one gateway with the default test policy, shared by a test module
   token (function)          a valid token for alice in group eng (role developer)
 
+run_claude(gateway, token, prompt, home, *args) runs the pinned Claude Code CLI against a gateway.
+
 When a test fails, the log of every gateway started for its module is attached to the report
 (section "envoy log"), and printed by pytest with the failure.
 
@@ -655,6 +657,29 @@ def init_keys(directory: Path) -> Path:
     subprocess.run([str(WARDEN), "serve", "init", "--dir", str(directory)], check=True,
                    capture_output=True, cwd=REPO)
     return directory
+
+
+# ------------------------------------------------------------------------------------------
+# the real Claude Code CLI (tests/e2e/test_claude_code.py, test_audit_trail.py)
+
+CLAUDE = REPO / "tests" / "e2e" / "claude-code" / "node_modules" / ".bin" / "claude"
+
+
+def run_claude(gateway: Gateway, token: str, prompt: str, home: Path,
+               *args: str) -> subprocess.CompletedProcess:
+    """`claude -p prompt *args` pointed at the gateway the way the README tells users to
+    (ANTHROPIC_BASE_URL + ANTHROPIC_AUTH_TOKEN + CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1), with
+    HOME and the working directory at `home` (where it keeps its sessions: --resume needs the same
+    home)."""
+    if not CLAUDE.exists():
+        pytest.fail(f"{CLAUDE} is missing: run `make build` (scripts/bootstrap.sh installs it)",
+                    pytrace=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
+    env.update(HOME=str(home), ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_AUTH_TOKEN=token,
+               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1",
+               NO_PROXY="127.0.0.1", CI="true")
+    return subprocess.run([str(CLAUDE), "-p", prompt, *args], env=env, cwd=home,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------------------------------------

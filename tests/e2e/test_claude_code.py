@@ -5,27 +5,9 @@ CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, with the fake Claude upstream behind
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 
-import pytest
-
-from conftest import REPO
-
-CLAUDE = REPO / "tests" / "e2e" / "claude-code" / "node_modules" / ".bin" / "claude"
-
-
-def run_claude(gateway, token: str, prompt: str, home, *args: str) -> subprocess.CompletedProcess:
-    if not CLAUDE.exists():
-        pytest.fail(f"{CLAUDE} is missing: run `make build` (scripts/bootstrap.sh installs it)",
-                    pytrace=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
-    env.update(HOME=str(home), ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_AUTH_TOKEN=token,
-               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1",
-               NO_PROXY="127.0.0.1", CI="true")
-    return subprocess.run([str(CLAUDE), "-p", prompt, *args], env=env, cwd=home,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+from conftest import run_claude
 
 
 def test_claude_code_answers_through_the_gateway(gateway, upstream, issuer, tmp_path):

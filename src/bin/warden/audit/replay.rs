@@ -1,12 +1,17 @@
 //! `warden audit replay`: a session's records as a conversation, turn by turn.
 //!
-//! For each record of the session, in storage order: a header (time, who, role, model,
-//! outcome), the messages of `request.messages` not shown before, then the decision (refusal
-//! reason), the approval, the response content as delivered (text, tool calls), DLP counts and
-//! token usage. Clients re-send the whole history each turn, so a message is shown once:
-//! messages are skipped when their blob name or canonical content was shown before, and an
-//! assistant message is skipped when all its text and tool calls were already shown as a
-//! response. Blobs are resolved from the store; a missing blob is shown as such.
+//! For each record of the session, in request order (start time, then storage position: the
+//! workers of a gateway deliver independently, so a later request can be stored first): a header
+//! (time, who, role, model, outcome), the messages of `request.messages` not shown before, then
+//! the decision (refusal reason), the approval, the response content as delivered (text, tool
+//! calls), DLP counts and token usage. Clients re-send the whole history each turn, so a message
+//! is shown once: messages are skipped when their blob name or comparable content was shown
+//! before, and an assistant message is skipped when all its text and tool calls were already
+//! shown as a response. Comparable content is the canonical JSON with `cache_control` markers
+//! dropped and a string `content` read as one text block: Claude Code re-sends the same history
+//! in those different forms from one request to the next (it moves its cache breakpoints to the
+//! newest messages, and sends a prompt as a block list in one request and as a string in the
+//! next). Blobs are resolved from the store; a missing blob is shown as such.
 //!
 //! With `pace`, the gaps between records' start times are slept, each capped at
 //! [`MAX_PACE_GAP_MS`].
@@ -47,6 +52,32 @@ fn blocks(content: &Value) -> Vec<Value> {
         Value::Array(items) => items.clone(),
         _ => Vec::new(),
     }
+}
+
+/// Drops `cache_control` from every object, at any depth (blocks, tool results' blocks).
+fn drop_cache_control(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("cache_control");
+            map.values_mut().for_each(drop_cache_control);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_cache_control),
+        _ => {}
+    }
+}
+
+/// What two copies of one message have in common however the client re-sent it: the canonical
+/// JSON without `cache_control` markers, a string `content` as one text block (see the module
+/// comment).
+fn comparable(message: &Value) -> Vec<u8> {
+    let mut message = message.clone();
+    if let Some(content) = message.get_mut("content") {
+        if content.is_string() {
+            *content = Value::Array(blocks(content));
+        }
+    }
+    drop_cache_control(&mut message);
+    canonical(&message)
 }
 
 fn indent(text: &str) -> String {
@@ -143,7 +174,7 @@ fn render_record(
         };
         match serde_json::from_str::<Value>(&content) {
             Ok(message) => {
-                if shown.messages.insert(canonical(&message)) {
+                if shown.messages.insert(comparable(&message)) {
                     render_message(&message, shown, out);
                 }
             }
@@ -200,25 +231,32 @@ fn render_record(
     Ok(())
 }
 
-/// Renders the session's records in storage order, calling `visit(position, time, text)` with
-/// each record's turn; returns the number of records.
+/// Renders the session's records in request order (their time — the start of the request —
+/// then their position), calling `visit(position, time, text)` with each record's turn; returns
+/// the number of records.
 pub fn turns(
     store: &dyn AuditStore,
     session: &str,
     visit: &mut dyn FnMut(i64, i64, String) -> Result<(), AuditError>,
 ) -> Result<u64, AuditError> {
     let filter = RecordFilter { since: None, session: Some(session.to_string()) };
+    let mut rows = Vec::new();
+    store.for_each_record(&filter, &mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    rows.sort_by_key(|row| (row.time, row.position));
     let mut shown = Shown::default();
     let mut count = 0;
-    store.for_each_record(&filter, &mut |row| {
+    for row in rows {
         let record: Value = serde_json::from_str(&row.record).map_err(|e| {
             AuditError::Database(format!("position {}: the stored record is not JSON: {e}", row.position))
         })?;
         let mut text = String::new();
         render_record(&record, store, &mut shown, &mut text)?;
         count += 1;
-        visit(row.position, row.time, text)
-    })?;
+        visit(row.position, row.time, text)?;
+    }
     Ok(count)
 }
 
@@ -242,7 +280,7 @@ pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn W
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::chain::{blob_name, parse_record};
+    use super::super::chain::{blob_name, parse_record, IncomingRecord};
     use super::super::store::tests::memory_store;
     use super::*;
     use serde_json::json;
@@ -260,5 +298,84 @@ mod tests {
         assert!(text.contains("✗ refused: model_not_allowed (403) no opus"), "{text}");
         assert!(text.contains("is missing from the store"), "{text}");
         assert_eq!(replay(&store, "other", false, &mut Vec::new()).unwrap(), 0);
+    }
+
+    /// A record of session "s" with these messages (blobs included) and this response.
+    fn exchange(seq: i64, start: i64, messages: &[Value], response: Value) -> IncomingRecord {
+        let texts: Vec<String> = messages.iter().map(Value::to_string).collect();
+        let blobs: serde_json::Map<String, Value> =
+            texts.iter().map(|t| (blob_name(t), Value::String(t.clone()))).collect();
+        let line = json!({"version": 1, "source": "gw", "seq": seq, "id": format!("gw-{seq}"), "session_id": "s",
+                          "timings": {"start": start}, "outcome": "completed",
+                          "request": {"messages": texts.iter().map(|t| blob_name(t)).collect::<Vec<_>>()},
+                          "response": {"content": [response]}, "blobs": blobs});
+        parse_record(line.to_string().as_bytes(), 0).unwrap()
+    }
+
+    /// What Claude Code 2.0.76 sends over three requests (a tool call, its result, a second
+    /// prompt): the history comes back with the cache breakpoint moved to the newest messages, and
+    /// the first prompt as blocks, then as a string, then as blocks again. The second worker
+    /// stored its record first.
+    #[test]
+    fn a_claude_code_history_re_sent_in_other_forms_is_shown_once_in_request_order() {
+        let ephemeral = json!({"type": "ephemeral"});
+        let prompt = "Use the Glob tool to list files";
+        let call = json!({"type": "tool_use", "id": "toolu_1", "name": "Glob", "input": {"pattern": "*"}});
+        let answer = json!({"type": "text", "text": "One file: notes.txt"});
+        let with_cc = |block: &Value| {
+            let mut block = block.clone();
+            block["cache_control"] = ephemeral.clone();
+            block
+        };
+        let result = json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "notes.txt"});
+        let first = exchange(
+            1,
+            100,
+            &[json!({"role": "user", "content": [{"type": "text", "text": prompt, "cache_control": ephemeral}]})],
+            call.clone(),
+        );
+        let second = exchange(
+            2,
+            200,
+            &[
+                json!({"role": "user", "content": prompt}),
+                json!({"role": "assistant", "content": [with_cc(&call)]}),
+                json!({"role": "user", "content": [with_cc(&result)]}),
+            ],
+            answer.clone(),
+        );
+        let third = exchange(
+            3,
+            300,
+            &[
+                json!({"role": "user", "content": [{"type": "text", "text": prompt}]}),
+                json!({"role": "assistant", "content": [call]}),
+                json!({"role": "user", "content": [result]}),
+                json!({"role": "assistant", "content": [with_cc(&answer)]}),
+                json!({"role": "user", "content": [{"type": "text", "text": "Thanks.", "cache_control": ephemeral}]}),
+            ],
+            json!({"type": "text", "text": "You are welcome."}),
+        );
+        let mut store = memory_store();
+        store.append(&[second]).unwrap();
+        store.append(&[first, third]).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(replay(&store, "s", false, &mut out).unwrap(), 3);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("──")).collect();
+        assert_eq!(
+            lines,
+            [
+                "  user: Use the Glob tool to list files",
+                "  assistant → tool call Glob (toolu_1): {\"pattern\":\"*\"}",
+                "  tool result (toolu_1): notes.txt",
+                "  assistant: One file: notes.txt",
+                "  user: Thanks.",
+                "  assistant: You are welcome.",
+            ],
+            "{text}"
+        );
+        let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("── ")?.split(' ').next()).collect();
+        assert_eq!(ids, ["gw-1", "gw-2", "gw-3"], "{text}");
     }
 }
