@@ -124,7 +124,7 @@ fn bench_audit_record(c: &mut Criterion, audited: &Gateway, head: &RequestHead) 
     group.bench_function("exchange_60kb_with_record", |b| {
         b.iter(|| {
             let record = exchange_once().finish_record(audited, ending).expect("a record");
-            black_box(record.to_json("gw-bench", 1).expect("serializes"))
+            black_box(record.seal("gw-bench", 1).expect("serializes"))
         })
     });
     group.finish();

@@ -26,6 +26,10 @@ pub const TICK_MS: u32 = 200;
 const SEQ_KEY: &str = "warden.audit.seq";
 /// Shared-data key of the gateway's source name.
 const SOURCE_KEY: &str = "warden.audit.source";
+/// Stream property (filter state `wasm.…`) naming the exchange's record, for the access log.
+const RECORD_PROPERTY: &str = "warden_audit_record";
+/// Stream property holding the record's hash, for the access log.
+const HASH_PROPERTY: &str = "warden_audit_hash";
 /// Longest wait for the service to acknowledge a batch, in milliseconds.
 const CALL_TIMEOUT_MS: u64 = 10_000;
 /// Least time between two "records dropped" log lines, in milliseconds.
@@ -150,19 +154,31 @@ fn shared_source() -> Result<String, HostError> {
     Ok(source)
 }
 
-/// Numbers an exchange's record and queues it; a record that cannot be numbered or queued is
-/// counted as dropped (and, with `fail_closed`, the next requests are refused while the queue
-/// is full).
+/// Numbers an exchange's record and queues it, and shows its id and hash to Envoy's access log
+/// (filter state `wasm.warden_audit_record` and `wasm.warden_audit_hash`). A record that cannot
+/// be numbered or queued is counted as dropped (and, with `fail_closed`, the next requests are
+/// refused while the queue is full).
 pub fn enqueue(outbox: &RefCell<Outbox>, record: Record, metrics: Option<&Metrics>) {
     let now = host::now_millis();
-    let dropped = match host::next_shared_counter(SEQ_KEY) {
-        Ok(seq) => outbox.borrow_mut().push(seq, &record, now).is_err(),
+    let receipt = match host::next_shared_counter(SEQ_KEY) {
+        Ok(seq) => outbox.borrow_mut().push(seq, &record, now).ok(),
         Err(e) => {
             log::error!("audit: numbering a record failed (host status {}); it is dropped", e.0);
-            true
+            None
         }
     };
-    if let (true, Some(metrics)) = (dropped, metrics) {
-        metrics.audit_dropped(1);
+    match receipt {
+        Some(receipt) => {
+            for (name, value) in [(RECORD_PROPERTY, &receipt.id), (HASH_PROPERTY, &receipt.hash)] {
+                if let Err(e) = host::set_property(&[name], value.as_bytes()) {
+                    log::warn!("audit: the access log cannot show record {} (host status {})", receipt.id, e.0);
+                }
+            }
+        }
+        None => {
+            if let Some(metrics) = metrics {
+                metrics.audit_dropped(1);
+            }
+        }
     }
 }

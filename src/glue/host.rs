@@ -67,6 +67,7 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_shared_data(
@@ -202,6 +203,14 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
         NOT_FOUND => Ok(None),
         other => Err(HostError(other)),
     }
+}
+
+/// Sets a property of the stream. Envoy keeps it as filter state `wasm.<path>`, which an access
+/// log prints with `%FILTER_STATE(wasm.<path>:PLAIN)%`.
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostError> {
+    let encoded = encode_path(path);
+    // SAFETY: pointers and lengths of live buffers.
+    status(unsafe { proxy_set_property(encoded.as_ptr(), encoded.len(), value.as_ptr(), value.len()) })
 }
 
 /// Sends a local reply instead of forwarding the request.

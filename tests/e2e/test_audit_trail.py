@@ -5,7 +5,9 @@ middle of traffic loses nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -250,3 +252,62 @@ def test_stopping_the_service_mid_traffic_loses_no_record(trail, token):
     pub = (keys / "approvals-verdict-key.pub").read_text().strip()
     verified = warden("audit", "verify", "--db", str(service.db), "--public-key", pub)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def rewrite_chain(db: Path, edit) -> None:
+    """What an attacker with write access to the store does: `edit(cursor)` changes rows, then
+    every chain hash is recomputed and the signed checkpoints are dropped, so the chain alone
+    looks whole."""
+    con = sqlite3.connect(db)
+    edit(con.cursor())
+    prev = "0" * 64
+    for position, record in con.execute("SELECT position, record FROM audit_records ORDER BY position").fetchall():
+        digest = hashlib.sha256((prev + record).encode()).hexdigest()
+        con.execute("UPDATE audit_records SET prev_hash = ?, hash = ? WHERE position = ?", (prev, digest, position))
+        prev = digest
+    con.execute("DELETE FROM audit_checkpoints")
+    con.commit()
+    con.close()
+
+
+def test_envoys_access_log_is_a_second_trail_that_catches_a_rewritten_chain(trail, token, tmp_path):
+    service, gateway, keys = trail
+    sent = []
+    for i in range(5):
+        r = gateway.request("POST", "/v1/messages",
+                            {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                            {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                             "messages": [{"role": "user", "content": f"second trail {i}"}]})
+        assert r.status == 200, r.text
+        sent.append(r.header("request-id"))
+    records = wait_for_records(service.db, lambda rs: {r.get("upstream_request_id") for r in rs} >= set(sent))
+    ids = [r["id"] for r in records if r.get("upstream_request_id") in sent]
+    log = gateway.log_path
+    deadline = time.monotonic() + 10
+    while not all(f"audit_record={i} " in gateway.log() for i in ids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = [line for line in gateway.log().splitlines() if "audit_record=" in line]
+    assert all(any(f"audit_record={i} audit_hash=" in line for line in lines) for i in ids), lines[-5:]
+
+    intact = warden("audit", "verify", "--db", str(service.db), "--access-log", str(log))
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert "access-log entries checked" in intact.stdout
+
+    edited, deleted = ids[1], ids[3]
+    copy = tmp_path / "rewritten.db"
+    with sqlite3.connect(service.db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+
+    def tamper(cur) -> None:
+        cur.execute("UPDATE audit_records SET record = replace(record, 'second trail', 'harmless') WHERE id = ?",
+                    (edited,))
+        assert cur.rowcount == 1
+        cur.execute("DELETE FROM audit_records WHERE id = ?", (deleted,))
+
+    rewrite_chain(copy, tamper)
+    alone = warden("audit", "verify", "--db", str(copy))
+    assert f"record {edited}" not in alone.stdout, "the chain alone cannot tell"
+    crossed = warden("audit", "verify", "--db", str(copy), "--access-log", str(log))
+    assert crossed.returncode == 1, crossed.stdout
+    assert f"record {edited} differs from what the gateway sent" in crossed.stdout, crossed.stdout
+    assert f"record {deleted} is not in the store" in crossed.stdout, crossed.stdout

@@ -17,7 +17,7 @@
 //! Limits: the queue lives in the worker's VM; records are lost if the VM itself is lost (a crash
 //! the filter is built never to have) or Envoy stops with records still queued.
 
-use super::record::Record;
+use super::record::{Record, Sealed};
 use crate::core::policy::config::AuditMode;
 use std::collections::VecDeque;
 
@@ -27,6 +27,15 @@ pub const BATCH_RECORDS: usize = 200;
 pub const BATCH_BYTES: usize = 4 << 20;
 /// Wait after a failed delivery before the next try, in milliseconds.
 pub const RETRY_MS: u64 = 1_000;
+
+/// A queued record's id and hash (what Envoy's access log shows of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// `<source>-<seq>`.
+    pub id: String,
+    /// Hex SHA-256 of the record as `warden serve` stores it.
+    pub hash: String,
+}
 
 /// A numbered record waiting, as its NDJSON line.
 #[derive(Debug)]
@@ -96,22 +105,21 @@ impl Outbox {
         self.len() < self.capacity && !overdue
     }
 
-    /// Queues record number `seq`, made at `now_ms`. A full queue drops it (and counts it), as
-    /// does a record that cannot be serialized.
-    pub fn push(&mut self, seq: u64, record: &Record, now_ms: u64) -> Result<(), Dropped> {
-        let line = match record.to_json(&self.source, seq) {
-            Ok(mut line) if self.len() < self.capacity => {
-                line.push(b'\n');
-                line
-            }
+    /// Queues record number `seq`, made at `now_ms`; returns its id and hash. A full queue drops
+    /// it (and counts it), as does a record that cannot be serialized.
+    pub fn push(&mut self, seq: u64, record: &Record, now_ms: u64) -> Result<Receipt, Dropped> {
+        let sealed = match record.seal(&self.source, seq) {
+            Ok(sealed) if self.len() < self.capacity => sealed,
             _ => {
                 self.dropped += 1;
                 return Err(Dropped);
             }
         };
+        let Sealed { id, hash, mut line } = sealed;
+        line.push(b'\n');
         self.waiting_since_ms.get_or_insert(now_ms);
         self.queue.push_back(Queued { line });
-        Ok(())
+        Ok(Receipt { id, hash })
     }
 
     /// The next batch as NDJSON, unless one is in flight, nothing waits, or a retry is not due

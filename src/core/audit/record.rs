@@ -13,6 +13,7 @@
 //! which only re-sends texts). If a record is dropped (audit `fail_open`), blobs it introduced
 //! are missing from the store; later records still name them.
 
+use super::canonical::canonical;
 use super::transcript::{Transcript, Usage};
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
@@ -204,11 +205,35 @@ struct Placed<'a> {
     record: &'a Record,
 }
 
+/// A record placed in the trail: its id, its hash, and the line that carries it to the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// `<source>-<seq>`.
+    pub id: String,
+    /// Hex SHA-256 of the record's canonical JSON without `blobs`: the bytes `warden serve`
+    /// stores and chains, so the hash Envoy's access log shows can be checked against the store.
+    pub hash: String,
+    /// The record's JSON with its blobs (NDJSON line, without the newline).
+    pub line: Vec<u8>,
+}
+
 impl Record {
-    /// The record's JSON with its place in the trail: `version`, `source`, `seq` and
+    /// The record with its place in the trail: `version`, `source`, `seq` and
     /// `id` = `<source>-<seq>`.
-    pub fn to_json(&self, source: &str, seq: u64) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&Placed { version: 1, source, seq, id: format!("{source}-{seq}"), record: self })
+    pub fn seal(&self, source: &str, seq: u64) -> Result<Sealed, serde_json::Error> {
+        let id = format!("{source}-{seq}");
+        let mut value = serde_json::to_value(Placed { version: 1, source, seq, id: id.clone(), record: self })?;
+        let blobs = value.as_object_mut().and_then(|fields| fields.remove("blobs"));
+        let mut line = canonical(&value);
+        let hash = hex(&hmac_sha256::Hash::hash(&line));
+        if let Some(blobs) = blobs.filter(|b| b.as_object().is_some_and(|b| !b.is_empty())) {
+            // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
+            line.pop();
+            line.extend_from_slice(b",\"blobs\":");
+            serde_json::to_writer(&mut line, &blobs)?;
+            line.push(b'}');
+        }
+        Ok(Sealed { id, hash, line })
     }
 }
 
@@ -479,7 +504,11 @@ mod tests {
             outcome: Outcome::Refused,
             blobs: BTreeMap::new(),
         };
-        let json: Value = serde_json::from_slice(&record.to_json("gw-1", 7).unwrap()).unwrap();
+        let sealed = record.seal("gw-1", 7).unwrap();
+        let json: Value = serde_json::from_slice(&sealed.line).unwrap();
+        assert_eq!(sealed.id, "gw-1-7");
+        let without_blobs = canonical(&json);
+        assert_eq!(sealed.hash, hex(&hmac_sha256::Hash::hash(&without_blobs)), "the hash covers the stored bytes");
         assert_eq!(
             (json["version"].clone(), json["source"].clone(), json["seq"].clone()),
             (json!(1), json!("gw-1"), json!(7))

@@ -24,6 +24,7 @@ use std::fmt;
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+pub use warden::core::audit::canonical::canonical;
 /// Blob names follow the filter's rule (the gateway names them, the service checks them).
 pub use warden::core::audit::record::{blob_name, BLOB_PREFIX};
 use warden::core::hex::hex;
@@ -40,49 +41,6 @@ pub fn chain_hash(prev_hash: &str, record: &[u8]) -> String {
 pub fn is_blob_name(name: &str) -> bool {
     name.strip_prefix(BLOB_PREFIX)
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-}
-
-/// The canonical JSON bytes of `value` (see the module comment).
-pub fn canonical(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (index, (key, item)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_scalar(&Value::String(key.clone()), out);
-                out.push(b':');
-                write_canonical(item, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, out),
-    }
-}
-
-fn write_scalar(value: &Value, out: &mut Vec<u8>) {
-    // Writing a JSON scalar into a Vec cannot fail (the Vec writer is infallible and scalars
-    // always serialize), so the result carries no information.
-    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The bytes a checkpoint's signature covers.

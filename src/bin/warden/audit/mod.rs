@@ -7,6 +7,7 @@
 //!
 //! Exit codes: 0 success (verify: intact), 1 verify found tampering or loss, 2 usage or I/O error.
 
+pub mod access_log;
 pub mod chain;
 pub mod export;
 pub mod replay;
@@ -57,6 +58,10 @@ pub struct VerifyArgs {
     /// A file holding the public key.
     #[arg(long, value_name = "FILE")]
     pub public_key_file: Option<PathBuf>,
+    /// Envoy's access log: every record it names (`audit_record=`, `audit_hash=`) must be stored
+    /// with that hash.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
 }
 
 /// Arguments of `warden audit export`.
@@ -122,18 +127,18 @@ fn public_key(args: &VerifyArgs) -> Result<Option<[u8; 32]>, String> {
 
 fn verify_command(args: &VerifyArgs) -> Result<ExitCode, String> {
     let key = public_key(args)?;
-    let report = match (&args.db, &args.export) {
-        (Some(db), _) => {
-            let store = SqliteAuditStore::open_read_only(db).map_err(|e| format!("{}: {e}", db.display()))?;
-            verify::verify(&store, key.as_ref())
-        }
-        (None, Some(path)) => {
-            let file = verify::ExportFile::open(path).map_err(|e| e.to_string())?;
-            verify::verify(&file, key.as_ref())
-        }
+    let trail: Box<dyn verify::Trail> = match (&args.db, &args.export) {
+        (Some(db), _) => Box::new(SqliteAuditStore::open_read_only(db).map_err(|e| format!("{}: {e}", db.display()))?),
+        (None, Some(path)) => Box::new(verify::ExportFile::open(path).map_err(|e| e.to_string())?),
         (None, None) => return Err("give --db FILE or --export FILE".to_string()),
+    };
+    let mut report = verify::verify(trail.as_ref(), key.as_ref()).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.access_log {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let entries = access_log::parse(&text);
+        report.problems.extend(access_log::cross_check(trail.as_ref(), &entries).map_err(|e| e.to_string())?);
+        report.access_log_entries = Some(entries.len() as u64);
     }
-    .map_err(|e| e.to_string())?;
     print!("{}", report.render());
     Ok(if report.intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

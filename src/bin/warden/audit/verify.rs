@@ -92,8 +92,10 @@ pub struct Report {
     pub first_break: Option<Break>,
     /// Sequence gaps, one line each.
     pub gaps: Vec<String>,
-    /// Other problems (blobs, signatures), one line each.
+    /// Other problems (blobs, signatures, the access log), one line each.
     pub problems: Vec<String>,
+    /// Access-log entries held against the store (`--access-log`).
+    pub access_log_entries: Option<u64>,
 }
 
 impl Report {
@@ -118,6 +120,10 @@ impl Report {
         let signatures =
             if self.signatures_checked { "signatures verified" } else { "signatures NOT checked (no --public-key)" };
         let scope = if self.complete { "" } else { "; partial export: no gap or truncation checks" };
+        let scope = match self.access_log_entries {
+            Some(n) => format!("{scope}; {n} access-log entries checked"),
+            None => scope.to_string(),
+        };
         let verdict = if self.intact() { "OK" } else { "TAMPERING OR LOSS FOUND" };
         let _ = writeln!(
             out,
