@@ -157,7 +157,9 @@ def start_audit_service(policy: dict, tmp: Path, db: Path, procs: list["Proc"],
     policy.setdefault("audit", {})
     path = tmp / "policy-audit.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
-    proc = Proc("warden-serve", [str(warden), "serve", "--policy", str(path),
+    # Lowest CPU priority: in production the service runs on its own machine; here it shares the
+    # upstream's and wrk's CPU, and its batch ingest must not slow the load generator.
+    proc = Proc("warden-serve", ["nice", "-n", "19", str(warden), "serve", "--policy", str(path),
                                  "--listen", f"127.0.0.1:{port}", "--db", str(db),
                                  "--signing-key", str(keys / "approvals-signing-key.pem"),
                                  "--gateway-token-file", str(keys / "approvals-token")],
@@ -334,7 +336,7 @@ VARIANT_HELP = {
     "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
     "warden": "the real gateway: jwt_authn + warden.wasm (the demo policy without its audit trail)",
     "warden-audit": "warden with the demo policy's audit trail on: every record goes to a real "
-                    "`warden serve` (run beside the upstream, off the gateway's CPU)",
+                    "`warden serve` (run beside the upstream at the lowest CPU priority, off the gateway's CPU)",
     "jwt": "jwt_authn only (no wasm), with the gateway's rule; the route swaps the credential",
     "direct": "no gateway: wrk straight to the upstream (the machine's own latency floor)",
     "jwt-uncached": "jwt, with the older rule `allow_missing_or_failed` alone instead of the "

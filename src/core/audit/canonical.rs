@@ -27,7 +27,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if index > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String(key.clone()), out);
+                let _ = serde_json::to_writer(&mut *out, key.as_str());
                 out.push(b':');
                 write_canonical(item, out);
             }

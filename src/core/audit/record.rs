@@ -13,11 +13,11 @@
 //! which only re-sends texts). If a record is dropped (audit `fail_open`), blobs it introduced
 //! are missing from the store; later records still name them.
 
-use super::canonical::canonical;
 use super::transcript::{Transcript, Usage};
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
 use crate::core::messages::Outline;
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -47,20 +47,20 @@ pub enum Outcome {
 /// Who made the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityView {
-    /// Token issuer.
-    pub issuer: String,
-    /// Token subject.
-    pub subject: String,
     /// Groups from the token.
     pub groups: Vec<String>,
-    /// The role the request ran under.
-    pub role: String,
-    /// The token's `jti`, when it has one.
-    pub token_id: Option<String>,
-    /// The token's `exp`, in milliseconds since the epoch.
-    pub token_expires_at: Option<u64>,
+    /// Token issuer.
+    pub issuer: String,
     /// Job claims (CI runs).
     pub job: BTreeMap<String, String>,
+    /// The role the request ran under.
+    pub role: String,
+    /// Token subject.
+    pub subject: String,
+    /// The token's `exp`, in milliseconds since the epoch.
+    pub token_expires_at: Option<u64>,
+    /// The token's `jti`, when it has one.
+    pub token_id: Option<String>,
 }
 
 impl IdentityView {
@@ -83,25 +83,25 @@ impl IdentityView {
 pub struct DecisionView {
     /// Whether the request went upstream.
     pub allowed: bool,
+    /// The refusal's message.
+    pub message: Option<String>,
     /// The refusal's reason code.
     pub reason: Option<String>,
     /// The status the client received.
     pub status: Option<u16>,
-    /// The refusal's message.
-    pub message: Option<String>,
 }
 
 /// The approval a held request got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalView {
+    /// `approved`, `denied`, `pending`, `unavailable` or `invalid`.
+    pub decision: String,
+    /// Reason codes of the triggers that fired.
+    pub reasons: Vec<String>,
     /// Review id.
     pub review: Option<String>,
     /// Who decided.
     pub reviewer: Option<String>,
-    /// Reason codes of the triggers that fired.
-    pub reasons: Vec<String>,
-    /// `approved`, `denied`, `pending`, `unavailable` or `invalid`.
-    pub decision: String,
     /// The signed verdict, kept as evidence.
     pub verdict: Option<String>,
 }
@@ -109,53 +109,73 @@ pub struct ApprovalView {
 /// The request as forwarded: parameters inline, system prompt and messages by blob name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RequestView {
-    /// Every top-level field but `system`, `messages` and `tools`.
-    pub params: Map<String, Value>,
-    /// Declared tool names (Anthropic tool types for Anthropic-defined tools).
-    pub tools: Vec<String>,
-    /// The system prompt's blob.
-    pub system: Option<String>,
     /// Each message's blob, in order.
     pub messages: Vec<String>,
+    /// Every top-level field but `system`, `messages` and `tools`.
+    pub params: Map<String, Value>,
+    /// The system prompt's blob.
+    pub system: Option<String>,
+    /// Declared tool names (Anthropic tool types for Anthropic-defined tools).
+    pub tools: Vec<String>,
 }
 
-/// The answer as delivered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The answer as delivered (serialized as one object: the transcript's fields with `status`
+/// and `stream`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResponseView {
     /// HTTP status delivered to the client.
     pub status: Option<u16>,
     /// Whether it was an event stream.
     pub stream: bool,
-    /// Content, stop reason, errors (usage goes to the record's `usage`).
-    #[serde(flatten)]
+    /// Content, stop reason, usage, errors.
     pub transcript: Transcript,
+}
+
+impl Serialize for ResponseView {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let t = &self.transcript;
+        let mut map = serializer.serialize_map(Some(11))?;
+        // Keys in canonical (byte) order: see `Record::seal`.
+        map.serialize_entry("complete", &t.complete)?;
+        map.serialize_entry("content", &t.content)?;
+        map.serialize_entry("error", &t.error)?;
+        map.serialize_entry("malformed", &t.malformed)?;
+        map.serialize_entry("message_id", &t.message_id)?;
+        map.serialize_entry("model", &t.model)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("stop_reason", &t.stop_reason)?;
+        map.serialize_entry("stream", &self.stream)?;
+        map.serialize_entry("truncated", &t.truncated)?;
+        map.serialize_entry("usage", &t.usage)?;
+        map.end()
+    }
 }
 
 /// When things happened, in milliseconds since the epoch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Timings {
-    /// Request headers arrived.
-    pub start: u64,
-    /// The first response byte went out.
-    pub first_byte: Option<u64>,
     /// The exchange ended.
     pub end: u64,
+    /// The first response byte went out.
+    pub first_byte: Option<u64>,
+    /// Request headers arrived.
+    pub start: u64,
 }
 
 /// DLP counts by action and detector.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DlpView {
-    /// Findings masked.
-    pub masked: BTreeMap<String, u32>,
-    /// Findings that blocked.
-    pub blocked: BTreeMap<String, u32>,
     /// Findings only counted.
     pub audited: BTreeMap<String, u32>,
+    /// Findings that blocked.
+    pub blocked: BTreeMap<String, u32>,
+    /// Findings masked.
+    pub masked: BTreeMap<String, u32>,
 }
 
 /// One exchange's record, without its place in the trail (source and sequence number, given
-/// when it is queued).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// when it is queued; [`Record::seal`] writes it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The id the client saw in `request-id`.
     pub request_id: String,
@@ -195,15 +215,46 @@ pub struct Record {
     pub blobs: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
+/// A record with its place in the trail, without its blobs: what `warden serve` stores.
 struct Placed<'a> {
-    version: u32,
     source: &'a str,
     seq: u64,
-    id: String,
-    #[serde(flatten)]
+    id: &'a str,
     record: &'a Record,
 }
+
+impl Serialize for Placed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut map = serializer.serialize_map(Some(21))?;
+        // Keys in canonical (byte) order: see `Record::seal`.
+        map.serialize_entry("approval", &r.approval)?;
+        map.serialize_entry("decision", &r.decision)?;
+        map.serialize_entry("dlp", &r.dlp)?;
+        map.serialize_entry("endpoint", &r.endpoint)?;
+        map.serialize_entry("id", self.id)?;
+        map.serialize_entry("identity", &r.identity)?;
+        map.serialize_entry("job_id", &r.job_id)?;
+        map.serialize_entry("method", &r.method)?;
+        map.serialize_entry("model", &r.model)?;
+        map.serialize_entry("outcome", &r.outcome)?;
+        map.serialize_entry("path", &r.path)?;
+        map.serialize_entry("request", &r.request)?;
+        map.serialize_entry("request_id", &r.request_id)?;
+        map.serialize_entry("response", &r.response)?;
+        map.serialize_entry("seq", &self.seq)?;
+        map.serialize_entry("session_id", &r.session_id)?;
+        map.serialize_entry("source", self.source)?;
+        map.serialize_entry("timings", &r.timings)?;
+        map.serialize_entry("upstream_request_id", &r.upstream_request_id)?;
+        map.serialize_entry("usage", &r.usage)?;
+        map.serialize_entry("version", &RECORD_VERSION)?;
+        map.end()
+    }
+}
+
+/// The record format's version.
+pub const RECORD_VERSION: u32 = 1;
 
 /// A record placed in the trail: its id, its hash, and the line that carries it to the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,17 +271,20 @@ pub struct Sealed {
 impl Record {
     /// The record with its place in the trail: `version`, `source`, `seq` and
     /// `id` = `<source>-<seq>`.
+    ///
+    /// The record is written in canonical JSON directly (no intermediate tree): every struct in
+    /// it declares its fields, and the hand-written maps write their keys, in byte order, and
+    /// every map in it is sorted (`BTreeMap`, `serde_json::Map`). A test holds this equal to
+    /// [`canonical`](super::canonical::canonical) of the same record.
     pub fn seal(&self, source: &str, seq: u64) -> Result<Sealed, serde_json::Error> {
         let id = format!("{source}-{seq}");
-        let mut value = serde_json::to_value(Placed { version: 1, source, seq, id: id.clone(), record: self })?;
-        let blobs = value.as_object_mut().and_then(|fields| fields.remove("blobs"));
-        let mut line = canonical(&value);
+        let mut line = serde_json::to_vec(&Placed { source, seq, id: &id, record: self })?;
         let hash = hex(&hmac_sha256::Hash::hash(&line));
-        if let Some(blobs) = blobs.filter(|b| b.as_object().is_some_and(|b| !b.is_empty())) {
+        if !self.blobs.is_empty() {
             // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
             line.pop();
             line.extend_from_slice(b",\"blobs\":");
-            serde_json::to_writer(&mut line, &blobs)?;
+            serde_json::to_writer(&mut line, &self.blobs)?;
             line.push(b'}');
         }
         Ok(Sealed { id, hash, line })
@@ -507,8 +561,6 @@ mod tests {
         let sealed = record.seal("gw-1", 7).unwrap();
         let json: Value = serde_json::from_slice(&sealed.line).unwrap();
         assert_eq!(sealed.id, "gw-1-7");
-        let without_blobs = canonical(&json);
-        assert_eq!(sealed.hash, hex(&hmac_sha256::Hash::hash(&without_blobs)), "the hash covers the stored bytes");
         assert_eq!(
             (json["version"].clone(), json["source"].clone(), json["seq"].clone()),
             (json!(1), json!("gw-1"), json!(7))
@@ -516,5 +568,89 @@ mod tests {
         assert_eq!(json["id"], "gw-1-7");
         assert_eq!(json["outcome"], "refused");
         assert_eq!(json["decision"]["reason"], "token_missing");
+    }
+
+    /// A record with every part filled in, nested objects in unsorted order included.
+    fn full_record() -> Record {
+        let mut transcript = crate::core::audit::transcript::from_body(
+            json!({"id": "msg_1", "model": "claude-sonnet-4-6", "stop_reason": "tool_use",
+                   "content": [{"type": "text", "text": "Let me look \"here\"\n"},
+                               {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"z": 1, "a": [true, null]}}],
+                   "usage": {"output_tokens": 3, "input_tokens": 9, "cache_read_input_tokens": 7}})
+            .to_string()
+            .as_bytes(),
+        );
+        transcript.error = Some(json!({"type": "overloaded_error", "message": "é"}));
+        let mut params = Map::new();
+        for (key, value) in [
+            ("thinking", json!({"type": "enabled", "budget_tokens": 1024})),
+            ("model", json!("m")),
+            ("max_tokens", json!(1.5)),
+        ] {
+            params.insert(key.to_string(), value);
+        }
+        let caller = Caller {
+            subject: "alice".into(),
+            issuer: "warden-demo".into(),
+            groups: vec!["eng".into(), "admins".into()],
+            job: vec![("run_id".into(), "7".into()), ("repository".into(), "org/app".into())],
+            role: 0,
+            token_id: Some("jti-1".into()),
+            token_expires_at: 1_800_000_900.0,
+        };
+        Record {
+            request_id: "req_warden_1".into(),
+            upstream_request_id: Some("req_011".into()),
+            session_id: Some("sess".into()),
+            job_id: job_id(&caller.job),
+            identity: Some(IdentityView::of(&caller, "developer")),
+            endpoint: "messages".into(),
+            method: "POST".into(),
+            path: "/v1/messages?beta=true".into(),
+            decision: DecisionView { allowed: true, reason: None, status: Some(200), message: Some("ok".into()) },
+            approval: Some(ApprovalView {
+                review: Some("rev_1".into()),
+                reviewer: Some("bob".into()),
+                reasons: vec!["opus_model".into()],
+                decision: "approved".into(),
+                verdict: Some("h.p.s".into()),
+            }),
+            model: Some("claude-sonnet-4-6".into()),
+            request: Some(RequestView {
+                params,
+                tools: vec!["Bash".into()],
+                system: Some("sha256:00".into()),
+                messages: vec!["sha256:01".into(), "sha256:02".into()],
+            }),
+            response: Some(ResponseView { status: Some(200), stream: true, transcript }),
+            dlp: DlpView {
+                masked: [("github-pat".to_string(), 1)].into(),
+                blocked: BTreeMap::new(),
+                audited: [("email".to_string(), 2)].into(),
+            },
+            usage: Usage {
+                input_tokens: Some(9),
+                output_tokens: Some(3),
+                cache_read_input_tokens: Some(7),
+                cache_creation_input_tokens: None,
+            },
+            timings: Timings { start: 1, first_byte: Some(2), end: 3 },
+            outcome: Outcome::StreamError,
+            blobs: [("sha256:01".to_string(), "{\"role\":\"user\"}".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_record_is_written_in_canonical_json_and_hashed_as_stored() {
+        let sealed = full_record().seal("gw-1", 7).unwrap();
+        let mut json: Value = serde_json::from_slice(&sealed.line).unwrap();
+        let blobs = json.as_object_mut().unwrap().remove("blobs").unwrap();
+        assert_eq!(blobs, json!({"sha256:01": "{\"role\":\"user\"}"}), "the line carries the blobs");
+        let stored = crate::core::audit::canonical::canonical(&json);
+        let written = &sealed.line[..stored.len() - 1];
+        assert_eq!(String::from_utf8_lossy(written), String::from_utf8_lossy(&stored[..stored.len() - 1]));
+        assert_eq!(sealed.hash, hex(&hmac_sha256::Hash::hash(&stored)), "the hash covers the stored bytes");
+        assert_eq!(json["response"]["content"][1]["input"], json!({"a": [true, null], "z": 1}));
+        assert_eq!(json["identity"]["job"]["repository"], "org/app");
     }
 }

@@ -27,14 +27,14 @@ const MAX_EVENT_BYTES: usize = 16 << 20;
 /// Token usage as Anthropic reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: Option<u64>,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: Option<u64>,
     /// Input tokens billed at the normal rate.
     pub input_tokens: Option<u64>,
     /// Output tokens.
     pub output_tokens: Option<u64>,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_input_tokens: Option<u64>,
-    /// Input tokens written to the prompt cache.
-    pub cache_creation_input_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -55,7 +55,7 @@ impl Usage {
 }
 
 /// The answer as the agent received it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transcript {
     /// Anthropic's message id (`msg_…`).
     pub message_id: Option<String>,
