@@ -4,10 +4,11 @@
 //! Each worker VM has one [`Outbox`] shared by its root context and its HTTP contexts (same
 //! thread). At the end of an exchange, [`enqueue`] numbers its record from a counter in Envoy's
 //! shared data (one gap-free sequence for all workers) and queues it. Every [`TICK_MS`] the root
-//! context sends the next batch (NDJSON) to `warden serve` with `dispatch_http_call`; only a 200
-//! acknowledges it; a 400 or 409 (a batch the service can never take) drops it, loudly; anything
-//! else puts it back for a retry. The gateway's source name is the
-//! policy's `audit.source` or a random one chosen by the first VM to configure and shared by all.
+//! context sends the next batch (NDJSON) to `warden serve` with `dispatch_http_call`, and after
+//! each acknowledged batch the next one at once while records wait. Only a 200 acknowledges a
+//! batch; a 400 or 409 (a batch the service can never take) drops it, loudly; anything else puts
+//! it back for a retry. The gateway's source name is the policy's `audit.source` or a random one
+//! chosen by the first VM to configure and shared by all.
 
 use super::host::{self, HostError, Map};
 use super::metrics::Metrics;
@@ -77,6 +78,11 @@ impl Delivery {
     pub fn on_tick(&mut self) {
         let now = host::now_millis();
         self.log_drops(now);
+        self.send_next(now);
+    }
+
+    /// Sends the next batch unless one is in flight or none is due.
+    fn send_next(&mut self, now: u64) {
         if self.in_flight {
             return;
         }
@@ -107,6 +113,9 @@ impl Delivery {
         });
         if status == Some(200) {
             self.outbox.borrow_mut().acknowledged(now);
+            // More waiting (a busy worker queues faster than one batch per tick): go on at once,
+            // so delivery keeps up with any request rate the service can store.
+            self.send_next(now);
         } else if matches!(status, Some(400 | 409)) {
             let dropped = self.outbox.borrow_mut().rejected(now);
             if let Some(metrics) = &self.metrics {
