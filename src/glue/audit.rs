@@ -5,7 +5,7 @@
 //! thread). At the end of an exchange, [`enqueue`] numbers its record from a counter in Envoy's
 //! shared data (one gap-free sequence for all workers) and queues it. Every [`TICK_MS`] the root
 //! context sends the next batch (NDJSON) to `warden serve` with `dispatch_http_call`, and after
-//! each acknowledged batch the next one at once while records wait. Only a 200 acknowledges a
+//! each acknowledged batch the next one at once if a full batch waits. Only a 200 acknowledges a
 //! batch; a 400 or 409 (a batch the service can never take) drops it, loudly; anything else puts
 //! it back for a retry. The gateway's source name is the policy's `audit.source` or a random one
 //! chosen by the first VM to configure and shared by all.
@@ -113,9 +113,12 @@ impl Delivery {
         });
         if status == Some(200) {
             self.outbox.borrow_mut().acknowledged(now);
-            // More waiting (a busy worker queues faster than one batch per tick): go on at once,
-            // so delivery keeps up with any request rate the service can store.
-            self.send_next(now);
+            // A full batch waiting (a busy worker queues faster than one batch per tick) goes at
+            // once, so delivery keeps up with any rate the service can store; fewer records wait
+            // for the tick, so a batch is never sent for a handful.
+            if self.outbox.borrow().full_batch_waiting() {
+                self.send_next(now);
+            }
         } else if matches!(status, Some(400 | 409)) {
             let dropped = self.outbox.borrow_mut().rejected(now);
             if let Some(metrics) = &self.metrics {

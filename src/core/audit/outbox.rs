@@ -80,6 +80,11 @@ impl Outbox {
         }
     }
 
+    /// Whether a full batch ([`BATCH_RECORDS`]) waits: then it need not wait for the next tick.
+    pub fn full_batch_waiting(&self) -> bool {
+        self.queue.len() >= BATCH_RECORDS
+    }
+
     /// Records waiting, in flight included.
     pub fn len(&self) -> usize {
         self.queue.len() + self.in_flight.len()
@@ -191,6 +196,7 @@ mod tests {
         for seq in 1..=250 {
             outbox.push(seq, &record(seq), 0).unwrap();
         }
+        assert!(outbox.full_batch_waiting());
         let first = outbox.next_batch(0).unwrap();
         assert_eq!(seqs(&first), (1..=200).collect::<Vec<_>>());
         assert_eq!(outbox.next_batch(0), None, "one batch in flight at a time");
@@ -198,6 +204,7 @@ mod tests {
         assert_eq!(outbox.next_batch(500), None, "the retry waits");
         let again = outbox.next_batch(1_010).unwrap();
         assert_eq!(again, first, "the same records, in the same order");
+        assert!(!outbox.full_batch_waiting(), "50 records wait: the next tick sends them");
         outbox.acknowledged(1_020);
         assert_eq!(seqs(&outbox.next_batch(1_020).unwrap()), (201..=250).collect::<Vec<_>>());
         outbox.acknowledged(1_030);
