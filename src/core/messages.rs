@@ -1,7 +1,7 @@
 //! The Messages request body: parse what policy needs, check it, rewrite surgically.
 //!
 //! Algorithm: the body must be UTF-8 JSON whose top level is an object. It is deserialized once
-//! into [`MessagesRequest`], a borrowed view: the fields policy reads (`model`, `max_tokens`,
+//! into `MessagesRequest`, a borrowed view: the fields policy reads (`model`, `max_tokens`,
 //! `stream`, `thinking`, `tools`, `mcp_servers`), each entry of `messages` and the `system`
 //! prompt as raw JSON slices, and every other top-level value as a raw slice too; serde still
 //! validates the syntax of everything while skipping it without allocation. A field the policy

@@ -9,6 +9,10 @@
 //! memo and the body's [`Outline`] from its single parse, so a message already sent costs a
 //! lookup at the end of the exchange — no parse, no hash, no SHA-256, no masking pass.
 //!
+//! Every struct here declares its fields in byte order of their names: [`Record::seal`] writes a
+//! record as canonical JSON directly (the bytes `warden serve` stores and the access log's hash
+//! covers), and a test holds it to that.
+//!
 //! Limits: the memo is per worker and bounded ([`BLOB_MEMO_CAPACITY`]; when full it starts over,
 //! which only re-sends texts). If a record is dropped (audit `fail_open`), blobs it introduced
 //! are missing from the store; later records still name them.
