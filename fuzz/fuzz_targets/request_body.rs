@@ -1,4 +1,5 @@
-//! The Messages body check never panics, and a clamp rewrite is always valid JSON.
+//! The Messages body check never panics, a clamp rewrite is always valid JSON, and the outline
+//! points at whole JSON values of the body as forwarded.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -16,10 +17,21 @@ fuzz_target!(|data: &[u8]| {
     for role in &policy().roles {
         for kind in [BodyKind::Messages, BodyKind::CountTokens] {
             if let Ok(verdict) = check_body(role, kind, data) {
-                if let Some(rewritten) = verdict.rewritten {
+                if let Some(rewritten) = &verdict.rewritten {
                     assert!(
-                        serde_json::from_slice::<serde_json::Value>(&rewritten).is_ok(),
+                        serde_json::from_slice::<serde_json::Value>(rewritten).is_ok(),
                         "a clamp rewrite must stay valid JSON"
+                    );
+                }
+                let forwarded = verdict.rewritten.as_deref().unwrap_or(data);
+                let outline = &verdict.outline;
+                let parts = outline.params.iter().map(|(_, range)| range);
+                let parts = parts.chain(outline.system.iter()).chain(outline.messages.iter().map(|(range, _)| range));
+                for range in parts {
+                    let part = forwarded.get(range.clone()).expect("an outline range lies in the body");
+                    assert!(
+                        serde_json::from_slice::<serde_json::Value>(part).is_ok(),
+                        "an outline range is a whole JSON value"
                     );
                 }
             }
