@@ -51,6 +51,13 @@ envoy_pid=""
 serve_pid=""
 cleanup() {
     local pid
+    # Stop taking connections, then give the gateway a second to deliver its last audit records
+    # (they leave every 200 ms) before it stops: records still queued when Envoy exits are lost.
+    if [[ -n "$envoy_pid" ]] && kill -0 "$envoy_pid" 2>/dev/null; then
+        "$py" -c "import urllib.request, sys; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='POST'), timeout=2)" \
+            "http://127.0.0.1:$admin_port/drain_listeners?inboundonly" >/dev/null 2>&1 || true
+        sleep 1
+    fi
     for pid in $envoy_pid $serve_pid $fake_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -81,7 +88,9 @@ else
 fi
 
 # The approval service: reviews for the held requests, the approver page, the verdicts.
-"$warden" serve --policy "$policy" --listen "127.0.0.1:$approvals_port" --db .demo/approvals.db \
+# In a session of its own, like Envoy below: Ctrl-C reaches this script only, whose cleanup stops
+# the gateway first (after it delivered its last audit records) and the service after it.
+setsid "$warden" serve --policy "$policy" --listen "127.0.0.1:$approvals_port" --db .demo/approvals.db \
     --signing-key .demo/approvals-signing-key.pem --gateway-token-file .demo/approvals-token \
     --public-url "$approvals_url" > .demo/serve.log 2>&1 &
 serve_pid=$!
@@ -125,6 +134,7 @@ cat <<BANNER
 
   Audit trail: every exchange is recorded in .demo/approvals.db (docs/audit.md):
       $warden audit verify --db .demo/approvals.db --public-key-file .demo/approvals-verdict-key.pub
+      $warden audit verify --db .demo/approvals.db --access-log .demo/envoy-access.log
       $warden audit replay --db .demo/approvals.db --session <X-Claude-Code-Session-Id>
       open $approvals_url/sessions
 
@@ -132,12 +142,14 @@ cat <<BANNER
 
 BANNER
 
-# Envoy runs as this script's child (it is stopped when its launcher exits); `wait` keeps the
-# script alive and lets the traps run on Ctrl-C or SIGTERM.
-"$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
+# Envoy runs as this script's child, in a session of its own so that Ctrl-C reaches only this
+# script: its cleanup drains Envoy and lets it deliver its last audit records before stopping it.
+# `wait` keeps the script alive and lets the traps run on Ctrl-C or SIGTERM.
+setsid "$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
     --port "$port" --admin-port "$admin_port" \
     --credential-file WARDEN_APPROVALS_TOKEN=.demo/approvals-token \
     --credential-file WARDEN_APPROVALS_VERDICT_KEY=.demo/approvals-verdict-key.pub \
+    --access-log .demo/envoy-access.log \
     --concurrency "${WARDEN_CONCURRENCY:-1}" --log-level "${WARDEN_LOG_LEVEL:-info}" &
 envoy_pid=$!
 rc=0

@@ -116,7 +116,7 @@ def test_demo_holds_opus_for_a_lead_to_approve(demo):
     assert result["r"].status == 200, result["r"].text
 
 
-def test_demo_records_each_exchange_in_the_audit_trail(demo):
+def test_demo_records_each_exchange_in_the_audit_trail(demo, tmp_path):
     _, port, _ = demo
     prompt = f"audit me {os.getpid()}-{time.monotonic_ns()}"
     headers = {"content-type": "application/json", "authorization": f"Bearer {mint('alice', 'eng')}"}
@@ -125,14 +125,31 @@ def test_demo_records_each_exchange_in_the_audit_trail(demo):
                       "messages": [{"role": "user", "content": prompt}]})
     assert r.status == 200, r.text
     deadline = time.monotonic() + 15
-    found = False
-    while not found and time.monotonic() < deadline:
+    record_id = None
+    while record_id is None and time.monotonic() < deadline:
         out = subprocess.run([str(WARDEN), "audit", "export", "--db", str(REPO / ".demo" / "approvals.db")],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
-        found = r.header("request-id") in out.stdout
+        records = [json.loads(line["record"]) for line in map(json.loads, out.stdout.splitlines())
+                   if line.get("type") == "record"]
+        # The newest match: the fake upstream's request ids start over with each demo run.
+        record_id = next((rec["id"] for rec in reversed(records)
+                          if rec.get("upstream_request_id") == r.header("request-id")), None)
         time.sleep(0.3)
-    assert found, "the exchange's record reached the demo's audit store"
+    assert record_id, "the exchange's record reached the demo's audit store"
+    # Envoy flushes its access-log file about once a second.
+    access_log = REPO / ".demo" / "envoy-access.log"
+    while f"audit_record={record_id} " not in access_log.read_text() and time.monotonic() < deadline + 5:
+        time.sleep(0.3)
+    lines = [line for line in access_log.read_text().splitlines() if f"audit_record={record_id} " in line]
+    assert lines and "audit_hash=" in lines[0], "Envoy logs the record with its hash"
+    # This exchange's line (the demo's files also hold earlier runs).
+    ours = tmp_path / "access.log"
+    ours.write_text(lines[0] + "\n")
+    verified = subprocess.run([str(WARDEN), "audit", "verify", "--db", str(REPO / ".demo" / "approvals.db"),
+                               "--access-log", str(ours)], capture_output=True, text=True, timeout=60)
+    assert "1 access-log entries checked" in verified.stdout, verified.stdout + verified.stderr
+    assert f"record {record_id}" not in verified.stdout, "the stored record is the one the gateway sent"
 
 
 def test_demo_analyst_is_limited_to_haiku(demo):
@@ -151,15 +168,30 @@ def test_demo_analyst_is_limited_to_haiku(demo):
     assert r.json()["error"]["message"].startswith("warden: max_tokens_exceeded:")
 
 
-def test_demo_stops_with_everything_it_started(demo):
-    """Runs after the other tests of the shared demo: it stops it."""
+def test_demo_stops_with_everything_it_started_and_loses_no_record(demo):
+    """Runs after the other tests of the shared demo: it stops it right after a request."""
     proc, port, _ = demo
+    headers = {"content-type": "application/json", "authorization": f"Bearer {mint('alice', 'eng')}"}
+    r = http_request(port, "POST", "/v1/messages", headers,
+                     {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "the last words"}]})
+    assert r.status == 200, r.text
     stop_demo(proc)
     time.sleep(0.5)
     leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", "the demo must stop Envoy, warden serve and the fake upstream"
+    assert leftover.stdout.strip() == "", "the demo must stop the fake upstream"
+    for pattern, name in ((f"envoy-{port}.yaml", "Envoy"), ("serve --policy .* --db .demo/approvals.db", "warden serve")):
+        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert left.stdout.strip() == "", f"the demo must stop {name} (it runs in a session of its own)"
     with pytest.raises(OSError):
         http_request(port, "GET", "/api/hello", timeout=2)
+    # The last exchange's record, named in the access log Envoy flushed on exit, was delivered.
+    last = [line for line in (REPO / ".demo" / "envoy-access.log").read_text().splitlines()
+            if "audit_record=" in line][-1]
+    record_id = re.search(r"audit_record=(\S+)", last).group(1)
+    out = subprocess.run([str(WARDEN), "audit", "export", "--db", str(REPO / ".demo" / "approvals.db")],
+                         capture_output=True, text=True, timeout=30)
+    assert f'"id":"{record_id}"' in out.stdout.replace("\\", ""), f"{record_id} was lost at shutdown"
 
 
 def test_demo_with_an_api_key_proxies_to_the_configured_upstream(fake_upstream, tmp_path):
