@@ -196,3 +196,17 @@ def test_an_audit_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
     rc, config, err = render(tmp_path, policy)
     assert rc == 0, err
     assert "warden_audit" not in clusters(config), "records then go to the approval service's cluster"
+
+
+def test_the_access_log_names_audit_records_and_can_go_to_a_file_too(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    [stdout] = hcm(config)["access_log"]
+    line = stdout["typed_config"]["log_format"]["text_format_source"]["inline_string"]
+    assert "audit_record=%FILTER_STATE(wasm.warden_audit_record:PLAIN)%" in line
+    assert "audit_hash=%FILTER_STATE(wasm.warden_audit_hash:PLAIN)%" in line
+    rc, config, err = render(tmp_path, base_policy(), "--access-log", "logs/access.log")
+    assert rc == 0, err
+    stdout, file = hcm(config)["access_log"]
+    assert file["typed_config"]["path"] == str(REPO / "logs" / "access.log")
+    assert file["typed_config"]["log_format"] == stdout["typed_config"]["log_format"]
