@@ -30,6 +30,9 @@ warden="target/release/warden"
 wasm="target/wasm32-wasip1/release/warden.wasm"
 
 die() { echo "demo: $*" >&2; exit 1; }
+# Prefix that runs a command in a session of its own (util-linux `setsid`; none where missing).
+detached=()
+if command -v setsid >/dev/null; then detached=(setsid); fi
 [[ -x "$py" ]] || die ".venv is missing: run 'make build' first"
 [[ -x "$warden" ]] || die "$warden is missing: run 'make build' first"
 [[ -f "$wasm" ]] || die "$wasm is missing: run 'make build' first"
@@ -90,7 +93,7 @@ fi
 # The approval service: reviews for the held requests, the approver page, the verdicts.
 # In a session of its own, like Envoy below: Ctrl-C reaches this script only, whose cleanup stops
 # the gateway first (after it delivered its last audit records) and the service after it.
-setsid "$warden" serve --policy "$policy" --listen "127.0.0.1:$approvals_port" --db .demo/approvals.db \
+"${detached[@]}" "$warden" serve --policy "$policy" --listen "127.0.0.1:$approvals_port" --db .demo/approvals.db \
     --signing-key .demo/approvals-signing-key.pem --gateway-token-file .demo/approvals-token \
     --public-url "$approvals_url" > .demo/serve.log 2>&1 &
 serve_pid=$!
@@ -145,7 +148,7 @@ BANNER
 # Envoy runs as this script's child, in a session of its own so that Ctrl-C reaches only this
 # script: its cleanup drains Envoy and lets it deliver its last audit records before stopping it.
 # `wait` keeps the script alive and lets the traps run on Ctrl-C or SIGTERM.
-setsid "$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
+"${detached[@]}" "$py" scripts/run_envoy.py --policy "$policy" --wasm "$wasm" --upstream "$upstream" \
     --port "$port" --admin-port "$admin_port" \
     --credential-file WARDEN_APPROVALS_TOKEN=.demo/approvals-token \
     --credential-file WARDEN_APPROVALS_VERDICT_KEY=.demo/approvals-verdict-key.pub \
