@@ -26,8 +26,8 @@
 //! inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
-use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder};
-use crate::core::audit::trail::{Ending, Trail};
+use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
+use crate::core::audit::trail::{ClientLabels, Ending, Trail};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
@@ -313,8 +313,11 @@ impl Exchange {
         check_betas(role, head.header_values("anthropic-beta"))?;
         let edits = Self::edits(gateway, head, caller.role)?;
         let trail = gateway.audits().then(|| {
-            let session = head.header("x-claude-code-session-id");
-            Trail::new(millis(head.now), &request_id, endpoint.label(), head.method, head.path, session)
+            let labels = ClientLabels {
+                session: head.header(SESSION_HEADER).map(str::to_string),
+                job: head.header(JOB_HEADER).map(str::to_string),
+            };
+            Trail::new(millis(head.now), &request_id, endpoint.label(), head.method, head.path, labels)
         });
         let exchange = Exchange {
             request_id,

@@ -80,7 +80,7 @@ def gateway(gateway_factory, make_policy, tmp_path_factory, recorder):
 
 def ask(gateway, token: str | None, prompt: str, stream: bool = False, model: str = "claude-sonnet-4-6"):
     headers = {"content-type": "application/json", "anthropic-version": "2023-06-01",
-               "x-claude-code-session-id": "sess-audit-1"}
+               "x-claude-code-session-id": "sess-audit-1", "x-warden-job-id": "nightly-build-7"}
     if token:
         headers["authorization"] = f"Bearer {token}"
     body = {"model": model, "max_tokens": 64, "stream": stream,
@@ -104,6 +104,7 @@ def test_allowed_and_refused_exchanges_leave_records(gateway, recorder, issuer, 
     assert allowed["identity"]["token_id"] == "tok-audit-1"
     assert abs(allowed["identity"]["token_expires_at"] - (time.time() + 900) * 1000) < 60_000
     assert allowed["session_id"] == "sess-audit-1"
+    assert (allowed["job_id"], allowed["identity"]["job"]) == ("nightly-build-7", {}), "declared by the client"
     assert allowed["response"]["stream"] is True
     assert allowed["response"]["content"] == [{"type": "text", "text": "Recorded answer."}]
     assert allowed["request"]["params"]["model"] == "claude-sonnet-4-6"

@@ -395,30 +395,40 @@ pub fn request_view(
     view
 }
 
-/// The agent session: `X-Claude-Code-Session-Id`, else the session inside `metadata.user_id`:
-/// Claude Code 2.0 sends `user_<device>_account_<account>_session_<uuid>` there, later versions
-/// a JSON text with a `session_id`.
+/// The header naming the agent session (Claude Code sends it from version 2.1 on).
+pub const SESSION_HEADER: &str = "x-claude-code-session-id";
+/// The header a client may name its CI job with, when its token carries no job claims (like
+/// every `x-warden-*` header, never forwarded upstream).
+pub const JOB_HEADER: &str = "x-warden-job-id";
+
+/// A client-supplied label as recorded: printable ASCII, at most 128 characters, or nothing.
+fn label(text: &str) -> Option<String> {
+    let text: String = text.trim().chars().filter(|c| c.is_ascii_graphic()).take(128).collect();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The agent session: [`SESSION_HEADER`], else the session inside `metadata.user_id`: Claude
+/// Code 2.0 sends `user_<device>_account_<account>_session_<uuid>` there, later versions a JSON
+/// text with a `session_id`.
 pub fn session_id(header: Option<&str>, params: Option<&Map<String, Value>>) -> Option<String> {
-    let clean = |s: &str| {
-        let s: String = s.trim().chars().filter(|c| c.is_ascii_graphic()).take(128).collect();
-        (!s.is_empty()).then_some(s)
-    };
-    if let Some(id) = header.and_then(clean) {
+    if let Some(id) = header.and_then(label) {
         return Some(id);
     }
     let user_id = params?.get("metadata")?.get("user_id")?.as_str()?;
     if let Ok(inner) = serde_json::from_str::<Value>(user_id) {
-        return inner.get("session_id")?.as_str().and_then(clean);
+        return inner.get("session_id")?.as_str().and_then(label);
     }
-    user_id.strip_prefix("user_")?.rsplit_once("_session_").and_then(|(_, id)| clean(id))
+    user_id.strip_prefix("user_")?.rsplit_once("_session_").and_then(|(_, id)| label(id))
 }
 
-/// The CI job: `repository#run_id` when both job claims are there, else the job claims joined.
-pub fn job_id(job: &[(String, String)]) -> Option<String> {
+/// The CI job: from the token's job claims (`repository#run_id` when both are there, else the
+/// claims joined), else as the client declares it in [`JOB_HEADER`] (the record's
+/// `identity.job` is then empty, which tells the two apart).
+pub fn job_id(job: &[(String, String)], header: Option<&str>) -> Option<String> {
     let claim = |name: &str| job.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     match (claim("repository"), claim("run_id")) {
         (Some(repository), Some(run)) => Some(format!("{repository}#{run}")),
-        _ if job.is_empty() => None,
+        _ if job.is_empty() => header.and_then(label),
         _ => Some(job.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
     }
 }
@@ -530,9 +540,10 @@ mod tests {
     #[test]
     fn a_job_is_its_repository_and_run() {
         let job = vec![("repository".to_string(), "org/app".to_string()), ("run_id".to_string(), "42".to_string())];
-        assert_eq!(job_id(&job).as_deref(), Some("org/app#42"));
-        assert_eq!(job_id(&job[..1]).as_deref(), Some("repository=org/app"));
-        assert_eq!(job_id(&[]), None);
+        assert_eq!(job_id(&job, Some("nightly-7")).as_deref(), Some("org/app#42"), "the token's claims win");
+        assert_eq!(job_id(&job[..1], None).as_deref(), Some("repository=org/app"));
+        assert_eq!(job_id(&[], Some(" nightly-7\n")).as_deref(), Some("nightly-7"), "declared by the client");
+        assert_eq!(job_id(&[], None), None);
     }
 
     #[test]
@@ -606,7 +617,7 @@ mod tests {
             request_id: "req_warden_1".into(),
             upstream_request_id: Some("req_011".into()),
             session_id: Some("sess".into()),
-            job_id: job_id(&caller.job),
+            job_id: job_id(&caller.job, None),
             identity: Some(IdentityView::of(&caller, "developer")),
             endpoint: "messages".into(),
             method: "POST".into(),

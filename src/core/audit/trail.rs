@@ -37,6 +37,16 @@ pub struct Ending {
     pub client_gone: bool,
 }
 
+/// What the client's headers say a request belongs to ([`super::record::SESSION_HEADER`],
+/// [`super::record::JOB_HEADER`]), kept as declared; who sent it comes from the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLabels {
+    /// The agent session header.
+    pub session: Option<String>,
+    /// The CI job header.
+    pub job: Option<String>,
+}
+
 /// The record in the making.
 #[derive(Debug, Default)]
 pub struct Trail {
@@ -45,7 +55,7 @@ pub struct Trail {
     endpoint: String,
     method: String,
     path: String,
-    session_header: Option<String>,
+    labels: ClientLabels,
     refusal: Option<DecisionView>,
     approval: Option<ApprovalView>,
     /// The body as forwarded, split into blobs only when the record is made (off the request
@@ -68,7 +78,7 @@ impl Trail {
         endpoint: &str,
         method: &str,
         path: &str,
-        session_header: Option<&str>,
+        labels: ClientLabels,
     ) -> Self {
         Self {
             start_ms,
@@ -76,7 +86,7 @@ impl Trail {
             endpoint: endpoint.to_string(),
             method: method.to_string(),
             path: path.to_string(),
-            session_header: session_header.map(str::to_string),
+            labels,
             ..Self::default()
         }
     }
@@ -169,12 +179,12 @@ impl Trail {
         let decision =
             self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
         let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
-        let session_id = super::record::session_id(self.session_header.as_deref(), request.as_ref().map(|r| &r.params));
+        let session_id = super::record::session_id(self.labels.session.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
             request_id: self.request_id,
             upstream_request_id: self.upstream_request_id,
             session_id,
-            job_id: who.and_then(|(caller, _)| super::record::job_id(&caller.job)),
+            job_id: who.and_then(|(caller, _)| super::record::job_id(&caller.job, self.labels.job.as_deref())),
             identity: who.map(|(caller, role)| IdentityView::of(caller, role)),
             endpoint: self.endpoint,
             method: self.method,
@@ -241,7 +251,7 @@ pub fn refused_at_headers(
     start_ms: u64,
     end_ms: u64,
 ) -> Record {
-    let mut trail = Trail::new(start_ms, request_id, "unknown", method, path, None);
+    let mut trail = Trail::new(start_ms, request_id, "unknown", method, path, ClientLabels::default());
     trail.on_refused(reply);
     let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
     // Nothing to name or mask: the request never got past its headers.
@@ -278,7 +288,7 @@ mod tests {
     }
 
     fn trail() -> Trail {
-        Trail::new(0, "req_warden_1", "messages", "POST", "/v1/messages", None)
+        Trail::new(0, "req_warden_1", "messages", "POST", "/v1/messages", ClientLabels::default())
     }
 
     fn done(at_ms: u64) -> Ending {
@@ -302,7 +312,8 @@ mod tests {
 
     #[test]
     fn a_streamed_exchange_records_who_what_and_the_answer() {
-        let mut trail = Trail::new(900, "req_warden_1", "messages", "POST", "/v1/messages?beta=true", Some("sess-1"));
+        let labels = ClientLabels { session: Some("sess-1".into()), job: Some("nightly".into()) };
+        let mut trail = Trail::new(900, "req_warden_1", "messages", "POST", "/v1/messages?beta=true", labels);
         let body =
             json!({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]});
         trail.on_forwarded_body(super::super::record::forwarded_of(body.to_string().as_bytes()));
@@ -320,6 +331,18 @@ mod tests {
         assert_eq!((record.usage.input_tokens, record.usage.output_tokens), (Some(9), Some(3)));
         assert_eq!(record.timings, Timings { start: 900, first_byte: Some(1_000), end: 2_000 });
         assert_eq!(record.blobs.len(), 1);
+    }
+
+    #[test]
+    fn a_job_header_names_the_job_only_when_the_token_has_no_job_claims() {
+        let labels = ClientLabels { session: None, job: Some("nightly-7".into()) };
+        let trail = || Trail::new(0, "r", "messages", "POST", "/v1/messages", labels.clone());
+        let ci = caller();
+        assert_eq!(finish(trail(), &ci, done(1)).job_id.as_deref(), Some("org/app#7"));
+        let person = Caller { job: vec![], ..caller() };
+        let record = finish(trail(), &person, done(1));
+        assert_eq!(record.job_id.as_deref(), Some("nightly-7"));
+        assert!(record.identity.unwrap().job.is_empty(), "so the record shows it was declared");
     }
 
     #[test]
