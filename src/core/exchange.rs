@@ -408,13 +408,12 @@ impl Exchange {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
-        if let Some(trail) = self.trail.as_mut() {
-            trail.on_forwarded_body(Forwarded {
-                body: verdict.rewritten.as_deref().unwrap_or(body).to_vec(),
-                outline: std::mem::take(&mut verdict.outline),
-                digests,
-                tools: verdict.tools.clone(),
-            });
+        if let (Some(trail), Some(names)) = (self.trail.as_mut(), gateway.audit_blobs.as_ref()) {
+            let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
+            let outline = std::mem::take(&mut verdict.outline);
+            let digest = |text: &[u8]| gateway.memo.digest(text);
+            let tools = verdict.tools.clone();
+            trail.on_forwarded_body(Forwarded::take(forwarded, outline, &digests, &names.borrow(), &digest, tools));
         }
         if wants_turn {
             let turn = || {
@@ -693,8 +692,7 @@ impl Exchange {
             // Every detector masks, so nothing blocks; keep nothing rather than the text.
             Err(_) => String::new(),
         };
-        let digest = |text: &[u8]| gateway.memo.digest(text);
-        let recorder = Recorder { names: &mut names, digest: &digest, mask: &mut mask };
+        let recorder = Recorder { names: &mut names, mask: &mut mask };
         Some(trail.finish(Some((&self.caller, role)), &tally, ending, recorder))
     }
 

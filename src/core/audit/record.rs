@@ -6,8 +6,9 @@
 //! `blobs` only the texts its worker has not sent before, so a session that re-sends its history
 //! on every turn records each message once. The per-worker memo maps a message's keyed digest
 //! to the blob's name; the request path already computed that digest for DLP's clean-message
-//! memo and the body's [`Outline`] from its single parse, so a message already sent costs a
-//! lookup at the end of the exchange — no parse, no hash, no SHA-256, no masking pass.
+//! memo and the body's [`Outline`] from its single parse, so [`Forwarded::take`] keeps a message
+//! already sent by name alone (no copy, no parse, no SHA-256, no masking pass) and copies only
+//! the texts still to be named.
 //!
 //! Every struct here declares its fields in byte order of their names: [`Record::seal`] writes a
 //! record as canonical JSON directly (the bytes `warden serve` stores and the access log's hash
@@ -307,6 +308,11 @@ impl BlobNames {
         Self::default()
     }
 
+    /// The name of the text whose digest is `digest`, if this worker already sent it.
+    pub fn known(&self, digest: u128) -> Option<&str> {
+        self.sent.get(&digest).map(String::as_str)
+    }
+
     /// The name of `forwarded` (a JSON text whose digest is `digest`) once `mask` rewrote it;
     /// adds the masked text to `blobs` the first time this worker names it.
     pub fn name(
@@ -339,57 +345,96 @@ pub fn blob_name(text: &str) -> String {
     format!("{BLOB_PREFIX}{}", hex(&hmac_sha256::Hash::hash(text.as_bytes())))
 }
 
-/// What the worker lends a trail to become a record: its memo of blobs sent, the message
-/// digest ([`crate::core::dlp::memo::CleanMemo::digest`]) and the mask every recorded text
-/// goes through.
+/// What the worker lends a trail to become a record: its memo of blobs sent and the mask every
+/// recorded text goes through.
 pub struct Recorder<'a> {
     /// The worker's memo of blobs already sent.
     pub names: &'a mut BlobNames,
-    /// The keyed digest of a raw JSON text.
-    pub digest: &'a dyn Fn(&[u8]) -> u128,
     /// Masks a text with every detector.
     pub mask: &'a mut dyn FnMut(&str) -> String,
 }
 
-/// The forwarded body as the request path left it for the record: its bytes, where its parts
-/// lie, each message's digest (computed on the request path; unused for a message masking
-/// rewrote) and the declared tools.
-#[derive(Debug, Default)]
-pub struct Forwarded {
-    /// The body as forwarded.
-    pub body: Vec<u8>,
-    /// Where its parts lie.
-    pub outline: Outline,
-    /// The digest of each message as received (empty when none were computed).
-    pub digests: Vec<u128>,
-    /// Declared tool names (Anthropic tool types for Anthropic-defined tools).
-    pub tools: Vec<String>,
+/// The system prompt or a message of the forwarded body, as the record will name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// This worker already sent it: its blob name.
+    Named(String),
+    /// Not sent yet (or rewritten by masking): its forwarded text and that text's digest.
+    Text {
+        /// The forwarded JSON text.
+        text: Vec<u8>,
+        /// Its [`crate::core::dlp::memo::CleanMemo::digest`].
+        digest: u128,
+    },
 }
 
-/// The forwarded body as the record shows it; blob texts it introduces go to `blobs`. Only
-/// the parameters are parsed here: messages already sent cost a memo lookup.
+/// What the record keeps of the forwarded body, taken on the request path ([`Forwarded::take`]):
+/// parameters as raw JSON, the declared tools, and the system prompt and messages as [`Part`]s
+/// — so a history the worker already recorded is not copied again, only named.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Every top-level field but `system`, `messages` and `tools`: name and raw JSON.
+    pub params: Vec<(String, Vec<u8>)>,
+    /// Declared tool names (Anthropic tool types for Anthropic-defined tools).
+    pub tools: Vec<String>,
+    /// The system prompt.
+    pub system: Option<Part>,
+    /// Each message, in order.
+    pub messages: Vec<Part>,
+}
+
+impl Forwarded {
+    /// Takes what the record needs from `body` (as forwarded), laid out by `outline`. A
+    /// message's digest comes from `digests` (the request path computed them for DLP's memo)
+    /// unless masking rewrote it; `digest` computes the others. A part `names` already knows is
+    /// kept by name only.
+    pub fn take(
+        body: &[u8],
+        outline: Outline,
+        digests: &[u128],
+        names: &BlobNames,
+        digest: &dyn Fn(&[u8]) -> u128,
+        tools: Vec<String>,
+    ) -> Self {
+        let slice = |range: &Range<usize>| body.get(range.clone()).unwrap_or_default();
+        let part = |text: &[u8], known: Option<u128>| {
+            let digest = known.unwrap_or_else(|| digest(text));
+            match names.known(digest) {
+                Some(name) => Part::Named(name.to_string()),
+                None => Part::Text { text: text.to_vec(), digest },
+            }
+        };
+        Self {
+            params: outline.params.iter().map(|(key, range)| (key.clone(), slice(range).to_vec())).collect(),
+            tools,
+            system: outline.system.as_ref().map(|range| part(slice(range), None)),
+            messages: outline
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(i, (range, rewritten))| part(slice(range), digests.get(i).copied().filter(|_| !rewritten)))
+                .collect(),
+        }
+    }
+}
+
+/// The forwarded body as the record shows it; blob texts it introduces go to `blobs`.
 pub fn request_view(
     forwarded: Forwarded,
     recorder: &mut Recorder,
     blobs: &mut BTreeMap<String, String>,
 ) -> RequestView {
-    let Forwarded { body, outline, digests, tools } = forwarded;
-    let part = |range: &Range<usize>| body.get(range.clone()).unwrap_or_default();
-    let mut name = |text: &[u8], known: Option<u128>| {
-        let digest = known.unwrap_or_else(|| (recorder.digest)(text));
-        recorder.names.name(digest, text, &mut *recorder.mask, blobs)
+    let Forwarded { params, tools, system, messages } = forwarded;
+    let mut name = |part: Part| match part {
+        Part::Named(name) => name,
+        Part::Text { text, digest } => recorder.names.name(digest, &text, &mut *recorder.mask, blobs),
     };
     let mut view = RequestView { tools, ..RequestView::default() };
-    view.system = outline.system.as_ref().map(|range| name(part(range), None));
-    view.messages = outline
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, (range, rewritten))| name(part(range), digests.get(i).copied().filter(|_| !rewritten)))
-        .collect();
-    for (key, range) in &outline.params {
-        if let Ok(value) = serde_json::from_slice(part(range)) {
-            view.params.insert(key.clone(), value);
+    view.system = system.map(&mut name);
+    view.messages = messages.into_iter().map(&mut name).collect();
+    for (key, raw) in params {
+        if let Ok(value) = serde_json::from_slice(&raw) {
+            view.params.insert(key, value);
         }
     }
     view
@@ -435,9 +480,9 @@ pub fn job_id(job: &[(String, String)], header: Option<&str>) -> Option<String> 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-/// The body as the request path hands it over: its outline (from a plain parse here) and
-/// no digests (the record computes them). Tests only.
-pub(crate) fn forwarded_of(body: &[u8]) -> Forwarded {
+/// The body as the request path hands it over, its outline from a plain parse here and its
+/// digests computed by `take`. Tests only.
+pub(crate) fn forwarded_of(body: &[u8], names: &BlobNames) -> Forwarded {
     let text = std::str::from_utf8(body).unwrap();
     let fields: BTreeMap<String, &serde_json::value::RawValue> = serde_json::from_str(text).unwrap();
     let span = |raw: &serde_json::value::RawValue| {
@@ -456,12 +501,9 @@ pub(crate) fn forwarded_of(body: &[u8]) -> Forwarded {
             _ => outline.params.push((key, span(raw))),
         }
     }
-    Forwarded {
-        body: body.to_vec(),
-        outline,
-        digests: Vec::new(),
-        tools: vec!["Bash".into(), "web_search_20250305".into()],
-    }
+    let memo = crate::core::dlp::memo::CleanMemo::new(b"k");
+    let tools = vec!["Bash".into(), "web_search_20250305".into()];
+    Forwarded::take(body, outline, &[], names, &|text| memo.digest(text), tools)
 }
 
 #[cfg(test)]
@@ -488,12 +530,11 @@ mod tests {
     }
 
     fn view(names: &mut BlobNames, body: &[u8]) -> (RequestView, BTreeMap<String, String>) {
-        let memo = crate::core::dlp::memo::CleanMemo::new(b"k");
-        let digest = |text: &[u8]| memo.digest(text);
+        let forwarded = forwarded_of(body, names);
         let mut mask = |text: &str| text.replace("question", "q");
-        let mut recorder = Recorder { names, digest: &digest, mask: &mut mask };
+        let mut recorder = Recorder { names, mask: &mut mask };
         let mut blobs = BTreeMap::new();
-        let view = request_view(forwarded_of(body), &mut recorder, &mut blobs);
+        let view = request_view(forwarded, &mut recorder, &mut blobs);
         (view, blobs)
     }
 
@@ -522,6 +563,16 @@ mod tests {
         // New: "question 1" and "answer 1"; "the newest question" was sent with the first body.
         assert_eq!(second_blobs.len(), 2, "only the messages not sent before: {second_blobs:?}");
         assert!(second_blobs.keys().all(|name| !first_blobs.contains_key(name)));
+    }
+
+    #[test]
+    fn the_request_path_keeps_only_the_texts_still_to_be_named() {
+        let mut names = BlobNames::new();
+        let _ = view(&mut names, &body(1));
+        let forwarded = forwarded_of(&body(2), &names);
+        let named = forwarded.messages.iter().filter(|part| matches!(part, Part::Named(_))).count();
+        assert_eq!((named, forwarded.messages.len()), (3, 5), "the three messages sent before are named, not copied");
+        assert!(matches!(forwarded.system, Some(Part::Named(_))));
     }
 
     #[test]

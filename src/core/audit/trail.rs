@@ -255,7 +255,7 @@ pub fn refused_at_headers(
     trail.on_refused(reply);
     let ending = Ending { at_ms: end_ms, response_complete: true, client_gone: false };
     // Nothing to name or mask: the request never got past its headers.
-    let recorder = Recorder { names: &mut BlobNames::new(), digest: &|_| 0, mask: &mut str::to_string };
+    let recorder = Recorder { names: &mut BlobNames::new(), mask: &mut str::to_string };
     trail.finish(None, &Tally::default(), ending, recorder)
 }
 
@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn finish_masked(trail: Trail, caller: &Caller, ending: Ending, mask: &mut dyn FnMut(&str) -> String) -> Record {
-        let recorder = Recorder { names: &mut BlobNames::new(), digest: &|text| text.len() as u128, mask };
+        let recorder = Recorder { names: &mut BlobNames::new(), mask };
         trail.finish(Some((caller, "developer")), &Tally::default(), ending, recorder)
     }
 
@@ -316,7 +316,8 @@ mod tests {
         let mut trail = Trail::new(900, "req_warden_1", "messages", "POST", "/v1/messages?beta=true", labels);
         let body =
             json!({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]});
-        trail.on_forwarded_body(super::super::record::forwarded_of(body.to_string().as_bytes()));
+        let forwarded = super::super::record::forwarded_of(body.to_string().as_bytes(), &BlobNames::new());
+        trail.on_forwarded_body(forwarded);
         streamed(&mut trail, STREAM);
         let caller = caller();
         let record = finish(trail, &caller, done(2_000));
