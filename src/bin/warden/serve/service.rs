@@ -554,6 +554,45 @@ pub(crate) mod tests {
 
     pub(crate) const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    #[test]
+    fn the_service_reads_every_field_of_the_hold_the_filter_writes() {
+        use warden::core::approval::{CallerView, HoldRequest as FilterHold};
+        let groups = vec!["eng".to_string()];
+        let tools = vec!["Bash".to_string(), "web_search_20250305".to_string()];
+        let sent = FilterHold {
+            version: 1,
+            request_id: "req_warden_9",
+            fingerprint: FP,
+            caller: CallerView {
+                subject: "alice",
+                issuer: "warden-demo",
+                groups: &groups,
+                job: [("repository", "org/app"), ("run_id", "7")].into_iter().collect(),
+            },
+            role: "developer",
+            reasons: &["opus_model", "after_hours"],
+            model: "claude-opus-4-1",
+            tools: &tools,
+            max_tokens: Some(32_000),
+            body_bytes: 57_039,
+            mcp_servers: true,
+            excerpt: "deploy with [REDACTED:github-pat:1a2b3c]",
+            hold_seconds: 120,
+        };
+        let got: HoldRequest = serde_json::from_str(&serde_json::to_string(&sent).unwrap()).unwrap();
+        assert_eq!((got.version, got.request_id.as_str(), got.fingerprint.as_str()), (1, "req_warden_9", FP));
+        assert_eq!((got.caller.subject.as_str(), got.caller.issuer.as_str()), ("alice", "warden-demo"));
+        assert_eq!(got.caller.groups, groups);
+        assert_eq!(got.caller.job.get("run_id"), Some(&Value::from("7")));
+        assert_eq!(
+            (got.role.as_str(), got.reasons.clone()),
+            ("developer", vec!["opus_model".into(), "after_hours".into()])
+        );
+        assert_eq!((got.model.as_str(), &got.tools, got.max_tokens), ("claude-opus-4-1", &tools, Some(32_000)));
+        assert_eq!((got.body_bytes, got.mcp_servers, got.hold_seconds), (57_039, true, 120));
+        assert_eq!(got.excerpt, sent.excerpt);
+    }
+
     pub(crate) fn hold_request(subject: &str, hold_seconds: u64) -> HoldRequest {
         serde_json::from_value(serde_json::json!({
             "version": 1, "request_id": "req_1", "fingerprint": FP,
