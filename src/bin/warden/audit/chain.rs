@@ -198,6 +198,45 @@ mod tests {
     }
 
     #[test]
+    fn the_service_stores_the_bytes_the_filter_hashed_for_the_access_log() {
+        use warden::core::audit::trail::Ending;
+        use warden::core::exchange::{Exchange, Gateway, RequestHead};
+        use warden::core::identity::{TokenStatus, VerifiedClaims};
+        let gateway = Gateway::new(include_str!("../../../../envoy/policy.yaml"), |name| {
+            Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { "A".repeat(43) } else { "sk-ant-test".to_string() })
+        })
+        .unwrap();
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let token = TokenStatus::Verified(VerifiedClaims {
+            subject: Some("alice".into()),
+            issuer: Some("warden-demo".into()),
+            issued_at: Some(1_800_000_000.0),
+            expires_at: Some(1_800_000_900.0),
+            groups: vec!["eng".into()],
+            job: vec![("repository".into(), "org/app".into())],
+            token_id: Some("jti-1".into()),
+        });
+        let head = RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token, now: 1_800_000_100.0 };
+        let (exchange, _) = Exchange::start(&gateway, &head);
+        let mut exchange = exchange.unwrap();
+        let body = json!({"model": "claude-sonnet-4-6", "max_tokens": 99_999, "system": "Be brief, é.",
+                          "metadata": {"user_id": "user_ab_account__session_s-1"},
+                          "messages": [{"role": "user", "content": "mail ann.lee@corp.io \"now\""}]});
+        exchange.on_body_complete(&gateway, body.to_string().as_bytes());
+        let answer = json!({"content": [{"type": "text", "text": "Done."}], "usage": {"output_tokens": 2}});
+        exchange.on_response_headers(&gateway, &[(":status".to_string(), "200".to_string())]);
+        exchange.on_delivered(answer.to_string().as_bytes(), 1_800_000_100_300);
+        let ending = Ending { at_ms: 1_800_000_100_400, response_complete: true, client_gone: false };
+        let sealed = exchange.finish_record(&gateway, ending).unwrap().seal("gw-t", 3).unwrap();
+
+        let stored = parse_record(&sealed.line, 0).unwrap();
+        assert_eq!(stored.id, sealed.id);
+        assert_eq!(sha256_hex(stored.record.as_bytes()), sealed.hash, "the access log's hash is the stored bytes'");
+        assert_eq!(stored.blobs.len(), 2, "the system prompt and the message");
+        assert_eq!(stored.session_id.as_deref(), Some("s-1"));
+    }
+
+    #[test]
     fn canonical_json_sorts_keys_at_every_level_and_drops_whitespace() {
         let value: Value =
             serde_json::from_str(r#"{ "b": 1, "a": {"z": [1, 2.5, "x\"y"], "y": null}, "é": true }"#).unwrap();
