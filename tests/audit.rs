@@ -6,15 +6,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+mod common;
+
+use common::{run, Serve, Workspace};
+use warden::core::audit::record::blob_name;
+use warden::core::hex::hex;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&hmac_sha256::Hash::hash(bytes))
+}
 
 const POLICY: &str = r#"version: 1
 identity:
@@ -37,43 +43,10 @@ roles:
       triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
 "#;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(WARDEN).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hmac_sha256::Hash::hash(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn blob_name(text: &str) -> String {
-    format!("sha256:{}", sha256_hex(text.as_bytes()))
-}
-
-/// A directory with the service's keys, the demo issuer and a policy.
-struct Workspace {
-    dir: PathBuf,
-}
-
+/// What the audit tests add to the shared workspace.
 impl Workspace {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("warden-audit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.to_str().unwrap();
-        assert_eq!(run(&["token", "init", "--dir", d]).0, 0);
-        let (code, out, err) = run(&["serve", "init", "--dir", d]);
-        assert_eq!(code, 0, "{out}{err}");
-        std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+    fn audit(name: &str) -> Self {
+        Workspace::new("audit", name, POLICY)
     }
 
     fn db(&self) -> String {
@@ -84,15 +57,8 @@ impl Workspace {
         self.path("approvals-verdict-key.pub").to_str().unwrap().to_string()
     }
 
-    fn mint(&self, sub: &str, groups: &str) -> String {
-        let (code, out, err) =
-            run(&["token", "mint", "--dir", self.dir.to_str().unwrap(), "--sub", sub, "--groups", groups]);
-        assert_eq!(code, 0, "{err}");
-        out.trim().to_string()
-    }
-
     fn verify_db(&self, db: &str) -> (i32, String) {
-        let (code, out, err) = run(&["audit", "verify", "--db", db, "--public-key-file", &self.key_file()]);
+        let (code, out, err) = run(&["audit", "verify", "--db", db, "--public-key-file", &self.key_file()], &[]);
         (code, format!("{out}{err}"))
     }
 
@@ -111,52 +77,16 @@ impl Workspace {
     }
 }
 
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A running `warden serve`.
+/// A running `warden serve` and the gateway token to send records with.
 struct Server {
-    child: Child,
-    base: String,
+    serve: Serve,
     token: String,
 }
 
 impl Server {
     fn start(ws: &Workspace, checkpoint_every: u32) -> Self {
-        let mut child = Command::new(WARDEN)
-            .args(["serve", "--policy"])
-            .arg(ws.path("policy.yaml"))
-            .args(["--listen", "127.0.0.1:0", "--db", &ws.db(), "--signing-key"])
-            .arg(ws.path("approvals-signing-key.pem"))
-            .arg("--gateway-token-file")
-            .arg(ws.path("approvals-token"))
-            .args(["--checkpoint-every", &checkpoint_every.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut base = None;
-        let mut log = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.push_str(&line);
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                base = rest.split_whitespace().next().map(str::to_string);
-                break;
-            }
-        }
-        let Some(base) = base else {
-            let _ = child.wait();
-            panic!("warden serve did not start:\n{log}");
-        };
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        let token = std::fs::read_to_string(ws.path("approvals-token")).unwrap().trim().to_string();
-        Self { child, base, token }
+        let serve = ws.start(&["--checkpoint-every", &checkpoint_every.to_string()]);
+        Self { serve, token: ws.gateway_token() }
     }
 
     /// POSTs an NDJSON batch; (status, JSON answer).
@@ -167,7 +97,7 @@ impl Server {
             .build()
             .into();
         let mut response = agent
-            .post(&format!("{}/v1/audit/records", self.base))
+            .post(&format!("{}/v1/audit/records", self.serve.base))
             .header("authorization", &format!("Bearer {token}"))
             .header("content-type", "application/x-ndjson")
             .send(body)
@@ -181,7 +111,7 @@ impl Server {
     fn page(&self, path: &str, token: Option<&str>) -> (u16, String) {
         let agent: ureq::Agent =
             ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
-        let mut request = agent.get(&format!("{}{path}", self.base));
+        let mut request = agent.get(&format!("{}{path}", self.serve.base));
         if let Some(token) = token {
             request = request.header("authorization", &format!("Bearer {token}"));
         }
@@ -197,16 +127,8 @@ impl Server {
     }
 
     /// Stops with SIGTERM (the service signs the head on its way out).
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) {
+        self.serve.terminate();
     }
 }
 
@@ -259,7 +181,7 @@ fn row_hash(connection: &Connection, position: i64) -> String {
 
 #[test]
 fn an_ingested_trail_verifies_and_each_kind_of_tampering_is_named_at_its_first_position() {
-    let ws = Workspace::new("tamper");
+    let ws = Workspace::audit("tamper");
     let server = Server::start(&ws, 5);
     let records: Vec<Value> = (1..=12).map(|seq| simple("gw-1", seq)).collect();
     for batch in records.chunks(4) {
@@ -360,7 +282,7 @@ fn an_ingested_trail_verifies_and_each_kind_of_tampering_is_named_at_its_first_p
 
 #[test]
 fn sequence_gaps_are_reported_per_source_and_an_export_verifies_on_its_own() {
-    let ws = Workspace::new("gaps");
+    let ws = Workspace::audit("gaps");
     let server = Server::start(&ws, 1000);
     server.ingest(&[simple("gw-1", 1), simple("gw-2", 1), simple("gw-1", 2), simple("gw-2", 2), simple("gw-2", 4)]);
     server.stop();
@@ -372,32 +294,32 @@ fn sequence_gaps_are_reported_per_source_and_an_export_verifies_on_its_own() {
 
     let export = ws.path("export.jsonl");
     let export = export.to_str().unwrap();
-    let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--output", export]);
+    let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--output", export], &[]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = run(&["audit", "verify", "--export", export, "--public-key-file", &ws.key_file()]);
+    let (code, out, _) = run(&["audit", "verify", "--export", export, "--public-key-file", &ws.key_file()], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seq 3 missing") && out.contains("5 records, 5 blobs, 1 checkpoints"), "{out}");
 
     let session = ws.path("session.jsonl");
     let session = session.to_str().unwrap();
-    let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--session", "s-gw-1", "--output", session]);
+    let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--session", "s-gw-1", "--output", session], &[]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = run(&["audit", "verify", "--export", session, "--public-key-file", &ws.key_file()]);
+    let (code, out, _) = run(&["audit", "verify", "--export", session, "--public-key-file", &ws.key_file()], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK: 2 records, 2 blobs") && out.contains("partial export"), "{out}");
     let edited = std::fs::read_to_string(session).unwrap().replace("answer 2", "answer 9");
     std::fs::write(session, edited).unwrap();
-    let (code, out, _) = run(&["audit", "verify", "--export", session]);
+    let (code, out, _) = run(&["audit", "verify", "--export", session], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("modified"), "{out}");
 
-    let (code, _, err) = run(&["audit", "verify", "--db", ws.path("missing.db").to_str().unwrap()]);
+    let (code, _, err) = run(&["audit", "verify", "--db", ws.path("missing.db").to_str().unwrap()], &[]);
     assert_eq!(code, 2, "{err}");
 }
 
 #[test]
 fn re_sent_batches_are_acknowledged_once_and_bad_batches_are_refused_whole() {
-    let ws = Workspace::new("idempotent");
+    let ws = Workspace::audit("idempotent");
     let server = Server::start(&ws, 1000);
     let batch = [simple("gw-1", 1), simple("gw-1", 2)];
     let first = server.ingest(&batch);
@@ -425,7 +347,7 @@ fn re_sent_batches_are_acknowledged_once_and_bad_batches_are_refused_whole() {
 
 #[test]
 fn the_chain_continues_across_a_restart_and_verifies() {
-    let ws = Workspace::new("restart");
+    let ws = Workspace::audit("restart");
     let server = Server::start(&ws, 1000);
     server.ingest(&[simple("gw-1", 1), simple("gw-1", 2), simple("gw-1", 3)]);
     server.stop();
@@ -444,7 +366,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 #[test]
 fn a_session_replays_each_turn_once_in_order() {
-    let ws = Workspace::new("replay");
+    let ws = Workspace::audit("replay");
     let server = Server::start(&ws, 1000);
     let u1 = r#"{"role":"user","content":"What is in the repository?"}"#;
     let a1_content = json!([{"type": "text", "text": "Let me look."},
@@ -466,7 +388,7 @@ fn a_session_replays_each_turn_once_in_order() {
         third,
     ]);
     server.stop();
-    let (code, out, err) = run(&["audit", "replay", "--db", &ws.db(), "--session", "sess-1"]);
+    let (code, out, err) = run(&["audit", "replay", "--db", &ws.db(), "--session", "sess-1"], &[]);
     assert_eq!(code, 0, "{err}");
     let pieces = [
         "What is in the repository?",
@@ -488,14 +410,14 @@ fn a_session_replays_each_turn_once_in_order() {
     assert_eq!(count(&out, "── gw-1-"), 3, "{out}");
     assert!(!out.contains("turn 4"), "{out}");
     assert!(out.contains("tokens: in 103, out 20"), "{out}");
-    let (code, _, _) = run(&["audit", "replay", "--db", &ws.db(), "--session", "nobody"]);
+    let (code, _, _) = run(&["audit", "replay", "--db", &ws.db(), "--session", "nobody"], &[]);
     assert_eq!(code, 2);
     let _ = Path::new(&ws.db());
 }
 
 #[test]
 fn approvers_list_sessions_with_filters_and_read_their_transcripts() {
-    let ws = Workspace::new("pages");
+    let ws = Workspace::audit("pages");
     let server = Server::start(&ws, 1000);
     let mut refused = simple("gw-1", 3);
     refused["session_id"] = json!("sess-b");

@@ -5,18 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ct_codecs::{Base64, Decoder};
 use serde_json::{json, Value};
 use warden::core::verdict::{verify, Decision};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+mod common;
+
+use common::{run, Serve as Server, Workspace};
+
 const FP: &str = "5e3c0b1f9a7d2e4c6b8a0f1e3d5c7b9a1f2e3d4c5b6a7980a1b2c3d4e5f60718";
 const FP2: &str = "aaaabbbbccccddddeeeeffff000011112222333344445555666677778888999f";
 
@@ -51,134 +53,6 @@ roles:
 
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut command = Command::new(WARDEN);
-    command.args(args).env_remove("WARDEN_TOKEN").env_remove("WARDEN_SERVICE");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let out = command.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A temporary directory with the demo issuer's keys, the service's keys and a policy.
-struct Workspace {
-    dir: PathBuf,
-}
-
-impl Workspace {
-    fn new(name: &str, policy_text: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("warden-serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.to_str().unwrap();
-        assert_eq!(run(&["token", "init", "--dir", d], &[]).0, 0);
-        let (code, out, err) = run(&["serve", "init", "--dir", d], &[]);
-        assert_eq!(code, 0, "{out}{err}");
-        std::fs::write(dir.join("policy.yaml"), policy_text).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn mint(&self, sub: &str, groups: &str) -> String {
-        let (code, out, err) =
-            run(&["token", "mint", "--dir", self.dir.to_str().unwrap(), "--sub", sub, "--groups", groups], &[]);
-        assert_eq!(code, 0, "{err}");
-        out.trim().to_string()
-    }
-
-    fn gateway_token(&self) -> String {
-        std::fs::read_to_string(self.path("approvals-token")).unwrap().trim().to_string()
-    }
-
-    fn verdict_key(&self) -> Vec<u8> {
-        let text = std::fs::read_to_string(self.path("approvals-verdict-key.pub")).unwrap();
-        Base64::decode_to_vec(text.trim(), None).unwrap()
-    }
-
-    fn start(&self, extra: &[&str]) -> Server {
-        Server::start(self, extra)
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A running `warden serve`.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(ws: &Workspace, extra: &[&str]) -> Self {
-        let mut child = Command::new(WARDEN)
-            .args(["serve", "--policy"])
-            .arg(ws.path("policy.yaml"))
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(ws.path("approvals.db"))
-            .arg("--signing-key")
-            .arg(ws.path("approvals-signing-key.pem"))
-            .arg("--gateway-token-file")
-            .arg(ws.path("approvals-token"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut base = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                base = rest.split_whitespace().next().map(str::to_string);
-                break;
-            }
-        }
-        let Some(base) = base else {
-            let _ = child.wait();
-            panic!("warden serve did not start:\n{}", log.lock().unwrap());
-        };
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        Self { child, base, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A plain HTTP answer.
@@ -309,7 +183,7 @@ fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> s
 
 #[test]
 fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_filter() {
-    let ws = Arc::new(Workspace::new("approve", &policy(false, "1h")));
+    let ws = Arc::new(Workspace::new("serve", "approve", &policy(false, "1h")));
     let server = Arc::new(ws.start(&[]));
     let bob = ws.mint("bob", "leads");
     let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
@@ -347,7 +221,7 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
 
 #[test]
 fn a_hold_nobody_decides_answers_pending_and_its_retry_passes_once_after_approval() {
-    let ws = Workspace::new("pending", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "pending", &policy(false, "1h"));
     let server = ws.start(&["--public-url", "https://warden.example/"]);
     let bob = ws.mint("bob", "leads");
     let started = Instant::now();
@@ -377,7 +251,7 @@ fn a_hold_nobody_decides_answers_pending_and_its_retry_passes_once_after_approva
 
 #[test]
 fn a_denial_answers_the_waiting_hold_and_stands_for_its_retries() {
-    let ws = Arc::new(Workspace::new("deny", &policy(false, "1h")));
+    let ws = Arc::new(Workspace::new("serve", "deny", &policy(false, "1h")));
     let server = Arc::new(ws.start(&[]));
     let bob = ws.mint("bob", "leads");
     let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
@@ -407,7 +281,7 @@ fn a_denial_answers_the_waiting_hold_and_stands_for_its_retries() {
 
 #[test]
 fn the_hold_endpoint_authenticates_the_gateway_and_validates_the_request() {
-    let ws = Workspace::new("holdauth", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "holdauth", &policy(false, "1h"));
     let server = ws.start(&[]);
     let url = format!("{}/v1/holds", server.base);
     let body = hold_body("alice", FP, 0, "x").to_string();
@@ -463,7 +337,7 @@ fn the_hold_endpoint_authenticates_the_gateway_and_validates_the_request() {
 
 #[test]
 fn the_reviews_api_refuses_bad_tokens_outsiders_self_approval_and_unknown_reviews() {
-    let ws = Workspace::new("rules", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "rules", &policy(false, "1h"));
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("dana", FP, 0, "x"));
     let bob = ws.mint("bob", "leads");
@@ -493,7 +367,7 @@ fn the_reviews_api_refuses_bad_tokens_outsiders_self_approval_and_unknown_review
 
 #[test]
 fn two_person_reviews_need_two_different_approvers_and_name_both() {
-    let ws = Arc::new(Workspace::new("two", &policy(true, "1h")));
+    let ws = Arc::new(Workspace::new("serve", "two", &policy(true, "1h")));
     let server = Arc::new(ws.start(&[]));
     let (bob, carol) = (ws.mint("bob", "leads"), ws.mint("carol", "leads"));
     let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
@@ -514,7 +388,7 @@ fn two_person_reviews_need_two_different_approvers_and_name_both() {
 
 #[test]
 fn an_expired_review_cannot_be_decided_and_the_retry_opens_a_new_one() {
-    let ws = Workspace::new("expiry", &policy(false, "1s"));
+    let ws = Workspace::new("serve", "expiry", &policy(false, "1s"));
     let server = ws.start(&[]);
     let bob = ws.mint("bob", "leads");
     let Decision::Pending { review, .. } =
@@ -537,7 +411,7 @@ fn an_expired_review_cannot_be_decided_and_the_retry_opens_a_new_one() {
 
 #[test]
 fn pending_reviews_and_grants_survive_a_restart() {
-    let ws = Workspace::new("restart", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "restart", &policy(false, "1h"));
     let bob = ws.mint("bob", "leads");
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("alice", FP, 0, "x"));
@@ -592,7 +466,7 @@ fn the_webhook_announces_each_new_review_with_its_link() {
             }
         }
     });
-    let ws = Workspace::new("webhook", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "webhook", &policy(false, "1h"));
     let server = ws.start(&["--webhook", &hook]);
     let started = Instant::now();
     let Decision::Pending { review, url } =
@@ -639,7 +513,7 @@ fn csrf_of(page: &str) -> String {
 
 #[test]
 fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
-    let ws = Arc::new(Workspace::new("page", &policy(false, "1h")));
+    let ws = Arc::new(Workspace::new("serve", "page", &policy(false, "1h")));
     let server = Arc::new(ws.start(&[]));
     let bob = ws.mint("bob", "leads");
     let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
@@ -739,7 +613,7 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
 
 #[test]
 fn the_page_turns_a_failed_decision_into_a_flash_message() {
-    let ws = Workspace::new("pageflash", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "pageflash", &policy(false, "1h"));
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("alice", FP, 0, "x"));
     let bob = ws.mint("bob", "leads");
@@ -766,7 +640,7 @@ fn the_page_turns_a_failed_decision_into_a_flash_message() {
 
 #[test]
 fn the_reviews_cli_lists_shows_approves_and_denies_with_clear_exit_codes() {
-    let ws = Workspace::new("cli", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "cli", &policy(false, "1h"));
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("alice", FP, 0, "deploy"));
     hold(&server, &ws, &hold_body("carol", FP2, 0, "drop"));
@@ -844,7 +718,7 @@ fn serve_init_writes_private_keys_and_keeps_them_unless_forced() {
 
 #[test]
 fn serve_refuses_to_start_with_a_bad_setup_and_says_why() {
-    let ws = Workspace::new("badstart", &policy(false, "1h"));
+    let ws = Workspace::new("serve", "badstart", &policy(false, "1h"));
     let args = |policy: &Path, key: &Path| {
         vec![
             "serve".to_string(),

@@ -1,0 +1,165 @@
+//! The harness `tests/serve.rs` and `tests/audit.rs` share: a temporary workspace with the demo
+//! issuer's keys, the service's keys (`warden serve init`) and a policy, and the real
+//! `warden serve` on a free 127.0.0.1 port.
+
+// Each test crate uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use ct_codecs::{Base64, Decoder};
+
+/// The `warden` binary under test.
+pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+/// Runs `warden ARGS` with `env` added (and the reviews CLI's own variables removed); returns
+/// (exit code, stdout, stderr).
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(WARDEN);
+    command.args(args).env_remove("WARDEN_TOKEN").env_remove("WARDEN_SERVICE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A temporary directory with the demo issuer's keys, the service's keys and a policy; removed
+/// when dropped.
+pub struct Workspace {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl Workspace {
+    /// A fresh workspace named `<suite>-<name>` holding `policy_text` as `policy.yaml`.
+    pub fn new(suite: &str, name: &str, policy_text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("warden-{suite}-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap();
+        assert_eq!(run(&["token", "init", "--dir", d], &[]).0, 0);
+        let (code, out, err) = run(&["serve", "init", "--dir", d], &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        std::fs::write(dir.join("policy.yaml"), policy_text).unwrap();
+        Self { dir }
+    }
+
+    /// A file in the workspace.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A demo token for `sub` in `groups` (comma-separated).
+    pub fn mint(&self, sub: &str, groups: &str) -> String {
+        let (code, out, err) =
+            run(&["token", "mint", "--dir", self.dir.to_str().unwrap(), "--sub", sub, "--groups", groups], &[]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    }
+
+    /// The gateway's bearer token for the service.
+    pub fn gateway_token(&self) -> String {
+        std::fs::read_to_string(self.path("approvals-token")).unwrap().trim().to_string()
+    }
+
+    /// The service's Ed25519 public key.
+    pub fn verdict_key(&self) -> Vec<u8> {
+        let text = std::fs::read_to_string(self.path("approvals-verdict-key.pub")).unwrap();
+        Base64::decode_to_vec(text.trim(), None).unwrap()
+    }
+
+    /// `warden serve` on this workspace (database `approvals.db`), with `extra` flags.
+    pub fn start(&self, extra: &[&str]) -> Serve {
+        Serve::start(self, extra)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running `warden serve`; killed when dropped.
+pub struct Serve {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    /// Starts the service and waits for its "listening on" line.
+    pub fn start(ws: &Workspace, extra: &[&str]) -> Self {
+        let mut child = Command::new(WARDEN)
+            .args(["serve", "--policy"])
+            .arg(ws.path("policy.yaml"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(ws.path("approvals.db"))
+            .arg("--signing-key")
+            .arg(ws.path("approvals-signing-key.pem"))
+            .arg("--gateway-token-file")
+            .arg(ws.path("approvals-token"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                base = rest.split_whitespace().next().map(str::to_string);
+                break;
+            }
+        }
+        let Some(base) = base else {
+            let _ = child.wait();
+            panic!("warden serve did not start:\n{}", log.lock().unwrap());
+        };
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Self { child, base, log }
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Kills it at once.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops it with SIGTERM (the service signs the chain head on its way out).
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
