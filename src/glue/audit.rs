@@ -10,7 +10,7 @@
 //! it back for a retry. The gateway's source name is the policy's `audit.source` or a random one
 //! chosen by the first VM to configure and shared by all.
 
-use super::host::{self, HostError, Map};
+use super::host::{self, HostError};
 use super::metrics::Metrics;
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::record::Record;
@@ -108,9 +108,7 @@ impl Delivery {
     pub fn on_response(&mut self) {
         self.in_flight = false;
         let now = host::now_millis();
-        let status = host::get_headers(Map::HttpCallResponseHeaders).ok().and_then(|headers| {
-            headers.iter().find(|(name, _)| name == ":status").and_then(|(_, value)| value.parse::<u16>().ok())
-        });
+        let status = host::call_response_status();
         if status == Some(200) {
             self.outbox.borrow_mut().acknowledged(now);
             // A full batch waiting (a busy worker queues faster than one batch per tick) goes at

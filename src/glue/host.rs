@@ -170,6 +170,12 @@ pub fn set_buffer(buffer: Buffer, start: usize, size: usize, bytes: &[u8]) -> Re
     status(unsafe { proxy_set_buffer_bytes(buffer as u32, start, size, bytes.as_ptr(), bytes.len()) })
 }
 
+/// The `:status` of the answer to an HTTP callout (`None` when it has none or it is not a number).
+pub fn call_response_status() -> Option<u16> {
+    let headers = get_headers(Map::HttpCallResponseHeaders).ok()?;
+    headers.iter().find(|(name, _)| name == ":status").and_then(|(_, value)| value.parse().ok())
+}
+
 /// All headers of a map, in order, names as the host gives them (lower-case for HTTP/2-style maps).
 pub fn get_headers(map: Map) -> Result<Vec<(String, String)>, HostError> {
     let (mut data, mut size) = (null_mut(), 0usize);

@@ -172,9 +172,7 @@ impl Context for WardenHttp {
     /// The approval service answered (or Envoy reports the callout's failure as 503/504).
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else { return };
-        let status = host::get_headers(Map::HttpCallResponseHeaders).ok().and_then(|headers| {
-            headers.iter().find(|(name, _)| name == ":status").and_then(|(_, value)| value.parse::<u16>().ok())
-        });
+        let status = host::call_response_status();
         let body = host::get_buffer(Buffer::HttpCallResponseBody, 0, body_size).unwrap_or_default();
         let now = host::now_seconds().unwrap_or(0.0);
         let answer = status.map(|status| (status, body.as_slice()));
