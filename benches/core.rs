@@ -135,5 +135,30 @@ fn bench_audit_record(c: &mut Criterion, audited: &Gateway, head: &RequestHead) 
     group.finish();
 }
 
-criterion_group!(benches, bench_request);
+/// Identifier matching under hostile input: a 4-million-character model name against the globs
+/// of a role (the glob matcher alone), and the same name in a request body (refused by its
+/// length before any matching).
+fn bench_identifiers(c: &mut Criterion) {
+    use warden::core::policy::glob::{Glob, GlobSet};
+    let globs = ["claude-haiku-*", "claude-*-4-5*", "claude-sonnet-*"];
+    let set = GlobSet::new(globs.iter().map(|g| Glob::parse(g).expect("valid glob")).collect());
+    let long_model = format!("claude-{}", "x".repeat(4_000_000));
+    let mut group = c.benchmark_group("identifiers");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(long_model.len() as u64));
+    group.bench_function("glob_3_patterns_4m_chars", |b| b.iter(|| black_box(set.matches(&long_model))));
+    let gateway = Gateway::new(&without_audit(POLICY), credential).expect("demo policy compiles");
+    let (headers, token) = head_parts();
+    let head =
+        RequestHead { method: "POST", path: "/v1/messages?beta=true", headers: &headers, token, now: 1_800_000_100.0 };
+    let (exchange, _) = Exchange::start(&gateway, &head);
+    let mut exchange = exchange.expect("allowed");
+    let body = format!(r#"{{"model":"{long_model}","max_tokens":10,"messages":[]}}"#);
+    group.bench_function("body_with_4m_char_model", |b| {
+        b.iter(|| black_box(exchange.on_body_complete(&gateway, body.as_bytes())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_request, bench_identifiers);
 criterion_main!(benches);

@@ -37,7 +37,7 @@ use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
-use crate::core::messages::{check_betas, check_body_with, BodyKind};
+use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::splice_of;
@@ -303,12 +303,7 @@ impl Exchange {
             ));
         }
         if let Endpoint::GetModel(id) = &endpoint {
-            if !role.models.matches(id) {
-                return Err(Denial::new(
-                    Reason::ModelNotAllowed,
-                    format!("model {id:?} is not allowed for role {}", role.name),
-                ));
-            }
+            check_model_id(role, id)?;
         }
         check_betas(role, head.header_values("anthropic-beta"))?;
         let edits = Self::edits(gateway, head, caller.role)?;

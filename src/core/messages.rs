@@ -14,11 +14,20 @@
 //! Anthropic's prompt cache — is untouched. The verdict's [`Outline`] says where the parts of the
 //! body lie in the body as forwarded (the audit record reads them there without parsing again).
 //!
+//! Identifiers a client names — the model, tool names and types, the tool `tool_choice` names,
+//! MCP server names and URLs, `anthropic-beta` values — are refused with `invalid_request` when
+//! longer than [`MAX_IDENTIFIER_BYTES`] (URLs: [`url::MAX_URL_BYTES`]) before anything matches
+//! them, so matching costs at most the cap times the role's patterns. MCP URLs are parsed strictly
+//! ([`url`]) and matched part by part; a URL the parser refuses is `invalid_request`.
+//!
 //! Limits: only top-level declarations are checked. Tool *use* inside history is not (a tool that
-//! is not declared cannot be called), and `tool_choice` needs no check for the same reason.
+//! is not declared cannot be called). A `tool_choice` that names a tool is judged like declaring
+//! it: a declared tool of that name was judged already, any other name must be an allowed client
+//! tool.
 
 use crate::core::errors::{Denial, Reason};
 use crate::core::policy::config::CapAction;
+use crate::core::policy::url;
 use crate::core::policy::{Cap, Role};
 use crate::core::splice::{apply, moved, splice_of, touches, Splice};
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -26,6 +35,35 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::ops::Range;
+
+/// The longest identifier (model, tool name or type, MCP server name, `anthropic-beta` value,
+/// model id in a path) a request may carry, in bytes. Real ones are under 100.
+pub const MAX_IDENTIFIER_BYTES: usize = 256;
+
+/// Refuses an identifier longer than [`MAX_IDENTIFIER_BYTES`] (`what` names it in the message;
+/// the value itself is not repeated).
+pub fn check_identifier(what: &str, value: &str) -> Result<(), Denial> {
+    if value.len() > MAX_IDENTIFIER_BYTES {
+        return Err(Denial::new(
+            Reason::InvalidRequest,
+            format!("{what} is {} bytes long; identifiers are at most {MAX_IDENTIFIER_BYTES} bytes", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a model named in a path (`GET /v1/models/{id}`): its length, then the role's models.
+pub fn check_model_id(role: &Role, id: &str) -> Result<(), Denial> {
+    check_identifier("the model id", id)?;
+    if role.models.matches(id) {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            Reason::ModelNotAllowed,
+            format!("model {:?} is not allowed for role {}", shorten(id), role.name),
+        ))
+    }
+}
 
 /// Which body endpoint is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +134,7 @@ struct MessagesRequest<'a> {
     thinking: Option<&'a RawValue>,
     tools: Option<Vec<ToolDeclaration<'a>>>,
     mcp_servers: Option<Vec<McpServer<'a>>>,
+    tool_choice: Option<ToolChoice<'a>>,
     messages: Option<Vec<&'a RawValue>>,
     system: Option<&'a RawValue>,
     /// Every top-level value but `system`, `messages` and `tools`, in body order.
@@ -145,6 +184,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                         "stream" => once(&mut request.stream, typed(raw, name)?, "stream")?,
                         "thinking" => once(&mut request.thinking, raw, "thinking")?,
                         "mcp_servers" => once(&mut request.mcp_servers, typed(raw, name)?, "mcp_servers")?,
+                        "tool_choice" => once(&mut request.tool_choice, typed(raw, name)?, "tool_choice")?,
                         _ => {}
                     }
                     request.params.push((key, raw));
@@ -167,6 +207,17 @@ struct ToolDeclaration<'a> {
 struct McpServer<'a> {
     #[serde(borrow, default)]
     url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+/// `tool_choice`: `{"type": "auto" | "any" | "none" | "tool", "name"?: …}`.
+#[derive(Deserialize)]
+struct ToolChoice<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +251,7 @@ pub fn check_body_with(
         .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
 
     let model = request.model.as_deref().ok_or_else(|| Denial::new(Reason::InvalidRequest, "`model` is required"))?;
+    check_identifier("`model`", model)?;
     if !role.models.matches(model) {
         return Err(Denial::new(
             Reason::ModelNotAllowed,
@@ -231,20 +283,14 @@ pub fn check_body_with(
         }
     }
     let mut tools = Vec::with_capacity(request.tools.as_ref().map_or(0, Vec::len));
-    for tool in request.tools.iter().flatten() {
-        tools.push(check_tool(role, tool)?.to_string());
+    for (i, tool) in request.tools.iter().flatten().enumerate() {
+        tools.push(check_tool(role, i, tool)?.to_string());
     }
-    for server in request.mcp_servers.iter().flatten() {
-        let url = server
-            .url
-            .as_deref()
-            .ok_or_else(|| Denial::new(Reason::InvalidRequest, "every `mcp_servers` entry needs a `url`"))?;
-        if !role.mcp_servers.matches(url) {
-            return Err(Denial::new(
-                Reason::McpServerNotAllowed,
-                format!("MCP server {:?} is not allowed for role {}", shorten(url), role.name),
-            ));
-        }
+    if let Some(choice) = &request.tool_choice {
+        check_tool_choice(role, choice, request.tools.as_deref().unwrap_or_default())?;
+    }
+    for (i, server) in request.mcp_servers.iter().flatten().enumerate() {
+        check_mcp_server(role, i, server)?;
     }
 
     let messages = request.messages.as_deref().unwrap_or_default();
@@ -277,6 +323,7 @@ pub fn check_body_with(
 /// Checks each `anthropic-beta` value (comma-separated, possibly over several headers).
 pub fn check_betas<'a>(role: &Role, header_values: impl Iterator<Item = &'a str>) -> Result<(), Denial> {
     for beta in header_values.flat_map(|v| v.split(',')).map(str::trim).filter(|b| !b.is_empty()) {
+        check_identifier("an `anthropic-beta` value", beta)?;
         if !role.betas.matches(beta) {
             return Err(Denial::new(
                 Reason::BetaNotAllowed,
@@ -337,8 +384,58 @@ fn check_thinking(role: &Role, text: &str, raw: &RawValue) -> Result<Option<Spli
     }
 }
 
+/// Checks one entry of `mcp_servers`: its name's length, then its URL parsed strictly and
+/// matched part by part. Messages show the URL without its query, which may carry a credential.
+fn check_mcp_server(role: &Role, i: usize, server: &McpServer) -> Result<(), Denial> {
+    if let Some(name) = &server.name {
+        check_identifier(&format!("`mcp_servers[{i}].name`"), name)?;
+    }
+    let text = server
+        .url
+        .as_deref()
+        .ok_or_else(|| Denial::new(Reason::InvalidRequest, "every `mcp_servers` entry needs a `url`"))?;
+    let parsed = url::parse(text)
+        .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`mcp_servers[{i}].url` is refused: {e}")))?;
+    if role.mcp_servers.matches(&parsed) {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            Reason::McpServerNotAllowed,
+            format!("MCP server {:?} is not allowed for role {}", shorten(&parsed.without_query()), role.name),
+        ))
+    }
+}
+
+/// Judges a `tool_choice` that names a tool like declaring it: a declared tool of that name was
+/// judged with the declarations; any other name must be an allowed client tool. Choices without
+/// a name (`auto`, `any`, `none`) need nothing.
+fn check_tool_choice(role: &Role, choice: &ToolChoice, declared: &[ToolDeclaration]) -> Result<(), Denial> {
+    let name = match (choice.kind.as_deref(), choice.name.as_deref()) {
+        (_, Some(name)) => name,
+        (Some("tool"), None) => {
+            return Err(Denial::new(Reason::InvalidRequest, "`tool_choice` of type `tool` needs a `name`"))
+        }
+        _ => return Ok(()),
+    };
+    check_identifier("`tool_choice.name`", name)?;
+    if declared.iter().any(|tool| tool.name.as_deref() == Some(name)) || role.client_tools.matches(name) {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            Reason::ToolNotAllowed,
+            format!("tool {:?} (named by tool_choice) is not allowed for role {}", shorten(name), role.name),
+        ))
+    }
+}
+
 /// Checks one declared tool; returns its name (client tools) or type (Anthropic-defined tools).
-fn check_tool<'t>(role: &Role, tool: &'t ToolDeclaration) -> Result<&'t str, Denial> {
+fn check_tool<'t>(role: &Role, i: usize, tool: &'t ToolDeclaration) -> Result<&'t str, Denial> {
+    if let Some(name) = &tool.name {
+        check_identifier(&format!("`tools[{i}].name`"), name)?;
+    }
+    if let Some(kind) = &tool.kind {
+        check_identifier(&format!("`tools[{i}].type`"), kind)?;
+    }
     match tool.kind.as_deref() {
         None | Some("custom") => {
             let name =
@@ -386,7 +483,7 @@ roles:
     max_tokens: { limit: 8000, action: clamp }
     thinking_budget: { limit: 4000, action: clamp }
     tools: { client: ["Bash", "Read", "mcp__github__*"], server: ["web_search_*"] }
-    mcp_servers: ["https://mcp.example.com/*"]
+    mcp_servers: ["https://mcp.example.com/*", "https://*.corp.example/**"]
     betas: ["interleaved-thinking-*", "context-management-2025-06-27"]
   analyst:
     credential: k
@@ -463,6 +560,131 @@ roles:
         assert!(check("developer", ok).is_ok());
         let bad = ok.replace("mcp.example.com", "evil.example.net");
         assert_eq!(check("developer", &bad), Err(Reason::McpServerNotAllowed));
+    }
+
+    fn with_mcp_url(url: &str) -> String {
+        let server = serde_json::json!([{"type": "url", "url": url, "name": "x"}]);
+        format!(r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"mcp_servers":{server}}}"#)
+    }
+
+    #[test]
+    fn mcp_urls_are_matched_by_their_parts_not_their_text() {
+        for url in ["https://mcp.corp.example/sse", "https://A.B.Corp.Example:443/x?y=1"] {
+            assert!(check("developer", &with_mcp_url(url)).is_ok(), "{url}");
+        }
+        for url in [
+            "https://evil.com?.corp.example/x",
+            "https://evil.com/.corp.example/x",
+            "https://mcp.corp.example.evil.com/x",
+            "https://mcp.example.com/sse/../../admin",
+        ] {
+            let reason = check("developer", &with_mcp_url(url)).map(|_| ()).unwrap_err();
+            assert!(matches!(reason, Reason::McpServerNotAllowed | Reason::InvalidRequest), "{url}: {reason:?}");
+        }
+        for url in [
+            "https://evil.com#.corp.example/x",
+            "https://evil.com\\.corp.example/x",
+            "https://evil.com@mcp.corp.example/x",
+            "https://mcp.corp.example@evil.com/x",
+            "https://mcp.corp.example./x",
+            "https://2130706433/x",
+            "https://mcp.corp.example/%2e%2e/x",
+            " https://mcp.corp.example/x",
+            "https://mcp.corp.example:0443/x",
+            "https://xn--mcp.corp.exämple/x",
+        ] {
+            assert_eq!(check("developer", &with_mcp_url(url)).map(|_| ()), Err(Reason::InvalidRequest), "{url}");
+        }
+    }
+
+    #[test]
+    fn refused_mcp_urls_never_echo_their_query() {
+        let body = with_mcp_url("https://evil.example/sse?token=sk-secret-value");
+        let denial = check_body(&role("developer"), BodyKind::Messages, body.as_bytes()).unwrap_err();
+        assert_eq!(denial.reason, Reason::McpServerNotAllowed);
+        assert!(
+            denial.message().contains("https://evil.example/sse") && !denial.message().contains("sk-secret"),
+            "{}",
+            denial.message()
+        );
+        let body = with_mcp_url("https://user:sk-secret-value@evil.example/sse");
+        let denial = check_body(&role("developer"), BodyKind::Messages, body.as_bytes()).unwrap_err();
+        assert!(!denial.message().contains("sk-secret"), "{}", denial.message());
+    }
+
+    #[test]
+    fn over_long_identifiers_are_refused_before_matching() {
+        let long = "x".repeat(MAX_IDENTIFIER_BYTES + 1);
+        let fits = "x".repeat(MAX_IDENTIFIER_BYTES);
+        let bodies = [
+            format!(r#"{{"model":"claude-{long}","max_tokens":10,"messages":[]}}"#),
+            format!(
+                r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[{{"name":"{long}","input_schema":{{}}}}]}}"#
+            ),
+            format!(
+                r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tools":[{{"type":"web_search_{long}","name":"w"}}]}}"#
+            ),
+            format!(
+                r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"tool_choice":{{"type":"tool","name":"{long}"}}}}"#
+            ),
+            format!(
+                r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"mcp_servers":[{{"type":"url","url":"https://mcp.example.com/sse","name":"{long}"}}]}}"#
+            ),
+            with_mcp_url(&format!("https://mcp.example.com/{}", "a".repeat(url::MAX_URL_BYTES))),
+        ];
+        for body in &bodies {
+            let denial = check_body(&role("developer"), BodyKind::Messages, body.as_bytes()).unwrap_err();
+            assert_eq!(denial.reason, Reason::InvalidRequest, "{}", denial.message());
+            assert!(!denial.message().contains(&long), "the value is not repeated");
+        }
+        let at_cap = format!(r#"{{"model":"claude-{}","max_tokens":10,"messages":[]}}"#, &fits[7..]);
+        assert!(check("developer", &at_cap).is_ok());
+        let beta = format!("interleaved-thinking-{long}");
+        assert_eq!(
+            check_betas(&role("developer"), [beta.as_str()].into_iter()).unwrap_err().reason,
+            Reason::InvalidRequest
+        );
+        assert_eq!(
+            check_model_id(&role("developer"), &format!("claude-{long}")).unwrap_err().reason,
+            Reason::InvalidRequest
+        );
+        assert_eq!(check_model_id(&role("analyst"), "claude-opus-4-1").unwrap_err().reason, Reason::ModelNotAllowed);
+        assert!(check_model_id(&role("analyst"), "claude-haiku-4-5").is_ok());
+    }
+
+    #[test]
+    fn a_tool_choice_naming_a_tool_is_judged_like_declaring_it() {
+        let choice = |name: &str| {
+            format!(
+                r#"{{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":{{"type":"tool","name":"{name}"}}}}"#
+            )
+        };
+        assert_eq!(check("analyst", &choice("Bash")), Err(Reason::ToolNotAllowed));
+        let developer = |name: &str| choice(name).replace("claude-haiku-4-5", "claude-sonnet-4-5");
+        assert!(check("developer", &developer("Bash")).is_ok());
+        assert_eq!(check("developer", &developer("Write")), Err(Reason::ToolNotAllowed));
+        // A declared (and so already judged) tool may be chosen by its name, server tools too.
+        let declared = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],
+            "tools":[{"type":"web_search_20250305","name":"web_search"}],"tool_choice":{"type":"tool","name":"web_search"}}"#;
+        assert!(check("developer", declared).is_ok());
+        // Any choice that carries a name is judged, whatever its type.
+        let odd = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":{"type":"future","name":"Bash"}}"#;
+        assert_eq!(check("analyst", odd), Err(Reason::ToolNotAllowed));
+        for ok in [
+            r#"{"type":"auto"}"#,
+            r#"{"type":"any"}"#,
+            r#"{"type":"none"}"#,
+            r#"{"type":"auto","disable_parallel_tool_use":true}"#,
+        ] {
+            let body = format!(r#"{{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":{ok}}}"#);
+            assert!(check("analyst", &body).is_ok(), "{ok}");
+        }
+        let nameless = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":{"type":"tool"}}"#;
+        assert_eq!(check("analyst", nameless), Err(Reason::InvalidRequest));
+        let twice = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":{"type":"auto"},"tool_choice":{"type":"tool","name":"Bash"}}"#;
+        assert_eq!(check("analyst", twice), Err(Reason::InvalidJson));
+        let not_an_object = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tool_choice":"Bash"}"#;
+        assert_eq!(check("analyst", not_an_object), Err(Reason::InvalidJson));
     }
 
     #[test]

@@ -143,7 +143,8 @@ pub struct RoleConfig {
     /// Tools the role may declare. Default: none.
     #[serde(default)]
     pub tools: ToolsConfig,
-    /// URL globs for `mcp_servers[].url`. Default: none (requests with MCP servers are refused).
+    /// URL patterns for `mcp_servers[].url`, matched part by part (scheme, host, port, path;
+    /// `url_glob`). Default: none (requests with MCP servers are refused).
     #[serde(default)]
     pub mcp_servers: Vec<String>,
     /// Globs for `anthropic-beta` header values. Default: none (any beta header is refused).

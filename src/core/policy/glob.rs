@@ -1,16 +1,73 @@
-//! Glob patterns for model names, tool names, beta flags and MCP URLs.
+//! Glob patterns for model names, tool names, beta flags and the parts of MCP URLs.
 //!
 //! Syntax: `*` matches any run of characters except `/`, `**` any run including `/`, `?` exactly
 //! one character other than `/`; every other character matches itself, case-sensitively. So
-//! `https://*.example.com/**` matches every path on every subdomain of example.com, while
-//! `https://*.example.com/x` cannot be satisfied by `https://evil.com/.example.com/x`. Brackets,
-//! braces, backslashes and `***` are rejected at load, so nobody writes `claude-[ho]*` expecting a
-//! character class.
+//! `claude-haiku-*` matches every Haiku model and `mcp__github__*` every tool of one MCP server.
+//! Brackets, braces, backslashes and `***` are rejected at load, so nobody writes `claude-[ho]*`
+//! expecting a character class. MCP URL patterns are split into parts first and each part is a
+//! glob of its own ([`super::url_glob`]).
 //!
-//! Matching is a dynamic program over (pattern token, text position): O(n·m) time, O(m) space,
-//! no backtracking blow-up whatever the pattern.
+//! Algorithm: a pattern of k tokens is a Thompson automaton with states 0..=k ("k tokens
+//! consumed"), simulated bit-parallel: the set of live states is a fixed 256-bit mask, and each
+//! character of the text costs a handful of word operations (shift, and, or) plus a binary search
+//! of the pattern's distinct literal characters. Matching is O(text) time whatever the pattern —
+//! no backtracking, no allocation — and stops as soon as no state is alive. Patterns are capped at
+//! [`MAX_PATTERN_CHARS`] tokens so the state set fits the fixed mask.
+//!
+//! Limits: the text is compared character by character (Unicode scalar values), without any
+//! normalisation; callers cap the identifiers they match (`messages::MAX_IDENTIFIER_BYTES`).
 
 use std::fmt;
+
+/// The longest pattern, in tokens (`**` is one token): its states fit a 256-bit set.
+pub const MAX_PATTERN_CHARS: usize = 255;
+
+const WORDS: usize = 4;
+
+/// A set of automaton states (bit i: state i).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct Mask([u64; WORDS]);
+
+impl Mask {
+    fn bit(i: usize) -> Self {
+        let mut mask = Self::default();
+        if let Some(word) = mask.0.get_mut(i / 64) {
+            *word = 1 << (i % 64);
+        }
+        mask
+    }
+
+    fn and(self, other: Self) -> Self {
+        let mut out = self;
+        for (a, b) in out.0.iter_mut().zip(other.0) {
+            *a &= b;
+        }
+        out
+    }
+
+    fn or(self, other: Self) -> Self {
+        let mut out = self;
+        for (a, b) in out.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+        out
+    }
+
+    /// Every state i becomes state i + 1.
+    fn advance(self) -> Self {
+        let mut out = Self::default();
+        let mut carry = 0;
+        for (o, w) in out.0.iter_mut().zip(self.0) {
+            *o = (w << 1) | carry;
+            carry = w >> 63;
+        }
+        out
+    }
+
+    fn is_empty(self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Token {
@@ -23,11 +80,22 @@ enum Token {
     Any,
 }
 
-/// A validated glob pattern.
+/// A validated glob pattern, compiled to its automaton.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Glob {
-    tokens: Vec<Token>,
     source: String,
+    /// The accepting state: every token consumed.
+    accept: Mask,
+    /// Each distinct literal character and the tokens that are that literal; sorted by character.
+    literals: Vec<(char, Mask)>,
+    /// `?` tokens.
+    one: Mask,
+    /// `*` tokens.
+    segment: Mask,
+    /// `**` tokens.
+    any: Mask,
+    /// The states live before any character: state 0 and what the stars at the start skip to.
+    start: Mask,
 }
 
 impl fmt::Debug for Glob {
@@ -64,7 +132,36 @@ impl Glob {
                 other => Token::Literal(other),
             });
         }
-        Ok(Self { tokens, source: pattern.to_string() })
+        if tokens.len() > MAX_PATTERN_CHARS {
+            return Err(format!("invalid glob: longer than {MAX_PATTERN_CHARS} characters"));
+        }
+        let mut glob = Self {
+            source: pattern.to_string(),
+            accept: Mask::bit(tokens.len()),
+            literals: Vec::new(),
+            one: Mask::default(),
+            segment: Mask::default(),
+            any: Mask::default(),
+            start: Mask::default(),
+        };
+        for (i, token) in tokens.iter().enumerate() {
+            let bit = Mask::bit(i);
+            match token {
+                Token::Literal(c) => match glob.literals.binary_search_by_key(c, |(l, _)| *l) {
+                    Ok(at) => {
+                        if let Some((_, mask)) = glob.literals.get_mut(at) {
+                            *mask = mask.or(bit);
+                        }
+                    }
+                    Err(at) => glob.literals.insert(at, (*c, bit)),
+                },
+                Token::One => glob.one = glob.one.or(bit),
+                Token::Segment => glob.segment = glob.segment.or(bit),
+                Token::Any => glob.any = glob.any.or(bit),
+            }
+        }
+        glob.start = glob.closure(Mask::bit(0));
+        Ok(glob)
     }
 
     /// The pattern as written in the policy.
@@ -72,29 +169,86 @@ impl Glob {
         &self.source
     }
 
+    /// `states` plus every state a star at a live state may skip to (a star matches the empty
+    /// run). `***` is refused, so two stars are never adjacent: one step reaches the fixed point.
+    fn closure(&self, states: Mask) -> Mask {
+        states.or(states.and(self.segment.or(self.any)).advance())
+    }
+
     /// Whether `text` matches the whole pattern.
-    // Every index is bounded by the loops (j ≤ text.len(), rows of text.len() + 1).
-    #[allow(clippy::indexing_slicing)]
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
-        // reachable[j]: the tokens consumed so far can match exactly text[..j].
-        let mut reachable = vec![false; text.len() + 1];
-        reachable[0] = true;
-        for token in &self.tokens {
-            let mut next = vec![false; text.len() + 1];
-            for j in 0..=text.len() {
-                next[j] = match token {
-                    Token::Segment | Token::Any => {
-                        let star_extends = j > 0 && next[j - 1] && (*token == Token::Any || text[j - 1] != '/');
-                        reachable[j] || star_extends
-                    }
-                    Token::One => j > 0 && reachable[j - 1] && text[j - 1] != '/',
-                    Token::Literal(c) => j > 0 && reachable[j - 1] && text[j - 1] == *c,
-                };
-            }
-            reachable = next;
+        if self.accept.0.get(1..).is_some_and(|high| high.iter().all(|w| *w == 0)) {
+            self.run(text, |mask| mask.0.first().copied().unwrap_or(0))
+        } else {
+            self.run(text, |mask| *mask)
         }
-        reachable[text.len()]
+    }
+
+    /// The automaton run over `text`, with state sets of type `B`: one machine word for patterns
+    /// of fewer than 64 tokens (the common case), the full 256-bit mask otherwise.
+    fn run<B: Bits>(&self, text: &str, narrow: impl Fn(&Mask) -> B) -> bool {
+        let (one, segment, any, accept) =
+            (narrow(&self.one), narrow(&self.segment), narrow(&self.any), narrow(&self.accept));
+        let stars = segment.or(any);
+        let mut states = narrow(&self.start);
+        for c in text.chars() {
+            // Stars stay where they are on any character they match; literals and `?` consume
+            // the character and move on.
+            let mut stay = states.and(any);
+            let mut step = match self.literals.binary_search_by_key(&c, |(l, _)| *l) {
+                Ok(at) => self.literals.get(at).map_or(B::default(), |(_, mask)| states.and(narrow(mask))),
+                Err(_) => B::default(),
+            };
+            if c != '/' {
+                stay = stay.or(states.and(segment));
+                step = step.or(states.and(one));
+            }
+            let next = stay.or(step.advance());
+            states = next.or(next.and(stars).advance());
+            if states.is_empty() {
+                return false;
+            }
+        }
+        !states.and(accept).is_empty()
+    }
+}
+
+/// A set of automaton states: a machine word or the full mask.
+trait Bits: Copy + Default {
+    fn and(self, other: Self) -> Self;
+    fn or(self, other: Self) -> Self;
+    /// Every state i becomes state i + 1.
+    fn advance(self) -> Self;
+    fn is_empty(self) -> bool;
+}
+
+impl Bits for u64 {
+    fn and(self, other: Self) -> Self {
+        self & other
+    }
+    fn or(self, other: Self) -> Self {
+        self | other
+    }
+    fn advance(self) -> Self {
+        self << 1
+    }
+    fn is_empty(self) -> bool {
+        self == 0
+    }
+}
+
+impl Bits for Mask {
+    fn and(self, other: Self) -> Self {
+        Mask::and(self, other)
+    }
+    fn or(self, other: Self) -> Self {
+        Mask::or(self, other)
+    }
+    fn advance(self) -> Self {
+        Mask::advance(self)
+    }
+    fn is_empty(self) -> bool {
+        Mask::is_empty(self)
     }
 }
 
@@ -183,7 +337,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn patterns_longer_than_a_machine_word_match_like_short_ones() {
+        for len in [62, 63, 64, 65, 127, 128, 200, MAX_PATTERN_CHARS - 2] {
+            let prefix = "a".repeat(len);
+            let g = glob(&format!("{prefix}*z"));
+            assert!(g.matches(&format!("{prefix}z")), "{len}");
+            assert!(g.matches(&format!("{prefix}xyz")), "{len}");
+            assert!(!g.matches(&format!("{prefix}x/z")), "{len}");
+            assert!(!g.matches(&format!("{}z", "a".repeat(len - 1))), "{len}");
+        }
+    }
+
+    #[test]
+    fn over_long_patterns_are_rejected() {
+        assert!(Glob::parse(&"a".repeat(MAX_PATTERN_CHARS)).is_ok());
+        assert!(Glob::parse(&"a".repeat(MAX_PATTERN_CHARS + 1)).is_err());
+        // `**` is one token.
+        assert!(Glob::parse(&format!("{}**", "a".repeat(MAX_PATTERN_CHARS - 1))).is_ok());
+    }
+
+    #[test]
+    fn a_huge_text_is_matched_in_one_pass() {
+        let text = format!("claude-{}", "x".repeat(1_000_000));
+        assert!(glob("claude-*").matches(&text));
+        assert!(!glob("claude-*-4-5*").matches(&text));
+        assert!(glob("claude-**x").matches(&text));
+        assert!(!glob("claude-haiku-*").matches(&text));
+    }
+
+    #[test]
+    fn non_ascii_characters_are_single_characters() {
+        assert!(glob("caf?").matches("café"));
+        assert!(glob("*é*").matches("résumé"));
+        assert!(!glob("caf?").matches("cafés"));
+    }
+
     proptest! {
+        #[test]
+        fn long_patterns_agree_with_the_recursive_definition(p in "[ab/*?]{1,8}", t in "[ab/]{0,10}") {
+            prop_assume!(!p.contains("***"));
+            let prefix = "ab".repeat(35);
+            let g = glob(&format!("{prefix}{p}"));
+            let pc: Vec<char> = format!("{prefix}{p}").chars().collect();
+            let tc: Vec<char> = format!("{prefix}{t}").chars().collect();
+            prop_assert_eq!(g.matches(&format!("{prefix}{t}")), reference(&pc, &tc));
+        }
+
         #[test]
         fn matcher_agrees_with_the_recursive_definition(p in "[ab/*?]{1,8}", t in "[ab/]{0,10}") {
             prop_assume!(!p.contains("***"));

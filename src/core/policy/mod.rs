@@ -16,6 +16,8 @@ pub mod config;
 pub mod dlp;
 pub mod glob;
 pub mod units;
+pub mod url;
+pub mod url_glob;
 
 use crate::core::dlp::mask::MaskKey;
 use crate::core::secret::Secret;
@@ -23,6 +25,7 @@ use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleCon
 use glob::{Glob, GlobSet};
 use std::collections::BTreeMap;
 use std::fmt;
+use url_glob::{UrlGlob, UrlGlobSet};
 
 /// One problem in a policy, with the path of the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +90,8 @@ pub struct Role {
     pub client_tools: GlobSet,
     /// Allowed Anthropic-defined tool types.
     pub server_tools: GlobSet,
-    /// Allowed MCP server URLs.
-    pub mcp_servers: GlobSet,
+    /// Allowed MCP server URLs, matched part by part.
+    pub mcp_servers: UrlGlobSet,
     /// Allowed `anthropic-beta` values.
     pub betas: GlobSet,
     /// Whether streaming responses are allowed.
@@ -314,6 +317,17 @@ impl Checker {
         GlobSet::new(globs)
     }
 
+    fn url_globs(&mut self, path: &str, patterns: &[String]) -> UrlGlobSet {
+        let mut compiled = Vec::with_capacity(patterns.len());
+        for (i, pattern) in patterns.iter().enumerate() {
+            match UrlGlob::parse(pattern) {
+                Ok(pattern) => compiled.push(pattern),
+                Err(message) => self.error(format!("{path}[{i}]"), message),
+            }
+        }
+        UrlGlobSet::new(compiled)
+    }
+
     fn cap(&mut self, path: &str, cap: &Option<CapConfig>) -> Option<Cap> {
         let cap = cap.as_ref()?;
         if cap.limit == 0 && cap.action == CapAction::Clamp {
@@ -514,7 +528,7 @@ fn compile_role(
         thinking_budget: check.cap(&format!("{path}.thinking_budget"), &role.thinking_budget),
         client_tools: check.globs(&format!("{path}.tools.client"), &role.tools.client),
         server_tools: check.globs(&format!("{path}.tools.server"), &role.tools.server),
-        mcp_servers: check.globs(&format!("{path}.mcp_servers"), &role.mcp_servers),
+        mcp_servers: check.url_globs(&format!("{path}.mcp_servers"), &role.mcp_servers),
         betas: check.globs(&format!("{path}.betas"), &role.betas),
         streaming: role.streaming,
         max_body_bytes,
@@ -573,6 +587,16 @@ roles:
     fn bad_glob_error_names_the_list_index() {
         let text = MINIMAL.replace(r#"["claude-*"]"#, r#"["claude-*", "claude-[ho]*"]"#);
         assert_eq!(errors_of(&text), vec!["roles.developer.models[1]: invalid glob \"claude-[ho]*\": '[' is reserved (only *, ** and ? are special)"]);
+    }
+
+    #[test]
+    fn bad_mcp_url_pattern_error_names_the_list_index() {
+        let text =
+            format!("{MINIMAL}    mcp_servers: [\"https://*.corp.example/**\", \"https://user@mcp.example.com/**\"]\n");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("roles.developer.mcp_servers[1]: invalid MCP URL pattern"), "{errors:?}");
+        assert!(errors[0].contains("userinfo"), "{errors:?}");
     }
 
     #[test]
