@@ -210,3 +210,38 @@ def test_the_access_log_names_audit_records_and_can_go_to_a_file_too(tmp_path, j
     stdout, file = hcm(config)["access_log"]
     assert file["typed_config"]["path"] == str(REPO / "logs" / "access.log")
     assert file["typed_config"]["log_format"] == stdout["typed_config"]["log_format"]
+
+
+def test_no_client_address_is_trusted_as_internal(tmp_path, jwks_file):
+    """An empty cidr_ranges list means Envoy's built-in private and loopback ranges, so the
+    rendered list must hold only addresses no peer has."""
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    internal = hcm(config)["internal_address_config"]
+    assert internal["unix_sockets"] is False
+    ranges = {(r["address_prefix"], r["prefix_len"]) for r in internal["cidr_ranges"]}
+    assert ranges == {("0.0.0.0", 32), ("::", 128)}
+    assert hcm(config)["use_remote_address"] is True
+
+
+def test_envoy_refusals_of_every_status_are_mapped_to_anthropic_errors(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    mappers = hcm(config)["local_reply_config"]["mappers"]
+
+    def statuses(mapper: dict) -> list[tuple[str, int]]:
+        f = mapper["filter"]
+        found = [f["status_code_filter"]] if "status_code_filter" in f else [
+            g["status_code_filter"] for g in f.get("and_filter", {}).get("filters", [])
+            if "status_code_filter" in g]
+        return [(c["comparison"]["op"], c["comparison"]["value"]["default_value"]) for c in found]
+
+    covered = [statuses(m) for m in mappers if "body_format_override" in m]
+    for status in (400, 404, 408, 413, 426, 431, 500, 503):
+        assert any(all((op == "EQ" and status == v) or (op == "GE" and status >= v)
+                       or (op == "LE" and status <= v) for op, v in conditions)
+                   for conditions in covered if conditions), f"{status} is not mapped"
+    for mapper in mappers:
+        if "body_format_override" in mapper:
+            body = mapper["body_format_override"]["json_format"]
+            assert body["type"] == "error" and body["error"]["message"].startswith("warden: ")
