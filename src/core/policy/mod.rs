@@ -660,6 +660,24 @@ roles:
     }
 
     #[test]
+    fn the_demo_opus_trigger_holds_every_opus_naming_scheme() {
+        use crate::core::approval::{reasons, RequestFacts};
+        let policy = Policy::parse(include_str!("../../../envoy/policy.yaml")).unwrap();
+        let developer = &policy.roles[policy.role_index("developer").unwrap()];
+        let triggers = &developer.approval.as_ref().unwrap().triggers;
+        let fired = |model: &str| {
+            let facts = RequestFacts { model: model.to_string(), ..RequestFacts::default() };
+            reasons(triggers, &facts, 0).contains(&"opus_model")
+        };
+        for opus in ["claude-opus-4-6", "claude-opus-4-1-20250805", "claude-3-opus-20240229", "claude-3-opus-latest"] {
+            assert!(fired(opus), "{opus} is not held");
+        }
+        for other in ["claude-sonnet-4-6", "claude-3-5-sonnet-20241022", "claude-haiku-4-5", "claude-3-haiku-20240307"] {
+            assert!(!fired(other), "{other} is held");
+        }
+    }
+
+    #[test]
     fn shipped_policies_are_valid() {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut checked = 0;
