@@ -19,7 +19,8 @@ SONNET = {**HAIKU, "model": "claude-sonnet-4-5"}
 EXTRA_ROLES = {
     "roles": {
         "batch": {"credential": "anthropic", "models": ["claude-*"], "streaming": False,
-                  "endpoints": ["messages"], "tools": {"client": ["*"], "server": ["web_search_*"]}},
+                  "endpoints": ["messages"], "tools": {"client": ["*"], "server": ["web_search_*"]},
+                  "mcp_servers": ["https://*.corp.example/**"]},
     },
     "bindings": [
         {"group": "eng", "role": "developer"},
@@ -69,6 +70,23 @@ def as_batch(issuer):
     ("developer", {**SONNET, "mcp_servers": [{"type": "url", "url": "http://mcp.example.com/sse", "name": "x"}]},
      (403, "permission_error", "mcp_server_not_allowed")),
     ("batch", {**SONNET, "stream": True}, (403, "permission_error", "streaming_not_allowed")),
+    # MCP URLs are matched by their parsed parts: tricks that put the allowed domain after the
+    # real host are other hosts, and URLs parsers disagree on are refused outright.
+    *[("batch", {**SONNET, "mcp_servers": [{"type": "url", "url": url, "name": "x"}]}, expected)
+      for url, expected in [
+          ("https://evil.example?.corp.example/x", (403, "permission_error", "mcp_server_not_allowed")),
+          ("https://evil.example/.corp.example/x", (403, "permission_error", "mcp_server_not_allowed")),
+          ("https://evil.example#.corp.example/x", (400, "invalid_request_error", "invalid_request")),
+          ("https://evil.example\\.corp.example/x", (400, "invalid_request_error", "invalid_request")),
+          ("https://mcp.corp.example@evil.example/x", (400, "invalid_request_error", "invalid_request")),
+          ("https://2130706433/x", (400, "invalid_request_error", "invalid_request")),
+      ]],
+    # A tool_choice naming a tool is judged like declaring it.
+    ("analyst", {**HAIKU, "tool_choice": {"type": "tool", "name": "Bash"}},
+     (403, "permission_error", "tool_not_allowed")),
+    # Identifiers are capped before any matching.
+    ("developer", {**SONNET, "model": "claude-" + "x" * 4_000_000},
+     (400, "invalid_request_error", "invalid_request")),
     ("developer", {"max_tokens": 10, "messages": []}, (400, "invalid_request_error", "invalid_request")),
     ("developer", {**SONNET, "max_tokens": "many"}, (400, "invalid_request_error", "invalid_request")),
 ])
@@ -86,7 +104,9 @@ def test_allowed_requests_per_role(gateway, upstream, as_dev, as_analyst, as_bat
              "mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}]}
     assert gateway.request("POST", "/v1/messages", as_dev, tools).status == 200
     assert gateway.request("POST", "/v1/messages", as_batch, SONNET).status == 200
-    assert len(upstream.requests()) == 3
+    corp = {**SONNET, "mcp_servers": [{"type": "url", "url": "https://MCP.corp.example:443/sse?s=1", "name": "x"}]}
+    assert gateway.request("POST", "/v1/messages", as_batch, corp).status == 200
+    assert len(upstream.requests()) == 4
 
 
 def test_max_tokens_clamp_rewrites_only_that_value(gateway, upstream, as_dev):
