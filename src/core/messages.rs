@@ -598,6 +598,16 @@ roles:
     }
 
     #[test]
+    fn a_second_url_or_tool_choice_name_cannot_be_smuggled() {
+        let body = r#"{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[],"mcp_servers":[
+            {"type":"url","url":"https://mcp.corp.example/x","u\u0072l":"https://evil.example/","name":"x"}]}"#;
+        assert_eq!(check("developer", body), Err(Reason::InvalidJson));
+        let body = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],
+            "tool_choice":{"type":"tool","name":"Bash","n\u0061me":"Read"}}"#;
+        assert_eq!(check("analyst", body), Err(Reason::InvalidJson));
+    }
+
+    #[test]
     fn refused_mcp_urls_never_echo_their_query() {
         let body = with_mcp_url("https://evil.example/sse?token=sk-secret-value");
         let denial = check_body(&role("developer"), BodyKind::Messages, body.as_bytes()).unwrap_err();

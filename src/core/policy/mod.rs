@@ -672,7 +672,8 @@ roles:
         for opus in ["claude-opus-4-6", "claude-opus-4-1-20250805", "claude-3-opus-20240229", "claude-3-opus-latest"] {
             assert!(fired(opus), "{opus} is not held");
         }
-        for other in ["claude-sonnet-4-6", "claude-3-5-sonnet-20241022", "claude-haiku-4-5", "claude-3-haiku-20240307"] {
+        for other in ["claude-sonnet-4-6", "claude-3-5-sonnet-20241022", "claude-haiku-4-5", "claude-3-haiku-20240307"]
+        {
             assert!(!fired(other), "{other} is held");
         }
     }
