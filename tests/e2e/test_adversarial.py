@@ -595,7 +595,8 @@ def test_an_allowed_mcp_server_keeps_its_token_out_of_the_record(arena):
              mcp_body(marker("mcp-ok"), "https://tools.corp.example/sse", token_value),
              anthropic_beta="mcp-client-2025-04-04")
     assert r.status == 200, r.text
-    # The store is searched for it at the end (test_afterwards_no_planted_secret_is_stored).
+    stored = stored_exchange(arena, r.header("request-id"))
+    assert leaked(stored, token_value) is None, "the MCP server's token is in the record"
 
 
 # ------------------------------------------------------------------------------------------
@@ -818,7 +819,11 @@ def test_a_secret_anywhere_in_a_request_is_masked_before_claude(arena, place):
     [sent] = [q for q in arena.fake.requests() if word in q["body"]]
     if place not in STORE_ONLY:
         assert leaked(sent["body"], secret) is None, f"the {place} reached Claude unmasked"
-    # The store is searched at the end (test_afterwards_no_planted_secret_is_stored_or_logged).
+    else:
+        stored = stored_exchange(arena, r.header("request-id"))
+        assert leaked(stored, secret) is None, f"the {place} is in the record unmasked"
+    # Every other place is searched in the store at the end
+    # (test_afterwards_no_planted_secret_is_stored_or_logged).
 
 
 def test_a_prompt_trigger_sees_the_system_prompt(arena):
@@ -852,6 +857,24 @@ def test_an_approval_covers_only_the_request_the_approver_saw(arena):
         f"a changed max_tokens used the grant: {r.status}"
     faithful = call(arena, "approval: faithful retry", alice, shown)
     assert faithful.status == 200, faithful.text
+
+
+def test_the_review_shows_what_an_approval_would_cover(arena):
+    word = marker("review-shows")
+    system = f"System prompt {secrets.token_hex(4)}: you deploy services."
+    tools = [{"name": "deploy_service", "description": "deploy",
+              "input_schema": {"type": "object", "properties": {}}}]
+    held = call(arena, "approval: what the review shows", arena.token("alice"),
+                messages(f"{word}: ship it", model=OPUS, max_tokens=777, system=system,
+                         tools=tools))
+    assert held.status == 403 and reason_of(held) == "approval_pending", held.text
+    shown = json.dumps(arena.service.wait_for_review(arena.lead(), word))
+    missing = [what for what, value in (("the trigger reason", "opus_model"), ("the model", OPUS),
+                                        ("max_tokens", "777"), ("the tools", "deploy_service"),
+                                        ("the system prompt", system[:20]),
+                                        ("the newest turn", word))
+               if value not in shown]
+    assert not missing, f"the review does not show {missing}: {shown[:1500]}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -1007,6 +1030,18 @@ def flush(arena: Arena, label: str, answer_within: float = ANSWER_WITHIN) -> dic
         rid = None
     LEDGER.add(f"sentinel {label}", rid, None)
     return wait_for_records(arena, {rid}, timeout=10)
+
+
+def stored_exchange(arena: Arena, request_id: str | None) -> str:
+    """The stored record of one request and the blobs it names, as text (fails without one)."""
+    flush(arena, f"after {request_id}")
+    lines = [json.loads(line) for line in export_text(arena).splitlines()]
+    records = [ln["record"] for ln in lines
+               if ln.get("type") == "record" and client_id(json.loads(ln["record"])) == request_id]
+    assert len(records) == 1, f"{len(records)} stored records for {request_id}"
+    names = set(re.findall(r"sha256:[0-9a-f]{64}", records[0]))
+    blobs = [ln["content"] for ln in lines if ln.get("type") == "blob" and ln.get("name") in names]
+    return "\n".join([records[0], *blobs])
 
 
 ACCESS_LINE = re.compile(r'^\[[^\]]+\] "(?P<method>\S+) (?P<path>\S+) (?P<proto>\S+)" '
