@@ -21,7 +21,21 @@ check what must hold for the whole run:
 - `warden audit verify --access-log` passes.
 
 Where the issue leaves the exact answer open (e.g. the status for over-deep input) the tests ask
-for a 4xx in Anthropic's error shape, not a particular reason code.
+for a 4xx in Anthropic's error shape, not a particular reason code. Choices where it is silent:
+a secret in `metadata.user_id` or an MCP server's `authorization_token` may reach Claude (Anthropic
+needs the token to call the server) but never the record; an over-long model name is refused; the
+approver decides with a token for the approval audience (`APPROVER_AUDIENCE`), which the agent's
+gateway token lacks.
+
+Findings (issue 11) and their tests: 1 `test_content_nested_*`; 2 `test_refusals_after_the_headers_*`
+and `test_afterwards_every_request_has_exactly_one_record_*`; 3 `test_a_deeply_nested_parameter_*`;
+4 `test_an_unauthenticated_flood_*`; 5 `test_an_approval_covers_only_*`,
+`test_the_review_shows_*`; 6 `test_a_stream_of_tiny_deltas_*`; 7 `test_a_fetched_documents_*`;
+8 `test_an_allowed_mcp_server_*`, `test_a_secret_anywhere_*[metadata.user_id]`; 9
+`test_an_mcp_url_built_*`; 11 `test_the_token_an_agent_uses_*`; 12 `test_a_secret_anywhere_*`,
+`test_a_prompt_trigger_sees_the_system_prompt`; 13 `test_a_four_million_character_*`; 15 the
+tests under "the smaller ones". Findings 10 and 14 need Envoy restarted, which this module's
+"no VM restart" check rules out: they are not covered here.
 
 Every secret-looking value is fabricated (a seeded generator), distinct per place it is planted, in
 formats the default detectors catch (docs/dlp.md). The fake upstream's replies are scripted per
@@ -600,16 +614,6 @@ def test_an_allowed_mcp_server_keeps_its_token_out_of_the_record(arena):
 
 
 # ------------------------------------------------------------------------------------------
-# finding 13: a 4-million-character model name
-
-
-def test_a_four_million_character_model_name_is_refused(arena):
-    r = call(arena, "4M model name", arena.token("mallory"),
-             messages("which model?", model="claude-" + "a" * 4_000_000))
-    assert_client_error(r)
-
-
-# ------------------------------------------------------------------------------------------
 # finding 6: a stream of tiny digit deltas was held back and rescanned on every delta
 
 # Adversarial streams: (text, characters per delta). Each is one long run a naive detector
@@ -975,6 +979,16 @@ def test_the_model_list_shows_only_the_models_a_role_may_use(arena):
     assert r.status == 200, r.text
     ids = [m["id"] for m in r.json()["data"]]
     assert ids and all(i.startswith("claude-haiku-") for i in ids), ids
+
+
+# ------------------------------------------------------------------------------------------
+# finding 13: a 4-million-character model name (late: the fake upstream keeps what it gets)
+
+
+def test_a_four_million_character_model_name_is_refused(arena):
+    r = call(arena, "4M model name", arena.token("mallory"),
+             messages("which model?", model="claude-" + "a" * 4_000_000))
+    assert_client_error(r)
 
 
 def test_content_nested_100000_levels_deep_is_answered_without_a_crash(arena):
