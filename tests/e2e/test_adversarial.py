@@ -415,7 +415,12 @@ def arena(tmp_path_factory, gateway_factory, make_policy, fake_upstream, issuer)
         "audit": {"mode": "fail_closed", "buffer_records": BUFFER_RECORDS, "max_outage": "120s",
                   "service": {"url": gate.url, "token": "approvals-token"}},
         "roles": {"developer": {"mcp_servers": [MCP_GLOB],
-                                "approval": {"approvers": ["leads"], "triggers": triggers}}},
+                                "approval": {"approvers": ["leads"], "triggers": triggers}},
+                  "analyst": {"dlp": "strict"}},
+        "dlp": {"profiles": {"strict": {
+            "request": [{"detectors": ["aws-*"], "action": "block"},
+                        {"detectors": ["credentials", "pii"], "action": "mask"}],
+            "response": [{"detectors": ["*"], "action": "mask"}]}}},
     }
     policy = make_policy(changes)
     with_audience = yaml.safe_load(policy.read_text())
@@ -971,6 +976,25 @@ def test_refusals_after_the_headers_name_who_was_refused(arena):
     record = stored.get(unbound.header("request-id"))
     assert record is not None, "the no_role_binding refusal has no record"
     assert (record.get("identity") or {}).get("subject") == "ivan", record.get("identity")
+
+
+def test_refusals_after_the_body_are_answered_in_anthropics_shape(arena):
+    """sensitive_data_blocked and approval_denied: refused after the body was read (their records
+    are checked at the end)."""
+    blocked = call(arena, "sensitive_data_blocked", arena.token("ana", "analysts"),
+                   messages(f"my key is {plant('blocked request', 'aws-access-key')}",
+                            model=HAIKU))
+    assert blocked.status == 403 and reason_of(blocked) == "sensitive_data_blocked", blocked.text
+    word = marker("denied")
+    body = messages(f"{word}: drop the tables", model=OPUS)
+    alice = arena.token("alice")
+    pending = call(arena, "approval: to be denied", alice, body)
+    assert reason_of(pending) == "approval_pending", pending.text
+    review = arena.service.wait_for_review(arena.lead(), word)
+    status, answer = arena.service.decide(review["id"], arena.lead(), "deny", "no")
+    assert status == 200, answer
+    denied = call(arena, "approval: denied", alice, body)
+    assert denied.status == 403 and reason_of(denied) == "approval_denied", denied.text
 
 
 def test_the_model_list_shows_only_the_models_a_role_may_use(arena):
