@@ -1179,7 +1179,10 @@ def test_afterwards_every_request_has_exactly_one_record_and_one_access_log_refe
         problems.append(f"request-ids shared by several requests: {shared}")
     missing = [(s.label, s.status) for s in held if s.request_id and s.request_id not in final.by_id]
     if missing:
-        problems.append(f"{len(missing)} requests have no stored record: {missing[:20]}")
+        steady = [m for m in missing if m[0].startswith("steady ")]
+        others = [m for m in missing if not m[0].startswith("steady ")]
+        problems.append(f"{len(missing)} requests have no stored record: {len(steady)} of the "
+                        f"steady client's, and {others}")
     doubled = {rid: len(final.by_id[rid]) for rid in counts
                if len(final.by_id.get(rid, [])) > counts[rid]}
     if doubled:
