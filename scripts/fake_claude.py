@@ -22,7 +22,9 @@ through the gateway, for its masking tests):
                                    "citations": ["cited text", ...] (optional),
                                    "piece": 3, "chunk_bytes": 0, "force_gzip": false,
                                    "crlf": false, "pause_after_first_delta": false,
-                                   "pause_timeout": 30}
+                                   "pause_after_text_deltas": 0, "pause_timeout": 30,
+                                   "blocks": [...] (optional), "delay": 0,
+                                   "match": "..." (optional)}
                                   The next /v1/messages reply (a stream or JSON, as that request
                                   asks) has these blocks in this order: thinking (with a fake
                                   signature), text (omitted when "" and another block exists),
@@ -39,16 +41,30 @@ through the gateway, for its masking tests):
                                   JSON escapes), as Anthropic sends it.
                                   pause_after_first_delta: the stream stops after its first
                                   text_delta until POST /__fake/release, or until pause_timeout
-                                  seconds have passed (a safety net; then it goes on). The script
+                                  seconds have passed (a safety net; then it goes on).
+                                  pause_after_text_deltas: n > 0: the same pause, after the
+                                  n-th text_delta (1 is pause_after_first_delta).
+                                  blocks: content blocks sent verbatim before the text block
+                                  (e.g. a server_tool_use and its web_fetch_tool_result); a
+                                  stream carries each whole in its content_block_start.
+                                  delay: seconds to wait before the reply's status line.
+                                  match: the script waits for the next /v1/messages request
+                                  whose raw body contains this string (other requests are
+                                  unscripted); several matched scripts may wait at once, beside
+                                  the one without `match`, so a test can script its own
+                                  requests while other clients use the same upstream. The script
                                   is used once; a request refused before /v1/messages (e.g. 401)
                                   does not use it.
                                   Unknown fields or wrong types get a 400.
-  GET    /__fake/script           {"script": the pending script or null, "pause": state}
-  DELETE /__fake/script           forget the pending script and release any pause
+  GET    /__fake/script           {"script": the pending script or null, "pause": state,
+                                   "matched": [the pending scripts with `match`]}
+  DELETE /__fake/script           forget the pending scripts and release any pause
   POST   /__fake/release          release the pause: {"was": state before the call}, the state
                                   being "idle" (no pause scripted), "armed" (scripted, the stream
                                   has not reached it yet), "paused" (the stream is waiting now),
                                   "released" or "timed_out" (the wait is over)
+
+A /v1/messages body nested too deep for Python's JSON parser gets a 400 invalid_request_error.
 
 Every other request (all but /__fake/...) must carry `x-api-key: <the expected key>`
 (--api-key or FAKE_CLAUDE_API_KEY; several keys, comma-separated, stand for several Anthropic
@@ -110,6 +126,7 @@ class State:
         self.counter = itertools.count(1)
         # POST /__fake/script: the content of the next /v1/messages reply, and its pause.
         self.script: dict | None = None
+        self.matched: list[dict] = []
         self.pause_state = "idle"
         self.release_event = threading.Event()
 
@@ -133,14 +150,28 @@ class State:
 
     def set_script(self, script: dict | None) -> None:
         with self.lock:
+            pauses = bool(script and pause_after(script))
+            if script is not None and script["match"] is not None:
+                self.matched.append(script)
+                if not pauses:
+                    return
+            else:
+                self.script = script
+            if script is None:
+                self.matched.clear()
             # A stream still paused by an earlier script goes on.
             self.release_event.set()
             self.release_event = threading.Event()
-            self.script = script
-            self.pause_state = "armed" if script and script["pause_after_first_delta"] else "idle"
+            self.pause_state = "armed" if pauses else "idle"
 
-    def take_script(self) -> tuple[dict | None, threading.Event]:
+    def take_script(self, raw: bytes) -> tuple[dict | None, threading.Event]:
+        """The script for a /v1/messages request with this body: the first matched script whose
+        `match` the body contains, else the one without `match`."""
         with self.lock:
+            for i, script in enumerate(self.matched):
+                if script["match"].encode() in raw:
+                    del self.matched[i]
+                    return script, self.release_event
             script, self.script = self.script, None
             return script, self.release_event
 
@@ -312,7 +343,8 @@ def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> lis
 
 SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "citations": None, "piece": 3,
                    "chunk_bytes": 0, "force_gzip": False, "crlf": False,
-                   "pause_after_first_delta": False, "pause_timeout": 30.0}
+                   "pause_after_first_delta": False, "pause_after_text_deltas": 0,
+                   "pause_timeout": 30.0, "blocks": None, "delay": 0.0, "match": None}
 FAKE_SIGNATURE = "ZmFrZSB0aGlua2luZyBzaWduYXR1cmU="
 
 
@@ -340,7 +372,14 @@ def parse_script(raw: bytes) -> dict:
     if citations is not None and not (isinstance(citations, list)
                                       and all(isinstance(c, str) for c in citations)):
         raise ValueError("citations: a list of strings")
-    for name, least in (("piece", 1), ("chunk_bytes", 0)):
+    blocks = script["blocks"]
+    if blocks is not None and not (isinstance(blocks, list)
+                                   and all(isinstance(b, dict) and isinstance(b.get("type"), str)
+                                           for b in blocks)):
+        raise ValueError('blocks: a list of content blocks ({"type": ...})')
+    if script["match"] is not None and not (isinstance(script["match"], str) and script["match"]):
+        raise ValueError("match: a non-empty string")
+    for name, least in (("piece", 1), ("chunk_bytes", 0), ("pause_after_text_deltas", 0)):
         value = script[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}: an integer, at least {least}")
@@ -350,7 +389,15 @@ def parse_script(raw: bytes) -> dict:
     timeout = script["pause_timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError("pause_timeout: a positive number of seconds")
+    delay = script["delay"]
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+        raise ValueError("delay: seconds, between 0 and 60")
     return script
+
+
+def pause_after(script: dict) -> int:
+    """After how many text deltas a scripted stream pauses (0: it does not)."""
+    return script["pause_after_text_deltas"] or (1 if script["pause_after_first_delta"] else 0)
 
 
 def citation(cited_text: str) -> dict:
@@ -369,6 +416,7 @@ def scripted_blocks(script: dict, request_id: str) -> list[dict]:
     if script["thinking"] is not None:
         blocks.append({"type": "thinking", "thinking": script["thinking"],
                        "signature": FAKE_SIGNATURE})
+    blocks.extend(script["blocks"] or [])
     if script["text"] or script["citations"] or not (blocks or script["tool"]):
         text: dict = {"type": "text", "text": script["text"]}
         if script["citations"]:
@@ -406,13 +454,15 @@ def utf8_sse(event: str, data: dict) -> bytes:
 
 def scripted_stream(body: dict, script: dict, msg_id: str, request_id: str,
                     input_tokens: int) -> tuple[list[bytes], int | None]:
-    """The events of a scripted stream, and the index of its first text_delta event."""
+    """The events of a scripted stream, and the index of the text_delta event after which it
+    pauses (see pause_after), or None."""
     full = scripted_json(body, script, msg_id, request_id, input_tokens)
     start = dict(full, content=[], stop_reason=None, usage=dict(full["usage"], output_tokens=1))
     events = [utf8_sse("message_start", {"type": "message_start", "message": start}),
               utf8_sse("ping", {"type": "ping"})]
     first_text: int | None = None
     size = script["piece"]
+    pause_at = pause_after(script)
 
     def delta(index: int, payload: dict) -> bytes:
         return utf8_sse("content_block_delta",
@@ -429,10 +479,13 @@ def scripted_stream(body: dict, script: dict, msg_id: str, request_id: str,
             empty = {"type": "text", "text": ""}
             deltas = [delta(index, {"type": "citations_delta", "citation": c})
                       for c in block.get("citations", [])]
-            if first_text is None:
-                first_text = len(events) + 1 + len(deltas)
-            deltas += [delta(index, {"type": "text_delta", "text": p})
-                       for p in cut(block["text"], size)]
+            texts = cut(block["text"], size)
+            if first_text is None and pause_at:
+                first_text = len(events) + len(deltas) + min(pause_at, len(texts))
+            deltas += [delta(index, {"type": "text_delta", "text": p}) for p in texts]
+        elif block["type"] != "tool_use":
+            # A block given verbatim (`blocks`): whole in its content_block_start.
+            empty, deltas = block, []
         else:
             empty = dict(block, input={})
             deltas = [delta(index, {"type": "input_json_delta", "partial_json": p})
@@ -657,7 +710,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(200, {"scripted": True})
         elif self.command == "GET":
             with self.state.lock:
-                self.send(200, {"script": self.state.script, "pause": self.state.pause_state})
+                self.send(200, {"script": self.state.script, "pause": self.state.pause_state,
+                                "matched": list(self.state.matched)})
         elif self.command == "DELETE":
             self.state.set_script(None)
             self.send(200, {"cleared": True})
@@ -670,17 +724,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self.send(400, error_body("invalid_request_error", "fake: body is not JSON"))
             return
+        except RecursionError:
+            self.send(400, error_body("invalid_request_error", "fake: body nested too deep"))
+            return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self.send(400, error_body("invalid_request_error", "messages: field required"))
             return
         msg_id = "msg_fake_" + self.request_id.rsplit("_", 1)[-1].rjust(8, "0")
         input_tokens = token_estimate(len(raw))
-        script, release = self.state.take_script()
+        script, release = self.state.take_script(raw)
         if script is not None:
+            if script["delay"]:
+                time.sleep(script["delay"])
             if body.get("stream") is True:
-                events, first_text = scripted_stream(body, script, msg_id, self.request_id,
-                                                     input_tokens)
-                pause = first_text if script["pause_after_first_delta"] else None
+                events, pause = scripted_stream(body, script, msg_id, self.request_id,
+                                                input_tokens)
                 if script["chunk_bytes"]:
                     events, pause = rechunk(events, script["chunk_bytes"], pause)
                 self.send_stream(events, force_gzip=script["force_gzip"], pause_after=pause,
