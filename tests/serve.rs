@@ -144,7 +144,7 @@ fn hold(server: &Server, ws: &Workspace, body: &Value) -> Answer {
 fn verdict(ws: &Workspace, answer: &Answer, subject: &str, fingerprint: &str) -> Decision {
     assert_eq!(answer.status, 200, "{}", answer.body);
     let token = answer.json()["verdict"].as_str().unwrap().to_string();
-    verify(&token, &ws.verdict_key(), fingerprint, subject, now()).unwrap()
+    verify(&token, &ws.verdict_key(), fingerprint, ("warden-demo", subject), now()).unwrap()
 }
 
 fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> Answer {
