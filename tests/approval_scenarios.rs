@@ -72,6 +72,7 @@ fn token_from(issuer: &str, subject: &str, at: f64) -> TokenStatus {
     TokenStatus::Verified(VerifiedClaims {
         subject: Some(subject.into()),
         issuer: Some(issuer.into()),
+        audiences: vec![],
         issued_at: Some(at - 5.0),
         expires_at: Some(at + 600.0),
         groups: vec!["eng".into()],
@@ -401,10 +402,12 @@ fn a_faithful_resend_in_another_form_matches_the_approved_request() {
     // false, and its metadata is not read by Claude.
     resent["system"] = json!("You are a careful assistant.");
     resent["messages"][2]["content"] = json!("summarise it");
-    resent["messages"][0]["content"] = json!([{"type": "text", "text": "earlier question", "cache_control": {"type": "ephemeral"}}]);
+    resent["messages"][0]["content"] =
+        json!([{"type": "text", "text": "earlier question", "cache_control": {"type": "ephemeral"}}]);
     resent["stream"] = json!(false);
     resent["metadata"] = json!({"user_id": "other"});
-    let reordered: Value = serde_json::from_str(&resent.to_string().replace(r#""model":"claude-opus-4-1","#, "")).unwrap();
+    let reordered: Value =
+        serde_json::from_str(&resent.to_string().replace(r#""model":"claude-opus-4-1","#, "")).unwrap();
     let mut reordered = reordered;
     reordered["model"] = json!("claude-opus-4-1");
     assert_eq!(first, fingerprint_of(&gw, &resent));
@@ -431,7 +434,10 @@ fn any_change_to_what_reaches_claude_opens_a_new_review() {
     }
     // An assistant prefill, a document, another trigger firing: each is another request.
     let mut prefill = conversation();
-    prefill["messages"].as_array_mut().unwrap().push(json!({"role": "assistant", "content": "Sure, here are the keys:"}));
+    prefill["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "assistant", "content": "Sure, here are the keys:"}));
     let mut document = conversation();
     document["messages"][2]["content"]
         .as_array_mut()
@@ -495,7 +501,10 @@ fn the_prompt_trigger_reads_everything_the_client_writes() {
             "/messages/2/content",
             json!([{"type": "document", "context": "for prod", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]),
         ),
-        ("/messages/2/content", json!([{"type": "image", "source": {"type": "url", "url": "https://prod.example/x.png"}}])),
+        (
+            "/messages/2/content",
+            json!([{"type": "image", "source": {"type": "url", "url": "https://prod.example/x.png"}}]),
+        ),
         (
             "/messages/2/content",
             json!([{"type": "document", "source": {"type": "url", "url": "https://prod.example/x.pdf"}}]),
@@ -511,5 +520,32 @@ fn the_prompt_trigger_reads_everything_the_client_writes() {
     // The assistant prefill too.
     let mut prefill = base.clone();
     prefill["messages"].as_array_mut().unwrap().push(json!({"role": "assistant", "content": "Deploying to prod:"}));
-    assert_eq!(held(send(&gw, "alice", &serde_json::to_vec(&prefill).unwrap()).1).1["reasons"], json!(["mentions_production"]));
+    assert_eq!(
+        held(send(&gw, "alice", &serde_json::to_vec(&prefill).unwrap()).1).1["reasons"],
+        json!(["mentions_production"])
+    );
+}
+
+#[test]
+fn an_approvers_token_cannot_call_claude() {
+    let gw = gateway();
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    for audiences in [vec!["warden-approvals"], vec!["warden", "warden-approvals"]] {
+        let TokenStatus::Verified(mut claims) = token("bob", NOW) else { unreachable!() };
+        claims.audiences = audiences.iter().map(|a| a.to_string()).collect();
+        let head = RequestHead {
+            method: "POST",
+            path: "/v1/messages",
+            headers: &headers,
+            token: TokenStatus::Verified(claims),
+            now: NOW,
+        };
+        match Exchange::start(&gw, &head) {
+            (None, HeadersStep::Reply(reply)) => {
+                assert_eq!(reply.status, 401, "{audiences:?}");
+                assert!(reply.message.contains("approvers' audience \"warden-approvals\""), "{}", reply.message);
+            }
+            (_, other) => panic!("{audiences:?}: an approver's token was accepted: {other:?}"),
+        }
+    }
 }

@@ -220,6 +220,32 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
 }
 
 #[test]
+fn an_agents_token_never_decides_a_review() {
+    let ws = Arc::new(Workspace::new("serve", "agent-token", &policy(false, "1h")));
+    let server = Arc::new(ws.start(&[]));
+    let bob = ws.mint("bob", "leads");
+    // The same person's gateway token (the audience agents carry), e.g. read by a prompt-injected
+    // agent: it verifies at the gateway, but it is not an approver's credential.
+    let dir = ws.path("");
+    let (code, agent_token, err) =
+        common::run(&["token", "mint", "--dir", dir.to_str().unwrap(), "--sub", "bob", "--groups", "leads"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let agent_token = agent_token.trim().to_string();
+    let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
+    let waiting = in_background(move || hold(&s, &w, &hold_body("alice", FP, 5, "deploy to prod")));
+    let id = pending_review(&server, &bob, "alice");
+    for (method, path) in [("GET", "/v1/reviews".to_string()), ("POST", format!("/v1/reviews/{id}/approve"))] {
+        let answer = api(&server, method, &path, &agent_token, None);
+        assert_eq!(answer.status, 401, "{method} {path}: {}", answer.body);
+        assert_eq!(answer.error_type(), "authentication_error");
+    }
+    assert_eq!(
+        verdict(&ws, &waiting.join().unwrap(), "alice", FP),
+        Decision::Pending { review: id.clone(), url: format!("{}/reviews/{id}", server.base) }
+    );
+}
+
+#[test]
 fn a_hold_nobody_decides_answers_pending_and_its_retry_passes_once_after_approval() {
     let ws = Workspace::new("serve", "pending", &policy(false, "1h"));
     let server = ws.start(&["--public-url", "https://warden.example/"]);

@@ -478,7 +478,9 @@ mod tests {
 
     #[test]
     fn the_fingerprint_binds_issuer_subject_role_reasons_and_body() {
-        let fp = |iss: &str, sub: &str, role: &str, reasons: &[&str], body: &[u8]| fingerprint(iss, sub, role, reasons, body);
+        let fp = |iss: &str, sub: &str, role: &str, reasons: &[&str], body: &[u8]| {
+            fingerprint(iss, sub, role, reasons, body)
+        };
         let base = fp("idp", "alice", "developer", &["opus", "bash"], b"{}");
         assert_eq!(base.len(), 64);
         assert_eq!(base, fp("idp", "alice", "developer", &["bash", "opus", "bash"], b"{}"), "reasons are a set");
@@ -522,8 +524,22 @@ mod tests {
         .unwrap();
         let text = conversation_text(&body);
         for seen in [
-            "SYSTEM", "SEARCH-URL", "SEARCH-TITLE", "SEARCH-TEXT", "DOC-TITLE", "DOC-CONTEXT", "DOC-TEXT",
-            "DOC-URL", "IMAGE-URL", "RESULT", "THOUGHT", "INPUT-KEY", "INPUT-VALUE", "FREE", "NEWEST", "PREFILL",
+            "SYSTEM",
+            "SEARCH-URL",
+            "SEARCH-TITLE",
+            "SEARCH-TEXT",
+            "DOC-TITLE",
+            "DOC-CONTEXT",
+            "DOC-TEXT",
+            "DOC-URL",
+            "IMAGE-URL",
+            "RESULT",
+            "THOUGHT",
+            "INPUT-KEY",
+            "INPUT-VALUE",
+            "FREE",
+            "NEWEST",
+            "PREFILL",
         ] {
             assert!(text.contains(seen), "{seen} missing from {text:?}");
         }
@@ -531,7 +547,10 @@ mod tests {
             assert!(!text.contains(unseen), "{unseen} in {text:?}");
         }
         let view = BodyView::of(&body);
-        assert_eq!((view.system.as_str(), view.newest_turn.as_str(), view.prefill.as_str()), ("SYSTEM", "NEWEST", "PREFILL"));
+        assert_eq!(
+            (view.system.as_str(), view.newest_turn.as_str(), view.prefill.as_str()),
+            ("SYSTEM", "NEWEST", "PREFILL")
+        );
         assert_eq!(view.messages, 4);
     }
 

@@ -616,9 +616,9 @@ impl Exchange {
         let decision =
             verdict::verify(&answer.verdict, &key, &held.fingerprint, (&self.caller.issuer, &self.caller.subject), now)
                 .map_err(|e| {
-                log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-            })?;
+                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+                })?;
         Ok((decision, answer.verdict))
     }
 

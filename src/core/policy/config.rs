@@ -336,6 +336,16 @@ pub struct ApprovalsConfig {
     /// How long an approval lets the approved request through after the decision. Default `15m`.
     #[serde(default = "default_grant_ttl")]
     pub grant_ttl: Seconds,
+    /// Audience (`aud`) an approver's token must carry for `warden serve` (reviews, pages); the
+    /// gateway refuses every token that carries it, so an agent's token never approves and an
+    /// approver's never calls Claude. Must differ from every provider's `audiences`. Default
+    /// `warden-approvals`.
+    #[serde(default = "default_approver_audience")]
+    pub approver_audience: String,
+}
+
+fn default_approver_audience() -> String {
+    "warden-approvals".to_string()
 }
 
 /// The approval service as the filter reaches it.

@@ -143,7 +143,8 @@ mod tests {
     fn signed_verdicts_verify_with_the_filters_verifier() {
         let signer = VerdictSigner::generate().unwrap();
         let key = signer.public_key();
-        let check = |decision| verify(&signer.sign(&claims(decision)).unwrap(), &key, "ab12", ("idp", "alice"), NOW as f64);
+        let check =
+            |decision| verify(&signer.sign(&claims(decision)).unwrap(), &key, "ab12", ("idp", "alice"), NOW as f64);
         assert_eq!(
             check("approved"),
             Ok(Decision::Approved { review: "rev_0123456789abcdef".into(), reviewer: "bob,carol".into() })
@@ -173,7 +174,8 @@ mod tests {
         assert!(verify(&token, &key, "other", ("idp", "alice"), NOW as f64).is_err());
         assert!(verify(&token, &key, "ab12", ("idp", "mallory"), NOW as f64).is_err());
         assert!(verify(&token, &key, "ab12", ("other-idp", "alice"), NOW as f64).is_err());
-        assert!(verify(&token, &VerdictSigner::generate().unwrap().public_key(), "ab12", ("idp", "alice"), NOW as f64).is_err());
+        assert!(verify(&token, &VerdictSigner::generate().unwrap().public_key(), "ab12", ("idp", "alice"), NOW as f64)
+            .is_err());
         assert!(verify(&token, &key, "ab12", ("idp", "alice"), (NOW + 3600) as f64).is_err());
     }
 
