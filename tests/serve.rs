@@ -126,7 +126,9 @@ fn hold_body(subject: &str, fingerprint: &str, hold_seconds: u64, excerpt: &str)
         "version": 1, "request_id": "req_warden_test", "fingerprint": fingerprint,
         "caller": {"subject": subject, "issuer": "warden-demo", "groups": ["eng"], "job": {"repository": "org/repo"}},
         "role": "developer", "reasons": ["opus_model"], "model": "claude-opus-4-1", "tools": ["Bash", "Read"],
-        "max_tokens": 1024, "body_bytes": 5123, "mcp_servers": false, "excerpt": excerpt, "hold_seconds": hold_seconds
+        "max_tokens": 1024, "body_bytes": 5123, "mcp_servers": true, "excerpt": excerpt, "hold_seconds": hold_seconds,
+        "mcp_server_urls": ["https://mcp.example.com/a?key=[REDACTED:x]"], "messages": 5,
+        "system_excerpt": "You are <b>careful</b>", "prefill_excerpt": "Sure:"
     })
 }
 
@@ -197,6 +199,23 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
     assert_eq!(detail["requester"]["job"]["repository"], "org/repo");
     assert_eq!(detail["excerpt"], "deploy to prod");
     assert_eq!(detail["url"], format!("{}/reviews/{id}", server.base));
+    // What the approval covers, shown before anyone decides.
+    assert_eq!(detail["system_excerpt"], "You are <b>careful</b>");
+    assert_eq!(detail["prefill_excerpt"], "Sure:");
+    assert_eq!(detail["mcp_server_urls"], json!(["https://mcp.example.com/a?key=[REDACTED:x]"]));
+    assert_eq!((detail["messages"].as_u64(), detail["max_tokens"].as_u64()), (Some(5), Some(1024)));
+    let page = api(&server, "GET", &format!("/reviews/{id}"), &bob, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "You are &lt;b&gt;careful&lt;/b&gt;",
+        "https://mcp.example.com/a?key=[REDACTED:x]",
+        "5 messages",
+        "max_tokens 1024, 5123 bytes",
+        "opus_model",
+        "Sure:",
+    ] {
+        assert!(page.body.contains(shown), "{shown} missing from the page");
+    }
 
     let decided = api(&server, "POST", &format!("/v1/reviews/{id}/approve"), &bob, Some(json!({"comment": "ok"})));
     assert_eq!(decided.status, 200, "{}", decided.body);

@@ -577,6 +577,20 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
             escape(&context.request_id)
         ),
     );
+    if !context.mcp_server_urls.is_empty() {
+        let urls: Vec<String> = context.mcp_server_urls.iter().map(|u| format!("<code>{}</code>", escape(u))).collect();
+        row("MCP servers", urls.join("<br>"));
+    }
+    if context.messages > 0 {
+        row(
+            "Covers",
+            format!(
+                r#"<span class="covers">this exact request: {} message{}, system prompt, tools and parameters as sent; any change asks again</span>"#,
+                context.messages,
+                if context.messages == 1 { "" } else { "s" }
+            ),
+        );
+    }
     let timing = if review.status == Status::Pending && review.expires_at > now {
         format!(
             "waiting {} (since {}; expires in {})",
@@ -602,8 +616,19 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
         row("Denied by", format!("{}: {}", escape(&denial.reviewer), escape(&denial.comment)));
     }
     html.push_str("</dl>");
-    if !context.excerpt.is_empty() {
-        let _ = write!(html, r#"<pre class="excerpt" id="excerpt-{id}">{}</pre>"#, escape(&context.excerpt));
+    let excerpts = [
+        ("system", "System prompt", &context.system_excerpt),
+        ("excerpt", "Newest turn", &context.excerpt),
+        ("prefill", "Assistant prefill", &context.prefill_excerpt),
+    ];
+    for (name, label, text) in excerpts {
+        if !text.is_empty() {
+            let _ = write!(
+                html,
+                r#"<p class="note">{label}</p><pre class="excerpt" id="{name}-{id}">{}</pre>"#,
+                escape(text)
+            );
+        }
     }
     if Service::is_open(review, now) {
         html.push_str(&decision_form(review, approver, csrf, back));
@@ -614,12 +639,13 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
 
 fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str) -> String {
     let id = escape(&review.id);
-    if review.votes.iter().any(|v| v.reviewer == approver.subject) {
+    // Identities are issuer + subject.
+    if review.votes.iter().any(|v| v.reviewer == approver.subject && v.reviewer_issuer == approver.issuer) {
         return format!(
             r#"<p class="note" id="note-{id}">You approved this request; a second approver must decide.</p>"#
         );
     }
-    let own = review.subject == approver.subject;
+    let own = review.subject == approver.subject && review.context.issuer == approver.issuer;
     let (note, approve_button) = if own {
         (
             format!(
