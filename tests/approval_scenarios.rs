@@ -319,8 +319,9 @@ fn forged_or_misdirected_verdicts_are_refused() {
 #[test]
 fn any_failure_to_ask_the_service_refuses_the_request() {
     let gw = gateway();
-    let cases: [(Option<(u16, &[u8])>, &str); 6] = [
+    let cases: [(Option<(u16, &[u8])>, &str); 7] = [
         (None, "could not be called"),
+        (Some((429, b"{}")), "too many were opened for you recently (approvals.review_rate)"),
         (Some((503, b"upstream connect error")), "is unreachable (HTTP 503)"),
         (Some((504, b"upstream request timeout")), "did not answer in time (HTTP 504)"),
         (Some((500, b"{}")), "answered HTTP 500"),

@@ -239,6 +239,25 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
 }
 
 #[test]
+fn a_requester_cannot_flood_approvers_with_reviews() {
+    let text =
+        policy(false, "1h").replace("  grant_ttl: 15m\n", "  grant_ttl: 15m\n  review_rate: { reviews: 2, per: 1h }\n");
+    let ws = Workspace::new("serve", "review-rate", &text);
+    let server = ws.start(&[]);
+    let fingerprints = [FP, FP2, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"];
+    let answers: Vec<Answer> =
+        fingerprints.iter().map(|fp| hold(&server, &ws, &hold_body("alice", fp, 1, "x"))).collect();
+    assert_eq!((answers[0].status, answers[1].status), (200, 200));
+    assert_eq!(answers[2].status, 429, "{}", answers[2].body);
+    assert_eq!(answers[2].error_type(), "rate_limit_error");
+    assert!(answers[2].body.contains("approvals.review_rate"), "{}", answers[2].body);
+    // Re-sending a request whose review is pending attaches to it; another requester is not limited.
+    assert_eq!(hold(&server, &ws, &hold_body("alice", FP, 1, "x")).status, 200);
+    assert_eq!(hold(&server, &ws, &hold_body("carol", FP, 1, "x")).status, 200);
+    assert!(server.log().contains("approvals.review_rate"));
+}
+
+#[test]
 fn an_agents_token_never_decides_a_review() {
     let ws = Arc::new(Workspace::new("serve", "agent-token", &policy(false, "1h")));
     let server = Arc::new(ws.start(&[]));

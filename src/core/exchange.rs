@@ -603,6 +603,13 @@ impl Exchange {
             200 => {}
             503 => return Err(unavailable("is unreachable (HTTP 503)".to_string())),
             504 => return Err(unavailable("did not answer in time (HTTP 504)".to_string())),
+            429 => {
+                return Err(unavailable(
+                    "refused to open another review: too many were opened for you recently \
+                     (approvals.review_rate); wait for a decision on the pending ones"
+                        .to_string(),
+                ))
+            }
             other => return Err(unavailable(format!("answered HTTP {other}"))),
         }
         let answer: Answer =

@@ -34,6 +34,12 @@ pub struct ApprovalSettings {
     /// The audience only approvers' tokens carry: `warden serve` requires it, the gateway
     /// refuses it.
     pub approver_audience: String,
+    /// Groups whose members may read session transcripts.
+    pub auditors: Vec<String>,
+    /// Most reviews one requester may open per [`ApprovalSettings::review_rate_seconds`].
+    pub review_rate_reviews: u32,
+    /// The sliding window of the review rate, in seconds.
+    pub review_rate_seconds: u64,
 }
 
 /// The approval service as the filter calls it.
@@ -104,6 +110,15 @@ pub(super) fn compile_settings(
             ),
         );
     }
+    if config.auditors.iter().any(|g| g.trim().is_empty()) {
+        check.error("approvals.auditors", "group names must not be empty");
+    }
+    if config.review_rate.reviews == 0 {
+        check.error("approvals.review_rate.reviews", "must be at least 1");
+    }
+    if config.review_rate.per.0 == 0 {
+        check.error("approvals.review_rate.per", "must be greater than 0");
+    }
     let (url, authority, prefix) = target?;
     Some(ApprovalSettings {
         service: ServiceTarget {
@@ -118,6 +133,9 @@ pub(super) fn compile_settings(
         review_ttl_seconds: config.review_ttl.0,
         grant_ttl_seconds: config.grant_ttl.0,
         approver_audience: audience.to_string(),
+        auditors: config.auditors.clone(),
+        review_rate_reviews: config.review_rate.reviews,
+        review_rate_seconds: config.review_rate.per.0,
     })
 }
 
@@ -289,6 +307,8 @@ roles:
         let settings = policy.approvals.unwrap();
         assert_eq!((settings.hold_seconds, settings.review_ttl_seconds, settings.grant_ttl_seconds), (120, 3600, 900));
         assert_eq!(settings.approver_audience, "warden-approvals");
+        assert!(settings.auditors.is_empty(), "nobody reads transcripts unless named");
+        assert_eq!((settings.review_rate_reviews, settings.review_rate_seconds), (30, 3600));
         assert_eq!(settings.service.cluster, "warden_approvals");
         assert_eq!(settings.service.authority, "warden-serve.internal");
         assert_eq!(settings.service.holds_path, "/v1/holds");
@@ -347,6 +367,8 @@ roles:
         }
         let errors = errors_of(&POLICY.replace("service:", "hold: 601s\n  service:"));
         assert_eq!(errors, vec!["approvals.hold: must be between 1s and 600s"]);
+        let errors = errors_of(&POLICY.replace("service:", "review_rate: { reviews: 0 }\n  service:"));
+        assert_eq!(errors, vec!["approvals.review_rate.reviews: must be at least 1"]);
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl ApiError {
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
             ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict_error"),
+            ServiceError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
             ServiceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
         }
     }

@@ -58,6 +58,8 @@ pub enum ServiceError {
     NotFound(String),
     /// 409 `conflict_error`.
     Conflict(String),
+    /// 429 `rate_limit_error`.
+    TooManyRequests(String),
     /// 500 `api_error` (details are logged, not returned).
     Internal,
 }
@@ -70,7 +72,8 @@ impl ServiceError {
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
-            | Self::Conflict(m) => m,
+            | Self::Conflict(m)
+            | Self::TooManyRequests(m) => m,
             Self::Internal => "internal error in the approval service (see its log)",
         }
     }
@@ -233,7 +236,7 @@ impl Service {
             changes.borrow_and_update();
             self.expire()?;
             let now = unix_now();
-            let step = self.store.hold_step(&request.fingerprint, requester, now, || {
+            let step = self.store.hold_step(&request.fingerprint, requester, now, self.rules.review_rate, || {
                 let id = new_review_id().map_err(StoreError::other)?;
                 Ok(new_review(&request, id, role.two_person, role.grant_uses, now, self.rules.review_ttl_seconds))
             })?;
@@ -261,6 +264,20 @@ impl Service {
                     review
                 }
                 HoldStep::Waiting(review) => review,
+                HoldStep::RateLimited => {
+                    let rate = self.rules.review_rate;
+                    log_event(&format!(
+                        "hold {} by {subject}: refused, {} reviews opened within {} (approvals.review_rate)",
+                        request.request_id,
+                        rate.reviews,
+                        format_duration(rate.per_seconds)
+                    ));
+                    return Err(ServiceError::TooManyRequests(format!(
+                        "{subject} opened {} reviews within {}, the most approvals.review_rate allows",
+                        rate.reviews,
+                        format_duration(rate.per_seconds)
+                    )));
+                }
             };
             if waiting_on.as_deref() != Some(review.id.as_str()) {
                 log_event(&format!(
@@ -453,6 +470,19 @@ impl Service {
         } else {
             Err(ServiceError::Forbidden(format!(
                 "{} is not in any approver group of the policy (roles.<role>.approval.approvers)",
+                approver.subject
+            )))
+        }
+    }
+
+    /// Refuses someone in no `approvals.auditors` group (reading transcripts is a permission of
+    /// its own).
+    pub fn ensure_auditor(&self, approver: &Approver) -> Result<(), ServiceError> {
+        if self.rules.is_auditor(&approver.groups) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "{} is not in an auditor group of the policy (approvals.auditors): session transcripts are for auditors",
                 approver.subject
             )))
         }

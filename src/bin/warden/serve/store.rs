@@ -309,6 +309,17 @@ pub enum HoldStep {
     Waiting(Review),
     /// No review existed: this one was created; wait on it.
     Created(Review),
+    /// No review existed, and the requester already opened the most reviews the rate allows.
+    RateLimited,
+}
+
+/// How many reviews one requester may open per sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewRate {
+    /// Reviews per window.
+    pub reviews: u32,
+    /// The window, in seconds.
+    pub per_seconds: i64,
 }
 
 /// Which reviews to list.
@@ -448,11 +459,14 @@ impl Store {
     /// Decides what a hold for (`fingerprint`, the requester `(issuer, subject)`) does now;
     /// creates the review from `new_review` when there is nothing to attach to. See the module
     /// comment for the order.
+    /// `rate` bounds the reviews one requester opens (counted from the reviews table, so it holds
+    /// across restarts).
     pub fn hold_step(
         &self,
         fingerprint: &str,
         (issuer, subject): (&str, &str),
         now: i64,
+        rate: ReviewRate,
         new_review: impl FnOnce() -> Result<NewReview, StoreError>,
     ) -> Result<HoldStep, StoreError> {
         let mut connection = self.lock()?;
@@ -477,9 +491,18 @@ impl Store {
         } else if let Some(review) = find_review(&tx, fingerprint, (issuer, subject), Status::Denied, now)? {
             HoldStep::Denied(review)
         } else {
-            let review = new_review()?;
-            insert_review(&tx, &review)?;
-            HoldStep::Created(load_review(&tx, &review.id)?.ok_or_else(|| missing(&review.id))?)
+            let opened: i64 = tx.query_row(
+                "SELECT count(*) FROM reviews WHERE issuer = ?1 AND subject = ?2 AND created_at > ?3",
+                params![issuer, subject, now.saturating_sub(rate.per_seconds)],
+                |row| row.get(0),
+            )?;
+            if opened >= i64::from(rate.reviews) {
+                HoldStep::RateLimited
+            } else {
+                let review = new_review()?;
+                insert_review(&tx, &review)?;
+                HoldStep::Created(load_review(&tx, &review.id)?.ok_or_else(|| missing(&review.id))?)
+            }
         };
         tx.commit()?;
         Ok(step)
@@ -738,6 +761,7 @@ mod tests {
 
     const T0: i64 = 1_800_000_000;
     const FP: &str = "f00d";
+    const RATE: ReviewRate = ReviewRate { reviews: 100, per_seconds: 3600 };
 
     fn new_review(id: &str, subject: &str, two_person: bool, grant_uses: u32) -> NewReview {
         NewReview {
@@ -758,7 +782,7 @@ mod tests {
     }
 
     fn hold(store: &Store, subject: &str, now: i64, review: NewReview) -> HoldStep {
-        store.hold_step(FP, ("idp", subject), now, || Ok(review)).unwrap()
+        store.hold_step(FP, ("idp", subject), now, RATE, || Ok(review)).unwrap()
     }
 
     fn decide(store: &Store, id: &str, reviewer: &str, choice: Choice, now: i64) -> Result<Decided, DecideError> {
@@ -876,6 +900,25 @@ mod tests {
     }
 
     #[test]
+    fn a_requester_opens_at_most_the_rate_of_reviews_per_window() {
+        let store = Store::open_in_memory().unwrap();
+        let rate = ReviewRate { reviews: 2, per_seconds: 600 };
+        let open = |fp: &str, subject: &str, id: &str, now: i64| {
+            let mut review = new_review(id, subject, false, 1);
+            review.fingerprint = fp.to_string();
+            store.hold_step(fp, ("idp", subject), now, rate, || Ok(review)).unwrap()
+        };
+        assert!(matches!(open("a", "alice", "rev_1", T0), HoldStep::Created(_)));
+        assert!(matches!(open("b", "alice", "rev_2", T0 + 1), HoldStep::Created(_)));
+        assert_eq!(open("c", "alice", "rev_3", T0 + 2), HoldStep::RateLimited);
+        // Attaching to a pending review is not opening one; other requesters have their own.
+        assert!(matches!(open("a", "alice", "rev_4", T0 + 3), HoldStep::Waiting(_)));
+        assert!(matches!(open("c", "bob", "rev_5", T0 + 4), HoldStep::Created(_)));
+        // The window slides.
+        assert!(matches!(open("c", "alice", "rev_6", T0 + 601), HoldStep::Created(_)));
+    }
+
+    #[test]
     fn identities_are_issuer_and_subject() {
         let store = Store::open_in_memory().unwrap();
         let id = created_id(hold(&store, "alice", T0, new_review("rev_1", "alice", true, 1)));
@@ -889,7 +932,7 @@ mod tests {
         // The grant is alice@idp's only: alice from another issuer opens her own review.
         let mut theirs = new_review("rev_2", "alice", false, 1);
         theirs.context.issuer = "other-idp".into();
-        let other = store.hold_step(FP, ("other-idp", "alice"), T0 + 3, || Ok(theirs)).unwrap();
+        let other = store.hold_step(FP, ("other-idp", "alice"), T0 + 3, RATE, || Ok(theirs)).unwrap();
         assert!(matches!(other, HoldStep::Created(_)), "{other:?}");
         assert!(matches!(hold(&store, "alice", T0 + 4, new_review("rev_3", "alice", false, 1)), HoldStep::Granted(_)));
         let votes = store.review(&id).unwrap().unwrap().votes;
