@@ -569,6 +569,27 @@ fn flash_cookie(answer: &Answer) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_string())
 }
 
+/// Posts the sign-in form as a browser does: loads `/login` first (its cookie and form token),
+/// then posts `fields` with them.
+fn post_login(base: &str, fields: &str) -> Answer {
+    let form_page = request("GET", &format!("{base}/login"), &[], None);
+    let cookie = login_cookie(&form_page);
+    let csrf = csrf_of(&form_page.body);
+    request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie)],
+        Some(("application/x-www-form-urlencoded", format!("{fields}&csrf={csrf}"))),
+    )
+}
+
+/// The sign-in form's cookie `name=value`.
+fn login_cookie(answer: &Answer) -> String {
+    let cookie = answer.header("set-cookie").into_iter().find(|c| c.starts_with("warden_login=")).unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
 /// The value of the hidden `csrf` field on a page.
 fn csrf_of(page: &str) -> String {
     let start = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
@@ -599,24 +620,23 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
     assert!(login_next.body.contains(&format!(r#"name="next" value="/reviews/{id}""#)));
     let evil_next = request("GET", &format!("{base}/login?next=https://evil.example/"), &[], None);
     assert!(evil_next.body.contains(r#"name="next" value="/reviews""#), "only this site's review pages");
-    let returned =
-        request("POST", &format!("{base}/login"), &[], Some((form, format!("token={bob}&next=/reviews/{id}"))));
+    let returned = post_login(&base, &format!("token={bob}&next=/reviews/{id}"));
     assert_eq!(returned.header("location"), [format!("/reviews/{id}").as_str()]);
     let login = request("GET", &format!("{base}/login"), &[], None);
     assert_eq!(login.status, 200);
     assert!(login.body.contains(r#"name="token""#) && login.body.contains(r#"id="login""#));
 
-    let refused = request("POST", &format!("{base}/login"), &[], Some((form, "token=not-a-token".to_string())));
+    let refused = post_login(&base, "token=not-a-token");
     assert_eq!(refused.status, 401);
     assert!(
         refused.body.contains(r#"id="flash" class="flash flash-error""#) && refused.body.contains("Sign-in failed")
     );
     let eve = ws.mint("eve", "eng");
-    let outsider = request("POST", &format!("{base}/login"), &[], Some((form, format!("token={eve}"))));
+    let outsider = post_login(&base, &format!("token={eve}"));
     assert_eq!(outsider.status, 403);
     assert!(outsider.body.contains("not in any approver group"));
 
-    let signed_in = request("POST", &format!("{base}/login"), &[], Some((form, format!("token={bob}"))));
+    let signed_in = post_login(&base, &format!("token={bob}"));
     assert_eq!((signed_in.status, signed_in.header("location")), (303, vec!["/reviews"]));
     let session = session_cookie(&signed_in);
     let cookies = format!("{session}; {}", flash_cookie(&signed_in).unwrap());
@@ -676,18 +696,49 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
 }
 
 #[test]
+fn a_sign_in_posted_from_another_site_is_refused() {
+    let ws = Workspace::new("serve", "login-csrf", &policy(false, "1h"));
+    let server = ws.start(&[]);
+    let base = server.base.clone();
+    // The attacker's own approver token, posted into the victim's browser (login CSRF).
+    let mallory = ws.mint("mallory", "leads");
+    let form = "application/x-www-form-urlencoded";
+    let form_page = request("GET", &format!("{base}/login"), &[], None);
+    let (cookie, csrf) = (login_cookie(&form_page), csrf_of(&form_page.body));
+    let fields = format!("token={mallory}&csrf={csrf}");
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+    let attempts: Vec<Attempt> = vec![
+        ("no form token, no cookie", vec![], format!("token={mallory}")),
+        ("a form token without its cookie", vec![], fields.clone()),
+        ("the cookie without a form token", vec![("cookie", &cookie)], format!("token={mallory}")),
+        ("another site", vec![("cookie", &cookie), ("sec-fetch-site", "cross-site")], fields.clone()),
+        ("another origin", vec![("cookie", &cookie), ("origin", "https://evil.example")], fields.clone()),
+    ];
+    for (case, headers, body) in attempts {
+        let answer = request("POST", &format!("{base}/login"), &headers, Some((form, body)));
+        assert_eq!(answer.status, 403, "{case}: {}", answer.body);
+        assert!(answer.body.contains("Sign-in refused"), "{case}");
+        assert!(!answer.header("set-cookie").iter().any(|c| c.starts_with("warden_session=ey")), "{case}: signed in");
+    }
+    // The page's own form, from this origin, signs in.
+    let own = request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie), ("origin", &base), ("sec-fetch-site", "same-origin")],
+        Some((form, fields)),
+    );
+    assert_eq!(own.status, 303, "{}", own.body);
+    session_cookie(&own);
+}
+
+#[test]
 fn the_page_turns_a_failed_decision_into_a_flash_message() {
     let ws = Workspace::new("serve", "pageflash", &policy(false, "1h"));
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("alice", FP, 0, "x"));
     let bob = ws.mint("bob", "leads");
     let id = pending_review(&server, &bob, "alice");
-    let session = session_cookie(&request(
-        "POST",
-        &format!("{}/login", server.base),
-        &[],
-        Some(("application/x-www-form-urlencoded", format!("token={bob}"))),
-    ));
+    let session = session_cookie(&post_login(&server.base, &format!("token={bob}")));
     let page = request("GET", &format!("{}/reviews/{id}", server.base), &[("cookie", &session)], None);
     let csrf = csrf_of(&page.body);
     let denied = request(
