@@ -729,6 +729,14 @@ fn a_sign_in_posted_from_another_site_is_refused() {
     );
     assert_eq!(own.status, 303, "{}", own.body);
     session_cookie(&own);
+    // Under the pages' no-referrer policy a browser's own form post says `Origin: null`.
+    let private = request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie), ("origin", "null"), ("sec-fetch-site", "same-origin")],
+        Some((form, format!("token={mallory}&csrf={csrf}"))),
+    );
+    assert_eq!(private.status, 303, "{}", private.body);
 }
 
 #[test]

@@ -304,7 +304,10 @@ fn login_forgery(service: &Service, headers: &HeaderMap, csrf: &str) -> Option<&
     if header("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none") {
         return Some("the sign-in came from another site");
     }
-    if let Some(origin) = header("origin") {
+    // Pages are sent with `Referrer-Policy: no-referrer`, under which browsers send
+    // `Origin: null` on their own form posts: only a real origin is compared (the form token
+    // below is the defence that does not depend on headers).
+    if let Some(origin) = header("origin").filter(|o| *o != "null") {
         if !same_origin(origin, &service.public_url) {
             return Some("the sign-in came from another site");
         }
