@@ -490,6 +490,7 @@ def test_an_approver_approves_in_the_browser_and_the_held_request_completes(setu
     assert outcome.get("ok"), browser.stdout + browser.stderr
     assert "alice" in outcome["pendingText"] and "opus_model" in outcome["pendingText"]
     assert prompt in outcome["pendingText"], "the page shows the masked excerpt"
+    assert "this exact request: 1 message" in outcome["pendingText"], "the page says what the approval covers"
     assert "bob" in outcome["decidedText"]
     r = result()
     assert r.status == 200, r.text
