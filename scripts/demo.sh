@@ -105,7 +105,7 @@ for _ in $(seq 1 50); do
 done
 
 mint="$warden token mint --sub alice --groups eng --ttl 15m"
-mint_lead="$warden token mint --sub bob --groups leads --ttl 15m"
+mint_lead="$warden token mint --sub bob --groups leads --ttl 15m --audience warden-approvals"
 cat <<BANNER
 
   Warden gateway: http://127.0.0.1:$port    (admin: http://127.0.0.1:$admin_port)

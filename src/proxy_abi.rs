@@ -61,7 +61,8 @@ pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[Stri
     for segment in groups_claim {
         groups_value = groups_value.and_then(|v| decode_raw_pairs(v).and_then(|map| field(&map, segment)));
     }
-    let groups = match groups_value {
+    // A claim that is one string or a list of strings.
+    let strings = |value: Option<&[u8]>| match value {
         Some(value) => match decode_text(value) {
             Some(single) => vec![single],
             None => decode_raw_pairs(value)
@@ -72,9 +73,11 @@ pub fn decode_claims(payload: &[u8], groups_claim: &[String], job_claims: &[Stri
         },
         None => Vec::new(),
     };
+    let groups = strings(groups_value);
     VerifiedClaims {
         subject: text("sub"),
         issuer: text("iss"),
+        audiences: strings(field(&top, "aud")),
         expires_at: number("exp"),
         issued_at: number("iat"),
         groups,
@@ -189,6 +192,7 @@ mod tests {
         let claims = decode_claims(RECORDED_PAYLOAD, &strings(&["groups"]), &strings(&["run_id", "repository"]));
         assert_eq!(claims.subject.as_deref(), Some("alice"));
         assert_eq!(claims.issuer.as_deref(), Some("warden-test"));
+        assert_eq!(claims.audiences, strings(&["warden"]));
         assert_eq!(claims.groups, strings(&["eng", "ops"]));
         assert_eq!(claims.job, vec![("run_id".to_string(), "42".to_string())]);
         let (iat, exp) = (claims.issued_at.unwrap(), claims.expires_at.unwrap());

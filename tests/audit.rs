@@ -32,6 +32,7 @@ credentials:
   approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
 approvals:
   service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
+  auditors: [audit]
 bindings:
   - { group: eng, role: developer }
 roles:
@@ -416,7 +417,7 @@ fn a_session_replays_each_turn_once_in_order() {
 }
 
 #[test]
-fn approvers_list_sessions_with_filters_and_read_their_transcripts() {
+fn auditors_list_sessions_with_filters_and_read_their_transcripts() {
     let ws = Workspace::audit("pages");
     let server = Server::start(&ws, 1000);
     let mut refused = simple("gw-1", 3);
@@ -424,7 +425,7 @@ fn approvers_list_sessions_with_filters_and_read_their_transcripts() {
     refused["identity"]["subject"] = json!("carol");
     refused["decision"] = json!({"allowed": false, "reason": "model_not_allowed", "status": 403, "message": "no"});
     server.ingest(&[simple("gw-1", 1), simple("gw-1", 2), refused]);
-    let bob = ws.mint("bob", "leads");
+    let bob = ws.mint("bob", "leads,audit");
 
     let (status, body) = server.page("/sessions", Some(&bob));
     assert_eq!(status, 200, "{body}");
@@ -446,6 +447,13 @@ fn approvers_list_sessions_with_filters_and_read_their_transcripts() {
 
     let eve = ws.mint("eve", "eng");
     assert_eq!(server.page("/sessions", Some(&eve)).0, 403);
+    // Deciding reviews does not let an approver read what other users sent Claude.
+    let lead = ws.mint("dana", "leads");
+    for page in ["/sessions", "/sessions/s-gw-1"] {
+        let (status, body) = server.page(page, Some(&lead));
+        assert_eq!(status, 403, "{page}");
+        assert!(body.contains("approvals.auditors") && !body.contains("turn 2 from gw-1"), "{body}");
+    }
     let (_, anonymous) = server.page("/sessions", None);
     assert!(!anonymous.contains(r#"id="sessions""#), "{anonymous}");
 }

@@ -25,6 +25,7 @@ fn token(groups: &[&str]) -> TokenStatus {
     TokenStatus::Verified(VerifiedClaims {
         subject: Some("alice".into()),
         issuer: Some("warden-demo".into()),
+        audiences: vec![],
         issued_at: Some(NOW - 5.0),
         expires_at: Some(NOW + 895.0),
         groups: groups.iter().map(|g| g.to_string()).collect(),

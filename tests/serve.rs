@@ -126,7 +126,9 @@ fn hold_body(subject: &str, fingerprint: &str, hold_seconds: u64, excerpt: &str)
         "version": 1, "request_id": "req_warden_test", "fingerprint": fingerprint,
         "caller": {"subject": subject, "issuer": "warden-demo", "groups": ["eng"], "job": {"repository": "org/repo"}},
         "role": "developer", "reasons": ["opus_model"], "model": "claude-opus-4-1", "tools": ["Bash", "Read"],
-        "max_tokens": 1024, "body_bytes": 5123, "mcp_servers": false, "excerpt": excerpt, "hold_seconds": hold_seconds
+        "max_tokens": 1024, "body_bytes": 5123, "mcp_servers": true, "excerpt": excerpt, "hold_seconds": hold_seconds,
+        "mcp_server_urls": ["https://mcp.example.com/a?key=[REDACTED:x]"], "messages": 5,
+        "system_excerpt": "You are <b>careful</b>", "prefill_excerpt": "Sure:"
     })
 }
 
@@ -144,7 +146,7 @@ fn hold(server: &Server, ws: &Workspace, body: &Value) -> Answer {
 fn verdict(ws: &Workspace, answer: &Answer, subject: &str, fingerprint: &str) -> Decision {
     assert_eq!(answer.status, 200, "{}", answer.body);
     let token = answer.json()["verdict"].as_str().unwrap().to_string();
-    verify(&token, &ws.verdict_key(), fingerprint, subject, now()).unwrap()
+    verify(&token, &ws.verdict_key(), fingerprint, ("warden-demo", subject), now()).unwrap()
 }
 
 fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> Answer {
@@ -197,6 +199,23 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
     assert_eq!(detail["requester"]["job"]["repository"], "org/repo");
     assert_eq!(detail["excerpt"], "deploy to prod");
     assert_eq!(detail["url"], format!("{}/reviews/{id}", server.base));
+    // What the approval covers, shown before anyone decides.
+    assert_eq!(detail["system_excerpt"], "You are <b>careful</b>");
+    assert_eq!(detail["prefill_excerpt"], "Sure:");
+    assert_eq!(detail["mcp_server_urls"], json!(["https://mcp.example.com/a?key=[REDACTED:x]"]));
+    assert_eq!((detail["messages"].as_u64(), detail["max_tokens"].as_u64()), (Some(5), Some(1024)));
+    let page = api(&server, "GET", &format!("/reviews/{id}"), &bob, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "You are &lt;b&gt;careful&lt;/b&gt;",
+        "https://mcp.example.com/a?key=[REDACTED:x]",
+        "5 messages",
+        "max_tokens 1024, 5123 bytes",
+        "opus_model",
+        "Sure:",
+    ] {
+        assert!(page.body.contains(shown), "{shown} missing from the page");
+    }
 
     let decided = api(&server, "POST", &format!("/v1/reviews/{id}/approve"), &bob, Some(json!({"comment": "ok"})));
     assert_eq!(decided.status, 200, "{}", decided.body);
@@ -217,6 +236,51 @@ fn a_held_request_is_approved_while_it_waits_and_the_verdict_verifies_in_the_fil
     for secret in [ws.gateway_token(), bob.clone()] {
         assert!(!log.contains(&secret), "a secret reached the log:\n{log}");
     }
+}
+
+#[test]
+fn a_requester_cannot_flood_approvers_with_reviews() {
+    let text =
+        policy(false, "1h").replace("  grant_ttl: 15m\n", "  grant_ttl: 15m\n  review_rate: { reviews: 2, per: 1h }\n");
+    let ws = Workspace::new("serve", "review-rate", &text);
+    let server = ws.start(&[]);
+    let fingerprints = [FP, FP2, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"];
+    let answers: Vec<Answer> =
+        fingerprints.iter().map(|fp| hold(&server, &ws, &hold_body("alice", fp, 1, "x"))).collect();
+    assert_eq!((answers[0].status, answers[1].status), (200, 200));
+    assert_eq!(answers[2].status, 429, "{}", answers[2].body);
+    assert_eq!(answers[2].error_type(), "rate_limit_error");
+    assert!(answers[2].body.contains("approvals.review_rate"), "{}", answers[2].body);
+    // Re-sending a request whose review is pending attaches to it; another requester is not limited.
+    assert_eq!(hold(&server, &ws, &hold_body("alice", FP, 1, "x")).status, 200);
+    assert_eq!(hold(&server, &ws, &hold_body("carol", FP, 1, "x")).status, 200);
+    assert!(server.log().contains("approvals.review_rate"));
+}
+
+#[test]
+fn an_agents_token_never_decides_a_review() {
+    let ws = Arc::new(Workspace::new("serve", "agent-token", &policy(false, "1h")));
+    let server = Arc::new(ws.start(&[]));
+    let bob = ws.mint("bob", "leads");
+    // The same person's gateway token (the audience agents carry), e.g. read by a prompt-injected
+    // agent: it verifies at the gateway, but it is not an approver's credential.
+    let dir = ws.path("");
+    let (code, agent_token, err) =
+        common::run(&["token", "mint", "--dir", dir.to_str().unwrap(), "--sub", "bob", "--groups", "leads"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let agent_token = agent_token.trim().to_string();
+    let (s, w) = (Arc::clone(&server), Arc::clone(&ws));
+    let waiting = in_background(move || hold(&s, &w, &hold_body("alice", FP, 5, "deploy to prod")));
+    let id = pending_review(&server, &bob, "alice");
+    for (method, path) in [("GET", "/v1/reviews".to_string()), ("POST", format!("/v1/reviews/{id}/approve"))] {
+        let answer = api(&server, method, &path, &agent_token, None);
+        assert_eq!(answer.status, 401, "{method} {path}: {}", answer.body);
+        assert_eq!(answer.error_type(), "authentication_error");
+    }
+    assert_eq!(
+        verdict(&ws, &waiting.join().unwrap(), "alice", FP),
+        Decision::Pending { review: id.clone(), url: format!("{}/reviews/{id}", server.base) }
+    );
 }
 
 #[test]
@@ -505,6 +569,27 @@ fn flash_cookie(answer: &Answer) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_string())
 }
 
+/// Posts the sign-in form as a browser does: loads `/login` first (its cookie and form token),
+/// then posts `fields` with them.
+fn post_login(base: &str, fields: &str) -> Answer {
+    let form_page = request("GET", &format!("{base}/login"), &[], None);
+    let cookie = login_cookie(&form_page);
+    let csrf = csrf_of(&form_page.body);
+    request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie)],
+        Some(("application/x-www-form-urlencoded", format!("{fields}&csrf={csrf}"))),
+    )
+}
+
+/// The sign-in form's cookie `name=value`.
+fn login_cookie(answer: &Answer) -> String {
+    let cookie = answer.header("set-cookie").into_iter().find(|c| c.starts_with("warden_login=")).unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
 /// The value of the hidden `csrf` field on a page.
 fn csrf_of(page: &str) -> String {
     let start = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
@@ -535,24 +620,23 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
     assert!(login_next.body.contains(&format!(r#"name="next" value="/reviews/{id}""#)));
     let evil_next = request("GET", &format!("{base}/login?next=https://evil.example/"), &[], None);
     assert!(evil_next.body.contains(r#"name="next" value="/reviews""#), "only this site's review pages");
-    let returned =
-        request("POST", &format!("{base}/login"), &[], Some((form, format!("token={bob}&next=/reviews/{id}"))));
+    let returned = post_login(&base, &format!("token={bob}&next=/reviews/{id}"));
     assert_eq!(returned.header("location"), [format!("/reviews/{id}").as_str()]);
     let login = request("GET", &format!("{base}/login"), &[], None);
     assert_eq!(login.status, 200);
     assert!(login.body.contains(r#"name="token""#) && login.body.contains(r#"id="login""#));
 
-    let refused = request("POST", &format!("{base}/login"), &[], Some((form, "token=not-a-token".to_string())));
+    let refused = post_login(&base, "token=not-a-token");
     assert_eq!(refused.status, 401);
     assert!(
         refused.body.contains(r#"id="flash" class="flash flash-error""#) && refused.body.contains("Sign-in failed")
     );
     let eve = ws.mint("eve", "eng");
-    let outsider = request("POST", &format!("{base}/login"), &[], Some((form, format!("token={eve}"))));
+    let outsider = post_login(&base, &format!("token={eve}"));
     assert_eq!(outsider.status, 403);
     assert!(outsider.body.contains("not in any approver group"));
 
-    let signed_in = request("POST", &format!("{base}/login"), &[], Some((form, format!("token={bob}"))));
+    let signed_in = post_login(&base, &format!("token={bob}"));
     assert_eq!((signed_in.status, signed_in.header("location")), (303, vec!["/reviews"]));
     let session = session_cookie(&signed_in);
     let cookies = format!("{session}; {}", flash_cookie(&signed_in).unwrap());
@@ -612,18 +696,57 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
 }
 
 #[test]
+fn a_sign_in_posted_from_another_site_is_refused() {
+    let ws = Workspace::new("serve", "login-csrf", &policy(false, "1h"));
+    let server = ws.start(&[]);
+    let base = server.base.clone();
+    // The attacker's own approver token, posted into the victim's browser (login CSRF).
+    let mallory = ws.mint("mallory", "leads");
+    let form = "application/x-www-form-urlencoded";
+    let form_page = request("GET", &format!("{base}/login"), &[], None);
+    let (cookie, csrf) = (login_cookie(&form_page), csrf_of(&form_page.body));
+    let fields = format!("token={mallory}&csrf={csrf}");
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+    let attempts: Vec<Attempt> = vec![
+        ("no form token, no cookie", vec![], format!("token={mallory}")),
+        ("a form token without its cookie", vec![], fields.clone()),
+        ("the cookie without a form token", vec![("cookie", &cookie)], format!("token={mallory}")),
+        ("another site", vec![("cookie", &cookie), ("sec-fetch-site", "cross-site")], fields.clone()),
+        ("another origin", vec![("cookie", &cookie), ("origin", "https://evil.example")], fields.clone()),
+    ];
+    for (case, headers, body) in attempts {
+        let answer = request("POST", &format!("{base}/login"), &headers, Some((form, body)));
+        assert_eq!(answer.status, 403, "{case}: {}", answer.body);
+        assert!(answer.body.contains("Sign-in refused"), "{case}");
+        assert!(!answer.header("set-cookie").iter().any(|c| c.starts_with("warden_session=ey")), "{case}: signed in");
+    }
+    // The page's own form, from this origin, signs in.
+    let own = request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie), ("origin", &base), ("sec-fetch-site", "same-origin")],
+        Some((form, fields)),
+    );
+    assert_eq!(own.status, 303, "{}", own.body);
+    session_cookie(&own);
+    // Under the pages' no-referrer policy a browser's own form post says `Origin: null`.
+    let private = request(
+        "POST",
+        &format!("{base}/login"),
+        &[("cookie", &cookie), ("origin", "null"), ("sec-fetch-site", "same-origin")],
+        Some((form, format!("token={mallory}&csrf={csrf}"))),
+    );
+    assert_eq!(private.status, 303, "{}", private.body);
+}
+
+#[test]
 fn the_page_turns_a_failed_decision_into_a_flash_message() {
     let ws = Workspace::new("serve", "pageflash", &policy(false, "1h"));
     let server = ws.start(&[]);
     hold(&server, &ws, &hold_body("alice", FP, 0, "x"));
     let bob = ws.mint("bob", "leads");
     let id = pending_review(&server, &bob, "alice");
-    let session = session_cookie(&request(
-        "POST",
-        &format!("{}/login", server.base),
-        &[],
-        Some(("application/x-www-form-urlencoded", format!("token={bob}"))),
-    ));
+    let session = session_cookie(&post_login(&server.base, &format!("token={bob}")));
     let page = request("GET", &format!("{}/reviews/{id}", server.base), &[("cookie", &session)], None);
     let csrf = csrf_of(&page.body);
     let denied = request(

@@ -1,9 +1,10 @@
 //! The approval service's answer as the filter reads it: any verdict text, for any request, never
 //! panics and never verifies under a key that signed nothing; any user-message content never
-//! panics the newest-turn reader.
+//! panics the newest-turn reader or the approver's view of a body.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use warden::core::approval::turn_text;
+use warden::core::approval::{conversation_text, turn_text, BodyView};
+use warden::core::comparable::comparable_bytes;
 use warden::core::verdict::verify;
 
 /// An Ed25519 public key whose private half signed nothing the fuzzer could know.
@@ -14,6 +15,9 @@ const KEY: [u8; 32] = [
 
 fuzz_target!(|data: (&str, &str, &str, f64)| {
     let (token, fingerprint, subject, now) = data;
-    assert!(verify(token, &KEY, fingerprint, subject, now).is_err(), "a forged verdict verified");
+    assert!(verify(token, &KEY, fingerprint, ("issuer", subject), now).is_err(), "a forged verdict verified");
     let _ = turn_text(token);
+    if let Ok(body) = serde_json::from_str::<serde_json::Value>(token) {
+        let _ = (conversation_text(&body), BodyView::of(&body), comparable_bytes(&body));
+    }
 });

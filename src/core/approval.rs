@@ -2,23 +2,32 @@
 //! when it comes back, and what the filter sends the approval service.
 //!
 //! A role's triggers are checked against the facts of an accepted request ([`RequestFacts`]):
-//! model globs, declared tool names, a regex over the newest user turn (its text and tool
-//! results), `max_tokens` or the body size above a limit, MCP servers present, or a time outside
-//! a weekly UTC window. Every trigger that fires contributes its reason code; any reason means
-//! the request needs approval.
+//! model globs, declared tool names, a regex over the conversation ([`conversation_text`]: every
+//! text the client sends Claude in `system` and `messages`), `max_tokens` or the body size above
+//! a limit, MCP servers present, or a time outside a weekly UTC window. Every trigger that fires
+//! contributes its reason code; any reason means the request needs approval.
 //!
-//! The [`fingerprint`] identifies "the same request" across retries: a SHA-256 over the subject,
-//! role, model, the sorted tool names and the newest user turn — not over the whole body, whose
-//! history and metadata legitimately differ between a first attempt and its retry. An approval
-//! is bound to a fingerprint, so it cannot be reused for another prompt, user or role.
+//! The `prompt` regex sees the whole conversation, not only the newest turn: the client writes
+//! the history too (earlier "user" and "assistant" turns, the assistant prefill, the system
+//! prompt), so text moved out of the newest turn must still be seen. It sees every string in
+//! `system` and in each message's content — text, thinking, tool inputs (keys and values) and
+//! results, `search_result` blocks, document titles, context and text sources, image and
+//! document URLs, citations — except structural fields ([`STRUCTURAL_KEYS`]) and binary `data`
+//! (base64 sources, redacted thinking).
+//!
+//! The [`fingerprint`] binds a grant to exactly the request the approver was shown: a SHA-256
+//! over the caller's issuer and subject, the role, the reasons that fired and the comparable
+//! form of the body as forwarded (after masking and clamping; [`crate::core::comparable`]), so a
+//! faithful re-send matches and any change to what reaches Claude opens a new review.
 //!
 //! [`HoldRequest`] is the callout body (`POST /v1/holds`, docs/approvals.md): who asks, why, and
-//! a masked excerpt of the newest turn for the approver to read.
+//! what the approval covers ([`BodyView`]), with every text masked by every detector.
 //!
 //! Limits: the window is in UTC (no time-zone database in the filter); a window may wrap past
-//! midnight (`22:00-06:00`), and days name the day the window starts on. The newest turn is the
-//! last `user` message's text blocks and tool results (strings and their text blocks); images and
-//! documents are not part of it.
+//! midnight (`22:00-06:00`), and days name the day the window starts on. Tool definitions
+//! (descriptions, schemas) are bound by the fingerprint but not read by `prompt` triggers (the
+//! `tools` trigger judges them). Walks are iterative; their depth is bounded by the JSON
+//! parser's nesting limit.
 
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
@@ -30,8 +39,11 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Longest excerpt of the newest turn sent to the approver, in characters.
+/// Longest excerpt (newest turn, system prompt, prefill) sent to the approver, in characters.
 pub const EXCERPT_CHARS: usize = 2000;
+
+/// Longest MCP server URL sent to the approver, in characters (the service takes 512).
+pub const URL_CHARS: usize = 500;
 
 /// What the approval triggers look at in a request that passed the policy checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,8 +58,9 @@ pub struct RequestFacts {
     pub body_bytes: u64,
     /// Whether `mcp_servers` lists any server.
     pub mcp_servers: bool,
-    /// The newest user turn as text: its text blocks and tool results, joined by newlines.
-    pub newest_turn: String,
+    /// Every text of the conversation ([`conversation_text`]); read only when a `prompt` trigger
+    /// needs it.
+    pub conversation: String,
 }
 
 /// Days and minutes of the week (UTC) when requests need no approval for being out of hours.
@@ -85,7 +98,7 @@ pub enum Condition {
     Models(GlobSet),
     /// A declared tool's name matches one of these globs.
     Tools(GlobSet),
-    /// The newest user turn matches this regex.
+    /// The conversation ([`conversation_text`]) matches this regex.
     Prompt(Regex),
     /// `max_tokens` is above this.
     MaxTokensAbove(u64),
@@ -112,7 +125,7 @@ impl Trigger {
         match &self.condition {
             Condition::Models(globs) => globs.matches(&facts.model),
             Condition::Tools(globs) => facts.tools.iter().any(|t| globs.matches(t)),
-            Condition::Prompt(regex) => regex.is_match(facts.newest_turn.as_str()),
+            Condition::Prompt(regex) => regex.is_match(facts.conversation.as_str()),
             Condition::MaxTokensAbove(limit) => facts.max_tokens.is_some_and(|m| m > *limit),
             Condition::BodyBytesAbove(limit) => facts.body_bytes > *limit,
             Condition::McpServers => facts.mcp_servers,
@@ -133,29 +146,138 @@ pub fn reasons<'t>(triggers: &'t [Trigger], facts: &RequestFacts, unix_seconds: 
     reasons
 }
 
-/// Lower-case hex SHA-256 identifying a request across retries (see the module header).
-pub fn fingerprint(subject: &str, role: &str, facts: &RequestFacts) -> String {
-    let mut tools: Vec<&str> = facts.tools.iter().map(String::as_str).collect();
-    tools.sort_unstable();
-    tools.dedup();
+/// Lower-case hex SHA-256 binding an approval to one caller, role, set of reasons and request
+/// (see the module header). `comparable` is [`crate::core::comparable::comparable_bytes`] of the
+/// body as forwarded; `reasons` are compared as a set.
+pub fn fingerprint(issuer: &str, subject: &str, role: &str, reasons: &[&str], comparable: &[u8]) -> String {
+    let mut reasons: Vec<&str> = reasons.to_vec();
+    reasons.sort_unstable();
+    reasons.dedup();
     let mut hash = hmac_sha256::Hash::new();
     // Length-prefixed fields: no two different inputs share an encoding.
     let mut field = |bytes: &[u8]| {
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     };
-    field(b"warden approval fingerprint v1");
+    field(b"warden approval fingerprint v2");
+    field(issuer.as_bytes());
     field(subject.as_bytes());
     field(role.as_bytes());
-    field(facts.model.as_bytes());
-    field(&(tools.len() as u64).to_le_bytes());
-    for tool in tools {
-        field(tool.as_bytes());
+    field(&(reasons.len() as u64).to_le_bytes());
+    for reason in reasons {
+        field(reason.as_bytes());
     }
-    field(facts.newest_turn.as_bytes());
+    field(comparable);
     hex(&hash.finalize())
 }
 
+/// Fields of content blocks that are structure, not content: never read by `prompt` triggers.
+pub const STRUCTURAL_KEYS: [&str; 8] =
+    ["type", "id", "tool_use_id", "media_type", "signature", "cache_control", "file_id", "role"];
+
+/// Every string in `content` (a message's content, or `system`) that Claude reads as content, in
+/// document order: see the module header for what counts. Iterative.
+pub fn content_strings<'v>(content: &'v Value, out: &mut Vec<&'v str>) {
+    enum Item<'v> {
+        /// A value, and whether it lies inside free-form JSON (a tool's input), where keys are
+        /// content too and no field is structural.
+        Value(&'v Value, bool),
+        Key(&'v str),
+    }
+    let mut stack: Vec<Item<'v>> = vec![Item::Value(content, false)];
+    while let Some(item) = stack.pop() {
+        let (value, free) = match item {
+            Item::Key(key) => {
+                out.push(key);
+                continue;
+            }
+            Item::Value(value, free) => (value, free),
+        };
+        match value {
+            Value::String(text) => out.push(text),
+            Value::Array(items) => stack.extend(items.iter().rev().map(|item| Item::Value(item, free))),
+            Value::Object(map) if free => {
+                for (key, item) in map.iter().rev() {
+                    stack.push(Item::Value(item, true));
+                    stack.push(Item::Key(key));
+                }
+            }
+            Value::Object(map) => {
+                let text_source = map.get("type").and_then(Value::as_str) == Some("text");
+                for (key, item) in map.iter().rev() {
+                    let binary = key == "data" && !text_source;
+                    if !binary && !STRUCTURAL_KEYS.contains(&key.as_str()) {
+                        stack.push(Item::Value(item, key == "input"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The strings of `content`, joined by newlines.
+pub fn content_text(content: &Value) -> String {
+    let mut parts = Vec::new();
+    content_strings(content, &mut parts);
+    parts.join("\n")
+}
+
+/// What a `prompt` trigger reads: every text of `system` and of each message's content
+/// ([`content_strings`]), joined by newlines.
+pub fn conversation_text(body: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(system) = body.get("system") {
+        content_strings(system, &mut parts);
+    }
+    for message in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(content) = message.get("content") {
+            content_strings(content, &mut parts);
+        }
+    }
+    parts.join("\n")
+}
+
+/// What the approver is shown of a request body (unmasked here; the exchange masks each text
+/// with every detector before it leaves).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyView {
+    /// The system prompt's text.
+    pub system: String,
+    /// The newest user turn's text (the last `user` message).
+    pub newest_turn: String,
+    /// The assistant prefill's text (when the last message is the assistant's).
+    pub prefill: String,
+    /// How many messages the conversation has (the grant covers all of them).
+    pub messages: u64,
+    /// The URL of each entry of `mcp_servers`.
+    pub mcp_server_urls: Vec<String>,
+}
+
+impl BodyView {
+    /// The view of `body` (a Messages request body).
+    pub fn of(body: &Value) -> Self {
+        let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let role = |m: &Value| m.get("role").and_then(Value::as_str).map(str::to_string);
+        let text_of = |m: Option<&Value>| m.and_then(|m| m.get("content")).map(content_text).unwrap_or_default();
+        let newest_user = messages.iter().rev().find(|m| role(m).as_deref() == Some("user"));
+        let prefill = messages.last().filter(|m| role(m).as_deref() == Some("assistant"));
+        let mcp_server_urls = body
+            .get("mcp_servers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| s.get("url").and_then(Value::as_str).unwrap_or_default().to_string())
+            .collect();
+        Self {
+            system: body.get("system").map(content_text).unwrap_or_default(),
+            newest_turn: text_of(newest_user),
+            prefill: text_of(prefill),
+            messages: messages.len() as u64,
+            mcp_server_urls,
+        }
+    }
+}
 /// The content (raw JSON) of the last `user` message in `messages`.
 pub fn newest_user_content<'a>(messages: &[&'a RawValue]) -> Option<&'a RawValue> {
     messages
@@ -176,8 +298,8 @@ pub fn turn_text(content_json: &str) -> String {
     parts.join("\n")
 }
 
-/// Whether any trigger reads the newest turn (the others need it only once they fired).
-pub fn reads_turn(triggers: &[Trigger]) -> bool {
+/// Whether any trigger reads the conversation text.
+pub fn reads_conversation(triggers: &[Trigger]) -> bool {
     triggers.iter().any(|t| matches!(t.condition, Condition::Prompt(_)))
 }
 
@@ -239,8 +361,16 @@ pub struct HoldRequest<'a> {
     pub body_bytes: u64,
     /// Whether the request lists MCP servers.
     pub mcp_servers: bool,
+    /// The URL of each MCP server, masked, each cut to [`URL_CHARS`].
+    pub mcp_server_urls: &'a [String],
+    /// How many messages the conversation has.
+    pub messages: u64,
     /// The newest user turn, masked and cut to [`EXCERPT_CHARS`].
     pub excerpt: &'a str,
+    /// The system prompt, masked and cut to [`EXCERPT_CHARS`].
+    pub system_excerpt: &'a str,
+    /// The assistant prefill (empty without one), masked and cut to [`EXCERPT_CHARS`].
+    pub prefill_excerpt: &'a str,
     /// How long the filter waits, in seconds.
     pub hold_seconds: u64,
 }
@@ -287,7 +417,7 @@ mod tests {
             max_tokens: Some(8_000),
             body_bytes: 60_000,
             mcp_servers: false,
-            newest_turn: "please drop the production database".into(),
+            conversation: "please drop the production database".into(),
         }
     }
 
@@ -347,26 +477,118 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_binds_caller_prompt_and_tools_but_not_their_order() {
-        let base = fingerprint("alice", "developer", &facts());
+    fn the_fingerprint_binds_issuer_subject_role_reasons_and_body() {
+        let fp = |iss: &str, sub: &str, role: &str, reasons: &[&str], body: &[u8]| {
+            fingerprint(iss, sub, role, reasons, body)
+        };
+        let base = fp("idp", "alice", "developer", &["opus", "bash"], b"{}");
         assert_eq!(base.len(), 64);
-        assert_eq!(base, fingerprint("alice", "developer", &facts()));
-        let mut reordered = facts();
-        reordered.tools.reverse();
-        assert_eq!(base, fingerprint("alice", "developer", &reordered), "tool order does not matter");
-        let mut other_prompt = facts();
-        other_prompt.newest_turn.push('!');
+        assert_eq!(base, fp("idp", "alice", "developer", &["bash", "opus", "bash"], b"{}"), "reasons are a set");
         for other in [
-            fingerprint("bob", "developer", &facts()),
-            fingerprint("alice", "analyst", &facts()),
-            fingerprint("alice", "developer", &other_prompt),
-            fingerprint("alice", "developer", &RequestFacts { model: "claude-opus-4-1".into(), ..facts() }),
-            fingerprint("alice", "developer", &RequestFacts { tools: vec!["Read".into()], ..facts() }),
+            fp("other-idp", "alice", "developer", &["opus", "bash"], b"{}"),
+            fp("idp", "bob", "developer", &["opus", "bash"], b"{}"),
+            fp("idp", "alice", "analyst", &["opus", "bash"], b"{}"),
+            fp("idp", "alice", "developer", &["opus"], b"{}"),
+            fp("idp", "alice", "developer", &["opus", "bash"], b"{ }"),
         ] {
             assert_ne!(base, other);
         }
         // Field boundaries are part of the encoding.
-        assert_ne!(fingerprint("ab", "c", &facts()), fingerprint("a", "bc", &facts()));
+        assert_ne!(fp("ab", "c", "r", &[], b""), fp("a", "bc", "r", &[], b""));
+    }
+
+    #[test]
+    fn the_conversation_holds_every_client_text_but_structure_and_binary_data() {
+        let body: Value = serde_json::from_str(
+            r#"{"system": [{"type": "text", "text": "SYSTEM"}],
+                "messages": [
+                  {"role": "user", "content": [
+                    {"type": "search_result", "source": "https://SEARCH-URL", "title": "SEARCH-TITLE",
+                     "content": [{"type": "text", "text": "SEARCH-TEXT"}]},
+                    {"type": "document", "title": "DOC-TITLE", "context": "DOC-CONTEXT",
+                     "source": {"type": "text", "media_type": "text/plain", "data": "DOC-TEXT"}},
+                    {"type": "document", "source": {"type": "url", "url": "https://DOC-URL"}},
+                    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "QkFTRTY0"}},
+                    {"type": "image", "source": {"type": "url", "url": "https://IMAGE-URL"}},
+                    {"type": "tool_result", "tool_use_id": "toolu_ID", "content": [{"type": "text", "text": "RESULT"}]}
+                  ]},
+                  {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "THOUGHT", "signature": "SIG"},
+                    {"type": "redacted_thinking", "data": "ENCRYPTED"},
+                    {"type": "tool_use", "id": "toolu_ID", "name": "Bash", "input": {"INPUT-KEY": ["INPUT-VALUE"], "type": "FREE"}}
+                  ]},
+                  {"role": "user", "content": "NEWEST"},
+                  {"role": "assistant", "content": "PREFILL"}
+                ]}"#,
+        )
+        .unwrap();
+        let text = conversation_text(&body);
+        for seen in [
+            "SYSTEM",
+            "SEARCH-URL",
+            "SEARCH-TITLE",
+            "SEARCH-TEXT",
+            "DOC-TITLE",
+            "DOC-CONTEXT",
+            "DOC-TEXT",
+            "DOC-URL",
+            "IMAGE-URL",
+            "RESULT",
+            "THOUGHT",
+            "INPUT-KEY",
+            "INPUT-VALUE",
+            "FREE",
+            "NEWEST",
+            "PREFILL",
+        ] {
+            assert!(text.contains(seen), "{seen} missing from {text:?}");
+        }
+        for unseen in ["QkFTRTY0", "ENCRYPTED", "SIG", "toolu_ID", "search_result", "application/pdf"] {
+            assert!(!text.contains(unseen), "{unseen} in {text:?}");
+        }
+        let view = BodyView::of(&body);
+        assert_eq!(
+            (view.system.as_str(), view.newest_turn.as_str(), view.prefill.as_str()),
+            ("SYSTEM", "NEWEST", "PREFILL")
+        );
+        assert_eq!(view.messages, 4);
+    }
+
+    #[test]
+    fn the_view_lists_mcp_urls_and_has_no_prefill_when_the_user_speaks_last() {
+        let body: Value = serde_json::from_str(
+            r#"{"mcp_servers": [{"type": "url", "url": "https://mcp.example/a", "name": "a"}, {"name": "b"}],
+                "messages": [{"role": "user", "content": "q"}]}"#,
+        )
+        .unwrap();
+        let view = BodyView::of(&body);
+        assert_eq!(view.mcp_server_urls, vec!["https://mcp.example/a".to_string(), String::new()]);
+        assert_eq!((view.prefill.as_str(), view.system.as_str(), view.newest_turn.as_str()), ("", "", "q"));
+    }
+
+    #[test]
+    fn a_deeply_nested_tool_input_is_read_without_recursion() {
+        let mut input = Value::String("DEEP".into());
+        for _ in 0..10_000 {
+            input = Value::Array(vec![input]);
+        }
+        let mut block = serde_json::Map::new();
+        block.insert("type".into(), "tool_use".into());
+        block.insert("name".into(), "x".into());
+        block.insert("input".into(), input);
+        let content = Value::Array(vec![Value::Object(block)]);
+        let mut parts = Vec::new();
+        content_strings(&content, &mut parts);
+        assert_eq!(parts, vec!["DEEP", "x"], "keys in sorted order: input, name");
+        // Take the value apart iteratively (serde_json's drop recurses).
+        let mut stack = vec![content];
+        while let Some(mut v) = stack.pop() {
+            match &mut v {
+                Value::Array(items) => stack.append(items),
+                Value::Object(map) => stack.extend(std::mem::take(map).into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
     }
 
     fn messages(json: &str) -> Vec<serde_json::Value> {

@@ -40,10 +40,8 @@ use crate::core::identity::{authenticate, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
-use crate::core::splice::splice_of;
 use crate::core::verdict::{self, Decision};
 use std::cell::RefCell;
-use std::ops::Range;
 
 /// A compiled policy with its resolved keys: what one filter configuration enforces.
 #[derive(Debug)]
@@ -381,19 +379,11 @@ impl Exchange {
         };
         let memo = Some((&gateway.memo, role.dlp_profile as u64));
         let tally = &mut self.tally;
-        // Where the newest user turn lies, from the same parse (read only if approval needs it).
-        let mut newest_turn: Option<Range<usize>> = None;
-        let wants_turn = role.approval.is_some() && kind == BodyKind::Messages;
+        let wants_approval = role.approval.is_some() && kind == BodyKind::Messages;
         // Each message is hashed once: the digest serves DLP's memo and the audit record's.
         let mut digests = Vec::new();
         let wants_digests = redaction.is_active() || self.trail.is_some();
         let checked = check_body_with(role, kind, body, |text, messages| {
-            if wants_turn {
-                newest_turn = approval::newest_user_content(messages).map(|raw| {
-                    let span = splice_of(text, raw.get(), Vec::new());
-                    span.start..span.end
-                });
-            }
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
@@ -410,20 +400,17 @@ impl Exchange {
             let tools = verdict.tools.clone();
             trail.on_forwarded_body(Forwarded::take(forwarded, outline, &digests, &names.borrow(), &digest, tools));
         }
-        if wants_turn {
-            let turn = || {
-                let content = newest_turn.clone().and_then(|range| body.get(range));
-                content.and_then(|c| std::str::from_utf8(c).ok()).map(approval::turn_text).unwrap_or_default()
-            };
+        if wants_approval {
             let facts = RequestFacts {
                 model: verdict.model.clone(),
                 tools: std::mem::take(&mut verdict.tools),
                 max_tokens: verdict.max_tokens,
                 body_bytes: body.len() as u64,
                 mcp_servers: verdict.mcp_servers,
-                newest_turn: String::new(),
+                conversation: String::new(),
             };
-            match self.approval_callout(gateway, role, facts, turn, verdict.clamped) {
+            let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
+            match self.approval_callout(gateway, role, facts, forwarded, verdict.clamped) {
                 Ok(Some(callout)) => {
                     return BodyStep::Hold { body: verdict.rewritten, clamped: verdict.clamped, callout };
                 }
@@ -439,40 +426,60 @@ impl Exchange {
     }
 
     /// The callout asking for approval when one of the role's triggers fires; `None` when none
-    /// fires. The newest turn (`turn`) is read only when a trigger needs it or one fired.
+    /// fires. `forwarded` is the body as it will be forwarded (masked, clamped): the triggers read
+    /// it, the fingerprint binds it and the approver is shown it.
     fn approval_callout(
         &mut self,
         gateway: &Gateway,
         role: &Role,
         mut facts: RequestFacts,
-        turn: impl Fn() -> String,
+        forwarded: &[u8],
         clamped: bool,
     ) -> Result<Option<Callout>, Denial> {
         let Some(rules) = &role.approval else { return Ok(None) };
-        let turn_read = approval::reads_turn(&rules.triggers);
-        if turn_read {
-            facts.newest_turn = turn();
+        // Parsed only when a trigger reads the conversation or one fired; the body was accepted,
+        // so it parses (the parser's nesting limit bounds every walk below).
+        let parse = || {
+            serde_json::from_slice::<serde_json::Value>(forwarded)
+                .map_err(|_| Denial::new(Reason::InvalidRequest, "the request body could not be read for approval"))
+        };
+        let mut parsed = None;
+        if approval::reads_conversation(&rules.triggers) {
+            let value = parse()?;
+            facts.conversation = approval::conversation_text(&value);
+            parsed = Some(value);
         }
         let reasons = approval::reasons(&rules.triggers, &facts, self.started_at as i64);
         if reasons.is_empty() {
             return Ok(None);
         }
-        if !turn_read {
-            facts.newest_turn = turn();
-        }
+        let value = match parsed {
+            Some(value) => value,
+            None => parse()?,
+        };
         let facts = &facts;
         let (Some(settings), Some(keys)) = (&gateway.policy.approvals, &gateway.keys.approvals) else {
             return Err(Denial::new(Reason::InternalError, "approval rules without an approval service"));
         };
-        let fingerprint = approval::fingerprint(&self.caller.subject, &role.name, facts);
+        let comparable = crate::core::comparable::comparable_bytes(&value);
+        let fingerprint =
+            approval::fingerprint(&self.caller.issuer, &self.caller.subject, &role.name, &reasons, &comparable);
         let excerpt_redaction = gateway
             .mask_everything(self.caller.role)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no mask key for the role"))?;
         // Masked before it is cut, so a cut never exposes part of a secret. Block cannot happen:
         // every detector masks.
-        let masked = redact(&excerpt_redaction, &facts.newest_turn, &mut Tally::default())
-            .map_err(|_| Denial::new(Reason::InternalError, "masking the approval excerpt failed"))?;
-        let excerpt = approval::excerpt(&masked, EXCERPT_CHARS);
+        let shown = approval::BodyView::of(&value);
+        let mask = |text: &str, chars: usize| {
+            redact(&excerpt_redaction, text, &mut Tally::default())
+                .map(|masked| approval::excerpt(&masked, chars))
+                .map_err(|_| Denial::new(Reason::InternalError, "masking the approval excerpt failed"))
+        };
+        let excerpt = mask(&shown.newest_turn, EXCERPT_CHARS)?;
+        let system_excerpt = mask(&shown.system, EXCERPT_CHARS)?;
+        let prefill_excerpt = mask(&shown.prefill, EXCERPT_CHARS)?;
+        let mcp_server_urls =
+            shown.mcp_server_urls.iter().map(|url| mask(url, approval::URL_CHARS)).collect::<Result<Vec<_>, _>>()?;
         let hold = HoldRequest {
             version: 1,
             request_id: &self.request_id,
@@ -485,7 +492,11 @@ impl Exchange {
             max_tokens: facts.max_tokens,
             body_bytes: facts.body_bytes,
             mcp_servers: facts.mcp_servers,
+            mcp_server_urls: &mcp_server_urls,
+            messages: shown.messages,
             excerpt: &excerpt,
+            system_excerpt: &system_excerpt,
+            prefill_excerpt: &prefill_excerpt,
             hold_seconds: settings.hold_seconds,
         };
         let body = serde_json::to_vec(&hold)
@@ -587,6 +598,13 @@ impl Exchange {
             200 => {}
             503 => return Err(unavailable("is unreachable (HTTP 503)".to_string())),
             504 => return Err(unavailable("did not answer in time (HTTP 504)".to_string())),
+            429 => {
+                return Err(unavailable(
+                    "refused to open another review: too many were opened for you recently \
+                     (approvals.review_rate); wait for a decision on the pending ones"
+                        .to_string(),
+                ))
+            }
             other => return Err(unavailable(format!("answered HTTP {other}"))),
         }
         let answer: Answer =
@@ -598,10 +616,11 @@ impl Exchange {
             .map(|k| k.verdict_key)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no approval verdict key"))?;
         let decision =
-            verdict::verify(&answer.verdict, &key, &held.fingerprint, &self.caller.subject, now).map_err(|e| {
-                log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-            })?;
+            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&self.caller.issuer, &self.caller.subject), now)
+                .map_err(|e| {
+                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+                })?;
         Ok((decision, answer.verdict))
     }
 

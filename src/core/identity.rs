@@ -6,7 +6,9 @@
 //! 1. refuses missing and failed tokens (401, with `jwt_authn`'s reason);
 //! 2. re-checks what `jwt_authn` does not: a subject is present, `exp` and `iat` are present,
 //!    `exp - iat` ≤ `identity.max_token_lifetime`, `iat` is not in the future, and the issuer is
-//!    one of the policy's providers (defence in depth if Envoy is misconfigured);
+//!    one of the policy's providers (defence in depth if Envoy is misconfigured), and the token
+//!    does not carry the approvers' audience (`approvals.approver_audience`: an approver's
+//!    credential never calls Claude, and so an agent never holds one);
 //! 3. picks the role: the one named in the role header if the caller's groups grant it, else the
 //!    first binding (in policy order) whose group the caller has; none → 403.
 
@@ -23,6 +25,8 @@ pub struct VerifiedClaims {
     pub subject: Option<String>,
     /// `iss`.
     pub issuer: Option<String>,
+    /// `aud` (one string or a list, in the token).
+    pub audiences: Vec<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: Option<f64>,
     /// `iat`, seconds since the epoch.
@@ -102,6 +106,18 @@ pub fn authenticate(
     let issuer = claims.issuer.unwrap_or_default();
     if !policy.identity.issuers.is_empty() && !policy.identity.issuers.contains(&issuer) {
         return Err(Denial::new(Reason::TokenInvalid, format!("issuer {issuer:?} is not a configured provider")));
+    }
+    if let Some(approvals) = &policy.approvals {
+        if claims.audiences.contains(&approvals.approver_audience) {
+            return Err(Denial::new(
+                Reason::TokenInvalid,
+                format!(
+                    "the token carries the approvers' audience {:?}: it decides on reviews and cannot call Claude; \
+                     use the agent's own token",
+                    approvals.approver_audience
+                ),
+            ));
+        }
     }
     let (Some(issued_at), Some(expires_at)) = (claims.issued_at, claims.expires_at) else {
         return Err(Denial::new(
@@ -184,6 +200,7 @@ roles:
         VerifiedClaims {
             subject: Some("alice".into()),
             issuer: Some("warden-test".into()),
+            audiences: vec![],
             issued_at: Some(NOW - 10.0),
             expires_at: Some(NOW + 890.0),
             groups: groups.iter().map(|g| g.to_string()).collect(),

@@ -1,15 +1,16 @@
 //! Signed approval verdicts: what the approval service answers, and how the filter trusts it
-//! (groundwork for the approvals issue; not yet called by the filter).
+//! (called by the exchange when the approval service answers a hold).
 //!
 //! A verdict is a compact JWS — `base64url(header).base64url(claims).base64url(signature)` —
 //! signed with Ed25519 (`"alg": "EdDSA"`) by the approval service. Only a signature that verifies
 //! under the configured public key counts; any other algorithm (`none` included), a malformed
-//! token, a verdict for another request (fingerprint) or caller (subject), or an expired one is
+//! token, a verdict for another request (fingerprint) or caller (issuer and subject: the same
+//! `sub` from another issuer is another caller), or an expired one is
 //! an error, and the caller of [`verify`] denies the request. The signed token itself can be kept
 //! as evidence of who approved what.
 //!
-//! Claims: `fp` (request fingerprint, [`crate::core::approval::fingerprint`]), `sub` (the
-//! requester), `decision` (`approved` | `denied` | `pending`), `review` (review id), `reviewer`,
+//! Claims: `fp` (request fingerprint, [`crate::core::approval::fingerprint`]), `iss` and `sub`
+//! (the requester's issuer and subject), `decision` (`approved` | `denied` | `pending`), `review` (review id), `reviewer`,
 //! `comment`, `url` (where to review), `iat`, `exp` (seconds since the epoch).
 
 use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
@@ -83,6 +84,7 @@ struct Header {
 #[derive(Deserialize)]
 struct Claims {
     fp: String,
+    iss: String,
     sub: String,
     decision: String,
     review: String,
@@ -96,13 +98,13 @@ struct Claims {
     exp: f64,
 }
 
-/// Verifies `token` under `public_key` (32 bytes) for the request with `fingerprint` from
-/// `subject`, at `now` (seconds since the epoch).
+/// Verifies `token` under `public_key` (32 bytes) for the request with `fingerprint` from the
+/// caller `(issuer, subject)`, at `now` (seconds since the epoch).
 pub fn verify(
     token: &str,
     public_key: &[u8],
     fingerprint: &str,
-    subject: &str,
+    (issuer, subject): (&str, &str),
     now: f64,
 ) -> Result<Decision, VerdictError> {
     let key = PublicKey::from_slice(public_key).map_err(|_| VerdictError::Malformed("public key"))?;
@@ -123,7 +125,7 @@ pub fn verify(
     key.verify(signed.as_bytes(), &signature).map_err(|_| VerdictError::BadSignature)?;
     let claims: Claims =
         serde_json::from_slice(&decode(claims, "claims")?).map_err(|_| VerdictError::Malformed("claims"))?;
-    if claims.fp != fingerprint || claims.sub != subject {
+    if claims.fp != fingerprint || claims.iss != issuer || claims.sub != subject {
         return Err(VerdictError::WrongRequest);
     }
     if claims.exp + SKEW_SECONDS < now || claims.iat - SKEW_SECONDS > now {
@@ -162,13 +164,13 @@ mod tests {
 
     fn claims(decision: &str) -> serde_json::Value {
         serde_json::json!({
-            "fp": "f1", "sub": "alice", "decision": decision, "review": "rev_1", "reviewer": "bob",
+            "fp": "f1", "iss": "idp", "sub": "alice", "decision": decision, "review": "rev_1", "reviewer": "bob",
             "comment": "not on prod", "url": "https://warden.example/reviews/rev_1", "iat": NOW - 5.0, "exp": NOW + 600.0
         })
     }
 
     fn check(token: &str) -> Result<Decision, VerdictError> {
-        verify(token, keys(1).pk.as_ref(), "f1", "alice", NOW)
+        verify(token, keys(1).pk.as_ref(), "f1", ("idp", "alice"), NOW)
     }
 
     #[test]
@@ -204,9 +206,16 @@ mod tests {
         assert_eq!(check(&none), Err(VerdictError::WrongAlgorithm));
         // Another request, another caller, expired.
         let token = sign(&keys(1), header, &claims("approved"));
-        assert_eq!(verify(&token, keys(1).pk.as_ref(), "f2", "alice", NOW), Err(VerdictError::WrongRequest));
-        assert_eq!(verify(&token, keys(1).pk.as_ref(), "f1", "mallory", NOW), Err(VerdictError::WrongRequest));
-        assert_eq!(verify(&token, keys(1).pk.as_ref(), "f1", "alice", NOW + 3600.0), Err(VerdictError::Expired));
+        let key = keys(1).pk;
+        assert_eq!(verify(&token, key.as_ref(), "f2", ("idp", "alice"), NOW), Err(VerdictError::WrongRequest));
+        assert_eq!(verify(&token, key.as_ref(), "f1", ("idp", "mallory"), NOW), Err(VerdictError::WrongRequest));
+        assert_eq!(verify(&token, key.as_ref(), "f1", ("idp", "alice"), NOW + 3600.0), Err(VerdictError::Expired));
+        // The same subject from another issuer is another caller.
+        assert_eq!(verify(&token, key.as_ref(), "f1", ("other-idp", "alice"), NOW), Err(VerdictError::WrongRequest));
+        // A verdict without an issuer (an older service) is not trusted.
+        let mut no_issuer = claims("approved");
+        no_issuer.as_object_mut().unwrap().remove("iss");
+        assert!(matches!(check(&sign(&keys(1), header, &no_issuer)), Err(VerdictError::Malformed(_))));
         // Garbage.
         for junk in ["", "a.b", "a.b.c.d", "!!.??.**"] {
             assert!(matches!(check(junk), Err(VerdictError::Malformed(_))), "{junk:?}");

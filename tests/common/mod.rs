@@ -57,10 +57,12 @@ impl Workspace {
         self.dir.join(name)
     }
 
-    /// A demo token for `sub` in `groups` (comma-separated).
+    /// A demo approver's token for `sub` in `groups` (comma-separated), with the approvers'
+    /// audience (`approvals.approver_audience`'s default).
     pub fn mint(&self, sub: &str, groups: &str) -> String {
-        let (code, out, err) =
-            run(&["token", "mint", "--dir", self.dir.to_str().unwrap(), "--sub", sub, "--groups", groups], &[]);
+        let dir = self.dir.to_str().unwrap();
+        let args = ["token", "mint", "--dir", dir, "--sub", sub, "--groups", groups, "--audience", "warden-approvals"];
+        let (code, out, err) = run(&args, &[]);
         assert_eq!(code, 0, "{err}");
         out.trim().to_string()
     }

@@ -56,7 +56,8 @@ def trail(tmp_path_factory, gateway_factory, make_policy):
                         "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
         "bindings": [{"group": "eng", "role": "developer"}, {"group": "leads", "role": "developer"}],
         "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
-                                  "verdict_key": "approvals-verdict-key"}},
+                                  "verdict_key": "approvals-verdict-key"},
+                      "auditors": ["leads"]},
         "audit": {"max_outage": "120s"},
         "roles": {"developer": {"approval": {"approvers": ["leads"], "triggers": [
             {"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
@@ -128,7 +129,9 @@ def test_an_investigator_reads_the_session_in_the_browser(trail, issuer, tmp_pat
     service, _, _ = trail
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         assert Path(tool).exists(), f"{tool} is missing: run `make build` (scripts/bootstrap.sh installs it)"
-    lead = issuer.mint(sub="bob", groups=["leads"])
+    # An auditor's token: the approvers' audience (approvals.approver_audience) and a group of
+    # approvals.auditors.
+    lead = issuer.mint(sub="bob", groups=["leads"], aud="warden-approvals")
     screenshot = tmp_path / "session-page.png"
     browser = subprocess.run(["node", str(BROWSER / "session.mjs"), service.url, SESSION, str(screenshot)],
                              input=lead, capture_output=True, text=True, timeout=60, cwd=BROWSER)

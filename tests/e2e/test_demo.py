@@ -20,9 +20,10 @@ from conftest import REPO, free_port, http_request
 WARDEN = REPO / "target" / "release" / "warden"
 
 
-def mint(sub: str, groups: str) -> str:
+def mint(sub: str, groups: str, audience: str = "warden") -> str:
     out = subprocess.run([str(WARDEN), "token", "mint", "--sub", sub, "--groups", groups,
-                          "--ttl", "15m"], cwd=REPO, capture_output=True, text=True, check=True)
+                          "--ttl", "15m", "--audience", audience], cwd=REPO, capture_output=True, text=True,
+                         check=True)
     return out.stdout.strip()
 
 
@@ -97,7 +98,8 @@ def test_demo_holds_opus_for_a_lead_to_approve(demo):
         {"model": "claude-opus-4-6", "max_tokens": 64,
          "messages": [{"role": "user", "content": prompt}]}, timeout=150)))
     held.start()
-    lead = {"authorization": f"Bearer {mint('bob', 'leads')}", "content-type": "application/json"}
+    # An approver's token carries the approvers' audience (approvals.approver_audience).
+    lead = {"authorization": f"Bearer {mint('bob', 'leads', 'warden-approvals')}", "content-type": "application/json"}
     review = None
     deadline = time.monotonic() + 20
     while review is None and time.monotonic() < deadline:

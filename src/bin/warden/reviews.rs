@@ -315,7 +315,7 @@ fn detail_text(review: &Value) -> String {
         out.push_str(&format!("job        {}\n", job.join(", ")));
     }
     out.push_str(&format!(
-        "role       {}\nreasons    {}\nmodel      {}\ntools      {}\nmax_tokens {}\nbody       {} bytes{}\ncreated    {}\nexpires    {}\napprovals  {} of {}\n",
+        "role       {}\nreasons    {}\nmodel      {}\ntools      {}\nmax_tokens {}\nbody       {} bytes{}\nmessages   {}\ncreated    {}\nexpires    {}\napprovals  {} of {}\n",
         text(review, "role"),
         strings(review, "reasons"),
         text(review, "model"),
@@ -323,6 +323,7 @@ fn detail_text(review: &Value) -> String {
         text(review, "max_tokens"),
         text(review, "body_bytes"),
         if review.get("mcp_servers").and_then(Value::as_bool).unwrap_or(false) { ", lists MCP servers" } else { "" },
+        text(review, "messages"),
         time("created_at"),
         time("expires_at"),
         text(review, "approvals"),
@@ -337,11 +338,18 @@ fn detail_text(review: &Value) -> String {
             text(vote, "comment")
         ));
     }
-    let excerpt = text(review, "excerpt");
-    if !excerpt.is_empty() {
-        out.push_str("excerpt\n");
-        for line in excerpt.lines() {
-            out.push_str(&format!("  | {line}\n"));
+    for url in review.get("mcp_server_urls").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!("mcp server {}\n", url.as_str().unwrap_or_default()));
+    }
+    for (field, label) in
+        [("system_excerpt", "system prompt"), ("excerpt", "newest turn"), ("prefill_excerpt", "prefill")]
+    {
+        let excerpt = text(review, field);
+        if !excerpt.is_empty() {
+            out.push_str(&format!("{label}\n"));
+            for line in excerpt.lines() {
+                out.push_str(&format!("  | {line}\n"));
+            }
         }
     }
     out
@@ -369,7 +377,9 @@ mod tests {
         json!({"id": "rev_0123456789abcdef", "status": "pending", "url": "http://x/reviews/rev_0123456789abcdef",
                "requester": {"subject": "alice", "issuer": "warden-demo", "groups": ["eng"], "job": {"repository": "org/repo"}},
                "role": "developer", "reasons": ["opus_model"], "model": "claude-opus-4-1", "tools": ["Bash"],
-               "max_tokens": 1024, "body_bytes": 10, "mcp_servers": false, "excerpt": "line 1\nline 2",
+               "max_tokens": 1024, "body_bytes": 10, "mcp_servers": true, "excerpt": "line 1\nline 2",
+               "mcp_server_urls": ["https://mcp.example/a"], "messages": 3, "system_excerpt": "be careful",
+               "prefill_excerpt": "",
                "approvals": 1, "approvals_needed": 2, "created_at": unix_now() - 120, "expires_at": unix_now() + 3000,
                "votes": [{"reviewer": "bob", "decision": "approve", "comment": "ok", "at": unix_now()}]})
     }
@@ -393,7 +403,10 @@ mod tests {
             "job        repository=org/repo",
             "approvals  1 of 2",
             "vote       bob approve",
-            "  | line 2",
+            "messages   3",
+            "mcp server https://mcp.example/a",
+            "system prompt\n  | be careful",
+            "newest turn\n  | line 1\n  | line 2",
         ] {
             assert!(out.contains(expected), "{expected}\n{out}");
         }

@@ -31,6 +31,15 @@ pub struct ApprovalSettings {
     pub review_ttl_seconds: u64,
     /// Lifetime of an approval after the decision, in seconds.
     pub grant_ttl_seconds: u64,
+    /// The audience only approvers' tokens carry: `warden serve` requires it, the gateway
+    /// refuses it.
+    pub approver_audience: String,
+    /// Groups whose members may read session transcripts.
+    pub auditors: Vec<String>,
+    /// Most reviews one requester may open per [`ApprovalSettings::review_rate_seconds`].
+    pub review_rate_reviews: u32,
+    /// The sliding window of the review rate, in seconds.
+    pub review_rate_seconds: u64,
 }
 
 /// The approval service as the filter calls it.
@@ -63,10 +72,12 @@ pub struct RoleApproval {
     pub triggers: Vec<Trigger>,
 }
 
+/// `gateway_audiences` are the identity providers' audiences (what agents' tokens carry).
 pub(super) fn compile_settings(
     check: &mut Checker,
     config: &ApprovalsConfig,
     credentials: &BTreeMap<String, CredentialConfig>,
+    gateway_audiences: &[&str],
 ) -> Option<ApprovalSettings> {
     let service = &config.service;
     let target = parse_service_url(&service.url).map_err(|e| check.error("approvals.service.url", e)).ok();
@@ -87,6 +98,27 @@ pub(super) fn compile_settings(
             check.error(format!("approvals.{field}"), "must be greater than 0");
         }
     }
+    let audience = config.approver_audience.trim();
+    if audience.is_empty() {
+        check.error("approvals.approver_audience", "must not be empty");
+    } else if gateway_audiences.contains(&audience) {
+        check.error(
+            "approvals.approver_audience",
+            format!(
+                "{audience:?} is also an identity provider's audience: agents' tokens would carry it; \
+                 approvers need an audience of their own"
+            ),
+        );
+    }
+    if config.auditors.iter().any(|g| g.trim().is_empty()) {
+        check.error("approvals.auditors", "group names must not be empty");
+    }
+    if config.review_rate.reviews == 0 {
+        check.error("approvals.review_rate.reviews", "must be at least 1");
+    }
+    if config.review_rate.per.0 == 0 {
+        check.error("approvals.review_rate.per", "must be greater than 0");
+    }
     let (url, authority, prefix) = target?;
     Some(ApprovalSettings {
         service: ServiceTarget {
@@ -100,6 +132,10 @@ pub(super) fn compile_settings(
         hold_seconds: config.hold.0,
         review_ttl_seconds: config.review_ttl.0,
         grant_ttl_seconds: config.grant_ttl.0,
+        approver_audience: audience.to_string(),
+        auditors: config.auditors.clone(),
+        review_rate_reviews: config.review_rate.reviews,
+        review_rate_seconds: config.review_rate.per.0,
     })
 }
 
@@ -270,6 +306,9 @@ roles:
         let policy = Policy::parse(POLICY).unwrap();
         let settings = policy.approvals.unwrap();
         assert_eq!((settings.hold_seconds, settings.review_ttl_seconds, settings.grant_ttl_seconds), (120, 3600, 900));
+        assert_eq!(settings.approver_audience, "warden-approvals");
+        assert!(settings.auditors.is_empty(), "nobody reads transcripts unless named");
+        assert_eq!((settings.review_rate_reviews, settings.review_rate_seconds), (30, 3600));
         assert_eq!(settings.service.cluster, "warden_approvals");
         assert_eq!(settings.service.authority, "warden-serve.internal");
         assert_eq!(settings.service.holds_path, "/v1/holds");
@@ -328,6 +367,18 @@ roles:
         }
         let errors = errors_of(&POLICY.replace("service:", "hold: 601s\n  service:"));
         assert_eq!(errors, vec!["approvals.hold: must be between 1s and 600s"]);
+        let errors = errors_of(&POLICY.replace("service:", "review_rate: { reviews: 0 }\n  service:"));
+        assert_eq!(errors, vec!["approvals.review_rate.reviews: must be at least 1"]);
+    }
+
+    #[test]
+    fn approvers_need_an_audience_agents_tokens_never_carry() {
+        let text = POLICY
+            .replace("identity: {}", "identity:\n  providers:\n    - { name: idp, issuer: i, audiences: [warden, ops], jwks: { file: j.json } }")
+            .replace("service:", "approver_audience: ops\n  service:");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("approvals.approver_audience: \"ops\" is also an identity provider's audience"));
     }
 
     #[test]

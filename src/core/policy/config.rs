@@ -337,6 +337,52 @@ pub struct ApprovalsConfig {
     /// How long an approval lets the approved request through after the decision. Default `15m`.
     #[serde(default = "default_grant_ttl")]
     pub grant_ttl: Seconds,
+    /// Audience (`aud`) an approver's token must carry for `warden serve` (reviews, pages); the
+    /// gateway refuses every token that carries it, so an agent's token never approves and an
+    /// approver's never calls Claude. Must differ from every provider's `audiences`. Default
+    /// `warden-approvals`.
+    #[serde(default = "default_approver_audience")]
+    pub approver_audience: String,
+    /// Groups whose members may read session transcripts (`warden serve`'s `/sessions` pages),
+    /// with a token of the approvers' audience. Default none: deciding reviews does not let
+    /// anyone read what other users sent Claude.
+    #[serde(default)]
+    pub auditors: Vec<String>,
+    /// How many reviews one requester (issuer + subject) may open in a sliding window; a hold
+    /// that would open one more is refused (`approval_unavailable`) until older ones age out.
+    /// Default 30 per `1h`.
+    #[serde(default)]
+    pub review_rate: ReviewRateConfig,
+}
+
+/// A limit on new reviews per requester.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRateConfig {
+    /// Reviews one requester may open per window (at least 1). Default 30.
+    #[serde(default = "default_rate_reviews")]
+    pub reviews: u32,
+    /// The sliding window. Default `1h`.
+    #[serde(default = "default_rate_per")]
+    pub per: Seconds,
+}
+
+impl Default for ReviewRateConfig {
+    fn default() -> Self {
+        Self { reviews: default_rate_reviews(), per: default_rate_per() }
+    }
+}
+
+fn default_rate_reviews() -> u32 {
+    30
+}
+
+fn default_rate_per() -> Seconds {
+    Seconds(3600)
+}
+
+fn default_approver_audience() -> String {
+    "warden-approvals".to_string()
 }
 
 /// The approval service as the filter reaches it.

@@ -437,7 +437,12 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
             check.error("dlp.mask_key", format!("unknown credential {name:?}"));
         }
     }
-    let approvals = file.approvals.as_ref().and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials));
+    let gateway_audiences: Vec<&str> =
+        file.identity.providers.iter().flat_map(|p| p.audiences.iter().map(String::as_str)).collect();
+    let approvals = file
+        .approvals
+        .as_ref()
+        .and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials, &gateway_audiences));
     let audit = file.audit.as_ref().and_then(|a| audit::compile(&mut check, a, approvals.as_ref(), &file.credentials));
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());

@@ -210,6 +210,7 @@ mod tests {
         let token = TokenStatus::Verified(VerifiedClaims {
             subject: Some("alice".into()),
             issuer: Some("warden-demo".into()),
+            audiences: vec![],
             issued_at: Some(1_800_000_000.0),
             expires_at: Some(1_800_000_900.0),
             groups: vec!["eng".into()],

@@ -7,8 +7,9 @@
 //! calls), DLP counts and token usage. Clients re-send the whole history each turn, so a message
 //! is shown once: messages are skipped when their blob name or comparable content was shown
 //! before, and an assistant message is skipped when all its text and tool calls were already
-//! shown as a response. Comparable content is the canonical JSON with `cache_control` markers
-//! dropped and a string `content` read as one text block: Claude Code re-sends the same history
+//! shown as a response. Comparable content is the canonical JSON of the message's comparable form
+//! (`warden::core::comparable`: `cache_control` markers dropped, a string `content` read as one
+//! text block), the same form an approval binds to: Claude Code re-sends the same history
 //! in those different forms from one request to the next (it moves its cache breakpoints to the
 //! newest messages, and sends a prompt as a block list in one request and as a string in the
 //! next). Blobs are resolved from the store; a missing blob is shown as such.
@@ -54,29 +55,11 @@ fn blocks(content: &Value) -> Vec<Value> {
     }
 }
 
-/// Drops `cache_control` from every object, at any depth (blocks, tool results' blocks).
-fn drop_cache_control(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.remove("cache_control");
-            map.values_mut().for_each(drop_cache_control);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_cache_control),
-        _ => {}
-    }
-}
-
-/// What two copies of one message have in common however the client re-sent it: the canonical
-/// JSON without `cache_control` markers, a string `content` as one text block (see the module
-/// comment).
+/// What two copies of one message have in common however the client re-sent it: its canonical
+/// comparable form ([`warden::core::comparable`], the same form approvals bind to).
 fn comparable(message: &Value) -> Vec<u8> {
     let mut message = message.clone();
-    if let Some(content) = message.get_mut("content") {
-        if content.is_string() {
-            *content = Value::Array(blocks(content));
-        }
-    }
-    drop_cache_control(&mut message);
+    warden::core::comparable::comparable_message(&mut message);
     canonical(&message)
 }
 

@@ -63,6 +63,7 @@ impl ApiError {
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
             ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict_error"),
+            ServiceError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
             ServiceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
         }
     }
@@ -236,8 +237,8 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         .votes
         .iter()
         .map(|v| {
-            json!({"reviewer": v.reviewer, "decision": if v.approve { "approve" } else { "deny" },
-                   "comment": v.comment, "at": v.at})
+            json!({"reviewer": v.reviewer, "reviewer_issuer": v.reviewer_issuer,
+                   "decision": if v.approve { "approve" } else { "deny" }, "comment": v.comment, "at": v.at})
         })
         .collect();
     json!({
@@ -259,7 +260,11 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         "max_tokens": context.max_tokens,
         "body_bytes": context.body_bytes,
         "mcp_servers": context.mcp_servers,
+        "mcp_server_urls": context.mcp_server_urls,
+        "messages": context.messages,
         "excerpt": context.excerpt,
+        "system_excerpt": context.system_excerpt,
+        "prefill_excerpt": context.prefill_excerpt,
         "two_person": review.two_person,
         "approvals_needed": review.approvals_needed(),
         "approvals": review.approvers().count(),

@@ -28,9 +28,7 @@ use super::service::{Service, ServiceError};
 use super::signer::VerdictSigner;
 use super::util::{log_event, unix_now_millis};
 use crate::audit::chain::{checkpoint_payload, parse_record};
-use crate::audit::store::{
-    Appended, AuditError, AuditStore, Checkpoint, SessionFilter, SessionSummary, SqliteAuditStore,
-};
+use crate::audit::store::{Appended, AuditError, AuditStore, Checkpoint, SqliteAuditStore};
 
 /// Largest ingest body.
 pub const MAX_AUDIT_BODY_BYTES: usize = 64 << 20;
@@ -119,22 +117,6 @@ impl Ledger {
         inner.last_checkpoint = position;
         log_event(&format!("audit: checkpoint signed at position {position}"));
         Ok(checkpoint)
-    }
-
-    /// The sessions `filter` selects (the `/sessions` page).
-    pub fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError> {
-        self.lock()?.store.sessions(filter, limit)
-    }
-
-    /// The session's turns as (position, rendered text) (the `/sessions/{id}` page).
-    pub fn transcript(&self, session: &str) -> Result<Vec<(i64, String)>, AuditError> {
-        let inner = self.lock()?;
-        let mut turns = Vec::new();
-        crate::audit::replay::turns(&inner.store, session, &mut |position, _, text| {
-            turns.push((position, text));
-            Ok(())
-        })?;
-        Ok(turns)
     }
 
     /// Signs the head if rows were stored since the last checkpoint (shutdown).

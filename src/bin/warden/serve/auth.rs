@@ -5,10 +5,13 @@
 //! constant time: both sides are hashed with SHA-256 and the digests compared with a fold of
 //! XORs, so neither the content nor the length of the secret leaks through timing.
 //!
-//! **Approvers.** The same trust as the gateway: the policy's `identity.providers`. A token is
+//! **Approvers.** The policy's `identity.providers` are trusted as issuers, but an approver's token
+//! must carry the approvers' own audience (`approvals.approver_audience`, default
+//! `warden-approvals`) instead of the gateway's: the gateway refuses that audience, so the token
+//! an agent holds never decides a review, and an approver's token never calls Claude. A token is
 //! matched to the provider(s) whose `issuer` equals its (unverified) `iss`, then its signature is
 //! checked against that provider's JWKS (key chosen by `kid`, else every key that fits the
-//! algorithm), along with issuer, audience (one of the provider's), expiry (60 s skew), presence
+//! algorithm), along with issuer, audience (the approvers'), expiry (60 s skew), presence
 //! of `sub`, `iat` and `exp`, and `exp - iat` ≤ `identity.max_token_lifetime`, as the gateway
 //! does. Groups come from `identity.groups_claim` (dotted path; a list of strings or one string).
 //! Supported algorithms: ES256, ES384, RS256/384/512, PS256/384/512, EdDSA (Ed25519).
@@ -176,6 +179,11 @@ impl OidcVerifier {
     /// Reads JWKS files and fetches JWKS URIs now (blocking).
     pub fn from_policy(policy: &Policy, policy_path: &Path) -> Result<Self, String> {
         let base = policy_path.parent().unwrap_or(Path::new("."));
+        let approver_audience = policy
+            .approvals
+            .as_ref()
+            .map(|a| a.approver_audience.clone())
+            .ok_or("the policy has no `approvals` section: approvers' tokens have no audience")?;
         let mut providers = Vec::new();
         for provider in &policy.identity.providers {
             let source = match &provider.jwks {
@@ -195,7 +203,7 @@ impl OidcVerifier {
             providers.push(ProviderKeys {
                 name: provider.name.clone(),
                 issuer: provider.issuer.clone(),
-                audiences: provider.audiences.iter().cloned().collect(),
+                audiences: HashSet::from([approver_audience.clone()]),
                 source,
                 cache: RwLock::new(keys),
             });
@@ -548,8 +556,10 @@ pub(crate) mod tests {
         let issuer = TestIssuer::new("k1");
         let dir = temp_dir("ok");
         let verifier = verifier_with(&issuer, &dir);
-        let approver =
-            verifier.verify(&issuer.token("bob", &["leads", "eng"], "warden-demo", "warden", 600)).await.unwrap();
+        let approver = verifier
+            .verify(&issuer.token("bob", &["leads", "eng"], "warden-demo", "warden-approvals", 600))
+            .await
+            .unwrap();
         assert_eq!(approver.subject, "bob");
         assert_eq!(approver.issuer, "warden-demo");
         assert_eq!(approver.groups, ["leads", "eng"]);
@@ -563,10 +573,12 @@ pub(crate) mod tests {
         let verifier = verifier_with(&issuer, &dir);
         let other = TestIssuer::new("k1");
         let cases = [
-            (other.token("bob", &["leads"], "warden-demo", "warden", 600), "signature"),
-            (issuer.token("bob", &["leads"], "elsewhere", "warden", 600), "issuer"),
+            (other.token("bob", &["leads"], "warden-demo", "warden-approvals", 600), "signature"),
+            (issuer.token("bob", &["leads"], "elsewhere", "warden-approvals", 600), "issuer"),
             (issuer.token("bob", &["leads"], "warden-demo", "other-app", 600), "audience"),
-            (issuer.token("bob", &["leads"], "warden-demo", "warden", 7200), "max_token_lifetime"),
+            // The gateway's audience: the token an agent holds never decides.
+            (issuer.token("bob", &["leads"], "warden-demo", "warden", 600), "audience"),
+            (issuer.token("bob", &["leads"], "warden-demo", "warden-approvals", 7200), "max_token_lifetime"),
             ("not.a.jwt".to_string(), "JWT"),
         ];
         for (token, why) in cases {

@@ -45,6 +45,7 @@ use audit::{AuditState, Ledger};
 use auth::{GatewayToken, OidcVerifier};
 use rules::Rules;
 use service::{Service, ServiceParts};
+use sessions::SessionPages;
 use signer::VerdictSigner;
 use store::Store;
 use util::log_event;
@@ -183,6 +184,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     );
     let service =
         Arc::new(Service::new(ServiceParts { store, rules, verifier, gateway_token, signer, public_url, webhook }));
+    let pages = Arc::new(
+        SessionPages::open(Arc::clone(&service), &args.db).map_err(|e| format!("{}: {e}", args.db.display()))?,
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,7 +198,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot use the listener: {e}"))?;
         tokio::spawn(Arc::clone(&service).sweep(SWEEP_PERIOD));
         log_event(&summary);
-        let server = axum::serve(listener, router(service, served_ledger));
+        let server = axum::serve(listener, router(service, served_ledger, pages));
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {
@@ -211,13 +215,15 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// The service's routes.
-pub fn router(service: Arc<Service>, ledger: Arc<Ledger>) -> Router {
+pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPages>) -> Router {
     let audit_routes = Router::new()
         .route("/v1/audit/records", post(audit::ingest))
         .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
+        .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
+    let session_routes = Router::new()
         .route("/sessions", get(sessions::sessions))
         .route("/sessions/{id}", get(sessions::session))
-        .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
+        .with_state(pages);
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/v1/holds", post(api::hold))
@@ -235,6 +241,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service)
         .merge(audit_routes)
+        .merge(session_routes)
 }
 
 /// Resolves with the signal's name at SIGINT or SIGTERM.

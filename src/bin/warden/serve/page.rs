@@ -3,7 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | redirects to `/reviews` |
-//! | `GET /login?next=PATH`, `POST /login` (`token`, `next`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires |
+//! | `GET /login?next=PATH`, `POST /login` (`token`, `next`, `csrf`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires. The form's `csrf` is bound to a random nonce in the `warden_login` cookie, and a post with `Sec-Fetch-Site` other than `same-origin`/`none` or an `Origin` other than the public URL's is refused (403) before the token is read: nobody can be signed in as someone else from another site |
 //! | `GET /logout`, `POST /logout` | forgets the cookie |
 //! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then recent decisions |
 //! | `GET /reviews/{id}` | one review, its votes and (while pending) its form |
@@ -16,8 +16,8 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` when present (deployments behind an OIDC
 //! auth proxy that passes the user's token), else the session cookie; either is verified on
-//! every request exactly like the API's. Forms carry a CSRF token bound to the approver
-//! ([`super::auth::CsrfKey`]); with `SameSite=Strict` cookies that is defence in depth, and it
+//! every request exactly like the API's. Forms carry a CSRF token bound to the approver's issuer
+//! and subject ([`super::auth::CsrfKey`]); with `SameSite=Strict` cookies that is defence in depth, and it
 //! is what protects header-authenticated deployments. Every value shown is HTML-escaped; pages
 //! are sent with a restrictive Content-Security-Policy and `Cache-Control: no-store`.
 //!
@@ -46,6 +46,10 @@ use super::util::{format_duration, format_utc, unix_now};
 
 /// Name of the session cookie (holds the approver's token).
 const SESSION_COOKIE: &str = "warden_session";
+/// Name of the sign-in form's cookie (a random nonce the form's token is bound to).
+const LOGIN_COOKIE: &str = "warden_login";
+/// Lifetime of the sign-in form's cookie, seconds.
+const LOGIN_COOKIE_SECONDS: i64 = 3600;
 /// Name of the one-shot flash message cookie.
 const FLASH_COOKIE: &str = "warden_flash";
 /// Recent decisions shown under the pending reviews.
@@ -272,7 +276,56 @@ pub async fn login_form(
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let (flash, cookies) = take_flash(&service, &headers);
-    login_page(StatusCode::OK, flash.as_ref(), cookies, query.next.as_deref().unwrap_or_default()).into_response()
+    login_page(&service, &headers, StatusCode::OK, flash.as_ref(), cookies, query.next.as_deref().unwrap_or_default())
+        .into_response()
+}
+
+/// The CSRF "subject" a sign-in form's token is bound to: the nonce in its cookie.
+fn login_binding(nonce: &str) -> String {
+    format!("login|{nonce}")
+}
+
+/// The CSRF "subject" a decision form's token is bound to: the approver's issuer and subject
+/// (length-prefixed, so no two identities share it).
+pub(super) fn approver_binding(approver: &Approver) -> String {
+    format!("approver|{}:{}{}", approver.issuer.len(), approver.issuer, approver.subject)
+}
+
+/// The sign-in nonce in the request's cookie, when well-formed (32 lower-case hex characters).
+fn login_nonce(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, LOGIN_COOKIE).filter(|n| n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Why a sign-in post is refused before its token is even looked at: it comes from another site
+/// (`Sec-Fetch-Site`, or an `Origin` other than the public URL's), or its form token does not
+/// match the sign-in cookie. `None`: it came from this site's own form.
+fn login_forgery(service: &Service, headers: &HeaderMap, csrf: &str) -> Option<&'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if header("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none") {
+        return Some("the sign-in came from another site");
+    }
+    // Pages are sent with `Referrer-Policy: no-referrer`, under which browsers send
+    // `Origin: null` on their own form posts: only a real origin is compared (the form token
+    // below is the defence that does not depend on headers).
+    if let Some(origin) = header("origin").filter(|o| *o != "null") {
+        if !same_origin(origin, &service.public_url) {
+            return Some("the sign-in came from another site");
+        }
+    }
+    match login_nonce(headers) {
+        Some(nonce) if service.csrf.check(&login_binding(nonce), csrf, unix_now()) => None,
+        _ => Some("the sign-in form expired or did not come from this page"),
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) is the origin of `public_url`.
+fn same_origin(origin: &str, public_url: &str) -> bool {
+    let end = public_url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| public_url.get(start..).map(|rest| start + rest.find('/').unwrap_or(rest.len())));
+    let expected = end.and_then(|end| public_url.get(..end)).unwrap_or(public_url);
+    origin.eq_ignore_ascii_case(expected)
 }
 
 /// Query of `GET /login`.
@@ -282,13 +335,29 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-fn login_page(status: StatusCode, flash: Option<&Flash>, cookies: Vec<HeaderValue>, next: &str) -> Page {
+/// The sign-in page. Its form carries a token bound to a random nonce kept in the sign-in cookie
+/// (reused while valid, so several open tabs work), so a sign-in cannot be posted from another
+/// site (login CSRF: signing a victim in as the attacker).
+fn login_page(
+    service: &Service,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<&Flash>,
+    mut cookies: Vec<HeaderValue>,
+    next: &str,
+) -> Page {
+    let nonce = match login_nonce(headers) {
+        Some(nonce) => nonce.to_string(),
+        None => super::util::random_bytes::<16>().map(|b| warden::core::hex::hex(&b)).unwrap_or_default(),
+    };
+    cookies.extend(cookie_header(service, LOGIN_COOKIE, &nonce, LOGIN_COOKIE_SECONDS));
+    let csrf = escape(&service.csrf.issue(&login_binding(&nonce), unix_now()));
     let next = escape(safe_return_path(next).unwrap_or("/reviews"));
     let content = format!(
         r#"<h2>Sign in</h2>
 <p>Paste your OIDC token (the same kind of token the gateway accepts). It is kept in a cookie only until it expires.</p>
 <form method="post" action="/login" id="login">
-<input type="hidden" name="next" value="{next}">
+<input type="hidden" name="next" value="{next}"><input type="hidden" name="csrf" value="{csrf}">
 <label for="token">Token</label>
 <textarea name="token" id="token" rows="6" required autocomplete="off" spellcheck="false"></textarea>
 <button type="submit" id="login-submit">Sign in</button>
@@ -306,13 +375,23 @@ pub struct LoginForm {
     /// The page to return to (`/reviews` or `/reviews/<id>`).
     #[serde(default)]
     next: String,
+    /// The sign-in form's token (bound to the sign-in cookie).
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /login`.
-pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(State(service): State<Arc<Service>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if let Some(why) = login_forgery(&service, &headers, &form.csrf) {
+        let flash = Flash::error(format!("Sign-in refused: {why}. Sign in again from this page."));
+        return login_page(&service, &headers, StatusCode::FORBIDDEN, Some(&flash), Vec::new(), &form.next)
+            .into_response();
+    }
     let token = form.token.trim();
     if token.is_empty() {
         return login_page(
+            &service,
+            &headers,
             StatusCode::BAD_REQUEST,
             Some(&Flash::error("Paste a token to sign in.")),
             Vec::new(),
@@ -324,6 +403,8 @@ pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginFo
         Ok(approver) => approver,
         Err(e) => {
             return login_page(
+                &service,
+                &headers,
                 StatusCode::UNAUTHORIZED,
                 Some(&Flash::error(format!("Sign-in failed: {e}"))),
                 Vec::new(),
@@ -333,11 +414,19 @@ pub async fn login(State(service): State<Arc<Service>>, Form(form): Form<LoginFo
         }
     };
     if let Err(e) = service.ensure_approver(&approver) {
-        return login_page(StatusCode::FORBIDDEN, Some(&Flash::error(e.message())), Vec::new(), &form.next)
-            .into_response();
+        return login_page(
+            &service,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(&Flash::error(e.message())),
+            Vec::new(),
+            &form.next,
+        )
+        .into_response();
     }
     let max_age = (approver.expires_at - unix_now()).max(1);
-    let cookies = cookie_header(&service, SESSION_COOKIE, token, max_age).into_iter().collect();
+    let mut cookies: Vec<HeaderValue> = cookie_header(&service, SESSION_COOKIE, token, max_age).into_iter().collect();
+    cookies.extend(cookie_header(&service, LOGIN_COOKIE, "", 0));
     let next = safe_return_path(&form.next).unwrap_or("/reviews");
     redirect_with(&service, next, &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
 }
@@ -433,7 +522,7 @@ pub async fn reviews(
         Err(e) => return service_error_page(&e, who),
     };
     let now = unix_now();
-    let csrf = service.csrf.issue(&approver.subject, now);
+    let csrf = service.csrf.issue(&approver_binding(&approver), now);
     let mut content = String::new();
     let _ = write!(content, r#"<section id="pending"><h2>Pending reviews ({})</h2>"#, pending.len());
     if pending.is_empty() {
@@ -469,7 +558,7 @@ pub async fn review(
         Err(e) => return service_error_page(&e, who),
     };
     let now = unix_now();
-    let csrf = service.csrf.issue(&approver.subject, now);
+    let csrf = service.csrf.issue(&approver_binding(&approver), now);
     let mut content = review_card(&review, &approver, &csrf, now, "detail");
     content.push_str(&votes_table(&review));
     content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
@@ -506,7 +595,7 @@ pub async fn decide(
         PageAuth::Approver(approver, source) => (approver, source),
         other => return unauthenticated(&service, other, "/reviews", true),
     };
-    if !service.csrf.check(&approver.subject, &form.csrf, unix_now()) {
+    if !service.csrf.check(&approver_binding(&approver), &form.csrf, unix_now()) {
         return error_page(
             StatusCode::FORBIDDEN,
             Some((&approver, source)),
@@ -577,6 +666,20 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
             escape(&context.request_id)
         ),
     );
+    if !context.mcp_server_urls.is_empty() {
+        let urls: Vec<String> = context.mcp_server_urls.iter().map(|u| format!("<code>{}</code>", escape(u))).collect();
+        row("MCP servers", urls.join("<br>"));
+    }
+    if context.messages > 0 {
+        row(
+            "Covers",
+            format!(
+                r#"<span class="covers">this exact request: {} message{}, system prompt, tools and parameters as sent; any change asks again</span>"#,
+                context.messages,
+                if context.messages == 1 { "" } else { "s" }
+            ),
+        );
+    }
     let timing = if review.status == Status::Pending && review.expires_at > now {
         format!(
             "waiting {} (since {}; expires in {})",
@@ -602,8 +705,19 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
         row("Denied by", format!("{}: {}", escape(&denial.reviewer), escape(&denial.comment)));
     }
     html.push_str("</dl>");
-    if !context.excerpt.is_empty() {
-        let _ = write!(html, r#"<pre class="excerpt" id="excerpt-{id}">{}</pre>"#, escape(&context.excerpt));
+    let excerpts = [
+        ("system", "System prompt", &context.system_excerpt),
+        ("excerpt", "Newest turn", &context.excerpt),
+        ("prefill", "Assistant prefill", &context.prefill_excerpt),
+    ];
+    for (name, label, text) in excerpts {
+        if !text.is_empty() {
+            let _ = write!(
+                html,
+                r#"<p class="note">{label}</p><pre class="excerpt" id="{name}-{id}">{}</pre>"#,
+                escape(text)
+            );
+        }
     }
     if Service::is_open(review, now) {
         html.push_str(&decision_form(review, approver, csrf, back));
@@ -614,12 +728,13 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
 
 fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str) -> String {
     let id = escape(&review.id);
-    if review.votes.iter().any(|v| v.reviewer == approver.subject) {
+    // Identities are issuer + subject.
+    if review.votes.iter().any(|v| v.reviewer == approver.subject && v.reviewer_issuer == approver.issuer) {
         return format!(
             r#"<p class="note" id="note-{id}">You approved this request; a second approver must decide.</p>"#
         );
     }
-    let own = review.subject == approver.subject;
+    let own = review.subject == approver.subject && review.context.issuer == approver.issuer;
     let (note, approve_button) = if own {
         (
             format!(

@@ -6,10 +6,14 @@
 //!
 //! Who may decide a review: a member of one of the role's approver groups (exact group names,
 //! as in bindings). Self-approval and the two-person rule are state rules ([`super::store`]).
+//! Who may read session transcripts: a member of an `approvals.auditors` group — a permission of
+//! its own, since a transcript holds everything a user sent Claude.
 
 use std::collections::BTreeMap;
 use warden::core::policy::approvals::MAX_HOLD_SECONDS;
 use warden::core::policy::Policy;
+
+use super::store::ReviewRate;
 
 /// A role's approver rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,10 @@ pub struct Rules {
     pub grant_ttl_seconds: i64,
     /// Longest a hold waits, seconds.
     pub max_hold_seconds: u64,
+    /// Groups whose members may read session transcripts (`approvals.auditors`).
+    pub auditors: Vec<String>,
+    /// Reviews one requester may open per window (`approvals.review_rate`).
+    pub review_rate: ReviewRate,
 }
 
 impl Rules {
@@ -72,6 +80,11 @@ impl Rules {
             review_ttl_seconds: i64::try_from(settings.review_ttl_seconds).unwrap_or(i64::MAX),
             grant_ttl_seconds: i64::try_from(settings.grant_ttl_seconds).unwrap_or(i64::MAX),
             max_hold_seconds: MAX_HOLD_SECONDS,
+            auditors: settings.auditors.clone(),
+            review_rate: ReviewRate {
+                reviews: settings.review_rate_reviews,
+                per_seconds: i64::try_from(settings.review_rate_seconds).unwrap_or(i64::MAX),
+            },
         })
     }
 
@@ -83,6 +96,12 @@ impl Rules {
     /// Whether a member of `groups` may decide any role's reviews.
     pub fn is_approver(&self, groups: &[String]) -> bool {
         self.roles.values().any(|role| role.may_decide(groups))
+    }
+
+    /// Whether a member of `groups` may read session transcripts: a permission of its own
+    /// (`approvals.auditors`), not implied by deciding reviews.
+    pub fn is_auditor(&self, groups: &[String]) -> bool {
+        groups.iter().any(|group| self.auditors.contains(group))
     }
 }
 

@@ -58,6 +58,8 @@ pub enum ServiceError {
     NotFound(String),
     /// 409 `conflict_error`.
     Conflict(String),
+    /// 429 `rate_limit_error`.
+    TooManyRequests(String),
     /// 500 `api_error` (details are logged, not returned).
     Internal,
 }
@@ -70,7 +72,8 @@ impl ServiceError {
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
-            | Self::Conflict(m) => m,
+            | Self::Conflict(m)
+            | Self::TooManyRequests(m) => m,
             Self::Internal => "internal error in the approval service (see its log)",
         }
     }
@@ -115,9 +118,21 @@ pub struct HoldRequest {
     /// Whether MCP servers are listed.
     #[serde(default)]
     pub mcp_servers: bool,
+    /// The MCP servers' URLs, masked.
+    #[serde(default)]
+    pub mcp_server_urls: Vec<String>,
+    /// How many messages the conversation has.
+    #[serde(default)]
+    pub messages: u64,
     /// The newest user turn, masked.
     #[serde(default)]
     pub excerpt: String,
+    /// The system prompt, masked.
+    #[serde(default)]
+    pub system_excerpt: String,
+    /// The assistant prefill, masked (empty without one).
+    #[serde(default)]
+    pub prefill_excerpt: String,
     /// How long the gateway waits, seconds.
     pub hold_seconds: u64,
 }
@@ -215,12 +230,13 @@ impl Service {
         let deadline = tokio::time::Instant::now() + wait;
         let mut changes = self.changes.subscribe();
         let subject = request.caller.subject.as_str();
+        let requester = (request.caller.issuer.as_str(), subject);
         let mut waiting_on: Option<String> = None;
         loop {
             changes.borrow_and_update();
             self.expire()?;
             let now = unix_now();
-            let step = self.store.hold_step(&request.fingerprint, subject, now, || {
+            let step = self.store.hold_step(&request.fingerprint, requester, now, self.rules.review_rate, || {
                 let id = new_review_id().map_err(StoreError::other)?;
                 Ok(new_review(&request, id, role.two_person, role.grant_uses, now, self.rules.review_ttl_seconds))
             })?;
@@ -230,11 +246,11 @@ impl Service {
                         "hold {} by {subject}: approved (review {}, grant used)",
                         request.request_id, review.id
                     ));
-                    return self.issue(&request.fingerprint, subject, &review, "approved", now);
+                    return self.issue(&request.fingerprint, requester, &review, "approved", now);
                 }
                 HoldStep::Denied(review) => {
                     log_event(&format!("hold {} by {subject}: denied (review {})", request.request_id, review.id));
-                    return self.issue(&request.fingerprint, subject, &review, "denied", now);
+                    return self.issue(&request.fingerprint, requester, &review, "denied", now);
                 }
                 HoldStep::Created(review) => {
                     log_event(&format!(
@@ -248,6 +264,20 @@ impl Service {
                     review
                 }
                 HoldStep::Waiting(review) => review,
+                HoldStep::RateLimited => {
+                    let rate = self.rules.review_rate;
+                    log_event(&format!(
+                        "hold {} by {subject}: refused, {} reviews opened within {} (approvals.review_rate)",
+                        request.request_id,
+                        rate.reviews,
+                        format_duration(rate.per_seconds)
+                    ));
+                    return Err(ServiceError::TooManyRequests(format!(
+                        "{subject} opened {} reviews within {}, the most approvals.review_rate allows",
+                        rate.reviews,
+                        format_duration(rate.per_seconds)
+                    )));
+                }
             };
             if waiting_on.as_deref() != Some(review.id.as_str()) {
                 log_event(&format!(
@@ -261,7 +291,7 @@ impl Service {
             let woken = tokio::time::timeout_at(deadline, changes.changed()).await;
             if !matches!(woken, Ok(Ok(()))) {
                 log_event(&format!("hold {} by {subject}: still pending on review {}", request.request_id, review.id));
-                return self.issue(&request.fingerprint, subject, &review, "pending", unix_now());
+                return self.issue(&request.fingerprint, requester, &review, "pending", unix_now());
             }
         }
     }
@@ -270,7 +300,7 @@ impl Service {
     fn issue(
         &self,
         fingerprint: &str,
-        subject: &str,
+        (issuer, subject): (&str, &str),
         review: &Review,
         decision: &str,
         now: i64,
@@ -289,6 +319,7 @@ impl Service {
         let url = self.review_url(&review.id);
         let claims = VerdictClaims {
             fp: fingerprint,
+            iss: issuer,
             sub: subject,
             decision,
             review: &review.id,
@@ -370,6 +401,7 @@ impl Service {
             .store
             .decide(&Decision {
                 review_id: &review.id,
+                reviewer_issuer: &approver.issuer,
                 reviewer: &approver.subject,
                 choice,
                 comment,
@@ -443,6 +475,19 @@ impl Service {
         }
     }
 
+    /// Refuses someone in no `approvals.auditors` group (reading transcripts is a permission of
+    /// its own).
+    pub fn ensure_auditor(&self, approver: &Approver) -> Result<(), ServiceError> {
+        if self.rules.is_auditor(&approver.groups) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "{} is not in an auditor group of the policy (approvals.auditors): session transcripts are for auditors",
+                approver.subject
+            )))
+        }
+    }
+
     /// Whether `review` still counts as pending now (the sweep may not have run yet).
     pub fn is_open(review: &Review, now: i64) -> bool {
         review.status == Status::Pending && review.expires_at > now
@@ -474,7 +519,11 @@ fn new_review(request: &HoldRequest, id: String, two_person: bool, grant_uses: u
             max_tokens: request.max_tokens,
             body_bytes: request.body_bytes,
             mcp_servers: request.mcp_servers,
+            mcp_server_urls: request.mcp_server_urls.clone(),
+            messages: request.messages,
             excerpt: request.excerpt.clone(),
+            system_excerpt: request.system_excerpt.clone(),
+            prefill_excerpt: request.prefill_excerpt.clone(),
         },
         created_at: now,
         expires_at: now.saturating_add(ttl),
@@ -510,9 +559,13 @@ fn validate(mut request: HoldRequest) -> Result<HoldRequest, ServiceError> {
             return bad(format!("{name} is longer than {MAX_FIELD_CHARS} characters"));
         }
     }
-    for (name, list) in
-        [("reasons", &request.reasons), ("tools", &request.tools), ("caller.groups", &request.caller.groups)]
-    {
+    let lists = [
+        ("reasons", &request.reasons),
+        ("tools", &request.tools),
+        ("caller.groups", &request.caller.groups),
+        ("mcp_server_urls", &request.mcp_server_urls),
+    ];
+    for (name, list) in lists {
         if list.len() > MAX_LIST_ITEMS || list.iter().any(|item| item.chars().count() > MAX_FIELD_CHARS) {
             return bad(format!("{name}: at most {MAX_LIST_ITEMS} entries of at most {MAX_FIELD_CHARS} characters"));
         }
@@ -520,9 +573,11 @@ fn validate(mut request: HoldRequest) -> Result<HoldRequest, ServiceError> {
     if request.caller.job.len() > MAX_LIST_ITEMS {
         return bad(format!("caller.job: at most {MAX_LIST_ITEMS} claims"));
     }
-    if let Some((cut, _)) = request.excerpt.char_indices().nth(MAX_EXCERPT_CHARS) {
-        request.excerpt.truncate(cut);
-        request.excerpt.push('…');
+    for excerpt in [&mut request.excerpt, &mut request.system_excerpt, &mut request.prefill_excerpt] {
+        if let Some((cut, _)) = excerpt.char_indices().nth(MAX_EXCERPT_CHARS) {
+            excerpt.truncate(cut);
+            excerpt.push('…');
+        }
     }
     Ok(request)
 }
@@ -559,6 +614,7 @@ pub(crate) mod tests {
         use warden::core::approval::{CallerView, HoldRequest as FilterHold};
         let groups = vec!["eng".to_string()];
         let tools = vec!["Bash".to_string(), "web_search_20250305".to_string()];
+        let urls = vec!["https://mcp.example/a".to_string()];
         let sent = FilterHold {
             version: 1,
             request_id: "req_warden_9",
@@ -576,7 +632,11 @@ pub(crate) mod tests {
             max_tokens: Some(32_000),
             body_bytes: 57_039,
             mcp_servers: true,
+            mcp_server_urls: &urls,
+            messages: 7,
             excerpt: "deploy with [REDACTED:github-pat:1a2b3c]",
+            system_excerpt: "You are Claude Code",
+            prefill_excerpt: "Sure:",
             hold_seconds: 120,
         };
         let got: HoldRequest = serde_json::from_str(&serde_json::to_string(&sent).unwrap()).unwrap();
@@ -591,6 +651,8 @@ pub(crate) mod tests {
         assert_eq!((got.model.as_str(), &got.tools, got.max_tokens), ("claude-opus-4-1", &tools, Some(32_000)));
         assert_eq!((got.body_bytes, got.mcp_servers, got.hold_seconds), (57_039, true, 120));
         assert_eq!(got.excerpt, sent.excerpt);
+        assert_eq!((got.system_excerpt.as_str(), got.prefill_excerpt.as_str()), ("You are Claude Code", "Sure:"));
+        assert_eq!((&got.mcp_server_urls, got.messages), (&urls, 7));
     }
 
     pub(crate) fn hold_request(subject: &str, hold_seconds: u64) -> HoldRequest {
@@ -648,7 +710,7 @@ pub(crate) mod tests {
     }
 
     fn read(f: &Fixture, token: &str, subject: &str) -> Verdict {
-        verify(token, &f.public_key, FP, subject, unix_now() as f64).unwrap()
+        verify(token, &f.public_key, FP, ("warden-demo", subject), unix_now() as f64).unwrap()
     }
 
     fn pending_id(service: &Service) -> String {

@@ -1,8 +1,15 @@
 //! The audit trail's pages in `warden serve`: `/sessions` (sessions listed with filters) and
 //! `/sessions/{id}` (the transcript, rendered as `warden audit replay` prints it).
 //!
-//! Any approver may view them (the same sign-in as `/reviews`: the session cookie or a bearer
-//! token of a member of any approver group). Server-rendered HTML with stable element ids:
+//! Reading them is a permission of its own: the viewer signs in as on `/reviews` (the session
+//! cookie or a bearer token with the approvers' audience) and must be in an `approvals.auditors`
+//! group — deciding reviews does not let anyone read what other users sent Claude.
+//!
+//! Page queries never hold up ingest: they run on their own read-only SQLite connection (WAL:
+//! readers do not block the writer), on tokio's blocking pool, at most [`PAGE_QUERIES`] at a time;
+//! a view that waits longer than [`PAGE_WAIT`] for its turn is answered 503.
+//!
+//! Server-rendered HTML with stable element ids:
 //! `id="sessions"` (the list), rows `id="session-<id>"`, `id="transcript"`, turns `class="turn"`
 //! with `id="turn-<position>"`. Filters (query string): `user`, `job`, `role`, `since` (ms since
 //! the epoch), `decision` (`refused`: sessions with a refused request; `allowed`: none refused).
@@ -11,20 +18,106 @@
 //! a session id are not listed (see `warden audit export`).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::audit::AuditState;
-use super::page::{authenticate, error_page, escape, layout, safe_return_path, unauthenticated, Page, PageAuth};
+use super::auth::Approver;
+use super::page::{
+    authenticate, error_page, escape, layout, safe_return_path, unauthenticated, Page, PageAuth, Source,
+};
+use super::service::Service;
 use super::util::format_utc;
-use crate::audit::store::SessionFilter;
+use crate::audit::store::{AuditError, AuditStore, SessionFilter, SessionSummary, SqliteAuditStore};
 
 /// Most sessions one listing shows.
 pub const MAX_SESSIONS: u32 = 500;
+/// Page queries running at once (each holds a blocking thread and the pages' connection).
+pub const PAGE_QUERIES: usize = 1;
+/// Longest a page view waits for its turn before it is answered 503.
+pub const PAGE_WAIT: Duration = Duration::from_secs(10);
+
+/// What the pages need: the service (sign-in, auditor rule) and their own reader.
+pub struct SessionPages {
+    /// The approval service.
+    pub service: Arc<Service>,
+    reader: PageReader,
+}
+
+impl SessionPages {
+    /// Opens the pages' read-only connection to the (already migrated) database at `db`.
+    pub fn open(service: Arc<Service>, db: &std::path::Path) -> Result<Self, AuditError> {
+        Ok(Self { service, reader: PageReader::open(db, PAGE_WAIT)? })
+    }
+
+    async fn query<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&SqliteAuditStore) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, PageQueryError> {
+        self.reader.query(query).await
+    }
+}
+
+/// The pages' own read-only connection, used by at most [`PAGE_QUERIES`] queries at a time.
+struct PageReader {
+    store: Arc<Mutex<SqliteAuditStore>>,
+    permits: tokio::sync::Semaphore,
+    wait: Duration,
+}
+
+impl PageReader {
+    fn open(db: &std::path::Path, wait: Duration) -> Result<Self, AuditError> {
+        let store = SqliteAuditStore::open_read_only(db)?;
+        Ok(Self { store: Arc::new(Mutex::new(store)), permits: tokio::sync::Semaphore::new(PAGE_QUERIES), wait })
+    }
+
+    /// Runs `query` on the pages' connection, on the blocking pool, once a permit is free.
+    async fn query<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&SqliteAuditStore) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, PageQueryError> {
+        let permit = tokio::time::timeout(self.wait, self.permits.acquire()).await;
+        let Ok(Ok(_permit)) = permit else { return Err(PageQueryError::Busy) };
+        let reader = Arc::clone(&self.store);
+        let result = tokio::task::spawn_blocking(move || {
+            let store = reader.lock().map_err(|_| AuditError::Database("the pages' reader is poisoned".into()))?;
+            query(&store)
+        })
+        .await;
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(PageQueryError::Store(e.to_string())),
+            Err(_) => Err(PageQueryError::Store("the query task failed".to_string())),
+        }
+    }
+}
+
+/// Why a page query gave no answer.
+#[derive(Debug)]
+enum PageQueryError {
+    /// Every permit stayed taken for [`PAGE_WAIT`].
+    Busy,
+    /// The store failed (details for the log).
+    Store(String),
+}
+
+fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: PageQueryError) -> Response {
+    match error {
+        PageQueryError::Busy => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            who,
+            "the audit pages are busy with other views; reload in a moment",
+        ),
+        PageQueryError::Store(e) => {
+            super::util::log_event(&format!("audit: {what} failed: {e}"));
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed (see the log)")
+        }
+    }
+}
 
 /// Query of `/sessions`.
 #[derive(Debug, Default, Deserialize)]
@@ -66,7 +159,7 @@ fn when(ms: i64) -> String {
 
 /// `GET /sessions`.
 pub async fn sessions(
-    State(state): State<Arc<AuditState>>,
+    State(state): State<Arc<SessionPages>>,
     headers: HeaderMap,
     Query(query): Query<SessionsQuery>,
 ) -> Response {
@@ -76,7 +169,7 @@ pub async fn sessions(
         other => return unauthenticated(service, other, "/sessions", query.again.is_some()),
     };
     let who = Some((&approver, source));
-    if let Err(e) = service.ensure_approver(&approver) {
+    if let Err(e) = service.ensure_auditor(&approver) {
         return error_page(StatusCode::FORBIDDEN, who, e.message());
     }
     let since = match non_empty(&query.since).map(|s| s.parse::<i64>()) {
@@ -95,15 +188,10 @@ pub async fn sessions(
         since,
         decision,
     };
-    let ledger = Arc::clone(&state.ledger);
-    let listed = tokio::task::spawn_blocking(move || ledger.sessions(&filter, MAX_SESSIONS)).await;
-    let found = match listed {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => {
-            super::util::log_event(&format!("audit: listing sessions failed: {e}"));
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed (see the log)");
-        }
-        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed"),
+    let listed = state.query(move |store| store.sessions(&filter, MAX_SESSIONS)).await;
+    let found: Vec<SessionSummary> = match listed {
+        Ok(found) => found,
+        Err(e) => return query_failed(who, "listing sessions", e),
     };
     let value = |v: &Option<String>| escape(v.as_deref().unwrap_or_default());
     let selected = |d: &str| if query.decision.as_deref() == Some(d) { " selected" } else { "" };
@@ -161,7 +249,7 @@ pub struct TranscriptQuery {
 
 /// `GET /sessions/{id}`.
 pub async fn session(
-    State(state): State<Arc<AuditState>>,
+    State(state): State<Arc<SessionPages>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<TranscriptQuery>,
@@ -176,18 +264,23 @@ pub async fn session(
         }
     };
     let who = Some((&approver, source));
-    if let Err(e) = service.ensure_approver(&approver) {
+    if let Err(e) = service.ensure_auditor(&approver) {
         return error_page(StatusCode::FORBIDDEN, who, e.message());
     }
-    let ledger = Arc::clone(&state.ledger);
     let session = id.clone();
-    let turns = match tokio::task::spawn_blocking(move || ledger.transcript(&session)).await {
-        Ok(Ok(turns)) => turns,
-        Ok(Err(e)) => {
-            super::util::log_event(&format!("audit: reading a transcript failed: {e}"));
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed (see the log)");
-        }
-        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed"),
+    let read = state
+        .query(move |store| {
+            let mut turns = Vec::new();
+            crate::audit::replay::turns(store, &session, &mut |position, _, text| {
+                turns.push((position, text));
+                Ok(())
+            })?;
+            Ok(turns)
+        })
+        .await;
+    let turns: Vec<(i64, String)> = match read {
+        Ok(turns) => turns,
+        Err(e) => return query_failed(who, "reading a transcript", e),
     };
     if turns.is_empty() {
         return error_page(StatusCode::NOT_FOUND, who, "no records for this session");
@@ -203,6 +296,38 @@ pub async fn session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::serve::audit::Ledger;
+    use crate::serve::signer::VerdictSigner;
+    use crate::serve::store::Store;
+
+    fn record(seq: u64) -> String {
+        serde_json::json!({"version": 1, "source": "gw", "seq": seq, "id": format!("r{seq}"), "session_id": "s"})
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn ingest_proceeds_while_a_page_query_holds_the_pages_connection() {
+        let dir = std::env::temp_dir().join(format!("warden-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("approvals.db");
+        drop(Store::open(&db).unwrap());
+        let ledger = Ledger::open(&db, VerdictSigner::generate().unwrap(), 1000).unwrap();
+        let reader = PageReader::open(&db, Duration::ZERO).unwrap();
+        // A page query in the middle of a read transaction (a long transcript).
+        {
+            let held = reader.store.lock().unwrap();
+            held.connection_for_tests().execute_batch("BEGIN; SELECT count(*) FROM audit_records;").unwrap();
+            // Ingest has its own connection and lock: it is not queued behind the page.
+            let stored = std::thread::spawn(move || ledger.ingest(record(1).as_bytes()).map(|_| ())).join().unwrap();
+            assert!(stored.is_ok(), "{:?}", stored.err().map(|e| e.to_string()));
+            held.connection_for_tests().execute_batch("COMMIT").unwrap();
+        }
+        // Another page view that finds no free turn is told so (here at once: wait zero).
+        let _permit = reader.permits.try_acquire().unwrap();
+        assert!(matches!(reader.query(|_| Ok(())).await, Err(PageQueryError::Busy)));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn session_ids_are_percent_encoded_in_links() {

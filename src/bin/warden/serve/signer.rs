@@ -1,7 +1,7 @@
 //! Signing approval verdicts: compact JWS, `{"alg":"EdDSA","typ":"JWT"}`, Ed25519; the same key
 //! signs the audit trail's checkpoints (detached signatures, [`VerdictSigner::sign_detached`]).
 //!
-//! The claims are exactly those `warden::core::verdict::verify` (the filter) reads: `fp`, `sub`,
+//! The claims are exactly those `warden::core::verdict::verify` (the filter) reads: `fp`, `iss`, `sub`,
 //! `decision`, `review`, `reviewer`, `comment`, `url`, `iat`, `exp`, with `exp = iat +`
 //! [`VERDICT_LIFETIME_SECONDS`]. A verdict answers one callout, so it lives only long enough to
 //! cross the network (the filter tolerates 60 s of clock skew on top).
@@ -29,6 +29,8 @@ const HEADER: &str = r#"{"alg":"EdDSA","typ":"JWT"}"#;
 pub struct VerdictClaims<'a> {
     /// Request fingerprint.
     pub fp: &'a str,
+    /// The requester's token issuer.
+    pub iss: &'a str,
     /// The requester's subject.
     pub sub: &'a str,
     /// `approved`, `denied` or `pending`.
@@ -125,6 +127,7 @@ mod tests {
     fn claims(decision: &'static str) -> VerdictClaims<'static> {
         VerdictClaims {
             fp: "ab12",
+            iss: "idp",
             sub: "alice",
             decision,
             review: "rev_0123456789abcdef",
@@ -140,7 +143,8 @@ mod tests {
     fn signed_verdicts_verify_with_the_filters_verifier() {
         let signer = VerdictSigner::generate().unwrap();
         let key = signer.public_key();
-        let check = |decision| verify(&signer.sign(&claims(decision)).unwrap(), &key, "ab12", "alice", NOW as f64);
+        let check =
+            |decision| verify(&signer.sign(&claims(decision)).unwrap(), &key, "ab12", ("idp", "alice"), NOW as f64);
         assert_eq!(
             check("approved"),
             Ok(Decision::Approved { review: "rev_0123456789abcdef".into(), reviewer: "bob,carol".into() })
@@ -167,10 +171,12 @@ mod tests {
         let signer = VerdictSigner::generate().unwrap();
         let token = signer.sign(&claims("approved")).unwrap();
         let key = signer.public_key();
-        assert!(verify(&token, &key, "other", "alice", NOW as f64).is_err());
-        assert!(verify(&token, &key, "ab12", "mallory", NOW as f64).is_err());
-        assert!(verify(&token, &VerdictSigner::generate().unwrap().public_key(), "ab12", "alice", NOW as f64).is_err());
-        assert!(verify(&token, &key, "ab12", "alice", (NOW + 3600) as f64).is_err());
+        assert!(verify(&token, &key, "other", ("idp", "alice"), NOW as f64).is_err());
+        assert!(verify(&token, &key, "ab12", ("idp", "mallory"), NOW as f64).is_err());
+        assert!(verify(&token, &key, "ab12", ("other-idp", "alice"), NOW as f64).is_err());
+        assert!(verify(&token, &VerdictSigner::generate().unwrap().public_key(), "ab12", ("idp", "alice"), NOW as f64)
+            .is_err());
+        assert!(verify(&token, &key, "ab12", ("idp", "alice"), (NOW + 3600) as f64).is_err());
     }
 
     #[test]

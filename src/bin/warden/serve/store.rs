@@ -12,7 +12,11 @@
 //!     └──────────────────────────────────────────────────────────────────► expired
 //! ```
 //!
-//! A hold ([`Store::hold_step`]) looks, for its (fingerprint, subject), first for an unexpired
+//! Identities are issuer + subject everywhere: a review and its grant belong to the requester's
+//! (issuer, subject), a vote to the approver's, so the same `sub` from another issuer is another
+//! person — for grants, for "not one's own request" and for the two-person rule.
+//!
+//! A hold ([`Store::hold_step`]) looks, for its (fingerprint, issuer, subject), first for an unexpired
 //! grant with uses left (and consumes one), then a pending unexpired review (to wait on), then a
 //! denied review that has not expired (the answer stays "denied" until then), and otherwise
 //! creates a review. Looking and creating share one transaction, so two identical holds arriving
@@ -81,6 +85,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX verdicts_by_review ON verdicts (review_id);",
     // 2: the audit trail (docs/audit.md, "Storage").
     crate::audit::store::SCHEMA,
+    // 3: identities are issuer + subject: the requester's issuer on reviews and grants, the
+    // approver's on votes (a vote's key becomes review, issuer, subject).
+    "ALTER TABLE reviews ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    UPDATE reviews SET issuer = coalesce(json_extract(context, '$.issuer'), '');
+    DROP INDEX reviews_by_request;
+    CREATE INDEX reviews_by_request ON reviews (fingerprint, issuer, subject, status);
+    ALTER TABLE grants ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    UPDATE grants SET issuer = coalesce((SELECT issuer FROM reviews WHERE reviews.id = grants.review_id), '');
+    DROP INDEX grants_by_request;
+    CREATE INDEX grants_by_request ON grants (fingerprint, issuer, subject);
+    CREATE TABLE votes_by_identity (
+        review_id       TEXT NOT NULL REFERENCES reviews (id),
+        reviewer_issuer TEXT NOT NULL,
+        reviewer        TEXT NOT NULL,
+        approve         INTEGER NOT NULL,
+        comment         TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (review_id, reviewer_issuer, reviewer)
+    );
+    INSERT INTO votes_by_identity (review_id, reviewer_issuer, reviewer, approve, comment, created_at)
+        SELECT review_id, '', reviewer, approve, comment, created_at FROM votes ORDER BY created_at, rowid;
+    DROP TABLE votes;
+    ALTER TABLE votes_by_identity RENAME TO votes;",
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
@@ -167,8 +194,20 @@ pub struct ReviewContext {
     pub body_bytes: u64,
     /// Whether the request lists MCP servers.
     pub mcp_servers: bool,
+    /// The MCP servers' URLs, masked by the gateway.
+    #[serde(default)]
+    pub mcp_server_urls: Vec<String>,
+    /// How many messages the conversation has (the approval covers all of them).
+    #[serde(default)]
+    pub messages: u64,
     /// The newest user turn, masked by the gateway.
     pub excerpt: String,
+    /// The system prompt, masked by the gateway.
+    #[serde(default)]
+    pub system_excerpt: String,
+    /// The assistant prefill, masked by the gateway (empty without one).
+    #[serde(default)]
+    pub prefill_excerpt: String,
 }
 
 /// A review to create.
@@ -199,6 +238,8 @@ pub struct NewReview {
 pub struct Vote {
     /// The approver's subject.
     pub reviewer: String,
+    /// The approver's token issuer (with the subject, the approver's identity).
+    pub reviewer_issuer: String,
     /// `true` approve, `false` deny.
     pub approve: bool,
     /// The approver's comment (the reason, for a denial).
@@ -268,6 +309,17 @@ pub enum HoldStep {
     Waiting(Review),
     /// No review existed: this one was created; wait on it.
     Created(Review),
+    /// No review existed, and the requester already opened the most reviews the rate allows.
+    RateLimited,
+}
+
+/// How many reviews one requester may open per sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewRate {
+    /// Reviews per window.
+    pub reviews: u32,
+    /// The window, in seconds.
+    pub per_seconds: i64,
 }
 
 /// Which reviews to list.
@@ -295,6 +347,8 @@ pub enum Choice {
 pub struct Decision<'a> {
     /// Review id.
     pub review_id: &'a str,
+    /// The approver's token issuer.
+    pub reviewer_issuer: &'a str,
     /// The approver's subject (already checked against the role's approver groups).
     pub reviewer: &'a str,
     /// Approve or deny.
@@ -402,13 +456,17 @@ impl Store {
         Ok(expired)
     }
 
-    /// Decides what a hold for (`fingerprint`, `subject`) does now; creates the review from
-    /// `new_review` when there is nothing to attach to. See the module comment for the order.
+    /// Decides what a hold for (`fingerprint`, the requester `(issuer, subject)`) does now;
+    /// creates the review from `new_review` when there is nothing to attach to. See the module
+    /// comment for the order.
+    /// `rate` bounds the reviews one requester opens (counted from the reviews table, so it holds
+    /// across restarts).
     pub fn hold_step(
         &self,
         fingerprint: &str,
-        subject: &str,
+        (issuer, subject): (&str, &str),
         now: i64,
+        rate: ReviewRate,
         new_review: impl FnOnce() -> Result<NewReview, StoreError>,
     ) -> Result<HoldStep, StoreError> {
         let mut connection = self.lock()?;
@@ -418,23 +476,33 @@ impl Store {
             .query_row(
                 "UPDATE grants SET uses_left = uses_left - 1
                  WHERE review_id = (SELECT review_id FROM grants
-                                    WHERE fingerprint = ?1 AND subject = ?2 AND uses_left > 0 AND expires_at > ?3
+                                    WHERE fingerprint = ?1 AND subject = ?2 AND issuer = ?4
+                                      AND uses_left > 0 AND expires_at > ?3
                                     ORDER BY expires_at LIMIT 1)
                  RETURNING review_id",
-                params![fingerprint, subject, now],
+                params![fingerprint, subject, now, issuer],
                 |row| row.get(0),
             )
             .optional()?;
         let step = if let Some(review_id) = granted {
             HoldStep::Granted(load_review(&tx, &review_id)?.ok_or_else(|| missing(&review_id))?)
-        } else if let Some(review) = find_review(&tx, fingerprint, subject, Status::Pending, now)? {
+        } else if let Some(review) = find_review(&tx, fingerprint, (issuer, subject), Status::Pending, now)? {
             HoldStep::Waiting(review)
-        } else if let Some(review) = find_review(&tx, fingerprint, subject, Status::Denied, now)? {
+        } else if let Some(review) = find_review(&tx, fingerprint, (issuer, subject), Status::Denied, now)? {
             HoldStep::Denied(review)
         } else {
-            let review = new_review()?;
-            insert_review(&tx, &review)?;
-            HoldStep::Created(load_review(&tx, &review.id)?.ok_or_else(|| missing(&review.id))?)
+            let opened: i64 = tx.query_row(
+                "SELECT count(*) FROM reviews WHERE issuer = ?1 AND subject = ?2 AND created_at > ?3",
+                params![issuer, subject, now.saturating_sub(rate.per_seconds)],
+                |row| row.get(0),
+            )?;
+            if opened >= i64::from(rate.reviews) {
+                HoldStep::RateLimited
+            } else {
+                let review = new_review()?;
+                insert_review(&tx, &review)?;
+                HoldStep::Created(load_review(&tx, &review.id)?.ok_or_else(|| missing(&review.id))?)
+            }
         };
         tx.commit()?;
         Ok(step)
@@ -546,16 +614,19 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
     if review.status != Status::Pending {
         return Err(DecideError::NotPending(review.status));
     }
-    if decision.choice == Choice::Approve && decision.reviewer == review.subject {
+    // Identities are issuer + subject: the same `sub` from another issuer is another person.
+    let own = decision.reviewer == review.subject && decision.reviewer_issuer == review.context.issuer;
+    if decision.choice == Choice::Approve && own {
         return Err(DecideError::OwnRequest);
     }
-    if review.votes.iter().any(|v| v.reviewer == decision.reviewer) {
+    if review.votes.iter().any(|v| v.reviewer == decision.reviewer && v.reviewer_issuer == decision.reviewer_issuer) {
         return Err(DecideError::AlreadyApproved);
     }
     let approve = decision.choice == Choice::Approve;
     tx.execute(
-        "INSERT INTO votes (review_id, reviewer, approve, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![review.id, decision.reviewer, approve, decision.comment, decision.now],
+        "INSERT INTO votes (review_id, reviewer_issuer, reviewer, approve, comment, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![review.id, decision.reviewer_issuer, decision.reviewer, approve, decision.comment, decision.now],
     )?;
     let approvals = review.approvers().count() + usize::from(approve);
     let outcome = if !approve {
@@ -573,13 +644,15 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
     }
     if outcome == Some(Status::Approved) {
         tx.execute(
-            "INSERT INTO grants (review_id, fingerprint, subject, uses_left, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO grants (review_id, fingerprint, issuer, subject, uses_left, expires_at)
+             VALUES (?1, ?2, ?6, ?3, ?4, ?5)",
             params![
                 review.id,
                 review.fingerprint,
                 review.subject,
                 review.grant_uses,
-                decision.now.saturating_add(decision.grant_ttl_seconds)
+                decision.now.saturating_add(decision.grant_ttl_seconds),
+                review.context.issuer
             ],
         )?;
     }
@@ -594,15 +667,16 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
 fn find_review(
     tx: &Transaction<'_>,
     fingerprint: &str,
-    subject: &str,
+    (issuer, subject): (&str, &str),
     status: Status,
     now: i64,
 ) -> Result<Option<Review>, StoreError> {
     let id: Option<String> = tx
         .query_row(
-            "SELECT id FROM reviews WHERE fingerprint = ?1 AND subject = ?2 AND status = ?3 AND expires_at > ?4
+            "SELECT id FROM reviews WHERE fingerprint = ?1 AND subject = ?2 AND issuer = ?5 AND status = ?3
+               AND expires_at > ?4
              ORDER BY created_at DESC LIMIT 1",
-            params![fingerprint, subject, status.as_str(), now],
+            params![fingerprint, subject, status.as_str(), now, issuer],
             |row| row.get(0),
         )
         .optional()?;
@@ -615,8 +689,9 @@ fn find_review(
 fn insert_review(tx: &Transaction<'_>, review: &NewReview) -> Result<(), StoreError> {
     let context = serde_json::to_string(&review.context).map_err(|e| StoreError(e.to_string()))?;
     tx.execute(
-        "INSERT INTO reviews (id, fingerprint, subject, role, status, two_person, grant_uses, context, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO reviews (id, fingerprint, subject, role, status, two_person, grant_uses, context, created_at,
+                              expires_at, issuer)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             review.id,
             review.fingerprint,
@@ -626,7 +701,8 @@ fn insert_review(tx: &Transaction<'_>, review: &NewReview) -> Result<(), StoreEr
             review.grant_uses,
             context,
             review.created_at,
-            review.expires_at
+            review.expires_at,
+            review.context.issuer
         ],
     )?;
     Ok(())
@@ -663,10 +739,17 @@ fn load_review(connection: &Connection, id: &str) -> Result<Option<Review>, Stor
     review.context = serde_json::from_str(&context)
         .map_err(|e| StoreError(format!("review {id}: unreadable stored context: {e}")))?;
     let mut statement = connection.prepare(
-        "SELECT reviewer, approve, comment, created_at FROM votes WHERE review_id = ?1 ORDER BY created_at, rowid",
+        "SELECT reviewer, approve, comment, created_at, reviewer_issuer FROM votes WHERE review_id = ?1
+         ORDER BY created_at, rowid",
     )?;
     let votes = statement.query_map([id], |row| {
-        Ok(Vote { reviewer: row.get(0)?, approve: row.get(1)?, comment: row.get(2)?, at: row.get(3)? })
+        Ok(Vote {
+            reviewer: row.get(0)?,
+            approve: row.get(1)?,
+            comment: row.get(2)?,
+            at: row.get(3)?,
+            reviewer_issuer: row.get(4)?,
+        })
     })?;
     review.votes = votes.collect::<Result<_, _>>()?;
     Ok(Some(review))
@@ -678,6 +761,7 @@ mod tests {
 
     const T0: i64 = 1_800_000_000;
     const FP: &str = "f00d";
+    const RATE: ReviewRate = ReviewRate { reviews: 100, per_seconds: 3600 };
 
     fn new_review(id: &str, subject: &str, two_person: bool, grant_uses: u32) -> NewReview {
         NewReview {
@@ -687,19 +771,34 @@ mod tests {
             role: "developer".to_string(),
             two_person,
             grant_uses,
-            context: ReviewContext { reasons: vec!["opus_model".into()], ..ReviewContext::default() },
+            context: ReviewContext {
+                reasons: vec!["opus_model".into()],
+                issuer: "idp".into(),
+                ..ReviewContext::default()
+            },
             created_at: T0,
             expires_at: T0 + 3600,
         }
     }
 
     fn hold(store: &Store, subject: &str, now: i64, review: NewReview) -> HoldStep {
-        store.hold_step(FP, subject, now, || Ok(review)).unwrap()
+        store.hold_step(FP, ("idp", subject), now, RATE, || Ok(review)).unwrap()
     }
 
     fn decide(store: &Store, id: &str, reviewer: &str, choice: Choice, now: i64) -> Result<Decided, DecideError> {
+        decide_as(store, id, ("idp", reviewer), choice, now)
+    }
+
+    fn decide_as(
+        store: &Store,
+        id: &str,
+        (reviewer_issuer, reviewer): (&str, &str),
+        choice: Choice,
+        now: i64,
+    ) -> Result<Decided, DecideError> {
         store.decide(&Decision {
             review_id: id,
+            reviewer_issuer,
             reviewer,
             choice,
             comment: "looked at it",
@@ -798,6 +897,47 @@ mod tests {
         assert!(matches!(refused, DecideError::OwnRequest));
         assert!(refused.to_string().contains("your own request"));
         assert!(matches!(decide(&store, "rev_1", "alice", Choice::Deny, T0 + 2), Ok(Decided::Denied(_))));
+    }
+
+    #[test]
+    fn a_requester_opens_at_most_the_rate_of_reviews_per_window() {
+        let store = Store::open_in_memory().unwrap();
+        let rate = ReviewRate { reviews: 2, per_seconds: 600 };
+        let open = |fp: &str, subject: &str, id: &str, now: i64| {
+            let mut review = new_review(id, subject, false, 1);
+            review.fingerprint = fp.to_string();
+            store.hold_step(fp, ("idp", subject), now, rate, || Ok(review)).unwrap()
+        };
+        assert!(matches!(open("a", "alice", "rev_1", T0), HoldStep::Created(_)));
+        assert!(matches!(open("b", "alice", "rev_2", T0 + 1), HoldStep::Created(_)));
+        assert_eq!(open("c", "alice", "rev_3", T0 + 2), HoldStep::RateLimited);
+        // Attaching to a pending review is not opening one; other requesters have their own.
+        assert!(matches!(open("a", "alice", "rev_4", T0 + 3), HoldStep::Waiting(_)));
+        assert!(matches!(open("c", "bob", "rev_5", T0 + 4), HoldStep::Created(_)));
+        // The window slides.
+        assert!(matches!(open("c", "alice", "rev_6", T0 + 601), HoldStep::Created(_)));
+    }
+
+    #[test]
+    fn identities_are_issuer_and_subject() {
+        let store = Store::open_in_memory().unwrap();
+        let id = created_id(hold(&store, "alice", T0, new_review("rev_1", "alice", true, 1)));
+        // The same subject from another issuer is another person: not alice's own request...
+        assert!(matches!(
+            decide_as(&store, &id, ("other-idp", "alice"), Choice::Approve, T0 + 1),
+            Ok(Decided::AwaitingSecondApprover(_))
+        ));
+        // ...and another approver under the two-person rule.
+        assert!(matches!(decide_as(&store, &id, ("idp", "bob"), Choice::Approve, T0 + 2), Ok(Decided::Approved(_))));
+        // The grant is alice@idp's only: alice from another issuer opens her own review.
+        let mut theirs = new_review("rev_2", "alice", false, 1);
+        theirs.context.issuer = "other-idp".into();
+        let other = store.hold_step(FP, ("other-idp", "alice"), T0 + 3, RATE, || Ok(theirs)).unwrap();
+        assert!(matches!(other, HoldStep::Created(_)), "{other:?}");
+        assert!(matches!(hold(&store, "alice", T0 + 4, new_review("rev_3", "alice", false, 1)), HoldStep::Granted(_)));
+        let votes = store.review(&id).unwrap().unwrap().votes;
+        let who: Vec<(&str, &str)> = votes.iter().map(|v| (v.reviewer_issuer.as_str(), v.reviewer.as_str())).collect();
+        assert_eq!(who, [("other-idp", "alice"), ("idp", "bob")]);
     }
 
     #[test]
