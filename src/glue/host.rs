@@ -70,6 +70,7 @@ extern "C" {
     fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_done() -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -237,6 +238,12 @@ pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) ->
             -1,
         )
     })
+}
+
+/// Tells the host a root context whose `on_done` returned `false` has finished its shutdown work.
+pub fn done() -> Result<(), HostError> {
+    // SAFETY: no arguments.
+    status(unsafe { proxy_done() })
 }
 
 /// Asks for `on_tick` every `period_ms` milliseconds (0 stops it).
