@@ -288,6 +288,12 @@ impl Record {
     pub fn seal(&self, source: &str, seq: u64) -> Result<Sealed, serde_json::Error> {
         let id = format!("{source}-{seq}");
         let mut line = serde_json::to_vec(&Placed { source, seq, id: &id, record: self })?;
+        if json_depth(&line, MAX_SEALED_DEPTH) > MAX_SEALED_DEPTH {
+            // Only an answer can nest this deep (parameters are bounded when taken): bound it.
+            let mut bounded = self.clone();
+            bounded.bound_answer();
+            line = serde_json::to_vec(&Placed { source, seq, id: &id, record: &bounded })?;
+        }
         let hash = hex(&hmac_sha256::Hash::hash(&line));
         if !self.blobs.is_empty() {
             // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
@@ -297,6 +303,43 @@ impl Record {
             line.push(b'}');
         }
         Ok(Sealed { id, hash, line })
+    }
+}
+
+/// Deepest record [`Record::seal`] writes; a deeper answer is bounded ([`MAX_ANSWER_DEPTH`]).
+pub const MAX_SEALED_DEPTH: usize = 48;
+/// Deepest value kept inside one block of the recorded answer (a tool call's `input`, …) or
+/// its error; deeper values are replaced by `{"$warden": "omitted", "reason": …}`.
+pub const MAX_ANSWER_DEPTH: usize = 24;
+
+impl Record {
+    /// Replaces what nests deeper than [`MAX_ANSWER_DEPTH`] in the answer's blocks and error.
+    fn bound_answer(&mut self) {
+        if let Some(response) = self.response.as_mut() {
+            let transcript = &mut response.transcript;
+            transcript.content.iter_mut().chain(transcript.error.iter_mut()).for_each(bound_depth);
+        }
+    }
+}
+
+/// Replaces every array or object of `value` at depth [`MAX_ANSWER_DEPTH`] with an omission
+/// marker (explicit stack, no recursion).
+fn bound_depth(value: &mut Value) {
+    let mut stack: Vec<(&mut Value, usize)> = vec![(value, 1)];
+    while let Some((value, depth)) = stack.pop() {
+        let nested = matches!(value, Value::Array(_) | Value::Object(_));
+        if nested && depth >= MAX_ANSWER_DEPTH {
+            let mut map = Map::new();
+            map.insert("$warden".into(), Value::String("omitted".into()));
+            map.insert("reason".into(), Value::String("nested deeper than the recorded limit".into()));
+            *value = Value::Object(map);
+            continue;
+        }
+        match value {
+            Value::Array(items) => stack.extend(items.iter_mut().map(|item| (item, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values_mut().map(|item| (item, depth + 1))),
+            _ => {}
+        }
     }
 }
 
