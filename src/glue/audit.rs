@@ -71,6 +71,8 @@ pub struct Delivery {
     gateway: Rc<Gateway>,
     /// When the shutdown's drain gives up (`None`: not shutting down).
     draining_until: Option<u64>,
+    /// This worker's part of the `warden.audit.waiting` gauge.
+    reported_waiting: i64,
 }
 
 impl Delivery {
@@ -101,6 +103,7 @@ impl Delivery {
             metrics,
             gateway: Rc::clone(gateway),
             draining_until: None,
+            reported_waiting: 0,
         }))
     }
 
@@ -109,6 +112,7 @@ impl Delivery {
     pub fn on_tick(&mut self) {
         let now = host::now_millis();
         self.log_drops(now);
+        self.report_waiting();
         if let Some(until) = self.draining_until {
             if self.outbox.borrow().is_empty() && self.in_flight.is_none() {
                 return self.finish_shutdown();
@@ -119,6 +123,19 @@ impl Delivery {
             }
         }
         self.send_next(now);
+    }
+
+    /// Brings this worker's part of the `warden.audit.waiting` gauge (records not yet stored,
+    /// the open summary included) up to date: a launcher draining the gateway before it stops
+    /// it waits for the gauge to reach 0.
+    fn report_waiting(&mut self) {
+        let waiting = i64::try_from(self.outbox.borrow().len()).unwrap_or(i64::MAX);
+        if waiting != self.reported_waiting {
+            if let Some(metrics) = &self.metrics {
+                metrics.audit_waiting(waiting - self.reported_waiting);
+            }
+            self.reported_waiting = waiting;
+        }
     }
 
     /// Envoy tears the VM down: `true` when nothing waits, else `false` and the drain starts
@@ -203,6 +220,7 @@ impl Delivery {
             metrics.audit_stood_in(delivered.stood_in.len() as u64);
             metrics.audit_dropped(delivered.lost.len() as u64);
         }
+        self.report_waiting();
         if delivered.retry {
             log::warn!(
                 "audit: warden serve did not store records (HTTP {}); {} waiting, retrying",

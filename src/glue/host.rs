@@ -330,6 +330,14 @@ pub fn define_counter(name: &str) -> Result<u32, HostError> {
     Ok(id)
 }
 
+/// Defines a gauge (shared by every worker VM: each adds and subtracts its own part).
+pub fn define_gauge(name: &str) -> Result<u32, HostError> {
+    let mut id: u32 = 0;
+    // SAFETY: pointer and length of a live string; out-pointer to a live local.
+    status(unsafe { proxy_define_metric(1, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
 /// Adds one to a counter; a failure is ignored (metrics never change a decision).
 pub fn increment(metric_id: u32) {
     add(metric_id, 1);

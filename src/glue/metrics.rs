@@ -22,6 +22,7 @@ pub struct Metrics {
     held: Option<u32>,
     audit_dropped: Option<u32>,
     audit_stood_in: Option<u32>,
+    audit_waiting: Option<u32>,
     denied: Vec<(Reason, Option<u32>)>,
     /// Findings masked, blocked and audited (totals over all detectors).
     dlp: [(Action, Option<u32>); 3],
@@ -40,6 +41,7 @@ impl Metrics {
             held: counter("warden.approvals.held"),
             audit_dropped: counter("warden.audit.dropped"),
             audit_stood_in: counter("warden.audit.stood_in"),
+            audit_waiting: host::define_gauge("warden.audit.waiting").ok(),
             denied: Reason::ALL.iter().map(|r| (*r, counter(&format!("warden.denied.{}", r.code())))).collect(),
             dlp: [
                 (Action::Mask, counter("warden.dlp.masked")),
@@ -83,6 +85,13 @@ impl Metrics {
     pub fn audit_stood_in(&self, count: u64) {
         if let Some(id) = self.audit_stood_in {
             host::add(id, i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Changes the gauge of audit records waiting in this Envoy (all workers) by `delta`.
+    pub fn audit_waiting(&self, delta: i64) {
+        if let Some(id) = self.audit_waiting {
+            host::add(id, delta);
         }
     }
 

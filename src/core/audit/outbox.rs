@@ -56,7 +56,7 @@ pub const MAX_RECORD_DEPTH: usize = 64;
 /// Largest record line sent (the service takes bodies up to 64 MiB).
 pub const MAX_LINE_BYTES: usize = 48 << 20;
 /// How long one summary of unauthenticated refusals stays open, in milliseconds.
-pub const SUMMARY_MS: u64 = 10_000;
+pub const SUMMARY_MS: u64 = 5_000;
 /// Most closed summaries waiting; beyond, the open summary stays open.
 pub const MAX_SUMMARIES_WAITING: usize = 1_024;
 /// The access log's `audit_hash` of a request counted in a summary.
