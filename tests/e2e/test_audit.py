@@ -305,6 +305,8 @@ def test_a_gateway_stopped_with_sigterm_under_load_loses_no_record(gateway_facto
         deadline = time.monotonic() + 20
         while len(answered) < 150 and time.monotonic() < deadline:
             time.sleep(0.05)
+        waiting = gw.stats("wasmcustom.warden.audit.waiting")
+        assert "wasmcustom.warden.audit.waiting" in waiting, "the gauge the launcher drains by"
         gw.proc.send_signal(signal.SIGTERM)
         gw.proc.wait(timeout=60)
         stop.set()

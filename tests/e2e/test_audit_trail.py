@@ -311,3 +311,43 @@ def test_envoys_access_log_is_a_second_trail_that_catches_a_rewritten_chain(trai
     assert crossed.returncode == 1, crossed.stdout
     assert f"record {edited} differs from what the gateway sent" in crossed.stdout, crossed.stdout
     assert f"record {deleted} is not in the store" in crossed.stdout, crossed.stdout
+
+
+def test_one_users_hostile_request_costs_no_other_users_record(trail, issuer, tmp_path):
+    """A top-level field nested 125 levels, a credential in `mcp_servers`, a finding in
+    `metadata`, and a request without a token, then another user's requests: every record is
+    stored, the hostile one bounded and masked, and the access log verifies against the store."""
+    service, gateway, keys = trail
+    mallory, alice = issuer.mint(sub="mallory"), issuer.mint(sub="alice")
+    headers = {"authorization": f"Bearer {mallory}", "content-type": "application/json"}
+    deep = "[" * 125 + "1" + "]" * 125
+    body = ('{"model":"claude-sonnet-4-6","max_tokens":16,"deep_field":' + deep
+            + ',"metadata":{"user_id":"u","note":"mail ann.smith@northwind-mail.com"},'
+            + '"messages":[{"role":"user","content":"deep"}]}')
+    hostile = gateway.request("POST", "/v1/messages", headers, body.encode())
+    assert hostile.status in (200, 400), hostile.text
+    tokenless = gateway.request("POST", "/v1/messages", {"content-type": "application/json"},
+                                {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": []})
+    assert tokenless.status == 401
+    sent = []
+    for i in range(8):
+        r = gateway.request("POST", "/v1/messages",
+                            {"authorization": f"Bearer {alice}", "content-type": "application/json"},
+                            {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                             "messages": [{"role": "user", "content": f"after the hostile one {i}"}]})
+        assert r.status == 200, r.text
+        sent.append(r.header("request-id"))
+    wanted = set(sent) | {hostile.header("request-id")}
+    records = wait_for_records(
+        service.db, lambda rs: wanted <= {r.get("upstream_request_id") or r.get("request_id") for r in rs})
+    [record] = [r for r in records if hostile.header("request-id") in (r.get("upstream_request_id"), r.get("request_id"))]
+    assert "stand_in" not in record, "stored whole"
+    if record["request"]:
+        params = record["request"]["params"]
+        assert params["deep_field"]["$warden"] == "omitted"
+        assert "ann.smith@northwind-mail.com" not in json.dumps(params)
+    # The summary of the refusal without a token arrives within its interval.
+    wait_for_records(service.db, lambda rs: any("summary" in r for r in rs), timeout=20)
+    time.sleep(1.5)  # Envoy flushes its access log about once a second
+    verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
