@@ -699,7 +699,9 @@ impl Exchange {
             Err(_) => String::new(),
         };
         let recorder = Recorder { names: &mut names, mask: &mut mask };
-        Some(trail.finish(Some((&self.caller, role)), &tally, ending, recorder))
+        let mut record = trail.finish(Some((&self.caller, role)), &tally, ending, recorder);
+        record.mask_labels(&mut mask);
+        Some(record)
     }
 
     /// What DLP found so far, in both directions (counts only).

@@ -313,6 +313,26 @@ pub const MAX_SEALED_DEPTH: usize = 48;
 pub const MAX_ANSWER_DEPTH: usize = 24;
 
 impl Record {
+    /// Masks, with `mask` (every detector), the strings the client chose that the record keeps
+    /// outside the request and the answer: `path` (a query string may carry a key), `model`,
+    /// `session_id`, `job_id`, the refusal's message (it may quote the client) and the upstream's
+    /// request id.
+    pub fn mask_labels(&mut self, mask: &mut dyn FnMut(&str) -> String) {
+        self.path = mask(&self.path);
+        for text in [
+            &mut self.model,
+            &mut self.session_id,
+            &mut self.job_id,
+            &mut self.decision.message,
+            &mut self.upstream_request_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = mask(text);
+        }
+    }
+
     /// Replaces what nests deeper than [`MAX_ANSWER_DEPTH`] in the answer's blocks and error.
     fn bound_answer(&mut self) {
         if let Some(response) = self.response.as_mut() {
@@ -786,6 +806,27 @@ mod tests {
         assert_eq!(view.params["metadata"]["nested"][0]["X-Api-Key"], CREDENTIAL_REMOVED);
         assert_eq!(view.params["api_key"], CREDENTIAL_REMOVED);
         assert_eq!(view.params["max_tokens"], 10);
+    }
+
+    #[test]
+    fn credential_names_are_recognised_and_token_counts_are_not() {
+        for key in ["authorization_token", "Authorization", "api_key", "X-Api-Key", "client_secret", "password", "refresh_token"] {
+            assert!(is_credential_key(key), "{key}");
+        }
+        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"] {
+            assert!(!is_credential_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_labels_a_client_chose_are_masked_too() {
+        let mut record = full_record();
+        record.path = "/v1/messages?key=sk-live-SECRET".into();
+        record.session_id = Some("sk-live-SECRET".into());
+        record.decision.message = Some("model sk-live-SECRET is not allowed".into());
+        record.mask_labels(&mut secret_mask);
+        let line = String::from_utf8(record.seal("gw", 1).unwrap().line).unwrap();
+        assert!(!line.contains("sk-live-SECRET"), "{line}");
     }
 
     #[test]
