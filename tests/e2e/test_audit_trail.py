@@ -351,3 +351,39 @@ def test_one_users_hostile_request_costs_no_other_users_record(trail, issuer, tm
     time.sleep(1.5)  # Envoy flushes its access log about once a second
     verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_records_that_die_with_the_gateway_are_named_lost_at_shutdown(trail, gateway_factory, token, tmp_path):
+    """The audit service is down and the gateway is stopped at once (no drain): its queued
+    records cannot be saved. `verify --access-log` names them lost at shutdown, not deleted."""
+    service, gateway, keys = trail
+    doomed = gateway_factory(gateway.policy_path, extra_args=[
+        "--credential-file", f"WARDEN_APPROVALS_TOKEN={keys / 'approvals-token'}",
+        "--credential-file", f"WARDEN_APPROVALS_VERDICT_KEY={keys / 'approvals-verdict-key.pub'}",
+        "--drain-timeout", "0",
+    ])
+    first = doomed.request("POST", "/v1/messages",
+                           {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                           {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                            "messages": [{"role": "user", "content": "delivered before"}]})
+    assert first.status == 200
+    wait_for_records(service.db, lambda rs: first.header("request-id") in {r.get("upstream_request_id") for r in rs})
+    service.stop()
+    try:
+        for i in range(3):
+            r = doomed.request("POST", "/v1/messages",
+                               {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                               {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                                "messages": [{"role": "user", "content": f"queued when it stops {i}"}]})
+            assert r.status == 200, r.text
+        time.sleep(1.5)  # Envoy flushes its access log about once a second
+        doomed.stop()
+    finally:
+        service.start()
+    log = tmp_path / "doomed-access.log"
+    log.write_text("\n".join(line for line in doomed.log().splitlines() if "audit_record=" in line) + "\n")
+    verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(log))
+    assert verified.returncode == 1, verified.stdout
+    lost = [line for line in verified.stdout.splitlines() if "lost at shutdown" in line]
+    assert len(lost) == 3, verified.stdout
+    assert "deleted" not in verified.stdout, verified.stdout
