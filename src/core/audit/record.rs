@@ -372,8 +372,13 @@ fn bound_depth(value: &mut Value) {
 #[derive(Debug, Default)]
 pub struct BlobNames {
     sent: HashMap<u128, String>,
-    /// Blobs carried by records not acknowledged yet: name → digest.
-    pending: HashMap<String, u128>,
+    /// Blobs carried by records not acknowledged yet: digest → (name, masked text), so a record
+    /// made meanwhile carries a copy without masking the text again.
+    pending: HashMap<u128, (String, String)>,
+    /// The digest of each pending name.
+    pending_names: HashMap<String, u128>,
+    /// Bytes of masked text in `pending`.
+    pending_bytes: usize,
 }
 
 impl BlobNames {
@@ -400,12 +405,22 @@ impl BlobNames {
         if let Some(name) = self.sent.get(&digest) {
             return name.clone();
         }
+        if let Some((name, masked)) = self.pending.get(&digest) {
+            blobs.insert(name.clone(), masked.clone());
+            return name.clone();
+        }
         let masked = mask(&String::from_utf8_lossy(forwarded));
         let name = blob_name(&masked);
-        if self.pending.len() >= BLOB_MEMO_CAPACITY {
+        if self.pending.len() >= PENDING_BLOBS_CAPACITY
+            || self.pending_bytes.saturating_add(masked.len()) > PENDING_BLOBS_BYTES
+        {
             self.pending.clear();
+            self.pending_names.clear();
+            self.pending_bytes = 0;
         }
-        self.pending.insert(name.clone(), digest);
+        self.pending_bytes += masked.len();
+        self.pending.insert(digest, (name.clone(), masked.clone()));
+        self.pending_names.insert(name.clone(), digest);
         blobs.insert(name.clone(), masked);
         name
     }
@@ -414,7 +429,10 @@ impl BlobNames {
     /// without carrying them.
     pub fn acknowledge<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
         for name in names {
-            if let Some(digest) = self.pending.remove(name) {
+            if let Some(digest) = self.pending_names.remove(name) {
+                if let Some((_, masked)) = self.pending.remove(&digest) {
+                    self.pending_bytes = self.pending_bytes.saturating_sub(masked.len());
+                }
                 if self.sent.len() >= BLOB_MEMO_CAPACITY {
                     self.sent.clear();
                 }
@@ -423,6 +441,12 @@ impl BlobNames {
         }
     }
 }
+
+/// Blobs awaiting acknowledgement a worker remembers (with their masked text) before starting
+/// over (which only masks texts again).
+pub const PENDING_BLOBS_CAPACITY: usize = 4_096;
+/// Bytes of masked text of blobs awaiting acknowledgement a worker keeps before starting over.
+pub const PENDING_BLOBS_BYTES: usize = 32 << 20;
 
 /// Prefix of every blob name.
 pub const BLOB_PREFIX: &str = "sha256:";
