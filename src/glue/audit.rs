@@ -52,6 +52,8 @@ const CALL_TIMEOUT_MS: u64 = 10_000;
 const DROP_LOG_EVERY_MS: u64 = 60_000;
 /// Longest time a shutting-down VM keeps sending its records, in milliseconds.
 pub const DRAIN_MS: u64 = 20_000;
+/// Most record ids a "lost at shutdown" log line names (`verify --access-log` names them all).
+const LOST_IDS_SHOWN: usize = 100;
 /// Tick period while draining at shutdown, in milliseconds.
 const DRAIN_TICK_MS: u32 = 50;
 /// The access log's `audit_record` of a filter-handled request until its record is queued.
@@ -166,11 +168,12 @@ impl Delivery {
         if let Some(metrics) = &self.metrics {
             metrics.audit_dropped(ids.len() as u64);
         }
+        let shown = ids.iter().take(LOST_IDS_SHOWN).cloned().collect::<Vec<_>>().join(" ");
+        let more = if ids.len() > LOST_IDS_SHOWN { " …" } else { "" };
         log::error!(
-            "audit: lost at shutdown: {} records could not be delivered within {} s: {}",
+            "audit: lost at shutdown: {} records could not be delivered within {} s: {shown}{more}",
             ids.len(),
             DRAIN_MS / 1000,
-            ids.join(" ")
         );
     }
 

@@ -1,7 +1,9 @@
 """Audit delivery through the real Envoy: every exchange leaves a record that reaches the audit
 service in batches off the request path, numbered in one gap-free sequence across workers, kept
 and re-sent while the service is down, and `fail_closed` refuses new requests once the queue is
-full. The service here is a small recorder; `warden serve`'s store has its own tests."""
+full — but a flood of requests without a token cannot fill it (they are summarised); a restart
+with a fixed `audit.source` starts a new run; a gateway stopped with SIGTERM under load loses no
+record. The service here is a small recorder; `warden serve`'s store has its own tests."""
 
 from __future__ import annotations
 
