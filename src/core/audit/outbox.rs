@@ -16,7 +16,8 @@
 //! - [`Answer::Retry`]: the batch goes back to the front, in order, and the next try waits
 //!   [`RETRY_MS`]. The service stores `(source, seq)` idempotently, so a batch sent twice is
 //!   stored once.
-//! - [`Answer::RefusedWhole`]: every record of the batch is refused (each gets its stand-in).
+//! - [`Answer::RefusedWhole`] (a service that judges batches whole, or a proxy): the records go
+//!   back and are sent one per batch, so only the one that cannot be stored gets its stand-in.
 //!
 //! A record that could not be parsed by the service (nested deeper than [`MAX_RECORD_DEPTH`], or
 //! a line over [`MAX_LINE_BYTES`]) is never sent: its stand-in goes in its place at once.
@@ -217,6 +218,8 @@ pub struct Outbox {
     retry_at_ms: u64,
     dropped: u64,
     unauthenticated: u64,
+    /// Records at the front of the queue to send one per batch (after a batch refused whole).
+    solo: usize,
 }
 
 impl Outbox {
@@ -239,6 +242,7 @@ impl Outbox {
             retry_at_ms: 0,
             dropped: 0,
             unauthenticated: 0,
+            solo: 0,
         }
     }
 
@@ -468,10 +472,12 @@ impl Outbox {
             return None;
         }
         let mut body = Vec::new();
+        let most = if self.solo > 0 { 1 } else { BATCH_RECORDS };
+        self.solo = self.solo.saturating_sub(1);
         while let Some(queued) = self.queue.pop_front() {
             body.extend_from_slice(&queued.line);
             self.in_flight.push(queued);
-            if self.in_flight.len() >= BATCH_RECORDS || body.len() >= BATCH_BYTES {
+            if self.in_flight.len() >= most || body.len() >= BATCH_BYTES {
                 break;
             }
         }
@@ -491,6 +497,14 @@ impl Outbox {
                 return delivered;
             }
             Answer::Stored { refused } => refused,
+            Answer::RefusedWhole(_) if self.in_flight.len() > 1 => {
+                self.solo = self.in_flight.len();
+                for queued in self.in_flight.drain(..).rev() {
+                    self.queue.push_front(queued);
+                }
+                delivered.retry = true;
+                return delivered;
+            }
             Answer::RefusedWhole(reason) => (0..self.in_flight.len()).map(|i| (i, reason.clone())).collect(),
         };
         let mut stand_ins = Vec::new();
@@ -645,15 +659,22 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_refused_whole_becomes_stand_ins_not_a_silent_drop() {
+    fn a_batch_refused_whole_is_sent_again_record_by_record_and_only_the_bad_one_stands_in() {
         let mut outbox = outbox(10, AuditMode::FailClosed);
         let mut seq = counter();
-        outbox.push(&record(1), 0, &mut seq).unwrap();
-        outbox.push(&record(2), 0, &mut seq).unwrap();
+        for n in 1..=3 {
+            outbox.push(&record(n), 0, &mut seq).unwrap();
+        }
         outbox.next_batch(0, false).unwrap();
-        let delivered = outbox.answered(judge(Some(409), b"", 2), 1);
-        assert_eq!(delivered.stood_in.len(), 2);
-        assert_eq!(seqs(&outbox.next_batch(1, false).unwrap()), vec![1, 2]);
+        assert!(outbox.answered(judge(Some(400), b"", 3), 1).stood_in.is_empty(), "not blamed on all");
+        assert_eq!(seqs(&outbox.next_batch(1, false).unwrap()), vec![1], "one per batch");
+        assert_eq!(outbox.answered(stored_all(1), 2).stored, 1);
+        assert_eq!(seqs(&outbox.next_batch(2, false).unwrap()), vec![2]);
+        let delivered = outbox.answered(judge(Some(409), b"", 1), 3);
+        assert_eq!(delivered.stood_in.len(), 1, "the one the service cannot take stands in");
+        assert_eq!(seqs(&outbox.next_batch(3, false).unwrap()), vec![2], "its stand-in goes first, alone");
+        assert_eq!(outbox.answered(stored_all(1), 4).stored, 1);
+        assert_eq!(seqs(&outbox.next_batch(4, false).unwrap()), vec![3], "then batches as usual");
     }
 
     #[test]
