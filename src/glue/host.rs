@@ -70,6 +70,7 @@ extern "C" {
     fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_done() -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -239,6 +240,12 @@ pub fn send_reply(status_code: u16, headers: &[(String, String)], body: &str) ->
     })
 }
 
+/// Tells the host a root context whose `on_done` returned `false` has finished its shutdown work.
+pub fn done() -> Result<(), HostError> {
+    // SAFETY: no arguments.
+    status(unsafe { proxy_done() })
+}
+
 /// Asks for `on_tick` every `period_ms` milliseconds (0 stops it).
 pub fn set_tick_period(period_ms: u32) -> Result<(), HostError> {
     // SAFETY: a plain value.
@@ -320,6 +327,14 @@ pub fn define_counter(name: &str) -> Result<u32, HostError> {
     let mut id: u32 = 0;
     // SAFETY: pointer and length of a live string; out-pointer to a live local.
     status(unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Defines a gauge (shared by every worker VM: each adds and subtracts its own part).
+pub fn define_gauge(name: &str) -> Result<u32, HostError> {
+    let mut id: u32 = 0;
+    // SAFETY: pointer and length of a live string; out-pointer to a live local.
+    status(unsafe { proxy_define_metric(1, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 

@@ -21,6 +21,8 @@ pub struct Metrics {
     clamped: Option<u32>,
     held: Option<u32>,
     audit_dropped: Option<u32>,
+    audit_stood_in: Option<u32>,
+    audit_waiting: Option<u32>,
     denied: Vec<(Reason, Option<u32>)>,
     /// Findings masked, blocked and audited (totals over all detectors).
     dlp: [(Action, Option<u32>); 3],
@@ -38,6 +40,8 @@ impl Metrics {
             clamped: counter("warden.clamped"),
             held: counter("warden.approvals.held"),
             audit_dropped: counter("warden.audit.dropped"),
+            audit_stood_in: counter("warden.audit.stood_in"),
+            audit_waiting: host::define_gauge("warden.audit.waiting").ok(),
             denied: Reason::ALL.iter().map(|r| (*r, counter(&format!("warden.denied.{}", r.code())))).collect(),
             dlp: [
                 (Action::Mask, counter("warden.dlp.masked")),
@@ -69,10 +73,25 @@ impl Metrics {
         }
     }
 
-    /// Audit records were dropped (`fail_open` with a full queue, or a batch the service refused).
+    /// Audit records were dropped (`fail_open` with a full queue, a stand-in the service refused
+    /// too, or records still queued when a shutdown's drain ran out of time).
     pub fn audit_dropped(&self, count: u64) {
         if let Some(id) = self.audit_dropped {
             host::add(id, i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Audit records the service refused, each replaced in the trail by its stand-in.
+    pub fn audit_stood_in(&self, count: u64) {
+        if let Some(id) = self.audit_stood_in {
+            host::add(id, i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Changes the gauge of audit records waiting in this Envoy (all workers) by `delta`.
+    pub fn audit_waiting(&self, delta: i64) {
+        if let Some(id) = self.audit_waiting {
+            host::add(id, delta);
         }
     }
 

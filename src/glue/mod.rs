@@ -61,10 +61,16 @@ struct WardenRoot {
 
 impl Context for WardenRoot {
     /// `warden serve` answered a batch of audit records.
-    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         if let Some(delivery) = self.delivery.as_mut() {
-            delivery.on_response();
+            delivery.on_response(body_size);
         }
+    }
+
+    /// Envoy tears the VM down: records still waiting are sent first (`false` defers the
+    /// shutdown until delivery calls `proxy_done`).
+    fn on_done(&mut self) -> bool {
+        self.delivery.as_mut().is_none_or(audit::Delivery::on_done)
     }
 }
 
@@ -88,6 +94,7 @@ impl RootContext for WardenRoot {
                     gateway.policy.roles.len(),
                     gateway.policy.bindings.len()
                 );
+                let gateway = Rc::new(gateway);
                 match audit::Delivery::start(&gateway, self.metrics.clone()) {
                     Ok(delivery) => self.delivery = delivery,
                     Err(e) => {
@@ -95,7 +102,7 @@ impl RootContext for WardenRoot {
                         return false;
                     }
                 }
-                self.gateway = Some(Rc::new(gateway));
+                self.gateway = Some(gateway);
                 true
             }
             Err(errors) => {
@@ -205,6 +212,9 @@ impl HttpContext for WardenHttp {
         let Some(gateway) = self.gateway.clone() else {
             return self.refuse_internal(&request_id, "no valid policy is loaded");
         };
+        if self.outbox.is_some() {
+            audit::mark_handled();
+        }
         let now = match host::now_seconds() {
             Ok(now) => now,
             Err(e) => return self.fail_closed(&request_id, "reading the clock", e),
@@ -212,7 +222,12 @@ impl HttpContext for WardenHttp {
         if self.outbox.as_ref().is_some_and(|outbox| !outbox.borrow().admits(millis(now))) {
             log::warn!("{request_id} refused: audit records cannot be delivered (fail_closed)");
             let detail = "audit records cannot be delivered to the audit service right now; retry later";
-            return self.reply(&Denial::new(Reason::AuditUnavailable, detail).to_reply(&request_id));
+            let local = Denial::new(Reason::AuditUnavailable, detail).to_reply(&request_id);
+            // Counted in the summary of refusals made before the caller is known (no room taken).
+            let (method, path) = (find(":method").unwrap_or(""), find(":path").unwrap_or(""));
+            self.refused_record =
+                Some(refused_at_headers(&request_id, method, path, &local, millis(now), host::now_millis()));
+            return self.reply(&local);
         }
         let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims)
         {

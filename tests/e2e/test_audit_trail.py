@@ -314,3 +314,79 @@ def test_envoys_access_log_is_a_second_trail_that_catches_a_rewritten_chain(trai
     assert crossed.returncode == 1, crossed.stdout
     assert f"record {edited} differs from what the gateway sent" in crossed.stdout, crossed.stdout
     assert f"record {deleted} is not in the store" in crossed.stdout, crossed.stdout
+
+
+def test_one_users_hostile_request_costs_no_other_users_record(trail, issuer, tmp_path):
+    """A top-level field nested 125 levels, a credential in `mcp_servers`, a finding in
+    `metadata`, and a request without a token, then another user's requests: every record is
+    stored, the hostile one bounded and masked, and the access log verifies against the store."""
+    service, gateway, keys = trail
+    mallory, alice = issuer.mint(sub="mallory"), issuer.mint(sub="alice")
+    headers = {"authorization": f"Bearer {mallory}", "content-type": "application/json"}
+    deep = "[" * 125 + "1" + "]" * 125
+    body = ('{"model":"claude-sonnet-4-6","max_tokens":16,"deep_field":' + deep
+            + ',"metadata":{"user_id":"u","note":"mail ann.smith@northwind-mail.com"},'
+            + '"messages":[{"role":"user","content":"deep"}]}')
+    hostile = gateway.request("POST", "/v1/messages", headers, body.encode())
+    assert hostile.status in (200, 400), hostile.text
+    tokenless = gateway.request("POST", "/v1/messages", {"content-type": "application/json"},
+                                {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": []})
+    assert tokenless.status == 401
+    sent = []
+    for i in range(8):
+        r = gateway.request("POST", "/v1/messages",
+                            {"authorization": f"Bearer {alice}", "content-type": "application/json"},
+                            {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                             "messages": [{"role": "user", "content": f"after the hostile one {i}"}]})
+        assert r.status == 200, r.text
+        sent.append(r.header("request-id"))
+    wanted = set(sent) | {hostile.header("request-id")}
+    records = wait_for_records(
+        service.db, lambda rs: wanted <= {r.get("upstream_request_id") or r.get("request_id") for r in rs})
+    [record] = [r for r in records if hostile.header("request-id") in (r.get("upstream_request_id"), r.get("request_id"))]
+    assert "stand_in" not in record, "stored whole"
+    if record["request"]:
+        params = record["request"]["params"]
+        assert params["deep_field"]["$warden"] == "omitted"
+        assert "ann.smith@northwind-mail.com" not in json.dumps(params)
+    # The summary of the refusal without a token arrives within its interval.
+    wait_for_records(service.db, lambda rs: any("summary" in r for r in rs), timeout=20)
+    time.sleep(1.5)  # Envoy flushes its access log about once a second
+    verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_records_that_die_with_the_gateway_are_named_lost_at_shutdown(trail, gateway_factory, token, tmp_path):
+    """The audit service is down and the gateway is stopped at once (no drain): its queued
+    records cannot be saved. `verify --access-log` names them lost at shutdown, not deleted."""
+    service, gateway, keys = trail
+    doomed = gateway_factory(gateway.policy_path, extra_args=[
+        "--credential-file", f"WARDEN_APPROVALS_TOKEN={keys / 'approvals-token'}",
+        "--credential-file", f"WARDEN_APPROVALS_VERDICT_KEY={keys / 'approvals-verdict-key.pub'}",
+        "--drain-timeout", "0",
+    ])
+    first = doomed.request("POST", "/v1/messages",
+                           {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                           {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                            "messages": [{"role": "user", "content": "delivered before"}]})
+    assert first.status == 200
+    wait_for_records(service.db, lambda rs: first.header("request-id") in {r.get("upstream_request_id") for r in rs})
+    service.stop()
+    try:
+        for i in range(3):
+            r = doomed.request("POST", "/v1/messages",
+                               {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                               {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                                "messages": [{"role": "user", "content": f"queued when it stops {i}"}]})
+            assert r.status == 200, r.text
+        time.sleep(1.5)  # Envoy flushes its access log about once a second
+        doomed.stop()
+    finally:
+        service.start()
+    log = tmp_path / "doomed-access.log"
+    log.write_text("\n".join(line for line in doomed.log().splitlines() if "audit_record=" in line) + "\n")
+    verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(log))
+    assert verified.returncode == 1, verified.stdout
+    lost = [line for line in verified.stdout.splitlines() if "lost at shutdown" in line]
+    assert len(lost) == 3, verified.stdout
+    assert "deleted" not in verified.stdout, verified.stdout

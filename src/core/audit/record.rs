@@ -14,9 +14,13 @@
 //! record as canonical JSON directly (the bytes `warden serve` stores and the access log's hash
 //! covers), and a test holds it to that.
 //!
+//! Parameters ([`record_param`]): every string and key masked with every detector, members
+//! named as credentials removed, and a parameter too deep or too large omitted (its size
+//! kept), so whatever the filter accepts makes a record the service can parse and store.
+//!
 //! Limits: the memo is per worker and bounded ([`BLOB_MEMO_CAPACITY`]; when full it starts over,
-//! which only re-sends texts). If a record is dropped (audit `fail_open`), blobs it introduced
-//! are missing from the store; later records still name them.
+//! which only re-sends texts). A blob counts as sent only once the service acknowledged a record
+//! carrying it ([`BlobNames::acknowledge`]); until then every record naming it carries it.
 
 use super::transcript::{Transcript, Usage};
 use crate::core::hex::hex;
@@ -284,6 +288,12 @@ impl Record {
     pub fn seal(&self, source: &str, seq: u64) -> Result<Sealed, serde_json::Error> {
         let id = format!("{source}-{seq}");
         let mut line = serde_json::to_vec(&Placed { source, seq, id: &id, record: self })?;
+        if json_depth(&line, MAX_SEALED_DEPTH) > MAX_SEALED_DEPTH {
+            // Only an answer can nest this deep (parameters are bounded when taken): bound it.
+            let mut bounded = self.clone();
+            bounded.bound_answer();
+            line = serde_json::to_vec(&Placed { source, seq, id: &id, record: &bounded })?;
+        }
         let hash = hex(&hmac_sha256::Hash::hash(&line));
         if !self.blobs.is_empty() {
             // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
@@ -296,10 +306,79 @@ impl Record {
     }
 }
 
-/// The worker's memo of blobs already sent: forwarded text (its message digest) → blob name.
+/// Deepest record [`Record::seal`] writes; a deeper answer is bounded ([`MAX_ANSWER_DEPTH`]).
+pub const MAX_SEALED_DEPTH: usize = 48;
+/// Deepest value kept inside one block of the recorded answer (a tool call's `input`, …) or
+/// its error; deeper values are replaced by `{"$warden": "omitted", "reason": …}`.
+pub const MAX_ANSWER_DEPTH: usize = 24;
+
+impl Record {
+    /// Masks, with `mask` (every detector), the strings the client chose that the record keeps
+    /// outside the request and the answer: `path` (a query string may carry a key), `model`,
+    /// `session_id`, `job_id`, the refusal's message (it may quote the client) and the upstream's
+    /// request id.
+    pub fn mask_labels(&mut self, mask: &mut dyn FnMut(&str) -> String) {
+        self.path = mask(&self.path);
+        for text in [
+            &mut self.model,
+            &mut self.session_id,
+            &mut self.job_id,
+            &mut self.decision.message,
+            &mut self.upstream_request_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = mask(text);
+        }
+    }
+
+    /// Replaces what nests deeper than [`MAX_ANSWER_DEPTH`] in the answer's blocks and error.
+    fn bound_answer(&mut self) {
+        if let Some(response) = self.response.as_mut() {
+            let transcript = &mut response.transcript;
+            transcript.content.iter_mut().chain(transcript.error.iter_mut()).for_each(bound_depth);
+        }
+    }
+}
+
+/// Replaces every array or object of `value` at depth [`MAX_ANSWER_DEPTH`] with an omission
+/// marker (explicit stack, no recursion).
+fn bound_depth(value: &mut Value) {
+    let mut stack: Vec<(&mut Value, usize)> = vec![(value, 1)];
+    while let Some((value, depth)) = stack.pop() {
+        let nested = matches!(value, Value::Array(_) | Value::Object(_));
+        if nested && depth >= MAX_ANSWER_DEPTH {
+            let mut map = Map::new();
+            map.insert("$warden".into(), Value::String("omitted".into()));
+            map.insert("reason".into(), Value::String("nested deeper than the recorded limit".into()));
+            *value = Value::Object(map);
+            continue;
+        }
+        match value {
+            Value::Array(items) => stack.extend(items.iter_mut().map(|item| (item, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values_mut().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+}
+
+/// The worker's memo of blobs: forwarded text (its message digest) → blob name, for blobs the
+/// service acknowledged (`sent`) and for blobs carried by records still waiting (`pending`).
+///
+/// Only an acknowledged blob lets a later record name a text without carrying it: a record
+/// made while the blob's first carrier waits carries it again, so a carrier that is refused or
+/// lost never leaves later records naming a blob the store lacks.
 #[derive(Debug, Default)]
 pub struct BlobNames {
     sent: HashMap<u128, String>,
+    /// Blobs carried by records not acknowledged yet: digest → (name, masked text), so a record
+    /// made meanwhile carries a copy without masking the text again.
+    pending: HashMap<u128, (String, String)>,
+    /// The digest of each pending name.
+    pending_names: HashMap<String, u128>,
+    /// Bytes of masked text in `pending`.
+    pending_bytes: usize,
 }
 
 impl BlobNames {
@@ -308,13 +387,14 @@ impl BlobNames {
         Self::default()
     }
 
-    /// The name of the text whose digest is `digest`, if this worker already sent it.
+    /// The name of the text whose digest is `digest`, if the service acknowledged a record
+    /// carrying it.
     pub fn known(&self, digest: u128) -> Option<&str> {
         self.sent.get(&digest).map(String::as_str)
     }
 
     /// The name of `forwarded` (a JSON text whose digest is `digest`) once `mask` rewrote it;
-    /// adds the masked text to `blobs` the first time this worker names it.
+    /// adds the masked text to `blobs` unless the service already acknowledged it.
     pub fn name(
         &mut self,
         digest: u128,
@@ -325,16 +405,48 @@ impl BlobNames {
         if let Some(name) = self.sent.get(&digest) {
             return name.clone();
         }
+        if let Some((name, masked)) = self.pending.get(&digest) {
+            blobs.insert(name.clone(), masked.clone());
+            return name.clone();
+        }
         let masked = mask(&String::from_utf8_lossy(forwarded));
         let name = blob_name(&masked);
-        if self.sent.len() >= BLOB_MEMO_CAPACITY {
-            self.sent.clear();
+        if self.pending.len() >= PENDING_BLOBS_CAPACITY
+            || self.pending_bytes.saturating_add(masked.len()) > PENDING_BLOBS_BYTES
+        {
+            self.pending.clear();
+            self.pending_names.clear();
+            self.pending_bytes = 0;
         }
-        self.sent.insert(digest, name.clone());
+        self.pending_bytes += masked.len();
+        self.pending.insert(digest, (name.clone(), masked.clone()));
+        self.pending_names.insert(name.clone(), digest);
         blobs.insert(name.clone(), masked);
         name
     }
+
+    /// The service stored records carrying the blobs `names`: later records may name them
+    /// without carrying them.
+    pub fn acknowledge<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            if let Some(digest) = self.pending_names.remove(name) {
+                if let Some((_, masked)) = self.pending.remove(&digest) {
+                    self.pending_bytes = self.pending_bytes.saturating_sub(masked.len());
+                }
+                if self.sent.len() >= BLOB_MEMO_CAPACITY {
+                    self.sent.clear();
+                }
+                self.sent.insert(digest, name.to_string());
+            }
+        }
+    }
 }
+
+/// Blobs awaiting acknowledgement a worker remembers (with their masked text) before starting
+/// over (which only masks texts again).
+pub const PENDING_BLOBS_CAPACITY: usize = 4_096;
+/// Bytes of masked text of blobs awaiting acknowledgement a worker keeps before starting over.
+pub const PENDING_BLOBS_BYTES: usize = 32 << 20;
 
 /// Prefix of every blob name.
 pub const BLOB_PREFIX: &str = "sha256:";
@@ -419,25 +531,137 @@ impl Forwarded {
 }
 
 /// The forwarded body as the record shows it; blob texts it introduces go to `blobs`.
+/// Parameters are bounded and masked ([`record_param`]); tool names are masked.
 pub fn request_view(
     forwarded: Forwarded,
     recorder: &mut Recorder,
     blobs: &mut BTreeMap<String, String>,
 ) -> RequestView {
     let Forwarded { params, tools, system, messages } = forwarded;
+    let mut view = RequestView {
+        tools: tools.iter().map(|tool| (recorder.mask)(tool)).collect(),
+        ..RequestView::default()
+    };
+    let mut budget = MAX_PARAMS_BYTES;
+    for (key, raw) in params {
+        let value = record_param(&key, &raw, &mut budget, &mut *recorder.mask);
+        view.params.insert((recorder.mask)(&key), value);
+    }
     let mut name = |part: Part| match part {
         Part::Named(name) => name,
         Part::Text { text, digest } => recorder.names.name(digest, &text, &mut *recorder.mask, blobs),
     };
-    let mut view = RequestView { tools, ..RequestView::default() };
     view.system = system.map(&mut name);
     view.messages = messages.into_iter().map(&mut name).collect();
-    for (key, raw) in params {
-        if let Ok(value) = serde_json::from_slice(&raw) {
-            view.params.insert(key, value);
+    view
+}
+
+/// Deepest nesting of a recorded parameter's value (a top-level value is at depth 1). The
+/// record puts parameters three levels down (`request.params.<name>`), and the service's JSON
+/// parser stops at 128 levels: anything the filter records must stay far below that.
+pub const MAX_PARAM_DEPTH: usize = 32;
+/// Largest recorded parameter (its JSON text as forwarded, in bytes).
+pub const MAX_PARAM_BYTES: usize = 64 << 10;
+/// Most bytes of parameters one record keeps (all of them together, as forwarded).
+pub const MAX_PARAMS_BYTES: usize = 256 << 10;
+/// What replaces a value that is a credential by definition (see [`is_credential_key`]).
+pub const CREDENTIAL_REMOVED: &str = "[credential removed]";
+
+/// Whether an object key names a credential by definition, whatever its value looks like
+/// (`authorization_token` of an MCP server, `api_key`, `password`, …): compared in lower case
+/// with `-` read as `_`.
+pub fn is_credential_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase().replace('-', "_");
+    const EXACT: [&str; 9] =
+        ["authorization", "token", "password", "passwd", "secret", "cookie", "credential", "credentials", "apikey"];
+    const SUFFIXES: [&str; 7] = ["_token", "_secret", "_password", "api_key", "private_key", "_credential", "_credentials"];
+    EXACT.contains(&key.as_str()) || SUFFIXES.iter().any(|suffix| key.ends_with(suffix))
+}
+
+/// How deep `json` nests (arrays and objects; a scalar is 0), read without parsing and without
+/// recursion; stops counting once past `limit`.
+pub fn json_depth(json: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    return deepest;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
-    view
+    deepest
+}
+
+/// A request parameter as the record keeps it. The rule (docs/audit.md, "What is recorded"):
+/// - a parameter named as a credential ([`is_credential_key`]) is [`CREDENTIAL_REMOVED`];
+/// - a parameter nested deeper than [`MAX_PARAM_DEPTH`], longer than [`MAX_PARAM_BYTES`], past
+///   the record's [`MAX_PARAMS_BYTES`] (`budget`), or not valid JSON is replaced by
+///   `{"$warden": "omitted", "reason": …, "bytes": <its size>}` — none of its text is kept;
+/// - otherwise its value, with every object key and string masked by `mask` (every detector)
+///   and every member named as a credential replaced by [`CREDENTIAL_REMOVED`], at any depth.
+pub fn record_param(key: &str, raw: &[u8], budget: &mut usize, mask: &mut dyn FnMut(&str) -> String) -> Value {
+    if is_credential_key(key) {
+        return Value::String(CREDENTIAL_REMOVED.into());
+    }
+    let omitted = |reason: &str| {
+        let mut map = Map::new();
+        map.insert("$warden".into(), Value::String("omitted".into()));
+        map.insert("bytes".into(), Value::from(raw.len()));
+        map.insert("reason".into(), Value::String(reason.into()));
+        Value::Object(map)
+    };
+    if raw.len() > MAX_PARAM_BYTES {
+        return omitted("larger than the recorded limit");
+    }
+    if raw.len() > *budget {
+        return omitted("past the record's limit for parameters");
+    }
+    if json_depth(raw, MAX_PARAM_DEPTH) > MAX_PARAM_DEPTH {
+        return omitted("nested deeper than the recorded limit");
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(raw) else { return omitted("not valid JSON") };
+    *budget -= raw.len();
+    scrub(&mut value, mask);
+    value
+}
+
+/// Masks every string and object key in `value` and replaces members named as credentials,
+/// walking with an explicit stack (no recursion).
+fn scrub(value: &mut Value, mask: &mut dyn FnMut(&str) -> String) {
+    let mut stack: Vec<&mut Value> = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text) => *text = mask(text),
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(fields) => {
+                let taken = std::mem::take(fields);
+                for (key, mut item) in taken {
+                    if is_credential_key(&key) {
+                        item = Value::String(CREDENTIAL_REMOVED.into());
+                    }
+                    fields.insert(mask(&key), item);
+                }
+                stack.extend(fields.values_mut());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The header naming the agent session (Claude Code sends it from version 2.1 on).
@@ -558,6 +782,7 @@ mod tests {
     fn a_growing_history_sends_each_message_once() {
         let mut names = BlobNames::new();
         let (first, first_blobs) = view(&mut names, &body(1));
+        names.acknowledge(first_blobs.keys().map(String::as_str));
         let (second, second_blobs) = view(&mut names, &body(2));
         assert_eq!(second.messages[..2], first.messages[..2], "the shared history has the same names");
         // New: "question 1" and "answer 1"; "the newest question" was sent with the first body.
@@ -568,11 +793,95 @@ mod tests {
     #[test]
     fn the_request_path_keeps_only_the_texts_still_to_be_named() {
         let mut names = BlobNames::new();
-        let _ = view(&mut names, &body(1));
+        let (_, blobs) = view(&mut names, &body(1));
+        names.acknowledge(blobs.keys().map(String::as_str));
         let forwarded = forwarded_of(&body(2), &names);
         let named = forwarded.messages.iter().filter(|part| matches!(part, Part::Named(_))).count();
         assert_eq!((named, forwarded.messages.len()), (3, 5), "the three messages sent before are named, not copied");
         assert!(matches!(forwarded.system, Some(Part::Named(_))));
+    }
+
+    fn secret_mask(text: &str) -> String {
+        text.replace("sk-live-SECRET", "[REDACTED]")
+    }
+
+    #[test]
+    fn recorded_parameters_carry_no_credential_and_no_unmasked_finding() {
+        let body = serde_json::to_vec(&json!({
+            "model": "claude-sonnet-4-6", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+            "mcp_servers": [{"type": "url", "url": "https://mcp.example/sse", "name": "corp",
+                             "authorization_token": "opaque-value-no-detector-knows"}],
+            "metadata": {"user_id": "u", "note": "sk-live-SECRET", "sk-live-SECRET": 1,
+                         "nested": [{"X-Api-Key": "k"}]},
+            "api_key": "anything",
+        }))
+        .unwrap();
+        let mut names = BlobNames::new();
+        let forwarded = forwarded_of(&body, &names);
+        let mut mask = secret_mask;
+        let mut recorder = Recorder { names: &mut names, mask: &mut mask };
+        let view = request_view(forwarded, &mut recorder, &mut BTreeMap::new());
+        let text = serde_json::to_string(&view.params).unwrap();
+        assert!(!text.contains("opaque-value") && !text.contains("sk-live-SECRET") && !text.contains("anything"), "{text}");
+        assert_eq!(view.params["mcp_servers"][0]["authorization_token"], CREDENTIAL_REMOVED);
+        assert_eq!(view.params["mcp_servers"][0]["url"], "https://mcp.example/sse");
+        assert_eq!(view.params["metadata"]["note"], "[REDACTED]");
+        assert_eq!(view.params["metadata"]["nested"][0]["X-Api-Key"], CREDENTIAL_REMOVED);
+        assert_eq!(view.params["api_key"], CREDENTIAL_REMOVED);
+        assert_eq!(view.params["max_tokens"], 10);
+    }
+
+    #[test]
+    fn credential_names_are_recognised_and_token_counts_are_not() {
+        for key in ["authorization_token", "Authorization", "api_key", "X-Api-Key", "client_secret", "password", "refresh_token"] {
+            assert!(is_credential_key(key), "{key}");
+        }
+        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"] {
+            assert!(!is_credential_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_labels_a_client_chose_are_masked_too() {
+        let mut record = full_record();
+        record.path = "/v1/messages?key=sk-live-SECRET".into();
+        record.session_id = Some("sk-live-SECRET".into());
+        record.decision.message = Some("model sk-live-SECRET is not allowed".into());
+        record.mask_labels(&mut secret_mask);
+        let line = String::from_utf8(record.seal("gw", 1).unwrap().line).unwrap();
+        assert!(!line.contains("sk-live-SECRET"), "{line}");
+    }
+
+    #[test]
+    fn a_parameter_too_deep_or_too_large_is_omitted_with_its_size() {
+        let deep = format!("{}1{}", "[".repeat(125), "]".repeat(125));
+        let huge = format!("\"{}\"", "x".repeat(MAX_PARAM_BYTES));
+        let body = format!(
+            r#"{{"model":"m","max_tokens":1,"messages":[],"deep":{deep},"huge":{huge},"ok":{{"a":[[1]]}}}}"#
+        );
+        let names = BlobNames::new();
+        let forwarded = forwarded_of(body.as_bytes(), &names);
+        let mut names = names;
+        let mut mask = str::to_string;
+        let mut recorder = Recorder { names: &mut names, mask: &mut mask };
+        let view = request_view(forwarded, &mut recorder, &mut BTreeMap::new());
+        assert_eq!(view.params["deep"]["$warden"], "omitted");
+        assert_eq!(view.params["deep"]["bytes"], deep.len());
+        assert_eq!(view.params["huge"]["$warden"], "omitted");
+        assert_eq!(view.params["ok"], json!({"a": [[1]]}));
+        assert_eq!(json_depth(br#"{"a":"[[[[","b":[{}]}"#, 10), 3, "brackets inside strings do not count");
+    }
+
+    #[test]
+    fn a_blob_counts_as_sent_only_once_acknowledged() {
+        let mut names = BlobNames::new();
+        let (_, first) = view(&mut names, &body(0));
+        let (_, again) = view(&mut names, &body(0));
+        assert_eq!(again, first, "not acknowledged yet: the next record carries the same blobs");
+        names.acknowledge(first.keys().map(String::as_str));
+        let (_, after) = view(&mut names, &body(0));
+        assert!(after.is_empty(), "acknowledged: named only");
     }
 
     #[test]

@@ -28,8 +28,10 @@ pub struct AuditSettings {
     pub source: Option<String>,
     /// What happens when records cannot be kept.
     pub mode: AuditMode,
-    /// Most records waiting in Envoy.
+    /// Most records waiting in Envoy, per worker.
     pub buffer_records: u64,
+    /// Most bytes of records waiting in Envoy, per worker.
+    pub buffer_bytes: u64,
     /// How long the service may be unreachable before `mode` applies, in seconds.
     pub max_outage_seconds: u64,
 }
@@ -47,6 +49,9 @@ pub(super) fn compile(
     }
     if config.buffer_records == 0 {
         check.error("audit.buffer_records", "must be at least 1");
+    }
+    if config.buffer_bytes.0 < 1 << 20 {
+        check.error("audit.buffer_bytes", "must be at least 1MiB");
     }
     if config.max_outage.0 == 0 {
         check.error("audit.max_outage", "must be greater than 0");
@@ -79,6 +84,7 @@ pub(super) fn compile(
         source: config.source.clone(),
         mode: config.mode,
         buffer_records: config.buffer_records,
+        buffer_bytes: config.buffer_bytes.0,
         max_outage_seconds: config.max_outage.0,
     })
 }
@@ -115,6 +121,15 @@ roles:
         assert_eq!(audit.token_credential, "approvals-token");
         assert_eq!((audit.mode, audit.buffer_records, audit.max_outage_seconds), (AuditMode::FailClosed, 10_000, 60));
         assert_eq!(audit.source, None);
+        assert_eq!(audit.buffer_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_by_bytes_and_a_tiny_bound_is_refused() {
+        let audit = Policy::parse(&POLICY.replace("audit: {}", "audit: { buffer_bytes: 8MiB }")).unwrap().audit.unwrap();
+        assert_eq!(audit.buffer_bytes, 8 << 20);
+        let errors = errors_of(&POLICY.replace("audit: {}", "audit: { buffer_bytes: 1KiB }"));
+        assert!(errors.iter().any(|e| e.contains("audit.buffer_bytes")), "{errors:?}");
     }
 
     #[test]

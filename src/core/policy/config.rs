@@ -422,6 +422,10 @@ pub struct AuditConfig {
     /// Records held in Envoy waiting for the service, at most. Default 10000.
     #[serde(default = "default_audit_buffer")]
     pub buffer_records: u64,
+    /// Bytes of records held in Envoy per worker waiting for the service, at most (a size such
+    /// as `64MiB`). Default `64MiB`.
+    #[serde(default = "default_audit_buffer_bytes")]
+    pub buffer_bytes: Bytes,
     /// How long the service may be unreachable (with records waiting) before `mode` applies.
     /// Default `60s`.
     #[serde(default = "default_audit_outage")]
@@ -455,6 +459,10 @@ pub enum AuditMode {
 
 fn default_audit_buffer() -> u64 {
     10_000
+}
+
+fn default_audit_buffer_bytes() -> Bytes {
+    Bytes(64 << 20)
 }
 
 fn default_audit_outage() -> Seconds {

@@ -100,6 +100,9 @@ pub struct Appended {
     pub stored: usize,
     /// Records already stored with identical bytes.
     pub duplicates: usize,
+    /// Records whose `(source, seq)` is stored with other bytes (0-based index in the batch):
+    /// not stored; the rest of the batch is.
+    pub conflicts: Vec<usize>,
     /// The chain head afterwards.
     pub head: Head,
 }
@@ -281,7 +284,7 @@ impl AuditStore for SqliteAuditStore {
     fn append(&mut self, batch: &[IncomingRecord]) -> Result<Appended, AuditError> {
         let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut head = head_of(&tx)?;
-        let (mut stored, mut duplicates) = (0, 0);
+        let (mut stored, mut duplicates, mut conflicts) = (0, 0, Vec::new());
         {
             let mut add_blob =
                 tx.prepare_cached("INSERT OR IGNORE INTO audit_blobs (name, content) VALUES (?1, ?2)")?;
@@ -291,18 +294,19 @@ impl AuditStore for SqliteAuditStore {
                                             outcome, record, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
-            for record in batch {
-                for (name, content) in &record.blobs {
-                    add_blob.execute(params![name, content])?;
-                }
+            for (index, record) in batch.iter().enumerate() {
                 let existing: Option<String> =
                     find.query_row(params![record.source, record.seq], |row| row.get(0)).optional()?;
                 if let Some(existing) = existing {
                     if existing == record.record {
                         duplicates += 1;
-                        continue;
+                    } else {
+                        conflicts.push(index);
                     }
-                    return Err(AuditError::Conflict { source: record.source.clone(), seq: record.seq });
+                    continue;
+                }
+                for (name, content) in &record.blobs {
+                    add_blob.execute(params![name, content])?;
                 }
                 let position = head.position + 1;
                 let hash = chain_hash(&head.hash, record.record.as_bytes());
@@ -326,7 +330,7 @@ impl AuditStore for SqliteAuditStore {
             }
         }
         tx.commit()?;
-        Ok(Appended { stored, duplicates, head })
+        Ok(Appended { stored, duplicates, conflicts, head })
     }
 
     fn head(&self) -> Result<Head, AuditError> {
@@ -471,15 +475,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn identical_resends_are_duplicates_and_different_ones_conflict_without_storing_anything() {
+    fn identical_resends_are_duplicates_and_a_conflicting_one_costs_only_itself() {
         let mut store = memory_store();
         store.append(&[record("gw", 1, "a")]).unwrap();
         let again = store.append(&[record("gw", 1, "a"), record("gw", 2, "b")]).unwrap();
         assert_eq!((again.stored, again.duplicates, again.head.position), (1, 1, 2));
-        let conflict = store.append(&[record("gw", 3, "c"), record("gw", 1, "changed")]).unwrap_err();
-        assert_eq!(conflict, AuditError::Conflict { source: "gw".into(), seq: 1 });
-        assert_eq!(store.head().unwrap().position, 2);
-        assert_eq!(store.blob(&blob_name("c")).unwrap(), None);
+        let mut changed = record("gw", 1, "changed");
+        changed.record = changed.record.replace("gw-1", "gw-1-changed");
+        let conflict = store.append(&[record("gw", 3, "c"), changed]).unwrap();
+        assert_eq!((conflict.stored, conflict.conflicts.clone(), conflict.head.position), (1, vec![1], 3));
+        assert_eq!(store.blob(&blob_name("changed")).unwrap(), None, "a conflicting record's blobs are not kept");
+        assert_eq!(store.blob(&blob_name("c")).unwrap().as_deref(), Some("c"));
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Report {
     pub checkpoints: u64,
     /// Whether signatures were checked (a public key was given).
     pub signatures_checked: bool,
+    /// Checkpoints whose signature is invalid (only counted with a public key).
+    pub invalid_signatures: u64,
     /// Whether the trail is complete (a database or a full export).
     pub complete: bool,
     /// The last row (position, hash).
@@ -117,8 +119,13 @@ impl Report {
             Some((position, hash)) => format!("head position {position} hash {hash}"),
             None => "empty".to_string(),
         };
-        let signatures =
-            if self.signatures_checked { "signatures verified" } else { "signatures NOT checked (no --public-key)" };
+        // The summary claims only the checks made.
+        let signatures = match (self.checkpoints, self.signatures_checked, self.invalid_signatures) {
+            (0, _, _) => "none to check: nothing is signed".to_string(),
+            (_, false, _) => "signatures NOT checked (no --public-key)".to_string(),
+            (_, true, 0) => "signatures verified".to_string(),
+            (n, true, bad) => format!("{} of {n} signatures valid, {bad} invalid", n - bad),
+        };
         let scope = if self.complete { "" } else { "; partial export: no gap or truncation checks" };
         let scope = match self.access_log_entries {
             Some(n) => format!("{scope}; {n} access-log entries checked"),
@@ -404,6 +411,7 @@ pub fn verify(trail: &dyn Trail, key: Option<&[u8; 32]>) -> Result<Report, Audit
         report.checkpoints += 1;
         if let Some(key) = key {
             if !checkpoint_signature_valid(checkpoint, key) {
+                report.invalid_signatures += 1;
                 report
                     .problems
                     .push(format!("checkpoint at position {}: the signature is invalid", checkpoint.position));
@@ -483,6 +491,19 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::store::tests::{memory_store, record};
     use super::*;
+
+    #[test]
+    fn the_summary_never_claims_a_check_it_did_not_make() {
+        let empty = Report { signatures_checked: true, ..Report::default() };
+        assert!(empty.render().contains("0 checkpoints (none to check: nothing is signed)"), "{}", empty.render());
+        assert!(!empty.render().contains("verified"));
+        let unchecked = Report { checkpoints: 2, ..Report::default() };
+        assert!(unchecked.render().contains("2 checkpoints (signatures NOT checked"));
+        let bad = Report { checkpoints: 2, signatures_checked: true, invalid_signatures: 1, ..Report::default() };
+        assert!(bad.render().contains("2 checkpoints (1 of 2 signatures valid, 1 invalid)"), "{}", bad.render());
+        let good = Report { checkpoints: 2, signatures_checked: true, ..Report::default() };
+        assert!(good.render().contains("2 checkpoints (signatures verified)"));
+    }
 
     #[test]
     fn sequence_gaps_name_single_numbers_and_ranges() {
