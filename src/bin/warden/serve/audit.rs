@@ -322,6 +322,7 @@ mod tests {
                 groups: vec!["eng".into()],
                 job: vec![],
                 token_id: None,
+                audiences: vec![],
             });
             let head = RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token, now: 1_800_000_100.0 };
             let (exchange, _) = Exchange::start(&gateway, &head);
