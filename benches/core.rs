@@ -65,7 +65,7 @@ fn bench_request(c: &mut Criterion) {
     group.bench_function("headers", |b| b.iter(|| black_box(Exchange::start(&gateway, &head))));
     let (exchange, step) = Exchange::start(&gateway, &head);
     assert!(matches!(step, HeadersStep::InspectBody(_)));
-    let mut exchange = exchange.expect("allowed");
+    let mut exchange = exchange;
     group.bench_function("body_60kb", |b| b.iter(|| black_box(exchange.on_body_complete(&gateway, BODY.as_bytes()))));
     // The same request for an Opus model: the demo policy holds it, so this adds reading the
     // newest turn, masking its excerpt, the fingerprint and the callout body.
@@ -79,7 +79,7 @@ fn bench_request(c: &mut Criterion) {
     // forwarded body for the record.
     let audited = Gateway::new(POLICY, credential).expect("demo policy compiles");
     let (exchange, _) = Exchange::start(&audited, &head);
-    let mut exchange = exchange.expect("allowed");
+    let mut exchange = exchange;
     group.bench_function("body_60kb_audited", |b| {
         b.iter(|| black_box(exchange.on_body_complete(&audited, BODY.as_bytes())))
     });
@@ -111,7 +111,7 @@ fn bench_audit_record(c: &mut Criterion, audited: &Gateway, head: &RequestHead) 
     let ending = Ending { at_ms: 1_800_000_100_500, response_complete: true, client_gone: false };
     let exchange_once = || {
         let (exchange, _) = Exchange::start(audited, head);
-        let mut exchange = exchange.expect("allowed");
+        let mut exchange = exchange;
         black_box(exchange.on_body_complete(audited, BODY.as_bytes()));
         black_box(exchange.on_response_headers(audited, &response_headers));
         exchange.on_delivered(STREAM.as_bytes(), 1_800_000_100_200);

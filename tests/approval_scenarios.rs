@@ -99,7 +99,7 @@ fn send_at(gw: &Gateway, subject: &str, body: &[u8], at: f64) -> (Exchange, Body
         RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token: token(subject, at), now: at };
     let (exchange, step) = Exchange::start(gw, &head);
     assert!(matches!(step, HeadersStep::InspectBody(_)), "{step:?}");
-    let mut exchange = exchange.unwrap();
+    let mut exchange = exchange;
     let step = exchange.on_body_complete(gw, body);
     (exchange, step)
 }

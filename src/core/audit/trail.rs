@@ -1,9 +1,10 @@
 //! What one exchange leaves for its audit record, gathered as it happens ([`Trail`]), and the
-//! record it becomes ([`Trail::finish`]); [`refused_at_headers`] records a request refused before
-//! an exchange existed.
+//! record it becomes ([`Trail::finish`]). Every request the filter sees has an exchange, and so
+//! a trail, from its first header on — a request refused at its headers too; the exchange makes
+//! the record once. ([`refused_at_headers`] builds such a record alone, for tests and tools.)
 //!
-//! The exchange feeds the trail: the forwarded body (split into blobs), refusals, the approval,
-//! the response headers, and every delivered response byte (an event stream is reassembled as it
+//! The exchange feeds the trail: the endpoint once classified, the forwarded body (split into
+//! blobs), refusals, the approval, the response headers, and every delivered response byte (an event stream is reassembled as it
 //! passes; another body is kept up to [`MAX_BODY_BYTES`] and read at the end). Nothing here
 //! touches the request path's decisions.
 //!
@@ -89,6 +90,11 @@ impl Trail {
             labels,
             ..Self::default()
         }
+    }
+
+    /// The endpoint called (its policy label), once the path is classified.
+    pub fn on_endpoint(&mut self, endpoint: &str) {
+        self.endpoint = endpoint.to_string();
     }
 
     /// The body as forwarded (kept until the record is made).
@@ -242,7 +248,8 @@ fn dlp_view(tally: &Tally) -> DlpView {
     view
 }
 
-/// The record of a request refused at its headers (before an exchange existed).
+/// The record of a request refused at its headers, without identity (what the exchange makes for
+/// an unauthenticated refusal; kept for tests and tools that need such a record alone).
 pub fn refused_at_headers(
     request_id: &str,
     method: &str,
