@@ -35,10 +35,10 @@ use crate::core::dlp::request::mask_messages;
 use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
-use crate::core::model_list::filter_model_list;
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, BodyKind};
+use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::splice_of;
@@ -395,10 +395,8 @@ impl Exchange {
         self.endpoint = Some(endpoint.clone());
         self.note_endpoint();
         let role_index = self.caller.as_ref().map(|c| c.role).unwrap_or(usize::MAX);
-        let role = policy
-            .roles
-            .get(role_index)
-            .ok_or_else(|| Denial::new(Reason::InternalError, "role table out of sync"))?;
+        let role =
+            policy.roles.get(role_index).ok_or_else(|| Denial::new(Reason::InternalError, "role table out of sync"))?;
         self.max_body_bytes = role.max_body_bytes;
         if !role.endpoints.contains(&endpoint.policy_name()) {
             return Err(Denial::new(
@@ -706,9 +704,9 @@ impl Exchange {
             .ok_or_else(|| Denial::new(Reason::InternalError, "no approval verdict key"))?;
         let subject = self.caller.as_ref().map(|c| c.subject.as_str()).unwrap_or_default();
         let decision = verdict::verify(&answer.verdict, &key, &held.fingerprint, subject, now).map_err(|e| {
-                log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-            })?;
+            log::warn!("{} approval verdict rejected: {e}", self.request_id);
+            Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+        })?;
         Ok((decision, answer.verdict))
     }
 

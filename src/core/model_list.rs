@@ -23,7 +23,10 @@ use serde_json::Value;
 /// model list.
 pub fn filter_model_list(body: &[u8], allowed: impl Fn(&str) -> bool) -> Result<Option<Vec<u8>>, Denial> {
     let unreadable = || {
-        Denial::new(Reason::ResponseUninspectable, "the upstream's model list could not be read to filter it by the role's models")
+        Denial::new(
+            Reason::ResponseUninspectable,
+            "the upstream's model list could not be read to filter it by the role's models",
+        )
     };
     let mut list: Value = serde_json::from_slice(body).map_err(|_| unreadable())?;
     let fields = list.as_object_mut().ok_or_else(unreadable)?;

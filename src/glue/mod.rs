@@ -175,7 +175,9 @@ impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(gateway) = self.gateway.clone() else {
             // No policy: nothing can be judged, nor recorded.
-            return self.reply(&Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id_for(None)));
+            return self.reply(
+                &Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id_for(None)),
+            );
         };
         // Whatever cannot be read still gets an exchange: its refusal is recorded.
         let headers = host::get_headers(Map::RequestHeaders);
@@ -207,7 +209,8 @@ impl HttpContext for WardenHttp {
         }
         if self.outbox.as_ref().is_some_and(|outbox| !outbox.borrow().admits(millis(head.now))) {
             let detail = "audit records cannot be delivered to the audit service right now; retry later";
-            let (exchange, local) = Exchange::turned_away(&gateway, &head, Denial::new(Reason::AuditUnavailable, detail));
+            let (exchange, local) =
+                Exchange::turned_away(&gateway, &head, Denial::new(Reason::AuditUnavailable, detail));
             self.exchange = Some(exchange);
             return self.reply(&local);
         }
@@ -347,8 +350,11 @@ impl WardenHttp {
     fn record_exchange(&mut self) {
         let (Some(outbox), Some(gateway)) = (self.outbox.clone(), self.gateway.clone()) else { return };
         let Some(exchange) = self.exchange.as_mut() else { return };
-        let ending =
-            Ending { at_ms: host::now_millis(), response_complete: self.response_complete, client_gone: client_went_away() };
+        let ending = Ending {
+            at_ms: host::now_millis(),
+            response_complete: self.response_complete,
+            client_gone: client_went_away(),
+        };
         if let Some(record) = exchange.finish_record(&gateway, ending) {
             audit::enqueue(&outbox, record, self.metrics.as_deref());
         }
