@@ -439,6 +439,18 @@ fn a_request_still_held_when_the_stream_ends_is_recorded_as_asked() {
     assert!(replies.is_empty());
     assert_eq!(record.approval.as_ref().unwrap().decision, "asked");
     assert_eq!(record.outcome, Outcome::ClientAbort);
+    assert!(!record.decision.allowed && record.decision.reason.is_none(), "nothing went upstream");
+}
+
+#[test]
+fn a_request_whose_client_left_while_its_body_was_read_is_recorded_as_not_forwarded() {
+    let (mut run, _) = Run::start("POST", "/v1/messages", &[], verified(&["eng"]));
+    assert_eq!(run.exchange.on_body_progress(100), None);
+    let (record, replies) = run.end(false, true);
+    assert!(replies.is_empty());
+    assert!(!record.decision.allowed && record.decision.reason.is_none(), "{:?}", record.decision);
+    assert!(record.decision.message.unwrap().contains("while its body was read"));
+    assert_eq!(record.outcome, Outcome::ClientAbort);
 }
 
 // --- responses --------------------------------------------------------------------------------

@@ -881,7 +881,12 @@ impl Exchange {
     /// to the request — refused at any phase, held, forwarded, cut short — it has one record,
     /// naming the caller whenever their token verified.
     pub fn finish_record(&mut self, gateway: &Gateway, ending: Ending) -> Option<Record> {
-        let trail = self.trail.take()?;
+        let mut trail = self.trail.take()?;
+        match self.phase {
+            Phase::Body => trail.on_undecided("while its body was read"),
+            Phase::Held => trail.on_undecided("while it was held for approval"),
+            Phase::Forwarded | Phase::Refused => {}
+        }
         let tally = self.tally();
         let who = match (&self.caller, &self.unbound) {
             (Some(caller), _) => {
@@ -919,7 +924,8 @@ impl Exchange {
         let subject = self.caller.as_ref().or(self.unbound.as_ref()).map(|c| c.subject.as_str());
         log::info!("{} denied {} sub={:?}: {}", self.request_id, denial.reason.code(), subject, denial.detail);
         let reply = denial.to_reply(&self.request_id);
-        if let Some(trail) = self.trail.as_mut() {
+        // The first refusal is the decision; a later one (a call out of turn) changes nothing.
+        if let (Some(trail), false) = (self.trail.as_mut(), self.phase == Phase::Refused) {
             trail.on_refused(&reply);
         }
         self.phase = Phase::Refused;

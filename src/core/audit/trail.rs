@@ -4,9 +4,12 @@
 //! the record once. ([`refused_at_headers`] builds such a record alone, for tests and tools.)
 //!
 //! The exchange feeds the trail: the endpoint once classified, the forwarded body (split into
-//! blobs), refusals, the approval, the response headers, and every delivered response byte (an event stream is reassembled as it
-//! passes; another body is kept up to [`MAX_BODY_BYTES`] and read at the end). Nothing here
-//! touches the request path's decisions.
+//! blobs), refusals, the approval, the response headers, and every delivered response byte (an
+//! event stream is reassembled as it passes; another body is kept up to [`MAX_BODY_BYTES`] and
+//! read at the end). Nothing here touches the request path's decisions.
+//!
+//! Decision: refused (with the reply's reason and status) when Warden answered; not allowed, with
+//! no reason, when the exchange ended before anything was decided; else allowed.
 //!
 //! Outcome: refused when Warden refused; an upstream status ≥ 400 is `upstream_error`; an answer
 //! that carried an error event or stopped being an event stream is `stream_error`; an event
@@ -58,6 +61,8 @@ pub struct Trail {
     path: String,
     labels: ClientLabels,
     refusal: Option<DecisionView>,
+    /// Why nothing was decided, when the exchange ended before Warden decided.
+    undecided: Option<String>,
     approval: Option<ApprovalView>,
     /// The body as forwarded, split into blobs only when the record is made (off the request
     /// path).
@@ -110,6 +115,12 @@ impl Trail {
             status: Some(reply.status),
             message: Some(reply.message.clone()),
         });
+    }
+
+    /// The exchange ended before Warden decided (the client left while the body was read or the
+    /// request was held): nothing went upstream. `when` says at which point.
+    pub fn on_undecided(&mut self, when: &str) {
+        self.undecided = Some(format!("the request ended {when}, before Warden decided; nothing went upstream"));
     }
 
     /// The request was held for approval for `reasons`.
@@ -182,8 +193,11 @@ impl Trail {
             transcript
         });
         let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
-        let decision =
-            self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
+        let decision = match (self.refusal, self.undecided) {
+            (Some(refusal), _) => refusal,
+            (None, Some(why)) => DecisionView { allowed: false, reason: None, status: self.status, message: Some(why) },
+            (None, None) => DecisionView { allowed: true, reason: None, status: self.status, message: None },
+        };
         let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
         let session_id = super::record::session_id(self.labels.session.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
