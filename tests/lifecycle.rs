@@ -302,16 +302,26 @@ fn a_known_endpoint_is_named_in_the_record_of_a_refusal() {
 fn a_request_turned_away_before_its_headers_are_judged_is_recorded_with_who_sent_it() {
     let hs = headers(&[]);
     let head = RequestHead { method: "POST", path: "/v1/messages", headers: &hs, token: verified(&["eng"]), now: NOW };
-    for reason in [Reason::AuditUnavailable, Reason::InternalError] {
-        let gw = gateway();
-        let (exchange, reply) = Exchange::turned_away(&gw, &head, Denial::new(reason, "cannot"));
-        assert!(exchange.is_refused() && !exchange.wants_body());
-        let run = Run { gw, exchange, replies: vec![reply] };
-        let (record, replies) = run.ended();
-        assert_refused(&record, &replies, reason.code());
-        assert_eq!(subject_and_role(&record), alice("developer"));
-        assert_eq!(record.endpoint, "messages");
-    }
+    let gw = gateway();
+    let (exchange, reply) = Exchange::turned_away(&gw, &head, Denial::new(Reason::InternalError, "cannot"));
+    assert!(exchange.is_refused() && !exchange.wants_body());
+    let run = Run { gw, exchange, replies: vec![reply] };
+    let (record, replies) = run.ended();
+    assert_refused(&record, &replies, "internal_error");
+    assert_eq!(subject_and_role(&record), alice("developer"));
+    assert_eq!(record.endpoint, "messages");
+}
+
+#[test]
+fn a_request_refused_because_the_audit_queue_is_full_adds_no_record_to_it() {
+    let hs = headers(&[]);
+    let head = RequestHead { method: "POST", path: "/v1/messages", headers: &hs, token: verified(&["eng"]), now: NOW };
+    let gw = gateway();
+    let (mut exchange, reply) = Exchange::turned_away(&gw, &head, Denial::new(Reason::AuditUnavailable, "full"));
+    assert_eq!((reply.status, reply.reason), (503, Reason::AuditUnavailable));
+    assert!(exchange.is_refused());
+    let ending = Ending { at_ms: 9, response_complete: true, client_gone: false };
+    assert!(exchange.finish_record(&gw, ending).is_none());
 }
 
 #[test]

@@ -2,12 +2,14 @@
 //! (any method, path, headers and token verdict), the body in arbitrary chunks, the approval
 //! service's answer (or its failure), response headers, response chunks (event stream or JSON),
 //! host-call failures at any point, and calls out of turn, in any order. Invariants: nothing
-//! panics; the exchange makes exactly one record (the policy audits); a request Warden answered
+//! panics; the exchange makes exactly one record (the policy audits; none only for a request
+//! turned away because the audit queue is full); a request Warden answered
 //! is recorded as refused, one it never answered as allowed; the record seals.
 #![no_main]
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use warden::core::audit::trail::Ending;
+use warden::core::errors::{Denial, Reason};
 use warden::core::exchange::{
     ApprovalStep, BodyStep, Exchange, Gateway, HeadersStep, RequestHead, ResponseBodyStep, ResponseMode, ResponseStep,
 };
@@ -171,9 +173,11 @@ fn run(u: &mut Unstructured, gw: &Gateway) -> Result<()> {
         now: NOW,
     };
     let mut glue = Glue { replied: false, strayed: false };
+    let mut audit_full = false;
     let (mut exchange, step) = if u.ratio(1, 16)? {
-        let denial = warden::core::errors::Denial::new(warden::core::errors::Reason::AuditUnavailable, "full");
-        let (exchange, _) = Exchange::turned_away(gw, &head, denial);
+        audit_full = u.arbitrary()?;
+        let reason = if audit_full { Reason::AuditUnavailable } else { Reason::InternalError };
+        let (exchange, _) = Exchange::turned_away(gw, &head, Denial::new(reason, "turned away"));
         glue.replied();
         (exchange, None)
     } else {
@@ -264,7 +268,11 @@ fn run(u: &mut Unstructured, gw: &Gateway) -> Result<()> {
         }
     }
     let ending = Ending { at_ms: 9, response_complete, client_gone: u.arbitrary()? };
-    let Some(record) = exchange.finish_record(gw, ending) else { panic!("no record") };
+    let Some(record) = exchange.finish_record(gw, ending) else {
+        assert!(audit_full, "no record");
+        return Ok(());
+    };
+    assert!(!audit_full, "a refusal for a full audit queue adds a record to it");
     assert!(exchange.finish_record(gw, ending).is_none(), "a second record");
     // Allowed exactly when nothing refused it and it got past its body and any hold.
     let forwarded = !exchange.is_refused() && !exchange.wants_body() && !exchange.is_held();

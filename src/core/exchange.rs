@@ -325,8 +325,15 @@ impl Exchange {
     /// An exchange refused with `denial` before its headers could be judged (the glue could not
     /// read what the core needs, or the audit trail cannot take more records). Who the caller is
     /// and which endpoint they called are still worked out for the record; nothing else is.
+    ///
+    /// The one refusal without a record is `audit_unavailable`: it is made because the trail
+    /// cannot take records, so queueing one would only count as dropped (and fill the queue it
+    /// waits on). Envoy's access log and the `warden.denied` counter still show it.
     pub fn turned_away(gateway: &Gateway, head: &RequestHead, denial: Denial) -> (Exchange, LocalReply) {
         let mut exchange = Self::new(gateway, head);
+        if denial.reason == Reason::AuditUnavailable {
+            exchange.trail = None;
+        }
         exchange.identify(gateway, head).ok();
         exchange.endpoint = classify(head.method, head.path).ok();
         exchange.note_endpoint();
