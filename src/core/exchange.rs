@@ -1,9 +1,20 @@
-//! One request through the gateway: the state machine the glue drives.
+//! One request through the gateway, from its first header to its audit record: the state
+//! machine the glue drives, which owns the request's whole lifecycle.
 //!
 //! Push style: the glue copies plain values out of Envoy and calls, in order,
-//! [`Exchange::start`] (request headers), then — only when it returned [`HeadersStep::InspectBody`]
-//! — [`Exchange::on_body_progress`] as body bytes arrive and [`Exchange::on_body_complete`] with
-//! the whole body. Each call returns the step to perform. The core never calls the host.
+//! [`Exchange::start`] (request headers; [`Exchange::turned_away`] when the glue could not even
+//! read them), then — while [`Exchange::wants_body`] — [`Exchange::on_body_progress`] as body
+//! bytes arrive and [`Exchange::on_body_complete`] with the whole body, then — while
+//! [`Exchange::is_held`] — [`Exchange::on_approval_answer`], then the response calls, and at the
+//! end [`Exchange::finish_record`]. Each call returns the step to perform; a host call the glue
+//! could not make is reported with [`Exchange::on_host_failure`]. The core never calls the host.
+//!
+//! Lifecycle: every request the filter sees gets an exchange — refused at its headers included —
+//! and the exchange alone decides: its phase (body, held, forwarded, refused), its response mode
+//! ([`ResponseMode`]), what the record says, and that the record is made exactly once. A refusal
+//! is final: later calls pass, change nothing, and never forward. An exchange that ends before
+//! a decision is recorded as not allowed. The record names the caller whenever the token
+//! verified, with or without a role.
 //!
 //! Order of checks: identity (401) → endpoint (404/403) → role's endpoint list → headers
 //! (`anthropic-beta`, content type and encoding, declared length) → body (size as it streams in,
@@ -20,10 +31,11 @@
 //! answer into forward or refuse. Only a verdict signed with the configured key, for this request
 //! and caller, that says `approved` forwards; anything else refuses (fail closed).
 //!
-//! Responses: [`Exchange::on_response_headers`] picks how the body is masked — event streams
-//! chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]), anything else
-//! whole ([`Exchange::on_response_body`]); compressed responses are refused, since they cannot be
-//! inspected. [`Exchange::tally`] counts what was found in both directions.
+//! Responses: [`Exchange::on_response_headers`] picks how the body is handled — event streams
+//! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
+//! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
+//! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
+//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
 use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};

@@ -2,20 +2,24 @@
 //!
 //! Nothing here decides anything. The root context compiles the policy once per VM
 //! (`on_configure`; an invalid policy or a missing key returns `false`, so Envoy refuses the
-//! configuration). Each HTTP context:
+//! configuration). Each HTTP context holds one [`Exchange`] — created for every request once a
+//! policy is loaded, kept until `on_log`, never dropped — and only moves bytes:
 //! - on request headers: copies method, path, headers and the `jwt_authn` verdict from metadata,
-//!   runs [`Exchange::start`], applies the header edits and pauses while a body is judged;
-//! - on request body / trailers: buffers, stops early at the body limit, and at the end performs
-//!   the core's [`BodyStep`] (the body may come back masked, or the request is held: the body is
-//!   replaced, the request stays paused and the approval service is called through Envoy; its
-//!   answer, in `on_http_call_response`, resumes or refuses the request);
-//! - on response headers: asks the core how to mask the body ([`ResponseStep`]); event streams
-//!   are rewritten chunk by chunk as they pass (a chunk may shrink to nothing while a possible
-//!   secret is held back), other bodies are buffered, with their headers, until complete;
-//! - on log: records what DLP found (counts per detector, never values).
+//!   runs [`Exchange::start`] (or [`Exchange::turned_away`] when one of those reads failed or the
+//!   audit queue is closed), applies the header edits and pauses while a body is judged;
+//! - on request body / trailers (while the exchange wants the body): buffers, and at the end
+//!   performs the core's [`BodyStep`] (the body may come back masked, or the request is held:
+//!   the body is replaced, the request stays paused and the approval service is called through
+//!   Envoy; its answer, in `on_http_call_response`, resumes or refuses the request);
+//! - on response headers and body: performs the exchange's [`ResponseStep`] and follows its
+//!   [`ResponseMode`] (event streams rewritten chunk by chunk as they pass, other bodies buffered
+//!   with their headers until complete, or observed for the record);
+//! - on log: asks the exchange for its record (made once) and queues it; records what DLP found
+//!   (counts per detector, never values).
 //!
-//! Host calls go through [`host`], which never panics; a failing host call refuses the request
-//! (`internal_error`), it never lets it through.
+//! Host calls go through [`host`], which never panics; a failing host call is reported to the
+//! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
+//! records it — it never lets it through.
 
 mod audit;
 mod host;
