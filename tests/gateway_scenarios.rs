@@ -53,7 +53,7 @@ fn start(
     path: &str,
     headers: &[(String, String)],
     token: TokenStatus,
-) -> (Option<Exchange>, HeadersStep) {
+) -> (Exchange, HeadersStep) {
     Exchange::start(gw, &RequestHead { method, path, headers, token, now: NOW })
 }
 
@@ -87,7 +87,7 @@ fn allowed_message_swaps_client_credentials_for_the_role_key() {
     assert_eq!(edits.api_key.expose(), KEY);
     assert!(!format!("{edits:?}").contains(KEY), "debug output must not reveal the key");
 
-    let mut exchange = exchange.unwrap();
+    let mut exchange = exchange;
     let body =
         br#"{"model":"claude-sonnet-4-5","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     assert_eq!(exchange.on_body_complete(&gw, body), BodyStep::Forward);
@@ -96,31 +96,31 @@ fn allowed_message_swaps_client_credentials_for_the_role_key() {
 #[test]
 fn analyst_is_held_to_haiku_and_small_answers() {
     let gw = gateway();
-    let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
-    let mut exchange = exchange.unwrap();
+    // One exchange per request: a refused exchange decides nothing more.
+    let analyst = || start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"])).0;
     let opus = br#"{"model":"claude-opus-4-1","max_tokens":100,"messages":[]}"#;
-    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, opus) else { panic!("opus must be refused") };
+    let BodyStep::Reply(reply) = analyst().on_body_complete(&gw, opus) else { panic!("opus must be refused") };
     assert_eq!(reply.status, 403);
     assert!(reply.body.contains("warden: model_not_allowed"), "{}", reply.body);
     assert!(reply.headers.contains(&("request-id".to_string(), "req_warden_abc-123".to_string())));
 
     let big = br#"{"model":"claude-haiku-4-5","max_tokens":4096,"messages":[]}"#;
-    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, big) else { panic!("max_tokens must be refused") };
+    let BodyStep::Reply(reply) = analyst().on_body_complete(&gw, big) else { panic!("max_tokens must be refused") };
     assert!(reply.body.contains("warden: max_tokens_exceeded"), "{}", reply.body);
 
     let tools =
         br#"{"model":"claude-haiku-4-5","max_tokens":100,"messages":[],"tools":[{"name":"Bash","input_schema":{}}]}"#;
-    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, tools) else { panic!("tools must be refused") };
+    let BodyStep::Reply(reply) = analyst().on_body_complete(&gw, tools) else { panic!("tools must be refused") };
     assert!(reply.body.contains("warden: tool_not_allowed"), "{}", reply.body);
 }
 
 #[test]
 fn developer_max_tokens_are_clamped_in_place() {
     let gw = gateway();
-    let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
+    let (mut exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
     let body = br#"{"model":"claude-sonnet-4-5","max_tokens":128000,"messages":[]}"#;
     assert_eq!(
-        exchange.unwrap().on_body_complete(&gw, body),
+        exchange.on_body_complete(&gw, body),
         BodyStep::Replace {
             body: br#"{"model":"claude-sonnet-4-5","max_tokens":64000,"messages":[]}"#.to_vec(),
             clamped: true
@@ -153,7 +153,7 @@ fn refusals_happen_before_the_body() {
     ];
     for (method, path, hs, token, status, code) in cases {
         let (exchange, step) = start(&gw, method, path, &hs, token);
-        assert!(exchange.is_none());
+        assert!(exchange.is_refused() && !exchange.wants_body(), "a refused exchange takes no body");
         let (got_status, message) = reply_message(&step);
         assert_eq!(
             (got_status, message.split(':').nth(1).unwrap().trim()),
@@ -197,7 +197,7 @@ fn models_listing_needs_no_body() {
 fn oversize_body_is_refused_while_streaming_in() {
     let gw = gateway();
     let (exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["analysts"]));
-    let mut exchange = exchange.unwrap();
+    let mut exchange = exchange;
     assert!(exchange.on_body_progress(1000).is_none());
     let reply = exchange.on_body_progress((1 << 20) + 1).expect("over 1 MiB must be refused");
     assert_eq!(reply.status, 413);
@@ -217,7 +217,7 @@ fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_befo
     let gw = gateway();
     let (exchange, step) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
     assert!(matches!(step, HeadersStep::InspectBody(_)));
-    let mut exchange = exchange.unwrap();
+    let mut exchange = exchange;
 
     // The agent sends a tool result holding a token: the upstream gets it masked.
     let body = serde_json::json!({
@@ -271,7 +271,7 @@ fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_befo
 fn audited_exchange(gw: &Gateway, body: &serde_json::Value) -> warden::core::audit::record::Record {
     let hs = headers(&[("x-claude-code-session-id", "sess-audit-1")]);
     let (exchange, _) = start(gw, "POST", "/v1/messages", &hs, token(&["eng"]));
-    let mut exchange = exchange.unwrap();
+    let mut exchange = exchange;
     assert!(matches!(exchange.on_body_complete(gw, body.to_string().as_bytes()), BodyStep::Replace { .. }));
     let ending = warden::core::audit::trail::Ending { at_ms: 1, response_complete: true, client_gone: false };
     exchange.finish_record(gw, ending).unwrap()

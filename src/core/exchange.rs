@@ -1,9 +1,20 @@
-//! One request through the gateway: the state machine the glue drives.
+//! One request through the gateway, from its first header to its audit record: the state
+//! machine the glue drives, which owns the request's whole lifecycle.
 //!
 //! Push style: the glue copies plain values out of Envoy and calls, in order,
-//! [`Exchange::start`] (request headers), then — only when it returned [`HeadersStep::InspectBody`]
-//! — [`Exchange::on_body_progress`] as body bytes arrive and [`Exchange::on_body_complete`] with
-//! the whole body. Each call returns the step to perform. The core never calls the host.
+//! [`Exchange::start`] (request headers; [`Exchange::turned_away`] when the glue could not even
+//! read them), then — while [`Exchange::wants_body`] — [`Exchange::on_body_progress`] as body
+//! bytes arrive and [`Exchange::on_body_complete`] with the whole body, then — while
+//! [`Exchange::is_held`] — [`Exchange::on_approval_answer`], then the response calls, and at the
+//! end [`Exchange::finish_record`]. Each call returns the step to perform; a host call the glue
+//! could not make is reported with [`Exchange::on_host_failure`]. The core never calls the host.
+//!
+//! Lifecycle: every request the filter sees gets an exchange — refused at its headers included —
+//! and the exchange alone decides: its phase (body, held, forwarded, refused), its response mode
+//! ([`ResponseMode`]), what the record says, and that the record is made exactly once. A refusal
+//! is final: later calls pass, change nothing, and never forward. An exchange that ends before
+//! a decision is recorded as not allowed. The record names the caller whenever the token
+//! verified, with or without a role.
 //!
 //! Order of checks: identity (401) → endpoint (404/403) → role's endpoint list → headers
 //! (`anthropic-beta`, content type and encoding, declared length) → body (size as it streams in,
@@ -20,10 +31,11 @@
 //! answer into forward or refuse. Only a verdict signed with the configured key, for this request
 //! and caller, that says `approved` forwards; anything else refuses (fail closed).
 //!
-//! Responses: [`Exchange::on_response_headers`] picks how the body is masked — event streams
-//! chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]), anything else
-//! whole ([`Exchange::on_response_body`]); compressed responses are refused, since they cannot be
-//! inspected. [`Exchange::tally`] counts what was found in both directions.
+//! Responses: [`Exchange::on_response_headers`] picks how the body is handled — event streams
+//! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
+//! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
+//! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
+//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
 use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
@@ -38,6 +50,7 @@ use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
+use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::verdict::{self, Decision};
@@ -239,15 +252,47 @@ pub enum ResponseStep {
     Reply(LocalReply),
 }
 
-/// The state of one request after its headers were accepted.
+/// How the glue handles the response body, as the exchange decided it (see [`ResponseStep`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Untouched (no response yet, or nothing to mask or record).
+    Pass,
+    /// Passed untouched, a copy of each chunk handed to [`Exchange::on_delivered`].
+    Observe,
+    /// Rewritten chunk by chunk ([`Exchange::on_response_chunk`]).
+    Stream,
+    /// Buffered and rewritten whole ([`Exchange::on_response_body`]).
+    Buffer,
+    /// Done (finished, or Warden answered instead): later callbacks pass.
+    Done,
+}
+
+/// Where the exchange is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The headers were accepted and the body is awaited.
+    Body,
+    /// The request waits for the approval service's answer.
+    Held,
+    /// The request went (or goes) upstream.
+    Forwarded,
+    /// Warden answered instead of the upstream: nothing more is decided.
+    Refused,
+}
+
+/// One request through the gateway, from its headers to its record, whatever happens to it:
+/// refused at any phase, held, forwarded, answered, cut short. The glue creates one for every
+/// request that reaches the filter and asks it for the record once, when the stream ends.
 #[derive(Debug)]
 pub struct Exchange {
     /// The id put on every reply (`request-id`) and log line.
     pub request_id: String,
-    /// The authenticated caller.
-    pub caller: Caller,
-    /// The endpoint called.
-    pub endpoint: Endpoint,
+    /// The authenticated caller, bound to a role (`None` until, or unless, both are known).
+    caller: Option<Caller>,
+    /// A caller whose token verified but who got no role: named in the record, never served.
+    unbound: Option<Caller>,
+    /// The endpoint called (`None` until, or unless, the path is classified).
+    endpoint: Option<Endpoint>,
     max_body_bytes: u64,
     /// What DLP found in the request and the response so far.
     tally: Tally,
@@ -257,8 +302,14 @@ pub struct Exchange {
     started_at: f64,
     /// The request waiting for an approval verdict.
     held: Option<Held>,
-    /// What the audit record will say (when the policy has `audit`).
+    /// What the audit record will say (when the policy has `audit`; taken when it is made).
     trail: Option<Trail>,
+    /// Where the exchange is.
+    phase: Phase,
+    /// How the response body is handled.
+    response: ResponseMode,
+    /// The upstream's `:status`, once the response headers arrived.
+    status: Option<u16>,
 }
 
 /// A request held for approval: what the verdict must be about, and what forwarding means.
@@ -274,32 +325,101 @@ struct Held {
 const CLIENT_IDENTITY_HEADERS: [&str; 4] = ["authorization", "x-api-key", "proxy-authorization", "cookie"];
 
 impl Exchange {
-    /// Judges the request headers. On success the exchange is returned for the body phase.
-    pub fn start(gateway: &Gateway, head: &RequestHead) -> (Option<Exchange>, HeadersStep) {
-        let request_id = request_id_for(head.header("x-request-id"));
-        match Self::judge_headers(gateway, head, request_id.clone()) {
-            Ok((exchange, step)) => (Some(exchange), step),
+    /// Judges the request headers. The exchange is returned whatever the step, a refusal
+    /// included: it makes the request's record.
+    pub fn start(gateway: &Gateway, head: &RequestHead) -> (Exchange, HeadersStep) {
+        let mut exchange = Self::new(gateway, head);
+        match exchange.judge_headers(gateway, head) {
+            Ok(step) => (exchange, step),
             Err(denial) => {
-                log::info!("{request_id} denied {}: {}", denial.reason.code(), denial.detail);
-                (None, HeadersStep::Reply(denial.to_reply(&request_id)))
+                let reply = exchange.refuse(denial);
+                (exchange, HeadersStep::Reply(reply))
             }
         }
     }
 
-    fn judge_headers(
-        gateway: &Gateway,
-        head: &RequestHead,
-        request_id: String,
-    ) -> Result<(Exchange, HeadersStep), Denial> {
+    /// An exchange refused with `denial` before its headers could be judged (the glue could not
+    /// read what the core needs, or the audit trail cannot take more records). Who the caller is
+    /// and which endpoint they called are still worked out for the record; nothing else is.
+    ///
+    /// An `audit_unavailable` refusal is made because the trail cannot take records: its record
+    /// names no caller, so the outbox counts it in the summary of unauthenticated refusals
+    /// instead of queueing it (which would only fill the queue it waits on).
+    pub fn turned_away(gateway: &Gateway, head: &RequestHead, denial: Denial) -> (Exchange, LocalReply) {
+        let mut exchange = Self::new(gateway, head);
+        if denial.reason != Reason::AuditUnavailable {
+            exchange.identify(gateway, head).ok();
+        }
+        exchange.endpoint = classify(head.method, head.path).ok();
+        exchange.note_endpoint();
+        let reply = exchange.refuse(denial);
+        (exchange, reply)
+    }
+
+    fn new(gateway: &Gateway, head: &RequestHead) -> Exchange {
+        let request_id = request_id_for(head.header("x-request-id"));
+        let trail = gateway.audits().then(|| {
+            let labels = ClientLabels {
+                session: head.header(SESSION_HEADER).map(str::to_string),
+                job: head.header(JOB_HEADER).map(str::to_string),
+            };
+            Trail::new(millis(head.now), &request_id, "unknown", head.method, head.path, labels)
+        });
+        Exchange {
+            request_id,
+            caller: None,
+            unbound: None,
+            endpoint: None,
+            max_body_bytes: 0,
+            tally: Tally::default(),
+            stream: None,
+            started_at: head.now,
+            held: None,
+            trail,
+            phase: Phase::Body,
+            response: ResponseMode::Pass,
+            status: None,
+        }
+    }
+
+    /// Authenticates the caller and binds the role; a caller whose token verified but who gets
+    /// no role is kept as `unbound`, so the record names them.
+    fn identify(&mut self, gateway: &Gateway, head: &RequestHead) -> Result<(), Denial> {
         let policy = &gateway.policy;
         let requested_role = head.header(&policy.identity.role_header);
-        let caller = authenticate(policy, head.token.clone(), requested_role, head.now)
-            .map_err(|d| with_credential_hint(d, head))?;
+        match authenticate(policy, head.token.clone(), requested_role, head.now) {
+            Ok(caller) => {
+                self.caller = Some(caller);
+                Ok(())
+            }
+            Err(denial) => {
+                // Role selection comes after every check of the token: these two reasons mean
+                // the claims verified.
+                if matches!(denial.reason, Reason::NoRoleBinding | Reason::RoleNotEntitled) {
+                    self.unbound = verified_caller(&head.token);
+                }
+                Err(with_credential_hint(denial, head))
+            }
+        }
+    }
+
+    /// Tells the trail which endpoint was called, once it is known.
+    fn note_endpoint(&mut self) {
+        if let (Some(trail), Some(endpoint)) = (self.trail.as_mut(), self.endpoint.as_ref()) {
+            trail.on_endpoint(endpoint.label());
+        }
+    }
+
+    fn judge_headers(&mut self, gateway: &Gateway, head: &RequestHead) -> Result<HeadersStep, Denial> {
+        let policy = &gateway.policy;
+        self.identify(gateway, head)?;
         let endpoint = classify(head.method, head.path)?;
-        let role = policy
-            .roles
-            .get(caller.role)
-            .ok_or_else(|| Denial::new(Reason::InternalError, "role table out of sync"))?;
+        self.endpoint = Some(endpoint.clone());
+        self.note_endpoint();
+        let role_index = self.caller.as_ref().map(|c| c.role).unwrap_or(usize::MAX);
+        let role =
+            policy.roles.get(role_index).ok_or_else(|| Denial::new(Reason::InternalError, "role table out of sync"))?;
+        self.max_body_bytes = role.max_body_bytes;
         if !role.endpoints.contains(&endpoint.policy_name()) {
             return Err(Denial::new(
                 Reason::EndpointNotAllowed,
@@ -310,31 +430,14 @@ impl Exchange {
             check_model_id(role, id)?;
         }
         check_betas(role, head.header_values("anthropic-beta"))?;
-        let edits = Self::edits(gateway, head, caller.role)?;
-        let trail = gateway.audits().then(|| {
-            let labels = ClientLabels {
-                session: head.header(SESSION_HEADER).map(str::to_string),
-                job: head.header(JOB_HEADER).map(str::to_string),
-            };
-            Trail::new(millis(head.now), &request_id, endpoint.label(), head.method, head.path, labels)
-        });
-        let exchange = Exchange {
-            request_id,
-            caller,
-            endpoint,
-            max_body_bytes: role.max_body_bytes,
-            tally: Tally::default(),
-            stream: None,
-            started_at: head.now,
-            held: None,
-            trail,
-        };
-        if !exchange.endpoint.has_body() {
-            exchange.log_allowed(policy, None);
-            return Ok((exchange, HeadersStep::Forward(edits)));
+        let edits = Self::edits(gateway, head, role_index)?;
+        if !endpoint.has_body() {
+            self.phase = Phase::Forwarded;
+            self.log_allowed(policy, None);
+            return Ok(HeadersStep::Forward(edits));
         }
-        check_body_headers(head, exchange.max_body_bytes)?;
-        Ok((exchange, HeadersStep::InspectBody(edits)))
+        check_body_headers(head, self.max_body_bytes)?;
+        Ok(HeadersStep::InspectBody(edits))
     }
 
     /// Removes every client credential and identity header the request carries (only those: each
@@ -360,6 +463,9 @@ impl Exchange {
     /// Called as body bytes accumulate; refuses as soon as the body passes the role's limit,
     /// without waiting for the rest.
     pub fn on_body_progress(&mut self, buffered_bytes: usize) -> Option<LocalReply> {
+        if self.phase != Phase::Body {
+            return None;
+        }
         if buffered_bytes as u64 > self.max_body_bytes {
             Some(self.refuse(too_large(self.max_body_bytes)))
         } else {
@@ -370,17 +476,23 @@ impl Exchange {
     /// Judges the complete body, masks what the caller sends per the role's DLP profile, and holds
     /// the request for approval when one of the role's triggers fires.
     pub fn on_body_complete(&mut self, gateway: &Gateway, body: &[u8]) -> BodyStep {
+        if self.phase != Phase::Body {
+            // The glue asks [`Exchange::wants_body`] first; a body out of turn is never forwarded.
+            let denial = Denial::new(Reason::InternalError, "a request body after the request was decided");
+            return BodyStep::Reply(self.refuse(denial));
+        }
         if let Some(reply) = self.on_body_progress(body.len()) {
             return BodyStep::Reply(reply);
         }
         let kind = match self.endpoint {
-            Endpoint::CountTokens => BodyKind::CountTokens,
+            Some(Endpoint::CountTokens) => BodyKind::CountTokens,
             _ => BodyKind::Messages,
         };
-        let Some(role) = gateway.policy.roles.get(self.caller.role) else {
+        let role_index = self.role_index();
+        let Some(role) = gateway.policy.roles.get(role_index) else {
             return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "role table out of sync")));
         };
-        let Some(redaction) = gateway.redaction(self.caller.role, false) else {
+        let Some(redaction) = gateway.redaction(role_index, false) else {
             return BodyStep::Reply(self.refuse(Denial::new(Reason::InternalError, "no DLP profile for the role")));
         };
         let memo = Some((&gateway.memo, role.dlp_profile as u64));
@@ -418,12 +530,14 @@ impl Exchange {
             let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
             match self.approval_callout(gateway, role, facts, forwarded, verdict.clamped) {
                 Ok(Some(callout)) => {
+                    self.phase = Phase::Held;
                     return BodyStep::Hold { body: verdict.rewritten, clamped: verdict.clamped, callout };
                 }
                 Ok(None) => {}
                 Err(denial) => return BodyStep::Reply(self.refuse(denial)),
             }
         }
+        self.phase = Phase::Forwarded;
         self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
         match verdict.rewritten {
             Some(body) => BodyStep::Replace { body, clamped: verdict.clamped },
@@ -467,11 +581,13 @@ impl Exchange {
         let (Some(settings), Some(keys)) = (&gateway.policy.approvals, &gateway.keys.approvals) else {
             return Err(Denial::new(Reason::InternalError, "approval rules without an approval service"));
         };
+        let Some(caller) = &self.caller else {
+            return Err(Denial::new(Reason::InternalError, "an approval for a request without a caller"));
+        };
         let comparable = crate::core::comparable::comparable_bytes(&value);
-        let fingerprint =
-            approval::fingerprint(&self.caller.issuer, &self.caller.subject, &role.name, &reasons, &comparable);
+        let fingerprint = approval::fingerprint(&caller.issuer, &caller.subject, &role.name, &reasons, &comparable);
         let excerpt_redaction = gateway
-            .mask_everything(self.caller.role)
+            .mask_everything(caller.role)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no mask key for the role"))?;
         // Masked before it is cut, so a cut never exposes part of a secret. Block cannot happen:
         // every detector masks.
@@ -490,7 +606,7 @@ impl Exchange {
             version: 1,
             request_id: &self.request_id,
             fingerprint: &fingerprint,
-            caller: CallerView::of(&self.caller),
+            caller: CallerView::of(caller),
             role: &role.name,
             reasons: &reasons,
             model: &facts.model,
@@ -510,7 +626,7 @@ impl Exchange {
         log::info!(
             "{} held for approval sub={:?} role={} reasons={} fp={}",
             self.request_id,
-            self.caller.subject,
+            caller.subject,
             role.name,
             reasons.join(","),
             fingerprint.get(..16).unwrap_or_default()
@@ -559,6 +675,7 @@ impl Exchange {
         match decided.map(|(decision, _)| decision) {
             Ok(Decision::Approved { review, reviewer }) => {
                 log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
+                self.phase = Phase::Forwarded;
                 ApprovalStep::Forward { clamped: held.clamped }
             }
             Ok(Decision::Denied { review, reviewer, comment }) => ApprovalStep::Reply(self.refuse(Denial::new(
@@ -621,27 +738,48 @@ impl Exchange {
             .as_ref()
             .map(|k| k.verdict_key)
             .ok_or_else(|| Denial::new(Reason::InternalError, "no approval verdict key"))?;
-        let decision =
-            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&self.caller.issuer, &self.caller.subject), now)
-                .map_err(|e| {
-                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-                })?;
+        let Some(caller) = &self.caller else {
+            return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
+        };
+        let decision = verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now)
+            .map_err(|e| {
+                log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+            })?;
         Ok((decision, answer.verdict))
     }
 
-    /// Decides how the response body is masked, from the response headers.
+    /// Decides how the response body is handled, from the response headers: masked (event
+    /// streams chunk by chunk, anything else whole), observed for the record, or passed. A model
+    /// list is always buffered, to be filtered by the role's models. A response to a request
+    /// Warden refused (its own reply) passes untouched and changes nothing.
     pub fn on_response_headers(&mut self, gateway: &Gateway, headers: &[(String, String)]) -> ResponseStep {
+        if self.phase == Phase::Refused || self.response != ResponseMode::Pass {
+            return ResponseStep::Pass;
+        }
         let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let content_type = header("content-type").unwrap_or("");
         let event_stream = content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream");
+        self.status = header(":status").and_then(|s| s.trim().parse().ok());
         if let Some(trail) = self.trail.as_mut() {
-            let status = header(":status").and_then(|s| s.parse().ok());
-            trail.on_response_headers(status, header("request-id"), event_stream);
+            trail.on_response_headers(self.status, header("request-id"), event_stream);
         }
-        let active = gateway.redaction(self.caller.role, true).is_some_and(|r| r.is_active());
-        if !active {
+        if self.phase != Phase::Forwarded {
+            // Nothing went upstream: this is the proxy's own answer (a timeout while held).
+            self.response = if self.trail.is_some() { ResponseMode::Observe } else { ResponseMode::Done };
             return if self.trail.is_some() { ResponseStep::Observe } else { ResponseStep::Pass };
+        }
+        let role = self.role_index();
+        let active = gateway.redaction(role, true).is_some_and(|r| r.is_active());
+        let lists_models = self.endpoint == Some(Endpoint::ListModels);
+        if !active && !lists_models {
+            return if self.trail.is_some() {
+                self.response = ResponseMode::Observe;
+                ResponseStep::Observe
+            } else {
+                self.response = ResponseMode::Done;
+                ResponseStep::Pass
+            };
         }
         let encoding = header("content-encoding").unwrap_or("").trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
@@ -652,17 +790,28 @@ impl Exchange {
                 ),
             )));
         }
-        if event_stream {
+        if event_stream && !lists_models {
             self.stream = Some(StreamRedactor::default());
+            self.response = ResponseMode::Stream;
             ResponseStep::Stream
         } else {
+            self.response = ResponseMode::Buffer;
             ResponseStep::Buffer
         }
     }
 
+    /// How the glue handles the response body now.
+    pub fn response_mode(&self) -> ResponseMode {
+        self.response
+    }
+
     /// Masks a chunk of an event stream; returns the bytes to deliver now.
     pub fn on_response_chunk(&mut self, gateway: &Gateway, chunk: &[u8]) -> Vec<u8> {
-        match (self.stream.as_mut(), gateway.redaction(self.caller.role, true)) {
+        if self.response != ResponseMode::Stream {
+            return chunk.to_vec();
+        }
+        let role = self.role_index();
+        match (self.stream.as_mut(), gateway.redaction(role, true)) {
             (Some(stream), Some(redaction)) => stream.push(&redaction, chunk),
             _ => chunk.to_vec(),
         }
@@ -670,8 +819,11 @@ impl Exchange {
 
     /// The event stream ended (or trailers arrived): returns what was still held back.
     pub fn on_response_end(&mut self, gateway: &Gateway) -> Vec<u8> {
+        if self.response == ResponseMode::Stream {
+            self.response = ResponseMode::Done;
+        }
         let Some(mut stream) = self.stream.take() else { return Vec::new() };
-        let out = match gateway.redaction(self.caller.role, true) {
+        let out = match gateway.redaction(self.role_index(), true) {
             Some(redaction) => stream.finish(&redaction),
             None => Vec::new(),
         };
@@ -682,38 +834,118 @@ impl Exchange {
         out
     }
 
-    /// Masks a complete (non-stream) response body.
+    /// Masks a complete (non-stream) response body; a model list is first filtered by the
+    /// role's models.
     pub fn on_response_body(&mut self, gateway: &Gateway, body: &[u8]) -> ResponseBodyStep {
-        let Some(redaction) = gateway.redaction(self.caller.role, true) else { return ResponseBodyStep::Deliver };
-        match redact_body(&redaction, body, &mut self.tally) {
-            Ok(Some(body)) => ResponseBodyStep::Replace(body),
-            Ok(None) => ResponseBodyStep::Deliver,
+        if self.response != ResponseMode::Buffer {
+            return ResponseBodyStep::Deliver;
+        }
+        self.response = ResponseMode::Done;
+        let role = self.role_index();
+        let mut filtered = None;
+        if self.endpoint == Some(Endpoint::ListModels) && self.status == Some(200) {
+            let Some(models) = gateway.policy.roles.get(role).map(|r| &r.models) else {
+                return ResponseBodyStep::Reply(
+                    self.refuse(Denial::new(Reason::InternalError, "role table out of sync")),
+                );
+            };
+            match filter_model_list(body, |id| models.matches(id)) {
+                Ok(list) => filtered = list,
+                Err(denial) => return ResponseBodyStep::Reply(self.refuse(denial)),
+            }
+        }
+        let current = filtered.as_deref().unwrap_or(body);
+        let Some(redaction) = gateway.redaction(role, true).filter(|r| r.is_active()) else {
+            return filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace);
+        };
+        match redact_body(&redaction, current, &mut self.tally) {
+            Ok(Some(masked)) => ResponseBodyStep::Replace(masked),
+            Ok(None) => filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace),
             Err(denial) => ResponseBodyStep::Reply(self.refuse(denial)),
         }
     }
 
     /// Bytes delivered to the client at `now_ms` (after masking), for the audit record.
     pub fn on_delivered(&mut self, bytes: &[u8], now_ms: u64) {
+        if self.phase == Phase::Refused {
+            // Warden's own reply: the record keeps the refusal, not its bytes.
+            return;
+        }
         if let Some(trail) = self.trail.as_mut() {
             trail.on_delivered(bytes, now_ms);
         }
     }
 
-    /// The audit record of the exchange, once it ended (`None` without `audit`, or if already
-    /// taken).
+    /// A host call the glue needed failed (`what` names it): the request is refused with
+    /// `internal_error` and never passed unchecked. Returns the reply to send.
+    pub fn on_host_failure(&mut self, what: &str) -> LocalReply {
+        log::error!("{} {what} failed; refusing the request", self.request_id);
+        self.refuse(Denial::new(Reason::InternalError, format!("{what} failed")))
+    }
+
+    /// Whether the request body is awaited ([`Exchange::on_body_progress`],
+    /// [`Exchange::on_body_complete`]).
+    pub fn wants_body(&self) -> bool {
+        self.phase == Phase::Body
+    }
+
+    /// Whether the request waits for the approval service's answer
+    /// ([`Exchange::on_approval_answer`]).
+    pub fn is_held(&self) -> bool {
+        self.phase == Phase::Held
+    }
+
+    /// Whether Warden answered this request itself (at any phase).
+    pub fn is_refused(&self) -> bool {
+        self.phase == Phase::Refused
+    }
+
+    /// The authenticated caller bound to a role, once known.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
+    /// The endpoint called, once classified.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// The role's index (out of range, so every lookup fails closed, while no role is bound).
+    fn role_index(&self) -> usize {
+        self.caller.as_ref().map(|c| c.role).unwrap_or(usize::MAX)
+    }
+
+    /// The audit record of the exchange, made once: the first call after the exchange ended
+    /// returns it, any later call `None` (as does a policy without `audit`). Whatever happened
+    /// to the request — refused at any phase, held, forwarded, cut short — it has one record,
+    /// naming the caller whenever their token verified.
     pub fn finish_record(&mut self, gateway: &Gateway, ending: Ending) -> Option<Record> {
-        let trail = self.trail.take()?;
-        let role = gateway.policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
+        let mut trail = self.trail.take()?;
+        match self.phase {
+            Phase::Body => trail.on_undecided("while its body was read"),
+            Phase::Held => trail.on_undecided("while it was held for approval"),
+            Phase::Forwarded | Phase::Refused => {}
+        }
         let tally = self.tally();
+        let who = match (&self.caller, &self.unbound) {
+            (Some(caller), _) => {
+                let role = gateway.policy.roles.get(caller.role).map(|r| r.name.as_str()).unwrap_or("?");
+                Some((caller, role))
+            }
+            // Verified, but no role was granted: the record names the caller without one.
+            (None, Some(caller)) => Some((caller, "")),
+            (None, None) => None,
+        };
         let mut names = gateway.audit_blobs.as_ref()?.borrow_mut();
-        let redaction = gateway.mask_everything(self.caller.role)?;
-        let mut mask = |text: &str| match redact(&redaction, text, &mut Tally::default()) {
-            Ok(masked) => masked.into_owned(),
+        // Before a role is bound nothing was read that needs masking; any role's key serves.
+        let redaction = gateway.mask_everything(self.caller.as_ref().map(|c| c.role).unwrap_or(0));
+        let mut mask = |text: &str| match redaction.as_ref().map(|r| redact(r, text, &mut Tally::default())) {
+            Some(Ok(masked)) => masked.into_owned(),
             // Every detector masks, so nothing blocks; keep nothing rather than the text.
-            Err(_) => String::new(),
+            _ => String::new(),
         };
         let recorder = Recorder { names: &mut names, mask: &mut mask };
-        let mut record = trail.finish(Some((&self.caller, role)), &tally, ending, recorder);
+        let mut record = trail.finish(who, &tally, ending, recorder);
         record.mask_labels(&mut mask);
         Some(record)
     }
@@ -727,19 +959,19 @@ impl Exchange {
         tally
     }
 
-    /// Renders a refusal for this exchange (logs it, and notes it for the audit record).
+    /// Renders a refusal for this exchange: logs it, notes it for the audit record, and ends
+    /// the exchange's decisions (later response callbacks pass untouched).
     pub fn refuse(&mut self, denial: Denial) -> LocalReply {
-        log::info!(
-            "{} denied {} sub={:?}: {}",
-            self.request_id,
-            denial.reason.code(),
-            self.caller.subject,
-            denial.detail
-        );
+        let subject = self.caller.as_ref().or(self.unbound.as_ref()).map(|c| c.subject.as_str());
+        log::info!("{} denied {} sub={:?}: {}", self.request_id, denial.reason.code(), subject, denial.detail);
         let reply = denial.to_reply(&self.request_id);
-        if let Some(trail) = self.trail.as_mut() {
+        // The first refusal is the decision; a later one (a call out of turn) changes nothing.
+        if let (Some(trail), false) = (self.trail.as_mut(), self.phase == Phase::Refused) {
             trail.on_refused(&reply);
         }
+        self.phase = Phase::Refused;
+        self.held = None;
+        self.response = ResponseMode::Done;
         reply
     }
 
@@ -748,18 +980,34 @@ impl Exchange {
         if !log::log_enabled!(log::Level::Debug) {
             return;
         }
-        let role = policy.roles.get(self.caller.role).map(|r| r.name.as_str()).unwrap_or("?");
-        let job: String = self.caller.job.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
+        let Some(caller) = &self.caller else { return };
+        let role = policy.roles.get(caller.role).map(|r| r.name.as_str()).unwrap_or("?");
+        let job: String = caller.job.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
         let body = body
             .map(|(model, stream, clamped)| format!(" model={model:?} stream={stream} clamped={clamped}"))
             .unwrap_or_default();
         log::debug!(
             "{} allowed {} sub={:?} role={role}{body}{job}",
             self.request_id,
-            self.endpoint.label(),
-            self.caller.subject
+            self.endpoint.as_ref().map(Endpoint::label).unwrap_or("unknown"),
+            caller.subject
         );
     }
+}
+
+/// The caller a verified token names, for the record of a request refused a role (the role
+/// index is meaningless there).
+fn verified_caller(token: &TokenStatus) -> Option<Caller> {
+    let TokenStatus::Verified(claims) = token else { return None };
+    Some(Caller {
+        subject: claims.subject.clone().filter(|s| !s.is_empty())?,
+        issuer: claims.issuer.clone().unwrap_or_default(),
+        groups: claims.groups.clone(),
+        job: claims.job.clone(),
+        role: usize::MAX,
+        token_id: claims.token_id.clone(),
+        token_expires_at: claims.expires_at.unwrap_or_default(),
+    })
 }
 
 /// jwt_authn checks every token-bearing header, so a client key in `x-api-key` beside a valid

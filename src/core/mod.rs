@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod hex;
 pub mod identity;
 pub mod messages;
+pub mod model_list;
 pub mod policy;
 pub mod secret;
 pub mod splice;

@@ -2,32 +2,35 @@
 //!
 //! Nothing here decides anything. The root context compiles the policy once per VM
 //! (`on_configure`; an invalid policy or a missing key returns `false`, so Envoy refuses the
-//! configuration). Each HTTP context:
+//! configuration). Each HTTP context holds one [`Exchange`] — created for every request once a
+//! policy is loaded, kept until `on_log`, never dropped — and only moves bytes:
 //! - on request headers: copies method, path, headers and the `jwt_authn` verdict from metadata,
-//!   runs [`Exchange::start`], applies the header edits and pauses while a body is judged;
-//! - on request body / trailers: buffers, stops early at the body limit, and at the end performs
-//!   the core's [`BodyStep`] (the body may come back masked, or the request is held: the body is
-//!   replaced, the request stays paused and the approval service is called through Envoy; its
-//!   answer, in `on_http_call_response`, resumes or refuses the request);
-//! - on response headers: asks the core how to mask the body ([`ResponseStep`]); event streams
-//!   are rewritten chunk by chunk as they pass (a chunk may shrink to nothing while a possible
-//!   secret is held back), other bodies are buffered, with their headers, until complete;
-//! - on log: records what DLP found (counts per detector, never values).
+//!   runs [`Exchange::start`] (or [`Exchange::turned_away`] when one of those reads failed or the
+//!   audit queue is closed), applies the header edits and pauses while a body is judged;
+//! - on request body / trailers (while the exchange wants the body): buffers, and at the end
+//!   performs the core's [`BodyStep`] (the body may come back masked, or the request is held:
+//!   the body is replaced, the request stays paused and the approval service is called through
+//!   Envoy; its answer, in `on_http_call_response`, resumes or refuses the request);
+//! - on response headers and body: performs the exchange's [`ResponseStep`] and follows its
+//!   [`ResponseMode`] (event streams rewritten chunk by chunk as they pass, other bodies buffered
+//!   with their headers until complete, or observed for the record);
+//! - on log: asks the exchange for its record (made once) and queues it; records what DLP found
+//!   (counts per detector, never values).
 //!
-//! Host calls go through [`host`], which never panics; a failing host call refuses the request
-//! (`internal_error`), it never lets it through.
+//! Host calls go through [`host`], which never panics; a failing host call is reported to the
+//! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
+//! records it — it never lets it through.
 
 mod audit;
 mod host;
 mod metrics;
 
 use crate::core::audit::outbox::Outbox;
-use crate::core::audit::record::Record;
-use crate::core::audit::trail::{refused_at_headers, Ending};
+use crate::core::audit::trail::Ending;
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
     millis, request_id_for, ApprovalStep, BodyStep, Callout, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead,
-    ResponseBodyStep, ResponseStep,
+    ResponseBodyStep, ResponseMode, ResponseStep,
 };
 use crate::core::identity::TokenStatus;
 use crate::proxy_abi::{decode_claims, decode_text};
@@ -125,13 +128,10 @@ impl RootContext for WardenRoot {
             gateway: self.gateway.clone(),
             metrics: self.metrics.clone(),
             outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
-            refused_record: None,
             response_complete: false,
             exchange: None,
-            judging_body: false,
             buffered: 0,
             had_content_length: false,
-            response: ResponseMode::Pass,
         }))
     }
 
@@ -140,45 +140,29 @@ impl RootContext for WardenRoot {
     }
 }
 
-/// How the response body is being handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResponseMode {
-    /// Untouched.
-    Pass,
-    /// Passed untouched, a copy of each chunk kept for the audit record.
-    Observe,
-    /// Rewritten chunk by chunk.
-    Stream,
-    /// Buffered and rewritten whole.
-    Buffer,
-    /// Done (finished or replaced by a local reply): later callbacks pass.
-    Done,
-}
-
 struct WardenHttp {
     gateway: Option<Rc<Gateway>>,
     metrics: Option<Rc<Metrics>>,
     /// The worker's audit records waiting to leave (when the policy has `audit`).
     outbox: Option<Rc<RefCell<Outbox>>>,
-    /// The record of a request refused at its headers (no exchange exists for it).
-    refused_record: Option<Record>,
     /// Whether the response reached its end.
     response_complete: bool,
-    /// The accepted request, kept for the response.
+    /// The request's exchange, from its headers to its record: set for every request once a
+    /// policy is loaded, and never dropped before `on_log` asks it for the record.
     exchange: Option<Exchange>,
-    /// Whether the request body is still being judged.
-    judging_body: bool,
     /// Body bytes buffered so far.
     buffered: usize,
     /// Whether the request declared a `content-length` (to be corrected after a rewrite).
     had_content_length: bool,
-    response: ResponseMode,
 }
 
 impl Context for WardenHttp {
     /// The approval service answered (or Envoy reports the callout's failure as 503/504).
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else { return };
+        if !exchange.is_held() {
+            return;
+        }
         let status = host::call_response_status();
         let body = host::get_buffer(Buffer::HttpCallResponseBody, 0, body_size).unwrap_or_default();
         let now = host::now_seconds().unwrap_or(0.0);
@@ -186,15 +170,12 @@ impl Context for WardenHttp {
         match exchange.on_approval_answer(&gateway, answer, now) {
             ApprovalStep::Forward { clamped } => {
                 if let Err(e) = host::continue_request() {
-                    let request_id = exchange.request_id.clone();
-                    self.exchange = None;
-                    self.fail_closed(&request_id, "resuming the approved request", e);
+                    self.fail_closed("resuming the approved request", e);
                 } else {
                     self.count_forward(clamped);
                 }
             }
             ApprovalStep::Reply(local) => {
-                self.exchange = None;
                 self.reply(&local);
             }
         }
@@ -203,68 +184,62 @@ impl Context for WardenHttp {
 
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = match host::get_headers(Map::RequestHeaders) {
-            Ok(headers) => headers,
-            Err(e) => return self.fail_closed(&request_id_for(None), "reading request headers", e),
-        };
-        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        let request_id = request_id_for(find("x-request-id"));
         let Some(gateway) = self.gateway.clone() else {
-            return self.refuse_internal(&request_id, "no valid policy is loaded");
+            // No policy: nothing can be judged, nor recorded.
+            return self.reply(
+                &Denial::new(Reason::InternalError, "no valid policy is loaded").to_reply(&request_id_for(None)),
+            );
         };
         if self.outbox.is_some() {
             audit::mark_handled();
         }
-        let now = match host::now_seconds() {
-            Ok(now) => now,
-            Err(e) => return self.fail_closed(&request_id, "reading the clock", e),
-        };
-        if self.outbox.as_ref().is_some_and(|outbox| !outbox.borrow().admits(millis(now))) {
-            log::warn!("{request_id} refused: audit records cannot be delivered (fail_closed)");
-            let detail = "audit records cannot be delivered to the audit service right now; retry later";
-            let local = Denial::new(Reason::AuditUnavailable, detail).to_reply(&request_id);
-            // Counted in the summary of refusals made before the caller is known (no room taken).
-            let (method, path) = (find(":method").unwrap_or(""), find(":path").unwrap_or(""));
-            self.refused_record =
-                Some(refused_at_headers(&request_id, method, path, &local, millis(now), host::now_millis()));
-            return self.reply(&local);
-        }
-        let token = match read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims)
-        {
-            Ok(token) => token,
-            Err(e) => return self.fail_closed(&request_id, "reading jwt_authn metadata", e),
+        // Whatever cannot be read still gets an exchange: its refusal is recorded.
+        let headers = host::get_headers(Map::RequestHeaders);
+        let now = host::now_seconds();
+        let token = read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims);
+        let no_headers = Vec::new();
+        let find = |name: &str| {
+            headers.as_ref().unwrap_or(&no_headers).iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
         };
         let head = RequestHead {
             method: find(":method").unwrap_or(""),
             path: find(":path").unwrap_or(""),
-            headers: &headers,
-            token,
-            now,
+            headers: headers.as_ref().unwrap_or(&no_headers),
+            token: token.clone().unwrap_or(TokenStatus::Missing),
+            now: *now.as_ref().unwrap_or(&0.0),
         };
-        let (exchange, step) = Exchange::start(&gateway, &head);
         self.had_content_length = find("content-length").is_some();
+        let failed = [
+            ("reading request headers", headers.as_ref().err()),
+            ("reading the clock", now.as_ref().err()),
+            ("reading jwt_authn metadata", token.as_ref().err()),
+        ];
+        if let Some((what, Some(e))) = failed.into_iter().find(|(_, e)| e.is_some()) {
+            log::error!("{what} failed (host status {})", e.0);
+            let denial = Denial::new(Reason::InternalError, format!("{what} failed"));
+            let (exchange, local) = Exchange::turned_away(&gateway, &head, denial);
+            self.exchange = Some(exchange);
+            return self.reply(&local);
+        }
+        if self.outbox.as_ref().is_some_and(|outbox| !outbox.borrow().admits(millis(head.now))) {
+            let detail = "audit records cannot be delivered to the audit service right now; retry later";
+            let (exchange, local) =
+                Exchange::turned_away(&gateway, &head, Denial::new(Reason::AuditUnavailable, detail));
+            self.exchange = Some(exchange);
+            return self.reply(&local);
+        }
+        let (exchange, step) = Exchange::start(&gateway, &head);
+        self.exchange = Some(exchange);
         match step {
-            HeadersStep::Reply(local) => {
-                if self.outbox.is_some() {
-                    let (method, path) = (find(":method").unwrap_or(""), find(":path").unwrap_or(""));
-                    let end = host::now_millis();
-                    self.refused_record = Some(refused_at_headers(&request_id, method, path, &local, millis(now), end));
-                }
-                self.reply(&local)
-            }
+            HeadersStep::Reply(local) => self.reply(&local),
             HeadersStep::Forward(edits) => match apply_edits(&edits) {
-                Ok(()) => {
-                    self.exchange = exchange;
-                    self.forward(false)
-                }
-                Err(e) => self.fail_closed(&request_id, "editing request headers", e),
+                Ok(()) => self.forward(false),
+                Err(e) => self.fail_closed("editing request headers", e),
             },
             HeadersStep::InspectBody(edits) => {
                 if let Err(e) = apply_edits(&edits) {
-                    return self.fail_closed(&request_id, "editing request headers", e);
+                    return self.fail_closed("editing request headers", e);
                 }
-                self.exchange = exchange;
-                self.judging_body = true;
                 if end_of_stream {
                     // No body will follow: judge the empty body now.
                     return self.finish_body(&gateway, Vec::new());
@@ -275,9 +250,8 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(exchange) = self.exchange.as_mut().filter(|_| self.judging_body) else { return Action::Continue };
+        let Some(exchange) = self.exchange.as_mut().filter(|e| e.wants_body()) else { return Action::Continue };
         if let Some(local) = exchange.on_body_progress(body_size) {
-            self.exchange = None;
             return self.reply(&local);
         }
         self.buffered = body_size;
@@ -289,45 +263,39 @@ impl HttpContext for WardenHttp {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // With trailers, the last body callback never says end_of_stream: judge the body here.
-        if !self.judging_body {
+        if !self.exchange.as_ref().is_some_and(Exchange::wants_body) {
             return Action::Continue;
         }
         self.read_and_finish(self.buffered)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if end_of_stream {
+            self.response_complete = true;
+        }
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
             return Action::Continue;
         };
+        if exchange.is_refused() {
+            // Warden's own reply on its way out.
+            return Action::Continue;
+        }
         let headers = match host::get_headers(Map::ResponseHeaders) {
             Ok(headers) => headers,
             Err(e) => return self.fail_response("reading response headers", e),
         };
-        let step = exchange.on_response_headers(&gateway, &headers);
-        if end_of_stream {
-            self.response_complete = true;
-        }
-        match step {
-            ResponseStep::Pass => Action::Continue,
-            ResponseStep::Observe => {
-                self.response = ResponseMode::Observe;
-                Action::Continue
-            }
-            ResponseStep::Reply(local) => {
-                self.response = ResponseMode::Done;
-                self.reply(&local)
-            }
+        match exchange.on_response_headers(&gateway, &headers) {
+            ResponseStep::Pass | ResponseStep::Observe => Action::Continue,
+            ResponseStep::Reply(local) => self.reply(&local),
             ResponseStep::Stream | ResponseStep::Buffer if end_of_stream => Action::Continue,
             step => {
                 if let Err(e) = host::remove_header(Map::ResponseHeaders, "content-length") {
                     return self.fail_response("editing response headers", e);
                 }
                 if step == ResponseStep::Stream {
-                    self.response = ResponseMode::Stream;
                     Action::Continue
                 } else {
                     // Hold the headers: a blocked body is replaced by an error reply.
-                    self.response = ResponseMode::Buffer;
                     Action::Pause
                 }
             }
@@ -338,7 +306,7 @@ impl HttpContext for WardenHttp {
         if end_of_stream {
             self.response_complete = true;
         }
-        match self.response {
+        match self.response_mode() {
             ResponseMode::Observe => self.observe_chunk(body_size),
             ResponseMode::Stream => self.stream_chunk(body_size, end_of_stream),
             ResponseMode::Buffer if end_of_stream => self.finish_response_body(body_size),
@@ -350,14 +318,13 @@ impl HttpContext for WardenHttp {
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         // With trailers, the last body callback never says end_of_stream: finish here.
         self.response_complete = true;
-        match self.response {
-            ResponseMode::Observe => Action::Continue,
+        match self.response_mode() {
             ResponseMode::Stream => self.stream_chunk(0, true),
             ResponseMode::Buffer => {
                 let size = host::get_buffer(Buffer::ResponseBody, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
                 self.finish_response_body(size)
             }
-            ResponseMode::Pass | ResponseMode::Done => Action::Continue,
+            ResponseMode::Observe | ResponseMode::Pass | ResponseMode::Done => Action::Continue,
         }
     }
 
@@ -376,6 +343,11 @@ impl HttpContext for WardenHttp {
 }
 
 impl WardenHttp {
+    /// How the exchange wants the response body handled (passed when there is none).
+    fn response_mode(&self) -> ResponseMode {
+        self.exchange.as_ref().map_or(ResponseMode::Pass, Exchange::response_mode)
+    }
+
     /// Hands a copy of a passing response chunk to the audit record.
     fn observe_chunk(&mut self, size: usize) -> Action {
         let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
@@ -387,21 +359,17 @@ impl WardenHttp {
         Action::Continue
     }
 
-    /// Queues the exchange's audit record (when the policy has `audit`).
+    /// Queues the exchange's audit record (when the policy has `audit`); the exchange makes it
+    /// once, whatever path the request took.
     fn record_exchange(&mut self) {
-        let Some(outbox) = self.outbox.clone() else { return };
-        let record = match (self.exchange.as_mut(), self.gateway.as_ref()) {
-            (Some(exchange), Some(gateway)) => {
-                let ending = Ending {
-                    at_ms: host::now_millis(),
-                    response_complete: self.response_complete,
-                    client_gone: client_went_away(),
-                };
-                exchange.finish_record(gateway, ending)
-            }
-            _ => self.refused_record.take(),
+        let (Some(outbox), Some(gateway)) = (self.outbox.clone(), self.gateway.clone()) else { return };
+        let Some(exchange) = self.exchange.as_mut() else { return };
+        let ending = Ending {
+            at_ms: host::now_millis(),
+            response_complete: self.response_complete,
+            client_gone: client_went_away(),
         };
-        if let Some(record) = record {
+        if let Some(record) = exchange.finish_record(&gateway, ending) {
             audit::enqueue(&outbox, record, self.metrics.as_deref());
         }
     }
@@ -409,32 +377,27 @@ impl WardenHttp {
     fn read_and_finish(&mut self, body_size: usize) -> Action {
         let body = match host::get_buffer(Buffer::RequestBody, 0, body_size) {
             Ok(body) => body,
-            Err(e) => return self.fail_exchange("reading the request body", e),
+            Err(e) => return self.fail_closed("reading the request body", e),
         };
         match self.gateway.clone() {
             Some(gateway) => self.finish_body(&gateway, body),
-            None => self.refuse_internal(&request_id_for(None), "no valid policy is loaded"),
+            None => Action::Continue,
         }
     }
 
     fn finish_body(&mut self, gateway: &Gateway, body: Vec<u8>) -> Action {
-        self.judging_body = false;
-        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
-        let request_id = exchange.request_id.clone();
+        let Some(exchange) = self.exchange.as_mut().filter(|e| e.wants_body()) else { return Action::Continue };
         match exchange.on_body_complete(gateway, &body) {
             BodyStep::Forward => self.forward(false),
-            BodyStep::Reply(local) => {
-                self.exchange = None;
-                self.reply(&local)
-            }
+            BodyStep::Reply(local) => self.reply(&local),
             BodyStep::Replace { body: bytes, clamped } => match self.replace_request_body(body.len(), &bytes) {
                 Ok(()) => self.forward(clamped),
-                Err(e) => self.fail_closed(&request_id, "rewriting the request body", e),
+                Err(e) => self.fail_closed("rewriting the request body", e),
             },
             BodyStep::Hold { body: bytes, callout, .. } => {
                 if let Some(bytes) = bytes {
                     if let Err(e) = self.replace_request_body(body.len(), &bytes) {
-                        return self.fail_closed(&request_id, "rewriting the request body", e);
+                        return self.fail_closed("rewriting the request body", e);
                     }
                 }
                 self.hold(gateway, &callout)
@@ -452,7 +415,7 @@ impl WardenHttp {
     }
 
     /// Keeps the request paused and asks the approval service; a callout that cannot even be
-    /// sent refuses the request at once.
+    /// sent is judged as no answer (the request is refused at once).
     fn hold(&mut self, gateway: &Gateway, callout: &Callout) -> Action {
         let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
         let authorization = format!("Bearer {}", callout.bearer.expose());
@@ -479,13 +442,13 @@ impl WardenHttp {
                     e.0
                 );
                 let now = host::now_seconds().unwrap_or(0.0);
-                let request_id = exchange.request_id.clone();
-                let step = exchange.on_approval_answer(gateway, None, now);
-                self.exchange = None;
-                match step {
+                match exchange.on_approval_answer(gateway, None, now) {
                     ApprovalStep::Reply(local) => self.reply(&local),
                     // Without an answer nothing approves; refuse even if that ever changed.
-                    ApprovalStep::Forward { .. } => self.refuse_internal(&request_id, "approval without an answer"),
+                    ApprovalStep::Forward { .. } => {
+                        let local = exchange.on_host_failure("approving without an answer");
+                        self.reply(&local)
+                    }
                 }
             }
         }
@@ -507,7 +470,6 @@ impl WardenHttp {
         let mut out = exchange.on_response_chunk(&gateway, &chunk);
         if end {
             out.extend(exchange.on_response_end(&gateway));
-            self.response = ResponseMode::Done;
         }
         exchange.on_delivered(&out, host::now_millis());
         if out != chunk {
@@ -518,9 +480,9 @@ impl WardenHttp {
         Action::Continue
     }
 
-    /// Masks a complete buffered response body, or replaces the response with a refusal.
+    /// Masks (and, for a model list, filters) a complete buffered response body, or replaces the
+    /// response with a refusal.
     fn finish_response_body(&mut self, size: usize) -> Action {
-        self.response = ResponseMode::Done;
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
             return Action::Continue;
         };
@@ -548,18 +510,20 @@ impl WardenHttp {
 
     /// A host call failed while masking a response: never deliver it unmasked.
     fn fail_response(&mut self, what: &str, error: HostError) -> Action {
-        let request_id = self.exchange.as_ref().map(|e| e.request_id.clone()).unwrap_or_default();
-        log::error!("{request_id} {what} failed (host status {}); ending the response", error.0);
-        self.response = ResponseMode::Done;
         // Replace whatever is buffered by nothing, then reset via a local reply.
         let _ = host::set_buffer(Buffer::ResponseBody, 0, usize::MAX, &[]);
-        self.refuse_internal(&request_id, &format!("{what} failed"))
+        self.fail_closed(what, error)
     }
 
-    fn fail_exchange(&mut self, what: &str, error: HostError) -> Action {
-        self.judging_body = false;
-        let request_id = self.exchange.take().map(|e| e.request_id).unwrap_or_default();
-        self.fail_closed(&request_id, what, error)
+    /// A host call failed: the exchange refuses the request (and records it) rather than pass
+    /// it unchecked.
+    fn fail_closed(&mut self, what: &str, error: HostError) -> Action {
+        log::error!("{what} failed (host status {})", error.0);
+        let local = match self.exchange.as_mut() {
+            Some(exchange) => exchange.on_host_failure(what),
+            None => Denial::new(Reason::InternalError, format!("{what} failed")).to_reply(&request_id_for(None)),
+        };
+        self.reply(&local)
     }
 
     /// Sends a local reply and stops the request.
@@ -571,17 +535,6 @@ impl WardenHttp {
             log::error!("sending a local reply failed (status {})", e.0);
         }
         Action::Pause
-    }
-
-    /// A host call failed: refuse the request rather than pass it unchecked.
-    fn fail_closed(&self, request_id: &str, what: &str, error: HostError) -> Action {
-        log::error!("{request_id} {what} failed (host status {}); refusing the request", error.0);
-        self.refuse_internal(request_id, &format!("{what} failed"))
-    }
-
-    /// Refuses the request with `internal_error`.
-    fn refuse_internal(&self, request_id: &str, detail: &str) -> Action {
-        self.reply(&Denial::new(Reason::InternalError, detail).to_reply(request_id))
     }
 
     /// Lets the request go on to the upstream.

@@ -54,7 +54,8 @@ def trail(tmp_path_factory, gateway_factory, make_policy):
     changes = {
         "credentials": {"approvals-token": {"env": "WARDEN_APPROVALS_TOKEN"},
                         "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
-        "bindings": [{"group": "eng", "role": "developer"}, {"group": "leads", "role": "developer"}],
+        "bindings": [{"group": "eng", "role": "developer"}, {"group": "leads", "role": "developer"},
+                     {"group": "analysts", "role": "analyst"}],
         "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
                                   "verdict_key": "approvals-verdict-key"},
                       "auditors": ["leads"]},
@@ -390,3 +391,60 @@ def test_records_that_die_with_the_gateway_are_named_lost_at_shutdown(trail, gat
     lost = [line for line in verified.stdout.splitlines() if "lost at shutdown" in line]
     assert len(lost) == 3, verified.stdout
     assert "deleted" not in verified.stdout, verified.stdout
+
+
+def test_every_filter_refusal_has_one_record_and_an_access_log_reference(trail, issuer, token):
+    """Refusals at the headers and at the body, and a filtered model list: each leaves exactly one
+    stored record with its reason and caller, and its access-log line names that record."""
+    service, gateway, keys = trail
+    analyst = issuer.mint(groups=["analysts"])
+    json_headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+
+    def body(model: str, **extra: Any) -> dict:
+        return {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}], **extra}
+
+    tool = {"name": "Bash", "input_schema": {"type": "object"}}
+    # (method, path, token, body, status, reason, subject, role)
+    cases = [
+        ("POST", "/v1/messages", None, body("claude-sonnet-4-6"), 401, "token_missing", None, None),
+        ("POST", "/v1/messages", issuer.mint(groups=["nobody"]), body("claude-sonnet-4-6"), 403,
+         "no_role_binding", "alice", ""),
+        ("POST", "/v1/messages", analyst, body("claude-opus-4-1"), 403, "model_not_allowed", "alice", "analyst"),
+        ("POST", "/v1/messages", analyst, body("claude-haiku-4-5", tools=[tool]), 403, "tool_not_allowed",
+         "alice", "analyst"),
+        ("POST", "/v1/messages", analyst, body("claude-haiku-4-5", metadata={"pad": "x" * (2 << 20)}), 413,
+         "body_too_large", "alice", "analyst"),
+        ("GET", "/v1/models/claude-opus-4-1-20250805", analyst, None, 403, "model_not_allowed", "alice", "analyst"),
+        ("GET", "/v1/models", analyst, None, 200, None, "alice", "analyst"),
+    ]
+    sent: dict[str, tuple] = {}
+    for method, path, bearer, payload, status, reason, subject, role in cases:
+        headers = dict(json_headers, **({"authorization": f"Bearer {bearer}"} if bearer else {}))
+        r = gateway.request(method, path, headers, payload)
+        assert r.status == status, (reason, r.text)
+        if path == "/v1/models":
+            assert [m["id"] for m in r.json()["data"]] == ["claude-haiku-4-5-20251001"], r.text
+            assert r.json()["first_id"] == r.json()["last_id"] == "claude-haiku-4-5-20251001"
+        sent[r.header("request-id")] = (reason, subject, role)
+
+    def answered(record: dict) -> set:
+        # The client sees Warden's request-id on a refusal, the upstream's on an answer.
+        return {record["request_id"], record.get("upstream_request_id")}
+
+    records = wait_for_records(service.db, lambda rs: set().union(*map(answered, rs)) >= set(sent))
+    for request_id, (reason, subject, role) in sent.items():
+        mine = [r for r in records if request_id in answered(r)]
+        assert len(mine) == 1, (reason, len(mine))
+        record = mine[0]
+        assert record["decision"]["reason"] == reason, record["decision"]
+        assert record["decision"]["allowed"] == (reason is None)
+        identity = record["identity"]
+        assert (identity and (identity["subject"], identity["role"])) == (subject and (subject, role)), identity
+        envoy_id = record["request_id"].removeprefix("req_warden_")
+        deadline = time.monotonic() + 10
+        while f"audit_record={record['id']} " not in gateway.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        lines = [line for line in gateway.log().splitlines() if f"x-request-id={envoy_id}" in line]
+        assert len(lines) == 1 and f"audit_record={record['id']} audit_hash=" in lines[0], (reason, lines)
+    verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr

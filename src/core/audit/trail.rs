@@ -1,11 +1,15 @@
 //! What one exchange leaves for its audit record, gathered as it happens ([`Trail`]), and the
-//! record it becomes ([`Trail::finish`]); [`refused_at_headers`] records a request refused before
-//! an exchange existed.
+//! record it becomes ([`Trail::finish`]). Every request the filter sees has an exchange, and so
+//! a trail, from its first header on — a request refused at its headers too; the exchange makes
+//! the record once. ([`refused_at_headers`] builds such a record alone, for tests and tools.)
 //!
-//! The exchange feeds the trail: the forwarded body (split into blobs), refusals, the approval,
-//! the response headers, and every delivered response byte (an event stream is reassembled as it
-//! passes; another body is kept up to [`MAX_BODY_BYTES`] and read at the end). Nothing here
-//! touches the request path's decisions.
+//! The exchange feeds the trail: the endpoint once classified, the forwarded body (split into
+//! blobs), refusals, the approval, the response headers, and every delivered response byte (an
+//! event stream is reassembled as it passes; another body is kept up to [`MAX_BODY_BYTES`] and
+//! read at the end). Nothing here touches the request path's decisions.
+//!
+//! Decision: refused (with the reply's reason and status) when Warden answered; not allowed, with
+//! no reason, when the exchange ended before anything was decided; else allowed.
 //!
 //! Outcome: refused when Warden refused; an upstream status ≥ 400 is `upstream_error`; an answer
 //! that carried an error event or stopped being an event stream is `stream_error`; an event
@@ -57,6 +61,8 @@ pub struct Trail {
     path: String,
     labels: ClientLabels,
     refusal: Option<DecisionView>,
+    /// Why nothing was decided, when the exchange ended before Warden decided.
+    undecided: Option<String>,
     approval: Option<ApprovalView>,
     /// The body as forwarded, split into blobs only when the record is made (off the request
     /// path).
@@ -91,6 +97,11 @@ impl Trail {
         }
     }
 
+    /// The endpoint called (its policy label), once the path is classified.
+    pub fn on_endpoint(&mut self, endpoint: &str) {
+        self.endpoint = endpoint.to_string();
+    }
+
     /// The body as forwarded (kept until the record is made).
     pub fn on_forwarded_body(&mut self, forwarded: Forwarded) {
         self.forwarded = Some(forwarded);
@@ -104,6 +115,12 @@ impl Trail {
             status: Some(reply.status),
             message: Some(reply.message.clone()),
         });
+    }
+
+    /// The exchange ended before Warden decided (the client left while the body was read or the
+    /// request was held): nothing went upstream. `when` says at which point.
+    pub fn on_undecided(&mut self, when: &str) {
+        self.undecided = Some(format!("the request ended {when}, before Warden decided; nothing went upstream"));
     }
 
     /// The request was held for approval for `reasons`.
@@ -176,8 +193,11 @@ impl Trail {
             transcript
         });
         let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
-        let decision =
-            self.refusal.unwrap_or(DecisionView { allowed: true, reason: None, status: self.status, message: None });
+        let decision = match (self.refusal, self.undecided) {
+            (Some(refusal), _) => refusal,
+            (None, Some(why)) => DecisionView { allowed: false, reason: None, status: self.status, message: Some(why) },
+            (None, None) => DecisionView { allowed: true, reason: None, status: self.status, message: None },
+        };
         let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
         let session_id = super::record::session_id(self.labels.session.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
@@ -242,7 +262,8 @@ fn dlp_view(tally: &Tally) -> DlpView {
     view
 }
 
-/// The record of a request refused at its headers (before an exchange existed).
+/// The record of a request refused at its headers, without identity (what the exchange makes for
+/// an unauthenticated refusal; kept for tests and tools that need such a record alone).
 pub fn refused_at_headers(
     request_id: &str,
     method: &str,

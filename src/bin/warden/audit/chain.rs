@@ -219,7 +219,7 @@ mod tests {
         });
         let head = RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token, now: 1_800_000_100.0 };
         let (exchange, _) = Exchange::start(&gateway, &head);
-        let mut exchange = exchange.unwrap();
+        let mut exchange = exchange;
         let body = json!({"model": "claude-sonnet-4-6", "max_tokens": 99_999, "system": "Be brief, é.",
                           "metadata": {"user_id": "user_ab_account__session_s-1"},
                           "messages": [{"role": "user", "content": "mail ann.lee@corp.io \"now\""}]});

@@ -325,8 +325,7 @@ mod tests {
                 audiences: vec![],
             });
             let head = RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token, now: 1_800_000_100.0 };
-            let (exchange, _) = Exchange::start(&gateway, &head);
-            let mut exchange = exchange.unwrap();
+            let (mut exchange, _) = Exchange::start(&gateway, &head);
             let body = hostile_body(depth, long, fields, &odd, objects);
             exchange.on_body_complete(&gateway, body.as_bytes());
             exchange.on_response_headers(&gateway, &[(":status".to_string(), "200".to_string())]);
