@@ -314,15 +314,19 @@ fn a_request_turned_away_before_its_headers_are_judged_is_recorded_with_who_sent
 }
 
 #[test]
-fn a_request_refused_because_the_audit_queue_is_full_adds_no_record_to_it() {
+fn a_request_refused_because_the_audit_queue_is_full_names_no_caller_so_it_is_only_summarised() {
+    // A record without identity that refuses is counted in the outbox's summary, never queued:
+    // it cannot fill the queue it waits on.
     let hs = headers(&[]);
     let head = RequestHead { method: "POST", path: "/v1/messages", headers: &hs, token: verified(&["eng"]), now: NOW };
     let gw = gateway();
-    let (mut exchange, reply) = Exchange::turned_away(&gw, &head, Denial::new(Reason::AuditUnavailable, "full"));
+    let (exchange, reply) = Exchange::turned_away(&gw, &head, Denial::new(Reason::AuditUnavailable, "full"));
     assert_eq!((reply.status, reply.reason), (503, Reason::AuditUnavailable));
     assert!(exchange.is_refused());
-    let ending = Ending { at_ms: 9, response_complete: true, client_gone: false };
-    assert!(exchange.finish_record(&gw, ending).is_none());
+    let run = Run { gw, exchange, replies: vec![reply] };
+    let (record, replies) = run.ended();
+    assert_refused(&record, &replies, "audit_unavailable");
+    assert!(record.identity.is_none());
 }
 
 #[test]
