@@ -405,8 +405,10 @@ def test_every_filter_refusal_has_one_record_and_an_access_log_reference(trail, 
 
     tool = {"name": "Bash", "input_schema": {"type": "object"}}
     # (method, path, token, body, status, reason, subject, role)
+    # A request no verified token names is counted in a summary record, not recorded alone.
+    tokenless = gateway.request("POST", "/v1/messages", json_headers, body("claude-sonnet-4-6"))
+    assert tokenless.status == 401, tokenless.text
     cases = [
-        ("POST", "/v1/messages", None, body("claude-sonnet-4-6"), 401, "token_missing", None, None),
         ("POST", "/v1/messages", issuer.mint(groups=["nobody"]), body("claude-sonnet-4-6"), 403,
          "no_role_binding", "alice", ""),
         ("POST", "/v1/messages", analyst, body("claude-opus-4-1"), 403, "model_not_allowed", "alice", "analyst"),
@@ -446,5 +448,8 @@ def test_every_filter_refusal_has_one_record_and_an_access_log_reference(trail, 
             time.sleep(0.2)
         lines = [line for line in gateway.log().splitlines() if f"x-request-id={envoy_id}" in line]
         assert len(lines) == 1 and f"audit_record={record['id']} audit_hash=" in lines[0], (reason, lines)
+    tokenless_id = tokenless.header("request-id").removeprefix("req_warden_")
+    [line] = [line for line in gateway.log().splitlines() if f"x-request-id={tokenless_id}" in line]
+    assert "audit_hash=summary" in line, line
     verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
     assert verified.returncode == 0, verified.stdout + verified.stderr
