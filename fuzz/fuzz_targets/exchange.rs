@@ -253,7 +253,9 @@ fn run(u: &mut Unstructured, gw: &Gateway) -> Result<()> {
                     ResponseMode::Buffer | ResponseMode::Pass | ResponseMode::Done => {
                         if out_of_turn {
                             let _ = exchange.on_response_chunk(gw, &chunk);
-                            let _ = exchange.on_response_body(gw, &chunk);
+                            if let ResponseBodyStep::Reply(_) = exchange.on_response_body(gw, &chunk) {
+                                glue.replied();
+                            }
                             let _ = exchange.on_response_end(gw);
                         }
                     }
