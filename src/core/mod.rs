@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod hex;
 pub mod identity;
 pub mod messages;
+pub mod nesting;
 pub mod policy;
 pub mod secret;
 pub mod splice;

@@ -13,8 +13,9 @@
 //!
 //! Streaming ([`Engine::scan`] with `at_end = false`): a candidate is *undecided* while its
 //! match could still change with more text — the detector's lazy DFA, run anchored from the
-//! candidate start to the end of the text, is neither dead nor past `max_len`; a number-like
-//! run that touches the end is undecided as a whole. The text is also undecided from the start
+//! candidate start to the end of the text, is neither dead nor past `max_len`; in a
+//! number-like run that touches the end, the candidates whose `max_len` window still reaches the
+//! end are undecided (further back the window is complete, so the match is final). The text is also undecided from the start
 //! of any trailing piece that could begin a masked span: a proper prefix of the literal of a
 //! detector that masks its trigger too (most keep it visible: `ghp_[REDACTED:…]`), or, for
 //! `Infix` detectors that mask the text before their literal (emails), the run of characters
@@ -184,8 +185,8 @@ impl Engine {
                 }
                 Trigger::Digits { run, min_digits } => {
                     match digit_groups.iter_mut().find(|g| g.class == *run) {
-                        Some(group) => group.detectors.push((index, *min_digits)),
-                        None => digit_groups.push(DigitGroup::new(*run, index, *min_digits)),
+                        Some(group) => group.detectors.push((index, *min_digits, spec.max_len)),
+                        None => digit_groups.push(DigitGroup::new(*run, (index, *min_digits, spec.max_len))),
                     }
                     (&[][..], None)
                 }
@@ -362,8 +363,8 @@ impl Engine {
             }
         }
         for group in &self.digit_groups {
-            let detectors: Vec<(usize, usize)> =
-                group.detectors.iter().copied().filter(|(d, _)| is_active(*d)).collect();
+            let detectors: Vec<(usize, usize, usize)> =
+                group.detectors.iter().copied().filter(|(d, _, _)| is_active(*d)).collect();
             if !detectors.is_empty() {
                 group.push_candidates(bytes, from, at_end, &detectors, &mut out);
             }
@@ -590,17 +591,17 @@ fn run_start(bytes: &[u8], end: usize, class: CharClass, max_back: usize) -> usi
 struct DigitGroup {
     class: CharClass,
     table: [bool; 256],
-    /// `(detector, min_digits)`.
-    detectors: Vec<(usize, usize)>,
+    /// `(detector, min_digits, max_len)`.
+    detectors: Vec<(usize, usize, usize)>,
 }
 
 impl DigitGroup {
-    fn new(class: CharClass, detector: usize, min_digits: usize) -> Self {
+    fn new(class: CharClass, detector: (usize, usize, usize)) -> Self {
         let mut table = [false; 256];
         for (byte, slot) in table.iter_mut().enumerate() {
             *slot = u8::try_from(byte).is_ok_and(|b| class.contains(b));
         }
-        Self { class, table, detectors: vec![(detector, min_digits)] }
+        Self { class, table, detectors: vec![detector] }
     }
 
     fn contains(&self, byte: u8) -> bool {
@@ -610,13 +611,16 @@ impl DigitGroup {
     /// Candidates in `bytes[from..]`: in each maximal run of the class holding at least a
     /// detector's `min_digits` digits, the run start and every token start (a letter, digit,
     /// `+` or `(` after a non-alphanumeric byte). A run touching the end of a text that may grow
-    /// gives open candidates whatever its digits.
+    /// gives open candidates whatever its digits — but only where the detector's window
+    /// (`max_len` bytes, plus one byte of look-ahead for `\b`) still reaches past the end: a
+    /// candidate further back is decided whatever follows, so a long run (`1 1 1 …`, an
+    /// upper-case word list) is held back by at most `max_len` bytes, not as a whole.
     fn push_candidates(
         &self,
         bytes: &[u8],
         from: usize,
         at_end: bool,
-        detectors: &[(usize, usize)],
+        detectors: &[(usize, usize, usize)],
         out: &mut Vec<Candidate>,
     ) {
         let mut i = from;
@@ -638,7 +642,7 @@ impl DigitGroup {
                 end += 1;
             }
             let open_run = !at_end && end == bytes.len();
-            for &(detector, min_digits) in detectors {
+            for &(detector, min_digits, max_len) in detectors {
                 if digits < min_digits && !open_run {
                     continue;
                 }
@@ -647,7 +651,12 @@ impl DigitGroup {
                     if token_start
                         && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(')
                     {
-                        out.push(Candidate { detector, start: at, hold_from: at, open_run });
+                        let open = open_run && bytes.len() <= at.saturating_add(max_len);
+                        // A decided candidate of a run with too few digits so far cannot match:
+                        // its whole window is already part of that run.
+                        if open || digits >= min_digits {
+                            out.push(Candidate { detector, start: at, hold_from: at, open_run: open });
+                        }
                     }
                 }
             }
@@ -662,7 +671,9 @@ impl DigitGroup {
             for at in start..bytes.len() {
                 let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
-                    for &(detector, _) in detectors {
+                    // Only where the window still reaches past the end: further back, the
+                    // window is complete and holds no digit, so nothing can match there.
+                    for &(detector, _, _) in detectors.iter().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
                         out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
                     }
                 }
