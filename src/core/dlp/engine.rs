@@ -35,6 +35,7 @@ use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Longest credential value checked against placeholders and documented examples.
@@ -135,10 +136,28 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// Three stream offsets: a decided candidate's (detector, start, hold-from) as a key, a finding's
+/// (start, end, mask-from) as a value.
+type Decided = (usize, usize, usize);
+
 /// Per-stream mutable state of the engine's lazy DFAs.
 #[derive(Default)]
 pub struct Scratch {
     caches: Vec<Option<DfaCache>>,
+    /// Offset of the scanned text's first byte in the whole stream (a stream drops text it
+    /// no longer needs).
+    base: usize,
+    /// Decisions already made for candidates whose window was complete, keyed by detector and
+    /// stream offsets of the start and of where it holds from: a stream re-scanning its held tail does not search them
+    /// again (the window and the context before it cannot change). Values are stream offsets.
+    decided: HashMap<Decided, Option<Decided>>,
+}
+
+impl Scratch {
+    /// Tells the scratch that the next text scanned starts at stream offset `base`.
+    pub fn rebase(&mut self, base: usize) {
+        self.base = base;
+    }
 }
 
 impl fmt::Debug for Scratch {
@@ -289,6 +308,14 @@ impl Engine {
         self.context_bytes
     }
 
+    /// The most text a stream holds back at once ("hold-back bound"): the longest match any
+    /// detector allows (`max_len`), a quarter more while a long held tail waits to be scanned
+    /// again ([`super::text::TextStream`]), and the longest trigger literal.
+    pub fn hold_bound(&self) -> usize {
+        let longest = self.specs.iter().map(|s| s.max_len).max().unwrap_or(0);
+        longest + longest / 4 + self.longest_literal
+    }
+
     /// All findings of all detectors in a complete text.
     pub fn find_all(&self, text: &str) -> Vec<Finding> {
         let active = vec![Action::Mask; self.specs.len()];
@@ -303,6 +330,8 @@ impl Engine {
         let candidates = self.candidates(text, from, at_end, active);
         let mut settled = text.len();
         let mut found: Vec<(Finding, u8)> = Vec::new();
+        // Per finding: where its candidate (its trigger) starts.
+        let mut triggers: Vec<usize> = Vec::new();
         let mut captures: Vec<Option<Captures>> = Vec::new();
         for candidate in &candidates {
             let Some((spec, compiled)) = self.specs.get(candidate.detector).zip(self.compiled.get(candidate.detector))
@@ -314,9 +343,30 @@ impl Engine {
                 settled = settled.min(candidate.hold_from);
                 continue;
             }
-            if let Some(span) = self.match_at(candidate, spec, compiled, text, window_end, &mut captures) {
+            let key = (candidate.detector, scratch.base + candidate.start, scratch.base + candidate.hold_from);
+            let span = match scratch.decided.get(&key) {
+                Some(decided) => decided.and_then(|(start, end, mask_from)| {
+                    let back = |at: usize| at.checked_sub(scratch.base);
+                    Some(Finding {
+                        detector: candidate.detector,
+                        start: back(start)?,
+                        end: back(end)?,
+                        mask_from: back(mask_from)?,
+                    })
+                }),
+                None => {
+                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut captures);
+                    if !at_end {
+                        let base = scratch.base;
+                        scratch.decided.insert(key, span.map(|f| (base + f.start, base + f.end, base + f.mask_from)));
+                    }
+                    span
+                }
+            };
+            if let Some(span) = span {
                 if span.mask_from >= from {
                     found.push((span, spec.priority));
+                    triggers.push(candidate.start);
                 }
             }
         }
@@ -327,9 +377,12 @@ impl Engine {
         // overlaps: which of overlapping findings wins may still change.
         loop {
             let before = settled;
-            for (finding, _) in &found {
+            for ((finding, _), trigger) in found.iter().zip(&triggers) {
+                // Back to the finding's trigger, not just its masked part: the next scan must
+                // find its trigger again (a trigger before `from` is only looked at again if it
+                // reaches forward).
                 if finding.mask_from < settled && finding.end > settled {
-                    settled = finding.mask_from;
+                    settled = (*trigger).min(finding.mask_from);
                 }
             }
             if settled == before {
@@ -338,6 +391,11 @@ impl Engine {
         }
         found.retain(|(f, _)| f.end <= settled);
         let findings = resolve(found);
+        // Decisions before the settled point are never asked for again.
+        let forget_before = scratch.base + settled.max(from);
+        if scratch.decided.len() > 64 {
+            scratch.decided.retain(|(_, start, _), _| *start >= forget_before);
+        }
         Scan { findings, settled: settled.max(from) }
     }
 
