@@ -475,6 +475,16 @@ roles:
     }
 
     #[test]
+    fn over_deep_bodies_are_refused_before_any_reader_recurses() {
+        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let reason = on_small_stack(SMALL_STACK, move || check("developer", &nested_tool_results(levels, "x")));
+            assert_eq!(reason.unwrap_err(), Reason::InvalidRequest);
+        }
+        assert!(check("developer", &nested_tool_results(20, "x")).is_ok());
+    }
+
+    #[test]
     fn malformed_bodies_are_invalid_json() {
         for body in ["", "   ", "{", "[]", "\"x\"", r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[}"#] {
             assert_eq!(check("analyst", body), Err(Reason::InvalidJson), "{body:?}");
