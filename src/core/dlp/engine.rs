@@ -704,12 +704,19 @@ impl DigitGroup {
                 if digits < min_digits && !open_run {
                     continue;
                 }
+                // Open candidates only hold the text back from where they start: the earliest
+                // one per detector is enough.
+                let mut held = false;
                 for at in start.max(from)..end {
                     let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                     if token_start
                         && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(')
                     {
                         let open = open_run && bytes.len() <= at.saturating_add(max_len);
+                        if open && held {
+                            break;
+                        }
+                        held |= open;
                         // A decided candidate of a run with too few digits so far cannot match:
                         // its whole window is already part of that run.
                         if open || digits >= min_digits {
@@ -726,13 +733,17 @@ impl DigitGroup {
             while start > from && bytes.get(start - 1).is_some_and(|b| self.contains(*b)) {
                 start -= 1;
             }
+            let mut held: Vec<usize> = Vec::new();
             for at in start..bytes.len() {
                 let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
                     // Only where the window still reaches past the end: further back, the
                     // window is complete and holds no digit, so nothing can match there.
                     for &(detector, _, _) in detectors.iter().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
-                        out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
+                        if !held.contains(&detector) {
+                            held.push(detector);
+                            out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
+                        }
                     }
                 }
             }

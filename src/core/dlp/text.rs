@@ -326,6 +326,7 @@ mod tests {
     #[test]
     fn long_runs_are_held_back_by_at_most_the_longest_match_a_detector_allows() {
         let bound = Engine::new(crate::core::dlp::catalog::builtin()).unwrap().hold_bound();
+        assert_eq!(bound, 20_508, "the bound docs/dlp.md states");
         for (name, text) in adversarial_texts() {
             for piece in [1, 2, 12] {
                 let (most_held, _) = adversarial(&text, piece);
