@@ -309,11 +309,11 @@ impl Engine {
     }
 
     /// The most text a stream holds back at once ("hold-back bound"): the longest match any
-    /// detector allows (`max_len`), a quarter more while a long held tail waits to be scanned
-    /// again ([`super::text::TextStream`]), and the longest trigger literal.
+    /// detector allows (`max_len`), half more while a held tail waits to be scanned again
+    /// ([`super::text::TextStream`]), and the longest trigger literal.
     pub fn hold_bound(&self) -> usize {
         let longest = self.specs.iter().map(|s| s.max_len).max().unwrap_or(0);
-        longest + longest / 4 + self.longest_literal
+        longest + longest / 2 + self.longest_literal
     }
 
     /// All findings of all detectors in a complete text.
