@@ -3,6 +3,10 @@
 //! Claude Code request (JSON), repeated to 1 MB — once as is, once with a fabricated secret or
 //! personal value every ~10 KB.
 //!
+//! Also adversarial streams (`dlp_adversarial/*`): texts that make a stream hold back — a
+//! number-like run, an upper-case hex word, a base64 word, a private key's body, one character
+//! per delta — with the most text held back at once printed for each.
+//!
 //! Run: `cargo bench --bench dlp` (numbers in docs/benchmarks.md).
 
 // Benchmarks may stop on setup errors.
@@ -83,6 +87,64 @@ fn sse_stream(text: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Adversarial texts and their delta size in characters: `1 ` per delta; one upper-case hex
+/// word, one base64 word and a private key's header followed by base64, in 12-character
+/// deltas; prose one character per delta.
+fn adversarial_texts() -> Vec<(&'static str, String, usize)> {
+    let mut seed = 7u64;
+    let mut next = move |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    let hex_alphabet = b"0123456789ABCDEF";
+    let mut digits_in_a_row = 0;
+    let hex: String = (0..MB / 4)
+        .map(|_| {
+            let c = if digits_in_a_row < 3 { hex_alphabet[next(16)] } else { hex_alphabet[10 + next(6)] };
+            digits_in_a_row = if c.is_ascii_digit() { digits_in_a_row + 1 } else { 0 };
+            char::from(c)
+        })
+        .collect();
+    let b64_alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b64: String = (0..MB / 4).map(|_| char::from(b64_alphabet[next(64)])).collect();
+    vec![
+        ("digits_1_per_delta", "1 ".repeat(16 * 1024), 2),
+        ("upper_hex_word", hex, 12),
+        ("base64_word", b64.clone(), 12),
+        ("private_key_body", format!("-----BEGIN PRIVATE KEY-----\n{b64}"), 12),
+        ("prose_1_char_per_delta", corpus(false)[..64 * 1024].to_string(), 1),
+    ]
+}
+
+/// `text` as a Messages event stream of `piece`-character `text_delta` events.
+fn sse_pieces(text: &str, piece: usize) -> Vec<u8> {
+    let mut out = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\"}}\n\n");
+    out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    let chars: Vec<char> = text.chars().collect();
+    for piece in chars.chunks(piece) {
+        let piece: String = piece.iter().collect();
+        let data = serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
+        out.push_str(&format!("event: content_block_delta\ndata: {data}\n\n"));
+    }
+    out.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
+/// The most text a stream of `piece`-character pieces holds back at once.
+fn most_held(redaction: &Redaction, text: &str, piece: usize) -> usize {
+    let mut stream = TextStream::default();
+    let mut tally = Tally::default();
+    let chars: Vec<char> = text.chars().collect();
+    let mut most = 0;
+    for piece in chars.chunks(piece) {
+        let piece: String = piece.iter().collect();
+        let _ = stream.push(redaction, &piece, &mut tally);
+        most = most.max(stream.held());
+    }
+    most
+}
+
 fn bench_dlp(c: &mut Criterion) {
     let engine = Engine::new(catalog::builtin()).expect("catalog compiles");
     let actions = vec![Action::Mask; engine.specs().len()];
@@ -133,6 +195,32 @@ fn bench_dlp(c: &mut Criterion) {
             total + redactor.finish(&redaction).len()
         })
     });
+    group.finish();
+
+    // Adversarial streams (docs/dlp.md, "hold-back bound"): texts that make a stream hold back,
+    // as Messages event streams, through the response redactor in 16 KB chunks. Throughput in
+    // bytes of SSE; the most text held back at once is printed once per stream.
+    let mut group = c.benchmark_group("dlp_adversarial");
+    group.sample_size(10);
+    for (name, text, piece) in adversarial_texts() {
+        let events = sse_pieces(&text, piece);
+        eprintln!(
+            "dlp_adversarial/{name}: {} B of SSE, most held back {} B",
+            events.len(),
+            most_held(&redaction, &text, piece)
+        );
+        group.throughput(Throughput::Bytes(events.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut redactor = StreamRedactor::default();
+                let mut total = 0;
+                for chunk in events.chunks(16 * 1024) {
+                    total += redactor.push(&redaction, chunk).len();
+                }
+                total + redactor.finish(&redaction).len()
+            })
+        });
+    }
     group.finish();
 
     let body = SOURCES[7];

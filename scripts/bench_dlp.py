@@ -11,6 +11,9 @@ Two measurements (everything on 127.0.0.1, on free ports; all processes stopped 
               the answer; the gateway's CPU is utime+stime of its Envoy process (/proc/PID/stat)
               over each phase. Reported: MB/s of SSE bytes and of text bytes (MB = 10^6 bytes),
               Envoy CPU ms per MB, and the ratio to bare Envoy.
+              Adversarial answers (--answers): `digits` (`1 ` per delta), `hex` (one upper-case
+              hex word), `base64` (one base64 word), `onechar` (prose, one character per delta):
+              streams that make a redactor hold text back; nothing in them is masked.
   slow stream the upstream sends one `text_delta` every --interval (20 ms) for --events (200)
               deltas; `plain` prose, then `pii` prose with emails and phone numbers. All gateways
               are read at once, their requests staggered inside one interval. The upstream
@@ -37,6 +40,7 @@ the first transfer of every phase and on every slow stream; the mask count and t
 event on every transfer). A failed check exits 1. Timings are reported, never asserted.
 
   .venv/bin/python scripts/bench_dlp.py [--sse-mb 8] [--delta-chars 12-40] [--rounds 3] [--phase 1.0]
+                                        [--answers plain,secrets,digits,hex,base64,onechar]
                                         [--events 200] [--interval 0.02] [--slow-rounds 3]
                                         [--variants direct,baseline,warden-off,warden-parse,...]
                                         [--no-pin] [--json FILE] [--keep]
@@ -311,6 +315,45 @@ def build_fast(sse_bytes: int, with_secrets: bool, delta_chars: tuple[int, int] 
     spans = [s for s in spans if s[1] <= len(text)]
     out.append(stream_tail(len(kept)))
     return Answer(text, spans, kept), "".join(out).encode()
+
+
+ADVERSARIAL = ("digits", "hex", "base64", "onechar")
+
+
+def build_adversarial(kind: str, sse_bytes: int) -> tuple[Answer, bytes]:
+    """An answer built to make a stream redactor hold text back (docs/dlp.md, "hold-back bound"),
+    with nothing in it to mask: `digits` is `1 ` in every delta (a number-like run that never
+    ends), `hex` a single upper-case hex word (at most three digits in a row: no number a
+    detector could take), `base64` a single base64 word, both in deltas of 12-40 characters,
+    and `onechar` prose one character per delta (the most events per byte)."""
+    rng = random.Random("bench_dlp adversarial " + kind)
+    head = stream_head()
+    out, size, kept = [head], len(head.encode()), []
+    hexdigits, run = "0123456789ABCDEF", 0
+    b64 = string.ascii_letters + string.digits + "+/"
+    prose = ""
+    while size < sse_bytes:
+        if kind == "digits":
+            piece = "1 "
+        elif kind == "hex":
+            chars = []
+            for _ in range(rng.randint(12, 40)):
+                c = rng.choice(hexdigits if run < 3 else "ABCDEF")
+                run = run + 1 if c.isdigit() else 0
+                chars.append(c)
+            piece = "".join(chars)
+        elif kind == "base64":
+            piece = "".join(rng.choice(b64) for _ in range(rng.randint(12, 40)))
+        else:
+            if not prose:
+                prose = " ".join(prose_sentence(rng) for _ in range(8)) + "\n\n"
+            piece, prose = prose[0], prose[1:]
+        ev = delta_event(piece)
+        out.append(ev)
+        kept.append(piece)
+        size += len(ev.encode())
+    out.append(stream_tail(len(kept)))
+    return Answer("".join(kept), [], kept), "".join(out).encode()
 
 
 def build_slow(n: int, with_pii: bool) -> Answer:
@@ -904,6 +947,9 @@ def main() -> int:
     ap.add_argument("--sse-mb", type=float, default=8.0, help="size of the fast answer (MB of SSE)")
     ap.add_argument("--delta-chars", default="12-40", metavar="LO-HI",
                     help="characters per text_delta of the fast answer (default 12-40, as Claude)")
+    ap.add_argument("--answers", default="plain,secrets," + ",".join(ADVERSARIAL),
+                    help="fast answers to stream: plain, secrets, and the adversarial "
+                         + ", ".join(ADVERSARIAL))
     ap.add_argument("--rounds", type=int, default=3, help="throughput phases per target and answer")
     ap.add_argument("--phase", type=float, default=1.0, help="least seconds per throughput phase")
     ap.add_argument("--events", type=int, default=200, help="text deltas of the slow stream")
@@ -960,8 +1006,13 @@ def run(args, variants: list[str], tmp: Path, procs: list[Proc]) -> int:
     data = tmp / "data"
     data.mkdir()
     fast, sse_sizes = {}, {}
-    for name, with_secrets in (("plain", False), ("secrets", True)):
-        answer, stream = build_fast(int(args.sse_mb * MB), with_secrets, delta_chars)
+    for name in args.answers.split(","):
+        if name in ("plain", "secrets"):
+            answer, stream = build_fast(int(args.sse_mb * MB), name == "secrets", delta_chars)
+        elif name in ADVERSARIAL:
+            answer, stream = build_adversarial(name, int(args.sse_mb * MB))
+        else:
+            raise BenchError(f"unknown answer {name!r}")
         (data / f"fast-{name}.sse").write_bytes(stream)
         fast[name], sse_sizes[name] = answer, len(stream)
     slow = {"plain": build_slow(args.events, False), "pii": build_slow(args.events, True)}

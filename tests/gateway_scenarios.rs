@@ -267,6 +267,50 @@ fn a_secret_read_by_the_agent_is_masked_before_claude_and_one_claude_writes_befo
     assert_eq!(exchange.tally().to_string(), "masked github-pat=2");
 }
 
+#[test]
+fn client_controlled_content_is_masked_before_claude_wherever_it_stands() {
+    let gw = gateway();
+    let (mut exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 512,
+        "system": format!("Deploy with {GITHUB_TOKEN}"),
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "search_result", "source": "https://wiki", "title": format!("token {GITHUB_TOKEN}"),
+                 "content": [{"type": "text", "text": "see title"}]},
+                {"type": "document", "title": "notes", "context": format!("ctx {GITHUB_TOKEN}"),
+                 "source": {"type": "url", "url": format!("https://files.example/{GITHUB_TOKEN}.pdf")}}
+            ]},
+            {"role": "assistant", "content": format!("Sure, using {GITHUB_TOKEN}")}
+        ]
+    })
+    .to_string();
+    let BodyStep::Replace { body: forwarded, .. } = exchange.on_body_complete(&gw, body.as_bytes()) else {
+        panic!("the body must be rewritten")
+    };
+    let forwarded = String::from_utf8(forwarded).unwrap();
+    assert!(!forwarded.contains(&GITHUB_TOKEN[4..]), "{forwarded}");
+    assert_eq!(exchange.tally().to_string(), "masked github-pat=5");
+}
+
+#[test]
+fn an_over_deep_body_is_refused_with_an_invalid_request_error() {
+    let gw = gateway();
+    let (mut exchange, _) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["eng"]));
+    let levels = 4_000;
+    let content = format!(
+        "{}\"x\"{}",
+        r#"[{"type":"tool_result","tool_use_id":"t","content":"#.repeat(levels),
+        "}]".repeat(levels)
+    );
+    let body = format!(r#"{{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{{"role":"user","content":{content}}}]}}"#);
+    let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, body.as_bytes()) else {
+        panic!("an over-deep body must be refused")
+    };
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("invalid_request_error"), "{}", reply.body);
+}
+
 /// One audited exchange of a session: the body as the agent sends it, the record it leaves.
 fn audited_exchange(gw: &Gateway, body: &serde_json::Value) -> warden::core::audit::record::Record {
     let hs = headers(&[("x-claude-code-session-id", "sess-audit-1")]);

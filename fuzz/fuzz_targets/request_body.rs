@@ -1,8 +1,14 @@
 //! The Messages body check never panics, a clamp rewrite is always valid JSON, and the outline
-//! points at whole JSON values of the body as forwarded.
+//! points at whole JSON values of the body as forwarded. Request masking (full catalog, every
+//! detector masking) never panics, and a masked body is valid JSON that passes the check again.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
+use warden::core::dlp::catalog;
+use warden::core::dlp::engine::{Action, Engine};
+use warden::core::dlp::mask::{MaskKey, Tally};
+use warden::core::dlp::request::redact_request;
+use warden::core::dlp::text::Redaction;
 use warden::core::messages::{check_body, BodyKind};
 use warden::core::policy::Policy;
 
@@ -13,7 +19,24 @@ fn policy() -> &'static Policy {
     POLICY_CELL.get_or_init(|| Policy::parse(POLICY).expect("demo policy"))
 }
 
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(catalog::builtin()).expect("catalog compiles"))
+}
+
 fuzz_target!(|data: &[u8]| {
+    let engine = engine();
+    let actions = vec![Action::Mask; engine.specs().len()];
+    let key = MaskKey::new(b"fuzz".to_vec());
+    let redaction = Redaction { engine, actions: &actions, key: &key };
+    if let Ok(Some(masked)) = redact_request(&redaction, data, &mut Tally::default(), None) {
+        assert!(serde_json::from_slice::<serde_json::Value>(&masked).is_ok(), "a masked body stays valid JSON");
+        for role in &policy().roles {
+            if check_body(role, BodyKind::Messages, data).is_ok() {
+                assert!(check_body(role, BodyKind::Messages, &masked).is_ok(), "a masked body passes the check again");
+            }
+        }
+    }
     for role in &policy().roles {
         for kind in [BodyKind::Messages, BodyKind::CountTokens] {
             if let Ok(verdict) = check_body(role, kind, data) {

@@ -292,6 +292,12 @@ pub fn newest_user_content<'a>(messages: &[&'a RawValue]) -> Option<&'a RawValue
 /// results, joined by newlines. Content that is not valid JSON counts as empty (the body was
 /// already validated).
 pub fn turn_text(content_json: &str) -> String {
+    // Parsing into a `Value` recurses per level: over-deep content (refused by the body check
+    // before it gets here) reads as empty.
+    use crate::core::nesting::{depth, MAX_BODY_DEPTH};
+    if depth(content_json.as_bytes(), MAX_BODY_DEPTH) > MAX_BODY_DEPTH {
+        return String::new();
+    }
     let Ok(content) = serde_json::from_str::<Value>(content_json) else { return String::new() };
     let mut parts: Vec<&str> = Vec::new();
     collect_text(&content, &mut parts, true);
@@ -617,6 +623,25 @@ mod tests {
         assert_eq!(newest(json), "ls output\nplain result\nnow deploy");
         assert_eq!(newest(r#"[{"role": "user", "content": "just text"}]"#), "just text");
         assert_eq!(newest(r#"[{"role": "assistant", "content": "no user"}]"#), "");
+    }
+
+    #[test]
+    fn deeply_nested_turns_are_read_without_overflowing_the_stack() {
+        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let text = on_small_stack(SMALL_STACK, move || {
+                let open = r#"[{"type":"tool_result","tool_use_id":"t","content":"#;
+                let content = format!("{}\"deep\"{}", open.repeat(levels), "}]".repeat(levels));
+                turn_text(&content)
+            });
+            assert_eq!(text, "", "over the body depth limit nothing is read");
+        }
+        // At the limit (32 nested results: 64 levels) the parse fits the stack.
+        let text = on_small_stack(SMALL_STACK, || {
+            let open = r#"[{"type":"tool_result","tool_use_id":"t","content":"#;
+            turn_text(&format!("{}\"deep\"{}", open.repeat(32), "}]".repeat(32)))
+        });
+        assert_eq!(text, "");
     }
 
     #[test]

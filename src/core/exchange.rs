@@ -501,11 +501,11 @@ impl Exchange {
         // Each message is hashed once: the digest serves DLP's memo and the audit record's.
         let mut digests = Vec::new();
         let wants_digests = redaction.is_active() || self.trail.is_some();
-        let checked = check_body_with(role, kind, body, |text, messages| {
+        let checked = check_body_with(role, kind, body, |text, messages, system| {
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
-            mask_messages(&redaction, text, messages, &digests, tally, memo)
+            mask_messages(&redaction, text, messages, system, &digests, tally, memo)
         });
         let mut verdict = match checked {
             Ok(verdict) => verdict,

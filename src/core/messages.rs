@@ -230,16 +230,16 @@ struct Thinking {
 
 /// Checks a Messages (or count_tokens) body against `role`.
 pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
-    check_body_with(role, kind, body, |_, _| Ok(Vec::new()))
+    check_body_with(role, kind, body, |_, _, _| Ok(Vec::new()))
 }
 
-/// [`check_body`], then `also` — given the body text and its raw `messages`, from the same parse —
+/// [`check_body`], then `also` — given the body text, its raw `messages` and `system`, from the same parse —
 /// may add splices of its own (request masking); all are applied in one rewrite.
 pub fn check_body_with(
     role: &Role,
     kind: BodyKind,
     body: &[u8],
-    also: impl FnOnce(&str, &[&RawValue]) -> Result<Vec<Splice>, Denial>,
+    also: impl FnOnce(&str, &[&RawValue], Option<&RawValue>) -> Result<Vec<Splice>, Denial>,
 ) -> Result<Verdict, Denial> {
     let text = std::str::from_utf8(body).map_err(|e| {
         Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
@@ -247,6 +247,8 @@ pub fn check_body_with(
     if !text.trim_start().starts_with('{') {
         return Err(Denial::new(Reason::InvalidJson, "the body must be a JSON object"));
     }
+    // Every later reader may recurse per level: over-deep bodies stop here.
+    crate::core::nesting::check_depth(body)?;
     let request: MessagesRequest = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
 
@@ -298,7 +300,7 @@ pub fn check_body_with(
         return Err(Denial::new(Reason::InvalidJson, format!("`messages[{i}]` must be an object")));
     }
     let clamped = !splices.is_empty();
-    splices.extend(also(text, messages)?);
+    splices.extend(also(text, messages, request.system)?);
     let span = |raw: &RawValue| {
         let Splice { start, end, .. } = splice_of(text, raw.get(), Vec::new());
         start..end
@@ -702,6 +704,16 @@ roles:
         let body = r#"{"model":"claude-haiku-4-5","max_tokens":10,"stream":true,"messages":[]}"#;
         assert_eq!(check("analyst", body), Err(Reason::StreamingNotAllowed));
         assert!(check("developer", &body.replace("haiku", "sonnet")).unwrap().stream);
+    }
+
+    #[test]
+    fn over_deep_bodies_are_refused_before_any_reader_recurses() {
+        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let reason = on_small_stack(SMALL_STACK, move || check("developer", &nested_tool_results(levels, "x")));
+            assert_eq!(reason.unwrap_err(), Reason::InvalidRequest);
+        }
+        assert!(check("developer", &nested_tool_results(20, "x")).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod hex;
 pub mod identity;
 pub mod messages;
 pub mod model_list;
+pub mod nesting;
 pub mod policy;
 pub mod secret;
 pub mod splice;

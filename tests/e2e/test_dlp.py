@@ -781,3 +781,39 @@ def test_log_and_stats_count_findings_but_never_show_values(fresh_gw, upstream, 
     log = fresh_gw.log()
     for value in (GITHUB_PAT, AWS_KEY_ID, EMAIL):
         assert leaked(log, value) is None, f"{leaked(log, value)!r} is in the gateway log"
+
+
+def test_system_prompt_assistant_turns_and_document_fields_are_masked_before_upstream(
+        gateway, upstream, token):
+    body = {
+        "model": MODEL, "max_tokens": 256,
+        "system": [{"type": "text", "text": f"Deploy with {GITHUB_PAT}"}],
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "search_result", "source": "https://wiki.example/deploy",
+                 "title": f"key {AWS_KEY_ID}", "content": [{"type": "text", "text": "see title"}]},
+                {"type": "document", "title": "notes", "context": f"ctx {ANTHROPIC_KEY}",
+                 "source": {"type": "text", "media_type": "text/plain", "data": "plain notes"}},
+                {"type": "text", "text": "Deploy it."}]},
+            {"role": "assistant", "content": f"Using {GITHUB_PAT} now"},
+        ],
+    }
+    r = gateway.request("POST", "/v1/messages", headers_for(token), json.dumps(body).encode())
+    assert r.status == 200, r.text
+    [seen] = upstream.requests()
+    for value in SECRETS.values():
+        assert leaked(seen["body"], value) is None, f"{value[:4]}… reached the upstream"
+    assert seen["body"].count("[REDACTED:") == 4
+
+
+def test_an_over_deep_body_is_refused_and_the_worker_keeps_serving(gateway, upstream, token):
+    levels = 4_000
+    content = ('[{"type":"tool_result","tool_use_id":"t","content":' * levels + '"x"'
+               + "}]" * levels)
+    deep = f'{{"model":"{MODEL}","max_tokens":16,"messages":[{{"role":"user","content":{content}}}]}}'
+    r = gateway.request("POST", "/v1/messages", headers_for(token), deep.encode())
+    assert r.status == 400, r.text
+    assert "invalid_request_error" in r.text
+    assert upstream.requests() == []
+    r = gateway.request("POST", "/v1/messages", headers_for(token), json.dumps(ask()).encode())
+    assert r.status == 200, r.text

@@ -396,6 +396,34 @@ mod tests {
         assert!(from_body(b"not json").malformed);
     }
 
+    #[test]
+    fn deeply_nested_answers_are_reassembled_without_overflowing_the_stack() {
+        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let done = on_small_stack(SMALL_STACK, move || {
+                let deep = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+                let body =
+                    format!(r#"{{"id":"msg_1","content":[{{"type":"tool_use","id":"t","name":"x","input":{deep}}}]}}"#);
+                let from_json = from_body(body.as_bytes());
+                let mut stream = StreamTranscript::default();
+                let start = format!(
+                    r#"{{"type":"content_block_start","index":0,"content_block":{{"type":"text","text":"","x":{deep}}}}}"#
+                );
+                let delta = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":deep}});
+                stream.push(
+                    format!(
+                        "event: content_block_start\ndata: {start}\n\nevent: content_block_delta\ndata: {delta}\n\n"
+                    )
+                    .as_bytes(),
+                );
+                (from_json.malformed, stream.finish().content.len())
+            });
+            // Over serde_json's depth limit the JSON body is unreadable; the stream keeps what it can.
+            assert!(done.0);
+            assert!(done.1 <= 1);
+        }
+    }
+
     proptest! {
         #[test]
         fn any_chunking_gives_the_same_transcript(cuts in proptest::collection::vec(0usize..4000, 0..40)) {

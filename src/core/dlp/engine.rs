@@ -13,8 +13,9 @@
 //!
 //! Streaming ([`Engine::scan`] with `at_end = false`): a candidate is *undecided* while its
 //! match could still change with more text — the detector's lazy DFA, run anchored from the
-//! candidate start to the end of the text, is neither dead nor past `max_len`; a number-like
-//! run that touches the end is undecided as a whole. The text is also undecided from the start
+//! candidate start to the end of the text, is neither dead nor past `max_len`; in a
+//! number-like run that touches the end, the candidates whose `max_len` window still reaches the
+//! end are undecided (further back the window is complete, so the match is final). The text is also undecided from the start
 //! of any trailing piece that could begin a masked span: a proper prefix of the literal of a
 //! detector that masks its trigger too (most keep it visible: `ghp_[REDACTED:…]`), or, for
 //! `Infix` detectors that mask the text before their literal (emails), the run of characters
@@ -34,6 +35,7 @@ use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Longest credential value checked against placeholders and documented examples.
@@ -134,10 +136,28 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// Three stream offsets: a decided candidate's (detector, start, hold-from) as a key, a finding's
+/// (start, end, mask-from) as a value.
+type Decided = (usize, usize, usize);
+
 /// Per-stream mutable state of the engine's lazy DFAs.
 #[derive(Default)]
 pub struct Scratch {
     caches: Vec<Option<DfaCache>>,
+    /// Offset of the scanned text's first byte in the whole stream (a stream drops text it
+    /// no longer needs).
+    base: usize,
+    /// Decisions already made for candidates whose window was complete, keyed by detector and
+    /// stream offsets of the start and of where it holds from: a stream re-scanning its held tail does not search them
+    /// again (the window and the context before it cannot change). Values are stream offsets.
+    decided: HashMap<Decided, Option<Decided>>,
+}
+
+impl Scratch {
+    /// Tells the scratch that the next text scanned starts at stream offset `base`.
+    pub fn rebase(&mut self, base: usize) {
+        self.base = base;
+    }
 }
 
 impl fmt::Debug for Scratch {
@@ -184,8 +204,8 @@ impl Engine {
                 }
                 Trigger::Digits { run, min_digits } => {
                     match digit_groups.iter_mut().find(|g| g.class == *run) {
-                        Some(group) => group.detectors.push((index, *min_digits)),
-                        None => digit_groups.push(DigitGroup::new(*run, index, *min_digits)),
+                        Some(group) => group.detectors.push((index, *min_digits, spec.max_len)),
+                        None => digit_groups.push(DigitGroup::new(*run, (index, *min_digits, spec.max_len))),
                     }
                     (&[][..], None)
                 }
@@ -288,6 +308,14 @@ impl Engine {
         self.context_bytes
     }
 
+    /// The most text a stream holds back at once ("hold-back bound"): the longest match any
+    /// detector allows (`max_len`), half more while a held tail waits to be scanned again
+    /// ([`super::text::TextStream`]), and the longest trigger literal.
+    pub fn hold_bound(&self) -> usize {
+        let longest = self.specs.iter().map(|s| s.max_len).max().unwrap_or(0);
+        longest + longest / 2 + self.longest_literal
+    }
+
     /// All findings of all detectors in a complete text.
     pub fn find_all(&self, text: &str) -> Vec<Finding> {
         let active = vec![Action::Mask; self.specs.len()];
@@ -302,6 +330,8 @@ impl Engine {
         let candidates = self.candidates(text, from, at_end, active);
         let mut settled = text.len();
         let mut found: Vec<(Finding, u8)> = Vec::new();
+        // Per finding: where its candidate (its trigger) starts.
+        let mut triggers: Vec<usize> = Vec::new();
         let mut captures: Vec<Option<Captures>> = Vec::new();
         for candidate in &candidates {
             let Some((spec, compiled)) = self.specs.get(candidate.detector).zip(self.compiled.get(candidate.detector))
@@ -313,9 +343,30 @@ impl Engine {
                 settled = settled.min(candidate.hold_from);
                 continue;
             }
-            if let Some(span) = self.match_at(candidate, spec, compiled, text, window_end, &mut captures) {
+            let key = (candidate.detector, scratch.base + candidate.start, scratch.base + candidate.hold_from);
+            let span = match scratch.decided.get(&key) {
+                Some(decided) => decided.and_then(|(start, end, mask_from)| {
+                    let back = |at: usize| at.checked_sub(scratch.base);
+                    Some(Finding {
+                        detector: candidate.detector,
+                        start: back(start)?,
+                        end: back(end)?,
+                        mask_from: back(mask_from)?,
+                    })
+                }),
+                None => {
+                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut captures);
+                    if !at_end {
+                        let base = scratch.base;
+                        scratch.decided.insert(key, span.map(|f| (base + f.start, base + f.end, base + f.mask_from)));
+                    }
+                    span
+                }
+            };
+            if let Some(span) = span {
                 if span.mask_from >= from {
                     found.push((span, spec.priority));
+                    triggers.push(candidate.start);
                 }
             }
         }
@@ -326,9 +377,12 @@ impl Engine {
         // overlaps: which of overlapping findings wins may still change.
         loop {
             let before = settled;
-            for (finding, _) in &found {
+            for ((finding, _), trigger) in found.iter().zip(&triggers) {
+                // Back to the finding's trigger, not just its masked part: the next scan must
+                // find its trigger again (a trigger before `from` is only looked at again if it
+                // reaches forward).
                 if finding.mask_from < settled && finding.end > settled {
-                    settled = finding.mask_from;
+                    settled = (*trigger).min(finding.mask_from);
                 }
             }
             if settled == before {
@@ -337,6 +391,11 @@ impl Engine {
         }
         found.retain(|(f, _)| f.end <= settled);
         let findings = resolve(found);
+        // Decisions before the settled point are never asked for again.
+        let forget_before = scratch.base + settled.max(from);
+        if scratch.decided.len() > 64 {
+            scratch.decided.retain(|(_, start, _), _| *start >= forget_before);
+        }
         Scan { findings, settled: settled.max(from) }
     }
 
@@ -362,8 +421,8 @@ impl Engine {
             }
         }
         for group in &self.digit_groups {
-            let detectors: Vec<(usize, usize)> =
-                group.detectors.iter().copied().filter(|(d, _)| is_active(*d)).collect();
+            let detectors: Vec<(usize, usize, usize)> =
+                group.detectors.iter().copied().filter(|(d, _, _)| is_active(*d)).collect();
             if !detectors.is_empty() {
                 group.push_candidates(bytes, from, at_end, &detectors, &mut out);
             }
@@ -590,17 +649,17 @@ fn run_start(bytes: &[u8], end: usize, class: CharClass, max_back: usize) -> usi
 struct DigitGroup {
     class: CharClass,
     table: [bool; 256],
-    /// `(detector, min_digits)`.
-    detectors: Vec<(usize, usize)>,
+    /// `(detector, min_digits, max_len)`.
+    detectors: Vec<(usize, usize, usize)>,
 }
 
 impl DigitGroup {
-    fn new(class: CharClass, detector: usize, min_digits: usize) -> Self {
+    fn new(class: CharClass, detector: (usize, usize, usize)) -> Self {
         let mut table = [false; 256];
         for (byte, slot) in table.iter_mut().enumerate() {
             *slot = u8::try_from(byte).is_ok_and(|b| class.contains(b));
         }
-        Self { class, table, detectors: vec![(detector, min_digits)] }
+        Self { class, table, detectors: vec![detector] }
     }
 
     fn contains(&self, byte: u8) -> bool {
@@ -610,13 +669,16 @@ impl DigitGroup {
     /// Candidates in `bytes[from..]`: in each maximal run of the class holding at least a
     /// detector's `min_digits` digits, the run start and every token start (a letter, digit,
     /// `+` or `(` after a non-alphanumeric byte). A run touching the end of a text that may grow
-    /// gives open candidates whatever its digits.
+    /// gives open candidates whatever its digits — but only where the detector's window
+    /// (`max_len` bytes, plus one byte of look-ahead for `\b`) still reaches past the end: a
+    /// candidate further back is decided whatever follows, so a long run (`1 1 1 …`, an
+    /// upper-case word list) is held back by at most `max_len` bytes, not as a whole.
     fn push_candidates(
         &self,
         bytes: &[u8],
         from: usize,
         at_end: bool,
-        detectors: &[(usize, usize)],
+        detectors: &[(usize, usize, usize)],
         out: &mut Vec<Candidate>,
     ) {
         let mut i = from;
@@ -638,16 +700,28 @@ impl DigitGroup {
                 end += 1;
             }
             let open_run = !at_end && end == bytes.len();
-            for &(detector, min_digits) in detectors {
+            for &(detector, min_digits, max_len) in detectors {
                 if digits < min_digits && !open_run {
                     continue;
                 }
+                // Open candidates only hold the text back from where they start: the earliest
+                // one per detector is enough.
+                let mut held = false;
                 for at in start.max(from)..end {
                     let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                     if token_start
                         && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(')
                     {
-                        out.push(Candidate { detector, start: at, hold_from: at, open_run });
+                        let open = open_run && bytes.len() <= at.saturating_add(max_len);
+                        if open && held {
+                            break;
+                        }
+                        held |= open;
+                        // A decided candidate of a run with too few digits so far cannot match:
+                        // its whole window is already part of that run.
+                        if open || digits >= min_digits {
+                            out.push(Candidate { detector, start: at, hold_from: at, open_run: open });
+                        }
                     }
                 }
             }
@@ -659,11 +733,17 @@ impl DigitGroup {
             while start > from && bytes.get(start - 1).is_some_and(|b| self.contains(*b)) {
                 start -= 1;
             }
+            let mut held: Vec<usize> = Vec::new();
             for at in start..bytes.len() {
                 let token_start = at == start || bytes.get(at - 1).is_some_and(|p| !p.is_ascii_alphanumeric());
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
-                    for &(detector, _) in detectors {
-                        out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
+                    // Only where the window still reaches past the end: further back, the
+                    // window is complete and holds no digit, so nothing can match there.
+                    for &(detector, _, _) in detectors.iter().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
+                        if !held.contains(&detector) {
+                            held.push(detector);
+                            out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
+                        }
                     }
                 }
             }

@@ -5,9 +5,11 @@
 //! re-encode it, so a secret is found whatever escapes it wears and a mask never breaks the JSON.
 //! Everything outside strings passes through byte for byte.
 //!
-//! - [`redact_json`] rewrites a complete JSON text; a [`Skip`] rule, given each string's key
-//!   path, leaves some alone (signatures, ids, encrypted blobs outside tool arguments).
-//!   Unchanged strings keep their original bytes.
+//! - [`redact_json`] rewrites a complete JSON text ([`redact_json_strings`] reports the changed
+//!   strings instead, for surgical splices); a [`Skip`] rule, given each string's key path and
+//!   its object's `type`, leaves some alone — [`structural`] is the Messages API's allowlist
+//!   (ids, signatures, enum values, base64 and encrypted blobs, outside tool arguments).
+//!   Unchanged strings keep their original bytes. The walk is iterative: any depth is safe.
 //! - [`JsonStream`] rewrites JSON arriving in fragments (the `partial_json` of a tool call):
 //!   structure passes at once, a string's content flows through a [`TextStream`] (so only an
 //!   undecided tail is held), and its closing quote waits until that stream is finished. Every
@@ -19,12 +21,68 @@
 
 use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
+use serde::Deserialize;
 use std::borrow::Cow;
 
-/// Which strings of a JSON text are redacted: called with the path of object keys leading to
-/// the string (array indices omitted; for a key, the path ends with that key) and whether the
-/// string is itself a key; returns `true` to leave it alone.
-pub type Skip<'s> = &'s dyn Fn(&[Cow<str>], bool) -> bool;
+/// One string of a JSON text, as a [`Skip`] rule sees it.
+#[derive(Debug)]
+pub struct Field<'p, 'j> {
+    /// The object keys leading to the string (array indices omitted; for a key, the path ends
+    /// with that key).
+    pub path: &'p [Cow<'j, str>],
+    /// Whether the string is itself a key.
+    pub is_key: bool,
+    /// Whether an `input` key encloses the string (tool-call arguments), known without walking
+    /// the path.
+    pub in_input: bool,
+    /// The `type` of the innermost enclosing object, when a string `type` member came before
+    /// this string — or, for a `data` value, anywhere in the object (read ahead).
+    pub object_type: Option<&'p str>,
+}
+
+/// Which strings of a JSON text are left alone: returns `true` to leave the string unchanged.
+pub type Skip<'s> = &'s dyn Fn(&Field) -> bool;
+
+/// JSON keys whose string values are identifiers, signatures, enum values or opaque tokens in
+/// the Messages API, never content: the allowlist of what masking leaves alone.
+pub const STRUCTURAL_KEYS: [&str; 13] = [
+    "type",
+    "id",
+    "tool_use_id",
+    "signature",
+    "encrypted_content",
+    "encrypted_index",
+    "model",
+    "role",
+    "stop_reason",
+    "stop_sequence",
+    "name",
+    "file_id",
+    "media_type",
+];
+
+/// Object types whose `data` is binary or encrypted: base64 sources (images, PDFs, and any
+/// other base64 payload — a secret inside base64 is not text a detector could find) and
+/// `redacted_thinking` blocks.
+const OPAQUE_DATA_TYPES: [&str; 2] = ["base64", "redacted_thinking"];
+
+/// The Messages API's structural strings, in requests and responses alike: keys, and the values
+/// of [`STRUCTURAL_KEYS`]; `data` only in a base64 source or a `redacted_thinking` block (a text
+/// document's `data`, a fetched page's, is content). Inside tool arguments (`input`) nothing is
+/// structural: every string there, keys included, is model or tool output.
+pub fn structural(field: &Field) -> bool {
+    if field.in_input {
+        return false;
+    }
+    if field.is_key {
+        return true;
+    }
+    match field.path.last().map(Cow::as_ref) {
+        Some("data") => field.object_type.is_some_and(|t| OPAQUE_DATA_TYPES.contains(&t)),
+        Some(key) => STRUCTURAL_KEYS.contains(&key),
+        None => false,
+    }
+}
 
 /// Redacts the strings of a complete JSON text that `skip` does not exclude.
 pub fn redact_json<'j>(
@@ -33,22 +91,78 @@ pub fn redact_json<'j>(
     skip: Skip,
     tally: &mut Tally,
 ) -> Result<Cow<'j, str>, Blocked> {
-    if !redaction.is_active() {
-        return Ok(Cow::Borrowed(json));
-    }
-    let bytes = json.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
-    // One entry per open object or array: the object's current key (arrays hold `None`).
-    let mut frames: Vec<Option<Cow<str>>> = Vec::new();
+    redact_json_strings(redaction, json, skip, tally, |range, redacted| {
+        let out = out.get_or_insert_with(|| String::with_capacity(json.len() + 64));
+        out.push_str(json.get(copied..range.start).unwrap_or(""));
+        out.push_str(&redacted);
+        copied = range.end;
+    })?;
+    Ok(match out {
+        None => Cow::Borrowed(json),
+        Some(mut out) => {
+            out.push_str(json.get(copied..).unwrap_or(""));
+            Cow::Owned(out)
+        }
+    })
+}
+
+/// One open object or array of the walk.
+struct Frame<'j> {
+    /// Whether it is an object (its key is the last entry of the path).
+    object: bool,
+    /// Offset of the object's `{`.
+    start: usize,
+    /// The object's `type`, once a string `type` member was seen (or looked ahead for).
+    kind: Option<Cow<'j, str>>,
+    /// Whether the object was already read ahead for its `type`.
+    peeked: bool,
+}
+
+/// The `type` member of an object, read ahead of the walk.
+#[derive(Deserialize)]
+struct TypeHead<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// The string `type` of the object starting at `json[start..]`, parsed ahead (other members
+/// skipped). `None` when it has none or does not parse (over-deep, duplicate `type`).
+fn peek_type(json: &str, start: usize) -> Option<Cow<'_, str>> {
+    let rest = json.get(start..)?;
+    serde_json::Deserializer::from_str(rest).into_iter::<TypeHead>().next()?.ok()?.kind
+}
+
+/// Redacts the strings of a complete JSON text that `skip` does not exclude, reporting each
+/// changed one as its byte range in `json` (quotes included) and its new JSON string token, in
+/// text order. The walk is a loop with an explicit stack (no recursion, whatever the depth);
+/// the path costs one entry per open object.
+pub fn redact_json_strings(
+    redaction: &Redaction,
+    json: &str,
+    skip: Skip,
+    tally: &mut Tally,
+    mut changed: impl FnMut(std::ops::Range<usize>, String),
+) -> Result<(), Blocked> {
+    if !redaction.is_active() {
+        return Ok(());
+    }
+    let bytes = json.as_bytes();
+    let mut frames: Vec<Frame> = Vec::new();
     let mut path: Vec<Cow<str>> = Vec::new();
+    // How many entries of `path` are `input`: kept as the path changes, so rules stay O(1).
+    let mut inputs = 0usize;
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
         match byte {
-            b'{' => frames.push(Some(Cow::Borrowed(""))),
-            b'[' => frames.push(None),
-            b'}' | b']' => {
-                frames.pop();
+            b'{' => {
+                frames.push(Frame { object: true, start: i, kind: None, peeked: false });
+                path.push(Cow::Borrowed(""));
+            }
+            b'[' => frames.push(Frame { object: false, start: i, kind: None, peeked: false }),
+            b'}' | b']' if frames.pop().is_some_and(|f| f.object) && path.pop().is_some_and(|k| k == "input") => {
+                inputs -= 1;
             }
             _ => {}
         }
@@ -60,32 +174,40 @@ pub fn redact_json<'j>(
         let token = json.get(i..end).unwrap_or("");
         let is_key = bytes.get(end..).unwrap_or(&[]).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
         let content = decode_string(token);
-        if is_key {
-            if let Some(Some(key)) = frames.last_mut() {
+        let in_object = frames.last().is_some_and(|f| f.object);
+        if is_key && in_object {
+            if let Some(key) = path.last_mut() {
+                inputs -= usize::from(key == "input");
+                inputs += usize::from(content == "input");
                 *key = content.clone();
             }
         }
-        path.clear();
-        path.extend(frames.iter().flatten().cloned());
-        if !skip(&path, is_key) {
+        // A `data` value before its object's `type`: read the type ahead, once per object.
+        if !is_key && in_object && path.last().is_some_and(|k| k == "data") {
+            if let Some(frame) = frames.last_mut().filter(|f| f.kind.is_none() && !f.peeked) {
+                frame.peeked = true;
+                frame.kind = peek_type(json, frame.start);
+            }
+        }
+        let object_type = frames.last().and_then(|f| f.kind.as_deref());
+        let field = Field { path: &path, is_key, in_input: inputs > 0, object_type };
+        if !skip(&field) {
             if let Cow::Owned(redacted) = redact(redaction, &content, tally)? {
-                let out = out.get_or_insert_with(|| String::with_capacity(json.len() + 64));
-                out.push_str(json.get(copied..i).unwrap_or(""));
-                out.push('"');
-                escape_into(&redacted, out);
-                out.push('"');
-                copied = end;
+                let mut encoded = String::with_capacity(redacted.len() + 2);
+                encoded.push('"');
+                escape_into(&redacted, &mut encoded);
+                encoded.push('"');
+                changed(i..end, encoded);
+            }
+        }
+        if !is_key && in_object && path.last().is_some_and(|k| k == "type") {
+            if let Some(frame) = frames.last_mut() {
+                frame.kind = Some(content);
             }
         }
         i = end.max(i + 1);
     }
-    Ok(match out {
-        None => Cow::Borrowed(json),
-        Some(mut out) => {
-            out.push_str(json.get(copied..).unwrap_or(""));
-            Cow::Owned(out)
-        }
-    })
+    Ok(())
 }
 
 /// Index just past the closing quote of the string starting at `start` (or the end of input).
@@ -305,9 +427,7 @@ mod tests {
             let json = format!(
                 r#"{{"a": "x {TOKEN}", "signature": "{TOKEN}", "{TOKEN}": 1, "n": 4111111111111111, "input": {{"signature": ["{TOKEN}"]}}}}"#
             );
-            let skip = |path: &[Cow<str>], is_key: bool| {
-                is_key || (path.last().is_some_and(|k| k == "signature") && !path.iter().any(|k| k == "input"))
-            };
+            let skip = |f: &Field| f.is_key || (f.path.last().is_some_and(|k| k == "signature") && !f.in_input);
             let out = redact_json(r, &json, &skip, &mut Tally::default()).unwrap();
             let value: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(value["a"], format!("x {}", key.mask("github-pat", TOKEN)));
@@ -322,14 +442,14 @@ mod tests {
     fn escaped_secrets_are_found_and_unchanged_json_is_borrowed() {
         with_redaction(|r, key| {
             let json = format!(r#"["line\nmail: ann.lee\u0040corp.io\t{}"]"#, TOKEN.replace('_', "\\u005f"));
-            let out = redact_json(r, &json, &|_, _| false, &mut Tally::default()).unwrap();
+            let out = redact_json(r, &json, &|_| false, &mut Tally::default()).unwrap();
             let value: Vec<String> = serde_json::from_str(&out).unwrap();
             assert_eq!(
                 value[0],
                 format!("line\nmail: {}\t{}", key.mask("email", "ann.lee@corp.io"), key.mask("github-pat", TOKEN))
             );
             let plain = r#"{"a": "nothing \"here\""}"#;
-            assert!(matches!(redact_json(r, plain, &|_, _| false, &mut Tally::default()).unwrap(), Cow::Borrowed(_)));
+            assert!(matches!(redact_json(r, plain, &|_| false, &mut Tally::default()).unwrap(), Cow::Borrowed(_)));
         });
     }
 
@@ -377,7 +497,7 @@ mod tests {
                 }
                 fragments.push(&json[last..]);
                 let streamed: serde_json::Value = serde_json::from_str(&stream(r, &fragments)).unwrap();
-                let one_shot = redact_json(r, &json, &|_, _| false, &mut Tally::default()).unwrap();
+                let one_shot = redact_json(r, &json, &|_| false, &mut Tally::default()).unwrap();
                 let one_shot: serde_json::Value = serde_json::from_str(&one_shot).unwrap();
                 prop_assert_eq!(streamed, one_shot);
                 Ok(())

@@ -1,63 +1,50 @@
-//! Masking what the agent sends: user text, tool results and text documents in a Messages body.
+//! Masking what the agent sends: every string of the conversation and the system prompt.
 //!
-//! Algorithm: the body (already accepted by [`crate::core::messages::check_body`]) is parsed
-//! again into a borrowed view of `messages[]`, keeping each scanned string as a raw JSON slice.
-//! For every `user` message it scans:
-//! - string `content`, and `text` of `text` blocks;
-//! - `tool_result` blocks: string `content`, and `text` of the text blocks inside it;
-//! - `document` blocks whose `source` is `{"type": "text"}`: `source.data`; and plain-text
-//!   `content` blocks of `{"type": "content"}` sources.
+//! Algorithm: the body (already accepted by [`crate::core::messages::check_body`], which bounds
+//! its nesting) is parsed again into a borrowed view of `messages[]` and `system`. Every entry of
+//! `messages` — user and assistant turns alike, including an assistant prefill — and the system
+//! prompt are walked with [`redact_json_strings`] (an iterative walk, safe at any depth): every
+//! string value is scanned except the Messages API's structural ones ([`structural`]: ids,
+//! signatures, `type`/`role`/`name`/`media_type`, base64 and encrypted `data`). So text, tool
+//! results, tool-call arguments (`input`, keys included), thinking text, text documents' `data`,
+//! document and search-result titles, `context`, `source`, citations and image/document URLs are
+//! all masked.
 //!
 //! Each string that had something masked is re-encoded and spliced in place; every other byte
 //! of the body is kept, so the masked body stays byte-identical across turns and Anthropic's
 //! prompt cache keeps hitting (masks are deterministic).
 //!
-//! Not scanned: assistant turns (they were masked on the way out), the system prompt and tool
-//! definitions (written by the agent's author, not read from the environment), images and PDFs
-//! (binary). A `block` finding refuses the request (403 `sensitive_data_blocked`).
+//! Not scanned: tool definitions and MCP server entries (configuration written by the agent's
+//! author; an MCP `authorization_token` must reach Anthropic unchanged to work), and base64
+//! payloads (binary images and PDFs). A `block` finding refuses the request (403
+//! `sensitive_data_blocked`).
+//!
+//! Thinking blocks sent back: their text was masked on the way out, so it has nothing new to
+//! mask; a thinking block that does get masked here no longer matches its signature and
+//! Anthropic refuses the request — preferred to forwarding the secret.
 
-use super::json::escape_into;
+use super::json::{redact_json_strings, structural};
 use super::mask::Tally;
 use super::memo::CleanMemo;
 use super::response::blocked;
-use super::text::{redact, Redaction};
+use super::text::Redaction;
 use crate::core::errors::{Denial, Reason};
-use crate::core::messages::Message;
+use crate::core::nesting::check_depth;
 use crate::core::splice::{apply, splice_of, Splice};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Body<'a> {
     #[serde(borrow, default)]
     messages: Vec<&'a RawValue>,
+    #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct Block<'a> {
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    text: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    source: Option<Source<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Source<'a> {
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-}
-
-/// Masks the user-supplied text of a Messages body. `None` means unchanged. With a memo (and
-/// the salt naming the profile), user messages found clean in an earlier turn are skipped.
+/// Masks the client-supplied content of a Messages body. `None` means unchanged. With a memo
+/// (and the salt naming the profile), messages (and a system prompt) found clean in an earlier
+/// turn are skipped.
 pub fn redact_request(
     redaction: &Redaction,
     body: &[u8],
@@ -68,22 +55,25 @@ pub fn redact_request(
         return Ok(None);
     }
     let text = std::str::from_utf8(body).map_err(|_| Denial::new(Reason::InvalidJson, "the body is not UTF-8"))?;
+    check_depth(body)?;
     let parsed: Body = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidRequest, format!("`messages` has an unexpected shape: {e}")))?;
     let digests: Vec<u128> = match memo {
         Some((memo, _)) => parsed.messages.iter().map(|m| memo.digest(m.get().as_bytes())).collect(),
         None => Vec::new(),
     };
-    apply(body, mask_messages(redaction, text, &parsed.messages, &digests, tally, memo)?)
+    apply(body, mask_messages(redaction, text, &parsed.messages, parsed.system, &digests, tally, memo)?)
 }
 
-/// The splices that mask the user-supplied text of `messages` (raw entries borrowed from
-/// `text`, the body parsed once by [`crate::core::messages::check_body_with`]). With a memo,
-/// `digests` holds each message's [`CleanMemo::digest`] (or is empty: nothing is skipped).
+/// The splices that mask the client-supplied content of `messages` and `system` (raw values
+/// borrowed from `text`, the body parsed once by [`crate::core::messages::check_body_with`]).
+/// With a memo, `digests` holds each message's [`CleanMemo::digest`] (or is empty: nothing is
+/// skipped); the system prompt's digest is computed here.
 pub fn mask_messages(
     redaction: &Redaction,
     text: &str,
     messages: &[&RawValue],
+    system: Option<&RawValue>,
     digests: &[u128],
     tally: &mut Tally,
     memo: Option<(&CleanMemo, u64)>,
@@ -91,95 +81,31 @@ pub fn mask_messages(
     if !redaction.is_active() {
         return Ok(Vec::new());
     }
-    let mut scan = Scanner { redaction, text, tally, splices: Vec::new() };
-    for (i, raw) in messages.iter().enumerate() {
-        let memo = memo.zip(digests.get(i));
-        // A message seen clean in an earlier turn is skipped whole: only its raw bytes were
+    let mut splices = Vec::new();
+    let system_digest = system.zip(memo).map(|(raw, (memo, _))| memo.digest(raw.get().as_bytes()));
+    let parts = messages
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| (*raw, digests.get(i).copied()))
+        .chain(system.map(|raw| (raw, system_digest)));
+    for (raw, digest) in parts {
+        let memo = memo.zip(digest);
+        // A part seen clean in an earlier turn is skipped whole: only its raw bytes were
         // hashed, nothing is parsed or decoded again.
-        if memo.is_some_and(|((memo, salt), digest)| memo.is_clean(salt, *digest)) {
+        if memo.is_some_and(|((memo, salt), digest)| memo.is_clean(salt, digest)) {
             continue;
         }
-        let message = Message::parse(raw)?;
-        let (findings, splices) = (scan.tally.count(), scan.splices.len());
-        if let (Some("user"), Some(content)) = (message.role.as_deref(), message.content) {
-            scan.content(content)?;
-        }
-        if let (Some(((memo, salt), digest)), true) =
-            (memo, scan.tally.count() == findings && scan.splices.len() == splices)
-        {
-            memo.remember(salt, *digest);
-        }
-    }
-    Ok(scan.splices)
-}
-
-struct Scanner<'r, 't> {
-    redaction: &'r Redaction<'r>,
-    text: &'t str,
-    tally: &'r mut Tally,
-    splices: Vec<Splice>,
-}
-
-impl Scanner<'_, '_> {
-    /// A `content` value: a string, or an array of blocks.
-    fn content(&mut self, raw: &RawValue) -> Result<(), Denial> {
+        let (findings, before) = (tally.count(), splices.len());
         let json = raw.get();
-        if json.starts_with('"') {
-            return self.string(raw);
-        }
-        if !json.starts_with('[') {
-            return Ok(());
-        }
-        let blocks: Vec<Block> = serde_json::from_str(json).map_err(|e| {
-            Denial::new(Reason::InvalidRequest, format!("a content block has an unexpected shape: {e}"))
-        })?;
-        for block in &blocks {
-            match block.kind.as_deref() {
-                Some("text") => self.optional_string(block.text)?,
-                Some("tool_result") => {
-                    if let Some(content) = block.content {
-                        self.content(content)?;
-                    }
-                }
-                Some("document") => {
-                    if let Some(source) = &block.source {
-                        match source.kind.as_deref() {
-                            Some("text") => self.optional_string(source.data)?,
-                            Some("content") => {
-                                if let Some(content) = source.content {
-                                    self.content(content)?;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn optional_string(&mut self, raw: Option<&RawValue>) -> Result<(), Denial> {
-        match raw {
-            Some(raw) if raw.get().starts_with('"') => self.string(raw),
-            _ => Ok(()),
+        redact_json_strings(redaction, json, &structural, tally, |range, encoded| {
+            splices.push(splice_of(text, json.get(range).unwrap_or(""), encoded.into_bytes()));
+        })
+        .map_err(blocked)?;
+        if let (Some(((memo, salt), digest)), true) = (memo, tally.count() == findings && splices.len() == before) {
+            memo.remember(salt, digest);
         }
     }
-
-    /// A JSON string: decode, redact, and splice it back if anything was masked.
-    fn string(&mut self, raw: &RawValue) -> Result<(), Denial> {
-        let decoded: Cow<str> = serde_json::from_str(raw.get())
-            .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a text value is not a string: {e}")))?;
-        if let Cow::Owned(redacted) = redact(self.redaction, &decoded, self.tally).map_err(blocked)? {
-            let mut encoded = String::with_capacity(redacted.len() + 2);
-            encoded.push('"');
-            escape_into(&redacted, &mut encoded);
-            encoded.push('"');
-            self.splices.push(splice_of(self.text, raw.get(), encoded.into_bytes()));
-        }
-        Ok(())
-    }
+    Ok(splices)
 }
 
 #[cfg(test)]
@@ -204,10 +130,8 @@ mod tests {
     fn user_text_tool_results_and_text_documents_are_masked_in_place() {
         let body = json!({
             "model": "claude-sonnet-4-5",
-            "system": format!("system {TOKEN}"),
             "messages": [
                 {"role": "user", "content": format!("my token {TOKEN}")},
-                {"role": "assistant", "content": [{"type": "text", "text": format!("echo {TOKEN}")}]},
                 {"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": "toolu_1", "content": format!("GITHUB_TOKEN={TOKEN}\n")},
                     {"type": "tool_result", "tool_use_id": "toolu_2", "content": [{"type": "text", "text": format!("x\"{TOKEN}\"")}]},
@@ -221,14 +145,108 @@ mod tests {
         let out: Value = serde_json::from_slice(&out.unwrap().unwrap()).unwrap();
         let mask = key.mask("github-pat", TOKEN);
         assert_eq!(out["messages"][0]["content"], format!("my token {mask}"));
-        assert_eq!(out["messages"][2]["content"][0]["content"], format!("GITHUB_TOKEN={mask}\n"));
-        assert_eq!(out["messages"][2]["content"][1]["content"][0]["text"], format!("x\"{mask}\""));
-        assert_eq!(out["messages"][2]["content"][2]["source"]["data"], format!("doc {mask}"));
-        // Not scanned: the system prompt, assistant turns and binary sources.
-        assert_eq!(out["system"], body["system"]);
-        assert_eq!(out["messages"][1], body["messages"][1]);
-        assert_eq!(out["messages"][2]["content"][3], body["messages"][2]["content"][3]);
+        assert_eq!(out["messages"][1]["content"][0]["content"], format!("GITHUB_TOKEN={mask}\n"));
+        assert_eq!(out["messages"][1]["content"][1]["content"][0]["text"], format!("x\"{mask}\""));
+        assert_eq!(out["messages"][1]["content"][2]["source"]["data"], format!("doc {mask}"));
+        // Base64 payloads are binary: left alone.
+        assert_eq!(out["messages"][1]["content"][3], body["messages"][1]["content"][3]);
         assert_eq!(tally.to_string(), "masked github-pat=4");
+    }
+
+    #[test]
+    fn every_client_controlled_string_that_reaches_claude_is_masked() {
+        let secret = |what: &str| format!("{what} {TOKEN}");
+        let body = json!({
+            "model": "claude-sonnet-4-5",
+            "system": [{"type": "text", "text": secret("system block"), "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "search_result", "source": format!("https://x.io/?t={TOKEN}"), "title": secret("title"),
+                     "content": [{"type": "text", "text": secret("result")}]},
+                    {"type": "document", "title": secret("doc title"), "context": secret("context"),
+                     "source": {"type": "url", "url": format!("https://x.io/{TOKEN}.pdf")}},
+                    {"type": "image", "source": {"type": "url", "url": format!("https://x.io/{TOKEN}.png")}}
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": secret("thought"), "signature": TOKEN},
+                    {"type": "redacted_thinking", "data": TOKEN},
+                    {"type": "text", "text": secret("said")},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": secret("run"), (TOKEN): 1}}
+                ]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]},
+                {"role": "assistant", "content": secret("prefill")}
+            ]
+        });
+        let (out, tally, key) = run([Action::Mask; 4], &body);
+        let out = String::from_utf8(out.unwrap().unwrap()).unwrap();
+        let value: Value = serde_json::from_str(&out).unwrap();
+        let mask = key.mask("github-pat", TOKEN);
+        let masked = |what: &str| format!("{what} {mask}");
+        assert_eq!(value["system"][0]["text"], masked("system block"));
+        let user = &value["messages"][0]["content"];
+        assert_eq!(user[0]["source"], format!("https://x.io/?t={mask}"));
+        assert_eq!(user[0]["title"], masked("title"));
+        assert_eq!(user[0]["content"][0]["text"], masked("result"));
+        assert_eq!(user[1]["title"], masked("doc title"));
+        assert_eq!(user[1]["context"], masked("context"));
+        assert_eq!(user[1]["source"]["url"], format!("https://x.io/{mask}.pdf"));
+        assert_eq!(user[2]["source"]["url"], format!("https://x.io/{mask}.png"));
+        let assistant = &value["messages"][1]["content"];
+        assert_eq!(assistant[0]["thinking"], masked("thought"));
+        assert_eq!(assistant[0]["signature"], TOKEN, "signatures are structural");
+        assert_eq!(assistant[1]["data"], TOKEN, "encrypted thinking is opaque");
+        assert_eq!(assistant[2]["text"], masked("said"));
+        assert_eq!(assistant[3]["input"]["command"], masked("run"));
+        assert_eq!(assistant[3]["input"][&mask], 1, "tool arguments' keys are content");
+        assert_eq!((assistant[3]["id"].as_str(), assistant[3]["name"].as_str()), (Some("toolu_1"), Some("Bash")));
+        assert_eq!(value["messages"][3]["content"], masked("prefill"));
+        assert_eq!(tally.to_string(), "masked github-pat=13");
+        // Only the changed strings were rewritten.
+        let original = body.to_string();
+        assert_eq!(out.len() as isize - original.len() as isize, 13 * (mask.len() as isize - TOKEN.len() as isize));
+    }
+
+    #[test]
+    fn a_plain_string_system_prompt_is_masked_and_remembered_when_clean() {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = [Action::Mask; 4];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let memo = CleanMemo::new(b"m");
+        let dirty = json!({"system": format!("s {TOKEN}"), "messages": []}).to_string();
+        let out = redact_request(&r, dirty.as_bytes(), &mut Tally::default(), Some((&memo, 0))).unwrap().unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["system"], format!("s {}", key.mask("github-pat", TOKEN)));
+        assert_eq!(memo.len(), 0);
+        let clean = json!({"system": "be brief", "messages": []}).to_string();
+        assert_eq!(redact_request(&r, clean.as_bytes(), &mut Tally::default(), Some((&memo, 0))).unwrap(), None);
+        assert_eq!(memo.len(), 1);
+    }
+
+    #[test]
+    fn over_deep_bodies_are_refused_and_deep_content_is_walked_without_recursion() {
+        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let (refused, masked) = on_small_stack(SMALL_STACK, move || {
+                let body = nested_tool_results(levels, &format!("deep {TOKEN}"));
+                let engine = small_engine();
+                let key = MaskKey::new(b"k".to_vec());
+                let actions = [Action::Mask; 4];
+                let r = Redaction { engine: &engine, actions: &actions, key: &key };
+                let refused = redact_request(&r, body.as_bytes(), &mut Tally::default(), None).unwrap_err().reason;
+                // The walk itself needs no depth limit: handed the raw message directly, it masks
+                // the innermost text.
+                let text = body.as_str();
+                let start = text.find("{\"role\"").unwrap();
+                let message = &text[start..text.len() - 2];
+                let raw: &RawValue = serde_json::from_str(message).unwrap();
+                let mut tally = Tally::default();
+                let splices = mask_messages(&r, text, &[raw], None, &[], &mut tally, None).unwrap();
+                (refused, splices.len())
+            });
+            assert_eq!(refused, Reason::InvalidRequest);
+            assert_eq!(masked, 1);
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   of the block's kind; `message_stop` and the end of the upstream stream do the same for every
 //!   block still open;
 //! - every other event (`message_start`, `content_block_start`, `message_delta`, `ping`,
-//!   `error`, unknown ones) has its JSON string values redacted, structural fields excepted.
+//!   `error`, unknown ones) has its JSON string values redacted, structural fields excepted
+//!   ([`structural`]: ids, signatures, enum values, base64 and encrypted blobs — a fetched
+//!   document's text `data`, a `web_fetch` result's, is content and is masked).
 //!
 //! Events are re-serialized with LF line ends. Concatenating the deltas a client receives gives
 //! the same text and tool input as masking the complete message, however the upstream chunked
@@ -32,7 +34,7 @@
 //! **JSON bodies.** [`redact_body`] masks a complete non-streaming response (Claude Code falls
 //! back to these) or error body; a block turns it into a 403 error reply.
 
-use super::json::{escape_into, redact_json, JsonStream};
+use super::json::{escape_into, redact_json, structural, JsonStream};
 use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
 use crate::core::errors::{Denial, Reason};
@@ -43,33 +45,6 @@ use std::collections::BTreeMap;
 
 /// Largest SSE event accepted from the upstream.
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
-
-/// JSON keys whose string values are identifiers, signatures or opaque blobs: never masked.
-const STRUCTURAL_KEYS: [&str; 13] = [
-    "type",
-    "id",
-    "tool_use_id",
-    "signature",
-    "data",
-    "encrypted_content",
-    "encrypted_index",
-    "model",
-    "role",
-    "stop_reason",
-    "stop_sequence",
-    "name",
-    "file_id",
-];
-
-/// Which strings of a response are left alone: keys and structural fields — except inside tool
-/// arguments (`input`), where every string, keys included, is the model's output (as in
-/// [`JsonStream`], which rewrites streamed arguments).
-fn skip_structural(path: &[Cow<str>], is_key: bool) -> bool {
-    if path.iter().any(|k| k == "input") {
-        return false;
-    }
-    is_key || path.last().is_some_and(|k| STRUCTURAL_KEYS.contains(&k.as_ref()))
-}
 
 /// The fields of an event that steer the rewrite.
 #[derive(Deserialize)]
@@ -270,7 +245,7 @@ impl StreamRedactor {
     /// Passes an event with its string values redacted (the whole data as text if not JSON).
     fn pass_redacted(&mut self, redaction: &Redaction, mut event: SseEvent, out: &mut String) -> Result<(), Denial> {
         let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_ok() {
-            redact_json(redaction, &event.data, &skip_structural, &mut self.tally)
+            redact_json(redaction, &event.data, &structural, &mut self.tally)
         } else {
             redact(redaction, &event.data, &mut self.tally)
         }
@@ -311,7 +286,7 @@ pub fn redact_body(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Res
     let text = std::str::from_utf8(body)
         .map_err(|_| Denial::new(Reason::ResponseUninspectable, "the upstream response body is not UTF-8 text"))?;
     let redacted = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-        redact_json(redaction, text, &skip_structural, tally)
+        redact_json(redaction, text, &structural, tally)
     } else {
         redact(redaction, text, tally)
     }
@@ -489,12 +464,72 @@ mod tests {
         });
     }
 
+    /// A `web_fetch` result as Anthropic returns it: the fetched page's text in `source.data`.
+    fn web_fetch_result(data_first: bool) -> Value {
+        let source = if data_first {
+            json!({"data": format!("page {TOKEN}"), "media_type": "text/plain", "type": "text"})
+        } else {
+            json!({"type": "text", "media_type": "text/plain", "data": format!("page {TOKEN}")})
+        };
+        json!({"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_1", "content": {
+            "type": "web_fetch_result", "url": "https://example.com/config",
+            "content": {"type": "document", "title": format!("t {TOKEN}"), "source": source}
+        }})
+    }
+
+    #[test]
+    fn fetched_documents_are_masked_in_json_bodies_and_streams_but_binary_data_is_not() {
+        with([Action::Mask; 4], |r, key| {
+            let mask = key.mask("github-pat", TOKEN);
+            let pdf = json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": TOKEN}});
+            let redacted_thinking = json!({"type": "redacted_thinking", "data": TOKEN});
+            for data_first in [false, true] {
+                let body = json!({"id": "msg_1", "type": "message", "content": [web_fetch_result(data_first), pdf, redacted_thinking]});
+                let out = redact_body(r, body.to_string().as_bytes(), &mut Tally::default()).unwrap().unwrap();
+                let out: Value = serde_json::from_slice(&out).unwrap();
+                let doc = &out["content"][0]["content"]["content"];
+                assert_eq!(doc["source"]["data"], format!("page {mask}"));
+                assert_eq!(doc["title"], format!("t {mask}"));
+                assert_eq!(out["content"][1]["source"]["data"], TOKEN, "base64 is binary");
+                assert_eq!(out["content"][2]["data"], TOKEN, "encrypted thinking is opaque");
+                // The same block streamed: it arrives whole in content_block_start.
+                let stream = event(
+                    json!({"type": "content_block_start", "index": 0, "content_block": web_fetch_result(data_first)}),
+                );
+                let out = String::from_utf8(run(r, stream.as_bytes(), &[])).unwrap();
+                assert!(!out.contains(TOKEN) && out.contains(&format!("page {mask}")), "{out}");
+            }
+        });
+    }
+
+    #[test]
+    fn deeply_nested_response_json_is_redacted_without_recursion() {
+        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        for levels in [4_000, 100_000] {
+            let masked = on_small_stack(SMALL_STACK, move || {
+                let body = format!("{}\"x {TOKEN}\"{}", "{\"a\":[".repeat(levels), "]}".repeat(levels));
+                with([Action::Mask; 4], |r, _| {
+                    let out = redact_body(r, body.as_bytes(), &mut Tally::default()).unwrap().unwrap();
+                    let stream = event(
+                        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                    ) + &format!("event: message_delta\ndata: {body}\n\n");
+                    let streamed = run(r, stream.as_bytes(), &[]);
+                    !String::from_utf8(out).unwrap().contains(TOKEN)
+                        && !String::from_utf8(streamed).unwrap().contains(TOKEN)
+                })
+            });
+            assert!(masked);
+        }
+    }
+
     proptest! {
         #[test]
         fn clients_assemble_the_same_message_for_any_chunking(
             parts in proptest::collection::vec(prop_oneof![
                 Just(TOKEN.to_string()), Just("ann.lee@corp.io".to_string()), Just("4111 1111 1111 1111".to_string()),
-                Just("é😀\n".to_string()), "[a-z @.0-9]{0,10}"
+                Just("é😀\n".to_string()), "[a-z @.0-9]{0,10}",
+                // Runs a stream holds back (re-scanned only once half their length more came).
+                (1usize..80).prop_map(|n| "1 ".repeat(n)), (1usize..60).prop_map(|n| "AB12 ".repeat(n))
             ], 0..6),
             piece in 1usize..9,
             cuts in proptest::collection::vec(0usize..3000, 0..10),

@@ -4,7 +4,12 @@
 //! nothing is masked. [`TextStream`] is the same rewrite for text that arrives in pieces (the
 //! `text_delta`s of one content block): each [`TextStream::push`] returns the part of the text
 //! that has settled (see [`super::engine`]) with its masks applied, and keeps the undecided tail
-//! plus a little settled context. [`TextStream::finish`] settles the rest. Concatenating
+//! plus a little settled context. [`TextStream::finish`] settles the rest.
+//!
+//! Cost: each push scans the held tail and some context again; once the tail is longer than
+//! [`RESCAN_FROM`] it is scanned again only after half its length more has arrived, so the work
+//! per byte is bounded whatever the text holds (a never-ending number run, a private key's body)
+//! and the tail stays within [`Engine::hold_bound`]. Concatenating
 //! everything a stream returns gives exactly what [`redact`] returns for the whole text, however
 //! the text was split (property-tested below).
 //!
@@ -98,8 +103,24 @@ pub struct TextStream {
     buffer: String,
     /// Length of the settled context at the start of `buffer`.
     settled: usize,
+    /// Stream offset of `buffer`'s first byte (bytes dropped so far).
+    dropped: usize,
+    /// Bytes added since the last scan.
+    pending: usize,
+    /// Bytes of text scanned so far (the work done), for the linearity tests.
+    #[cfg(test)]
+    scanned: usize,
+    /// Bytes held back after the last scan.
+    held_at_scan: usize,
     scratch: Scratch,
 }
+
+/// Held-back size from which a stream re-scans only after half of it again has arrived. Below
+/// it every piece is scanned at once (a held word settles with the next piece); above it,
+/// re-scanning the held tail (a number-like run, a private key's body, up to its detector's
+/// `max_len`) for every small piece would cost the held size per piece: waiting for half more
+/// keeps the work per byte bounded, at the price of holding at most half longer.
+const RESCAN_FROM: usize = 48;
 
 impl TextStream {
     /// Adds `piece` and returns the newly settled text, masked.
@@ -108,6 +129,10 @@ impl TextStream {
             return Ok(piece.to_string());
         }
         self.buffer.push_str(piece);
+        self.pending += piece.len();
+        if self.held_at_scan >= RESCAN_FROM && self.pending * 2 < self.held_at_scan {
+            return Ok(String::new());
+        }
         self.advance(redaction, false, tally)
     }
 
@@ -117,8 +142,11 @@ impl TextStream {
             return Ok(String::new());
         }
         let out = self.advance(redaction, true, tally);
+        self.dropped += self.buffer.len();
         self.buffer.clear();
         self.settled = 0;
+        self.held_at_scan = 0;
+        self.scratch = Scratch::default();
         out
     }
 
@@ -128,6 +156,11 @@ impl TextStream {
     }
 
     fn advance(&mut self, redaction: &Redaction, at_end: bool, tally: &mut Tally) -> Result<String, Blocked> {
+        self.scratch.rebase(self.dropped);
+        #[cfg(test)]
+        {
+            self.scanned += self.buffer.len();
+        }
         let scan = redaction.engine.scan(&self.buffer, self.settled, at_end, redaction.actions, &mut self.scratch);
         let out = apply(redaction, &self.buffer, self.settled, scan.settled, &scan.findings, tally)?.into_owned();
         self.settled = scan.settled;
@@ -140,7 +173,10 @@ impl TextStream {
         if cut > 0 {
             self.buffer.drain(..cut);
             self.settled -= cut;
+            self.dropped += cut;
         }
+        self.pending = 0;
+        self.held_at_scan = self.held();
         Ok(out)
     }
 }
@@ -245,8 +281,76 @@ mod tests {
             Just("gh".to_string()),
             Just("é€😀".to_string()),
             "[a-z @.:=\"0-9\n-]{0,12}",
+            // Long runs a stream may hold back: number-like, upper-case, an open assignment.
+            (1usize..120).prop_map(|n| "1 ".repeat(n)),
+            (1usize..200).prop_map(|n| "7".repeat(n)),
+            (1usize..40).prop_map(|n| "ABCD EF12 ".repeat(n)),
+            (200usize..700).prop_map(|n| format!("password={}", "x".repeat(n))),
         ];
         proptest::collection::vec(parts, 0..8).prop_map(|v| v.concat())
+    }
+
+    /// Streams `text` in pieces of `piece` bytes through the full catalog; returns the most
+    /// held back at once and the bytes scanned.
+    fn adversarial(text: &str, piece: usize) -> (usize, usize) {
+        let engine = Engine::new(crate::core::dlp::catalog::builtin()).unwrap();
+        let actions = vec![Action::Mask; engine.specs().len()];
+        let key = MaskKey::new(b"k".to_vec());
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut stream = TextStream::default();
+        let mut tally = Tally::default();
+        let (mut out, mut most_held) = (String::new(), 0);
+        for chunk in text.as_bytes().chunks(piece) {
+            out.push_str(&stream.push(&r, std::str::from_utf8(chunk).unwrap(), &mut tally).unwrap());
+            most_held = most_held.max(stream.held());
+        }
+        out.push_str(&stream.finish(&r, &mut tally).unwrap());
+        assert_eq!(out, redact(&r, text, &mut Tally::default()).unwrap());
+        (most_held, stream.scanned)
+    }
+
+    /// Adversarial texts: long number-like, upper-case and base64 runs, and a private key's
+    /// header followed by a long body.
+    fn adversarial_texts() -> Vec<(&'static str, String)> {
+        let hex: String = (0..20_000).map(|i| char::from(b"0123456789ABCDEF"[(i * 7 + i / 3) % 16])).collect();
+        let b64: String = (0..20_000)
+            .map(|i| {
+                char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 31 + i / 7) % 64])
+            })
+            .collect();
+        vec![
+            ("digits and spaces", "1 ".repeat(10_000)),
+            ("one digit run", "7".repeat(20_000)),
+            ("upper-case hex", hex),
+            ("upper-case words", "ABCD EF12 ".repeat(2_000)),
+            ("base64", b64.clone()),
+            ("private key body", format!("-----BEGIN PRIVATE KEY-----\n{b64}{b64}")),
+        ]
+    }
+
+    #[test]
+    fn long_runs_are_held_back_by_at_most_the_longest_match_a_detector_allows() {
+        let bound = Engine::new(crate::core::dlp::catalog::builtin()).unwrap().hold_bound();
+        assert_eq!(bound, 24_604, "the bound docs/dlp.md states");
+        for (name, text) in adversarial_texts() {
+            for piece in [1, 2, 12] {
+                let (most_held, _) = adversarial(&text, piece);
+                assert!(most_held <= bound, "{name} in {piece}-byte pieces: {most_held} bytes held (bound {bound})");
+            }
+        }
+    }
+
+    #[test]
+    fn stream_work_is_linear_in_the_text_whatever_it_holds() {
+        for (name, text) in adversarial_texts() {
+            for piece in [1, 2, 12] {
+                let (_, scanned) = adversarial(&text, piece);
+                // Each byte is scanned a bounded number of times: the held tail (≤ 64 bytes
+                // for number-like runs) plus context once per piece, or a quarter more of a
+                // long tail before it is scanned again.
+                assert!(scanned <= 400 * text.len(), "{name} in {piece}-byte pieces: {scanned} bytes scanned");
+            }
+        }
     }
 
     proptest! {
