@@ -35,7 +35,9 @@ and `test_afterwards_every_request_has_exactly_one_record_*`; 3 `test_a_deeply_n
 `test_an_mcp_url_built_*`; 11 `test_the_token_an_agent_uses_*`; 12 `test_a_secret_anywhere_*`,
 `test_a_prompt_trigger_sees_the_system_prompt`; 13 `test_a_four_million_character_*`; 15 the
 tests under "the smaller ones". Findings 10 and 14 need Envoy restarted, which this module's
-"no VM restart" check rules out: they are not covered here.
+"no VM restart" check rules out: tests/e2e/test_audit.py covers them
+(`test_a_restarted_gateway_with_a_fixed_source_loses_nothing`,
+`test_a_gateway_stopped_with_sigterm_under_load_loses_no_record`).
 
 Every secret-looking value is fabricated (a seeded generator), distinct per place it is planted, in
 formats the default detectors catch (docs/dlp.md). The fake upstream's replies are scripted per
