@@ -303,7 +303,9 @@ fn an_over_deep_body_is_refused_with_an_invalid_request_error() {
         r#"[{"type":"tool_result","tool_use_id":"t","content":"#.repeat(levels),
         "}]".repeat(levels)
     );
-    let body = format!(r#"{{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{{"role":"user","content":{content}}}]}}"#);
+    let body = format!(
+        r#"{{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{{"role":"user","content":{content}}}]}}"#
+    );
     let BodyStep::Reply(reply) = exchange.on_body_complete(&gw, body.as_bytes()) else {
         panic!("an over-deep body must be refused")
     };

@@ -24,29 +24,34 @@ pub const MAX_BODY_DEPTH: usize = 64;
 pub fn depth(json: &[u8], limit: usize) -> usize {
     let mut depth = 0usize;
     let mut deepest = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut i = 0;
+    while let Some(rest) = json.get(i..) {
+        // Outside strings only brackets and quotes matter; skip to the next one.
+        let Some(at) = rest.iter().position(|&b| matches!(b, b'"' | b'{' | b'[' | b'}' | b']')) else { break };
+        i += at + 1;
+        match rest.get(at) {
+            Some(b'"') => {
+                // Inside a string: skip to its closing quote, stepping over escapes; an
+                // unterminated string ends the scan.
+                loop {
+                    let Some(end) = json.get(i..).and_then(|r| r.iter().position(|&b| b == b'"' || b == b'\\')) else {
+                        return deepest;
+                    };
+                    let escape = json.get(i + end) == Some(&b'\\');
+                    i += end + if escape { 2 } else { 1 };
+                    if !escape {
+                        break;
+                    }
+                }
             }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
+            Some(b'{' | b'[') => {
                 depth += 1;
                 deepest = deepest.max(depth);
                 if deepest > limit {
                     return deepest;
                 }
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+            _ => depth = depth.saturating_sub(1),
         }
     }
     deepest
@@ -105,6 +110,8 @@ mod tests {
         assert_eq!(depth(br#"{"a":[1,{"b":"[[[{{{"}],"c":"\"[["}"#, 100), 3);
         assert_eq!(depth(b"[]", 100), 1);
         assert_eq!(depth(b"\"x\"", 100), 0);
+        assert_eq!(depth(br#"["\\", ["a\"]"]]"#, 100), 2, "escaped quotes and backslashes");
+        assert_eq!(depth(br#"["unterminated [[["#, 100), 1);
     }
 
     #[test]

@@ -229,6 +229,11 @@ fn decode_string(token: &str) -> Cow<'_, str> {
     if !inner.contains('\\') {
         return Cow::Borrowed(inner);
     }
+    // serde_json decodes a valid string token fast; a lone surrogate or a cut token falls back
+    // to the character decoder (U+FFFD).
+    if let Ok(decoded) = serde_json::from_str::<String>(token) {
+        return Cow::Owned(decoded);
+    }
     let mut decoder = Unescaper::default();
     let mut out = String::with_capacity(inner.len());
     for c in inner.chars() {
