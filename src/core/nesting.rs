@@ -34,7 +34,7 @@ pub fn depth(json: &[u8], limit: usize) -> usize {
                 // Inside a string: skip to its closing quote, stepping over escapes; an
                 // unterminated string ends the scan.
                 loop {
-                    let Some(end) = json.get(i..).and_then(|r| r.iter().position(|&b| b == b'"' || b == b'\\')) else {
+                    let Some(end) = json.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r)) else {
                         return deepest;
                     };
                     let escape = json.get(i + end) == Some(&b'\\');
