@@ -849,6 +849,9 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             config = tmp / f"{name}.yaml"
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(config), "--log-level", "warning", "--concurrency", "1",
+                   # The launcher execs Envoy (no drain supervisor), so the measured process is
+                   # Envoy itself: its CPU is what the benchmark reports.
+                   "--drain-timeout", "0",
                    "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
                    *(audit_args if name == "warden-audit" else approval_credential_args(policy, tmp))]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}

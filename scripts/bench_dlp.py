@@ -1076,6 +1076,8 @@ def run(args, variants: list[str], tmp: Path, procs: list[Proc]) -> int:
         else:
             cmd = [bench.PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
                    str(tmp / f"{name}.yaml"), "--log-level", "warning", "--concurrency", "1",
+                   # Exec Envoy (no drain supervisor): the measured process is Envoy itself.
+                   "--drain-timeout", "0",
                    "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
                    *bench.approval_credential_args(policy, tmp)]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
