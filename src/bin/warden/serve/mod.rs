@@ -11,7 +11,7 @@
 //!
 //! Modules: [`service`] (holds and decisions), [`store`] (SQLite), [`rules`] (approver rules),
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
-//! endpoints), [`page`] (HTML), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
+//! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`util`].
 //!
@@ -21,6 +21,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod page;
 pub mod rules;
 pub mod service;
@@ -232,6 +233,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPage
         .route("/v1/reviews/{id}/approve", post(api::approve))
         .route("/v1/reviews/{id}/deny", post(api::deny))
         .route("/", get(page::root))
+        .route("/console.js", get(console::script))
         .route("/login", get(page::login_form).post(page::login))
         .route("/logout", get(page::logout).post(page::logout))
         .route("/reviews", get(page::reviews))

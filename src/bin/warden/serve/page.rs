@@ -1,4 +1,5 @@
-//! The approvers' web page: server-rendered HTML, plain forms, no JavaScript.
+//! The approvers' pages of the console (layout: [`super::console`]): server-rendered HTML, plain
+//! forms; they work without JavaScript.
 //!
 //! | route | what |
 //! |---|---|
@@ -40,6 +41,7 @@ use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
 use serde::Deserialize;
 
 use super::auth::{bearer, Approver};
+use super::console::{self, Section};
 use super::service::{join_or_dash, or_dash, Service, ServiceError};
 use super::store::{Choice, Decided, Listing, Review, Status};
 use super::util::{format_duration, format_utc, unix_now};
@@ -55,37 +57,7 @@ const FLASH_COOKIE: &str = "warden_flash";
 /// Recent decisions shown under the pending reviews.
 const RECENT_DECISIONS: u32 = 20;
 
-const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
-header{display:flex;justify-content:space-between;align-items:center;padding:.6em 1.2em;background:#1d2433;color:#fff}\
-header a{color:#fff;text-decoration:none}header h1{font-size:1.15em;margin:0}header form{display:inline}\
-main{max-width:960px;margin:1em auto;padding:0 1em}\
-.review{background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:.8em 1.1em;margin:0 0 1em}\
-.review h3{margin:.1em 0 .5em;font-size:1.05em}\
-dl{display:grid;grid-template-columns:10em 1fr;gap:.15em .8em;margin:.4em 0}dt{color:#5a6375}dd{margin:0}\
-pre.excerpt{white-space:pre-wrap;word-break:break-word;background:#f2f4f7;border-left:3px solid #9aa4b5;padding:.5em .7em;max-height:18em;overflow:auto}\
-textarea{width:100%;box-sizing:border-box;font:inherit}\
-button{font:inherit;padding:.35em 1.1em;margin:.4em .4em 0 0;border-radius:4px;border:1px solid #888;cursor:pointer}\
-button[name=approve]{background:#1f7a3a;color:#fff;border-color:#1f7a3a}button[name=deny]{background:#b42318;color:#fff;border-color:#b42318}\
-.flash{padding:.6em 1em;border-radius:4px}.flash-ok{background:#e3f4e8;border:1px solid #1f7a3a}.flash-error{background:#fde8e7;border:1px solid #b42318}\
-.status{font-size:.8em;padding:.1em .5em;border-radius:3px;background:#e7eaf0}.status-approved{background:#e3f4e8}.status-denied{background:#fde8e7}\
-table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #e3e6eb;vertical-align:top}\
-.note{color:#5a6375}code{background:#eef0f4;padding:0 .25em;border-radius:3px}";
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::console::escape;
 
 /// A flash message shown once on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +90,8 @@ impl Flash {
         }
     }
 
-    fn html(&self) -> String {
+    /// The message as HTML (escaped).
+    pub(super) fn html(&self) -> String {
         let class = if self.ok { "flash flash-ok" } else { "flash flash-error" };
         let role = if self.ok { "status" } else { "alert" };
         format!(r#"<p id="flash" class="{class}" role="{role}">{}</p>"#, escape(&self.message))
@@ -199,9 +172,7 @@ impl IntoResponse for Page {
 fn security_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(console::CONTENT_SECURITY_POLICY),
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -237,31 +208,15 @@ fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<Hea
     }
 }
 
-pub(super) fn layout(title: &str, who: Option<(&Approver, Source)>, flash: Option<&Flash>, content: &str) -> String {
-    let whoami = match who {
-        Some((approver, source)) => {
-            let sign_out = if source == Source::Cookie {
-                r#" <form method="post" action="/logout"><button type="submit" id="logout" name="logout">Sign out</button></form>"#
-            } else {
-                ""
-            };
-            format!(
-                r#"<div id="whoami">Signed in as <b>{}</b> <span class="note">({})</span>{sign_out}</div>"#,
-                escape(&approver.subject),
-                escape(&join_or_dash(&approver.groups))
-            )
-        }
-        None => String::new(),
-    };
-    let flash = flash.map(Flash::html).unwrap_or_default();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Warden approvals</title><style>{STYLE}</style></head>\
-         <body><header><h1><a href=\"/reviews\">Warden approvals</a></h1>{whoami}</header>\
-         <main>{flash}{content}</main></body></html>\n",
-        escape(title)
-    )
+/// A console page of `section` (see [`console::render`]).
+pub(super) fn layout(
+    title: &str,
+    section: Option<Section>,
+    who: Option<(&Approver, Source)>,
+    flash: Option<&Flash>,
+    content: &str,
+) -> String {
+    console::render(title, section, who, flash, content)
 }
 
 /// `GET /`.
@@ -363,7 +318,7 @@ fn login_page(
 <button type="submit" id="login-submit">Sign in</button>
 </form>"#
     );
-    Page { status, html: layout("Sign in", None, flash, &content), cookies }
+    Page { status, html: layout("Sign in", None, None, flash, &content), cookies }
 }
 
 /// Form of `POST /login` (no `Debug`: it holds the token).
@@ -469,7 +424,7 @@ fn same_site_hop(path: &str) -> Response {
         r#"<meta http-equiv="refresh" content="0; url={target}"><p>Opening <a id="continue" href="{target}">{}</a>…</p>"#,
         escape(path)
     );
-    Page { status: StatusCode::OK, html: layout("Opening", None, None, &content), cookies: Vec::new() }.into_response()
+    Page { status: StatusCode::OK, html: layout("Opening", None, None, None, &content), cookies: Vec::new() }.into_response()
 }
 
 /// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
@@ -492,7 +447,7 @@ pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, m
         escape(status.canonical_reason().unwrap_or("Error")),
         escape(message)
     );
-    Page { status, html: layout("Error", who, None, &content), cookies: Vec::new() }.into_response()
+    Page { status, html: layout("Error", None, who, None, &content), cookies: Vec::new() }.into_response()
 }
 
 fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) -> Response {
@@ -534,7 +489,7 @@ pub async fn reviews(
     content.push_str("</section>");
     content.push_str(&decided_table(&decided));
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: layout("Reviews", who, flash.as_ref(), &content), cookies }.into_response()
+    Page { status: StatusCode::OK, html: layout("Reviews", Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
 }
 
 /// `GET /reviews/{id}`.
@@ -563,7 +518,7 @@ pub async fn review(
     content.push_str(&votes_table(&review));
     content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: layout(&review.id, who, flash.as_ref(), &content), cookies }.into_response()
+    Page { status: StatusCode::OK, html: layout(&review.id, Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
 }
 
 /// Form of `POST /reviews/{id}/decide`.
@@ -807,14 +762,6 @@ fn votes_table(review: &Review) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn everything_shown_is_html_escaped() {
-        assert_eq!(
-            escape(r#"<script>alert("x&y")</script>'"#),
-            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;"
-        );
-    }
 
     #[test]
     fn flash_messages_round_trip_through_their_cookie() {

@@ -23,12 +23,13 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::Approver;
+use super::console::{self, Section};
 use super::page::{
-    authenticate, error_page, escape, layout, safe_return_path, unauthenticated, Page, PageAuth, Source,
+    authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source,
 };
 use super::service::Service;
 use super::util::format_utc;
@@ -237,7 +238,7 @@ pub async fn sessions(
         content.push_str("</tbody></table>");
     }
     content.push_str("</section>");
-    Page { status: StatusCode::OK, html: layout("Sessions", who, None, &content), cookies: Vec::new() }.into_response()
+    console::respond(StatusCode::OK, console::page("Sessions", Some(Section::Sessions), who, &content))
 }
 
 /// Query of `/sessions/{id}`.
@@ -290,7 +291,7 @@ pub async fn session(
         let _ = write!(content, r#"<article class="turn" id="turn-{position}"><pre>{}</pre></article>"#, escape(text));
     }
     content.push_str(r#"</section><p><a href="/sessions">All sessions</a></p>"#);
-    Page { status: StatusCode::OK, html: layout("Session", who, None, &content), cookies: Vec::new() }.into_response()
+    console::respond(StatusCode::OK, console::page("Session", Some(Section::Sessions), who, &content))
 }
 
 #[cfg(test)]
