@@ -439,6 +439,7 @@ fn auditors_list_sessions_with_filters_and_read_their_transcripts() {
     refused["session_id"] = json!("sess-b");
     refused["identity"]["subject"] = json!("carol");
     refused["decision"] = json!({"allowed": false, "reason": "model_not_allowed", "status": 403, "message": "no"});
+    refused["outcome"] = json!("refused");
     server.ingest(&[simple("gw-1", 1), simple("gw-1", 2), refused]);
     let bob = ws.mint("bob", "leads,audit");
 
@@ -454,10 +455,10 @@ fn auditors_list_sessions_with_filters_and_read_their_transcripts() {
     let (status, transcript) = server.page("/sessions/s-gw-1", Some(&bob));
     assert_eq!(status, 200, "{transcript}");
     assert!(transcript.contains(r#"id="transcript""#), "{transcript}");
-    assert_eq!(transcript.matches(r#"class="turn""#).count(), 2, "{transcript}");
+    assert_eq!(transcript.matches(r#"class="turn card""#).count(), 2, "{transcript}");
     assert!(transcript.contains("turn 2 from gw-1") && transcript.contains("answer 2"), "{transcript}");
     let (_, refused_page) = server.page("/sessions/sess-b", Some(&bob));
-    assert!(refused_page.contains("refused: model_not_allowed"), "{refused_page}");
+    assert!(refused_page.contains("<b>Refused</b>: <code>model_not_allowed</code>"), "{refused_page}");
     assert_eq!(server.page("/sessions/unknown", Some(&bob)).0, 404);
 
     let eve = ws.mint("eve", "eng");
@@ -471,4 +472,163 @@ fn auditors_list_sessions_with_filters_and_read_their_transcripts() {
     }
     let (_, anonymous) = server.page("/sessions", None);
     assert!(!anonymous.contains(r#"id="sessions""#), "{anonymous}");
+}
+
+/// The `href` of the element with `id` (or of the first `<a class="…">`), unescaped.
+fn link(page: &str, marker: &str) -> String {
+    let at = page.find(marker).unwrap_or_else(|| panic!("{marker} not on the page:\n{page}"));
+    let before = &page[..at];
+    let start = before.rfind("href=\"").unwrap() + 6;
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end].replace("&amp;", "&")
+}
+
+#[test]
+fn a_long_session_pages_in_request_order_with_earlier_and_later_links() {
+    let ws = Workspace::audit("long-session");
+    let server = Server::start(&ws, 1000);
+    // 120 requests; the workers stored the second half first.
+    let records: Vec<Value> = (1..=120).map(|seq| simple("gw-1", seq)).collect();
+    server.ingest(&records[60..]);
+    server.ingest(&records[..60]);
+    let bob = ws.mint("bob", "leads,audit");
+    let (status, first) = server.page("/sessions/s-gw-1", Some(&bob));
+    assert_eq!(status, 200, "{first}");
+    assert!(first.contains("Requests 1–50 of 120"), "{first}");
+    assert_eq!(first.matches(r#"class="turn card""#).count(), 50);
+    assert!(first.contains("turn 1 from gw-1") && first.contains("turn 50 from gw-1"));
+    assert!(!first.contains("turn 51 from gw-1") && !first.contains(r#"class="earlier""#));
+    let (_, second) = server.page(&link(&first, r#" class="later""#), Some(&bob));
+    assert!(second.contains("Requests 51–100 of 120"), "{second}");
+    assert!(second.contains(r##"href="#turn-"##) && second.contains(">#51</a>"), "{second}");
+    assert!(second.contains("turn 51 from gw-1") && !second.contains("turn 50 from gw-1"));
+    let (_, back) = server.page(&link(&second, r#" class="earlier""#), Some(&bob));
+    assert!(back.contains("Requests 1–50 of 120"), "{back}");
+    let (_, last) = server.page(&link(&first, r#" class="last""#), Some(&bob));
+    assert!(last.contains("Requests 71–120 of 120") && !last.contains(r#"class="later""#), "{last}");
+    let (_, small) = server.page("/sessions/s-gw-1?limit=7&after=1800000001000.1", Some(&bob));
+    assert_eq!(small.matches(r#"class="turn card""#).count(), 7, "{small}");
+    for bad in ["?limit=0", "?limit=201", "?after=x", "?after=1.2&before=1.2", "?at=first"] {
+        let (status, body) = server.page(&format!("/sessions/s-gw-1{bad}"), Some(&bob));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[test]
+fn sessions_are_filtered_by_dates_with_offsets_and_listed_page_by_page() {
+    let ws = Workspace::audit("session-dates");
+    let server = Server::start(&ws, 1000);
+    // Sessions s-gw-1 … s-gw-5, one request each, at 1_800_000_001_000 + (n-1)·1000 ms
+    // (2027-01-15T08:00:01Z …).
+    let records: Vec<Value> = (1..=5)
+        .map(|n| {
+            let mut r = simple("gw", n);
+            r["session_id"] = json!(format!("s-{n}"));
+            r
+        })
+        .collect();
+    server.ingest(&records);
+    let bob = ws.mint("bob", "leads,audit");
+    let ids = |page: &str| -> Vec<String> {
+        page.match_indices(r#"<tr id="session-"#)
+            .map(|(at, m)| page[at + m.len()..].split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = server.page("/sessions", Some(&bob));
+    assert_eq!(ids(&all), ["s-5", "s-4", "s-3", "s-2", "s-1"], "{all}");
+    assert!(all.contains(r#"type="datetime-local" name="since""#) && !all.contains("Since (ms)"), "{all}");
+    // The same instant written three ways: UTC, an offset, epoch ms.
+    for since in ["2027-01-15T08:00:03Z", "2027-01-15T09:00:03%2B01:00", "1800000003000"] {
+        let (status, page) = server.page(&format!("/sessions?since={since}"), Some(&bob));
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(ids(&page), ["s-5", "s-4", "s-3"], "since={since}");
+    }
+    let (_, window) = server.page("/sessions?since=2027-01-15&until=2027-01-15T08:00:03", Some(&bob));
+    assert_eq!(ids(&window), ["s-2", "s-1"], "{window}");
+    // Without the console's script the chosen bound reads as UTC; the script shows it in local time.
+    assert!(window.contains(r#"value="2027-01-15T08:00" data-instant="1800000003000""#), "{window}");
+    let (_, none) = server.page("/sessions?until=2027-01-15", Some(&bob));
+    assert!(none.contains(r#"id="no-sessions""#), "{none}");
+    let (status, bad) = server.page("/sessions?since=2027-02-30", Some(&bob));
+    assert_eq!(status, 400);
+    assert!(bad.contains("since: &quot;2027-02-30&quot; is not a date or time"), "{bad}");
+
+    let (_, page1) = server.page("/sessions?limit=2&role=developer", Some(&bob));
+    assert_eq!(ids(&page1), ["s-5", "s-4"]);
+    assert!(!page1.contains(r#"id="sessions-newer""#), "the newest page has nothing newer");
+    let older = link(&page1, r#" id="sessions-older""#);
+    assert!(older.contains("role=developer") && older.contains("limit=2"), "filters carry over: {older}");
+    let (_, page2) = server.page(&older, Some(&bob));
+    assert_eq!(ids(&page2), ["s-3", "s-2"]);
+    let (_, page3) = server.page(&link(&page2, r#" id="sessions-older""#), Some(&bob));
+    assert_eq!(ids(&page3), ["s-1"]);
+    assert!(!page3.contains(r#"id="sessions-older""#), "{page3}");
+    let (_, again) = server.page(&link(&page3, r#" id="sessions-newer""#), Some(&bob));
+    assert_eq!(ids(&again), ["s-3", "s-2"]);
+    assert_eq!(server.page("/sessions?older=nope", Some(&bob)).0, 400);
+}
+
+#[test]
+fn script_injected_through_a_session_id_a_subject_a_prompt_or_a_tool_input_stays_text() {
+    let ws = Workspace::audit("injection");
+    let server = Server::start(&ws, 1000);
+    let evil = r#"<script>alert(1)</script><img src=x onerror=alert(2)>"#;
+    let prompt = json!({"role": "user", "content": format!("{evil}<system-reminder>{evil}</system-reminder>")}).to_string();
+    let call = json!({"type": "tool_use", "id": evil, "name": evil, "input": {"command": evil}});
+    let mut r = record("gw", 1, evil, &[&prompt], &[&prompt], json!([call, {"type": "text", "text": evil}]));
+    r["identity"]["subject"] = json!(evil);
+    r["identity"]["role"] = json!(evil);
+    r["job_id"] = json!(evil);
+    r["model"] = json!(evil);
+    let result = json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": evil, "content": evil}]}).to_string();
+    let mut r2 = record("gw", 2, evil, &[&prompt, &result], &[&result], json!([]));
+    r2["identity"]["subject"] = json!(evil);
+    r2["decision"] = json!({"allowed": false, "reason": evil, "status": 403, "message": evil});
+    r2["approval"] = json!({"review": evil, "reviewer": evil, "decision": evil});
+    server.ingest(&[r, r2]);
+    let bob = ws.mint("bob", "leads,audit");
+    let (status, list) = server.page(&format!("/sessions?user={}", urlencode(evil)), Some(&bob));
+    assert_eq!(status, 200, "{list}");
+    let encoded_id = urlencode(evil);
+    assert!(list.contains(&format!(r#"href="/sessions/{encoded_id}""#)), "{list}");
+    let (status, page) = server.page(&format!("/sessions/{encoded_id}"), Some(&bob));
+    assert_eq!(status, 200, "{page}");
+    for shown in [&list, &page] {
+        assert!(!shown.contains("<script>alert") && !shown.contains("<img src=x"), "{shown}");
+        assert_eq!(shown.matches("<script").count(), 1, "only the console's own script tag: {shown}");
+    }
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+    assert!(page.contains(r#"<details class="tool-call">"#) && page.contains(r#"<details class="reminder">"#));
+    assert!(page.contains(r#"<details class="tool-result">"#), "{page}");
+}
+
+/// Percent-encodes every byte but ASCII letters and digits.
+fn urlencode(text: &str) -> String {
+    text.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[test]
+fn export_takes_dates_and_times_as_well_as_epoch_milliseconds() {
+    let ws = Workspace::audit("export-dates");
+    let server = Server::start(&ws, 1000);
+    server.ingest(&(1..=4).map(|seq| simple("gw", seq)).collect::<Vec<_>>());
+    server.stop();
+    let count = |args: &[&str]| -> usize {
+        let mut all = vec!["audit", "export", "--db"];
+        let db = ws.db();
+        all.push(&db);
+        all.extend_from_slice(args);
+        let (code, out, err) = run(&all, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out.lines().filter(|l| l.contains(r#""type":"record""#)).count()
+    };
+    // Records at 2027-01-15T08:00:01Z … 08:00:04Z.
+    assert_eq!(count(&["--since", "2027-01-15T08:00:03Z"]), 2);
+    assert_eq!(count(&["--since", "2027-01-15T09:00:03+01:00"]), 2);
+    assert_eq!(count(&["--since", "1800000003000"]), 2);
+    assert_eq!(count(&["--since", "2027-01-15", "--until", "2027-01-15T08:00:02"]), 1);
+    assert_eq!(count(&["--until", "2027-01-16"]), 4);
+    let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--since", "last tuesday"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a date or time"), "{err}");
 }

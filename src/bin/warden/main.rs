@@ -13,6 +13,7 @@
 //!   hash chain and signed checkpoints, exports it as JSONL, replays a session (docs/audit.md).
 
 mod audit;
+mod dates;
 mod redact;
 mod reviews;
 mod serve;

@@ -70,9 +70,15 @@ pub struct ExportArgs {
     /// The `warden serve` database.
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
-    /// Only records whose time is at or after this (ms since the epoch).
-    #[arg(long, value_name = "MS")]
+    /// Only records whose time is at or after this: a date (2026-12-07), a date and time
+    /// (2026-12-07T14:30, UTC unless it ends with an offset such as Z or +01:00) or ms since the
+    /// epoch.
+    #[arg(long, value_name = "WHEN", value_parser = crate::dates::parse_instant_arg)]
     pub since: Option<i64>,
+    /// Only records whose time is before this (same forms as `--since`; a plain date means its
+    /// midnight, so `--until 2026-12-08` ends with the 7th).
+    #[arg(long, value_name = "WHEN", value_parser = crate::dates::parse_instant_arg)]
+    pub until: Option<i64>,
     /// Only this session's records.
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
@@ -145,7 +151,7 @@ fn verify_command(args: &VerifyArgs) -> Result<ExitCode, String> {
 
 fn export_command(args: &ExportArgs) -> Result<ExitCode, String> {
     let store = SqliteAuditStore::open_read_only(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
-    let filter = RecordFilter { since: args.since, session: args.session.clone() };
+    let filter = RecordFilter { since: args.since, until: args.until, session: args.session.clone() };
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,

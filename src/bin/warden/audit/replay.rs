@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::chain::{canonical, is_blob_name};
-use super::store::{AuditError, AuditStore, RecordFilter};
+use super::store::{AuditError, AuditStore, RecordKey, StoredRecord, TurnCursor};
 
 /// Longest pause `--pace` sleeps between two records.
 pub const MAX_PACE_GAP_MS: i64 = 5_000;
@@ -67,17 +67,82 @@ fn indent(text: &str) -> String {
     text.lines().collect::<Vec<_>>().join("\n    ")
 }
 
-fn render_block(speaker: &str, block: &Value, out: &mut String) {
+/// One piece of a turn: a message block of the prompt or of the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// Text said by `speaker` (`user`, `assistant`).
+    Text {
+        /// Who said it.
+        speaker: String,
+        /// What was said.
+        text: String,
+    },
+    /// A tool call.
+    ToolCall {
+        /// Who called (`assistant`).
+        speaker: String,
+        /// The tool's name.
+        name: String,
+        /// The call's id (`toolu_…`).
+        id: String,
+        /// Its input.
+        input: Value,
+    },
+    /// A tool's result, sent back by the client.
+    ToolResult {
+        /// The call it answers.
+        id: String,
+        /// Whether the tool failed.
+        is_error: bool,
+        /// Its text (non-text content as a placeholder).
+        text: String,
+    },
+    /// A block shown as a placeholder (an image, a document…).
+    Other {
+        /// Who sent it.
+        speaker: String,
+        /// Its type.
+        kind: String,
+    },
+    /// A message whose blob the store lacks.
+    Missing {
+        /// The blob name.
+        name: String,
+    },
+    /// A message whose blob is not JSON.
+    NotJson {
+        /// The blob name.
+        name: String,
+    },
+}
+
+impl Piece {
+    fn render(&self, out: &mut String) {
+        let _ = match self {
+            Self::Text { speaker, text } => writeln!(out, "  {speaker}: {}", indent(text)),
+            Self::ToolCall { speaker, name, id, input } => writeln!(out, "  {speaker} → tool call {name} ({id}): {input}"),
+            Self::ToolResult { id, is_error, text } => {
+                let error = if *is_error { " (error)" } else { "" };
+                writeln!(out, "  tool result{error} ({id}): {}", indent(text))
+            }
+            Self::Other { speaker, kind } => writeln!(out, "  {speaker}: [{kind}]"),
+            Self::Missing { name } => writeln!(out, "  [message {name} is missing from the store]"),
+            Self::NotJson { name } => writeln!(out, "  [message {name} is not JSON]"),
+        };
+    }
+}
+
+fn block_piece(speaker: &str, block: &Value) -> Option<Piece> {
     let kind = block.get("type").and_then(Value::as_str).unwrap_or("?");
     let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
     match kind {
-        "text" => {
-            let _ = writeln!(out, "  {speaker}: {}", indent(&text("text")));
-        }
-        "tool_use" => {
-            let input = block.get("input").map(Value::to_string).unwrap_or_default();
-            let _ = writeln!(out, "  {speaker} → tool call {} ({}): {input}", text("name"), text("id"));
-        }
+        "text" => Some(Piece::Text { speaker: speaker.to_string(), text: text("text") }),
+        "tool_use" => Some(Piece::ToolCall {
+            speaker: speaker.to_string(),
+            name: text("name"),
+            id: text("id"),
+            input: block.get("input").cloned().unwrap_or(Value::Null),
+        }),
         "tool_result" => {
             let content: Vec<String> = blocks(block.get("content").unwrap_or(&Value::Null))
                 .iter()
@@ -87,30 +152,128 @@ fn render_block(speaker: &str, block: &Value, out: &mut String) {
                         .map_or_else(|| "[non-text content]".to_string(), str::to_string)
                 })
                 .collect();
-            let error = if block.get("is_error").and_then(Value::as_bool) == Some(true) { " (error)" } else { "" };
-            let _ = writeln!(out, "  tool result{error} ({}): {}", text("tool_use_id"), indent(&content.join("\n")));
+            Some(Piece::ToolResult {
+                id: text("tool_use_id"),
+                is_error: block.get("is_error").and_then(Value::as_bool) == Some(true),
+                text: content.join("\n"),
+            })
         }
-        "thinking" | "redacted_thinking" => {}
-        other => {
-            let _ = writeln!(out, "  {speaker}: [{other}]");
-        }
+        "thinking" | "redacted_thinking" => None,
+        other => Some(Piece::Other { speaker: speaker.to_string(), kind: other.to_string() }),
     }
 }
 
-fn render_message(message: &Value, shown: &mut Shown, out: &mut String) {
-    let role = message.get("role").and_then(Value::as_str).unwrap_or("?");
-    let content = blocks(message.get("content").unwrap_or(&Value::Null));
-    if role == "assistant" {
-        let pieces: Vec<String> = content.iter().filter_map(piece).collect();
-        if !pieces.is_empty() && pieces.iter().all(|p| shown.pieces.contains(p)) {
-            return;
+/// A refused request's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The refusal code (`model_not_allowed`, …).
+    pub reason: String,
+    /// The HTTP status the client got.
+    pub status: String,
+    /// The message the client got.
+    pub message: String,
+}
+
+/// The approval a held request got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalNote {
+    /// `approved` or `denied`.
+    pub decision: String,
+    /// Who decided.
+    pub reviewer: String,
+    /// The review's id.
+    pub review: String,
+}
+
+/// Token counts of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tokens {
+    /// Input tokens.
+    pub input: u64,
+    /// Output tokens.
+    pub output: u64,
+    /// Cache reads.
+    pub cache_read: u64,
+    /// Cache writes.
+    pub cache_write: u64,
+}
+
+/// One record of a session, ready to show: what it added to the conversation and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// Storage position.
+    pub position: i64,
+    /// Record time (ms; the request's start).
+    pub time: i64,
+    /// Record id.
+    pub id: String,
+    /// Who (`-` when unknown).
+    pub subject: String,
+    /// Under which role (`-` when unknown).
+    pub role: String,
+    /// The model asked for (`-` when none).
+    pub model: String,
+    /// How the exchange ended (`completed`, `refused`, …).
+    pub outcome: String,
+    /// The messages of the request not shown before.
+    pub prompt: Vec<Piece>,
+    /// The refusal, when the request was refused.
+    pub refusal: Option<Refusal>,
+    /// The approval, when the request was held for one.
+    pub approval: Option<ApprovalNote>,
+    /// The response as delivered.
+    pub answer: Vec<Piece>,
+    /// The response's error, if any (JSON).
+    pub response_error: Option<String>,
+    /// DLP findings: (`masked`/`blocked`/`audited`, `detector×count, …`).
+    pub dlp: Vec<(String, String)>,
+    /// Token counts, when the record has usage.
+    pub tokens: Option<Tokens>,
+    /// The exchange's cost in billionths of a dollar, when the record has it (`cost_nanos`).
+    pub cost_nanos: Option<u64>,
+}
+
+impl Turn {
+    /// The turn as `warden audit replay` prints it.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "── {} · {} · {} ({}) · {} · {}",
+            self.id,
+            crate::serve::util::format_utc(self.time.div_euclid(1000)),
+            self.subject,
+            self.role,
+            self.model,
+            self.outcome
+        );
+        self.prompt.iter().for_each(|piece| piece.render(&mut out));
+        if let Some(refusal) = &self.refusal {
+            let _ = writeln!(out, "  ✗ refused: {} ({}) {}", refusal.reason, refusal.status, refusal.message);
         }
-    }
-    for block in &content {
-        render_block(role, block, out);
-        if let Some(p) = piece(block) {
-            shown.pieces.insert(p);
+        if let Some(approval) = &self.approval {
+            let _ = writeln!(
+                out,
+                "  approval: {} by {} (review {})",
+                approval.decision, approval.reviewer, approval.review
+            );
         }
+        self.answer.iter().for_each(|piece| piece.render(&mut out));
+        if let Some(error) = &self.response_error {
+            let _ = writeln!(out, "  response error: {error}");
+        }
+        if !self.dlp.is_empty() {
+            let listed: Vec<String> = self.dlp.iter().map(|(action, counts)| format!("{action} {counts}")).collect();
+            let _ = writeln!(out, "  dlp: {}", listed.join("; "));
+        }
+        if let Some(t) = &self.tokens {
+            let _ = writeln!(
+                out,
+                "  tokens: in {}, out {}, cache read {}, cache write {}",
+                t.input, t.output, t.cache_read, t.cache_write
+            );
+        }
+        out
     }
 }
 
@@ -121,141 +284,238 @@ fn counts(value: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
-fn render_record(
-    record: &Value,
-    store: &dyn AuditStore,
-    shown: &mut Shown,
-    out: &mut String,
-) -> Result<(), AuditError> {
-    let field = |path: &[&str]| {
-        let mut value = record;
-        for key in path {
-            value = value.get(key)?;
-        }
-        Some(value)
-    };
-    let text = |path: &[&str]| field(path).and_then(Value::as_str).unwrap_or("-").to_string();
-    let start = field(&["timings", "start"]).and_then(Value::as_i64).unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "── {} · {} · {} ({}) · {} · {}",
-        text(&["id"]),
-        crate::serve::util::format_utc(start.div_euclid(1000)),
-        text(&["identity", "subject"]),
-        text(&["identity", "role"]),
-        text(&["model"]),
-        text(&["outcome"])
-    );
-    let names = field(&["request", "messages"]).and_then(Value::as_array).cloned().unwrap_or_default();
-    for name in names.iter().filter_map(Value::as_str).filter(|n| is_blob_name(n)) {
-        if !shown.messages.insert(name.as_bytes().to_vec()) {
-            continue;
-        }
-        let Some(content) = store.blob(name)? else {
-            let _ = writeln!(out, "  [message {name} is missing from the store]");
-            continue;
-        };
-        match serde_json::from_str::<Value>(&content) {
-            Ok(message) => {
-                if shown.messages.insert(comparable(&message)) {
-                    render_message(&message, shown, out);
-                }
-            }
-            Err(_) => {
-                let _ = writeln!(out, "  [message {name} is not JSON]");
-            }
-        }
+fn field<'v>(record: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    let mut value = record;
+    for key in path {
+        value = value.get(key)?;
     }
-    if field(&["decision", "allowed"]).and_then(Value::as_bool) == Some(false) {
-        let _ = writeln!(
-            out,
-            "  ✗ refused: {} ({}) {}",
-            text(&["decision", "reason"]),
-            field(&["decision", "status"]).map(Value::to_string).unwrap_or_default(),
-            text(&["decision", "message"])
-        );
-    }
-    if let Some(approval) = field(&["approval"]).filter(|a| a.is_object()) {
-        let get = |k: &str| approval.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-        let _ = writeln!(out, "  approval: {} by {} (review {})", get("decision"), get("reviewer"), get("review"));
-    }
-    if let Some(content) = field(&["response", "content"]).and_then(Value::as_array) {
-        for block in content {
-            render_block("assistant", block, out);
-            if let Some(p) = piece(block) {
-                shown.pieces.insert(p);
-            }
-        }
-    }
-    if let Some(error) = field(&["response", "error"]).filter(|e| !e.is_null()) {
-        let _ = writeln!(out, "  response error: {error}");
-    }
-    let dlp: Vec<String> = ["masked", "blocked", "audited"]
-        .iter()
-        .filter_map(|k| {
-            let listed = counts(field(&["dlp", k]));
-            (!listed.is_empty()).then(|| format!("{k} {listed}"))
-        })
-        .collect();
-    if !dlp.is_empty() {
-        let _ = writeln!(out, "  dlp: {}", dlp.join("; "));
-    }
-    if let Some(usage) = field(&["usage"]).filter(|u| u.is_object()) {
-        let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "  tokens: in {}, out {}, cache read {}, cache write {}",
-            n("input_tokens"),
-            n("output_tokens"),
-            n("cache_read_input_tokens"),
-            n("cache_creation_input_tokens")
-        );
-    }
-    Ok(())
+    Some(value)
 }
 
-/// Renders the session's records in request order (their time — the start of the request —
-/// then their position), calling `visit(position, time, text)` with each record's turn; returns
-/// the number of records.
+fn text_at(record: &Value, path: &[&str]) -> String {
+    field(record, path).and_then(Value::as_str).unwrap_or("-").to_string()
+}
+
+fn parse_row(row: &StoredRecord) -> Result<Value, AuditError> {
+    serde_json::from_str(&row.record)
+        .map_err(|e| AuditError::Database(format!("position {}: the stored record is not JSON: {e}", row.position)))
+}
+
+/// Reads a session's records as [`Turn`]s, remembering what was shown so that re-sent history
+/// is shown once.
+pub struct TurnReader<'s> {
+    store: &'s dyn AuditStore,
+    shown: Shown,
+}
+
+impl<'s> TurnReader<'s> {
+    /// A reader that has shown nothing yet.
+    pub fn new(store: &'s dyn AuditStore) -> Self {
+        Self { store, shown: Shown::default() }
+    }
+
+    /// Marks everything `row` holds — its messages and its response — as shown, without making
+    /// a turn of it: a page that starts in the middle of a session seeds its reader with the
+    /// record before it, since clients re-send the whole history each turn.
+    pub fn seed(&mut self, row: &StoredRecord) -> Result<(), AuditError> {
+        let record = parse_row(row)?;
+        for name in message_names(&record) {
+            if !self.shown.messages.insert(name.as_bytes().to_vec()) {
+                continue;
+            }
+            let Some(content) = self.store.blob(&name)? else { continue };
+            if let Ok(message) = serde_json::from_str::<Value>(&content) {
+                self.shown.messages.insert(comparable(&message));
+                blocks(message.get("content").unwrap_or(&Value::Null)).iter().filter_map(piece).for_each(|p| {
+                    self.shown.pieces.insert(p);
+                });
+            }
+        }
+        if let Some(content) = field(&record, &["response", "content"]).and_then(Value::as_array) {
+            content.iter().filter_map(piece).for_each(|p| {
+                self.shown.pieces.insert(p);
+            });
+        }
+        Ok(())
+    }
+
+    /// The turn `row` makes: the messages it adds, its decision, its answer and its figures.
+    pub fn read(&mut self, row: &StoredRecord) -> Result<Turn, AuditError> {
+        let record = parse_row(row)?;
+        let mut prompt = Vec::new();
+        for name in message_names(&record) {
+            if !self.shown.messages.insert(name.as_bytes().to_vec()) {
+                continue;
+            }
+            let Some(content) = self.store.blob(&name)? else {
+                prompt.push(Piece::Missing { name });
+                continue;
+            };
+            match serde_json::from_str::<Value>(&content) {
+                Ok(message) => {
+                    if self.shown.messages.insert(comparable(&message)) {
+                        self.message_pieces(&message, &mut prompt);
+                    }
+                }
+                Err(_) => prompt.push(Piece::NotJson { name }),
+            }
+        }
+        let refusal = (field(&record, &["decision", "allowed"]).and_then(Value::as_bool) == Some(false)).then(|| {
+            Refusal {
+                reason: text_at(&record, &["decision", "reason"]),
+                status: field(&record, &["decision", "status"]).map(Value::to_string).unwrap_or_default(),
+                message: text_at(&record, &["decision", "message"]),
+            }
+        });
+        let approval = field(&record, &["approval"]).filter(|a| a.is_object()).map(|approval| {
+            let get = |k: &str| approval.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+            ApprovalNote { decision: get("decision"), reviewer: get("reviewer"), review: get("review") }
+        });
+        let mut answer = Vec::new();
+        if let Some(content) = field(&record, &["response", "content"]).and_then(Value::as_array) {
+            for block in content {
+                answer.extend(block_piece("assistant", block));
+                if let Some(p) = piece(block) {
+                    self.shown.pieces.insert(p);
+                }
+            }
+        }
+        let dlp = ["masked", "blocked", "audited"]
+            .iter()
+            .filter_map(|k| {
+                let listed = counts(field(&record, &["dlp", k]));
+                (!listed.is_empty()).then(|| (k.to_string(), listed))
+            })
+            .collect();
+        let tokens = field(&record, &["usage"]).filter(|u| u.is_object()).map(|usage| {
+            let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+            Tokens {
+                input: n("input_tokens"),
+                output: n("output_tokens"),
+                cache_read: n("cache_read_input_tokens"),
+                cache_write: n("cache_creation_input_tokens"),
+            }
+        });
+        let cost_nanos = field(&record, &["cost_nanos"])
+            .or_else(|| field(&record, &["usage", "cost_nanos"]))
+            .and_then(Value::as_u64);
+        Ok(Turn {
+            position: row.position,
+            time: field(&record, &["timings", "start"]).and_then(Value::as_i64).unwrap_or(0),
+            id: text_at(&record, &["id"]),
+            subject: text_at(&record, &["identity", "subject"]),
+            role: text_at(&record, &["identity", "role"]),
+            model: text_at(&record, &["model"]),
+            outcome: text_at(&record, &["outcome"]),
+            prompt,
+            refusal,
+            approval,
+            answer,
+            response_error: field(&record, &["response", "error"]).filter(|e| !e.is_null()).map(Value::to_string),
+            dlp,
+            tokens,
+            cost_nanos,
+        })
+    }
+
+    fn message_pieces(&mut self, message: &Value, out: &mut Vec<Piece>) {
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("?");
+        let content = blocks(message.get("content").unwrap_or(&Value::Null));
+        if role == "assistant" {
+            let pieces: Vec<String> = content.iter().filter_map(piece).collect();
+            if !pieces.is_empty() && pieces.iter().all(|p| self.shown.pieces.contains(p)) {
+                return;
+            }
+        }
+        for block in &content {
+            out.extend(block_piece(role, block));
+            if let Some(p) = piece(block) {
+                self.shown.pieces.insert(p);
+            }
+        }
+    }
+}
+
+/// The blob names of `request.messages`.
+fn message_names(record: &Value) -> Vec<String> {
+    field(record, &["request", "messages"])
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).filter(|n| is_blob_name(n)).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Records read per query while walking a whole session.
+const WALK_CHUNK: u32 = 500;
+
+/// Visits the session's turns in request order (their time — the start of the request — then
+/// their position), a chunk of records at a time; returns the number of records.
 pub fn turns(
     store: &dyn AuditStore,
     session: &str,
-    visit: &mut dyn FnMut(i64, i64, String) -> Result<(), AuditError>,
+    visit: &mut dyn FnMut(Turn) -> Result<(), AuditError>,
 ) -> Result<u64, AuditError> {
-    let filter = RecordFilter { since: None, session: Some(session.to_string()) };
-    let mut rows = Vec::new();
-    store.for_each_record(&filter, &mut |row| {
-        rows.push(row);
-        Ok(())
-    })?;
-    rows.sort_by_key(|row| (row.time, row.position));
-    let mut shown = Shown::default();
+    let mut reader = TurnReader::new(store);
+    let mut cursor = TurnCursor::First;
     let mut count = 0;
-    for row in rows {
-        let record: Value = serde_json::from_str(&row.record).map_err(|e| {
-            AuditError::Database(format!("position {}: the stored record is not JSON: {e}", row.position))
-        })?;
-        let mut text = String::new();
-        render_record(&record, store, &mut shown, &mut text)?;
-        count += 1;
-        visit(row.position, row.time, text)?;
+    loop {
+        let rows = store.session_records(session, cursor, WALK_CHUNK)?;
+        let Some(last) = rows.last() else { break };
+        cursor = TurnCursor::After(RecordKey { time: last.time, position: last.position });
+        for row in &rows {
+            visit(reader.read(row)?)?;
+            count += 1;
+        }
     }
     Ok(count)
+}
+
+/// A page of a session's turns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnPage {
+    /// The page's turns, in request order.
+    pub turns: Vec<Turn>,
+    /// Keys of the page's first and last records (none for an empty page).
+    pub bounds: Option<(RecordKey, RecordKey)>,
+    /// The session's records before this page.
+    pub before: i64,
+    /// The session's records.
+    pub total: i64,
+}
+
+/// Up to `limit` turns of the session from `cursor` on. The reader is seeded with the record
+/// just before the page, so what that record's request and answer held is not shown again (a
+/// message shown further back and re-sent in another form may be; the whole-session walk of
+/// [`turns`] shows it once).
+pub fn page(store: &dyn AuditStore, session: &str, cursor: TurnCursor, limit: u32) -> Result<TurnPage, AuditError> {
+    let rows = store.session_records(session, cursor, limit)?;
+    let total = store.session_record_count(session, None)?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(TurnPage { turns: Vec::new(), bounds: None, before: 0, total });
+    };
+    let first_key = RecordKey { time: first.time, position: first.position };
+    let last_key = RecordKey { time: last.time, position: last.position };
+    let mut reader = TurnReader::new(store);
+    if let Some(previous) = store.session_records(session, TurnCursor::Before(first_key), 1)?.first() {
+        reader.seed(previous)?;
+    }
+    let turns = rows.iter().map(|row| reader.read(row)).collect::<Result<Vec<_>, _>>()?;
+    let before = store.session_record_count(session, Some(first_key))?;
+    Ok(TurnPage { turns, bounds: Some((first_key, last_key)), before, total })
 }
 
 /// Prints the session's conversation to `out`; returns the number of records shown.
 pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn Write) -> Result<u64, AuditError> {
     let io = |e: std::io::Error| AuditError::Database(format!("cannot write: {e}"));
     let mut previous_start: Option<i64> = None;
-    turns(store, session, &mut |_, time, text| {
+    turns(store, session, &mut |turn| {
         if pace {
             if let Some(previous) = previous_start {
-                let gap = (time - previous).clamp(0, MAX_PACE_GAP_MS);
+                let gap = (turn.time - previous).clamp(0, MAX_PACE_GAP_MS);
                 std::thread::sleep(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
             }
-            previous_start = Some(time);
+            previous_start = Some(turn.time);
         }
-        out.write_all(text.as_bytes()).map_err(io)?;
+        out.write_all(turn.render_text().as_bytes()).map_err(io)?;
         out.flush().map_err(io)
     })
 }

@@ -51,6 +51,11 @@ pub const SCHEMA: &str = "CREATE TABLE audit_records (
         signature TEXT NOT NULL
     );";
 
+/// The index the console's pages read sessions through (request order within a session; the
+/// listing's last activity per session), applied by the approval store as its own migration.
+pub const SESSION_TIME_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS audit_records_by_session_time ON audit_records (session_id, time, position);";
+
 /// A storage failure, or a refused batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditError {
@@ -146,6 +151,8 @@ pub struct Checkpoint {
 pub struct RecordFilter {
     /// Only records with `time ≥ since` (ms).
     pub since: Option<i64>,
+    /// Only records with `time < until` (ms).
+    pub until: Option<i64>,
     /// Only this session's records.
     pub session: Option<String>,
 }
@@ -153,7 +160,7 @@ pub struct RecordFilter {
 impl RecordFilter {
     /// Whether the filter selects every row.
     pub fn is_everything(&self) -> bool {
-        self.since.is_none() && self.session.is_none()
+        self.since.is_none() && self.until.is_none() && self.session.is_none()
     }
 }
 
@@ -168,8 +175,56 @@ pub struct SessionFilter {
     pub role: Option<String>,
     /// … with a record at or after this time (ms).
     pub since: Option<i64>,
+    /// … with a record before this time (ms).
+    pub until: Option<i64>,
     /// `refused`: sessions with at least one refused request; `allowed`: sessions with none.
     pub decision: Option<String>,
+}
+
+/// Where a page of the session listing starts, relative to a session shown on another page
+/// (keyset pagination on the listing's order: last activity, newest first, then id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SessionCursor {
+    /// The newest sessions.
+    #[default]
+    Newest,
+    /// Sessions listed after (older than) this one.
+    Older(SessionKey),
+    /// Sessions listed before (newer than) this one.
+    Newer(SessionKey),
+}
+
+/// A session's place in the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// Its last record's time (ms), within the filter.
+    pub last: i64,
+    /// Its id.
+    pub id: String,
+}
+
+/// Where a page of one session's records starts (keyset pagination on request order: record
+/// time, then storage position).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TurnCursor {
+    /// The session's first records.
+    #[default]
+    First,
+    /// The records right after this one.
+    After(RecordKey),
+    /// The records right before this one.
+    Before(RecordKey),
+    /// The session's last records.
+    Last,
+}
+
+/// A record's place in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// The record's time (ms).
+    pub time: i64,
+    /// Its storage position.
+    pub position: i64,
 }
 
 /// One session in a listing.
@@ -215,8 +270,19 @@ pub trait AuditStore {
     fn blob(&self, name: &str) -> Result<Option<String>, AuditError>;
     /// Visits every blob (name, content).
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError>;
-    /// The sessions `filter` selects, most recent activity first.
-    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError>;
+    /// Up to `limit` of the sessions `filter` selects from `cursor` on, most recent activity
+    /// first (then by id).
+    fn sessions(
+        &self,
+        filter: &SessionFilter,
+        cursor: &SessionCursor,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, AuditError>;
+    /// Up to `limit` of the session's records from `cursor` on, in request order.
+    fn session_records(&self, session: &str, cursor: TurnCursor, limit: u32) -> Result<Vec<StoredRecord>, AuditError>;
+    /// How many of the session's records come before `key` in request order (all of them
+    /// without a key).
+    fn session_record_count(&self, session: &str, before: Option<RecordKey>) -> Result<i64, AuditError>;
 }
 
 /// [`AuditStore`] over a SQLite connection.
@@ -278,6 +344,20 @@ fn head_of(connection: &Connection) -> Result<Head, AuditError> {
         })
         .optional()?;
     Ok(head.unwrap_or(Head { position: 0, hash: GENESIS.to_string() }))
+}
+
+/// A row of `SELECT position, source, seq, time, session_id, record, prev_hash, hash`.
+fn stored_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        position: row.get(0)?,
+        source: row.get(1)?,
+        seq: row.get(2)?,
+        time: row.get(3)?,
+        session_id: row.get(4)?,
+        record: row.get(5)?,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
 }
 
 impl AuditStore for SqliteAuditStore {
@@ -369,20 +449,12 @@ impl AuditStore for SqliteAuditStore {
     ) -> Result<(), AuditError> {
         let mut statement = self.connection.prepare(
             "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
-             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY position",
+             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR time < ?3)
+             ORDER BY position",
         )?;
-        let mut rows = statement.query(params![filter.since, filter.session])?;
+        let mut rows = statement.query(params![filter.since, filter.session, filter.until])?;
         while let Some(row) = rows.next()? {
-            visit(StoredRecord {
-                position: row.get(0)?,
-                source: row.get(1)?,
-                seq: row.get(2)?,
-                time: row.get(3)?,
-                session_id: row.get(4)?,
-                record: row.get(5)?,
-                prev_hash: row.get(6)?,
-                hash: row.get(7)?,
-            })?;
+            visit(stored_record(row)?)?;
         }
         Ok(())
     }
@@ -390,38 +462,106 @@ impl AuditStore for SqliteAuditStore {
     fn blob(&self, name: &str) -> Result<Option<String>, AuditError> {
         Ok(self
             .connection
-            .query_row("SELECT content FROM audit_blobs WHERE name = ?1", [name], |row| row.get(0))
+            .prepare_cached("SELECT content FROM audit_blobs WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
             .optional()?)
     }
 
-    fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError> {
-        const REFUSED: &str = "sum(CASE WHEN json_extract(record, '$.decision.allowed') = 0 THEN 1 ELSE 0 END)";
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT session_id, group_concat(DISTINCT subject), group_concat(DISTINCT role),
-                    group_concat(DISTINCT job_id), count(*), {REFUSED}, min(time), max(time)
-             FROM audit_records
-             WHERE session_id IS NOT NULL AND (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR job_id = ?2)
-               AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR time >= ?4)
-             GROUP BY session_id
-             HAVING ?5 IS NULL OR (?5 = 'refused' AND {REFUSED} > 0) OR (?5 = 'allowed' AND {REFUSED} = 0)
-             ORDER BY max(time) DESC, session_id LIMIT ?6"
+    fn sessions(
+        &self,
+        filter: &SessionFilter,
+        cursor: &SessionCursor,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, AuditError> {
+        // Phase 1: the page's session ids. Without a user, job or role filter this reads only the
+        // `(session_id, time, position)` index; a refusal filter reads the `outcome` column (the
+        // gateway sets it to `refused` exactly when the decision refused the request), never
+        // the record's JSON.
+        const WHERE: &str = "session_id IS NOT NULL AND (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR job_id = ?2)
+               AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR time >= ?4) AND (?5 IS NULL OR time < ?5)";
+        let refused = "sum(outcome IS 'refused')";
+        let decision = match filter.decision.as_deref() {
+            Some("refused") => format!("{refused} > 0"),
+            Some("allowed") => format!("{refused} = 0"),
+            _ => "1".to_string(),
+        };
+        let (keyset, order) = match cursor {
+            SessionCursor::Newest => ("1", "last DESC, session_id ASC"),
+            SessionCursor::Older(_) => ("(last < ?6 OR (last = ?6 AND session_id > ?7))", "last DESC, session_id ASC"),
+            SessionCursor::Newer(_) => ("(last > ?6 OR (last = ?6 AND session_id < ?7))", "last ASC, session_id DESC"),
+        };
+        let (key_last, key_id) = match cursor {
+            SessionCursor::Newest => (None, None),
+            SessionCursor::Older(key) | SessionCursor::Newer(key) => (Some(key.last), Some(key.id.as_str())),
+        };
+        let mut page = self.connection.prepare_cached(&format!(
+            "SELECT session_id, max(time) AS last FROM audit_records WHERE {WHERE}
+             GROUP BY session_id HAVING {decision} AND {keyset} ORDER BY {order} LIMIT ?8"
+        ))?;
+        let filters = params![filter.subject, filter.job, filter.role, filter.since, filter.until, key_last, key_id, limit];
+        let mut ids = page.query_map(filters, |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        if matches!(cursor, SessionCursor::Newer(_)) {
+            ids.reverse();
+        }
+        // Phase 2: each listed session's figures (its records through the session index).
+        let mut summary = self.connection.prepare_cached(&format!(
+            "SELECT group_concat(DISTINCT subject), group_concat(DISTINCT role), group_concat(DISTINCT job_id),
+                    count(*), {refused}, min(time), max(time)
+             FROM audit_records WHERE session_id = ?6 AND {WHERE}"
+        ))?;
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = params![filter.subject, filter.job, filter.role, filter.since, filter.until, id];
+            found.push(summary.query_row(row, |row| {
+                Ok(SessionSummary {
+                    subjects: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    roles: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    jobs: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    records: row.get(3)?,
+                    refused: row.get(4)?,
+                    first: row.get(5)?,
+                    last: row.get(6)?,
+                    id: id.clone(),
+                })
+            })?);
+        }
+        Ok(found)
+    }
+
+    fn session_records(&self, session: &str, cursor: TurnCursor, limit: u32) -> Result<Vec<StoredRecord>, AuditError> {
+        let (range, order) = match cursor {
+            TurnCursor::First => ("1", "ASC"),
+            TurnCursor::After(_) => ("(time, position) > (?2, ?3)", "ASC"),
+            TurnCursor::Before(_) => ("(time, position) < (?2, ?3)", "DESC"),
+            TurnCursor::Last => ("1", "DESC"),
+        };
+        let key = match cursor {
+            TurnCursor::After(key) | TurnCursor::Before(key) => Some(key),
+            TurnCursor::First | TurnCursor::Last => None,
+        };
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
+             WHERE session_id = ?1 AND {range} ORDER BY time {order}, position {order} LIMIT ?4"
         ))?;
         let rows = statement.query_map(
-            params![filter.subject, filter.job, filter.role, filter.since, filter.decision, limit],
-            |row| {
-                Ok(SessionSummary {
-                    id: row.get(0)?,
-                    subjects: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    roles: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    jobs: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    records: row.get(4)?,
-                    refused: row.get(5)?,
-                    first: row.get(6)?,
-                    last: row.get(7)?,
-                })
-            },
+            params![session, key.map(|k| k.time), key.map(|k| k.position), limit],
+            stored_record,
         )?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let mut records = rows.collect::<Result<Vec<_>, _>>()?;
+        if order == "DESC" {
+            records.reverse();
+        }
+        Ok(records)
+    }
+
+    fn session_record_count(&self, session: &str, before: Option<RecordKey>) -> Result<i64, AuditError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT count(*) FROM audit_records
+             WHERE session_id = ?1 AND (?2 IS NULL OR (time, position) < (?2, ?3))",
+        )?;
+        Ok(statement.query_row(params![session, before.map(|k| k.time), before.map(|k| k.position)], |row| {
+            row.get(0)
+        })?)
     }
 
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError> {
@@ -445,6 +585,7 @@ pub(crate) mod tests {
     pub(crate) fn memory_store() -> SqliteAuditStore {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(SCHEMA).unwrap();
+        connection.execute_batch(SESSION_TIME_INDEX).unwrap();
         SqliteAuditStore::from_connection(connection).unwrap()
     }
 
@@ -492,18 +633,90 @@ pub(crate) mod tests {
     fn sessions_are_listed_with_their_people_and_refusals_and_filtered() {
         let mut store = memory_store();
         let mut refused = record("gw", 2, "b");
-        refused.record = refused.record.replace(r#""outcome""#, r#""decision":{"allowed":false},"outcome""#);
+        refused.record = refused.record.replace(r#""outcome":"completed""#, r#""outcome":"refused""#);
+        refused.outcome = Some("refused".into());
         refused.session_id = Some("s2".into());
         refused.subject = Some("bob".into());
         store.append(&[record("gw", 1, "a"), refused]).unwrap();
-        let all = store.sessions(&SessionFilter::default(), 10).unwrap();
+        let newest = SessionCursor::Newest;
+        let all = store.sessions(&SessionFilter::default(), &newest, 10).unwrap();
         assert_eq!(all.iter().map(|s| (s.id.as_str(), s.refused)).collect::<Vec<_>>(), vec![("s1", 0), ("s2", 1)]);
         let refusing = SessionFilter { decision: Some("refused".into()), ..SessionFilter::default() };
-        assert_eq!(store.sessions(&refusing, 10).unwrap()[0].subjects, "bob");
+        assert_eq!(store.sessions(&refusing, &newest, 10).unwrap()[0].subjects, "bob");
         let bob = SessionFilter { subject: Some("bob".into()), ..SessionFilter::default() };
-        assert_eq!(store.sessions(&bob, 10).unwrap().len(), 1);
+        assert_eq!(store.sessions(&bob, &newest, 10).unwrap().len(), 1);
         let allowed = SessionFilter { decision: Some("allowed".into()), ..SessionFilter::default() };
-        assert_eq!(store.sessions(&allowed, 10).unwrap()[0].id, "s1");
+        assert_eq!(store.sessions(&allowed, &newest, 10).unwrap()[0].id, "s1");
+    }
+
+    /// Record `seq` of `session` at `time` ms.
+    fn timed(seq: i64, session: &str, time: i64) -> IncomingRecord {
+        let mut r = record("gw", seq, &format!("m{seq}"));
+        r.session_id = Some(session.into());
+        r.time = time;
+        r
+    }
+
+    #[test]
+    fn the_session_listing_pages_by_last_activity_and_ties_break_by_id() {
+        let mut store = memory_store();
+        // Sessions s0..s6, last active at 100, 200, 300, 300, 500, 600, 700 (s2 and s3 tie).
+        let lasts = [100, 200, 300, 300, 500, 600, 700];
+        let batch: Vec<_> = lasts.iter().enumerate().map(|(i, &t)| timed(i as i64 + 1, &format!("s{i}"), t)).collect();
+        store.append(&batch).unwrap();
+        let filter = SessionFilter::default();
+        let ids = |page: &[SessionSummary]| page.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        let first = store.sessions(&filter, &SessionCursor::Newest, 3).unwrap();
+        assert_eq!(ids(&first), ["s6", "s5", "s4"]);
+        let key = |s: &SessionSummary| SessionKey { last: s.last, id: s.id.clone() };
+        let second = store.sessions(&filter, &SessionCursor::Older(key(&first[2])), 3).unwrap();
+        assert_eq!(ids(&second), ["s2", "s3", "s1"]);
+        let third = store.sessions(&filter, &SessionCursor::Older(key(&second[2])), 3).unwrap();
+        assert_eq!(ids(&third), ["s0"]);
+        let back = store.sessions(&filter, &SessionCursor::Newer(key(&third[0])), 3).unwrap();
+        assert_eq!(ids(&back), ids(&second), "newer from the next page is this page again");
+        let window = SessionFilter { since: Some(300), until: Some(600), ..SessionFilter::default() };
+        assert_eq!(ids(&store.sessions(&window, &SessionCursor::Newest, 10).unwrap()), ["s4", "s2", "s3"]);
+    }
+
+    #[test]
+    fn a_sessions_records_page_in_request_order_from_any_cursor() {
+        let mut store = memory_store();
+        // Stored out of request order (two workers): positions 1..=5 at times 50, 10, 30, 30, 20.
+        let times = [50, 10, 30, 30, 20];
+        let batch: Vec<_> = times.iter().enumerate().map(|(i, &t)| timed(i as i64 + 1, "s", t)).collect();
+        store.append(&batch).unwrap();
+        store.append(&[timed(9, "other", 15)]).unwrap();
+        let positions = |rows: Vec<StoredRecord>| rows.iter().map(|r| r.position).collect::<Vec<_>>();
+        let first = store.session_records("s", TurnCursor::First, 2).unwrap();
+        assert_eq!(positions(first.clone()), [2, 5]);
+        let after = RecordKey { time: first[1].time, position: first[1].position };
+        assert_eq!(positions(store.session_records("s", TurnCursor::After(after), 2).unwrap()), [3, 4]);
+        let at_4 = RecordKey { time: 30, position: 4 };
+        assert_eq!(positions(store.session_records("s", TurnCursor::Before(at_4), 2).unwrap()), [5, 3]);
+        assert_eq!(positions(store.session_records("s", TurnCursor::Last, 2).unwrap()), [4, 1]);
+        assert_eq!(store.session_record_count("s", None).unwrap(), 5);
+        assert_eq!(store.session_record_count("s", Some(at_4)).unwrap(), 3);
+    }
+
+    #[test]
+    fn page_queries_read_through_the_session_time_index() {
+        let store = memory_store();
+        let plan = |sql: &str| -> String {
+            let mut statement = store.connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = statement.query_map([], |row| row.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        };
+        let page = plan(
+            "SELECT position FROM audit_records WHERE session_id = 's' AND (time, position) > (1, 2)
+             ORDER BY time, position LIMIT 50",
+        );
+        assert!(page.contains("audit_records_by_session_time") && !page.contains("TEMP B-TREE"), "{page}");
+        let listing = plan(
+            "SELECT session_id, max(time) AS last FROM audit_records WHERE session_id IS NOT NULL
+             GROUP BY session_id ORDER BY last DESC LIMIT 50",
+        );
+        assert!(listing.contains("COVERING INDEX audit_records_by_session_time"), "{listing}");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cards;
 pub mod console;
 pub mod page;
 pub mod rules;

@@ -208,17 +208,6 @@ fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<Hea
     }
 }
 
-/// A console page of `section` (see [`console::render`]).
-pub(super) fn layout(
-    title: &str,
-    section: Option<Section>,
-    who: Option<(&Approver, Source)>,
-    flash: Option<&Flash>,
-    content: &str,
-) -> String {
-    console::render(title, section, who, flash, content)
-}
-
 /// `GET /`.
 pub async fn root() -> Response {
     redirect("/reviews", Vec::new())
@@ -318,7 +307,7 @@ fn login_page(
 <button type="submit" id="login-submit">Sign in</button>
 </form>"#
     );
-    Page { status, html: layout("Sign in", None, None, flash, &content), cookies }
+    Page { status, html: console::render("Sign in", None, None, flash, &content), cookies }
 }
 
 /// Form of `POST /login` (no `Debug`: it holds the token).
@@ -424,7 +413,7 @@ fn same_site_hop(path: &str) -> Response {
         r#"<meta http-equiv="refresh" content="0; url={target}"><p>Opening <a id="continue" href="{target}">{}</a>…</p>"#,
         escape(path)
     );
-    Page { status: StatusCode::OK, html: layout("Opening", None, None, None, &content), cookies: Vec::new() }.into_response()
+    Page { status: StatusCode::OK, html: console::render("Opening", None, None, None, &content), cookies: Vec::new() }.into_response()
 }
 
 /// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
@@ -447,7 +436,7 @@ pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, m
         escape(status.canonical_reason().unwrap_or("Error")),
         escape(message)
     );
-    Page { status, html: layout("Error", None, who, None, &content), cookies: Vec::new() }.into_response()
+    Page { status, html: console::render("Error", None, who, None, &content), cookies: Vec::new() }.into_response()
 }
 
 fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) -> Response {
@@ -489,7 +478,7 @@ pub async fn reviews(
     content.push_str("</section>");
     content.push_str(&decided_table(&decided));
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: layout("Reviews", Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
+    Page { status: StatusCode::OK, html: console::render("Reviews", Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
 }
 
 /// `GET /reviews/{id}`.
@@ -518,7 +507,7 @@ pub async fn review(
     content.push_str(&votes_table(&review));
     content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: layout(&review.id, Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
+    Page { status: StatusCode::OK, html: console::render(&review.id, Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
 }
 
 /// Form of `POST /reviews/{id}/decide`.

@@ -1,5 +1,5 @@
-//! The audit trail's pages in `warden serve`: `/sessions` (sessions listed with filters) and
-//! `/sessions/{id}` (the transcript, rendered as `warden audit replay` prints it).
+//! The audit trail's pages in the console: `/sessions` (sessions listed with filters, page by page)
+//! and `/sessions/{id}` (a session's turns as readable cards, [`super::cards`], page by page).
 //!
 //! Reading them is a permission of its own: the viewer signs in as on `/reviews` (the session
 //! cookie or a bearer token with the approvers' audience) and must be in an `approvals.auditors`
@@ -9,13 +9,29 @@
 //! readers do not block the writer), on tokio's blocking pool, at most [`PAGE_QUERIES`] at a time;
 //! a view that waits longer than [`PAGE_WAIT`] for its turn is answered 503.
 //!
-//! Server-rendered HTML with stable element ids:
-//! `id="sessions"` (the list), rows `id="session-<id>"`, `id="transcript"`, turns `class="turn"`
-//! with `id="turn-<position>"`. Filters (query string): `user`, `job`, `role`, `since` (ms since
-//! the epoch), `decision` (`refused`: sessions with a refused request; `allowed`: none refused).
+//! `/sessions` query: `user`, `job`, `role`, `since`/`until` (a session is listed when it has a
+//! request in `[since, until)`; [`crate::dates`]' forms — the form's `datetime-local` inputs are
+//! sent by the console's script as instants with the viewer's offset, or read as UTC without it),
+//! `decision` (`refused`: sessions with a refused request; `allowed`: none refused), `limit`
+//! (1–[`MAX_PAGE`], default [`DEFAULT_PAGE`]), and a keyset cursor `older` or `newer`
+//! (`<last activity ms>:<session id>` of the session the previous page ended or started with).
+//! Order: last activity, newest first, then id.
 //!
-//! Limits: the listing shows the [`MAX_SESSIONS`] most recently active sessions; records without
-//! a session id are not listed (see `warden audit export`).
+//! `/sessions/{id}` query: `after` or `before` (`<time ms>.<position>` of a record), or `at=last`,
+//! and `limit`. Order: request order (record time, then storage position). Each page reads only
+//! its own records (through the `(session_id, time, position)` index) plus the one before it, whose
+//! messages count as shown, so a page of a session of any length costs the same.
+//!
+//! Stable element ids: `id="sessions"` (the list), rows `id="session-<id>"`, filters
+//! `id="session-filters"` (`filter-user`, `filter-job`, `filter-role`, `filter-since`,
+//! `filter-until`, `filter-decision`, `filter-submit`), the pager `id="sessions-pager"` with
+//! `sessions-newest`, `sessions-newer`, `sessions-older`; `id="transcript"`, `id="turn-range"`,
+//! turns `class="turn card"` with `id="turn-<position>"`, pagers `transcript-pager-top` and
+//! `transcript-pager` with links of class `first`, `earlier`, `later`, `last`.
+//!
+//! Limits: records without a session id are not listed (see `warden audit export`); a page that
+//! starts mid-session may show again a message last shown more than one request earlier and
+//! re-sent in another form (the whole-session `warden audit replay` shows it once).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -32,11 +48,16 @@ use super::page::{
     authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source,
 };
 use super::service::Service;
-use super::util::format_utc;
-use crate::audit::store::{AuditError, AuditStore, SessionFilter, SessionSummary, SqliteAuditStore};
+use super::cards::{card, time_html};
+use crate::audit::store::{
+    AuditError, AuditStore, RecordKey, SessionCursor, SessionFilter, SessionKey, SessionSummary, SqliteAuditStore,
+    TurnCursor,
+};
 
-/// Most sessions one listing shows.
-pub const MAX_SESSIONS: u32 = 500;
+/// Sessions or turns one page shows unless `limit` says otherwise.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Most sessions or turns one page shows (`limit`).
+pub const MAX_PAGE: u32 = 200;
 /// Page queries running at once (each holds a blocking thread and the pages' connection).
 pub const PAGE_QUERIES: usize = 1;
 /// Longest a page view waits for its turn before it is answered 503.
@@ -132,7 +153,15 @@ pub struct SessionsQuery {
     #[serde(default)]
     since: Option<String>,
     #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
     decision: Option<String>,
+    #[serde(default)]
+    older: Option<String>,
+    #[serde(default)]
+    newer: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
     #[serde(default)]
     again: Option<String>,
 }
@@ -154,8 +183,54 @@ fn encode_segment(text: &str) -> String {
         .collect()
 }
 
-fn when(ms: i64) -> String {
-    format_utc(ms.div_euclid(1000))
+/// A query string from `(name, value)` pairs (values percent-encoded; empty ones left out).
+fn query_string(pairs: &[(&str, String)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| {
+            let value: String = value
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{name}={value}")
+        })
+        .collect();
+    if encoded.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", encoded.join("&"))
+    }
+}
+
+/// A page size from the query: [`DEFAULT_PAGE`] when absent, else 1–[`MAX_PAGE`].
+fn page_size(value: &Option<String>) -> Result<u32, &'static str> {
+    match non_empty(value) {
+        None => Ok(DEFAULT_PAGE),
+        Some(text) => text.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or("limit must be 1–200"),
+    }
+}
+
+/// A date filter: `name` is the field for messages; the value takes [`crate::dates`]' forms.
+fn instant(name: &str, value: &Option<String>) -> Result<Option<i64>, String> {
+    non_empty(value).map(|text| crate::dates::parse_instant(&text).map_err(|e| format!("{name}: {e}"))).transpose()
+}
+
+/// `2026-12-07T14:30` (UTC) for a `datetime-local` input's value.
+fn local_input_value(ms: i64) -> String {
+    super::util::format_utc(ms.div_euclid(1000)).get(..16).unwrap_or_default().to_string()
+}
+
+/// A listing cursor `<ms>:<id>`.
+fn session_key(text: &str) -> Option<SessionKey> {
+    let (last, id) = text.split_once(':')?;
+    Some(SessionKey { last: last.parse().ok()?, id: id.to_string() })
 }
 
 /// `GET /sessions`.
@@ -173,43 +248,82 @@ pub async fn sessions(
     if let Err(e) = service.ensure_auditor(&approver) {
         return error_page(StatusCode::FORBIDDEN, who, e.message());
     }
-    let since = match non_empty(&query.since).map(|s| s.parse::<i64>()) {
-        None => None,
-        Some(Ok(ms)) => Some(ms),
-        Some(Err(_)) => return error_page(StatusCode::BAD_REQUEST, who, "since must be milliseconds since the epoch"),
+    let (since, until) = match (instant("since", &query.since), instant("until", &query.until)) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(e), _) | (_, Err(e)) => return error_page(StatusCode::BAD_REQUEST, who, &e),
     };
     let decision = non_empty(&query.decision);
     if decision.as_deref().is_some_and(|d| d != "refused" && d != "allowed") {
         return error_page(StatusCode::BAD_REQUEST, who, "decision must be refused or allowed");
     }
+    let limit = match page_size(&query.limit) {
+        Ok(limit) => limit,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, who, e),
+    };
+    let cursor = match (non_empty(&query.older), non_empty(&query.newer)) {
+        (None, None) => SessionCursor::Newest,
+        (Some(key), None) => match session_key(&key) {
+            Some(key) => SessionCursor::Older(key),
+            None => return error_page(StatusCode::BAD_REQUEST, who, "older must be <ms>:<session id>"),
+        },
+        (None, Some(key)) => match session_key(&key) {
+            Some(key) => SessionCursor::Newer(key),
+            None => return error_page(StatusCode::BAD_REQUEST, who, "newer must be <ms>:<session id>"),
+        },
+        (Some(_), Some(_)) => return error_page(StatusCode::BAD_REQUEST, who, "give older or newer, not both"),
+    };
     let filter = SessionFilter {
         subject: non_empty(&query.user),
         job: non_empty(&query.job),
         role: non_empty(&query.role),
         since,
+        until,
         decision,
     };
-    let listed = state.query(move |store| store.sessions(&filter, MAX_SESSIONS)).await;
-    let found: Vec<SessionSummary> = match listed {
+    let listed_cursor = cursor.clone();
+    let listed = state.query(move |store| store.sessions(&filter, &listed_cursor, limit.saturating_add(1))).await;
+    let mut found: Vec<SessionSummary> = match listed {
         Ok(found) => found,
         Err(e) => return query_failed(who, "listing sessions", e),
     };
+    // One more than a page was asked for: it tells whether a further page exists.
+    let further = found.len() > limit as usize;
+    if further {
+        if matches!(cursor, SessionCursor::Newer(_)) {
+            found.remove(0);
+        } else {
+            found.truncate(limit as usize);
+        }
+    }
+    let (has_newer, has_older) = match cursor {
+        SessionCursor::Newest => (false, further),
+        SessionCursor::Older(_) => (true, further),
+        SessionCursor::Newer(_) => (further, true),
+    };
     let value = |v: &Option<String>| escape(v.as_deref().unwrap_or_default());
     let selected = |d: &str| if query.decision.as_deref() == Some(d) { " selected" } else { "" };
+    let date_input = |name: &str, label: &str, at: Option<i64>| {
+        format!(
+            r#"<label>{label} <input type="datetime-local" name="{name}" id="filter-{name}" value="{value}" data-instant="{ms}"></label>"#,
+            value = at.map(local_input_value).unwrap_or_default(),
+            ms = at.map(|ms| ms.to_string()).unwrap_or_default(),
+        )
+    };
     let mut content = format!(
-        r#"<section id="sessions"><h2>Sessions ({count})</h2>
-<form method="get" action="/sessions" id="session-filters">
+        r#"<section id="sessions"><h2>Sessions</h2>
+<form method="get" action="/sessions" id="session-filters" class="filters">
 <label>User <input name="user" id="filter-user" value="{user}"></label>
 <label>Job <input name="job" id="filter-job" value="{job}"></label>
 <label>Role <input name="role" id="filter-role" value="{role}"></label>
-<label>Since (ms) <input name="since" id="filter-since" value="{since}"></label>
+{since}{until}
 <label>Decision <select name="decision" id="filter-decision"><option value="">any</option><option value="refused"{r}>with refusals</option><option value="allowed"{a}>none refused</option></select></label>
-<button type="submit">Filter</button></form>"#,
-        count = found.len(),
+<button type="submit" id="filter-submit">Filter</button> <a class="button" href="/sessions" id="filter-clear">Clear</a></form>
+<p class="note">Active from/until are in <span id="time-zone">UTC</span>; the list shows sessions with a request in that window, most recently active first.</p>"#,
         user = value(&query.user),
         job = value(&query.job),
         role = value(&query.role),
-        since = value(&query.since),
+        since = date_input("since", "Active from", since),
+        until = date_input("until", "until", until),
         r = selected("refused"),
         a = selected("allowed"),
     );
@@ -229,23 +343,78 @@ pub async fn sessions(
                 escape(&s.jobs),
                 s.records,
                 s.refused,
-                when(s.first),
-                when(s.last),
+                time_html(s.first),
+                time_html(s.last),
                 id = escape(&s.id),
                 link = encode_segment(&s.id),
             );
         }
         content.push_str("</tbody></table>");
     }
-    content.push_str("</section>");
+    let filters = |cursor: (&str, String)| {
+        let mut pairs = vec![
+            ("user", non_empty(&query.user).unwrap_or_default()),
+            ("job", non_empty(&query.job).unwrap_or_default()),
+            ("role", non_empty(&query.role).unwrap_or_default()),
+            ("since", non_empty(&query.since).unwrap_or_default()),
+            ("until", non_empty(&query.until).unwrap_or_default()),
+            ("decision", non_empty(&query.decision).unwrap_or_default()),
+            ("limit", non_empty(&query.limit).unwrap_or_default()),
+        ];
+        pairs.push(cursor);
+        escape(&format!("/sessions{}", query_string(&pairs)))
+    };
+    content.push_str(r#"<nav class="pager" id="sessions-pager">"#);
+    if let (true, Some(first)) = (has_newer, found.first()) {
+        let _ = write!(
+            content,
+            r#"<a href="{}" id="sessions-newest">« Newest</a><a href="{}" id="sessions-newer">‹ Newer</a>"#,
+            filters(("older", String::new())),
+            filters(("newer", format!("{}:{}", first.last, first.id)))
+        );
+    }
+    if let (true, Some(last)) = (has_older, found.last()) {
+        let _ = write!(
+            content,
+            r#"<a href="{}" id="sessions-older">Older ›</a>"#,
+            filters(("older", format!("{}:{}", last.last, last.id)))
+        );
+    }
+    content.push_str("</nav></section>");
     console::respond(StatusCode::OK, console::page("Sessions", Some(Section::Sessions), who, &content))
 }
 
-/// Query of `/sessions/{id}`.
+/// Query of `/sessions/{id}`: a cursor (`after` or `before` a record, `<ms>.<position>`; or
+/// `at=last`) and a page size.
 #[derive(Debug, Default, Deserialize)]
 pub struct TranscriptQuery {
     #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
     again: Option<String>,
+}
+
+/// A transcript cursor `<ms>.<position>`.
+fn record_key(text: &str) -> Option<RecordKey> {
+    let (time, position) = text.split_once('.')?;
+    Some(RecordKey { time: time.parse().ok()?, position: position.parse().ok()? })
+}
+
+fn transcript_cursor(query: &TranscriptQuery) -> Result<TurnCursor, &'static str> {
+    let key = |text: String| record_key(&text).ok_or("after and before must be <ms>.<position>");
+    match (non_empty(&query.after), non_empty(&query.before), non_empty(&query.at).as_deref()) {
+        (None, None, None) => Ok(TurnCursor::First),
+        (None, None, Some("last")) => Ok(TurnCursor::Last),
+        (Some(after), None, None) => key(after).map(TurnCursor::After),
+        (None, Some(before), None) => key(before).map(TurnCursor::Before),
+        _ => Err("give one of after, before or at=last"),
+    }
 }
 
 /// `GET /sessions/{id}`.
@@ -268,28 +437,55 @@ pub async fn session(
     if let Err(e) = service.ensure_auditor(&approver) {
         return error_page(StatusCode::FORBIDDEN, who, e.message());
     }
+    let (cursor, limit) = match (transcript_cursor(&query), page_size(&query.limit)) {
+        (Ok(cursor), Ok(limit)) => (cursor, limit),
+        (Err(e), _) | (_, Err(e)) => return error_page(StatusCode::BAD_REQUEST, who, e),
+    };
     let session = id.clone();
-    let read = state
-        .query(move |store| {
-            let mut turns = Vec::new();
-            crate::audit::replay::turns(store, &session, &mut |position, _, text| {
-                turns.push((position, text));
-                Ok(())
-            })?;
-            Ok(turns)
-        })
-        .await;
-    let turns: Vec<(i64, String)> = match read {
-        Ok(turns) => turns,
+    let read = state.query(move |store| crate::audit::replay::page(store, &session, cursor, limit)).await;
+    let page = match read {
+        Ok(page) => page,
         Err(e) => return query_failed(who, "reading a transcript", e),
     };
-    if turns.is_empty() {
-        return error_page(StatusCode::NOT_FOUND, who, "no records for this session");
+    let Some((first, last)) = page.bounds else {
+        return error_page(StatusCode::NOT_FOUND, who, "no records on this page of the session");
+    };
+    let shown = i64::try_from(page.turns.len()).unwrap_or(i64::MAX);
+    let mut content = format!(
+        r#"<section id="transcript"><h2>Session <code>{}</code></h2><p class="note" id="turn-range">Requests {}–{} of {}</p>"#,
+        escape(&id),
+        page.before.saturating_add(1),
+        page.before.saturating_add(shown),
+        page.total
+    );
+    let link = |pairs: &[(&str, String)]| {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("limit", non_empty(&query.limit).unwrap_or_default()));
+        escape(&format!("/sessions/{}{}", encode_segment(&id), query_string(&pairs)))
+    };
+    let mut pager = String::from(r#"<nav class="pager">"#);
+    if page.before > 0 {
+        let _ = write!(
+            pager,
+            r#"<a href="{}" class="first">« First</a><a href="{}" class="earlier">‹ Earlier</a>"#,
+            link(&[]),
+            link(&[("before", format!("{}.{}", first.time, first.position))])
+        );
     }
-    let mut content = format!(r#"<section id="transcript"><h2>Session {}</h2>"#, escape(&id));
-    for (position, text) in &turns {
-        let _ = write!(content, r#"<article class="turn" id="turn-{position}"><pre>{}</pre></article>"#, escape(text));
+    if page.before.saturating_add(shown) < page.total {
+        let _ = write!(
+            pager,
+            r#"<a href="{}" class="later">Later ›</a><a href="{}" class="last">Last »</a>"#,
+            link(&[("after", format!("{}.{}", last.time, last.position))]),
+            link(&[("at", "last".to_string())])
+        );
     }
+    pager.push_str("</nav>");
+    content.push_str(&pager.replacen(r#"<nav class="pager">"#, r#"<nav class="pager" id="transcript-pager-top">"#, 1));
+    for (ordinal, turn) in (page.before.saturating_add(1)..).zip(&page.turns) {
+        content.push_str(&card(turn, ordinal));
+    }
+    content.push_str(&pager.replacen(r#"<nav class="pager">"#, r#"<nav class="pager" id="transcript-pager">"#, 1));
     content.push_str(r#"</section><p><a href="/sessions">All sessions</a></p>"#);
     console::respond(StatusCode::OK, console::page("Session", Some(Section::Sessions), who, &content))
 }

@@ -108,6 +108,9 @@ const MIGRATIONS: &[&str] = &[
         SELECT review_id, '', reviewer, approve, comment, created_at FROM votes ORDER BY created_at, rowid;
     DROP TABLE votes;
     ALTER TABLE votes_by_identity RENAME TO votes;",
+    // 4: the console's session pages read a session in request order, and the listing the last
+    // activity per session, from one index (docs/audit.md, "Pages").
+    crate::audit::store::SESSION_TIME_INDEX,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
