@@ -51,10 +51,12 @@ pub const SCHEMA: &str = "CREATE TABLE audit_records (
         signature TEXT NOT NULL
     );";
 
-/// The index the console's pages read sessions through (request order within a session; the
-/// listing's last activity per session), applied by the approval store as its own migration.
-pub const SESSION_TIME_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS audit_records_by_session_time ON audit_records (session_id, time, position);";
+/// The index the console's pages read sessions through, applied by the approval store as its own
+/// migration: request order within a session (`session_id, time, position`), and the columns the
+/// session listing counts (`subject, role, job_id, outcome`), so that listing even a session of
+/// hundreds of thousands of requests reads the index alone, never a record.
+pub const SESSION_TIME_INDEX: &str = "CREATE INDEX IF NOT EXISTS audit_records_by_session_time
+    ON audit_records (session_id, time, position, subject, role, job_id, outcome);";
 
 /// A storage failure, or a refused batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,10 +475,10 @@ impl AuditStore for SqliteAuditStore {
         cursor: &SessionCursor,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, AuditError> {
-        // Phase 1: the page's session ids. Without a user, job or role filter this reads only the
-        // `(session_id, time, position)` index; a refusal filter reads the `outcome` column (the
-        // gateway sets it to `refused` exactly when the decision refused the request), never
-        // the record's JSON.
+        // Phase 1: the page's session ids; phase 2: their figures. Both read only the
+        // [`SESSION_TIME_INDEX`] (it holds every column they use); refusals are counted from the
+        // `outcome` column (the gateway sets it to `refused` exactly when the decision refused
+        // the request), never from the record's JSON.
         const WHERE: &str = "session_id IS NOT NULL AND (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR job_id = ?2)
                AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR time >= ?4) AND (?5 IS NULL OR time < ?5)";
         let refused = "sum(outcome IS 'refused')";
@@ -717,6 +719,12 @@ pub(crate) mod tests {
              GROUP BY session_id ORDER BY last DESC LIMIT 50",
         );
         assert!(listing.contains("COVERING INDEX audit_records_by_session_time"), "{listing}");
+        let figures = plan(
+            "SELECT group_concat(DISTINCT subject), group_concat(DISTINCT role), group_concat(DISTINCT job_id),
+                    count(*), sum(outcome IS 'refused'), min(time), max(time)
+             FROM audit_records WHERE session_id = 's' AND ('u' IS NULL OR subject = 'u')",
+        );
+        assert!(figures.contains("COVERING INDEX audit_records_by_session_time"), "{figures}");
     }
 
     #[test]

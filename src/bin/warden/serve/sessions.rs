@@ -365,11 +365,13 @@ pub async fn sessions(
         escape(&format!("/sessions{}", query_string(&pairs)))
     };
     content.push_str(r#"<nav class="pager" id="sessions-pager">"#);
+    if cursor != SessionCursor::Newest {
+        let _ = write!(content, r#"<a href="{}" id="sessions-newest">« Newest</a>"#, filters(("older", String::new())));
+    }
     if let (true, Some(first)) = (has_newer, found.first()) {
         let _ = write!(
             content,
-            r#"<a href="{}" id="sessions-newest">« Newest</a><a href="{}" id="sessions-newer">‹ Newer</a>"#,
-            filters(("older", String::new())),
+            r#"<a href="{}" id="sessions-newer">‹ Newer</a>"#,
             filters(("newer", format!("{}:{}", first.last, first.id)))
         );
     }
