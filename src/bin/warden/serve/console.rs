@@ -69,8 +69,9 @@ impl Section {
 
 /// The console's style sheet (inline: the Content-Security-Policy allows inline styles only).
 pub const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
-header{display:flex;flex-wrap:wrap;gap:.4em 1.4em;justify-content:space-between;align-items:center;padding:.6em 1.2em;background:#1d2433;color:#fff}\
-header a{color:#fff;text-decoration:none}header h1{font-size:1.15em;margin:0}header h1 .section{font-weight:normal;opacity:.75}header form{display:inline}\
+body>header{display:flex;flex-wrap:wrap;gap:.4em 1.4em;justify-content:space-between;align-items:center;padding:.6em 1.2em;background:#1d2433;color:#fff}\
+body>header a{color:#fff;text-decoration:none}body>header h1{font-size:1.15em;margin:0}body>header h1 .section{font-weight:normal;opacity:.75}body>header form{display:inline}\
+body>header button{background:transparent;color:#fff;border-color:#8a93a5;margin:0 0 0 .6em}\
 nav#console-nav{display:flex;gap:.3em;flex:1}nav#console-nav a{padding:.25em .8em;border-radius:4px;color:#cfd6e4}\
 nav#console-nav a:hover{background:#2d3750;color:#fff}nav#console-nav a[aria-current=page]{background:#3b4a6b;color:#fff;font-weight:600}\
 main{max-width:1040px;margin:1em auto;padding:0 1em;overflow-wrap:anywhere}\
@@ -88,7 +89,7 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 form.filters{display:flex;flex-wrap:wrap;gap:.4em 1em;align-items:end;margin:0 0 1em}form.filters label{display:flex;flex-direction:column;font-size:.85em;color:#5a6375}\
 form.filters input,form.filters select{font:inherit;padding:.2em .3em}\
 .pager{display:flex;gap:1em;align-items:center;margin:1em 0}\
-.turn header{background:none;color:inherit;padding:0 0 .4em;border-bottom:1px solid #e3e6eb;margin-bottom:.5em;font-size:.9em}\
+.turn header{padding:0 0 .4em;border-bottom:1px solid #e3e6eb;margin-bottom:.5em;font-size:.9em}.turn .ordinal{font-weight:600;margin-right:.4em}\
 .turn .meta{color:#5a6375}.turn .usage{color:#5a6375;font-size:.85em;margin-top:.5em}\
 .msg{margin:.4em 0;padding:.4em .7em;border-radius:4px}.msg-user{background:#eef3fb}.msg-assistant{background:#f3f6f1}\
 .msg .who{font-size:.8em;font-weight:600;color:#5a6375;text-transform:uppercase;letter-spacing:.03em}\
