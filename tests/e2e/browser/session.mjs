@@ -1,5 +1,5 @@
 // An investigator's path through `warden serve`'s session pages in a real browser: sign in, find
-// the session in the list, open it, and read its transcript.
+// the session in the list, open it, expand its collapsed tool calls and results, and read it.
 //
 //   node session.mjs BASE_URL SESSION_ID SCREENSHOT.png   (the token comes on stdin)
 //
@@ -21,6 +21,10 @@ try {
   const rowText = await textOf(driver, row);
   await driver.findElement(row).findElement(By.css("a")).click();
   await driver.wait(until.urlContains(`/sessions/${sessionId}`), WAIT_MS);
+  // Tool calls, results and system reminders are collapsed: open them all, as a reader would.
+  for (const summary of await driver.findElements(By.css("#transcript details > summary"))) {
+    await summary.click();
+  }
   const transcript = await textOf(driver, By.id("transcript"));
   const turns = (await driver.findElements(By.css("#transcript .turn"))).length;
   writeFileSync(screenshot, await driver.takeScreenshot(), "base64");
