@@ -85,10 +85,9 @@ pub fn card(turn: &Turn, ordinal: i64) -> String {
     html
 }
 
-/// `<time>` of `ms` since the epoch, in UTC (the console's script shows it in the viewer's zone).
+/// `<time>` of `ms` since the epoch (see [`super::console::time_element`]).
 pub fn time_html(ms: i64) -> String {
-    let iso = super::util::format_utc(ms.div_euclid(1000));
-    format!(r#"<time datetime="{iso}">{iso}</time>"#)
+    super::console::time_element(ms.div_euclid(1000))
 }
 
 /// `$0.0123` for billionths of a dollar (four decimals; `<$0.0001` below that).

@@ -217,6 +217,13 @@ fn navigation(current: Option<Section>) -> String {
     format!(r#"<nav id="console-nav" aria-label="Console">{}</nav>"#, links.join(""))
 }
 
+/// `<time>` of `seconds` since the epoch, written in UTC (`2027-01-15T08:00:00Z`); the console's
+/// script shows it in the viewer's time zone.
+pub(super) fn time_element(seconds: i64) -> String {
+    let iso = super::util::format_utc(seconds);
+    format!(r#"<time datetime="{iso}">{iso}</time>"#)
+}
+
 /// A page response: `html` with the console's security headers.
 pub(super) fn respond(status: StatusCode, html: String) -> Response {
     super::page::Page { status, html, cookies: Vec::new() }.into_response()
@@ -266,6 +273,11 @@ mod tests {
         assert!(html.contains(r#"id="logout""#), "a cookie session can sign out");
         let by_header = page("t", None, Some((&who, Source::Header)), "");
         assert!(!by_header.contains(r#"id="logout""#), "a header-authenticated viewer has no cookie to forget");
+    }
+
+    #[test]
+    fn times_are_machine_readable_for_the_viewers_zone() {
+        assert_eq!(time_element(1_800_000_000), r#"<time datetime="2027-01-15T08:00:00Z">2027-01-15T08:00:00Z</time>"#);
     }
 
     #[test]

@@ -44,7 +44,7 @@ use super::auth::{bearer, Approver};
 use super::console::{self, Section};
 use super::service::{join_or_dash, or_dash, Service, ServiceError};
 use super::store::{Choice, Decided, Listing, Review, Status};
-use super::util::{format_duration, format_utc, unix_now};
+use super::util::{format_duration, unix_now};
 
 /// Name of the session cookie (holds the approver's token).
 const SESSION_COOKIE: &str = "warden_session";
@@ -628,12 +628,17 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
         format!(
             "waiting {} (since {}; expires in {})",
             format_duration(now - review.created_at),
-            format_utc(review.created_at),
+            console::time_element(review.created_at),
             format_duration(review.expires_at - now)
         )
     } else {
         let when = review.decided_at.unwrap_or(review.expires_at);
-        format!("created {}, {} {}", format_utc(review.created_at), review.status.as_str(), format_utc(when))
+        format!(
+            "created {}, {} {}",
+            console::time_element(review.created_at),
+            review.status.as_str(),
+            console::time_element(when)
+        )
     };
     row("Time", timing);
     let approvers: Vec<&str> = review.approvers().map(|v| v.reviewer.as_str()).collect();
@@ -719,7 +724,7 @@ fn decided_table(reviews: &[Review]) -> String {
             escape(&review.role),
             escape(&by.join(", ")),
             escape(&comments.join(" / ")),
-            format_utc(review.decided_at.unwrap_or(review.expires_at)),
+            console::time_element(review.decided_at.unwrap_or(review.expires_at)),
             status = review.status.as_str()
         );
     }
@@ -741,7 +746,7 @@ fn votes_table(review: &Review) -> String {
             escape(&vote.reviewer),
             if vote.approve { "approve" } else { "deny" },
             escape(&vote.comment),
-            format_utc(vote.at)
+            console::time_element(vote.at)
         );
     }
     html.push_str("</tbody></table>");
