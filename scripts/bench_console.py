@@ -19,7 +19,6 @@ window, and an older page), and prints a table. Numbers depend on the machine; n
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -33,34 +32,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from console_fixtures import blob_name, demo_policy, gateway_record
+
 REPO = Path(__file__).resolve().parents[1]
 WARDEN = REPO / "target" / "release" / "warden"
 START_MS = 1_800_000_000_000
-POLICY = """version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
-credentials:
-  anthropic: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: WARDEN_APPROVALS_TOKEN }
-  approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
-approvals:
-  service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
-  auditors: [audit]
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-    approval:
-      approvers: [leads]
-      triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
-"""
-
-
-def blob_name(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def free_port() -> int:
@@ -97,25 +73,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def record(seq: int, session: str, subject: str, time_ms: int, names: list[str], answer: str) -> dict:
-    return {
-        "version": 1, "source": "gw-bench", "seq": seq, "id": f"gw-bench-{seq}",
-        "request_id": f"req_warden_{seq}", "session_id": session, "job_id": None,
-        "identity": {"issuer": "warden-demo", "subject": subject, "groups": ["eng"], "role": "developer"},
-        "endpoint": "messages", "method": "POST", "path": "/v1/messages?beta=true",
-        "decision": {"allowed": True, "reason": None, "status": 200, "message": None},
-        "approval": None, "model": "claude-sonnet-4-6",
-        "request": {"params": {"max_tokens": 32000, "stream": True}, "messages": names},
-        "response": {"status": 200, "stream": True, "content": [
-            {"type": "text", "text": answer},
-            {"type": "tool_use", "id": f"toolu_{seq}", "name": "Bash", "input": {"command": f"make test-{seq}"}}],
-            "stop_reason": "tool_use", "error": None},
-        "dlp": {"masked": {}, "blocked": {}, "audited": {}},
-        "usage": {"input_tokens": 1200, "output_tokens": 310, "cache_read_input_tokens": 54000,
-                  "cache_creation_input_tokens": 0},
-        "cost_nanos": 21_900_000,
-        "timings": {"start": time_ms, "first_byte": time_ms + 300, "end": time_ms + 4000},
-        "outcome": "completed",
-    }
+    content = [{"type": "text", "text": answer},
+               {"type": "tool_use", "id": f"toolu_{seq}", "name": "Bash", "input": {"command": f"make test-{seq}"}}]
+    return gateway_record("gw-bench", seq, session, time_ms, names, content, subject, cost_nanos=21_900_000)
 
 
 def fill(db: Path, requests: int, history: int, sessions: int) -> int:
@@ -193,15 +153,15 @@ def main() -> None:
     try:
         warden("token", "init", "--dir", str(directory))
         warden("serve", "init", "--dir", str(directory))
-        (directory / "policy.yaml").write_text(POLICY)
         port = free_port()
+        demo_policy(directory, f"http://127.0.0.1:{port}")
         stop(start_serve(directory, port))  # migrates the empty database
         began = time.perf_counter()
         rows = fill(directory / "approvals.db", args.requests, args.history, args.sessions)
         size_mb = sum(f.stat().st_size for f in directory.glob("approvals.db*")) / 1e6
         print(f"store: {rows} records ({args.requests} in one session, {args.sessions} sessions of 10), "
               f"{size_mb:.0f} MB, filled in {time.perf_counter() - began:.0f} s")
-        token = warden("token", "mint", "--dir", str(directory), "--sub", "bob", "--groups", "leads,audit",
+        token = warden("token", "mint", "--dir", str(directory), "--sub", "bob", "--groups", "leads",
                        "--audience", "warden-approvals").strip()
         serve = start_serve(directory, port)
         try:

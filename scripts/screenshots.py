@@ -30,6 +30,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from console_fixtures import demo_policy
+
 REPO = Path(__file__).resolve().parents[1]
 WARDEN = REPO / "target" / "release" / "warden"
 WASM = REPO / "target" / "wasm32-wasip1" / "release" / "warden.wasm"
@@ -115,10 +117,7 @@ def run(tmp: Path, demo: Demo, out: Path) -> None:
     warden("token", "init", "--dir", str(tmp))
     warden("serve", "init", "--dir", str(tmp))
     serve_port, gateway_port, admin_port, fake_port = free_port(), free_port(), free_port(), free_port()
-    policy = (REPO / "envoy" / "policy.yaml").read_text()
-    policy = policy.replace("../.demo/jwks.json", str(tmp / "jwks.json"))
-    policy = policy.replace("http://127.0.0.1:8787", f"http://127.0.0.1:{serve_port}")
-    (tmp / "policy.yaml").write_text(policy)
+    demo_policy(tmp, f"http://127.0.0.1:{serve_port}")
     key = "sk-fake-screenshots"
     (tmp / "anthropic-key").write_text(key + "\n")
 

@@ -8,9 +8,9 @@ the gateway token); the gateway's own path to the store is covered by test_audit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
+import sys
 import subprocess
 import urllib.request
 import zlib
@@ -20,6 +20,9 @@ import pytest
 
 from conftest import REPO, Service, free_port, init_keys
 
+sys.path.insert(0, str(REPO / "scripts"))
+from console_fixtures import blob_name, gateway_record  # noqa: E402
+
 BROWSER = REPO / "tests" / "e2e" / "browser"
 # 2027-01-15T08:00:00Z.
 START_MS = 1_800_000_000_000
@@ -28,27 +31,10 @@ LONG = "cc-long-session"
 REMINDER_HIDDEN = "Do not commit generated files"
 
 
-def blob(text: str) -> tuple[str, str]:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest(), text
-
-
 def record(seq: int, session: str, start: int, messages: list[str], answer: list[dict], subject: str = "alice") -> dict:
-    blobs = dict(blob(m) for m in messages)
-    return {
-        "version": 1, "source": "gw-console", "seq": seq, "id": f"gw-console-{seq}",
-        "request_id": f"req_warden_{seq}", "session_id": session, "job_id": None,
-        "identity": {"issuer": "warden-test", "subject": subject, "groups": ["eng"], "role": "developer"},
-        "endpoint": "messages", "method": "POST", "path": "/v1/messages?beta=true",
-        "decision": {"allowed": True, "reason": None, "status": 200, "message": None},
-        "approval": None, "model": "claude-sonnet-4-6",
-        "request": {"params": {"max_tokens": 1024, "stream": True}, "messages": list(blobs)},
-        "response": {"status": 200, "stream": True, "content": answer, "stop_reason": "end_turn", "error": None},
-        "dlp": {"masked": {}, "blocked": {}, "audited": {}},
-        "usage": {"input_tokens": 1000 + seq, "output_tokens": 40, "cache_read_input_tokens": 0,
-                  "cache_creation_input_tokens": 0},
-        "timings": {"start": start, "first_byte": start + 200, "end": start + 900},
-        "outcome": "completed", "blobs": blobs,
-    }
+    """A record as the gateway writes it, carrying its messages' blobs."""
+    blobs = {blob_name(m): m for m in messages}
+    return {**gateway_record("gw-console", seq, session, start, list(blobs), answer, subject), "blobs": blobs}
 
 
 def long_session() -> list[dict]:

@@ -20,7 +20,8 @@
 //! `/sessions/{id}` query: `after` or `before` (`<time ms>.<position>` of a record), or `at=last`,
 //! and `limit`. Order: request order (record time, then storage position). Each page reads only
 //! its own records (through the `(session_id, time, position)` index) plus the one before it, whose
-//! messages count as shown, so a page of a session of any length costs the same.
+//! messages count as shown, whatever the session's length; only counting the session's index
+//! entries (for "Requests 51–100 of N") grows with it.
 //!
 //! Stable element ids: `id="sessions"` (the list), rows `id="session-<id>"`, filters
 //! `id="session-filters"` (`filter-user`, `filter-job`, `filter-role`, `filter-since`,
