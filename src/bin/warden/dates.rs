@@ -260,6 +260,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(text in "\\PC{0,40}") {
+            let _ = parse_instant(&text);
+        }
+
+        #[test]
+        fn date_like_text_is_parsed_or_refused_without_panicking(
+            text in "[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{0,12})?)?([Zz]|[+-][0-9]{1,2}(:?[0-9]{0,3})?)?)?"
+        ) {
+            let _ = parse_instant(&text);
+        }
+
+        #[test]
+        fn every_second_of_years_0_to_9999_round_trips(seconds in -62_167_219_200_i64..253_402_300_800) {
+            let text = crate::serve::util::format_utc(seconds);
+            proptest::prop_assert_eq!(parse_instant(&text), Ok(seconds * 1000));
+        }
+    }
+
     #[test]
     fn every_day_of_four_centuries_round_trips_through_the_utc_formatter() {
         let mut day = days_from_civil(1900, 1, 1);

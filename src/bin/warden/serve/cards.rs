@@ -303,6 +303,16 @@ mod tests {
     }
 
     #[test]
+    fn broken_or_overlong_masks_are_left_unmarked() {
+        assert_eq!(marked("[REDACTED:"), "[REDACTED:");
+        assert_eq!(marked("a [REDACTED:é] b"), "a [REDACTED:é] b");
+        assert_eq!(marked("[REDACTED:[REDACTED:x:1]"), r#"[REDACTED:<mark class="mask">[REDACTED:x:1]</mark>"#);
+        let long = format!("[REDACTED:{}]", "a".repeat(200));
+        assert_eq!(marked(&long), long);
+        assert_eq!(marked("ü[REDACTED:aws-access-key:3f2a9c]ü"), r#"ü<mark class="mask">[REDACTED:aws-access-key:3f2a9c]</mark>ü"#);
+    }
+
+    #[test]
     fn costs_read_as_dollars() {
         assert_eq!(dollars(0), "$0.0000");
         assert_eq!(dollars(99_999), "&lt;$0.0001");
