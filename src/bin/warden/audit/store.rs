@@ -20,6 +20,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, IncomingRecord, GENESIS};
+use super::retention::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
 
 /// The audit tables (one migration step).
 pub const SCHEMA: &str = "CREATE TABLE audit_records (
@@ -217,6 +218,10 @@ pub trait AuditStore {
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError>;
     /// The sessions `filter` selects, most recent activity first.
     fn sessions(&self, filter: &SessionFilter, limit: u32) -> Result<Vec<SessionSummary>, AuditError>;
+    /// The prune statements (retention), by position.
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError>;
+    /// How many of `session`'s records retention removed.
+    fn pruned_session(&self, session: &str) -> Result<Option<PrunedSession>, AuditError>;
 }
 
 /// [`AuditStore`] over a SQLite connection.
@@ -263,6 +268,13 @@ impl SqliteAuditStore {
     }
 }
 
+impl SqliteAuditStore {
+    /// The connection, for retention's chunked transactions.
+    pub(super) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
 #[cfg(test)]
 impl SqliteAuditStore {
     /// The connection, for tests that tamper with the database.
@@ -277,7 +289,14 @@ fn head_of(connection: &Connection) -> Result<Head, AuditError> {
             Ok(Head { position: row.get(0)?, hash: row.get(1)? })
         })
         .optional()?;
-    Ok(head.unwrap_or(Head { position: 0, hash: GENESIS.to_string() }))
+    if let Some(head) = head {
+        return Ok(head);
+    }
+    // Every row was pruned: the chain continues from the last prune's anchor.
+    Ok(match latest_anchor(connection)? {
+        Some((position, hash)) => Head { position, hash },
+        None => Head { position: 0, hash: GENESIS.to_string() },
+    })
 }
 
 impl AuditStore for SqliteAuditStore {
@@ -432,6 +451,14 @@ impl AuditStore for SqliteAuditStore {
         }
         Ok(())
     }
+
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError> {
+        load_prunes(&self.connection)
+    }
+
+    fn pruned_session(&self, session: &str) -> Result<Option<PrunedSession>, AuditError> {
+        pruned_session(&self.connection, session)
+    }
 }
 
 #[cfg(test)]
@@ -445,6 +472,7 @@ pub(crate) mod tests {
     pub(crate) fn memory_store() -> SqliteAuditStore {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(SCHEMA).unwrap();
+        connection.execute_batch(super::super::retention::SCHEMA).unwrap();
         SqliteAuditStore::from_connection(connection).unwrap()
     }
 
