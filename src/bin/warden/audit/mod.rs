@@ -4,13 +4,15 @@
 //!
 //! Modules: [`chain`] (canonical bytes, hashes, record parsing), [`store`] (the [`store::AuditStore`]
 //! trait and SQLite backend), [`verify`] (tamper and loss detection), [`export`] (JSONL),
-//! [`replay`] (conversations), [`retention`] (pruning under a signed anchor).
+//! [`replay`] (conversations), [`retention`] (pruning under a signed anchor) and [`prunes`]
+//! (what it leaves).
 //!
 //! Exit codes: 0 success (verify: intact), 1 verify found tampering or loss, 2 usage or I/O error.
 
 pub mod access_log;
 pub mod chain;
 pub mod export;
+pub mod prunes;
 pub mod replay;
 pub mod retention;
 pub mod store;
@@ -54,7 +56,8 @@ pub struct PruneArgs {
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
     /// Remove the records stored before the first one at or after this time: a UTC date
-    /// (`2026-09-01`), a UTC time (`2026-09-01T12:00:00Z`) or an age (`90d`, `36h`).
+    /// (`2026-09-01`), a UTC time (`2026-09-01T12:00:00Z`), an age (`90d`, `36h`) or ms since
+    /// the epoch.
     #[arg(long, value_name = "DATE")]
     pub before: String,
     /// The service's Ed25519 private key (`approvals-signing-key.pem`), which signs the prune.
@@ -191,7 +194,7 @@ fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
     let pruned = store.pruned_session(&args.session).map_err(|e| e.to_string())?;
     if let Some(pruned) = &pruned {
         use std::io::Write as _;
-        writeln!(out, "({})\n", pruned.note()).map_err(|e| format!("cannot write: {e}"))?;
+        writeln!(out, "({})\n", retention::session_note(pruned)).map_err(|e| format!("cannot write: {e}"))?;
     }
     let count = replay::replay(&store, &args.session, args.pace, &mut out).map_err(|e| e.to_string())?;
     if count == 0 && pruned.is_none() {

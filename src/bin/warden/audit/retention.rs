@@ -45,128 +45,26 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use ct_codecs::{Base64, Decoder};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 
 use super::chain::{canonical, chain_hash, is_blob_name, referenced_blobs, BLOB_PREFIX, GENESIS};
+pub use super::prunes::{load_prunes, Prune, PrunedSeqs, PrunedSession, SCHEMA};
 use super::store::{AuditError, SqliteAuditStore};
 use crate::serve::util::format_utc;
-use warden::core::hex::hex;
-
-/// The retention tables (one migration step): prune statements and, per session, how many of
-/// its records were pruned (so replay can say so).
-pub const SCHEMA: &str = "CREATE TABLE audit_prunes (
-        position  INTEGER PRIMARY KEY,
-        hash      TEXT NOT NULL,
-        time      INTEGER NOT NULL,
-        before    INTEGER NOT NULL,
-        records   INTEGER NOT NULL,
-        blobs     INTEGER NOT NULL,
-        removed   TEXT NOT NULL,
-        signature TEXT NOT NULL
-    );
-    CREATE TABLE audit_pruned_sessions (
-        session_id TEXT PRIMARY KEY,
-        records    INTEGER NOT NULL,
-        time       INTEGER NOT NULL
-    );";
 
 /// Rows (positions) or blobs removed per transaction.
 pub const CHUNK: i64 = 1000;
 
-/// A signed prune statement: positions up to `position` were removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prune {
-    /// The last removed position (the anchor).
-    pub position: i64,
-    /// The chain hash at `position`: the next row's `prev_hash`.
-    pub hash: String,
-    /// When the prune ran, ms since the epoch.
-    pub time: i64,
-    /// The cut: records stored before the first one at or after this time (ms) were removed.
-    pub before: i64,
-    /// Records this prune removed.
-    pub records: i64,
-    /// Blobs this prune removed (not signed: counted after the statement was written).
-    pub blobs: i64,
-    /// The removed sequence ranges, canonical JSON `{"<source>": [[first, last], …]}`.
-    pub removed: String,
-    /// Standard base64 of the Ed25519 signature of [`Prune::payload`].
-    pub signature: String,
-}
-
-impl Prune {
-    /// The bytes the signature covers.
-    pub fn payload(&self) -> Vec<u8> {
-        canonical(&json!({
-            "kind": "audit_prune", "position": self.position, "hash": self.hash, "time": self.time,
-            "before": self.before, "records": self.records,
-            "removed_sha256": hex(&hmac_sha256::Hash::hash(self.removed.as_bytes())),
-        }))
-    }
-
-    /// Whether `key` signed this statement.
-    pub fn signature_valid(&self, key: &[u8; 32]) -> bool {
-        let Ok(bytes) = Base64::decode_to_vec(&self.signature, None) else { return false };
-        let Ok(signature) = ed25519_compact::Signature::from_slice(&bytes) else { return false };
-        ed25519_compact::PublicKey::new(*key).verify(self.payload(), &signature).is_ok()
-    }
-
-    /// The removed sequence ranges (empty when the text is unreadable: the signature check
-    /// covers it, so an unreadable text never comes from the service).
-    pub fn ranges(&self) -> BTreeMap<String, Vec<(i64, i64)>> {
-        serde_json::from_str(&self.removed).unwrap_or_default()
-    }
-}
-
-/// How many of a session's records were pruned, and when last.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrunedSession {
-    /// Records removed.
-    pub records: i64,
-    /// The last prune that removed some, ms.
-    pub time: i64,
-}
-
-impl PrunedSession {
-    /// The sentence replay and the session page show.
-    pub fn note(&self) -> String {
-        format!(
-            "{} earlier record{} of this session {} pruned under retention (last on {})",
-            self.records,
-            if self.records == 1 { "" } else { "s" },
-            if self.records == 1 { "was" } else { "were" },
-            format_utc(self.time.div_euclid(1000))
-        )
-    }
-}
-
-/// Sequence numbers that signed prunes removed, per source.
-#[derive(Debug, Clone, Default)]
-pub struct PrunedSeqs(BTreeMap<String, Vec<(i64, i64)>>);
-
-impl PrunedSeqs {
-    /// The union of the statements' ranges.
-    pub fn from_prunes<'a>(prunes: impl IntoIterator<Item = &'a Prune>) -> Self {
-        let mut all: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-        for prune in prunes {
-            for (source, ranges) in prune.ranges() {
-                all.entry(source).or_default().extend(ranges);
-            }
-        }
-        Self(all)
-    }
-
-    /// Whether `seq` of `source` was pruned.
-    pub fn contains(&self, source: &str, seq: i64) -> bool {
-        self.0.get(source).is_some_and(|ranges| ranges.iter().any(|(first, last)| (*first..=*last).contains(&seq)))
-    }
-
-    /// The ranges of one source.
-    pub fn of(&self, source: &str) -> &[(i64, i64)] {
-        self.0.get(source).map_or(&[], Vec::as_slice)
-    }
+/// The sentence replay and the session page show for a session retention shortened.
+pub fn session_note(pruned: &PrunedSession) -> String {
+    format!(
+        "{} earlier record{} of this session {} pruned under retention (last on {})",
+        pruned.records,
+        if pruned.records == 1 { "" } else { "s" },
+        if pruned.records == 1 { "was" } else { "were" },
+        format_utc(pruned.time.div_euclid(1000))
+    )
 }
 
 /// Why a prune did not run.
@@ -243,59 +141,6 @@ impl fmt::Display for Pruned {
             ),
         }
     }
-}
-
-fn table_exists(connection: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
-    connection.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |row| {
-        row.get::<_, i64>(0).map(|n| n > 0)
-    })
-}
-
-/// Every prune statement, by position (none in a database older than retention).
-pub fn load_prunes(connection: &Connection) -> Result<Vec<Prune>, AuditError> {
-    if !table_exists(connection, "audit_prunes")? {
-        return Ok(Vec::new());
-    }
-    let mut statement = connection.prepare(
-        "SELECT position, hash, time, before, records, blobs, removed, signature FROM audit_prunes ORDER BY position",
-    )?;
-    let rows = statement.query_map([], |row| {
-        Ok(Prune {
-            position: row.get(0)?,
-            hash: row.get(1)?,
-            time: row.get(2)?,
-            before: row.get(3)?,
-            records: row.get(4)?,
-            blobs: row.get(5)?,
-            removed: row.get(6)?,
-            signature: row.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// The latest anchor (position, hash) — the head of a chain whose rows were all pruned.
-pub fn latest_anchor(connection: &Connection) -> Result<Option<(i64, String)>, AuditError> {
-    if !table_exists(connection, "audit_prunes")? {
-        return Ok(None);
-    }
-    Ok(connection
-        .query_row("SELECT position, hash FROM audit_prunes ORDER BY position DESC LIMIT 1", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?)
-}
-
-/// How many of `session`'s records were pruned.
-pub fn pruned_session(connection: &Connection, session: &str) -> Result<Option<PrunedSession>, AuditError> {
-    if !table_exists(connection, "audit_pruned_sessions")? {
-        return Ok(None);
-    }
-    Ok(connection
-        .query_row("SELECT records, time FROM audit_pruned_sessions WHERE session_id = ?1", [session], |row| {
-            Ok(PrunedSession { records: row.get(0)?, time: row.get(1)? })
-        })
-        .optional()?)
 }
 
 /// Every blob name (`sha256:` + 64 hex) in `text`, without parsing it.
@@ -595,9 +440,13 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Parses `--before`: a UTC date (`2026-09-01`, midnight UTC), a UTC time
-/// (`2026-09-01T12:00:00Z`), or an age (`90d`: that long before `now`, ms). Returns ms.
+/// (`2026-09-01T12:00:00Z`), an age (`90d`: that long before `now`, ms) or milliseconds since
+/// the epoch. Returns ms.
 pub fn parse_before(text: &str, now: i64) -> Result<i64, String> {
     let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| format!("{text:?} is too large a time in ms"));
+    }
     if text.ends_with(['d', 'h', 'm']) {
         return parse_age(text).map(|age| now.saturating_sub(age));
     }
@@ -824,13 +673,14 @@ mod tests {
         assert_eq!(parse_age("36h"), Ok(36 * 3_600_000));
         assert_eq!(parse_before("1d", 100 * 86_400_000), Ok(99 * 86_400_000));
         assert_eq!(parse_before("1970-01-02", 0), Ok(86_400_000));
+        assert_eq!(parse_before("1800000030000", 0), Ok(1_800_000_030_000));
         assert_eq!(parse_before("2000-02-29T00:00:00Z", 0), Ok(951_782_400_000));
         assert_eq!(parse_before("2026-12-07T11:20:47Z", 0), Ok(1_796_642_447_000));
         for bad in [
             "0d",
             "-3d",
             "d",
-            "90",
+            "90x",
             "9999999999999999d",
             "2026-02-30",
             "2025-02-29",

@@ -20,7 +20,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, IncomingRecord, GENESIS};
-use super::retention::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
+use super::prunes::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
 
 /// The audit tables (one migration step).
 pub const SCHEMA: &str = "CREATE TABLE audit_records (
@@ -472,7 +472,7 @@ pub(crate) mod tests {
     pub(crate) fn memory_store() -> SqliteAuditStore {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(SCHEMA).unwrap();
-        connection.execute_batch(super::super::retention::SCHEMA).unwrap();
+        connection.execute_batch(super::super::prunes::SCHEMA).unwrap();
         SqliteAuditStore::from_connection(connection).unwrap()
     }
 
