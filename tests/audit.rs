@@ -543,6 +543,10 @@ fn records_pruned_while_the_service_ingests_leave_a_chain_that_verifies_and_keep
     let server = Server::start(&ws, 10);
     let answer = server.ingest(&[simple("gw-2", 1), simple("gw-2", 2)]);
     assert_eq!(answer["head"]["position"], 152);
+    let (status, transcript) = server.page("/sessions/s-gw-1", Some(&ws.mint("bob", "audit")));
+    assert_eq!(status, 200, "{transcript}");
+    assert!(transcript.contains(r#"<p class="pruned" id="pruned-note">29 earlier records of this session were pruned"#));
+    assert_eq!(transcript.matches(r#"class="turn""#).count(), 121, "the kept records are shown");
     server.stop();
     let (code, out) = ws.verify_db(&ws.db());
     assert_eq!(code, 0, "{out}");

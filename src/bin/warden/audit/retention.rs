@@ -325,14 +325,24 @@ pub fn prune(
     dry_run: bool,
 ) -> Result<Pruned, PruneError> {
     let connection = store.connection();
-    let mut plan = plan(connection, before, &signer.public_key())?;
-    let mut outcome = Pruned {
-        positions: plan.positions,
-        records: plan.records,
-        blobs: i64::try_from(plan.candidates.len()).unwrap_or(i64::MAX),
-        dry_run,
-    };
-    let Some((first, last)) = plan.positions.filter(|_| !dry_run) else { return Ok(outcome) };
+    let plan = plan(connection, before, &signer.public_key())?;
+    if dry_run {
+        let blobs = i64::try_from(plan.candidates.len()).unwrap_or(i64::MAX);
+        return Ok(Pruned { positions: plan.positions, records: plan.records, blobs, dry_run });
+    }
+    apply(connection, plan, before, now, signer)
+}
+
+/// Steps 2 and 3: the anchor, then the rows and blobs in chunks.
+fn apply(
+    connection: &Connection,
+    mut plan: Plan,
+    before: i64,
+    now: i64,
+    signer: &dyn PruneSigner,
+) -> Result<Pruned, PruneError> {
+    let mut outcome = Pruned { positions: plan.positions, records: plan.records, blobs: 0, dry_run: false };
+    let Some((first, last)) = plan.positions else { return Ok(outcome) };
 
     if let Some((position, hash)) = plan.statement.take() {
         let removed =
@@ -533,6 +543,39 @@ mod tests {
         assert_eq!(store.pruned_session("both").unwrap().map(|p| p.records), Some(1));
         store.append(&[record_at(4, 400, "both", &["later"])]).unwrap();
         assert!(verified(&store, &signer).intact(), "appending continues the chain");
+    }
+
+    #[test]
+    fn a_record_stored_while_the_prune_runs_keeps_the_old_blob_it_names() {
+        let signer = VerdictSigner::generate().unwrap();
+        let mut store = store_with(&[record_at(1, 100, "s", &["old"]), record_at(2, 300, "s", &["new"])]);
+        let planned = plan(store.connection(), 200, &signer.public_key()).unwrap();
+        assert!(planned.candidates.contains(&blob_name("old")));
+        // A gateway worker that remembers the blob as stored names it without its content.
+        let mut resent = record_at(3, 400, "s", &["old"]);
+        resent.blobs.clear();
+        store.append(&[resent]).unwrap();
+        let pruned = apply(store.connection(), planned, 200, 1_000, &signer).unwrap();
+        assert_eq!((pruned.records, pruned.blobs), (1, 0));
+        assert_eq!(store.blob(&blob_name("old")).unwrap().as_deref(), Some("old"));
+        let report = verified(&store, &signer);
+        assert!(report.intact(), "{}", report.render());
+    }
+
+    #[test]
+    fn an_export_of_a_pruned_store_verifies_on_its_own() {
+        let signer = VerdictSigner::generate().unwrap();
+        let store = store_with(&[record_at(1, 100, "s", &["a"]), record_at(2, 300, "s", &["b"])]);
+        prune(&store, 200, 1_000, &signer, false).unwrap();
+        let mut bytes = Vec::new();
+        super::super::export::export(&store, &super::super::store::RecordFilter::default(), &mut bytes).unwrap();
+        let path = std::env::temp_dir().join(format!("warden-pruned-export-{}.jsonl", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let report =
+            verify(&super::super::verify::ExportFile::open(&path).unwrap(), Some(&signer.public_key())).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(report.intact(), "{}", report.render());
+        assert!(report.pruned.is_some());
     }
 
     #[test]

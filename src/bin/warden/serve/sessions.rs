@@ -275,17 +275,21 @@ pub async fn session(
                 turns.push((position, text));
                 Ok(())
             })?;
-            Ok(turns)
+            Ok((turns, store.pruned_session(&session)?))
         })
         .await;
-    let turns: Vec<(i64, String)> = match read {
-        Ok(turns) => turns,
+    let (turns, pruned): (Vec<(i64, String)>, _) = match read {
+        Ok(read) => read,
         Err(e) => return query_failed(who, "reading a transcript", e),
     };
-    if turns.is_empty() {
+    if turns.is_empty() && pruned.is_none() {
         return error_page(StatusCode::NOT_FOUND, who, "no records for this session");
     }
     let mut content = format!(r#"<section id="transcript"><h2>Session {}</h2>"#, escape(&id));
+    if let Some(pruned) = &pruned {
+        let note = crate::audit::retention::session_note(pruned);
+        let _ = write!(content, r#"<p class="pruned" id="pruned-note">{}</p>"#, escape(&note));
+    }
     for (position, text) in &turns {
         let _ = write!(content, r#"<article class="turn" id="turn-{position}"><pre>{}</pre></article>"#, escape(text));
     }
