@@ -49,8 +49,9 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 
 use super::chain::{canonical, chain_hash, is_blob_name, referenced_blobs, BLOB_PREFIX, GENESIS};
+use super::prunes::latest_anchor;
 pub use super::prunes::{load_prunes, Prune, PrunedSeqs, PrunedSession, SCHEMA};
-use super::store::{AuditError, SqliteAuditStore};
+use super::store::{stored_record, AuditError, SqliteAuditStore, StoredRecord, RECORD_COLUMNS};
 use crate::serve::util::format_utc;
 
 /// Rows (positions) or blobs removed per transaction.
@@ -150,18 +151,6 @@ fn blob_names_in(text: &str) -> impl Iterator<Item = &str> {
         .filter(|name| is_blob_name(name))
 }
 
-/// A row as the plan reads it.
-struct Row {
-    position: i64,
-    source: String,
-    seq: i64,
-    time: i64,
-    session_id: Option<String>,
-    record: String,
-    prev_hash: String,
-    hash: String,
-}
-
 /// What step 1 found.
 #[derive(Default)]
 struct Plan {
@@ -169,6 +158,8 @@ struct Plan {
     positions: Option<(i64, i64)>,
     /// The new anchor, when the prune goes past the current one.
     statement: Option<(i64, String)>,
+    /// The anchor the plan started from (position), 0 for none.
+    anchor_position: i64,
     /// Records newly pruned (rows at or below the current anchor are leftovers, counted before).
     records: i64,
     ranges: BTreeMap<String, Vec<(i64, i64)>>,
@@ -203,24 +194,13 @@ fn normalise(ranges: &mut BTreeMap<String, Vec<(i64, i64)>>) {
 fn for_each_row(
     connection: &Connection,
     after: i64,
-    visit: &mut dyn FnMut(Row) -> Result<(), PruneError>,
+    visit: &mut dyn FnMut(StoredRecord) -> Result<(), PruneError>,
 ) -> Result<(), PruneError> {
-    let mut statement = connection.prepare(
-        "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
-         WHERE position > ?1 ORDER BY position",
-    )?;
+    let mut statement = connection
+        .prepare(&format!("SELECT {RECORD_COLUMNS} FROM audit_records WHERE position > ?1 ORDER BY position"))?;
     let mut rows = statement.query([after])?;
     while let Some(row) = rows.next()? {
-        visit(Row {
-            position: row.get(0)?,
-            source: row.get(1)?,
-            seq: row.get(2)?,
-            time: row.get(3)?,
-            session_id: row.get(4)?,
-            record: row.get(5)?,
-            prev_hash: row.get(6)?,
-            hash: row.get(7)?,
-        })?;
+        visit(stored_record(row)?)?;
     }
     Ok(())
 }
@@ -241,7 +221,7 @@ fn plan(connection: &Connection, before: i64, key: &[u8; 32]) -> Result<Plan, Pr
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
 
-    let mut plan = Plan::default();
+    let mut plan = Plan { anchor_position, ..Plan::default() };
     // The link the next row must make; `None` while leftovers of an interrupted prune (rows at or
     // below the anchor) are walked, whose first link cannot be checked.
     let mut expected: Option<(i64, String)> = None;
@@ -265,11 +245,12 @@ fn plan(connection: &Connection, before: i64, key: &[u8; 32]) -> Result<Plan, Pr
         }
         if let Some((position, hash)) = &expected {
             if row.position != position + 1 {
-                return Err(PruneError::Broken(format!(
-                    "positions {}–{} are missing and no signed prune accounts for them",
-                    position + 1,
-                    row.position - 1
-                )));
+                let missing = if row.position == position + 2 {
+                    format!("position {} is missing", position + 1)
+                } else {
+                    format!("positions {}–{} are missing", position + 1, row.position - 1)
+                };
+                return Err(PruneError::Broken(format!("{missing} and no signed prune accounts for it")));
             }
             if row.prev_hash != *hash {
                 return Err(PruneError::Broken(format!(
@@ -359,6 +340,9 @@ fn apply(
         };
         statement.signature = signer.sign(&statement.payload());
         let tx = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
+        if latest_anchor(&tx)?.map_or(0, |(p, _)| p) != plan.anchor_position {
+            return Err(PruneError::Broken("another prune ran meanwhile".to_string()));
+        }
         tx.execute(
             "INSERT INTO audit_prunes (position, hash, time, before, records, blobs, removed, signature)
              VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
@@ -521,6 +505,11 @@ mod tests {
         store
     }
 
+    /// Records 1–3 at times 100, 200, 300, naming blobs `a`, `b`, `c`.
+    fn three_records() -> SqliteAuditStore {
+        store_with(&[record_at(1, 100, "s", &["a"]), record_at(2, 200, "s", &["b"]), record_at(3, 300, "s", &["c"])])
+    }
+
     fn verified(store: &SqliteAuditStore, signer: &VerdictSigner) -> super::super::verify::Report {
         verify(store, Some(&signer.public_key())).unwrap()
     }
@@ -551,12 +540,15 @@ mod tests {
         let mut store = store_with(&[record_at(1, 100, "s", &["old"]), record_at(2, 300, "s", &["new"])]);
         let planned = plan(store.connection(), 200, &signer.public_key()).unwrap();
         assert!(planned.candidates.contains(&blob_name("old")));
+        let racing = plan(store.connection(), 200, &signer.public_key()).unwrap();
         // A gateway worker that remembers the blob as stored names it without its content.
         let mut resent = record_at(3, 400, "s", &["old"]);
         resent.blobs.clear();
         store.append(&[resent]).unwrap();
         let pruned = apply(store.connection(), planned, 200, 1_000, &signer).unwrap();
         assert_eq!((pruned.records, pruned.blobs), (1, 0));
+        let second = apply(store.connection(), racing, 200, 1_000, &signer).unwrap_err();
+        assert!(second.to_string().contains("another prune ran meanwhile"), "{second}");
         assert_eq!(store.blob(&blob_name("old")).unwrap().as_deref(), Some("old"));
         let report = verified(&store, &signer);
         assert!(report.intact(), "{}", report.render());
@@ -611,11 +603,7 @@ mod tests {
     fn a_forged_prune_statement_does_not_hide_a_deletion_and_the_service_will_not_prune_over_it() {
         let signer = VerdictSigner::generate().unwrap();
         let forger = VerdictSigner::generate().unwrap();
-        let store = store_with(&[
-            record_at(1, 100, "s", &["a"]),
-            record_at(2, 200, "s", &["b"]),
-            record_at(3, 300, "s", &["c"]),
-        ]);
+        let store = three_records();
         // Someone with write access deletes the oldest record and signs a prune with another key.
         prune(&store, 150, 1_000, &forger, false).unwrap();
         let report = verified(&store, &signer);
@@ -634,11 +622,7 @@ mod tests {
     #[test]
     fn deleting_old_records_without_a_prune_is_still_a_deletion_and_blocks_pruning() {
         let signer = VerdictSigner::generate().unwrap();
-        let store = store_with(&[
-            record_at(1, 100, "s", &["a"]),
-            record_at(2, 200, "s", &["b"]),
-            record_at(3, 300, "s", &["c"]),
-        ]);
+        let store = three_records();
         store.connection().execute("DELETE FROM audit_records WHERE position = 1", []).unwrap();
         let report = verified(&store, &signer);
         assert_eq!(
@@ -646,7 +630,7 @@ mod tests {
             Some((1, super::super::verify::BreakKind::Deleted))
         );
         let refused = prune(&store, 250, 1_000, &signer, false).unwrap_err();
-        assert!(refused.to_string().contains("positions 1–1 are missing"), "{refused}");
+        assert!(refused.to_string().contains("position 1 is missing and no signed prune"), "{refused}");
     }
 
     #[test]
@@ -661,11 +645,7 @@ mod tests {
     #[test]
     fn deleting_past_the_anchor_is_reported_as_a_deletion() {
         let signer = VerdictSigner::generate().unwrap();
-        let store = store_with(&[
-            record_at(1, 100, "s", &["a"]),
-            record_at(2, 200, "s", &["b"]),
-            record_at(3, 300, "s", &["c"]),
-        ]);
+        let store = three_records();
         prune(&store, 150, 1_000, &signer, false).unwrap();
         store.connection().execute("DELETE FROM audit_records WHERE position = 2", []).unwrap();
         let report = verified(&store, &signer);
@@ -678,11 +658,7 @@ mod tests {
     #[test]
     fn rows_left_by_an_interrupted_prune_verify_and_the_next_prune_removes_them() {
         let signer = VerdictSigner::generate().unwrap();
-        let store = store_with(&[
-            record_at(1, 100, "s", &["a"]),
-            record_at(2, 200, "s", &["b"]),
-            record_at(3, 300, "s", &["c"]),
-        ]);
+        let store = three_records();
         prune(&store, 250, 1_000, &signer, false).unwrap();
         // Put back row 2 as if the prune had stopped after its anchor was written.
         let fresh = store_with(&[record_at(1, 100, "s", &["a"]), record_at(2, 200, "s", &["b"])]);

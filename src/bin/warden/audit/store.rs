@@ -283,6 +283,23 @@ impl SqliteAuditStore {
     }
 }
 
+/// The columns [`stored_record`] reads, in its order.
+pub(super) const RECORD_COLUMNS: &str = "position, source, seq, time, session_id, record, prev_hash, hash";
+
+/// A row selected with [`RECORD_COLUMNS`].
+pub(super) fn stored_record(row: &rusqlite::Row<'_>) -> Result<StoredRecord, rusqlite::Error> {
+    Ok(StoredRecord {
+        position: row.get(0)?,
+        source: row.get(1)?,
+        seq: row.get(2)?,
+        time: row.get(3)?,
+        session_id: row.get(4)?,
+        record: row.get(5)?,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
+}
+
 fn head_of(connection: &Connection) -> Result<Head, AuditError> {
     let head = connection
         .query_row("SELECT position, hash FROM audit_records ORDER BY position DESC LIMIT 1", [], |row| {
@@ -386,22 +403,13 @@ impl AuditStore for SqliteAuditStore {
         filter: &RecordFilter,
         visit: &mut dyn FnMut(StoredRecord) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
-        let mut statement = self.connection.prepare(
-            "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
-             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY position",
-        )?;
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_records
+             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY position"
+        ))?;
         let mut rows = statement.query(params![filter.since, filter.session])?;
         while let Some(row) = rows.next()? {
-            visit(StoredRecord {
-                position: row.get(0)?,
-                source: row.get(1)?,
-                seq: row.get(2)?,
-                time: row.get(3)?,
-                session_id: row.get(4)?,
-                record: row.get(5)?,
-                prev_hash: row.get(6)?,
-                hash: row.get(7)?,
-            })?;
+            visit(stored_record(row)?)?;
         }
         Ok(())
     }
