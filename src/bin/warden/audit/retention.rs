@@ -18,7 +18,8 @@
 //! Algorithm ([`prune`]):
 //! 1. **Plan** (one read transaction — a WAL snapshot, never blocking ingest): load the prune
 //!    statements and keep those signed by the service's key (an unsigned or forged one makes
-//!    the prune refuse: it would otherwise launder a deletion). Walk the rows in position order:
+//!    the prune refuse: it would otherwise launder a deletion). When the first row is new enough,
+//!    stop: nothing is due (the usual hourly case). Else walk the rows in position order:
 //!    the rows whose time is before the cut are removed — each must link to its predecessor
 //!    (the anchor's hash, or [`GENESIS`]), hash to its stored hash and agree with every
 //!    checkpoint at its position, else the prune refuses (it must not erase the evidence of
@@ -45,7 +46,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 
 use super::chain::{canonical, chain_hash, is_blob_name, referenced_blobs, BLOB_PREFIX, GENESIS};
@@ -222,6 +223,15 @@ fn plan(connection: &Connection, before: i64, key: &[u8; 32]) -> Result<Plan, Pr
         .collect::<Result<_, _>>()?;
 
     let mut plan = Plan { anchor_position, ..Plan::default() };
+    // Nothing due (the usual hourly case): the first row is new enough and no leftover waits.
+    let first: Option<(i64, i64)> = snapshot
+        .query_row("SELECT position, time FROM audit_records ORDER BY position LIMIT 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    if first.is_none_or(|(position, time)| position > anchor_position && time >= before) {
+        return Ok(plan);
+    }
     // The link the next row must make; `None` while leftovers of an interrupted prune (rows at or
     // below the anchor) are walked, whose first link cannot be checked.
     let mut expected: Option<(i64, String)> = None;
