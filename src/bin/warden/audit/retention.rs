@@ -29,7 +29,8 @@
 //! 2. **Anchor**: the statement (and the per-session counts replay shows) is written in one
 //!    short transaction.
 //! 3. **Remove** the rows in chunks of [`CHUNK`] positions, then the candidate blobs in chunks,
-//!    each chunk its own short immediate transaction, so ingest waits at most one chunk. Before
+//!    each chunk its own short immediate transaction followed by a pause as long as it took, so
+//!    ingest waits about one chunk at most (docs/audit.md has the measurement). Before
 //!    each blob chunk, the rows stored since the last scan are scanned too, inside the same
 //!    transaction, so a record stored while the prune runs keeps the blobs it names.
 //!
@@ -45,6 +46,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
@@ -56,7 +58,20 @@ use super::store::{stored_record, AuditError, SqliteAuditStore, StoredRecord, RE
 use crate::serve::util::format_utc;
 
 /// Rows (positions) or blobs removed per transaction.
-pub const CHUNK: i64 = 1000;
+pub const CHUNK: i64 = 500;
+
+/// The least pause between two removal chunks.
+const MIN_PAUSE: Duration = Duration::from_millis(20);
+
+/// After a chunk that took `since` until now, when `more` chunks follow: sleeps as long as the
+/// chunk took (at least [`MIN_PAUSE`]). SQLite's busy handler is not fair — a writer waiting for
+/// the lock sleeps and retries, and back-to-back chunks would let it lose every retry — so the
+/// prune holds the write lock at most about half the time.
+fn yield_to_writers(since: Instant, more: bool) {
+    if more {
+        std::thread::sleep(since.elapsed().max(MIN_PAUSE));
+    }
+}
 
 /// The sentence replay and the session page show for a session retention shortened.
 pub fn session_note(pruned: &PrunedSession) -> String {
@@ -379,15 +394,21 @@ fn apply(
     let mut from = first;
     while from <= last {
         let to = from.saturating_add(CHUNK - 1).min(last);
+        let started = Instant::now();
         connection.execute("DELETE FROM audit_records WHERE position BETWEEN ?1 AND ?2", params![from, to])?;
+        let more = to < last || !plan.candidates.is_empty();
         from = to.saturating_add(1);
+        yield_to_writers(started, more);
     }
 
     let mut candidates: Vec<String> = plan.candidates.into_iter().collect();
     candidates.sort_unstable();
     let mut scanned_through = plan.scanned_through;
     let mut removed_blobs = 0;
-    for chunk in candidates.chunks(usize::try_from(CHUNK).unwrap_or(1000)) {
+    let chunks = candidates.chunks(usize::try_from(CHUNK).unwrap_or(500));
+    let count = chunks.len();
+    for (index, chunk) in chunks.enumerate() {
+        let started = Instant::now();
         let tx = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
         let mut named_since = HashSet::new();
         for_each_row(&tx, scanned_through, &mut |row| {
@@ -402,6 +423,7 @@ fn apply(
             }
         }
         tx.commit()?;
+        yield_to_writers(started, index + 1 < count);
     }
     if let Some(position) = outcome.positions.map(|(_, last)| last) {
         connection.execute(
