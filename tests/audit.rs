@@ -607,3 +607,15 @@ fn the_service_applies_its_retention_at_start() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("pruned: records 1–2 removed"), "{out}");
 }
+
+#[test]
+fn a_prune_with_a_bad_date_or_no_database_changes_nothing_and_says_why() {
+    let ws = Workspace::audit("prune-usage");
+    let (code, out) = prune_cli(&ws, "2026-02-30");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--before: \"2026-02-30\" is not a date"), "{out}");
+    let (code, out) = prune_cli(&ws, "90d");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("approvals.db does not exist"), "{out}");
+    assert!(!Path::new(&ws.db()).exists(), "no database was created");
+}

@@ -206,6 +206,9 @@ fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
 fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
     let now = crate::serve::util::unix_now_millis();
     let before = retention::parse_before(&args.before, now).map_err(|e| format!("--before: {e}"))?;
+    if !args.db.exists() {
+        return Err(format!("{} does not exist", args.db.display()));
+    }
     let signer = crate::serve::signer::VerdictSigner::load(&args.signing_key)?;
     // Opening it as `warden serve` does applies the retention migration to an older database.
     drop(crate::serve::store::Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
