@@ -114,7 +114,8 @@ impl PrunedSeqs {
     }
 }
 
-pub(crate) fn table_exists(connection: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
+/// Whether the database has the table `name` (a database older than retention lacks these).
+fn table_exists(connection: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
     connection.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |row| {
         row.get::<_, i64>(0).map(|n| n > 0)
     })

@@ -250,11 +250,11 @@ fn plan(connection: &Connection, before: i64, key: &[u8; 32]) -> Result<Plan, Pr
     // The link the next row must make; `None` while leftovers of an interrupted prune (rows at or
     // below the anchor) are walked, whose first link cannot be checked.
     let mut expected: Option<(i64, String)> = None;
-    let mut first = true;
+    let mut at_first_row = true;
     let mut cutting = true;
     for_each_row(&snapshot, 0, &mut |row| {
-        if first {
-            first = false;
+        if at_first_row {
+            at_first_row = false;
             expected = match &anchor {
                 Some((position, _)) if row.position <= *position => None,
                 Some(anchor) => Some(anchor.clone()),
@@ -269,11 +269,12 @@ fn plan(connection: &Connection, before: i64, key: &[u8; 32]) -> Result<Plan, Pr
             return Ok(());
         }
         if let Some((position, hash)) = &expected {
-            if row.position != position + 1 {
-                let missing = if row.position == position + 2 {
-                    format!("position {} is missing", position + 1)
+            let next = position.saturating_add(1);
+            if row.position != next {
+                let missing = if row.position == next.saturating_add(1) {
+                    format!("position {next} is missing")
                 } else {
-                    format!("positions {}–{} are missing", position + 1, row.position - 1)
+                    format!("positions {next}–{} are missing", row.position.saturating_sub(1))
                 };
                 return Err(PruneError::Broken(format!("{missing} and no signed prune accounts for it")));
             }
