@@ -592,7 +592,7 @@ fn sequence_gaps(source: &str, numbers: &[i64], pruned: &[(i64, i64)]) -> Vec<St
                 format!("source {source}: seq {expected}–{} missing", first - 1)
             });
         } else if first < expected && !is_pruned && !pruned.iter().any(|(a, b)| (*a..=*b).contains(&first)) {
-            // (a stored row inside a pruned range is a leftover of an interrupted prune)
+            // A row inside a pruned range is a leftover of an interrupted prune, not a duplicate.
             gaps.push(format!("source {source}: seq {first} appears more than once"));
         }
         expected = expected.max(last.saturating_add(1));
