@@ -606,6 +606,9 @@ mod tests {
     #[test]
     fn a_dry_run_changes_nothing_and_a_prune_with_nothing_due_is_a_no_op() {
         let signer = VerdictSigner::generate().unwrap();
+        let empty = memory_store();
+        assert_eq!(prune(&empty, 1_000, 1_000, &signer, false).unwrap().positions, None, "an empty store");
+        assert!(empty.prunes().unwrap().is_empty());
         let store = store_with(&[record_at(1, 100, "s", &["a"]), record_at(2, 200, "s", &["b"])]);
         let dry = prune(&store, 150, 1_000, &signer, true).unwrap();
         assert_eq!((dry.positions, dry.records, dry.blobs, dry.dry_run), (Some((1, 1)), 1, 1, true));
