@@ -11,6 +11,8 @@
 
 #[path = "../src/bin/warden/audit/chain.rs"]
 mod chain;
+#[path = "../src/bin/warden/audit/prunes.rs"]
+mod prunes;
 #[path = "../src/bin/warden/audit/store.rs"]
 mod store;
 

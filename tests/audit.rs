@@ -631,4 +631,150 @@ fn export_takes_dates_and_times_as_well_as_epoch_milliseconds() {
     let (code, _, err) = run(&["audit", "export", "--db", &ws.db(), "--since", "last tuesday"], &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a date or time"), "{err}");
+
+fn prune_cli(ws: &Workspace, before: &str) -> (i32, String) {
+    let key = ws.path("approvals-signing-key.pem");
+    let args = ["audit", "prune", "--db", &ws.db(), "--before", before, "--signing-key", key.to_str().unwrap()];
+    let (code, out, err) = run(&args, &[]);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn records_pruned_while_the_service_ingests_leave_a_chain_that_verifies_and_keeps_growing() {
+    let ws = Workspace::audit("prune-concurrent");
+    let server = Server::start(&ws, 10);
+    server.ingest(&(1..=50).map(|seq| simple("gw-1", seq)).collect::<Vec<_>>());
+    // Ingest goes on (another 100 records, in batches of 5) while the prune runs.
+    let (code, out) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for first in (51..=150).step_by(5) {
+                server.ingest(&(first..first + 5).map(|seq| simple("gw-1", seq)).collect::<Vec<_>>());
+            }
+        });
+        // Records 1–29 started before record 30 did.
+        let pruned = prune_cli(&ws, &(1_800_000_000_000_i64 + 30 * 1000).to_string());
+        writer.join().unwrap();
+        pruned
+    });
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("removed 29 records (positions 1–29) and 29 blobs"), "{out}");
+    let (code, out) = prune_cli(&ws, &(1_800_000_000_000_i64 + 30 * 1000).to_string());
+    assert_eq!((code, out.trim()), (0, "warden audit prune: nothing to prune"), "a second prune is a no-op");
+    server.stop();
+
+    let (code, out) = ws.verify_db(&ws.db());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pruned: records 1–29 removed under retention (once;"), "{out}");
+    assert!(out.contains("the chain is verified from the prune signed at position 29"), "{out}");
+    assert!(out.contains("OK: 121 records, 121 blobs"), "{out}");
+    let connection = Connection::open(ws.db()).unwrap();
+    let seqs: Vec<i64> = connection
+        .prepare("SELECT seq FROM audit_records ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(seqs, (30..=150).collect::<Vec<_>>(), "no record ingested during the prune was lost");
+
+    // Envoy's access log still names the pruned records: they are pruned, not missing.
+    let kept: String =
+        connection.query_row("SELECT record FROM audit_records WHERE seq = 30", [], |r| r.get(0)).unwrap();
+    let log = format!(
+        "[t] \"POST /v1/messages HTTP/1.1\" 200 x-request-id=a audit_record=gw-1-3 audit_hash={}\n\
+         [t] \"POST /v1/messages HTTP/1.1\" 200 x-request-id=b audit_record=gw-1-30 audit_hash={}\n",
+        "ab".repeat(32),
+        sha256_hex(kept.as_bytes())
+    );
+    std::fs::write(ws.path("access.log"), log).unwrap();
+    let access_log = ws.path("access.log");
+    let args = ["audit", "verify", "--db", &ws.db(), "--public-key-file", &ws.key_file(), "--access-log"];
+    let (code, out, err) = run(&[&args[..], &[access_log.to_str().unwrap()]].concat(), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 access-log entries checked (1 of them pruned under retention)"), "{out}");
+
+    // Replay says the start of the session is gone.
+    let (code, out, err) = run(&["audit", "replay", "--db", &ws.db(), "--session", "s-gw-1"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("(29 earlier records of this session were pruned under retention"), "{out}");
+
+    // A restarted service keeps appending to the pruned chain, and it keeps verifying.
+    let server = Server::start(&ws, 10);
+    let answer = server.ingest(&[simple("gw-2", 1), simple("gw-2", 2)]);
+    assert_eq!(answer["head"]["position"], 152);
+    let (status, transcript) = server.page("/sessions/s-gw-1", Some(&ws.mint("bob", "audit")));
+    assert_eq!(status, 200, "{transcript}");
+    assert!(transcript.contains(r#"<p class="pruned" id="pruned-note">29 earlier records of this session were pruned"#));
+    assert_eq!(transcript.matches(r#"class="turn""#).count(), 121, "the kept records are shown");
+    server.stop();
+    let (code, out) = ws.verify_db(&ws.db());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: 123 records"), "{out}");
+
+    // Without the public key, the prune cannot be trusted: the removed positions count as deleted.
+    let (code, out, _) = run(&["audit", "verify", "--db", &ws.db()], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL position 1: deleted"), "{out}");
+    assert!(out.contains("without --public-key their signatures cannot be checked"), "{out}");
+}
+
+#[test]
+fn deleting_the_oldest_records_up_to_a_signed_checkpoint_is_not_mistaken_for_a_prune() {
+    let ws = Workspace::audit("prune-forged");
+    let server = Server::start(&ws, 10);
+    server.ingest(&(1..=25).map(|seq| simple("gw-1", seq)).collect::<Vec<_>>());
+    server.stop();
+    // Rows 1–10 end at a genuine checkpoint; a fake prune statement claims their removal.
+    let (code, out) = tampered(
+        &ws,
+        "forged.db",
+        "DELETE FROM audit_records WHERE position <= 10;
+         INSERT INTO audit_prunes (position, hash, time, before, records, blobs, removed, signature)
+         SELECT position, hash, time, 0, 10, 0, '{}', signature FROM audit_checkpoints WHERE position = 10;",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL position 1: deleted — positions 1–10 are missing"), "{out}");
+    assert!(out.contains("prune statement at position 10: the signature is invalid"), "{out}");
+    assert!(out.contains("FAIL source gw-1: seq 1–10 missing"), "{out}");
+    assert!(!out.contains("pruned:"), "{out}");
+}
+
+#[test]
+fn the_service_applies_its_retention_at_start() {
+    let ws = Workspace::audit("prune-service");
+    let server = Server::start(&ws, 1000);
+    let old = |seq: i64| {
+        let mut r = simple("gw-1", seq);
+        r["timings"]["start"] = json!(1_000_000_000_000_i64 + seq);
+        r
+    };
+    server.ingest(&[old(1), old(2), simple("gw-1", 3)]);
+    server.stop();
+    let serve = ws.start(&["--audit-retention", "30d"]);
+    let mut log = serve.log();
+    for _ in 0..600 {
+        if log.contains("audit retention:") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        log = serve.log();
+    }
+    serve.terminate();
+    assert!(log.contains("audit retention: removed 2 records (positions 1–2)"), "{log}");
+    assert!(log.contains("audit retention 30d"), "{log}");
+    let (code, out) = ws.verify_db(&ws.db());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pruned: records 1–2 removed"), "{out}");
+}
+
+#[test]
+fn a_prune_with_a_bad_date_or_no_database_changes_nothing_and_says_why() {
+    let ws = Workspace::audit("prune-usage");
+    let (code, out) = prune_cli(&ws, "2026-02-30");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--before: \"2026-02-30\" is not a date"), "{out}");
+    let (code, out) = prune_cli(&ws, "90d");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("approvals.db does not exist"), "{out}");
+    assert!(!Path::new(&ws.db()).exists(), "no database was created");
 }

@@ -46,9 +46,8 @@ def wait_for_records(db: Path, predicate, timeout: float = 20.0) -> list[dict]:
     pytest.fail(f"the records did not arrive: {len(stored_records(db))} stored")
 
 
-@pytest.fixture(scope="module")
-def trail(tmp_path_factory, gateway_factory, make_policy):
-    tmp = tmp_path_factory.mktemp("trail")
+def start_trail(tmp: Path, gateway_factory, make_policy) -> tuple[Service, Any, Path]:
+    """A `warden serve` of its own and a gateway (2 workers) sending it every exchange."""
     keys = init_keys(tmp / "keys")
     port = free_port()
     changes = {
@@ -70,6 +69,12 @@ def trail(tmp_path_factory, gateway_factory, make_policy):
         "--credential-file", f"WARDEN_APPROVALS_TOKEN={keys / 'approvals-token'}",
         "--credential-file", f"WARDEN_APPROVALS_VERDICT_KEY={keys / 'approvals-verdict-key.pub'}",
     ])
+    return service, gateway, keys
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory, gateway_factory, make_policy):
+    service, gateway, keys = start_trail(tmp_path_factory.mktemp("trail"), gateway_factory, make_policy)
     yield service, gateway, keys
     service.stop()
 
@@ -457,3 +462,42 @@ def test_every_filter_refusal_has_one_record_and_an_access_log_reference(trail, 
     wait_for_records(service.db, lambda rs: summary_id in {r["id"] for r in rs})
     verified = warden("audit", "verify", "--db", str(service.db), "--access-log", str(gateway.log_path))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_store_pruned_under_the_running_service_still_verifies_against_envoys_access_log(
+        gateway_factory, make_policy, token, tmp_path):
+    service, gateway, keys = start_trail(tmp_path, gateway_factory, make_policy)
+    try:
+        def send(text: str) -> str:
+            r = gateway.request("POST", "/v1/messages",
+                                {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                                {"model": "claude-sonnet-4-6", "max_tokens": 16,
+                                 "messages": [{"role": "user", "content": text}]})
+            assert r.status == 200, r.text
+            return r.header("request-id")
+
+        old = [send(f"old turn {i}") for i in range(3)]
+        ids = [r["id"] for r in wait_for_records(
+            service.db, lambda rs: {r.get("upstream_request_id") for r in rs} >= set(old))]
+        cut = max(line["time"] for line in export(service.db) if line.get("type") == "record") + 1
+        pruned = warden("audit", "prune", "--db", str(service.db), "--before", str(cut),
+                        "--signing-key", str(keys / "approvals-signing-key.pem"))
+        assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+        assert "removed 3 records (positions 1–3) and 3 blobs" in pruned.stdout, pruned.stdout
+
+        new = send("new turn")
+        records = wait_for_records(service.db, lambda rs: any(r.get("upstream_request_id") == new for r in rs))
+        assert len(records) == 1
+        ids.append(records[0]["id"])
+        deadline = time.monotonic() + 10
+        while not all(f"audit_record={i} " in gateway.log() for i in ids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        pub = (keys / "approvals-verdict-key.pub").read_text().strip()
+        verified = warden("audit", "verify", "--db", str(service.db), "--public-key", pub,
+                          "--access-log", str(gateway.log_path))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "pruned: records 1–3 removed under retention" in verified.stdout, verified.stdout
+        assert "4 access-log entries checked (3 of them pruned under retention)" in verified.stdout, verified.stdout
+        assert "OK: 1 records" in verified.stdout, verified.stdout
+    finally:
+        service.stop()

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::retention::PrunedSeqs;
 use super::store::AuditError;
 use super::verify::Trail;
 use warden::core::hex::hex;
@@ -78,8 +79,18 @@ struct Stored {
     summary: Option<u64>,
 }
 
-/// The problems found holding `trail` against `entries`, one line each.
-pub fn cross_check(trail: &dyn Trail, entries: &[Entry]) -> Result<Vec<String>, AuditError> {
+/// What holding the store against the access log found.
+#[derive(Debug, Default)]
+pub struct CrossCheck {
+    /// The problems, one line each.
+    pub problems: Vec<String>,
+    /// Entries whose record a signed prune removed (not problems).
+    pub pruned: u64,
+}
+
+/// Holds `trail` against `entries`; a record missing from the store whose sequence number a
+/// signed prune removed (`pruned`, from [`super::verify::verify`]) counts as pruned.
+pub fn cross_check(trail: &dyn Trail, entries: &[Entry], pruned: &PrunedSeqs) -> Result<CrossCheck, AuditError> {
     let mut stored: HashMap<String, Stored> = HashMap::new();
     let mut newest: HashMap<String, i64> = HashMap::new();
     trail.records(&mut |row| {
@@ -92,10 +103,12 @@ pub fn cross_check(trail: &dyn Trail, entries: &[Entry]) -> Result<Vec<String>, 
         let summary = value.get("summary").and_then(|s| s.get("count")).and_then(Value::as_u64);
         let top = newest.entry(row.source.clone()).or_insert(row.seq);
         *top = (*top).max(row.seq);
-        stored.insert(format!("{}-{}", row.source, row.seq), Stored { position: row.position, hash, stand_in, summary });
+        stored
+            .insert(format!("{}-{}", row.source, row.seq), Stored { position: row.position, hash, stand_in, summary });
         Ok(())
     })?;
     let mut problems = Vec::new();
+    let mut pruned_entries = 0;
     let mut summarised: HashMap<&str, (u64, usize)> = HashMap::new();
     for entry in entries {
         let request = entry.request_id.as_deref().map(|r| format!(" (request {r})")).unwrap_or_default();
@@ -109,6 +122,10 @@ pub fn cross_check(trail: &dyn Trail, entries: &[Entry]) -> Result<Vec<String>, 
             continue;
         }
         let Some(row) = stored.get(&entry.id) else {
+            if split_id(&entry.id).is_some_and(|(source, seq)| pruned.contains(source, seq)) {
+                pruned_entries += 1;
+                continue;
+            }
             let tail = split_id(&entry.id).is_none_or(|(source, seq)| newest.get(source).is_none_or(|top| seq > *top));
             problems.push(if tail {
                 format!(
@@ -157,7 +174,7 @@ pub fn cross_check(trail: &dyn Trail, entries: &[Entry]) -> Result<Vec<String>, 
         .collect();
     over.sort();
     problems.extend(over);
-    Ok(problems)
+    Ok(CrossCheck { problems, pruned: pruned_entries })
 }
 
 /// `<source>-<seq>` split at its last `-`.
@@ -215,6 +232,9 @@ unrelated line\n";
         fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
             Ok(Vec::new())
         }
+        fn prunes(&self) -> Result<Vec<crate::audit::retention::Prune>, AuditError> {
+            Ok(Vec::new())
+        }
     }
 
     fn sha(text: &str) -> String {
@@ -243,7 +263,7 @@ unrelated line\n";
             entry(7, UNRECORDED, "-"),
             entry(8, "gw-a-6", DROPPED),
         ];
-        let problems = cross_check(&rows, &entries).unwrap();
+        let problems = cross_check(&rows, &entries, &PrunedSeqs::default()).unwrap().problems;
         let find = |needle: &str| problems.iter().filter(|p| p.contains(needle)).count();
         assert_eq!(problems.len(), 5, "{problems:#?}");
         assert_eq!(find("line 2 (request r2): record gw-a-2 is not in the store (deleted"), 1, "{problems:#?}");
@@ -252,7 +272,7 @@ unrelated line\n";
         assert_eq!(find("line 7 (request r7): the filter answered the request without an audit record"), 1);
         assert_eq!(find("record gw-a-6 was dropped by the gateway"), 1);
         let over = [entry(9, "gw-a-4", SUMMARY), entry(10, "gw-a-4", SUMMARY), entry(11, "gw-a-4", SUMMARY)];
-        let problems = cross_check(&rows, &over).unwrap();
+        let problems = cross_check(&rows, &over, &PrunedSeqs::default()).unwrap().problems;
         assert!(problems[0].contains("summary gw-a-4 counts 2 refused requests but the access log names it 3 times"));
     }
 }

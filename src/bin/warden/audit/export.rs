@@ -3,7 +3,8 @@
 //! Lines, each a JSON object with a `type`: one `export` header (`version` 1, `complete` —
 //! whether every row is included), then the selected `record` rows in position order (chain
 //! fields and the stored record text as a JSON string, byte for byte), then the `blob`s those
-//! records reference (each once), then every `checkpoint`. `warden audit verify --export FILE`
+//! records reference (each once), then every `checkpoint`, then every `prune` statement
+//! (retention). `warden audit verify --export FILE`
 //! reads exactly this format ([`super::verify::ExportLine`]).
 //!
 //! Limits: the referenced blob names are kept in memory (names only) while the rows stream.
@@ -40,6 +41,12 @@ pub fn export(store: &dyn AuditStore, filter: &RecordFilter, out: &mut dyn Write
     for c in store.checkpoints()? {
         let line = json!({"type": "checkpoint", "position": c.position, "hash": c.hash, "time": c.time,
                           "signature": c.signature});
+        writeln!(out, "{line}").map_err(io)?;
+    }
+    for p in store.prunes()? {
+        let line = json!({"type": "prune", "position": p.position, "hash": p.hash, "time": p.time,
+                          "before": p.before, "records": p.records, "blobs": p.blobs, "removed": p.removed,
+                          "signature": p.signature});
         writeln!(out, "{line}").map_err(io)?;
     }
     out.flush().map_err(io)?;

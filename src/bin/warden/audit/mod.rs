@@ -1,16 +1,20 @@
-//! `warden audit verify|export|replay`: the audit trail `warden serve` stores (docs/audit.md),
-//! read from its SQLite database (read-only) or from an export.
+//! `warden audit verify|export|replay|prune`: the audit trail `warden serve` stores
+//! (docs/audit.md), read from its SQLite database (read-only) or from an export; `prune` is the
+//! one command that writes (retention).
 //!
 //! Modules: [`chain`] (canonical bytes, hashes, record parsing), [`store`] (the [`store::AuditStore`]
 //! trait and SQLite backend), [`verify`] (tamper and loss detection), [`export`] (JSONL),
-//! [`replay`] (conversations).
+//! [`replay`] (conversations), [`retention`] (pruning under a signed anchor) and [`prunes`]
+//! (what it leaves).
 //!
 //! Exit codes: 0 success (verify: intact), 1 verify found tampering or loss, 2 usage or I/O error.
 
 pub mod access_log;
 pub mod chain;
 pub mod export;
+pub mod prunes;
 pub mod replay;
+pub mod retention;
 pub mod store;
 pub mod verify;
 
@@ -19,7 +23,7 @@ use std::process::ExitCode;
 
 use ct_codecs::{Base64, Decoder};
 
-use store::{RecordFilter, SqliteAuditStore};
+use store::{AuditStore, RecordFilter, SqliteAuditStore};
 
 /// Arguments of `warden audit`.
 #[derive(clap::Args, Debug)]
@@ -39,6 +43,29 @@ pub enum AuditCommand {
     Export(ExportArgs),
     /// Print a session's conversation turn by turn.
     Replay(ReplayArgs),
+    /// Remove the records stored before a date and the blobs no remaining record references,
+    /// leaving a signed prune statement the remaining chain verifies from (safe while `warden
+    /// serve` runs).
+    Prune(PruneArgs),
+}
+
+/// Arguments of `warden audit prune`.
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// The `warden serve` database.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// Remove the records stored before the first one at or after this time: a UTC date
+    /// (`2026-09-01`), a UTC time (`2026-09-01T12:00:00Z`), an age (`90d`, `36h`) or ms since
+    /// the epoch.
+    #[arg(long, value_name = "DATE")]
+    pub before: String,
+    /// The service's Ed25519 private key (`approvals-signing-key.pem`), which signs the prune.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Only report what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `warden audit verify`.
@@ -107,6 +134,7 @@ pub fn run(args: &AuditArgs) -> ExitCode {
         AuditCommand::Verify(a) => verify_command(a),
         AuditCommand::Export(a) => export_command(a),
         AuditCommand::Replay(a) => replay_command(a),
+        AuditCommand::Prune(a) => prune_command(a),
     };
     match result {
         Ok(code) => code,
@@ -142,7 +170,10 @@ fn verify_command(args: &VerifyArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.access_log {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let entries = access_log::parse(&text);
-        report.problems.extend(access_log::cross_check(trail.as_ref(), &entries).map_err(|e| e.to_string())?);
+        let checked =
+            access_log::cross_check(trail.as_ref(), &entries, &report.pruned_seqs).map_err(|e| e.to_string())?;
+        report.problems.extend(checked.problems);
+        report.access_log_pruned = checked.pruned;
         report.access_log_entries = Some(entries.len() as u64);
     }
     print!("{}", report.render());
@@ -166,9 +197,29 @@ fn export_command(args: &ExportArgs) -> Result<ExitCode, String> {
 fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
     let store = SqliteAuditStore::open_read_only(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
     let mut out = std::io::stdout().lock();
+    let pruned = store.pruned_session(&args.session).map_err(|e| e.to_string())?;
+    if let Some(pruned) = &pruned {
+        use std::io::Write as _;
+        writeln!(out, "({})\n", retention::session_note(pruned)).map_err(|e| format!("cannot write: {e}"))?;
+    }
     let count = replay::replay(&store, &args.session, args.pace, &mut out).map_err(|e| e.to_string())?;
-    if count == 0 {
+    if count == 0 && pruned.is_none() {
         return Err(format!("no records for session {:?}", args.session));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
+    let now = crate::serve::util::unix_now_millis();
+    let before = retention::parse_before(&args.before, now).map_err(|e| format!("--before: {e}"))?;
+    if !args.db.exists() {
+        return Err(format!("{} does not exist", args.db.display()));
+    }
+    let signer = crate::serve::signer::VerdictSigner::load(&args.signing_key)?;
+    // Opening it as `warden serve` does applies the retention migration to an older database.
+    drop(crate::serve::store::Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
+    let store = SqliteAuditStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+    let pruned = retention::prune(&store, before, now, &signer, args.dry_run).map_err(|e| e.to_string())?;
+    println!("warden audit prune: {pruned}");
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, IncomingRecord, GENESIS};
+use super::prunes::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
 
 /// The audit tables (one migration step).
 pub const SCHEMA: &str = "CREATE TABLE audit_records (
@@ -285,6 +286,10 @@ pub trait AuditStore {
     /// How many of the session's records come before `key` in request order (all of them
     /// without a key).
     fn session_record_count(&self, session: &str, before: Option<RecordKey>) -> Result<i64, AuditError>;
+    /// The prune statements (retention), by position.
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError>;
+    /// How many of `session`'s records retention removed.
+    fn pruned_session(&self, session: &str) -> Result<Option<PrunedSession>, AuditError>;
 }
 
 /// [`AuditStore`] over a SQLite connection.
@@ -331,6 +336,13 @@ impl SqliteAuditStore {
     }
 }
 
+impl SqliteAuditStore {
+    /// The connection, for retention's chunked transactions.
+    pub(super) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
 #[cfg(test)]
 impl SqliteAuditStore {
     /// The connection, for tests that tamper with the database.
@@ -339,17 +351,11 @@ impl SqliteAuditStore {
     }
 }
 
-fn head_of(connection: &Connection) -> Result<Head, AuditError> {
-    let head = connection
-        .query_row("SELECT position, hash FROM audit_records ORDER BY position DESC LIMIT 1", [], |row| {
-            Ok(Head { position: row.get(0)?, hash: row.get(1)? })
-        })
-        .optional()?;
-    Ok(head.unwrap_or(Head { position: 0, hash: GENESIS.to_string() }))
-}
+/// The columns [`stored_record`] reads, in its order.
+pub(super) const RECORD_COLUMNS: &str = "position, source, seq, time, session_id, record, prev_hash, hash";
 
-/// A row of `SELECT position, source, seq, time, session_id, record, prev_hash, hash`.
-fn stored_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+/// A row selected with [`RECORD_COLUMNS`].
+pub(super) fn stored_record(row: &rusqlite::Row<'_>) -> Result<StoredRecord, rusqlite::Error> {
     Ok(StoredRecord {
         position: row.get(0)?,
         source: row.get(1)?,
@@ -359,6 +365,22 @@ fn stored_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
         record: row.get(5)?,
         prev_hash: row.get(6)?,
         hash: row.get(7)?,
+    })
+}
+
+fn head_of(connection: &Connection) -> Result<Head, AuditError> {
+    let head = connection
+        .query_row("SELECT position, hash FROM audit_records ORDER BY position DESC LIMIT 1", [], |row| {
+            Ok(Head { position: row.get(0)?, hash: row.get(1)? })
+        })
+        .optional()?;
+    if let Some(head) = head {
+        return Ok(head);
+    }
+    // Every row was pruned: the chain continues from the last prune's anchor.
+    Ok(match latest_anchor(connection)? {
+        Some((position, hash)) => Head { position, hash },
+        None => Head { position: 0, hash: GENESIS.to_string() },
     })
 }
 
@@ -449,11 +471,11 @@ impl AuditStore for SqliteAuditStore {
         filter: &RecordFilter,
         visit: &mut dyn FnMut(StoredRecord) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
-        let mut statement = self.connection.prepare(
-            "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_records
              WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR time < ?3)
-             ORDER BY position",
-        )?;
+             ORDER BY position"
+        ))?;
         let mut rows = statement.query(params![filter.since, filter.session, filter.until])?;
         while let Some(row) = rows.next()? {
             visit(stored_record(row)?)?;
@@ -574,6 +596,14 @@ impl AuditStore for SqliteAuditStore {
         }
         Ok(())
     }
+
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError> {
+        load_prunes(&self.connection)
+    }
+
+    fn pruned_session(&self, session: &str) -> Result<Option<PrunedSession>, AuditError> {
+        pruned_session(&self.connection, session)
+    }
 }
 
 #[cfg(test)]
@@ -588,6 +618,7 @@ pub(crate) mod tests {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(SCHEMA).unwrap();
         connection.execute_batch(SESSION_TIME_INDEX).unwrap();
+        connection.execute_batch(super::super::prunes::SCHEMA).unwrap();
         SqliteAuditStore::from_connection(connection).unwrap()
     }
 

@@ -32,7 +32,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::chain::{blob_name, chain_hash, checkpoint_payload, referenced_blobs, GENESIS};
+use super::retention::{Prune, PrunedSeqs};
 use super::store::{AuditError, AuditStore, Checkpoint, RecordFilter, SqliteAuditStore, StoredRecord};
+use crate::serve::util::format_utc;
 
 /// What kind of break the chain shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,12 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Access-log entries held against the store (`--access-log`).
     pub access_log_entries: Option<u64>,
+    /// Access-log entries whose record a signed prune removed.
+    pub access_log_pruned: u64,
+    /// What retention removed, as printed (only from prunes whose signature verified).
+    pub pruned: Option<String>,
+    /// The sequence numbers signed prunes removed.
+    pub pruned_seqs: PrunedSeqs,
 }
 
 impl Report {
@@ -115,6 +123,9 @@ impl Report {
         for line in self.gaps.iter().chain(&self.problems) {
             let _ = writeln!(out, "FAIL {line}");
         }
+        if let Some(pruned) = &self.pruned {
+            let _ = writeln!(out, "pruned: {pruned}");
+        }
         let head = match &self.head {
             Some((position, hash)) => format!("head position {position} hash {hash}"),
             None => "empty".to_string(),
@@ -128,6 +139,10 @@ impl Report {
         };
         let scope = if self.complete { "" } else { "; partial export: no gap or truncation checks" };
         let scope = match self.access_log_entries {
+            Some(n) if self.access_log_pruned > 0 => format!(
+                "{scope}; {n} access-log entries checked ({} of them pruned under retention)",
+                self.access_log_pruned
+            ),
             Some(n) => format!("{scope}; {n} access-log entries checked"),
             None => scope.to_string(),
         };
@@ -151,6 +166,8 @@ pub trait Trail {
     fn blobs(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError>;
     /// The checkpoints.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError>;
+    /// The prune statements (retention).
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError>;
 }
 
 impl Trail for SqliteAuditStore {
@@ -165,6 +182,9 @@ impl Trail for SqliteAuditStore {
     }
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
         AuditStore::checkpoints(self)
+    }
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError> {
+        AuditStore::prunes(self)
     }
 }
 
@@ -213,6 +233,25 @@ pub enum ExportLine {
         hash: String,
         /// Time, ms.
         time: i64,
+        /// Signature.
+        signature: String,
+    },
+    /// A signed prune statement (retention; see [`Prune`]).
+    Prune {
+        /// The last removed position.
+        position: i64,
+        /// The chain hash there.
+        hash: String,
+        /// When, ms.
+        time: i64,
+        /// The cut, ms.
+        before: i64,
+        /// Records removed.
+        records: i64,
+        /// Blobs removed.
+        blobs: i64,
+        /// The removed sequence ranges (canonical JSON text).
+        removed: String,
         /// Signature.
         signature: String,
     },
@@ -285,6 +324,16 @@ impl Trail for ExportFile {
         })?;
         Ok(found)
     }
+    fn prunes(&self) -> Result<Vec<Prune>, AuditError> {
+        let mut found = Vec::new();
+        Self::each_line(&self.path, &mut |line| {
+            if let ExportLine::Prune { position, hash, time, before, records, blobs, removed, signature } = line {
+                found.push(Prune { position, hash, time, before, records, blobs, removed, signature });
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
 }
 
 fn prefix(hash: &str) -> Option<u64> {
@@ -302,6 +351,9 @@ pub fn checkpoint_signature_valid(checkpoint: &Checkpoint, key: &[u8; 32]) -> bo
 /// The state of the chain walk.
 struct Walk {
     complete: bool,
+    /// The first row's link is not checked: it is a leftover of an interrupted prune, at or
+    /// below the anchor (whose hash is checked against the row at its position instead).
+    unanchored_start: bool,
     index: HashMap<u64, i64>,
     last: Option<(i64, String)>,
     found: Option<Break>,
@@ -311,6 +363,7 @@ impl Walk {
     fn link_break(&self, row: &StoredRecord) -> Option<Break> {
         let (last_position, last_hash) = match &self.last {
             Some((p, h)) => (*p, h.as_str()),
+            None if self.unanchored_start => return None,
             None if self.complete => (0, GENESIS),
             None => return None,
         };
@@ -364,10 +417,12 @@ impl Walk {
 pub fn verify(trail: &dyn Trail, key: Option<&[u8; 32]>) -> Result<Report, AuditError> {
     let complete = trail.complete();
     let checkpoints = trail.checkpoints()?;
-    let checkpoint_positions: HashSet<i64> = checkpoints.iter().map(|c| c.position).collect();
+    let mut checkpoint_positions: HashSet<i64> = checkpoints.iter().map(|c| c.position).collect();
 
     let mut index = HashMap::new();
+    let mut first_position = None;
     trail.records(&mut |row| {
+        first_position.get_or_insert(row.position);
         if let Some(p) = prefix(&row.hash) {
             index.entry(p).or_insert(row.position);
         }
@@ -375,7 +430,15 @@ pub fn verify(trail: &dyn Trail, key: Option<&[u8; 32]>) -> Result<Report, Audit
     })?;
 
     let mut report = Report { complete, signatures_checked: key.is_some(), ..Report::default() };
-    let mut walk = Walk { complete, index, last: None, found: None };
+    let prunes = trusted_prunes(trail.prunes()?, key, &mut report);
+    let anchor = prunes.iter().max_by_key(|p| p.position).filter(|_| complete);
+    let mut walk = Walk { complete, unanchored_start: false, index, last: None, found: None };
+    match anchor {
+        Some(a) if first_position.is_some_and(|f| f <= a.position) => walk.unanchored_start = true,
+        Some(a) => walk.last = Some((a.position, a.hash.clone())),
+        None => {}
+    }
+    checkpoint_positions.extend(anchor.map(|a| a.position));
     let mut seqs: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut referenced: BTreeMap<String, i64> = BTreeMap::new();
     let mut hash_at: HashMap<i64, String> = HashMap::new();
@@ -441,6 +504,16 @@ pub fn verify(trail: &dyn Trail, key: Option<&[u8; 32]>) -> Result<Report, Audit
             });
         }
     }
+    if let Some(a) = anchor {
+        if hash_at.get(&a.position).is_some_and(|hash| *hash != a.hash) {
+            breaks.push(Break {
+                position: a.position,
+                kind: BreakKind::Modified,
+                detail: format!("the signed prune at position {} names a different hash", a.position),
+            });
+        }
+        report.pruned = Some(describe_prunes(&prunes, a));
+    }
     report.first_break = breaks.into_iter().min_by_key(|b| b.position);
     report.head = walk.last;
 
@@ -459,29 +532,70 @@ pub fn verify(trail: &dyn Trail, key: Option<&[u8; 32]>) -> Result<Report, Audit
         }
     }
     if complete {
+        report.pruned_seqs = PrunedSeqs::from_prunes(&prunes);
         for (source, mut numbers) in seqs {
             numbers.sort_unstable();
-            report.gaps.extend(sequence_gaps(&source, &numbers));
+            report.gaps.extend(sequence_gaps(&source, &numbers, report.pruned_seqs.of(&source)));
         }
     }
     Ok(report)
 }
 
-/// Gaps in a sorted list of one source's sequence numbers (expected 1, 2, 3, …).
-fn sequence_gaps(source: &str, numbers: &[i64]) -> Vec<String> {
+/// The prune statements signed by `key`; each one that is not — or all of them, without a key —
+/// is a problem, and the positions it claims are then checked as if never pruned (deleted).
+fn trusted_prunes(prunes: Vec<Prune>, key: Option<&[u8; 32]>, report: &mut Report) -> Vec<Prune> {
+    let Some(key) = key else {
+        if let Some(last) = prunes.iter().map(|p| p.position).max() {
+            report.problems.push(format!(
+                "{} prune statement(s) claim positions 1–{last} were removed under retention, but without --public-key their signatures cannot be checked",
+                prunes.len()
+            ));
+        }
+        return Vec::new();
+    };
+    let (valid, forged): (Vec<Prune>, Vec<Prune>) = prunes.into_iter().partition(|p| p.signature_valid(key));
+    for p in &forged {
+        report.problems.push(format!(
+            "prune statement at position {}: the signature is invalid (not a prune this service signed); its positions count as deleted",
+            p.position
+        ));
+    }
+    valid
+}
+
+/// `records 1–N pruned under retention …` for the report.
+fn describe_prunes(prunes: &[Prune], anchor: &Prune) -> String {
+    let count = prunes.len();
+    let times = if count == 1 { "once".to_string() } else { format!("{count} times") };
+    format!(
+        "records 1–{} removed under retention ({times}; the last prune on {} removed records stored before {}); the chain is verified from the prune signed at position {}",
+        anchor.position,
+        format_utc(anchor.time.div_euclid(1000)),
+        format_utc(anchor.before.div_euclid(1000)),
+        anchor.position
+    )
+}
+
+/// Gaps in a sorted list of one source's sequence numbers (expected 1, 2, 3, …), counting the
+/// ranges signed prunes removed as present.
+fn sequence_gaps(source: &str, numbers: &[i64], pruned: &[(i64, i64)]) -> Vec<String> {
+    let mut spans: Vec<(i64, i64, bool)> = numbers.iter().map(|&n| (n, n, false)).collect();
+    spans.extend(pruned.iter().map(|&(first, last)| (first, last, true)));
+    spans.sort_unstable();
     let mut gaps = Vec::new();
     let mut expected = 1;
-    for &n in numbers {
-        if n > expected {
-            gaps.push(if n == expected + 1 {
+    for (first, last, is_pruned) in spans {
+        if first > expected {
+            gaps.push(if first == expected + 1 {
                 format!("source {source}: seq {expected} missing")
             } else {
-                format!("source {source}: seq {expected}–{} missing", n - 1)
+                format!("source {source}: seq {expected}–{} missing", first - 1)
             });
-        } else if n < expected {
-            gaps.push(format!("source {source}: seq {n} appears more than once"));
+        } else if first < expected && !is_pruned && !pruned.iter().any(|(a, b)| (*a..=*b).contains(&first)) {
+            // A row inside a pruned range is a leftover of an interrupted prune, not a duplicate.
+            gaps.push(format!("source {source}: seq {first} appears more than once"));
         }
-        expected = expected.max(n + 1);
+        expected = expected.max(last.saturating_add(1));
     }
     gaps
 }
@@ -507,9 +621,14 @@ mod tests {
 
     #[test]
     fn sequence_gaps_name_single_numbers_and_ranges() {
-        assert!(sequence_gaps("gw", &[1, 2, 3]).is_empty());
-        assert_eq!(sequence_gaps("gw", &[1, 3, 7]), vec!["source gw: seq 2 missing", "source gw: seq 4–6 missing"]);
-        assert_eq!(sequence_gaps("gw", &[2]), vec!["source gw: seq 1 missing"]);
+        assert!(sequence_gaps("gw", &[1, 2, 3], &[]).is_empty());
+        assert_eq!(
+            sequence_gaps("gw", &[1, 3, 7], &[]),
+            vec!["source gw: seq 2 missing", "source gw: seq 4–6 missing"]
+        );
+        assert_eq!(sequence_gaps("gw", &[2], &[]), vec!["source gw: seq 1 missing"]);
+        assert!(sequence_gaps("gw", &[5, 6], &[(1, 4)]).is_empty(), "pruned sequences are not gaps");
+        assert_eq!(sequence_gaps("gw", &[7], &[(1, 4)]), vec!["source gw: seq 5–6 missing"]);
     }
 
     fn row(position: i64, prev_hash: &str, record: &str) -> StoredRecord {
@@ -539,6 +658,9 @@ mod tests {
         }
         fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
             Ok(self.1.clone())
+        }
+        fn prunes(&self) -> Result<Vec<Prune>, AuditError> {
+            Ok(Vec::new())
         }
     }
 

@@ -14,6 +14,11 @@
 //! (positions N, 2N, …) is signed with the service's Ed25519 key (the verdict key); at shutdown
 //! the head is signed if anything was stored since the last checkpoint. Storage work runs on tokio's blocking pool.
 //!
+//! Retention ([`retain`], with `--audit-retention AGE`): at start and every
+//! [`RETENTION_PERIOD`], records older than the age are pruned under a signed statement
+//! ([`crate::audit::retention`]), on the blocking pool with a connection of its own; each
+//! removal chunk is a short transaction, so ingest keeps going.
+//!
 //! Limits: one batch at a time (SQLite writer lock); batches up to [`MAX_AUDIT_BODY_BYTES`].
 
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,34 @@ use super::signer::VerdictSigner;
 use super::util::{log_event, unix_now_millis};
 use crate::audit::chain::{checkpoint_payload, parse_record};
 use crate::audit::store::{Appended, AuditError, AuditStore, Checkpoint, SqliteAuditStore};
+
+/// How often `warden serve` applies its retention.
+pub const RETENTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Prunes the audit store at `db` every `period` (the first time at once): the records older
+/// than `age_ms`, signed with `signer`. Each outcome or failure is logged; a failure (a chain
+/// that does not verify where it would cut) leaves everything in place and is retried next time.
+pub async fn retain(db: std::path::PathBuf, signer: VerdictSigner, age_ms: i64, period: std::time::Duration) {
+    let signer = Arc::new(signer);
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        let (db, signer) = (db.clone(), Arc::clone(&signer));
+        let done = tokio::task::spawn_blocking(move || {
+            let now = unix_now_millis();
+            let store = SqliteAuditStore::open(&db).map_err(|e| e.to_string())?;
+            crate::audit::retention::prune(&store, now.saturating_sub(age_ms), now, signer.as_ref(), false)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match done {
+            Ok(Ok(pruned)) if pruned.positions.is_some() => log_event(&format!("audit retention: {pruned}")),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log_event(&format!("audit retention: {e}")),
+            Err(e) => log_event(&format!("audit retention: the prune task failed: {e}")),
+        }
+    }
+}
 
 /// Largest ingest body.
 pub const MAX_AUDIT_BODY_BYTES: usize = 64 << 20;

@@ -104,6 +104,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
 
+    /// Audit retention: prune records older than this (`90d`, `36h`) — at start and hourly —
+    /// and the blobs no remaining record references, under a signed prune statement
+    /// (docs/audit.md, "Retention") [default: keep forever].
+    #[arg(long, env = "WARDEN_AUDIT_RETENTION", value_name = "AGE",
+          value_parser = |text: &str| crate::audit::retention::parse_age(text))]
+    pub audit_retention: Option<i64>,
+
     /// Slack-compatible incoming-webhook URL notified of each new review (a secret: prefer the
     /// environment variable).
     #[arg(long, env = "WARDEN_WEBHOOK", value_name = "URL", hide_env_values = true)]
@@ -167,6 +174,12 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", args.db.display()))?,
     );
 
+    let retention = match args.audit_retention {
+        Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
+        None => None,
+    };
+    let db = args.db.clone();
+
     let listener =
         std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     listener.set_nonblocking(true).map_err(|e| format!("cannot configure the listener: {e}"))?;
@@ -178,8 +191,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 
     let roles: Vec<&str> = rules.roles.keys().map(String::as_str).collect();
     let summary = format!(
-        "listening on http://{address} (public URL {public_url}; database {}; roles with approval: {}; identity providers: {}; webhook {})",
+        "listening on http://{address} (public URL {public_url}; database {}; audit retention {}; roles with approval: {}; identity providers: {}; webhook {})",
         args.db.display(),
+        args.audit_retention.map_or("off (keep forever)".to_string(), |ms| util::format_duration(ms / 1000)),
         roles.join(", "),
         verifier.describe().join(", "),
         if webhook.is_some() { "on" } else { "off" }
@@ -199,6 +213,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot use the listener: {e}"))?;
         tokio::spawn(Arc::clone(&service).sweep(SWEEP_PERIOD));
+        if let Some((age, signer)) = retention {
+            tokio::spawn(audit::retain(db, signer, age, audit::RETENTION_PERIOD));
+        }
         log_event(&summary);
         let server = axum::serve(listener, router(service, served_ledger, pages));
         tokio::select! {

@@ -445,13 +445,25 @@ pub async fn session(
         (Err(e), _) | (_, Err(e)) => return error_page(StatusCode::BAD_REQUEST, who, e),
     };
     let session = id.clone();
-    let read = state.query(move |store| crate::audit::replay::page(store, &session, cursor, limit)).await;
-    let page = match read {
-        Ok(page) => page,
+    let read = state
+        .query(move |store| Ok((crate::audit::replay::page(store, &session, cursor, limit)?, store.pruned_session(&session)?)))
+        .await;
+    let (page, pruned) = match read {
+        Ok(read) => read,
         Err(e) => return query_failed(who, "reading a transcript", e),
     };
+    let pruned_note = pruned.map(|pruned| {
+        let note = crate::audit::retention::session_note(&pruned);
+        format!(r#"<p class="pruned" id="pruned-note">{}</p>"#, escape(&note))
+    });
     let Some((first, last)) = page.bounds else {
-        return error_page(StatusCode::NOT_FOUND, who, "no records on this page of the session");
+        return match pruned_note {
+            Some(note) => {
+                let content = format!(r#"<section id="transcript"><h2>Session <code>{}</code></h2>{note}</section>"#, escape(&id));
+                console::respond(StatusCode::OK, console::page("Session", Some(Section::Sessions), who, &content))
+            }
+            None => error_page(StatusCode::NOT_FOUND, who, "no records on this page of the session"),
+        };
     };
     let shown = i64::try_from(page.turns.len()).unwrap_or(i64::MAX);
     let mut content = format!(
@@ -461,6 +473,9 @@ pub async fn session(
         page.before.saturating_add(shown),
         page.total
     );
+    if let Some(note) = &pruned_note {
+        content.push_str(note);
+    }
     let link = |pairs: &[(&str, String)]| {
         let mut pairs = pairs.to_vec();
         pairs.push(("limit", non_empty(&query.limit).unwrap_or_default()));

@@ -111,6 +111,8 @@ const MIGRATIONS: &[&str] = &[
     // 4: the console's session pages read a session in request order, and the listing the last
     // activity per session, from one index (docs/audit.md, "Pages").
     crate::audit::store::SESSION_TIME_INDEX,
+    // 5: audit retention: signed prune statements (docs/audit.md, "Retention").
+    crate::audit::retention::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
