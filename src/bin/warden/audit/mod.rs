@@ -12,6 +12,7 @@ pub mod chain;
 pub mod export;
 pub mod replay;
 pub mod store;
+pub mod usage;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -261,6 +261,11 @@ impl SqliteAuditStore {
         }
         Ok(Self { connection })
     }
+
+    /// The connection, for queries of other audit modules (usage).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
+    }
 }
 
 #[cfg(test)]

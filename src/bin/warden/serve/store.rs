@@ -108,6 +108,8 @@ const MIGRATIONS: &[&str] = &[
         SELECT review_id, '', reviewer, approve, comment, created_at FROM votes ORDER BY created_at, rowid;
     DROP TABLE votes;
     ALTER TABLE votes_by_identity RENAME TO votes;",
+    // 4: usage per record, filled by triggers at ingest (`warden usage`, the usage page).
+    crate::audit::usage::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
