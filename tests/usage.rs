@@ -5,35 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 mod common;
 
 use common::{run, Serve, Workspace};
 
-const POLICY: &str = r#"version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
-credentials:
-  anthropic: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: WARDEN_APPROVALS_TOKEN }
-  approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
-approvals:
-  service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
-  auditors: [audit]
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-    approval:
-      approvers: [leads]
-      triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
-"#;
+const POLICY: &str = common::AUDIT_POLICY;
 
 /// 2026-12-07T00:00:00Z in ms.
 const DEC_7: i64 = 1_796_601_600_000;
@@ -118,18 +96,8 @@ fn stored(name: &str) -> (Workspace, Serve) {
     let ws = Workspace::new("usage", name, POLICY);
     let serve = ws.start(&[]);
     let body: String = records().iter().map(|r| format!("{r}\n")).collect();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut response = agent
-        .post(&format!("{}/v1/audit/records", serve.base))
-        .header("authorization", &format!("Bearer {}", ws.gateway_token()))
-        .header("content-type", "application/x-ndjson")
-        .send(&body)
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{}", response.body_mut().read_to_string().unwrap_or_default());
+    let (status, answer) = common::post_records(&serve.base, &body, &ws.gateway_token());
+    assert_eq!(status, 200, "{answer}");
     (ws, serve)
 }
 

@@ -5,10 +5,11 @@
 //! narrow row per stored record — its position and time, subject, role, job, model, the token
 //! counts of the record's `usage` (input, output, cache read, cache creation, web search
 //! requests) and its top-level `cost_nanos` (billionths of the policy's currency; `NULL` when the
-//! record carries none). An `AFTER INSERT` trigger on `audit_records` fills it at ingest, an
-//! `AFTER DELETE` trigger removes the row when its record is pruned, and the migration backfills
-//! the records stored before it. Queries therefore read a small indexed table, never the record
-//! JSON.
+//! record carries none). Triggers on `audit_records` keep it derived from the records whatever
+//! happens to them: a row is written (or replaced) when a record is inserted, rewritten when the
+//! record row is updated (never in normal operation), removed when the record is pruned; the
+//! migration backfills the records stored before it. The usage table can therefore never refuse
+//! a record the chain accepts. Queries read this small indexed table, never the record JSON.
 //!
 //! Hostile numbers: a count that is not a JSON number counts 0 (a cost: unpriced); negative
 //! numbers count 0; fractions are truncated; anything above 9×10¹⁸ (just under `i64::MAX`) is
@@ -95,7 +96,13 @@ pub const SCHEMA: &str = concat!(
     );
     CREATE INDEX audit_usage_by_time ON audit_usage (time);
     CREATE TRIGGER audit_usage_on_insert AFTER INSERT ON audit_records BEGIN
-        INSERT INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
+        INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
+    usage_values!("NEW.record"),
+    ");
+    END;
+    CREATE TRIGGER audit_usage_on_update AFTER UPDATE ON audit_records BEGIN
+        DELETE FROM audit_usage WHERE position = OLD.position;
+        INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
     usage_values!("NEW.record"),
     ");
     END;
@@ -382,16 +389,16 @@ pub fn has_usage_table(connection: &Connection) -> Result<bool, AuditError> {
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::chain::parse_record;
+    use super::super::store::tests::memory_store;
     use super::super::store::{AuditStore, SqliteAuditStore, SCHEMA as AUDIT_SCHEMA};
     use super::*;
     use serde_json::{json, Value};
 
     /// An in-memory store with the audit and usage tables.
     pub(crate) fn usage_store() -> SqliteAuditStore {
-        let connection = Connection::open_in_memory().unwrap();
-        connection.execute_batch(AUDIT_SCHEMA).unwrap();
-        connection.execute_batch(SCHEMA).unwrap();
-        SqliteAuditStore::from_connection(connection).unwrap()
+        let store = memory_store();
+        store.connection().execute_batch(SCHEMA).unwrap();
+        store
     }
 
     /// A record at `time` ms by `subject` under `role` with `usage` and `cost`.
@@ -585,7 +592,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn pruned_records_leave_the_usage_table_and_old_records_are_backfilled() {
+    fn the_usage_table_mirrors_records_backfilled_pruned_moved_or_rewritten() {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(AUDIT_SCHEMA).unwrap();
         let mut store = SqliteAuditStore::from_connection(connection).unwrap();
@@ -600,5 +607,26 @@ pub(crate) mod tests {
         assert_eq!((total(&store).output_tokens, total(&store).cost_nanos), (10, 100));
         store.connection().execute("DELETE FROM audit_records WHERE position = 1", []).unwrap();
         assert_eq!((total(&store).requests, total(&store).cost_nanos), (1, 10));
+        // Rows moved or rewritten in place (by hand: the service never does) stay mirrored, and
+        // a later insert at a freed position is not refused.
+        store
+            .connection()
+            .execute_batch(
+                "UPDATE audit_records SET position = 1 WHERE position = 2;
+                 UPDATE audit_records SET record = replace(record, '\"cost_nanos\":10', '\"cost_nanos\":12');",
+            )
+            .unwrap();
+        let positions: Vec<(i64, Option<i64>)> = store
+            .connection()
+            .prepare("SELECT position, cost_nanos FROM audit_usage")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(positions, vec![(1, Some(12))]);
+        let again = usage_record(3, DEC_7, "a", "r", json!({"output_tokens": 1}), json!(1));
+        assert_eq!(store.append(&[parse_record(again.to_string().as_bytes(), 0).unwrap()]).unwrap().stored, 1);
+        assert_eq!(total(&store).cost_nanos, 13);
     }
 }
