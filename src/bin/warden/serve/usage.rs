@@ -363,7 +363,9 @@ fn chart(window: &Window, series: &[UsageRow], roles: &[String], priced: bool) -
         );
     }
     let last = buckets - 1;
-    for index in [0, last / 2, last] {
+    let mut labelled = vec![0, last / 2, last];
+    labelled.dedup();
+    for index in labelled {
         let start = first + bucket_ms * i64::try_from(index).unwrap_or(0);
         let label = if window.bucket == Dimension::Hour {
             let text = super::util::format_utc((start + offset_ms).div_euclid(1000));
@@ -371,10 +373,22 @@ fn chart(window: &Window, series: &[UsageRow], roles: &[String], priced: bool) -
         } else {
             local_date(start, window.offset())
         };
-        let _ =
-            write!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, x(index), BOTTOM + 18, escape(&label));
+        // The first label starts at its point and the last ends at it: both stay inside the chart.
+        let anchor = match index {
+            _ if last == 0 => "middle",
+            0 => "start",
+            i if i == last => "end",
+            _ => "middle",
+        };
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="{anchor}">{}</text>"#,
+            x(index),
+            BOTTOM + 18,
+            escape(&label)
+        );
     }
-    let _ = write!(svg, r#"<text x="{LEFT}" y="{}">{}</text>"#, HEIGHT - 6, escape(metric));
+    let _ = write!(svg, r#"<text x="8" y="{}">{}</text>"#, HEIGHT - 6, escape(metric));
     let other = "other roles".to_string();
     for (line, points) in values.iter().enumerate() {
         let (name, colour) = match roles.get(line) {
@@ -524,6 +538,7 @@ mod tests {
         assert!(svg.contains(r#"data-role="developer""#) && svg.contains(r#"data-role="analyst""#));
         assert!(svg.contains("developer, 2026-12-07: 2.0000"), "{svg}");
         assert!(svg.contains(r#"data-metric="cost""#));
+        assert!(svg.contains(r#"text-anchor="start">2026-12-07<"#) && svg.contains(r#"text-anchor="end">2026-12-09<"#));
         // The peak sits on the top grid line.
         assert!(svg.contains(r#"points="90,16 435,240 780,240""#), "{svg}");
     }
