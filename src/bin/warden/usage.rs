@@ -115,12 +115,7 @@ fn report(args: &UsageArgs) -> Result<String, String> {
         ));
     }
     let mut rows = aggregate(connection, &query).map_err(|e| e.to_string())?;
-    let total = aggregate(connection, &UsageQuery { by: Vec::new(), ..query.clone() })
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .next()
-        .map(|row| row.totals)
-        .unwrap_or_default();
+    let total = Totals::of(&rows);
     let groups = rows.len();
     if let Some(limit) = limit {
         rows.truncate(limit);

@@ -216,6 +216,30 @@ impl Totals {
             .saturating_add(self.cache_read_tokens)
             .saturating_add(self.cache_creation_tokens)
     }
+
+    /// Adds `other` (saturating).
+    pub fn add(&mut self, other: &Totals) {
+        for (sum, value) in [
+            (&mut self.requests, other.requests),
+            (&mut self.input_tokens, other.input_tokens),
+            (&mut self.output_tokens, other.output_tokens),
+            (&mut self.cache_read_tokens, other.cache_read_tokens),
+            (&mut self.cache_creation_tokens, other.cache_creation_tokens),
+            (&mut self.web_search_requests, other.web_search_requests),
+            (&mut self.cost_nanos, other.cost_nanos),
+            (&mut self.unpriced_requests, other.unpriced_requests),
+        ] {
+            *sum = sum.saturating_add(value);
+        }
+    }
+
+    /// The sum of `rows` (saturating): the total of a query, from its groups.
+    pub fn of(rows: &[UsageRow]) -> Totals {
+        rows.iter().fold(Totals::default(), |mut total, row| {
+            total.add(&row.totals);
+            total
+        })
+    }
 }
 
 /// One group's key in one dimension.
@@ -354,13 +378,18 @@ pub fn aggregate(connection: &Connection, query: &UsageQuery) -> Result<Vec<Usag
     if query.by.first().is_some_and(|d| d.period_ms().is_some()) {
         found.sort_by(|a, b| order_keys(&a.keys, &b.keys));
     } else {
-        found.sort_by(|a, b| {
-            (b.totals.cost_nanos, b.totals.tokens(), b.totals.requests)
-                .cmp(&(a.totals.cost_nanos, a.totals.tokens(), a.totals.requests))
-                .then_with(|| order_keys(&a.keys, &b.keys))
-        });
+        sort_by_spend(&mut found);
     }
     Ok(found)
+}
+
+/// Sorts `rows` most expensive first (then most tokens, most requests, keys).
+pub fn sort_by_spend(rows: &mut [UsageRow]) {
+    rows.sort_by(|a, b| {
+        (b.totals.cost_nanos, b.totals.tokens(), b.totals.requests)
+            .cmp(&(a.totals.cost_nanos, a.totals.tokens(), a.totals.requests))
+            .then_with(|| order_keys(&a.keys, &b.keys))
+    });
 }
 
 fn optional(value: Option<i64>) -> SqlValue {
@@ -465,6 +494,7 @@ pub(crate) mod tests {
         );
         let total = aggregate(store.connection(), &query(&[])).unwrap();
         assert_eq!((total.len(), total[0].totals.cost_nanos, total[0].totals.requests), (1, 1300, 3));
+        assert_eq!(Totals::of(&rows), total[0].totals, "the groups add up to the total");
     }
 
     #[test]
@@ -589,6 +619,8 @@ pub(crate) mod tests {
         let total = aggregate(store.connection(), &query(&[])).unwrap()[0].totals;
         assert_eq!(total.cost_nanos, 18_000_000_000_000_000_000);
         assert_eq!(join_halves(i64::MAX, i64::MAX), u64::MAX);
+        let rows = aggregate(store.connection(), &query(&[Dimension::Subject, Dimension::Model])).unwrap();
+        assert_eq!(Totals::of(&[rows[0].clone(), rows[0].clone()]).cost_nanos, u64::MAX, "adding saturates too");
     }
 
     #[test]

@@ -37,7 +37,7 @@ use serde::Deserialize;
 use super::page::{authenticate, error_page, escape, layout, unauthenticated, Page, PageAuth};
 use super::sessions::{query_failed, SessionPages};
 use super::util::unix_now_millis;
-use crate::audit::usage::{aggregate, Dimension, Key, Totals, UsageQuery, UsageRow};
+use crate::audit::usage::{aggregate, sort_by_spend, Dimension, Key, Totals, UsageQuery, UsageRow};
 use crate::usage::{format_cost, parse_time, Edge};
 
 /// Days shown when the viewer names no window.
@@ -172,12 +172,13 @@ pub async fn usage(
     let read = state
         .query(move |store| {
             let connection = store.connection();
+            // Two scans: the roles and the total are sums of the series.
             let series = aggregate(connection, &asked.query(vec![asked.bucket, Dimension::Role]))?;
-            let roles = aggregate(connection, &asked.query(vec![Dimension::Role]))?;
+            let roles = roles_of(&series);
+            let total = Totals::of(&roles);
             let mut spenders = aggregate(connection, &asked.query(vec![Dimension::Subject]))?;
             let spender_count = spenders.len();
             spenders.truncate(TOP_SPENDERS);
-            let total = aggregate(connection, &asked.query(Vec::new()))?.first().map(|r| r.totals).unwrap_or_default();
             Ok(Figures { series, roles, spenders, spender_count, total })
         })
         .await;
@@ -266,6 +267,19 @@ fn render(window: &Window, figures: &Figures) -> String {
     }
     out.push_str("</section>");
     out
+}
+
+/// Per-role totals of `series` (rows keyed by bucket then role), most expensive first.
+fn roles_of(series: &[UsageRow]) -> Vec<UsageRow> {
+    let mut sums: std::collections::BTreeMap<Option<String>, Totals> = std::collections::BTreeMap::new();
+    for row in series {
+        let role = row.keys.get(1).and_then(Key::text).map(str::to_string);
+        sums.entry(role).or_default().add(&row.totals);
+    }
+    let mut roles: Vec<UsageRow> =
+        sums.into_iter().map(|(role, totals)| UsageRow { keys: vec![Key::Label(role)], totals }).collect();
+    sort_by_spend(&mut roles);
+    roles
 }
 
 /// The roles drawn as lines, most expensive first (at most [`MAX_ROLES`]).
@@ -575,6 +589,21 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
         assert_eq!(html.matches("<script>").count(), 1, "only the zone script");
+    }
+
+    #[test]
+    fn role_totals_are_summed_from_the_series_most_expensive_first() {
+        let day = |n: i64| Key::Period { start_ms: DEC_7 + n * DAY_MS, label: String::new() };
+        let role = |r: Option<&str>| Key::Label(r.map(str::to_string));
+        let roles = roles_of(&[
+            row(vec![day(0), role(Some("a"))], 5, 1),
+            row(vec![day(1), role(Some("a"))], 5, 1),
+            row(vec![day(0), role(Some("b"))], 20, 1),
+            row(vec![day(1), role(None)], 0, 7),
+        ]);
+        let found: Vec<(Option<&str>, u64, u64)> =
+            roles.iter().map(|r| (r.keys[0].text(), r.totals.cost_nanos, r.totals.requests)).collect();
+        assert_eq!(found, vec![(Some("b"), 20, 1), (Some("a"), 10, 2), (None, 0, 1)]);
     }
 
     #[test]
