@@ -161,8 +161,12 @@ pub async fn usage(
         other => return unauthenticated(service, other, "/usage", query.again.is_some()),
     };
     let who = Some((&approver, source));
-    if let Err(e) = service.ensure_auditor(&approver) {
-        return error_page(StatusCode::FORBIDDEN, who, e.message());
+    if service.ensure_auditor(&approver).is_err() {
+        let message = format!(
+            "{} is not in an auditor group of the policy (approvals.auditors): spend per person is for auditors",
+            approver.subject
+        );
+        return error_page(StatusCode::FORBIDDEN, who, &message);
     }
     let window = match window(&query, unix_now_millis()) {
         Ok(window) => window,
@@ -319,6 +323,17 @@ fn axis_text(value: u64, priced: bool) -> String {
     }
 }
 
+/// How the bucket starting at `start` (ms) reads at the window's offset: `2026-12-07`, or
+/// `12-07 13:00` for hours.
+fn bucket_label(window: &Window, start: i64) -> String {
+    if window.bucket == Dimension::Hour {
+        let text = super::util::format_utc((start + i64::from(window.offset()) * 60_000).div_euclid(1000));
+        text.get(5..16).unwrap_or(&text).replace('T', " ")
+    } else {
+        local_date(start, window.offset())
+    }
+}
+
 /// The SVG chart of `series` (rows keyed by bucket then role).
 fn chart(window: &Window, series: &[UsageRow], roles: &[String], priced: bool) -> String {
     const WIDTH: i64 = 800;
@@ -380,13 +395,7 @@ fn chart(window: &Window, series: &[UsageRow], roles: &[String], priced: bool) -
     let mut labelled = vec![0, last / 2, last];
     labelled.dedup();
     for index in labelled {
-        let start = first + bucket_ms * i64::try_from(index).unwrap_or(0);
-        let label = if window.bucket == Dimension::Hour {
-            let text = super::util::format_utc((start + offset_ms).div_euclid(1000));
-            text.get(5..16).unwrap_or(&text).replace('T', " ")
-        } else {
-            local_date(start, window.offset())
-        };
+        let label = bucket_label(window, first + bucket_ms * i64::try_from(index).unwrap_or(0));
         // The first label starts at its point and the last ends at it: both stay inside the chart.
         let anchor = match index {
             _ if last == 0 => "middle",
@@ -424,7 +433,7 @@ fn chart(window: &Window, series: &[UsageRow], roles: &[String], priced: bool) -
                 r#"<circle cx="{}" cy="{}" r="3.5" fill="{colour}"><title>{}</title></circle>"#,
                 x(index),
                 y(*value),
-                escape(&format!("{name}, {}: {}", local_date(start, window.offset()), axis_text(*value, priced)))
+                escape(&format!("{name}, {}: {}", bucket_label(window, start), axis_text(*value, priced)))
             );
         }
         svg.push_str("</g>");
@@ -567,9 +576,10 @@ mod tests {
             row(vec![hour, Key::Label(None)], 0, 4),
         ];
         let svg = chart(&w, &series, &["a".into()], false);
-        assert!(svg.contains(r#"data-role="other roles""#) && svg.contains("other roles, 2026-12-07: 7"), "{svg}");
+        assert!(svg.contains(r#"data-role="other roles""#) && svg.contains("other roles, 12-07 00:00: 7"), "{svg}");
         assert!(svg.contains(r#"data-metric="tokens""#));
         assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("a, 12-07 00:00: 10") && svg.contains("a, 12-07 23:00: 0"), "hour buckets: {svg}");
     }
 
     #[test]
