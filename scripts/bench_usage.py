@@ -27,27 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 WARDEN = REPO / "target" / "release" / "warden"
 DAY_MS = 86_400_000
 START = 1_793_577_600_000  # 2026-11-02T00:00:00Z
-POLICY = """version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
-credentials:
-  anthropic: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: WARDEN_APPROVALS_TOKEN }
-  approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
-approvals:
-  service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
-  auditors: [leads]
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-    approval:
-      approvers: [leads]
-      triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
-"""
+POLICY = (REPO / "tests" / "fixtures" / "audit-policy.yaml").read_text().replace("auditors: [audit]", "auditors: [leads]")
 
 
 def warden(*args: str) -> str:

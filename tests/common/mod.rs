@@ -14,27 +14,7 @@ use ct_codecs::{Base64, Decoder};
 
 /// A policy with the demo issuer, approvals and an auditor group `audit` (the audit trail's and
 /// usage tests').
-pub const AUDIT_POLICY: &str = r#"version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
-credentials:
-  anthropic: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: WARDEN_APPROVALS_TOKEN }
-  approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
-approvals:
-  service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
-  auditors: [audit]
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-    approval:
-      approvers: [leads]
-      triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
-"#;
+pub const AUDIT_POLICY: &str = include_str!("../fixtures/audit-policy.yaml");
 
 /// The `warden` binary under test.
 pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");

@@ -31,49 +31,46 @@ use super::store::AuditError;
 
 /// `CAST(…)` of the number at `$path` of `$record`, clamped to `0..=9×10¹⁸`; `NULL` when it is
 /// not a JSON number.
+#[rustfmt::skip]
 macro_rules! stored_number {
     ($record:literal, $path:literal) => {
         concat!(
-            "(CASE WHEN json_type(",
-            $record,
-            ", '",
-            $path,
-            "') IN ('integer', 'real') THEN CAST(max(0, min(json_extract(",
-            $record,
-            ", '",
-            $path,
-            "'), 9.0e18)) AS INTEGER) END)"
+            "(CASE WHEN json_type(", $record, ", '", $path, "') IN ('integer', 'real') ",
+            "THEN CAST(max(0, min(json_extract(", $record, ", '", $path, "'), 9.0e18)) AS INTEGER) END)"
         )
     };
 }
 
+/// `coalesce(…, 0), `: a token count at `$path` of `$record`, 0 when absent.
+#[rustfmt::skip]
+macro_rules! token_count {
+    ($record:literal, $path:literal) => { concat!("coalesce(", stored_number!($record, $path), ", 0), ") };
+}
+
 /// The columns of an `audit_usage` row computed from the record text in `$record`.
+#[rustfmt::skip]
 macro_rules! usage_values {
     ($record:literal) => {
         concat!(
-            "CASE WHEN json_type(",
-            $record,
-            ", '$.model') = 'text' THEN json_extract(",
-            $record,
-            ", '$.model') END, ",
-            "coalesce(",
-            stored_number!($record, "$.usage.input_tokens"),
-            ", 0), ",
-            "coalesce(",
-            stored_number!($record, "$.usage.output_tokens"),
-            ", 0), ",
-            "coalesce(",
-            stored_number!($record, "$.usage.cache_read_input_tokens"),
-            ", 0), ",
-            "coalesce(",
-            stored_number!($record, "$.usage.cache_creation_input_tokens"),
-            ", 0), ",
-            "coalesce(",
-            stored_number!($record, "$.usage.web_search_requests"),
-            ", ",
-            stored_number!($record, "$.usage.server_tool_use.web_search_requests"),
-            ", 0), ",
+            "CASE WHEN json_type(", $record, ", '$.model') = 'text' THEN json_extract(", $record, ", '$.model') END, ",
+            token_count!($record, "$.usage.input_tokens"),
+            token_count!($record, "$.usage.output_tokens"),
+            token_count!($record, "$.usage.cache_read_input_tokens"),
+            token_count!($record, "$.usage.cache_creation_input_tokens"),
+            "coalesce(", stored_number!($record, "$.usage.web_search_requests"), ", ",
+            stored_number!($record, "$.usage.server_tool_use.web_search_requests"), ", 0), ",
             stored_number!($record, "$.cost_nanos")
+        )
+    };
+}
+
+/// The statement of a trigger that writes (or replaces) the usage row of the record row `NEW`.
+macro_rules! mirror_new_record {
+    () => {
+        concat!(
+            "INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
+            usage_values!("NEW.record"),
+            ");"
         )
     };
 }
@@ -96,15 +93,15 @@ pub const SCHEMA: &str = concat!(
     );
     CREATE INDEX audit_usage_by_time ON audit_usage (time);
     CREATE TRIGGER audit_usage_on_insert AFTER INSERT ON audit_records BEGIN
-        INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
-    usage_values!("NEW.record"),
-    ");
+        ",
+    mirror_new_record!(),
+    "
     END;
     CREATE TRIGGER audit_usage_on_update AFTER UPDATE ON audit_records BEGIN
         DELETE FROM audit_usage WHERE position = OLD.position;
-        INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
-    usage_values!("NEW.record"),
-    ");
+        ",
+    mirror_new_record!(),
+    "
     END;
     CREATE TRIGGER audit_usage_on_delete AFTER DELETE ON audit_records BEGIN
         DELETE FROM audit_usage WHERE position = OLD.position;
