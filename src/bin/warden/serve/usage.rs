@@ -21,7 +21,8 @@
 //! and `top-spenders` (tables; rows carry `data-subject`/`data-role`, `data-requests` and
 //! `data-cost-nanos`).
 //!
-//! Limits: a window spans at most [`MAX_DAYS`] days; buckets use one fixed offset for the whole
+//! Limits: a window spans at most [`MAX_DAYS`] days; the per-role table lists at most
+//! [`MAX_ROLE_ROWS`] roles (and counts the rest); buckets use one fixed offset for the whole
 //! window (a daylight-saving change inside it shifts the later buckets by an hour); the offset is
 //! the browser's at the time of viewing.
 
@@ -48,6 +49,8 @@ pub const MAX_DAYS: i64 = 400;
 pub const MAX_ROLES: usize = 8;
 /// Rows of the top spenders table.
 pub const TOP_SPENDERS: usize = 20;
+/// Rows of the per-role table (roles come from the policy: a handful; the rest are counted).
+pub const MAX_ROLE_ROWS: usize = 100;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -462,7 +465,7 @@ fn roles_table(rows: &[UsageRow], drawn: &[String]) -> String {
     let mut out = format!(
         r#"<h3>Per role</h3><table id="usage-roles"><thead><tr><th>Role</th>{NUMBER_HEADERS}</tr></thead><tbody>"#
     );
-    for row in rows {
+    for row in rows.iter().take(MAX_ROLE_ROWS) {
         let role = role_label(row.keys.first());
         let colour =
             drawn.iter().position(|r| *r == role).and_then(|i| COLOURS.get(i)).copied().unwrap_or(OTHER_COLOUR);
@@ -477,6 +480,9 @@ fn roles_table(rows: &[UsageRow], drawn: &[String]) -> String {
     }
     if rows.is_empty() {
         out.push_str(r#"<tr id="no-usage"><td colspan="8" class="note">No requests in this window.</td></tr>"#);
+    }
+    if let Some(more) = rows.len().checked_sub(MAX_ROLE_ROWS).filter(|n| *n > 0) {
+        let _ = write!(out, r#"<tr id="more-roles"><td colspan="8" class="note">and {more} more roles</td></tr>"#);
     }
     out.push_str("</tbody></table>");
     out
@@ -614,6 +620,15 @@ mod tests {
         let found: Vec<(Option<&str>, u64, u64)> =
             roles.iter().map(|r| (r.keys[0].text(), r.totals.cost_nanos, r.totals.requests)).collect();
         assert_eq!(found, vec![(Some("b"), 20, 1), (Some("a"), 10, 2), (None, 0, 1)]);
+    }
+
+    #[test]
+    fn the_per_role_table_is_bounded() {
+        let rows: Vec<UsageRow> =
+            (0..MAX_ROLE_ROWS + 3).map(|i| row(vec![Key::Label(Some(format!("role-{i}")))], 1, 1)).collect();
+        let html = roles_table(&rows, &[]);
+        assert_eq!(html.matches(r#"<tr class="role""#).count(), MAX_ROLE_ROWS);
+        assert!(html.contains("and 3 more roles"));
     }
 
     #[test]
