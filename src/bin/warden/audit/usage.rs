@@ -64,13 +64,15 @@ macro_rules! usage_values {
     };
 }
 
-/// The statement of a trigger that writes (or replaces) the usage row of the record row `NEW`.
+/// The statement of a trigger that writes (or replaces) the usage row of the record row `NEW`,
+/// reading the record through `$record` (an expression over `NEW.record` or the column `j`).
 macro_rules! mirror_new_record {
-    () => {
+    ($record:literal, $from:literal) => {
         concat!(
-            "INSERT OR REPLACE INTO audit_usage VALUES (NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
-            usage_values!("NEW.record"),
-            ");"
+            "INSERT OR REPLACE INTO audit_usage SELECT NEW.position, NEW.time, NEW.subject, NEW.role, NEW.job_id, ",
+            usage_values!($record),
+            $from,
+            ";"
         )
     };
 }
@@ -94,13 +96,17 @@ pub const SCHEMA: &str = concat!(
     CREATE INDEX audit_usage_by_time ON audit_usage (time);
     CREATE TRIGGER audit_usage_on_insert AFTER INSERT ON audit_records BEGIN
         ",
-    mirror_new_record!(),
+    // At ingest the record is parsed once (to SQLite's binary JSON) for all its fields.
+    mirror_new_record!("j", " FROM (SELECT jsonb(NEW.record) AS j)"),
     "
     END;
-    CREATE TRIGGER audit_usage_on_update AFTER UPDATE ON audit_records BEGIN
+    CREATE TRIGGER audit_usage_on_update AFTER UPDATE OF position, time, subject, role, job_id, record
+    ON audit_records BEGIN
         DELETE FROM audit_usage WHERE position = OLD.position;
         ",
-    mirror_new_record!(),
+    // Text functions here: this runs only when rows are edited by hand, perhaps with an older
+    // sqlite3 that has no binary JSON.
+    mirror_new_record!("NEW.record", ""),
     "
     END;
     CREATE TRIGGER audit_usage_on_delete AFTER DELETE ON audit_records BEGIN
