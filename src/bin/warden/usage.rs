@@ -299,17 +299,21 @@ fn field(text: &str, range: std::ops::Range<usize>, bounds: std::ops::RangeInclu
     digits.parse().ok().filter(|n| bounds.contains(n))
 }
 
+/// The last millisecond of the year 9999: later epoch times are refused (so window arithmetic
+/// never overflows).
+const LAST_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the epoch of `text`: epoch milliseconds (digits only), a plain date
 /// (`2026-12-07`: its midnight, or with [`Edge::End`] the next midnight, so the day is
 /// included) or a date-time `2026-12-07T09:30[:15[.250]]` (`T` or a space) with an optional zone
 /// (`Z`, `±HH:MM`, `±HHMM`). Dates and times without a zone are read `offset_minutes` east of
-/// UTC. Years 1970–9999.
+/// UTC. Years 1970–9999 (epoch milliseconds up to the end of 9999).
 pub fn parse_time(text: &str, offset_minutes: i32, edge: Edge) -> Result<i64, String> {
     const FORMS: &str = "epoch ms, a date (2026-12-07) or an ISO date-time (2026-12-07T09:30, 2026-12-07T09:30:00Z)";
     let text = text.trim();
     let invalid = || format!("{text:?} is not a time: use {FORMS}");
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i64>().map_err(|_| invalid());
+        return text.parse::<i64>().ok().filter(|ms| *ms <= LAST_MS).ok_or_else(invalid);
     }
     let date = (|| {
         if text.as_bytes().get(4) != Some(&b'-') || text.as_bytes().get(7) != Some(&b'-') {
@@ -380,6 +384,7 @@ mod tests {
         assert_eq!(parse_time("2026-12-07T09:30-0530", 0, Edge::Start), Ok(DEC_7 + 54_000_000));
         assert_eq!(parse_time("2024-02-29", 0, Edge::Start), Ok(1_709_164_800_000), "a leap day");
         assert_eq!(parse_time("1970-01-01T00:00:00.123456789Z", 0, Edge::Start), Ok(123));
+        assert_eq!(parse_time("253402300799999", 0, Edge::End), Ok(LAST_MS), "the last millisecond of 9999");
     }
 
     #[test]
@@ -398,6 +403,7 @@ mod tests {
             "2026-12-07T09:30:00.",
             "2026-12-07T09:30 junk",
             "99999999999999999999",
+            "253402300800000",
             "-1",
             "2026-1-07",
             "２０２６-12-07",

@@ -550,6 +550,10 @@ mod tests {
         assert!(window(&query("", "", "900"), 0).unwrap_err().contains("tz must be"));
         assert!(window(&query("", "", "x"), 0).unwrap_err().contains("tz must be"));
         assert!(window(&query("<script>", "", "0"), 0).unwrap_err().starts_with("from: "));
+        assert!(window(&query("", "99999999999999999", "0"), 0).unwrap_err().starts_with("to: "));
+        // The latest window there is still draws.
+        let last = window(&query("9999-12-01", "9999-12-31", "-840"), 0).unwrap();
+        assert!(chart(&last, &[], &[], false).contains(r#"text-anchor="end">9999-12-31<"#));
     }
 
     #[test]
