@@ -44,6 +44,7 @@ PAGES = [
     ("console-reviews", "/reviews"),
     ("console-sessions", "/sessions"),
     ("console-session", "/sessions/{session}"),
+    ("console-usage", "/usage"),
 ]
 
 

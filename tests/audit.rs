@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
@@ -22,27 +21,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex(&hmac_sha256::Hash::hash(bytes))
 }
 
-const POLICY: &str = r#"version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
-credentials:
-  anthropic: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: WARDEN_APPROVALS_TOKEN }
-  approvals-verdict-key: { env: WARDEN_APPROVALS_VERDICT_KEY }
-approvals:
-  service: { url: "http://127.0.0.1:8787", token: approvals-token, verdict_key: approvals-verdict-key }
-  auditors: [audit]
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-    approval:
-      approvers: [leads]
-      triggers: [{ reason: opus_model, models: ["claude-opus-*"] }]
-"#;
+const POLICY: &str = common::AUDIT_POLICY;
 
 /// What the audit tests add to the shared workspace.
 impl Workspace {
@@ -92,19 +71,7 @@ impl Server {
 
     /// POSTs an NDJSON batch; (status, JSON answer).
     fn ingest_text(&self, body: &str, token: &str) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        let mut response = agent
-            .post(&format!("{}/v1/audit/records", self.serve.base))
-            .header("authorization", &format!("Bearer {token}"))
-            .header("content-type", "application/x-ndjson")
-            .send(body)
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
+        let (status, text) = common::post_records(&self.serve.base, body, token);
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 

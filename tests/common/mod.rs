@@ -12,6 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use ct_codecs::{Base64, Decoder};
 
+/// A policy with the demo issuer, approvals and an auditor group `audit` (the audit trail's and
+/// usage tests').
+pub const AUDIT_POLICY: &str = include_str!("../fixtures/audit-policy.yaml");
+
 /// The `warden` binary under test.
 pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
 
@@ -29,6 +33,23 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// POSTs an NDJSON batch of audit records to the service at `base` with the gateway `token`;
+/// (status, answer body).
+pub fn post_records(base: &str, body: &str, token: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("{base}/v1/audit/records"))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/x-ndjson")
+        .send(body)
+        .unwrap();
+    (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
 }
 
 /// A temporary directory with the demo issuer's keys, the service's keys and a policy; removed

@@ -11,6 +11,8 @@
 //! - `warden reviews list|show|approve|deny` is the approvers' command line for that service.
 //! - `warden audit verify|export|replay` reads the audit trail `warden serve` stores: checks its
 //!   hash chain and signed checkpoints, exports it as JSONL, replays a session (docs/audit.md).
+//! - `warden usage` sums tokens and cost per subject, role, job, model, day or hour over a window
+//!   from that database (docs/usage.md).
 
 mod audit;
 mod dates;
@@ -18,6 +20,7 @@ mod redact;
 mod reviews;
 mod serve;
 mod token;
+mod usage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +48,8 @@ enum Command {
     Reviews(reviews::ReviewsArgs),
     /// The audit trail: verify its chain, export it, replay a session.
     Audit(audit::AuditArgs),
+    /// Spend per subject, role, job, model, day or hour over a window, from the audit store.
+    Usage(usage::UsageArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Reviews(args) => reviews::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Usage(args) => usage::run(&args),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod prunes;
 pub mod replay;
 pub mod retention;
 pub mod store;
+pub mod usage;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -334,11 +334,9 @@ impl SqliteAuditStore {
         }
         Ok(Self { connection })
     }
-}
 
-impl SqliteAuditStore {
-    /// The connection, for retention's chunked transactions.
-    pub(super) fn connection(&self) -> &Connection {
+    /// The connection, for queries of other audit modules (usage, retention's chunked transactions).
+    pub(crate) fn connection(&self) -> &Connection {
         &self.connection
     }
 }

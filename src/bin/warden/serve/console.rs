@@ -130,6 +130,12 @@ pub const SCRIPT: &str = r#"// Warden console: times in the viewer's time zone; 
       });
     }
   });
+  // The usage page drawn without the viewer's offset: send it, once.
+  var usage = document.getElementById("usage-window");
+  if (usage && usage.elements.tz && usage.elements.tz.value === "") {
+    usage.elements.tz.value = String(-new Date().getTimezoneOffset());
+    usage.submit();
+  }
   var zone = document.getElementById("time-zone");
   if (zone) {
     try { zone.textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone"; } catch (e) { zone.textContent = "your time zone"; }

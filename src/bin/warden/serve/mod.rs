@@ -13,7 +13,7 @@
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
 //! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
-//! [`util`].
+//! [`usage`] (the usage page, docs/usage.md), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -29,6 +29,7 @@ pub mod service;
 pub mod sessions;
 pub mod signer;
 pub mod store;
+pub mod usage;
 pub mod util;
 pub mod webhook;
 
@@ -242,6 +243,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPage
     let session_routes = Router::new()
         .route("/sessions", get(sessions::sessions))
         .route("/sessions/{id}", get(sessions::session))
+        .route("/usage", get(usage::usage))
         .with_state(pages);
     Router::new()
         .route("/healthz", get(api::healthz))

@@ -77,7 +77,8 @@ impl SessionPages {
         Ok(Self { service, reader: PageReader::open(db, PAGE_WAIT)? })
     }
 
-    async fn query<T: Send + 'static>(
+    /// Runs `query` on the pages' read-only connection, in turn (see the module comment).
+    pub(super) async fn query<T: Send + 'static>(
         &self,
         query: impl FnOnce(&SqliteAuditStore) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, PageQueryError> {
@@ -121,14 +122,14 @@ impl PageReader {
 
 /// Why a page query gave no answer.
 #[derive(Debug)]
-enum PageQueryError {
+pub(super) enum PageQueryError {
     /// Every permit stayed taken for [`PAGE_WAIT`].
     Busy,
     /// The store failed (details for the log).
     Store(String),
 }
 
-fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: PageQueryError) -> Response {
+pub(super) fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: PageQueryError) -> Response {
     match error {
         PageQueryError::Busy => error_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -113,6 +113,8 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::store::SESSION_TIME_INDEX,
     // 5: audit retention: signed prune statements (docs/audit.md, "Retention").
     crate::audit::retention::SCHEMA,
+    // 6: usage per record, filled by triggers at ingest (`warden usage`, the usage page).
+    crate::audit::usage::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
