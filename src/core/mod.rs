@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod budget;
 pub mod comparable;
 pub mod dlp;
 pub mod endpoint;

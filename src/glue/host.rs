@@ -17,7 +17,8 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
-const CAS_MISMATCH: u32 = 8;
+/// Status of a shared-data write whose CAS token no longer matches.
+pub(crate) const CAS_MISMATCH: u32 = 8;
 
 /// Header maps.
 #[derive(Clone, Copy)]

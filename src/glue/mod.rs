@@ -23,6 +23,7 @@
 
 mod audit;
 mod host;
+mod ledger;
 mod metrics;
 
 use crate::core::audit::outbox::Outbox;
@@ -92,6 +93,11 @@ impl RootContext for WardenRoot {
         };
         match Gateway::new(&text, |name| std::env::var(name).ok()) {
             Ok(gateway) => {
+                let gateway = gateway.with_ledger(Box::new(ledger::SharedData));
+                if let Err(e) = crate::core::budget::ledger::init(gateway.ledger()) {
+                    log::error!("cannot set up the budget ledger: {}", e.describe());
+                    return false;
+                }
                 log::info!(
                     "policy loaded: {} roles, {} bindings",
                     gateway.policy.roles.len(),
@@ -329,7 +335,12 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_log(&mut self) {
+        // Budgets are settled whether or not the policy keeps records (the record, when made,
+        // carries the same settlement).
         self.record_exchange();
+        if let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) {
+            exchange.settle(&gateway, host::now_millis());
+        }
         let Some(exchange) = &self.exchange else { return };
         let tally = exchange.tally();
         if tally.is_empty() {

@@ -214,8 +214,12 @@ pub struct Record {
     pub response: Option<ResponseView>,
     /// What DLP found.
     pub dlp: DlpView,
-    /// Token usage.
+    /// Token usage: what the answer reported, or for an exchange that ended without its final
+    /// figures, the conservative figures it was charged ([`crate::core::budget`]).
     pub usage: Usage,
+    /// What the exchange cost in nanos of the price table's currency, priced from `usage`
+    /// (`None` when the policy has no `pricing`; `0` when nothing was charged).
+    pub cost_nanos: Option<u64>,
     /// When.
     pub timings: Timings,
     /// How it ended.
@@ -235,9 +239,10 @@ struct Placed<'a> {
 impl Serialize for Placed<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.record;
-        let mut map = serializer.serialize_map(Some(21))?;
+        let mut map = serializer.serialize_map(Some(22))?;
         // Keys in canonical (byte) order: see `Record::seal`.
         map.serialize_entry("approval", &r.approval)?;
+        map.serialize_entry("cost_nanos", &r.cost_nanos)?;
         map.serialize_entry("decision", &r.decision)?;
         map.serialize_entry("dlp", &r.dlp)?;
         map.serialize_entry("endpoint", &r.endpoint)?;
@@ -538,10 +543,8 @@ pub fn request_view(
     blobs: &mut BTreeMap<String, String>,
 ) -> RequestView {
     let Forwarded { params, tools, system, messages } = forwarded;
-    let mut view = RequestView {
-        tools: tools.iter().map(|tool| (recorder.mask)(tool)).collect(),
-        ..RequestView::default()
-    };
+    let mut view =
+        RequestView { tools: tools.iter().map(|tool| (recorder.mask)(tool)).collect(), ..RequestView::default() };
     let mut budget = MAX_PARAMS_BYTES;
     for (key, raw) in params {
         let value = record_param(&key, &raw, &mut budget, &mut *recorder.mask);
@@ -574,7 +577,8 @@ pub fn is_credential_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace('-', "_");
     const EXACT: [&str; 9] =
         ["authorization", "token", "password", "passwd", "secret", "cookie", "credential", "credentials", "apikey"];
-    const SUFFIXES: [&str; 7] = ["_token", "_secret", "_password", "api_key", "private_key", "_credential", "_credentials"];
+    const SUFFIXES: [&str; 7] =
+        ["_token", "_secret", "_password", "api_key", "private_key", "_credential", "_credentials"];
     EXACT.contains(&key.as_str()) || SUFFIXES.iter().any(|suffix| key.ends_with(suffix))
 }
 
@@ -823,7 +827,10 @@ mod tests {
         let mut recorder = Recorder { names: &mut names, mask: &mut mask };
         let view = request_view(forwarded, &mut recorder, &mut BTreeMap::new());
         let text = serde_json::to_string(&view.params).unwrap();
-        assert!(!text.contains("opaque-value") && !text.contains("sk-live-SECRET") && !text.contains("anything"), "{text}");
+        assert!(
+            !text.contains("opaque-value") && !text.contains("sk-live-SECRET") && !text.contains("anything"),
+            "{text}"
+        );
         assert_eq!(view.params["mcp_servers"][0]["authorization_token"], CREDENTIAL_REMOVED);
         assert_eq!(view.params["mcp_servers"][0]["url"], "https://mcp.example/sse");
         assert_eq!(view.params["metadata"]["note"], "[REDACTED]");
@@ -834,10 +841,19 @@ mod tests {
 
     #[test]
     fn credential_names_are_recognised_and_token_counts_are_not() {
-        for key in ["authorization_token", "Authorization", "api_key", "X-Api-Key", "client_secret", "password", "refresh_token"] {
+        for key in [
+            "authorization_token",
+            "Authorization",
+            "api_key",
+            "X-Api-Key",
+            "client_secret",
+            "password",
+            "refresh_token",
+        ] {
             assert!(is_credential_key(key), "{key}");
         }
-        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"] {
+        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"]
+        {
             assert!(!is_credential_key(key), "{key}");
         }
     }
@@ -857,9 +873,8 @@ mod tests {
     fn a_parameter_too_deep_or_too_large_is_omitted_with_its_size() {
         let deep = format!("{}1{}", "[".repeat(125), "]".repeat(125));
         let huge = format!("\"{}\"", "x".repeat(MAX_PARAM_BYTES));
-        let body = format!(
-            r#"{{"model":"m","max_tokens":1,"messages":[],"deep":{deep},"huge":{huge},"ok":{{"a":[[1]]}}}}"#
-        );
+        let body =
+            format!(r#"{{"model":"m","max_tokens":1,"messages":[],"deep":{deep},"huge":{huge},"ok":{{"a":[[1]]}}}}"#);
         let names = BlobNames::new();
         let forwarded = forwarded_of(body.as_bytes(), &names);
         let mut names = names;
@@ -929,6 +944,7 @@ mod tests {
             response: None,
             dlp: DlpView::default(),
             usage: Usage::default(),
+            cost_nanos: None,
             timings: Timings { start: 1, first_byte: None, end: 2 },
             outcome: Outcome::Refused,
             blobs: BTreeMap::new(),
@@ -1008,7 +1024,9 @@ mod tests {
                 output_tokens: Some(3),
                 cache_read_input_tokens: Some(7),
                 cache_creation_input_tokens: None,
+                ..Usage::default()
             },
+            cost_nanos: Some(123_000),
             timings: Timings { start: 1, first_byte: Some(2), end: 3 },
             outcome: Outcome::StreamError,
             blobs: [("sha256:01".to_string(), "{\"role\":\"user\"}".to_string())].into(),

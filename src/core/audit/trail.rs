@@ -216,6 +216,7 @@ impl Trail {
             response: transcript.map(|transcript| ResponseView { status: self.status, stream, transcript }),
             dlp: dlp_view(tally),
             usage,
+            cost_nanos: None,
             timings: Timings { start: self.start_ms, first_byte: self.first_byte_ms, end: ending.at_ms },
             outcome,
             blobs,
