@@ -708,8 +708,15 @@ impl Exchange {
             let metered = track.meter.take().map(UsageMeter::finish).unwrap_or_default();
             let reserved_output = track.admitted.as_ref().map_or(track.ask.output_tokens, |a| a.output_tokens);
             let (usage, conservative) = charged_usage(track.forwarded, status, metered, &track.ask, reserved_output);
-            let cost_nanos = gateway.policy.pricing.as_ref().map(|table| table.cost(&track.model, &usage));
-            let actual = Amount { tokens: usage.total_tokens(), nanos: cost_nanos.unwrap_or(0) };
+            let prices = gateway.policy.pricing.as_ref().map(|table| table.prices_for(&track.model));
+            let mut cost_nanos = prices.map(|p| p.cost(&usage));
+            let mut actual = Amount { tokens: usage.total_tokens(), nanos: cost_nanos.unwrap_or(0) };
+            if conservative {
+                // Never cheaper than the reservation (whose input is priced at the dearest rate).
+                let floor = Ask { output_tokens: reserved_output, ..track.ask }.amount(prices);
+                actual = Amount { tokens: actual.tokens.max(floor.tokens), nanos: actual.nanos.max(floor.nanos) };
+                cost_nanos = cost_nanos.map(|_| actual.nanos);
+            }
             if let Some(admitted) = &track.admitted {
                 let max_keys = gateway.policy.accounting.max_keys;
                 for error in budget::settle(gateway.ledger(), &admitted.reservations, actual, now_ms, max_keys) {

@@ -352,8 +352,8 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
     """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
 
     Default: envoy/policy.yaml with identity.providers = the test issuer and without its
-    approvals and audit (their tests add them back with a service of their own: test_approvals.py,
-    test_audit.py, test_audit_trail.py).
+    approvals, audit and budgets (their tests add them back with a service of their own:
+    test_approvals.py, test_audit.py, test_audit_trail.py, test_budgets.py).
     `changes` is deep-merged into that; `text` writes the given text verbatim instead (for
     invalid-policy tests).
     """
@@ -365,6 +365,7 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
         del base["credentials"][name]
     for role in base["roles"].values():
         role.pop("approval", None)
+        role.pop("budgets", None)  # the demo's small daily budgets: test_budgets.py sets its own
     base["identity"]["providers"] = [{
         "name": "test", "issuer": issuer.issuer, "audiences": [TEST_AUDIENCE],
         "jwks": {"file": str(issuer.jwks_path)},
