@@ -50,14 +50,7 @@ fn budgets() -> Vec<Budget> {
 fn bench_budget(c: &mut Criterion) {
     let budgets = budgets();
     let settings = Settings::default();
-    let prices = Prices {
-        input: 3_000,
-        output: 15_000,
-        cache_write_5m: 3_750,
-        cache_write_1h: 6_000,
-        cache_read: 300,
-        web_search: 10_000_000,
-    };
+    let prices = Prices { input: 3_000, output: 15_000, cache_write_1h: 6_000, ..Prices::default() };
     let who = Who { role: "developer", issuer: "warden-demo", subject: "alice", groups: vec!["eng"], job: None };
     let store = MemoryStore::default();
     let ask = Ask::estimate(&settings, 60_000, 32_000, false);
