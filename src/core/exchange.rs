@@ -737,6 +737,12 @@ impl Exchange {
         self.budget.as_ref().and_then(|t| t.settled.as_ref())
     }
 
+    /// The reservations the request holds, once admitted (what the stream cut compares the
+    /// running output against).
+    pub fn budget_reservations(&self) -> Option<&Admitted> {
+        self.budget.as_ref().and_then(|t| t.admitted.as_ref())
+    }
+
     /// The name of the budget that refused the request (`budget_exhausted`), if one did.
     pub fn budget_refusal(&self) -> Option<&str> {
         self.budget_refusal.as_deref()
