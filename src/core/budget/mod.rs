@@ -696,6 +696,50 @@ mod tests {
         assert_ne!(bob[0].key, found[1].key);
     }
 
+    proptest::proptest! {
+        /// Any interleaving of admissions, settlements (at most the reservation) and clock
+        /// steps keeps `spent + reserved ≤ limit` in every window: no overshoot.
+        #[test]
+        fn interleaved_admissions_and_settlements_never_overshoot(
+            steps in proptest::collection::vec((0u8..3, 0u64..3_000, 0u64..4_000, 0u64..100), 1..120)
+        ) {
+            let store = MemoryStore::default();
+            let b = budget("prop", Limits { tokens: Some(10_000), concurrent: Some(6), ..Limits::default() });
+            let budgets = [for_role(&b)];
+            let mut now_ms = NOW_MS;
+            let mut in_flight: Vec<Admitted> = Vec::new();
+            let mut spent_in_window = 0u64;
+            let mut window = bounds(b.period, b.zone, (now_ms / 1000) as i64).0;
+            for (op, input, output, percent) in steps {
+                match op {
+                    0 => {
+                        if let Ok(admitted) = admit_one(&store, &budgets, ask(input, output), now_ms) {
+                            in_flight.push(admitted);
+                        }
+                    }
+                    1 if !in_flight.is_empty() => {
+                        let admitted = in_flight.remove((input as usize) % in_flight.len());
+                        let reserved = admitted.reservations[0].amount.tokens;
+                        let actual = Amount { tokens: reserved * percent / 100, nanos: 0 };
+                        settle(&store, &admitted.reservations, actual, now_ms, 10);
+                        spent_in_window += actual.tokens;
+                    }
+                    _ => now_ms += output * 60_000,
+                }
+                let current = bounds(b.period, b.zone, (now_ms / 1000) as i64).0;
+                if current != window {
+                    window = current;
+                    spent_in_window = 0;
+                }
+                let stored = store.get(&budgets[0].key).unwrap();
+                let e = stored.map(|(bytes, _)| Entry::decode(&bytes).unwrap()).unwrap_or_default().in_window(current);
+                proptest::prop_assert!(e.committed().tokens <= 10_000, "{e:?}");
+                proptest::prop_assert!(e.in_flight <= 6 && e.in_flight == in_flight.len() as u64);
+                proptest::prop_assert_eq!(e.spent.tokens, spent_in_window);
+            }
+        }
+    }
+
     #[test]
     fn ledger_keys_are_bounded_and_hide_who() {
         let b = budget("daily", tokens(1));
