@@ -296,3 +296,19 @@ fn a_clamp_budget_lowers_max_tokens_to_what_is_left() {
     let (_, step) = post(&gw, &["writers"], "/v1/messages", &body("claude-haiku-4-5", 64_000));
     assert_eq!(reply_of(step).status, 429);
 }
+
+#[test]
+fn a_full_ledger_refuses_new_callers_with_503_and_lets_nothing_through_uncounted() {
+    // A ledger of one key: the writer's budget entry takes it.
+    let policy = POLICY.replace("input_bytes_per_token: 4", "input_bytes_per_token: 4\n  max_keys: 1");
+    let gw = Gateway::new(&policy, |name| Some(format!("{name}-value"))).unwrap();
+    let (_, step) = post(&gw, &["writers"], "/v1/messages", &body("claude-haiku-4-5", 500));
+    assert!(matches!(step, BodyStep::Replace { .. } | BodyStep::Forward), "{step:?}");
+    // The analyst role's budget needs a second key: refused, fail closed.
+    let (mut exchange, step) = post(&gw, &["analysts"], "/v1/messages", &body("claude-haiku-4-5", 500));
+    let reply = reply_of(step);
+    assert_eq!(reply.status, 503);
+    assert!(reply.message.starts_with("warden: budget_unavailable: the budget ledger is full"), "{}", reply.message);
+    assert!(reply.headers.contains(&("x-should-retry".to_string(), "true".to_string())));
+    assert_eq!(finish(&gw, &mut exchange, true, false).cost_nanos, Some(0));
+}
