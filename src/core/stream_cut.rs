@@ -67,8 +67,8 @@ pub const ENDING: EndingStyle = EndingStyle::Error;
 /// Why and where a stream was cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cut {
-    /// The budget whose allowance was used up (empty when the stream could not be parsed).
-    pub budget: String,
+    /// The budget whose allowance was used up (`None`: the stream could not be parsed).
+    pub budget: Option<String>,
     /// The running output-token count at the cut.
     pub output_tokens: u64,
     /// The allowance that was passed.
@@ -353,13 +353,13 @@ impl StreamCut {
                 );
             }
         }
-        self.cut = Some(Cut { budget: self.budget.clone(), output_tokens, allowance: self.allowance });
+        self.cut = Some(Cut { budget: Some(self.budget.clone()), output_tokens, allowance: self.allowance });
     }
 
     /// The stream cannot be parsed: end it with an error; nothing more can be counted.
     fn fail(&mut self, why: &str, out: &mut String) {
         out.push_str(&Denial::new(Reason::ResponseUninspectable, why).to_error_event());
-        self.cut = Some(Cut { budget: String::new(), output_tokens: self.output_tokens(), allowance: self.allowance });
+        self.cut = Some(Cut { budget: None, output_tokens: self.output_tokens(), allowance: self.allowance });
     }
 }
 
@@ -758,7 +758,7 @@ mod tests {
         // 1 (message_start) + 10 per delta: the 4th delta reaches 41 > 35.
         let (out, cut) = cut_once(&text_stream(8), 35, EndingStyle::MaxTokens);
         assert!(out.contains("part 3") && !out.contains("part 4"), "{out}");
-        assert_eq!(cut.cut(), Some(&Cut { budget: "team-daily".into(), output_tokens: 41, allowance: 35 }));
+        assert_eq!(cut.cut(), Some(&Cut { budget: Some("team-daily".into()), output_tokens: 41, allowance: 35 }));
         let (stop_reason, tokens, text, _) = check_message(&out);
         assert_eq!((stop_reason.as_str(), tokens), ("max_tokens", 41));
         assert!(
