@@ -27,7 +27,7 @@ through the gateway, for its masking tests):
                                    "pause_after_text_deltas": 0, "pause_timeout": 30,
                                    "blocks": [...] (optional), "delay": 0,
                                    "match": "..." (optional), "raw": "..." (optional),
-                                   "abort": false}
+                                   "abort": false, "status": 200}
                                   The next /v1/messages reply (a stream or JSON, as that request
                                   asks) has these blocks in this order: thinking (with a fake
                                   signature), text (omitted when "" and another block exists),
@@ -63,6 +63,10 @@ through the gateway, for its masking tests):
                                   stream as Warden ends it at a budget: tests/e2e/test_stream_cut.py).
                                   abort: the stream's connection is closed after its last event,
                                   without the chunked body's end, as a reset stream is.
+                                  status: not 200: the reply is an Anthropic error with this
+                                  status (rate_limit_error for 429, else api_error), `text` as
+                                  its message and x-should-retry: false (e.g. the 429 Warden's
+                                  admission gives once a budget is used up).
                                   Unknown fields or wrong types get a 400.
   GET    /__fake/script           {"script": the pending script or null, "pause": state,
                                    "matched": [the pending scripts with `match`]}
@@ -360,7 +364,7 @@ SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "citations": None
                    "chunk_bytes": 0, "force_gzip": False, "crlf": False,
                    "pause_after_first_delta": False, "pause_after_text_deltas": 0,
                    "pause_timeout": 30.0, "blocks": None, "delay": 0.0, "match": None,
-                   "raw": None, "abort": False}
+                   "raw": None, "abort": False, "status": 200}
 FAKE_SIGNATURE = "ZmFrZSB0aGlua2luZyBzaWduYXR1cmU="
 
 
@@ -397,7 +401,8 @@ def parse_script(raw: bytes) -> dict:
         raise ValueError("match: a non-empty string")
     if script["raw"] is not None and not (isinstance(script["raw"], str) and script["raw"]):
         raise ValueError("raw: a non-empty string (SSE text)")
-    for name, least in (("piece", 1), ("chunk_bytes", 0), ("pause_after_text_deltas", 0)):
+    for name, least in (("piece", 1), ("chunk_bytes", 0), ("pause_after_text_deltas", 0),
+                        ("status", 200)):
         value = script[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}: an integer, at least {least}")
@@ -775,7 +780,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if script is not None:
             if script["delay"]:
                 time.sleep(script["delay"])
-            if body.get("stream") is True and script["raw"] is not None:
+            if script["status"] != 200:
+                kind = "rate_limit_error" if script["status"] == 429 else "api_error"
+                self.send(script["status"], error_body(kind, script["text"]),
+                          extra={"x-should-retry": "false"})
+            elif body.get("stream") is True and script["raw"] is not None:
                 raw_events = [ev + "\n\n" for ev in script["raw"].split("\n\n") if ev.strip()]
                 self.send_stream([ev.encode() for ev in raw_events], abort=script["abort"])
             elif body.get("stream") is True:

@@ -63,7 +63,7 @@ fn tool_answer() -> String {
     s + &ending("tool_use", 40)
 }
 
-/// (fixture name, upstream stream, allowance): the text answer is cut after its 4th sentence,
+/// (fixture name, upstream stream, allowance): the text answer is cut after its 3rd sentence,
 /// the tool call after `{"command": "echo warden-cut`.
 fn cases() -> Vec<(&'static str, String, u64)> {
     vec![("text", text_answer(), 40), ("tool", tool_answer(), 12)]

@@ -53,7 +53,7 @@ use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKi
 use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
-use crate::core::stream_cut::{Cut, StreamCut, ENDING};
+use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
 use crate::core::verdict::{self, Decision};
 use std::cell::RefCell;
 
@@ -318,6 +318,8 @@ pub struct Exchange {
     cut: Option<StreamCut>,
     /// Whether the cut was logged and told to the trail.
     cut_noted: bool,
+    /// How a cut answer ends for this client (from its `user-agent`).
+    cut_ending: EndingStyle,
 }
 
 /// A request held for approval: what the verdict must be about, and what forwarding means.
@@ -390,6 +392,7 @@ impl Exchange {
             allowance: None,
             cut: None,
             cut_noted: false,
+            cut_ending: EndingStyle::for_client(head.header("user-agent")),
         }
     }
 
@@ -807,7 +810,8 @@ impl Exchange {
         }
         if event_stream && !lists_models {
             self.stream = active.then(StreamRedactor::default);
-            self.cut = self.allowance.take().map(|(tokens, budget)| StreamCut::new(tokens, &budget, ENDING));
+            let ending = self.cut_ending;
+            self.cut = self.allowance.take().map(|(tokens, budget)| StreamCut::new(tokens, &budget, ending));
             self.response = ResponseMode::Stream;
             ResponseStep::Stream
         } else {

@@ -17,14 +17,15 @@
 //!   [`StreamCut::is_cut`] tells the glue to reset the upstream stream so generation stops. A
 //!   `message_delta`, `message_stop` or `error` from the upstream means generation is over:
 //!   nothing is cut after it.
-//! - **The ending** closes every open content block coherently: a tool input's streamed JSON is
-//!   completed into valid JSON (an open string closed, a half-written number or keyword
-//!   finished, a missing value `null`, open objects and arrays closed: [`JsonTail`]), so no
-//!   client ever holds invalid tool input. Then either a complete message ending
-//!   (`message_delta` with `stop_reason: "max_tokens"` and the usage so far, `message_stop`)
-//!   with a visible note naming the budget in a text block, or an `event: error` of type
-//!   `rate_limit_error` naming the budget ([`EndingStyle`]; docs/budgets.md, "The stream cut",
-//!   says which Warden uses and why).
+//! - **The ending** is one of two ([`EndingStyle`], chosen per client by
+//!   [`EndingStyle::for_client`]; docs/budgets.md, "The stream cut", gives the comparison with
+//!   the real clients). A complete message ending closes every open content block coherently —
+//!   a tool input's streamed JSON completed into valid JSON (an open string closed, a
+//!   half-written number or keyword finished, a missing value `null`, open objects and arrays
+//!   closed: [`JsonTail`]) — adds a visible note naming the budget in a text block, then
+//!   `message_delta` with `stop_reason: "max_tokens"` and the usage so far, and `message_stop`.
+//!   An error ending is one `event: error` of type `rate_limit_error` naming the budget, with
+//!   open blocks left open, so no client takes a cut tool call for a complete one.
 //!
 //! Events are re-serialized with LF line ends (comments dropped), as the DLP redactor does, so
 //! the bytes delivered — and where the cut falls — depend only on the upstream's bytes, never on
@@ -51,18 +52,33 @@ pub const MAX_EVENT_BYTES: usize = crate::core::dlp::response::MAX_EVENT_BYTES;
 /// Deepest tool input the ending can complete.
 pub const MAX_JSON_DEPTH: usize = 256;
 
-/// How a cut answer ends for the client.
+/// How a cut answer ends for the client (docs/budgets.md, "The stream cut", compares them with
+/// the real clients).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndingStyle {
     /// A complete message: a note in a text block, `message_delta` with
     /// `stop_reason: "max_tokens"` and the usage so far, `message_stop`.
     MaxTokens,
-    /// An `event: error` of type `rate_limit_error` naming the budget.
+    /// An `event: error` of type `rate_limit_error` naming the budget; open blocks stay open.
     Error,
 }
 
-/// The ending Warden uses (docs/budgets.md, "The stream cut").
-pub const ENDING: EndingStyle = EndingStyle::Error;
+/// The `user-agent` prefix of Claude Code.
+pub const CLAUDE_CODE_AGENT: &str = "claude-cli/";
+
+impl EndingStyle {
+    /// The ending for the client that sent `user_agent`: Claude Code gets [`Self::MaxTokens`]
+    /// (with the reset that follows, it drops the cut turn and asks again without streaming,
+    /// where admission answers with the budget's 429, and it never runs a cut tool call); every
+    /// other client gets [`Self::Error`] (the SDKs raise it as an API error naming the budget).
+    pub fn for_client(user_agent: Option<&str>) -> Self {
+        if user_agent.is_some_and(|agent| agent.trim_start().starts_with(CLAUDE_CODE_AGENT)) {
+            Self::MaxTokens
+        } else {
+            Self::Error
+        }
+    }
+}
 
 /// Why and where a stream was cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,7 +316,11 @@ impl StreamCut {
         );
         let last_text = self.open.iter().rev().find(|(_, b)| matches!(b, OpenBlock::Text)).map(|(i, _)| *i);
         let open = std::mem::take(&mut self.open);
-        for (index, block) in open {
+        // The error ending leaves open blocks open, as Anthropic's own mid-stream errors do: a
+        // client that acts on each block as it stops (Claude Code runs a tool call as soon as
+        // its block stops) must never receive a cut tool call as complete.
+        let close = if self.style == EndingStyle::MaxTokens { open } else { BTreeMap::new() };
+        for (index, block) in close {
             if let OpenBlock::ToolInput(tail) = &block {
                 if let Some(closing) = tail.closing().filter(|c| !c.is_empty()) {
                     let delta = json!({"type": "input_json_delta", "partial_json": closing});
@@ -785,8 +805,29 @@ mod tests {
         assert_eq!(last["error"]["type"], "rate_limit_error");
         let message = last["error"]["message"].as_str().unwrap();
         assert!(message.starts_with("warden: budget_exhausted: budget team-daily exhausted"), "{message}");
-        assert_eq!(events.iter().filter(|(n, _)| n == "content_block_stop").count(), 1, "the open block is closed");
+        assert!(!events.iter().any(|(n, _)| n == "content_block_stop"), "the cut block stays open");
         assert!(!events.iter().any(|(n, _)| n == "message_stop"));
+    }
+
+    #[test]
+    fn a_tool_call_cut_with_the_error_ending_is_never_completed() {
+        let s = start(1)
+            + &block_start(0, json!({"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}))
+            + &delta(0, json!({"type":"input_json_delta","partial_json":"{\"command\": \"rm -rf /tmp/a"}))
+            + &delta(0, json!({"type":"input_json_delta","partial_json":"/b\"}"}))
+            + &stop(0);
+        let (out, cut) = cut_once(&s, 5, EndingStyle::Error);
+        assert!(cut.is_cut());
+        let names: Vec<String> = events(&out).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["message_start", "content_block_start", "content_block_delta", "error"]);
+    }
+
+    #[test]
+    fn claude_code_gets_the_message_ending_and_every_other_client_the_error() {
+        assert_eq!(EndingStyle::for_client(Some("claude-cli/2.0.76 (external, cli)")), EndingStyle::MaxTokens);
+        for agent in [Some("Anthropic/Python 0.70.0"), Some("Anthropic/JS 0.60.0"), Some("curl/8"), None] {
+            assert_eq!(EndingStyle::for_client(agent), EndingStyle::Error, "{agent:?}");
+        }
     }
 
     #[test]
