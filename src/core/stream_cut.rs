@@ -644,6 +644,7 @@ impl JsonTail {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::core::sse::tests::split;
     use proptest::prelude::*;
     use serde_json::Value;
 
@@ -971,20 +972,6 @@ mod tests {
         let out = String::from_utf8(cut.push(b"data: \xff\n\n")).unwrap();
         assert!(out.contains("response_uninspectable"), "{out}");
         assert!(cut.is_cut());
-    }
-
-    /// Splits `bytes` at the given cut points (any order, any duplicates).
-    fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        for point in points {
-            chunks.push(&bytes[start..point]);
-            start = point;
-        }
-        chunks.push(&bytes[start..]);
-        chunks
     }
 
     /// A stream with thinking, text (multi-byte too) and a tool call.
