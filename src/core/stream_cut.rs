@@ -38,10 +38,10 @@
 //! `signature_delta` has no signature; a client that sends it back in a later turn is refused by
 //! Anthropic.
 
+use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
 use crate::core::sse::{SseEvent, SseParser};
 use serde::Deserialize;
-use serde_json::json;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -307,73 +307,53 @@ impl StreamCut {
         }
     }
 
-    /// Ends the answer: closes every open block, then the chosen ending.
+    /// Ends the answer as its style says: the message ending closes every open block (a tool
+    /// input completed first), adds the note and the `max_tokens` end; the error ending is one
+    /// error event.
     fn end(&mut self, out: &mut String) {
         let output_tokens = self.output_tokens();
         let note = format!(
             "budget {} exhausted: the answer was cut after about {output_tokens} output tokens (allowance {})",
             self.budget, self.allowance
         );
+        self.cut = Some(Cut { budget: Some(self.budget.clone()), output_tokens, allowance: self.allowance });
+        if self.style == EndingStyle::Error {
+            // Open blocks stay open, as in Anthropic's own mid-stream errors: a client that acts
+            // on each block as it stops (Claude Code runs a tool call as soon as its block
+            // stops) must never receive a cut tool call as complete.
+            let message = format!("warden: budget_exhausted: {note}; new requests wait for the budget to reset");
+            let data =
+                format!(r#"{{"type":"error","error":{{"type":"rate_limit_error","message":{}}}}}"#, quoted(&message));
+            write(out, "error", &data);
+            return;
+        }
         let last_text = self.open.iter().rev().find(|(_, b)| matches!(b, OpenBlock::Text)).map(|(i, _)| *i);
-        let open = std::mem::take(&mut self.open);
-        // The error ending leaves open blocks open, as Anthropic's own mid-stream errors do: a
-        // client that acts on each block as it stops (Claude Code runs a tool call as soon as
-        // its block stops) must never receive a cut tool call as complete.
-        let close = if self.style == EndingStyle::MaxTokens { open } else { BTreeMap::new() };
-        for (index, block) in close {
+        for (index, block) in std::mem::take(&mut self.open) {
             if let OpenBlock::ToolInput(tail) = &block {
                 if let Some(closing) = tail.closing().filter(|c| !c.is_empty()) {
-                    let delta = json!({"type": "input_json_delta", "partial_json": closing});
-                    write(
-                        out,
-                        "content_block_delta",
-                        &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-                    );
+                    write_delta(out, index, "input_json_delta", "partial_json", &closing);
                 }
             }
-            if self.style == EndingStyle::MaxTokens && Some(index) == last_text {
-                let delta = json!({"type": "text_delta", "text": format!("\n\n[warden: {note}]")});
-                write(
-                    out,
-                    "content_block_delta",
-                    &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-                );
+            if Some(index) == last_text {
+                write_delta(out, index, "text_delta", "text", &format!("\n\n[warden: {note}]"));
             }
-            write(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+            write(out, "content_block_stop", &format!(r#"{{"type":"content_block_stop","index":{index}}}"#));
         }
-        match self.style {
-            EndingStyle::MaxTokens => {
-                if last_text.is_none() {
-                    let index = self.next_index;
-                    let block = json!({"type": "text", "text": ""});
-                    write(
-                        out,
-                        "content_block_start",
-                        &json!({"type": "content_block_start", "index": index, "content_block": block}),
-                    );
-                    let delta = json!({"type": "text_delta", "text": format!("[warden: {note}]")});
-                    write(
-                        out,
-                        "content_block_delta",
-                        &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-                    );
-                    write(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
-                }
-                let delta = json!({"stop_reason": "max_tokens", "stop_sequence": null});
-                let usage = json!({"output_tokens": output_tokens});
-                write(out, "message_delta", &json!({"type": "message_delta", "delta": delta, "usage": usage}));
-                write(out, "message_stop", &json!({"type": "message_stop"}));
-            }
-            EndingStyle::Error => {
-                let message = format!("warden: budget_exhausted: {note}; new requests wait for the budget to reset");
-                write(
-                    out,
-                    "error",
-                    &json!({"type": "error", "error": {"type": "rate_limit_error", "message": message}}),
-                );
-            }
+        if last_text.is_none() {
+            // No text block was open: the note gets one of its own.
+            let index = self.next_index;
+            let start = format!(
+                r#"{{"type":"content_block_start","index":{index},"content_block":{{"type":"text","text":""}}}}"#
+            );
+            write(out, "content_block_start", &start);
+            write_delta(out, index, "text_delta", "text", &format!("[warden: {note}]"));
+            write(out, "content_block_stop", &format!(r#"{{"type":"content_block_stop","index":{index}}}"#));
         }
-        self.cut = Some(Cut { budget: Some(self.budget.clone()), output_tokens, allowance: self.allowance });
+        let delta = format!(
+            r#"{{"type":"message_delta","delta":{{"stop_reason":"max_tokens","stop_sequence":null}},"usage":{{"output_tokens":{output_tokens}}}}}"#
+        );
+        write(out, "message_delta", &delta);
+        write(out, "message_stop", r#"{"type":"message_stop"}"#);
     }
 
     /// The stream cannot be parsed: end it with an error; nothing more can be counted.
@@ -383,12 +363,31 @@ impl StreamCut {
     }
 }
 
-fn write(out: &mut String, event: &str, data: &serde_json::Value) {
+/// Writes one event; `data` is its JSON, fields in Anthropic's order (`type` first).
+fn write(out: &mut String, event: &str, data: &str) {
     out.push_str("event: ");
     out.push_str(event);
     out.push_str("\ndata: ");
-    out.push_str(&data.to_string());
+    out.push_str(data);
     out.push_str("\n\n");
+}
+
+/// Writes a `content_block_delta` of `kind` carrying `value` in `field`.
+fn write_delta(out: &mut String, index: u64, kind: &str, field: &str, value: &str) {
+    let data = format!(
+        r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"{kind}","{field}":{}}}}}"#,
+        quoted(value)
+    );
+    write(out, "content_block_delta", &data);
+}
+
+/// `text` as a JSON string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    escape_into(text, &mut out);
+    out.push('"');
+    out
 }
 
 /// Where a streamed JSON text stands, so it can be completed into valid JSON.
@@ -646,7 +645,7 @@ mod tests {
     use super::*;
     use crate::core::sse::tests::split;
     use proptest::prelude::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn event(data: Value) -> String {
         format!("event: {}\ndata: {}\n\n", data["type"].as_str().unwrap(), data)
