@@ -35,7 +35,10 @@
 //! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
 //! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
 //! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
-//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions.
+//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions. A
+//! streamed answer given an output allowance ([`Exchange::set_output_allowance`], by budget
+//! admission) is also counted after masking and ended at the allowance
+//! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
 use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
