@@ -339,7 +339,11 @@ fn re_sent_batches_are_acknowledged_once_and_a_bad_line_costs_only_itself() {
         "[".repeat(126),
         "]".repeat(126)
     );
-    let body = format!("{}\n{changed}\n{{\"version\": 1}}\n{deep}\n{}\n", simple("gw-1", 4), simple("gw-1", 5));
+    let body = format!(
+        "{}\n{changed}\n{{\"version\": 1}}\n{deep}\n{}\n",
+        simple("gw-1", 4),
+        simple("gw-1", 5)
+    );
     let (status, answer) = server.ingest_text(&body, &server.token);
     assert_eq!(status, 200, "{answer}");
     assert_eq!((answer["stored"].as_u64(), answer["duplicates"].as_u64()), (Some(2), Some(0)), "{answer}");

@@ -758,13 +758,11 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
         };
-        let decision =
-            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now).map_err(
-                |e| {
-                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-                },
-            )?;
+        let decision = verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now)
+            .map_err(|e| {
+                log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+            })?;
         Ok((decision, answer.verdict))
     }
 

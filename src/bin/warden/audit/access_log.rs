@@ -92,8 +92,7 @@ pub fn cross_check(trail: &dyn Trail, entries: &[Entry]) -> Result<Vec<String>, 
         let summary = value.get("summary").and_then(|s| s.get("count")).and_then(Value::as_u64);
         let top = newest.entry(row.source.clone()).or_insert(row.seq);
         *top = (*top).max(row.seq);
-        stored
-            .insert(format!("{}-{}", row.source, row.seq), Stored { position: row.position, hash, stand_in, summary });
+        stored.insert(format!("{}-{}", row.source, row.seq), Stored { position: row.position, hash, stand_in, summary });
         Ok(())
     })?;
     let mut problems = Vec::new();
