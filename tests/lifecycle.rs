@@ -639,3 +639,28 @@ fn an_allowance_set_after_the_response_started_changes_nothing() {
     assert_eq!(run.exchange.on_response_chunk(&run.gw, stream.as_bytes()), stream.as_bytes());
     assert!(run.exchange.stream_cut().is_none());
 }
+
+#[test]
+fn claude_code_gets_the_message_ending_and_a_json_answer_is_never_cut() {
+    let sse = [(":status", "200"), ("content-type", "text/event-stream")];
+    let (mut run, _) = Run::start(
+        "POST",
+        "/v1/messages",
+        &[("user-agent", "claude-cli/2.0.76 (external, cli)")],
+        verified(&["analysts"]),
+    );
+    assert!(matches!(run.body(&messages("claude-haiku-4-5", "hello")), BodyStep::Forward));
+    run.exchange.set_output_allowance(25, "team-daily");
+    let delivered = String::from_utf8(run.respond(&sse, long_stream(10).as_bytes(), 23)).unwrap();
+    assert!(delivered.contains("\"stop_reason\":\"max_tokens\""), "{delivered}");
+    assert!(delivered.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{delivered}");
+    assert_eq!(run.ended().0.outcome, Outcome::BudgetCut);
+
+    let json_headers = [(":status", "200"), ("content-type", "application/json")];
+    let body = r#"{"content":[{"type":"text","text":"a long answer"}],"usage":{"output_tokens":900}}"#;
+    let mut run = forwarded(&["analysts"]);
+    run.exchange.set_output_allowance(1, "team-daily");
+    assert_eq!(run.respond(&json_headers, body.as_bytes(), 7), body.as_bytes());
+    assert!(run.exchange.stream_cut().is_none());
+    assert_eq!(run.ended().0.outcome, Outcome::Completed);
+}

@@ -140,6 +140,8 @@ struct Head<'a> {
     message: Option<MessageHead>,
 }
 
+/// A delta's fields. Unlike the DLP redactor's, `type` is optional: a `message_delta`'s delta
+/// (`stop_reason`, `stop_sequence`) has none, and its event's usage must still be read.
 #[derive(Deserialize)]
 struct DeltaHead<'a> {
     #[serde(borrow, rename = "type", default)]
