@@ -168,5 +168,32 @@ fn bench_identifiers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_request, bench_identifiers);
+/// The stream cut watching a 1,000-delta text answer it never cuts: the per-event cost of
+/// counting output on the response path (an SSE parse and a borrowed JSON head per event).
+fn bench_stream_cut(c: &mut Criterion) {
+    use warden::core::stream_cut::{EndingStyle, StreamCut};
+    let mut stream = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n\
+         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    );
+    for i in 0..1000 {
+        stream.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"word {i} of the answer \"}}}}\n\n"
+        ));
+    }
+    let mut group = c.benchmark_group("stream_cut");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function("text_1000_deltas_in_1kb_chunks", |b| {
+        b.iter(|| {
+            let mut cut = StreamCut::new(u64::MAX, "bench", EndingStyle::Error);
+            for chunk in stream.as_bytes().chunks(1024) {
+                black_box(cut.push(chunk));
+            }
+            black_box(cut.finish())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_request, bench_identifiers, bench_stream_cut);
 criterion_main!(benches);

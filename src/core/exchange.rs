@@ -35,7 +35,10 @@
 //! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
 //! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
 //! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
-//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions.
+//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions. A
+//! streamed answer given an output allowance ([`Exchange::set_output_allowance`], by budget
+//! admission) is also counted after masking and ended at the allowance
+//! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
 use crate::core::audit::record::{job_id, BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
@@ -57,6 +60,7 @@ use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::{apply, splice_of};
+use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
 use crate::core::verdict::{self, Decision};
 use serde_json::value::RawValue;
 use std::cell::RefCell;
@@ -336,6 +340,15 @@ pub struct Exchange {
     budget: Option<BudgetTrack>,
     /// The budget that refused the request, if one did.
     budget_refusal: Option<String>,
+    /// Output tokens a streamed answer may produce, and the budget that allows them
+    /// ([`Exchange::set_output_allowance`]).
+    allowance: Option<(u64, String)>,
+    /// The response stream's cut at the allowance, once an event stream started with one.
+    cut: Option<StreamCut>,
+    /// Whether the cut was logged and told to the trail.
+    cut_noted: bool,
+    /// How a cut answer ends for this client (from its `user-agent`).
+    cut_ending: EndingStyle,
 }
 
 /// The budget side of an exchange: the estimate, the reservations, the meter, the settlement.
@@ -434,6 +447,10 @@ impl Exchange {
             job_header: head.header(JOB_HEADER).map(|v| v.chars().take(128).collect()),
             budget: None,
             budget_refusal: None,
+            allowance: None,
+            cut: None,
+            cut_noted: false,
+            cut_ending: EndingStyle::for_client(head.header("user-agent")),
         }
     }
 
@@ -982,7 +999,8 @@ impl Exchange {
         let role = self.role_index();
         let active = gateway.redaction(role, true).is_some_and(|r| r.is_active());
         let lists_models = self.endpoint == Some(Endpoint::ListModels);
-        if !active && !lists_models {
+        let cuts = event_stream && !lists_models && self.allowance.is_some();
+        if !active && !lists_models && !cuts {
             return if self.trail.is_some() || self.budget.is_some() {
                 self.response = ResponseMode::Observe;
                 ResponseStep::Observe
@@ -996,12 +1014,15 @@ impl Exchange {
             return ResponseStep::Reply(self.refuse(Denial::new(
                 Reason::ResponseUninspectable,
                 format!(
-                    "the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking"
+                    "the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking \
+                     or counting"
                 ),
             )));
         }
         if event_stream && !lists_models {
-            self.stream = Some(StreamRedactor::default());
+            self.stream = active.then(StreamRedactor::default);
+            let ending = self.cut_ending;
+            self.cut = self.allowance.take().map(|(tokens, budget)| StreamCut::new(tokens, &budget, ending));
             self.response = ResponseMode::Stream;
             ResponseStep::Stream
         } else {
@@ -1015,16 +1036,69 @@ impl Exchange {
         self.response
     }
 
-    /// Masks a chunk of an event stream; returns the bytes to deliver now.
+    /// Gives a streamed answer an output allowance: once the answer has produced more than
+    /// `tokens` output tokens, it is ended for the client and the upstream stream is reset
+    /// ([`crate::core::stream_cut`]); `budget` names the budget in the ending. This is the seam
+    /// admission calls for a streaming exchange it admits, before the response headers
+    /// arrive (later calls change nothing). A JSON answer cannot be cut: its bound is the
+    /// reservation of its `max_tokens`.
+    pub fn set_output_allowance(&mut self, tokens: u64, budget: &str) {
+        if self.response == ResponseMode::Pass && self.status.is_none() {
+            self.allowance = Some((tokens, budget.to_string()));
+        }
+    }
+
+    /// The stream's cut, once the answer was ended at its allowance (or because it could not
+    /// be parsed: `budget` is `None`). From then on every upstream byte is dropped: the glue
+    /// resets the stream at the next upstream chunk that is not the last.
+    pub fn stream_cut(&self) -> Option<&Cut> {
+        self.cut.as_ref().and_then(StreamCut::cut)
+    }
+
+    /// Masks a chunk of an event stream and counts its output against the allowance; returns
+    /// the bytes to deliver now.
     pub fn on_response_chunk(&mut self, gateway: &Gateway, chunk: &[u8]) -> Vec<u8> {
         if self.response != ResponseMode::Stream {
             return chunk.to_vec();
         }
+        if self.stream_cut().is_some() {
+            // The answer was ended: nothing more is masked, counted or delivered.
+            return Vec::new();
+        }
         let role = self.role_index();
-        match (self.stream.as_mut(), gateway.redaction(role, true)) {
+        let masked = match (self.stream.as_mut(), gateway.redaction(role, true)) {
             (Some(stream), Some(redaction)) => stream.push(&redaction, chunk),
             _ => chunk.to_vec(),
+        };
+        self.count_output(masked, false)
+    }
+
+    /// Passes delivered stream bytes through the cut (when the answer has an allowance); `end`:
+    /// the stream ended.
+    fn count_output(&mut self, bytes: Vec<u8>, end: bool) -> Vec<u8> {
+        let Some(cut) = self.cut.as_mut() else { return bytes };
+        let mut out = cut.push(&bytes);
+        if end {
+            out.extend(cut.finish());
         }
+        if let (Some(done), false) = (cut.cut(), self.cut_noted) {
+            self.cut_noted = true;
+            match &done.budget {
+                Some(budget) => {
+                    log::info!(
+                        "{} stream cut by budget {budget:?} after about {} output tokens (allowance {})",
+                        self.request_id,
+                        done.output_tokens,
+                        done.allowance
+                    );
+                    if let Some(trail) = self.trail.as_mut() {
+                        trail.on_cut(done.output_tokens);
+                    }
+                }
+                None => log::info!("{} response stream ended early: it cannot be parsed", self.request_id),
+            }
+        }
+        out
     }
 
     /// The event stream ended (or trailers arrived): returns what was still held back.
@@ -1032,16 +1106,17 @@ impl Exchange {
         if self.response == ResponseMode::Stream {
             self.response = ResponseMode::Done;
         }
-        let Some(mut stream) = self.stream.take() else { return Vec::new() };
-        let out = match gateway.redaction(self.role_index(), true) {
-            Some(redaction) => stream.finish(&redaction),
-            None => Vec::new(),
-        };
-        if let Some(reason) = stream.ended() {
-            log::info!("{} response stream ended early: {}", self.request_id, reason.code());
+        let mut out = Vec::new();
+        if let Some(mut stream) = self.stream.take() {
+            if let Some(redaction) = gateway.redaction(self.role_index(), true) {
+                out = stream.finish(&redaction);
+            }
+            if let Some(reason) = stream.ended() {
+                log::info!("{} response stream ended early: {}", self.request_id, reason.code());
+            }
+            self.tally.merge(stream.tally());
         }
-        self.tally.merge(stream.tally());
-        out
+        self.count_output(out, true)
     }
 
     /// Masks a complete (non-stream) response body; a model list is first filtered by the

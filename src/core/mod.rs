@@ -20,4 +20,5 @@ pub mod policy;
 pub mod secret;
 pub mod splice;
 pub mod sse;
+pub mod stream_cut;
 pub mod verdict;

@@ -13,7 +13,9 @@
 //!   Envoy; its answer, in `on_http_call_response`, resumes or refuses the request);
 //! - on response headers and body: performs the exchange's [`ResponseStep`] and follows its
 //!   [`ResponseMode`] (event streams rewritten chunk by chunk as they pass, other bodies buffered
-//!   with their headers until complete, or observed for the record);
+//!   with their headers until complete, or observed for the record); once the exchange cut a
+//!   stream at its budget, the next upstream chunk that is not the last is dropped and the stream
+//!   reset, so the upstream stops generating (docs/budgets.md, "The stream cut");
 //! - on log: asks the exchange for its record (made once) and queues it; records what DLP found
 //!   (counts per detector, never values).
 //!
@@ -470,6 +472,19 @@ impl WardenHttp {
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
             return Action::Continue;
         };
+        if exchange.stream_cut().is_some() {
+            // The ending went out with an earlier chunk: drop these bytes, and reset the stream
+            // so the upstream stops generating (unless it just ended by itself).
+            if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &[]) {
+                return self.fail_response("dropping bytes after the stream cut", e);
+            }
+            if !end {
+                if let Err(e) = host::close_response_stream() {
+                    log::error!("{} resetting the cut stream failed (host status {})", exchange.request_id, e.0);
+                }
+            }
+            return Action::Continue;
+        }
         let chunk = if size > 0 {
             match host::get_buffer(Buffer::ResponseBody, 0, size) {
                 Ok(chunk) => chunk,

@@ -752,8 +752,10 @@ class FakeScript:
 
     def __call__(self, text: str = "", **fields: Any) -> None:
         """The next /v1/messages reply says `text` (plus thinking, tool, piece, force_gzip, crlf,
-        pause_after_first_delta, pause_after_text_deltas, pause_timeout, blocks, delay, and
-        match: the next request whose body contains it; see scripts/fake_claude.py)."""
+        pause_after_first_delta, pause_after_text_deltas, pause_timeout, blocks, delay,
+        match: the next request whose body contains it, raw: the exact SSE text of a stream,
+        abort: close the stream without its end, status: an error reply; see
+        scripts/fake_claude.py)."""
         self._call("POST", "/__fake/script", {"text": text, **fields})
 
     def pending(self) -> dict:

@@ -51,6 +51,9 @@ pub enum Outcome {
     UpstreamReset,
     /// The upstream answered with an error status.
     UpstreamError,
+    /// Warden ended the streamed answer because it used up its budget's output allowance
+    /// (the stream cut); the record's usage counts the output tokens up to the cut.
+    BudgetCut,
 }
 
 /// Who made the request.
