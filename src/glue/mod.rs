@@ -14,8 +14,9 @@
 //! - on response headers and body: performs the exchange's [`ResponseStep`] and follows its
 //!   [`ResponseMode`] (event streams rewritten chunk by chunk as they pass, other bodies buffered
 //!   with their headers until complete, or observed for the record);
-//! - on log: asks the exchange for its record (made once) and queues it; records what DLP found
-//!   (counts per detector, never values).
+//! - on log: asks the exchange for its record (made once) and queues it; counts the request's
+//!   final decision, its tokens (from the record's usage, when the policy has `audit`) and what
+//!   DLP found (counts per detector, never values) in the metrics ([`metrics`]).
 //!
 //! Host calls go through [`host`], which never panics; a failing host call is reported to the
 //! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
@@ -33,12 +34,14 @@ use crate::core::exchange::{
     ResponseBodyStep, ResponseMode, ResponseStep,
 };
 use crate::core::identity::TokenStatus;
+use crate::core::metric_labels::{ApprovalOutcome, Decision, TokenCounts};
+use crate::core::policy::Role;
 use crate::proxy_abi::{decode_claims, decode_text};
 use host::{Buffer, HostError, Map};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
@@ -129,6 +132,7 @@ impl RootContext for WardenRoot {
             metrics: self.metrics.clone(),
             outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
             response_complete: false,
+            decision: Cell::new(None),
             exchange: None,
             buffered: 0,
             had_content_length: false,
@@ -147,6 +151,9 @@ struct WardenHttp {
     outbox: Option<Rc<RefCell<Outbox>>>,
     /// Whether the response reached its end.
     response_complete: bool,
+    /// The request's decision so far (a refusal after forwarding replaces it), counted once in
+    /// `on_log`; `None` while none was made.
+    decision: Cell<Option<(Decision, Option<Reason>)>>,
     /// The request's exchange, from its headers to its record: set for every request once a
     /// policy is loaded, and never dropped before `on_log` asks it for the record.
     exchange: Option<Exchange>,
@@ -169,6 +176,7 @@ impl Context for WardenHttp {
         let answer = status.map(|status| (status, body.as_slice()));
         match exchange.on_approval_answer(&gateway, answer, now) {
             ApprovalStep::Forward { clamped } => {
+                self.count_approval(ApprovalOutcome::Approved);
                 if let Err(e) = host::continue_request() {
                     self.fail_closed("resuming the approved request", e);
                 } else {
@@ -176,6 +184,9 @@ impl Context for WardenHttp {
                 }
             }
             ApprovalStep::Reply(local) => {
+                if let Some(outcome) = ApprovalOutcome::of_refusal(local.reason) {
+                    self.count_approval(outcome);
+                }
                 self.reply(&local);
             }
         }
@@ -330,6 +341,9 @@ impl HttpContext for WardenHttp {
 
     fn on_log(&mut self) {
         self.record_exchange();
+        if let (Some(metrics), Some((decision, reason))) = (&self.metrics, self.decision.get()) {
+            metrics.request(self.role().map(|role| role.name.as_str()), decision, reason);
+        }
         let Some(exchange) = &self.exchange else { return };
         let tally = exchange.tally();
         if tally.is_empty() {
@@ -370,7 +384,24 @@ impl WardenHttp {
             client_gone: client_went_away(),
         };
         if let Some(record) = exchange.finish_record(&gateway, ending) {
+            if let (Some(metrics), Some(role)) = (&self.metrics, self.role()) {
+                let reported = record.response.as_ref().and_then(|r| r.transcript.model.as_deref());
+                metrics.usage(&role.name, &role.models, reported, &TokenCounts::from(&record.usage), None);
+            }
             audit::enqueue(&outbox, record, self.metrics.as_deref());
+        }
+    }
+
+    /// The role the request is bound to, once known.
+    fn role(&self) -> Option<&Role> {
+        let caller = self.exchange.as_ref()?.caller()?;
+        self.gateway.as_ref()?.policy.roles.get(caller.role)
+    }
+
+    /// Counts how a held request's approval ended.
+    fn count_approval(&self, outcome: ApprovalOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.approval(outcome);
         }
     }
 
@@ -443,7 +474,10 @@ impl WardenHttp {
                 );
                 let now = host::now_seconds().unwrap_or(0.0);
                 match exchange.on_approval_answer(gateway, None, now) {
-                    ApprovalStep::Reply(local) => self.reply(&local),
+                    ApprovalStep::Reply(local) => {
+                        self.count_approval(ApprovalOutcome::Error);
+                        self.reply(&local)
+                    }
                     // Without an answer nothing approves; refuse even if that ever changed.
                     ApprovalStep::Forward { .. } => {
                         let local = exchange.on_host_failure("approving without an answer");
@@ -528,9 +562,7 @@ impl WardenHttp {
 
     /// Sends a local reply and stops the request.
     fn reply(&self, local: &LocalReply) -> Action {
-        if let Some(metrics) = &self.metrics {
-            metrics.denied(local.reason);
-        }
+        self.decision.set(Some((Decision::Denied, Some(local.reason))));
         if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
             log::error!("sending a local reply failed (status {})", e.0);
         }
@@ -543,13 +575,10 @@ impl WardenHttp {
         Action::Continue
     }
 
+    /// Notes a forwarded request's decision (a later refusal of its response replaces it).
     fn count_forward(&self, clamped: bool) {
-        if let Some(metrics) = &self.metrics {
-            metrics.allowed();
-            if clamped {
-                metrics.clamped();
-            }
-        }
+        let decision = if clamped { Decision::Clamped } else { Decision::Allowed };
+        self.decision.set(Some((decision, None)));
     }
 }
 
