@@ -33,6 +33,7 @@ use crate::core::dlp::mask::Tally;
 use crate::core::errors::Reason;
 use crate::core::policy::glob::GlobSet;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// The value of a label whose real value is outside its bounded set.
 pub const OTHER: &str = "other";
@@ -194,23 +195,29 @@ impl From<&Usage> for TokenCounts {
 /// The bounded set of model labels of one VM.
 #[derive(Debug, Default)]
 pub struct ModelLabels {
-    seen: Vec<String>,
+    /// The models labelled so far: as reported, and their label.
+    seen: Vec<(String, String)>,
 }
 
 impl ModelLabels {
     /// The label for the model the upstream `reported`: itself (sanitized) when `allowed` admits
     /// it and it is one of the first [`MAX_MODELS`] models seen, else `other`.
-    pub fn label(&mut self, reported: Option<&str>, allowed: impl Fn(&str) -> bool) -> String {
-        let Some(model) = reported.filter(|m| allowed(m)) else { return OTHER.to_string() };
+    pub fn label(&mut self, reported: Option<&str>, allowed: impl Fn(&str) -> bool) -> &str {
+        let Some(model) = reported.filter(|m| allowed(m)) else { return OTHER };
+        // Found by the reported name without building its label (the common case).
+        if let Some(index) = self.seen.iter().position(|(raw, _)| raw == model) {
+            return self.seen.get(index).map_or(OTHER, |(_, label)| label.as_str());
+        }
         let label = sanitize(model);
-        if self.seen.contains(&label) {
-            return label;
+        // Another spelling of a model already labelled shares its label.
+        if let Some(index) = self.seen.iter().position(|(_, seen)| *seen == label) {
+            return self.seen.get(index).map_or(OTHER, |(_, label)| label.as_str());
         }
-        if self.seen.len() < MAX_MODELS {
-            self.seen.push(label.clone());
-            return label;
+        if self.seen.len() >= MAX_MODELS {
+            return OTHER;
         }
-        OTHER.to_string()
+        self.seen.push((model.to_string(), label));
+        self.seen.last().map_or(OTHER, |(_, label)| label.as_str())
     }
 }
 
@@ -224,34 +231,44 @@ pub trait StatSink {
     fn add(&mut self, id: Self::Id, n: u64);
 }
 
+/// A series' label values as given, and its id (`None`: the sink refused it).
+type Known<Id> = (Box<[String]>, Option<Id>);
+
 /// The series of one family defined so far, at most [`MAX_SERIES_PER_FAMILY`] plus the overflow.
 #[derive(Debug)]
 struct Series<Id> {
     family: Family,
-    ids: HashMap<String, Option<Id>>,
+    /// Ids by the hash of the label values as given (before sanitizing), each bucket holding
+    /// those values: a count finds its series without building its name or allocating.
+    ids: HashMap<u64, Vec<Known<Id>>>,
+    /// How many series `ids` holds.
+    defined: usize,
     overflow: Option<Option<Id>>,
 }
 
 impl<Id: Copy> Series<Id> {
     fn new(family: Family) -> Self {
-        Self { family, ids: HashMap::new(), overflow: None }
+        Self { family, ids: HashMap::new(), defined: 0, overflow: None }
     }
 
     /// The id of the series for `values`, defined on first use.
     fn id<S: StatSink<Id = Id>>(&mut self, sink: &mut S, values: &[&str]) -> Option<Id> {
-        let name = self.family.stat_name(values);
-        if let Some(id) = self.ids.get(&name) {
+        let hash = self.ids.hasher().hash_one(values);
+        let same = |(known, _): &&Known<Id>| known.iter().map(String::as_str).eq(values.iter().copied());
+        if let Some((_, id)) = self.ids.get(&hash).and_then(|bucket| bucket.iter().find(same)) {
             return *id;
         }
-        if self.ids.len() >= MAX_SERIES_PER_FAMILY {
+        if self.defined >= MAX_SERIES_PER_FAMILY {
             let family = self.family;
             return *self.overflow.get_or_insert_with(|| {
                 let others = vec![OTHER; family.keys.len()];
                 sink.define_counter(&family.stat_name(&others))
             });
         }
-        let id = sink.define_counter(&name);
-        self.ids.insert(name, id);
+        let id = sink.define_counter(&self.family.stat_name(values));
+        let known = values.iter().map(|v| v.to_string()).collect();
+        self.ids.entry(hash).or_default().push((known, id));
+        self.defined = self.defined.saturating_add(1);
         id
     }
 
@@ -325,10 +342,10 @@ impl<S: StatSink> Registry<S> {
             ("cache_write", tokens.cache_write),
             ("cache_read", tokens.cache_read),
         ] {
-            self.tokens.add(&mut self.sink, &[role, &model, kind], count);
+            self.tokens.add(&mut self.sink, &[role, model, kind], count);
         }
         if let Some(cost) = cost_nanos {
-            self.cost.add(&mut self.sink, &[role, &model], cost);
+            self.cost.add(&mut self.sink, &[role, model], cost);
         }
     }
 
