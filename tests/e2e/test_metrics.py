@@ -200,3 +200,20 @@ def test_the_dashboard_is_valid_grafana_json_with_a_datasource_variable():
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
+
+
+def test_two_workers_count_into_the_same_series(gateway_factory, make_policy, issuer):
+    """Each Envoy worker is a VM of its own that defines its series; the same name is the same
+    counter, so `/stats/prometheus` shows one series with every worker's counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw = gateway_factory(make_policy(), concurrency=2)
+    dev = {**JSON, "authorization": f"Bearer {issuer.mint(groups=['eng'])}"}
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda i: gw.request("POST", "/v1/messages", dev, body(HAIKU, f"n{i}")).status,
+                                 range(40)))
+    assert statuses == [200] * 40
+    workers = {name for name, value in gw.stats("listener.").items()
+               if re.search(r"\.worker_\d+\.downstream_cx_total$", name) and value != "0"}
+    assert len(workers) == 2, f"both workers served connections: {workers}"
+    assert wait_for_requests(gw, 40) == {labels(role="developer", decision="allowed", reason="none"): 40}
