@@ -46,6 +46,9 @@ pub const MAX_VALUE_CHARS: usize = 48;
 pub const MAX_SERIES_PER_FAMILY: usize = 512;
 /// Most distinct model labels per VM; more models are counted as `other`.
 pub const MAX_MODELS: usize = 16;
+/// Longest reported model name labelled as itself, in bytes (a longer one is `other`, and is
+/// never kept).
+pub const MAX_MODEL_BYTES: usize = 128;
 
 /// One metric family: its name (the last part of the stat name) and its label keys, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,9 +204,10 @@ pub struct ModelLabels {
 
 impl ModelLabels {
     /// The label for the model the upstream `reported`: itself (sanitized) when `allowed` admits
-    /// it and it is one of the first [`MAX_MODELS`] models seen, else `other`.
+    /// it, it is at most [`MAX_MODEL_BYTES`] long and it is one of the first [`MAX_MODELS`] models
+    /// seen, else `other`.
     pub fn label(&mut self, reported: Option<&str>, allowed: impl Fn(&str) -> bool) -> &str {
-        let Some(model) = reported.filter(|m| allowed(m)) else { return OTHER };
+        let Some(model) = reported.filter(|m| m.len() <= MAX_MODEL_BYTES && allowed(m)) else { return OTHER };
         // Found by the reported name without building its label (the common case).
         if let Some(index) = self.seen.iter().position(|(raw, _)| raw == model) {
             return self.seen.get(index).map_or(OTHER, |(_, label)| label.as_str());
@@ -494,6 +498,18 @@ mod tests {
         registry.usage("analyst", &models, Some("claude-opus-4-6"), &tokens, None);
         registry.usage("analyst", &models, None, &tokens, None);
         assert_eq!(registry.sink().total("warden.role.analyst.model.other.kind.output.tokens"), 2);
+    }
+
+    #[test]
+    fn a_huge_reported_model_name_is_other_and_never_kept() {
+        let mut labels = ModelLabels::default();
+        let huge = format!("claude-{}", "x".repeat(1 << 20));
+        assert_eq!(labels.label(Some(&huge), |_| true), OTHER);
+        assert!(labels.seen.is_empty());
+        assert_eq!(labels.label(Some("claude-haiku-4-5"), |_| true), "claude-haiku-4-5");
+        assert_eq!(labels.label(Some("claude haiku 4 5"), |_| true), "claude_haiku_4_5");
+        assert_eq!(labels.label(Some("claude_haiku_4_5"), |_| true), "claude_haiku_4_5", "shares the label");
+        assert_eq!(labels.seen.len(), 2);
     }
 
     #[test]
