@@ -9,9 +9,10 @@
 //! `warden_requests{role="analyst",decision="denied",reason="model_not_allowed"}`. Every family is
 //! listed in [`FAMILIES`] and documented in docs/metrics.md.
 //!
-//! Algorithm: [`Registry`] turns an event (a decision, usage, a DLP finding, …) into label values,
-//! builds the stat name and asks its [`StatSink`] for the metric's id once (the name is the cache
-//! key), then adds to it. Values are sanitized ([`sanitize`]): only `A-Z a-z 0-9 _ -` survive (any
+//! Algorithm: [`Registry`] turns an event (a decision, usage, a DLP finding, …) into label values
+//! and finds the series by a hash of those values as given (no name is built, nothing is
+//! allocated); the first time, it builds the stat name and asks its [`StatSink`] to define it,
+//! and remembers the id; then it adds to the counter. Values are sanitized ([`sanitize`]): only `A-Z a-z 0-9 _ -` survive (any
 //! other character becomes `_`: no `.` can shift a pair, no `=` or `;` can meet a tag regex), at
 //! most [`MAX_VALUE_CHARS`]; empty is `none`.
 //!
