@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::{json, Value};
-use warden::core::audit::record::Record;
+use warden::core::audit::record::{Outcome, Record};
 use warden::core::audit::trail::Ending;
 use warden::core::budget::ledger::Entry;
 use warden::core::budget::{applicable, Who};
@@ -311,4 +311,65 @@ fn a_full_ledger_refuses_new_callers_with_503_and_lets_nothing_through_uncounted
     assert!(reply.message.starts_with("warden: budget_unavailable: the budget ledger is full"), "{}", reply.message);
     assert!(reply.headers.contains(&("x-should-retry".to_string(), "true".to_string())));
     assert_eq!(finish(&gw, &mut exchange, true, false).cost_nanos, Some(0));
+}
+
+/// The policy with `expected_output_tokens` set: a streamed answer may run past its reservation,
+/// up to what its budget has left, and is cut there.
+fn gateway_reserving_less_output() -> Gateway {
+    let policy = POLICY.replace("input_bytes_per_token: 4", "input_bytes_per_token: 4\n  expected_output_tokens: 100");
+    Gateway::new(&policy, |name| Some(format!("{name}-value"))).unwrap()
+}
+
+/// A stream generating `deltas` text deltas of 900 bytes (about 300 estimated tokens each).
+fn long_stream(deltas: usize) -> Vec<u8> {
+    let mut events = vec![
+        json!({"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 20, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ];
+    let text = "abc".repeat(300);
+    events
+        .extend((0..deltas).map(
+            |_| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+        ));
+    events.push(
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12_000}}),
+    );
+    events.push(json!({"type": "message_stop"}));
+    sse(&events)
+}
+
+#[test]
+fn a_stream_past_what_its_budget_has_left_is_cut_and_charged_its_running_count() {
+    let gw = gateway_reserving_less_output();
+    let sent = body("claude-haiku-4-5", 20_000);
+    let (mut exchange, step) = post(&gw, &["analysts"], "/v1/messages", &sent);
+    assert!(matches!(step, BodyStep::Forward), "{step:?}");
+    let input_estimate = (sent.len() as u64).div_ceil(4);
+    // Allowance: the 100 output tokens reserved plus what the 10000-token budget has left after
+    // the reservation.
+    let allowance = 100 + (10_000 - input_estimate - 100);
+    respond(&gw, &mut exchange, "200", "text/event-stream", &long_stream(40));
+    let cut = exchange.stream_cut().expect("the answer is cut at its budget").clone();
+    assert_eq!((cut.budget.as_deref(), cut.allowance), (Some("analyst-daily"), allowance));
+    assert!(cut.output_tokens > allowance);
+    let record = finish(&gw, &mut exchange, false, false);
+    assert_eq!(record.outcome, Outcome::BudgetCut);
+    // Charged the running count at the cut (not the 12000 the upstream would have reported,
+    // which was never delivered, nor only the 100 reserved), with the input it reported.
+    assert_eq!((record.usage.input_tokens, record.usage.output_tokens), (Some(20), Some(cut.output_tokens)));
+    let after = entry(&gw, "analyst");
+    assert_eq!((after.spent.tokens, after.reserved.tokens, after.in_flight), (20 + cut.output_tokens, 0, 0));
+    assert_eq!(record.cost_nanos, Some(20 * 1000 + cut.output_tokens * 5000));
+    assert!(exchange.settlement().unwrap().conservative);
+}
+
+#[test]
+fn a_stream_within_what_its_budget_has_left_is_not_cut_and_is_charged_what_it_reported() {
+    let gw = gateway_reserving_less_output();
+    let (mut exchange, _) = post(&gw, &["analysts"], "/v1/messages", &body("claude-haiku-4-5", 20_000));
+    respond(&gw, &mut exchange, "200", "text/event-stream", &full_stream());
+    assert!(exchange.stream_cut().is_none());
+    let record = finish(&gw, &mut exchange, true, false);
+    assert_eq!(record.usage.output_tokens, Some(50));
+    assert_eq!(entry(&gw, "analyst").spent.tokens, 1150);
 }

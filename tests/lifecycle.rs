@@ -613,7 +613,7 @@ fn an_answer_cut_at_its_budget_is_recorded_as_budget_cut_with_the_usage_up_to_th
         let delivered = String::from_utf8(run.respond(&sse, long_stream(10).as_bytes(), 23)).unwrap();
         // Masking may hold back a delta's tail, so the cut falls at 26 to 35 tokens: on the
         // 3rd or 4th delta, never later.
-        assert!(delivered.contains("budget team-daily exhausted"), "{groups:?}: {delivered}");
+        assert!(delivered.contains(r#"budget \"team-daily\" exhausted"#), "{groups:?}: {delivered}");
         assert!(!delivered.contains("part 4") && !delivered.contains("message_stop"), "{delivered}");
         let cut = run.exchange.stream_cut().unwrap().clone();
         assert_eq!(cut.budget.as_deref(), Some("team-daily"));

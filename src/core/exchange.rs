@@ -355,6 +355,9 @@ pub struct Exchange {
 #[derive(Debug)]
 struct BudgetTrack {
     model: String,
+    /// Whether the request asked for a streamed answer (only those are given an output
+    /// allowance: a JSON answer cannot be cut).
+    stream: bool,
     ask: Ask,
     admitted: Option<Admitted>,
     /// Whether the request went upstream (only then is anything charged).
@@ -595,6 +598,7 @@ impl Exchange {
             let web_search = verdict.tools.iter().any(|t| t.starts_with("web_search"));
             self.budget = Some(BudgetTrack {
                 model: verdict.model.clone(),
+                stream: verdict.stream,
                 ask: Ask::estimate(
                     &gateway.policy.accounting,
                     forwarded_len,
@@ -701,6 +705,9 @@ impl Exchange {
             }
         };
         let clamp_to = admitted.clamp_to;
+        if let Some(allowance) = admitted.output_allowance.as_ref().filter(|_| track.stream) {
+            self.set_output_allowance(allowance.tokens, &allowance.budget);
+        }
         if let Some(track) = self.budget.as_mut() {
             track.admitted = Some(admitted);
         }
@@ -724,7 +731,15 @@ impl Exchange {
         if track.settled.is_none() {
             let metered = track.meter.take().map(UsageMeter::finish).unwrap_or_default();
             let reserved_output = track.admitted.as_ref().map_or(track.ask.output_tokens, |a| a.output_tokens);
-            let (usage, conservative) = charged_usage(track.forwarded, status, metered, &track.ask, reserved_output);
+            let (mut usage, mut conservative) =
+                charged_usage(track.forwarded, status, metered, &track.ask, reserved_output);
+            if let Some(cut) = self.cut.as_ref().and_then(StreamCut::cut) {
+                // A cut answer's figures are the cut's own running count (the delivered ending
+                // may carry it, or not): charge at least that, and never less than reserved.
+                usage.output_tokens =
+                    Some(usage.output_tokens.unwrap_or(0).max(cut.output_tokens).max(reserved_output));
+                conservative = true;
+            }
             let prices = gateway.policy.pricing.as_ref().map(|table| table.prices_for(&track.model));
             let mut cost_nanos = prices.map(|p| p.cost(&usage));
             let mut actual = Amount { tokens: usage.total_tokens(), nanos: cost_nanos.unwrap_or(0) };
@@ -965,11 +980,13 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
         };
-        let decision = verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now)
-            .map_err(|e| {
-                log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-            })?;
+        let decision =
+            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now).map_err(
+                |e| {
+                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+                },
+            )?;
         Ok((decision, answer.verdict))
     }
 

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod hex;
 pub mod identity;
 pub mod messages;
+pub mod metric_labels;
 pub mod model_list;
 pub mod nesting;
 pub mod policy;

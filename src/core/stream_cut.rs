@@ -315,7 +315,7 @@ impl StreamCut {
     fn end(&mut self, out: &mut String) {
         let output_tokens = self.output_tokens();
         let note = format!(
-            "budget {} exhausted: the answer was cut after about {output_tokens} output tokens (allowance {})",
+            "budget {:?} exhausted: the answer was cut after about {output_tokens} output tokens (allowance {})",
             self.budget, self.allowance
         );
         self.cut = Some(Cut { budget: Some(self.budget.clone()), output_tokens, allowance: self.allowance });
@@ -784,7 +784,7 @@ mod tests {
         let (stop_reason, tokens, text, _) = check_message(&out);
         assert_eq!((stop_reason.as_str(), tokens), ("max_tokens", 41));
         assert!(
-            text.ends_with("\n\n[warden: budget team-daily exhausted: the answer was cut after about 41 output tokens (allowance 35)]"),
+            text.ends_with("\n\n[warden: budget \"team-daily\" exhausted: the answer was cut after about 41 output tokens (allowance 35)]"),
             "{text}"
         );
     }
@@ -806,7 +806,7 @@ mod tests {
         assert_eq!(name, "error");
         assert_eq!(last["error"]["type"], "rate_limit_error");
         let message = last["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with("warden: budget_exhausted: budget team-daily exhausted"), "{message}");
+        assert!(message.starts_with("warden: budget_exhausted: budget \"team-daily\" exhausted"), "{message}");
         assert!(!events.iter().any(|(n, _)| n == "content_block_stop"), "the cut block stays open");
         assert!(!events.iter().any(|(n, _)| n == "message_stop"));
     }
@@ -900,7 +900,7 @@ mod tests {
         assert!(cut.is_cut());
         let (stop_reason, tokens, text, _) = check_message(&out);
         assert_eq!((stop_reason.as_str(), tokens), ("max_tokens", 21));
-        assert!(text.starts_with("[warden: budget team-daily exhausted"), "a note block follows: {text}");
+        assert!(text.starts_with("[warden: budget \"team-daily\" exhausted"), "a note block follows: {text}");
         let starts: Vec<u64> = events(&out)
             .iter()
             .filter(|(n, _)| n == "content_block_start")

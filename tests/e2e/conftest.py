@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import http.client
 import json
+import re
 import os
 import secrets
 import signal
@@ -429,6 +430,14 @@ class Gateway:
                 out[name] = value
         return out
 
+    def prometheus(self) -> dict[tuple[str, frozenset], float]:
+        """`/stats/prometheus` as {(metric name, frozenset of (label, value)): value}."""
+        return parse_prometheus(self.admin("/stats/prometheus"))
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One series of `/stats/prometheus` (0 when it does not exist)."""
+        return self.prometheus().get((name, frozenset(labels.items())), 0)
+
     def sdk(self, token: str | None = None, **kwargs: Any):
         """An Anthropic SDK client pointed at this gateway (no retries)."""
         import anthropic
@@ -441,6 +450,20 @@ class Gateway:
         if not self.stopped:
             stop_process(self.proc)
             self.stopped = True
+
+
+PROMETHEUS_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+PROMETHEUS_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text format samples: {(name, frozenset of (label, value)): value}."""
+    out = {}
+    for line in text.splitlines():
+        m = PROMETHEUS_SAMPLE.match(line)
+        if m and not line.startswith("#"):
+            out[(m.group(1), frozenset(PROMETHEUS_LABEL.findall(m.group(2) or "")))] = float(m.group(3))
+    return out
 
 
 def wait_ready(gw: Gateway, timeout: float = START_TIMEOUT) -> None:

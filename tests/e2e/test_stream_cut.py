@@ -32,8 +32,8 @@ from conftest import REPO, run_claude
 FIXTURES = REPO / "tests" / "fixtures" / "stream_cut"
 BUDGET = "demo-daily"
 # What admission answers once the budget is used up (emulated by the fake upstream).
-REFUSAL = (f"warden: budget_exhausted: budget {BUDGET} is used up for today; it resets at "
-           "2026-12-08T00:00:00Z")
+REFUSAL = (f'warden: budget_exhausted: budget "{BUDGET}" (role developer): 0 of 1000 tokens per day left, '
+           "this request needs an estimated 700; it resets at 2026-12-08T00:00:00Z")
 
 
 def fixture(name: str) -> str:
@@ -62,7 +62,7 @@ def test_the_python_sdk_raises_the_error_ending_as_an_api_error_naming_the_budge
     assert isinstance(error, anthropic.APIStatusError), repr(error)
     assert error.body["error"]["type"] == "rate_limit_error"
     message = error.body["error"]["message"]
-    assert message.startswith(f"warden: budget_exhausted: budget {BUDGET} exhausted"), message
+    assert message.startswith(f'warden: budget_exhausted: budget "{BUDGET}" exhausted'), message
     expected = "Sentence 03" if answer == "text" else "I will run the command."
     assert expected in text and "Sentence 04" not in text
 
@@ -70,7 +70,7 @@ def test_the_python_sdk_raises_the_error_ending_as_an_api_error_naming_the_budge
 def test_the_python_sdk_fails_on_the_reset_after_the_message_ending(gateway, issuer, script):
     script(raw=fixture("text-max_tokens"), abort=True)
     text, error = sdk_stream(gateway.sdk(token=issuer.mint(groups=["eng"])))
-    assert f"[warden: budget {BUDGET} exhausted" in text
+    assert f'[warden: budget "{BUDGET}" exhausted' in text
     assert isinstance(error, httpx2.RemoteProtocolError), repr(error)
 
 
@@ -86,7 +86,7 @@ def test_claude_code_drops_a_turn_cut_with_the_message_ending_and_shows_the_budg
     script(REFUSAL, status=429, match="cut-probe")
     done = run_claude(gateway, issuer.mint(groups=["eng"]), "cut-probe: run the probe", tmp_path)
     output = done.stdout + done.stderr
-    assert f"budget_exhausted: budget {BUDGET}" in output, output
+    assert f'budget_exhausted: budget "{BUDGET}"' in output, output
     bodies = claude_requests(upstream)
     assert [b.get("stream") for b in bodies] == [True, None], "one stream, then one request without"
     assert not any("tool_result" in json.dumps(b) for b in bodies), "the cut tool call never ran"

@@ -195,6 +195,47 @@ pub struct Admitted {
     pub output_tokens: u64,
     /// `Some(n)`: `max_tokens` must be lowered to `n`.
     pub clamp_to: Option<u64>,
+    /// How many output tokens a streamed answer may produce before the tightest budget runs
+    /// out (`None` when no budget limits tokens or cost): what the stream cut is given.
+    pub output_allowance: Option<OutputAllowance>,
+}
+
+/// The output a streamed answer may produce: the output it reserved plus what is still left,
+/// after its reservation, in the tightest of its token and cost budgets (cost converted to
+/// output tokens at the model's output price).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputAllowance {
+    /// Output tokens allowed.
+    pub tokens: u64,
+    /// The budget that sets it (the tightest).
+    pub budget: String,
+}
+
+/// What is still free in `entry` (after its reservations), in output tokens at `prices`;
+/// `None` when `limits` bound neither tokens nor cost.
+fn output_left(entry: &Entry, limits: &Limits, prices: Option<&Prices>) -> Option<u64> {
+    let committed = entry.committed();
+    let by_tokens = limits.tokens.map(|limit| limit.saturating_sub(committed.tokens));
+    let by_cost = match (limits.cost_nanos, prices) {
+        (Some(limit), Some(prices)) => {
+            Some(limit.saturating_sub(committed.nanos).checked_div(prices.output).unwrap_or(u64::MAX))
+        }
+        _ => None,
+    };
+    match (by_tokens, by_cost) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The tightest of `rooms` (a budget's name and the output tokens still free in it), added to
+/// the `reserved_output`; `None` without a room.
+fn tightest_allowance<'a>(
+    reserved_output: u64,
+    rooms: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Option<OutputAllowance> {
+    let (budget, left) = rooms.into_iter().min_by_key(|(_, left)| *left)?;
+    Some(OutputAllowance { tokens: reserved_output.saturating_add(left), budget: budget.to_string() })
 }
 
 /// Why a request was not admitted.
@@ -370,6 +411,7 @@ pub fn admit(
     }
     let amount = ask.amount(prices);
     let mut reservations: Vec<Reservation> = Vec::with_capacity(budgets.len());
+    let mut rooms: Vec<(&str, u64)> = Vec::new();
     for applicable in budgets {
         let budget = applicable.budget;
         let (start, end) = bounds(budget.period, budget.zone, now);
@@ -378,7 +420,10 @@ pub fn admit(
             check(&entry, &budget.limits, amount).map(|()| entry.reserve(amount))
         });
         let refusal = match outcome {
-            Ok(Ok(_)) => {
+            Ok(Ok(written)) => {
+                if let Some(left) = output_left(&written, &budget.limits, prices) {
+                    rooms.push((&budget.name, left));
+                }
                 reservations.push(Reservation {
                     budget: budget.name.clone(),
                     key: applicable.key.clone(),
@@ -395,7 +440,8 @@ pub fn admit(
         withdraw(store, &reservations, now_ms, settings.max_keys);
         return Err(refusal);
     }
-    Ok(Admitted { reservations, output_tokens: ask.output_tokens, clamp_to })
+    let output_allowance = tightest_allowance(ask.output_tokens, rooms);
+    Ok(Admitted { reservations, output_tokens: ask.output_tokens, clamp_to, output_allowance })
 }
 
 /// The refusal for a shortfall, with the budget's name, what is left and when it resets.
@@ -520,6 +566,42 @@ mod tests {
 
     fn entry(store: &MemoryStore, b: &Applicable) -> Entry {
         Entry::decode(&store.get(&b.key).unwrap().unwrap().0).unwrap()
+    }
+
+    #[test]
+    fn the_output_allowance_is_the_reserved_output_plus_what_the_tightest_budget_has_left() {
+        let store = MemoryStore::default();
+        let wide = budget("monthly", tokens(100_000));
+        let narrow = budget("daily", tokens(1_000));
+        let counted = budget("requests", Limits { requests: Some(10), ..Limits::default() });
+        let budgets = [for_role(&wide), for_role(&narrow), for_role(&counted)];
+        let admitted = admit_one(&store, &budgets, ask(100, 200), NOW_MS).unwrap();
+        // 1000 − (100 + 200) left in "daily" after the reservation, on top of the 200 reserved.
+        assert_eq!(admitted.output_allowance, Some(OutputAllowance { tokens: 900, budget: "daily".into() }));
+        // A second exchange in flight sees the first one's reservation.
+        let second = admit_one(&store, &budgets, ask(100, 200), NOW_MS).unwrap();
+        assert_eq!(second.output_allowance.map(|a| a.tokens), Some(200 + 400));
+    }
+
+    #[test]
+    fn a_cost_budget_gives_its_allowance_in_output_tokens_at_the_output_price() {
+        let store = MemoryStore::default();
+        let prices = Prices { output: 1_000, ..Prices::default() };
+        let b = budget("spend", Limits { cost_nanos: Some(1_000_000), ..Limits::default() });
+        let budgets = [for_role(&b)];
+        let priced = Priced { prices: &prices, currency: "USD" };
+        let admitted = admit(&store, &budgets, ask(0, 100), Some(priced), &Settings::default(), NOW_MS, false).unwrap();
+        // 1_000_000 nanos − 100 tokens × 1_000 reserved = 900 more output tokens.
+        assert_eq!(admitted.output_allowance.map(|a| a.tokens), Some(100 + 900));
+    }
+
+    #[test]
+    fn budgets_without_token_or_cost_limits_give_no_allowance() {
+        let store = MemoryStore::default();
+        let b = budget("slots", Limits { concurrent: Some(2), ..Limits::default() });
+        let admitted = admit_one(&store, &[for_role(&b)], ask(10, 20), NOW_MS).unwrap();
+        assert_eq!(admitted.output_allowance, None);
+        assert_eq!(tightest_allowance(u64::MAX, [("x", u64::MAX)]).map(|a| a.tokens), Some(u64::MAX));
     }
 
     #[test]
