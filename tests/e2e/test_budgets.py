@@ -1,7 +1,10 @@
 """Budgets through the real Envoy with two workers sharing the ledger (Envoy's shared data): 50
 parallel streaming requests against a small budget never charge more than its limit; a refusal is
-Anthropic's 429 `rate_limit_error` with `retry-after`, naming the budget and its reset; and the
-official Python SDK waits as `retry-after` says and then gets its answer."""
+Anthropic's 429 `rate_limit_error` with `retry-after`, naming the budget and its reset; the
+official Python SDK waits as `retry-after` says and then gets its answer; and a stream that runs
+past what its budget has left is cut (the upstream sees its stream closed early, the client the
+ending, the record says `budget_cut`) and charged, with the refusal, the cut and the cost in the
+metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx2
 import pytest
 
+import anthropic
+
 from conftest import FakeScript
+from test_audit import TOKEN as AUDIT_TOKEN, Recorder
+from test_dlp import wait_until
 
 LIMIT = 12_000
 MAX_TOKENS = 1000
@@ -127,3 +134,85 @@ def test_the_sdk_waits_as_retry_after_says_then_gets_its_answer(budget_gateway, 
     assert first["reply"].status == 200
     bodies = [r["body"] for r in upstream.requests() if r["path"].startswith("/v1/messages")]
     assert sum("second-of-two" in b for b in bodies) == 1, "the retried request went upstream once"
+
+
+CUT_LIMIT = 2000
+CUT_RESERVED_OUTPUT = 64
+
+
+@pytest.fixture(scope="module")
+def cut_recorder():
+    r = Recorder()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def cut_gateway(gateway_factory, make_policy, tmp_path_factory, cut_recorder):
+    """Reservations of 64 output tokens (`expected_output_tokens`) against a 2000-token daily
+    budget per subject: a stream may run past its reservation up to what the budget has left."""
+    audit_token = tmp_path_factory.mktemp("cut-audit") / "token"
+    audit_token.write_text(AUDIT_TOKEN)
+    policy = make_policy({
+        "credentials": {"audit-token": {"env": "WARDEN_AUDIT_TOKEN"}},
+        "audit": {"service": {"url": cut_recorder.url, "token": "audit-token"}},
+        "accounting": {"expected_output_tokens": CUT_RESERVED_OUTPUT},
+        "roles": {"developer": {"budgets": [
+            {"name": "e2e-cut", "per": "subject", "window": "day", "tokens": CUT_LIMIT}]}},
+    })
+    return gateway_factory(policy, extra_args=["--credential-file", f"WARDEN_AUDIT_TOKEN={audit_token}"])
+
+
+def test_a_stream_past_its_budget_is_cut_closes_the_upstream_and_is_charged(
+        cut_gateway, cut_recorder, issuer, upstream):
+    scripted = FakeScript(upstream)
+    scripted.reset()
+    upstream.clear()
+    # ~15000 bytes of text in 150 deltas: the cut (about one token per 3 bytes, at what the
+    # 2000-token budget has left) comes near the 60th delta; the fake pauses after the 120th and
+    # sees its connection closed while it waits.
+    scripted("word " * 3000, match="cut-me", piece=100, pause_after_text_deltas=120, pause_timeout=30)
+    token = issuer.mint(sub="cora", groups=["eng"])
+    texts: list[str] = []
+    error: Exception | None = None
+    try:
+        with cut_gateway.sdk(token=token).messages.stream(
+                model="claude-sonnet-4-6", max_tokens=8000,
+                messages=[{"role": "user", "content": "cut-me: write a lot"}]) as stream:
+            for text in stream.text_stream:
+                texts.append(text)
+    except anthropic.APIStatusError as raised:
+        error = raised
+    finally:
+        scripted.reset()
+    # The client sees the ending: the error event naming the budget, after part of the answer.
+    assert error is not None, "the stream was not cut"
+    assert error.body["error"]["type"] == "rate_limit_error"
+    assert error.body["error"]["message"].startswith('warden: budget_exhausted: budget "e2e-cut" exhausted: ')
+    delivered = "".join(texts)
+    assert 0 < len(delivered) < len("word " * 3000)
+    # The upstream saw its stream closed before its end.
+    forwarded = [r for r in upstream.requests() if "cut-me" in r["body"]]
+    assert len(forwarded) == 1 and forwarded[0]["stream_closed_early"], forwarded
+    # The record: budget_cut, charged the running count at the cut.
+    record = wait_until(lambda: next((r for r in list(cut_recorder.records) if r.get("outcome") == "budget_cut"),
+                                     None), "the cut answer's record")
+    usage = record["usage"]
+    assert usage["output_tokens"] >= len(delivered) // 3 > CUT_RESERVED_OUTPUT
+    charged = usage["input_tokens"] + usage["output_tokens"]
+    assert record["cost_nanos"] == usage["input_tokens"] * 3000 + usage["output_tokens"] * 15_000
+    # The budget was charged exactly that: the next request is refused with what is left.
+    left = max(0, CUT_LIMIT - charged)
+    refused = cut_gateway.request("POST", "/v1/messages", {
+        "content-type": "application/json", "authorization": f"Bearer {token}"},
+        {"model": "claude-sonnet-4-6", "max_tokens": 8000, "stream": True,
+         "messages": [{"role": "user", "content": "after the cut " + "x" * 400}]})
+    assert refused.status == 429, refused.text
+    message = refused.json()["error"]["message"]
+    assert message.startswith(f'warden: budget_exhausted: budget "e2e-cut" (subject cora): {left} of {CUT_LIMIT} '
+                              "tokens per day left"), message
+    # The metrics: one cut and one refusal by this budget, and the cost of the cut answer.
+    wait_until(lambda: cut_gateway.metric("warden_budget_refusals", budget="e2e-cut") == 1, "the refusal counted")
+    assert cut_gateway.metric("warden_stream_cuts", budget="e2e-cut") == 1
+    assert cut_gateway.metric("warden_cost_nano_usd", role="developer", model="claude-sonnet-4-6") == \
+        record["cost_nanos"]

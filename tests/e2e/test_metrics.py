@@ -1,7 +1,9 @@
 """Warden's metrics through the real Envoy: a known sequence of calls (allowed, clamped, refused
 for several reasons, a DLP mask, held requests approved, denied and failing) shows in
-`/stats/prometheus` with exactly the labels and values docs/metrics.md promises, and every metric
-the Grafana dashboard (deploy/grafana/warden.json) queries is one the gateway really emits."""
+`/stats/prometheus` with exactly the labels and values docs/metrics.md promises — tokens and their
+cost from the demo price table included — and every metric the Grafana dashboard
+(deploy/grafana/warden.json) queries is one the gateway really emits, the budget panels' too (a
+budget refusal and a stream cut are produced for them)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import secrets
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REPO, init_keys, refusal
+from conftest import REPO, FakeScript, init_keys, refusal
 from test_approvals import FakeService, claims_for, sign
 from test_audit import TOKEN as AUDIT_TOKEN, Recorder
 from test_dlp import GITHUB_PAT, wait_until
@@ -22,9 +24,12 @@ JSON = {"content-type": "application/json"}
 SONNET = "claude-sonnet-4-6"
 HAIKU = "claude-haiku-4-5"
 OPUS = "claude-opus-4-1"
-# Families fed by budget enforcement (cost from the price table, 429s by budget, stream cuts):
-# they appear once a policy has budgets and something hits them; the dashboard already shows them.
-FED_BY_BUDGETS = {"warden_cost_nano_usd", "warden_budget_refusals", "warden_stream_cuts"}
+# Nanos per input and output token in the demo price table (envoy/policy.yaml).
+PRICES = {SONNET: (3_000, 15_000), HAIKU: (1_000, 5_000), OPUS: (15_000, 75_000)}
+# Budgets of the metrics gateway, per subject: one analyst request a day; developers' streams
+# reserve 64 output tokens and are cut when they pass what their 5000 daily tokens leave.
+ANALYST_BUDGET = "metrics-analyst-daily"
+DEVELOPER_BUDGET = "metrics-developer-daily"
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +71,14 @@ def gateway(gateway_factory, make_policy, tmp_path_factory, recorder, approval_s
         "audit": {"service": {"url": recorder.url, "token": "audit-token"}},
         "approvals": {"service": {"url": fake.url, "token": "approvals-token",
                                   "verdict_key": "approvals-verdict-key"}, "hold": "6s"},
-        "roles": {"developer": {"approval": {
-            "approvers": ["leads"], "triggers": [{"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
+        "accounting": {"expected_output_tokens": 64},
+        "roles": {
+            "developer": {
+                "approval": {"approvers": ["leads"],
+                             "triggers": [{"reason": "opus_model", "models": ["claude-opus-*"]}]},
+                "budgets": [{"name": DEVELOPER_BUDGET, "per": "subject", "window": "day", "tokens": 5000}]},
+            "analyst": {"budgets": [{"name": ANALYST_BUDGET, "per": "subject", "window": "day", "requests": 1}]},
+        },
     })
     return gateway_factory(policy, extra_args=[
         "--credential-file", f"WARDEN_AUDIT_TOKEN={audit_token}",
@@ -145,6 +156,12 @@ def test_a_known_sequence_of_calls_shows_with_exact_labels_and_values(gateway, i
                        for (role, model, kind), value in usage.items()}
     assert {SONNET, HAIKU, OPUS} == {model for (_, model, _) in usage}
     assert series(gateway, "warden_tokens") == expected_tokens, "cache kinds stay absent at zero"
+    expected_cost: dict[frozenset, float] = {}
+    for (role, model, kind), value in usage.items():
+        price = PRICES[model][0 if kind == "input" else 1]
+        key = labels(role=role, model=model)
+        expected_cost[key] = expected_cost.get(key, 0) + value * price
+    assert series(gateway, "warden_cost_nano_usd") == expected_cost
     assert series(gateway, "warden_dlp_findings") == {labels(detector="github-pat", action="masked"): 1}
     assert series(gateway, "warden_approvals") == {
         labels(outcome="approved"): 1, labels(outcome="denied"): 1, labels(outcome="error"): 1}
@@ -153,9 +170,9 @@ def test_a_known_sequence_of_calls_shows_with_exact_labels_and_values(gateway, i
     assert ("warden_audit_waiting", frozenset()) in gateway.prometheus()
     # The stitched names are gone: every Warden metric is one family with labels.
     names = {name for name, _ in gateway.prometheus() if name.startswith("warden_")}
-    assert names == {"warden_requests", "warden_tokens", "warden_dlp_findings", "warden_approvals",
-                     "warden_approvals_held", "warden_audit_dropped", "warden_audit_stood_in",
-                     "warden_audit_waiting"}
+    assert names == {"warden_requests", "warden_tokens", "warden_cost_nano_usd", "warden_dlp_findings",
+                     "warden_approvals", "warden_approvals_held", "warden_audit_dropped",
+                     "warden_audit_stood_in", "warden_audit_waiting"}
 
 
 def dashboard_metrics() -> set[str]:
@@ -172,16 +189,45 @@ def dashboard_metrics() -> set[str]:
     return names
 
 
+def test_a_budget_refusal_and_a_stream_cut_count_by_budget(gateway, issuer, upstream):
+    bea = {**JSON, "authorization": f"Bearer {issuer.mint(sub='bea', groups=['analysts'])}"}
+    assert gateway.request("POST", "/v1/messages", bea, body(HAIKU, "first of the day")).status == 200
+    refused = gateway.request("POST", "/v1/messages", bea, body(HAIKU, "second"))
+    assert refused.status == 429, refused.text
+    error = refused.json()["error"]
+    assert error["type"] == "rate_limit_error"
+    assert error["message"].startswith(f'warden: budget_exhausted: budget "{ANALYST_BUDGET}" (subject bea) '), error
+    scripted = FakeScript(upstream)
+    scripted.reset()
+    # ~30000 bytes of text: far past the ~5000 tokens the budget allows (one token per 3 bytes).
+    scripted("word " * 6000, match="metrics-cut", piece=200)
+    try:
+        with pytest.raises(Exception) as raised:
+            with gateway.sdk(issuer.mint(sub="cal", groups=["eng"])).messages.stream(
+                    **body(SONNET, "metrics-cut: write a lot", max_tokens=20_000)) as stream:
+                stream.get_final_message()
+    finally:
+        scripted.reset()
+    assert f'budget "{DEVELOPER_BUDGET}" exhausted' in str(raised.value), raised.value
+    wait_until(lambda: gateway.metric("warden_stream_cuts", budget=DEVELOPER_BUDGET) == 1, "the cut counted")
+    assert series(gateway, "warden_budget_refusals") == {labels(budget=ANALYST_BUDGET): 1}
+    assert series(gateway, "warden_stream_cuts") == {labels(budget=DEVELOPER_BUDGET): 1}
+    assert gateway.metric("warden_requests", role="analyst", decision="denied", reason="budget_exhausted") == 1
+
+
 def test_every_metric_the_dashboard_queries_is_in_the_live_scrape(gateway, issuer):
-    # The sequence test ran first (same module, same gateway); make sure something was counted.
+    # The sequence and budget tests ran first (same module, same gateway); make sure something
+    # was counted.
     token = issuer.mint(groups=["eng"])
     gateway.sdk(token).messages.create(**body(SONNET, f"mask {GITHUB_PAT}"))
     wait_for_requests_at_least(gateway, 1)
     live = {name for name, _ in gateway.prometheus()}
     wanted = dashboard_metrics()
     assert len(wanted) >= 10, wanted
-    assert FED_BY_BUDGETS <= wanted, "the dashboard shows spend, budget refusals and cuts"
-    missing = wanted - live - FED_BY_BUDGETS
+    budget_families = {"warden_cost_nano_usd", "warden_budget_refusals", "warden_stream_cuts"}
+    assert budget_families <= wanted, "the dashboard shows spend, budget refusals and cuts"
+    assert budget_families <= live, "the budget test produced a refusal and a cut"
+    missing = wanted - live
     assert not missing, f"the dashboard queries metrics the gateway does not emit: {sorted(missing)}"
     docs = (REPO / "docs" / "metrics.md").read_text()
     undocumented = {name for name in wanted if f"`{name}" not in docs}

@@ -86,7 +86,8 @@ def test_claude_code_drops_a_turn_cut_with_the_message_ending_and_shows_the_budg
     script(REFUSAL, status=429, match="cut-probe")
     done = run_claude(gateway, issuer.mint(groups=["eng"]), "cut-probe: run the probe", tmp_path)
     output = done.stdout + done.stderr
-    assert f'budget_exhausted: budget "{BUDGET}"' in output, output
+    # Claude Code shows the 429's JSON body as it came: the budget's quotes are escaped.
+    assert f'budget_exhausted: budget \\"{BUDGET}\\"' in output, output
     bodies = claude_requests(upstream)
     assert [b.get("stream") for b in bodies] == [True, None], "one stream, then one request without"
     assert not any("tool_result" in json.dumps(b) for b in bodies), "the cut tool call never ran"
