@@ -769,8 +769,8 @@ impl Exchange {
         self.budget.as_ref().and_then(|t| t.settled.as_ref())
     }
 
-    /// The reservations the request holds, once admitted (what the stream cut compares the
-    /// running output against).
+    /// The reservations the request holds, once admitted, with the output allowance a streamed
+    /// answer was given from them ([`Exchange::set_output_allowance`]).
     pub fn budget_reservations(&self) -> Option<&Admitted> {
         self.budget.as_ref().and_then(|t| t.admitted.as_ref())
     }

@@ -20,7 +20,7 @@ import pytest
 import anthropic
 
 from conftest import FakeScript
-from test_audit import TOKEN as AUDIT_TOKEN, Recorder
+from test_audit import TOKEN as AUDIT_TOKEN, recorder  # noqa: F401 - the module's audit service
 from test_dlp import wait_until
 
 LIMIT = 12_000
@@ -141,21 +141,14 @@ CUT_RESERVED_OUTPUT = 64
 
 
 @pytest.fixture(scope="module")
-def cut_recorder():
-    r = Recorder()
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def cut_gateway(gateway_factory, make_policy, tmp_path_factory, cut_recorder):
+def cut_gateway(gateway_factory, make_policy, tmp_path_factory, recorder):
     """Reservations of 64 output tokens (`expected_output_tokens`) against a 2000-token daily
     budget per subject: a stream may run past its reservation up to what the budget has left."""
     audit_token = tmp_path_factory.mktemp("cut-audit") / "token"
     audit_token.write_text(AUDIT_TOKEN)
     policy = make_policy({
         "credentials": {"audit-token": {"env": "WARDEN_AUDIT_TOKEN"}},
-        "audit": {"service": {"url": cut_recorder.url, "token": "audit-token"}},
+        "audit": {"service": {"url": recorder.url, "token": "audit-token"}},
         "accounting": {"expected_output_tokens": CUT_RESERVED_OUTPUT},
         "roles": {"developer": {"budgets": [
             {"name": "e2e-cut", "per": "subject", "window": "day", "tokens": CUT_LIMIT}]}},
@@ -164,7 +157,7 @@ def cut_gateway(gateway_factory, make_policy, tmp_path_factory, cut_recorder):
 
 
 def test_a_stream_past_its_budget_is_cut_closes_the_upstream_and_is_charged(
-        cut_gateway, cut_recorder, issuer, upstream):
+        cut_gateway, recorder, issuer, upstream):
     scripted = FakeScript(upstream)
     scripted.reset()
     upstream.clear()
@@ -195,7 +188,7 @@ def test_a_stream_past_its_budget_is_cut_closes_the_upstream_and_is_charged(
     forwarded = [r for r in upstream.requests() if "cut-me" in r["body"]]
     assert len(forwarded) == 1 and forwarded[0]["stream_closed_early"], forwarded
     # The record: budget_cut, charged the running count at the cut.
-    record = wait_until(lambda: next((r for r in list(cut_recorder.records) if r.get("outcome") == "budget_cut"),
+    record = wait_until(lambda: next((r for r in list(recorder.records) if r.get("outcome") == "budget_cut"),
                                      None), "the cut answer's record")
     usage = record["usage"]
     assert usage["output_tokens"] >= len(delivered) // 3 > CUT_RESERVED_OUTPUT

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from conftest import REPO, FakeScript, init_keys, refusal
 from test_approvals import FakeService, claims_for, sign
-from test_audit import TOKEN as AUDIT_TOKEN, Recorder
+from test_audit import TOKEN as AUDIT_TOKEN, recorder  # noqa: F401 - the module's audit service
 from test_dlp import GITHUB_PAT, wait_until
 
 DASHBOARD = REPO / "deploy" / "grafana" / "warden.json"
@@ -30,13 +30,6 @@ PRICES = {SONNET: (3_000, 15_000), HAIKU: (1_000, 5_000), OPUS: (15_000, 75_000)
 # reserve 64 output tokens and are cut when they pass what their 5000 daily tokens leave.
 ANALYST_BUDGET = "metrics-analyst-daily"
 DEVELOPER_BUDGET = "metrics-developer-daily"
-
-
-@pytest.fixture(scope="module")
-def recorder():
-    r = Recorder()
-    yield r
-    r.close()
 
 
 @pytest.fixture(scope="module")
