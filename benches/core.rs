@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the pure core on a Claude-Code-shaped request (~60 KB, 16 tools,
 //! 30 turns of history): the per-request work the filter adds inside Envoy, minus host calls —
-//! also for the same request held for approval (the demo policy holds Opus requests).
+//! also for the same request held for approval (the demo policy holds Opus requests), and the
+//! metrics registry's work per count (`metrics/…`, up to the host call).
 //!
 //! Run: `cargo bench --bench core` (numbers in docs/benchmarks.md).
 
@@ -12,6 +13,8 @@ use std::hint::black_box;
 use warden::core::audit::trail::Ending;
 use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead};
 use warden::core::identity::{TokenStatus, VerifiedClaims};
+use warden::core::metric_labels::{Decision, Registry, StatSink, TokenCounts};
+use warden::core::policy::glob::{Glob, GlobSet};
 
 const POLICY: &str = include_str!("../envoy/policy.yaml");
 const BODY: &str = include_str!("../tests/fixtures/claude-code-request.json");
@@ -168,5 +171,57 @@ fn bench_identifiers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_request, bench_identifiers);
+/// The stream cut watching a 1,000-delta text answer it never cuts: the per-event cost of
+/// counting output on the response path (an SSE parse and a borrowed JSON head per event).
+fn bench_stream_cut(c: &mut Criterion) {
+    use warden::core::stream_cut::{EndingStyle, StreamCut};
+    let mut stream = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n\
+         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    );
+    for i in 0..1000 {
+        stream.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"word {i} of the answer \"}}}}\n\n"
+        ));
+    }
+    let mut group = c.benchmark_group("stream_cut");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function("text_1000_deltas_in_1kb_chunks", |b| {
+        b.iter(|| {
+            let mut cut = StreamCut::new(u64::MAX, "bench", EndingStyle::Error);
+            for chunk in stream.as_bytes().chunks(1024) {
+                black_box(cut.push(chunk));
+            }
+            black_box(cut.finish())
+        })
+    });
+    group.finish();
+}
+
+/// Counts nothing: what the registry costs before the host call that adds to the counter.
+struct NoSink;
+
+impl StatSink for NoSink {
+    type Id = u32;
+    fn define_counter(&mut self, _name: &str) -> Option<u32> {
+        Some(0)
+    }
+    fn add(&mut self, id: u32, n: u64) {
+        black_box((id, n));
+    }
+}
+
+fn bench_metrics(c: &mut Criterion) {
+    let mut registry = Registry::new(NoSink);
+    c.bench_function("metrics/request", |b| {
+        b.iter(|| registry.request(black_box(Some("developer")), Decision::Allowed, None))
+    });
+    let models = GlobSet::new(vec![Glob::parse("claude-*").expect("a valid glob")]);
+    let tokens = TokenCounts { input: 12, output: 340, cache_write: 0, cache_read: 50_000 };
+    c.bench_function("metrics/usage", |b| {
+        b.iter(|| registry.usage("developer", &models, black_box(Some("claude-sonnet-4-6")), &tokens, Some(1234)))
+    });
+}
+
+criterion_group!(benches, bench_request, bench_identifiers, bench_stream_cut, bench_metrics);
 criterion_main!(benches);

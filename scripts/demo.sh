@@ -106,6 +106,7 @@ done
 
 mint="$warden token mint --sub alice --groups eng --ttl 15m"
 mint_lead="$warden token mint --sub bob --groups leads --ttl 15m --audience warden-approvals"
+mint_analyst="$warden token mint --sub ann --groups analysts --ttl 15m"
 cat <<BANNER
 
   Warden gateway: http://127.0.0.1:$port    (admin: http://127.0.0.1:$admin_port)
@@ -134,6 +135,14 @@ cat <<BANNER
       export WARDEN_TOKEN=\$($mint_lead) WARDEN_SERVICE=$approvals_url
       $warden reviews list
       $warden reviews approve <review id> --comment "ok"
+
+  Budgets: each analyst (group analysts) has a small daily budget, analyst-daily (5 requests,
+  20000 tokens, 0.05 USD; docs/budgets.md). The sixth request of the day gets a 429 naming the
+  budget and when it resets, with retry-after:
+      for i in 1 2 3 4 5 6; do curl -sS http://127.0.0.1:$port/v1/messages \
+        -H "authorization: Bearer \$($mint_analyst)" \
+        -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+        -d '{"model":"claude-haiku-4-5","max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}'; echo; done
 
   Audit trail: every exchange is recorded in .demo/approvals.db (docs/audit.md):
       $warden audit verify --db .demo/approvals.db --public-key-file .demo/approvals-verdict-key.pub

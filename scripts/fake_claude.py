@@ -11,7 +11,9 @@ and it lets a test see what the gateway sent upstream:
 
   GET    /__fake/requests         every request received so far (JSON list, oldest first):
                                   {method, path (with query), headers: [[name, value], ...] in the
-                                  order and multiplicity received, body (text), body_length}
+                                  order and multiplicity received, body (text), body_length,
+                                  stream_closed_early: true when the gateway closed a stream
+                                  before its end (seen while paused or as a failed write)}
   DELETE /__fake/requests         forget them
 
 and it lets a test make the next /v1/messages reply say chosen things (to leak fabricated secrets
@@ -24,7 +26,8 @@ through the gateway, for its masking tests):
                                    "crlf": false, "pause_after_first_delta": false,
                                    "pause_after_text_deltas": 0, "pause_timeout": 30,
                                    "blocks": [...] (optional), "delay": 0,
-                                   "match": "..." (optional)}
+                                   "match": "..." (optional), "raw": "..." (optional),
+                                   "abort": false, "status": 200}
                                   The next /v1/messages reply (a stream or JSON, as that request
                                   asks) has these blocks in this order: thinking (with a fake
                                   signature), text (omitted when "" and another block exists),
@@ -55,6 +58,15 @@ through the gateway, for its masking tests):
                                   requests while other clients use the same upstream. The script
                                   is used once; a request refused before /v1/messages (e.g. 401)
                                   does not use it.
+                                  raw: a streaming reply's body is exactly this SSE text (one
+                                  HTTP chunk per event), whatever else the script says (e.g. a
+                                  stream as Warden ends it at a budget: tests/e2e/test_stream_cut.py).
+                                  abort: the stream's connection is closed after its last event,
+                                  without the chunked body's end, as a reset stream is.
+                                  status: not 200: the reply is an Anthropic error with this
+                                  status (rate_limit_error for 429, else api_error), `text` as
+                                  its message and x-should-retry: false (e.g. the 429 Warden's
+                                  admission gives once a budget is used up).
                                   Unknown fields or wrong types get a 400.
   GET    /__fake/script           {"script": the pending script or null, "pause": state,
                                    "matched": [the pending scripts with `match`]}
@@ -91,6 +103,7 @@ import itertools
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -183,11 +196,17 @@ class State:
             self.release_event.set()
             return was
 
-    def wait_for_release(self, event: threading.Event, timeout: float) -> None:
+    def wait_for_release(self, event: threading.Event, timeout: float,
+                         closed: Any = lambda: False) -> None:
+        """Waits for the release (or the timeout); stops early once closed() says the peer
+        closed the connection."""
         with self.lock:
             if event is self.release_event and self.pause_state == "armed":
                 self.pause_state = "paused"
-        released = event.wait(timeout)
+        deadline = time.monotonic() + timeout
+        released = False
+        while not released and time.monotonic() < deadline and not closed():
+            released = event.wait(min(0.05, max(0.0, deadline - time.monotonic())))
         with self.lock:
             if event is self.release_event and self.pause_state == "paused":
                 self.pause_state = "released" if released else "timed_out"
@@ -344,7 +363,8 @@ def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> lis
 SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "citations": None, "piece": 3,
                    "chunk_bytes": 0, "force_gzip": False, "crlf": False,
                    "pause_after_first_delta": False, "pause_after_text_deltas": 0,
-                   "pause_timeout": 30.0, "blocks": None, "delay": 0.0, "match": None}
+                   "pause_timeout": 30.0, "blocks": None, "delay": 0.0, "match": None,
+                   "raw": None, "abort": False, "status": 200}
 FAKE_SIGNATURE = "ZmFrZSB0aGlua2luZyBzaWduYXR1cmU="
 
 
@@ -379,11 +399,14 @@ def parse_script(raw: bytes) -> dict:
         raise ValueError('blocks: a list of content blocks ({"type": ...})')
     if script["match"] is not None and not (isinstance(script["match"], str) and script["match"]):
         raise ValueError("match: a non-empty string")
-    for name, least in (("piece", 1), ("chunk_bytes", 0), ("pause_after_text_deltas", 0)):
+    if script["raw"] is not None and not (isinstance(script["raw"], str) and script["raw"]):
+        raise ValueError("raw: a non-empty string (SSE text)")
+    for name, least in (("piece", 1), ("chunk_bytes", 0), ("pause_after_text_deltas", 0),
+                        ("status", 200)):
         value = script[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}: an integer, at least {least}")
-    for flag in ("force_gzip", "crlf", "pause_after_first_delta"):
+    for flag in ("force_gzip", "crlf", "pause_after_first_delta", "abort"):
         if not isinstance(script[flag], bool):
             raise ValueError(f"{flag}: true or false")
     timeout = script["pause_timeout"]
@@ -609,11 +632,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.wfile.flush()
 
+    def peer_closed(self) -> bool:
+        """Whether the gateway closed this connection (noted on the request's record)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            closed = bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            closed = True
+        if closed:
+            self.entry["stream_closed_early"] = True
+        return closed
+
     def send_stream(self, events: list[bytes], force_gzip: bool = False,
                     pause_after: int | None = None, pause_timeout: float = 30.0,
-                    release: threading.Event | None = None) -> None:
+                    release: threading.Event | None = None, abort: bool = False) -> None:
         """The events as a chunked SSE stream, one HTTP chunk each; after chunk `pause_after`,
-        wait for `release`."""
+        wait for `release`; `abort`: close without the end of the chunked body."""
         headers = {"content-type": "text/event-stream", "cache-control": "no-cache",
                    "request-id": self.request_id}
         if force_gzip or self.wants_gzip():
@@ -627,15 +661,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for i, ev in enumerate(events):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+        try:
+            for i, ev in enumerate(events):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+                self.wfile.flush()
+                if i == pause_after and release is not None:
+                    self.state.wait_for_release(release, pause_timeout, self.peer_closed)
+                elif self.state.event_delay:
+                    time.sleep(self.state.event_delay)
+            if abort:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            if i == pause_after and release is not None:
-                self.state.wait_for_release(release, pause_timeout)
-            elif self.state.event_delay:
-                time.sleep(self.state.event_delay)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.entry["stream_closed_early"] = True
+            self.close_connection = True
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -662,13 +704,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.control(url.path, body)
             return
 
-        self.state.record({
+        self.entry = {
             "method": self.command,
             "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],
             "body": body.decode("utf-8", errors="replace"),
             "body_length": len(body),
-        })
+            "stream_closed_early": False,
+        }
+        self.state.record(self.entry)
 
         keys = self.headers.get_all("x-api-key") or []
         if len(keys) != 1 or keys[0] not in self.state.api_key.split(","):
@@ -736,13 +780,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if script is not None:
             if script["delay"]:
                 time.sleep(script["delay"])
-            if body.get("stream") is True:
+            if script["status"] != 200:
+                kind = "rate_limit_error" if script["status"] == 429 else "api_error"
+                self.send(script["status"], error_body(kind, script["text"]),
+                          extra={"x-should-retry": "false"})
+            elif body.get("stream") is True and script["raw"] is not None:
+                raw_events = [ev + "\n\n" for ev in script["raw"].split("\n\n") if ev.strip()]
+                self.send_stream([ev.encode() for ev in raw_events], abort=script["abort"])
+            elif body.get("stream") is True:
                 events, pause = scripted_stream(body, script, msg_id, self.request_id,
                                                 input_tokens)
                 if script["chunk_bytes"]:
                     events, pause = rechunk(events, script["chunk_bytes"], pause)
                 self.send_stream(events, force_gzip=script["force_gzip"], pause_after=pause,
-                                 pause_timeout=float(script["pause_timeout"]), release=release)
+                                 pause_timeout=float(script["pause_timeout"]), release=release,
+                                 abort=script["abort"])
             else:
                 reply = scripted_json(body, script, msg_id, self.request_id, input_tokens)
                 self.send(200, json.dumps(reply, ensure_ascii=False).encode(),

@@ -166,6 +166,24 @@ def simple_cluster(name: str, scheme: str, host: str, port: int, ca_file: str) -
     return cluster
 
 
+# Label keys of Warden's metrics (src/core/metric_labels.rs, docs/metrics.md). The filter names a
+# metric `warden.<key>.<value>....<metric>` (values hold only [A-Za-z0-9_-]); Envoy shows it as
+# `wasmcustom.warden....`. One tag regex per key cuts its `.<key>.<value>` pair out of the name
+# (the first capture group) and makes the value a tag (the second): the pairs before and after
+# are matched whole, so a value can never be taken for a key, and the metric's own name ends the
+# stat, so Envoy's default `_rq_<code>` tag regexes never reach a value.
+WARDEN_LABEL_KEYS = ("role", "decision", "reason", "model", "kind", "budget", "detector", "action",
+                     "outcome")
+_PAIR = r"\.[a-z_]+\.[\w-]+"
+
+
+def stats_tags() -> list[dict]:
+    """`stats_config.stats_tags` for Warden's labelled metrics (Envoy keeps its default tags)."""
+    return [{"tag_name": key,
+             "regex": rf"^wasmcustom\.warden(?:{_PAIR})*?(\.{key}\.([\w-]+))(?:{_PAIR})*\.[a-z_]+$"}
+            for key in WARDEN_LABEL_KEYS]
+
+
 APPROVALS_CLUSTER = "warden_approvals"
 DEFAULT_HOLD_SECONDS = 120
 DEFAULT_STREAM_IDLE_SECONDS = 600
@@ -431,6 +449,7 @@ def render(args: argparse.Namespace) -> str:
         "approvals_clusters": approval_clusters + audit_cluster(policy, args.ca_file),
         # A held request is silent while it waits: Envoy must not time it out first.
         "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
+        "stats_tags": stats_tags(),
     }
     try:
         template = yaml.safe_load(Path(args.template).read_text(encoding="utf-8"))

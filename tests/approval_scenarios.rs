@@ -54,8 +54,12 @@ fn service_key() -> KeyPair {
 }
 
 fn gateway() -> Gateway {
+    gateway_with(POLICY)
+}
+
+fn gateway_with(policy: &str) -> Gateway {
     let public = Base64::encode_to_string(service_key().pk.as_ref()).unwrap();
-    Gateway::new(POLICY, |name| match name {
+    Gateway::new(policy, |name| match name {
         "ANTHROPIC_API_KEY" => Some(KEY.to_string()),
         "WARDEN_APPROVALS_TOKEN" => Some(GATEWAY_TOKEN.to_string()),
         "WARDEN_APPROVALS_VERDICT_KEY" => Some(public.clone()),
@@ -549,4 +553,31 @@ fn an_approvers_token_cannot_call_claude() {
             (_, other) => panic!("{audiences:?}: an approver's token was accepted: {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_held_request_holds_no_budget_and_is_admitted_only_when_approved() {
+    let policy = format!("{POLICY}    budgets:\n      - {{ name: dev-one-at-a-time, per: subject, concurrent: 1 }}\n");
+    let gw = gateway_with(&policy);
+    let (mut opus, step) = send(&gw, "alice", &body("claude-opus-4-1", "hi", &[]));
+    let (_, hold) = held(step);
+    // While it waits for a human it holds nothing: another request of alice's goes through.
+    let (mut sonnet, step) = send(&gw, "alice", &body("claude-sonnet-4-5", "hi", &[]));
+    assert!(matches!(step, BodyStep::Forward), "{step:?}");
+    // Approved while that one is in flight: the budget still applies, approval or not.
+    let answer = answer_body(&sign(&service_key(), verdict(&hold, "approved")));
+    let (status, message, retry) = refusal(opus.on_approval_answer(&gw, Some((200, &answer)), NOW + 3.0));
+    assert_eq!((status, retry.as_deref()), (429, Some("true")));
+    assert!(message.starts_with("warden: budget_exhausted: budget \"dev-one-at-a-time\""), "{message}");
+    assert_eq!(opus.budget_refusal(), Some("dev-one-at-a-time"));
+    // Once the other exchange ended, the same request approved again goes through.
+    sonnet.settle(&gw, (NOW as u64 + 4) * 1000);
+    let (mut again, step) = send(&gw, "alice", &body("claude-opus-4-1", "hi", &[]));
+    let (_, hold) = held(step);
+    let answer = answer_body(&sign(&service_key(), verdict(&hold, "approved")));
+    assert_eq!(
+        again.on_approval_answer(&gw, Some((200, &answer)), NOW + 5.0),
+        ApprovalStep::Forward { clamped: false }
+    );
+    assert!(again.budget_reservations().is_some());
 }

@@ -589,3 +589,78 @@ fn a_body_out_of_turn_is_never_forwarded() {
     let (record, _) = run.ended();
     assert!(!record.decision.allowed);
 }
+
+/// A text answer of `deltas` deltas of 30 bytes (10 estimated output tokens) each.
+fn long_stream(deltas: usize) -> String {
+    let mut stream = STREAM.split("event: content_block_delta").next().unwrap().to_string();
+    for i in 0..deltas {
+        let text = format!("{:<30}", format!("part {i}"));
+        stream += &format!(
+            "event: content_block_delta\ndata: {}\n\n",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+        );
+    }
+    stream + &STREAM[STREAM.find("event: content_block_stop").unwrap()..]
+}
+
+#[test]
+fn an_answer_cut_at_its_budget_is_recorded_as_budget_cut_with_the_usage_up_to_the_cut() {
+    let sse = [(":status", "200"), ("content-type", "text/event-stream")];
+    // The developer's answers are masked (DLP on), the analyst's are not: the cut works on both.
+    for groups in [&["eng"][..], &["analysts"][..]] {
+        let mut run = forwarded(groups);
+        run.exchange.set_output_allowance(25, "team-daily");
+        let delivered = String::from_utf8(run.respond(&sse, long_stream(10).as_bytes(), 23)).unwrap();
+        // Masking may hold back a delta's tail, so the cut falls at 26 to 35 tokens: on the
+        // 3rd or 4th delta, never later.
+        assert!(delivered.contains(r#"budget \"team-daily\" exhausted"#), "{groups:?}: {delivered}");
+        assert!(!delivered.contains("part 4") && !delivered.contains("message_stop"), "{delivered}");
+        let cut = run.exchange.stream_cut().unwrap().clone();
+        assert_eq!(cut.budget.as_deref(), Some("team-daily"));
+        assert!((26..=35).contains(&cut.output_tokens), "{cut:?}");
+        // The stream is reset after the cut: it never completes.
+        let (record, replies) = run.end(false, false);
+        assert!(replies.is_empty() && record.decision.allowed);
+        assert_eq!(record.outcome, Outcome::BudgetCut, "{groups:?}");
+        assert_eq!((record.usage.input_tokens, record.usage.output_tokens), (Some(9), Some(cut.output_tokens)));
+        let answer = &record.response.unwrap().transcript.content[0]["text"];
+        assert!(answer.as_str().unwrap().starts_with("part 0"), "{answer}");
+    }
+}
+
+#[test]
+fn an_allowance_set_after_the_response_started_changes_nothing() {
+    let sse = [(":status", "200"), ("content-type", "text/event-stream")];
+    let mut run = forwarded(&["analysts"]);
+    let headers: Vec<(String, String)> = sse.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(run.exchange.on_response_headers(&run.gw, &headers), ResponseStep::Observe);
+    run.exchange.set_output_allowance(1, "late");
+    let stream = long_stream(5);
+    assert_eq!(run.exchange.on_response_chunk(&run.gw, stream.as_bytes()), stream.as_bytes());
+    assert!(run.exchange.stream_cut().is_none());
+}
+
+#[test]
+fn claude_code_gets_the_message_ending_and_a_json_answer_is_never_cut() {
+    let sse = [(":status", "200"), ("content-type", "text/event-stream")];
+    let (mut run, _) = Run::start(
+        "POST",
+        "/v1/messages",
+        &[("user-agent", "claude-cli/2.0.76 (external, cli)")],
+        verified(&["analysts"]),
+    );
+    assert!(matches!(run.body(&messages("claude-haiku-4-5", "hello")), BodyStep::Forward));
+    run.exchange.set_output_allowance(25, "team-daily");
+    let delivered = String::from_utf8(run.respond(&sse, long_stream(10).as_bytes(), 23)).unwrap();
+    assert!(delivered.contains("\"stop_reason\":\"max_tokens\""), "{delivered}");
+    assert!(delivered.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{delivered}");
+    assert_eq!(run.ended().0.outcome, Outcome::BudgetCut);
+
+    let json_headers = [(":status", "200"), ("content-type", "application/json")];
+    let body = r#"{"content":[{"type":"text","text":"a long answer"}],"usage":{"output_tokens":900}}"#;
+    let mut run = forwarded(&["analysts"]);
+    run.exchange.set_output_allowance(1, "team-daily");
+    assert_eq!(run.respond(&json_headers, body.as_bytes(), 7), body.as_bytes());
+    assert!(run.exchange.stream_cut().is_none());
+    assert_eq!(run.ended().0.outcome, Outcome::Completed);
+}

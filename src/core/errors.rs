@@ -32,6 +32,8 @@ pub enum ErrorType {
     NotFound,
     /// 413: the body is over the limit.
     RequestTooLarge,
+    /// 429: a budget or rate limit is used up for now.
+    RateLimit,
     /// 500: Warden itself failed; fail closed.
     Api,
     /// 503: a service Warden depends on cannot keep up; try again later.
@@ -47,6 +49,7 @@ impl ErrorType {
             Self::Permission => 403,
             Self::NotFound => 404,
             Self::RequestTooLarge => 413,
+            Self::RateLimit => 429,
             Self::Api => 500,
             Self::Unavailable => 503,
         }
@@ -60,6 +63,7 @@ impl ErrorType {
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
             Self::RequestTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit_error",
             Self::Api | Self::Unavailable => "api_error",
         }
     }
@@ -133,6 +137,12 @@ pub enum Reason {
     AuditUnavailable,
     /// Warden could not do its work (a proxy call failed); the request is refused, not passed.
     InternalError,
+    /// A budget of the caller cannot fit the request's reservation (429 with `retry-after`); the
+    /// message names the budget, what is left and when it resets.
+    BudgetExhausted,
+    /// The budget ledger could not be updated (contention beyond the retry bound, or full): the
+    /// request is refused rather than let through uncounted.
+    BudgetUnavailable,
 }
 
 impl Reason {
@@ -169,6 +179,8 @@ impl Reason {
             Self::ApprovalInvalid => "approval_invalid",
             Self::AuditUnavailable => "audit_unavailable",
             Self::InternalError => "internal_error",
+            Self::BudgetExhausted => "budget_exhausted",
+            Self::BudgetUnavailable => "budget_unavailable",
         }
     }
 
@@ -202,18 +214,19 @@ impl Reason {
             }
             Self::BodyTooLarge => ErrorType::RequestTooLarge,
             Self::InternalError | Self::ResponseUninspectable => ErrorType::Api,
-            Self::AuditUnavailable => ErrorType::Unavailable,
+            Self::AuditUnavailable | Self::BudgetUnavailable => ErrorType::Unavailable,
+            Self::BudgetExhausted => ErrorType::RateLimit,
         }
     }
 
     /// Whether the same request may pass later: only when a service Warden depends on is
     /// temporarily out of reach; every other refusal is deterministic.
     pub fn retryable(self) -> bool {
-        self == Self::AuditUnavailable
+        matches!(self, Self::AuditUnavailable | Self::BudgetExhausted | Self::BudgetUnavailable)
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 32] = [
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::TokenLifetimeUnknown,
@@ -244,6 +257,8 @@ impl Reason {
         Self::ApprovalInvalid,
         Self::AuditUnavailable,
         Self::InternalError,
+        Self::BudgetExhausted,
+        Self::BudgetUnavailable,
     ];
 }
 

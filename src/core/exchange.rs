@@ -35,11 +35,17 @@
 //! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
 //! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
 //! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
-//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions.
+//! cannot be inspected. [`Exchange::tally`] counts what was found in both directions. A
+//! streamed answer given an output allowance ([`Exchange::set_output_allowance`], by budget
+//! admission) is also counted after masking and ended at the allowance
+//! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
-use crate::core::audit::record::{BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
+use crate::core::audit::record::{job_id, BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
 use crate::core::audit::trail::{ClientLabels, Ending, Trail};
+use crate::core::budget::ledger::{Amount, MemoryStore, Store};
+use crate::core::budget::usage::{Metered, Usage, UsageMeter};
+use crate::core::budget::{self as budget, Admitted, Ask, Priced, Refusal, Who};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
@@ -53,7 +59,10 @@ use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKi
 use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
+use crate::core::splice::{apply, splice_of};
+use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
 use crate::core::verdict::{self, Decision};
+use serde_json::value::RawValue;
 use std::cell::RefCell;
 
 /// A compiled policy with its resolved keys: what one filter configuration enforces.
@@ -68,6 +77,8 @@ pub struct Gateway {
     mask_everything: Vec<Action>,
     /// Audit blobs this worker already sent (when the policy has `audit`).
     audit_blobs: Option<RefCell<BlobNames>>,
+    /// The budget ledger: Envoy's shared data in the filter, in-process otherwise.
+    ledger: Box<dyn Store>,
 }
 
 impl Gateway {
@@ -78,7 +89,19 @@ impl Gateway {
         let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
         let mask_everything = vec![Action::Mask; policy.dlp.engine.specs().len()];
         let audit_blobs = policy.audit.as_ref().map(|_| RefCell::new(BlobNames::new()));
-        Ok(Self { policy, keys, memo, mask_everything, audit_blobs })
+        Ok(Self { policy, keys, memo, mask_everything, audit_blobs, ledger: Box::new(MemoryStore::default()) })
+    }
+
+    /// The gateway with its budget ledger kept in `ledger` (the filter passes Envoy's shared
+    /// data, which every worker sees).
+    pub fn with_ledger(mut self, ledger: Box<dyn Store>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    /// The budget ledger.
+    pub fn ledger(&self) -> &dyn Store {
+        self.ledger.as_ref()
     }
 
     /// The audit service's bearer token (when the policy has `audit`).
@@ -310,6 +333,51 @@ pub struct Exchange {
     response: ResponseMode,
     /// The upstream's `:status`, once the response headers arrived.
     status: Option<u16>,
+    /// The job the client declared (`x-warden-job-id`), bounded.
+    job_header: Option<String>,
+    /// What the request reserves and costs (a `messages` request when the role has budgets or
+    /// the policy prices models).
+    budget: Option<BudgetTrack>,
+    /// The budget that refused the request, if one did.
+    budget_refusal: Option<String>,
+    /// Output tokens a streamed answer may produce, and the budget that allows them
+    /// ([`Exchange::set_output_allowance`]).
+    allowance: Option<(u64, String)>,
+    /// The response stream's cut at the allowance, once an event stream started with one.
+    cut: Option<StreamCut>,
+    /// Whether the cut was logged and told to the trail.
+    cut_noted: bool,
+    /// How a cut answer ends for this client (from its `user-agent`).
+    cut_ending: EndingStyle,
+}
+
+/// The budget side of an exchange: the estimate, the reservations, the meter, the settlement.
+#[derive(Debug)]
+struct BudgetTrack {
+    model: String,
+    /// Whether the request asked for a streamed answer (only those are given an output
+    /// allowance: a JSON answer cannot be cut).
+    stream: bool,
+    ask: Ask,
+    admitted: Option<Admitted>,
+    /// Whether the request went upstream (only then is anything charged).
+    forwarded: bool,
+    meter: Option<UsageMeter>,
+    settled: Option<Settlement>,
+}
+
+/// What an exchange was charged when it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The model asked for.
+    pub model: String,
+    /// The usage charged: the answer's own figures, or conservative ones when it ended without
+    /// them (`conservative`).
+    pub usage: Usage,
+    /// Its cost in nanos (`None` without a price table).
+    pub cost_nanos: Option<u64>,
+    /// Whether the reservation stood in for figures the answer never gave (abort, reset, cut).
+    pub conservative: bool,
 }
 
 /// A request held for approval: what the verdict must be about, and what forwarding means.
@@ -379,6 +447,13 @@ impl Exchange {
             phase: Phase::Body,
             response: ResponseMode::Pass,
             status: None,
+            job_header: head.header(JOB_HEADER).map(|v| v.chars().take(128).collect()),
+            budget: None,
+            budget_refusal: None,
+            allowance: None,
+            cut: None,
+            cut_noted: false,
+            cut_ending: EndingStyle::for_client(head.header("user-agent")),
         }
     }
 
@@ -518,6 +593,24 @@ impl Exchange {
             let tools = verdict.tools.clone();
             trail.on_forwarded_body(Forwarded::take(forwarded, outline, &digests, &names.borrow(), &digest, tools));
         }
+        if kind == BodyKind::Messages && (!role.budgets.is_empty() || gateway.policy.pricing.is_some()) {
+            let forwarded_len = verdict.rewritten.as_ref().map_or(body.len(), Vec::len) as u64;
+            let web_search = verdict.tools.iter().any(|t| t.starts_with("web_search"));
+            self.budget = Some(BudgetTrack {
+                model: verdict.model.clone(),
+                stream: verdict.stream,
+                ask: Ask::estimate(
+                    &gateway.policy.accounting,
+                    forwarded_len,
+                    verdict.max_tokens.unwrap_or(0),
+                    web_search,
+                ),
+                admitted: None,
+                forwarded: false,
+                meter: None,
+                settled: None,
+            });
+        }
         if wants_approval {
             let facts = RequestFacts {
                 model: verdict.model.clone(),
@@ -537,12 +630,154 @@ impl Exchange {
                 Err(denial) => return BodyStep::Reply(self.refuse(denial)),
             }
         }
-        self.phase = Phase::Forwarded;
+        let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
+        let clamped_body = match self.admit(gateway, Some(forwarded), self.started_at) {
+            Ok(clamped) => clamped,
+            Err(reply) => return BodyStep::Reply(reply),
+        };
+        self.forwarded();
         self.log_allowed(&gateway.policy, Some((&verdict.model, verdict.stream, verdict.clamped)));
-        match verdict.rewritten {
-            Some(body) => BodyStep::Replace { body, clamped: verdict.clamped },
-            None => BodyStep::Forward,
+        match (clamped_body, verdict.rewritten) {
+            (Some(body), _) => BodyStep::Replace { body, clamped: true },
+            (None, Some(body)) => BodyStep::Replace { body, clamped: verdict.clamped },
+            (None, None) => BodyStep::Forward,
         }
+    }
+
+    /// The request goes upstream from here.
+    fn forwarded(&mut self) {
+        self.phase = Phase::Forwarded;
+        if let Some(track) = self.budget.as_mut() {
+            track.forwarded = true;
+        }
+    }
+
+    /// Reserves the request's estimate in every budget that applies to it (all or nothing; see
+    /// [`crate::core::budget`]). `forwarded`: the body as it will be forwarded, when `max_tokens`
+    /// may still be clamped in it; `Ok(Some(body))` is the body with `max_tokens` clamped.
+    /// Refuses with `budget_exhausted` (429, `retry-after`) or `budget_unavailable` (503).
+    fn admit(&mut self, gateway: &Gateway, forwarded: Option<&[u8]>, now: f64) -> Result<Option<Vec<u8>>, LocalReply> {
+        let (Some(track), Some(caller)) = (self.budget.as_ref(), self.caller.as_ref()) else { return Ok(None) };
+        let Some(role) = gateway.policy.roles.get(caller.role) else {
+            return Err(self.refuse(Denial::new(Reason::InternalError, "role table out of sync")));
+        };
+        let policy = &gateway.policy;
+        let groups = policy
+            .bindings
+            .iter()
+            .filter(|b| b.role == caller.role && caller.groups.contains(&b.group))
+            .map(|b| b.group.as_str())
+            .collect();
+        let job = job_id(&caller.job, self.job_header.as_deref());
+        let who =
+            Who { role: &role.name, issuer: &caller.issuer, subject: &caller.subject, groups, job: job.as_deref() };
+        let applicable = budget::applicable(&role.budgets, &who, &policy.accounting);
+        let priced = policy
+            .pricing
+            .as_ref()
+            .map(|table| Priced { prices: table.prices_for(&track.model), currency: &table.currency });
+        let now_ms = millis(now);
+        let outcome = budget::admit(
+            gateway.ledger(),
+            &applicable,
+            track.ask,
+            priced,
+            &policy.accounting,
+            now_ms,
+            forwarded.is_some(),
+        );
+        let admitted = match outcome {
+            Ok(admitted) => admitted,
+            Err(Refusal::Exhausted { budget, message, retry_after, retryable }) => {
+                self.budget_refusal = Some(budget);
+                let mut reply = self.refuse(Denial::new(Reason::BudgetExhausted, message));
+                reply.headers.retain(|(name, _)| name != "x-should-retry");
+                reply.headers.push(("x-should-retry".to_string(), retryable.to_string()));
+                reply.headers.push(("retry-after".to_string(), retry_after.to_string()));
+                return Err(reply);
+            }
+            Err(Refusal::Ledger(error)) => {
+                log::error!("{} budget ledger: {}", self.request_id, error.describe());
+                return Err(self.refuse(Denial::new(
+                    Reason::BudgetUnavailable,
+                    format!("{}; the request is refused rather than let through uncounted", error.describe()),
+                )));
+            }
+        };
+        let clamp_to = admitted.clamp_to;
+        if let Some(allowance) = admitted.output_allowance.as_ref().filter(|_| track.stream) {
+            self.set_output_allowance(allowance.tokens, &allowance.budget);
+        }
+        if let Some(track) = self.budget.as_mut() {
+            track.admitted = Some(admitted);
+        }
+        let (Some(limit), Some(body)) = (clamp_to, forwarded) else { return Ok(None) };
+        match with_max_tokens(body, limit) {
+            Some(clamped) => {
+                log::info!("{} max_tokens clamped to {limit} by a budget", self.request_id);
+                Ok(Some(clamped))
+            }
+            None => Err(self.refuse(Denial::new(Reason::InternalError, "clamping max_tokens for a budget failed"))),
+        }
+    }
+
+    /// Ends the exchange's budget side, once: replaces its reservations by what it really cost
+    /// (nothing when it never went upstream; the answer's usage when it reported it; else, for
+    /// an abort, a reset or a cut, what was seen with the reserved estimate as a floor) and
+    /// prices it. Later calls return the same settlement. `now_ms`: the clock.
+    pub fn settle(&mut self, gateway: &Gateway, now_ms: u64) -> Option<&Settlement> {
+        let status = self.status;
+        let track = self.budget.as_mut()?;
+        if track.settled.is_none() {
+            let metered = track.meter.take().map(UsageMeter::finish).unwrap_or_default();
+            let reserved_output = track.admitted.as_ref().map_or(track.ask.output_tokens, |a| a.output_tokens);
+            let (mut usage, mut conservative) =
+                charged_usage(track.forwarded, status, metered, &track.ask, reserved_output);
+            if let Some(cut) = self.cut.as_ref().and_then(StreamCut::cut) {
+                // A cut answer's figures are the cut's own running count (the delivered ending
+                // may carry it, or not): charge at least that, and never less than reserved.
+                usage.output_tokens =
+                    Some(usage.output_tokens.unwrap_or(0).max(cut.output_tokens).max(reserved_output));
+                conservative = true;
+            }
+            let prices = gateway.policy.pricing.as_ref().map(|table| table.prices_for(&track.model));
+            let mut cost_nanos = prices.map(|p| p.cost(&usage));
+            let mut actual = Amount { tokens: usage.total_tokens(), nanos: cost_nanos.unwrap_or(0) };
+            if conservative {
+                // Never cheaper than the reservation (whose input is priced at the dearest rate).
+                let floor = Ask { output_tokens: reserved_output, ..track.ask }.amount(prices);
+                actual = Amount { tokens: actual.tokens.max(floor.tokens), nanos: actual.nanos.max(floor.nanos) };
+                cost_nanos = cost_nanos.map(|_| actual.nanos);
+            }
+            if let Some(admitted) = &track.admitted {
+                let max_keys = gateway.policy.accounting.max_keys;
+                for error in budget::settle(gateway.ledger(), &admitted.reservations, actual, now_ms, max_keys) {
+                    log::error!(
+                        "{} settling a budget failed ({}); its reservation stays",
+                        self.request_id,
+                        error.describe()
+                    );
+                }
+            }
+            track.settled = Some(Settlement { model: track.model.clone(), usage, cost_nanos, conservative });
+        }
+        track.settled.as_ref()
+    }
+
+    /// What the exchange was charged, once [`Exchange::settle`] ran.
+    pub fn settlement(&self) -> Option<&Settlement> {
+        self.budget.as_ref().and_then(|t| t.settled.as_ref())
+    }
+
+    /// The reservations the request holds, once admitted, with the output allowance a streamed
+    /// answer was given from them ([`Exchange::set_output_allowance`]).
+    pub fn budget_reservations(&self) -> Option<&Admitted> {
+        self.budget.as_ref().and_then(|t| t.admitted.as_ref())
+    }
+
+    /// The name of the budget that refused the request (`budget_exhausted`), if one did.
+    pub fn budget_refusal(&self) -> Option<&str> {
+        self.budget_refusal.as_deref()
     }
 
     /// The callout asking for approval when one of the role's triggers fires; `None` when none
@@ -675,7 +910,11 @@ impl Exchange {
         match decided.map(|(decision, _)| decision) {
             Ok(Decision::Approved { review, reviewer }) => {
                 log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
-                self.phase = Phase::Forwarded;
+                // The held body is already in place: budgets refuse rather than clamp here.
+                if let Err(reply) = self.admit(gateway, None, now) {
+                    return ApprovalStep::Reply(reply);
+                }
+                self.forwarded();
                 ApprovalStep::Forward { clamped: held.clamped }
             }
             Ok(Decision::Denied { review, reviewer, comment }) => ApprovalStep::Reply(self.refuse(Denial::new(
@@ -741,11 +980,13 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
         };
-        let decision = verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now)
-            .map_err(|e| {
-                log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-            })?;
+        let decision =
+            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now).map_err(
+                |e| {
+                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+                },
+            )?;
         Ok((decision, answer.verdict))
     }
 
@@ -769,11 +1010,15 @@ impl Exchange {
             self.response = if self.trail.is_some() { ResponseMode::Observe } else { ResponseMode::Done };
             return if self.trail.is_some() { ResponseStep::Observe } else { ResponseStep::Pass };
         }
+        if let Some(track) = self.budget.as_mut() {
+            track.meter = Some(UsageMeter::new(event_stream));
+        }
         let role = self.role_index();
         let active = gateway.redaction(role, true).is_some_and(|r| r.is_active());
         let lists_models = self.endpoint == Some(Endpoint::ListModels);
-        if !active && !lists_models {
-            return if self.trail.is_some() {
+        let cuts = event_stream && !lists_models && self.allowance.is_some();
+        if !active && !lists_models && !cuts {
+            return if self.trail.is_some() || self.budget.is_some() {
                 self.response = ResponseMode::Observe;
                 ResponseStep::Observe
             } else {
@@ -786,12 +1031,15 @@ impl Exchange {
             return ResponseStep::Reply(self.refuse(Denial::new(
                 Reason::ResponseUninspectable,
                 format!(
-                    "the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking"
+                    "the upstream answered with content-encoding {encoding:?}, which cannot be inspected for masking \
+                     or counting"
                 ),
             )));
         }
         if event_stream && !lists_models {
-            self.stream = Some(StreamRedactor::default());
+            self.stream = active.then(StreamRedactor::default);
+            let ending = self.cut_ending;
+            self.cut = self.allowance.take().map(|(tokens, budget)| StreamCut::new(tokens, &budget, ending));
             self.response = ResponseMode::Stream;
             ResponseStep::Stream
         } else {
@@ -805,16 +1053,69 @@ impl Exchange {
         self.response
     }
 
-    /// Masks a chunk of an event stream; returns the bytes to deliver now.
+    /// Gives a streamed answer an output allowance: once the answer has produced more than
+    /// `tokens` output tokens, it is ended for the client and the upstream stream is reset
+    /// ([`crate::core::stream_cut`]); `budget` names the budget in the ending. This is the seam
+    /// admission calls for a streaming exchange it admits, before the response headers
+    /// arrive (later calls change nothing). A JSON answer cannot be cut: its bound is the
+    /// reservation of its `max_tokens`.
+    pub fn set_output_allowance(&mut self, tokens: u64, budget: &str) {
+        if self.response == ResponseMode::Pass && self.status.is_none() {
+            self.allowance = Some((tokens, budget.to_string()));
+        }
+    }
+
+    /// The stream's cut, once the answer was ended at its allowance (or because it could not
+    /// be parsed: `budget` is `None`). From then on every upstream byte is dropped: the glue
+    /// resets the stream at the next upstream chunk that is not the last.
+    pub fn stream_cut(&self) -> Option<&Cut> {
+        self.cut.as_ref().and_then(StreamCut::cut)
+    }
+
+    /// Masks a chunk of an event stream and counts its output against the allowance; returns
+    /// the bytes to deliver now.
     pub fn on_response_chunk(&mut self, gateway: &Gateway, chunk: &[u8]) -> Vec<u8> {
         if self.response != ResponseMode::Stream {
             return chunk.to_vec();
         }
+        if self.stream_cut().is_some() {
+            // The answer was ended: nothing more is masked, counted or delivered.
+            return Vec::new();
+        }
         let role = self.role_index();
-        match (self.stream.as_mut(), gateway.redaction(role, true)) {
+        let masked = match (self.stream.as_mut(), gateway.redaction(role, true)) {
             (Some(stream), Some(redaction)) => stream.push(&redaction, chunk),
             _ => chunk.to_vec(),
+        };
+        self.count_output(masked, false)
+    }
+
+    /// Passes delivered stream bytes through the cut (when the answer has an allowance); `end`:
+    /// the stream ended.
+    fn count_output(&mut self, bytes: Vec<u8>, end: bool) -> Vec<u8> {
+        let Some(cut) = self.cut.as_mut() else { return bytes };
+        let mut out = cut.push(&bytes);
+        if end {
+            out.extend(cut.finish());
         }
+        if let (Some(done), false) = (cut.cut(), self.cut_noted) {
+            self.cut_noted = true;
+            match &done.budget {
+                Some(budget) => {
+                    log::info!(
+                        "{} stream cut by budget {budget:?} after about {} output tokens (allowance {})",
+                        self.request_id,
+                        done.output_tokens,
+                        done.allowance
+                    );
+                    if let Some(trail) = self.trail.as_mut() {
+                        trail.on_cut(done.output_tokens);
+                    }
+                }
+                None => log::info!("{} response stream ended early: it cannot be parsed", self.request_id),
+            }
+        }
+        out
     }
 
     /// The event stream ended (or trailers arrived): returns what was still held back.
@@ -822,16 +1123,17 @@ impl Exchange {
         if self.response == ResponseMode::Stream {
             self.response = ResponseMode::Done;
         }
-        let Some(mut stream) = self.stream.take() else { return Vec::new() };
-        let out = match gateway.redaction(self.role_index(), true) {
-            Some(redaction) => stream.finish(&redaction),
-            None => Vec::new(),
-        };
-        if let Some(reason) = stream.ended() {
-            log::info!("{} response stream ended early: {}", self.request_id, reason.code());
+        let mut out = Vec::new();
+        if let Some(mut stream) = self.stream.take() {
+            if let Some(redaction) = gateway.redaction(self.role_index(), true) {
+                out = stream.finish(&redaction);
+            }
+            if let Some(reason) = stream.ended() {
+                log::info!("{} response stream ended early: {}", self.request_id, reason.code());
+            }
+            self.tally.merge(stream.tally());
         }
-        self.tally.merge(stream.tally());
-        out
+        self.count_output(out, true)
     }
 
     /// Masks a complete (non-stream) response body; a model list is first filtered by the
@@ -870,6 +1172,9 @@ impl Exchange {
         if self.phase == Phase::Refused {
             // Warden's own reply: the record keeps the refusal, not its bytes.
             return;
+        }
+        if let Some(meter) = self.budget.as_mut().and_then(|t| t.meter.as_mut()) {
+            meter.push(bytes);
         }
         if let Some(trail) = self.trail.as_mut() {
             trail.on_delivered(bytes, now_ms);
@@ -920,6 +1225,8 @@ impl Exchange {
     /// to the request — refused at any phase, held, forwarded, cut short — it has one record,
     /// naming the caller whenever their token verified.
     pub fn finish_record(&mut self, gateway: &Gateway, ending: Ending) -> Option<Record> {
+        self.trail.as_ref()?;
+        let settled = self.settle(gateway, ending.at_ms).cloned();
         let mut trail = self.trail.take()?;
         match self.phase {
             Phase::Body => trail.on_undecided("while its body was read"),
@@ -947,6 +1254,13 @@ impl Exchange {
         let recorder = Recorder { names: &mut names, mask: &mut mask };
         let mut record = trail.finish(who, &tally, ending, recorder);
         record.mask_labels(&mut mask);
+        match settled {
+            Some(settled) => {
+                record.usage = settled.usage;
+                record.cost_nanos = settled.cost_nanos;
+            }
+            None => record.cost_nanos = gateway.policy.pricing.as_ref().map(|_| 0),
+        }
         Some(record)
     }
 
@@ -1056,6 +1370,47 @@ fn check_body_headers(head: &RequestHead, max_body_bytes: u64) -> Result<(), Den
 
 fn too_large(limit: u64) -> Denial {
     Denial::new(Reason::BodyTooLarge, format!("the request body exceeds the limit of {limit} bytes"))
+}
+
+/// The usage an ended exchange is charged (see [`Exchange::settle`]) and whether the
+/// reservation stood in for missing figures.
+fn charged_usage(
+    forwarded: bool,
+    status: Option<u16>,
+    metered: Metered,
+    ask: &Ask,
+    reserved_output: u64,
+) -> (Usage, bool) {
+    if !forwarded {
+        return (Usage::default(), false);
+    }
+    let mut usage = metered.usage;
+    let answered_in_full = metered.output_final || status.is_some_and(|s| s >= 400);
+    if answered_in_full {
+        return (usage, false);
+    }
+    // Ended without its final figures (abort, reset, cut, a stream error): never cheaper than
+    // the reservation.
+    if !metered.input_known {
+        usage.input_tokens = Some(usage.input_tokens.unwrap_or(0).max(ask.input_tokens));
+    }
+    usage.output_tokens = Some(usage.output_tokens.unwrap_or(0).max(reserved_output));
+    if ask.web_searches > 0 {
+        usage.web_search_requests = Some(usage.web_search_requests.unwrap_or(0).max(ask.web_searches));
+    }
+    (usage, true)
+}
+
+/// `body` with its top-level `max_tokens` value replaced by `value` (only those bytes change).
+fn with_max_tokens(body: &[u8], value: u64) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct MaxTokens<'a> {
+        #[serde(borrow)]
+        max_tokens: Option<&'a RawValue>,
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let raw = serde_json::from_str::<MaxTokens>(text).ok()?.max_tokens?;
+    apply(body, vec![splice_of(text, raw.get(), value.to_string().into_bytes())]).ok().flatten()
 }
 
 /// Seconds since the epoch → whole milliseconds.

@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod budget;
 pub mod comparable;
 pub mod dlp;
 pub mod endpoint;
@@ -13,10 +14,12 @@ pub mod exchange;
 pub mod hex;
 pub mod identity;
 pub mod messages;
+pub mod metric_labels;
 pub mod model_list;
 pub mod nesting;
 pub mod policy;
 pub mod secret;
 pub mod splice;
 pub mod sse;
+pub mod stream_cut;
 pub mod verdict;

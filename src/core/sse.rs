@@ -257,7 +257,7 @@ impl SseParser {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -383,7 +383,7 @@ mod tests {
     }
 
     /// Splits `bytes` at the given cut points (any order, any duplicates).
-    fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
         let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
         points.sort_unstable();
         let mut chunks = Vec::new();

@@ -17,7 +17,8 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
-const CAS_MISMATCH: u32 = 8;
+/// Status of a shared-data write whose CAS token no longer matches.
+pub(crate) const CAS_MISMATCH: u32 = 8;
 
 /// Header maps.
 #[derive(Clone, Copy)]
@@ -69,6 +70,7 @@ extern "C" {
     ) -> u32;
     fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_close_stream(stream_type: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_done() -> u32;
     fn proxy_get_shared_data(
@@ -298,6 +300,15 @@ pub fn next_shared_counter(key: &str) -> Result<u64, HostError> {
 pub fn continue_request() -> Result<(), HostError> {
     // SAFETY: a plain value.
     status(unsafe { proxy_continue_stream(0) })
+}
+
+/// Resets the HTTP stream (stream type 1: the response) once the current callback returns:
+/// Envoy closes the upstream request, so generation stops, and the client's connection (what
+/// was already passed on is flushed first). Bytes handed back by the current callback are
+/// dropped, so call it only in a callback after the one that passed the last bytes.
+pub fn close_response_stream() -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    status(unsafe { proxy_close_stream(1) })
 }
 
 /// Sends an HTTP request to an Envoy cluster; the answer arrives in `on_http_call_response`

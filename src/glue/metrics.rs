@@ -1,72 +1,100 @@
-//! Decision counters in Envoy's stats.
+//! Warden's metrics in Envoy's stats: the labelled families of [`crate::core::metric_labels`]
+//! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals), defined on
+//! first use through host calls, and four unlabelled ones defined up front:
+//! `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in` (counters) and
+//! `warden.audit.waiting` (a gauge shared by the workers). docs/metrics.md lists every name and
+//! label as `/stats/prometheus` prints it.
 //!
-//! Envoy lists them in `/stats` as `wasmcustom.warden.allowed`, `wasmcustom.warden.clamped` and
-//! one `wasmcustom.warden.denied.<reason>` per reason code (docs/policy.md), and in
-//! `/stats/prometheus` as `warden_allowed`, `warden_clamped`, `warden_denied_<reason>`; requests held
-//! for approval as `warden.approvals.held`; audit records dropped as `warden.audit.dropped`; DLP findings
-//! as `warden.dlp.masked`, `warden.dlp.blocked` and `warden.dlp.audited`, and per detector as
-//! `warden.dlp.<masked|blocked|audited>.<detector id>` (defined when first needed). Counters are defined
-//! once per VM; a host that refuses a definition only loses that counter, never a decision.
+//! Limits: a host that refuses a definition only loses that series, never a decision; the
+//! cardinality bounds are per VM (see the core module).
 
 use super::host;
-use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::Tally;
 use crate::core::errors::Reason;
+use crate::core::metric_labels::{ApprovalOutcome, Decision, Registry, StatSink, TokenCounts};
+use crate::core::policy::glob::GlobSet;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-/// The counter ids of one VM.
+/// Envoy's stats as a [`StatSink`].
+struct HostStats;
+
+impl StatSink for HostStats {
+    type Id = u32;
+
+    fn define_counter(&mut self, name: &str) -> Option<u32> {
+        host::define_counter(name).ok()
+    }
+
+    fn add(&mut self, id: u32, n: u64) {
+        host::add(id, i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+/// The metrics of one VM.
 pub struct Metrics {
-    allowed: Option<u32>,
-    clamped: Option<u32>,
     held: Option<u32>,
     audit_dropped: Option<u32>,
     audit_stood_in: Option<u32>,
     audit_waiting: Option<u32>,
-    denied: Vec<(Reason, Option<u32>)>,
-    /// Findings masked, blocked and audited (totals over all detectors).
-    dlp: [(Action, Option<u32>); 3],
-    /// The same per detector, defined on first use (80+ detectors × 3 actions would otherwise
-    /// be defined up front, mostly never used).
-    per_detector: RefCell<HashMap<(String, Action), Option<u32>>>,
+    labelled: RefCell<Registry<HostStats>>,
 }
 
 impl Metrics {
-    /// Defines every counter.
+    /// Defines the unlabelled metrics; the labelled series are defined when first counted.
     pub fn define() -> Self {
         let counter = |name: &str| host::define_counter(name).ok();
         Self {
-            allowed: counter("warden.allowed"),
-            clamped: counter("warden.clamped"),
             held: counter("warden.approvals.held"),
             audit_dropped: counter("warden.audit.dropped"),
             audit_stood_in: counter("warden.audit.stood_in"),
             audit_waiting: host::define_gauge("warden.audit.waiting").ok(),
-            denied: Reason::ALL.iter().map(|r| (*r, counter(&format!("warden.denied.{}", r.code())))).collect(),
-            dlp: [
-                (Action::Mask, counter("warden.dlp.masked")),
-                (Action::Block, counter("warden.dlp.blocked")),
-                (Action::Audit, counter("warden.dlp.audited")),
-            ],
-            per_detector: RefCell::new(HashMap::new()),
+            labelled: RefCell::new(Registry::new(HostStats)),
         }
     }
 
-    /// A request was forwarded.
-    pub fn allowed(&self) {
-        if let Some(id) = self.allowed {
-            host::increment(id);
+    /// A request's final decision (see [`Registry::request`]).
+    pub fn request(&self, role: Option<&str>, decision: Decision, reason: Option<Reason>) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.request(role, decision, reason);
         }
     }
 
-    /// A forwarded request had a value clamped.
-    pub fn clamped(&self) {
-        if let Some(id) = self.clamped {
-            host::increment(id);
+    /// Tokens and cost of one exchange (see [`Registry::usage`]).
+    pub fn usage(&self, role: &str, models: &GlobSet, reported: Option<&str>, tokens: &TokenCounts, cost: Option<u64>) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.usage(role, models, reported, tokens, cost);
         }
     }
 
-    /// A request was held for approval (its outcome counts as allowed or denied later).
+    /// A request refused because the budget named `budget` had no room.
+    pub fn budget_refused(&self, budget: &str) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.budget_refused(budget);
+        }
+    }
+
+    /// An answer cut short because the budget named `budget` ran out mid-stream.
+    pub fn stream_cut(&self, budget: &str) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.stream_cut(budget);
+        }
+    }
+
+    /// An exchange's DLP findings, per detector and action.
+    pub fn dlp(&self, tally: &Tally) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.dlp(tally);
+        }
+    }
+
+    /// How a held request's approval ended.
+    pub fn approval(&self, outcome: ApprovalOutcome) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.approval(outcome);
+        }
+    }
+
+    /// A request was held for approval (its outcome counts in `approval` and `request` later).
     pub fn held(&self) {
         if let Some(id) = self.held {
             host::increment(id);
@@ -92,38 +120,6 @@ impl Metrics {
     pub fn audit_waiting(&self, delta: i64) {
         if let Some(id) = self.audit_waiting {
             host::add(id, delta);
-        }
-    }
-
-    /// Adds an exchange's DLP findings: totals per action and counts per detector.
-    pub fn dlp(&self, tally: &Tally) {
-        for (action, id) in &self.dlp {
-            let count = tally.total(*action);
-            if let (Some(id), true) = (id, count > 0) {
-                host::add(*id, i64::from(count));
-            }
-        }
-        let mut per_detector = self.per_detector.borrow_mut();
-        for (detector, action, count) in tally.entries() {
-            let label = match action {
-                Action::Mask => "masked",
-                Action::Block => "blocked",
-                Action::Audit => "audited",
-                Action::Off => continue,
-            };
-            let id = *per_detector
-                .entry((detector.to_string(), action))
-                .or_insert_with(|| host::define_counter(&format!("warden.dlp.{label}.{detector}")).ok());
-            if let Some(id) = id {
-                host::add(id, i64::from(count));
-            }
-        }
-    }
-
-    /// A request was refused.
-    pub fn denied(&self, reason: Reason) {
-        if let Some((_, Some(id))) = self.denied.iter().find(|(r, _)| *r == reason) {
-            host::increment(*id);
         }
     }
 }

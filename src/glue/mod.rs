@@ -13,9 +13,13 @@
 //!   Envoy; its answer, in `on_http_call_response`, resumes or refuses the request);
 //! - on response headers and body: performs the exchange's [`ResponseStep`] and follows its
 //!   [`ResponseMode`] (event streams rewritten chunk by chunk as they pass, other bodies buffered
-//!   with their headers until complete, or observed for the record);
-//! - on log: asks the exchange for its record (made once) and queues it; records what DLP found
-//!   (counts per detector, never values).
+//!   with their headers until complete, or observed for the record); once the exchange cut a
+//!   stream at its budget, the next upstream chunk that is not the last is dropped and the stream
+//!   reset, so the upstream stops generating (docs/budgets.md, "The stream cut");
+//! - on log: asks the exchange for its record (made once) and queues it, settles its budgets, and
+//!   counts in the metrics ([`metrics`]) the request's final decision, a budget refusal or stream
+//!   cut, its tokens and cost (from the budget settlement, else from the record's usage) and what
+//!   DLP found (counts per detector, never values).
 //!
 //! Host calls go through [`host`], which never panics; a failing host call is reported to the
 //! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
@@ -23,6 +27,7 @@
 
 mod audit;
 mod host;
+mod ledger;
 mod metrics;
 
 use crate::core::audit::outbox::Outbox;
@@ -33,12 +38,14 @@ use crate::core::exchange::{
     ResponseBodyStep, ResponseMode, ResponseStep,
 };
 use crate::core::identity::TokenStatus;
+use crate::core::metric_labels::{ApprovalOutcome, Decision, TokenCounts};
+use crate::core::policy::Role;
 use crate::proxy_abi::{decode_claims, decode_text};
 use host::{Buffer, HostError, Map};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
@@ -92,6 +99,11 @@ impl RootContext for WardenRoot {
         };
         match Gateway::new(&text, |name| std::env::var(name).ok()) {
             Ok(gateway) => {
+                let gateway = gateway.with_ledger(Box::new(ledger::SharedData));
+                if let Err(e) = crate::core::budget::ledger::init(gateway.ledger()) {
+                    log::error!("cannot set up the budget ledger: {}", e.describe());
+                    return false;
+                }
                 log::info!(
                     "policy loaded: {} roles, {} bindings",
                     gateway.policy.roles.len(),
@@ -129,6 +141,7 @@ impl RootContext for WardenRoot {
             metrics: self.metrics.clone(),
             outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
             response_complete: false,
+            decision: Cell::new(None),
             exchange: None,
             buffered: 0,
             had_content_length: false,
@@ -147,6 +160,9 @@ struct WardenHttp {
     outbox: Option<Rc<RefCell<Outbox>>>,
     /// Whether the response reached its end.
     response_complete: bool,
+    /// The request's decision so far (a refusal after forwarding replaces it), counted once in
+    /// `on_log`; `None` while none was made.
+    decision: Cell<Option<(Decision, Option<Reason>)>>,
     /// The request's exchange, from its headers to its record: set for every request once a
     /// policy is loaded, and never dropped before `on_log` asks it for the record.
     exchange: Option<Exchange>,
@@ -169,6 +185,7 @@ impl Context for WardenHttp {
         let answer = status.map(|status| (status, body.as_slice()));
         match exchange.on_approval_answer(&gateway, answer, now) {
             ApprovalStep::Forward { clamped } => {
+                self.count_approval(ApprovalOutcome::Approved);
                 if let Err(e) = host::continue_request() {
                     self.fail_closed("resuming the approved request", e);
                 } else {
@@ -176,6 +193,9 @@ impl Context for WardenHttp {
                 }
             }
             ApprovalStep::Reply(local) => {
+                if let Some(outcome) = ApprovalOutcome::of_refusal(local.reason) {
+                    self.count_approval(outcome);
+                }
                 self.reply(&local);
             }
         }
@@ -329,7 +349,13 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_log(&mut self) {
-        self.record_exchange();
+        // Budgets are settled whether or not the policy keeps records (the record, when made,
+        // carries the same settlement).
+        let recorded = self.record_exchange();
+        if let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) {
+            exchange.settle(&gateway, host::now_millis());
+        }
+        self.count_exchange(recorded);
         let Some(exchange) = &self.exchange else { return };
         let tally = exchange.tally();
         if tally.is_empty() {
@@ -360,17 +386,60 @@ impl WardenHttp {
     }
 
     /// Queues the exchange's audit record (when the policy has `audit`); the exchange makes it
-    /// once, whatever path the request took.
-    fn record_exchange(&mut self) {
-        let (Some(outbox), Some(gateway)) = (self.outbox.clone(), self.gateway.clone()) else { return };
-        let Some(exchange) = self.exchange.as_mut() else { return };
+    /// once, whatever path the request took. Returns the model the answer reported and the
+    /// record's usage, for the metrics.
+    fn record_exchange(&mut self) -> Option<(Option<String>, TokenCounts)> {
+        let (Some(outbox), Some(gateway)) = (self.outbox.clone(), self.gateway.clone()) else { return None };
+        let exchange = self.exchange.as_mut()?;
         let ending = Ending {
             at_ms: host::now_millis(),
             response_complete: self.response_complete,
             client_gone: client_went_away(),
         };
-        if let Some(record) = exchange.finish_record(&gateway, ending) {
-            audit::enqueue(&outbox, record, self.metrics.as_deref());
+        let record = exchange.finish_record(&gateway, ending)?;
+        let reported = record.response.as_ref().and_then(|r| r.transcript.model.clone());
+        let tokens = TokenCounts::from(&record.usage);
+        audit::enqueue(&outbox, record, self.metrics.as_deref());
+        Some((reported, tokens))
+    }
+
+    /// Counts the ended exchange in the metrics: its final decision, the budget that refused
+    /// it or cut its answer, and its tokens and cost — once: from the budget settlement when the
+    /// exchange has one (it prices the usage), else from the audit record's usage.
+    fn count_exchange(&self, recorded: Option<(Option<String>, TokenCounts)>) {
+        let Some(metrics) = &self.metrics else { return };
+        if let Some((decision, reason)) = self.decision.get() {
+            metrics.request(self.role().map(|role| role.name.as_str()), decision, reason);
+        }
+        let Some(exchange) = &self.exchange else { return };
+        if let Some(budget) = exchange.budget_refusal() {
+            metrics.budget_refused(budget);
+        }
+        if let Some(budget) = exchange.stream_cut().and_then(|cut| cut.budget.as_deref()) {
+            metrics.stream_cut(budget);
+        }
+        let Some(role) = self.role() else { return };
+        let reported = recorded.as_ref().and_then(|(model, _)| model.as_deref());
+        match (exchange.settlement(), &recorded) {
+            (Some(settled), _) => {
+                let model = reported.or(Some(settled.model.as_str()));
+                metrics.usage(&role.name, &role.models, model, &TokenCounts::from(&settled.usage), settled.cost_nanos);
+            }
+            (None, Some((_, tokens))) => metrics.usage(&role.name, &role.models, reported, tokens, None),
+            (None, None) => {}
+        }
+    }
+
+    /// The role the request is bound to, once known.
+    fn role(&self) -> Option<&Role> {
+        let caller = self.exchange.as_ref()?.caller()?;
+        self.gateway.as_ref()?.policy.roles.get(caller.role)
+    }
+
+    /// Counts how a held request's approval ended.
+    fn count_approval(&self, outcome: ApprovalOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.approval(outcome);
         }
     }
 
@@ -443,7 +512,10 @@ impl WardenHttp {
                 );
                 let now = host::now_seconds().unwrap_or(0.0);
                 match exchange.on_approval_answer(gateway, None, now) {
-                    ApprovalStep::Reply(local) => self.reply(&local),
+                    ApprovalStep::Reply(local) => {
+                        self.count_approval(ApprovalOutcome::Error);
+                        self.reply(&local)
+                    }
                     // Without an answer nothing approves; refuse even if that ever changed.
                     ApprovalStep::Forward { .. } => {
                         let local = exchange.on_host_failure("approving without an answer");
@@ -459,6 +531,19 @@ impl WardenHttp {
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else {
             return Action::Continue;
         };
+        if exchange.stream_cut().is_some() {
+            // The ending went out with an earlier chunk: drop these bytes, and reset the stream
+            // so the upstream stops generating (unless it just ended by itself).
+            if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &[]) {
+                return self.fail_response("dropping bytes after the stream cut", e);
+            }
+            if !end {
+                if let Err(e) = host::close_response_stream() {
+                    log::error!("{} resetting the cut stream failed (host status {})", exchange.request_id, e.0);
+                }
+            }
+            return Action::Continue;
+        }
         let chunk = if size > 0 {
             match host::get_buffer(Buffer::ResponseBody, 0, size) {
                 Ok(chunk) => chunk,
@@ -528,9 +613,7 @@ impl WardenHttp {
 
     /// Sends a local reply and stops the request.
     fn reply(&self, local: &LocalReply) -> Action {
-        if let Some(metrics) = &self.metrics {
-            metrics.denied(local.reason);
-        }
+        self.decision.set(Some((Decision::Denied, Some(local.reason))));
         if let Err(e) = host::send_reply(local.status, &local.headers, &local.body) {
             log::error!("sending a local reply failed (status {})", e.0);
         }
@@ -543,13 +626,10 @@ impl WardenHttp {
         Action::Continue
     }
 
+    /// Notes a forwarded request's decision (a later refusal of its response replaces it).
     fn count_forward(&self, clamped: bool) {
-        if let Some(metrics) = &self.metrics {
-            metrics.allowed();
-            if clamped {
-                metrics.clamped();
-            }
-        }
+        let decision = if clamped { Decision::Clamped } else { Decision::Allowed };
+        self.decision.set(Some((decision, None)));
     }
 }
 

@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import http.client
 import json
+import re
 import os
 import secrets
 import signal
@@ -352,8 +353,8 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
     """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
 
     Default: envoy/policy.yaml with identity.providers = the test issuer and without its
-    approvals and audit (their tests add them back with a service of their own: test_approvals.py,
-    test_audit.py, test_audit_trail.py).
+    approvals, audit and budgets (their tests add them back with a service of their own:
+    test_approvals.py, test_audit.py, test_audit_trail.py, test_budgets.py).
     `changes` is deep-merged into that; `text` writes the given text verbatim instead (for
     invalid-policy tests).
     """
@@ -365,6 +366,7 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
         del base["credentials"][name]
     for role in base["roles"].values():
         role.pop("approval", None)
+        role.pop("budgets", None)  # the demo's small daily budgets: test_budgets.py sets its own
     base["identity"]["providers"] = [{
         "name": "test", "issuer": issuer.issuer, "audiences": [TEST_AUDIENCE],
         "jwks": {"file": str(issuer.jwks_path)},
@@ -428,6 +430,14 @@ class Gateway:
                 out[name] = value
         return out
 
+    def prometheus(self) -> dict[tuple[str, frozenset], float]:
+        """`/stats/prometheus` as {(metric name, frozenset of (label, value)): value}."""
+        return parse_prometheus(self.admin("/stats/prometheus"))
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One series of `/stats/prometheus` (0 when it does not exist)."""
+        return self.prometheus().get((name, frozenset(labels.items())), 0)
+
     def sdk(self, token: str | None = None, **kwargs: Any):
         """An Anthropic SDK client pointed at this gateway (no retries)."""
         import anthropic
@@ -440,6 +450,20 @@ class Gateway:
         if not self.stopped:
             stop_process(self.proc)
             self.stopped = True
+
+
+PROMETHEUS_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+PROMETHEUS_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text format samples: {(name, frozenset of (label, value)): value}."""
+    out = {}
+    for line in text.splitlines():
+        m = PROMETHEUS_SAMPLE.match(line)
+        if m and not line.startswith("#"):
+            out[(m.group(1), frozenset(PROMETHEUS_LABEL.findall(m.group(2) or "")))] = float(m.group(3))
+    return out
 
 
 def wait_ready(gw: Gateway, timeout: float = START_TIMEOUT) -> None:
@@ -751,8 +775,10 @@ class FakeScript:
 
     def __call__(self, text: str = "", **fields: Any) -> None:
         """The next /v1/messages reply says `text` (plus thinking, tool, piece, force_gzip, crlf,
-        pause_after_first_delta, pause_after_text_deltas, pause_timeout, blocks, delay, and
-        match: the next request whose body contains it; see scripts/fake_claude.py)."""
+        pause_after_first_delta, pause_after_text_deltas, pause_timeout, blocks, delay,
+        match: the next request whose body contains it, raw: the exact SSE text of a stream,
+        abort: close the stream without its end, status: an error reply; see
+        scripts/fake_claude.py)."""
         self._call("POST", "/__fake/script", {"text": text, **fields})
 
     def pending(self) -> dict:

@@ -170,6 +170,24 @@ def test_demo_analyst_is_limited_to_haiku(demo):
     assert r.json()["error"]["message"].startswith("warden: max_tokens_exceeded:")
 
 
+def test_demo_analyst_meets_the_daily_budget_with_a_429(demo):
+    _, port, log = demo
+    headers = {"content-type": "application/json", "authorization": f"Bearer {mint('ada', 'analysts')}"}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Hi"}]}
+    for _ in range(5):
+        r = http_request(port, "POST", "/v1/messages", headers, body)
+        assert r.status == 200, r.text
+    r = http_request(port, "POST", "/v1/messages", headers, body)
+    assert r.status == 429, r.text
+    assert r.json()["error"]["type"] == "rate_limit_error"
+    message = r.json()["error"]["message"]
+    assert message.startswith('warden: budget_exhausted: budget "analyst-daily" (subject ada)'), message
+    assert re.search(r"resets at \d{4}-\d\d-\d\dT00:00:00Z", message), message
+    assert 1 <= int(r.header("retry-after")) <= 86400
+    # The banner shows how to meet it.
+    assert "analyst-daily" in log.read_text()
+
+
 def test_demo_stops_with_everything_it_started_and_loses_no_record(demo):
     """Runs after the other tests of the shared demo: it stops it right after a request."""
     proc, port, _ = demo

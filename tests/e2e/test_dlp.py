@@ -191,9 +191,11 @@ def stream_raw(gw, token: str, body: dict, extra_headers: dict | None = None) ->
     return Stream(resp.status, headers, raw, parse_sse(raw) if is_sse and raw else [])
 
 
-def counter(gw, name: str) -> int:
-    full = f"wasmcustom.warden.{name}"
-    return int(gw.stats(full).get(full, "0"))
+def findings(gw, action: str, detector: str | None = None) -> int:
+    """DLP findings in `warden_dlp_findings` with this action (for one detector, or all)."""
+    return int(sum(value for (name, labels), value in gw.prometheus().items()
+                   if name == "warden_dlp_findings" and ("action", action) in labels
+                   and (detector is None or ("detector", detector) in labels)))
 
 
 def wait_until(condition, what: str, timeout: float = 15.0):
@@ -647,7 +649,7 @@ def test_count_tokens_request_is_masked(gateway, upstream, token):
 
 
 def test_personal_data_is_counted_in_requests_but_masked_in_responses(gateway, upstream, token):
-    audited = counter(gateway, "dlp.audited")
+    audited = findings(gateway, "audited", "email")
     text = f"Please write to {EMAIL} about the invoice."
     # The fake echoes the user's text back: the same email goes up and comes down.
     r = gateway.request("POST", "/v1/messages", headers_for(token), ask(text))
@@ -657,8 +659,8 @@ def test_personal_data_is_counted_in_requests_but_masked_in_responses(gateway, u
     reply = r.json()["content"][0]["text"]
     assert text.replace(EMAIL, mask("email", EMAIL, upstream)) in reply
     assert EMAIL not in r.text
-    wait_until(lambda: counter(gateway, "dlp.audited") > audited,
-               "wasmcustom.warden.dlp.audited counts the email of the request")
+    wait_until(lambda: findings(gateway, "audited", "email") > audited,
+               "warden_dlp_findings{action=audited} counts the email of the request")
 
 
 def test_concurrent_streams_are_masked_independently(gateway, upstream, token):
@@ -762,7 +764,7 @@ def test_off_profile_leaves_both_directions_alone(strict_gw, upstream, script, i
 
 
 def test_log_and_stats_count_findings_but_never_show_values(fresh_gw, upstream, script, token):
-    masked, audited = counter(fresh_gw, "dlp.masked"), counter(fresh_gw, "dlp.audited")
+    masked, audited = findings(fresh_gw, "masked"), findings(fresh_gw, "audited")
     script(f"The token: {GITHUB_PAT}", piece=3)
     s = stream_raw(fresh_gw, token, ask(f"key {AWS_KEY_ID}, mail me at {EMAIL}"))
     assert s.status == 200 and s.names()[-1] == "message_stop"
@@ -771,13 +773,13 @@ def test_log_and_stats_count_findings_but_never_show_values(fresh_gw, upstream, 
         lambda: re.search(r"dlp: masked [^\n]*", fresh_gw.log()),
         "a `dlp: masked` line in the gateway log").group(0)
     assert line == "dlp: masked aws-access-key=1 github-pat=1; audited email=1", line
-    wait_until(lambda: counter(fresh_gw, "dlp.masked") - masked == 2,
-               "wasmcustom.warden.dlp.masked grows by 2")
-    wait_until(lambda: counter(fresh_gw, "dlp.audited") - audited == 1,
-               "wasmcustom.warden.dlp.audited grows by 1")
-    # Per detector too (the counter is defined when first needed, so it starts here).
-    wait_until(lambda: counter(fresh_gw, "dlp.masked.github-pat") >= 1,
-               "wasmcustom.warden.dlp.masked.github-pat counts the token")
+    wait_until(lambda: findings(fresh_gw, "masked") - masked == 2,
+               "warden_dlp_findings{action=masked} grows by 2")
+    wait_until(lambda: findings(fresh_gw, "audited") - audited == 1,
+               "warden_dlp_findings{action=audited} grows by 1")
+    # Per detector (each series is defined when first needed, so it starts here).
+    wait_until(lambda: findings(fresh_gw, "masked", "github-pat") >= 1,
+               "warden_dlp_findings{detector=github-pat,action=masked} counts the token")
     log = fresh_gw.log()
     for value in (GITHUB_PAT, AWS_KEY_ID, EMAIL):
         assert leaked(log, value) is None, f"{leaked(log, value)!r} is in the gateway log"

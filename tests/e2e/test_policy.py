@@ -9,6 +9,7 @@ import json
 import pytest
 
 from conftest import refusal
+from test_dlp import wait_until
 
 JSON = {"content-type": "application/json"}
 HAIKU = {"model": "claude-haiku-4-5", "max_tokens": 100,
@@ -251,18 +252,17 @@ def test_nul_in_path_is_rejected_by_envoy_in_anthropic_shape(gateway, upstream, 
 
 
 def test_decisions_are_counted_in_envoy_stats(gateway, upstream, as_dev, as_analyst):
-    def counter(name):
-        full = f"wasmcustom.warden.{name}"
-        return int(gateway.stats(full).get(full, "0"))
+    def count(role: str, decision: str, reason: str = "none") -> float:
+        return gateway.metric("warden_requests", role=role, decision=decision, reason=reason)
 
-    before = {n: counter(n) for n in ("allowed", "clamped", "denied.model_not_allowed")}
+    cases = [("analyst", "denied", "model_not_allowed"), ("developer", "clamped"), ("analyst", "allowed")]
+    before = {case: count(*case) for case in cases}
     assert gateway.request("POST", "/v1/messages", as_analyst, SONNET).status == 403
     assert gateway.request("POST", "/v1/messages", as_dev, {**SONNET, "max_tokens": 100000}).status == 200
     assert gateway.request("POST", "/v1/messages", as_analyst, HAIKU).status == 200
-    after = {n: counter(n) for n in before}
-    assert after["denied.model_not_allowed"] - before["denied.model_not_allowed"] == 1
-    assert after["allowed"] - before["allowed"] == 2
-    assert after["clamped"] - before["clamped"] == 1
-    prometheus = gateway.admin("/stats/prometheus")
-    # Custom stat namespaces lose their prefix in the Prometheus output.
-    assert "\nwarden_denied_model_not_allowed{} " in prometheus
+    # Each request is counted once, when its stream ends (just after the client has its answer).
+    wait_until(lambda: all(count(*case) - before[case] == 1 for case in cases),
+               "one request counted for each of the three decisions")
+    # The labels are cut out of the stat name by the rendered config's stats_tags.
+    stats = gateway.stats("wasmcustom.warden.role.analyst.decision.denied.reason.model_not_allowed.requests")
+    assert list(stats.values()) == [str(int(count("analyst", "denied", "model_not_allowed")))]

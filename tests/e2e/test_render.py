@@ -245,3 +245,57 @@ def test_envoy_refusals_of_every_status_are_mapped_to_anthropic_errors(tmp_path,
         if "body_format_override" in mapper:
             body = mapper["body_format_override"]["json_format"]
             assert body["type"] == "error" and body["error"]["message"].startswith("warden: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Warden's metric labels (docs/metrics.md)
+
+LABEL_KEYS = {"role", "decision", "reason", "model", "kind", "budget", "detector", "action", "outcome"}
+
+
+def extract_tags(config: dict, stat: str) -> tuple[str, dict[str, str]]:
+    """What Envoy does with the rendered stats_tags: each regex that matches removes its first
+    group from the name and makes its second the tag's value (Python's `re` reads these regexes
+    as Envoy's ECMAScript engine does)."""
+    import re
+
+    cuts, tags = [], {}
+    for spec in config["stats_config"]["stats_tags"]:
+        m = re.search(spec["regex"], stat)
+        if m:
+            cuts.append(m.span(1))
+            tags[spec["tag_name"]] = m.group(2)
+    name = "".join(c for i, c in enumerate(stat) if not any(a <= i < b for a, b in cuts))
+    return name, tags
+
+
+def test_every_metric_label_has_a_tag_regex_that_takes_it_out_of_the_name(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, base_policy())
+    assert rc == 0, err
+    assert {t["tag_name"] for t in config["stats_config"]["stats_tags"]} == LABEL_KEYS
+    assert "use_all_default_tags" not in config["stats_config"], "Envoy's own tags stay on"
+    stat = "wasmcustom.warden.role.analyst.decision.denied.reason.model_not_allowed.requests"
+    assert extract_tags(config, stat) == (
+        "wasmcustom.warden.requests", {"role": "analyst", "decision": "denied", "reason": "model_not_allowed"})
+    stat = "wasmcustom.warden.role.dev.model.claude-sonnet-4-6.kind.cache_read.tokens"
+    assert extract_tags(config, stat) == (
+        "wasmcustom.warden.tokens", {"role": "dev", "model": "claude-sonnet-4-6", "kind": "cache_read"})
+
+
+def test_a_label_value_that_looks_like_a_key_stays_a_value(tmp_path, jwks_file):
+    rc, config, _ = render(tmp_path, base_policy())
+    stat = "wasmcustom.warden.role.decision.decision.reason.reason.role.requests"
+    assert extract_tags(config, stat) == (
+        "wasmcustom.warden.requests", {"role": "decision", "decision": "reason", "reason": "role"})
+    assert extract_tags(config, "wasmcustom.warden.audit.dropped") == ("wasmcustom.warden.audit.dropped", {})
+    assert extract_tags(config, "cluster.anthropic.upstream_rq_200")[1] == {}
+
+
+def test_the_istio_instructions_carry_the_rendered_tag_regexes(tmp_path, jwks_file):
+    import json
+
+    rc, config, _ = render(tmp_path, base_policy())
+    text = (REPO / "docs" / "deployment.md").read_text()
+    documented = [json.loads(line.strip().rstrip(",")) for line in text.splitlines()
+                  if line.strip().startswith('{"tag_name"')]
+    assert documented == config["stats_config"]["stats_tags"]

@@ -51,6 +51,9 @@ pub enum Outcome {
     UpstreamReset,
     /// The upstream answered with an error status.
     UpstreamError,
+    /// Warden ended the streamed answer because it used up its budget's output allowance
+    /// (the stream cut); the record's usage counts the output tokens up to the cut.
+    BudgetCut,
 }
 
 /// Who made the request.
@@ -214,8 +217,12 @@ pub struct Record {
     pub response: Option<ResponseView>,
     /// What DLP found.
     pub dlp: DlpView,
-    /// Token usage.
+    /// Token usage: what the answer reported, or for an exchange that ended without its final
+    /// figures, the conservative figures it was charged ([`crate::core::budget`]).
     pub usage: Usage,
+    /// What the exchange cost in nanos of the price table's currency, priced from `usage`
+    /// (`None` when the policy has no `pricing`; `0` when nothing was charged).
+    pub cost_nanos: Option<u64>,
     /// When.
     pub timings: Timings,
     /// How it ended.
@@ -235,9 +242,10 @@ struct Placed<'a> {
 impl Serialize for Placed<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.record;
-        let mut map = serializer.serialize_map(Some(21))?;
+        let mut map = serializer.serialize_map(Some(22))?;
         // Keys in canonical (byte) order: see `Record::seal`.
         map.serialize_entry("approval", &r.approval)?;
+        map.serialize_entry("cost_nanos", &r.cost_nanos)?;
         map.serialize_entry("decision", &r.decision)?;
         map.serialize_entry("dlp", &r.dlp)?;
         map.serialize_entry("endpoint", &r.endpoint)?;
@@ -929,6 +937,7 @@ mod tests {
             response: None,
             dlp: DlpView::default(),
             usage: Usage::default(),
+            cost_nanos: None,
             timings: Timings { start: 1, first_byte: None, end: 2 },
             outcome: Outcome::Refused,
             blobs: BTreeMap::new(),
@@ -1008,7 +1017,9 @@ mod tests {
                 output_tokens: Some(3),
                 cache_read_input_tokens: Some(7),
                 cache_creation_input_tokens: None,
+                ..Usage::default()
             },
+            cost_nanos: Some(123_000),
             timings: Timings { start: 1, first_byte: Some(2), end: 3 },
             outcome: Outcome::StreamError,
             blobs: [("sha256:01".to_string(), "{\"role\":\"user\"}".to_string())].into(),

@@ -14,7 +14,9 @@
 //! Outcome: refused when Warden refused; an upstream status ≥ 400 is `upstream_error`; an answer
 //! that carried an error event or stopped being an event stream is `stream_error`; an event
 //! stream that never reached `message_stop`, or a response that never started, is
-//! `client_abort` when the client went away first, else `upstream_reset`.
+//! `client_abort` when the client went away first, else `upstream_reset`. An answer Warden cut
+//! at its budget ([`Trail::on_cut`]) is `budget_cut`, whatever followed, and its usage counts
+//! the output tokens up to the cut when the delivered stream did not report them.
 
 use super::record::{
     request_view, ApprovalView, BlobNames, DecisionView, DlpView, Forwarded, IdentityView, Outcome, Record, Recorder,
@@ -73,6 +75,8 @@ pub struct Trail {
     stream: Option<StreamTranscript>,
     body: Vec<u8>,
     body_truncated: bool,
+    /// Output tokens at the stream cut, when Warden ended the answer at its budget.
+    cut_output_tokens: Option<u64>,
 }
 
 impl Trail {
@@ -154,6 +158,12 @@ impl Trail {
         }
     }
 
+    /// Warden ended the streamed answer at its budget after about `output_tokens` output
+    /// tokens (the stream cut).
+    pub fn on_cut(&mut self, output_tokens: u64) {
+        self.cut_output_tokens = Some(output_tokens);
+    }
+
     /// Bytes delivered to the client at `at_ms`.
     pub fn on_delivered(&mut self, bytes: &[u8], at_ms: u64) {
         if bytes.is_empty() {
@@ -192,13 +202,19 @@ impl Trail {
             transcript.content.iter_mut().for_each(|block| mask_strings(block, &mut *recorder.mask));
             transcript
         });
-        let outcome = outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending);
+        let outcome = match self.cut_output_tokens {
+            Some(_) if self.refusal.is_none() => Outcome::BudgetCut,
+            _ => outcome(self.refusal.is_some(), self.status, transcript.as_ref(), ending),
+        };
         let decision = match (self.refusal, self.undecided) {
             (Some(refusal), _) => refusal,
             (None, Some(why)) => DecisionView { allowed: false, reason: None, status: self.status, message: Some(why) },
             (None, None) => DecisionView { allowed: true, reason: None, status: self.status, message: None },
         };
-        let usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
+        let mut usage = transcript.as_ref().map(|t| t.usage.clone()).unwrap_or_default();
+        if let Some(tokens) = self.cut_output_tokens {
+            usage.output_tokens = Some(usage.output_tokens.unwrap_or(0).max(tokens));
+        }
         let session_id = super::record::session_id(self.labels.session.as_deref(), request.as_ref().map(|r| &r.params));
         Record {
             request_id: self.request_id,
@@ -216,6 +232,7 @@ impl Trail {
             response: transcript.map(|transcript| ResponseView { status: self.status, stream, transcript }),
             dlp: dlp_view(tally),
             usage,
+            cost_nanos: None,
             timings: Timings { start: self.start_ms, first_byte: self.first_byte_ms, end: ending.at_ms },
             outcome,
             blobs,

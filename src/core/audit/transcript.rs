@@ -16,7 +16,6 @@
 //! stream end the reassembly (`malformed`); what came before is kept.
 
 use crate::core::sse::{SseEvent, SseParser};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Most text kept per answer, in bytes.
@@ -24,35 +23,7 @@ pub const MAX_TEXT_BYTES: usize = 1 << 20;
 /// Largest SSE event the reassembly accepts (the response redactor enforces the same order).
 const MAX_EVENT_BYTES: usize = 16 << 20;
 
-/// Token usage as Anthropic reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    /// Input tokens written to the prompt cache.
-    pub cache_creation_input_tokens: Option<u64>,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_input_tokens: Option<u64>,
-    /// Input tokens billed at the normal rate.
-    pub input_tokens: Option<u64>,
-    /// Output tokens.
-    pub output_tokens: Option<u64>,
-}
-
-impl Usage {
-    /// Takes every count `usage` (an Anthropic `usage` object) carries.
-    fn update(&mut self, usage: &Value) {
-        let count = |name: &str| usage.get(name).and_then(Value::as_u64);
-        for (slot, name) in [
-            (&mut self.input_tokens, "input_tokens"),
-            (&mut self.output_tokens, "output_tokens"),
-            (&mut self.cache_read_input_tokens, "cache_read_input_tokens"),
-            (&mut self.cache_creation_input_tokens, "cache_creation_input_tokens"),
-        ] {
-            if let Some(n) = count(name) {
-                *slot = Some(n);
-            }
-        }
-    }
-}
+pub use crate::core::budget::usage::Usage;
 
 /// The answer as the agent received it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -337,7 +308,8 @@ mod tests {
                 input_tokens: Some(12),
                 output_tokens: Some(42),
                 cache_read_input_tokens: Some(5000),
-                cache_creation_input_tokens: None
+                cache_creation_input_tokens: None,
+                ..Usage::default()
             }
         );
         assert!(t.complete && !t.truncated && !t.malformed && t.error.is_none());

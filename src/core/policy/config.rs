@@ -39,6 +39,186 @@ pub struct PolicyFile {
     /// The audit trail: where records go and what happens when they cannot. Default: no records.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
+    /// What models cost: rows of model globs with prices. Required by `cost` budgets; without it
+    /// records carry no cost.
+    #[serde(default)]
+    pub pricing: Option<PricingConfig>,
+    /// How budget reservations are estimated and the budget ledger bounded.
+    #[serde(default)]
+    pub accounting: AccountingConfig,
+}
+
+/// The price table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Currency label shown in messages (letters, 1-8). Default `USD`.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Rows in priority order: the first whose `models` match prices a model. A model no row
+    /// matches costs the dearest of every row, component by component. At least one row.
+    pub models: Vec<PriceRowConfig>,
+}
+
+/// Prices of the models a row matches, per million tokens (per thousand for web search).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRowConfig {
+    /// Model globs (`claude-sonnet-4*`); at least one.
+    pub models: Vec<String>,
+    /// Input tokens, per million.
+    pub input: f64,
+    /// Output tokens, per million.
+    pub output: f64,
+    /// Tokens written to the 5-minute prompt cache, per million. Default 1.25 × `input`.
+    #[serde(default)]
+    pub cache_write_5m: Option<f64>,
+    /// Tokens written to the 1-hour prompt cache, per million. Default 2 × `input`.
+    #[serde(default)]
+    pub cache_write_1h: Option<f64>,
+    /// Tokens read from the prompt cache, per million. Default 0.1 × `input`.
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    /// Web searches, per thousand. Default 10.
+    #[serde(default = "default_web_search_price")]
+    pub web_search: f64,
+}
+
+/// Reservation estimates and ledger bounds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountingConfig {
+    /// Request body bytes per estimated input token; smaller is more conservative. Default 2.
+    #[serde(default = "default_bytes_per_token")]
+    pub input_bytes_per_token: u64,
+    /// Output tokens reserved when below `max_tokens`. Default: reserve all of `max_tokens`.
+    #[serde(default)]
+    pub expected_output_tokens: Option<u64>,
+    /// Web searches reserved for a request declaring a web search tool. Default 10.
+    #[serde(default = "default_web_searches_reserved")]
+    pub web_searches_reserved: u64,
+    /// Most budget ledger entries in Envoy's shared data. Default 100000.
+    #[serde(default = "default_max_keys")]
+    pub max_keys: u64,
+    /// Ledger entries one subject's jobs may use per job budget (jobs beyond share them).
+    /// Default 64.
+    #[serde(default = "default_jobs_per_subject")]
+    pub jobs_per_subject: u64,
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        Self {
+            input_bytes_per_token: default_bytes_per_token(),
+            expected_output_tokens: None,
+            web_searches_reserved: default_web_searches_reserved(),
+            max_keys: default_max_keys(),
+            jobs_per_subject: default_jobs_per_subject(),
+        }
+    }
+}
+
+fn default_currency() -> String {
+    "USD".to_string()
+}
+
+fn default_web_search_price() -> f64 {
+    10.0
+}
+
+fn default_bytes_per_token() -> u64 {
+    2
+}
+
+fn default_web_searches_reserved() -> u64 {
+    10
+}
+
+fn default_max_keys() -> u64 {
+    100_000
+}
+
+fn default_jobs_per_subject() -> u64 {
+    64
+}
+
+/// A budget: limits on what a role, each member, each group or each job may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Name in 429 messages and metrics (letters, digits, `-`, `_`, `.`), unique in the policy.
+    pub name: String,
+    /// Whom it counts for: `role` (everyone together, default), `subject` (each member), `group`
+    /// (each bound group), `job` (each job).
+    #[serde(default)]
+    pub per: ScopeConfig,
+    /// The window `tokens`, `cost` and `requests` count in: `minute`, `hour`, `day`, `month`.
+    /// Required with any of them.
+    #[serde(default)]
+    pub window: Option<PeriodConfig>,
+    /// The zone windows are cut in: `UTC` (default) or a fixed offset `+HH:MM` / `-HH:MM`.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Tokens per window (input, cache writes and reads, output).
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// Cost per window, in the price table's currency (needs `pricing`).
+    #[serde(default)]
+    pub cost: Option<f64>,
+    /// Requests per window.
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// Requests in flight at once.
+    #[serde(default)]
+    pub concurrent: Option<u64>,
+    /// `refuse` (default): 429 when the reservation does not fit; `clamp`: lower `max_tokens` to
+    /// what is left (needs `tokens` or `cost`).
+    #[serde(default)]
+    pub on_exhausted: OnExhaustedConfig,
+    /// Smallest `max_tokens` a clamp may leave; below it the request is refused. Default 256.
+    #[serde(default = "default_clamp_min_tokens")]
+    pub clamp_min_tokens: u64,
+}
+
+/// Whom a budget counts for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ScopeConfig {
+    #[default]
+    Role,
+    Subject,
+    Group,
+    Job,
+}
+
+/// A budget window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum PeriodConfig {
+    Minute,
+    Hour,
+    Day,
+    Month,
+}
+
+/// What happens when a budget cannot fit a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum OnExhaustedConfig {
+    #[default]
+    Refuse,
+    Clamp,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+
+fn default_clamp_min_tokens() -> u64 {
+    256
 }
 
 /// Identity settings.
@@ -163,6 +343,9 @@ pub struct RoleConfig {
     /// Requests that must wait for a human's approval, and who may give it. Default: none.
     #[serde(default)]
     pub approval: Option<RoleApprovalConfig>,
+    /// Budgets the role's `messages` requests count against. Default: none.
+    #[serde(default)]
+    pub budgets: Vec<BudgetConfig>,
 }
 
 /// A numeric cap and what to do above it.

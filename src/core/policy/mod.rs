@@ -12,6 +12,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod budgets;
 pub mod config;
 pub mod dlp;
 pub mod glob;
@@ -102,6 +103,8 @@ pub struct Role {
     pub dlp_profile: usize,
     /// Requests that wait for a human, and who may decide.
     pub approval: Option<approvals::RoleApproval>,
+    /// Budgets the role's `messages` requests count against.
+    pub budgets: Vec<crate::core::budget::Budget>,
 }
 
 /// A group → role binding, compiled.
@@ -169,6 +172,10 @@ pub struct Policy {
     pub approvals: Option<approvals::ApprovalSettings>,
     /// Where audit records go; `None`: no records.
     pub audit: Option<audit::AuditSettings>,
+    /// What models cost; `None`: records carry no cost and budgets count tokens only.
+    pub pricing: Option<crate::core::budget::pricing::PriceTable>,
+    /// How reservations are estimated and the ledger bounded.
+    pub accounting: crate::core::budget::Settings,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -444,10 +451,20 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         .as_ref()
         .and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials, &gateway_audiences));
     let audit = file.audit.as_ref().and_then(|a| audit::compile(&mut check, a, approvals.as_ref(), &file.credentials));
+    let pricing = file.pricing.as_ref().map(|p| budgets::compile_pricing(&mut check, p));
+    let accounting = budgets::compile_accounting(&mut check, &file.accounting);
+    let mut budget_names = std::collections::BTreeSet::new();
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
     for (name, role) in &file.roles {
         let mut compiled = compile_role(&mut check, name, role, &file.credentials, global_max_body);
+        compiled.budgets = budgets::compile_budgets(
+            &mut check,
+            &format!("roles.{name}"),
+            &role.budgets,
+            pricing.is_some(),
+            &mut budget_names,
+        );
         if let Some(dlp) = &dlp {
             match dlp.profile_index(&role.dlp) {
                 Some(index) => compiled.dlp_profile = index,
@@ -495,6 +512,8 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         dlp,
         approvals,
         audit,
+        pricing,
+        accounting,
     })
 }
 
@@ -539,6 +558,7 @@ fn compile_role(
         max_body_bytes,
         dlp_profile: 0,
         approval: role.approval.as_ref().map(|a| approvals::compile_role(check, &format!("{path}.approval"), a)),
+        budgets: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! an error rather than a predictable id or token.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+use warden::core::budget::window::civil_from_days;
 use warden::core::hex::hex;
 
 /// Current time in whole seconds since the Unix epoch (0 if the clock is before 1970).
@@ -55,21 +56,6 @@ pub fn format_duration(seconds: i64) -> String {
         _ if s % 86_400 < 3600 => format!("{}d", s / 86_400),
         _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
     }
-}
-
-/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
