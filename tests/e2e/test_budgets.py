@@ -168,6 +168,11 @@ def test_a_stream_past_its_budget_is_cut_closes_the_upstream_and_is_charged(
     token = issuer.mint(sub="cora", groups=["eng"])
     texts: list[str] = []
     error: Exception | None = None
+
+    def cut_upstream() -> list[dict]:
+        forwarded = [r for r in upstream.requests() if "cut-me" in r["body"]]
+        return forwarded if any(r["stream_closed_early"] for r in forwarded) else []
+
     try:
         with cut_gateway.sdk(token=token).messages.stream(
                 model="claude-sonnet-4-6", max_tokens=8000,
@@ -176,17 +181,18 @@ def test_a_stream_past_its_budget_is_cut_closes_the_upstream_and_is_charged(
                 texts.append(text)
     except anthropic.APIStatusError as raised:
         error = raised
+    try:
+        # The upstream sees its stream closed before its end, while it waits at its pause (the
+        # pause stays until then: a release would let it finish into socket buffers).
+        assert len(wait_until(cut_upstream, "the upstream stream closed early")) == 1
     finally:
         scripted.reset()
-    # The client sees the ending: the error event naming the budget, after part of the answer.
+    # The client saw the ending: the error event naming the budget, after part of the answer.
     assert error is not None, "the stream was not cut"
     assert error.body["error"]["type"] == "rate_limit_error"
     assert error.body["error"]["message"].startswith('warden: budget_exhausted: budget "e2e-cut" exhausted: ')
     delivered = "".join(texts)
     assert 0 < len(delivered) < len("word " * 3000)
-    # The upstream saw its stream closed before its end.
-    forwarded = [r for r in upstream.requests() if "cut-me" in r["body"]]
-    assert len(forwarded) == 1 and forwarded[0]["stream_closed_early"], forwarded
     # The record: budget_cut, charged the running count at the cut.
     record = wait_until(lambda: next((r for r in list(recorder.records) if r.get("outcome") == "budget_cut"),
                                      None), "the cut answer's record")
