@@ -31,12 +31,14 @@ import secrets
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -681,6 +683,68 @@ def init_keys(directory: Path) -> Path:
     subprocess.run([str(WARDEN), "serve", "init", "--dir", str(directory)], check=True,
                    capture_output=True, cwd=REPO)
     return directory
+
+
+def auditor_service_changes(port: int) -> dict:
+    """Policy changes for a `warden serve` on `port` whose console `leads` may read: its
+    credentials, its address, the auditors, and the approval rule it wants a role to have."""
+    return {
+        "credentials": {"approvals-token": {"env": "WARDEN_APPROVALS_TOKEN"},
+                        "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
+        "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
+                                  "verdict_key": "approvals-verdict-key"},
+                      "auditors": ["leads"]},
+        # `warden serve` wants a role with approval rules, and signing in wants an approver.
+        "roles": {"developer": {"approval": {"approvers": ["leads"], "triggers": [
+            {"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# screenshots of the console (test_console.py, test_usage.py)
+
+def png_pixels(path: Path) -> tuple[int, int, int, list[bytes]]:
+    """(width, height, bytes per pixel, rows) of an 8-bit RGB/RGBA non-interlaced PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    assert header is not None
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 4 if colour == 6 else 3
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            up = previous[i]
+            corner = previous[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + pred) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, bpp, rows
+
 
 
 # ------------------------------------------------------------------------------------------

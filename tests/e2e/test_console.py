@@ -9,16 +9,14 @@ the gateway token); the gateway's own path to the store is covered by test_audit
 from __future__ import annotations
 
 import json
-import struct
 import sys
 import subprocess
 import urllib.request
-import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Service, free_port, init_keys
+from conftest import auditor_service_changes, png_pixels, REPO, Service, free_port, init_keys
 
 sys.path.insert(0, str(REPO / "scripts"))
 from console_fixtures import blob_name, gateway_record  # noqa: E402
@@ -60,15 +58,7 @@ def console(tmp_path_factory, make_policy):
     tmp = tmp_path_factory.mktemp("console")
     keys = init_keys(tmp / "keys")
     port = free_port()
-    policy = make_policy({
-        "credentials": {"approvals-token": {"env": "WARDEN_APPROVALS_TOKEN"},
-                        "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
-        "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
-                                  "verdict_key": "approvals-verdict-key"},
-                      "auditors": ["leads"]},
-        "roles": {"developer": {"approval": {"approvers": ["leads"], "triggers": [
-            {"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
-    })
+    policy = make_policy(auditor_service_changes(port))
     service = Service(port, keys, tmp / "warden.db", policy, tmp / "serve.log")
     service.start()
     records = long_session()
@@ -87,49 +77,11 @@ def console(tmp_path_factory, make_policy):
     service.stop()
 
 
-def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
-    """Width, height and rows of RGB(A) pixels of an 8-bit PNG (what Chromium's screenshots are)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    at, idat, header = 8, b"", None
-    while at < len(data):
-        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
-        chunk = data[at + 8:at + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            idat += chunk
-        at += 12 + length
-    width, height, depth, color = header[:4]
-    assert depth == 8 and color in (2, 6), f"unexpected PNG format {depth}/{color}"
-    channels = 3 if color == 2 else 4
-    raw, stride, rows, previous = zlib.decompress(idat), width * channels, [], bytes(width * channels)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up, corner = previous[i], previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
-        rows.append(bytes(line))
-        previous = line
-    return width, height, rows
-
-
 def assert_rendered_page(path: Path) -> None:
     """The screenshot shows a page: the dark header band on top, a light body, many colours
     (text, tables, cards), not a blank or an error-only page."""
-    width, height, rows = png_pixels(path)
+    width, height, channels, rows = png_pixels(path)
     assert width >= 800 and height >= 600, (width, height)
-    channels = len(rows[0]) // width
     pixel = lambda y, x: rows[y][x * channels:x * channels + 3]
     assert sum(pixel(20, 600)) < 200, "the console's dark header is at the top"
     assert sum(pixel(height - 5, 5)) > 600, "the page's background is light"

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import urllib.request
-import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, WARDEN, Service, free_port, init_keys
+from conftest import auditor_service_changes, png_pixels, REPO, WARDEN, Service, free_port, init_keys
 
 BROWSER = REPO / "tests" / "e2e" / "browser"
 DAY_MS = 86_400_000
@@ -60,16 +58,7 @@ def service(tmp_path_factory, make_policy):
     tmp = tmp_path_factory.mktemp("usage")
     keys = init_keys(tmp / "keys")
     port = free_port()
-    policy = make_policy({
-        "credentials": {"approvals-token": {"env": "WARDEN_APPROVALS_TOKEN"},
-                        "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
-        "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
-                                  "verdict_key": "approvals-verdict-key"},
-                      "auditors": ["leads"]},
-        # `warden serve` wants a role with approval rules, and signing in wants an approver.
-        "roles": {"developer": {"approval": {"approvers": ["leads"], "triggers": [
-            {"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
-    })
+    policy = make_policy(auditor_service_changes(port))
     svc = Service(port, keys, tmp / "warden.db", policy, tmp / "serve.log")
     svc.start()
     body = "".join(json.dumps(r) + "\n" for r in traffic()).encode()
@@ -81,49 +70,6 @@ def service(tmp_path_factory, make_policy):
         assert r.status == 200, r.read()
     yield svc
     svc.stop()
-
-
-def png_pixels(path: Path) -> tuple[int, int, int, list[bytes]]:
-    """(width, height, bytes per pixel, rows) of an 8-bit RGB/RGBA non-interlaced PNG."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            idat += chunk
-        pos += 12 + length
-    assert header is not None
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, header
-    bpp = 4 if colour == 6 else 3
-    raw = zlib.decompress(idat)
-    stride = width * bpp
-    rows, previous = [], bytearray(stride)
-    for y in range(height):
-        kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - bpp] if i >= bpp else 0
-            up = previous[i]
-            corner = previous[i - bpp] if i >= bpp else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                line[i] = (line[i] + pred) & 0xFF
-        rows.append(bytes(line))
-        previous = line
-    return width, height, bpp, rows
 
 
 def colour_counts(path: Path, box: dict, ratio: float, colours: dict[str, str]) -> dict[str, int]:
