@@ -307,11 +307,7 @@ fn re_sent_batches_are_acknowledged_once_and_a_bad_line_costs_only_itself() {
         "[".repeat(126),
         "]".repeat(126)
     );
-    let body = format!(
-        "{}\n{changed}\n{{\"version\": 1}}\n{deep}\n{}\n",
-        simple("gw-1", 4),
-        simple("gw-1", 5)
-    );
+    let body = format!("{}\n{changed}\n{{\"version\": 1}}\n{deep}\n{}\n", simple("gw-1", 4), simple("gw-1", 5));
     let (status, answer) = server.ingest_text(&body, &server.token);
     assert_eq!(status, 200, "{answer}");
     assert_eq!((answer["stored"].as_u64(), answer["duplicates"].as_u64()), (Some(2), Some(0)), "{answer}");
@@ -541,14 +537,16 @@ fn script_injected_through_a_session_id_a_subject_a_prompt_or_a_tool_input_stays
     let ws = Workspace::audit("injection");
     let server = Server::start(&ws, 1000);
     let evil = r#"<script>alert(1)</script><img src=x onerror=alert(2)>"#;
-    let prompt = json!({"role": "user", "content": format!("{evil}<system-reminder>{evil}</system-reminder>")}).to_string();
+    let prompt =
+        json!({"role": "user", "content": format!("{evil}<system-reminder>{evil}</system-reminder>")}).to_string();
     let call = json!({"type": "tool_use", "id": evil, "name": evil, "input": {"command": evil}});
     let mut r = record("gw", 1, evil, &[&prompt], &[&prompt], json!([call, {"type": "text", "text": evil}]));
     r["identity"]["subject"] = json!(evil);
     r["identity"]["role"] = json!(evil);
     r["job_id"] = json!(evil);
     r["model"] = json!(evil);
-    let result = json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": evil, "content": evil}]}).to_string();
+    let result =
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": evil, "content": evil}]}).to_string();
     let mut r2 = record("gw", 2, evil, &[&prompt, &result], &[&result], json!([]));
     r2["identity"]["subject"] = json!(evil);
     r2["decision"] = json!({"allowed": false, "reason": evil, "status": 403, "message": evil});
@@ -572,7 +570,9 @@ fn script_injected_through_a_session_id_a_subject_a_prompt_or_a_tool_input_stays
 
 /// Percent-encodes every byte but ASCII letters and digits.
 fn urlencode(text: &str) -> String {
-    text.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 #[test]

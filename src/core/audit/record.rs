@@ -546,10 +546,8 @@ pub fn request_view(
     blobs: &mut BTreeMap<String, String>,
 ) -> RequestView {
     let Forwarded { params, tools, system, messages } = forwarded;
-    let mut view = RequestView {
-        tools: tools.iter().map(|tool| (recorder.mask)(tool)).collect(),
-        ..RequestView::default()
-    };
+    let mut view =
+        RequestView { tools: tools.iter().map(|tool| (recorder.mask)(tool)).collect(), ..RequestView::default() };
     let mut budget = MAX_PARAMS_BYTES;
     for (key, raw) in params {
         let value = record_param(&key, &raw, &mut budget, &mut *recorder.mask);
@@ -582,7 +580,8 @@ pub fn is_credential_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace('-', "_");
     const EXACT: [&str; 9] =
         ["authorization", "token", "password", "passwd", "secret", "cookie", "credential", "credentials", "apikey"];
-    const SUFFIXES: [&str; 7] = ["_token", "_secret", "_password", "api_key", "private_key", "_credential", "_credentials"];
+    const SUFFIXES: [&str; 7] =
+        ["_token", "_secret", "_password", "api_key", "private_key", "_credential", "_credentials"];
     EXACT.contains(&key.as_str()) || SUFFIXES.iter().any(|suffix| key.ends_with(suffix))
 }
 
@@ -831,7 +830,10 @@ mod tests {
         let mut recorder = Recorder { names: &mut names, mask: &mut mask };
         let view = request_view(forwarded, &mut recorder, &mut BTreeMap::new());
         let text = serde_json::to_string(&view.params).unwrap();
-        assert!(!text.contains("opaque-value") && !text.contains("sk-live-SECRET") && !text.contains("anything"), "{text}");
+        assert!(
+            !text.contains("opaque-value") && !text.contains("sk-live-SECRET") && !text.contains("anything"),
+            "{text}"
+        );
         assert_eq!(view.params["mcp_servers"][0]["authorization_token"], CREDENTIAL_REMOVED);
         assert_eq!(view.params["mcp_servers"][0]["url"], "https://mcp.example/sse");
         assert_eq!(view.params["metadata"]["note"], "[REDACTED]");
@@ -842,10 +844,19 @@ mod tests {
 
     #[test]
     fn credential_names_are_recognised_and_token_counts_are_not() {
-        for key in ["authorization_token", "Authorization", "api_key", "X-Api-Key", "client_secret", "password", "refresh_token"] {
+        for key in [
+            "authorization_token",
+            "Authorization",
+            "api_key",
+            "X-Api-Key",
+            "client_secret",
+            "password",
+            "refresh_token",
+        ] {
             assert!(is_credential_key(key), "{key}");
         }
-        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"] {
+        for key in ["max_tokens", "budget_tokens", "input_tokens", "token_id", "stop_sequences", "user_id", "keywords"]
+        {
             assert!(!is_credential_key(key), "{key}");
         }
     }
@@ -865,9 +876,8 @@ mod tests {
     fn a_parameter_too_deep_or_too_large_is_omitted_with_its_size() {
         let deep = format!("{}1{}", "[".repeat(125), "]".repeat(125));
         let huge = format!("\"{}\"", "x".repeat(MAX_PARAM_BYTES));
-        let body = format!(
-            r#"{{"model":"m","max_tokens":1,"messages":[],"deep":{deep},"huge":{huge},"ok":{{"a":[[1]]}}}}"#
-        );
+        let body =
+            format!(r#"{{"model":"m","max_tokens":1,"messages":[],"deep":{deep},"huge":{huge},"ok":{{"a":[[1]]}}}}"#);
         let names = BlobNames::new();
         let forwarded = forwarded_of(body.as_bytes(), &names);
         let mut names = names;

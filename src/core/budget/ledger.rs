@@ -19,6 +19,7 @@
 //! The store abstraction ([`Store`]) is what the glue implements over Envoy's shared data;
 //! [`MemoryStore`] serves native tests and a single VM.
 
+use super::lease::Grant;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -126,14 +127,36 @@ pub struct Entry {
     pub reserved: Amount,
     /// Exchanges in flight.
     pub in_flight: u64,
+    /// What `warden serve` granted this gateway instance, for one window (leases only; see
+    /// [`super::lease`]).
+    pub lease: Option<Lease>,
+    /// When a worker last asked `warden serve` for more of this key (milliseconds; `0`: never),
+    /// so that the workers of one instance ask once between them.
+    pub lease_asked_ms: u64,
+}
+
+/// A grant from `warden serve` for one window of a budget key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// The window the grant is for (epoch seconds of its start).
+    pub window_start: i64,
+    /// What this instance may commit in that window, in total.
+    pub granted: Grant,
+    /// The dimensions ([`super::lease::TOKENS`], [`super::lease::NANOS`],
+    /// [`super::lease::REQUESTS`]) the service had nothing more to grant in when it last answered.
+    pub exhausted: u8,
 }
 
 /// Bytes of an encoded entry.
-const ENTRY_BYTES: usize = 56;
+const ENTRY_BYTES: usize = 104;
+/// Bytes of an entry written before leases existed (still read: shared data outlives a reload
+/// of the filter).
+const ENTRY_BYTES_BEFORE_LEASES: usize = 56;
 
 impl Entry {
-    /// The entry as stored: seven little-endian 64-bit fields.
+    /// The entry as stored: thirteen little-endian 64-bit fields.
     pub fn encode(&self) -> [u8; ENTRY_BYTES] {
+        let lease = self.lease.unwrap_or_default();
         let fields = [
             self.window_start as u64,
             self.spent.tokens,
@@ -142,6 +165,12 @@ impl Entry {
             self.reserved.tokens,
             self.reserved.nanos,
             self.in_flight,
+            self.lease.map_or(0, |lease| 1 | u64::from(lease.exhausted) << 1),
+            lease.window_start as u64,
+            lease.granted.tokens,
+            lease.granted.nanos,
+            lease.granted.requests,
+            self.lease_asked_ms,
         ];
         let mut out = [0u8; ENTRY_BYTES];
         for (chunk, field) in out.chunks_exact_mut(8).zip(fields) {
@@ -150,20 +179,31 @@ impl Entry {
         out
     }
 
-    /// Reads a stored entry; `None` when the bytes are not one.
+    /// Reads a stored entry (either layout); `None` when the bytes are not one.
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
-        if bytes.len() != ENTRY_BYTES {
+        if bytes.len() != ENTRY_BYTES && bytes.len() != ENTRY_BYTES_BEFORE_LEASES {
             return None;
         }
         let mut fields = bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map(u64::from_le_bytes).unwrap_or(0));
         let mut next = || fields.next().unwrap_or(0);
-        Some(Entry {
+        let mut entry = Entry {
             window_start: next() as i64,
             spent: Amount { tokens: next(), nanos: next() },
             requests: next(),
             reserved: Amount { tokens: next(), nanos: next() },
             in_flight: next(),
-        })
+            lease: None,
+            lease_asked_ms: 0,
+        };
+        let lease_state = next();
+        let lease = Lease {
+            window_start: next() as i64,
+            granted: Grant { tokens: next(), nanos: next(), requests: next() },
+            exhausted: u8::try_from(lease_state >> 1).unwrap_or(u8::MAX),
+        };
+        entry.lease = (lease_state != 0).then_some(lease);
+        entry.lease_asked_ms = next();
+        Some(entry)
     }
 
     /// The entry as of the window starting at `window_start`: a new window resets spend and
@@ -364,9 +404,31 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_other_bytes_are_refused() {
-        let entry = Entry { window_start: -5, spent: ASK, requests: 3, reserved: ASK, in_flight: 2 };
+        let lease = Lease { window_start: -60, granted: Grant { tokens: 7, nanos: 8, requests: 9 }, exhausted: 5 };
+        let entry = Entry {
+            window_start: -5,
+            spent: ASK,
+            requests: 3,
+            reserved: ASK,
+            in_flight: 2,
+            lease: Some(lease),
+            lease_asked_ms: 11,
+        };
         assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+        let without = Entry { lease: None, ..entry };
+        assert_eq!(Entry::decode(&without.encode()), Some(without));
+        let open = Entry { lease: Some(Lease { exhausted: 0, ..lease }), ..entry };
+        assert_eq!(Entry::decode(&open.encode()), Some(open));
         assert_eq!(Entry::decode(&[0; 55]), None);
+        assert_eq!(Entry::decode(&[0; 105]), None);
+    }
+
+    #[test]
+    fn an_entry_written_before_leases_still_reads() {
+        let entry =
+            Entry { window_start: 60, spent: ASK, requests: 3, reserved: ASK, in_flight: 2, ..Entry::default() };
+        let old = entry.encode();
+        assert_eq!(Entry::decode(&old[..ENTRY_BYTES_BEFORE_LEASES]), Some(entry));
     }
 
     #[test]
@@ -429,10 +491,18 @@ mod tests {
 
     #[test]
     fn a_new_window_resets_spend_but_keeps_reservations() {
-        let entry = Entry { window_start: 0, spent: ASK, requests: 4, reserved: ASK, in_flight: 1 }.in_window(60);
+        let entry = Entry { window_start: 0, spent: ASK, requests: 4, reserved: ASK, in_flight: 1, ..Entry::default() }
+            .in_window(60);
         assert_eq!(
             entry,
-            Entry { window_start: 60, spent: Amount::default(), requests: 0, reserved: ASK, in_flight: 1 }
+            Entry {
+                window_start: 60,
+                spent: Amount::default(),
+                requests: 0,
+                reserved: ASK,
+                in_flight: 1,
+                ..Entry::default()
+            }
         );
         assert_eq!(entry.in_window(60), entry);
     }

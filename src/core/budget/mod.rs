@@ -21,6 +21,7 @@
 //! Limits are passed to [`admit`] with the budget ([`Budget::limits`]): a later allowance leased
 //! from `warden serve` replaces them without changing the ledger.
 
+pub mod lease;
 pub mod ledger;
 pub mod pricing;
 pub mod usage;
@@ -111,6 +112,9 @@ pub struct Settings {
     pub max_keys: u64,
     /// Ledger entries a subject's jobs share, per job budget.
     pub jobs_per_subject: u64,
+    /// With leases from `warden serve` (`accounting.leases`): the share of each windowed limit,
+    /// in percent, in one slice ([`lease`]). `None`: this instance enforces the limits alone.
+    pub lease_slice_percent: Option<u64>,
 }
 
 impl Default for Settings {
@@ -121,6 +125,7 @@ impl Default for Settings {
             web_searches_reserved: 10,
             max_keys: 100_000,
             jobs_per_subject: 64,
+            lease_slice_percent: None,
         }
     }
 }
@@ -325,8 +330,31 @@ pub fn applicable<'a>(budgets: &'a [Budget], who: &Who, settings: &Settings) -> 
 enum Shortfall {
     Concurrent(u64),
     Requests(u64),
-    Tokens { limit: u64, left: u64 },
-    Cost { limit: u64, left: u64 },
+    Tokens {
+        limit: u64,
+        left: u64,
+    },
+    Cost {
+        limit: u64,
+        left: u64,
+    },
+    /// Within the budget as this instance sees it, but beyond the lease `warden serve` granted it
+    /// (more is being asked for).
+    Lease,
+    /// The service has granted every instance all of the window's budget.
+    SpentEverywhere,
+}
+
+impl Shortfall {
+    /// The leased dimension it is short in ([`lease::TOKENS`] …; 0 for the others).
+    fn dimension(self) -> u8 {
+        match self {
+            Self::Tokens { .. } => lease::TOKENS,
+            Self::Cost { .. } => lease::NANOS,
+            Self::Requests(_) => lease::REQUESTS,
+            Self::Concurrent(_) | Self::Lease | Self::SpentEverywhere => 0,
+        }
+    }
 }
 
 fn check(entry: &Entry, limits: &Limits, amount: Amount) -> Result<(), Shortfall> {
@@ -403,7 +431,8 @@ pub fn admit(
             Some((bytes, _)) => Entry::decode(&bytes).ok_or(Refusal::Ledger(LedgerError::Corrupt))?.in_window(start),
             None => Entry::default(),
         };
-        let room = output_room(&entry, &applicable.budget.limits, &ask, prices);
+        let limits = lease::effective_limits(&applicable.budget.limits, &entry, settings.lease_slice_percent);
+        let room = output_room(&entry, &limits, &ask, prices);
         if room < ask.output_tokens && room >= applicable.budget.clamp_min_tokens {
             ask.output_tokens = room;
             clamp_to = Some(room);
@@ -417,11 +446,22 @@ pub fn admit(
         let (start, end) = bounds(budget.period, budget.zone, now);
         let outcome = ledger::update(store, &applicable.key, now_ms, settings.max_keys, |entry| {
             let entry = entry.in_window(start);
-            check(&entry, &budget.limits, amount).map(|()| entry.reserve(amount))
+            let limits = lease::effective_limits(&budget.limits, &entry, settings.lease_slice_percent);
+            check(&entry, &limits, amount).map(|()| entry.reserve(amount)).map_err(|short_of_lease| {
+                // Short of this instance's lease: say whether the budget itself is.
+                match check(&entry, &budget.limits, amount) {
+                    Err(short_of_budget) => short_of_budget,
+                    Ok(()) if lease::spent_everywhere(&entry) & short_of_lease.dimension() != 0 => {
+                        Shortfall::SpentEverywhere
+                    }
+                    Ok(()) => Shortfall::Lease,
+                }
+            })
         });
         let refusal = match outcome {
             Ok(Ok(written)) => {
-                if let Some(left) = output_left(&written, &budget.limits, prices) {
+                let limits = lease::effective_limits(&budget.limits, &written, settings.lease_slice_percent);
+                if let Some(left) = output_left(&written, &limits, prices) {
                     rooms.push((&budget.name, left));
                 }
                 reservations.push(Reservation {
@@ -485,6 +525,16 @@ fn exhausted(
         ),
         Shortfall::Cost { limit, left } => (
             format!("{head}: {} of {} per {} left, this request may cost {}; it resets at {resets}", format_money(left, currency), format_money(limit, currency), budget.period.name(), format_money(amount.nanos, currency)),
+            until_reset,
+            true,
+        ),
+        Shortfall::Lease => (
+            format!("{head}: this gateway's share of the budget is in use and more is being leased from warden serve; retry in a second"),
+            1,
+            true,
+        ),
+        Shortfall::SpentEverywhere => (
+            format!("{head} is used up across the gateways; it resets at {resets}"),
             until_reset,
             true,
         ),

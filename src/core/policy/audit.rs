@@ -126,7 +126,8 @@ roles:
 
     #[test]
     fn the_buffer_is_bounded_by_bytes_and_a_tiny_bound_is_refused() {
-        let audit = Policy::parse(&POLICY.replace("audit: {}", "audit: { buffer_bytes: 8MiB }")).unwrap().audit.unwrap();
+        let audit =
+            Policy::parse(&POLICY.replace("audit: {}", "audit: { buffer_bytes: 8MiB }")).unwrap().audit.unwrap();
         assert_eq!(audit.buffer_bytes, 8 << 20);
         let errors = errors_of(&POLICY.replace("audit: {}", "audit: { buffer_bytes: 1KiB }"));
         assert!(errors.iter().any(|e| e.contains("audit.buffer_bytes")), "{errors:?}");

@@ -81,6 +81,7 @@ pub(super) fn compile_accounting(check: &mut Checker, config: &AccountingConfig)
         web_searches_reserved: config.web_searches_reserved,
         max_keys: config.max_keys,
         jobs_per_subject: config.jobs_per_subject,
+        lease_slice_percent: None,
     }
 }
 

@@ -120,7 +120,9 @@ impl Piece {
     fn render(&self, out: &mut String) {
         let _ = match self {
             Self::Text { speaker, text } => writeln!(out, "  {speaker}: {}", indent(text)),
-            Self::ToolCall { speaker, name, id, input } => writeln!(out, "  {speaker} → tool call {name} ({id}): {input}"),
+            Self::ToolCall { speaker, name, id, input } => {
+                writeln!(out, "  {speaker} → tool call {name} ({id}): {input}")
+            }
             Self::ToolResult { id, is_error, text } => {
                 let error = if *is_error { " (error)" } else { "" };
                 writeln!(out, "  tool result{error} ({id}): {}", indent(text))
@@ -360,13 +362,12 @@ impl<'s> TurnReader<'s> {
                 Err(_) => prompt.push(Piece::NotJson { name }),
             }
         }
-        let refusal = (field(&record, &["decision", "allowed"]).and_then(Value::as_bool) == Some(false)).then(|| {
-            Refusal {
+        let refusal =
+            (field(&record, &["decision", "allowed"]).and_then(Value::as_bool) == Some(false)).then(|| Refusal {
                 reason: text_at(&record, &["decision", "reason"]),
                 status: field(&record, &["decision", "status"]).map(Value::to_string).unwrap_or_default(),
                 message: text_at(&record, &["decision", "message"]),
-            }
-        });
+            });
         let approval = field(&record, &["approval"]).filter(|a| a.is_object()).map(|approval| {
             let get = |k: &str| approval.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
             ApprovalNote { decision: get("decision"), reviewer: get("reviewer"), review: get("review") }

@@ -520,7 +520,8 @@ impl AuditStore for SqliteAuditStore {
             "SELECT session_id, max(time) AS last FROM audit_records WHERE {WHERE}
              GROUP BY session_id HAVING {decision} AND {keyset} ORDER BY {order} LIMIT ?8"
         ))?;
-        let filters = params![filter.subject, filter.job, filter.role, filter.since, filter.until, key_last, key_id, limit];
+        let filters =
+            params![filter.subject, filter.job, filter.role, filter.since, filter.until, key_last, key_id, limit];
         let mut ids = page.query_map(filters, |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         if matches!(cursor, SessionCursor::Newer(_)) {
             ids.reverse();
@@ -565,10 +566,8 @@ impl AuditStore for SqliteAuditStore {
             "SELECT position, source, seq, time, session_id, record, prev_hash, hash FROM audit_records
              WHERE session_id = ?1 AND {range} ORDER BY time {order}, position {order} LIMIT ?4"
         ))?;
-        let rows = statement.query_map(
-            params![session, key.map(|k| k.time), key.map(|k| k.position), limit],
-            stored_record,
-        )?;
+        let rows = statement
+            .query_map(params![session, key.map(|k| k.time), key.map(|k| k.position), limit], stored_record)?;
         let mut records = rows.collect::<Result<Vec<_>, _>>()?;
         if order == "DESC" {
             records.reverse();
@@ -581,9 +580,8 @@ impl AuditStore for SqliteAuditStore {
             "SELECT count(*) FROM audit_records
              WHERE session_id = ?1 AND (?2 IS NULL OR (time, position) < (?2, ?3))",
         )?;
-        Ok(statement.query_row(params![session, before.map(|k| k.time), before.map(|k| k.position)], |row| {
-            row.get(0)
-        })?)
+        Ok(statement
+            .query_row(params![session, before.map(|k| k.time), before.map(|k| k.position)], |row| row.get(0))?)
     }
 
     fn for_each_blob(&self, visit: &mut dyn FnMut(String, String) -> Result<(), AuditError>) -> Result<(), AuditError> {

@@ -195,7 +195,12 @@ impl Ledger {
         }
         refused.sort_by_key(|r| r.line);
         for r in &refused {
-            log_event(&format!("audit: record refused (line {}, id {}): {}", r.line, r.id.as_deref().unwrap_or("?"), r.error));
+            log_event(&format!(
+                "audit: record refused (line {}, id {}): {}",
+                r.line,
+                r.id.as_deref().unwrap_or("?"),
+                r.error
+            ));
         }
         let first_due = inner.last_checkpoint / self.every + 1;
         for multiple in first_due..=appended.head.position / self.every {
@@ -297,7 +302,10 @@ mod tests {
         assert!(ingested.refused[1].error.contains("recursion limit"), "{:?}", ingested.refused);
         assert_eq!(ledger.lock().unwrap().store.head().unwrap().position, 3);
         let conflict = ledger.ingest(line(1).replace("\"id\":\"gw-1\"", "\"id\":\"gw-1\",\"x\":1").as_bytes()).unwrap();
-        assert_eq!((conflict.appended.stored, conflict.refused[0].line, conflict.refused[0].id.as_deref()), (0, 1, Some("gw-1")));
+        assert_eq!(
+            (conflict.appended.stored, conflict.refused[0].line, conflict.refused[0].id.as_deref()),
+            (0, 1, Some("gw-1"))
+        );
         assert!(matches!(ledger.ingest(b"\n\n"), Err(IngestError::Empty)));
         let _ = std::fs::remove_file(path);
     }

@@ -147,7 +147,11 @@ fn piece_html(piece: &Piece, html: &mut String) {
             let _ = write!(html, r#"<p class="note">{}: [{}]</p>"#, escape(speaker), escape(kind));
         }
         Piece::Missing { name } => {
-            let _ = write!(html, r#"<p class="refusal">Message <code>{}</code> is missing from the store</p>"#, escape(name));
+            let _ = write!(
+                html,
+                r#"<p class="refusal">Message <code>{}</code> is missing from the store</p>"#,
+                escape(name)
+            );
         }
         Piece::NotJson { name } => {
             let _ = write!(html, r#"<p class="refusal">Message <code>{}</code> is not JSON</p>"#, escape(name));
@@ -256,10 +260,18 @@ mod tests {
             "<system-reminder>\nAs you answer, use this context: CLAUDE.md says be brief\n</system-reminder>\nFix the failing test\n<system-reminder>unterminated",
         );
         assert_eq!(html.matches(r#"<details class="reminder">"#).count(), 2, "{html}");
-        assert!(html.contains("<summary>System reminder: As you answer, use this context: CLAUDE.md says be brief</summary>"), "{html}");
+        assert!(
+            html.contains(
+                "<summary>System reminder: As you answer, use this context: CLAUDE.md says be brief</summary>"
+            ),
+            "{html}"
+        );
         assert!(html.contains("<pre>Fix the failing test</pre>"), "{html}");
         let prompt = html.find("Fix the failing test").unwrap_or(usize::MAX);
-        assert!(!html.get(..prompt).unwrap_or_default().contains("<details class=\"reminder\"><summary>System reminder: unterminated"));
+        assert!(!html
+            .get(..prompt)
+            .unwrap_or_default()
+            .contains("<details class=\"reminder\"><summary>System reminder: unterminated"));
         assert_eq!(text_html("just text"), "<pre>just text</pre>");
     }
 
@@ -274,7 +286,12 @@ mod tests {
         }];
         t.prompt = vec![Piece::ToolResult { id: "toolu_0".into(), is_error: true, text: "a\nb".into() }];
         let html = card(&t, 3);
-        assert!(html.contains(r#"<details class="tool-call"><summary>Tool call <b>Bash</b> <code>toolu_1</code></summary>"#), "{html}");
+        assert!(
+            html.contains(
+                r#"<details class="tool-call"><summary>Tool call <b>Bash</b> <code>toolu_1</code></summary>"#
+            ),
+            "{html}"
+        );
         assert!(html.contains("&quot;command&quot;: &quot;ls build&quot;"), "{html}");
         assert!(html.contains(r#"<details class="tool-result tool-error"><summary>Tool result (error) <code>toolu_0</code> <span class="meta">(2 lines)</span>"#), "{html}");
         assert!(!html.contains("<details open"), "collapsed by default");
@@ -285,19 +302,37 @@ mod tests {
     fn refusals_approvals_and_masks_are_highlighted_and_cost_is_a_dash_when_unknown() {
         let mut t = turn();
         t.outcome = "refused".into();
-        t.refusal = Some(Refusal { reason: "model_not_allowed".into(), status: "403".into(), message: "no opus".into() });
+        t.refusal =
+            Some(Refusal { reason: "model_not_allowed".into(), status: "403".into(), message: "no opus".into() });
         t.approval = Some(ApprovalNote { decision: "approved".into(), reviewer: "bob".into(), review: "rev_1".into() });
-        t.answer = vec![Piece::Text { speaker: "assistant".into(), text: "key ghp_[REDACTED:github-pat:3f2a9c] [REDACTED:<b>]".into() }];
+        t.answer = vec![Piece::Text {
+            speaker: "assistant".into(),
+            text: "key ghp_[REDACTED:github-pat:3f2a9c] [REDACTED:<b>]".into(),
+        }];
         t.dlp = vec![("masked".into(), "github-pat×1".into())];
         t.tokens = Some(Tokens { input: 10, output: 2, cache_read: 0, cache_write: 0 });
         let html = card(&t, 1);
-        assert!(html.contains(r#"<div class="refusal" role="note"><b>Refused</b>: <code>model_not_allowed</code> (403) no opus</div>"#), "{html}");
+        assert!(
+            html.contains(
+                r#"<div class="refusal" role="note"><b>Refused</b>: <code>model_not_allowed</code> (403) no opus</div>"#
+            ),
+            "{html}"
+        );
         assert!(html.contains(r#"<span class="status status-refused">refused</span>"#), "{html}");
-        assert!(html.contains(r#"<div class="approval" role="note"><b>Approval</b>: approved by <b>bob</b>"#), "{html}");
+        assert!(
+            html.contains(r#"<div class="approval" role="note"><b>Approval</b>: approved by <b>bob</b>"#),
+            "{html}"
+        );
         assert!(html.contains(r#"ghp_<mark class="mask">[REDACTED:github-pat:3f2a9c]</mark>"#), "{html}");
-        assert!(html.contains("[REDACTED:&lt;b&gt;]") && !html.contains("<mark class=\"mask\">[REDACTED:&lt;"), "{html}");
+        assert!(
+            html.contains("[REDACTED:&lt;b&gt;]") && !html.contains("<mark class=\"mask\">[REDACTED:&lt;"),
+            "{html}"
+        );
         assert!(html.contains(r#"<div class="masked"><b>DLP masked</b>: github-pat×1</div>"#), "{html}");
-        assert!(html.contains(r#"tokens: in 10 · out 2 · cache read 0 · cache write 0 · cost <span class="cost">—</span>"#), "{html}");
+        assert!(
+            html.contains(r#"tokens: in 10 · out 2 · cache read 0 · cache write 0 · cost <span class="cost">—</span>"#),
+            "{html}"
+        );
         t.cost_nanos = Some(12_340_000);
         assert!(card(&t, 1).contains(r#"<span class="cost">$0.0123</span>"#));
     }
@@ -309,7 +344,10 @@ mod tests {
         assert_eq!(marked("[REDACTED:[REDACTED:x:1]"), r#"[REDACTED:<mark class="mask">[REDACTED:x:1]</mark>"#);
         let long = format!("[REDACTED:{}]", "a".repeat(200));
         assert_eq!(marked(&long), long);
-        assert_eq!(marked("ü[REDACTED:aws-access-key:3f2a9c]ü"), r#"ü<mark class="mask">[REDACTED:aws-access-key:3f2a9c]</mark>ü"#);
+        assert_eq!(
+            marked("ü[REDACTED:aws-access-key:3f2a9c]ü"),
+            r#"ü<mark class="mask">[REDACTED:aws-access-key:3f2a9c]</mark>ü"#
+        );
     }
 
     #[test]
@@ -330,13 +368,21 @@ mod tests {
         t.model = HOSTILE.into();
         t.outcome = HOSTILE.into();
         t.prompt = vec![
-            Piece::Text { speaker: HOSTILE.into(), text: format!("{HOSTILE}<system-reminder>{HOSTILE}</system-reminder>") },
+            Piece::Text {
+                speaker: HOSTILE.into(),
+                text: format!("{HOSTILE}<system-reminder>{HOSTILE}</system-reminder>"),
+            },
             Piece::ToolResult { id: HOSTILE.into(), is_error: false, text: HOSTILE.into() },
             Piece::Other { speaker: HOSTILE.into(), kind: HOSTILE.into() },
             Piece::Missing { name: HOSTILE.into() },
             Piece::NotJson { name: HOSTILE.into() },
         ];
-        t.answer = vec![Piece::ToolCall { speaker: "assistant".into(), name: HOSTILE.into(), id: HOSTILE.into(), input: json!({HOSTILE: HOSTILE}) }];
+        t.answer = vec![Piece::ToolCall {
+            speaker: "assistant".into(),
+            name: HOSTILE.into(),
+            id: HOSTILE.into(),
+            input: json!({HOSTILE: HOSTILE}),
+        }];
         t.refusal = Some(Refusal { reason: HOSTILE.into(), status: HOSTILE.into(), message: HOSTILE.into() });
         t.approval = Some(ApprovalNote { decision: HOSTILE.into(), reviewer: HOSTILE.into(), review: HOSTILE.into() });
         t.response_error = Some(HOSTILE.into());

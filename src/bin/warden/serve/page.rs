@@ -170,10 +170,7 @@ impl IntoResponse for Page {
 }
 
 fn security_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(console::CONTENT_SECURITY_POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(console::CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -413,7 +410,8 @@ fn same_site_hop(path: &str) -> Response {
         r#"<meta http-equiv="refresh" content="0; url={target}"><p>Opening <a id="continue" href="{target}">{}</a>…</p>"#,
         escape(path)
     );
-    Page { status: StatusCode::OK, html: console::render("Opening", None, None, None, &content), cookies: Vec::new() }.into_response()
+    Page { status: StatusCode::OK, html: console::render("Opening", None, None, None, &content), cookies: Vec::new() }
+        .into_response()
 }
 
 /// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
@@ -478,7 +476,12 @@ pub async fn reviews(
     content.push_str("</section>");
     content.push_str(&decided_table(&decided));
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: console::render("Reviews", Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
+    Page {
+        status: StatusCode::OK,
+        html: console::render("Reviews", Some(Section::Reviews), who, flash.as_ref(), &content),
+        cookies,
+    }
+    .into_response()
 }
 
 /// `GET /reviews/{id}`.
@@ -507,7 +510,12 @@ pub async fn review(
     content.push_str(&votes_table(&review));
     content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
     let (flash, cookies) = take_flash(&service, &headers);
-    Page { status: StatusCode::OK, html: console::render(&review.id, Some(Section::Reviews), who, flash.as_ref(), &content), cookies }.into_response()
+    Page {
+        status: StatusCode::OK,
+        html: console::render(&review.id, Some(Section::Reviews), who, flash.as_ref(), &content),
+        cookies,
+    }
+    .into_response()
 }
 
 /// Form of `POST /reviews/{id}/decide`.

@@ -44,12 +44,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::Approver;
-use super::console::{self, Section};
-use super::page::{
-    authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source,
-};
-use super::service::Service;
 use super::cards::{card, time_html};
+use super::console::{self, Section};
+use super::page::{authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source};
+use super::service::Service;
 use crate::audit::store::{
     AuditError, AuditStore, RecordKey, SessionCursor, SessionFilter, SessionKey, SessionSummary, SqliteAuditStore,
     TurnCursor,
@@ -447,7 +445,9 @@ pub async fn session(
     };
     let session = id.clone();
     let read = state
-        .query(move |store| Ok((crate::audit::replay::page(store, &session, cursor, limit)?, store.pruned_session(&session)?)))
+        .query(move |store| {
+            Ok((crate::audit::replay::page(store, &session, cursor, limit)?, store.pruned_session(&session)?))
+        })
         .await;
     let (page, pruned) = match read {
         Ok(read) => read,
@@ -460,7 +460,10 @@ pub async fn session(
     let Some((first, last)) = page.bounds else {
         return match pruned_note {
             Some(note) => {
-                let content = format!(r#"<section id="transcript"><h2>Session <code>{}</code></h2>{note}</section>"#, escape(&id));
+                let content = format!(
+                    r#"<section id="transcript"><h2>Session <code>{}</code></h2>{note}</section>"#,
+                    escape(&id)
+                );
                 console::respond(StatusCode::OK, console::page("Session", Some(Section::Sessions), who, &content))
             }
             None => error_page(StatusCode::NOT_FOUND, who, "no records on this page of the session"),
