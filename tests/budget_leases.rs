@@ -22,6 +22,8 @@ const NOW_MS: u64 = 1_796_644_800_000;
 const LIMIT_TOKENS: u64 = 20_000;
 const LIMIT_REQUESTS: u64 = 60;
 const PERCENT: u64 = 10;
+/// Asks as soon as running low (no heartbeats needed here).
+const CADENCE: lease::Cadence = lease::Cadence { low_ms: 0, heartbeat_ms: u64::MAX };
 
 fn budget() -> Budget {
     Budget {
@@ -147,7 +149,7 @@ proptest! {
                     let id = slots[slot];
                     let instance = &mut instances[id];
                     let Some(current) = entry(&instance.store, &key) else { continue };
-                    let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, 0) else { continue };
+                    let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, CADENCE) else { continue };
                     let total_before = service.window.map_or(0, |w| w.granted.tokens);
                     if !service.leases.contains_key(&id) && total_before + slice.tokens > LIMIT_TOKENS {
                         service.late += 1;
@@ -218,13 +220,16 @@ fn admit_until_refused(store: &MemoryStore, service: &mut Service, id: usize) ->
             }
             Err(Refusal::Exhausted { message, .. }) => {
                 let current = entry(store, &key).unwrap();
-                let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, 0) else {
+                let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, CADENCE) else {
                     return (admitted_tokens, message);
                 };
                 let (window_ledger, renewed) = lease::renew(service.window, service.leases.get(&id).copied(), &ask);
                 service.window = Some(window_ledger);
                 service.leases.insert(id, renewed);
                 apply_answer(store, &key, window.0, (renewed.granted, window_ledger.exhausted()));
+                if entry(store, &key).unwrap().lease == current.lease {
+                    return (admitted_tokens, message);
+                }
             }
             Err(Refusal::Ledger(error)) => panic!("{error:?}"),
         }

@@ -164,10 +164,21 @@ pub struct LeaseAsk {
     pub committed: Grant,
 }
 
-/// The ask for `entry` (in the window `window_start`..`window_end`) when its free grant is
-/// running low and no worker asked in the last `every_ms`; `None` otherwise, without leased
-/// limits, or when the service said it has nothing more in every dimension running low (grants
-/// are never taken back, so nothing more will come in that window).
+/// How often an instance talks to the service about one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Least time between two asks when the grant is running low (milliseconds).
+    pub low_ms: u64,
+    /// Time after which a key used in the window is reported even when it is not running low:
+    /// the heartbeat that keeps the lease alive and the service's figures current.
+    pub heartbeat_ms: u64,
+}
+
+/// The ask for `entry` (in the window `window_start`..`window_end`) when it is due: its free
+/// grant is running low and no worker asked in the last `cadence.low_ms` — unless the service
+/// said it has nothing more in every dimension running low (grants are never taken back, so
+/// nothing more will come in that window) — or no worker asked in the last
+/// `cadence.heartbeat_ms`. `None` otherwise, and for budgets without windowed limits.
 pub fn ask_for(
     key: &str,
     budget: &Budget,
@@ -175,20 +186,19 @@ pub fn ask_for(
     window: (i64, i64),
     percent: u64,
     now_ms: u64,
-    every_ms: u64,
+    cadence: Cadence,
 ) -> Option<LeaseAsk> {
     let limits = &budget.limits;
     let windowed = Windowed::of(limits);
     if windowed == Windowed::default() || entry.window_start != window.0 {
         return None;
     }
-    if entry.lease_asked_ms != 0 && now_ms.saturating_sub(entry.lease_asked_ms) < every_ms {
-        return None;
-    }
+    let since_asked = if entry.lease_asked_ms == 0 { u64::MAX } else { now_ms.saturating_sub(entry.lease_asked_ms) };
     let slice = slice(&windowed, percent);
     let committed = committed(entry);
     let low = running_low(&windowed, committed, grant_of(entry, limits, percent), slice);
-    if low & !spent_everywhere(entry) == 0 {
+    let wants_more = low & !spent_everywhere(entry) != 0 && since_asked >= cadence.low_ms;
+    if !wants_more && since_asked < cadence.heartbeat_ms {
         return None;
     }
     Some(LeaseAsk {
@@ -200,6 +210,82 @@ pub fn ask_for(
         slice,
         committed,
     })
+}
+
+/// Most asks in one call to the service.
+pub const MAX_ASKS_PER_CALL: usize = 1024;
+
+/// What an instance sends to `POST <prefix>/v1/budget/leases`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The instance: random per Envoy start (a restarted gateway is a new instance).
+    pub instance: String,
+    /// One ask per key, at most [`MAX_ASKS_PER_CALL`].
+    pub asks: Vec<LeaseAsk>,
+}
+
+/// The service's answer for one ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Granted {
+    /// The window it is for.
+    pub window_start: i64,
+    /// What the instance may commit in that window, in total.
+    pub granted: Grant,
+    /// The dimensions with nothing more to grant ([`TOKENS`], [`NANOS`], [`REQUESTS`]).
+    pub exhausted: u8,
+}
+
+/// The service's answer: one grant per ask, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseAnswer {
+    /// The grants.
+    pub grants: Vec<Granted>,
+}
+
+impl LeaseRequest {
+    /// Checks what the service must not take on trust: an instance name of 1–64 letters, digits,
+    /// `-`, `_`, `.`; at most [`MAX_ASKS_PER_CALL`] asks; each key a budget ledger key of at most
+    /// 200 bytes; a budget name of at most 128 bytes; a window that ends after it starts; and a
+    /// first slice no larger than [`MAX_SLICE_PERCENT`] of its limit (so an instance cannot claim
+    /// a bigger share than any policy allows). The error names the ask.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if self.instance.is_empty() || self.instance.len() > 64 || !self.instance.chars().all(name_ok) {
+            return Err("instance: must be 1-64 letters, digits, '-', '_' or '.'".to_string());
+        }
+        if self.asks.len() > MAX_ASKS_PER_CALL {
+            return Err(format!("asks: at most {MAX_ASKS_PER_CALL} per call"));
+        }
+        for (i, ask) in self.asks.iter().enumerate() {
+            let most = slice(&ask.limits, MAX_SLICE_PERCENT);
+            let problem = if !ask.key.starts_with(super::ledger::KEY_PREFIX) || ask.key.len() > 200 {
+                Some("key: not a budget ledger key")
+            } else if ask.budget.is_empty() || ask.budget.len() > 128 {
+                Some("budget: must be 1-128 bytes")
+            } else if ask.window_end <= ask.window_start {
+                Some("window_end: must be after window_start")
+            } else if ask.limits == Windowed::default() {
+                Some("limits: no windowed limit")
+            } else if exceeds(ask.limits.tokens, ask.slice.tokens, most.tokens)
+                || exceeds(ask.limits.nanos, ask.slice.nanos, most.nanos)
+                || exceeds(ask.limits.requests, ask.slice.requests, most.requests)
+            {
+                Some("slice: larger than half its limit")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(format!("asks[{i}].{problem}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a limited dimension's slice is above `most`.
+fn exceeds(limit: Option<u64>, slice: u64, most: u64) -> bool {
+    limit.is_some() && slice > most
 }
 
 /// The entry once the service granted `granted` for the window starting `window_start`
@@ -396,26 +482,69 @@ mod tests {
         }
     }
 
+    const CADENCE: Cadence = Cadence { low_ms: 1_000, heartbeat_ms: 5_000 };
+
     #[test]
     fn an_instance_asks_when_under_half_a_slice_is_free_and_not_twice_in_a_row() {
         let b = budget(tokens(1_000));
-        assert_eq!(ask_for("k", &b, &entry_with(49), WINDOW, 10, 5_000, 1_000), None);
-        let ask = ask_for("k", &b, &entry_with(51), WINDOW, 10, 5_000, 1_000).unwrap();
+        let asked = |committed: u64, at: u64| Entry { lease_asked_ms: at, ..entry_with(committed) };
+        assert_eq!(ask_for("k", &b, &asked(49, 4_500), WINDOW, 10, 5_000, CADENCE), None);
+        let ask = ask_for("k", &b, &entry_with(51), WINDOW, 10, 5_000, CADENCE).unwrap();
         assert_eq!((ask.slice.tokens, ask.committed.tokens, ask.window_start), (100, 51, WINDOW.0));
-        let asked = Entry { lease_asked_ms: 4_500, ..entry_with(51) };
-        assert_eq!(ask_for("k", &b, &asked, WINDOW, 10, 5_000, 1_000), None);
-        assert!(ask_for("k", &b, &asked, WINDOW, 10, 5_500, 1_000).is_some());
+        assert_eq!(ask_for("k", &b, &asked(51, 4_500), WINDOW, 10, 5_000, CADENCE), None);
+        assert!(ask_for("k", &b, &asked(51, 4_500), WINDOW, 10, 5_500, CADENCE).is_some());
         let concurrent_only = budget(Limits { concurrent: Some(2), ..Limits::default() });
-        assert_eq!(ask_for("k", &concurrent_only, &entry_with(0), WINDOW, 10, 5_000, 1_000), None);
-        assert_eq!(ask_for("k", &b, &entry_with(51), (0, 86_400), 10, 5_000, 1_000), None, "another window");
-        let spent = apply(entry_with(51), WINDOW.0, Grant { tokens: 100, ..Grant::default() }, TOKENS);
-        assert_eq!(ask_for("k", &b, &spent, WINDOW, 10, 5_000, 1_000), None, "nothing more will come");
+        assert_eq!(ask_for("k", &concurrent_only, &entry_with(0), WINDOW, 10, 5_000, CADENCE), None);
+        assert_eq!(ask_for("k", &b, &entry_with(51), (0, 86_400), 10, 5_000, CADENCE), None, "another window");
+        let spent = apply(asked(51, 4_500), WINDOW.0, Grant { tokens: 100, ..Grant::default() }, TOKENS);
+        assert_eq!(ask_for("k", &b, &spent, WINDOW, 10, 5_000, CADENCE), None, "nothing more will come");
+    }
+
+    #[test]
+    fn a_key_in_use_is_reported_every_heartbeat_even_with_room() {
+        let b = budget(tokens(1_000));
+        let asked = |at: u64| Entry { lease_asked_ms: at, ..entry_with(10) };
+        assert_eq!(ask_for("k", &b, &asked(1_000), WINDOW, 10, 5_999, CADENCE), None);
+        let ask = ask_for("k", &b, &asked(1_000), WINDOW, 10, 6_000, CADENCE).unwrap();
+        assert_eq!(ask.committed.tokens, 10);
+    }
+
+    #[test]
+    fn the_service_refuses_asks_it_must_not_trust() {
+        let good = LeaseRequest { instance: "gw-1".into(), asks: vec![ask(0, 1_000)] };
+        assert_eq!(good.validate(), Ok(()));
+        let key = LeaseAsk { key: "warden.budget.b.role.00".into(), ..ask(0, 1_000) };
+        assert_eq!(LeaseRequest { asks: vec![key.clone()], ..good.clone() }.validate(), Ok(()));
+        let cases = [
+            (LeaseRequest { instance: "gw 1".into(), ..good.clone() }, "instance"),
+            (LeaseRequest { asks: vec![key.clone(); MAX_ASKS_PER_CALL + 1], ..good.clone() }, "asks: at most"),
+            (LeaseRequest { asks: vec![LeaseAsk { key: "x".into(), ..key.clone() }], ..good.clone() }, "asks[0].key"),
+            (
+                LeaseRequest {
+                    asks: vec![key.clone(), LeaseAsk { window_end: WINDOW.0, ..key.clone() }],
+                    ..good.clone()
+                },
+                "asks[1].window_end",
+            ),
+            (
+                LeaseRequest {
+                    asks: vec![LeaseAsk { slice: Grant { tokens: 501, ..Grant::default() }, ..key.clone() }],
+                    ..good.clone()
+                },
+                "asks[0].slice",
+            ),
+            (LeaseRequest { asks: vec![LeaseAsk { limits: Windowed::default(), ..key }], ..good }, "asks[0].limits"),
+        ];
+        for (request, field) in cases {
+            let error = request.validate().unwrap_err();
+            assert!(error.starts_with(field), "{error} should name {field}");
+        }
     }
 
     fn ask(committed: u64, limit: u64) -> LeaseAsk {
         let limits = Windowed { tokens: Some(limit), ..Windowed::default() };
         LeaseAsk {
-            key: "k".into(),
+            key: "warden.budget.k".into(),
             budget: "b".into(),
             window_start: WINDOW.0,
             window_end: WINDOW.1,
