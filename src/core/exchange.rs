@@ -109,6 +109,11 @@ impl Gateway {
         self.keys.audit_token.as_ref()
     }
 
+    /// The lease service's bearer token (when the policy has `accounting.leases`).
+    pub fn lease_token(&self) -> Option<&Secret> {
+        self.keys.lease_token.as_ref()
+    }
+
     /// Whether the policy keeps an audit record of every exchange.
     pub fn audits(&self) -> bool {
         self.audit_blobs.is_some()
