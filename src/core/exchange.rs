@@ -345,6 +345,8 @@ pub struct Exchange {
     budget: Option<BudgetTrack>,
     /// The budget that refused the request, if one did.
     budget_refusal: Option<String>,
+    /// The budget ledger keys admission checked (key, budget name), with leases only.
+    budget_keys: Vec<(String, String)>,
     /// Output tokens a streamed answer may produce, and the budget that allows them
     /// ([`Exchange::set_output_allowance`]).
     allowance: Option<(u64, String)>,
@@ -455,6 +457,7 @@ impl Exchange {
             job_header: head.header(JOB_HEADER).map(|v| v.chars().take(128).collect()),
             budget: None,
             budget_refusal: None,
+            budget_keys: Vec::new(),
             allowance: None,
             cut: None,
             cut_noted: false,
@@ -677,6 +680,9 @@ impl Exchange {
         let who =
             Who { role: &role.name, issuer: &caller.issuer, subject: &caller.subject, groups, job: job.as_deref() };
         let applicable = budget::applicable(&role.budgets, &who, &policy.accounting);
+        if policy.leases.is_some() {
+            self.budget_keys = applicable.iter().map(|a| (a.key.clone(), a.budget.name.clone())).collect();
+        }
         let priced = policy
             .pricing
             .as_ref()
@@ -778,6 +784,13 @@ impl Exchange {
     /// answer was given from them ([`Exchange::set_output_allowance`]).
     pub fn budget_reservations(&self) -> Option<&Admitted> {
         self.budget.as_ref().and_then(|t| t.admitted.as_ref())
+    }
+
+    /// The budget ledger keys the request was checked against, admitted or refused, each with
+    /// its budget's name — kept only when the policy leases budgets (`accounting.leases`), for
+    /// the worker that renews them.
+    pub fn budget_keys(&self) -> &[(String, String)] {
+        &self.budget_keys
     }
 
     /// The name of the budget that refused the request (`budget_exhausted`), if one did.

@@ -261,7 +261,7 @@ impl Delivery {
 /// The gateway's source name for this Envoy start, chosen by the first VM to configure (Envoy's
 /// main thread, before any worker serves) and read by the others: `<configured>-<epoch>` or
 /// `gw-<epoch>`, the epoch being 12 hex digits drawn from the start time in nanoseconds.
-fn shared_source(configured: Option<&str>) -> Result<String, HostError> {
+pub(super) fn shared_source(configured: Option<&str>) -> Result<String, HostError> {
     let key = format!("{SOURCE_KEY}.{}", configured.unwrap_or("-"));
     if let Some((bytes, _)) = host::get_shared(&key)? {
         return Ok(String::from_utf8_lossy(&bytes).into_owned());

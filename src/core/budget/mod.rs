@@ -24,6 +24,7 @@
 pub mod lease;
 pub mod ledger;
 pub mod pricing;
+pub mod renewal;
 pub mod usage;
 pub mod window;
 
