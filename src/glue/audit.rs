@@ -185,15 +185,13 @@ impl Delivery {
         let flush = self.draining_until.is_some();
         let Some(batch) = self.outbox.borrow_mut().next_batch(now, flush) else { return };
         let lines = batch.iter().filter(|b| **b == b'\n').count();
-        let authorization = format!("Bearer {}", self.token.expose());
-        let headers = [
-            (":method", "POST"),
-            (":path", self.settings.records_path.as_str()),
-            (":authority", self.settings.authority.as_str()),
-            ("content-type", "application/x-ndjson"),
-            ("authorization", authorization.as_str()),
-        ];
-        match host::dispatch_http_call(&self.settings.cluster, &headers, &batch, CALL_TIMEOUT_MS) {
+        let endpoint = host::Endpoint {
+            cluster: &self.settings.cluster,
+            authority: &self.settings.authority,
+            path: &self.settings.records_path,
+            token: &self.token,
+        };
+        match host::post(&endpoint, "application/x-ndjson", &batch, CALL_TIMEOUT_MS) {
             Ok(_) => self.in_flight = Some(lines),
             Err(e) => {
                 log::warn!("audit: sending records to cluster {} failed (host status {})", self.settings.cluster, e.0);

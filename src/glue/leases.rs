@@ -111,15 +111,13 @@ impl Leases {
             Ok(body) => body,
             Err(e) => return self.failed(LeaseOutcome::Error, &format!("encoding the asks: {e}"), now),
         };
-        let authorization = format!("Bearer {}", self.token.expose());
-        let headers = [
-            (":method", "POST"),
-            (":path", self.settings.leases_path.as_str()),
-            (":authority", self.settings.authority.as_str()),
-            ("content-type", "application/json"),
-            ("authorization", authorization.as_str()),
-        ];
-        match host::dispatch_http_call(&self.settings.cluster, &headers, &body, CALL_TIMEOUT_MS) {
+        let endpoint = host::Endpoint {
+            cluster: &self.settings.cluster,
+            authority: &self.settings.authority,
+            path: &self.settings.leases_path,
+            token: &self.token,
+        };
+        match host::post(&endpoint, "application/json", &body, CALL_TIMEOUT_MS) {
             Ok(token) => self.in_flight = Some((token, request.asks)),
             Err(e) => {
                 self.failed(LeaseOutcome::Error, &format!("the call could not be sent (host status {})", e.0), now)

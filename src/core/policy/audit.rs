@@ -126,12 +126,13 @@ pub(super) fn route(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use crate::core::policy::config::AuditMode;
     use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;
 
-    const POLICY: &str = r#"
+    /// A policy with `approvals` and `audit: {}` (other sections' tests start from it too).
+    pub(in crate::core::policy) const POLICY: &str = r#"
 version: 1
 identity: {}
 credentials:

@@ -83,26 +83,14 @@ mod tests {
     use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;
 
-    const POLICY: &str = r#"
-version: 1
-identity: {}
-credentials:
-  main: { env: ANTHROPIC_API_KEY }
-  approvals-token: { env: T }
-  approvals-verdict-key: { env: V }
-approvals:
-  service: { url: "https://warden-serve.internal/gw", token: approvals-token, verdict_key: approvals-verdict-key }
-accounting:
-  leases: {}
-roles:
-  developer:
-    credential: main
-    models: ["claude-*"]
-"#;
+    /// The audit tests' policy, leasing budgets instead of keeping records.
+    fn policy() -> String {
+        crate::core::policy::audit::tests::POLICY.replace("audit: {}\n", "accounting:\n  leases: {}\n")
+    }
 
     #[test]
     fn leases_come_from_the_approval_service_by_default_with_a_five_percent_slice() {
-        let policy = Policy::parse(POLICY).unwrap();
+        let policy = Policy::parse(&policy()).unwrap();
         let leases = policy.leases.unwrap();
         assert_eq!((leases.cluster.as_str(), leases.authority.as_str()), ("warden_approvals", "warden-serve.internal"));
         assert_eq!(leases.leases_path, "/gw/v1/budget/leases");
@@ -114,13 +102,13 @@ roles:
 
     #[test]
     fn without_the_section_an_instance_enforces_its_budgets_alone() {
-        let policy = Policy::parse(&POLICY.replace("accounting:\n  leases: {}\n", "")).unwrap();
+        let policy = Policy::parse(&policy().replace("accounting:\n  leases: {}\n", "")).unwrap();
         assert_eq!((policy.leases, policy.accounting.lease_slice_percent), (None, None));
     }
 
     #[test]
     fn a_service_of_its_own_gets_its_own_cluster() {
-        let text = POLICY.replace(
+        let text = policy().replace(
             "leases: {}",
             "leases:\n    slice_percent: 10\n    ask_every: 2s\n    heartbeat: 1m\n    service: { url: \"http://ledger.internal:9000/w\", token: approvals-token }",
         );
@@ -154,12 +142,13 @@ roles:
             ),
         ];
         for (section, expected) in cases {
-            let errors = errors_of(&POLICY.replace("leases: {}", section));
+            let errors = errors_of(&policy().replace("leases: {}", section));
             assert!(errors.iter().any(|e| e.starts_with(expected)), "{section}: {errors:?}");
         }
-        let start = POLICY.find("approvals:\n").unwrap();
-        let end = POLICY.find("accounting:").unwrap();
-        let text = format!("{}{}", &POLICY[..start], &POLICY[end..]);
+        let policy = policy();
+        let start = policy.find("approvals:\n").unwrap();
+        let end = policy.find("accounting:").unwrap();
+        let text = format!("{}{}", &policy[..start], &policy[end..]);
         assert_eq!(
             errors_of(&text),
             vec!["accounting.leases.service: needed when the policy has no `approvals` section to lease budgets from"]
