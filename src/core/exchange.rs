@@ -347,6 +347,8 @@ pub struct Exchange {
     budget_refusal: Option<String>,
     /// The budget ledger keys admission checked (key, budget name), with leases only.
     budget_keys: Vec<(String, String)>,
+    /// The key whose lease could not fit the request, and what the request needed there.
+    lease_wanted: Option<(String, Amount)>,
     /// Output tokens a streamed answer may produce, and the budget that allows them
     /// ([`Exchange::set_output_allowance`]).
     allowance: Option<(u64, String)>,
@@ -458,6 +460,7 @@ impl Exchange {
             budget: None,
             budget_refusal: None,
             budget_keys: Vec::new(),
+            lease_wanted: None,
             allowance: None,
             cut: None,
             cut_noted: false,
@@ -699,8 +702,9 @@ impl Exchange {
         );
         let admitted = match outcome {
             Ok(admitted) => admitted,
-            Err(Refusal::Exhausted { budget, message, retry_after, retryable }) => {
+            Err(Refusal::Exhausted { budget, message, retry_after, retryable, short_of_lease }) => {
                 self.budget_refusal = Some(budget);
+                self.lease_wanted = short_of_lease;
                 let mut reply = self.refuse(Denial::new(Reason::BudgetExhausted, message));
                 reply.headers.retain(|(name, _)| name != "x-should-retry");
                 reply.headers.push(("x-should-retry".to_string(), retryable.to_string()));
@@ -791,6 +795,12 @@ impl Exchange {
     /// the worker that renews them.
     pub fn budget_keys(&self) -> &[(String, String)] {
         &self.budget_keys
+    }
+
+    /// When the request was refused because this instance's lease could not fit it (the budget
+    /// itself could): the ledger key and what the request needed there, for the next ask.
+    pub fn lease_wanted(&self) -> Option<&(String, Amount)> {
+        self.lease_wanted.as_ref()
     }
 
     /// The name of the budget that refused the request (`budget_exhausted`), if one did.

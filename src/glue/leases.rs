@@ -174,7 +174,8 @@ impl Leases {
     }
 }
 
-/// Notes the budget keys `exchange` was checked against in the worker's keys in use.
+/// Notes the budget keys `exchange` was checked against in the worker's keys in use, and what
+/// it needed when its refusal was for want of lease.
 pub fn note(keys: &RefCell<KeysInUse>, exchange: &Exchange) {
     let used = exchange.budget_keys();
     if used.is_empty() {
@@ -186,5 +187,8 @@ pub fn note(keys: &RefCell<KeysInUse>, exchange: &Exchange) {
         if !keys.note(key, budget, now) {
             log::debug!("leases: {} budget keys are watched already; {key} keeps its first slice", keys.len());
         }
+    }
+    if let Some((key, amount)) = exchange.lease_wanted() {
+        keys.want(key, *amount);
     }
 }

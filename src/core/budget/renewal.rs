@@ -17,11 +17,17 @@
 //! made since its last use (the service has its final figures). At most
 //! [`lease::MAX_ASKS_PER_CALL`] asks per tick; the rest wait for the next.
 //!
+//! A request refused because the instance's grant cannot fit it while the budget can
+//! ([`KeysInUse::want`]) is counted as committed in the next ask of its key: the core asks only
+//! when less than half a slice is free, so without it a request larger than the free grant would
+//! wait for ever while at least half a slice is free (each ask adds a slice: a request larger
+//! than a slice fits after a few asks, one per `ask_every`).
+//!
 //! Failures change nothing: a lost or refused answer leaves the grants as they were (the claim
 //! stays, so the next ask waits `ask_every`), and the request path never waits for any of it.
 
 use super::lease::{self, Cadence, LeaseAnswer, LeaseAsk};
-use super::ledger::{self, Entry, Store};
+use super::ledger::{self, Amount, Entry, Store};
 use super::window::bounds;
 use super::Budget;
 use std::collections::BTreeMap;
@@ -41,6 +47,8 @@ pub struct KeysInUse {
 struct Use {
     budget: String,
     last_ms: u64,
+    /// The most a request refused for want of lease needed since the last ask.
+    wanted: Amount,
 }
 
 impl KeysInUse {
@@ -54,8 +62,21 @@ impl KeysInUse {
         if self.keys.len() >= MAX_KEYS_IN_USE {
             return false;
         }
-        self.keys.insert(key.to_string(), Use { budget: budget.to_string(), last_ms: now_ms });
+        self.keys
+            .insert(key.to_string(), Use { budget: budget.to_string(), last_ms: now_ms, wanted: Amount::default() });
         true
+    }
+
+    /// Notes that a request was refused because this instance's grant on `key` could not fit
+    /// `amount` although the budget could ([`super::Refusal::Exhausted::short_of_lease`]): the
+    /// next ask counts it as committed, so that the service grants room for it even when the
+    /// free grant is above the half slice that would otherwise trigger an ask. Kept until an ask
+    /// is claimed (a refused client that retries notes it again). A key not watched is ignored.
+    pub fn want(&mut self, key: &str, amount: Amount) {
+        if let Some(seen) = self.keys.get_mut(key) {
+            seen.wanted.tokens = seen.wanted.tokens.max(amount.tokens);
+            seen.wanted.nanos = seen.wanted.nanos.max(amount.nanos);
+        }
     }
 
     /// How many keys are watched.
@@ -105,7 +126,8 @@ pub fn due_asks<'a>(
         if asks.len() >= most {
             return true;
         }
-        match verdict(key, seen, budget_of(&seen.budget), tick) {
+        let budget = budget_of(&seen.budget);
+        match verdict(key, seen, budget, tick) {
             Verdict::Forget => false,
             Verdict::Keep => true,
             Verdict::Ask(ask) => {
@@ -117,7 +139,7 @@ pub fn due_asks<'a>(
     asks
 }
 
-fn verdict(key: &str, seen: &Use, budget: Option<&Budget>, tick: &Tick) -> Verdict {
+fn verdict(key: &str, seen: &mut Use, budget: Option<&Budget>, tick: &Tick) -> Verdict {
     let Tick { store, percent, cadence, now_ms, max_keys } = *tick;
     let Some(budget) = budget else { return Verdict::Forget };
     let entry = match store.get(key) {
@@ -137,7 +159,16 @@ fn verdict(key: &str, seen: &Use, budget: Option<&Budget>, tick: &Tick) -> Verdi
     if idle && entry.in_flight == 0 && entry.lease_asked_ms > seen.last_ms {
         return Verdict::Forget;
     }
-    let Some(ask) = lease::ask_for(key, budget, &entry, window, percent, now_ms, cadence) else {
+    // A request waiting for room counts as committed: the ask (and the service) see it.
+    let wanted = seen.wanted;
+    let with_wanted = Entry {
+        reserved: Amount {
+            tokens: entry.reserved.tokens.saturating_add(wanted.tokens),
+            nanos: entry.reserved.nanos.saturating_add(wanted.nanos),
+        },
+        ..entry
+    };
+    let Some(ask) = lease::ask_for(key, budget, &with_wanted, window, percent, now_ms, cadence) else {
         return Verdict::Keep;
     };
     let read = entry.lease_asked_ms;
@@ -149,7 +180,10 @@ fn verdict(key: &str, seen: &Use, budget: Option<&Budget>, tick: &Tick) -> Verdi
         }
     });
     match claimed {
-        Ok(Ok(_)) => Verdict::Ask(ask),
+        Ok(Ok(_)) => {
+            seen.wanted = Amount::default();
+            Verdict::Ask(ask)
+        }
         // Another worker asked, or the ledger is busy: nothing to send from here.
         Ok(Err(())) | Err(_) => Verdict::Keep,
     }
@@ -317,6 +351,23 @@ mod tests {
         keys.note("warden.budget.gone.role.00", "gone", NOW);
         due(&mut keys, &store, NOW + 60_000);
         assert_eq!(keys.len(), 1, "a budget no longer in the policy is forgotten");
+    }
+
+    #[test]
+    fn a_request_waiting_for_room_is_asked_for_even_with_half_a_slice_free() {
+        // 1000 tokens, 10% slices (100): granted 400, 250 committed.
+        let granted = lease::apply(entry(250), DAY, lease::Grant { tokens: 400, ..lease::Grant::default() }, 0);
+        let store = store_with(Entry { lease_asked_ms: NOW - 2_000, ..granted });
+        let mut keys = KeysInUse::default();
+        keys.note(KEY, "team", NOW);
+        assert!(due(&mut keys, &store, NOW).is_empty(), "150 free: more than half a slice");
+        keys.want(KEY, Amount { tokens: 200, nanos: 0 });
+        let asks = due(&mut keys, &store, NOW);
+        assert_eq!(asks.len(), 1);
+        assert_eq!(asks[0].committed.tokens, 450, "the waiting request counts as committed");
+        assert!(due(&mut keys, &store, NOW + 1_000).is_empty(), "forgotten once asked for");
+        keys.want("warden.budget.other.role.00", Amount { tokens: 1, nanos: 0 });
+        assert_eq!(keys.len(), 1, "a key not watched is not added by a want");
     }
 
     #[test]
