@@ -102,7 +102,9 @@ impl Leases {
             now_ms: now,
             max_keys: policy.accounting.max_keys,
         };
-        let asks = renewal::due_asks(&mut self.keys.borrow_mut(), budget_of, &tick, MAX_ASKS_PER_CALL);
+        let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
+        let asks = renewal::due_asks(&mut keys, budget_of, &tick, MAX_ASKS_PER_CALL);
+        drop(keys);
         if asks.is_empty() {
             return;
         }

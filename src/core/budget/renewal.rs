@@ -223,7 +223,8 @@ impl std::fmt::Display for AnswerError {
 /// Raises the grants of the keys in `asks` to the service's answer (`status` and `body`; `None`
 /// when there was none). Returns how many grants were applied; ledger errors skip their key (the
 /// next ask brings the grant again: grants only grow). An answer that is not exactly one grant
-/// per ask, for the window asked about, changes nothing.
+/// per ask, for the window asked about, changes nothing; a grant above the limit asked about
+/// counts as the limit (the answer is not signed: a forged one cannot lift a budget).
 pub fn apply_answer(
     store: &dyn Store,
     asks: &[LeaseAsk],
@@ -246,8 +247,15 @@ pub fn apply_answer(
     }
     let mut applied = 0;
     for (granted, ask) in answer.grants.iter().zip(asks) {
+        // No grant is worth more than the whole limit, whatever the answer says.
+        let cap = |amount: u64, limit: Option<u64>| limit.map_or(amount, |limit| amount.min(limit));
+        let capped = lease::Grant {
+            tokens: cap(granted.granted.tokens, ask.limits.tokens),
+            nanos: cap(granted.granted.nanos, ask.limits.nanos),
+            requests: cap(granted.granted.requests, ask.limits.requests),
+        };
         let raised = ledger::update(store, &ask.key, now_ms, max_keys, |entry| {
-            Ok::<_, ()>(lease::apply(entry, granted.window_start, granted.granted, granted.exhausted))
+            Ok::<_, ()>(lease::apply(entry, granted.window_start, capped, granted.exhausted))
         });
         if let Ok(Ok(_)) = raised {
             applied += 1;
@@ -417,6 +425,9 @@ mod tests {
         let lower = answer(&[grant(DAY, 100)]);
         assert_eq!(apply_answer(&store, &asks, Some((200, &lower)), NOW, 100), Ok(1));
         assert_eq!(read(&store).lease.unwrap().granted.tokens, 200, "grants only grow");
+        let forged = answer(&[grant(DAY, u64::MAX)]);
+        assert_eq!(apply_answer(&store, &asks, Some((200, &forged)), NOW, 100), Ok(1));
+        assert_eq!(read(&store).lease.unwrap().granted.tokens, 1_000, "never above the limit");
     }
 
     #[test]
