@@ -9,7 +9,6 @@
 use serde_json::json;
 use warden::core::budget::lease::{Grant, Granted, LeaseAnswer, LeaseAsk};
 use warden::core::budget::renewal::{apply_answer, due_asks, KeysInUse, Tick};
-use warden::core::budget::Budget;
 use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead};
 use warden::core::identity::{TokenStatus, VerifiedClaims};
 
@@ -72,9 +71,6 @@ fn tick(gw: &Gateway, keys: &mut KeysInUse) -> Vec<LeaseAsk> {
 
 /// The worker's tick at `now_ms`: the asks it claims.
 fn tick_at(gw: &Gateway, keys: &mut KeysInUse, now_ms: u64) -> Vec<LeaseAsk> {
-    let budget_of = |name: &str| -> Option<&Budget> {
-        gw.policy.roles.iter().flat_map(|role| role.budgets.iter()).find(|budget| budget.name == name)
-    };
     let leases = gw.policy.leases.as_ref().unwrap();
     let tick = Tick {
         store: gw.ledger(),
@@ -83,7 +79,7 @@ fn tick_at(gw: &Gateway, keys: &mut KeysInUse, now_ms: u64) -> Vec<LeaseAsk> {
         now_ms,
         max_keys: gw.policy.accounting.max_keys,
     };
-    due_asks(keys, budget_of, &tick, 1024)
+    due_asks(keys, |name| gw.policy.budget(name), &tick, 1024)
 }
 
 #[test]

@@ -23,7 +23,6 @@ use super::host::{self, HostError};
 use super::metrics::Metrics;
 use crate::core::budget::lease::{LeaseAsk, LeaseRequest, MAX_ASKS_PER_CALL};
 use crate::core::budget::renewal::{self, KeysInUse, Tick, MAX_ANSWER_BYTES};
-use crate::core::budget::Budget;
 use crate::core::exchange::{Exchange, Gateway};
 use crate::core::metric_labels::LeaseOutcome;
 use crate::core::policy::leases::LeaseSettings;
@@ -92,9 +91,6 @@ impl Leases {
         }
         let now = host::now_millis();
         let policy = &self.gateway.policy;
-        let budget_of = |name: &str| -> Option<&Budget> {
-            policy.roles.iter().flat_map(|role| role.budgets.iter()).find(|budget| budget.name == name)
-        };
         let tick = Tick {
             store: self.gateway.ledger(),
             percent: self.settings.slice_percent,
@@ -103,7 +99,7 @@ impl Leases {
             max_keys: policy.accounting.max_keys,
         };
         let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
-        let asks = renewal::due_asks(&mut keys, budget_of, &tick, MAX_ASKS_PER_CALL);
+        let asks = renewal::due_asks(&mut keys, |name| policy.budget(name), &tick, MAX_ASKS_PER_CALL);
         drop(keys);
         if asks.is_empty() {
             return;

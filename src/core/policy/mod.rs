@@ -277,6 +277,11 @@ impl Policy {
         Ok(keys)
     }
 
+    /// The budget named `name` (budget names are unique in the policy).
+    pub fn budget(&self, name: &str) -> Option<&crate::core::budget::Budget> {
+        self.roles.iter().flat_map(|role| role.budgets.iter()).find(|budget| budget.name == name)
+    }
+
     /// The index of the role named `name`.
     pub fn role_index(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
