@@ -229,22 +229,35 @@ def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[
 
 
 AUDIT_CLUSTER = "warden_audit"
+LEASES_CLUSTER = "warden_leases"
 
 
-def audit_cluster(policy: dict, ca_file: str) -> list[dict]:
-    """The `warden_audit` cluster when `audit.service` names a URL of its own (none when records
-    go to the approval service, or the policy names a cluster)."""
-    audit = policy.get("audit")
-    if not isinstance(audit, dict) or not isinstance(audit.get("service"), dict):
+def own_service_cluster(section: Any, path: str, name: str, ca_file: str) -> list[dict]:
+    """The cluster `name` for a policy section (`audit`, `accounting.leases`) whose `service`
+    names a URL of its own (none when the section uses the approval service, or names a cluster
+    of its own). `path` is the section's path, for errors."""
+    if not isinstance(section, dict) or not isinstance(section.get("service"), dict):
         return []
-    service = audit["service"]
+    service = section["service"]
     if service.get("cluster"):
         return []
     url = service.get("url")
     if not isinstance(url, str):
-        raise RenderError("audit.service.url: must be a URL")
-    scheme, host, port, _ = parse_url(url, "audit.service.url")
-    return [simple_cluster(AUDIT_CLUSTER, scheme, host, port, ca_file)]
+        raise RenderError(f"{path}.service.url: must be a URL")
+    scheme, host, port, _ = parse_url(url, f"{path}.service.url")
+    return [simple_cluster(name, scheme, host, port, ca_file)]
+
+
+def audit_cluster(policy: dict, ca_file: str) -> list[dict]:
+    """The `warden_audit` cluster when `audit.service` names a URL of its own."""
+    return own_service_cluster(policy.get("audit"), "audit", AUDIT_CLUSTER, ca_file)
+
+
+def leases_cluster(policy: dict, ca_file: str) -> list[dict]:
+    """The `warden_leases` cluster when `accounting.leases.service` names a URL of its own."""
+    accounting = policy.get("accounting")
+    leases = accounting.get("leases") if isinstance(accounting, dict) else None
+    return own_service_cluster(leases, "accounting.leases", LEASES_CLUSTER, ca_file)
 
 
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
@@ -446,7 +459,8 @@ def render(args: argparse.Namespace) -> str:
         "upstream_transport_socket": (tls_transport_socket(host, args.ca_file, ["h2", "http/1.1"])
                                       if scheme == "https" else None),
         "jwks_clusters": jwks_clusters,
-        "approvals_clusters": approval_clusters + audit_cluster(policy, args.ca_file),
+        "approvals_clusters": (approval_clusters + audit_cluster(policy, args.ca_file)
+                               + leases_cluster(policy, args.ca_file)),
         # A held request is silent while it waits: Envoy must not time it out first.
         "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
         "stats_tags": stats_tags(),

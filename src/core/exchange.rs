@@ -109,6 +109,11 @@ impl Gateway {
         self.keys.audit_token.as_ref()
     }
 
+    /// The lease service's bearer token (when the policy has `accounting.leases`).
+    pub fn lease_token(&self) -> Option<&Secret> {
+        self.keys.lease_token.as_ref()
+    }
+
     /// Whether the policy keeps an audit record of every exchange.
     pub fn audits(&self) -> bool {
         self.audit_blobs.is_some()
@@ -340,6 +345,10 @@ pub struct Exchange {
     budget: Option<BudgetTrack>,
     /// The budget that refused the request, if one did.
     budget_refusal: Option<String>,
+    /// The budget ledger keys admission checked (key, budget name), with leases only.
+    budget_keys: Vec<(String, String)>,
+    /// The key whose lease could not fit the request, and what the request needed there.
+    lease_wanted: Option<(String, Amount)>,
     /// Output tokens a streamed answer may produce, and the budget that allows them
     /// ([`Exchange::set_output_allowance`]).
     allowance: Option<(u64, String)>,
@@ -450,6 +459,8 @@ impl Exchange {
             job_header: head.header(JOB_HEADER).map(|v| v.chars().take(128).collect()),
             budget: None,
             budget_refusal: None,
+            budget_keys: Vec::new(),
+            lease_wanted: None,
             allowance: None,
             cut: None,
             cut_noted: false,
@@ -673,6 +684,9 @@ impl Exchange {
         let who =
             Who { role: &role.name, issuer: &caller.issuer, subject: &caller.subject, groups, job: job.as_deref() };
         let applicable = budget::applicable(&role.budgets, &who, &policy.accounting);
+        if policy.leases.is_some() {
+            self.budget_keys = applicable.iter().map(|a| (a.key.clone(), a.budget.name.clone())).collect();
+        }
         let priced = policy
             .pricing
             .as_ref()
@@ -689,8 +703,9 @@ impl Exchange {
         );
         let admitted = match outcome {
             Ok(admitted) => admitted,
-            Err(Refusal::Exhausted { budget, message, retry_after, retryable }) => {
+            Err(Refusal::Exhausted { budget, message, retry_after, retryable, short_of_lease }) => {
                 self.budget_refusal = Some(budget);
+                self.lease_wanted = short_of_lease;
                 let mut reply = self.refuse(Denial::new(Reason::BudgetExhausted, message));
                 reply.headers.retain(|(name, _)| name != "x-should-retry");
                 reply.headers.push(("x-should-retry".to_string(), retryable.to_string()));
@@ -774,6 +789,19 @@ impl Exchange {
     /// answer was given from them ([`Exchange::set_output_allowance`]).
     pub fn budget_reservations(&self) -> Option<&Admitted> {
         self.budget.as_ref().and_then(|t| t.admitted.as_ref())
+    }
+
+    /// The budget ledger keys the request was checked against, admitted or refused, each with
+    /// its budget's name — kept only when the policy leases budgets (`accounting.leases`), for
+    /// the worker that renews them.
+    pub fn budget_keys(&self) -> &[(String, String)] {
+        &self.budget_keys
+    }
+
+    /// When the request was refused because this instance's lease could not fit it (the budget
+    /// itself could): the ledger key and what the request needed there, for the next ask.
+    pub fn lease_wanted(&self) -> Option<&(String, Amount)> {
+        self.lease_wanted.as_ref()
     }
 
     /// The name of the budget that refused the request (`budget_exhausted`), if one did.

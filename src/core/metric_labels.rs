@@ -75,8 +75,12 @@ pub const DLP_FINDINGS: Family = Family { metric: "dlp_findings", keys: &["detec
 /// Held requests by how their approval ended.
 pub const APPROVALS: Family = Family { metric: "approvals", keys: &["outcome"] };
 
+/// Calls asking `warden serve` for budget leases, by outcome.
+pub const LEASE_CALLS: Family = Family { metric: "lease_calls", keys: &["outcome"] };
+
 /// Every labelled family (the unlabelled ones are defined up front by the glue).
-pub const FAMILIES: [Family; 7] = [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS];
+pub const FAMILIES: [Family; 8] =
+    [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS, LEASE_CALLS];
 
 impl Family {
     /// The stat name for `values` (one per key, sanitized; a missing one is `none`), without
@@ -168,6 +172,32 @@ impl ApprovalOutcome {
             Reason::ApprovalInvalid => Some(Self::Invalid),
             Reason::ApprovalUnavailable | Reason::InternalError => Some(Self::Error),
             _ => None,
+        }
+    }
+}
+
+/// How a call asking `warden serve` for budget leases ended, as the `outcome` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The service answered with one grant per ask: the grants were applied.
+    Granted,
+    /// The service answered, but not with a usable answer (a status other than 200, or not one
+    /// grant per ask).
+    Refused,
+    /// No answer: the service could not be reached or timed out.
+    Unreachable,
+    /// The call could not be sent.
+    Error,
+}
+
+impl LeaseOutcome {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Refused => "refused",
+            Self::Unreachable => "unreachable",
+            Self::Error => "error",
         }
     }
 }
@@ -298,6 +328,7 @@ pub struct Registry<S: StatSink> {
     stream_cuts: Series<S::Id>,
     dlp_findings: Series<S::Id>,
     approvals: Series<S::Id>,
+    lease_calls: Series<S::Id>,
     models: ModelLabels,
 }
 
@@ -313,6 +344,7 @@ impl<S: StatSink> Registry<S> {
             stream_cuts: Series::new(STREAM_CUTS),
             dlp_findings: Series::new(DLP_FINDINGS),
             approvals: Series::new(APPROVALS),
+            lease_calls: Series::new(LEASE_CALLS),
             models: ModelLabels::default(),
         }
     }
@@ -380,6 +412,11 @@ impl<S: StatSink> Registry<S> {
     /// How a held request's approval ended.
     pub fn approval(&mut self, outcome: ApprovalOutcome) {
         self.approvals.add(&mut self.sink, &[outcome.label()], 1);
+    }
+
+    /// How a call asking `warden serve` for budget leases ended.
+    pub fn lease_call(&mut self, outcome: LeaseOutcome) {
+        self.lease_calls.add(&mut self.sink, &[outcome.label()], 1);
     }
 }
 
@@ -565,6 +602,16 @@ mod tests {
         assert_eq!(sink.total("warden.detector.github-pat.action.masked.dlp_findings"), 2);
         assert_eq!(sink.total("warden.detector.email.action.audited.dlp_findings"), 1);
         assert_eq!(sink.total("warden.detector.aws-key.action.blocked.dlp_findings"), 1);
+    }
+
+    #[test]
+    fn lease_calls_are_counted_by_outcome() {
+        let mut registry = Registry::new(Recorder::default());
+        registry.lease_call(LeaseOutcome::Unreachable);
+        registry.lease_call(LeaseOutcome::Unreachable);
+        registry.lease_call(LeaseOutcome::Granted);
+        assert_eq!(registry.sink().total("warden.outcome.unreachable.lease_calls"), 2);
+        assert_eq!(registry.sink().total("warden.outcome.granted.lease_calls"), 1);
     }
 
     #[test]

@@ -185,15 +185,13 @@ impl Delivery {
         let flush = self.draining_until.is_some();
         let Some(batch) = self.outbox.borrow_mut().next_batch(now, flush) else { return };
         let lines = batch.iter().filter(|b| **b == b'\n').count();
-        let authorization = format!("Bearer {}", self.token.expose());
-        let headers = [
-            (":method", "POST"),
-            (":path", self.settings.records_path.as_str()),
-            (":authority", self.settings.authority.as_str()),
-            ("content-type", "application/x-ndjson"),
-            ("authorization", authorization.as_str()),
-        ];
-        match host::dispatch_http_call(&self.settings.cluster, &headers, &batch, CALL_TIMEOUT_MS) {
+        let endpoint = host::Endpoint {
+            cluster: &self.settings.cluster,
+            authority: &self.settings.authority,
+            path: &self.settings.records_path,
+            token: &self.token,
+        };
+        match host::post(&endpoint, "application/x-ndjson", &batch, CALL_TIMEOUT_MS) {
             Ok(_) => self.in_flight = Some(lines),
             Err(e) => {
                 log::warn!("audit: sending records to cluster {} failed (host status {})", self.settings.cluster, e.0);
@@ -261,7 +259,7 @@ impl Delivery {
 /// The gateway's source name for this Envoy start, chosen by the first VM to configure (Envoy's
 /// main thread, before any worker serves) and read by the others: `<configured>-<epoch>` or
 /// `gw-<epoch>`, the epoch being 12 hex digits drawn from the start time in nanoseconds.
-fn shared_source(configured: Option<&str>) -> Result<String, HostError> {
+pub(super) fn shared_source(configured: Option<&str>) -> Result<String, HostError> {
     let key = format!("{SOURCE_KEY}.{}", configured.unwrap_or("-"));
     if let Some((bytes, _)) = host::get_shared(&key)? {
         return Ok(String::from_utf8_lossy(&bytes).into_owned());

@@ -333,6 +333,33 @@ pub fn dispatch_http_call(
     .map_err(|status| HostError(status as u32))
 }
 
+/// Where a `warden serve` endpoint is, as the glue's background calls (audit records, lease
+/// asks) reach it.
+pub struct Endpoint<'a> {
+    /// Envoy cluster.
+    pub cluster: &'a str,
+    /// `:authority`.
+    pub authority: &'a str,
+    /// `:path`.
+    pub path: &'a str,
+    /// The gateway's bearer token.
+    pub token: &'a crate::core::secret::Secret,
+}
+
+/// `POST`s `body` (of `content_type`) to `endpoint` with the bearer token, through
+/// [`dispatch_http_call`].
+pub fn post(endpoint: &Endpoint, content_type: &str, body: &[u8], timeout_ms: u64) -> Result<u32, HostError> {
+    let authorization = format!("Bearer {}", endpoint.token.expose());
+    let headers = [
+        (":method", "POST"),
+        (":path", endpoint.path),
+        (":authority", endpoint.authority),
+        ("content-type", content_type),
+        ("authorization", authorization.as_str()),
+    ];
+    dispatch_http_call(endpoint.cluster, &headers, body, timeout_ms)
+}
+
 /// Defines a counter (Envoy shows it as `wasmcustom.<name>`) and returns its id.
 pub fn define_counter(name: &str) -> Result<u32, HostError> {
     let mut id: u32 = 0;

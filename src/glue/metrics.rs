@@ -1,5 +1,5 @@
 //! Warden's metrics in Envoy's stats: the labelled families of [`crate::core::metric_labels`]
-//! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals), defined on
+//! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals, lease calls), defined on
 //! first use through host calls, and four unlabelled ones defined up front:
 //! `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in` (counters) and
 //! `warden.audit.waiting` (a gauge shared by the workers). docs/metrics.md lists every name and
@@ -11,7 +11,7 @@
 use super::host;
 use crate::core::dlp::mask::Tally;
 use crate::core::errors::Reason;
-use crate::core::metric_labels::{ApprovalOutcome, Decision, Registry, StatSink, TokenCounts};
+use crate::core::metric_labels::{ApprovalOutcome, Decision, LeaseOutcome, Registry, StatSink, TokenCounts};
 use crate::core::policy::glob::GlobSet;
 use std::cell::RefCell;
 
@@ -91,6 +91,13 @@ impl Metrics {
     pub fn approval(&self, outcome: ApprovalOutcome) {
         if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
             labelled.approval(outcome);
+        }
+    }
+
+    /// How a call asking `warden serve` for budget leases ended.
+    pub fn lease_call(&self, outcome: LeaseOutcome) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.lease_call(outcome);
         }
     }
 

@@ -21,17 +21,23 @@
 //!   cut, its tokens and cost (from the budget settlement, else from the record's usage) and what
 //!   DLP found (counts per detector, never values).
 //!
+//! With `accounting.leases`, the budget keys an exchange was checked against are noted after its
+//! admission attempt and when it ends, and the root context's tick renews their leases from
+//! `warden serve` ([`leases`]); the request path never waits for it.
+//!
 //! Host calls go through [`host`], which never panics; a failing host call is reported to the
 //! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
 //! records it — it never lets it through.
 
 mod audit;
 mod host;
+mod leases;
 mod ledger;
 mod metrics;
 
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::trail::Ending;
+use crate::core::budget::renewal::KeysInUse;
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::exchange::{
     millis, request_id_for, ApprovalStep, BodyStep, Callout, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead,
@@ -51,7 +57,7 @@ use std::rc::Rc;
 proxy_wasm::main! {{
     install_logger();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(WardenRoot { gateway: None, metrics: None, delivery: None })
+        Box::new(WardenRoot { gateway: None, metrics: None, delivery: None, leases: None })
     });
 }}
 
@@ -67,12 +73,16 @@ struct WardenRoot {
     metrics: Option<Rc<Metrics>>,
     /// Audit records' way out (when the policy has `audit`).
     delivery: Option<audit::Delivery>,
+    /// Budget leases from `warden serve` (when the policy has `accounting.leases`).
+    leases: Option<leases::Leases>,
 }
 
 impl Context for WardenRoot {
-    /// `warden serve` answered a batch of audit records.
-    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        if let Some(delivery) = self.delivery.as_mut() {
+    /// `warden serve` answered a lease call or a batch of audit records.
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some(leases) = self.leases.as_mut().filter(|leases| leases.owns(token_id)) {
+            leases.on_response(body_size);
+        } else if let Some(delivery) = self.delivery.as_mut() {
             delivery.on_response(body_size);
         }
     }
@@ -117,6 +127,13 @@ impl RootContext for WardenRoot {
                         return false;
                     }
                 }
+                match leases::Leases::start(&gateway, self.metrics.clone()) {
+                    Ok(leases) => self.leases = leases,
+                    Err(e) => {
+                        log::error!("cannot set up budget leases (host status {})", e.0);
+                        return false;
+                    }
+                }
                 self.gateway = Some(gateway);
                 true
             }
@@ -133,6 +150,9 @@ impl RootContext for WardenRoot {
         if let Some(delivery) = self.delivery.as_mut() {
             delivery.on_tick();
         }
+        if let Some(leases) = self.leases.as_mut() {
+            leases.on_tick();
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -140,6 +160,7 @@ impl RootContext for WardenRoot {
             gateway: self.gateway.clone(),
             metrics: self.metrics.clone(),
             outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
+            lease_keys: self.leases.as_ref().map(|l| l.keys.clone()),
             response_complete: false,
             decision: Cell::new(None),
             exchange: None,
@@ -158,6 +179,8 @@ struct WardenHttp {
     metrics: Option<Rc<Metrics>>,
     /// The worker's audit records waiting to leave (when the policy has `audit`).
     outbox: Option<Rc<RefCell<Outbox>>>,
+    /// The worker's budget keys in use, renewed on the tick (when the policy leases budgets).
+    lease_keys: Option<Rc<RefCell<KeysInUse>>>,
     /// Whether the response reached its end.
     response_complete: bool,
     /// The request's decision so far (a refusal after forwarding replaces it), counted once in
@@ -183,7 +206,9 @@ impl Context for WardenHttp {
         let body = host::get_buffer(Buffer::HttpCallResponseBody, 0, body_size).unwrap_or_default();
         let now = host::now_seconds().unwrap_or(0.0);
         let answer = status.map(|status| (status, body.as_slice()));
-        match exchange.on_approval_answer(&gateway, answer, now) {
+        let step = exchange.on_approval_answer(&gateway, answer, now);
+        self.note_budget_keys();
+        match step {
             ApprovalStep::Forward { clamped } => {
                 self.count_approval(ApprovalOutcome::Approved);
                 if let Err(e) = host::continue_request() {
@@ -355,6 +380,7 @@ impl HttpContext for WardenHttp {
         if let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) {
             exchange.settle(&gateway, host::now_millis());
         }
+        self.note_budget_keys();
         self.count_exchange(recorded);
         let Some(exchange) = &self.exchange else { return };
         let tally = exchange.tally();
@@ -436,6 +462,13 @@ impl WardenHttp {
         self.gateway.as_ref()?.policy.roles.get(caller.role)
     }
 
+    /// Notes the budget keys the exchange was checked against for lease renewal (with leases).
+    fn note_budget_keys(&self) {
+        if let (Some(keys), Some(exchange)) = (&self.lease_keys, &self.exchange) {
+            leases::note(keys, exchange);
+        }
+    }
+
     /// Counts how a held request's approval ended.
     fn count_approval(&self, outcome: ApprovalOutcome) {
         if let Some(metrics) = &self.metrics {
@@ -456,7 +489,9 @@ impl WardenHttp {
 
     fn finish_body(&mut self, gateway: &Gateway, body: Vec<u8>) -> Action {
         let Some(exchange) = self.exchange.as_mut().filter(|e| e.wants_body()) else { return Action::Continue };
-        match exchange.on_body_complete(gateway, &body) {
+        let step = exchange.on_body_complete(gateway, &body);
+        self.note_budget_keys();
+        match step {
             BodyStep::Forward => self.forward(false),
             BodyStep::Reply(local) => self.reply(&local),
             BodyStep::Replace { body: bytes, clamped } => match self.replace_request_body(body.len(), &bytes) {

@@ -613,6 +613,7 @@ class Service:
     log_path: Path
     webhook: str | None = None
     proc: subprocess.Popen | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -626,6 +627,7 @@ class Service:
                "--public-url", self.url]
         if self.webhook:
             cmd += ["--webhook", self.webhook]
+        cmd += self.extra_args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                      stdin=subprocess.DEVNULL)

@@ -198,6 +198,19 @@ def test_an_audit_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
     assert "warden_audit" not in clusters(config), "records then go to the approval service's cluster"
 
 
+def test_a_lease_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
+    policy = approvals_policy()
+    policy["accounting"] = {"leases": {"service": {"url": "http://ledger.internal:9001/w", "token": "a"}}}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    endpoint = clusters(config)["warden_leases"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "ledger.internal", "port_value": 9001}
+    policy["accounting"] = {"leases": {}}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    assert "warden_leases" not in clusters(config), "asks then go to the approval service's cluster"
+
+
 def test_the_access_log_names_audit_records_and_can_go_to_a_file_too(tmp_path, jwks_file):
     rc, config, err = render(tmp_path, base_policy())
     assert rc == 0, err

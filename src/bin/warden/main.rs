@@ -13,8 +13,11 @@
 //!   hash chain and signed checkpoints, exports it as JSONL, replays a session (docs/audit.md).
 //! - `warden usage` sums tokens and cost per subject, role, job, model, day or hour over a window
 //!   from that database (docs/usage.md).
+//! - `warden budget leases` lists the budget ledger gateways lease from `warden serve`
+//!   (docs/budgets.md).
 
 mod audit;
+mod budget;
 mod dates;
 mod redact;
 mod reviews;
@@ -50,6 +53,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Spend per subject, role, job, model, day or hour over a window, from the audit store.
     Usage(usage::UsageArgs),
+    /// The budget ledger `warden serve` keeps for gateways that share budgets (leases).
+    Budget(budget::BudgetArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::Reviews(args) => reviews::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Usage(args) => usage::run(&args),
+        Command::Budget(args) => budget::run(&args),
     }
 }
 

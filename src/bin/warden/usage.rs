@@ -244,7 +244,7 @@ fn to_table(query: &UsageQuery, rows: &[UsageRow], groups: usize, total: &Totals
 }
 
 /// A label made safe for a terminal: control characters (escape sequences) become `?`.
-fn clean_label(text: &str) -> String {
+pub fn clean_label(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 

@@ -26,6 +26,7 @@
 pub mod lease;
 pub mod ledger;
 pub mod pricing;
+pub mod renewal;
 pub mod usage;
 pub mod window;
 
@@ -258,6 +259,10 @@ pub enum Refusal {
         retry_after: u64,
         /// Whether waiting can help (false when the request alone exceeds the limit).
         retryable: bool,
+        /// When the budget has room but this instance's lease does not: the ledger key and what
+        /// the request needs there — what the instance's next ask to `warden serve` must cover
+        /// ([`renewal::KeysInUse::want`]).
+        short_of_lease: Option<(String, Amount)>,
     },
     /// The ledger could not be used (503).
     Ledger(LedgerError),
@@ -541,7 +546,8 @@ fn exhausted(
             true,
         ),
     };
-    Refusal::Exhausted { budget: budget.name.clone(), message, retry_after, retryable }
+    let short_of_lease = matches!(shortfall, Shortfall::Lease).then(|| (applicable.key.clone(), amount));
+    Refusal::Exhausted { budget: budget.name.clone(), message, retry_after, retryable, short_of_lease }
 }
 
 /// Gives back reservations of an admission that did not complete (nothing is charged).
@@ -662,7 +668,7 @@ mod tests {
         let b = budget("daily", tokens(1_000));
         let budgets = [for_role(&b)];
         admit_one(&store, &budgets, ask(400, 600), NOW_MS).unwrap();
-        let Err(Refusal::Exhausted { budget, message, retry_after, retryable }) =
+        let Err(Refusal::Exhausted { budget, message, retry_after, retryable, .. }) =
             admit_one(&store, &budgets, ask(0, 1), NOW_MS)
         else {
             panic!("one token over must be refused");

@@ -6,7 +6,7 @@
 //! own needs `approvals`.
 
 use super::approvals::{parse_service_url, ApprovalSettings};
-use super::config::{AuditConfig, AuditMode, CredentialConfig};
+use super::config::{AuditConfig, AuditMode, AuditServiceConfig, CredentialConfig};
 use super::{is_token, Checker};
 use std::collections::BTreeMap;
 
@@ -56,31 +56,13 @@ pub(super) fn compile(
     if config.max_outage.0 == 0 {
         check.error("audit.max_outage", "must be greater than 0");
     }
-    let (cluster, authority, prefix, token) = match (&config.service, approvals) {
-        (Some(service), _) => {
-            if !credentials.contains_key(&service.token) {
-                check.error("audit.service.token", format!("unknown credential {:?}", service.token));
-            }
-            let (_, authority, prefix) =
-                parse_service_url(&service.url).map_err(|e| check.error("audit.service.url", e)).ok()?;
-            let cluster = service.cluster.clone().unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
-            (cluster, authority, prefix, service.token.clone())
-        }
-        (None, Some(approvals)) => {
-            let service = &approvals.service;
-            let prefix = service.holds_path.strip_suffix("/v1/holds").unwrap_or_default().to_string();
-            (service.cluster.clone(), service.authority.clone(), prefix, service.token_credential.clone())
-        }
-        (None, None) => {
-            check.error("audit.service", "needed when the policy has no `approvals` section to send records to");
-            return None;
-        }
-    };
+    let route =
+        route(check, "audit", config.service.as_ref(), DEFAULT_CLUSTER, approvals, credentials, "to send records to")?;
     Some(AuditSettings {
-        cluster,
-        authority,
-        records_path: format!("{prefix}/v1/audit/records"),
-        token_credential: token,
+        records_path: format!("{}/v1/audit/records", route.prefix),
+        cluster: route.cluster,
+        authority: route.authority,
+        token_credential: route.token_credential,
         source: config.source.clone(),
         mode: config.mode,
         buffer_records: config.buffer_records,
@@ -89,14 +71,68 @@ pub(super) fn compile(
     })
 }
 
+/// A `warden serve` endpoint's route, resolved from a section's optional `service`.
+pub(super) struct ServiceRoute {
+    /// Envoy cluster.
+    pub cluster: String,
+    /// `:authority` of the callouts.
+    pub authority: String,
+    /// Path prefix (empty, or `/gw`).
+    pub prefix: String,
+    /// Credential holding the bearer token.
+    pub token_credential: String,
+}
+
+/// The route of `section`'s calls: its own `service` (cluster `default_cluster` unless it names
+/// one), else the approval service's cluster, authority, prefix and token. Without either, an
+/// error at `<section>.service` ending with `purpose` (`to send records to`).
+pub(super) fn route(
+    check: &mut Checker,
+    section: &str,
+    service: Option<&AuditServiceConfig>,
+    default_cluster: &str,
+    approvals: Option<&ApprovalSettings>,
+    credentials: &BTreeMap<String, CredentialConfig>,
+    purpose: &str,
+) -> Option<ServiceRoute> {
+    match (service, approvals) {
+        (Some(service), _) => {
+            if !credentials.contains_key(&service.token) {
+                check.error(format!("{section}.service.token"), format!("unknown credential {:?}", service.token));
+            }
+            let (_, authority, prefix) =
+                parse_service_url(&service.url).map_err(|e| check.error(format!("{section}.service.url"), e)).ok()?;
+            let cluster = service.cluster.clone().unwrap_or_else(|| default_cluster.to_string());
+            Some(ServiceRoute { cluster, authority, prefix, token_credential: service.token.clone() })
+        }
+        (None, Some(approvals)) => {
+            let service = &approvals.service;
+            Some(ServiceRoute {
+                cluster: service.cluster.clone(),
+                authority: service.authority.clone(),
+                prefix: service.holds_path.strip_suffix("/v1/holds").unwrap_or_default().to_string(),
+                token_credential: service.token_credential.clone(),
+            })
+        }
+        (None, None) => {
+            check.error(
+                format!("{section}.service"),
+                format!("needed when the policy has no `approvals` section {purpose}"),
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use crate::core::policy::config::AuditMode;
     use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;
 
-    const POLICY: &str = r#"
+    /// A policy with `approvals` and `audit: {}` (other sections' tests start from it too).
+    pub(in crate::core::policy) const POLICY: &str = r#"
 version: 1
 identity: {}
 credentials:

@@ -104,6 +104,43 @@ pub struct AccountingConfig {
     /// Default 64.
     #[serde(default = "default_jobs_per_subject")]
     pub jobs_per_subject: u64,
+    /// Leases from `warden serve`, so that several gateway instances share each budget. Default:
+    /// none (this instance enforces every budget's whole limit on its own).
+    #[serde(default)]
+    pub leases: Option<LeasesConfig>,
+}
+
+/// How this instance leases its share of each budget from `warden serve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeasesConfig {
+    /// Share of each windowed limit in one slice, in percent (1-50): what an instance may use
+    /// before it hears from the service, and what each further grant adds. Default 5.
+    #[serde(default = "default_slice_percent")]
+    pub slice_percent: u64,
+    /// Least time between two asks for one budget key when its grant runs low. Default `1s`.
+    #[serde(default = "default_ask_every")]
+    pub ask_every: Seconds,
+    /// How often every budget key in use is reported even with room left (keeps its lease
+    /// alive). Default `5s`.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: Seconds,
+    /// Where leases come from: `warden serve`'s URL, cluster (default `warden_leases`) and token.
+    /// Default: the approval service (`approvals.service`).
+    #[serde(default)]
+    pub service: Option<AuditServiceConfig>,
+}
+
+fn default_slice_percent() -> u64 {
+    5
+}
+
+fn default_ask_every() -> Seconds {
+    Seconds(1)
+}
+
+fn default_heartbeat() -> Seconds {
+    Seconds(5)
 }
 
 impl Default for AccountingConfig {
@@ -114,6 +151,7 @@ impl Default for AccountingConfig {
             web_searches_reserved: default_web_searches_reserved(),
             max_keys: default_max_keys(),
             jobs_per_subject: default_jobs_per_subject(),
+            leases: None,
         }
     }
 }
@@ -615,7 +653,7 @@ pub struct AuditConfig {
     pub max_outage: Seconds,
 }
 
-/// The service records are sent to.
+/// The service records (or lease asks) are sent to.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditServiceConfig {

@@ -16,6 +16,7 @@ pub mod budgets;
 pub mod config;
 pub mod dlp;
 pub mod glob;
+pub mod leases;
 pub mod units;
 pub mod url;
 pub mod url_glob;
@@ -176,6 +177,9 @@ pub struct Policy {
     pub pricing: Option<crate::core::budget::pricing::PriceTable>,
     /// How reservations are estimated and the ledger bounded.
     pub accounting: crate::core::budget::Settings,
+    /// Where budget leases come from and how often they are asked for (`accounting.leases`);
+    /// `None`: this instance enforces its budgets alone.
+    pub leases: Option<leases::LeaseSettings>,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -190,6 +194,8 @@ pub struct RoleKeys {
     pub approvals: Option<ApprovalKeys>,
     /// The bearer token for the audit service, when the policy has an `audit` section.
     pub audit_token: Option<Secret>,
+    /// The bearer token for the lease service, when the policy has `accounting.leases`.
+    pub lease_token: Option<Secret>,
 }
 
 /// What the filter needs to trust the approval service and be trusted by it.
@@ -246,8 +252,14 @@ impl Policy {
             None => None,
         };
         let audit_token = self.audit.as_ref().and_then(|a| resolved.get(a.token_credential.as_str()).cloned());
-        let mut keys =
-            RoleKeys { upstream: Vec::with_capacity(self.roles.len()), mask: Vec::new(), approvals, audit_token };
+        let lease_token = self.leases.as_ref().and_then(|l| resolved.get(l.token_credential.as_str()).cloned());
+        let mut keys = RoleKeys {
+            upstream: Vec::with_capacity(self.roles.len()),
+            mask: Vec::new(),
+            approvals,
+            audit_token,
+            lease_token,
+        };
         for role in &self.roles {
             match resolved.get(role.credential.as_str()) {
                 Some(secret) => {
@@ -263,6 +275,11 @@ impl Policy {
             }
         }
         Ok(keys)
+    }
+
+    /// The budget named `name` (budget names are unique in the policy).
+    pub fn budget(&self, name: &str) -> Option<&crate::core::budget::Budget> {
+        self.roles.iter().flat_map(|role| role.budgets.iter()).find(|budget| budget.name == name)
     }
 
     /// The index of the role named `name`.
@@ -452,7 +469,13 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         .and_then(|a| approvals::compile_settings(&mut check, a, &file.credentials, &gateway_audiences));
     let audit = file.audit.as_ref().and_then(|a| audit::compile(&mut check, a, approvals.as_ref(), &file.credentials));
     let pricing = file.pricing.as_ref().map(|p| budgets::compile_pricing(&mut check, p));
-    let accounting = budgets::compile_accounting(&mut check, &file.accounting);
+    let mut accounting = budgets::compile_accounting(&mut check, &file.accounting);
+    let leases = file
+        .accounting
+        .leases
+        .as_ref()
+        .and_then(|l| leases::compile(&mut check, l, approvals.as_ref(), &file.credentials));
+    accounting.lease_slice_percent = leases.as_ref().map(|l| l.slice_percent);
     let mut budget_names = std::collections::BTreeSet::new();
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
@@ -514,6 +537,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         audit,
         pricing,
         accounting,
+        leases,
     })
 }
 

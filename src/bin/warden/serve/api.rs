@@ -8,6 +8,8 @@
 //! | `POST /v1/reviews/{id}/approve` `{"comment": "…"}` | approver | `{"outcome": …, "review": {…}}` |
 //! | `POST /v1/reviews/{id}/deny` `{"comment": "…"}` (required) | approver | `{"outcome": …, "review": {…}}` |
 //! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`super::audit`]) |
+//! | `POST /v1/budget/leases` (JSON) | gateway | `{"grants": […]}` ([`super::leases`]) |
+//! | `GET /v1/budget/leases?limit=N` | approver | `{"ttl_seconds", "now_ms", "windows": […]}` |
 //! | `GET /healthz` | anyone | `{"status": "ok"}` |
 //!
 //! Errors are Anthropic-style JSON, `{"type":"error","error":{"type":…,"message":…}}`: 400
@@ -105,7 +107,7 @@ pub async fn hold(State(service): State<Arc<Service>>, headers: HeaderMap, body:
     Ok(json_body(&json!({ "verdict": verdict })).into_response())
 }
 
-/// Checks the gateway's bearer token (`/v1/holds`, `/v1/audit/records`).
+/// Checks the gateway's bearer token (`/v1/holds`, `/v1/audit/records`, `/v1/budget/leases`).
 pub fn check_gateway(service: &Service, headers: &HeaderMap) -> Result<(), ServiceError> {
     match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
         None => Err(ServiceError::Unauthorized("the gateway's bearer token is missing".to_string())),
@@ -117,7 +119,7 @@ pub fn check_gateway(service: &Service, headers: &HeaderMap) -> Result<(), Servi
 }
 
 /// The approver behind the request's bearer token.
-async fn approver(service: &Service, headers: &HeaderMap) -> Result<Approver, ApiError> {
+pub async fn approver(service: &Service, headers: &HeaderMap) -> Result<Approver, ApiError> {
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).ok_or(AuthError::Missing)?;
     Ok(service.verifier.verify(token).await?)
 }

@@ -13,7 +13,8 @@
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
 //! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
-//! [`usage`] (the usage page, docs/usage.md), [`util`].
+//! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
+//! from, docs/budgets.md), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod leases;
 pub mod page;
 pub mod rules;
 pub mod service;
@@ -46,6 +48,7 @@ use warden::core::policy::Policy;
 
 use audit::{AuditState, Ledger};
 use auth::{GatewayToken, OidcVerifier};
+use leases::{LeaseLedger, LeaseState};
 use rules::Rules;
 use service::{Service, ServiceParts};
 use sessions::SessionPages;
@@ -116,6 +119,12 @@ pub struct ServeArgs {
     /// environment variable).
     #[arg(long, env = "WARDEN_WEBHOOK", value_name = "URL", hide_env_values = true)]
     pub webhook: Option<String>,
+
+    /// Budget leases: a gateway instance's lease shows as expired when it was not renewed for
+    /// this many seconds (gateways renew every 5 s; expiry takes no grant back).
+    #[arg(long, env = "WARDEN_LEASE_TTL", value_name = "SECONDS", default_value_t = leases::DEFAULT_TTL_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub lease_ttl: u64,
 }
 
 /// Subcommands of `warden serve`.
@@ -175,11 +184,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", args.db.display()))?,
     );
 
+    let lease_ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
     let retention = match args.audit_retention {
         Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
         None => None,
     };
     let db = args.db.clone();
+    let ttl_seconds = args.lease_ttl;
 
     let listener =
         std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -214,11 +225,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot use the listener: {e}"))?;
         tokio::spawn(Arc::clone(&service).sweep(SWEEP_PERIOD));
+        tokio::spawn(leases::maintain(Arc::clone(&lease_ledger), leases::PRUNE_PERIOD));
         if let Some((age, signer)) = retention {
             tokio::spawn(audit::retain(db, signer, age, audit::RETENTION_PERIOD));
         }
         log_event(&summary);
-        let server = axum::serve(listener, router(service, served_ledger, pages));
+        let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
+        let server = axum::serve(listener, router(service, served_ledger, pages, leases));
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {
@@ -235,11 +248,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// The service's routes.
-pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPages>) -> Router {
+pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPages>, leases: Arc<LeaseState>) -> Router {
     let audit_routes = Router::new()
         .route("/v1/audit/records", post(audit::ingest))
         .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
         .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
+    let lease_routes =
+        Router::new().route("/v1/budget/leases", post(leases::post_leases).get(leases::list_leases)).with_state(leases);
     let session_routes = Router::new()
         .route("/sessions", get(sessions::sessions))
         .route("/sessions/{id}", get(sessions::session))
@@ -264,6 +279,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPage
         .with_state(service)
         .merge(audit_routes)
         .merge(session_routes)
+        .merge(lease_routes)
 }
 
 /// Resolves with the signal's name at SIGINT or SIGTERM.

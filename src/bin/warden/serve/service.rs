@@ -666,9 +666,12 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    struct Fixture {
-        service: Arc<Service>,
+    /// A service over an in-memory store, its verdict key, and the identity provider its
+    /// approvers' tokens come from (`issuer.token(…, "warden-demo", "warden-approvals", ttl)`).
+    pub(crate) struct Fixture {
+        pub service: Arc<Service>,
         public_key: [u8; 32],
+        pub issuer: TestIssuer,
         dir: std::path::PathBuf,
     }
 
@@ -678,7 +681,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn fixture(name: &str, two_person: bool) -> Fixture {
+    pub(crate) fn fixture(name: &str, two_person: bool) -> Fixture {
         let dir = std::env::temp_dir().join(format!("warden-service-{name}-{}", std::process::id()));
         let issuer = TestIssuer::new("k");
         let verifier = verifier_with(&issuer, &dir);
@@ -697,7 +700,7 @@ pub(crate) mod tests {
             public_url: "http://127.0.0.1:8787/".into(),
             webhook: None,
         });
-        Fixture { service: Arc::new(service), public_key, dir }
+        Fixture { service: Arc::new(service), public_key, issuer, dir }
     }
 
     fn approver(subject: &str, groups: &[&str]) -> Approver {

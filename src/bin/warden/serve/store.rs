@@ -115,6 +115,8 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::retention::SCHEMA,
     // 6: usage per record, filled by triggers at ingest (`warden usage`, the usage page).
     crate::audit::usage::SCHEMA,
+    // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
+    super::leases::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
