@@ -700,21 +700,76 @@ mod tests {
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         });
         let window = &db.ledger().windows(10).unwrap()[0];
-        let total = window.ledger.granted.tokens;
-        let leased: u64 = window.leases.iter().map(|l| l.lease.granted.tokens).sum();
-        assert_eq!(window.leases.len(), INSTANCES);
-        assert_eq!(total, leased, "the window's total is the sum of its leases: no update lost");
+        assert_consistent_within_the_bound(window, INSTANCES, LIMIT, slice);
         let mut stored: Vec<u64> = window.leases.iter().map(|l| l.lease.granted.tokens).collect();
         let mut answered = last_answers;
         stored.sort_unstable();
         answered.sort_unstable();
         assert_eq!(stored, answered, "each instance was told what the ledger holds for it");
-        // Past the limit only first slices of instances heard of after the total passed
-        // limit − slice; each of those holds its first slice and nothing more (an instance
-        // holding exactly one slice is counted as late, which can only loosen the bound).
+    }
+
+    /// The window's total is the sum of its `instances` leases (no update lost), at least
+    /// `limit` (instances that keep asking use the whole budget) and at most `limit + late ×
+    /// slice`: past the limit only the first slices of instances heard of after the total passed
+    /// `limit − slice`, each of which holds its first slice and nothing more (every instance
+    /// holding exactly one slice is counted as late, which can only loosen the bound).
+    fn assert_consistent_within_the_bound(window: &WindowRow, instances: usize, limit: u64, slice: u64) {
+        let total = window.ledger.granted.tokens;
+        let leased: u64 = window.leases.iter().map(|l| l.lease.granted.tokens).sum();
+        assert_eq!(window.leases.len(), instances);
+        assert_eq!(total, leased, "the window's total is the sum of its leases: no update lost");
         let late = window.leases.iter().filter(|l| l.lease.granted.tokens == slice).count() as u64;
-        assert!(total <= LIMIT + late * slice, "{total} granted, limit {LIMIT}, {late} late × {slice}");
-        assert!(total >= LIMIT, "instances that keep asking use the whole budget: {total}");
+        assert!(total <= limit + late * slice, "{total} granted, limit {limit}, {late} late × {slice}");
+        assert!(total >= limit, "instances that keep asking use the whole budget: {total}");
+    }
+
+    /// Gateways calling through the service's real router over HTTP at once: every call is
+    /// answered, and the ledger's figures add up and stay within the bound.
+    #[test]
+    fn gateways_calling_the_served_router_at_once_share_one_consistent_ledger() {
+        const GATEWAYS: usize = 6;
+        const CALLS: usize = 10;
+        const LIMIT: u64 = 1_000;
+        let db = Db::new("router");
+        let (state, fixture) = state("leases-router", &db);
+        let signer = super::super::signer::VerdictSigner::generate().unwrap();
+        let audit = Arc::new(super::super::audit::Ledger::open(&db.0, signer, 1000).unwrap());
+        let pages = Arc::new(super::super::sessions::SessionPages::open(Arc::clone(&fixture.service), &db.0).unwrap());
+        let app = super::super::router(Arc::clone(&fixture.service), audit, pages, Arc::clone(&state));
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}/v1/budget/leases", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let call = |token: &str, body: String| {
+            let mut response = agent
+                .post(&url)
+                .header("authorization", &format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .send(body.as_str())
+                .unwrap();
+            let text = response.body_mut().read_to_string().unwrap();
+            (response.status().as_u16(), serde_json::from_str::<Value>(&text).unwrap())
+        };
+        let slice = lease::slice(&ask("k", LIMIT, 0).limits, 10).tokens;
+        std::thread::scope(|scope| {
+            for i in 0..GATEWAYS {
+                let call = &call;
+                scope.spawn(move || {
+                    let mut granted = 0;
+                    for _ in 0..CALLS {
+                        let body = serde_json::to_string(&request(&format!("gw-{i}"), vec![ask("k", LIMIT, granted)]));
+                        let (status, answer) = call(GATEWAY_TOKEN, body.unwrap());
+                        assert_eq!(status, 200, "{answer}");
+                        granted = answer["grants"][0]["granted"]["tokens"].as_u64().unwrap();
+                    }
+                });
+            }
+        });
+        let (status, _) = call("wrong-token-of-sixteen-chars", "{}".to_string());
+        assert_eq!(status, 401);
+        assert_consistent_within_the_bound(&state.ledger.windows(10).unwrap()[0], GATEWAYS, LIMIT, slice);
+        runtime.shutdown_background();
     }
 
     fn headers(token: Option<&str>) -> HeaderMap {
