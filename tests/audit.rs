@@ -601,9 +601,15 @@ fn export_takes_dates_and_times_as_well_as_epoch_milliseconds() {
     assert!(err.contains("is not a date or time"), "{err}");
 }
 
+/// `warden audit prune --before BEFORE --allow-recent` (the tests' records are recent).
 fn prune_cli(ws: &Workspace, before: &str) -> (i32, String) {
-    let key = ws.path("approvals-signing-key.pem");
-    let args = ["audit", "prune", "--db", &ws.db(), "--before", before, "--signing-key", key.to_str().unwrap()];
+    prune_cli_with(ws, before, &["--allow-recent"])
+}
+
+fn prune_cli_with(ws: &Workspace, before: &str, more: &[&str]) -> (i32, String) {
+    let (db, key) = (ws.db(), ws.path("approvals-signing-key.pem"));
+    let mut args = vec!["audit", "prune", "--db", &db, "--before", before, "--signing-key", key.to_str().unwrap()];
+    args.extend_from_slice(more);
     let (code, out, err) = run(&args, &[]);
     (code, format!("{out}{err}"))
 }
@@ -743,6 +749,9 @@ fn a_prune_with_a_bad_date_or_no_database_changes_nothing_and_says_why() {
     let (code, out) = prune_cli(&ws, "2026-02-30");
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--before: \"2026-02-30\" is not a date"), "{out}");
+    let (code, out) = prune_cli_with(&ws, "23h", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("the cut is less than a day old"), "{out}");
     let (code, out) = prune_cli(&ws, "90d");
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("approvals.db does not exist"), "{out}");

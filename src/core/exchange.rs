@@ -591,6 +591,7 @@ impl Exchange {
             let outline = std::mem::take(&mut verdict.outline);
             let digest = |text: &[u8]| gateway.memo.digest(text);
             let tools = verdict.tools.clone();
+            names.borrow_mut().expire(millis(self.started_at));
             trail.on_forwarded_body(Forwarded::take(forwarded, outline, &digests, &names.borrow(), &digest, tools));
         }
         if kind == BodyKind::Messages && (!role.budgets.is_empty() || gateway.policy.pricing.is_some()) {

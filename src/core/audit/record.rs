@@ -18,8 +18,9 @@
 //! named as credentials removed, and a parameter too deep or too large omitted (its size
 //! kept), so whatever the filter accepts makes a record the service can parse and store.
 //!
-//! Limits: the memo is per worker and bounded ([`BLOB_MEMO_CAPACITY`]; when full it starts over,
-//! which only re-sends texts). A blob counts as sent only once the service acknowledged a record
+//! Limits: the memo is per worker, bounded ([`BLOB_MEMO_CAPACITY`]; when full it starts over,
+//! which only re-sends texts) and at most [`BLOB_MEMO_MAX_AGE_MS`] old ([`BlobNames::expire`],
+//! so a retention prune never removes a blob a worker still names). A blob counts as sent only once the service acknowledged a record
 //! carrying it ([`BlobNames::acknowledge`]); until then every record naming it carries it.
 
 use super::transcript::{Transcript, Usage};
@@ -387,12 +388,26 @@ pub struct BlobNames {
     pending_names: HashMap<String, u128>,
     /// Bytes of masked text in `pending`.
     pending_bytes: usize,
+    /// When `sent` was last seen empty (milliseconds): no entry is older, and it is emptied
+    /// once [`BLOB_MEMO_MAX_AGE_MS`] later.
+    sent_since_ms: u64,
 }
 
 impl BlobNames {
     /// An empty memo.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Forgets every acknowledged blob once the memo is [`BLOB_MEMO_MAX_AGE_MS`] old, so no
+    /// name the worker uses is older than that: a retention prune (which only cuts records at
+    /// least a day old) cannot remove a blob a worker still names without carrying it. Texts
+    /// are then carried again once (the store keeps one copy of each blob).
+    pub fn expire(&mut self, now_ms: u64) {
+        if self.sent.is_empty() || now_ms.saturating_sub(self.sent_since_ms) >= BLOB_MEMO_MAX_AGE_MS {
+            self.sent.clear();
+            self.sent_since_ms = now_ms;
+        }
     }
 
     /// The name of the text whose digest is `digest`, if the service acknowledged a record
@@ -449,6 +464,9 @@ impl BlobNames {
         }
     }
 }
+
+/// The longest a worker names an acknowledged blob without carrying it again (1 hour).
+pub const BLOB_MEMO_MAX_AGE_MS: u64 = 3_600_000;
 
 /// Blobs awaiting acknowledgement a worker remembers (with their masked text) before starting
 /// over (which only masks texts again).
@@ -783,6 +801,18 @@ mod tests {
             assert_eq!(&blob_name(&blobs[name]), name, "a blob's name is the hash of its (masked) text");
         }
         assert!(blobs.values().any(|t| t.contains("q 0")) && !blobs.values().any(|t| t.contains("question")));
+    }
+
+    #[test]
+    fn an_hour_after_the_memo_started_every_text_is_carried_again() {
+        let mut names = BlobNames::new();
+        names.expire(1_000);
+        let (_, first_blobs) = view(&mut names, &body(1));
+        names.acknowledge(first_blobs.keys().map(String::as_str));
+        names.expire(1_000 + BLOB_MEMO_MAX_AGE_MS - 1);
+        assert!(view(&mut names, &body(1)).1.is_empty(), "within the hour: named only");
+        names.expire(1_000 + BLOB_MEMO_MAX_AGE_MS);
+        assert_eq!(view(&mut names, &body(1)).1, first_blobs, "an hour on: carried again");
     }
 
     #[test]

@@ -357,8 +357,9 @@ pub struct InstanceLease {
 /// window record (`None`: the first ask of the window) and `lease` the instance's (`None`: the
 /// instance's first ask); both are returned updated, for the service to store in one
 /// transaction. The instance's first slice is counted when first heard of (it may have been
-/// used already); a further slice is granted, in each dimension running low, only as far as the
-/// window's total stays within the lowest limit.
+/// used already); in each dimension running low, the grant is raised by one slice (or to what
+/// the instance has committed plus one slice, when that is more), only as far as the window's
+/// total stays within the lowest limit.
 pub fn renew(
     window: Option<WindowLedger>,
     lease: Option<InstanceLease>,
@@ -382,7 +383,10 @@ pub fn renew(
         if committed.saturating_add(slice.div_ceil(2)) <= *granted {
             return;
         }
-        let more = slice.min(limit.saturating_sub(*total));
+        // One more slice — or, when more is committed than granted (reservations carried into a
+        // new window), enough for that plus one slice — as far as the limit allows.
+        let wanted = committed.saturating_add(slice).saturating_sub(*granted).max(slice);
+        let more = wanted.min(limit.saturating_sub(*total));
         *total = total.saturating_add(more);
         *granted = granted.saturating_add(more);
     };
@@ -564,6 +568,15 @@ mod tests {
         assert_eq!(lease.granted.tokens, 300, "still more than half a slice free: nothing more");
         let (window, other) = renew(Some(window), None, &ask(0, 1_000));
         assert_eq!((window.granted.tokens, other.granted.tokens), (400, 100));
+    }
+
+    #[test]
+    fn reservations_carried_into_a_new_window_are_covered_in_one_answer() {
+        // 700 tokens of exchanges still in flight from yesterday, against a first slice of 100.
+        let (window, lease) = renew(None, None, &ask(700, 1_000));
+        assert_eq!((window.granted.tokens, lease.granted.tokens), (800, 800));
+        let (window, lease) = renew(None, None, &ask(5_000, 1_000));
+        assert_eq!((window.granted.tokens, lease.granted.tokens), (1_000, 1_000), "never beyond the limit");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! counted for), kept in a compare-and-swap key-value store that every Envoy worker shares.
 //!
 //! An [`Entry`] holds the current window's spend (tokens, cost, requests), the reservations of
-//! exchanges still in flight, and how many are in flight. Every change is a pure function of the
+//! exchanges still in flight, how many are in flight, and — with leases — the instance's grant
+//! from `warden serve` for a window ([`Lease`], see [`super::lease`]). Every change is a pure function of the
 //! old entry ([`Entry::reserve`], [`Entry::settle`]) applied with [`update`]: read the value and
 //! its CAS token, compute the new value, write it if the token is unchanged, else read again —
 //! at most [`MAX_CAS_RETRIES`] times, then give up ([`LedgerError::Contended`]; the caller fails

@@ -18,8 +18,10 @@
 //! by the actual amount, so spend exceeds the limit by at most the sum, over exchanges in flight,
 //! of what they use beyond their reservation (docs/budgets.md states the terms).
 //!
-//! Limits are passed to [`admit`] with the budget ([`Budget::limits`]): a later allowance leased
-//! from `warden serve` replaces them without changing the ledger.
+//! Many gateway instances share a budget through leases from `warden serve` ([`lease`]): each
+//! entry's windowed limits are lowered to the instance's grant ([`lease::effective_limits`])
+//! inside the same compare-and-swap, so the guarantee above holds per instance, and the
+//! service's rule bounds the sum (the bound is in [`lease`]'s header).
 
 pub mod lease;
 pub mod ledger;

@@ -67,6 +67,11 @@ pub struct PruneArgs {
     /// Only report what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow a cut less than a day old. Gateway workers name a stored text without carrying it
+    /// again for up to an hour; pruning records that recent may leave a later record naming a
+    /// blob no longer stored (`verify` reports it missing).
+    #[arg(long)]
+    pub allow_recent: bool,
 }
 
 /// Arguments of `warden audit verify`.
@@ -213,6 +218,11 @@ fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
 fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
     let now = crate::serve::util::unix_now_millis();
     let before = retention::parse_before(&args.before, now).map_err(|e| format!("--before: {e}"))?;
+    if before > now.saturating_sub(retention::MIN_CUT_AGE_MS) && !args.allow_recent {
+        return Err("--before: the cut is less than a day old; gateways may still name blobs of records \
+             that recent (add --allow-recent to prune anyway)"
+            .to_string());
+    }
     if !args.db.exists() {
         return Err(format!("{} does not exist", args.db.display()));
     }

@@ -40,9 +40,9 @@
 //! Limits: records are cut by storage position, so a record stored after a newer one (a slow
 //! gateway worker) is kept until everything stored before it is old enough. A per-role
 //! retention is not offered: it would need rows removed from the middle of the chain. A
-//! gateway worker's memo of stored blobs can outlive a prune (a session resumed after the
-//! retention period, on the same worker): its next record then names a blob no longer stored,
-//! which `verify` reports as missing.
+//! gateway worker names a stored text without carrying it for up to an hour, so cuts are at
+//! least a day old ([`MIN_CUT_AGE_MS`]; `warden audit prune --allow-recent` overrides it, and a
+//! record still on its way may then name a blob no longer stored, which `verify` reports).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -466,6 +466,21 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The youngest cut a retention takes, and `warden audit prune` takes without
+/// `--allow-recent` (a day): well beyond the hour a gateway worker names a stored text without
+/// carrying it again (`BLOB_MEMO_MAX_AGE_MS` in the filter's record module), so no record still
+/// on its way can name a blob a prune removed.
+pub const MIN_CUT_AGE_MS: i64 = 86_400_000;
+
+/// Parses `--audit-retention`: an age ([`parse_age`]) of at least a day ([`MIN_CUT_AGE_MS`]).
+pub fn parse_retention(text: &str) -> Result<i64, String> {
+    let age = parse_age(text)?;
+    if age < MIN_CUT_AGE_MS {
+        return Err(format!("{text:?} is shorter than the shortest retention, a day (`1d`)"));
+    }
+    Ok(age)
+}
+
 /// Parses `--before`: a UTC date (`2026-09-01`, midnight UTC), a UTC time
 /// (`2026-09-01T12:00:00Z`), an age (`90d`: that long before `now`, ms) or milliseconds since
 /// the epoch. Returns ms.
@@ -726,6 +741,8 @@ mod tests {
     fn ages_and_dates_parse_to_milliseconds_and_nonsense_is_refused() {
         assert_eq!(parse_age("90d"), Ok(90 * 86_400_000));
         assert_eq!(parse_age("36h"), Ok(36 * 3_600_000));
+        assert_eq!(parse_retention("24h"), Ok(MIN_CUT_AGE_MS));
+        assert!(parse_retention("23h").unwrap_err().contains("shortest retention"));
         assert_eq!(parse_before("1d", 100 * 86_400_000), Ok(99 * 86_400_000));
         assert_eq!(parse_before("1970-01-02", 0), Ok(86_400_000));
         assert_eq!(parse_before("1800000030000", 0), Ok(1_800_000_030_000));

@@ -108,11 +108,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
 
-    /// Audit retention: prune records older than this (`90d`, `36h`) — at start and hourly —
-    /// and the blobs no remaining record references, under a signed prune statement
-    /// (docs/audit.md, "Retention") [default: keep forever].
+    /// Audit retention: prune records older than this (`90d`, `36h`; at least `1d`) — at start
+    /// and hourly — and the blobs no remaining record references, under a signed prune
+    /// statement (docs/audit.md, "Retention") [default: keep forever].
     #[arg(long, env = "WARDEN_AUDIT_RETENTION", value_name = "AGE",
-          value_parser = |text: &str| crate::audit::retention::parse_age(text))]
+          value_parser = |text: &str| crate::audit::retention::parse_retention(text))]
     pub audit_retention: Option<i64>,
 
     /// Slack-compatible incoming-webhook URL notified of each new review (a secret: prefer the
