@@ -109,8 +109,17 @@ pub fn short_key(key: &str, budget: &str) -> String {
     clean_label(&format!("{short}{cut}"))
 }
 
+/// The limits as [`amounts`] shows them: `tokens 200000 · requests 500`.
+pub fn limit_amounts(limits: Windowed) -> String {
+    let limit = |value: Option<u64>| value.unwrap_or(0);
+    amounts(
+        Grant { tokens: limit(limits.tokens), nanos: limit(limits.nanos), requests: limit(limits.requests) },
+        limits,
+    )
+}
+
 /// `tokens 1200 · cost 0.0300 · requests 5`, the dimensions `limits` bounds.
-fn amounts(grant: Grant, limits: Windowed) -> String {
+pub fn amounts(grant: Grant, limits: Windowed) -> String {
     let mut parts = Vec::new();
     if limits.tokens.is_some() {
         parts.push(format!("tokens {}", grant.tokens));
@@ -132,11 +141,6 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
     let mut out = String::new();
     for window in windows {
         let limits = window.ledger.limits;
-        let limit_grant = Grant {
-            tokens: limits.tokens.unwrap_or(0),
-            nanos: limits.nanos.unwrap_or(0),
-            requests: limits.requests.unwrap_or(0),
-        };
         let exhausted = leases::exhausted_names(window.ledger.exhausted());
         let _ = writeln!(
             out,
@@ -149,7 +153,7 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
         let _ = writeln!(
             out,
             "  limits: {}   granted: {}   exhausted: {}",
-            amounts(limit_grant, limits),
+            limit_amounts(limits),
             amounts(window.ledger.granted, limits),
             if exhausted.is_empty() { "-".to_string() } else { exhausted.join(", ") }
         );

@@ -231,47 +231,60 @@ impl LeaseLedger {
     /// The `limit` windows ending last (then by budget and key), each with its leases.
     pub fn windows(&self, limit: usize) -> Result<Vec<WindowRow>, StoreError> {
         let connection = self.lock()?;
-        let mut statement = connection.prepare(
-            "SELECT key, budget, window_start, window_end, limit_tokens, limit_nanos, limit_requests,
-                    granted_tokens, granted_nanos, granted_requests
-             FROM budget_windows ORDER BY window_end DESC, budget, key LIMIT ?1",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut windows: Vec<WindowRow> = statement
-            .query_map([limit], |row| {
-                let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
-                Ok(WindowRow {
-                    key: row.get(0)?,
-                    budget: row.get(1)?,
-                    window_start: row.get(2)?,
-                    window_end: row.get(3)?,
-                    ledger: WindowLedger {
-                        limits: Windowed { tokens: limit(4)?, nanos: limit(5)?, requests: limit(6)? },
-                        granted: grant_at(row, 7)?,
-                    },
-                    leases: Vec::new(),
+        Ok(windows_on(&connection, None, limit)?)
+    }
+}
+
+/// On `connection`, the `limit` windows ending last (then by budget and key) — only those
+/// overlapping `overlapping` (epoch seconds, start included, end excluded) when given — each
+/// with its leases, first heard of first.
+pub fn windows_on(
+    connection: &Connection,
+    overlapping: Option<(i64, i64)>,
+    limit: usize,
+) -> rusqlite::Result<Vec<WindowRow>> {
+    let mut statement = connection.prepare(
+        "SELECT key, budget, window_start, window_end, limit_tokens, limit_nanos, limit_requests,
+                granted_tokens, granted_nanos, granted_requests
+         FROM budget_windows WHERE ?1 IS NULL OR (window_end > ?1 AND window_start < ?2)
+         ORDER BY window_end DESC, budget, key LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (since, until) = overlapping.map_or((None, None), |(since, until)| (Some(since), Some(until)));
+    let mut windows: Vec<WindowRow> = statement
+        .query_map(params![since, until, limit], |row| {
+            let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
+            Ok(WindowRow {
+                key: row.get(0)?,
+                budget: row.get(1)?,
+                window_start: row.get(2)?,
+                window_end: row.get(3)?,
+                ledger: WindowLedger {
+                    limits: Windowed { tokens: limit(4)?, nanos: limit(5)?, requests: limit(6)? },
+                    granted: grant_at(row, 7)?,
+                },
+                leases: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut leases = connection.prepare(
+        "SELECT instance, granted_tokens, granted_nanos, granted_requests,
+                committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms
+         FROM budget_leases WHERE key = ?1 AND window_start = ?2 ORDER BY first_ms, instance",
+    )?;
+    for window in &mut windows {
+        window.leases = leases
+            .query_map(params![window.key, window.window_start], |row| {
+                Ok(LeaseRow {
+                    instance: row.get(0)?,
+                    lease: InstanceLease { granted: grant_at(row, 1)?, committed: grant_at(row, 4)? },
+                    first_ms: row.get(7)?,
+                    renewed_ms: row.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let mut leases = connection.prepare(
-            "SELECT instance, granted_tokens, granted_nanos, granted_requests,
-                    committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms
-             FROM budget_leases WHERE key = ?1 AND window_start = ?2 ORDER BY first_ms, instance",
-        )?;
-        for window in &mut windows {
-            window.leases = leases
-                .query_map(params![window.key, window.window_start], |row| {
-                    Ok(LeaseRow {
-                        instance: row.get(0)?,
-                        lease: InstanceLease { granted: grant_at(row, 1)?, committed: grant_at(row, 4)? },
-                        first_ms: row.get(7)?,
-                        renewed_ms: row.get(8)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(windows)
     }
+    Ok(windows)
 }
 
 fn load_window(tx: &Transaction<'_>, key: &str, window_start: i64) -> Result<Option<WindowLedger>, StoreError> {
@@ -425,6 +438,53 @@ pub fn exhausted_names(set: u8) -> Vec<&'static str> {
         .filter(|(dimension, _)| set & dimension != 0)
         .map(|(_, name)| name)
         .collect()
+}
+
+/// Most windows the usage page's "Budgets across gateways" table shows.
+pub const PAGE_WINDOWS: usize = 50;
+
+/// The usage page's "Budgets across gateways" section (times at `offset` minutes east): per
+/// window the budget, the shortened key, the window, limits, the total granted, the gateways
+/// live of those holding a lease, and the last renewal. Stable ids for tests: the table
+/// `budget-leases`, each row a `tr.budget-window` with `data-budget`, `data-key`,
+/// `data-granted-tokens`, `data-instances` and `data-live`; `budget-leases-none` when empty.
+pub fn page_section(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> String {
+    use super::page::escape;
+    use crate::budget::{amounts, format_at, limit_amounts, short_key};
+    let mut out = String::from("<h3>Budgets across gateways</h3>");
+    if windows.is_empty() {
+        out.push_str(
+            r#"<p class="note" id="budget-leases-none">No budget is shared across gateways in this window (no gateway leased one).</p>"#,
+        );
+        return out;
+    }
+    let ttl_ms = i64::try_from(ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    out.push_str(
+        r#"<table id="budget-leases"><thead><tr><th>Budget</th><th>Key</th><th>Window</th><th>Limits</th><th>Granted</th><th class="n">Gateways live</th><th>Last renewal</th></tr></thead><tbody>"#,
+    );
+    for window in windows {
+        let limits = window.ledger.limits;
+        let live = window.leases.iter().filter(|held| is_live(held.renewed_ms, now_ms, ttl_ms)).count();
+        let last = window.leases.iter().map(|held| held.renewed_ms).max();
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                r#"<tr class="budget-window" data-budget="{budget}" data-key="{key}" data-granted-tokens="{granted}" data-instances="{instances}" data-live="{live}"><td>{budget}</td><td><code>{short}</code></td><td>{start} → {end}</td><td>{limits}</td><td>{granted_text}</td><td class="n">{live} of {instances}</td><td>{last}</td></tr>"#,
+                budget = escape(&window.budget),
+                key = escape(&window.key),
+                granted = window.ledger.granted.tokens,
+                instances = window.leases.len(),
+                short = escape(&short_key(&window.key, &window.budget)),
+                start = escape(&format_at(window.window_start, offset)),
+                end = escape(&format_at(window.window_end, offset)),
+                limits = escape(&limit_amounts(limits)),
+                granted_text = escape(&amounts(window.ledger.granted, limits)),
+                last = last.map_or_else(|| "-".to_string(), |ms| escape(&format_at(ms.div_euclid(1000), offset))),
+            ),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
 }
 
 /// State of the lease routes.
@@ -667,6 +727,29 @@ mod tests {
             .collect();
         assert_eq!(live, vec![("gw-old", false), ("gw-new", true)]);
         assert_eq!(exhausted_names(lease::TOKENS | lease::REQUESTS), vec!["tokens", "requests"]);
+    }
+
+    #[test]
+    fn the_usage_pages_table_shows_windows_overlapping_its_dates_with_hostile_names_as_text() {
+        let db = Db::new("page");
+        let ledger = db.ledger();
+        let evil = LeaseAsk { budget: "<script>alert(1)</script>".into(), ..ask("evil", 1_000, 0) };
+        let yesterday = LeaseAsk { window_start: DAY.0 - 86_400, window_end: DAY.0, ..ask("old", 1_000, 0) };
+        ledger.renew(&request("gw-1", vec![ask("k", 1_000, 60), evil, yesterday]), NOW_MS - 60_000).unwrap();
+        ledger.renew(&request("gw-2", vec![ask("k", 1_000, 0)]), NOW_MS).unwrap();
+        let today = windows_on(&ledger.lock().unwrap(), Some(DAY), 10).unwrap();
+        let mut keys: Vec<&str> = today.iter().map(|w| w.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec!["warden.budget.evil", "warden.budget.k"], "yesterday's window ends where today starts");
+        let html = page_section(&today, NOW_MS, 30, 60);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains(r#"data-key="warden.budget.k" data-granted-tokens="300" data-instances="2" data-live="1""#),
+            "{html}"
+        );
+        assert!(html.contains("2026-12-07 01:00:00+01:00 → 2026-12-08 01:00:00+01:00"), "{html}");
+        assert!(page_section(&[], NOW_MS, 30, 0).contains("budget-leases-none"));
     }
 
     /// Many instances renewing at once, each on its own connection (as two `warden serve`
