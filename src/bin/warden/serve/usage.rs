@@ -21,6 +21,9 @@
 //! and `top-spenders` (tables; rows carry `data-subject`/`data-role`, `data-requests` and
 //! `data-cost-nanos`).
 //!
+//! Below them, "Budgets across gateways": the leased budget windows overlapping the page's dates
+//! ([`super::leases::page_section`], read on the same connection and turn).
+//!
 //! Limits: a window spans at most [`MAX_DAYS`] days; the per-role table lists at most
 //! [`MAX_ROLE_ROWS`] roles (and counts the rest); buckets use one fixed offset for the whole
 //! window (a daylight-saving change inside it shifts the later buckets by an hour); the offset is
