@@ -289,18 +289,17 @@ pub fn windows_on(
 
 fn load_window(tx: &Transaction<'_>, key: &str, window_start: i64) -> Result<Option<WindowLedger>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT limit_tokens, limit_nanos, limit_requests, granted_tokens, granted_nanos, granted_requests
              FROM budget_windows WHERE key = ?1 AND window_start = ?2",
-            params![key, window_start],
-            |row| {
-                let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
-                Ok(WindowLedger {
-                    limits: Windowed { tokens: limit(0)?, nanos: limit(1)?, requests: limit(2)? },
-                    granted: grant_at(row, 3)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![key, window_start], |row| {
+            let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
+            Ok(WindowLedger {
+                limits: Windowed { tokens: limit(0)?, nanos: limit(1)?, requests: limit(2)? },
+                granted: grant_at(row, 3)?,
+            })
+        })
         .optional()?)
 }
 
@@ -311,9 +310,11 @@ fn load_lease(
     instance: &str,
 ) -> Result<Option<InstanceLease>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT granted_tokens, granted_nanos, granted_requests, committed_tokens, committed_nanos, committed_requests
              FROM budget_leases WHERE key = ?1 AND window_start = ?2 AND instance = ?3",
+        )?
+        .query_row(
             params![key, window_start, instance],
             |row| Ok(InstanceLease { granted: grant_at(row, 0)?, committed: grant_at(row, 3)? }),
         )
@@ -324,7 +325,7 @@ fn load_lease(
 /// comes early), its budget name the latest.
 fn store_window(tx: &Transaction<'_>, ask: &lease::LeaseAsk, window: &WindowLedger) -> Result<(), StoreError> {
     let granted = grant_to_sql(window.granted);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO budget_windows (key, window_start, window_end, budget, limit_tokens, limit_nanos, limit_requests,
                                      granted_tokens, granted_nanos, granted_requests)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -333,19 +334,19 @@ fn store_window(tx: &Transaction<'_>, ask: &lease::LeaseAsk, window: &WindowLedg
              limit_tokens = excluded.limit_tokens, limit_nanos = excluded.limit_nanos,
              limit_requests = excluded.limit_requests, granted_tokens = excluded.granted_tokens,
              granted_nanos = excluded.granted_nanos, granted_requests = excluded.granted_requests",
-        params![
-            ask.key,
-            ask.window_start,
-            ask.window_end,
-            ask.budget,
-            window.limits.tokens.map(to_sql),
-            window.limits.nanos.map(to_sql),
-            window.limits.requests.map(to_sql),
-            granted[0],
-            granted[1],
-            granted[2],
-        ],
-    )?;
+    )?
+    .execute(params![
+        ask.key,
+        ask.window_start,
+        ask.window_end,
+        ask.budget,
+        window.limits.tokens.map(to_sql),
+        window.limits.nanos.map(to_sql),
+        window.limits.requests.map(to_sql),
+        granted[0],
+        granted[1],
+        granted[2],
+    ])?;
     Ok(())
 }
 
@@ -358,7 +359,7 @@ fn store_lease(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let [granted, committed] = [grant_to_sql(held.granted), grant_to_sql(held.committed)];
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO budget_leases (key, window_start, instance, granted_tokens, granted_nanos, granted_requests,
                                     committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
@@ -367,19 +368,19 @@ fn store_lease(
              granted_requests = excluded.granted_requests, committed_tokens = excluded.committed_tokens,
              committed_nanos = excluded.committed_nanos, committed_requests = excluded.committed_requests,
              renewed_ms = excluded.renewed_ms",
-        params![
-            ask.key,
-            ask.window_start,
-            instance,
-            granted[0],
-            granted[1],
-            granted[2],
-            committed[0],
-            committed[1],
-            committed[2],
-            now_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        ask.key,
+        ask.window_start,
+        instance,
+        granted[0],
+        granted[1],
+        granted[2],
+        committed[0],
+        committed[1],
+        committed[2],
+        now_ms
+    ])?;
     Ok(())
 }
 
