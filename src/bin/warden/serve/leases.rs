@@ -31,11 +31,15 @@
 //!
 //! Seeing it: `GET /v1/budget/leases?limit=N` (an approver's bearer token, as on `/v1/reviews`)
 //! and `warden budget leases` ([`crate::budget`]) list the windows, newest end first, with
-//! their leases ([`listing_json`]).
+//! their leases ([`listing_json`]); the usage page shows the windows overlapping its dates
+//! ([`page_section`]).
 //!
 //! Limits: nothing from a request body is logged (only counts). A gateway holding the token can
 //! create rows for any key and window (it is trusted with the budgets anyway); the body is at
-//! most [`MAX_LEASE_BODY_BYTES`], so one call writes at most 1024 pairs of rows.
+//! most [`MAX_LEASE_BODY_BYTES`], so one call writes at most 1024 pairs of rows. Unknown fields
+//! are refused at the request's top level ([`LeaseRequest`]) and ignored inside an ask (the
+//! core's types). Calls are served one at a time (SQLite's writer lock; a call waits up to 10 s
+//! for it behind an audit batch, then fails with 500 and changes nothing).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
