@@ -856,6 +856,8 @@ mod tests {
         });
         let (status, _) = call("wrong-token-of-sixteen-chars", "{}".to_string());
         assert_eq!(status, 401);
+        let listing = agent.get(&url).header("authorization", &format!("Bearer {GATEWAY_TOKEN}")).call().unwrap();
+        assert_eq!(listing.status().as_u16(), 401, "the listing is for approvers, not gateways");
         assert_consistent_within_the_bound(&state.ledger.windows(10).unwrap()[0], GATEWAYS, LIMIT, slice);
         runtime.shutdown_background();
     }
