@@ -1,8 +1,8 @@
 """Spend in the console, in a real browser: the real `warden serve` ingests records with usage and
 cost (as the gateway sends them), an auditor opens the usage page in headless Chromium, the chart
 has a plotted line for each role and the screenshot shows them drawn, the top spenders are those
-`warden usage --json` reports for the same window, hostile labels stay text, and the page learns
-the browser's time zone by itself."""
+`warden usage --json` reports for the same window, hostile labels stay text, the budgets two
+gateways leased in the window are listed, and the page learns the browser's time zone by itself."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def traffic() -> list[dict]:
     return out
 
 
+def lease_ask(budget: str, window_start_ms: int, committed_tokens: int) -> dict:
+    """A gateway's ask for a day's window of a 1000-token budget (first slice 100)."""
+    start = window_start_ms // 1000
+    return {"key": f"warden.budget.{budget}.role.0123456789abcdef", "budget": budget,
+            "window_start": start, "window_end": start + DAY_MS // 1000,
+            "limits": {"tokens": 1000}, "slice": {"tokens": 100, "nanos": 0, "requests": 0},
+            "committed": {"tokens": committed_tokens, "nanos": 0, "requests": 0}}
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, make_policy):
     tmp = tmp_path_factory.mktemp("usage")
@@ -68,6 +77,15 @@ def service(tmp_path_factory, make_policy):
                                           "content-type": "application/x-ndjson"})
     with urllib.request.urlopen(req, timeout=30) as r:
         assert r.status == 200, r.read()
+    for instance in ("gw-a", "gw-b"):
+        asks = [lease_ask("team-daily", NOV_2 + DAY_MS, 60), lease_ask(EVIL_SUBJECT, NOV_2, 0),
+                lease_ask("october", NOV_2 - 30 * DAY_MS, 0)]
+        lease = {"instance": instance, "asks": asks}
+        req = urllib.request.Request(f"{svc.url}/v1/budget/leases", data=json.dumps(lease).encode(),
+                                     method="POST", headers={"authorization": f"Bearer {token}",
+                                                             "content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200, r.read()
     yield svc
     svc.stop()
 
@@ -128,6 +146,15 @@ def test_the_usage_page_charts_each_role_and_lists_the_clis_top_spenders(service
     # Hostile labels are text: shown as typed, nothing created from them.
     assert outcome["injected"] == 0
     assert EVIL_SUBJECT in [s["text"] for s in outcome["spenders"]]
+
+    # The budgets the two gateways leased in the window are listed, ending last first (the
+    # October window is not): on team-daily each gateway has its first slice and one more (it
+    # had committed 60 of 100), on the other its first slice only; both renewed just now. The
+    # hostile budget name is text.
+    assert [(b["budget"], b["granted_tokens"], b["instances"], b["live"]) for b in outcome["budgets"]] == [
+        ("team-daily", 400, 2, 2), (EVIL_SUBJECT, 200, 2, 2)], outcome["budgets"]
+    assert outcome["budgets"][1]["text"].startswith(EVIL_SUBJECT)
+    assert "2026-11-03 00:00:00Z → 2026-11-04 00:00:00Z" in outcome["budgets"][0]["text"]
 
     # Opened bare, the page asked the browser for its zone (TZ=Asia/Kolkata, UTC+05:30).
     assert "tz=330" in outcome["zoneUrl"], outcome["zoneUrl"]

@@ -109,8 +109,17 @@ pub fn short_key(key: &str, budget: &str) -> String {
     clean_label(&format!("{short}{cut}"))
 }
 
+/// The limits as [`amounts`] shows them: `tokens 200000 · requests 500`.
+pub fn limit_amounts(limits: Windowed) -> String {
+    let limit = |value: Option<u64>| value.unwrap_or(0);
+    amounts(
+        Grant { tokens: limit(limits.tokens), nanos: limit(limits.nanos), requests: limit(limits.requests) },
+        limits,
+    )
+}
+
 /// `tokens 1200 · cost 0.0300 · requests 5`, the dimensions `limits` bounds.
-fn amounts(grant: Grant, limits: Windowed) -> String {
+pub fn amounts(grant: Grant, limits: Windowed) -> String {
     let mut parts = Vec::new();
     if limits.tokens.is_some() {
         parts.push(format!("tokens {}", grant.tokens));
@@ -132,11 +141,6 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
     let mut out = String::new();
     for window in windows {
         let limits = window.ledger.limits;
-        let limit_grant = Grant {
-            tokens: limits.tokens.unwrap_or(0),
-            nanos: limits.nanos.unwrap_or(0),
-            requests: limits.requests.unwrap_or(0),
-        };
         let exhausted = leases::exhausted_names(window.ledger.exhausted());
         let _ = writeln!(
             out,
@@ -149,7 +153,7 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
         let _ = writeln!(
             out,
             "  limits: {}   granted: {}   exhausted: {}",
-            amounts(limit_grant, limits),
+            limit_amounts(limits),
             amounts(window.ledger.granted, limits),
             if exhausted.is_empty() { "-".to_string() } else { exhausted.join(", ") }
         );
@@ -188,6 +192,44 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use warden::core::budget::lease::InstanceLease;
+
+    #[test]
+    fn the_command_reads_the_services_database_as_a_table_or_the_apis_json() {
+        use warden::core::budget::lease::{LeaseAsk, LeaseRequest};
+        let path = std::env::temp_dir().join(format!("warden-budget-cli-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        drop(crate::serve::store::Store::open(&path).unwrap());
+        let limits = Windowed { tokens: Some(1_000), ..Windowed::default() };
+        let ask = LeaseAsk {
+            key: "warden.budget.team.role.0123456789abcdef".into(),
+            budget: "team".into(),
+            window_start: 1_796_601_600,
+            window_end: 1_796_688_000,
+            limits,
+            slice: Grant { tokens: 100, ..Grant::default() },
+            committed: Grant::default(),
+        };
+        let request = LeaseRequest { instance: "gw-1".into(), asks: vec![ask] };
+        LeaseLedger::open(&path).unwrap().renew(&request, unix_now_millis()).unwrap();
+        let args = |json: bool, utc_offset: &str| LeasesArgs {
+            db: path.clone(),
+            lease_ttl: 30,
+            utc_offset: utc_offset.into(),
+            limit: 10,
+            json,
+        };
+        let text = report(&args(false, "+01:00")).unwrap();
+        assert!(text.starts_with("team  role.01234567…  2026-12-07 01:00:00+01:00"), "{text}");
+        assert!(text.contains("gw-1      tokens 100  tokens 0   live"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&report(&args(true, "Z")).unwrap()).unwrap();
+        assert_eq!(json["windows"][0]["leases"][0]["granted"]["tokens"], 100);
+        assert!(report(&args(false, "Europe/Paris")).unwrap_err().contains("--utc-offset"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let missing = report(&args(false, "Z")).unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+    }
 
     #[test]
     fn times_read_in_the_viewers_zone_with_its_offset() {

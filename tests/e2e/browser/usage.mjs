@@ -4,7 +4,7 @@
 //
 //   node usage.mjs BASE_URL FROM TO SCREENSHOT.png   (the token comes on stdin)
 //
-// Prints one JSON line: {"ok": true, "series": [...], "spenders": [...], "chart": {x, y, width,
+// Prints one JSON line: {"ok": true, "series": [...], "spenders": [...], "budgets": [...], "chart": {x, y, width,
 // height}, "ratio": N, "zoneUrl": ..., "zoneText": ..., "injected": N} or {"ok": false, ...}.
 // tests/e2e/test_usage.py asserts on it.
 
@@ -35,6 +35,15 @@ try {
       cost_nanos: Number(tr.getAttribute("data-cost-nanos")),
       text: tr.cells[0].textContent,
     }));`);
+  const budgets = await driver.executeScript(`
+    return [...document.querySelectorAll("#budget-leases tr.budget-window")].map((tr) => ({
+      budget: tr.getAttribute("data-budget"),
+      key: tr.getAttribute("data-key"),
+      granted_tokens: Number(tr.getAttribute("data-granted-tokens")),
+      instances: Number(tr.getAttribute("data-instances")),
+      live: Number(tr.getAttribute("data-live")),
+      text: tr.textContent,
+    }));`);
   // Anything an injected label could have created.
   const injected = await driver.executeScript(
     `return document.querySelectorAll("main img, main iframe, #usage-chart foreignObject, #usage-chart svg").length
@@ -53,7 +62,7 @@ try {
   await driver.wait(until.urlContains("tz="), WAIT_MS);
   const zoneText = await textOf(driver, By.id("usage-zone"));
   const zoneUrl = await driver.getCurrentUrl();
-  console.log(JSON.stringify({ ok: true, series, spenders, chart: chartRect, size: rect, ratio, zoneUrl, zoneText, injected }));
+  console.log(JSON.stringify({ ok: true, series, spenders, budgets, chart: chartRect, size: rect, ratio, zoneUrl, zoneText, injected }));
 } catch (error) {
   await reportFailure(driver, error, screenshot);
 } finally {

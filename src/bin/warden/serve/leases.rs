@@ -31,11 +31,15 @@
 //!
 //! Seeing it: `GET /v1/budget/leases?limit=N` (an approver's bearer token, as on `/v1/reviews`)
 //! and `warden budget leases` ([`crate::budget`]) list the windows, newest end first, with
-//! their leases ([`listing_json`]).
+//! their leases ([`listing_json`]); the usage page shows the windows overlapping its dates
+//! ([`page_section`]).
 //!
 //! Limits: nothing from a request body is logged (only counts). A gateway holding the token can
 //! create rows for any key and window (it is trusted with the budgets anyway); the body is at
-//! most [`MAX_LEASE_BODY_BYTES`], so one call writes at most 1024 pairs of rows.
+//! most [`MAX_LEASE_BODY_BYTES`], so one call writes at most 1024 pairs of rows. Unknown fields
+//! are refused at the request's top level ([`LeaseRequest`]) and ignored inside an ask (the
+//! core's types). Calls are served one at a time (SQLite's writer lock; a call waits up to 10 s
+//! for it behind an audit batch, then fails with 500 and changes nothing).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -231,63 +235,75 @@ impl LeaseLedger {
     /// The `limit` windows ending last (then by budget and key), each with its leases.
     pub fn windows(&self, limit: usize) -> Result<Vec<WindowRow>, StoreError> {
         let connection = self.lock()?;
-        let mut statement = connection.prepare(
-            "SELECT key, budget, window_start, window_end, limit_tokens, limit_nanos, limit_requests,
-                    granted_tokens, granted_nanos, granted_requests
-             FROM budget_windows ORDER BY window_end DESC, budget, key LIMIT ?1",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut windows: Vec<WindowRow> = statement
-            .query_map([limit], |row| {
-                let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
-                Ok(WindowRow {
-                    key: row.get(0)?,
-                    budget: row.get(1)?,
-                    window_start: row.get(2)?,
-                    window_end: row.get(3)?,
-                    ledger: WindowLedger {
-                        limits: Windowed { tokens: limit(4)?, nanos: limit(5)?, requests: limit(6)? },
-                        granted: grant_at(row, 7)?,
-                    },
-                    leases: Vec::new(),
+        Ok(windows_on(&connection, None, limit)?)
+    }
+}
+
+/// On `connection`, the `limit` windows ending last (then by budget and key) — only those
+/// overlapping `overlapping` (epoch seconds, start included, end excluded) when given — each
+/// with its leases, first heard of first.
+pub fn windows_on(
+    connection: &Connection,
+    overlapping: Option<(i64, i64)>,
+    limit: usize,
+) -> rusqlite::Result<Vec<WindowRow>> {
+    let mut statement = connection.prepare(
+        "SELECT key, budget, window_start, window_end, limit_tokens, limit_nanos, limit_requests,
+                granted_tokens, granted_nanos, granted_requests
+         FROM budget_windows WHERE ?1 IS NULL OR (window_end > ?1 AND window_start < ?2)
+         ORDER BY window_end DESC, budget, key LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (since, until) = overlapping.map_or((None, None), |(since, until)| (Some(since), Some(until)));
+    let mut windows: Vec<WindowRow> = statement
+        .query_map(params![since, until, limit], |row| {
+            let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
+            Ok(WindowRow {
+                key: row.get(0)?,
+                budget: row.get(1)?,
+                window_start: row.get(2)?,
+                window_end: row.get(3)?,
+                ledger: WindowLedger {
+                    limits: Windowed { tokens: limit(4)?, nanos: limit(5)?, requests: limit(6)? },
+                    granted: grant_at(row, 7)?,
+                },
+                leases: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut leases = connection.prepare(
+        "SELECT instance, granted_tokens, granted_nanos, granted_requests,
+                committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms
+         FROM budget_leases WHERE key = ?1 AND window_start = ?2 ORDER BY first_ms, instance",
+    )?;
+    for window in &mut windows {
+        window.leases = leases
+            .query_map(params![window.key, window.window_start], |row| {
+                Ok(LeaseRow {
+                    instance: row.get(0)?,
+                    lease: InstanceLease { granted: grant_at(row, 1)?, committed: grant_at(row, 4)? },
+                    first_ms: row.get(7)?,
+                    renewed_ms: row.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let mut leases = connection.prepare(
-            "SELECT instance, granted_tokens, granted_nanos, granted_requests,
-                    committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms
-             FROM budget_leases WHERE key = ?1 AND window_start = ?2 ORDER BY first_ms, instance",
-        )?;
-        for window in &mut windows {
-            window.leases = leases
-                .query_map(params![window.key, window.window_start], |row| {
-                    Ok(LeaseRow {
-                        instance: row.get(0)?,
-                        lease: InstanceLease { granted: grant_at(row, 1)?, committed: grant_at(row, 4)? },
-                        first_ms: row.get(7)?,
-                        renewed_ms: row.get(8)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(windows)
     }
+    Ok(windows)
 }
 
 fn load_window(tx: &Transaction<'_>, key: &str, window_start: i64) -> Result<Option<WindowLedger>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT limit_tokens, limit_nanos, limit_requests, granted_tokens, granted_nanos, granted_requests
              FROM budget_windows WHERE key = ?1 AND window_start = ?2",
-            params![key, window_start],
-            |row| {
-                let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
-                Ok(WindowLedger {
-                    limits: Windowed { tokens: limit(0)?, nanos: limit(1)?, requests: limit(2)? },
-                    granted: grant_at(row, 3)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![key, window_start], |row| {
+            let limit = |at: usize| row.get::<_, Option<i64>>(at).map(|value| value.map(from_sql));
+            Ok(WindowLedger {
+                limits: Windowed { tokens: limit(0)?, nanos: limit(1)?, requests: limit(2)? },
+                granted: grant_at(row, 3)?,
+            })
+        })
         .optional()?)
 }
 
@@ -298,9 +314,11 @@ fn load_lease(
     instance: &str,
 ) -> Result<Option<InstanceLease>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT granted_tokens, granted_nanos, granted_requests, committed_tokens, committed_nanos, committed_requests
              FROM budget_leases WHERE key = ?1 AND window_start = ?2 AND instance = ?3",
+        )?
+        .query_row(
             params![key, window_start, instance],
             |row| Ok(InstanceLease { granted: grant_at(row, 0)?, committed: grant_at(row, 3)? }),
         )
@@ -311,7 +329,7 @@ fn load_lease(
 /// comes early), its budget name the latest.
 fn store_window(tx: &Transaction<'_>, ask: &lease::LeaseAsk, window: &WindowLedger) -> Result<(), StoreError> {
     let granted = grant_to_sql(window.granted);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO budget_windows (key, window_start, window_end, budget, limit_tokens, limit_nanos, limit_requests,
                                      granted_tokens, granted_nanos, granted_requests)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -320,19 +338,19 @@ fn store_window(tx: &Transaction<'_>, ask: &lease::LeaseAsk, window: &WindowLedg
              limit_tokens = excluded.limit_tokens, limit_nanos = excluded.limit_nanos,
              limit_requests = excluded.limit_requests, granted_tokens = excluded.granted_tokens,
              granted_nanos = excluded.granted_nanos, granted_requests = excluded.granted_requests",
-        params![
-            ask.key,
-            ask.window_start,
-            ask.window_end,
-            ask.budget,
-            window.limits.tokens.map(to_sql),
-            window.limits.nanos.map(to_sql),
-            window.limits.requests.map(to_sql),
-            granted[0],
-            granted[1],
-            granted[2],
-        ],
-    )?;
+    )?
+    .execute(params![
+        ask.key,
+        ask.window_start,
+        ask.window_end,
+        ask.budget,
+        window.limits.tokens.map(to_sql),
+        window.limits.nanos.map(to_sql),
+        window.limits.requests.map(to_sql),
+        granted[0],
+        granted[1],
+        granted[2],
+    ])?;
     Ok(())
 }
 
@@ -345,7 +363,7 @@ fn store_lease(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let [granted, committed] = [grant_to_sql(held.granted), grant_to_sql(held.committed)];
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO budget_leases (key, window_start, instance, granted_tokens, granted_nanos, granted_requests,
                                     committed_tokens, committed_nanos, committed_requests, first_ms, renewed_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
@@ -354,19 +372,19 @@ fn store_lease(
              granted_requests = excluded.granted_requests, committed_tokens = excluded.committed_tokens,
              committed_nanos = excluded.committed_nanos, committed_requests = excluded.committed_requests,
              renewed_ms = excluded.renewed_ms",
-        params![
-            ask.key,
-            ask.window_start,
-            instance,
-            granted[0],
-            granted[1],
-            granted[2],
-            committed[0],
-            committed[1],
-            committed[2],
-            now_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        ask.key,
+        ask.window_start,
+        instance,
+        granted[0],
+        granted[1],
+        granted[2],
+        committed[0],
+        committed[1],
+        committed[2],
+        now_ms
+    ])?;
     Ok(())
 }
 
@@ -425,6 +443,53 @@ pub fn exhausted_names(set: u8) -> Vec<&'static str> {
         .filter(|(dimension, _)| set & dimension != 0)
         .map(|(_, name)| name)
         .collect()
+}
+
+/// Most windows the usage page's "Budgets across gateways" table shows.
+pub const PAGE_WINDOWS: usize = 50;
+
+/// The usage page's "Budgets across gateways" section (times at `offset` minutes east): per
+/// window the budget, the shortened key, the window, limits, the total granted, the gateways
+/// live of those holding a lease, and the last renewal. Stable ids for tests: the table
+/// `budget-leases`, each row a `tr.budget-window` with `data-budget`, `data-key`,
+/// `data-granted-tokens`, `data-instances` and `data-live`; `budget-leases-none` when empty.
+pub fn page_section(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> String {
+    use super::page::escape;
+    use crate::budget::{amounts, format_at, limit_amounts, short_key};
+    let mut out = String::from("<h3>Budgets across gateways</h3>");
+    if windows.is_empty() {
+        out.push_str(
+            r#"<p class="note" id="budget-leases-none">No budget is shared across gateways in this window (no gateway leased one).</p>"#,
+        );
+        return out;
+    }
+    let ttl_ms = i64::try_from(ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    out.push_str(
+        r#"<table id="budget-leases"><thead><tr><th>Budget</th><th>Key</th><th>Window</th><th>Limits</th><th>Granted</th><th class="n">Gateways live</th><th>Last renewal</th></tr></thead><tbody>"#,
+    );
+    for window in windows {
+        let limits = window.ledger.limits;
+        let live = window.leases.iter().filter(|held| is_live(held.renewed_ms, now_ms, ttl_ms)).count();
+        let last = window.leases.iter().map(|held| held.renewed_ms).max();
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                r#"<tr class="budget-window" data-budget="{budget}" data-key="{key}" data-granted-tokens="{granted}" data-instances="{instances}" data-live="{live}"><td>{budget}</td><td><code>{short}</code></td><td>{start} → {end}</td><td>{limits}</td><td>{granted_text}</td><td class="n">{live} of {instances}</td><td>{last}</td></tr>"#,
+                budget = escape(&window.budget),
+                key = escape(&window.key),
+                granted = window.ledger.granted.tokens,
+                instances = window.leases.len(),
+                short = escape(&short_key(&window.key, &window.budget)),
+                start = escape(&format_at(window.window_start, offset)),
+                end = escape(&format_at(window.window_end, offset)),
+                limits = escape(&limit_amounts(limits)),
+                granted_text = escape(&amounts(window.ledger.granted, limits)),
+                last = last.map_or_else(|| "-".to_string(), |ms| escape(&format_at(ms.div_euclid(1000), offset))),
+            ),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
 }
 
 /// State of the lease routes.
@@ -669,6 +734,29 @@ mod tests {
         assert_eq!(exhausted_names(lease::TOKENS | lease::REQUESTS), vec!["tokens", "requests"]);
     }
 
+    #[test]
+    fn the_usage_pages_table_shows_windows_overlapping_its_dates_with_hostile_names_as_text() {
+        let db = Db::new("page");
+        let ledger = db.ledger();
+        let evil = LeaseAsk { budget: "<script>alert(1)</script>".into(), ..ask("evil", 1_000, 0) };
+        let yesterday = LeaseAsk { window_start: DAY.0 - 86_400, window_end: DAY.0, ..ask("old", 1_000, 0) };
+        ledger.renew(&request("gw-1", vec![ask("k", 1_000, 60), evil, yesterday]), NOW_MS - 60_000).unwrap();
+        ledger.renew(&request("gw-2", vec![ask("k", 1_000, 0)]), NOW_MS).unwrap();
+        let today = windows_on(&ledger.lock().unwrap(), Some(DAY), 10).unwrap();
+        let mut keys: Vec<&str> = today.iter().map(|w| w.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec!["warden.budget.evil", "warden.budget.k"], "yesterday's window ends where today starts");
+        let html = page_section(&today, NOW_MS, 30, 60);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains(r#"data-key="warden.budget.k" data-granted-tokens="300" data-instances="2" data-live="1""#),
+            "{html}"
+        );
+        assert!(html.contains("2026-12-07 01:00:00+01:00 → 2026-12-08 01:00:00+01:00"), "{html}");
+        assert!(page_section(&[], NOW_MS, 30, 0).contains("budget-leases-none"));
+    }
+
     /// Many instances renewing at once, each on its own connection (as two `warden serve`
     /// processes, or the service and a second writer, would be): the immediate transactions
     /// serialise them, so no grant is lost or given twice.
@@ -700,21 +788,78 @@ mod tests {
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         });
         let window = &db.ledger().windows(10).unwrap()[0];
-        let total = window.ledger.granted.tokens;
-        let leased: u64 = window.leases.iter().map(|l| l.lease.granted.tokens).sum();
-        assert_eq!(window.leases.len(), INSTANCES);
-        assert_eq!(total, leased, "the window's total is the sum of its leases: no update lost");
+        assert_consistent_within_the_bound(window, INSTANCES, LIMIT, slice);
         let mut stored: Vec<u64> = window.leases.iter().map(|l| l.lease.granted.tokens).collect();
         let mut answered = last_answers;
         stored.sort_unstable();
         answered.sort_unstable();
         assert_eq!(stored, answered, "each instance was told what the ledger holds for it");
-        // Past the limit only first slices of instances heard of after the total passed
-        // limit − slice; each of those holds its first slice and nothing more (an instance
-        // holding exactly one slice is counted as late, which can only loosen the bound).
+    }
+
+    /// The window's total is the sum of its `instances` leases (no update lost), at least
+    /// `limit` (instances that keep asking use the whole budget) and at most `limit + late ×
+    /// slice`: past the limit only the first slices of instances heard of after the total passed
+    /// `limit − slice`, each of which holds its first slice and nothing more (every instance
+    /// holding exactly one slice is counted as late, which can only loosen the bound).
+    fn assert_consistent_within_the_bound(window: &WindowRow, instances: usize, limit: u64, slice: u64) {
+        let total = window.ledger.granted.tokens;
+        let leased: u64 = window.leases.iter().map(|l| l.lease.granted.tokens).sum();
+        assert_eq!(window.leases.len(), instances);
+        assert_eq!(total, leased, "the window's total is the sum of its leases: no update lost");
         let late = window.leases.iter().filter(|l| l.lease.granted.tokens == slice).count() as u64;
-        assert!(total <= LIMIT + late * slice, "{total} granted, limit {LIMIT}, {late} late × {slice}");
-        assert!(total >= LIMIT, "instances that keep asking use the whole budget: {total}");
+        assert!(total <= limit + late * slice, "{total} granted, limit {limit}, {late} late × {slice}");
+        assert!(total >= limit, "instances that keep asking use the whole budget: {total}");
+    }
+
+    /// Gateways calling through the service's real router over HTTP at once: every call is
+    /// answered, and the ledger's figures add up and stay within the bound.
+    #[test]
+    fn gateways_calling_the_served_router_at_once_share_one_consistent_ledger() {
+        const GATEWAYS: usize = 6;
+        const CALLS: usize = 10;
+        const LIMIT: u64 = 1_000;
+        let db = Db::new("router");
+        let (state, fixture) = state("leases-router", &db);
+        let signer = super::super::signer::VerdictSigner::generate().unwrap();
+        let audit = Arc::new(super::super::audit::Ledger::open(&db.0, signer, 1000).unwrap());
+        let pages = Arc::new(super::super::sessions::SessionPages::open(Arc::clone(&fixture.service), &db.0).unwrap());
+        let app = super::super::router(Arc::clone(&fixture.service), audit, pages, Arc::clone(&state));
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}/v1/budget/leases", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let call = |token: &str, body: String| {
+            let mut response = agent
+                .post(&url)
+                .header("authorization", &format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .send(body.as_str())
+                .unwrap();
+            let text = response.body_mut().read_to_string().unwrap();
+            (response.status().as_u16(), serde_json::from_str::<Value>(&text).unwrap())
+        };
+        let slice = lease::slice(&ask("k", LIMIT, 0).limits, 10).tokens;
+        std::thread::scope(|scope| {
+            for i in 0..GATEWAYS {
+                let call = &call;
+                scope.spawn(move || {
+                    let mut granted = 0;
+                    for _ in 0..CALLS {
+                        let body = serde_json::to_string(&request(&format!("gw-{i}"), vec![ask("k", LIMIT, granted)]));
+                        let (status, answer) = call(GATEWAY_TOKEN, body.unwrap());
+                        assert_eq!(status, 200, "{answer}");
+                        granted = answer["grants"][0]["granted"]["tokens"].as_u64().unwrap();
+                    }
+                });
+            }
+        });
+        let (status, _) = call("wrong-token-of-sixteen-chars", "{}".to_string());
+        assert_eq!(status, 401);
+        let listing = agent.get(&url).header("authorization", &format!("Bearer {GATEWAY_TOKEN}")).call().unwrap();
+        assert_eq!(listing.status().as_u16(), 401, "the listing is for approvers, not gateways");
+        assert_consistent_within_the_bound(&state.ledger.windows(10).unwrap()[0], GATEWAYS, LIMIT, slice);
+        runtime.shutdown_background();
     }
 
     fn headers(token: Option<&str>) -> HeaderMap {

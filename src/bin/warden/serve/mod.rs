@@ -212,9 +212,10 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     );
     let service =
         Arc::new(Service::new(ServiceParts { store, rules, verifier, gateway_token, signer, public_url, webhook }));
-    let pages = Arc::new(
-        SessionPages::open(Arc::clone(&service), &args.db).map_err(|e| format!("{}: {e}", args.db.display()))?,
-    );
+    let mut pages =
+        SessionPages::open(Arc::clone(&service), &args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+    pages.lease_ttl_seconds = args.lease_ttl;
+    let pages = Arc::new(pages);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

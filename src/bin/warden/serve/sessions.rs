@@ -66,13 +66,16 @@ pub const PAGE_WAIT: Duration = Duration::from_secs(10);
 pub struct SessionPages {
     /// The approval service.
     pub service: Arc<Service>,
+    /// Seconds after its last renewal that a budget lease shows as expired (the usage page).
+    pub lease_ttl_seconds: u64,
     reader: PageReader,
 }
 
 impl SessionPages {
     /// Opens the pages' read-only connection to the (already migrated) database at `db`.
     pub fn open(service: Arc<Service>, db: &std::path::Path) -> Result<Self, AuditError> {
-        Ok(Self { service, reader: PageReader::open(db, PAGE_WAIT)? })
+        let lease_ttl_seconds = super::leases::DEFAULT_TTL_SECONDS;
+        Ok(Self { service, lease_ttl_seconds, reader: PageReader::open(db, PAGE_WAIT)? })
     }
 
     /// Runs `query` on the pages' read-only connection, in turn (see the module comment).

@@ -21,6 +21,9 @@
 //! and `top-spenders` (tables; rows carry `data-subject`/`data-role`, `data-requests` and
 //! `data-cost-nanos`).
 //!
+//! Below them, "Budgets across gateways": the leased budget windows overlapping the page's dates
+//! ([`super::leases::page_section`], read on the same connection and turn).
+//!
 //! Limits: a window spans at most [`MAX_DAYS`] days; the per-role table lists at most
 //! [`MAX_ROLE_ROWS`] roles (and counts the rest); buckets use one fixed offset for the whole
 //! window (a daylight-saving change inside it shifts the later buckets by an hour); the offset is
@@ -146,6 +149,8 @@ struct Figures {
     spenders: Vec<UsageRow>,
     spender_count: usize,
     total: Totals,
+    /// The budget windows leased by gateways that overlap the page's window.
+    budgets: Vec<super::leases::WindowRow>,
 }
 
 /// `GET /usage`.
@@ -182,14 +187,19 @@ pub async fn usage(
             let mut spenders = aggregate(connection, &asked.query(vec![Dimension::Subject]))?;
             let spender_count = spenders.len();
             spenders.truncate(TOP_SPENDERS);
-            Ok(Figures { series, roles, spenders, spender_count, total })
+            let seconds = (asked.since.div_euclid(1000), asked.until.div_euclid(1000).saturating_add(1));
+            let budgets = super::leases::windows_on(connection, Some(seconds), super::leases::PAGE_WINDOWS)?;
+            Ok(Figures { series, roles, spenders, spender_count, total, budgets })
         })
         .await;
     let figures = match read {
         Ok(figures) => figures,
         Err(e) => return query_failed(who, "reading usage", e),
     };
-    let content = render(&window, &figures);
+    let mut content = render(&window, &figures);
+    let budgets =
+        super::leases::page_section(&figures.budgets, unix_now_millis(), state.lease_ttl_seconds, window.offset());
+    content.push_str(&budgets);
     console::respond(StatusCode::OK, console::page("Usage", Some(Section::Usage), who, &content))
 }
 
@@ -585,6 +595,7 @@ mod tests {
             spenders: vec![row(vec![label], 1, 1)],
             spender_count: 1,
             total: Totals::default(),
+            budgets: vec![],
         };
         let html = render(&w, &figures);
         assert!(!html.contains("<script>alert"), "{html}");
