@@ -8,6 +8,10 @@
 //!   (Envoy buffers it) and copies the body into the VM.
 //! - `parse`: also checks that the body is JSON (`serde_json` into `IgnoredAny`: reads every
 //!   byte, builds nothing); the least a body policy must do.
+//! - `ledger`: `noop` plus the shared-data traffic of Warden's budget check with three budgets:
+//!   on the request headers, a read and a compare-and-swap write of a 56-byte value for each of
+//!   three keys (admission), and the same again when the exchange ends (settlement, on log): 12
+//!   host calls per request. A write that loses a race reads again, as Warden's ledger does.
 //!
 //! Any other configuration (Warden's policy, say) is refused, so a probe is never mistaken for
 //! the real filter.
@@ -21,6 +25,7 @@ enum Mode {
     Headers,
     Buffer,
     Parse,
+    Ledger,
 }
 
 proxy_wasm::main! {{
@@ -42,8 +47,9 @@ impl RootContext for Root {
             b"headers" => Mode::Headers,
             b"buffer" => Mode::Buffer,
             b"parse" => Mode::Parse,
+            b"ledger" => Mode::Ledger,
             _ => {
-                log::error!("probe filter: configuration must be noop, headers, buffer or parse");
+                log::error!("probe filter: configuration must be noop, headers, buffer, parse or ledger");
                 return false;
             }
         };
@@ -65,9 +71,35 @@ struct Probe {
 
 impl Context for Probe {}
 
+/// The keys the `ledger` mode updates: as many as the benchmark's budgets.
+const LEDGER_KEYS: [&str; 3] = ["bench.ledger.0", "bench.ledger.1", "bench.ledger.2"];
+
+impl Probe {
+    /// One read-modify-CAS-write of each ledger key (retried when another worker won the race).
+    fn touch_ledger(&self) {
+        for key in LEDGER_KEYS {
+            for _ in 0..64 {
+                let (value, cas) = self.get_shared_data(key);
+                let mut entry = [0u8; 56];
+                if let Some(old) = value.as_deref().and_then(|v| v.get(..8)) {
+                    entry[..8].copy_from_slice(old);
+                }
+                let count = u64::from_le_bytes(entry[..8].try_into().unwrap_or_default());
+                entry[..8].copy_from_slice(&count.wrapping_add(1).to_le_bytes());
+                if self.set_shared_data(key, Some(&entry), cas).is_ok() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 impl HttpContext for Probe {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if self.mode == Mode::Noop {
+        if self.mode == Mode::Ledger {
+            self.touch_ledger();
+        }
+        if matches!(self.mode, Mode::Noop | Mode::Ledger) {
             return Action::Continue;
         }
         let headers = self.get_http_request_headers();
@@ -79,7 +111,7 @@ impl HttpContext for Probe {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if matches!(self.mode, Mode::Noop | Mode::Headers) {
+        if matches!(self.mode, Mode::Noop | Mode::Headers | Mode::Ledger) {
             return Action::Continue;
         }
         if !end_of_stream {
@@ -98,5 +130,11 @@ impl HttpContext for Probe {
         }
         std::hint::black_box(&body);
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if self.mode == Mode::Ledger {
+            self.touch_ledger();
+        }
     }
 }
