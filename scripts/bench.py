@@ -34,7 +34,8 @@ one and the upstream and wrk on the others (--no-pin: anywhere). CPU used by oth
 during a phase is measured too, and the run warns when the machine was not quiet.
 
   .venv/bin/python scripts/bench.py [--duration 10] [--warmup 3] [--rounds 3]
-                                    [--connections 1,16] [--no-stream] [--variants baseline,warden]
+                                    [--connections 1,16] [--workers 1] [--no-stream]
+                                    [--variants baseline,warden]
                                     [--no-pin] [--json results.json] [--keep]
 
 Every phase is bounded by --duration (wrk -d) and by --max-requests; every wrk run by a timeout.
@@ -744,12 +745,14 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
             summary[conns][f"{name}_vs_warden"] = check = {
                 "cpu_added_us": with_budgets["cpu_us"] - without["cpu_us"],
                 "cpu_added_us_per_round": rounds,
+                "cpu_added_us_round_median": statistics.median(rounds),
                 "p50_added_ms": with_budgets["p50_ms"] - without["p50_ms"],
                 "p99_added_ms": with_budgets["p99_ms"] - without["p99_ms"],
             }
             print(f"  {conns:2d} connection{'s' if conns > 1 else ' '}: CPU "
                   f"{check['cpu_added_us']:+.1f} µs/req (per round: "
-                  f"{', '.join(f'{d:+.1f}' for d in rounds)}), p50 {check['p50_added_ms']:+.3f} ms, "
+                  f"{', '.join(f'{d:+.1f}' for d in rounds)}; their median "
+                  f"{check['cpu_added_us_round_median']:+.1f}), p50 {check['p50_added_ms']:+.3f} ms, "
                   f"p99 {check['p99_added_ms']:+.3f} ms")
     return summary
 
@@ -990,6 +993,10 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             allowed = counter(gw.admin, "http.warden.jwt_authn.allowed")
             print(f"bench: {gw.name}: jwt_authn passed {allowed:,} requests; its JWT cache: "
                   f"{hits:,} hits, {misses:,} misses")
+        if gw.name == "probe-ledger":
+            retries = counter(gw.admin, "wasmcustom.bench_probe.ledger_cas_retries")
+            print(f"bench: {gw.name}: {retries:,} compare-and-swap writes lost a race and were "
+                  f"retried ({retries / max(allowed, 1):.4f} per request)")
         if gw.name.startswith("warden-budgets"):
             refused = budget_refusals(gw)
             print(f"bench: {gw.name}: refused for a budget: {refused['budget_exhausted']} "

@@ -11,13 +11,15 @@
 //! - `ledger`: `noop` plus the shared-data traffic of Warden's budget check with three budgets:
 //!   on the request headers, a read and a compare-and-swap write of a 56-byte value for each of
 //!   three keys (admission), and the same again when the exchange ends (settlement, on log): 12
-//!   host calls per request. A write that loses a race reads again, as Warden's ledger does.
+//!   host calls per request. A write that loses a race reads again, as Warden's ledger does, and
+//!   counts the retry in the counter `bench_probe.ledger_cas_retries` (Envoy's `/stats`).
 //!
 //! Any other configuration (Warden's policy, say) is refused, so a probe is never mistaken for
 //! the real filter.
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -30,11 +32,13 @@ enum Mode {
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Noop }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Noop, retries: 0 }) });
 }}
 
 struct Root {
     mode: Mode,
+    /// The `ledger` mode's CAS-retry counter.
+    retries: u32,
 }
 
 impl Context for Root {}
@@ -47,7 +51,11 @@ impl RootContext for Root {
             b"headers" => Mode::Headers,
             b"buffer" => Mode::Buffer,
             b"parse" => Mode::Parse,
-            b"ledger" => Mode::Ledger,
+            b"ledger" => {
+                self.retries = hostcalls::define_metric(MetricType::Counter, "bench_probe.ledger_cas_retries")
+                    .unwrap_or_default();
+                Mode::Ledger
+            }
             _ => {
                 log::error!("probe filter: configuration must be noop, headers, buffer, parse or ledger");
                 return false;
@@ -57,7 +65,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Probe { mode: self.mode }))
+        Some(Box::new(Probe { mode: self.mode, retries: self.retries }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -67,6 +75,7 @@ impl RootContext for Root {
 
 struct Probe {
     mode: Mode,
+    retries: u32,
 }
 
 impl Context for Probe {}
@@ -89,6 +98,7 @@ impl Probe {
                 if self.set_shared_data(key, Some(&entry), cas).is_ok() {
                     break;
                 }
+                let _ = hostcalls::increment_metric(self.retries, 1);
             }
         }
     }
