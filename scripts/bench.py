@@ -17,7 +17,7 @@ What runs (everything on 127.0.0.1, on free ports; all processes are stopped at 
              entries. Every request is the same subject's, so with --workers 2 both workers race
              on the same entries.
   baseline   the same bootstrap with jwt_authn and warden removed; the route removes
-             `authorization` and adds the upstream key itself. 1 worker.
+             `authorization` and adds the upstream key itself. As many workers as warden.
   others     --variants adds gateways that split Warden's cost (see --help): jwt_authn alone,
              probe wasm filters (scripts/bench-filters) that do part of Warden's work, the older
              jwt_authn rule that never uses its JWT cache (*-uncached, for comparison), and
