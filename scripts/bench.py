@@ -10,9 +10,14 @@ What runs (everything on 127.0.0.1, on free ports; all processes are stopped at 
              also proves the gateway swapped the credential.
   warden     the real gateway: scripts/run_envoy.py renders envoy/policy.yaml (its identity
              providers replaced by a throw-away ES256 issuer) into the reference bootstrap,
-             jwt_authn + warden.wasm + router, 1 worker (--concurrency 1).
+             jwt_authn + warden.wasm + router, 1 worker (--concurrency 1; --workers changes it for
+             every gateway).
+  warden-budgets  warden with three budgets on the developer role (BENCH_BUDGETS: generous, so
+             nothing is refused): each request reserves in, and settles, three shared-data ledger
+             entries. Every request is the same subject's, so with --workers 2 both workers race
+             on the same entries.
   baseline   the same bootstrap with jwt_authn and warden removed; the route removes
-             `authorization` and adds the upstream key itself. 1 worker.
+             `authorization` and adds the upstream key itself. As many workers as warden.
   others     --variants adds gateways that split Warden's cost (see --help): jwt_authn alone,
              probe wasm filters (scripts/bench-filters) that do part of Warden's work, the older
              jwt_authn rule that never uses its JWT cache (*-uncached, for comparison), and
@@ -29,7 +34,8 @@ one and the upstream and wrk on the others (--no-pin: anywhere). CPU used by oth
 during a phase is measured too, and the run warns when the machine was not quiet.
 
   .venv/bin/python scripts/bench.py [--duration 10] [--warmup 3] [--rounds 3]
-                                    [--connections 1,16] [--no-stream] [--variants baseline,warden]
+                                    [--connections 1,16] [--workers 1] [--no-stream]
+                                    [--variants baseline,warden]
                                     [--no-pin] [--json results.json] [--keep]
 
 Every phase is bounded by --duration (wrk -d) and by --max-requests; every wrk run by a timeout.
@@ -329,12 +335,19 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 # gateway variants
 
 
-PROBE_MODES = ("noop", "headers", "buffer", "parse")
-VARIANTS = ("baseline", "warden", "warden-audit", "jwt", "direct", "jwt-uncached", "warden-uncached") \
+PROBE_MODES = ("noop", "headers", "buffer", "parse", "ledger")
+# The gateways run by scripts/run_envoy.py, each with its own policy (policy-<suffix>.yaml).
+WARDEN_VARIANTS = ("warden", "warden-budgets", "warden-budgets-counts", "warden-audit")
+VARIANTS = ("baseline",) + WARDEN_VARIANTS + ("jwt", "direct", "jwt-uncached", "warden-uncached") \
     + tuple(f"probe-{m}" for m in PROBE_MODES)
 VARIANT_HELP = {
     "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
     "warden": "the real gateway: jwt_authn + warden.wasm (the demo policy without its audit trail)",
+    "warden-budgets": "warden with three budgets on the role (BENCH_BUDGETS, none ever reached): "
+                      "every request is admitted against, and settled in, three ledger entries",
+    "warden-budgets-counts": "warden-budgets with request counts as the only limits: the same three "
+                             "ledger entries, but no tokens or cost, so no estimate is priced and no "
+                             "answer is watched for the stream cut",
     "warden-audit": "warden with the demo policy's audit trail on: every record goes to a real "
                     "`warden serve` (run beside the upstream at the lowest CPU priority, off the gateway's CPU)",
     "jwt": "jwt_authn only (no wasm), with the gateway's rule; the route swaps the credential",
@@ -347,7 +360,24 @@ VARIANT_HELP = {
     "probe-headers": "jwt_authn + a wasm filter that copies the request headers",
     "probe-buffer": "... + holds the request until the whole body is in and copies it",
     "probe-parse": "... + checks the body is JSON (serde_json, IgnoredAny)",
+    "probe-ledger": "probe-noop + the budget check's shared-data calls: a read and a CAS write of "
+                    "three keys on the request and again at the end (12 host calls)",
 }
+
+# The warden-budgets variant's budgets on the benchmark's role (docs/budgets.md): one of each kind
+# the issue names, with limits no run can reach. Each request reserves ~28,500 input tokens (57 KB
+# at 2 bytes per token) plus its max_tokens (32,000), ~0.65 USD at Sonnet's prices, and is charged
+# the canned answer's ~14,900 tokens (~0.007 USD) when it ends. (A `cost` above 1e6 compiles to a
+# limit of 0 at this build, refusing everything: keep these at 1e6.)
+BENCH_BUDGETS = [
+    {"name": "bench-role-month", "per": "role", "window": "month", "cost": 1e6},
+    {"name": "bench-subject-day", "per": "subject", "window": "day", "tokens": 10**15, "cost": 1e6},
+    {"name": "bench-subject-minute", "per": "subject", "window": "minute", "requests": 10**9,
+     "concurrent": 100_000},
+]
+# warden-budgets-counts: the same keys, counting requests only (no cost or token limit).
+BENCH_BUDGETS_COUNTS = [{k: v for k, v in b.items() if k not in ("tokens", "cost")}
+                        | {"requests": 10**9} for b in BENCH_BUDGETS]
 
 
 def derive_config(warden_config: Path, out: Path, name: str,
@@ -468,6 +498,22 @@ def wait_ready(proc: Proc, admin_port: int, port: int, timeout: float = 60) -> N
     raise BenchError(f"{proc.name}: Envoy not ready after {timeout:.0f}s (log {proc.log})")
 
 
+def budget_refusals(gw: Gateway) -> dict[str, int]:
+    """Requests the gateway refused for a budget, by reason (its `warden.…reason.<r>.requests`
+    counters), and settlements it could not write (each logged as an error)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{gw.admin}/stats?filter=budget_",
+                                timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    counts = {"budget_exhausted": 0, "budget_unavailable": 0}
+    for line in lines:
+        key, _, value = line.partition(": ")
+        for reason in counts:
+            if f".reason.{reason}." in key:
+                counts[reason] += int(value)
+    counts["settlements_failed"] = gw.proc.log_tail(1 << 30).count("settling a budget failed")
+    return counts
+
+
 def counter(admin_port: int, name: str) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats?filter=^{re.escape(name)}$",
                                 timeout=5) as r:
@@ -523,9 +569,11 @@ function response(status, headers, body)
     ok = ok + 1
   else
     bad = bad + 1
-    if not seen[status] then
-      seen[status] = true
-      statuses = statuses .. status .. " "
+    -- "503 x12 429 x3 ": how many of each status (rebuilt only on this rare path)
+    seen[status] = (seen[status] or 0) + 1
+    statuses = ""
+    for s, n in pairs(seen) do
+      statuses = statuses .. s .. " x" .. n .. " "
     end
   end
   if ok + bad >= max_requests then
@@ -615,7 +663,7 @@ def run_wrk(gw: Gateway, upstream: Proc, connections: int, seconds: float,
     if (w["bad"] or errors or w["ok"] != w["requests"] or not w["requests"]):
         raise BenchError(
             f"{gw.name} at {connections} connections: {w['ok']} of {w['requests']} requests got "
-            f"200; other statuses seen: {w['bad_statuses'].strip() or 'none'}; socket errors: "
+            f"200; other statuses: {w['bad_statuses'].strip() or 'none'}; socket errors: "
             f"{errors or 'none'}"
             f" (gateway log {gw.proc.log}):\n{gw.proc.log_tail()}")
     if w["capped"]:
@@ -685,6 +733,27 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
             p99_ok = "met" if r["p99_added_ms"] <= 0.5 else "MISSED"
             print(f"  {conns:2d} connection{'s' if conns > 1 else ' '}: CPU {r['cpu_ratio']:.2f}x "
                   f"({cpu_ok}), p99 {r['p99_added_ms']:+.3f} ms ({p99_ok})")
+    for name in ("warden-budgets", "warden-budgets-counts"):
+        if "warden" not in variants or name not in variants:
+            continue
+        print(f"\nthe budget check: {name} - warden (reported, never asserted; target ≤ 10 µs "
+              "of Envoy CPU per request, no measurable change in p50)")
+        for conns, by_gw in results.items():
+            with_budgets, without = summary[conns][name], summary[conns]["warden"]
+            # Same round, adjacent phases: the per-round differences show the run's noise.
+            rounds = [b.cpu_us - w.cpu_us for w, b in zip(by_gw["warden"], by_gw[name])]
+            summary[conns][f"{name}_vs_warden"] = check = {
+                "cpu_added_us": with_budgets["cpu_us"] - without["cpu_us"],
+                "cpu_added_us_per_round": rounds,
+                "cpu_added_us_round_median": statistics.median(rounds),
+                "p50_added_ms": with_budgets["p50_ms"] - without["p50_ms"],
+                "p99_added_ms": with_budgets["p99_ms"] - without["p99_ms"],
+            }
+            print(f"  {conns:2d} connection{'s' if conns > 1 else ' '}: CPU "
+                  f"{check['cpu_added_us']:+.1f} µs/req (per round: "
+                  f"{', '.join(f'{d:+.1f}' for d in rounds)}; their median "
+                  f"{check['cpu_added_us_round_median']:+.1f}), p50 {check['p50_added_ms']:+.3f} ms, "
+                  f"p99 {check['p99_added_ms']:+.3f} ms")
     return summary
 
 
@@ -705,6 +774,9 @@ def main() -> int:
     ap.add_argument("--variants", default="baseline,warden",
                     help="comma-separated gateways to compare; baseline is required "
                          f"(default baseline,warden; any of {', '.join(VARIANTS)})")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="Envoy worker threads per gateway (--concurrency; default 1). With 2 on a "
+                         "2-CPU machine, add --no-pin so that the workers really run in parallel")
     ap.add_argument("--no-stream", action="store_true",
                     help="send the fixture with stream: false (a Message JSON answer)")
     ap.add_argument("--fixture", default=str(FIXTURE), help="the request body (JSON)")
@@ -729,6 +801,8 @@ def main() -> int:
         ap.error("--connections: comma-separated numbers")
     if any(not 1 <= c <= 256 for c in conns):
         ap.error("--connections: each between 1 and 256")
+    if not 1 <= args.workers <= 64:
+        ap.error("--workers: between 1 and 64")
     if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 10:
         ap.error("--duration must be in (0, 60], --warmup in [0, 60] and --rounds in 1..10")
     if not shutil.which("wrk"):
@@ -774,6 +848,10 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     policy.pop("audit", None)
     policy_path = tmp / "policy.yaml"
     policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    for suffix, budgets in (("budgets", BENCH_BUDGETS), ("budgets-counts", BENCH_BUDGETS_COUNTS)):
+        budgets_policy = json.loads(json.dumps(policy))
+        budgets_policy["roles"]["developer"]["budgets"] = budgets  # alice's role (group eng)
+        (tmp / f"policy-{suffix}.yaml").write_text(yaml.safe_dump(budgets_policy, sort_keys=False))
     api_key = "sk-ant-bench-" + secrets.token_hex(16)
     key_file = tmp / "anthropic-key"
     key_file.write_text(api_key)
@@ -843,12 +921,12 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         port, admin = free_port(), free_port()
         render_args = ["--policy", str(policy_path), "--wasm", str(wasm), "--upstream",
                        upstream_url, "--port", str(port), "--admin-port", str(admin)]
-        if name == "warden-audit":
-            render_args[1] = str(tmp / "policy-audit.yaml")
-        if name in ("warden", "warden-audit"):
+        if name in WARDEN_VARIANTS:
+            if name != "warden":
+                render_args[1] = str(tmp / f"policy-{name.removeprefix('warden-')}.yaml")
             config = tmp / f"{name}.yaml"
             cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
-                   str(config), "--log-level", "warning", "--concurrency", "1",
+                   str(config), "--log-level", "warning", "--concurrency", str(args.workers),
                    # The launcher execs Envoy (no drain supervisor), so the measured process is
                    # Envoy itself: its CPU is what the benchmark reports.
                    "--drain-timeout", "0",
@@ -860,7 +938,7 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             if render_envoy.main([*render_args, "--out", str(tmp / "rendered.yaml")]) != 0:
                 raise BenchError("render_envoy failed")
             derive_config(tmp / "rendered.yaml", config, name, probe_wasm)
-            cmd = [envoy_binary(), "-c", str(config), "--concurrency", "1",
+            cmd = [envoy_binary(), "-c", str(config), "--concurrency", str(args.workers),
                    "--log-level", "warning", "--disable-hot-restart"]
             env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
         proc = Proc(name, cmd, tmp / f"{name}.log", env, cpus=gateway_cpus)
@@ -871,7 +949,8 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         probe(gw, body, direct_headers if gw.name == "direct" else headers, answer)
 
     print(f"bench: POST {PATH}, {len(body):,} B Claude-Code-shaped body ({Path(args.fixture).name},"
-          f" stream={str(stream).lower()}), {len(headers)} headers; 1 Envoy worker per gateway")
+          f" stream={str(stream).lower()}), {len(headers)} headers; "
+          f"{args.workers} Envoy worker{'s' if args.workers > 1 else ''} per gateway")
     print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
           f"Envoy {info['envoy']}; {info['wrk']}")
     print(f"bench: warden.wasm {info['wasm']} ({info['commit']})")
@@ -914,6 +993,18 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             allowed = counter(gw.admin, "http.warden.jwt_authn.allowed")
             print(f"bench: {gw.name}: jwt_authn passed {allowed:,} requests; its JWT cache: "
                   f"{hits:,} hits, {misses:,} misses")
+        if gw.name == "probe-ledger":
+            retries = counter(gw.admin, "wasmcustom.bench_probe.ledger_cas_retries")
+            print(f"bench: {gw.name}: {retries:,} compare-and-swap writes lost a race and were "
+                  f"retried ({retries / max(allowed, 1):.4f} per request)")
+        if gw.name.startswith("warden-budgets"):
+            refused = budget_refusals(gw)
+            print(f"bench: {gw.name}: refused for a budget: {refused['budget_exhausted']} "
+                  f"budget_exhausted (429), {refused['budget_unavailable']} budget_unavailable "
+                  f"(503: the ledger's compare-and-swap gave up); settlements not written: "
+                  f"{refused['settlements_failed']}")
+            if any(refused.values()):
+                raise BenchError(f"{gw.name}: the budgets refused or failed to settle: {refused}")
     print(f"\nbench: {total:,} measured requests, all 200; the upstream saw {up_cx} connections; "
           f"the run took {time.monotonic() - t_start:.0f}s")
     noisy = max(p.other_load for p in phases)

@@ -6,18 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
+use common::exchange::{json_headers, record_once, verified, NOW_MS};
 use serde_json::{json, Value};
 use warden::core::audit::record::{Outcome, Record};
 use warden::core::audit::trail::Ending;
 use warden::core::budget::ledger::Entry;
 use warden::core::budget::{applicable, Who};
 use warden::core::errors::LocalReply;
-use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead, ResponseStep};
-use warden::core::identity::{TokenStatus, VerifiedClaims};
-
-/// 2026-11-30 10:00 UTC.
-const NOW: f64 = 1_796_032_800.0;
-const NOW_MS: u64 = 1_796_032_800_000;
+use warden::core::exchange::{BodyStep, Exchange, Gateway};
 
 const POLICY: &str = r#"
 version: 1
@@ -55,33 +53,15 @@ fn gateway() -> Gateway {
     Gateway::new(POLICY, |name| Some(format!("{name}-value"))).unwrap()
 }
 
-fn token(groups: &[&str]) -> TokenStatus {
-    TokenStatus::Verified(VerifiedClaims {
-        subject: Some("alice".into()),
-        issuer: Some("warden-demo".into()),
-        issued_at: Some(NOW - 5.0),
-        expires_at: Some(NOW + 600.0),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        job: vec![],
-        token_id: None,
-        audiences: vec![],
-    })
-}
-
 fn body(model: &str, max_tokens: u64) -> Vec<u8> {
     serde_json::to_vec(&json!({"model": model, "max_tokens": max_tokens, "stream": true,
         "messages": [{"role": "user", "content": "How many tokens is this?"}]}))
     .unwrap()
 }
 
-/// Starts an exchange and hands it `body`; returns the exchange and the body step.
+/// Alice, in `groups`, sends `body`; returns the exchange and the body step.
 fn post(gw: &Gateway, groups: &[&str], path: &str, body: &[u8]) -> (Exchange, BodyStep) {
-    let headers = vec![("content-type".to_string(), "application/json".to_string())];
-    let head = RequestHead { method: "POST", path, headers: &headers, token: token(groups), now: NOW };
-    let (mut exchange, step) = Exchange::start(gw, &head);
-    assert!(matches!(step, HeadersStep::InspectBody(_)), "{step:?}");
-    let step = exchange.on_body_complete(gw, body);
-    (exchange, step)
+    common::exchange::post(gw, path, &json_headers(&[]), verified(groups), body)
 }
 
 fn sse(events: &[Value]) -> Vec<u8> {
@@ -104,34 +84,20 @@ fn full_stream() -> Vec<u8> {
     ])
 }
 
-/// The upstream answers `status` with `content_type` and `body`; the exchange sees it delivered.
+/// The upstream answers `status` with `content_type` and `body` (in one chunk); the exchange
+/// sees it delivered.
 fn respond(gw: &Gateway, exchange: &mut Exchange, status: &str, content_type: &str, body: &[u8]) {
-    let headers =
-        vec![(":status".to_string(), status.to_string()), ("content-type".to_string(), content_type.to_string())];
-    match exchange.on_response_headers(gw, &headers) {
-        ResponseStep::Stream => {
-            let out = exchange.on_response_chunk(gw, body);
-            exchange.on_delivered(&out, 2);
-            let out = exchange.on_response_end(gw);
-            exchange.on_delivered(&out, 3);
-        }
-        ResponseStep::Buffer => {
-            exchange.on_response_body(gw, body);
-            exchange.on_delivered(body, 2);
-        }
-        ResponseStep::Observe | ResponseStep::Pass => exchange.on_delivered(body, 2),
-        ResponseStep::Reply(reply) => panic!("{reply:?}"),
-    }
+    let headers = [(":status", status), ("content-type", content_type)];
+    let delivered = common::exchange::respond(gw, exchange, &headers, body, body.len());
+    assert!(delivered.reply.is_none(), "{:?}", delivered.reply);
 }
 
 fn finish(gw: &Gateway, exchange: &mut Exchange, complete: bool, client_gone: bool) -> Record {
-    let record =
-        exchange.finish_record(gw, Ending { at_ms: NOW_MS + 500, response_complete: complete, client_gone }).unwrap();
+    let record = record_once(gw, exchange, Ending { at_ms: NOW_MS + 500, response_complete: complete, client_gone });
     // The glue settles again on_log: nothing more is charged.
+    let settled = exchange.settlement().cloned();
     exchange.settle(gw, NOW_MS + 600);
-    assert!(exchange
-        .finish_record(gw, Ending { at_ms: NOW_MS + 700, response_complete: true, client_gone: false })
-        .is_none());
+    assert_eq!(exchange.settlement().cloned(), settled);
     record
 }
 

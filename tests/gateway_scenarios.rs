@@ -1,13 +1,15 @@
 //! Whole-request scenarios through the core state machine, as the glue drives it:
 //! headers → (body) → the step the glue performs. No proxy involved.
 
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::type_complexity)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::type_complexity)]
 
-use warden::core::exchange::{BodyStep, Exchange, Gateway, HeaderEdits, HeadersStep, RequestHead};
+mod common;
+
+use common::exchange::{start, NOW};
+use warden::core::exchange::{BodyStep, Gateway, HeaderEdits, HeadersStep};
 use warden::core::identity::{TokenStatus, VerifiedClaims};
 
 const POLICY: &str = include_str!("../envoy/policy.yaml");
-const NOW: f64 = 1_800_000_000.0;
 const KEY: &str = "sk-ant-test-key-for-scenarios";
 
 fn gateway() -> Gateway {
@@ -45,16 +47,6 @@ fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
     ];
     all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     all
-}
-
-fn start(
-    gw: &Gateway,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    token: TokenStatus,
-) -> (Exchange, HeadersStep) {
-    Exchange::start(gw, &RequestHead { method, path, headers, token, now: NOW })
 }
 
 fn reply_message(step: &HeadersStep) -> (u16, String) {

@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::type_complexity)]
 
+mod common;
+
+use common::exchange::{json_headers, record_once, respond, verified, NOW};
 use ct_codecs::{Base64, Base64UrlSafeNoPadding, Encoder};
 use ed25519_compact::{KeyPair, Seed};
 use serde_json::{json, Value};
@@ -13,12 +16,10 @@ use warden::core::audit::record::{Outcome, Record};
 use warden::core::audit::trail::Ending;
 use warden::core::errors::{Denial, LocalReply, Reason};
 use warden::core::exchange::{
-    ApprovalStep, BodyStep, Exchange, Gateway, HeadersStep, RequestHead, ResponseBodyStep, ResponseMode, ResponseStep,
+    ApprovalStep, BodyStep, Exchange, Gateway, HeadersStep, RequestHead, ResponseMode, ResponseStep,
 };
-use warden::core::identity::{TokenStatus, VerifiedClaims};
+use warden::core::identity::TokenStatus;
 
-/// 2026-11-30 10:00 UTC.
-const NOW: f64 = 1_796_032_800.0;
 const AWS_KEY: &str = "AKIA2E0A8F3B244C9986";
 
 const POLICY: &str = r#"
@@ -88,26 +89,8 @@ fn gateway() -> Gateway {
     .unwrap()
 }
 
-fn verified(groups: &[&str]) -> TokenStatus {
-    TokenStatus::Verified(VerifiedClaims {
-        subject: Some("alice".into()),
-        issuer: Some("warden-demo".into()),
-        issued_at: Some(NOW - 5.0),
-        expires_at: Some(NOW + 600.0),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        job: vec![],
-        token_id: Some("jti-7".into()),
-        audiences: vec![],
-    })
-}
-
 fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut all = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("x-request-id".to_string(), "life-1".to_string()),
-    ];
-    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    all
+    json_headers(&[&[("x-request-id", "life-1")], extra].concat())
 }
 
 fn messages(model: &str, text: &str) -> Vec<u8> {
@@ -125,8 +108,7 @@ struct Run {
 impl Run {
     fn start(method: &str, path: &str, extra: &[(&str, &str)], token: TokenStatus) -> (Run, HeadersStep) {
         let gw = gateway();
-        let hs = headers(extra);
-        let (exchange, step) = Exchange::start(&gw, &RequestHead { method, path, headers: &hs, token, now: NOW });
+        let (exchange, step) = common::exchange::start(&gw, method, path, &headers(extra), token);
         let mut run = Run { gw, exchange, replies: vec![] };
         if let HeadersStep::Reply(reply) = &step {
             run.replies.push(reply.clone());
@@ -161,48 +143,15 @@ impl Run {
 
     /// The upstream answers with `headers` and `body` (in chunks of `chunk` bytes).
     fn respond(&mut self, headers: &[(&str, &str)], body: &[u8], chunk: usize) -> Vec<u8> {
-        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut delivered = Vec::new();
-        match self.exchange.on_response_headers(&self.gw, &headers) {
-            ResponseStep::Reply(reply) => {
-                self.replies.push(reply);
-                return delivered;
-            }
-            ResponseStep::Pass | ResponseStep::Observe => {
-                self.exchange.on_delivered(body, 2);
-                delivered.extend_from_slice(body);
-            }
-            ResponseStep::Stream => {
-                for part in body.chunks(chunk.max(1)) {
-                    let out = self.exchange.on_response_chunk(&self.gw, part);
-                    self.exchange.on_delivered(&out, 2);
-                    delivered.extend(out);
-                }
-                let out = self.exchange.on_response_end(&self.gw);
-                self.exchange.on_delivered(&out, 3);
-                delivered.extend(out);
-            }
-            ResponseStep::Buffer => match self.exchange.on_response_body(&self.gw, body) {
-                ResponseBodyStep::Deliver => {
-                    self.exchange.on_delivered(body, 2);
-                    delivered.extend_from_slice(body);
-                }
-                ResponseBodyStep::Replace(bytes) => {
-                    self.exchange.on_delivered(&bytes, 2);
-                    delivered.extend(bytes);
-                }
-                ResponseBodyStep::Reply(reply) => self.replies.push(reply),
-            },
-        }
-        delivered
+        let delivered = respond(&self.gw, &mut self.exchange, headers, body, chunk);
+        self.replies.extend(delivered.reply);
+        delivered.bytes
     }
 
     /// `on_log`: the record, made exactly once.
     fn end(mut self, response_complete: bool, client_gone: bool) -> (Record, Vec<LocalReply>) {
         let ending = Ending { at_ms: 9, response_complete, client_gone };
-        let record = self.exchange.finish_record(&self.gw, ending).expect("every exchange leaves a record");
-        assert!(self.exchange.finish_record(&self.gw, ending).is_none(), "and only one");
-        (record, self.replies)
+        (record_once(&self.gw, &mut self.exchange, ending), self.replies)
     }
 
     fn ended(self) -> (Record, Vec<LocalReply>) {

@@ -6,6 +6,12 @@
 //! turned away because the audit queue is full); a request Warden answered
 //! is recorded as refused, one it never answered as allowed; the record seals.
 #![no_main]
+// The scenario tests' exchange helpers (the same clock, tokens and record-once check).
+#[allow(dead_code)]
+#[path = "../../tests/common/exchange.rs"]
+mod harness;
+
+use harness::{record_once, verified_as, NOW};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use warden::core::audit::trail::Ending;
@@ -13,9 +19,7 @@ use warden::core::errors::{Denial, Reason};
 use warden::core::exchange::{
     ApprovalStep, BodyStep, Exchange, Gateway, HeadersStep, RequestHead, ResponseBodyStep, ResponseMode, ResponseStep,
 };
-use warden::core::identity::{TokenStatus, VerifiedClaims};
-
-const NOW: f64 = 1_796_032_800.0;
+use warden::core::identity::TokenStatus;
 
 const POLICY: &str = r#"
 version: 1
@@ -124,18 +128,9 @@ fn token(u: &mut Unstructured) -> Result<TokenStatus> {
         1 => TokenStatus::Failed(u.arbitrary()?),
         _ => {
             let groups = [&[][..], &["eng"], &["analysts"], &["eng", "analysts"], &["leads"]];
-            let groups = u.choose(&groups)?.iter().map(|g| g.to_string()).collect();
+            let groups = *u.choose(&groups)?;
             let lifetime: u16 = u.arbitrary()?;
-            TokenStatus::Verified(VerifiedClaims {
-                subject: Some(pick(u, &["alice", ""])?.to_string()),
-                issuer: Some(pick(u, &["warden-demo"])?.to_string()),
-                issued_at: Some(NOW - 5.0),
-                expires_at: Some(NOW - 5.0 + f64::from(lifetime)),
-                groups,
-                job: vec![],
-                token_id: None,
-                audiences: vec![],
-            })
+            verified_as(pick(u, &["alice", ""])?, pick(u, &["warden-demo"])?, groups, f64::from(lifetime))
         }
     })
 }
@@ -271,11 +266,9 @@ fn run(u: &mut Unstructured, gw: &Gateway) -> Result<()> {
         }
     }
     let ending = Ending { at_ms: 9, response_complete, client_gone: u.arbitrary()? };
-    let record = exchange.finish_record(gw, ending);
-    let Some(record) = record else { panic!("no record") };
+    let record = record_once(gw, &mut exchange, ending);
     // A refusal for a full audit queue names no caller: the outbox only counts it in a summary.
     assert!(!audit_full || record.identity.is_none(), "a full queue's refusal would be queued");
-    assert!(exchange.finish_record(gw, ending).is_none(), "a second record");
     // Allowed exactly when nothing refused it and it got past its body and any hold.
     let forwarded = !exchange.is_refused() && !exchange.wants_body() && !exchange.is_held();
     assert_eq!(record.decision.allowed, forwarded, "{:?}", record.decision);

@@ -8,12 +8,18 @@
 //!   (Envoy buffers it) and copies the body into the VM.
 //! - `parse`: also checks that the body is JSON (`serde_json` into `IgnoredAny`: reads every
 //!   byte, builds nothing); the least a body policy must do.
+//! - `ledger`: `noop` plus the shared-data traffic of Warden's budget check with three budgets:
+//!   on the request headers, a read and a compare-and-swap write of a 56-byte value for each of
+//!   three keys (admission), and the same again when the exchange ends (settlement, on log): 12
+//!   host calls per request. A write that loses a race reads again, as Warden's ledger does, and
+//!   counts the retry in the counter `bench_probe.ledger_cas_retries` (Envoy's `/stats`).
 //!
 //! Any other configuration (Warden's policy, say) is refused, so a probe is never mistaken for
 //! the real filter.
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -21,15 +27,18 @@ enum Mode {
     Headers,
     Buffer,
     Parse,
+    Ledger,
 }
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Noop }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Noop, retries: 0 }) });
 }}
 
 struct Root {
     mode: Mode,
+    /// The `ledger` mode's CAS-retry counter.
+    retries: u32,
 }
 
 impl Context for Root {}
@@ -42,8 +51,13 @@ impl RootContext for Root {
             b"headers" => Mode::Headers,
             b"buffer" => Mode::Buffer,
             b"parse" => Mode::Parse,
+            b"ledger" => {
+                self.retries = hostcalls::define_metric(MetricType::Counter, "bench_probe.ledger_cas_retries")
+                    .unwrap_or_default();
+                Mode::Ledger
+            }
             _ => {
-                log::error!("probe filter: configuration must be noop, headers, buffer or parse");
+                log::error!("probe filter: configuration must be noop, headers, buffer, parse or ledger");
                 return false;
             }
         };
@@ -51,7 +65,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Probe { mode: self.mode }))
+        Some(Box::new(Probe { mode: self.mode, retries: self.retries }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -61,13 +75,41 @@ impl RootContext for Root {
 
 struct Probe {
     mode: Mode,
+    retries: u32,
 }
 
 impl Context for Probe {}
 
+/// The keys the `ledger` mode updates: as many as the benchmark's budgets.
+const LEDGER_KEYS: [&str; 3] = ["bench.ledger.0", "bench.ledger.1", "bench.ledger.2"];
+
+impl Probe {
+    /// One read-modify-CAS-write of each ledger key (retried when another worker won the race).
+    fn touch_ledger(&self) {
+        for key in LEDGER_KEYS {
+            for _ in 0..64 {
+                let (value, cas) = self.get_shared_data(key);
+                let mut entry = [0u8; 56];
+                if let Some(old) = value.as_deref().and_then(|v| v.get(..8)) {
+                    entry[..8].copy_from_slice(old);
+                }
+                let count = u64::from_le_bytes(entry[..8].try_into().unwrap_or_default());
+                entry[..8].copy_from_slice(&count.wrapping_add(1).to_le_bytes());
+                if self.set_shared_data(key, Some(&entry), cas).is_ok() {
+                    break;
+                }
+                let _ = hostcalls::increment_metric(self.retries, 1);
+            }
+        }
+    }
+}
+
 impl HttpContext for Probe {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if self.mode == Mode::Noop {
+        if self.mode == Mode::Ledger {
+            self.touch_ledger();
+        }
+        if matches!(self.mode, Mode::Noop | Mode::Ledger) {
             return Action::Continue;
         }
         let headers = self.get_http_request_headers();
@@ -79,7 +121,7 @@ impl HttpContext for Probe {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if matches!(self.mode, Mode::Noop | Mode::Headers) {
+        if matches!(self.mode, Mode::Noop | Mode::Headers | Mode::Ledger) {
             return Action::Continue;
         }
         if !end_of_stream {
@@ -98,5 +140,11 @@ impl HttpContext for Probe {
         }
         std::hint::black_box(&body);
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if self.mode == Mode::Ledger {
+            self.touch_ledger();
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The harness `tests/serve.rs` and `tests/audit.rs` share: a temporary workspace with the demo
 //! issuer's keys, the service's keys (`warden serve init`) and a policy, and the real
-//! `warden serve` on a free 127.0.0.1 port.
+//! `warden serve` on a free 127.0.0.1 port. [`exchange`]: one exchange driven through the core,
+//! for the scenario tests.
 
 // Each test crate uses part of it.
 #![allow(dead_code)]
+
+pub mod exchange;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, WARDEN, Service, free_port, init_keys, run_claude
+from conftest import REPO, WARDEN, Service, auditor_service_changes, free_port, init_keys, run_claude
 
 BROWSER = REPO / "tests" / "e2e" / "browser"
 
@@ -50,19 +50,11 @@ def start_trail(tmp: Path, gateway_factory, make_policy) -> tuple[Service, Any, 
     """A `warden serve` of its own and a gateway (2 workers) sending it every exchange."""
     keys = init_keys(tmp / "keys")
     port = free_port()
-    changes = {
-        "credentials": {"approvals-token": {"env": "WARDEN_APPROVALS_TOKEN"},
-                        "approvals-verdict-key": {"env": "WARDEN_APPROVALS_VERDICT_KEY"}},
+    policy = make_policy(auditor_service_changes(port) | {
         "bindings": [{"group": "eng", "role": "developer"}, {"group": "leads", "role": "developer"},
                      {"group": "analysts", "role": "analyst"}],
-        "approvals": {"service": {"url": f"http://127.0.0.1:{port}", "token": "approvals-token",
-                                  "verdict_key": "approvals-verdict-key"},
-                      "auditors": ["leads"]},
         "audit": {"max_outage": "120s"},
-        "roles": {"developer": {"approval": {"approvers": ["leads"], "triggers": [
-            {"reason": "opus_model", "models": ["claude-opus-*"]}]}}},
-    }
-    policy = make_policy(changes)
+    })
     service = Service(port, keys, tmp / "warden.db", policy, tmp / "serve.log")
     service.start()
     gateway = gateway_factory(policy, concurrency=2, extra_args=[
