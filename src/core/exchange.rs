@@ -367,6 +367,8 @@ struct BudgetTrack {
     /// Whether the request asked for a streamed answer (only those are given an output
     /// allowance: a JSON answer cannot be cut).
     stream: bool,
+    /// The request's `max_tokens` (0 when absent: Anthropic refuses such a request).
+    max_tokens: u64,
     ask: Ask,
     admitted: Option<Admitted>,
     /// Whether the request went upstream (only then is anything charged).
@@ -611,6 +613,7 @@ impl Exchange {
             self.budget = Some(BudgetTrack {
                 model: verdict.model.clone(),
                 stream: verdict.stream,
+                max_tokens: verdict.max_tokens.unwrap_or(0),
                 ask: Ask::estimate(
                     &gateway.policy.accounting,
                     forwarded_len,
@@ -721,7 +724,10 @@ impl Exchange {
             }
         };
         let clamp_to = admitted.clamp_to;
-        if let Some(allowance) = admitted.output_allowance.as_ref().filter(|_| track.stream) {
+        // Anthropic stops at `max_tokens`: an allowance at least that large could only be
+        // crossed by the cut's own over-estimate, so the stream is not watched at all.
+        let max_tokens = clamp_to.unwrap_or(track.max_tokens);
+        if let Some(allowance) = admitted.output_allowance.as_ref().filter(|a| track.stream && a.tokens < max_tokens) {
             self.set_output_allowance(allowance.tokens, &allowance.budget);
         }
         if let Some(track) = self.budget.as_mut() {

@@ -141,11 +141,18 @@ pub fn to_nanos(price: f64, nanos_per_price_unit: f64) -> Result<u64, String> {
     if price > MAX_PRICE {
         return Err(format!("must be at most {MAX_PRICE}"));
     }
-    let scaled = price * nanos_per_price_unit;
+    Ok(scaled_up(price, nanos_per_price_unit))
+}
+
+/// `value × scale` as a whole number: the nearest one when within a millionth of it (`0.3` ×
+/// 1000 is 300), else rounded up; saturating at `u64::MAX` (a value the caller checked is
+/// finite and not negative).
+pub fn scaled_up(value: f64, scale: f64) -> u64 {
+    let scaled = value * scale;
     let nearest = scaled.round();
-    let nanos = if (scaled - nearest).abs() < 1e-6 { nearest } else { scaled.ceil() };
-    // In range: at most 1e6 × 1e6 = 1e12, far below u64::MAX.
-    Ok(nanos as u64)
+    let whole = if (scaled - nearest).abs() < 1e-6 { nearest } else { scaled.ceil() };
+    // `as` saturates: NaN → 0, beyond u64 → u64::MAX.
+    whole as u64
 }
 
 /// Nanos per token for a price per million tokens.

@@ -11,7 +11,7 @@ use super::config::{
     AccountingConfig, BudgetConfig, OnExhaustedConfig, PeriodConfig, PriceRowConfig, PricingConfig, ScopeConfig,
 };
 use super::{is_token, Checker};
-use crate::core::budget::pricing::{to_nanos, PriceRow, PriceTable, Prices, PER_MILLION_TOKENS, PER_THOUSAND_SEARCHES};
+use crate::core::budget::pricing::{scaled_up, to_nanos, PriceRow, PriceTable, Prices, PER_MILLION_TOKENS, PER_THOUSAND_SEARCHES};
 use crate::core::budget::window::{Period, Zone};
 use crate::core::budget::{Budget, Limits, OnExhausted, Scope, Settings};
 use std::collections::BTreeSet;
@@ -114,7 +114,7 @@ pub(super) fn compile_budgets(
                 check.error(format!("{path}.cost"), format!("must be a number above 0 and at most {MAX_COST}"));
                 return 0;
             }
-            to_nanos(cost, 1e9).unwrap_or(0)
+            scaled_up(cost, 1e9)
         });
         let limits =
             Limits { tokens: config.tokens, cost_nanos, requests: config.requests, concurrent: config.concurrent };
@@ -216,6 +216,14 @@ roles:
         );
         assert_eq!((budgets[0].limits.cost_nanos, budgets[0].on_exhausted), (Some(1_500_000_000), OnExhausted::Clamp));
         assert_eq!((budgets[1].limits.requests, budgets[1].limits.concurrent), (Some(60), Some(4)));
+    }
+
+    #[test]
+    fn a_cost_limit_up_to_the_largest_allowed_compiles_to_its_nanos() {
+        for (cost, nanos) in [("2000000", 2_000_000_000_000_000u64), ("1e9", 1_000_000_000_000_000_000)] {
+            let policy = Policy::parse(&POLICY.replace("cost: 1.5", &format!("cost: {cost}"))).unwrap();
+            assert_eq!(policy.roles[0].budgets[0].limits.cost_nanos, Some(nanos), "cost {cost}");
+        }
     }
 
     #[test]
