@@ -10,9 +10,11 @@ mod common;
 
 use common::exchange::{json_headers, record_once, verified, NOW_MS};
 use serde_json::{json, Value};
+use std::cell::Cell;
+use std::rc::Rc;
 use warden::core::audit::record::{Outcome, Record};
 use warden::core::audit::trail::Ending;
-use warden::core::budget::ledger::Entry;
+use warden::core::budget::ledger::{Entry, MemoryStore, Store, StoreError};
 use warden::core::budget::{applicable, Who};
 use warden::core::errors::LocalReply;
 use warden::core::exchange::{BodyStep, Exchange, Gateway};
@@ -135,6 +137,44 @@ fn a_completed_stream_is_charged_the_usage_it_reported() {
         (Some(100), Some(1000), Some(50))
     );
     assert!(!exchange.settlement().unwrap().conservative);
+}
+
+/// A ledger whose writes fail while `refuse` is set, as one contended past the retry bound.
+#[derive(Debug)]
+struct Refusing {
+    inner: MemoryStore,
+    refuse: Rc<Cell<bool>>,
+}
+
+impl Store for Refusing {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        if self.refuse.get() {
+            return Err(StoreError::CasMismatch);
+        }
+        self.inner.set(key, value, cas)
+    }
+}
+
+#[test]
+fn a_settlement_the_ledger_refuses_is_written_on_a_later_tick() {
+    let refuse = Rc::new(Cell::new(false));
+    let gw = gateway().with_ledger(Box::new(Refusing { inner: MemoryStore::default(), refuse: Rc::clone(&refuse) }));
+    let (mut exchange, step) = post(&gw, &["analysts"], "/v1/messages", &body("claude-haiku-4-5", 500));
+    assert!(matches!(step, BodyStep::Forward), "{step:?}");
+    respond(&gw, &mut exchange, "200", "text/event-stream", &full_stream());
+    refuse.set(true);
+    finish(&gw, &mut exchange, true, false);
+    assert_eq!(entry(&gw, "analyst").in_flight, 1, "the reservation stays meanwhile");
+    assert_eq!(gw.retry_unsettled(NOW_MS + 1_000), 1, "refused again: still waiting");
+    refuse.set(false);
+    assert_eq!(gw.retry_unsettled(NOW_MS + 2_000), 0);
+    let after = entry(&gw, "analyst");
+    assert_eq!((after.spent.tokens, after.reserved.tokens, after.in_flight), (1150, 0, 0));
+    assert_eq!(gw.retry_unsettled(NOW_MS + 3_000), 0, "written once, never again");
+    assert_eq!(entry(&gw, "analyst").spent.tokens, 1150);
 }
 
 #[test]

@@ -45,7 +45,7 @@ use crate::core::audit::record::{job_id, BlobNames, Forwarded, Record, Recorder,
 use crate::core::audit::trail::{ClientLabels, Ending, Trail};
 use crate::core::budget::ledger::{Amount, MemoryStore, Store};
 use crate::core::budget::usage::{Metered, Usage, UsageMeter};
-use crate::core::budget::{self as budget, Admitted, Ask, Priced, Refusal, Who};
+use crate::core::budget::{self as budget, Admitted, Ask, Priced, Refusal, Unsettled, Who};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
 use crate::core::dlp::memo::CleanMemo;
@@ -79,7 +79,13 @@ pub struct Gateway {
     audit_blobs: Option<RefCell<BlobNames>>,
     /// The budget ledger: Envoy's shared data in the filter, in-process otherwise.
     ledger: Box<dyn Store>,
+    /// Settlements the ledger refused, tried again on the tick ([`Gateway::retry_unsettled`]).
+    unsettled: RefCell<Vec<Unsettled>>,
 }
+
+/// Most refused settlements a worker keeps for another try; beyond, the oldest are given up (its
+/// reservation then stays until the process ends: under-use, never over-spend).
+pub const MAX_UNSETTLED: usize = 10_000;
 
 impl Gateway {
     /// Compiles `policy_text` and reads every credential through `lookup`.
@@ -89,7 +95,15 @@ impl Gateway {
         let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
         let mask_everything = vec![Action::Mask; policy.dlp.engine.specs().len()];
         let audit_blobs = policy.audit.as_ref().map(|_| RefCell::new(BlobNames::new()));
-        Ok(Self { policy, keys, memo, mask_everything, audit_blobs, ledger: Box::new(MemoryStore::default()) })
+        Ok(Self {
+            policy,
+            keys,
+            memo,
+            mask_everything,
+            audit_blobs,
+            ledger: Box::new(MemoryStore::default()),
+            unsettled: RefCell::new(Vec::new()),
+        })
     }
 
     /// The gateway with its budget ledger kept in `ledger` (the filter passes Envoy's shared
@@ -102,6 +116,31 @@ impl Gateway {
     /// The budget ledger.
     pub fn ledger(&self) -> &dyn Store {
         self.ledger.as_ref()
+    }
+
+    /// Keeps settlements the ledger refused for [`Gateway::retry_unsettled`] (at most
+    /// [`MAX_UNSETTLED`]; beyond, the oldest are given up and logged).
+    fn keep_unsettled(&self, more: Vec<Unsettled>) {
+        if more.is_empty() {
+            return;
+        }
+        let mut unsettled = self.unsettled.borrow_mut();
+        unsettled.extend(more);
+        let excess = unsettled.len().saturating_sub(MAX_UNSETTLED);
+        if excess > 0 {
+            log::error!("{excess} budget settlements given up (over {MAX_UNSETTLED} waiting); their reservations stay");
+            unsettled.drain(..excess);
+        }
+    }
+
+    /// Tries again the settlements the ledger refused (the root context calls it on its tick);
+    /// returns how many still wait.
+    pub fn retry_unsettled(&self, now_ms: u64) -> usize {
+        let mut unsettled = self.unsettled.borrow_mut();
+        if !unsettled.is_empty() {
+            budget::retry(self.ledger(), &mut unsettled, now_ms, self.policy.accounting.max_keys);
+        }
+        unsettled.len()
     }
 
     /// The audit service's bearer token (when the policy has `audit`).
@@ -773,13 +812,16 @@ impl Exchange {
             }
             if let Some(admitted) = &track.admitted {
                 let max_keys = gateway.policy.accounting.max_keys;
-                for error in budget::settle(gateway.ledger(), &admitted.reservations, actual, now_ms, max_keys) {
-                    log::error!(
-                        "{} settling a budget failed ({}); its reservation stays",
+                let unsettled = budget::settle(gateway.ledger(), &admitted.reservations, actual, now_ms, max_keys);
+                for pending in &unsettled {
+                    log::warn!(
+                        "{} settling budget {} failed ({}); tried again on the next tick",
                         self.request_id,
-                        error.describe()
+                        pending.reservation.budget,
+                        pending.error.describe()
                     );
                 }
+                gateway.keep_unsettled(unsettled);
             }
             track.settled = Some(Settlement { model: track.model.clone(), usage, cost_nanos, conservative });
         }

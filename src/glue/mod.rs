@@ -68,6 +68,10 @@ const PAYLOAD_KEY: &str = "jwt_payload";
 /// Key of the failure status (`failed_status_in_metadata`).
 const FAILURE_KEY: &str = "jwt_failure";
 
+/// The tick, when neither audit delivery nor leases set one, that retries budget settlements
+/// the ledger refused (milliseconds).
+const UNSETTLED_TICK_MS: u32 = 1_000;
+
 struct WardenRoot {
     gateway: Option<Rc<Gateway>>,
     metrics: Option<Rc<Metrics>>,
@@ -134,6 +138,14 @@ impl RootContext for WardenRoot {
                         return false;
                     }
                 }
+                let budgets = gateway.policy.roles.iter().any(|role| !role.budgets.is_empty());
+                if budgets && self.delivery.is_none() && self.leases.is_none() {
+                    // Their ticks retry refused settlements too; without them, a tick of its own.
+                    if let Err(e) = host::set_tick_period(UNSETTLED_TICK_MS) {
+                        log::error!("cannot set the tick (host status {})", e.0);
+                        return false;
+                    }
+                }
                 self.gateway = Some(gateway);
                 true
             }
@@ -147,6 +159,9 @@ impl RootContext for WardenRoot {
     }
 
     fn on_tick(&mut self) {
+        if let Some(gateway) = &self.gateway {
+            gateway.retry_unsettled(host::now_millis());
+        }
         if let Some(delivery) = self.delivery.as_mut() {
             delivery.on_tick();
         }

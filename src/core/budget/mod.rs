@@ -564,26 +564,65 @@ fn withdraw(store: &dyn Store, reservations: &[Reservation], now_ms: u64, max_ke
     }
 }
 
+/// A settlement the ledger refused (contention beyond [`ledger::MAX_CAS_RETRIES`], a host
+/// error): kept to be tried again ([`retry`]), so a reservation is not held until the Envoy
+/// process ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    /// The reservation still in the ledger.
+    pub reservation: Reservation,
+    /// What the exchange cost.
+    pub actual: Amount,
+    /// Why it failed last.
+    pub error: LedgerError,
+}
+
 /// Replaces each reservation by `actual` (the exchange's real cost), in the window current at
-/// `now_ms`. Returns the ledger errors (the reservation then stays: conservative).
+/// `now_ms`. Returns the settlements the ledger refused (their reservations stay for now:
+/// conservative), to be tried again with [`retry`].
 pub fn settle(
     store: &dyn Store,
     reservations: &[Reservation],
     actual: Amount,
     now_ms: u64,
     max_keys: u64,
-) -> Vec<LedgerError> {
-    let mut errors = Vec::new();
-    for reservation in reservations {
-        let (start, _) = bounds(reservation.period, reservation.zone, (now_ms / 1000) as i64);
-        let outcome = ledger::update(store, &reservation.key, now_ms, max_keys, |entry| {
-            Ok::<_, ()>(entry.in_window(start).settle(reservation.amount, actual, false, false))
-        });
-        if let Err(error) = outcome {
-            errors.push(error);
+) -> Vec<Unsettled> {
+    reservations
+        .iter()
+        .filter_map(|reservation| {
+            settle_one(store, reservation, actual, now_ms, max_keys).err().map(|error| Unsettled {
+                reservation: reservation.clone(),
+                actual,
+                error,
+            })
+        })
+        .collect()
+}
+
+/// Tries the `unsettled` settlements again (in the window current at `now_ms`), keeping those
+/// the ledger refuses once more.
+pub fn retry(store: &dyn Store, unsettled: &mut Vec<Unsettled>, now_ms: u64, max_keys: u64) {
+    unsettled.retain_mut(|pending| match settle_one(store, &pending.reservation, pending.actual, now_ms, max_keys) {
+        Ok(()) => false,
+        Err(error) => {
+            pending.error = error;
+            true
         }
-    }
-    errors
+    });
+}
+
+fn settle_one(
+    store: &dyn Store,
+    reservation: &Reservation,
+    actual: Amount,
+    now_ms: u64,
+    max_keys: u64,
+) -> Result<(), LedgerError> {
+    let (start, _) = bounds(reservation.period, reservation.zone, (now_ms / 1000) as i64);
+    ledger::update(store, &reservation.key, now_ms, max_keys, |entry| {
+        Ok::<_, ()>(entry.in_window(start).settle(reservation.amount, actual, false, false))
+    })
+    .map(|_| ())
 }
 
 #[cfg(test)]
@@ -834,6 +873,36 @@ mod tests {
         assert_eq!(job_keys.len(), 4, "a thousand declared jobs share four entries");
         let bob = applicable(&budgets[1..2], &Who { subject: "bob", ..who.clone() }, &settings);
         assert_ne!(bob[0].key, found[1].key);
+    }
+
+    #[test]
+    fn a_settlement_the_ledger_refuses_is_kept_and_succeeds_when_tried_again() {
+        let store = MemoryStore::default();
+        let b = budget("daily", tokens(1_000));
+        let budgets = [for_role(&b)];
+        let admitted = admit_one(&store, &budgets, ask(100, 100), NOW_MS).unwrap();
+        let actual = Amount { tokens: 150, nanos: 0 };
+        // A store that refuses every write stands in for a ledger contended past the retry bound.
+        #[derive(Debug)]
+        struct Refusing<'a>(&'a MemoryStore);
+        impl Store for Refusing<'_> {
+            fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, ledger::StoreError> {
+                self.0.get(key)
+            }
+            fn set(&self, _: &str, _: &[u8], _: u32) -> Result<(), ledger::StoreError> {
+                Err(ledger::StoreError::CasMismatch)
+            }
+        }
+        let mut unsettled = settle(&Refusing(&store), &admitted.reservations, actual, NOW_MS, 10);
+        assert_eq!(unsettled.len(), 1);
+        assert_eq!(unsettled[0].error, LedgerError::Contended);
+        assert_eq!(entry(&store, &budgets[0]).reserved.tokens, 200, "the reservation stays meanwhile");
+        retry(&Refusing(&store), &mut unsettled, NOW_MS, 10);
+        assert_eq!(unsettled.len(), 1, "still refused: still kept");
+        retry(&store, &mut unsettled, NOW_MS, 10);
+        assert!(unsettled.is_empty());
+        let settled = entry(&store, &budgets[0]);
+        assert_eq!((settled.reserved.tokens, settled.spent.tokens, settled.in_flight), (0, 150, 0));
     }
 
     proptest::proptest! {

@@ -11,7 +11,9 @@ use super::config::{
     AccountingConfig, BudgetConfig, OnExhaustedConfig, PeriodConfig, PriceRowConfig, PricingConfig, ScopeConfig,
 };
 use super::{is_token, Checker};
-use crate::core::budget::pricing::{scaled_up, to_nanos, PriceRow, PriceTable, Prices, PER_MILLION_TOKENS, PER_THOUSAND_SEARCHES};
+use crate::core::budget::pricing::{
+    scaled_up, to_nanos, PriceRow, PriceTable, Prices, PER_MILLION_TOKENS, PER_THOUSAND_SEARCHES,
+};
 use crate::core::budget::window::{Period, Zone};
 use crate::core::budget::{Budget, Limits, OnExhausted, Scope, Settings};
 use std::collections::BTreeSet;
