@@ -42,6 +42,36 @@ pub const NANOS: u8 = 2;
 /// The requests dimension.
 pub const REQUESTS: u8 = 4;
 
+/// One of the three leased dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    /// Tokens.
+    Tokens,
+    /// Cost, in nanos.
+    Nanos,
+    /// Requests.
+    Requests,
+}
+
+impl Dimension {
+    /// Every dimension, in the order of the wire format.
+    pub const ALL: [Dimension; 3] = [Dimension::Tokens, Dimension::Nanos, Dimension::Requests];
+
+    /// Its bit in sets of dimensions ([`TOKENS`], [`NANOS`], [`REQUESTS`]).
+    pub fn bit(self) -> u8 {
+        match self {
+            Self::Tokens => TOKENS,
+            Self::Nanos => NANOS,
+            Self::Requests => REQUESTS,
+        }
+    }
+
+    /// The set of the dimensions for which `is_in` holds.
+    fn set_of(is_in: impl Fn(Dimension) -> bool) -> u8 {
+        Self::ALL.into_iter().filter(|&dimension| is_in(dimension)).fold(0, |set, dimension| set | dimension.bit())
+    }
+}
+
 /// Amounts of a window's three leased dimensions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
@@ -51,6 +81,39 @@ pub struct Grant {
     pub nanos: u64,
     /// Requests.
     pub requests: u64,
+}
+
+impl Grant {
+    /// The grant whose amount in each dimension is `amount(dimension)`.
+    pub fn from_fn(amount: impl Fn(Dimension) -> u64) -> Grant {
+        Grant {
+            tokens: amount(Dimension::Tokens),
+            nanos: amount(Dimension::Nanos),
+            requests: amount(Dimension::Requests),
+        }
+    }
+
+    /// The amount in `dimension`.
+    pub fn get(&self, dimension: Dimension) -> u64 {
+        match dimension {
+            Dimension::Tokens => self.tokens,
+            Dimension::Nanos => self.nanos,
+            Dimension::Requests => self.requests,
+        }
+    }
+
+    fn get_mut(&mut self, dimension: Dimension) -> &mut u64 {
+        match dimension {
+            Dimension::Tokens => &mut self.tokens,
+            Dimension::Nanos => &mut self.nanos,
+            Dimension::Requests => &mut self.requests,
+        }
+    }
+
+    /// Each dimension's amount combined with `other`'s by `combine`.
+    pub fn zip(self, other: Grant, combine: impl Fn(u64, u64) -> u64) -> Grant {
+        Grant::from_fn(|dimension| combine(self.get(dimension), other.get(dimension)))
+    }
 }
 
 /// The windowed limits of a budget (`None`: not limited), as sent to the service.
@@ -70,18 +133,23 @@ impl Windowed {
         Windowed { tokens: limits.tokens, nanos: limits.cost_nanos, requests: limits.requests }
     }
 
+    /// The limit in `dimension`.
+    pub fn get(&self, dimension: Dimension) -> Option<u64> {
+        match dimension {
+            Dimension::Tokens => self.tokens,
+            Dimension::Nanos => self.nanos,
+            Dimension::Requests => self.requests,
+        }
+    }
+
     /// Each dimension's limit with the `other`'s, keeping the lower (a dimension one side does
     /// not limit takes the other's).
     fn lowest(self, other: Windowed) -> Windowed {
-        let low = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        let low = |dimension| match (self.get(dimension), other.get(dimension)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Windowed {
-            tokens: low(self.tokens, other.tokens),
-            nanos: low(self.nanos, other.nanos),
-            requests: low(self.requests, other.requests),
-        }
+        Windowed { tokens: low(Dimension::Tokens), nanos: low(Dimension::Nanos), requests: low(Dimension::Requests) }
     }
 }
 
@@ -93,13 +161,12 @@ pub const MAX_SLICE_PERCENT: u64 = 50;
 /// least 1, at most half the limit rounded up (dimensions without a limit get 0).
 pub fn slice(limits: &Windowed, percent: u64) -> Grant {
     let percent = percent.clamp(1, MAX_SLICE_PERCENT);
-    let part = |limit: Option<u64>| {
-        limit.map_or(0, |limit| {
+    Grant::from_fn(|dimension| {
+        limits.get(dimension).map_or(0, |limit| {
             let share = u128::from(limit).saturating_mul(u128::from(percent)).div_ceil(100);
             u64::try_from(share).unwrap_or(u64::MAX).max(1)
         })
-    };
-    Grant { tokens: part(limits.tokens), nanos: part(limits.nanos), requests: part(limits.requests) }
+    })
 }
 
 /// What this instance may commit in the entry's window: the grant when the entry holds one for
@@ -133,16 +200,10 @@ fn committed(entry: &Entry) -> Grant {
 
 /// The dimensions `limits` bounds in which `committed` is within half a slice of `granted`.
 fn running_low(limits: &Windowed, committed: Grant, granted: Grant, slice: Grant) -> u8 {
-    let low = |dimension: u8, limit: Option<u64>, used: u64, granted: u64, slice: u64| {
-        if limit.is_some() && used.saturating_add(slice.div_ceil(2)) > granted {
-            dimension
-        } else {
-            0
-        }
-    };
-    low(TOKENS, limits.tokens, committed.tokens, granted.tokens, slice.tokens)
-        | low(NANOS, limits.nanos, committed.nanos, granted.nanos, slice.nanos)
-        | low(REQUESTS, limits.requests, committed.requests, granted.requests, slice.requests)
+    Dimension::set_of(|dimension| {
+        limits.get(dimension).is_some()
+            && committed.get(dimension).saturating_add(slice.get(dimension).div_ceil(2)) > granted.get(dimension)
+    })
 }
 
 /// A gateway instance's request for more of one budget key's window.
@@ -267,9 +328,9 @@ impl LeaseRequest {
                 Some("window_end: must be after window_start")
             } else if ask.limits == Windowed::default() {
                 Some("limits: no windowed limit")
-            } else if exceeds(ask.limits.tokens, ask.slice.tokens, most.tokens)
-                || exceeds(ask.limits.nanos, ask.slice.nanos, most.nanos)
-                || exceeds(ask.limits.requests, ask.slice.requests, most.requests)
+            } else if Dimension::ALL
+                .into_iter()
+                .any(|dimension| ask.limits.get(dimension).is_some() && ask.slice.get(dimension) > most.get(dimension))
             {
                 Some("slice: larger than half its limit")
             } else {
@@ -283,11 +344,6 @@ impl LeaseRequest {
     }
 }
 
-/// Whether a limited dimension's slice is above `most`.
-fn exceeds(limit: Option<u64>, slice: u64, most: u64) -> bool {
-    limit.is_some() && slice > most
-}
-
 /// The entry once the service granted `granted` for the window starting `window_start`
 /// (`exhausted`: the dimensions it had nothing more to grant in): the grant rises to it when
 /// that is still the entry's window (an answer for another window, or a lower one — late,
@@ -298,15 +354,9 @@ pub fn apply(mut entry: Entry, window_start: i64, granted: Grant, exhausted: u8)
     }
     let held = entry.lease.filter(|lease| lease.window_start == window_start);
     let raised = match held {
-        Some(held) => Lease {
-            window_start,
-            granted: Grant {
-                tokens: held.granted.tokens.max(granted.tokens),
-                nanos: held.granted.nanos.max(granted.nanos),
-                requests: held.granted.requests.max(granted.requests),
-            },
-            exhausted: held.exhausted | exhausted,
-        },
+        Some(held) => {
+            Lease { window_start, granted: held.granted.zip(granted, u64::max), exhausted: held.exhausted | exhausted }
+        }
         None => Lease { window_start, granted, exhausted },
     };
     entry.lease = Some(raised);
@@ -331,16 +381,9 @@ pub struct WindowLedger {
 impl WindowLedger {
     /// The limited dimensions with nothing more to grant.
     pub fn exhausted(&self) -> u8 {
-        let spent = |dimension: u8, limit: Option<u64>, granted: u64| {
-            if limit.is_some_and(|limit| granted >= limit) {
-                dimension
-            } else {
-                0
-            }
-        };
-        spent(TOKENS, self.limits.tokens, self.granted.tokens)
-            | spent(NANOS, self.limits.nanos, self.granted.nanos)
-            | spent(REQUESTS, self.limits.requests, self.granted.requests)
+        Dimension::set_of(|dimension| {
+            self.limits.get(dimension).is_some_and(|limit| self.granted.get(dimension) >= limit)
+        })
     }
 }
 
@@ -370,18 +413,16 @@ pub fn renew(
         None => WindowLedger { limits: ask.limits, granted: Grant::default() },
     };
     let mut lease = lease.unwrap_or_else(|| {
-        window.granted = add(window.granted, ask.slice);
+        window.granted = window.granted.zip(ask.slice, u64::saturating_add);
         InstanceLease { granted: ask.slice, committed: Grant::default() }
     });
-    lease.committed = Grant {
-        tokens: lease.committed.tokens.max(ask.committed.tokens),
-        nanos: lease.committed.nanos.max(ask.committed.nanos),
-        requests: lease.committed.requests.max(ask.committed.requests),
-    };
-    let top_up = |limit: Option<u64>, total: &mut u64, granted: &mut u64, committed: u64, slice: u64| {
-        let Some(limit) = limit else { return };
+    lease.committed = lease.committed.zip(ask.committed, u64::max);
+    for dimension in Dimension::ALL {
+        let Some(limit) = window.limits.get(dimension) else { continue };
+        let (committed, slice) = (lease.committed.get(dimension), ask.slice.get(dimension));
+        let (total, granted) = (window.granted.get_mut(dimension), lease.granted.get_mut(dimension));
         if committed.saturating_add(slice.div_ceil(2)) <= *granted {
-            return;
+            continue;
         }
         // One more slice — or, when more is committed than granted (reservations carried into a
         // new window), enough for that plus one slice — as far as the limit allows.
@@ -389,38 +430,8 @@ pub fn renew(
         let more = wanted.min(limit.saturating_sub(*total));
         *total = total.saturating_add(more);
         *granted = granted.saturating_add(more);
-    };
-    let slice = ask.slice;
-    top_up(
-        window.limits.tokens,
-        &mut window.granted.tokens,
-        &mut lease.granted.tokens,
-        lease.committed.tokens,
-        slice.tokens,
-    );
-    top_up(
-        window.limits.nanos,
-        &mut window.granted.nanos,
-        &mut lease.granted.nanos,
-        lease.committed.nanos,
-        slice.nanos,
-    );
-    top_up(
-        window.limits.requests,
-        &mut window.granted.requests,
-        &mut lease.granted.requests,
-        lease.committed.requests,
-        slice.requests,
-    );
-    (window, lease)
-}
-
-fn add(a: Grant, b: Grant) -> Grant {
-    Grant {
-        tokens: a.tokens.saturating_add(b.tokens),
-        nanos: a.nanos.saturating_add(b.nanos),
-        requests: a.requests.saturating_add(b.requests),
     }
+    (window, lease)
 }
 
 #[cfg(test)]

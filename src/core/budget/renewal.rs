@@ -248,12 +248,10 @@ pub fn apply_answer(
     let mut applied = 0;
     for (granted, ask) in answer.grants.iter().zip(asks) {
         // No grant is worth more than the whole limit, whatever the answer says.
-        let cap = |amount: u64, limit: Option<u64>| limit.map_or(amount, |limit| amount.min(limit));
-        let capped = lease::Grant {
-            tokens: cap(granted.granted.tokens, ask.limits.tokens),
-            nanos: cap(granted.granted.nanos, ask.limits.nanos),
-            requests: cap(granted.granted.requests, ask.limits.requests),
-        };
+        let capped = lease::Grant::from_fn(|dimension| {
+            let amount = granted.granted.get(dimension);
+            ask.limits.get(dimension).map_or(amount, |limit| amount.min(limit))
+        });
         let raised = ledger::update(store, &ask.key, now_ms, max_keys, |entry| {
             Ok::<_, ()>(lease::apply(entry, granted.window_start, capped, granted.exhausted))
         });
