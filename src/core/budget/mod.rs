@@ -553,12 +553,7 @@ fn exhausted(
 /// Gives back reservations of an admission that did not complete (nothing is charged).
 fn withdraw(store: &dyn Store, reservations: &[Reservation], now_ms: u64, max_keys: u64) {
     for reservation in reservations {
-        let (start, _) = bounds(reservation.period, reservation.zone, (now_ms / 1000) as i64);
-        let same_window = start == reservation.window_start;
-        let outcome = ledger::update(store, &reservation.key, now_ms, max_keys, |entry| {
-            Ok::<_, ()>(entry.in_window(start).settle(reservation.amount, Amount::default(), true, same_window))
-        });
-        if let Err(error) = outcome {
+        if let Err(error) = release(store, reservation, Amount::default(), true, now_ms, max_keys) {
             log::error!("budget {}: withdrawing a reservation failed: {}", reservation.budget, error.describe());
         }
     }
@@ -590,7 +585,7 @@ pub fn settle(
     reservations
         .iter()
         .filter_map(|reservation| {
-            settle_one(store, reservation, actual, now_ms, max_keys).err().map(|error| Unsettled {
+            release(store, reservation, actual, false, now_ms, max_keys).err().map(|error| Unsettled {
                 reservation: reservation.clone(),
                 actual,
                 error,
@@ -602,25 +597,31 @@ pub fn settle(
 /// Tries the `unsettled` settlements again (in the window current at `now_ms`), keeping those
 /// the ledger refuses once more.
 pub fn retry(store: &dyn Store, unsettled: &mut Vec<Unsettled>, now_ms: u64, max_keys: u64) {
-    unsettled.retain_mut(|pending| match settle_one(store, &pending.reservation, pending.actual, now_ms, max_keys) {
-        Ok(()) => false,
-        Err(error) => {
-            pending.error = error;
-            true
+    unsettled.retain_mut(|pending| {
+        match release(store, &pending.reservation, pending.actual, false, now_ms, max_keys) {
+            Ok(()) => false,
+            Err(error) => {
+                pending.error = error;
+                true
+            }
         }
     });
 }
 
-fn settle_one(
+/// Replaces `reservation` by `actual` in the window current at `now_ms`; a `withdrawn` one (an
+/// admission rolled back) also gives its request back when still in the window it counted in.
+fn release(
     store: &dyn Store,
     reservation: &Reservation,
     actual: Amount,
+    withdrawn: bool,
     now_ms: u64,
     max_keys: u64,
 ) -> Result<(), LedgerError> {
     let (start, _) = bounds(reservation.period, reservation.zone, (now_ms / 1000) as i64);
+    let same_window = start == reservation.window_start;
     ledger::update(store, &reservation.key, now_ms, max_keys, |entry| {
-        Ok::<_, ()>(entry.in_window(start).settle(reservation.amount, actual, false, false))
+        Ok::<_, ()>(entry.in_window(start).settle(reservation.amount, actual, withdrawn, same_window))
     })
     .map(|_| ())
 }
