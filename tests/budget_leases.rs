@@ -65,6 +65,20 @@ struct Service {
     late: u64,
 }
 
+impl Service {
+    /// Serves instance `id`'s ask as `warden serve` does; returns the answer (grant, exhausted).
+    fn renew(&mut self, id: usize, ask: &lease::LeaseAsk) -> (Grant, u8) {
+        let total_before = self.window.map_or(0, |w| w.granted.tokens);
+        if !self.leases.contains_key(&id) && total_before + ask.slice.tokens > LIMIT_TOKENS {
+            self.late += 1;
+        }
+        let (window, renewed) = lease::renew(self.window, self.leases.get(&id).copied(), ask);
+        self.window = Some(window);
+        self.leases.insert(id, renewed);
+        (renewed.granted, window.exhausted())
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     /// An instance admits a request (input, output tokens).
@@ -150,14 +164,7 @@ proptest! {
                     let instance = &mut instances[id];
                     let Some(current) = entry(&instance.store, &key) else { continue };
                     let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, CADENCE) else { continue };
-                    let total_before = service.window.map_or(0, |w| w.granted.tokens);
-                    if !service.leases.contains_key(&id) && total_before + slice.tokens > LIMIT_TOKENS {
-                        service.late += 1;
-                    }
-                    let (window_ledger, renewed) = lease::renew(service.window, service.leases.get(&id).copied(), &ask);
-                    service.window = Some(window_ledger);
-                    service.leases.insert(id, renewed);
-                    let answer = (renewed.granted, window_ledger.exhausted());
+                    let answer = service.renew(id, &ask);
                     instance.answers.push(answer);
                     if arrives {
                         apply_answer(&instance.store, &key, window.0, answer);
@@ -223,10 +230,8 @@ fn admit_until_refused(store: &MemoryStore, service: &mut Service, id: usize) ->
                 let Some(ask) = lease::ask_for(&key, &budget, &current, window, PERCENT, NOW_MS, CADENCE) else {
                     return (admitted_tokens, message);
                 };
-                let (window_ledger, renewed) = lease::renew(service.window, service.leases.get(&id).copied(), &ask);
-                service.window = Some(window_ledger);
-                service.leases.insert(id, renewed);
-                apply_answer(store, &key, window.0, (renewed.granted, window_ledger.exhausted()));
+                let answer = service.renew(id, &ask);
+                apply_answer(store, &key, window.0, answer);
                 if entry(store, &key).unwrap().lease == current.lease {
                     return (admitted_tokens, message);
                 }
