@@ -66,12 +66,7 @@ def console(tmp_path_factory, make_policy):
     late = json.dumps({"role": "user", "content": "A late question"})
     records.append(record(100, "s-early", START_MS - 60 * MINUTE, [early], [{"type": "text", "text": "Early."}], "carol"))
     records.append(record(101, "s-late", START_MS + 120 * MINUTE, [late], [{"type": "text", "text": "Late."}], "dave"))
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    token = (keys / "approvals-token").read_text().strip()
-    request = urllib.request.Request(f"{service.url}/v1/audit/records", data=body, method="POST", headers={
-        "authorization": f"Bearer {token}", "content-type": "application/x-ndjson"})
-    with urllib.request.urlopen(request, timeout=30) as r:
-        answer = json.load(r)
+    answer = service.post_records(records)
     assert answer["stored"] == len(records), answer
     yield service
     service.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,22 +69,13 @@ def service(tmp_path_factory, make_policy):
     policy = make_policy(auditor_service_changes(port))
     svc = Service(port, keys, tmp / "warden.db", policy, tmp / "serve.log")
     svc.start()
-    body = "".join(json.dumps(r) + "\n" for r in traffic()).encode()
+    svc.post_records(traffic())
     token = (keys / "approvals-token").read_text().strip()
-    req = urllib.request.Request(f"{svc.url}/v1/audit/records", data=body, method="POST",
-                                 headers={"authorization": f"Bearer {token}",
-                                          "content-type": "application/x-ndjson"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        assert r.status == 200, r.read()
     for instance in ("gw-a", "gw-b"):
         asks = [lease_ask("team-daily", NOV_2 + DAY_MS, 60), lease_ask(EVIL_SUBJECT, NOV_2, 0),
                 lease_ask("october", NOV_2 - 30 * DAY_MS, 0)]
-        lease = {"instance": instance, "asks": asks}
-        req = urllib.request.Request(f"{svc.url}/v1/budget/leases", data=json.dumps(lease).encode(),
-                                     method="POST", headers={"authorization": f"Bearer {token}",
-                                                             "content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status == 200, r.read()
+        status, answer = svc.api("POST", "/v1/budget/leases", token, {"instance": instance, "asks": asks})
+        assert status == 200, answer
     yield svc
     svc.stop()
 
