@@ -318,7 +318,7 @@ pub(crate) fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> 
 }
 
 /// Reads a PKCS#8 PEM ES256 private key from `path`.
-fn load_key(path: &Path) -> Result<ES256KeyPair, TokenError> {
+pub(crate) fn load_key(path: &Path) -> Result<ES256KeyPair, TokenError> {
     let pem = fs::read_to_string(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             TokenError::MissingKey { path: path.to_path_buf() }
@@ -331,7 +331,7 @@ fn load_key(path: &Path) -> Result<ES256KeyPair, TokenError> {
 }
 
 /// Short, stable key id: a prefix of base64url(SHA-256(compressed public point)).
-fn key_id(public: &ES256PublicKey) -> String {
+pub(crate) fn key_id(public: &ES256PublicKey) -> String {
     let mut public = public.clone();
     public.create_key_id().chars().take(KID_LEN).collect()
 }
@@ -361,7 +361,7 @@ struct Jwks<'a> {
 }
 
 /// The pretty-printed JWKS holding `public` under `kid`, with a trailing newline.
-fn jwks_json(public: &ES256PublicKey, kid: &str) -> Result<String, TokenError> {
+pub(crate) fn jwks_json(public: &ES256PublicKey, kid: &str) -> Result<String, TokenError> {
     // SEC1 uncompressed point: 0x04 || X (32 bytes) || Y (32 bytes), zero-padded,
     // which is exactly the fixed-length coordinate form RFC 7518 requires.
     let point = public.public_key().to_bytes_uncompressed();

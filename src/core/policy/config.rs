@@ -46,6 +46,10 @@ pub struct PolicyFile {
     /// How budget reservations are estimated and the budget ledger bounded.
     #[serde(default)]
     pub accounting: AccountingConfig,
+    /// The token service `warden serve` runs: short-lived Warden tokens in exchange for a proof
+    /// of identity (docs/identity.md). Default: none.
+    #[serde(default)]
+    pub token_service: Option<super::token_service::TokenServiceConfig>,
 }
 
 /// The price table.
@@ -298,7 +302,7 @@ pub struct ProviderConfig {
 }
 
 /// Where a provider's JWKS is read from: exactly one of `file` or `uri`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwksSource {
     /// A local JWKS file; relative paths are relative to the policy file.
@@ -310,7 +314,7 @@ pub struct JwksSource {
 }
 
 /// Where an upstream credential is read from.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// Environment variable of the Envoy process holding the key. Envoy exposes it to the filter

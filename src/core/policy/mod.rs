@@ -17,6 +17,7 @@ pub mod config;
 pub mod dlp;
 pub mod glob;
 pub mod leases;
+pub mod token_service;
 pub mod units;
 pub mod url;
 pub mod url_glob;
@@ -180,6 +181,8 @@ pub struct Policy {
     /// Where budget leases come from and how often they are asked for (`accounting.leases`);
     /// `None`: this instance enforces its budgets alone.
     pub leases: Option<leases::LeaseSettings>,
+    /// The token service `warden serve` runs, as written (checked); `None`: no token service.
+    pub token_service: Option<token_service::TokenServiceConfig>,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -517,6 +520,10 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         }
     }
 
+    if let Some(tokens) = &file.token_service {
+        token_service::check(&mut check, tokens, identity.max_token_lifetime.0);
+    }
+
     let Some(dlp) = dlp.filter(|_| check.errors.is_empty()) else {
         return Err(PolicyErrors(check.errors));
     };
@@ -538,6 +545,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         pricing,
         accounting,
         leases,
+        token_service: file.token_service,
     })
 }
 
