@@ -11,7 +11,7 @@
 
 use super::SignedIn;
 use crate::token::{jwks_json, key_id};
-use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair};
+use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ES256KeyPair};
 use jwt_simple::reexports::coarsetime;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -137,7 +137,7 @@ impl TokenIssuer {
 mod tests {
     use super::*;
     use crate::serve::tokens::SignInMethod;
-    use jwt_simple::prelude::{JWTClaims, VerificationOptions};
+    use jwt_simple::prelude::{ECDSAP256PublicKeyLike, JWTClaims, VerificationOptions};
     use warden::core::policy::units::Seconds;
 
     fn config() -> TokenServiceConfig {
