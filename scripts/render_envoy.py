@@ -43,6 +43,9 @@ WHOLE = re.compile(r"^\{\{(\*?)([a-z_]+)\}\}$")
 INLINE = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
+# Hosts a JWKS may be fetched from over plain http: the same machine only.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
 class RenderError(Exception):
     """A problem with the inputs; the message names the offending field or flag."""
 
@@ -308,10 +311,11 @@ def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]
             if not isinstance(uri, str):
                 raise RenderError(f"{where}.jwks.uri: must be a URL")
             scheme, host, port, _ = parse_url(uri, f"{where}.jwks.uri")
-            if scheme != "https":
+            if scheme != "https" and host not in LOOPBACK_HOSTS:
                 # Keys fetched in clear text could be swapped by anyone on the path (Warden's
-                # policy check refuses them too).
-                raise RenderError(f"{where}.jwks.uri: must be an https:// URL")
+                # policy check refuses them too); only the same machine's token service is
+                # trusted over plain http.
+                raise RenderError(f"{where}.jwks.uri: must be an https:// URL (http:// only on a loopback host)")
             cluster = f"jwks_{name}"
             provider["remote_jwks"] = {
                 "http_uri": {"uri": uri, "cluster": cluster, "timeout": "5s"},

@@ -365,6 +365,22 @@ impl Checker {
 }
 
 /// Provider names become Envoy resource names (`jwks_<name>`): the renderer accepts the same set.
+/// A JWKS may come from an `https://` URL, or over plain `http://` from the same machine (a
+/// token service beside the gateway): keys fetched in clear text elsewhere could be swapped.
+pub fn is_trusted_jwks_uri(uri: &str) -> bool {
+    if uri.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = uri.strip_prefix("http://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = match authority.find(']') {
+        Some(end) if authority.starts_with('[') => authority.split_at(end + 1),
+        _ => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    port_ok && matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 fn is_provider_name(name: &str) -> bool {
     name.len() <= 63
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -400,9 +416,9 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         }
         let jwks = match &provider.jwks {
             JwksSource { file: Some(file), uri: None } if !file.is_empty() => Some(Jwks::File(file.clone())),
-            JwksSource { file: None, uri: Some(uri) } if uri.starts_with("https://") => Some(Jwks::Uri(uri.clone())),
+            JwksSource { file: None, uri: Some(uri) } if is_trusted_jwks_uri(uri) => Some(Jwks::Uri(uri.clone())),
             JwksSource { file: None, uri: Some(_) } => {
-                check.error(format!("{path}.jwks.uri"), "must be an https:// URL");
+                check.error(format!("{path}.jwks.uri"), "must be an https:// URL (http:// only on a loopback host)");
                 None
             }
             _ => {
@@ -616,6 +632,28 @@ roles:
         match Policy::parse(text) {
             Ok(_) => vec![],
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn jwks_uris_are_https_or_plain_http_on_the_loopback_host_only() {
+        for trusted in [
+            "https://idp.example.com/keys",
+            "http://127.0.0.1:8787/.well-known/jwks.json",
+            "http://localhost/k",
+            "http://[::1]:9/k",
+        ] {
+            assert!(is_trusted_jwks_uri(trusted), "{trusted}");
+        }
+        for refused in [
+            "http://idp.example.com/keys",
+            "http://127.0.0.1.evil.com/k",
+            "http://localhost@evil.com/k",
+            "http://127.0.0.1@evil/k",
+            "ftp://127.0.0.1/k",
+            "http://[::1].evil/k",
+        ] {
+            assert!(!is_trusted_jwks_uri(refused), "{refused}");
         }
     }
 

@@ -127,6 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_LEASE_TTL", value_name = "SECONDS", default_value_t = leases::DEFAULT_TTL_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub lease_ttl: u64,
+
+    /// ES256 private key (PKCS#8 PEM) the token service signs Warden tokens with; required when
+    /// the policy has a `token_service` section (`warden serve init` writes one).
+    #[arg(long, env = "WARDEN_TOKEN_SIGNING_KEY", value_name = "FILE")]
+    pub token_signing_key: Option<PathBuf>,
 }
 
 /// Subcommands of `warden serve`.
@@ -193,6 +198,17 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     };
     let db = args.db.clone();
     let ttl_seconds = args.lease_ttl;
+    let tokens = match &policy.token_service {
+        Some(config) => {
+            let path = args.token_signing_key.as_deref().ok_or(
+                "the policy has a token_service section: --token-signing-key is required (`warden serve init` writes one)",
+            )?;
+            let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
+            let issuer = tokens::issuer::TokenIssuer::new(key, config);
+            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default() }))
+        }
+        None => None,
+    };
 
     let listener =
         std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -234,7 +250,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
         log_event(&summary);
         let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
-        let server = axum::serve(listener, router(service, served_ledger, pages, leases));
+        let server = axum::serve(listener, router(service, served_ledger, pages, leases, tokens));
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {
@@ -251,7 +267,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// The service's routes.
-pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPages>, leases: Arc<LeaseState>) -> Router {
+pub fn router(
+    service: Arc<Service>,
+    ledger: Arc<Ledger>,
+    pages: Arc<SessionPages>,
+    leases: Arc<LeaseState>,
+    tokens: Option<Arc<tokens::TokenService>>,
+) -> Router {
     let audit_routes = Router::new()
         .route("/v1/audit/records", post(audit::ingest))
         .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
@@ -263,6 +285,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPage
         .route("/sessions/{id}", get(sessions::session))
         .route("/usage", get(usage::usage))
         .with_state(pages);
+    let token_routes = tokens.map(tokens::routes).unwrap_or_default();
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/v1/holds", post(api::hold))
@@ -283,6 +306,7 @@ pub fn router(service: Arc<Service>, ledger: Arc<Ledger>, pages: Arc<SessionPage
         .merge(audit_routes)
         .merge(session_routes)
         .merge(lease_routes)
+        .merge(token_routes)
 }
 
 /// Resolves with the signal's name at SIGINT or SIGTERM.
@@ -335,7 +359,17 @@ fn init(args: &InitArgs) -> Result<(), String> {
         write_file_atomically(&token_path, format!("{token}\n").as_bytes(), 0o600).map_err(|e| e.to_string())?;
         "created"
     };
+    let token_key_path = args.dir.join(tokens::TOKEN_SIGNING_KEY_FILE);
+    let token_key_note = if token_key_path.exists() && !args.force {
+        "kept (use --force to replace)"
+    } else {
+        let key = jwt_simple::prelude::ES256KeyPair::generate();
+        let pem = key.to_pem().map_err(|e| format!("cannot encode the token signing key: {e}"))?;
+        write_file_atomically(&token_key_path, pem.as_bytes(), 0o600).map_err(|e| e.to_string())?;
+        "created"
+    };
     println!("signing key:  {} ({key_note})", key_path.display());
+    println!("token signing key: {} ({token_key_note})", token_key_path.display());
     println!("verdict key:  {} = {public}", public_path.display());
     println!("gateway token: {} ({token_note})", token_path.display());
     Ok(())

@@ -6,13 +6,79 @@
 //! [`SignedIn`]: who, which groups, which job claims, how they proved it. [`issuer::TokenIssuer`]
 //! turns a `SignedIn` into a signed token; nothing else signs tokens.
 //!
-//! Modules: [`issuer`] (the signing key and minting), [`sign_in`] (browser sign-ins in progress
-//! and how they complete).
+//! Routes: `GET /.well-known/jwks.json` (the public keys, cacheable for 5 minutes) and
+//! `GET /.well-known/openid-configuration` (OIDC discovery: issuer, `jwks_uri`, token endpoint),
+//! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
+//!
+//! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
+//! [`sign_in`] (browser sign-ins in progress and how they complete).
 
 pub mod issuer;
+pub mod oauth;
 pub mod sign_in;
 
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use warden::core::policy::token_service::TokenServiceConfig;
+
+use issuer::TokenIssuer;
+use sign_in::SignIns;
+
+/// File name `warden serve init` gives the token service's signing key.
+pub const TOKEN_SIGNING_KEY_FILE: &str = "tokens-signing-key.pem";
+
+/// The token service's state.
+#[derive(Debug)]
+pub struct TokenService {
+    /// The policy's `token_service` section.
+    pub config: TokenServiceConfig,
+    /// Mints Warden tokens.
+    pub issuer: TokenIssuer,
+    /// Browser sign-ins in progress.
+    pub sign_ins: SignIns,
+}
+
+/// The token service's routes.
+pub fn routes(service: Arc<TokenService>) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .with_state(service)
+}
+
+async fn jwks(State(service): State<Arc<TokenService>>) -> Response {
+    match service.issuer.jwks() {
+        Ok(body) => json(body, "public, max-age=300"),
+        Err(why) => (StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
+    }
+}
+
+async fn discovery(State(service): State<Arc<TokenService>>) -> Response {
+    let issuer = service.config.issuer.trim_end_matches('/');
+    let body = serde_json::json!({
+        "issuer": service.config.issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "subject_types_supported": ["public"],
+        "response_types_supported": ["code"],
+    });
+    json(body.to_string(), "public, max-age=300")
+}
+
+fn json(body: String, cache: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
 
 /// How a caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
