@@ -205,7 +205,8 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             )?;
             let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
             let issuer = tokens::issuer::TokenIssuer::new(key, config);
-            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default() }))
+            let saml = tokens::saml::SamlSignIns::load(config, policy_path, &args.db)?;
+            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default(), saml }))
         }
         None => None,
     };

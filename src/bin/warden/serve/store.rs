@@ -117,6 +117,8 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::usage::SCHEMA,
     // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
     super::leases::SCHEMA,
+    // 8: SAML sign-in: AuthnRequests issued and assertion ids accepted (docs/identity.md, "SAML").
+    super::tokens::saml::store::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).

@@ -11,10 +11,11 @@
 //! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
 //!
 //! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete).
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`saml`] (SAML 2.0 sign-in).
 
 pub mod issuer;
 pub mod oauth;
+pub mod saml;
 pub mod sign_in;
 
 use axum::extract::State;
@@ -41,6 +42,8 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// SAML identity providers (`token_service.saml`) and their requests in progress.
+    pub saml: saml::SamlSignIns,
 }
 
 impl TokenService {
@@ -61,7 +64,8 @@ pub fn routes(service: Arc<TokenService>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
-        .with_state(service)
+        .with_state(Arc::clone(&service))
+        .merge(saml::routes(service))
 }
 
 async fn jwks(State(service): State<Arc<TokenService>>) -> Response {
