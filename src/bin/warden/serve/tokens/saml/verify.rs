@@ -4,20 +4,21 @@
 //!
 //! Algorithm ([`verify`]):
 //! 1. Refuse any `<!DOCTYPE`/`<!ENTITY` before parsing (XXE, billion laughs: SAML never needs a
-//!    DTD), then parse with roxmltree (DTDs refused again, a node limit) and check the shape of
-//!    what was received: the root is a `samlp:Response`; the document holds exactly one
+//!    DTD) and any declared encoding but UTF-8 (both parsers must read the same characters),
+//!    then parse with roxmltree (DTDs refused again, a node limit) and check the shape of what
+//!    was received: the root is a `samlp:Response`; the document holds exactly one
 //!    `saml:Assertion` element anywhere, as a direct child of the root, and no
-//!    `EncryptedAssertion` (not supported). A second assertion — unsigned beside a signed one, or
-//!    a signed one moved into `Extensions`/`Object` with a forged one in its place — is refused
-//!    here, whatever the signatures say.
+//!    `EncryptedAssertion` (not supported); every `ds:Signature` is a child of the response or of
+//!    the assertion, with exactly one Reference, to `#` + its parent's `ID` (enveloped, as the
+//!    SAML profile requires). A second assertion — unsigned beside a signed one, or a signed one
+//!    moved into `Extensions`/`Advice`/`Object` with a forged one in its place — is refused here,
+//!    whatever the signatures say.
 //! 2. The signatures are verified by libxmlsec1 through samael
 //!    (`reduce_xml_to_signed_with_allowed_algorithms`): every `ds:Signature` in the document must
 //!    verify with the configured certificate (a certificate inside the response is never
 //!    trusted; SHA-2 RSA/ECDSA only), and the document is reduced to the content the verified
 //!    References cover, rooted at the signed element. Everything below reads that reduced
 //!    document only.
-//!    Every `ds:Signature` must be a child of the response or of the assertion, with exactly one
-//!    Reference, to `#` + its parent's `ID` (enveloped, as the SAML profile requires).
 //! 3. The reduced root must be the received root (a signed `Response`) or the received assertion
 //!    (only the assertion signed), matched by `ID`. The assertion counts as signed when it is the
 //!    reduced root or keeps its own (verified) signature inside the signed response;
@@ -154,6 +155,9 @@ pub fn verify(xml: &str, expected: &Expectations, now: i64) -> Result<VerifiedRe
     if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
         return Err(Refusal::Doctype);
     }
+    if !declares_utf8_or_nothing(xml) {
+        return Err(Refusal::Malformed("only UTF-8 is accepted".to_string()));
+    }
     let received = parse(xml)?;
     let shape = Shape::of(&received)?;
     if !received.descendants().any(|n| is(n, DSIG, "Signature")) {
@@ -244,6 +248,22 @@ impl<'a> Shape<'a> {
         let response_id = root.attribute("ID").ok_or(Refusal::Structure("the response has no ID"))?;
         let assertion_id = assertion.attribute("ID").ok_or(Refusal::Structure("the assertion has no ID"))?;
         Ok(Self { response_id, assertion_id })
+    }
+}
+
+/// Whether the XML declaration, if any, names no encoding or UTF-8: both parsers then read the
+/// same characters (another declared encoding would make libxml2 decode the bytes differently).
+fn declares_utf8_or_nothing(xml: &str) -> bool {
+    let Some(declaration) = xml.trim_start_matches('\u{feff}').strip_prefix("<?xml") else { return true };
+    let declaration = declaration.split("?>").next().unwrap_or_default();
+    match declaration.split_once("encoding") {
+        None => true,
+        Some((_, rest)) => {
+            let value = rest.trim_start().trim_start_matches('=').trim_start();
+            let value = value.trim_start_matches(['"', '\'']);
+            value.get(..5).is_some_and(|v| v.eq_ignore_ascii_case("utf-8"))
+                && value.get(5..6).is_some_and(|quote| quote == "\"" || quote == "'")
+        }
     }
 }
 
@@ -498,6 +518,19 @@ mod tests {
         assert_eq!(verify(laughs, &expectations(), 0), Err(Refusal::Doctype));
         let xxe = r#"<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#;
         assert_eq!(verify(xxe, &expectations(), 0), Err(Refusal::Doctype));
+    }
+
+    #[test]
+    fn only_utf8_documents_are_read() {
+        assert!(declares_utf8_or_nothing("<r/>"));
+        assert!(declares_utf8_or_nothing(r#"<?xml version="1.0"?><r/>"#));
+        assert!(declares_utf8_or_nothing(r#"<?xml version="1.0" encoding="UTF-8"?><r/>"#));
+        assert!(declares_utf8_or_nothing("<?xml version='1.0' encoding = 'utf-8'?><r/>"));
+        assert!(!declares_utf8_or_nothing(r#"<?xml version="1.0" encoding="ISO-8859-1"?><r/>"#));
+        assert!(!declares_utf8_or_nothing(r#"<?xml version="1.0" encoding="UTF-16"?><r/>"#));
+        assert!(!declares_utf8_or_nothing(r#"<?xml version="1.0" encoding="utf-8x"?><r/>"#));
+        let latin = r#"<?xml version="1.0" encoding="ISO-8859-1"?><samlp:Response/>"#;
+        assert_eq!(verify(latin, &expectations(), 0), Err(Refusal::Malformed("only UTF-8 is accepted".to_string())));
     }
 
     #[test]
