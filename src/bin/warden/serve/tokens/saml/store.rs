@@ -9,7 +9,8 @@
 //!
 //! [`SamlStore::accept`] answers a request and records the assertion id in one immediate
 //! transaction, so two workers (or two racing posts of the same response) cannot both succeed.
-//! Rows past their time are deleted whenever a request is remembered. Connection of its own on
+//! Rows past their time are deleted whenever a request is remembered; at most
+//! [`MAX_OPEN_REQUESTS`] requests wait for an answer at once. Connection of its own on
 //! the service's database, like the lease ledger.
 
 use std::fmt;
@@ -23,6 +24,10 @@ use crate::serve::store::StoreError;
 
 /// How long an AuthnRequest may be answered, seconds.
 pub const REQUEST_LIFETIME_SECONDS: i64 = 600;
+
+/// Most sign-in requests waiting for an answer at once (all providers): a flood of login links
+/// cannot grow the database without bound.
+pub const MAX_OPEN_REQUESTS: i64 = 10_000;
 
 /// The tables (migration in `serve::store::MIGRATIONS`).
 pub const SCHEMA: &str = "CREATE TABLE saml_requests (
@@ -102,11 +107,17 @@ impl SamlStore {
     }
 
     /// Remembers request `id` to `provider` for sign-in `login_id`, issued at `now`; forgets
-    /// requests and assertion ids past their time.
+    /// requests and assertion ids past their time. Refused while [`MAX_OPEN_REQUESTS`] wait.
     pub fn remember_request(&self, id: &str, provider: &str, login_id: &str, now: i64) -> Result<(), StoreError> {
         let connection = self.lock()?;
         connection.execute("DELETE FROM saml_requests WHERE expires_at < ?1", params![now])?;
         connection.execute("DELETE FROM saml_assertions WHERE remember_until < ?1", params![now])?;
+        let open: i64 =
+            connection
+                .query_row("SELECT count(*) FROM saml_requests WHERE answered_at IS NULL", [], |row| row.get(0))?;
+        if open >= MAX_OPEN_REQUESTS {
+            return Err(StoreError::other(format!("{open} SAML sign-ins are already in progress; try again later")));
+        }
         connection.execute(
             "INSERT INTO saml_requests (id, provider, login_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, provider, login_id, now, now.saturating_add(REQUEST_LIFETIME_SECONDS)],
@@ -191,6 +202,26 @@ mod tests {
             store.accept("corp", "_r1", "_a1", 2000, 1000 + REQUEST_LIFETIME_SECONDS),
             Err(AcceptError::RequestExpired)
         ));
+    }
+
+    #[test]
+    fn requests_in_progress_are_bounded() {
+        let store = store();
+        {
+            let connection = store.lock().unwrap();
+            connection
+                .execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                     INSERT INTO saml_requests (id, provider, login_id, created_at, expires_at)
+                     SELECT 'r' || i, 'corp', 'l', 1000, 2000 FROM n",
+                    params![MAX_OPEN_REQUESTS],
+                )
+                .unwrap();
+        }
+        assert!(store.remember_request("_one-more", "corp", "l", 1001).is_err());
+        store.accept("corp", "r1", "_a1", 2000, 1001).unwrap();
+        assert!(store.remember_request("_one-more", "corp", "l", 1001).is_ok(), "an answered request frees a place");
+        assert!(store.remember_request("_later", "corp", "l", 2001).is_ok(), "expired requests are forgotten");
     }
 
     #[test]
