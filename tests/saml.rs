@@ -31,8 +31,9 @@ fn now() -> i64 {
 
 /// `2026-12-07T16:49:28Z` for `seconds` since the epoch.
 fn instant(seconds: i64) -> String {
-    let out = Command::new("date").args(["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let (year, month, day) = warden::core::budget::window::civil_from_days(seconds.div_euclid(86_400));
+    let second = seconds.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", second / 3600, second % 3600 / 60, second % 60)
 }
 
 /// Runs a required tool; a missing one fails loudly.

@@ -39,7 +39,8 @@
 //! Not here (the caller, with SQLite): that `InResponseTo` names a request this service issued
 //! and has not seen answered, and that the assertion id was never accepted before
 //! ([`super::store`]). Limits: no encrypted assertions, no IdP-initiated sign-in, no SHA-1
-//! signatures; at most [`MAX_GROUPS`] groups of at most [`MAX_VALUE_CHARS`] characters.
+//! signatures; at most [`MAX_GROUPS`] groups of at most [`MAX_VALUE_CHARS`] characters, and no
+//! control characters in a subject or group name.
 
 use std::fmt;
 
@@ -271,7 +272,8 @@ fn parse(xml: &str) -> Result<Document<'_>, Refusal> {
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES };
     Document::parse_with_options(xml, options).map_err(|e| match e {
         roxmltree::Error::DtdDetected => Refusal::Doctype,
-        other => Refusal::Malformed(other.to_string()),
+        // The position only: the error's own text may quote the document.
+        other => Refusal::Malformed(format!("not well-formed at {}", other.pos())),
     })
 }
 
@@ -415,13 +417,17 @@ fn check_assertion(assertion: Node<'_, '_>, expected: &Expectations, now: i64) -
             _ => return Err(Refusal::Check(format!("the subject attribute {name:?} does not have exactly one value"))),
         },
     };
-    if subject_text.is_empty() || subject_text.chars().count() > MAX_VALUE_CHARS {
-        return Err(Refusal::Check(format!("the subject is empty or longer than {MAX_VALUE_CHARS} characters")));
+    if !acceptable_value(&subject_text) {
+        return Err(Refusal::Check(format!(
+            "the subject is empty, longer than {MAX_VALUE_CHARS} characters or holds control characters"
+        )));
     }
     let mut groups = Vec::new();
     for group in attribute_values(assertion, &expected.groups_attribute)? {
-        if group.chars().count() > MAX_VALUE_CHARS {
-            return Err(Refusal::Check(format!("a group name is longer than {MAX_VALUE_CHARS} characters")));
+        if !group.is_empty() && !acceptable_value(&group) {
+            return Err(Refusal::Check(format!(
+                "a group name is longer than {MAX_VALUE_CHARS} characters or holds control characters"
+            )));
         }
         if !group.is_empty() && !groups.contains(&group) {
             groups.push(group);
@@ -438,6 +444,12 @@ fn check_assertion(assertion: Node<'_, '_>, expected: &Expectations, now: i64) -
         groups,
         remember_until: until.saturating_add(CLOCK_SKEW_SECONDS),
     })
+}
+
+/// Whether a subject or group name is 1–[`MAX_VALUE_CHARS`] characters without control
+/// characters (a newline would forge log lines and records).
+fn acceptable_value(value: &str) -> bool {
+    !value.is_empty() && value.chars().count() <= MAX_VALUE_CHARS && !value.chars().any(char::is_control)
 }
 
 /// Finds a bearer `SubjectConfirmation` valid for this service now; returns its `InResponseTo`
@@ -576,6 +588,23 @@ mod tests {
         let plain = format!(r#"<saml:NameID xmlns:saml="{ASSERTION}"> alice@corp.com </saml:NameID>"#);
         let document = Document::parse(&plain).unwrap();
         assert_eq!(text_of(document.root_element(), "NameID").unwrap(), "alice@corp.com");
+    }
+
+    #[test]
+    fn subjects_and_groups_are_short_printable_text() {
+        assert!(acceptable_value("alice@corp.com"));
+        assert!(acceptable_value("Zoë Ñandú"));
+        assert!(!acceptable_value(""));
+        assert!(!acceptable_value("alice\n2026-12-07T00:00:00Z warden serve: forged"));
+        assert!(!acceptable_value("a\u{7}b"));
+        assert!(!acceptable_value(&"x".repeat(MAX_VALUE_CHARS + 1)));
+    }
+
+    #[test]
+    fn parse_errors_give_a_position_not_the_text() {
+        let refusal = parse("<r>&secret-entity-name;</r>").unwrap_err();
+        assert!(matches!(&refusal, Refusal::Malformed(why) if why.starts_with("not well-formed at 1:")), "{refusal:?}");
+        assert!(!refusal.to_string().contains("secret"));
     }
 
     #[test]
