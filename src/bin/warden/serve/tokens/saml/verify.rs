@@ -573,6 +573,38 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_must_sign_its_own_parent_and_sit_in_the_response_or_the_assertion() {
+        let signature = |uri: &str| {
+            format!(
+                r#"<ds:Signature xmlns:ds="{DSIG}"><ds:SignedInfo><ds:Reference URI="{uri}"/></ds:SignedInfo></ds:Signature>"#
+            )
+        };
+        let response = |in_response: &str, in_assertion: &str, in_extensions: &str| {
+            format!(
+                r#"<samlp:Response xmlns:samlp="{PROTOCOL}" xmlns:saml="{ASSERTION}" ID="r">{in_response}<samlp:Extensions>{in_extensions}</samlp:Extensions><saml:Assertion ID="a" Version="2.0">{in_assertion}</saml:Assertion></samlp:Response>"#
+            )
+        };
+        let refused = [
+            response(&signature("#a"), "", ""),
+            response("", &signature("#r"), ""),
+            response("", &signature(""), ""),
+            response(&signature("#r").replace("<ds:Reference", r##"<ds:Reference URI="#a"/><ds:Reference"##), "", ""),
+            response("", "", &signature("#r")),
+        ];
+        for xml in refused {
+            let refusal = verify(&xml, &expectations(), 0).unwrap_err();
+            assert!(
+                matches!(
+                    refusal,
+                    Refusal::BadSignature
+                        | Refusal::Structure("a signature is neither the response's nor the assertion's")
+                ),
+                "{xml}: {refusal:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_response_without_any_signature_is_refused_as_unsigned() {
         let unsigned = format!(
             r#"<samlp:Response xmlns:samlp="{PROTOCOL}" xmlns:saml="{ASSERTION}" ID="r"><saml:Assertion ID="a" Version="2.0"/></samlp:Response>"#
