@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod jwt;
 pub mod leases;
 pub mod page;
 pub mod rules;
@@ -205,7 +206,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             )?;
             let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
             let issuer = tokens::issuer::TokenIssuer::new(key, config);
-            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default() }))
+            let sources = tokens::sources::Sources::new(config, policy_path, &policy.identity.groups_claim)?;
+            Some(Arc::new(tokens::TokenService {
+                config: config.clone(),
+                issuer,
+                sign_ins: Default::default(),
+                sources,
+            }))
         }
         None => None,
     };

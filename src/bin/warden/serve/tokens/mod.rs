@@ -11,11 +11,13 @@
 //! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
 //!
 //! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete).
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
+//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]).
 
 pub mod issuer;
 pub mod oauth;
 pub mod sign_in;
+pub mod sources;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -28,6 +30,7 @@ use warden::core::policy::token_service::TokenServiceConfig;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
+use sources::Sources;
 
 /// File name `warden serve init` gives the token service's signing key.
 pub const TOKEN_SIGNING_KEY_FILE: &str = "tokens-signing-key.pem";
@@ -41,6 +44,8 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// The `oidc` and `workloads` sources, with their verifier.
+    pub sources: Sources,
 }
 
 impl TokenService {
@@ -50,9 +55,11 @@ impl TokenService {
     /// times are checked; subject, groups and job claims are read as the source says.
     ///
     /// May fetch a JWKS over the network: call it from a blocking task.
+    /// Errors are `invalid_grant` with a description naming the failed check (never the token).
     pub fn verify_source_token(&self, token: &str, now: u64) -> Result<SignedIn, oauth::OAuthError> {
-        let _ = (token, now);
-        Err(oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, "token verification is not built yet"))
+        self.sources.verify(token, now).map_err(|e| {
+            oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, format!("the subject token was refused: {e}"))
+        })
     }
 }
 
