@@ -136,9 +136,9 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_TOKEN_SIGNING_KEY", value_name = "FILE")]
     pub token_signing_key: Option<PathBuf>,
 
-    /// The token signing key used before the last rotation (its private or public PEM): its
-    /// public key stays in the JWKS so tokens it signed verify until they expire
-    /// (docs/identity.md, "Rotating the token signing key").
+    /// Another token signing key (private or public PEM) whose public key is published beside
+    /// the current one but never signs: during a rotation, the next key before it signs, then
+    /// the retired one until its tokens expire (docs/identity.md, "Rotating the token signing key").
     #[arg(long, env = "WARDEN_TOKEN_PREVIOUS_KEY", value_name = "FILE")]
     pub token_previous_key: Option<PathBuf>,
 }

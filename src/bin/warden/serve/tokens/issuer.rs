@@ -9,10 +9,10 @@
 //! ES256 because Envoy's `jwt_authn` verifies it and `warden token` already uses it; the key id
 //! is derived from the public key as `warden token` derives it.
 //!
-//! Key rotation: the issuer may also know the previous key's public half
-//! ([`TokenIssuer::with_previous_key`], `warden serve --token-previous-key`); the JWKS then lists
-//! it after the current key, so tokens signed before the rotation keep verifying at the gateways
-//! until they expire. Only the current key signs.
+//! Key rotation: the issuer may also publish another key's public half
+//! ([`TokenIssuer::with_previous_key`], `warden serve --token-previous-key`): the JWKS lists it
+//! after the current key, so tokens the retired key signed keep verifying at the gateways until
+//! they expire (and a next key can be published before it signs). Only the current key signs.
 
 use super::SignedIn;
 use crate::token::{jwks_json_of, key_id};
