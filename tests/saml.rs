@@ -668,3 +668,32 @@ fn doctypes_entities_and_garbage_are_refused() {
     // The request is still unanswered: the real response is accepted.
     h.assert_verified(&h.post("corp", &signed, "login-a"), "alice@corp.com");
 }
+
+#[test]
+fn a_service_running_only_the_token_service_keeps_its_saml_requests() {
+    let policy = format!(
+        "version: 1
+identity:
+  providers:
+    - {{ name: demo, issuer: warden-demo, audiences: [warden], jwks: {{ file: jwks.json }} }}
+credentials:
+  anthropic: {{ env: ANTHROPIC_API_KEY }}
+bindings:
+  - {{ group: eng, role: developer }}
+roles:
+  developer: {{ credential: anthropic, models: [\"claude-*\"] }}
+token_service:
+  issuer: {ISSUER}
+  saml:
+    - {{ name: corp, idp_entity_id: \"{IDP}\", idp_sso_url: \"https://idp.test/sso\", idp_certificate: idp-cert.pem }}
+"
+    );
+    let ws = Workspace::new("saml", "tokens-only", &policy);
+    let idp = Idp::new(&ws.dir);
+    let key = ws.path("tokens-signing-key.pem");
+    let serve = ws.start(&["--token-signing-key", key.to_str().unwrap()]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let h = Harness { serve, idp, agent, _ws: ws };
+    let response = h.fresh("corp", "login-a");
+    h.assert_verified(&h.post("corp", &h.idp.sign(&response.xml(Signed::Assertion)), "login-a"), "alice@corp.com");
+}

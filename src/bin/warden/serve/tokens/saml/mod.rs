@@ -41,6 +41,7 @@ use super::sign_in::Completion;
 use super::{SignInMethod, SignedIn, TokenService};
 use crate::serve::console::{self, escape};
 use crate::serve::page::Page;
+use crate::serve::store::StoreError;
 use crate::serve::util::{format_utc, log_event, random_bytes, unix_now};
 use store::SamlStore;
 use verify::Expectations;
@@ -66,7 +67,8 @@ pub struct SamlProvider {
 /// The SAML providers and what sign-in remembers about them.
 pub struct SamlSignIns {
     providers: BTreeMap<String, SamlProvider>,
-    store: SamlStore,
+    /// `None` when the policy has no SAML provider (then no route reaches it).
+    store: Option<SamlStore>,
 }
 
 impl fmt::Debug for SamlSignIns {
@@ -76,8 +78,9 @@ impl fmt::Debug for SamlSignIns {
 }
 
 impl SamlSignIns {
-    /// Resolves `config.saml` (certificates relative to `policy_path`'s directory) and opens the
-    /// SAML tables of the (migrated) database at `db`. Errors name the policy field.
+    /// Resolves `config.saml` (certificates relative to `policy_path`'s directory) and, when there
+    /// is a provider, opens the SAML tables of the database at `db` (migrating it first). Errors
+    /// name the policy field.
     pub fn load(config: &TokenServiceConfig, policy_path: &Path, db: &Path) -> Result<Self, String> {
         let base = policy_path.parent().unwrap_or(Path::new("."));
         let mut providers = BTreeMap::new();
@@ -86,8 +89,20 @@ impl SamlSignIns {
             let certificate_der = load_certificate(saml, base).map_err(|why| format!("{field}: {why}"))?;
             providers.insert(saml.name.clone(), provider(saml, &config.issuer, certificate_der));
         }
-        let store = SamlStore::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
-        Ok(Self { providers, store })
+        if providers.is_empty() {
+            return Ok(Self { providers, store: None });
+        }
+        let opened = crate::serve::store::Store::open(db).and_then(|migrated| {
+            drop(migrated);
+            SamlStore::open(db)
+        });
+        let store = opened.map_err(|e| format!("{}: {e}", db.display()))?;
+        Ok(Self { providers, store: Some(store) })
+    }
+
+    /// The SAML tables (present whenever a provider is).
+    fn store(&self) -> Result<&SamlStore, StoreError> {
+        self.store.as_ref().ok_or_else(|| StoreError::other("no SAML provider is configured"))
     }
 
     /// The provider named `name`.
@@ -216,7 +231,8 @@ async fn login(
     let now = unix_now();
     let started = random_bytes::<16>().and_then(|bytes| {
         let request_id = format!("_{}", hex(&bytes));
-        service.saml.store.remember_request(&request_id, &name, &query.login, now).map_err(|e| e.to_string())?;
+        let store = service.saml.store().map_err(|e| e.to_string())?;
+        store.remember_request(&request_id, &name, &query.login, now).map_err(|e| e.to_string())?;
         authn_redirect(provider, &request_id, &query.login, now)
     });
     match started {
@@ -358,9 +374,8 @@ fn consume(service: &TokenService, name: &str, form: &AcsForm, now: i64) -> Resu
     let bytes = Base64::decode_to_vec(&base64, None).map_err(|_| AcsError::Encoding)?;
     let xml = String::from_utf8(bytes).map_err(|_| AcsError::Encoding)?;
     let verified = verify::verify(&xml, &provider.expected, now).map_err(AcsError::Refused)?;
-    let login_id = service
-        .saml
-        .store
+    let store = service.saml.store().map_err(|e| AcsError::Accept(store::AcceptError::Store(e)))?;
+    let login_id = store
         .accept(name, &verified.in_response_to, &verified.assertion_id, verified.remember_until, now)
         .map_err(AcsError::Accept)?;
     if form.relay_state != login_id {
