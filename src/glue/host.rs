@@ -360,6 +360,18 @@ pub fn post(endpoint: &Endpoint, content_type: &str, body: &[u8], timeout_ms: u6
     dispatch_http_call(endpoint.cluster, &headers, body, timeout_ms)
 }
 
+/// `GET`s `endpoint` with the bearer token, through [`dispatch_http_call`].
+pub fn get(endpoint: &Endpoint, timeout_ms: u64) -> Result<u32, HostError> {
+    let authorization = format!("Bearer {}", endpoint.token.expose());
+    let headers = [
+        (":method", "GET"),
+        (":path", endpoint.path),
+        (":authority", endpoint.authority),
+        ("authorization", authorization.as_str()),
+    ];
+    dispatch_http_call(endpoint.cluster, &headers, &[], timeout_ms)
+}
+
 /// Defines a counter (Envoy shows it as `wasmcustom.<name>`) and returns its id.
 pub fn define_counter(name: &str) -> Result<u32, HostError> {
     let mut id: u32 = 0;
