@@ -205,12 +205,20 @@ impl RevocationList {
         if wire.revocations.len() > MAX_ENTRIES {
             return Err(ListError::TooMany(wire.revocations.len()));
         }
-        let mut list = Self { version: wire.version, ..Self::default() };
+        let mut entries = Vec::with_capacity(wire.revocations.len());
         for (index, entry) in wire.revocations.into_iter().enumerate() {
-            let revocation = checked(entry).map_err(|why| ListError::Entry(index, why))?;
+            entries.push(checked(entry).map_err(|why| ListError::Entry(index, why))?);
+        }
+        Ok(Self::new(wire.version, entries))
+    }
+
+    /// A list of `version` holding `entries` (already checked), indexed.
+    pub fn new(version: u64, entries: impl IntoIterator<Item = Revocation>) -> Self {
+        let mut list = Self { version, ..Self::default() };
+        for revocation in entries {
             list.insert(revocation);
         }
-        Ok(list)
+        list
     }
 
     /// The version the service gave this list.

@@ -14,7 +14,7 @@
 //! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
-//! from, docs/budgets.md), [`util`].
+//! from, docs/budgets.md), [`revocations`] (the kill switch, docs/identity.md), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -26,6 +26,7 @@ pub mod cards;
 pub mod console;
 pub mod leases;
 pub mod page;
+pub mod revocations;
 pub mod rules;
 pub mod service;
 pub mod sessions;
@@ -192,6 +193,10 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     );
 
     let lease_ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
+    let revocation_store = Arc::new(
+        revocations::RevocationStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?,
+    );
+    let revokers = policy.revocation.as_ref().map(|r| r.revokers.clone()).unwrap_or_default();
     let retention = match args.audit_retention {
         Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
         None => None,
@@ -250,7 +255,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
         log_event(&summary);
         let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
-        let server = axum::serve(listener, router(service, served_ledger, pages, leases, tokens));
+        let revocations = Arc::new(revocations::RevocationState {
+            service: Arc::clone(&service),
+            store: revocation_store,
+            revokers,
+        });
+        let routes = router(service, served_ledger, pages, leases, tokens).merge(revocations::routes(revocations));
+        let server = axum::serve(listener, routes);
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {

@@ -117,6 +117,8 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::usage::SCHEMA,
     // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
     super::leases::SCHEMA,
+    // 8: the kill switch: revocations and the list version (docs/identity.md).
+    super::revocations::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
