@@ -129,12 +129,12 @@ fn execute(args: &RevokeArgs) -> Result<String, Failure> {
     let client = Client::new(&args.service, read_token(args)?)?;
     if let Some(request) = request {
         let answer = client.call("POST", "/v1/revocations", Some(request))?;
-        return Ok(format!("revoked {}\n", one_line(&answer["revocation"])));
+        return Ok(format!("revoked {}\n", one_line(answer.get("revocation").unwrap_or(&Value::Null))));
     }
     match &args.command {
         RevokeCommand::Lift { id } => {
             let answer = client.call("POST", &format!("/v1/revocations/{id}/lift"), None)?;
-            Ok(format!("lifted {}\n", one_line(&answer["revocation"])))
+            Ok(format!("lifted {}\n", one_line(answer.get("revocation").unwrap_or(&Value::Null))))
         }
         RevokeCommand::List { json } => {
             let answer = client.call("GET", "/v1/revocations", None)?;
@@ -148,17 +148,19 @@ fn execute(args: &RevokeArgs) -> Result<String, Failure> {
 }
 
 fn revocation(kind: &str, value: Option<&str>, claims: Option<BTreeMap<String, String>>, options: &RevokeOptions) -> Value {
-    let mut body = json!({"kind": kind, "reason": options.reason});
+    let mut body = serde_json::Map::new();
+    body.insert("kind".into(), json!(kind));
+    body.insert("reason".into(), json!(options.reason));
     if let Some(value) = value {
-        body["value"] = json!(value);
+        body.insert("value".into(), json!(value));
     }
     if let Some(claims) = claims {
-        body["claims"] = json!(claims);
+        body.insert("claims".into(), json!(claims));
     }
     if let Some(seconds) = options.duration {
-        body["expires_in"] = json!(seconds);
+        body.insert("expires_in".into(), json!(seconds));
     }
-    body
+    Value::Object(body)
 }
 
 /// `CLAIM=VALUE` arguments as a claims map (a value may hold `=` and `,`).

@@ -106,23 +106,24 @@ pub struct RevocationRow {
 impl RevocationRow {
     /// The entry as the gateway reads it (extra fields are for people).
     pub fn to_json(&self) -> Value {
-        let mut entry = json!({
-            "id": self.id,
-            "kind": self.target.kind(),
-            "reason": self.reason,
-            "expires_at": self.expires_at,
-            "revoked_by": self.revoked_by,
-            "revoked_at": self.revoked_at,
-        });
+        let mut entry = serde_json::Map::new();
+        entry.insert("id".into(), json!(self.id));
+        entry.insert("kind".into(), json!(self.target.kind()));
         match &self.target {
-            Target::Job(claims) => entry["claims"] = json!(claims),
-            Target::Subject(value) | Target::Group(value) | Target::Token(value) => entry["value"] = json!(value),
-        }
+            Target::Job(claims) => entry.insert("claims".into(), json!(claims)),
+            Target::Subject(value) | Target::Group(value) | Target::Token(value) => {
+                entry.insert("value".into(), json!(value))
+            }
+        };
+        entry.insert("reason".into(), json!(self.reason));
+        entry.insert("expires_at".into(), json!(self.expires_at));
+        entry.insert("revoked_by".into(), json!(self.revoked_by));
+        entry.insert("revoked_at".into(), json!(self.revoked_at));
         if let Some((by, at)) = &self.lifted {
-            entry["lifted_by"] = json!(by);
-            entry["lifted_at"] = json!(at);
+            entry.insert("lifted_by".into(), json!(by));
+            entry.insert("lifted_at".into(), json!(at));
         }
-        entry
+        Value::Object(entry)
     }
 
     fn to_core(&self) -> Revocation {
