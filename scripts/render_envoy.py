@@ -233,6 +233,7 @@ def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[
 
 AUDIT_CLUSTER = "warden_audit"
 LEASES_CLUSTER = "warden_leases"
+REVOCATIONS_CLUSTER = "warden_revocations"
 
 
 def own_service_cluster(section: Any, path: str, name: str, ca_file: str) -> list[dict]:
@@ -261,6 +262,13 @@ def leases_cluster(policy: dict, ca_file: str) -> list[dict]:
     accounting = policy.get("accounting")
     leases = accounting.get("leases") if isinstance(accounting, dict) else None
     return own_service_cluster(leases, "accounting.leases", LEASES_CLUSTER, ca_file)
+
+
+def revocations_cluster(policy: dict, ca_file: str) -> list[dict]:
+    """The `warden_revocations` cluster when `identity.revocation.service` names a URL of its own."""
+    identity = policy.get("identity")
+    revocation = identity.get("revocation") if isinstance(identity, dict) else None
+    return own_service_cluster(revocation, "identity.revocation", REVOCATIONS_CLUSTER, ca_file)
 
 
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
@@ -464,7 +472,8 @@ def render(args: argparse.Namespace) -> str:
                                       if scheme == "https" else None),
         "jwks_clusters": jwks_clusters,
         "approvals_clusters": (approval_clusters + audit_cluster(policy, args.ca_file)
-                               + leases_cluster(policy, args.ca_file)),
+                               + leases_cluster(policy, args.ca_file)
+                               + revocations_cluster(policy, args.ca_file)),
         # A held request is silent while it waits: Envoy must not time it out first.
         "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
         "stats_tags": stats_tags(),
