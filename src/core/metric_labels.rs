@@ -82,17 +82,8 @@ pub const LEASE_CALLS: Family = Family { metric: "lease_calls", keys: &["outcome
 pub const REVOCATION_REFRESHES: Family = Family { metric: "revocation_refreshes", keys: &["outcome"] };
 
 /// Every labelled family (the unlabelled ones are defined up front by the glue).
-pub const FAMILIES: [Family; 9] = [
-    REQUESTS,
-    TOKENS,
-    COST,
-    BUDGET_REFUSALS,
-    STREAM_CUTS,
-    DLP_FINDINGS,
-    APPROVALS,
-    LEASE_CALLS,
-    REVOCATION_REFRESHES,
-];
+pub const FAMILIES: [Family; 9] =
+    [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS, LEASE_CALLS, REVOCATION_REFRESHES];
 
 impl Family {
     /// The stat name for `values` (one per key, sanitized; a missing one is `none`), without

@@ -465,7 +465,7 @@ impl WardenHttp {
     }
 
     /// Ends a live answer whose caller was revoked since the request was judged
-    /// (`identity.revocation.cut_streams`): this chunk's complete events, then an SSE
+    /// (`identity.revocation.cut_streams`): this chunk up to its first event end, then an SSE
     /// `event: error` (`revoked`), and nothing after — later chunks are dropped and the stream
     /// reset so the upstream stops. The exchange records the refusal. `None`: carry on.
     fn cut_if_revoked(&mut self, size: usize, end: bool) -> Option<Action> {

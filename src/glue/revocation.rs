@@ -160,11 +160,9 @@ impl Revocations {
         };
         match host::get(&endpoint, self.settings.refresh_ms.max(1)) {
             Ok(token) => self.in_flight = Some((token, since)),
-            Err(e) => self.failed(
-                RevocationOutcome::Error,
-                &format!("the call could not be sent (host status {})", e.0),
-                now,
-            ),
+            Err(e) => {
+                self.failed(RevocationOutcome::Error, &format!("the call could not be sent (host status {})", e.0), now)
+            }
         }
     }
 
@@ -173,22 +171,33 @@ impl Revocations {
         let Some((_, since)) = self.in_flight.take() else { return };
         let now = host::now_millis();
         match host::call_response_status() {
-            None => self.failed(RevocationOutcome::Unreachable, "no answer", now),
+            // Envoy reports a connection failure as 503 and a timeout as 504.
+            None | Some(502..=504) => {
+                self.failed(RevocationOutcome::Unreachable, "no answer (unreachable or timed out)", now)
+            }
             Some(304) => match since.map(|version| sync::confirm(&SharedData, version, now)) {
                 Some(Ok(())) => self.count(RevocationOutcome::Unchanged),
-                Some(Err(_)) | None => self.failed(RevocationOutcome::Refused, "304 to a call that named no version", now),
+                Some(Err(_)) | None => {
+                    self.failed(RevocationOutcome::Refused, "304 to a call that named no version", now)
+                }
             },
             Some(200) => {
                 // Read a byte too many: the core refuses it for its size.
-                let body = host::get_buffer(host::Buffer::HttpCallResponseBody, 0, body_size.min(MAX_LIST_BYTES.saturating_add(1)))
-                    .unwrap_or_default();
+                let body = host::get_buffer(
+                    host::Buffer::HttpCallResponseBody,
+                    0,
+                    body_size.min(MAX_LIST_BYTES.saturating_add(1)),
+                )
+                .unwrap_or_default();
                 match RevocationList::parse(&body) {
                     Ok(list) => match sync::publish(&SharedData, &body, list.version(), now) {
                         Ok(()) => {
                             self.count(RevocationOutcome::Changed);
                             self.catch_up();
                         }
-                        Err(_) => self.failed(RevocationOutcome::Error, "the list could not be stored in shared data", now),
+                        Err(_) => {
+                            self.failed(RevocationOutcome::Error, "the list could not be stored in shared data", now)
+                        }
                     },
                     Err(error) => self.failed(RevocationOutcome::Refused, &format!("warden serve sent {error}"), now),
                 }

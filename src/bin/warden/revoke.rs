@@ -147,7 +147,12 @@ fn execute(args: &RevokeArgs) -> Result<String, Failure> {
     }
 }
 
-fn revocation(kind: &str, value: Option<&str>, claims: Option<BTreeMap<String, String>>, options: &RevokeOptions) -> Value {
+fn revocation(
+    kind: &str,
+    value: Option<&str>,
+    claims: Option<BTreeMap<String, String>>,
+    options: &RevokeOptions,
+) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("kind".into(), json!(kind));
     body.insert("reason".into(), json!(options.reason));
@@ -189,7 +194,9 @@ fn read_token(args: &RevokeArgs) -> Result<String, Failure> {
     if token.is_empty() {
         return Err(Failure::new(
             2,
-            format!("no credential ({what} is empty): pass --token-file FILE, --gateway-token-file FILE or set {TOKEN_ENV}"),
+            format!(
+                "no credential ({what} is empty): pass --token-file FILE, --gateway-token-file FILE or set {TOKEN_ENV}"
+            ),
         ));
     }
     Ok(token)
@@ -198,15 +205,14 @@ fn read_token(args: &RevokeArgs) -> Result<String, Failure> {
 /// `#7 subject "alice" (left the company) by bob, until lifted`.
 fn one_line(entry: &Value) -> String {
     let value = match entry.get("claims").and_then(Value::as_object) {
-        Some(claims) => claims
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Some(claims) => {
+            claims.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(", ")
+        }
         None => entry["value"].as_str().unwrap_or_default().to_string(),
     };
     let reason = entry["reason"].as_str().filter(|r| !r.is_empty()).unwrap_or("no reason given");
-    let until = entry["expires_at"].as_i64().map_or("until lifted".to_string(), |at| format!("until {}", format_utc(at)));
+    let until =
+        entry["expires_at"].as_i64().map_or("until lifted".to_string(), |at| format!("until {}", format_utc(at)));
     format!(
         "#{} {} {value:?} ({reason}) by {}, {until}",
         entry["id"],

@@ -165,7 +165,10 @@ mod tests {
     fn the_list_comes_from_the_approval_service_by_default_and_fails_closed() {
         let policy = Policy::parse(&policy("{}")).unwrap();
         let settings = policy.revocation.unwrap();
-        assert_eq!((settings.cluster.as_str(), settings.authority.as_str()), ("warden_approvals", "warden-serve.internal"));
+        assert_eq!(
+            (settings.cluster.as_str(), settings.authority.as_str()),
+            ("warden_approvals", "warden-serve.internal")
+        );
         assert_eq!(settings.list_path, "/gw/v1/revocations");
         assert_eq!(settings.token_credential, "approvals-token");
         assert_eq!((settings.refresh_ms, settings.max_staleness_ms), (1_000, 5_000));
@@ -182,10 +185,14 @@ mod tests {
 
     #[test]
     fn a_service_of_its_own_and_every_field_can_be_set() {
-        let section = "{ refresh: 2s, max_staleness: 30s, on_unavailable: allow, cut_streams: false, revokers: [sec-ops], \
+        let section =
+            "{ refresh: 2s, max_staleness: 30s, on_unavailable: allow, cut_streams: false, revokers: [sec-ops], \
                        service: { url: \"http://kill.internal:9000/k\", token: approvals-token } }";
         let settings = Policy::parse(&policy(section)).unwrap().revocation.unwrap();
-        assert_eq!((settings.cluster.as_str(), settings.authority.as_str()), ("warden_revocations", "kill.internal:9000"));
+        assert_eq!(
+            (settings.cluster.as_str(), settings.authority.as_str()),
+            ("warden_revocations", "kill.internal:9000")
+        );
         assert_eq!(settings.list_path, "/k/v1/revocations");
         assert_eq!((settings.refresh_ms, settings.max_staleness_ms), (2_000, 30_000));
         assert_eq!(settings.on_unavailable, OnUnavailable::Allow);

@@ -337,26 +337,28 @@ pub fn clean_reason(reason: &str) -> String {
 }
 
 /// What to deliver instead of `chunk` (the bytes about to go to the client) to end a revoked
-/// caller's event stream: the chunk's complete events — up to and including its last blank line
-/// — then `denial` as an SSE `event: error`. Nothing is delivered after it.
+/// caller's event stream: the chunk up to and including its **first** blank line — which
+/// finishes an event an earlier chunk began, or else is one more whole event — then `denial` as
+/// an SSE `event: error`. Nothing is delivered after it. (Stateless: which of the two it is
+/// would take tracking every chunk's tail.)
 ///
 /// Limit: when the upstream split an event across chunks and `chunk` holds no event end, the
 /// client's partial event is left unfinished before the error event.
 pub fn cut_stream(chunk: &[u8], denial: &Denial) -> Vec<u8> {
-    let complete = last_event_end(chunk).unwrap_or(0);
+    let complete = first_event_end(chunk).unwrap_or(0);
     let mut out = chunk.get(..complete).map(<[u8]>::to_vec).unwrap_or_default();
     out.extend_from_slice(denial.to_error_event().as_bytes());
     out
 }
 
-/// The offset just past the last blank line (`\n\n`, `\r\n\r\n` or `\r\r`) in `bytes`.
-fn last_event_end(bytes: &[u8]) -> Option<usize> {
+/// The offset just past the first blank line (`\n\n`, `\r\n\r\n` or `\r\r`) in `bytes`.
+fn first_event_end(bytes: &[u8]) -> Option<usize> {
     let ends = [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"];
     ends.iter()
         .filter_map(|end| {
-            bytes.windows(end.len()).rposition(|window| window == *end).map(|at| at.saturating_add(end.len()))
+            bytes.windows(end.len()).position(|window| window == *end).map(|at| at.saturating_add(end.len()))
         })
-        .max()
+        .min()
 }
 
 #[cfg(test)]
@@ -370,7 +372,12 @@ mod tests {
         RevocationList::parse(format!(r#"{{"version":7,"revocations":[{entries}]}}"#).as_bytes()).unwrap()
     }
 
-    fn who<'a>(subject: &'a str, groups: &'a [String], job: &'a [(String, String)], jti: Option<&'a str>) -> Presented<'a> {
+    fn who<'a>(
+        subject: &'a str,
+        groups: &'a [String],
+        job: &'a [(String, String)],
+        jti: Option<&'a str>,
+    ) -> Presented<'a> {
         Presented { subject, groups, job, token_id: jti }
     }
 
@@ -478,16 +485,19 @@ mod tests {
         let reply = denial.to_reply("req_1");
         assert_eq!(reply.status, 401);
         assert!(reply.body.contains(r#""type":"authentication_error""#), "{}", reply.body);
-        assert!(reply.message.starts_with("warden: revoked: access revoked: incident 42 (group revocation #12); sign in again"));
+        assert!(reply
+            .message
+            .starts_with("warden: revoked: access revoked: incident 42 (group revocation #12); sign in again"));
     }
 
     #[test]
     fn a_cut_keeps_whole_events_then_ends_with_the_error_event() {
         let denial = Denial::new(Reason::Revoked, "access revoked: r");
-        let chunk = b"event: ping\ndata: {}\n\nevent: content_block_delta\ndata: {\"ty";
+        let chunk =
+            b"data: \"tail of an earlier event\"}\n\nevent: ping\ndata: {}\n\nevent: message_stop\ndata: {}\n\n";
         let out = String::from_utf8(cut_stream(chunk, &denial)).unwrap();
-        assert!(out.starts_with("event: ping\ndata: {}\n\nevent: error\ndata: {"), "{out}");
-        assert!(out.ends_with("}\n\n") && !out.contains("content_block_delta"), "{out}");
+        assert!(out.starts_with("data: \"tail of an earlier event\"}\n\nevent: error\ndata: {"), "{out}");
+        assert!(out.ends_with("}\n\n") && !out.contains("ping") && !out.contains("message_stop"), "{out}");
         let crlf = String::from_utf8(cut_stream(b"data: a\r\n\r\ndata: b", &denial)).unwrap();
         assert!(crlf.starts_with("data: a\r\n\r\nevent: error"), "{crlf}");
         let none = String::from_utf8(cut_stream(b"data: partial", &denial)).unwrap();

@@ -193,9 +193,8 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     );
 
     let lease_ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
-    let revocation_store = Arc::new(
-        revocations::RevocationStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?,
-    );
+    let revocation_store =
+        Arc::new(revocations::RevocationStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
     let revokers = policy.revocation.as_ref().map(|r| r.revokers.clone()).unwrap_or_default();
     let retention = match args.audit_retention {
         Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
@@ -255,11 +254,8 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
         log_event(&summary);
         let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
-        let revocations = Arc::new(revocations::RevocationState {
-            service: Arc::clone(&service),
-            store: revocation_store,
-            revokers,
-        });
+        let revocations =
+            Arc::new(revocations::RevocationState { service: Arc::clone(&service), store: revocation_store, revokers });
         let routes = router(service, served_ledger, pages, leases, tokens).merge(revocations::routes(revocations));
         let server = axum::serve(listener, routes);
         tokio::select! {

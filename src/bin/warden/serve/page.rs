@@ -192,7 +192,12 @@ fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
 }
 
 /// Redirect with a flash message.
-pub(super) fn redirect_with(service: &Service, location: &str, flash: &Flash, mut cookies: Vec<HeaderValue>) -> Response {
+pub(super) fn redirect_with(
+    service: &Service,
+    location: &str,
+    flash: &Flash,
+    mut cookies: Vec<HeaderValue>,
+) -> Response {
     cookies.extend(cookie_header(service, FLASH_COOKIE, &flash.encode(), 60));
     redirect(location, cookies)
 }

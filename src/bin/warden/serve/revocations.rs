@@ -43,7 +43,9 @@ use axum::{Form, Router};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use warden::core::revocation::{Presented, Revocation, RevocationList, Target, MAX_ENTRIES, MAX_JOB_CLAIMS, MAX_VALUE_BYTES};
+use warden::core::revocation::{
+    Presented, Revocation, RevocationList, Target, MAX_ENTRIES, MAX_JOB_CLAIMS, MAX_VALUE_BYTES,
+};
 
 use super::api::{json_body, ApiError};
 use super::auth::{bearer, Approver};
@@ -385,7 +387,8 @@ impl RevocationStore {
 }
 
 fn version_on(connection: &Connection) -> rusqlite::Result<u64> {
-    let version: i64 = connection.query_row("SELECT version FROM revocation_version WHERE one = 1", [], |row| row.get(0))?;
+    let version: i64 =
+        connection.query_row("SELECT version FROM revocation_version WHERE one = 1", [], |row| row.get(0))?;
     Ok(u64::try_from(version).unwrap_or(0))
 }
 
@@ -603,22 +606,32 @@ pub async fn page_list(
     };
     let now = unix_now();
     let store = Arc::clone(&state.store);
-    let listed = tokio::task::spawn_blocking(move || Ok::<_, StoreError>((store.active(now)?, store.recently_lifted(RECENTLY_LIFTED)?)))
-        .await;
+    let listed = tokio::task::spawn_blocking(move || {
+        Ok::<_, StoreError>((store.active(now)?, store.recently_lifted(RECENTLY_LIFTED)?))
+    })
+    .await;
     let ((version, active), lifted) = match listed {
         Ok(Ok(lists)) => lists,
         Ok(Err(e)) => {
             log_event(&format!("revocations: listing failed: {e}"));
             return page::error_page(StatusCode::INTERNAL_SERVER_ERROR, Some((&approver, source)), "listing failed");
         }
-        Err(_) => return page::error_page(StatusCode::INTERNAL_SERVER_ERROR, Some((&approver, source)), "listing failed"),
+        Err(_) => {
+            return page::error_page(StatusCode::INTERNAL_SERVER_ERROR, Some((&approver, source)), "listing failed")
+        }
     };
     let csrf = state.service.csrf.issue(&page::approver_binding(&approver), now);
     let content = page_body(&csrf, version, &active, &lifted, now);
     let (flash, cookies) = page::take_flash(&state.service, &headers);
     page::Page {
         status: StatusCode::OK,
-        html: console::render("Revocations", Some(Section::Revocations), Some((&approver, source)), flash.as_ref(), &content),
+        html: console::render(
+            "Revocations",
+            Some(Section::Revocations),
+            Some((&approver, source)),
+            flash.as_ref(),
+            &content,
+        ),
         cookies,
     }
     .into_response()
@@ -706,11 +719,8 @@ impl RevokeForm {
                 Some(i64::try_from(seconds.0).unwrap_or(i64::MAX))
             }
         };
-        let (value, claims) = if self.kind == "job" {
-            (None, Some(parse_job(&self.value)?))
-        } else {
-            (Some(self.value.clone()), None)
-        };
+        let (value, claims) =
+            if self.kind == "job" { (None, Some(parse_job(&self.value)?)) } else { (Some(self.value.clone()), None) };
         Ok(NewRevocation { kind: self.kind.clone(), value, claims, reason: self.reason.clone(), expires_in })
     }
 }
@@ -737,7 +747,9 @@ pub async fn page_revoke(
     }
     let who = approver.subject.clone();
     let outcome = match form.to_request() {
-        Ok(asked) => blocking(&state, move |state| state.revoke(&asked, &who)).await.map_err(|e| e.message().to_string()),
+        Ok(asked) => {
+            blocking(&state, move |state| state.revoke(&asked, &who)).await.map_err(|e| e.message().to_string())
+        }
         Err(message) => Err(message),
     };
     let flash = match outcome {
@@ -839,7 +851,12 @@ mod tests {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    async fn get_list(state: &Arc<RevocationState>, token: &str, since: Option<u64>, tag: Option<&str>) -> (StatusCode, Value) {
+    async fn get_list(
+        state: &Arc<RevocationState>,
+        token: &str,
+        since: Option<u64>,
+        tag: Option<&str>,
+    ) -> (StatusCode, Value) {
         let extra: Vec<(header::HeaderName, &str)> = tag.map(|t| (header::IF_NONE_MATCH, t)).into_iter().collect();
         answer(list(State(Arc::clone(state)), headers(Some(token), &extra), Query(ListQuery { since })).await).await
     }
@@ -858,12 +875,18 @@ mod tests {
         let db = Db::new("list");
         let (state, _fixture) = state("revocations-list", &db, &[]);
         let (status, empty) = get_list(&state, GATEWAY_TOKEN, None, None).await;
-        assert_eq!((status, empty["version"].as_u64(), empty["revocations"].as_array().map(Vec::len)), (StatusCode::OK, Some(0), Some(0)));
+        assert_eq!(
+            (status, empty["version"].as_u64(), empty["revocations"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0), Some(0))
+        );
 
         let (status, created) =
             post_revocation(&state, Some(GATEWAY_TOKEN), r#"{"kind":"subject","value":"alice","reason":"left"}"#).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
-        assert_eq!((created["version"].as_u64(), created["revocation"]["revoked_by"].as_str()), (Some(1), Some("gateway-token")));
+        assert_eq!(
+            (created["version"].as_u64(), created["revocation"]["revoked_by"].as_str()),
+            (Some(1), Some("gateway-token"))
+        );
 
         let (status, listed) = get_list(&state, GATEWAY_TOKEN, Some(0), None).await;
         assert_eq!(status, StatusCode::OK);
@@ -891,8 +914,14 @@ mod tests {
         let (state, fixture) = state("revocations-auth", &db, &["sec-ops"]);
         let body = r#"{"kind":"group","value":"contractors"}"#;
         let (status, refused) = post_revocation(&state, None, body).await;
-        assert_eq!((status, refused["error"]["type"].as_str()), (StatusCode::UNAUTHORIZED, Some("authentication_error")));
-        assert_eq!(post_revocation(&state, Some("gateway-token-for-tests-but-wrong"), body).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            (status, refused["error"]["type"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("authentication_error"))
+        );
+        assert_eq!(
+            post_revocation(&state, Some("gateway-token-for-tests-but-wrong"), body).await.0,
+            StatusCode::UNAUTHORIZED
+        );
 
         let lead = fixture.issuer.token("bob", &["leads"], "warden-demo", "warden-approvals", 600);
         let (status, refused) = post_revocation(&state, Some(&lead), body).await;
@@ -901,7 +930,11 @@ mod tests {
         assert_eq!(get_list(&state, &lead, None, None).await.0, StatusCode::FORBIDDEN);
 
         let agent = fixture.issuer.token("carol", &["sec-ops"], "warden-demo", "warden", 600);
-        assert_eq!(post_revocation(&state, Some(&agent), body).await.0, StatusCode::UNAUTHORIZED, "the gateway's audience");
+        assert_eq!(
+            post_revocation(&state, Some(&agent), body).await.0,
+            StatusCode::UNAUTHORIZED,
+            "the gateway's audience"
+        );
 
         let revoker = fixture.issuer.token("carol", &["sec-ops"], "warden-demo", "warden-approvals", 600);
         let (status, created) = post_revocation(&state, Some(&revoker), body).await;
@@ -960,7 +993,10 @@ mod tests {
         let store = RevocationStore::open(&db.0).unwrap();
         let now = 1_796_601_600;
         store.revoke(&Target::Token("jti-1".into()), "leaked", Some(now + 600), "carol", now).unwrap();
-        let job = BTreeMap::from([("repository".to_string(), "acme/app".to_string()), ("run_id".to_string(), "7".to_string())]);
+        let job = BTreeMap::from([
+            ("repository".to_string(), "acme/app".to_string()),
+            ("run_id".to_string(), "7".to_string()),
+        ]);
         store.revoke(&Target::Job(job.clone()), "bad run", None, "carol", now).unwrap();
         store.revoke(&Target::Group("contractors".into()), "", None, "carol", now).unwrap();
         let none = BTreeMap::new();
@@ -1059,13 +1095,15 @@ mod tests {
             reason: "<script>".into(),
             duration: String::new(),
         };
-        let stale = page_revoke(State(Arc::clone(&state)), headers(Some(&revoker), &[]), Form(form("1.00", "mallory"))).await;
+        let stale =
+            page_revoke(State(Arc::clone(&state)), headers(Some(&revoker), &[]), Form(form("1.00", "mallory"))).await;
         assert_eq!(stale.status(), StatusCode::FORBIDDEN);
         assert_eq!(state.store.version().unwrap(), 0, "a form without a valid CSRF token revokes nothing");
 
         let approver = state.service.verifier.verify(&revoker).await.unwrap();
         let csrf = state.service.csrf.issue(&page::approver_binding(&approver), unix_now());
-        let done = page_revoke(State(Arc::clone(&state)), headers(Some(&revoker), &[]), Form(form(&csrf, "mallory"))).await;
+        let done =
+            page_revoke(State(Arc::clone(&state)), headers(Some(&revoker), &[]), Form(form(&csrf, "mallory"))).await;
         assert_eq!(done.status(), StatusCode::SEE_OTHER);
         let (_, html) = page(revoker.clone()).await;
         assert!(html.contains(r#"<tr id="revocation-1">"#) && html.contains("mallory"), "{html}");
