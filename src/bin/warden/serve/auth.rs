@@ -365,7 +365,8 @@ fn unverified_issuer(token: &str) -> Option<String> {
 }
 
 /// The groups at `path` in the custom claims: a list of strings (others ignored) or one string.
-fn groups_at(custom: &Map<String, Value>, path: &[String]) -> Vec<String> {
+/// The groups at `path` (dotted claim path, split) in a token's claims.
+pub(super) fn groups_at(custom: &Map<String, Value>, path: &[String]) -> Vec<String> {
     let mut segments = path.iter();
     let Some(first) = segments.next() else { return Vec::new() };
     let mut value = custom.get(first);

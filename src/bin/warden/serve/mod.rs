@@ -196,6 +196,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     let revocation_store =
         Arc::new(revocations::RevocationStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
     let revokers = policy.revocation.as_ref().map(|r| r.revokers.clone()).unwrap_or_default();
+    let groups_claim = policy.identity.groups_claim.clone();
     let retention = match args.audit_retention {
         Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
         None => None,
@@ -255,7 +256,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         log_event(&summary);
         let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
         let revocations =
-            Arc::new(revocations::RevocationState { service: Arc::clone(&service), store: revocation_store, revokers });
+            Arc::new(revocations::RevocationState::new(Arc::clone(&service), revocation_store, revokers, groups_claim));
         let routes = router(service, served_ledger, pages, leases, tokens).merge(revocations::routes(revocations));
         let server = axum::serve(listener, routes);
         tokio::select! {

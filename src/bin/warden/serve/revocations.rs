@@ -6,6 +6,7 @@
 //! | `GET /v1/revocations[?since=V]` | gateway token, or a revoker | `{"version", "revocations": […]}` — the active list; `304` (no body) when `since` (or `If-None-Match: "V"`) is the current version |
 //! | `POST /v1/revocations` `{"kind", "value" \| "claims", "reason", "expires_in"}` | revoker, or the gateway token | `201 {"version", "revocation"}` |
 //! | `POST /v1/revocations/{id}/lift` | revoker, or the gateway token | `{"version", "revocation"}`; 404 unknown, 409 already lifted |
+//! | `/v1/authz/…` (any method) | anyone (Envoy's ext_authz, `render_envoy.py --revocation-ext-authz`) | 200, or 401 `revoked` for a revoked verified payload ([`authz`]; the measured alternative to the list) |
 //! | `GET /revocations`, `POST /revocations`, `POST /revocations/{id}/lift` | revoker (the console's sign-in) | the page: active and recently lifted revocations, a form to revoke, a lift button per entry (CSRF as the review pages) |
 //!
 //! A **revoker** is an approver (a token with the approvers' audience, verified as for reviews,
@@ -38,7 +39,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Form, Router};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Deserialize;
@@ -410,9 +411,36 @@ pub struct RevocationState {
     pub store: Arc<RevocationStore>,
     /// Groups whose approvers may revoke and lift (`identity.revocation.revokers`).
     pub revokers: Vec<String>,
+    /// Path of the groups claim (`identity.groups_claim`), for `/v1/authz`.
+    pub groups_claim: Vec<String>,
+    /// The active list as `/v1/authz` checks it, rebuilt when the version moves.
+    authz_list: Mutex<Option<Arc<RevocationList>>>,
 }
 
 impl RevocationState {
+    /// The state of the routes.
+    pub fn new(
+        service: Arc<Service>,
+        store: Arc<RevocationStore>,
+        revokers: Vec<String>,
+        groups_claim: Vec<String>,
+    ) -> Self {
+        Self { service, store, revokers, groups_claim, authz_list: Mutex::new(None) }
+    }
+
+    /// The active list at `now`, rebuilt only when the version moved.
+    fn current_list(&self, now: i64) -> Result<Arc<RevocationList>, StoreError> {
+        let version = self.store.version()?;
+        let mut cached = self.authz_list.lock().map_err(|_| StoreError::other("the authz cache lock is poisoned"))?;
+        if let Some(list) = cached.as_ref().filter(|list| list.version() == version) {
+            return Ok(Arc::clone(list));
+        }
+        let (version, rows) = self.store.active(now)?;
+        let list = Arc::new(RevocationList::new(version, rows.iter().map(RevocationRow::to_core)));
+        *cached = Some(Arc::clone(&list));
+        Ok(list)
+    }
+
     /// Whether `approver` may revoke and lift.
     fn is_revoker(&self, approver: &Approver) -> bool {
         approver.groups.iter().any(|group| self.revokers.contains(group))
@@ -490,7 +518,53 @@ pub fn routes(state: Arc<RevocationState>) -> Router {
         .route("/v1/revocations/{id}/lift", post(lift))
         .route("/revocations", get(page_list).post(page_revoke))
         .route("/revocations/{id}/lift", post(page_lift))
+        .route("/v1/authz", any(authz))
+        .route("/v1/authz/{*path}", any(authz))
         .with_state(state)
+}
+
+/// The header `--revocation-ext-authz` has jwt_authn forward the verified payload in.
+pub const PAYLOAD_HEADER: &str = "x-warden-jwt-payload";
+
+/// `/v1/authz/…`: Envoy's HTTP ext_authz asking about one request (the design measured against
+/// the filter's list: `scripts/render_envoy.py --revocation-ext-authz`). The verified payload
+/// (base64url JSON, forwarded by jwt_authn) is checked against the active list: a revoked
+/// identity gets 401 `revoked` in Anthropic's error format, which Envoy sends to the client;
+/// anything else 200 (a request without a verified payload is the filter's to refuse). The
+/// answer says only whether an identity is revoked, so the route takes no credential.
+pub async fn authz(State(state): State<Arc<RevocationState>>, headers: HeaderMap) -> Response {
+    let claims = headers
+        .get(PAYLOAD_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| {
+            <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Decoder>::decode_to_vec(text.trim_end_matches('='), None)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes).ok());
+    let Some(claims) = claims else { return StatusCode::OK.into_response() };
+    let now = unix_now();
+    let list = match state.current_list(now) {
+        Ok(list) => list,
+        Err(e) => {
+            log_event(&format!("revocations: /v1/authz could not read the list: {e}"));
+            return ApiError(ServiceError::Internal).into_response();
+        }
+    };
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let groups = super::auth::groups_at(&claims, &state.groups_claim);
+    let job: Vec<(String, String)> =
+        claims.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
+    let who = Presented { subject: text("sub").unwrap_or(""), groups: &groups, job: &job, token_id: text("jti") };
+    match list.find(&who, now) {
+        None => StatusCode::OK.into_response(),
+        Some(revocation) => {
+            let reply = revocation.denial().to_reply("");
+            let mut response = (StatusCode::UNAUTHORIZED, reply.body).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+            response
+        }
+    }
 }
 
 /// Query of `GET /v1/revocations`.
@@ -825,11 +899,12 @@ mod tests {
 
     fn state(name: &str, db: &Db, revokers: &[&str]) -> (Arc<RevocationState>, Fixture) {
         let fixture = fixture(name, false);
-        let state = RevocationState {
-            service: Arc::clone(&fixture.service),
-            store: Arc::new(RevocationStore::open(&db.0).unwrap()),
-            revokers: revokers.iter().map(|g| g.to_string()).collect(),
-        };
+        let state = RevocationState::new(
+            Arc::clone(&fixture.service),
+            Arc::new(RevocationStore::open(&db.0).unwrap()),
+            revokers.iter().map(|g| g.to_string()).collect(),
+            vec!["groups".to_string()],
+        );
         (Arc::new(state), fixture)
     }
 
@@ -1046,6 +1121,40 @@ mod tests {
         }
         let refused = store.revoke(&Target::Subject("one-more".into()), "", None, "carol", 1).unwrap_err();
         assert!(matches!(refused, ServiceError::Conflict(_)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn ext_authz_answers_401_for_a_revoked_payload_and_200_otherwise() {
+        use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+        let db = Db::new("authz");
+        let (state, _fixture) = state("revocations-authz", &db, &[]);
+        state.store.revoke(&Target::Group("contractors".into()), "contract ended", None, "carol", unix_now()).unwrap();
+        let ask = |payload: Option<String>| {
+            let state = Arc::clone(&state);
+            async move {
+                let mut headers = HeaderMap::new();
+                if let Some(payload) = payload {
+                    headers.insert(PAYLOAD_HEADER, HeaderValue::from_str(&payload).unwrap());
+                }
+                let response = authz(State(state), headers).await;
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                (status, String::from_utf8(bytes.to_vec()).unwrap())
+            }
+        };
+        let encode = |claims: Value| Base64UrlSafeNoPadding::encode_to_string(claims.to_string()).unwrap();
+        let (status, body) = ask(Some(encode(json!({"sub": "dave", "groups": ["eng", "contractors"]})))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("warden: revoked: access revoked: contract ended"), "{body}");
+        assert_eq!(ask(Some(encode(json!({"sub": "erin", "groups": ["eng"]})))).await.0, StatusCode::OK);
+        assert_eq!(ask(None).await.0, StatusCode::OK, "no verified payload: the filter refuses it");
+        assert_eq!(ask(Some("%%%".into())).await.0, StatusCode::OK);
+        state.store.revoke(&Target::Subject("erin".into()), "", None, "carol", unix_now()).unwrap();
+        assert_eq!(
+            ask(Some(encode(json!({"sub": "erin"})))).await.0,
+            StatusCode::UNAUTHORIZED,
+            "a new version is seen at once"
+        );
     }
 
     #[test]
