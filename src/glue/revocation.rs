@@ -31,9 +31,6 @@ use crate::core::secret::Secret;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Least time between two log lines about failed refreshes, in milliseconds.
-const FAILURE_LOG_EVERY_MS: u64 = 60_000;
-
 /// What the worker's HTTP contexts read: its copy of the list and how to judge with it.
 #[derive(Debug)]
 pub struct Watch {
@@ -95,8 +92,8 @@ pub struct Revocations {
     token: Secret,
     /// The call in flight: its token and the version it asked about.
     in_flight: Option<(u32, Option<u64>)>,
-    unlogged_failures: u64,
-    last_failure_log_ms: u64,
+    /// Failures not yet logged.
+    failures: host::FailureLog,
     metrics: Option<Rc<Metrics>>,
 }
 
@@ -126,8 +123,7 @@ impl Revocations {
             settings,
             token,
             in_flight: None,
-            unlogged_failures: 0,
-            last_failure_log_ms: 0,
+            failures: host::FailureLog::default(),
             metrics,
         }))
     }
@@ -217,18 +213,15 @@ impl Revocations {
     /// Counts a failed refresh and logs failures at most once a minute.
     fn failed(&mut self, outcome: RevocationOutcome, what: &str, now: u64) {
         self.count(outcome);
-        self.unlogged_failures = self.unlogged_failures.saturating_add(1);
-        if self.last_failure_log_ms == 0 || now.saturating_sub(self.last_failure_log_ms) >= FAILURE_LOG_EVERY_MS {
+        if let Some(failures) = self.failures.note(now) {
             log::warn!(
                 "revocation: refreshing the list from cluster {} failed {} times since the last report, last: {what}; \
                  the list goes stale after {} ms ({:?})",
                 self.settings.cluster,
-                self.unlogged_failures,
+                failures,
                 self.settings.max_staleness_ms,
                 self.settings.on_unavailable
             );
-            self.unlogged_failures = 0;
-            self.last_failure_log_ms = now.max(1);
         }
     }
 

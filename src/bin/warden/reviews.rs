@@ -91,7 +91,12 @@ impl Failure {
 
 /// Runs `warden reviews`.
 pub fn run(args: &ReviewsArgs) -> ExitCode {
-    match execute(args) {
+    finish("warden reviews", execute(args))
+}
+
+/// Prints a command's text, or its failure (prefixed with `command`) with its exit status.
+pub(crate) fn finish(command: &str, result: Result<String, Failure>) -> ExitCode {
+    match result {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) is not an error worth reporting.
@@ -99,7 +104,7 @@ pub fn run(args: &ReviewsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            eprintln!("warden reviews: {}", failure.message);
+            eprintln!("{command}: {}", failure.message);
             ExitCode::from(failure.status)
         }
     }

@@ -13,13 +13,12 @@
 //! lifted, or too many active revocations.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::reviews::{pretty, Client, Failure};
+use crate::reviews::{finish, pretty, Client, Failure};
 use crate::serve::util::format_utc;
 
 /// Environment variable holding the approver's token when no file is given.
@@ -105,17 +104,7 @@ pub enum RevokeCommand {
 
 /// Runs `warden revoke`.
 pub fn run(args: &RevokeArgs) -> ExitCode {
-    match execute(args) {
-        Ok(text) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-            ExitCode::SUCCESS
-        }
-        Err(failure) => {
-            eprintln!("warden revoke: {}", failure.message);
-            ExitCode::from(failure.status)
-        }
-    }
+    finish("warden revoke", execute(args))
 }
 
 fn execute(args: &RevokeArgs) -> Result<String, Failure> {

@@ -668,6 +668,16 @@ async fn page_revoker(
     }
 }
 
+/// The signed-in revoker (by subject) posting a form with a valid CSRF token, or the response
+/// to send instead.
+async fn form_revoker(state: &RevocationState, headers: &HeaderMap, csrf: &str) -> Result<String, Response> {
+    let (approver, source) = page_revoker(state, headers, true).await?;
+    if !state.service.csrf.check(&page::approver_binding(&approver), csrf, unix_now()) {
+        return Err(page::stale_form(Some((&approver, source))));
+    }
+    Ok(approver.subject)
+}
+
 /// `GET /revocations`.
 pub async fn page_list(
     State(state): State<Arc<RevocationState>>,
@@ -812,14 +822,10 @@ pub async fn page_revoke(
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let (approver, source) = match page_revoker(&state, &headers, true).await {
-        Ok(found) => found,
+    let who = match form_revoker(&state, &headers, &form.csrf).await {
+        Ok(who) => who,
         Err(response) => return response,
     };
-    if !state.service.csrf.check(&page::approver_binding(&approver), &form.csrf, unix_now()) {
-        return page::stale_form(Some((&approver, source)));
-    }
-    let who = approver.subject.clone();
     let outcome = match form.to_request() {
         Ok(asked) => {
             blocking(&state, move |state| state.revoke(&asked, &who)).await.map_err(|e| e.message().to_string())
@@ -845,14 +851,10 @@ pub async fn page_lift(
     UrlPath(id): UrlPath<String>,
     Form(form): Form<LiftForm>,
 ) -> Response {
-    let (approver, source) = match page_revoker(&state, &headers, true).await {
-        Ok(found) => found,
+    let who = match form_revoker(&state, &headers, &form.csrf).await {
+        Ok(who) => who,
         Err(response) => return response,
     };
-    if !state.service.csrf.check(&page::approver_binding(&approver), &form.csrf, unix_now()) {
-        return page::stale_form(Some((&approver, source)));
-    }
-    let who = approver.subject.clone();
     let outcome = match parse_id(&id) {
         Ok(id) => blocking(&state, move |state| state.lift(id, &who)).await,
         Err(e) => Err(e),
