@@ -1,9 +1,9 @@
 //! Warden's metrics in Envoy's stats: the labelled families of [`crate::core::metric_labels`]
 //! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals, lease calls,
-//! revocation refreshes), defined on first use through host calls, and five unlabelled ones
-//! defined up front: `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in`,
-//! `warden.revocation.streams_cut` (counters) and `warden.audit.waiting` (a gauge shared by the
-//! workers). docs/metrics.md lists every name and
+//! revocation refreshes), defined on first use through host calls, four unlabelled ones defined
+//! up front: `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in` (counters)
+//! and `warden.audit.waiting` (a gauge shared by the workers), and `warden.revocation.streams_cut`
+//! (a counter) defined on the first stream the kill switch cuts. docs/metrics.md lists every name and
 //! label as `/stats/prometheus` prints it.
 //!
 //! Limits: a host that refuses a definition only loses that series, never a decision; the
@@ -39,7 +39,8 @@ pub struct Metrics {
     audit_dropped: Option<u32>,
     audit_stood_in: Option<u32>,
     audit_waiting: Option<u32>,
-    revoked_streams_cut: Option<u32>,
+    /// Defined on the first cut (policies without the kill switch never show it).
+    revoked_streams_cut: std::cell::OnceCell<Option<u32>>,
     labelled: RefCell<Registry<HostStats>>,
 }
 
@@ -52,7 +53,7 @@ impl Metrics {
             audit_dropped: counter("warden.audit.dropped"),
             audit_stood_in: counter("warden.audit.stood_in"),
             audit_waiting: host::define_gauge("warden.audit.waiting").ok(),
-            revoked_streams_cut: counter("warden.revocation.streams_cut"),
+            revoked_streams_cut: std::cell::OnceCell::new(),
             labelled: RefCell::new(Registry::new(HostStats)),
         }
     }
@@ -115,7 +116,8 @@ impl Metrics {
 
     /// A live answer was ended because its caller was revoked.
     pub fn revoked_stream_cut(&self) {
-        if let Some(id) = self.revoked_streams_cut {
+        let id = self.revoked_streams_cut.get_or_init(|| host::define_counter("warden.revocation.streams_cut").ok());
+        if let Some(id) = *id {
             host::increment(id);
         }
     }
