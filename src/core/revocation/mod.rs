@@ -308,17 +308,24 @@ fn checked(entry: WireEntry) -> Result<Revocation, String> {
         WireKind::Token => Target::Token(value(entry.value)?),
         WireKind::Job => {
             let claims = entry.claims.ok_or("a job revocation needs `claims`")?;
-            if claims.is_empty() || claims.len() > MAX_JOB_CLAIMS {
-                return Err(format!("`claims` must hold 1 to {MAX_JOB_CLAIMS} pairs"));
-            }
-            for (claim, value) in &claims {
-                check_value("claim name", claim)?;
-                check_value("claim value", value)?;
-            }
+            check_claims(&claims).map_err(|why| format!("`claims` {why}"))?;
             Target::Job(claims)
         }
     };
     Ok(Revocation { id: entry.id, target, reason: clean_reason(&entry.reason), expires_at: entry.expires_at })
+}
+
+/// Checks a job's claims: 1 to [`MAX_JOB_CLAIMS`] pairs, names and values 1 to
+/// [`MAX_VALUE_BYTES`] bytes.
+pub fn check_claims(claims: &BTreeMap<String, String>) -> Result<(), String> {
+    if claims.is_empty() || claims.len() > MAX_JOB_CLAIMS {
+        return Err(format!("must hold 1 to {MAX_JOB_CLAIMS} claim=value pairs"));
+    }
+    for (claim, value) in claims {
+        check_value("claim name", claim)?;
+        check_value("claim value", value)?;
+    }
+    Ok(())
 }
 
 fn check_value(what: &str, value: &str) -> Result<(), String> {
@@ -445,7 +452,7 @@ mod tests {
             (r#"{"version":1,"revocations":[{"id":1,"kind":"device","value":"x"}]}"#.into(), "unknown variant"),
             (r#"{"version":1,"revocations":[{"id":1,"kind":"subject","value":""}]}"#.into(), "revocations[0]: empty"),
             (r#"{"version":1,"revocations":[{"id":1,"kind":"subject"}]}"#.into(), "`value` is missing"),
-            (r#"{"version":1,"revocations":[{"id":1,"kind":"job","claims":{}}]}"#.into(), "1 to 16 pairs"),
+            (r#"{"version":1,"revocations":[{"id":1,"kind":"job","claims":{}}]}"#.into(), "1 to 16 claim=value pairs"),
             (r#"{"version":1,"revocations":[{"id":1,"kind":"job","value":"x"}]}"#.into(), "needs `claims`"),
             (
                 format!(r#"{{"version":1,"revocations":[{{"id":1,"kind":"group","value":"{}"}}]}}"#, "g".repeat(1025)),
