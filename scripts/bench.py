@@ -154,22 +154,58 @@ def start_audit_service(policy: dict, tmp: Path, db: Path, procs: list["Proc"],
                         cpus: set[int] | None) -> list[str]:
     """`warden serve` for the warden-audit variant (its keys made here, its policy the gateway's
     with the audit trail on); returns the gateway's `--credential-file` arguments."""
+    policy.setdefault("audit", {})
+    return start_service("audit", policy, tmp, db, procs, cpus)[0]
+
+
+def start_revocation_service(policy: dict, tmp: Path, procs: list["Proc"],
+                             cpus: set[int] | None) -> list[str]:
+    """`warden serve` for the warden-revocation and warden-extauthz variants, holding
+    BENCH_REVOCATIONS revocations of other identities (so every check looks through a real
+    list), and their policies: policy-revocation.yaml (`identity.revocation` on: the filter's
+    list) and policy-extauthz.yaml (without it: the gateway asks `/v1/authz`). Returns the
+    gateways' `--credential-file` arguments."""
+    policy = json.loads(json.dumps(policy))
+    policy["identity"]["revocation"] = {}
+    args, port, keys = start_service("revocation", policy, tmp, tmp / "revocation.db", procs, cpus)
+    extauthz = json.loads(json.dumps(policy))
+    del extauthz["identity"]["revocation"]
+    (tmp / "policy-extauthz.yaml").write_text(yaml.safe_dump(extauthz, sort_keys=False))
+    token = (keys / "approvals-token").read_text().strip()
+    for i in range(BENCH_REVOCATIONS):
+        kind = ("subject", "group", "token", "job")[i % 4]
+        body = {"kind": kind, "reason": "bench"} | (
+            {"claims": {"repository": f"bench/repo-{i}", "run_id": str(i)}} if kind == "job"
+            else {"value": f"bench-{kind}-{i}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/revocations", data=json.dumps(body).encode(), method="POST",
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            if answer.status != 201:
+                raise BenchError(f"revoking for the benchmark answered {answer.status}")
+    return args
+
+
+def start_service(name: str, policy: dict, tmp: Path, db: Path, procs: list["Proc"],
+                  cpus: set[int] | None) -> tuple[list[str], int, Path]:
+    """`warden serve` (keys made here) with `policy` pointed at it, written to
+    policy-<name>.yaml; returns the gateway's `--credential-file` arguments, the port and the
+    keys' directory."""
     warden = REPO / "target/release/warden"
-    keys = tmp / "serve-keys"
+    keys = tmp / f"serve-keys-{name}"
     subprocess.run([str(warden), "serve", "init", "--dir", str(keys)], check=True,
                    capture_output=True, timeout=60)
     port = free_port()
     policy["approvals"]["service"]["url"] = f"http://127.0.0.1:{port}"
-    policy.setdefault("audit", {})
-    path = tmp / "policy-audit.yaml"
+    path = tmp / f"policy-{name}.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     # Lowest CPU priority: in production the service runs on its own machine; here it shares the
     # upstream's and wrk's CPU, and its batch ingest must not slow the load generator.
-    proc = Proc("warden-serve", ["nice", "-n", "19", str(warden), "serve", "--policy", str(path),
+    proc = Proc(f"warden-serve-{name}", ["nice", "-n", "19", str(warden), "serve", "--policy", str(path),
                                  "--listen", f"127.0.0.1:{port}", "--db", str(db),
                                  "--signing-key", str(keys / "approvals-signing-key.pem"),
                                  "--gateway-token-file", str(keys / "approvals-token")],
-                tmp / "warden-serve.log", cpus=cpus)
+                tmp / f"warden-serve-{name}.log", cpus=cpus)
     procs.append(proc)
     deadline = time.monotonic() + 20
     while True:
@@ -182,9 +218,10 @@ def start_audit_service(policy: dict, tmp: Path, db: Path, procs: list["Proc"],
             time.sleep(0.05)
     credentials = policy["credentials"]
     service = policy["approvals"]["service"]
-    return ["--credential-file", f"{credentials[service['token']]['env']}={keys / 'approvals-token'}",
-            "--credential-file",
-            f"{credentials[service['verdict_key']]['env']}={keys / 'approvals-verdict-key.pub'}"]
+    return (["--credential-file", f"{credentials[service['token']]['env']}={keys / 'approvals-token'}",
+             "--credential-file",
+             f"{credentials[service['verdict_key']]['env']}={keys / 'approvals-verdict-key.pub'}"],
+            port, keys)
 
 
 def make_issuer(tmp: Path) -> tuple[Path, str]:
@@ -337,7 +374,10 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 
 PROBE_MODES = ("noop", "headers", "buffer", "parse", "ledger")
 # The gateways run by scripts/run_envoy.py, each with its own policy (policy-<suffix>.yaml).
-WARDEN_VARIANTS = ("warden", "warden-budgets", "warden-budgets-counts", "warden-audit")
+WARDEN_VARIANTS = ("warden", "warden-budgets", "warden-budgets-counts", "warden-audit",
+                   "warden-revocation", "warden-extauthz")
+# Revocations of other identities the kill-switch variants' service holds (a quarter of each kind).
+BENCH_REVOCATIONS = 200
 VARIANTS = ("baseline",) + WARDEN_VARIANTS + ("jwt", "direct", "jwt-uncached", "warden-uncached") \
     + tuple(f"probe-{m}" for m in PROBE_MODES)
 VARIANT_HELP = {
@@ -350,6 +390,12 @@ VARIANT_HELP = {
                              "answer is watched for the stream cut",
     "warden-audit": "warden with the demo policy's audit trail on: every record goes to a real "
                     "`warden serve` (run beside the upstream at the lowest CPU priority, off the gateway's CPU)",
+    "warden-revocation": "warden with the kill switch's list (identity.revocation): the filter "
+                         "refreshes BENCH_REVOCATIONS revocations from a real `warden serve` every "
+                         "second and checks each request against its worker's copy",
+    "warden-extauthz": "warden with the kill switch asked per request instead: Envoy's ext_authz "
+                       "sends each request's verified payload to `warden serve`'s /v1/authz "
+                       "(render_envoy.py --revocation-ext-authz), same service and list",
     "jwt": "jwt_authn only (no wasm), with the gateway's rule; the route swaps the credential",
     "direct": "no gateway: wrk straight to the upstream (the machine's own latency floor)",
     "jwt-uncached": "jwt, with the older rule `allow_missing_or_failed` alone instead of the "
@@ -524,7 +570,7 @@ def counter(admin_port: int, name: str) -> int:
     return 0
 
 
-def probe(gw: Gateway, body: bytes, headers: dict, expect: str) -> None:
+def probe(gw: Gateway, body: bytes, headers: dict, expect: str, attempt: int = 0) -> None:
     """One request through the gateway: 200 and exactly the upstream's canned answer."""
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
     try:
@@ -538,6 +584,10 @@ def probe(gw: Gateway, body: bytes, headers: dict, expect: str) -> None:
         data = resp.read().decode(errors="replace")
     finally:
         conn.close()
+    if resp.status == 503 and "revocation_unavailable" in data and attempt < 50:
+        # The kill switch's gateway refuses until its first list arrives (about a second).
+        time.sleep(0.1)
+        return probe(gw, body, headers, expect, attempt + 1)
     if resp.status != 200 or data != expect:
         raise BenchError(f"{gw.name}: probe got {resp.status} {data[:400]!r} "
                          f"(log {gw.proc.log}):\n{gw.proc.log_tail()}")
@@ -910,6 +960,9 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     audit_db = tmp / "audit.db"
     if "warden-audit" in variants:
         audit_args = start_audit_service(audit_policy, tmp, audit_db, procs, other_cpus)
+    revocation_args: list[str] = []
+    if "warden-revocation" in variants or "warden-extauthz" in variants:
+        revocation_args = start_revocation_service(policy, tmp, procs, other_cpus)
 
     # The gateways, all started now and kept running for the whole run.
     gateways: dict[str, Gateway] = {}
@@ -931,7 +984,10 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
                    # Envoy itself: its CPU is what the benchmark reports.
                    "--drain-timeout", "0",
                    "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
-                   *(audit_args if name == "warden-audit" else approval_credential_args(policy, tmp))]
+                   *(audit_args if name == "warden-audit" else
+                     revocation_args if name in ("warden-revocation", "warden-extauthz") else
+                     approval_credential_args(policy, tmp)),
+                   *(["--revocation-ext-authz"] if name == "warden-extauthz" else [])]
             env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
         else:
             config = tmp / f"{name}.json"

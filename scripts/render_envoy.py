@@ -233,6 +233,7 @@ def approvals_cluster(policy: dict, ca_file: str, address: str | None) -> tuple[
 
 AUDIT_CLUSTER = "warden_audit"
 LEASES_CLUSTER = "warden_leases"
+REVOCATIONS_CLUSTER = "warden_revocations"
 
 
 def own_service_cluster(section: Any, path: str, name: str, ca_file: str) -> list[dict]:
@@ -261,6 +262,13 @@ def leases_cluster(policy: dict, ca_file: str) -> list[dict]:
     accounting = policy.get("accounting")
     leases = accounting.get("leases") if isinstance(accounting, dict) else None
     return own_service_cluster(leases, "accounting.leases", LEASES_CLUSTER, ca_file)
+
+
+def revocations_cluster(policy: dict, ca_file: str) -> list[dict]:
+    """The `warden_revocations` cluster when `identity.revocation.service` names a URL of its own."""
+    identity = policy.get("identity")
+    revocation = identity.get("revocation") if isinstance(identity, dict) else None
+    return own_service_cluster(revocation, "identity.revocation", REVOCATIONS_CLUSTER, ca_file)
 
 
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
@@ -464,7 +472,8 @@ def render(args: argparse.Namespace) -> str:
                                       if scheme == "https" else None),
         "jwks_clusters": jwks_clusters,
         "approvals_clusters": (approval_clusters + audit_cluster(policy, args.ca_file)
-                               + leases_cluster(policy, args.ca_file)),
+                               + leases_cluster(policy, args.ca_file)
+                               + revocations_cluster(policy, args.ca_file)),
         # A held request is silent while it waits: Envoy must not time it out first.
         "stream_idle_timeout": f"{max(DEFAULT_STREAM_IDLE_SECONDS, hold + 60)}s",
         "stats_tags": stats_tags(),
@@ -474,6 +483,8 @@ def render(args: argparse.Namespace) -> str:
     except (OSError, yaml.YAMLError) as exc:
         raise RenderError(f"--template: {args.template}: {exc}") from None
     config = substitute(template, values)
+    if args.revocation_ext_authz:
+        add_revocation_ext_authz(config, policy)
     if args.access_log:
         add_file_access_log(config, args.access_log)
     header = (
@@ -482,6 +493,48 @@ def render(args: argparse.Namespace) -> str:
     )
     return header + yaml.dump(config, Dumper=_Dumper, sort_keys=False,
                               default_flow_style=False, width=100, allow_unicode=True)
+
+
+# The header jwt_authn forwards the verified payload in for the ext_authz variant (base64url JSON);
+# removed by the route before the upstream.
+PAYLOAD_HEADER = "x-warden-jwt-payload"
+
+
+def add_revocation_ext_authz(config: Any, policy: dict) -> None:
+    """--revocation-ext-authz: the kill switch asked per request instead of from the filter's list
+    (docs/identity.md, "The kill switch", compares the two). jwt_authn forwards the verified
+    payload in PAYLOAD_HEADER; Envoy's HTTP ext_authz, between jwt_authn and Warden, sends that
+    header to `warden serve`'s `/v1/authz` on the approval service's cluster (fail closed: an
+    error is a 503) and the route removes it before the upstream."""
+    approvals = policy.get("approvals")
+    if not isinstance(approvals, dict) or not isinstance(approvals.get("service"), dict):
+        raise RenderError("--revocation-ext-authz: needs the policy's approvals.service (warden serve)")
+    service = approvals["service"]
+    scheme, host, port, prefix = parse_url(service.get("url", ""), "approvals.service.url")
+    cluster = service.get("cluster") or APPROVALS_CLUSTER
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    filters = hcm["http_filters"]
+    jwt_at = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.jwt_authn")
+    for provider in filters[jwt_at]["typed_config"]["providers"].values():
+        provider["forward_payload_header"] = PAYLOAD_HEADER
+    filters.insert(jwt_at + 1, {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "transport_api_version": "V3",
+            "failure_mode_allow": False,
+            "status_on_error": {"code": 503},
+            "http_service": {
+                "server_uri": {"uri": f"{scheme}://{host}:{port}", "cluster": cluster, "timeout": "2s"},
+                "path_prefix": f"{prefix.rstrip('/')}/v1/authz",
+                "authorization_request": {"allowed_headers": {"patterns": [{"exact": PAYLOAD_HEADER}]}},
+            },
+        },
+    })
+    for vh in hcm["route_config"]["virtual_hosts"]:
+        for route in vh["routes"]:
+            if "route" in route:
+                route["request_headers_to_remove"] = route.get("request_headers_to_remove", []) + [PAYLOAD_HEADER]
 
 
 def add_file_access_log(config: Any, path: str) -> None:
@@ -538,6 +591,10 @@ def add_render_args(ap: argparse.ArgumentParser) -> None:
                          "this file, beside standard output")
     ap.add_argument("--no-check-files", action="store_true",
                     help="do not require the wasm and JWKS files to exist at render time")
+    ap.add_argument("--revocation-ext-authz", action="store_true",
+                    help="ask warden serve's /v1/authz on every request (Envoy's ext_authz) instead "
+                         "of the filter's revocation list: the design the benchmark compares "
+                         "(docs/identity.md, \"The kill switch\")")
 
 
 def main(argv: list[str] | None = None) -> int:

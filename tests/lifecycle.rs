@@ -263,6 +263,27 @@ fn a_request_turned_away_before_its_headers_are_judged_is_recorded_with_who_sent
 }
 
 #[test]
+fn a_revoked_caller_turned_away_is_recorded_as_revoked_with_who_sent_it() {
+    // The glue turns a revoked caller away before the exchange starts (the kill switch).
+    let list = warden::core::revocation::RevocationList::parse(
+        br#"{"version":3,"revocations":[{"id":9,"kind":"subject","value":"alice","reason":"laptop stolen"}]}"#,
+    )
+    .unwrap();
+    let who = warden::core::revocation::Presented { subject: "alice", groups: &[], job: &[], token_id: None };
+    let denial = list.find(&who, NOW as i64).expect("alice is revoked").denial();
+    let hs = headers(&[]);
+    let head = RequestHead { method: "POST", path: "/v1/messages", headers: &hs, token: verified(&["eng"]), now: NOW };
+    let gw = gateway();
+    let (exchange, reply) = Exchange::turned_away(&gw, &head, denial);
+    assert_eq!((reply.status, reply.reason), (401, Reason::Revoked));
+    let run = Run { gw, exchange, replies: vec![reply] };
+    let (record, replies) = run.ended();
+    assert_refused(&record, &replies, "revoked");
+    assert_eq!(subject_and_role(&record), alice("developer"));
+    assert!(record.decision.message.as_deref().unwrap_or("").contains("access revoked: laptop stolen"));
+}
+
+#[test]
 fn a_request_refused_because_the_audit_queue_is_full_names_no_caller_so_it_is_only_summarised() {
     // A record without identity that refuses is counted in the outbox's summary, never queued:
     // it cannot fill the queue it waits on.

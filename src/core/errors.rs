@@ -143,6 +143,12 @@ pub enum Reason {
     /// The budget ledger could not be updated (contention beyond the retry bound, or full): the
     /// request is refused rather than let through uncounted.
     BudgetUnavailable,
+    /// The caller's subject, a group of theirs, their job or this token was revoked (the kill
+    /// switch, `identity.revocation`): 401, so clients fetch a new token.
+    Revoked,
+    /// The gateway's revocation list is older than `identity.revocation.max_staleness` and the
+    /// policy says `refuse`: nobody can be shown not to be revoked.
+    RevocationUnavailable,
 }
 
 impl Reason {
@@ -181,6 +187,8 @@ impl Reason {
             Self::InternalError => "internal_error",
             Self::BudgetExhausted => "budget_exhausted",
             Self::BudgetUnavailable => "budget_unavailable",
+            Self::Revoked => "revoked",
+            Self::RevocationUnavailable => "revocation_unavailable",
         }
     }
 
@@ -191,7 +199,8 @@ impl Reason {
             | Self::TokenInvalid
             | Self::TokenLifetimeUnknown
             | Self::TokenLifetimeTooLong
-            | Self::TokenSubjectMissing => ErrorType::Authentication,
+            | Self::TokenSubjectMissing
+            | Self::Revoked => ErrorType::Authentication,
             Self::NoRoleBinding
             | Self::RoleNotEntitled
             | Self::EndpointNotAllowed
@@ -214,7 +223,7 @@ impl Reason {
             }
             Self::BodyTooLarge => ErrorType::RequestTooLarge,
             Self::InternalError | Self::ResponseUninspectable => ErrorType::Api,
-            Self::AuditUnavailable | Self::BudgetUnavailable => ErrorType::Unavailable,
+            Self::AuditUnavailable | Self::BudgetUnavailable | Self::RevocationUnavailable => ErrorType::Unavailable,
             Self::BudgetExhausted => ErrorType::RateLimit,
         }
     }
@@ -222,11 +231,14 @@ impl Reason {
     /// Whether the same request may pass later: only when a service Warden depends on is
     /// temporarily out of reach; every other refusal is deterministic.
     pub fn retryable(self) -> bool {
-        matches!(self, Self::AuditUnavailable | Self::BudgetExhausted | Self::BudgetUnavailable)
+        matches!(
+            self,
+            Self::AuditUnavailable | Self::BudgetExhausted | Self::BudgetUnavailable | Self::RevocationUnavailable
+        )
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 34] = [
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::TokenLifetimeUnknown,
@@ -259,6 +271,8 @@ impl Reason {
         Self::InternalError,
         Self::BudgetExhausted,
         Self::BudgetUnavailable,
+        Self::Revoked,
+        Self::RevocationUnavailable,
     ];
 }
 

@@ -153,6 +153,11 @@ impl Gateway {
         self.keys.lease_token.as_ref()
     }
 
+    /// The revocation list's bearer token (when the policy has `identity.revocation`).
+    pub fn revocation_token(&self) -> Option<&Secret> {
+        self.keys.revocation_token.as_ref()
+    }
+
     /// Whether the policy keeps an audit record of every exchange.
     pub fn audits(&self) -> bool {
         self.audit_blobs.is_some()

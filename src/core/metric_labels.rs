@@ -78,9 +78,12 @@ pub const APPROVALS: Family = Family { metric: "approvals", keys: &["outcome"] }
 /// Calls asking `warden serve` for budget leases, by outcome.
 pub const LEASE_CALLS: Family = Family { metric: "lease_calls", keys: &["outcome"] };
 
+/// Refreshes of the revocation list from `warden serve`, by outcome.
+pub const REVOCATION_REFRESHES: Family = Family { metric: "revocation_refreshes", keys: &["outcome"] };
+
 /// Every labelled family (the unlabelled ones are defined up front by the glue).
-pub const FAMILIES: [Family; 8] =
-    [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS, LEASE_CALLS];
+pub const FAMILIES: [Family; 9] =
+    [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS, LEASE_CALLS, REVOCATION_REFRESHES];
 
 impl Family {
     /// The stat name for `values` (one per key, sanitized; a missing one is `none`), without
@@ -195,6 +198,35 @@ impl LeaseOutcome {
     pub fn label(self) -> &'static str {
         match self {
             Self::Granted => "granted",
+            Self::Refused => "refused",
+            Self::Unreachable => "unreachable",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How a refresh of the revocation list ended, as the `outcome` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationOutcome {
+    /// A new list was received and published.
+    Changed,
+    /// The service said the list is unchanged (304).
+    Unchanged,
+    /// The service answered, but not with a usable list (another status, or a list the gateway
+    /// refuses).
+    Refused,
+    /// No answer: the service could not be reached or timed out.
+    Unreachable,
+    /// The call could not be sent.
+    Error,
+}
+
+impl RevocationOutcome {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Unchanged => "unchanged",
             Self::Refused => "refused",
             Self::Unreachable => "unreachable",
             Self::Error => "error",
@@ -329,6 +361,7 @@ pub struct Registry<S: StatSink> {
     dlp_findings: Series<S::Id>,
     approvals: Series<S::Id>,
     lease_calls: Series<S::Id>,
+    revocation_refreshes: Series<S::Id>,
     models: ModelLabels,
 }
 
@@ -345,6 +378,7 @@ impl<S: StatSink> Registry<S> {
             dlp_findings: Series::new(DLP_FINDINGS),
             approvals: Series::new(APPROVALS),
             lease_calls: Series::new(LEASE_CALLS),
+            revocation_refreshes: Series::new(REVOCATION_REFRESHES),
             models: ModelLabels::default(),
         }
     }
@@ -417,6 +451,11 @@ impl<S: StatSink> Registry<S> {
     /// How a call asking `warden serve` for budget leases ended.
     pub fn lease_call(&mut self, outcome: LeaseOutcome) {
         self.lease_calls.add(&mut self.sink, &[outcome.label()], 1);
+    }
+
+    /// How a refresh of the revocation list ended.
+    pub fn revocation_refresh(&mut self, outcome: RevocationOutcome) {
+        self.revocation_refreshes.add(&mut self.sink, &[outcome.label()], 1);
     }
 }
 
@@ -612,6 +651,16 @@ mod tests {
         registry.lease_call(LeaseOutcome::Granted);
         assert_eq!(registry.sink().total("warden.outcome.unreachable.lease_calls"), 2);
         assert_eq!(registry.sink().total("warden.outcome.granted.lease_calls"), 1);
+    }
+
+    #[test]
+    fn revocation_refreshes_are_counted_by_outcome() {
+        let mut registry = Registry::new(Recorder::default());
+        registry.revocation_refresh(RevocationOutcome::Unchanged);
+        registry.revocation_refresh(RevocationOutcome::Changed);
+        registry.revocation_refresh(RevocationOutcome::Unchanged);
+        assert_eq!(registry.sink().total("warden.outcome.unchanged.revocation_refreshes"), 2);
+        assert_eq!(registry.sink().total("warden.outcome.changed.revocation_refreshes"), 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod metric_labels;
 pub mod model_list;
 pub mod nesting;
 pub mod policy;
+pub mod revocation;
 pub mod secret;
 pub mod splice;
 pub mod sse;

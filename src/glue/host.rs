@@ -360,6 +360,18 @@ pub fn post(endpoint: &Endpoint, content_type: &str, body: &[u8], timeout_ms: u6
     dispatch_http_call(endpoint.cluster, &headers, body, timeout_ms)
 }
 
+/// `GET`s `endpoint` with the bearer token, through [`dispatch_http_call`].
+pub fn get(endpoint: &Endpoint, timeout_ms: u64) -> Result<u32, HostError> {
+    let authorization = format!("Bearer {}", endpoint.token.expose());
+    let headers = [
+        (":method", "GET"),
+        (":path", endpoint.path),
+        (":authority", endpoint.authority),
+        ("authorization", authorization.as_str()),
+    ];
+    dispatch_http_call(endpoint.cluster, &headers, &[], timeout_ms)
+}
+
 /// Defines a counter (Envoy shows it as `wasmcustom.<name>`) and returns its id.
 pub fn define_counter(name: &str) -> Result<u32, HostError> {
     let mut id: u32 = 0;
@@ -386,5 +398,28 @@ pub fn add(metric_id: u32, n: i64) {
     // SAFETY: plain values.
     unsafe {
         proxy_increment_metric(metric_id, n);
+    }
+}
+
+/// Failures of a background call, reported at most once a minute with how many happened.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    unlogged: u64,
+    last_log_ms: u64,
+}
+
+impl FailureLog {
+    /// Least time between two reports, in milliseconds.
+    const EVERY_MS: u64 = 60_000;
+
+    /// Notes a failure at `now_ms`; `Some(count)` of failures since the last report when one is
+    /// due now.
+    pub fn note(&mut self, now_ms: u64) -> Option<u64> {
+        self.unlogged = self.unlogged.saturating_add(1);
+        if self.last_log_ms != 0 && now_ms.saturating_sub(self.last_log_ms) < Self::EVERY_MS {
+            return None;
+        }
+        self.last_log_ms = now_ms.max(1);
+        Some(std::mem::take(&mut self.unlogged))
     }
 }

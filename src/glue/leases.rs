@@ -32,8 +32,6 @@ use std::rc::Rc;
 
 /// Longest wait for the service to answer an ask, in milliseconds.
 const CALL_TIMEOUT_MS: u64 = 5_000;
-/// Least time between two log lines about failed asks, in milliseconds.
-const FAILURE_LOG_EVERY_MS: u64 = 60_000;
 
 /// The root context's side: the keys to watch, where asks go, and the call in flight.
 pub struct Leases {
@@ -45,9 +43,8 @@ pub struct Leases {
     instance: String,
     /// The call in flight: its token and the asks it carries.
     in_flight: Option<(u32, Vec<LeaseAsk>)>,
-    /// Failures not yet logged, and when the last log line was written.
-    unlogged_failures: u64,
-    last_failure_log_ms: u64,
+    /// Failures not yet logged.
+    failures: host::FailureLog,
     metrics: Option<Rc<Metrics>>,
     gateway: Rc<Gateway>,
 }
@@ -72,8 +69,7 @@ impl Leases {
             token,
             instance,
             in_flight: None,
-            unlogged_failures: 0,
-            last_failure_log_ms: 0,
+            failures: host::FailureLog::default(),
             metrics,
             gateway: Rc::clone(gateway),
         }))
@@ -152,16 +148,13 @@ impl Leases {
     /// Counts a failed ask and logs failures at most once a minute.
     fn failed(&mut self, outcome: LeaseOutcome, what: &str, now: u64) {
         self.count(outcome);
-        self.unlogged_failures = self.unlogged_failures.saturating_add(1);
-        if self.last_failure_log_ms == 0 || now.saturating_sub(self.last_failure_log_ms) >= FAILURE_LOG_EVERY_MS {
+        if let Some(failures) = self.failures.note(now) {
             log::warn!(
                 "leases: asking cluster {} for budget leases failed {} times since the last report, last: {what}; \
                  this instance keeps to what it was granted",
                 self.settings.cluster,
-                self.unlogged_failures
+                failures
             );
-            self.unlogged_failures = 0;
-            self.last_failure_log_ms = now.max(1);
         }
     }
 

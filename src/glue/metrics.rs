@@ -1,8 +1,9 @@
 //! Warden's metrics in Envoy's stats: the labelled families of [`crate::core::metric_labels`]
-//! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals, lease calls), defined on
-//! first use through host calls, and four unlabelled ones defined up front:
-//! `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in` (counters) and
-//! `warden.audit.waiting` (a gauge shared by the workers). docs/metrics.md lists every name and
+//! (requests, tokens, cost, budget refusals, stream cuts, DLP findings, approvals, lease calls,
+//! revocation refreshes), defined on first use through host calls, four unlabelled ones defined
+//! up front: `warden.approvals.held`, `warden.audit.dropped`, `warden.audit.stood_in` (counters)
+//! and `warden.audit.waiting` (a gauge shared by the workers), and `warden.revocation.streams_cut`
+//! (a counter) defined on the first stream the kill switch cuts. docs/metrics.md lists every name and
 //! label as `/stats/prometheus` prints it.
 //!
 //! Limits: a host that refuses a definition only loses that series, never a decision; the
@@ -11,7 +12,9 @@
 use super::host;
 use crate::core::dlp::mask::Tally;
 use crate::core::errors::Reason;
-use crate::core::metric_labels::{ApprovalOutcome, Decision, LeaseOutcome, Registry, StatSink, TokenCounts};
+use crate::core::metric_labels::{
+    ApprovalOutcome, Decision, LeaseOutcome, Registry, RevocationOutcome, StatSink, TokenCounts,
+};
 use crate::core::policy::glob::GlobSet;
 use std::cell::RefCell;
 
@@ -36,6 +39,8 @@ pub struct Metrics {
     audit_dropped: Option<u32>,
     audit_stood_in: Option<u32>,
     audit_waiting: Option<u32>,
+    /// Defined on the first cut (policies without the kill switch never show it).
+    revoked_streams_cut: std::cell::OnceCell<Option<u32>>,
     labelled: RefCell<Registry<HostStats>>,
 }
 
@@ -48,6 +53,7 @@ impl Metrics {
             audit_dropped: counter("warden.audit.dropped"),
             audit_stood_in: counter("warden.audit.stood_in"),
             audit_waiting: host::define_gauge("warden.audit.waiting").ok(),
+            revoked_streams_cut: std::cell::OnceCell::new(),
             labelled: RefCell::new(Registry::new(HostStats)),
         }
     }
@@ -98,6 +104,21 @@ impl Metrics {
     pub fn lease_call(&self, outcome: LeaseOutcome) {
         if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
             labelled.lease_call(outcome);
+        }
+    }
+
+    /// How a refresh of the revocation list ended.
+    pub fn revocation_refresh(&self, outcome: RevocationOutcome) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.revocation_refresh(outcome);
+        }
+    }
+
+    /// A live answer was ended because its caller was revoked.
+    pub fn revoked_stream_cut(&self) {
+        let id = self.revoked_streams_cut.get_or_init(|| host::define_counter("warden.revocation.streams_cut").ok());
+        if let Some(id) = *id {
+            host::increment(id);
         }
     }
 

@@ -25,6 +25,11 @@
 //! admission attempt and when it ends, and the root context's tick renews their leases from
 //! `warden serve` ([`leases`]); the request path never waits for it.
 //!
+//! With `identity.revocation`, the tick also refreshes the kill switch's list ([`revocation`]);
+//! a request whose verified caller is revoked (or, under `refuse`, that finds the list stale) is
+//! turned away before its exchange starts (one call, [`revocation::Watch::judge`]), and a live
+//! answer of a caller revoked since is ended at its next chunk.
+//!
 //! Host calls go through [`host`], which never panics; a failing host call is reported to the
 //! exchange ([`Exchange::on_host_failure`]), which refuses the request (`internal_error`) and
 //! records it — it never lets it through.
@@ -34,6 +39,7 @@ mod host;
 mod leases;
 mod ledger;
 mod metrics;
+mod revocation;
 
 use crate::core::audit::outbox::Outbox;
 use crate::core::audit::trail::Ending;
@@ -57,7 +63,7 @@ use std::rc::Rc;
 proxy_wasm::main! {{
     install_logger();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(WardenRoot { gateway: None, metrics: None, delivery: None, leases: None })
+        Box::new(WardenRoot { gateway: None, metrics: None, delivery: None, leases: None, revocations: None })
     });
 }}
 
@@ -79,12 +85,16 @@ struct WardenRoot {
     delivery: Option<audit::Delivery>,
     /// Budget leases from `warden serve` (when the policy has `accounting.leases`).
     leases: Option<leases::Leases>,
+    /// The kill switch's list from `warden serve` (when the policy has `identity.revocation`).
+    revocations: Option<revocation::Revocations>,
 }
 
 impl Context for WardenRoot {
-    /// `warden serve` answered a lease call or a batch of audit records.
+    /// `warden serve` answered a revocation list call, a lease call or a batch of audit records.
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        if let Some(leases) = self.leases.as_mut().filter(|leases| leases.owns(token_id)) {
+        if let Some(revocations) = self.revocations.as_mut().filter(|r| r.owns(token_id)) {
+            revocations.on_response(body_size);
+        } else if let Some(leases) = self.leases.as_mut().filter(|leases| leases.owns(token_id)) {
             leases.on_response(body_size);
         } else if let Some(delivery) = self.delivery.as_mut() {
             delivery.on_response(body_size);
@@ -138,8 +148,16 @@ impl RootContext for WardenRoot {
                         return false;
                     }
                 }
+                match revocation::Revocations::start(&gateway, self.metrics.clone()) {
+                    Ok(revocations) => self.revocations = revocations,
+                    Err(e) => {
+                        log::error!("cannot set up the revocation list (host status {})", e.0);
+                        return false;
+                    }
+                }
                 let budgets = gateway.policy.roles.iter().any(|role| !role.budgets.is_empty());
-                if budgets && self.delivery.is_none() && self.leases.is_none() {
+                let ticking = self.delivery.is_some() || self.leases.is_some() || self.revocations.is_some();
+                if budgets && !ticking {
                     // Their ticks retry refused settlements too; without them, a tick of its own.
                     if let Err(e) = host::set_tick_period(UNSETTLED_TICK_MS) {
                         log::error!("cannot set the tick (host status {})", e.0);
@@ -168,6 +186,9 @@ impl RootContext for WardenRoot {
         if let Some(leases) = self.leases.as_mut() {
             leases.on_tick();
         }
+        if let Some(revocations) = self.revocations.as_mut() {
+            revocations.on_tick();
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -176,6 +197,10 @@ impl RootContext for WardenRoot {
             metrics: self.metrics.clone(),
             outbox: self.delivery.as_ref().map(|d| d.outbox.clone()),
             lease_keys: self.leases.as_ref().map(|l| l.keys.clone()),
+            revocation: self.revocations.as_ref().map(|r| r.watch.clone()),
+            revocation_seen: 0,
+            event_stream: false,
+            revoked_cut: false,
             response_complete: false,
             decision: Cell::new(None),
             exchange: None,
@@ -196,6 +221,14 @@ struct WardenHttp {
     outbox: Option<Rc<RefCell<Outbox>>>,
     /// The worker's budget keys in use, renewed on the tick (when the policy leases budgets).
     lease_keys: Option<Rc<RefCell<KeysInUse>>>,
+    /// The worker's revocation list (when the policy has `identity.revocation`).
+    revocation: Option<Rc<revocation::Watch>>,
+    /// The list's generation when this request's caller was last checked against it.
+    revocation_seen: u64,
+    /// Whether the answer is an event stream (read with the response headers).
+    event_stream: bool,
+    /// Whether the answer was ended because its caller was revoked: later bytes are dropped.
+    revoked_cut: bool,
     /// Whether the response reached its end.
     response_complete: bool,
     /// The request's decision so far (a refusal after forwarding replaces it), counted once in
@@ -288,6 +321,14 @@ impl HttpContext for WardenHttp {
             self.exchange = Some(exchange);
             return self.reply(&local);
         }
+        if let Some(watch) = &self.revocation {
+            self.revocation_seen = watch.generation();
+            if let Err(denial) = watch.judge(&head.token, millis(head.now)) {
+                let (exchange, local) = Exchange::turned_away(&gateway, &head, denial);
+                self.exchange = Some(exchange);
+                return self.reply(&local);
+            }
+        }
         let (exchange, step) = Exchange::start(&gateway, &head);
         self.exchange = Some(exchange);
         match step {
@@ -344,6 +385,11 @@ impl HttpContext for WardenHttp {
             Ok(headers) => headers,
             Err(e) => return self.fail_response("reading response headers", e),
         };
+        if self.revocation.is_some() {
+            self.event_stream = headers.iter().any(|(name, value)| {
+                name == "content-type" && value.trim_start().to_ascii_lowercase().starts_with("text/event-stream")
+            });
+        }
         match exchange.on_response_headers(&gateway, &headers) {
             ResponseStep::Pass | ResponseStep::Observe => Action::Continue,
             ResponseStep::Reply(local) => self.reply(&local),
@@ -365,6 +411,9 @@ impl HttpContext for WardenHttp {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if end_of_stream {
             self.response_complete = true;
+        }
+        if let Some(action) = self.cut_if_revoked(body_size, end_of_stream) {
+            return action;
         }
         match self.response_mode() {
             ResponseMode::Observe => self.observe_chunk(body_size),
@@ -413,6 +462,55 @@ impl WardenHttp {
     /// How the exchange wants the response body handled (passed when there is none).
     fn response_mode(&self) -> ResponseMode {
         self.exchange.as_ref().map_or(ResponseMode::Pass, Exchange::response_mode)
+    }
+
+    /// Ends a live answer whose caller was revoked since the request was judged
+    /// (`identity.revocation.cut_streams`): this chunk up to its first event end, then an SSE
+    /// `event: error` (`revoked`), and nothing after — later chunks are dropped and the stream
+    /// reset so the upstream stops. The exchange records the refusal. `None`: carry on.
+    fn cut_if_revoked(&mut self, size: usize, end: bool) -> Option<Action> {
+        if self.revoked_cut {
+            if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &[]) {
+                return Some(self.fail_response("dropping bytes after the revocation", e));
+            }
+            if !end {
+                if let Err(e) = host::close_response_stream() {
+                    log::error!("resetting the revoked caller's stream failed (host status {})", e.0);
+                }
+            }
+            return Some(Action::Continue);
+        }
+        if !self.event_stream {
+            return None;
+        }
+        let (watch, gateway) = (self.revocation.clone()?, self.gateway.clone()?);
+        let now = host::now_millis();
+        let denial = {
+            let caller = self.exchange.as_ref().filter(|e| !e.is_refused())?.caller()?;
+            watch.revoked_since(&mut self.revocation_seen, caller, now)?
+        };
+        let chunk = match host::get_buffer(Buffer::ResponseBody, 0, size) {
+            Ok(chunk) => chunk,
+            Err(e) => return Some(self.fail_response("reading the revoked caller's stream", e)),
+        };
+        let exchange = self.exchange.as_mut()?;
+        let delivered = if exchange.response_mode() == ResponseMode::Stream {
+            exchange.on_response_chunk(&gateway, &chunk)
+        } else {
+            chunk
+        };
+        let out = crate::core::revocation::cut_stream(&delivered, &denial);
+        exchange.on_delivered(&out, now);
+        let reply = exchange.refuse(denial);
+        self.decision.set(Some((Decision::Denied, Some(reply.reason))));
+        self.revoked_cut = true;
+        if let Some(metrics) = &self.metrics {
+            metrics.revoked_stream_cut();
+        }
+        if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &out) {
+            return Some(self.fail_response("ending the revoked caller's stream", e));
+        }
+        Some(Action::Continue)
     }
 
     /// Hands a copy of a passing response chunk to the audit record.

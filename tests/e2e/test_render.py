@@ -211,6 +211,39 @@ def test_a_lease_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
     assert "warden_leases" not in clusters(config), "asks then go to the approval service's cluster"
 
 
+def test_a_revocation_service_of_its_own_gets_its_own_cluster(tmp_path, jwks_file):
+    policy = approvals_policy()
+    policy["identity"]["revocation"] = {"service": {"url": "http://kill.internal:9002/k", "token": "a"}}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    cluster = clusters(config)["warden_revocations"]
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "kill.internal", "port_value": 9002}
+    policy["identity"]["revocation"] = {}
+    rc, config, err = render(tmp_path, policy)
+    assert rc == 0, err
+    assert "warden_revocations" not in clusters(config), "the list then comes from the approval service"
+
+
+def test_the_ext_authz_kill_switch_asks_warden_serve_and_strips_the_payload(tmp_path, jwks_file):
+    rc, config, err = render(tmp_path, approvals_policy(), "--revocation-ext-authz")
+    assert rc == 0, err
+    filters = hcm(config)["http_filters"]
+    assert [f["name"] for f in filters] == ["envoy.filters.http.jwt_authn", "envoy.filters.http.ext_authz",
+                                           "warden", "envoy.filters.http.router"]
+    assert filters[0]["typed_config"]["providers"]["corp"]["forward_payload_header"] == "x-warden-jwt-payload"
+    ext_authz = filters[1]["typed_config"]
+    assert ext_authz["failure_mode_allow"] is False, "fail closed"
+    service = ext_authz["http_service"]
+    assert service["server_uri"]["cluster"] == "warden_approvals"
+    assert service["path_prefix"] == "/warden/v1/authz", "under the service URL's prefix"
+    assert service["authorization_request"]["allowed_headers"]["patterns"] == [{"exact": "x-warden-jwt-payload"}]
+    routes = [r for vh in hcm(config)["route_config"]["virtual_hosts"] for r in vh["routes"] if "route" in r]
+    assert routes and all("x-warden-jwt-payload" in r["request_headers_to_remove"] for r in routes)
+    rc, _, err = render(tmp_path, base_policy(), "--revocation-ext-authz")
+    assert rc != 0 and "needs the policy's approvals.service" in err
+
+
 def test_the_access_log_names_audit_records_and_can_go_to_a_file_too(tmp_path, jwks_file):
     rc, config, err = render(tmp_path, base_policy())
     assert rc == 0, err

@@ -13,6 +13,8 @@
 //!   hash chain and signed checkpoints, exports it as JSONL, replays a session (docs/audit.md).
 //! - `warden usage` sums tokens and cost per subject, role, job, model, day or hour over a window
 //!   from that database (docs/usage.md).
+//! - `warden revoke subject|group|job|token|list|lift` is the kill switch's command line
+//!   (docs/identity.md, "The kill switch").
 //! - `warden budget leases` lists the budget ledger gateways lease from `warden serve`
 //!   (docs/budgets.md).
 
@@ -21,6 +23,7 @@ mod budget;
 mod dates;
 mod redact;
 mod reviews;
+mod revoke;
 mod serve;
 mod token;
 mod usage;
@@ -55,6 +58,8 @@ enum Command {
     Usage(usage::UsageArgs),
     /// The budget ledger `warden serve` keeps for gateways that share budgets (leases).
     Budget(budget::BudgetArgs),
+    /// The kill switch: revoke a subject, group, job or token on every gateway; list; lift.
+    Revoke(revoke::RevokeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(&args),
         Command::Usage(args) => usage::run(&args),
         Command::Budget(args) => budget::run(&args),
+        Command::Revoke(args) => revoke::run(&args),
     }
 }
 

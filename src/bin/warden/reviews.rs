@@ -78,20 +78,25 @@ pub enum ReviewsCommand {
 
 /// Why a command failed, with its exit status.
 #[derive(Debug)]
-struct Failure {
-    status: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) status: u8,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn new(status: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u8, message: impl Into<String>) -> Self {
         Self { status, message: message.into() }
     }
 }
 
 /// Runs `warden reviews`.
 pub fn run(args: &ReviewsArgs) -> ExitCode {
-    match execute(args) {
+    finish("warden reviews", execute(args))
+}
+
+/// Prints a command's text, or its failure (prefixed with `command`) with its exit status.
+pub(crate) fn finish(command: &str, result: Result<String, Failure>) -> ExitCode {
+    match result {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) is not an error worth reporting.
@@ -99,7 +104,7 @@ pub fn run(args: &ReviewsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            eprintln!("warden reviews: {}", failure.message);
+            eprintln!("{command}: {}", failure.message);
             ExitCode::from(failure.status)
         }
     }
@@ -172,14 +177,14 @@ fn checked_id(id: &str) -> Result<&str, Failure> {
     }
 }
 
-struct Client {
+pub(crate) struct Client {
     base: String,
     token: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    fn new(service: &str, token: String) -> Result<Self, Failure> {
+    pub(crate) fn new(service: &str, token: String) -> Result<Self, Failure> {
         let base = service.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Failure::new(2, "--service must be an http:// or https:// URL"));
@@ -193,7 +198,7 @@ impl Client {
     }
 
     /// Calls the API; a non-2xx answer becomes a failure carrying the service's message.
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.base);
         let authorization = format!("Bearer {}", self.token);
         let unreachable = |e: ureq::Error| {
@@ -230,7 +235,7 @@ impl Client {
     }
 }
 
-fn pretty(value: &Value) -> String {
+pub(crate) fn pretty(value: &Value) -> String {
     format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default())
 }
 

@@ -285,6 +285,10 @@ pub struct IdentityConfig {
     /// Request header with which a caller picks one of its entitled roles. Default `x-warden-role`.
     #[serde(default = "default_role_header")]
     pub role_header: String,
+    /// The kill switch: the revocation list the gateway refreshes from `warden serve`
+    /// (docs/identity.md, "The kill switch"). Default: none (nothing is checked).
+    #[serde(default)]
+    pub revocation: Option<super::revocation::RevocationConfig>,
 }
 
 /// One OIDC provider.

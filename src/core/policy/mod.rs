@@ -17,6 +17,7 @@ pub mod config;
 pub mod dlp;
 pub mod glob;
 pub mod leases;
+pub mod revocation;
 pub mod token_service;
 pub mod units;
 pub mod url;
@@ -183,6 +184,8 @@ pub struct Policy {
     pub leases: Option<leases::LeaseSettings>,
     /// The token service `warden serve` runs, as written (checked); `None`: no token service.
     pub token_service: Option<token_service::TokenServiceConfig>,
+    /// The kill switch (`identity.revocation`); `None`: no revocation checks.
+    pub revocation: Option<revocation::RevocationSettings>,
 }
 
 /// Keys per role (same index as [`Policy::roles`]).
@@ -199,6 +202,8 @@ pub struct RoleKeys {
     pub audit_token: Option<Secret>,
     /// The bearer token for the lease service, when the policy has `accounting.leases`.
     pub lease_token: Option<Secret>,
+    /// The bearer token for the revocation list, when the policy has `identity.revocation`.
+    pub revocation_token: Option<Secret>,
 }
 
 /// What the filter needs to trust the approval service and be trusted by it.
@@ -256,12 +261,15 @@ impl Policy {
         };
         let audit_token = self.audit.as_ref().and_then(|a| resolved.get(a.token_credential.as_str()).cloned());
         let lease_token = self.leases.as_ref().and_then(|l| resolved.get(l.token_credential.as_str()).cloned());
+        let revocation_token =
+            self.revocation.as_ref().and_then(|r| resolved.get(r.token_credential.as_str()).cloned());
         let mut keys = RoleKeys {
             upstream: Vec::with_capacity(self.roles.len()),
             mask: Vec::new(),
             approvals,
             audit_token,
             lease_token,
+            revocation_token,
         };
         for role in &self.roles {
             match resolved.get(role.credential.as_str()) {
@@ -495,6 +503,8 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         .as_ref()
         .and_then(|l| leases::compile(&mut check, l, approvals.as_ref(), &file.credentials));
     accounting.lease_slice_percent = leases.as_ref().map(|l| l.slice_percent);
+    let revocation = (file.identity.revocation.as_ref())
+        .and_then(|r| revocation::compile(&mut check, r, approvals.as_ref(), &file.credentials));
     let mut budget_names = std::collections::BTreeSet::new();
     let role_names: Vec<&String> = file.roles.keys().collect();
     let mut roles = Vec::with_capacity(file.roles.len());
@@ -562,6 +572,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         accounting,
         leases,
         token_service: file.token_service,
+        revocation,
     })
 }
 

@@ -10,6 +10,7 @@
 //! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`super::audit`]) |
 //! | `POST /v1/budget/leases` (JSON) | gateway | `{"grants": […]}` ([`super::leases`]) |
 //! | `GET /v1/budget/leases?limit=N` | approver | `{"ttl_seconds", "now_ms", "windows": […]}` |
+//! | `GET /v1/revocations`, `POST /v1/revocations`, `POST /v1/revocations/{id}/lift` | gateway or revoker | the kill switch ([`super::revocations`]) |
 //! | `GET /healthz` | anyone | `{"status": "ok"}` |
 //!
 //! Errors are Anthropic-style JSON, `{"type":"error","error":{"type":…,"message":…}}`: 400

@@ -3,8 +3,8 @@
 //! one header, one navigation and one style sheet.
 //!
 //! The header reads "Warden console", the section's name and who is signed in; the navigation
-//! (`<nav id="console-nav">`) links Reviews · Sessions · Usage with stable ids `nav-reviews`,
-//! `nav-sessions`, `nav-usage`, the current section marked `aria-current="page"`. The document
+//! (`<nav id="console-nav">`) links Reviews · Sessions · Usage · Revocations with stable ids
+//! `nav-reviews`, `nav-sessions`, `nav-usage`, `nav-revocations`, the current section marked `aria-current="page"`. The document
 //! title is `<page title> · <section> · Warden console`.
 //!
 //! Scripts: pages work without JavaScript. One small static script, [`SCRIPT`] at
@@ -33,11 +33,13 @@ pub enum Section {
     Sessions,
     /// Spend (`/usage`).
     Usage,
+    /// The kill switch (`/revocations`).
+    Revocations,
 }
 
 impl Section {
     /// Every section, in navigation order.
-    pub const ALL: [Section; 3] = [Section::Reviews, Section::Sessions, Section::Usage];
+    pub const ALL: [Section; 4] = [Section::Reviews, Section::Sessions, Section::Usage, Section::Revocations];
 
     /// Its name in the navigation and the title.
     pub fn label(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Section {
             Self::Reviews => "Reviews",
             Self::Sessions => "Sessions",
             Self::Usage => "Usage",
+            Self::Revocations => "Revocations",
         }
     }
 
@@ -54,6 +57,7 @@ impl Section {
             Self::Reviews => "/reviews",
             Self::Sessions => "/sessions",
             Self::Usage => "/usage",
+            Self::Revocations => "/revocations",
         }
     }
 
@@ -63,6 +67,7 @@ impl Section {
             Self::Reviews => "nav-reviews",
             Self::Sessions => "nav-sessions",
             Self::Usage => "nav-usage",
+            Self::Revocations => "nav-revocations",
         }
     }
 }

@@ -829,6 +829,7 @@ mod tests {
             audit: Some((audit, pages)),
             leases: Some(Arc::clone(&state)),
             tokens: None,
+            revocations: None,
         });
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

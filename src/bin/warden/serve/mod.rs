@@ -20,7 +20,8 @@
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
 //! from, docs/budgets.md), [`jwt`] (the one JWT verifier: approvers' and sign-in sources'
-//! tokens), [`tokens`] (the token service), [`util`].
+//! tokens), [`tokens`] (the token service), [`revocations`] (the kill switch,
+//! docs/identity.md), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -33,6 +34,7 @@ pub mod console;
 pub mod jwt;
 pub mod leases;
 pub mod page;
+pub mod revocations;
 pub mod rules;
 pub mod service;
 pub mod sessions;
@@ -197,6 +199,8 @@ pub struct Parts {
     pub leases: bool,
     /// The token service (`token_service`).
     pub tokens: bool,
+    /// The kill switch's revocation list (`identity.revocation`).
+    pub revocations: bool,
 }
 
 impl Parts {
@@ -207,7 +211,13 @@ impl Parts {
     pub fn of(policy: &Policy) -> Self {
         let approvals = policy.approvals.is_some();
         let audit = approvals || policy.audit.is_some();
-        Self { approvals, audit, leases: audit || policy.leases.is_some(), tokens: policy.token_service.is_some() }
+        Self {
+            approvals,
+            audit,
+            leases: audit || policy.leases.is_some(),
+            tokens: policy.token_service.is_some(),
+            revocations: policy.revocation.is_some(),
+        }
     }
 
     /// Names of the parts that run, for the start-up line and errors.
@@ -217,6 +227,7 @@ impl Parts {
             (self.audit, "audit trail"),
             (self.leases, "budget leases"),
             (self.tokens, "token service"),
+            (self.revocations, "revocations"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -225,7 +236,7 @@ impl Parts {
 
     /// Whether a part gateways call (with the gateway token) runs.
     fn gateway_facing(self) -> bool {
-        self.approvals || self.audit || self.leases
+        self.approvals || self.audit || self.leases || self.revocations
     }
 
     /// The flag `flag` that `needed` parts (named) require, or a clear error.
@@ -255,7 +266,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     let parts = Parts::of(&policy);
     if parts.names().is_empty() {
         return Err(format!(
-            "{}: the policy asks nothing of warden serve: it has no `approvals`, `audit`, `accounting.leases` or `token_service` section",
+            "{}: the policy asks nothing of warden serve: it has no `approvals`, `audit`, `accounting.leases`, `token_service` or `identity.revocation` section",
             policy_path.display()
         ));
     }
@@ -272,6 +283,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             (parts.approvals, "approvals"),
             (parts.audit && !parts.approvals, "the audit trail"),
             (parts.leases && !parts.audit, "budget leases"),
+            (parts.revocations && !parts.leases, "revocations"),
         ],
         "the token gateways present; `warden serve init` writes one",
     )?;
@@ -288,6 +300,12 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         return Err("--token-previous-key needs the policy's `token_service` section".to_string());
     }
     let webhook = args.webhook.as_deref().filter(|u| !u.is_empty()).map(Webhook::new).transpose()?;
+    let revocation_store = match parts.revocations {
+        true => Some(Arc::new(
+            revocations::RevocationStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?,
+        )),
+        false => None,
+    };
     let tokens = match (&policy.token_service, token_signing_key) {
         (Some(config), Some(path)) => Some(Arc::new(token_service(config, &policy, policy_path, path, args)?)),
         _ => None,
@@ -303,8 +321,14 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     }
 
     let mut details = vec![format!("database {}", args.db.display())];
-    let mut served =
-        Served { service: None, approvals: parts.approvals, audit: None, leases: None, tokens: tokens.clone() };
+    let mut served = Served {
+        service: None,
+        approvals: parts.approvals,
+        audit: None,
+        leases: None,
+        tokens: tokens.clone(),
+        revocations: None,
+    };
     let mut retention = None;
     if let Some(gateway_token_file) = gateway_token_file.filter(|_| parts.gateway_facing()) {
         let rules = if parts.approvals {
@@ -357,6 +381,14 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             let ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
             served.leases =
                 Some(Arc::new(LeaseState { service: Arc::clone(&service), ledger, ttl_seconds: args.lease_ttl }));
+        }
+        if let (Some(store), Some(settings)) = (&revocation_store, &policy.revocation) {
+            served.revocations = Some(Arc::new(revocations::RevocationState::new(
+                Arc::clone(&service),
+                Arc::clone(store),
+                settings.revokers.clone(),
+                policy.identity.groups_claim.clone(),
+            )));
         }
         served.service = Some(service);
     }
@@ -440,6 +472,8 @@ pub struct Served {
     pub leases: Option<Arc<LeaseState>>,
     /// The token service.
     pub tokens: Option<Arc<tokens::TokenService>>,
+    /// The kill switch's routes.
+    pub revocations: Option<Arc<revocations::RevocationState>>,
 }
 
 /// The service's routes: `/healthz` always, then each part's that runs.
@@ -487,6 +521,9 @@ pub fn router(served: Served) -> Router {
     }
     if let Some(tokens) = served.tokens {
         app = app.merge(tokens::routes(tokens));
+    }
+    if let Some(revocations) = served.revocations {
+        app = app.merge(revocations::routes(revocations));
     }
     app.fallback(api::not_found)
 }

@@ -67,11 +67,11 @@ pub(super) struct Flash {
 }
 
 impl Flash {
-    fn ok(message: impl Into<String>) -> Self {
+    pub(super) fn ok(message: impl Into<String>) -> Self {
         Self { ok: true, message: message.into() }
     }
 
-    fn error(message: impl Into<String>) -> Self {
+    pub(super) fn error(message: impl Into<String>) -> Self {
         Self { ok: false, message: message.into() }
     }
 
@@ -192,13 +192,18 @@ fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
 }
 
 /// Redirect with a flash message.
-fn redirect_with(service: &Service, location: &str, flash: &Flash, mut cookies: Vec<HeaderValue>) -> Response {
+pub(super) fn redirect_with(
+    service: &Service,
+    location: &str,
+    flash: &Flash,
+    mut cookies: Vec<HeaderValue>,
+) -> Response {
     cookies.extend(cookie_header(service, FLASH_COOKIE, &flash.encode(), 60));
     redirect(location, cookies)
 }
 
 /// The flash message of the request (and the header that clears it).
-fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<HeaderValue>) {
+pub(super) fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<HeaderValue>) {
     match cookie(headers, FLASH_COOKIE) {
         Some(value) => (Flash::decode(value), cookie_header(service, FLASH_COOKIE, "", 0).into_iter().collect()),
         None => (None, Vec::new()),
@@ -382,6 +387,7 @@ pub async fn logout(State(service): State<Arc<Service>>) -> Response {
 pub(super) fn safe_return_path(path: &str) -> Option<&str> {
     let valid = path == "/reviews"
         || path == "/sessions"
+        || path == "/revocations"
         || path.strip_prefix("/reviews/").is_some_and(|id| {
             !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         })
@@ -435,6 +441,15 @@ pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, m
         escape(message)
     );
     Page { status, html: console::render("Error", None, who, None, &content), cookies: Vec::new() }.into_response()
+}
+
+/// The refusal of a form whose CSRF token does not check.
+pub(super) fn stale_form(who: Option<(&Approver, Source)>) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        who,
+        "The form has expired or did not come from this page; reload the page and try again.",
+    )
 }
 
 fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) -> Response {
@@ -548,11 +563,7 @@ pub async fn decide(
         other => return unauthenticated(&service, other, "/reviews", true),
     };
     if !service.csrf.check(&approver_binding(&approver), &form.csrf, unix_now()) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            Some((&approver, source)),
-            "The form has expired or did not come from this page; reload the page and try again.",
-        );
+        return stale_form(Some((&approver, source)));
     }
     let back = if form.back == "detail"
         && id.starts_with("rev_")

@@ -119,6 +119,8 @@ const MIGRATIONS: &[&str] = &[
     super::leases::SCHEMA,
     // 8: SAML sign-in: AuthnRequests issued and assertion ids accepted (docs/identity.md, "SAML").
     super::tokens::saml::store::SCHEMA,
+    // 9: the kill switch: revocations and the list version (docs/identity.md).
+    super::revocations::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
