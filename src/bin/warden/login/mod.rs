@@ -208,7 +208,7 @@ fn resolve_service(flag: Option<&str>) -> Result<String, String> {
         return canonical(service);
     }
     let dir = store::services_dir_from_env().map_err(|e| e.to_string())?;
-    let mut services = store::stored_services(&dir);
+    let mut services = store::stored_services(&dir).map_err(|e| e.to_string())?;
     match (services.pop(), services.is_empty()) {
         (Some(only), true) => Ok(only),
         (None, _) => Err("not signed in; run `warden login`".to_string()),

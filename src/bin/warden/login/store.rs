@@ -241,17 +241,21 @@ impl ServiceStore {
     }
 }
 
-/// Every stored sign-in under `services_dir` (unreadable or unsafe ones are skipped).
-pub fn stored_services(services_dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(services_dir) else { return Vec::new() };
-    let mut services: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| ServiceStore { dir: entry.path() }.load().ok().flatten())
-        .map(|credentials| credentials.service)
-        .collect();
+/// Every stored sign-in under `services_dir`. Garbled files are skipped; an unsafe one is an
+/// error (it must be seen, not silently ignored).
+pub fn stored_services(services_dir: &Path) -> Result<Vec<String>, StoreError> {
+    let Ok(entries) = fs::read_dir(services_dir) else { return Ok(Vec::new()) };
+    let mut services = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        match (ServiceStore { dir: entry.path() }).load() {
+            Ok(Some(credentials)) => services.push(credentials.service),
+            Err(unsafe_file @ StoreError::Unsafe { .. }) => return Err(unsafe_file),
+            Ok(None) | Err(_) => {}
+        }
+    }
     services.sort();
     services.dedup();
-    services
+    Ok(services)
 }
 
 fn unsafe_file(path: &Path, why: &str) -> StoreError {
@@ -364,7 +368,7 @@ pub(crate) mod tests {
         assert_eq!(mode(store.path().parent().unwrap()), 0o700);
         let debug = format!("{:?}", sample());
         assert!(!debug.contains("secret"), "{debug}");
-        assert_eq!(stored_services(&tmp.0.join("warden/services")), ["http://127.0.0.1:8787"]);
+        assert_eq!(stored_services(&tmp.0.join("warden/services")).unwrap(), ["http://127.0.0.1:8787"]);
         assert!(store.remove(&lock).unwrap());
         assert!(!store.remove(&lock).unwrap());
         assert_eq!(store.load().unwrap(), None);
