@@ -2,8 +2,10 @@
 //! grants and the device authorization request, against `warden serve`'s token service.
 //!
 //! - Discovery: `GET <service>/.well-known/openid-configuration` gives `issuer`,
-//!   `token_endpoint`, and when offered `authorization_endpoint`,
-//!   `device_authorization_endpoint` and `revocation_endpoint`. Every endpoint must be `https://`,
+//!   `token_endpoint`, `authorization_endpoint`, `device_authorization_endpoint` and, when
+//!   offered, `revocation_endpoint`. A document without the browser or device endpoint gets
+//!   `warden serve`'s own paths under the service URL (`/oauth/authorize`,
+//!   `/oauth/device_authorization`). Every endpoint must be `https://`,
 //!   or `http://` on a loopback host (the rule the policy applies to JWKS URIs): a refresh token
 //!   never crosses a network in the clear.
 //! - Grants (RFC 6749 §4.1.3 with RFC 7636's `code_verifier`, §6 refresh, RFC 8628 §3.4 device
@@ -91,11 +93,11 @@ pub struct Endpoints {
     /// The token service's issuer identifier.
     pub issuer: String,
     /// Where the browser signs in.
-    pub authorization_endpoint: Option<String>,
+    pub authorization_endpoint: String,
     /// Where codes, refresh tokens and device codes are redeemed.
     pub token_endpoint: String,
     /// Where the device flow starts.
-    pub device_authorization_endpoint: Option<String>,
+    pub device_authorization_endpoint: String,
     /// Where a refresh token can be revoked (RFC 7009).
     pub revocation_endpoint: Option<String>,
 }
@@ -172,8 +174,8 @@ struct DiscoveryDocument {
     revocation_endpoint: Option<String>,
 }
 
-/// Parses and checks a discovery document fetched from `url`.
-pub fn parse_discovery(url: &str, body: &str) -> Result<Endpoints, ClientError> {
+/// Parses and checks the discovery document of `service` fetched from `url`.
+pub fn parse_discovery(service: &str, url: &str, body: &str) -> Result<Endpoints, ClientError> {
     let bad = |why: String| ClientError::BadAnswer { url: url.to_string(), why };
     let doc: DiscoveryDocument = serde_json::from_str(body)
         .map_err(|e| bad(format!("not an OpenID configuration ({})", one_line(&e.to_string()))))?;
@@ -187,11 +189,14 @@ pub fn parse_discovery(url: &str, body: &str) -> Result<Endpoints, ClientError> 
             trusted(name, endpoint)?;
         }
     }
+    let service = service.trim_end_matches('/');
     Ok(Endpoints {
         issuer: doc.issuer,
-        authorization_endpoint: doc.authorization_endpoint,
+        authorization_endpoint: doc.authorization_endpoint.unwrap_or_else(|| format!("{service}/oauth/authorize")),
         token_endpoint: doc.token_endpoint,
-        device_authorization_endpoint: doc.device_authorization_endpoint,
+        device_authorization_endpoint: doc
+            .device_authorization_endpoint
+            .unwrap_or_else(|| format!("{service}/oauth/device_authorization")),
         revocation_endpoint: doc.revocation_endpoint,
     })
 }
@@ -339,7 +344,7 @@ impl OAuthClient {
                 why: format!("HTTP {status}: does this service run a token service (`token_service` in its policy)?"),
             });
         }
-        parse_discovery(&url, &body)
+        parse_discovery(service, &url, &body)
     }
 
     /// Redeems an authorization code with its PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5).
@@ -421,6 +426,7 @@ mod tests {
     use ct_codecs::Encoder;
 
     const URL: &str = "http://127.0.0.1:8787/oauth/token";
+    const SERVICE: &str = "http://127.0.0.1:8787";
 
     fn jwt(payload: &str) -> String {
         format!("eyJhbGciOiJFUzI1NiJ9.{}.c2ln", Base64UrlSafeNoPadding::encode_to_string(payload).unwrap())
@@ -490,17 +496,21 @@ mod tests {
         let good = r#"{"issuer":"http://127.0.0.1:8787","token_endpoint":"http://127.0.0.1:8787/oauth/token",
             "authorization_endpoint":"http://127.0.0.1:8787/oauth/authorize",
             "device_authorization_endpoint":"http://127.0.0.1:8787/oauth/device_authorization"}"#;
-        let endpoints = parse_discovery(URL, good).unwrap();
+        let endpoints = parse_discovery(SERVICE, URL, good).unwrap();
         assert_eq!(endpoints.token_endpoint, "http://127.0.0.1:8787/oauth/token");
         assert_eq!(endpoints.revocation_endpoint, None);
+        let minimal = r#"{"issuer":"http://127.0.0.1:8787","token_endpoint":"http://127.0.0.1:8787/oauth/token"}"#;
+        let endpoints = parse_discovery("http://127.0.0.1:9000/", URL, minimal).unwrap();
+        assert_eq!(endpoints.authorization_endpoint, "http://127.0.0.1:9000/oauth/authorize");
+        assert_eq!(endpoints.device_authorization_endpoint, "http://127.0.0.1:9000/oauth/device_authorization");
         for bad in [
             good.replace("http://127.0.0.1:8787/oauth/token", "http://warden.example/oauth/token"),
             good.replace("http://127.0.0.1:8787/oauth/device_authorization", "ftp://127.0.0.1/x"),
             good.replace("http://127.0.0.1:8787/oauth/authorize", "http://127.0.0.1.evil.example/"),
         ] {
-            assert!(matches!(parse_discovery(URL, &bad), Err(ClientError::Untrusted { .. })), "{bad}");
+            assert!(matches!(parse_discovery(SERVICE, URL, &bad), Err(ClientError::Untrusted { .. })), "{bad}");
         }
-        assert!(matches!(parse_discovery(URL, "{}"), Err(ClientError::BadAnswer { .. })));
+        assert!(matches!(parse_discovery(SERVICE, URL, "{}"), Err(ClientError::BadAnswer { .. })));
         assert!(trusted("service", "https://warden.example").is_ok());
         assert!(trusted("service", "http://warden.example").is_err());
     }

@@ -247,10 +247,7 @@ fn authorization_url(endpoint: &str, redirect_uri: &str, state: &str, challenge:
 
 /// The authorization code flow through the browser and the loopback redirect.
 fn browser_sign_in(client: &OAuthClient, endpoints: &Endpoints, no_browser: bool) -> Result<TokenAnswer, String> {
-    let endpoint = endpoints
-        .authorization_endpoint
-        .as_deref()
-        .ok_or("the service offers no browser sign-in (no authorization_endpoint); try `warden login --device`")?;
+    let endpoint = &endpoints.authorization_endpoint;
     let randomness = |e: getrandom::Error| format!("no randomness from the operating system: {e}");
     let pkce = pkce::Pkce::generate().map_err(randomness)?;
     let state = pkce::random_token().map_err(randomness)?;
@@ -306,9 +303,7 @@ fn open_browser(url: &str) -> bool {
 
 /// The device flow.
 fn device_sign_in(client: &OAuthClient, endpoints: &Endpoints) -> Result<TokenAnswer, String> {
-    let endpoint = endpoints.device_authorization_endpoint.as_deref().ok_or(
-        "the service offers no device sign-in (no device_authorization_endpoint); run `warden login` without --device",
-    )?;
+    let endpoint = &endpoints.device_authorization_endpoint;
     let grant = client.start_device(endpoint).map_err(|e| e.to_string())?;
     eprintln!(
         "To sign in to Warden, visit {} in a browser on any device and enter the code\n\n  {}\n",
