@@ -11,11 +11,18 @@
 //! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
 //!
 //! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete).
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`flows`] (the browser
+//! routes: authorize, the source picker, the provider's callback, the device page, the
+//! console's sign-in), [`grants`] (the token and device authorization endpoints), [`refresh`]
+//! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
 
+pub mod flows;
+pub mod grants;
 pub mod issuer;
 pub mod oauth;
+pub mod refresh;
 pub mod sign_in;
+pub mod upstream;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -41,7 +48,25 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// People's sign-ins and their refresh tokens.
+    pub refresh: refresh::RefreshStore,
+    /// The service as the organisation's OIDC client.
+    pub oidc_client: upstream::OidcClient,
+    /// The console's sessions, when the policy has approvers (`approvals`).
+    pub console: Option<ConsoleSessions>,
 }
+
+/// What a console session token is minted with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessions {
+    /// `approvals.approver_audience`.
+    pub audience: String,
+    /// Seconds: an hour, or `identity.max_token_lifetime` when shorter.
+    pub lifetime: u64,
+}
+
+/// Longest console session.
+pub const MAX_CONSOLE_SESSION_SECONDS: u64 = 3600;
 
 impl TokenService {
     /// Verifies a token from one of the `token_service` sources (an organisation OIDC ID or access
