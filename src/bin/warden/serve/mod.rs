@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod jwt;
 pub mod leases;
 pub mod page;
 pub mod rules;
@@ -205,6 +206,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             )?;
             let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
             let issuer = tokens::issuer::TokenIssuer::new(key, config);
+            let sources = tokens::sources::Sources::new(config, policy_path, &policy.identity.groups_claim)?;
             let refresh =
                 tokens::refresh::RefreshStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
             let console = policy.approvals.as_ref().map(|approvals| tokens::ConsoleSessions {
@@ -215,6 +217,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
                 config: config.clone(),
                 issuer,
                 sign_ins: Default::default(),
+                sources,
                 refresh,
                 oidc_client: Default::default(),
                 console,

@@ -11,7 +11,8 @@
 //! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
 //!
 //! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete), [`flows`] (the browser
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
+//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`flows`] (the browser
 //! routes: authorize, the source picker, the provider's callback, the device page, the
 //! console's sign-in), [`grants`] (the token and device authorization endpoints), [`refresh`]
 //! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
@@ -22,6 +23,7 @@ pub mod issuer;
 pub mod oauth;
 pub mod refresh;
 pub mod sign_in;
+pub mod sources;
 pub mod upstream;
 
 use axum::extract::State;
@@ -35,6 +37,7 @@ use warden::core::policy::token_service::TokenServiceConfig;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
+use sources::Sources;
 
 /// File name `warden serve init` gives the token service's signing key.
 pub const TOKEN_SIGNING_KEY_FILE: &str = "tokens-signing-key.pem";
@@ -48,6 +51,8 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// The `oidc` and `workloads` sources, with their verifier.
+    pub sources: Sources,
     /// People's sign-ins and their refresh tokens.
     pub refresh: refresh::RefreshStore,
     /// The service as the organisation's OIDC client.
@@ -75,9 +80,11 @@ impl TokenService {
     /// times are checked; subject, groups and job claims are read as the source says.
     ///
     /// May fetch a JWKS over the network: call it from a blocking task.
+    /// Errors are `invalid_grant` with a description naming the failed check (never the token).
     pub fn verify_source_token(&self, token: &str, now: u64) -> Result<SignedIn, oauth::OAuthError> {
-        let _ = (token, now);
-        Err(oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, "token verification is not built yet"))
+        self.sources.verify(token, now).map_err(|e| {
+            oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, format!("the subject token was refused: {e}"))
+        })
     }
 }
 

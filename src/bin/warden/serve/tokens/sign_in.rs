@@ -802,11 +802,11 @@ mod tests {
         assert_eq!(poll(NOW).unwrap_err().code, OAuthErrorCode::AuthorizationPending);
         assert_eq!(poll(NOW + 2).unwrap_err().code, OAuthErrorCode::SlowDown);
         assert_eq!(poll(NOW + 9).unwrap_err().code, OAuthErrorCode::SlowDown, "the interval grew to 10 s");
-        assert_eq!(poll(NOW + 19).unwrap_err().code, OAuthErrorCode::SlowDown, "and then to 15 s");
-        assert_eq!(poll(NOW + 34).unwrap_err().code, OAuthErrorCode::AuthorizationPending);
-        let login = sign_ins.enter_user_code(&start.user_code.to_lowercase(), NOW + 35).unwrap();
-        assert!(matches!(sign_ins.complete_at(&login, alice(), NOW + 40).unwrap(), Completion::Page(_)));
-        assert_eq!(poll(NOW + 49).unwrap(), alice());
+        assert_eq!(poll(NOW + 19).unwrap_err().code, OAuthErrorCode::SlowDown, "and then to 20 s");
+        assert_eq!(poll(NOW + 39).unwrap_err().code, OAuthErrorCode::AuthorizationPending);
+        let login = sign_ins.enter_user_code(&start.user_code.to_lowercase(), NOW + 40).unwrap();
+        assert!(matches!(sign_ins.complete_at(&login, alice(), NOW + 41).unwrap(), Completion::Page(_)));
+        assert_eq!(poll(NOW + 59).unwrap(), alice());
         assert_eq!(poll(NOW + 80).unwrap_err().code, OAuthErrorCode::InvalidGrant, "used up");
     }
 
