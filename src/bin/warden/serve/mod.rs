@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod jwt;
 pub mod leases;
 pub mod page;
 pub mod rules;
@@ -205,7 +206,22 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             )?;
             let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
             let issuer = tokens::issuer::TokenIssuer::new(key, config);
-            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default() }))
+            let sources = tokens::sources::Sources::new(config, policy_path, &policy.identity.groups_claim)?;
+            let refresh =
+                tokens::refresh::RefreshStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+            let console = policy.approvals.as_ref().map(|approvals| tokens::ConsoleSessions {
+                audience: approvals.approver_audience.clone(),
+                lifetime: policy.identity.max_token_lifetime.min(tokens::MAX_CONSOLE_SESSION_SECONDS),
+            });
+            Some(Arc::new(tokens::TokenService {
+                config: config.clone(),
+                issuer,
+                sign_ins: Default::default(),
+                sources,
+                refresh,
+                oidc_client: Default::default(),
+                console,
+            }))
         }
         None => None,
     };
@@ -228,8 +244,11 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         verifier.describe().join(", "),
         if webhook.is_some() { "on" } else { "off" }
     );
-    let service =
-        Arc::new(Service::new(ServiceParts { store, rules, verifier, gateway_token, signer, public_url, webhook }));
+    let mut service = Service::new(ServiceParts { store, rules, verifier, gateway_token, signer, public_url, webhook });
+    if let Some(tokens) = tokens.as_ref().filter(|t| t.console.is_some()) {
+        service.console_sign_in = tokens::flows::console_sources(tokens);
+    }
+    let service = Arc::new(service);
     let mut pages =
         SessionPages::open(Arc::clone(&service), &args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
     pages.lease_ttl_seconds = args.lease_ttl;
@@ -285,7 +304,15 @@ pub fn router(
         .route("/sessions/{id}", get(sessions::session))
         .route("/usage", get(usage::usage))
         .with_state(pages);
-    let token_routes = tokens.map(tokens::routes).unwrap_or_default();
+    let token_routes = tokens
+        .map(|tokens| {
+            let flows = tokens::flows::Flows { tokens: Arc::clone(&tokens), service: Arc::clone(&service) };
+            tokens::routes(Arc::clone(&tokens))
+                .merge(tokens::grants::routes(tokens))
+                .merge(tokens::flows::routes(flows))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        })
+        .unwrap_or_default();
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/v1/holds", post(api::hold))

@@ -11,11 +11,20 @@
 //! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
 //!
 //! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete).
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
+//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`flows`] (the browser
+//! routes: authorize, the source picker, the provider's callback, the device page, the
+//! console's sign-in), [`grants`] (the token and device authorization endpoints), [`refresh`]
+//! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
 
+pub mod flows;
+pub mod grants;
 pub mod issuer;
 pub mod oauth;
+pub mod refresh;
 pub mod sign_in;
+pub mod sources;
+pub mod upstream;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -28,6 +37,7 @@ use warden::core::policy::token_service::TokenServiceConfig;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
+use sources::Sources;
 
 /// File name `warden serve init` gives the token service's signing key.
 pub const TOKEN_SIGNING_KEY_FILE: &str = "tokens-signing-key.pem";
@@ -41,7 +51,27 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// The `oidc` and `workloads` sources, with their verifier.
+    pub sources: Sources,
+    /// People's sign-ins and their refresh tokens.
+    pub refresh: refresh::RefreshStore,
+    /// The service as the organisation's OIDC client.
+    pub oidc_client: upstream::OidcClient,
+    /// The console's sessions, when the policy has approvers (`approvals`).
+    pub console: Option<ConsoleSessions>,
 }
+
+/// What a console session token is minted with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessions {
+    /// `approvals.approver_audience`.
+    pub audience: String,
+    /// Seconds: an hour, or `identity.max_token_lifetime` when shorter.
+    pub lifetime: u64,
+}
+
+/// Longest console session.
+pub const MAX_CONSOLE_SESSION_SECONDS: u64 = 3600;
 
 impl TokenService {
     /// Verifies a token from one of the `token_service` sources (an organisation OIDC ID or access
@@ -50,9 +80,11 @@ impl TokenService {
     /// times are checked; subject, groups and job claims are read as the source says.
     ///
     /// May fetch a JWKS over the network: call it from a blocking task.
+    /// Errors are `invalid_grant` with a description naming the failed check (never the token).
     pub fn verify_source_token(&self, token: &str, now: u64) -> Result<SignedIn, oauth::OAuthError> {
-        let _ = (token, now);
-        Err(oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, "token verification is not built yet"))
+        self.sources.verify(token, now).map_err(|e| {
+            oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, format!("the subject token was refused: {e}"))
+        })
     }
 }
 
