@@ -209,6 +209,7 @@ impl Home {
         command
             .args(args)
             .env_remove("WARDEN_SERVICE")
+            .env_remove("CLAUDE_CODE_API_KEY_HELPER_TTL_MS")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_CONFIG_HOME", &self.0)
@@ -338,6 +339,13 @@ fn token_refreshes_only_when_needed_and_stores_the_rotated_refresh_token() {
     let (code, _, stderr) = home.run(&["token", "--min-valid", "15m"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(fake.with(|s| s.refreshes.clone()), ["refresh-secret-1", "refresh-secret-2"]);
+
+    // Claude Code keeps the token for its helper TTL: a TTL longer than the token's life left
+    // makes `warden token` refresh too.
+    let Output { status, stderr, .. } =
+        home.command(&["token"]).env("CLAUDE_CODE_API_KEY_HELPER_TTL_MS", "900000").output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&stderr));
+    assert_eq!(fake.with(|s| s.refreshes.len()), 3);
 }
 
 #[test]

@@ -10,9 +10,9 @@
 //!   never crosses a network in the clear.
 //! - Grants (RFC 6749 §4.1.3 with RFC 7636's `code_verifier`, §6 refresh, RFC 8628 §3.4 device
 //!   code), all as the public client [`CLIENT_ID`], form-encoded. An answer must carry a
-//!   printable `access_token` and `token_type` Bearer; its expiry is `now + expires_in`, lowered to
-//!   the token's own `exp` claim when the token is a JWT that says so (nothing is trusted from an
-//!   unverified JWT except that it may expire sooner).
+//!   printable `access_token` and `token_type` Bearer; its expiry is `now + expires_in` (at most a
+//!   day), lowered to the token's own `exp` claim when the token is a JWT that says so (nothing is
+//!   trusted from an unverified JWT except that it may expire sooner).
 //! - Failures: RFC 6749 §5.2 `{"error","error_description"}` become [`ClientError::Refused`];
 //!   anything else the service says is cut to a short single line before it reaches a terminal.
 //!
@@ -33,6 +33,8 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// Longest token accepted (access or refresh).
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Longest lifetime believed from `expires_in` (a day): a service's typo cannot pin a token.
+const MAX_EXPIRES_IN: u64 = 24 * 60 * 60;
 /// Longest message from the service shown to the user.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -232,7 +234,7 @@ pub fn parse_token_answer(url: &str, status: u16, body: &str, now: u64) -> Resul
         return Err(bad("refresh_token is empty, too long or not printable"));
     }
     let claims = jwt_claims(&raw.access_token);
-    let from_expires_in = raw.expires_in.map(|seconds| now.saturating_add(seconds));
+    let from_expires_in = raw.expires_in.map(|seconds| now.saturating_add(seconds.min(MAX_EXPIRES_IN)));
     let expires_at = match (from_expires_in, claims.exp) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,
@@ -448,7 +450,7 @@ mod tests {
         let answer = parse_token_answer(URL, 200, opaque, 10).unwrap();
         assert_eq!((answer.expires_at, &answer.refresh_token, &answer.subject), (70, &None, &None));
         let huge = r#"{"access_token":"opaque","token_type":"Bearer","expires_in":18446744073709551615}"#;
-        assert_eq!(parse_token_answer(URL, 200, huge, 10).unwrap().expires_at, u64::MAX);
+        assert_eq!(parse_token_answer(URL, 200, huge, 10).unwrap().expires_at, 10 + MAX_EXPIRES_IN);
         assert!(!format!("{answer:?}").contains("opaque"));
     }
 

@@ -15,7 +15,8 @@
 //!
 //!   The sign-in is stored per service ([`store`]), mode 0600.
 //! - `warden token` prints a fresh access token and nothing else on stdout ([`fresh`]), refreshing
-//!   under an exclusive lock when less than `--min-valid` (60 s) of life is left. A refused
+//!   under an exclusive lock when no more than `--min-valid` (60 s, or Claude Code's helper TTL
+//!   when longer) of life is left. A refused
 //!   refresh exits 1 with "your Warden sign-in expired; run `warden login`" on stderr.
 //! - `warden logout` forgets the sign-in, revoking its refresh token first when the service offers
 //!   a revocation endpoint.
@@ -41,6 +42,8 @@ use warden::core::policy::units::parse_duration;
 
 /// The service `warden login` signs into when none is named: the demo's `warden serve`.
 const DEMO_SERVICE: &str = "http://127.0.0.1:8787";
+/// Claude Code's helper TTL (milliseconds), in the environment it runs `apiKeyHelper` with.
+const HELPER_TTL_ENV: &str = "CLAUDE_CODE_API_KEY_HELPER_TTL_MS";
 /// How long `warden login` waits for the browser to come back.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -73,13 +76,22 @@ pub struct FreshTokenArgs {
     /// The service signed into [default: $WARDEN_SERVICE, else the only one signed into].
     #[arg(long, env = "WARDEN_SERVICE", value_name = "URL")]
     pub service: Option<String>,
-    /// Refresh when the cached token has this much life or less (e.g. 60s, 2m).
+    /// Refresh when the cached token has this much life or less (e.g. 60s, 2m). Raised to
+    /// `$CLAUDE_CODE_API_KEY_HELPER_TTL_MS` when that is longer: Claude Code keeps the printed
+    /// token that long, so it must stay valid that long.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_margin)]
     pub min_valid: u64,
 }
 
 fn parse_margin(text: &str) -> Result<u64, String> {
     parse_duration(text).map(|seconds| seconds.0)
+}
+
+/// The refresh margin: `--min-valid`, or Claude Code's helper TTL (`ttl_ms`, rounded up to whole
+/// seconds) when longer. An unreadable TTL is ignored.
+fn margin(min_valid: u64, ttl_ms: Option<&str>) -> u64 {
+    let ttl = ttl_ms.and_then(|ms| ms.trim().parse::<u64>().ok()).map_or(0, |ms| ms.div_ceil(1000));
+    min_valid.max(ttl)
 }
 
 /// Runs `warden login`.
@@ -169,7 +181,8 @@ pub fn print_fresh_token(args: &FreshTokenArgs) -> ExitCode {
     let result = resolve_service(args.service.as_deref()).and_then(|service| {
         let store = open_store(&service)?;
         let client = OAuthClient::default();
-        fresh::fresh_token(&store, &service, args.min_valid, unix_now, |credentials, refresh_token, now| {
+        let margin = margin(args.min_valid, std::env::var(HELPER_TTL_ENV).ok().as_deref());
+        fresh::fresh_token(&store, &service, margin, unix_now, |credentials, refresh_token, now| {
             client::trusted("token_endpoint", &credentials.token_endpoint)?;
             client.refresh(&credentials.token_endpoint, refresh_token, now)
         })
@@ -353,5 +366,17 @@ mod tests {
         assert_eq!(parse_margin("2m"), Ok(120));
         assert_eq!(parse_margin("0"), Ok(0));
         assert!(parse_margin("-5s").is_err());
+    }
+
+    #[test]
+    fn claude_codes_helper_ttl_raises_the_margin_never_lowers_it() {
+        assert_eq!(margin(60, None), 60);
+        assert_eq!(margin(60, Some("300000")), 300);
+        assert_eq!(margin(60, Some("300001")), 301);
+        assert_eq!(margin(60, Some("5000")), 60);
+        for junk in ["", "-1", "5m", "1e9", "99999999999999999999999"] {
+            assert_eq!(margin(60, Some(junk)), 60, "{junk}");
+        }
+        assert_eq!(margin(0, Some("18446744073709551615")), 18_446_744_073_709_552);
     }
 }

@@ -72,7 +72,9 @@ fn cli_client(form: &TokenForm) -> Result<(), OAuthError> {
     match form.client_id.as_deref() {
         Some(CLI_CLIENT_ID) => Ok(()),
         None | Some("") => Err(invalid_request("client_id is required")),
-        Some(_) => Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)")),
+        Some(_) => {
+            Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)"))
+        }
     }
 }
 
@@ -90,13 +92,11 @@ async fn token(State(tokens): State<Arc<TokenService>>, form: Result<Form<TokenF
     let answer = match form.grant_type.as_deref() {
         Some("authorization_code") => authorization_code_grant(&tokens, &form, now),
         Some(DEVICE_CODE_GRANT) => device_code_grant(&tokens, &form, now),
-        Some("refresh_token") => cli_client(&form).and_then(|()| {
-            refresh_grant(&tokens, required(&form.refresh_token, "refresh_token")?, now)
-        }),
-        Some(TOKEN_EXCHANGE_GRANT) => Err(OAuthError::new(
-            OAuthErrorCode::UnsupportedGrantType,
-            "token exchange is not served by this build",
-        )),
+        Some("refresh_token") => cli_client(&form)
+            .and_then(|()| refresh_grant(&tokens, required(&form.refresh_token, "refresh_token")?, now)),
+        Some(TOKEN_EXCHANGE_GRANT) => {
+            Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "token exchange is not served by this build"))
+        }
         None | Some("") => Err(invalid_request("grant_type is required")),
         Some(_) => Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "unsupported grant_type")),
     };
