@@ -257,19 +257,19 @@ async fn callback(State(flows): State<Flows>, Query(query): Query<CallbackQuery>
         let joined = tokio::task::spawn_blocking(move || identity_from_code(&verify, &sent, &code, now)).await;
         joined.unwrap_or_else(|_| Err("the sign-in failed unexpectedly".to_string()))
     };
-    let done = match outcome {
+    match outcome {
         Ok(who) => {
             log_event(&format!("sign-in: {} through {}", who.subject, who.source));
-            tokens.sign_ins.complete_at(&query.state, who, now)
+            tokens.sign_ins.complete_at(&query.state, who, now).map_or_else(|e| sign_in_error(&e), completion)
         }
         Err(why) => {
             log_event(&format!("sign-in refused: {why}"));
-            tokens.sign_ins.fail(&query.state, &why, now)
+            match tokens.sign_ins.fail(&query.state, &why, now) {
+                Ok(Completion::Redirect(location)) => page::redirect(&location, Vec::new()),
+                Ok(Completion::Page(message)) => error(StatusCode::FORBIDDEN, &message),
+                Err(e) => sign_in_error(&e),
+            }
         }
-    };
-    match done {
-        Ok(done) => completion(done),
-        Err(e) => sign_in_error(&e),
     }
 }
 

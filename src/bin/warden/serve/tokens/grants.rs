@@ -126,7 +126,6 @@ fn device_code_grant(tokens: &TokenService, form: &TokenForm, now: i64) -> Resul
 fn start_person(tokens: &TokenService, who: &SignedIn, now: i64) -> Result<TokenResponse, OAuthError> {
     let lifetime = i64::try_from(tokens.config.session_lifetime.0).unwrap_or(i64::MAX);
     let started = tokens.refresh.start(who, now, lifetime).map_err(server_error)?;
-    log_event(&format!("token service: signed in {} through {}", who.subject, who.source));
     answer(tokens, who, started.refresh_token, now)
 }
 

@@ -142,7 +142,6 @@ impl TokenIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::tokens::SignInMethod;
     use jwt_simple::prelude::{ECDSAP256PublicKeyLike, JWTClaims, VerificationOptions};
     use warden::core::policy::units::Seconds;
 
@@ -152,11 +151,8 @@ mod tests {
 
     fn alice() -> SignedIn {
         SignedIn {
-            subject: "alice@example.com".into(),
-            source: "okta".into(),
-            method: SignInMethod::Oidc,
-            groups: vec!["eng".into()],
             claims: BTreeMap::from([("repository".into(), "org/app".into()), ("iss".into(), "https://evil".into())]),
+            ..crate::serve::tokens::test_identities::alice()
         }
     }
 

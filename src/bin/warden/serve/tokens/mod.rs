@@ -167,3 +167,21 @@ pub struct SignedIn {
     /// `namespace`, `service_account`, …).
     pub claims: BTreeMap<String, String>,
 }
+
+/// Identities for the tests of the token service's modules.
+#[cfg(test)]
+pub mod test_identities {
+    use super::{SignInMethod, SignedIn};
+    use std::collections::BTreeMap;
+
+    /// `alice@example.com`, signed in through `okta`, in group `eng`, without claims.
+    pub fn alice() -> SignedIn {
+        SignedIn {
+            subject: "alice@example.com".into(),
+            source: "okta".into(),
+            method: SignInMethod::Oidc,
+            groups: vec!["eng".into()],
+            claims: BTreeMap::new(),
+        }
+    }
+}
