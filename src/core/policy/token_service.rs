@@ -228,20 +228,9 @@ fn check_source(
 
 #[cfg(test)]
 mod tests {
-    use crate::core::policy::tests::errors_of;
+    use crate::core::policy::tests::{errors_of, MINIMAL};
 
-    const POLICY: &str = r#"
-version: 1
-identity: {}
-credentials:
-  main: { env: ANTHROPIC_API_KEY }
-bindings:
-  - { group: eng, role: developer }
-roles:
-  developer:
-    credential: main
-    models: ["claude-*"]
-token_service:
+    const SECTION: &str = r#"token_service:
   issuer: https://warden.example.com
   oidc:
     - { name: okta, issuer: "https://example.okta.com", audiences: [warden-cli], jwks: { uri: "https://example.okta.com/v1/keys" } }
@@ -249,14 +238,18 @@ token_service:
     - { name: github, kind: github_actions, issuer: "https://token.actions.githubusercontent.com", audiences: [warden], jwks: { uri: "https://token.actions.githubusercontent.com/.well-known/jwks" } }
 "#;
 
+    fn policy() -> String {
+        format!("{MINIMAL}{SECTION}")
+    }
+
     #[test]
     fn a_token_service_with_oidc_and_workload_sources_compiles() {
-        assert_eq!(errors_of(POLICY), Vec::<String>::new());
+        assert_eq!(errors_of(&policy()), Vec::<String>::new());
     }
 
     #[test]
     fn symmetric_unsigned_and_unknown_algorithms_are_refused_with_their_path() {
-        let text = POLICY
+        let text = policy()
             .replace("audiences: [warden-cli],", "audiences: [warden-cli], algorithms: [RS256, HS256, none, XY1],");
         let errors = errors_of(&text);
         assert_eq!(errors.len(), 3, "{errors:?}");
@@ -270,7 +263,7 @@ token_service:
 
     #[test]
     fn sources_need_audiences_one_trusted_jwks_and_claim_paths() {
-        let text = POLICY
+        let text = policy()
             .replace("audiences: [warden],", "audiences: [],")
             .replace("{ uri: \"https://example.okta.com/v1/keys\" }", "{ uri: \"http://example.okta.com/v1/keys\" }")
             .replace("jwks: { uri: \"https://token.actions", "jwks: { file: x.json, uri: \"https://token.actions")

@@ -327,7 +327,7 @@ fn invalid(why: &str) -> VerifyError {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(super::util::unix_now()).unwrap_or(0)
 }
 
 /// `none`, and the HMAC family, whose "public" key would be a shared secret.

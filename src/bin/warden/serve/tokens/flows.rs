@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -45,16 +45,18 @@ use crate::serve::util::{log_event, unix_now};
 
 /// Name of the device page's cookie (the nonce its form's CSRF token is bound to).
 const DEVICE_COOKIE: &str = "warden_device";
+/// Why the console's sign-in is not offered.
+const CONSOLE_OFF: &str = "signing into the console needs the policy's `approvals` section";
 /// Longest `state` the CLI may send.
 const MAX_STATE_BYTES: usize = 512;
 
-/// What the browser routes need: the token service and the console's service.
+/// What the browser routes need: the token service and, for the console's sign-in, the console.
 #[derive(Clone)]
 pub struct Flows {
     /// The token service.
     pub tokens: Arc<TokenService>,
-    /// The console (cookies, CSRF, approver verification).
-    pub service: Arc<Service>,
+    /// The console (cookies, CSRF, approver verification), when `warden serve` runs one.
+    pub console: Option<Arc<Service>>,
 }
 
 /// The browser routes.
@@ -95,11 +97,7 @@ fn html(status: StatusCode, title: &str, content: &str) -> Response {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    html(
-        status,
-        "Sign-in failed",
-        &format!(r#"<h2>Sign-in failed</h2><p id="error" class="flash flash-error">{}</p>"#, escape(message)),
-    )
+    html(status, "Sign-in failed", &format!(r#"<h2>Sign-in failed</h2><p id="error" class="flash flash-error">{}</p>"#, escape(message)))
 }
 
 fn sign_in_error(e: &SignInError) -> Response {
@@ -136,16 +134,10 @@ pub struct AuthorizeQuery {
 /// `GET /oauth/authorize`.
 async fn authorize(State(flows): State<Flows>, query: Result<Query<AuthorizeQuery>, QueryRejection>) -> Response {
     let Ok(Query(query)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "the authorization request is malformed (a repeated or unreadable parameter)",
-        );
+        return error(StatusCode::BAD_REQUEST, "the authorization request is malformed (a repeated or unreadable parameter)");
     };
     if query.client_id.as_deref() != Some(CLI_CLIENT_ID) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "unknown client_id: this service signs in the `warden` CLI (warden-cli)",
-        );
+        return error(StatusCode::BAD_REQUEST, "unknown client_id: this service signs in the `warden` CLI (warden-cli)");
     }
     let redirect_uri = query.redirect_uri.unwrap_or_default();
     if let Err(why) = check_loopback_redirect(&redirect_uri) {
@@ -227,8 +219,7 @@ async fn start(State(flows): State<Flows>, Query(query): Query<LoginQuery>) -> R
         Err(e) => return sign_in_error(&e),
     };
     let lookup = Arc::clone(&tokens);
-    let endpoints =
-        tokio::task::spawn_blocking(move || lookup.oidc_client.endpoints(&chosen).map(|e| (e, chosen))).await;
+    let endpoints = tokio::task::spawn_blocking(move || lookup.oidc_client.endpoints(&chosen).map(|e| (e, chosen))).await;
     let (endpoints, chosen) = match endpoints {
         Ok(Ok(found)) => found,
         Ok(Err(why)) => return error(StatusCode::BAD_GATEWAY, &why),
@@ -268,19 +259,19 @@ async fn callback(State(flows): State<Flows>, Query(query): Query<CallbackQuery>
         let joined = tokio::task::spawn_blocking(move || identity_from_code(&verify, &sent, &code, now)).await;
         joined.unwrap_or_else(|_| Err("the sign-in failed unexpectedly".to_string()))
     };
-    let done = match outcome {
+    match outcome {
         Ok(who) => {
             log_event(&format!("sign-in: {} through {}", who.subject, who.source));
-            tokens.sign_ins.complete_at(&query.state, who, now)
+            tokens.sign_ins.complete_at(&query.state, who, now).map_or_else(|e| sign_in_error(&e), completion)
         }
         Err(why) => {
             log_event(&format!("sign-in refused: {why}"));
-            tokens.sign_ins.fail(&query.state, &why, now)
+            match tokens.sign_ins.fail(&query.state, &why, now) {
+                Ok(Completion::Redirect(location)) => page::redirect(&location, Vec::new()),
+                Ok(Completion::Page(message)) => error(StatusCode::FORBIDDEN, &message),
+                Err(e) => sign_in_error(&e),
+            }
         }
-    };
-    match done {
-        Ok(done) => completion(done),
-        Err(e) => sign_in_error(&e),
     }
 }
 
@@ -329,21 +320,14 @@ fn device_binding(nonce: &str) -> String {
     format!("device|{nonce}")
 }
 
-fn device_page(
-    service: &Service,
-    headers: &HeaderMap,
-    status: StatusCode,
-    message: Option<&str>,
-    code: &str,
-) -> Response {
+fn device_page(tokens: &TokenService, headers: &HeaderMap, status: StatusCode, message: Option<&str>, code: &str) -> Response {
     let nonce = page::cookie(headers, DEVICE_COOKIE)
         .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
         .or_else(|| crate::serve::util::random_bytes::<16>().ok().map(|b| warden::core::hex::hex(&b)))
         .unwrap_or_default();
-    let csrf = escape(&service.csrf.issue(&device_binding(&nonce), unix_now()));
-    let flash =
-        message.map(|m| format!(r#"<p id="error" class="flash flash-error">{}</p>"#, escape(m))).unwrap_or_default();
+    let csrf = escape(&tokens.csrf.issue(&device_binding(&nonce), unix_now()));
+    let flash = message.map(|m| format!(r#"<p id="error" class="flash flash-error">{}</p>"#, escape(m))).unwrap_or_default();
     let content = format!(
         r#"<h2>Sign in a device</h2>{flash}
 <p>Type the code your terminal shows. Only continue if you started this sign-in yourself: the device gets your identity.</p>
@@ -353,29 +337,31 @@ fn device_page(
 <button type="submit" id="device-submit">Continue</button></form>"#,
         escape(code)
     );
-    let cookies = page::cookie_header(service, DEVICE_COOKIE, &nonce, 3600).into_iter().collect();
+    let secure = if tokens.config.issuer.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!("{DEVICE_COOKIE}={nonce}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
+    let cookies = HeaderValue::from_str(&cookie).into_iter().collect();
     Page { status, html: console::render("Sign in a device", None, None, None, &content), cookies }.into_response()
 }
 
 /// `GET /device`.
 async fn device_form(State(flows): State<Flows>, headers: HeaderMap, Query(query): Query<DeviceQuery>) -> Response {
-    device_page(&flows.service, &headers, StatusCode::OK, None, &query.user_code)
+    device_page(&flows.tokens, &headers, StatusCode::OK, None, &query.user_code)
 }
 
 /// `POST /device`.
 async fn device_submit(State(flows): State<Flows>, headers: HeaderMap, Form(form): Form<DeviceForm>) -> Response {
     let bound = page::cookie(&headers, DEVICE_COOKIE)
-        .is_some_and(|nonce| flows.service.csrf.check(&device_binding(nonce), &form.csrf, unix_now()));
+        .is_some_and(|nonce| flows.tokens.csrf.check(&device_binding(nonce), &form.csrf, unix_now()));
     if !bound {
         let why = "the form expired or did not come from this page; type the code again";
-        return device_page(&flows.service, &headers, StatusCode::FORBIDDEN, Some(why), &form.user_code);
+        return device_page(&flows.tokens, &headers, StatusCode::FORBIDDEN, Some(why), &form.user_code);
     }
     match flows.tokens.sign_ins.enter_user_code(&form.user_code, unix_now()) {
         Ok(login) => page::redirect(&format!("/oauth/sign-in?login={login}"), Vec::new()),
         Err(e) => {
             let status =
                 if e == SignInError::TooManyGuesses { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
-            device_page(&flows.service, &headers, status, Some(&e.to_string()), &form.user_code)
+            device_page(&flows.tokens, &headers, status, Some(&e.to_string()), &form.user_code)
         }
     }
 }
@@ -399,8 +385,8 @@ async fn console_start(
         // Opened from elsewhere (the sign-in cookie is SameSite=Strict): start from the page.
         return page::redirect(&format!("/login?next={}", query_escape(&next)), Vec::new());
     };
-    if flows.tokens.console.is_none() {
-        return error(StatusCode::NOT_FOUND, "console sign-in needs an `approvals` section in the policy");
+    if flows.tokens.console.is_none() || flows.console.is_none() {
+        return error(StatusCode::NOT_FOUND, CONSOLE_OFF);
     }
     let kind = LoginKind::Console { next, browser: digest(nonce) };
     let login = match flows.tokens.sign_ins.begin(kind, unix_now()) {
@@ -431,8 +417,8 @@ async fn console_finish(State(flows): State<Flows>, headers: HeaderMap, Query(qu
         );
         return html(StatusCode::OK, "Signing in", &content);
     }
-    let Some(console) = flows.tokens.console.as_ref() else {
-        return error(StatusCode::NOT_FOUND, "console sign-in needs an `approvals` section in the policy");
+    let (Some(console), Some(service)) = (flows.tokens.console.as_ref(), flows.console.as_ref()) else {
+        return error(StatusCode::NOT_FOUND, CONSOLE_OFF);
     };
     let browser = page::login_nonce(&headers).map(digest).unwrap_or_default();
     let now = unix_now();
@@ -445,7 +431,7 @@ async fn console_finish(State(flows): State<Flows>, headers: HeaderMap, Query(qu
         Ok(minted) => minted,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let approver = match flows.service.verifier.verify(&minted.token).await {
+    let approver = match service.verifier.verify(&minted.token).await {
         Ok(approver) => approver,
         Err(e) => {
             let why = format!(
@@ -454,8 +440,8 @@ async fn console_finish(State(flows): State<Flows>, headers: HeaderMap, Query(qu
             return error(StatusCode::INTERNAL_SERVER_ERROR, &why);
         }
     };
-    if let Err(e) = flows.service.ensure_approver(&approver) {
+    if let Err(e) = service.ensure_approver(&approver) {
         return error(StatusCode::FORBIDDEN, e.message());
     }
-    page::start_session(&flows.service, &approver, &minted.token, &next)
+    page::start_session(service, &approver, &minted.token, &next)
 }

@@ -1,22 +1,19 @@
-//! The token endpoint (`POST /oauth/token`, RFC 6749 §3.2) and the device authorization
-//! endpoint (`POST /oauth/device_authorization`, RFC 8628 §3.1); both form-encoded, both
-//! answering JSON that is never cached.
+//! People's grants at the token endpoint (`POST /oauth/token`, dispatched by
+//! [`super::endpoint`]) and the device authorization endpoint (`POST /oauth/device_authorization`,
+//! RFC 8628 §3.1, form-encoded, answering JSON that is never cached).
 //!
-//! `grant_type` picks the arm:
-//! - `authorization_code` (`code`, `code_verifier`, `redirect_uri`, `client_id=warden-cli`):
-//!   the code from a browser sign-in ([`super::sign_in::SignIns::redeem_code`]);
-//! - `urn:ietf:params:oauth:grant-type:device_code` (`device_code`, `client_id`): a device's poll
+//! Grants, all for the public client `warden-cli` (`client_id` required; another is
+//! `invalid_client`):
+//! - `authorization_code` (`code`, `code_verifier`, `redirect_uri`): the code from a browser
+//!   sign-in ([`super::sign_in::SignIns::redeem_code`]);
+//! - `urn:ietf:params:oauth:grant-type:device_code` (`device_code`): a device's poll
 //!   ([`super::sign_in::SignIns::poll_device`]: `authorization_pending`, `slow_down`,
 //!   `expired_token`, `access_denied`);
-//! - `refresh_token` (`refresh_token`, `client_id`): a rotation ([`refresh_grant`]);
-//! - `urn:ietf:params:oauth:grant-type:token-exchange`: RFC 8693 (the exchange of an
-//!   organisation or workload token; `TokenService::verify_source_token`).
+//! - `refresh_token` (`refresh_token`): a rotation ([`refresh_grant`]).
 //!
 //! The first two start a person's sign-in: the answer carries a Warden token
 //! (`token_service.lifetime`) and a refresh token valid until `token_service.session_lifetime`
-//! after the sign-in ([`super::refresh`]). A repeated parameter, a missing one or an unknown
-//! grant type is `invalid_request` / `unsupported_grant_type`; a client other than `warden-cli`
-//! is `invalid_client`. Errors never quote a presented secret.
+//! after the sign-in ([`super::refresh`]). Errors never quote a presented secret.
 
 use std::sync::Arc;
 
@@ -28,6 +25,7 @@ use axum::routing::post;
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::endpoint::TokenRequest;
 use super::oauth::{no_store, OAuthError, OAuthErrorCode, TokenResponse, JWT_TOKEN_TYPE};
 use super::refresh::RefreshError;
 use super::sign_in::{query_escape, SignInError, CLI_CLIENT_ID};
@@ -36,45 +34,22 @@ use crate::serve::util::{log_event, unix_now};
 
 /// `grant_type` of the device flow.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// `grant_type` of RFC 8693.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-/// The routes.
+/// The device authorization route (the token endpoint is [`super::endpoint`]'s).
 pub fn routes(tokens: Arc<TokenService>) -> Router {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/device_authorization", post(device_authorization))
-        .with_state(tokens)
-}
-
-/// Form of `POST /oauth/token` (no `Debug`: it holds secrets). Fields of other grants are
-/// ignored by the arms that do not read them.
-#[derive(Default, Deserialize)]
-pub struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    code: Option<String>,
-    code_verifier: Option<String>,
-    redirect_uri: Option<String>,
-    device_code: Option<String>,
-    refresh_token: Option<String>,
+    Router::new().route("/oauth/device_authorization", post(device_authorization)).with_state(tokens)
 }
 
 fn invalid_request(why: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidRequest, why)
 }
 
-fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
-    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| invalid_request(&format!("{name} is required")))
-}
-
-fn cli_client(form: &TokenForm) -> Result<(), OAuthError> {
-    match form.client_id.as_deref() {
+/// The client must be the CLI (a public client: no secret).
+fn cli_client(client_id: Option<&str>) -> Result<(), OAuthError> {
+    match client_id {
         Some(CLI_CLIENT_ID) => Ok(()),
-        None | Some("") => Err(invalid_request("client_id is required")),
-        Some(_) => {
-            Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)"))
-        }
+        None | Some("") => Err(invalid_request("`client_id` is missing")),
+        Some(_) => Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)")),
     }
 }
 
@@ -83,50 +58,36 @@ fn server_error(e: impl std::fmt::Display) -> OAuthError {
     OAuthError::new(OAuthErrorCode::ServerError, "the token service failed; try again")
 }
 
-/// `POST /oauth/token`.
-async fn token(State(tokens): State<Arc<TokenService>>, form: Result<Form<TokenForm>, FormRejection>) -> Response {
-    let Ok(Form(form)) = form else {
-        return invalid_request("the body must be form-encoded, each parameter at most once").into_response();
-    };
+/// `grant_type=authorization_code`: `code`, `code_verifier`, `redirect_uri`, `client_id`.
+pub fn authorization_code_grant(tokens: &TokenService, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
+    cli_client(request.get("client_id")?)?;
+    let code = request.require("code")?;
+    let verifier = request.require("code_verifier")?;
+    let redirect_uri = request.require("redirect_uri")?;
     let now = unix_now();
-    let answer = match form.grant_type.as_deref() {
-        Some("authorization_code") => authorization_code_grant(&tokens, &form, now),
-        Some(DEVICE_CODE_GRANT) => device_code_grant(&tokens, &form, now),
-        Some("refresh_token") => cli_client(&form)
-            .and_then(|()| refresh_grant(&tokens, required(&form.refresh_token, "refresh_token")?, now)),
-        Some(TOKEN_EXCHANGE_GRANT) => {
-            Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "token exchange is not served by this build"))
-        }
-        None | Some("") => Err(invalid_request("grant_type is required")),
-        Some(_) => Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "unsupported grant_type")),
-    };
-    match answer {
-        Ok(answer) => answer.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn authorization_code_grant(tokens: &TokenService, form: &TokenForm, now: i64) -> Result<TokenResponse, OAuthError> {
-    cli_client(form)?;
-    let code = required(&form.code, "code")?;
-    let verifier = required(&form.code_verifier, "code_verifier")?;
-    let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
     let who = tokens.sign_ins.redeem_code(code, CLI_CLIENT_ID, redirect_uri, verifier, now)?;
     start_person(tokens, &who, now)
 }
 
-fn device_code_grant(tokens: &TokenService, form: &TokenForm, now: i64) -> Result<TokenResponse, OAuthError> {
-    cli_client(form)?;
-    let device_code = required(&form.device_code, "device_code")?;
+/// `grant_type=urn:ietf:params:oauth:grant-type:device_code`: `device_code`, `client_id`.
+pub fn device_code_grant(tokens: &TokenService, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
+    cli_client(request.get("client_id")?)?;
+    let device_code = request.require("device_code")?;
+    let now = unix_now();
     let who = tokens.sign_ins.poll_device(device_code, CLI_CLIENT_ID, now)?;
     start_person(tokens, &who, now)
+}
+
+/// `grant_type=refresh_token`: `refresh_token`, `client_id`.
+pub fn refresh_token_grant(tokens: &TokenService, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
+    cli_client(request.get("client_id")?)?;
+    refresh_grant(tokens, request.require("refresh_token")?, unix_now())
 }
 
 /// A person's new sign-in: a Warden token and the first refresh token.
 fn start_person(tokens: &TokenService, who: &SignedIn, now: i64) -> Result<TokenResponse, OAuthError> {
     let lifetime = i64::try_from(tokens.config.session_lifetime.0).unwrap_or(i64::MAX);
     let started = tokens.refresh.start(who, now, lifetime).map_err(server_error)?;
-    log_event(&format!("token service: signed in {} through {}", who.subject, who.source));
     answer(tokens, who, started.refresh_token, now)
 }
 

@@ -6,17 +6,20 @@
 //! [`SignedIn`]: who, which groups, which job claims, how they proved it. [`issuer::TokenIssuer`]
 //! turns a `SignedIn` into a signed token; nothing else signs tokens.
 //!
-//! Routes: `GET /.well-known/jwks.json` (the public keys, cacheable for 5 minutes) and
+//! Routes: `GET /.well-known/jwks.json` (the public keys, cacheable for 5 minutes),
 //! `GET /.well-known/openid-configuration` (OIDC discovery: issuer, `jwks_uri`, token endpoint),
-//! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
+//! so Envoy's `jwt_authn` can trust the service through `remote_jwks`, and `POST /oauth/token`
+//! (the token endpoint, [`endpoint`]).
 //!
-//! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
+//! Modules: [`endpoint`] (the token endpoint and its grant types), [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
 //! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
 //! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`flows`] (the browser
 //! routes: authorize, the source picker, the provider's callback, the device page, the
-//! console's sign-in), [`grants`] (the token and device authorization endpoints), [`refresh`]
+//! console's sign-in), [`grants`] (people's grants at the token endpoint, and the device
+//! authorization endpoint), [`refresh`]
 //! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
 
+pub mod endpoint;
 pub mod flows;
 pub mod grants;
 pub mod issuer;
@@ -26,10 +29,10 @@ pub mod sign_in;
 pub mod sources;
 pub mod upstream;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +62,8 @@ pub struct TokenService {
     pub oidc_client: upstream::OidcClient,
     /// The console's sessions, when the policy has approvers (`approvals`).
     pub console: Option<ConsoleSessions>,
+    /// CSRF tokens of the device page's form (a fresh key per start).
+    pub csrf: crate::serve::auth::CsrfKey,
 }
 
 /// What a console session token is minted with.
@@ -93,6 +98,7 @@ pub fn routes(service: Arc<TokenService>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oauth/token", post(endpoint::token).layer(DefaultBodyLimit::max(endpoint::MAX_TOKEN_REQUEST_BYTES)))
         .with_state(service)
 }
 
@@ -109,7 +115,16 @@ async fn discovery(State(service): State<Arc<TokenService>>) -> Response {
         "issuer": service.config.issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth/token"),
-        "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
+        "token_endpoint_auth_methods_supported": ["none"],
+        "grant_types_supported": [
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+        "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "subject_types_supported": ["public"],
         "response_types_supported": ["code"],
@@ -166,4 +181,22 @@ pub struct SignedIn {
     /// Job and workload claims carried into the token (`repository`, `ref`, `run_id`,
     /// `namespace`, `service_account`, …).
     pub claims: BTreeMap<String, String>,
+}
+
+/// Identities for the tests of the token service's modules.
+#[cfg(test)]
+pub mod test_identities {
+    use super::{SignInMethod, SignedIn};
+    use std::collections::BTreeMap;
+
+    /// `alice@example.com`, signed in through `okta`, in group `eng`, without claims.
+    pub fn alice() -> SignedIn {
+        SignedIn {
+            subject: "alice@example.com".into(),
+            source: "okta".into(),
+            method: SignInMethod::Oidc,
+            groups: vec!["eng".into()],
+            claims: BTreeMap::new(),
+        }
+    }
 }

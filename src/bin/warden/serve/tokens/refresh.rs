@@ -248,11 +248,9 @@ mod tests {
 
     fn alice() -> SignedIn {
         SignedIn {
-            subject: "alice@example.com".into(),
-            source: "okta".into(),
-            method: SignInMethod::Oidc,
             groups: vec!["eng".into(), "leads".into()],
             claims: BTreeMap::from([("email".into(), "alice@example.com".into())]),
+            ..crate::serve::tokens::test_identities::alice()
         }
     }
 

@@ -468,9 +468,9 @@ impl SignIns {
                         device.status = DeviceStatus::Denied;
                     }
                 }
-                Completion::Page(format!("Sign-in failed: {message}"))
+                Completion::Page(message.to_string())
             }
-            LoginKind::Console { .. } => Completion::Page(format!("Sign-in failed: {message}")),
+            LoginKind::Console { .. } => Completion::Page(message.to_string()),
         })
     }
 
@@ -618,21 +618,10 @@ impl SignIns {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::serve::tokens::SignInMethod;
-    use std::collections::BTreeMap;
+    use crate::serve::tokens::test_identities::alice;
 
     const NOW: i64 = 1_800_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-    fn alice() -> SignedIn {
-        SignedIn {
-            subject: "alice@example.com".into(),
-            source: "okta".into(),
-            method: SignInMethod::Oidc,
-            groups: vec!["eng".into()],
-            claims: BTreeMap::new(),
-        }
-    }
 
     fn cli(redirect_uri: &str) -> LoginKind {
         LoginKind::Cli(CliRequest {

@@ -108,14 +108,8 @@ impl Sources {
         let mut trusted = Vec::new();
         let mut sources = Vec::new();
         for (i, oidc) in config.oidc.iter().enumerate() {
-            let field = format!("token_service.oidc[{i}].jwks");
-            trusted.push(TrustedIssuer {
-                name: format!("token_service.oidc {}", oidc.name),
-                issuer: oidc.issuer.clone(),
-                audiences: oidc.audiences.clone(),
-                keys: key_source(&oidc.jwks, base).ok_or(format!("{field}: set exactly one of `file` or `uri`"))?,
-                algorithms: oidc.algorithms.clone(),
-            });
+            let at = format!("token_service.oidc[{i}]");
+            trusted.push(trusted_issuer(&at, &oidc.issuer, &oidc.audiences, &oidc.jwks, &oidc.algorithms, base)?);
             let path = |claim: &Option<String>| claim.as_deref().map(|c| c.split('.').map(str::to_string).collect());
             sources.push(Source {
                 name: oidc.name.clone(),
@@ -126,14 +120,9 @@ impl Sources {
             });
         }
         for (i, workload) in config.workloads.iter().enumerate() {
-            let field = format!("token_service.workloads[{i}].jwks");
-            trusted.push(TrustedIssuer {
-                name: format!("token_service.workloads {}", workload.name),
-                issuer: workload.issuer.clone(),
-                audiences: workload.audiences.clone(),
-                keys: key_source(&workload.jwks, base).ok_or(format!("{field}: set exactly one of `file` or `uri`"))?,
-                algorithms: workload.algorithms.clone(),
-            });
+            let at = format!("token_service.workloads[{i}]");
+            let (issuer, audiences, algorithms) = (&workload.issuer, &workload.audiences, &workload.algorithms);
+            trusted.push(trusted_issuer(&at, issuer, audiences, &workload.jwks, algorithms, base)?);
             sources.push(Source { name: workload.name.clone(), mapping: Mapping::Workload(workload.kind) });
         }
         Ok(Self { verifier: JwtVerifier::new(trusted)?, sources })
@@ -165,13 +154,28 @@ impl Sources {
     }
 }
 
-/// The JWKS source of a section's `jwks` (`None` unless exactly one of `file`/`uri` is set).
-fn key_source(jwks: &JwksSource, base: &Path) -> Option<KeySource> {
-    match (&jwks.file, &jwks.uri) {
-        (Some(file), None) => Some(KeySource::File(base.join(file))),
-        (None, Some(uri)) => Some(KeySource::Uri(uri.clone())),
-        _ => None,
-    }
+/// The verifier's view of the source at `at` (`token_service.oidc[0]`); JWKS files are relative
+/// to `base`.
+fn trusted_issuer(
+    at: &str,
+    issuer: &str,
+    audiences: &[String],
+    jwks: &JwksSource,
+    algorithms: &[String],
+    base: &Path,
+) -> Result<TrustedIssuer, String> {
+    let keys = match (&jwks.file, &jwks.uri) {
+        (Some(file), None) => KeySource::File(base.join(file)),
+        (None, Some(uri)) => KeySource::Uri(uri.clone()),
+        _ => return Err(format!("{at}.jwks: set exactly one of `file` or `uri`")),
+    };
+    Ok(TrustedIssuer {
+        name: at.to_string(),
+        issuer: issuer.to_string(),
+        audiences: audiences.to_vec(),
+        keys,
+        algorithms: algorithms.to_vec(),
+    })
 }
 
 fn unusable(why: impl Into<String>) -> SourceError {
