@@ -1,7 +1,7 @@
 """The real Claude Code CLI with `apiKeyHelper` = `warden token`, through the real Envoy, with
 tokens from a real `warden serve` token service: a person signs in once (`warden login`, the
-browser played over HTTP against a small OIDC identity provider written here), then a
-conversation crosses the expiry of its first token without a failed turn."""
+browser played over HTTP through the service's source picker and scripts/test_idp.py's form),
+then a conversation crosses the expiry of its first token without a failed turn."""
 
 from __future__ import annotations
 
@@ -11,79 +11,20 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import (CLAUDE, REPO, WARDEN, Issuer, Service, auditor_service_changes, free_port,
-                      init_keys, stop_process)
+from conftest import (CLAUDE, PYTHON, REPO, SCRIPTS, WARDEN, Service, auditor_service_changes,
+                      free_port, init_keys, stop_process)
 
-CLIENT_ID = "warden-test-client"
+CLIENT_ID = "warden-service"  # the service's client id at the test identity provider
 # The shortest lifetime the policy allows; `warden token` refreshes when less than this is left.
 LIFETIME_SECONDS = 60
 MARGIN = "20s"
-
-
-class OidcTestProvider:
-    """An OIDC provider that signs everyone in as alice (group eng) at once: `/authorize`
-    redirects straight back with a code, `/token` answers an ID token carrying the nonce."""
-
-    def __init__(self, directory: Path):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.issuer = Issuer(directory, issuer=self.url, kid="test-idp-1")
-        self.nonces: dict[str, str] = {}
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        idp = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                url = urllib.parse.urlsplit(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query))
-                assert url.path == "/authorize" and query["client_id"] == CLIENT_ID, self.path
-                code = f"idp-code-{len(idp.nonces)}"
-                idp.nonces[code] = query.get("nonce", "")
-                target = query["redirect_uri"] + "?" + urllib.parse.urlencode(
-                    {"code": code, "state": query["state"]})
-                self.send_response(302)
-                self.send_header("location", target)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("content-length") or 0)
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                nonce = idp.nonces.pop(form.get("code", ""), None)
-                if nonce is None:
-                    status, body = 400, {"error": "invalid_grant"}
-                else:
-                    id_token = idp.issuer.mint(sub="alice", groups=["eng"], aud=CLIENT_ID,
-                                               extra={"nonce": nonce})
-                    status, body = 200, {"id_token": id_token, "access_token": "idp-access",
-                                         "token_type": "Bearer", "expires_in": 300}
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 class SourceLinks(html.parser.HTMLParser):
@@ -100,10 +41,15 @@ class SourceLinks(html.parser.HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory):
-    provider = OidcTestProvider(tmp_path_factory.mktemp("idp"))
-    yield provider
-    provider.close()
+def idp():
+    """scripts/test_idp.py (TEST ONLY: its form signs in anyone): its issuer URL."""
+    process = subprocess.Popen([PYTHON, str(SCRIPTS / "test_idp.py"), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("test idp: listening on "), first
+    yield first.split()[-1]
+    stop_process(process)
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +64,8 @@ def token_service(tmp_path_factory: pytest.TempPathFactory, make_policy, idp):
         "issuer": url,
         "lifetime": "1m",
         "oidc": [{
-            "name": "test-idp", "issuer": idp.url, "audiences": [CLIENT_ID],
-            "jwks": {"file": str(idp.issuer.jwks_path)}, "algorithms": ["ES256"],
-            "client": {"client_id": CLIENT_ID, "authorization_endpoint": f"{idp.url}/authorize",
-                       "token_endpoint": f"{idp.url}/token"},
+            "name": "test-idp", "issuer": idp, "audiences": [CLIENT_ID],
+            "jwks": {"uri": f"{idp}/jwks.json"}, "client": {"client_id": CLIENT_ID},
         }],
     }
     service = Service(port=port, keys=keys, db=tmp / "warden.db", policy=make_policy(changes),
@@ -167,9 +111,13 @@ def sign_in(service: Service, config_home: Path) -> None:
             links.feed(page.read().decode())
             page_url = page.url
         assert "source-test-idp" in links.links, links.links
-        # The provider signs in at once; the redirects end at warden login's loopback listener.
         with opener.open(urllib.parse.urljoin(page_url, links.links["source-test-idp"]),
-                         timeout=30) as done:
+                         timeout=30) as form:
+            assert "TEST ONLY" in form.read().decode()
+            form_url = form.url
+        # The provider's form; the redirects then end at warden login's loopback listener.
+        with opener.open(form_url, data=urllib.parse.urlencode(
+                {"username": "alice", "groups": "eng"}).encode(), timeout=30) as done:
             assert done.url.startswith("http://127.0.0.1:") and "/callback?" in done.url, done.url
             assert "close this tab" in done.read().decode()
         out, err = login.communicate(timeout=30)
