@@ -193,7 +193,11 @@ cat <<BANNER
 
   Sign-in (docs/identity.md): the token service signs people in through a TEST ONLY identity
   provider ($idp_url: any name, any groups, no password); open $approvals_url/login and pick
-  "Sign in with test-idp" (name bob, groups leads), or let the CLI sign in at $approvals_url.
+  "Sign in with test-idp" (name bob, groups leads). On the command line, and for Claude Code:
+      $warden login --service $approvals_url     # alice, groups eng; --device without a browser
+      $warden token                              # a fresh token, refreshed as needed
+      ~/.claude/settings.json: {"apiKeyHelper": "$warden token", "env": {"ANTHROPIC_BASE_URL":
+        "http://127.0.0.1:$port", "CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "300000"}}
 
   Ctrl-C stops the gateway, the approval service and the test identity provider.
 
