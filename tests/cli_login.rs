@@ -437,8 +437,14 @@ fn services_are_chosen_explicitly_when_there_are_several_and_never_over_plain_ht
     let (code, _, stderr) = home.run(&["login", "--service", "http://warden.example"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("https://"), "{stderr}");
-    // `warden token init|mint` are still the demo issuer's.
-    let (code, _, stderr) = home.run(&["token", "mint", "--sub", "x", "--dir", home.0.join("nokey").to_str().unwrap()]);
+    // `warden token init|mint` are still the demo issuer's, $WARDEN_SERVICE or not.
+    let demo = home.0.join("demo");
+    let demo = demo.to_str().unwrap();
+    let (code, _, stderr) = home.run(&["token", "mint", "--sub", "x", "--dir", demo]);
     assert_eq!(code, 1);
     assert!(stderr.contains("warden token init"), "{stderr}");
+    for args in [vec!["token", "init", "--dir", demo], vec!["token", "mint", "--sub", "x", "--dir", demo]] {
+        let out = home.command(&args).env("WARDEN_SERVICE", &one.base).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
