@@ -42,6 +42,8 @@ struct FakeState {
     revoked: Vec<String>,
     /// Every request's path, in order.
     requests: Vec<String>,
+    /// Send the browser back with another issuer's `iss` (RFC 9207 mix-up).
+    wrong_iss: bool,
 }
 
 struct Fake {
@@ -105,7 +107,8 @@ async fn authorize(State(state): State<Arc<Mutex<FakeState>>>, Query(q): Query<H
     let mut s = state.lock().unwrap();
     let code = format!("code-{}", s.codes.len());
     s.codes.insert(code.clone(), (q["code_challenge"].clone(), q["redirect_uri"].clone()));
-    let location = format!("{}?code={code}&state={}&iss={}", q["redirect_uri"], q["state"], urlencode(&s.base));
+    let iss = if s.wrong_iss { "http://127.0.0.1:1".to_string() } else { s.base.clone() };
+    let location = format!("{}?code={code}&state={}&iss={}", q["redirect_uri"], q["state"], urlencode(&iss));
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
@@ -236,6 +239,14 @@ impl Home {
 
     /// Signs in through the browser flow, playing the browser over HTTP.
     fn login(&self, fake: &Fake) -> (String, String) {
+        let (code, page, stdout, stderr) = self.try_login(fake);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(page.contains("close this tab"), "{page}");
+        (stdout, stderr)
+    }
+
+    /// The browser flow: (exit status, the loopback's page, stdout, stderr).
+    fn try_login(&self, fake: &Fake) -> (i32, String, String, String) {
         let mut child = self
             .command(&["login", "--service", &fake.base, "--no-browser"])
             .stdout(Stdio::piped())
@@ -251,11 +262,9 @@ impl Home {
         assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
         let mut page = agent.get(&callback).call().unwrap();
         assert_eq!(page.status(), 200);
-        assert!(page.body_mut().read_to_string().unwrap().contains("close this tab"));
+        let page = page.body_mut().read_to_string().unwrap();
         let out = child.wait_with_output().unwrap();
-        let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), stderr.join().unwrap());
-        assert!(out.status.success(), "{stderr}");
-        (stdout, stderr)
+        (out.status.code().unwrap_or(-1), page, String::from_utf8(out.stdout).unwrap(), stderr.join().unwrap())
     }
 }
 
@@ -310,6 +319,19 @@ fn browser_sign_in_stores_a_private_sign_in_and_token_prints_only_the_access_tok
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, format!("{}\n", stored["access_token"].as_str().unwrap()));
     assert_eq!(stderr, "");
+}
+
+#[test]
+fn a_redirect_naming_another_issuer_is_not_redeemed() {
+    let fake = Fake::start();
+    let home = Home::new("mixup");
+    fake.with(|s| s.wrong_iss = true);
+    let (code, page, _, stderr) = home.try_login(&fake);
+    assert_eq!(code, 1);
+    assert!(page.contains("Sign-in failed"), "{page}");
+    assert!(stderr.contains("another issuer"), "{stderr}");
+    assert_eq!(fake.with(|s| s.requests.iter().filter(|r| *r == "token").count()), 0, "the code was not redeemed");
+    assert!(!home.0.join("warden/services").exists() || home.run(&["token"]).0 == 1);
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! - a `state` that is missing or not this sign-in's (another tab, a forged request) → 400, keep
 //!   waiting: a stray request can neither finish nor abort the sign-in;
 //! - the right `state` with `error=…` → the sign-in failed (the service refused it);
+//! - the right `state` with a `code` and an RFC 9207 `iss` naming another issuer than the
+//!   service's → the sign-in failed (a mix-up: the code is not redeemed);
 //! - the right `state` with a `code` → done.
 //!
 //! Limits: one sign-in per listener; IPv4 loopback only (RFC 8252 recommends the literal IP over
@@ -76,9 +78,9 @@ pub enum Outcome {
     Code {
         /// The authorization code.
         code: String,
-        /// RFC 9207 `iss`, when present.
-        iss: Option<String>,
     },
+    /// The right state and a code, but from another issuer (RFC 9207 mix-up).
+    WrongIssuer,
     /// The right state and an error from the service.
     Refused {
         /// The error code.
@@ -124,9 +126,9 @@ pub fn parse_request(head: &[u8]) -> Request {
     Request::Callback(callback)
 }
 
-/// What the listener does with one request, given this sign-in's `state`: the status and page
-/// to answer, and the outcome if the sign-in is over.
-pub fn judge(request: Request, state: &str) -> (u16, &'static str, Option<Outcome>) {
+/// What the listener does with one request, given this sign-in's `state` and the service's
+/// `issuer`: the status and page to answer, and the outcome if the sign-in is over.
+pub fn judge(request: Request, state: &str, issuer: &str) -> (u16, &'static str, Option<Outcome>) {
     let callback = match request {
         Request::Callback(callback) => callback,
         Request::Other => return (404, STRAY_PAGE, None),
@@ -139,7 +141,10 @@ pub fn judge(request: Request, state: &str) -> (u16, &'static str, Option<Outcom
         (_, Some(error)) => {
             (200, FAILED_PAGE, Some(Outcome::Refused { error, description: callback.error_description }))
         }
-        (Some(code), None) if !code.is_empty() => (200, DONE_PAGE, Some(Outcome::Code { code, iss: callback.iss })),
+        (Some(_), None) if callback.iss.as_deref().is_some_and(|iss| iss != issuer) => {
+            (200, FAILED_PAGE, Some(Outcome::WrongIssuer))
+        }
+        (Some(code), None) if !code.is_empty() => (200, DONE_PAGE, Some(Outcome::Code { code })),
         _ => (400, STRAY_PAGE, None),
     }
 }
@@ -165,13 +170,14 @@ impl Loopback {
         format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.port)
     }
 
-    /// Serves requests until one ends the sign-in with `state`, or until `timeout` passes.
-    pub fn wait(&self, state: &str, timeout: Duration) -> std::io::Result<Outcome> {
+    /// Serves requests until one ends the sign-in with `state` (from `issuer`), or until
+    /// `timeout` passes.
+    pub fn wait(&self, state: &str, issuer: &str, timeout: Duration) -> std::io::Result<Outcome> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Some(outcome) = serve_one(stream, state) {
+                    if let Some(outcome) = serve_one(stream, state, issuer) {
                         return Ok(outcome);
                     }
                 }
@@ -190,7 +196,7 @@ impl Loopback {
 
 /// Reads one request, answers it, returns the outcome if it ends the sign-in. I/O failures on
 /// one connection (a client that hung up) only drop that connection.
-fn serve_one(mut stream: TcpStream, state: &str) -> Option<Outcome> {
+fn serve_one(mut stream: TcpStream, state: &str, issuer: &str) -> Option<Outcome> {
     let configured = stream.set_nonblocking(false).is_ok()
         && stream.set_read_timeout(Some(CONNECTION_TIMEOUT)).is_ok()
         && stream.set_write_timeout(Some(CONNECTION_TIMEOUT)).is_ok();
@@ -198,7 +204,7 @@ fn serve_one(mut stream: TcpStream, state: &str) -> Option<Outcome> {
         return None;
     }
     let head = read_head(&mut stream);
-    let (status, page, outcome) = judge(parse_request(&head), state);
+    let (status, page, outcome) = judge(parse_request(&head), state, issuer);
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
@@ -231,6 +237,8 @@ fn read_head(stream: &mut TcpStream) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const ISSUER: &str = "http://127.0.0.1:8787";
+
     fn get(target: &str) -> Request {
         parse_request(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
     }
@@ -238,12 +246,18 @@ mod tests {
     #[test]
     fn a_callback_with_the_right_state_yields_its_code() {
         let request = get("/callback?code=abc%2Bdef&state=s1&iss=http%3A%2F%2F127.0.0.1%3A8787");
-        let (status, page, outcome) = judge(request, "s1");
+        let (status, page, outcome) = judge(request, "s1", ISSUER);
         assert_eq!((status, page), (200, DONE_PAGE));
-        assert_eq!(
-            outcome,
-            Some(Outcome::Code { code: "abc+def".to_string(), iss: Some("http://127.0.0.1:8787".to_string()) })
-        );
+        assert_eq!(outcome, Some(Outcome::Code { code: "abc+def".to_string() }));
+        let (status, page, outcome) = judge(get("/callback?code=c&state=s1"), "s1", ISSUER);
+        assert_eq!((status, page, outcome), (200, DONE_PAGE, Some(Outcome::Code { code: "c".to_string() })));
+    }
+
+    #[test]
+    fn a_code_from_another_issuer_ends_the_sign_in_as_a_mix_up() {
+        let (status, page, outcome) =
+            judge(get("/callback?code=c&state=s1&iss=https%3A%2F%2Fevil.example"), "s1", ISSUER);
+        assert_eq!((status, page, outcome), (200, FAILED_PAGE, Some(Outcome::WrongIssuer)));
     }
 
     #[test]
@@ -256,7 +270,7 @@ mod tests {
             "/callback?error=access_denied&state=nope",
             "/callback?error=access_denied",
         ] {
-            let (status, _, outcome) = judge(get(target), "s1");
+            let (status, _, outcome) = judge(get(target), "s1", ISSUER);
             assert_eq!((status, outcome), (400, None), "{target}");
         }
     }
@@ -264,7 +278,7 @@ mod tests {
     #[test]
     fn an_error_with_the_right_state_ends_the_sign_in_as_refused() {
         let (status, page, outcome) =
-            judge(get("/callback?error=access_denied&error_description=no+role&state=s1"), "s1");
+            judge(get("/callback?error=access_denied&error_description=no+role&state=s1"), "s1", ISSUER);
         assert_eq!((status, page), (200, FAILED_PAGE));
         assert_eq!(
             outcome,
@@ -291,7 +305,7 @@ mod tests {
         for (head, want) in cases {
             let mut truncated = head.clone();
             truncated.truncate(MAX_HEAD_BYTES);
-            let (status, page, outcome) = judge(parse_request(&truncated), "s1");
+            let (status, page, outcome) = judge(parse_request(&truncated), "s1", ISSUER);
             assert_eq!((status, outcome), (want, None), "{:?}", String::from_utf8_lossy(&head));
             assert!(!page.contains("s1"));
         }
@@ -317,16 +331,32 @@ mod tests {
             let done = send(b"GET /callback?code=good&state=s1 HTTP/1.1\r\nHost: x\r\n\r\n");
             (stray, done)
         });
-        let outcome = loopback.wait("s1", Duration::from_secs(60)).unwrap();
-        assert_eq!(outcome, Outcome::Code { code: "good".to_string(), iss: None });
+        let outcome = loopback.wait("s1", ISSUER, Duration::from_secs(60)).unwrap();
+        assert_eq!(outcome, Outcome::Code { code: "good".to_string() });
         let (stray, done) = client.join().unwrap();
         assert!(stray.starts_with("HTTP/1.1 400"), "{stray}");
         assert!(done.starts_with("HTTP/1.1 200") && done.contains("close this tab"), "{done}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_request_ends_the_sign_in_without_its_state(head in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let (status, _, outcome) = judge(parse_request(&head), "the-real-state", ISSUER);
+            proptest::prop_assert!(outcome.is_none());
+            proptest::prop_assert!(matches!(status, 400 | 404));
+        }
+
+        #[test]
+        fn a_callback_ends_the_sign_in_only_with_its_exact_state(state in "[A-Za-z0-9_-]{0,50}", code in "[A-Za-z0-9]{1,20}") {
+            let request = get(&format!("/callback?code={code}&state={state}"));
+            let (_, _, outcome) = judge(request, "s1", ISSUER);
+            proptest::prop_assert_eq!(outcome.is_some(), state == "s1");
+        }
+    }
+
     #[test]
     fn the_listener_gives_up_at_its_deadline() {
         let loopback = Loopback::bind().unwrap();
-        assert_eq!(loopback.wait("s1", Duration::ZERO).unwrap(), Outcome::TimedOut);
+        assert_eq!(loopback.wait("s1", ISSUER, Duration::ZERO).unwrap(), Outcome::TimedOut);
     }
 }

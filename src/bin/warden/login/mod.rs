@@ -278,14 +278,15 @@ fn browser_sign_in(client: &OAuthClient, endpoints: &Endpoints, no_browser: bool
         }
     }
     eprintln!("Waiting for the sign-in to finish (5 minutes)…");
-    match listener.wait(&state, BROWSER_TIMEOUT).map_err(|e| format!("the loopback listener failed: {e}"))? {
-        loopback::Outcome::Code { code, iss } => {
-            if iss.as_deref().is_some_and(|iss| iss != endpoints.issuer) {
-                return Err("the sign-in answer names another issuer than the service's; not using it".to_string());
-            }
-            client
-                .redeem_code(&endpoints.token_endpoint, &code, &redirect_uri, &pkce.verifier, unix_now())
-                .map_err(|e| format!("redeeming the sign-in failed: {e}"))
+    match listener
+        .wait(&state, &endpoints.issuer, BROWSER_TIMEOUT)
+        .map_err(|e| format!("the loopback listener failed: {e}"))?
+    {
+        loopback::Outcome::Code { code } => client
+            .redeem_code(&endpoints.token_endpoint, &code, &redirect_uri, &pkce.verifier, unix_now())
+            .map_err(|e| format!("redeeming the sign-in failed: {e}")),
+        loopback::Outcome::WrongIssuer => {
+            Err("the sign-in answer names another issuer than the service's; not using it".to_string())
         }
         loopback::Outcome::Refused { error, description } => Err(match description {
             Some(description) => {
