@@ -433,6 +433,16 @@ fn logout_revokes_and_forgets_the_sign_in() {
 }
 
 #[test]
+fn signing_in_again_replaces_and_revokes_the_earlier_sign_in() {
+    let fake = Fake::start();
+    let home = Home::new("again");
+    home.login(&fake);
+    home.login(&fake);
+    assert_eq!(fake.with(|s| s.revoked.clone()), ["refresh-secret-1"]);
+    assert_eq!(home.stored()["refresh_token"], "refresh-secret-2");
+}
+
+#[test]
 fn a_credentials_file_others_can_read_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let fake = Fake::start();

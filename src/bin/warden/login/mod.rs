@@ -96,22 +96,25 @@ fn margin(min_valid: u64, ttl_ms: Option<&str>) -> u64 {
 
 /// Runs `warden login`.
 pub fn login(args: &LoginArgs) -> ExitCode {
-    let service = match canonical(args.service.as_deref().unwrap_or(DEMO_SERVICE)) {
-        Ok(service) => service,
-        Err(e) => return fail("login", &e),
-    };
+    match sign_in(args) {
+        Ok(message) => {
+            eprintln!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("login", &e),
+    }
+}
+
+/// Signs in and stores the sign-in (replacing, and revoking when the service can, an earlier
+/// one); the message for the user.
+fn sign_in(args: &LoginArgs) -> Result<String, String> {
+    let service = canonical(args.service.as_deref().unwrap_or(DEMO_SERVICE))?;
     let client = OAuthClient::default();
-    let signed_in = client.discover(&service).map_err(|e| e.to_string()).and_then(|endpoints| {
-        let answer = if args.device {
-            device_sign_in(&client, &endpoints)?
-        } else {
-            browser_sign_in(&client, &endpoints, args.no_browser)?
-        };
-        Ok((endpoints, answer))
-    });
-    let (endpoints, answer) = match signed_in {
-        Ok(done) => done,
-        Err(e) => return fail("login", &e),
+    let endpoints = client.discover(&service).map_err(|e| e.to_string())?;
+    let answer = if args.device {
+        device_sign_in(&client, &endpoints)?
+    } else {
+        browser_sign_in(&client, &endpoints, args.no_browser)?
     };
     let credentials = Credentials {
         service: service.clone(),
@@ -121,15 +124,16 @@ pub fn login(args: &LoginArgs) -> ExitCode {
         access_token: answer.access_token,
         expires_at: answer.expires_at,
     };
-    let saved = open_store(&service).and_then(|store| {
-        let lock = store.lock().map_err(|e| e.to_string())?;
-        store.save(&lock, &credentials).map_err(|e| e.to_string())?;
-        Ok(store)
-    });
-    let store = match saved {
-        Ok(store) => store,
-        Err(e) => return fail("login", &e),
-    };
+    let store = open_store(&service)?;
+    let lock = store.lock().map_err(|e| e.to_string())?;
+    let earlier = store.load().ok().flatten();
+    store.save(&lock, &credentials).map_err(|e| e.to_string())?;
+    drop(lock);
+    if let Some(Credentials { revocation_endpoint: Some(endpoint), refresh_token: Some(token), .. }) = earlier {
+        // Best effort: the earlier sign-in is forgotten here either way.
+        let _ = client::trusted("revocation_endpoint", &endpoint).and_then(|()| client.revoke(&endpoint, &token));
+    }
+
     let who = answer.subject.map(|s| format!(" as {s}")).unwrap_or_default();
     let minutes = credentials.expires_at.saturating_sub(unix_now()) / 60;
     let refresh_note = if credentials.refresh_token.is_some() {
@@ -137,12 +141,11 @@ pub fn login(args: &LoginArgs) -> ExitCode {
     } else {
         " (the service gave no refresh token: sign in again then)"
     };
-    eprintln!(
+    Ok(format!(
         "Signed in to {service}{who}. The token lasts {minutes} min{refresh_note}; `warden token` prints a fresh one.\n\
          Sign-in stored in {}",
         store.path().display()
-    );
-    ExitCode::SUCCESS
+    ))
 }
 
 /// Runs `warden logout`.
