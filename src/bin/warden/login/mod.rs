@@ -264,9 +264,8 @@ fn authorization_url(endpoint: &str, redirect_uri: &str, state: &str, challenge:
 /// The authorization code flow through the browser and the loopback redirect.
 fn browser_sign_in(client: &OAuthClient, endpoints: &Endpoints, no_browser: bool) -> Result<TokenAnswer, String> {
     let endpoint = &endpoints.authorization_endpoint;
-    let randomness = |e: getrandom::Error| format!("no randomness from the operating system: {e}");
-    let pkce = pkce::Pkce::generate().map_err(randomness)?;
-    let state = pkce::random_token().map_err(randomness)?;
+    let pkce = pkce::Pkce::generate()?;
+    let state = pkce::random_token()?;
     let listener = loopback::Loopback::bind().map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
     let redirect_uri = listener.redirect_uri();
     let url = authorization_url(endpoint, &redirect_uri, &state, &pkce.challenge);

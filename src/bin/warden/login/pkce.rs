@@ -26,22 +26,20 @@ impl std::fmt::Debug for Pkce {
 
 impl Pkce {
     /// A fresh random pair.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, String> {
         Ok(Self::from_verifier(random_token()?))
     }
 
-    /// The pair for a given verifier.
+    /// The pair for a given verifier (the service checks it with the same function).
     pub fn from_verifier(verifier: String) -> Self {
-        let challenge = base64url(&hmac_sha256::Hash::hash(verifier.as_bytes()));
+        let challenge = crate::serve::tokens::sign_in::pkce_challenge(&verifier);
         Self { verifier, challenge }
     }
 }
 
 /// 32 random bytes as base64url without padding (43 characters).
-pub fn random_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes)?;
-    Ok(base64url(&bytes))
+pub fn random_token() -> Result<String, String> {
+    crate::serve::util::random_bytes::<32>().map(|bytes| base64url(&bytes))
 }
 
 /// Whether `presented` equals `expected`, in time independent of where they differ.
