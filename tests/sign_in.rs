@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 mod common;
 
-use common::{Serve, Workspace};
+use common::{form, Serve, Workspace};
 
 const CLI: &str = "warden-cli";
 const LOOPBACK: &str = "http://127.0.0.1:53682/callback";
@@ -117,30 +117,17 @@ fn fixture(name: &str) -> Fixture {
 }
 
 /// One request, redirects not followed: `(status, Location, body)`.
-fn go(method: &str, url: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+fn go(method: &str, url: &str, params: &[(&str, &str)]) -> (u16, Option<String>, String) {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
     let result = match method {
         "GET" => agent.get(url).call(),
-        _ => agent.post(url).header("content-type", "application/x-www-form-urlencoded").send(encode_form(form)),
+        _ => agent.post(url).header("content-type", "application/x-www-form-urlencoded").send(form(params)),
     };
     let mut response = result.unwrap();
     let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string());
     let body = response.body_mut().read_to_string().unwrap_or_default();
     (response.status().as_u16(), location, body)
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn encode_form(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
 /// The query parameters of `url`, percent-decoded.
@@ -203,7 +190,7 @@ fn to_provider(f: &Fixture, state: &str) -> (String, HashMap<String, String>) {
         ("code_challenge_method", "S256"),
         ("state", state),
     ];
-    let (status, location, _) = go("GET", &format!("{}/oauth/authorize?{}", f.server.base, encode_form(&params)), &[]);
+    let (status, location, _) = go("GET", &format!("{}/oauth/authorize?{}", f.server.base, form(&params)), &[]);
     assert_eq!(status, 303);
     let picker = location.unwrap();
     let login = query(&picker)["login"].clone();
@@ -297,7 +284,7 @@ fn only_loopback_redirects_and_s256_pkce_are_accepted() {
     let authorize = |redirect: &str, extra: &[(&str, &str)]| {
         let mut params = vec![("response_type", "code"), ("client_id", CLI), ("redirect_uri", redirect), ("state", "s")];
         params.extend_from_slice(extra);
-        go("GET", &format!("{}/oauth/authorize?{}", f.server.base, encode_form(&params)), &[])
+        go("GET", &format!("{}/oauth/authorize?{}", f.server.base, form(&params)), &[])
     };
     let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
     for redirect in ["http://127.0.0.1.evil.com/cb", "http://localhost@evil.com/cb", "https://127.0.0.1:1/cb", "http://evil.com:80/cb"] {
@@ -310,7 +297,7 @@ fn only_loopback_redirects_and_s256_pkce_are_accepted() {
     assert_eq!(query(&location.unwrap())["error"], "invalid_request");
     let (_, location, _) = authorize(LOOPBACK, &[]);
     assert_eq!(query(&location.unwrap())["error"], "invalid_request", "PKCE is required");
-    let params = encode_form(&[("response_type", "code"), ("client_id", "other"), ("redirect_uri", LOOPBACK)]);
+    let params = form(&[("response_type", "code"), ("client_id", "other"), ("redirect_uri", LOOPBACK)]);
     let (status, location, _) = go("GET", &format!("{}/oauth/authorize?{params}", f.server.base), &[]);
     assert_eq!((status, location), (400, None), "an unknown client is never redirected to");
 }
