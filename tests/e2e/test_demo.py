@@ -1,6 +1,7 @@
-"""`make demo` as a user runs it: scripts/demo.sh starts the gateway, the approval service and the
-offline fake upstream, prints the client settings, accepts tokens from `warden token mint`, holds a
-developer's Opus request until a lead approves it, and stops cleanly."""
+"""`make demo` as a user runs it: scripts/demo.sh starts the gateway, the approval service (with the
+token service), the test identity provider and the offline fake upstream, prints the client
+settings, accepts tokens from `warden token mint`, holds a developer's Opus request until a lead
+approves it, and stops cleanly."""
 
 from __future__ import annotations
 
