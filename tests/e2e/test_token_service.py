@@ -29,11 +29,17 @@ def token_service(tmp_path_factory, make_policy, issuer):
     tmp = tmp_path_factory.mktemp("token-service")
     keys = init_keys(tmp / "keys")
     port = free_port()
-    policy = make_policy({"token_service": {
-        "issuer": f"http://127.0.0.1:{port}",
-        "oidc": [{"name": "corp", "issuer": issuer.issuer, "audiences": ["warden-cli"],
-                  "jwks": {"file": str(issuer.jwks_path)}, "algorithms": ["ES256"]}],
-    }})
+    url = f"http://127.0.0.1:{port}"
+    # One policy for the service and the gateway, as deployed: the gateway trusts only the service.
+    policy = make_policy({
+        "identity": {"providers": [{"name": "warden", "issuer": url, "audiences": ["warden"],
+                                    "jwks": {"uri": f"{url}/.well-known/jwks.json"}}]},
+        "token_service": {
+            "issuer": url,
+            "oidc": [{"name": "corp", "issuer": issuer.issuer, "audiences": ["warden-cli"],
+                      "jwks": {"file": str(issuer.jwks_path)}, "algorithms": ["ES256"]}],
+        },
+    })
     service = Service(port, keys, tmp / "warden.db", policy, tmp / "serve.log",
                       extra_args=["--token-signing-key", str(keys / "tokens-signing-key.pem")])
     service.start()
@@ -54,17 +60,14 @@ def exchange(service: Service, subject_token: str) -> tuple[int, dict]:
 
 
 def test_an_exchanged_token_calls_claude_through_the_gateway_and_an_unknown_key_is_refused(
-        token_service, gateway_factory, make_policy, issuer, upstream):
+        token_service, gateway_factory, issuer, upstream):
     assert "running: token service;" in token_service.log()
     status, answer = exchange(token_service, issuer.mint(sub="alice", groups=["eng"], aud="warden-cli"))
     assert status == 200, answer
     warden_token = answer["access_token"]
     assert answer["token_type"] == "Bearer" and answer["expires_in"] == 600
 
-    policy = make_policy({"identity": {"providers": [{
-        "name": "warden", "issuer": token_service.url, "audiences": ["warden"],
-        "jwks": {"uri": f"{token_service.url}/.well-known/jwks.json"}}]}})
-    gw = gateway_factory(policy)
+    gw = gateway_factory(token_service.policy)
     headers = {"authorization": f"Bearer {warden_token}", "content-type": "application/json"}
     deadline = time.monotonic() + 15
     while True:  # Envoy fetches the JWKS asynchronously: the listener does not wait for it

@@ -1,10 +1,15 @@
-//! `warden serve`: the approval service (docs/approvals.md), and `warden serve init`, which writes
-//! its key pair and the gateway token.
+//! `warden serve`: the approval service (docs/approvals.md), the audit trail's store, the budget
+//! lease ledger and the token service (docs/identity.md), and `warden serve init`, which writes
+//! its keys and the gateway token.
 //!
-//! Start-up reads everything that can be wrong before listening — the policy (the gateway's own
-//! file, parsed by the same code), the approver rules in it, the identity providers' JWKS, the
-//! verdict signing key, the gateway token, the SQLite database (migrated) — and exits with a
-//! clear message on the first problem. It then serves HTTP/1 on `--listen` with tokio + axum,
+//! Each part runs only when the policy asks for it ([`Parts`]): approvals with `approvals`, the
+//! audit trail with `audit` (or `approvals`), budget leases with `accounting.leases` (or either
+//! of those), the token service with `token_service`; a flag is required only when a running
+//! part needs it, and a part that is off has no routes (404). Start-up reads everything that can
+//! be wrong before listening — the policy (the gateway's own file, parsed by the same code), the
+//! approver rules in it, the identity providers' and sign-in sources' JWKS, the signing keys, the
+//! gateway token, the SQLite database (migrated) — and exits with a clear message on the first
+//! problem. It then serves HTTP/1 on `--listen` with tokio + axum,
 //! sweeps expired reviews every 15 s, and stops at SIGINT/SIGTERM without waiting for held
 //! requests (a hold cut short fails closed at the gateway, and its retry re-attaches to the same
 //! pending review, which the database kept).
@@ -14,7 +19,8 @@
 //! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
-//! from, docs/budgets.md), [`util`].
+//! from, docs/budgets.md), [`jwt`] (the one JWT verifier: approvers' and sign-in sources'
+//! tokens), [`tokens`] (the token service), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.

@@ -17,6 +17,11 @@
 //! `identity.max_token_lifetime`; the console verifies it like any approver token, so the token
 //! service's issuer must be one of `identity.providers`.
 //!
+//! The device page's form carries a CSRF token bound to a random nonce in its `warden_device`
+//! cookie (`Path=/device`, `HttpOnly`, `SameSite=Strict`), signed with a key made fresh at each
+//! start (a page opened before a restart needs a reload). Without the console (no `approvals`),
+//! the console's routes answer 404; the CLI's and the device's flows need only the token service.
+//!
 //! Page element ids for tests: `id="sources"` with links `id="source-<name>"`; `id="device"`
 //! (the form), `name="user_code"` (`id="user_code"`), `id="device-submit"`; `id="signed-in"` on a
 //! completion page; `id="error"` on an error page.

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -37,7 +37,8 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 
 /// The device authorization route (the token endpoint is [`super::endpoint`]'s).
 pub fn routes(tokens: Arc<TokenService>) -> Router {
-    Router::new().route("/oauth/device_authorization", post(device_authorization)).with_state(tokens)
+    let route = post(device_authorization).layer(DefaultBodyLimit::max(super::endpoint::MAX_TOKEN_REQUEST_BYTES));
+    Router::new().route("/oauth/device_authorization", route).with_state(tokens)
 }
 
 fn invalid_request(why: &str) -> OAuthError {

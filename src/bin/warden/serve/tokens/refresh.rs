@@ -116,8 +116,10 @@ fn method_from(text: &str) -> Result<SignInMethod, RefreshError> {
 }
 
 impl RefreshStore {
-    /// Opens the (already migrated: [`crate::serve::store::Store::open`]) database at `path`.
+    /// Opens the database at `path`, migrating it first ([`crate::serve::store::Store::open`]):
+    /// the token service may be the only part `warden serve` runs.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        drop(crate::serve::store::Store::open(path)?);
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_WAIT)?;
         Ok(Self { connection: Mutex::new(connection) })

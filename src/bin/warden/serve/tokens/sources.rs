@@ -465,4 +465,54 @@ workloads:
             exchange(&sources, &key, CLUSTER, "warden", "system:serviceaccount:ci:builder", json!({})).unwrap_err();
         assert!(plain.to_string().contains("not a Kubernetes service-account token"), "{plain}");
     }
+
+    /// Any JSON, nested a few levels, with strings that may be long or hold control characters.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-z:/\\n\\u{7f}\\u{e9}]{0,300}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z_.]{1,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a verified token carries, the identity made of it is bounded and clean, or
+        /// the token is refused: never a panic.
+        #[test]
+        fn any_claims_map_to_a_bounded_identity_or_a_refusal(
+            kind in 0usize..3,
+            sub in proptest::option::of("[a-z:\\n]{0,300}"),
+            names in proptest::collection::vec(
+                proptest::sample::select(vec!["groups", "email", "hd", "repository", "run_id", "kubernetes.io", "realm_access", "_claim_names", "sha"]),
+                0..6,
+            ),
+            values in proptest::collection::vec(any_json(), 6),
+        ) {
+            let mapping = match kind {
+                0 => Mapping::Oidc { subject_claim: vec!["sub".into()], groups_claim: vec!["realm_access".into(), "roles".into()] },
+                1 => Mapping::Workload(WorkloadKind::GithubActions),
+                _ => Mapping::Workload(WorkloadKind::Kubernetes),
+            };
+            let source = Source { name: "s".into(), mapping };
+            let custom: Map<String, Value> = names.iter().map(|n| n.to_string()).zip(values).collect();
+            let mut claims = claims(OKTA, "a", "", 60, Value::Object(custom));
+            claims.subject = sub;
+            if let Ok(who) = map_claims(&source, claims) {
+                let clean = |text: &str| text.chars().count() <= MAX_VALUE_CHARS && !text.chars().any(char::is_control);
+                proptest::prop_assert!(!who.subject.trim().is_empty() && clean(&who.subject));
+                proptest::prop_assert!(who.groups.len() <= MAX_GROUPS && who.groups.iter().all(|g| !g.is_empty() && clean(g)));
+                proptest::prop_assert!(who.claims.len() <= GITHUB_CLAIMS.len() && who.claims.values().all(|v| clean(v)));
+            }
+        }
+    }
 }
