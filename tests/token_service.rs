@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 mod common;
 
-use common::{run, Serve, Workspace};
+use common::{form, run, Serve, Workspace};
 
 const ISSUER: &str = "https://warden.test";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -79,19 +79,6 @@ fn call(method: &str, url: &str, content_type: &str, body: &str) -> (u16, Value)
     let mut response = result.unwrap();
     let text = response.body_mut().read_to_string().unwrap();
     (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn form(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn exchange(server: &Serve, params: &[(&str, &str)]) -> (u16, Value) {

@@ -194,3 +194,18 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// `params` as an `application/x-www-form-urlencoded` body.
+pub fn form(params: &[(&str, &str)]) -> String {
+    params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+/// `text` percent-encoded (everything but RFC 3986's unreserved characters).
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
-"""`make demo` as a user runs it: scripts/demo.sh starts the gateway, the approval service and the
-offline fake upstream, prints the client settings, accepts tokens from `warden token mint`, holds a
-developer's Opus request until a lead approves it, and stops cleanly."""
+"""`make demo` as a user runs it: scripts/demo.sh starts the gateway, the approval service (with the
+token service), the test identity provider and the offline fake upstream, prints the client
+settings, accepts tokens from `warden token mint`, holds a developer's Opus request until a lead
+approves it, and stops cleanly."""
 
 from __future__ import annotations
 
@@ -200,6 +201,18 @@ def test_demo_signs_in_with_its_saml_idp_simulator(demo):
     assert status == 400 and "this sign-in is unknown" in text, text
 
 
+def test_demo_runs_the_token_service_with_the_test_identity_provider(demo):
+    service, idp = "http://127.0.0.1:8787", "http://127.0.0.1:8788"
+    with urllib.request.urlopen(f"{service}/.well-known/openid-configuration", timeout=10) as r:
+        discovery = json.load(r)
+    assert discovery["authorization_endpoint"] == f"{service}/oauth/authorize"
+    assert discovery["device_authorization_endpoint"] == f"{service}/oauth/device_authorization"
+    with urllib.request.urlopen(f"{idp}/.well-known/openid-configuration", timeout=10) as r:
+        assert json.load(r)["issuer"] == idp
+    with urllib.request.urlopen(f"{service}/login", timeout=10) as r:
+        assert 'id="sign-in-test-idp"' in r.read().decode(), "the console offers the test provider"
+
+
 def test_demo_stops_with_everything_it_started_and_loses_no_record(demo):
     """Runs after the other tests of the shared demo: it stops it right after a request."""
     proc, port, _ = demo
@@ -212,7 +225,8 @@ def test_demo_stops_with_everything_it_started_and_loses_no_record(demo):
     time.sleep(0.5)
     leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "the demo must stop the fake upstream"
-    for pattern, name in ((f"envoy-{port}.yaml", "Envoy"), ("serve --policy .* --db .demo/approvals.db", "warden serve")):
+    for pattern, name in ((f"envoy-{port}.yaml", "Envoy"), ("serve --policy .* --db .demo/approvals.db", "warden serve"),
+                          ("scripts/test_idp.py --port", "the test identity provider")):
         left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         assert left.stdout.strip() == "", f"the demo must stop {name} (it runs in a session of its own)"
     with pytest.raises(OSError):

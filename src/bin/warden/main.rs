@@ -3,6 +3,9 @@
 //! - `warden check FILE` validates a policy exactly as the filter does at start-up and prints
 //!   `OK` or every error with its field path (exit status 0 or 1).
 //! - `warden token init|mint` creates a demo signing key and mints short-lived test tokens.
+//! - `warden login` signs a person in at `warden serve`'s token service (browser with PKCE, or
+//!   `--device`) and keeps the sign-in; `warden token` (no subcommand) prints a fresh token from it
+//!   (Claude Code's `apiKeyHelper`); `warden logout` forgets it (docs/identity.md).
 //! - `warden redact` runs the filter's DLP engine on stdin → stdout: masks secrets and personal
 //!   data in a text (or a `--jsonl` batch) with the built-in detectors or a policy role's profile,
 //!   prints the counts per detector on stderr; `--check` lints, `--list` lists the detectors.
@@ -21,6 +24,7 @@
 mod audit;
 mod budget;
 mod dates;
+mod login;
 mod redact;
 mod reviews;
 mod revoke;
@@ -44,8 +48,13 @@ struct Cli {
 enum Command {
     /// Validate a policy file offline (same rules as the filter); prints OK or the errors.
     Check(CheckArgs),
-    /// Demo and test tokens: create a signing key, mint short-lived tokens.
+    /// A fresh token from your `warden login` sign-in (Claude Code's apiKeyHelper); `init|mint`:
+    /// the demo issuer's signing key and test tokens.
     Token(token::TokenArgs),
+    /// Sign in at `warden serve`'s token service (browser, or --device) and keep the sign-in.
+    Login(login::LoginArgs),
+    /// Forget the stored sign-in (and revoke it at the service when it can).
+    Logout(login::LogoutArgs),
     /// Mask secrets and personal data on stdin → stdout with the filter's DLP engine.
     Redact(redact::RedactArgs),
     /// Run the approval service (`warden serve init` writes its keys).
@@ -75,13 +84,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Token(args) => match token::run(args) {
+        Command::Token(token::TokenArgs { command: None, fresh }) => login::print_fresh_token(&fresh),
+        Command::Token(token::TokenArgs { command: Some(command), .. }) => match token::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("warden token: {e}");
                 ExitCode::FAILURE
             }
         },
+        Command::Login(args) => login::login(&args),
+        Command::Logout(args) => login::logout(&args),
         Command::Redact(args) => redact::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Reviews(args) => reviews::run(&args),

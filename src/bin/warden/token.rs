@@ -50,12 +50,17 @@ const KID_LEN: usize = 16;
 /// Claim names that `--claim` may not override.
 const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "groups"];
 
-/// Arguments of `warden token`.
+/// Arguments of `warden token`: a subcommand for the demo issuer, or none for a fresh token
+/// from `warden login`'s sign-in (`crate::login`).
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct TokenArgs {
     /// What to do with demo signing keys and tokens.
     #[command(subcommand)]
-    pub command: TokenCommand,
+    pub command: Option<TokenCommand>,
+    /// Without a subcommand: print a fresh token from the stored sign-in.
+    #[command(flatten)]
+    pub fresh: crate::login::FreshTokenArgs,
 }
 
 /// Subcommands of `warden token`.
@@ -180,10 +185,10 @@ impl std::error::Error for TokenError {
 }
 
 /// Runs `warden token init` or `warden token mint`, writing results to stdout.
-pub fn run(args: TokenArgs) -> Result<(), TokenError> {
+pub fn run(command: TokenCommand) -> Result<(), TokenError> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match args.command {
+    match command {
         TokenCommand::Init(init_args) => {
             let dir = resolve_dir(init_args.dir);
             let outcome = init(&dir, init_args.force)?;
@@ -841,7 +846,7 @@ mod tests {
             "--key", "k.pem",
         ])
         .expect("parses");
-        let Top::Token(TokenArgs { command: TokenCommand::Mint(m) }) = cli.command else {
+        let Top::Token(TokenArgs { command: Some(TokenCommand::Mint(m)), .. }) = cli.command else {
             panic!("expected mint");
         };
         assert_eq!(m.ttl, Duration::from_secs(9000));
@@ -851,7 +856,7 @@ mod tests {
         assert_eq!(m.claims, [("run_id".to_string(), "7".to_string())]);
 
         let defaults = Cli::try_parse_from(["warden", "token", "mint", "--sub", "bob"]).expect("parses");
-        let Top::Token(TokenArgs { command: TokenCommand::Mint(m) }) = defaults.command else {
+        let Top::Token(TokenArgs { command: Some(TokenCommand::Mint(m)), .. }) = defaults.command else {
             panic!("expected mint");
         };
         assert_eq!(m.ttl, Duration::from_secs(900));
@@ -867,7 +872,7 @@ mod tests {
         let init = Cli::try_parse_from(["warden", "token", "init", "--force"]).expect("init");
         assert!(matches!(
             init.command,
-            Top::Token(TokenArgs { command: TokenCommand::Init(InitArgs { force: true, dir: None }) })
+            Top::Token(TokenArgs { command: Some(TokenCommand::Init(InitArgs { force: true, dir: None })), .. })
         ));
     }
 }

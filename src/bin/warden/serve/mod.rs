@@ -40,7 +40,6 @@ pub mod service;
 pub mod sessions;
 pub mod signer;
 pub mod store;
-#[allow(dead_code)] // the skeleton of the token service: its sign-in parts arrive with the slices of issue 13
 pub mod tokens;
 pub mod usage;
 pub mod util;
@@ -307,7 +306,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         false => None,
     };
     let tokens = match (&policy.token_service, token_signing_key) {
-        (Some(config), Some(path)) => Some(Arc::new(token_service(config, &policy, policy_path, path, args)?)),
+        (Some(config), Some(path)) => {
+            Some(Arc::new(token_service(config, &policy, policy_path, path, args, revocation_store.clone())?))
+        }
         _ => None,
     };
 
@@ -351,7 +352,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             details.push(format!("webhook {}", if webhook.is_some() { "on" } else { "off" }));
         }
         details.push(format!("identity providers: {}", verifier.describe().join(", ")));
-        let service = Arc::new(Service::new(ServiceParts {
+        let mut service = Service::new(ServiceParts {
             store,
             rules,
             verifier,
@@ -359,7 +360,11 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             signer,
             public_url: public_url.clone(),
             webhook,
-        }));
+        });
+        if let Some(tokens) = tokens.as_ref().filter(|t| t.console.is_some()) {
+            service.console_sign_in = tokens::flows::console_sources(tokens);
+        }
+        let service = Arc::new(service);
         if let (true, Some(signing_key)) = (parts.audit, signing_key) {
             let ledger = Arc::new(
                 Ledger::open(&args.db, VerdictSigner::load(signing_key)?, args.checkpoint_every)
@@ -440,13 +445,14 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// The token service of `config`: its signing key (and the previous one, after a rotation) and
-/// its sign-in sources (JWKS read now).
+/// its sign-in sources (JWKS read now); `revocations` stops it minting for revoked identities.
 fn token_service(
     config: &warden::core::policy::token_service::TokenServiceConfig,
     policy: &Policy,
     policy_path: &Path,
     key_path: &Path,
     args: &ServeArgs,
+    revocations: Option<Arc<revocations::RevocationStore>>,
 ) -> Result<tokens::TokenService, String> {
     let key = crate::token::load_key(key_path).map_err(|e| e.to_string())?;
     let mut issuer = tokens::issuer::TokenIssuer::new(key, config);
@@ -455,7 +461,23 @@ fn token_service(
     }
     let sources = tokens::sources::Sources::new(config, policy_path, &policy.identity.groups_claim)?;
     let saml = tokens::saml::SamlSignIns::load(config, policy_path, &args.db)?;
-    Ok(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default(), sources, saml })
+    let refresh = tokens::refresh::RefreshStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+    let console = policy.approvals.as_ref().map(|approvals| tokens::ConsoleSessions {
+        audience: approvals.approver_audience.clone(),
+        lifetime: policy.identity.max_token_lifetime.min(tokens::MAX_CONSOLE_SESSION_SECONDS),
+    });
+    Ok(tokens::TokenService {
+        config: config.clone(),
+        issuer,
+        sign_ins: Default::default(),
+        sources,
+        saml,
+        refresh,
+        oidc_client: Default::default(),
+        console,
+        csrf: auth::CsrfKey::new(util::random_bytes::<32>()?),
+        revocations,
+    })
 }
 
 /// What the router serves: each part's state, `None` (or `false`) when the policy leaves the
@@ -520,7 +542,11 @@ pub fn router(served: Served) -> Router {
         );
     }
     if let Some(tokens) = served.tokens {
-        app = app.merge(tokens::routes(tokens));
+        let flows = tokens::flows::Flows { tokens: Arc::clone(&tokens), console: served.service.clone() };
+        app = app
+            .merge(tokens::routes(Arc::clone(&tokens)))
+            .merge(tokens::grants::routes(tokens))
+            .merge(tokens::flows::routes(flows).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)));
     }
     if let Some(revocations) = served.revocations {
         app = app.merge(revocations::routes(revocations));

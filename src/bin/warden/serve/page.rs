@@ -99,7 +99,7 @@ impl Flash {
 }
 
 /// The value of cookie `name` in the request.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -111,7 +111,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|value| !value.is_empty())
 }
 
-fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+pub(super) fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = if service.secure_cookies() { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")).ok()
 }
@@ -178,7 +178,7 @@ fn security_headers(headers: &mut HeaderMap) {
 }
 
 /// `303 See Other` to `location`, setting `cookies`.
-fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
+pub(super) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(location) {
@@ -238,7 +238,7 @@ pub(super) fn approver_binding(approver: &Approver) -> String {
 }
 
 /// The sign-in nonce in the request's cookie, when well-formed (32 lower-case hex characters).
-fn login_nonce(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn login_nonce(headers: &HeaderMap) -> Option<&str> {
     cookie(headers, LOGIN_COOKIE).filter(|n| n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
@@ -298,10 +298,24 @@ fn login_page(
     };
     cookies.extend(cookie_header(service, LOGIN_COOKIE, &nonce, LOGIN_COOKIE_SECONDS));
     let csrf = escape(&service.csrf.issue(&login_binding(&nonce), unix_now()));
-    let next = escape(safe_return_path(next).unwrap_or("/reviews"));
+    let next_path = safe_return_path(next).unwrap_or("/reviews");
+    let providers: String = service
+        .console_sign_in
+        .iter()
+        .map(|source| {
+            let href = escape(&format!("/login/sign-in/{source}?next={}", super::tokens::sign_in::query_escape(next_path)));
+            format!(r#"<li><a id="sign-in-{source}" class="sign-in" href="{href}">Sign in with {}</a></li>"#, escape(source))
+        })
+        .collect();
+    let providers = if providers.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<ul id="sign-in-sources">{providers}</ul><p>Or paste a token:</p>"#)
+    };
+    let next = escape(next_path);
     let content = format!(
         r#"<h2>Sign in</h2>
-<p>Paste your OIDC token (the same kind of token the gateway accepts). It is kept in a cookie only until it expires.</p>
+{providers}<p>Paste your OIDC token (the same kind of token the gateway accepts). It is kept in a cookie only until it expires.</p>
 <form method="post" action="/login" id="login">
 <input type="hidden" name="next" value="{next}"><input type="hidden" name="csrf" value="{csrf}">
 <label for="token">Token</label>
@@ -370,11 +384,17 @@ pub async fn login(State(service): State<Arc<Service>>, headers: HeaderMap, Form
         )
         .into_response();
     }
+    start_session(&service, &approver, token, &form.next)
+}
+
+/// Signs the browser in as `approver`, whose verified `token` the session cookie keeps until it
+/// expires, and sends it to `next` (when a page a sign-in may return to) with a flash message.
+pub(super) fn start_session(service: &Service, approver: &Approver, token: &str, next: &str) -> Response {
     let max_age = (approver.expires_at - unix_now()).max(1);
-    let mut cookies: Vec<HeaderValue> = cookie_header(&service, SESSION_COOKIE, token, max_age).into_iter().collect();
-    cookies.extend(cookie_header(&service, LOGIN_COOKIE, "", 0));
-    let next = safe_return_path(&form.next).unwrap_or("/reviews");
-    redirect_with(&service, next, &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
+    let mut cookies: Vec<HeaderValue> = cookie_header(service, SESSION_COOKIE, token, max_age).into_iter().collect();
+    cookies.extend(cookie_header(service, LOGIN_COOKIE, "", 0));
+    let next = safe_return_path(next).unwrap_or("/reviews");
+    redirect_with(service, next, &Flash::ok(format!("Signed in as {}.", approver.subject)), cookies)
 }
 
 /// `GET /logout` and `POST /logout`.

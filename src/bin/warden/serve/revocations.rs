@@ -222,6 +222,12 @@ pub struct RevocationStore {
     connection: Mutex<Connection>,
 }
 
+impl std::fmt::Debug for RevocationStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevocationStore")
+    }
+}
+
 fn row_to_revocation(row: &Row<'_>) -> rusqlite::Result<RevocationRow> {
     let kind: String = row.get(1)?;
     let value: String = row.get(2)?;
@@ -365,7 +371,6 @@ impl RevocationStore {
     /// The first active revocation (at `now`) that covers an identity: its subject, any of its
     /// groups, its token id, or a job whose every claim is among `claims`. The token service
     /// calls this before it mints or refreshes a token.
-    #[allow(dead_code)] // the token service's call is wired where it mints (issue 13's integration)
     pub fn covers(
         &self,
         subject: &str,

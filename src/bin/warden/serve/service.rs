@@ -167,6 +167,9 @@ pub struct Service {
     pub csrf: CsrfKey,
     /// Base URL for links, without trailing `/`.
     pub public_url: String,
+    /// Sign-in sources the console's sign-in page offers (`token_service` sources with a
+    /// client; docs/identity.md, "Signing into the console").
+    pub console_sign_in: Vec<String>,
     signer: VerdictSigner,
     webhook: Option<Arc<Webhook>>,
     changes: watch::Sender<u64>,
@@ -201,6 +204,7 @@ impl Service {
             gateway_token: parts.gateway_token,
             csrf,
             public_url: parts.public_url.trim_end_matches('/').to_string(),
+            console_sign_in: Vec::new(),
             signer: parts.signer,
             webhook: parts.webhook.map(Arc::new),
             changes: watch::channel(0).0,

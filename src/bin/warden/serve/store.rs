@@ -121,6 +121,9 @@ const MIGRATIONS: &[&str] = &[
     super::tokens::saml::store::SCHEMA,
     // 9: the kill switch: revocations and the list version (docs/identity.md).
     super::revocations::SCHEMA,
+    // 10: people's sign-ins at the token service and their rotating refresh tokens
+    // (docs/identity.md, "Signing in").
+    super::tokens::refresh::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).

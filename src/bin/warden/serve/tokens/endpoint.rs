@@ -14,9 +14,11 @@
 //!   `invalid_grant` naming the failed check) and a Warden token minted; the answer carries no
 //!   refresh token (a workload exchanges its own short-lived token again). Verifying (which may
 //!   fetch a JWKS) and signing run on a blocking thread.
+//! - `authorization_code`, `refresh_token` and `urn:ietf:params:oauth:grant-type:device_code`:
+//!   a person's browser sign-in ([`super::grants`]);
 //! - anything else: `unsupported_grant_type`.
 //!
-//! No client authentication: the subject token is the proof. Each exchange logs one line —
+//! No client authentication for the exchange: the subject token is the proof. Each exchange logs one line —
 //! source, method, subject, `jti`, or the refusal's reason — never a token.
 
 use axum::extract::rejection::FormRejection;
@@ -26,7 +28,7 @@ use axum::Form;
 use std::sync::Arc;
 
 use super::oauth::{OAuthError, OAuthErrorCode, TokenResponse, JWT_TOKEN_TYPE};
-use super::TokenService;
+use super::{grants, TokenService};
 use crate::serve::util::{log_event, unix_now};
 
 /// Largest token request body accepted.
@@ -85,8 +87,9 @@ pub async fn token(
     };
     let answer = match grant_type {
         TOKEN_EXCHANGE_GRANT => exchange(service, &request).await,
-        // Sign-in grants are added here: `authorization_code` (`warden login`'s loopback redirect),
-        // `refresh_token` and `urn:ietf:params:oauth:grant-type:device_code`.
+        "authorization_code" => grants::authorization_code_grant(&service, &request),
+        "refresh_token" => grants::refresh_token_grant(&service, &request),
+        grants::DEVICE_CODE_GRANT => grants::device_code_grant(&service, &request),
         other => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("grant_type {:?} is not supported here", other.chars().take(100).collect::<String>()),
@@ -131,6 +134,7 @@ async fn exchange(service: Arc<TokenService>, request: &TokenRequest) -> Result<
     let outcome = tokio::task::spawn_blocking(move || {
         let now = u64::try_from(unix_now()).unwrap_or(0);
         let who = service.verify_source_token(&subject_token, now)?;
+        service.refuse_revoked(&who, now)?;
         let minted =
             service.issuer.mint(&who, now).map_err(|e| OAuthError::new(OAuthErrorCode::ServerError, e.to_string()))?;
         Ok((who, minted, now))

@@ -136,6 +136,12 @@ impl TokenIssuer {
 
     /// Mints a token for `who`, issued at `now` (seconds since the epoch).
     pub fn mint(&self, who: &SignedIn, now: u64) -> Result<MintedToken, MintError> {
+        self.mint_for(who, now, &self.audience, self.lifetime)
+    }
+
+    /// Mints a token for `who` with another audience and lifetime: the console's session token
+    /// carries the approvers' audience (docs/identity.md, "Signing into the console").
+    pub fn mint_for(&self, who: &SignedIn, now: u64, audience: &str, lifetime: u64) -> Result<MintedToken, MintError> {
         if who.subject.trim().is_empty() {
             return Err(MintError::NoSubject);
         }
@@ -147,11 +153,11 @@ impl TokenIssuer {
             .collect();
         let private =
             WardenClaims { groups: &who.groups, warden_src: &who.source, warden_auth: who.method.as_str(), extra };
-        let expires_at = now.saturating_add(self.lifetime);
-        let mut claims = Claims::with_custom_claims(private, coarsetime::Duration::from_secs(self.lifetime))
+        let expires_at = now.saturating_add(lifetime);
+        let mut claims = Claims::with_custom_claims(private, coarsetime::Duration::from_secs(lifetime))
             .with_issuer(&self.issuer)
             .with_subject(&who.subject)
-            .with_audience(&self.audience);
+            .with_audience(audience);
         let token_id = claims.create_nonce();
         claims.nonce = None;
         claims.jwt_id = Some(token_id.clone());
@@ -166,7 +172,6 @@ impl TokenIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::tokens::SignInMethod;
     use jwt_simple::prelude::{ECDSAP256PublicKeyLike, JWTClaims, VerificationOptions};
     use warden::core::policy::units::Seconds;
 
@@ -176,11 +181,8 @@ mod tests {
 
     fn alice() -> SignedIn {
         SignedIn {
-            subject: "alice@example.com".into(),
-            source: "okta".into(),
-            method: SignInMethod::Oidc,
-            groups: vec!["eng".into()],
             claims: BTreeMap::from([("repository".into(), "org/app".into()), ("iss".into(), "https://evil".into())]),
+            ..crate::serve::tokens::test_identities::alice()
         }
     }
 

@@ -14,14 +14,22 @@
 //! Modules: [`endpoint`] (the token endpoint and its grant types), [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
 //! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
 //! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`saml`] (SAML 2.0
-//! sign-in: `/saml/<name>/metadata`, `/login`, `/acs`).
+//! sign-in: `/saml/<name>/metadata`, `/login`, `/acs`), [`flows`] (the browser
+//! routes: authorize, the source picker, the provider's callback, the device page, the
+//! console's sign-in), [`grants`] (people's grants at the token endpoint, and the device
+//! authorization endpoint), [`refresh`]
+//! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
 
 pub mod endpoint;
+pub mod flows;
+pub mod grants;
 pub mod issuer;
 pub mod oauth;
 pub mod saml;
+pub mod refresh;
 pub mod sign_in;
 pub mod sources;
+pub mod upstream;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -31,6 +39,8 @@ use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use warden::core::policy::token_service::TokenServiceConfig;
+
+use crate::serve::util::log_event;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
@@ -52,9 +62,59 @@ pub struct TokenService {
     pub sources: Sources,
     /// SAML identity providers (`token_service.saml`) and their requests in progress.
     pub saml: saml::SamlSignIns,
+    /// People's sign-ins and their refresh tokens.
+    pub refresh: refresh::RefreshStore,
+    /// The service as the organisation's OIDC client.
+    pub oidc_client: upstream::OidcClient,
+    /// The console's sessions, when the policy has approvers (`approvals`).
+    pub console: Option<ConsoleSessions>,
+    /// CSRF tokens of the device page's form (a fresh key per start).
+    pub csrf: crate::serve::auth::CsrfKey,
+    /// The kill switch's revocations, when the policy has `identity.revocation`: a revoked
+    /// identity gets no new token, by any grant.
+    pub revocations: Option<Arc<crate::serve::revocations::RevocationStore>>,
 }
 
+/// What a console session token is minted with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessions {
+    /// `approvals.approver_audience`.
+    pub audience: String,
+    /// Seconds: an hour, or `identity.max_token_lifetime` when shorter.
+    pub lifetime: u64,
+}
+
+/// Longest console session.
+pub const MAX_CONSOLE_SESSION_SECONDS: u64 = 3600;
+
 impl TokenService {
+    /// Refuses `who` when a revocation covers it (subject, a group, its job claims), so a
+    /// revoked person or job cannot mint, refresh or sign into the console. Every grant calls
+    /// this right before minting.
+    pub fn refuse_revoked(&self, who: &SignedIn, now: u64) -> Result<(), oauth::OAuthError> {
+        let Some(store) = &self.revocations else { return Ok(()) };
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        match store.covers(&who.subject, &who.groups, &who.claims, None, now) {
+            Ok(None) => Ok(()),
+            Ok(Some(revocation)) => {
+                log_event(&format!(
+                    "token service: no token for {} ({}): revoked by #{}",
+                    who.subject,
+                    who.source,
+                    revocation.id
+                ));
+                Err(oauth::OAuthError::new(
+                    oauth::OAuthErrorCode::AccessDenied,
+                    format!("access revoked: {}; ask your administrator", revocation.reason),
+                ))
+            }
+            Err(e) => Err(oauth::OAuthError::new(
+                oauth::OAuthErrorCode::ServerError,
+                format!("cannot read the revocation list: {e}"),
+            )),
+        }
+    }
+
     /// Verifies a token from one of the `token_service` sources (an organisation OIDC ID or access
     /// token, a GitHub Actions or Kubernetes token) and maps it to a [`SignedIn`]: the source is
     /// picked by the token's `iss`; signature (JWKS, algorithm allowlist), issuer, audience and
@@ -92,8 +152,16 @@ async fn discovery(State(service): State<Arc<TokenService>>) -> Response {
         "issuer": service.config.issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth/token"),
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
         "token_endpoint_auth_methods_supported": ["none"],
-        "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        "grant_types_supported": [
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+        "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "subject_types_supported": ["public"],
         "response_types_supported": ["code"],
@@ -150,4 +218,22 @@ pub struct SignedIn {
     /// Job and workload claims carried into the token (`repository`, `ref`, `run_id`,
     /// `namespace`, `service_account`, …).
     pub claims: BTreeMap<String, String>,
+}
+
+/// Identities for the tests of the token service's modules.
+#[cfg(test)]
+pub mod test_identities {
+    use super::{SignInMethod, SignedIn};
+    use std::collections::BTreeMap;
+
+    /// `alice@example.com`, signed in through `okta`, in group `eng`, without claims.
+    pub fn alice() -> SignedIn {
+        SignedIn {
+            subject: "alice@example.com".into(),
+            source: "okta".into(),
+            method: SignInMethod::Oidc,
+            groups: vec!["eng".into()],
+            claims: BTreeMap::new(),
+        }
+    }
 }

@@ -117,7 +117,8 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store(status: StatusCode, body: String) -> Response {
+/// A JSON answer with `Cache-Control: no-store`.
+pub fn no_store(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -128,13 +128,6 @@ impl Sources {
         Ok(Self { verifier: JwtVerifier::new(trusted)?, sources })
     }
 
-    /// The same sources re-reading keys at most every `interval` (tests).
-    #[cfg(test)]
-    pub fn with_reload_interval(mut self, interval: std::time::Duration) -> Self {
-        self.verifier = self.verifier.with_reload_interval(interval);
-        self
-    }
-
     /// Names and key sources (for the start-up log line).
     pub fn describe(&self) -> Vec<String> {
         self.verifier.describe()
