@@ -41,6 +41,7 @@ fn head_parts() -> (Vec<(String, String)>, TokenStatus) {
         expires_at: Some(1_800_000_900.0),
         groups: vec!["eng".into()],
         job: vec![],
+        claims: vec![],
         token_id: None,
     });
     (headers, token)

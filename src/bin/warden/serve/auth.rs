@@ -13,7 +13,8 @@
 //! checked against that provider's JWKS (key chosen by `kid`, else every key that fits the
 //! algorithm), along with issuer, audience (the approvers'), expiry (60 s skew), presence
 //! of `sub`, `iat` and `exp`, and `exp - iat` ≤ `identity.max_token_lifetime`, as the gateway
-//! does. Groups come from `identity.groups_claim` (dotted path; a list of strings or one string).
+//! does. Groups come from the issuer's provider's `groups_claim`, else `identity.groups_claim`
+//! (dotted path; a list of strings or one string).
 //! Supported algorithms: ES256, ES384, RS256/384/512, PS256/384/512, EdDSA (Ed25519).
 //!
 //! JWKS: a `file` (relative to the policy file) is read at start-up (an unreadable file stops the
@@ -164,6 +165,8 @@ struct ProviderKeys {
     audiences: HashSet<String>,
     source: KeySource,
     cache: RwLock<KeyCache>,
+    /// Path of the groups claim in this provider's tokens.
+    groups_claim: Vec<String>,
 }
 
 /// Verifies approvers' OIDC tokens with the policy's providers.
@@ -206,6 +209,7 @@ impl OidcVerifier {
                 audiences: HashSet::from([approver_audience.clone()]),
                 source,
                 cache: RwLock::new(keys),
+                groups_claim: provider.groups_claim.clone(),
             });
         }
         if providers.is_empty() {
@@ -294,7 +298,12 @@ impl OidcVerifier {
         if expires_at.as_secs().saturating_sub(issued_at.as_secs()) > self.max_token_lifetime {
             return Err(invalid("the token lives longer than the policy's identity.max_token_lifetime"));
         }
-        let groups = groups_at(&claims.custom, &self.groups_claim);
+        let groups_claim = self
+            .providers
+            .iter()
+            .find(|p| claims.issuer.as_deref() == Some(p.issuer.as_str()))
+            .map_or(&self.groups_claim, |p| &p.groups_claim);
+        let groups = groups_at(&claims.custom, groups_claim);
         Ok(Approver {
             subject,
             issuer: claims.issuer.unwrap_or_default(),
