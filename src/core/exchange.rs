@@ -54,7 +54,7 @@ use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
-use crate::core::identity::{authenticate, Caller, TokenStatus};
+use crate::core::identity::{authenticate, claims_expired, expired, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
 use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
@@ -530,6 +530,13 @@ impl Exchange {
                 if matches!(denial.reason, Reason::NoRoleBinding | Reason::RoleNotEntitled) {
                     self.unbound = verified_caller(&head.token);
                 }
+                let denial = if matches!(head.token, TokenStatus::Failed(_))
+                    && credentials(head).any(|token| claims_expired(token, head.now))
+                {
+                    expired()
+                } else {
+                    denial
+                };
                 Err(with_credential_hint(denial, head))
             }
         }

@@ -171,8 +171,30 @@ pub fn authenticate(
     })
 }
 
+/// The longest token [`claims_expired`] looks into, in bytes.
+const MAX_UNVERIFIED_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Whether a token `jwt_authn` rejected says, unverified, that it expired before `now` (beyond
+/// the clock skew). With several providers, `jwt_authn` reports its last provider's complaint
+/// ("Jwt issuer is not configured") rather than the expiry; this only chooses the wording of a
+/// refusal that happens anyway, so a forged `exp` gains nothing.
+pub fn claims_expired(token: &str, now: f64) -> bool {
+    use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+    if token.len() > MAX_UNVERIFIED_TOKEN_BYTES {
+        return false;
+    }
+    let Some(payload) = token.split('.').nth(1) else { return false };
+    let mut decoded = vec![0u8; payload.len()];
+    let Ok(json) = Base64UrlSafeNoPadding::decode(&mut decoded, payload, None) else { return false };
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: Option<f64>,
+    }
+    serde_json::from_slice::<Expiry>(json).ok().and_then(|e| e.exp).is_some_and(|exp| exp + CLOCK_SKEW_SECONDS < now)
+}
+
 /// The refusal of an expired token.
-fn expired() -> Denial {
+pub fn expired() -> Denial {
     Denial::new(Reason::TokenExpired, format!("the token has expired; {FRESH_TOKEN_HINT}"))
 }
 
@@ -302,6 +324,28 @@ roles:
             authenticate(&policy, TokenStatus::Failed("Jwt verification fails".into()), None, NOW).unwrap_err();
         assert_eq!(failed.message(), "warden: token_invalid: token rejected: Jwt verification fails");
         assert_eq!(failed.reason.error_type().status(), 401);
+    }
+
+    #[test]
+    fn an_unverified_expiry_is_read_only_from_a_well_formed_payload() {
+        use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+        let token = |payload: &str| {
+            format!("eyJhbGciOiJFUzI1NiJ9.{}.sig", Base64UrlSafeNoPadding::encode_to_string(payload).unwrap())
+        };
+        assert!(claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW - 3600.0)), NOW));
+        assert!(!claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW - 10.0)), NOW), "within the skew");
+        assert!(!claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW + 600.0)), NOW));
+        for garbage in [
+            token(r#"{"exp":"soon"}"#),
+            token(r#"{"exp":1e999}"#),
+            token("[1,2]"),
+            token("{}"),
+            "sk-ant-api03-key".to_string(),
+            "a.!!!.c".to_string(),
+            format!("a.{}.c", "A".repeat(MAX_UNVERIFIED_TOKEN_BYTES)),
+        ] {
+            assert!(!claims_expired(&garbage, NOW), "{garbage:.40}");
+        }
     }
 
     #[test]
