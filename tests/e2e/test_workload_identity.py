@@ -8,13 +8,14 @@ metadata keys."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import WARDEN, Issuer, refusal
+from conftest import CLAUDE, WARDEN, Issuer, refusal
 
 GITHUB = "https://token.actions.githubusercontent.com"
 KUBERNETES = "https://kubernetes.default.svc.cluster.local"
@@ -283,3 +284,35 @@ def test_istio_shape_accepts_the_helper_token_in_both_headers(istio, upstream, i
     assert istio.request("POST", "/v1/messages", both_headers(token), HAIKU).status == 200
     [seen] = upstream.requests()
     assert token not in json.dumps(seen)
+
+
+# ------------------------------------------------------------------------------------------
+# the real Claude Code with an apiKeyHelper
+
+
+def test_claude_code_runs_its_helper_again_after_an_expired_token(workloads, upstream, issuer, tmp_path):
+    """The helper's first token has expired: the gateway's 401 carries no x-should-retry, so
+    Claude Code runs the helper again and the turn succeeds with the fresh token."""
+    (tmp_path / "expired.jwt").write_text(issuer.mint(sub="hana", iat=int(time.time()) - 1200, ttl=600))
+    (tmp_path / "fresh.jwt").write_text(issuer.mint(sub="hana", groups=["eng"]))
+    helper = tmp_path / "helper.sh"
+    helper.write_text(f"""#!/bin/sh
+cd {tmp_path}
+echo x >> calls
+if [ "$(wc -l < calls)" -eq 1 ]; then cat expired.jwt; else cat fresh.jwt; fi
+""")
+    helper.chmod(0o755)
+    before = workloads.metric("warden_requests", role="none", decision="denied", reason="token_expired")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
+    env.update(HOME=str(tmp_path), ANTHROPIC_BASE_URL=workloads.url, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+               DISABLE_AUTOUPDATER="1", NO_PROXY="127.0.0.1", CI="true")
+    done = subprocess.run([str(CLAUDE), "-p", "say hi", "--settings", json.dumps({"apiKeyHelper": str(helper)})],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert workloads.metric("warden_requests", role="none", decision="denied", reason="token_expired") > before
+    assert len((tmp_path / "calls").read_text().split()) >= 2, "the helper must run again after the 401"
+    seen = [r for r in upstream.requests() if r["path"].startswith("/v1/messages")]
+    assert seen, "the retried request must reach Claude"
+    for request in seen:
+        assert [v for k, v in request["headers"] if k.lower() == "x-api-key"] == [upstream.api_key]
