@@ -110,28 +110,36 @@ pub fn decode_claims(payload: &[u8], identity: &IdentityPolicy) -> VerifiedClaim
 
 /// The value at `path` below the decoded map `top` (see the module header for keys with dots).
 pub fn value_at<'a>(top: &[(&'a [u8], &'a [u8])], path: &[String]) -> Option<&'a [u8]> {
-    let mut map: Vec<(&'a [u8], &'a [u8])> = top.to_vec();
-    let mut rest = path;
-    loop {
-        let mut found: Option<(&'a [u8], usize)> = None;
-        for (key, value) in &map {
-            if let Some(spelled) = segments_spelled(key, rest) {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some((value, spelled));
-            }
-        }
-        let (value, spelled) = found?;
-        rest = rest.get(spelled..)?;
-        if rest.is_empty() {
-            return Some(value);
-        }
-        if decode_text(value).is_some() {
+    let (mut value, mut rest) = step(top, path)?;
+    while !rest.is_empty() {
+        if is_text(value) {
             return None;
         }
-        map = decode_raw_pairs(value)?;
+        let map = decode_raw_pairs(value)?;
+        (value, rest) = step(&map, rest)?;
     }
+    Some(value)
+}
+
+/// The value of the one key of `map` that spells the first segments of `path`, and the segments
+/// left; `None` when no key or more than one does.
+fn step<'a, 'p>(map: &[(&'a [u8], &'a [u8])], path: &'p [String]) -> Option<(&'a [u8], &'p [String])> {
+    let mut found: Option<(&'a [u8], usize)> = None;
+    for (key, value) in map {
+        if let Some(spelled) = segments_spelled(key, path) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some((value, spelled));
+        }
+    }
+    let (value, spelled) = found?;
+    Some((value, path.get(spelled..)?))
+}
+
+/// Whether the bytes are printable text (what [`decode_text`] accepts), without copying them.
+fn is_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| !text.is_empty() && !text.chars().any(char::is_control))
 }
 
 /// How many leading segments of `path` the object key spells, joined by dots; `None` when it
@@ -185,8 +193,7 @@ pub fn decode_number(bytes: &[u8]) -> Option<f64> {
 
 /// A property holding a printable string (no control characters), e.g. a claim.
 pub fn decode_text(bytes: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    (!text.is_empty() && !text.chars().any(char::is_control)).then(|| text.to_string())
+    is_text(bytes).then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

@@ -16,6 +16,11 @@
 //! a decision is recorded as not allowed. The record names the caller whenever the token
 //! verified, with or without a role.
 //!
+//! Identity: a request carrying two different credentials (`Authorization` and `x-api-key`, or
+//! a header repeated) is refused (401); the same token in both is Claude Code's `apiKeyHelper`,
+//! and an expired one is refused without `x-should-retry`, so Claude Code runs the helper again
+//! and retries ([`crate::core::identity`] for the rest).
+//!
 //! Order of checks: identity (401) → endpoint (404/403) → role's endpoint list → headers
 //! (`anthropic-beta`, content type and encoding, declared length) → body (size as it streams in,
 //! then JSON policy). Headers are edited as soon as identity and role are known: every client

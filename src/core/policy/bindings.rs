@@ -211,7 +211,7 @@ fn compile_claims(
                 check.error(at, format!("{pattern:?} matches any value: bind a value, or drop the claim"));
                 continue;
             }
-            match Glob::parse(pattern) {
+            match Glob::parse_text(pattern) {
                 Ok(glob) => globs.push(glob),
                 Err(message) => check.error(at, message),
             }
@@ -398,6 +398,18 @@ bindings:
             let errors = errors_of(&policy(binding));
             assert!(errors.iter().any(|e| e.starts_with(expected)), "{binding}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn claim_patterns_may_hold_spaces_but_no_other_whitespace() {
+        let text =
+            policy("  - { claims: { workflow: \"Claude review*\" }, issuer: https://k8s.corp.example, role: ci }\n");
+        let policy_ok = Policy::parse(&text).unwrap();
+        let k8s = "https://k8s.corp.example";
+        assert_eq!(grants(&policy_ok, k8s, &[], &[("workflow", "Claude review (nightly)")]), ["ci"]);
+        assert!(grants(&policy_ok, k8s, &[], &[("workflow", "Claude  review")]).is_empty());
+        let tab = policy("  - { claims: { workflow: \"a\\tb\" }, issuer: https://k8s.corp.example, role: ci }\n");
+        assert!(errors_of(&tab).iter().any(|e| e.contains("whitespace or control")), "{:?}", errors_of(&tab));
     }
 
     #[test]

@@ -817,6 +817,38 @@ roles:
     }
 
     #[test]
+    fn the_payload_key_is_fixed_or_each_providers_issuer() {
+        let with_key =
+            |key: &str| MINIMAL.replace("identity: {}", &format!("identity: {{ payload_metadata_key: {key:?} }}"));
+        assert_eq!(Policy::parse(MINIMAL).unwrap().identity.payload_key, PayloadKey::Fixed("jwt_payload".into()));
+        assert_eq!(
+            Policy::parse(&with_key("payload")).unwrap().identity.payload_key,
+            PayloadKey::Fixed("payload".into())
+        );
+        assert_eq!(Policy::parse(&with_key("{issuer}")).unwrap().identity.payload_key, PayloadKey::PerIssuer);
+        for bad in ["", "{iss}", "pay{load"] {
+            let errors = errors_of(&with_key(bad));
+            assert!(errors.iter().any(|e| e.starts_with("identity.payload_metadata_key: ")), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn providers_have_distinct_issuers_and_valid_groups_claims() {
+        let text = MINIMAL.replace(
+            "identity: {}",
+            "identity:\n  providers:\n    - { name: a, issuer: x, audiences: [w], jwks: { file: j } }\n    \
+             - { name: b, issuer: x, audiences: [w], jwks: { file: j }, groups_claim: \"a..b\" }",
+        );
+        assert_eq!(
+            errors_of(&text),
+            vec![
+                "identity.providers[1].issuer: another provider has the same issuer",
+                "identity.providers[1].groups_claim: must be a claim name or a dotted path of names"
+            ]
+        );
+    }
+
+    #[test]
     fn shipped_policies_are_valid() {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut checked = 0;
