@@ -870,7 +870,7 @@ fn serve_refuses_to_start_with_a_bad_setup_and_says_why() {
     )
     .unwrap();
     let (code, _, err) = call(args(&ws.path("plain.yaml"), &ws.path("approvals-signing-key.pem")));
-    assert!(code == 1 && err.contains("no `approvals` section"), "{err}");
+    assert!(code == 1 && err.contains("asks nothing of warden serve"), "{err}");
     let (code, _, err) = call(args(&ws.path("policy.yaml"), &ws.path("approvals-token")));
     assert!(code == 1 && err.contains("not a PKCS#8 PEM Ed25519 private key"), "{err}");
     assert!(!err.contains(&ws.gateway_token()), "the file's content is never echoed");

@@ -124,18 +124,23 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts the service and waits for its "listening on" line.
+    /// Starts the service with the workspace's verdict key and gateway token, and waits for its
+    /// "listening on" line.
     pub fn start(ws: &Workspace, extra: &[&str]) -> Self {
+        let signing_key = ws.path("approvals-signing-key.pem");
+        let token = ws.path("approvals-token");
+        let keys = ["--signing-key", signing_key.to_str().unwrap(), "--gateway-token-file", token.to_str().unwrap()];
+        Self::start_with(ws, &[&keys, extra].concat())
+    }
+
+    /// Starts the service with only the flags `flags` besides the policy, address and database.
+    pub fn start_with(ws: &Workspace, flags: &[&str]) -> Self {
         let mut child = Command::new(WARDEN)
             .args(["serve", "--policy"])
             .arg(ws.path("policy.yaml"))
             .args(["--listen", "127.0.0.1:0", "--db"])
             .arg(ws.path("approvals.db"))
-            .arg("--signing-key")
-            .arg(ws.path("approvals-signing-key.pem"))
-            .arg("--gateway-token-file")
-            .arg(ws.path("approvals-token"))
-            .args(extra)
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

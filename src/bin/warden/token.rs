@@ -362,18 +362,24 @@ struct Jwks<'a> {
 
 /// The pretty-printed JWKS holding `public` under `kid`, with a trailing newline.
 pub(crate) fn jwks_json(public: &ES256PublicKey, kid: &str) -> Result<String, TokenError> {
-    // SEC1 uncompressed point: 0x04 || X (32 bytes) || Y (32 bytes), zero-padded,
-    // which is exactly the fixed-length coordinate form RFC 7518 requires.
-    let point = public.public_key().to_bytes_uncompressed();
-    let (x, y) = match point.as_slice() {
-        [0x04, rest @ ..] if rest.len() == 64 => rest.split_at(32),
-        _ => {
-            return Err(TokenError::Crypto("unexpected P-256 public key encoding".to_string()));
-        }
-    };
-    let jwks = Jwks {
-        keys: vec![Jwk { kty: "EC", crv: "P-256", x: b64url(x)?, y: b64url(y)?, alg: "ES256", use_: "sig", kid }],
-    };
+    jwks_json_of(&[(public, kid)])
+}
+
+/// The JWKS of several keys (the current one first), each with its key id.
+pub(crate) fn jwks_json_of(keys: &[(&ES256PublicKey, &str)]) -> Result<String, TokenError> {
+    let mut jwks = Jwks { keys: Vec::with_capacity(keys.len()) };
+    for (public, kid) in keys {
+        // SEC1 uncompressed point: 0x04 || X (32 bytes) || Y (32 bytes), zero-padded,
+        // which is exactly the fixed-length coordinate form RFC 7518 requires.
+        let point = public.public_key().to_bytes_uncompressed();
+        let (x, y) = match point.as_slice() {
+            [0x04, rest @ ..] if rest.len() == 64 => rest.split_at(32),
+            _ => {
+                return Err(TokenError::Crypto("unexpected P-256 public key encoding".to_string()));
+            }
+        };
+        jwks.keys.push(Jwk { kty: "EC", crv: "P-256", x: b64url(x)?, y: b64url(y)?, alg: "ES256", use_: "sig", kid });
+    }
     let mut text =
         serde_json::to_string_pretty(&jwks).map_err(|e| TokenError::Crypto(format!("serializing JWKS: {e}")))?;
     text.push('\n');

@@ -657,7 +657,8 @@ fn compile_role(
 pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The smallest valid policy: one role bound to group `eng`.
+    pub(crate) const MINIMAL: &str = r#"
 version: 1
 identity: {}
 credentials:

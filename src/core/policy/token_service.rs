@@ -17,6 +17,12 @@ use std::collections::BTreeSet;
 /// Shortest accepted token lifetime.
 const MIN_LIFETIME_SECONDS: u64 = 60;
 
+/// Signature algorithms a source's `algorithms` may name (`warden serve`'s verifier checks
+/// these). `none` and the `HS*` family are never accepted: with a symmetric algorithm, anyone
+/// holding the issuer's public key could forge tokens.
+pub const SUPPORTED_ALGORITHMS: &[&str] =
+    &["ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
+
 /// The token service: what it mints and from which proofs of identity.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +159,19 @@ pub(super) fn check(check: &mut Checker, config: &TokenServiceConfig, max_token_
     if config.session_lifetime.0 < config.lifetime.0 {
         check.error(format!("{path}.session_lifetime"), "must be at least `lifetime`");
     }
+    for (i, oidc) in config.oidc.iter().enumerate() {
+        let at = format!("{path}.oidc[{i}]");
+        check_source(check, &at, &oidc.issuer, &oidc.audiences, &oidc.jwks, &oidc.algorithms);
+        for (field, claim) in [("groups_claim", &oidc.groups_claim), ("subject_claim", &oidc.subject_claim)] {
+            if claim.as_deref().is_some_and(|c| c.split('.').any(str::is_empty)) {
+                check.error(format!("{at}.{field}"), "must be a claim name or a dotted path of names");
+            }
+        }
+    }
+    for (i, workload) in config.workloads.iter().enumerate() {
+        let at = format!("{path}.workloads[{i}]");
+        check_source(check, &at, &workload.issuer, &workload.audiences, &workload.jwks, &workload.algorithms);
+    }
     let mut names = BTreeSet::new();
     let oidc = config.oidc.iter().enumerate().map(|(i, o)| (format!("{path}.oidc[{i}].name"), &o.name));
     let workloads = config.workloads.iter().enumerate().map(|(i, w)| (format!("{path}.workloads[{i}].name"), &w.name));
@@ -162,5 +181,102 @@ pub(super) fn check(check: &mut Checker, config: &TokenServiceConfig, max_token_
         } else if !names.insert(name.as_str()) {
             check.error(field, format!("another sign-in source is already named {name:?}"));
         }
+    }
+}
+
+/// Checks what every source has: an issuer, audiences, one JWKS location, an algorithm allowlist.
+fn check_source(
+    check: &mut Checker,
+    at: &str,
+    issuer: &str,
+    audiences: &[String],
+    jwks: &JwksSource,
+    algorithms: &[String],
+) {
+    if issuer.trim().is_empty() {
+        check.error(format!("{at}.issuer"), "must not be empty");
+    }
+    if audiences.is_empty() || audiences.iter().any(|a| a.trim().is_empty()) {
+        check.error(format!("{at}.audiences"), "list at least one audience, none empty");
+    }
+    match (&jwks.file, &jwks.uri) {
+        (Some(file), None) if !file.is_empty() => {}
+        (None, Some(uri)) if super::is_trusted_jwks_uri(uri) => {}
+        (None, Some(_)) => {
+            check.error(format!("{at}.jwks.uri"), "must be an https:// URL (http:// only on a loopback host)")
+        }
+        _ => check.error(format!("{at}.jwks"), "set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)"),
+    }
+    if algorithms.is_empty() {
+        check.error(format!("{at}.algorithms"), "list at least one algorithm");
+    }
+    for (j, algorithm) in algorithms.iter().enumerate() {
+        let field = format!("{at}.algorithms[{j}]");
+        if algorithm.eq_ignore_ascii_case("none") || algorithm.to_ascii_uppercase().starts_with("HS") {
+            check.error(
+                field,
+                format!("{algorithm:?} is never accepted: unsigned and shared-secret tokens could be forged"),
+            );
+        } else if !SUPPORTED_ALGORITHMS.contains(&algorithm.as_str()) {
+            check.error(
+                field,
+                format!("unsupported algorithm {algorithm:?} (one of {})", SUPPORTED_ALGORITHMS.join(", ")),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::policy::tests::{errors_of, MINIMAL};
+
+    const SECTION: &str = r#"token_service:
+  issuer: https://warden.example.com
+  oidc:
+    - { name: okta, issuer: "https://example.okta.com", audiences: [warden-cli], jwks: { uri: "https://example.okta.com/v1/keys" } }
+  workloads:
+    - { name: github, kind: github_actions, issuer: "https://token.actions.githubusercontent.com", audiences: [warden], jwks: { uri: "https://token.actions.githubusercontent.com/.well-known/jwks" } }
+"#;
+
+    fn policy() -> String {
+        format!("{MINIMAL}{SECTION}")
+    }
+
+    #[test]
+    fn a_token_service_with_oidc_and_workload_sources_compiles() {
+        assert_eq!(errors_of(&policy()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn symmetric_unsigned_and_unknown_algorithms_are_refused_with_their_path() {
+        let text = policy()
+            .replace("audiences: [warden-cli],", "audiences: [warden-cli], algorithms: [RS256, HS256, none, XY1],");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].starts_with("token_service.oidc[0].algorithms[1]: \"HS256\" is never accepted"),
+            "{errors:?}"
+        );
+        assert!(errors[1].starts_with("token_service.oidc[0].algorithms[2]: \"none\" is never accepted"), "{errors:?}");
+        assert!(errors[2].starts_with("token_service.oidc[0].algorithms[3]: unsupported algorithm"), "{errors:?}");
+    }
+
+    #[test]
+    fn sources_need_audiences_one_trusted_jwks_and_claim_paths() {
+        let text = policy()
+            .replace("audiences: [warden],", "audiences: [],")
+            .replace("{ uri: \"https://example.okta.com/v1/keys\" }", "{ uri: \"http://example.okta.com/v1/keys\" }")
+            .replace("jwks: { uri: \"https://token.actions", "jwks: { file: x.json, uri: \"https://token.actions")
+            .replace("audiences: [warden-cli],", "audiences: [warden-cli], groups_claim: \"a..b\",");
+        let errors = errors_of(&text);
+        assert_eq!(
+            errors,
+            [
+                "token_service.oidc[0].jwks.uri: must be an https:// URL (http:// only on a loopback host)",
+                "token_service.oidc[0].groups_claim: must be a claim name or a dotted path of names",
+                "token_service.workloads[0].audiences: list at least one audience, none empty",
+                "token_service.workloads[0].jwks: set exactly one of `file` (a JWKS file) or `uri` (an https:// URL)",
+            ]
+        );
     }
 }

@@ -8,19 +8,15 @@
 //! **Approvers.** The policy's `identity.providers` are trusted as issuers, but an approver's token
 //! must carry the approvers' own audience (`approvals.approver_audience`, default
 //! `warden-approvals`) instead of the gateway's: the gateway refuses that audience, so the token
-//! an agent holds never decides a review, and an approver's token never calls Claude. A token is
-//! matched to the provider(s) whose `issuer` equals its (unverified) `iss`, then its signature is
-//! checked against that provider's JWKS (key chosen by `kid`, else every key that fits the
-//! algorithm), along with issuer, audience (the approvers'), expiry (60 s skew), presence
-//! of `sub`, `iat` and `exp`, and `exp - iat` ≤ `identity.max_token_lifetime`, as the gateway
-//! does. Groups come from the issuer's provider's `groups_claim`, else `identity.groups_claim`
-//! (dotted path; a list of strings or one string).
-//! Supported algorithms: ES256, ES384, RS256/384/512, PS256/384/512, EdDSA (Ed25519).
-//!
-//! JWKS: a `file` (relative to the policy file) is read at start-up (an unreadable file stops the
-//! service), an `https://` `uri` is fetched at start-up (a failure is logged and retried on use).
-//! Keys are re-read when a token names an unknown `kid` (at most every 30 s) and, for URIs, every
-//! 10 minutes, so key rotation needs no restart.
+//! an agent holds never decides a review, and an approver's token never calls Claude. The token
+//! is checked by the service's one JWT verifier ([`super::jwt`]: issuer, signature over the
+//! provider's JWKS, audience — the approvers' —, times with 60 s skew, every supported
+//! algorithm, key rotation), then `sub`, `iat` and `exp` must be present and `exp - iat` ≤
+//! `identity.max_token_lifetime`, as the gateway requires. Groups come from the
+//! issuer's provider's `groups_claim`, else `identity.groups_claim` (dotted path; a list of
+//! strings or one string). Without an
+//! `approvals` section (a service that keeps only the audit trail) the audience is the default
+//! `warden-approvals`, so auditors can still sign in to the session pages.
 //!
 //! **CSRF.** Page forms carry `<issued-at>.<hex HMAC-SHA-256(key, issued-at | subject)>`, valid
 //! for 12 hours for that approver; the key is derived from the service's signing key, so open
@@ -28,28 +24,17 @@
 //!
 //! No token is ever logged or put in an error message.
 
-use jwt_simple::prelude::*;
+use jwt_simple::prelude::JWTClaims;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration as StdDuration, Instant};
+use std::path::Path;
 use warden::core::policy::{Jwks, Policy};
 
-use super::util::log_event;
+use super::jwt::{groups_at, JwtVerifier, KeySource, TrustedIssuer, VerifyError, SUPPORTED_ALGORITHMS};
 use warden::core::hex::hex;
 
-/// Clock skew tolerated on `exp`, `iat` and `nbf`.
-const SKEW_SECONDS: u64 = 60;
-/// Minimum time between two JWKS reloads caused by unknown key ids.
-const RELOAD_INTERVAL: StdDuration = StdDuration::from_secs(30);
-/// Age after which a fetched JWKS is fetched again.
-const URI_REFRESH: StdDuration = StdDuration::from_secs(600);
-/// Largest JWKS document read.
-const MAX_JWKS_BYTES: u64 = 1 << 20;
-/// Longest token accepted (bytes).
-const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// The approvers' audience when the policy has no `approvals` section.
+const DEFAULT_APPROVER_AUDIENCE: &str = "warden-approvals";
 /// Lifetime of a page form's CSRF token.
 const CSRF_LIFETIME_SECONDS: i64 = 12 * 3600;
 
@@ -123,100 +108,53 @@ impl GatewayToken {
     }
 }
 
-/// A public key from a JWKS.
-#[derive(Clone)]
-enum KeyMaterial {
-    P256(ES256PublicKey),
-    P384(ES384PublicKey),
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ed25519(Ed25519PublicKey),
-}
-
-#[derive(Clone)]
-struct Jwk {
-    kid: Option<String>,
-    key: KeyMaterial,
-}
-
-/// Where a provider's keys come from.
-#[derive(Debug, Clone)]
-enum KeySource {
-    File(PathBuf),
-    Uri(String),
-}
-
-impl fmt::Display for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(path) => write!(f, "{}", path.display()),
-            Self::Uri(uri) => f.write_str(uri),
-        }
-    }
-}
-
-struct KeyCache {
-    keys: Vec<Jwk>,
-    loaded_at: Option<Instant>,
-}
-
-struct ProviderKeys {
-    name: String,
-    issuer: String,
-    audiences: HashSet<String>,
-    source: KeySource,
-    cache: RwLock<KeyCache>,
-    /// Path of the groups claim in this provider's tokens.
-    groups_claim: Vec<String>,
-}
-
-/// Verifies approvers' OIDC tokens with the policy's providers.
-#[derive(Clone)]
+/// Verifies approvers' OIDC tokens with the policy's providers (through [`JwtVerifier`]).
+#[derive(Clone, Debug)]
 pub struct OidcVerifier {
-    providers: Arc<Vec<ProviderKeys>>,
+    jwt: JwtVerifier,
+    /// Each provider's issuer and the path of its groups claim.
+    groups_claims: Vec<(String, Vec<String>)>,
+    /// The groups claim of tokens whose issuer has no provider of its own.
     groups_claim: Vec<String>,
     max_token_lifetime: u64,
 }
 
 impl OidcVerifier {
     /// The verifier for `policy`, whose file is at `policy_path` (JWKS files are relative to it).
-    /// Reads JWKS files and fetches JWKS URIs now (blocking).
+    /// Reads JWKS files and fetches JWKS URIs now (blocking). Without an `approvals` section the
+    /// approvers' audience is the default one (`warden-approvals`), for the audit pages.
     pub fn from_policy(policy: &Policy, policy_path: &Path) -> Result<Self, String> {
         let base = policy_path.parent().unwrap_or(Path::new("."));
         let approver_audience = policy
             .approvals
             .as_ref()
-            .map(|a| a.approver_audience.clone())
-            .ok_or("the policy has no `approvals` section: approvers' tokens have no audience")?;
-        let mut providers = Vec::new();
-        for provider in &policy.identity.providers {
-            let source = match &provider.jwks {
-                Jwks::File(file) => KeySource::File(base.join(file)),
-                Jwks::Uri(uri) => KeySource::Uri(uri.clone()),
-            };
-            let keys = match load_keys(&source) {
-                Ok(keys) => KeyCache { keys, loaded_at: Some(Instant::now()) },
-                Err(e) => match source {
-                    KeySource::File(_) => return Err(format!("identity provider {}: {e}", provider.name)),
-                    KeySource::Uri(_) => {
-                        log_event(&format!("identity provider {}: {e}; retrying when a token needs it", provider.name));
-                        KeyCache { keys: Vec::new(), loaded_at: None }
-                    }
-                },
-            };
-            providers.push(ProviderKeys {
-                name: provider.name.clone(),
+            .map_or_else(|| DEFAULT_APPROVER_AUDIENCE.to_string(), |a| a.approver_audience.clone());
+        let sources = policy
+            .identity
+            .providers
+            .iter()
+            .map(|provider| TrustedIssuer {
+                name: format!("identity provider {}", provider.name),
                 issuer: provider.issuer.clone(),
-                audiences: HashSet::from([approver_audience.clone()]),
-                source,
-                cache: RwLock::new(keys),
-                groups_claim: provider.groups_claim.clone(),
-            });
-        }
-        if providers.is_empty() {
+                audiences: vec![approver_audience.clone()],
+                keys: match &provider.jwks {
+                    Jwks::File(file) => KeySource::File(base.join(file)),
+                    Jwks::Uri(uri) => KeySource::Uri(uri.clone()),
+                },
+                algorithms: SUPPORTED_ALGORITHMS.iter().map(|a| a.to_string()).collect(),
+            })
+            .collect::<Vec<_>>();
+        if sources.is_empty() && policy.approvals.is_some() {
             return Err("the policy lists no `identity.providers`: approvers' tokens cannot be verified".to_string());
         }
         Ok(Self {
-            providers: Arc::new(providers),
+            jwt: JwtVerifier::new(sources)?,
+            groups_claims: policy
+                .identity
+                .providers
+                .iter()
+                .map(|p| (p.issuer.clone(), p.groups_claim.clone()))
+                .collect(),
             groups_claim: policy.identity.groups_claim.clone(),
             max_token_lifetime: policy.identity.max_token_lifetime,
         })
@@ -224,70 +162,14 @@ impl OidcVerifier {
 
     /// Verifies `token` and returns the approver it speaks for.
     pub async fn verify(&self, token: &str) -> Result<Approver, AuthError> {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthError::Missing);
+        if self.jwt.is_empty() && !token.trim().is_empty() {
+            return Err(invalid("the policy lists no `identity.providers`: approvers' tokens cannot be verified"));
         }
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::Invalid("the token is too long".to_string()));
-        }
-        let metadata = Token::decode_metadata(token).map_err(|_| invalid("not a JWT"))?;
-        let issuer = unverified_issuer(token).ok_or_else(|| invalid("the token has no issuer (iss)"))?;
-        let candidates: Vec<usize> =
-            self.providers.iter().enumerate().filter(|(_, p)| p.issuer == issuer).map(|(i, _)| i).collect();
-        if candidates.is_empty() {
-            return Err(invalid("the token's issuer is not one of the policy's identity providers"));
-        }
-        let mut last_error = invalid("no key of the issuer verifies the token");
-        for index in candidates {
-            let Some(provider) = self.providers.get(index) else { continue };
-            let kid = metadata.key_id().map(str::to_string);
-            if needs_reload(provider, kid.as_deref()) {
-                reload(Arc::clone(&self.providers), index).await;
-            }
-            match self.verify_with(provider, token, metadata.algorithm(), kid.as_deref()) {
-                Ok(approver) => return Ok(approver),
-                Err(e) => last_error = e,
-            }
-        }
-        Err(last_error)
-    }
-
-    fn verify_with(
-        &self,
-        provider: &ProviderKeys,
-        token: &str,
-        algorithm: &str,
-        kid: Option<&str>,
-    ) -> Result<Approver, AuthError> {
-        let keys: Vec<Jwk> = provider
-            .cache
-            .read()
-            .map_err(|_| invalid("key cache unavailable"))?
-            .keys
-            .iter()
-            .filter(|k| kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid)
-            .cloned()
-            .collect();
-        if keys.is_empty() {
-            return Err(invalid("no key of the issuer matches the token's key id"));
-        }
-        let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from([provider.issuer.clone()])),
-            allowed_audiences: Some(provider.audiences.clone()),
-            time_tolerance: Some(Duration::from_secs(SKEW_SECONDS)),
-            max_token_length: Some(MAX_TOKEN_BYTES),
-            ..VerificationOptions::default()
-        };
-        let mut last_error = invalid("the token's algorithm is not supported");
-        for key in &keys {
-            match verify_claims(&key.key, algorithm, token, &options) {
-                Some(Ok(claims)) => return self.approver(claims),
-                Some(Err(e)) => last_error = e,
-                None => {}
-            }
-        }
-        Err(last_error)
+        let verified = self.jwt.verify(token).await.map_err(|e| match e {
+            VerifyError::Missing => AuthError::Missing,
+            VerifyError::Invalid(why) => AuthError::Invalid(why),
+        })?;
+        self.approver(verified.claims)
     }
 
     fn approver(&self, claims: JWTClaims<Map<String, Value>>) -> Result<Approver, AuthError> {
@@ -299,10 +181,10 @@ impl OidcVerifier {
             return Err(invalid("the token lives longer than the policy's identity.max_token_lifetime"));
         }
         let groups_claim = self
-            .providers
+            .groups_claims
             .iter()
-            .find(|p| claims.issuer.as_deref() == Some(p.issuer.as_str()))
-            .map_or(&self.groups_claim, |p| &p.groups_claim);
+            .find(|(issuer, _)| claims.issuer.as_deref() == Some(issuer.as_str()))
+            .map_or(&self.groups_claim, |(_, path)| path);
         let groups = groups_at(&claims.custom, groups_claim);
         Ok(Approver {
             subject,
@@ -314,170 +196,12 @@ impl OidcVerifier {
 
     /// Names and key sources of the providers (for the start-up log line).
     pub fn describe(&self) -> Vec<String> {
-        self.providers.iter().map(|p| format!("{} ({})", p.name, p.source)).collect()
+        self.jwt.describe()
     }
 }
 
 fn invalid(why: &str) -> AuthError {
     AuthError::Invalid(why.to_string())
-}
-
-/// Checks `token` with `key` when the key fits `algorithm` (`None` when it does not).
-fn verify_claims(
-    key: &KeyMaterial,
-    algorithm: &str,
-    token: &str,
-    options: &VerificationOptions,
-) -> Option<Result<JWTClaims<Map<String, Value>>, AuthError>> {
-    let options = Some(options.clone());
-    let result = match (key, algorithm) {
-        (KeyMaterial::P256(key), "ES256") => key.verify_token(token, options),
-        (KeyMaterial::P384(key), "ES384") => key.verify_token(token, options),
-        (KeyMaterial::Ed25519(key), "EdDSA") => key.verify_token(token, options),
-        (KeyMaterial::Rsa { n, e }, alg) => match alg {
-            "RS256" => RS256PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            "RS384" => RS384PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            "RS512" => RS512PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            "PS256" => PS256PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            "PS384" => PS384PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            "PS512" => PS512PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, options)),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(result.map_err(|e| invalid(&describe_jwt_error(&e))))
-}
-
-/// A short reason for a verification failure (jwt-simple's messages name no secret, but are
-/// mapped to a fixed vocabulary anyway).
-fn describe_jwt_error(error: &jwt_simple::Error) -> String {
-    use jwt_simple::JWTError as E;
-    match error.downcast_ref::<E>() {
-        Some(E::TokenHasExpired) => "the token has expired".into(),
-        Some(E::ClockDrift) | Some(E::TokenNotValidYet) => "the token is not valid yet".into(),
-        Some(E::RequiredIssuerMismatch) | Some(E::RequiredIssuerMissing) => "wrong issuer".into(),
-        Some(E::RequiredAudienceMismatch) | Some(E::RequiredAudienceMissing) => {
-            "the token's audience is not accepted".into()
-        }
-        Some(E::InvalidSignature) => "the signature does not verify".into(),
-        _ => "the token does not verify".into(),
-    }
-}
-
-/// `iss` of a token without verifying it (only to pick the provider).
-fn unverified_issuer(token: &str) -> Option<String> {
-    use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
-    let payload = token.split('.').nth(1)?;
-    let bytes = Base64UrlSafeNoPadding::decode_to_vec(payload, None).ok()?;
-    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_string)
-}
-
-/// The groups at `path` in the custom claims: a list of strings (others ignored) or one string.
-fn groups_at(custom: &Map<String, Value>, path: &[String]) -> Vec<String> {
-    let mut segments = path.iter();
-    let Some(first) = segments.next() else { return Vec::new() };
-    let mut value = custom.get(first);
-    for segment in segments {
-        value = value.and_then(|v| v.get(segment));
-    }
-    match value {
-        Some(Value::String(group)) => vec![group.clone()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn needs_reload(provider: &ProviderKeys, kid: Option<&str>) -> bool {
-    let Ok(cache) = provider.cache.read() else { return false };
-    let Some(loaded_at) = cache.loaded_at else { return true };
-    let age = loaded_at.elapsed();
-    let unknown_kid = kid.is_some_and(|kid| !cache.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
-    (unknown_kid && age >= RELOAD_INTERVAL) || (matches!(provider.source, KeySource::Uri(_)) && age >= URI_REFRESH)
-}
-
-/// Re-reads a provider's keys off the async threads; a failure keeps the old keys and is logged.
-async fn reload(providers: Arc<Vec<ProviderKeys>>, index: usize) {
-    let result = tokio::task::spawn_blocking(move || {
-        let Some(provider) = providers.get(index) else { return };
-        let loaded = load_keys(&provider.source);
-        let Ok(mut cache) = provider.cache.write() else { return };
-        cache.loaded_at = Some(Instant::now());
-        match loaded {
-            Ok(keys) => cache.keys = keys,
-            Err(e) => log_event(&format!("identity provider {}: {e}; keeping the previous keys", provider.name)),
-        }
-    })
-    .await;
-    if result.is_err() {
-        log_event("reloading identity provider keys failed unexpectedly");
-    }
-}
-
-fn load_keys(source: &KeySource) -> Result<Vec<Jwk>, String> {
-    let text = match source {
-        KeySource::File(path) => {
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?
-        }
-        KeySource::Uri(uri) => fetch(uri)?,
-    };
-    parse_jwks(&text).map_err(|e| format!("JWKS {source}: {e}"))
-}
-
-fn fetch(uri: &str) -> Result<String, String> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(StdDuration::from_secs(10))).build().into();
-    let mut response = agent
-        .get(uri)
-        .call()
-        .map_err(|e| format!("fetching JWKS {uri}: {}", super::webhook::describe_http_error(&e)))?;
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_JWKS_BYTES)
-        .read_to_string()
-        .map_err(|e| format!("reading JWKS {uri}: {}", super::webhook::describe_http_error(&e)))
-}
-
-/// The signature keys of a JWKS document (keys with `use` other than `sig`, and unknown key
-/// types, are skipped).
-fn parse_jwks(text: &str) -> Result<Vec<Jwk>, String> {
-    use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
-    let document: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let entries = document.get("keys").and_then(Value::as_array).ok_or("no `keys` list")?;
-    let b64 = |key: &Value, field: &str| {
-        key.get(field)
-            .and_then(Value::as_str)
-            .and_then(|s| Base64UrlSafeNoPadding::decode_to_vec(s, None).ok())
-            .ok_or_else(|| format!("a key lacks a valid `{field}`"))
-    };
-    let mut keys = Vec::new();
-    for key in entries {
-        if key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
-            continue;
-        }
-        let kid = key.get("kid").and_then(Value::as_str).map(str::to_string);
-        let material = match (key.get("kty").and_then(Value::as_str), key.get("crv").and_then(Value::as_str)) {
-            (Some("EC"), Some(curve @ ("P-256" | "P-384"))) => {
-                let mut point = vec![0x04];
-                point.extend(b64(key, "x")?);
-                point.extend(b64(key, "y")?);
-                let bad = |_| format!("an invalid {curve} key");
-                if curve == "P-256" {
-                    KeyMaterial::P256(ES256PublicKey::from_bytes(&point).map_err(bad)?)
-                } else {
-                    KeyMaterial::P384(ES384PublicKey::from_bytes(&point).map_err(bad)?)
-                }
-            }
-            (Some("RSA"), _) => KeyMaterial::Rsa { n: b64(key, "n")?, e: b64(key, "e")? },
-            (Some("OKP"), Some("Ed25519")) => KeyMaterial::Ed25519(
-                Ed25519PublicKey::from_bytes(&b64(key, "x")?).map_err(|_| "an invalid Ed25519 key".to_string())?,
-            ),
-            _ => continue,
-        };
-        keys.push(Jwk { kid, key: material });
-    }
-    Ok(keys)
 }
 
 /// Issues and checks the page forms' CSRF tokens.
@@ -520,6 +244,10 @@ impl CsrfKey {
 pub(crate) mod tests {
     use super::*;
 
+    use crate::serve::jwt::testing::{claims, es256_jwk, jwks};
+    use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair};
+    use std::path::PathBuf;
+
     /// A demo issuer: an ES256 key and its JWKS text.
     pub(crate) struct TestIssuer {
         pub key: ES256KeyPair,
@@ -528,24 +256,13 @@ pub(crate) mod tests {
 
     impl TestIssuer {
         pub(crate) fn new(kid: &str) -> Self {
-            use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
             let key = ES256KeyPair::generate().with_key_id(kid);
-            let point = key.public_key().public_key().to_bytes_uncompressed();
-            let b64 = |b: &[u8]| Base64UrlSafeNoPadding::encode_to_string(b).unwrap();
-            let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
-                "kid": kid, "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
-            .to_string();
+            let jwks = jwks(&[es256_jwk(&key, kid)]);
             Self { key, jwks }
         }
 
         pub(crate) fn token(&self, sub: &str, groups: &[&str], issuer: &str, audience: &str, ttl: u64) -> String {
-            let custom = serde_json::json!({ "groups": groups });
-            let custom: Map<String, Value> = serde_json::from_value(custom).unwrap();
-            let claims = Claims::with_custom_claims(custom, Duration::from_secs(ttl))
-                .with_subject(sub)
-                .with_issuer(issuer)
-                .with_audience(audience);
-            self.key.sign(claims).unwrap()
+            self.key.sign(claims(issuer, audience, sub, ttl, serde_json::json!({ "groups": groups }))).unwrap()
         }
     }
 
@@ -597,15 +314,6 @@ pub(crate) mod tests {
         }
         assert_eq!(verifier.verify("").await, Err(AuthError::Missing));
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn groups_are_read_at_a_dotted_path_as_a_list_or_one_string() {
-        let claims: Map<String, Value> =
-            serde_json::from_value(serde_json::json!({"realm": {"roles": ["a", 1, "b"]}, "team": "x"})).unwrap();
-        assert_eq!(groups_at(&claims, &["realm".into(), "roles".into()]), ["a", "b"]);
-        assert_eq!(groups_at(&claims, &["team".into()]), ["x"]);
-        assert!(groups_at(&claims, &["nope".into()]).is_empty());
     }
 
     #[test]

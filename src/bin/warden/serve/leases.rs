@@ -823,7 +823,13 @@ mod tests {
         let signer = super::super::signer::VerdictSigner::generate().unwrap();
         let audit = Arc::new(super::super::audit::Ledger::open(&db.0, signer, 1000).unwrap());
         let pages = Arc::new(super::super::sessions::SessionPages::open(Arc::clone(&fixture.service), &db.0).unwrap());
-        let app = super::super::router(Arc::clone(&fixture.service), audit, pages, Arc::clone(&state), None);
+        let app = super::super::router(super::super::Served {
+            service: Some(Arc::clone(&fixture.service)),
+            approvals: true,
+            audit: Some((audit, pages)),
+            leases: Some(Arc::clone(&state)),
+            tokens: None,
+        });
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}/v1/budget/leases", listener.local_addr().unwrap());

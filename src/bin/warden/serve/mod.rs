@@ -1,10 +1,15 @@
-//! `warden serve`: the approval service (docs/approvals.md), and `warden serve init`, which writes
-//! its key pair and the gateway token.
+//! `warden serve`: the approval service (docs/approvals.md), the audit trail's store, the budget
+//! lease ledger and the token service (docs/identity.md), and `warden serve init`, which writes
+//! its keys and the gateway token.
 //!
-//! Start-up reads everything that can be wrong before listening — the policy (the gateway's own
-//! file, parsed by the same code), the approver rules in it, the identity providers' JWKS, the
-//! verdict signing key, the gateway token, the SQLite database (migrated) — and exits with a
-//! clear message on the first problem. It then serves HTTP/1 on `--listen` with tokio + axum,
+//! Each part runs only when the policy asks for it ([`Parts`]): approvals with `approvals`, the
+//! audit trail with `audit` (or `approvals`), budget leases with `accounting.leases` (or either
+//! of those), the token service with `token_service`; a flag is required only when a running
+//! part needs it, and a part that is off has no routes (404). Start-up reads everything that can
+//! be wrong before listening — the policy (the gateway's own file, parsed by the same code), the
+//! approver rules in it, the identity providers' and sign-in sources' JWKS, the signing keys, the
+//! gateway token, the SQLite database (migrated) — and exits with a clear message on the first
+//! problem. It then serves HTTP/1 on `--listen` with tokio + axum,
 //! sweeps expired reviews every 15 s, and stops at SIGINT/SIGTERM without waiting for held
 //! requests (a hold cut short fails closed at the gateway, and its retry re-attaches to the same
 //! pending review, which the database kept).
@@ -14,7 +19,8 @@
 //! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
-//! from, docs/budgets.md), [`util`].
+//! from, docs/budgets.md), [`jwt`] (the one JWT verifier: approvers' and sign-in sources'
+//! tokens), [`tokens`] (the token service), [`util`].
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
@@ -24,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod jwt;
 pub mod leases;
 pub mod page;
 pub mod rules;
@@ -31,7 +38,7 @@ pub mod service;
 pub mod sessions;
 pub mod signer;
 pub mod store;
-#[allow(dead_code)] // the skeleton of the token service: its routes arrive with the slices of issue 13
+#[allow(dead_code)] // the skeleton of the token service: its sign-in parts arrive with the slices of issue 13
 pub mod tokens;
 pub mod usage;
 pub mod util;
@@ -92,12 +99,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_DB", value_name = "PATH", default_value = "warden-approvals.db")]
     pub db: PathBuf,
 
-    /// Ed25519 private key (PKCS#8 PEM) that signs verdicts (`warden serve init` writes one).
-    #[arg(long, env = "WARDEN_SIGNING_KEY", value_name = "FILE", required = true)]
+    /// Ed25519 private key (PKCS#8 PEM) that signs verdicts and audit checkpoints; required when
+    /// the policy has `approvals` or `audit` (`warden serve init` writes one).
+    #[arg(long, env = "WARDEN_SIGNING_KEY", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
 
-    /// File holding the bearer token the gateway presents on `POST /v1/holds`.
-    #[arg(long, env = "WARDEN_GATEWAY_TOKEN_FILE", value_name = "FILE", required = true)]
+    /// File holding the bearer token gateways present (holds, audit records, budget leases);
+    /// required when the policy has `approvals`, `audit` or `accounting.leases`.
+    #[arg(long, env = "WARDEN_GATEWAY_TOKEN_FILE", value_name = "FILE")]
     pub gateway_token_file: Option<PathBuf>,
 
     /// Base URL approvers reach the service at, for links [default: http://<listen address>].
@@ -132,6 +141,12 @@ pub struct ServeArgs {
     /// the policy has a `token_service` section (`warden serve init` writes one).
     #[arg(long, env = "WARDEN_TOKEN_SIGNING_KEY", value_name = "FILE")]
     pub token_signing_key: Option<PathBuf>,
+
+    /// Another token signing key (private or public PEM) whose public key is published beside
+    /// the current one but never signs: during a rotation, the next key before it signs, then
+    /// the retired one until its tokens expire (docs/identity.md, "Rotating the token signing key").
+    #[arg(long, env = "WARDEN_TOKEN_PREVIOUS_KEY", value_name = "FILE")]
+    pub token_previous_key: Option<PathBuf>,
 }
 
 /// Subcommands of `warden serve`.
@@ -171,6 +186,64 @@ fn required<'a>(value: &'a Option<PathBuf>, flag: &str) -> Result<&'a Path, Stri
     value.as_deref().ok_or_else(|| format!("{flag} is required"))
 }
 
+/// The parts of `warden serve` a policy asks for; each runs only when its section is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Holds and reviews (`approvals`).
+    pub approvals: bool,
+    /// The audit trail's store and its pages (`audit`).
+    pub audit: bool,
+    /// The budget ledger gateways lease from (`accounting.leases`).
+    pub leases: bool,
+    /// The token service (`token_service`).
+    pub tokens: bool,
+}
+
+impl Parts {
+    /// The parts `policy` asks for. The approval service keeps the audit trail and the lease
+    /// ledger too, as it always has, and a service keeping the audit trail answers leases: one
+    /// service per policy then does all its gateways ask. A policy with only `accounting.leases`
+    /// runs just the lease ledger; one with only `token_service` just the token service.
+    pub fn of(policy: &Policy) -> Self {
+        let approvals = policy.approvals.is_some();
+        let audit = approvals || policy.audit.is_some();
+        Self { approvals, audit, leases: audit || policy.leases.is_some(), tokens: policy.token_service.is_some() }
+    }
+
+    /// Names of the parts that run, for the start-up line and errors.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.approvals, "approvals"),
+            (self.audit, "audit trail"),
+            (self.leases, "budget leases"),
+            (self.tokens, "token service"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// Whether a part gateways call (with the gateway token) runs.
+    fn gateway_facing(self) -> bool {
+        self.approvals || self.audit || self.leases
+    }
+
+    /// The flag `flag` that `needed` parts (named) require, or a clear error.
+    fn flag<'a>(
+        value: &'a Option<PathBuf>,
+        flag: &str,
+        needed: &[(bool, &str)],
+        what: &str,
+    ) -> Result<Option<&'a Path>, String> {
+        let needing: Vec<&str> = needed.iter().filter_map(|(on, name)| on.then_some(*name)).collect();
+        match (value.as_deref(), needing.is_empty()) {
+            (Some(path), false) => Ok(Some(path)),
+            (_, true) => Ok(None),
+            (None, false) => Err(format!("the policy runs {}: {flag} is required ({what})", needing.join(" and "))),
+        }
+    }
+}
+
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let policy_path = required(&args.policy, "--policy")?;
     let text =
@@ -179,35 +252,45 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         let lines: Vec<String> = errors.0.iter().map(|e| format!("{}: {e}", policy_path.display())).collect();
         format!("invalid policy:\n{}", lines.join("\n"))
     })?;
-    let rules = Rules::from_policy(&policy).map_err(|e| format!("{}: {e}", policy_path.display()))?;
-    let verifier = OidcVerifier::from_policy(&policy, policy_path)?;
-    let signing_key = required(&args.signing_key, "--signing-key")?;
-    let signer = VerdictSigner::load(signing_key)?;
-    let gateway_token = GatewayToken::load(required(&args.gateway_token_file, "--gateway-token-file")?)?;
+    let parts = Parts::of(&policy);
+    if parts.names().is_empty() {
+        return Err(format!(
+            "{}: the policy asks nothing of warden serve: it has no `approvals`, `audit`, `accounting.leases` or `token_service` section",
+            policy_path.display()
+        ));
+    }
+    let signing_key = Parts::flag(
+        &args.signing_key,
+        "--signing-key",
+        &[(parts.approvals, "approvals"), (parts.audit && !parts.approvals, "the audit trail")],
+        "the key that signs verdicts and audit checkpoints; `warden serve init` writes one",
+    )?;
+    let gateway_token_file = Parts::flag(
+        &args.gateway_token_file,
+        "--gateway-token-file",
+        &[
+            (parts.approvals, "approvals"),
+            (parts.audit && !parts.approvals, "the audit trail"),
+            (parts.leases && !parts.audit, "budget leases"),
+        ],
+        "the token gateways present; `warden serve init` writes one",
+    )?;
+    let token_signing_key = Parts::flag(
+        &args.token_signing_key,
+        "--token-signing-key",
+        &[(parts.tokens, "the token service")],
+        "the key that signs Warden tokens; `warden serve init` writes one",
+    )?;
+    if args.audit_retention.is_some() && !parts.audit {
+        return Err("--audit-retention needs the policy's `audit` section".to_string());
+    }
+    if args.token_previous_key.is_some() && !parts.tokens {
+        return Err("--token-previous-key needs the policy's `token_service` section".to_string());
+    }
     let webhook = args.webhook.as_deref().filter(|u| !u.is_empty()).map(Webhook::new).transpose()?;
-    let store = Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
-    let ledger = Arc::new(
-        Ledger::open(&args.db, VerdictSigner::load(signing_key)?, args.checkpoint_every)
-            .map_err(|e| format!("{}: {e}", args.db.display()))?,
-    );
-
-    let lease_ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
-    let retention = match args.audit_retention {
-        Some(age) => Some((age, VerdictSigner::load(signing_key)?)),
-        None => None,
-    };
-    let db = args.db.clone();
-    let ttl_seconds = args.lease_ttl;
-    let tokens = match &policy.token_service {
-        Some(config) => {
-            let path = args.token_signing_key.as_deref().ok_or(
-                "the policy has a token_service section: --token-signing-key is required (`warden serve init` writes one)",
-            )?;
-            let key = crate::token::load_key(path).map_err(|e| e.to_string())?;
-            let issuer = tokens::issuer::TokenIssuer::new(key, config);
-            Some(Arc::new(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default() }))
-        }
-        None => None,
+    let tokens = match (&policy.token_service, token_signing_key) {
+        (Some(config), Some(path)) => Some(Arc::new(token_service(config, &policy, policy_path, path, args)?)),
+        _ => None,
     };
 
     let listener =
@@ -219,38 +302,94 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         return Err("--public-url must start with http:// or https://".to_string());
     }
 
-    let roles: Vec<&str> = rules.roles.keys().map(String::as_str).collect();
+    let mut details = vec![format!("database {}", args.db.display())];
+    let mut served =
+        Served { service: None, approvals: parts.approvals, audit: None, leases: None, tokens: tokens.clone() };
+    let mut retention = None;
+    if let Some(gateway_token_file) = gateway_token_file.filter(|_| parts.gateway_facing()) {
+        let rules = if parts.approvals {
+            Rules::from_policy(&policy).map_err(|e| format!("{}: {e}", policy_path.display()))?
+        } else {
+            Rules::none()
+        };
+        let verifier = OidcVerifier::from_policy(&policy, policy_path)?;
+        // Without a part that signs, the key only derives the pages' CSRF secret: a fresh one per
+        // start (open forms then need a reload after a restart).
+        let signer = match signing_key {
+            Some(path) => VerdictSigner::load(path)?,
+            None => VerdictSigner::generate()?,
+        };
+        let gateway_token = GatewayToken::load(gateway_token_file)?;
+        let store = Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+        let roles: Vec<&str> = rules.roles.keys().map(String::as_str).collect();
+        if parts.approvals {
+            details.push(format!("roles with approval: {}", roles.join(", ")));
+            details.push(format!("webhook {}", if webhook.is_some() { "on" } else { "off" }));
+        }
+        details.push(format!("identity providers: {}", verifier.describe().join(", ")));
+        let service = Arc::new(Service::new(ServiceParts {
+            store,
+            rules,
+            verifier,
+            gateway_token,
+            signer,
+            public_url: public_url.clone(),
+            webhook,
+        }));
+        if let (true, Some(signing_key)) = (parts.audit, signing_key) {
+            let ledger = Arc::new(
+                Ledger::open(&args.db, VerdictSigner::load(signing_key)?, args.checkpoint_every)
+                    .map_err(|e| format!("{}: {e}", args.db.display()))?,
+            );
+            let mut pages = SessionPages::open(Arc::clone(&service), &args.db)
+                .map_err(|e| format!("{}: {e}", args.db.display()))?;
+            pages.lease_ttl_seconds = args.lease_ttl;
+            served.audit = Some((ledger, Arc::new(pages)));
+            if let Some(age) = args.audit_retention {
+                retention = Some((age, VerdictSigner::load(signing_key)?));
+            }
+            details.push(format!(
+                "audit retention {}",
+                args.audit_retention.map_or("off (keep forever)".to_string(), |ms| util::format_duration(ms / 1000))
+            ));
+        }
+        if parts.leases {
+            let ledger = Arc::new(LeaseLedger::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
+            served.leases =
+                Some(Arc::new(LeaseState { service: Arc::clone(&service), ledger, ttl_seconds: args.lease_ttl }));
+        }
+        served.service = Some(service);
+    }
+    if let Some(tokens) = &tokens {
+        details.push(format!("token issuer {} (key {})", tokens.config.issuer, tokens.issuer.key_id()));
+        details.push(format!("sign-in sources: {}", tokens.sources.describe().join(", ")));
+    }
     let summary = format!(
-        "listening on http://{address} (public URL {public_url}; database {}; audit retention {}; roles with approval: {}; identity providers: {}; webhook {})",
-        args.db.display(),
-        args.audit_retention.map_or("off (keep forever)".to_string(), |ms| util::format_duration(ms / 1000)),
-        roles.join(", "),
-        verifier.describe().join(", "),
-        if webhook.is_some() { "on" } else { "off" }
+        "listening on http://{address} (public URL {public_url}); running: {}; {}",
+        parts.names().join(", "),
+        details.join("; ")
     );
-    let service =
-        Arc::new(Service::new(ServiceParts { store, rules, verifier, gateway_token, signer, public_url, webhook }));
-    let mut pages =
-        SessionPages::open(Arc::clone(&service), &args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
-    pages.lease_ttl_seconds = args.lease_ttl;
-    let pages = Arc::new(pages);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let served_ledger = Arc::clone(&ledger);
+    let audit_ledger = served.audit.as_ref().map(|(ledger, _)| Arc::clone(ledger));
+    let db = args.db.clone();
     let result = runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot use the listener: {e}"))?;
-        tokio::spawn(Arc::clone(&service).sweep(SWEEP_PERIOD));
-        tokio::spawn(leases::maintain(Arc::clone(&lease_ledger), leases::PRUNE_PERIOD));
+        if let (true, Some(service)) = (served.approvals, &served.service) {
+            tokio::spawn(Arc::clone(service).sweep(SWEEP_PERIOD));
+        }
+        if let Some(leases) = &served.leases {
+            tokio::spawn(leases::maintain(Arc::clone(&leases.ledger), leases::PRUNE_PERIOD));
+        }
         if let Some((age, signer)) = retention {
             tokio::spawn(audit::retain(db, signer, age, audit::RETENTION_PERIOD));
         }
         log_event(&summary);
-        let leases = Arc::new(LeaseState { service: Arc::clone(&service), ledger: lease_ledger, ttl_seconds });
-        let server = axum::serve(listener, router(service, served_ledger, pages, leases, tokens));
+        let server = axum::serve(listener, router(served));
         tokio::select! {
             result = server => result.map_err(|e| format!("server error: {e}")),
             signal = shutdown_signal() => {
@@ -260,53 +399,95 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
-    if let Err(e) = ledger.checkpoint_now() {
-        log_event(&format!("audit: the shutdown checkpoint failed: {e}"));
+    if let Some(ledger) = audit_ledger {
+        if let Err(e) = ledger.checkpoint_now() {
+            log_event(&format!("audit: the shutdown checkpoint failed: {e}"));
+        }
     }
     result
 }
 
-/// The service's routes.
-pub fn router(
-    service: Arc<Service>,
-    ledger: Arc<Ledger>,
-    pages: Arc<SessionPages>,
-    leases: Arc<LeaseState>,
-    tokens: Option<Arc<tokens::TokenService>>,
-) -> Router {
-    let audit_routes = Router::new()
-        .route("/v1/audit/records", post(audit::ingest))
-        .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
-        .with_state(Arc::new(AuditState { service: Arc::clone(&service), ledger }));
-    let lease_routes =
-        Router::new().route("/v1/budget/leases", post(leases::post_leases).get(leases::list_leases)).with_state(leases);
-    let session_routes = Router::new()
-        .route("/sessions", get(sessions::sessions))
-        .route("/sessions/{id}", get(sessions::session))
-        .route("/usage", get(usage::usage))
-        .with_state(pages);
-    let token_routes = tokens.map(tokens::routes).unwrap_or_default();
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/v1/holds", post(api::hold))
-        .route("/v1/reviews", get(api::list_reviews))
-        .route("/v1/reviews/{id}", get(api::get_review))
-        .route("/v1/reviews/{id}/approve", post(api::approve))
-        .route("/v1/reviews/{id}/deny", post(api::deny))
-        .route("/", get(page::root))
-        .route("/console.js", get(console::script))
-        .route("/login", get(page::login_form).post(page::login))
-        .route("/logout", get(page::logout).post(page::logout))
-        .route("/reviews", get(page::reviews))
-        .route("/reviews/{id}", get(page::review))
-        .route("/reviews/{id}/decide", post(page::decide))
-        .fallback(api::not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(service)
-        .merge(audit_routes)
-        .merge(session_routes)
-        .merge(lease_routes)
-        .merge(token_routes)
+/// The token service of `config`: its signing key (and the previous one, after a rotation) and
+/// its sign-in sources (JWKS read now).
+fn token_service(
+    config: &warden::core::policy::token_service::TokenServiceConfig,
+    policy: &Policy,
+    policy_path: &Path,
+    key_path: &Path,
+    args: &ServeArgs,
+) -> Result<tokens::TokenService, String> {
+    let key = crate::token::load_key(key_path).map_err(|e| e.to_string())?;
+    let mut issuer = tokens::issuer::TokenIssuer::new(key, config);
+    if let Some(previous) = &args.token_previous_key {
+        issuer = issuer.with_previous_key(tokens::issuer::load_public_key(previous)?);
+    }
+    let sources = tokens::sources::Sources::new(config, policy_path, &policy.identity.groups_claim)?;
+    Ok(tokens::TokenService { config: config.clone(), issuer, sign_ins: Default::default(), sources })
+}
+
+/// What the router serves: each part's state, `None` (or `false`) when the policy leaves the
+/// part off — its routes then answer 404 like any unknown path.
+pub struct Served {
+    /// Shared state of the parts gateways call and of the console (sign-in, CSRF); present when
+    /// approvals, the audit trail or budget leases run.
+    pub service: Option<Arc<Service>>,
+    /// Whether holds and reviews are served.
+    pub approvals: bool,
+    /// The audit trail's ledger and pages.
+    pub audit: Option<(Arc<Ledger>, Arc<SessionPages>)>,
+    /// The budget ledger.
+    pub leases: Option<Arc<LeaseState>>,
+    /// The token service.
+    pub tokens: Option<Arc<tokens::TokenService>>,
+}
+
+/// The service's routes: `/healthz` always, then each part's that runs.
+pub fn router(served: Served) -> Router {
+    let mut app = Router::new().route("/healthz", get(api::healthz));
+    if let Some(service) = &served.service {
+        let mut console = Router::new()
+            .route("/console.js", get(console::script))
+            .route("/login", get(page::login_form).post(page::login))
+            .route("/logout", get(page::logout).post(page::logout));
+        console = if served.approvals {
+            console
+                .route("/", get(page::root))
+                .route("/v1/holds", post(api::hold))
+                .route("/v1/reviews", get(api::list_reviews))
+                .route("/v1/reviews/{id}", get(api::get_review))
+                .route("/v1/reviews/{id}/approve", post(api::approve))
+                .route("/v1/reviews/{id}/deny", post(api::deny))
+                .route("/reviews", get(page::reviews))
+                .route("/reviews/{id}", get(page::review))
+                .route("/reviews/{id}/decide", post(page::decide))
+        } else {
+            console.route("/", get(|| async { axum::response::Redirect::to("/sessions") }))
+        };
+        app = app.merge(console.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Arc::clone(service)));
+    }
+    if let (Some(service), Some((ledger, pages))) = (&served.service, served.audit) {
+        let audit_routes = Router::new()
+            .route("/v1/audit/records", post(audit::ingest))
+            .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
+            .with_state(Arc::new(AuditState { service: Arc::clone(service), ledger }));
+        let session_routes = Router::new()
+            .route("/sessions", get(sessions::sessions))
+            .route("/sessions/{id}", get(sessions::session))
+            .route("/usage", get(usage::usage))
+            .with_state(pages);
+        app = app.merge(audit_routes).merge(session_routes);
+    }
+    if let Some(leases) = served.leases {
+        app = app.merge(
+            Router::new()
+                .route("/v1/budget/leases", post(leases::post_leases).get(leases::list_leases))
+                .with_state(leases),
+        );
+    }
+    if let Some(tokens) = served.tokens {
+        app = app.merge(tokens::routes(tokens));
+    }
+    app.fallback(api::not_found)
 }
 
 /// Resolves with the signal's name at SIGINT or SIGTERM.

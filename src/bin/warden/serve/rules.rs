@@ -88,6 +88,18 @@ impl Rules {
         })
     }
 
+    /// No approval rules (a service without the approvals part): no role, no approver, no auditor.
+    pub fn none() -> Self {
+        Self {
+            roles: BTreeMap::new(),
+            review_ttl_seconds: 0,
+            grant_ttl_seconds: 0,
+            max_hold_seconds: 0,
+            auditors: Vec::new(),
+            review_rate: ReviewRate { reviews: 0, per_seconds: 1 },
+        }
+    }
+
     /// The rules of role `name`, if it has approval rules.
     pub fn role(&self, name: &str) -> Option<&RoleRules> {
         self.roles.get(name)

@@ -8,10 +8,15 @@
 //!
 //! ES256 because Envoy's `jwt_authn` verifies it and `warden token` already uses it; the key id
 //! is derived from the public key as `warden token` derives it.
+//!
+//! Key rotation: the issuer may also publish another key's public half
+//! ([`TokenIssuer::with_previous_key`], `warden serve --token-previous-key`): the JWKS lists it
+//! after the current key, so tokens the retired key signed keep verifying at the gateways until
+//! they expire (and a next key can be published before it signs). Only the current key signs.
 
 use super::SignedIn;
-use crate::token::{jwks_json, key_id};
-use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ES256KeyPair};
+use crate::token::{jwks_json_of, key_id};
+use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ES256KeyPair, ES256PublicKey};
 use jwt_simple::reexports::coarsetime;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -63,12 +68,24 @@ pub struct TokenIssuer {
     issuer: String,
     audience: String,
     lifetime: u64,
+    /// The key signing before the last rotation, and its key id: published, never used to sign.
+    previous: Option<(ES256PublicKey, String)>,
 }
 
 impl fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenIssuer").field("kid", &self.kid).field("issuer", &self.issuer).finish()
     }
+}
+
+/// The public key in the PEM file at `path`: a private key (the replaced signing key as it was)
+/// or a public one. Errors name the file, never its content.
+pub fn load_public_key(path: &std::path::Path) -> Result<ES256PublicKey, String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    ES256KeyPair::from_pem(&pem)
+        .map(|key| key.public_key())
+        .or_else(|_| ES256PublicKey::from_pem(&pem))
+        .map_err(|_| format!("{}: not an ES256 (P-256) private or public key in PEM", path.display()))
 }
 
 /// Private claims of a Warden token.
@@ -91,7 +108,15 @@ impl TokenIssuer {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             lifetime: config.lifetime.0,
+            previous: None,
         }
+    }
+
+    /// The same issuer also publishing `previous` (the public key of the key it replaced).
+    pub fn with_previous_key(mut self, previous: ES256PublicKey) -> Self {
+        let kid = key_id(&previous);
+        self.previous = (kid != self.kid).then_some((previous, kid));
+        self
     }
 
     /// The key id tokens carry in their header.
@@ -99,9 +124,14 @@ impl TokenIssuer {
         &self.kid
     }
 
-    /// The public JWKS (`/.well-known/jwks.json`).
+    /// The public JWKS (`/.well-known/jwks.json`): the current key, then the previous one.
     pub fn jwks(&self) -> Result<String, String> {
-        jwks_json(&self.key.public_key(), &self.kid).map_err(|e| e.to_string())
+        let current = self.key.public_key();
+        let mut keys = vec![(&current, self.kid.as_str())];
+        if let Some((previous, kid)) = &self.previous {
+            keys.push((previous, kid.as_str()));
+        }
+        jwks_json_of(&keys).map_err(|e| e.to_string())
     }
 
     /// Mints a token for `who`, issued at `now` (seconds since the epoch).
@@ -177,6 +207,25 @@ mod tests {
         let claims: JWTClaims<serde_json::Value> = issuer.key.public_key().verify_token(&minted.token, None).unwrap();
         assert_eq!(claims.issuer.as_deref(), Some("https://warden.test"));
         assert!(claims.custom.get("iss").is_none());
+    }
+
+    #[test]
+    fn after_a_rotation_the_jwks_publishes_both_keys_and_only_the_new_one_signs() {
+        let old = TokenIssuer::new(ES256KeyPair::generate(), &config());
+        let old_token = old.mint(&alice(), coarsetime::Clock::now_since_epoch().as_secs()).unwrap();
+        let new = TokenIssuer::new(ES256KeyPair::generate(), &config()).with_previous_key(old.key.public_key());
+        let jwks: serde_json::Value = serde_json::from_str(&new.jwks().unwrap()).unwrap();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, [new.key_id(), old.key_id()]);
+        let new_token = new.mint(&alice(), coarsetime::Clock::now_since_epoch().as_secs()).unwrap();
+        let header = jwt_simple::prelude::Token::decode_metadata(&new_token.token).unwrap();
+        assert_eq!(header.key_id(), Some(new.key_id()));
+        let header = jwt_simple::prelude::Token::decode_metadata(&old_token.token).unwrap();
+        assert_eq!(header.key_id(), Some(old.key_id()));
+        // The same key given as the previous one is published once.
+        let same = TokenIssuer::new(ES256KeyPair::generate(), &config());
+        let public = same.key.public_key();
+        assert_eq!(same.with_previous_key(public).jwks().unwrap().matches("\"kid\"").count(), 1);
     }
 
     #[test]

@@ -6,21 +6,25 @@
 //! [`SignedIn`]: who, which groups, which job claims, how they proved it. [`issuer::TokenIssuer`]
 //! turns a `SignedIn` into a signed token; nothing else signs tokens.
 //!
-//! Routes: `GET /.well-known/jwks.json` (the public keys, cacheable for 5 minutes) and
+//! Routes: `GET /.well-known/jwks.json` (the public keys, cacheable for 5 minutes),
 //! `GET /.well-known/openid-configuration` (OIDC discovery: issuer, `jwks_uri`, token endpoint),
-//! so Envoy's `jwt_authn` can trust the service through `remote_jwks`.
+//! so Envoy's `jwt_authn` can trust the service through `remote_jwks`, and `POST /oauth/token`
+//! (the token endpoint, [`endpoint`]).
 //!
-//! Modules: [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
-//! [`sign_in`] (browser sign-ins in progress and how they complete).
+//! Modules: [`endpoint`] (the token endpoint and its grant types), [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
+//! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
+//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]).
 
+pub mod endpoint;
 pub mod issuer;
 pub mod oauth;
 pub mod sign_in;
+pub mod sources;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use warden::core::policy::token_service::TokenServiceConfig;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
+use sources::Sources;
 
 /// File name `warden serve init` gives the token service's signing key.
 pub const TOKEN_SIGNING_KEY_FILE: &str = "tokens-signing-key.pem";
@@ -41,6 +46,8 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     /// Browser sign-ins in progress.
     pub sign_ins: SignIns,
+    /// The `oidc` and `workloads` sources, with their verifier.
+    pub sources: Sources,
 }
 
 impl TokenService {
@@ -50,9 +57,11 @@ impl TokenService {
     /// times are checked; subject, groups and job claims are read as the source says.
     ///
     /// May fetch a JWKS over the network: call it from a blocking task.
+    /// Errors are `invalid_grant` with a description naming the failed check (never the token).
     pub fn verify_source_token(&self, token: &str, now: u64) -> Result<SignedIn, oauth::OAuthError> {
-        let _ = (token, now);
-        Err(oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, "token verification is not built yet"))
+        self.sources.verify(token, now).map_err(|e| {
+            oauth::OAuthError::new(oauth::OAuthErrorCode::InvalidGrant, format!("the subject token was refused: {e}"))
+        })
     }
 }
 
@@ -61,6 +70,7 @@ pub fn routes(service: Arc<TokenService>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oauth/token", post(endpoint::token).layer(DefaultBodyLimit::max(endpoint::MAX_TOKEN_REQUEST_BYTES)))
         .with_state(service)
 }
 
@@ -77,6 +87,7 @@ async fn discovery(State(service): State<Arc<TokenService>>) -> Response {
         "issuer": service.config.issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth/token"),
+        "token_endpoint_auth_methods_supported": ["none"],
         "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "subject_types_supported": ["public"],

@@ -52,6 +52,8 @@ pub enum OAuthErrorCode {
     InvalidGrant,
     /// The grant type is not supported here.
     UnsupportedGrantType,
+    /// The requested audience or resource is not one the service issues tokens for (RFC 8693).
+    InvalidTarget,
     /// The identity is valid but no role may be minted for it (revoked, not allowed).
     AccessDenied,
     /// Device flow: the user has not finished signing in yet.
@@ -71,6 +73,7 @@ impl OAuthErrorCode {
             Self::InvalidClient => "invalid_client",
             Self::InvalidGrant => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
