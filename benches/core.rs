@@ -1,7 +1,9 @@
 //! Criterion benchmarks of the pure core on a Claude-Code-shaped request (~60 KB, 16 tools,
 //! 30 turns of history): the per-request work the filter adds inside Envoy, minus host calls —
 //! also for the same request held for approval (the demo policy holds Opus requests), and the
-//! metrics registry's work per count (`metrics/…`, up to the host call).
+//! metrics registry's work per count (`metrics/…`, up to the host call), and reading a
+//! GitHub-Actions-shaped token's claims from `jwt_authn`'s metadata for a policy with claim
+//! bindings (`identity/…`).
 //!
 //! Run: `cargo bench --bench core` (numbers in docs/benchmarks.md).
 
@@ -41,6 +43,7 @@ fn head_parts() -> (Vec<(String, String)>, TokenStatus) {
         expires_at: Some(1_800_000_900.0),
         groups: vec!["eng".into()],
         job: vec![],
+        claims: vec![],
         token_id: None,
     });
     (headers, token)
@@ -223,5 +226,36 @@ fn bench_metrics(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_request, bench_identifiers, bench_stream_cut, bench_metrics);
+/// Decoding a workload token's payload (as Envoy serializes it) for the CI example policy, which
+/// reads ten claims (some nested under `kubernetes.io`) and matches claim bindings.
+fn bench_identity(c: &mut Criterion) {
+    use warden::proxy_abi::{decode_claims, encode_pairs};
+    let policy = warden::core::policy::Policy::parse(include_str!("../envoy/examples/policy-teams-and-ci.yaml"))
+        .expect("the example policy compiles");
+    let claims = [
+        ("iss", "https://token.actions.githubusercontent.com"),
+        ("sub", "repo:corp-example/app:ref:refs/heads/main"),
+        ("aud", "warden"),
+        ("repository", "corp-example/app"),
+        ("repository_owner", "corp-example"),
+        ("ref", "refs/heads/main"),
+        ("ref_type", "branch"),
+        ("workflow", "Claude review"),
+        ("job_workflow_ref", "corp-example/app/.github/workflows/review.yml@refs/heads/main"),
+        ("run_id", "12345678901"),
+        ("run_attempt", "1"),
+        ("actor", "octocat"),
+        ("event_name", "push"),
+        ("sha", "0123456789abcdef0123456789abcdef01234567"),
+        ("jti", "8b2c1f0e-5d4a-4c3b-9a8f-7e6d5c4b3a21"),
+    ];
+    let payload = encode_pairs(&claims);
+    let mut group = c.benchmark_group("identity");
+    group.bench_function("decode_github_token_claims", |b| {
+        b.iter(|| black_box(decode_claims(black_box(&payload), &policy.identity)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_request, bench_identifiers, bench_stream_cut, bench_metrics, bench_identity);
 criterion_main!(benches);

@@ -17,6 +17,12 @@ Examples:
   render_envoy.py ... --upstream http://127.0.0.1:18080      # a local fake upstream
   render_envoy.py ... --bind 0.0.0.0 --wasm /etc/warden/warden.wasm \\
       --map-path "$PWD/.demo=/etc/warden/demo"                # paths as seen inside a container
+  render_envoy.py ... --jwt-shape istio     # jwt_authn as Istio's RequestAuthentication makes it
+
+The payload lands under the policy's `identity.payload_metadata_key` (default `jwt_payload`;
+`{issuer}`: under each provider's issuer). `--jwt-shape istio` configures `jwt_authn` the way
+istiod does for a RequestAuthentication (see `istio_jwt_authn`), so the filter can be tested
+against Istio's shape without a cluster.
 """
 
 from __future__ import annotations
@@ -271,9 +277,24 @@ def revocations_cluster(policy: dict, ca_file: str) -> list[dict]:
     return own_service_cluster(revocation, "identity.revocation", REVOCATIONS_CLUSTER, ca_file)
 
 
+# The `payload_metadata_key` value meaning "under each provider's issuer" (Istio before 1.21).
+PER_ISSUER_KEY = "{issuer}"
+# Claims Istio 1.21+ normalizes from space-delimited strings to lists in the metadata.
+ISTIO_SPACE_DELIMITED_CLAIMS = ["permission", "scope"]
+
+
+def payload_metadata_key(policy: dict) -> str:
+    identity = policy.get("identity") or {}
+    key = identity.get("payload_metadata_key", "jwt_payload") if isinstance(identity, dict) else "jwt_payload"
+    if not isinstance(key, str) or not key:
+        raise RenderError("identity.payload_metadata_key: must be a non-empty string")
+    return key
+
+
 def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]],
                   ca_file: str, check_files: bool) -> tuple[dict, list[dict]]:
     identity = policy.get("identity") or {}
+    payload_key = payload_metadata_key(policy)
     providers = identity.get("providers") if isinstance(identity, dict) else None
     if not providers:
         raise RenderError("identity.providers: the policy names no identity provider "
@@ -338,8 +359,11 @@ def jwt_providers(policy: dict, policy_dir: Path, mappings: list[tuple[str, str]
                 {"name": "authorization", "value_prefix": "Bearer "},
                 {"name": "x-api-key"},
             ],
-            "forward": False,
-            "payload_in_metadata": "jwt_payload",
+            # Keep the token headers: Warden compares them (two different credentials are
+            # refused, the same token in both is Claude Code's apiKeyHelper) and removes every
+            # client credential before forwarding.
+            "forward": True,
+            "payload_in_metadata": issuer if payload_key == PER_ISSUER_KEY else payload_key,
             "failed_status_in_metadata": "jwt_failure",
             "clock_skew_seconds": 30,
             # Remember verified tokens (per worker): an agent re-sends the same token on every
@@ -357,6 +381,42 @@ def jwt_requirement(providers: dict) -> dict:
     alternatives = [{"provider_name": name} for name in providers]
     alternatives.append({"allow_missing_or_failed": {}})
     return {"requires_any": {"requirements": alternatives}}
+
+
+def istio_jwt_authn(providers: dict) -> tuple[dict, dict]:
+    """(providers, requirement) as istiod builds them from a RequestAuthentication's jwtRules
+    (pilot/pkg/security/authn/policy_applier.go, convertToEnvoyJwtConfig): providers named
+    `origins-<i>` in issuer order, no failure status in metadata, no token cache, and a
+    requirement that lets a request *without* a token through (AuthorizationPolicy decides) but
+    has jwt_authn itself reject an invalid one — with its own 401, not Warden's. The rules'
+    `fromHeaders` are ours (Authorization Bearer and x-api-key, as deploy/istio/ configures)."""
+    shaped: dict[str, dict] = {}
+    for i, provider in enumerate(sorted(providers.values(), key=lambda p: p["issuer"])):
+        p = {k: v for k, v in provider.items()
+             if k not in ("failed_status_in_metadata", "jwt_cache_config", "clock_skew_seconds")}
+        if p["payload_in_metadata"] != p["issuer"]:
+            # Istio 1.21+: a fixed key ("payload") and space-delimited claims as lists.
+            p["normalize_payload_in_metadata"] = {"space_delimited_claims": ISTIO_SPACE_DELIMITED_CLAIMS}
+        shaped[f"origins-{i}"] = p
+    inner = [{"requires_any": {"requirements": [{"provider_name": name}, {"allow_missing": {}}]}}
+             for name in shaped]
+    if len(inner) == 1:
+        return shaped, inner[0]
+    outer = [{"provider_name": name} for name in shaped]
+    outer.append({"requires_all": {"requirements": inner}})
+    return shaped, {"requires_any": {"requirements": outer}}
+
+
+def set_bypass_cors_preflight(config: Any) -> None:
+    """Istio sets `bypass_cors_preflight` on its jwt_authn filter."""
+    if isinstance(config, dict):
+        if config.get("name") == "envoy.filters.http.jwt_authn" and isinstance(config.get("typed_config"), dict):
+            config["typed_config"]["bypass_cors_preflight"] = True
+        for value in config.values():
+            set_bypass_cors_preflight(value)
+    elif isinstance(config, list):
+        for item in config:
+            set_bypass_cors_preflight(item)
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,6 +493,9 @@ def render(args: argparse.Namespace) -> str:
 
     providers, jwks_clusters = jwt_providers(policy, policy_path.parent, mappings,
                                              args.ca_file, not args.no_check_files)
+    requirement = jwt_requirement(providers)
+    if args.jwt_shape == "istio":
+        providers, requirement = istio_jwt_authn(providers)
     env_keys = credential_env_names(policy)
     approval_clusters, hold = approvals_cluster(policy, args.ca_file, args.approvals_address)
 
@@ -458,7 +521,7 @@ def render(args: argparse.Namespace) -> str:
         "admin_bind": args.admin_bind,
         "admin_port": args.admin_port,
         "jwt_providers": providers,
-        "jwt_requirement": jwt_requirement(providers),
+        "jwt_requirement": requirement,
         "wasm": wasm,
         "host_env_keys": env_keys,
         "policy_text": policy_text,
@@ -485,6 +548,8 @@ def render(args: argparse.Namespace) -> str:
     config = substitute(template, values)
     if args.revocation_ext_authz:
         add_revocation_ext_authz(config, policy)
+    if args.jwt_shape == "istio":
+        set_bypass_cors_preflight(config)
     if args.access_log:
         add_file_access_log(config, args.access_log)
     header = (
@@ -589,6 +654,10 @@ def add_render_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--access-log", metavar="PATH",
                     help="also write the access log (with each audit record's id and hash) to "
                          "this file, beside standard output")
+    ap.add_argument("--jwt-shape", choices=["warden", "istio"], default="warden",
+                    help="warden (default): jwt_authn never refuses, Warden answers every failure; "
+                         "istio: jwt_authn as Istio's RequestAuthentication configures it "
+                         "(for testing the filter under Istio)")
     ap.add_argument("--no-check-files", action="store_true",
                     help="do not require the wasm and JWKS files to exist at render time")
     ap.add_argument("--revocation-ext-authz", action="store_true",

@@ -81,6 +81,7 @@ fn token_from(issuer: &str, subject: &str, at: f64) -> TokenStatus {
         expires_at: Some(at + 600.0),
         groups: vec!["eng".into()],
         job: vec![("repository".into(), "org/repo".into())],
+        claims: vec![],
         token_id: None,
     })
 }

@@ -51,6 +51,7 @@ fn post(gw: &Gateway, max_tokens: u64) -> (Exchange, BodyStep) {
         expires_at: Some(NOW + 600.0),
         groups: vec!["analysts".into()],
         job: vec![],
+        claims: vec![],
         token_id: None,
         audiences: vec![],
     });

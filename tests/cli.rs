@@ -39,6 +39,21 @@ fn check_lists_every_error_with_its_path_and_exits_1() {
 }
 
 #[test]
+fn check_refuses_claim_bindings_anyone_could_satisfy() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.yaml")).unwrap().replace(
+        "bindings:\n",
+        "bindings:\n  - { claims: { repository: org/app }, role: analyst }\n  \
+         - { claims: { ref: \"**\" }, issuer: warden-demo, role: analyst }\n",
+    );
+    assert!(text.contains("claims: { repository"), "the demo policy changed: update this test");
+    let path = write("claims.yaml", &text);
+    let (code, out) = warden(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bindings[0].issuer: a claim binding must name the issuer"), "{out}");
+    assert!(out.contains("bindings[1].claims.ref: \"**\" matches any value"), "{out}");
+}
+
+#[test]
 fn check_reports_unknown_fields_and_unreadable_files() {
     let path = write("typo.yaml", "version: 1\nidentity: {}\nroles: {}\nrules: []\n");
     let (code, out) = warden(&["check", path.to_str().unwrap()]);

@@ -32,6 +32,7 @@ fn token(groups: &[&str]) -> TokenStatus {
         expires_at: Some(NOW + 895.0),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         job: vec![("repository".into(), "org/repo".into())],
+        claims: vec![],
         token_id: None,
     })
 }
@@ -41,7 +42,8 @@ fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         ("content-type".to_string(), "application/json".to_string()),
         ("x-request-id".to_string(), "abc-123".to_string()),
         ("authorization".to_string(), "Bearer eyJ.client.token".to_string()),
-        ("x-api-key".to_string(), "sk-ant-client-own-key".to_string()),
+        // Claude Code's apiKeyHelper sends its token in both headers.
+        ("x-api-key".to_string(), "eyJ.client.token".to_string()),
         ("x-jwt-payload".to_string(), "eyJzdWIiOiJyb290In0".to_string()),
         ("accept-encoding".to_string(), "gzip, deflate, br, zstd".to_string()),
     ];
@@ -131,11 +133,66 @@ fn role_header_cannot_escalate() {
 }
 
 #[test]
+fn two_different_credentials_are_refused_with_the_hint() {
+    let gw = gateway();
+    for (authorization, api_key) in [
+        ("Bearer eyJ.client.token", "sk-ant-client-own-key"),
+        ("Bearer eyJ.client.token", "eyJ.other.token"),
+        ("Basic YWxpY2U6cHc=", "eyJ.client.token"),
+    ] {
+        let hs: Vec<(String, String)> = headers(&[])
+            .into_iter()
+            .map(|(name, value)| match name.as_str() {
+                "authorization" => (name, authorization.to_string()),
+                "x-api-key" => (name, api_key.to_string()),
+                _ => (name, value),
+            })
+            .collect();
+        let (_, step) = start(&gw, "POST", "/v1/messages", &hs, token(&["eng"]));
+        let (status, message) = reply_message(&step);
+        assert_eq!(status, 401, "{message}");
+        assert!(message.starts_with("warden: token_invalid: two different credentials"), "{message}");
+        assert!(message.contains("send the token in only one"), "{message}");
+    }
+    // A repeated header with another value is a second credential too.
+    let repeated = headers(&[("x-api-key", "eyJ.other.token")]);
+    let (_, step) = start(&gw, "POST", "/v1/messages", &repeated, token(&["eng"]));
+    assert_eq!(reply_message(&step).0, 401);
+}
+
+#[test]
+fn an_expired_helper_token_lets_claude_code_refresh_and_retry() {
+    let gw = gateway();
+    let expired = || TokenStatus::Failed("Jwt is expired".into());
+    let retry_header = |step: &HeadersStep| match step {
+        HeadersStep::Reply(reply) => {
+            reply.headers.iter().find(|(name, _)| name == "x-should-retry").map(|(_, v)| v.clone())
+        }
+        other => panic!("expected a reply, got {other:?}"),
+    };
+    // The same token in both headers: Claude Code's apiKeyHelper. No x-should-retry, so Claude
+    // Code runs the helper again and retries.
+    let (_, helper) = start(&gw, "POST", "/v1/messages", &headers(&[]), expired());
+    let (status, message) = reply_message(&helper);
+    assert_eq!(status, 401);
+    assert!(message.starts_with("warden: token_expired:") && message.contains("`warden token`"), "{message}");
+    assert_eq!(retry_header(&helper), None);
+    // A bearer token alone (ANTHROPIC_AUTH_TOKEN) is fixed: retrying cannot help.
+    let bearer_only: Vec<(String, String)> = headers(&[]).into_iter().filter(|(name, _)| name != "x-api-key").collect();
+    let (_, fixed) = start(&gw, "POST", "/v1/messages", &bearer_only, expired());
+    assert_eq!(reply_message(&fixed).0, 401);
+    assert_eq!(retry_header(&fixed).as_deref(), Some("false"));
+    // Other refusals keep x-should-retry: false even from the helper.
+    let (_, unbound) = start(&gw, "POST", "/v1/messages", &headers(&[]), token(&["marketing"]));
+    assert_eq!(retry_header(&unbound).as_deref(), Some("false"));
+}
+
+#[test]
 fn refusals_happen_before_the_body() {
     let gw = gateway();
     let cases: Vec<(&str, &str, Vec<(String, String)>, TokenStatus, u16, &str)> = vec![
         ("POST", "/v1/messages", headers(&[]), TokenStatus::Missing, 401, "token_missing"),
-        ("POST", "/v1/messages", headers(&[]), TokenStatus::Failed("Jwt is expired".into()), 401, "token_invalid"),
+        ("POST", "/v1/messages", headers(&[]), TokenStatus::Failed("Jwt is expired".into()), 401, "token_expired"),
         ("POST", "/v1/messages", headers(&[]), token(&[]), 403, "no_role_binding"),
         ("POST", "/v1/messages/batches", headers(&[]), token(&["eng"]), 403, "endpoint_not_allowed"),
         ("POST", "/v1/complete", headers(&[]), token(&["eng"]), 403, "endpoint_not_allowed"),

@@ -182,7 +182,7 @@ fn alice(role: &str) -> Option<(String, String)> {
 fn a_refusal_at_the_headers_is_recorded_once_and_names_the_caller_whenever_the_token_verified() {
     let cases: Vec<(&str, &str, Vec<(&str, &str)>, TokenStatus, &str, Option<(String, String)>)> = vec![
         ("POST", "/v1/messages", vec![], TokenStatus::Missing, "token_missing", None),
-        ("POST", "/v1/messages", vec![], TokenStatus::Failed("Jwt is expired".into()), "token_invalid", None),
+        ("POST", "/v1/messages", vec![], TokenStatus::Failed("Jwt is expired".into()), "token_expired", None),
         ("POST", "/v1/messages", vec![], verified(&["nobody"]), "no_role_binding", alice("")),
         (
             "POST",

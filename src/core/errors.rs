@@ -74,8 +74,10 @@ impl ErrorType {
 pub enum Reason {
     /// No token was presented.
     TokenMissing,
-    /// The token failed verification (signature, expiry, audience, issuer).
+    /// The token failed verification (signature, audience, issuer, two different credentials).
     TokenInvalid,
+    /// The token has expired; the message says how to get a fresh one.
+    TokenExpired,
     /// The token lacks `exp` or `iat`, so its lifetime cannot be bounded.
     TokenLifetimeUnknown,
     /// `exp - iat` exceeds `identity.max_token_lifetime`.
@@ -157,6 +159,7 @@ impl Reason {
         match self {
             Self::TokenMissing => "token_missing",
             Self::TokenInvalid => "token_invalid",
+            Self::TokenExpired => "token_expired",
             Self::TokenLifetimeUnknown => "token_lifetime_unknown",
             Self::TokenLifetimeTooLong => "token_lifetime_too_long",
             Self::TokenSubjectMissing => "token_subject_missing",
@@ -197,6 +200,7 @@ impl Reason {
         match self {
             Self::TokenMissing
             | Self::TokenInvalid
+            | Self::TokenExpired
             | Self::TokenLifetimeUnknown
             | Self::TokenLifetimeTooLong
             | Self::TokenSubjectMissing
@@ -238,9 +242,10 @@ impl Reason {
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Self::TokenMissing,
         Self::TokenInvalid,
+        Self::TokenExpired,
         Self::TokenLifetimeUnknown,
         Self::TokenLifetimeTooLong,
         Self::TokenSubjectMissing,
@@ -347,6 +352,15 @@ pub struct LocalReply {
     pub headers: Vec<(String, String)>,
     /// Response body (JSON).
     pub body: String,
+}
+
+impl LocalReply {
+    /// The reply without `x-should-retry`: Claude Code, before retrying a 401 that does not
+    /// forbid it, runs its `apiKeyHelper` again — so the retry carries a fresh token.
+    pub fn letting_the_client_refresh(mut self) -> Self {
+        self.headers.retain(|(name, _)| name != "x-should-retry");
+        self
+    }
 }
 
 #[derive(Serialize)]

@@ -16,6 +16,11 @@
 //! a decision is recorded as not allowed. The record names the caller whenever the token
 //! verified, with or without a role.
 //!
+//! Identity: a request carrying two different credentials (`Authorization` and `x-api-key`, or
+//! a header repeated) is refused (401); the same token in both is Claude Code's `apiKeyHelper`,
+//! and an expired one is refused without `x-should-retry`, so Claude Code runs the helper again
+//! and retries ([`crate::core::identity`] for the rest).
+//!
 //! Order of checks: identity (401) → endpoint (404/403) → role's endpoint list → headers
 //! (`anthropic-beta`, content type and encoding, declared length) → body (size as it streams in,
 //! then JSON policy). Headers are edited as soon as identity and role are known: every client
@@ -54,7 +59,7 @@ use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
-use crate::core::identity::{authenticate, Caller, TokenStatus};
+use crate::core::identity::{authenticate, claims_expired, expired, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
 use crate::core::model_list::filter_model_list;
 use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
@@ -455,7 +460,9 @@ impl Exchange {
         match exchange.judge_headers(gateway, head) {
             Ok(step) => (exchange, step),
             Err(denial) => {
+                let refreshable = denial.reason == Reason::TokenExpired && sent_by_key_helper(head);
                 let reply = exchange.refuse(denial);
+                let reply = if refreshable { reply.letting_the_client_refresh() } else { reply };
                 (exchange, HeadersStep::Reply(reply))
             }
         }
@@ -519,6 +526,9 @@ impl Exchange {
     fn identify(&mut self, gateway: &Gateway, head: &RequestHead) -> Result<(), Denial> {
         let policy = &gateway.policy;
         let requested_role = head.header(&policy.identity.role_header);
+        if let Some(denial) = two_credentials(head) {
+            return Err(denial);
+        }
         match authenticate(policy, head.token.clone(), requested_role, head.now) {
             Ok(caller) => {
                 self.caller = Some(caller);
@@ -530,6 +540,13 @@ impl Exchange {
                 if matches!(denial.reason, Reason::NoRoleBinding | Reason::RoleNotEntitled) {
                     self.unbound = verified_caller(&head.token);
                 }
+                let denial = if matches!(head.token, TokenStatus::Failed(_))
+                    && credentials(head).any(|token| claims_expired(token, head.now))
+                {
+                    expired()
+                } else {
+                    denial
+                };
                 Err(with_credential_hint(denial, head))
             }
         }
@@ -724,8 +741,9 @@ impl Exchange {
         let groups = policy
             .bindings
             .iter()
-            .filter(|b| b.role == caller.role && caller.groups.contains(&b.group))
-            .map(|b| b.group.as_str())
+            .filter(|b| b.role == caller.role)
+            .filter_map(|b| b.group())
+            .filter(|group| caller.groups.iter().any(|g| g == group))
             .collect();
         let job = job_id(&caller.job, self.job_header.as_deref());
         let who =
@@ -1406,19 +1424,47 @@ fn verified_caller(token: &TokenStatus) -> Option<Caller> {
     })
 }
 
+/// What to do when a request carries two credentials that differ.
+const ONE_CREDENTIAL_HINT: &str = "the request carries both Authorization and x-api-key: send the token in only one \
+     (with ANTHROPIC_AUTH_TOKEN, unset ANTHROPIC_API_KEY), or the same token in both (apiKeyHelper)";
+
 /// jwt_authn checks every token-bearing header, so a client key in `x-api-key` beside a valid
 /// bearer token fails verification; say so, since the jwt_authn reason alone is cryptic.
 fn with_credential_hint(mut denial: Denial, head: &RequestHead) -> Denial {
     if denial.reason == Reason::TokenInvalid
         && head.header("authorization").is_some()
         && head.header("x-api-key").is_some()
+        && !denial.detail.contains(ONE_CREDENTIAL_HINT)
     {
-        denial.detail.push_str(
-            "; the request carries both Authorization and x-api-key: send the token in only one \
-             (with ANTHROPIC_AUTH_TOKEN, unset ANTHROPIC_API_KEY)",
-        );
+        denial.detail.push_str("; ");
+        denial.detail.push_str(ONE_CREDENTIAL_HINT);
     }
     denial
+}
+
+/// Every credential the request carries: each `Authorization` value (without `Bearer `) and
+/// each `x-api-key` value.
+fn credentials<'h>(head: &'h RequestHead) -> impl Iterator<Item = &'h str> + 'h {
+    let bearer = head.header_values("authorization").map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
+    bearer.chain(head.header_values("x-api-key").map(str::trim))
+}
+
+/// Claude Code's `apiKeyHelper` sends its value as both `x-api-key` and `Authorization: Bearer`;
+/// a request with two credentials is refused unless they are the same token (jwt_authn verified
+/// each header it found, but which payload it kept is not specified).
+fn two_credentials(head: &RequestHead) -> Option<Denial> {
+    let mut values = credentials(head);
+    let first = values.next()?;
+    values
+        .any(|other| other != first)
+        .then(|| Denial::new(Reason::TokenInvalid, format!("two different credentials; {ONE_CREDENTIAL_HINT}")))
+}
+
+/// Whether the request's token came from Claude Code's `apiKeyHelper` (the same value in both
+/// headers): a 401 without `x-should-retry` makes it run the helper again and retry, whereas
+/// a fixed `ANTHROPIC_AUTH_TOKEN` would be retried, unchanged, for minutes.
+fn sent_by_key_helper(head: &RequestHead) -> bool {
+    head.header("authorization").is_some() && head.header("x-api-key").is_some() && two_credentials(head).is_none()
 }
 
 /// Checks `content-type`, `content-encoding` and a declared `content-length` before the body.

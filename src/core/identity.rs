@@ -3,20 +3,30 @@
 //! Envoy's `jwt_authn` verifies the token (signature, issuer, audience, expiry) and leaves either
 //! the verified payload or the failure status in dynamic metadata; the glue copies those into a
 //! [`TokenStatus`]. This module then:
-//! 1. refuses missing and failed tokens (401, with `jwt_authn`'s reason);
+//! 1. refuses missing and failed tokens (401, with `jwt_authn`'s reason; an expired token is
+//!    `token_expired`, whose message says how to get a fresh one);
 //! 2. re-checks what `jwt_authn` does not: a subject is present, `exp` and `iat` are present,
 //!    `exp - iat` ≤ `identity.max_token_lifetime`, `iat` is not in the future, and the issuer is
 //!    one of the policy's providers (defence in depth if Envoy is misconfigured), and the token
 //!    does not carry the approvers' audience (`approvals.approver_audience`: an approver's
 //!    credential never calls Claude, and so an agent never holds one);
-//! 3. picks the role: the one named in the role header if the caller's groups grant it, else the
-//!    first binding (in policy order) whose group the caller has; none → 403.
+//! 3. picks the role: the one named in the role header if a binding grants it to the caller, else
+//!    the first binding (in policy order) that grants the caller its role — by group or by
+//!    claims ([`crate::core::policy::bindings`]); none → 403.
 
 use crate::core::errors::{Denial, Reason};
+use crate::core::policy::bindings::Presented;
 use crate::core::policy::Policy;
 
 /// Allowed clock difference between the issuer and the gateway, in seconds.
 pub const CLOCK_SKEW_SECONDS: f64 = 60.0;
+
+/// `jwt_authn`'s failure message for an expired token.
+const JWT_EXPIRED: &str = "Jwt is expired";
+
+/// What an expired token's refusal tells the caller to do.
+pub const FRESH_TOKEN_HINT: &str =
+    "get a fresh token: `warden token` prints one (refreshing it), `warden login` signs in again";
 
 /// Claims of a token `jwt_authn` verified, as copied from metadata.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,6 +45,9 @@ pub struct VerifiedClaims {
     pub groups: Vec<String>,
     /// Job claims present in the token, in policy order.
     pub job: Vec<(String, String)>,
+    /// Values of the policy's claims (`IdentityPolicy::claims`, same index); `None`: absent or
+    /// not a string.
+    pub claims: Vec<Option<String>>,
     /// `jti`, when the token has one.
     pub token_id: Option<String>,
 }
@@ -96,6 +109,7 @@ pub fn authenticate(
                 "no token; send a short-lived OIDC token as `Authorization: Bearer <token>` (ANTHROPIC_AUTH_TOKEN)",
             ))
         }
+        TokenStatus::Failed(why) if why == JWT_EXPIRED => return Err(expired()),
         TokenStatus::Failed(why) => return Err(Denial::new(Reason::TokenInvalid, format!("token rejected: {why}"))),
         TokenStatus::Verified(claims) => claims,
     };
@@ -141,10 +155,11 @@ pub fn authenticate(
         return Err(Denial::new(Reason::TokenInvalid, "token issued in the future (`iat`); check clocks"));
     }
     if expires_at + CLOCK_SKEW_SECONDS < now {
-        return Err(Denial::new(Reason::TokenInvalid, "token expired"));
+        return Err(expired());
     }
 
-    let role = select_role(policy, &claims.groups, requested_role, &subject)?;
+    let presented = Presented { issuer: &issuer, groups: &claims.groups, claims: &claims.claims };
+    let role = select_role(policy, &presented, requested_role, &subject)?;
     Ok(Caller {
         subject,
         issuer,
@@ -156,8 +171,40 @@ pub fn authenticate(
     })
 }
 
-fn select_role(policy: &Policy, groups: &[String], requested: Option<&str>, subject: &str) -> Result<usize, Denial> {
-    let mut entitled = policy.bindings.iter().filter(|b| groups.contains(&b.group)).map(|b| b.role);
+/// The longest token [`claims_expired`] looks into, in bytes.
+const MAX_UNVERIFIED_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Whether a token `jwt_authn` rejected says, unverified, that it expired before `now` (beyond
+/// the clock skew). With several providers, `jwt_authn` reports its last provider's complaint
+/// ("Jwt issuer is not configured") rather than the expiry; this only chooses the wording of a
+/// refusal that happens anyway, so a forged `exp` gains nothing.
+pub fn claims_expired(token: &str, now: f64) -> bool {
+    use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+    if token.len() > MAX_UNVERIFIED_TOKEN_BYTES {
+        return false;
+    }
+    let Some(payload) = token.split('.').nth(1) else { return false };
+    let mut decoded = vec![0u8; payload.len()];
+    let Ok(json) = Base64UrlSafeNoPadding::decode(&mut decoded, payload, None) else { return false };
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: Option<f64>,
+    }
+    serde_json::from_slice::<Expiry>(json).ok().and_then(|e| e.exp).is_some_and(|exp| exp + CLOCK_SKEW_SECONDS < now)
+}
+
+/// The refusal of an expired token.
+pub fn expired() -> Denial {
+    Denial::new(Reason::TokenExpired, format!("the token has expired; {FRESH_TOKEN_HINT}"))
+}
+
+fn select_role(
+    policy: &Policy,
+    token: &Presented<'_>,
+    requested: Option<&str>,
+    subject: &str,
+) -> Result<usize, Denial> {
+    let mut entitled = policy.bindings.iter().filter(|b| b.grants(token)).map(|b| b.role);
     match requested.map(str::trim).filter(|r| !r.is_empty()) {
         Some(name) => {
             let wanted = policy.role_index(name);
@@ -170,7 +217,10 @@ fn select_role(policy: &Policy, groups: &[String], requested: Option<&str>, subj
             }
         }
         None => entitled.next().ok_or_else(|| {
-            Denial::new(Reason::NoRoleBinding, format!("none of {subject}'s groups {groups:?} is bound to a role"))
+            Denial::new(
+                Reason::NoRoleBinding,
+                format!("no binding grants {subject} a role (groups {:?}, issuer {:?})", token.groups, token.issuer),
+            )
         }),
     }
 }
@@ -205,6 +255,7 @@ roles:
             expires_at: Some(NOW + 890.0),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             job: vec![],
+            claims: vec![],
             token_id: None,
         }
     }
@@ -269,8 +320,115 @@ roles:
         let policy = Policy::parse(POLICY).unwrap();
         let missing = authenticate(&policy, TokenStatus::Missing, None, NOW).unwrap_err();
         assert_eq!(missing.reason, Reason::TokenMissing);
-        let failed = authenticate(&policy, TokenStatus::Failed("Jwt is expired".into()), None, NOW).unwrap_err();
-        assert_eq!(failed.message(), "warden: token_invalid: token rejected: Jwt is expired");
+        let failed =
+            authenticate(&policy, TokenStatus::Failed("Jwt verification fails".into()), None, NOW).unwrap_err();
+        assert_eq!(failed.message(), "warden: token_invalid: token rejected: Jwt verification fails");
         assert_eq!(failed.reason.error_type().status(), 401);
+    }
+
+    #[test]
+    fn an_unverified_expiry_is_read_only_from_a_well_formed_payload() {
+        use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+        let token = |payload: &str| {
+            format!("eyJhbGciOiJFUzI1NiJ9.{}.sig", Base64UrlSafeNoPadding::encode_to_string(payload).unwrap())
+        };
+        assert!(claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW - 3600.0)), NOW));
+        assert!(!claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW - 10.0)), NOW), "within the skew");
+        assert!(!claims_expired(&token(&format!(r#"{{"exp":{}}}"#, NOW + 600.0)), NOW));
+        for garbage in [
+            token(r#"{"exp":"soon"}"#),
+            token(r#"{"exp":1e999}"#),
+            token("[1,2]"),
+            token("{}"),
+            "sk-ant-api03-key".to_string(),
+            "a.!!!.c".to_string(),
+            format!("a.{}.c", "A".repeat(MAX_UNVERIFIED_TOKEN_BYTES)),
+        ] {
+            assert!(!claims_expired(&garbage, NOW), "{garbage:.40}");
+        }
+    }
+
+    #[test]
+    fn expired_tokens_are_401_saying_how_to_get_a_fresh_one() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let by_envoy = authenticate(&policy, TokenStatus::Failed("Jwt is expired".into()), None, NOW).unwrap_err();
+        let mut late = claims(&["eng"]);
+        late.expires_at = Some(NOW - CLOCK_SKEW_SECONDS - 1.0);
+        let by_warden = authenticate(&policy, TokenStatus::Verified(late), None, NOW).unwrap_err();
+        for denial in [by_envoy, by_warden] {
+            assert_eq!(denial.reason, Reason::TokenExpired);
+            assert_eq!(denial.reason.error_type().status(), 401);
+            assert!(denial.detail.contains("`warden token`") && denial.detail.contains("`warden login`"), "{denial:?}");
+        }
+    }
+
+    const CLAIMS_POLICY: &str = r#"
+version: 1
+identity:
+  max_token_lifetime: 1h
+  providers:
+    - { name: people, issuer: https://idp.example, audiences: [warden], jwks: { file: a.json } }
+    - { name: gha, issuer: "https://token.actions.githubusercontent.com", audiences: [warden], jwks: { file: b.json },
+        groups_claim: teams }
+credentials: { k: { env: K } }
+bindings:
+  - { group: eng, role: developer }
+  - issuer: https://token.actions.githubusercontent.com
+    claims: { repository: org/app, ref: refs/heads/main }
+    role: ci
+  - { issuer: "https://token.actions.githubusercontent.com", claims: { repository: "org/*" }, role: analyst }
+roles:
+  developer: { credential: k, models: ["*"] }
+  ci: { credential: k, models: ["*"] }
+  analyst: { credential: k, models: ["claude-haiku-*"] }
+"#;
+
+    fn workload(issuer: &str, claims: &[(&str, &str)], policy: &Policy) -> VerifiedClaims {
+        let values = policy
+            .identity
+            .claims
+            .iter()
+            .map(|c| claims.iter().find(|(n, _)| *n == c.name).map(|(_, v)| v.to_string()))
+            .collect();
+        VerifiedClaims {
+            subject: Some("repo:org/app:ref:refs/heads/main".into()),
+            issuer: Some(issuer.into()),
+            claims: values,
+            ..claims_of_lifetime()
+        }
+    }
+
+    fn claims_of_lifetime() -> VerifiedClaims {
+        VerifiedClaims { issued_at: Some(NOW - 10.0), expires_at: Some(NOW + 290.0), ..VerifiedClaims::default() }
+    }
+
+    #[test]
+    fn claim_bindings_grant_roles_to_group_less_workloads() {
+        let policy = Policy::parse(CLAIMS_POLICY).unwrap();
+        let gha = "https://token.actions.githubusercontent.com";
+        let role = |claims: VerifiedClaims, requested: Option<&str>| {
+            authenticate(&policy, TokenStatus::Verified(claims), requested, NOW)
+                .map(|c| policy.roles[c.role].name.clone())
+                .map_err(|d| d.reason)
+        };
+        let main = [("repository", "org/app"), ("ref", "refs/heads/main")];
+        assert_eq!(role(workload(gha, &main, &policy), None), Ok("ci".into()));
+        // Both claim bindings grant; the role header may pick either, and nothing else.
+        assert_eq!(role(workload(gha, &main, &policy), Some("analyst")), Ok("analyst".into()));
+        assert_eq!(role(workload(gha, &main, &policy), Some("developer")), Err(Reason::RoleNotEntitled));
+        let branch = [("repository", "org/app"), ("ref", "refs/heads/feature")];
+        assert_eq!(role(workload(gha, &branch, &policy), None), Ok("analyst".into()));
+        let evil = [("repository", "org-evil/app"), ("ref", "refs/heads/main")];
+        assert_eq!(role(workload(gha, &evil, &policy), None), Err(Reason::NoRoleBinding));
+        // The same claims from another issuer grant nothing.
+        assert_eq!(role(workload("https://idp.example", &main, &policy), None), Err(Reason::NoRoleBinding));
+    }
+
+    #[test]
+    fn each_provider_has_its_groups_claim() {
+        let policy = Policy::parse(CLAIMS_POLICY).unwrap();
+        assert_eq!(policy.identity.groups_claim_for("https://idp.example"), ["groups"]);
+        assert_eq!(policy.identity.groups_claim_for("https://token.actions.githubusercontent.com"), ["teams"]);
+        assert_eq!(policy.identity.groups_claim_for("https://unknown.example"), ["groups"]);
     }
 }

@@ -51,7 +51,7 @@ use crate::core::exchange::{
 };
 use crate::core::identity::TokenStatus;
 use crate::core::metric_labels::{ApprovalOutcome, Decision, TokenCounts};
-use crate::core::policy::Role;
+use crate::core::policy::{IdentityPolicy, PayloadKey, Role};
 use crate::proxy_abi::{decode_claims, decode_text};
 use host::{Buffer, HostError, Map};
 use metrics::Metrics;
@@ -69,8 +69,6 @@ proxy_wasm::main! {{
 
 /// Namespace `jwt_authn` writes its metadata under.
 const JWT_METADATA: [&str; 3] = ["metadata", "filter_metadata", "envoy.filters.http.jwt_authn"];
-/// Key of the verified payload (`payload_in_metadata`).
-const PAYLOAD_KEY: &str = "jwt_payload";
 /// Key of the failure status (`failed_status_in_metadata`).
 const FAILURE_KEY: &str = "jwt_failure";
 
@@ -289,7 +287,7 @@ impl HttpContext for WardenHttp {
         // Whatever cannot be read still gets an exchange: its refusal is recorded.
         let headers = host::get_headers(Map::RequestHeaders);
         let now = host::now_seconds();
-        let token = read_token_status(&gateway.policy.identity.groups_claim, &gateway.policy.identity.job_claims);
+        let token = read_token_status(&gateway.policy.identity);
         let no_headers = Vec::new();
         let find = |name: &str| {
             headers.as_ref().unwrap_or(&no_headers).iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -797,15 +795,31 @@ fn apply_edits(edits: &HeaderEdits) -> Result<(), HostError> {
     host::set_header(Map::RequestHeaders, "x-api-key", edits.api_key.expose())
 }
 
-/// Reads what `jwt_authn` left in dynamic metadata: the verified payload (one host call), or
-/// else the failure status.
-fn read_token_status(groups_claim: &[String], job_claims: &[String]) -> Result<TokenStatus, HostError> {
-    let mut path: Vec<&str> = JWT_METADATA.to_vec();
-    path.push(PAYLOAD_KEY);
-    if let Some(payload) = host::get_property(&path)? {
-        return Ok(TokenStatus::Verified(decode_claims(&payload, groups_claim, job_claims)));
+/// Reads what `jwt_authn` left in dynamic metadata: the verified payload under the policy's
+/// `identity.payload_metadata_key` (one host call; with `{issuer}`, one per provider until
+/// found, in policy order), or else the failure status (Istio leaves none).
+fn read_token_status(identity: &IdentityPolicy) -> Result<TokenStatus, HostError> {
+    let read = |key: &str| {
+        let [a, b, c] = JWT_METADATA;
+        host::get_property(&[a, b, c, key])
+    };
+    let payload = match &identity.payload_key {
+        PayloadKey::Fixed(key) => read(key)?,
+        PayloadKey::PerIssuer => {
+            let mut found = None;
+            for provider in &identity.providers {
+                found = read(&provider.issuer)?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            found
+        }
+    };
+    if let Some(payload) = payload {
+        return Ok(TokenStatus::Verified(decode_claims(&payload, identity)));
     }
-    path.pop();
+    let mut path: Vec<&str> = JWT_METADATA.to_vec();
     path.extend_from_slice(&[FAILURE_KEY, "message"]);
     let message = host::get_property(&path)?.and_then(|bytes| decode_text(&bytes));
     Ok(TokenStatus::from_failure(message.as_deref()))

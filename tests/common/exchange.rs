@@ -28,6 +28,7 @@ pub fn verified_as(subject: &str, issuer: &str, groups: &[&str], lifetime: f64) 
         expires_at: Some(NOW - 5.0 + lifetime),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         job: vec![],
+        claims: vec![],
         token_id: None,
         audiences: vec![],
     })

@@ -51,14 +51,15 @@ def test_claude_code_shows_warden_refusals(gateway, upstream, issuer, tmp_path):
 
 def test_claude_code_with_an_expired_token_stops_without_retrying(gateway, upstream, issuer, tmp_path):
     def refused() -> int:
-        return int(gateway.metric("warden_requests", role="none", decision="denied", reason="token_invalid"))
+        return int(gateway.metric("warden_requests", role="none", decision="denied", reason="token_expired"))
 
     before = refused()
     token = issuer.mint(iat=int(time.time()) - 3000, ttl=600)
     done = run_claude(gateway, token, "say hi", tmp_path)
     output = done.stdout + done.stderr
-    assert "warden: token_invalid" in output, output
-    # x-should-retry: false: Claude Code gives up at once. Without it, a 401 is retried up to 10
+    assert "warden: token_expired" in output, output
+    # A fixed ANTHROPIC_AUTH_TOKEN (no apiKeyHelper) gets x-should-retry: false: Claude Code gives
+    # up at once. Without it, a 401 is retried up to 10
     # times with backoff for minutes (and run_claude's timeout would fail the test). Claude Code
     # sends a few requests at start (the prompt and warm-ups), each refused once or twice.
     attempts = refused() - before

@@ -59,7 +59,7 @@ def test_providers_credentials_and_policy_text(tmp_path, jwks_file):
                                            "envoy.filters.http.router"]
     provider = filters[0]["typed_config"]["providers"]["corp"]
     assert provider["local_jwks"] == {"filename": str(jwks_file)}  # relative to the policy file
-    assert provider["forward"] is False
+    assert provider["forward"] is True  # Warden compares, then removes, the credential headers
     assert provider["payload_in_metadata"] == "jwt_payload"
     assert provider["failed_status_in_metadata"] == "jwt_failure"
     assert filters[0]["typed_config"]["rules"] == [

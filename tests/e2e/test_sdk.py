@@ -101,7 +101,7 @@ def test_refusals_surface_as_sdk_errors(analyst, upstream):
 
 def test_expired_token_is_an_authentication_error(gateway, issuer):
     expired = issuer.mint(iat=int(time.time()) - 3000, ttl=600)
-    with pytest.raises(anthropic.AuthenticationError, match="token_invalid"):
+    with pytest.raises(anthropic.AuthenticationError, match="token_expired"):
         gateway.sdk(token=expired).messages.create(
             model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
 

@@ -21,7 +21,7 @@ pub struct PolicyFile {
     /// Named upstream credentials (Anthropic keys), by where to read them — never the key itself.
     #[serde(default)]
     pub credentials: BTreeMap<String, CredentialConfig>,
-    /// Group → role bindings, in priority order.
+    /// Group or claim → role bindings, in priority order.
     #[serde(default)]
     pub bindings: Vec<BindingConfig>,
     /// Roles by name.
@@ -289,6 +289,12 @@ pub struct IdentityConfig {
     /// (docs/identity.md, "The kill switch"). Default: none (nothing is checked).
     #[serde(default)]
     pub revocation: Option<super::revocation::RevocationConfig>,
+    /// Key of `jwt_authn`'s dynamic metadata holding the verified payload (its providers'
+    /// `payload_in_metadata`). Default `jwt_payload` (what `scripts/render_envoy.py` configures);
+    /// `payload` for Istio 1.21 and later; `{issuer}` reads the key named by each provider's
+    /// issuer (Istio before 1.21).
+    #[serde(default = "default_payload_metadata_key")]
+    pub payload_metadata_key: String,
 }
 
 /// One OIDC provider.
@@ -303,6 +309,10 @@ pub struct ProviderConfig {
     pub audiences: Vec<String>,
     /// Where the provider's signing keys come from.
     pub jwks: JwksSource,
+    /// Claim holding the groups in this provider's tokens (dotted path); default
+    /// `identity.groups_claim`.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
 }
 
 /// Where a provider's JWKS is read from: exactly one of `file` or `uri`.
@@ -327,14 +337,45 @@ pub struct CredentialConfig {
     pub env: String,
 }
 
-/// Binds a group to a role.
+/// Binds callers to a role: members of a group, or tokens whose claims match. Exactly one of
+/// `group` and `claims` is set.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindingConfig {
     /// Group name as it appears in the groups claim (exact match).
-    pub group: String,
-    /// Role granted to members of the group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Claims the token must carry, each matching its glob (or any glob of a list): claim name
+    /// (a dotted path, e.g. `kubernetes.io.namespace`) → pattern(s). Every listed claim must
+    /// match.
+    #[serde(default)]
+    pub claims: Option<BTreeMap<String, ClaimPatterns>>,
+    /// The binding applies only to tokens of this issuer (one of `identity.providers`);
+    /// required with `claims`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Role granted.
     pub role: String,
+}
+
+/// One glob or a list of globs (any of them matches).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings (quote numbers: \"1\")")]
+pub enum ClaimPatterns {
+    /// A single pattern.
+    One(String),
+    /// Patterns, any of which matches.
+    AnyOf(Vec<String>),
+}
+
+impl ClaimPatterns {
+    /// The patterns, as a slice.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Self::One(pattern) => std::slice::from_ref(pattern),
+            Self::AnyOf(patterns) => patterns,
+        }
+    }
 }
 
 /// An Anthropic API endpoint a role may use.
@@ -811,6 +852,10 @@ fn default_job_claims() -> Vec<String> {
 
 fn default_role_header() -> String {
     "x-warden-role".to_string()
+}
+
+fn default_payload_metadata_key() -> String {
+    "jwt_payload".to_string()
 }
 
 fn default_endpoints() -> Vec<EndpointName> {

@@ -107,13 +107,23 @@ impl fmt::Debug for Glob {
 impl Glob {
     /// Parses a pattern, or says why it is not one.
     pub fn parse(pattern: &str) -> Result<Self, String> {
+        Self::parse_with(pattern, false)
+    }
+
+    /// Parses a pattern for free text (a token claim such as a workflow name): plain spaces are
+    /// literal characters; other whitespace and control characters are still refused.
+    pub fn parse_text(pattern: &str) -> Result<Self, String> {
+        Self::parse_with(pattern, true)
+    }
+
+    fn parse_with(pattern: &str, spaces: bool) -> Result<Self, String> {
         if pattern.is_empty() {
             return Err("empty pattern".to_string());
         }
         if let Some(bad) = pattern.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\')) {
             return Err(format!("invalid glob {pattern:?}: '{bad}' is reserved (only *, ** and ? are special)"));
         }
-        if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if pattern.chars().any(|c| (c.is_whitespace() && !(spaces && c == ' ')) || c.is_control()) {
             return Err(format!("invalid glob {pattern:?}: whitespace or control characters"));
         }
         if pattern.contains("***") {

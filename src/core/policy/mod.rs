@@ -12,6 +12,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod bindings;
 pub mod budgets;
 pub mod config;
 pub mod dlp;
@@ -25,6 +26,7 @@ pub mod url_glob;
 
 use crate::core::dlp::mask::MaskKey;
 use crate::core::secret::Secret;
+pub use bindings::{Binding, ClaimPath};
 use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig};
 use glob::{Glob, GlobSet};
 use std::collections::BTreeMap;
@@ -110,15 +112,6 @@ pub struct Role {
     pub budgets: Vec<crate::core::budget::Budget>,
 }
 
-/// A group → role binding, compiled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binding {
-    /// Group name (exact match).
-    pub group: String,
-    /// Index into [`Policy::roles`].
-    pub role: usize,
-}
-
 /// How identities are read and bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityPolicy {
@@ -128,13 +121,37 @@ pub struct IdentityPolicy {
     pub providers: Vec<Provider>,
     /// Longest token lifetime in seconds.
     pub max_token_lifetime: u64,
-    /// Path of the groups claim (split on dots).
+    /// Path of the groups claim (split on dots) for tokens of issuers without one of their own.
     pub groups_claim: Vec<String>,
-    /// Job claims to record.
+    /// Job claims to record (each once, in policy order).
     pub job_claims: Vec<String>,
+    /// Every claim the gateway reads from a verified token: the job claims first (same order),
+    /// then the claims bindings match.
+    pub claims: Vec<ClaimPath>,
     /// Lower-case name of the role-selection header.
     pub role_header: String,
+    /// Where `jwt_authn` leaves the verified payload.
+    pub payload_key: PayloadKey,
 }
+
+impl IdentityPolicy {
+    /// The groups claim path for tokens of `issuer`: its provider's, else the default.
+    pub fn groups_claim_for(&self, issuer: &str) -> &[String] {
+        self.providers.iter().find(|p| p.issuer == issuer).map_or(&self.groups_claim, |p| &p.groups_claim)
+    }
+}
+
+/// The dynamic-metadata key under `envoy.filters.http.jwt_authn` holding the verified payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadKey {
+    /// One key for every provider (`jwt_payload`; Istio 1.21+: `payload`).
+    Fixed(String),
+    /// Each provider's issuer is its key (`{issuer}`; Istio before 1.21).
+    PerIssuer,
+}
+
+/// The `payload_metadata_key` value that means "under each provider's issuer".
+pub const PER_ISSUER_PAYLOAD_KEY: &str = "{issuer}";
 
 /// An OIDC provider: who issues tokens, for whom, and where its keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +164,8 @@ pub struct Provider {
     pub audiences: Vec<String>,
     /// Where the signing keys are.
     pub jwks: Jwks,
+    /// Path of the groups claim in this provider's tokens (split on dots).
+    pub groups_claim: Vec<String>,
 }
 
 /// Where a provider's signing keys are.
@@ -406,6 +425,10 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
     }
 
     let identity = &file.identity;
+    let groups_claim = ClaimPath::parse(&identity.groups_claim).map(|p| p.segments).unwrap_or_else(|| {
+        check.error("identity.groups_claim", "must be a claim name or a dotted path of names");
+        Vec::new()
+    });
     let mut issuers = Vec::new();
     let mut providers = Vec::new();
     for (i, provider) in identity.providers.iter().enumerate() {
@@ -437,28 +460,55 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
                 None
             }
         };
+        if issuers.contains(&provider.issuer) {
+            check.error(format!("{path}.issuer"), "another provider has the same issuer");
+        }
         issuers.push(provider.issuer.clone());
+        let provider_groups = match &provider.groups_claim {
+            Some(claim) => ClaimPath::parse(claim).map(|p| p.segments).unwrap_or_else(|| {
+                check.error(format!("{path}.groups_claim"), "must be a claim name or a dotted path of names");
+                Vec::new()
+            }),
+            None => groups_claim.clone(),
+        };
         if let Some(jwks) = jwks {
             providers.push(Provider {
                 name: provider.name.clone(),
                 issuer: provider.issuer.clone(),
                 audiences: provider.audiences.clone(),
                 jwks,
+                groups_claim: provider_groups,
             });
         }
     }
     if identity.max_token_lifetime.0 == 0 {
         check.error("identity.max_token_lifetime", "must be greater than 0");
     }
-    let groups_claim: Vec<String> = identity.groups_claim.split('.').map(str::to_string).collect();
-    if groups_claim.iter().any(String::is_empty) {
-        check.error("identity.groups_claim", "must be a claim name or a dotted path of names");
-    }
+    let mut claims = Vec::new();
     for (i, claim) in identity.job_claims.iter().enumerate() {
-        if claim.is_empty() {
-            check.error(format!("identity.job_claims[{i}]"), "must not be empty");
+        match ClaimPath::parse(claim) {
+            Some(path) => {
+                bindings::claim_index(&mut claims, path);
+            }
+            None => check.error(format!("identity.job_claims[{i}]"), "must be a claim name or a dotted path of names"),
         }
     }
+    let job_claims: Vec<String> = claims.iter().map(|c| c.name.clone()).collect();
+    let payload_key = match identity.payload_metadata_key.as_str() {
+        PER_ISSUER_PAYLOAD_KEY => PayloadKey::PerIssuer,
+        "" => {
+            check.error("identity.payload_metadata_key", "must not be empty");
+            PayloadKey::Fixed(String::new())
+        }
+        key if key.contains(['{', '}']) => {
+            check.error(
+                "identity.payload_metadata_key",
+                format!("a plain key, or {PER_ISSUER_PAYLOAD_KEY:?} for each provider's issuer"),
+            );
+            PayloadKey::Fixed(key.to_string())
+        }
+        key => PayloadKey::Fixed(key.to_string()),
+    };
     let role_header = identity.role_header.to_ascii_lowercase();
     if !is_token(&role_header) {
         check.error("identity.role_header", "must be a valid header name");
@@ -535,16 +585,7 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         check.error("roles", "at least one role is required");
     }
 
-    let mut bindings = Vec::with_capacity(file.bindings.len());
-    for (i, binding) in file.bindings.iter().enumerate() {
-        if binding.group.is_empty() {
-            check.error(format!("bindings[{i}].group"), "must not be empty");
-        }
-        match role_names.iter().position(|r| **r == binding.role) {
-            Some(role) => bindings.push(Binding { group: binding.group.clone(), role }),
-            None => check.error(format!("bindings[{i}].role"), format!("unknown role {:?}", binding.role)),
-        }
-    }
+    let bindings = bindings::compile(&mut check, &file.bindings, &role_names, &issuers, &mut claims);
 
     if let Some(tokens) = &file.token_service {
         token_service::check(&mut check, tokens, identity.max_token_lifetime.0);
@@ -559,8 +600,10 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {
             providers,
             max_token_lifetime: identity.max_token_lifetime.0,
             groups_claim,
-            job_claims: identity.job_claims.clone(),
+            job_claims,
+            claims,
             role_header,
+            payload_key,
         },
         bindings,
         roles,
@@ -783,6 +826,38 @@ roles:
         {
             assert!(!fired(other), "{other} is held");
         }
+    }
+
+    #[test]
+    fn the_payload_key_is_fixed_or_each_providers_issuer() {
+        let with_key =
+            |key: &str| MINIMAL.replace("identity: {}", &format!("identity: {{ payload_metadata_key: {key:?} }}"));
+        assert_eq!(Policy::parse(MINIMAL).unwrap().identity.payload_key, PayloadKey::Fixed("jwt_payload".into()));
+        assert_eq!(
+            Policy::parse(&with_key("payload")).unwrap().identity.payload_key,
+            PayloadKey::Fixed("payload".into())
+        );
+        assert_eq!(Policy::parse(&with_key("{issuer}")).unwrap().identity.payload_key, PayloadKey::PerIssuer);
+        for bad in ["", "{iss}", "pay{load"] {
+            let errors = errors_of(&with_key(bad));
+            assert!(errors.iter().any(|e| e.starts_with("identity.payload_metadata_key: ")), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn providers_have_distinct_issuers_and_valid_groups_claims() {
+        let text = MINIMAL.replace(
+            "identity: {}",
+            "identity:\n  providers:\n    - { name: a, issuer: x, audiences: [w], jwks: { file: j } }\n    \
+             - { name: b, issuer: x, audiences: [w], jwks: { file: j }, groups_claim: \"a..b\" }",
+        );
+        assert_eq!(
+            errors_of(&text),
+            vec![
+                "identity.providers[1].issuer: another provider has the same issuer",
+                "identity.providers[1].groups_claim: must be a claim name or a dotted path of names"
+            ]
+        );
     }
 
     #[test]

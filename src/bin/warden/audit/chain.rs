@@ -215,6 +215,7 @@ mod tests {
             expires_at: Some(1_800_000_900.0),
             groups: vec!["eng".into()],
             job: vec![("repository".into(), "org/app".into())],
+            claims: vec![],
             token_id: Some("jti-1".into()),
         });
         let head = RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token, now: 1_800_000_100.0 };

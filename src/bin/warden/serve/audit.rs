@@ -362,6 +362,7 @@ mod tests {
                 expires_at: Some(1_800_000_900.0),
                 groups: vec!["eng".into()],
                 job: vec![],
+                claims: vec![],
                 token_id: None,
                 audiences: vec![],
             });

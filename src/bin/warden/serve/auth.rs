@@ -12,8 +12,9 @@
 //! is checked by the service's one JWT verifier ([`super::jwt`]: issuer, signature over the
 //! provider's JWKS, audience — the approvers' —, times with 60 s skew, every supported
 //! algorithm, key rotation), then `sub`, `iat` and `exp` must be present and `exp - iat` ≤
-//! `identity.max_token_lifetime`, as the gateway requires. Groups come from
-//! `identity.groups_claim` (dotted path; a list of strings or one string). Without an
+//! `identity.max_token_lifetime`, as the gateway requires. Groups come from the
+//! issuer's provider's `groups_claim`, else `identity.groups_claim` (dotted path; a list of
+//! strings or one string). Without an
 //! `approvals` section (a service that keeps only the audit trail) the audience is the default
 //! `warden-approvals`, so auditors can still sign in to the session pages.
 //!
@@ -111,6 +112,9 @@ impl GatewayToken {
 #[derive(Clone, Debug)]
 pub struct OidcVerifier {
     jwt: JwtVerifier,
+    /// Each provider's issuer and the path of its groups claim.
+    groups_claims: Vec<(String, Vec<String>)>,
+    /// The groups claim of tokens whose issuer has no provider of its own.
     groups_claim: Vec<String>,
     max_token_lifetime: u64,
 }
@@ -145,6 +149,12 @@ impl OidcVerifier {
         }
         Ok(Self {
             jwt: JwtVerifier::new(sources)?,
+            groups_claims: policy
+                .identity
+                .providers
+                .iter()
+                .map(|p| (p.issuer.clone(), p.groups_claim.clone()))
+                .collect(),
             groups_claim: policy.identity.groups_claim.clone(),
             max_token_lifetime: policy.identity.max_token_lifetime,
         })
@@ -170,7 +180,12 @@ impl OidcVerifier {
         if expires_at.as_secs().saturating_sub(issued_at.as_secs()) > self.max_token_lifetime {
             return Err(invalid("the token lives longer than the policy's identity.max_token_lifetime"));
         }
-        let groups = groups_at(&claims.custom, &self.groups_claim);
+        let groups_claim = self
+            .groups_claims
+            .iter()
+            .find(|(issuer, _)| claims.issuer.as_deref() == Some(issuer.as_str()))
+            .map_or(&self.groups_claim, |(_, path)| path);
+        let groups = groups_at(&claims.custom, groups_claim);
         Ok(Approver {
             subject,
             issuer: claims.issuer.unwrap_or_default(),
