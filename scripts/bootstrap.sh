@@ -11,6 +11,9 @@
 #      this step warns and they fail); skipped when the lockfiles are unchanged.
 #   4. Debian's chromium and chromium-driver (apt-get, as root or with sudo) for the browser test,
 #      when /usr/bin/chromium or /usr/bin/chromedriver is missing.
+#   5. What SAML sign-in needs (apt-get, when missing): libxmlsec1-dev, libclang-dev, pkg-config
+#      and libssl-dev to build the signature verifier (samael over libxmlsec1, bindgen), and the
+#      xmlsec1 CLI and openssl that the SAML tests and the demo's SAML IdP sign with.
 #
 # After one successful run nothing here needs the network again: the demo and the tests start
 # offline.
@@ -25,6 +28,13 @@ stamp="$venv/.requirements.stamp"
 python="${PYTHON:-python3}"
 
 say() { printf 'bootstrap: %s\n' "$*"; }
+# apt-get install PACKAGES (as root, else with sudo); refreshes the package lists once if needed.
+apt_install() {
+    local sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "$@" || { $sudo apt-get update -q && $sudo apt-get install -y -q "$@"; }
+}
 
 if [[ ! -x "$venv/bin/python" ]]; then
     say "creating virtualenv $venv ($("$python" --version 2>&1))"
@@ -87,11 +97,19 @@ if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
     say "chromium and chromedriver present"
 else
     say "installing Debian's chromium and chromium-driver (apt-get) for the browser test"
-    sudo=""
-    [[ "$(id -u)" == 0 ]] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q chromium chromium-driver \
-        || { $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver; } \
+    apt_install chromium chromium-driver \
         || say "WARNING: chromium could not be installed: the browser test will fail" >&2
+fi
+saml_packages=(libxmlsec1-dev libclang-dev pkg-config libssl-dev xmlsec1 openssl)
+missing=()
+for package in "${saml_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    say "SAML build and test packages present"
+else
+    say "installing Debian's ${missing[*]} (apt-get) for SAML sign-in's verifier and tests"
+    apt_install "${missing[@]}" \
+        || { say "ERROR: ${missing[*]} could not be installed: warden serve cannot be built" >&2; exit 1; }
 fi
 say "done"

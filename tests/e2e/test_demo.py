@@ -201,6 +201,18 @@ def test_demo_runs_the_token_service_with_the_test_identity_provider(demo):
         assert 'id="sign-in-test-idp"' in r.read().decode(), "the console offers the test provider"
 
 
+def test_demo_signs_in_with_its_saml_idp_simulator(demo):
+    """The demo's SAML IdP (TEST ONLY) answers the service's AuthnRequest; the service verifies
+    the signed response and hands the sign-in on (no browser sign-in of that id exists: the
+    completion says so)."""
+    from test_saml import acs, sign_in_at_the_idp
+    service = "http://127.0.0.1:8787"
+    auto_post = sign_in_at_the_idp(service, "demo-login", "alice@example.com", "eng", provider="demo-saml")
+    assert auto_post["action"] == f"{service}/saml/demo-saml/acs"
+    status, text = acs(service, auto_post["fields"], provider="demo-saml")
+    assert status == 400 and "this sign-in is unknown" in text, text
+
+
 def test_demo_stops_with_everything_it_started_and_loses_no_record(demo):
     """Runs after the other tests of the shared demo: it stops it right after a request."""
     proc, port, _ = demo

@@ -46,6 +46,9 @@ pub struct TokenServiceConfig {
     /// Workload issuers (GitHub Actions, Kubernetes) whose tokens may be exchanged (RFC 8693).
     #[serde(default)]
     pub workloads: Vec<WorkloadConfig>,
+    /// Organisation SAML 2.0 identity providers people sign in with (SP-initiated, HTTP-POST).
+    #[serde(default)]
+    pub saml: Vec<SamlSignInConfig>,
 }
 
 /// An organisation OIDC provider (Okta, Entra ID, Keycloak, Google, …).
@@ -175,12 +178,183 @@ pub(super) fn check(check: &mut Checker, config: &TokenServiceConfig, max_token_
     let mut names = BTreeSet::new();
     let oidc = config.oidc.iter().enumerate().map(|(i, o)| (format!("{path}.oidc[{i}].name"), &o.name));
     let workloads = config.workloads.iter().enumerate().map(|(i, w)| (format!("{path}.workloads[{i}].name"), &w.name));
-    for (field, name) in oidc.chain(workloads) {
+    let saml = config.saml.iter().enumerate().map(|(i, s)| (format!("{path}.saml[{i}].name"), &s.name));
+    for (field, name) in oidc.chain(workloads).chain(saml) {
         if !super::is_provider_name(name) {
             check.error(field, "must be 1-63 letters, digits, '-' or '_', starting with a letter or digit");
         } else if !names.insert(name.as_str()) {
             check.error(field, format!("another sign-in source is already named {name:?}"));
         }
+    }
+    for (index, saml) in config.saml.iter().enumerate() {
+        check_saml(check, &format!("{path}.saml[{index}]"), saml);
+    }
+}
+
+/// An organisation SAML 2.0 identity provider (Okta, Entra ID, Keycloak, AD FS, …) that people
+/// sign in with: the service is its service provider (SP), SP-initiated, the AuthnRequest sent by
+/// the HTTP-Redirect binding and the Response received by the HTTP-POST binding at
+/// `<issuer>/saml/<name>/acs` (docs/identity.md, "SAML").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSignInConfig {
+    /// Name (letters, digits, `-`, `_`): in the service's SAML URLs (`/saml/<name>/…`), on the
+    /// sign-in page and in records.
+    pub name: String,
+    /// The identity provider's entity id: every response's and assertion's `Issuer` must be it.
+    pub idp_entity_id: String,
+    /// The identity provider's single sign-on URL for the HTTP-Redirect binding (where the
+    /// browser is sent with the AuthnRequest).
+    pub idp_sso_url: String,
+    /// The identity provider's signing certificate: a PEM file's path (relative to the policy
+    /// file) or the PEM text inline (`-----BEGIN CERTIFICATE-----…`). Only signatures by its key
+    /// are accepted; a certificate inside a response is never trusted.
+    pub idp_certificate: String,
+    /// The service's entity id at this provider (the `Audience` every assertion must name).
+    /// Default `<token_service.issuer>/saml/<name>`.
+    #[serde(default)]
+    pub sp_entity_id: Option<String>,
+    /// `Name` of the attribute whose values are the groups. Default `groups`; Entra ID sends
+    /// `http://schemas.microsoft.com/ws/2008/06/identity/claims/groups`.
+    #[serde(default = "default_groups_attribute")]
+    pub groups_attribute: String,
+    /// `Name` of the attribute naming the person (its single value becomes the token's `sub`).
+    /// Default: the assertion's `NameID`.
+    #[serde(default)]
+    pub subject_attribute: Option<String>,
+    /// Whether the assertion itself must carry a valid signature. Default `true`. With `false`, a
+    /// signed response whose signature covers an unsigned assertion is accepted too; an unsigned
+    /// response with an unsigned assertion never is.
+    #[serde(default = "default_true")]
+    pub require_signed_assertion: bool,
+}
+
+impl SamlSignInConfig {
+    /// The service's entity id at this provider: `sp_entity_id`, else `<issuer>/saml/<name>`.
+    pub fn sp_entity_id(&self, issuer: &str) -> String {
+        self.sp_entity_id.clone().unwrap_or_else(|| format!("{}/saml/{}", issuer.trim_end_matches('/'), self.name))
+    }
+
+    /// The assertion consumer service URL: `<issuer>/saml/<name>/acs`.
+    pub fn acs_url(&self, issuer: &str) -> String {
+        format!("{}/saml/{}/acs", issuer.trim_end_matches('/'), self.name)
+    }
+
+    /// Whether `idp_certificate` is the PEM text itself rather than a file's path.
+    pub fn certificate_is_inline(&self) -> bool {
+        self.idp_certificate.trim_start().starts_with("-----BEGIN")
+    }
+}
+
+fn default_groups_attribute() -> String {
+    "groups".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+
+fn check_saml(check: &mut Checker, path: &str, saml: &SamlSignInConfig) {
+    if saml.idp_entity_id.trim().is_empty() {
+        check.error(format!("{path}.idp_entity_id"), "must not be empty");
+    }
+    if !(saml.idp_sso_url.starts_with("https://") || saml.idp_sso_url.starts_with("http://"))
+        || saml.idp_sso_url.contains(['#', ' '])
+    {
+        check.error(format!("{path}.idp_sso_url"), "must be the provider's http(s):// single sign-on URL, without #");
+    }
+    if saml.idp_certificate.trim().is_empty() {
+        check.error(format!("{path}.idp_certificate"), "must be a PEM file's path or the PEM certificate inline");
+    } else if saml.certificate_is_inline() && !saml.idp_certificate.contains("-----BEGIN CERTIFICATE-----") {
+        check.error(format!("{path}.idp_certificate"), "inline PEM must be a CERTIFICATE (never a private key)");
+    }
+    if saml.sp_entity_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        check.error(format!("{path}.sp_entity_id"), "must not be empty (leave it out for the default)");
+    }
+    if saml.groups_attribute.trim().is_empty() {
+        check.error(format!("{path}.groups_attribute"), "must not be empty");
+    }
+    if saml.subject_attribute.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        check.error(format!("{path}.subject_attribute"), "must not be empty (leave it out to use NameID)");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod saml_tests {
+    use crate::core::policy::tests::errors_of;
+    use crate::core::policy::Policy;
+
+    /// The fields of a valid SAML provider entry.
+    const ENTRY: &str = "name: corp, idp_entity_id: 'https://idp.example.com', idp_sso_url: 'https://idp.example.com/sso', idp_certificate: idp.pem";
+
+    /// A minimal policy whose one SAML provider entry has `fields`.
+    fn policy(fields: &str) -> String {
+        format!(
+            r#"
+version: 1
+identity: {{}}
+credentials:
+  main: {{ env: ANTHROPIC_API_KEY }}
+bindings:
+  - {{ group: eng, role: developer }}
+roles:
+  developer:
+    credential: main
+    models: ["claude-*"]
+token_service:
+  issuer: https://warden.example.com/
+  saml:
+    - {{ {fields} }}
+"#
+        )
+    }
+
+    #[test]
+    fn saml_defaults_derive_the_service_provider_urls_from_the_issuer() {
+        let parsed = Policy::parse(&policy(ENTRY)).unwrap();
+        let tokens = parsed.token_service.unwrap();
+        let saml = &tokens.saml[0];
+        assert_eq!(saml.sp_entity_id(&tokens.issuer), "https://warden.example.com/saml/corp");
+        assert_eq!(saml.acs_url(&tokens.issuer), "https://warden.example.com/saml/corp/acs");
+        assert_eq!(saml.groups_attribute, "groups");
+        assert_eq!(saml.subject_attribute, None);
+        assert!(saml.require_signed_assertion);
+        assert!(!saml.certificate_is_inline());
+    }
+
+    #[test]
+    fn saml_errors_name_the_field_at_fault() {
+        let cases = [
+            (("idp_entity_id: 'https://idp.example.com'", "idp_entity_id: ' '"), "idp_entity_id: must not be empty"),
+            (("idp_sso_url: 'https://idp.example.com/sso'", "idp_sso_url: 'ftp://idp/sso'"), "idp_sso_url: must be"),
+            (("idp_certificate: idp.pem", "idp_certificate: ''"), "idp_certificate: must be a PEM"),
+            (
+                ("idp_certificate: idp.pem", "idp_certificate: '-----BEGIN PRIVATE KEY-----'"),
+                "idp_certificate: inline PEM must be a CERTIFICATE",
+            ),
+            (("name: corp", "name: corp, sp_entity_id: ''"), "sp_entity_id: must not be empty"),
+            (("name: corp", "name: corp, groups_attribute: ''"), "groups_attribute: must not be empty"),
+            (("name: corp", "name: corp, subject_attribute: ''"), "subject_attribute: must not be empty"),
+            (("name: corp", "name: 'bad name'"), "name: must be 1-63 letters"),
+        ];
+        for ((from, to), expected) in cases {
+            let errors = errors_of(&policy(&ENTRY.replace(from, to)));
+            let expected = format!("token_service.saml[0].{expected}");
+            assert!(errors.iter().any(|e| e.starts_with(&expected)), "{to}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_saml_provider_cannot_share_a_name_with_another_sign_in_source() {
+        let text = policy(ENTRY).replace(
+            "  saml:\n",
+            "  oidc:\n    - { name: corp, issuer: https://idp.example.com, audiences: [w], jwks: { file: k.json } }\n  saml:\n",
+        );
+        let errors = errors_of(&text);
+        assert!(
+            errors.iter().any(|e| e.starts_with("token_service.saml[0].name: another sign-in source is already named")),
+            "{errors:?}"
+        );
     }
 }
 

@@ -431,11 +431,13 @@ fn token_service(
         audience: approvals.approver_audience.clone(),
         lifetime: policy.identity.max_token_lifetime.min(tokens::MAX_CONSOLE_SESSION_SECONDS),
     });
+    let saml = tokens::saml::SamlSignIns::load(config, policy_path, &args.db)?;
     Ok(tokens::TokenService {
         config: config.clone(),
         issuer,
         sign_ins: Default::default(),
         sources,
+        saml,
         refresh,
         oidc_client: Default::default(),
         console,

@@ -187,7 +187,7 @@ fn encode_segment(text: &str) -> String {
 }
 
 /// A query string from `(name, value)` pairs (values percent-encoded; empty ones left out).
-fn query_string(pairs: &[(&str, String)]) -> String {
+pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
     let encoded: Vec<String> = pairs
         .iter()
         .filter(|(_, value)| !value.is_empty())

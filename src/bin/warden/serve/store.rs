@@ -117,7 +117,9 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::usage::SCHEMA,
     // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
     super::leases::SCHEMA,
-    // 8: people's sign-ins at the token service and their rotating refresh tokens
+    // 8: SAML sign-in: AuthnRequests issued and assertion ids accepted (docs/identity.md, "SAML").
+    super::tokens::saml::store::SCHEMA,
+    // 9: people's sign-ins at the token service and their rotating refresh tokens
     // (docs/identity.md, "Signing in").
     super::tokens::refresh::SCHEMA,
 ];

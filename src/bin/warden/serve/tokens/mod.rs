@@ -13,7 +13,8 @@
 //!
 //! Modules: [`endpoint`] (the token endpoint and its grant types), [`issuer`] (the signing key and minting), [`oauth`] (the token endpoint's answers),
 //! [`sign_in`] (browser sign-ins in progress and how they complete), [`sources`] (the trusted
-//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`flows`] (the browser
+//! OIDC and workload issuers, and how their tokens map to a [`SignedIn`]), [`saml`] (SAML 2.0
+//! sign-in: `/saml/<name>/metadata`, `/login`, `/acs`), [`flows`] (the browser
 //! routes: authorize, the source picker, the provider's callback, the device page, the
 //! console's sign-in), [`grants`] (people's grants at the token endpoint, and the device
 //! authorization endpoint), [`refresh`]
@@ -25,6 +26,7 @@ pub mod grants;
 pub mod issuer;
 pub mod oauth;
 pub mod refresh;
+pub mod saml;
 pub mod sign_in;
 pub mod sources;
 pub mod upstream;
@@ -56,6 +58,8 @@ pub struct TokenService {
     pub sign_ins: SignIns,
     /// The `oidc` and `workloads` sources, with their verifier.
     pub sources: Sources,
+    /// SAML identity providers (`token_service.saml`) and their requests in progress.
+    pub saml: saml::SamlSignIns,
     /// People's sign-ins and their refresh tokens.
     pub refresh: refresh::RefreshStore,
     /// The service as the organisation's OIDC client.
@@ -99,7 +103,8 @@ pub fn routes(service: Arc<TokenService>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/token", post(endpoint::token).layer(DefaultBodyLimit::max(endpoint::MAX_TOKEN_REQUEST_BYTES)))
-        .with_state(service)
+        .with_state(Arc::clone(&service))
+        .merge(saml::routes(service))
 }
 
 async fn jwks(State(service): State<Arc<TokenService>>) -> Response {
