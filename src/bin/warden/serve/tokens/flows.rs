@@ -78,18 +78,18 @@ pub fn routes(flows: Flows) -> Router {
 }
 
 /// The sign-in sources people may pick, as `(name, URL)` for sign-in `login_id`: OIDC
-/// providers with a `client` (SAML sources join this list with their own login URL).
+/// providers with a `client` (`/oauth/start`), then SAML providers (`/saml/<name>/login`).
 pub fn sign_in_links(tokens: &TokenService, login_id: &str) -> Vec<(String, String)> {
-    tokens
+    let login = query_escape(login_id);
+    let oidc = tokens.config.oidc.iter().filter(|provider| provider.client.is_some()).map(|provider| {
+        (provider.name.clone(), format!("/oauth/start?login={login}&source={}", query_escape(&provider.name)))
+    });
+    let saml = tokens
         .config
-        .oidc
+        .saml
         .iter()
-        .filter(|provider| provider.client.is_some())
-        .map(|provider| {
-            let url = format!("/oauth/start?login={}&source={}", query_escape(login_id), query_escape(&provider.name));
-            (provider.name.clone(), url)
-        })
-        .collect()
+        .map(|provider| (provider.name.clone(), format!("/saml/{}/login?login={login}", query_escape(&provider.name))));
+    oidc.chain(saml).collect()
 }
 
 /// The names of the sources the console offers.
@@ -193,7 +193,7 @@ async fn picker(State(flows): State<Flows>, Query(query): Query<LoginQuery>) -> 
     }
     let links = sign_in_links(&flows.tokens, &query.login);
     if links.is_empty() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "no sign-in source is configured (token_service.oidc[].client)");
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no sign-in source is configured (token_service.oidc[].client, token_service.saml)");
     }
     let items: String = links
         .iter()

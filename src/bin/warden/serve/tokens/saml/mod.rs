@@ -56,8 +56,6 @@ const HTTP_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 /// One configured identity provider, resolved (certificate loaded, URLs derived).
 #[derive(Debug, Clone)]
 pub struct SamlProvider {
-    /// `token_service.saml[].name`.
-    pub name: String,
     /// Where AuthnRequests go (HTTP-Redirect).
     pub idp_sso_url: String,
     /// What its responses are checked against.
@@ -113,7 +111,6 @@ impl SamlSignIns {
 
 fn provider(saml: &SamlSignInConfig, issuer: &str, certificate_der: Vec<u8>) -> SamlProvider {
     SamlProvider {
-        name: saml.name.clone(),
         idp_sso_url: saml.idp_sso_url.clone(),
         expected: Expectations {
             idp_entity_id: saml.idp_entity_id.clone(),
