@@ -396,7 +396,6 @@ mod tests {
 
     fn provider() -> SamlProvider {
         SamlProvider {
-            name: "corp".to_string(),
             idp_sso_url: "https://idp.example.com/sso?tenant=a".to_string(),
             expected: Expectations {
                 idp_entity_id: "https://idp.example.com".to_string(),
