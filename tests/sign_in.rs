@@ -58,7 +58,8 @@ impl FakeProvider {
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
                 log.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                let document = json!({"access_token": "at", "token_type": "Bearer", "id_token": *answer.lock().unwrap()});
+                let document =
+                    json!({"access_token": "at", "token_type": "Bearer", "id_token": *answer.lock().unwrap()});
                 let text = document.to_string();
                 let _ = write!(
                     stream,
@@ -118,8 +119,7 @@ fn fixture(name: &str) -> Fixture {
 
 /// One request, redirects not followed: `(status, Location, body)`.
 fn go(method: &str, url: &str, params: &[(&str, &str)]) -> (u16, Option<String>, String) {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
     let result = match method {
         "GET" => agent.get(url).call(),
         _ => agent.post(url).header("content-type", "application/x-www-form-urlencoded").send(form(params)),
@@ -168,9 +168,8 @@ fn payload(token: &str) -> Value {
 fn id_token(ws: &Workspace, sub: &str, nonce: &str) -> String {
     let jwks: Value = serde_json::from_str(&std::fs::read_to_string(ws.path("jwks.json")).unwrap()).unwrap();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap();
-    let key = ES256KeyPair::from_pem(&std::fs::read_to_string(ws.path("signing-key.pem")).unwrap())
-        .unwrap()
-        .with_key_id(kid);
+    let key =
+        ES256KeyPair::from_pem(&std::fs::read_to_string(ws.path("signing-key.pem")).unwrap()).unwrap().with_key_id(kid);
     let claims = Claims::with_custom_claims(json!({"groups": ["eng"]}), Duration::from_mins(5))
         .with_issuer("warden-demo")
         .with_subject(sub)
@@ -198,8 +197,7 @@ fn to_provider(f: &Fixture, state: &str) -> (String, HashMap<String, String>) {
     assert_eq!(status, 200);
     let start = format!("/oauth/start?login={login}&amp;source=corp");
     assert!(page.contains(&format!(r#"id="source-corp" href="{start}""#)), "{page}");
-    let (status, location, _) =
-        go("GET", &format!("{}/oauth/start?login={login}&source=corp", f.server.base), &[]);
+    let (status, location, _) = go("GET", &format!("{}/oauth/start?login={login}&source=corp", f.server.base), &[]);
     assert_eq!(status, 303);
     let authorize = location.unwrap();
     assert!(authorize.starts_with(&format!("http://127.0.0.1:{}/authorize?", f.provider.port)), "{authorize}");
@@ -247,7 +245,9 @@ fn the_cli_signs_in_with_code_and_pkce_and_refreshes_by_rotation() {
     assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "a code works once");
 
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
-    let refresh = |token: &str| token_endpoint(&f, &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", CLI)]);
+    let refresh = |token: &str| {
+        token_endpoint(&f, &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", CLI)])
+    };
     let (status, rotated) = refresh(&first);
     assert_eq!(status, 200, "{rotated}");
     let second = rotated["refresh_token"].as_str().unwrap().to_string();
@@ -282,17 +282,24 @@ fn a_wrong_nonce_or_a_refusing_provider_sends_the_cli_back_with_access_denied() 
 fn only_loopback_redirects_and_s256_pkce_are_accepted() {
     let f = fixture("authorize");
     let authorize = |redirect: &str, extra: &[(&str, &str)]| {
-        let mut params = vec![("response_type", "code"), ("client_id", CLI), ("redirect_uri", redirect), ("state", "s")];
+        let mut params =
+            vec![("response_type", "code"), ("client_id", CLI), ("redirect_uri", redirect), ("state", "s")];
         params.extend_from_slice(extra);
         go("GET", &format!("{}/oauth/authorize?{}", f.server.base, form(&params)), &[])
     };
     let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
-    for redirect in ["http://127.0.0.1.evil.com/cb", "http://localhost@evil.com/cb", "https://127.0.0.1:1/cb", "http://evil.com:80/cb"] {
+    for redirect in [
+        "http://127.0.0.1.evil.com/cb",
+        "http://localhost@evil.com/cb",
+        "https://127.0.0.1:1/cb",
+        "http://evil.com:80/cb",
+    ] {
         let (status, location, page) = authorize(redirect, &pkce);
         assert_eq!((status, location), (400, None), "{redirect}");
         assert!(page.contains(r#"id="error""#));
     }
-    let (status, location, _) = authorize(LOOPBACK, &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")]);
+    let (status, location, _) =
+        authorize(LOOPBACK, &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")]);
     assert_eq!(status, 303);
     assert_eq!(query(&location.unwrap())["error"], "invalid_request");
     let (_, location, _) = authorize(LOOPBACK, &[]);
@@ -313,14 +320,16 @@ fn the_device_flow_answers_pending_then_slow_down_and_refuses_other_clients() {
     assert_eq!((device["expires_in"].as_i64(), device["interval"].as_i64()), (Some(600), Some(5)));
     let user_code = device["user_code"].as_str().unwrap();
     assert_eq!(device["verification_uri_complete"], format!("https://warden.test/device?user_code={user_code}"));
-    let poll = [("grant_type", DEVICE_GRANT), ("device_code", device["device_code"].as_str().unwrap()), ("client_id", CLI)];
+    let poll =
+        [("grant_type", DEVICE_GRANT), ("device_code", device["device_code"].as_str().unwrap()), ("client_id", CLI)];
     let (status, answer) = token_endpoint(&f, &poll);
     assert_eq!((status, answer["error"].as_str()), (400, Some("authorization_pending")));
     let (_, answer) = token_endpoint(&f, &poll);
     assert_eq!(answer["error"], "slow_down", "polled sooner than the interval");
     let (status, _, body) = go("POST", &url, &[("client_id", "someone-else")]);
     assert_eq!(status, 401, "{body}");
-    let (status, answer) = token_endpoint(&f, &[("grant_type", DEVICE_GRANT), ("device_code", "made-up"), ("client_id", CLI)]);
+    let (status, answer) =
+        token_endpoint(&f, &[("grant_type", DEVICE_GRANT), ("device_code", "made-up"), ("client_id", CLI)]);
     assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_grant")));
     let (status, _, page) = go("GET", &format!("{}/device?user_code={user_code}", f.server.base), &[]);
     assert_eq!(status, 200);

@@ -303,8 +303,12 @@ fn login_page(
         .console_sign_in
         .iter()
         .map(|source| {
-            let href = escape(&format!("/login/sign-in/{source}?next={}", super::tokens::sign_in::query_escape(next_path)));
-            format!(r#"<li><a id="sign-in-{source}" class="sign-in" href="{href}">Sign in with {}</a></li>"#, escape(source))
+            let href =
+                escape(&format!("/login/sign-in/{source}?next={}", super::tokens::sign_in::query_escape(next_path)));
+            format!(
+                r#"<li><a id="sign-in-{source}" class="sign-in" href="{href}">Sign in with {}</a></li>"#,
+                escape(source)
+            )
         })
         .collect();
     let providers = if providers.is_empty() {

@@ -84,11 +84,10 @@ pub fn sign_in_links(tokens: &TokenService, login_id: &str) -> Vec<(String, Stri
     let oidc = tokens.config.oidc.iter().filter(|provider| provider.client.is_some()).map(|provider| {
         (provider.name.clone(), format!("/oauth/start?login={login}&source={}", query_escape(&provider.name)))
     });
-    let saml = tokens
-        .config
-        .saml
-        .iter()
-        .map(|provider| (provider.name.clone(), format!("/saml/{}/login?login={login}", query_escape(&provider.name))));
+    let saml =
+        tokens.config.saml.iter().map(|provider| {
+            (provider.name.clone(), format!("/saml/{}/login?login={login}", query_escape(&provider.name)))
+        });
     oidc.chain(saml).collect()
 }
 
@@ -102,7 +101,11 @@ fn html(status: StatusCode, title: &str, content: &str) -> Response {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    html(status, "Sign-in failed", &format!(r#"<h2>Sign-in failed</h2><p id="error" class="flash flash-error">{}</p>"#, escape(message)))
+    html(
+        status,
+        "Sign-in failed",
+        &format!(r#"<h2>Sign-in failed</h2><p id="error" class="flash flash-error">{}</p>"#, escape(message)),
+    )
 }
 
 fn sign_in_error(e: &SignInError) -> Response {
@@ -139,10 +142,16 @@ pub struct AuthorizeQuery {
 /// `GET /oauth/authorize`.
 async fn authorize(State(flows): State<Flows>, query: Result<Query<AuthorizeQuery>, QueryRejection>) -> Response {
     let Ok(Query(query)) = query else {
-        return error(StatusCode::BAD_REQUEST, "the authorization request is malformed (a repeated or unreadable parameter)");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the authorization request is malformed (a repeated or unreadable parameter)",
+        );
     };
     if query.client_id.as_deref() != Some(CLI_CLIENT_ID) {
-        return error(StatusCode::BAD_REQUEST, "unknown client_id: this service signs in the `warden` CLI (warden-cli)");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "unknown client_id: this service signs in the `warden` CLI (warden-cli)",
+        );
     }
     let redirect_uri = query.redirect_uri.unwrap_or_default();
     if let Err(why) = check_loopback_redirect(&redirect_uri) {
@@ -193,7 +202,10 @@ async fn picker(State(flows): State<Flows>, Query(query): Query<LoginQuery>) -> 
     }
     let links = sign_in_links(&flows.tokens, &query.login);
     if links.is_empty() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "no sign-in source is configured (token_service.oidc[].client, token_service.saml)");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no sign-in source is configured (token_service.oidc[].client, token_service.saml)",
+        );
     }
     let items: String = links
         .iter()
@@ -224,7 +236,8 @@ async fn start(State(flows): State<Flows>, Query(query): Query<LoginQuery>) -> R
         Err(e) => return sign_in_error(&e),
     };
     let lookup = Arc::clone(&tokens);
-    let endpoints = tokio::task::spawn_blocking(move || lookup.oidc_client.endpoints(&chosen).map(|e| (e, chosen))).await;
+    let endpoints =
+        tokio::task::spawn_blocking(move || lookup.oidc_client.endpoints(&chosen).map(|e| (e, chosen))).await;
     let (endpoints, chosen) = match endpoints {
         Ok(Ok(found)) => found,
         Ok(Err(why)) => return error(StatusCode::BAD_GATEWAY, &why),
@@ -325,14 +338,21 @@ fn device_binding(nonce: &str) -> String {
     format!("device|{nonce}")
 }
 
-fn device_page(tokens: &TokenService, headers: &HeaderMap, status: StatusCode, message: Option<&str>, code: &str) -> Response {
+fn device_page(
+    tokens: &TokenService,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: Option<&str>,
+    code: &str,
+) -> Response {
     let nonce = page::cookie(headers, DEVICE_COOKIE)
         .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
         .or_else(|| crate::serve::util::random_bytes::<16>().ok().map(|b| warden::core::hex::hex(&b)))
         .unwrap_or_default();
     let csrf = escape(&tokens.csrf.issue(&device_binding(&nonce), unix_now()));
-    let flash = message.map(|m| format!(r#"<p id="error" class="flash flash-error">{}</p>"#, escape(m))).unwrap_or_default();
+    let flash =
+        message.map(|m| format!(r#"<p id="error" class="flash flash-error">{}</p>"#, escape(m))).unwrap_or_default();
     let content = format!(
         r#"<h2>Sign in a device</h2>{flash}
 <p>Type the code your terminal shows. Only continue if you started this sign-in yourself: the device gets your identity.</p>

@@ -50,7 +50,9 @@ fn cli_client(client_id: Option<&str>) -> Result<(), OAuthError> {
     match client_id {
         Some(CLI_CLIENT_ID) => Ok(()),
         None | Some("") => Err(invalid_request("`client_id` is missing")),
-        Some(_) => Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)")),
+        Some(_) => {
+            Err(OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client_id (this service serves warden-cli)"))
+        }
     }
 }
 

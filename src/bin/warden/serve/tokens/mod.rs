@@ -25,8 +25,8 @@ pub mod flows;
 pub mod grants;
 pub mod issuer;
 pub mod oauth;
-pub mod saml;
 pub mod refresh;
+pub mod saml;
 pub mod sign_in;
 pub mod sources;
 pub mod upstream;
@@ -99,9 +99,7 @@ impl TokenService {
             Ok(Some(revocation)) => {
                 log_event(&format!(
                     "token service: no token for {} ({}): revoked by #{}",
-                    who.subject,
-                    who.source,
-                    revocation.id
+                    who.subject, who.source, revocation.id
                 ));
                 Err(oauth::OAuthError::new(
                     oauth::OAuthErrorCode::AccessDenied,

@@ -382,8 +382,7 @@ impl SignIns {
     pub fn send_upstream(&self, login_id: &str, source: &str, now: i64) -> Result<UpstreamRequest, SignInError> {
         let request = UpstreamRequest { source: source.to_string(), nonce: new_secret()?, verifier: new_secret()? };
         let mut tables = self.lock()?;
-        let login =
-            tables.logins.get_mut(login_id).filter(|l| l.expires_at > now).ok_or(SignInError::UnknownLogin)?;
+        let login = tables.logins.get_mut(login_id).filter(|l| l.expires_at > now).ok_or(SignInError::UnknownLogin)?;
         login.upstream = Some(request.clone());
         Ok(request)
     }
@@ -648,7 +647,10 @@ mod tests {
     fn the_pkce_challenge_is_rfc_7636s_example() {
         assert_eq!(pkce_challenge(VERIFIER), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert!(pkce_matches(VERIFIER, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
         assert!(is_pkce_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
         assert!(!is_pkce_challenge("plain-text-challenge"));
         assert!(!is_pkce_verifier("short"), "fewer than 43 characters");
@@ -724,7 +726,10 @@ mod tests {
         let redirect = "http://localhost:5000/cb";
         let code = cli_code(&sign_ins, redirect);
         let late = NOW + 5 + CODE_LIFETIME_SECONDS;
-        assert_eq!(sign_ins.redeem_code(&code, CLI_CLIENT_ID, redirect, VERIFIER, late).unwrap_err().code, OAuthErrorCode::InvalidGrant);
+        assert_eq!(
+            sign_ins.redeem_code(&code, CLI_CLIENT_ID, redirect, VERIFIER, late).unwrap_err().code,
+            OAuthErrorCode::InvalidGrant
+        );
     }
 
     #[test]

@@ -58,7 +58,8 @@ impl std::fmt::Debug for OidcClient {
 
 impl Default for OidcClient {
     fn default() -> Self {
-        let agent = ureq::Agent::config_builder().timeout_global(Some(CALL_TIMEOUT)).http_status_as_error(false).build();
+        let agent =
+            ureq::Agent::config_builder().timeout_global(Some(CALL_TIMEOUT)).http_status_as_error(false).build();
         Self { agent: agent.into(), discovered: Mutex::new(HashMap::new()) }
     }
 }
@@ -93,7 +94,10 @@ impl OidcClient {
             }
         };
         Ok(Endpoints {
-            authorization: trusted(client.authorization_endpoint.as_ref().unwrap_or(&discovered.authorization), "authorization_endpoint")?,
+            authorization: trusted(
+                client.authorization_endpoint.as_ref().unwrap_or(&discovered.authorization),
+                "authorization_endpoint",
+            )?,
             token: trusted(client.token_endpoint.as_ref().unwrap_or(&discovered.token), "token_endpoint")?,
         })
     }
@@ -112,7 +116,11 @@ impl OidcClient {
         Ok(Endpoints { authorization: field("authorization_endpoint")?, token: field("token_endpoint")? })
     }
 
-    fn read_json(&self, answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> Result<Value, String> {
+    fn read_json(
+        &self,
+        answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<Value, String> {
         let mut answer =
             answer.map_err(|e| format!("the provider's {what}: {}", crate::serve::webhook::describe_http_error(&e)))?;
         let status = answer.status().as_u16();
@@ -228,7 +236,14 @@ client:
     fn the_authorization_url_carries_state_nonce_and_an_s256_challenge() {
         let okta = provider(OKTA);
         let request = UpstreamRequest { source: "okta".into(), nonce: "n0nce".into(), verifier: "v".repeat(43) };
-        let url = authorization_url(&okta, "https://example.okta.com/authorize?tenant=1", "https://warden.test/oauth/callback", "login1", &request).unwrap();
+        let url = authorization_url(
+            &okta,
+            "https://example.okta.com/authorize?tenant=1",
+            "https://warden.test/oauth/callback",
+            "login1",
+            &request,
+        )
+        .unwrap();
         assert_eq!(
             url,
             format!(
