@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 mod common;
 
-use common::{form, Serve, Workspace};
+use common::{demo_policy, form, Serve, Workspace};
 
 const CLI: &str = "warden-cli";
 const LOOPBACK: &str = "http://127.0.0.1:53682/callback";
@@ -73,20 +73,8 @@ impl FakeProvider {
 }
 
 fn policy(provider_port: u16) -> String {
-    format!(
-        r#"version: 1
-identity:
-  providers:
-    - {{ name: demo, issuer: warden-demo, audiences: [warden], jwks: {{ file: jwks.json }} }}
-credentials:
-  anthropic: {{ env: ANTHROPIC_API_KEY }}
-bindings:
-  - {{ group: eng, role: developer }}
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-token_service:
+    demo_policy(&format!(
+        r#"token_service:
   issuer: "https://warden.test"
   session_lifetime: 1h
   oidc:
@@ -100,7 +88,7 @@ token_service:
         authorization_endpoint: "http://127.0.0.1:{provider_port}/authorize"
         token_endpoint: "http://127.0.0.1:{provider_port}/token"
 "#
-    )
+    ))
 }
 
 struct Fixture {

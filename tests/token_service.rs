@@ -12,33 +12,11 @@ use serde_json::{json, Map, Value};
 
 mod common;
 
-use common::{form, run, Serve, Workspace};
+use common::{demo_policy as policy, form, run, Serve, Workspace};
 
 const ISSUER: &str = "https://warden.test";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
-
-/// The identity provider every policy trusts (the workspace's demo issuer) and the gateway's
-/// own sections; `sections` adds `approvals`, `audit`, `accounting` or `token_service`.
-fn policy(sections: &str) -> String {
-    format!(
-        r#"version: 1
-identity:
-  providers:
-    - {{ name: demo, issuer: warden-demo, audiences: [warden], jwks: {{ file: jwks.json }} }}
-credentials:
-  anthropic: {{ env: ANTHROPIC_API_KEY }}
-  approvals-token: {{ env: WARDEN_APPROVALS_TOKEN }}
-  approvals-verdict-key: {{ env: WARDEN_APPROVALS_VERDICT_KEY }}
-bindings:
-  - {{ group: eng, role: developer }}
-roles:
-  developer:
-    credential: anthropic
-    models: ["claude-*"]
-{sections}"#
-    )
-}
 
 /// A token service trusting the demo issuer as an OIDC provider (audience `warden-cli`) and as
 /// a GitHub Actions issuer (audience `https://warden.test`).

@@ -209,3 +209,26 @@ pub fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// A small policy: the workspace's demo issuer as the provider, the credentials the gateway's
+/// sections name, `eng` bound to a `developer` role, and `sections` (top-level YAML:
+/// `approvals`, `audit`, `accounting`, `token_service`) appended.
+pub fn demo_policy(sections: &str) -> String {
+    format!(
+        r#"version: 1
+identity:
+  providers:
+    - {{ name: demo, issuer: warden-demo, audiences: [warden], jwks: {{ file: jwks.json }} }}
+credentials:
+  anthropic: {{ env: ANTHROPIC_API_KEY }}
+  approvals-token: {{ env: WARDEN_APPROVALS_TOKEN }}
+  approvals-verdict-key: {{ env: WARDEN_APPROVALS_VERDICT_KEY }}
+bindings:
+  - {{ group: eng, role: developer }}
+roles:
+  developer:
+    credential: anthropic
+    models: ["claude-*"]
+{sections}"#
+    )
+}
