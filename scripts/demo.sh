@@ -83,6 +83,9 @@ for provider in policy.get("identity", {}).get("providers", []):
     jwks = provider.get("jwks", {})
     if "file" in jwks:  # relative to the chosen policy's directory, not .demo/
         jwks["file"] = str((source.parent / jwks["file"]).resolve())
+# The kill switch (docs/identity.md): leads may revoke; gateways refresh the list every second.
+if "approvals" in policy:  # without its own service the list comes from the approval service
+    policy["identity"].setdefault("revocation", {"revokers": ["leads"]})
 if "token_service" not in policy:
     policy["identity"]["providers"].append({
         "name": "warden-service", "issuer": service, "audiences": ["warden"],
@@ -215,6 +218,10 @@ cat <<BANNER
       $warden token                              # a fresh token, refreshed as needed
       ~/.claude/settings.json: {"apiKeyHelper": "$warden token", "env": {"ANTHROPIC_BASE_URL":
         "http://127.0.0.1:$port", "CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "300000"}}
+
+  Kill switch: revoke a subject, group, job or token on every gateway within seconds:
+      $warden revoke subject alice --gateway-token-file .demo/approvals-token
+      $warden revoke list --gateway-token-file .demo/approvals-token     (open $approvals_url/revocations)
 
   SAML sign-in: the SAML IdP simulator (TEST ONLY) at $saml_idp_url is provider demo-saml;
   the service's SP metadata: $approvals_url/saml/demo-saml/metadata

@@ -44,8 +44,12 @@ def start_demo(log_path, **env_extra) -> tuple[subprocess.Popen, int]:
         assert proc.poll() is None, log_path.read_text()
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
-                if r.read().strip() == b"LIVE":
+                live = r.read().strip() == b"LIVE"
+            # The demo's gateway fails closed until its first revocation list arrives (~1 s).
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats/prometheus", timeout=1) as r:
+                if live and re.search(r'revocation_refreshes\{outcome="changed"\} [1-9]', r.read().decode()):
                     return proc, port
+            time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
     stop_demo(proc)
