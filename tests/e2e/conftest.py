@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass, field
@@ -657,6 +658,16 @@ class Service:
                                               "content-type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def post_form(self, path: str, form: dict) -> tuple[int, dict]:
+        """POSTs `form` URL-encoded (the token endpoint's shape); (status, JSON answer)."""
+        req = urllib.request.Request(f"{self.url}{path}", data=urllib.parse.urlencode(form).encode(),
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, json.load(r)
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")

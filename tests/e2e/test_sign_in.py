@@ -71,15 +71,6 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def post_form(url: str, form: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode())
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 @dataclass
 class Setup:
     service: Service
@@ -176,11 +167,11 @@ def cli_sign_in(setup: Setup, username: str = "carol", groups: str = "eng") -> d
     assert hop.status == 303 and hop.location and hop.location.startswith(f"{LOOPBACK}?"), hop
     back = urllib.parse.parse_qs(urllib.parse.urlsplit(hop.location).query)
     assert back["state"] == [state]
-    status, tokens = post_form(f"{setup.service.url}/oauth/token", {
+    status, tokens = setup.service.post_form("/oauth/token", {
         "grant_type": "authorization_code", "code": back["code"][0], "code_verifier": verifier,
         "redirect_uri": LOOPBACK, "client_id": CLIENT})
     assert status == 200, tokens
-    again, refused = post_form(f"{setup.service.url}/oauth/token", {
+    again, refused = setup.service.post_form("/oauth/token", {
         "grant_type": "authorization_code", "code": back["code"][0], "code_verifier": verifier,
         "redirect_uri": LOOPBACK, "client_id": CLIENT})
     assert (again, refused["error"]) == (400, "invalid_grant"), "a code works once"
@@ -205,28 +196,27 @@ def test_the_cli_flow_gives_a_token_the_gateway_accepts(setup, upstream):
 
 def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_sign_in(setup):
     tokens = cli_sign_in(setup, "dave")
-    token_url = f"{setup.service.url}/oauth/token"
-    status, fresh = post_form(token_url, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+    status, fresh = setup.service.post_form("/oauth/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
                                           "client_id": CLIENT})
     assert status == 200, fresh
     assert fresh["refresh_token"] != tokens["refresh_token"] and claims(fresh["access_token"])["sub"] == "dave"
-    status, reused = post_form(token_url, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+    status, reused = setup.service.post_form("/oauth/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
                                            "client_id": CLIENT})
     assert (status, reused["error"]) == (400, "invalid_grant")
     assert "revoked" in reused["error_description"]
-    status, after = post_form(token_url, {"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"],
+    status, after = setup.service.post_form("/oauth/token", {"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"],
                                           "client_id": CLIENT})
     assert (status, after["error"]) == (400, "invalid_grant"), "the whole sign-in is revoked"
 
 
 def test_the_device_flow_signs_in_a_terminal(setup, upstream):
-    status, device = post_form(f"{setup.service.url}/oauth/device_authorization", {"client_id": CLIENT})
+    status, device = setup.service.post_form("/oauth/device_authorization", {"client_id": CLIENT})
     assert status == 200, device
     assert re.fullmatch(r"[B-Z]{4}-[B-Z]{4}", device["user_code"])
     assert device["verification_uri"] == f"{setup.service.url}/device"
     assert (device["expires_in"], device["interval"]) == (600, 5)
     poll = {"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": CLIENT}
-    status, pending = post_form(f"{setup.service.url}/oauth/token", poll)
+    status, pending = setup.service.post_form("/oauth/token", poll)
     assert (status, pending["error"]) == (400, "authorization_pending")
 
     browser = Browser()
@@ -244,7 +234,7 @@ def test_the_device_flow_signs_in_a_terminal(setup, upstream):
     interval = device["interval"]
     while True:  # a real client's loop: wait the interval, slower when told so
         time.sleep(interval)
-        status, answer = post_form(f"{setup.service.url}/oauth/token", poll)
+        status, answer = setup.service.post_form("/oauth/token", poll)
         if answer.get("error") != "slow_down":
             break
         interval += 5

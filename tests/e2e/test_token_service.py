@@ -6,10 +6,7 @@ refused with 401."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 
 import jwt
@@ -48,15 +45,8 @@ def token_service(tmp_path_factory, make_policy, issuer):
 
 
 def exchange(service: Service, subject_token: str) -> tuple[int, dict]:
-    body = urllib.parse.urlencode({"grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
-                                   "subject_token_type": ID_TOKEN}).encode()
-    request = urllib.request.Request(f"{service.url}/oauth/token", data=body, method="POST", headers={
-        "content-type": "application/x-www-form-urlencoded"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return service.post_form("/oauth/token", {"grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+                                              "subject_token_type": ID_TOKEN})
 
 
 def test_an_exchanged_token_calls_claude_through_the_gateway_and_an_unknown_key_is_refused(
