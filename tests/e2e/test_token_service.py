@@ -7,7 +7,6 @@ refused with 401."""
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import jwt
 import pytest
