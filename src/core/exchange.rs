@@ -1100,7 +1100,7 @@ impl Exchange {
         }
         let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let content_type = header("content-type").unwrap_or("");
-        let event_stream = content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream");
+        let event_stream = crate::core::sse::is_event_stream(content_type);
         self.status = header(":status").and_then(|s| s.trim().parse().ok());
         if let Some(trail) = self.trail.as_mut() {
             trail.on_response_headers(self.status, header("request-id"), event_stream);

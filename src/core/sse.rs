@@ -24,6 +24,12 @@
 
 use std::fmt;
 
+/// Whether a `content-type` value announces an event stream (`text/event-stream`, any case,
+/// parameters allowed).
+pub fn is_event_stream(content_type: &str) -> bool {
+    content_type.trim_start().to_ascii_lowercase().starts_with("text/event-stream")
+}
+
 /// One dispatched event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseEvent {

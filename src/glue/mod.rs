@@ -384,9 +384,8 @@ impl HttpContext for WardenHttp {
             Err(e) => return self.fail_response("reading response headers", e),
         };
         if self.revocation.is_some() {
-            self.event_stream = headers.iter().any(|(name, value)| {
-                name == "content-type" && value.trim_start().to_ascii_lowercase().starts_with("text/event-stream")
-            });
+            self.event_stream =
+                headers.iter().any(|(name, value)| name == "content-type" && crate::core::sse::is_event_stream(value));
         }
         match exchange.on_response_headers(&gateway, &headers) {
             ResponseStep::Pass | ResponseStep::Observe => Action::Continue,
