@@ -134,9 +134,7 @@ async fn exchange(service: Arc<TokenService>, request: &TokenRequest) -> Result<
     let outcome = tokio::task::spawn_blocking(move || {
         let now = u64::try_from(unix_now()).unwrap_or(0);
         let who = service.verify_source_token(&subject_token, now)?;
-        service.refuse_revoked(&who, now)?;
-        let minted =
-            service.issuer.mint(&who, now).map_err(|e| OAuthError::new(OAuthErrorCode::ServerError, e.to_string()))?;
+        let minted = service.mint(&who, now)?;
         Ok((who, minted, now))
     })
     .await
@@ -152,13 +150,7 @@ async fn exchange(service: Arc<TokenService>, request: &TokenRequest) -> Result<
                 who.claims.len(),
                 minted.token_id
             ));
-            Ok(TokenResponse {
-                access_token: minted.token,
-                issued_token_type: JWT_TOKEN_TYPE,
-                token_type: "Bearer",
-                expires_in: minted.expires_at.saturating_sub(now),
-                refresh_token: None,
-            })
+            Ok(TokenResponse::bearer(minted, now, None))
         }
         Err(error) => {
             log_event(&format!("token exchange refused: {error}"));

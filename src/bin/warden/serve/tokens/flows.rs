@@ -452,12 +452,12 @@ async fn console_finish(State(flows): State<Flows>, headers: HeaderMap, Query(qu
         Err(e) => return sign_in_error(&e),
     };
     let now_seconds = u64::try_from(now).unwrap_or_default();
-    if let Err(e) = flows.tokens.refuse_revoked(&who, now_seconds) {
-        return error(StatusCode::FORBIDDEN, &e.description);
-    }
-    let minted = match flows.tokens.issuer.mint_for(&who, now_seconds, &console.audience, console.lifetime) {
+    let minted = match flows.tokens.mint_for(&who, now_seconds, &console.audience, console.lifetime) {
         Ok(minted) => minted,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) if e.code == super::oauth::OAuthErrorCode::AccessDenied => {
+            return error(StatusCode::FORBIDDEN, &e.description)
+        }
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.description),
     };
     let approver = match service.verifier.verify(&minted.token).await {
         Ok(approver) => approver,

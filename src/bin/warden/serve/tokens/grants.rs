@@ -26,7 +26,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::endpoint::TokenRequest;
-use super::oauth::{no_store, OAuthError, OAuthErrorCode, TokenResponse, JWT_TOKEN_TYPE};
+use super::oauth::{no_store, OAuthError, OAuthErrorCode, TokenResponse};
 use super::refresh::RefreshError;
 use super::sign_in::{query_escape, SignInError, CLI_CLIENT_ID};
 use super::{SignedIn, TokenService};
@@ -109,15 +109,8 @@ pub fn refresh_grant(tokens: &TokenService, refresh_token: &str, now: i64) -> Re
 }
 
 fn answer(tokens: &TokenService, who: &SignedIn, refresh_token: String, now: i64) -> Result<TokenResponse, OAuthError> {
-    tokens.refuse_revoked(who, u64::try_from(now).unwrap_or_default())?;
-    let minted = tokens.issuer.mint(who, u64::try_from(now).unwrap_or_default()).map_err(server_error)?;
-    Ok(TokenResponse {
-        access_token: minted.token,
-        issued_token_type: JWT_TOKEN_TYPE,
-        token_type: "Bearer",
-        expires_in: minted.expires_at.saturating_sub(u64::try_from(now).unwrap_or_default()),
-        refresh_token: Some(refresh_token),
-    })
+    let now = u64::try_from(now).unwrap_or_default();
+    Ok(TokenResponse::bearer(tokens.mint(who, now)?, now, Some(refresh_token)))
 }
 
 /// Form of `POST /oauth/device_authorization`.

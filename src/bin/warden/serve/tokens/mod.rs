@@ -88,10 +88,32 @@ pub struct ConsoleSessions {
 pub const MAX_CONSOLE_SESSION_SECONDS: u64 = 3600;
 
 impl TokenService {
+    /// Mints a Warden token for `who` at `now` (seconds), refusing an identity a revocation
+    /// covers: the one way every grant mints.
+    pub fn mint(&self, who: &SignedIn, now: u64) -> Result<issuer::MintedToken, oauth::OAuthError> {
+        self.refuse_revoked(who, now)?;
+        self.issuer
+            .mint(who, now)
+            .map_err(|e| oauth::OAuthError::new(oauth::OAuthErrorCode::ServerError, e.to_string()))
+    }
+
+    /// [`Self::mint`] for another audience and lifetime (a console session).
+    pub fn mint_for(
+        &self,
+        who: &SignedIn,
+        now: u64,
+        audience: &str,
+        lifetime: u64,
+    ) -> Result<issuer::MintedToken, oauth::OAuthError> {
+        self.refuse_revoked(who, now)?;
+        self.issuer
+            .mint_for(who, now, audience, lifetime)
+            .map_err(|e| oauth::OAuthError::new(oauth::OAuthErrorCode::ServerError, e.to_string()))
+    }
+
     /// Refuses `who` when a revocation covers it (subject, a group, its job claims), so a
-    /// revoked person or job cannot mint, refresh or sign into the console. Every grant calls
-    /// this right before minting.
-    pub fn refuse_revoked(&self, who: &SignedIn, now: u64) -> Result<(), oauth::OAuthError> {
+    /// revoked person or job cannot mint, refresh or sign into the console.
+    fn refuse_revoked(&self, who: &SignedIn, now: u64) -> Result<(), oauth::OAuthError> {
         let Some(store) = &self.revocations else { return Ok(()) };
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         match store.covers(&who.subject, &who.groups, &who.claims, None, now) {

@@ -35,6 +35,19 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
+impl TokenResponse {
+    /// The answer carrying `minted`, issued at `now` (seconds), with a person's `refresh_token`.
+    pub fn bearer(minted: super::issuer::MintedToken, now: u64, refresh_token: Option<String>) -> Self {
+        Self {
+            access_token: minted.token,
+            issued_token_type: JWT_TOKEN_TYPE,
+            token_type: "Bearer",
+            expires_in: minted.expires_at.saturating_sub(now),
+            refresh_token,
+        }
+    }
+}
+
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
         no_store(StatusCode::OK, serde_json::to_string(&self).unwrap_or_default())
