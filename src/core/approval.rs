@@ -379,6 +379,46 @@ pub struct HoldRequest<'a> {
     pub prefill_excerpt: &'a str,
     /// How long the filter waits, in seconds.
     pub hold_seconds: u64,
+    /// The agent session the request belongs to (Claude Code's session id), which a session
+    /// grant covers; absent when the client named none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<&'a str>,
+    /// The agent that sent the request, when Claude Code marked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentView<'a>>,
+    /// For a tool call Claude proposed (held in the answer): the call itself. Absent for a
+    /// request held before it went upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<ToolCallView<'a>>,
+}
+
+/// The agent that sent a request (Claude Code's subagent headers).
+#[derive(Debug, Serialize)]
+pub struct AgentView<'a> {
+    /// `x-claude-code-agent-id`.
+    pub id: Option<&'a str>,
+    /// `x-claude-code-parent-agent-id`.
+    pub parent: Option<&'a str>,
+}
+
+/// A proposed tool call as the approver sees it.
+#[derive(Debug, Serialize)]
+pub struct ToolCallView<'a> {
+    /// The block's id (`toolu_…`).
+    pub id: &'a str,
+    /// `tool_use`, `server_tool_use` or `mcp_tool_use`.
+    pub kind: &'a str,
+    /// The tool's name.
+    pub name: &'a str,
+    /// The MCP server of an `mcp_tool_use` block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<&'a str>,
+    /// The full input as JSON text, masked by every detector.
+    pub input: &'a str,
+    /// The rule that asked for approval (its id).
+    pub rule: &'a str,
+    /// The rule's reason, in words.
+    pub reason: &'a str,
 }
 
 /// The caller as the approver sees it.

@@ -955,6 +955,9 @@ impl Exchange {
             system_excerpt: &system_excerpt,
             prefill_excerpt: &prefill_excerpt,
             hold_seconds: settings.hold_seconds,
+            session_id: None,
+            agent: None,
+            tool_call: None,
         };
         let body = serde_json::to_vec(&hold)
             .map_err(|_| Denial::new(Reason::InternalError, "encoding the approval request failed"))?;

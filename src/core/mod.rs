@@ -23,4 +23,5 @@ pub mod secret;
 pub mod splice;
 pub mod sse;
 pub mod stream_cut;
+pub mod tools;
 pub mod verdict;

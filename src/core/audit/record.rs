@@ -117,6 +117,22 @@ pub struct ApprovalView {
     pub reviewer: Option<String>,
     /// The signed verdict, kept as evidence.
     pub verdict: Option<String>,
+    /// When the approval came from a session grant (or created one): its scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantView>,
+}
+
+/// A session grant: an approval that covers later requests of one agent session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantView {
+    /// The grant's id.
+    pub id: String,
+    /// The session it covers.
+    pub session_id: String,
+    /// Unix seconds when it ends.
+    pub expires_at: u64,
+    /// The trigger reasons it covers.
+    pub reasons: Vec<String>,
 }
 
 /// The request as forwarded: parameters inline, system prompt and messages by blob name.
@@ -230,6 +246,54 @@ pub struct Record {
     pub outcome: Outcome,
     /// Blob texts this record introduces, by name.
     pub blobs: BTreeMap<String, String>,
+    /// The agent that sent the request, when Claude Code marked it (subagents).
+    pub agent: Option<AgentRecord>,
+    /// The tool calls Claude proposed in the answer and what Warden did with each.
+    pub tool_calls: Vec<ToolCallRecord>,
+    /// The `tool_result` blocks the request sent back, with their provenance.
+    pub tool_results: Vec<ToolResultRecord>,
+}
+
+/// The agent that sent a request: Claude Code's `x-claude-code-agent-id` and
+/// `x-claude-code-parent-agent-id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AgentRecord {
+    /// The (sub)agent's id.
+    pub id: Option<String>,
+    /// The id of the agent that started it.
+    pub parent: Option<String>,
+}
+
+/// One proposed tool call and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolCallRecord {
+    /// The block's id (`toolu_…`).
+    pub id: String,
+    /// `tool_use`, `server_tool_use` or `mcp_tool_use`.
+    pub kind: String,
+    /// The tool's name.
+    pub name: String,
+    /// The input as delivered or refused, masked, as JSON text.
+    pub input: String,
+    /// `allowed`, `denied`, `approved`, `refused_by_reviewer`, `timed_out` or `incomplete`.
+    pub outcome: String,
+    /// The rule that decided (its id); `None` when no rule matched.
+    pub rule: Option<String>,
+    /// The rule's reason, in words.
+    pub reason: Option<String>,
+    /// For a call that waited for a human: the approval (review, reviewer, verdict, grant).
+    pub approval: Option<ApprovalView>,
+}
+
+/// One `tool_result` block the agent sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolResultRecord {
+    /// The `tool_use_id` it answers.
+    pub tool_use_id: String,
+    /// Its size in bytes, as the agent sent it.
+    pub bytes: u64,
+    /// Whether the role's `tools.max_result_bytes` cut or refused it.
+    pub over_limit: bool,
 }
 
 /// A record with its place in the trail, without its blobs: what `warden serve` stores.
@@ -245,6 +309,9 @@ impl Serialize for Placed<'_> {
         let r = self.record;
         let mut map = serializer.serialize_map(Some(22))?;
         // Keys in canonical (byte) order: see `Record::seal`.
+        if r.agent.is_some() {
+            map.serialize_entry("agent", &r.agent)?;
+        }
         map.serialize_entry("approval", &r.approval)?;
         map.serialize_entry("cost_nanos", &r.cost_nanos)?;
         map.serialize_entry("decision", &r.decision)?;
@@ -264,6 +331,12 @@ impl Serialize for Placed<'_> {
         map.serialize_entry("session_id", &r.session_id)?;
         map.serialize_entry("source", self.source)?;
         map.serialize_entry("timings", &r.timings)?;
+        if !r.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &r.tool_calls)?;
+        }
+        if !r.tool_results.is_empty() {
+            map.serialize_entry("tool_results", &r.tool_results)?;
+        }
         map.serialize_entry("upstream_request_id", &r.upstream_request_id)?;
         map.serialize_entry("usage", &r.usage)?;
         map.serialize_entry("version", &RECORD_VERSION)?;
@@ -981,6 +1054,9 @@ mod tests {
             timings: Timings { start: 1, first_byte: None, end: 2 },
             outcome: Outcome::Refused,
             blobs: BTreeMap::new(),
+            agent: None,
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
         };
         let sealed = record.seal("gw-1", 7).unwrap();
         let json: Value = serde_json::from_slice(&sealed.line).unwrap();
@@ -1038,6 +1114,7 @@ mod tests {
                 reasons: vec!["opus_model".into()],
                 decision: "approved".into(),
                 verdict: Some("h.p.s".into()),
+                grant: None,
             }),
             model: Some("claude-sonnet-4-6".into()),
             request: Some(RequestView {
@@ -1063,6 +1140,9 @@ mod tests {
             timings: Timings { start: 1, first_byte: Some(2), end: 3 },
             outcome: Outcome::StreamError,
             blobs: [("sha256:01".to_string(), "{\"role\":\"user\"}".to_string())].into(),
+            agent: None,
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
         }
     }
 

@@ -135,6 +135,7 @@ impl Trail {
             reasons: reasons.to_vec(),
             decision: "asked".to_string(),
             verdict: None,
+            grant: None,
         });
     }
 
@@ -236,6 +237,9 @@ impl Trail {
             timings: Timings { start: self.start_ms, first_byte: self.first_byte_ms, end: ending.at_ms },
             outcome,
             blobs,
+            agent: None,
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
         }
     }
 }

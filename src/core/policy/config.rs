@@ -469,7 +469,20 @@ pub struct ToolsConfig {
     /// (web search, code execution) or the client does (bash, text editor, computer use).
     #[serde(default)]
     pub server: Vec<String>,
+    /// Rules over the calls Claude proposes, tried in order; the first match decides
+    /// (docs/tools.md). Default: none (every proposed call is delivered as sent).
+    #[serde(default)]
+    pub rules: Vec<ToolRuleConfig>,
+    /// Largest `tool_result` block the role may send back, in bytes. Default: no limit beyond
+    /// the body size.
+    #[serde(default)]
+    pub max_result_bytes: Option<Bytes>,
 }
+
+/// One tool rule (docs/tools.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRuleConfig {}
 
 /// Gateway-wide limits.
 #[derive(Debug, Deserialize)]

@@ -96,6 +96,10 @@ pub struct Role {
     pub client_tools: GlobSet,
     /// Allowed Anthropic-defined tool types.
     pub server_tools: GlobSet,
+    /// Rules over the calls Claude proposes ([`crate::core::tools::rules`]).
+    pub tool_rules: crate::core::tools::rules::ToolRules,
+    /// Largest `tool_result` block the role may send back, in bytes.
+    pub max_tool_result_bytes: Option<u64>,
     /// Allowed MCP server URLs, matched part by part.
     pub mcp_servers: UrlGlobSet,
     /// Allowed `anthropic-beta` values.
@@ -654,6 +658,8 @@ fn compile_role(
         thinking_budget: check.cap(&format!("{path}.thinking_budget"), &role.thinking_budget),
         client_tools: check.globs(&format!("{path}.tools.client"), &role.tools.client),
         server_tools: check.globs(&format!("{path}.tools.server"), &role.tools.server),
+        tool_rules: crate::core::tools::rules::ToolRules::default(),
+        max_tool_result_bytes: role.tools.max_result_bytes.map(|b| b.0),
         mcp_servers: check.url_globs(&format!("{path}.mcp_servers"), &role.mcp_servers),
         betas: check.globs(&format!("{path}.betas"), &role.betas),
         streaming: role.streaming,

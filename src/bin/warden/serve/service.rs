@@ -642,6 +642,9 @@ pub(crate) mod tests {
             system_excerpt: "You are Claude Code",
             prefill_excerpt: "Sure:",
             hold_seconds: 120,
+            session_id: None,
+            agent: None,
+            tool_call: None,
         };
         let got: HoldRequest = serde_json::from_str(&serde_json::to_string(&sent).unwrap()).unwrap();
         assert_eq!((got.version, got.request_id.as_str(), got.fingerprint.as_str()), (1, "req_warden_9", FP));
