@@ -413,7 +413,7 @@ pub struct Exchange {
 }
 
 /// What the client's headers say about its agent session and agent, bounded like the record's
-/// labels (printable ASCII, at most 128 characters).
+/// labels (printable ASCII, at most 128 characters). Read only when the policy has approvals.
 #[derive(Debug, Default)]
 struct HoldLabels {
     /// `x-claude-code-session-id`, as sent (the body's `metadata.user_id` is read at the hold).
@@ -548,7 +548,7 @@ impl Exchange {
             cut: None,
             cut_noted: false,
             cut_ending: EndingStyle::for_client(head.header("user-agent")),
-            hold_labels: HoldLabels::of(head),
+            hold_labels: if gateway.policy.approvals.is_some() { HoldLabels::of(head) } else { HoldLabels::default() },
         }
     }
 
