@@ -251,6 +251,8 @@ mod tests {
             dlp: Vec::new(),
             tokens: None,
             cost_nanos: None,
+            agent: None,
+            results: Vec::new(),
         }
     }
 
