@@ -18,7 +18,14 @@ use warden::core::tools::{CallContext, CallKind, ToolCall};
 const POLICY: &str = include_str!("../tests/fixtures/tool-rules-policy.yaml");
 
 fn call(name: &str, input: serde_json::Value) -> ToolCall {
-    ToolCall { id: "toolu_01".into(), kind: CallKind::ToolUse, name: name.into(), server_name: None, input, malformed: false }
+    ToolCall {
+        id: "toolu_01".into(),
+        kind: CallKind::ToolUse,
+        name: name.into(),
+        server_name: None,
+        input,
+        malformed: false,
+    }
 }
 
 fn judging(c: &mut Criterion) {
@@ -38,7 +45,9 @@ fn judging(c: &mut Criterion) {
     ];
     for (name, command) in commands {
         let bash = call("Bash", json!({ "command": command, "description": "run it" }));
-        c.bench_function(&format!("tool_rules/{name}"), |b| b.iter(|| black_box(rules.judge(black_box(&bash), &context))));
+        c.bench_function(&format!("tool_rules/{name}"), |b| {
+            b.iter(|| black_box(rules.judge(black_box(&bash), &context)))
+        });
     }
     let read = call("Read", json!({ "file_path": "/home/dev/src/app/src/core/tools/rules.rs" }));
     c.bench_function("tool_rules/read_path", |b| b.iter(|| black_box(rules.judge(black_box(&read), &context))));
