@@ -168,15 +168,22 @@ pub(super) fn parse_service_url(url: &str) -> Result<(String, String, String), S
     Ok((url.to_string(), authority.to_string(), prefix.to_string()))
 }
 
-pub(super) fn compile_role(check: &mut Checker, path: &str, config: &RoleApprovalConfig) -> RoleApproval {
+/// `approves_tool_calls`: the role has a tool rule whose action is `approve`, which is reason
+/// enough for the section without request triggers.
+pub(super) fn compile_role(
+    check: &mut Checker,
+    path: &str,
+    config: &RoleApprovalConfig,
+    approves_tool_calls: bool,
+) -> RoleApproval {
     if config.approvers.is_empty() || config.approvers.iter().any(String::is_empty) {
         check.error(format!("{path}.approvers"), "at least one approver group is required");
     }
     if config.grant_uses == 0 {
         check.error(format!("{path}.grant_uses"), "must be at least 1");
     }
-    if config.triggers.is_empty() {
-        check.error(format!("{path}.triggers"), "at least one trigger is required");
+    if config.triggers.is_empty() && !approves_tool_calls {
+        check.error(format!("{path}.triggers"), "at least one trigger (or a tool rule with action approve) is required");
     }
     let triggers = config
         .triggers
@@ -426,4 +433,24 @@ roles:
             other => panic!("unexpected condition {other:?}"),
         }
     }
+
+    #[test]
+    fn a_role_whose_tool_rules_approve_needs_no_request_trigger() {
+        let without_triggers = POLICY.replace(
+            "      triggers:\n        - { reason: opus_model, models: [\"claude-opus-*\"] }\n",
+            "",
+        );
+        assert_eq!(
+            errors_of(&without_triggers),
+            vec!["roles.developer.approval.triggers: at least one trigger (or a tool rule with action approve) is required"]
+        );
+        let approving = without_triggers.replace(
+            "    approval:\n",
+            "    tools:\n      rules:\n        - { id: force_push, tools: Bash, action: approve, reason: force push, \
+             command: { matches: \"push --force\" } }\n    approval:\n",
+        );
+        let policy = Policy::parse(&approving).unwrap();
+        assert!(policy.roles[0].approval.as_ref().unwrap().triggers.is_empty());
+    }
+
 }

@@ -923,7 +923,9 @@ pub struct RoleApprovalConfig {
     /// `approvals.grant_ttl`. Default `1`.
     #[serde(default = "default_grant_uses")]
     pub grant_uses: u32,
-    /// Conditions that hold a request for approval; at least one.
+    /// Conditions that hold a request for approval; at least one, unless a tool rule of the
+    /// role has action `approve`. Default: none.
+    #[serde(default)]
     pub triggers: Vec<TriggerConfig>,
 }
 

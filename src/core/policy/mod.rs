@@ -27,7 +27,7 @@ pub mod url_glob;
 use crate::core::dlp::mask::MaskKey;
 use crate::core::secret::Secret;
 pub use bindings::{Binding, ClaimPath};
-use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig};
+use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig, ToolActionConfig};
 use glob::{Glob, GlobSet};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -666,7 +666,10 @@ fn compile_role(
         streaming: role.streaming,
         max_body_bytes,
         dlp_profile: 0,
-        approval: role.approval.as_ref().map(|a| approvals::compile_role(check, &format!("{path}.approval"), a)),
+        approval: role.approval.as_ref().map(|a| {
+            let approves_tool_calls = role.tools.rules.iter().any(|rule| rule.action == ToolActionConfig::Approve);
+            approvals::compile_role(check, &format!("{path}.approval"), a, approves_tool_calls)
+        }),
         budgets: Vec::new(),
     }
 }
