@@ -13,6 +13,7 @@
 //! (file paths against globs and the agent's workspace). Nothing here calls the host.
 
 pub mod command;
+pub mod govern;
 pub mod hold;
 pub mod paths;
 pub mod rules;
