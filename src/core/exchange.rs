@@ -47,7 +47,8 @@
 
 use crate::core::approval::{self, AgentView, CallerView, HoldRequest, RequestFacts, ToolCallView, EXCERPT_CHARS};
 use crate::core::audit::record::{
-    job_id, ApprovalView, BlobNames, Forwarded, GrantView, Record, Recorder, JOB_HEADER, SESSION_HEADER,
+    job_id, AgentRecord, ApprovalView, BlobNames, Forwarded, GrantView, Record, Recorder, ToolResultRecord, JOB_HEADER,
+    SESSION_HEADER,
 };
 use crate::core::audit::trail::{ClientLabels, Ending, Trail};
 use crate::core::budget::ledger::{Amount, MemoryStore, Store};
@@ -68,7 +69,9 @@ use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::{apply, splice_of};
 use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
+use crate::core::tools::agents::{read_agent_headers, AGENT_HEADER, PARENT_AGENT_HEADER};
 use crate::core::tools::govern::{self, Answered, Governor, Judge, RequestGist};
+use crate::core::tools::results::{examine, with_withheld, CallMemo, Examined};
 use crate::core::tools::rules::ToolRules;
 use crate::core::tools::{AgentIds, CallContext, Judgement, ToolAction, ToolCall};
 use crate::core::verdict::{self, Decision};
@@ -91,6 +94,9 @@ pub struct Gateway {
     ledger: Box<dyn Store>,
     /// Settlements the ledger refused, tried again on the tick ([`Gateway::retry_unsettled`]).
     unsettled: RefCell<Vec<Unsettled>>,
+    /// The tool calls this worker's answers proposed, for the provenance of the `tool_result`s
+    /// that answer them ([`crate::core::tools::results`]).
+    tool_calls: RefCell<CallMemo>,
 }
 
 /// Most refused settlements a worker keeps for another try; beyond, the oldest are given up (its
@@ -113,6 +119,7 @@ impl Gateway {
             audit_blobs,
             ledger: Box::new(MemoryStore::default()),
             unsettled: RefCell::new(Vec::new()),
+            tool_calls: RefCell::new(CallMemo::default()),
         })
     }
 
@@ -430,8 +437,10 @@ pub struct Exchange {
     cut_noted: bool,
     /// How a cut answer ends for this client (from its `user-agent`).
     cut_ending: EndingStyle,
-    /// The agent that sent the request (Claude Code's subagent headers).
+    /// The (sub)agent that sent the request, once its headers were judged ([`Exchange::agent`]).
     agent: AgentIds,
+    /// The `tool_result` blocks of the request's newest message, for the record.
+    tool_results: Vec<ToolResultRecord>,
     /// The agent session header (Claude Code's `x-claude-code-session-id`), as sent.
     session_header: Option<String>,
     /// The answer's tool calls, governed (only when the role has tool rules).
@@ -585,13 +594,18 @@ impl Exchange {
             cut: None,
             cut_noted: false,
             cut_ending: EndingStyle::for_client(head.header("user-agent")),
-            agent: AgentIds {
-                agent_id: head.header("x-claude-code-agent-id").map(|v| v.chars().take(128).collect()),
-                parent_agent_id: head.header("x-claude-code-parent-agent-id").map(|v| v.chars().take(128).collect()),
-            },
+            agent: AgentIds::default(),
+            tool_results: Vec::new(),
             tools: None,
             session_header: head.header(SESSION_HEADER).map(|v| v.chars().take(256).collect()),
         }
+    }
+
+    /// The (sub)agent that sent the request, as Claude Code's headers say (empty for the main
+    /// agent, and until the headers were judged): the tool rules' [`crate::core::tools::CallContext`]
+    /// reads it.
+    pub fn agent(&self) -> &AgentIds {
+        &self.agent
     }
 
     /// Authenticates the caller and binds the role; a caller whose token verified but who gets
@@ -635,6 +649,7 @@ impl Exchange {
     fn judge_headers(&mut self, gateway: &Gateway, head: &RequestHead) -> Result<HeadersStep, Denial> {
         let policy = &gateway.policy;
         self.identify(gateway, head)?;
+        self.agent = read_agent_headers(head.header_values(AGENT_HEADER), head.header_values(PARENT_AGENT_HEADER))?;
         let endpoint = classify(head.method, head.path)?;
         self.endpoint = Some(endpoint.clone());
         self.note_endpoint();
@@ -725,6 +740,8 @@ impl Exchange {
         let wants_digests = redaction.is_active() || self.trail.is_some();
         let governs = !role.tool_rules.is_empty() && kind == BodyKind::Messages;
         let mut gist = RequestGist::default();
+        let (result_limit, list_results) = (role.max_tool_result_bytes, self.trail.is_some());
+        let mut results = Examined::default();
         let checked = check_body_with(role, kind, body, |text, messages, system| {
             if governs {
                 gist = govern::gist_of(messages, system);
@@ -732,12 +749,15 @@ impl Exchange {
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
-            mask_messages(&redaction, text, messages, system, &digests, tally, memo)
+            let masks = mask_messages(&redaction, text, messages, system, &digests, tally, memo)?;
+            results = examine(text, messages, result_limit, list_results)?;
+            Ok(with_withheld(masks, std::mem::take(&mut results.withheld)))
         });
         let mut verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
+        self.note_tool_results(gateway, results);
         if let (Some(trail), Some(names)) = (self.trail.as_mut(), gateway.audit_blobs.as_ref()) {
             let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
             let outline = std::mem::take(&mut verdict.outline);
@@ -805,6 +825,17 @@ impl Exchange {
             (None, Some(body)) => BodyStep::Replace { body, clamped: verdict.clamped },
             (None, None) => BodyStep::Forward,
         }
+    }
+
+    /// Keeps the newest message's `tool_result`s for the record, with what this worker remembers
+    /// of the calls they answer, and logs the results withheld over the role's limit.
+    fn note_tool_results(&mut self, gateway: &Gateway, results: Examined) {
+        let withheld = results.newest.iter().filter(|r| r.over_limit).count();
+        if withheld > 0 {
+            log::info!("{} withheld {withheld} tool result(s) over the role's max_result_bytes", self.request_id);
+        }
+        let memo = gateway.tool_calls.borrow();
+        self.tool_results = results.newest.into_iter().map(|seen| memo.record_of(seen)).collect();
     }
 
     /// The request goes upstream from here.
@@ -1452,6 +1483,12 @@ impl Exchange {
             record.tool_calls = governor.records();
         }
         record.mask_labels(&mut mask);
+        record.agent = self.agent.is_subagent().then(|| AgentRecord {
+            id: self.agent.agent_id.clone(),
+            parent: self.agent.parent_agent_id.clone(),
+        });
+        record.tool_results = std::mem::take(&mut self.tool_results);
+        gateway.tool_calls.borrow_mut().remember(&self.request_id, &record.tool_calls);
         match settled {
             Some(settled) => {
                 record.usage = settled.usage;
@@ -1509,12 +1546,6 @@ impl Exchange {
 
 /// Governing the tool calls of an answer ([`crate::core::tools::govern`]): the exchange's side.
 impl Exchange {
-    /// The agent that sent the request (Claude Code's `x-claude-code-agent-id` and
-    /// `x-claude-code-parent-agent-id`, each cut to 128 characters).
-    pub fn agent(&self) -> &AgentIds {
-        &self.agent
-    }
-
     /// The tool calls of the answer so far, with their fate (empty when the role has no tool
     /// rules).
     pub fn tool_calls(&self) -> &[govern::GovernedCall] {
@@ -1526,7 +1557,7 @@ impl Exchange {
     fn start_governing(&mut self, event_stream: bool) -> bool {
         let messages = self.endpoint == Some(Endpoint::Messages) && self.status == Some(200);
         let Some(track) = self.tools.as_mut().filter(|_| messages) else { return false };
-        let context = CallContext { workspace: track.gist.workspace.clone(), subagent: self.agent.agent_id.is_some() };
+        let context = CallContext { workspace: track.gist.workspace.clone(), subagent: self.agent.is_subagent() };
         track.governor = Some(if event_stream { Governor::stream(context) } else { Governor::json(context) });
         true
     }
