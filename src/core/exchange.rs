@@ -441,8 +441,9 @@ pub struct Exchange {
     agent: AgentIds,
     /// The `tool_result` blocks of the request's newest message, for the record.
     tool_results: Vec<ToolResultRecord>,
-    /// The agent session header (Claude Code's `x-claude-code-session-id`), as sent.
-    session_header: Option<String>,
+    /// The agent session and agent the client's headers name, for the approval service
+    /// (a session grant covers a session; the approver sees the agent).
+    hold_labels: HoldLabels,
     /// The answer's tool calls, governed (only when the role has tool rules).
     tools: Option<Box<ToolTrack>>,
 }
@@ -481,6 +482,33 @@ impl Judge for RoleJudge<'_> {
             Some(Ok(masked)) => masked.into_owned(),
             // Every detector masks, so nothing blocks; keep nothing rather than the text.
             _ => String::new(),
+        }
+    }
+}
+
+/// What the client's headers say about its agent session and agent, bounded like the record's
+/// labels (printable ASCII, at most 128 characters).
+#[derive(Debug, Default)]
+struct HoldLabels {
+    /// `x-claude-code-session-id`, as sent (the body's `metadata.user_id` is read at the hold).
+    session_header: Option<String>,
+    /// `x-claude-code-agent-id` and `x-claude-code-parent-agent-id`.
+    agent: crate::core::tools::AgentIds,
+}
+
+impl HoldLabels {
+    fn of(head: &RequestHead) -> Self {
+        let bounded = |name: &str| {
+            head.header(name)
+                .map(|v| v.trim().chars().filter(char::is_ascii_graphic).take(128).collect::<String>())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            session_header: head.header(SESSION_HEADER).map(str::to_string),
+            agent: crate::core::tools::AgentIds {
+                agent_id: bounded("x-claude-code-agent-id"),
+                parent_agent_id: bounded("x-claude-code-parent-agent-id"),
+            },
         }
     }
 }
@@ -597,7 +625,7 @@ impl Exchange {
             agent: AgentIds::default(),
             tool_results: Vec::new(),
             tools: None,
-            session_header: head.header(SESSION_HEADER).map(|v| v.chars().take(256).collect()),
+            hold_labels: HoldLabels::of(head),
         }
     }
 
@@ -772,7 +800,7 @@ impl Exchange {
             gist.max_tokens = verdict.max_tokens;
             gist.body_bytes = body.len() as u64;
             gist.mcp_servers = verdict.mcp_servers;
-            gist.session = govern::session_of(self.session_header.as_deref(), body);
+            gist.session = govern::session_of(self.hold_labels.session_header.as_deref(), body);
             self.tools = Some(Box::new(ToolTrack { gist, ..ToolTrack::default() }));
         }
         if kind == BodyKind::Messages && (!role.budgets.is_empty() || gateway.policy.pricing.is_some()) {
@@ -1055,6 +1083,11 @@ impl Exchange {
         let prefill_excerpt = mask(&shown.prefill, EXCERPT_CHARS)?;
         let mcp_server_urls =
             shown.mcp_server_urls.iter().map(|url| mask(url, approval::URL_CHARS)).collect::<Result<Vec<_>, _>>()?;
+        let session_id =
+            crate::core::audit::record::session_id(self.hold_labels.session_header.as_deref(), value.as_object());
+        let agent = &self.hold_labels.agent;
+        let agent = (agent.agent_id.is_some() || agent.parent_agent_id.is_some())
+            .then(|| approval::AgentView { id: agent.agent_id.as_deref(), parent: agent.parent_agent_id.as_deref() });
         let hold = HoldRequest {
             version: 1,
             request_id: &self.request_id,
@@ -1073,8 +1106,8 @@ impl Exchange {
             system_excerpt: &system_excerpt,
             prefill_excerpt: &prefill_excerpt,
             hold_seconds: settings.hold_seconds,
-            session_id: None,
-            agent: None,
+            session_id: session_id.as_deref(),
+            agent,
             tool_call: None,
         };
         let body = serde_json::to_vec(&hold)
@@ -1114,13 +1147,16 @@ impl Exchange {
         let decided = self.decision(gateway, &held, answer, now);
         if let Some(trail) = self.trail.as_mut() {
             match &decided {
-                Ok((decision, verdict)) => {
+                Ok((decision, verdict, grant)) => {
                     let (name, review, reviewer) = match decision {
                         Decision::Approved { review, reviewer } => ("approved", review, Some(reviewer.as_str())),
                         Decision::Denied { review, reviewer, .. } => ("denied", review, Some(reviewer.as_str())),
                         Decision::Pending { review, .. } => ("pending", review, None),
                     };
                     trail.on_approval(name, Some(review), reviewer, Some(verdict));
+                    if let Some(grant) = grant {
+                        trail.on_grant(grant.clone());
+                    }
                 }
                 Err(denial) if denial.reason == Reason::ApprovalInvalid => {
                     trail.on_approval("invalid", None, None, None)
@@ -1128,7 +1164,7 @@ impl Exchange {
                 Err(_) => trail.on_approval("unavailable", None, None, None),
             }
         }
-        match decided.map(|(decision, _)| decision) {
+        match decided.map(|(decision, _, _)| decision) {
             Ok(Decision::Approved { review, reviewer }) => {
                 log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
                 // The held body is already in place: budgets refuse rather than clamp here.
@@ -1154,15 +1190,15 @@ impl Exchange {
         }
     }
 
-    /// The verified decision in an answer and the signed verdict it came in, or the denial that
-    /// replaces it.
+    /// The verified decision in an answer, the signed verdict it came in and the session grant it
+    /// names, or the denial that replaces it.
     fn decision(
         &self,
         gateway: &Gateway,
         held: &Held,
         answer: Option<(u16, &[u8])>,
         now: f64,
-    ) -> Result<(Decision, String), Denial> {
+    ) -> Result<(Decision, String, Option<verdict::Grant>), Denial> {
         #[derive(serde::Deserialize)]
         struct Answer {
             verdict: String,
@@ -1201,14 +1237,13 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
         };
-        let decision =
-            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now).map_err(
-                |e| {
-                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-                },
-            )?;
-        Ok((decision, answer.verdict))
+        let caller = (caller.issuer.as_str(), caller.subject.as_str());
+        let (decision, grant) = verdict::verify_with_grant(&answer.verdict, &key, &held.fingerprint, caller, now)
+            .map_err(|e| {
+                log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+            })?;
+        Ok((decision, answer.verdict, grant))
     }
 
     /// Decides how the response body is handled, from the response headers: masked (event
@@ -1762,7 +1797,6 @@ impl Exchange {
             return ToolAnswerStep { bytes: Vec::new(), done: self.tool_calls_done() };
         };
         let decided = self.decision(gateway, &held, answer, now);
-        let grant = answer.and_then(|(_, body)| grant_of(body));
         let hold_seconds = gateway.policy.approvals.as_ref().map_or(0, |a| a.hold_seconds);
         let mut view = ApprovalView {
             decision: String::new(),
@@ -1773,7 +1807,7 @@ impl Exchange {
             grant: None,
         };
         let answered = match decided {
-            Ok((decision, verdict)) => {
+            Ok((decision, verdict, grant)) => {
                 view.verdict = Some(verdict);
                 match decision {
                     Decision::Approved { review, reviewer } => {
@@ -1781,7 +1815,12 @@ impl Exchange {
                         view.decision = "approved".into();
                         view.review = Some(review);
                         view.reviewer = Some(reviewer);
-                        view.grant = grant;
+                        view.grant = grant.map(|g| GrantView {
+                            id: g.id,
+                            session_id: g.session_id,
+                            expires_at: g.expires_at,
+                            reasons: g.reasons,
+                        });
                         Answered::Approved
                     }
                     Decision::Denied { review, reviewer, comment } => {
@@ -1826,24 +1865,6 @@ impl Exchange {
         }
         ToolAnswerStep { bytes: self.count_output(out, done), done }
     }
-}
-
-/// The session grant an approval service's answer names (`grant`), if any.
-fn grant_of(body: &[u8]) -> Option<GrantView> {
-    #[derive(serde::Deserialize)]
-    struct Grant {
-        id: String,
-        session_id: String,
-        expires_at: u64,
-        #[serde(default)]
-        reasons: Vec<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        grant: Option<Grant>,
-    }
-    let grant = serde_json::from_slice::<Answer>(body).ok()?.grant?;
-    Some(GrantView { id: grant.id, session_id: grant.session_id, expires_at: grant.expires_at, reasons: grant.reasons })
 }
 
 /// The caller a verified token names, for the record of a request refused a role (the role

@@ -101,10 +101,10 @@ impl GovernedCall {
         }
     }
 
-    /// The approval reason code of a call held by a rule: `tool:<rule id>` (what a session
-    /// grant covers).
+    /// The approval reason of a call held by a rule: the rule's id (what a session grant
+    /// covers), `tool_rule` when none is named.
     pub fn approval_reason(&self) -> String {
-        format!("tool:{}", self.judgement.rule.as_deref().unwrap_or("default"))
+        self.judgement.rule.clone().unwrap_or_else(|| "tool_rule".to_string())
     }
 }
 
@@ -563,7 +563,7 @@ mod tests {
         assert_eq!(record.outcome, "denied");
         assert_eq!(record.rule.as_deref(), Some("r1"));
         assert!(!record.input.contains("SECRET"));
-        assert_eq!(governed.approval_reason(), "tool:r1");
+        assert_eq!(governed.approval_reason(), "r1");
     }
 
     #[test]
