@@ -1518,10 +1518,10 @@ impl Exchange {
             record.tool_calls = governor.records();
         }
         record.mask_labels(&mut mask);
-        record.agent = self.agent.is_subagent().then(|| AgentRecord {
-            id: self.agent.agent_id.clone(),
-            parent: self.agent.parent_agent_id.clone(),
-        });
+        record.agent = self
+            .agent
+            .is_subagent()
+            .then(|| AgentRecord { id: self.agent.agent_id.clone(), parent: self.agent.parent_agent_id.clone() });
         record.tool_results = std::mem::take(&mut self.tool_results);
         gateway.tool_calls.borrow_mut().remember(&self.request_id, &record.tool_calls);
         match settled {
@@ -1670,7 +1670,11 @@ impl Exchange {
                     return;
                 }
                 Err(denial) => {
-                    log::warn!("{} a tool call needs approval, which cannot be asked: {}", self.request_id, denial.detail);
+                    log::warn!(
+                        "{} a tool call needs approval, which cannot be asked: {}",
+                        self.request_id,
+                        denial.detail
+                    );
                     let why = Answered::Failed { why: denial.detail };
                     if let Some(governor) = self.tools.as_mut().and_then(|t| t.governor.as_mut()) {
                         out.extend(governor.answer(why, &judge));
@@ -1792,7 +1796,12 @@ impl Exchange {
     /// failed before any answer): only a signed `approved` verdict for this caller and this
     /// call's fingerprint releases it; anything else refuses it with a text naming the
     /// reviewer, the timeout or the failure. Returns what to deliver now.
-    pub fn on_tool_approval_answer(&mut self, gateway: &Gateway, answer: Option<(u16, &[u8])>, now: f64) -> ToolAnswerStep {
+    pub fn on_tool_approval_answer(
+        &mut self,
+        gateway: &Gateway,
+        answer: Option<(u16, &[u8])>,
+        now: f64,
+    ) -> ToolAnswerStep {
         let Some(held) = self.tools.as_mut().and_then(|t| t.held.take()) else {
             return ToolAnswerStep { bytes: Vec::new(), done: self.tool_calls_done() };
         };

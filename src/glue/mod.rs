@@ -579,7 +579,7 @@ impl WardenHttp {
         }
         let Some(role) = self.role() else { return };
         for governed in exchange.tool_calls() {
-            metrics.tool_call(&role.name, governed.judgement.action.as_str(), governed.outcome.label());
+            metrics.tool_call(&role.name, governed.action_label(), governed.outcome.label());
         }
         let reported = recorded.as_ref().and_then(|(model, _)| model.as_deref());
         match (exchange.settlement(), &recorded) {
@@ -790,7 +790,11 @@ impl WardenHttp {
                 self.tool_pause = Some(ToolPause::Stream { kept: kept.saturating_add(bytes.len()) });
                 exchange.on_delivered(&bytes, host::now_millis());
                 // At or past the buffer's end, Envoy appends.
-                if bytes.is_empty() { Ok(()) } else { host::set_buffer(Buffer::ResponseBody, kept, 0, &bytes) }
+                if bytes.is_empty() {
+                    Ok(())
+                } else {
+                    host::set_buffer(Buffer::ResponseBody, kept, 0, &bytes)
+                }
             }
             Some(ToolPause::Json) if done => {
                 exchange.on_delivered(&bytes, host::now_millis());

