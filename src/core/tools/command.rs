@@ -74,6 +74,9 @@ pub struct Word {
     /// Whether the shell would change the word at run time: an expansion or substitution, an
     /// unquoted glob character (`*`, `?`, `[`) or brace expansion.
     pub dynamic: bool,
+    /// Whether the word holds an expansion (`$VAR`, `${…}`, `$((…))`) or a substitution: its
+    /// value is only known at run time (globs alone do not count).
+    pub expanded: bool,
     /// Whether the word holds a command substitution (`$(…)` or backticks) outside single quotes.
     pub substituted: bool,
     /// Whether the word is a process substitution (`<(…)` or `>(…)`).
@@ -230,7 +233,9 @@ impl Parser<'_, '_> {
                 text
             };
             self.pos = end.saturating_add(1).min(self.src.len());
-            if text == heredoc.delimiter.as_slice() || (heredoc.strip_tabs && text.strip_suffix(b"\r") == Some(&heredoc.delimiter)) {
+            if text == heredoc.delimiter.as_slice()
+                || (heredoc.strip_tabs && text.strip_suffix(b"\r") == Some(&heredoc.delimiter))
+            {
                 return Ok(());
             }
             if heredoc.expands && text.iter().any(|b| matches!(b, b'$' | b'`')) {
@@ -281,8 +286,7 @@ impl Parser<'_, '_> {
 
     /// Whether the next word is exactly `word` (a reserved word such as `}`).
     fn at_word(&self, word: &str) -> bool {
-        self.starts_with(word.as_bytes())
-            && self.peek_at(word.len()).is_none_or(|b| is_meta(b))
+        self.starts_with(word.as_bytes()) && self.peek_at(word.len()).is_none_or(is_meta)
     }
 
     fn and_or(&mut self, depth: usize) -> Result<(), ParseError> {
@@ -438,9 +442,11 @@ impl Parser<'_, '_> {
             (2, false, true)
         } else if op.starts_with(b"&>>") && digits == 0 {
             (3, true, false)
-        } else if op.starts_with(b"&>") && digits == 0 {
-            (2, true, false)
-        } else if op.starts_with(b">>") || op.starts_with(b">|") || op.starts_with(b"<>") {
+        } else if (op.starts_with(b"&>") && digits == 0)
+            || op.starts_with(b">>")
+            || op.starts_with(b">|")
+            || op.starts_with(b"<>")
+        {
             (2, true, false)
         } else if op.starts_with(b">&") || op.starts_with(b"<&") {
             (2, op.starts_with(b">"), false)
@@ -459,7 +465,8 @@ impl Parser<'_, '_> {
         self.skip_blanks();
         if heredoc {
             let word = self.word(depth)?;
-            let quoted = self.src.get(start..self.pos).is_some_and(|t| t.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\')));
+            let quoted =
+                self.src.get(start..self.pos).is_some_and(|t| t.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\')));
             self.heredocs.push(Heredoc {
                 delimiter: word.text.into_bytes(),
                 strip_tabs: op.starts_with(b"<<-"),
@@ -471,8 +478,8 @@ impl Parser<'_, '_> {
             return Err(ParseError::Syntax);
         }
         let target = self.word(depth)?;
-        let descriptor =
-            duplicating && (target.text == "-" || (!target.text.is_empty() && target.text.bytes().all(|b| b.is_ascii_digit())));
+        let descriptor = duplicating
+            && (target.text == "-" || (!target.text.is_empty() && target.text.bytes().all(|b| b.is_ascii_digit())));
         Ok(Some(Redirect { target, writes, descriptor }))
     }
 
@@ -484,6 +491,7 @@ impl Parser<'_, '_> {
             self.nested(depth)?;
             word.word.process = true;
             word.word.dynamic = true;
+            word.word.expanded = true;
             word.push_str("<(…)");
             return Ok(word.finish());
         }
@@ -541,8 +549,9 @@ impl Parser<'_, '_> {
     /// A `$…` expansion or a backtick substitution at the cursor, appended as written.
     fn expansion(&mut self, word: &mut WordBuilder, depth: usize) -> Result<(), ParseError> {
         let start = self.pos;
-        let was_dynamic = word.word.dynamic;
+        let (was_dynamic, was_expanded) = (word.word.dynamic, word.word.expanded);
         word.word.dynamic = true;
+        word.word.expanded = true;
         if self.peek() == Some(b'`') {
             self.pos += 1;
             let mut script = Vec::new();
@@ -614,7 +623,7 @@ impl Parser<'_, '_> {
                     self.pos += 1;
                 }
                 // A lone `$` is a literal dollar.
-                _ => word.word.dynamic = was_dynamic,
+                _ => (word.word.dynamic, word.word.expanded) = (was_dynamic, was_expanded),
             }
         }
         word.extend(self.src.get(start..self.pos).unwrap_or_default());
@@ -637,7 +646,12 @@ impl Parser<'_, '_> {
     }
 
     /// The inside of `"…"` (or an expanding here-document body when `close` is `None`).
-    fn double_quoted_body(&mut self, word: &mut WordBuilder, depth: usize, close: Option<u8>) -> Result<(), ParseError> {
+    fn double_quoted_body(
+        &mut self,
+        word: &mut WordBuilder,
+        depth: usize,
+        close: Option<u8>,
+    ) -> Result<(), ParseError> {
         loop {
             match self.peek() {
                 None if close.is_none() => return Ok(()),
@@ -738,7 +752,12 @@ impl Parser<'_, '_> {
 
     /// Reduces a simple command's words to what it runs and records it (and what it runs in
     /// turn: `sh -c` scripts, `find -exec` commands). Returns its index when it was recorded.
-    fn resolve(&mut self, words: Vec<Word>, redirects: Vec<Redirect>, depth: usize) -> Result<Option<usize>, ParseError> {
+    fn resolve(
+        &mut self,
+        words: Vec<Word>,
+        redirects: Vec<Redirect>,
+        depth: usize,
+    ) -> Result<Option<usize>, ParseError> {
         let mut rest: &[Word] = &words;
         // Environment prefixes.
         while rest.first().is_some_and(is_assignment) {
@@ -774,7 +793,9 @@ impl Parser<'_, '_> {
         }
         if words.is_empty() {
             // Only redirections (`> file`): no program runs.
-            return self.push_command(SimpleCommand { program: Some(String::new()), args: Vec::new(), redirects }).map(Some);
+            return self
+                .push_command(SimpleCommand { program: Some(String::new()), args: Vec::new(), redirects })
+                .map(Some);
         }
         let (program, args) = match program {
             Some(name) => (Some(name), rest.to_vec()),
@@ -812,11 +833,27 @@ impl Parser<'_, '_> {
                 nested_script(script.text.as_bytes(), depth, self.line)?;
             }
         } else if program == "find" {
+            // `{}` stands for each file found under the starting points (`.` by default).
+            let starts: Vec<&Word> = command.args.iter().take_while(|w| !w.text.starts_with(['-', '(', '!'])).collect();
+            let dot = Word { text: ".".into(), ..Word::default() };
+            let starts = if starts.is_empty() { vec![&dot] } else { starts };
             let mut args = command.args.iter();
             while let Some(arg) = args.next() {
                 if matches!(arg.text.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
-                    let inner: Vec<Word> =
-                        args.by_ref().take_while(|w| !matches!(w.text.as_str(), ";" | "+")).cloned().collect();
+                    let inner: Vec<Word> = args
+                        .by_ref()
+                        .take_while(|w| !matches!(w.text.as_str(), ";" | "+"))
+                        .flat_map(|w| {
+                            if w.text.contains("{}") {
+                                starts
+                                    .iter()
+                                    .map(|start| Word { text: w.text.replace("{}", &start.text), ..(*start).clone() })
+                                    .collect()
+                            } else {
+                                vec![w.clone()]
+                            }
+                        })
+                        .collect();
                     if !inner.is_empty() {
                         let depth = depth.saturating_add(1);
                         if depth > MAX_DEPTH {
@@ -887,7 +924,10 @@ fn is_assignment(word: &Word) -> bool {
 
 fn is_reserved(word: &Word) -> bool {
     !word.dynamic
-        && matches!(word.text.as_str(), "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "!")
+        && matches!(
+            word.text.as_str(),
+            "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "!"
+        )
 }
 
 /// The last path component of a program word (`/usr/bin/rm` → `rm`).
@@ -909,8 +949,25 @@ pub fn is_interpreter(program: &str) -> bool {
     let stem = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     matches!(
         stem,
-        "python" | "pypy" | "perl" | "ruby" | "node" | "nodejs" | "php" | "lua" | "luajit" | "deno" | "bun"
-            | "pwsh" | "powershell" | "tclsh" | "osascript" | "Rscript" | "irb" | "jshell" | "groovy"
+        "python"
+            | "pypy"
+            | "perl"
+            | "ruby"
+            | "node"
+            | "nodejs"
+            | "php"
+            | "lua"
+            | "luajit"
+            | "deno"
+            | "bun"
+            | "pwsh"
+            | "powershell"
+            | "tclsh"
+            | "osascript"
+            | "Rscript"
+            | "irb"
+            | "jshell"
+            | "groovy"
     )
 }
 
@@ -946,13 +1003,44 @@ struct Wrapper {
 }
 
 const WRAPPERS: &[Wrapper] = &[
-    Wrapper { name: "sudo", short_values: "ugpCDrtUT", long_values: &["user", "group", "prompt", "close-from", "host", "chdir", "role", "type", "other-user", "command-timeout"], operands: 0 },
+    Wrapper {
+        name: "sudo",
+        short_values: "ugpCDrtUT",
+        long_values: &[
+            "user",
+            "group",
+            "prompt",
+            "close-from",
+            "host",
+            "chdir",
+            "role",
+            "type",
+            "other-user",
+            "command-timeout",
+        ],
+        operands: 0,
+    },
     Wrapper { name: "doas", short_values: "uC", long_values: &[], operands: 0 },
     Wrapper { name: "env", short_values: "uC", long_values: &["unset", "chdir"], operands: 0 },
     Wrapper { name: "nice", short_values: "n", long_values: &["adjustment"], operands: 0 },
     Wrapper { name: "ionice", short_values: "cnp", long_values: &["class", "classdata"], operands: 0 },
     Wrapper { name: "timeout", short_values: "sk", long_values: &["signal", "kill-after"], operands: 1 },
-    Wrapper { name: "xargs", short_values: "IEadLnPs", long_values: &["arg-file", "delimiter", "eof", "replace", "max-lines", "max-args", "max-procs", "max-chars", "process-slot-var"], operands: 0 },
+    Wrapper {
+        name: "xargs",
+        short_values: "IEadLnPs",
+        long_values: &[
+            "arg-file",
+            "delimiter",
+            "eof",
+            "replace",
+            "max-lines",
+            "max-args",
+            "max-procs",
+            "max-chars",
+            "process-slot-var",
+        ],
+        operands: 0,
+    },
     Wrapper { name: "command", short_values: "", long_values: &[], operands: 0 },
     Wrapper { name: "builtin", short_values: "", long_values: &[], operands: 0 },
     Wrapper { name: "exec", short_values: "a", long_values: &[], operands: 0 },
@@ -1023,7 +1111,17 @@ mod tests {
 
     #[test]
     fn quotes_and_escapes_are_removed_from_program_names() {
-        for source in ["rm -rf x", "r''m -rf x", "\"rm\" -rf x", "\\rm -rf x", "$'\\x72m' -rf x", "$'\\162m' -rf x", "'r'\"m\" -rf x", "/usr/bin/rm -rf x", "./rm -rf x"] {
+        for source in [
+            "rm -rf x",
+            "r''m -rf x",
+            "\"rm\" -rf x",
+            "\\rm -rf x",
+            "$'\\x72m' -rf x",
+            "$'\\162m' -rf x",
+            "'r'\"m\" -rf x",
+            "/usr/bin/rm -rf x",
+            "./rm -rf x",
+        ] {
             assert_eq!(programs(source), vec!["rm"], "{source}");
             assert_eq!(args(source), vec![vec!["-rf", "x"]], "{source}");
         }
@@ -1101,7 +1199,13 @@ mod tests {
         ] {
             assert!(parse(source).unwrap().pipes_to_shell, "{source}");
         }
-        for source in ["curl -o x.sh https://x && cat x.sh", "sh script.sh", "echo sh | grep sh", "bash -c 'echo hi'", "ls | wc -l"] {
+        for source in [
+            "curl -o x.sh https://x && cat x.sh",
+            "sh script.sh",
+            "echo sh | grep sh",
+            "bash -c 'echo hi'",
+            "ls | wc -l",
+        ] {
             assert!(!parse(source).unwrap().pipes_to_shell, "{source}");
         }
     }
