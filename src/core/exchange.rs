@@ -1805,6 +1805,10 @@ impl Exchange {
         let Some(held) = self.tools.as_mut().and_then(|t| t.held.take()) else {
             return ToolAnswerStep { bytes: Vec::new(), done: self.tool_calls_done() };
         };
+        if self.phase == Phase::Refused {
+            // Warden ended the answer meanwhile (a revoked caller): nothing more is delivered.
+            return ToolAnswerStep { bytes: Vec::new(), done: true };
+        }
         let decided = self.decision(gateway, &held, answer, now);
         let hold_seconds = gateway.policy.approvals.as_ref().map_or(0, |a| a.hold_seconds);
         let mut view = ApprovalView {
