@@ -74,7 +74,8 @@ pub const MAX_CALL_INPUT_BYTES: usize = 4 << 20;
 pub const MAX_HELD_BYTES: usize = 32 << 20;
 
 /// What the client reads in place of a call that was still undecided when the answer ended.
-pub const WITHHELD_TEXT: &str = "[warden: a proposed tool call was withheld: it was not decided before the answer ended]";
+pub const WITHHELD_TEXT: &str =
+    "[warden: a proposed tool call was withheld: it was not decided before the answer ended]";
 
 /// What happens to a held call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +198,8 @@ impl HeldCall {
             "content_block_start",
             &format!(r#"{{"type":"content_block_start","index":{index},"content_block":{{"type":"text","text":""}}}}"#),
         );
-        let mut delta = format!(r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":""#);
+        let mut delta =
+            format!(r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":""#);
         escape_into(text, &mut delta);
         delta.push_str("\"}}");
         write_event(&mut out, "content_block_delta", &delta);
@@ -907,5 +909,738 @@ fn read_content(body: &[u8]) -> Content<'_> {
     match serde_json::from_str::<Vec<&RawValue>>(content.get()) {
         Ok(blocks) => Content::Blocks(message, blocks),
         Err(_) => Content::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::sse::tests::split;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn event(name: &str, data: &Value) -> String {
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+    fn message_start() -> String {
+        event(
+            "message_start",
+            &json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}),
+        )
+    }
+    fn text_start(index: u64) -> String {
+        event(
+            "content_block_start",
+            &json!({"type":"content_block_start","index":index,"content_block":{"type":"text","text":""}}),
+        )
+    }
+    fn thinking_start(index: u64) -> String {
+        event(
+            "content_block_start",
+            &json!({"type":"content_block_start","index":index,"content_block":{"type":"thinking","thinking":""}}),
+        )
+    }
+    fn text_delta(index: u64, text: &str) -> String {
+        event(
+            "content_block_delta",
+            &json!({"type":"content_block_delta","index":index,"delta":{"type":"text_delta","text":text}}),
+        )
+    }
+    fn thinking_delta(index: u64, text: &str) -> String {
+        event(
+            "content_block_delta",
+            &json!({"type":"content_block_delta","index":index,"delta":{"type":"thinking_delta","thinking":text}}),
+        )
+    }
+    fn tool_start(index: u64, id: &str, name: &str) -> String {
+        event(
+            "content_block_start",
+            &json!({"type":"content_block_start","index":index,"content_block":{"type":"tool_use","id":id,"name":name,"input":{}}}),
+        )
+    }
+    fn json_delta(index: u64, piece: &str) -> String {
+        event(
+            "content_block_delta",
+            &json!({"type":"content_block_delta","index":index,"delta":{"type":"input_json_delta","partial_json":piece}}),
+        )
+    }
+    fn stop(index: u64) -> String {
+        event("content_block_stop", &json!({"type":"content_block_stop","index":index}))
+    }
+    fn message_delta(stop_reason: &str) -> String {
+        event(
+            "message_delta",
+            &json!({"type":"message_delta","delta":{"stop_reason":stop_reason,"stop_sequence":null},"usage":{"output_tokens":99}}),
+        )
+    }
+    fn message_stop() -> String {
+        event("message_stop", &json!({"type":"message_stop"}))
+    }
+    const PING: &str = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+    /// A tool block at `index` whose input `{"command":"ls -la"}` comes in three pieces.
+    fn bash_call(index: u64, id: &str) -> String {
+        [
+            tool_start(index, id, "Bash"),
+            json_delta(index, ""),
+            json_delta(index, "{\"command\": \"ls"),
+            json_delta(index, " -la\"}"),
+            stop(index),
+        ]
+        .concat()
+    }
+
+    /// A message: text, a call, text after it, the end.
+    fn text_call_text() -> String {
+        [
+            message_start(),
+            text_start(0),
+            text_delta(0, "Let me look."),
+            stop(0),
+            bash_call(1, "toolu_1"),
+            message_delta("tool_use"),
+            message_stop(),
+        ]
+        .concat()
+    }
+
+    /// Feeds `chunks`, deciding each waiting call with `decide`, then finishes.
+    fn run(chunks: &[&[u8]], mut decide: impl FnMut(&ToolCall) -> Decision) -> (Vec<u8>, ToolHold) {
+        let mut hold = ToolHold::new();
+        let mut out = Vec::new();
+        let settle = |hold: &mut ToolHold, out: &mut Vec<u8>, decide: &mut dyn FnMut(&ToolCall) -> Decision| {
+            while let Some(call) = hold.waiting().cloned() {
+                out.extend(hold.decide(decide(&call)));
+            }
+        };
+        for chunk in chunks {
+            out.extend(hold.push(chunk));
+            settle(&mut hold, &mut out, &mut decide);
+        }
+        out.extend(hold.finish());
+        (out, hold)
+    }
+
+    fn release(_: &ToolCall) -> Decision {
+        Decision::Release
+    }
+    fn refuse(call: &ToolCall) -> Decision {
+        Decision::Refuse { text: format!("refused {} ({})", call.name, call.id) }
+    }
+
+    fn events_of(bytes: &[u8]) -> Vec<SseEvent> {
+        let mut parser = SseParser::new(usize::MAX);
+        let events = parser.push(bytes).unwrap();
+        parser.finish().unwrap();
+        events
+    }
+
+    /// What a client assembles: (block types in index order, text per block, tool ids, stop
+    /// reason); panics where an official client would fail (a block not started or not stopped,
+    /// indices out of order, an event name that disagrees with its data).
+    fn client_view(bytes: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>, Option<String>) {
+        let mut types: Vec<String> = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut open: Vec<bool> = Vec::new();
+        let mut ids = Vec::new();
+        let mut stop_reason = None;
+        for event in events_of(bytes) {
+            let data: Value = serde_json::from_str(&event.data).unwrap();
+            assert_eq!(data["type"].as_str(), Some(event.event.as_str()), "event name and type agree");
+            let index = data["index"].as_u64().map(|i| i as usize);
+            match event.event.as_str() {
+                "content_block_start" => {
+                    assert_eq!(index, Some(types.len()), "blocks start in index order, contiguously");
+                    let kind = data["content_block"]["type"].as_str().unwrap().to_string();
+                    if kind == "tool_use" {
+                        ids.push(data["content_block"]["id"].as_str().unwrap().to_string());
+                    }
+                    types.push(kind);
+                    texts.push(String::new());
+                    open.push(true);
+                }
+                "content_block_delta" => {
+                    let index = index.unwrap();
+                    assert!(open[index], "delta to an open block");
+                    let delta = &data["delta"];
+                    let piece =
+                        delta["text"].as_str().or(delta["thinking"].as_str()).or(delta["partial_json"].as_str());
+                    texts[index].push_str(piece.unwrap_or(""));
+                }
+                "content_block_stop" => {
+                    let index = index.unwrap();
+                    assert!(open[index], "stop of an open block");
+                    open[index] = false;
+                }
+                "message_delta" => {
+                    assert!(open.iter().all(|o| !o), "every started block stopped before message_delta");
+                    stop_reason = data["delta"]["stop_reason"].as_str().map(str::to_string);
+                }
+                _ => {}
+            }
+        }
+        (types, texts, ids, stop_reason)
+    }
+
+    #[test]
+    fn a_stream_without_calls_passes_each_event_the_moment_it_is_complete() {
+        let events = [
+            message_start(),
+            text_start(0),
+            text_delta(0, "héllo ✓"),
+            PING.to_string(),
+            stop(0),
+            message_delta("end_turn"),
+            message_stop(),
+        ];
+        let mut hold = ToolHold::new();
+        for event in &events {
+            let (head, tail) = event.as_bytes().split_at(event.len() - 1);
+            assert_eq!(hold.push(head), b"", "an incomplete event is kept");
+            assert_eq!(hold.push(tail), event.as_bytes(), "a complete event passes at once");
+        }
+        assert_eq!(hold.finish(), b"");
+        assert!(hold.dropped().is_empty());
+    }
+
+    #[test]
+    fn text_before_a_call_is_never_delayed_and_text_after_it_waits_for_the_decision() {
+        let before = [message_start(), text_start(0), text_delta(0, "Let me look."), stop(0)].concat();
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(before.as_bytes()), before.as_bytes());
+        assert_eq!(hold.push(tool_start(1, "toolu_1", "Bash").as_bytes()), b"", "the call's start is held");
+        assert_eq!(hold.waiting(), None, "an open call is not yet waiting");
+        assert_eq!(hold.push(json_delta(1, "{\"command\":\"ls\"}").as_bytes()), b"");
+        assert_eq!(hold.push(stop(1).as_bytes()), b"");
+        assert_eq!(hold.waiting().map(|c| c.name.as_str()), Some("Bash"));
+        let after = [text_start(2), text_delta(2, "Done."), stop(2)].concat();
+        assert_eq!(hold.push(after.as_bytes()), b"", "text after a call queues behind its decision");
+        let released = hold.decide(Decision::Release);
+        let block = [tool_start(1, "toolu_1", "Bash"), json_delta(1, "{\"command\":\"ls\"}"), stop(1)].concat();
+        assert_eq!(released, [block, after].concat().as_bytes());
+        assert_eq!(hold.waiting(), None);
+    }
+
+    #[test]
+    fn the_call_is_assembled_from_its_pieces() {
+        let mut hold = ToolHold::new();
+        hold.push(text_call_text().as_bytes());
+        let call = hold.waiting().unwrap();
+        assert_eq!(
+            call,
+            &ToolCall {
+                id: "toolu_1".into(),
+                kind: CallKind::ToolUse,
+                name: "Bash".into(),
+                server_name: None,
+                input: json!({"command": "ls -la"}),
+                malformed: false,
+            }
+        );
+    }
+
+    #[test]
+    fn an_input_given_whole_in_the_start_is_the_call_s_input() {
+        let start = json!({"type":"content_block_start","index":0,"content_block":{"type":"mcp_tool_use","id":"mcptoolu_1","name":"create_issue","server_name":"github","input":{"title":"x"}}});
+        let stream = [event("content_block_start", &start), stop(0)].concat();
+        let mut hold = ToolHold::new();
+        hold.push(stream.as_bytes());
+        let call = hold.waiting().unwrap();
+        assert_eq!(
+            (call.kind, call.server_name.as_deref(), &call.input),
+            (CallKind::McpToolUse, Some("github"), &json!({"title":"x"}))
+        );
+    }
+
+    #[test]
+    fn a_released_call_is_delivered_byte_identical() {
+        let stream = text_call_text();
+        let (out, hold) = run(&[stream.as_bytes()], release);
+        assert_eq!(out, stream.as_bytes());
+        assert!(hold.dropped().is_empty());
+    }
+
+    #[test]
+    fn a_refused_call_becomes_a_text_block_at_its_index_and_the_turn_ends() {
+        let (out, _) = run(&[text_call_text().as_bytes()], refuse);
+        let (types, texts, ids, stop_reason) = client_view(&out);
+        assert_eq!(types, ["text", "text"]);
+        assert_eq!(texts[1], "refused Bash (toolu_1)");
+        assert!(ids.is_empty(), "no tool_use id is left");
+        assert_eq!(stop_reason.as_deref(), Some("end_turn"));
+        let delta = events_of(&out).into_iter().find(|e| e.event == "message_delta").unwrap();
+        let expected = events_of(message_delta("end_turn").as_bytes()).remove(0);
+        assert_eq!(delta.data, expected.data, "only the stop reason changed, usage untouched");
+    }
+
+    #[test]
+    fn parallel_calls_wait_in_turn_and_the_turn_ends_only_when_none_was_released() {
+        let stream = [
+            message_start(),
+            bash_call(0, "toolu_a"),
+            bash_call(1, "toolu_b"),
+            message_delta("tool_use"),
+            message_stop(),
+        ]
+        .concat();
+        let mut seen = Vec::new();
+        let (out, _) = run(&[stream.as_bytes()], |call| {
+            seen.push(call.id.clone());
+            if call.id == "toolu_a" {
+                Decision::Release
+            } else {
+                refuse(call)
+            }
+        });
+        assert_eq!(seen, ["toolu_a", "toolu_b"]);
+        let (types, _, ids, stop_reason) = client_view(&out);
+        assert_eq!(
+            (types, ids, stop_reason.as_deref()),
+            (vec!["tool_use".to_string(), "text".into()], vec!["toolu_a".to_string()], Some("tool_use"))
+        );
+        let (out, _) = run(&[stream.as_bytes()], refuse);
+        let (types, _, ids, stop_reason) = client_view(&out);
+        assert_eq!(
+            (types, ids, stop_reason.as_deref()),
+            (vec!["text".to_string(), "text".into()], vec![], Some("end_turn"))
+        );
+    }
+
+    #[test]
+    fn the_second_call_is_not_waiting_before_the_first_is_decided() {
+        let stream = [bash_call(0, "toolu_a"), bash_call(1, "toolu_b")].concat();
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(stream.as_bytes()), b"");
+        assert_eq!(hold.waiting().unwrap().id, "toolu_a");
+        assert_eq!(hold.decide(Decision::Release), bash_call(0, "toolu_a").as_bytes());
+        assert_eq!(hold.waiting().unwrap().id, "toolu_b");
+        assert_eq!(hold.decide(Decision::Release), bash_call(1, "toolu_b").as_bytes());
+        assert_eq!(hold.decide(Decision::Release), b"", "deciding with nothing waiting does nothing");
+    }
+
+    #[test]
+    fn thinking_text_and_calls_interleave() {
+        let stream = [
+            message_start(),
+            thinking_start(0),
+            thinking_delta(0, "I should list files."),
+            stop(0),
+            bash_call(1, "toolu_1"),
+            thinking_start(2),
+            thinking_delta(2, "And read one."),
+            stop(2),
+            text_start(3),
+            text_delta(3, "Reading"),
+            stop(3),
+            bash_call(4, "toolu_2"),
+            message_delta("tool_use"),
+            message_stop(),
+        ]
+        .concat();
+        let (out, _) = run(&[stream.as_bytes()], release);
+        assert_eq!(out, stream.as_bytes());
+        let (out, _) = run(&[stream.as_bytes()], refuse);
+        let (types, texts, ids, stop_reason) = client_view(&out);
+        assert_eq!(types, ["thinking", "text", "thinking", "text", "text"]);
+        assert_eq!((texts[2].as_str(), texts[4].as_str()), ("And read one.", "refused Bash (toolu_2)"));
+        assert!(ids.is_empty());
+        assert_eq!(stop_reason.as_deref(), Some("end_turn"));
+    }
+
+    #[test]
+    fn events_inside_a_call_that_are_not_its_own_follow_its_replacement() {
+        let stream = [tool_start(0, "toolu_1", "Bash"), PING.to_string(), json_delta(0, "{}"), stop(0)].concat();
+        let (out, _) = run(&[stream.as_bytes()], release);
+        assert_eq!(out, stream.as_bytes());
+        let (out, _) = run(&[stream.as_bytes()], refuse);
+        let names: Vec<String> = events_of(&out).into_iter().map(|e| e.event).collect();
+        assert_eq!(names, ["content_block_start", "content_block_delta", "content_block_stop", "ping"]);
+    }
+
+    fn waiting_of(stream: &str) -> ToolCall {
+        let mut hold = ToolHold::new();
+        hold.push(stream.as_bytes());
+        hold.waiting().cloned().unwrap()
+    }
+
+    #[test]
+    fn hostile_blocks_make_the_call_malformed() {
+        let cases = [
+            ("input that is not JSON", [tool_start(0, "t", "Bash"), json_delta(0, "{\"command\":"), stop(0)].concat()),
+            (
+                "a second start at the same index",
+                [tool_start(0, "t", "Bash"), tool_start(0, "u", "Read"), json_delta(0, "{}"), stop(0)].concat(),
+            ),
+            (
+                "a start at another index",
+                [tool_start(0, "t", "Bash"), text_start(1), json_delta(0, "{}"), stop(0)].concat(),
+            ),
+            (
+                "a delta at another index",
+                [tool_start(0, "t", "Bash"), json_delta(1, "{}"), json_delta(0, "{}"), stop(0)].concat(),
+            ),
+            ("a text delta in a call", [tool_start(0, "t", "Bash"), text_delta(0, "{}"), stop(0)].concat()),
+            ("a stop at another index", [tool_start(0, "t", "Bash"), stop(1), json_delta(0, "{}"), stop(0)].concat()),
+            (
+                "input nested too deep",
+                [tool_start(0, "t", "Bash"), json_delta(0, &"[".repeat(200)), json_delta(0, &"]".repeat(200)), stop(0)]
+                    .concat(),
+            ),
+            (
+                "a name that is not a string",
+                event(
+                    "content_block_start",
+                    &json!({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":7,"input":{}}}),
+                ) + &stop(0),
+            ),
+            (
+                "an event name that disagrees",
+                tool_start(0, "t", "Bash").replacen("event: content_block_start", "event: ping", 1) + &stop(0),
+            ),
+            (
+                "a delta whose name disagrees",
+                [
+                    tool_start(0, "t", "Bash"),
+                    json_delta(0, "{}").replacen("event: content_block_delta", "event: ping", 1),
+                    stop(0),
+                ]
+                .concat(),
+            ),
+        ];
+        for (what, stream) in cases {
+            let call = waiting_of(&stream);
+            assert!(call.malformed, "{what}");
+            assert_eq!(call.input, Value::Null, "{what}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_input_makes_the_call_malformed() {
+        let piece = "a".repeat(MAX_CALL_INPUT_BYTES / 2 + 1);
+        let stream = [
+            tool_start(0, "t", "Write"),
+            json_delta(0, "\""),
+            json_delta(0, &piece),
+            json_delta(0, &piece),
+            json_delta(0, "\""),
+            stop(0),
+        ]
+        .concat();
+        assert!(waiting_of(&stream).malformed);
+    }
+
+    #[test]
+    fn a_duplicated_type_key_is_read_as_the_clients_read_it() {
+        let data = r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","type":"tool_use","id":"t","name":"Bash","input":{}}}"#;
+        let stream = format!("event: content_block_start\ndata: {data}\n\n{}", stop(0));
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(stream.as_bytes()), b"", "the call is held");
+        assert_eq!(hold.waiting().map(|c| c.name.as_str()), Some("Bash"));
+    }
+
+    #[test]
+    fn a_start_event_whose_data_is_not_json_is_held_as_a_malformed_call() {
+        let stream = "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"input\":NaN}\n\n";
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(stream.as_bytes()), b"");
+        assert!(hold.waiting().unwrap().malformed);
+        assert_eq!(hold.decide(Decision::Refuse { text: "no".into() }), b"", "no index: nothing in its place");
+    }
+
+    #[test]
+    fn an_escaped_type_is_still_a_call() {
+        let data = r#"{"type":"content_block\u005fstart","index":0,"content_block":{"type":"tool\u005fuse","id":"t","name":"Bash","input":{}}}"#;
+        let stream = format!("event: content_block_start\ndata: {data}\n\n{}", stop(0));
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(stream.as_bytes()), b"");
+        assert!(hold.waiting().is_some());
+    }
+
+    #[test]
+    fn finish_never_releases_an_undecided_or_incomplete_call() {
+        // Undecided: replaced by the withheld note, the rest delivered, the turn ended.
+        let mut hold = ToolHold::new();
+        assert_eq!(
+            hold.push(text_call_text().as_bytes()),
+            [message_start(), text_start(0), text_delta(0, "Let me look."), stop(0)].concat().as_bytes()
+        );
+        let rest = hold.finish();
+        let (types, texts, ids, stop_reason) =
+            client_view(&[message_start().as_bytes(), text_start(0).as_bytes(), &stop(0).into_bytes(), &rest].concat());
+        assert_eq!(types, ["text", "text"]);
+        assert_eq!(texts[1], WITHHELD_TEXT);
+        assert!(ids.is_empty());
+        assert_eq!(stop_reason.as_deref(), Some("end_turn"));
+        assert_eq!(hold.dropped().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["toolu_1"]);
+        // Incomplete: dropped; an error event inside it still reaches the client.
+        let error = event("error", &json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}));
+        let stream = [tool_start(0, "toolu_2", "Bash"), json_delta(0, "{\"command\":\"rm"), error.clone()].concat();
+        let (out, hold) = run(&[stream.as_bytes()], release);
+        assert_eq!(out, error.as_bytes());
+        assert_eq!(hold.dropped().len(), 1);
+        assert!(hold.dropped()[0].malformed);
+        assert_eq!(hold.dropped()[0].id, "toolu_2");
+    }
+
+    #[test]
+    fn an_unterminated_last_event_is_delivered_unless_it_could_be_a_call() {
+        let (out, _) = run(&[b"data: {\"type\":\"ping\"}"], release);
+        assert_eq!(out, b"data: {\"type\":\"ping\"}");
+        let start = tool_start(0, "t", "Bash");
+        let (out, _) = run(&[start.trim_end().as_bytes()], release);
+        assert_eq!(out, b"");
+    }
+
+    #[test]
+    fn an_unreadable_stream_drops_the_open_call_and_ends_with_an_error() {
+        let stream =
+            [tool_start(0, "t", "Bash").into_bytes(), b"data: \xff\n\n".to_vec(), stop(0).into_bytes()].concat();
+        let (out, hold) = run(&[&stream], release);
+        let events = events_of(&out);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "error");
+        assert!(events[0].data.contains("response_uninspectable"));
+        assert_eq!(hold.dropped().len(), 1);
+    }
+
+    #[test]
+    fn complete_calls_before_a_failure_still_wait_for_their_decision() {
+        let stream = [bash_call(0, "toolu_1").into_bytes(), b"data: \xff\n\n".to_vec()].concat();
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(&stream), b"");
+        assert!(hold.waiting().is_some());
+        let out = hold.decide(Decision::Release);
+        assert!(out.starts_with(bash_call(0, "toolu_1").as_bytes()));
+        assert_eq!(events_of(&out).last().map(|e| e.event.as_str()), Some("error"));
+        assert_eq!(hold.push(PING.as_bytes()), b"", "nothing is read after the failure");
+    }
+
+    #[test]
+    fn what_queues_behind_a_call_is_bounded() {
+        let mut hold = ToolHold::new();
+        hold.push(bash_call(0, "toolu_1").as_bytes());
+        let big = text_delta(1, &"x".repeat(MAX_EVENT_BYTES - 100));
+        let mut out = Vec::new();
+        for _ in 0..(MAX_HELD_BYTES / big.len() + 1) {
+            out.extend(hold.push(big.as_bytes()));
+        }
+        assert!(hold.held_bytes <= MAX_HELD_BYTES + big.len());
+        assert_eq!(out, b"");
+        let out = hold.decide(Decision::Release);
+        assert_eq!(events_of(&out).last().map(|e| e.event.as_str()), Some("error"));
+    }
+
+    #[test]
+    fn crlf_and_cr_streams_are_held_and_released_identically() {
+        for ending in ["\r\n", "\r"] {
+            let stream = text_call_text().replace('\n', ending);
+            let (out, _) = run(&split(stream.as_bytes(), &[5, 77, 301, 302, 303, 640]), release);
+            assert_eq!(out, stream.as_bytes(), "{ending:?}");
+            let (out, _) = run(&[stream.as_bytes()], refuse);
+            let (types, _, ids, _) = client_view(&out);
+            assert_eq!((types.len(), ids.len()), (2, 0), "{ending:?}");
+        }
+    }
+
+    // ---- JSON answers ----
+
+    const ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Let me look."},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"ls"}},{"type":"tool_use","id":"toolu_2","name":"Read","input":{"file_path":"/x/.env"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":12345678901234567890123,"output_tokens":5}}"#;
+
+    #[test]
+    fn calls_of_a_json_answer_are_listed_in_order() {
+        let calls = calls_in_message(ANSWER.as_bytes());
+        assert_eq!(
+            calls.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect::<Vec<_>>(),
+            [("toolu_1", "Bash"), ("toolu_2", "Read")]
+        );
+        assert_eq!(calls[1].input, json!({"file_path":"/x/.env"}));
+        assert!(calls_in_message(br#"{"type":"error","error":{"type":"overloaded_error","message":"x"}}"#).is_empty());
+    }
+
+    #[test]
+    fn a_refused_json_call_becomes_a_text_block_keeping_every_other_byte() {
+        assert_eq!(rewrite_message(ANSWER.as_bytes(), &[]), None);
+        assert_eq!(rewrite_message(ANSWER.as_bytes(), &[("toolu_9".into(), "x".into())]), None);
+        let one = rewrite_message(ANSWER.as_bytes(), &[("toolu_2".into(), "no \"env\"".into())]).unwrap();
+        let expected = ANSWER.replace(
+            r#"{"type":"tool_use","id":"toolu_2","name":"Read","input":{"file_path":"/x/.env"}}"#,
+            r#"{"type":"text","text":"no \"env\""}"#,
+        );
+        assert_eq!(
+            String::from_utf8(one).unwrap(),
+            expected,
+            "one call left: stop_reason stays; numbers keep their digits"
+        );
+        let both =
+            rewrite_message(ANSWER.as_bytes(), &[("toolu_1".into(), "a".into()), ("toolu_2".into(), "b".into())])
+                .unwrap();
+        let value: Value = serde_json::from_slice(&both).unwrap();
+        assert_eq!(value["stop_reason"], "end_turn");
+        assert_eq!(
+            value["content"],
+            json!([{"type":"text","text":"Let me look."},{"type":"text","text":"a"},{"type":"text","text":"b"}])
+        );
+        assert!(calls_in_message(&both).is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_json_answer_is_one_malformed_call_and_refusing_it_answers_an_error() {
+        let deep = format!(
+            r#"{{"content":[{{"type":"tool_use","type":"tool_use","id":"t","name":"Bash","input":{}{}}}]}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        for body in [&b"{\"content\": NaN"[..], deep.as_bytes()] {
+            let calls = calls_in_message(body);
+            assert_eq!(calls.len(), 1);
+            assert!(calls[0].malformed && calls[0].id.is_empty());
+        }
+        let error = rewrite_message(b"{\"content\": NaN", &[(String::new(), "no".into())]).unwrap();
+        assert!(String::from_utf8(error).unwrap().contains("response_uninspectable"));
+        assert!(calls_in_message(b"<html>bad gateway</html>").is_empty());
+    }
+
+    #[test]
+    fn a_deep_input_in_a_json_answer_is_a_malformed_call() {
+        let body = format!(
+            r#"{{"content":[{{"type":"tool_use","id":"t","name":"Bash","input":{}{}}}]}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let calls = calls_in_message(body.as_bytes());
+        assert_eq!((calls.len(), calls[0].id.as_str(), calls[0].malformed), (1, "t", true));
+    }
+
+    // ---- properties ----
+
+    /// One content block of a generated message.
+    #[derive(Debug, Clone)]
+    enum Gen {
+        Text(Vec<String>),
+        Thinking(Vec<String>),
+        Call(Vec<usize>),
+    }
+
+    fn block_strategy() -> impl Strategy<Value = Gen> {
+        prop_oneof![
+            prop::collection::vec("[a-zé✓ \n\"]{0,12}", 0..4).prop_map(Gen::Text),
+            prop::collection::vec("[a-z ]{0,12}", 0..3).prop_map(Gen::Thinking),
+            prop::collection::vec(0usize..60, 0..5).prop_map(Gen::Call),
+        ]
+    }
+
+    /// The stream of a message made of `blocks` (pings sprinkled), and how many calls it has.
+    fn generated(blocks: &[Gen], pings: &[bool]) -> (String, usize) {
+        let mut out = message_start();
+        let mut calls = 0;
+        let ping = |at: usize, out: &mut String| {
+            if pings.get(at).copied().unwrap_or(false) {
+                out.push_str(PING);
+            }
+        };
+        for (index, block) in blocks.iter().enumerate() {
+            let i = index as u64;
+            match block {
+                Gen::Text(pieces) => {
+                    out.push_str(&text_start(i));
+                    pieces.iter().for_each(|p| out.push_str(&text_delta(i, p)));
+                }
+                Gen::Thinking(pieces) => {
+                    out.push_str(&thinking_start(i));
+                    pieces.iter().for_each(|p| out.push_str(&thinking_delta(i, p)));
+                }
+                Gen::Call(cuts) => {
+                    calls += 1;
+                    out.push_str(&tool_start(i, &format!("toolu_{index}"), "Bash"));
+                    ping(index, &mut out);
+                    let input = json!({"command": format!("echo {index} && ls -la \"a b\""), "n": index}).to_string();
+                    for piece in split(input.as_bytes(), cuts) {
+                        out.push_str(&json_delta(i, std::str::from_utf8(piece).unwrap_or("")));
+                    }
+                }
+            }
+            out.push_str(&stop(i));
+            ping(index + 1, &mut out);
+        }
+        out.push_str(&message_delta(if calls > 0 { "tool_use" } else { "end_turn" }));
+        out.push_str(&message_stop());
+        (out, calls)
+    }
+
+    proptest! {
+        #[test]
+        fn released_output_is_the_input_whatever_the_chunking(
+            blocks in prop::collection::vec(block_strategy(), 0..6),
+            pings in prop::collection::vec(any::<bool>(), 0..8),
+            ending in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+            cuts in prop::collection::vec(0usize..4000, 0..16),
+        ) {
+            let (stream, calls) = generated(&blocks, &pings);
+            let stream = stream.replace('\n', ending);
+            let mut seen = 0;
+            let (out, hold) = run(&split(stream.as_bytes(), &cuts), |call| {
+                seen += 1;
+                assert!(!call.malformed, "{call:?}");
+                Decision::Release
+            });
+            prop_assert_eq!(out, stream.as_bytes());
+            prop_assert_eq!(seen, calls);
+            prop_assert!(hold.dropped().is_empty());
+        }
+
+        #[test]
+        fn refused_output_is_the_same_whatever_the_chunking_and_stays_valid_for_clients(
+            blocks in prop::collection::vec(block_strategy(), 0..6),
+            pings in prop::collection::vec(any::<bool>(), 0..8),
+            refusals in prop::collection::vec(any::<bool>(), 6),
+            cuts in prop::collection::vec(0usize..4000, 0..16),
+        ) {
+            let (stream, calls) = generated(&blocks, &pings);
+            let decide = |call: &ToolCall| {
+                let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
+                if refusals[n] { refuse(call) } else { Decision::Release }
+            };
+            let (whole, _) = run(&[stream.as_bytes()], decide);
+            let (chunked, _) = run(&split(stream.as_bytes(), &cuts), decide);
+            prop_assert_eq!(&chunked, &whole);
+            let (types, texts, ids, stop_reason) = client_view(&whole);
+            prop_assert_eq!(types.len(), blocks.len());
+            let released: Vec<String> = blocks.iter().enumerate()
+                .filter(|(n, b)| matches!(b, Gen::Call(_)) && !refusals[*n])
+                .map(|(n, _)| format!("toolu_{n}"))
+                .collect();
+            prop_assert_eq!(&ids, &released);
+            for (n, block) in blocks.iter().enumerate() {
+                if matches!(block, Gen::Call(_)) && refusals[n] {
+                    prop_assert_eq!(&types[n], "text");
+                    prop_assert_eq!(&texts[n], &format!("refused Bash (toolu_{n})"));
+                }
+            }
+            let expected = if calls > 0 && released.is_empty() { "end_turn" } else if calls > 0 { "tool_use" } else { "end_turn" };
+            prop_assert_eq!(stop_reason.as_deref(), Some(expected));
+        }
+
+        #[test]
+        fn hostile_bytes_never_panic_and_stay_split_invariant(
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                "event: content_block_start\n", "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"B\",\"input\":{}}}\n",
+                "event: content_block_delta\n", "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n",
+                "event: content_block_stop\n", "data: {\"type\":\"content_block_stop\",\"index\":0}\n",
+                "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}\n",
+                "\n", "\r", "\r\n", ": c\n", "data: x\n", "\u{feff}",
+            ]), 0..40),
+            refusals in prop::collection::vec(any::<bool>(), 0..8),
+            cuts in prop::collection::vec(0usize..3000, 0..12),
+        ) {
+            let stream: String = pieces.concat();
+            let refusals = &refusals;
+            let decide = |mut n: usize| move |_: &ToolCall| {
+                n += 1;
+                if refusals.get(n).copied().unwrap_or(false) { Decision::Refuse { text: "no".into() } } else { Decision::Release }
+            };
+            let (whole, _) = run(&[stream.as_bytes()], decide(0));
+            let (chunked, _) = run(&split(stream.as_bytes(), &cuts), decide(0));
+            prop_assert_eq!(chunked, whole);
+        }
     }
 }
