@@ -50,7 +50,8 @@
 //! [`rewrite_message`] replaces the refused ones by text blocks and fixes `stop_reason` by the same
 //! rules; every other field keeps its bytes (values are copied raw, never re-encoded).
 //!
-//! Memory: the incomplete event (≤ 2 × [`MAX_EVENT_BYTES`] with its line ends), the held and
+//! Memory: the incomplete event ([`MAX_EVENT_BYTES`] of line content, ≤ 3 × that with its line
+//! ends), the held and
 //! queued bytes (≤ [`MAX_HELD_BYTES`]), one assembled input per call (≤ [`MAX_CALL_INPUT_BYTES`],
 //! counted in the held bytes) and the calls listed by [`ToolHold::dropped`].
 
@@ -72,6 +73,13 @@ pub const MAX_EVENT_BYTES: usize = crate::core::dlp::response::MAX_EVENT_BYTES;
 pub const MAX_CALL_INPUT_BYTES: usize = 4 << 20;
 /// Most bytes kept at once: open and waiting call blocks and everything queued behind them.
 pub const MAX_HELD_BYTES: usize = 32 << 20;
+
+/// What the client reads in place of the result block of a refused server or MCP call.
+pub const RESULT_WITHHELD_TEXT: &str = "[warden: the result of a refused tool call was withheld]";
+
+/// How many refused call ids are remembered to withhold the result blocks that answer them
+/// (a server tool's result follows its call at once).
+const REMEMBERED_REFUSALS: usize = 64;
 
 /// What the client reads in place of a call that was still undecided when the answer ended.
 pub const WITHHELD_TEXT: &str =
@@ -108,6 +116,8 @@ pub struct ToolHold {
     /// The stream stopped being read (parse failure, overflow, or [`ToolHold::finish`]).
     stopped: bool,
     dropped: Vec<ToolCall>,
+    /// The latest refused call ids (at most [`REMEMBERED_REFUSALS`]).
+    refused_ids: VecDeque<String>,
 }
 
 impl Default for ToolHold {
@@ -157,6 +167,11 @@ struct HeldCall {
     others: Vec<u8>,
     /// The assembled call, once the block stopped.
     call: Option<ToolCall>,
+    /// For the result block of a server or MCP call (`web_search_tool_result`, `mcp_tool_result`,
+    /// …), the `tool_use_id` it answers: such a block is withheld with its call.
+    result_of: Option<String>,
+    /// The block's `content_block_stop` arrived.
+    stopped: bool,
 }
 
 impl HeldCall {
@@ -230,6 +245,7 @@ impl ToolHold {
             calls_released: 0,
             stopped: false,
             dropped: Vec::new(),
+            refused_ids: VecDeque::new(),
         }
     }
 
@@ -259,6 +275,9 @@ impl ToolHold {
                 Cow::Owned(whole)
             };
             self.on_segment(raw, events, &mut out);
+            if self.stopped {
+                return out;
+            }
             if self.held_bytes > MAX_HELD_BYTES {
                 self.fail(&format!("the answer held behind a tool call exceeds {MAX_HELD_BYTES} bytes"), &mut out);
                 return out;
@@ -271,7 +290,9 @@ impl ToolHold {
                 return out;
             }
             self.partial.extend_from_slice(rest);
-            if self.partial.len() > 2 * MAX_EVENT_BYTES {
+            // The parser bounds an event's line content; with one-byte lines and CRLF ends the raw
+            // bytes are at most three times that, so this only guards against a parser change.
+            if self.partial.len() > MAX_EVENT_BYTES.saturating_mul(3).saturating_add(3) {
                 self.fail(&format!("an event-stream event exceeds {MAX_EVENT_BYTES} bytes"), &mut out);
             }
         }
@@ -281,7 +302,7 @@ impl ToolHold {
     /// The oldest complete call waiting for a decision.
     pub fn waiting(&self) -> Option<&ToolCall> {
         match self.units.front() {
-            Some(Unit::Call(call)) => call.call.as_ref(),
+            Some(Unit::Call(call)) if call.result_of.is_none() => call.call.as_ref(),
             _ => None,
         }
     }
@@ -304,6 +325,9 @@ impl ToolHold {
                 Decision::Refuse { text } => {
                     out.extend_from_slice(call.replacement(&text).as_bytes());
                     out.extend_from_slice(&call.others);
+                    if let Some(id) = &call.id {
+                        self.remember_refusal(id);
+                    }
                 }
             }
         }
@@ -330,11 +354,14 @@ impl ToolHold {
         self.flush(&mut out);
         while let Some(unit) = self.pop() {
             match unit {
-                Unit::Call(call) => {
+                Unit::Call(call) if call.result_of.is_none() => {
                     self.calls_done = self.calls_done.saturating_add(1);
                     self.dropped.push(call.assemble());
                     out.extend_from_slice(call.replacement(WITHHELD_TEXT).as_bytes());
                     out.extend_from_slice(&call.others);
+                    if let Some(id) = &call.id {
+                        self.remember_refusal(id);
+                    }
                 }
                 other => self.emit(other, &mut out),
             }
@@ -372,7 +399,11 @@ impl ToolHold {
 
     /// Delivers every unit before the first call.
     fn flush(&mut self, out: &mut Vec<u8>) {
-        while matches!(self.units.front(), Some(Unit::Raw(_) | Unit::StopReason { .. })) {
+        let ready = |unit: &Unit| match unit {
+            Unit::Raw(_) | Unit::StopReason { .. } => true,
+            Unit::Call(call) => call.result_of.is_some() && call.stopped,
+        };
+        while self.units.front().is_some_and(ready) {
             if let Some(unit) = self.pop() {
                 self.emit(unit, out);
             }
@@ -395,8 +426,33 @@ impl ToolHold {
                     None => out.extend_from_slice(&raw),
                 }
             }
-            Unit::Call(_) => {}
+            Unit::Call(block) => {
+                // A result block (calls are delivered by `decide` and `finish`).
+                let refused = block.result_of.as_ref().is_some_and(|id| self.refused_ids.contains(id));
+                if refused {
+                    out.extend_from_slice(block.replacement(RESULT_WITHHELD_TEXT).as_bytes());
+                    out.extend_from_slice(&block.others);
+                } else {
+                    out.extend_from_slice(&block.raw);
+                }
+            }
         }
+    }
+
+    fn remember_refusal(&mut self, id: &str) {
+        if self.refused_ids.len() >= REMEMBERED_REFUSALS {
+            self.refused_ids.pop_front();
+        }
+        self.refused_ids.push_back(id.to_string());
+    }
+
+    /// Whether a result block answering `id` must be held: its call was refused, or is still
+    /// held and may be.
+    fn holds_results_of(&self, id: &str) -> bool {
+        self.refused_ids.iter().any(|refused| refused == id)
+            || self.units.iter().any(
+                |unit| matches!(unit, Unit::Call(call) if call.result_of.is_none() && call.id.as_deref() == Some(id)),
+            )
     }
 
     /// The open call can never complete: it is dropped, the events inside it stay.
@@ -406,7 +462,9 @@ impl ToolHold {
         }
         if let Some(Unit::Call(call)) = self.units.pop_back() {
             self.held_bytes = self.held_bytes.saturating_sub(call.footprint());
-            self.dropped.push(call.assemble());
+            if call.result_of.is_none() {
+                self.dropped.push(call.assemble());
+            }
             if !call.others.is_empty() {
                 self.enqueue(Unit::Raw(call.others));
             }
@@ -426,10 +484,14 @@ impl ToolHold {
     /// One complete event (`events` has the parsed event, or nothing for a comment or an event
     /// without data) and its raw bytes.
     fn on_segment(&mut self, raw: Cow<[u8]>, events: Vec<SseEvent>, out: &mut Vec<u8>) {
-        let event = events.into_iter().next_back();
+        if events.len() > 1 {
+            // The framer and the parser agree on blank lines, so this cannot happen; if it did,
+            // the bytes could not be attributed to one event.
+            return self.fail("an event-stream segment holds more than one event", out);
+        }
+        let event = events.into_iter().next();
         if self.open {
-            self.in_call(raw, event.as_ref());
-            return;
+            return self.in_call(raw, event.as_ref(), out);
         }
         let Some(event) = event else {
             return self.pass(raw, out);
@@ -440,9 +502,15 @@ impl ToolHold {
             let block = head.as_ref().and_then(|h| h.content_block.as_ref());
             let kind = block.and_then(|b| b.kind.as_deref()).and_then(CallKind::of_block_type);
             match (head.as_ref(), kind) {
-                (Some(head), Some(kind)) => return self.start_call(raw, &event, head, kind),
+                (Some(head), Some(kind)) => return self.start_call(raw, &event, head, kind, None),
                 (None, _) => return self.start_unreadable(raw),
-                _ => {}
+                (Some(head), None) => {
+                    let answers = block.and_then(|b| b.tool_use_id.as_deref());
+                    if let Some(id) = answers.filter(|id| self.holds_results_of(id)) {
+                        let id = id.to_string();
+                        return self.start_call(raw, &event, head, CallKind::ToolUse, Some(id));
+                    }
+                }
             }
         } else if named("message_delta") {
             let stop_reason = head.as_ref().and_then(|h| h.delta.as_ref()).and_then(|d| d.stop_reason.as_deref());
@@ -464,7 +532,8 @@ impl ToolHold {
         }
     }
 
-    fn start_call(&mut self, raw: Cow<[u8]>, event: &SseEvent, head: &Head, kind: CallKind) {
+    /// Opens a held block: a call, or (`result_of`) the result block of a held or refused call.
+    fn start_call(&mut self, raw: Cow<[u8]>, event: &SseEvent, head: &Head, kind: CallKind, result_of: Option<String>) {
         let block = head.content_block.as_ref();
         let text = |field: Option<&Cow<str>>| field.map(|value| value.to_string());
         let consistent = event.event == "content_block_start" && head.kind.as_deref() == Some("content_block_start");
@@ -480,6 +549,8 @@ impl ToolHold {
             raw: raw.into_owned(),
             others: Vec::new(),
             call: None,
+            result_of,
+            stopped: false,
         };
         self.open = true;
         self.enqueue(Unit::Call(Box::new(call)));
@@ -500,13 +571,15 @@ impl ToolHold {
             raw: raw.into_owned(),
             others: Vec::new(),
             call: None,
+            result_of: None,
+            stopped: false,
         };
         call.call = Some(call.assemble());
         self.enqueue(Unit::Call(Box::new(call)));
     }
 
     /// An event inside the open call block.
-    fn in_call(&mut self, raw: Cow<[u8]>, event: Option<&SseEvent>) {
+    fn in_call(&mut self, raw: Cow<[u8]>, event: Option<&SseEvent>, out: &mut Vec<u8>) {
         let before = self.units.back().map_or(0, Unit::footprint);
         let Some(Unit::Call(call)) = self.units.back_mut() else {
             self.open = false;
@@ -529,7 +602,10 @@ impl ToolHold {
                         }
                     }
                     Some(Own::Stop) => {
-                        call.call = Some(call.assemble());
+                        call.stopped = true;
+                        if call.result_of.is_none() {
+                            call.call = Some(call.assemble());
+                        }
                         self.open = false;
                     }
                     None => call.malformed = true,
@@ -538,6 +614,9 @@ impl ToolHold {
         }
         let after = call.footprint();
         self.held_bytes = self.held_bytes.saturating_add(after.saturating_sub(before));
+        if !self.open {
+            self.flush(out);
+        }
     }
 }
 
@@ -661,6 +740,8 @@ struct BlockHead<'a> {
     server_name: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "raw_text")]
     input: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_use_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -716,6 +797,7 @@ impl BlockHead<'_> {
             name: string_of(block, "name"),
             server_name: string_of(block, "server_name"),
             input: raw_of(block, "input"),
+            tool_use_id: string_of(block, "tool_use_id"),
         }
     }
 
@@ -742,6 +824,8 @@ impl BlockHead<'_> {
             raw: Vec::new(),
             others: Vec::new(),
             call: None,
+            result_of: None,
+            stopped: false,
         };
         held.malformed = held.start_input.is_none();
         Some(held.assemble())
@@ -849,6 +933,7 @@ pub fn rewrite_message(body: &[u8], refused: &[(String, String)]) -> Option<Vec<
     };
     let mut calls = 0usize;
     let mut replaced = 0usize;
+    let mut refused_calls = 0usize;
     let mut content = String::from("[");
     for (position, block) in blocks.iter().enumerate() {
         if position > 0 {
@@ -865,9 +950,18 @@ pub fn rewrite_message(body: &[u8], refused: &[(String, String)]) -> Option<Vec<
         if call_id.is_some() {
             calls = calls.saturating_add(1);
         }
-        match call_id.and_then(text_for) {
+        let answers_refused = head.as_ref().and_then(|h| h.tool_use_id.as_deref()).and_then(text_for).is_some();
+        let text = if call_id.is_none() && answers_refused {
+            Some(RESULT_WITHHELD_TEXT)
+        } else {
+            call_id.and_then(text_for).map(String::as_str)
+        };
+        match text {
             Some(text) => {
                 replaced = replaced.saturating_add(1);
+                if call_id.is_some() {
+                    refused_calls = refused_calls.saturating_add(1);
+                }
                 content.push_str(r#"{"type":"text","text":""#);
                 escape_into(text, &mut content);
                 content.push_str("\"}");
@@ -881,7 +975,7 @@ pub fn rewrite_message(body: &[u8], refused: &[(String, String)]) -> Option<Vec<
     }
     let mut changes = vec![("content", content.as_str())];
     let stop_reason = message.get("stop_reason").and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-    if replaced == calls && stop_reason.as_deref() == Some("tool_use") {
+    if refused_calls == calls && stop_reason.as_deref() == Some("tool_use") {
         changes.push(("stop_reason", "\"end_turn\""));
     }
     Some(message.to_json_with(&changes).into_bytes())
@@ -1442,6 +1536,49 @@ mod tests {
         }
     }
 
+    fn server_call_and_result(index: u64, id: &str) -> String {
+        let start = json!({"type":"content_block_start","index":index,"content_block":{"type":"server_tool_use","id":id,"name":"web_search","input":{}}});
+        let result = json!({"type":"content_block_start","index":index + 1,"content_block":{"type":"web_search_tool_result","tool_use_id":id,"content":[{"type":"web_search_result","url":"https://example.com","title":"x","encrypted_content":"abc"}]}});
+        [
+            event("content_block_start", &start),
+            json_delta(index, "{\"query\":\"x\"}"),
+            stop(index),
+            event("content_block_start", &result),
+            stop(index + 1),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn the_result_block_of_a_refused_server_call_is_withheld_with_it() {
+        let stream = [
+            message_start(),
+            server_call_and_result(0, "srvtoolu_1"),
+            text_start(2),
+            text_delta(2, "Found."),
+            stop(2),
+            message_delta("end_turn"),
+            message_stop(),
+        ]
+        .concat();
+        let (out, _) = run(&[stream.as_bytes()], release);
+        assert_eq!(out, stream.as_bytes());
+        let (out, _) =
+            run(&split(stream.as_bytes(), &[3, 200, 401, 777]), |_| Decision::Refuse { text: "no search".into() });
+        let (types, texts, _, _) = client_view(&out);
+        assert_eq!(types, ["text", "text", "text"]);
+        assert_eq!(texts, ["no search", RESULT_WITHHELD_TEXT, "Found."]);
+        assert!(!String::from_utf8(out).unwrap().contains("srvtoolu_1"), "no reference to the refused call is left");
+    }
+
+    #[test]
+    fn a_result_block_of_no_held_call_passes_at_once() {
+        let result = json!({"type":"content_block_start","index":0,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_0","content":[]}});
+        let start = event("content_block_start", &result);
+        let mut hold = ToolHold::new();
+        assert_eq!(hold.push(start.as_bytes()), start.as_bytes());
+    }
+
     // ---- JSON answers ----
 
     const ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Let me look."},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"ls"}},{"type":"tool_use","id":"toolu_2","name":"Read","input":{"file_path":"/x/.env"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":12345678901234567890123,"output_tokens":5}}"#;
@@ -1481,6 +1618,16 @@ mod tests {
             json!([{"type":"text","text":"Let me look."},{"type":"text","text":"a"},{"type":"text","text":"b"}])
         );
         assert!(calls_in_message(&both).is_empty());
+    }
+
+    #[test]
+    fn the_result_block_of_a_refused_json_server_call_is_withheld_with_it() {
+        let body = r#"{"content":[{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"x"}},{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]},{"type":"text","text":"Found."}],"stop_reason":"end_turn"}"#;
+        let out = rewrite_message(body.as_bytes(), &[("srvtoolu_1".into(), "no search".into())]).unwrap();
+        let expected = format!(
+            r#"{{"content":[{{"type":"text","text":"no search"}},{{"type":"text","text":"{RESULT_WITHHELD_TEXT}"}},{{"type":"text","text":"Found."}}],"stop_reason":"end_turn"}}"#
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
     #[test]
