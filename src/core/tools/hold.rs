@@ -1768,6 +1768,28 @@ mod tests {
         }
 
         #[test]
+        fn hostile_json_answers_never_panic_and_readable_ones_stay_readable(
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"content\"", "\"type\"", "\"tool_use\"", "\"id\"", "\"t\"",
+                "\"name\"", "\"input\"", "\"stop_reason\"", "\"tool_use_id\"", "1e999", "null", "\"\\u005f\"",
+            ]), 0..40),
+            refuse_empty in any::<bool>(),
+        ) {
+            let body = pieces.concat();
+            let mut refused: Vec<(String, String)> =
+                calls_in_message(body.as_bytes()).into_iter().map(|call| (call.id, "no".to_string())).collect();
+            if refuse_empty {
+                refused.push((String::new(), "no".into()));
+            }
+            if let Some(rewritten) = rewrite_message(body.as_bytes(), &refused) {
+                if serde_json::from_str::<Value>(&body).is_ok() {
+                    prop_assert!(serde_json::from_slice::<Value>(&rewritten).is_ok());
+                    prop_assert!(calls_in_message(&rewritten).is_empty());
+                }
+            }
+        }
+
+        #[test]
         fn hostile_bytes_never_panic_and_stay_split_invariant(
             pieces in prop::collection::vec(prop::sample::select(vec![
                 "event: content_block_start\n", "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"B\",\"input\":{}}}\n",
