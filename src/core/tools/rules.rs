@@ -258,6 +258,16 @@ impl Facts<'_> {
     }
 }
 
+/// A string field of the input: `Some(None)` when absent, `None` (cannot be told) when present
+/// but not a string — an agent might still make something of it.
+fn string_field<'v>(input: &'v Value, name: &str) -> Option<Option<&'v str>> {
+    match input.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => Some(Some(text)),
+        Some(_) => None,
+    }
+}
+
 /// Kleene conjunction: false if any is false, else unknown if any is unknown, else true.
 fn all(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
     let mut result = Some(true);
@@ -298,7 +308,8 @@ impl Condition {
 impl CommandCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
-        let Some(text) = input.get("command").and_then(Value::as_str) else { return Some(false) };
+        let text = string_field(input, "command")?;
+        let Some(text) = text else { return Some(false) };
         let raw = self.matches.as_ref().map(|regex| Some(regex.is_match(text)));
         let parsed = facts.command(text).as_ref().ok();
         let pipe = self.pipe_to_shell.then(|| parsed.map(|line| line.pipes_to_shell));
@@ -562,6 +573,9 @@ fn git_push_force(program: Option<&str>, args: &[Word]) -> Option<bool> {
 impl PathCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
+        for field in paths::PATH_FIELDS {
+            string_field(input, field)?;
+        }
         let found = paths::tool_paths(&facts.call.name, input);
         if found.is_empty() {
             return Some(false);
@@ -585,7 +599,7 @@ impl PathCondition {
 impl UrlCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
-        let Some(text) = input.get("url").and_then(Value::as_str) else { return Some(false) };
+        let Some(text) = string_field(input, "url")? else { return Some(false) };
         let without_fragment = text.split('#').next().unwrap_or_default();
         let host = url::parse(without_fragment).ok()?.host;
         let matches = |patterns: &[HostPattern]| patterns.iter().any(|p| p.matches(&host));
@@ -1036,6 +1050,7 @@ mod tests {
             ("git push origin \"feature/$(whoami)\"", None),
             // Harmless.
             ("ls -la && cargo test --workspace 2>&1 | tail -20", None),
+            ("if [ -d build ]; then rm -rf build; fi", None),
         ];
         for (command, expected) in table {
             assert_eq!(bash_verdict(command).as_deref(), *expected, "{command:?}");
@@ -1081,7 +1096,8 @@ mod tests {
             ("Read", json!({"file_path": "/home/dev/.ssh/id_rsa"}), Some("ssh_keys")),
             ("Read", json!({"file_path": "/repo/../home/dev/.ssh/config"}), Some("ssh_keys")),
             ("Read", json!({"file_path": "/repo/src/main.rs"}), None),
-            ("Read", json!({"file_path": 42}), None),
+            ("Read", json!({"file_path": "/repo/src/lib.rs", "path": ["/repo/.env"]}), Some("env_files")),
+            ("Bash", json!({"command": ["cat", ".env"]}), Some("download_to_shell")),
         ];
         for (tool, input, expected) in table {
             let judgement = r.judge(&call(tool, input.clone()), &in_repo());
