@@ -504,7 +504,7 @@ impl Judge for RoleJudge<'_> {
 }
 
 /// What the client's headers say about its agent session and agent, bounded like the record's
-/// labels (printable ASCII, at most 128 characters).
+/// labels (printable ASCII, at most 128 characters). Read only when the policy has approvals.
 #[derive(Debug, Default)]
 struct HoldLabels {
     /// `x-claude-code-session-id`, as sent (the body's `metadata.user_id` is read at the hold).
@@ -642,7 +642,7 @@ impl Exchange {
             agent: AgentIds::default(),
             tool_results: Vec::new(),
             tools: None,
-            hold_labels: HoldLabels::of(head),
+            hold_labels: if gateway.policy.approvals.is_some() { HoldLabels::of(head) } else { HoldLabels::default() },
         }
     }
 

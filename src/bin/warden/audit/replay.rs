@@ -185,6 +185,16 @@ pub struct ApprovalNote {
     pub reviewer: String,
     /// The review's id.
     pub review: String,
+    /// When a session grant gave (or came with) the approval: `grant G (for session S until T)`.
+    pub grant: Option<String>,
+}
+
+/// `grant G (for session S until T)` for a record's `approval.grant`.
+fn grant_note(grant: &Value) -> Option<String> {
+    let id = grant.get("id")?.as_str()?;
+    let session = grant.get("session_id")?.as_str()?;
+    let until = grant.get("expires_at")?.as_i64().map(crate::serve::util::format_utc)?;
+    Some(format!("grant {id} (for session {session} until {until})"))
 }
 
 /// Token counts of an exchange.
@@ -256,8 +266,11 @@ impl Turn {
         if let Some(approval) = &self.approval {
             let _ = writeln!(
                 out,
-                "  approval: {} by {} (review {})",
-                approval.decision, approval.reviewer, approval.review
+                "  approval: {} by {} (review {}){}",
+                approval.decision,
+                approval.reviewer,
+                approval.review,
+                approval.grant.as_ref().map(|g| format!(", by {g}")).unwrap_or_default()
             );
         }
         self.answer.iter().for_each(|piece| piece.render(&mut out));
@@ -370,7 +383,12 @@ impl<'s> TurnReader<'s> {
             });
         let approval = field(&record, &["approval"]).filter(|a| a.is_object()).map(|approval| {
             let get = |k: &str| approval.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-            ApprovalNote { decision: get("decision"), reviewer: get("reviewer"), review: get("review") }
+            ApprovalNote {
+                decision: get("decision"),
+                reviewer: get("reviewer"),
+                review: get("review"),
+                grant: approval.get("grant").and_then(grant_note),
+            }
         });
         let mut answer = Vec::new();
         if let Some(content) = field(&record, &["response", "content"]).and_then(Value::as_array) {
@@ -542,6 +560,26 @@ mod tests {
         assert!(text.contains("✗ refused: model_not_allowed (403) no opus"), "{text}");
         assert!(text.contains("is missing from the store"), "{text}");
         assert_eq!(replay(&store, "other", false, &mut Vec::new()).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_approval_from_a_session_grant_names_the_grant() {
+        let mut store = memory_store();
+        let line = json!({"version": 1, "source": "gw", "seq": 1, "id": "gw-1", "session_id": "s",
+                          "decision": {"allowed": true}, "outcome": "completed",
+                          "approval": {"decision": "approved", "reviewer": "bob", "review": "rev_1", "reasons": ["opus_model"],
+                                       "grant": {"id": "grt_1", "session_id": "s", "expires_at": 1_800_000_000,
+                                                 "reasons": ["opus_model"]}}});
+        store.append(&[parse_record(line.to_string().as_bytes(), 0).unwrap()]).unwrap();
+        let mut out = Vec::new();
+        replay(&store, "s", false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "approval: approved by bob (review rev_1), by grant grt_1 (for session s until 2027-01-15T08:00:00Z)"
+            ),
+            "{text}"
+        );
     }
 
     /// A record of session "s" with these messages (blobs included) and this response.

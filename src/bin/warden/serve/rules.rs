@@ -1,6 +1,7 @@
 //! The approver rules `warden serve` enforces, taken from the gateway's policy file.
 //!
-//! Only what the service needs is kept: the review and grant lifetimes, the hold cap, and per
+//! Only what the service needs is kept: the review and grant lifetimes, the longest session
+//! grant (`approvals.max_session_grant`), the hold cap, and per
 //! role the approver groups, the two-person rule and the grant's number of uses. The filter
 //! evaluates the triggers; the service never looks at them.
 //!
@@ -48,6 +49,8 @@ pub struct Rules {
     pub auditors: Vec<String>,
     /// Reviews one requester may open per window (`approvals.review_rate`).
     pub review_rate: ReviewRate,
+    /// Longest session grant an approver may give, seconds (`approvals.max_session_grant`).
+    pub max_session_grant_seconds: i64,
 }
 
 impl Rules {
@@ -85,6 +88,7 @@ impl Rules {
                 reviews: settings.review_rate_reviews,
                 per_seconds: i64::try_from(settings.review_rate_seconds).unwrap_or(i64::MAX),
             },
+            max_session_grant_seconds: i64::try_from(settings.max_session_grant_seconds).unwrap_or(i64::MAX),
         })
     }
 
@@ -97,6 +101,7 @@ impl Rules {
             max_hold_seconds: 0,
             auditors: Vec::new(),
             review_rate: ReviewRate { reviews: 0, per_seconds: 1 },
+            max_session_grant_seconds: 0,
         }
     }
 
