@@ -350,21 +350,20 @@ impl CommandCondition {
             self.args_any.as_ref().map(|patterns| args_any(&command.args, patterns)),
             self.paths.as_ref().map(|globs| {
                 any(path_args(&command.args)
-                    .map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
+                    .map(|(text, _)| paths::normalize(text, cwd).and_then(|p| globs.matches(&p))))
             }),
             self.paths_outside_workspace.then(|| {
-                any(path_args(&command.args).map(|arg| {
-                    if arg.text.split('/').any(|segment| segment.starts_with(".*") || segment.starts_with("..*")) {
+                any(path_args(&command.args).map(|(text, word)| {
+                    let hidden_dots =
+                        text.split('/').any(|segment| segment.starts_with(".*") || segment.starts_with("..*"));
+                    if hidden_dots || (word.expanded && text.starts_with(['$', '`'])) {
                         return None;
                     }
-                    if starts_expanded(&arg) {
-                        return None;
-                    }
-                    paths::normalize(&arg.text, cwd).and_then(|p| paths::outside(&p, workspace))
+                    paths::normalize(text, cwd).and_then(|p| paths::outside(&p, workspace))
                 }))
             }),
             self.writes_to.as_ref().map(|globs| {
-                any(write_targets(command).map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
+                any(write_targets(command).map(|text| paths::normalize(text, cwd).and_then(|p| globs.matches(&p))))
             }),
             self.git_push_force.then(|| git_push_force(program, &command.args)),
         ];
@@ -393,9 +392,9 @@ fn starts_expanded(word: &Word) -> bool {
     word.process || (word.expanded && word.text.starts_with(['$', '`']))
 }
 
-/// The path-like arguments: every operand, and the value of `--opt=VALUE` when it looks like a
-/// path. `--` ends options.
-fn path_args(args: &[Word]) -> impl Iterator<Item = Word> + '_ {
+/// The path-like arguments, as (path text, the word it is in): every operand, and the value of
+/// `--opt=VALUE` when it looks like a path. `--` ends options.
+fn path_args(args: &[Word]) -> impl Iterator<Item = (&str, &Word)> + '_ {
     let mut options_ended = false;
     args.iter().filter_map(move |arg| {
         if arg.process {
@@ -406,22 +405,26 @@ fn path_args(args: &[Word]) -> impl Iterator<Item = Word> + '_ {
             return None;
         }
         if options_ended || !arg.text.starts_with('-') || arg.text == "-" {
-            return Some(arg.clone());
+            return Some((arg.text.as_str(), arg));
         }
         let (_, value) = arg.text.split_once('=')?;
-        value.starts_with(['/', '~', '.']).then(|| Word { text: value.to_string(), ..arg.clone() })
+        value.starts_with(['/', '~', '.']).then_some((value, arg))
     })
 }
 
 /// Where a command writes: its writing redirections to files, `tee`'s files, `dd of=`.
-fn write_targets(command: &SimpleCommand) -> impl Iterator<Item = &Word> + '_ {
-    let redirects = command.redirects.iter().filter(|r| r.writes && !r.descriptor).map(|r| &r.target);
+fn write_targets(command: &SimpleCommand) -> impl Iterator<Item = &str> + '_ {
+    let redirects = command
+        .redirects
+        .iter()
+        .filter(|r| r.writes && !r.descriptor && !r.target.process)
+        .map(|r| r.target.text.as_str());
     let tee = (command.program.as_deref() == Some("tee"))
-        .then(|| command.args.iter().filter(|a| !a.text.starts_with('-')))
+        .then(|| command.args.iter().filter(|a| !a.text.starts_with('-')).map(|a| a.text.as_str()))
         .into_iter()
         .flatten();
     let dd = (command.program.as_deref() == Some("dd"))
-        .then(|| command.args.iter().filter(|a| a.text.starts_with("of=")))
+        .then(|| command.args.iter().filter_map(|a| a.text.strip_prefix("of=")))
         .into_iter()
         .flatten();
     redirects.chain(tee).chain(dd)
@@ -979,6 +982,10 @@ mod tests {
   tools: Bash
   command: { paths: ["**/.env"] }
   action: deny
+- id: dotfiles
+  tools: Bash
+  command: { writes_to: ["~/.bashrc", "~/.profile"] }
+  action: deny
 "#;
 
     fn bash_verdict(command: &str) -> Option<String> {
@@ -1045,6 +1052,10 @@ mod tests {
             ("cat .env", Some("env_in_commands")),
             ("cp /repo/app/.env /tmp/x", Some("env_in_commands")),
             ("cat .env.example", None),
+            ("echo 'export X=1' >> ~/.bashrc", Some("dotfiles")),
+            ("curl -s x | tee -a /home/dev/.profile", Some("dotfiles")),
+            ("dd if=/dev/zero of=/root/.bashrc bs=1", Some("dotfiles")),
+            ("echo x > /repo/.bashrc.bak 2>&1", None),
             ("cat \"$DIR/.env\"", Some("env_in_commands")),
             ("git push origin \"$(git branch --show-current)\"", Some("force_push")),
             ("git push origin \"feature/$(whoami)\"", None),
