@@ -479,10 +479,163 @@ pub struct ToolsConfig {
     pub max_result_bytes: Option<Bytes>,
 }
 
-/// One tool rule (docs/tools.md).
+/// One tool rule (docs/tools.md, "Rules"): which calls it covers, its conditions (all present
+/// ones must hold) and what happens to a matching call. Rules are tried in order; the first
+/// match decides.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ToolRuleConfig {}
+pub struct ToolRuleConfig {
+    /// Reason code named in records, approvals and grants (letters, digits, `_`, `-`, `.`),
+    /// unique in the role. Default `tools.rules[N]`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Tool name globs, a string or a list (`Bash`, `mcp__github__*`, `web_*`). An
+    /// `mcp_tool_use` call is named `mcp__<server_name>__<name>`, like Claude Code's MCP tools.
+    /// Default: every tool.
+    #[serde(default)]
+    pub tools: Option<ClaimPatterns>,
+    /// Which agents the rule covers: `any` (default), `main` (not a subagent) or `subagent`.
+    #[serde(default)]
+    pub agents: AgentsConfig,
+    /// What happens to a matching call: `allow`, `deny` or `approve`.
+    pub action: ToolActionConfig,
+    /// Words shown to the agent's user (in the refusal) and to the approver. Default: a sentence
+    /// naming the rule.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Conditions over the parsed shell command of a Bash-like tool (`input.command`).
+    #[serde(default)]
+    pub command: Option<CommandConditionConfig>,
+    /// Conditions over a file tool's paths (`file_path`, `path`, `notebook_path`, Glob's
+    /// `pattern`).
+    #[serde(default)]
+    pub path: Option<PathConditionConfig>,
+    /// Conditions over the host of a fetch tool's `input.url`.
+    #[serde(default)]
+    pub url: Option<UrlConditionConfig>,
+    /// JSON-path conditions over the call's input; every one must hold.
+    #[serde(default)]
+    pub input: Vec<InputConditionConfig>,
+}
+
+/// Which agents a tool rule covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentsConfig {
+    /// Every agent.
+    #[default]
+    Any,
+    /// Only the main agent (requests not marked as a subagent's).
+    Main,
+    /// Only subagents (`x-claude-code-agent-id` names a subagent).
+    Subagent,
+}
+
+/// What a tool rule does with a matching call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolActionConfig {
+    /// Deliver the call unchanged.
+    Allow,
+    /// Replace the call with a text block saying it was refused and why.
+    Deny,
+    /// Hold the call for a human's decision.
+    Approve,
+}
+
+/// Conditions over a shell command line. The per-command matchers (`program`, `subcommand`,
+/// `args_any`, `paths`, `paths_outside_workspace`, `writes_to`, `git`) must all hold for one and
+/// the same simple command, wherever it sits (pipelines, lists, subshells, substitutions,
+/// `bash -c`); `pipe_to_shell` and `matches` look at the whole line. At least one matcher.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConditionConfig {
+    /// Program name globs, matched against the program's base name once wrappers (`sudo`, `env`,
+    /// `timeout`, `xargs`, …) are seen through: `rm` also matches `/usr/bin/rm` and `sudo rm`.
+    #[serde(default)]
+    pub program: Option<ClaimPatterns>,
+    /// Program and leading words, space-separated (`git push`, `kubectl delete`); options before
+    /// the words are skipped.
+    #[serde(default)]
+    pub subcommand: Option<String>,
+    /// Holds when any entry is present among the arguments: a short-flag cluster (`-rf`: every
+    /// letter present, in any clusters), a long flag (`--force`, also `--force=…` and the
+    /// abbreviations getopt accepts), or a glob over a whole argument.
+    #[serde(default)]
+    pub args_any: Option<Vec<String>>,
+    /// Path globs over the command's path-like arguments, normalised like file tools' paths.
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+    /// `true`: holds when any path-like argument resolves outside the workspace.
+    #[serde(default)]
+    pub paths_outside_workspace: Option<bool>,
+    /// Path globs over where the command writes: redirection targets (`>`, `>>`, `&>`, `2>`)
+    /// and `tee`'s files.
+    #[serde(default)]
+    pub writes_to: Option<Vec<String>>,
+    /// `true`: holds when the line feeds a command's output to an interpreter (`curl … | sh`,
+    /// `bash <(curl …)`, `sh -c "$(curl …)"`, `eval "$(…)"`).
+    #[serde(default)]
+    pub pipe_to_shell: Option<bool>,
+    /// A built-in git check: `push_force` (`git push` with `-f`, `--force`,
+    /// `--force-with-lease`, `--mirror` or a `+refspec`).
+    #[serde(default)]
+    pub git: Option<GitCheckConfig>,
+    /// A regex (Rust `regex` syntax) over the raw command string, as a last resort.
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+/// Built-in git checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GitCheckConfig {
+    /// `git push` that can overwrite the remote's history.
+    PushForce,
+}
+
+/// Conditions over a file tool's paths.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathConditionConfig {
+    /// Path globs; holds when any of the call's paths matches one (`**/.env`, `~/.ssh/**`).
+    #[serde(default)]
+    pub globs: Option<Vec<String>>,
+    /// `true`: holds when any path resolves outside the workspace; `false`: when every path is
+    /// inside it.
+    #[serde(default)]
+    pub outside_workspace: Option<bool>,
+}
+
+/// Conditions over a fetch tool's URL host.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlConditionConfig {
+    /// Host globs; holds when the URL's host matches one (`github.com`, `*.github.com`).
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// Host globs; holds when the URL's host matches none (an allowlist for a deny rule).
+    #[serde(default)]
+    pub not_hosts: Option<Vec<String>>,
+}
+
+/// A condition over one place in the call's input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConditionConfig {
+    /// JSON path: `$` then `.name`, `["name"]`, `[N]` or `[*]` steps (`$.options.force`,
+    /// `$.edits[*].new_string`).
+    pub path: String,
+    /// Holds when a selected value equals this JSON value.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// Holds when a selected string matches this regex.
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// `true`: holds when the path selects a value; `false`: when it selects none.
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
 
 /// Gateway-wide limits.
 #[derive(Debug, Deserialize)]
