@@ -204,6 +204,32 @@ fn a_triggered_request_is_held_with_what_the_approver_needs() {
 }
 
 #[test]
+fn the_hold_names_the_agent_session_and_the_subagent_when_the_client_does() {
+    let gw = gateway();
+    let headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("x-claude-code-session-id".to_string(), "5f0c-session-1".to_string()),
+        ("x-claude-code-agent-id".to_string(), "agent-b".to_string()),
+        ("x-claude-code-parent-agent-id".to_string(), "agent-a".to_string()),
+    ];
+    let head =
+        RequestHead { method: "POST", path: "/v1/messages", headers: &headers, token: token("alice", NOW), now: NOW };
+    let (mut exchange, _) = Exchange::start(&gw, &head);
+    let (_, hold) = held(exchange.on_body_complete(&gw, &body("claude-opus-4-1", "hi", &[])));
+    assert_eq!(hold["session_id"], "5f0c-session-1");
+    assert_eq!(hold["agent"], json!({"id": "agent-b", "parent": "agent-a"}));
+    // Without the headers, the session comes from `metadata.user_id`; no agent is named.
+    let mut request: Value = serde_json::from_slice(&body("claude-opus-4-1", "hi", &[])).unwrap();
+    request["metadata"] = json!({"user_id": "{\"device_id\": \"d\", \"session_id\": \"from-metadata\"}"});
+    let (_, step) = send(&gw, "alice", &serde_json::to_vec(&request).unwrap());
+    let (_, hold) = held(step);
+    assert_eq!(hold["session_id"], "from-metadata");
+    assert!(hold.get("agent").is_none(), "{hold}");
+    let (_, step) = send(&gw, "alice", &body("claude-opus-4-1", "hi", &[]));
+    assert!(held(step).1.get("session_id").is_none(), "no session named, none sent");
+}
+
+#[test]
 fn the_excerpt_is_cut_to_two_thousand_characters() {
     let gw = gateway();
     let (_, step) = send(&gw, "alice", &body("claude-opus-4-1", &"é".repeat(5000), &[]));

@@ -418,6 +418,23 @@ fn every_approval_outcome_is_recorded_once_with_the_caller() {
 }
 
 #[test]
+fn an_approval_from_a_session_grant_names_the_grant_in_the_record() {
+    let (mut run, hold) = held();
+    let claims = json!({
+        "fp": hold["fingerprint"], "sub": hold["caller"]["subject"], "iss": hold["caller"]["issuer"],
+        "decision": "approved", "review": "rev_0123456789abcdef", "reviewer": "bob", "comment": "",
+        "url": "http://approvals.example/reviews/rev_0123456789abcdef", "iat": NOW as u64, "exp": NOW as u64 + 60,
+        "grant": {"id": "grt_00ff", "session_id": "sess-7", "expires_at": NOW as u64 + 1800, "reasons": ["opus_model"]},
+    });
+    assert!(matches!(run.answer(Some((200, &sign(claims)))), ApprovalStep::Forward { .. }));
+    run.respond(&[(":status", "200"), ("content-type", "application/json")], br#"{"content":[]}"#, 64);
+    let (record, _) = run.ended();
+    let grant = record.approval.as_ref().unwrap().grant.as_ref().unwrap();
+    assert_eq!((grant.id.as_str(), grant.session_id.as_str()), ("grt_00ff", "sess-7"));
+    assert_eq!((grant.expires_at, grant.reasons.clone()), (NOW as u64 + 1800, vec!["opus_model".to_string()]));
+}
+
+#[test]
 fn a_request_still_held_when_the_stream_ends_is_recorded_as_asked() {
     let (run, _) = held();
     let (record, replies) = run.end(false, true);

@@ -407,6 +407,36 @@ pub struct Exchange {
     cut_noted: bool,
     /// How a cut answer ends for this client (from its `user-agent`).
     cut_ending: EndingStyle,
+    /// The agent session and agent the client's headers name, for the approval service
+    /// (a session grant covers a session; the approver sees the agent).
+    hold_labels: HoldLabels,
+}
+
+/// What the client's headers say about its agent session and agent, bounded like the record's
+/// labels (printable ASCII, at most 128 characters).
+#[derive(Debug, Default)]
+struct HoldLabels {
+    /// `x-claude-code-session-id`, as sent (the body's `metadata.user_id` is read at the hold).
+    session_header: Option<String>,
+    /// `x-claude-code-agent-id` and `x-claude-code-parent-agent-id`.
+    agent: crate::core::tools::AgentIds,
+}
+
+impl HoldLabels {
+    fn of(head: &RequestHead) -> Self {
+        let bounded = |name: &str| {
+            head.header(name)
+                .map(|v| v.trim().chars().filter(char::is_ascii_graphic).take(128).collect::<String>())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            session_header: head.header(SESSION_HEADER).map(str::to_string),
+            agent: crate::core::tools::AgentIds {
+                agent_id: bounded("x-claude-code-agent-id"),
+                parent_agent_id: bounded("x-claude-code-parent-agent-id"),
+            },
+        }
+    }
 }
 
 /// The budget side of an exchange: the estimate, the reservations, the meter, the settlement.
@@ -518,6 +548,7 @@ impl Exchange {
             cut: None,
             cut_noted: false,
             cut_ending: EndingStyle::for_client(head.header("user-agent")),
+            hold_labels: HoldLabels::of(head),
         }
     }
 
@@ -937,6 +968,11 @@ impl Exchange {
         let prefill_excerpt = mask(&shown.prefill, EXCERPT_CHARS)?;
         let mcp_server_urls =
             shown.mcp_server_urls.iter().map(|url| mask(url, approval::URL_CHARS)).collect::<Result<Vec<_>, _>>()?;
+        let session_id =
+            crate::core::audit::record::session_id(self.hold_labels.session_header.as_deref(), value.as_object());
+        let agent = &self.hold_labels.agent;
+        let agent = (agent.agent_id.is_some() || agent.parent_agent_id.is_some())
+            .then(|| approval::AgentView { id: agent.agent_id.as_deref(), parent: agent.parent_agent_id.as_deref() });
         let hold = HoldRequest {
             version: 1,
             request_id: &self.request_id,
@@ -955,8 +991,8 @@ impl Exchange {
             system_excerpt: &system_excerpt,
             prefill_excerpt: &prefill_excerpt,
             hold_seconds: settings.hold_seconds,
-            session_id: None,
-            agent: None,
+            session_id: session_id.as_deref(),
+            agent,
             tool_call: None,
         };
         let body = serde_json::to_vec(&hold)
@@ -996,13 +1032,16 @@ impl Exchange {
         let decided = self.decision(gateway, &held, answer, now);
         if let Some(trail) = self.trail.as_mut() {
             match &decided {
-                Ok((decision, verdict)) => {
+                Ok((decision, verdict, grant)) => {
                     let (name, review, reviewer) = match decision {
                         Decision::Approved { review, reviewer } => ("approved", review, Some(reviewer.as_str())),
                         Decision::Denied { review, reviewer, .. } => ("denied", review, Some(reviewer.as_str())),
                         Decision::Pending { review, .. } => ("pending", review, None),
                     };
                     trail.on_approval(name, Some(review), reviewer, Some(verdict));
+                    if let Some(grant) = grant {
+                        trail.on_grant(grant.clone());
+                    }
                 }
                 Err(denial) if denial.reason == Reason::ApprovalInvalid => {
                     trail.on_approval("invalid", None, None, None)
@@ -1010,7 +1049,7 @@ impl Exchange {
                 Err(_) => trail.on_approval("unavailable", None, None, None),
             }
         }
-        match decided.map(|(decision, _)| decision) {
+        match decided.map(|(decision, _, _)| decision) {
             Ok(Decision::Approved { review, reviewer }) => {
                 log::info!("{} approved by {reviewer:?} (review {review})", self.request_id);
                 // The held body is already in place: budgets refuse rather than clamp here.
@@ -1036,15 +1075,15 @@ impl Exchange {
         }
     }
 
-    /// The verified decision in an answer and the signed verdict it came in, or the denial that
-    /// replaces it.
+    /// The verified decision in an answer, the signed verdict it came in and the session grant it
+    /// names, or the denial that replaces it.
     fn decision(
         &self,
         gateway: &Gateway,
         held: &Held,
         answer: Option<(u16, &[u8])>,
         now: f64,
-    ) -> Result<(Decision, String), Denial> {
+    ) -> Result<(Decision, String, Option<verdict::Grant>), Denial> {
         #[derive(serde::Deserialize)]
         struct Answer {
             verdict: String,
@@ -1083,14 +1122,13 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval answer for a request without a caller"));
         };
-        let decision =
-            verdict::verify(&answer.verdict, &key, &held.fingerprint, (&caller.issuer, &caller.subject), now).map_err(
-                |e| {
-                    log::warn!("{} approval verdict rejected: {e}", self.request_id);
-                    Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
-                },
-            )?;
-        Ok((decision, answer.verdict))
+        let caller = (caller.issuer.as_str(), caller.subject.as_str());
+        let (decision, grant) = verdict::verify_with_grant(&answer.verdict, &key, &held.fingerprint, caller, now)
+            .map_err(|e| {
+                log::warn!("{} approval verdict rejected: {e}", self.request_id);
+                Denial::new(Reason::ApprovalInvalid, format!("{e}; the request is refused"))
+            })?;
+        Ok((decision, answer.verdict, grant))
     }
 
     /// Decides how the response body is handled, from the response headers: masked (event

@@ -11,7 +11,11 @@
 //!
 //! Claims: `fp` (request fingerprint, [`crate::core::approval::fingerprint`]), `iss` and `sub`
 //! (the requester's issuer and subject), `decision` (`approved` | `denied` | `pending`), `review` (review id), `reviewer`,
-//! `comment`, `url` (where to review), `iat`, `exp` (seconds since the epoch).
+//! `comment`, `url` (where to review), `iat`, `exp` (seconds since the epoch), and — only on an
+//! `approved` verdict that a session grant gave or created — `grant` (`id`, `session_id`,
+//! `expires_at`, `reasons`; docs/approvals.md, "Session grants"), which the filter copies into
+//! the record ([`verify_with_grant`]). A `grant` on any other decision makes the verdict
+//! malformed.
 
 use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
 use ed25519_compact::{PublicKey, Signature};
@@ -76,6 +80,20 @@ impl fmt::Display for VerdictError {
     }
 }
 
+/// The session grant an `approved` verdict names: the approval covers later holds of one agent
+/// session by the same caller for these reasons until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Grant {
+    /// The grant's id (`grt_…`).
+    pub id: String,
+    /// The agent session it covers.
+    pub session_id: String,
+    /// Unix seconds when it ends.
+    pub expires_at: u64,
+    /// The trigger reasons (for tool calls: rule ids) it covers.
+    pub reasons: Vec<String>,
+}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,
@@ -96,6 +114,8 @@ struct Claims {
     url: String,
     iat: f64,
     exp: f64,
+    #[serde(default)]
+    grant: Option<Grant>,
 }
 
 /// Verifies `token` under `public_key` (32 bytes) for the request with `fingerprint` from the
@@ -104,9 +124,20 @@ pub fn verify(
     token: &str,
     public_key: &[u8],
     fingerprint: &str,
-    (issuer, subject): (&str, &str),
+    caller: (&str, &str),
     now: f64,
 ) -> Result<Decision, VerdictError> {
+    verify_with_grant(token, public_key, fingerprint, caller, now).map(|(decision, _)| decision)
+}
+
+/// [`verify`], and the session grant an `approved` verdict names, if any.
+pub fn verify_with_grant(
+    token: &str,
+    public_key: &[u8],
+    fingerprint: &str,
+    (issuer, subject): (&str, &str),
+    now: f64,
+) -> Result<(Decision, Option<Grant>), VerdictError> {
     let key = PublicKey::from_slice(public_key).map_err(|_| VerdictError::Malformed("public key"))?;
     let mut parts = token.trim().split('.');
     let (Some(header), Some(claims), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -131,12 +162,17 @@ pub fn verify(
     if claims.exp + SKEW_SECONDS < now || claims.iat - SKEW_SECONDS > now {
         return Err(VerdictError::Expired);
     }
-    match claims.decision.as_str() {
-        "approved" => Ok(Decision::Approved { review: claims.review, reviewer: claims.reviewer }),
-        "denied" => Ok(Decision::Denied { review: claims.review, reviewer: claims.reviewer, comment: claims.comment }),
-        "pending" => Ok(Decision::Pending { review: claims.review, url: claims.url }),
-        _ => Err(VerdictError::Malformed("decision")),
+    let grant = claims.grant;
+    let decision = match claims.decision.as_str() {
+        "approved" => Decision::Approved { review: claims.review, reviewer: claims.reviewer },
+        "denied" => Decision::Denied { review: claims.review, reviewer: claims.reviewer, comment: claims.comment },
+        "pending" => Decision::Pending { review: claims.review, url: claims.url },
+        _ => return Err(VerdictError::Malformed("decision")),
+    };
+    if grant.is_some() && !matches!(decision, Decision::Approved { .. }) {
+        return Err(VerdictError::Malformed("a grant on a verdict that is not an approval"));
     }
+    Ok((decision, grant))
 }
 
 #[cfg(test)]
@@ -189,6 +225,34 @@ mod tests {
             check(&sign(&k, header, &claims("pending"))),
             Ok(Decision::Pending { review: "rev_1".into(), url: "https://warden.example/reviews/rev_1".into() })
         );
+    }
+
+    #[test]
+    fn an_approval_names_its_session_grant_and_no_other_decision_may() {
+        let k = keys(1);
+        let header = r#"{"alg":"EdDSA","typ":"JWT"}"#;
+        let grant = serde_json::json!({"id": "grt_1", "session_id": "s-1", "expires_at": 1_800_003_600u64,
+                                       "reasons": ["git-push-force"]});
+        let mut approved = claims("approved");
+        approved["grant"] = grant.clone();
+        let (decision, named) =
+            verify_with_grant(&sign(&k, header, &approved), k.pk.as_ref(), "f1", ("idp", "alice"), NOW).unwrap();
+        assert!(matches!(decision, Decision::Approved { .. }));
+        assert_eq!(
+            named,
+            Some(Grant {
+                id: "grt_1".into(),
+                session_id: "s-1".into(),
+                expires_at: 1_800_003_600,
+                reasons: vec!["git-push-force".into()]
+            })
+        );
+        let plain =
+            verify_with_grant(&sign(&k, header, &claims("approved")), k.pk.as_ref(), "f1", ("idp", "alice"), NOW);
+        assert_eq!(plain.unwrap().1, None);
+        let mut denied = claims("denied");
+        denied["grant"] = grant;
+        assert!(matches!(check(&sign(&k, header, &denied)), Err(VerdictError::Malformed(_))));
     }
 
     #[test]

@@ -150,6 +150,18 @@ impl Trail {
         }
     }
 
+    /// The approval came from (or created) a session grant: the record names its scope.
+    pub fn on_grant(&mut self, grant: crate::core::verdict::Grant) {
+        if let Some(approval) = self.approval.as_mut() {
+            approval.grant = Some(super::record::GrantView {
+                id: grant.id,
+                session_id: grant.session_id,
+                expires_at: grant.expires_at,
+                reasons: grant.reasons,
+            });
+        }
+    }
+
     /// The response headers: status, Anthropic's request id, whether an event stream follows.
     pub fn on_response_headers(&mut self, status: Option<u16>, upstream_request_id: Option<&str>, stream: bool) {
         self.status = status;

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 /// Longest hold the service grants, in seconds.
 pub const MAX_HOLD_SECONDS: u64 = 600;
 
+/// The bounds of `approvals.max_session_grant`, in seconds (1 minute to 24 hours).
+pub const SESSION_GRANT_BOUNDS: (u64, u64) = (60, 86_400);
+
 /// Cluster name the renderer gives the approval service.
 pub const DEFAULT_CLUSTER: &str = "warden_approvals";
 
@@ -40,6 +43,8 @@ pub struct ApprovalSettings {
     pub review_rate_reviews: u32,
     /// The sliding window of the review rate, in seconds.
     pub review_rate_seconds: u64,
+    /// Longest session grant an approver may give, in seconds.
+    pub max_session_grant_seconds: u64,
 }
 
 /// The approval service as the filter calls it.
@@ -119,6 +124,10 @@ pub(super) fn compile_settings(
     if config.review_rate.per.0 == 0 {
         check.error("approvals.review_rate.per", "must be greater than 0");
     }
+    let (shortest, longest) = SESSION_GRANT_BOUNDS;
+    if !(shortest..=longest).contains(&config.max_session_grant.0) {
+        check.error("approvals.max_session_grant", "must be between 1m and 24h");
+    }
     let (url, authority, prefix) = target?;
     Some(ApprovalSettings {
         service: ServiceTarget {
@@ -136,6 +145,7 @@ pub(super) fn compile_settings(
         auditors: config.auditors.clone(),
         review_rate_reviews: config.review_rate.reviews,
         review_rate_seconds: config.review_rate.per.0,
+        max_session_grant_seconds: config.max_session_grant.0,
     })
 }
 
@@ -309,11 +319,21 @@ roles:
         assert_eq!(settings.approver_audience, "warden-approvals");
         assert!(settings.auditors.is_empty(), "nobody reads transcripts unless named");
         assert_eq!((settings.review_rate_reviews, settings.review_rate_seconds), (30, 3600));
+        assert_eq!(settings.max_session_grant_seconds, 3600, "session grants last at most an hour by default");
         assert_eq!(settings.service.cluster, "warden_approvals");
         assert_eq!(settings.service.authority, "warden-serve.internal");
         assert_eq!(settings.service.holds_path, "/v1/holds");
         let rules = policy.roles[0].approval.as_ref().unwrap();
         assert_eq!((rules.grant_uses, rules.two_person), (1, false));
+    }
+
+    #[test]
+    fn session_grants_are_bounded_between_a_minute_and_a_day() {
+        let with = |value: &str| POLICY.replace("approvals:\n", &format!("approvals:\n  max_session_grant: {value}\n"));
+        assert_eq!(Policy::parse(&with("24h")).unwrap().approvals.unwrap().max_session_grant_seconds, 86_400);
+        for bad in ["25h", "30s"] {
+            assert_eq!(errors_of(&with(bad)), vec!["approvals.max_session_grant: must be between 1m and 24h"], "{bad}");
+        }
     }
 
     #[test]

@@ -789,6 +789,11 @@ pub struct ApprovalsConfig {
     /// Default 30 per `1h`.
     #[serde(default)]
     pub review_rate: ReviewRateConfig,
+    /// Longest "approve for this session" an approver may give (1m–24h): such an approval covers
+    /// later holds of the same agent session by the same caller for the same reasons until it
+    /// ends (docs/approvals.md, "Session grants"). Default `1h`.
+    #[serde(default = "default_max_session_grant")]
+    pub max_session_grant: Seconds,
 }
 
 /// A limit on new reviews per requester.
@@ -985,6 +990,10 @@ fn default_hold() -> Seconds {
 }
 
 fn default_review_ttl() -> Seconds {
+    Seconds(3600)
+}
+
+fn default_max_session_grant() -> Seconds {
     Seconds(3600)
 }
 
