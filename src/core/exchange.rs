@@ -46,7 +46,9 @@
 //! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
 use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
-use crate::core::audit::record::{job_id, BlobNames, Forwarded, Record, Recorder, JOB_HEADER, SESSION_HEADER};
+use crate::core::audit::record::{
+    job_id, AgentRecord, BlobNames, Forwarded, Record, Recorder, ToolResultRecord, JOB_HEADER, SESSION_HEADER,
+};
 use crate::core::audit::trail::{ClientLabels, Ending, Trail};
 use crate::core::budget::ledger::{Amount, MemoryStore, Store};
 use crate::core::budget::usage::{Metered, Usage, UsageMeter};
@@ -66,6 +68,9 @@ use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::{apply, splice_of};
 use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
+use crate::core::tools::agents::{read_agent_headers, AGENT_HEADER, PARENT_AGENT_HEADER};
+use crate::core::tools::results::{examine, with_withheld, CallMemo, Examined};
+use crate::core::tools::AgentIds;
 use crate::core::verdict::{self, Decision};
 use serde_json::value::RawValue;
 use std::cell::RefCell;
@@ -86,6 +91,9 @@ pub struct Gateway {
     ledger: Box<dyn Store>,
     /// Settlements the ledger refused, tried again on the tick ([`Gateway::retry_unsettled`]).
     unsettled: RefCell<Vec<Unsettled>>,
+    /// The tool calls this worker's answers proposed, for the provenance of the `tool_result`s
+    /// that answer them ([`crate::core::tools::results`]).
+    tool_calls: RefCell<CallMemo>,
 }
 
 /// Most refused settlements a worker keeps for another try; beyond, the oldest are given up (its
@@ -108,6 +116,7 @@ impl Gateway {
             audit_blobs,
             ledger: Box::new(MemoryStore::default()),
             unsettled: RefCell::new(Vec::new()),
+            tool_calls: RefCell::new(CallMemo::default()),
         })
     }
 
@@ -410,6 +419,10 @@ pub struct Exchange {
     /// The agent session and agent the client's headers name, for the approval service
     /// (a session grant covers a session; the approver sees the agent).
     hold_labels: HoldLabels,
+    /// The (sub)agent that sent the request, once its headers were judged ([`Exchange::agent`]).
+    agent: AgentIds,
+    /// The `tool_result` blocks of the request's newest message, for the record.
+    tool_results: Vec<ToolResultRecord>,
 }
 
 /// What the client's headers say about its agent session and agent, bounded like the record's
@@ -549,7 +562,16 @@ impl Exchange {
             cut_noted: false,
             cut_ending: EndingStyle::for_client(head.header("user-agent")),
             hold_labels: HoldLabels::of(head),
+            agent: AgentIds::default(),
+            tool_results: Vec::new(),
         }
+    }
+
+    /// The (sub)agent that sent the request, as Claude Code's headers say (empty for the main
+    /// agent, and until the headers were judged): the tool rules' [`crate::core::tools::CallContext`]
+    /// reads it.
+    pub fn agent(&self) -> &AgentIds {
+        &self.agent
     }
 
     /// Authenticates the caller and binds the role; a caller whose token verified but who gets
@@ -593,6 +615,7 @@ impl Exchange {
     fn judge_headers(&mut self, gateway: &Gateway, head: &RequestHead) -> Result<HeadersStep, Denial> {
         let policy = &gateway.policy;
         self.identify(gateway, head)?;
+        self.agent = read_agent_headers(head.header_values(AGENT_HEADER), head.header_values(PARENT_AGENT_HEADER))?;
         let endpoint = classify(head.method, head.path)?;
         self.endpoint = Some(endpoint.clone());
         self.note_endpoint();
@@ -681,16 +704,21 @@ impl Exchange {
         // Each message is hashed once: the digest serves DLP's memo and the audit record's.
         let mut digests = Vec::new();
         let wants_digests = redaction.is_active() || self.trail.is_some();
+        let (result_limit, list_results) = (role.max_tool_result_bytes, self.trail.is_some());
+        let mut results = Examined::default();
         let checked = check_body_with(role, kind, body, |text, messages, system| {
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
-            mask_messages(&redaction, text, messages, system, &digests, tally, memo)
+            let masks = mask_messages(&redaction, text, messages, system, &digests, tally, memo)?;
+            results = examine(text, messages, result_limit, list_results)?;
+            Ok(with_withheld(masks, std::mem::take(&mut results.withheld)))
         });
         let mut verdict = match checked {
             Ok(verdict) => verdict,
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
+        self.note_tool_results(gateway, results);
         if let (Some(trail), Some(names)) = (self.trail.as_mut(), gateway.audit_blobs.as_ref()) {
             let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
             let outline = std::mem::take(&mut verdict.outline);
@@ -749,6 +777,17 @@ impl Exchange {
             (None, Some(body)) => BodyStep::Replace { body, clamped: verdict.clamped },
             (None, None) => BodyStep::Forward,
         }
+    }
+
+    /// Keeps the newest message's `tool_result`s for the record, with what this worker remembers
+    /// of the calls they answer, and logs the results withheld over the role's limit.
+    fn note_tool_results(&mut self, gateway: &Gateway, results: Examined) {
+        let withheld = results.newest.iter().filter(|r| r.over_limit).count();
+        if withheld > 0 {
+            log::info!("{} withheld {withheld} tool result(s) over the role's max_result_bytes", self.request_id);
+        }
+        let memo = gateway.tool_calls.borrow();
+        self.tool_results = results.newest.into_iter().map(|seen| memo.record_of(seen)).collect();
     }
 
     /// The request goes upstream from here.
@@ -1395,6 +1434,12 @@ impl Exchange {
         let recorder = Recorder { names: &mut names, mask: &mut mask };
         let mut record = trail.finish(who, &tally, ending, recorder);
         record.mask_labels(&mut mask);
+        record.agent = self.agent.is_subagent().then(|| AgentRecord {
+            id: self.agent.agent_id.clone(),
+            parent: self.agent.parent_agent_id.clone(),
+        });
+        record.tool_results = std::mem::take(&mut self.tool_results);
+        gateway.tool_calls.borrow_mut().remember(&self.request_id, &record.tool_calls);
         match settled {
             Some(settled) => {
                 record.usage = settled.usage;

@@ -285,15 +285,37 @@ pub struct ToolCallRecord {
     pub approval: Option<ApprovalView>,
 }
 
-/// One `tool_result` block the agent sent back.
+/// One `tool_result` block the agent sent back in the request's newest message (older messages
+/// are history, recorded by the requests that first sent them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolResultRecord {
-    /// The `tool_use_id` it answers.
+    /// The `tool_use_id` it answers (at most [`crate::core::tools::results::MAX_ID_CHARS`]
+    /// characters: a longer one is cut and ends with `…`).
     pub tool_use_id: String,
-    /// Its size in bytes, as the agent sent it.
+    /// The size of its `content` in bytes, as the JSON the agent sent (escapes and base64 images
+    /// included).
     pub bytes: u64,
-    /// Whether the role's `tools.max_result_bytes` cut or refused it.
+    /// Whether it was over the role's `tools.max_result_bytes`: its content was withheld
+    /// (replaced by a notice) and never reached Anthropic.
     pub over_limit: bool,
+    /// Whether the agent marked it `is_error`.
+    pub is_error: bool,
+    /// The call it answers, as this gateway worker remembered it (the record that proposed the
+    /// call and what Warden did with it); `None` when the worker did not see the call — another
+    /// worker or an earlier process served it, or Claude never proposed it. `warden audit
+    /// replay` and the session page complete it from the session's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers: Option<AnsweredCall>,
+}
+
+/// The proposed call a `tool_result` answers, as the filter remembered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnsweredCall {
+    /// The `request_id` of the exchange whose answer proposed the call.
+    pub request_id: String,
+    /// What Warden did with the call ([`ToolCallRecord::outcome`]: `allowed`, `approved`,
+    /// `denied`, …).
+    pub outcome: String,
 }
 
 /// A record with its place in the trail, without its blobs: what `warden serve` stores.

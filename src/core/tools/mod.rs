@@ -11,10 +11,14 @@
 //! Layout: [`hold`] is the stream state machine (SSE and whole JSON answers); [`rules`] compiles
 //! and evaluates the policy's rules, helped by [`command`] (shell command lines) and [`paths`]
 //! (file paths against globs and the agent's workspace). Nothing here calls the host.
+//! The request side: [`agents`] reads which (sub)agent sent a request, [`results`] the
+//! `tool_result` blocks it sends back (their record, their size limit, their provenance).
 
+pub mod agents;
 pub mod command;
 pub mod hold;
 pub mod paths;
+pub mod results;
 pub mod rules;
 
 use serde_json::Value;
