@@ -21,6 +21,8 @@ through the gateway, for its masking tests):
 
   POST   /__fake/script           {"text": "...", "thinking": "..." (optional),
                                    "tool": {"name": "Bash", "input": {...}} (optional),
+                                   "tools": [{"name": ..., "input": {...}, "type": ...,
+                                              "server_name": ...}, ...] (optional),
                                    "citations": ["cited text", ...] (optional),
                                    "piece": 3, "chunk_bytes": 0, "force_gzip": false,
                                    "crlf": false, "pause_after_first_delta": false,
@@ -32,6 +34,11 @@ through the gateway, for its masking tests):
                                   asks) has these blocks in this order: thinking (with a fake
                                   signature), text (omitted when "" and another block exists),
                                   tool_use; stop_reason "tool_use" with a tool, else "end_turn".
+                                  tools: several calls after the text (parallel calls), each
+                                  a tool_use unless "type" says server_tool_use or
+                                  mcp_tool_use (with "server_name"); each streams its input
+                                  as input_json_delta like "tool" (ids toolu_fake_<n>_<i>);
+                                  stop_reason "tool_use" when one is a tool_use.
                                   A stream cuts the thinking, the text and the tool input's JSON
                                   (input_json_delta, after one empty fragment) into deltas of
                                   `piece` characters; each citation (a char_location citing
@@ -360,7 +367,9 @@ def stream_events(body: dict, plan: dict, msg_id: str, input_tokens: int) -> lis
 # ------------------------------------------------------------------------------------------
 # scripted replies (POST /__fake/script)
 
-SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "citations": None, "piece": 3,
+CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
+SCRIPT_DEFAULTS = {"text": "", "thinking": None, "tool": None, "tools": None, "citations": None,
+                   "piece": 3,
                    "chunk_bytes": 0, "force_gzip": False, "crlf": False,
                    "pause_after_first_delta": False, "pause_after_text_deltas": 0,
                    "pause_timeout": 30.0, "blocks": None, "delay": 0.0, "match": None,
@@ -388,6 +397,15 @@ def parse_script(raw: bytes) -> dict:
     if tool is not None and not (isinstance(tool, dict) and isinstance(tool.get("name"), str)
                                  and isinstance(tool.get("input", {}), dict)):
         raise ValueError('tool: {"name": "...", "input": {...}}')
+    calls = script["tools"]
+    if calls is not None and not (
+            isinstance(calls, list) and calls
+            and all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                    and isinstance(c.get("input", {}), dict)
+                    and c.get("type", "tool_use") in CALL_TYPES
+                    and isinstance(c.get("server_name", ""), str) for c in calls)):
+        raise ValueError('tools: a non-empty list of {"name": "...", "input": {...}, '
+                         '"type": "tool_use"|"server_tool_use"|"mcp_tool_use", "server_name": "..."}')
     citations = script["citations"]
     if citations is not None and not (isinstance(citations, list)
                                       and all(isinstance(c, str) for c in citations)):
@@ -440,7 +458,7 @@ def scripted_blocks(script: dict, request_id: str) -> list[dict]:
         blocks.append({"type": "thinking", "thinking": script["thinking"],
                        "signature": FAKE_SIGNATURE})
     blocks.extend(script["blocks"] or [])
-    if script["text"] or script["citations"] or not (blocks or script["tool"]):
+    if script["text"] or script["citations"] or not (blocks or script["tool"] or script["tools"]):
         text: dict = {"type": "text", "text": script["text"]}
         if script["citations"]:
             text["citations"] = [citation(c) for c in script["citations"]]
@@ -450,7 +468,22 @@ def scripted_blocks(script: dict, request_id: str) -> list[dict]:
                        "id": "toolu_fake_" + request_id.rsplit("_", 1)[-1].rjust(8, "0"),
                        "name": script["tool"]["name"],
                        "input": script["tool"].get("input", {})})
+    suffix = request_id.rsplit("_", 1)[-1].rjust(8, "0")
+    for i, call in enumerate(script["tools"] or []):
+        kind = call.get("type", "tool_use")
+        prefix = {"tool_use": "toolu", "server_tool_use": "srvtoolu", "mcp_tool_use": "mcptoolu"}[kind]
+        block = {"type": kind, "id": f"{prefix}_fake_{suffix}_{i}", "name": call["name"],
+                 "input": call.get("input", {})}
+        if kind == "mcp_tool_use":
+            block["server_name"] = call.get("server_name", "mcp")
+        blocks.append(block)
     return blocks
+
+
+def stops_for_tools(script: dict) -> bool:
+    """Whether the scripted message ends with stop_reason tool_use (a client tool call)."""
+    return script["tool"] is not None or any(
+        c.get("type", "tool_use") == "tool_use" for c in script["tools"] or [])
 
 
 def scripted_json(body: dict, script: dict, msg_id: str, request_id: str,
@@ -462,7 +495,7 @@ def scripted_json(body: dict, script: dict, msg_id: str, request_id: str,
         "role": "assistant",
         "model": body.get("model", "claude-unknown"),
         "content": blocks,
-        "stop_reason": "tool_use" if script["tool"] is not None else "end_turn",
+        "stop_reason": "tool_use" if stops_for_tools(script) else "end_turn",
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens,
                   "output_tokens": token_estimate(len(json.dumps(blocks))),
@@ -485,6 +518,9 @@ def scripted_stream(body: dict, script: dict, msg_id: str, request_id: str,
               utf8_sse("ping", {"type": "ping"})]
     first_text: int | None = None
     size = script["piece"]
+    # The calls of `tools` stream their input like `tool`'s; `blocks` go verbatim.
+    calls = len(script["tools"] or [])
+    streamed_calls = {b["id"] for b in full["content"][len(full["content"]) - calls:]} if calls else set()
     pause_at = pause_after(script)
 
     def delta(index: int, payload: dict) -> bytes:
@@ -506,7 +542,7 @@ def scripted_stream(body: dict, script: dict, msg_id: str, request_id: str,
             if first_text is None and pause_at:
                 first_text = len(events) + len(deltas) + min(pause_at, len(texts))
             deltas += [delta(index, {"type": "text_delta", "text": p}) for p in texts]
-        elif block["type"] != "tool_use":
+        elif block["type"] != "tool_use" and block.get("id") not in streamed_calls:
             # A block given verbatim (`blocks`): whole in its content_block_start.
             empty, deltas = block, []
         else:

@@ -45,9 +45,10 @@
 //! admission) is also counted after masking and ended at the allowance
 //! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
-use crate::core::approval::{self, CallerView, HoldRequest, RequestFacts, EXCERPT_CHARS};
+use crate::core::approval::{self, AgentView, CallerView, HoldRequest, RequestFacts, ToolCallView, EXCERPT_CHARS};
 use crate::core::audit::record::{
-    job_id, AgentRecord, BlobNames, Forwarded, Record, Recorder, ToolResultRecord, JOB_HEADER, SESSION_HEADER,
+    job_id, AgentRecord, ApprovalView, BlobNames, Forwarded, GrantView, Record, Recorder, ToolResultRecord, JOB_HEADER,
+    SESSION_HEADER,
 };
 use crate::core::audit::trail::{ClientLabels, Ending, Trail};
 use crate::core::budget::ledger::{Amount, MemoryStore, Store};
@@ -69,8 +70,10 @@ use crate::core::secret::Secret;
 use crate::core::splice::{apply, splice_of};
 use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
 use crate::core::tools::agents::{read_agent_headers, AGENT_HEADER, PARENT_AGENT_HEADER};
+use crate::core::tools::govern::{self, Answered, Governor, Judge, RequestGist};
 use crate::core::tools::results::{examine, with_withheld, CallMemo, Examined};
-use crate::core::tools::AgentIds;
+use crate::core::tools::rules::ToolRules;
+use crate::core::tools::{AgentIds, CallContext, Judgement, ToolAction, ToolCall};
 use crate::core::verdict::{self, Decision};
 use serde_json::value::RawValue;
 use std::cell::RefCell;
@@ -193,6 +196,11 @@ impl Gateway {
         })
     }
 
+    /// What judges the tool calls of the role's answers (fails closed when the role is unknown).
+    fn tool_judge(&self, role: usize) -> RoleJudge<'_> {
+        RoleJudge { rules: self.policy.roles.get(role).map(|r| &r.tool_rules), mask: self.mask_everything(role) }
+    }
+
     fn key(&self, role: usize) -> Option<&Secret> {
         self.keys.upstream.get(role)
     }
@@ -286,6 +294,19 @@ pub enum ResponseBodyStep {
     Replace(Vec<u8>),
     /// Replace the response with this refusal.
     Reply(LocalReply),
+    /// Keep the response paused and send [`Exchange::take_tool_callout`]: a tool call in it
+    /// waits for a human ([`Exchange::on_tool_approval_answer`] gives the body).
+    Hold,
+}
+
+/// What to deliver once the approval service answered about a held tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolAnswerStep {
+    /// Bytes to deliver now, after what was already delivered (a whole JSON answer: the body).
+    pub bytes: Vec<u8>,
+    /// Whether the answer is complete: resume the paused response (else another call waits:
+    /// send [`Exchange::take_tool_callout`]).
+    pub done: bool,
 }
 
 /// A request to the approval service, for the glue to send through Envoy.
@@ -416,13 +437,53 @@ pub struct Exchange {
     cut_noted: bool,
     /// How a cut answer ends for this client (from its `user-agent`).
     cut_ending: EndingStyle,
-    /// The agent session and agent the client's headers name, for the approval service
-    /// (a session grant covers a session; the approver sees the agent).
-    hold_labels: HoldLabels,
     /// The (sub)agent that sent the request, once its headers were judged ([`Exchange::agent`]).
     agent: AgentIds,
     /// The `tool_result` blocks of the request's newest message, for the record.
     tool_results: Vec<ToolResultRecord>,
+    /// The agent session and agent the client's headers name, for the approval service
+    /// (a session grant covers a session; the approver sees the agent).
+    hold_labels: HoldLabels,
+    /// The answer's tool calls, governed (only when the role has tool rules).
+    tools: Option<Box<ToolTrack>>,
+}
+
+/// The tool side of an exchange whose role has tool rules ([`crate::core::tools::govern`]).
+#[derive(Debug, Default)]
+struct ToolTrack {
+    /// What the request said.
+    gist: RequestGist,
+    /// The answer's calls, once a Messages answer (status 200) started.
+    governor: Option<Governor>,
+    /// The approval the call waiting for a human needs (fingerprint and reason).
+    held: Option<Held>,
+    /// The callout asking about it, until the glue takes it.
+    callout: Option<Callout>,
+    /// Bytes decided while the upstream still streamed: delivered with its next chunk.
+    backlog: Vec<u8>,
+}
+
+/// The role's tool rules and the every-detector mask, as the governor needs them.
+struct RoleJudge<'g> {
+    rules: Option<&'g ToolRules>,
+    mask: Option<Redaction<'g>>,
+}
+
+impl Judge for RoleJudge<'_> {
+    fn judge(&self, call: &ToolCall, context: &CallContext) -> Judgement {
+        match self.rules {
+            Some(rules) => rules.judge(call, context),
+            None => Judgement { action: ToolAction::Deny, rule: None, reason: "the role's rules are unknown".into() },
+        }
+    }
+
+    fn mask(&self, text: &str) -> String {
+        match self.mask.as_ref().map(|r| redact(r, text, &mut Tally::default())) {
+            Some(Ok(masked)) => masked.into_owned(),
+            // Every detector masks, so nothing blocks; keep nothing rather than the text.
+            _ => String::new(),
+        }
+    }
 }
 
 /// What the client's headers say about its agent session and agent, bounded like the record's
@@ -561,9 +622,10 @@ impl Exchange {
             cut: None,
             cut_noted: false,
             cut_ending: EndingStyle::for_client(head.header("user-agent")),
-            hold_labels: HoldLabels::of(head),
             agent: AgentIds::default(),
             tool_results: Vec::new(),
+            tools: None,
+            hold_labels: HoldLabels::of(head),
         }
     }
 
@@ -704,9 +766,14 @@ impl Exchange {
         // Each message is hashed once: the digest serves DLP's memo and the audit record's.
         let mut digests = Vec::new();
         let wants_digests = redaction.is_active() || self.trail.is_some();
+        let governs = !role.tool_rules.is_empty() && kind == BodyKind::Messages;
+        let mut gist = RequestGist::default();
         let (result_limit, list_results) = (role.max_tool_result_bytes, self.trail.is_some());
         let mut results = Examined::default();
         let checked = check_body_with(role, kind, body, |text, messages, system| {
+            if governs {
+                gist = govern::gist_of(messages, system);
+            }
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
@@ -726,6 +793,15 @@ impl Exchange {
             let tools = verdict.tools.clone();
             names.borrow_mut().expire(millis(self.started_at));
             trail.on_forwarded_body(Forwarded::take(forwarded, outline, &digests, &names.borrow(), &digest, tools));
+        }
+        if governs {
+            gist.model = verdict.model.clone();
+            gist.tools = verdict.tools.clone();
+            gist.max_tokens = verdict.max_tokens;
+            gist.body_bytes = body.len() as u64;
+            gist.mcp_servers = verdict.mcp_servers;
+            gist.session = govern::session_of(self.hold_labels.session_header.as_deref(), body);
+            self.tools = Some(Box::new(ToolTrack { gist, ..ToolTrack::default() }));
         }
         if kind == BodyKind::Messages && (!role.budgets.is_empty() || gateway.policy.pricing.is_some()) {
             let forwarded_len = verdict.rewritten.as_ref().map_or(body.len(), Vec::len) as u64;
@@ -1197,7 +1273,8 @@ impl Exchange {
         let active = gateway.redaction(role, true).is_some_and(|r| r.is_active());
         let lists_models = self.endpoint == Some(Endpoint::ListModels);
         let cuts = event_stream && !lists_models && self.allowance.is_some();
-        if !active && !lists_models && !cuts {
+        let governs = self.start_governing(event_stream);
+        if !active && !lists_models && !cuts && !governs {
             return if self.trail.is_some() || self.budget.is_some() {
                 self.response = ResponseMode::Observe;
                 ResponseStep::Observe
@@ -1267,7 +1344,8 @@ impl Exchange {
             (Some(stream), Some(redaction)) => stream.push(&redaction, chunk),
             _ => chunk.to_vec(),
         };
-        self.count_output(masked, false)
+        let governed = self.govern_stream(gateway, masked, false);
+        self.count_output(governed, false)
     }
 
     /// Passes delivered stream bytes through the cut (when the answer has an allowance); `end`:
@@ -1313,7 +1391,9 @@ impl Exchange {
             }
             self.tally.merge(stream.tally());
         }
-        self.count_output(out, true)
+        let out = self.govern_stream(gateway, out, true);
+        let done = self.tool_calls_done();
+        self.count_output(out, done)
     }
 
     /// Masks a complete (non-stream) response body; a model list is first filtered by the
@@ -1337,14 +1417,15 @@ impl Exchange {
             }
         }
         let current = filtered.as_deref().unwrap_or(body);
-        let Some(redaction) = gateway.redaction(role, true).filter(|r| r.is_active()) else {
-            return filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace);
+        let step = match gateway.redaction(role, true).filter(|r| r.is_active()) {
+            None => filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace),
+            Some(redaction) => match redact_body(&redaction, current, &mut self.tally) {
+                Ok(Some(masked)) => ResponseBodyStep::Replace(masked),
+                Ok(None) => filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace),
+                Err(denial) => ResponseBodyStep::Reply(self.refuse(denial)),
+            },
         };
-        match redact_body(&redaction, current, &mut self.tally) {
-            Ok(Some(masked)) => ResponseBodyStep::Replace(masked),
-            Ok(None) => filtered.map_or(ResponseBodyStep::Deliver, ResponseBodyStep::Replace),
-            Err(denial) => ResponseBodyStep::Reply(self.refuse(denial)),
-        }
+        self.govern_body(gateway, body, step)
     }
 
     /// Bytes delivered to the client at `now_ms` (after masking), for the audit record.
@@ -1433,11 +1514,14 @@ impl Exchange {
         };
         let recorder = Recorder { names: &mut names, mask: &mut mask };
         let mut record = trail.finish(who, &tally, ending, recorder);
+        if let Some(governor) = self.tools.as_ref().and_then(|t| t.governor.as_ref()) {
+            record.tool_calls = governor.records();
+        }
         record.mask_labels(&mut mask);
-        record.agent = self.agent.is_subagent().then(|| AgentRecord {
-            id: self.agent.agent_id.clone(),
-            parent: self.agent.parent_agent_id.clone(),
-        });
+        record.agent = self
+            .agent
+            .is_subagent()
+            .then(|| AgentRecord { id: self.agent.agent_id.clone(), parent: self.agent.parent_agent_id.clone() });
         record.tool_results = std::mem::take(&mut self.tool_results);
         gateway.tool_calls.borrow_mut().remember(&self.request_id, &record.tool_calls);
         match settled {
@@ -1492,6 +1576,303 @@ impl Exchange {
             self.endpoint.as_ref().map(Endpoint::label).unwrap_or("unknown"),
             caller.subject
         );
+    }
+}
+
+/// Governing the tool calls of an answer ([`crate::core::tools::govern`]): the exchange's side.
+impl Exchange {
+    /// The tool calls of the answer so far, with their fate (empty when the role has no tool
+    /// rules).
+    pub fn tool_calls(&self) -> &[govern::GovernedCall] {
+        self.tools.as_ref().and_then(|t| t.governor.as_ref()).map_or(&[], Governor::calls)
+    }
+
+    /// Starts governing the answer's tool calls when the role has tool rules and this is a
+    /// Messages answer that succeeded; returns whether it did.
+    fn start_governing(&mut self, event_stream: bool) -> bool {
+        let messages = self.endpoint == Some(Endpoint::Messages) && self.status == Some(200);
+        let Some(track) = self.tools.as_mut().filter(|_| messages) else { return false };
+        let context = CallContext { workspace: track.gist.workspace.clone(), subagent: self.agent.is_subagent() };
+        track.governor = Some(if event_stream { Governor::stream(context) } else { Governor::json(context) });
+        true
+    }
+
+    /// Passes masked stream bytes through the governor (`end`: the upstream ended); returns
+    /// what may be delivered now.
+    fn govern_stream(&mut self, gateway: &Gateway, bytes: Vec<u8>, end: bool) -> Vec<u8> {
+        let judge = gateway.tool_judge(self.role_index());
+        let Some(track) = self.tools.as_mut() else { return bytes };
+        let Some(governor) = track.governor.as_mut() else { return bytes };
+        let mut out = std::mem::take(&mut track.backlog);
+        out.extend(governor.push(&bytes, &judge));
+        if end {
+            out.extend(governor.end(&judge));
+        }
+        self.ask_for_tool_approval(gateway, &mut out);
+        out
+    }
+
+    /// Whether every tool call of the answer is decided and delivered (true without rules).
+    fn tool_calls_done(&self) -> bool {
+        self.tools.as_ref().and_then(|t| t.governor.as_ref()).is_none_or(Governor::is_done)
+    }
+
+    /// Judges the calls of a whole answer once it is masked (`step`, from `original`).
+    fn govern_body(&mut self, gateway: &Gateway, original: &[u8], step: ResponseBodyStep) -> ResponseBodyStep {
+        let judge = gateway.tool_judge(self.role_index());
+        let Some(governor) = self.tools.as_mut().and_then(|t| t.governor.as_mut()) else { return step };
+        let current = match &step {
+            ResponseBodyStep::Deliver => original,
+            ResponseBodyStep::Replace(bytes) => bytes.as_slice(),
+            ResponseBodyStep::Reply(_) | ResponseBodyStep::Hold => return step,
+        };
+        let decided = governor.json_body(current, &judge);
+        let changed = decided.as_deref().is_some_and(|body| body != current);
+        let mut out = decided.unwrap_or_default();
+        self.ask_for_tool_approval(gateway, &mut out);
+        if !self.tool_calls_done() {
+            return ResponseBodyStep::Hold;
+        }
+        if changed || out.as_slice() != current {
+            ResponseBodyStep::Replace(out)
+        } else {
+            step
+        }
+    }
+
+    /// When a call waits for a human and nobody was asked yet, prepares the callout; a callout
+    /// that cannot be made refuses the call at once (fail closed), its text added to `out`.
+    fn ask_for_tool_approval(&mut self, gateway: &Gateway, out: &mut Vec<u8>) {
+        let judge = gateway.tool_judge(self.role_index());
+        loop {
+            let Some(track) = self.tools.as_ref() else { return };
+            let asking = track.governor.as_ref().and_then(Governor::asking);
+            if track.held.is_some() || asking.is_none() {
+                return;
+            }
+            match self.tool_callout(gateway) {
+                Ok((callout, held)) => {
+                    let view = ApprovalView {
+                        decision: "asked".to_string(),
+                        reasons: held.reasons.clone(),
+                        review: None,
+                        reviewer: None,
+                        verdict: None,
+                        grant: None,
+                    };
+                    if let Some(track) = self.tools.as_mut() {
+                        if let Some(governor) = track.governor.as_mut() {
+                            governor.note_approval(view);
+                        }
+                        track.callout = Some(callout);
+                        track.held = Some(held);
+                    }
+                    return;
+                }
+                Err(denial) => {
+                    log::warn!(
+                        "{} a tool call needs approval, which cannot be asked: {}",
+                        self.request_id,
+                        denial.detail
+                    );
+                    let why = Answered::Failed { why: denial.detail };
+                    if let Some(governor) = self.tools.as_mut().and_then(|t| t.governor.as_mut()) {
+                        out.extend(governor.answer(why, &judge));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The callout asking the approval service about the call that waits, and what its verdict
+    /// must be about: the fingerprint binds caller, role, the rule and the call (kind, name,
+    /// MCP server, masked input — exactly what the approver sees; not the block id, so Claude
+    /// proposing the same call again after a late approval is released at once).
+    fn tool_callout(&self, gateway: &Gateway) -> Result<(Callout, Held), Denial> {
+        let internal = |what: &str| Denial::new(Reason::InternalError, what.to_string());
+        let track = self.tools.as_ref().ok_or_else(|| internal("no tool calls are governed"))?;
+        let governed = track.governor.as_ref().and_then(Governor::asking).ok_or_else(|| internal("no call waits"))?;
+        let (Some(settings), Some(keys)) = (&gateway.policy.approvals, &gateway.keys.approvals) else {
+            return Err(Denial::new(Reason::ApprovalUnavailable, "no approval service is configured"));
+        };
+        let caller = self.caller.as_ref().ok_or_else(|| internal("a tool approval without a caller"))?;
+        let role = gateway.policy.roles.get(caller.role).ok_or_else(|| internal("role table out of sync"))?;
+        let reason = governed.approval_reason();
+        let reasons = [reason.as_str()];
+        let call = &governed.call;
+        let comparable = crate::core::audit::canonical::canonical(&serde_json::json!({
+            "tool_call": {
+                "kind": call.kind.block_type(),
+                "name": call.name,
+                "server_name": call.server_name,
+                "input": governed.masked_input,
+            }
+        }));
+        let fingerprint = approval::fingerprint(&caller.issuer, &caller.subject, &role.name, &reasons, &comparable);
+        let judge = gateway.tool_judge(caller.role);
+        let excerpt = match &track.gist.newest_message {
+            Some(raw) => {
+                let message: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+                let shown = approval::BodyView::of(&serde_json::json!({"messages": [message]}));
+                approval::excerpt(&judge.mask(&shown.newest_turn), EXCERPT_CHARS)
+            }
+            None => String::new(),
+        };
+        let gist = &track.gist;
+        let hold = HoldRequest {
+            version: 1,
+            request_id: &self.request_id,
+            fingerprint: &fingerprint,
+            caller: CallerView::of(caller),
+            role: &role.name,
+            reasons: &reasons,
+            model: &gist.model,
+            tools: &gist.tools,
+            max_tokens: gist.max_tokens,
+            body_bytes: gist.body_bytes,
+            mcp_servers: gist.mcp_servers,
+            mcp_server_urls: &[],
+            messages: gist.messages,
+            excerpt: &excerpt,
+            system_excerpt: "",
+            prefill_excerpt: "",
+            hold_seconds: settings.hold_seconds,
+            session_id: self.session_id(),
+            agent: (self.agent.agent_id.is_some() || self.agent.parent_agent_id.is_some()).then(|| AgentView {
+                id: self.agent.agent_id.as_deref(),
+                parent: self.agent.parent_agent_id.as_deref(),
+            }),
+            tool_call: Some(ToolCallView {
+                id: &call.id,
+                kind: call.kind.block_type(),
+                name: &call.name,
+                server_name: call.server_name.as_deref(),
+                input: &governed.masked_input,
+                rule: governed.judgement.rule.as_deref().unwrap_or(""),
+                reason: &governed.judgement.reason,
+            }),
+        };
+        let body = serde_json::to_vec(&hold).map_err(|_| internal("encoding the approval request failed"))?;
+        log::info!(
+            "{} tool call {} ({}) held for approval sub={:?} role={} rule={} fp={}",
+            self.request_id,
+            call.id,
+            call.name,
+            caller.subject,
+            role.name,
+            reason,
+            fingerprint.get(..16).unwrap_or_default()
+        );
+        let service = &settings.service;
+        let callout = Callout {
+            cluster: service.cluster.clone(),
+            authority: service.authority.clone(),
+            path: service.holds_path.clone(),
+            bearer: keys.token.clone(),
+            body,
+            timeout_ms: (settings.hold_seconds + CALLOUT_MARGIN_SECONDS) * 1000,
+        };
+        Ok((callout, Held { fingerprint, reasons: vec![reason], clamped: false }))
+    }
+
+    /// The session the request belongs to (Claude Code's session header or
+    /// `metadata.user_id`), when it named one.
+    fn session_id(&self) -> Option<&str> {
+        self.tools.as_ref()?.gist.session.as_deref()
+    }
+
+    /// The callout asking about a tool call that waits for a human, once per call: the glue
+    /// sends it and hands the answer to [`Exchange::on_tool_approval_answer`].
+    pub fn take_tool_callout(&mut self) -> Option<Callout> {
+        self.tools.as_mut()?.callout.take()
+    }
+
+    /// Whether a tool call waits for the approval service's answer.
+    pub fn awaits_tool_approval(&self) -> bool {
+        self.tools.as_ref().is_some_and(|t| t.held.is_some())
+    }
+
+    /// Judges the approval service's answer about the held tool call (`None`: the callout
+    /// failed before any answer): only a signed `approved` verdict for this caller and this
+    /// call's fingerprint releases it; anything else refuses it with a text naming the
+    /// reviewer, the timeout or the failure. Returns what to deliver now.
+    pub fn on_tool_approval_answer(
+        &mut self,
+        gateway: &Gateway,
+        answer: Option<(u16, &[u8])>,
+        now: f64,
+    ) -> ToolAnswerStep {
+        let Some(held) = self.tools.as_mut().and_then(|t| t.held.take()) else {
+            return ToolAnswerStep { bytes: Vec::new(), done: self.tool_calls_done() };
+        };
+        let decided = self.decision(gateway, &held, answer, now);
+        let hold_seconds = gateway.policy.approvals.as_ref().map_or(0, |a| a.hold_seconds);
+        let mut view = ApprovalView {
+            decision: String::new(),
+            reasons: held.reasons.clone(),
+            review: None,
+            reviewer: None,
+            verdict: None,
+            grant: None,
+        };
+        let answered = match decided {
+            Ok((decision, verdict, grant)) => {
+                view.verdict = Some(verdict);
+                match decision {
+                    Decision::Approved { review, reviewer } => {
+                        log::info!("{} tool call approved by {reviewer:?} (review {review})", self.request_id);
+                        view.decision = "approved".into();
+                        view.review = Some(review);
+                        view.reviewer = Some(reviewer);
+                        view.grant = grant.map(|g| GrantView {
+                            id: g.id,
+                            session_id: g.session_id,
+                            expires_at: g.expires_at,
+                            reasons: g.reasons,
+                        });
+                        Answered::Approved
+                    }
+                    Decision::Denied { review, reviewer, comment } => {
+                        view.decision = "denied".into();
+                        view.review = Some(review.clone());
+                        view.reviewer = Some(reviewer.clone());
+                        Answered::Denied { reviewer: format!("{reviewer} (review {review})"), comment }
+                    }
+                    Decision::Pending { review, .. } => {
+                        view.decision = "pending".into();
+                        view.review = Some(review);
+                        Answered::TimedOut { hold_seconds }
+                    }
+                }
+            }
+            Err(denial) => {
+                let invalid = denial.reason == Reason::ApprovalInvalid;
+                view.decision = if invalid { "invalid" } else { "unavailable" }.into();
+                let why = if invalid {
+                    "the approval service's answer did not verify"
+                } else {
+                    "the approval service could not be asked or did not answer"
+                };
+                Answered::Failed { why: why.to_string() }
+            }
+        };
+        let judge = gateway.tool_judge(self.role_index());
+        let mut out = Vec::new();
+        if let Some(governor) = self.tools.as_mut().and_then(|t| t.governor.as_mut()) {
+            governor.note_approval(view);
+            out = governor.answer(answered, &judge);
+        }
+        self.ask_for_tool_approval(gateway, &mut out);
+        let done = self.tool_calls_done();
+        let ended = self.response != ResponseMode::Stream && self.response != ResponseMode::Buffer;
+        if !ended {
+            // The upstream still streams: these bytes go out with its next chunk.
+            if let Some(track) = self.tools.as_mut() {
+                track.backlog.extend(out);
+            }
+            return ToolAnswerStep { bytes: Vec::new(), done };
+        }
+        ToolAnswerStep { bytes: self.count_output(out, done), done }
     }
 }
 

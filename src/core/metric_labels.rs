@@ -75,6 +75,11 @@ pub const DLP_FINDINGS: Family = Family { metric: "dlp_findings", keys: &["detec
 /// Held requests by how their approval ended.
 pub const APPROVALS: Family = Family { metric: "approvals", keys: &["outcome"] };
 
+/// Tool calls Claude proposed in answers, by role, the rules' action (`allow`, `deny`,
+/// `approve`) and what became of them (`allowed`, `denied`, `approved`, `refused_by_reviewer`,
+/// `timed_out`, `incomplete`).
+pub const TOOL_CALLS: Family = Family { metric: "tool_calls", keys: &["role", "action", "outcome"] };
+
 /// Calls asking `warden serve` for budget leases, by outcome.
 pub const LEASE_CALLS: Family = Family { metric: "lease_calls", keys: &["outcome"] };
 
@@ -82,8 +87,18 @@ pub const LEASE_CALLS: Family = Family { metric: "lease_calls", keys: &["outcome
 pub const REVOCATION_REFRESHES: Family = Family { metric: "revocation_refreshes", keys: &["outcome"] };
 
 /// Every labelled family (the unlabelled ones are defined up front by the glue).
-pub const FAMILIES: [Family; 9] =
-    [REQUESTS, TOKENS, COST, BUDGET_REFUSALS, STREAM_CUTS, DLP_FINDINGS, APPROVALS, LEASE_CALLS, REVOCATION_REFRESHES];
+pub const FAMILIES: [Family; 10] = [
+    REQUESTS,
+    TOKENS,
+    COST,
+    BUDGET_REFUSALS,
+    STREAM_CUTS,
+    DLP_FINDINGS,
+    APPROVALS,
+    TOOL_CALLS,
+    LEASE_CALLS,
+    REVOCATION_REFRESHES,
+];
 
 impl Family {
     /// The stat name for `values` (one per key, sanitized; a missing one is `none`), without
@@ -360,6 +375,7 @@ pub struct Registry<S: StatSink> {
     stream_cuts: Series<S::Id>,
     dlp_findings: Series<S::Id>,
     approvals: Series<S::Id>,
+    tool_calls: Series<S::Id>,
     lease_calls: Series<S::Id>,
     revocation_refreshes: Series<S::Id>,
     models: ModelLabels,
@@ -377,6 +393,7 @@ impl<S: StatSink> Registry<S> {
             stream_cuts: Series::new(STREAM_CUTS),
             dlp_findings: Series::new(DLP_FINDINGS),
             approvals: Series::new(APPROVALS),
+            tool_calls: Series::new(TOOL_CALLS),
             lease_calls: Series::new(LEASE_CALLS),
             revocation_refreshes: Series::new(REVOCATION_REFRESHES),
             models: ModelLabels::default(),
@@ -446,6 +463,12 @@ impl<S: StatSink> Registry<S> {
     /// How a held request's approval ended.
     pub fn approval(&mut self, outcome: ApprovalOutcome) {
         self.approvals.add(&mut self.sink, &[outcome.label()], 1);
+    }
+
+    /// One tool call of an answer of the role named `role`: the rules' `action` and the call's
+    /// `outcome` (their labels).
+    pub fn tool_call(&mut self, role: &str, action: &str, outcome: &str) {
+        self.tool_calls.add(&mut self.sink, &[role, action, outcome], 1);
     }
 
     /// How a call asking `warden serve` for budget leases ended.

@@ -302,6 +302,12 @@ pub fn continue_request() -> Result<(), HostError> {
     status(unsafe { proxy_continue_stream(0) })
 }
 
+/// Resumes a response paused in a response callback (stream type 1: the HTTP response).
+pub fn continue_response() -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    status(unsafe { proxy_continue_stream(1) })
+}
+
 /// Resets the HTTP stream (stream type 1: the response) once the current callback returns:
 /// Envoy closes the upstream request, so generation stops, and the client's connection (what
 /// was already passed on is flushed first). Bytes handed back by the current callback are

@@ -100,6 +100,13 @@ impl Metrics {
         }
     }
 
+    /// One tool call of an answer: the rules' action and what became of it.
+    pub fn tool_call(&self, role: &str, action: &str, outcome: &str) {
+        if let Ok(mut labelled) = self.labelled.try_borrow_mut() {
+            labelled.tool_call(role, action, outcome);
+        }
+    }
+
     /// How a call asking `warden serve` for budget leases ended.
     pub fn lease_call(&self, outcome: LeaseOutcome) {
         if let Ok(mut labelled) = self.labelled.try_borrow_mut() {

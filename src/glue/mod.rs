@@ -204,6 +204,7 @@ impl RootContext for WardenRoot {
             exchange: None,
             buffered: 0,
             had_content_length: false,
+            tool_pause: None,
         }))
     }
 
@@ -239,12 +240,34 @@ struct WardenHttp {
     buffered: usize,
     /// Whether the request declared a `content-length` (to be corrected after a rewrite).
     had_content_length: bool,
+    /// How the response is paused while a tool call waits for a human (`None`: it is not).
+    tool_pause: Option<ToolPause>,
+}
+
+/// A response paused at its end while a tool call in it waits for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToolPause {
+    /// An event stream: Envoy buffers the last chunk's bytes (`kept` of them, already
+    /// delivered to the exchange); what the answer releases is appended.
+    Stream {
+        /// Bytes in Envoy's buffer.
+        kept: usize,
+    },
+    /// A whole JSON answer (its headers held too): the answer replaces the body.
+    Json,
 }
 
 impl Context for WardenHttp {
     /// The approval service answered (or Envoy reports the callout's failure as 503/504).
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let (Some(gateway), Some(exchange)) = (self.gateway.clone(), self.exchange.as_mut()) else { return };
+        if exchange.awaits_tool_approval() {
+            let status = host::call_response_status();
+            let body = host::get_buffer(Buffer::HttpCallResponseBody, 0, body_size).unwrap_or_default();
+            let answer = status.map(|status| (status, body.as_slice()));
+            self.on_tool_answer(&gateway, answer);
+            return;
+        }
         if !exchange.is_held() {
             return;
         }
@@ -555,6 +578,9 @@ impl WardenHttp {
             metrics.stream_cut(budget);
         }
         let Some(role) = self.role() else { return };
+        for governed in exchange.tool_calls() {
+            metrics.tool_call(&role.name, governed.action_label(), governed.outcome.label());
+        }
         let reported = recorded.as_ref().and_then(|(model, _)| model.as_deref());
         match (exchange.settlement(), &recorded) {
             (Some(settled), _) => {
@@ -631,24 +657,15 @@ impl WardenHttp {
     /// Keeps the request paused and asks the approval service; a callout that cannot even be
     /// sent is judged as no answer (the request is refused at once).
     fn hold(&mut self, gateway: &Gateway, callout: &Callout) -> Action {
-        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
-        let authorization = format!("Bearer {}", callout.bearer.expose());
-        let headers = [
-            (":method", "POST"),
-            (":path", callout.path.as_str()),
-            (":authority", callout.authority.as_str()),
-            ("content-type", "application/json"),
-            ("authorization", authorization.as_str()),
-            ("x-request-id", exchange.request_id.as_str()),
-        ];
-        match host::dispatch_http_call(&callout.cluster, &headers, &callout.body, callout.timeout_ms) {
-            Ok(_token) => {
+        match self.send_callout(callout) {
+            Ok(()) => {
                 if let Some(metrics) = &self.metrics {
                     metrics.held();
                 }
                 Action::Pause
             }
             Err(e) => {
+                let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
                 log::error!(
                     "{} calling the approval service (cluster {:?}) failed (host status {})",
                     exchange.request_id,
@@ -669,6 +686,21 @@ impl WardenHttp {
                 }
             }
         }
+    }
+
+    /// Sends a callout to the approval service (its answer arrives in `on_http_call_response`).
+    fn send_callout(&self, callout: &Callout) -> Result<(), HostError> {
+        let request_id = self.exchange.as_ref().map_or("", |e| e.request_id.as_str());
+        let authorization = format!("Bearer {}", callout.bearer.expose());
+        let headers = [
+            (":method", "POST"),
+            (":path", callout.path.as_str()),
+            (":authority", callout.authority.as_str()),
+            ("content-type", "application/json"),
+            ("authorization", authorization.as_str()),
+            ("x-request-id", request_id),
+        ];
+        host::dispatch_http_call(&callout.cluster, &headers, &callout.body, callout.timeout_ms).map(|_token| ())
     }
 
     /// Rewrites one chunk of an event stream in place (`end` also flushes what was held back).
@@ -701,13 +733,85 @@ impl WardenHttp {
         if end {
             out.extend(exchange.on_response_end(&gateway));
         }
+        out.extend(self.ask_about_tool_calls(&gateway));
+        let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
         exchange.on_delivered(&out, host::now_millis());
         if out != chunk {
             if let Err(e) = host::set_buffer(Buffer::ResponseBody, 0, size, &out) {
                 return self.fail_response("rewriting the response stream", e);
             }
         }
+        if end && exchange.awaits_tool_approval() {
+            // The upstream ended while a call waits: Envoy keeps these bytes and the stream's
+            // end until the answer (docs/tools.md, "Approvals and session grants").
+            self.tool_pause = Some(ToolPause::Stream { kept: out.len() });
+            return Action::Pause;
+        }
         Action::Continue
+    }
+
+    /// Sends the callout about a tool call that waits for a human, when the exchange has one;
+    /// a callout that cannot be sent is answered as no answer at once (the call is refused),
+    /// and the bytes that releases are returned (then the next waiting call is asked about).
+    fn ask_about_tool_calls(&mut self, gateway: &Gateway) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(exchange) = self.exchange.as_mut() {
+            let Some(callout) = exchange.take_tool_callout() else { break };
+            match self.send_callout(&callout) {
+                Ok(()) => break,
+                Err(e) => {
+                    let Some(exchange) = self.exchange.as_mut() else { break };
+                    log::error!(
+                        "{} asking the approval service about a tool call failed (host status {})",
+                        exchange.request_id,
+                        e.0
+                    );
+                    let now = host::now_seconds().unwrap_or(0.0);
+                    out.extend(exchange.on_tool_approval_answer(gateway, None, now).bytes);
+                }
+            }
+        }
+        out
+    }
+
+    /// The approval service answered about a held tool call: delivers what that releases and,
+    /// once the answer is complete, resumes the paused response.
+    fn on_tool_answer(&mut self, gateway: &Gateway, answer: Option<(u16, &[u8])>) {
+        let Some(exchange) = self.exchange.as_mut() else { return };
+        let now = host::now_seconds().unwrap_or(0.0);
+        let step = exchange.on_tool_approval_answer(gateway, answer, now);
+        let mut bytes = step.bytes;
+        bytes.extend(self.ask_about_tool_calls(gateway));
+        let Some(exchange) = self.exchange.as_mut() else { return };
+        let done = !exchange.awaits_tool_approval();
+        let written = match self.tool_pause {
+            None => return,
+            Some(ToolPause::Stream { kept }) => {
+                self.tool_pause = Some(ToolPause::Stream { kept: kept.saturating_add(bytes.len()) });
+                exchange.on_delivered(&bytes, host::now_millis());
+                // At or past the buffer's end, Envoy appends.
+                if bytes.is_empty() {
+                    Ok(())
+                } else {
+                    host::set_buffer(Buffer::ResponseBody, kept, 0, &bytes)
+                }
+            }
+            Some(ToolPause::Json) if done => {
+                exchange.on_delivered(&bytes, host::now_millis());
+                host::set_buffer(Buffer::ResponseBody, 0, usize::MAX, &bytes)
+            }
+            Some(ToolPause::Json) => Ok(()),
+        };
+        if let Err(e) = written {
+            self.fail_response("delivering a decided tool call", e);
+            return;
+        }
+        if done {
+            self.tool_pause = None;
+            if let Err(e) = host::continue_response() {
+                log::error!("resuming the response after a tool call's approval failed (host status {})", e.0);
+            }
+        }
     }
 
     /// Masks (and, for a model list, filters) a complete buffered response body, or replaces the
@@ -735,6 +839,23 @@ impl WardenHttp {
                 Err(e) => self.fail_response("rewriting the response body", e),
             },
             ResponseBodyStep::Reply(local) => self.reply(&local),
+            ResponseBodyStep::Hold => {
+                self.tool_pause = Some(ToolPause::Json);
+                let bytes = self.ask_about_tool_calls(&gateway);
+                let Some(exchange) = self.exchange.as_mut() else { return Action::Continue };
+                if exchange.awaits_tool_approval() {
+                    return Action::Pause;
+                }
+                // Nobody could be asked: the calls were refused at once.
+                self.tool_pause = None;
+                match host::set_buffer(Buffer::ResponseBody, 0, body.len(), &bytes) {
+                    Ok(()) => {
+                        exchange.on_delivered(&bytes, now);
+                        Action::Continue
+                    }
+                    Err(e) => self.fail_response("rewriting the response body", e),
+                }
+            }
         }
     }
 

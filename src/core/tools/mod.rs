@@ -16,6 +16,7 @@
 
 pub mod agents;
 pub mod command;
+pub mod govern;
 pub mod hold;
 pub mod paths;
 pub mod results;
