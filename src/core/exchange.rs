@@ -1087,7 +1087,7 @@ impl Exchange {
             crate::core::audit::record::session_id(self.hold_labels.session_header.as_deref(), value.as_object());
         let agent = &self.hold_labels.agent;
         let agent = (agent.agent_id.is_some() || agent.parent_agent_id.is_some())
-            .then(|| approval::AgentView { id: agent.agent_id.as_deref(), parent: agent.parent_agent_id.as_deref() });
+            .then_some(approval::AgentView { id: agent.agent_id.as_deref(), parent: agent.parent_agent_id.as_deref() });
         let hold = HoldRequest {
             version: 1,
             request_id: &self.request_id,

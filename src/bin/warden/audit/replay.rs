@@ -185,6 +185,16 @@ pub struct ApprovalNote {
     pub reviewer: String,
     /// The review's id.
     pub review: String,
+    /// When a session grant gave (or came with) the approval: `grant G (for session S until T)`.
+    pub grant: Option<String>,
+}
+
+/// `grant G (for session S until T)` for a record's `approval.grant`.
+fn grant_note(grant: &Value) -> Option<String> {
+    let id = grant.get("id")?.as_str()?;
+    let session = grant.get("session_id")?.as_str()?;
+    let until = grant.get("expires_at")?.as_i64().map(crate::serve::util::format_utc)?;
+    Some(format!("grant {id} (for session {session} until {until})"))
 }
 
 /// Token counts of an exchange.
@@ -256,8 +266,11 @@ impl Turn {
         if let Some(approval) = &self.approval {
             let _ = writeln!(
                 out,
-                "  approval: {} by {} (review {})",
-                approval.decision, approval.reviewer, approval.review
+                "  approval: {} by {} (review {}){}",
+                approval.decision,
+                approval.reviewer,
+                approval.review,
+                approval.grant.as_ref().map(|g| format!(", by {g}")).unwrap_or_default()
             );
         }
         self.answer.iter().for_each(|piece| piece.render(&mut out));
@@ -370,7 +383,12 @@ impl<'s> TurnReader<'s> {
             });
         let approval = field(&record, &["approval"]).filter(|a| a.is_object()).map(|approval| {
             let get = |k: &str| approval.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-            ApprovalNote { decision: get("decision"), reviewer: get("reviewer"), review: get("review") }
+            ApprovalNote {
+                decision: get("decision"),
+                reviewer: get("reviewer"),
+                review: get("review"),
+                grant: approval.get("grant").and_then(grant_note),
+            }
         });
         let mut answer = Vec::new();
         if let Some(content) = field(&record, &["response", "content"]).and_then(Value::as_array) {

@@ -5,8 +5,10 @@
 //! | `POST /v1/holds` | gateway (`Authorization: Bearer <gateway token>`) | `200 {"verdict": "<JWS>"}` |
 //! | `GET /v1/reviews?status=pending\|decided\|all&limit=N` | approver (Bearer OIDC token) | `{"reviews": […]}` |
 //! | `GET /v1/reviews/{id}` | approver | `{"review": {…, "grant_uses_left", "verdicts"}}` |
-//! | `POST /v1/reviews/{id}/approve` `{"comment": "…"}` | approver | `{"outcome": …, "review": {…}}` |
+//! | `POST /v1/reviews/{id}/approve` `{"comment": "…", "session_minutes": N}` (N optional: approve for the session, [`super::grants`]) | approver | `{"outcome": …, "review": {…}}` |
 //! | `POST /v1/reviews/{id}/deny` `{"comment": "…"}` (required) | approver | `{"outcome": …, "review": {…}}` |
+//! | `GET /v1/grants[?all=1]` | approver | `{"grants": […]}`: live session grants of the roles they decide (`all`: ended and expired too) |
+//! | `POST /v1/grants/{id}/end` | approver | `{"grant": {…}}`; 404 unknown, 409 already ended |
 //! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`super::audit`]) |
 //! | `POST /v1/budget/leases` (JSON) | gateway | `{"grants": […]}` ([`super::leases`]) |
 //! | `GET /v1/budget/leases?limit=N` | approver | `{"ttl_seconds", "now_ms", "windows": […]}` |
@@ -188,6 +190,9 @@ struct DecisionBody {
     /// The approver's comment; required to deny.
     #[serde(default, alias = "reason")]
     comment: String,
+    /// Approve for the request's agent session for this many minutes (approve only).
+    #[serde(default)]
+    session_minutes: Option<i64>,
 }
 
 /// `POST /v1/reviews/{id}/approve`.
@@ -224,7 +229,13 @@ async fn decide(
         serde_json::from_slice(body)
             .map_err(|e| ServiceError::BadRequest(format!("the body must be {{\"comment\": \"…\"}}: {e}")))?
     };
-    let decided = service.decide(&approver, id, choice, &body.comment)?;
+    let decided = match (choice, body.session_minutes) {
+        (Choice::Approve, Some(minutes)) => service.decide_for_session(&approver, id, &body.comment, minutes)?,
+        (Choice::Deny, Some(_)) => {
+            return Err(ServiceError::BadRequest("session_minutes goes with an approval, not a denial".into()).into())
+        }
+        (_, None) => service.decide(&approver, id, choice, &body.comment)?,
+    };
     let (outcome, review) = match &decided {
         Decided::Approved(r) => ("approved", r),
         Decided::Denied(r) => ("denied", r),
@@ -268,6 +279,11 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         "excerpt": context.excerpt,
         "system_excerpt": context.system_excerpt,
         "prefill_excerpt": context.prefill_excerpt,
+        "session_id": context.session_id,
+        "agent": context.agent,
+        "tool_call": context.tool_call,
+        "session_grant": service.store.session_grant_of_review(&review.id).ok().flatten()
+            .map(|grant| super::grants::grant_json(&grant, super::util::unix_now())),
         "two_person": review.two_person,
         "approvals_needed": review.approvals_needed(),
         "approvals": review.approvers().count(),

@@ -63,9 +63,14 @@ pub fn card(turn: &Turn, ordinal: i64) -> String {
     if let Some(approval) = &turn.approval {
         let _ = write!(
             html,
-            r#"<div class="approval" role="note"><b>Approval</b>: {} by <b>{}</b> (review <a href="/reviews/{review}">{review}</a>)</div>"#,
+            r#"<div class="approval" role="note"><b>Approval</b>: {} by <b>{}</b> (review <a href="/reviews/{review}">{review}</a>){}</div>"#,
             escape(&approval.decision),
             escape(&approval.reviewer),
+            approval
+                .grant
+                .as_ref()
+                .map(|g| format!(r#" — <span class="grant">by {}</span>"#, escape(g)))
+                .unwrap_or_default(),
             review = escape(&approval.review)
         );
     }
@@ -304,7 +309,12 @@ mod tests {
         t.outcome = "refused".into();
         t.refusal =
             Some(Refusal { reason: "model_not_allowed".into(), status: "403".into(), message: "no opus".into() });
-        t.approval = Some(ApprovalNote { decision: "approved".into(), reviewer: "bob".into(), review: "rev_1".into() });
+        t.approval = Some(ApprovalNote {
+            decision: "approved".into(),
+            reviewer: "bob".into(),
+            review: "rev_1".into(),
+            grant: Some("grant grt_1 (for session <s> until 2026-12-07T20:00:00Z)".into()),
+        });
         t.answer = vec![Piece::Text {
             speaker: "assistant".into(),
             text: "key ghp_[REDACTED:github-pat:3f2a9c] [REDACTED:<b>]".into(),
@@ -322,6 +332,12 @@ mod tests {
         assert!(
             html.contains(r#"<div class="approval" role="note"><b>Approval</b>: approved by <b>bob</b>"#),
             "{html}"
+        );
+        assert!(
+            html.contains(
+                r#" — <span class="grant">by grant grt_1 (for session &lt;s&gt; until 2026-12-07T20:00:00Z)</span>"#
+            ),
+            "the session grant is named, escaped: {html}"
         );
         assert!(html.contains(r#"ghp_<mark class="mask">[REDACTED:github-pat:3f2a9c]</mark>"#), "{html}");
         assert!(
@@ -384,7 +400,12 @@ mod tests {
             input: json!({HOSTILE: HOSTILE}),
         }];
         t.refusal = Some(Refusal { reason: HOSTILE.into(), status: HOSTILE.into(), message: HOSTILE.into() });
-        t.approval = Some(ApprovalNote { decision: HOSTILE.into(), reviewer: HOSTILE.into(), review: HOSTILE.into() });
+        t.approval = Some(ApprovalNote {
+            decision: HOSTILE.into(),
+            reviewer: HOSTILE.into(),
+            review: HOSTILE.into(),
+            grant: Some(HOSTILE.into()),
+        });
         t.response_error = Some(HOSTILE.into());
         t.dlp = vec![(HOSTILE.into(), HOSTILE.into())];
         let html = card(&t, 1);

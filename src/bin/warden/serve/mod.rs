@@ -16,7 +16,7 @@
 //!
 //! Modules: [`service`] (holds and decisions), [`store`] (SQLite), [`rules`] (approver rules),
 //! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
-//! endpoints), [`console`] (the pages' shared layout and navigation), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
+//! endpoints), [`console`] (the pages' shared layout and navigation), [`grants`] (session grants), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
 //! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
 //! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
 //! from, docs/budgets.md), [`jwt`] (the one JWT verifier: approvers' and sign-in sources'
@@ -31,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod console;
+pub mod grants;
 pub mod jwt;
 pub mod leases;
 pub mod page;
@@ -364,6 +365,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         if let Some(tokens) = tokens.as_ref().filter(|t| t.console.is_some()) {
             service.console_sign_in = tokens::flows::console_sources(tokens);
         }
+        service.revocations = revocation_store.clone();
         let service = Arc::new(service);
         if let (true, Some(signing_key)) = (parts.audit, signing_key) {
             let ledger = Arc::new(
@@ -517,6 +519,9 @@ pub fn router(served: Served) -> Router {
                 .route("/reviews", get(page::reviews))
                 .route("/reviews/{id}", get(page::review))
                 .route("/reviews/{id}/decide", post(page::decide))
+                .route("/v1/grants", get(grants::list))
+                .route("/v1/grants/{id}/end", post(grants::end))
+                .route("/grants/{id}/end", post(grants::end_form))
         } else {
             console.route("/", get(|| async { axum::response::Redirect::to("/sessions") }))
         };

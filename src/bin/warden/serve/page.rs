@@ -8,7 +8,8 @@
 //! | `GET /logout`, `POST /logout` | forgets the cookie |
 //! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then recent decisions |
 //! | `GET /reviews/{id}` | one review, its votes and (while pending) its form |
-//! | `POST /reviews/{id}/decide` (`csrf`, `comment`, `approve` or `deny`, `back`) | records the decision, redirects back with a flash message |
+//! | `POST /reviews/{id}/decide` (`csrf`, `comment`, `approve`, `approve_session` (with `session_minutes`) or `deny`, `back`) | records the decision, redirects back with a flash message |
+//! | `POST /grants/{id}/end` (`csrf`) | ends a live session grant at once ([`super::grants`]) |
 //!
 //! An anonymous `GET` of a review page first answers a page that reloads it from this site
 //! (`?again=1`): links from a chat message are cross-site navigations, on which browsers withhold
@@ -28,7 +29,12 @@
 //! `id="decided"` sections; each review `id="review-<id>"` with its form `id="decide-<id>"`,
 //! textarea `name="comment"` (`id="comment-<id>"`), buttons `name="approve"` (`id="approve-<id>"`)
 //! and `name="deny"` (`id="deny-<id>"`); progress `class="progress"`; each decided row
-//! `id="decision-<id>"`.
+//! `id="decision-<id>"`. Session grants: the minutes field `name="session_minutes"`
+//! (`id="session-minutes-<id>"`) and the button `name="approve_session"`
+//! (`id="approve-session-<id>"`, disabled with a note `id="session-note-<id>"` when the request
+//! names no session or the role needs two approvers); a tool call's input
+//! `id="tool-input-<id>"`; the live grants `id="grants"`, rows `id="grant-<grant>"`, End buttons
+//! `id="end-button-<grant>"`; a review's grant `id="session-grant-<id>"`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -498,7 +504,7 @@ pub async fn reviews(
             service.list_for(&approver, Listing::Decided, RECENT_DECISIONS)?,
         ))
     });
-    let (pending, decided) = match listed {
+    let (pending, decided, grants) = match listed.and_then(|(p, d)| Ok((p, d, service.grants_for(&approver, true)?))) {
         Ok(lists) => lists,
         Err(e) => return service_error_page(&e, who),
     };
@@ -510,9 +516,10 @@ pub async fn reviews(
         content.push_str(r#"<p class="note" id="no-pending">Nothing is waiting for you.</p>"#);
     }
     for review in &pending {
-        content.push_str(&review_card(review, &approver, &csrf, now, "list"));
+        content.push_str(&review_card(&service, review, &approver, &csrf, now, "list"));
     }
     content.push_str("</section>");
+    content.push_str(&super::grants::section(&grants, &csrf, now));
     content.push_str(&decided_table(&decided));
     let (flash, cookies) = take_flash(&service, &headers);
     Page {
@@ -545,7 +552,7 @@ pub async fn review(
     };
     let now = unix_now();
     let csrf = service.csrf.issue(&approver_binding(&approver), now);
-    let mut content = review_card(&review, &approver, &csrf, now, "detail");
+    let mut content = review_card(&service, &review, &approver, &csrf, now, "detail");
     content.push_str(&votes_table(&review));
     content.push_str(r#"<p><a href="/reviews">All reviews</a></p>"#);
     let (flash, cookies) = take_flash(&service, &headers);
@@ -568,6 +575,11 @@ pub struct DecideForm {
     comment: String,
     /// Present when the Approve button was pressed.
     approve: Option<String>,
+    /// Present when "Approve for this session" was pressed.
+    approve_session: Option<String>,
+    /// Minutes of the session grant.
+    #[serde(default)]
+    session_minutes: String,
     /// Present when the Deny button was pressed.
     deny: Option<String>,
     /// `detail` to come back to the review's page, else the list.
@@ -598,13 +610,28 @@ pub async fn decide(
     } else {
         "/reviews".to_string()
     };
-    let choice = match (form.approve.is_some(), form.deny.is_some()) {
-        (true, false) => Choice::Approve,
-        (false, true) => Choice::Deny,
-        _ => return redirect_with(&service, &back, &Flash::error("Press either Approve or Deny."), Vec::new()),
+    let pressed = (form.approve.is_some(), form.approve_session.is_some(), form.deny.is_some());
+    let decided = match pressed {
+        (true, false, false) => service.decide(&approver, &id, Choice::Approve, &form.comment),
+        (false, false, true) => service.decide(&approver, &id, Choice::Deny, &form.comment),
+        (false, true, false) => match form.session_minutes.trim().parse::<i64>() {
+            Ok(minutes) => service.decide_for_session(&approver, &id, &form.comment, minutes),
+            Err(_) => Err(ServiceError::BadRequest("give the session grant's length in whole minutes".into())),
+        },
+        _ => return redirect_with(&service, &back, &Flash::error("Press one button."), Vec::new()),
     };
-    let flash = match service.decide(&approver, &id, choice, &form.comment) {
-        Ok(Decided::Approved(review)) => Flash::ok(format!("Approved {} for {}.", review.id, review.subject)),
+    let flash = match decided {
+        Ok(Decided::Approved(review)) => match service.store.session_grant_of_review(&review.id) {
+            Ok(Some(grant)) => Flash::ok(format!(
+                "Approved {} for {} and granted session {} until {} ({}).",
+                review.id,
+                review.subject,
+                grant.session_id,
+                super::util::format_utc(grant.expires_at),
+                grant.id
+            )),
+            _ => Flash::ok(format!("Approved {} for {}.", review.id, review.subject)),
+        },
         Ok(Decided::Denied(review)) => Flash::ok(format!("Denied {} for {}.", review.id, review.subject)),
         Ok(Decided::AwaitingSecondApprover(review)) => {
             Flash::ok(format!("Your approval of {} is recorded; a second approver is needed.", review.id))
@@ -614,7 +641,7 @@ pub async fn decide(
     redirect_with(&service, &back, &flash, Vec::new())
 }
 
-fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back: &str) -> String {
+fn review_card(service: &Service, review: &Review, approver: &Approver, csrf: &str, now: i64, back: &str) -> String {
     let id = escape(&review.id);
     let context = &review.context;
     let mut html = String::new();
@@ -637,6 +664,34 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
     if !context.job.is_empty() {
         let job: Vec<String> = context.job.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect();
         row("Job", job.join(", "));
+    }
+    if let Some(session) = &context.session_id {
+        row("Session", format!(r#"<code class="session">{}</code>"#, escape(session)));
+    }
+    if let Some(agent) = &context.agent {
+        let parent = agent.parent.as_deref().map(|p| format!(" (started by <code>{}</code>)", escape(p)));
+        row(
+            "Agent",
+            format!(
+                r#"<span class="agent">subagent <code>{}</code>{}</span>"#,
+                escape(agent.id.as_deref().unwrap_or("-")),
+                parent.unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(call) = &context.tool_call {
+        let server = call.server_name.as_deref().map(|s| format!(" on MCP server <code>{}</code>", escape(s)));
+        row(
+            "Tool call",
+            format!(
+                r#"<span class="tool-call"><b>{}</b> <span class="note">({})</span>{} — <code>{}</code></span>"#,
+                escape(&call.name),
+                escape(&call.kind),
+                server.unwrap_or_default(),
+                escape(&call.id)
+            ),
+        );
+        row("Rule", format!(r#"<code class="rule">{}</code>: {}"#, escape(&call.rule), escape(&call.reason)));
     }
     row("Model", format!("<code>{}</code>", escape(or_dash(&context.model))));
     let reasons: Vec<String> = context.reasons.iter().map(|r| format!("<code>{}</code>", escape(r))).collect();
@@ -696,7 +751,38 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
     if let Some(denial) = review.denial() {
         row("Denied by", format!("{}: {}", escape(&denial.reviewer), escape(&denial.comment)));
     }
+    match service.store.session_grant_of_review(&review.id) {
+        Ok(Some(grant)) => {
+            let state = match &grant.ended {
+                Some((who, at)) => format!("ended by {} at {}", escape(who), console::time_element(*at)),
+                None if grant.expires_at > now => "live".to_string(),
+                None => "expired".to_string(),
+            };
+            row(
+                "Session grant",
+                format!(
+                    r#"<span class="session-grant" id="session-grant-{id}">{} — reasons {}; {state}; {} hold(s) answered</span>"#,
+                    escape(&grant.describe()),
+                    escape(&grant.reasons.join(", ")),
+                    grant.holds_covered
+                ),
+            );
+        }
+        Ok(None) => {}
+        Err(_) => row("Session grant", "unreadable (see the service's log)".to_string()),
+    }
     html.push_str("</dl>");
+    if let Some(call) = &context.tool_call {
+        // Pretty when it parses; shown as sent otherwise. Escaped either way.
+        let input = serde_json::from_str::<serde_json::Value>(&call.input)
+            .and_then(|value| serde_json::to_string_pretty(&value))
+            .unwrap_or_else(|_| call.input.clone());
+        let _ = write!(
+            html,
+            r#"<p class="note">Tool input (masked)</p><pre class="excerpt tool-input" id="tool-input-{id}">{}</pre>"#,
+            escape(&input)
+        );
+    }
     let excerpts = [
         ("system", "System prompt", &context.system_excerpt),
         ("excerpt", "Newest turn", &context.excerpt),
@@ -712,13 +798,13 @@ fn review_card(review: &Review, approver: &Approver, csrf: &str, now: i64, back:
         }
     }
     if Service::is_open(review, now) {
-        html.push_str(&decision_form(review, approver, csrf, back));
+        html.push_str(&decision_form(review, approver, csrf, back, service.max_session_minutes()));
     }
     html.push_str("</article>");
     html
 }
 
-fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str) -> String {
+fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str, max_minutes: i64) -> String {
     let id = escape(&review.id);
     // Identities are issuer + subject.
     if review.votes.iter().any(|v| v.reviewer == approver.subject && v.reviewer_issuer == approver.issuer) {
@@ -737,15 +823,44 @@ fn decision_form(review: &Review, approver: &Approver, csrf: &str, back: &str) -
     } else {
         (String::new(), format!(r#"<button type="submit" name="approve" value="1" id="approve-{id}">Approve</button>"#))
     };
+    let session_approve = if own { String::new() } else { session_approval(review, max_minutes) };
     format!(
         r#"{note}<form method="post" action="/reviews/{id}/decide" id="decide-{id}">
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="back" value="{back}">
 <label for="comment-{id}">Comment (required to deny)</label>
 <textarea name="comment" id="comment-{id}" rows="2" maxlength="2000"></textarea>
 {approve_button}<button type="submit" name="deny" value="1" id="deny-{id}">Deny</button>
-</form>"#,
+{session_approve}</form>"#,
         csrf = escape(csrf),
         back = escape(back)
+    )
+}
+
+/// "Approve for this session for N minutes": the minutes field and its button, disabled (with
+/// why) when the request names no session, has no reasons or its role needs two approvers.
+fn session_approval(review: &Review, max_minutes: i64) -> String {
+    let id = escape(&review.id);
+    let why_not = if review.context.session_id.is_none() {
+        Some("This request names no agent session, so it can only be approved alone.")
+    } else if review.two_person {
+        Some("This role needs two approvers: session grants are not given for it.")
+    } else if review.context.reasons.is_empty() {
+        Some("This request has no trigger reasons to scope a session grant.")
+    } else {
+        None
+    };
+    let default = 30.min(max_minutes).max(1);
+    let disabled = if why_not.is_some() { " disabled" } else { "" };
+    let note = why_not.map(|why| format!(r#"<p class="note" id="session-note-{id}">{why}</p>"#)).unwrap_or_default();
+    format!(
+        r#"<fieldset class="session-approval"><legend>Approve for this session</legend>
+<p class="note">Also approves later requests of session <code>{session}</code> by <b>{subject}</b> held for {reasons}, without asking, until it ends.</p>
+<label for="session-minutes-{id}">Minutes (1–{max_minutes})</label>
+<input type="number" name="session_minutes" id="session-minutes-{id}" min="1" max="{max_minutes}" value="{default}"{disabled}>
+<button type="submit" name="approve_session" value="1" id="approve-session-{id}"{disabled}>Approve for this session</button>{note}</fieldset>"#,
+        session = escape(review.context.session_id.as_deref().unwrap_or("-")),
+        subject = escape(&review.subject),
+        reasons = escape(&join_or_dash(&review.context.reasons)),
     )
 }
 

@@ -48,6 +48,8 @@ pub struct Rules {
     pub auditors: Vec<String>,
     /// Reviews one requester may open per window (`approvals.review_rate`).
     pub review_rate: ReviewRate,
+    /// Longest session grant an approver may give, seconds (`approvals.max_session_grant`).
+    pub max_session_grant_seconds: i64,
 }
 
 impl Rules {
@@ -85,6 +87,7 @@ impl Rules {
                 reviews: settings.review_rate_reviews,
                 per_seconds: i64::try_from(settings.review_rate_seconds).unwrap_or(i64::MAX),
             },
+            max_session_grant_seconds: i64::try_from(settings.max_session_grant_seconds).unwrap_or(i64::MAX),
         })
     }
 
@@ -97,6 +100,7 @@ impl Rules {
             max_hold_seconds: 0,
             auditors: Vec::new(),
             review_rate: ReviewRate { reviews: 0, per_seconds: 1 },
+            max_session_grant_seconds: 0,
         }
     }
 

@@ -1,6 +1,9 @@
 //! The approval service's behaviour, independent of HTTP: holds, decisions, listings.
 //!
-//! **Holds** ([`Service::hold`]) loop over [`Store::hold_step`]: a grant with uses left answers
+//! **Holds** ([`Service::hold`]) first look for a live session grant that covers them
+//! ([`super::grants`]: same session, caller, role, reasons among the grant's; the caller not
+//! revoked), which answers `approved` at once with a verdict naming the grant. Otherwise they loop
+//! over [`Store::hold_step`]: a grant with uses left answers
 //! `approved` at once (consuming a use), a standing denial answers `denied`, otherwise the hold
 //! waits on the pending review (creating it, and firing the webhook, when there is none). Waiting
 //! is a long-poll without a thread: every hold subscribes to one `tokio::sync::watch` counter that
@@ -16,7 +19,9 @@
 //!
 //! **Decisions** ([`Service::decide`]): the approver must be in one of the role's approver groups
 //! (current policy), must give a reason to deny, and the store refuses self-approval, a second
-//! approval by the same person and anything not pending.
+//! approval by the same person and anything not pending. [`Service::decide_for_session`]
+//! approves and creates a session grant of 1 to `approvals.max_session_grant` minutes (refused
+//! without a session id and for two-person roles).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,13 +32,15 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::auth::{Approver, CsrfKey, GatewayToken, OidcVerifier};
+use super::grants::{SessionGrant, MAX_SESSION_ID_CHARS};
+use super::revocations::RevocationStore;
 use super::rules::Rules;
-use super::signer::{VerdictClaims, VerdictSigner, VERDICT_LIFETIME_SECONDS};
+use super::signer::{GrantClaims, VerdictClaims, VerdictSigner, VERDICT_LIFETIME_SECONDS};
 use super::store::{
-    Choice, DecideError, Decided, Decision, HoldStep, Listing, NewReview, Review, ReviewContext, Status, Store,
-    StoreError,
+    AgentContext, Choice, DecideError, Decided, Decision, HoldStep, Listing, NewReview, Review, ReviewContext,
+    SessionAsk, Status, Store, StoreError, ToolCallContext,
 };
-use super::util::{format_duration, log_event, new_review_id, unix_now};
+use super::util::{format_duration, log_event, new_grant_id, new_review_id, unix_now};
 use super::webhook::{Notice, Webhook};
 
 /// Longest excerpt kept, in characters (the gateway sends at most 2000).
@@ -44,6 +51,11 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 const MAX_FIELD_CHARS: usize = 512;
 /// Most list entries (tools, groups, reasons, job claims) accepted.
 const MAX_LIST_ITEMS: usize = 256;
+/// Longest tool-call input accepted, in characters: the approver must see all of it, so a larger
+/// one is refused (and the call fails closed at the gateway) rather than cut.
+pub const MAX_TOOL_INPUT_CHARS: usize = 256 * 1024;
+/// The kinds of tool-use blocks a tool-call hold may name.
+const TOOL_CALL_KINDS: [&str; 3] = ["tool_use", "server_tool_use", "mcp_tool_use"];
 
 /// Why a service call failed; each maps to one HTTP status and error type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +147,15 @@ pub struct HoldRequest {
     pub prefill_excerpt: String,
     /// How long the gateway waits, seconds.
     pub hold_seconds: u64,
+    /// The agent session (a session grant covers later holds of it); absent when none is named.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// The agent that sent the request (Claude Code's subagent headers).
+    #[serde(default)]
+    pub agent: Option<AgentContext>,
+    /// The proposed tool call, for a hold of a call Claude proposed in its answer.
+    #[serde(default)]
+    pub tool_call: Option<ToolCallContext>,
 }
 
 /// The requester as the gateway identified it.
@@ -170,6 +191,9 @@ pub struct Service {
     /// Sign-in sources the console's sign-in page offers (`token_service` sources with a
     /// client; docs/identity.md, "Signing into the console").
     pub console_sign_in: Vec<String>,
+    /// The kill switch's revocations, when the policy has `identity.revocation`: a revoked
+    /// caller gets no answer from a session grant.
+    pub revocations: Option<Arc<RevocationStore>>,
     signer: VerdictSigner,
     webhook: Option<Arc<Webhook>>,
     changes: watch::Sender<u64>,
@@ -205,6 +229,7 @@ impl Service {
             csrf,
             public_url: parts.public_url.trim_end_matches('/').to_string(),
             console_sign_in: Vec::new(),
+            revocations: None,
             signer: parts.signer,
             webhook: parts.webhook.map(Arc::new),
             changes: watch::channel(0).0,
@@ -240,6 +265,17 @@ impl Service {
             changes.borrow_and_update();
             self.expire()?;
             let now = unix_now();
+            if let Some(grant) = self.grant_for_hold(&request, now)? {
+                let review = self
+                    .store
+                    .review(&grant.review_id)?
+                    .ok_or_else(|| StoreError::other("a grant without its review"))?;
+                log_event(&format!(
+                    "hold {} by {subject}: approved by session grant {} (session {}, review {})",
+                    request.request_id, grant.id, grant.session_id, review.id
+                ));
+                return self.issue(&request.fingerprint, requester, &review, "approved", now, Some(&grant));
+            }
             let step = self.store.hold_step(&request.fingerprint, requester, now, self.rules.review_rate, || {
                 let id = new_review_id().map_err(StoreError::other)?;
                 Ok(new_review(&request, id, role.two_person, role.grant_uses, now, self.rules.review_ttl_seconds))
@@ -250,11 +286,13 @@ impl Service {
                         "hold {} by {subject}: approved (review {}, grant used)",
                         request.request_id, review.id
                     ));
-                    return self.issue(&request.fingerprint, requester, &review, "approved", now);
+                    // The approval may have created a session grant: the verdict names it.
+                    let grant = self.store.session_grant_of_review(&review.id)?.filter(|g| g.is_live(now));
+                    return self.issue(&request.fingerprint, requester, &review, "approved", now, grant.as_ref());
                 }
                 HoldStep::Denied(review) => {
                     log_event(&format!("hold {} by {subject}: denied (review {})", request.request_id, review.id));
-                    return self.issue(&request.fingerprint, requester, &review, "denied", now);
+                    return self.issue(&request.fingerprint, requester, &review, "denied", now, None);
                 }
                 HoldStep::Created(review) => {
                     log_event(&format!(
@@ -295,12 +333,13 @@ impl Service {
             let woken = tokio::time::timeout_at(deadline, changes.changed()).await;
             if !matches!(woken, Ok(Ok(()))) {
                 log_event(&format!("hold {} by {subject}: still pending on review {}", request.request_id, review.id));
-                return self.issue(&request.fingerprint, requester, &review, "pending", unix_now());
+                return self.issue(&request.fingerprint, requester, &review, "pending", unix_now(), None);
             }
         }
     }
 
-    /// Signs a verdict about `review`; keeps approved and denied ones as evidence.
+    /// Signs a verdict about `review` (naming the session `grant` that gave or came with an
+    /// approval); keeps approved and denied ones as evidence.
     fn issue(
         &self,
         fingerprint: &str,
@@ -308,6 +347,7 @@ impl Service {
         review: &Review,
         decision: &str,
         now: i64,
+        grant: Option<&SessionGrant>,
     ) -> Result<String, ServiceError> {
         let (reviewer, comment) = match decision {
             "approved" => {
@@ -332,6 +372,12 @@ impl Service {
             url: &url,
             iat: now,
             exp: now + VERDICT_LIFETIME_SECONDS,
+            grant: grant.map(|grant| GrantClaims {
+                id: &grant.id,
+                session_id: &grant.session_id,
+                expires_at: grant.expires_at,
+                reasons: &grant.reasons,
+            }),
         };
         let token = self.signer.sign(&claims).map_err(|e| {
             log_event(&format!("signing a verdict failed: {e}"));
@@ -392,6 +438,38 @@ impl Service {
         choice: Choice,
         comment: &str,
     ) -> Result<Decided, ServiceError> {
+        self.decide_with(approver, id, choice, comment, None)
+    }
+
+    /// Approves review `id` and grants its session for `minutes` (1 to
+    /// `approvals.max_session_grant`): later holds of the same session by the same caller for
+    /// reasons among the review's are approved without a human until the grant ends
+    /// ([`super::grants`]).
+    pub fn decide_for_session(
+        &self,
+        approver: &Approver,
+        id: &str,
+        comment: &str,
+        minutes: i64,
+    ) -> Result<Decided, ServiceError> {
+        let longest = self.max_session_minutes();
+        if !(1..=longest).contains(&minutes) {
+            return Err(ServiceError::BadRequest(format!(
+                "session_minutes must be between 1 and {longest} (approvals.max_session_grant)"
+            )));
+        }
+        let grant_id = new_grant_id().map_err(StoreError::other)?;
+        self.decide_with(approver, id, Choice::Approve, comment, Some(SessionAsk { grant_id, seconds: minutes * 60 }))
+    }
+
+    fn decide_with(
+        &self,
+        approver: &Approver,
+        id: &str,
+        choice: Choice,
+        comment: &str,
+        session: Option<SessionAsk>,
+    ) -> Result<Decided, ServiceError> {
         let comment = comment.trim();
         if choice == Choice::Deny && comment.is_empty() {
             return Err(ServiceError::BadRequest("a reason is required to deny a request".to_string()));
@@ -411,13 +489,29 @@ impl Service {
                 comment,
                 now: unix_now(),
                 grant_ttl_seconds: self.rules.grant_ttl_seconds,
+                session: session.clone(),
             })
             .map_err(|e| match e {
                 DecideError::NotFound => ServiceError::NotFound(format!("no review {id}")),
                 DecideError::OwnRequest => ServiceError::Forbidden(e.to_string()),
-                DecideError::NotPending(_) | DecideError::AlreadyApproved => ServiceError::Conflict(e.to_string()),
+                DecideError::NotPending(_)
+                | DecideError::AlreadyApproved
+                | DecideError::NoSession
+                | DecideError::SessionTwoPerson
+                | DecideError::SessionWithoutReasons => ServiceError::Conflict(e.to_string()),
                 DecideError::Store(e) => e.into(),
             })?;
+        if let (Some(ask), Decided::Approved(review)) = (&session, &decided) {
+            log_event(&format!(
+                "session grant {} for {} (session {}, reasons {}) by {} for {}",
+                ask.grant_id,
+                review.subject,
+                review.context.session_id.as_deref().unwrap_or("-"),
+                join_or_dash(&review.context.reasons),
+                approver.subject,
+                format_duration(ask.seconds)
+            ));
+        }
         let event = match &decided {
             Decided::Approved(r) => format!(
                 "review approved {} for {} by {} (grant: {} use(s), {})",
@@ -528,6 +622,9 @@ fn new_review(request: &HoldRequest, id: String, two_person: bool, grant_uses: u
             excerpt: request.excerpt.clone(),
             system_excerpt: request.system_excerpt.clone(),
             prefill_excerpt: request.prefill_excerpt.clone(),
+            session_id: request.session_id.clone(),
+            agent: request.agent.clone(),
+            tool_call: request.tool_call.clone(),
         },
         created_at: now,
         expires_at: now.saturating_add(ttl),
@@ -577,6 +674,7 @@ fn validate(mut request: HoldRequest) -> Result<HoldRequest, ServiceError> {
     if request.caller.job.len() > MAX_LIST_ITEMS {
         return bad(format!("caller.job: at most {MAX_LIST_ITEMS} claims"));
     }
+    validate_agent_fields(&mut request)?;
     for excerpt in [&mut request.excerpt, &mut request.system_excerpt, &mut request.prefill_excerpt] {
         if let Some((cut, _)) = excerpt.char_indices().nth(MAX_EXCERPT_CHARS) {
             excerpt.truncate(cut);
@@ -584,6 +682,55 @@ fn validate(mut request: HoldRequest) -> Result<HoldRequest, ServiceError> {
         }
     }
     Ok(request)
+}
+
+/// Checks the session id, the agent ids and the tool call; a tool-call hold without reasons gets
+/// its rule id as its reason (what a session grant's scope is made of).
+fn validate_agent_fields(request: &mut HoldRequest) -> Result<(), ServiceError> {
+    let bad = |m: String| Err(ServiceError::BadRequest(m));
+    let label_ok = |text: &str| {
+        !text.is_empty() && text.chars().count() <= MAX_SESSION_ID_CHARS && text.chars().all(|c| c.is_ascii_graphic())
+    };
+    let labels = [
+        ("session_id", request.session_id.as_deref()),
+        ("agent.id", request.agent.as_ref().and_then(|a| a.id.as_deref())),
+        ("agent.parent", request.agent.as_ref().and_then(|a| a.parent.as_deref())),
+    ];
+    for (name, value) in labels {
+        if value.is_some_and(|v| !label_ok(v)) {
+            return bad(format!("{name} must be 1 to {MAX_SESSION_ID_CHARS} printable ASCII characters"));
+        }
+    }
+    let Some(call) = &request.tool_call else { return Ok(()) };
+    if !TOOL_CALL_KINDS.contains(&call.kind.as_str()) {
+        return bad(format!("tool_call.kind must be one of {}", TOOL_CALL_KINDS.join(", ")));
+    }
+    let fields = [
+        ("tool_call.id", call.id.as_str()),
+        ("tool_call.name", call.name.as_str()),
+        ("tool_call.rule", call.rule.as_str()),
+        ("tool_call.server_name", call.server_name.as_deref().unwrap_or("")),
+    ];
+    for (name, value) in fields {
+        if value.chars().count() > MAX_FIELD_CHARS {
+            return bad(format!("{name} is longer than {MAX_FIELD_CHARS} characters"));
+        }
+    }
+    if call.name.trim().is_empty() || call.rule.trim().is_empty() {
+        return bad("tool_call.name and tool_call.rule must not be empty".to_string());
+    }
+    if call.reason.chars().count() > MAX_COMMENT_CHARS {
+        return bad(format!("tool_call.reason is longer than {MAX_COMMENT_CHARS} characters"));
+    }
+    if call.input.chars().count() > MAX_TOOL_INPUT_CHARS {
+        return bad(format!(
+            "tool_call.input is longer than {MAX_TOOL_INPUT_CHARS} characters: an approver could not see all of it"
+        ));
+    }
+    if request.reasons.is_empty() {
+        request.reasons = vec![call.rule.clone()];
+    }
+    Ok(())
 }
 
 /// `items` joined with `, `, or `-`.
@@ -689,6 +836,15 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn fixture(name: &str, two_person: bool) -> Fixture {
+        fixture_with(name, two_person, |_| (Store::open_in_memory().unwrap(), None))
+    }
+
+    /// [`fixture`] over the store (and revocations) `open` makes in the fixture's directory.
+    pub(crate) fn fixture_with(
+        name: &str,
+        two_person: bool,
+        open: impl FnOnce(&std::path::Path) -> (Store, Option<Arc<RevocationStore>>),
+    ) -> Fixture {
         let dir = std::env::temp_dir().join(format!("warden-service-{name}-{}", std::process::id()));
         let issuer = TestIssuer::new("k");
         let verifier = verifier_with(&issuer, &dir);
@@ -698,8 +854,10 @@ pub(crate) mod tests {
         let rules = Rules::from_policy(&Policy::parse(&text).unwrap()).unwrap();
         let signer = VerdictSigner::generate().unwrap();
         let public_key = signer.public_key();
-        let service = Service::new(ServiceParts {
-            store: Store::open_in_memory().unwrap(),
+        let _ = std::fs::create_dir_all(&dir);
+        let (store, revocations) = open(&dir);
+        let mut service = Service::new(ServiceParts {
+            store,
             rules,
             verifier,
             gateway_token: GatewayToken::new("gateway-token-for-tests").unwrap(),
@@ -707,6 +865,7 @@ pub(crate) mod tests {
             public_url: "http://127.0.0.1:8787/".into(),
             webhook: None,
         });
+        service.revocations = revocations;
         Fixture { service: Arc::new(service), public_key, issuer, dir }
     }
 
@@ -820,6 +979,217 @@ pub(crate) mod tests {
             f.service.list_for(&approver("eve", &["eng"]), Listing::All, 10),
             Err(ServiceError::Forbidden(_))
         ));
+    }
+
+    const OTHER_FP: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn in_session(subject: &str, session: Option<&str>, fingerprint: &str, reasons: &[&str]) -> HoldRequest {
+        let mut request = hold_request(subject, 0);
+        request.session_id = session.map(str::to_string);
+        request.fingerprint = fingerprint.to_string();
+        request.reasons = reasons.iter().map(|r| r.to_string()).collect();
+        request
+    }
+
+    /// The decision and grant a verdict for `fingerprint` from `subject` carries.
+    fn read_with_grant(
+        f: &Fixture,
+        token: &str,
+        fingerprint: &str,
+        subject: &str,
+    ) -> (Verdict, Option<warden::core::verdict::Grant>) {
+        warden::core::verdict::verify_with_grant(
+            token,
+            &f.public_key,
+            fingerprint,
+            ("warden-demo", subject),
+            unix_now() as f64,
+        )
+        .unwrap()
+    }
+
+    /// A review of alice's opus request in session `s-1`, approved by bob for the session.
+    async fn granted(f: &Fixture, minutes: i64) -> (String, String) {
+        f.service.hold(in_session("alice", Some("s-1"), FP, &["opus_model"])).await.unwrap();
+        let id = pending_id(&f.service);
+        let decided = f.service.decide_for_session(&approver("bob", &["leads"]), &id, "loop of pushes", minutes);
+        assert!(matches!(decided, Ok(Decided::Approved(_))), "{decided:?}");
+        let grant = f.service.store.session_grant_of_review(&id).unwrap().unwrap();
+        (id, grant.id)
+    }
+
+    #[tokio::test]
+    async fn a_session_grant_answers_later_holds_of_the_session_at_once_with_their_own_verdict() {
+        let f = fixture("session-grant", false);
+        let (review, grant_id) = granted(&f, 30).await;
+        // The retry of the approved request: approved, naming the grant it came with.
+        let token = f.service.hold(in_session("alice", Some("s-1"), FP, &["opus_model"])).await.unwrap();
+        let (decision, grant) = read_with_grant(&f, &token, FP, "alice");
+        assert_eq!(decision, Verdict::Approved { review: review.clone(), reviewer: "bob".into() });
+        assert_eq!(grant.as_ref().map(|g| g.id.as_str()), Some(grant_id.as_str()));
+        // Another request of the session: no review, a verdict for its own fingerprint.
+        let token = f.service.hold(in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"])).await.unwrap();
+        let (decision, grant) = read_with_grant(&f, &token, OTHER_FP, "alice");
+        assert_eq!(decision, Verdict::Approved { review: review.clone(), reviewer: "bob".into() });
+        let grant = grant.unwrap();
+        assert_eq!((grant.id, grant.session_id, grant.reasons), (grant_id, "s-1".into(), vec!["opus_model".into()]));
+        assert!(grant.expires_at >= unix_now() as u64 + 29 * 60);
+        assert!(
+            warden::core::verdict::verify(&token, &f.public_key, FP, ("warden-demo", "alice"), unix_now() as f64)
+                .is_err(),
+            "the verdict is bound to the hold it answers"
+        );
+        assert!(f.service.store.list(Listing::Pending, 10).unwrap().is_empty(), "no review was opened");
+        assert_eq!(f.service.store.verdicts(&review).unwrap().len(), 2, "each answer is kept as evidence");
+    }
+
+    #[tokio::test]
+    async fn a_session_grant_does_not_cover_another_caller_session_or_reason() {
+        let f = fixture("session-scope", false);
+        granted(&f, 30).await;
+        let outside = [
+            in_session("mallory", Some("s-1"), OTHER_FP, &["opus_model"]),
+            in_session("alice", Some("s-2"), OTHER_FP, &["opus_model"]),
+            in_session("alice", None, OTHER_FP, &["opus_model"]),
+            in_session("alice", Some("s-1"), OTHER_FP, &["opus_model", "after_hours"]),
+        ];
+        for request in outside {
+            let who = request.caller.subject.clone();
+            let token = f.service.hold(request).await.unwrap();
+            let (decision, grant) = read_with_grant(&f, &token, OTHER_FP, &who);
+            assert!(matches!(decision, Verdict::Pending { .. }), "{decision:?}");
+            assert_eq!(grant, None);
+        }
+        // The same subject from another issuer is another caller.
+        let mut spoof = in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"]);
+        spoof.caller.issuer = "another-idp".into();
+        let token = f.service.hold(spoof).await.unwrap();
+        let claims =
+            warden::core::verdict::verify(&token, &f.public_key, OTHER_FP, ("another-idp", "alice"), unix_now() as f64);
+        assert!(matches!(claims, Ok(Verdict::Pending { .. })), "{claims:?}");
+    }
+
+    #[tokio::test]
+    async fn an_ended_grant_stops_covering_at_once_and_cannot_end_twice() {
+        let f = fixture("session-end", false);
+        let (_, grant_id) = granted(&f, 30).await;
+        let outsider = f.service.end_grant(&approver("eve", &["eng"]), &grant_id).unwrap_err();
+        assert!(matches!(outsider, ServiceError::Forbidden(_)), "{outsider:?}");
+        let ended = f.service.end_grant(&approver("carol", &["leads"]), &grant_id).unwrap();
+        assert_eq!(ended.ended.map(|(who, _)| who).as_deref(), Some("carol"));
+        let token = f.service.hold(in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"])).await.unwrap();
+        assert!(matches!(read_with_grant(&f, &token, OTHER_FP, "alice").0, Verdict::Pending { .. }));
+        let again = f.service.end_grant(&approver("carol", &["leads"]), &grant_id).unwrap_err();
+        assert!(matches!(again, ServiceError::Conflict(_)), "{again:?}");
+        assert!(f.service.grants_for(&approver("carol", &["leads"]), true).unwrap().is_empty());
+        assert_eq!(f.service.grants_for(&approver("carol", &["leads"]), false).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_grant_covers_nothing() {
+        let f = fixture("session-expiry", false);
+        let (_, grant_id) = granted(&f, 1).await;
+        let scope = crate::serve::grants::GrantScope {
+            session_id: "s-1",
+            issuer: "warden-demo",
+            subject: "alice",
+            role: "developer",
+            reasons: &["opus_model".to_string()],
+        };
+        let now = unix_now();
+        assert_eq!(f.service.store.session_grant_covering(&scope, now).unwrap().map(|g| g.id), Some(grant_id));
+        assert_eq!(f.service.store.session_grant_covering(&scope, now + 61).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn session_grants_need_a_session_one_approver_and_a_length_within_the_policy() {
+        let f = fixture("session-refusals", false);
+        f.service.hold(in_session("alice", None, FP, &["opus_model"])).await.unwrap();
+        let id = pending_id(&f.service);
+        let bob = approver("bob", &["leads"]);
+        let none = f.service.decide_for_session(&bob, &id, "", 30).unwrap_err();
+        assert!(matches!(&none, ServiceError::Conflict(m) if m.contains("names no agent session")), "{none:?}");
+        for minutes in [0, -5, 61, i64::MAX] {
+            let bad = f.service.decide_for_session(&bob, &id, "", minutes).unwrap_err();
+            assert!(matches!(&bad, ServiceError::BadRequest(m) if m.contains("between 1 and 60")), "{bad:?}");
+        }
+        assert_eq!(f.service.store.review(&id).unwrap().unwrap().status, Status::Pending, "nothing was recorded");
+
+        let f = fixture("session-two-person", true);
+        f.service.hold(in_session("alice", Some("s-1"), FP, &["opus_model"])).await.unwrap();
+        let id = pending_id(&f.service);
+        let two = f.service.decide_for_session(&bob, &id, "", 30).unwrap_err();
+        assert!(matches!(&two, ServiceError::Conflict(m) if m.contains("two-person")), "{two:?}");
+        assert!(f.service.store.review(&id).unwrap().unwrap().votes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_caller_gets_no_answer_from_a_session_grant() {
+        let f = fixture_with("session-revoked", false, |dir| {
+            let path = dir.join("warden.db");
+            let store = Store::open(&path).unwrap();
+            (store, Some(Arc::new(RevocationStore::open(&path).unwrap())))
+        });
+        granted(&f, 30).await;
+        let revocations = f.service.revocations.clone().unwrap();
+        revocations
+            .revoke(
+                &warden::core::revocation::Target::Subject("alice".into()),
+                "laptop stolen",
+                None,
+                "sec",
+                unix_now(),
+            )
+            .unwrap();
+        let token = f.service.hold(in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"])).await.unwrap();
+        assert!(matches!(read_with_grant(&f, &token, OTHER_FP, "alice").0, Verdict::Pending { .. }));
+    }
+
+    #[tokio::test]
+    async fn two_holds_at_once_are_both_answered_from_the_grant() {
+        let f = fixture("session-race", false);
+        granted(&f, 30).await;
+        let (a, b) = tokio::join!(
+            f.service.hold(in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"])),
+            f.service.hold(in_session("alice", Some("s-1"), OTHER_FP, &["opus_model"]))
+        );
+        for token in [a.unwrap(), b.unwrap()] {
+            assert!(read_with_grant(&f, &token, OTHER_FP, "alice").1.is_some());
+        }
+        let grants = f.service.grants_for(&approver("bob", &["leads"]), true).unwrap();
+        assert_eq!(grants[0].holds_covered, 2, "each hold is counted once");
+    }
+
+    #[tokio::test]
+    async fn tool_call_holds_are_validated_and_take_their_rule_as_reason() {
+        let f = fixture("tool-call", false);
+        let call = |input: String| {
+            let mut request = in_session("alice", Some("s-1"), FP, &[]);
+            request.tool_call = Some(ToolCallContext {
+                id: "toolu_1".into(),
+                kind: "tool_use".into(),
+                name: "Bash".into(),
+                server_name: None,
+                input,
+                rule: "git-push-force".into(),
+                reason: "force pushes rewrite history".into(),
+            });
+            request
+        };
+        f.service.hold(call(r#"{"command":"git push --force"}"#.into())).await.unwrap();
+        let review = f.service.store.list(Listing::Pending, 1).unwrap().remove(0);
+        assert_eq!(review.context.reasons, vec!["git-push-force".to_string()]);
+        assert_eq!(review.context.tool_call.unwrap().input, r#"{"command":"git push --force"}"#);
+        let huge = f.service.hold(call("x".repeat(MAX_TOOL_INPUT_CHARS + 1))).await.unwrap_err();
+        assert!(matches!(&huge, ServiceError::BadRequest(m) if m.contains("tool_call.input")), "{huge:?}");
+        let mut odd = call("{}".into());
+        odd.tool_call.as_mut().unwrap().kind = "text".into();
+        assert!(matches!(f.service.hold(odd).await, Err(ServiceError::BadRequest(m)) if m.contains("kind")));
+        for session in ["", "has space", "é", &"s".repeat(129)] {
+            let request = in_session("alice", Some(session), FP, &["opus_model"]);
+            let refused = f.service.hold(request).await.unwrap_err();
+            assert!(matches!(&refused, ServiceError::BadRequest(m) if m.contains("session_id")), "{session:?}");
+        }
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //! signs the audit trail's checkpoints (detached signatures, [`VerdictSigner::sign_detached`]).
 //!
 //! The claims are exactly those `warden::core::verdict::verify` (the filter) reads: `fp`, `iss`, `sub`,
-//! `decision`, `review`, `reviewer`, `comment`, `url`, `iat`, `exp`, with `exp = iat +`
+//! `decision`, `review`, `reviewer`, `comment`, `url`, `iat`, `exp` and, on an approval a session
+//! grant gave or created, `grant` ([`GrantClaims`]), with `exp = iat +`
 //! [`VERDICT_LIFETIME_SECONDS`]. A verdict answers one callout, so it lives only long enough to
 //! cross the network (the filter tolerates 60 s of clock skew on top).
 //!
@@ -47,6 +48,22 @@ pub struct VerdictClaims<'a> {
     pub iat: i64,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// The session grant that gave (or was created with) this approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantClaims<'a>>,
+}
+
+/// The scope of a session grant, as a verdict names it (docs/approvals.md, "Session grants").
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantClaims<'a> {
+    /// `grt_…` id.
+    pub id: &'a str,
+    /// The agent session it covers.
+    pub session_id: &'a str,
+    /// Unix seconds when it ends.
+    pub expires_at: i64,
+    /// The reasons it covers.
+    pub reasons: &'a [String],
 }
 
 /// Signs verdicts with the service's Ed25519 key.
@@ -136,7 +153,28 @@ mod tests {
             url: "https://warden.example/reviews/rev_0123456789abcdef",
             iat: NOW,
             exp: NOW + VERDICT_LIFETIME_SECONDS,
+            grant: None,
         }
+    }
+
+    #[test]
+    fn a_session_grant_in_a_verdict_reaches_the_filter() {
+        let signer = VerdictSigner::generate().unwrap();
+        let reasons = vec!["git-push-force".to_string()];
+        let mut approved = claims("approved");
+        approved.grant = Some(GrantClaims { id: "grt_1", session_id: "s-1", expires_at: NOW + 600, reasons: &reasons });
+        let token = signer.sign(&approved).unwrap();
+        let (_, grant) = warden::core::verdict::verify_with_grant(
+            &token,
+            &signer.public_key(),
+            "ab12",
+            ("idp", "alice"),
+            NOW as f64,
+        )
+        .unwrap();
+        let grant = grant.unwrap();
+        assert_eq!((grant.id.as_str(), grant.session_id.as_str(), grant.expires_at), ("grt_1", "s-1", 1_800_000_600));
+        assert_eq!(grant.reasons, reasons);
     }
 
     #[test]

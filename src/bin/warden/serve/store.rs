@@ -124,6 +124,9 @@ const MIGRATIONS: &[&str] = &[
     // 10: people's sign-ins at the token service and their rotating refresh tokens
     // (docs/identity.md, "Signing in").
     super::tokens::refresh::SCHEMA,
+    // 11: session grants: approvals that cover later holds of one agent session (docs/approvals.md,
+    // "Session grants").
+    super::grants::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
@@ -224,6 +227,46 @@ pub struct ReviewContext {
     /// The assistant prefill, masked by the gateway (empty without one).
     #[serde(default)]
     pub prefill_excerpt: String,
+    /// The agent session the request belongs to; a session grant needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The agent that sent the request (Claude Code's subagent headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentContext>,
+    /// The proposed tool call held in the answer, for a tool-call hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<ToolCallContext>,
+}
+
+/// The agent that sent a held request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentContext {
+    /// `x-claude-code-agent-id`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `x-claude-code-parent-agent-id`.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// A proposed tool call as the approver sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallContext {
+    /// The block's id (`toolu_…`).
+    pub id: String,
+    /// `tool_use`, `server_tool_use` or `mcp_tool_use`.
+    pub kind: String,
+    /// The tool's name.
+    pub name: String,
+    /// The MCP server of an `mcp_tool_use` block.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The full input as JSON text, masked by the gateway.
+    pub input: String,
+    /// The rule that asked for approval (its id).
+    pub rule: String,
+    /// The rule's reason, in words.
+    pub reason: String,
 }
 
 /// A review to create.
@@ -375,6 +418,17 @@ pub struct Decision<'a> {
     pub now: i64,
     /// Lifetime of the grant an approval creates, from `now`.
     pub grant_ttl_seconds: i64,
+    /// "Approve for this session": the session grant to create with the approval.
+    pub session: Option<SessionAsk>,
+}
+
+/// What an approver asks for with "approve for this session".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAsk {
+    /// The new grant's id (`grt_…`).
+    pub grant_id: String,
+    /// How long it lasts from the decision, in seconds (already bounded by the policy).
+    pub seconds: i64,
 }
 
 /// The result of a recorded decision.
@@ -399,6 +453,12 @@ pub enum DecideError {
     NotPending(Status),
     /// This approver already approved (two-person rule: the second must be someone else).
     AlreadyApproved,
+    /// A session grant was asked for a request that names no agent session.
+    NoSession,
+    /// A session grant was asked for a two-person review (refused: see docs/approvals.md).
+    SessionTwoPerson,
+    /// A session grant was asked for a review without reasons (it would have no scope).
+    SessionWithoutReasons,
     /// Storage failed.
     Store(StoreError),
 }
@@ -426,6 +486,17 @@ impl fmt::Display for DecideError {
             Self::NotPending(status) => write!(f, "the review was already decided ({})", status.as_str()),
             Self::AlreadyApproved => {
                 f.write_str("you already approved this review; the two-person rule needs a different second approver")
+            }
+            Self::NoSession => f.write_str(
+                "this request names no agent session (x-claude-code-session-id or metadata.user_id), so it cannot \
+                 be approved for a session; approve it alone",
+            ),
+            Self::SessionTwoPerson => f.write_str(
+                "this role needs two approvers, and session grants are refused for two-person roles; approve \
+                 this request alone",
+            ),
+            Self::SessionWithoutReasons => {
+                f.write_str("this review has no trigger reasons to scope a session grant; approve it alone")
             }
             Self::Store(e) => write!(f, "{e}"),
         }
@@ -459,7 +530,7 @@ impl Store {
         Ok(Self { connection: Mutex::new(connection) })
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    pub(super) fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.connection.lock().map_err(|_| StoreError("the connection lock is poisoned".to_string()))
     }
 
@@ -638,6 +709,17 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
     if review.votes.iter().any(|v| v.reviewer == decision.reviewer && v.reviewer_issuer == decision.reviewer_issuer) {
         return Err(DecideError::AlreadyApproved);
     }
+    if decision.session.is_some() {
+        if review.two_person {
+            return Err(DecideError::SessionTwoPerson);
+        }
+        if review.context.session_id.is_none() {
+            return Err(DecideError::NoSession);
+        }
+        if review.context.reasons.is_empty() {
+            return Err(DecideError::SessionWithoutReasons);
+        }
+    }
     let approve = decision.choice == Choice::Approve;
     tx.execute(
         "INSERT INTO votes (review_id, reviewer_issuer, reviewer, approve, comment, created_at)
@@ -671,6 +753,9 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
                 review.context.issuer
             ],
         )?;
+        if let (Some(ask), Some(session_id)) = (&decision.session, &review.context.session_id) {
+            super::grants::insert(tx, &review, session_id, ask, decision)?;
+        }
     }
     let review = load_review(tx, &review.id)?.ok_or_else(|| missing(&review.id))?;
     Ok(match outcome {
@@ -820,6 +905,7 @@ mod tests {
             comment: "looked at it",
             now,
             grant_ttl_seconds: 900,
+            session: None,
         })
     }
 

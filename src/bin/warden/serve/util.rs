@@ -31,6 +31,11 @@ pub fn new_review_id() -> Result<String, String> {
     Ok(format!("rev_{}", hex(&random_bytes::<8>()?)))
 }
 
+/// A new session grant id: `grt_` and 16 lower-case hex characters (64 random bits).
+pub fn new_grant_id() -> Result<String, String> {
+    Ok(format!("grt_{}", hex(&random_bytes::<8>()?)))
+}
+
 /// Writes one event line to stderr: `<UTC time> warden serve: <event>`. Callers never pass a
 /// token, key or secret.
 pub fn log_event(event: &str) {
