@@ -4,12 +4,14 @@
 //!
 //! Modules: [`chain`] (canonical bytes, hashes, record parsing), [`store`] (the [`store::AuditStore`]
 //! trait and SQLite backend), [`verify`] (tamper and loss detection), [`export`] (JSONL),
-//! [`replay`] (conversations), [`retention`] (pruning under a signed anchor) and [`prunes`]
+//! [`replay`] (conversations; [`agents`]: the tree of agents and tool-result provenance),
+//! [`retention`] (pruning under a signed anchor) and [`prunes`]
 //! (what it leaves).
 //!
 //! Exit codes: 0 success (verify: intact), 1 verify found tampering or loss, 2 usage or I/O error.
 
 pub mod access_log;
+pub mod agents;
 pub mod chain;
 pub mod export;
 pub mod prunes;

@@ -14,6 +14,14 @@
 //! newest messages, and sends a prompt as a block list in one request and as a string in the
 //! next). Blobs are resolved from the store; a missing blob is shown as such.
 //!
+//! Agents ([`super::agents`]): when subagents of the session sent requests, the replay starts
+//! with the tree of agents (main agent → subagents by parent id, with their request counts) and
+//! shows each subagent's requests as one indented block (`│ `) under the agent that started it,
+//! placed where the subagent's first request came; each turn names its subagent. Each
+//! `tool_result` the request sent is listed with its size and the call it answers, joined over
+//! the session's records; one answering no recorded call, or a call Warden refused, is flagged
+//! `⚠`.
+//!
 //! With `pace`, the gaps between records' start times are slept, each capped at
 //! [`MAX_PACE_GAP_MS`].
 //!
@@ -26,6 +34,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::agents::{agent_of, results_of, AgentNote, AgentTree, ResultNote, SessionIndex, Shown as Step};
 use super::chain::{canonical, is_blob_name};
 use super::store::{AuditError, AuditStore, RecordKey, StoredRecord, TurnCursor};
 
@@ -243,23 +252,37 @@ pub struct Turn {
     pub tokens: Option<Tokens>,
     /// The exchange's cost in billionths of a dollar, when the record has it (`cost_nanos`).
     pub cost_nanos: Option<u64>,
+    /// The subagent that sent the request (`None`: the main agent).
+    pub agent: Option<AgentNote>,
+    /// The `tool_result`s the request sent back, with the calls they answer.
+    pub results: Vec<ResultNote>,
 }
 
 impl Turn {
+    /// `subagent <id>` for a subagent's request.
+    pub fn agent_label(&self) -> Option<String> {
+        self.agent.as_ref().and_then(|a| a.id.as_ref()).map(|id| format!("subagent {id}"))
+    }
+
     /// The turn as `warden audit replay` prints it.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "── {} · {} · {} ({}) · {} · {}",
+            "── {} · {} · {} ({}) · {} · {}{}",
             self.id,
             crate::serve::util::format_utc(self.time.div_euclid(1000)),
             self.subject,
             self.role,
             self.model,
-            self.outcome
+            self.outcome,
+            self.agent_label().map(|label| format!(" · {label}")).unwrap_or_default()
         );
         self.prompt.iter().for_each(|piece| piece.render(&mut out));
+        for result in &self.results {
+            let mark = if result.provenance.is_suspicious() { "⚠" } else { "↳" };
+            let _ = writeln!(out, "  {mark} {}", result.describe());
+        }
         if let Some(refusal) = &self.refusal {
             let _ = writeln!(out, "  ✗ refused: {} ({}) {}", refusal.reason, refusal.status, refusal.message);
         }
@@ -434,6 +457,8 @@ impl<'s> TurnReader<'s> {
             dlp,
             tokens,
             cost_nanos,
+            agent: agent_of(&record),
+            results: results_of(&record),
         })
     }
 
@@ -499,6 +524,10 @@ pub struct TurnPage {
     pub before: i64,
     /// The session's records.
     pub total: i64,
+    /// The session's agents (over [`TurnPage::index`]'s records).
+    pub agents: AgentTree,
+    /// The session's records, their agents and calls.
+    pub index: SessionIndex,
 }
 
 /// Up to `limit` turns of the session from `cursor` on. The reader is seeded with the record
@@ -509,7 +538,8 @@ pub fn page(store: &dyn AuditStore, session: &str, cursor: TurnCursor, limit: u3
     let rows = store.session_records(session, cursor, limit)?;
     let total = store.session_record_count(session, None)?;
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(TurnPage { turns: Vec::new(), bounds: None, before: 0, total });
+        let (agents, index) = (AgentTree::build(std::iter::empty()), SessionIndex::default());
+        return Ok(TurnPage { turns: Vec::new(), bounds: None, before: 0, total, agents, index });
     };
     let first_key = RecordKey { time: first.time, position: first.position };
     let last_key = RecordKey { time: last.time, position: last.position };
@@ -517,26 +547,67 @@ pub fn page(store: &dyn AuditStore, session: &str, cursor: TurnCursor, limit: u3
     if let Some(previous) = store.session_records(session, TurnCursor::Before(first_key), 1)?.first() {
         reader.seed(previous)?;
     }
-    let turns = rows.iter().map(|row| reader.read(row)).collect::<Result<Vec<_>, _>>()?;
+    let mut turns = rows.iter().map(|row| reader.read(row)).collect::<Result<Vec<_>, _>>()?;
     let before = store.session_record_count(session, Some(first_key))?;
-    Ok(TurnPage { turns, bounds: Some((first_key, last_key)), before, total })
+    let index = SessionIndex::walk(store, session)?;
+    turns.iter_mut().for_each(|turn| index.resolve(&mut turn.results));
+    Ok(TurnPage { turns, bounds: Some((first_key, last_key)), before, total, agents: index.tree(), index })
 }
 
-/// Prints the session's conversation to `out`; returns the number of records shown.
+/// Prints the session's conversation to `out`, subagents' requests grouped under the agent that
+/// started them; returns the number of records shown.
 pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn Write) -> Result<u64, AuditError> {
     let io = |e: std::io::Error| AuditError::Database(format!("cannot write: {e}"));
+    let index = SessionIndex::walk(store, session)?;
+    let mut all = Vec::new();
+    let count = turns(store, session, &mut |mut turn| {
+        index.resolve(&mut turn.results);
+        all.push(turn);
+        Ok(())
+    })?;
+    let tree = AgentTree::build(all.iter().map(|turn| turn.agent.as_ref()));
+    if tree.has_subagents() {
+        let mut text = String::from("agents:\n");
+        tree.outline().iter().for_each(|line| {
+            let _ = writeln!(text, "  {line}");
+        });
+        out.write_all(text.as_bytes()).map_err(io)?;
+    }
+    let frame = |depth: usize| "│ ".repeat(depth);
     let mut previous_start: Option<i64> = None;
-    turns(store, session, &mut |turn| {
-        if pace {
-            if let Some(previous) = previous_start {
-                let gap = (turn.time - previous).clamp(0, MAX_PACE_GAP_MS);
-                std::thread::sleep(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
+    for step in tree.display_order() {
+        let text = match step {
+            Step::Start { node, depth } => {
+                let node = tree.nodes.get(node);
+                let parent = node.and_then(|n| n.parent).and_then(|p| tree.nodes.get(p));
+                format!(
+                    "{}┌ {} (started by the {}) · {} request(s)\n",
+                    frame(depth),
+                    node.map(|n| n.label()).unwrap_or_default(),
+                    parent.map(|p| p.label()).unwrap_or_default(),
+                    node.map_or(0, |n| n.records.len())
+                )
             }
-            previous_start = Some(turn.time);
-        }
-        out.write_all(turn.render_text().as_bytes()).map_err(io)?;
-        out.flush().map_err(io)
-    })
+            Step::End { node, depth } => {
+                format!("{}└ end of {}\n", frame(depth), tree.nodes.get(node).map(|n| n.label()).unwrap_or_default())
+            }
+            Step::Record { index, depth } => {
+                let Some(turn) = all.get(index) else { continue };
+                if pace {
+                    if let Some(previous) = previous_start {
+                        let gap = (turn.time - previous).clamp(0, MAX_PACE_GAP_MS);
+                        std::thread::sleep(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
+                    }
+                    previous_start = Some(turn.time);
+                }
+                let prefix = frame(depth);
+                turn.render_text().lines().map(|line| format!("{prefix}{line}\n")).collect()
+            }
+        };
+        out.write_all(text.as_bytes()).map_err(io)?;
+        out.flush().map_err(io)?;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -639,5 +710,70 @@ mod tests {
         );
         let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("── ")?.split(' ').next()).collect();
         assert_eq!(ids, ["gw-1", "gw-2", "gw-3"], "{text}");
+    }
+
+    /// A record of session "s" from `agent` (a subagent id and its parent), with `extra` fields.
+    fn agent_record(seq: i64, agent: Option<(&str, Option<&str>)>, prompt: &str, extra: Value) -> IncomingRecord {
+        let message = json!({"role": "user", "content": prompt}).to_string();
+        let mut line = json!({"version": 1, "source": "gw", "seq": seq, "id": format!("gw-{seq}"), "session_id": "s",
+                              "timings": {"start": seq * 100}, "outcome": "completed",
+                              "request": {"messages": [blob_name(&message)]},
+                              "blobs": {blob_name(&message): message}});
+        if let Some((id, parent)) = agent {
+            line["agent"] = json!({"id": id, "parent": parent});
+        }
+        for (key, value) in extra.as_object().unwrap() {
+            line[key] = value.clone();
+        }
+        parse_record(line.to_string().as_bytes(), 0).unwrap()
+    }
+
+    #[test]
+    fn a_subagents_requests_are_shown_under_the_agent_that_started_it_with_result_provenance() {
+        let task = json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
+        let results = json!({"tool_results": [
+            {"tool_use_id": "toolu_task", "bytes": 12, "over_limit": false, "is_error": false},
+            {"tool_use_id": "toolu_forged", "bytes": 3, "over_limit": false, "is_error": false}]});
+        let mut store = memory_store();
+        store
+            .append(&[
+                agent_record(1, None, "main asks", task),
+                agent_record(2, Some(("a7", None)), "sub works", json!({})),
+                agent_record(3, Some(("b9", Some("a7"))), "nested works", json!({})),
+                agent_record(4, None, "main goes on", results),
+            ])
+            .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(replay(&store, "s", false, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().map(|l| l.split(" · ").next().unwrap_or(l)).collect();
+        assert_eq!(
+            lines,
+            [
+                "agents:",
+                "  main agent",
+                "  └─ subagent a7",
+                "     └─ subagent b9",
+                "── gw-1",
+                "  user: main asks",
+                "  assistant → tool call Task (toolu_task): {}",
+                "┌ subagent a7 (started by the main agent)",
+                "│ ── gw-2",
+                "│   user: sub works",
+                "│ ┌ subagent b9 (started by the subagent a7)",
+                "│ │ ── gw-3",
+                "│ │   user: nested works",
+                "│ └ end of subagent b9",
+                "└ end of subagent a7",
+                "── gw-4",
+                "  user: main goes on",
+                "  ↳ result toolu_task: 12 bytes",
+                "  ⚠ result toolu_forged: 3 bytes",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("answers gw-1's call (delivered)"), "{text}");
+        assert!(text.contains("toolu_forged: 3 bytes · answers no recorded call"), "{text}");
+        assert!(text.contains("── gw-3 ·") && text.contains("· subagent b9\n"), "{text}");
     }
 }

@@ -2,8 +2,10 @@
 //! `<article class="turn card" id="turn-<position>">` per record, built from
 //! [`crate::audit::replay::Turn`] — the same reading `warden audit replay` prints.
 //!
-//! A card shows, in order: a header (ordinal, time, who, role, model, outcome), the prompt (the
-//! messages the request added), the refusal (`class="refusal"`), the approval
+//! A card shows, in order: a header (ordinal, time, who, role, model, outcome, and
+//! `class="agent"` naming the subagent that sent it), the prompt (the messages the request
+//! added), the tool results it sent back with the call each answers (`class="provenance"`,
+//! `suspicious` added when it answers no recorded call or a refused one), the refusal (`class="refusal"`), the approval
 //! (`class="approval"`), the answer, a response error, DLP findings (`class="masked"`) and a
 //! footer with tokens and cost (`class="usage"`; cost from the record's `cost_nanos`, "—" when
 //! absent).
@@ -46,10 +48,28 @@ pub fn card(turn: &Turn, ordinal: i64) -> String {
         outcome = escape(&turn.outcome),
         id = escape(&turn.id),
     );
+    if let Some(label) = turn.agent_label() {
+        let html_at = html.len().saturating_sub("</header>".len());
+        html.insert_str(html_at, &format!(r#" <span class="agent">{}</span>"#, escape(&label)));
+    }
     if !turn.prompt.is_empty() {
         html.push_str(r#"<div class="prompt">"#);
         turn.prompt.iter().for_each(|piece| piece_html(piece, &mut html));
         html.push_str("</div>");
+    }
+    if !turn.results.is_empty() {
+        html.push_str(r#"<ul class="tool-results">"#);
+        for result in &turn.results {
+            let suspicious = result.provenance.is_suspicious();
+            let _ = write!(
+                html,
+                r#"<li class="provenance{}">{}{}</li>"#,
+                if suspicious { " suspicious" } else { "" },
+                if suspicious { "⚠ " } else { "" },
+                escape(&result.describe())
+            );
+        }
+        html.push_str("</ul>");
     }
     if let Some(refusal) = &turn.refusal {
         let _ = write!(
@@ -256,6 +276,8 @@ mod tests {
             dlp: Vec::new(),
             tokens: None,
             cost_nanos: None,
+            agent: None,
+            results: Vec::new(),
         }
     }
 
@@ -411,5 +433,27 @@ mod tests {
         let html = card(&t, 1);
         assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("onerror=\""), "{html}");
         assert!(!html.contains("'"), "no raw quote can end an attribute: {html}");
+    }
+
+    #[test]
+    fn a_subagents_card_names_it_and_flags_a_result_for_a_refused_call() {
+        use crate::audit::agents::{AgentNote, Provenance, ResultNote};
+        let mut t = turn();
+        t.agent = Some(AgentNote { id: Some(HOSTILE.into()), parent: None });
+        let result = |id: &str, outcome: &str| ResultNote {
+            tool_use_id: id.into(),
+            bytes: 9,
+            over_limit: false,
+            is_error: false,
+            provenance: Provenance::Call { record: "gw-1".into(), outcome: outcome.into() },
+        };
+        t.results = vec![result("toolu_ok", "allowed"), result("toolu_bad", "denied")];
+        let html = card(&t, 1);
+        assert!(html.contains(r#"<span class="agent">subagent &lt;script&gt;"#), "{html}");
+        assert!(!html.contains(HOSTILE));
+        let ok = r#"<li class="provenance">result toolu_ok: 9 bytes · answers gw-1&#39;s call (allowed)</li>"#;
+        assert!(html.contains(ok), "{html}");
+        assert!(html.contains(r#"<li class="provenance suspicious">⚠ result toolu_bad"#), "{html}");
+        assert!(html.find(r#"class="agent""#).unwrap() < html.find("</header>").unwrap());
     }
 }

@@ -21,7 +21,12 @@
 //! and `limit`. Order: request order (record time, then storage position). Each page reads only
 //! its own records (through the `(session_id, time, position)` index) plus the one before it, whose
 //! messages count as shown, whatever the session's length; only counting the session's index
-//! entries (for "Requests 51–100 of N") grows with it.
+//! entries (for "Requests 51–100 of N") grows with it — and the agents' walk: when the session
+//! has subagents, `id="agents"` shows the tree of agents (main agent → subagents by parent id,
+//! each with its requests; [`crate::audit::agents`]), and every card's tool results are joined to
+//! the calls they answer; both come from one light pass over the session's records (their
+//! `agent`, `tool_calls` and answered `tool_use` ids, not their blobs), at most
+//! [`crate::audit::agents::MAX_INDEXED_RECORDS`] of them.
 //!
 //! Stable element ids: `id="sessions"` (the list), rows `id="session-<id>"`, filters
 //! `id="session-filters"` (`filter-user`, `filter-job`, `filter-role`, `filter-since`,
@@ -506,6 +511,9 @@ pub async fn session(
         );
     }
     pager.push_str("</nav>");
+    if page.agents.has_subagents() {
+        content.push_str(&agent_tree_html(&page));
+    }
     content.push_str(&pager.replacen(r#"<nav class="pager">"#, r#"<nav class="pager" id="transcript-pager-top">"#, 1));
     for (ordinal, turn) in (page.before.saturating_add(1)..).zip(&page.turns) {
         content.push_str(&card(turn, ordinal));
@@ -513,6 +521,57 @@ pub async fn session(
     content.push_str(&pager.replacen(r#"<nav class="pager">"#, r#"<nav class="pager" id="transcript-pager">"#, 1));
     content.push_str(r#"</section><p><a href="/sessions">All sessions</a></p>"#);
     console::respond(StatusCode::OK, console::page("Session", Some(Section::Sessions), who, &content))
+}
+
+/// Most request ids listed under one agent of the tree.
+const MAX_LISTED_REQUESTS: usize = 50;
+
+/// The session's tree of agents (`<section id="agents">`): nested lists, each agent with its
+/// request count and ids (links to their cards when on this page).
+fn agent_tree_html(page: &crate::audit::replay::TurnPage) -> String {
+    let tree = &page.agents;
+    let records = &page.index.records;
+    let on_page: std::collections::HashSet<i64> = page.turns.iter().map(|t| t.position).collect();
+    let mut html = String::from(r#"<section id="agents"><h3>Agents</h3><ul class="agent-tree">"#);
+    // Depth-first without recursion: (node, whether its children's list is being closed).
+    let mut stack = vec![(0usize, false)];
+    while let Some((at, closing)) = stack.pop() {
+        let Some(node) = tree.nodes.get(at) else { continue };
+        if closing {
+            html.push_str("</ul></li>");
+            continue;
+        }
+        let count = node.records.len();
+        let _ = write!(
+            html,
+            r#"<li class="agent-node"><b>{}</b> <span class="meta">{count} request{}</span>"#,
+            escape(&node.label()),
+            if count == 1 { "" } else { "s" }
+        );
+        let ids: Vec<String> = node
+            .records
+            .iter()
+            .take(MAX_LISTED_REQUESTS)
+            .filter_map(|&i| records.get(i))
+            .map(|(id, key, _)| match on_page.contains(&key.position) {
+                true => format!(r##"<a href="#turn-{}"><code>{}</code></a>"##, key.position, escape(id)),
+                false => format!("<code>{}</code>", escape(id)),
+            })
+            .collect();
+        if !ids.is_empty() {
+            let more = if count > MAX_LISTED_REQUESTS { " …" } else { "" };
+            let _ = write!(html, r#" <span class="agent-requests">{}{more}</span>"#, ids.join(" "));
+        }
+        html.push_str("<ul>");
+        stack.push((at, true));
+        stack.extend(node.children.iter().rev().map(|&child| (child, false)));
+    }
+    html.push_str("</ul>");
+    if page.index.truncated {
+        html.push_str(r#"<p class="note">Only the session's first records were read for the tree.</p>"#);
+    }
+    html.push_str("</section>");
+    html
 }
 
 #[cfg(test)]
@@ -555,5 +614,40 @@ mod tests {
     fn session_ids_are_percent_encoded_in_links() {
         assert_eq!(encode_segment("5f0c-ab_1.2:3"), "5f0c-ab_1.2:3");
         assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn the_agent_tree_nests_subagents_under_their_parent_and_escapes_ids() {
+        use crate::audit::agents::SessionIndex;
+        use crate::audit::store::RecordKey;
+        let mut index = SessionIndex::default();
+        let records = [
+            serde_json::json!({"id": "gw-1"}),
+            serde_json::json!({"id": "gw-2", "agent": {"id": "a<7>", "parent": null}}),
+            serde_json::json!({"id": "gw-3", "agent": {"id": "b9", "parent": "a<7>"}}),
+        ];
+        for (position, record) in (1..).zip(&records) {
+            index.add(record, RecordKey { time: position * 10, position });
+        }
+        let page = crate::audit::replay::TurnPage {
+            turns: Vec::new(),
+            bounds: None,
+            before: 0,
+            total: 3,
+            agents: index.tree(),
+            index,
+        };
+        let html = agent_tree_html(&page);
+        let main = html.find("main agent").unwrap();
+        let sub = html.find("subagent a&lt;7&gt;").unwrap();
+        let nested = html.find("subagent b9").unwrap();
+        assert!(main < sub && sub < nested, "{html}");
+        assert!(!html.contains("a<7>"), "{html}");
+        assert_eq!(html.matches("<ul").count(), html.matches("</ul>").count(), "{html}");
+        assert_eq!(html.matches("<li").count(), html.matches("</li>").count(), "{html}");
+        // b9's item sits inside a7's list.
+        let a7_list_closes = html[sub..].find("</ul></li>").unwrap() + sub;
+        assert!(nested < a7_list_closes, "{html}");
+        assert!(html.contains("<code>gw-3</code>"), "{html}");
     }
 }
