@@ -418,7 +418,8 @@ fn is_provider_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
-pub(super) fn is_token(name: &str) -> bool {
+/// Whether `name` is a reason code or name: letters, digits, `-`, `_` or `.`, not empty.
+pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -658,7 +659,7 @@ fn compile_role(
         thinking_budget: check.cap(&format!("{path}.thinking_budget"), &role.thinking_budget),
         client_tools: check.globs(&format!("{path}.tools.client"), &role.tools.client),
         server_tools: check.globs(&format!("{path}.tools.server"), &role.tools.server),
-        tool_rules: crate::core::tools::rules::ToolRules::default(),
+        tool_rules: compile_tool_rules(check, &path, role),
         max_tool_result_bytes: role.tools.max_result_bytes.map(|b| b.0),
         mcp_servers: check.url_globs(&format!("{path}.mcp_servers"), &role.mcp_servers),
         betas: check.globs(&format!("{path}.betas"), &role.betas),
@@ -668,6 +669,15 @@ fn compile_role(
         approval: role.approval.as_ref().map(|a| approvals::compile_role(check, &format!("{path}.approval"), a)),
         budgets: Vec::new(),
     }
+}
+
+/// A role's `tools.rules`, each error under `roles.<name>.tools.rules[N]…`.
+fn compile_tool_rules(check: &mut Checker, path: &str, role: &RoleConfig) -> crate::core::tools::rules::ToolRules {
+    let (rules, errors) = crate::core::tools::rules::ToolRules::compile(&role.tools.rules, role.approval.is_some());
+    for error in errors {
+        check.error(format!("{path}.tools.rules{}", error.path), error.message);
+    }
+    rules
 }
 
 #[cfg(test)]
@@ -864,6 +874,24 @@ roles:
                 "identity.providers[1].groups_claim: must be a claim name or a dotted path of names"
             ]
         );
+    }
+
+    #[test]
+    fn tool_rule_errors_name_the_role_and_rule() {
+        let text = format!(
+            "{MINIMAL}    tools:\n      rules:\n        - {{ tools: Bash, command: {{ program: \"r[m]\" }}, action: deny }}\n        \
+             - {{ tools: Bash, command: {{ git: push_force }}, action: approve }}\n"
+        );
+        assert_eq!(
+            errors_of(&text),
+            vec![
+                "roles.developer.tools.rules[0].command.program: invalid glob \"r[m]\": '[' is reserved (only *, ** and ? are special)",
+                "roles.developer.tools.rules[1].action: approve needs the role's `approval` section (its approvers decide)",
+            ]
+        );
+        let valid = text.replace("\"r[m]\"", "rm").replace("action: approve", "action: deny");
+        let policy = Policy::parse(&valid).unwrap();
+        assert_eq!(policy.roles[0].tool_rules.ids().collect::<Vec<_>>(), vec!["tools.rules[0]", "tools.rules[1]"]);
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct Word {
     /// Whether the shell would change the word at run time: an expansion or substitution, an
     /// unquoted glob character (`*`, `?`, `[`) or brace expansion.
     pub dynamic: bool,
+    /// Whether the word holds an expansion (`$VAR`, `${…}`, `$((…))`) or a substitution: its
+    /// value is only known at run time (globs alone do not count).
+    pub expanded: bool,
     /// Whether the word holds a command substitution (`$(…)` or backticks) outside single quotes.
     pub substituted: bool,
     /// Whether the word is a process substitution (`<(…)` or `>(…)`).
@@ -484,6 +487,7 @@ impl Parser<'_, '_> {
             self.nested(depth)?;
             word.word.process = true;
             word.word.dynamic = true;
+            word.word.expanded = true;
             word.push_str("<(…)");
             return Ok(word.finish());
         }
@@ -541,8 +545,9 @@ impl Parser<'_, '_> {
     /// A `$…` expansion or a backtick substitution at the cursor, appended as written.
     fn expansion(&mut self, word: &mut WordBuilder, depth: usize) -> Result<(), ParseError> {
         let start = self.pos;
-        let was_dynamic = word.word.dynamic;
+        let (was_dynamic, was_expanded) = (word.word.dynamic, word.word.expanded);
         word.word.dynamic = true;
+        word.word.expanded = true;
         if self.peek() == Some(b'`') {
             self.pos += 1;
             let mut script = Vec::new();
@@ -614,7 +619,7 @@ impl Parser<'_, '_> {
                     self.pos += 1;
                 }
                 // A lone `$` is a literal dollar.
-                _ => word.word.dynamic = was_dynamic,
+                _ => (word.word.dynamic, word.word.expanded) = (was_dynamic, was_expanded),
             }
         }
         word.extend(self.src.get(start..self.pos).unwrap_or_default());
@@ -812,11 +817,31 @@ impl Parser<'_, '_> {
                 nested_script(script.text.as_bytes(), depth, self.line)?;
             }
         } else if program == "find" {
+            // `{}` stands for each file found under the starting points (`.` by default).
+            let starts: Vec<&Word> = command
+                .args
+                .iter()
+                .take_while(|w| !w.text.starts_with(['-', '(', '!']))
+                .collect();
+            let dot = Word { text: ".".into(), ..Word::default() };
+            let starts = if starts.is_empty() { vec![&dot] } else { starts };
             let mut args = command.args.iter();
             while let Some(arg) = args.next() {
                 if matches!(arg.text.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
-                    let inner: Vec<Word> =
-                        args.by_ref().take_while(|w| !matches!(w.text.as_str(), ";" | "+")).cloned().collect();
+                    let inner: Vec<Word> = args
+                        .by_ref()
+                        .take_while(|w| !matches!(w.text.as_str(), ";" | "+"))
+                        .flat_map(|w| {
+                            if w.text.contains("{}") {
+                                starts
+                                    .iter()
+                                    .map(|start| Word { text: w.text.replace("{}", &start.text), ..(*start).clone() })
+                                    .collect()
+                            } else {
+                                vec![w.clone()]
+                            }
+                        })
+                        .collect();
                     if !inner.is_empty() {
                         let depth = depth.saturating_add(1);
                         if depth > MAX_DEPTH {
