@@ -135,7 +135,7 @@ def test_a_denied_bash_command_is_shown_to_the_user_and_never_runs(stack, token,
     [record] = records_of(service, session, 1)
     [call] = calls_in(record)
     assert (call["name"], call["outcome"], call["rule"]) == ("Bash", "denied", "download_to_shell")
-    assert call["input"]["command"] == command
+    assert json.loads(call["input"])["command"] == command  # the input's JSON text, masked
 
 
 def test_an_approved_write_waits_for_a_lead_and_then_the_file_appears(stack, token, lead, upstream,
@@ -193,10 +193,11 @@ def test_a_session_grant_covers_the_next_turns_of_the_session(stack, token, lead
     records = records_of(service, session, 4)
     calls = [c for r in records for c in calls_in(r)]
     assert [(c["name"], c["outcome"]) for c in calls] == [("Write", "approved"), ("Write", "approved")]
-    granted = [r for r in records if any(c["input"].get("file_path") == str(second) for c in calls_in(r))]
+    granted = [r for r in records if any(str(second) in c["input"] for c in calls_in(r))]
     [record] = granted
-    grant = record["approval"]["grant"]
-    assert grant["session_id"] == session and grant["id"], record["approval"]
+    [call] = calls_in(record)
+    grant = (call.get("approval") or {}).get("grant") or {}
+    assert grant.get("session_id") == session and grant.get("id"), call
 
 
 def test_a_subagents_requests_appear_under_its_parent_in_the_replay(stack, token, upstream, script,
