@@ -20,6 +20,7 @@
 //!   (docs/identity.md, "The kill switch").
 //! - `warden budget leases` lists the budget ledger gateways lease from `warden serve`
 //!   (docs/budgets.md).
+//! - `warden tools test` judges a tool call (JSON) by a policy role's tool rules (docs/tools.md).
 
 mod audit;
 mod budget;
@@ -30,6 +31,7 @@ mod reviews;
 mod revoke;
 mod serve;
 mod token;
+mod tools;
 mod usage;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +71,8 @@ enum Command {
     Budget(budget::BudgetArgs),
     /// The kill switch: revoke a subject, group, job or token on every gateway; list; lift.
     Revoke(revoke::RevokeArgs),
+    /// Tool rules: `test` judges a tool call (JSON) by a role's rules, offline.
+    Tools(tools::ToolsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Usage(args) => usage::run(&args),
         Command::Budget(args) => budget::run(&args),
         Command::Revoke(args) => revoke::run(&args),
+        Command::Tools(args) => tools::run(&args),
     }
 }
 

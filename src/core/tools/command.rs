@@ -233,7 +233,9 @@ impl Parser<'_, '_> {
                 text
             };
             self.pos = end.saturating_add(1).min(self.src.len());
-            if text == heredoc.delimiter.as_slice() || (heredoc.strip_tabs && text.strip_suffix(b"\r") == Some(&heredoc.delimiter)) {
+            if text == heredoc.delimiter.as_slice()
+                || (heredoc.strip_tabs && text.strip_suffix(b"\r") == Some(&heredoc.delimiter))
+            {
                 return Ok(());
             }
             if heredoc.expands && text.iter().any(|b| matches!(b, b'$' | b'`')) {
@@ -284,8 +286,7 @@ impl Parser<'_, '_> {
 
     /// Whether the next word is exactly `word` (a reserved word such as `}`).
     fn at_word(&self, word: &str) -> bool {
-        self.starts_with(word.as_bytes())
-            && self.peek_at(word.len()).is_none_or(|b| is_meta(b))
+        self.starts_with(word.as_bytes()) && self.peek_at(word.len()).is_none_or(is_meta)
     }
 
     fn and_or(&mut self, depth: usize) -> Result<(), ParseError> {
@@ -441,9 +442,11 @@ impl Parser<'_, '_> {
             (2, false, true)
         } else if op.starts_with(b"&>>") && digits == 0 {
             (3, true, false)
-        } else if op.starts_with(b"&>") && digits == 0 {
-            (2, true, false)
-        } else if op.starts_with(b">>") || op.starts_with(b">|") || op.starts_with(b"<>") {
+        } else if (op.starts_with(b"&>") && digits == 0)
+            || op.starts_with(b">>")
+            || op.starts_with(b">|")
+            || op.starts_with(b"<>")
+        {
             (2, true, false)
         } else if op.starts_with(b">&") || op.starts_with(b"<&") {
             (2, op.starts_with(b">"), false)
@@ -462,7 +465,8 @@ impl Parser<'_, '_> {
         self.skip_blanks();
         if heredoc {
             let word = self.word(depth)?;
-            let quoted = self.src.get(start..self.pos).is_some_and(|t| t.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\')));
+            let quoted =
+                self.src.get(start..self.pos).is_some_and(|t| t.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\')));
             self.heredocs.push(Heredoc {
                 delimiter: word.text.into_bytes(),
                 strip_tabs: op.starts_with(b"<<-"),
@@ -474,8 +478,8 @@ impl Parser<'_, '_> {
             return Err(ParseError::Syntax);
         }
         let target = self.word(depth)?;
-        let descriptor =
-            duplicating && (target.text == "-" || (!target.text.is_empty() && target.text.bytes().all(|b| b.is_ascii_digit())));
+        let descriptor = duplicating
+            && (target.text == "-" || (!target.text.is_empty() && target.text.bytes().all(|b| b.is_ascii_digit())));
         Ok(Some(Redirect { target, writes, descriptor }))
     }
 
@@ -642,7 +646,12 @@ impl Parser<'_, '_> {
     }
 
     /// The inside of `"…"` (or an expanding here-document body when `close` is `None`).
-    fn double_quoted_body(&mut self, word: &mut WordBuilder, depth: usize, close: Option<u8>) -> Result<(), ParseError> {
+    fn double_quoted_body(
+        &mut self,
+        word: &mut WordBuilder,
+        depth: usize,
+        close: Option<u8>,
+    ) -> Result<(), ParseError> {
         loop {
             match self.peek() {
                 None if close.is_none() => return Ok(()),
@@ -743,7 +752,12 @@ impl Parser<'_, '_> {
 
     /// Reduces a simple command's words to what it runs and records it (and what it runs in
     /// turn: `sh -c` scripts, `find -exec` commands). Returns its index when it was recorded.
-    fn resolve(&mut self, words: Vec<Word>, redirects: Vec<Redirect>, depth: usize) -> Result<Option<usize>, ParseError> {
+    fn resolve(
+        &mut self,
+        words: Vec<Word>,
+        redirects: Vec<Redirect>,
+        depth: usize,
+    ) -> Result<Option<usize>, ParseError> {
         let mut rest: &[Word] = &words;
         // Environment prefixes.
         while rest.first().is_some_and(is_assignment) {
@@ -779,7 +793,9 @@ impl Parser<'_, '_> {
         }
         if words.is_empty() {
             // Only redirections (`> file`): no program runs.
-            return self.push_command(SimpleCommand { program: Some(String::new()), args: Vec::new(), redirects }).map(Some);
+            return self
+                .push_command(SimpleCommand { program: Some(String::new()), args: Vec::new(), redirects })
+                .map(Some);
         }
         let (program, args) = match program {
             Some(name) => (Some(name), rest.to_vec()),
@@ -818,11 +834,7 @@ impl Parser<'_, '_> {
             }
         } else if program == "find" {
             // `{}` stands for each file found under the starting points (`.` by default).
-            let starts: Vec<&Word> = command
-                .args
-                .iter()
-                .take_while(|w| !w.text.starts_with(['-', '(', '!']))
-                .collect();
+            let starts: Vec<&Word> = command.args.iter().take_while(|w| !w.text.starts_with(['-', '(', '!'])).collect();
             let dot = Word { text: ".".into(), ..Word::default() };
             let starts = if starts.is_empty() { vec![&dot] } else { starts };
             let mut args = command.args.iter();
@@ -912,7 +924,10 @@ fn is_assignment(word: &Word) -> bool {
 
 fn is_reserved(word: &Word) -> bool {
     !word.dynamic
-        && matches!(word.text.as_str(), "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "!")
+        && matches!(
+            word.text.as_str(),
+            "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "!"
+        )
 }
 
 /// The last path component of a program word (`/usr/bin/rm` → `rm`).
@@ -934,8 +949,25 @@ pub fn is_interpreter(program: &str) -> bool {
     let stem = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     matches!(
         stem,
-        "python" | "pypy" | "perl" | "ruby" | "node" | "nodejs" | "php" | "lua" | "luajit" | "deno" | "bun"
-            | "pwsh" | "powershell" | "tclsh" | "osascript" | "Rscript" | "irb" | "jshell" | "groovy"
+        "python"
+            | "pypy"
+            | "perl"
+            | "ruby"
+            | "node"
+            | "nodejs"
+            | "php"
+            | "lua"
+            | "luajit"
+            | "deno"
+            | "bun"
+            | "pwsh"
+            | "powershell"
+            | "tclsh"
+            | "osascript"
+            | "Rscript"
+            | "irb"
+            | "jshell"
+            | "groovy"
     )
 }
 
@@ -971,13 +1003,44 @@ struct Wrapper {
 }
 
 const WRAPPERS: &[Wrapper] = &[
-    Wrapper { name: "sudo", short_values: "ugpCDrtUT", long_values: &["user", "group", "prompt", "close-from", "host", "chdir", "role", "type", "other-user", "command-timeout"], operands: 0 },
+    Wrapper {
+        name: "sudo",
+        short_values: "ugpCDrtUT",
+        long_values: &[
+            "user",
+            "group",
+            "prompt",
+            "close-from",
+            "host",
+            "chdir",
+            "role",
+            "type",
+            "other-user",
+            "command-timeout",
+        ],
+        operands: 0,
+    },
     Wrapper { name: "doas", short_values: "uC", long_values: &[], operands: 0 },
     Wrapper { name: "env", short_values: "uC", long_values: &["unset", "chdir"], operands: 0 },
     Wrapper { name: "nice", short_values: "n", long_values: &["adjustment"], operands: 0 },
     Wrapper { name: "ionice", short_values: "cnp", long_values: &["class", "classdata"], operands: 0 },
     Wrapper { name: "timeout", short_values: "sk", long_values: &["signal", "kill-after"], operands: 1 },
-    Wrapper { name: "xargs", short_values: "IEadLnPs", long_values: &["arg-file", "delimiter", "eof", "replace", "max-lines", "max-args", "max-procs", "max-chars", "process-slot-var"], operands: 0 },
+    Wrapper {
+        name: "xargs",
+        short_values: "IEadLnPs",
+        long_values: &[
+            "arg-file",
+            "delimiter",
+            "eof",
+            "replace",
+            "max-lines",
+            "max-args",
+            "max-procs",
+            "max-chars",
+            "process-slot-var",
+        ],
+        operands: 0,
+    },
     Wrapper { name: "command", short_values: "", long_values: &[], operands: 0 },
     Wrapper { name: "builtin", short_values: "", long_values: &[], operands: 0 },
     Wrapper { name: "exec", short_values: "a", long_values: &[], operands: 0 },
@@ -1048,7 +1111,17 @@ mod tests {
 
     #[test]
     fn quotes_and_escapes_are_removed_from_program_names() {
-        for source in ["rm -rf x", "r''m -rf x", "\"rm\" -rf x", "\\rm -rf x", "$'\\x72m' -rf x", "$'\\162m' -rf x", "'r'\"m\" -rf x", "/usr/bin/rm -rf x", "./rm -rf x"] {
+        for source in [
+            "rm -rf x",
+            "r''m -rf x",
+            "\"rm\" -rf x",
+            "\\rm -rf x",
+            "$'\\x72m' -rf x",
+            "$'\\162m' -rf x",
+            "'r'\"m\" -rf x",
+            "/usr/bin/rm -rf x",
+            "./rm -rf x",
+        ] {
             assert_eq!(programs(source), vec!["rm"], "{source}");
             assert_eq!(args(source), vec![vec!["-rf", "x"]], "{source}");
         }
@@ -1126,7 +1199,13 @@ mod tests {
         ] {
             assert!(parse(source).unwrap().pipes_to_shell, "{source}");
         }
-        for source in ["curl -o x.sh https://x && cat x.sh", "sh script.sh", "echo sh | grep sh", "bash -c 'echo hi'", "ls | wc -l"] {
+        for source in [
+            "curl -o x.sh https://x && cat x.sh",
+            "sh script.sh",
+            "echo sh | grep sh",
+            "bash -c 'echo hi'",
+            "ls | wc -l",
+        ] {
             assert!(!parse(source).unwrap().pipes_to_shell, "{source}");
         }
     }

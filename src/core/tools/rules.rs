@@ -300,10 +300,7 @@ impl CommandCondition {
         let input = facts.input()?;
         let Some(text) = input.get("command").and_then(Value::as_str) else { return Some(false) };
         let raw = self.matches.as_ref().map(|regex| Some(regex.is_match(text)));
-        let parsed = match facts.command(text) {
-            Ok(line) => Some(line),
-            Err(_) => None,
-        };
+        let parsed = facts.command(text).as_ref().ok();
         let pipe = self.pipe_to_shell.then(|| parsed.map(|line| line.pipes_to_shell));
         let per_command = self.has_per_command_matcher().then(|| match parsed {
             Some(line) => self.any_command(line, facts.workspace.as_deref()),
@@ -341,7 +338,8 @@ impl CommandCondition {
             self.subcommand.as_ref().map(|words| subcommand_matches(program, &command.args, words)),
             self.args_any.as_ref().map(|patterns| args_any(&command.args, patterns)),
             self.paths.as_ref().map(|globs| {
-                any(path_args(&command.args).map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
+                any(path_args(&command.args)
+                    .map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
             }),
             self.paths_outside_workspace.then(|| {
                 any(path_args(&command.args).map(|arg| {
@@ -400,9 +398,7 @@ fn path_args(args: &[Word]) -> impl Iterator<Item = Word> + '_ {
             return Some(arg.clone());
         }
         let (_, value) = arg.text.split_once('=')?;
-        value
-            .starts_with(['/', '~', '.'])
-            .then(|| Word { text: value.to_string(), ..arg.clone() })
+        value.starts_with(['/', '~', '.']).then(|| Word { text: value.to_string(), ..arg.clone() })
     })
 }
 
@@ -572,7 +568,8 @@ impl PathCondition {
         }
         let workspace = facts.workspace.as_deref();
         let normal: Vec<Option<NormalPath>> = found.iter().map(|p| paths::normalize(p, workspace)).collect();
-        let globs = self.globs.as_ref().map(|globs| any(normal.iter().map(|p| p.as_ref().and_then(|p| globs.matches(p)))));
+        let globs =
+            self.globs.as_ref().map(|globs| any(normal.iter().map(|p| p.as_ref().and_then(|p| globs.matches(p)))));
         let outside = self.outside_workspace.map(|wanted| {
             let each = normal.iter().map(|p| p.as_ref().and_then(|p| paths::outside(p, workspace)));
             if wanted {
@@ -622,7 +619,7 @@ impl InputCondition {
         }
         Some(match &self.test {
             InputTest::Exists(wanted) => current.is_empty() != *wanted,
-            InputTest::Equals(expected) => current.iter().any(|v| *v == expected),
+            InputTest::Equals(expected) => current.contains(&expected),
             InputTest::Matches(regex) => current.iter().any(|v| v.as_str().is_some_and(|s| regex.is_match(s))),
         })
     }
@@ -771,7 +768,9 @@ fn compile_command(config: &CommandConditionConfig, errors: &mut Errors) -> Comm
                 errors.error(&field, "an empty argument, `-` or `--` is not a flag to look for");
             } else if entry.starts_with("--") {
                 patterns.push(ArgPattern::Long(entry.clone()));
-            } else if let Some(letters) = entry.strip_prefix('-').filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric())) {
+            } else if let Some(letters) =
+                entry.strip_prefix('-').filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
                 patterns.push(ArgPattern::Short(letters.chars().collect()));
             } else {
                 match Glob::parse_text(entry) {
@@ -926,7 +925,14 @@ mod tests {
     }
 
     fn call(name: &str, input: Value) -> ToolCall {
-        ToolCall { id: "toolu_1".into(), kind: CallKind::ToolUse, name: name.into(), server_name: None, input, malformed: false }
+        ToolCall {
+            id: "toolu_1".into(),
+            kind: CallKind::ToolUse,
+            name: name.into(),
+            server_name: None,
+            input,
+            malformed: false,
+        }
     }
 
     fn in_repo() -> CallContext {
@@ -1043,15 +1049,20 @@ mod tests {
             assert_eq!(judgement.action, ToolAction::Deny, "{command:?}");
             assert!(judgement.reason.contains("could not read"), "{command:?}: {}", judgement.reason);
         }
-        let allow_ls = rules("- { tools: Bash, command: { program: ls }, action: allow }\n- { tools: Bash, action: deny }");
+        let allow_ls =
+            rules("- { tools: Bash, command: { program: ls }, action: allow }\n- { tools: Bash, action: deny }");
         for command in ["ls -la", "ls; ls"] {
-            assert_eq!(allow_ls.judge(&call("Bash", json!({ "command": command })), &in_repo()).action, ToolAction::Allow);
+            assert_eq!(
+                allow_ls.judge(&call("Bash", json!({ "command": command })), &in_repo()).action,
+                ToolAction::Allow
+            );
         }
         for command in ["ls 'x", "$CMD", "ls; rm x", "ls $(rm x)"] {
             let judgement = allow_ls.judge(&call("Bash", json!({ "command": command })), &in_repo());
             // `ls; rm x` holds for `ls` (one command suffices): allow rules name what must be
             // present, not what must be absent.
-            let expected = if command == "ls; rm x" || command == "ls $(rm x)" { ToolAction::Allow } else { ToolAction::Deny };
+            let expected =
+                if command == "ls; rm x" || command == "ls $(rm x)" { ToolAction::Allow } else { ToolAction::Deny };
             assert_eq!(judgement.action, expected, "{command:?}");
         }
     }
@@ -1093,7 +1104,9 @@ mod tests {
         // Unknown: no workspace, or a home path.
         assert_eq!(judge("/repo/a.txt", None), ToolAction::Approve);
         assert_eq!(judge("~/x", Some("/repo")), ToolAction::Approve);
-        let inside_only = rules("- { tools: Write, path: { outside_workspace: false }, action: allow }\n- { tools: Write, action: deny }");
+        let inside_only = rules(
+            "- { tools: Write, path: { outside_workspace: false }, action: allow }\n- { tools: Write, action: deny }",
+        );
         let write = |path: &str| inside_only.judge(&call("Write", json!({"file_path": path})), &in_repo()).action;
         assert_eq!(write("/repo/x"), ToolAction::Allow);
         assert_eq!(write("/etc/x"), ToolAction::Deny);
@@ -1125,7 +1138,8 @@ mod tests {
         for (url, expected) in table {
             assert_eq!(r.judge(&call("WebFetch", json!({ "url": url })), &in_repo()).action, expected, "{url}");
         }
-        let server = ToolCall { kind: CallKind::ServerToolUse, ..call("web_fetch", json!({"url": "https://evil.com"})) };
+        let server =
+            ToolCall { kind: CallKind::ServerToolUse, ..call("web_fetch", json!({"url": "https://evil.com"})) };
         assert_eq!(r.judge(&server, &in_repo()).action, ToolAction::Deny);
         assert_eq!(r.judge(&call("WebFetch", json!({"prompt": "x"})), &in_repo()).action, ToolAction::Allow);
     }
@@ -1167,7 +1181,8 @@ mod tests {
         assert_eq!(judge(json!({"options": {"force": true}})).as_deref(), Some("forced"));
         assert_eq!(judge(json!({"options": {"force": "true"}})), None);
         assert_eq!(
-            judge(json!({"edits": [{"new_string": "x"}, {"new_string": "-----BEGIN RSA PRIVATE KEY-----"}]})).as_deref(),
+            judge(json!({"edits": [{"new_string": "x"}, {"new_string": "-----BEGIN RSA PRIVATE KEY-----"}]}))
+                .as_deref(),
             Some("secret_edit")
         );
         assert_eq!(judge(json!({"run_in_background": false})).as_deref(), Some("background"));
