@@ -243,6 +243,7 @@ fn run(u: &mut Unstructured, gw: &Gateway) -> Result<()> {
                         ResponseBodyStep::Deliver => exchange.on_delivered(&chunk, 2),
                         ResponseBodyStep::Replace(bytes) => exchange.on_delivered(&bytes, 2),
                         ResponseBodyStep::Reply(_) => glue.replied(),
+                        ResponseBodyStep::Hold => {}
                     },
                     ResponseMode::Observe => exchange.on_delivered(&chunk, 2),
                     ResponseMode::Buffer | ResponseMode::Pass | ResponseMode::Done => {

@@ -1738,7 +1738,7 @@ impl Exchange {
             prefill_excerpt: "",
             hold_seconds: settings.hold_seconds,
             session_id: self.session_id(),
-            agent: (self.agent.agent_id.is_some() || self.agent.parent_agent_id.is_some()).then(|| AgentView {
+            agent: (self.agent.agent_id.is_some() || self.agent.parent_agent_id.is_some()).then_some(AgentView {
                 id: self.agent.agent_id.as_deref(),
                 parent: self.agent.parent_agent_id.as_deref(),
             }),

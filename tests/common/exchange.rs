@@ -111,6 +111,10 @@ pub fn respond(
             }
             let out = exchange.on_response_end(gw);
             deliver(exchange, &out, 3);
+            while exchange.awaits_tool_approval() {
+                let step = exchange.on_tool_approval_answer(gw, None, 0.0);
+                deliver(exchange, &step.bytes, 3);
+            }
             None
         }
         ResponseStep::Buffer => match exchange.on_response_body(gw, body) {
@@ -123,6 +127,14 @@ pub fn respond(
                 None
             }
             ResponseBodyStep::Reply(reply) => Some(reply),
+            ResponseBodyStep::Hold => {
+                // A tool call waits for a human: no approval service answers here (refused).
+                while exchange.awaits_tool_approval() {
+                    let step = exchange.on_tool_approval_answer(gw, None, 0.0);
+                    deliver(exchange, &step.bytes, 2);
+                }
+                None
+            }
         },
     };
     Delivered { bytes, reply }
