@@ -696,6 +696,55 @@ fn an_approver_signs_in_on_the_page_and_approves_with_the_form() {
 }
 
 #[test]
+fn a_session_grant_from_the_page_survives_a_restart_and_its_end_needs_the_pages_csrf_token() {
+    let ws = Workspace::new("serve", "session-grant", &policy(false, "1h"));
+    let bob = ws.mint("bob", "leads");
+    let server = ws.start(&[]);
+    let in_session = |fingerprint: &str| {
+        let mut body = hold_body("alice", fingerprint, 0, "push again");
+        body["session_id"] = json!("sess-42");
+        body
+    };
+    hold(&server, &ws, &in_session(FP));
+    let id = pending_review(&server, &bob, "alice");
+    let base = server.base.clone();
+    let form = "application/x-www-form-urlencoded";
+    let session = session_cookie(&post_login(&base, &format!("token={bob}")));
+    let page = request("GET", &format!("{base}/reviews"), &[("cookie", &session)], None);
+    assert!(page.body.contains(&format!(r#"id="approve-session-{id}""#)) && page.body.contains("sess-42"));
+    let csrf = csrf_of(&page.body);
+    let decided = request(
+        "POST",
+        &format!("{base}/reviews/{id}/decide"),
+        &[("cookie", &session)],
+        Some((form, format!("csrf={csrf}&back=list&session_minutes=20&approve_session=1"))),
+    );
+    assert_eq!(decided.status, 303);
+    server.stop();
+
+    // After a restart the grant still answers the session's next request at once.
+    let server = ws.start(&[]);
+    let base = server.base.clone();
+    let answered = hold(&server, &ws, &in_session(FP2));
+    assert_eq!(
+        verdict(&ws, &answered, "alice", FP2),
+        Decision::Approved { review: id.clone(), reviewer: "bob".into() }
+    );
+    let grants = api(&server, "GET", "/v1/grants", &bob, None);
+    let grant = grants.json()["grants"][0]["id"].as_str().unwrap().to_string();
+    let end_url = format!("{base}/grants/{grant}/end");
+    let forged = request("POST", &end_url, &[("cookie", &session)], Some((form, "csrf=1.00".into())));
+    assert_eq!(forged.status, 403, "ending without the page's CSRF token is refused");
+    let page = request("GET", &format!("{base}/reviews"), &[("cookie", &session)], None);
+    assert!(page.body.contains(&format!(r#"id="grant-{grant}""#)), "the live grant is listed");
+    let ended =
+        request("POST", &end_url, &[("cookie", &session)], Some((form, format!("csrf={}", csrf_of(&page.body)))));
+    assert_eq!(ended.status, 303);
+    let held = hold(&server, &ws, &in_session(FP2));
+    assert!(matches!(verdict(&ws, &held, "alice", FP2), Decision::Pending { .. }), "the ended grant covers nothing");
+}
+
+#[test]
 fn a_sign_in_posted_from_another_site_is_refused() {
     let ws = Workspace::new("serve", "login-csrf", &policy(false, "1h"));
     let server = ws.start(&[]);

@@ -11,8 +11,6 @@ import base64
 import json
 import secrets
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, Service, free_port, init_keys, refusal
-from test_approvals import OPUS, approvals_policy, approver, gateway_with, in_background, unique
+from test_approvals import OPUS, approvals_policy, approver, gateway_with, unique
 
 BROWSER = REPO / "tests" / "e2e" / "browser"
 HOLD_SECONDS = 3
@@ -65,17 +63,18 @@ def turn(gateway, token: str, session: str | None, prompt: str, timeout: float =
 
 
 def approved_for_session(setup: Setup, lead: str, token: str, session: str) -> dict:
-    """Sends a turn in `session`, approves it for the session (30 minutes) while it waits;
-    returns the review as the API shows it after the decision."""
+    """Sends a turn in `session` (refused as pending after the hold), approves it for the session
+    (30 minutes) and sends it again; returns the review as the API shows it after the decision."""
     prompt = unique("push the release branch")
-    result = in_background(lambda: turn(setup.gateway, token, session, prompt))
+    still_held(setup, token, session, prompt)
     review = setup.service.wait_for_review(lead, prompt)
     assert review["session_id"] == session
     status, body = setup.service.api("POST", f"/v1/reviews/{review['id']}/approve", lead,
                                      {"comment": "agent loop", "session_minutes": 30})
     assert status == 200, body
     assert body["outcome"] == "approved"
-    assert result().status == 200
+    retry = turn(setup.gateway, token, session, prompt)
+    assert retry.status == 200, retry.text
     return body["review"]
 
 
@@ -153,15 +152,8 @@ def test_a_session_grant_needs_a_session_and_a_length_within_the_policy(setup, t
 
 
 def post_hold(setup: Setup, hold: dict) -> tuple[int, dict]:
-    gateway_token = (setup.keys / "approvals-token").read_text().strip()
-    request = urllib.request.Request(f"{setup.service.url}/v1/holds", data=json.dumps(hold).encode(),
-                                     method="POST", headers={"authorization": f"Bearer {gateway_token}",
-                                                             "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    """Sends `hold` as the gateway does (its bearer token)."""
+    return setup.service.api("POST", "/v1/holds", (setup.keys / "approvals-token").read_text().strip(), hold)
 
 
 def claims(verdict: str) -> dict:
@@ -196,7 +188,7 @@ def test_a_tool_call_is_shown_escaped_and_a_session_grant_answers_the_next_call(
     outcome = browser("look", setup.service.url, review_id, "-", tmp_path / "tool-call.png", lead)
     text = outcome["cardText"]
     for shown in ("Bash", "tool_use", "git-push-force", "force pushes rewrite history", "agent-b",
-                  "agent-a", session, HOSTILE_COMMAND):
+                  "agent-a", session, json.dumps(HOSTILE_COMMAND)):
         assert shown in text, (shown, text)
     assert outcome["toolInput"].startswith("{\n"), "the input is pretty JSON"
     assert outcome["toolInputChildren"] == 0 and outcome["injected"] == 0, "the input is text, not HTML"
@@ -240,13 +232,14 @@ def test_an_approver_approves_for_the_session_in_the_browser_and_ends_the_grant(
                                                                                  tmp_path):
     session = session_id()
     prompt = unique("run the migration")
-    result = in_background(lambda: turn(setup.gateway, token, session, prompt))
+    still_held(setup, token, session, prompt)
     review = setup.service.wait_for_review(lead, prompt)
     approved = browser("approve", setup.service.url, review["id"], "15", tmp_path / "approve.png", lead)
     assert session in approved["cardText"], "the card names the session"
     assert f"granted session {session}" in approved["flash"], approved
     assert session in approved["grantsText"] and "alice" in approved["grantsText"], approved
-    assert result().status == 200
+    retry = turn(setup.gateway, token, session, prompt)
+    assert retry.status == 200, retry.text
 
     covered = turn(setup.gateway, token, session, unique("next step of the migration"))
     assert covered.status == 200, covered.text

@@ -633,6 +633,26 @@ mod tests {
         assert_eq!(replay(&store, "other", false, &mut Vec::new()).unwrap(), 0);
     }
 
+    #[test]
+    fn an_approval_from_a_session_grant_names_the_grant() {
+        let mut store = memory_store();
+        let line = json!({"version": 1, "source": "gw", "seq": 1, "id": "gw-1", "session_id": "s",
+                          "decision": {"allowed": true}, "outcome": "completed",
+                          "approval": {"decision": "approved", "reviewer": "bob", "review": "rev_1", "reasons": ["opus_model"],
+                                       "grant": {"id": "grt_1", "session_id": "s", "expires_at": 1_800_000_000,
+                                                 "reasons": ["opus_model"]}}});
+        store.append(&[parse_record(line.to_string().as_bytes(), 0).unwrap()]).unwrap();
+        let mut out = Vec::new();
+        replay(&store, "s", false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "approval: approved by bob (review rev_1), by grant grt_1 (for session s until 2027-01-15T08:00:00Z)"
+            ),
+            "{text}"
+        );
+    }
+
     /// A record of session "s" with these messages (blobs included) and this response.
     fn exchange(seq: i64, start: i64, messages: &[Value], response: Value) -> IncomingRecord {
         let texts: Vec<String> = messages.iter().map(Value::to_string).collect();

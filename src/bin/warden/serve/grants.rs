@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 use super::api::{approver, json_body, ApiError};
 use super::auth::Approver;
 use super::console::{self, escape};
-use super::page::{approver_binding, authenticate, redirect_with, stale_form, unauthenticated, Flash, PageAuth};
+use super::page::{form_poster, redirect_with, Flash};
 use super::service::{HoldRequest, Service, ServiceError};
 use super::store::{Decision, Review, SessionAsk, Store, StoreError};
 use super::util::{format_duration, log_event, unix_now};
@@ -417,13 +417,10 @@ pub async fn end_form(
     Path(id): Path<String>,
     Form(form): Form<EndForm>,
 ) -> Response {
-    let (approver, source) = match authenticate(&service, &headers).await {
-        PageAuth::Approver(approver, source) => (approver, source),
-        other => return unauthenticated(&service, other, "/reviews", true),
+    let approver = match form_poster(&service, &headers, &form.csrf).await {
+        Ok(approver) => approver,
+        Err(page) => return page,
     };
-    if !service.csrf.check(&approver_binding(&approver), &form.csrf, unix_now()) {
-        return stale_form(Some((&approver, source)));
-    }
     let flash = match service.end_grant(&approver, &id) {
         Ok(grant) => Flash::ok(format!("Ended {} (session {}, {}).", grant.id, grant.session_id, grant.subject)),
         Err(e) => Flash::error(format!("{id}: {}", e.message())),

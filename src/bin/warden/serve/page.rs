@@ -587,6 +587,19 @@ pub struct DecideForm {
     back: String,
 }
 
+/// The approver who posted a form of the reviews pages with `csrf`, or the page answered instead:
+/// the sign-in for an anonymous or refused poster, the stale-form page for a bad CSRF token.
+pub(super) async fn form_poster(service: &Service, headers: &HeaderMap, csrf: &str) -> Result<Approver, Response> {
+    let (approver, source) = match authenticate(service, headers).await {
+        PageAuth::Approver(approver, source) => (approver, source),
+        other => return Err(unauthenticated(service, other, "/reviews", true)),
+    };
+    if !service.csrf.check(&approver_binding(&approver), csrf, unix_now()) {
+        return Err(stale_form(Some((&approver, source))));
+    }
+    Ok(approver)
+}
+
 /// `POST /reviews/{id}/decide`.
 pub async fn decide(
     State(service): State<Arc<Service>>,
@@ -594,13 +607,10 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(form): Form<DecideForm>,
 ) -> Response {
-    let (approver, source) = match authenticate(&service, &headers).await {
-        PageAuth::Approver(approver, source) => (approver, source),
-        other => return unauthenticated(&service, other, "/reviews", true),
+    let approver = match form_poster(&service, &headers, &form.csrf).await {
+        Ok(approver) => approver,
+        Err(page) => return page,
     };
-    if !service.csrf.check(&approver_binding(&approver), &form.csrf, unix_now()) {
-        return stale_form(Some((&approver, source)));
-    }
     let back = if form.back == "detail"
         && id.starts_with("rev_")
         && id.len() <= 64
