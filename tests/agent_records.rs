@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::exchange::{json_headers, post, record_once, start, verified};
+use common::exchange::{json_headers, post, record_once, start, verified, DEMO_IDENTITY};
 use serde_json::{json, Value};
 use warden::core::audit::record::Record;
 use warden::core::audit::trail::Ending;
@@ -16,11 +16,8 @@ use warden::core::errors::Reason;
 use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep};
 use warden::core::tools::results::withheld_notice;
 
+/// The policy after [`DEMO_IDENTITY`].
 const POLICY: &str = r#"
-version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
 credentials:
   anthropic: { env: ANTHROPIC_API_KEY }
   audit-token: { env: WARDEN_AUDIT_TOKEN }
@@ -45,7 +42,7 @@ roles:
 const SECRET: &str = "AKIA2E0A8F3B244C9986";
 
 fn gateway() -> Gateway {
-    Gateway::new(POLICY, |name| match name {
+    Gateway::new(&format!("{DEMO_IDENTITY}{POLICY}"), |name| match name {
         "ANTHROPIC_API_KEY" => Some("sk-ant-test-key".to_string()),
         "WARDEN_AUDIT_TOKEN" => Some("audit-token".to_string()),
         _ => None,

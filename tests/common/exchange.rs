@@ -18,6 +18,14 @@ pub const NOW: f64 = 1_796_032_800.0;
 /// [`NOW`] in milliseconds.
 pub const NOW_MS: u64 = 1_796_032_800_000;
 
+/// The start of a scenario policy: version and the demo issuer ([`verified`]'s tokens) as the
+/// one identity provider; a scenario appends its credentials, bindings, sections and roles.
+pub const DEMO_IDENTITY: &str = "version: 1
+identity:
+  providers:
+    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
+";
+
 /// A token verified for `subject` of `issuer` in `groups`, issued 5 s before [`NOW`] and
 /// expiring `lifetime` seconds after it was issued.
 pub fn verified_as(subject: &str, issuer: &str, groups: &[&str], lifetime: f64) -> TokenStatus {

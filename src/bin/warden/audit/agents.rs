@@ -34,6 +34,9 @@ pub const MAX_AGENTS: usize = 500;
 /// Most records [`SessionIndex::walk`] reads.
 pub const MAX_INDEXED_RECORDS: u64 = 20_000;
 
+/// Records before a page that the session page reads for its tree and provenance.
+pub const PAGE_WINDOW: u32 = 2_000;
+
 /// Records read per query by the walk.
 const CHUNK: u32 = 500;
 
@@ -203,7 +206,8 @@ pub struct SessionIndex {
     calls: HashMap<String, (String, String)>,
     /// Each record's (id, key, agent), in request order.
     pub records: Vec<(String, RecordKey, Option<AgentNote>)>,
-    /// Whether the walk stopped at [`MAX_INDEXED_RECORDS`].
+    /// Whether older records of the session were left out (the walk stopped at
+    /// [`MAX_INDEXED_RECORDS`], or a page's window did not reach the session's start).
     pub truncated: bool,
 }
 
@@ -224,6 +228,26 @@ impl SessionIndex {
                 let record: Value = serde_json::from_str(&row.record).unwrap_or(Value::Null);
                 index.add(&record, RecordKey { time: row.time, position: row.position });
             }
+        }
+        Ok(index)
+    }
+
+    /// The index a page of a session needs: up to `before` records before the page (read
+    /// backwards from `first`, the page's first record), then the page's own `rows`. Bounded
+    /// whatever the session's length; calls older than the window are not joined.
+    pub fn window(
+        store: &dyn AuditStore,
+        session: &str,
+        first: RecordKey,
+        before: u32,
+        rows: &[super::store::StoredRecord],
+    ) -> Result<Self, AuditError> {
+        let mut earlier = store.session_records(session, TurnCursor::Before(first), before)?;
+        earlier.reverse();
+        let mut index = Self { truncated: earlier.len() as u64 >= u64::from(before), ..Self::default() };
+        for row in earlier.iter().chain(rows) {
+            let record: Value = serde_json::from_str(&row.record).unwrap_or(Value::Null);
+            index.add(&record, RecordKey { time: row.time, position: row.position });
         }
         Ok(index)
     }

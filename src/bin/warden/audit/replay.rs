@@ -524,9 +524,10 @@ pub struct TurnPage {
     pub before: i64,
     /// The session's records.
     pub total: i64,
-    /// The session's agents (over [`TurnPage::index`]'s records).
+    /// The agents of the page's records and the ones before it ([`TurnPage::index`]).
     pub agents: AgentTree,
-    /// The session's records, their agents and calls.
+    /// The page's records and up to [`super::agents::PAGE_WINDOW`] before it: their agents and
+    /// calls.
     pub index: SessionIndex,
 }
 
@@ -549,7 +550,7 @@ pub fn page(store: &dyn AuditStore, session: &str, cursor: TurnCursor, limit: u3
     }
     let mut turns = rows.iter().map(|row| reader.read(row)).collect::<Result<Vec<_>, _>>()?;
     let before = store.session_record_count(session, Some(first_key))?;
-    let index = SessionIndex::walk(store, session)?;
+    let index = SessionIndex::window(store, session, first_key, super::agents::PAGE_WINDOW, &rows)?;
     turns.iter_mut().for_each(|turn| index.resolve(&mut turn.results));
     Ok(TurnPage { turns, bounds: Some((first_key, last_key)), before, total, agents: index.tree(), index })
 }
@@ -795,5 +796,24 @@ mod tests {
         assert!(text.contains("answers gw-1's call (delivered)"), "{text}");
         assert!(text.contains("toolu_forged: 3 bytes · answers no recorded call"), "{text}");
         assert!(text.contains("── gw-3 ·") && text.contains("· subagent b9\n"), "{text}");
+    }
+
+    #[test]
+    fn a_later_page_joins_its_results_to_calls_made_before_it_and_shows_the_tree() {
+        let task = json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
+        let results = json!({"tool_results": [{"tool_use_id": "toolu_task", "bytes": 2, "over_limit": false, "is_error": false}]});
+        let mut store = memory_store();
+        store
+            .append(&[
+                agent_record(1, None, "main asks", task),
+                agent_record(2, Some(("a7", None)), "sub works", json!({})),
+                agent_record(3, None, "main goes on", results),
+            ])
+            .unwrap();
+        let page = page(&store, "s", TurnCursor::After(RecordKey { time: 200, position: 2 }), 10).unwrap();
+        assert_eq!(page.turns.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["gw-3"]);
+        assert_eq!(page.turns[0].results[0].describe(), "result toolu_task: 2 bytes · answers gw-1's call (delivered)");
+        assert_eq!(page.agents.outline(), ["main agent · 2 requests", "└─ subagent a7 · 1 request"]);
+        assert!(!page.index.truncated, "the window reached the session's start");
     }
 }

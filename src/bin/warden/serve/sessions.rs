@@ -24,9 +24,9 @@
 //! entries (for "Requests 51–100 of N") grows with it — and the agents' walk: when the session
 //! has subagents, `id="agents"` shows the tree of agents (main agent → subagents by parent id,
 //! each with its requests; [`crate::audit::agents`]), and every card's tool results are joined to
-//! the calls they answer; both come from one light pass over the session's records (their
-//! `agent`, `tool_calls` and answered `tool_use` ids, not their blobs), at most
-//! [`crate::audit::agents::MAX_INDEXED_RECORDS`] of them.
+//! the calls they answer; both come from one light pass over the page's records and the
+//! [`crate::audit::agents::PAGE_WINDOW`] before it (their `agent`, `tool_calls` and answered
+//! `tool_use` ids, not their blobs), so a page's cost stays bounded.
 //!
 //! Stable element ids: `id="sessions"` (the list), rows `id="session-<id>"`, filters
 //! `id="session-filters"` (`filter-user`, `filter-job`, `filter-role`, `filter-since`,
@@ -568,7 +568,11 @@ fn agent_tree_html(page: &crate::audit::replay::TurnPage) -> String {
     }
     html.push_str("</ul>");
     if page.index.truncated {
-        html.push_str(r#"<p class="note">Only the session's first records were read for the tree.</p>"#);
+        let note = format!(
+            "The tree covers this page and the {} requests before it; tool results answering older calls show as unrecorded.",
+            crate::audit::agents::PAGE_WINDOW
+        );
+        let _ = write!(html, r#"<p class="note">{}</p>"#, escape(&note));
     }
     html.push_str("</section>");
     html
