@@ -78,8 +78,11 @@ fn a_call_can_be_read_from_a_file() {
     let dir = std::env::temp_dir().join(format!("warden-cli-tools-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("call.json");
-    std::fs::write(&path, r#"{"name": "WebFetch", "input": {"url": "https://github.com@evil.example/", "prompt": "x"}}"#)
-        .unwrap();
+    std::fs::write(
+        &path,
+        r#"{"name": "WebFetch", "input": {"url": "https://github.com@evil.example/", "prompt": "x"}}"#,
+    )
+    .unwrap();
     let (code, out, _) = tools_test(&[path.to_str().unwrap()], "");
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("rule: fetch_allowlist"), "{out}");

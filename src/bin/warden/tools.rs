@@ -103,8 +103,8 @@ pub fn run(args: &ToolsArgs) -> ExitCode {
 }
 
 fn judge(args: &TestArgs) -> Result<Judgement, String> {
-    let text = std::fs::read_to_string(&args.policy)
-        .map_err(|e| format!("{}: cannot read: {e}", args.policy.display()))?;
+    let text =
+        std::fs::read_to_string(&args.policy).map_err(|e| format!("{}: cannot read: {e}", args.policy.display()))?;
     let policy = Policy::parse(&text).map_err(|errors| {
         let lines: Vec<String> = errors.0.iter().map(|e| format!("{}: {e}", args.policy.display())).collect();
         format!("the policy is invalid:\n{}", lines.join("\n"))

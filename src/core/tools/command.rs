@@ -530,10 +530,10 @@ impl Parser<'_, '_> {
                     self.double_quoted_body(&mut word, depth, Some(b'"'))?;
                 }
                 b'$' | b'`' => self.expansion(&mut word, depth)?,
-                b'*' | b'?' | b'[' | b'{' | b'}' => {
-                    // Unquoted glob or brace-expansion characters: the shell may rewrite the word.
-                    // A lone `{`/`}` is a group keyword and handled by the caller.
-                    word.word.dynamic = true;
+                b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' => {
+                    // Unquoted glob or brace-expansion characters: the shell may rewrite the word
+                    // (decided in `finish`: `[` alone, as in `[ -f x ]`, is a plain word).
+                    word.unquoted_specials.push(b);
                     word.push(b);
                     self.pos += 1;
                 }
@@ -877,6 +877,8 @@ fn nested_script(script: &[u8], depth: usize, line: &mut CommandLine) -> Result<
 struct WordBuilder {
     bytes: Vec<u8>,
     word: Word,
+    /// The unquoted `*?[]{},` characters, in order.
+    unquoted_specials: Vec<u8>,
 }
 
 impl WordBuilder {
@@ -906,7 +908,16 @@ impl WordBuilder {
     }
 
     fn finish(self) -> Word {
-        Word { text: String::from_utf8_lossy(&self.bytes).into_owned(), ..self.word }
+        let specials = &self.unquoted_specials;
+        let after = |open: u8, close: u8| {
+            specials.iter().position(|b| *b == open).is_some_and(|at| specials.iter().skip(at).any(|b| *b == close))
+        };
+        // `*` and `?` always glob; `[…]` is a bracket expression; `{a,b}` a brace expansion.
+        let glob = specials.iter().any(|b| matches!(b, b'*' | b'?'))
+            || after(b'[', b']')
+            || (after(b'{', b'}') && (specials.contains(&b',') || self.bytes.windows(2).any(|w| w == b"..")));
+        let word = Word { dynamic: self.word.dynamic || glob, ..self.word };
+        Word { text: String::from_utf8_lossy(&self.bytes).into_owned(), ..word }
     }
 }
 
@@ -1134,6 +1145,7 @@ mod tests {
         assert_eq!(programs("echo $(rm -rf /) `id` \"$(whoami)\""), vec!["rm", "id", "whoami", "echo"]);
         assert_eq!(programs("diff <(ls a) >(wc)"), vec!["ls", "wc", "diff"]);
         assert_eq!(programs("if true; then rm x; fi"), vec!["true", "rm"]);
+        assert_eq!(programs("[ -f a ] && [[ -d b ]] && test -e c, || echo {x}"), vec!["[", "[[", "test", "echo"]);
         assert_eq!(programs("for f in *.o; do rm \"$f\"; done"), vec!["for", "rm"]);
     }
 
@@ -1173,7 +1185,7 @@ mod tests {
 
     #[test]
     fn computed_program_names_are_unknown() {
-        for source in ["$CMD -rf /", "$(echo rm) -rf /", "r* -rf /", "/bin/r? x", "r{m,} x", "${X} y"] {
+        for source in ["$CMD -rf /", "$(echo rm) -rf /", "r* -rf /", "/bin/r? x", "/bin/r[m] x", "r{m,} x", "${X} y"] {
             let line = parse(source).unwrap();
             assert_eq!(line.commands.last().and_then(|c| c.program.clone()), None, "{source}");
         }

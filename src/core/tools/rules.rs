@@ -1036,6 +1036,7 @@ mod tests {
             ("git push origin \"feature/$(whoami)\"", None),
             // Harmless.
             ("ls -la && cargo test --workspace 2>&1 | tail -20", None),
+            ("if [ -d build ]; then rm -rf build; fi", None),
         ];
         for (command, expected) in table {
             assert_eq!(bash_verdict(command).as_deref(), *expected, "{command:?}");
