@@ -138,23 +138,31 @@ def test_a_denied_bash_command_is_shown_to_the_user_and_never_runs(stack, token,
     assert json.loads(call["input"])["command"] == command  # the input's JSON text, masked
 
 
-def test_an_approved_write_waits_for_a_lead_and_then_the_file_appears(stack, token, lead, upstream,
-                                                                        script, tmp_path):
+def approve_a_held_write(stack, token: str, lead: str, script, home: Path, target: Path,
+                         content: str, session: str, **approval: Any) -> None:
+    """Claude proposes to Write `content` to `target`, which an approve rule holds: once its review
+    is pending (and the file absent), the lead approves it with `approval` (`comment`,
+    `session_minutes`); Claude Code's run then ends well."""
     service, gateway = stack
-    session = str(uuid.uuid4())
-    target = tmp_path / "reviewed" / "release-notes.md"
-    script("Writing the notes.", tool={"name": "Write", "input": {
-        "file_path": str(target), "content": "approved release notes\n"}})
-
-    running = in_background(claude, gateway, token, "write the release notes", tmp_path,
-                            "--session-id", session)
+    script(f"Writing {target.name}.", tool={"name": "Write", "input": {
+        "file_path": str(target), "content": content}})
+    running = in_background(claude, gateway, token, f"write {target.name}", home, "--session-id", session)
     review = review_naming(service, lead, str(target))
     assert not target.exists(), "the call waits for the lead"
-    status, body = service.decide(review["id"], lead, "approve", "ok for the notes")
+    status, body = service.api("POST", f"/v1/reviews/{review['id']}/approve", lead, approval)
     assert status == 200, body
     done = running.result(timeout=120)
-
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_approved_write_waits_for_a_lead_and_then_the_file_appears(stack, token, lead, upstream,
+                                                                        script, tmp_path):
+    service, _ = stack
+    session = str(uuid.uuid4())
+    target = tmp_path / "reviewed" / "release-notes.md"
+    approve_a_held_write(stack, token, lead, script, tmp_path, target, "approved release notes\n",
+                         session, comment="ok for the notes")
+
     assert target.read_text() == "approved release notes\n"
     records = records_of(service, session, 2)
     [call] = [c for r in records for c in calls_in(r)]
@@ -168,16 +176,8 @@ def test_a_session_grant_covers_the_next_turns_of_the_session(stack, token, lead
     service, gateway = stack
     session = str(uuid.uuid4())
     first = tmp_path / "reviewed" / "first.md"
-    script("Writing the first.", tool={"name": "Write", "input": {
-        "file_path": str(first), "content": "one\n"}})
-    running = in_background(claude, gateway, token, "write the first file", tmp_path,
-                            "--session-id", session)
-    review = review_naming(service, lead, str(first))
-    status, body = service.api("POST", f"/v1/reviews/{review['id']}/approve", lead,
-                               {"comment": "this session may write reviewed/", "session_minutes": 10})
-    assert status == 200, body
-    done = running.result(timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    approve_a_held_write(stack, token, lead, script, tmp_path, first, "one\n", session,
+                         comment="this session may write reviewed/", session_minutes=10)
     assert first.read_text() == "one\n"
 
     # The next turn of the same session (resumed): the same rule fires, the grant covers it.
