@@ -68,7 +68,9 @@ fn stream(with_calls: bool) -> String {
             call_block(&mut out, index + 1);
             index += 2;
         } else {
-            text_block(&mut out, index, MB);
+            // About three bytes of stream per byte of text: ~1 MB in all.
+            text_block(&mut out, index, MB / 3);
+            index += 1;
         }
     }
     let stop_reason = if with_calls { "tool_use" } else { "end_turn" };

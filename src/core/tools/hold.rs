@@ -74,7 +74,8 @@ pub const MAX_CALL_INPUT_BYTES: usize = 4 << 20;
 /// Most bytes kept at once: open and waiting call blocks and everything queued behind them.
 pub const MAX_HELD_BYTES: usize = 32 << 20;
 
-/// What the client reads in place of the result block of a refused server or MCP call.
+/// What the client reads in place of the result block of a refused server or MCP call (or of a
+/// held result block that carried events of other blocks).
 pub const RESULT_WITHHELD_TEXT: &str = "[warden: the result of a refused tool call was withheld]";
 
 /// How many refused call ids are remembered to withhold the result blocks that answer them
@@ -427,9 +428,10 @@ impl ToolHold {
                 }
             }
             Unit::Call(block) => {
-                // A result block (calls are delivered by `decide` and `finish`).
+                // A result block (calls are delivered by `decide` and `finish`). One that carried
+                // anything but its own events (a call's start, say) is never delivered as is.
                 let refused = block.result_of.as_ref().is_some_and(|id| self.refused_ids.contains(id));
-                if refused {
+                if refused || block.malformed {
                     out.extend_from_slice(block.replacement(RESULT_WITHHELD_TEXT).as_bytes());
                     out.extend_from_slice(&block.others);
                 } else {
@@ -1569,6 +1571,25 @@ mod tests {
         assert_eq!(types, ["text", "text", "text"]);
         assert_eq!(texts, ["no search", RESULT_WITHHELD_TEXT, "Found."]);
         assert!(!String::from_utf8(out).unwrap().contains("srvtoolu_1"), "no reference to the refused call is left");
+    }
+
+    #[test]
+    fn a_call_hidden_inside_a_held_result_block_is_never_delivered() {
+        let start = json!({"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"x"}}});
+        let result = json!({"type":"content_block_start","index":1,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]}});
+        let stream = [
+            event("content_block_start", &start),
+            stop(0),
+            event("content_block_start", &result),
+            tool_start(2, "toolu_x", "Bash"),
+            stop(1),
+        ]
+        .concat();
+        let (out, _) = run(&[stream.as_bytes()], release);
+        let (types, texts, ids, _) = client_view(&out);
+        assert_eq!(types, ["server_tool_use", "text"]);
+        assert_eq!(texts[1], RESULT_WITHHELD_TEXT);
+        assert!(ids.is_empty() && !String::from_utf8(out).unwrap().contains("toolu_x"));
     }
 
     #[test]
