@@ -10,7 +10,8 @@
 //!
 //! Each simple command is reduced to what it runs: environment prefixes (`A=b cmd`) are dropped,
 //! wrappers are seen through (`sudo`, `doas`, `env`, `nice`, `ionice`, `timeout`, `xargs`,
-//! `command`, `builtin`, `exec`, `nohup`, `time`, `stdbuf`, `setsid`, with their options), and the
+//! `command`, `builtin`, `exec`, `nohup`, `time`, `stdbuf`, `setsid`, `chrt`, `unbuffer`, `busybox`,
+//! `watch`, `flock`, with their options; `su -c` scripts are parsed like `sh -c`), and the
 //! program is its base name (`/usr/bin/rm` → `rm`). A program word computed at run time (`$CMD`,
 //! `$(…)`, globs, brace expansion) has no name ([`SimpleCommand::program`] is `None`): rules
 //! cannot know what runs.
@@ -825,8 +826,9 @@ impl Parser<'_, '_> {
             }
             let script: Vec<&str> = command.args.iter().map(|a| a.text.as_str()).collect();
             nested_script(script.join(" ").as_bytes(), depth, self.line)?;
-        } else if is_shell(program) {
-            if let Some(script) = shell_script(&command.args) {
+        } else if is_shell(program) || matches!(program, "su" | "runuser") {
+            let script = if is_shell(program) { shell_script(&command.args) } else { su_command(&command.args) };
+            if let Some(script) = script {
                 if script.substituted {
                     self.line.pipes_to_shell = true;
                 }
@@ -983,7 +985,7 @@ pub fn is_interpreter(program: &str) -> bool {
 }
 
 /// The script word of `sh -c SCRIPT` (the first operand after an option cluster holding `c`).
-fn shell_script(args: &[Word]) -> Option<&Word> {
+fn shell_script(args: &[Word]) -> Option<Word> {
     let mut has_c = false;
     for arg in args {
         let text = arg.text.as_str();
@@ -999,7 +1001,21 @@ fn shell_script(args: &[Word]) -> Option<&Word> {
         if text.starts_with("--") || text.starts_with('+') {
             continue;
         }
-        return has_c.then_some(arg);
+        return has_c.then(|| arg.clone());
+    }
+    None
+}
+
+/// The command of `su [-l] [USER] -c COMMAND` (also `--command COMMAND`, `--command=COMMAND`).
+fn su_command(args: &[Word]) -> Option<Word> {
+    let mut words = args.iter();
+    while let Some(arg) = words.next() {
+        if arg.text == "-c" || arg.text == "--command" {
+            return words.next().cloned();
+        }
+        if let Some(script) = arg.text.strip_prefix("--command=") {
+            return Some(Word { text: script.to_string(), ..arg.clone() });
+        }
     }
     None
 }
@@ -1062,6 +1078,13 @@ const WRAPPERS: &[Wrapper] = &[
     Wrapper { name: "chrt", short_values: "", long_values: &[], operands: 1 },
     Wrapper { name: "unbuffer", short_values: "", long_values: &[], operands: 0 },
     Wrapper { name: "busybox", short_values: "", long_values: &[], operands: 0 },
+    Wrapper { name: "watch", short_values: "n", long_values: &["interval"], operands: 0 },
+    Wrapper {
+        name: "flock",
+        short_values: "wEc",
+        long_values: &["timeout", "conflict-exit-code", "command"],
+        operands: 1,
+    },
 ];
 
 /// If `name` is a wrapper, the words from the command it runs on (options and operands skipped);
@@ -1181,6 +1204,10 @@ mod tests {
         assert_eq!(programs("eval 'rm -rf /'"), vec!["rm", "eval"]);
         assert_eq!(programs("find . -name '*.o' -exec rm -f {} \\;"), vec!["rm", "find"]);
         assert_eq!(programs("bash -c \"bash -c 'sudo rm x'\""), vec!["rm", "bash", "bash"]);
+        assert_eq!(programs("su root -c 'rm -rf /'"), vec!["rm", "su"]);
+        assert_eq!(programs("runuser -u x --command='rm y'"), vec!["rm", "runuser"]);
+        assert_eq!(programs("watch -n 5 'rm -rf /tmp/x'"), vec!["rm", "?"]);
+        assert_eq!(programs("flock /tmp/lock rm x"), vec!["rm"]);
     }
 
     #[test]

@@ -145,6 +145,9 @@ impl PathGlobs {
     }
 }
 
+/// The input fields that hold paths, for any tool.
+pub const PATH_FIELDS: [&str; 4] = ["file_path", "path", "notebook_path", "pattern"];
+
 /// The path fields of a file tool's input: Claude Code's `Read`/`Write`/`Edit`/`MultiEdit`
 /// (`file_path`), `NotebookEdit`/`NotebookRead` (`notebook_path`), `Glob` (`path` and `path/pattern`),
 /// `Grep`/`LS` (`path`); any other tool: whichever of `file_path`, `path` and `notebook_path` it

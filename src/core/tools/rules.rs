@@ -258,6 +258,16 @@ impl Facts<'_> {
     }
 }
 
+/// A string field of the input: `Some(None)` when absent, `None` (cannot be told) when present
+/// but not a string — an agent might still make something of it.
+fn string_field<'v>(input: &'v Value, name: &str) -> Option<Option<&'v str>> {
+    match input.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => Some(Some(text)),
+        Some(_) => None,
+    }
+}
+
 /// Kleene conjunction: false if any is false, else unknown if any is unknown, else true.
 fn all(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
     let mut result = Some(true);
@@ -298,7 +308,8 @@ impl Condition {
 impl CommandCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
-        let Some(text) = input.get("command").and_then(Value::as_str) else { return Some(false) };
+        let text = string_field(input, "command")?;
+        let Some(text) = text else { return Some(false) };
         let raw = self.matches.as_ref().map(|regex| Some(regex.is_match(text)));
         let parsed = facts.command(text).as_ref().ok();
         let pipe = self.pipe_to_shell.then(|| parsed.map(|line| line.pipes_to_shell));
@@ -339,21 +350,20 @@ impl CommandCondition {
             self.args_any.as_ref().map(|patterns| args_any(&command.args, patterns)),
             self.paths.as_ref().map(|globs| {
                 any(path_args(&command.args)
-                    .map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
+                    .map(|(text, _)| paths::normalize(text, cwd).and_then(|p| globs.matches(&p))))
             }),
             self.paths_outside_workspace.then(|| {
-                any(path_args(&command.args).map(|arg| {
-                    if arg.text.split('/').any(|segment| segment.starts_with(".*") || segment.starts_with("..*")) {
+                any(path_args(&command.args).map(|(text, word)| {
+                    let hidden_dots =
+                        text.split('/').any(|segment| segment.starts_with(".*") || segment.starts_with("..*"));
+                    if hidden_dots || (word.expanded && text.starts_with(['$', '`'])) {
                         return None;
                     }
-                    if starts_expanded(&arg) {
-                        return None;
-                    }
-                    paths::normalize(&arg.text, cwd).and_then(|p| paths::outside(&p, workspace))
+                    paths::normalize(text, cwd).and_then(|p| paths::outside(&p, workspace))
                 }))
             }),
             self.writes_to.as_ref().map(|globs| {
-                any(write_targets(command).map(|arg| paths::normalize(&arg.text, cwd).and_then(|p| globs.matches(&p))))
+                any(write_targets(command).map(|text| paths::normalize(text, cwd).and_then(|p| globs.matches(&p))))
             }),
             self.git_push_force.then(|| git_push_force(program, &command.args)),
         ];
@@ -382,9 +392,9 @@ fn starts_expanded(word: &Word) -> bool {
     word.process || (word.expanded && word.text.starts_with(['$', '`']))
 }
 
-/// The path-like arguments: every operand, and the value of `--opt=VALUE` when it looks like a
-/// path. `--` ends options.
-fn path_args(args: &[Word]) -> impl Iterator<Item = Word> + '_ {
+/// The path-like arguments, as (path text, the word it is in): every operand, and the value of
+/// `--opt=VALUE` when it looks like a path. `--` ends options.
+fn path_args(args: &[Word]) -> impl Iterator<Item = (&str, &Word)> + '_ {
     let mut options_ended = false;
     args.iter().filter_map(move |arg| {
         if arg.process {
@@ -395,22 +405,26 @@ fn path_args(args: &[Word]) -> impl Iterator<Item = Word> + '_ {
             return None;
         }
         if options_ended || !arg.text.starts_with('-') || arg.text == "-" {
-            return Some(arg.clone());
+            return Some((arg.text.as_str(), arg));
         }
         let (_, value) = arg.text.split_once('=')?;
-        value.starts_with(['/', '~', '.']).then(|| Word { text: value.to_string(), ..arg.clone() })
+        value.starts_with(['/', '~', '.']).then_some((value, arg))
     })
 }
 
 /// Where a command writes: its writing redirections to files, `tee`'s files, `dd of=`.
-fn write_targets(command: &SimpleCommand) -> impl Iterator<Item = &Word> + '_ {
-    let redirects = command.redirects.iter().filter(|r| r.writes && !r.descriptor).map(|r| &r.target);
+fn write_targets(command: &SimpleCommand) -> impl Iterator<Item = &str> + '_ {
+    let redirects = command
+        .redirects
+        .iter()
+        .filter(|r| r.writes && !r.descriptor && !r.target.process)
+        .map(|r| r.target.text.as_str());
     let tee = (command.program.as_deref() == Some("tee"))
-        .then(|| command.args.iter().filter(|a| !a.text.starts_with('-')))
+        .then(|| command.args.iter().filter(|a| !a.text.starts_with('-')).map(|a| a.text.as_str()))
         .into_iter()
         .flatten();
     let dd = (command.program.as_deref() == Some("dd"))
-        .then(|| command.args.iter().filter(|a| a.text.starts_with("of=")))
+        .then(|| command.args.iter().filter_map(|a| a.text.strip_prefix("of=")))
         .into_iter()
         .flatten();
     redirects.chain(tee).chain(dd)
@@ -562,6 +576,9 @@ fn git_push_force(program: Option<&str>, args: &[Word]) -> Option<bool> {
 impl PathCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
+        for field in paths::PATH_FIELDS {
+            string_field(input, field)?;
+        }
         let found = paths::tool_paths(&facts.call.name, input);
         if found.is_empty() {
             return Some(false);
@@ -585,7 +602,7 @@ impl PathCondition {
 impl UrlCondition {
     fn holds(&self, facts: &Facts) -> Option<bool> {
         let input = facts.input()?;
-        let Some(text) = input.get("url").and_then(Value::as_str) else { return Some(false) };
+        let Some(text) = string_field(input, "url")? else { return Some(false) };
         let without_fragment = text.split('#').next().unwrap_or_default();
         let host = url::parse(without_fragment).ok()?.host;
         let matches = |patterns: &[HostPattern]| patterns.iter().any(|p| p.matches(&host));
@@ -965,6 +982,10 @@ mod tests {
   tools: Bash
   command: { paths: ["**/.env"] }
   action: deny
+- id: dotfiles
+  tools: Bash
+  command: { writes_to: ["~/.bashrc", "~/.profile"] }
+  action: deny
 "#;
 
     fn bash_verdict(command: &str) -> Option<String> {
@@ -1031,6 +1052,10 @@ mod tests {
             ("cat .env", Some("env_in_commands")),
             ("cp /repo/app/.env /tmp/x", Some("env_in_commands")),
             ("cat .env.example", None),
+            ("echo 'export X=1' >> ~/.bashrc", Some("dotfiles")),
+            ("curl -s x | tee -a /home/dev/.profile", Some("dotfiles")),
+            ("dd if=/dev/zero of=/root/.bashrc bs=1", Some("dotfiles")),
+            ("echo x > /repo/.bashrc.bak 2>&1", None),
             ("cat \"$DIR/.env\"", Some("env_in_commands")),
             ("git push origin \"$(git branch --show-current)\"", Some("force_push")),
             ("git push origin \"feature/$(whoami)\"", None),
@@ -1082,7 +1107,8 @@ mod tests {
             ("Read", json!({"file_path": "/home/dev/.ssh/id_rsa"}), Some("ssh_keys")),
             ("Read", json!({"file_path": "/repo/../home/dev/.ssh/config"}), Some("ssh_keys")),
             ("Read", json!({"file_path": "/repo/src/main.rs"}), None),
-            ("Read", json!({"file_path": 42}), None),
+            ("Read", json!({"file_path": "/repo/src/lib.rs", "path": ["/repo/.env"]}), Some("env_files")),
+            ("Bash", json!({"command": ["cat", ".env"]}), Some("download_to_shell")),
         ];
         for (tool, input, expected) in table {
             let judgement = r.judge(&call(tool, input.clone()), &in_repo());
