@@ -53,12 +53,8 @@ roles:
 const SECRET: &str = "AKIA2E0A8F3B244C9986";
 
 fn gateway() -> Gateway {
-    Gateway::new(POLICY, |name| match name {
-        "ANTHROPIC_API_KEY" => Some("sk-ant-test-key".to_string()),
-        "WARDEN_AUDIT_TOKEN" => Some("audit-token".to_string()),
-        _ => None,
-    })
-    .unwrap()
+    let keys = [("ANTHROPIC_API_KEY", "sk-ant-test-key"), ("WARDEN_AUDIT_TOKEN", "audit-token")];
+    Gateway::new(POLICY, |name| keys.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
 }
 
 fn ending() -> Ending {
@@ -72,8 +68,7 @@ fn forwarded(gw: &Gateway, groups: &[&str], stream: bool) -> Exchange {
         "system": [{"type": "text", "text": "<env>\nWorking directory: /home/me/repo\n</env>"}],
         "messages": [{"role": "user", "content": "tidy up"}],
     });
-    let (exchange, step) =
-        post(gw, "/v1/messages", &json_headers(&[]), verified(groups), body.to_string().as_bytes());
+    let (exchange, step) = post(gw, "/v1/messages", &json_headers(&[]), verified(groups), body.to_string().as_bytes());
     assert!(matches!(step, BodyStep::Forward | BodyStep::Replace { .. }), "{step:?}");
     exchange
 }
@@ -86,16 +81,34 @@ fn sse(name: &str, data: Value) -> String {
 fn stream_with_bash(command: &str) -> Vec<u8> {
     let input = json!({ "command": command }).to_string();
     let (a, b) = input.split_at(input.len() / 2);
-    let mut s = sse("message_start", json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}));
-    s += &sse("content_block_start", json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}));
-    s += &sse("content_block_delta", json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"On it."}}));
+    let mut s = sse(
+        "message_start",
+        json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}),
+    );
+    s += &sse(
+        "content_block_start",
+        json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+    );
+    s += &sse(
+        "content_block_delta",
+        json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"On it."}}),
+    );
     s += &sse("content_block_stop", json!({"type":"content_block_stop","index":0}));
-    s += &sse("content_block_start", json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}));
+    s += &sse(
+        "content_block_start",
+        json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}),
+    );
     for piece in [a, b] {
-        s += &sse("content_block_delta", json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":piece}}));
+        s += &sse(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":piece}}),
+        );
     }
     s += &sse("content_block_stop", json!({"type":"content_block_stop","index":1}));
-    s += &sse("message_delta", json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":12}}));
+    s += &sse(
+        "message_delta",
+        json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":12}}),
+    );
     s += &sse("message_stop", json!({"type":"message_stop"}));
     s.into_bytes()
 }

@@ -65,7 +65,8 @@ use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, claims_expired, expired, Caller, TokenStatus};
 use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
 use crate::core::model_list::filter_model_list;
-use crate::core::policy::{Policy, PolicyErrors, Role, RoleKeys};
+use crate::core::policy::approvals::ApprovalSettings;
+use crate::core::policy::{ApprovalKeys, Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
 use crate::core::splice::{apply, splice_of};
 use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
@@ -326,6 +327,22 @@ pub struct Callout {
     pub timeout_ms: u64,
 }
 
+impl Callout {
+    /// A hold (`body`, a [`HoldRequest`]) to the approval service `settings` name, with the
+    /// gateway's token; Envoy waits the hold plus [`CALLOUT_MARGIN_SECONDS`].
+    fn hold(settings: &ApprovalSettings, keys: &ApprovalKeys, body: Vec<u8>) -> Self {
+        let service = &settings.service;
+        Callout {
+            cluster: service.cluster.clone(),
+            authority: service.authority.clone(),
+            path: service.holds_path.clone(),
+            bearer: keys.token.clone(),
+            body,
+            timeout_ms: (settings.hold_seconds + CALLOUT_MARGIN_SECONDS) * 1000,
+        }
+    }
+}
+
 /// What to do once the approval service answered (or failed to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApprovalStep {
@@ -487,7 +504,7 @@ impl Judge for RoleJudge<'_> {
 }
 
 /// What the client's headers say about its agent session and agent, bounded like the record's
-/// labels (printable ASCII, at most 128 characters).
+/// labels (printable ASCII, at most 128 characters). Read only when the policy has approvals.
 #[derive(Debug, Default)]
 struct HoldLabels {
     /// `x-claude-code-session-id`, as sent (the body's `metadata.user_id` is read at the hold).
@@ -625,7 +642,7 @@ impl Exchange {
             agent: AgentIds::default(),
             tool_results: Vec::new(),
             tools: None,
-            hold_labels: HoldLabels::of(head),
+            hold_labels: if gateway.policy.approvals.is_some() { HoldLabels::of(head) } else { HoldLabels::default() },
         }
     }
 
@@ -1085,9 +1102,7 @@ impl Exchange {
             shown.mcp_server_urls.iter().map(|url| mask(url, approval::URL_CHARS)).collect::<Result<Vec<_>, _>>()?;
         let session_id =
             crate::core::audit::record::session_id(self.hold_labels.session_header.as_deref(), value.as_object());
-        let agent = &self.hold_labels.agent;
-        let agent = (agent.agent_id.is_some() || agent.parent_agent_id.is_some())
-            .then_some(approval::AgentView { id: agent.agent_id.as_deref(), parent: agent.parent_agent_id.as_deref() });
+        let agent = agent_view(&self.hold_labels.agent);
         let hold = HoldRequest {
             version: 1,
             request_id: &self.request_id,
@@ -1125,15 +1140,7 @@ impl Exchange {
             trail.on_held(&reasons);
         }
         self.held = Some(Held { fingerprint, reasons, clamped });
-        let service = &settings.service;
-        Ok(Some(Callout {
-            cluster: service.cluster.clone(),
-            authority: service.authority.clone(),
-            path: service.holds_path.clone(),
-            bearer: keys.token.clone(),
-            body,
-            timeout_ms: (settings.hold_seconds + CALLOUT_MARGIN_SECONDS) * 1000,
-        }))
+        Ok(Some(Callout::hold(settings, keys, body)))
     }
 
     /// Judges the approval service's answer: `None` when the callout failed before any answer,
@@ -1738,10 +1745,7 @@ impl Exchange {
             prefill_excerpt: "",
             hold_seconds: settings.hold_seconds,
             session_id: self.session_id(),
-            agent: (self.agent.agent_id.is_some() || self.agent.parent_agent_id.is_some()).then_some(AgentView {
-                id: self.agent.agent_id.as_deref(),
-                parent: self.agent.parent_agent_id.as_deref(),
-            }),
+            agent: agent_view(&self.agent),
             tool_call: Some(ToolCallView {
                 id: &call.id,
                 kind: call.kind.block_type(),
@@ -1763,16 +1767,7 @@ impl Exchange {
             reason,
             fingerprint.get(..16).unwrap_or_default()
         );
-        let service = &settings.service;
-        let callout = Callout {
-            cluster: service.cluster.clone(),
-            authority: service.authority.clone(),
-            path: service.holds_path.clone(),
-            bearer: keys.token.clone(),
-            body,
-            timeout_ms: (settings.hold_seconds + CALLOUT_MARGIN_SECONDS) * 1000,
-        };
-        Ok((callout, Held { fingerprint, reasons: vec![reason], clamped: false }))
+        Ok((Callout::hold(settings, keys, body), Held { fingerprint, reasons: vec![reason], clamped: false }))
     }
 
     /// The session the request belongs to (Claude Code's session header or
@@ -1805,6 +1800,10 @@ impl Exchange {
         let Some(held) = self.tools.as_mut().and_then(|t| t.held.take()) else {
             return ToolAnswerStep { bytes: Vec::new(), done: self.tool_calls_done() };
         };
+        if self.phase == Phase::Refused {
+            // Warden ended the answer meanwhile (a revoked caller): nothing more is delivered.
+            return ToolAnswerStep { bytes: Vec::new(), done: true };
+        }
         let decided = self.decision(gateway, &held, answer, now);
         let hold_seconds = gateway.policy.approvals.as_ref().map_or(0, |a| a.hold_seconds);
         let mut view = ApprovalView {
@@ -1874,6 +1873,12 @@ impl Exchange {
         }
         ToolAnswerStep { bytes: self.count_output(out, done), done }
     }
+}
+
+/// The agent a hold names, when Claude Code marked the request with either id.
+fn agent_view(ids: &AgentIds) -> Option<AgentView<'_>> {
+    (ids.agent_id.is_some() || ids.parent_agent_id.is_some())
+        .then_some(AgentView { id: ids.agent_id.as_deref(), parent: ids.parent_agent_id.as_deref() })
 }
 
 /// The caller a verified token names, for the record of a request refused a role (the role

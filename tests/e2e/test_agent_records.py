@@ -8,6 +8,7 @@ is withheld before it reaches the upstream, and a hostile agent header is refuse
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -123,3 +124,19 @@ def test_a_hostile_agent_header_is_refused_and_nothing_is_forwarded(agents_trail
         status, kind, _ = refusal(r)
         assert (status, kind) == (400, "invalid_request_error"), r.text
     assert upstream.requests() == []
+
+
+def test_the_session_page_shows_the_agent_tree_and_flags_the_unrecorded_result(agents_trail, issuer):
+    """Runs after the session above: its page nests the subagents and flags the made-up result."""
+    service, _ = agents_trail
+    auditor = issuer.mint(sub="bob", groups=["leads"], aud="warden-approvals")
+    request = urllib.request.Request(f"{service.url}/sessions/{SESSION}",
+                                     headers={"authorization": f"Bearer {auditor}"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        page = r.read().decode()
+    tree = page[page.index('<section id="agents">'):page.index("</section>", page.index('<section id="agents">'))]
+    main, sub, nested = (tree.index(label) for label in ("main agent", "subagent agent7f3c", "subagent agent9b"))
+    assert main < sub < nested, tree
+    assert nested < tree.index("</ul></li>", sub), "agent9b is listed inside agent7f3c's list"
+    assert page.count('<span class="agent">subagent agent7f3c</span>') == 2
+    assert '<li class="provenance suspicious">⚠ result toolu_01NeverProposed000000000' in page

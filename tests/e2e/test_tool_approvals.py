@@ -2,8 +2,9 @@
 an approver approves "for this session for N minutes" (API and web page in a real browser), the
 next turns of that Claude Code session by the same caller for the same reasons pass without a
 human, while another caller sending the same session id, another session or another reason is
-still held, and an ended grant stops covering at once. A tool-call hold (as the filter sends it)
-is shown with its tool, rule, agent and full input, escaped."""
+still held, and an ended grant stops covering at once; the audit records and the replay name the
+grant. A tool-call hold (as the filter sends it) is shown with its tool, rule, agent and full
+input, escaped, and a session grant for its rule answers the next such call at once."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import REPO, Service, free_port, init_keys, refusal
 from test_approvals import OPUS, approvals_policy, approver, gateway_with, unique
+from test_audit_trail import wait_for_records, warden
 
 BROWSER = REPO / "tests" / "e2e" / "browser"
 HOLD_SECONDS = 3
@@ -40,6 +43,9 @@ def setup(tmp_path_factory, gateway_factory, make_policy):
     port = free_port()
     policy = approvals_policy(make_policy, f"http://127.0.0.1:{port}", hold=HOLD_SECONDS,
                               max_session_grant="2h")
+    # The audit trail too (to the same service), so the records of covered turns can be read.
+    with_audit = yaml.safe_load(policy.read_text()) | {"audit": {"max_outage": "120s"}}
+    policy = make_policy(text=yaml.safe_dump(with_audit, sort_keys=False))
     service = Service(port, keys, tmp / "approvals.db", policy, tmp / "serve.log")
     service.start()
     gateway = gateway_with(gateway_factory, policy, keys)
@@ -114,6 +120,17 @@ def test_a_session_grant_covers_the_next_turns_of_the_session_and_nothing_else(s
     assert status == 200, body
     listed = [g for g in body["grants"] if g["id"] == grant["id"]]
     assert listed and listed[0]["holds_covered"] == 3, listed  # the approved turn and two more
+
+    # The records of the covered turns name the grant; the replay says so.
+    def covered(records: list[dict]) -> list[dict]:
+        return [r for r in records if r.get("session_id") == session
+                and (r.get("approval") or {}).get("grant", {}).get("id") == grant["id"]]
+    records = covered(wait_for_records(setup.service.db, lambda rs: len(covered(rs)) >= 3))
+    assert all(r["approval"]["decision"] == "approved" and r["approval"]["reviewer"] == "bob" for r in records)
+    assert records[0]["approval"]["grant"]["session_id"] == session
+    replay = warden("audit", "replay", "--db", str(setup.service.db), "--session", session)
+    assert replay.returncode == 0, replay.stderr
+    assert f"approved by bob (review {review['id']}), by grant {grant['id']} (for session {session}" in replay.stdout
 
     # Ending is immediate; ending twice is a conflict.
     status, body = setup.service.api("POST", f"/v1/grants/{grant['id']}/end", lead)

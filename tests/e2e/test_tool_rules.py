@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from conftest import Service, auditor_service_changes, free_port, init_keys
+from test_approvals import in_background, unique
 from test_audit_trail import wait_for_records
 
 SONNET = "claude-sonnet-4-5"
@@ -74,9 +72,6 @@ def lead(issuer) -> str:
     return issuer.mint(sub="bob", groups=["leads"], aud=APPROVERS)
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix} {secrets.token_hex(4)}"
-
 
 def ask(gateway, token: str, prompt: str, stream: bool, timeout: float = 60.0):
     body = {"model": SONNET, "max_tokens": 256, "stream": stream,
@@ -111,28 +106,6 @@ def assembled(text: str) -> dict:
         elif kind == "message_delta":
             stop = event["delta"].get("stop_reason")
     return {"content": [blocks[i] for i in sorted(blocks)], "stop_reason": stop}
-
-
-def in_background(call: Callable[[], Any]) -> Callable[[], Any]:
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def wait(timeout: float = 60.0) -> Any:
-        thread.join(timeout)
-        assert not thread.is_alive(), "the answer never finished"
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
-
-    return wait
 
 
 def record_of(setup: Setup, response) -> dict:
@@ -228,16 +201,22 @@ def test_an_mcp_call_is_governed_like_a_client_call(setup, token, script):
 # approvals
 
 
-def test_an_approved_call_is_released_unchanged(setup, token, lead, script):
-    prompt = unique("push the fix")
+def decided_push(setup: Setup, script, token: str, lead: str, prompt: str, stream: bool, choice: str,
+                 comment: str) -> tuple[dict, dict, Any]:
+    """Claude proposes a force push of its own; the lead decides its review with `choice`:
+    the call, the review and the answer."""
     push = force_push()
     script("Pushing.", tools=[push])
-    result = in_background(lambda: ask(setup.gateway, token, prompt, stream=True))
+    result = in_background(lambda: ask(setup.gateway, token, prompt, stream=stream))
     review = setup.service.wait_for_review(lead, prompt)
-    assert review["reasons"] == ["force_push"]
-    status, body = setup.service.decide(review["id"], lead, "approve", "release freeze is over")
+    status, body = setup.service.decide(review["id"], lead, choice, comment)
     assert status == 200, body
-    r = result()
+    return push, review, result()
+
+
+def test_an_approved_call_is_released_unchanged(setup, token, lead, script):
+    push, review, r = decided_push(setup, script, token, lead, unique("push the fix"), True, "approve", "freeze is over")
+    assert review["reasons"] == ["force_push"]
     assert r.status == 200, r.text
     message = assembled(r.text)
     assert [b["type"] for b in message["content"]] == ["text", "tool_use"]
@@ -250,14 +229,7 @@ def test_an_approved_call_is_released_unchanged(setup, token, lead, script):
 
 
 def test_a_call_the_reviewer_denies_is_refused_naming_them(setup, token, lead, script):
-    prompt = unique("push it anyway")
-    push = force_push()
-    script("Pushing.", tools=[push])
-    result = in_background(lambda: ask(setup.gateway, token, prompt, stream=False))
-    review = setup.service.wait_for_review(lead, prompt)
-    status, body = setup.service.decide(review["id"], lead, "deny", "open a PR instead")
-    assert status == 200, body
-    r = result()
+    _, review, r = decided_push(setup, script, token, lead, unique("push it anyway"), False, "deny", "open a PR instead")
     assert r.status == 200, r.text
     content = r.json()["content"]
     assert [b["type"] for b in content] == ["text", "text"]

@@ -104,11 +104,15 @@ pub struct DecisionView {
     pub status: Option<u16>,
 }
 
-/// The approval a held request got.
+/// The approval a held request got. Fields are declared in key (byte) order, as in every struct
+/// of the record: [`Record::seal`] hashes the bytes serde writes, which must be canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalView {
     /// `approved`, `denied`, `pending`, `unavailable` or `invalid`.
     pub decision: String,
+    /// When the approval came from a session grant (or created one): its scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantView>,
     /// Reason codes of the triggers that fired.
     pub reasons: Vec<String>,
     /// Review id.
@@ -117,22 +121,19 @@ pub struct ApprovalView {
     pub reviewer: Option<String>,
     /// The signed verdict, kept as evidence.
     pub verdict: Option<String>,
-    /// When the approval came from a session grant (or created one): its scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grant: Option<GrantView>,
 }
 
 /// A session grant: an approval that covers later requests of one agent session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GrantView {
-    /// The grant's id.
-    pub id: String,
-    /// The session it covers.
-    pub session_id: String,
     /// Unix seconds when it ends.
     pub expires_at: u64,
+    /// The grant's id.
+    pub id: String,
     /// The trigger reasons it covers.
     pub reasons: Vec<String>,
+    /// The session it covers.
+    pub session_id: String,
 }
 
 /// The request as forwarded: parameters inline, system prompt and messages by blob name.
@@ -267,55 +268,55 @@ pub struct AgentRecord {
 /// One proposed tool call and its fate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolCallRecord {
+    /// For a call that waited for a human: the approval (review, reviewer, verdict, grant).
+    pub approval: Option<ApprovalView>,
     /// The block's id (`toolu_…`).
     pub id: String,
+    /// The input as delivered or refused, masked, as JSON text.
+    pub input: String,
     /// `tool_use`, `server_tool_use` or `mcp_tool_use`.
     pub kind: String,
     /// The tool's name.
     pub name: String,
-    /// The input as delivered or refused, masked, as JSON text.
-    pub input: String,
     /// `allowed`, `denied`, `approved`, `refused_by_reviewer`, `timed_out` or `incomplete`.
     pub outcome: String,
-    /// The rule that decided (its id); `None` when no rule matched.
-    pub rule: Option<String>,
     /// The rule's reason, in words.
     pub reason: Option<String>,
-    /// For a call that waited for a human: the approval (review, reviewer, verdict, grant).
-    pub approval: Option<ApprovalView>,
+    /// The rule that decided (its id); `None` when no rule matched.
+    pub rule: Option<String>,
 }
 
 /// One `tool_result` block the agent sent back in the request's newest message (older messages
 /// are history, recorded by the requests that first sent them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolResultRecord {
-    /// The `tool_use_id` it answers (at most [`crate::core::tools::results::MAX_ID_CHARS`]
-    /// characters: a longer one is cut and ends with `…`).
-    pub tool_use_id: String,
-    /// The size of its `content` in bytes, as the JSON the agent sent (escapes and base64 images
-    /// included).
-    pub bytes: u64,
-    /// Whether it was over the role's `tools.max_result_bytes`: its content was withheld
-    /// (replaced by a notice) and never reached Anthropic.
-    pub over_limit: bool,
-    /// Whether the agent marked it `is_error`.
-    pub is_error: bool,
     /// The call it answers, as this gateway worker remembered it (the record that proposed the
     /// call and what Warden did with it); `None` when the worker did not see the call — another
     /// worker or an earlier process served it, or Claude never proposed it. `warden audit
     /// replay` and the session page complete it from the session's records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answers: Option<AnsweredCall>,
+    /// The size of its `content` in bytes, as the JSON the agent sent (escapes and base64 images
+    /// included).
+    pub bytes: u64,
+    /// Whether the agent marked it `is_error`.
+    pub is_error: bool,
+    /// Whether it was over the role's `tools.max_result_bytes`: its content was withheld
+    /// (replaced by a notice) and never reached Anthropic.
+    pub over_limit: bool,
+    /// The `tool_use_id` it answers (at most [`crate::core::tools::results::MAX_ID_CHARS`]
+    /// characters: a longer one is cut and ends with `…`).
+    pub tool_use_id: String,
 }
 
 /// The proposed call a `tool_result` answers, as the filter remembered it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnsweredCall {
-    /// The `request_id` of the exchange whose answer proposed the call.
-    pub request_id: String,
     /// What Warden did with the call ([`ToolCallRecord::outcome`]: `allowed`, `approved`,
     /// `denied`, …).
     pub outcome: String,
+    /// The `request_id` of the exchange whose answer proposed the call.
+    pub request_id: String,
 }
 
 /// A record with its place in the trail, without its blobs: what `warden serve` stores.
@@ -1180,5 +1181,38 @@ mod tests {
         assert_eq!(sealed.hash, hex(&hmac_sha256::Hash::hash(&stored)), "the hash covers the stored bytes");
         assert_eq!(json["response"]["content"][1]["input"], json!({"a": [true, null], "z": 1}));
         assert_eq!(json["identity"]["job"]["repository"], "org/app");
+    }
+
+    #[test]
+    fn a_record_with_agents_tool_calls_grants_and_tool_results_is_sealed_in_canonical_json() {
+        let mut record = full_record();
+        let grant = GrantView { expires_at: 9, id: "grant_1".into(), reasons: vec!["r".into()], session_id: "s".into() };
+        let approval = record.approval.clone().map(|a| ApprovalView { grant: Some(grant), ..a });
+        record.approval = approval.clone();
+        record.agent = Some(AgentRecord { id: Some("a7".into()), parent: Some("a0".into()) });
+        record.tool_calls = vec![ToolCallRecord {
+            approval,
+            id: "toolu_1".into(),
+            input: "{}".into(),
+            kind: "tool_use".into(),
+            name: "Bash".into(),
+            outcome: "approved".into(),
+            reason: Some("why".into()),
+            rule: Some("r1".into()),
+        }];
+        record.tool_results = vec![ToolResultRecord {
+            answers: Some(AnsweredCall { outcome: "approved".into(), request_id: "req_1".into() }),
+            bytes: 3,
+            is_error: true,
+            over_limit: false,
+            tool_use_id: "toolu_1".into(),
+        }];
+        record.blobs = BTreeMap::new();
+        let sealed = record.seal("gw-1", 8).unwrap();
+        let json: Value = serde_json::from_slice(&sealed.line).unwrap();
+        let stored = crate::core::audit::canonical::canonical(&json);
+        assert_eq!(String::from_utf8_lossy(&sealed.line), String::from_utf8_lossy(&stored));
+        assert_eq!(json["tool_results"][0]["answers"]["request_id"], "req_1");
+        assert_eq!(json["tool_calls"][0]["approval"]["grant"]["id"], "grant_1");
     }
 }

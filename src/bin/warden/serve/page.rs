@@ -6,7 +6,7 @@
 //! | `GET /` | redirects to `/reviews` |
 //! | `GET /login?next=PATH`, `POST /login` (`token`, `next`, `csrf`) | paste an approver's OIDC token; verified, then kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the public URL is https) until the token expires. The form's `csrf` is bound to a random nonce in the `warden_login` cookie, and a post with `Sec-Fetch-Site` other than `same-origin`/`none` or an `Origin` other than the public URL's is refused (403) before the token is read: nobody can be signed in as someone else from another site |
 //! | `GET /logout`, `POST /logout` | forgets the cookie |
-//! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then recent decisions |
+//! | `GET /reviews` | pending reviews the approver may decide, with their context and approve/deny forms, then the live session grants, then recent decisions |
 //! | `GET /reviews/{id}` | one review, its votes and (while pending) its form |
 //! | `POST /reviews/{id}/decide` (`csrf`, `comment`, `approve`, `approve_session` (with `session_minutes`) or `deny`, `back`) | records the decision, redirects back with a flash message |
 //! | `POST /grants/{id}/end` (`csrf`) | ends a live session grant at once ([`super::grants`]) |

@@ -1,6 +1,7 @@
 //! The approver rules `warden serve` enforces, taken from the gateway's policy file.
 //!
-//! Only what the service needs is kept: the review and grant lifetimes, the hold cap, and per
+//! Only what the service needs is kept: the review and grant lifetimes, the longest session
+//! grant (`approvals.max_session_grant`), the hold cap, and per
 //! role the approver groups, the two-person rule and the grant's number of uses. The filter
 //! evaluates the triggers; the service never looks at them.
 //!

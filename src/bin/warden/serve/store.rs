@@ -22,6 +22,10 @@
 //! creates a review. Looking and creating share one transaction, so two identical holds arriving
 //! together attach to one review.
 //!
+//! An approval may also create a session grant in the same transaction (table `session_grants`,
+//! [`super::grants`]): refused for two-person reviews, reviews without reasons and requests that
+//! name no agent session.
+//!
 //! Expiry is lazy (every hold and decision first expires what is due, see [`Store::expire_due`])
 //! and the service also sweeps periodically so the expiry is logged promptly.
 //!
