@@ -146,8 +146,8 @@ pub enum Answered {
 /// Whether the answer is streamed or whole.
 #[derive(Debug)]
 enum Shape {
-    /// An event stream, through the hold.
-    Stream(ToolHold),
+    /// An event stream, through the hold (boxed: the hold is large, a JSON answer's state small).
+    Stream(Box<ToolHold>),
     /// A whole JSON answer, once [`Governor::json_body`] gave it.
     Json(Option<JsonAnswer>),
 }
@@ -179,7 +179,7 @@ pub struct Governor {
 impl Governor {
     /// A governor for a streamed answer.
     pub fn stream(context: CallContext) -> Self {
-        Self::with(Shape::Stream(ToolHold::new()), context)
+        Self::with(Shape::Stream(Box::new(ToolHold::new())), context)
     }
 
     /// A governor for a whole JSON answer.
