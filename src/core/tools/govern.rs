@@ -179,7 +179,7 @@ pub struct Governor {
 impl Governor {
     /// A governor for a streamed answer.
     pub fn stream(context: CallContext) -> Self {
-        Self::with(Shape::Stream(Box::new(ToolHold::new())), context)
+        Self::with(Shape::Stream(Box::default()), context)
     }
 
     /// A governor for a whole JSON answer.
