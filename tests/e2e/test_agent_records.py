@@ -29,7 +29,7 @@ def agents_trail(tmp_path_factory, gateway_factory, make_policy):
     limited = {"roles": {"developer": {"tools": {"max_result_bytes": f"{LIMIT}B"}}}}
     service, gateway, keys = start_trail(tmp_path_factory.mktemp("agents"), gateway_factory,
                                          lambda changes: make_policy(deep_merge(changes, limited)))
-    yield service, gateway
+    yield service, gateway, keys
     service.stop()
 
 
@@ -54,7 +54,7 @@ def result(tool_use_id: str, content: str) -> dict:
 
 
 def test_a_subagents_requests_appear_under_its_parent_in_the_replay(agents_trail, token, script, upstream):
-    service, gateway = agents_trail
+    service, gateway, keys = agents_trail
     # The main agent asks; Claude starts a subagent with the Task tool.
     main: list[dict] = [{"role": "user", "content": "Find the failing test."}]
     script("", tool={"name": "Task", "input": {"prompt": "run the tests"}})
@@ -114,10 +114,14 @@ def test_a_subagents_requests_appear_under_its_parent_in_the_replay(agents_trail
     assert f"answers {ids[1]}'s call" in text, text
     assert f"↳ result {task_use['id']}: " in text and f"answers {ids[0]}'s call" in text, text
     assert "⚠ result toolu_01NeverProposed000000000: 9 bytes · answers no recorded call" in text, text
+    # The records with agents and tool results are stored exactly as the gateway hashed them.
+    pub = (keys / "approvals-verdict-key.pub").read_text().strip()
+    verified = warden("audit", "verify", "--db", str(service.db), "--public-key", pub)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_hostile_agent_header_is_refused_and_nothing_is_forwarded(agents_trail, token, upstream):
-    _, gateway = agents_trail
+    _, gateway, _ = agents_trail
     upstream.clear()
     for agent in ("x" * 5000, "agent\u202eevil", "a b"):
         r = call(gateway, token, [{"role": "user", "content": "hi"}], agent=agent.encode("utf-8").decode("latin-1"))
@@ -128,7 +132,7 @@ def test_a_hostile_agent_header_is_refused_and_nothing_is_forwarded(agents_trail
 
 def test_the_session_page_shows_the_agent_tree_and_flags_the_unrecorded_result(agents_trail, issuer):
     """Runs after the session above: its page nests the subagents and flags the made-up result."""
-    service, _ = agents_trail
+    service, _, _ = agents_trail
     auditor = issuer.mint(sub="bob", groups=["leads"], aud="warden-approvals")
     request = urllib.request.Request(f"{service.url}/sessions/{SESSION}",
                                      headers={"authorization": f"Bearer {auditor}"})

@@ -265,3 +265,23 @@ def test_a_client_that_leaves_while_a_call_waits_leaves_a_record(setup, token, l
             for c in r.get("tool_calls", [])) for r in rs), timeout=HOLD_SECONDS + 20)
     assert records
     setup.service.decide(review["id"], lead, "deny", "")
+
+
+def test_a_call_approved_after_the_hold_is_released_when_claude_proposes_it_again(setup, token, lead, script):
+    """The fingerprint binds the call's input, not its block id: the same call proposed again in a
+    later turn is covered by the late approval."""
+    prompt = unique("push after lunch")
+    push = force_push()
+    script("Pushing.", tools=[push])
+    r = ask(setup.gateway, token, prompt, stream=True)
+    assert "nobody approved it" in assembled(r.text)["content"][1]["text"]
+    review = setup.service.wait_for_review(lead, prompt)
+    status, body = setup.service.decide(review["id"], lead, "approve", "go ahead")
+    assert status == 200, body
+    script("Pushing again.", tools=[push])
+    r = ask(setup.gateway, token, prompt, stream=True)
+    message = assembled(r.text)
+    assert [b["type"] for b in message["content"]] == ["text", "tool_use"]
+    assert message["content"][1]["input"] == push["input"]
+    [call] = record_of(setup, r)["tool_calls"]
+    assert call["outcome"] == "approved" and call["approval"]["review"] == review["id"]

@@ -21,6 +21,10 @@
 //!   the block's place, `content_block_start` of a text block at the same index, one `text_delta`
 //!   with the text and `content_block_stop` (events re-serialized as `event: X\ndata: {json}\n\n`).
 //!   Events that are not the block's own but arrived inside it (`ping`, `error`) follow it.
+//! - The result block of a server or MCP call (`web_search_tool_result`, `mcp_tool_result`, …:
+//!   a block start whose `tool_use_id` names a held or refused call) is held from its start to its
+//!   stop too, and replaced by [`RESULT_WITHHELD_TEXT`] when its call was refused (or when it
+//!   carried events of other blocks); otherwise delivered as sent.
 //! - When no call of the message was released, a `message_delta` whose `stop_reason` is
 //!   `tool_use` is re-serialized with `end_turn` (every other field, usage included, kept as sent),
 //!   so no `tool_use` id dangles and the clients end the turn cleanly.
