@@ -375,14 +375,17 @@ def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
 PROBE_MODES = ("noop", "headers", "buffer", "parse", "ledger")
 # The gateways run by scripts/run_envoy.py, each with its own policy (policy-<suffix>.yaml).
 WARDEN_VARIANTS = ("warden", "warden-budgets", "warden-budgets-counts", "warden-audit",
-                   "warden-revocation", "warden-extauthz")
+                   "warden-revocation", "warden-extauthz", "warden-tools-off")
 # Revocations of other identities the kill-switch variants' service holds (a quarter of each kind).
 BENCH_REVOCATIONS = 200
 VARIANTS = ("baseline",) + WARDEN_VARIANTS + ("jwt", "direct", "jwt-uncached", "warden-uncached") \
     + tuple(f"probe-{m}" for m in PROBE_MODES)
 VARIANT_HELP = {
     "baseline": "Envoy without jwt_authn and Warden; the route swaps the credential",
-    "warden": "the real gateway: jwt_authn + warden.wasm (the demo policy without its audit trail)",
+    "warden": "the real gateway: jwt_authn + warden.wasm (the demo policy without its audit trail; "
+              "its developer role's tool rules judge the answer: every event passes the tool-call hold)",
+    "warden-tools-off": "warden with the demo policy's tool rules removed: the answer takes the "
+                        "ungoverned path (compare with warden: the cost of governing tool calls)",
     "warden-budgets": "warden with three budgets on the role (BENCH_BUDGETS, none ever reached): "
                       "every request is admitted against, and settled in, three ledger entries",
     "warden-budgets-counts": "warden-budgets with request counts as the only limits: the same three "
@@ -902,6 +905,10 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
         budgets_policy = json.loads(json.dumps(policy))
         budgets_policy["roles"]["developer"]["budgets"] = budgets  # alice's role (group eng)
         (tmp / f"policy-{suffix}.yaml").write_text(yaml.safe_dump(budgets_policy, sort_keys=False))
+    tools_off = json.loads(json.dumps(policy))
+    for role in tools_off["roles"].values():
+        role.get("tools", {}).pop("rules", None)
+    (tmp / "policy-tools-off.yaml").write_text(yaml.safe_dump(tools_off, sort_keys=False))
     api_key = "sk-ant-bench-" + secrets.token_hex(16)
     key_file = tmp / "anthropic-key"
     key_file.write_text(api_key)

@@ -9,6 +9,10 @@
 #      the end-to-end suite, and the WebDriver client of the approver-page browser test
 #      (tests/e2e/browser, npm ci). Needs Node.js >= 20 and npm (only for those tests; without npm
 #      this step warns and they fail); skipped when the lockfiles are unchanged.
+#   3b. the newest Claude Code as a native binary (the claude-agent-sdk wheel bundles it; no Node.js
+#      needed), pinned in tests/e2e/claude-code-native/requirements.txt, installed with pip into
+#      tests/e2e/claude-code-native/site for the tool-call end-to-end tests; skipped when that file
+#      is unchanged.
 #   4. Debian's chromium and chromium-driver (apt-get, as root or with sudo) for the browser test,
 #      when /usr/bin/chromium or /usr/bin/chromedriver is missing.
 #   5. What SAML sign-in needs (apt-get, when missing): libxmlsec1-dev, libclang-dev, pkg-config
@@ -91,6 +95,18 @@ if ! command -v npm >/dev/null 2>&1; then
 else
     npm_install tests/e2e/claude-code "the pinned Claude Code CLI"
     npm_install tests/e2e/browser "the WebDriver client (selenium-webdriver)"
+fi
+
+native="tests/e2e/claude-code-native"
+want="$(sha256sum "$native/requirements.txt" | cut -d' ' -f1)"
+if [[ "$want" == "$(cat "$native/site/.requirements.stamp" 2>/dev/null || true)" ]]; then
+    say "the native Claude Code already installed in $native/site"
+else
+    say "installing the native Claude Code (claude-agent-sdk wheel) into $native/site"
+    rm -rf "$native/site"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
+        --target "$native/site" -r "$native/requirements.txt"
+    printf '%s\n' "$want" > "$native/site/.requirements.stamp"
 fi
 
 if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then

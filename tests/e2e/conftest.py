@@ -356,7 +356,7 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
     """make_policy(changes=None, text=None, name=None) -> Path of a policy file.
 
     Default: envoy/policy.yaml with identity.providers = the test issuer and without its
-    approvals, audit and budgets (their tests add them back with a service of their own:
+    approvals (and the tool rules that send calls for approval), audit and budgets (their tests add them back with a service of their own:
     test_approvals.py, test_audit.py, test_audit_trail.py, test_budgets.py).
     `changes` is deep-merged into that; `text` writes the given text verbatim instead (for
     invalid-policy tests).
@@ -369,6 +369,10 @@ def make_policy(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer):
         del base["credentials"][name]
     for role in base["roles"].values():
         role.pop("approval", None)
+        # Tool rules that send a call for approval need the role's approval (tests add it back).
+        tools = role.get("tools", {})
+        if "rules" in tools:
+            tools["rules"] = [r for r in tools["rules"] if r.get("action") != "approve"]
         role.pop("budgets", None)  # the demo's small daily budgets: test_budgets.py sets its own
     base["identity"]["providers"] = [{
         "name": "test", "issuer": issuer.issuer, "audiences": [TEST_AUDIENCE],
@@ -774,22 +778,28 @@ def png_pixels(path: Path) -> tuple[int, int, int, list[bytes]]:
 # the real Claude Code CLI (tests/e2e/test_claude_code.py, test_audit_trail.py)
 
 CLAUDE = REPO / "tests" / "e2e" / "claude-code" / "node_modules" / ".bin" / "claude"
+# The newest Claude Code: the native binary the claude-agent-sdk wheel bundles
+# (tests/e2e/claude-code-native/requirements.txt; tests/e2e/test_claude_code_tools.py).
+CLAUDE_NATIVE = (REPO / "tests" / "e2e" / "claude-code-native" / "site" / "claude_agent_sdk"
+                 / "_bundled" / "claude")
 
 
 def run_claude(gateway: Gateway, token: str, prompt: str, home: Path,
-               *args: str) -> subprocess.CompletedProcess:
+               *args: str, binary: Path = CLAUDE) -> subprocess.CompletedProcess:
     """`claude -p prompt *args` pointed at the gateway the way the README tells users to
     (ANTHROPIC_BASE_URL + ANTHROPIC_AUTH_TOKEN + CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1), with
     HOME and the working directory at `home` (where it keeps its sessions: --resume needs the same
-    home)."""
-    if not CLAUDE.exists():
-        pytest.fail(f"{CLAUDE} is missing: run `make build` (scripts/bootstrap.sh installs it)",
+    home). `binary`: which Claude Code (CLAUDE, or CLAUDE_NATIVE)."""
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `make build` (scripts/bootstrap.sh installs it)",
                     pytrace=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
     env.update(HOME=str(home), ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_AUTH_TOKEN=token,
                CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1",
-               NO_PROXY="127.0.0.1", CI="true")
-    return subprocess.run([str(CLAUDE), "-p", prompt, *args], env=env, cwd=home,
+               NO_PROXY="127.0.0.1", CI="true",
+               # Lets `--permission-mode bypassPermissions` run as root (tests run as root in CI).
+               IS_SANDBOX="1")
+    return subprocess.run([str(binary), "-p", prompt, *args], env=env, cwd=home,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 

@@ -223,8 +223,9 @@ STRICT_PROFILE = {
 
 @pytest.fixture(scope="module")
 def strict_gw(gateway_factory, make_policy, tmp_path_factory):
-    """developer (group eng) has the `strict` profile; `unscanned` (group raw) has `off`; masks
-    are keyed by the `masking` credential (dlp.mask_key), not by the upstream key."""
+    """developer (group eng) has the `strict` profile and no tool rules; `unscanned` (group raw)
+    has `off`; masks are keyed by the `masking` credential (dlp.mask_key), not by the upstream
+    key."""
     base = make_policy.base
     key_file = tmp_path_factory.mktemp("mask-key") / "mask-key"
     key_file.write_text(STRICT_MASK_SECRET + "\n")
@@ -232,7 +233,8 @@ def strict_gw(gateway_factory, make_policy, tmp_path_factory):
     return gateway_factory(make_policy({
         "credentials": {"masking": {"env": "WARDEN_E2E_MASK_KEY"}},
         "dlp": {"mask_key": "masking", "profiles": {"strict": STRICT_PROFILE}},
-        "roles": {"developer": {"dlp": "strict"},
+        # The DLP path alone: tool rules would hold a call whole until judged (test_tool_rules.py).
+        "roles": {"developer": {"dlp": "strict", "tools": {"rules": []}},
                   "unscanned": {**base["roles"]["developer"], "dlp": "off"}},
         "bindings": base["bindings"] + [{"group": "raw", "role": "unscanned"}],
     }), extra_args=["--credential-file", f"WARDEN_E2E_MASK_KEY={key_file}"])

@@ -36,6 +36,15 @@ REFUSAL = (f'warden: budget_exhausted: budget "{BUDGET}" (role developer): 0 of 
            "this request needs an estimated 700; it resets at 2026-12-08T00:00:00Z")
 
 
+@pytest.fixture(scope="module")
+def gateway(gateway_factory, make_policy):
+    """The e2e gateway without the demo's tool rules. The fixtures stand in for Warden's own cut,
+    which the gateway applies after the tool-call hold (docs/tools.md), so they are served to a
+    role whose answers are not held: a governed role would hold the cut call (and the error
+    inside it) until the call ended."""
+    return gateway_factory(make_policy({"roles": {"developer": {"tools": {"rules": []}}}}))
+
+
 def fixture(name: str) -> str:
     return (FIXTURES / f"{name}.sse").read_text()
 
