@@ -138,6 +138,34 @@ def test_a_denied_bash_command_is_shown_to_the_user_and_never_runs(stack, token,
     assert json.loads(call["input"])["command"] == command  # the input's JSON text, masked
 
 
+def test_rm_rf_inside_the_working_tree_runs_and_outside_it_is_refused(stack, token, upstream, script,
+                                                                      tmp_path):
+    """The demo's rm_outside_workspace rule reads the working directory Claude Code states (2.1: in
+    a system message inside `messages`)."""
+    service, gateway = stack
+    home = tmp_path / "repo"
+    (home / "build").mkdir(parents=True)
+    (home / "build" / "app.bin").write_text("old build\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    session = str(uuid.uuid4())
+    script("Cleaning.", tool={"name": "Bash", "input": {"command": "rm -rf build"}})
+    done = claude(gateway, token, "clean the build", home, "--session-id", session)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (home / "build").exists(), done.stdout
+    [call] = [c for r in records_of(service, session, 2) for c in calls_in(r)]
+    assert (call["outcome"], call["rule"]) == ("allowed", None), call
+
+    session = str(uuid.uuid4())
+    script("Cleaning more.", tool={"name": "Bash", "input": {"command": f"rm -rf {outside}"}})
+    done = claude(gateway, token, "clean everything", home, "--session-id", session)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert outside.exists(), "a deletion outside the working tree must never run"
+    assert "rm_outside_workspace" in done.stdout, done.stdout + done.stderr
+    [call] = [c for r in records_of(service, session, 1) for c in calls_in(r)]
+    assert (call["outcome"], call["rule"]) == ("denied", "rm_outside_workspace"), call
+
+
 def approve_a_held_write(stack, token: str, lead: str, script, home: Path, target: Path,
                          content: str, session: str, **approval: Any) -> None:
     """Claude proposes to Write `content` to `target`, which an approve rule holds: once its review

@@ -25,6 +25,7 @@ use super::hold::{calls_in_message, rewrite_message, Decision, ToolHold};
 use super::{CallContext, Judgement, ToolAction, ToolCall};
 use crate::core::approval::excerpt;
 use crate::core::audit::record::{ApprovalView, ToolCallRecord};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Longest piece of a call's input quoted in a refusal text, in characters.
@@ -479,9 +480,9 @@ pub fn session_of(header: Option<&str>, body: &[u8]) -> Option<String> {
 
 /// The gist a request body gives before its other facts are known: the declared workspace,
 /// the newest message (when at most [`MAX_KEPT_MESSAGE_BYTES`]) and the message count.
-pub fn gist_of(messages: &[&serde_json::value::RawValue], system: Option<&serde_json::value::RawValue>) -> RequestGist {
+pub fn gist_of(messages: &[&RawValue], system: Option<&RawValue>) -> RequestGist {
     RequestGist {
-        workspace: workspace_of(system),
+        workspace: workspace_of(system, messages),
         newest_message: messages
             .last()
             .map(|m| m.get())
@@ -492,23 +493,39 @@ pub fn gist_of(messages: &[&serde_json::value::RawValue], system: Option<&serde_
     }
 }
 
-/// The working directory a system prompt declares: the first line starting with one of
-/// [`WORKSPACE_PREFIXES`] whose value is an absolute path of at most [`MAX_WORKSPACE_BYTES`].
-/// `system` is the request's raw `system` (a string or text blocks); the prompt is parsed only
-/// when its raw text names a prefix.
-pub fn workspace_of(system: Option<&serde_json::value::RawValue>) -> Option<String> {
-    let raw = system?.get();
-    if !WORKSPACE_PREFIXES.iter().any(|prefix| raw.contains(prefix)) {
-        return None;
+/// The working directory the request declares: in its `system` prompt (Claude Code 2.0's
+/// `<env>` section), else in a message with role `system` inside `messages` (Claude Code 2.1's
+/// `# Environment` text). The first line starting with one of [`WORKSPACE_PREFIXES`] whose value
+/// is an absolute path of at most [`MAX_WORKSPACE_BYTES`] counts. Texts are parsed only when their
+/// raw JSON names a prefix; user and assistant turns are never read (a tool result quoting
+/// "Working directory: /" must not move the workspace).
+pub fn workspace_of(system: Option<&RawValue>, messages: &[&RawValue]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct SystemMessage<'a> {
+        #[serde(borrow)]
+        role: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        content: Option<&'a RawValue>,
     }
-    let value: Value = serde_json::from_str(raw).ok()?;
+    let names_a_prefix = |raw: &RawValue| WORKSPACE_PREFIXES.iter().any(|prefix| raw.get().contains(prefix));
+    system.filter(|raw| names_a_prefix(raw)).and_then(workspace_in).or_else(|| {
+        messages.iter().filter(|raw| names_a_prefix(raw)).find_map(|raw| {
+            let message: SystemMessage = serde_json::from_str(raw.get()).ok()?;
+            (message.role.as_deref() == Some("system")).then_some(message.content?).and_then(workspace_in)
+        })
+    })
+}
+
+/// The workspace line in one system text (a string or text blocks).
+fn workspace_in(raw: &RawValue) -> Option<String> {
+    let value: Value = serde_json::from_str(raw.get()).ok()?;
     let texts: Vec<&str> = match &value {
         Value::String(text) => vec![text.as_str()],
         Value::Array(blocks) => blocks.iter().filter_map(|b| b.get("text")).filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
     texts.iter().flat_map(|text| text.lines()).find_map(|line| {
-        let line = line.trim_start();
+        let line = line.trim_start().trim_start_matches("- ");
         let value = WORKSPACE_PREFIXES.iter().find_map(|prefix| line.strip_prefix(prefix))?.trim();
         let absolute = value.starts_with('/') || value.get(1..3) == Some(":\\");
         (absolute && value.len() <= MAX_WORKSPACE_BYTES).then(|| value.to_string())
@@ -558,18 +575,36 @@ mod tests {
         let system = raw(
             r#"[{"type":"text","text":"You are Claude Code."},{"type":"text","text":"<env>\nWorking directory: /home/me/repo\nIs directory a git repo: Yes\n</env>"}]"#,
         );
-        assert_eq!(workspace_of(Some(&system)).as_deref(), Some("/home/me/repo"));
+        assert_eq!(workspace_of(Some(&system), &[]).as_deref(), Some("/home/me/repo"));
         let string = raw(r#""Primary working directory: /srv/app\n""#);
-        assert_eq!(workspace_of(Some(&string)).as_deref(), Some("/srv/app"));
+        assert_eq!(workspace_of(Some(&string), &[]).as_deref(), Some("/srv/app"));
+    }
+
+    #[test]
+    fn claude_code_2_1_declares_its_workspace_in_a_system_message() {
+        let environment = raw(
+            r##"{"role":"system","content":"# Environment\n - Primary working directory: /home/me/repo\n - Platform: linux"}"##,
+        );
+        let user = raw(r#"{"role":"user","content":"hello"}"#);
+        assert_eq!(workspace_of(None, &[&environment, &user]).as_deref(), Some("/home/me/repo"));
+        let system = raw(r#""Working directory: /srv/app""#);
+        assert_eq!(workspace_of(Some(&system), &[&environment]).as_deref(), Some("/srv/app"), "system comes first");
+    }
+
+    #[test]
+    fn a_user_turn_or_tool_result_never_declares_the_workspace() {
+        let quoted = raw(r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"Working directory: /"}]}"#);
+        let said = raw(r#"{"role":"user","content":"Primary working directory: /"}"#);
+        assert_eq!(workspace_of(None, &[&quoted, &said]), None);
     }
 
     #[test]
     fn no_workspace_without_an_absolute_declared_directory() {
-        assert_eq!(workspace_of(None), None);
-        assert_eq!(workspace_of(Some(&raw(r#""You are helpful.""#))), None);
-        assert_eq!(workspace_of(Some(&raw(r#""Working directory: relative/dir""#))), None);
+        assert_eq!(workspace_of(None, &[]), None);
+        assert_eq!(workspace_of(Some(&raw(r#""You are helpful.""#)), &[]), None);
+        assert_eq!(workspace_of(Some(&raw(r#""Working directory: relative/dir""#)), &[]), None);
         let long = format!(r#""Working directory: /{}""#, "a".repeat(MAX_WORKSPACE_BYTES));
-        assert_eq!(workspace_of(Some(&raw(&long))), None);
+        assert_eq!(workspace_of(Some(&raw(&long)), &[]), None);
     }
 
     #[test]
