@@ -10,16 +10,13 @@
 
 mod common;
 
-use common::exchange::{json_headers, post, record_once, respond, verified};
+use common::exchange::{json_headers, post, record_once, respond, verified, DEMO_IDENTITY};
 use serde_json::{json, Value};
 use warden::core::audit::trail::Ending;
 use warden::core::exchange::{BodyStep, Exchange, Gateway};
 
+/// The policy after [`DEMO_IDENTITY`].
 const POLICY: &str = r#"
-version: 1
-identity:
-  providers:
-    - { name: demo, issuer: warden-demo, audiences: [warden], jwks: { file: jwks.json } }
 credentials:
   anthropic: { env: ANTHROPIC_API_KEY }
   audit-token: { env: WARDEN_AUDIT_TOKEN }
@@ -54,7 +51,7 @@ const SECRET: &str = "AKIA2E0A8F3B244C9986";
 
 fn gateway() -> Gateway {
     let keys = [("ANTHROPIC_API_KEY", "sk-ant-test-key"), ("WARDEN_AUDIT_TOKEN", "audit-token")];
-    Gateway::new(POLICY, |name| keys.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+    Gateway::new(&format!("{DEMO_IDENTITY}{POLICY}"), |name| keys.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
 }
 
 fn ending() -> Ending {

@@ -781,6 +781,12 @@ impl Exchange {
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
         self.note_tool_results(gateway, results);
+        if governs {
+            let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
+            let metadata = verdict.outline.params.iter().find(|(name, _)| name == "metadata");
+            let metadata = metadata.and_then(|(_, range)| forwarded.get(range.clone()));
+            gist.session = govern::session_of(self.session_header.as_deref(), metadata);
+        }
         if let (Some(trail), Some(names)) = (self.trail.as_mut(), gateway.audit_blobs.as_ref()) {
             let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
             let outline = std::mem::take(&mut verdict.outline);
@@ -795,7 +801,6 @@ impl Exchange {
             gist.max_tokens = verdict.max_tokens;
             gist.body_bytes = body.len() as u64;
             gist.mcp_servers = verdict.mcp_servers;
-            gist.session = govern::session_of(self.session_header.as_deref(), body);
             self.tools = Some(Box::new(ToolTrack { gist, ..ToolTrack::default() }));
         }
         if kind == BodyKind::Messages && (!role.budgets.is_empty() || gateway.policy.pricing.is_some()) {

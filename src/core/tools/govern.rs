@@ -462,17 +462,14 @@ pub struct RequestGist {
     pub session: Option<String>,
 }
 
-/// The agent session of a request: Claude Code's session header, else the session inside the
-/// body's `metadata.user_id` (read only when the header is missing).
-pub fn session_of(header: Option<&str>, body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Metadata {
-        metadata: Option<serde_json::Map<String, Value>>,
-    }
+/// The agent session of a request: Claude Code's session header, else the session inside
+/// `metadata.user_id` (`metadata` is the raw JSON of the body's `metadata` field, read only when
+/// the header is missing).
+pub fn session_of(header: Option<&str>, metadata: Option<&[u8]>) -> Option<String> {
     if let Some(session) = crate::core::audit::record::session_id(header, None) {
         return Some(session);
     }
-    let metadata = serde_json::from_slice::<Metadata>(body).ok()?.metadata?;
+    let metadata = serde_json::from_slice::<serde_json::Map<String, Value>>(metadata?).ok()?;
     let params: serde_json::Map<String, Value> =
         [("metadata".to_string(), Value::Object(metadata))].into_iter().collect();
     crate::core::audit::record::session_id(None, Some(&params))
@@ -509,7 +506,13 @@ pub fn workspace_of(system: Option<&RawValue>, messages: &[&RawValue]) -> Option
     }
     let names_a_prefix = |raw: &RawValue| WORKSPACE_PREFIXES.iter().any(|prefix| raw.get().contains(prefix));
     system.filter(|raw| names_a_prefix(raw)).and_then(workspace_in).or_else(|| {
-        messages.iter().filter(|raw| names_a_prefix(raw)).find_map(|raw| {
+        // Only a message whose first bytes name the system role is read (Claude Code writes
+        // `role` first): the history's other turns are not scanned at all.
+        let system_role = |raw: &&&RawValue| {
+            let head = raw.get().as_bytes();
+            head.get(..head.len().min(48)).is_some_and(|h| h.windows(8).any(|w| w == b"\"system\""))
+        };
+        messages.iter().filter(system_role).filter(|raw| names_a_prefix(raw)).find_map(|raw| {
             let message: SystemMessage = serde_json::from_str(raw.get()).ok()?;
             (message.role.as_deref() == Some("system")).then_some(message.content?).and_then(workspace_in)
         })
@@ -596,6 +599,17 @@ mod tests {
         let quoted = raw(r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"Working directory: /"}]}"#);
         let said = raw(r#"{"role":"user","content":"Primary working directory: /"}"#);
         assert_eq!(workspace_of(None, &[&quoted, &said]), None);
+    }
+
+    #[test]
+    fn the_session_is_the_header_else_the_one_inside_metadata_user_id() {
+        let metadata = br#"{"user_id":"{\"device_id\":\"d\",\"session_id\":\"s-21\"}"}"#;
+        assert_eq!(session_of(None, Some(metadata)).as_deref(), Some("s-21"));
+        assert_eq!(session_of(Some("s-header"), Some(metadata)).as_deref(), Some("s-header"));
+        let older = br#"{"user_id":"user_abc_account_x_session_s-20"}"#;
+        assert_eq!(session_of(None, Some(older)).as_deref(), Some("s-20"));
+        assert_eq!(session_of(None, Some(b"[1]")), None);
+        assert_eq!(session_of(None, None), None);
     }
 
     #[test]
