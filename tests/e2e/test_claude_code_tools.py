@@ -141,7 +141,7 @@ def test_a_denied_bash_command_is_shown_to_the_user_and_never_runs(stack, token,
 def test_rm_rf_inside_the_working_tree_runs_and_outside_it_is_refused(stack, token, upstream, script,
                                                                       tmp_path):
     """The demo's rm_outside_workspace rule reads the working directory Claude Code states (2.1: in
-    a system message inside `messages`)."""
+    a `<system-reminder>` of the first message)."""
     service, gateway = stack
     home = tmp_path / "repo"
     (home / "build").mkdir(parents=True)

@@ -490,44 +490,67 @@ pub fn gist_of(messages: &[&RawValue], system: Option<&RawValue>) -> RequestGist
     }
 }
 
-/// The working directory the request declares: in its `system` prompt (Claude Code 2.0's
-/// `<env>` section), else in a message with role `system` inside `messages` (Claude Code 2.1's
-/// `# Environment` text). The first line starting with one of [`WORKSPACE_PREFIXES`] whose value
-/// is an absolute path of at most [`MAX_WORKSPACE_BYTES`] counts. Texts are parsed only when their
-/// raw JSON names a prefix; user and assistant turns are never read (a tool result quoting
-/// "Working directory: /" must not move the workspace).
+/// The working directory the request declares, from Claude Code's environment text: in the
+/// `system` prompt (2.0's `<env>` section), else in a message with role `system`, else in a
+/// `<system-reminder>` text block of the conversation's first message (2.1's `# Environment`,
+/// which stays the first message for the whole session). The first line starting with one of
+/// [`WORKSPACE_PREFIXES`] (after an optional `- `) whose value is an absolute path of at most
+/// [`MAX_WORKSPACE_BYTES`] counts. Texts are parsed only when their raw JSON names a prefix; later
+/// turns, tool results and plain text blocks are never read (a tool result or a fetched page
+/// quoting "Working directory: /" must not move the workspace).
 pub fn workspace_of(system: Option<&RawValue>, messages: &[&RawValue]) -> Option<String> {
     #[derive(serde::Deserialize)]
-    struct SystemMessage<'a> {
+    struct Message<'a> {
         #[serde(borrow)]
         role: Option<std::borrow::Cow<'a, str>>,
         #[serde(borrow)]
         content: Option<&'a RawValue>,
     }
     let names_a_prefix = |raw: &RawValue| WORKSPACE_PREFIXES.iter().any(|prefix| raw.get().contains(prefix));
-    system.filter(|raw| names_a_prefix(raw)).and_then(workspace_in).or_else(|| {
-        // Only a message whose first bytes name the system role is read (Claude Code writes
-        // `role` first): the history's other turns are not scanned at all.
-        let system_role = |raw: &&&RawValue| {
-            let head = raw.get().as_bytes();
-            head.get(..head.len().min(48)).is_some_and(|h| h.windows(8).any(|w| w == b"\"system\""))
-        };
-        messages.iter().filter(system_role).filter(|raw| names_a_prefix(raw)).find_map(|raw| {
-            let message: SystemMessage = serde_json::from_str(raw.get()).ok()?;
-            (message.role.as_deref() == Some("system")).then_some(message.content?).and_then(workspace_in)
+    // Claude Code writes `role` first: a message whose first bytes do not name the system role
+    // is not scanned at all, unless it is the first.
+    let system_role = |raw: &RawValue| {
+        let head = raw.get().as_bytes();
+        head.get(..head.len().min(48)).is_some_and(|h| h.windows(8).any(|w| w == b"\"system\""))
+    };
+    system.filter(|raw| names_a_prefix(raw)).and_then(|raw| workspace_in(raw, Texts::All)).or_else(|| {
+        let candidates = messages.iter().enumerate().filter(|(i, raw)| *i == 0 || system_role(raw));
+        candidates.filter(|(_, raw)| names_a_prefix(raw)).find_map(|(i, raw)| {
+            let message: Message = serde_json::from_str(raw.get()).ok()?;
+            let texts = match message.role.as_deref() {
+                Some("system") => Texts::All,
+                Some("user") if i == 0 => Texts::Reminders,
+                _ => return None,
+            };
+            workspace_in(message.content?, texts)
         })
     })
 }
 
-/// The workspace line in one system text (a string or text blocks).
-fn workspace_in(raw: &RawValue) -> Option<String> {
+/// Which texts of a content may declare the workspace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Texts {
+    /// Every text (a system prompt).
+    All,
+    /// Only texts that start with `<system-reminder>` (what the client itself adds to a turn).
+    Reminders,
+}
+
+/// The workspace line in one content (a string or blocks; only `text` blocks are read).
+fn workspace_in(raw: &RawValue, texts: Texts) -> Option<String> {
     let value: Value = serde_json::from_str(raw.get()).ok()?;
-    let texts: Vec<&str> = match &value {
+    let all: Vec<&str> = match &value {
         Value::String(text) => vec![text.as_str()],
-        Value::Array(blocks) => blocks.iter().filter_map(|b| b.get("text")).filter_map(Value::as_str).collect(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text"))
+            .filter_map(Value::as_str)
+            .collect(),
         _ => Vec::new(),
     };
-    texts.iter().flat_map(|text| text.lines()).find_map(|line| {
+    let readable = |text: &&&str| texts == Texts::All || text.trim_start().starts_with("<system-reminder>");
+    all.iter().filter(readable).flat_map(|text| text.lines()).find_map(|line| {
         let line = line.trim_start().trim_start_matches("- ");
         let value = WORKSPACE_PREFIXES.iter().find_map(|prefix| line.strip_prefix(prefix))?.trim();
         let absolute = value.starts_with('/') || value.get(1..3) == Some(":\\");
@@ -595,10 +618,24 @@ mod tests {
     }
 
     #[test]
-    fn a_user_turn_or_tool_result_never_declares_the_workspace() {
-        let quoted = raw(r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"Working directory: /"}]}"#);
-        let said = raw(r#"{"role":"user","content":"Primary working directory: /"}"#);
-        assert_eq!(workspace_of(None, &[&quoted, &said]), None);
+    fn claude_code_2_1_declares_its_workspace_in_a_reminder_of_the_first_message() {
+        let first = raw(
+            r##"{"role":"user","content":[{"type":"text","text":"<system-reminder>\n# Environment\n - Primary working directory: /home/me/repo\n</system-reminder>"},{"type":"text","text":"hi"}]}"##,
+        );
+        assert_eq!(workspace_of(None, &[&first]).as_deref(), Some("/home/me/repo"));
+    }
+
+    #[test]
+    fn later_turns_tool_results_and_plain_texts_never_declare_the_workspace() {
+        let plain = raw(r#"{"role":"user","content":"Primary working directory: /"}"#);
+        let quoted = raw(
+            r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"<system-reminder>Working directory: /"}]}]}"#,
+        );
+        let reminder = raw(r#"{"role":"user","content":[{"type":"text","text":"<system-reminder>\nWorking directory: /"}]}"#);
+        assert_eq!(workspace_of(None, &[&plain]), None, "a plain text of the first turn");
+        assert_eq!(workspace_of(None, &[&quoted]), None, "a tool result");
+        assert_eq!(workspace_of(None, &[&plain, &reminder]), None, "a later turn");
+        assert_eq!(workspace_of(None, &[&reminder]).as_deref(), Some("/"));
     }
 
     #[test]
