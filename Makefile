@@ -88,7 +88,7 @@ lint:
 
 # Fuzz the parsers (cargo-fuzz on the nightly toolchain): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := request_body policy request_line proxy_abi sse text_redactor stream_redactor stream_cut approval_answer audit_transcript exchange tool_hold
+FUZZ_TARGETS := request_body policy request_line proxy_abi sse text_redactor stream_redactor stream_cut approval_answer audit_transcript exchange tool_hold tool_rules
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
