@@ -767,7 +767,7 @@ impl Exchange {
         let mut results = Examined::default();
         let checked = check_body_with(role, kind, body, |text, messages, system| {
             if governs {
-                gist = govern::gist_of(messages, system);
+                gist = govern::gist_of(messages, system, role.approval.is_some());
             }
             if wants_digests {
                 digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
@@ -781,7 +781,8 @@ impl Exchange {
             Err(denial) => return BodyStep::Reply(self.refuse(denial)),
         };
         self.note_tool_results(gateway, results);
-        if governs {
+        if governs && role.approval.is_some() {
+            // Only a call held for a human needs the session (a session grant covers it).
             let forwarded = verdict.rewritten.as_deref().unwrap_or(body);
             let metadata = verdict.outline.params.iter().find(|(name, _)| name == "metadata");
             let metadata = metadata.and_then(|(_, range)| forwarded.get(range.clone()));

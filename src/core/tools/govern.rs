@@ -476,12 +476,14 @@ pub fn session_of(header: Option<&str>, metadata: Option<&[u8]>) -> Option<Strin
 }
 
 /// The gist a request body gives before its other facts are known: the declared workspace,
-/// the newest message (when at most [`MAX_KEPT_MESSAGE_BYTES`]) and the message count.
-pub fn gist_of(messages: &[&RawValue], system: Option<&RawValue>) -> RequestGist {
+/// the message count and — only when a call may be held for a human (`approvals`), since only
+/// the approver's excerpt reads it — the newest message (when at most [`MAX_KEPT_MESSAGE_BYTES`]).
+pub fn gist_of(messages: &[&RawValue], system: Option<&RawValue>, approvals: bool) -> RequestGist {
     RequestGist {
         workspace: workspace_of(system, messages),
         newest_message: messages
             .last()
+            .filter(|_| approvals)
             .map(|m| m.get())
             .filter(|m| m.len() <= MAX_KEPT_MESSAGE_BYTES)
             .map(str::to_string),
