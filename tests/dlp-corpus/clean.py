@@ -118,15 +118,19 @@ def placeholders(rng):
         "password: \"<password>\"",
         "api_key: REPLACE_ME",
     ]
-    pem = "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----"
+    label = pick(rng, "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY")
+    body = pick(rng, "...", "<your private key>", "MIIEvQIBADANBg...", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "(paste the key here)")
+    pem = f"-----BEGIN {label}-----\n{body}\n-----END {label}-----"
+    app = rng.choice(WORDS)
+    region = pick(rng, "us-west-2", "eu-central-1", "ap-southeast-1", "us-east-1")
     shape = rng.randrange(4)
     if shape == 0:
         return "# .env.example — copy to .env and fill in\n" + "\n".join(rng.sample(lines, rng.randint(3, 7)))
     if shape == 1:
-        return "Put your key in the config:\n\n" + fenced("yaml", [f"{rng.choice(WORDS)}:", "  api_key: ${API_KEY}", "  secret: <secret>", "  token: YOUR_TOKEN_HERE"])
+        return f"Put your key in the config:\n\n" + fenced("yaml", [f"{app}:", f"  api_key: ${{{var}}}", f"  secret: <{app}-secret>", "  token: YOUR_TOKEN_HERE", f"  region: {region}"])
     if shape == 2:
-        return f"Paste your private key into `key.pem`:\n\n```\n{pem}\n```\n\nThen run `chmod 600 key.pem`."
-    return "Example from the AWS docs:\n\n" + fenced("ini", ["[default]", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "region = us-west-2"])
+        return f"Paste your private key into `{app}.pem`:\n\n```\n{pem}\n```\n\nThen run `chmod 600 {app}.pem`."
+    return "Example from the AWS docs:\n\n" + fenced("ini", [f"[{pick(rng, 'default', app, 'profile ' + app)}]", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", f"region = {region}"])
 
 
 def lockfiles(rng):
@@ -150,28 +154,25 @@ def lockfiles(rng):
 
 
 def hashes_ids(rng):
-    shape = rng.randrange(6)
-    if shape == 0:
-        return "\n".join(f"commit {hexdigest(rng, 160)}\nAuthor: Dev <dev@example.com>\nDate:   Mon Mar {rng.randint(1, 28)} 10:{rng.randint(10, 59)}:00 2025\n\n    {rng.choice(WORDS).title()}: fix retries\n" for _ in range(rng.randint(1, 2)))
-    if shape == 1:
-        return "\n".join(f"{hexdigest(rng, 256)}  dist/{rng.choice(WORDS)}-{semver(rng)}.tar.gz" for _ in range(rng.randint(1, 4)))
-    if shape == 2:
-        return "\n".join(f"{k}: {v}" for k, v in [("request_id", uid(rng)), ("trace_id", hexdigest(rng, 128)), ("span_id", hexdigest(rng, 64)), ("etag", f'"{hexdigest(rng, 128)}"')])
-    if shape == 3:
-        return f"image: registry.example.com/{rng.choice(WORDS)}@sha256:{hexdigest(rng, 256)}\n# md5 {hexdigest(rng, 128)} sha1 {hexdigest(rng, 160)}"
-    if shape == 4:
-        return f"Digest: SHA-256={b64digest(rng, 32)}\nContent-MD5: {b64digest(rng, 16)}"
-    return f"Merged {hexdigest(rng, 40)[:7]}..{hexdigest(rng, 40)[:7]} into main; see {uid(rng)} for the run."
+    shapes = [
+        lambda: "\n".join(f"commit {hexdigest(rng, 160)}\nAuthor: Dev <dev@example.com>\nDate:   Mon Mar {rng.randint(1, 28)} 10:{rng.randint(10, 59)}:00 2025\n\n    {rng.choice(WORDS).title()}: fix retries\n" for _ in range(rng.randint(1, 2))),
+        lambda: "\n".join(f"{hexdigest(rng, 256)}  dist/{rng.choice(WORDS)}-{semver(rng)}.tar.gz" for _ in range(rng.randint(1, 4))),
+        lambda: "\n".join(f"{k}: {v}" for k, v in [("request_id", uid(rng)), ("trace_id", hexdigest(rng, 128)), ("span_id", hexdigest(rng, 64)), ("etag", f'"{hexdigest(rng, 128)}"')]),
+        lambda: f"image: registry.example.com/{rng.choice(WORDS)}@sha256:{hexdigest(rng, 256)}\n# md5 {hexdigest(rng, 128)} sha1 {hexdigest(rng, 160)}",
+        lambda: f"Digest: SHA-256={b64digest(rng, 32)}\nContent-MD5: {b64digest(rng, 16)}",
+        lambda: f"Merged {hexdigest(rng, 40)[:7]}..{hexdigest(rng, 40)[:7]} into main; see {uid(rng)} for the run.",
+    ]
+    return rng.choice(shapes)()
 
 
 def data_uris(rng):
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + rng.randbytes(rng.randint(60, 600))).decode()
-    shape = rng.randrange(3)
-    if shape == 0:
-        return f'<img alt="{rng.choice(WORDS)} logo" src="data:image/png;base64,{png}" width="32">'
-    if shape == 1:
-        return f".icon-{rng.choice(WORDS)} {{\n  background-image: url(data:image/png;base64,{png});\n}}"
-    return f"![diagram](data:image/png;base64,{png})"
+    return pick(
+        rng,
+        f'<img alt="{rng.choice(WORDS)} logo" src="data:image/png;base64,{png}" width="32">',
+        f".icon-{rng.choice(WORDS)} {{\n  background-image: url(data:image/png;base64,{png});\n}}",
+        f"![diagram](data:image/png;base64,{png})",
+    )
 
 
 def test_vectors(rng):

@@ -15,7 +15,9 @@
 //!   touched a private part but 8 or more of its characters remain; **missed** otherwise. The
 //!   detectors whose findings touched the private parts are counted per kind ("caught by").
 //! * a clean text is a **false positive** when its output differs from it (or it was blocked).
-//! * throughput: bytes of all texts over the time of the one-shot redactions alone.
+//! * throughput: after scoring, the one-shot redactions of all texts are timed again in
+//!   [`SPEED_ROUNDS`] rounds and the fastest round counts (a shared machine's other work only
+//!   ever slows a round down).
 //! * streaming ≡ one-shot: each text is also pushed through a [`TextStream`] in
 //!   [`CHUNKINGS`] seeded random chunkings (pieces of 1 byte up to a few hundred, cut at character
 //!   boundaries); the concatenated output must equal the one-shot output byte for byte (or both
@@ -41,6 +43,8 @@ pub const EXIT_STREAM_DIFFERS: u8 = 5;
 pub const LEAK_WINDOW: usize = 8;
 /// The largest piece of each streamed chunking, in bytes: tiny, middling and large pieces.
 pub const CHUNKINGS: [usize; 3] = [8, 64, 400];
+/// Rounds of the throughput measurement (the fastest counts).
+pub const SPEED_ROUNDS: usize = 5;
 /// Ids of missed or partial samples shown per kind in the terminal table (`--json` has them all).
 const IDS_SHOWN: usize = 3;
 
@@ -143,7 +147,7 @@ pub struct CleanScore {
 pub struct Throughput {
     /// Bytes redacted.
     pub bytes: u64,
-    /// Seconds spent in the one-shot redactions.
+    /// Seconds of the fastest round of one-shot redactions of every text.
     pub seconds: f64,
     /// Megabytes (10⁶ bytes) per second.
     pub mb_per_s: f64,
@@ -282,16 +286,16 @@ struct Evaluation<'r> {
     report: Report,
     scratch: Scratch,
     seed: u64,
+    /// Every text, for the throughput rounds.
+    texts: Vec<String>,
 }
 
 impl<'r> Evaluation<'r> {
-    /// Redacts `text` once (timed) and streamed; returns the one-shot result and its tally.
+    /// Redacts `text` once and streamed; returns the one-shot result and its tally.
     fn redact(&mut self, id: &serde_json::Value, text: &str) -> (Result<String, Blocked>, Tally) {
         let mut tally = Tally::default();
-        let started = Instant::now();
         let one_shot = redact(self.redaction, text, &mut tally).map(std::borrow::Cow::into_owned);
-        self.report.throughput.seconds += started.elapsed().as_secs_f64();
-        self.report.throughput.bytes += text.len() as u64;
+        self.texts.push(text.to_string());
         self.seed += 1;
         self.report.streaming.texts += 1;
         if !streams_alike(self.redaction, text, &one_shot, self.seed) {
@@ -364,7 +368,8 @@ fn read_lines<T: for<'de> Deserialize<'de>>(
 
 /// Evaluates the set in `dir`.
 pub fn evaluate(redaction: &Redaction, dir: &Path) -> Result<Report, String> {
-    let mut evaluation = Evaluation { redaction, report: Report::default(), scratch: Scratch::default(), seed: 0 };
+    let mut evaluation =
+        Evaluation { redaction, report: Report::default(), scratch: Scratch::default(), seed: 0, texts: Vec::new() };
     evaluation.report.streaming.chunkings = CHUNKINGS.len();
     read_lines(&dir.join("secrets.jsonl"), |sample: SecretSample| {
         check_spans(&sample.text, &sample.secrets)?;
@@ -376,10 +381,26 @@ pub fn evaluate(redaction: &Redaction, dir: &Path) -> Result<Report, String> {
         Ok(())
     })?;
     let mut report = evaluation.report;
-    let throughput = &mut report.throughput;
-    throughput.mb_per_s =
-        if throughput.seconds > 0.0 { throughput.bytes as f64 / 1e6 / throughput.seconds } else { 0.0 };
+    report.throughput = throughput(redaction, &evaluation.texts);
     Ok(report)
+}
+
+/// The one-shot speed over `texts`: the fastest of [`SPEED_ROUNDS`] rounds.
+fn throughput(redaction: &Redaction, texts: &[String]) -> Throughput {
+    let bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
+    let mut fastest = f64::INFINITY;
+    for _ in 0..SPEED_ROUNDS {
+        let mut tally = Tally::default();
+        let started = Instant::now();
+        for text in texts {
+            // The result is discarded; black_box keeps the work from being optimised away.
+            std::hint::black_box(redact(redaction, std::hint::black_box(text), &mut tally).is_ok());
+        }
+        fastest = fastest.min(started.elapsed().as_secs_f64());
+    }
+    let seconds = if fastest.is_finite() { fastest } else { 0.0 };
+    let mb_per_s = if seconds > 0.0 { bytes as f64 / 1e6 / seconds } else { 0.0 };
+    Throughput { bytes, seconds, mb_per_s }
 }
 
 /// Runs the evaluation and prints it (a table, or JSON with `json`).
