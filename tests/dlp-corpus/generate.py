@@ -64,14 +64,24 @@ def load_kinds(families: list[str], extra: list[Path]) -> list[Kind]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         kinds.extend(module.KINDS)
-    seen: set[str] = set()
+    categories: dict[str, str] = {}
     for kind in kinds:
-        if kind.id in seen:
-            raise CorpusError(f"kind {kind.id!r} is defined twice")
         if kind.category not in ("credential", "pii"):
             raise CorpusError(f"kind {kind.id!r}: category must be credential or pii, not {kind.category!r}")
-        seen.add(kind.id)
+        if categories.setdefault(kind.id, kind.category) != kind.category:
+            raise CorpusError(f"kind {kind.id!r} is defined with two categories")
     return kinds
+
+
+def shapes(kinds: list[Kind]) -> list[tuple[Kind, str]]:
+    """Each kind with the stem of its sample ids: its id, or `id#2`, `id#3` for further kinds with
+    the same id (several formats one detector catches, such as `ghs_` and `ghu_` tokens)."""
+    seen: dict[str, int] = {}
+    out = []
+    for kind in kinds:
+        seen[kind.id] = seen.get(kind.id, 0) + 1
+        out.append((kind, kind.id if seen[kind.id] == 1 else f"{kind.id}#{seen[kind.id]}"))
+    return out
 
 
 def unmark(marked: str) -> tuple[str, list[dict]]:
@@ -131,9 +141,9 @@ def check_span(private: str, found: str) -> bool:
     return private in candidates
 
 
-def secret_record(kind: Kind, number: int) -> dict:
-    """The `number`th sample of `kind`, wrapped."""
-    rng = random.Random(f"secret/{kind.id}/{number}")
+def secret_record(kind: Kind, stem: str, number: int) -> dict:
+    """The `number`th sample of `kind` (whose sample ids start with `stem`), wrapped."""
+    rng = random.Random(f"secret/{stem}/{number}")
     sample = kind.make(rng)
     value = marked_sample(sample)
     one_line = "\n" not in value
@@ -149,16 +159,16 @@ def secret_record(kind: Kind, number: int) -> dict:
             name = None
     # Spread every kind over the wrappers: consecutive samples take consecutive wrappers from a
     # per-kind starting point.
-    start = random.Random(f"wrappers/{kind.id}").randrange(len(wrappers))
+    start = random.Random(f"wrappers/{stem}").randrange(len(wrappers))
     wrapper_name, wrap = wrappers[(start + number) % len(wrappers)]
     text, spans = unmark(wrap(rng, name, value, kind))
     data = text.encode("utf-8")
     found = [data[s["start"] : s["end"]].decode("utf-8") for s in spans]
     expected = private_parts(sample)
     if len(found) != len(expected) or not all(check_span(p, f) for p, f in zip(expected, found)):
-        raise CorpusError(f"{kind.id}/{number}: the {wrapper_name} wrapper does not keep the private parts intact")
+        raise CorpusError(f"{stem}/{number}: the {wrapper_name} wrapper does not keep the private parts intact")
     return {
-        "id": f"{kind.id}/{number}",
+        "id": f"{stem}/{number}",
         "kind": kind.id,
         "category": kind.category,
         "wrapper": wrapper_name,
@@ -168,7 +178,8 @@ def secret_record(kind: Kind, number: int) -> dict:
 
 
 def per_kind(kinds: list[Kind]) -> int:
-    """Samples per kind: at least MIN_PER_KIND, more while the set is under TARGET_SECRETS."""
+    """Samples per kind (per shape, when several kinds share an id): at least MIN_PER_KIND, more
+    while the set is under TARGET_SECRETS."""
     return max(MIN_PER_KIND, math.ceil(TARGET_SECRETS / max(len(kinds), 1)))
 
 
@@ -194,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CorpusError("no kinds to draw secrets from")
         count = per_kind(kinds)
         args.out.mkdir(parents=True, exist_ok=True)
-        secrets = write_jsonl(args.out / "secrets.jsonl", (secret_record(k, n) for k in kinds for n in range(count)))
+        secrets = write_jsonl(args.out / "secrets.jsonl", (secret_record(k, stem, n) for k, stem in shapes(kinds) for n in range(count)))
         cleans = write_jsonl(args.out / "clean.jsonl", clean.records(CLEAN_PER_CATEGORY))
     except CorpusError as error:
         print(f"generate.py: {error}", file=sys.stderr)

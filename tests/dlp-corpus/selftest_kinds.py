@@ -1,9 +1,9 @@
 """Kinds that exercise the generator and the scorer themselves (tests/dlp_corpus.rs), not a
-family's formats: a prefixed token, a value that needs its name, a multi-line snippet, a one-line
+family's formats: a prefixed token in two shapes (two kinds with one id), a value that needs its name, a multi-line snippet, a one-line
 snippet with two private parts, and private parts with characters JSON escapes (quotes,
 backslashes, newlines) and non-ASCII text. Load with `generate.py --extra`."""
 
-from kinds import ALNUM, UPPER_ALNUM, Kind, Secret, rand, snippet, token
+from kinds import ALNUM, BASE32, Kind, Secret, rand, snippet, token
 
 
 def pem(rng):
@@ -16,7 +16,9 @@ def connection(rng):
 
 
 KINDS = [
-    Kind("selftest-prefixed", "credential", lambda r: token("AKIA", rand(r, UPPER_ALNUM, 16)), ("selftest_key_id",)),
+    Kind("selftest-prefixed", "credential", lambda r: token("AKIA", rand(r, BASE32, 16)), ("selftest_key_id",)),
+    # A second shape of the same kind: its samples are `selftest-prefixed#2/<n>`.
+    Kind("selftest-prefixed", "credential", lambda r: token("ASIA", rand(r, BASE32, 16)), ("selftest_session_key_id",)),
     Kind("selftest-named", "credential", lambda r: Secret(rand(r, ALNUM, 30) + '"\\' + rand(r, ALNUM, 4)), ("SELFTEST_SECRET", "selftest.apiSecret")),
     Kind("selftest-pem", "credential", pem),
     Kind("selftest-connection", "credential", connection, ("DATABASE_URL",)),
