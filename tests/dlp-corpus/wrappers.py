@@ -80,8 +80,10 @@ def fenced(lang: str, lines: list[str]) -> str:
 
 
 def around(rng, pool: list[str], line: str, before: int = 2, after: int = 2) -> list[str]:
-    """`line` between a few noise lines."""
-    return noise(rng, pool, rng.randint(0, before)) + [line] + noise(rng, pool, rng.randint(0, after))
+    """`line` between a few distinct noise lines."""
+    n_before = rng.randint(0, before)
+    lines = noise(rng, pool, n_before + rng.randint(0, after))
+    return lines[:n_before] + [line] + lines[n_before:]
 
 
 # --- secret wrappers -----------------------------------------------------------------------
@@ -203,7 +205,8 @@ def shell_export(rng, name, value, kind):
 
 
 def http_header(rng, name, value, kind):
-    header = pick(rng, "Authorization: Bearer", "Authorization: Token", f"X-{'-'.join(w.capitalize() for w in words(name))}:" if name else "X-Api-Key:")
+    # A named value keeps its name as the header's; a bare one goes where tokens usually go.
+    header = f"X-{'-'.join(w.capitalize() for w in words(name))}:" if name else pick(rng, "Authorization: Bearer", "Authorization: Token", "X-Api-Key:")
     return f"POST /v1/{rng.choice(WORDS)} HTTP/1.1\nHost: {rng.choice(HOSTS)}\n{header} {value}\nContent-Type: application/json\nAccept: */*"
 
 
