@@ -1,8 +1,9 @@
 """structured kinds: credentials inside the structures that carry them (see __init__.py).
 
-Key files, manifests, credential files, connection strings, command lines and headers. Most are
-`Snippet`s: the structure around the secret (user names, hosts, keys of a map) is public, only the
-spans of the secrets are private. Ids are the detectors expected to catch them.
+Key files, manifests, credential files, connection strings, command lines and headers, all
+`Snippet`s: the structure around the secret (BEGIN/END lines, user names, hosts, the keys of a
+map) is public, only the spans of the secrets are private. Ids are the detectors expected to
+catch them.
 """
 
 import base64
@@ -44,24 +45,30 @@ def _b64(text: str) -> str:
 
 
 def _pem_indented(r):
-    body = _pem_body(r, 8).replace("\n", "\n    ")
-    key = f"-----BEGIN RSA PRIVATE KEY-----\n    MIIEpA{body}\n    -----END RSA PRIVATE KEY-----"
-    return snippet("tls:\n  crt: cert.pem\n  key: |\n    {key}\n", key=key)
+    body = "MIIEpA" + _pem_body(r, 8).replace("\n", "\n    ")
+    return snippet(
+        "tls:\n  crt: cert.pem\n  key: |\n    -----BEGIN RSA PRIVATE KEY-----\n    {body}\n"
+        "    -----END RSA PRIVATE KEY-----\n",
+        body=body,
+    )
 
 
 def _pem_json_crlf(r):
-    body = _pem_body(r, 6).replace("\n", "\\r\\n")
-    key = f"-----BEGIN ENCRYPTED PRIVATE KEY-----\\r\\nMIIFHz{body}\\r\\n-----END ENCRYPTED PRIVATE KEY-----"
-    return snippet('{{"name": "signing", "key": "{key}"}}', key=key)
+    body = "MIIFHz" + _pem_body(r, 6).replace("\n", "\\r\\n")
+    return snippet(
+        '{{"name": "signing", "key": "-----BEGIN ENCRYPTED PRIVATE KEY-----\\r\\n{body}'
+        '\\r\\n-----END ENCRYPTED PRIVATE KEY-----"}}',
+        body=body,
+    )
 
 
 def _ssh2(r):
-    key = (
-        "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n"
-        f'Comment: "rsa-key-{rand(r, "0123456789", 8)}"\nP2/56wAAA{_pem_body(r, 10)}\n'
-        "---- END SSH2 ENCRYPTED PRIVATE KEY ----"
+    body = "P2/56wAAA" + _pem_body(r, 10)
+    comment = f'Comment: "rsa-key-{rand(r, "0123456789", 8)}"'
+    return snippet(
+        "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n" + comment + "\n{body}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n",
+        body=body,
     )
-    return snippet("{key}\n", key=key)
 
 
 def _putty(r):
