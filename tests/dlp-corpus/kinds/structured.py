@@ -44,31 +44,21 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _pem_indented(r):
-    body = "MIIEpA" + _pem_body(r, 8).replace("\n", "\n    ")
-    return snippet(
-        "tls:\n  crt: cert.pem\n  key: |\n    -----BEGIN RSA PRIVATE KEY-----\n    {body}\n"
-        "    -----END RSA PRIVATE KEY-----\n",
-        body=body,
-    )
+PEM_INDENTED = (
+    "tls:\n  crt: cert.pem\n  key: |\n    -----BEGIN RSA PRIVATE KEY-----\n    {body}\n"
+    "    -----END RSA PRIVATE KEY-----\n"
+)
+PEM_JSON_CRLF = (
+    '{{"name": "signing", "key": "-----BEGIN ENCRYPTED PRIVATE KEY-----\\r\\n{body}'
+    '\\r\\n-----END ENCRYPTED PRIVATE KEY-----"}}'
+)
+SSH2 = "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key-1\"\n{body}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n"
 
 
-def _pem_json_crlf(r):
-    body = "MIIFHz" + _pem_body(r, 6).replace("\n", "\\r\\n")
-    return snippet(
-        '{{"name": "signing", "key": "-----BEGIN ENCRYPTED PRIVATE KEY-----\\r\\n{body}'
-        '\\r\\n-----END ENCRYPTED PRIVATE KEY-----"}}',
-        body=body,
-    )
-
-
-def _ssh2(r):
-    body = "P2/56wAAA" + _pem_body(r, 10)
-    comment = f'Comment: "rsa-key-{rand(r, "0123456789", 8)}"'
-    return snippet(
-        "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n" + comment + "\n{body}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n",
-        body=body,
-    )
+def _key_block(template, head, lines, separator):
+    """A key file in `template`: its body (`head`, then `lines` of base64 joined by `separator`)
+    is private, the BEGIN/END lines around it are not."""
+    return lambda r: snippet(template, body=head + _pem_body(r, lines).replace("\n", separator))
 
 
 def _putty(r):
@@ -281,9 +271,9 @@ def _tfrc(r):
 
 
 KINDS: list[Kind] = [
-    Kind("private-key", "credential", _pem_indented, source="RFC 7468; YAML block scalar"),
-    Kind("private-key", "credential", _pem_json_crlf, source="RFC 5958 encrypted PKCS#8, JSON-escaped CRLF"),
-    Kind("private-key", "credential", _ssh2, source="RFC 4716 / ssh.com SSH2 private key"),
+    Kind("private-key", "credential", _key_block(PEM_INDENTED, "MIIEpA", 8, "\n    "), source="RFC 7468; YAML block scalar"),
+    Kind("private-key", "credential", _key_block(PEM_JSON_CRLF, "MIIFHz", 6, "\\r\\n"), source="RFC 5958 encrypted PKCS#8, JSON-escaped CRLF"),
+    Kind("private-key", "credential", _key_block(SSH2, "P2/56wAAA", 10, "\n"), source="RFC 4716 / ssh.com SSH2 private key"),
     Kind("putty-private-key", "credential", _putty, source="PuTTY docs: PPK file format"),
     Kind("private-key-base64", "credential", _kubeconfig_key, source="Kubernetes docs: kubeconfig client-key-data"),
     Kind("jwt", "credential", _kubeconfig_token, source="Kubernetes docs: service account tokens"),
