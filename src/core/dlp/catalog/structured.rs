@@ -9,7 +9,7 @@
 //! Limits (see also docs/dlp.md, "Credentials inside structures"):
 //! - A Kubernetes `Secret`'s `data:`/`stringData:` block is one finding from its first value to
 //!   its last (the key names after the first are masked with it: one match masks one span); the
-//!   block ends at a blank or less-indented line and spans at most 16 KiB. `data:` values must be
+//!   block ends at a blank or unindented line and spans at most 16 KiB. `data:` values must be
 //!   base64 of a length that is a multiple of four (the first one 8+ characters or padded), so a
 //!   ConfigMap's `data:` whose values all look like that is masked too. JSON manifests are not
 //!   read as blocks (their `"password"`-like keys are left to the generic assignments).
