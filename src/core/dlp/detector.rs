@@ -109,12 +109,19 @@ pub enum Validator {
     /// Phone number: a plausible digit count, E.164 8–15 after `+`, else North-American 10 or 11
     /// ([`super::catalog::phone`]).
     Phone,
+    /// A value a structure calls a password: not the name of one (`PASSWORD`, `db_pass`,
+    /// `yourPassword`), the placeholder of a documentation example
+    /// ([`super::validators::not_a_name`]).
+    NotAName,
+    /// Base64 of `user:password`, as in Docker's `config.json` `"auth"` and `.npmrc` `_auth`
+    /// ([`super::validators::basic_credentials`]).
+    BasicCredentials,
 }
 
 impl Validator {
     /// Whether `value` (the span to be masked) passes.
     pub fn accepts(self, value: &str) -> bool {
-        use super::validators::{entropy_bits_per_char, iban, luhn_card, us_ssn};
+        use super::validators::{basic_credentials, entropy_bits_per_char, iban, luhn_card, not_a_name, us_ssn};
         match self {
             Self::None => true,
             Self::Luhn => luhn_card(value),
@@ -123,6 +130,8 @@ impl Validator {
             Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
             Self::Email => super::catalog::email(value),
             Self::Phone => super::catalog::phone(value),
+            Self::NotAName => not_a_name(value),
+            Self::BasicCredentials => basic_credentials(value),
         }
     }
 }

@@ -123,6 +123,48 @@ pub fn is_placeholder(value: &str) -> bool {
     templated || one_char || WORDS.iter().any(|w| lower.contains(w))
 }
 
+/// Whether a value found where a structure keeps a password (`user:…@host`, `<password>…`,
+/// `.netrc`'s `password …`) is one, not the name of one: letters and `_`/`-` only, naming a
+/// password, secret, token or key (`PASSWORD`, `DB_PASSWORD`, `yourPassword`, `secret`), is a
+/// documentation placeholder.
+pub fn not_a_name(value: &str) -> bool {
+    const NAMES: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "credential"];
+    if !value.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-') {
+        return true;
+    }
+    let lower = value.to_ascii_lowercase();
+    !NAMES.iter().any(|name| lower.contains(name))
+}
+
+/// Whether `value` is standard base64 (padding optional) of `user:password`: it decodes to
+/// printable ASCII with a `:` after a non-empty user name.
+pub fn basic_credentials(value: &str) -> bool {
+    let sextet = |b: u8| -> Option<u32> {
+        match b {
+            b'A'..=b'Z' => Some(u32::from(b - b'A')),
+            b'a'..=b'z' => Some(u32::from(b - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(b - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    };
+    let body = value.trim_end_matches('=');
+    let mut decoded: Vec<u8> = Vec::with_capacity(body.len() / 4 * 3 + 2);
+    let (mut bits, mut count) = (0u32, 0u32);
+    for byte in body.bytes() {
+        let Some(six) = sextet(byte) else { return false };
+        bits = ((bits << 6) | six) & 0xff_ffff;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            decoded.push(((bits >> count) & 0xff) as u8);
+        }
+    }
+    let printable = decoded.iter().all(|b| (0x20..0x7f).contains(b));
+    printable && decoded.iter().position(|&b| b == b':').is_some_and(|at| at > 0 && at + 1 < decoded.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,10 +219,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn names_of_passwords_are_not_passwords() {
+        for name in ["PASSWORD", "password", "DB_PASSWORD", "yourPassword", "pass", "secret", "api-token", "KEY"] {
+            assert!(!not_a_name(name), "{name}");
+        }
+        for real in ["hunter2", "tiger", "Zq81mVx0pL", "p@ss", "s3cret-pass!", "correcthorsebattery"] {
+            assert!(not_a_name(real), "{real}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_decode_to_user_and_password() {
+        // base64("deploy:Zq81mVx0pL"), base64("a:b") without padding
+        for valid in ["ZGVwbG95OlpxODFtVngwcEw=", "YTpi"] {
+            assert!(basic_credentials(valid), "{valid}");
+        }
+        // base64("no colon here"), base64(":nouser"), base64("user:"), binary, not base64
+        for invalid in ["bm8gY29sb24gaGVyZQ==", "Om5vdXNlcg==", "dXNlcjo=", "/////w==", "not-base64!"] {
+            assert!(!basic_credentials(invalid), "{invalid}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn validators_are_total(text in ".{0,64}") {
             let _ = (luhn_card(&text), iban(&text), us_ssn(&text), is_placeholder(&text));
+            let _ = (not_a_name(&text), basic_credentials(&text));
             proptest::prop_assert!(entropy_bits_per_char(&text) >= 0.0);
         }
     }

@@ -16,7 +16,8 @@
 //! policy profiles, so renaming one is a breaking change.
 //!
 //! **Priorities** settle overlapping findings: vendor formats 30, structural credentials (URL
-//! passwords, `Authorization` headers) 25, personal data 20, generic assignments 10. So
+//! passwords, `Authorization` headers, passwords named by a file or command line) 25, personal
+//! data 20, generic assignments 10. So
 //! `GITHUB_TOKEN=ghp_…` is reported as `github-pat`, not as the generic assignment, and the
 //! password of `https://user:pass@host.com` is a `url-password`, not the start of an email.
 //!
@@ -42,7 +43,8 @@
 //!   must also contain a symbol, or be letters and digits with at least one digit, so that
 //!   identifiers, dotted paths and constants (`userPassword`, `self.password`, `WBEM_128BITS`)
 //!   are not values, and code (`os.environ[…]`, `getenv(…)`, `${VAR}`) never is. Letters-only
-//!   unquoted values, XML elements and `.netrc` lines are not found.
+//!   unquoted values are not found; XML `<password>` elements and `.netrc` lines are left to
+//!   the [`structured`] family.
 //! - Email addresses at `example.com`/`.org`/`.net`, reserved TLDs (`.test`, `.example`,
 //!   `.invalid`, `.localhost`), hosts without a dot (`user@localhost`), `git@…` ssh users,
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.

@@ -546,7 +546,11 @@ fn catalog_is_well_formed() {
         assert!(spec.max_len > 0, "{}", spec.id);
         let expected_priority = match (spec.category, spec.id.as_str()) {
             (Category::Pii, _) => 20,
-            (_, "url-password" | "http-authorization") => 25,
+            (
+                _,
+                "url-password" | "http-authorization" | "session-cookie" | "netrc-password" | "registry-auth"
+                | "xml-password" | "cli-password" | "jdbc-oracle-password",
+            ) => 25,
             (_, id) if id.starts_with("generic-") => 10,
             _ => 30,
         };
