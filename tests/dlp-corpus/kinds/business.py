@@ -58,9 +58,11 @@ def _power_automate(r):
 
 
 def _google_chat(r):
+    """A webhook URL: the space id is not secret; the API key and the token are."""
+    space = rand(r, ALNUM, 7)
     return snippet(
-        "https://chat.googleapis.com/v1/spaces/AAAA{space}/messages?key=AIza{key}&token={tok}%3D",
-        space=rand(r, ALNUM, 7), key=rand(r, URL_SAFE, 35), tok=rand(r, URL_SAFE, 43),
+        f"https://chat.googleapis.com/v1/spaces/AAAA{space}/messages?key=AIza{{key}}&token={{tok}}%3D",
+        key=rand(r, URL_SAFE, 35), tok=rand(r, URL_SAFE, 43),
     )
 
 
@@ -89,6 +91,7 @@ C = "credential"
 KINDS: list[Kind] = [
     # Chat and messaging.
     Kind("slack-bot-token", C, _slack_bot, ("SLACK_BOT_TOKEN",), "Slack docs: token types"),
+    Kind("slack-bot-token", C, lambda r: token("xoxb-", f"{rand(r, DIGITS, 11)}-{rand(r, ALNUM, 24)}"), ("SLACK_BOT_TOKEN",), "Slack docs: legacy bot tokens"),
     Kind("slack-user-token", C, _slack_user, ("SLACK_USER_TOKEN",), "Slack docs: token types"),
     Kind("slack-token", C, lambda r: token("xoxe.xoxp-", f"1-{rand(r, ALNUM, 150)}"), ("SLACK_CONFIG_TOKEN",), "Slack docs: configuration tokens"),
     Kind("slack-token", C, _slack_legacy, ("SLACK_LEGACY_TOKEN",), "Slack docs: legacy tokens"),
@@ -98,6 +101,7 @@ KINDS: list[Kind] = [
     Kind("discord-webhook-url", C, _discord_webhook, ("DISCORD_WEBHOOK_URL",), "Discord docs: webhooks"),
     Kind("discord-bot-token", C, lambda r: token("MT", f"{rand(r, ALNUM, 24)}.{rand(r, URL_SAFE, 6)}.{rand(r, URL_SAFE, 38)}"), ("DISCORD_TOKEN",), "Discord docs: bot tokens"),
     Kind("discord-token", C, lambda r: Secret(f"{r.choice('NO')}{rand(r, ALNUM, 25)}.{rand(r, URL_SAFE, 6)}.{rand(r, URL_SAFE, 27)}"), ("DISCORD_TOKEN", "DISCORD_BOT_TOKEN", "discord_token"), "Discord docs: bot tokens before 2022"),
+    Kind("discord-token", C, _plain(HEX, 64), ("DISCORD_API_TOKEN",), "Discord docs: application credentials"),
     Kind("discord-token", C, _plain(URL_SAFE, 32), ("DISCORD_CLIENT_SECRET", "discord.client_secret"), "Discord docs: OAuth2 client secret"),
     Kind("telegram-bot-token", C, lambda r: Secret(f"{rand(r, DIGITS, 10)}:AA{rand(r, URL_SAFE, 33)}"), ("TELEGRAM_BOT_TOKEN",), "Telegram Bot API docs"),
     Kind("microsoft-teams-webhook-url", C, _teams, ("TEAMS_WEBHOOK_URL",), "Microsoft docs: Teams incoming webhooks"),
@@ -110,8 +114,10 @@ KINDS: list[Kind] = [
     Kind("line-channel-token", C, lambda r: Secret(rand(r, B64, 171) + "="), ("LINE_CHANNEL_ACCESS_TOKEN", "lineChannelAccessToken"), "LINE Messaging API docs: channel access tokens"),
     Kind("line-channel-token", C, _plain(HEX, 32), ("LINE_CHANNEL_SECRET",), "LINE Messaging API docs: channel secret"),
     Kind("facebook-access-token", C, lambda r: token("EAA", rand(r, ALNUM, 180)), ("FACEBOOK_ACCESS_TOKEN", "WHATSAPP_TOKEN", "META_ACCESS_TOKEN"), "Meta docs: access tokens"),
+    Kind("facebook-app-secret", C, lambda r: Secret(f"{rand(r, DIGITS, 16)}|{rand(r, URL_SAFE, 27)}"), ("FACEBOOK_APP_TOKEN", "FB_APP_ACCESS_TOKEN"), "Meta docs: app access tokens"),
     Kind("facebook-app-secret", C, _plain(HEX, 32), ("FACEBOOK_APP_SECRET", "FB_APP_SECRET", "facebook.app_secret"), "Meta docs: app secret"),
     Kind("twitter-bearer-token", C, _twitter_bearer, ("TWITTER_BEARER_TOKEN", "X_BEARER_TOKEN"), "X API docs: app-only bearer token"),
+    Kind("twitter-api-secret", C, _plain(ALNUM, 25), ("TWITTER_API_KEY", "TWITTER_CONSUMER_KEY"), "X API docs: API key"),
     Kind("twitter-api-secret", C, _plain(ALNUM, 50), ("TWITTER_API_SECRET", "TWITTER_CONSUMER_SECRET"), "X API docs: API key and secret"),
     Kind("twitter-api-secret", C, lambda r: Secret(f"{rand(r, DIGITS, 19)}-{rand(r, ALNUM, 40)}"), ("TWITTER_ACCESS_TOKEN",), "X API docs: access token"),
     Kind("twitter-api-secret", C, _plain(ALNUM, 45), ("TWITTER_ACCESS_TOKEN_SECRET", "twitter_access_secret"), "X API docs: access token secret"),
@@ -122,6 +128,8 @@ KINDS: list[Kind] = [
     Kind("getstream-secret", C, _plain(LOWER_ALNUM, 64), ("STREAM_API_SECRET", "GETSTREAM_API_SECRET"), "Stream docs: API key and secret"),
     Kind("sendbird-api-token", C, _plain(HEX, 40), ("SENDBIRD_API_TOKEN", "SENDBIRD_MASTER_API_TOKEN"), "Sendbird docs: API tokens"),
     Kind("intercom-access-token", C, lambda r: token("dG9rO", rand(r, B64, 54) + "="), ("INTERCOM_ACCESS_TOKEN",), "Intercom docs: access tokens"),
+    Kind("intercom-api-key", C, _plain(URL_SAFE, 60), ("INTERCOM_TOKEN", "INTERCOM_API_KEY"), "Intercom docs: access tokens"),
+    Kind("gitter-token", C, _plain(URL_SAFE, 40), ("GITTER_TOKEN",), "Gitter docs: API tokens"),
     Kind("zoom-secret", C, _plain(ALNUM, 32), ("ZOOM_CLIENT_SECRET", "ZOOM_API_SECRET", "ZOOM_SECRET_TOKEN"), "Zoom docs: server-to-server OAuth"),
     Kind("vonage-api-secret", C, _plain(ALNUM, 16), ("VONAGE_API_SECRET", "NEXMO_API_SECRET"), "Vonage docs: API credentials"),
     Kind("messagebird-api-key", C, _plain(ALNUM, 25), ("MESSAGEBIRD_API_KEY", "MESSAGEBIRD_ACCESS_KEY"), "MessageBird docs: access keys"),
@@ -172,11 +180,18 @@ KINDS: list[Kind] = [
     Kind("paddle-api-key", C, lambda r: token(r.choice(["pdl_live_apikey_", "pdl_sdbx_apikey_"]), f"{rand(r, LOWER_ALNUM, 26)}_{rand(r, ALNUM, 22)}_{rand(r, ALNUM, 3)}"), ("PADDLE_API_KEY",), "Paddle Billing docs: API keys"),
     Kind("recurly-api-key", C, _plain(HEX, 32), ("RECURLY_API_KEY", "RECURLY_PRIVATE_KEY"), "Recurly docs: API keys"),
     Kind("chargebee-api-key", C, lambda r: Secret(r.choice(["live_", "test_"]) + rand(r, ALNUM, 34)), ("CHARGEBEE_API_KEY",), "Chargebee docs: API keys"),
+    Kind("etsy-api-key", C, _plain(ALNUM, 24), ("ETSY_API_KEY", "ETSY_KEYSTRING"), "Etsy docs: API keys"),
+    Kind("squarespace-api-key", C, lambda r: Secret(_uuid(r)), ("SQUARESPACE_API_KEY",), "Squarespace docs: API keys"),
+    Kind("lob-api-key", C, lambda r: Secret(r.choice(["live_", "test_"]) + rand(r, HEX, 35)), ("LOB_API_KEY", "LOB_SECRET_KEY"), "Lob docs: API keys"),
+    Kind("kraken-api-secret", C, lambda r: Secret(rand(r, B64, 86) + "=="), ("KRAKEN_API_SECRET", "KRAKEN_PRIVATE_KEY"), "Kraken docs: API keys"),
+    Kind("kucoin-api-secret", C, lambda r: Secret(_uuid(r)), ("KUCOIN_API_SECRET",), "KuCoin docs: API keys"),
+    Kind("bittrex-api-secret", C, _plain(ALNUM, 32), ("BITTREX_API_SECRET", "BITTREX_SECRET"), "Bittrex docs: API keys"),
     Kind("wise-api-token", C, lambda r: Secret(_uuid(r)), ("WISE_API_TOKEN", "TRANSFERWISE_API_TOKEN", "wise_token"), "Wise docs: personal API tokens"),
     # CRM, support, productivity and identity.
     Kind("hubspot-token", C, lambda r: token(f"pat-{r.choice(['na1', 'na2', 'eu1'])}-", _uuid(r)), ("HUBSPOT_ACCESS_TOKEN",), "HubSpot docs: private apps"),
     Kind("hubspot-api-key", C, lambda r: Secret(_uuid(r)), ("HUBSPOT_API_KEY", "hapikey"), "HubSpot docs: legacy API keys"),
     Kind("salesforce-access-token", C, lambda r: token("00D", f"{rand(r, ALNUM, 12)}!{rand(r, ALNUM, 4)}.{rand(r, ALNUM, 90)}"), ("SF_ACCESS_TOKEN", "SALESFORCE_ACCESS_TOKEN"), "Salesforce docs: OAuth access tokens"),
+    Kind("freshbooks-access-token", C, _plain(ALNUM, 64), ("FRESHBOOKS_ACCESS_TOKEN",), "FreshBooks docs: OAuth tokens"),
     Kind("zendesk-api-token", C, _plain(ALNUM, 40), ("ZENDESK_API_TOKEN", "ZENDESK_TOKEN"), "Zendesk docs: API tokens"),
     Kind("freshdesk-api-key", C, _plain(ALNUM, 20), ("FRESHDESK_API_KEY",), "Freshdesk docs: API key"),
     Kind("asana-pat", C, lambda r: Secret(f"2/{rand(r, DIGITS, 16)}/{rand(r, DIGITS, 16)}:{rand(r, HEX, 32)}"), ("ASANA_TOKEN", "ASANA_ACCESS_TOKEN"), "Asana docs: personal access tokens"),
@@ -185,6 +200,7 @@ KINDS: list[Kind] = [
     Kind("notion-token", C, lambda r: token("ntn_", rand(r, DIGITS, 11) + rand(r, ALNUM, 35)), ("NOTION_TOKEN",), "Notion docs: integration tokens"),
     Kind("clickup-api-token", C, lambda r: token("pk_", f"{rand(r, DIGITS, 8)}_{rand(r, UPPER_ALNUM, 32)}"), ("CLICKUP_API_TOKEN",), "ClickUp docs: personal API token"),
     Kind("trello-token", C, lambda r: token("ATTA", rand(r, HEX, 64) + rand(r, HEX_UPPER, 8)), ("TRELLO_TOKEN",), "Trello docs: API tokens"),
+    Kind("trello-api-key", C, _plain(ALNUM, 32), ("TRELLO_API_KEY", "TRELLO_KEY"), "Trello docs: API key"),
     Kind("figma-token", C, lambda r: token("figd_", rand(r, URL_SAFE, 40)), ("FIGMA_TOKEN", "FIGMA_ACCESS_TOKEN"), "Figma docs: personal access tokens"),
     Kind("miro-access-token", C, lambda r: token("eyJtaXJv", f"{rand(r, ALNUM, 22)}_{rand(r, URL_SAFE, 27)}"), ("MIRO_ACCESS_TOKEN",), "Miro docs: access tokens"),
     Kind("dropbox-short-lived-token", C, lambda r: token("sl.", r.choice(["B", "u."]) + rand(r, URL_SAFE, 140)), ("DROPBOX_ACCESS_TOKEN",), "Dropbox docs: short-lived tokens"),

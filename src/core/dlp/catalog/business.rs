@@ -7,8 +7,14 @@ use crate::core::dlp::detector::{Category, CharClass, DetectorSpec, Trigger};
 /// A UUID in either case (Postmark, Wise, DocuSign, HubSpot and Plaid put secrets in this shape).
 const UUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
+/// What may separate a vendor's word from the secret word in a name: name characters, and the
+/// spaces, quotes, colons and braces of a nested YAML or JSON key (`zendesk:\n  api_token: …`,
+/// `"zendesk": {"token": …`) or of prose (`Zendesk API token: …`).
+const NAME_GAP: &str = r#"[a-z0-9_. \t\r\n"':{-]{0,30}"#;
+
 /// A credential without a shape of its own, found only when assigned to a name that starts with
-/// one of the `vendors` literals (its trigger), continues with up to 20 name characters, one of
+/// one of the `vendors` literals (its trigger), continues with up to 30 characters of
+/// [`NAME_GAP`], one of
 /// the `words` alternatives and up to 12 more: `POSTMARK_SERVER_TOKEN=…`, `postmark.api_token: …`,
 /// `X-Postmark-Server-Token: …`, `DOCUSIGN_SECRET_KEY=…`. Only `value` is masked; text without the vendor's name costs
 /// nothing.
@@ -18,7 +24,7 @@ fn named(id: &str, description: &str, vendors: &[&str], words: &str, value: &str
         id,
         description,
         vendors,
-        &assigned(&format!("(?:{names})[a-z0-9_.-]{{0,20}}(?:{words})[a-z0-9_-]{{0,12}}"), value, end),
+        &assigned(&format!("(?:{names}){NAME_GAP}(?:{words})[a-z0-9_-]{{0,12}}"), value, end),
     )
 }
 
@@ -27,30 +33,30 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
     vec![
         vendor(
             "slack-bot-token",
-            "Slack bot token (xoxb-…)",
+            "Slack bot token (xoxb-…-…-…, legacy xoxb-…-…)",
             &["xoxb-"],
-            "xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}",
+            "xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}|xoxb-[0-9]{8,14}-[A-Za-z0-9]{18,26}",
             END,
         ),
         vendor(
             "slack-user-token",
             "Slack user token (xoxp-…)",
             &["xoxp-"],
-            "xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[0-9a-f]{32}",
+            "xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{28,34}",
             END,
         ),
         vendor(
             "slack-token",
             "Other Slack tokens: workspace (xoxa-), refresh (xoxr-, xoxe-), configuration (xoxe.xoxp-) and legacy (xoxs-, xoxo-)",
             &["xoxa-", "xoxr-", "xoxe.", "xoxe-", "xoxs-", "xoxo-"],
-            r"xox[ar]-(?:[0-9]{1,13}-){1,4}[A-Za-z0-9]{24,128}|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{100,250}|xoxe-[0-9]-[A-Za-z0-9]{100,250}|xox[os]-[0-9]{1,13}-[0-9]{1,13}-[0-9]{1,13}-[0-9a-f]{10,64}",
+            r"xox[ar]-(?:[0-9]{1,13}-){1,4}[A-Za-z0-9]{24,128}|xox[ar]-(?:[0-9]-)?[A-Za-z0-9]{8,48}|xoxe-(?:[0-9]{10,13}-){3}[A-Za-z0-9]{28,34}|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{100,250}|xoxe-[0-9]-[A-Za-z0-9]{100,250}|xox[os]-[0-9]{1,13}-[0-9]{1,13}-[0-9]{1,13}-[0-9a-f]{10,64}",
             END,
         ),
         DetectorSpec::prefixed(
             "slack-webhook-url",
             "Slack incoming-webhook or workflow-trigger URL (hooks.slack.com/services/T…/B…/…, …/workflows/…, …/triggers/…)",
             &["hooks.slack.com/"],
-            r"hooks\.slack\.com/(?:services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}|workflows/T[A-Z0-9]{8,12}/A[A-Z0-9]{8,12}/[0-9]{10,20}/[A-Za-z0-9]{24}|triggers/T[A-Z0-9]{8,12}/[0-9]{10,20}/[0-9a-f]{32})(?-u:\b)",
+            r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,90}(?-u:\b)",
         ),
         DetectorSpec::prefixed(
             "discord-webhook-url",
@@ -77,7 +83,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "stripe-api-key",
             "Stripe secret or restricted API key (sk_live_…, sk_test_…, rk_live_…, rk_test_…); also the sk_live_/sk_test_ secret keys of Clerk, Paystack and WorkOS",
             &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
-            "[sr]k_(?:live|test)_[A-Za-z0-9]{24,247}",
+            "[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247}",
             END,
         ),
         vendor(
@@ -197,7 +203,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "EAA[A-Za-z0-9]{90,400}",
             END,
         ),
-        named("facebook-app-secret", "Meta (Facebook) app secret (32 hex digits), assigned to a FACEBOOK_…SECRET or FB_APP_…SECRET name", &["facebook", "fb_app"], "secret", "[0-9a-f]{32}", END),
+        named("facebook-app-secret", "Meta (Facebook) app secret (32 hex digits) or app access token (app id|secret), assigned to a FACEBOOK_… or FB_APP_… name", &["facebook", "fb_app"], "secret|token", r"[0-9a-f]{32}|[0-9]{15,16}(?:\||%7C)[A-Za-z0-9_-]{27,40}", END),
         vendor(
             "twitter-bearer-token",
             "X (Twitter) app-only bearer token (AAAAAAAAAAAAAAAAAAAAA…)",
@@ -205,10 +211,10 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "A{21}[A-Za-z0-9%]{60,140}",
             END_B64,
         ),
-        named("twitter-api-secret", "X (Twitter) API secret, access token or access-token secret, assigned to a TWITTER_…SECRET/TOKEN name", &["twitter"], "secret|token", "[0-9]{6,20}-[A-Za-z0-9]{40}|[A-Za-z0-9]{45,50}", END),
+        named("twitter-api-secret", "X (Twitter) API key or secret, access token or access-token secret, assigned to a TWITTER_…KEY/SECRET/TOKEN name", &["twitter"], "secret|token|key", "[0-9]{6,25}-[A-Za-z0-9]{20,40}|[A-Za-z0-9]{45,50}|[A-Za-z0-9]{25}", END),
         named("linkedin-client-secret", "LinkedIn client secret (WPL_AP1.… or 16 characters) or access token (AQ…), assigned to a LINKEDIN_…SECRET/TOKEN name", &["linkedin"], "secret|token", r"WPL_AP[0-9]\.[A-Za-z0-9]{16}\.[A-Za-z0-9+/]{4,16}={0,2}|AQ[A-Za-z0-9_-]{100,400}|[A-Za-z0-9]{16}", END_B64),
         named("reddit-client-secret", "Reddit OAuth client secret (27–30 characters), assigned to a REDDIT_…SECRET name", &["reddit"], "secret|token", "[A-Za-z0-9_-]{27,30}", END),
-        named("pusher-secret", "Pusher Channels app secret (20 hex digits), assigned to a PUSHER_…SECRET name", &["pusher"], "secret", "[0-9a-f]{20}", END),
+        named("pusher-secret", "Pusher Channels app secret (20 hex digits), assigned to a PUSHER_…SECRET name", &["pusher"], "secret", "[A-Za-z0-9]{20}", END),
         named("ably-api-key", "Ably API key (app.key:secret), assigned to an ABLY_…KEY name", &["ably"], "key|token", r"[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{6}:[A-Za-z0-9_-]{43}", END),
         named("getstream-secret", "Stream (getstream.io) API secret, assigned to a STREAM_API_SECRET or GETSTREAM_…SECRET name", &["getstream", "stream_api"], "secret", "[a-z0-9]{40,80}", END),
         named("sendbird-api-token", "Sendbird API token (40 hex digits), assigned to a SENDBIRD_…TOKEN name", &["sendbird"], "token|key", "[0-9a-f]{40}", END),
@@ -224,9 +230,9 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         named("messagebird-api-key", "MessageBird (Bird) access key (25 characters), assigned to a MESSAGEBIRD_…KEY name", &["messagebird"], "key|token", "[A-Za-z0-9]{25}", END),
         named("plivo-auth-token", "Plivo auth token (40 characters), assigned to a PLIVO_…TOKEN name", &["plivo"], "token|secret", "[A-Za-z0-9]{40}", END),
         named("sinch-secret", "Sinch API token or access-key secret, assigned to a SINCH_…SECRET/TOKEN name", &["sinch"], "secret|token", "[A-Za-z0-9_~.-]{24,64}", END),
-        named("discord-token", "Discord bot token of a bot created before 2022, or OAuth client secret, assigned to a DISCORD_…TOKEN/SECRET name", &["discord"], "token|secret", r"(?:[NO][A-Za-z0-9_-]|M[A-SU-Za-z0-9_-])[A-Za-z0-9_-]{21,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}|[A-Za-z0-9_-]{32}", END),
+        named("discord-token", "Discord bot token of a bot created before 2022, or OAuth client secret, assigned to a DISCORD_…TOKEN/SECRET name", &["discord"], "token|secret", r"(?:[NO][A-Za-z0-9_-]|M[A-SU-Za-z0-9_-])[A-Za-z0-9_-]{21,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}|[a-f0-9]{64}|[A-Za-z0-9_-]{32}", END),
         // --- Email delivery ----------------------------------------------------------------
-        named("mailgun-private-key", "Mailgun private API key or webhook signing key (32-8-8 hex), assigned to a MAILGUN_… name", &["mailgun"], "key|secret|token", "[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}", END),
+        named("mailgun-private-key", "Mailgun private API key or webhook signing key (32-8-8 hex), assigned to a MAILGUN_… name", &["mailgun"], "key|secret|token", "[a-z0-9]{32}-[a-z0-9]{8}-[a-z0-9]{8}", END),
         named("mandrill-api-key", "Mandrill (Mailchimp Transactional) API key (22 characters), assigned to a MANDRILL_…KEY name", &["mandrill"], "key|token|password", "[A-Za-z0-9_-]{22}", END),
         named("postmark-token", "Postmark server or account token (a UUID), assigned to a POSTMARK_…TOKEN name or X-Postmark-…-Token header", &["postmark"], "token|key", UUID, END),
         vendor(
@@ -240,13 +246,13 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "mailjet-api-key",
             "Mailjet API key or secret key (32 hex digits), assigned to a MAILJET_… or MJ_APIKEY_PRIVATE name",
             &["mailjet", "mj_apikey_private"],
-            &assigned("mailjet[a-z0-9_.-]{0,20}(?:key|secret|token)|mj_apikey_private", "[0-9a-f]{32}", END),
+            &assigned("mailjet[a-z0-9_.-]{0,20}(?:key|secret|token)|mj_apikey_private", "[A-Za-z0-9]{32}", END),
         ),
-        named("sparkpost-api-key", "SparkPost API key (40 hex digits), assigned to a SPARKPOST_… name", &["sparkpost"], "key|token|secret|password", "[0-9a-f]{40}", END),
+        named("sparkpost-api-key", "SparkPost API key (40 hex digits), assigned to a SPARKPOST_… name", &["sparkpost"], "key|token|secret|password", "[A-Za-z0-9]{40}", END),
         vendor("resend-api-key", "Resend API key (re_…_…)", &["re_"], "re_[A-Za-z0-9]{6,12}_[A-Za-z0-9]{18,32}", END),
-        named("loops-api-key", "Loops API key (32 hex digits), assigned to a LOOPS_…KEY name", &["loops"], "key|token", "[0-9a-f]{32}", END),
+        named("loops-api-key", "Loops API key (32 hex digits), assigned to a LOOPS_…KEY name", &["loops"], "key|token", "[A-Za-z0-9]{32}", END),
         named("convertkit-api-secret", "Kit (ConvertKit) API key or secret, assigned to a CONVERTKIT_… name", &["convertkit"], "secret|key|token", "[A-Za-z0-9_-]{22,64}", END),
-        named("customerio-api-key", "Customer.io Track (20 hex) or App API key (32 hex), assigned to a CUSTOMERIO_… name", &["customerio", "customer_io"], "key|token|secret", "[0-9a-f]{32}|[0-9a-f]{20}", END),
+        named("customerio-api-key", "Customer.io Track (20 hex) or App API key (32 hex), assigned to a CUSTOMERIO_… name", &["customerio", "customer_io"], "key|token|secret", "[A-Za-z0-9]{32}|[A-Za-z0-9]{20}", END),
         // --- Payments and commerce ---------------------------------------------------------
         vendor(
             "braintree-access-token",
@@ -255,7 +261,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             r"access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}",
             END,
         ),
-        named("braintree-private-key", "Braintree private key (32 hex digits), assigned to a BRAINTREE_PRIVATE_KEY name", &["braintree"], "private_?key|secret", "[0-9a-f]{32}", END),
+        named("braintree-private-key", "Braintree private key (32 hex digits), assigned to a BRAINTREE_PRIVATE_KEY name", &["braintree"], "private_?key|secret", "[A-Za-z0-9]{32}", END),
         named("paypal-client-secret", "PayPal REST client secret (about 80 characters), assigned to a PAYPAL_…SECRET name", &["paypal"], "secret", "[A-Za-z0-9_-]{60,90}", END),
         vendor("square-oauth-secret", "Square application secret (sq0csp-…)", &["sq0csp-"], "sq0csp-[A-Za-z0-9_-]{43}", END),
         DetectorSpec::prefixed(
@@ -276,11 +282,11 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "flutterwave-secret-key",
             "Flutterwave secret or encryption key (FLWSECK-…-X, FLWSECK_TEST-…-X, FLWSECK_TEST…)",
             &["FLWSECK"],
-            "FLWSECK(?:_TEST)?-[0-9a-f]{32}-X|FLWSECK_TEST[0-9a-f]{12}",
+            "FLWSECK(?:_TEST)?-[0-9a-z]{32}-X|FLWSECK_TEST[0-9a-z]{12}",
             END,
         ),
         named("mollie-api-key", "Mollie API key (live_/test_ and 30 characters) or organization token (access_…), assigned to a MOLLIE_… name", &["mollie"], "key|token", "(?:live|test)_[A-Za-z0-9]{30}|access_[A-Za-z0-9]{40}", END),
-        named("coinbase-api-secret", "Coinbase API secret, assigned to a COINBASE_…SECRET name", &["coinbase"], "secret", "[A-Za-z0-9+/]{32,88}={0,2}", END_B64),
+        named("coinbase-api-secret", "Coinbase API secret, assigned to a COINBASE_…SECRET name", &["coinbase"], "secret|token", "[A-Za-z0-9+/_-]{32,88}={0,2}", END_B64),
         vendor(
             "plaid-access-token",
             "Plaid access token (access-sandbox-, access-development-, access-production- and a UUID)",
@@ -288,8 +294,8 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             &format!("access-(?:sandbox|development|production)-{UUID}"),
             END,
         ),
-        named("plaid-secret", "Plaid secret (30 hex digits), assigned to a PLAID_…SECRET name", &["plaid"], "secret", "[0-9a-f]{30}", END),
-        named("gocardless-access-token", "GoCardless access token (live_/sandbox_ and 40 characters), assigned to a GOCARDLESS_… name", &["gocardless"], "token|key|secret", "(?:live|sandbox)_[A-Za-z0-9_-]{40}", END),
+        named("plaid-secret", "Plaid secret (30 hex digits), assigned to a PLAID_…SECRET name", &["plaid"], "secret", "[a-z0-9]{30}", END),
+        named("gocardless-access-token", "GoCardless access token (live_/sandbox_ and 40 characters), assigned to a GOCARDLESS_… name", &["gocardless"], "token|key|secret", "(?:live|sandbox)_[A-Za-z0-9_=-]{40}", END),
         vendor("easypost-api-key", "EasyPost production or test API key (EZAK…, EZTK…)", &["EZAK", "EZTK"], "EZ[AT]K[A-Za-z0-9]{54}", END),
         vendor("woocommerce-api-key", "WooCommerce REST consumer key or secret (ck_…, cs_… and 40 hex digits)", &["ck_", "cs_"], "c[ks]_[0-9a-f]{40}", END),
         named("bigcommerce-access-token", "BigCommerce API account access token, assigned to a BIGCOMMERCE_…TOKEN name", &["bigcommerce"], "token|secret", "[a-z0-9]{25,40}", END),
@@ -300,7 +306,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "pdl_(?:live|sdbx)_apikey_[a-z0-9]{26}_[A-Za-z0-9]{22}_[A-Za-z0-9]{3}",
             END,
         ),
-        named("recurly-api-key", "Recurly private API key (32 hex digits), assigned to a RECURLY_… name", &["recurly"], "key|token|secret", "[0-9a-f]{32}", END),
+        named("recurly-api-key", "Recurly private API key (32 hex digits), assigned to a RECURLY_… name", &["recurly"], "key|token|secret", "[A-Za-z0-9]{32}", END),
         named("chargebee-api-key", "Chargebee API key (live_/test_…), assigned to a CHARGEBEE_… name", &["chargebee"], "key|token|secret", "(?:live|test)_[A-Za-z0-9]{20,40}", END),
         named("wise-api-token", "Wise (TransferWise) API token (a UUID), assigned to a WISE_…TOKEN name", &["wise_", "transferwise"], "token|key", UUID, END),
         // --- CRM, support, productivity and identity ---------------------------------------
@@ -350,7 +356,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "dropbox-short-lived-token",
             "Dropbox short-lived access token (sl.…, sl.u.…)",
             &["sl."],
-            r"sl\.(?:u\.)?[A-Za-z0-9_-]{130,1400}",
+            r"sl\.(?:u\.)?[A-Za-z0-9_=-]{130,1400}",
             END,
         )
         .max_len(1500),
@@ -383,6 +389,16 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         vendor("duffel-token", "Duffel API access token (duffel_live_…, duffel_test_…)", &["duffel_"], "duffel_(?:live|test)_[A-Za-z0-9_=-]{43}", END),
         vendor("frameio-token", "Frame.io developer token (fio-u-…)", &["fio-u-"], "fio-u-[A-Za-z0-9_=-]{64}", END),
         named("docusign-secret", "DocuSign integration secret key (a UUID), assigned to a DOCUSIGN_…SECRET name", &["docusign"], "secret|password", UUID, END),
+        named("intercom-api-key", "Intercom access token of any shape (60 characters), assigned to an INTERCOM_…TOKEN/KEY name", &["intercom"], "token|key|secret", "[A-Za-z0-9=_-]{60}", END),
+        named("gitter-token", "Gitter access token (40 characters), assigned to a GITTER_…TOKEN name", &["gitter"], "token|key|secret", "[A-Za-z0-9_-]{40}", END),
+        named("freshbooks-access-token", "FreshBooks access token (64 characters), assigned to a FRESHBOOKS_… name", &["freshbooks"], "token|secret", "[A-Za-z0-9]{64}", END),
+        named("trello-api-key", "Trello API key (32) or legacy token (64 hex digits), assigned to a TRELLO_… name", &["trello"], "key|token|secret", "[a-f0-9]{64}|[A-Za-z0-9]{32}", END),
+        named("etsy-api-key", "Etsy API keystring (24) or shared secret (10), assigned to an ETSY_… name", &["etsy"], "key|token|secret", "[A-Za-z0-9]{24}|[A-Za-z0-9]{10}", END),
+        named("squarespace-api-key", "Squarespace API key (a UUID), assigned to a SQUARESPACE_… name", &["squarespace"], "key|token|secret", UUID, END),
+        named("lob-api-key", "Lob secret API key (live_/test_ and 35 hex digits), assigned to a LOB_…KEY name (not the live_pub_ key)", &["lob_"], "key|token|secret", "(?:live|test)_[a-f0-9]{35}", END),
+        named("kraken-api-secret", "Kraken API private key (base64, 80–90 characters), assigned to a KRAKEN_… name", &["kraken"], "secret|key|token", "[A-Za-z0-9/=_+-]{80,90}", END_B64),
+        named("kucoin-api-secret", "KuCoin API secret (a UUID) or key (24 hex digits), assigned to a KUCOIN_… name", &["kucoin"], "secret|key|token", &format!("{UUID}|[a-f0-9]{{24}}"), END),
+        named("bittrex-api-secret", "Bittrex API key or secret (32 characters), assigned to a BITTREX_… name", &["bittrex"], "secret|key", "[A-Za-z0-9]{32}", END),
         DetectorSpec::prefixed(
             "zapier-webhook-url",
             "Zapier catch-hook URL (hooks.zapier.com/hooks/catch/…/…)",
@@ -444,7 +460,7 @@ pub(super) mod cases {
             p("getstream-secret", "STREAM_API_SECRET={}", lower("stream1", 64)),
             p("getstream-secret", "GETSTREAM_SECRET={}", lower("stream2", 64)),
             p("sendbird-api-token", "SENDBIRD_API_TOKEN={}", hex("sendbird", 40)),
-            p("intercom-access-token", "INTERCOM_ACCESS_TOKEN={}", format!("dG9rO{}=", f("intercom", B64, 54))),
+            p("intercom-access-token", "token: {}", format!("dG9rO{}=", f("intercom", B64, 54))),
             p("zoom-secret", "ZOOM_CLIENT_SECRET={}", alnum("zoom", 32)),
             p("vonage-api-secret", "VONAGE_API_SECRET={}", alnum("vonage", 16)),
             p("vonage-api-secret", "NEXMO_API_SECRET={}", alnum("nexmo", 16)),
@@ -526,6 +542,28 @@ pub(super) mod cases {
             p("duffel-token", "DUFFEL_ACCESS_TOKEN={}", format!("duffel_test_{}", safe("duffel", 43))),
             p("frameio-token", "FRAMEIO_TOKEN={}", format!("fio-u-{}", safe("frameio", 64))),
             p("docusign-secret", "DOCUSIGN_SECRET_KEY={}", uuid("docusign")),
+            // Shapes added to the Slack, Meta, X and Discord detectors above.
+            p("slack-bot-token", "legacy bot {}", format!("xoxb-{}-{}", f("xoxb-l1", DIGITS, 11), alnum("xoxb-l2", 24))),
+            p("slack-token", "SLACK_REFRESH={}", format!("xoxr-{}", alnum("xoxr-s", 40))),
+            p("slack-token", "rotated user token {}", format!("xoxe-{}-{}-{}-{}", f("xoxe-u1", DIGITS, 12), f("xoxe-u2", DIGITS, 12), f("xoxe-u3", DIGITS, 13), alnum("xoxe-u4", 30))),
+            p("facebook-app-secret", "FACEBOOK_APP_TOKEN={}", format!("{}|{}", f("fbt1", DIGITS, 16), safe("fbt2", 27))),
+            p("twitter-api-secret", "TWITTER_CONSUMER_KEY={}", alnum("xk", 25)),
+            p("discord-token", "DISCORD_API_TOKEN={}", hex("dt5", 64)),
+            // Names nested in YAML or JSON, or written in prose.
+            p("zendesk-api-token", "zendesk:\n  subdomain: acme\n  api_token: {}\n", alnum("zendesk-yaml", 40)),
+            p("postmark-token", r#"{"postmark": {"serverToken": "{}"}}"#, uuid("postmark-json")),
+            p("sendbird-api-token", "The Sendbird API token: {}", hex("sendbird-prose", 40)),
+            // Crypto exchanges, commerce and chat formats found by name only.
+            p("intercom-api-key", "INTERCOM_TOKEN={}", safe("intercom-any", 60)),
+            p("gitter-token", "GITTER_TOKEN={}", safe("gitter", 40)),
+            p("freshbooks-access-token", "FRESHBOOKS_ACCESS_TOKEN={}", alnum("freshbooks", 64)),
+            p("trello-api-key", "TRELLO_API_KEY={}", alnum("trello-key", 32)),
+            p("etsy-api-key", "ETSY_API_KEY={}", alnum("etsy", 24)),
+            p("squarespace-api-key", "SQUARESPACE_API_KEY={}", uuid("squarespace")),
+            p("lob-api-key", "LOB_API_KEY={}", format!("live_{}", hex("lob", 35))),
+            p("kraken-api-secret", "KRAKEN_API_SECRET={}", format!("{}==", f("kraken", B64, 86))),
+            p("kucoin-api-secret", "KUCOIN_API_SECRET={}", uuid("kucoin")),
+            p("bittrex-api-secret", "BITTREX_API_SECRET={}", alnum("bittrex", 32)),
             p("zapier-webhook-url", "ZAPIER_WEBHOOK=https://{}/", format!("hooks.zapier.com/hooks/catch/{}/{}", f("zap1", DIGITS, 7), lower("zap2", 7))),
             p("ifttt-webhook-key", "https://maker.ifttt.com/trigger/door_open/with/key/{}", safe("ifttt", 22)),
         ]
@@ -551,7 +589,7 @@ pub(super) mod cases {
             n("facebook-access-token", format!("EAA{} and EAAA{}", alnum("fbn", 50), f("fbn2", URL_SAFE, 60))),
             n("facebook-app-secret", format!("FACEBOOK_APP_ID={}", f("fbn3", DIGITS, 16))),
             n("twitter-bearer-token", format!("blob: {}== end", "A".repeat(100))),
-            n("twitter-api-secret", format!("TWITTER_API_KEY={}", alnum("xn", 25))),
+            n("twitter-api-secret", format!("TWITTER_USERNAME=acme_corp TWITTER_API_KEY={}", alnum("xn", 24))),
             n("linkedin-client-secret", format!("LINKEDIN_CLIENT_ID={}", alnum("lin", 14))),
             n("reddit-client-secret", "REDDIT_CLIENT_SECRET=short reddit_user_agent"),
             n("pusher-secret", format!("PUSHER_APP_KEY={} PUSHER_APP_SECRET={}", hex("pun", 20), hex("pun2", 19))),
@@ -619,6 +657,16 @@ pub(super) mod cases {
             n("duffel-token", "duffel_live_short"),
             n("frameio-token", "fio-u-short"),
             n("docusign-secret", format!("DOCUSIGN_INTEGRATION_KEY={}", uuid("dsn"))),
+            n("intercom-api-key", "INTERCOM_APP_ID=abc123xy intercom token"),
+            n("gitter-token", "GITTER_ROOM=acme/dev gitter token"),
+            n("freshbooks-access-token", format!("FRESHBOOKS_ACCOUNT_ID={}", alnum("fbkn", 6))),
+            n("trello-api-key", format!("TRELLO_BOARD_ID={}", hex("trn2", 24))),
+            n("etsy-api-key", "ETSY_SHOP_ID=12345678 etsy key"),
+            n("squarespace-api-key", format!("SQUARESPACE_SITE_ID={}", hex("sqsn", 24))),
+            n("lob-api-key", format!("LOB_PUBLISHABLE_KEY=live_pub_{} blob_key = test_{}", hex("lobn", 31), hex("lobn2", 20))),
+            n("kraken-api-secret", format!("KRAKEN_API_SECRET={}", f("krn", B64, 40))),
+            n("kucoin-api-secret", "KUCOIN_API_PASSPHRASE=hunter2hunter2"),
+            n("bittrex-api-secret", format!("BITTREX_API_SECRET={}", alnum("btxn", 31))),
             n("zapier-webhook-url", "see https://hooks.zapier.com/hooks/catch/ in the docs"),
             n("ifttt-webhook-key", "https://maker.ifttt.com/trigger/door/with/key/short"),
         ]
