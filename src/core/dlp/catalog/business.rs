@@ -1,5 +1,21 @@
 //! Business SaaS: chat and messaging, email delivery, payments and commerce, CRM, support,
 //! productivity and identity providers.
+//!
+//! Three shapes, each with the cheapest trigger it allows:
+//! - **Vendor prefixes** (`xoxb-`, `xkeysib-`, `EZAK`, `FLWSECK`): found anywhere with
+//!   [`vendor`], the prefix left visible.
+//! - **Webhook URLs** whose path or query carries the credential (Slack, Microsoft Teams, Zapier,
+//!   Power Automate, Google Chat, IFTTT): triggered on the host name.
+//! - **Name-only formats** (a UUID, 32 hex digits, 40 letters and digits): found only next to a
+//!   name holding the vendor's word ([`named`]), so text that never names the vendor costs
+//!   nothing more than the literal pass.
+//!
+//! Limits: a name-only secret under a name without the vendor's word (`api_key = …`) is left to
+//! the generic detectors; more than 30 characters between the vendor's word and the secret word
+//! (deep YAML or JSON nesting) are not followed; public keys and ids (`pk_live_…`, Mapbox `pk.…`,
+//! `FLWPUBK…`, Razorpay `rzp_live_…`, Algolia search keys) are not masked; `sk_live_`/`sk_test_`
+//! keys of Clerk, Paystack and WorkOS share Stripe's shape and are reported as `stripe-api-key`;
+//! JWT-shaped tokens (Monday, Lemon Squeezy, Zoom access tokens) are left to `jwt`.
 
 use super::{assigned, detector, vendor, END, END_B64};
 use crate::core::dlp::detector::{Category, CharClass, DetectorSpec, Trigger};
@@ -14,10 +30,9 @@ const NAME_GAP: &str = r#"[a-z0-9_. \t\r\n"':{-]{0,30}"#;
 
 /// A credential without a shape of its own, found only when assigned to a name that starts with
 /// one of the `vendors` literals (its trigger), continues with up to 30 characters of
-/// [`NAME_GAP`], one of
-/// the `words` alternatives and up to 12 more: `POSTMARK_SERVER_TOKEN=…`, `postmark.api_token: …`,
-/// `X-Postmark-Server-Token: …`, `DOCUSIGN_SECRET_KEY=…`. Only `value` is masked; text without the vendor's name costs
-/// nothing.
+/// [`NAME_GAP`], one of the `words` alternatives and up to 12 more name characters:
+/// `POSTMARK_SERVER_TOKEN=…`, `postmark.api_token: …`, `X-Postmark-Server-Token: …`,
+/// `DOCUSIGN_SECRET_KEY=…`. Only `value` is masked.
 fn named(id: &str, description: &str, vendors: &[&str], words: &str, value: &str, end: &str) -> DetectorSpec {
     let names = vendors.iter().map(|v| v.replace('.', r"\.")).collect::<Vec<_>>().join("|");
     DetectorSpec::prefixed(
