@@ -403,7 +403,7 @@ fn legacy_negatives() -> Vec<(&'static str, String)> {
                 f("xp1", DIGITS, 12),
                 f("xp2", DIGITS, 12),
                 f("xp3", DIGITS, 13),
-                f("xp4", HEX, 31)
+                f("xp4", HEX, 27)
             ),
         ),
         n("slack-token", "xoxe-1-short xoxa-token"),
