@@ -27,8 +27,7 @@ def _aws_credentials_file(r):
 
 def _azure_connection_string(r):
     return snippet(
-        "DefaultEndpointsProtocol=https;AccountName=acme{n};AccountKey={key}==;EndpointSuffix=core.windows.net",
-        n=rand(r, DIGITS, 4),
+        "DefaultEndpointsProtocol=https;AccountName=acmedata;AccountKey={key}==;EndpointSuffix=core.windows.net",
         key=rand(r, B64, 86),
     )
 
