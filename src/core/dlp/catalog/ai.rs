@@ -6,7 +6,7 @@
 //! are found only where they are assigned to one of the vendor's names (`DEEPSEEK_API_KEY=…`,
 //! `Mistral(api_key="…")`, `wandb login …`). Prefixed formats are found anywhere.
 
-use super::{assigned, named, named_or_prefixed, vendor, END, END_B64, NAME_GAP, UUID};
+use super::{assigned, assigned_or_prefixed, named, vendor, END, END_B64, NAME_GAP, UUID};
 use crate::core::dlp::detector::{DetectorSpec, Validator};
 
 /// The detectors of this family.
@@ -107,21 +107,17 @@ fn model_providers() -> Vec<DetectorSpec> {
             "jina_[0-9a-f]{32}[A-Za-z0-9_-]{28}",
             END,
         ),
-        named_or_prefixed(
+        DetectorSpec::prefixed(
             "together-api-key",
             "Together AI API key (tgp_v1_ + 43 URL-safe characters, or 64 hex digits assigned to a TOGETHER_…KEY name)",
             &["tgp_v1_", "together"],
-            &format!("together{NAME_GAP}(?:key|token)"),
-            "tgp_v1_[A-Za-z0-9_-]{43}|[0-9a-f]{64}",
-            END,
+            &assigned_or_prefixed(&format!("together{NAME_GAP}(?:key|token)"), "tgp_v1_[A-Za-z0-9_-]{43}|[0-9a-f]{64}", END),
         ),
-        named_or_prefixed(
+        DetectorSpec::prefixed(
             "elevenlabs-api-key",
             "ElevenLabs API key (sk_ + 48 hex digits, or 32 hex digits assigned to an ELEVENLABS_…KEY name or xi-api-key)",
             &["sk_", "elevenlabs", "xi-api-key"],
-            &format!("elevenlabs{NAME_GAP}key|xi-api-key"),
-            "sk_[0-9a-f]{48}|[0-9a-f]{32}",
-            END,
+            &assigned_or_prefixed(&format!("elevenlabs{NAME_GAP}key|xi-api-key"), "sk_[0-9a-f]{48}|[0-9a-f]{32}", END),
         ),
     ]
 }
@@ -299,7 +295,7 @@ fn platforms_and_tools() -> Vec<DetectorSpec> {
             "neptune-api-token",
             "neptune.ai API token (base64 of a JSON object starting {\"api_address\": eyJhcGlfYWRkcmVzcyI6…)",
             &["eyJhcGlfYWRkcmVzcyI6"],
-            "eyJhcGlfYWRkcmVzcyI6[A-Za-z0-9+/]{60,800}={0,2}",
+            "eyJhcGlfYWRkcmVzcyI6[A-Za-z0-9+/]{60,}={0,2}",
             END_B64,
         )
         .max_len(1024),

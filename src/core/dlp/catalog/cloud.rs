@@ -7,8 +7,12 @@
 //! (`LINODE_TOKEN=…`, `cloudflare.api_token: …`, `--hcloud-token …`), so that text without the
 //! vendor's name costs nothing. Two Azure formats are self-identifying in the middle of the key:
 //! AI-services keys carry `JQQJ99…ACOG` and container-registry passwords `+ACR`.
+//!
+//! Long values (session tokens, macaroons, service-account tokens) are open-ended repetitions
+//! (`{100,}`) bounded by the detector's `max_len`: a counted repetition such as `{100,3000}`
+//! compiles to thousands of automaton states in every worker.
 
-use super::{assigned, detector, infix, named, named_or_prefixed, vendor, ASSIGN, END, END_B64, NAME_GAP, UUID};
+use super::{assigned, assigned_or_prefixed, detector, infix, named, vendor, ASSIGN, END, END_B64, NAME_GAP, UUID};
 use crate::core::dlp::detector::{Category, CharClass, DetectorSpec};
 
 /// The detectors of this family.
@@ -34,20 +38,18 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
             &["secret_access_key", "secretaccesskey", "secret-access-key", "aws_secret_key", "awssecretkey"],
             &assigned("secret[_-]?access[_-]?key|aws_?secret_?key", "[A-Za-z0-9/+]{40}", END_B64),
         ),
-        named_or_prefixed(
+        DetectorSpec::prefixed(
             "aws-session-token",
             "AWS STS session token (base64 starting IQoJb3JpZ2luX2Vj, FwoGZXIvYXdz or FQoGZXIvYXdz), or any 100+ base64 characters assigned to aws_session_token or SessionToken",
             &["IQoJb3JpZ2luX2Vj", "FwoGZXIvYXdz", "FQoGZXIvYXdz", "session_token", "sessiontoken"],
-            "session_?token",
-            "[A-Za-z0-9/+]{100,3000}={0,2}",
-            END_B64,
+            &assigned_or_prefixed("session_?token", "[A-Za-z0-9/+]{100,}={0,2}", END_B64),
         )
         .max_len(4096),
         vendor(
             "aws-bedrock-api-key",
             "Amazon Bedrock API key: long-term (ABSK + base64 of BedrockAPIKey-…) or short-term (bedrock-api-key- + base64 of a presigned bedrock.amazonaws.com URL)",
             &["ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-"],
-            "ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,400}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{60,4000}={0,2}",
+            "ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{60,}={0,2}",
             END_B64,
         )
         .max_len(4200),
@@ -70,7 +72,7 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
             "gcp-oauth-access-token",
             "Google OAuth access token (ya29. + 50–2048 URL-safe characters)",
             &["ya29."],
-            r"ya29\.[A-Za-z0-9_-]{50,2048}",
+            r"ya29\.[A-Za-z0-9_-]{50,}",
             END,
         )
         .max_len(2100),
@@ -78,7 +80,7 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
             "gcp-oauth-refresh-token",
             "Google OAuth refresh token (1//0 + 40–400 URL-safe characters)",
             &["1//0"],
-            "1//0[A-Za-z0-9_-]{40,400}",
+            "1//0[A-Za-z0-9_-]{40,}",
             END,
         ),
         // The sender's key id before `:APA91b` stays visible, like a vendor prefix: only the
@@ -247,7 +249,7 @@ fn other_clouds() -> Vec<DetectorSpec> {
             "yandex-cloud-iam-token",
             "Yandex Cloud IAM token (t1. + URL-safe characters + . + 86 URL-safe characters)",
             &["t1."],
-            r"t1\.[A-Za-z0-9_-]{20,600}={0,2}\.[A-Za-z0-9_-]{86}={0,2}",
+            r"t1\.[A-Za-z0-9_-]{20,}={0,2}\.[A-Za-z0-9_-]{86}={0,2}",
             END_B64,
         )
         .max_len(1024),
@@ -319,13 +321,11 @@ fn other_clouds() -> Vec<DetectorSpec> {
 /// a service.
 fn platforms_and_databases() -> Vec<DetectorSpec> {
     vec![
-        named_or_prefixed(
+        DetectorSpec::prefixed(
             "vault-token",
             "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr. + 24–512 URL-safe characters), or a legacy s. + 24 token assigned to VAULT_TOKEN or X-Vault-Token",
             &["hvs.", "hvb.", "hvr.", "vault_token", "x-vault-token"],
-            "vault_token|x-vault-token",
-            r"hv[sbr]\.[A-Za-z0-9_-]{24,512}|s\.[A-Za-z0-9]{24}",
-            END,
+            &assigned_or_prefixed("vault_token|x-vault-token", r"hv[sbr]\.[A-Za-z0-9_-]{24,}|s\.[A-Za-z0-9]{24}", END),
         )
         .max_len(600),
         detector(
@@ -356,17 +356,15 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "flyio-token",
             "Fly.io access token (fo1_ + 43 URL-safe characters; FlyV1 fm1a_, fm1r_ or fm2_ + base64)",
             &["fo1_", "fm1a_", "fm1r_", "fm2_"],
-            "fo1_[A-Za-z0-9_-]{43}|fm(?:1[ar]|2)_[A-Za-z0-9+/=_-]{64,4000}",
+            "fo1_[A-Za-z0-9_-]{43}|fm(?:1[ar]|2)_[A-Za-z0-9+/=_-]{64,}",
             END_B64,
         )
         .max_len(4096),
-        named_or_prefixed(
+        DetectorSpec::prefixed(
             "heroku-api-key",
             "Heroku API key (HRKU- + 30–80 URL-safe characters, or a UUID assigned to a HEROKU_…KEY/TOKEN name)",
             &["HRKU-", "heroku"],
-            "heroku[a-z0-9_-]{0,16}(?:key|token)",
-            &format!("HRKU-[A-Za-z0-9_-]{{30,80}}|{UUID}"),
-            END,
+            &assigned_or_prefixed("heroku[a-z0-9_-]{0,16}(?:key|token)", &format!("HRKU-[A-Za-z0-9_-]{{30,80}}|{UUID}"), END),
         ),
         vendor(
             "databricks-token",
@@ -457,7 +455,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "Upstash Redis REST or QStash token (40–300 base64url characters) assigned to an UPSTASH_…TOKEN or QSTASH_TOKEN name",
             &["upstash", "qstash"],
             "(?:upstash|qstash)[a-z0-9_.-]{0,32}token",
-            "[A-Za-z0-9_=-]{40,300}",
+            "[A-Za-z0-9_=-]{40,}",
             END,
         ),
         named(
@@ -465,7 +463,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "Aiven API token (40–400 base64 characters) assigned to an AIVEN_…TOKEN name",
             &["aiven"],
             &format!("aiven{NAME_GAP}(?:token|key)"),
-            "[A-Za-z0-9+/=]{40,400}",
+            "[A-Za-z0-9+/=]{40,}",
             END_B64,
         ),
         named(
@@ -481,7 +479,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "Elasticsearch / Elastic Cloud API key (40–200 base64 characters) assigned to an ELASTIC_…API_KEY name",
             &["elastic"],
             "elastic(?:search)?[a-z0-9_.-]{0,16}api_?key",
-            "[A-Za-z0-9+/=_-]{40,200}",
+            "[A-Za-z0-9+/=_-]{40,}",
             END_B64,
         ),
         named(
@@ -496,7 +494,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "onepassword-service-account-token",
             "1Password service account token (ops_eyJ + 250+ base64 characters)",
             &["ops_eyJ"],
-            "ops_eyJ[A-Za-z0-9+/_-]{250,4000}={0,3}",
+            "ops_eyJ[A-Za-z0-9+/_-]{250,}={0,3}",
             END_B64,
         )
         .max_len(4200),

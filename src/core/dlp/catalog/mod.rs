@@ -135,24 +135,13 @@ pub(super) fn named(
     DetectorSpec::prefixed(id, description, literals, &assigned(names, value, end))
 }
 
-/// A credential found either by its own prefix anywhere (at a word start) or, assigned to one of
-/// `names`, in an older unprefixed shape: `literals` are the prefixes and the names' first words. Every
-/// unprefixed alternative of `value` must be unable to match at a name literal (hex, a UUID):
-/// a trigger on a name whose assignment does not follow tries `value` right there.
-pub(super) fn named_or_prefixed(
-    id: &str,
-    description: &str,
-    literals: &[&str],
-    names: &str,
-    value: &str,
-    end: &str,
-) -> DetectorSpec {
-    DetectorSpec::prefixed(
-        id,
-        description,
-        literals,
-        &format!(r#"(?:(?i:{names}){ASSIGN}|(?-u:\b))(?P<secret>{value}){end}"#),
-    )
+/// The pattern of a credential found either by its own prefix anywhere (at a word start) or,
+/// assigned to one of `names` (a case-insensitive regex), in an older unprefixed shape; the
+/// detector's literals are the prefixes and the names' first words. Every unprefixed alternative
+/// of `value` must be unable to match at a name literal (hex, a UUID): a trigger on a name whose
+/// assignment does not follow tries `value` right there.
+pub(super) fn assigned_or_prefixed(names: &str, value: &str, end: &str) -> String {
+    format!(r#"(?:(?i:{names}){ASSIGN}|(?-u:\b))(?P<secret>{value}){end}"#)
 }
 
 /// A UUID (hex digits of either case).
