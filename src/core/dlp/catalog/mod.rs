@@ -35,9 +35,11 @@
 //!   string (an AWS secret key, a Twilio or Heroku key, an Okta or Cohere token, a Mailgun
 //!   "new" key) is only found next to a name that says what it is (`aws_secret_access_key = …`),
 //!   or through the generic assignments.
-//! - Formats without a distinctive shape are not covered on their own: Travis CI, Datadog,
-//!   Cloudflare, OpenAI-compatible `sk-…` keys of other providers, Discord bot tokens of bots
-//!   created before 2022 (they do not start with `MT`).
+//! - Formats without a distinctive shape are not covered on their own: they are found only
+//!   assigned to one of their vendor's names ([`named`]: `CLOUDFLARE_API_TOKEN=…`,
+//!   `DEEPSEEK_API_KEY=sk-…`, `linode.token: …`), where the name and the value share a line.
+//!   Discord bot tokens of bots created before 2022 (they do not start with `MT`) are not
+//!   covered.
 //! - Generic assignments need a known name (`password`, `secret`, `token`, `api_key`, …), an
 //!   `=`/`:`-style operator and a value of 8+ characters on the same line; an unquoted value
 //!   must also contain a symbol, or be letters and digits with at least one digit, so that
@@ -105,12 +107,47 @@ pub(super) fn vendor(id: &str, description: &str, prefixes: &[&str], body: &str,
     DetectorSpec::prefixed(id, description, prefixes, &format!(r"(?-u:\b)(?P<secret>{body}){end}"))
 }
 
+/// What joins a name to its value: an optional closing quote (also JSON-escaped, `\"`) and `]`,
+/// then `=`, `:`, `:=` or `=>` between optional blanks, or blanks alone (`--token v`,
+/// `wandb login v`), then an optional opening quote. So `NAME=v`, `NAME: v`, `"name": "v"`,
+/// `name = 'v'`, `config["name"] = "v"`, `--name v`, `--name=v` and `export NAME="v"` all assign.
+pub(super) const ASSIGN: &str = r#"(?:\\?["'`])?\]?(?:[ \t]*(?::=|=>|=|:)[ \t]*|[ \t]+)(?:\\?["'`])?"#;
+
+/// The characters that may stand between a vendor's name and the kind of secret in a name:
+/// `DATADOG_API_KEY`, `datadog.api_key`, `Mistral(api_key=`.
+pub(super) const NAME_GAP: &str = "[a-z0-9_.(-]{0,24}";
+
 /// A value assigned to a name: `name` (a case-insensitive regex, matched from the trigger
-/// literal), an optional closing quote, `=`, `:`, `:=` or `=>`, an optional opening quote, then
-/// `value` (the secret) and `end`.
+/// literal), [`ASSIGN`], then `value` (the secret) and `end`.
 pub(super) fn assigned(name: &str, value: &str, end: &str) -> String {
-    format!(r#"(?i:{name})["'`]?[ \t]*(?::=|=>|=|:)[ \t]*["'`]?(?P<secret>{value}){end}"#)
+    format!(r#"(?i:{name}){ASSIGN}(?P<secret>{value}){end}"#)
 }
+
+/// A credential without a distinctive shape, found only where it is assigned to one of its
+/// vendor's names: `literals` start the names, `names` (a case-insensitive regex) matches them
+/// from there, `value` is the secret.
+pub(super) fn named(
+    id: &str,
+    description: &str,
+    literals: &[&str],
+    names: &str,
+    value: &str,
+    end: &str,
+) -> DetectorSpec {
+    DetectorSpec::prefixed(id, description, literals, &assigned(names, value, end))
+}
+
+/// The pattern of a credential found either by its own prefix anywhere (at a word start) or,
+/// assigned to one of `names` (a case-insensitive regex), in an older unprefixed shape; the
+/// detector's literals are the prefixes and the names' first words. Every unprefixed alternative
+/// of `value` must be unable to match at a name literal (hex, a UUID): a trigger on a name whose
+/// assignment does not follow tries `value` right there.
+pub(super) fn assigned_or_prefixed(names: &str, value: &str, end: &str) -> String {
+    format!(r#"(?:(?i:{names}){ASSIGN}|(?-u:\b))(?P<secret>{value}){end}"#)
+}
+
+/// A UUID (hex digits of either case).
+pub(super) const UUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
 /// A detector with any trigger; like [`DetectorSpec::prefixed`], no validator, `max_len` 512 and
 /// priority 30 until the builder methods say otherwise.
