@@ -109,6 +109,10 @@ pub enum Validator {
     /// Phone number: a plausible digit count, E.164 8–15 after `+`, else North-American 10 or 11
     /// ([`super::catalog::phone`]).
     Phone,
+    /// A value assigned to a name (generic assignments): the whole name, the operator and the
+    /// value's shape together must say it is a secret ([`super::catalog::assignment`]). Needs
+    /// the text before the value: see [`Validator::accepts_after`].
+    Assignment,
 }
 
 impl Validator {
@@ -123,6 +127,17 @@ impl Validator {
             Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
             Self::Email => super::catalog::email(value),
             Self::Phone => super::catalog::phone(value),
+            Self::Assignment => false,
+        }
+    }
+
+    /// Whether `value` passes, given `context`: the text from the start of the identifier run
+    /// that holds the trigger (`STRIPE_` of `STRIPE_KEY`) up to the value. Only
+    /// [`Self::Assignment`] reads the context.
+    pub fn accepts_after(self, context: &str, value: &str) -> bool {
+        match self {
+            Self::Assignment => super::catalog::assignment(context, value),
+            other => other.accepts(value),
         }
     }
 }

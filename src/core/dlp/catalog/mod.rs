@@ -66,6 +66,7 @@ mod structured;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use generic::assignment;
 pub(crate) use personal::{email, phone};
 
 use super::detector::{Category, CharClass, DetectorSpec, Trigger};
