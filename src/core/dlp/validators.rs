@@ -210,7 +210,10 @@ fn is_elided_pem(block: &str) -> bool {
 /// A UUID (`8-4-4-4-12` hex digits): an id, not a secret, as the value of a generic name.
 pub fn is_uuid(value: &str) -> bool {
     value.len() == 36
-        && value.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+        && value
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 /// The words of an identifier or phrase, lower-case: split at every character other than a
@@ -295,9 +298,10 @@ pub fn looks_like_code_or_location(value: &str) -> bool {
     };
     let joined_words = value.contains(['.', '/'])
         && !value.contains(['+', '='])
-        && value.split(['.', '/']).filter(|piece| !piece.is_empty()).all(|piece| {
-            is_wordy(piece) || piece.bytes().all(|b| b.is_ascii_digit()) || piece.len() <= 4
-        });
+        && value
+            .split(['.', '/'])
+            .filter(|piece| !piece.is_empty())
+            .all(|piece| is_wordy(piece) || piece.bytes().all(|b| b.is_ascii_digit()) || piece.len() <= 4);
     value.contains("://") || starts || cut_short || version || joined_words
 }
 
@@ -414,7 +418,9 @@ mod tests {
         ] {
             assert!(is_wordy(wordy), "{wordy}");
         }
-        for random in ["q8Zr2LxP0vT7nY4kW9sD", "QYNInQcZJCw76Gh2HiSt", "2b998ed4488521efb74a2ee2a0e57f8a", "N9xZ0+v90131zwtDxk98"] {
+        for random in
+            ["q8Zr2LxP0vT7nY4kW9sD", "QYNInQcZJCw76Gh2HiSt", "2b998ed4488521efb74a2ee2a0e57f8a", "N9xZ0+v90131zwtDxk98"]
+        {
             assert!(!is_wordy(random), "{random}");
         }
     }

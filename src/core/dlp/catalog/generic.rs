@@ -48,8 +48,7 @@ const QUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`\\<>…]{8,256})["'<]"#;
 /// An unquoted value: it starts with a letter or digit and holds no quotes, brackets,
 /// parentheses, `:`, `,`, `;`, `&`, `|`, backslash or `…`; then the end of the value. A value
 /// followed by `(` (`getpass()`) or `.` and more (`self.password`) is code, not a value.
-const UNQUOTED_VALUE: &str =
-    r#"(?P<secret>[A-Za-z0-9][^\s"'`(){}\[\]<>\\,;:&|…]{7,255})(?:[\s,;)}\]"'`\\&<]|$)"#;
+const UNQUOTED_VALUE: &str = r#"(?P<secret>[A-Za-z0-9][^\s"'`(){}\[\]<>\\,;:&|…]{7,255})(?:[\s,;)}\]"'`\\&<]|$)"#;
 
 /// The detectors of this family.
 pub(super) fn detectors() -> Vec<DetectorSpec> {
@@ -89,18 +88,97 @@ enum Strength {
 
 /// Words that say a name's value is not a secret, even when the name ends like one.
 const NOT_SECRET_WORDS: [&str; 62] = [
-    "public", "publishable", "pub", "cache", "sort", "primary", "foreign", "partition", "row", "hash", "hashed",
-    "sha", "sha1", "sha256", "md5", "digest", "checksum", "etag", "integrity", "commit", "page", "next", "prev",
-    "continuation", "cursor", "cancellation", "idempotency", "dedup", "i18n", "translation", "label", "title",
-    "text", "message", "object", "file", "path", "url", "uri", "endpoint", "name", "type", "length", "count",
-    "max", "min", "limit", "size", "header", "field", "prefix", "suffix", "pattern", "format", "column", "index",
-    "lookup", "map", "version", "ref", "fingerprint", "csrf",
+    "public",
+    "publishable",
+    "pub",
+    "cache",
+    "sort",
+    "primary",
+    "foreign",
+    "partition",
+    "row",
+    "hash",
+    "hashed",
+    "sha",
+    "sha1",
+    "sha256",
+    "md5",
+    "digest",
+    "checksum",
+    "etag",
+    "integrity",
+    "commit",
+    "page",
+    "next",
+    "prev",
+    "continuation",
+    "cursor",
+    "cancellation",
+    "idempotency",
+    "dedup",
+    "i18n",
+    "translation",
+    "label",
+    "title",
+    "text",
+    "message",
+    "object",
+    "file",
+    "path",
+    "url",
+    "uri",
+    "endpoint",
+    "name",
+    "type",
+    "length",
+    "count",
+    "max",
+    "min",
+    "limit",
+    "size",
+    "header",
+    "field",
+    "prefix",
+    "suffix",
+    "pattern",
+    "format",
+    "column",
+    "index",
+    "lookup",
+    "map",
+    "version",
+    "ref",
+    "fingerprint",
+    "csrf",
 ];
 /// Words before `key` that make it a secret's key (`SIGNING_KEY`, `api_key`, `masterKey`).
 const SECRET_KEY_QUALIFIERS: [&str; 26] = [
-    "api", "secret", "private", "access", "master", "signing", "sign", "encryption", "encrypt", "crypt", "crypto",
-    "cipher", "aes", "hmac", "license", "licence", "client", "app", "auth", "deploy", "service", "account",
-    "subscription", "admin", "consumer", "webhook",
+    "api",
+    "secret",
+    "private",
+    "access",
+    "master",
+    "signing",
+    "sign",
+    "encryption",
+    "encrypt",
+    "crypt",
+    "crypto",
+    "cipher",
+    "aes",
+    "hmac",
+    "license",
+    "licence",
+    "client",
+    "app",
+    "auth",
+    "deploy",
+    "service",
+    "account",
+    "subscription",
+    "admin",
+    "consumer",
+    "webhook",
 ];
 /// Single-word names that end in a secret word (`apikey`, `dbpassword`) whose last part is a
 /// secret: checked by suffix.
@@ -109,7 +187,8 @@ const PASSWORD_WORDS: [&str; 4] = ["password", "passwd", "passphrase", "pwd"];
 /// Whether `value`, assigned after `context` (the name from the start of its identifier run, the
 /// operator and any quote), is a secret worth masking: see the module header.
 pub(crate) fn assignment(context: &str, value: &str) -> bool {
-    let name_len = context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
+    let name_len =
+        context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
     let (name, separator) = context.split_at(name_len.min(context.len()));
     let Some(strength) = name_strength(name) else { return false };
     let blank_separated = !separator.contains(['=', ':', '>']);
@@ -120,7 +199,10 @@ pub(crate) fn assignment(context: &str, value: &str) -> bool {
 /// The strength of a secret's name, or `None` when it does not name a secret.
 fn name_strength(name: &str) -> Option<Strength> {
     let mut words = identifier_words(name);
-    while words.last().is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || matches!(w.as_str(), "value" | "str" | "string")) {
+    while words
+        .last()
+        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || matches!(w.as_str(), "value" | "str" | "string"))
+    {
         words.pop();
     }
     if words.iter().any(|w| NOT_SECRET_WORDS.contains(&w.as_str())) {
@@ -132,7 +214,9 @@ fn name_strength(name: &str) -> Option<Strength> {
         return Some(Strength::Password);
     }
     if matches!(last, "secret" | "secrets" | "token" | "credential" | "credentials" | "creds")
-        || ["secret", "token"].iter().any(|w| last.ends_with(w) && SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}{w}")))
+        || ["secret", "token"]
+            .iter()
+            .any(|w| last.ends_with(w) && SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}{w}")))
     {
         return Some(Strength::Strong);
     }
@@ -259,7 +343,10 @@ pub(super) mod cases {
             n("generic-secret", "api_key = os.environ[\"API_KEY\"]\nsecret = config.get(\"secret\")"),
             n("generic-env-secret", "password = getpass.getpass()\nkey = keys[0]\nitems.sort(key=lambda i: i.at)"),
             n("generic-env-secret", "apiKey: config.appKey,\n$env:API_KEY = Read-Host -AsSecureString"),
-            n("generic-secret", "\"key\": \"value\", \"title_key\": \"home.title\", \"i18nKey\": \"settings.apiKeys.create\""),
+            n(
+                "generic-secret",
+                "\"key\": \"value\", \"title_key\": \"home.title\", \"i18nKey\": \"settings.apiKeys.create\"",
+            ),
             n("generic-secret", "SECRET_KEY_SETTING = \"DJANGO_SECRET_KEY\"\ntoken = \"CSRF_TOKEN_HEADER_NAME\""),
             n("generic-secret", "password_field = \"password_confirmation\"\nsecret: \"my-tls-secret-name\""),
             // Placeholders, templates and documented examples.
@@ -268,23 +355,44 @@ pub(super) mod cases {
             n("generic-secret", "password: \"{{ .Values.password }}\"\ndsn = \"%(password)s\"\ntoken = \"{token}\""),
             n("generic-secret", "<password>${db.password}</password>\n<add key=\"ApiKey\" value=\"$(ApiKey)\" />"),
             n("generic-env-secret", "password: ${DB_PASSWORD:-postgres}\nsecret: REDACTED\nAPI_KEY=your-api-key-here"),
-            n("generic-env-secret", "password: changeme\npassword=dummy-password-123\nauth_token = AUTH_TOKEN_PLACEHOLDER"),
-            n("generic-env-secret", "password: Password123\npassword=admin2024\nAPI_TOKEN=$(vault kv get -field=token x)"),
+            n(
+                "generic-env-secret",
+                "password: changeme\npassword=dummy-password-123\nauth_token = AUTH_TOKEN_PLACEHOLDER",
+            ),
+            n(
+                "generic-env-secret",
+                "password: Password123\npassword=admin2024\nAPI_TOKEN=$(vault kv get -field=token x)",
+            ),
             n("generic-env-secret", "API_KEY=1234567890abcdef\nsecret=abcdefghijklmnop\ntoken=aaaaaaaaaaaaaaaa"),
             n("generic-secret", "api_key = \"fake-api-key-for-tests\"\nsecret = 'PLACEHOLDER_SECRET_VALUE'"),
             // Names that end like a secret's but say the value is something else.
-            n("generic-secret", &format!("publicKey: \"{}\"\npublishable_key = \"{}\"", f("pub", B64, 44), random("pk", 32))),
-            n("generic-secret", &format!("next_page_token: \"{}\"\ncache_key = \"{}\"", f("page", B64, 32), random("cache", 32))),
-            n("generic-secret", "sort_key = 'created_at_desc'\nprimaryKey: \"user_id_v2\"\npartition_key = \"/tenantId\""),
-            n("generic-secret", &format!("sha256_key = \"{sha256}\"\nmonkey = \"{}\"", random("monkey", 24))),
-            n("generic-secret", &format!("compass = \"{}\"\nhotkey = \"ctrl+shift+p\"", random("compass", 24))),
+            n(
+                "generic-secret",
+                format!("publicKey: \"{}\"\npublishable_key = \"{}\"", f("pub", B64, 44), random("pk", 32)),
+            ),
+            n(
+                "generic-secret",
+                format!("next_page_token: \"{}\"\ncache_key = \"{}\"", f("page", B64, 32), random("cache", 32)),
+            ),
+            n(
+                "generic-secret",
+                "sort_key = 'created_at_desc'\nprimaryKey: \"user_id_v2\"\npartition_key = \"/tenantId\"",
+            ),
+            n("generic-secret", format!("sha256_key = \"{sha256}\"\nmonkey = \"{}\"", random("monkey", 24))),
+            n("generic-secret", format!("compass = \"{}\"\nhotkey = \"ctrl+shift+p\"", random("compass", 24))),
             // Values that are ids, references or words, under weak names.
-            n("generic-secret", &format!("\"key\": \"{}\"\n\"idempotencyKey\": \"{}\"", uuid("dict-key"), uuid("idem"))),
-            n("generic-env-secret", &format!("key: {}\nauth: basic", uuid("yaml-key"))),
-            n("generic-secret", "color_key = \"#ff00aa\"\nversion_key: \"v1.2.3-beta.4\"\nkeyPrefix: \"app/cache/v2/\""),
+            n("generic-secret", format!("\"key\": \"{}\"\n\"idempotencyKey\": \"{}\"", uuid("dict-key"), uuid("idem"))),
+            n("generic-env-secret", format!("key: {}\nauth: basic", uuid("yaml-key"))),
+            n(
+                "generic-secret",
+                "color_key = \"#ff00aa\"\nversion_key: \"v1.2.3-beta.4\"\nkeyPrefix: \"app/cache/v2/\"",
+            ),
             n("generic-secret", "secret_file = \"/etc/secrets/api.key\"\nprivate_key_file = \"keys/private.pem\""),
             n("generic-env-secret", "TOKEN_URL=https://oauth2.googleapis.com/token\nkey_path: ~/.ssh/id_ed25519"),
-            n("generic-env-secret", "token_endpoint: https://login.acme.io/oauth2/token\nSECRET_NAME=prod/app/db-creds"),
+            n(
+                "generic-env-secret",
+                "token_endpoint: https://login.acme.io/oauth2/token\nSECRET_NAME=prod/app/db-creds",
+            ),
             n("generic-env-secret", "SECRET_PATH=prod/app/database-credentials\nkey: tls.key\nkey: ca.crt"),
             n("generic-env-secret", "auth = HTTPBasicAuth(username, password)\nbearer = f\"Bearer {token}\""),
             // Prose: a name followed by words is not an assignment.
