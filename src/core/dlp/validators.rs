@@ -296,12 +296,17 @@ pub fn looks_like_code_or_location(value: &str) -> bool {
         let numeric: Vec<&str> = rest.split(['-', '+']).next().unwrap_or("").split('.').collect();
         numeric.len() >= 2 && numeric.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    let joined_words = value.contains(['.', '/'])
-        && !value.contains(['+', '='])
-        && value
-            .split(['.', '/'])
-            .filter(|piece| !piece.is_empty())
-            .all(|piece| is_wordy(piece) || piece.bytes().all(|b| b.is_ascii_digit()) || piece.len() <= 4);
+    let pieces: Vec<&str> = value.split(['.', '/']).filter(|piece| !piece.is_empty()).collect();
+    let plain = |piece: &&str| {
+        is_wordy(piece)
+            || piece.bytes().all(|b| b.is_ascii_digit())
+            || (piece.len() <= 4 && piece.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    };
+    // `warden.budget.team-daily.0123456789abcdef`: an id after two or more words is a name too.
+    let (last, names) = pieces.split_last().map_or((None, &[][..]), |(l, n)| (Some(l), n));
+    let id_after_words = names.len() >= 2 && names.iter().all(|p| is_wordy(p)) && last.is_some();
+    let joined_words =
+        value.contains(['.', '/']) && !value.contains(['+', '=']) && (pieces.iter().all(plain) || id_after_words);
     value.contains("://") || starts || cut_short || version || joined_words
 }
 
@@ -471,6 +476,7 @@ mod tests {
             "keys/private.pem",
             "prod/app/db-credentials",
             "config.appKey",
+            "warden.budget.team-daily.role.0123456789abcdef",
             "app/cache/v2/",
         ] {
             assert!(looks_like_code_or_location(reference), "{reference}");

@@ -43,12 +43,13 @@ const QUOTED_SEPARATOR: &str = r#"(?:[bBrRuU]?["']|>|["'][ \t]+value[ \t]*=[ \t]
 /// `--client-secret v`. (`--token=v` is an operator.) Its trigger is `--`: a name followed by a
 /// blank alone would make a stream hold the word after every "password" of prose.
 const FLAG: &str = r#"--(?:[A-Za-z0-9]+[_-])*(?i:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?|creds|auth|bearer|jwt)[ \t]+"#;
-/// A quoted value: no blanks, quotes, backslashes, `<`, `>` or `…`; the closing quote or `</`.
-const QUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`\\<>…]{8,256})["'<]"#;
+/// A quoted value: no blanks, quotes, backslashes, brackets, parentheses, `<`, `>` or `…` (a
+/// regex or a template is not a value); the closing quote or `</`.
+const QUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`\\<>…(){}\[\]]{8,256})["'<]"#;
 /// An unquoted value: it starts with a letter or digit and holds no quotes, brackets,
-/// parentheses, `:`, `,`, `;`, `&`, `|`, backslash or `…`; then the end of the value. A value
-/// followed by `(` (`getpass()`) or `.` and more (`self.password`) is code, not a value.
-const UNQUOTED_VALUE: &str = r#"(?P<secret>[A-Za-z0-9][^\s"'`(){}\[\]<>\\,;:&|…]{7,255})(?:[\s,;)}\]"'`\\&<]|$)"#;
+/// parentheses, `<`, `>`, `:`, `,`, `;`, `&`, `|`, backslash or `…`; then the end of the value. A
+/// value followed by `(` (`getpass()`) or `<` (`HashMap<…>`) is code, not a value.
+const UNQUOTED_VALUE: &str = r#"(?P<secret>[A-Za-z0-9][^\s"'`(){}\[\]<>\\,;:&|…]{7,255})(?:[\s,;)}\]"'`\\&]|$)"#;
 
 /// The detectors of this family.
 pub(super) fn detectors() -> Vec<DetectorSpec> {
@@ -395,6 +396,8 @@ pub(super) mod cases {
             ),
             n("generic-env-secret", "SECRET_PATH=prod/app/database-credentials\nkey: tls.key\nkey: ca.crt"),
             n("generic-env-secret", "auth = HTTPBasicAuth(username, password)\nbearer = f\"Bearer {token}\""),
+            n("generic-env-secret", "pub credentials: BTreeMap<String, CredentialConfig>,"),
+            n("generic-secret", r#"r"(?i:bearer|token)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)(?:[^A-Za-z0-9]|$)""#),
             // Prose: a name followed by words is not an assignment.
             n("generic-env-secret", "The password reset flow rotates each token; the api key rotation log is kept."),
             n("generic-env-secret", "Use --token to pass a token and --verbose for details; see --key-file."),
