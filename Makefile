@@ -26,6 +26,8 @@ help:
 	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
 	@echo "make bench          load benchmark: Envoy with vs without Warden (wrk; docs/benchmarks.md)"
 	@echo "make bench-dlp      DLP benchmark: masking streamed answers in Envoy, with vs without Warden"
+	@echo "make eval-dlp       DLP evaluation set: recall per kind, false positives, MB/s (docs/dlp.md);"
+	@echo "                    UPDATE_BASELINE=1 also writes the regression floors"
 	@echo "make clean          remove build outputs (keeps .venv and .demo keys); distclean: all"
 
 build:
@@ -113,6 +115,20 @@ bench: build
 .PHONY: bench-dlp
 bench-dlp: build
 	$(PY) scripts/bench_dlp.py $(BENCH_DLP_ARGS)
+
+# DLP evaluation (docs/dlp.md, "Evaluation"): generate the set into target/dlp-corpus, score the
+# default detectors with the release binary. No network. UPDATE_BASELINE=1 rewrites
+# tests/dlp-corpus/baseline.json (the floors tests/dlp_corpus.rs holds the build to).
+DLP_CORPUS := target/dlp-corpus
+.PHONY: eval-dlp
+eval-dlp:
+	cargo build --release --bin warden
+	python3 tests/dlp-corpus/generate.py --out $(DLP_CORPUS)
+	$(WARDEN) redact --eval $(DLP_CORPUS)
+	@if [[ -n "$(UPDATE_BASELINE)" ]]; then \
+	    $(WARDEN) redact --eval $(DLP_CORPUS) --json > $(DLP_CORPUS)/eval.json && \
+	    python3 tests/dlp-corpus/baseline.py $(DLP_CORPUS)/eval.json; \
+	fi
 
 clean:
 	cargo clean

@@ -9,7 +9,8 @@
 //! * masks are keyed like the gateway's (see [`mask_key`]), so a value masked here gets the same
 //!   `[REDACTED:<id>:<hash>]` as in the gateway's traffic when the same secret keys both.
 //!
-//! Plain mode rewrites all of stdin; `--jsonl` streams `{"id", "text"}` lines. Findings are
+//! Plain mode rewrites all of stdin; `--jsonl` streams `{"id", "text"}` lines; `--eval DIR`
+//! scores the same redaction on an evaluation set ([`eval`]). Findings are
 //! counted (never shown) and the count goes to stderr. Exit status: 0 done, 1 error, 2 a usage error, 4 a `block`
 //! detector matched, 3 with `--check` when anything was found.
 
@@ -25,6 +26,8 @@ use warden::core::dlp::mask::{MaskKey, Tally};
 use warden::core::dlp::text::{redact, Blocked, Redaction};
 use warden::core::policy::Policy;
 
+mod eval;
+
 /// Environment variable holding the mask secret unless `--mask-key-env` names another.
 const DEFAULT_MASK_KEY_ENV: &str = "WARDEN_MASK_KEY";
 /// Exit status when a `block` detector matched.
@@ -37,7 +40,7 @@ const AFTER_HELP: &str = "Reads stdin and writes it to stdout with every finding
     [REDACTED:<detector>:<hash>], byte-identical elsewhere; the counts per detector go to stderr \
     (never the values).\n\
     Exit status: 0 done, 1 error, 2 usage error, 4 a block detector matched (nothing written in plain mode), \
-    3 with --check when anything was found. Reference: docs/dlp.md.";
+    3 with --check when anything was found, 5 with --eval when streaming differs from one-shot. Reference: docs/dlp.md.";
 
 /// Arguments of `warden redact`.
 ///
@@ -77,6 +80,15 @@ pub struct RedactArgs {
     /// output is still written.
     #[arg(long, conflicts_with = "list")]
     pub check: bool,
+    /// Evaluation mode: redact every text of DIR/secrets.jsonl and DIR/clean.jsonl (the shapes
+    /// are in docs/dlp.md, "Evaluation") and print recall per kind and category, false positives
+    /// per clean category, one-shot MB/s and whether streaming gives the one-shot output.
+    /// Exit status 5 when a streamed output differs.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["list", "jsonl", "check"])]
+    pub eval: Option<PathBuf>,
+    /// With `--eval`: print the report as JSON instead of tables.
+    #[arg(long, requires = "eval")]
+    pub json: bool,
     /// Print the detectors (`id<TAB>category<TAB>description`, one per line) and exit; with
     /// `--policy`, including the policy's own detectors.
     #[arg(long)]
@@ -133,6 +145,9 @@ fn run_inner(args: &RedactArgs) -> Result<ExitCode, String> {
         None => without_policy(args)?,
     };
     let redaction = Redaction { engine: &setup.engine, actions: &setup.actions, key: &setup.key };
+    if let Some(dir) = &args.eval {
+        return eval::run(&redaction, dir, args.json);
+    }
     let mut tally = Tally::default();
     let outcome = if args.jsonl { jsonl(&redaction, &mut tally) } else { plain(&redaction, &mut tally) };
     if !tally.is_empty() {
