@@ -282,14 +282,18 @@ pub fn is_wordy(value: &str) -> bool {
     has_word && letters_ok && digits_ok && vowel_count * 4 >= letter_count
 }
 
-/// A reference, not a value: a URL (`://`), a home or relative path, flag, variable, colour or
-/// format string by its first character (`~`, `.`, `-`, `$`, `#`, `%`, `@`, `*`), a value cut
+/// A reference, not a value: a URL (`://`), a home or relative path, variable or format string
+/// by its first character (`~`, `.`, `$`, `%`), a colour (`#ff00aa`), a flag, comment,
+/// decorator or glob (`-AsSecureString`, `#comment`, `@types`, `*.acme.io`), a value cut
 /// short before a concatenation (ends with `.`, or with `-`/`_` and holds no digit:
 /// `"sk-ant-bench-" + suffix`), a version (`v1.2.3`, `2.31.0-beta`), or words joined by dots
 /// or slashes (`config.appKey`, `/etc/secrets/api.key`, `prod/app/db-credentials`). A leading
 /// or trailing `/` alone proves nothing: base64 keys have them.
 pub fn looks_like_code_or_location(value: &str) -> bool {
-    let starts = value.starts_with(['~', '.', '-', '$', '#', '%', '@', '*']);
+    let rest = value.trim_start_matches(['-', '#', '@', '*']);
+    let colour = value.starts_with('#') && matches!(rest.len(), 3 | 4 | 6 | 8) && rest.bytes().all(|b| b.is_ascii_hexdigit());
+    let marked_word = rest.len() < value.len() && (is_wordy(rest) || rest.starts_with('.'));
+    let starts = value.starts_with(['~', '.', '$', '%']) || colour || marked_word;
     let cut_short = value.ends_with('.') || (value.ends_with(['-', '_']) && !value.bytes().any(|b| b.is_ascii_digit()));
     let version = {
         let rest = value.strip_prefix(['v', 'V']).unwrap_or(value);

@@ -36,9 +36,15 @@ const NAME: &str = r#"(?i:pass(?:word|wd|phrase)?|pwd|secrets?|token|key|credent
 const OPERATOR: &str =
     r#"["'`]?\]?(?:[ \t]*:[ \t]*[A-Za-z_&][A-Za-z0-9_.&|\[\] ]{0,40}?)?[ \t]*(?::=|=>|==|=|:)[ \t]*"#;
 /// How a quoted value follows the name: an operator and a quote, `>` of `<password>…</password>`,
-/// `" value="` of `<add key="password" value="…"/>`, or blanks and a quote (`setx TOKEN "…"`,
-/// `--token "…"`).
-const QUOTED_SEPARATOR: &str = r#"(?:[bBrRuU]?["']|>|["'][ \t]+value[ \t]*=[ \t]*["']|[ \t]+["'])"#;
+/// `" value="` of `<add key="password" value="…"/>`, blanks and a quote (`setx TOKEN "…"`,
+/// `--token "…"`), a second argument (`os.Setenv("DB_PASS", "…")`), or an environment item.
+const QUOTED_SEPARATOR: &str =
+    r#"(?:[bBrRuU]?["']|>|["'][ \t]+value[ \t]*=[ \t]*["']|[ \t]+["']|["'][ \t]*,[ \t]*["'])"#;
+/// A Kubernetes-style environment item: the name's line, then `value:` on the next
+/// (`- name: DB_PASSWORD` / `  value: "…"`).
+const ENV_ITEM: &str = r#"["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*"#;
+/// A sentence: `SMTP_PASS is set to …`, `the token is now …`.
+const PROSE: &str = r#"[ \t]+(?:is|was)(?:[ \t]+(?:set[ \t]+to|now))?[ \t]+"#;
 /// A command-line flag that names a secret and its value after a blank: `--token v`,
 /// `--client-secret v`. (`--token=v` is an operator.) Its trigger is `--`: a name followed by a
 /// blank alone would make a stream hold the word after every "password" of prose.
@@ -46,15 +52,16 @@ const FLAG: &str = r#"--(?:[A-Za-z0-9]+[_-])*(?i:pass(?:word|wd|phrase)?|pwd|sec
 /// A quoted value: no blanks, quotes, backslashes, brackets, parentheses, `<`, `>` or `…` (a
 /// regex or a template is not a value); the closing quote or `</`.
 const QUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`\\<>…(){}\[\]]{8,256})["'<]"#;
-/// An unquoted value: it starts with a letter or digit and holds no quotes, brackets,
+/// An unquoted value: it does not start with `$`, `%`, `.` or `~` (a variable, a format, a
+/// path), does not end with `.` (a sentence's full stop follows it) and holds no quotes, brackets,
 /// parentheses, `<`, `>`, `:`, `,`, `;`, `&`, `|`, backslash or `…`; then the end of the value. A
 /// value followed by `(` (`getpass()`) or `<` (`HashMap<…>`) is code, not a value.
-const UNQUOTED_VALUE: &str = r#"(?P<secret>[A-Za-z0-9][^\s"'`(){}\[\]<>\\,;:&|…]{7,255})(?:[\s,;)}\]"'`\\&]|$)"#;
+const UNQUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`(){}\[\]<>\\,;:&|…$%.~][^\s"'`(){}\[\]<>\\,;:&|…]{6,254}[^\s"'`(){}\[\]<>\\,;:&|….])(?:[\s,;)}\]"'`\\&]|\.(?:\s|$)|$)"#;
 
 /// The detectors of this family.
 pub(super) fn detectors() -> Vec<DetectorSpec> {
-    let quoted = format!("{NAME}(?:{OPERATOR})?{QUOTED_SEPARATOR}{QUOTED_VALUE}");
-    let unquoted = format!(r#"(?:{NAME}{OPERATOR}|{FLAG}){UNQUOTED_VALUE}"#);
+    let quoted = format!(r#"{NAME}(?:(?:{OPERATOR})?{QUOTED_SEPARATOR}|{ENV_ITEM}["']){QUOTED_VALUE}"#);
+    let unquoted = format!(r#"(?:{NAME}(?:{OPERATOR}|{ENV_ITEM}|{PROSE})|{FLAG}){UNQUOTED_VALUE}"#);
     let env_triggers: Vec<&str> = TRIGGERS.iter().copied().chain(["--"]).collect();
     vec![
         DetectorSpec::prefixed(
@@ -192,8 +199,9 @@ pub(crate) fn assignment(context: &str, value: &str) -> bool {
         context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
     let (name, separator) = context.split_at(name_len.min(context.len()));
     let Some(strength) = name_strength(name) else { return false };
-    let blank_separated = !separator.contains(['=', ':', '>']);
-    let strength = if blank_separated { Strength::Weak } else { strength };
+    // After blanks (`--token v`, `SMTP_PASS is set to v`) a value is no password of words.
+    let blank_separated = !separator.contains(['=', ':', '>', ',']);
+    let strength = if blank_separated && strength == Strength::Password { Strength::Strong } else { strength };
     value_fits(strength, value)
 }
 
@@ -333,6 +341,16 @@ pub(super) mod cases {
             p("generic-env-secret", "  session_token: {}\n", f("yaml-session", B64, 40)),
             p("generic-env-secret", "curl -H 'X-Api-Key: {}' https://api.acme.io", random("curl", 32)),
             p("generic-env-secret", "BASE32_TOTP_KEY={}", f("base32", UPPER, 32)),
+            // Values may start with a symbol; a prose assignment; a Kubernetes env item.
+            p("generic-env-secret", "MYSQL_PWD={}\nLOG_LEVEL=info", "-8qH48kHcU2Frt".to_string()),
+            p("generic-env-secret", "redis_password = {}", format!("+{}", random("plus", 15))),
+            p("generic-env-secret", "ENV ADMIN_PASSWORD={}", format!("*{}", random("star", 15))),
+            p("generic-env-secret", "The job fails although SMTP_PASS is set to {}. Any idea?", random("prose", 18)),
+            p("generic-env-secret", "$ tool --mysql-pwd {} --region us-east-1", "amI8wgWRzUpJK-".to_string()),
+            p("generic-secret", "env:\n  - name: DB_PASS\n    value: \"{}\"", random("k8s", 19)),
+            p("generic-env-secret", "env:\n  - name: APP_SECRET\n    value: {}", random("k8s-unquoted", 24)),
+            p("generic-secret", "os.Setenv(\"DB_PASS\", \"{}\")", random("setenv", 16)),
+            p("generic-secret", "SPRING_DATASOURCE_PASSWORD = \"{}\"", "#880dDBgwiBB".to_string()),
         ]
     }
 
@@ -396,6 +414,9 @@ pub(super) mod cases {
             ),
             n("generic-env-secret", "SECRET_PATH=prod/app/database-credentials\nkey: tls.key\nkey: ca.crt"),
             n("generic-env-secret", "auth = HTTPBasicAuth(username, password)\nbearer = f\"Bearer {token}\""),
+            n("generic-env-secret", "password: #comment\ncolor_key = #ff00aa\ntoken: -AsSecureString\nkey: *.acme.io"),
+            n("generic-env-secret", "The password is incorrect2 and the token is expired-now; the key was rotated2024."),
+            n("generic-secret", "value = os.environ.get(\"PASSWORD\", \"default\")\nreplace(\"token\", \"{token_value}\")"),
             n("generic-env-secret", "pub credentials: BTreeMap<String, CredentialConfig>,"),
             n("generic-secret", r#"r"(?i:bearer|token)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)(?:[^A-Za-z0-9]|$)""#),
             // Prose: a name followed by words is not an assignment.
