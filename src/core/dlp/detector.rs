@@ -116,6 +116,10 @@ pub enum Validator {
     /// Base64 of `user:password`, as in Docker's `config.json` `"auth"` and `.npmrc` `_auth`
     /// ([`super::validators::basic_credentials`]).
     BasicCredentials,
+    /// A value assigned to a name (generic assignments): the whole name, the operator and the
+    /// value's shape together must say it is a secret ([`super::catalog::assignment`]). Needs
+    /// the text before the value: see [`Validator::accepts_after`].
+    Assignment,
 }
 
 impl Validator {
@@ -132,6 +136,17 @@ impl Validator {
             Self::Phone => super::catalog::phone(value),
             Self::NotAName => not_a_name(value),
             Self::BasicCredentials => basic_credentials(value),
+            Self::Assignment => false,
+        }
+    }
+
+    /// Whether `value` passes, given `context`: the text from the start of the identifier run
+    /// that holds the trigger (`STRIPE_` of `STRIPE_KEY`) up to the value. Only
+    /// [`Self::Assignment`] reads the context.
+    pub fn accepts_after(self, context: &str, value: &str) -> bool {
+        match self {
+            Self::Assignment => super::catalog::assignment(context, value),
+            other => other.accepts(value),
         }
     }
 }

@@ -28,7 +28,7 @@
 //! undecided until `max_len` bytes follow them. Only the first match per candidate start is
 //! considered.
 
-use super::detector::{Category, CharClass, DetectorSpec, Trigger};
+use super::detector::{Category, CharClass, DetectorSpec, Trigger, Validator};
 use super::validators::is_placeholder;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
@@ -38,8 +38,8 @@ use regex_automata::{Anchored, Input};
 use std::collections::HashMap;
 use std::fmt;
 
-/// Longest credential value checked against placeholders and documented examples.
-const MAX_PLACEHOLDER_LEN: usize = 64;
+/// Longest identifier run read back before a trigger literal (`STRIPE_` of `STRIPE_KEY`).
+const MAX_NAME_BACK: usize = 64;
 
 /// What a profile does with a detector's findings in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -505,12 +505,15 @@ impl Engine {
         if value.is_empty() {
             return None;
         }
-        // Placeholder words are looked for in short values only: a long random key contains
-        // "your" or "xxxx" by chance now and then.
-        if spec.category == Category::Credential && value.len() <= MAX_PLACEHOLDER_LEN && is_placeholder(value) {
+        if spec.category == Category::Credential && is_placeholder(value) {
             return None;
         }
-        if !spec.validator.accepts(value) {
+        // Only an assignment reads its name: other detectors skip the walk back.
+        let context = match spec.validator {
+            Validator::Assignment => text.get(name_start(text, candidate.start)..start).unwrap_or(""),
+            _ => "",
+        };
+        if !spec.validator.accepts_after(context, value) {
             return None;
         }
         let mask_from = candidate.hold_from.clamp(start, end);
@@ -552,6 +555,19 @@ impl Engine {
         }
         floor_char_boundary(text, hold.max(from))
     }
+}
+
+/// Start of the identifier run (`A-Z a-z 0-9 _ . -`) that ends at `at`, at most
+/// [`MAX_NAME_BACK`] bytes back: the part of a name before its trigger literal.
+fn name_start(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes().get(..at).unwrap_or(&[]);
+    let run = bytes
+        .iter()
+        .rev()
+        .take(MAX_NAME_BACK)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        .count();
+    at.saturating_sub(run)
 }
 
 fn compile(spec: &DetectorSpec) -> Result<Compiled, String> {

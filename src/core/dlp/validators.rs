@@ -98,29 +98,220 @@ pub fn entropy_bits_per_char(text: &str) -> f64 {
         .sum()
 }
 
-/// Values that look like a secret's slot, not a secret: documented examples, template
-/// placeholders, masks and repeated characters.
+/// Longest value in which placeholder words (`example`, `your`, `dummy`, …) are looked for: a long
+/// random key contains one of them by chance now and then.
+const MAX_WORDY_PLACEHOLDER_LEN: usize = 64;
+
+/// Values that look like a secret's slot, not a secret: documented example values, template
+/// placeholders (`<your-api-key>`, `${VAR}`, `$VAR`, `{{ var }}`, `%(var)s`, `$(cmd)`,
+/// `<%= … %>`), masks and truncations (`****`, `•••`, `sk-...`, `ghp_abc…`), runs of `x`
+/// (`ghp_XXXXXXXX…`), repeated or sequential characters (`aaaaaaaa`, `1234567890abcdef`), a
+/// secret's own name as its value (`password`), placeholder words in short values (`changeme`,
+/// `your-key-here`, `dummy`, `fake`, `sample`, `redacted`), and PEM blocks whose body is elided.
+///
+/// Never the word `test`: Stripe-style `sk_test_…` keys are real credentials. Every rule looks
+/// at the value's own shape; a random value passes.
 pub fn is_placeholder(value: &str) -> bool {
     const EXAMPLES: [&str; 4] = [
         "AKIAIOSFODNN7EXAMPLE",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "sk-ant-api03-xxxx",
-        "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        "AKIAI44QH8DHBEXAMPLE",
     ];
-    // Not "test": Stripe-style `sk_test_…` keys are real credentials.
-    const WORDS: [&str; 9] =
-        ["example", "placeholder", "changeme", "your", "dummy", "sample", "redacted", "xxxx", "****"];
+    const WORDS: [&str; 14] = [
+        "example",
+        "placeholder",
+        "changeme",
+        "change_me",
+        "change-me",
+        "your",
+        "dummy",
+        "sample",
+        "redacted",
+        "fake",
+        "replace",
+        "insert",
+        "here",
+        "notreal",
+    ];
     let trimmed = value.trim_matches(|c: char| matches!(c, '"' | '\'' | '`'));
     if trimmed.is_empty() || EXAMPLES.contains(&trimmed) {
         return true;
     }
+    if trimmed.starts_with("-----BEGIN") {
+        return is_elided_pem(trimmed);
+    }
     let lower = trimmed.to_ascii_lowercase();
-    let templated = (lower.starts_with('<') && lower.ends_with('>'))
-        || (lower.starts_with("${") && lower.ends_with('}'))
-        || (lower.starts_with("{{") && lower.ends_with("}}"));
-    let first = lower.chars().next();
-    let one_char = lower.chars().all(|c| Some(c) == first);
-    templated || one_char || WORDS.iter().any(|w| lower.contains(w))
+    if is_templated(&lower) || is_masked(&lower) || is_repetitive(&lower) || is_secret_word(&lower) {
+        return true;
+    }
+    trimmed.len() <= MAX_WORDY_PLACEHOLDER_LEN && WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// A template or variable reference instead of a value: `<…>` around it, `${`, `{{`, `}}`,
+/// `%(name)s`, `$(`, `<%`, `{name}`, or `$NAME`/`%NAME%`.
+fn is_templated(lower: &str) -> bool {
+    let wrapped = |open: &str, close: &str| lower.starts_with(open) && lower.ends_with(close);
+    let bare_variable = |rest: Option<&str>| {
+        rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    };
+    ["${", "{{", "}}", "%(", "$(", "<%", "#{"].iter().any(|marker| lower.contains(marker))
+        || wrapped("<", ">")
+        || wrapped("{", "}")
+        || wrapped("[", "]")
+        || bare_variable(lower.strip_prefix('$'))
+        || bare_variable(lower.strip_prefix('%').and_then(|r| r.strip_suffix('%')))
+}
+
+/// A masked, elided or truncated value: `***`, `•••`, `…`, `...`, or a run of four `x`.
+fn is_masked(lower: &str) -> bool {
+    ["***", "•", "…", "...", "xxxx", "[redacted", "(redacted"].iter().any(|marker| lower.contains(marker))
+}
+
+/// Few distinct characters (`abababab`), or mostly repeated and consecutive characters
+/// (`aaaaaaaa`, `1234567890abcdef`, `abcdefghijklmnop`), counted over letters and digits.
+fn is_repetitive(lower: &str) -> bool {
+    let alnum: Vec<u8> = lower.bytes().filter(u8::is_ascii_alphanumeric).collect();
+    if alnum.len() < 8 {
+        return false;
+    }
+    let mut seen = [false; 128];
+    for &b in &alnum {
+        if let Some(slot) = seen.get_mut(usize::from(b)) {
+            *slot = true;
+        }
+    }
+    let distinct = seen.iter().filter(|&&s| s).count();
+    let pairs = alnum.len() - 1;
+    let steady = alnum.windows(2).filter(|w| matches!(w, [a, b] if *b == *a || Some(*b) == a.checked_add(1))).count();
+    distinct <= 3 || steady * 10 >= pairs * 6
+}
+
+/// The name of a secret, or a stock password, used as its own value: `password`, `secret`,
+/// `token`, `api_key`, `admin`, `letmein`, `qwerty`, `hunter2`.
+fn is_secret_word(lower: &str) -> bool {
+    const STOCK: [&str; 18] = [
+        "password", "passwd", "pass", "pwd", "secret", "token", "apikey", "api_key", "api-key", "admin", "root",
+        "letmein", "qwerty", "hunter2", "welcome", "default", "none", "null",
+    ];
+    let stripped = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '!');
+    STOCK.contains(&stripped)
+}
+
+/// A PEM block whose body is elided or a placeholder: shorter than a key, or holding `...`,
+/// `…`, `xxxx` or `REDACTED`.
+fn is_elided_pem(block: &str) -> bool {
+    // `-----BEGIN …-----body-----END …-----`: the body is every other piece between dashes.
+    let body: String = block.split("-----").step_by(2).collect::<String>().replace("\\n", "").replace("\\r", "");
+    let lower = body.to_ascii_lowercase();
+    body.chars().filter(|c| !c.is_whitespace()).count() < 40 || is_masked(&lower) || lower.contains("redacted")
+}
+
+/// A UUID (`8-4-4-4-12` hex digits): an id, not a secret, as the value of a generic name.
+pub fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+}
+
+/// The words of an identifier or phrase, lower-case: split at every character other than a
+/// letter or digit, at lower-to-upper changes (`apiKey`), at the end of an acronym (`APIKey`)
+/// and at letter-digit changes (`PASSWORD2`).
+pub fn identifier_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut previous: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            previous = None;
+            continue;
+        }
+        let next = chars.peek().copied();
+        let boundary = previous.is_some_and(|p| {
+            (p.is_ascii_lowercase() && c.is_ascii_uppercase())
+                || p.is_ascii_digit() != c.is_ascii_digit()
+                || (p.is_ascii_uppercase() && c.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+        });
+        if boundary && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        current.push(c.to_ascii_lowercase());
+        previous = Some(c);
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// Words joined, not random characters: an identifier (`userPassword`, `ENCRYPTION_KEY_NOT_SET`,
+/// `my-tls-secret`), a dotted name (`spring.datasource.url`) or a phrase. Every letter run
+/// between separators, case changes and digits is 2+ letters that could be pronounced (up to 4
+/// letters without a vowel, such as `tls`; else a sixth or more vowels and no 5 consonants in a
+/// row), about a third of them at most are 1–2 letters, at most two digit runs of up to 8, one run is 3+
+/// letters, and vowels (`aeiouy`) are a quarter of the letters or more, as in words. Random keys
+/// almost always hold a lone letter between digits or case changes (`q8Zr2LxP`), many
+/// two-letter humps (`QcZjCw`) or too few vowels.
+pub fn is_wordy(value: &str) -> bool {
+    let words = identifier_words(value);
+    let pronounceable = |word: &str| {
+        let vowels = word.bytes().filter(|b| b"aeiouy".contains(b)).count();
+        let mut run = 0usize;
+        let mut longest_consonants = 0usize;
+        for b in word.bytes() {
+            run = if b"aeiouy".contains(&b) { 0 } else { run + 1 };
+            longest_consonants = longest_consonants.max(run);
+        }
+        word.len() >= 2 && longest_consonants <= 4 && (word.len() <= 4 || vowels * 6 >= word.len())
+    };
+    let is_number = |w: &&String| w.bytes().all(|b| b.is_ascii_digit());
+    let letters: Vec<&String> = words.iter().filter(|w| !is_number(w)).collect();
+    let short = letters.iter().filter(|w| w.len() <= 2).count();
+    let letters_ok = letters.iter().all(|w| pronounceable(w)) && short * 3 <= letters.len() + 1;
+    let numbers: Vec<&String> = words.iter().filter(is_number).collect();
+    let digits_ok = numbers.len() <= 2 && numbers.iter().all(|w| w.len() <= 8);
+    let has_word = letters.iter().any(|w| w.len() >= 3);
+    let letter_count: usize = letters.iter().map(|w| w.len()).sum();
+    let vowel_count: usize = letters.iter().map(|w| w.bytes().filter(|b| b"aeiouy".contains(b)).count()).sum();
+    has_word && letters_ok && digits_ok && vowel_count * 4 >= letter_count
+}
+
+/// A reference, not a value: a URL (`://`), a home or relative path, variable or format string
+/// by its first character (`~`, `.`, `$`, `%`), a colour (`#ff00aa`), a flag, comment,
+/// decorator or glob (`-AsSecureString`, `#comment`, `@types`, `*.acme.io`), a value cut
+/// short before a concatenation (ends with `.`, or with `-`/`_` and holds no digit:
+/// `"sk-ant-bench-" + suffix`), a version (`v1.2.3`, `2.31.0-beta`), or words joined by dots
+/// or slashes (`config.appKey`, `/etc/secrets/api.key`, `prod/app/db-credentials`). A leading
+/// or trailing `/` alone proves nothing: base64 keys have them.
+pub fn looks_like_code_or_location(value: &str) -> bool {
+    let rest = value.trim_start_matches(['-', '#', '@', '*']);
+    let colour = value.starts_with('#') && matches!(rest.len(), 3 | 4 | 6 | 8) && rest.bytes().all(|b| b.is_ascii_hexdigit());
+    let marked_word = rest.len() < value.len() && (is_wordy(rest) || rest.starts_with('.'));
+    let starts = value.starts_with(['~', '.', '$', '%']) || colour || marked_word;
+    let cut_short = value.ends_with('.') || (value.ends_with(['-', '_']) && !value.bytes().any(|b| b.is_ascii_digit()));
+    let version = {
+        let rest = value.strip_prefix(['v', 'V']).unwrap_or(value);
+        let numeric: Vec<&str> = rest.split(['-', '+']).next().unwrap_or("").split('.').collect();
+        numeric.len() >= 2 && numeric.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let pieces: Vec<&str> = value.split(['.', '/']).filter(|piece| !piece.is_empty()).collect();
+    let plain = |piece: &&str| {
+        is_wordy(piece)
+            || piece.bytes().all(|b| b.is_ascii_digit())
+            || (piece.len() <= 4 && piece.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    };
+    // `warden.budget.team-daily.0123456789abcdef`: an id after two or more words is a name too.
+    let (last, names) = pieces.split_last().map_or((None, &[][..]), |(l, n)| (Some(l), n));
+    let id_after_words = names.len() >= 2 && names.iter().all(|p| is_wordy(p)) && last.is_some();
+    let joined_words =
+        value.contains(['.', '/']) && !value.contains(['+', '=']) && (pieces.iter().all(plain) || id_after_words);
+    value.contains("://") || starts || cut_short || version || joined_words
 }
 
 /// Whether a value found where a structure keeps a password (`user:…@host`, `<password>…`,
@@ -209,12 +400,57 @@ mod tests {
 
     #[test]
     fn placeholders_and_documented_examples_are_not_secrets() {
-        for placeholder in
-            ["AKIAIOSFODNN7EXAMPLE", "<your-api-key>", "${API_KEY}", "{{ token }}", "xxxxxxxx", "changeme", "\"****\""]
-        {
+        for placeholder in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "<your-api-key>",
+            "${API_KEY}",
+            "$API_KEY",
+            "%API_KEY%",
+            "{{ token }}",
+            "%(password)s",
+            "$(cat /run/secrets/token)",
+            "<%= ENV['TOKEN'] %>",
+            "{token}",
+            "xxxxxxxx",
+            "ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "sk-ant-api03-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "sk-...",
+            "ghp_abc123…",
+            "•••••••••",
+            "changeme",
+            "YOUR_API_KEY_HERE",
+            "your-client-secret",
+            "dummy-password-123",
+            "fake-api-key-for-tests",
+            "PLACEHOLDER_SECRET",
+            "REDACTED",
+            "password",
+            "Password1!",
+            "\"****\"",
+            "aaaaaaaaaaaa",
+            "abababab",
+            "1234567890abcdef",
+            "0123456789abcdefghijklmnopqrstuv",
+            "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n<your key here>\n-----END OPENSSH PRIVATE KEY-----",
+        ] {
             assert!(is_placeholder(placeholder), "{placeholder}");
         }
-        for real in ["AKIA2E0A8F3B244C9986", "q8Zr2LxP0vT7nY4kW9sD", "sk_test_4eC39HqLyjWDarjtT1zdp7dc"] {
+        let pem_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+        let escaped_pem = format!("-----BEGIN PRIVATE KEY-----\\n{pem_body}\\n-----END PRIVATE KEY-----");
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{pem_body}\n-----END PRIVATE KEY-----");
+        for real in [
+            "AKIA2E0A8F3B244C9986",
+            "q8Zr2LxP0vT7nY4kW9sD",
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+            "ghp_R2x9Kq7LmP0vT3nY8kW4sDz1BcF6hJ5gE2aQ",
+            "s3cr3t-V4lue!",
+            "hunter2hunter2",
+            pem.as_str(),
+            escaped_pem.as_str(),
+        ] {
             assert!(!is_placeholder(real), "{real}");
         }
     }
@@ -230,6 +466,83 @@ mod tests {
     }
 
     #[test]
+    fn wordy_values_are_identifiers_and_phrases_not_random_keys() {
+        for wordy in [
+            "userPassword",
+            "ENCRYPTION_KEY_NOT_SET",
+            "my-tls-secret-name",
+            "spring.datasource.url",
+            "CSRF_TOKEN_HEADER_NAME",
+            "Read-Host",
+            "password_confirmation",
+            "hunter2hunter2",
+        ] {
+            assert!(is_wordy(wordy), "{wordy}");
+        }
+        for random in
+            ["q8Zr2LxP0vT7nY4kW9sD", "QYNInQcZJCw76Gh2HiSt", "2b998ed4488521efb74a2ee2a0e57f8a", "N9xZ0+v90131zwtDxk98"]
+        {
+            assert!(!is_wordy(random), "{random}");
+        }
+    }
+
+    /// Random keys of the usual alphabets and lengths are almost never taken for words.
+    #[test]
+    fn random_keys_are_rarely_wordy() {
+        let alphabets = [
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            "0123456789abcdef",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut wordy = 0;
+        let mut total = 0;
+        for alphabet in alphabets {
+            let chars: Vec<char> = alphabet.chars().collect();
+            for len in [16, 20, 24, 32, 40] {
+                for _ in 0..200 {
+                    let key: String = (0..len)
+                        .map(|_| {
+                            state ^= state << 13;
+                            state ^= state >> 7;
+                            state ^= state << 17;
+                            chars.get((state % chars.len() as u64) as usize).copied().unwrap_or('a')
+                        })
+                        .collect();
+                    total += 1;
+                    if is_wordy(&key) || looks_like_code_or_location(&key) || is_placeholder(&key) {
+                        wordy += 1;
+                    }
+                }
+            }
+        }
+        assert!(wordy * 200 <= total, "{wordy} of {total} random keys rejected");
+    }
+
+    #[test]
+    fn references_versions_and_paths_are_not_values() {
+        for reference in [
+            "https://oauth2.googleapis.com/token",
+            "/etc/secrets/api.key",
+            "~/.ssh/id_ed25519",
+            "#ff00aa",
+            "v1.2.3-beta.4",
+            "2.31.0",
+            "keys/private.pem",
+            "prod/app/db-credentials",
+            "config.appKey",
+            "warden.budget.team-daily.role.0123456789abcdef",
+            "app/cache/v2/",
+        ] {
+            assert!(looks_like_code_or_location(reference), "{reference}");
+        }
+        for value in ["q8Zr2LxP0vT7nY4kW9sD", "N9xZ0+v90131zwtDxk98277gL5EmW+Rbkw1w+GLU", "a8f3.Zq81mVx0pL"] {
+            assert!(!looks_like_code_or_location(value), "{value}");
+        }
+    }
+
+    #[test]
     fn basic_credentials_decode_to_user_and_password() {
         // base64("deploy:Zq81mVx0pL"), base64("a:b") without padding
         for valid in ["ZGVwbG95OlpxODFtVngwcEw=", "YTpi"] {
@@ -241,11 +554,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn uuids_and_identifier_words() {
+        assert!(is_uuid("123e4567-e89b-42d3-a456-426614174000"));
+        assert!(!is_uuid("123e4567-e89b-42d3-a456-42661417400g"));
+        assert!(!is_uuid("123e4567e89b42d3a456426614174000"));
+        assert_eq!(identifier_words("APIKey"), ["api", "key"]);
+        assert_eq!(identifier_words("x-api-key"), ["x", "api", "key"]);
+        assert_eq!(identifier_words("authToken2"), ["auth", "token", "2"]);
+        assert_eq!(identifier_words("spring.datasource.password"), ["spring", "datasource", "password"]);
+    }
+
     proptest::proptest! {
         #[test]
         fn validators_are_total(text in ".{0,64}") {
             let _ = (luhn_card(&text), iban(&text), us_ssn(&text), is_placeholder(&text));
             let _ = (not_a_name(&text), basic_credentials(&text));
+            let _ = (luhn_card(&text), iban(&text), us_ssn(&text), is_placeholder(&text), is_wordy(&text));
+            let _ = (is_uuid(&text), looks_like_code_or_location(&text), identifier_words(&text));
             proptest::prop_assert!(entropy_bits_per_char(&text) >= 0.0);
         }
     }

@@ -1,83 +1,428 @@
-//! Generic assignments: a value of a variable, key or field whose name says it is a secret
-//! (`password`, `secret`, `token`, `api_key`, …), when no vendor format recognises it.
+//! Generic assignments: a value of a variable, key, field, flag or element whose name says it
+//! is a secret (`password`, `client_secret`, `STRIPE_KEY`, `authToken`, `--token`,
+//! `<password>`), when no vendor format recognises it.
+//!
+//! Algorithm: the trigger is the word that ends such a name (`pass`, `pwd`, `secret`, `token`,
+//! `key`, `credential`, `creds`, `auth`, `bearer`, `jwt`); the pattern reads the rest of the
+//! name, an operator (`=`, `:`, `:=`, `=>`, `==`, a type annotation, `>` of an XML element,
+//! `" value="` of an XML attribute, blanks before a quoted value: `setx NAME "v"`) and a value
+//! on the same line; a flag (`--token v`, `--client-secret v`) is triggered by its `--`. Then [`assignment`] judges the whole name (the
+//! identifier run before the trigger too: `STRIPE_` of `STRIPE_KEY`) and the value together:
+//! - the name's last word must name a secret, and no word may say the value is something else
+//!   (`public_key`, `cache_key`, `sort_key`, `next_page_token`, `key_hash`, `token_url`);
+//! - the weaker the name, the more random the value must look: a password may be words and
+//!   digits (`hunter2hunter2`) but not a stock word (`Password123`); a secret, token, API key
+//!   or credential must not be an identifier, words joined, a version, a path, a URL or a
+//!   number; a bare `key` or a `*_key` of an unknown vendor, `auth`, `bearer`, `jwt`, and any
+//!   value after blanks instead of an operator need 16+ characters of two classes, entropy, and
+//!   no UUID (dictionary keys and ids are UUIDs).
+//!
+//! Limits: the value must be on the name's line, without blanks; YAML block scalars
+//! (`password: |`), connection strings with `;` inside (`Server=…;Password=…` is found by the
+//! `Password=` part only), names split from their values (`{"name": "API_KEY", "value": "…"}`)
+//! and letters-only unquoted values are not found. A random value under an unusual name
+//! (`STRIPE_KEY`) is found; under a name that says nothing (`value`, `data`) it is not.
 
 use crate::core::dlp::detector::{DetectorSpec, Validator};
+use crate::core::dlp::validators::{entropy_bits_per_char, identifier_words};
 
-/// Names whose value is a secret (case-insensitive); the trigger literals below start them.
-const SECRET_NAMES: &str = "pass(?:word|wd|phrase)?|pwd|secret|private[_-]?key|api[_-]?key|token";
-/// What may follow such a name and still name a secret: `SECRET_KEY`, `tokenSecret`, `PASSWORD2`.
-const SECRET_NAME_TAIL: &str = "(?:[_-]?(?:access[_-]?key|key|token|secret|value|[0-9]))?";
-const SECRET_NAME_LITERALS: [&str; 10] =
-    ["pass", "pwd", "secret", "private_key", "private-key", "privatekey", "api_key", "api-key", "apikey", "token"];
-
-/// An unquoted value of 8+ characters that is not code: it starts with a letter or digit, has no
-/// quotes, brackets, parentheses, `:`, `,`, `;`, `&`, `|`, backslash or `…` (a documentation
-/// ellipsis), and either contains a symbol (`s3cr3t-V4lue!`, base64) or is letters and digits
-/// with at least one digit (`hunter2hunter2`, hex and alphanumeric keys). Identifiers, dotted
-/// paths and constants (`userPassword`, `self.password`, `node.colon2_token`, `WBEM_128BITS`)
-/// are neither.
-fn unquoted_value() -> String {
-    const FIRST: &str = "[A-Za-z0-9]";
-    const CHAR: &str = r#"[^\s"'`(){}\[\]<>\\,;:&|…]"#;
-    const SYMBOL: &str = "[!@#$%^*+=/?~-]";
-    let with_symbol = at_least_one(FIRST, CHAR, SYMBOL);
-    let with_digit = at_least_one(FIRST, FIRST, "[0-9]");
-    format!("{with_symbol}|[0-9]{FIRST}{{7,}}|{with_digit}")
-}
-
-/// 8+ characters: `first`, then `rest` characters of which at least one is `needed` (a subset of
-/// `rest`).
-fn at_least_one(first: &str, rest: &str, needed: &str) -> String {
-    let mut alternatives: Vec<String> =
-        (0..6).map(|before| format!("{first}{rest}{{{before}}}{needed}{rest}{{{},}}", 6 - before)).collect();
-    alternatives.push(format!("{first}{rest}{{6,}}{needed}{rest}*"));
-    alternatives.join("|")
-}
+/// The words that end a secret's name; a match starts at one (case-insensitive).
+const TRIGGERS: [&str; 10] = ["pass", "pwd", "secret", "token", "key", "credential", "creds", "auth", "bearer", "jwt"];
+/// The rest of the name from its trigger: the trigger word completed, then `_value`, `Str` or a
+/// number (`PASSWORD2`), an optional closing quote and `]` (`config["api_key"]`).
+const NAME: &str = r#"(?i:pass(?:word|wd|phrase)?|pwd|secrets?|token|key|credentials?|creds|auth|bearer|jwt)(?i:[_-]?(?:value|str|string|[0-9]{1,2}))?"#;
+/// An assignment operator, optionally after a type annotation (`password: str = "…"`,
+/// `const API_KEY: &str = "…"`).
+const OPERATOR: &str =
+    r#"["'`]?\]?(?:[ \t]*:[ \t]*[A-Za-z_&][A-Za-z0-9_.&|\[\] ]{0,40}?)?[ \t]*(?::=|=>|==|=|:)[ \t]*"#;
+/// How a quoted value follows the name: an operator and a quote, `>` of `<password>…</password>`,
+/// `" value="` of `<add key="password" value="…"/>`, blanks and a quote (`setx TOKEN "…"`,
+/// `--token "…"`), a second argument (`os.Setenv("DB_PASS", "…")`), or an environment item.
+const QUOTED_SEPARATOR: &str =
+    r#"(?:[bBrRuU]?["']|>|["'][ \t]+value[ \t]*=[ \t]*["']|[ \t]+["']|["'][ \t]*,[ \t]*["'])"#;
+/// A Kubernetes-style environment item: the name's line, then `value:` on the next
+/// (`- name: DB_PASSWORD` / `  value: "…"`).
+const ENV_ITEM: &str = r#"["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*"#;
+/// A sentence: `SMTP_PASS is set to …`, `the token is now …`.
+const PROSE: &str = r#"[ \t]+(?:is|was)(?:[ \t]+(?:set[ \t]+to|now))?[ \t]+"#;
+/// A command-line flag that names a secret and its value after a blank: `--token v`,
+/// `--client-secret v`. (`--token=v` is an operator.) Its trigger is `--`: a name followed by a
+/// blank alone would make a stream hold the word after every "password" of prose.
+const FLAG: &str = r#"--(?:[A-Za-z0-9]+[_-])*(?i:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?|creds|auth|bearer|jwt)[ \t]+"#;
+/// A quoted value: no blanks, quotes, backslashes, brackets, parentheses, `<`, `>` or `…` (a
+/// regex or a template is not a value); the closing quote or `</`.
+const QUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`\\<>…(){}\[\]]{8,256})["'<]"#;
+/// An unquoted value: it does not start with `$`, `%`, `.` or `~` (a variable, a format, a
+/// path), does not end with `.` (a sentence's full stop follows it) and holds no quotes, brackets,
+/// parentheses, `<`, `>`, `:`, `,`, `;`, `&`, `|`, backslash or `…`; then the end of the value. A
+/// value followed by `(` (`getpass()`) or `<` (`HashMap<…>`) is code, not a value.
+const UNQUOTED_VALUE: &str = r#"(?P<secret>[^\s"'`(){}\[\]<>\\,;:&|…$%.~][^\s"'`(){}\[\]<>\\,;:&|…]{6,254}[^\s"'`(){}\[\]<>\\,;:&|….])(?:[\s,;)}\]"'`\\&]|\.(?:\s|$)|$)"#;
 
 /// The detectors of this family.
 pub(super) fn detectors() -> Vec<DetectorSpec> {
-    let name = format!(r#"(?i:{SECRET_NAMES})(?i:{SECRET_NAME_TAIL})["'`]?\]?"#);
-    // `password: str = "…"`, `const API_KEY: &str = "…"`. A quoted value does not start like a
-    // path, a format string or a template, and does not end like a prefix being concatenated
-    // (`"sk-ant-bench-" + suffix`).
-    let annotation = r"(?:[ \t]*:[ \t]*[A-Za-z_&][A-Za-z0-9_.&|\[\] ]{0,40}?)?";
-    let quoted = format!(
-        r#"{name}{annotation}[ \t]*(?::=|=>|==|=|:)[ \t]*[bBrRuU]?["'](?P<secret>[^\s"'`\\{{}}<>…$/~.%#][^\s"'`\\{{}}<>…]{{6,254}}[^\s"'`\\{{}}<>…/._-])["']"#
-    );
-    let unquoted =
-        format!(r#"{name}[ \t]*(?::=|=>|=|:)[ \t]*(?P<secret>{}){}"#, unquoted_value(), r#"(?:[\s,;)}\]"'`\\&]|$)"#);
+    let quoted = format!(r#"{NAME}(?:(?:{OPERATOR})?{QUOTED_SEPARATOR}|{ENV_ITEM}["']){QUOTED_VALUE}"#);
+    let unquoted = format!(r#"(?:{NAME}(?:{OPERATOR}|{ENV_ITEM}|{PROSE})|{FLAG}){UNQUOTED_VALUE}"#);
+    let env_triggers: Vec<&str> = TRIGGERS.iter().copied().chain(["--"]).collect();
     vec![
         DetectorSpec::prefixed(
             "generic-secret",
-            "Quoted value assigned to a password, secret, token, API-key or private-key name in code, config or JSON",
-            &SECRET_NAME_LITERALS,
+            "Quoted value assigned to a password, secret, token, credential or *_key name in code, config, JSON or XML",
+            &TRIGGERS,
             &quoted,
         )
-        .validated(Validator::MinEntropy(2.5))
+        .validated(Validator::Assignment)
         .priority(10),
         DetectorSpec::prefixed(
             "generic-env-secret",
-            "Unquoted value assigned to a password, secret, token or API-key name (.env files, YAML, headers, flags, URLs)",
-            &SECRET_NAME_LITERALS,
+            "Unquoted value assigned to a password, secret, token, credential or *_key name (.env files, YAML, headers, flags, URLs)",
+            &env_triggers,
             &unquoted,
         )
-        .validated(Validator::MinEntropy(2.5))
+        .validated(Validator::Assignment)
         .priority(10),
     ]
+}
+
+/// How strongly a name says its value is a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    /// A password: people choose it, so words and digits are fine.
+    Password,
+    /// A secret, token, credential, API or private key: machine-made, so not words.
+    Strong,
+    /// A bare `key` or a vendor's `*_key`, `auth`, `bearer`, `jwt`: the value must look random.
+    Weak,
+}
+
+/// Words that say a name's value is not a secret, even when the name ends like one.
+const NOT_SECRET_WORDS: [&str; 62] = [
+    "public",
+    "publishable",
+    "pub",
+    "cache",
+    "sort",
+    "primary",
+    "foreign",
+    "partition",
+    "row",
+    "hash",
+    "hashed",
+    "sha",
+    "sha1",
+    "sha256",
+    "md5",
+    "digest",
+    "checksum",
+    "etag",
+    "integrity",
+    "commit",
+    "page",
+    "next",
+    "prev",
+    "continuation",
+    "cursor",
+    "cancellation",
+    "idempotency",
+    "dedup",
+    "i18n",
+    "translation",
+    "label",
+    "title",
+    "text",
+    "message",
+    "object",
+    "file",
+    "path",
+    "url",
+    "uri",
+    "endpoint",
+    "name",
+    "type",
+    "length",
+    "count",
+    "max",
+    "min",
+    "limit",
+    "size",
+    "header",
+    "field",
+    "prefix",
+    "suffix",
+    "pattern",
+    "format",
+    "column",
+    "index",
+    "lookup",
+    "map",
+    "version",
+    "ref",
+    "fingerprint",
+    "csrf",
+];
+/// Words before `key` that make it a secret's key (`SIGNING_KEY`, `api_key`, `masterKey`).
+const SECRET_KEY_QUALIFIERS: [&str; 26] = [
+    "api",
+    "secret",
+    "private",
+    "access",
+    "master",
+    "signing",
+    "sign",
+    "encryption",
+    "encrypt",
+    "crypt",
+    "crypto",
+    "cipher",
+    "aes",
+    "hmac",
+    "license",
+    "licence",
+    "client",
+    "app",
+    "auth",
+    "deploy",
+    "service",
+    "account",
+    "subscription",
+    "admin",
+    "consumer",
+    "webhook",
+];
+/// Single-word names that end in a secret word (`apikey`, `dbpassword`) whose last part is a
+/// secret: checked by suffix.
+const PASSWORD_WORDS: [&str; 4] = ["password", "passwd", "passphrase", "pwd"];
+
+/// Whether `value`, assigned after `context` (the name from the start of its identifier run, the
+/// operator and any quote), is a secret worth masking: see the module header.
+pub(crate) fn assignment(context: &str, value: &str) -> bool {
+    let name_len =
+        context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
+    let (name, separator) = context.split_at(name_len.min(context.len()));
+    let Some(strength) = name_strength(name) else { return false };
+    // After blanks (`--token v`, `SMTP_PASS is set to v`) a value is no password of words.
+    let blank_separated = !separator.contains(['=', ':', '>', ',']);
+    let strength = if blank_separated && strength == Strength::Password { Strength::Strong } else { strength };
+    value_fits(strength, value)
+}
+
+/// The strength of a secret's name, or `None` when it does not name a secret.
+fn name_strength(name: &str) -> Option<Strength> {
+    let mut words = identifier_words(name);
+    while words
+        .last()
+        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || matches!(w.as_str(), "value" | "str" | "string"))
+    {
+        words.pop();
+    }
+    if words.iter().any(|w| NOT_SECRET_WORDS.contains(&w.as_str())) {
+        return None;
+    }
+    let last = words.last()?.as_str();
+    let before = words.len().checked_sub(2).and_then(|i| words.get(i)).map(String::as_str);
+    if PASSWORD_WORDS.iter().any(|w| last.ends_with(w)) || last == "pass" {
+        return Some(Strength::Password);
+    }
+    if matches!(last, "secret" | "secrets" | "token" | "credential" | "credentials" | "creds")
+        || ["secret", "token"]
+            .iter()
+            .any(|w| last.ends_with(w) && SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}{w}")))
+    {
+        return Some(Strength::Strong);
+    }
+    if last == "key" {
+        return Some(match before {
+            Some(q) if SECRET_KEY_QUALIFIERS.contains(&q) || matches!(q, "secret" | "token") => Strength::Strong,
+            _ => Strength::Weak,
+        });
+    }
+    if SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}key")) {
+        return Some(Strength::Strong);
+    }
+    matches!(last, "auth" | "bearer" | "jwt").then_some(Strength::Weak)
+}
+
+/// Whether `value` looks like a secret for a name of `strength`.
+fn value_fits(strength: Strength, value: &str) -> bool {
+    use crate::core::dlp::validators::{is_uuid, is_wordy, looks_like_code_or_location};
+    if looks_like_code_or_location(value) {
+        return false;
+    }
+    let digits_only = value.bytes().all(|b| b.is_ascii_digit());
+    let entropy = entropy_bits_per_char(value);
+    match strength {
+        Strength::Password => {
+            let identifier =
+                is_wordy(value) && (value.contains(['_', '.']) || value.bytes().all(|b| b.is_ascii_alphabetic()));
+            entropy >= 2.5 && !is_stock_password(value) && !identifier
+        }
+        Strength::Strong => entropy >= 2.5 && !digits_only && !is_wordy(value),
+        Strength::Weak => {
+            let classes = [
+                value.bytes().any(|b| b.is_ascii_lowercase()),
+                value.bytes().any(|b| b.is_ascii_uppercase()),
+                value.bytes().any(|b| b.is_ascii_digit()),
+                value.bytes().any(|b| !b.is_ascii_alphanumeric()),
+            ];
+            value.len() >= 16
+                && entropy >= 3.0
+                && classes.iter().filter(|&&c| c).count() >= 2
+                && !is_uuid(value)
+                && !is_wordy(value)
+        }
+    }
+}
+
+/// A documentation password: stock words and digits only (`Password123`, `admin2024!`,
+/// `test1234`, `secret-password`).
+fn is_stock_password(value: &str) -> bool {
+    const STOCK: [&str; 22] = [
+        "password", "pass", "passwd", "pwd", "secret", "admin", "root", "user", "test", "demo", "default", "example",
+        "changeme", "letmein", "qwerty", "welcome", "guest", "my", "foo", "bar", "hello", "world",
+    ];
+    identifier_words(value).iter().all(|w| w.bytes().all(|b| b.is_ascii_digit()) || STOCK.contains(&w.as_str()))
 }
 
 #[cfg(test)]
 pub(super) mod cases {
     //! True positives and near misses of this family, checked by [`super::super::tests`].
-    use super::super::tests::Case;
+    use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, UPPER};
+
+    /// A random value of base-62 characters.
+    fn random(seed: &str, len: usize) -> String {
+        f(seed, ALNUM, len)
+    }
 
     /// True positives with their exact span.
     pub fn positives() -> Vec<Case> {
-        Vec::new()
+        vec![
+            // Every trigger word, quoted.
+            p("generic-secret", "db_pass = \"{}\"", random("q-pass", 20)),
+            p("generic-secret", "MYSQL_PWD: \"{}\"", random("q-pwd", 16)),
+            p("generic-secret", "\"appSecret\": \"{}\"", random("q-secret", 32)),
+            p("generic-secret", "\"refresh_token\": \"{}\",", random("q-token", 40)),
+            p("generic-secret", "STRIPE_KEY = '{}'", random("q-key", 32)),
+            p("generic-secret", "credential = \"{}\"", random("q-credential", 24)),
+            p("generic-secret", "creds := \"{}\"", random("q-creds", 24)),
+            p("generic-secret", "\"auth\": \"{}\"", random("q-auth", 32)),
+            p("generic-secret", "bearer = \"{}\"", random("q-bearer", 40)),
+            p("generic-secret", "jwt: '{}'", random("q-jwt", 40)),
+            // Names that end in *_key / *Key, and every syntax.
+            p("generic-secret", "export SIGNING_KEY=\"{}\"", random("signing", 32)),
+            p("generic-secret", "ENCRYPTION_KEY = \"{}\"", f("encryption", HEX, 64)),
+            p("generic-secret", "masterKey: \"{}\"", f("master", B64, 40)),
+            p("generic-secret", "headers[\"x-api-key\"] = \"{}\"", random("x-api-key", 32)),
+            p("generic-secret", "setx DD_API_KEY \"{}\"", f("setx", HEX, 32)),
+            p("generic-secret", "$env:LICENSE_KEY = \"{}\"", random("pwsh", 24)),
+            p("xml-password", "<password>{}</password>", "hunter2hunter2".to_string()),
+            p("generic-secret", "<add key=\"ClientSecret\" value=\"{}\" />", random("xml-attr", 32)),
+            p("generic-secret", "<webhookSecret>{}</webhookSecret>", random("xml-el", 40)),
+            p("generic-secret", "--auth-token \"{}\"", random("flag-quoted", 32)),
+            p("generic-secret", "if password == \"{}\":", "Tr0ub4dor&3x".to_string()),
+            // UUIDs are secrets under strong names (Heroku-style API keys), not under weak ones.
+            p("generic-secret", "\"api_key\": \"{}\"", uuid("uuid-api-key")),
+            // Hex under a strong name is a secret; only hash-like names make it a digest.
+            p("generic-secret", "webhook_secret = \"{}\"", f("hex-webhook", HEX, 40)),
+            // A key of a test environment is a secret: "test" is no placeholder.
+            p("generic-secret", "TEST_API_KEY = \"{}\"", format!("test_{}", random("test-key", 24))),
+            // Every trigger word, unquoted.
+            p("generic-env-secret", "SMTP_PASS={}", random("u-pass", 20)),
+            p("generic-env-secret", "PGPWD={}", random("u-pwd", 20)),
+            p("generic-env-secret", "CONSUMER_SECRET={}", random("u-secret", 32)),
+            p("generic-env-secret", "access_token: {}", random("u-token", 40)),
+            p("generic-env-secret", "appKey: {}", random("u-key", 32)),
+            p("generic-env-secret", "CREDENTIAL={}", random("u-credential", 24)),
+            p("generic-env-secret", "DB_CREDS={}", random("u-creds", 24)),
+            p("generic-env-secret", "AUTH={}", f("u-auth", HEX, 32)),
+            p("generic-env-secret", "BEARER={}", random("u-bearer", 40)),
+            p("generic-env-secret", "JWT={}", random("u-jwt", 40)),
+            p("generic-env-secret", "deploy --token {} --yes", random("flag", 40)),
+            p("generic-env-secret", "cli --client-secret {}", random("flag-2", 32)),
+            p("generic-env-secret", "spring.datasource.password={}", random("properties", 16)),
+            p("generic-env-secret", "  session_token: {}\n", f("yaml-session", B64, 40)),
+            p("generic-env-secret", "curl -H 'X-Api-Key: {}' https://api.acme.io", random("curl", 32)),
+            p("generic-env-secret", "BASE32_TOTP_KEY={}", f("base32", UPPER, 32)),
+            // Values may start with a symbol; a prose assignment; a Kubernetes env item.
+            p("generic-env-secret", "MYSQL_PWD={}\nLOG_LEVEL=info", "-8qH48kHcU2Frt".to_string()),
+            p("generic-env-secret", "redis_password = {}", format!("+{}", random("plus", 15))),
+            p("generic-env-secret", "ENV ADMIN_PASSWORD={}", format!("*{}", random("star", 15))),
+            p("generic-env-secret", "The job fails although SMTP_PASS is set to {}. Any idea?", random("prose", 18)),
+            p("generic-env-secret", "$ tool --mysql-pwd {} --region us-east-1", "amI8wgWRzUpJK-".to_string()),
+            p("generic-secret", "env:\n  - name: DB_PASS\n    value: \"{}\"", random("k8s", 19)),
+            p("generic-env-secret", "env:\n  - name: APP_SECRET\n    value: {}", random("k8s-unquoted", 24)),
+            p("generic-secret", "os.Setenv(\"DB_PASS\", \"{}\")", random("setenv", 16)),
+            p("generic-secret", "SPRING_DATASOURCE_PASSWORD = \"{}\"", "#880dDBgwiBB".to_string()),
+        ]
     }
 
     /// Texts in which the named detector must find nothing.
     pub fn negatives() -> Vec<(&'static str, String)> {
-        Vec::new()
+        let sha256 = f("lock-sha", HEX, 64);
+        vec![
+            // Code that reads a secret instead of holding one.
+            n("generic-secret", "api_key = os.environ[\"API_KEY\"]\nsecret = config.get(\"secret\")"),
+            n("generic-env-secret", "password = getpass.getpass()\nkey = keys[0]\nitems.sort(key=lambda i: i.at)"),
+            n("generic-env-secret", "apiKey: config.appKey,\n$env:API_KEY = Read-Host -AsSecureString"),
+            n(
+                "generic-secret",
+                "\"key\": \"value\", \"title_key\": \"home.title\", \"i18nKey\": \"settings.apiKeys.create\"",
+            ),
+            n("generic-secret", "SECRET_KEY_SETTING = \"DJANGO_SECRET_KEY\"\ntoken = \"CSRF_TOKEN_HEADER_NAME\""),
+            n("generic-secret", "password_field = \"password_confirmation\"\nsecret: \"my-tls-secret-name\""),
+            // Placeholders, templates and documented examples.
+            n("generic-secret", "api_key: \"YOUR_API_KEY_HERE\"\nclient_secret = \"your-client-secret\""),
+            n("generic-secret", "password = \"********\"\ntoken: \"•••••••••••\"\napi_key = \"sk-...\""),
+            n("generic-secret", "password: \"{{ .Values.password }}\"\ndsn = \"%(password)s\"\ntoken = \"{token}\""),
+            n("generic-secret", "<password>${db.password}</password>\n<add key=\"ApiKey\" value=\"$(ApiKey)\" />"),
+            n("generic-env-secret", "password: ${DB_PASSWORD:-postgres}\nsecret: REDACTED\nAPI_KEY=your-api-key-here"),
+            n(
+                "generic-env-secret",
+                "password: changeme\npassword=dummy-password-123\nauth_token = AUTH_TOKEN_PLACEHOLDER",
+            ),
+            n(
+                "generic-env-secret",
+                "password: Password123\npassword=admin2024\nAPI_TOKEN=$(vault kv get -field=token x)",
+            ),
+            n("generic-env-secret", "API_KEY=1234567890abcdef\nsecret=abcdefghijklmnop\ntoken=aaaaaaaaaaaaaaaa"),
+            n("generic-secret", "api_key = \"fake-api-key-for-tests\"\nsecret = 'PLACEHOLDER_SECRET_VALUE'"),
+            // Names that end like a secret's but say the value is something else.
+            n(
+                "generic-secret",
+                format!("publicKey: \"{}\"\npublishable_key = \"{}\"", f("pub", B64, 44), random("pk", 32)),
+            ),
+            n(
+                "generic-secret",
+                format!("next_page_token: \"{}\"\ncache_key = \"{}\"", f("page", B64, 32), random("cache", 32)),
+            ),
+            n(
+                "generic-secret",
+                "sort_key = 'created_at_desc'\nprimaryKey: \"user_id_v2\"\npartition_key = \"/tenantId\"",
+            ),
+            n("generic-secret", format!("sha256_key = \"{sha256}\"\nmonkey = \"{}\"", random("monkey", 24))),
+            n("generic-secret", format!("compass = \"{}\"\nhotkey = \"ctrl+shift+p\"", random("compass", 24))),
+            // Values that are ids, references or words, under weak names.
+            n("generic-secret", format!("\"key\": \"{}\"\n\"idempotencyKey\": \"{}\"", uuid("dict-key"), uuid("idem"))),
+            n("generic-env-secret", format!("key: {}\nauth: basic", uuid("yaml-key"))),
+            n(
+                "generic-secret",
+                "color_key = \"#ff00aa\"\nversion_key: \"v1.2.3-beta.4\"\nkeyPrefix: \"app/cache/v2/\"",
+            ),
+            n("generic-secret", "secret_file = \"/etc/secrets/api.key\"\nprivate_key_file = \"keys/private.pem\""),
+            n("generic-env-secret", "TOKEN_URL=https://oauth2.googleapis.com/token\nkey_path: ~/.ssh/id_ed25519"),
+            n(
+                "generic-env-secret",
+                "token_endpoint: https://login.acme.io/oauth2/token\nSECRET_NAME=prod/app/db-creds",
+            ),
+            n("generic-env-secret", "SECRET_PATH=prod/app/database-credentials\nkey: tls.key\nkey: ca.crt"),
+            n("generic-env-secret", "auth = HTTPBasicAuth(username, password)\nbearer = f\"Bearer {token}\""),
+            n("generic-env-secret", "password: #comment\ncolor_key = #ff00aa\ntoken: -AsSecureString\nkey: *.acme.io"),
+            n("generic-env-secret", "The password is incorrect2 and the token is expired-now; the key was rotated2024."),
+            n("generic-secret", "value = os.environ.get(\"PASSWORD\", \"default\")\nreplace(\"token\", \"{token_value}\")"),
+            n("generic-env-secret", "pub credentials: BTreeMap<String, CredentialConfig>,"),
+            n("generic-secret", r#"r"(?i:bearer|token)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)(?:[^A-Za-z0-9]|$)""#),
+            // Prose: a name followed by words is not an assignment.
+            n("generic-env-secret", "The password reset flow rotates each token; the api key rotation log is kept."),
+            n("generic-env-secret", "Use --token to pass a token and --verbose for details; see --key-file."),
+            n("generic-env-secret", "a weak key LongWordsTogether here and the key ExampleValue2 there"),
+        ]
     }
 }

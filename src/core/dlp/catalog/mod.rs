@@ -37,16 +37,15 @@
 //!   or through the generic assignments.
 //! - Formats without a distinctive shape are not covered on their own: they are found only
 //!   assigned to one of their vendor's names ([`named`]: `CLOUDFLARE_API_TOKEN=…`,
-//!   `DEEPSEEK_API_KEY=sk-…`, `linode.token: …`), where the name and the value share a line.
-//!   Discord bot tokens of bots created before 2022 (they do not start with `MT`) are not
-//!   covered.
-//! - Generic assignments need a known name (`password`, `secret`, `token`, `api_key`, …), an
-//!   `=`/`:`-style operator and a value of 8+ characters on the same line; an unquoted value
-//!   must also contain a symbol, or be letters and digits with at least one digit, so that
-//!   identifiers, dotted paths and constants (`userPassword`, `self.password`, `WBEM_128BITS`)
-//!   are not values, and code (`os.environ[…]`, `getenv(…)`, `${VAR}`) never is. Letters-only
-//!   unquoted values are not found; XML `<password>` elements and `.netrc` lines are left to
-//!   the [`structured`] family.
+//!   `DEEPSEEK_API_KEY=sk-…`, `linode.token: …`), where the name and the value share a line,
+//!   or by the generic assignments. Discord bot tokens of bots created before 2022 (they do not
+//!   start with `MT`) are not covered.
+//! - Generic assignments need a name whose last word names a secret (`password`, `secret`,
+//!   `token`, `credentials`, `*_key`, `auth`, …), an operator (or a flag's blank) and a value
+//!   on the same line that fits the name's strength; identifiers, words joined, paths, URLs,
+//!   versions and code are not values, and names such as `public_key` or `next_page_token` are
+//!   not secret names ([`generic`] has the rules). `.netrc` lines and letters-only unquoted
+//!   values are not found.
 //! - Email addresses at `example.com`/`.org`/`.net`, reserved TLDs (`.test`, `.example`,
 //!   `.invalid`, `.localhost`), hosts without a dot (`user@localhost`), `git@…` ssh users,
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.
@@ -70,6 +69,7 @@ mod structured;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use generic::assignment;
 pub(crate) use personal::{email, phone};
 
 use super::detector::{Category, CharClass, DetectorSpec, Trigger};
