@@ -62,7 +62,8 @@ fn international(digits: &[u8]) -> bool {
             _ => national,
         };
         if code == 1 {
-            return national.len() == 10 && north_american(national);
+            // Written with `+1`, the number is plainly a phone: any area code 2–9.
+            return national.len() == 10 && national.first().is_some_and(|d| *d >= 2);
         }
         return (usize::from(min)..=usize::from(max)).contains(&national.len());
     }
@@ -74,11 +75,14 @@ fn north_american(digits: &[u8]) -> bool {
     digits.len() == 10 && digits.first().is_some_and(|d| *d >= 2) && digits.get(3).is_some_and(|d| *d >= 2)
 }
 
-/// Whether a national-format span starts like a written date (`01.02.2024`, `01/02/2024`).
+/// Whether a national-format span starts like a written date with a four-digit year
+/// (`01.02.2024`, `01/02/2024`), unlike French pairs (`06.12.34.56.78`).
 fn reads_as_date(value: &str) -> bool {
     let bytes = value.as_bytes();
     let separator = bytes.get(2).copied();
-    matches!(separator, Some(b'.' | b'/')) && bytes.get(5).copied() == separator
+    matches!(separator, Some(b'.' | b'/'))
+        && bytes.get(5).copied() == separator
+        && bytes.get(6..10).is_some_and(|year| year.iter().all(u8::is_ascii_digit))
 }
 
 /// ITU-T E.164 country codes with the shortest and longest national significant number used
@@ -435,6 +439,8 @@ mod tests {
             "(415) 555-0132",
             "1-800-555-0199",
             "06 12 34 56 78",
+            "07.17.64.67.97",
+            "+1 555 010 0199",
             "07700 900123",
             "0151 23456789",
         ] {
@@ -451,6 +457,7 @@ mod tests {
             "555-0132",
             "12 345 678 9012",
             "01.02.2024 10",
+            "01/02/2024 1030",
             "0000000000",
         ] {
             assert!(!phone(implausible), "{implausible}");

@@ -21,13 +21,14 @@ use crate::core::dlp::detector::{Category, CharClass, DetectorSpec, Trigger, Val
 const NUMBER_END: &str = r"(?:$|[^0-9 ./-]|[ ./-]$|[ ./-][^0-9])";
 
 /// Words that name a phone number (ASCII case-insensitive; `phone` also finds `telephone`,
-/// `téléphone`, `phone_number`, `mobil` finds `mobile` and `Mobilnummer`).
-const PHONE_LABELS: [&str; 8] = ["phone", "tel:", "tel.", "tel ", "telefon", "mobil", "handy", "fax"];
+/// `téléphone`, `phone_number`, `mobil` finds `mobile` and `Mobilnummer`, `portable` is French).
+const PHONE_LABELS: [&str; 10] =
+    ["phone", "tel:", "tel.", "tel ", "tel=", "telefon", "mobil", "handy", "portable", "fax"];
 
 /// Labels of national ids that are only found next to one (a 9- to 12-digit number on its own
 /// is too common): Aadhaar, CPF, BSN, SIN.
-const NATIONAL_ID_LABELS: [&str; 8] =
-    ["aadhaar", "aadhar", "uidai", "cpf", "bsn", "burgerservicenummer", "social insurance", "sin:"];
+const NATIONAL_ID_LABELS: [&str; 10] =
+    ["aadhaar", "aadhar", "uidai", "cpf", "bsn", "burgerservicenummer", "social insurance", "sin:", "sin=", "sin "];
 
 /// The detectors of this family.
 pub(super) fn detectors() -> Vec<DetectorSpec> {
@@ -62,9 +63,9 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         detector(
             "phone-national",
             Category::Pii,
-            "National phone number (030 12345678, 07700900123) written after a phone label (phone, tel:, Telefon, mobile, Handy, fax)",
+            "National phone number (030 12345678, 07700900123) written after a phone label (phone, tel:, Telefon, mobile, Handy, portable, fax)",
             Trigger::Prefix(PHONE_LABELS.iter().map(|l| l.to_string()).collect()),
-            r"(?i:phone|tel[:. ]|telefon|mobil|handy|fax)[^0-9+\n]{0,24}?(?P<secret>0[1-9][0-9]{1,4}(?:[ /.-]?[0-9]{2,8}){1,4})(?:$|[^0-9])",
+            r"(?i:phone|tel[:. =]|telefon|mobil|handy|portable|fax)[^0-9+\n]{0,24}?(?P<secret>0[1-9][0-9]{1,4}(?:[ /.-]?[0-9]{2,8}){1,4})(?:$|[^0-9])",
         )
         .validated(Validator::Phone)
         .max_len(72)
@@ -197,7 +198,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             Category::Pii,
             "National id number written compact (or 123 456 789) after its label (Aadhaar, CPF, BSN, social insurance number), passing the check of an id of its length",
             Trigger::Prefix(NATIONAL_ID_LABELS.iter().map(|l| l.to_string()).collect()),
-            r"(?i:aadhaar|aadhar|uidai|cpf|bsn|burgerservicenummer|social insurance|sin:)[^0-9\n]{0,24}?(?P<secret>[0-9]{9,15}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{3})(?:$|[^0-9])",
+            r"(?i:aadhaar|aadhar|uidai|cpf|bsn|burgerservicenummer|social insurance|sin[:= ])[^0-9\n]{0,24}?(?P<secret>[0-9]{9,15}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{3})(?:$|[^0-9])",
         )
         .validated(Validator::LabelledNationalId)
         .max_len(80)
@@ -261,6 +262,8 @@ pub(super) mod cases {
             p("phone-national", "mobile: {}", "0612345678".to_string()),
             p("phone-national", "Handy {}", "0171-2345678".to_string()),
             p("phone-national", "Fax: {}", "0221 987654".to_string()),
+            p("phone-national", "Tel={}", "0476784533".to_string()),
+            p("phone-national", "Portable : {}", "0612345678".to_string()),
             p("iban", "Kontonummer (IBAN) {}", nl_iban),
             p("iban", r#"{"iban":"{}"}"#, no_iban),
             p("iban", "MT: {}", grouped(&mt_iban, 4)),
@@ -286,6 +289,8 @@ pub(super) mod cases {
             p("national-id", "burgerservicenummer {}", "897114711".to_string()),
             p("national-id", "Social Insurance Number: {}", "149 746 505".to_string()),
             p("national-id", "SIN: {}", "149-746-505".to_string()),
+            p("national-id", "SIN={}", "149746505".to_string()),
+            p("national-id", "SIN {}", "149 746 505".to_string()),
             p("payment-card", "card {} exp 04/30", grouped(&with_luhn(&format!("6011{}", f("discover", DIGITS, 11))), 4)),
         ]
     }
@@ -313,7 +318,8 @@ pub(super) mod cases {
             n("it-codice-fiscale", "RSSMRA85T10A562T"),
             n("cn-resident-id", "11010519491331002X 110105194912310021 snowflake 1234567890123456789"),
             n("national-id", "Aadhaar: 578657975439, CPF 52998224726, BSN 897114712, SIN 149 746 506"),
-            n("national-id", "cpf cache hit ratio 0.999999999, bsn build 2024-11-29-1234"),
+            n("national-id", "cpf cache hit ratio 0.999999999, bsn build 2024-11-29"),
+            n("national-id", "y = sin x + 123456789; sin (0.5) = 0.479425538"),
         ]
     }
 }
