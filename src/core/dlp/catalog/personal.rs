@@ -91,12 +91,14 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         .max_len(16)
         .priority(20),
         // A number-like run of upper-case letters, digits and spaces starts at the country code
-        // (or at a later word of the run: every token start is a candidate).
+        // (or at a later word of the run: every token start is a candidate). Four digits are
+        // enough: the check digits and a few more (Latvian, Gibraltar and Maltese accounts are
+        // mostly letters).
         detector(
             "iban",
             Category::Pii,
             "International bank account number (IBAN), compact or in groups of four, of its country's registered length, passing mod-97",
-            Trigger::Digits { run: CharClass::UpperAlnum, min_digits: 8 },
+            Trigger::Digits { run: CharClass::UpperAlnum, min_digits: 4 },
             r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
 )
         .validated(Validator::Iban)
@@ -267,6 +269,7 @@ pub(super) mod cases {
             p("iban", "Kontonummer (IBAN) {}", nl_iban),
             p("iban", r#"{"iban":"{}"}"#, no_iban),
             p("iban", "MT: {}", grouped(&mt_iban, 4)),
+            p("iban", "LV: {}", iban_for("LV", "VQFMRZM08WRDXUMGM")),
             p("uk-nino", "National Insurance number: {}", "JG 10 37 93 D".to_string()),
             p("uk-nino", "NINO={}", "RP632122B".to_string()),
             p("de-tax-id", "Steuer-ID: {}", "67 013 432 591".to_string()),
