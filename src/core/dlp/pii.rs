@@ -340,23 +340,9 @@ pub fn ca_sin(digits: &[u8]) -> bool {
     if digits.len() != 9 || matches!(digits.first(), Some(0 | 8)) || one_digit_repeated(digits) {
         return false;
     }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(*d);
-            if i % 2 == 1 {
-                if d * 2 > 9 {
-                    d * 2 - 9
-                } else {
-                    d * 2
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
+    // Luhn: every second digit from the right doubled, the digits of the products summed.
+    let weighted = |(i, d): (usize, &u8)| u32::from(*d) * if i % 2 == 1 { 2 } else { 1 };
+    let sum: u32 = digits.iter().rev().enumerate().map(weighted).map(|x| x / 10 + x % 10).sum();
     sum % 10 == 0
 }
 
