@@ -97,7 +97,7 @@ pub enum Validator {
     None,
     /// Payment card number: Luhn checksum.
     Luhn,
-    /// IBAN: ISO 7064 mod-97.
+    /// IBAN: ISO 7064 mod-97 and the country's registered length.
     Iban,
     /// US social security number: issued ranges.
     UsSsn,
@@ -106,8 +106,9 @@ pub enum Validator {
     /// Email address: not an example or reserved domain, not an ssh user such as `git@`, not a
     /// `noreply@` sender ([`super::catalog::email`]).
     Email,
-    /// Phone number: a plausible digit count, E.164 8–15 after `+`, else North-American 10 or 11
-    /// ([`super::catalog::phone`]).
+    /// Phone number: an assigned country code and a national number of a length used there,
+    /// a North-American number, or a national `0…` number that is not a date
+    /// ([`super::pii::phone`]).
     Phone,
     /// A value a structure calls a password: not the name of one (`PASSWORD`, `db_pass`,
     /// `yourPassword`), the placeholder of a documentation example
@@ -120,6 +121,25 @@ pub enum Validator {
     /// value's shape together must say it is a secret ([`super::catalog::assignment`]). Needs
     /// the text before the value: see [`Validator::accepts_after`].
     Assignment,
+    /// UK National Insurance number: allocated prefix letters ([`super::pii::uk_nino`]).
+    UkNino,
+    /// German tax id: digit-repetition rule and MOD 11,10 ([`super::pii::de_tax_id`]).
+    DeTaxId,
+    /// French NIR: mod-97 key ([`super::pii::fr_nir`]).
+    FrNir,
+    /// Indian Aadhaar: Verhoeff ([`super::pii::in_aadhaar`]).
+    InAadhaar,
+    /// Brazilian CPF: two mod-11 digits ([`super::pii::br_cpf`]).
+    BrCpf,
+    /// Spanish DNI/NIE: mod-23 letter ([`super::pii::es_dni`]).
+    EsDni,
+    /// Italian codice fiscale: check letter ([`super::pii::it_codice_fiscale`]).
+    ItCodiceFiscale,
+    /// Chinese resident id: birth date and MOD 11-2 ([`super::pii::cn_resident_id`]).
+    CnResidentId,
+    /// A labelled national id: the check of an id of its length
+    /// ([`super::pii::labelled_national_id`]).
+    LabelledNationalId,
 }
 
 impl Validator {
@@ -129,11 +149,20 @@ impl Validator {
         match self {
             Self::None => true,
             Self::Luhn => luhn_card(value),
-            Self::Iban => iban(value),
+            Self::Iban => iban(value) && super::pii::iban_length(value),
             Self::UsSsn => us_ssn(value),
             Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
             Self::Email => super::catalog::email(value),
-            Self::Phone => super::catalog::phone(value),
+            Self::Phone => super::pii::phone(value),
+            Self::UkNino => super::pii::uk_nino(value),
+            Self::DeTaxId => super::pii::de_tax_id(value),
+            Self::FrNir => super::pii::fr_nir(value),
+            Self::InAadhaar => super::pii::in_aadhaar(value),
+            Self::BrCpf => super::pii::br_cpf(value),
+            Self::EsDni => super::pii::es_dni(value),
+            Self::ItCodiceFiscale => super::pii::it_codice_fiscale(value),
+            Self::CnResidentId => super::pii::cn_resident_id(value),
+            Self::LabelledNationalId => super::pii::labelled_national_id(value),
             Self::NotAName => not_a_name(value),
             Self::BasicCredentials => basic_credentials(value),
             Self::Assignment => false,

@@ -2,7 +2,8 @@
 //!
 //! Layers, bottom up:
 //! - [`detector`]: what a detector is (trigger, pattern, validator); [`catalog`]: the built-in
-//!   detectors; [`validators`]: checksums, ranges, entropy and placeholder checks;
+//!   detectors; [`validators`]: checksums, ranges, entropy and placeholder checks; [`pii`]:
+//!   phone numbering plans, IBAN lengths and national-id check digits;
 //! - [`engine`]: finds matches in text, one-shot or over a growing stream;
 //! - [`mask`]: deterministic masks (keyed hash) and the per-exchange tally of what was found;
 //! - [`text`]: redacts a complete text or a text stream (holding back only undecided tails);
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod json;
 pub mod mask;
 pub mod memo;
+pub mod pii;
 pub mod request;
 pub mod response;
 pub mod text;

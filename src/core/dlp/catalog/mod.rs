@@ -49,14 +49,14 @@
 //! - Email addresses at `example.com`/`.org`/`.net`, reserved TLDs (`.test`, `.example`,
 //!   `.invalid`, `.localhost`), hosts without a dot (`user@localhost`), `git@…` ssh users,
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.
-//! - Phone numbers need a `+` country code or the separated North-American shape
-//!   (`(415) 555-0132`, `415-555-0132`); bare digit strings, dates, times, versions and IPs are
-//!   not phones. Patterns cannot see the character before a token start, so a number right
+//! - Phone numbers need a `+`/`00` country code, the separated North-American shape
+//!   (`(415) 555-0132`, `415-555-0132`), a distinctive national shape or a phone label
+//!   ([`personal`]); bare digit strings, dates, times, versions and IPs are not phones. Patterns cannot see the character before a token start, so a number right
 //!   after `-` or `.` (`12-415-555-0132`) can still match.
 //! - Payment cards: 16-digit numbers with a card-network prefix, 15-digit Amex, 14-digit Diners
 //!   only when grouped; 13- and 19-digit cards are not looked for (19-digit integers are common
 //!   in code). A 16-digit integer constant with a card prefix still passes Luhn one time in ten.
-//! - IBANs are upper-case, optionally in groups of four; an IBAN whose length is a multiple of
+//! - IBANs are upper-case, optionally in groups of four, of their country's registered length; an IBAN whose length is a multiple of
 //!   four followed by a four-character upper-case word is read as one longer (invalid) IBAN.
 
 mod ai;
@@ -70,7 +70,7 @@ mod structured;
 mod tests;
 
 pub(crate) use generic::assignment;
-pub(crate) use personal::{email, phone};
+pub(crate) use personal::email;
 
 use super::detector::{Category, CharClass, DetectorSpec, Trigger};
 

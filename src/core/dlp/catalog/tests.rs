@@ -737,6 +737,7 @@ fn email_validator_rejects_non_personal_addresses() {
 
 #[test]
 fn phone_validator_counts_digits() {
+    use crate::core::dlp::pii::phone;
     for plausible in ["+44 20 7946 0958", "+14155550132", "(415) 555-0132", "1-800-555-0199"] {
         assert!(phone(plausible), "{plausible}");
     }
