@@ -109,6 +109,12 @@ pub enum Validator {
     /// Phone number: a plausible digit count, E.164 8–15 after `+`, else North-American 10 or 11
     /// ([`super::catalog::phone`]).
     Phone,
+    /// GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`) and npm (`npm_`) token checksum: the
+    /// last 6 base62 characters of the 36 after the prefix are the CRC-32 of the first 30. A
+    /// valid checksum makes the match certain ([`Validator::certifies`]); a token without one
+    /// (fabricated, or of another length) is still a finding unless it looks typed
+    /// ([`super::validators::looks_typed`]) or is a placeholder.
+    Crc32Base62,
 }
 
 impl Validator {
@@ -123,6 +129,19 @@ impl Validator {
             Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
             Self::Email => super::catalog::email(value),
             Self::Phone => super::catalog::phone(value),
+            Self::Crc32Base62 => {
+                let body = value.rsplit_once('_').map_or(value, |(_, body)| body);
+                !super::validators::looks_typed(body)
+            }
+        }
+    }
+
+    /// Whether `value` proves itself real, so that the placeholder check and [`Self::accepts`]
+    /// are skipped: a valid checksum. Validators without a checksum never certify.
+    pub fn certifies(self, value: &str) -> bool {
+        match self {
+            Self::Crc32Base62 => super::validators::crc32_base62_tail(value) == Some(true),
+            _ => false,
         }
     }
 }

@@ -505,13 +505,16 @@ impl Engine {
         if value.is_empty() {
             return None;
         }
-        // Placeholder words are looked for in short values only: a long random key contains
-        // "your" or "xxxx" by chance now and then.
-        if spec.category == Category::Credential && value.len() <= MAX_PLACEHOLDER_LEN && is_placeholder(value) {
-            return None;
-        }
-        if !spec.validator.accepts(value) {
-            return None;
+        // A valid checksum makes the value certain; otherwise the heuristics decide. Placeholder
+        // words are looked for in short values only: a long random key contains "your" or
+        // "xxxx" by chance now and then.
+        if !spec.validator.certifies(value) {
+            if spec.category == Category::Credential && value.len() <= MAX_PLACEHOLDER_LEN && is_placeholder(value) {
+                return None;
+            }
+            if !spec.validator.accepts(value) {
+                return None;
+            }
         }
         let mask_from = candidate.hold_from.clamp(start, end);
         (mask_from < end).then_some(Finding { detector: candidate.detector, start, end, mask_from })
