@@ -43,6 +43,8 @@ pub(super) const DRONE: &[&str] = &["drone_token", "drone_server_token"];
 pub(super) const HEX_PM: &[&str] = &["hex_api", "hexpm"];
 /// Name words of New Relic license (ingest) keys.
 pub(super) const NEW_RELIC: &[&str] = &["new_relic", "newrelic", "new-relic"];
+/// Name words of classic Honeycomb API keys (also the `X-Honeycomb-Team: <key>` header).
+pub(super) const HONEYCOMB: &[&str] = &["honeycomb", "x-honeycomb-team"];
 /// Name words of Splunk HTTP Event Collector tokens (also the `Splunk <token>` scheme).
 pub(super) const SPLUNK: &[&str] = &["splunk"];
 /// Name words of Logz.io tokens.
@@ -323,8 +325,8 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         ),
         named(
             "honeycomb-api-key",
-            "Honeycomb API or write key (22 characters, or 32 hex) after HONEYCOMB_API_KEY, HONEYCOMB_WRITEKEY",
-            &["honeycomb"],
+            "Honeycomb API or write key (22 characters, or 32 hex) after HONEYCOMB_API_KEY, HONEYCOMB_WRITEKEY, X-Honeycomb-Team",
+            HONEYCOMB,
             "[A-Za-z0-9]{22}|[0-9a-f]{32}",
         ),
         named("splunk-hec-token", "Splunk HTTP Event Collector token (a UUID) after SPLUNK_HEC_TOKEN or Splunk", SPLUNK, UUID),
@@ -393,8 +395,8 @@ pub(super) mod cases {
     //! True positives and near misses of this family, checked by [`super::super::tests`].
     use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, LETTERS, UPPER, URL_SAFE};
     use super::{
-        AZURE_DEVOPS, BETTER_STACK, BUILDKITE_AGENT, CIRCLECI, DATADOG, DRONE, ELASTIC_APM, GITEA, HEX_PM, LOGZIO,
-        NEW_RELIC, OPSGENIE, PAGERDUTY, SPLUNK,
+        AZURE_DEVOPS, BETTER_STACK, BUILDKITE_AGENT, CIRCLECI, DATADOG, DRONE, ELASTIC_APM, GITEA, HEX_PM, HONEYCOMB,
+        LOGZIO, NEW_RELIC, OPSGENIE, PAGERDUTY, SPLUNK,
     };
     use crate::core::dlp::validators::crc32;
 
@@ -493,6 +495,7 @@ pub(super) mod cases {
             p("honeycomb-ingest-key", "OTEL_EXPORTER_OTLP_HEADERS=x-honeycomb-team={}", format!("hcaik_{}", f("hcaik", LOWER_ALNUM, 58))),
             p("honeycomb-ingest-key", "HONEYCOMB_API_KEY={}", format!("hcxik_{}", f("hcxik", LOWER_ALNUM, 58))),
             p("honeycomb-api-key", "HONEYCOMB_WRITEKEY={}", f("honeycomb", ALNUM, 22)),
+            p("honeycomb-api-key", "curl -H 'X-Honeycomb-Team: {}' https://api.honeycomb.io/1/auth", f("honeycomb-h", ALNUM, 22)),
             p("splunk-hec-token", "Authorization: Splunk {}", uuid("splunk")),
             p("sumologic-access-key", "SUMO_ACCESS_KEY={}", f("sumo", ALNUM, 64)),
             p("rollbar-access-token", "ROLLBAR_ACCESS_TOKEN={}", f("rollbar", HEX, 32)),
@@ -526,6 +529,7 @@ pub(super) mod cases {
         all.extend(per_word("drone-token", DRONE, |w| f(w, ALNUM, 32)));
         all.extend(per_word("hex-api-key", HEX_PM, hex(32)));
         all.extend(per_word("newrelic-license-key", NEW_RELIC, hex(40)));
+        all.extend(per_word("honeycomb-api-key", HONEYCOMB, |w| f(w, ALNUM, 22)));
         all.extend(per_word("splunk-hec-token", SPLUNK, uuid));
         all.extend(per_word("logzio-token", LOGZIO, |w| f(w, LETTERS, 32)));
         all.extend(per_word("betterstack-token", BETTER_STACK, |w| f(w, ALNUM, 24)));

@@ -34,8 +34,8 @@
 //!   string (an AWS secret key, a Twilio or Heroku key, an Okta or Cohere token, a Mailgun
 //!   "new" key) is only found next to a name that says what it is (`aws_secret_access_key = …`),
 //!   or through the generic assignments.
-//! - Formats without a distinctive shape are not covered on their own: Travis CI, Datadog,
-//!   Cloudflare, OpenAI-compatible `sk-…` keys of other providers, Discord bot tokens of bots
+//! - Formats without a distinctive shape are not covered on their own (Travis CI and Datadog
+//!   values only after their vendor's names, see [`devtools`]): Cloudflare, OpenAI-compatible `sk-…` keys of other providers, Discord bot tokens of bots
 //!   created before 2022 (they do not start with `MT`).
 //! - Generic assignments need a known name (`password`, `secret`, `token`, `api_key`, …), an
 //!   `=`/`:`-style operator and a value of 8+ characters on the same line; an unquoted value
