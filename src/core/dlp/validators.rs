@@ -159,6 +159,20 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
+/// `random` followed by its CRC-32 in 6 base62 digits, as GitHub and npm issue tokens (for
+/// tests that fabricate them).
+#[cfg(test)]
+pub(crate) fn with_crc32_base62(random: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rest = crc32(random.as_bytes());
+    let mut tail = String::new();
+    for _ in 0..6 {
+        tail.insert(0, char::from(BASE62.get((rest % 62) as usize).copied().unwrap_or(b'0')));
+        rest /= 62;
+    }
+    format!("{random}{tail}")
+}
+
 /// Whether a token's random part looks typed rather than generated: fewer than 3 bits of
 /// entropy per character, 5 equal characters in a row, or 6 consecutive ascending or
 /// descending characters (`abcdef`, `123456`). A generated 30-character base62 body shows any
@@ -229,18 +243,6 @@ mod tests {
     }
 
 
-    /// `random` (30 base62 characters) followed by its checksum, as GitHub and npm issue them.
-    fn with_checksum(random: &str) -> String {
-        const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut n = crc32(random.as_bytes());
-        let mut tail = [b'0'; 6];
-        for slot in tail.iter_mut().rev() {
-            *slot = BASE62[(n % 62) as usize];
-            n /= 62;
-        }
-        format!("{random}{}", std::str::from_utf8(&tail).unwrap())
-    }
-
     #[test]
     fn crc32_matches_the_ieee_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
@@ -249,7 +251,7 @@ mod tests {
 
     #[test]
     fn github_and_npm_checksums_are_verified() {
-        let body = with_checksum("Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3a");
+        let body = with_crc32_base62("Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3a");
         for token in [format!("ghp_{body}"), format!("ghr_{body}"), format!("npm_{body}")] {
             assert_eq!(crc32_base62_tail(&token), Some(true), "{token}");
         }

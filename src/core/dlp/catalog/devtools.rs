@@ -398,23 +398,10 @@ pub(super) mod cases {
         AZURE_DEVOPS, BETTER_STACK, BUILDKITE_AGENT, CIRCLECI, DATADOG, DRONE, ELASTIC_APM, GITEA, HEX_PM, HONEYCOMB,
         LOGZIO, NEW_RELIC, OPSGENIE, PAGERDUTY, SPLUNK,
     };
-    use crate::core::dlp::validators::crc32;
+    use crate::core::dlp::validators::with_crc32_base62 as with_checksum;
 
     const LOWER_ALNUM: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
     const BASE32_LOWER: &str = "abcdefghijklmnopqrstuvwxyz234567";
-
-    /// `random` (30 base62 characters) followed by its CRC-32 in 6 base62 characters, as GitHub
-    /// and npm issue tokens.
-    pub fn with_checksum(random: &str) -> String {
-        const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut rest = crc32(random.as_bytes());
-        let mut tail = [b'0'; 6];
-        for slot in tail.iter_mut().rev() {
-            *slot = BASE62[(rest % 62) as usize];
-            rest /= 62;
-        }
-        format!("{random}{}", std::str::from_utf8(&tail).unwrap())
-    }
 
     /// One positive per name word of a [`super::named`] detector (`{WORD}_KEY={}`), so that every
     /// trigger literal starts a case.
@@ -619,5 +606,27 @@ pub(super) mod cases {
             n("codacy-token", "CODACY_PROJECT_TOKEN=${{ secrets.CODACY }}"),
             n("deepsource-token", "dsp_short"),
         ]
+    }
+
+    /// The checksum decides first: valid means certain, even for a slot-like body; invalid
+    /// leaves the token to the heuristics, which keep a generated-looking body and drop a typed
+    /// one.
+    #[test]
+    fn a_valid_checksum_is_certain_and_an_invalid_one_falls_back_to_the_heuristics() {
+        let engine = crate::core::dlp::engine::Engine::new(super::super::builtin()).unwrap();
+        let github_pat = |token: &str| {
+            crate::core::dlp::engine::tests::ids(&engine, &format!("GITHUB_TOKEN={token}"))
+                .into_iter()
+                .filter(|(id, _)| id == "github-pat")
+                .map(|(_, span)| span)
+                .collect::<Vec<_>>()
+        };
+        let typed = "abcdefghijklmnopqrstuvwxyzABCD";
+        let certain = format!("ghp_{}", with_checksum(typed));
+        assert_eq!(github_pat(&certain), vec![certain.clone()]);
+        let generated_without_checksum = format!("ghp_{}q1W2e3", f("checksum-paths", ALNUM, 30));
+        assert_eq!(github_pat(&generated_without_checksum), vec![generated_without_checksum.clone()]);
+        assert!(github_pat(&format!("ghp_{typed}q1W2e3")).is_empty());
+        assert!(github_pat(&format!("ghp_{}q1W2e3", "Ab".repeat(15))).is_empty());
     }
 }
