@@ -140,6 +140,12 @@ pub enum Validator {
     /// A labelled national id: the check of an id of its length
     /// ([`super::pii::labelled_national_id`]).
     LabelledNationalId,
+    /// GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`) and npm (`npm_`) token checksum: the
+    /// last 6 base62 characters of the 36 after the prefix are the CRC-32 of the first 30. A
+    /// valid checksum makes the match certain ([`Validator::certifies`]); a token without one
+    /// (fabricated, or of another length) is still a finding unless it looks typed
+    /// ([`super::validators::looks_typed`]) or is a placeholder.
+    Crc32Base62,
 }
 
 impl Validator {
@@ -166,6 +172,10 @@ impl Validator {
             Self::NotAName => not_a_name(value),
             Self::BasicCredentials => basic_credentials(value),
             Self::Assignment => false,
+            Self::Crc32Base62 => {
+                let body = value.rsplit_once('_').map_or(value, |(_, body)| body);
+                !super::validators::looks_typed(body)
+            }
         }
     }
 
@@ -176,6 +186,15 @@ impl Validator {
         match self {
             Self::Assignment => super::catalog::assignment(context, value),
             other => other.accepts(value),
+        }
+    }
+
+    /// Whether `value` proves itself real, so that the placeholder check and [`Self::accepts`]
+    /// are skipped: a valid checksum. Validators without a checksum never certify.
+    pub fn certifies(self, value: &str) -> bool {
+        match self {
+            Self::Crc32Base62 => super::validators::crc32_base62_tail(value) == Some(true),
+            _ => false,
         }
     }
 }

@@ -505,16 +505,20 @@ impl Engine {
         if value.is_empty() {
             return None;
         }
-        if spec.category == Category::Credential && is_placeholder(value) {
-            return None;
-        }
-        // Only an assignment reads its name: other detectors skip the walk back.
-        let context = match spec.validator {
-            Validator::Assignment => text.get(name_start(text, candidate.start)..start).unwrap_or(""),
-            _ => "",
-        };
-        if !spec.validator.accepts_after(context, value) {
-            return None;
+        // A valid checksum makes the value certain; otherwise the placeholder check and the
+        // validator decide.
+        if !spec.validator.certifies(value) {
+            if spec.category == Category::Credential && is_placeholder(value) {
+                return None;
+            }
+            // Only an assignment reads its name: other detectors skip the walk back.
+            let context = match spec.validator {
+                Validator::Assignment => text.get(name_start(text, candidate.start)..start).unwrap_or(""),
+                _ => "",
+            };
+            if !spec.validator.accepts_after(context, value) {
+                return None;
+            }
         }
         let mask_from = candidate.hold_from.clamp(start, end);
         (mask_from < end).then_some(Finding { detector: candidate.detector, start, end, mask_from })

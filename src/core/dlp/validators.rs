@@ -356,6 +356,71 @@ pub fn basic_credentials(value: &str) -> bool {
     printable && decoded.iter().position(|&b| b == b':').is_some_and(|at| at > 0 && at + 1 < decoded.len())
 }
 
+/// The checksum of GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`) and npm (`npm_`) tokens:
+/// `None` when `token` has no checksum to check (not `prefix_` + 36 base62 characters),
+/// otherwise whether its last 6 characters, read as a base62 number (`0-9A-Za-z`), equal the
+/// CRC-32 (IEEE) of the 30 characters before them.
+pub fn crc32_base62_tail(token: &str) -> Option<bool> {
+    let (_, body) = token.rsplit_once('_')?;
+    if body.len() != 36 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (random, tail) = body.split_at(30);
+    let mut claimed: u64 = 0;
+    for byte in tail.bytes() {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'A'..=b'Z' => byte - b'A' + 10,
+            b'a'..=b'z' => byte - b'a' + 36,
+            _ => return None,
+        };
+        // Six base62 digits stay below 62^6 < 2^36: no overflow.
+        claimed = claimed * 62 + u64::from(digit);
+    }
+    Some(claimed == u64::from(crc32(random.as_bytes())))
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`), bit by bit: tokens are short.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// `random` followed by its CRC-32 in 6 base62 digits, as GitHub and npm issue tokens (for
+/// tests that fabricate them).
+#[cfg(test)]
+pub(crate) fn with_crc32_base62(random: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rest = crc32(random.as_bytes());
+    let mut tail = String::new();
+    for _ in 0..6 {
+        tail.insert(0, char::from(BASE62.get((rest % 62) as usize).copied().unwrap_or(b'0')));
+        rest /= 62;
+    }
+    format!("{random}{tail}")
+}
+
+/// Whether a token's random part looks typed rather than generated: fewer than 3 bits of
+/// entropy per character, 5 equal characters in a row, or 6 consecutive ascending or
+/// descending characters (`abcdef`, `123456`). A generated 30-character base62 body shows any
+/// of these about once in ten million.
+pub fn looks_typed(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    let run = |width: usize, step: i16| {
+        bytes.windows(width).any(|w| w.windows(2).all(|pair| match pair {
+            [a, b] => i16::from(*b) - i16::from(*a) == step,
+            _ => false,
+        }))
+    };
+    entropy_bits_per_char(body) < 3.0 || run(5, 0) || run(6, 1) || run(6, -1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +531,30 @@ mod tests {
     }
 
     #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn github_and_npm_checksums_are_verified() {
+        let body = with_crc32_base62("Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3a");
+        for token in [format!("ghp_{body}"), format!("ghr_{body}"), format!("npm_{body}")] {
+            assert_eq!(crc32_base62_tail(&token), Some(true), "{token}");
+        }
+        // One character changed, in the random part or in the checksum, breaks it.
+        let mut broken = format!("ghp_{body}").into_bytes();
+        broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
+        assert_eq!(crc32_base62_tail(std::str::from_utf8(&broken).unwrap()), Some(false));
+        let wrong_tail = format!("ghp_{}zzzzzz", &body[..30]);
+        assert_eq!(crc32_base62_tail(&wrong_tail), Some(false));
+        // No checksum to check: another length, symbols, no prefix.
+        for other in ["ghp_short", "ghr_Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAAAAA", "ghp_!q7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAA", "plain"] {
+            assert_eq!(crc32_base62_tail(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn wordy_values_are_identifiers_and_phrases_not_random_keys() {
         for wordy in [
             "userPassword",
@@ -565,6 +654,14 @@ mod tests {
         assert_eq!(identifier_words("spring.datasource.password"), ["spring", "datasource", "password"]);
     }
 
+    #[test]
+    fn typed_bodies_are_told_from_generated_ones() {
+        for typed in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnopqrstuvwxyzABCD", "Xq7rT2mZ00000pL9vN4bW8kYs1dHf6", "zyxwvu1234567890", "abababababababababab"] {
+            assert!(looks_typed(typed), "{typed}");
+        }
+        assert!(!looks_typed("Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3a"));
+    }
+
     proptest::proptest! {
         #[test]
         fn validators_are_total(text in ".{0,64}") {
@@ -572,6 +669,7 @@ mod tests {
             let _ = (not_a_name(&text), basic_credentials(&text));
             let _ = (luhn_card(&text), iban(&text), us_ssn(&text), is_placeholder(&text), is_wordy(&text));
             let _ = (is_uuid(&text), looks_like_code_or_location(&text), identifier_words(&text));
+            let _ = (crc32_base62_tail(&text), looks_typed(&text));
             proptest::prop_assert!(entropy_bits_per_char(&text) >= 0.0);
         }
     }
