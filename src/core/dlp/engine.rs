@@ -333,6 +333,9 @@ impl Engine {
         // Per finding: where its candidate (its trigger) starts.
         let mut triggers: Vec<usize> = Vec::new();
         let mut captures: Vec<Option<Captures>> = Vec::new();
+        // Where the earliest undecided candidate starts: its match, once decided, may overlap and
+        // win over any finding that ends after it.
+        let mut undecided_from = usize::MAX;
         for candidate in &candidates {
             let Some((spec, compiled)) = self.specs.get(candidate.detector).zip(self.compiled.get(candidate.detector))
             else {
@@ -341,6 +344,7 @@ impl Engine {
             let window_end = floor_char_boundary(text, candidate.start.saturating_add(spec.max_len).min(text.len()));
             if !at_end && (candidate.open_run || self.may_grow(candidate, text, window_end, scratch)) {
                 settled = settled.min(candidate.hold_from);
+                undecided_from = undecided_from.min(candidate.start);
                 continue;
             }
             let key = (candidate.detector, scratch.base + candidate.start, scratch.base + candidate.hold_from);
@@ -373,16 +377,19 @@ impl Engine {
         if !at_end {
             settled = settled.min(self.trailing_hold(text, from, active, scratch));
         }
-        // A finding that reaches past the settled point is not settled, nor is anything it
-        // overlaps: which of overlapping findings wins may still change.
+        // A finding settles only whole and only once nothing can displace it. Otherwise the text
+        // is held back to its trigger, not just to its masked part: the next scan must find the
+        // trigger again (a trigger before `from` is only looked at again if it reaches forward).
+        // Not settled: a finding that reaches past the settled point, and anything it overlaps
+        // (which of overlapping findings wins may still change); a finding that ends after an
+        // undecided candidate's start (that candidate's match may overlap it and win).
         loop {
             let before = settled;
             for ((finding, _), trigger) in found.iter().zip(&triggers) {
-                // Back to the finding's trigger, not just its masked part: the next scan must
-                // find its trigger again (a trigger before `from` is only looked at again if it
-                // reaches forward).
-                if finding.mask_from < settled && finding.end > settled {
-                    settled = (*trigger).min(finding.mask_from);
+                let restart = (*trigger).min(finding.mask_from);
+                let unsettled = finding.end > settled || finding.end > undecided_from;
+                if unsettled && restart < settled {
+                    settled = restart;
                 }
             }
             if settled == before {

@@ -447,3 +447,42 @@ mod catalog_stream_tests {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod catalog_split_tests {
+    use super::*;
+    use crate::core::dlp::catalog;
+    use crate::core::dlp::engine::Engine;
+
+    /// Texts whose streamed masking once differed from the one-shot masking at some split.
+    const REGRESSIONS: [&str; 3] = [
+        "Authorization: Token access_token$production$frgj66fjmosqxn57$c421fbf951f98b69002997a4d55cf565\nContent-Type: application/json",
+        "$ npx release-tool search --national-id=BSN = 508474954 --verbose",
+        "$ mycli catalog --national-id SIN: 438 853 665 --region us-east-1",
+    ];
+
+    #[test]
+    fn the_full_catalog_streams_these_texts_as_one_shot_at_every_split() {
+        let engine = Engine::new(catalog::builtin()).unwrap();
+        let actions = vec![Action::Mask; engine.specs().len()];
+        let key = MaskKey::new(b"k".to_vec());
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let mut failures = Vec::new();
+        for text in REGRESSIONS {
+            let one_shot = redact(&r, text, &mut Tally::default()).unwrap().into_owned();
+            for cut in (1..text.len()).filter(|&c| text.is_char_boundary(c)) {
+                let mut stream = TextStream::default();
+                let mut tally = Tally::default();
+                let mut out = stream.push(&r, &text[..cut], &mut tally).unwrap();
+                out.push_str(&stream.push(&r, &text[cut..], &mut tally).unwrap());
+                out.push_str(&stream.finish(&r, &mut tally).unwrap());
+                if out != one_shot {
+                    failures.push(format!("cut {cut} of {text:?}:\n  stream   {out:?}\n  one-shot {one_shot:?}"));
+                    break;
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
