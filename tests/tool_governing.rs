@@ -51,7 +51,10 @@ const SECRET: &str = "AKIA2E0A8F3B244C9986";
 
 fn gateway() -> Gateway {
     let keys = [("ANTHROPIC_API_KEY", "sk-ant-test-key"), ("WARDEN_AUDIT_TOKEN", "audit-token")];
-    Gateway::new(&format!("{DEMO_IDENTITY}{POLICY}"), |name| keys.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+    Gateway::new(&format!("{DEMO_IDENTITY}{POLICY}"), |name| {
+        keys.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    })
+    .unwrap()
 }
 
 fn ending() -> Ending {

@@ -86,10 +86,7 @@ fn the_demo_developer_may_not_read_or_write_env_files() {
     ] {
         assert_eq!(judge(&policy, "developer", &call), (ToolAction::Deny, Some("env_files".into())), "{call:?}");
     }
-    assert_eq!(
-        judge(&policy, "developer", &bash("cat .env")),
-        (ToolAction::Deny, Some("env_files_in_shell".into()))
-    );
+    assert_eq!(judge(&policy, "developer", &bash("cat .env")), (ToolAction::Deny, Some("env_files_in_shell".into())));
     let source = tool("Read", json!({"file_path": "/home/me/repo/src/env.rs"}));
     assert_eq!(judge(&policy, "developer", &source), (ToolAction::Allow, None));
 }
@@ -149,8 +146,7 @@ fn the_worked_examples_judge_web_fetch_mcp_and_file_calls_as_documented() {
     );
     assert_eq!(judge(&policy, "developer", &fetch("https://docs.anthropic.com/en/api/messages")).0, ToolAction::Allow);
     assert_eq!(judge(&policy, "developer", &fetch("https://raw.github.com/org/repo/README.md")).0, ToolAction::Allow);
-    let server_fetch =
-        call(CallKind::ServerToolUse, "web_fetch", None, json!({"url": "https://evil.example.net/x"}));
+    let server_fetch = call(CallKind::ServerToolUse, "web_fetch", None, json!({"url": "https://evil.example.net/x"}));
     assert_eq!(judge(&policy, "developer", &server_fetch), (ToolAction::Deny, Some("fetch_allowlist".into())));
 
     // Claude Code's own MCP client names a tool mcp__<server>__<tool>; Anthropic's MCP connector

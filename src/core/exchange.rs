@@ -1084,8 +1084,7 @@ impl Exchange {
         let prefill_excerpt = mask(&shown.prefill, EXCERPT_CHARS)?;
         let mcp_server_urls =
             shown.mcp_server_urls.iter().map(|url| mask(url, approval::URL_CHARS)).collect::<Result<Vec<_>, _>>()?;
-        let session_id =
-            crate::core::audit::record::session_id(self.session_header.as_deref(), value.as_object());
+        let session_id = crate::core::audit::record::session_id(self.session_header.as_deref(), value.as_object());
         let agent = agent_view(&self.agent);
         let hold = HoldRequest {
             version: 1,

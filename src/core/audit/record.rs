@@ -1186,7 +1186,8 @@ mod tests {
     #[test]
     fn a_record_with_agents_tool_calls_grants_and_tool_results_is_sealed_in_canonical_json() {
         let mut record = full_record();
-        let grant = GrantView { expires_at: 9, id: "grant_1".into(), reasons: vec!["r".into()], session_id: "s".into() };
+        let grant =
+            GrantView { expires_at: 9, id: "grant_1".into(), reasons: vec!["r".into()], session_id: "s".into() };
         let approval = record.approval.clone().map(|a| ApprovalView { grant: Some(grant), ..a });
         record.approval = approval.clone();
         record.agent = Some(AgentRecord { id: Some("a7".into()), parent: Some("a0".into()) });

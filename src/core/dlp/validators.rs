@@ -291,7 +291,8 @@ pub fn is_wordy(value: &str) -> bool {
 /// or trailing `/` alone proves nothing: base64 keys have them.
 pub fn looks_like_code_or_location(value: &str) -> bool {
     let rest = value.trim_start_matches(['-', '#', '@', '*']);
-    let colour = value.starts_with('#') && matches!(rest.len(), 3 | 4 | 6 | 8) && rest.bytes().all(|b| b.is_ascii_hexdigit());
+    let colour =
+        value.starts_with('#') && matches!(rest.len(), 3 | 4 | 6 | 8) && rest.bytes().all(|b| b.is_ascii_hexdigit());
     let marked_word = rest.len() < value.len() && (is_wordy(rest) || rest.starts_with('.'));
     let starts = value.starts_with(['~', '.', '$', '%']) || colour || marked_word;
     let cut_short = value.ends_with('.') || (value.ends_with(['-', '_']) && !value.bytes().any(|b| b.is_ascii_digit()));
@@ -413,10 +414,12 @@ pub(crate) fn with_crc32_base62(random: &str) -> String {
 pub fn looks_typed(body: &str) -> bool {
     let bytes = body.as_bytes();
     let run = |width: usize, step: i16| {
-        bytes.windows(width).any(|w| w.windows(2).all(|pair| match pair {
-            [a, b] => i16::from(*b) - i16::from(*a) == step,
-            _ => false,
-        }))
+        bytes.windows(width).any(|w| {
+            w.windows(2).all(|pair| match pair {
+                [a, b] => i16::from(*b) - i16::from(*a) == step,
+                _ => false,
+            })
+        })
     };
     entropy_bits_per_char(body) < 3.0 || run(5, 0) || run(6, 1) || run(6, -1)
 }
@@ -549,7 +552,12 @@ mod tests {
         let wrong_tail = format!("ghp_{}zzzzzz", &body[..30]);
         assert_eq!(crc32_base62_tail(&wrong_tail), Some(false));
         // No checksum to check: another length, symbols, no prefix.
-        for other in ["ghp_short", "ghr_Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAAAAA", "ghp_!q7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAA", "plain"] {
+        for other in [
+            "ghp_short",
+            "ghr_Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAAAAA",
+            "ghp_!q7rT2mZpL9vN4bW8kYs1dHf6gJc3aAAAAAA",
+            "plain",
+        ] {
             assert_eq!(crc32_base62_tail(other), None, "{other}");
         }
     }
@@ -656,7 +664,13 @@ mod tests {
 
     #[test]
     fn typed_bodies_are_told_from_generated_ones() {
-        for typed in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnopqrstuvwxyzABCD", "Xq7rT2mZ00000pL9vN4bW8kYs1dHf6", "zyxwvu1234567890", "abababababababababab"] {
+        for typed in [
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abcdefghijklmnopqrstuvwxyzABCD",
+            "Xq7rT2mZ00000pL9vN4bW8kYs1dHf6",
+            "zyxwvu1234567890",
+            "abababababababababab",
+        ] {
             assert!(looks_typed(typed), "{typed}");
         }
         assert!(!looks_typed("Xq7rT2mZpL9vN4bW8kYs1dHf6gJc3a"));

@@ -183,7 +183,8 @@ pub(super) fn compile_role(
         check.error(format!("{path}.grant_uses"), "must be at least 1");
     }
     if config.triggers.is_empty() && !approves_tool_calls {
-        check.error(format!("{path}.triggers"), "at least one trigger (or a tool rule with action approve) is required");
+        check
+            .error(format!("{path}.triggers"), "at least one trigger (or a tool rule with action approve) is required");
     }
     let triggers = config
         .triggers
@@ -436,10 +437,8 @@ roles:
 
     #[test]
     fn a_role_whose_tool_rules_approve_needs_no_request_trigger() {
-        let without_triggers = POLICY.replace(
-            "      triggers:\n        - { reason: opus_model, models: [\"claude-opus-*\"] }\n",
-            "",
-        );
+        let without_triggers =
+            POLICY.replace("      triggers:\n        - { reason: opus_model, models: [\"claude-opus-*\"] }\n", "");
         assert_eq!(
             errors_of(&without_triggers),
             vec!["roles.developer.approval.triggers: at least one trigger (or a tool rule with action approve) is required"]
@@ -452,5 +451,4 @@ roles:
         let policy = Policy::parse(&approving).unwrap();
         assert!(policy.roles[0].approval.as_ref().unwrap().triggers.is_empty());
     }
-
 }

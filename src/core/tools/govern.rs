@@ -633,7 +633,8 @@ mod tests {
         let quoted = raw(
             r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"<system-reminder>Working directory: /"}]}]}"#,
         );
-        let reminder = raw(r#"{"role":"user","content":[{"type":"text","text":"<system-reminder>\nWorking directory: /"}]}"#);
+        let reminder =
+            raw(r#"{"role":"user","content":[{"type":"text","text":"<system-reminder>\nWorking directory: /"}]}"#);
         assert_eq!(workspace_of(None, &[&plain]), None, "a plain text of the first turn");
         assert_eq!(workspace_of(None, &[&quoted]), None, "a tool result");
         assert_eq!(workspace_of(None, &[&plain, &reminder]), None, "a later turn");

@@ -342,7 +342,8 @@ mod tests {
     #[test]
     fn hostile_ids_and_floods_of_results_are_bounded_in_the_record() {
         let long_id = "é".repeat(MAX_ID_CHARS + 50);
-        let mut blocks: Vec<Value> = (0..MAX_RECORDED_RESULTS + 10).map(|i| result(&format!("t{i}"), json!(""))).collect();
+        let mut blocks: Vec<Value> =
+            (0..MAX_RECORDED_RESULTS + 10).map(|i| result(&format!("t{i}"), json!(""))).collect();
         blocks.insert(0, result(&long_id, json!("")));
         let body = json!({"messages": [{"role": "user", "content": blocks}]});
         let (examined, _) = run(&body, None);

@@ -359,10 +359,8 @@ impl AgentTree {
         for parent in named {
             node_of(&parent, &mut nodes, &mut claimed);
         }
-        let mut parents: Vec<usize> = claimed
-            .iter()
-            .map(|c| c.as_ref().and_then(|p| by_id.get(p).copied()).unwrap_or(0))
-            .collect();
+        let mut parents: Vec<usize> =
+            claimed.iter().map(|c| c.as_ref().and_then(|p| by_id.get(p).copied()).unwrap_or(0)).collect();
         // Cut cycles: a node whose parent chain comes back to it hangs from the main agent (each
         // cycle is cut at its first node; the others then reach the main agent through it).
         for at in 1..parents.len() {
@@ -505,18 +503,7 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            [
-                "0:0",
-                "0:1",
-                "0+subagent a",
-                "1:2",
-                "1+subagent b",
-                "2:3",
-                "1-subagent b",
-                "1:4",
-                "0-subagent a",
-                "0:5"
-            ]
+            ["0:0", "0:1", "0+subagent a", "1:2", "1+subagent b", "2:3", "1-subagent b", "1:4", "0-subagent a", "0:5"]
         );
     }
 
@@ -555,8 +542,7 @@ mod tests {
              "answers": {"request_id": "req-9", "outcome": "approved"}}]});
         let mut results = results_of(&record);
         index.resolve(&mut results);
-        let lines: Vec<(String, bool)> =
-            results.iter().map(|r| (r.describe(), r.provenance.is_suspicious())).collect();
+        let lines: Vec<(String, bool)> = results.iter().map(|r| (r.describe(), r.provenance.is_suspicious())).collect();
         assert_eq!(
             lines,
             [

@@ -751,7 +751,8 @@ mod tests {
 
     #[test]
     fn a_subagents_requests_are_shown_under_the_agent_that_started_it_with_result_provenance() {
-        let task = json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
+        let task =
+            json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
         let results = json!({"tool_results": [
             {"tool_use_id": "toolu_task", "bytes": 12, "over_limit": false, "is_error": false},
             {"tool_use_id": "toolu_forged", "bytes": 3, "over_limit": false, "is_error": false}]});
@@ -800,7 +801,8 @@ mod tests {
 
     #[test]
     fn a_later_page_joins_its_results_to_calls_made_before_it_and_shows_the_tree() {
-        let task = json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
+        let task =
+            json!({"response": {"content": [{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}]}});
         let results = json!({"tool_results": [{"tool_use_id": "toolu_task", "bytes": 2, "over_limit": false, "is_error": false}]});
         let mut store = memory_store();
         store

@@ -30,7 +30,8 @@ const KEY_WORD: &str = "(?:key|token|secret|pat|password|auth)";
 pub(super) const DATADOG: &[&str] = &["datadog", "dd_api", "dd_app"];
 /// Name words of Azure DevOps personal access tokens (`AZURE_DEVOPS_PAT`, `ADO_PAT`,
 /// `SYSTEM_ACCESSTOKEN` of Azure Pipelines).
-pub(super) const AZURE_DEVOPS: &[&str] = &["azure_devops", "azure-devops", "azuredevops", "ado_pat", "ado_token", "system_accesstoken"];
+pub(super) const AZURE_DEVOPS: &[&str] =
+    &["azure_devops", "azure-devops", "azuredevops", "ado_pat", "ado_token", "system_accesstoken"];
 /// Name words of Gitea, Forgejo and Codeberg tokens.
 pub(super) const GITEA: &[&str] = &["gitea", "forgejo", "codeberg"];
 /// Name words of legacy CircleCI tokens (`CIRCLE_TOKEN`, `CIRCLECI_API_TOKEN`, `Circle-Token:`).
@@ -406,10 +407,7 @@ pub(super) mod cases {
     /// One positive per name word of a [`super::named`] detector (`{WORD}_KEY={}`), so that every
     /// trigger literal starts a case.
     fn per_word(id: &'static str, words: &[&str], value: impl Fn(&str) -> String) -> Vec<Case> {
-        words
-            .iter()
-            .map(|word| p(id, &format!("{}_KEY={{}}", word.to_ascii_uppercase()), value(word)))
-            .collect()
+        words.iter().map(|word| p(id, &format!("{}_KEY={{}}", word.to_ascii_uppercase()), value(word))).collect()
     }
 
     /// True positives with their exact span.
@@ -423,33 +421,89 @@ pub(super) mod cases {
             p("github-pat", "GITHUB_TOKEN={}", format!("ghp_{checked}")),
             p("github-pat", "token: {}", format!("ghp_{typed}")),
             p("github-pat", "gh auth login --with-token <<< {}", format!("ghp_{worded}")),
-            p("github-app-token", "Authorization: token {}", format!("ghs_{}", with_checksum(&f("ghs-crc", ALNUM, 30)))),
-            p("github-oauth-token", "GH_ENTERPRISE_TOKEN={}", format!("gho_{}", with_checksum(&f("gho-crc", ALNUM, 30)))),
-            p("npm-token", "//npm.pkg.github.com/:_authToken={}", format!("npm_{}", with_checksum(&f("npm-crc", ALNUM, 30)))),
+            p(
+                "github-app-token",
+                "Authorization: token {}",
+                format!("ghs_{}", with_checksum(&f("ghs-crc", ALNUM, 30))),
+            ),
+            p(
+                "github-oauth-token",
+                "GH_ENTERPRISE_TOKEN={}",
+                format!("gho_{}", with_checksum(&f("gho-crc", ALNUM, 30))),
+            ),
+            p(
+                "npm-token",
+                "//npm.pkg.github.com/:_authToken={}",
+                format!("npm_{}", with_checksum(&f("npm-crc", ALNUM, 30))),
+            ),
             p("npm-token", "NPM_TOKEN={}", format!("npm_{typed}")),
             // Source hosts.
-            p("gitlab-ci-job-token", "curl --header \"JOB-TOKEN: {}\" https://gitlab.acme.io/api/v4/jobs", format!("glcbt-64_{}", f("glcbt", URL_SAFE, 20))),
-            p("gitlab-incoming-mail-token", "GITLAB_INCOMING_EMAIL_TOKEN={}", format!("glimt-{}", f("glimt", ALNUM, 25))),
-            p("gitlab-feed-token", "https://gitlab.acme.io/dashboard/projects.atom?feed_token={}", format!("glft-{}", f("glft", URL_SAFE, 20))),
+            p(
+                "gitlab-ci-job-token",
+                "curl --header \"JOB-TOKEN: {}\" https://gitlab.acme.io/api/v4/jobs",
+                format!("glcbt-64_{}", f("glcbt", URL_SAFE, 20)),
+            ),
+            p(
+                "gitlab-incoming-mail-token",
+                "GITLAB_INCOMING_EMAIL_TOKEN={}",
+                format!("glimt-{}", f("glimt", ALNUM, 25)),
+            ),
+            p(
+                "gitlab-feed-token",
+                "https://gitlab.acme.io/dashboard/projects.atom?feed_token={}",
+                format!("glft-{}", f("glft", URL_SAFE, 20)),
+            ),
             p("gitlab-scim-token", "scim_token: {}", format!("glsoat-{}", f("glsoat", URL_SAFE, 20))),
             p("gitlab-oauth-app-secret", "GITLAB_CLIENT_SECRET={}", format!("gloas-{}", f("gloas", ALNUM, 64))),
-            p("gitlab-agent-token", "helm upgrade --install agent --set config.token={}", format!("glagent-{}", f("glagent", URL_SAFE, 50))),
-            p("gitlab-feature-flag-client-token", "UNLEASH_API_TOKEN={}", format!("glffct-{}", f("glffct", URL_SAFE, 20))),
-            p("bitbucket-access-token", "BITBUCKET_ACCESS_TOKEN={}", format!("ATCTT3xFfGN0{}={}", f("atctt", URL_SAFE, 180), f("atctt-crc", "0123456789ABCDEF", 8))),
+            p(
+                "gitlab-agent-token",
+                "helm upgrade --install agent --set config.token={}",
+                format!("glagent-{}", f("glagent", URL_SAFE, 50)),
+            ),
+            p(
+                "gitlab-feature-flag-client-token",
+                "UNLEASH_API_TOKEN={}",
+                format!("glffct-{}", f("glffct", URL_SAFE, 20)),
+            ),
+            p(
+                "bitbucket-access-token",
+                "BITBUCKET_ACCESS_TOKEN={}",
+                format!("ATCTT3xFfGN0{}={}", f("atctt", URL_SAFE, 180), f("atctt-crc", "0123456789ABCDEF", 8)),
+            ),
             p("azure-devops-pat", "AZURE_DEVOPS_EXT_PAT={}", f("ado", BASE32_LOWER, 52)),
             p("azure-devops-pat", "  AZURE_DEVOPS_TOKEN: {}", f("ado-84", ALNUM, 84)),
             p("gitea-token", "GITEA_TOKEN={}", f("gitea", HEX, 40)),
-            p("youtrack-token", "Authorization: Bearer {}", format!("perm:{}==.{}==.{}", f("yt1", B64, 6), f("yt2", B64, 10), f("yt3", ALNUM, 30))),
-            p("youtrack-token", "YOUTRACK_TOKEN={}", format!("perm-{}.{}.{}", f("yt4", ALNUM, 8), f("yt5", ALNUM, 8), f("yt6", ALNUM, 30))),
+            p(
+                "youtrack-token",
+                "Authorization: Bearer {}",
+                format!("perm:{}==.{}==.{}", f("yt1", B64, 6), f("yt2", B64, 10), f("yt3", ALNUM, 30)),
+            ),
+            p(
+                "youtrack-token",
+                "YOUTRACK_TOKEN={}",
+                format!("perm-{}.{}.{}", f("yt4", ALNUM, 8), f("yt5", ALNUM, 8), f("yt6", ALNUM, 30)),
+            ),
             // CI/CD.
             p("circleci-legacy-token", "Circle-Token: {}", f("circle", HEX, 40)),
             p("travis-ci-token", "travis_api_token: {}", f("travis", URL_SAFE, 22)),
             p("buildkite-token", "BUILDKITE_API_TOKEN={}", format!("bkua_{}", f("bkua", HEX, 40))),
             p("drone-token", "export DRONE_TOKEN={}", f("drone", ALNUM, 32)),
             p("jenkins-api-token", "jenkins_api_token = \"{}\"", format!("11{}", f("jenkins", HEX, 32))),
-            p("teamcity-token", "TEAMCITY_TOKEN={}", format!("eyJ0eXAiOiAiVENWMiJ9.{}.{}", f("tc1", URL_SAFE, 36), f("tc2", URL_SAFE, 48))),
-            p("harness-token", "x-api-key: {}", format!("pat.{}.{}.{}", f("hn1", URL_SAFE, 22), f("hn2", HEX, 24), f("hn3", ALNUM, 20))),
-            p("harness-token", "HARNESS_TOKEN={}", format!("sat.{}.{}.{}", f("hn4", URL_SAFE, 22), f("hn5", HEX, 24), f("hn6", ALNUM, 20))),
+            p(
+                "teamcity-token",
+                "TEAMCITY_TOKEN={}",
+                format!("eyJ0eXAiOiAiVENWMiJ9.{}.{}", f("tc1", URL_SAFE, 36), f("tc2", URL_SAFE, 48)),
+            ),
+            p(
+                "harness-token",
+                "x-api-key: {}",
+                format!("pat.{}.{}.{}", f("hn1", URL_SAFE, 22), f("hn2", HEX, 24), f("hn3", ALNUM, 20)),
+            ),
+            p(
+                "harness-token",
+                "HARNESS_TOKEN={}",
+                format!("sat.{}.{}.{}", f("hn4", URL_SAFE, 22), f("hn5", HEX, 24), f("hn6", ALNUM, 20)),
+            ),
             p("octopus-deploy-api-key", "X-Octopus-ApiKey: {}", format!("API-{}", f("octo", UPPER, 26))),
             p("snyk-token", "snyk auth {}", uuid("snyk")),
             p("snyk-token", "SNYK_TOKEN={}", uuid("snyk2")),
@@ -460,7 +514,11 @@ pub(super) mod cases {
             p("coveralls-token", "COVERALLS_REPO_TOKEN={}", f("coveralls", ALNUM, 32)),
             // Package registries.
             p("rubygems-api-key", "---\n:rubygems_api_key: {}", format!("rubygems_{}", f("rubygems", HEX, 48))),
-            p("nuget-api-key", "dotnet nuget push pkg.nupkg --api-key {} --source nuget.org", format!("oy2{}", f("nuget", LOWER_ALNUM, 43))),
+            p(
+                "nuget-api-key",
+                "dotnet nuget push pkg.nupkg --api-key {} --source nuget.org",
+                format!("oy2{}", f("nuget", LOWER_ALNUM, 43)),
+            ),
             p("crates-io-token", "CARGO_REGISTRY_TOKEN={}", format!("cio{}", f("cio", ALNUM, 32))),
             p("jfrog-artifactory-token", "X-JFrog-Art-Api: {}", format!("AKCp{}", f("akcp", ALNUM, 69))),
             p("jfrog-artifactory-token", "ARTIFACTORY_TOKEN={}", format!("cmVmdGtu{}", f("reftkn", ALNUM, 56))),
@@ -479,10 +537,18 @@ pub(super) mod cases {
             p("datadog-api-key", "datadog.api_key: {}", f("dd-api", HEX, 32)),
             p("datadog-api-key", r#"{"datadogApiKey": "{}"}"#, f("dd-api2", HEX, 32)),
             p("datadog-app-key", "DD_APPLICATION_KEY={}", f("dd-app", HEX, 40)),
-            p("honeycomb-ingest-key", "OTEL_EXPORTER_OTLP_HEADERS=x-honeycomb-team={}", format!("hcaik_{}", f("hcaik", LOWER_ALNUM, 58))),
+            p(
+                "honeycomb-ingest-key",
+                "OTEL_EXPORTER_OTLP_HEADERS=x-honeycomb-team={}",
+                format!("hcaik_{}", f("hcaik", LOWER_ALNUM, 58)),
+            ),
             p("honeycomb-ingest-key", "HONEYCOMB_API_KEY={}", format!("hcxik_{}", f("hcxik", LOWER_ALNUM, 58))),
             p("honeycomb-api-key", "HONEYCOMB_WRITEKEY={}", f("honeycomb", ALNUM, 22)),
-            p("honeycomb-api-key", "curl -H 'X-Honeycomb-Team: {}' https://api.honeycomb.io/1/auth", f("honeycomb-h", ALNUM, 22)),
+            p(
+                "honeycomb-api-key",
+                "curl -H 'X-Honeycomb-Team: {}' https://api.honeycomb.io/1/auth",
+                f("honeycomb-h", ALNUM, 22),
+            ),
             p("splunk-hec-token", "Authorization: Splunk {}", uuid("splunk")),
             p("sumologic-access-key", "SUMO_ACCESS_KEY={}", f("sumo", ALNUM, 64)),
             p("rollbar-access-token", "ROLLBAR_ACCESS_TOKEN={}", f("rollbar", HEX, 32)),
@@ -493,7 +559,11 @@ pub(super) mod cases {
             p("segment-write-key", "SEGMENT_WRITE_KEY={}", f("segment", ALNUM, 32)),
             p("mixpanel-api-secret", "MIXPANEL_API_SECRET={}", f("mixpanel", HEX, 32)),
             p("amplitude-api-key", "AMPLITUDE_API_KEY={}", f("amplitude", HEX, 32)),
-            p("posthog-api-key", "posthog.init('{}', {api_host: 'https://us.i.posthog.com'})", format!("phc_{}", f("phc", ALNUM, 43))),
+            p(
+                "posthog-api-key",
+                "posthog.init('{}', {api_host: 'https://us.i.posthog.com'})",
+                format!("phc_{}", f("phc", ALNUM, 43)),
+            ),
             p("posthog-api-key", "POSTHOG_PERSONAL_API_KEY={}", format!("phx_{}", f("phx", ALNUM, 43))),
             p("loggly-token", "LOGGLY_TOKEN={}", uuid("loggly")),
             p("papertrail-token", "X-Papertrail-Token: {}", f("papertrail", ALNUM, 20)),

@@ -415,8 +415,14 @@ pub(super) mod cases {
             n("generic-env-secret", "SECRET_PATH=prod/app/database-credentials\nkey: tls.key\nkey: ca.crt"),
             n("generic-env-secret", "auth = HTTPBasicAuth(username, password)\nbearer = f\"Bearer {token}\""),
             n("generic-env-secret", "password: #comment\ncolor_key = #ff00aa\ntoken: -AsSecureString\nkey: *.acme.io"),
-            n("generic-env-secret", "The password is incorrect2 and the token is expired-now; the key was rotated2024."),
-            n("generic-secret", "value = os.environ.get(\"PASSWORD\", \"default\")\nreplace(\"token\", \"{token_value}\")"),
+            n(
+                "generic-env-secret",
+                "The password is incorrect2 and the token is expired-now; the key was rotated2024.",
+            ),
+            n(
+                "generic-secret",
+                "value = os.environ.get(\"PASSWORD\", \"default\")\nreplace(\"token\", \"{token_value}\")",
+            ),
             n("generic-env-secret", "pub credentials: BTreeMap<String, CredentialConfig>,"),
             n("generic-secret", r#"r"(?i:bearer|token)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)(?:[^A-Za-z0-9]|$)""#),
             // Prose: a name followed by words is not an assignment.

@@ -294,7 +294,11 @@ pub(super) mod cases {
             p("national-id", "SIN: {}", "149-746-505".to_string()),
             p("national-id", "SIN={}", "149746505".to_string()),
             p("national-id", "SIN {}", "149 746 505".to_string()),
-            p("payment-card", "card {} exp 04/30", grouped(&with_luhn(&format!("6011{}", f("discover", DIGITS, 11))), 4)),
+            p(
+                "payment-card",
+                "card {} exp 04/30",
+                grouped(&with_luhn(&format!("6011{}", f("discover", DIGITS, 11))), 4),
+            ),
         ]
     }
 

@@ -406,7 +406,11 @@ pub(super) mod cases {
     fn command_line_positives() -> Vec<Case> {
         vec![
             p("cli-password", "curl -u deploy:{} https://api.acme.io/v1/jobs", f("curl-u", ALNUM, 18)),
-            p("cli-password", r#"curl --user "ci:{}" https://nexus.acme.io"#, format!("{}!", f("curl-user", LETTERS, 10))),
+            p(
+                "cli-password",
+                r#"curl --user "ci:{}" https://nexus.acme.io"#,
+                format!("{}!", f("curl-user", LETTERS, 10)),
+            ),
             p("cli-password", "wget --http-password={} https://files.acme.io/a.tgz", f("wget", ALNUM, 14)),
             p("cli-password", "mysql -h db.internal -u root -p{} shop", f("mysql", ALNUM, 12)),
             p("cli-password", "sshpass -p '{}' ssh deploy@10.0.0.5", f("sshpass", ALNUM, 12)),

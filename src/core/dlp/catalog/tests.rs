@@ -548,8 +548,14 @@ fn catalog_is_well_formed() {
             (Category::Pii, _) => 20,
             (
                 _,
-                "url-password" | "http-authorization" | "session-cookie" | "netrc-password" | "registry-auth"
-                | "xml-password" | "cli-password" | "jdbc-oracle-password",
+                "url-password"
+                | "http-authorization"
+                | "session-cookie"
+                | "netrc-password"
+                | "registry-auth"
+                | "xml-password"
+                | "cli-password"
+                | "jdbc-oracle-password",
             ) => 25,
             (_, id) if id.starts_with("generic-") => 10,
             _ => 30,
