@@ -2,6 +2,7 @@
 //! catalog's order, with its id, category and description (which states the source format and the
 //! checksum, if any). `python3 scripts/dlp_detector_table.py` rewrites the table from
 //! `warden redact --list` after the catalog changes.
+#![allow(clippy::expect_used)]
 
 use warden::core::dlp::catalog;
 use warden::core::dlp::detector::Category;
