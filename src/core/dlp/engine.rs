@@ -119,8 +119,12 @@ pub struct Engine {
     longest_literal: usize,
     /// Detectors triggered by number-like runs, grouped by run class: one pass per class.
     digit_groups: Vec<DigitGroup>,
-    /// The literals (lower-case) as a trie, to find a trailing partial literal.
+    /// The literals (lower-case) of `Prefix` detectors that mask their literal too, as a trie, to
+    /// find a trailing partial literal a stream must hold back (a detector that keeps its
+    /// literal visible never holds one back).
     literal_trie: PrefixTrie,
+    /// Length of the longest literal in `literal_trie`.
+    longest_held_literal: usize,
     /// Per literal: whether a hit before the new text can still mask something in it (an
     /// `Infix` detector, or one that keeps its trigger visible).
     reaches_forward: Vec<bool>,
@@ -258,8 +262,16 @@ impl Engine {
             })
             .collect();
         let mut infix_runs = Vec::new();
+        let mut longest_held_literal = 0;
         for (literal, owners) in literal_texts.iter().zip(&owners) {
-            literal_trie.insert(literal, owners.iter().map(|o| o.detector));
+            let masks_literal = |o: &&LiteralOwner| {
+                o.infix.is_none()
+                    && specs.get(o.detector).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)) && !s.reveal_trigger)
+            };
+            if owners.iter().any(|o| masks_literal(&o)) {
+                literal_trie.insert(literal, owners.iter().filter(masks_literal).map(|o| o.detector));
+                longest_held_literal = longest_held_literal.max(literal.len());
+            }
             for owner in owners {
                 let masks_run = specs.get(owner.detector).is_some_and(|s| !s.reveal_trigger);
                 if let (Some((run, max_back)), true) = (owner.infix, masks_run) {
@@ -281,6 +293,7 @@ impl Engine {
             longest_literal,
             digit_groups,
             literal_trie,
+            longest_held_literal,
             reaches_forward,
             infix_runs,
             context_bytes,
@@ -541,7 +554,7 @@ impl Engine {
         let masks_from_start = |d: usize| {
             active.get(d).is_some_and(|a| *a != Action::Off) && self.specs.get(d).is_some_and(|s| !s.reveal_trigger)
         };
-        let longest = self.longest_literal.saturating_sub(1).min(bytes.len().saturating_sub(from));
+        let longest = self.longest_held_literal.saturating_sub(1).min(bytes.len().saturating_sub(from));
         let tail_start = bytes.len() - longest;
         let tail = bytes.get(tail_start..).unwrap_or(&[]);
         let is_prefix = |d: usize| self.specs.get(d).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)));
