@@ -696,7 +696,9 @@ def test_block_request_profile_refuses_before_the_upstream(strict_gw, upstream, 
 
 def test_block_response_profile_ends_the_stream_with_an_error_event(strict_gw, upstream, script,
                                                                    token):
-    before = "Deploy with the key "
+    # No secret name right before the key: the text after a name (`key`, `token`) waits until
+    # its value is decided, so it would be held back too.
+    before = "Deploy with this: "
     script(f"{before}{AWS_KEY_ID} and then restart the service.", piece=3)
     s = stream_raw(strict_gw, token, ask("how do I deploy?"))
     assert s.status == 200
@@ -712,7 +714,7 @@ def test_block_response_profile_ends_the_stream_with_an_error_event(strict_gw, u
 
 def test_block_response_profile_ends_a_tool_call_stream_before_the_key(strict_gw, upstream,
                                                                         script, token):
-    script("", tool={"name": "Bash", "input": {"command": f"export KEY={AWS_KEY_ID}; deploy"}},
+    script("", tool={"name": "Bash", "input": {"command": f"export ID={AWS_KEY_ID}; deploy"}},
            piece=3)
     s = stream_raw(strict_gw, token, ask())
     name, error = s.events[-1]
@@ -720,7 +722,10 @@ def test_block_response_profile_ends_a_tool_call_stream_before_the_key(strict_gw
     assert "sensitive_data_blocked" in error["error"]["message"]
     assert leaked(s.raw, AWS_KEY_ID, window=5) is None
     # Only the vendor prefix, which every AWS key id shares, came before the error.
-    assert s.text() == '{"command": "export KEY=AKIA'
+    # Everything before the key is delivered; of the key, at most its public prefix `AKIA`
+    # (a stream may still hold the prefix while the key's match is undecided when it blocks).
+    assert s.text().startswith('{"command": "export ID=')
+    assert '{"command": "export ID=AKIA'.startswith(s.text())
 
 
 def test_sdk_sees_a_blocked_stream_as_an_api_error(strict_gw, upstream, script, token):
