@@ -447,7 +447,6 @@ impl<'a> CallerView<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::policy::glob::Glob;

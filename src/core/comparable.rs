@@ -96,7 +96,6 @@ pub fn comparable_bytes(body: &Value) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -47,7 +47,6 @@ pub fn filter_model_list(body: &[u8], allowed: impl Fn(&str) -> bool) -> Result<
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -101,7 +101,6 @@ pub fn nested_tool_results(levels: usize, innermost: &str) -> String {
 pub const SMALL_STACK: usize = 256 << 10;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -64,7 +64,6 @@ pub fn apply(body: &[u8], mut splices: Vec<Splice>) -> Result<Option<Vec<u8>>, D
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -176,7 +176,6 @@ pub fn verify_with_grant(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use ct_codecs::Encoder;

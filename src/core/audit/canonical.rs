@@ -54,7 +54,6 @@ fn write_scalar(value: &Value, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -537,7 +537,6 @@ impl Outbox {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::audit::trail::refused_at_headers;

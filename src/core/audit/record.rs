@@ -824,7 +824,6 @@ pub fn job_id(job: &[(String, String)], header: Option<&str>) -> Option<String> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 /// The body as the request path hands it over, its outline from a plain parse here and its
 /// digests computed by `take`. Tests only.
 pub(crate) fn forwarded_of(body: &[u8], names: &BlobNames) -> Forwarded {
@@ -852,7 +851,6 @@ pub(crate) fn forwarded_of(body: &[u8], names: &BlobNames) -> Forwarded {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;

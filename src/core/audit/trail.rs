@@ -314,7 +314,6 @@ pub fn refused_at_headers(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::errors::{Denial, Reason};

@@ -244,7 +244,6 @@ pub fn from_body(body: &[u8]) -> Transcript {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -263,7 +263,6 @@ pub fn apply_answer(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::budget::lease::{Grant, Granted, TOKENS};

@@ -801,7 +801,6 @@ fn floor_char_boundary(text: &str, index: usize) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 pub(crate) mod tests {
     use super::*;
     use crate::core::dlp::detector::Validator;

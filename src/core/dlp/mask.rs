@@ -120,7 +120,6 @@ impl fmt::Display for Tally {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

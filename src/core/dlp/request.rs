@@ -109,7 +109,6 @@ pub fn mask_messages(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::dlp::engine::tests::{small_engine, TOKEN};

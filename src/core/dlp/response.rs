@@ -298,7 +298,6 @@ pub fn redact_body(redaction: &Redaction, body: &[u8], tally: &mut Tally) -> Res
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::dlp::engine::tests::{small_engine, TOKEN};

@@ -182,7 +182,6 @@ impl TextStream {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::dlp::engine::tests::{small_engine, TOKEN};
@@ -370,7 +369,6 @@ mod tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod catalog_stream_tests {
     use super::*;
     use crate::core::dlp::catalog;
@@ -449,7 +447,6 @@ mod catalog_stream_tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod catalog_split_tests {
     use super::*;
     use crate::core::dlp::catalog;

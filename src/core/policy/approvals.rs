@@ -295,7 +295,6 @@ fn clock_minutes(text: &str) -> Result<u16, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;

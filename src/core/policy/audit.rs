@@ -125,7 +125,6 @@ pub(super) fn route(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 pub(super) mod tests {
     use crate::core::policy::config::AuditMode;
     use crate::core::policy::tests::errors_of;

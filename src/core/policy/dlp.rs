@@ -241,7 +241,6 @@ fn select(selector: &str, engine: &Engine, builtin_count: usize) -> Result<Vec<u
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use crate::core::policy::Policy;
 

@@ -77,7 +77,6 @@ pub(super) fn compile(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use crate::core::budget::lease::Cadence;
     use crate::core::policy::tests::errors_of;

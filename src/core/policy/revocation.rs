@@ -148,7 +148,6 @@ pub(super) fn compile(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::OnUnavailable;
     use crate::core::policy::tests::errors_of;

@@ -279,7 +279,6 @@ fn check_saml(check: &mut Checker, path: &str, saml: &SamlSignInConfig) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod saml_tests {
     use crate::core::policy::tests::errors_of;
     use crate::core::policy::Policy;

@@ -157,7 +157,6 @@ impl LocalCopy {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::core::budget::ledger::MemoryStore;

@@ -63,7 +63,6 @@ impl AgentIds {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

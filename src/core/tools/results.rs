@@ -213,7 +213,6 @@ impl CallMemo {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::core::splice::apply;

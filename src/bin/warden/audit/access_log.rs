@@ -184,7 +184,6 @@ fn split_id(id: &str) -> Option<(&str, i64)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::audit::store::{Checkpoint, StoredRecord};

@@ -547,7 +547,6 @@ pub fn print_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

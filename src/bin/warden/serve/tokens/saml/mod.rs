@@ -389,7 +389,6 @@ fn consume(service: &TokenService, name: &str, form: &AcsForm, now: i64) -> Resu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Read as _;

@@ -508,7 +508,6 @@ fn attribute_values(assertion: Node<'_, '_>, name: &str) -> Result<Vec<String>, 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
