@@ -151,11 +151,12 @@ def approval_credential_args(policy: dict, tmp: Path) -> list[str]:
 
 
 def start_audit_service(policy: dict, tmp: Path, db: Path, procs: list["Proc"],
-                        cpus: set[int] | None) -> list[str]:
+                        cpus: set[int] | None, name: str = "audit") -> list[str]:
     """`warden serve` for the warden-audit variant (its keys made here, its policy the gateway's
-    with the audit trail on); returns the gateway's `--credential-file` arguments."""
+    with the audit trail on, its files named after `name`); returns the gateway's
+    `--credential-file` arguments."""
     policy.setdefault("audit", {})
-    return start_service("audit", policy, tmp, db, procs, cpus)[0]
+    return start_service(name, policy, tmp, db, procs, cpus)[0]
 
 
 def start_revocation_service(policy: dict, tmp: Path, procs: list["Proc"],
@@ -308,6 +309,99 @@ def canned_response(model: str, stream: bool) -> tuple[str, str]:
                                      "usage": {"output_tokens": 28}}),
                sse("message_stop", {"type": "message_stop"})]
     return "text/event-stream; charset=utf-8", "".join(events)
+
+
+# --------------------------------------------------------------------------------------------
+# the multi-turn Claude Code session
+
+# Stands for the session id in the turns' messages; replaced per session (here and in wrk's Lua).
+SESSION_TAG = "SESSIONTAG"
+# Each added turn's tool result is the fixture's (a ~1.2 KB file) this many times: ~3.6 KB, a
+# file read of realistic size, so the history grows ~4 KB per turn.
+SESSION_RESULT_REPEAT = 3
+
+
+@dataclass
+class SessionParts:
+    """A Claude Code request cut where a session's bodies differ: the body of turn k of session
+    `sid` is head + ",".join(turns[:k]) (SESSION_TAG replaced by sid) + middle + sid + tail."""
+    head: str
+    turns: list[str]
+    middle: str
+    tail: str
+
+    def body(self, sid: str, turn: int) -> bytes:
+        """Turn `turn` (1-based) of session `sid`, exactly as the wrk script builds it."""
+        if not 1 <= turn <= len(self.turns):
+            raise ValueError(f"turn {turn} is outside 1..{len(self.turns)}")
+        messages = ",".join(self.turns[:turn]).replace(SESSION_TAG, sid)
+        return (self.head + messages + self.middle + sid + self.tail).encode()
+
+    def write(self, folder: Path) -> Path:
+        """The parts as files for the wrk script (head, middle, tail, turn-1 ...)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in (("head", self.head), ("middle", self.middle), ("tail", self.tail)):
+            (folder / name).write_bytes(text.encode())
+        for t, text in enumerate(self.turns, 1):
+            (folder / f"turn-{t}").write_bytes(text.encode())
+        return folder
+
+
+def session_id(nonce: str, index: int) -> str:
+    """The session id of the index-th simulated conversation of a phase set (a UUID, as Claude
+    Code's); the same format as the wrk script's."""
+    return f"{nonce}-b0a1-4000-8000-{index:012x}"
+
+
+def session_parts(request: dict, turns: int) -> SessionParts:
+    """A conversation growing over `turns` turns from the Claude Code fixture: its system prompt,
+    tools and settings unchanged; turn 1 is the fixture's first user message, and each later
+    turn adds one of the fixture's (assistant text + tool_use, user tool_result) pairs in order
+    (cycling), the tool result enlarged to SESSION_RESULT_REPEAT copies. Every turn's messages
+    carry the session id (in the first message's text, in tool ids), so two sessions never send
+    the same message: whatever a gateway remembers can only help within a session. The session
+    id is also in `metadata.user_id`, as Claude Code 2 writes it (a JSON string)."""
+    messages = request["messages"]
+    pairs = [(messages[i], messages[i + 1]) for i in range(1, len(messages) - 1, 2)
+             if messages[i]["role"] == "assistant" and messages[i + 1]["role"] == "user"]
+    if turns < 1 or not pairs or messages[0]["role"] != "user":
+        raise ValueError("the fixture needs a first user message and assistant/user pairs")
+
+    def compact(value) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    first = json.loads(json.dumps(messages[0]))
+    blocks = first["content"] if isinstance(first["content"], list) else \
+        [{"type": "text", "text": first["content"]}]
+    blocks.append({"type": "text", "text": f"(ticket {SESSION_TAG})"})
+    first["content"] = blocks
+    chunks = [compact(first)]
+    for t in range(2, turns + 1):
+        assistant, user = json.loads(json.dumps(pairs[(t - 2) % len(pairs)]))
+        tool_id = f"toolu_{SESSION_TAG}_{t:02d}"
+        for block in assistant["content"]:
+            if block.get("type") == "tool_use":
+                block["id"] = tool_id
+        for block in user["content"]:
+            if block.get("type") == "tool_result":
+                block["tool_use_id"] = tool_id
+                if isinstance(block.get("content"), str):
+                    block["content"] *= SESSION_RESULT_REPEAT
+        chunks.append(compact(assistant) + "," + compact(user))
+    template = json.loads(json.dumps(request))
+    template["messages"] = ["@@MESSAGES@@"]
+    user_id = {"device_id": "0" * 64, "account_uuid": "", "session_id": "@@SID@@"}
+    template.setdefault("metadata", {})["user_id"] = json.dumps(user_id)
+    template["stream"] = True
+    text = compact(template)
+    head, rest = text.split('"@@MESSAGES@@"')
+    middle, tail = rest.split("@@SID@@")
+    return SessionParts(head, chunks, middle, tail)
+
+
+def turn_buckets(turns: int, size: int) -> list[tuple[int, int]]:
+    """Turns 1..turns in consecutive buckets of `size` (the last may be shorter)."""
+    return [(first, min(first + size - 1, turns)) for first in range(1, turns + 1, size)]
 
 
 def upstream_config(port: int, admin_port: int, api_key: str, content_type: str,
@@ -599,14 +693,64 @@ def probe(gw: Gateway, body: bytes, headers: dict, expect: str, attempt: int = 0
 # --------------------------------------------------------------------------------------------
 # wrk
 
-WRK_LUA = r"""
+WRK_FIXED = r"""
 -- Generated by scripts/bench.py: one fixed POST with Claude Code's headers; counts statuses.
 local f = assert(io.open(%(body)s, "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 %(headers)s
+"""
+
+# The 20-turn sessions (see session_parts): `sessions` conversations, each a session of its own,
+# sent turn-major (turn k of every session, then turn k+1 of every session, ...) from turn
+# `first` to turn `last`; the messages of turns before `first` were sent in an earlier phase.
+WRK_SESSION = r"""
+-- Generated by scripts/bench.py: Claude Code sessions growing turn by turn; counts statuses.
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+local dir = %(dir)s
+local head, middle, tail = slurp(dir .. "/head"), slurp(dir .. "/middle"), slurp(dir .. "/tail")
+local chunks = {}
+for t = 1, %(last)d do
+  chunks[t] = slurp(dir .. "/turn-" .. t)
+end
+local first, last, sessions, nonce = %(first)d, %(last)d, %(sessions)d, %(nonce)s
+%(headers)s
+local ids, history = {}, {}
+local function append(s, t)
+  local chunk = chunks[t]:gsub("%(tag)s", ids[s])
+  history[s] = (history[s] == "") and chunk or (history[s] .. "," .. chunk)
+end
+for s = 1, sessions do
+  ids[s] = string.format("%%s-b0a1-4000-8000-%%012x", nonce, s)
+  history[s] = ""
+  for t = 1, first - 1 do
+    append(s, t)
+  end
+end
+local next_session, next_turn = 1, first
+
+function request()
+  local s, t = next_session, next_turn
+  next_session = next_session + 1
+  if next_session > sessions then
+    next_session, next_turn = 1, (next_turn < last) and next_turn + 1 or first
+  end
+  append(s, t)
+  wrk.headers["x-claude-code-session-id"] = ids[s]
+  return wrk.format("POST", nil, wrk.headers, head .. history[s] .. middle .. ids[s] .. tail)
+end
+"""
+
+# Shared by both scripts: counts statuses, stops at max_requests, prints one JSON line.
+WRK_COUNT = r"""
 local max_requests = %(max_requests)d
+local done_file = %(done)s
 local threads = {}
 
 function setup(thread)
@@ -629,8 +773,12 @@ function response(status, headers, body)
       statuses = statuses .. s .. " x" .. n .. " "
     end
   end
-  if ok + bad >= max_requests then
+  if ok + bad >= max_requests and capped == 0 then
     capped = 1
+    if done_file then
+      local f = io.open(done_file, "w")
+      if f then f:close() end
+    end
     wrk.thread:stop()
   end
 end
@@ -653,11 +801,27 @@ end
 """
 
 
+def lua_headers(headers: dict) -> str:
+    return "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+
+
 def write_wrk_script(script: Path, body_path: Path, headers: dict, max_requests: int) -> Path:
-    lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
-                      for k, v in headers.items())
-    script.write_text(WRK_LUA % {"body": json.dumps(str(body_path)), "headers": lines,
-                                 "max_requests": max_requests})
+    script.write_text(WRK_FIXED % {"body": json.dumps(str(body_path)),
+                                   "headers": lua_headers(headers)}
+                      + WRK_COUNT % {"max_requests": max_requests, "done": "nil"})
+    return script
+
+
+def write_session_script(script: Path, parts_dir: Path, headers: dict, first: int, last: int,
+                         sessions: int, nonce: str) -> Path:
+    """A wrk script sending turns first..last of `sessions` sessions once each, turn-major;
+    it stops after exactly that many answers."""
+    script.write_text(WRK_SESSION % {"dir": json.dumps(str(parts_dir)), "first": first,
+                                     "last": last, "sessions": sessions,
+                                     "nonce": json.dumps(nonce), "tag": SESSION_TAG,
+                                     "headers": lua_headers(headers)}
+                      + WRK_COUNT % {"max_requests": sessions * (last - first + 1),
+                                   "done": json.dumps(str(script) + ".done")})
     return script
 
 
@@ -692,18 +856,34 @@ class Phase:
 
 
 def run_wrk(gw: Gateway, upstream: Proc, connections: int, seconds: float,
-            cpus: set[int] | None = None) -> Phase:
-    """One phase: wrk against the gateway for `seconds`; fails unless every answer was 200."""
+            cpus: set[int] | None = None, script: Path | None = None,
+            bounded: bool = False) -> Phase:
+    """One phase: wrk against the gateway for `seconds` (`bounded`: until `script` stops it
+    after its fixed number of requests, within `seconds`), with the gateway's script or
+    `script`; fails unless every answer was 200."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
-           "-s", str(gw.script), f"http://127.0.0.1:{gw.port}{PATH}"]
+           "-s", str(script or gw.script), f"http://127.0.0.1:{gw.port}{PATH}"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = machine_busy_seconds()
     cpu0, up0 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
+    wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           stdin=subprocess.DEVNULL, preexec_fn=pinner(cpus))
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
-                             preexec_fn=pinner(cpus))
+        if bounded:
+            # wrk runs for its whole -d even when the script stops its thread: the script
+            # touches <script>.done after its last answer, and SIGINT ends wrk, which reports.
+            done = Path(str(script or gw.script) + ".done")
+            deadline = time.monotonic() + seconds
+            while wrk.poll() is None and not done.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if wrk.poll() is None:
+                wrk.send_signal(signal.SIGINT)
+        stdout, stderr = wrk.communicate(timeout=seconds + 60)
     except subprocess.TimeoutExpired:
+        wrk.kill()
+        wrk.communicate()
         raise BenchError(f"{gw.name}: wrk did not finish within {seconds + 60:.0f}s") from None
+    out = subprocess.CompletedProcess(cmd, wrk.returncode, stdout, stderr)
     cpu1, up1 = cpu_seconds(gw.proc.pid), cpu_seconds(upstream.pid)
     busy1 = machine_busy_seconds()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -719,7 +899,10 @@ def run_wrk(gw: Gateway, upstream: Proc, connections: int, seconds: float,
             f"200; other statuses: {w['bad_statuses'].strip() or 'none'}; socket errors: "
             f"{errors or 'none'}"
             f" (gateway log {gw.proc.log}):\n{gw.proc.log_tail()}")
-    if w["capped"]:
+    if bounded and not w["capped"]:
+        raise BenchError(f"{gw.name}: the phase ran out of time ({seconds:g}s) before its last "
+                         "request")
+    if w["capped"] and not bounded:
         print(f"bench: {gw.name}: the phase stopped at --max-requests; its req/s is understated "
               "and its CPU per request includes idle time")
     return Phase(gateway=gw.name, connections=connections, requests=w["requests"],
@@ -733,6 +916,90 @@ def run_wrk(gw: Gateway, upstream: Proc, connections: int, seconds: float,
 
 # --------------------------------------------------------------------------------------------
 # report
+
+
+# The targets of issue 16 (reported, never asserted).
+TARGET_CPU_RATIO = 2.0
+TARGET_P99_ADDED_MS = 0.5
+
+
+def compare(base: dict, gateway: dict) -> dict:
+    """A gateway's medians against bare Envoy's (both with cpu_us, p50_ms, p99_ms, rps); a ratio
+    to a zero (a phase too short for the CPU clock's 10 ms ticks) is NaN."""
+    return {
+        "cpu_ratio": ratio(gateway["cpu_us"], base["cpu_us"]),
+        "cpu_added_us": gateway["cpu_us"] - base["cpu_us"],
+        "p50_added_ms": gateway["p50_ms"] - base["p50_ms"],
+        "p99_added_ms": gateway["p99_ms"] - base["p99_ms"],
+        "rps_ratio": ratio(gateway["rps"], base["rps"]),
+    }
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def medians(phases: list[Phase]) -> dict:
+    """The medians of a gateway's phases (one cell of a table)."""
+    return {k: med(phases, k) for k in ("rps", "cpu_us", "p50_ms", "p90_ms", "p99_ms",
+                                        "other_load")}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def matrix_markdown(cells: list[dict]) -> str:
+    """The matrix as a markdown table: one row per (workers, answer, connections) cell, each with
+    `base` and `warden` medians and their `compare`."""
+    lines = ["| Envoy workers | answer | connections | bare Envoy CPU µs/req | Warden CPU µs/req "
+             "| CPU ratio (≤ 2×) | p50 added | p99 bare → Warden | p99 added (≤ +0.5 ms) "
+             "| throughput ratio | other load |",
+             "| ---: | --- | ---: | ---: | ---: | --- | ---: | --- | --- | ---: | ---: |"]
+    for c in cells:
+        b, w, r = c["base"], c["warden"], c["ratios"]
+        lines.append(
+            f"| {c['workers']} | {c['answer']} | {c['connections']} | {b['cpu_us']:.1f} "
+            f"| {w['cpu_us']:.1f} | **{r['cpu_ratio']:.2f}×** "
+            f"{verdict(r['cpu_ratio'] <= TARGET_CPU_RATIO)} | {r['p50_added_ms']:+.3f} ms "
+            f"| {b['p99_ms']:.3f} → {w['p99_ms']:.3f} ms | **{r['p99_added_ms']:+.3f} ms** "
+            f"{verdict(r['p99_added_ms'] <= TARGET_P99_ADDED_MS)} | {r['rps_ratio']:.2f}× "
+            f"| {max(b['other_load'], w['other_load']):.2f} |")
+    return "\n".join(lines)
+
+
+def session_markdown(rows: list[dict]) -> str:
+    """The session's per-turn table: one row per turn bucket (`first`, `last`, `body_kb` range,
+    `base` and `warden` medians), then how the added CPU moved from the first bucket to the last."""
+    lines = ["| turns | body KB | bare Envoy CPU µs/req | Warden CPU µs/req | CPU ratio "
+             "| Warden − bare µs/req | p50 added | p99 added |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        ratios = compare(r["base"], r["warden"])
+        lines.append(
+            f"| {r['first']}–{r['last']} | {r['body_kb'][0]:.0f}–{r['body_kb'][1]:.0f} "
+            f"| {r['base']['cpu_us']:.1f} | {r['warden']['cpu_us']:.1f} "
+            f"| {ratios['cpu_ratio']:.2f}× | {ratios['cpu_added_us']:+.1f} "
+            f"| {ratios['p50_added_ms']:+.3f} ms | {ratios['p99_added_ms']:+.3f} ms |")
+    if len(rows) >= 2:
+        growth = session_growth(rows)
+        lines.append("")
+        lines.append(f"Warden's added CPU per turn, turns {rows[-1]['first']}–{rows[-1]['last']} "
+                     f"÷ turns {rows[0]['first']}–{rows[0]['last']}: **{growth['added']:.2f}×** "
+                     f"(bare Envoy's own CPU per turn: {growth['base']:.2f}×; flat is 1.00×).")
+    return "\n".join(lines)
+
+
+def session_growth(rows: list[dict]) -> dict:
+    """How the last bucket's CPU per request compares with the first's: Warden's added CPU
+    (`added`) and bare Envoy's (`base`), as ratios."""
+    first, last = rows[0], rows[-1]
+
+    def added(r: dict) -> float:
+        return r["warden"]["cpu_us"] - r["base"]["cpu_us"]
+
+    return {"added": ratio(added(last), added(first)),
+            "base": ratio(last["base"]["cpu_us"], first["base"]["cpu_us"])}
 
 
 def med(phases: list[Phase], attr: str) -> float:
@@ -766,13 +1033,7 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
             if name in ("baseline", "direct"):
                 continue
             w = row[name]
-            row[f"{name}_vs_baseline"] = ratios = {
-                "cpu_ratio": w["cpu_us"] / b["cpu_us"],
-                "cpu_added_us": w["cpu_us"] - b["cpu_us"],
-                "p50_added_ms": w["p50_ms"] - b["p50_ms"],
-                "p99_added_ms": w["p99_ms"] - b["p99_ms"],
-                "rps_ratio": w["rps"] / b["rps"],
-            }
+            row[f"{name}_vs_baseline"] = ratios = compare(b, w)
             print(f"  {name} vs baseline: CPU {ratios['cpu_ratio']:.2f}x "
                   f"({ratios['cpu_added_us']:+.0f} µs/req), p50 {ratios['p50_added_ms']:+.3f} ms, "
                   f"p99 {ratios['p99_added_ms']:+.3f} ms, throughput {ratios['rps_ratio']:.2f}x")
@@ -814,24 +1075,51 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
 # main
 
 
+def parse_list(ap: argparse.ArgumentParser, option: str, text: str, low: int, high: int) -> list[int]:
+    """A comma-separated list of whole numbers, each in low..high (argparse error otherwise)."""
+    try:
+        values = [int(c) for c in text.split(",")]
+    except ValueError:
+        ap.error(f"{option}: comma-separated numbers")
+    if not values or any(not low <= v <= high for v in values):
+        ap.error(f"{option}: each between {low} and {high}")
+    return list(dict.fromkeys(values))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="variants: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items()))
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured phase")
-    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per gateway "
-                                                              "and connection count")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per measured phase")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per gateway "
+                                                             "and connection count")
     ap.add_argument("--rounds", type=int, default=3, help="measured phases per gateway and "
                                                           "connection count (median reported)")
     ap.add_argument("--connections", default="1,16", help="comma-separated connection counts")
-    ap.add_argument("--variants", default="baseline,warden",
-                    help="comma-separated gateways to compare; baseline is required "
-                         f"(default baseline,warden; any of {', '.join(VARIANTS)})")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="Envoy worker threads per gateway (--concurrency; default 1). With 2 on a "
-                         "2-CPU machine, add --no-pin so that the workers really run in parallel")
+    ap.add_argument("--workers", default=None,
+                    help="Envoy worker threads per gateway (--concurrency), comma-separated in the "
+                         "matrix (default 1,2), one number with --variants (default 1). A gateway "
+                         "with 2 or more workers runs unpinned in the matrix; with --variants add "
+                         "--no-pin so that the workers really run in parallel")
+    ap.add_argument("--answers", default="json,sse",
+                    help="the matrix's answers: json (stream: false, a Message JSON), sse "
+                         "(stream: true, an event stream) or both (default json,sse)")
+    ap.add_argument("--turns", type=int, default=20,
+                    help="the session's length in turns (default 20; 0: no session)")
+    ap.add_argument("--turns-per-phase", type=int, default=5,
+                    help="turns per measured session phase (default 5: 1-5, 6-10, ...)")
+    ap.add_argument("--sessions", type=int, default=200,
+                    help="conversations per session phase, each a session of its own, sent turn by "
+                         "turn interleaved (default 200)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="check the harness: 1 s phases, one round, no warm-up, 4 sessions")
+    ap.add_argument("--variants", default=None,
+                    help="instead of the matrix, compare these gateways at one worker count and "
+                         "one answer; baseline is required (e.g. baseline,warden; any of "
+                         f"{', '.join(VARIANTS)})")
     ap.add_argument("--no-stream", action="store_true",
-                    help="send the fixture with stream: false (a Message JSON answer)")
+                    help="with --variants: send the fixture with stream: false (a Message JSON "
+                         "answer)")
     ap.add_argument("--fixture", default=str(FIXTURE), help="the request body (JSON)")
     ap.add_argument("--max-requests", type=int, default=500_000,
                     help="stop a phase after this many requests per wrk thread")
@@ -843,27 +1131,35 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
 
+    if args.smoke:
+        args.duration, args.warmup, args.rounds, args.sessions = 1.0, 0.0, 1, 4
+    conns = parse_list(ap, "--connections", args.connections, 1, 256)
+    workers = parse_list(ap, "--workers", args.workers or ("1" if args.variants else "1,2"), 1, 64)
+    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 10:
+        ap.error("--duration must be in (0, 60], --warmup in [0, 60] and --rounds in 1..10")
+    if not 0 <= args.turns <= 100 or not 1 <= args.turns_per_phase <= 100 \
+            or not 1 <= args.sessions <= 10_000:
+        ap.error("--turns in 0..100, --turns-per-phase in 1..100, --sessions in 1..10000")
+    answers = list(dict.fromkeys(a.strip() for a in args.answers.split(",") if a.strip()))
+    if not answers or any(a not in ("json", "sse") for a in answers):
+        ap.error("--answers: json, sse or json,sse")
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is missing: apt-get install -y wrk (make bench does it)")
+    if not WASM.is_file():
+        sys.exit(f"bench: {WASM} is missing: run `make build` first")
+    if args.variants is None:
+        return run_in_workdir("bench", args.keep, lambda tmp, procs: run_matrix(
+            args, conns, workers, answers, tmp, procs))
     variants = list(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
     unknown = [v for v in variants if v not in VARIANTS]
     if "baseline" not in variants or unknown:
         ap.error(f"--variants: baseline plus any of {', '.join(VARIANTS)}"
                  + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
-    try:
-        conns = [int(c) for c in args.connections.split(",")]
-    except ValueError:
-        ap.error("--connections: comma-separated numbers")
-    if any(not 1 <= c <= 256 for c in conns):
-        ap.error("--connections: each between 1 and 256")
-    if not 1 <= args.workers <= 64:
-        ap.error("--workers: between 1 and 64")
-    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 10:
-        ap.error("--duration must be in (0, 60], --warmup in [0, 60] and --rounds in 1..10")
-    if not shutil.which("wrk"):
-        sys.exit("bench: wrk is missing: apt-get install -y wrk (make bench does it)")
-    if not WASM.is_file():
-        sys.exit(f"bench: {WASM} is missing: run `make build` first")
-
-    return run_in_workdir("bench", args.keep, lambda tmp, procs: run(args, variants, conns, tmp, procs))
+    if len(workers) != 1:
+        ap.error("--workers: one number with --variants")
+    args.workers = workers[0]
+    return run_in_workdir("bench", args.keep,
+                          lambda tmp, procs: run(args, variants, conns, tmp, procs))
 
 
 def run_in_workdir(name: str, keep: bool, body) -> int:
@@ -872,6 +1168,8 @@ def run_in_workdir(name: str, keep: bool, body) -> int:
     the logs are). A BenchError is reported and gives exit status 1."""
     tmp = Path(tempfile.mkdtemp(prefix=f"warden-{name.replace('_', '-')}-"))
     procs: list[Proc] = []
+    # SIGTERM (a timeout, a kill) stops the run through the `finally` below, like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(f"{name}: terminated"))
     try:
         return body(tmp, procs)
     except BenchError as exc:
@@ -887,9 +1185,34 @@ def run_in_workdir(name: str, keep: bool, body) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Path,
-        procs: list[Proc]) -> int:
-    t_start = time.monotonic()
+@dataclass
+class Setup:
+    """What every gateway of a run shares: the issuer's token, the policies, the upstream key,
+    the filter's private copy, the services' credentials and the CPU placement."""
+    args: argparse.Namespace
+    tmp: Path
+    procs: list[Proc]
+    info: dict
+    token: str
+    request: dict
+    policy: dict
+    audit_policy: dict
+    policy_path: Path
+    api_key: str
+    key_file: Path
+    wasm: Path
+    probe_wasm: Path | None
+    gateway_cpus: set[int] | None
+    other_cpus: set[int] | None
+    audit_args: list[str]
+    audit_db: Path
+    revocation_args: list[str]
+
+
+def prepare(args: argparse.Namespace, variants: list[str], tmp: Path, procs: list[Proc],
+            services: bool = True) -> Setup:
+    """The run's shared pieces, and (`services`) the services the variants need, started now
+    for the whole run."""
     info = machine()
     jwks, token = make_issuer(tmp)
     policy = yaml.safe_load(Path(args.policy).read_text())
@@ -929,17 +1252,6 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
                           + (" with uncommitted changes in src/" if changed else ""))
     probe_wasm = build_probe_filters() if any(v.startswith("probe-") for v in variants) else None
 
-    request = json.loads(Path(args.fixture).read_text())
-    stream = not args.no_stream
-    request["stream"] = stream
-    body = json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
-    body_path = tmp / "request.json"
-    body_path.write_bytes(body)
-    headers = claude_code_headers(token)
-    if not stream:
-        headers.pop("x-stainless-helper-method")
-    content_type, answer = canned_response(request.get("model", "claude-sonnet-4-6"), stream)
-
     # CPU placement: the gateway under test gets a CPU of its own; the upstream and wrk share the
     # others, so the gateway never waits for a CPU behind the load generator.
     allowed = sorted(os.sched_getaffinity(0))
@@ -947,29 +1259,296 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
     if args.pin and len(allowed) >= 2:
         gateway_cpus, other_cpus = {allowed[-1]}, set(allowed[:-1])
 
-    # The upstream.
-    up_port, up_admin = free_port(), free_port()
-    up_cfg = tmp / "upstream.json"  # JSON: the canned body's newlines survive exactly
-    up_cfg.write_text(json.dumps(upstream_config(up_port, up_admin, api_key, content_type, answer),
-                                 indent=1))
-    upstream = Proc("upstream", [envoy_binary(), "-c", str(up_cfg), "--concurrency", "1",
-                                 "--log-level", "warning", "--disable-hot-restart"],
-                    tmp / "upstream.log", cpus=other_cpus)
-    procs.append(upstream)
-    wait_ready(upstream, up_admin, up_port)
-    upstream_url = f"http://127.0.0.1:{up_port}"
-
-    gateway_script = write_wrk_script(tmp / "gateway.lua", body_path, headers, args.max_requests)
-    direct_headers = {k: v for k, v in headers.items() if k != "authorization"}
-    direct_headers["x-api-key"] = api_key
-
     audit_args: list[str] = []
     audit_db = tmp / "audit.db"
-    if "warden-audit" in variants:
+    if services and "warden-audit" in variants:
         audit_args = start_audit_service(audit_policy, tmp, audit_db, procs, other_cpus)
     revocation_args: list[str] = []
-    if "warden-revocation" in variants or "warden-extauthz" in variants:
+    if services and ("warden-revocation" in variants or "warden-extauthz" in variants):
         revocation_args = start_revocation_service(policy, tmp, procs, other_cpus)
+    return Setup(args=args, tmp=tmp, procs=procs, info=info, token=token,
+                 request=json.loads(Path(args.fixture).read_text()), policy=policy,
+                 audit_policy=audit_policy,
+                 policy_path=policy_path, api_key=api_key, key_file=key_file, wasm=wasm,
+                 probe_wasm=probe_wasm, gateway_cpus=gateway_cpus, other_cpus=other_cpus,
+                 audit_args=audit_args, audit_db=audit_db, revocation_args=revocation_args)
+
+
+def fixture_body(setup: Setup, stream: bool) -> tuple[bytes, dict[str, str]]:
+    """The fixture with `stream` set, and the headers Claude Code sends with it."""
+    request = dict(setup.request, stream=stream)
+    body = json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = claude_code_headers(setup.token)
+    if not stream:
+        headers.pop("x-stainless-helper-method")
+    return body, headers
+
+
+def start_upstream(setup: Setup, stream: bool, label: str) -> tuple[Proc, int, int, str]:
+    """The canned upstream answering SSE (`stream`) or JSON: (process, port, admin port, answer)."""
+    content_type, answer = canned_response(setup.request.get("model", "claude-sonnet-4-6"), stream)
+    port, admin = free_port(), free_port()
+    config = setup.tmp / f"upstream-{label}.json"  # JSON: the canned body's newlines survive
+    config.write_text(json.dumps(upstream_config(port, admin, setup.api_key, content_type, answer),
+                                 indent=1))
+    proc = Proc(f"upstream-{label}", [envoy_binary(), "-c", str(config), "--concurrency", "1",
+                                      "--log-level", "warning", "--disable-hot-restart"],
+                setup.tmp / f"upstream-{label}.log", cpus=setup.other_cpus)
+    setup.procs.append(proc)
+    wait_ready(proc, admin, port)
+    return proc, port, admin, answer
+
+
+def start_gateway(setup: Setup, name: str, label: str, workers: int, up_port: int,
+                  script: Path, cpus: set[int] | None) -> Gateway:
+    """Gateway `name` (a variant) with `workers` Envoy workers in front of the upstream on
+    `up_port`, started and ready; `label` names its files."""
+    port, admin = free_port(), free_port()
+    render_args = ["--policy", str(setup.policy_path), "--wasm", str(setup.wasm), "--upstream",
+                   f"http://127.0.0.1:{up_port}", "--port", str(port), "--admin-port", str(admin)]
+    if name in WARDEN_VARIANTS:
+        if name != "warden":
+            render_args[1] = str(setup.tmp / f"policy-{name.removeprefix('warden-')}.yaml")
+        config = setup.tmp / f"{label}.yaml"
+        cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
+               str(config), "--log-level", "warning", "--concurrency", str(workers),
+               # The launcher execs Envoy (no drain supervisor), so the measured process is
+               # Envoy itself: its CPU is what the benchmark reports.
+               "--drain-timeout", "0",
+               "--credential-file", f"ANTHROPIC_API_KEY={setup.key_file}",
+               *(setup.audit_args if name == "warden-audit" else
+                 setup.revocation_args if name in ("warden-revocation", "warden-extauthz") else
+                 approval_credential_args(setup.policy, setup.tmp)),
+               *(["--revocation-ext-authz"] if name == "warden-extauthz" else [])]
+        env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    else:
+        config = setup.tmp / f"{label}.json"
+        rendered = setup.tmp / f"{label}-rendered.yaml"
+        if render_envoy.main([*render_args, "--out", str(rendered)]) != 0:
+            raise BenchError("render_envoy failed")
+        derive_config(rendered, config, name, setup.probe_wasm)
+        cmd = [envoy_binary(), "-c", str(config), "--concurrency", str(workers),
+               "--log-level", "warning", "--disable-hot-restart"]
+        env = dict(os.environ, ANTHROPIC_API_KEY=setup.api_key)
+    proc = Proc(label, cmd, setup.tmp / f"{label}.log", env, cpus=cpus)
+    setup.procs.append(proc)
+    wait_ready(proc, admin, port)
+    return Gateway(name, proc, port, admin, script)
+
+
+def measure(gateways: dict[str, Gateway], upstream: Proc, variants: list[str], conns: list[int],
+            args: argparse.Namespace, cpus: set[int] | None,
+            label: str = "") -> dict[int, dict[str, list[Phase]]]:
+    """Per connection count: warm every gateway up, then --rounds phases each in alternating
+    order (so drift cancels); prints every phase."""
+    results: dict[int, dict[str, list[Phase]]] = {}
+    width = max(len(v) for v in variants)
+    for c in conns:
+        results[c] = {name: [] for name in variants}
+        if args.warmup:
+            for name in variants:
+                run_wrk(gateways[name], upstream, c, args.warmup, cpus)
+        for rnd in range(args.rounds):
+            order = variants if rnd % 2 == 0 else list(reversed(variants))
+            for name in order:
+                ph = run_wrk(gateways[name], upstream, c, args.duration, cpus)
+                results[c][name].append(ph)
+                print_phase(f"{label}c={c:<2d} round {rnd + 1} {name:{width}s}", ph)
+    return results
+
+
+def print_phase(label: str, ph: Phase) -> None:
+    print(f"  {label} {ph.requests:7d} req {ph.rps:6.0f}/s  CPU {ph.cpu_us:6.1f} µs/req  "
+          f"p50 {ph.p50_ms:6.3f}  p99 {ph.p99_ms:6.3f}  max {ph.max_ms:6.2f} ms  "
+          f"other load {ph.other_load:4.2f} CPU", flush=True)
+
+
+def verify_trail(setup: Setup) -> str:
+    """`warden audit verify` on the audit service's store: its last line and exit status."""
+    verified = subprocess.run([str(REPO / "target/release/warden"), "audit", "verify", "--db",
+                               str(setup.audit_db)], capture_output=True, text=True, timeout=600)
+    lines = verified.stdout.strip().splitlines() or ["(no output)"]
+    # Intact: its summary line. Otherwise every line (the breaks and gaps it found).
+    shown = lines[-1] if verified.returncode == 0 else "\n    ".join(lines[-20:])
+    return f"{shown} (exit {verified.returncode})"
+
+
+def print_machine(setup: Setup) -> None:
+    info = setup.info
+    print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
+          f"Envoy {info['envoy']}; {info['wrk']}")
+    print(f"bench: warden.wasm {info['wasm']} ({info['commit']})")
+
+
+# The matrix's gateways: bare Envoy, and Warden with everything of the demo policy on (the audit
+# trail included, delivered to a real `warden serve`).
+MATRIX_VARIANTS = ["baseline", "warden-audit"]
+
+
+def run_matrix(args: argparse.Namespace, conns: list[int], workers: list[int], answers: list[str],
+               tmp: Path, procs: list[Proc]) -> int:
+    """The default run: bare Envoy against Warden with everything on, for every (workers, answer,
+    connections) cell, then the multi-turn session; prints markdown tables."""
+    t_start = time.monotonic()
+    setup = prepare(args, MATRIX_VARIANTS, tmp, procs, services=False)
+    print_machine(setup)
+    print(f"bench: matrix: Envoy workers {workers} x answers {answers} x connections {conns}; "
+          f"bare Envoy (baseline) vs Warden with the demo policy's every feature on "
+          f"(warden-audit); {args.rounds} x {args.duration:g}s per gateway and cell after "
+          f"{args.warmup:g}s warm-up, order alternating each round")
+    cells: list[dict] = []
+    trails: list[str] = []  # each cell's audit trail, checked while its gateway still runs
+    for n_workers in workers:
+        # One worker: the gateway on a CPU of its own. More: on every CPU, or they would share one.
+        cpus = setup.gateway_cpus if n_workers == 1 else None
+        placement = (f"gateway on CPU {sorted(cpus)}, upstream and wrk on "
+                     f"{sorted(setup.other_cpus or [])}" if cpus else "gateway on every CPU")
+        for answer in answers:
+            stream = answer == "sse"
+            label = f"w{n_workers}-{answer}"
+            print(f"\nbench: {n_workers} worker{'s' if n_workers > 1 else ''}, {answer} answers "
+                  f"({placement})")
+            body, headers = fixture_body(setup, stream)
+            body_path = tmp / f"request-{answer}.json"
+            body_path.write_bytes(body)
+            script = write_wrk_script(tmp / f"{label}.lua", body_path, headers, args.max_requests)
+            cell_procs = len(procs)
+            start_cell_audit(setup, label)
+            upstream, up_port, _, expect = start_upstream(setup, stream, label)
+            gateways = {name: start_gateway(setup, name, f"{name}-{label}", n_workers, up_port,
+                                            script, cpus) for name in MATRIX_VARIANTS}
+            for gw in gateways.values():
+                probe(gw, body, headers, expect)
+            results = measure(gateways, upstream, MATRIX_VARIANTS, conns, args, setup.other_cpus,
+                              f"{label} ")
+            for c in conns:
+                base = medians(results[c]["baseline"])
+                warden = medians(results[c]["warden-audit"])
+                cells.append({"workers": n_workers, "answer": answer, "connections": c,
+                              "body_bytes": len(body), "base": base, "warden": warden,
+                              "ratios": compare(base, warden),
+                              "phases": {name: [phase_json(p) for p in ph]
+                                         for name, ph in results[c].items()}})
+            trails.append(f"{label}: {verify_trail(setup)}")
+            stop_since(procs, cell_procs)
+    sessions = run_session(setup, trails) if args.turns else []
+
+    print("\nbench: warden-audit's trails (`warden audit verify`, each before its gateway stopped):")
+    for trail in trails:
+        print(f"  {trail}")
+    print(f"\n## Matrix: bare Envoy vs Warden with everything on ({setup.info['commit']}, "
+          f"{args.rounds} x {args.duration:g}s)\n")
+    print(matrix_markdown(cells))
+    if sessions:
+        print(f"\n## A {args.turns}-turn Claude Code session: CPU per request by turn "
+              f"({args.sessions} sessions interleaved, 1 worker, SSE, 1 connection)\n")
+        print(session_markdown(sessions))
+    phases = [p for c in cells for ph in c["phases"].values() for p in ph] \
+        + [p for r in sessions for ph in r["phases"].values() for p in ph]
+    noisy = max(p["other_load"] for p in phases)
+    print(f"\nbench: {sum(p['requests'] for p in phases):,} measured requests, all 200; the run "
+          f"took {time.monotonic() - t_start:.0f}s; other load up to {noisy:.2f} CPU")
+    if noisy > 0.15:
+        print(f"bench: WARNING: other processes kept up to {noisy:.2f} CPU busy during a phase; "
+              "compare the ratios within this run, and run again on a quiet machine for clean "
+              "absolute numbers")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "machine": setup.info, "duration_s": args.duration, "rounds": args.rounds,
+            "warmup_s": args.warmup, "matrix": cells, "session": sessions,
+            "session_growth": session_growth(sessions) if len(sessions) >= 2 else None,
+        }, indent=2))
+    return 0
+
+
+def phase_json(p: Phase) -> dict:
+    return {k: v for k, v in vars(p).items() if k != "wrk"} | {
+        "rps": p.rps, "cpu_us": p.cpu_us, "other_load": p.other_load}
+
+
+def stop_since(procs: list[Proc], start: int) -> None:
+    """Stops the processes started since procs had `start` entries (newest first)."""
+    for proc in reversed(procs[start:]):
+        proc.stop()
+    del procs[start:]
+
+
+def start_cell_audit(setup: Setup, label: str) -> None:
+    """A `warden serve` with a store of its own for the warden-audit gateway of one cell: a
+    gateway stopped at the end of its cell loses the records it had not yet delivered, which
+    a store shared with the next cell would report as a gap."""
+    setup.audit_db = setup.tmp / f"audit-{label}.db"
+    setup.audit_args = start_audit_service(json.loads(json.dumps(setup.audit_policy)), setup.tmp,
+                                           setup.audit_db, setup.procs, setup.other_cpus,
+                                           f"audit-{label}")
+    # The warden-audit gateway reads policy-audit.yaml: this cell's, pointed at this service.
+    shutil.copyfile(setup.tmp / f"policy-audit-{label}.yaml", setup.tmp / "policy-audit.yaml")
+
+
+def run_session(setup: Setup, trails: list[str]) -> list[dict]:
+    """The multi-turn session on fresh 1-worker gateways (SSE answers, 1 connection): per round
+    and gateway, --sessions new sessions sent turn by turn, one measured phase per
+    --turns-per-phase turns, so each phase's turns follow the turns the phase before sent."""
+    args = setup.args
+    parts = session_parts(setup.request, args.turns).write(setup.tmp / "session")
+    session = session_parts(setup.request, args.turns)
+    buckets = turn_buckets(args.turns, args.turns_per_phase)
+    headers = claude_code_headers(setup.token)
+    print(f"\nbench: session: {args.sessions} Claude Code sessions of {args.turns} turns "
+          f"({len(session.body(session_id('0' * 8, 0), 1)):,} B at turn 1, "
+          f"{len(session.body(session_id('0' * 8, 0), args.turns)):,} B at turn {args.turns}), "
+          f"turns interleaved across sessions; phases of turns "
+          f"{', '.join(f'{a}-{b}' for a, b in buckets)}; {args.rounds} rounds")
+    start = len(setup.procs)
+    start_cell_audit(setup, "session")
+    upstream, up_port, _, expect = start_upstream(setup, True, "session")
+    gateways = {name: start_gateway(setup, name, f"{name}-session", 1, up_port,
+                                    setup.tmp / "unused.lua", setup.gateway_cpus)
+                for name in MATRIX_VARIANTS}
+    for gw in gateways.values():
+        sid = session_id(secrets.token_hex(4), 0)
+        probe(gw, session.body(sid, 1), headers | {"x-claude-code-session-id": sid}, expect)
+    phases: dict[tuple[int, int], dict[str, list[Phase]]] = {
+        b: {name: [] for name in MATRIX_VARIANTS} for b in buckets}
+    width = max(len(v) for v in MATRIX_VARIANTS)
+    for rnd in range(args.rounds):
+        order = MATRIX_VARIANTS if rnd % 2 == 0 else list(reversed(MATRIX_VARIANTS))
+        for name in order:
+            nonce = secrets.token_hex(4)
+            for first, last in buckets:
+                script = write_session_script(setup.tmp / f"session-{name}-{first}.lua", parts,
+                                              headers, first, last, args.sessions, nonce)
+                ph = run_wrk(gateways[name], upstream, 1, 600, setup.other_cpus, script,
+                             bounded=True)
+                phases[(first, last)][name].append(ph)
+                print_phase(f"session round {rnd + 1} {name:{width}s} turns {first:2d}-{last:<2d}",
+                            ph)
+    trails.append(f"session: {verify_trail(setup)}")
+    stop_since(setup.procs, start)
+    sid = session_id("0" * 8, 0)
+    return [{"first": a, "last": b,
+             "body_kb": (len(session.body(sid, a)) / 1024, len(session.body(sid, b)) / 1024),
+             "base": medians(phases[(a, b)]["baseline"]),
+             "warden": medians(phases[(a, b)]["warden-audit"]),
+             "phases": {name: [phase_json(p) for p in ph]
+                        for name, ph in phases[(a, b)].items()}}
+            for a, b in buckets]
+
+
+def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Path,
+        procs: list[Proc]) -> int:
+    """--variants: the gateways compared at one worker count and one answer (the older run)."""
+    t_start = time.monotonic()
+    setup = prepare(args, variants, tmp, procs)
+    info = setup.info
+    stream = not args.no_stream
+    body, headers = fixture_body(setup, stream)
+    body_path = tmp / "request.json"
+    body_path.write_bytes(body)
+    upstream, up_port, up_admin, answer = start_upstream(setup, stream, "main")
+    gateway_script = write_wrk_script(tmp / "gateway.lua", body_path, headers, args.max_requests)
+    direct_headers = {k: v for k, v in headers.items() if k != "authorization"}
+    direct_headers["x-api-key"] = setup.api_key
 
     # The gateways, all started now and kept running for the whole run.
     gateways: dict[str, Gateway] = {}
@@ -978,72 +1557,23 @@ def run(args: argparse.Namespace, variants: list[str], conns: list[int], tmp: Pa
             gateways[name] = Gateway(name, upstream, up_port, up_admin, write_wrk_script(
                 tmp / "direct.lua", body_path, direct_headers, args.max_requests))
             continue
-        port, admin = free_port(), free_port()
-        render_args = ["--policy", str(policy_path), "--wasm", str(wasm), "--upstream",
-                       upstream_url, "--port", str(port), "--admin-port", str(admin)]
-        if name in WARDEN_VARIANTS:
-            if name != "warden":
-                render_args[1] = str(tmp / f"policy-{name.removeprefix('warden-')}.yaml")
-            config = tmp / f"{name}.yaml"
-            cmd = [PY, str(REPO / "scripts/run_envoy.py"), *render_args, "--config-out",
-                   str(config), "--log-level", "warning", "--concurrency", str(args.workers),
-                   # The launcher execs Envoy (no drain supervisor), so the measured process is
-                   # Envoy itself: its CPU is what the benchmark reports.
-                   "--drain-timeout", "0",
-                   "--credential-file", f"ANTHROPIC_API_KEY={key_file}",
-                   *(audit_args if name == "warden-audit" else
-                     revocation_args if name in ("warden-revocation", "warden-extauthz") else
-                     approval_credential_args(policy, tmp)),
-                   *(["--revocation-ext-authz"] if name == "warden-extauthz" else [])]
-            env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-        else:
-            config = tmp / f"{name}.json"
-            if render_envoy.main([*render_args, "--out", str(tmp / "rendered.yaml")]) != 0:
-                raise BenchError("render_envoy failed")
-            derive_config(tmp / "rendered.yaml", config, name, probe_wasm)
-            cmd = [envoy_binary(), "-c", str(config), "--concurrency", str(args.workers),
-                   "--log-level", "warning", "--disable-hot-restart"]
-            env = dict(os.environ, ANTHROPIC_API_KEY=api_key)
-        proc = Proc(name, cmd, tmp / f"{name}.log", env, cpus=gateway_cpus)
-        procs.append(proc)
-        wait_ready(proc, admin, port)
-        gateways[name] = Gateway(name, proc, port, admin, gateway_script)
+        gateways[name] = start_gateway(setup, name, name, args.workers, up_port, gateway_script,
+                                       setup.gateway_cpus)
     for gw in gateways.values():
         probe(gw, body, direct_headers if gw.name == "direct" else headers, answer)
 
     print(f"bench: POST {PATH}, {len(body):,} B Claude-Code-shaped body ({Path(args.fixture).name},"
           f" stream={str(stream).lower()}), {len(headers)} headers; "
           f"{args.workers} Envoy worker{'s' if args.workers > 1 else ''} per gateway")
-    print(f"bench: machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}; "
-          f"Envoy {info['envoy']}; {info['wrk']}")
-    print(f"bench: warden.wasm {info['wasm']} ({info['commit']})")
-    pinning = (f"gateways on CPU {sorted(gateway_cpus)}, upstream and wrk on CPU "
-               f"{sorted(other_cpus)}" if gateway_cpus else "no CPU pinning")
+    print_machine(setup)
+    pinning = (f"gateways on CPU {sorted(setup.gateway_cpus)}, upstream and wrk on CPU "
+               f"{sorted(setup.other_cpus or [])}" if setup.gateway_cpus else "no CPU pinning")
     print(f"bench: connections {conns}; {args.rounds} x {args.duration:g}s per gateway after "
           f"{args.warmup:g}s warm-up, order alternating each round; {pinning}")
 
-    results: dict[int, dict[str, list[Phase]]] = {}
-    width = max(len(v) for v in variants)
-    for c in conns:
-        results[c] = {name: [] for name in variants}
-        if args.warmup:
-            for name in variants:
-                run_wrk(gateways[name], upstream, c, args.warmup, other_cpus)
-        for rnd in range(args.rounds):
-            order = variants if rnd % 2 == 0 else list(reversed(variants))
-            for name in order:
-                ph = run_wrk(gateways[name], upstream, c, args.duration, other_cpus)
-                results[c][name].append(ph)
-                print(f"  c={c:<2d} round {rnd + 1} {name:{width}s} {ph.requests:7d} req "
-                      f"{ph.rps:6.0f}/s  CPU {ph.cpu_us:6.1f} µs/req  p50 {ph.p50_ms:6.3f}  "
-                      f"p99 {ph.p99_ms:6.3f}  max {ph.max_ms:6.2f} ms  "
-                      f"other load {ph.other_load:4.2f} CPU", flush=True)
-
+    results = measure(gateways, upstream, variants, conns, args, setup.other_cpus)
     if "warden-audit" in variants:
-        verified = subprocess.run([str(REPO / "target/release/warden"), "audit", "verify", "--db",
-                                   str(audit_db)], capture_output=True, text=True, timeout=600)
-        last = (verified.stdout.strip().splitlines() or ["(no output)"])[-1]
-        print(f"bench: warden-audit's trail: {last} (exit {verified.returncode})")
+        print(f"bench: warden-audit's trail: {verify_trail(setup)}")
     summary = report(results, variants)
     phases = [p for by in results.values() for ph in by.values() for p in ph]
     total = sum(p.requests for p in phases)
