@@ -24,7 +24,8 @@ help:
 	@echo "make test-e2e       pytest tests/e2e (real Envoy + the built wasm + a fake Claude)"
 	@echo "make validate       envoy --mode validate on the demo config (loads the wasm, on_configure)"
 	@echo "make compose-config render $(COMPOSE_CONFIG) for docker-compose.yml"
-	@echo "make bench          load benchmark: Envoy with vs without Warden (wrk; docs/benchmarks.md)"
+	@echo "make bench          load benchmark: bare Envoy vs Warden with everything on, the issue's"
+	@echo "                    matrix and a 20-turn session (wrk, ~10-15 min; docs/benchmarks.md)"
 	@echo "make bench-dlp      DLP benchmark: masking streamed answers in Envoy, with vs without Warden"
 	@echo "make eval-dlp       DLP evaluation set: recall per kind, false positives, MB/s (docs/dlp.md);"
 	@echo "                    UPDATE_BASELINE=1 also writes the regression floors"
@@ -100,9 +101,11 @@ fuzz:
 test-e2e:
 	$(PY) -m pytest tests/e2e
 
-# Load benchmark (docs/benchmarks.md): Envoy with and without Warden in one run, driven by wrk
-# (Debian's package, installed here when missing; `make test` does not need it). About 2.5 minutes.
-# Options go through BENCH_ARGS, e.g. make bench BENCH_ARGS="--variants baseline,warden,jwt".
+# Load benchmark (docs/benchmarks.md): bare Envoy against Warden with everything of the demo policy
+# on, at 1 and 2 Envoy workers, JSON and SSE answers, 1 and 16 connections, then a 20-turn Claude
+# Code session, in one run driven by wrk (Debian's package; `make build` installs it). About 10
+# to 15 minutes. Options go through BENCH_ARGS, e.g. make bench BENCH_ARGS="--duration 10" or
+# make bench BENCH_ARGS="--variants baseline,warden,jwt" (the older comparison of gateways).
 bench: build
 	@command -v wrk >/dev/null || { \
 	    echo "bench: installing wrk (apt-get)"; \

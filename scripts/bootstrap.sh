@@ -15,6 +15,8 @@
 #      is unchanged.
 #   4. Debian's chromium and chromium-driver (apt-get, as root or with sudo) for the browser test,
 #      when /usr/bin/chromium or /usr/bin/chromedriver is missing.
+#   4b. Debian's wrk (apt-get, when missing): the load generator of `make bench`, whose harness
+#      the end-to-end suite runs once briefly (tests/e2e/test_bench_script.py).
 #   5. What SAML sign-in needs (apt-get, when missing): libxmlsec1-dev, libclang-dev, pkg-config
 #      and libssl-dev to build the signature verifier (samael over libxmlsec1, bindgen), and the
 #      xmlsec1 CLI and openssl that the SAML tests and the demo's SAML IdP sign with.
@@ -115,6 +117,12 @@ else
     say "installing Debian's chromium and chromium-driver (apt-get) for the browser test"
     apt_install chromium chromium-driver \
         || say "WARNING: chromium could not be installed: the browser test will fail" >&2
+fi
+if command -v wrk >/dev/null; then
+    say "wrk present"
+else
+    say "installing Debian's wrk (apt-get) for make bench and its harness test"
+    apt_install wrk || say "WARNING: wrk could not be installed: the bench harness test will fail" >&2
 fi
 saml_packages=(libxmlsec1-dev libclang-dev pkg-config libssl-dev xmlsec1 openssl)
 missing=()
