@@ -1416,10 +1416,27 @@ def print_phase(label: str, ph: Phase) -> None:
           + (f"  REFUSED {ph.refused}: {ph.first_refusal}" if ph.refused else ""), flush=True)
 
 
-def verify_trail(setup: Setup) -> str:
-    """`warden audit verify` on the audit service's store: its last line and exit status."""
-    verified = subprocess.run([str(REPO / "target/release/warden"), "audit", "verify", "--db",
+def verify_trail(setup: Setup, settle: float = 0.0) -> str:
+    """`warden audit verify` on the audit service's store: its last line and exit status. With
+    `settle`, first waits (at most that many seconds) until the stored record count stops
+    growing for 2 s: the records still queued in the gateway's workers when the load stopped
+    are delivered by then, and a gap left after that is not one still in flight."""
+    def verify() -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO / "target/release/warden"), "audit", "verify", "--db",
                                str(setup.audit_db)], capture_output=True, text=True, timeout=600)
+
+    def records(out: subprocess.CompletedProcess) -> str:
+        found = re.search(r"(\d+) records", out.stdout)
+        return found.group(1) if found else ""
+
+    verified = verify()
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        again = verify()
+        if records(again) == records(verified):
+            break
+        verified = again
     lines = verified.stdout.strip().splitlines() or ["(no output)"]
     # Intact: its summary line. Otherwise every line (the breaks and gaps it found).
     shown = lines[-1] if verified.returncode == 0 else "\n    ".join(lines[-20:])
@@ -1482,11 +1499,12 @@ def run_matrix(args: argparse.Namespace, conns: list[int], workers: list[int], a
                               "ratios": compare(base, warden),
                               "phases": {name: [phase_json(p) for p in ph]
                                          for name, ph in results[c].items()}})
-            trails.append(f"{label}: {verify_trail(setup)}")
+            trails.append(f"{label}: {verify_trail(setup, settle=20)}")
             stop_since(procs, cell_procs)
     sessions = run_session(setup, trails) if args.turns else []
 
-    print("\nbench: warden-audit's trails (`warden audit verify`, each before its gateway stopped):")
+    print("\nbench: warden-audit's trails (`warden audit verify`, each once delivery settled, "
+          "before its gateway stopped):")
     for trail in trails:
         print(f"  {trail}")
     if cells:
@@ -1582,7 +1600,7 @@ def run_session(setup: Setup, trails: list[str]) -> list[dict]:
                 phases[(first, last)][name].append(ph)
                 print_phase(f"session round {rnd + 1} {name:{width}s} turns {first:2d}-{last:<2d}",
                             ph)
-    trails.append(f"session: {verify_trail(setup)}")
+    trails.append(f"session: {verify_trail(setup, settle=20)}")
     stop_since(setup.procs, start)
     sid = session_id("0" * 8, 0)
     return [{"first": a, "last": b,
