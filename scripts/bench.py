@@ -1028,8 +1028,9 @@ def session_markdown(rows: list[dict]) -> str:
     if len(rows) >= 2:
         growth = session_growth(rows)
         lines.append("")
-        lines.append(f"Warden's added CPU per turn, turns {rows[-1]['first']}–{rows[-1]['last']} "
-                     f"÷ turns {rows[0]['first']}–{rows[0]['last']}: **{growth['added']:.2f}×** "
+        last, first = rows[-1], rows[0]
+        lines.append(f"Warden's added CPU per turn, turns {last['first']}–{last['last']} "
+                     f"÷ turns {first['first']}–{first['last']}: **{growth['added']:.2f}×** "
                      f"(bare Envoy's own CPU per turn: {growth['base']:.2f}×; flat is 1.00×).")
     return "\n".join(lines)
 
@@ -1119,7 +1120,8 @@ def report(results: dict[int, dict[str, list[Phase]]], variants: list[str]) -> d
 # main
 
 
-def parse_list(ap: argparse.ArgumentParser, option: str, text: str, low: int, high: int) -> list[int]:
+def parse_list(ap: argparse.ArgumentParser, option: str, text: str, low: int,
+               high: int) -> list[int]:
     """A comma-separated list of whole numbers, each in low..high (argparse error otherwise)."""
     try:
         values = [int(c) for c in text.split(",")]
@@ -1567,8 +1569,8 @@ def run_session(setup: Setup, trails: list[str]) -> list[dict]:
     and gateway, --sessions new sessions sent turn by turn, one measured phase per
     --turns-per-phase turns, so each phase's turns follow the turns the phase before sent."""
     args = setup.args
-    parts = session_parts(setup.request, args.turns).write(setup.tmp / "session")
     session = session_parts(setup.request, args.turns)
+    parts_dir = session.write(setup.tmp / "session")
     buckets = turn_buckets(args.turns, args.turns_per_phase)
     headers = claude_code_headers(setup.token)
     print(f"\nbench: session: {args.sessions} Claude Code sessions of {args.turns} turns "
@@ -1593,8 +1595,9 @@ def run_session(setup: Setup, trails: list[str]) -> list[dict]:
         for name in order:
             nonce = secrets.token_hex(4)
             for first, last in buckets:
-                script = write_session_script(setup.tmp / f"session-{name}-{first}.lua", parts,
-                                              headers, first, last, args.sessions, nonce)
+                script = write_session_script(setup.tmp / f"session-{name}-{first}.lua",
+                                              parts_dir, headers, first, last, args.sessions,
+                                              nonce)
                 ph = run_wrk(gateways[name], upstream, 1, 600, setup.other_cpus, script,
                              bounded=True, tolerate=True)
                 phases[(first, last)][name].append(ph)
