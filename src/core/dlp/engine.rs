@@ -155,6 +155,12 @@ pub struct Scratch {
     /// stream offsets of the start and of where it holds from: a stream re-scanning its held tail does not search them
     /// again (the window and the context before it cannot change). Values are stream offsets.
     decided: HashMap<Decided, Option<Decided>>,
+    /// Per detector with a `secret` group: its capture slots, allocated once per scratch.
+    captures: Vec<Option<Captures>>,
+    /// The candidate list of the current scan (kept for its capacity).
+    candidates: Vec<Candidate>,
+    /// The matches of the current scan (kept for its capacity).
+    hits: Vec<Hit>,
 }
 
 impl Scratch {
@@ -168,6 +174,17 @@ impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Scratch")
     }
+}
+
+/// A match found by one scan, before overlapping matches are resolved.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    finding: Finding,
+    /// The detector's priority.
+    priority: u8,
+    /// Where the candidate (its trigger) starts: a hit that does not settle holds the text back
+    /// to here.
+    trigger: usize,
 }
 
 /// A detector and where its anchored search begins.
@@ -254,19 +271,22 @@ impl Engine {
                 return Err(errors);
             }
         };
+        // One pass over the literals and their owners derives everything the scans need.
         let mut literal_trie = PrefixTrie::default();
-        let reaches_forward: Vec<bool> = owners
-            .iter()
-            .map(|list| {
-                list.iter().any(|o| o.infix.is_some() || specs.get(o.detector).is_some_and(|s| s.reveal_trigger))
-            })
-            .collect();
+        let mut reaches_forward = Vec::with_capacity(owners.len());
         let mut infix_runs = Vec::new();
+        let mut longest_literal = 0;
         let mut longest_held_literal = 0;
         for (literal, owners) in literal_texts.iter().zip(&owners) {
+            longest_literal = longest_literal.max(literal.len());
+            reaches_forward.push(
+                owners.iter().any(|o| o.infix.is_some() || specs.get(o.detector).is_some_and(|s| s.reveal_trigger)),
+            );
             let masks_literal = |o: &&LiteralOwner| {
                 o.infix.is_none()
-                    && specs.get(o.detector).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)) && !s.reveal_trigger)
+                    && specs
+                        .get(o.detector)
+                        .is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)) && !s.reveal_trigger)
             };
             if owners.iter().any(|o| masks_literal(&o)) {
                 literal_trie.insert(literal, owners.iter().filter(masks_literal).map(|o| o.detector));
@@ -281,7 +301,6 @@ impl Engine {
                 }
             }
         }
-        let longest_literal = literal_texts.iter().map(Vec::len).max().unwrap_or(0);
         // A stream keeps at least the longest literal as context, so a trigger delivered in an
         // earlier piece is still found when its value arrives.
         let context_bytes = context_bytes.max(longest_literal + 8);
@@ -340,12 +359,13 @@ impl Engine {
     /// everything settles; otherwise see the module header.
     pub fn scan(&self, text: &str, from: usize, at_end: bool, active: &[Action], scratch: &mut Scratch) -> Scan {
         let from = floor_char_boundary(text, from);
-        let candidates = self.candidates(text, from, at_end, active);
+        // The per-scan lists live in the scratch, so a stream allocates them once.
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        let mut hits = std::mem::take(&mut scratch.hits);
+        candidates.clear();
+        hits.clear();
+        self.candidates(text, from, at_end, active, &mut candidates);
         let mut settled = text.len();
-        let mut found: Vec<(Finding, u8)> = Vec::new();
-        // Per finding: where its candidate (its trigger) starts.
-        let mut triggers: Vec<usize> = Vec::new();
-        let mut captures: Vec<Option<Captures>> = Vec::new();
         // Where the earliest undecided candidate starts: its match, once decided, may overlap and
         // win over any finding that ends after it.
         let mut undecided_from = usize::MAX;
@@ -372,7 +392,7 @@ impl Engine {
                     })
                 }),
                 None => {
-                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut captures);
+                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut scratch.captures);
                     if !at_end {
                         let base = scratch.base;
                         scratch.decided.insert(key, span.map(|f| (base + f.start, base + f.end, base + f.mask_from)));
@@ -382,8 +402,7 @@ impl Engine {
             };
             if let Some(span) = span {
                 if span.mask_from >= from {
-                    found.push((span, spec.priority));
-                    triggers.push(candidate.start);
+                    hits.push(Hit { finding: span, priority: spec.priority, trigger: candidate.start });
                 }
             }
         }
@@ -398,7 +417,7 @@ impl Engine {
         // undecided candidate's start (that candidate's match may overlap it and win).
         loop {
             let before = settled;
-            for ((finding, _), trigger) in found.iter().zip(&triggers) {
+            for Hit { finding, trigger, .. } in &hits {
                 let restart = (*trigger).min(finding.mask_from);
                 let unsettled = finding.end > settled || finding.end > undecided_from;
                 if unsettled && restart < settled {
@@ -409,8 +428,10 @@ impl Engine {
                 break;
             }
         }
-        found.retain(|(f, _)| f.end <= settled);
-        let findings = resolve(found);
+        hits.retain(|h| h.finding.end <= settled);
+        let findings = resolve(&mut hits);
+        scratch.candidates = candidates;
+        scratch.hits = hits;
         // Decisions before the settled point are never asked for again.
         let forget_before = scratch.base + settled.max(from);
         if scratch.decided.len() > 64 {
@@ -419,10 +440,10 @@ impl Engine {
         Scan { findings, settled: settled.max(from) }
     }
 
-    fn candidates(&self, text: &str, from: usize, at_end: bool, active: &[Action]) -> Vec<Candidate> {
+    /// The candidates of a scan, sorted by start, into `out` (empty on entry).
+    fn candidates(&self, text: &str, from: usize, at_end: bool, active: &[Action], out: &mut Vec<Candidate>) {
         let bytes = text.as_bytes();
         let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
-        let mut out = Vec::new();
         // Literal hits may start in the context before `from` only if they reach into the new text.
         let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal));
         for hit in self.literals.find_overlapping_iter(aho_corasick::Input::new(text).range(search_from..)) {
@@ -441,15 +462,12 @@ impl Engine {
             }
         }
         for group in &self.digit_groups {
-            let detectors: Vec<(usize, usize, usize)> =
-                group.detectors.iter().copied().filter(|(d, _, _)| is_active(*d)).collect();
-            if !detectors.is_empty() {
-                group.push_candidates(bytes, from, at_end, &detectors, &mut out);
+            if group.detectors.iter().any(|(d, _, _)| is_active(*d)) {
+                group.push_candidates(bytes, from, at_end, &is_active, out);
             }
         }
-        out.sort_by_key(|c| (c.start, c.detector));
+        out.sort_unstable_by_key(|c| (c.start, c.detector, c.hold_from, c.open_run));
         out.dedup();
-        out
     }
 
     /// Whether more text could still change what the candidate matches: its anchored DFA is
@@ -661,15 +679,20 @@ impl PrefixTrie {
     }
 }
 
-/// Keeps the highest-priority, then longest, then earliest of overlapping findings.
-fn resolve(mut found: Vec<(Finding, u8)>) -> Vec<Finding> {
-    found.sort_by(|(a, pa), (b, pb)| {
-        pb.cmp(pa).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
+/// Keeps the highest-priority, then longest, then earliest of overlapping findings (`hits` is
+/// left reordered).
+fn resolve(hits: &mut [Hit]) -> Vec<Finding> {
+    if hits.is_empty() {
+        return Vec::new();
+    }
+    hits.sort_by(|a, b| {
+        let (fa, fb) = (&a.finding, &b.finding);
+        b.priority.cmp(&a.priority).then((fb.end - fb.start).cmp(&(fa.end - fa.start))).then(fa.start.cmp(&fb.start))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    for (finding, _) in found {
+    let mut kept: Vec<Finding> = Vec::with_capacity(hits.len());
+    for Hit { finding, .. } in hits.iter() {
         if !kept.iter().any(|k| k.start < finding.end && finding.start < k.end) {
-            kept.push(finding);
+            kept.push(*finding);
         }
     }
     kept.sort_by_key(|f| f.start);
@@ -718,9 +741,10 @@ impl DigitGroup {
         bytes: &[u8],
         from: usize,
         at_end: bool,
-        detectors: &[(usize, usize, usize)],
+        is_active: &impl Fn(usize) -> bool,
         out: &mut Vec<Candidate>,
     ) {
+        let active = || self.detectors.iter().copied().filter(|(d, _, _)| is_active(*d));
         let mut i = from;
         while i < bytes.len() {
             // Skip to the next digit: a run worth looking at holds one.
@@ -740,7 +764,7 @@ impl DigitGroup {
                 end += 1;
             }
             let open_run = !at_end && end == bytes.len();
-            for &(detector, min_digits, max_len) in detectors {
+            for (detector, min_digits, max_len) in active() {
                 if digits < min_digits && !open_run {
                     continue;
                 }
@@ -779,7 +803,7 @@ impl DigitGroup {
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
                     // Only where the window still reaches past the end: further back, the
                     // window is complete and holds no digit, so nothing can match there.
-                    for &(detector, _, _) in detectors.iter().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
+                    for (detector, _, _) in active().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
                         if !held.contains(&detector) {
                             held.push(detector);
                             out.push(Candidate { detector, start: at, hold_from: at, open_run: true });
