@@ -56,7 +56,7 @@ def code_reading_secrets(rng):
     var = rng.choice(SECRET_VARS)
     lang, lines = pick(
         rng,
-        ("python", [f'api_key = os.environ["{var}"]', f'token = os.getenv("{var}", "")', "password = getpass.getpass('Password: ')", f'headers = {{"Authorization": f"Bearer {{token}}"}}', f"secret = config['{rng.choice(WORDS)}']['secret_key']"]),
+        ("python", [f'api_key = os.environ["{var}"]', f'token = os.getenv("{var}", "")', "password = getpass.getpass('Password: ')", f'headers = {{"Authorization": f"Bearer {{token}}"}}', f"secret = config['{rng.choice(WORDS)}']['secret_key']", "self.passwd = password_mgr"]),
         ("javascript", [f"const apiKey = process.env.{var};", "if (!apiKey) throw new Error('missing key');", "const headers = { Authorization: `Bearer ${apiKey}` };", f"const secret = await vault.read('secret/{rng.choice(WORDS)}');"]),
         ("go", [f'token := os.Getenv("{var}")', 'if token == "" { log.Fatal("token not set") }', 'req.Header.Set("Authorization", "Bearer "+token)', "password, err := term.ReadPassword(int(os.Stdin.Fd()))"]),
         ("rust", [f'let key = std::env::var("{var}")?;', 'let auth = format!("Bearer {key}");', "let password = rpassword::prompt_password(\"Password: \")?;", f'let secret = settings.get::<String>("{rng.choice(WORDS)}.secret")?;']),

@@ -7,7 +7,11 @@
 //! 2. **Matches.** The detector's regex is searched *anchored* at the candidate start, over at
 //!    most `max_len` bytes, with the whole text as context. The `secret` group (or the whole
 //!    match) is the span; credential spans that are placeholders and spans the validator rejects
-//!    are dropped.
+//!    are dropped. In a stream, the detector's lazy DFA first walks at most [`PEEK`] bytes from
+//!    the candidate: if it dies there without passing a match, the candidate is dropped without
+//!    a search (most hits of short literals such as `key`, `auth` or `--` end so). The scan's
+//!    candidate and match lists and the capture slots live in the [`Scratch`], so a stream
+//!    allocates them once.
 //! 3. **Resolution.** Overlapping findings: the highest priority wins, then the longer span, then
 //!    the earlier one. Findings come out in text order.
 //!
@@ -40,6 +44,10 @@ use std::fmt;
 
 /// Longest identifier run read back before a trigger literal (`STRIPE_` of `STRIPE_KEY`).
 const MAX_NAME_BACK: usize = 64;
+
+/// How many bytes from a stream's candidate its DFA walks, before any search, to drop a
+/// candidate that cannot match (`key` in `keyboard`, the `--` of a Markdown rule).
+const PEEK: usize = 32;
 
 /// What a profile does with a detector's findings in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,6 +182,14 @@ impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Scratch")
     }
+}
+
+/// Where a detector's DFA stands after a stretch of text.
+enum Walk {
+    /// Dead: no more text can make it match; `matched` says whether it passed a match first.
+    Dead { matched: bool },
+    /// Alive (or given up): more text could still change the match.
+    Alive,
 }
 
 /// A match found by one scan, before overlapping matches are resolved.
@@ -375,6 +391,11 @@ impl Engine {
                 continue;
             };
             let window_end = floor_char_boundary(text, candidate.start.saturating_add(spec.max_len).min(text.len()));
+            // In a stream (whose scratch keeps the DFA caches), a trigger whose pattern dies within
+            // a few bytes is dropped before any search: the same automaton, so nothing is lost.
+            if !at_end && !candidate.open_run && self.cannot_match(candidate, text, window_end, scratch) {
+                continue;
+            }
             if !at_end && (candidate.open_run || self.may_grow(candidate, text, window_end, scratch)) {
                 settled = settled.min(candidate.hold_from);
                 undecided_from = undecided_from.min(candidate.start);
@@ -486,27 +507,44 @@ impl Engine {
     /// Whether the detector's DFA, anchored at `start` (with the text before it as look-behind
     /// context), is still alive after `text[start..end]`: more text could still make it match.
     fn alive(&self, detector: usize, text: &str, start: usize, end: usize, scratch: &mut Scratch) -> bool {
-        let Some(compiled) = self.compiled.get(detector) else { return false };
+        !matches!(self.walk(detector, text, start, end, scratch), Walk::Dead { .. })
+    }
+
+    /// Whether the candidate's DFA dies within [`PEEK`] bytes (and its window) without passing a
+    /// match: then no search from there can match.
+    fn cannot_match(&self, candidate: &Candidate, text: &str, window_end: usize, scratch: &mut Scratch) -> bool {
+        let end = window_end.min(candidate.start.saturating_add(PEEK));
+        matches!(self.walk(candidate.detector, text, candidate.start, end, scratch), Walk::Dead { matched: false })
+    }
+
+    /// Runs the detector's DFA anchored at `start` (with the text before it as look-behind
+    /// context) over `text[start..end]`. A DFA that gives up (non-ASCII text next to a Unicode
+    /// `\b`) counts as alive.
+    fn walk(&self, detector: usize, text: &str, start: usize, end: usize, scratch: &mut Scratch) -> Walk {
+        let Some(compiled) = self.compiled.get(detector) else { return Walk::Dead { matched: false } };
         if scratch.caches.len() < self.compiled.len() {
             scratch.caches.resize_with(self.compiled.len(), || None);
         }
-        let Some(slot) = scratch.caches.get_mut(detector) else { return true };
+        let Some(slot) = scratch.caches.get_mut(detector) else { return Walk::Alive };
         let cache = slot.get_or_insert_with(|| compiled.dfa.create_cache());
         let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
-        let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return true };
+        let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return Walk::Alive };
+        let mut matched = false;
         for &byte in text.as_bytes().get(start..end).unwrap_or(&[]) {
             state = match compiled.dfa.next_state(cache, state, byte) {
                 Ok(s) => s,
-                Err(_) => return true,
+                Err(_) => return Walk::Alive,
             };
             if state.is_dead() {
-                return false;
+                return Walk::Dead { matched };
             }
             if state.is_quit() {
-                return true;
+                return Walk::Alive;
             }
+            // Match states come one byte late: this one says a match ended before `byte`.
+            matched |= state.is_match();
         }
-        true
+        Walk::Alive
     }
 
     /// The span the detector masks when anchored at the candidate, if it matches and validates.

@@ -597,7 +597,7 @@ fn value_fits(strength: Strength, value: &str) -> bool {
         Strength::Password => {
             let identifier =
                 is_wordy(value) && (value.contains(['_', '.']) || value.bytes().all(|b| b.is_ascii_alphabetic()));
-            entropy >= 2.5 && !is_stock_password(value) && !identifier
+            entropy >= 2.5 && !is_stock_password(value) && !identifier && !names_a_secret(value)
         }
         Strength::Strong => entropy >= 2.5 && !digits_only && !is_wordy(value),
         Strength::Weak => {
@@ -616,6 +616,18 @@ fn value_fits(strength: Strength, value: &str) -> bool {
     }
 }
 
+/// A variable that holds a secret rather than a secret: an identifier path of letters-only
+/// words joined by `_` or `.`, one of which names a secret (`password_mgr`, `self.passwd`,
+/// `settings.secret_store`), as in `self.passwd = password_mgr`.
+fn names_a_secret(value: &str) -> bool {
+    const SECRET_WORDS: [&str; 9] =
+        ["password", "passwd", "pwd", "pass", "secret", "secrets", "token", "credentials", "creds"];
+    let identifier = value.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.'))
+        && value.contains(['_', '.'])
+        && value.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    identifier && identifier_words(value).iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+}
+
 /// A documentation password: stock words and digits only (`Password123`, `admin2024!`,
 /// `test1234`, `secret-password`).
 fn is_stock_password(value: &str) -> bool {
@@ -629,6 +641,16 @@ fn is_stock_password(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_assigned_from_another_variable_is_not_a_secret() {
+        for reference in ["password_mgr", "self.passwd", "settings.secret_store", "_token_cache"] {
+            assert!(!assignment("self.passwd = ", reference), "{reference}");
+        }
+        for password in ["hunter2hunter2", "s3cr3t-V4lue!", "Tr0ub4dor&3-horse"] {
+            assert!(assignment("password = \"", password), "{password}");
+        }
+    }
 
     #[test]
     fn luhn_accepts_test_cards_and_rejects_near_misses() {

@@ -26,7 +26,10 @@
 //! or a number-like run), write the pattern so that it begins exactly there (see
 //! [`super::detector`]), end it with a guard so that a longer token is not cut short (the
 //! `END`-style guards below, with a `secret` group around the value), give it a one-line
-//! description, and add at least one true positive and one near miss to its family's `cases`. Test values must be fabricated (the tests generate them from a seed). An `Infix`
+//! description, and add at least one true positive and one near miss to its family's `cases` (the
+//! one place a detector's cases live). A format that is only recognisable by the name it is
+//! assigned to is built with [`named`] and [`assigned`] (add [`Assigned::or_bare`] when it also
+//! has a prefix of its own). Test values must be fabricated (the tests generate them from a seed). An `Infix`
 //! detector whose match starts before its literal must not use a `secret` group: a stream holds
 //! back the run before a pending literal only for detectors that mask it whole.
 //!
@@ -118,8 +121,7 @@ pub(super) const NAME_GAP: &str = "[a-z0-9_.(-]{0,24}";
 /// format. `names` (a case-insensitive regex, matched from the trigger literal), then [`ASSIGN`],
 /// then `value` (the `secret` group, the only part masked) and `end`. Options:
 /// [`Assigned::or_bare`] also finds the value by its own prefix anywhere, without a name.
-/// [`named`] turns it into a detector; [`Assigned::pattern`] gives the regex alone, for a
-/// detector with another trigger.
+/// [`named`] turns it into a detector.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Assigned<'a> {
     names: &'a str,
@@ -143,7 +145,7 @@ impl Assigned<'_> {
         Self { bare: true, ..self }
     }
 
-    /// The detector's pattern.
+    /// The detector's regex.
     pub(super) fn pattern(&self) -> String {
         let Self { names, value, end, bare } = *self;
         if bare {
