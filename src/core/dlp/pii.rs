@@ -43,7 +43,7 @@ pub fn phone(value: &str) -> bool {
         return international(&digits);
     }
     if trimmed.starts_with("00") {
-        return international(digits.get(2..).unwrap_or_default());
+        return !reads_as_byte_dump(trimmed) && international(digits.get(2..).unwrap_or_default());
     }
     if digits.first() == Some(&0) {
         return (9..=13).contains(&digits.len()) && !reads_as_date(trimmed);
@@ -53,6 +53,20 @@ pub fn phone(value: &str) -> bool {
         rest if rest.len() == 10 => north_american(rest),
         _ => false,
     }
+}
+
+/// Whether a `00`-prefixed number is written as a hex dump's bytes: `00` alone, then only
+/// two-digit groups, six groups or more (`00 49 30 12 34 56 78 90` of `hexdump -C`). Phone
+/// numbers written with `00` group the country code with it or vary their group lengths.
+fn reads_as_byte_dump(value: &str) -> bool {
+    let mut groups = 0usize;
+    for group in value.split(' ') {
+        if group.len() != 2 || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        groups += 1;
+    }
+    value.starts_with("00 ") && groups >= 6
 }
 
 /// Whether a national number (after `+` or `00`) has an assigned country code and a length
@@ -706,6 +720,15 @@ pub fn email(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hex_dumps_bytes_are_not_a_phone_number() {
+        assert!(!phone("00 49 30 12 34 56 78 90"));
+        assert!(!phone("00 44 20 79 46 09 58 01"));
+        // Written phone numbers with a 00 prefix still pass.
+        assert!(phone("0049 30 12345678"));
+        assert!(phone("00 44 20 7946 0958"));
+    }
 
     #[test]
     fn phone_numbers_need_an_assigned_country_code_and_a_length_used_there() {

@@ -54,7 +54,8 @@
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.
 //! - Phone numbers need a `+`/`00` country code, the separated North-American shape
 //!   (`(415) 555-0132`, `415-555-0132`), a distinctive national shape or a phone label
-//!   ([`personal`]); bare digit strings, dates, times, versions and IPs are not phones. Patterns cannot see the character before a token start, so a number right
+//!   ([`personal`]); bare digit strings, dates, times, versions, IPs and hex dumps' bytes
+//!   (`00 49 30 12 34 56 78 90`) are not phones. Patterns cannot see the character before a token start, so a number right
 //!   after `-` or `.` (`12-415-555-0132`) can still match.
 //! - Payment cards: 16-digit numbers with a card-network prefix, 15-digit Amex, 14-digit Diners
 //!   only when grouped; 13- and 19-digit cards are not looked for (19-digit integers are common
