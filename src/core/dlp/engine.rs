@@ -152,7 +152,9 @@ impl fmt::Debug for Engine {
 /// (start, end, mask-from) as a value.
 type Decided = (usize, usize, usize);
 
-/// Per-stream mutable state of the engine's lazy DFAs.
+/// Per-stream mutable state of a scan: the lazy DFAs' caches, the capture slots and the scan's
+/// lists (kept for their capacity), and the decisions already made. A scratch belongs to one
+/// engine: a new engine needs a new scratch.
 #[derive(Default)]
 pub struct Scratch {
     caches: Vec<Option<DfaCache>>,
