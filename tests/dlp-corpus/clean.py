@@ -56,7 +56,7 @@ def code_reading_secrets(rng):
     var = rng.choice(SECRET_VARS)
     lang, lines = pick(
         rng,
-        ("python", [f'api_key = os.environ["{var}"]', f'token = os.getenv("{var}", "")', "password = getpass.getpass('Password: ')", f'headers = {{"Authorization": f"Bearer {{token}}"}}', f"secret = config['{rng.choice(WORDS)}']['secret_key']"]),
+        ("python", [f'api_key = os.environ["{var}"]', f'token = os.getenv("{var}", "")', "password = getpass.getpass('Password: ')", f'headers = {{"Authorization": f"Bearer {{token}}"}}', f"secret = config['{rng.choice(WORDS)}']['secret_key']", "self.passwd = password_mgr"]),
         ("javascript", [f"const apiKey = process.env.{var};", "if (!apiKey) throw new Error('missing key');", "const headers = { Authorization: `Bearer ${apiKey}` };", f"const secret = await vault.read('secret/{rng.choice(WORDS)}');"]),
         ("go", [f'token := os.Getenv("{var}")', 'if token == "" { log.Fatal("token not set") }', 'req.Header.Set("Authorization", "Bearer "+token)', "password, err := term.ReadPassword(int(os.Stdin.Fd()))"]),
         ("rust", [f'let key = std::env::var("{var}")?;', 'let auth = format!("Bearer {key}");', "let password = rpassword::prompt_password(\"Password: \")?;", f'let secret = settings.get::<String>("{rng.choice(WORDS)}.secret")?;']),
@@ -161,6 +161,7 @@ def hashes_ids(rng):
         lambda: f"image: registry.example.com/{rng.choice(WORDS)}@sha256:{hexdigest(rng, 256)}\n# md5 {hexdigest(rng, 128)} sha1 {hexdigest(rng, 160)}",
         lambda: f"Digest: SHA-256={b64digest(rng, 32)}\nContent-MD5: {b64digest(rng, 16)}",
         lambda: f"Merged {hexdigest(rng, 40)[:7]}..{hexdigest(rng, 40)[:7]} into main; see {uid(rng)} for the run.",
+        lambda: "$ hexdump -C payload.bin | head -2\n00000000  7f 45 4c 46 02 01 01 00  00 00 00 00 00 00 00 00  |.ELF............|\n00000010  00 49 30 12 34 56 78 90  00 33 14 55 66 77 88 99  |.I0.4Vx..3.Ufw..|",
     ]
     return rng.choice(shapes)()
 

@@ -104,7 +104,7 @@ pub enum Validator {
     /// At least this many bits of Shannon entropy per character.
     MinEntropy(f64),
     /// Email address: not an example or reserved domain, not an ssh user such as `git@`, not a
-    /// `noreply@` sender ([`super::catalog::email`]).
+    /// `noreply@` sender ([`super::pii::email`]).
     Email,
     /// Phone number: an assigned country code and a national number of a length used there,
     /// a North-American number, or a national `0…` number that is not a date
@@ -118,7 +118,7 @@ pub enum Validator {
     /// ([`super::validators::basic_credentials`]).
     BasicCredentials,
     /// A value assigned to a name (generic assignments): the whole name, the operator and the
-    /// value's shape together must say it is a secret ([`super::catalog::assignment`]). Needs
+    /// value's shape together must say it is a secret ([`super::validators::assignment`]). Needs
     /// the text before the value: see [`Validator::accepts_after`].
     Assignment,
     /// UK National Insurance number: allocated prefix letters ([`super::pii::uk_nino`]).
@@ -158,7 +158,7 @@ impl Validator {
             Self::Iban => iban(value) && super::pii::iban_length(value),
             Self::UsSsn => us_ssn(value),
             Self::MinEntropy(bits) => entropy_bits_per_char(value) >= bits,
-            Self::Email => super::catalog::email(value),
+            Self::Email => super::pii::email(value),
             Self::Phone => super::pii::phone(value),
             Self::UkNino => super::pii::uk_nino(value),
             Self::DeTaxId => super::pii::de_tax_id(value),
@@ -184,7 +184,7 @@ impl Validator {
     /// [`Self::Assignment`] reads the context.
     pub fn accepts_after(self, context: &str, value: &str) -> bool {
         match self {
-            Self::Assignment => super::catalog::assignment(context, value),
+            Self::Assignment => super::validators::assignment(context, value),
             other => other.accepts(value),
         }
     }

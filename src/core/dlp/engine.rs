@@ -7,7 +7,11 @@
 //! 2. **Matches.** The detector's regex is searched *anchored* at the candidate start, over at
 //!    most `max_len` bytes, with the whole text as context. The `secret` group (or the whole
 //!    match) is the span; credential spans that are placeholders and spans the validator rejects
-//!    are dropped.
+//!    are dropped. In a stream, the detector's lazy DFA first walks at most [`PEEK`] bytes from
+//!    the candidate: if it dies there without passing a match, the candidate is dropped without
+//!    a search (most hits of short literals such as `key`, `auth` or `--` end so). The scan's
+//!    candidate and match lists and the capture slots live in the [`Scratch`], so a stream
+//!    allocates them once.
 //! 3. **Resolution.** Overlapping findings: the highest priority wins, then the longer span, then
 //!    the earlier one. Findings come out in text order.
 //!
@@ -40,6 +44,10 @@ use std::fmt;
 
 /// Longest identifier run read back before a trigger literal (`STRIPE_` of `STRIPE_KEY`).
 const MAX_NAME_BACK: usize = 64;
+
+/// How many bytes from a stream's candidate its DFA walks, before any search, to drop a
+/// candidate that cannot match (`key` in `keyboard`, the `--` of a Markdown rule).
+const PEEK: usize = 32;
 
 /// What a profile does with a detector's findings in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,7 +152,9 @@ impl fmt::Debug for Engine {
 /// (start, end, mask-from) as a value.
 type Decided = (usize, usize, usize);
 
-/// Per-stream mutable state of the engine's lazy DFAs.
+/// Per-stream mutable state of a scan: the lazy DFAs' caches, the capture slots and the scan's
+/// lists (kept for their capacity), and the decisions already made. A scratch belongs to one
+/// engine: a new engine needs a new scratch.
 #[derive(Default)]
 pub struct Scratch {
     caches: Vec<Option<DfaCache>>,
@@ -155,6 +165,12 @@ pub struct Scratch {
     /// stream offsets of the start and of where it holds from: a stream re-scanning its held tail does not search them
     /// again (the window and the context before it cannot change). Values are stream offsets.
     decided: HashMap<Decided, Option<Decided>>,
+    /// Per detector with a `secret` group: its capture slots, allocated once per scratch.
+    captures: Vec<Option<Captures>>,
+    /// The candidate list of the current scan (kept for its capacity).
+    candidates: Vec<Candidate>,
+    /// The matches of the current scan (kept for its capacity).
+    hits: Vec<Hit>,
 }
 
 impl Scratch {
@@ -168,6 +184,25 @@ impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Scratch")
     }
+}
+
+/// Where a detector's DFA stands after a stretch of text.
+enum Walk {
+    /// Dead: no more text can make it match; `matched` says whether it passed a match first.
+    Dead { matched: bool },
+    /// Alive (or given up): more text could still change the match.
+    Alive,
+}
+
+/// A match found by one scan, before overlapping matches are resolved.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    finding: Finding,
+    /// The detector's priority.
+    priority: u8,
+    /// Where the candidate (its trigger) starts: a hit that does not settle holds the text back
+    /// to here.
+    trigger: usize,
 }
 
 /// A detector and where its anchored search begins.
@@ -254,19 +289,22 @@ impl Engine {
                 return Err(errors);
             }
         };
+        // One pass over the literals and their owners derives everything the scans need.
         let mut literal_trie = PrefixTrie::default();
-        let reaches_forward: Vec<bool> = owners
-            .iter()
-            .map(|list| {
-                list.iter().any(|o| o.infix.is_some() || specs.get(o.detector).is_some_and(|s| s.reveal_trigger))
-            })
-            .collect();
+        let mut reaches_forward = Vec::with_capacity(owners.len());
         let mut infix_runs = Vec::new();
+        let mut longest_literal = 0;
         let mut longest_held_literal = 0;
         for (literal, owners) in literal_texts.iter().zip(&owners) {
+            longest_literal = longest_literal.max(literal.len());
+            reaches_forward.push(
+                owners.iter().any(|o| o.infix.is_some() || specs.get(o.detector).is_some_and(|s| s.reveal_trigger)),
+            );
             let masks_literal = |o: &&LiteralOwner| {
                 o.infix.is_none()
-                    && specs.get(o.detector).is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)) && !s.reveal_trigger)
+                    && specs
+                        .get(o.detector)
+                        .is_some_and(|s| matches!(s.trigger, Trigger::Prefix(_)) && !s.reveal_trigger)
             };
             if owners.iter().any(|o| masks_literal(&o)) {
                 literal_trie.insert(literal, owners.iter().filter(masks_literal).map(|o| o.detector));
@@ -281,7 +319,6 @@ impl Engine {
                 }
             }
         }
-        let longest_literal = literal_texts.iter().map(Vec::len).max().unwrap_or(0);
         // A stream keeps at least the longest literal as context, so a trigger delivered in an
         // earlier piece is still found when its value arrives.
         let context_bytes = context_bytes.max(longest_literal + 8);
@@ -340,12 +377,13 @@ impl Engine {
     /// everything settles; otherwise see the module header.
     pub fn scan(&self, text: &str, from: usize, at_end: bool, active: &[Action], scratch: &mut Scratch) -> Scan {
         let from = floor_char_boundary(text, from);
-        let candidates = self.candidates(text, from, at_end, active);
+        // The per-scan lists live in the scratch, so a stream allocates them once.
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        let mut hits = std::mem::take(&mut scratch.hits);
+        candidates.clear();
+        hits.clear();
+        self.candidates(text, from, at_end, active, &mut candidates);
         let mut settled = text.len();
-        let mut found: Vec<(Finding, u8)> = Vec::new();
-        // Per finding: where its candidate (its trigger) starts.
-        let mut triggers: Vec<usize> = Vec::new();
-        let mut captures: Vec<Option<Captures>> = Vec::new();
         // Where the earliest undecided candidate starts: its match, once decided, may overlap and
         // win over any finding that ends after it.
         let mut undecided_from = usize::MAX;
@@ -355,6 +393,11 @@ impl Engine {
                 continue;
             };
             let window_end = floor_char_boundary(text, candidate.start.saturating_add(spec.max_len).min(text.len()));
+            // In a stream (whose scratch keeps the DFA caches), a trigger whose pattern dies within
+            // a few bytes is dropped before any search: the same automaton, so nothing is lost.
+            if !at_end && !candidate.open_run && self.cannot_match(candidate, text, window_end, scratch) {
+                continue;
+            }
             if !at_end && (candidate.open_run || self.may_grow(candidate, text, window_end, scratch)) {
                 settled = settled.min(candidate.hold_from);
                 undecided_from = undecided_from.min(candidate.start);
@@ -372,7 +415,7 @@ impl Engine {
                     })
                 }),
                 None => {
-                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut captures);
+                    let span = self.match_at(candidate, spec, compiled, text, window_end, &mut scratch.captures);
                     if !at_end {
                         let base = scratch.base;
                         scratch.decided.insert(key, span.map(|f| (base + f.start, base + f.end, base + f.mask_from)));
@@ -382,8 +425,7 @@ impl Engine {
             };
             if let Some(span) = span {
                 if span.mask_from >= from {
-                    found.push((span, spec.priority));
-                    triggers.push(candidate.start);
+                    hits.push(Hit { finding: span, priority: spec.priority, trigger: candidate.start });
                 }
             }
         }
@@ -398,7 +440,7 @@ impl Engine {
         // undecided candidate's start (that candidate's match may overlap it and win).
         loop {
             let before = settled;
-            for ((finding, _), trigger) in found.iter().zip(&triggers) {
+            for Hit { finding, trigger, .. } in &hits {
                 let restart = (*trigger).min(finding.mask_from);
                 let unsettled = finding.end > settled || finding.end > undecided_from;
                 if unsettled && restart < settled {
@@ -409,8 +451,10 @@ impl Engine {
                 break;
             }
         }
-        found.retain(|(f, _)| f.end <= settled);
-        let findings = resolve(found);
+        hits.retain(|h| h.finding.end <= settled);
+        let findings = resolve(&mut hits);
+        scratch.candidates = candidates;
+        scratch.hits = hits;
         // Decisions before the settled point are never asked for again.
         let forget_before = scratch.base + settled.max(from);
         if scratch.decided.len() > 64 {
@@ -419,10 +463,10 @@ impl Engine {
         Scan { findings, settled: settled.max(from) }
     }
 
-    fn candidates(&self, text: &str, from: usize, at_end: bool, active: &[Action]) -> Vec<Candidate> {
+    /// The candidates of a scan, sorted by start, into `out` (empty on entry).
+    fn candidates(&self, text: &str, from: usize, at_end: bool, active: &[Action], out: &mut Vec<Candidate>) {
         let bytes = text.as_bytes();
         let is_active = |d: usize| active.get(d).is_some_and(|a| *a != Action::Off);
-        let mut out = Vec::new();
         // Literal hits may start in the context before `from` only if they reach into the new text.
         let search_from = floor_char_boundary(text, from.saturating_sub(self.longest_literal));
         for hit in self.literals.find_overlapping_iter(aho_corasick::Input::new(text).range(search_from..)) {
@@ -441,15 +485,12 @@ impl Engine {
             }
         }
         for group in &self.digit_groups {
-            let detectors: Vec<(usize, usize, usize)> =
-                group.detectors.iter().copied().filter(|(d, _, _)| is_active(*d)).collect();
-            if !detectors.is_empty() {
-                group.push_candidates(bytes, from, at_end, &detectors, &mut out);
+            if group.detectors.iter().any(|(d, _, _)| is_active(*d)) {
+                group.push_candidates(bytes, from, at_end, &is_active, out);
             }
         }
-        out.sort_by_key(|c| (c.start, c.detector));
+        out.sort_unstable_by_key(|c| (c.start, c.detector, c.hold_from, c.open_run));
         out.dedup();
-        out
     }
 
     /// Whether more text could still change what the candidate matches: its anchored DFA is
@@ -468,27 +509,44 @@ impl Engine {
     /// Whether the detector's DFA, anchored at `start` (with the text before it as look-behind
     /// context), is still alive after `text[start..end]`: more text could still make it match.
     fn alive(&self, detector: usize, text: &str, start: usize, end: usize, scratch: &mut Scratch) -> bool {
-        let Some(compiled) = self.compiled.get(detector) else { return false };
+        !matches!(self.walk(detector, text, start, end, scratch), Walk::Dead { .. })
+    }
+
+    /// Whether the candidate's DFA dies within [`PEEK`] bytes (and its window) without passing a
+    /// match: then no search from there can match.
+    fn cannot_match(&self, candidate: &Candidate, text: &str, window_end: usize, scratch: &mut Scratch) -> bool {
+        let end = window_end.min(candidate.start.saturating_add(PEEK));
+        matches!(self.walk(candidate.detector, text, candidate.start, end, scratch), Walk::Dead { matched: false })
+    }
+
+    /// Runs the detector's DFA anchored at `start` (with the text before it as look-behind
+    /// context) over `text[start..end]`. A DFA that gives up (non-ASCII text next to a Unicode
+    /// `\b`) counts as alive.
+    fn walk(&self, detector: usize, text: &str, start: usize, end: usize, scratch: &mut Scratch) -> Walk {
+        let Some(compiled) = self.compiled.get(detector) else { return Walk::Dead { matched: false } };
         if scratch.caches.len() < self.compiled.len() {
             scratch.caches.resize_with(self.compiled.len(), || None);
         }
-        let Some(slot) = scratch.caches.get_mut(detector) else { return true };
+        let Some(slot) = scratch.caches.get_mut(detector) else { return Walk::Alive };
         let cache = slot.get_or_insert_with(|| compiled.dfa.create_cache());
         let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
-        let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return true };
+        let Ok(mut state) = compiled.dfa.start_state_forward(cache, &input) else { return Walk::Alive };
+        let mut matched = false;
         for &byte in text.as_bytes().get(start..end).unwrap_or(&[]) {
             state = match compiled.dfa.next_state(cache, state, byte) {
                 Ok(s) => s,
-                Err(_) => return true,
+                Err(_) => return Walk::Alive,
             };
             if state.is_dead() {
-                return false;
+                return Walk::Dead { matched };
             }
             if state.is_quit() {
-                return true;
+                return Walk::Alive;
             }
+            // Match states come one byte late: this one says a match ended before `byte`.
+            matched |= state.is_match();
         }
-        true
+        Walk::Alive
     }
 
     /// The span the detector masks when anchored at the candidate, if it matches and validates.
@@ -661,15 +719,20 @@ impl PrefixTrie {
     }
 }
 
-/// Keeps the highest-priority, then longest, then earliest of overlapping findings.
-fn resolve(mut found: Vec<(Finding, u8)>) -> Vec<Finding> {
-    found.sort_by(|(a, pa), (b, pb)| {
-        pb.cmp(pa).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
+/// Keeps the highest-priority, then longest, then earliest of overlapping findings (`hits` is
+/// left reordered).
+fn resolve(hits: &mut [Hit]) -> Vec<Finding> {
+    if hits.is_empty() {
+        return Vec::new();
+    }
+    hits.sort_by(|a, b| {
+        let (fa, fb) = (&a.finding, &b.finding);
+        b.priority.cmp(&a.priority).then((fb.end - fb.start).cmp(&(fa.end - fa.start))).then(fa.start.cmp(&fb.start))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    for (finding, _) in found {
+    let mut kept: Vec<Finding> = Vec::with_capacity(hits.len());
+    for Hit { finding, .. } in hits.iter() {
         if !kept.iter().any(|k| k.start < finding.end && finding.start < k.end) {
-            kept.push(finding);
+            kept.push(*finding);
         }
     }
     kept.sort_by_key(|f| f.start);
@@ -718,9 +781,10 @@ impl DigitGroup {
         bytes: &[u8],
         from: usize,
         at_end: bool,
-        detectors: &[(usize, usize, usize)],
+        is_active: &impl Fn(usize) -> bool,
         out: &mut Vec<Candidate>,
     ) {
+        let active = || self.detectors.iter().copied().filter(|(d, _, _)| is_active(*d));
         let mut i = from;
         while i < bytes.len() {
             // Skip to the next digit: a run worth looking at holds one.
@@ -740,7 +804,7 @@ impl DigitGroup {
                 end += 1;
             }
             let open_run = !at_end && end == bytes.len();
-            for &(detector, min_digits, max_len) in detectors {
+            for (detector, min_digits, max_len) in active() {
                 if digits < min_digits && !open_run {
                     continue;
                 }
@@ -779,7 +843,7 @@ impl DigitGroup {
                 if token_start && bytes.get(at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'(') {
                     // Only where the window still reaches past the end: further back, the
                     // window is complete and holds no digit, so nothing can match there.
-                    for &(detector, _, _) in detectors.iter().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
+                    for (detector, _, _) in active().filter(|(_, _, m)| bytes.len() <= at.saturating_add(*m)) {
                         if !held.contains(&detector) {
                             held.push(detector);
                             out.push(Candidate { detector, start: at, hold_from: at, open_run: true });

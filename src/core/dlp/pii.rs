@@ -1,5 +1,6 @@
-//! Checks that tell personal data from other numbers: phone numbering plans, IBAN lengths and
-//! the check digits of national identity numbers.
+//! Checks that tell personal data from other numbers and strings: phone numbering plans, IBAN
+//! lengths, the check digits of national identity numbers, and which email addresses are
+//! personal.
 //!
 //! Each function takes the span a detector matched (separators included, as written) and says
 //! whether it is plausibly what the detector names:
@@ -16,6 +17,12 @@
 //!   digits), Spanish DNI/NIE (mod-23 letter), Dutch BSN (11-test), Canadian SIN (Luhn),
 //!   Italian codice fiscale (odd/even check letter), Chinese resident id (ISO 7064 MOD 11-2
 //!   and a real birth date).
+//!
+//! - **Email addresses** ([`email`]): not an example or reserved domain, an ssh user, a
+//!   `noreply@` sender or an asset name.
+//!
+//! Like [`super::validators`], this module depends on nothing else of the DLP engine: the
+//! catalog builds detectors, the detectors call these checks, never the other way.
 //!
 //! Limits: a check digit only rejects most random numbers (one in 10 for Verhoeff and Luhn, one
 //! in 97 for the NIR, one in 11 for the BSN); the detectors therefore pair the weaker checks
@@ -36,7 +43,7 @@ pub fn phone(value: &str) -> bool {
         return international(&digits);
     }
     if trimmed.starts_with("00") {
-        return international(digits.get(2..).unwrap_or_default());
+        return !reads_as_byte_dump(trimmed) && international(digits.get(2..).unwrap_or_default());
     }
     if digits.first() == Some(&0) {
         return (9..=13).contains(&digits.len()) && !reads_as_date(trimmed);
@@ -46,6 +53,20 @@ pub fn phone(value: &str) -> bool {
         rest if rest.len() == 10 => north_american(rest),
         _ => false,
     }
+}
+
+/// Whether a `00`-prefixed number is written as a hex dump's bytes: `00` alone, then only
+/// two-digit groups, six groups or more (`00 49 30 12 34 56 78 90` of `hexdump -C`). Phone
+/// numbers written with `00` group the country code with it or vary their group lengths.
+fn reads_as_byte_dump(value: &str) -> bool {
+    let mut groups = 0usize;
+    for group in value.split(' ') {
+        if group.len() != 2 || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        groups += 1;
+    }
+    value.starts_with("00 ") && groups >= 6
 }
 
 /// Whether a national number (after `+` or `00`) has an assigned country code and a length
@@ -674,9 +695,40 @@ pub fn labelled_national_id(value: &str) -> bool {
     }
 }
 
+/// Whether a matched email address is personal data worth masking: not an example or reserved
+/// domain (RFC 2606/6761), not an ssh user (`git@host`), not a `noreply@` sender, not an asset
+/// name such as `icon@2x.png`.
+pub fn email(value: &str) -> bool {
+    const NOT_PERSONAL: [&str; 3] = ["git", "noreply", "no-reply"];
+    const EXAMPLE_DOMAINS: [&str; 3] = ["example.com", "example.org", "example.net"];
+    const RESERVED_TLDS: [&str; 5] = ["test", "example", "invalid", "localhost", "local"];
+    const FILE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "avif"];
+    let Some((local, domain)) = value.rsplit_once('@') else { return false };
+    let local = local.trim_start_matches(['.', '_', '%', '+', '-']).to_ascii_lowercase();
+    let domain = domain.to_ascii_lowercase();
+    let tld = domain.rsplit('.').next().unwrap_or_default();
+    let example = EXAMPLE_DOMAINS
+        .iter()
+        .any(|d| domain.strip_suffix(d).is_some_and(|rest| rest.is_empty() || rest.ends_with('.')));
+    !(local.is_empty()
+        || NOT_PERSONAL.contains(&local.as_str())
+        || example
+        || RESERVED_TLDS.contains(&tld)
+        || FILE_EXTENSIONS.contains(&tld))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hex_dumps_bytes_are_not_a_phone_number() {
+        assert!(!phone("00 49 30 12 34 56 78 90"));
+        assert!(!phone("00 44 20 79 46 09 58 01"));
+        // Written phone numbers with a 00 prefix still pass.
+        assert!(phone("0049 30 12345678"));
+        assert!(phone("00 44 20 7946 0958"));
+    }
 
     #[test]
     fn phone_numbers_need_an_assigned_country_code_and_a_length_used_there() {

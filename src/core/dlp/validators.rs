@@ -3,7 +3,9 @@
 //! A regex finds things shaped like a secret or personal data; these checks decide whether the
 //! match is plausibly real: card numbers pass Luhn, IBANs pass ISO 7064 mod-97, US social
 //! security numbers fall in issued ranges, generic secrets have enough entropy and are not
-//! placeholders or documented example values. All functions are pure, allocation-light and total
+//! placeholders or documented example values, and a generic assignment's name and value fit
+//! together ([`assignment`]; the rules are in [`super::catalog`]'s `generic` family). This module
+//! depends on no other part of the DLP engine. All functions are pure, allocation-light and total
 //! (no panics on any input).
 
 /// Luhn checksum over the digits of `text` (spaces and dashes ignored; any other character fails).
@@ -424,9 +426,231 @@ pub fn looks_typed(body: &str) -> bool {
     entropy_bits_per_char(body) < 3.0 || run(5, 0) || run(6, 1) || run(6, -1)
 }
 
+// ---- Generic assignments: a secret's name and its value judged together ----
+
+/// How strongly a name says its value is a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    /// A password: people choose it, so words and digits are fine.
+    Password,
+    /// A secret, token, credential, API or private key: machine-made, so not words.
+    Strong,
+    /// A bare `key` or a vendor's `*_key`, `auth`, `bearer`, `jwt`: the value must look random.
+    Weak,
+}
+
+/// Words that say a name's value is not a secret, even when the name ends like one.
+const NOT_SECRET_WORDS: [&str; 62] = [
+    "public",
+    "publishable",
+    "pub",
+    "cache",
+    "sort",
+    "primary",
+    "foreign",
+    "partition",
+    "row",
+    "hash",
+    "hashed",
+    "sha",
+    "sha1",
+    "sha256",
+    "md5",
+    "digest",
+    "checksum",
+    "etag",
+    "integrity",
+    "commit",
+    "page",
+    "next",
+    "prev",
+    "continuation",
+    "cursor",
+    "cancellation",
+    "idempotency",
+    "dedup",
+    "i18n",
+    "translation",
+    "label",
+    "title",
+    "text",
+    "message",
+    "object",
+    "file",
+    "path",
+    "url",
+    "uri",
+    "endpoint",
+    "name",
+    "type",
+    "length",
+    "count",
+    "max",
+    "min",
+    "limit",
+    "size",
+    "header",
+    "field",
+    "prefix",
+    "suffix",
+    "pattern",
+    "format",
+    "column",
+    "index",
+    "lookup",
+    "map",
+    "version",
+    "ref",
+    "fingerprint",
+    "csrf",
+];
+/// Words before `key` that make it a secret's key (`SIGNING_KEY`, `api_key`, `masterKey`).
+const SECRET_KEY_QUALIFIERS: [&str; 26] = [
+    "api",
+    "secret",
+    "private",
+    "access",
+    "master",
+    "signing",
+    "sign",
+    "encryption",
+    "encrypt",
+    "crypt",
+    "crypto",
+    "cipher",
+    "aes",
+    "hmac",
+    "license",
+    "licence",
+    "client",
+    "app",
+    "auth",
+    "deploy",
+    "service",
+    "account",
+    "subscription",
+    "admin",
+    "consumer",
+    "webhook",
+];
+/// Single-word names that end in a secret word (`apikey`, `dbpassword`) whose last part is a
+/// secret: checked by suffix.
+const PASSWORD_WORDS: [&str; 4] = ["password", "passwd", "passphrase", "pwd"];
+
+/// Whether `value`, assigned after `context` (the name from the start of its identifier run, the
+/// operator and any quote), is a secret worth masking: see the module header.
+pub fn assignment(context: &str, value: &str) -> bool {
+    let name_len =
+        context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
+    let (name, separator) = context.split_at(name_len.min(context.len()));
+    let Some(strength) = name_strength(name) else { return false };
+    // After blanks (`--token v`, `SMTP_PASS is set to v`) a value is no password of words.
+    let blank_separated = !separator.contains(['=', ':', '>', ',']);
+    let strength = if blank_separated && strength == Strength::Password { Strength::Strong } else { strength };
+    value_fits(strength, value)
+}
+
+/// The strength of a secret's name, or `None` when it does not name a secret.
+fn name_strength(name: &str) -> Option<Strength> {
+    let mut words = identifier_words(name);
+    while words
+        .last()
+        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || matches!(w.as_str(), "value" | "str" | "string"))
+    {
+        words.pop();
+    }
+    if words.iter().any(|w| NOT_SECRET_WORDS.contains(&w.as_str())) {
+        return None;
+    }
+    let last = words.last()?.as_str();
+    let before = words.len().checked_sub(2).and_then(|i| words.get(i)).map(String::as_str);
+    if PASSWORD_WORDS.iter().any(|w| last.ends_with(w)) || last == "pass" {
+        return Some(Strength::Password);
+    }
+    if matches!(last, "secret" | "secrets" | "token" | "credential" | "credentials" | "creds")
+        || ["secret", "token"]
+            .iter()
+            .any(|w| last.ends_with(w) && SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}{w}")))
+    {
+        return Some(Strength::Strong);
+    }
+    if last == "key" {
+        return Some(match before {
+            Some(q) if SECRET_KEY_QUALIFIERS.contains(&q) || matches!(q, "secret" | "token") => Strength::Strong,
+            _ => Strength::Weak,
+        });
+    }
+    if SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}key")) {
+        return Some(Strength::Strong);
+    }
+    matches!(last, "auth" | "bearer" | "jwt").then_some(Strength::Weak)
+}
+
+/// Whether `value` looks like a secret for a name of `strength`.
+fn value_fits(strength: Strength, value: &str) -> bool {
+    if looks_like_code_or_location(value) {
+        return false;
+    }
+    let digits_only = value.bytes().all(|b| b.is_ascii_digit());
+    let entropy = entropy_bits_per_char(value);
+    match strength {
+        Strength::Password => {
+            let identifier =
+                is_wordy(value) && (value.contains(['_', '.']) || value.bytes().all(|b| b.is_ascii_alphabetic()));
+            entropy >= 2.5 && !is_stock_password(value) && !identifier && !names_a_secret(value)
+        }
+        Strength::Strong => entropy >= 2.5 && !digits_only && !is_wordy(value),
+        Strength::Weak => {
+            let classes = [
+                value.bytes().any(|b| b.is_ascii_lowercase()),
+                value.bytes().any(|b| b.is_ascii_uppercase()),
+                value.bytes().any(|b| b.is_ascii_digit()),
+                value.bytes().any(|b| !b.is_ascii_alphanumeric()),
+            ];
+            value.len() >= 16
+                && entropy >= 3.0
+                && classes.iter().filter(|&&c| c).count() >= 2
+                && !is_uuid(value)
+                && !is_wordy(value)
+        }
+    }
+}
+
+/// A variable that holds a secret rather than a secret: an identifier path of letters-only
+/// words joined by `_` or `.`, one of which names a secret (`password_mgr`, `self.passwd`,
+/// `settings.secret_store`), as in `self.passwd = password_mgr`.
+fn names_a_secret(value: &str) -> bool {
+    const SECRET_WORDS: [&str; 9] =
+        ["password", "passwd", "pwd", "pass", "secret", "secrets", "token", "credentials", "creds"];
+    let identifier = value.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.'))
+        && value.contains(['_', '.'])
+        && value.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    identifier && identifier_words(value).iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+}
+
+/// A documentation password: stock words and digits only (`Password123`, `admin2024!`,
+/// `test1234`, `secret-password`).
+fn is_stock_password(value: &str) -> bool {
+    const STOCK: [&str; 22] = [
+        "password", "pass", "passwd", "pwd", "secret", "admin", "root", "user", "test", "demo", "default", "example",
+        "changeme", "letmein", "qwerty", "welcome", "guest", "my", "foo", "bar", "hello", "world",
+    ];
+    identifier_words(value).iter().all(|w| w.bytes().all(|b| b.is_ascii_digit()) || STOCK.contains(&w.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_assigned_from_another_variable_is_not_a_secret() {
+        for reference in ["password_mgr", "self.passwd", "settings.secret_store", "_token_cache"] {
+            assert!(!assignment("self.passwd = ", reference), "{reference}");
+        }
+        for password in ["hunter2hunter2", "s3cr3t-V4lue!", "Tr0ub4dor&3-horse"] {
+            assert!(assignment("password = \"", password), "{password}");
+        }
+    }
 
     #[test]
     fn luhn_accepts_test_cards_and_rejects_near_misses() {

@@ -6,7 +6,7 @@
 //! are found only where they are assigned to one of the vendor's names (`DEEPSEEK_API_KEY=…`,
 //! `Mistral(api_key="…")`, `wandb login …`). Prefixed formats are found anywhere.
 
-use super::{assigned, assigned_or_prefixed, named, vendor, END, END_B64, NAME_GAP, UUID};
+use super::{assigned, named, vendor, END, END_B64, NAME_GAP, UUID};
 use crate::core::dlp::detector::{DetectorSpec, Validator};
 
 /// The detectors of this family.
@@ -107,17 +107,17 @@ fn model_providers() -> Vec<DetectorSpec> {
             "jina_[0-9a-f]{32}[A-Za-z0-9_-]{28}",
             END,
         ),
-        DetectorSpec::prefixed(
+        named(
             "together-api-key",
             "Together AI API key (tgp_v1_ + 43 URL-safe characters, or 64 hex digits assigned to a TOGETHER_…KEY name)",
             &["tgp_v1_", "together"],
-            &assigned_or_prefixed(&format!("together{NAME_GAP}(?:key|token)"), "tgp_v1_[A-Za-z0-9_-]{43}|[0-9a-f]{64}", END),
+            assigned(&format!("together{NAME_GAP}(?:key|token)"), "tgp_v1_[A-Za-z0-9_-]{43}|[0-9a-f]{64}", END).or_bare(),
         ),
-        DetectorSpec::prefixed(
+        named(
             "elevenlabs-api-key",
             "ElevenLabs API key (sk_ + 48 hex digits, or 32 hex digits assigned to an ELEVENLABS_…KEY name or xi-api-key)",
             &["sk_", "elevenlabs", "xi-api-key"],
-            &assigned_or_prefixed(&format!("elevenlabs{NAME_GAP}key|xi-api-key"), "sk_[0-9a-f]{48}|[0-9a-f]{32}", END),
+            assigned(&format!("elevenlabs{NAME_GAP}key|xi-api-key"), "sk_[0-9a-f]{48}|[0-9a-f]{32}", END).or_bare(),
         ),
     ]
 }
@@ -126,133 +126,113 @@ fn model_providers() -> Vec<DetectorSpec> {
 fn named_providers() -> Vec<DetectorSpec> {
     let key = |vendor: &str| format!("{vendor}{NAME_GAP}(?:key|token)");
     vec![
-        DetectorSpec::prefixed(
+        named(
             "cohere-api-key",
             "Cohere API key (40 alphanumerics) assigned to a COHERE_…KEY/TOKEN name or CO_API_KEY",
             &["cohere", "co_api_key"],
-            &assigned("cohere[a-z0-9_.(-]{0,16}(?:key|token)|co_api_key", "[A-Za-z0-9]{40}", END),
+            assigned("cohere[a-z0-9_.(-]{0,16}(?:key|token)|co_api_key", "[A-Za-z0-9]{40}", END),
         ),
         named(
             "mistral-api-key",
             "Mistral AI API key (32 alphanumerics) assigned to a MISTRAL_…KEY name",
             &["mistral"],
-            &key("mistral"),
-            "[A-Za-z0-9]{32}",
-            END,
+            assigned(&key("mistral"), "[A-Za-z0-9]{32}", END),
         ),
         named(
             "deepseek-api-key",
             "DeepSeek API key (sk- + 32 hex digits) assigned to a DEEPSEEK_…KEY name",
             &["deepseek"],
-            &key("deepseek"),
-            "sk-[0-9a-f]{32}",
-            END,
+            assigned(&key("deepseek"), "sk-[0-9a-f]{32}", END),
         ),
         named(
             "dashscope-api-key",
             "Alibaba Cloud Model Studio (DashScope, Qwen) API key (sk- + 32 hex digits) assigned to a DASHSCOPE_…KEY name",
             &["dashscope"],
-            &key("dashscope"),
-            "sk-[0-9a-f]{32}",
-            END,
+            assigned(&key("dashscope"), "sk-[0-9a-f]{32}", END),
         ),
         named(
             "moonshot-api-key",
             "Moonshot AI (Kimi) API key (sk- + 48 alphanumerics) assigned to a MOONSHOT_…KEY or KIMI_…KEY name",
             &["moonshot", "kimi"],
-            &key("(?:moonshot|kimi)"),
-            "sk-[A-Za-z0-9]{48}",
-            END,
+            assigned(&key("(?:moonshot|kimi)"), "sk-[A-Za-z0-9]{48}", END),
         ),
         named(
             "stability-api-key",
             "Stability AI API key (sk- + 48 alphanumerics) assigned to a STABILITY_…KEY name",
             &["stability"],
-            &key("stability"),
-            "sk-[A-Za-z0-9]{48}",
-            END,
+            assigned(&key("stability"), "sk-[A-Za-z0-9]{48}", END),
         ),
         named(
             "zhipu-api-key",
             "Zhipu AI (GLM) API key (16–32 hex digits + . + 16 alphanumerics) assigned to a ZHIPUAI_…KEY name or GLM_API_KEY",
             &["zhipu", "glm_api_key"],
-            &format!("{}|glm_api_key", key("zhipu")),
-            r"[0-9a-f]{16,32}\.[A-Za-z0-9]{16}",
-            END,
+            assigned(&format!("{}|glm_api_key", key("zhipu")), r"[0-9a-f]{16,32}\.[A-Za-z0-9]{16}", END),
         ),
-        named("ai21-api-key", "AI21 Labs API key (32 alphanumerics) assigned to an AI21_…KEY name", &["ai21"], &key("ai21"), "[A-Za-z0-9]{32}", END),
+        named(
+            "ai21-api-key",
+            "AI21 Labs API key (32 alphanumerics) assigned to an AI21_…KEY name",
+            &["ai21"],
+            assigned(&key("ai21"), "[A-Za-z0-9]{32}", END),
+        ),
         named(
             "deepinfra-api-key",
             "DeepInfra API token (32 alphanumerics) assigned to a DEEPINFRA_…KEY/TOKEN name",
             &["deepinfra"],
-            &key("deepinfra"),
-            "[A-Za-z0-9]{32}",
-            END,
+            assigned(&key("deepinfra"), "[A-Za-z0-9]{32}", END),
         ),
         named(
             "assemblyai-api-key",
             "AssemblyAI API key (32 hex digits) assigned to an ASSEMBLYAI_…KEY name",
             &["assemblyai", "assembly_ai"],
-            &key("assembly_?ai"),
-            "[0-9a-f]{32}",
-            END,
+            assigned(&key("assembly_?ai"), "[0-9a-f]{32}", END),
         ),
         named(
             "deepgram-api-key",
             "Deepgram API key (40 hex digits) assigned to a DEEPGRAM_…KEY name",
             &["deepgram"],
-            &key("deepgram"),
-            "[0-9a-f]{40}",
-            END,
+            assigned(&key("deepgram"), "[0-9a-f]{40}", END),
         ),
         named(
             "clarifai-api-key",
             "Clarifai personal access token or API key (32 hex digits) assigned to a CLARIFAI_…PAT/KEY name",
             &["clarifai"],
-            &format!("clarifai{NAME_GAP}(?:key|token|pat)"),
-            "[0-9a-f]{32}",
-            END,
+            assigned(&format!("clarifai{NAME_GAP}(?:key|token|pat)"), "[0-9a-f]{32}", END),
         ),
         named(
             "wandb-api-key",
             "Weights & Biases API key (40 hex digits, local- + 40 for local servers) assigned to WANDB_API_KEY, after wandb login, or in a .netrc entry for api.wandb.ai",
             &["wandb"],
-            &format!(r"{}|wandb[ \t]+login(?:[ \t]+--relogin)?|wandb\.ai[ \t\r\n]+login[ \t]+[^ \t\r\n]+[ \t\r\n]+password", key("wandb")),
-            "(?:local-)?[0-9a-f]{40}",
-            END,
+            assigned(&format!(r"{}|wandb[ \t]+login(?:[ \t]+--relogin)?|wandb\.ai[ \t\r\n]+login[ \t]+[^ \t\r\n]+[ \t\r\n]+password", key("wandb")), "(?:local-)?[0-9a-f]{40}", END),
         ),
         named(
             "comet-api-key",
             "Comet ML API key (25 alphanumerics) assigned to a COMET_…KEY name",
             &["comet"],
-            &key("comet"),
-            "[A-Za-z0-9]{25}",
-            END,
+            assigned(&key("comet"), "[A-Za-z0-9]{25}", END),
         ),
         named(
             "weaviate-api-key",
             "Weaviate Cloud API key (32–48 alphanumerics) assigned to a WEAVIATE_…KEY name",
             &["weaviate"],
-            &key("weaviate"),
-            "[A-Za-z0-9]{32,48}",
-            END,
+            assigned(&key("weaviate"), "[A-Za-z0-9]{32,48}", END),
         ),
-        named("exa-api-key", "Exa search API key (a UUID) assigned to EXA_API_KEY", &["exa_api_key"], "exa_api_key", UUID, END),
+        named(
+            "exa-api-key",
+            "Exa search API key (a UUID) assigned to EXA_API_KEY",
+            &["exa_api_key"],
+            assigned("exa_api_key", UUID, END),
+        ),
         named(
             "serpapi-api-key",
             "SerpApi API key (64 hex digits) assigned to a SERPAPI_…KEY name",
             &["serpapi", "serp_api"],
-            &key("serp_?api"),
-            "[0-9a-f]{64}",
-            END,
+            assigned(&key("serp_?api"), "[0-9a-f]{64}", END),
         ),
         named(
             "modal-token-secret",
             "Modal token secret (as- + 22 alphanumerics) assigned to MODAL_TOKEN_SECRET or --token-secret",
             &["modal_token_secret", "token-secret"],
-            "modal_token_secret|token-secret",
-            "as-[A-Za-z0-9]{22}",
-            END,
+            assigned("modal_token_secret|token-secret", "as-[A-Za-z0-9]{22}", END),
         ),
     ]
 }
@@ -312,6 +292,40 @@ pub(super) mod cases {
     /// True positives with their exact span.
     pub fn positives() -> Vec<Case> {
         vec![
+            p("anthropic-api-key", "ANTHROPIC_API_KEY={}", format!("sk-ant-api03-{}AA", f("ant", URL_SAFE, 93))),
+            p("anthropic-admin-key", "x-api-key: {}", format!("sk-ant-admin01-{}AA", f("ant-admin", URL_SAFE, 93))),
+            p(
+                "anthropic-oauth-token",
+                r#"{"claudeAiOauth": {"accessToken": "{}""#,
+                format!("sk-ant-oat01-{}AA", f("oat", URL_SAFE, 93)),
+            ),
+            p(
+                "anthropic-oauth-token",
+                r#""refreshToken": "{}","#,
+                format!("sk-ant-ort01-{}AA", f("ort", URL_SAFE, 93)),
+            ),
+            p(
+                "openai-api-key",
+                "OPENAI_API_KEY={}",
+                format!("sk-proj-{}T3BlbkFJ{}", f("oa-proj1", URL_SAFE, 74), f("oa-proj2", URL_SAFE, 74)),
+            ),
+            p(
+                "openai-api-key",
+                "openai.api_key = '{}'",
+                format!("sk-{}T3BlbkFJ{}", f("oa-legacy1", ALNUM, 20), f("oa-legacy2", ALNUM, 20)),
+            ),
+            p("openai-api-key", "--api-key {}", format!("sk-svcacct-{}", f("oa-svc", URL_SAFE, 150))),
+            p("openai-api-key", "admin key: {}", format!("sk-admin-{}", f("oa-admin", URL_SAFE, 120))),
+            p("huggingface-token", "HF_TOKEN={}", format!("hf_{}", f("hf", LETTERS, 34))),
+            p("groq-api-key", "GROQ_API_KEY={}", format!("gsk_{}", f("gsk", ALNUM, 52))),
+            p("replicate-api-token", "export REPLICATE_API_TOKEN={}", format!("r8_{}", f("r8", ALNUM, 37))),
+            p(
+                "perplexity-api-key",
+                r#"client = OpenAI(api_key="{}", base_url="https://api.perplexity.ai")"#,
+                format!("pplx-{}", f("pplx", ALNUM, 48)),
+            ),
+            p("xai-api-key", "XAI_API_KEY={}", format!("xai-{}", f("xai", ALNUM, 80))),
+            p("cohere-api-key", "COHERE_API_KEY=\"{}\"", f("cohere", ALNUM, 40)),
             p("huggingface-token", "HF_ORG_TOKEN={}", format!("api_org_{}", f("api-org", LETTERS, 34))),
             p("cohere-api-key", "export CO_API_KEY={}", f("co-api-key", ALNUM, 40)),
             p("openrouter-api-key", "OPENROUTER_API_KEY={}", format!("sk-or-v1-{}", f("openrouter", HEX, 64))),
@@ -390,6 +404,24 @@ pub(super) mod cases {
     /// Texts in which the named detector must find nothing.
     pub fn negatives() -> Vec<(&'static str, String)> {
         vec![
+            n("anthropic-api-key", "ANTHROPIC_API_KEY=sk-ant-api03-xxxx"),
+            n("anthropic-api-key", format!("sk-ant-api03-{}AB", f("ant-ab", URL_SAFE, 93))),
+            n("anthropic-admin-key", format!("sk-ant-admin01-{}", f("admin50", URL_SAFE, 50))),
+            n("anthropic-oauth-token", "sk-ant-oat01-short"),
+            n("openai-api-key", format!("sk-{} sk-proj-short task-{}", f("sk48", ALNUM, 48), f("task", ALNUM, 48))),
+            n("huggingface-token", format!("hf_{} hf_{}", f("hf33", LETTERS, 33), f("hf-digits", "0123456789", 34))),
+            n("groq-api-key", format!("gsk_{}", f("gsk51", ALNUM, 51))),
+            n("replicate-api-token", format!("r8_{}", f("r830", ALNUM, 30))),
+            n("perplexity-api-key", format!("pplx-{}", f("pplx40", ALNUM, 40))),
+            n("xai-api-key", format!("xai-{}", f("xai60", ALNUM, 60))),
+            n(
+                "cohere-api-key",
+                format!(
+                    "cohere_model = \"{}\" COHERE_API_KEY={}",
+                    f("cohere-model", ALNUM, 40),
+                    f("cohere39", ALNUM, 39)
+                ),
+            ),
             n("openrouter-api-key", "sk-or-v1-short"),
             n("cerebras-api-key", "csk-short"),
             n("nvidia-api-key", "nvapi-short"),

@@ -17,7 +17,7 @@
 //! keys of Clerk, Paystack and WorkOS share Stripe's shape and are reported as `stripe-api-key`;
 //! JWT-shaped tokens (Monday, Lemon Squeezy, Zoom access tokens) are left to `jwt`.
 
-use super::{assigned, detector, vendor, END, END_B64};
+use super::{assigned, detector, named, vendor, END, END_B64};
 use crate::core::dlp::detector::{Category, CharClass, DetectorSpec, Trigger};
 
 /// A UUID in either case (Postmark, Wise, DocuSign, HubSpot and Plaid put secrets in this shape).
@@ -33,13 +33,13 @@ const NAME_GAP: &str = r#"[a-z0-9_. \t\r\n"':{-]{0,30}"#;
 /// [`NAME_GAP`], one of the `words` alternatives and up to 12 more name characters:
 /// `POSTMARK_SERVER_TOKEN=…`, `postmark.api_token: …`, `X-Postmark-Server-Token: …`,
 /// `DOCUSIGN_SECRET_KEY=…`. Only `value` is masked.
-fn named(id: &str, description: &str, vendors: &[&str], words: &str, value: &str, end: &str) -> DetectorSpec {
+fn vendor_named(id: &str, description: &str, vendors: &[&str], words: &str, value: &str, end: &str) -> DetectorSpec {
     let names = vendors.iter().map(|v| v.replace('.', r"\.")).collect::<Vec<_>>().join("|");
-    DetectorSpec::prefixed(
+    named(
         id,
         description,
         vendors,
-        &assigned(&format!("(?:{names}){NAME_GAP}(?:{words})[a-z0-9_-]{{0,12}}"), value, end),
+        assigned(&format!("(?:{names}){NAME_GAP}(?:{words})[a-z0-9_-]{{0,12}}"), value, end),
     )
 }
 
@@ -109,11 +109,11 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             END_B64,
         ),
         vendor("twilio-api-key", "Twilio API key SID (SK + 32 hex)", &["SK"], "SK[0-9a-f]{32}", END),
-        DetectorSpec::prefixed(
+        named(
             "twilio-auth-token",
             "Twilio auth token or API secret, only when assigned to a TWILIO_…TOKEN/SECRET name",
             &["twilio"],
-            &assigned("twilio[a-z0-9_-]{0,16}(?:token|secret)", "[A-Za-z0-9]{32}", END),
+            assigned("twilio[a-z0-9_-]{0,16}(?:token|secret)", "[A-Za-z0-9]{32}", END),
         ),
         vendor(
             "sendgrid-api-key",
@@ -127,11 +127,11 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         // could start at any hex-only word ("add", "cafe"), so a stream would hold such words
         // back. Only keys assigned to a MAILCHIMP_…KEY name are detected; a bare key assigned
         // to a generic name (`apikey:`) is still masked by `generic-secret`.
-        DetectorSpec::prefixed(
+        named(
             "mailchimp-api-key",
             "Mailchimp API key (32 hex digits, -us, datacenter), when assigned to a MAILCHIMP_…KEY name",
             &["mailchimp"],
-            &assigned("mailchimp[a-z0-9_-]{0,16}(?:key|token)", "[0-9a-f]{32}-us[0-9]{1,2}", END),
+            assigned("mailchimp[a-z0-9_-]{0,16}(?:key|token)", "[0-9a-f]{32}-us[0-9]{1,2}", END),
         ),
         vendor(
             "shopify-token",
@@ -201,15 +201,15 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             &["chat.googleapis.com/"],
             r"chat\.googleapis\.com/v1/spaces/[A-Za-z0-9_-]{6,20}/messages\?[A-Za-z0-9_.%&=-]{0,120}?token=(?P<secret>[A-Za-z0-9_-]{40,50}(?:%3D|=)?)(?:[^A-Za-z0-9_%=-]|$)",
         ),
-        named("mattermost-token", "Mattermost personal access or bot token (26 characters), assigned to a MATTERMOST_…TOKEN name", &["mattermost"], "token|key|secret", "[a-z0-9]{26}", END),
-        named("rocketchat-token", "Rocket.Chat personal access token (43 characters), assigned to a ROCKETCHAT_…TOKEN name", &["rocketchat", "rocket_chat"], "token|secret", "[A-Za-z0-9_-]{43}", END),
-        named("zulip-api-key", "Zulip API key (32 characters), assigned to a ZULIP_…KEY name", &["zulip"], "key|token", "[A-Za-z0-9]{32}", END),
-        named("twitch-token", "Twitch client secret or OAuth token (30 characters, optionally oauth:), assigned to a TWITCH_…SECRET/TOKEN name", &["twitch"], "token|secret", "(?:oauth:)?[a-z0-9]{30}", END),
-        DetectorSpec::prefixed(
+        vendor_named("mattermost-token", "Mattermost personal access or bot token (26 characters), assigned to a MATTERMOST_…TOKEN name", &["mattermost"], "token|key|secret", "[a-z0-9]{26}", END),
+        vendor_named("rocketchat-token", "Rocket.Chat personal access token (43 characters), assigned to a ROCKETCHAT_…TOKEN name", &["rocketchat", "rocket_chat"], "token|secret", "[A-Za-z0-9_-]{43}", END),
+        vendor_named("zulip-api-key", "Zulip API key (32 characters), assigned to a ZULIP_…KEY name", &["zulip"], "key|token", "[A-Za-z0-9]{32}", END),
+        vendor_named("twitch-token", "Twitch client secret or OAuth token (30 characters, optionally oauth:), assigned to a TWITCH_…SECRET/TOKEN name", &["twitch"], "token|secret", "(?:oauth:)?[a-z0-9]{30}", END),
+        named(
             "line-channel-token",
             "LINE Messaging API channel access token or channel secret, assigned to a LINE_CHANNEL_… name",
             &["line_channel", "linechannel"],
-            &assigned(r"line_?channel_?(?:access_?token|secret)", "[A-Za-z0-9+/]{100,200}={0,2}|[0-9a-f]{32}", END_B64),
+            assigned(r"line_?channel_?(?:access_?token|secret)", "[A-Za-z0-9+/]{100,200}={0,2}|[0-9a-f]{32}", END_B64),
         ),
         vendor(
             "facebook-access-token",
@@ -218,7 +218,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "EAA[A-Za-z0-9]{90,400}",
             END,
         ),
-        named("facebook-app-secret", "Meta (Facebook) app secret (32 hex digits) or app access token (app id|secret), assigned to a FACEBOOK_… or FB_APP_… name", &["facebook", "fb_app"], "secret|token", r"[0-9a-f]{32}|[0-9]{15,16}(?:\||%7C)[A-Za-z0-9_-]{27,40}", END),
+        vendor_named("facebook-app-secret", "Meta (Facebook) app secret (32 hex digits) or app access token (app id|secret), assigned to a FACEBOOK_… or FB_APP_… name", &["facebook", "fb_app"], "secret|token", r"[0-9a-f]{32}|[0-9]{15,16}(?:\||%7C)[A-Za-z0-9_-]{27,40}", END),
         vendor(
             "twitter-bearer-token",
             "X (Twitter) app-only bearer token (AAAAAAAAAAAAAAAAAAAAA…)",
@@ -226,13 +226,13 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "A{21}[A-Za-z0-9%]{60,140}",
             END_B64,
         ),
-        named("twitter-api-secret", "X (Twitter) API key or secret, access token or access-token secret, assigned to a TWITTER_…KEY/SECRET/TOKEN name", &["twitter"], "secret|token|key", "[0-9]{6,25}-[A-Za-z0-9]{20,40}|[A-Za-z0-9]{45,50}|[A-Za-z0-9]{25}", END),
-        named("linkedin-client-secret", "LinkedIn client secret (WPL_AP1.… or 16 characters) or access token (AQ…), assigned to a LINKEDIN_…SECRET/TOKEN name", &["linkedin"], "secret|token", r"WPL_AP[0-9]\.[A-Za-z0-9]{16}\.[A-Za-z0-9+/]{4,16}={0,2}|AQ[A-Za-z0-9_-]{100,400}|[A-Za-z0-9]{16}", END_B64),
-        named("reddit-client-secret", "Reddit OAuth client secret (27–30 characters), assigned to a REDDIT_…SECRET name", &["reddit"], "secret|token", "[A-Za-z0-9_-]{27,30}", END),
-        named("pusher-secret", "Pusher Channels app secret (20 hex digits), assigned to a PUSHER_…SECRET name", &["pusher"], "secret", "[A-Za-z0-9]{20}", END),
-        named("ably-api-key", "Ably API key (app.key:secret), assigned to an ABLY_…KEY name", &["ably"], "key|token", r"[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{6}:[A-Za-z0-9_-]{43}", END),
-        named("getstream-secret", "Stream (getstream.io) API secret, assigned to a STREAM_API_SECRET or GETSTREAM_…SECRET name", &["getstream", "stream_api"], "secret", "[a-z0-9]{40,80}", END),
-        named("sendbird-api-token", "Sendbird API token (40 hex digits), assigned to a SENDBIRD_…TOKEN name", &["sendbird"], "token|key", "[0-9a-f]{40}", END),
+        vendor_named("twitter-api-secret", "X (Twitter) API key or secret, access token or access-token secret, assigned to a TWITTER_…KEY/SECRET/TOKEN name", &["twitter"], "secret|token|key", "[0-9]{6,25}-[A-Za-z0-9]{20,40}|[A-Za-z0-9]{45,50}|[A-Za-z0-9]{25}", END),
+        vendor_named("linkedin-client-secret", "LinkedIn client secret (WPL_AP1.… or 16 characters) or access token (AQ…), assigned to a LINKEDIN_…SECRET/TOKEN name", &["linkedin"], "secret|token", r"WPL_AP[0-9]\.[A-Za-z0-9]{16}\.[A-Za-z0-9+/]{4,16}={0,2}|AQ[A-Za-z0-9_-]{100,400}|[A-Za-z0-9]{16}", END_B64),
+        vendor_named("reddit-client-secret", "Reddit OAuth client secret (27–30 characters), assigned to a REDDIT_…SECRET name", &["reddit"], "secret|token", "[A-Za-z0-9_-]{27,30}", END),
+        vendor_named("pusher-secret", "Pusher Channels app secret (20 hex digits), assigned to a PUSHER_…SECRET name", &["pusher"], "secret", "[A-Za-z0-9]{20}", END),
+        vendor_named("ably-api-key", "Ably API key (app.key:secret), assigned to an ABLY_…KEY name", &["ably"], "key|token", r"[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{6}:[A-Za-z0-9_-]{43}", END),
+        vendor_named("getstream-secret", "Stream (getstream.io) API secret, assigned to a STREAM_API_SECRET or GETSTREAM_…SECRET name", &["getstream", "stream_api"], "secret", "[a-z0-9]{40,80}", END),
+        vendor_named("sendbird-api-token", "Sendbird API token (40 hex digits), assigned to a SENDBIRD_…TOKEN name", &["sendbird"], "token|key", "[0-9a-f]{40}", END),
         vendor(
             "intercom-access-token",
             "Intercom access token (base64 of tok:…, dG9rO…)",
@@ -240,16 +240,16 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "dG9rO[A-Za-z0-9+/]{40,80}={0,2}",
             END_B64,
         ),
-        named("zoom-secret", "Zoom client secret, JWT secret or webhook secret token, assigned to a ZOOM_…SECRET/TOKEN name", &["zoom"], "secret|token", "[A-Za-z0-9]{20,40}", END),
-        named("vonage-api-secret", "Vonage (Nexmo) API or signature secret, assigned to a VONAGE_/NEXMO_…SECRET name", &["vonage", "nexmo"], "secret", "[A-Za-z0-9]{16,64}", END),
-        named("messagebird-api-key", "MessageBird (Bird) access key (25 characters), assigned to a MESSAGEBIRD_…KEY name", &["messagebird"], "key|token", "[A-Za-z0-9]{25}", END),
-        named("plivo-auth-token", "Plivo auth token (40 characters), assigned to a PLIVO_…TOKEN name", &["plivo"], "token|secret", "[A-Za-z0-9]{40}", END),
-        named("sinch-secret", "Sinch API token or access-key secret, assigned to a SINCH_…SECRET/TOKEN name", &["sinch"], "secret|token", "[A-Za-z0-9_~.-]{24,64}", END),
-        named("discord-token", "Discord bot token of a bot created before 2022, or OAuth client secret, assigned to a DISCORD_…TOKEN/SECRET name", &["discord"], "token|secret", r"(?:[NO][A-Za-z0-9_-]|M[A-SU-Za-z0-9_-])[A-Za-z0-9_-]{21,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}|[a-f0-9]{64}|[A-Za-z0-9_-]{32}", END),
+        vendor_named("zoom-secret", "Zoom client secret, JWT secret or webhook secret token, assigned to a ZOOM_…SECRET/TOKEN name", &["zoom"], "secret|token", "[A-Za-z0-9]{20,40}", END),
+        vendor_named("vonage-api-secret", "Vonage (Nexmo) API or signature secret, assigned to a VONAGE_/NEXMO_…SECRET name", &["vonage", "nexmo"], "secret", "[A-Za-z0-9]{16,64}", END),
+        vendor_named("messagebird-api-key", "MessageBird (Bird) access key (25 characters), assigned to a MESSAGEBIRD_…KEY name", &["messagebird"], "key|token", "[A-Za-z0-9]{25}", END),
+        vendor_named("plivo-auth-token", "Plivo auth token (40 characters), assigned to a PLIVO_…TOKEN name", &["plivo"], "token|secret", "[A-Za-z0-9]{40}", END),
+        vendor_named("sinch-secret", "Sinch API token or access-key secret, assigned to a SINCH_…SECRET/TOKEN name", &["sinch"], "secret|token", "[A-Za-z0-9_~.-]{24,64}", END),
+        vendor_named("discord-token", "Discord bot token of a bot created before 2022, or OAuth client secret, assigned to a DISCORD_…TOKEN/SECRET name", &["discord"], "token|secret", r"(?:[NO][A-Za-z0-9_-]|M[A-SU-Za-z0-9_-])[A-Za-z0-9_-]{21,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}|[a-f0-9]{64}|[A-Za-z0-9_-]{32}", END),
         // --- Email delivery ----------------------------------------------------------------
-        named("mailgun-private-key", "Mailgun private API key or webhook signing key (32-8-8 hex), assigned to a MAILGUN_… name", &["mailgun"], "key|secret|token", "[a-z0-9]{32}-[a-z0-9]{8}-[a-z0-9]{8}", END),
-        named("mandrill-api-key", "Mandrill (Mailchimp Transactional) API key (22 characters), assigned to a MANDRILL_…KEY name", &["mandrill"], "key|token|password", "[A-Za-z0-9_-]{22}", END),
-        named("postmark-token", "Postmark server or account token (a UUID), assigned to a POSTMARK_…TOKEN name or X-Postmark-…-Token header", &["postmark"], "token|key", UUID, END),
+        vendor_named("mailgun-private-key", "Mailgun private API key or webhook signing key (32-8-8 hex), assigned to a MAILGUN_… name", &["mailgun"], "key|secret|token", "[a-z0-9]{32}-[a-z0-9]{8}-[a-z0-9]{8}", END),
+        vendor_named("mandrill-api-key", "Mandrill (Mailchimp Transactional) API key (22 characters), assigned to a MANDRILL_…KEY name", &["mandrill"], "key|token|password", "[A-Za-z0-9_-]{22}", END),
+        vendor_named("postmark-token", "Postmark server or account token (a UUID), assigned to a POSTMARK_…TOKEN name or X-Postmark-…-Token header", &["postmark"], "token|key", UUID, END),
         vendor(
             "brevo-api-key",
             "Brevo (Sendinblue) API key or SMTP key (xkeysib-…, xsmtpsib-…)",
@@ -257,17 +257,17 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "x(?:keysib|smtpsib)-[0-9a-f]{64}-[A-Za-z0-9]{16}",
             END,
         ),
-        DetectorSpec::prefixed(
+        named(
             "mailjet-api-key",
             "Mailjet API key or secret key (32 hex digits), assigned to a MAILJET_… or MJ_APIKEY_PRIVATE name",
             &["mailjet", "mj_apikey_private"],
-            &assigned("mailjet[a-z0-9_.-]{0,20}(?:key|secret|token)|mj_apikey_private", "[A-Za-z0-9]{32}", END),
+            assigned("mailjet[a-z0-9_.-]{0,20}(?:key|secret|token)|mj_apikey_private", "[A-Za-z0-9]{32}", END),
         ),
-        named("sparkpost-api-key", "SparkPost API key (40 hex digits), assigned to a SPARKPOST_… name", &["sparkpost"], "key|token|secret|password", "[A-Za-z0-9]{40}", END),
+        vendor_named("sparkpost-api-key", "SparkPost API key (40 hex digits), assigned to a SPARKPOST_… name", &["sparkpost"], "key|token|secret|password", "[A-Za-z0-9]{40}", END),
         vendor("resend-api-key", "Resend API key (re_…_…)", &["re_"], "re_[A-Za-z0-9]{6,12}_[A-Za-z0-9]{18,32}", END),
-        named("loops-api-key", "Loops API key (32 hex digits), assigned to a LOOPS_…KEY name", &["loops"], "key|token", "[A-Za-z0-9]{32}", END),
-        named("convertkit-api-secret", "Kit (ConvertKit) API key or secret, assigned to a CONVERTKIT_… name", &["convertkit"], "secret|key|token", "[A-Za-z0-9_-]{22,64}", END),
-        named("customerio-api-key", "Customer.io Track (20 hex) or App API key (32 hex), assigned to a CUSTOMERIO_… name", &["customerio", "customer_io"], "key|token|secret", "[A-Za-z0-9]{32}|[A-Za-z0-9]{20}", END),
+        vendor_named("loops-api-key", "Loops API key (32 hex digits), assigned to a LOOPS_…KEY name", &["loops"], "key|token", "[A-Za-z0-9]{32}", END),
+        vendor_named("convertkit-api-secret", "Kit (ConvertKit) API key or secret, assigned to a CONVERTKIT_… name", &["convertkit"], "secret|key|token", "[A-Za-z0-9_-]{22,64}", END),
+        vendor_named("customerio-api-key", "Customer.io Track (20 hex) or App API key (32 hex), assigned to a CUSTOMERIO_… name", &["customerio", "customer_io"], "key|token|secret", "[A-Za-z0-9]{32}|[A-Za-z0-9]{20}", END),
         // --- Payments and commerce ---------------------------------------------------------
         vendor(
             "braintree-access-token",
@@ -276,8 +276,8 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             r"access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}",
             END,
         ),
-        named("braintree-private-key", "Braintree private key (32 hex digits), assigned to a BRAINTREE_PRIVATE_KEY name", &["braintree"], "private_?key|secret", "[A-Za-z0-9]{32}", END),
-        named("paypal-client-secret", "PayPal REST client secret (about 80 characters), assigned to a PAYPAL_…SECRET name", &["paypal"], "secret", "[A-Za-z0-9_-]{60,90}", END),
+        vendor_named("braintree-private-key", "Braintree private key (32 hex digits), assigned to a BRAINTREE_PRIVATE_KEY name", &["braintree"], "private_?key|secret", "[A-Za-z0-9]{32}", END),
+        vendor_named("paypal-client-secret", "PayPal REST client secret (about 80 characters), assigned to a PAYPAL_…SECRET name", &["paypal"], "secret", "[A-Za-z0-9_-]{60,90}", END),
         vendor("square-oauth-secret", "Square application secret (sq0csp-…)", &["sq0csp-"], "sq0csp-[A-Za-z0-9_-]{43}", END),
         DetectorSpec::prefixed(
             "adyen-api-key",
@@ -292,7 +292,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             &format!("sk_sbox_[a-z0-9]{{26,30}}|sk_test_{UUID}"),
             END,
         ),
-        named("razorpay-key-secret", "Razorpay key secret (24 characters), assigned to a RAZORPAY_…SECRET name", &["razorpay"], "secret", "[A-Za-z0-9]{24}", END),
+        vendor_named("razorpay-key-secret", "Razorpay key secret (24 characters), assigned to a RAZORPAY_…SECRET name", &["razorpay"], "secret", "[A-Za-z0-9]{24}", END),
         vendor(
             "flutterwave-secret-key",
             "Flutterwave secret or encryption key (FLWSECK-…-X, FLWSECK_TEST-…-X, FLWSECK_TEST…)",
@@ -300,8 +300,8 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "FLWSECK(?:_TEST)?-[0-9a-z]{32}-X|FLWSECK_TEST[0-9a-z]{12}",
             END,
         ),
-        named("mollie-api-key", "Mollie API key (live_/test_ and 30 characters) or organization token (access_…), assigned to a MOLLIE_… name", &["mollie"], "key|token", "(?:live|test)_[A-Za-z0-9]{30}|access_[A-Za-z0-9]{40}", END),
-        named("coinbase-api-secret", "Coinbase API secret, assigned to a COINBASE_…SECRET name", &["coinbase"], "secret|token", "[A-Za-z0-9+/_-]{32,88}={0,2}", END_B64),
+        vendor_named("mollie-api-key", "Mollie API key (live_/test_ and 30 characters) or organization token (access_…), assigned to a MOLLIE_… name", &["mollie"], "key|token", "(?:live|test)_[A-Za-z0-9]{30}|access_[A-Za-z0-9]{40}", END),
+        vendor_named("coinbase-api-secret", "Coinbase API secret, assigned to a COINBASE_…SECRET name", &["coinbase"], "secret|token", "[A-Za-z0-9+/_-]{32,88}={0,2}", END_B64),
         vendor(
             "plaid-access-token",
             "Plaid access token (access-sandbox-, access-development-, access-production- and a UUID)",
@@ -309,11 +309,11 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             &format!("access-(?:sandbox|development|production)-{UUID}"),
             END,
         ),
-        named("plaid-secret", "Plaid secret (30 hex digits), assigned to a PLAID_…SECRET name", &["plaid"], "secret", "[a-z0-9]{30}", END),
-        named("gocardless-access-token", "GoCardless access token (live_/sandbox_ and 40 characters), assigned to a GOCARDLESS_… name", &["gocardless"], "token|key|secret", "(?:live|sandbox)_[A-Za-z0-9_=-]{40}", END),
+        vendor_named("plaid-secret", "Plaid secret (30 hex digits), assigned to a PLAID_…SECRET name", &["plaid"], "secret", "[a-z0-9]{30}", END),
+        vendor_named("gocardless-access-token", "GoCardless access token (live_/sandbox_ and 40 characters), assigned to a GOCARDLESS_… name", &["gocardless"], "token|key|secret", "(?:live|sandbox)_[A-Za-z0-9_=-]{40}", END),
         vendor("easypost-api-key", "EasyPost production or test API key (EZAK…, EZTK…)", &["EZAK", "EZTK"], "EZ[AT]K[A-Za-z0-9]{54}", END),
         vendor("woocommerce-api-key", "WooCommerce REST consumer key or secret (ck_…, cs_… and 40 hex digits)", &["ck_", "cs_"], "c[ks]_[0-9a-f]{40}", END),
-        named("bigcommerce-access-token", "BigCommerce API account access token, assigned to a BIGCOMMERCE_…TOKEN name", &["bigcommerce"], "token|secret", "[a-z0-9]{25,40}", END),
+        vendor_named("bigcommerce-access-token", "BigCommerce API account access token, assigned to a BIGCOMMERCE_…TOKEN name", &["bigcommerce"], "token|secret", "[a-z0-9]{25,40}", END),
         vendor(
             "paddle-api-key",
             "Paddle Billing API key (pdl_live_apikey_…, pdl_sdbx_apikey_…)",
@@ -321,9 +321,9 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             "pdl_(?:live|sdbx)_apikey_[a-z0-9]{26}_[A-Za-z0-9]{22}_[A-Za-z0-9]{3}",
             END,
         ),
-        named("recurly-api-key", "Recurly private API key (32 hex digits), assigned to a RECURLY_… name", &["recurly"], "key|token|secret", "[A-Za-z0-9]{32}", END),
-        named("chargebee-api-key", "Chargebee API key (live_/test_…), assigned to a CHARGEBEE_… name", &["chargebee"], "key|token|secret", "(?:live|test)_[A-Za-z0-9]{20,40}", END),
-        named("wise-api-token", "Wise (TransferWise) API token (a UUID), assigned to a WISE_…TOKEN name", &["wise_", "transferwise"], "token|key", UUID, END),
+        vendor_named("recurly-api-key", "Recurly private API key (32 hex digits), assigned to a RECURLY_… name", &["recurly"], "key|token|secret", "[A-Za-z0-9]{32}", END),
+        vendor_named("chargebee-api-key", "Chargebee API key (live_/test_…), assigned to a CHARGEBEE_… name", &["chargebee"], "key|token|secret", "(?:live|test)_[A-Za-z0-9]{20,40}", END),
+        vendor_named("wise-api-token", "Wise (TransferWise) API token (a UUID), assigned to a WISE_…TOKEN name", &["wise_", "transferwise"], "token|key", UUID, END),
         // --- CRM, support, productivity and identity ---------------------------------------
         vendor(
             "hubspot-token",
@@ -332,11 +332,11 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             &format!("pat-(?:na|eu)[0-9]-{UUID}"),
             END,
         ),
-        DetectorSpec::prefixed(
+        named(
             "hubspot-api-key",
             "HubSpot legacy API key (a UUID) after hapikey= or assigned to a HUBSPOT_…KEY name",
             &["hapikey", "hubspot"],
-            &assigned("hapikey|hubspot[a-z0-9_.-]{0,20}(?:key|token)", UUID, END),
+            assigned("hapikey|hubspot[a-z0-9_.-]{0,20}(?:key|token)", UUID, END),
         ),
         vendor(
             "salesforce-access-token",
@@ -345,8 +345,8 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{80,200}",
             END,
         ),
-        named("zendesk-api-token", "Zendesk API token (40 characters), assigned to a ZENDESK_… name", &["zendesk"], "token|key|secret", "[A-Za-z0-9]{40}", END),
-        named("freshdesk-api-key", "Freshdesk API key (20 characters), assigned to a FRESHDESK_… name", &["freshdesk"], "key|token", "[A-Za-z0-9]{20}", END),
+        vendor_named("zendesk-api-token", "Zendesk API token (40 characters), assigned to a ZENDESK_… name", &["zendesk"], "token|key|secret", "[A-Za-z0-9]{40}", END),
+        vendor_named("freshdesk-api-key", "Freshdesk API key (20 characters), assigned to a FRESHDESK_… name", &["freshdesk"], "key|token", "[A-Za-z0-9]{20}", END),
         // An Asana token has no literal prefix: it starts a digit run (`2/1204…/1205…:…`).
         detector(
             "asana-pat",
@@ -375,16 +375,16 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             END,
         )
         .max_len(1500),
-        named("dropbox-token", "Dropbox long-lived access or refresh token (…AAAAAAAAAA…) or app secret, assigned to a DROPBOX_…TOKEN/SECRET name", &["dropbox"], "token|secret", "[A-Za-z0-9_-]{11}AAAAAAAAAA[A-Za-z0-9_-]{43}|[a-z0-9]{15}", END),
-        named("box-token", "Box client secret or developer token (32 characters), assigned to a BOX_…SECRET/TOKEN name", &["box_"], "secret|token", "[A-Za-z0-9]{32}", END),
+        vendor_named("dropbox-token", "Dropbox long-lived access or refresh token (…AAAAAAAAAA…) or app secret, assigned to a DROPBOX_…TOKEN/SECRET name", &["dropbox"], "token|secret", "[A-Za-z0-9_-]{11}AAAAAAAAAA[A-Za-z0-9_-]{43}|[a-z0-9]{15}", END),
+        vendor_named("box-token", "Box client secret or developer token (32 characters), assigned to a BOX_…SECRET/TOKEN name", &["box_"], "secret|token", "[A-Za-z0-9]{32}", END),
         vendor("typeform-token", "Typeform personal access token (tfp_…)", &["tfp_"], "tfp_[A-Za-z0-9_.=-]{56,64}", END),
         vendor("contentful-token", "Contentful personal access token (CFPAT-…)", &["CFPAT-"], "CFPAT-[A-Za-z0-9_-]{43}", END),
-        named("sanity-token", "Sanity API token (sk…), assigned to a SANITY_…TOKEN name", &["sanity"], "token|key|secret", "sk[A-Za-z0-9]{60,200}", END),
-        DetectorSpec::prefixed(
+        vendor_named("sanity-token", "Sanity API token (sk…), assigned to a SANITY_…TOKEN name", &["sanity"], "token|key|secret", "sk[A-Za-z0-9]{60,200}", END),
+        named(
             "algolia-admin-key",
             "Algolia admin or write API key (32 hex digits), assigned to an ALGOLIA_ADMIN/WRITE/API/SECRET_KEY name (not the public search key)",
             &["algolia"],
-            &assigned("algolia[_.-]?(?:admin|write|secret|api)[_.-]?(?:api[_.-]?)?key", "[0-9a-f]{32}", END),
+            assigned("algolia[_.-]?(?:admin|write|secret|api)[_.-]?(?:api[_.-]?)?key", "[0-9a-f]{32}", END),
         ),
         vendor(
             "mapbox-secret-token",
@@ -393,7 +393,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
             r"sk\.eyJ[A-Za-z0-9_-]{20,200}\.[A-Za-z0-9_-]{20,40}",
             END,
         ),
-        named("auth0-client-secret", "Auth0 application client secret, assigned to an AUTH0_…SECRET name", &["auth0"], "secret", "[A-Za-z0-9_-]{32,100}", END),
+        vendor_named("auth0-client-secret", "Auth0 application client secret, assigned to an AUTH0_…SECRET name", &["auth0"], "secret", "[A-Za-z0-9_-]{32,100}", END),
         vendor(
             "stytch-secret",
             "Stytch project secret (secret-test-…, secret-live-…)",
@@ -403,17 +403,17 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
         ),
         vendor("duffel-token", "Duffel API access token (duffel_live_…, duffel_test_…)", &["duffel_"], "duffel_(?:live|test)_[A-Za-z0-9_=-]{43}", END),
         vendor("frameio-token", "Frame.io developer token (fio-u-…)", &["fio-u-"], "fio-u-[A-Za-z0-9_=-]{64}", END),
-        named("docusign-secret", "DocuSign integration secret key (a UUID), assigned to a DOCUSIGN_…SECRET name", &["docusign"], "secret|password", UUID, END),
-        named("intercom-api-key", "Intercom access token of any shape (60 characters), assigned to an INTERCOM_…TOKEN/KEY name", &["intercom"], "token|key|secret", "[A-Za-z0-9=_-]{60}", END),
-        named("gitter-token", "Gitter access token (40 characters), assigned to a GITTER_…TOKEN name", &["gitter"], "token|key|secret", "[A-Za-z0-9_-]{40}", END),
-        named("freshbooks-access-token", "FreshBooks access token (64 characters), assigned to a FRESHBOOKS_… name", &["freshbooks"], "token|secret", "[A-Za-z0-9]{64}", END),
-        named("trello-api-key", "Trello API key (32) or legacy token (64 hex digits), assigned to a TRELLO_… name", &["trello"], "key|token|secret", "[a-f0-9]{64}|[A-Za-z0-9]{32}", END),
-        named("etsy-api-key", "Etsy API keystring (24) or shared secret (10), assigned to an ETSY_… name", &["etsy"], "key|token|secret", "[A-Za-z0-9]{24}|[A-Za-z0-9]{10}", END),
-        named("squarespace-api-key", "Squarespace API key (a UUID), assigned to a SQUARESPACE_… name", &["squarespace"], "key|token|secret", UUID, END),
-        named("lob-api-key", "Lob secret API key (live_/test_ and 35 hex digits), assigned to a LOB_…KEY name (not the live_pub_ key)", &["lob_"], "key|token|secret", "(?:live|test)_[a-f0-9]{35}", END),
-        named("kraken-api-secret", "Kraken API private key (base64, 80–90 characters), assigned to a KRAKEN_… name", &["kraken"], "secret|key|token", "[A-Za-z0-9/=_+-]{80,90}", END_B64),
-        named("kucoin-api-secret", "KuCoin API secret (a UUID) or key (24 hex digits), assigned to a KUCOIN_… name", &["kucoin"], "secret|key|token", &format!("{UUID}|[a-f0-9]{{24}}"), END),
-        named("bittrex-api-secret", "Bittrex API key or secret (32 characters), assigned to a BITTREX_… name", &["bittrex"], "secret|key", "[A-Za-z0-9]{32}", END),
+        vendor_named("docusign-secret", "DocuSign integration secret key (a UUID), assigned to a DOCUSIGN_…SECRET name", &["docusign"], "secret|password", UUID, END),
+        vendor_named("intercom-api-key", "Intercom access token of any shape (60 characters), assigned to an INTERCOM_…TOKEN/KEY name", &["intercom"], "token|key|secret", "[A-Za-z0-9=_-]{60}", END),
+        vendor_named("gitter-token", "Gitter access token (40 characters), assigned to a GITTER_…TOKEN name", &["gitter"], "token|key|secret", "[A-Za-z0-9_-]{40}", END),
+        vendor_named("freshbooks-access-token", "FreshBooks access token (64 characters), assigned to a FRESHBOOKS_… name", &["freshbooks"], "token|secret", "[A-Za-z0-9]{64}", END),
+        vendor_named("trello-api-key", "Trello API key (32) or legacy token (64 hex digits), assigned to a TRELLO_… name", &["trello"], "key|token|secret", "[a-f0-9]{64}|[A-Za-z0-9]{32}", END),
+        vendor_named("etsy-api-key", "Etsy API keystring (24) or shared secret (10), assigned to an ETSY_… name", &["etsy"], "key|token|secret", "[A-Za-z0-9]{24}|[A-Za-z0-9]{10}", END),
+        vendor_named("squarespace-api-key", "Squarespace API key (a UUID), assigned to a SQUARESPACE_… name", &["squarespace"], "key|token|secret", UUID, END),
+        vendor_named("lob-api-key", "Lob secret API key (live_/test_ and 35 hex digits), assigned to a LOB_…KEY name (not the live_pub_ key)", &["lob_"], "key|token|secret", "(?:live|test)_[a-f0-9]{35}", END),
+        vendor_named("kraken-api-secret", "Kraken API private key (base64, 80–90 characters), assigned to a KRAKEN_… name", &["kraken"], "secret|key|token", "[A-Za-z0-9/=_+-]{80,90}", END_B64),
+        vendor_named("kucoin-api-secret", "KuCoin API secret (a UUID) or key (24 hex digits), assigned to a KUCOIN_… name", &["kucoin"], "secret|key|token", &format!("{UUID}|[a-f0-9]{{24}}"), END),
+        vendor_named("bittrex-api-secret", "Bittrex API key or secret (32 characters), assigned to a BITTREX_… name", &["bittrex"], "secret|key", "[A-Za-z0-9]{32}", END),
         DetectorSpec::prefixed(
             "zapier-webhook-url",
             "Zapier catch-hook URL (hooks.zapier.com/hooks/catch/…/…)",
@@ -443,6 +443,40 @@ pub(super) mod cases {
         let safe = |seed: &str, len: usize| f(seed, URL_SAFE, len);
         let lower = |seed: &str, len: usize| f(seed, LOWER_ALNUM, len);
         vec![
+            p("slack-bot-token", "SLACK_BOT_TOKEN={}", format!("xoxb-{}-{}-{}", f("xoxb1", DIGITS, 12), f("xoxb2", DIGITS, 13), f("xoxb3", ALNUM, 24))),
+            p("slack-user-token", "token: {}", format!("xoxp-{}-{}-{}-{}", f("xoxp1", DIGITS, 12), f("xoxp2", DIGITS, 12), f("xoxp3", DIGITS, 13), f("xoxp4", HEX, 32))),
+            p("slack-token", "SLACK_TOKEN={}", format!("xoxa-2-{}-{}-{}", f("xoxa1", DIGITS, 12), f("xoxa2", DIGITS, 13), f("xoxa3", ALNUM, 32))),
+            p("slack-token", "refresh: {}", format!("xoxr-{}-{}", f("xoxr1", DIGITS, 12), f("xoxr2", ALNUM, 40))),
+            p("slack-token", "config token {}", format!("xoxe.xoxp-1-{}", f("xoxe1", ALNUM, 150))),
+            p("slack-token", "config refresh {}", format!("xoxe-1-{}", f("xoxe2", ALNUM, 140))),
+            p("slack-webhook-url", "SLACK_WEBHOOK_URL=https://{}", format!("hooks.slack.com/services/T{}/B{}/{}", f("slk-t", UPPER, 10), f("slk-b", UPPER, 10), f("slk-s", ALNUM, 24))),
+            p("discord-webhook-url", r#"{"webhook": "https://{}"}"#, format!("discord.com/api/webhooks/{}/{}", f("dw1", DIGITS, 19), f("dw2", URL_SAFE, 68))),
+            p("discord-webhook-url", "https://{}", format!("discordapp.com/api/webhooks/{}/{}", f("dwa1", DIGITS, 18), f("dwa2", URL_SAFE, 68))),
+            p("discord-bot-token", "DISCORD_TOKEN={}", format!("MT{}.{}.{}", f("dbt1", ALNUM, 24), f("dbt2", URL_SAFE, 6), f("dbt3", URL_SAFE, 38))),
+            p("telegram-bot-token", "TELEGRAM_BOT_TOKEN={}", format!("{}:AA{}", f("tg1", DIGITS, 10), f("tg2", URL_SAFE, 33))),
+            p("telegram-bot-token", "curl https://api.telegram.org/bot{}/getMe", format!("{}:AA{}", f("tg3", DIGITS, 9), f("tg4", URL_SAFE, 33))),
+            p("stripe-api-key", "STRIPE_SECRET_KEY={}", format!("sk_live_{}", f("sk-live", ALNUM, 99))),
+            p("stripe-api-key", "Stripe.api_key = \"{}\"", format!("sk_test_{}", f("sk-test", ALNUM, 24))),
+            p("stripe-api-key", "restricted: {}", format!("rk_live_{}", f("rk-live", ALNUM, 99))),
+            p("stripe-api-key", "restricted test: {}", format!("rk_test_{}", f("rk-test", ALNUM, 24))),
+            p("stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET={}", format!("whsec_{}", f("whsec", ALNUM, 32))),
+            p("twilio-api-key", "TWILIO_API_KEY={}", format!("SK{}", f("twsk", HEX, 32))),
+            p("twilio-auth-token", "TWILIO_AUTH_TOKEN={}", f("twauth", HEX, 32)),
+            p("sendgrid-api-key", "SENDGRID_API_KEY={}", format!("SG.{}.{}", f("sg1", URL_SAFE, 22), f("sg2", URL_SAFE, 43))),
+            p("mailgun-api-key", "MAILGUN_API_KEY={}", format!("key-{}", f("mailgun", HEX, 32))),
+            p("mailchimp-api-key", r#"{"mailchimp_api_key": "{}"}"#, format!("{}-us21", f("mailchimp", HEX, 32))),
+            p("shopify-token", "X-Shopify-Access-Token: {}", format!("shpat_{}", f("shpat", HEX, 32))),
+            p("shopify-token", "SHOPIFY_TOKEN={}", format!("shpca_{}", f("shpca", HEX, 32))),
+            p("shopify-token", "SHOPIFY_PRIVATE_APP={}", format!("shppa_{}", f("shppa", HEX, 32))),
+            p("shopify-token", "SHOPIFY_SHARED={}", format!("shpss_{}", f("shpss", HEX, 32))),
+            p("linear-api-key", "LINEAR_API_KEY={}", format!("lin_api_{}", f("linear", ALNUM, 40))),
+            p("notion-token", "NOTION_TOKEN={}", format!("secret_{}", f("notion", ALNUM, 43))),
+            p("notion-token", "notion: {}", format!("ntn_{}{}", f("ntn1", DIGITS, 11), f("ntn2", ALNUM, 35))),
+            p("square-access-token", "SQUARE_ACCESS_TOKEN={}", format!("EAAA{}", f("eaaa", URL_SAFE, 60))),
+            p("square-access-token", "square: {}", format!("sq0atp-{}", f("sq0atp", URL_SAFE, 22))),
+            p("shippo-api-token", "SHIPPO_API_KEY={}", format!("shippo_live_{}", f("shippo", HEX, 40))),
+            p("okta-api-token", "OKTA_API_TOKEN={}", format!("00{}", f("okta", URL_SAFE, 40))),
+            p("okta-api-token", "Authorization: SSWS {}", format!("00{}", f("ssws", URL_SAFE, 40))),
             // Chat and messaging.
             p("slack-token", "legacy {}", format!("xoxs-{}-{}-{}-{}", f("xoxs1", DIGITS, 12), f("xoxs2", DIGITS, 12), f("xoxs3", DIGITS, 13), hex("xoxs4", 64))),
             p("slack-token", "SLACK_LEGACY_TOKEN={}", format!("xoxo-{}-{}-{}-{}", f("xoxo1", DIGITS, 11), f("xoxo2", DIGITS, 12), f("xoxo3", DIGITS, 12), hex("xoxo4", 32))),
@@ -590,6 +624,47 @@ pub(super) mod cases {
         let alnum = |seed: &str, len: usize| f(seed, ALNUM, len);
         let safe = |seed: &str, len: usize| f(seed, URL_SAFE, len);
         vec![
+            n("slack-bot-token", "xoxb-123-456-abc"),
+            n(
+                "slack-user-token",
+                format!(
+                    "xoxp-{}-{}-{}-{}",
+                    f("xp1", DIGITS, 12),
+                    f("xp2", DIGITS, 12),
+                    f("xp3", DIGITS, 13),
+                    f("xp4", HEX, 27)
+                ),
+            ),
+            n("slack-token", "xoxe-1-short xoxa-token"),
+            n("slack-webhook-url", "https://hooks.slack.com/services/T000/B000/XXXX"),
+            n("discord-webhook-url", "https://discord.com/api/webhooks/123/abc"),
+            n("discord-bot-token", format!("MT{}.{} and MTime.now()", f("dbt-n1", ALNUM, 24), f("dbt-n2", URL_SAFE, 6))),
+            n(
+                "telegram-bot-token",
+                format!(
+                    "{}:AA{} {}:AA{}",
+                    f("tg-n1", DIGITS, 12),
+                    f("tg-n2", URL_SAFE, 33),
+                    f("tg-n3", DIGITS, 10),
+                    f("tg-n4", URL_SAFE, 20)
+                ),
+            ),
+            n("stripe-api-key", format!("pk_live_{} sk_live_short", f("pk", ALNUM, 24))),
+            n("stripe-webhook-secret", "whsec_short"),
+            n("twilio-api-key", format!("SK{} ASK{}", f("sk31", HEX, 31), f("ask", HEX, 32))),
+            n("twilio-auth-token", format!("TWILIO_ACCOUNT_SID=AC{}", f("twsid", HEX, 32))),
+            n("sendgrid-api-key", "SG.short.short"),
+            n("mailgun-api-key", format!("key-{}", f("mg31", HEX, 31))),
+            n("mailchimp-api-key", format!("MAILCHIMP_API_KEY={}-us21", f("mc31", HEX, 31))),
+            n("shopify-token", format!("shpat_{}", f("shpat31", HEX, 31))),
+            n("linear-api-key", format!("lin_api_{}", f("lin39", ALNUM, 39))),
+            n("notion-token", format!("secret_{} client_secret_{}", f("notion20", ALNUM, 20), f("notion-cs", ALNUM, 43))),
+            n("square-access-token", "sq0atp-short"),
+            n("shippo-api-token", format!("shippo_live_{}", f("shippo39", HEX, 39))),
+            n(
+                "okta-api-token",
+                format!("OKTA_ORG_URL=https://acme.okta.com OKTA_API_TOKEN=01{}", f("okta01", URL_SAFE, 40)),
+            ),
             n("slack-token", format!("xoxs-{}-{}", f("xoxs-n", DIGITS, 12), hex("xoxs-n2", 32))),
             n("slack-webhook-url", "see https://hooks.slack.com/workflows/ for the docs"),
             n("slack-app-token", format!("xapp-1-A{}-{}-short", f("xapp-n", UPPER, 10), f("xapp-n2", DIGITS, 13))),

@@ -12,7 +12,7 @@
 //! (`{100,}`) bounded by the detector's `max_len`: a counted repetition such as `{100,3000}`
 //! compiles to thousands of automaton states in every worker.
 
-use super::{assigned, assigned_or_prefixed, detector, infix, named, vendor, ASSIGN, END, END_B64, NAME_GAP, UUID};
+use super::{assigned, detector, infix, named, vendor, ASSIGN, END, END_B64, NAME_GAP, UUID};
 use crate::core::dlp::detector::{Category, CharClass, DetectorSpec};
 
 /// The detectors of this family.
@@ -32,17 +32,17 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
             &["AKIA", "ASIA", "ABIA", "ACCA"],
             r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?-u:\b)",
         ),
-        DetectorSpec::prefixed(
+        named(
             "aws-secret-access-key",
             "AWS secret access key (40 base64 characters) assigned to aws_secret_access_key, SecretAccessKey, aws_secret_key or --aws-secret-access-key",
             &["secret_access_key", "secretaccesskey", "secret-access-key", "aws_secret_key", "awssecretkey"],
-            &assigned("secret[_-]?access[_-]?key|aws_?secret_?key", "[A-Za-z0-9/+]{40}", END_B64),
+            assigned("secret[_-]?access[_-]?key|aws_?secret_?key", "[A-Za-z0-9/+]{40}", END_B64),
         ),
-        DetectorSpec::prefixed(
+        named(
             "aws-session-token",
             "AWS STS session token (base64 starting IQoJb3JpZ2luX2Vj, FwoGZXIvYXdz or FQoGZXIvYXdz), or any 100+ base64 characters assigned to aws_session_token or SessionToken",
             &["IQoJb3JpZ2luX2Vj", "FwoGZXIvYXdz", "FQoGZXIvYXdz", "session_token", "sessiontoken"],
-            &assigned_or_prefixed("session_?token", "[A-Za-z0-9/+]{100,}={0,2}", END_B64),
+            assigned("session_?token", "[A-Za-z0-9/+]{100,}={0,2}", END_B64).or_bare(),
         )
         .max_len(4096),
         vendor(
@@ -94,15 +94,11 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
         )
         .max_len(200)
         .reveal_trigger(),
-        DetectorSpec::prefixed(
+        named(
             "azure-storage-account-key",
             "Azure storage or Cosmos DB account key (86 base64 characters + ==) after AccountKey= or assigned to an AZURE_STORAGE_…KEY or COSMOS_…KEY name",
             &["AccountKey", "azure_storage", "cosmos"],
-            &assigned(
-                &format!("accountkey|azure_storage{NAME_GAP}key|cosmos{NAME_GAP}key"),
-                "[A-Za-z0-9+/]{86}==",
-                END_B64,
-            ),
+            assigned(&format!("accountkey|azure_storage{NAME_GAP}key|cosmos{NAME_GAP}key"), "[A-Za-z0-9+/]{86}==", END_B64),
         ),
         DetectorSpec::prefixed(
             "azure-shared-access-key",
@@ -145,17 +141,13 @@ fn aws_gcp_azure() -> Vec<DetectorSpec> {
             "azure-container-registry-password",
             "Azure Container Registry password, identifiable format (42 base64 characters + +ACR + 6 alphanumerics), assigned to a …PASSWORD name or after docker login -p",
             &["password", "passwd", "-p "],
-            "passw(?:or)?d|-p",
-            r"[A-Za-z0-9+/]{42}\+ACR[A-Za-z0-9]{6}",
-            END,
+            assigned("passw(?:or)?d|-p", r"[A-Za-z0-9+/]{42}\+ACR[A-Za-z0-9]{6}", END),
         ),
         named(
             "azure-subscription-key",
             "Azure AI services, Azure OpenAI or API Management subscription key (32 hex digits) assigned to an AZURE_…KEY name or Ocp-Apim-Subscription-Key",
             &["azure", "ocp-apim-subscription-key"],
-            "azure[a-z0-9_.(-]{0,40}(?:key|secret)|ocp-apim-subscription-key",
-            "[0-9a-fA-F]{32}",
-            END,
+            assigned("azure[a-z0-9_.(-]{0,40}(?:key|secret)|ocp-apim-subscription-key", "[0-9a-fA-F]{32}", END),
         ),
     ]
 }
@@ -168,75 +160,57 @@ fn other_clouds() -> Vec<DetectorSpec> {
             "alibaba-access-key-secret",
             "Alibaba Cloud AccessKey secret (30 alphanumerics) assigned to an ALIBABA_CLOUD_…SECRET, ALICLOUD_SECRET_KEY or access_key_secret name",
             &["alibaba", "alicloud", "aliyun", "access_key_secret", "accesskeysecret"],
-            &format!("(?:alibaba|alicloud|aliyun){NAME_GAP}secret(?:_?key)?|access_?key_?secret"),
-            "[A-Za-z0-9]{30}",
-            END,
+            assigned(&format!("(?:alibaba|alicloud|aliyun){NAME_GAP}secret(?:_?key)?|access_?key_?secret"), "[A-Za-z0-9]{30}", END),
         ),
         vendor("tencent-cloud-secret-id", "Tencent Cloud SecretId (AKID + 32 alphanumerics)", &["AKID"], "AKID[A-Za-z0-9]{32}", END),
         named(
             "tencent-cloud-secret-key",
             "Tencent Cloud SecretKey (32 alphanumerics) assigned to a TENCENTCLOUD_…SECRET_KEY or QCLOUD_…SECRET name",
             &["tencent", "qcloud"],
-            &format!("(?:tencent|qcloud){NAME_GAP}secret(?:_?key)?"),
-            "[A-Za-z0-9]{32}",
-            END,
+            assigned(&format!("(?:tencent|qcloud){NAME_GAP}secret(?:_?key)?"), "[A-Za-z0-9]{32}", END),
         ),
         named(
             "huawei-cloud-secret-key",
             "Huawei Cloud secret access key (40 alphanumerics) assigned to a HUAWEICLOUD_SDK_SK or HUAWEI_…SECRET_KEY name",
             &["huawei"],
-            &format!("huawei{NAME_GAP}(?:sk|secret(?:_?(?:access_?)?key)?)"),
-            "[A-Za-z0-9]{40}",
-            END,
+            assigned(&format!("huawei{NAME_GAP}(?:sk|secret(?:_?(?:access_?)?key)?)"), "[A-Za-z0-9]{40}", END),
         ),
         named(
             "ibm-cloud-api-key",
             "IBM Cloud API key (44 URL-safe characters) assigned to IBMCLOUD_API_KEY, IBM_CLOUD_API_KEY or IC_API_KEY",
             &["ibm", "ic_api_key"],
-            "ibm[a-z0-9_.-]{0,16}api_?key|ic_api_key",
-            "[A-Za-z0-9_-]{44}",
-            END,
+            assigned("ibm[a-z0-9_.-]{0,16}api_?key|ic_api_key", "[A-Za-z0-9_-]{44}", END),
         ),
         named(
             "linode-token",
             "Linode / Akamai Cloud personal access token (64 hex digits) assigned to a LINODE_…TOKEN name",
             &["linode"],
-            &format!("linode{NAME_GAP}(?:token|key|pat)"),
-            "[0-9a-f]{64}",
-            END,
+            assigned(&format!("linode{NAME_GAP}(?:token|key|pat)"), "[0-9a-f]{64}", END),
         ),
         named(
             "vultr-api-key",
             "Vultr API key (36 upper-case alphanumerics) assigned to a VULTR_…KEY name",
             &["vultr"],
-            &format!("vultr{NAME_GAP}(?:key|token)"),
-            "[A-Z0-9]{36}",
-            END,
+            assigned(&format!("vultr{NAME_GAP}(?:key|token)"), "[A-Z0-9]{36}", END),
         ),
         named(
             "hetzner-cloud-token",
             "Hetzner Cloud API token (64 alphanumerics) assigned to HCLOUD_TOKEN or a HETZNER_…TOKEN name",
             &["hcloud", "hetzner"],
-            &format!("(?:hcloud|hetzner){NAME_GAP}(?:token|key)"),
-            "[A-Za-z0-9]{64}",
-            END,
+            assigned(&format!("(?:hcloud|hetzner){NAME_GAP}(?:token|key)"), "[A-Za-z0-9]{64}", END),
         ),
         vendor("scaleway-access-key", "Scaleway access key (SCW + 17 upper-case alphanumerics)", &["SCW"], "SCW[A-Z0-9]{17}", END),
         named(
             "scaleway-secret-key",
             "Scaleway secret key (a UUID) assigned to SCW_SECRET_KEY or a SCALEWAY_…SECRET name",
             &["scw_secret", "scaleway"],
-            &format!("scw_secret_?key|scaleway{NAME_GAP}secret(?:_?key)?"),
-            UUID,
-            END,
+            assigned(&format!("scw_secret_?key|scaleway{NAME_GAP}secret(?:_?key)?"), UUID, END),
         ),
         named(
             "ovh-api-secret",
             "OVHcloud application secret or consumer key (32 alphanumerics) assigned to an OVH_…SECRET or OVH_CONSUMER_KEY name",
             &["ovh"],
-            &format!("ovh{NAME_GAP}(?:secret|consumer_?key)"),
-            "[A-Za-z0-9]{32}",
-            END,
+            assigned(&format!("ovh{NAME_GAP}(?:secret|consumer_?key)"), "[A-Za-z0-9]{32}", END),
         ),
         vendor(
             "yandex-cloud-api-key",
@@ -257,25 +231,19 @@ fn other_clouds() -> Vec<DetectorSpec> {
             "yandex-cloud-static-key",
             "Yandex Cloud static access key secret (YC + 38 URL-safe characters) assigned to a YANDEX_…SECRET/KEY name",
             &["yandex"],
-            &format!("yandex{NAME_GAP}(?:secret|key)"),
-            "YC[A-Za-z0-9_-]{38}",
-            END,
+            assigned(&format!("yandex{NAME_GAP}(?:secret|key)"), "YC[A-Za-z0-9_-]{38}", END),
         ),
         named(
             "cloudflare-api-token",
             "Cloudflare API token (40 URL-safe characters) assigned to a CLOUDFLARE_…TOKEN name, CF_API_TOKEN or CF_DNS_API_TOKEN",
             &["cloudflare", "cf_api_token", "cf_dns_api_token"],
-            &format!("cloudflare{NAME_GAP}token|cf_(?:dns_)?api_token"),
-            "[A-Za-z0-9_-]{40}",
-            END,
+            assigned(&format!("cloudflare{NAME_GAP}token|cf_(?:dns_)?api_token"), "[A-Za-z0-9_-]{40}", END),
         ),
         named(
             "cloudflare-global-api-key",
             "Cloudflare global API key (37 hex digits) assigned to a CLOUDFLARE_…KEY name, CF_API_KEY or X-Auth-Key",
             &["cloudflare", "cf_api_key", "x-auth-key"],
-            &format!("cloudflare{NAME_GAP}key|cf_api_key|x-auth-key"),
-            "[0-9a-f]{37}",
-            END,
+            assigned(&format!("cloudflare{NAME_GAP}key|cf_api_key|x-auth-key"), "[0-9a-f]{37}", END),
         ),
         vendor(
             "cloudflare-origin-ca-key",
@@ -288,9 +256,7 @@ fn other_clouds() -> Vec<DetectorSpec> {
             "fastly-api-token",
             "Fastly API token (32 URL-safe characters) assigned to a FASTLY_…TOKEN/KEY name or Fastly-Key",
             &["fastly"],
-            &format!("fastly{NAME_GAP}(?:token|key)"),
-            "[A-Za-z0-9_-]{32}",
-            END,
+            assigned(&format!("fastly{NAME_GAP}(?:token|key)"), "[A-Za-z0-9_-]{32}", END),
         ),
         vendor(
             "akamai-edgegrid-token",
@@ -303,9 +269,7 @@ fn other_clouds() -> Vec<DetectorSpec> {
             "backblaze-b2-application-key",
             "Backblaze B2 application key (K + 3 digits + 27 base64 characters) assigned to B2_APPLICATION_KEY or a BACKBLAZE_…KEY name",
             &["b2_app", "backblaze"],
-            &format!("b2_app(?:lication)?_key|backblaze{NAME_GAP}key"),
-            "K[0-9]{3}[A-Za-z0-9+/]{27}",
-            END_B64,
+            assigned(&format!("b2_app(?:lication)?_key|backblaze{NAME_GAP}key"), "K[0-9]{3}[A-Za-z0-9+/]{27}", END_B64),
         ),
         vendor(
             "openshift-user-token",
@@ -321,11 +285,11 @@ fn other_clouds() -> Vec<DetectorSpec> {
 /// a service.
 fn platforms_and_databases() -> Vec<DetectorSpec> {
     vec![
-        DetectorSpec::prefixed(
+        named(
             "vault-token",
             "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr. + 24–512 URL-safe characters), or a legacy s. + 24 token assigned to VAULT_TOKEN or X-Vault-Token",
             &["hvs.", "hvb.", "hvr.", "vault_token", "x-vault-token"],
-            &assigned_or_prefixed("vault_token|x-vault-token", r"hv[sbr]\.[A-Za-z0-9_-]{24,}|s\.[A-Za-z0-9]{24}", END),
+            assigned("vault_token|x-vault-token", r"hv[sbr]\.[A-Za-z0-9_-]{24,}|s\.[A-Za-z0-9]{24}", END).or_bare(),
         )
         .max_len(600),
         detector(
@@ -360,11 +324,11 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             END_B64,
         )
         .max_len(4096),
-        DetectorSpec::prefixed(
+        named(
             "heroku-api-key",
             "Heroku API key (HRKU- + 30–80 URL-safe characters, or a UUID assigned to a HEROKU_…KEY/TOKEN name)",
             &["HRKU-", "heroku"],
-            &assigned_or_prefixed("heroku[a-z0-9_-]{0,16}(?:key|token)", &format!("HRKU-[A-Za-z0-9_-]{{30,80}}|{UUID}"), END),
+            assigned("heroku[a-z0-9_-]{0,16}(?:key|token)", &format!("HRKU-[A-Za-z0-9_-]{{30,80}}|{UUID}"), END).or_bare(),
         ),
         vendor(
             "databricks-token",
@@ -377,27 +341,21 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "netlify-access-token",
             "Netlify personal access token (nfp_ + 36 alphanumerics, or 40–46 URL-safe characters) assigned to a NETLIFY_…TOKEN name",
             &["netlify"],
-            &format!("netlify{NAME_GAP}(?:token|key)"),
-            "nfp_[A-Za-z0-9]{36}|[A-Za-z0-9_-]{40,46}",
-            END,
+            assigned(&format!("netlify{NAME_GAP}(?:token|key)"), "nfp_[A-Za-z0-9]{36}|[A-Za-z0-9_-]{40,46}", END),
         ),
         vendor("netlify-token", "Netlify personal access token (nfp_ + 36 alphanumerics)", &["nfp_"], "nfp_[A-Za-z0-9]{36}", END),
         named(
             "vercel-token",
             "Vercel access token (24 alphanumerics, or vck_/vcp_ + 24–64) assigned to a VERCEL_…TOKEN name",
             &["vercel"],
-            &format!("vercel{NAME_GAP}(?:token|key)"),
-            "vc[kp]_[A-Za-z0-9]{24,64}|[A-Za-z0-9]{24}",
-            END,
+            assigned(&format!("vercel{NAME_GAP}(?:token|key)"), "vc[kp]_[A-Za-z0-9]{24,64}|[A-Za-z0-9]{24}", END),
         ),
         vendor("render-api-key", "Render API key (rnd_ + 32 alphanumerics)", &["rnd_"], "rnd_[A-Za-z0-9]{32}", END),
         named(
             "railway-token",
             "Railway account or project token (a UUID) assigned to RAILWAY_TOKEN or RAILWAY_API_TOKEN",
             &["railway"],
-            &format!("railway{NAME_GAP}(?:token|key)"),
-            UUID,
-            END,
+            assigned(&format!("railway{NAME_GAP}(?:token|key)"), UUID, END),
         ),
         vendor(
             "scalingo-api-token",
@@ -432,9 +390,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "mongodb-atlas-private-key",
             "MongoDB Atlas programmatic API private key (a UUID) assigned to MONGODB_ATLAS_PRIVATE_KEY, ATLAS_PRIVATE_KEY or MCLI_PRIVATE_API_KEY",
             &["mongodb_atlas", "atlas_private", "mcli_private"],
-            "(?:mongodb_atlas[a-z0-9_.-]{0,16}|atlas_|mcli_)private_(?:api_)?key",
-            UUID,
-            END,
+            assigned("(?:mongodb_atlas[a-z0-9_.-]{0,16}|atlas_|mcli_)private_(?:api_)?key", UUID, END),
         ),
         vendor(
             "clickhouse-cloud-api-secret",
@@ -454,41 +410,31 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "upstash-token",
             "Upstash Redis REST or QStash token (40–300 base64url characters) assigned to an UPSTASH_…TOKEN or QSTASH_TOKEN name",
             &["upstash", "qstash"],
-            "(?:upstash|qstash)[a-z0-9_.-]{0,32}token",
-            "[A-Za-z0-9_=-]{40,}",
-            END,
+            assigned("(?:upstash|qstash)[a-z0-9_.-]{0,32}token", "[A-Za-z0-9_=-]{40,}", END),
         ),
         named(
             "aiven-token",
             "Aiven API token (40–400 base64 characters) assigned to an AIVEN_…TOKEN name",
             &["aiven"],
-            &format!("aiven{NAME_GAP}(?:token|key)"),
-            "[A-Za-z0-9+/=]{40,}",
-            END_B64,
+            assigned(&format!("aiven{NAME_GAP}(?:token|key)"), "[A-Za-z0-9+/=]{40,}", END_B64),
         ),
         named(
             "confluent-api-secret",
             "Confluent Cloud API secret (64 base64 characters) assigned to a CONFLUENT_…SECRET name",
             &["confluent"],
-            "confluent[a-z0-9_.-]{0,32}secret",
-            "[A-Za-z0-9+/]{64}",
-            END_B64,
+            assigned("confluent[a-z0-9_.-]{0,32}secret", "[A-Za-z0-9+/]{64}", END_B64),
         ),
         named(
             "elastic-api-key",
             "Elasticsearch / Elastic Cloud API key (40–200 base64 characters) assigned to an ELASTIC_…API_KEY name",
             &["elastic"],
-            "elastic(?:search)?[a-z0-9_.-]{0,16}api_?key",
-            "[A-Za-z0-9+/=_-]{40,}",
-            END_B64,
+            assigned("elastic(?:search)?[a-z0-9_.-]{0,16}api_?key", "[A-Za-z0-9+/=_-]{40,}", END_B64),
         ),
         named(
             "infisical-token",
             "Infisical service token (st.….….…) or machine-identity client secret (64 hex digits) assigned to an INFISICAL_…TOKEN/SECRET name",
             &["infisical"],
-            &format!("infisical{NAME_GAP}(?:token|secret)"),
-            r"st\.[A-Za-z0-9]{16,40}\.[A-Za-z0-9]{16,40}\.[A-Za-z0-9]{16,40}|[0-9a-f]{64}",
-            END,
+            assigned(&format!("infisical{NAME_GAP}(?:token|secret)"), r"st\.[A-Za-z0-9]{16,40}\.[A-Za-z0-9]{16,40}\.[A-Za-z0-9]{16,40}|[0-9a-f]{64}", END),
         ),
         vendor(
             "onepassword-service-account-token",
@@ -516,9 +462,7 @@ fn platforms_and_databases() -> Vec<DetectorSpec> {
             "ngrok-authtoken",
             "ngrok authtoken or API key (a digit + 24–27 alphanumerics + _ + 20–22 alphanumerics) assigned to an NGROK_…TOKEN/KEY name or authtoken",
             &["ngrok", "authtoken"],
-            &format!("ngrok{NAME_GAP}(?:token|key)|authtoken"),
-            "[1-3][A-Za-z0-9]{24,27}_[A-Za-z0-9]{20,22}",
-            END,
+            assigned(&format!("ngrok{NAME_GAP}(?:token|key)|authtoken"), "[1-3][A-Za-z0-9]{24,27}_[A-Za-z0-9]{20,22}", END),
         ),
     ]
 }
@@ -533,6 +477,7 @@ pub(super) mod cases {
 
     /// True positives with their exact span.
     pub fn positives() -> Vec<Case> {
+        let az_tail = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-";
         let acr = |seed: &str| format!("{}+ACR{}", f(seed, B64, 42), f(&format!("{seed}-tail"), ALNUM, 6));
         let ai_services = |seed: &str| {
             format!(
@@ -543,6 +488,41 @@ pub(super) mod cases {
             )
         };
         vec![
+            p("aws-access-key", "aws_access_key_id = {}", format!("AKIA{}", f("akia", UPPER, 16))),
+            p("aws-access-key", r#"{"AccessKeyId": "{}", "Expiration": "2031-01-01T00:00:00Z"}"#, format!("ASIA{}", f("asia", UPPER, 16))),
+            p("aws-secret-access-key", "[default]\naws_secret_access_key = {}\nregion = eu-west-1", f("aws-secret", B64, 40)),
+            p("aws-secret-access-key", r#"  "SecretAccessKey": "{}","#, f("aws-secret-json", B64, 40)),
+            p("aws-session-token", "aws_session_token = {}", format!("IQoJb3JpZ2luX2Vj{}", f("sts1", B64, 320))),
+            p("aws-session-token", "AWS_SESSION_TOKEN={}", format!("FwoGZXIvYXdz{}", f("sts2", B64, 200))),
+            p("gcp-api-key", r#"const firebaseConfig = { apiKey: "{}", authDomain: "acme.firebaseapp.com" };"#, format!("AIza{}", f("aiza", URL_SAFE, 35))),
+            p("gcp-oauth-client-secret", r#"{"installed": {"client_id": "88-x.apps.googleusercontent.com", "client_secret": "{}"}}"#, format!("GOCSPX-{}", f("gocspx", URL_SAFE, 28))),
+            p("gcp-oauth-access-token", "Authorization: Bearer {}", format!("ya29.{}", f("ya29", URL_SAFE, 150))),
+            p("azure-storage-account-key", "DefaultEndpointsProtocol=https;AccountName=acmedata;AccountKey={};EndpointSuffix=core.windows.net", format!("{}==", f("azure-storage", B64, 86))),
+            p("azure-shared-access-key", "Endpoint=sb://acme-bus.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={}", format!("{}=", f("azure-sb", B64, 43))),
+            p("azure-sas-signature", "https://acmedata.blob.core.windows.net/backups/db.bak?sv=2022-11-02&ss=b&srt=o&sp=r&se=2030-01-01T00:00:00Z&spr=https&sig={}", format!("{}%2B{}%2F{}%3D", f("sas1", ALNUM, 20), f("sas2", ALNUM, 20), f("sas3", ALNUM, 1))),
+            p("azure-sas-signature", r#""sasToken": "sp=r&st=2030-01-01&sv=2022-11-02&sr=c&sig={}""#, format!("{}=", f("sas-plain", B64, 43))),
+            p("azure-ad-client-secret", &format!("AZURE_CLIENT_SECRET={}7Q~{{}}", f("entra", ALNUM, 3)), f("entra-tail", az_tail, 34)),
+            p("vault-token", "export VAULT_TOKEN={}", format!("hvs.{}", f("hvs", URL_SAFE, 90))),
+            p("vault-token", "batch token {}", format!("hvb.{}", f("hvb", URL_SAFE, 130))),
+            p("vault-token", "recovery token {}", format!("hvr.{}", f("hvr", URL_SAFE, 24))),
+            p(
+                "terraform-cloud-token",
+                &format!(r#"{{"credentials": {{"app.terraform.io": {{"token": "{}.atlasv1.{{}}"}}}}}}"#, f("tfc1", ALNUM, 14)),
+                f("tfc2", URL_SAFE, 67),
+            ),
+            p("digitalocean-token", "DIGITALOCEAN_TOKEN={}", format!("dop_v1_{}", f("dop", HEX, 64))),
+            p("digitalocean-token", "oauth {}", format!("doo_v1_{}", f("doo", HEX, 64))),
+            p("digitalocean-token", "refresh {}", format!("dor_v1_{}", f("dor", HEX, 64))),
+            p("doppler-token", "DOPPLER_TOKEN={}", format!("dp.pt.{}", f("dppt", ALNUM, 43))),
+            p("doppler-token", "service token {}", format!("dp.st.dev.{}", f("dpst", ALNUM, 40))),
+            p("doppler-token", "service account {}", format!("dp.sa.{}", f("dpsa", ALNUM, 43))),
+            p("doppler-token", "cli {}", format!("dp.ct.{}", f("dpct", ALNUM, 43))),
+            p("pulumi-token", "PULUMI_ACCESS_TOKEN={}", format!("pul-{}", f("pulumi", HEX, 40))),
+            p("flyio-token", "FLY_API_TOKEN=\"FlyV1 {}\"", format!("fm2_{}", f("fm2", B64, 200))),
+            p("flyio-token", "fly token {}", format!("fo1_{}", f("fo1", URL_SAFE, 43))),
+            p("heroku-api-key", "HEROKU_API_KEY={}", uuid("heroku")),
+            p("heroku-api-key", "token: {}", format!("HRKU-{}", f("hrku", URL_SAFE, 60))),
+            p("databricks-token", "DATABRICKS_TOKEN={}", format!("dapi{}", f("dapi", HEX, 32))),
             // AWS.
             p("aws-access-key", "AWS_ACCESS_KEY_ID={}", format!("ABIA{}", f("abia", UPPER, 16))),
             p("aws-access-key", "aws_access_key_id: {}", format!("ACCA{}", f("acca", UPPER, 16))),
@@ -720,6 +700,33 @@ pub(super) mod cases {
     /// Texts in which the named detector must find nothing.
     pub fn negatives() -> Vec<(&'static str, String)> {
         vec![
+            n("aws-access-key", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE"),
+            n(
+                "aws-access-key",
+                format!("aws_access_key_id = akia{}", f("akia-lower", "abcdefghijklmnopqrstuvwxyz0123456789", 16)),
+            ),
+            n("aws-access-key", format!("id AKIA{} and XAKIA{}", f("akia15", UPPER, 15), f("akia-x", UPPER, 16))),
+            n("aws-secret-access-key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            n("aws-secret-access-key", format!("aws_secret_access_key = {}", f("aws39", B64, 39))),
+            n("aws-session-token", format!("IQoJb3JpZ2luX2Vj{}", f("sts-short", B64, 40))),
+            n("gcp-api-key", format!("AIza{} AIza{}", f("aiza34", URL_SAFE, 34), f("aiza36", ALNUM, 36))),
+            n("gcp-oauth-client-secret", format!("GOCSPX-{}", f("gocspx20", URL_SAFE, 20))),
+            n("gcp-oauth-access-token", "ya29.short"),
+            n("azure-storage-account-key", format!("AccountKey={}==", f("azure40", B64, 40))),
+            n("azure-shared-access-key", "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=;"),
+            n("azure-sas-signature", format!("?sv=2022-11-02&sig={}", f("sas-short", ALNUM, 20))),
+            n(
+                "azure-ad-client-secret",
+                format!("{}7Q~{} and Q~ alone", f("entra-s", ALNUM, 3), f("entra-s2", ALNUM, 20)),
+            ),
+            n("vault-token", "hvs.short"),
+            n("terraform-cloud-token", format!("\"{}.atlasv1.{}\"", f("tfc13", ALNUM, 13), f("tfc-n", URL_SAFE, 67))),
+            n("digitalocean-token", format!("dop_v1_{}", f("dop63", HEX, 63))),
+            n("doppler-token", format!("dp.pt.{}", f("dppt30", ALNUM, 30))),
+            n("pulumi-token", format!("pul-{}", f("pul39", HEX, 39))),
+            n("flyio-token", "fo1_short"),
+            n("heroku-api-key", format!("HEROKU_APP_ID={}", uuid("heroku-app"))),
+            n("databricks-token", format!("rapidapi{} dapi{}", f("rapid", HEX, 32), f("dapi31", HEX, 31))),
             n("aws-bedrock-api-key", format!("ABSKQmVkcm9ja0FQSUtleS{}", f("absk-short", B64, 20))),
             n("amazon-mws-auth-token", "amzn.mws.not-a-uuid"),
             n("gcp-oauth-refresh-token", "x = n//0 + 1//0; y = 1//0short"),

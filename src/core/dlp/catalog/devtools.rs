@@ -394,7 +394,7 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
 #[cfg(test)]
 pub(super) mod cases {
     //! True positives and near misses of this family, checked by [`super::super::tests`].
-    use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, LETTERS, UPPER, URL_SAFE};
+    use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, HEX_UPPER, LETTERS, UPPER, URL_SAFE};
     use super::{
         AZURE_DEVOPS, BETTER_STACK, BUILDKITE_AGENT, CIRCLECI, DATADOG, DRONE, ELASTIC_APM, GITEA, HEX_PM, HONEYCOMB,
         LOGZIO, NEW_RELIC, OPSGENIE, PAGERDUTY, SPLUNK,
@@ -418,6 +418,88 @@ pub(super) mod cases {
         let typed = with_checksum("abcdefghijklmnopqrstuvwxyzABCD");
         let worded = with_checksum(&format!("example{}", f("ghp-ex", ALNUM, 23)));
         let mut all = vec![
+            p("github-pat", "export GITHUB_TOKEN={}", format!("ghp_{}", f("ghp", ALNUM, 36))),
+            p(
+                "github-fine-grained-pat",
+                r#"{"token": "{}"}"#,
+                format!("github_pat_{}_{}", f("ghfg1", ALNUM, 22), f("ghfg2", ALNUM, 59)),
+            ),
+            p(
+                "github-app-token",
+                "git clone https://x-access-token:{}@github.com/acme/infra.git",
+                format!("ghs_{}", f("ghs", ALNUM, 36)),
+            ),
+            p("github-app-token", "GH_TOKEN: {}", format!("ghu_{}", f("ghu", ALNUM, 36))),
+            p(
+                "github-oauth-token",
+                "github.com:\n    oauth_token: {}\n    user: octo",
+                format!("gho_{}", f("gho", ALNUM, 36)),
+            ),
+            p("github-oauth-token", "refresh_token={}", format!("ghr_{}", f("ghr", ALNUM, 76))),
+            p("gitlab-pat", "PRIVATE-TOKEN: {}", format!("glpat-{}", f("glpat", URL_SAFE, 20))),
+            p(
+                "gitlab-pipeline-trigger-token",
+                "curl -X POST -F token={} -F ref=main https://gitlab.acme.io/api/v4/projects/42/trigger/pipeline",
+                format!("glptt-{}", f("glptt", HEX, 40)),
+            ),
+            p(
+                "gitlab-deploy-token",
+                "docker login -u gitlab+deploy-token-7 -p {} registry.gitlab.com",
+                format!("gldt-{}", f("gldt", URL_SAFE, 20)),
+            ),
+            p("gitlab-runner-token", "[[runners]]\n  token = \"{}\"", format!("glrt-{}", f("glrt", URL_SAFE, 20))),
+            p(
+                "gitlab-runner-token",
+                "gitlab-runner register --registration-token {}",
+                format!("GR1348941{}", f("gr", URL_SAFE, 20)),
+            ),
+            p("bitbucket-app-password", "BITBUCKET_APP_PASSWORD={}", format!("ATBB{}", f("atbb", ALNUM, 32))),
+            p(
+                "atlassian-api-token",
+                "JIRA_API_TOKEN={}",
+                format!("ATATT3xFfGF0{}={}", f("atatt", URL_SAFE, 180), f("atatt-crc", HEX_UPPER, 8)),
+            ),
+            p(
+                "circleci-token",
+                "CIRCLECI_TOKEN={}",
+                format!("CCIPAT_{}_{}", f("ccipat", ALNUM, 22), f("ccipat2", HEX, 40)),
+            ),
+            p(
+                "circleci-token",
+                "Circle-Token: {}",
+                format!("CCIPRJ_{}_{}", f("cciprj", ALNUM, 22), f("cciprj2", HEX, 40)),
+            ),
+            p("npm-token", "//registry.npmjs.org/:_authToken={}", format!("npm_{}", f("npm", ALNUM, 36))),
+            p(
+                "pypi-token",
+                "[pypi]\nusername = __token__\npassword = {}",
+                format!("pypi-AgEIcHlwaS5vcmc{}", f("pypi", URL_SAFE, 150)),
+            ),
+            p(
+                "pypi-token",
+                "TWINE_PASSWORD={}",
+                format!("pypi-AgENdGVzdC5weXBpLm9yZw{}", f("testpypi", URL_SAFE, 120)),
+            ),
+            p(
+                "docker-hub-token",
+                "echo {} | docker login -u acme --password-stdin",
+                format!("dckr_pat_{}", f("dckr", URL_SAFE, 27)),
+            ),
+            p("postman-api-key", "POSTMAN_API_KEY={}", format!("PMAK-{}-{}", f("pmak1", HEX, 24), f("pmak2", HEX, 34))),
+            p("grafana-token", "GRAFANA_CLOUD_TOKEN={}", format!("glc_eyJ{}", f("glc", B64, 120))),
+            p(
+                "grafana-token",
+                "Authorization: Bearer {}",
+                format!("glsa_{}_{}", f("glsa1", ALNUM, 32), f("glsa2", HEX, 8)),
+            ),
+            p("newrelic-api-key", "NEW_RELIC_API_KEY={}", format!("NRAK-{}", f("nrak", UPPER, 27))),
+            p("sentry-token", "SENTRY_AUTH_TOKEN={}", format!("sntrys_eyJ{}", f("sntrys", B64, 150))),
+            p("sentry-token", "sentry user token {}", format!("sntryu_{}", f("sntryu", HEX, 64))),
+            p(
+                "dynatrace-api-token",
+                "DT_API_TOKEN={}",
+                format!("dt0c01.{}.{}", f("dt1", UPPER, 24), f("dt2", UPPER, 64)),
+            ),
             p("github-pat", "GITHUB_TOKEN={}", format!("ghp_{checked}")),
             p("github-pat", "token: {}", format!("ghp_{typed}")),
             p("github-pat", "gh auth login --with-token <<< {}", format!("ghp_{worded}")),
@@ -602,6 +684,35 @@ pub(super) mod cases {
         let checked = with_checksum(&f("ghp-crc-n", ALNUM, 30));
         let broken = format!("{}{}", &checked[..30], if checked.ends_with('A') { "BBBBBB" } else { "AAAAAA" });
         vec![
+            n("github-pat", "export GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            n(
+                "github-pat",
+                format!("GHP_{} ghp_{} ghp_{}", f("ghp-up", ALNUM, 36), f("ghp35", ALNUM, 35), f("ghp37", ALNUM, 37)),
+            ),
+            n("github-fine-grained-pat", format!("github_pat_{}_{}", f("ghfg-s", ALNUM, 22), f("ghfg-s2", ALNUM, 40))),
+            n("github-app-token", format!("ghs_{}", f("ghs30", ALNUM, 30))),
+            n("github-oauth-token", format!("gho_{}", f("gho20", ALNUM, 20))),
+            n("gitlab-pat", "PRIVATE-TOKEN: glpat-xxxxxxxxxxxxxxxxxxxx and glpat-short"),
+            n(
+                "gitlab-pipeline-trigger-token",
+                format!("glptt-{} glptt-{}", f("glptt39", HEX, 39), f("glptt-up", HEX_UPPER, 40)),
+            ),
+            n("gitlab-deploy-token", "gldt-short"),
+            n("gitlab-runner-token", format!("GR1348941{}", f("gr10", ALNUM, 10))),
+            n("bitbucket-app-password", format!("ATBB{}", f("atbb20", ALNUM, 20))),
+            n("atlassian-api-token", format!("ATATT3{}", f("atatt50", URL_SAFE, 50))),
+            n("circleci-token", format!("CCIPAT_{}_{}", f("cci-s", ALNUM, 22), f("cci-s2", HEX, 20))),
+            n("npm-token", format!("npm_{} npm_install_packages", f("npm35", ALNUM, 35))),
+            n(
+                "pypi-token",
+                format!("pypi-AgEIcHlwaS5vcmc{} pypi-{}", f("pypi10", URL_SAFE, 10), f("pypi-other", ALNUM, 80)),
+            ),
+            n("docker-hub-token", "dckr_pat_short"),
+            n("postman-api-key", format!("PMAK-{}-{}", f("pm1", HEX, 24), f("pm2", HEX, 20))),
+            n("grafana-token", format!("glsa_{}_{}", f("glsa-n1", ALNUM, 32), f("glsa-n2", HEX, 7))),
+            n("newrelic-api-key", format!("NRAK-{}", f("nrak26", UPPER, 26))),
+            n("sentry-token", format!("sntryu_{}", f("sntryu63", HEX, 63))),
+            n("dynatrace-api-token", format!("dt0c01.{}.{}", f("dt-n1", HEX, 24), f("dt-n2", HEX, 64))),
             // No valid checksum: typed characters and placeholder words are slots, not tokens.
             n("github-pat", format!("ghp_{typed}012345 ghp_{}Zq999999", "Zq81".repeat(7))),
             n("github-pat", format!("token: ghp_example{}", &broken[7..])),

@@ -6,7 +6,7 @@
 //! `key`, `credential`, `creds`, `auth`, `bearer`, `jwt`); the pattern reads the rest of the
 //! name, an operator (`=`, `:`, `:=`, `=>`, `==`, a type annotation, `>` of an XML element,
 //! `" value="` of an XML attribute, blanks before a quoted value: `setx NAME "v"`) and a value
-//! on the same line; a flag (`--token v`, `--client-secret v`) is triggered by its `--`. Then [`assignment`] judges the whole name (the
+//! on the same line; a flag (`--token v`, `--client-secret v`) is triggered by its `--`. Then [`assignment`](crate::core::dlp::validators::assignment) judges the whole name (the
 //! identifier run before the trigger too: `STRIPE_` of `STRIPE_KEY`) and the value together:
 //! - the name's last word must name a secret, and no word may say the value is something else
 //!   (`public_key`, `cache_key`, `sort_key`, `next_page_token`, `key_hash`, `token_url`);
@@ -24,7 +24,6 @@
 //! (`STRIPE_KEY`) is found; under a name that says nothing (`value`, `data`) it is not.
 
 use crate::core::dlp::detector::{DetectorSpec, Validator};
-use crate::core::dlp::validators::{entropy_bits_per_char, identifier_words};
 
 /// The words that end a secret's name; a match starts at one (case-insensitive).
 const TRIGGERS: [&str; 10] = ["pass", "pwd", "secret", "token", "key", "credential", "creds", "auth", "bearer", "jwt"];
@@ -83,209 +82,10 @@ pub(super) fn detectors() -> Vec<DetectorSpec> {
     ]
 }
 
-/// How strongly a name says its value is a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strength {
-    /// A password: people choose it, so words and digits are fine.
-    Password,
-    /// A secret, token, credential, API or private key: machine-made, so not words.
-    Strong,
-    /// A bare `key` or a vendor's `*_key`, `auth`, `bearer`, `jwt`: the value must look random.
-    Weak,
-}
-
-/// Words that say a name's value is not a secret, even when the name ends like one.
-const NOT_SECRET_WORDS: [&str; 62] = [
-    "public",
-    "publishable",
-    "pub",
-    "cache",
-    "sort",
-    "primary",
-    "foreign",
-    "partition",
-    "row",
-    "hash",
-    "hashed",
-    "sha",
-    "sha1",
-    "sha256",
-    "md5",
-    "digest",
-    "checksum",
-    "etag",
-    "integrity",
-    "commit",
-    "page",
-    "next",
-    "prev",
-    "continuation",
-    "cursor",
-    "cancellation",
-    "idempotency",
-    "dedup",
-    "i18n",
-    "translation",
-    "label",
-    "title",
-    "text",
-    "message",
-    "object",
-    "file",
-    "path",
-    "url",
-    "uri",
-    "endpoint",
-    "name",
-    "type",
-    "length",
-    "count",
-    "max",
-    "min",
-    "limit",
-    "size",
-    "header",
-    "field",
-    "prefix",
-    "suffix",
-    "pattern",
-    "format",
-    "column",
-    "index",
-    "lookup",
-    "map",
-    "version",
-    "ref",
-    "fingerprint",
-    "csrf",
-];
-/// Words before `key` that make it a secret's key (`SIGNING_KEY`, `api_key`, `masterKey`).
-const SECRET_KEY_QUALIFIERS: [&str; 26] = [
-    "api",
-    "secret",
-    "private",
-    "access",
-    "master",
-    "signing",
-    "sign",
-    "encryption",
-    "encrypt",
-    "crypt",
-    "crypto",
-    "cipher",
-    "aes",
-    "hmac",
-    "license",
-    "licence",
-    "client",
-    "app",
-    "auth",
-    "deploy",
-    "service",
-    "account",
-    "subscription",
-    "admin",
-    "consumer",
-    "webhook",
-];
-/// Single-word names that end in a secret word (`apikey`, `dbpassword`) whose last part is a
-/// secret: checked by suffix.
-const PASSWORD_WORDS: [&str; 4] = ["password", "passwd", "passphrase", "pwd"];
-
-/// Whether `value`, assigned after `context` (the name from the start of its identifier run, the
-/// operator and any quote), is a secret worth masking: see the module header.
-pub(crate) fn assignment(context: &str, value: &str) -> bool {
-    let name_len =
-        context.bytes().take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')).count();
-    let (name, separator) = context.split_at(name_len.min(context.len()));
-    let Some(strength) = name_strength(name) else { return false };
-    // After blanks (`--token v`, `SMTP_PASS is set to v`) a value is no password of words.
-    let blank_separated = !separator.contains(['=', ':', '>', ',']);
-    let strength = if blank_separated && strength == Strength::Password { Strength::Strong } else { strength };
-    value_fits(strength, value)
-}
-
-/// The strength of a secret's name, or `None` when it does not name a secret.
-fn name_strength(name: &str) -> Option<Strength> {
-    let mut words = identifier_words(name);
-    while words
-        .last()
-        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || matches!(w.as_str(), "value" | "str" | "string"))
-    {
-        words.pop();
-    }
-    if words.iter().any(|w| NOT_SECRET_WORDS.contains(&w.as_str())) {
-        return None;
-    }
-    let last = words.last()?.as_str();
-    let before = words.len().checked_sub(2).and_then(|i| words.get(i)).map(String::as_str);
-    if PASSWORD_WORDS.iter().any(|w| last.ends_with(w)) || last == "pass" {
-        return Some(Strength::Password);
-    }
-    if matches!(last, "secret" | "secrets" | "token" | "credential" | "credentials" | "creds")
-        || ["secret", "token"]
-            .iter()
-            .any(|w| last.ends_with(w) && SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}{w}")))
-    {
-        return Some(Strength::Strong);
-    }
-    if last == "key" {
-        return Some(match before {
-            Some(q) if SECRET_KEY_QUALIFIERS.contains(&q) || matches!(q, "secret" | "token") => Strength::Strong,
-            _ => Strength::Weak,
-        });
-    }
-    if SECRET_KEY_QUALIFIERS.iter().any(|q| last == format!("{q}key")) {
-        return Some(Strength::Strong);
-    }
-    matches!(last, "auth" | "bearer" | "jwt").then_some(Strength::Weak)
-}
-
-/// Whether `value` looks like a secret for a name of `strength`.
-fn value_fits(strength: Strength, value: &str) -> bool {
-    use crate::core::dlp::validators::{is_uuid, is_wordy, looks_like_code_or_location};
-    if looks_like_code_or_location(value) {
-        return false;
-    }
-    let digits_only = value.bytes().all(|b| b.is_ascii_digit());
-    let entropy = entropy_bits_per_char(value);
-    match strength {
-        Strength::Password => {
-            let identifier =
-                is_wordy(value) && (value.contains(['_', '.']) || value.bytes().all(|b| b.is_ascii_alphabetic()));
-            entropy >= 2.5 && !is_stock_password(value) && !identifier
-        }
-        Strength::Strong => entropy >= 2.5 && !digits_only && !is_wordy(value),
-        Strength::Weak => {
-            let classes = [
-                value.bytes().any(|b| b.is_ascii_lowercase()),
-                value.bytes().any(|b| b.is_ascii_uppercase()),
-                value.bytes().any(|b| b.is_ascii_digit()),
-                value.bytes().any(|b| !b.is_ascii_alphanumeric()),
-            ];
-            value.len() >= 16
-                && entropy >= 3.0
-                && classes.iter().filter(|&&c| c).count() >= 2
-                && !is_uuid(value)
-                && !is_wordy(value)
-        }
-    }
-}
-
-/// A documentation password: stock words and digits only (`Password123`, `admin2024!`,
-/// `test1234`, `secret-password`).
-fn is_stock_password(value: &str) -> bool {
-    const STOCK: [&str; 22] = [
-        "password", "pass", "passwd", "pwd", "secret", "admin", "root", "user", "test", "demo", "default", "example",
-        "changeme", "letmein", "qwerty", "welcome", "guest", "my", "foo", "bar", "hello", "world",
-    ];
-    identifier_words(value).iter().all(|w| w.bytes().all(|b| b.is_ascii_digit()) || STOCK.contains(&w.as_str()))
-}
-
 #[cfg(test)]
 pub(super) mod cases {
     //! True positives and near misses of this family, checked by [`super::super::tests`].
-    use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, UPPER};
+    use super::super::tests::{f, n, p, uuid, Case, ALNUM, B64, HEX, LETTERS, MIXED, UPPER};
 
     /// A random value of base-62 characters.
     fn random(seed: &str, len: usize) -> String {
@@ -294,7 +94,37 @@ pub(super) mod cases {
 
     /// True positives with their exact span.
     pub fn positives() -> Vec<Case> {
+        let generic_value = |seed: &str| format!("{}{}", f(seed, LETTERS, 1), f(seed, MIXED, 17));
+        let env_value = |seed: &str| format!("{}7{}", f(seed, LETTERS, 1), f(seed, ALNUM, 22));
         vec![
+            p("generic-secret", "password = \"{}\"", "hunter2hunter2".to_string()),
+            p("generic-secret", r#"{"passwd": "{}"}"#, generic_value("passwd")),
+            p("generic-secret", "passphrase: '{}'", generic_value("passphrase")),
+            p("generic-secret", "$pwd = '{}';", generic_value("pwd")),
+            p("generic-secret", "SECRET_KEY = \"{}\"", generic_value("django")),
+            p("generic-secret", r#"{"client_secret": "{}"}"#, generic_value("client-secret")),
+            p("generic-secret", "private_key = \"{}\"", f("privkey", HEX, 64)),
+            p("generic-secret", "--private-key=\"{}\"", f("privkey2", HEX, 64)),
+            p("generic-secret", "privateKey: '{}',", f("privkey3", HEX, 64)),
+            p("generic-secret", "api_key = \"{}\"", generic_value("api_key")),
+            p("generic-secret", r#"headers = {"x-api-key": "{}"}"#, generic_value("x-api-key")),
+            p("generic-secret", "apikey: \"{}\"", generic_value("apikey")),
+            p("generic-secret", "token := \"{}\"", generic_value("go-token")),
+            p("generic-secret", "    password: str = \"{}\"", generic_value("annotated")),
+            p("generic-secret", "const API_KEY: &str = \"{}\";", generic_value("rust-const")),
+            p("generic-secret", "config[\"api_key\"] = \"{}\"", generic_value("subscript")),
+            p("generic-env-secret", "DB_PASSWORD={}", "s3cr3t-V4lue!".to_string()),
+            p("generic-env-secret", "DB_PASS={}\nDB_HOST=db", env_value("db-pass")),
+            p("generic-env-secret", "MYSQL_PWD={}", env_value("mysql-pwd")),
+            p("generic-env-secret", "oauth:\n  client_secret: {}\n", env_value("yaml-secret")),
+            p("generic-env-secret", "PRIVATE_KEY={}", f("env-privkey", HEX, 64)),
+            p("generic-env-secret", "deploy --private-key={} --yes", f("flag-privkey", HEX, 64)),
+            p("generic-env-secret", "privateKey: {}", f("yaml-privkey", HEX, 64)),
+            p("generic-env-secret", "GET /v1/search?q=x&api_key={}&page=2", env_value("query-key")),
+            p("generic-env-secret", "X-Api-Key: {}", env_value("header-key")),
+            p("generic-env-secret", "APIKEY={}", env_value("apikey-env")),
+            p("generic-env-secret", "login --token={}", env_value("flag-token")),
+            p("generic-env-secret", "Server=db;Database=shop;User Id=sa;Password={};", env_value("ado")),
             // Every trigger word, quoted.
             p("generic-secret", "db_pass = \"{}\"", random("q-pass", 20)),
             p("generic-secret", "MYSQL_PWD: \"{}\"", random("q-pwd", 16)),
@@ -358,6 +188,30 @@ pub(super) mod cases {
     pub fn negatives() -> Vec<(&'static str, String)> {
         let sha256 = f("lock-sha", HEX, 64);
         vec![
+            n("generic-secret", "password = self.password\ntoken = getenv(\"TOKEN\")"),
+            n("generic-secret", "- Rename `ToEcPrivateKey` => `EncodeEcPrivateKey2`"),
+            n(
+                "generic-secret",
+                "password = \"${DB_PASSWORD}\" api_key = \"<your-api-key>\" secret = \"{{ vault_secret }}\"",
+            ),
+            n("generic-secret", "\"password\": \"abababab\", \"token\": \"short\""),
+            n("generic-secret", "api_key = \"sk-ant-bench-\" + secrets.token_hex(16); token = \"ghp_…\""),
+            n(
+                "generic-secret",
+                "<input type=\"password\" name=\"password\"> \"max_tokens\": \"12345678\" PWD=\"/home/dev/project\"",
+            ),
+            n("generic-env-secret", "PWD=/home/dev/project\nOLDPWD=/home/dev"),
+            n(
+                "generic-env-secret",
+                "password = self.password\napiKey: process.env.API_KEY,\napi_key = os.environ[\"API_KEY\"]",
+            ),
+            n("generic-env-secret", "token = getenv(\"TOKEN\")\npassword: ${DB_PASSWORD}\ntoken = tokens[0]"),
+            n("generic-env-secret", "\"max_tokens\": 12345678, \"input_tokens\": 98765432"),
+            n("generic-env-secret", "password: userPassword\nSECRET=abababab1\npassword=hunter2"),
+            n("generic-env-secret", "secretName: my-tls-secret-2\ntokenizer: bpe-50k"),
+            n("generic-env-secret", "colon2_token: node.colon2_token,\nAccessToken: WBEM_128BITS,"),
+            n("generic-env-secret", "pub const MsV1_0ChangePassword: MSV1_0_PROTOCOL_MESSAGE_TYPE = 5i32;"),
+            n("generic-env-secret", "$ export ANTHROPIC_API_KEY=sk-ant-…\nGITHUB_TOKEN=ghp_…"),
             // Code that reads a secret instead of holding one.
             n("generic-secret", "api_key = os.environ[\"API_KEY\"]\nsecret = config.get(\"secret\")"),
             n("generic-env-secret", "password = getpass.getpass()\nkey = keys[0]\nitems.sort(key=lambda i: i.at)"),

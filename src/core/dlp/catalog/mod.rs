@@ -26,7 +26,10 @@
 //! or a number-like run), write the pattern so that it begins exactly there (see
 //! [`super::detector`]), end it with a guard so that a longer token is not cut short (the
 //! `END`-style guards below, with a `secret` group around the value), give it a one-line
-//! description, and add at least one true positive and one near miss to its family's `cases`. Test values must be fabricated (the tests generate them from a seed). An `Infix`
+//! description, and add at least one true positive and one near miss to its family's `cases` (the
+//! one place a detector's cases live). A format that is only recognisable by the name it is
+//! assigned to is built with [`named`] and [`assigned`] (add [`Assigned::or_bare`] when it also
+//! has a prefix of its own). Test values must be fabricated (the tests generate them from a seed). An `Infix`
 //! detector whose match starts before its literal must not use a `secret` group: a stream holds
 //! back the run before a pending literal only for detectors that mask it whole.
 //!
@@ -36,7 +39,7 @@
 //!   "new" key) is only found next to a name that says what it is (`aws_secret_access_key = …`),
 //!   or through the generic assignments.
 //! - Formats without a distinctive shape are not covered on their own: they are found only
-//!   assigned to one of their vendor's names ([`named`]: `CLOUDFLARE_API_TOKEN=…`,
+//!   assigned to one of their vendor's names ([`named`] with [`assigned`]: `CLOUDFLARE_API_TOKEN=…`,
 //!   `DEEPSEEK_API_KEY=sk-…`, `linode.token: …`), where the name and the value share a line,
 //!   or by the generic assignments. Discord bot tokens of bots created before 2022 (they do not
 //!   start with `MT`) are not covered.
@@ -51,7 +54,8 @@
 //!   `noreply@` senders and retina asset names (`icon@2x.png`) are not personal data.
 //! - Phone numbers need a `+`/`00` country code, the separated North-American shape
 //!   (`(415) 555-0132`, `415-555-0132`), a distinctive national shape or a phone label
-//!   ([`personal`]); bare digit strings, dates, times, versions and IPs are not phones. Patterns cannot see the character before a token start, so a number right
+//!   ([`personal`]); bare digit strings, dates, times, versions, IPs and hex dumps' bytes
+//!   (`00 49 30 12 34 56 78 90`) are not phones. Patterns cannot see the character before a token start, so a number right
 //!   after `-` or `.` (`12-415-555-0132`) can still match.
 //! - Payment cards: 16-digit numbers with a card-network prefix, 15-digit Amex, 14-digit Diners
 //!   only when grouped; 13- and 19-digit cards are not looked for (19-digit integers are common
@@ -68,9 +72,6 @@ mod personal;
 mod structured;
 #[cfg(test)]
 mod tests;
-
-pub(crate) use generic::assignment;
-pub(crate) use personal::email;
 
 use super::detector::{Category, CharClass, DetectorSpec, Trigger};
 
@@ -117,33 +118,49 @@ pub(super) const ASSIGN: &str = r#"(?:\\?["'`])?\]?(?:[ \t]*(?::=|=>|=|:)[ \t]*|
 /// `DATADOG_API_KEY`, `datadog.api_key`, `Mistral(api_key=`.
 pub(super) const NAME_GAP: &str = "[a-z0-9_.(-]{0,24}";
 
-/// A value assigned to a name: `name` (a case-insensitive regex, matched from the trigger
-/// literal), [`ASSIGN`], then `value` (the secret) and `end`.
-pub(super) fn assigned(name: &str, value: &str, end: &str) -> String {
-    format!(r#"(?i:{name}){ASSIGN}(?P<secret>{value}){end}"#)
+/// A credential found where it is assigned to a name: the one builder for every name-dependent
+/// format. `names` (a case-insensitive regex, matched from the trigger literal), then [`ASSIGN`],
+/// then `value` (the `secret` group, the only part masked) and `end`. Options:
+/// [`Assigned::or_bare`] also finds the value by its own prefix anywhere, without a name.
+/// [`named`] turns it into a detector.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Assigned<'a> {
+    names: &'a str,
+    value: &'a str,
+    end: &'a str,
+    bare: bool,
 }
 
-/// A credential without a distinctive shape, found only where it is assigned to one of its
-/// vendor's names: `literals` start the names, `names` (a case-insensitive regex) matches them
-/// from there, `value` is the secret.
-pub(super) fn named(
-    id: &str,
-    description: &str,
-    literals: &[&str],
-    names: &str,
-    value: &str,
-    end: &str,
-) -> DetectorSpec {
-    DetectorSpec::prefixed(id, description, literals, &assigned(names, value, end))
+/// `value` assigned to one of `names`, followed by `end`: see [`Assigned`].
+pub(super) fn assigned<'a>(names: &'a str, value: &'a str, end: &'a str) -> Assigned<'a> {
+    Assigned { names, value, end, bare: false }
 }
 
-/// The pattern of a credential found either by its own prefix anywhere (at a word start) or,
-/// assigned to one of `names` (a case-insensitive regex), in an older unprefixed shape; the
-/// detector's literals are the prefixes and the names' first words. Every unprefixed alternative
-/// of `value` must be unable to match at a name literal (hex, a UUID): a trigger on a name whose
-/// assignment does not follow tries `value` right there.
-pub(super) fn assigned_or_prefixed(names: &str, value: &str, end: &str) -> String {
-    format!(r#"(?:(?i:{names}){ASSIGN}|(?-u:\b))(?P<secret>{value}){end}"#)
+impl Assigned<'_> {
+    /// Also matches the value alone at a word start: for a credential with its own prefix that
+    /// older, unprefixed versions only show next to a name (the detector's literals are then the
+    /// prefixes and the names' first words). Every unprefixed alternative of `value` must be
+    /// unable to match at a name literal (hex, a UUID): a trigger on a name whose assignment
+    /// does not follow tries `value` right there.
+    pub(super) fn or_bare(self) -> Self {
+        Self { bare: true, ..self }
+    }
+
+    /// The detector's regex.
+    pub(super) fn pattern(&self) -> String {
+        let Self { names, value, end, bare } = *self;
+        if bare {
+            format!(r#"(?:(?i:{names}){ASSIGN}|(?-u:\b))(?P<secret>{value}){end}"#)
+        } else {
+            format!(r#"(?i:{names}){ASSIGN}(?P<secret>{value}){end}"#)
+        }
+    }
+}
+
+/// A credential without a distinctive shape (or found also by its name), triggered by
+/// `literals` (the names' first words, and the prefixes of an [`Assigned::or_bare`] value).
+pub(super) fn named(id: &str, description: &str, literals: &[&str], format: Assigned<'_>) -> DetectorSpec {
+    DetectorSpec::prefixed(id, description, literals, &format.pattern())
 }
 
 /// A UUID (hex digits of either case).

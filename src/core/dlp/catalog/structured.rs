@@ -249,7 +249,7 @@ fn command_lines() -> Vec<DetectorSpec> {
 #[cfg(test)]
 pub(super) mod cases {
     //! True positives and near misses of this family, checked by [`super::super::tests`].
-    use super::super::tests::{f, n, p, pem_lines, Case, ALNUM, B64, HEX, LETTERS, URL_SAFE};
+    use super::super::tests::{f, n, p, pem_lines, Case, ALNUM, B64, BECH32, HEX, HEX_UPPER, LETTERS, MIXED, URL_SAFE};
 
     /// Characters of crypt(3) salts and hashes.
     const CRYPT: &str = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -264,6 +264,30 @@ pub(super) mod cases {
     }
 
     fn key_positives() -> Vec<Case> {
+        let rsa = format!(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow{}\n-----END RSA PRIVATE KEY-----",
+            pem_lines("rsa", 12, "\n")
+        );
+        let rsa_encrypted = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{}\n\n{}\n-----END RSA PRIVATE KEY-----",
+        f("dek", HEX_UPPER, 32),
+        pem_lines("rsa-enc", 10, "\n")
+    );
+        let pkcs8_json =
+            format!("-----BEGIN PRIVATE KEY-----\\nMIIEvg{}\\n-----END PRIVATE KEY-----", pem_lines("pkcs8", 8, "\\n"));
+        let openssh = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAA{}\r\n-----END OPENSSH PRIVATE KEY-----",
+            pem_lines("ssh", 6, "\r\n")
+        );
+        let ec = format!(
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE{}\n-----END EC PRIVATE KEY-----",
+            pem_lines("ec", 3, "\n")
+        );
+        let pgp = format!(
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\nComment: release signing key (ci)\n\nlQVYBG{}\n={}\n-----END PGP PRIVATE KEY BLOCK-----",
+        pem_lines("pgp", 20, "\n"),
+        f("pgp-crc", B64, 4)
+    );
         let ssh2 = format!(
             "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key-20240101\"\nP2/56wAAA{}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----",
             pem_lines("ssh2", 8, "\n")
@@ -278,6 +302,12 @@ pub(super) mod cases {
         );
         let putty_private = pem_lines("putty", 3, "\n");
         vec![
+            p("private-key", "key.pem:\n{}\n", rsa),
+            p("private-key", "{}\n", rsa_encrypted),
+            p("private-key", r#"{"type": "service_account", "private_key": "{}\n", "client_id": "1"}"#, pkcs8_json),
+            p("private-key", "cat ~/.ssh/id_ed25519\r\n{}\r\n", openssh),
+            p("private-key", "  tls.key: |\n{}", ec),
+            p("pgp-private-key", "exported:\n{}\n", pgp),
             p("private-key", "{}\n", ssh2),
             p("private-key", "tls:\n  key: |\n    {}\n", indented),
             p("private-key", "{}\r\n", crlf_pkcs8),
@@ -322,6 +352,28 @@ pub(super) mod cases {
             f("jwe-d-tag", URL_SAFE, 22)
         );
         vec![
+            p("age-secret-key", "# public key: age1qqqq\n{}", format!("AGE-SECRET-KEY-1{}", f("age", BECH32, 58))),
+            p(
+                "jwt",
+                r#"{"id_token": "{}"}"#,
+                format!(
+                    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{}.{}",
+                    f("jwt1", URL_SAFE, 120),
+                    f("jwt2", URL_SAFE, 86)
+                ),
+            ),
+            p("jwt", "unsigned: {} end", format!("eyJhbGciOiJub25lIn0.eyJ{}.", f("jwt3", URL_SAFE, 40))),
+            p("url-password", "DATABASE_URL=postgres://app_user:{}@db.internal:5432/app", f("pg", MIXED, 18)),
+            p("url-password", "MONGO_URI=\"mongodb+srv://svc:{}@cluster0.mongodb.net/prod\"", f("mongo", ALNUM, 20)),
+            p("url-password", "REDIS_URL=redis://:{}@cache.internal:6379/0", f("redis", ALNUM, 24)),
+            p("url-password", "git remote add origin https://deploy:{}@git.acme.io/infra.git", f("https", ALNUM, 16)),
+            p("url-password", "jdbc:mysql://root:{}@10.0.0.5:3306/shop", f("mysql", ALNUM, 12)),
+            p(
+                "http-authorization",
+                r#"curl -H "Authorization: Bearer {}" https://api.acme.io/v1/jobs"#,
+                f("bearer", URL_SAFE, 40),
+            ),
+            p("http-authorization", "authorization: Basic {}", format!("{}==", f("basic", B64, 22))),
             p("jwt", r#"{"access_token": "{}", "token_type": "Bearer"}"#, jwe),
             p("jwt", "id-token: {}\n", jwe_direct),
             p("url-password", "AMQP_URL=amqps://rabbit:{}@mq.acme.io:5671/prod", f("amqp", ALNUM, 20)),
@@ -423,6 +475,28 @@ pub(super) mod cases {
     /// Texts in which the named detector must find nothing.
     pub fn negatives() -> Vec<(&'static str, String)> {
         vec![
+            n("age-secret-key", format!("AGE-SECRET-KEY-1{}", f("age-lower", "qpzry9x8gf2tvdw0s3jn54khce6mua7l", 58))),
+            n(
+                "private-key",
+                format!("-----BEGIN CERTIFICATE-----\nMIIC{}\n-----END CERTIFICATE-----", pem_lines("cert", 4, "\n")),
+            ),
+            n(
+                "private-key",
+                format!("-----BEGIN PUBLIC KEY-----\nMIIB{}\n-----END PUBLIC KEY-----", pem_lines("pub", 3, "\n")),
+            ),
+            n("private-key", format!("-----BEGIN RSA PRIVATE KEY-----\nMIIE{}\n(truncated)", pem_lines("trunc", 4, "\n"))),
+            n(
+                "pgp-private-key",
+                format!(
+                    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQIN{}\n-----END PGP PUBLIC KEY BLOCK-----",
+                    pem_lines("pgp-pub", 4, "\n")
+                ),
+            ),
+            n("jwt", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24gYXQgYWxs.c2lnbmF0dXJl and eyJ alone"),
+            n("url-password", "see https://user@host.acme.io and http://localhost:8080/path"),
+            n("url-password", "postgres://app:${PGPASSWORD}@db:5432/app postgres://%s:%s@%s/db"),
+            n("url-password", r#"f"postgres://{user}:{password}@{host}/db" redis://:$REDIS_PASSWORD@cache"#),
+            n("http-authorization", r#"-H "Authorization: Bearer $API_TOKEN" authorization: Bearer short"#),
             n("private-key", "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----"),
             n("private-key", "-----BEGIN PRIVATE KEY-----\n<your key here>\n-----END PRIVATE KEY-----"),
             n("private-key", "---- BEGIN SSH2 PUBLIC KEY ----\nAAAAB3NzaC1yc2EAAAADAQABAAABAQ\n---- END SSH2 PUBLIC KEY ----"),
