@@ -121,7 +121,7 @@ fn validate(text: &str) -> Result<(), String> {
 fn merge_at(document: &mut Value, path: &str, fragment: Value) {
     let mut target = document;
     for key in path.split('.').filter(|k| !k.is_empty()) {
-        let map = target.as_mapping_mut().unwrap_or_else(|| panic!("{path}: {key} is not inside a mapping"));
+        let map = target.as_mapping_mut().expect("`at=` names a path of mappings");
         target = map.entry(Value::String(key.to_string())).or_insert(Value::Mapping(Mapping::new()));
     }
     merge(target, fragment);
