@@ -1,7 +1,8 @@
 //! `warden`: the native command-line companion of the Warden filter.
 //!
 //! - `warden check FILE` validates a policy exactly as the filter does at start-up and prints
-//!   `OK` or every error with its field path (exit status 0 or 1).
+//!   `OK` or every error with its field path (exit status 0 or 1); a JWKS file Envoy could not
+//!   load is a warning, an error with `--require-credentials` (docs/policy.md).
 //! - `warden token init|mint` creates a demo signing key and mints short-lived test tokens.
 //! - `warden login` signs a person in at `warden serve`'s token service (browser with PKCE, or
 //!   `--device`) and keeps the sign-in; `warden token` (no subcommand) prints a fresh token from it

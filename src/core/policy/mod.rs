@@ -1,8 +1,9 @@
 //! The policy: parse strictly, then compile once into runtime tables.
 //!
 //! [`Policy::parse`] deserializes YAML (or JSON, a subset) into the [`config`] model with
-//! `serde_path_to_error`, so a shape error names its field path (`roles.analyst.modles: unknown
-//! field …`). It then checks what serde cannot — glob syntax, references between roles, bindings
+//! `serde_path_to_error`, so a shape error names its field path once, in words `messages` makes
+//! plain (`roles.analyst: unknown field `modles`, …`; duplicate keys and an empty file are shape
+//! errors too, and the first one stops the parse). It then checks what serde cannot — glob syntax, references between roles, bindings
 //! and credentials, numeric bounds — collecting *every* such error, each with its path. The same
 //! function backs Envoy's `on_configure` (an invalid policy stops Envoy from starting) and
 //! `warden check`.
@@ -243,7 +244,7 @@ impl Policy {
     /// Parses and validates a policy document (YAML or JSON).
     ///
     /// Shape errors (wrong types, unknown fields, duplicate keys) stop at the first one and read
-    /// as [`messages`] words them; the checks after that report every problem.
+    /// as `messages` words them; the checks after that report every problem.
     pub fn parse(text: &str) -> Result<Self, PolicyErrors> {
         let shape_error = |e: serde_path_to_error::Error<serde_yaml_ng::Error>| {
             let path = e.path().to_string();
