@@ -21,7 +21,27 @@ fn write(name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_prints_ok_for_the_demo_policy() {
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.yaml");
-    assert_eq!(warden(&["check", policy]), (0, "OK\n".to_string()));
+    let out = Command::new(env!("CARGO_BIN_EXE_warden")).args(["check", policy]).output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(0), "OK\n"));
+}
+
+#[test]
+fn check_flags_a_missing_jwks_file_and_fails_on_it_when_checking_for_deployment() {
+    let text = "version: 1\nidentity:\n  providers:\n    - { name: d, issuer: i, audiences: [w], jwks: { file: absent.json } }\n\
+                credentials: { k: { env: K } }\nroles: { r: { credential: k, models: [\"claude-*\"] } }\n";
+    let path = write("jwks.yaml", text);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden")).args(["check", path.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: identity.providers[0].jwks.file: cannot read \"absent.json\""), "{stderr}");
+    let (code, out) = warden(&["check", "--require-credentials", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("identity.providers[0].jwks.file: cannot read \"absent.json\""), "{out}");
+    assert!(!out.contains("OK"), "{out}");
+    std::fs::write(path.with_file_name("absent.json"), "{\"not\": \"a jwks\"}").unwrap();
+    let (code, out) = warden(&["check", "--require-credentials", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"absent.json\" (") && out.contains("is not a JWKS"), "{out}");
 }
 
 #[test]

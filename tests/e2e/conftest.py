@@ -324,6 +324,41 @@ class Issuer:
         return jwt.encode(claims, key, algorithm="ES256",
                           headers={"kid": kid or self.kid, "typ": "JWT"})
 
+    def github_actions_token(self, repository: str, *, aud: str = TEST_AUDIENCE,
+                             ref: str = "refs/heads/main", **mint_args: Any) -> str:
+        """A GitHub Actions OIDC token of a job of `repository` on `ref`: no groups, the job in
+        its claims (workflow "Claude review", run 4242, actor octocat)."""
+        return self.mint(sub=f"repo:{repository}:ref:{ref}", groups=None, aud=aud, extra={
+            "repository": repository, "repository_owner": repository.split("/")[0], "ref": ref,
+            "workflow": "Claude review", "run_id": "4242", "actor": "octocat"}, **mint_args)
+
+    def kubernetes_token(self, namespace: str = "agents", account: str = "review-bot", *,
+                         aud: str = TEST_AUDIENCE, **mint_args: Any) -> str:
+        """A projected service-account token: no groups, the claims nested under `kubernetes.io`."""
+        return self.mint(sub=f"system:serviceaccount:{namespace}:{account}", groups=None, ttl=600, aud=aud,
+                         extra={"kubernetes.io": {
+                             "namespace": namespace, "serviceaccount": {"name": account, "uid": "u-1"},
+                             "pod": {"name": f"{account}-7d9f", "uid": "u-2"}}}, **mint_args)
+
+
+def mint_with_warden_cli(sub: str, groups: Iterable[str] = (), *, audience: str = TEST_AUDIENCE,
+                         issuer: str | None = None, key: Path | None = None, ttl: str = "15m",
+                         claims: dict[str, str] | None = None) -> str:
+    """A token `warden token mint` signs: with the demo key in .demo/ (issuer warden-demo), or with
+    `key` (a `warden token init` directory's signing-key.pem). The e2e suite's other tokens come
+    from `Issuer.mint`; this one is for what the CLI's tokens must do (the demo, workloads)."""
+    args = [str(REPO / "target" / "release" / "warden"), "token", "mint", "--sub", sub,
+            "--groups", ",".join(groups), "--ttl", ttl, "--audience", audience]
+    if issuer is not None:
+        args += ["--issuer", issuer]
+    if key is not None:
+        args += ["--key", str(key)]
+    for name, value in (claims or {}).items():
+        args += ["--claim", f"{name}={value}"]
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
 
 @pytest.fixture(scope="session")
 def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:

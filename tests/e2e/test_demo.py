@@ -15,17 +15,19 @@ import time
 import urllib.request
 
 import pytest
+import yaml
 
-from conftest import REPO, free_port, http_request
+from conftest import REPO, free_port, http_request, mint_with_warden_cli
 
 WARDEN = REPO / "target" / "release" / "warden"
 
 
+BANNER_END = "Ctrl-C stops the gateway, the approval service and the test identity providers."
+
+
 def mint(sub: str, groups: str, audience: str = "warden") -> str:
-    out = subprocess.run([str(WARDEN), "token", "mint", "--sub", sub, "--groups", groups,
-                          "--ttl", "15m", "--audience", audience], cwd=REPO, capture_output=True, text=True,
-                         check=True)
-    return out.stdout.strip()
+    """A token for the demo's issuer, as the banner tells users to mint it."""
+    return mint_with_warden_cli(sub, groups.split(","), audience=audience)
 
 
 def start_demo(log_path, **env_extra) -> tuple[subprocess.Popen, int]:
@@ -47,8 +49,10 @@ def start_demo(log_path, **env_extra) -> tuple[subprocess.Popen, int]:
                 live = r.read().strip() == b"LIVE"
             # The demo's gateway fails closed until its first revocation list arrives (~1 s).
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats/prometheus", timeout=1) as r:
-                if live and re.search(r'revocation_refreshes\{outcome="changed"\} [1-9]', r.read().decode()):
-                    return proc, port
+                refreshed = re.search(r'revocation_refreshes\{outcome="changed"\} [1-9]', r.read().decode())
+            # The banner comes once Envoy is ready: it is the last thing the demo prints.
+            if live and refreshed and BANNER_END in log_path.read_text():
+                return proc, port
             time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
@@ -77,6 +81,12 @@ def test_demo_prints_the_client_settings(demo):
     assert "export ANTHROPIC_AUTH_TOKEN=$(target/release/warden token mint --sub alice --groups eng --ttl 15m)" in banner
     assert "export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1" in banner
     assert not re.search(r"sk-fake-[0-9a-f]{8,}", banner), "the upstream key must not be printed"
+    # Envoy's start-up log goes to .demo/envoy.log: the banner is the last thing on screen.
+    assert [line for line in banner.splitlines() if line.strip()][-1].strip() == BANNER_END
+    assert "][info][" not in banner and "Envoy's log: .demo/envoy.log" in banner
+    assert "Mint a short-lived demo token (group eng -> role developer):" in banner
+    assert "role developer: a request with models claude-*opus* waits for a member of leads (opus_model)." in banner
+    assert "role analyst: budget analyst-daily per subject and day: requests 5, tokens 20000, cost 0.05." in banner
 
 
 def test_minted_token_works_offline_against_the_fake(demo):
@@ -263,3 +273,30 @@ def test_demo_with_an_api_key_proxies_to_the_configured_upstream(fake_upstream, 
     finally:
         stop_demo(proc)
 
+
+def test_the_banner_follows_the_policy_the_demo_runs(tmp_path):
+    """WARDEN_POLICY names another policy: the banner's tokens, approvals and budgets are that
+    policy's, not the demo policy's."""
+    policy = yaml.safe_load((REPO / "envoy" / "policy.yaml").read_text())
+    policy["identity"]["providers"][0]["jwks"]["file"] = str(REPO / ".demo" / "jwks.json")
+    policy["bindings"] = [{"group": "platform", "role": "developer"}, {"group": "leads", "role": "developer"}]
+    policy["roles"]["developer"]["approval"]["triggers"] = [{"reason": "sonnet_model", "models": ["claude-sonnet-*"]}]
+    del policy["roles"]["analyst"]["budgets"]
+    chosen = tmp_path / "platform.yaml"
+    chosen.write_text(yaml.safe_dump(policy, sort_keys=False))
+    proc, port = start_demo(tmp_path / "demo.log", WARDEN_POLICY=str(chosen))
+    try:
+        banner = (tmp_path / "demo.log").read_text()
+        assert "Mint a short-lived demo token (group platform -> role developer):" in banner
+        assert "token mint --sub alice --groups platform --ttl 15m" in banner
+        assert "--groups eng" not in banner.split("Sign-in")[0], "no token of the demo policy's groups"
+        assert "(sonnet_model)" in banner and "opus_model" not in banner
+        assert "This policy sets no budget." in banner and "analyst-daily" not in banner
+        # The token the banner shows works with that policy.
+        headers = {"content-type": "application/json", "authorization": f"Bearer {mint('alice', 'platform')}"}
+        r = http_request(port, "POST", "/v1/messages", headers,
+                         {"model": "claude-haiku-4-5", "max_tokens": 16,
+                          "messages": [{"role": "user", "content": "hello"}]})
+        assert r.status == 200, r.text
+    finally:
+        stop_demo(proc)

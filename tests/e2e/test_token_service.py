@@ -10,7 +10,6 @@ import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from conftest import Service, free_port, init_keys
 
@@ -68,11 +67,8 @@ def test_an_exchanged_token_calls_claude_through_the_gateway_and_an_unknown_key_
     assert all(warden_token not in v for _, v in upstream.last()["headers"]), "the Warden token stays at the gateway"
 
     # Same issuer, audience and claims, but signed by a key the service never published.
-    stranger = ec.generate_private_key(ec.SECP256R1())
-    now = int(time.time())
-    forged = jwt.encode({"iss": token_service.url, "aud": "warden", "sub": "mallory", "groups": ["eng"],
-                         "iat": now, "exp": now + 300}, stranger, algorithm="ES256",
-                        headers={"kid": jwt.get_unverified_header(warden_token)["kid"]})
+    forged = issuer.mint(iss=token_service.url, sub="mallory", ttl=300, wrong_key=True,
+                         kid=jwt.get_unverified_header(warden_token)["kid"])
     r = gw.request("POST", "/v1/messages", {"authorization": f"Bearer {forged}",
                                             "content-type": "application/json"}, MESSAGE)
     assert r.status == 401, r.text

@@ -49,18 +49,6 @@ def workloads(tmp_path_factory, make_policy, issuer):
     service.stop()
 
 
-def github_token(issuer, repository: str) -> str:
-    return issuer.mint(sub=f"repo:{repository}:ref:refs/heads/main", groups=None, aud="warden-ci", extra={
-        "repository": repository, "repository_owner": repository.split("/")[0], "ref": "refs/heads/main",
-        "workflow": "Claude review", "run_id": "4242", "actor": "octocat"})
-
-
-def kubernetes_token(issuer, cluster: str, namespace: str) -> str:
-    return issuer.mint(iss=cluster, sub=f"system:serviceaccount:{namespace}:reviewer", groups=None,
-                       aud="warden-ci", extra={"kubernetes.io": {
-                           "namespace": namespace, "serviceaccount": {"name": "reviewer", "uid": "1"}}})
-
-
 def call(gateway, token: str, deadline_s: float = 15):
     """POST /v1/messages with `token`, waiting out Envoy's first JWKS fetch."""
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
@@ -76,7 +64,7 @@ def test_workload_tokens_are_exchanged_bound_by_claims_and_attributed(workloads,
     service, cluster = workloads
     gateway = gateway_factory(service.policy, extra_args=["--", "--component-log-level", "wasm:debug"])
 
-    status, answer = exchange(service, github_token(issuer, REPOSITORY))
+    status, answer = exchange(service, issuer.github_actions_token(REPOSITORY, aud="warden-ci"))
     assert status == 200, answer
     r = call(gateway, answer["access_token"])
     assert r.status == 200, r.text
@@ -89,16 +77,16 @@ def test_workload_tokens_are_exchanged_bound_by_claims_and_attributed(workloads,
     assert 'run_id="4242"' in lines[-1] and 'workflow="Claude review"' in lines[-1]
 
     # A repository whose name merely starts like the bound one gets a token, but no role.
-    status, answer = exchange(service, github_token(issuer, REPOSITORY + "-evil"))
+    status, answer = exchange(service, issuer.github_actions_token(REPOSITORY + "-evil", aud="warden-ci"))
     assert status == 200, answer
     r = call(gateway, answer["access_token"])
     assert r.status == 403 and "no_role_binding" in r.text, r.text
 
-    status, answer = exchange(service, kubernetes_token(issuer, cluster, "agents"))
+    status, answer = exchange(service, issuer.kubernetes_token("agents", "reviewer", aud="warden-ci", iss=cluster))
     assert status == 200, answer
     r = call(gateway, answer["access_token"])
     assert r.status == 200, r.text
-    status, answer = exchange(service, kubernetes_token(issuer, cluster, "agents-sandbox"))
+    status, answer = exchange(service, issuer.kubernetes_token("agents-sandbox", "reviewer", aud="warden-ci", iss=cluster))
     assert status == 200, answer
     r = call(gateway, answer["access_token"])
     assert r.status == 403 and "no_role_binding" in r.text, r.text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLAUDE, WARDEN, Issuer, refusal
+from conftest import CLAUDE, WARDEN, Issuer, mint_with_warden_cli, refusal
 
 GITHUB = "https://token.actions.githubusercontent.com"
 KUBERNETES = "https://kubernetes.default.svc.cluster.local"
@@ -54,13 +54,7 @@ class CliIssuer:
         self.key_path = directory / "signing-key.pem"
 
     def mint(self, sub: str, claims: dict[str, str], ttl: str = "10m") -> str:
-        args = [str(WARDEN), "token", "mint", "--key", str(self.key_path), "--issuer", self.issuer,
-                "--audience", "warden", "--sub", sub, "--ttl", ttl]
-        for name, value in claims.items():
-            args += ["--claim", f"{name}={value}"]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
+        return mint_with_warden_cli(sub, issuer=self.issuer, key=self.key_path, ttl=ttl, claims=claims)
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +94,6 @@ def workload_policy(make_policy, issuer: Issuer, github: CliIssuer, kubernetes: 
         "identity": {"providers": providers, **identity,
                      "job_claims": ["repository", "run_id", "kubernetes.io.namespace"]},
         "bindings": bindings,
-    })
-
-
-def kubernetes_token(kubernetes: Issuer, namespace: str = "agents", account: str = "review-bot") -> str:
-    """A projected service-account token: the claims nest under `kubernetes.io`."""
-    return kubernetes.mint(sub=f"system:serviceaccount:{namespace}:{account}", groups=None, ttl=600, extra={
-        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": account, "uid": "u-1"},
-                          "pod": {"name": f"{account}-7d9f", "uid": "u-2"}},
     })
 
 
@@ -166,9 +152,9 @@ def test_the_same_claims_from_another_issuer_grant_nothing(workloads, upstream, 
 
 
 def test_a_kubernetes_service_account_is_bound_by_its_nested_claims(workloads, upstream, kubernetes):
-    assert role_of(workloads, bearer(kubernetes_token(kubernetes))) == "analyst"
+    assert role_of(workloads, bearer(kubernetes.kubernetes_token())) == "analyst"
     for namespace, account in [("default", "review-bot"), ("agents", "builder")]:
-        r = workloads.request("POST", "/v1/messages", bearer(kubernetes_token(kubernetes, namespace, account)), HAIKU)
+        r = workloads.request("POST", "/v1/messages", bearer(kubernetes.kubernetes_token(namespace, account)), HAIKU)
         assert refusal(r) == (403, "permission_error", "no_role_binding"), (namespace, account)
 
 
@@ -250,7 +236,7 @@ def test_istio_shape_valid_tokens_get_their_roles(istio, upstream, issuer, githu
     assert istio.request("POST", "/v1/messages", bearer(issuer.mint(groups=["eng"])), HAIKU).status == 200
     assert role_of(istio, bearer(issuer.mint(groups=["analysts"]))) == "analyst"
     assert role_of(istio, bearer(github.mint("repo:org/app:environment:prod", MAIN_BRANCH_JOB))) == "analyst"
-    assert role_of(istio, bearer(kubernetes_token(kubernetes))) == "analyst"
+    assert role_of(istio, bearer(kubernetes.kubernetes_token())) == "analyst"
     keycloak_shaped = corp.mint(sub="kim", groups=None, extra={"realm_access": {"roles": ["eng"]}})
     assert role_of(istio, bearer(keycloak_shaped)) == "developer"
 

@@ -1,7 +1,8 @@
 //! `warden`: the native command-line companion of the Warden filter.
 //!
 //! - `warden check FILE` validates a policy exactly as the filter does at start-up and prints
-//!   `OK` or every error with its field path (exit status 0 or 1).
+//!   `OK` or every error with its field path (exit status 0 or 1); a JWKS file Envoy could not
+//!   load is a warning, an error with `--require-credentials` (docs/policy.md).
 //! - `warden token init|mint` creates a demo signing key and mints short-lived test tokens.
 //! - `warden login` signs a person in at `warden serve`'s token service (browser with PKCE, or
 //!   `--device`) and keeps the sign-in; `warden token` (no subcommand) prints a fresh token from it
@@ -36,7 +37,7 @@ mod usage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use warden::core::policy::Policy;
+use warden::core::policy::{Jwks, Policy, PolicyError};
 
 /// Warden: identity-aware gateway for Claude API traffic.
 #[derive(Parser, Debug)]
@@ -79,7 +80,8 @@ enum Command {
 struct CheckArgs {
     /// Policy file (YAML or JSON).
     file: std::path::PathBuf,
-    /// Also require every credential's environment variable to be set (as the filter does).
+    /// Check as the gateway loads the policy on this machine: every credential's environment
+    /// variable must be set and every JWKS file readable (without it, a JWKS problem is a warning).
     #[arg(long)]
     require_credentials: bool,
 }
@@ -117,23 +119,58 @@ fn check(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut file_problems = Vec::new();
     let result = Policy::parse(&text).and_then(|policy| {
+        file_problems = missing_jwks_files(&policy, &args.file);
         if args.require_credentials {
             policy.resolve_credentials(|name| std::env::var(name).ok()).map(|_| ())
         } else {
             Ok(())
         }
     });
+    let file = args.file.display();
     match result {
-        Ok(()) => {
+        // Offline (no --require-credentials) a JWKS file mounted only where Envoy runs is no
+        // error: the problem is shown as a warning and the policy is still OK.
+        Ok(()) if file_problems.is_empty() || !args.require_credentials => {
+            for problem in &file_problems {
+                eprintln!("{file}: warning: {problem}");
+            }
             println!("OK");
             ExitCode::SUCCESS
         }
+        Ok(()) => {
+            for problem in &file_problems {
+                println!("{file}: {problem}");
+            }
+            ExitCode::FAILURE
+        }
         Err(errors) => {
-            for error in &errors.0 {
-                println!("{}: {error}", args.file.display());
+            for error in errors.0.iter().chain(&file_problems) {
+                println!("{file}: {error}");
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The providers' `jwks: { file: … }` that Envoy could not load: missing, unreadable, or not a
+/// JWKS (a JSON object with a `keys` list). Relative paths are relative to the policy file, as
+/// scripts/render_envoy.py resolves them.
+fn missing_jwks_files(policy: &Policy, policy_file: &std::path::Path) -> Vec<PolicyError> {
+    let base = policy_file.parent().unwrap_or(std::path::Path::new("."));
+    let mut problems = Vec::new();
+    for (i, provider) in policy.identity.providers.iter().enumerate() {
+        let Jwks::File(name) = &provider.jwks else { continue };
+        let path = base.join(name);
+        let problem = match std::fs::read_to_string(&path) {
+            Err(e) => format!("cannot read {name:?} ({}): {e}; Envoy will not start without it", path.display()),
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(jwks) if jwks.get("keys").is_some_and(serde_json::Value::is_array) => continue,
+                _ => format!("{name:?} ({}) is not a JWKS: a JSON object with a `keys` list", path.display()),
+            },
+        };
+        problems.push(PolicyError { path: format!("identity.providers[{i}].jwks.file"), message: problem });
+    }
+    problems
 }

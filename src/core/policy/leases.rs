@@ -129,8 +129,8 @@ mod tests {
             ("leases: { ask_every: 0 }", "accounting.leases.ask_every: must be at least 1s"),
             ("leases: { ask_every: 10s, heartbeat: 5s }", "accounting.leases.heartbeat: must be at least"),
             ("leases: { heartbeat: 2h }", "accounting.leases.heartbeat: must be at least"),
-            ("leases: { slice_percent: -1 }", "accounting.leases.slice_percent: invalid type"),
-            ("leases: { slices: 5 }", "accounting.leases.slices: accounting.leases: unknown field `slices`"),
+            ("leases: { slice_percent: -1 }", "accounting.leases.slice_percent: expected a whole number (0 or more), found the number -1"),
+            ("leases: { slices: 5 }", "accounting.leases: unknown field `slices`"),
             (
                 "leases: { service: { url: \"ftp://x\", token: approvals-token } }",
                 "accounting.leases.service.url: must start with",

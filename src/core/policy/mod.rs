@@ -1,8 +1,9 @@
 //! The policy: parse strictly, then compile once into runtime tables.
 //!
 //! [`Policy::parse`] deserializes YAML (or JSON, a subset) into the [`config`] model with
-//! `serde_path_to_error`, so a shape error names its field path (`roles.analyst.modles: unknown
-//! field …`). It then checks what serde cannot — glob syntax, references between roles, bindings
+//! `serde_path_to_error`, so a shape error names its field path once, in words `messages` makes
+//! plain (`roles.analyst: unknown field `modles`, …`; duplicate keys and an empty file are shape
+//! errors too, and the first one stops the parse). It then checks what serde cannot — glob syntax, references between roles, bindings
 //! and credentials, numeric bounds — collecting *every* such error, each with its path. The same
 //! function backs Envoy's `on_configure` (an invalid policy stops Envoy from starting) and
 //! `warden check`.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod dlp;
 pub mod glob;
 pub mod leases;
+mod messages;
 pub mod revocation;
 pub mod token_service;
 pub mod units;
@@ -240,16 +242,29 @@ pub struct ApprovalKeys {
 
 impl Policy {
     /// Parses and validates a policy document (YAML or JSON).
+    ///
+    /// Shape errors (wrong types, unknown fields, duplicate keys) stop at the first one and read
+    /// as `messages` words them; the checks after that report every problem.
     pub fn parse(text: &str) -> Result<Self, PolicyErrors> {
-        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let file: PolicyFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let shape_error = |e: serde_path_to_error::Error<serde_yaml_ng::Error>| {
             let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            // The YAML error repeats the path; keep it once.
-            let message = e.into_inner().to_string();
-            let message = message.strip_prefix(&format!("{path}: ")).unwrap_or(&message).to_string();
-            PolicyErrors(vec![PolicyError { path, message }])
-        })?;
+            let inner = e.into_inner();
+            let position = inner.location().map(|at| (at.line(), at.column()));
+            PolicyErrors(vec![messages::shape_error(&path, &inner.to_string(), position)])
+        };
+        if text.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            return Err(PolicyErrors(vec![PolicyError { path: String::new(), message: messages::EMPTY_POLICY.into() }]));
+        }
+        // Typed maps (roles, credentials) would keep the last of two equal keys without a word:
+        // a generic pass finds them first. Its other errors are left to the typed pass.
+        let generic = serde_yaml_ng::Deserializer::from_str(text);
+        if let Err(e) = serde_path_to_error::deserialize::<_, serde_yaml_ng::Value>(generic) {
+            if e.inner().to_string().contains("duplicate entry") {
+                return Err(shape_error(e));
+            }
+        }
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let file: PolicyFile = serde_path_to_error::deserialize(deserializer).map_err(shape_error)?;
         compile(file)
     }
 

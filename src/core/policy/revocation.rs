@@ -206,9 +206,9 @@ mod tests {
             ("{ refresh: 2m, max_staleness: 1h }", "identity.revocation.refresh: must be 1s to 60s"),
             ("{ max_staleness: 1s }", "identity.revocation.max_staleness: must be longer than `refresh`"),
             ("{ max_staleness: 2h }", "identity.revocation.max_staleness: must be longer than `refresh`"),
-            ("{ on_unavailable: ignore }", "identity.revocation.on_unavailable: unknown variant `ignore`"),
+            ("{ on_unavailable: ignore }", "identity.revocation.on_unavailable: unknown value `ignore`"),
             ("{ revokers: [\"\"] }", "identity.revocation.revokers[0]: must not be empty"),
-            ("{ refresh_every: 1s }", "identity.revocation.refresh_every: identity.revocation: unknown field"),
+            ("{ refresh_every: 1s }", "identity.revocation: unknown field `refresh_every`"),
             (
                 "{ service: { url: \"http://x\", token: nope } }",
                 "identity.revocation.service.token: unknown credential \"nope\"",
