@@ -399,7 +399,7 @@ impl Record {
             bounded.bound_answer();
             line = serde_json::to_vec(&Placed { source, seq, id: &id, record: &bounded })?;
         }
-        let hash = hex(&hmac_sha256::Hash::hash(&line));
+        let hash = super::canonical::record_hash(&line);
         if !self.blobs.is_empty() {
             // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
             line.pop();
