@@ -39,7 +39,7 @@
 //! the filter is built never to have) or Envoy stops before the queue is drained (see the root
 //! context's shutdown).
 
-use super::canonical::{canonical, record_hash};
+use super::canonical::{canonical, sha256_hex};
 use super::record::{json_depth, Record, Sealed};
 use crate::core::policy::config::AuditMode;
 use serde_json::{json, Value};
@@ -405,7 +405,7 @@ impl Outbox {
             "summary": {"count": count, "reasons": summary.reasons, "from": summary.from_ms, "to": summary.to_ms},
         });
         let mut line = canonical(&value);
-        let hash = record_hash(&line);
+        let hash = sha256_hex(&[&line]);
         line.push(b'\n');
         self.summaries += 1;
         self.queue.push_back(Queued {
