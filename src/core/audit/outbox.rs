@@ -39,9 +39,8 @@
 //! the filter is built never to have) or Envoy stops before the queue is drained (see the root
 //! context's shutdown).
 
-use super::canonical::canonical;
+use super::canonical::{canonical, sha256_hex};
 use super::record::{json_depth, Record, Sealed};
-use crate::core::hex::hex;
 use crate::core::policy::config::AuditMode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -406,7 +405,7 @@ impl Outbox {
             "summary": {"count": count, "reasons": summary.reasons, "from": summary.from_ms, "to": summary.to_ms},
         });
         let mut line = canonical(&value);
-        let hash = hex(&hmac_sha256::Hash::hash(&line));
+        let hash = sha256_hex(&[&line]);
         line.push(b'\n');
         self.summaries += 1;
         self.queue.push_back(Queued {

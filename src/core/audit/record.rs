@@ -24,7 +24,6 @@
 //! carrying it ([`BlobNames::acknowledge`]); until then every record naming it carries it.
 
 use super::transcript::{Transcript, Usage};
-use crate::core::hex::hex;
 use crate::core::identity::Caller;
 use crate::core::messages::Outline;
 use serde::ser::{SerializeMap, Serializer};
@@ -399,7 +398,7 @@ impl Record {
             bounded.bound_answer();
             line = serde_json::to_vec(&Placed { source, seq, id: &id, record: &bounded })?;
         }
-        let hash = hex(&hmac_sha256::Hash::hash(&line));
+        let hash = super::canonical::sha256_hex(&[&line]);
         if !self.blobs.is_empty() {
             // `{…}` becomes `{…,"blobs":{…}}` (the service takes any key order).
             line.pop();
@@ -576,7 +575,7 @@ pub const BLOB_PREFIX: &str = "sha256:";
 /// `sha256:<hex>` of a blob's text: the rule the filter names blobs by and `warden serve`
 /// checks them with.
 pub fn blob_name(text: &str) -> String {
-    format!("{BLOB_PREFIX}{}", hex(&hmac_sha256::Hash::hash(text.as_bytes())))
+    format!("{BLOB_PREFIX}{}", super::canonical::sha256_hex(&[text.as_bytes()]))
 }
 
 /// What the worker lends a trail to become a record: its memo of blobs sent and the mask every
@@ -1176,7 +1175,7 @@ mod tests {
         let stored = crate::core::audit::canonical::canonical(&json);
         let written = &sealed.line[..stored.len() - 1];
         assert_eq!(String::from_utf8_lossy(written), String::from_utf8_lossy(&stored[..stored.len() - 1]));
-        assert_eq!(sealed.hash, hex(&hmac_sha256::Hash::hash(&stored)), "the hash covers the stored bytes");
+        assert_eq!(sealed.hash, crate::core::hex::hex(&hmac_sha256::Hash::hash(&stored)), "the hash covers the stored bytes");
         assert_eq!(json["response"]["content"][1]["input"], json!({"a": [true, null], "z": 1}));
         assert_eq!(json["identity"]["job"]["repository"], "org/app");
     }

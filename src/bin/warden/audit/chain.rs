@@ -25,16 +25,13 @@ use std::fmt;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub use warden::core::audit::canonical::canonical;
+use warden::core::audit::canonical::sha256_hex;
 /// Blob names follow the filter's rule (the gateway names them, the service checks them).
 pub use warden::core::audit::record::{blob_name, BLOB_PREFIX};
-use warden::core::hex::hex;
 
 /// The chain hash of a row: hex(SHA-256(`prev_hash` ‖ `record`)).
 pub fn chain_hash(prev_hash: &str, record: &[u8]) -> String {
-    let mut hasher = hmac_sha256::Hash::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(record);
-    hex(&hasher.finalize())
+    sha256_hex(&[prev_hash.as_bytes(), record])
 }
 
 /// Whether `name` looks like a blob name (`sha256:` and 64 lower-case hex characters).
@@ -194,7 +191,7 @@ mod tests {
     use serde_json::json;
 
     fn sha256_hex(bytes: &[u8]) -> String {
-        hex(&hmac_sha256::Hash::hash(bytes))
+        warden::core::hex::hex(&hmac_sha256::Hash::hash(bytes))
     }
 
     #[test]
