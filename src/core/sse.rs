@@ -21,6 +21,10 @@
 //!
 //! The result depends only on the bytes, never on how they were chunked (split-invariance,
 //! property-tested below).
+//!
+//! [`canonical_delta`] reads a Messages `content_block_delta` event's data without a JSON parse
+//! when it has exactly the canonical shape Anthropic sends (the response stages' fast path),
+//! and declines anything else.
 
 use std::fmt;
 
@@ -481,6 +485,28 @@ pub(crate) mod tests {
         }
         chunks.push(&bytes[start..]);
         chunks
+    }
+
+    /// `stream` with its text, thinking and tool-input deltas in the canonical shape Anthropic
+    /// sends (`type` first; the fast path reads them), other events as they were.
+    pub(crate) fn canonical_deltas(stream: &str) -> String {
+        let line = |line: &str| -> String {
+            let Some(data) = line.strip_prefix("data: ") else { return line.to_string() };
+            let value: serde_json::Value = serde_json::from_str(data).unwrap();
+            let delta = &value["delta"];
+            let Some(kind) =
+                delta["type"].as_str().filter(|k| value["type"] == "content_block_delta" && *k != "signature_delta")
+            else {
+                return line.to_string();
+            };
+            let field =
+                kind.strip_suffix("_delta").map(|f| if f == "input_json" { "partial_json" } else { f }).unwrap();
+            format!(
+                "data: {{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"{kind}\",\"{field}\":{}}}}}",
+                value["index"], delta[field]
+            )
+        };
+        stream.split('\n').map(line).collect::<Vec<_>>().join("\n")
     }
 
     #[test]

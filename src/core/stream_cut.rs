@@ -27,6 +27,9 @@
 //!   An error ending is one `event: error` of type `rate_limit_error` naming the budget, with
 //!   open blocks left open, so no client takes a cut tool call for a complete one.
 //!
+//! A delta in the canonical shape ([`crate::core::sse::canonical_delta`]) is counted without a
+//! JSON parse, exactly as the parse would count it (tested against the parsed path).
+//!
 //! Events are re-serialized with LF line ends (comments dropped), as the DLP redactor does, so
 //! the bytes delivered — and where the cut falls — depend only on the upstream's bytes, never on
 //! how they were chunked (property-tested below).
@@ -657,7 +660,7 @@ impl JsonTail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::split;
+    use crate::core::sse::tests::{canonical_deltas, split};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -1006,31 +1009,9 @@ mod tests {
             + &finale("tool_use", 40)
     }
 
-    /// `stream` with its text, thinking and tool-input deltas in the canonical shape Anthropic
-    /// sends (`type` first; the fast path reads them), other events as they were.
-    fn canonical(stream: &str) -> String {
-        let line = |line: &str| -> String {
-            let Some(data) = line.strip_prefix("data: ") else { return line.to_string() };
-            let value: Value = serde_json::from_str(data).unwrap();
-            let delta = &value["delta"];
-            let Some(kind) =
-                delta["type"].as_str().filter(|k| value["type"] == "content_block_delta" && *k != "signature_delta")
-            else {
-                return line.to_string();
-            };
-            let field =
-                kind.strip_suffix("_delta").map(|f| if f == "input_json" { "partial_json" } else { f }).unwrap();
-            format!(
-                "data: {{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"{kind}\",\"{field}\":{}}}}}",
-                value["index"], delta[field]
-            )
-        };
-        stream.split('\n').map(line).collect::<Vec<_>>().join("\n")
-    }
-
     #[test]
     fn deltas_read_without_the_parse_are_counted_and_cut_exactly_as_parsed_ones() {
-        let fast = canonical(&mixed_stream());
+        let fast = canonical_deltas(&mixed_stream());
         assert!(fast.contains(r#"data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"a command for you now."}}"#));
         for allowance in 0..60 {
             for style in [EndingStyle::MaxTokens, EndingStyle::Error] {

@@ -18,6 +18,13 @@
 //! the same text and tool input as masking the complete message, however the upstream chunked
 //! its bytes (property-tested below).
 //!
+//! **Fast path.** A delta in the exact shape Anthropic sends (`type`, `index`, `delta` in that
+//! order, no whitespace, a string without escapes: [`canonical_delta`]) is read without the JSON
+//! parse; its string then takes the same block stream as a parsed one, so the detectors see the
+//! same text and every decision (held, masked, blocked) is theirs. Anything else is parsed. The
+//! output is byte-identical to the parsed path's for any stream and any chunking
+//! ([`StreamRedactor::without_fast_path`] is that reference; property-tested below and fuzzed).
+//!
 //! **Thinking.** Thinking text is masked like any text. Its `signature_delta` is passed
 //! unchanged, so a thinking block that had something masked no longer matches its signature: if
 //! the client sends that block back in a later turn, Anthropic rejects the request. Warden
