@@ -1137,6 +1137,18 @@ mod tests {
         (out, hold)
     }
 
+    /// Refuses call `toolu_N` when `refusals[N]`, releases the others.
+    fn refuse_listed(refusals: &[bool]) -> impl Fn(&ToolCall) -> Decision + Copy + '_ {
+        |call| {
+            let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
+            if refusals[n] {
+                refuse(call)
+            } else {
+                Decision::Release
+            }
+        }
+    }
+
     fn release(_: &ToolCall) -> Decision {
         Decision::Release
     }
@@ -1784,10 +1796,7 @@ mod tests {
             cuts in prop::collection::vec(0usize..4000, 0..16),
         ) {
             let (stream, calls) = generated(&blocks, &pings);
-            let decide = |call: &ToolCall| {
-                let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
-                if refusals[n] { refuse(call) } else { Decision::Release }
-            };
+            let decide = refuse_listed(&refusals);
             let (whole, _) = run(&[stream.as_bytes()], decide);
             let (chunked, _) = run(&split(stream.as_bytes(), &cuts), decide);
             prop_assert_eq!(&chunked, &whole);
@@ -1824,10 +1833,7 @@ mod tests {
             run(&[parsed.as_bytes()], |call| { parsed_seen.push(format!("{call:?}")); Decision::Release });
             prop_assert_eq!(seen.len(), calls);
             prop_assert_eq!(&seen, &parsed_seen, "the same calls, read the same");
-            let decide = |call: &ToolCall| {
-                let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
-                if refusals[n] { refuse(call) } else { Decision::Release }
-            };
+            let decide = refuse_listed(&refusals);
             let (fast_out, fast_hold) = run(&split(fast.as_bytes(), &cuts), decide);
             let (parsed_out, parsed_hold) = run(&[parsed.as_bytes()], decide);
             prop_assert_eq!(client_view(&fast_out), client_view(&parsed_out));
