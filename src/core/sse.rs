@@ -21,6 +21,10 @@
 //!
 //! The result depends only on the bytes, never on how they were chunked (split-invariance,
 //! property-tested below).
+//!
+//! [`canonical_delta`] reads a Messages `content_block_delta` event's data without a JSON parse
+//! when it has exactly the canonical shape Anthropic sends (the response stages' fast path),
+//! and declines anything else.
 
 use std::fmt;
 
@@ -47,6 +51,13 @@ impl SseEvent {
     /// The event in wire form, ending with the blank line that dispatches it.
     pub fn to_wire(&self) -> String {
         let mut out = String::with_capacity(self.data.len() + self.event.len() + 16);
+        self.write_wire(&mut out);
+        out
+    }
+
+    /// Appends the event in wire form (as [`SseEvent::to_wire`]) to `out`, with no allocation of
+    /// its own.
+    pub fn write_wire(&self, out: &mut String) {
         if !self.event.is_empty() {
             out.push_str("event: ");
             out.push_str(&self.event);
@@ -68,8 +79,82 @@ impl SseEvent {
             out.push('\n');
         }
         out.push('\n');
-        out
     }
+}
+
+/// The kind of a `content_block_delta` that carries a piece of a block's text, thinking or tool
+/// input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaKind {
+    /// `text_delta`, its piece in `text`.
+    Text,
+    /// `thinking_delta`, its piece in `thinking`.
+    Thinking,
+    /// `input_json_delta`, its piece (a fragment of the tool input's JSON) in `partial_json`.
+    InputJson,
+}
+
+impl DeltaKind {
+    /// The delta's `type` value.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Self::Text => "text_delta",
+            Self::Thinking => "thinking_delta",
+            Self::InputJson => "input_json_delta",
+        }
+    }
+
+    /// The name of the delta's string field.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Thinking => "thinking",
+            Self::InputJson => "partial_json",
+        }
+    }
+}
+
+/// A `content_block_delta` read by [`canonical_delta`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanonicalDelta<'a> {
+    /// The content block's `index`.
+    pub index: u64,
+    /// The delta's kind.
+    pub kind: DeltaKind,
+    /// The delta's string: its JSON value, which is its raw bytes.
+    pub piece: &'a str,
+}
+
+/// The response stream's fast path: reads a `content_block_delta` event's data without a JSON
+/// parse when it has exactly the canonical shape Anthropic sends, byte for byte,
+/// `{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}` (or
+/// `thinking_delta`/`thinking`, `input_json_delta`/`partial_json`): no whitespace, `N` a JSON
+/// integer without a leading zero and of at most 19 digits (so it fits a `u64`), a string with
+/// no backslash, no quote and no control character, and nothing after the closing `"}}`. Such a
+/// string's JSON value is its own bytes, and no escape (`\u0067hp_`) can hide anything from
+/// the detectors, so the result is exactly what a JSON parse would read. Any other data
+/// (escapes, whitespace, other field orders, extra fields) returns `None`: the caller parses it.
+pub fn canonical_delta(data: &str) -> Option<CanonicalDelta<'_>> {
+    const HEAD: &str = "{\"type\":\"content_block_delta\",\"index\":";
+    const DELTA: &str = ",\"delta\":{\"type\":\"";
+    const KINDS: [DeltaKind; 3] = [DeltaKind::Text, DeltaKind::Thinking, DeltaKind::InputJson];
+    let rest = data.strip_prefix(HEAD)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, rest) = rest.split_at_checked(digits)?;
+    if digits == 0 || digits > 19 || (digits > 1 && number.starts_with('0')) {
+        return None;
+    }
+    let index = number.parse::<u64>().ok()?;
+    let rest = rest.strip_prefix(DELTA)?;
+    let (kind, rest) = KINDS.iter().find_map(|kind| {
+        let rest = rest.strip_prefix(kind.type_name())?.strip_prefix("\",\"")?;
+        Some((*kind, rest.strip_prefix(kind.field())?.strip_prefix("\":\"")?))
+    })?;
+    let piece = rest.strip_suffix("\"}}")?;
+    if piece.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return None;
+    }
+    Some(CanonicalDelta { index, kind, piece })
 }
 
 /// Why a stream cannot be parsed.
@@ -400,6 +485,87 @@ pub(crate) mod tests {
         }
         chunks.push(&bytes[start..]);
         chunks
+    }
+
+    /// `stream` with its text, thinking and tool-input deltas in the canonical shape Anthropic
+    /// sends (`type` first; the fast path reads them), other events as they were.
+    pub(crate) fn canonical_deltas(stream: &str) -> String {
+        let line = |line: &str| -> String {
+            let Some(data) = line.strip_prefix("data: ") else { return line.to_string() };
+            let value: serde_json::Value = serde_json::from_str(data).unwrap();
+            let delta = &value["delta"];
+            let Some(kind) =
+                delta["type"].as_str().filter(|k| value["type"] == "content_block_delta" && *k != "signature_delta")
+            else {
+                return line.to_string();
+            };
+            let field =
+                kind.strip_suffix("_delta").map(|f| if f == "input_json" { "partial_json" } else { f }).unwrap();
+            format!(
+                "data: {{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"{kind}\",\"{field}\":{}}}}}",
+                value["index"], delta[field]
+            )
+        };
+        stream.split('\n').map(line).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn canonical_deltas_are_read_without_a_parse_exactly_as_the_parse_reads_them() {
+        let read = |data: &str| canonical_delta(data).map(|d| (d.index, d.kind, d.piece.to_string()));
+        for (data, index, kind, piece) in [
+            (
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"héllo ✓"}}"#,
+                0,
+                DeltaKind::Text,
+                "héllo ✓",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":12,"delta":{"type":"thinking_delta","thinking":""}}"#,
+                12,
+                DeltaKind::Thinking,
+                "",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":9999999999999999999,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#,
+                9_999_999_999_999_999_999,
+                DeltaKind::InputJson,
+                "{}",
+            ),
+        ] {
+            assert_eq!(read(data), Some((index, kind, piece.to_string())), "{data}");
+            let value: serde_json::Value = serde_json::from_str(data).unwrap();
+            assert_eq!(value["index"].as_u64(), Some(index));
+            assert_eq!(value["delta"][kind.field()].as_str(), Some(piece));
+        }
+    }
+
+    #[test]
+    fn anything_but_the_canonical_shape_is_left_to_the_parse() {
+        let declined = [
+            // escapes, quotes, control characters in the string
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\u0067hp_"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\nb\"}}",
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\tb\"}}",
+            // numbers: leading zero, too long, negative, fraction, missing
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":18446744073709551616,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}"#,
+            // whitespace, other orders, other fields, a mismatched field, trailing bytes
+            r#"{"type": "content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"index":0,"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","thinking":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}} "#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}"#,
+        ];
+        for data in declined {
+            assert_eq!(canonical_delta(data), None, "{data}");
+        }
     }
 
     proptest! {

@@ -27,6 +27,9 @@
 //!   An error ending is one `event: error` of type `rate_limit_error` naming the budget, with
 //!   open blocks left open, so no client takes a cut tool call for a complete one.
 //!
+//! A delta in the canonical shape ([`crate::core::sse::canonical_delta`]) is counted without a
+//! JSON parse, exactly as the parse would count it (tested against the parsed path).
+//!
 //! Events are re-serialized with LF line ends (comments dropped), as the DLP redactor does, so
 //! the bytes delivered — and where the cut falls — depend only on the upstream's bytes, never on
 //! how they were chunked (property-tested below).
@@ -40,7 +43,7 @@
 
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -247,6 +250,15 @@ impl StreamCut {
     }
 
     fn on_event(&mut self, event: SseEvent, out: &mut String) {
+        if let Some(delta) = canonical_delta(&event.data) {
+            // The fast path: the same reading as the parse below, without the parse.
+            self.count_delta(delta.index, delta.kind, delta.piece);
+            event.write_wire(out);
+            if !self.generation_over && self.output_tokens() > self.allowance {
+                self.end(out);
+            }
+            return;
+        }
         let head: Option<Head> = serde_json::from_str(&event.data).ok();
         let Some(head) = head else {
             out.push_str(&event.to_wire());
@@ -276,19 +288,14 @@ impl StreamCut {
             ("content_block_delta", Some(index)) => {
                 let delta = head.delta.as_ref();
                 let piece = delta.and_then(|d| match d.kind.as_deref() {
-                    Some("text_delta") => d.text.as_deref(),
-                    Some("thinking_delta") => d.thinking.as_deref(),
-                    Some("input_json_delta") => d.partial_json.as_deref(),
+                    Some("text_delta") => Some((DeltaKind::Text, d.text.as_deref()?)),
+                    Some("thinking_delta") => Some((DeltaKind::Thinking, d.thinking.as_deref()?)),
+                    Some("input_json_delta") => Some((DeltaKind::InputJson, d.partial_json.as_deref()?)),
                     _ => None,
                 });
-                if let Some(piece) = piece {
-                    self.generated_bytes = self.generated_bytes.saturating_add(piece.len() as u64);
+                if let Some((kind, piece)) = piece {
+                    self.count_delta(index, kind, piece);
                     counts = true;
-                    if let (Some(OpenBlock::ToolInput(tail)), Some("input_json_delta")) =
-                        (self.open.get_mut(&index), delta.and_then(|d| d.kind.as_deref()))
-                    {
-                        tail.push(piece);
-                    }
                 }
             }
             ("content_block_stop", Some(index)) => {
@@ -306,6 +313,15 @@ impl StreamCut {
         out.push_str(&event.to_wire());
         if counts && !self.generation_over && self.output_tokens() > self.allowance {
             self.end(out);
+        }
+    }
+
+    /// Counts a delta's piece as generated output; a tool input's fragment also extends the
+    /// block's JSON tail (to close it if the answer is cut).
+    fn count_delta(&mut self, index: u64, kind: DeltaKind, piece: &str) {
+        self.generated_bytes = self.generated_bytes.saturating_add(piece.len() as u64);
+        if let (Some(OpenBlock::ToolInput(tail)), DeltaKind::InputJson) = (self.open.get_mut(&index), kind) {
+            tail.push(piece);
         }
     }
 
@@ -644,7 +660,7 @@ impl JsonTail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::split;
+    use crate::core::sse::tests::{canonical_deltas, split};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -991,6 +1007,21 @@ mod tests {
             + &delta(2, json!({"type":"input_json_delta","partial_json":"0}"}))
             + &stop(2)
             + &finale("tool_use", 40)
+    }
+
+    #[test]
+    fn deltas_read_without_the_parse_are_counted_and_cut_exactly_as_parsed_ones() {
+        let fast = canonical_deltas(&mixed_stream());
+        assert!(fast.contains(r#"data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"a command for you now."}}"#));
+        for allowance in 0..60 {
+            for style in [EndingStyle::MaxTokens, EndingStyle::Error] {
+                let (slow_out, slow) = cut_once(&mixed_stream(), allowance, style);
+                let (fast_out, fast_cut) = cut_once(&fast, allowance, style);
+                assert_eq!(fast_cut.cut(), slow.cut(), "allowance {allowance}");
+                assert_eq!(fast_cut.output_tokens(), slow.output_tokens());
+                assert_eq!(events(&fast_out), events(&slow_out), "allowance {allowance}");
+            }
+        }
     }
 
     proptest! {

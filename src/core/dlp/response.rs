@@ -18,6 +18,13 @@
 //! the same text and tool input as masking the complete message, however the upstream chunked
 //! its bytes (property-tested below).
 //!
+//! **Fast path.** A delta in the exact shape Anthropic sends (`type`, `index`, `delta` in that
+//! order, no whitespace, a string without escapes: [`canonical_delta`]) is read without the JSON
+//! parse; its string then takes the same block stream as a parsed one, so the detectors see the
+//! same text and every decision (held, masked, blocked) is theirs. Anything else is parsed. The
+//! output is byte-identical to the parsed path's for any stream and any chunking
+//! ([`StreamRedactor::without_fast_path`] is that reference; property-tested below and fuzzed).
+//!
 //! **Thinking.** Thinking text is masked like any text. Its `signature_delta` is passed
 //! unchanged, so a thinking block that had something masked no longer matches its signature: if
 //! the client sends that block back in a later turn, Anthropic rejects the request. Warden
@@ -38,7 +45,7 @@ use super::json::{escape_into, redact_json, structural, JsonStream};
 use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -93,15 +100,30 @@ pub struct StreamRedactor {
     tally: Tally,
     /// Set once the stream was ended with an error event; later bytes are dropped.
     ended: Option<Reason>,
+    /// Whether delta events of the canonical shape are read without a JSON parse
+    /// ([`canonical_delta`], the fast path); off only to check the fast path against the reference path.
+    fast_path: bool,
 }
 
 impl Default for StreamRedactor {
     fn default() -> Self {
-        Self { parser: SseParser::new(MAX_EVENT_BYTES), blocks: BTreeMap::new(), tally: Tally::default(), ended: None }
+        Self {
+            parser: SseParser::new(MAX_EVENT_BYTES),
+            blocks: BTreeMap::new(),
+            tally: Tally::default(),
+            ended: None,
+            fast_path: true,
+        }
     }
 }
 
 impl StreamRedactor {
+    /// A redactor that reads every event with the JSON parser (the reference path): for tests
+    /// and fuzzing, which check that the default redactor's output is byte-identical to it.
+    pub fn without_fast_path() -> Self {
+        Self { fast_path: false, ..Self::default() }
+    }
+
     /// Feeds upstream bytes; returns the bytes to deliver now.
     pub fn push(&mut self, redaction: &Redaction, chunk: &[u8]) -> Vec<u8> {
         if self.ended.is_some() {
@@ -155,6 +177,11 @@ impl StreamRedactor {
     }
 
     fn on_event(&mut self, redaction: &Redaction, event: SseEvent, out: &mut String) -> Result<(), Denial> {
+        if self.fast_path {
+            if let Some(delta) = canonical_delta(&event.data) {
+                return self.on_delta(redaction, &event, delta.index, delta.kind, delta.piece, out);
+            }
+        }
         // Only the fields that steer the rewrite are read, borrowed; the rest is skipped.
         let head: Option<EventHead> = serde_json::from_str(&event.data).ok();
         let kind = head.as_ref().map(|h| h.kind.as_ref()).unwrap_or("");
@@ -177,42 +204,58 @@ impl StreamRedactor {
                 let Some(delta) = head.as_ref().and_then(|h| h.delta.as_ref()) else {
                     return self.pass_redacted(redaction, event, out);
                 };
-                let (delta_type, field, piece) = match delta.kind.as_ref() {
-                    "text_delta" => ("text_delta", "text", &delta.text),
-                    "thinking_delta" => ("thinking_delta", "thinking", &delta.thinking),
-                    "input_json_delta" => ("input_json_delta", "partial_json", &delta.partial_json),
-                    "signature_delta" => return self.pass(event, out),
+                let (kind, piece) = match delta.kind.as_ref() {
+                    "text_delta" => (DeltaKind::Text, &delta.text),
+                    "thinking_delta" => (DeltaKind::Thinking, &delta.thinking),
+                    "input_json_delta" => (DeltaKind::InputJson, &delta.partial_json),
+                    "signature_delta" => return self.pass(&event, out),
                     _ => return self.pass_redacted(redaction, event, out),
                 };
                 let piece = piece.as_deref().unwrap_or("");
-                let Some(block) = self.blocks.get_mut(&index) else {
-                    return self.pass_redacted(redaction, event, out);
-                };
-                let redacted = match block {
-                    Block::Text(stream) | Block::Thinking(stream) => stream.push(redaction, piece, &mut self.tally),
-                    Block::ToolInput(stream) => stream.push(redaction, piece, &mut self.tally),
-                }
-                .map_err(blocked)?;
-                if redacted == piece {
-                    // Nothing held back or masked: the upstream's own bytes go on.
-                    return self.pass(event, out);
-                }
-                // A delta whose text is all held back is dropped; it is delivered later.
-                if !redacted.is_empty() {
-                    write_delta(out, index, delta_type, field, &redacted);
-                }
-                Ok(())
+                self.on_delta(redaction, &event, index, kind, piece, out)
             }
             ("content_block_stop", Some(index)) => {
                 self.flush_block(redaction, index, out)?;
-                self.pass(event, out)
+                self.pass(&event, out)
             }
             ("message_stop", _) => {
                 self.flush_all(redaction, out)?;
-                self.pass(event, out)
+                self.pass(&event, out)
             }
             _ => self.pass_redacted(redaction, event, out),
         }
+    }
+
+    /// A `content_block_delta` carrying `piece` of a block's text, thinking or tool input: the
+    /// piece goes through its block's stream; the event passes as it came when nothing was held
+    /// back or masked, else its settled part is delivered as a new delta (none if all is held).
+    fn on_delta(
+        &mut self,
+        redaction: &Redaction,
+        event: &SseEvent,
+        index: u64,
+        kind: DeltaKind,
+        piece: &str,
+        out: &mut String,
+    ) -> Result<(), Denial> {
+        let Some(block) = self.blocks.get_mut(&index) else {
+            return self.pass_redacted(redaction, event.clone(), out);
+        };
+        let redacted = match block {
+            Block::Text(stream) | Block::Thinking(stream) => stream.push(redaction, piece, &mut self.tally),
+            Block::ToolInput(stream) => stream.push(redaction, piece, &mut self.tally),
+        }
+        .map_err(blocked)?;
+        if redacted == piece {
+            // Nothing held back or masked: the upstream's own bytes go on.
+            return self.pass(event, out);
+        }
+        // A delta whose text is all held back is dropped; it is delivered later.
+        if !redacted.is_empty() {
+            let (delta_type, field) = (kind.type_name(), kind.field());
+            write_delta(out, index, delta_type, field, &redacted);
+        }
+        Ok(())
     }
 
     fn flush_block(&mut self, redaction: &Redaction, index: u64, out: &mut String) -> Result<(), Denial> {
@@ -237,8 +280,8 @@ impl StreamRedactor {
         Ok(())
     }
 
-    fn pass(&mut self, event: SseEvent, out: &mut String) -> Result<(), Denial> {
-        out.push_str(&event.to_wire());
+    fn pass(&mut self, event: &SseEvent, out: &mut String) -> Result<(), Denial> {
+        event.write_wire(out);
         Ok(())
     }
 
@@ -253,7 +296,7 @@ impl StreamRedactor {
         if let Cow::Owned(data) = redacted {
             event.data = data;
         }
-        self.pass(event, out)
+        self.pass(&event, out)
     }
 }
 
@@ -367,7 +410,10 @@ mod tests {
     }
 
     fn run(r: &Redaction, bytes: &[u8], cuts: &[usize]) -> Vec<u8> {
-        let mut redactor = StreamRedactor::default();
+        run_on(StreamRedactor::default(), r, bytes, cuts)
+    }
+
+    fn run_on(mut redactor: StreamRedactor, r: &Redaction, bytes: &[u8], cuts: &[usize]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut last = 0;
         for &cut in cuts {
@@ -518,6 +564,131 @@ mod tests {
                 })
             });
             assert!(masked);
+        }
+    }
+
+    /// A delta event's data for `piece` in one of the shapes an upstream may send: 0 canonical
+    /// (the fast path reads it unless the piece needs escapes), 1 with spaces, 2 every character
+    /// `\u`-escaped (a trigger hidden in escapes), 3 an extra field, 4 the index with a leading
+    /// zero (not JSON), 5 the index of a block that is not open.
+    fn delta_data(index: u64, kind: DeltaKind, piece: &str, shape: u8) -> String {
+        let (delta_type, field) = (kind.type_name(), kind.field());
+        let quoted = serde_json::to_string(piece).unwrap();
+        match shape {
+            1 => format!(
+                "{{\"type\": \"content_block_delta\", \"index\": {index}, \"delta\": {{\"type\": \"{delta_type}\", \"{field}\": {quoted}}}}}"
+            ),
+            2 => {
+                let escaped: String = piece.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+                format!("{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":\"{escaped}\"}}}}")
+            }
+            3 => format!(
+                "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":{quoted},\"x\":1}}}}"
+            ),
+            4 => format!(
+                "{{\"type\":\"content_block_delta\",\"index\":0{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":{quoted}}}}}"
+            ),
+            5 => delta_data(index + 7, kind, piece, 0),
+            _ => format!(
+                "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":{quoted}}}}}"
+            ),
+        }
+    }
+
+    /// A text, a thinking and a tool_use block, each carrying `text` (the tool input as
+    /// `{"arg":text}`) cut into deltas of `piece` characters, the n-th delta in
+    /// `shapes[n % len]`.
+    fn hostile_upstream(text: &str, piece: usize, shapes: &[u8]) -> String {
+        let mut s =
+            event(json!({"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"output_tokens":1}}}));
+        let input = json!({ "arg": text }).to_string();
+        let mut n = 0;
+        let blocks = [
+            (DeltaKind::Text, json!({"type":"text","text":""})),
+            (DeltaKind::Thinking, json!({"type":"thinking","thinking":""})),
+            (DeltaKind::InputJson, json!({"type":"tool_use","id":"toolu_1","name":"Bash","input":{}})),
+        ];
+        for (index, (kind, block)) in (0u64..).zip(blocks) {
+            s += &event(json!({"type":"content_block_start","index":index,"content_block":block}));
+            let chars: Vec<char> =
+                if kind == DeltaKind::InputJson { input.chars().collect() } else { text.chars().collect() };
+            for chunk in chars.chunks(piece.max(1)) {
+                let t: String = chunk.iter().collect();
+                let shape = shapes.get(n % shapes.len().max(1)).copied().unwrap_or(0);
+                n += 1;
+                s += &format!("event: content_block_delta\ndata: {}\n\n", delta_data(index, kind, &t, shape));
+            }
+            s += &event(json!({"type":"content_block_stop","index":index}));
+        }
+        s += &event(json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}));
+        s += &event(json!({"type":"message_stop"}));
+        s
+    }
+
+    /// The output of the default redactor and of the reference path (every event parsed).
+    fn both_paths(r: &Redaction, bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>) {
+        (run(r, bytes, cuts), run_on(StreamRedactor::without_fast_path(), r, bytes, cuts))
+    }
+
+    #[test]
+    fn a_trigger_hidden_in_escapes_takes_the_parse_and_is_masked() {
+        with([Action::Mask; 4], |r, key| {
+            let text = format!("token {TOKEN} end");
+            for shape in [1, 2, 3] {
+                let bytes = hostile_upstream(&text, 5, &[0, shape]);
+                let (fast, reference) = both_paths(r, bytes.as_bytes(), &[]);
+                assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&reference));
+                let (got, _, error) = assemble(&fast);
+                assert_eq!(error, None);
+                assert_eq!(got, format!("token {} end", key.mask("github-pat", TOKEN)), "shape {shape}");
+                assert!(!String::from_utf8_lossy(&fast).contains(&TOKEN[4..]));
+            }
+        });
+    }
+
+    #[test]
+    fn a_megabyte_event_and_invalid_utf8_end_the_same_on_both_paths() {
+        with([Action::Mask; 4], |r, _| {
+            let big = format!("{} {TOKEN}", "word ".repeat(210_000));
+            let bytes = hostile_upstream(&big, 1 << 20, &[0]);
+            let (fast, reference) = both_paths(r, bytes.as_bytes(), &[4096, 1 << 19]);
+            assert!(fast == reference, "the same bytes");
+            assert!(!String::from_utf8_lossy(&fast).contains(TOKEN), "masked");
+            let mut broken = hostile_upstream("plain text", 20, &[0]).into_bytes();
+            let at = broken.windows(5).position(|w| w == b"plain").unwrap();
+            broken[at + 2] = 0xff;
+            let (fast, reference) = both_paths(r, &broken, &[at + 2]);
+            assert_eq!(fast, reference);
+            assert!(assemble(&fast).2.unwrap().contains("response_uninspectable"));
+        });
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_delivers_exactly_what_the_reference_path_does(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(TOKEN.to_string()), Just("ghp_".to_string()), Just("ann.lee@corp.io".to_string()),
+                Just("4111 1111 1111 1111".to_string()), Just("é😀\n\"\\".to_string()), "[a-z @.0-9_]{0,10}",
+                (1usize..40).prop_map(|n| "1 ".repeat(n)),
+            ], 0..6),
+            piece in 1usize..9,
+            shapes in proptest::collection::vec(prop_oneof![6 => Just(0u8), 1 => 1u8..6], 1..8),
+            cuts in proptest::collection::vec(0usize..4000, 0..10),
+            crlf: bool,
+            block: bool,
+        ) {
+            let actions = if block { [Action::Block, Action::Mask, Action::Mask, Action::Mask] } else { [Action::Mask; 4] };
+            with(actions, |r, _| {
+                let mut bytes = hostile_upstream(&parts.concat(), piece, &shapes);
+                if crlf {
+                    bytes = bytes.replace('\n', "\r\n");
+                }
+                let mut cuts = cuts.clone();
+                cuts.sort_unstable();
+                let (fast, reference) = both_paths(r, bytes.as_bytes(), &cuts);
+                prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&reference));
+                Ok(())
+            })?;
         }
     }
 

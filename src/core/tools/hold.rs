@@ -5,7 +5,9 @@
 //! - The stream is cut into events at their blank lines by a raw framer that follows the SSE line
 //!   rules (CR, LF, CRLF, a CRLF split across chunks), and every event is parsed by
 //!   [`SseParser`] fed the same bytes. An incomplete event is kept until its blank line (a few
-//!   hundred bytes in practice), so a call's `content_block_start` is never half delivered.
+//!   hundred bytes in practice), so a call's `content_block_start` is never half delivered. A
+//!   delta in the canonical shape ([`crate::core::sse::canonical_delta`]) is read without a JSON
+//!   parse, exactly as the parse reads it (property-tested against the parsed path).
 //! - An event outside a call block passes the moment it is complete, as the upstream's own bytes.
 //!   Text and thinking *before* a call are therefore never delayed.
 //! - A call block — `content_block_start` of a `tool_use`, `server_tool_use` or `mcp_tool_use`
@@ -62,7 +64,7 @@
 use super::{CallKind, ToolCall};
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -778,6 +780,20 @@ impl<'a> Head<'a> {
     /// unexpected type) a generic JSON value, last key winning as in the official clients.
     /// `None` when the data is not JSON serde can read.
     fn read(data: &'a str) -> Option<Head<'a>> {
+        if let Some(delta) = canonical_delta(data) {
+            // The response stream's fast path: what the parse below reads, without the parse (a
+            // canonical index is its own raw text).
+            return Some(Head {
+                kind: Some(Cow::Borrowed("content_block_delta")),
+                index: Some(Cow::Owned(delta.index.to_string())),
+                content_block: None,
+                delta: Some(DeltaHead {
+                    kind: Some(Cow::Borrowed(delta.kind.type_name())),
+                    partial_json: (delta.kind == DeltaKind::InputJson).then_some(Cow::Borrowed(delta.piece)),
+                    stop_reason: None,
+                }),
+            });
+        }
         if let Ok(head) = serde_json::from_str::<Head>(data) {
             return Some(head);
         }
@@ -1015,7 +1031,7 @@ fn read_content(body: &[u8]) -> Content<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::split;
+    use crate::core::sse::tests::{canonical_deltas, split};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -1119,6 +1135,18 @@ mod tests {
         }
         out.extend(hold.finish());
         (out, hold)
+    }
+
+    /// Refuses call `toolu_N` when `refusals[N]`, releases the others.
+    fn refuse_listed(refusals: &[bool]) -> impl Fn(&ToolCall) -> Decision + Copy + '_ {
+        |call| {
+            let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
+            if refusals[n] {
+                refuse(call)
+            } else {
+                Decision::Release
+            }
+        }
     }
 
     fn release(_: &ToolCall) -> Decision {
@@ -1768,10 +1796,7 @@ mod tests {
             cuts in prop::collection::vec(0usize..4000, 0..16),
         ) {
             let (stream, calls) = generated(&blocks, &pings);
-            let decide = |call: &ToolCall| {
-                let n: usize = call.id.trim_start_matches("toolu_").parse().unwrap();
-                if refusals[n] { refuse(call) } else { Decision::Release }
-            };
+            let decide = refuse_listed(&refusals);
             let (whole, _) = run(&[stream.as_bytes()], decide);
             let (chunked, _) = run(&split(stream.as_bytes(), &cuts), decide);
             prop_assert_eq!(&chunked, &whole);
@@ -1790,6 +1815,29 @@ mod tests {
             }
             let expected = if calls > 0 && released.is_empty() { "end_turn" } else if calls > 0 { "tool_use" } else { "end_turn" };
             prop_assert_eq!(stop_reason.as_deref(), Some(expected));
+        }
+
+        #[test]
+        fn deltas_read_without_the_parse_are_held_and_refused_as_parsed_ones(
+            blocks in prop::collection::vec(block_strategy(), 0..6),
+            pings in prop::collection::vec(any::<bool>(), 0..8),
+            refusals in prop::collection::vec(any::<bool>(), 6),
+            cuts in prop::collection::vec(0usize..4000, 0..16),
+        ) {
+            let (parsed, calls) = generated(&blocks, &pings);
+            let fast = canonical_deltas(&parsed);
+            let mut seen = Vec::new();
+            let (out, _) = run(&split(fast.as_bytes(), &cuts), |call| { seen.push(format!("{call:?}")); Decision::Release });
+            prop_assert_eq!(out, fast.as_bytes());
+            let mut parsed_seen = Vec::new();
+            run(&[parsed.as_bytes()], |call| { parsed_seen.push(format!("{call:?}")); Decision::Release });
+            prop_assert_eq!(seen.len(), calls);
+            prop_assert_eq!(&seen, &parsed_seen, "the same calls, read the same");
+            let decide = refuse_listed(&refusals);
+            let (fast_out, fast_hold) = run(&split(fast.as_bytes(), &cuts), decide);
+            let (parsed_out, parsed_hold) = run(&[parsed.as_bytes()], decide);
+            prop_assert_eq!(client_view(&fast_out), client_view(&parsed_out));
+            prop_assert_eq!(fast_hold.dropped(), parsed_hold.dropped());
         }
 
         #[test]
