@@ -464,9 +464,9 @@ pub struct Exchange {
     agent: AgentIds,
     /// The `tool_result` blocks of the request's newest message, for the record.
     tool_results: Vec<ToolResultRecord>,
-    /// The agent session the client's `x-claude-code-session-id` names, for the approval
-    /// service (a session grant covers a session; the body's `metadata.user_id` is read at the
-    /// hold). Read only when the policy has approvals.
+    /// The agent session the client's `x-claude-code-session-id` names, for the session
+    /// prefix memo and the approval service (a session grant covers a session); the body's
+    /// `metadata.user_id` is read when it is missing.
     session_header: Option<String>,
     /// The answer's tool calls, governed (only when the role has tool rules).
     tools: Option<Box<ToolTrack>>,
@@ -622,11 +622,8 @@ impl Exchange {
             agent: AgentIds::default(),
             tool_results: Vec::new(),
             tools: None,
-            session_header: if gateway.policy.approvals.is_some() {
-                head.header(SESSION_HEADER).map(str::to_string)
-            } else {
-                None
-            },
+            // The session prefix memo and session grants read it.
+            session_header: head.header(SESSION_HEADER).map(str::to_string),
         }
     }
 
