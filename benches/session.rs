@@ -15,19 +15,33 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_json::{json, Value};
 use std::hint::black_box;
 use warden::core::exchange::{BodyStep, Exchange, Gateway, HeadersStep, RequestHead};
-use warden::core::identity::{TokenStatus, VerifiedClaims};
+
+/// The scenario tests' helpers (they use only `warden` and `std`).
+#[allow(dead_code)]
+#[path = "../tests/common/exchange.rs"]
+mod exchange;
+use exchange::{json_headers, verified_as};
 
 const POLICY: &str = include_str!("../envoy/policy.yaml");
 
-fn credential(name: &str) -> Option<String> {
-    Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { "A".repeat(43) } else { "sk-ant-bench".to_string() })
-}
-
-/// The demo policy without its `audit` section (the record names every message by itself).
-fn without_audit(policy: &str) -> String {
-    let start = policy.find("\naudit:\n").expect("the demo policy audits");
-    let end = policy[start + 1..].find("\n\n").map_or(policy.len(), |i| start + 1 + i);
-    format!("{}{}", &policy[..start], &policy[end..])
+/// The demo policy's credentials (the verdict key: any 32 bytes, base64), and the policy
+/// without its `audit` section (the record names every message by itself): the section's lines
+/// up to the blank line that ends it are dropped.
+fn demo_gateway() -> Gateway {
+    let mut in_audit = false;
+    let policy: Vec<&str> = POLICY
+        .lines()
+        .filter(|line| {
+            in_audit = (in_audit && !line.trim().is_empty()) || *line == "audit:";
+            !in_audit
+        })
+        .collect();
+    assert!(policy.len() < POLICY.lines().count(), "the demo policy audits");
+    let verdict_key = "A".repeat(43);
+    Gateway::new(&policy.join("\n"), |name| {
+        Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { verdict_key.clone() } else { "sk-ant-bench".into() })
+    })
+    .expect("demo policy compiles")
 }
 
 /// The session's body at `turn`: a system prompt, then per turn a tool result and an answer.
@@ -49,29 +63,15 @@ fn body_at(turn: usize) -> Vec<u8> {
 }
 
 fn bench_session(c: &mut Criterion) {
-    let mut headers: Vec<(String, String)> =
-        [("content-type", "application/json"), ("x-request-id", "8c1f0a52-3c55-4d7e-9b1e-2f7a9d0e6b11")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-    let token = TokenStatus::Verified(VerifiedClaims {
-        subject: Some("alice".into()),
-        issuer: Some("warden-demo".into()),
-        audiences: vec![],
-        issued_at: Some(1_800_000_000.0),
-        expires_at: Some(1_800_000_900.0),
-        groups: vec!["eng".into()],
-        job: vec![],
-        claims: vec![],
-        token_id: None,
-    });
+    let mut headers = json_headers(&[("x-request-id", "8c1f0a52-3c55-4d7e-9b1e-2f7a9d0e6b11")]);
+    let token = verified_as("alice", "warden-demo", &["eng"], 900.0);
     let without_session = headers.clone();
     headers.push(("x-claude-code-session-id".to_string(), "5f0c1d2e-session".to_string()));
     let mut group = c.benchmark_group("session");
     for (label, headers) in [("shared_prefix", &headers), ("per_message_memo", &without_session)] {
-        let gateway = Gateway::new(&without_audit(POLICY), credential).expect("demo policy compiles");
+        let gateway = demo_gateway();
         let head =
-            RequestHead { method: "POST", path: "/v1/messages", headers, token: token.clone(), now: 1_800_000_100.0 };
+            RequestHead { method: "POST", path: "/v1/messages", headers, token: token.clone(), now: exchange::NOW };
         for turn in [1, 5, 10, 20] {
             let body = body_at(turn);
             let mut warm = Exchange::start(&gateway, &head).0;
