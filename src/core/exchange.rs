@@ -56,14 +56,14 @@ use crate::core::budget::usage::{Metered, Usage, UsageMeter};
 use crate::core::budget::{self as budget, Admitted, Ask, Priced, Refusal, Unsettled, Who};
 use crate::core::dlp::engine::Action;
 use crate::core::dlp::mask::{MaskKey, Tally};
-use crate::core::dlp::memo::CleanMemo;
-use crate::core::dlp::request::mask_messages;
+use crate::core::dlp::memo::{CleanMemo, SessionMemo};
+use crate::core::dlp::request::{mask_messages, Known};
 use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::{redact, Redaction};
 use crate::core::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, claims_expired, expired, Caller, TokenStatus};
-use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind};
+use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind, Parsed};
 use crate::core::model_list::filter_model_list;
 use crate::core::policy::approvals::ApprovalSettings;
 use crate::core::policy::{ApprovalKeys, Policy, PolicyErrors, Role, RoleKeys};
@@ -87,6 +87,9 @@ pub struct Gateway {
     keys: RoleKeys,
     /// Request texts already scanned and found clean (per VM).
     memo: CleanMemo,
+    /// Each session's clean leading messages, shared by every worker through the ledger's
+    /// store (Envoy's shared data in the filter).
+    sessions: SessionMemo,
     /// Every detector set to mask: what the approver's excerpt and audit records go through.
     mask_everything: Vec<Action>,
     /// Audit blobs this worker already sent (when the policy has `audit`).
@@ -109,13 +112,16 @@ impl Gateway {
     pub fn new(policy_text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, PolicyErrors> {
         let policy = Policy::parse(policy_text)?;
         let keys = policy.resolve_credentials(lookup)?;
-        let memo = CleanMemo::new(keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default());
+        let memo_key = keys.upstream.first().map(|k| k.expose().as_bytes()).unwrap_or_default();
+        let memo = CleanMemo::new(memo_key);
+        let sessions = SessionMemo::new(memo_key, policy_text);
         let mask_everything = vec![Action::Mask; policy.dlp.engine.specs().len()];
         let audit_blobs = policy.audit.as_ref().map(|_| RefCell::new(BlobNames::new()));
         Ok(Self {
             policy,
             keys,
             memo,
+            sessions,
             mask_everything,
             audit_blobs,
             ledger: Box::new(MemoryStore::default()),
@@ -458,9 +464,9 @@ pub struct Exchange {
     agent: AgentIds,
     /// The `tool_result` blocks of the request's newest message, for the record.
     tool_results: Vec<ToolResultRecord>,
-    /// The agent session the client's `x-claude-code-session-id` names, for the approval
-    /// service (a session grant covers a session; the body's `metadata.user_id` is read at the
-    /// hold). Read only when the policy has approvals.
+    /// The agent session the client's `x-claude-code-session-id` names, for the session
+    /// prefix memo and the approval service (a session grant covers a session); the body's
+    /// `metadata.user_id` is read when it is missing.
     session_header: Option<String>,
     /// The answer's tool calls, governed (only when the role has tool rules).
     tools: Option<Box<ToolTrack>>,
@@ -616,11 +622,8 @@ impl Exchange {
             agent: AgentIds::default(),
             tool_results: Vec::new(),
             tools: None,
-            session_header: if gateway.policy.approvals.is_some() {
-                head.header(SESSION_HEADER).map(str::to_string)
-            } else {
-                None
-            },
+            // The session prefix memo and session grants read it.
+            session_header: head.header(SESSION_HEADER).map(str::to_string),
         }
     }
 
@@ -761,20 +764,47 @@ impl Exchange {
         // Each message is hashed once: the digest serves DLP's memo and the audit record's.
         let mut digests = Vec::new();
         let wants_digests = redaction.is_active() || self.trail.is_some();
+        let records = self.trail.is_some();
         let governs = !role.tool_rules.is_empty() && kind == BodyKind::Messages;
         let mut gist = RequestGist::default();
         let (result_limit, list_results) = (role.max_tool_result_bytes, self.trail.is_some());
         let mut results = Examined::default();
-        let checked = check_body_with(role, kind, body, |text, messages, system| {
+        let (session_header, caller) = (self.session_header.as_deref(), self.caller.as_ref());
+        let checked = check_body_with(role, kind, body, |parsed: Parsed| {
+            let Parsed { text, messages, system, metadata } = parsed;
             if governs {
                 gist = govern::gist_of(messages, system, role.approval.is_some());
             }
+            // The session's prefix judged clean on any worker is neither scanned nor hashed again.
+            let session = caller
+                .filter(|_| redaction.is_active() && kind == BodyKind::Messages && !messages.is_empty())
+                .and_then(|caller| {
+                    let session = govern::session_of(session_header, metadata.map(|m| m.get().as_bytes()))?;
+                    Some((caller, session))
+                });
+            let spans: Vec<std::ops::Range<usize>> = match session {
+                Some(_) => messages.iter().map(|m| span_of(text, m.get())).collect(),
+                None => Vec::new(),
+            };
+            let pass = session.map(|(caller, session)| {
+                let profile = (role.dlp_profile as u64).to_le_bytes();
+                let owner = [caller.issuer.as_bytes(), caller.subject.as_bytes(), &profile, session.as_bytes()];
+                gateway.sessions.begin(gateway.ledger(), gateway.sessions.slot(&owner), body, &spans)
+            });
+            let clean_prefix = pass.as_ref().map_or(0, |pass| pass.known);
+            // The record names every message, so it needs every digest; DLP only the new ones.
+            let digests_from = if records { 0 } else { clean_prefix };
             if wants_digests {
-                digests = messages.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
+                let rest = messages.get(digests_from..).unwrap_or_default();
+                digests = rest.iter().map(|m| gateway.memo.digest(m.get().as_bytes())).collect();
             }
-            let masks = mask_messages(&redaction, text, messages, system, &digests, tally, memo)?;
+            let known = Known { clean_prefix, digests: &digests, digests_from };
+            let masking = mask_messages(&redaction, text, messages, system, known, tally, memo)?;
+            if let Some(pass) = pass {
+                gateway.sessions.finish(gateway.ledger(), pass, body, &spans, masking.clean_leading);
+            }
             results = examine(text, messages, result_limit, list_results)?;
-            Ok(with_withheld(masks, std::mem::take(&mut results.withheld)))
+            Ok(with_withheld(masking.splices, std::mem::take(&mut results.withheld)))
         });
         let mut verdict = match checked {
             Ok(verdict) => verdict,
@@ -1999,6 +2029,12 @@ fn with_max_tokens(body: &[u8], value: u64) -> Option<Vec<u8>> {
 /// Seconds since the epoch → whole milliseconds.
 pub fn millis(seconds: f64) -> u64 {
     (seconds * 1000.0) as u64
+}
+
+/// The byte range `part` (borrowed from `text`) spans in it.
+fn span_of(text: &str, part: &str) -> std::ops::Range<usize> {
+    let splice = splice_of(text, part, Vec::new());
+    splice.start..splice.end
 }
 
 /// `req_warden_<Envoy's x-request-id>`, the id Envoy's own local replies use too.

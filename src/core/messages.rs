@@ -230,16 +230,29 @@ struct Thinking {
 
 /// Checks a Messages (or count_tokens) body against `role`.
 pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
-    check_body_with(role, kind, body, |_, _, _| Ok(Vec::new()))
+    check_body_with(role, kind, body, |_| Ok(Vec::new()))
 }
 
-/// [`check_body`], then `also` — given the body text, its raw `messages` and `system`, from the same parse —
-/// may add splices of its own (request masking); all are applied in one rewrite.
+/// The parts of a body [`check_body_with`] hands to its `also`, borrowed from the one parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Parsed<'a> {
+    /// The body text.
+    pub text: &'a str,
+    /// Each entry of `messages`, raw.
+    pub messages: &'a [&'a RawValue],
+    /// The `system` value, raw.
+    pub system: Option<&'a RawValue>,
+    /// The `metadata` value, raw (where Claude Code's `user_id` names the session).
+    pub metadata: Option<&'a RawValue>,
+}
+
+/// [`check_body`], then `also` — given the body's [`Parsed`] parts from the same parse — may add
+/// splices of its own (request masking); all are applied in one rewrite.
 pub fn check_body_with(
     role: &Role,
     kind: BodyKind,
     body: &[u8],
-    also: impl FnOnce(&str, &[&RawValue], Option<&RawValue>) -> Result<Vec<Splice>, Denial>,
+    also: impl FnOnce(Parsed) -> Result<Vec<Splice>, Denial>,
 ) -> Result<Verdict, Denial> {
     let text = std::str::from_utf8(body).map_err(|e| {
         Denial::new(Reason::InvalidJson, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
@@ -300,7 +313,8 @@ pub fn check_body_with(
         return Err(Denial::new(Reason::InvalidJson, format!("`messages[{i}]` must be an object")));
     }
     let clamped = !splices.is_empty();
-    splices.extend(also(text, messages, request.system)?);
+    let metadata = request.params.iter().find(|(name, _)| name == "metadata").map(|(_, raw)| *raw);
+    splices.extend(also(Parsed { text, messages, system: request.system, metadata })?);
     let span = |raw: &RawValue| {
         let Splice { start, end, .. } = splice_of(text, raw.get(), Vec::new());
         start..end

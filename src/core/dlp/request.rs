@@ -62,50 +62,88 @@ pub fn redact_request(
         Some((memo, _)) => parsed.messages.iter().map(|m| memo.digest(m.get().as_bytes())).collect(),
         None => Vec::new(),
     };
-    apply(body, mask_messages(redaction, text, &parsed.messages, parsed.system, &digests, tally, memo)?)
+    let known = Known { digests: &digests, ..Known::default() };
+    apply(body, mask_messages(redaction, text, &parsed.messages, parsed.system, known, tally, memo)?.splices)
+}
+
+/// What the request path already knows of a body's messages before masking them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// Leading messages byte-identical to a session prefix found clean before
+    /// ([`super::memo::SessionMemo`]): not scanned, not hashed.
+    pub clean_prefix: usize,
+    /// [`CleanMemo::digest`]s of the messages from index `digests_from` on (or empty: the
+    /// per-worker memo is not consulted).
+    pub digests: &'a [u128],
+    /// The index of the message `digests` starts with.
+    pub digests_from: usize,
+}
+
+impl Known<'_> {
+    fn digest(&self, index: usize) -> Option<u128> {
+        index.checked_sub(self.digests_from).and_then(|i| self.digests.get(i)).copied()
+    }
+}
+
+/// What masking found: the splices, and how many leading messages were clean (no finding of
+/// any action), the session prefix's next length.
+#[derive(Debug, Default)]
+pub struct Masking {
+    /// Splices that mask what was found.
+    pub splices: Vec<Splice>,
+    /// Leading messages without a finding (the known clean prefix included).
+    pub clean_leading: usize,
 }
 
 /// The splices that mask the client-supplied content of `messages` and `system` (raw values
 /// borrowed from `text`, the body parsed once by [`crate::core::messages::check_body_with`]).
-/// With a memo, `digests` holds each message's [`CleanMemo::digest`] (or is empty: nothing is
-/// skipped); the system prompt's digest is computed here.
+/// `known` says which messages are known clean (skipped) and gives the digests the per-worker
+/// memo is consulted with; the system prompt's digest is computed here.
 pub fn mask_messages(
     redaction: &Redaction,
     text: &str,
     messages: &[&RawValue],
     system: Option<&RawValue>,
-    digests: &[u128],
+    known: Known,
     tally: &mut Tally,
     memo: Option<(&CleanMemo, u64)>,
-) -> Result<Vec<Splice>, Denial> {
+) -> Result<Masking, Denial> {
     if !redaction.is_active() {
-        return Ok(Vec::new());
+        return Ok(Masking::default());
     }
     let mut splices = Vec::new();
+    let mut clean_leading = known.clean_prefix.min(messages.len());
     let system_digest = system.zip(memo).map(|(raw, (memo, _))| memo.digest(raw.get().as_bytes()));
     let parts = messages
         .iter()
         .enumerate()
-        .map(|(i, raw)| (*raw, digests.get(i).copied()))
-        .chain(system.map(|raw| (raw, system_digest)));
-    for (raw, digest) in parts {
+        .skip(clean_leading)
+        .map(|(i, raw)| (Some(i), *raw, known.digest(i)))
+        .chain(system.map(|raw| (None, raw, system_digest)));
+    for (index, raw, digest) in parts {
         let memo = memo.zip(digest);
         // A part seen clean in an earlier turn is skipped whole: only its raw bytes were
         // hashed, nothing is parsed or decoded again.
-        if memo.is_some_and(|((memo, salt), digest)| memo.is_clean(salt, digest)) {
-            continue;
-        }
-        let (findings, before) = (tally.count(), splices.len());
-        let json = raw.get();
-        redact_json_strings(redaction, json, &structural, tally, |range, encoded| {
-            splices.push(splice_of(text, json.get(range).unwrap_or(""), encoded.into_bytes()));
-        })
-        .map_err(blocked)?;
-        if let (Some(((memo, salt), digest)), true) = (memo, tally.count() == findings && splices.len() == before) {
-            memo.remember(salt, digest);
+        let clean = if memo.is_some_and(|((memo, salt), digest)| memo.is_clean(salt, digest)) {
+            true
+        } else {
+            let (findings, before) = (tally.count(), splices.len());
+            let json = raw.get();
+            redact_json_strings(redaction, json, &structural, tally, |range, encoded| {
+                splices.push(splice_of(text, json.get(range).unwrap_or(""), encoded.into_bytes()));
+            })
+            .map_err(blocked)?;
+            let clean = tally.count() == findings && splices.len() == before;
+            if let (Some(((memo, salt), digest)), true) = (memo, clean) {
+                memo.remember(salt, digest);
+            }
+            clean
+        };
+        if clean && index == Some(clean_leading) {
+            clean_leading += 1;
         }
     }
-    Ok(splices)
+    Ok(Masking { splices, clean_leading })
 }
 
 #[cfg(test)]
@@ -240,7 +278,8 @@ mod tests {
                 let message = &text[start..text.len() - 2];
                 let raw: &RawValue = serde_json::from_str(message).unwrap();
                 let mut tally = Tally::default();
-                let splices = mask_messages(&r, text, &[raw], None, &[], &mut tally, None).unwrap();
+                let splices =
+                    mask_messages(&r, text, &[raw], None, Known::default(), &mut tally, None).unwrap().splices;
                 (refused, splices.len())
             });
             assert_eq!(refused, Reason::InvalidRequest);
@@ -305,5 +344,34 @@ mod tests {
         let (out, tally, _) = run([Action::Mask, Action::Mask, Action::Audit, Action::Mask], &body);
         assert_eq!(out.unwrap(), None);
         assert_eq!(tally.to_string(), "audited email=1");
+    }
+
+    #[test]
+    fn masking_counts_the_leading_clean_messages_and_skips_a_known_clean_prefix() {
+        let engine = small_engine();
+        let key = MaskKey::new(b"k".to_vec());
+        let actions = [Action::Mask; 4];
+        let r = Redaction { engine: &engine, actions: &actions, key: &key };
+        let messages = [
+            json!({"role": "user", "content": "hello"}).to_string(),
+            json!({"role": "assistant", "content": "hi"}).to_string(),
+            json!({"role": "user", "content": format!("key {TOKEN}")}).to_string(),
+            json!({"role": "user", "content": "clean again"}).to_string(),
+        ];
+        let text = format!("[{}]", messages.join(","));
+        let raws: Vec<&RawValue> = serde_json::from_str(&text).unwrap();
+        let masked = mask_messages(&r, &text, &raws, None, Known::default(), &mut Tally::default(), None).unwrap();
+        assert_eq!((masked.splices.len(), masked.clean_leading), (1, 2), "the run stops at the finding");
+        let mut tally = Tally::default();
+        let known = Known { clean_prefix: 3, ..Known::default() };
+        let skipped = mask_messages(&r, &text, &raws, None, known, &mut tally, None).unwrap();
+        assert_eq!(
+            (skipped.splices.len(), skipped.clean_leading, tally.count()),
+            (0, 4, 0),
+            "a known prefix is not read"
+        );
+        let inactive = Redaction { engine: &engine, actions: &[Action::Off; 4], key: &key };
+        let off = mask_messages(&inactive, &text, &raws, None, Known::default(), &mut Tally::default(), None).unwrap();
+        assert_eq!(off.clean_leading, 0, "nothing scanned, nothing known clean");
     }
 }
