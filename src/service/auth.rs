@@ -28,10 +28,10 @@ use jwt_simple::prelude::JWTClaims;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::Path;
-use warden::core::policy::{Jwks, Policy};
+use crate::core::policy::{Jwks, Policy};
 
 use super::jwt::{groups_at, JwtVerifier, KeySource, TrustedIssuer, VerifyError, SUPPORTED_ALGORITHMS};
-use warden::core::hex::hex;
+use crate::core::hex::hex;
 
 /// The approvers' audience when the policy has no `approvals` section.
 const DEFAULT_APPROVER_AUDIENCE: &str = "warden-approvals";
@@ -244,7 +244,7 @@ impl CsrfKey {
 pub(crate) mod tests {
     use super::*;
 
-    use crate::serve::jwt::testing::{claims, es256_jwk, jwks};
+    use crate::service::jwt::testing::{claims, es256_jwk, jwks};
     use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair};
     use std::path::PathBuf;
 
@@ -269,7 +269,7 @@ pub(crate) mod tests {
     pub(crate) fn verifier_with(issuer: &TestIssuer, dir: &Path) -> OidcVerifier {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("jwks.json"), &issuer.jwks).unwrap();
-        let policy = Policy::parse(super::super::rules::tests::POLICY).unwrap();
+        let policy = Policy::parse(crate::service::approvals::rules::tests::POLICY).unwrap();
         OidcVerifier::from_policy(&policy, &dir.join("policy.yaml")).unwrap()
     }
 

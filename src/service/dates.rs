@@ -296,7 +296,7 @@ mod tests {
 
         #[test]
         fn every_second_of_years_0_to_9999_round_trips(seconds in -62_167_219_200_i64..253_402_300_800) {
-            let text = crate::serve::util::format_utc(seconds);
+            let text = crate::service::util::format_utc(seconds);
             proptest::prop_assert_eq!(parse_instant(&text), Ok(seconds * 1000));
         }
     }
@@ -309,7 +309,7 @@ mod tests {
                 for d in 1..=days_in_month(year, month) {
                     assert_eq!(days_from_civil(year, month, d), day);
                     let text = format!("{year:04}-{month:02}-{d:02}");
-                    assert_eq!(crate::serve::util::format_utc(day * 86_400).get(..10), Some(text.as_str()));
+                    assert_eq!(crate::service::util::format_utc(day * 86_400).get(..10), Some(text.as_str()));
                     day += 1;
                 }
             }

@@ -53,7 +53,7 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Time allowed for one JWKS fetch.
 const FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
-pub use warden::core::policy::token_service::SUPPORTED_ALGORITHMS;
+pub use crate::core::policy::token_service::SUPPORTED_ALGORITHMS;
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,13 +422,13 @@ fn fetch(uri: &str) -> Result<String, String> {
     let mut response = agent
         .get(uri)
         .call()
-        .map_err(|e| format!("fetching JWKS {uri}: {}", super::webhook::describe_http_error(&e)))?;
+        .map_err(|e| format!("fetching JWKS {uri}: {}", super::approvals::webhook::describe_http_error(&e)))?;
     response
         .body_mut()
         .with_config()
         .limit(MAX_JWKS_BYTES)
         .read_to_string()
-        .map_err(|e| format!("reading JWKS {uri}: {}", super::webhook::describe_http_error(&e)))
+        .map_err(|e| format!("reading JWKS {uri}: {}", super::approvals::webhook::describe_http_error(&e)))
 }
 
 /// The signature keys of a JWKS document (keys with `use` other than `sig`, and unknown key
@@ -480,7 +480,7 @@ pub(crate) mod testing {
     use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 
     /// An RSA test key (never used outside tests).
-    pub(crate) const RSA_KEY_PEM: &str = include_str!("../../../../tests/fixtures/jwt/test-rsa-key.pem");
+    pub(crate) const RSA_KEY_PEM: &str = include_str!("../../tests/fixtures/jwt/test-rsa-key.pem");
 
     pub(crate) fn b64(bytes: &[u8]) -> String {
         Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()

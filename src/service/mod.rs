@@ -14,37 +14,34 @@
 //! requests (a hold cut short fails closed at the gateway, and its retry re-attaches to the same
 //! pending review, which the database kept).
 //!
-//! Modules: [`service`] (holds and decisions), [`store`] (SQLite), [`rules`] (approver rules),
-//! [`auth`] (gateway token, approvers' OIDC tokens, CSRF), [`signer`] (verdicts), [`api`] (JSON
-//! endpoints), [`console`] (the pages' shared layout and navigation), [`grants`] (session grants), [`page`] (review pages), [`webhook`] (notifications), [`audit`] (the audit trail's ingest
-//! endpoint and signed checkpoints, docs/audit.md), [`sessions`] (the audit trail's pages),
-//! [`usage`] (the usage page, docs/usage.md), [`leases`] (the budget ledger gateways lease
-//! from, docs/budgets.md), [`jwt`] (the one JWT verifier: approvers' and sign-in sources'
-//! tokens), [`tokens`] (the token service), [`revocations`] (the kill switch,
-//! docs/identity.md), [`util`].
+//! Modules, by part: [`approvals`] (holds and decisions, approver rules, verdict signing, the
+//! JSON endpoints, review pages, session grants, the webhook), [`audit`] (the audit trail: ingest
+//! and signed checkpoints, the hash chain, the SQLite store, verification, retention, replay,
+//! export, docs/audit.md), [`console`] (the pages' shared layout and navigation, the audit
+//! trail's pages and cards), [`usage`] (spend aggregation and the usage page, docs/usage.md),
+//! [`leases`] (the budget ledger gateways lease from, docs/budgets.md), [`tokens`] (the token
+//! service), [`revocations`] (the kill switch, docs/identity.md); shared by the parts:
+//! [`store`] (SQLite and its migrations), [`auth`] (gateway token, approvers' OIDC tokens,
+//! CSRF), [`jwt`] (the one JWT verifier: approvers' and sign-in sources' tokens), [`keys`] (key
+//! files), [`dates`] (the date forms filters accept), [`util`] (clock, randomness, log lines,
+//! time formats).
 //!
 //! Logs: one line per event on stderr (start, review created / decided / expired, holds,
 //! webhook failures). Tokens, keys and the webhook URL are never logged.
 
-pub mod api;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
-pub mod cards;
 pub mod console;
-pub mod grants;
+pub mod dates;
 pub mod jwt;
+pub mod keys;
 pub mod leases;
-pub mod page;
 pub mod revocations;
-pub mod rules;
-pub mod service;
-pub mod sessions;
-pub mod signer;
 pub mod store;
 pub mod tokens;
 pub mod usage;
 pub mod util;
-pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,18 +52,19 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use warden::core::policy::Policy;
+use crate::core::policy::Policy;
 
-use audit::{AuditState, Ledger};
+use approvals::rules::Rules;
+use approvals::service::{Service, ServiceParts};
+use approvals::signer::VerdictSigner;
+use approvals::webhook::Webhook;
+use approvals::{api, grants, page};
+use audit::ingest::{self as audit_ingest, AuditState, Ledger};
 use auth::{GatewayToken, OidcVerifier};
+use console::sessions::{self, SessionPages};
 use leases::{LeaseLedger, LeaseState};
-use rules::Rules;
-use service::{Service, ServiceParts};
-use sessions::SessionPages;
-use signer::VerdictSigner;
 use store::Store;
 use util::log_event;
-use webhook::Webhook;
 
 /// File names `warden serve init` writes.
 pub const SIGNING_KEY_FILE: &str = "approvals-signing-key.pem";
@@ -125,7 +123,7 @@ pub struct ServeArgs {
     /// and hourly — and the blobs no remaining record references, under a signed prune
     /// statement (docs/audit.md, "Retention") [default: keep forever].
     #[arg(long, env = "WARDEN_AUDIT_RETENTION", value_name = "AGE",
-          value_parser = |text: &str| crate::audit::retention::parse_retention(text))]
+          value_parser = |text: &str| crate::service::audit::retention::parse_retention(text))]
     pub audit_retention: Option<i64>,
 
     /// Slack-compatible incoming-webhook URL notified of each new review (a secret: prefer the
@@ -425,7 +423,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             tokio::spawn(leases::maintain(Arc::clone(&leases.ledger), leases::PRUNE_PERIOD));
         }
         if let Some((age, signer)) = retention {
-            tokio::spawn(audit::retain(db, signer, age, audit::RETENTION_PERIOD));
+            tokio::spawn(audit_ingest::retain(db, signer, age, audit_ingest::RETENTION_PERIOD));
         }
         log_event(&summary);
         let server = axum::serve(listener, router(served));
@@ -449,14 +447,14 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 /// The token service of `config`: its signing key (and the previous one, after a rotation) and
 /// its sign-in sources (JWKS read now); `revocations` stops it minting for revoked identities.
 fn token_service(
-    config: &warden::core::policy::token_service::TokenServiceConfig,
+    config: &crate::core::policy::token_service::TokenServiceConfig,
     policy: &Policy,
     policy_path: &Path,
     key_path: &Path,
     args: &ServeArgs,
     revocations: Option<Arc<revocations::RevocationStore>>,
 ) -> Result<tokens::TokenService, String> {
-    let key = crate::token::load_key(key_path).map_err(|e| e.to_string())?;
+    let key = crate::service::keys::load_key(key_path).map_err(|e| e.to_string())?;
     let mut issuer = tokens::issuer::TokenIssuer::new(key, config);
     if let Some(previous) = &args.token_previous_key {
         issuer = issuer.with_previous_key(tokens::issuer::load_public_key(previous)?);
@@ -529,13 +527,13 @@ pub fn router(served: Served) -> Router {
     }
     if let (Some(service), Some((ledger, pages))) = (&served.service, served.audit) {
         let audit_routes = Router::new()
-            .route("/v1/audit/records", post(audit::ingest))
-            .layer(DefaultBodyLimit::max(audit::MAX_AUDIT_BODY_BYTES))
+            .route("/v1/audit/records", post(audit_ingest::ingest))
+            .layer(DefaultBodyLimit::max(audit_ingest::MAX_AUDIT_BODY_BYTES))
             .with_state(Arc::new(AuditState { service: Arc::clone(service), ledger }));
         let session_routes = Router::new()
             .route("/sessions", get(sessions::sessions))
             .route("/sessions/{id}", get(sessions::session))
-            .route("/usage", get(usage::usage))
+            .route("/usage", get(usage::page::usage))
             .with_state(pages);
         app = app.merge(audit_routes).merge(session_routes);
     }
@@ -585,7 +583,7 @@ async fn shutdown_signal() -> &'static str {
 /// `warden serve init`: writes the key pair and the gateway token, keeping existing files
 /// unless `--force`. Prints paths and the public key; never the private key or the token.
 fn init(args: &InitArgs) -> Result<(), String> {
-    use crate::token::{create_private_dir, write_file_atomically};
+    use keys::{create_private_dir, write_file_atomically};
     create_private_dir(&args.dir).map_err(|e| e.to_string())?;
     let key_path = args.dir.join(SIGNING_KEY_FILE);
     let public_path = args.dir.join(VERDICT_KEY_FILE);

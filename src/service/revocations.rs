@@ -22,7 +22,7 @@
 //! before a restart of the service stays comparable). Expiry does not raise it: gateways drop an
 //! expired entry by its `expires_at` themselves, and the service leaves it out of later lists.
 //!
-//! Limits: at most [`warden::core::revocation::MAX_ENTRIES`] active revocations (a revoke
+//! Limits: at most [`crate::core::revocation::MAX_ENTRIES`] active revocations (a revoke
 //! beyond is refused 409, so the list gateways accept is never exceeded); values and claims are
 //! bounded as the filter bounds them; a reason is at most [`MAX_REASON_CHARS`] characters;
 //! `expires_in` is 1 s to [`MAX_EXPIRES_IN_SECONDS`].
@@ -44,13 +44,13 @@ use axum::{Form, Router};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use warden::core::revocation::{Presented, Revocation, RevocationList, Target, MAX_ENTRIES, MAX_VALUE_BYTES};
+use crate::core::revocation::{Presented, Revocation, RevocationList, Target, MAX_ENTRIES, MAX_VALUE_BYTES};
 
-use super::api::{json_body, ApiError};
+use super::approvals::api::{json_body, ApiError};
 use super::auth::{bearer, Approver};
 use super::console::{self, escape, Section};
-use super::page::{self, PageAuth, PageQuery};
-use super::service::{Service, ServiceError};
+use super::approvals::page::{self, PageAuth, PageQuery};
+use super::approvals::service::{Service, ServiceError};
 use super::store::StoreError;
 use super::util::{format_duration, log_event, unix_now};
 
@@ -179,7 +179,7 @@ impl NewRevocation {
             "token" => Target::Token(value()?),
             "job" => {
                 let claims = self.claims.clone().unwrap_or_default();
-                warden::core::revocation::check_claims(&claims).map_err(|why| format!("claims: {why}"))?;
+                crate::core::revocation::check_claims(&claims).map_err(|why| format!("claims: {why}"))?;
                 if claims.iter().flat_map(|(k, v)| [k, v]).any(|text| text.chars().any(char::is_control)) {
                     return Err("claims: must not contain control characters".to_string());
                 }
@@ -799,7 +799,7 @@ impl RevokeForm {
         let expires_in = match self.duration.trim() {
             "" => None,
             text => {
-                let seconds = warden::core::policy::units::parse_duration(text).map_err(|e| format!("for: {e}"))?;
+                let seconds = crate::core::policy::units::parse_duration(text).map_err(|e| format!("for: {e}"))?;
                 Some(i64::try_from(seconds.0).unwrap_or(i64::MAX))
             }
         };
@@ -875,7 +875,7 @@ pub async fn page_lift(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::serve::service::tests::{fixture, Fixture};
+    use crate::service::approvals::service::tests::{fixture, Fixture};
 
     const GATEWAY_TOKEN: &str = "gateway-token-for-tests";
 

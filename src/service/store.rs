@@ -23,7 +23,7 @@
 //! together attach to one review.
 //!
 //! An approval may also create a session grant in the same transaction (table `session_grants`,
-//! [`super::grants`]): refused for two-person reviews, reviews without reasons and requests that
+//! [`super::approvals::grants`]): refused for two-person reviews, reviews without reasons and requests that
 //! name no agent session.
 //!
 //! Expiry is lazy (every hold and decision first expires what is due, see [`Store::expire_due`])
@@ -88,7 +88,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX verdicts_by_review ON verdicts (review_id);",
     // 2: the audit trail (docs/audit.md, "Storage").
-    crate::audit::store::SCHEMA,
+    super::audit::store::SCHEMA,
     // 3: identities are issuer + subject: the requester's issuer on reviews and grants, the
     // approver's on votes (a vote's key becomes review, issuer, subject).
     "ALTER TABLE reviews ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
@@ -114,11 +114,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE votes_by_identity RENAME TO votes;",
     // 4: the console's session pages read a session in request order, and the listing the last
     // activity per session, from one index (docs/audit.md, "Pages").
-    crate::audit::store::SESSION_TIME_INDEX,
+    super::audit::store::SESSION_TIME_INDEX,
     // 5: audit retention: signed prune statements (docs/audit.md, "Retention").
-    crate::audit::retention::SCHEMA,
+    super::audit::retention::SCHEMA,
     // 6: usage per record, filled by triggers at ingest (`warden usage`, the usage page).
-    crate::audit::usage::SCHEMA,
+    super::usage::aggregate::SCHEMA,
     // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
     super::leases::SCHEMA,
     // 8: SAML sign-in: AuthnRequests issued and assertion ids accepted (docs/identity.md, "SAML").
@@ -130,7 +130,7 @@ const MIGRATIONS: &[&str] = &[
     super::tokens::refresh::SCHEMA,
     // 11: session grants: approvals that cover later holds of one agent session (docs/approvals.md,
     // "Session grants").
-    super::grants::SCHEMA,
+    super::approvals::grants::SCHEMA,
 ];
 
 /// A storage failure (SQLite error or unreadable stored data).
@@ -758,7 +758,7 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
             ],
         )?;
         if let (Some(ask), Some(session_id)) = (&decision.session, &review.context.session_id) {
-            super::grants::insert(tx, &review, session_id, ask, decision)?;
+            super::approvals::grants::insert(tx, &review, session_id, ask, decision)?;
         }
     }
     let review = load_review(tx, &review.id)?.ok_or_else(|| missing(&review.id))?;

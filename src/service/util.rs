@@ -6,8 +6,8 @@
 //! an error rather than a predictable id or token.
 
 use std::time::{SystemTime, UNIX_EPOCH};
-use warden::core::budget::window::civil_from_days;
-use warden::core::hex::hex;
+use crate::core::budget::window::civil_from_days;
+use crate::core::hex::hex;
 
 /// Current time in whole seconds since the Unix epoch (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {

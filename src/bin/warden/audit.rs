@@ -2,31 +2,18 @@
 //! (docs/audit.md), read from its SQLite database (read-only) or from an export; `prune` is the
 //! one command that writes (retention).
 //!
-//! Modules: [`chain`] (canonical bytes, hashes, record parsing), [`store`] (the [`store::AuditStore`]
-//! trait and SQLite backend), [`verify`] (tamper and loss detection), [`export`] (JSONL),
-//! [`replay`] (conversations; [`agents`]: the tree of agents and tool-result provenance),
-//! [`retention`] (pruning under a signed anchor) and [`prunes`]
-//! (what it leaves).
+//! The storage and the chain rules are the service's ([`warden::service::audit`]: chain, store,
+//! verify, export, replay, retention); this module parses the arguments, calls them and prints.
 //!
 //! Exit codes: 0 success (verify: intact), 1 verify found tampering or loss, 2 usage or I/O error.
-
-pub mod access_log;
-pub mod agents;
-pub mod chain;
-pub mod export;
-pub mod prunes;
-pub mod replay;
-pub mod retention;
-pub mod store;
-pub mod usage;
-pub mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ct_codecs::{Base64, Decoder};
 
-use store::{AuditStore, RecordFilter, SqliteAuditStore};
+use warden::service::audit::store::{AuditStore, RecordFilter, SqliteAuditStore};
+use warden::service::audit::{access_log, export, replay, retention, verify};
 
 /// Arguments of `warden audit`.
 #[derive(clap::Args, Debug)]
@@ -108,11 +95,11 @@ pub struct ExportArgs {
     /// Only records whose time is at or after this: a date (2026-12-07), a date and time
     /// (2026-12-07T14:30, UTC unless it ends with an offset such as Z or +01:00) or ms since the
     /// epoch.
-    #[arg(long, value_name = "WHEN", value_parser = crate::dates::parse_instant_arg)]
+    #[arg(long, value_name = "WHEN", value_parser = warden::service::dates::parse_instant_arg)]
     pub since: Option<i64>,
     /// Only records whose time is before this (same forms as `--since`; a plain date means its
     /// midnight, so `--until 2026-12-08` ends with the 7th).
-    #[arg(long, value_name = "WHEN", value_parser = crate::dates::parse_instant_arg)]
+    #[arg(long, value_name = "WHEN", value_parser = warden::service::dates::parse_instant_arg)]
     pub until: Option<i64>,
     /// Only this session's records.
     #[arg(long, value_name = "ID")]
@@ -218,7 +205,7 @@ fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
 }
 
 fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
-    let now = crate::serve::util::unix_now_millis();
+    let now = warden::service::util::unix_now_millis();
     let before = retention::parse_before(&args.before, now).map_err(|e| format!("--before: {e}"))?;
     if before > now.saturating_sub(retention::MIN_CUT_AGE_MS) && !args.allow_recent {
         return Err("--before: the cut is less than a day old; gateways may still name blobs of records \
@@ -228,9 +215,9 @@ fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
     if !args.db.exists() {
         return Err(format!("{} does not exist", args.db.display()));
     }
-    let signer = crate::serve::signer::VerdictSigner::load(&args.signing_key)?;
+    let signer = warden::service::approvals::signer::VerdictSigner::load(&args.signing_key)?;
     // Opening it as `warden serve` does applies the retention migration to an older database.
-    drop(crate::serve::store::Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
+    drop(warden::service::store::Store::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
     let store = SqliteAuditStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
     let pruned = retention::prune(&store, before, now, &signer, args.dry_run).map_err(|e| e.to_string())?;
     println!("warden audit prune: {pruned}");

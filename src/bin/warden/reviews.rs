@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::serve::util::{format_duration, format_utc, unix_now};
+use warden::service::util::{format_duration, format_utc, unix_now};
 
 /// Environment variable holding the approver's token when `--token-file` is not given.
 const TOKEN_ENV: &str = "WARDEN_TOKEN";
@@ -202,7 +202,7 @@ impl Client {
         let url = format!("{}{path}", self.base);
         let authorization = format!("Bearer {}", self.token);
         let unreachable = |e: ureq::Error| {
-            Failure::new(1, format!("cannot reach {}: {}", self.base, crate::serve::webhook::describe_http_error(&e)))
+            Failure::new(1, format!("cannot reach {}: {}", self.base, warden::service::approvals::webhook::describe_http_error(&e)))
         };
         let response = match (method, body) {
             ("POST", body) => self

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use crate::reviews::{finish, pretty, Client, Failure};
-use crate::serve::util::format_utc;
+use warden::service::util::format_utc;
 
 /// Environment variable holding the approver's token when no file is given.
 const TOKEN_ENV: &str = "WARDEN_TOKEN";

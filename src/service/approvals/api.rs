@@ -9,10 +9,10 @@
 //! | `POST /v1/reviews/{id}/deny` `{"comment": "…"}` (required) | approver | `{"outcome": …, "review": {…}}` |
 //! | `GET /v1/grants[?all=1]` | approver | `{"grants": […]}`: live session grants of the roles they decide (`all`: ended and expired too) |
 //! | `POST /v1/grants/{id}/end` | approver | `{"grant": {…}}`; 404 unknown, 409 already ended |
-//! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`super::audit`]) |
-//! | `POST /v1/budget/leases` (JSON) | gateway | `{"grants": […]}` ([`super::leases`]) |
+//! | `POST /v1/audit/records` (NDJSON) | gateway | `{"stored", "duplicates", "head"}` ([`crate::service::audit::ingest`]) |
+//! | `POST /v1/budget/leases` (JSON) | gateway | `{"grants": […]}` ([`crate::service::leases`]) |
 //! | `GET /v1/budget/leases?limit=N` | approver | `{"ttl_seconds", "now_ms", "windows": […]}` |
-//! | `GET /v1/revocations`, `POST /v1/revocations`, `POST /v1/revocations/{id}/lift` | gateway or revoker | the kill switch ([`super::revocations`]) |
+//! | `GET /v1/revocations`, `POST /v1/revocations`, `POST /v1/revocations/{id}/lift` | gateway or revoker | the kill switch ([`crate::service::revocations`]) |
 //! | `GET /healthz` | anyone | `{"status": "ok"}` |
 //!
 //! Errors are Anthropic-style JSON, `{"type":"error","error":{"type":…,"message":…}}`: 400
@@ -29,9 +29,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{bearer, Approver, AuthError};
+use crate::service::auth::{bearer, Approver, AuthError};
 use super::service::{HoldRequest, Service, ServiceError};
-use super::store::{Choice, Decided, Listing, Review};
+use crate::service::store::{Choice, Decided, Listing, Review};
 
 /// Largest number of reviews one listing returns.
 const MAX_LIST_LIMIT: u32 = 1000;
@@ -47,8 +47,8 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl From<super::store::StoreError> for ApiError {
-    fn from(e: super::store::StoreError) -> Self {
+impl From<crate::service::store::StoreError> for ApiError {
+    fn from(e: crate::service::store::StoreError) -> Self {
         Self(e.into())
     }
 }
@@ -283,7 +283,7 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         "agent": context.agent,
         "tool_call": context.tool_call,
         "session_grant": service.store.session_grant_of_review(&review.id).ok().flatten()
-            .map(|grant| super::grants::grant_json(&grant, super::util::unix_now())),
+            .map(|grant| super::grants::grant_json(&grant, crate::service::util::unix_now())),
         "two_person": review.two_person,
         "approvals_needed": review.approvals_needed(),
         "approvals": review.approvers().count(),

@@ -43,14 +43,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{approver, json_body, ApiError};
-use super::auth::Approver;
-use super::console::{self, escape};
+use crate::service::auth::Approver;
+use crate::service::console::{self, escape};
 use super::page::{form_poster, redirect_with, Flash};
 use super::service::{HoldRequest, Service, ServiceError};
-use super::store::{Decision, Review, SessionAsk, Store, StoreError};
-use super::util::{format_duration, log_event, unix_now};
+use crate::service::store::{Decision, Review, SessionAsk, Store, StoreError};
+use crate::service::util::{format_duration, log_event, unix_now};
 
-/// The table (a migration of [`super::store`]).
+/// The table (a migration of [`crate::service::store`]).
 pub const SCHEMA: &str = "CREATE TABLE session_grants (
         id            TEXT PRIMARY KEY,
         review_id     TEXT NOT NULL REFERENCES reviews (id),
@@ -142,14 +142,14 @@ impl SessionGrant {
             self.id,
             self.granted_by,
             self.session_id,
-            super::util::format_utc(self.expires_at)
+            crate::service::util::format_utc(self.expires_at)
         )
     }
 }
 
 /// Creates the grant `ask` asks for, inside the approval's transaction (the store's decision
 /// calls this once the review is approved).
-pub(super) fn insert(
+pub(crate) fn insert(
     tx: &Transaction<'_>,
     review: &Review,
     session_id: &str,

@@ -1,4 +1,4 @@
-//! The approvers' pages of the console (layout: [`super::console`]): server-rendered HTML, plain
+//! The approvers' pages of the console (layout: [`crate::service::console`]): server-rendered HTML, plain
 //! forms; they work without JavaScript.
 //!
 //! | route | what |
@@ -19,7 +19,7 @@
 //! Authentication: `Authorization: Bearer <token>` when present (deployments behind an OIDC
 //! auth proxy that passes the user's token), else the session cookie; either is verified on
 //! every request exactly like the API's. Forms carry a CSRF token bound to the approver's issuer
-//! and subject ([`super::auth::CsrfKey`]); with `SameSite=Strict` cookies that is defence in depth, and it
+//! and subject ([`crate::service::auth::CsrfKey`]); with `SameSite=Strict` cookies that is defence in depth, and it
 //! is what protects header-authenticated deployments. Every value shown is HTML-escaped; pages
 //! are sent with a restrictive Content-Security-Policy and `Cache-Control: no-store`.
 //!
@@ -46,11 +46,11 @@ use axum::Form;
 use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
 use serde::Deserialize;
 
-use super::auth::{bearer, Approver};
-use super::console::{self, Section};
+use crate::service::auth::{bearer, Approver};
+use crate::service::console::{self, Section};
 use super::service::{join_or_dash, or_dash, Service, ServiceError};
-use super::store::{Choice, Decided, Listing, Review, Status};
-use super::util::{format_duration, unix_now};
+use crate::service::store::{Choice, Decided, Listing, Review, Status};
+use crate::service::util::{format_duration, unix_now};
 
 /// Name of the session cookie (holds the approver's token).
 const SESSION_COOKIE: &str = "warden_session";
@@ -63,21 +63,21 @@ const FLASH_COOKIE: &str = "warden_flash";
 /// Recent decisions shown under the pending reviews.
 const RECENT_DECISIONS: u32 = 20;
 
-pub use super::console::escape;
+pub use crate::service::console::escape;
 
 /// A flash message shown once on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Flash {
+pub(crate) struct Flash {
     ok: bool,
     message: String,
 }
 
 impl Flash {
-    pub(super) fn ok(message: impl Into<String>) -> Self {
+    pub(crate) fn ok(message: impl Into<String>) -> Self {
         Self { ok: true, message: message.into() }
     }
 
-    pub(super) fn error(message: impl Into<String>) -> Self {
+    pub(crate) fn error(message: impl Into<String>) -> Self {
         Self { ok: false, message: message.into() }
     }
 
@@ -97,7 +97,7 @@ impl Flash {
     }
 
     /// The message as HTML (escaped).
-    pub(super) fn html(&self) -> String {
+    pub(crate) fn html(&self) -> String {
         let class = if self.ok { "flash flash-ok" } else { "flash flash-error" };
         let role = if self.ok { "status" } else { "alert" };
         format!(r#"<p id="flash" class="{class}" role="{role}">{}</p>"#, escape(&self.message))
@@ -105,7 +105,7 @@ impl Flash {
 }
 
 /// The value of cookie `name` in the request.
-pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -117,20 +117,20 @@ pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
         .filter(|value| !value.is_empty())
 }
 
-pub(super) fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+pub(crate) fn cookie_header(service: &Service, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = if service.secure_cookies() { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")).ok()
 }
 
 /// Where the page found the approver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Source {
+pub(crate) enum Source {
     Header,
     Cookie,
 }
 
 /// The outcome of authenticating a page request.
-pub(super) enum PageAuth {
+pub(crate) enum PageAuth {
     Approver(Approver, Source),
     /// No credential at all.
     Anonymous,
@@ -141,7 +141,7 @@ pub(super) enum PageAuth {
     },
 }
 
-pub(super) async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
+pub(crate) async fn authenticate(service: &Service, headers: &HeaderMap) -> PageAuth {
     let (token, source) = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
         Some(token) => (token, Source::Header),
         None => match cookie(headers, SESSION_COOKIE) {
@@ -156,10 +156,10 @@ pub(super) async fn authenticate(service: &Service, headers: &HeaderMap) -> Page
 }
 
 /// A response with the page's security headers.
-pub(super) struct Page {
-    pub(super) status: StatusCode,
-    pub(super) html: String,
-    pub(super) cookies: Vec<HeaderValue>,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) html: String,
+    pub(crate) cookies: Vec<HeaderValue>,
 }
 
 impl IntoResponse for Page {
@@ -184,7 +184,7 @@ fn security_headers(headers: &mut HeaderMap) {
 }
 
 /// `303 See Other` to `location`, setting `cookies`.
-pub(super) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
+pub(crate) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(location) {
@@ -198,7 +198,7 @@ pub(super) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
 }
 
 /// Redirect with a flash message.
-pub(super) fn redirect_with(
+pub(crate) fn redirect_with(
     service: &Service,
     location: &str,
     flash: &Flash,
@@ -209,7 +209,7 @@ pub(super) fn redirect_with(
 }
 
 /// The flash message of the request (and the header that clears it).
-pub(super) fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<HeaderValue>) {
+pub(crate) fn take_flash(service: &Service, headers: &HeaderMap) -> (Option<Flash>, Vec<HeaderValue>) {
     match cookie(headers, FLASH_COOKIE) {
         Some(value) => (Flash::decode(value), cookie_header(service, FLASH_COOKIE, "", 0).into_iter().collect()),
         None => (None, Vec::new()),
@@ -239,12 +239,12 @@ fn login_binding(nonce: &str) -> String {
 
 /// The CSRF "subject" a decision form's token is bound to: the approver's issuer and subject
 /// (length-prefixed, so no two identities share it).
-pub(super) fn approver_binding(approver: &Approver) -> String {
+pub(crate) fn approver_binding(approver: &Approver) -> String {
     format!("approver|{}:{}{}", approver.issuer.len(), approver.issuer, approver.subject)
 }
 
 /// The sign-in nonce in the request's cookie, when well-formed (32 lower-case hex characters).
-pub(super) fn login_nonce(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn login_nonce(headers: &HeaderMap) -> Option<&str> {
     cookie(headers, LOGIN_COOKIE).filter(|n| n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
@@ -300,7 +300,7 @@ fn login_page(
 ) -> Page {
     let nonce = match login_nonce(headers) {
         Some(nonce) => nonce.to_string(),
-        None => super::util::random_bytes::<16>().map(|b| warden::core::hex::hex(&b)).unwrap_or_default(),
+        None => crate::service::util::random_bytes::<16>().map(|b| crate::core::hex::hex(&b)).unwrap_or_default(),
     };
     cookies.extend(cookie_header(service, LOGIN_COOKIE, &nonce, LOGIN_COOKIE_SECONDS));
     let csrf = escape(&service.csrf.issue(&login_binding(&nonce), unix_now()));
@@ -310,7 +310,7 @@ fn login_page(
         .iter()
         .map(|source| {
             let href =
-                escape(&format!("/login/sign-in/{source}?next={}", super::tokens::sign_in::query_escape(next_path)));
+                escape(&format!("/login/sign-in/{source}?next={}", crate::service::tokens::sign_in::query_escape(next_path)));
             format!(
                 r#"<li><a id="sign-in-{source}" class="sign-in" href="{href}">Sign in with {}</a></li>"#,
                 escape(source)
@@ -399,7 +399,7 @@ pub async fn login(State(service): State<Arc<Service>>, headers: HeaderMap, Form
 
 /// Signs the browser in as `approver`, whose verified `token` the session cookie keeps until it
 /// expires, and sends it to `next` (when a page a sign-in may return to) with a flash message.
-pub(super) fn start_session(service: &Service, approver: &Approver, token: &str, next: &str) -> Response {
+pub(crate) fn start_session(service: &Service, approver: &Approver, token: &str, next: &str) -> Response {
     let max_age = (approver.expires_at - unix_now()).max(1);
     let mut cookies: Vec<HeaderValue> = cookie_header(service, SESSION_COOKIE, token, max_age).into_iter().collect();
     cookies.extend(cookie_header(service, LOGIN_COOKIE, "", 0));
@@ -414,7 +414,7 @@ pub async fn logout(State(service): State<Arc<Service>>) -> Response {
 }
 
 /// `path` when it is a page a sign-in may return to (`/reviews` or `/reviews/<id>`).
-pub(super) fn safe_return_path(path: &str) -> Option<&str> {
+pub(crate) fn safe_return_path(path: &str) -> Option<&str> {
     let valid = path == "/reviews"
         || path == "/sessions"
         || path == "/revocations"
@@ -434,7 +434,7 @@ pub(super) fn safe_return_path(path: &str) -> Option<&str> {
 pub struct PageQuery {
     /// Set by [`same_site_hop`]: the session cookie had its chance.
     #[serde(default)]
-    pub(super) again: Option<String>,
+    pub(crate) again: Option<String>,
 }
 
 /// A page that reloads `path` from this site at once. A link from elsewhere (the webhook's chat
@@ -451,7 +451,7 @@ fn same_site_hop(path: &str) -> Response {
 }
 
 /// What to do with an unauthenticated page request for `path` (`again`: after [`same_site_hop`]).
-pub(super) fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -> Response {
+pub(crate) fn unauthenticated(service: &Service, auth: PageAuth, path: &str, again: bool) -> Response {
     let login = format!("/login?next={path}");
     match auth {
         PageAuth::Anonymous if !again => same_site_hop(path),
@@ -464,7 +464,7 @@ pub(super) fn unauthenticated(service: &Service, auth: PageAuth, path: &str, aga
     }
 }
 
-pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, message: &str) -> Response {
     let content = format!(
         r#"<h2>{}</h2><p id="error" class="flash flash-error">{}</p><p><a href="/reviews">Back to the reviews</a></p>"#,
         escape(status.canonical_reason().unwrap_or("Error")),
@@ -474,7 +474,7 @@ pub(super) fn error_page(status: StatusCode, who: Option<(&Approver, Source)>, m
 }
 
 /// The refusal of a form whose CSRF token does not check.
-pub(super) fn stale_form(who: Option<(&Approver, Source)>) -> Response {
+pub(crate) fn stale_form(who: Option<(&Approver, Source)>) -> Response {
     error_page(
         StatusCode::FORBIDDEN,
         who,
@@ -589,7 +589,7 @@ pub struct DecideForm {
 
 /// The approver who posted a form of the reviews pages with `csrf`, or the page answered instead:
 /// the sign-in for an anonymous or refused poster, the stale-form page for a bad CSRF token.
-pub(super) async fn form_poster(service: &Service, headers: &HeaderMap, csrf: &str) -> Result<Approver, Response> {
+pub(crate) async fn form_poster(service: &Service, headers: &HeaderMap, csrf: &str) -> Result<Approver, Response> {
     let (approver, source) = match authenticate(service, headers).await {
         PageAuth::Approver(approver, source) => (approver, source),
         other => return Err(unauthenticated(service, other, "/reviews", true)),
@@ -637,7 +637,7 @@ pub async fn decide(
                 review.id,
                 review.subject,
                 grant.session_id,
-                super::util::format_utc(grant.expires_at),
+                crate::service::util::format_utc(grant.expires_at),
                 grant.id
             )),
             _ => Flash::ok(format!("Approved {} for {}.", review.id, review.subject)),

@@ -6,15 +6,15 @@
 //! evaluates the triggers; the service never looks at them.
 //!
 //! Who may decide a review: a member of one of the role's approver groups (exact group names,
-//! as in bindings). Self-approval and the two-person rule are state rules ([`super::store`]).
+//! as in bindings). Self-approval and the two-person rule are state rules ([`crate::service::store`]).
 //! Who may read session transcripts: a member of an `approvals.auditors` group — a permission of
 //! its own, since a transcript holds everything a user sent Claude.
 
 use std::collections::BTreeMap;
-use warden::core::policy::approvals::MAX_HOLD_SECONDS;
-use warden::core::policy::Policy;
+use crate::core::policy::approvals::MAX_HOLD_SECONDS;
+use crate::core::policy::Policy;
 
-use super::store::ReviewRate;
+use crate::service::store::ReviewRate;
 
 /// A role's approver rules.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,16 +31,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::auth::{Approver, CsrfKey, GatewayToken, OidcVerifier};
+use crate::service::auth::{Approver, CsrfKey, GatewayToken, OidcVerifier};
 use super::grants::{SessionGrant, MAX_SESSION_ID_CHARS};
-use super::revocations::RevocationStore;
+use crate::service::revocations::RevocationStore;
 use super::rules::Rules;
 use super::signer::{GrantClaims, VerdictClaims, VerdictSigner, VERDICT_LIFETIME_SECONDS};
-use super::store::{
+use crate::service::store::{
     AgentContext, Choice, DecideError, Decided, Decision, HoldStep, Listing, NewReview, Review, ReviewContext,
     SessionAsk, Status, Store, StoreError, ToolCallContext,
 };
-use super::util::{format_duration, log_event, new_grant_id, new_review_id, unix_now};
+use crate::service::util::{format_duration, log_event, new_grant_id, new_review_id, unix_now};
 use super::webhook::{Notice, Webhook};
 
 /// Longest excerpt kept, in characters (the gateway sends at most 2000).
@@ -754,15 +754,15 @@ pub fn or_dash(text: &str) -> &str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::serve::auth::tests::{verifier_with, TestIssuer};
-    use warden::core::policy::Policy;
-    use warden::core::verdict::{verify, Decision as Verdict};
+    use crate::service::auth::tests::{verifier_with, TestIssuer};
+    use crate::core::policy::Policy;
+    use crate::core::verdict::{verify, Decision as Verdict};
 
     pub(crate) const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
     fn the_service_reads_every_field_of_the_hold_the_filter_writes() {
-        use warden::core::approval::{CallerView, HoldRequest as FilterHold};
+        use crate::core::approval::{CallerView, HoldRequest as FilterHold};
         let groups = vec!["eng".to_string()];
         let tools = vec!["Bash".to_string(), "web_search_20250305".to_string()];
         let urls = vec!["https://mcp.example/a".to_string()];
@@ -848,7 +848,7 @@ pub(crate) mod tests {
         let dir = std::env::temp_dir().join(format!("warden-service-{name}-{}", std::process::id()));
         let issuer = TestIssuer::new("k");
         let verifier = verifier_with(&issuer, &dir);
-        let text = crate::serve::rules::tests::POLICY
+        let text = crate::service::approvals::rules::tests::POLICY
             .replace("two_person: true", &format!("two_person: {two_person}"))
             .replace("grant_uses: 3", "grant_uses: 1");
         let rules = Rules::from_policy(&Policy::parse(&text).unwrap()).unwrap();
@@ -997,8 +997,8 @@ pub(crate) mod tests {
         token: &str,
         fingerprint: &str,
         subject: &str,
-    ) -> (Verdict, Option<warden::core::verdict::Grant>) {
-        warden::core::verdict::verify_with_grant(
+    ) -> (Verdict, Option<crate::core::verdict::Grant>) {
+        crate::core::verdict::verify_with_grant(
             token,
             &f.public_key,
             fingerprint,
@@ -1035,7 +1035,7 @@ pub(crate) mod tests {
         assert_eq!((grant.id, grant.session_id, grant.reasons), (grant_id, "s-1".into(), vec!["opus_model".into()]));
         assert!(grant.expires_at >= unix_now() as u64 + 29 * 60);
         assert!(
-            warden::core::verdict::verify(&token, &f.public_key, FP, ("warden-demo", "alice"), unix_now() as f64)
+            crate::core::verdict::verify(&token, &f.public_key, FP, ("warden-demo", "alice"), unix_now() as f64)
                 .is_err(),
             "the verdict is bound to the hold it answers"
         );
@@ -1065,7 +1065,7 @@ pub(crate) mod tests {
         spoof.caller.issuer = "another-idp".into();
         let token = f.service.hold(spoof).await.unwrap();
         let claims =
-            warden::core::verdict::verify(&token, &f.public_key, OTHER_FP, ("another-idp", "alice"), unix_now() as f64);
+            crate::core::verdict::verify(&token, &f.public_key, OTHER_FP, ("another-idp", "alice"), unix_now() as f64);
         assert!(matches!(claims, Ok(Verdict::Pending { .. })), "{claims:?}");
     }
 
@@ -1089,7 +1089,7 @@ pub(crate) mod tests {
     async fn an_expired_grant_covers_nothing() {
         let f = fixture("session-expiry", false);
         let (_, grant_id) = granted(&f, 1).await;
-        let scope = crate::serve::grants::GrantScope {
+        let scope = crate::service::approvals::grants::GrantScope {
             session_id: "s-1",
             issuer: "warden-demo",
             subject: "alice",
@@ -1134,7 +1134,7 @@ pub(crate) mod tests {
         let revocations = f.service.revocations.clone().unwrap();
         revocations
             .revoke(
-                &warden::core::revocation::Target::Subject("alice".into()),
+                &crate::core::revocation::Target::Subject("alice".into()),
                 "laptop stolen",
                 None,
                 "sec",

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::fmt;
 use std::time::Duration;
 
-use super::util::log_event;
+use crate::service::util::log_event;
 
 /// What a new review notification says.
 #[derive(Debug, Clone)]

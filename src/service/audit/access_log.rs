@@ -29,7 +29,7 @@ use serde_json::Value;
 use super::retention::PrunedSeqs;
 use super::store::AuditError;
 use super::verify::Trail;
-use warden::core::hex::hex;
+use crate::core::hex::hex;
 
 /// The `audit_record` of a request the filter handled without queuing a record.
 pub const UNRECORDED: &str = "unrecorded";
@@ -186,7 +186,7 @@ fn split_id(id: &str) -> Option<(&str, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::store::{Checkpoint, StoredRecord};
+    use crate::service::audit::store::{Checkpoint, StoredRecord};
 
     #[test]
     fn lines_the_filter_handled_are_entries() {
@@ -231,7 +231,7 @@ unrelated line\n";
         fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
             Ok(Vec::new())
         }
-        fn prunes(&self) -> Result<Vec<crate::audit::retention::Prune>, AuditError> {
+        fn prunes(&self) -> Result<Vec<crate::service::audit::retention::Prune>, AuditError> {
             Ok(Vec::new())
         }
     }

@@ -24,10 +24,10 @@ use std::fmt;
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-pub use warden::core::audit::canonical::canonical;
+pub use crate::core::audit::canonical::canonical;
 /// Blob names follow the filter's rule (the gateway names them, the service checks them).
-pub use warden::core::audit::record::{blob_name, BLOB_PREFIX};
-use warden::core::hex::hex;
+pub use crate::core::audit::record::{blob_name, BLOB_PREFIX};
+use crate::core::hex::hex;
 
 /// The chain hash of a row: hex(SHA-256(`prev_hash` ‖ `record`)).
 pub fn chain_hash(prev_hash: &str, record: &[u8]) -> String {
@@ -199,10 +199,10 @@ mod tests {
 
     #[test]
     fn the_service_stores_the_bytes_the_filter_hashed_for_the_access_log() {
-        use warden::core::audit::trail::Ending;
-        use warden::core::exchange::{Exchange, Gateway, RequestHead};
-        use warden::core::identity::{TokenStatus, VerifiedClaims};
-        let gateway = Gateway::new(include_str!("../../../../envoy/policy.yaml"), |name| {
+        use crate::core::audit::trail::Ending;
+        use crate::core::exchange::{Exchange, Gateway, RequestHead};
+        use crate::core::identity::{TokenStatus, VerifiedClaims};
+        let gateway = Gateway::new(include_str!("../../../envoy/policy.yaml"), |name| {
             Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { "A".repeat(43) } else { "sk-ant-test".to_string() })
         })
         .unwrap();

@@ -3,9 +3,9 @@
 //!
 //! The gateway presents the same bearer token as on `/v1/holds` and sends NDJSON: one version 1
 //! record per line (blank lines ignored). Each line is judged on its own: a line that is not a
-//! valid record ([`crate::audit::chain::parse_record`]) or whose `(source, seq)` is already
+//! valid record ([`super::chain::parse_record`]) or whose `(source, seq)` is already
 //! stored with other bytes is refused and named, and never costs the other lines, which are
-//! stored in one transaction ([`crate::audit::store::AuditStore::append`]). The answer (200) is
+//! stored in one transaction ([`super::store::AuditStore::append`]). The answer (200) is
 //! `{"stored", "duplicates", "refused": [{"line", "id", "error"}], "head": {"position",
 //! "hash"}}`; `stored + duplicates + refused` accounts for every line, which is what the
 //! gateway checks before it counts a batch as judged. A body with no line at all is a 400.
@@ -16,7 +16,7 @@
 //!
 //! Retention ([`retain`], with `--audit-retention AGE`): at start and every
 //! [`RETENTION_PERIOD`], records older than the age are pruned under a signed statement
-//! ([`crate::audit::retention`]), on the blocking pool with a connection of its own; each
+//! ([`super::retention`]), on the blocking pool with a connection of its own; each
 //! removal chunk is a short transaction, so ingest keeps going.
 //!
 //! Limits: one batch at a time (SQLite writer lock); batches up to [`MAX_AUDIT_BODY_BYTES`].
@@ -29,12 +29,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::api::{check_gateway, json_body, ApiError};
-use super::service::{Service, ServiceError};
-use super::signer::VerdictSigner;
-use super::util::{log_event, unix_now_millis};
-use crate::audit::chain::{checkpoint_payload, parse_record};
-use crate::audit::store::{Appended, AuditError, AuditStore, Checkpoint, SqliteAuditStore};
+use crate::service::approvals::api::{check_gateway, json_body, ApiError};
+use crate::service::approvals::service::{Service, ServiceError};
+use crate::service::approvals::signer::VerdictSigner;
+use crate::service::util::{log_event, unix_now_millis};
+use super::chain::{checkpoint_payload, parse_record};
+use super::store::{Appended, AuditError, AuditStore, Checkpoint, SqliteAuditStore};
 
 /// How often `warden serve` applies its retention.
 pub const RETENTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -51,7 +51,7 @@ pub async fn retain(db: std::path::PathBuf, signer: VerdictSigner, age_ms: i64, 
         let done = tokio::task::spawn_blocking(move || {
             let now = unix_now_millis();
             let store = SqliteAuditStore::open(&db).map_err(|e| e.to_string())?;
-            crate::audit::retention::prune(&store, now.saturating_sub(age_ms), now, signer.as_ref(), false)
+            super::retention::prune(&store, now.saturating_sub(age_ms), now, signer.as_ref(), false)
                 .map_err(|e| e.to_string())
         })
         .await;
@@ -278,7 +278,7 @@ mod tests {
     fn ledger(name: &str, every: u64) -> (Ledger, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("warden-ledger-{name}-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        drop(super::super::store::Store::open(&path).unwrap());
+        drop(crate::service::store::Store::open(&path).unwrap());
         (Ledger::open(&path, VerdictSigner::generate().unwrap(), every).unwrap(), path)
     }
 
@@ -345,12 +345,12 @@ mod tests {
             odd in "[\u{0}-\u{1f}\u{7f}-\u{9f}\u{200b}-\u{200f}\u{2028}\u{2029}\u{fe0f}\u{10ffff}😀é\"\\\\a-z]{0,40}",
             objects in proptest::bool::ANY,
         ) {
-            use warden::core::audit::outbox::{Outbox, BATCH_RECORDS};
-            use warden::core::audit::trail::Ending;
-            use warden::core::exchange::{Exchange, Gateway, RequestHead};
-            use warden::core::identity::{TokenStatus, VerifiedClaims};
-            use warden::core::policy::config::AuditMode;
-            let gateway = Gateway::new(include_str!("../../../../envoy/policy.yaml"), |name| {
+            use crate::core::audit::outbox::{Outbox, BATCH_RECORDS};
+            use crate::core::audit::trail::Ending;
+            use crate::core::exchange::{Exchange, Gateway, RequestHead};
+            use crate::core::identity::{TokenStatus, VerifiedClaims};
+            use crate::core::policy::config::AuditMode;
+            let gateway = Gateway::new(include_str!("../../../envoy/policy.yaml"), |name| {
                 Some(if name == "WARDEN_APPROVALS_VERDICT_KEY" { "A".repeat(43) } else { "sk-ant-test".to_string() })
             })
             .unwrap();
@@ -414,7 +414,7 @@ mod tests {
         ledger.ingest(format!("{}{}{}", line(4), line(5), line(6)).as_bytes()).unwrap();
         assert_eq!(positions(), vec![2, 3, 4, 6]);
         let key = ledger.signer.public_key();
-        assert!(crate::audit::verify::checkpoint_signature_valid(&last, &key));
+        assert!(crate::service::audit::verify::checkpoint_signature_valid(&last, &key));
         let _ = std::fs::remove_file(path);
     }
 }

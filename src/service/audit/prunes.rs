@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::chain::canonical;
 use super::store::AuditError;
-use warden::core::hex::hex;
+use crate::core::hex::hex;
 
 /// The retention tables (one migration step): prune statements and, per session, how many of
 /// its records were pruned (so replay can say so).

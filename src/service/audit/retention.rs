@@ -55,7 +55,7 @@ use super::chain::{canonical, chain_hash, is_blob_name, referenced_blobs, BLOB_P
 use super::prunes::latest_anchor;
 pub use super::prunes::{load_prunes, Prune, PrunedSeqs, PrunedSession, SCHEMA};
 use super::store::{stored_record, AuditError, SqliteAuditStore, StoredRecord, RECORD_COLUMNS};
-use crate::serve::util::format_utc;
+use crate::service::util::format_utc;
 
 /// Rows (positions) or blobs removed per transaction.
 pub const CHUNK: i64 = 500;
@@ -124,9 +124,9 @@ pub trait PruneSigner {
     fn sign(&self, payload: &[u8]) -> String;
 }
 
-impl PruneSigner for crate::serve::signer::VerdictSigner {
+impl PruneSigner for crate::service::approvals::signer::VerdictSigner {
     fn public_key(&self) -> [u8; 32] {
-        crate::serve::signer::VerdictSigner::public_key(self)
+        crate::service::approvals::signer::VerdictSigner::public_key(self)
     }
     fn sign(&self, payload: &[u8]) -> String {
         self.sign_detached(payload)
@@ -534,7 +534,7 @@ mod tests {
     use super::super::store::AuditStore;
     use super::super::verify::verify;
     use super::*;
-    use crate::serve::signer::VerdictSigner;
+    use crate::service::approvals::signer::VerdictSigner;
 
     /// A record of session `session` at `time` naming the blobs `texts` (carried along).
     fn record_at(seq: i64, time: i64, session: &str, texts: &[&str]) -> IncomingRecord {

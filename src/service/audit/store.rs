@@ -336,7 +336,7 @@ impl SqliteAuditStore {
     }
 
     /// The connection, for queries of other audit modules (usage, retention's chunked transactions).
-    pub(crate) fn connection(&self) -> &Connection {
+    pub fn connection(&self) -> &Connection {
         &self.connection
     }
 }

@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::chain::{blob_name, chain_hash, checkpoint_payload, referenced_blobs, GENESIS};
 use super::retention::{Prune, PrunedSeqs};
 use super::store::{AuditError, AuditStore, Checkpoint, RecordFilter, SqliteAuditStore, StoredRecord};
-use crate::serve::util::format_utc;
+use crate::service::util::format_utc;
 
 /// What kind of break the chain shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

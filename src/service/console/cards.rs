@@ -1,6 +1,6 @@
 //! A session's turns as readable cards (the session page, `/sessions/{id}`): one
 //! `<article class="turn card" id="turn-<position>">` per record, built from
-//! [`crate::audit::replay::Turn`] — the same reading `warden audit replay` prints.
+//! [`crate::service::audit::replay::Turn`] — the same reading `warden audit replay` prints.
 //!
 //! A card shows, in order: a header (ordinal, time, who, role, model, outcome, and
 //! `class="agent"` naming the subagent that sent it), the prompt (the messages the request
@@ -14,15 +14,15 @@
 //! is collapsed into `<details class="reminder">`. Tool calls (`<details class="tool-call">`, input
 //! as indented JSON) and tool results (`<details class="tool-result">`) are collapsed too. Masks
 //! (`[REDACTED:<detector>:<hex>]`) are marked `<mark class="mask">`. Text wraps (`pre` with
-//! `white-space: pre-wrap`, see [`super::console::STYLE`]).
+//! `white-space: pre-wrap`, see [`super::STYLE`]).
 //!
 //! Every value is HTML-escaped before any markup is added around it.
 
 use std::fmt::Write as _;
 
-use crate::audit::replay::{Piece, Turn};
+use crate::service::audit::replay::{Piece, Turn};
 
-use super::console::escape;
+use super::escape;
 
 /// Opening and closing tags of Claude Code's reminders.
 const REMINDER_OPEN: &str = "<system-reminder>";
@@ -110,9 +110,9 @@ pub fn card(turn: &Turn, ordinal: i64) -> String {
     html
 }
 
-/// `<time>` of `ms` since the epoch (see [`super::console::time_element`]).
+/// `<time>` of `ms` since the epoch (see [`super::time_element`]).
 pub fn time_html(ms: i64) -> String {
-    super::console::time_element(ms.div_euclid(1000))
+    super::time_element(ms.div_euclid(1000))
 }
 
 /// `$0.0123` for billionths of a dollar (four decimals; `<$0.0001` below that).
@@ -254,7 +254,7 @@ fn marked(escaped: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::replay::{ApprovalNote, Refusal, Tokens};
+    use crate::service::audit::replay::{ApprovalNote, Refusal, Tokens};
     use serde_json::json;
 
     const HOSTILE: &str = r#"<script>alert(1)</script><img src=x onerror="alert(2)">'"#;
@@ -437,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_subagents_card_names_it_and_flags_a_result_for_a_refused_call() {
-        use crate::audit::agents::{AgentNote, Provenance, ResultNote};
+        use crate::service::audit::agents::{AgentNote, Provenance, ResultNote};
         let mut t = turn();
         t.agent = Some(AgentNote { id: Some(HOSTILE.into()), parent: None });
         let result = |id: &str, outcome: &str| ResultNote {

@@ -17,12 +17,15 @@
 //! Limits: the layout escapes the title and the signed-in identity; `body` is HTML the caller
 //! built and must have escaped itself ([`escape`]).
 
+pub mod cards;
+pub mod sessions;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Approver;
-use super::page::{Flash, Source};
-use super::service::join_or_dash;
+use super::approvals::page::{Flash, Source};
+use super::approvals::service::join_or_dash;
 
 /// A section of the console (an entry of the navigation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +240,7 @@ pub(super) fn time_element(seconds: i64) -> String {
 
 /// A page response: `html` with the console's security headers.
 pub(super) fn respond(status: StatusCode, html: String) -> Response {
-    super::page::Page { status, html, cookies: Vec::new() }.into_response()
+    super::approvals::page::Page { status, html, cookies: Vec::new() }.into_response()
 }
 
 /// `GET /console.js`.

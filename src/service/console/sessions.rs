@@ -10,7 +10,7 @@
 //! a view that waits longer than [`PAGE_WAIT`] for its turn is answered 503.
 //!
 //! `/sessions` query: `user`, `job`, `role`, `since`/`until` (a session is listed when it has a
-//! request in `[since, until)`; [`crate::dates`]' forms — the form's `datetime-local` inputs are
+//! request in `[since, until)`; [`crate::service::dates`]' forms — the form's `datetime-local` inputs are
 //! sent by the console's script as instants with the viewer's offset, or read as UTC without it),
 //! `decision` (`refused`: sessions with a refused request; `allowed`: none refused), `limit`
 //! (1–[`MAX_PAGE`], default [`DEFAULT_PAGE`]), and a keyset cursor `older` or `newer`
@@ -23,9 +23,9 @@
 //! messages count as shown, whatever the session's length; only counting the session's index
 //! entries (for "Requests 51–100 of N") grows with it — and the agents' walk: when the session
 //! has subagents, `id="agents"` shows the tree of agents (main agent → subagents by parent id,
-//! each with its requests; [`crate::audit::agents`]), and every card's tool results are joined to
+//! each with its requests; [`crate::service::audit::agents`]), and every card's tool results are joined to
 //! the calls they answer; both come from one light pass over the page's records and the
-//! [`crate::audit::agents::PAGE_WINDOW`] before it (their `agent`, `tool_calls` and answered
+//! [`crate::service::audit::agents::PAGE_WINDOW`] before it (their `agent`, `tool_calls` and answered
 //! `tool_use` ids, not their blobs), so a page's cost stays bounded.
 //!
 //! Stable element ids: `id="sessions"` (the list), rows `id="session-<id>"`, filters
@@ -48,12 +48,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::Approver;
+use crate::service::auth::Approver;
 use super::cards::{card, time_html};
-use super::console::{self, Section};
-use super::page::{authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source};
-use super::service::Service;
-use crate::audit::store::{
+use crate::service::console::{self, Section};
+use crate::service::approvals::page::{authenticate, error_page, escape, safe_return_path, unauthenticated, PageAuth, Source};
+use crate::service::approvals::service::Service;
+use crate::service::audit::store::{
     AuditError, AuditStore, RecordKey, SessionCursor, SessionFilter, SessionKey, SessionSummary, SqliteAuditStore,
     TurnCursor,
 };
@@ -79,12 +79,12 @@ pub struct SessionPages {
 impl SessionPages {
     /// Opens the pages' read-only connection to the (already migrated) database at `db`.
     pub fn open(service: Arc<Service>, db: &std::path::Path) -> Result<Self, AuditError> {
-        let lease_ttl_seconds = super::leases::DEFAULT_TTL_SECONDS;
+        let lease_ttl_seconds = crate::service::leases::DEFAULT_TTL_SECONDS;
         Ok(Self { service, lease_ttl_seconds, reader: PageReader::open(db, PAGE_WAIT)? })
     }
 
     /// Runs `query` on the pages' read-only connection, in turn (see the module comment).
-    pub(super) async fn query<T: Send + 'static>(
+    pub(crate) async fn query<T: Send + 'static>(
         &self,
         query: impl FnOnce(&SqliteAuditStore) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, PageQueryError> {
@@ -128,14 +128,14 @@ impl PageReader {
 
 /// Why a page query gave no answer.
 #[derive(Debug)]
-pub(super) enum PageQueryError {
+pub(crate) enum PageQueryError {
     /// Every permit stayed taken for [`PAGE_WAIT`].
     Busy,
     /// The store failed (details for the log).
     Store(String),
 }
 
-pub(super) fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: PageQueryError) -> Response {
+pub(crate) fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: PageQueryError) -> Response {
     match error {
         PageQueryError::Busy => error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -143,7 +143,7 @@ pub(super) fn query_failed(who: Option<(&Approver, Source)>, what: &str, error: 
             "the audit pages are busy with other views; reload in a moment",
         ),
         PageQueryError::Store(e) => {
-            super::util::log_event(&format!("audit: {what} failed: {e}"));
+            crate::service::util::log_event(&format!("audit: {what} failed: {e}"));
             error_page(StatusCode::INTERNAL_SERVER_ERROR, who, "the audit store failed (see the log)")
         }
     }
@@ -225,14 +225,14 @@ fn page_size(value: &Option<String>) -> Result<u32, &'static str> {
     }
 }
 
-/// A date filter: `name` is the field for messages; the value takes [`crate::dates`]' forms.
+/// A date filter: `name` is the field for messages; the value takes [`crate::service::dates`]' forms.
 fn instant(name: &str, value: &Option<String>) -> Result<Option<i64>, String> {
-    non_empty(value).map(|text| crate::dates::parse_instant(&text).map_err(|e| format!("{name}: {e}"))).transpose()
+    non_empty(value).map(|text| crate::service::dates::parse_instant(&text).map_err(|e| format!("{name}: {e}"))).transpose()
 }
 
 /// `2026-12-07T14:30` (UTC) for a `datetime-local` input's value.
 fn local_input_value(ms: i64) -> String {
-    super::util::format_utc(ms.div_euclid(1000)).get(..16).unwrap_or_default().to_string()
+    crate::service::util::format_utc(ms.div_euclid(1000)).get(..16).unwrap_or_default().to_string()
 }
 
 /// A listing cursor `<ms>:<id>`.
@@ -454,7 +454,7 @@ pub async fn session(
     let session = id.clone();
     let read = state
         .query(move |store| {
-            Ok((crate::audit::replay::page(store, &session, cursor, limit)?, store.pruned_session(&session)?))
+            Ok((crate::service::audit::replay::page(store, &session, cursor, limit)?, store.pruned_session(&session)?))
         })
         .await;
     let (page, pruned) = match read {
@@ -462,7 +462,7 @@ pub async fn session(
         Err(e) => return query_failed(who, "reading a transcript", e),
     };
     let pruned_note = pruned.map(|pruned| {
-        let note = crate::audit::retention::session_note(&pruned);
+        let note = crate::service::audit::retention::session_note(&pruned);
         format!(r#"<p class="pruned" id="pruned-note">{}</p>"#, escape(&note))
     });
     let Some((first, last)) = page.bounds else {
@@ -528,7 +528,7 @@ const MAX_LISTED_REQUESTS: usize = 50;
 
 /// The session's tree of agents (`<section id="agents">`): nested lists, each agent with its
 /// request count and ids (links to their cards when on this page).
-fn agent_tree_html(page: &crate::audit::replay::TurnPage) -> String {
+fn agent_tree_html(page: &crate::service::audit::replay::TurnPage) -> String {
     let tree = &page.agents;
     let records = &page.index.records;
     let on_page: std::collections::HashSet<i64> = page.turns.iter().map(|t| t.position).collect();
@@ -570,7 +570,7 @@ fn agent_tree_html(page: &crate::audit::replay::TurnPage) -> String {
     if page.index.truncated {
         let note = format!(
             "The tree covers this page and the {} requests before it; tool results answering older calls show as unrecorded.",
-            crate::audit::agents::PAGE_WINDOW
+            crate::service::audit::agents::PAGE_WINDOW
         );
         let _ = write!(html, r#"<p class="note">{}</p>"#, escape(&note));
     }
@@ -582,9 +582,9 @@ fn agent_tree_html(page: &crate::audit::replay::TurnPage) -> String {
 mod tests {
     use super::*;
 
-    use crate::serve::audit::Ledger;
-    use crate::serve::signer::VerdictSigner;
-    use crate::serve::store::Store;
+    use crate::service::audit::ingest::Ledger;
+    use crate::service::approvals::signer::VerdictSigner;
+    use crate::service::store::Store;
 
     fn record(seq: u64) -> String {
         serde_json::json!({"version": 1, "source": "gw", "seq": seq, "id": format!("r{seq}"), "session_id": "s"})
@@ -622,8 +622,8 @@ mod tests {
 
     #[test]
     fn the_agent_tree_nests_subagents_under_their_parent_and_escapes_ids() {
-        use crate::audit::agents::SessionIndex;
-        use crate::audit::store::RecordKey;
+        use crate::service::audit::agents::SessionIndex;
+        use crate::service::audit::store::RecordKey;
         let mut index = SessionIndex::default();
         let records = [
             serde_json::json!({"id": "gw-1"}),
@@ -633,7 +633,7 @@ mod tests {
         for (position, record) in (1..).zip(&records) {
             index.add(record, RecordKey { time: position * 10, position });
         }
-        let page = crate::audit::replay::TurnPage {
+        let page = crate::service::audit::replay::TurnPage {
             turns: Vec::new(),
             bounds: None,
             before: 0,

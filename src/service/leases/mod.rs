@@ -1,5 +1,5 @@
 //! The budget ledger of `warden serve`: the leases gateway instances hold on shared budgets
-//! (docs/budgets.md, "Many instances"; the rule itself is [`warden::core::budget::lease`]).
+//! (docs/budgets.md, "Many instances"; the rule itself is [`crate::core::budget::lease`]).
 //!
 //! `POST /v1/budget/leases` (the gateway's bearer token, as on `/v1/audit/records`) takes a
 //! [`LeaseRequest`] — an instance and up to [`lease::MAX_ASKS_PER_CALL`] asks, one per budget
@@ -30,7 +30,7 @@
 //! [`PRUNE_PERIOD`] ([`maintain`]).
 //!
 //! Seeing it: `GET /v1/budget/leases?limit=N` (an approver's bearer token, as on `/v1/reviews`)
-//! and `warden budget leases` ([`crate::budget`]) list the windows, newest end first, with
+//! and `warden budget leases` ([`format`]) list the windows, newest end first, with
 //! their leases ([`listing_json`]); the usage page shows the windows overlapping its dates
 //! ([`page_section`]).
 //!
@@ -40,6 +40,8 @@
 //! are refused at the request's top level ([`LeaseRequest`]) and ignored inside an ask (the
 //! core's types). Calls are served one at a time (SQLite's writer lock; a call waits up to 10 s
 //! for it behind an audit batch, then fails with 500 and changes nothing).
+
+pub mod format;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,10 +54,10 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use warden::core::budget::lease::{self, Grant, InstanceLease, LeaseAnswer, LeaseRequest, WindowLedger, Windowed};
+use crate::core::budget::lease::{self, Grant, InstanceLease, LeaseAnswer, LeaseRequest, WindowLedger, Windowed};
 
-use super::api::{approver, check_gateway, json_body, ApiError};
-use super::service::{Service, ServiceError};
+use super::approvals::api::{approver, check_gateway, json_body, ApiError};
+use super::approvals::service::{Service, ServiceError};
 use super::store::StoreError;
 use super::util::{log_event, unix_now_millis};
 
@@ -454,8 +456,8 @@ pub const PAGE_WINDOWS: usize = 50;
 /// `budget-leases`, each row a `tr.budget-window` with `data-budget`, `data-key`,
 /// `data-granted-tokens`, `data-instances` and `data-live`; `budget-leases-none` when empty.
 pub fn page_section(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> String {
-    use super::page::escape;
-    use crate::budget::{amounts, format_at, limit_amounts, short_key};
+    use super::approvals::page::escape;
+    use format::{amounts, format_at, limit_amounts, short_key};
     let mut out = String::from("<h3>Budgets across gateways</h3>");
     if windows.is_empty() {
         out.push_str(
@@ -569,9 +571,9 @@ pub async fn maintain(ledger: Arc<LeaseLedger>, period: Duration) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::serve::service::tests::fixture;
+    use crate::service::approvals::service::tests::fixture;
     use axum::http::{header, HeaderValue, StatusCode};
-    use warden::core::budget::lease::{LeaseAsk, TOKENS};
+    use crate::core::budget::lease::{LeaseAsk, TOKENS};
 
     const DAY: (i64, i64) = (1_796_601_600, 1_796_688_000);
     const NOW_MS: i64 = 1_796_644_800_000;
@@ -820,9 +822,9 @@ mod tests {
         const LIMIT: u64 = 1_000;
         let db = Db::new("router");
         let (state, fixture) = state("leases-router", &db);
-        let signer = super::super::signer::VerdictSigner::generate().unwrap();
-        let audit = Arc::new(super::super::audit::Ledger::open(&db.0, signer, 1000).unwrap());
-        let pages = Arc::new(super::super::sessions::SessionPages::open(Arc::clone(&fixture.service), &db.0).unwrap());
+        let signer = crate::service::approvals::signer::VerdictSigner::generate().unwrap();
+        let audit = Arc::new(crate::service::audit::ingest::Ledger::open(&db.0, signer, 1000).unwrap());
+        let pages = Arc::new(crate::service::console::sessions::SessionPages::open(Arc::clone(&fixture.service), &db.0).unwrap());
         let app = super::super::router(super::super::Served {
             service: Some(Arc::clone(&fixture.service)),
             approvals: true,
@@ -877,7 +879,7 @@ mod tests {
         headers
     }
 
-    fn state(name: &str, db: &Db) -> (Arc<LeaseState>, crate::serve::service::tests::Fixture) {
+    fn state(name: &str, db: &Db) -> (Arc<LeaseState>, crate::service::approvals::service::tests::Fixture) {
         let fixture = fixture(name, false);
         let state =
             LeaseState { service: Arc::clone(&fixture.service), ledger: Arc::new(db.ledger()), ttl_seconds: 30 };

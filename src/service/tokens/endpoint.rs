@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::oauth::{OAuthError, OAuthErrorCode, TokenResponse, JWT_TOKEN_TYPE};
 use super::{grants, TokenService};
-use crate::serve::util::{log_event, unix_now};
+use crate::service::util::{log_event, unix_now};
 
 /// Largest token request body accepted.
 pub const MAX_TOKEN_REQUEST_BYTES: usize = 64 * 1024;

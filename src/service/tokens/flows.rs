@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
-use warden::core::policy::token_service::OidcSignInConfig;
+use crate::core::policy::token_service::OidcSignInConfig;
 
 use super::sign_in::{
     check_loopback_redirect, digest, is_pkce_challenge, query_escape, CliRequest, Completion, LoginKind, SignInError,
@@ -43,10 +43,10 @@ use super::sign_in::{
 };
 use super::upstream::{authorization_url, nonce_of};
 use super::{SignedIn, TokenService};
-use crate::serve::console;
-use crate::serve::page::{self, escape, Page};
-use crate::serve::service::Service;
-use crate::serve::util::{log_event, unix_now};
+use crate::service::console;
+use crate::service::approvals::page::{self, escape, Page};
+use crate::service::approvals::service::Service;
+use crate::service::util::{log_event, unix_now};
 
 /// Name of the device page's cookie (the nonce its form's CSRF token is bound to).
 const DEVICE_COOKIE: &str = "warden_device";
@@ -348,7 +348,7 @@ fn device_page(
     let nonce = page::cookie(headers, DEVICE_COOKIE)
         .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
-        .or_else(|| crate::serve::util::random_bytes::<16>().ok().map(|b| warden::core::hex::hex(&b)))
+        .or_else(|| crate::service::util::random_bytes::<16>().ok().map(|b| crate::core::hex::hex(&b)))
         .unwrap_or_default();
     let csrf = escape(&tokens.csrf.issue(&device_binding(&nonce), unix_now()));
     let flash =

@@ -30,7 +30,7 @@ use super::oauth::{no_store, OAuthError, OAuthErrorCode, TokenResponse};
 use super::refresh::RefreshError;
 use super::sign_in::{query_escape, SignInError, CLI_CLIENT_ID};
 use super::{SignedIn, TokenService};
-use crate::serve::util::{log_event, unix_now};
+use crate::service::util::{log_event, unix_now};
 
 /// `grant_type` of the device flow.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

@@ -15,13 +15,13 @@
 //! they expire (and a next key can be published before it signs). Only the current key signs.
 
 use super::SignedIn;
-use crate::token::{jwks_json_of, key_id};
+use crate::service::keys::{jwks_json_of, key_id};
 use jwt_simple::prelude::{Claims, ECDSAP256KeyPairLike, ES256KeyPair, ES256PublicKey};
 use jwt_simple::reexports::coarsetime;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use warden::core::policy::token_service::TokenServiceConfig;
+use crate::core::policy::token_service::TokenServiceConfig;
 
 /// Claims a [`SignedIn`] may not set.
 const RESERVED_CLAIMS: &[&str] =
@@ -173,7 +173,7 @@ impl TokenIssuer {
 mod tests {
     use super::*;
     use jwt_simple::prelude::{ECDSAP256PublicKeyLike, JWTClaims, VerificationOptions};
-    use warden::core::policy::units::Seconds;
+    use crate::core::policy::units::Seconds;
 
     fn config() -> TokenServiceConfig {
         serde_yaml_ng::from_str("issuer: https://warden.test\nlifetime: 10m").unwrap()
@@ -182,7 +182,7 @@ mod tests {
     fn alice() -> SignedIn {
         SignedIn {
             claims: BTreeMap::from([("repository".into(), "org/app".into()), ("iss".into(), "https://evil".into())]),
-            ..crate::serve::tokens::test_identities::alice()
+            ..crate::service::tokens::test_identities::alice()
         }
     }
 

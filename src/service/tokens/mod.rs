@@ -38,9 +38,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use warden::core::policy::token_service::TokenServiceConfig;
+use crate::core::policy::token_service::TokenServiceConfig;
 
-use crate::serve::util::log_event;
+use super::util::log_event;
 
 use issuer::TokenIssuer;
 use sign_in::SignIns;
@@ -69,10 +69,10 @@ pub struct TokenService {
     /// The console's sessions, when the policy has approvers (`approvals`).
     pub console: Option<ConsoleSessions>,
     /// CSRF tokens of the device page's form (a fresh key per start).
-    pub csrf: crate::serve::auth::CsrfKey,
+    pub csrf: super::auth::CsrfKey,
     /// The kill switch's revocations, when the policy has `identity.revocation`: a revoked
     /// identity gets no new token, by any grant.
-    pub revocations: Option<Arc<crate::serve::revocations::RevocationStore>>,
+    pub revocations: Option<Arc<super::revocations::RevocationStore>>,
 }
 
 /// What a console session token is minted with.

@@ -18,7 +18,7 @@
 //! until they expire (`token_service.lifetime`).
 
 use super::{SignInMethod, SignedIn};
-use crate::serve::store::StoreError;
+use crate::service::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -116,10 +116,10 @@ fn method_from(text: &str) -> Result<SignInMethod, RefreshError> {
 }
 
 impl RefreshStore {
-    /// Opens the database at `path`, migrating it first ([`crate::serve::store::Store::open`]):
+    /// Opens the database at `path`, migrating it first ([`crate::service::store::Store::open`]):
     /// the token service may be the only part `warden serve` runs.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        drop(crate::serve::store::Store::open(path)?);
+        drop(crate::service::store::Store::open(path)?);
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_WAIT)?;
         Ok(Self { connection: Mutex::new(connection) })
@@ -231,7 +231,7 @@ mod tests {
         fn new(name: &str) -> Self {
             let path = std::env::temp_dir().join(format!("warden-refresh-{name}-{}.db", std::process::id()));
             let _ = std::fs::remove_file(&path);
-            drop(crate::serve::store::Store::open(&path).unwrap());
+            drop(crate::service::store::Store::open(&path).unwrap());
             Self(path)
         }
 
@@ -252,7 +252,7 @@ mod tests {
         SignedIn {
             groups: vec!["eng".into(), "leads".into()],
             claims: BTreeMap::from([("email".into(), "alice@example.com".into())]),
-            ..crate::serve::tokens::test_identities::alice()
+            ..crate::service::tokens::test_identities::alice()
         }
     }
 

@@ -36,7 +36,7 @@ use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-use warden::core::hex::hex;
+use crate::core::hex::hex;
 
 /// The public OAuth client id of the `warden` CLI (no secret: PKCE protects its codes).
 pub const CLI_CLIENT_ID: &str = "warden-cli";
@@ -618,7 +618,7 @@ impl SignIns {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::serve::tokens::test_identities::alice;
+    use crate::service::tokens::test_identities::alice;
 
     const NOW: i64 = 1_800_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

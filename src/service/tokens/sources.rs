@@ -2,7 +2,7 @@
 //! and `token_service.workloads` (GitHub Actions, Kubernetes) — and how a verified token from
 //! one becomes a [`SignedIn`].
 //!
-//! [`Sources::verify`] hands the token to the service's JWT verifier ([`crate::serve::jwt`]),
+//! [`Sources::verify`] hands the token to the service's JWT verifier ([`crate::service::jwt`]),
 //! built over every source (its issuer, audiences, JWKS and algorithm allowlist), then maps the
 //! verified claims by the kind of the source that vouched for it:
 //!
@@ -28,11 +28,11 @@ use jwt_simple::prelude::JWTClaims;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use warden::core::policy::config::JwksSource;
-use warden::core::policy::token_service::{TokenServiceConfig, WorkloadKind};
+use crate::core::policy::config::JwksSource;
+use crate::core::policy::token_service::{TokenServiceConfig, WorkloadKind};
 
 use super::{SignInMethod, SignedIn};
-use crate::serve::jwt::{claim_at, JwtVerifier, KeySource, TrustedIssuer, VerifyError};
+use crate::service::jwt::{claim_at, JwtVerifier, KeySource, TrustedIssuer, VerifyError};
 
 /// Longest subject, group name or claim value kept (characters).
 pub const MAX_VALUE_CHARS: usize = 256;
@@ -277,7 +277,7 @@ fn kubernetes(source: &Source, sub: Option<&str>, custom: &Map<String, Value>) -
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::serve::jwt::testing::{claims, es256_jwk, jwks};
+    use crate::service::jwt::testing::{claims, es256_jwk, jwks};
     use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair};
     use serde_json::json;
 

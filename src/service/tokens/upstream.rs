@@ -25,8 +25,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use warden::core::policy::is_trusted_jwks_uri;
-use warden::core::policy::token_service::OidcSignInConfig;
+use crate::core::policy::is_trusted_jwks_uri;
+use crate::core::policy::token_service::OidcSignInConfig;
 
 /// How long a fetched discovery document is used.
 const DISCOVERY_REFRESH: Duration = Duration::from_secs(3600);
@@ -122,14 +122,14 @@ impl OidcClient {
         what: &str,
     ) -> Result<Value, String> {
         let mut answer =
-            answer.map_err(|e| format!("the provider's {what}: {}", crate::serve::webhook::describe_http_error(&e)))?;
+            answer.map_err(|e| format!("the provider's {what}: {}", crate::service::approvals::webhook::describe_http_error(&e)))?;
         let status = answer.status().as_u16();
         let text = answer
             .body_mut()
             .with_config()
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
-            .map_err(|e| format!("the provider's {what}: {}", crate::serve::webhook::describe_http_error(&e)))?;
+            .map_err(|e| format!("the provider's {what}: {}", crate::service::approvals::webhook::describe_http_error(&e)))?;
         let document: Value = serde_json::from_str(&text).map_err(|_| format!("the provider's {what} is not JSON"))?;
         if status != 200 {
             let code = document.get("error").and_then(Value::as_str).unwrap_or("no error code");

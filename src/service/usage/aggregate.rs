@@ -27,7 +27,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 
-use super::store::AuditError;
+use crate::service::audit::store::AuditError;
 
 /// `CAST(…)` of the number at `$path` of `$record`, clamped to `0..=9×10¹⁸`; `NULL` when it is
 /// not a JSON number.
@@ -321,7 +321,7 @@ fn join_halves(high: i64, low: i64) -> u64 {
 
 /// `YYYY-MM-DD` (day) or `YYYY-MM-DDTHH:00` (hour) of the bucket `index` shifted by `offset_ms`.
 fn period_label(dimension: Dimension, start_local_ms: i64) -> String {
-    let text = crate::serve::util::format_utc(start_local_ms.div_euclid(1000));
+    let text = crate::service::util::format_utc(start_local_ms.div_euclid(1000));
     match dimension {
         Dimension::Hour => format!("{}:00", text.get(..13).unwrap_or(&text)),
         _ => text.get(..10).unwrap_or(&text).to_string(),
@@ -420,9 +420,9 @@ pub fn has_usage_table(connection: &Connection) -> Result<bool, AuditError> {
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::super::chain::parse_record;
-    use super::super::store::tests::memory_store;
-    use super::super::store::{AuditStore, SqliteAuditStore, SCHEMA as AUDIT_SCHEMA};
+    use crate::service::audit::chain::parse_record;
+    use crate::service::audit::store::tests::memory_store;
+    use crate::service::audit::store::{AuditStore, SqliteAuditStore, SCHEMA as AUDIT_SCHEMA};
     use super::*;
     use serde_json::{json, Value};
 

@@ -6,7 +6,7 @@
 //! read-only connection and turn ([`SessionPages`]), so they never hold up ingest.
 //!
 //! Query string: `from`, `to` (dates `2026-12-07` — `to` included — or any form
-//! [`crate::usage::parse_time`] reads), `tz` (the viewer's offset from UTC in minutes, east
+//! [`super::format::parse_time`] reads), `tz` (the viewer's offset from UTC in minutes, east
 //! positive, −840…840). Without dates the window is the last [`DEFAULT_DAYS`] days up to today.
 //! Without `tz` the page is drawn in UTC and the console's script (`/console.js`, the only
 //! script any page runs) fills in the browser's offset and reloads once; with scripts off the
@@ -22,7 +22,7 @@
 //! `data-cost-nanos`).
 //!
 //! Below them, "Budgets across gateways": the leased budget windows overlapping the page's dates
-//! ([`super::leases::page_section`], read on the same connection and turn).
+//! ([`crate::service::leases::page_section`], read on the same connection and turn).
 //!
 //! Limits: a window spans at most [`MAX_DAYS`] days; the per-role table lists at most
 //! [`MAX_ROLE_ROWS`] roles (and counts the rest); buckets use one fixed offset for the whole
@@ -37,12 +37,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::console::{self, Section};
-use super::page::{authenticate, error_page, escape, unauthenticated, PageAuth};
-use super::sessions::{query_failed, SessionPages};
-use super::util::unix_now_millis;
-use crate::audit::usage::{aggregate, sort_by_spend, Dimension, Key, Totals, UsageQuery, UsageRow};
-use crate::usage::{format_cost, parse_time, Edge};
+use crate::service::console::{self, Section};
+use crate::service::approvals::page::{authenticate, error_page, escape, unauthenticated, PageAuth};
+use crate::service::console::sessions::{query_failed, SessionPages};
+use crate::service::util::unix_now_millis;
+use super::aggregate::{aggregate, sort_by_spend, Dimension, Key, Totals, UsageQuery, UsageRow};
+use crate::service::usage::format::{format_cost, parse_time, Edge};
 
 /// Days shown when the viewer names no window.
 pub const DEFAULT_DAYS: i64 = 14;
@@ -150,7 +150,7 @@ struct Figures {
     spender_count: usize,
     total: Totals,
     /// The budget windows leased by gateways that overlap the page's window.
-    budgets: Vec<super::leases::WindowRow>,
+    budgets: Vec<crate::service::leases::WindowRow>,
 }
 
 /// `GET /usage`.
@@ -188,7 +188,7 @@ pub async fn usage(
             let spender_count = spenders.len();
             spenders.truncate(TOP_SPENDERS);
             let seconds = (asked.since.div_euclid(1000), asked.until.div_euclid(1000).saturating_add(1));
-            let budgets = super::leases::windows_on(connection, Some(seconds), super::leases::PAGE_WINDOWS)?;
+            let budgets = crate::service::leases::windows_on(connection, Some(seconds), crate::service::leases::PAGE_WINDOWS)?;
             Ok(Figures { series, roles, spenders, spender_count, total, budgets })
         })
         .await;
@@ -198,7 +198,7 @@ pub async fn usage(
     };
     let mut content = render(&window, &figures);
     let budgets =
-        super::leases::page_section(&figures.budgets, unix_now_millis(), state.lease_ttl_seconds, window.offset());
+        crate::service::leases::page_section(&figures.budgets, unix_now_millis(), state.lease_ttl_seconds, window.offset());
     content.push_str(&budgets);
     console::respond(StatusCode::OK, console::page("Usage", Some(Section::Usage), who, &content))
 }
@@ -212,7 +212,7 @@ fn zone_name(minutes: i32) -> String {
 
 /// `2026-12-07` of `ms` at `offset` minutes east.
 fn local_date(ms: i64, offset: i32) -> String {
-    let text = super::util::format_utc((ms + i64::from(offset) * 60_000).div_euclid(1000));
+    let text = crate::service::util::format_utc((ms + i64::from(offset) * 60_000).div_euclid(1000));
     text.get(..10).unwrap_or(&text).to_string()
 }
 
@@ -321,7 +321,7 @@ fn axis_text(value: u64, priced: bool) -> String {
 /// `12-07 13:00` for hours.
 fn bucket_label(window: &Window, start: i64) -> String {
     if window.bucket == Dimension::Hour {
-        let text = super::util::format_utc((start + i64::from(window.offset()) * 60_000).div_euclid(1000));
+        let text = crate::service::util::format_utc((start + i64::from(window.offset()) * 60_000).div_euclid(1000));
         text.get(5..16).unwrap_or(&text).replace('T', " ")
     } else {
         local_date(start, window.offset())

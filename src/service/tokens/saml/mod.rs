@@ -34,15 +34,15 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use ct_codecs::{Base64, Decoder, Encoder};
 use serde::Deserialize;
-use warden::core::hex::hex;
-use warden::core::policy::token_service::{SamlSignInConfig, TokenServiceConfig};
+use crate::core::hex::hex;
+use crate::core::policy::token_service::{SamlSignInConfig, TokenServiceConfig};
 
 use super::sign_in::Completion;
 use super::{SignInMethod, SignedIn, TokenService};
-use crate::serve::console::{self, escape};
-use crate::serve::page::Page;
-use crate::serve::store::StoreError;
-use crate::serve::util::{format_utc, log_event, random_bytes, unix_now};
+use crate::service::console::{self, escape};
+use crate::service::approvals::page::Page;
+use crate::service::store::StoreError;
+use crate::service::util::{format_utc, log_event, random_bytes, unix_now};
 use store::SamlStore;
 use verify::Expectations;
 
@@ -90,7 +90,7 @@ impl SamlSignIns {
         if providers.is_empty() {
             return Ok(Self { providers, store: None });
         }
-        let opened = crate::serve::store::Store::open(db).and_then(|migrated| {
+        let opened = crate::service::store::Store::open(db).and_then(|migrated| {
             drop(migrated);
             SamlStore::open(db)
         });
@@ -270,7 +270,7 @@ fn authn_redirect(provider: &SamlProvider, id: &str, login_id: &str, now: i64) -
     deflater.write_all(authn_request(provider, id, now).as_bytes()).map_err(|e| e.to_string())?;
     let deflated = deflater.finish().map_err(|e| e.to_string())?;
     let encoded = Base64::encode_to_string(deflated).map_err(|e| e.to_string())?;
-    let query = crate::serve::sessions::query_string(&[("SAMLRequest", encoded), ("RelayState", login_id.to_string())]);
+    let query = crate::service::console::sessions::query_string(&[("SAMLRequest", encoded), ("RelayState", login_id.to_string())]);
     let separator = if provider.idp_sso_url.contains('?') { "&" } else { "?" };
     Ok(format!("{}{separator}{}", provider.idp_sso_url, query.trim_start_matches('?')))
 }

@@ -2,7 +2,7 @@
 //! must answer one of them, once, within [`REQUEST_LIFETIME_SECONDS`]) and the ids of the
 //! assertions it accepted (so none is accepted twice, however often it is replayed).
 //!
-//! Tables (a migration in [`crate::serve::store`]): `saml_requests` — request id, provider name,
+//! Tables (a migration in [`crate::service::store`]): `saml_requests` — request id, provider name,
 //! the sign-in (login id) it belongs to, expiry, when it was answered; `saml_assertions` —
 //! (provider, assertion id) and until when it is remembered (the assertion's own expiry plus the
 //! clock skew: after that [`super::verify`] refuses the assertion as expired anyway).
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::serve::store::StoreError;
+use crate::service::store::StoreError;
 
 /// How long an AuthnRequest may be answered, seconds.
 pub const REQUEST_LIFETIME_SECONDS: i64 = 600;
@@ -95,7 +95,7 @@ impl fmt::Debug for SamlStore {
 }
 
 impl SamlStore {
-    /// Opens the (already migrated: [`crate::serve::store::Store::open`]) database at `path`.
+    /// Opens the (already migrated: [`crate::service::store::Store::open`]) database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(Duration::from_secs(5))?;

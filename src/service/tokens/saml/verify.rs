@@ -331,7 +331,7 @@ fn time_attribute(node: Node<'_, '_>, name: &str, what: &str) -> Result<Option<i
     if !text.contains('T') {
         return Err(Refusal::Time(format!("{what} {name} is not a date and time")));
     }
-    crate::dates::parse_instant(text)
+    crate::service::dates::parse_instant(text)
         .map(|ms| Some(ms.div_euclid(1000)))
         .map_err(|_| Refusal::Time(format!("{what} {name} is not a date and time")))
 }
