@@ -11,7 +11,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use warden::service::audit::store::{self, AuditStore};
-use warden::service::audit::{chain, prunes};
+use warden::service::audit::chain;
 
 const BATCH: usize = 500;
 

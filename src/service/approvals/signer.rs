@@ -81,15 +81,15 @@ impl VerdictSigner {
     /// Reads the PKCS#8 PEM private key at `path`. Errors name the file, never its contents.
     pub fn load(path: &Path) -> Result<Self, String> {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Self::from_pem(&pem).map_err(|()| {
+        Self::from_pem(&pem).ok_or_else(|| {
             format!("{} is not a PKCS#8 PEM Ed25519 private key (see `warden serve init`)", path.display())
         })
     }
 
-    /// The signer for a PEM text.
-    pub fn from_pem(pem: &str) -> Result<Self, ()> {
-        let pair = Ed25519KeyPair::from_pem(pem).map_err(|_| ())?;
-        KeyPair::from_slice(&pair.to_bytes()).map(|key| Self { key }).map_err(|_| ())
+    /// The signer for a PEM text; `None` when it is not a PKCS#8 PEM Ed25519 private key.
+    pub fn from_pem(pem: &str) -> Option<Self> {
+        let pair = Ed25519KeyPair::from_pem(pem).ok()?;
+        KeyPair::from_slice(&pair.to_bytes()).map(|key| Self { key }).ok()
     }
 
     /// A new key pair from the operating system's random source.
@@ -226,6 +226,6 @@ mod tests {
         let decoded = ct_codecs::Base64::decode_to_vec(signer.public_key_base64(), None).unwrap();
         assert_eq!(decoded, signer.public_key());
         assert!(!format!("{signer:?}").contains(&signer.to_pem().unwrap()));
-        assert!(VerdictSigner::from_pem("not a key").is_err());
+        assert!(VerdictSigner::from_pem("not a key").is_none());
     }
 }
