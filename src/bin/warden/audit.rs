@@ -205,7 +205,7 @@ fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
 }
 
 fn prune_command(args: &PruneArgs) -> Result<ExitCode, String> {
-    let now = warden::service::util::unix_now_millis();
+    let now = crate::util::unix_now_millis();
     let before = retention::parse_before(&args.before, now).map_err(|e| format!("--before: {e}"))?;
     if before > now.saturating_sub(retention::MIN_CUT_AGE_MS) && !args.allow_recent {
         return Err("--before: the cut is less than a day old; gateways may still name blobs of records \

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use warden::service::leases::format::{amounts, format_at, limit_amounts, short_key};
 use warden::service::leases::{self, LeaseLedger, WindowRow};
 use warden::service::usage::format::{clean_label, parse_utc_offset};
-use warden::service::util::unix_now_millis;
+use crate::util::unix_now_millis;
 
 /// Arguments of `warden budget`.
 #[derive(clap::Args, Debug)]

@@ -31,6 +31,7 @@ mod revoke;
 mod token;
 mod tools;
 mod usage;
+mod util;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -24,7 +24,7 @@ use warden::service::audit::store::SqliteAuditStore;
 use warden::service::usage::aggregate::{aggregate, has_usage_table, Dimension, Key, Totals, UsageQuery, UsageRow};
 use warden::service::usage::format::{clean_label, parse_time, parse_utc_offset, Edge};
 pub use warden::service::usage::format::{exact_cost, format_cost};
-use warden::service::util::format_utc;
+use crate::util::format_utc;
 
 /// Arguments of `warden usage`.
 #[derive(clap::Args, Debug)]
