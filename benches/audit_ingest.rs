@@ -6,19 +6,12 @@
 //! Run: `cargo bench --bench audit_ingest` (records/s = elements/s in criterion's output).
 
 // Benchmarks may stop on setup errors.
-// The included modules' unit tests are not run here (their imports would be unused).
-#![allow(clippy::expect_used, clippy::unwrap_used, dead_code, unused_imports)]
-
-#[path = "../src/bin/warden/audit/chain.rs"]
-mod chain;
-#[path = "../src/bin/warden/audit/prunes.rs"]
-mod prunes;
-#[path = "../src/bin/warden/audit/store.rs"]
-mod store;
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use store::AuditStore;
+use warden::service::audit::store::{self, AuditStore};
+use warden::service::audit::chain;
 
 const BATCH: usize = 500;
 

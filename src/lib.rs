@@ -6,10 +6,15 @@
 //! - `glue` (compiled for `wasm32` only): the proxy-wasm contexts that copy values out of Envoy,
 //!   feed them to the core and perform the steps it returns.
 //!
-//! The native `warden` binary (`src/bin/warden`) links the same core for `warden check` and friends.
+//! - [`service`] (native only): `warden serve` — approvals, the audit trail's ingest, store and
+//!   chain rules, budget leases, the token service, the kill switch and the console.
+//!
+//! The native `warden` binary (`src/bin/warden`) is thin commands over the same core and service.
 
 pub mod core;
 pub mod proxy_abi;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod service;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

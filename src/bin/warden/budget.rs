@@ -18,12 +18,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use warden::core::budget::lease::{Grant, Windowed};
-use warden::core::budget::ledger::KEY_PREFIX;
-
-use crate::serve::leases::{self, LeaseLedger, WindowRow};
-use crate::serve::util::{format_utc, unix_now_millis};
-use crate::usage::{clean_label, format_cost, parse_utc_offset};
+use warden::service::leases::format::{amounts, format_at, limit_amounts, short_key};
+use warden::service::leases::{self, LeaseLedger, WindowRow};
+use warden::service::usage::format::{clean_label, parse_utc_offset};
+use crate::util::unix_now_millis;
 
 /// Arguments of `warden budget`.
 #[derive(clap::Args, Debug)]
@@ -89,50 +87,6 @@ fn report(args: &LeasesArgs) -> Result<String, String> {
     })
 }
 
-/// `2026-12-07 14:30:05+02:00` for `seconds` since the epoch, at `offset` minutes east of UTC.
-pub fn format_at(seconds: i64, offset: i32) -> String {
-    let local = format_utc(seconds.saturating_add(i64::from(offset) * 60)).replace('T', " ");
-    let local = local.strip_suffix('Z').unwrap_or(&local).to_string();
-    if offset == 0 {
-        return format!("{local}Z");
-    }
-    let sign = if offset < 0 { '-' } else { '+' };
-    format!("{local}{sign}{:02}:{:02}", offset.unsigned_abs() / 60, offset.unsigned_abs() % 60)
-}
-
-/// The key without its prefix and budget name: scope and the first 8 hex digits of the hash.
-pub fn short_key(key: &str, budget: &str) -> String {
-    let rest = key.strip_prefix(KEY_PREFIX).unwrap_or(key);
-    let rest = rest.strip_prefix(budget).and_then(|r| r.strip_prefix('.')).unwrap_or(rest);
-    let short: String = rest.chars().take(13).collect();
-    let cut = if rest.chars().count() > 13 { "…" } else { "" };
-    clean_label(&format!("{short}{cut}"))
-}
-
-/// The limits as [`amounts`] shows them: `tokens 200000 · requests 500`.
-pub fn limit_amounts(limits: Windowed) -> String {
-    let limit = |value: Option<u64>| value.unwrap_or(0);
-    amounts(
-        Grant { tokens: limit(limits.tokens), nanos: limit(limits.nanos), requests: limit(limits.requests) },
-        limits,
-    )
-}
-
-/// `tokens 1200 · cost 0.0300 · requests 5`, the dimensions `limits` bounds.
-pub fn amounts(grant: Grant, limits: Windowed) -> String {
-    let mut parts = Vec::new();
-    if limits.tokens.is_some() {
-        parts.push(format!("tokens {}", grant.tokens));
-    }
-    if limits.nanos.is_some() {
-        parts.push(format!("cost {}", format_cost(grant.nanos)));
-    }
-    if limits.requests.is_some() {
-        parts.push(format!("requests {}", grant.requests));
-    }
-    parts.join(" · ")
-}
-
 fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> String {
     if windows.is_empty() {
         return "no budget windows in the ledger (no gateway has asked for a lease)\n".to_string();
@@ -191,14 +145,14 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use warden::core::budget::lease::InstanceLease;
+    use warden::core::budget::lease::{Grant, InstanceLease, Windowed};
 
     #[test]
     fn the_command_reads_the_services_database_as_a_table_or_the_apis_json() {
         use warden::core::budget::lease::{LeaseAsk, LeaseRequest};
         let path = std::env::temp_dir().join(format!("warden-budget-cli-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        drop(crate::serve::store::Store::open(&path).unwrap());
+        drop(warden::service::store::Store::open(&path).unwrap());
         let limits = Windowed { tokens: Some(1_000), ..Windowed::default() };
         let ask = LeaseAsk {
             key: "warden.budget.team.role.0123456789abcdef".into(),

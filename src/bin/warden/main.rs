@@ -25,15 +25,14 @@
 
 mod audit;
 mod budget;
-mod dates;
 mod login;
 mod redact;
 mod reviews;
 mod revoke;
-mod serve;
 mod token;
 mod tools;
 mod usage;
+mod util;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -61,7 +60,7 @@ enum Command {
     /// Mask secrets and personal data on stdin → stdout with the filter's DLP engine.
     Redact(redact::RedactArgs),
     /// Run the approval service (`warden serve init` writes its keys).
-    Serve(serve::ServeArgs),
+    Serve(warden::service::ServeArgs),
     /// Decide approval reviews: list, show, approve, deny.
     Reviews(reviews::ReviewsArgs),
     /// The audit trail: verify its chain, export it, replay a session.
@@ -101,7 +100,7 @@ fn main() -> ExitCode {
         Command::Login(args) => login::login(&args),
         Command::Logout(args) => login::logout(&args),
         Command::Redact(args) => redact::run(&args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => warden::service::run(args),
         Command::Reviews(args) => reviews::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Usage(args) => usage::run(&args),

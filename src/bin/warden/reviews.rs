@@ -10,14 +10,13 @@
 //! 2 usage error (including no token); 3 authentication or permission refused (401/403);
 //! 4 no such review (404); 5 the review is no longer pending, or you already approved (409).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::serve::util::{format_duration, format_utc, unix_now};
+use crate::util::{finish, format_duration, format_utc, pretty, unix_now, Failure};
 
 /// Environment variable holding the approver's token when `--token-file` is not given.
 const TOKEN_ENV: &str = "WARDEN_TOKEN";
@@ -76,38 +75,9 @@ pub enum ReviewsCommand {
     },
 }
 
-/// Why a command failed, with its exit status.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) status: u8,
-    pub(crate) message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(status: u8, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
-    }
-}
-
 /// Runs `warden reviews`.
 pub fn run(args: &ReviewsArgs) -> ExitCode {
     finish("warden reviews", execute(args))
-}
-
-/// Prints a command's text, or its failure (prefixed with `command`) with its exit status.
-pub(crate) fn finish(command: &str, result: Result<String, Failure>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            let mut out = std::io::stdout().lock();
-            // A closed stdout (e.g. `| head`) is not an error worth reporting.
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-            ExitCode::SUCCESS
-        }
-        Err(failure) => {
-            eprintln!("{command}: {}", failure.message);
-            ExitCode::from(failure.status)
-        }
-    }
 }
 
 fn execute(args: &ReviewsArgs) -> Result<String, Failure> {
@@ -202,7 +172,7 @@ impl Client {
         let url = format!("{}{path}", self.base);
         let authorization = format!("Bearer {}", self.token);
         let unreachable = |e: ureq::Error| {
-            Failure::new(1, format!("cannot reach {}: {}", self.base, crate::serve::webhook::describe_http_error(&e)))
+            Failure::new(1, format!("cannot reach {}: {}", self.base, warden::service::approvals::webhook::describe_http_error(&e)))
         };
         let response = match (method, body) {
             ("POST", body) => self
@@ -233,10 +203,6 @@ impl Client {
         };
         Err(Failure::new(exit, format!("{message} (HTTP {status})")))
     }
-}
-
-pub(crate) fn pretty(value: &Value) -> String {
-    format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
 fn text(value: &Value, key: &str) -> String {

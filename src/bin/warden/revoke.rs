@@ -18,8 +18,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::reviews::{finish, pretty, Client, Failure};
-use crate::serve::util::format_utc;
+use crate::reviews::Client;
+use crate::util::{finish, format_utc, pretty, Failure};
 
 /// Environment variable holding the approver's token when no file is given.
 const TOKEN_ENV: &str = "WARDEN_TOKEN";

@@ -411,12 +411,12 @@ impl OAuthClient {
     ) -> Result<(u16, String), ClientError> {
         let unreachable = |e: &ureq::Error| ClientError::Unreachable {
             url: url.to_string(),
-            why: crate::serve::webhook::describe_http_error(e),
+            why: warden::service::approvals::webhook::describe_http_error(e),
         };
         let mut response = response.map_err(|e| unreachable(&e))?;
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(MAX_ANSWER_BYTES).read_to_string().map_err(|e| {
-            ClientError::BadAnswer { url: url.to_string(), why: crate::serve::webhook::describe_http_error(&e) }
+            ClientError::BadAnswer { url: url.to_string(), why: warden::service::approvals::webhook::describe_http_error(&e) }
         })?;
         Ok((status, body))
     }

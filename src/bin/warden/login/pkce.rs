@@ -32,14 +32,14 @@ impl Pkce {
 
     /// The pair for a given verifier (the service checks it with the same function).
     pub fn from_verifier(verifier: String) -> Self {
-        let challenge = crate::serve::tokens::sign_in::pkce_challenge(&verifier);
+        let challenge = warden::service::tokens::sign_in::pkce_challenge(&verifier);
         Self { verifier, challenge }
     }
 }
 
 /// 32 random bytes as base64url without padding (43 characters).
 pub fn random_token() -> Result<String, String> {
-    crate::serve::util::random_bytes::<32>().map(|bytes| base64url(&bytes))
+    warden::service::util::random_bytes::<32>().map(|bytes| base64url(&bytes))
 }
 
 /// Whether `presented` equals `expected`, in time independent of where they differ.

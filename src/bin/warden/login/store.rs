@@ -26,7 +26,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::token::{create_private_dir, write_file_atomically};
+use warden::service::keys::{create_private_dir, write_file_atomically};
 
 /// Name of the file holding a sign-in.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
@@ -85,7 +85,7 @@ pub enum StoreError {
         why: String,
     },
     /// Writing or creating a file or directory failed.
-    Write(crate::token::TokenError),
+    Write(warden::service::keys::TokenError),
     /// The credentials file is not a sign-in this version can read.
     Corrupt {
         /// The file.
