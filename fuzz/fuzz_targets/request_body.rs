@@ -9,7 +9,7 @@ use warden::core::dlp::engine::{Action, Engine};
 use warden::core::dlp::mask::{MaskKey, Tally};
 use warden::core::dlp::request::redact_request;
 use warden::core::dlp::text::Redaction;
-use warden::core::messages::{check_body, BodyKind};
+use warden::core::request::messages::{check_body, BodyKind};
 use warden::core::policy::Policy;
 
 const POLICY: &str = include_str!("../../envoy/policy.yaml");

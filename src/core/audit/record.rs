@@ -26,7 +26,7 @@
 use super::transcript::{Transcript, Usage};
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
-use crate::core::messages::Outline;
+use crate::core::request::messages::Outline;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};

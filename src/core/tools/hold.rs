@@ -62,7 +62,7 @@
 use super::{CallKind, ToolCall};
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::response::sse::{SseEvent, SseParser};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -1015,7 +1015,7 @@ fn read_content(body: &[u8]) -> Content<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::split;
+    use crate::core::response::sse::tests::split;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -29,7 +29,7 @@ use crate::core::errors::{Denial, Reason};
 use crate::core::policy::config::CapAction;
 use crate::core::policy::url;
 use crate::core::policy::{Cap, Role};
-use crate::core::splice::{apply, moved, splice_of, touches, Splice};
+use crate::core::request::splice::{apply, moved, splice_of, touches, Splice};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -248,7 +248,7 @@ pub fn check_body_with(
         return Err(Denial::new(Reason::InvalidJson, "the body must be a JSON object"));
     }
     // Every later reader may recurse per level: over-deep bodies stop here.
-    crate::core::nesting::check_depth(body)?;
+    crate::core::request::nesting::check_depth(body)?;
     let request: MessagesRequest = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
 
@@ -708,7 +708,7 @@ roles:
 
     #[test]
     fn over_deep_bodies_are_refused_before_any_reader_recurses() {
-        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let reason = on_small_stack(SMALL_STACK, move || check("developer", &nested_tool_results(levels, "x")));
             assert_eq!(reason.unwrap_err(), Reason::InvalidRequest);

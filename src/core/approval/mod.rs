@@ -17,7 +17,7 @@
 //!
 //! The [`fingerprint`] binds a grant to exactly the request the approver was shown: a SHA-256
 //! over the caller's issuer and subject, the role, the reasons that fired and the comparable
-//! form of the body as forwarded (after masking and clamping; [`crate::core::comparable`]), so a
+//! form of the body as forwarded (after masking and clamping; [`crate::core::request::comparable`]), so a
 //! faithful re-send matches and any change to what reaches Claude opens a new review.
 //!
 //! [`HoldRequest`] is the callout body (`POST /v1/holds`, docs/approvals.md): who asks, why, and
@@ -29,9 +29,11 @@
 //! `tools` trigger judges them). Walks are iterative; their depth is bounded by the JSON
 //! parser's nesting limit.
 
+pub mod verdict;
+
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
-use crate::core::messages::Message;
+use crate::core::request::messages::Message;
 use crate::core::policy::glob::GlobSet;
 use regex_automata::meta::Regex;
 use serde::Serialize;
@@ -147,7 +149,7 @@ pub fn reasons<'t>(triggers: &'t [Trigger], facts: &RequestFacts, unix_seconds: 
 }
 
 /// Lower-case hex SHA-256 binding an approval to one caller, role, set of reasons and request
-/// (see the module header). `comparable` is [`crate::core::comparable::comparable_bytes`] of the
+/// (see the module header). `comparable` is [`crate::core::request::comparable::comparable_bytes`] of the
 /// body as forwarded; `reasons` are compared as a set.
 pub fn fingerprint(issuer: &str, subject: &str, role: &str, reasons: &[&str], comparable: &[u8]) -> String {
     let mut reasons: Vec<&str> = reasons.to_vec();
@@ -294,7 +296,7 @@ pub fn newest_user_content<'a>(messages: &[&'a RawValue]) -> Option<&'a RawValue
 pub fn turn_text(content_json: &str) -> String {
     // Parsing into a `Value` recurses per level: over-deep content (refused by the body check
     // before it gets here) reads as empty.
-    use crate::core::nesting::{depth, MAX_BODY_DEPTH};
+    use crate::core::request::nesting::{depth, MAX_BODY_DEPTH};
     if depth(content_json.as_bytes(), MAX_BODY_DEPTH) > MAX_BODY_DEPTH {
         return String::new();
     }
@@ -666,7 +668,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_turns_are_read_without_overflowing_the_stack() {
-        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let text = on_small_stack(SMALL_STACK, move || {
                 let open = r#"[{"type":"tool_result","tool_use_id":"t","content":"#;

@@ -40,7 +40,7 @@
 
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::response::sse::{SseEvent, SseParser};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -644,7 +644,7 @@ impl JsonTail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::split;
+    use crate::core::response::sse::tests::split;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
