@@ -1,6 +1,6 @@
 //! Masking what the agent sends: every string of the conversation and the system prompt.
 //!
-//! Algorithm: the body (already accepted by [`crate::core::request::messages::check_body`], which bounds
+//! Algorithm: the body (already accepted by [`crate::core::request::messages::check_body_with`], which bounds
 //! its nesting) is parsed again into a borrowed view of `messages[]` and `system`. Every entry of
 //! `messages` — user and assistant turns alike, including an assistant prefill — and the system
 //! prompt are walked with [`redact_json_strings`] (an iterative walk, safe at any depth): every

@@ -118,7 +118,7 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// The view of one raw entry of `messages` (an object; [`check_body`] refused others).
+    /// The view of one raw entry of `messages` (an object; [`check_body_with`] refused others).
     pub fn parse(raw: &'a RawValue) -> Result<Self, Denial> {
         serde_json::from_str(raw.get())
             .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a message has an unexpected shape: {e}")))
@@ -228,13 +228,9 @@ struct Thinking {
     budget_tokens: Option<u64>,
 }
 
-/// Checks a Messages (or count_tokens) body against `role`.
-pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
-    check_body_with(role, kind, body, |_, _, _| Ok(Vec::new()))
-}
-
-/// [`check_body`], then `also` — given the body text, its raw `messages` and `system`, from the same parse —
-/// may add splices of its own (request masking); all are applied in one rewrite.
+/// Checks a Messages (or count_tokens) body against `role`, then `also` — given the body text, its
+/// raw `messages` and `system`, from the same parse — may add splices of its own (request
+/// masking); all are applied in one rewrite. The exchange's one entry point for a body.
 pub fn check_body_with(
     role: &Role,
     kind: BodyKind,
@@ -498,6 +494,11 @@ roles:
     fn role(name: &str) -> Role {
         let policy = Policy::parse(POLICY).unwrap();
         policy.roles.into_iter().find(|r| r.name == name).unwrap()
+    }
+
+    /// The body check with nothing added (no request masking).
+    fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
+        check_body_with(role, kind, body, |_, _, _| Ok(Vec::new()))
     }
 
     fn check(role_name: &str, body: &str) -> Result<Verdict, Reason> {

@@ -381,11 +381,6 @@ impl ToolHold {
         &self.dropped
     }
 
-    /// Whether anything is held (a call open or waiting, and what queues behind it).
-    pub fn is_holding(&self) -> bool {
-        !self.units.is_empty()
-    }
-
     fn pop(&mut self) -> Option<Unit> {
         let unit = self.units.pop_front()?;
         self.held_bytes = self.held_bytes.saturating_sub(unit.footprint());
