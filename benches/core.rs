@@ -177,7 +177,7 @@ fn bench_identifiers(c: &mut Criterion) {
 /// The stream cut watching a 1,000-delta text answer it never cuts: the per-event cost of
 /// counting output on the response path (an SSE parse and a borrowed JSON head per event).
 fn bench_stream_cut(c: &mut Criterion) {
-    use warden::core::stream_cut::{EndingStyle, StreamCut};
+    use warden::core::response::stream_cut::{EndingStyle, StreamCut};
     let mut stream = String::from(
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n\
          event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",

@@ -23,9 +23,9 @@ use warden::core::dlp::response::StreamRedactor;
 use warden::core::dlp::text::{redact, Redaction, TextStream};
 
 const SOURCES: [&str; 8] = [
-    include_str!("../src/core/messages.rs"),
+    include_str!("../src/core/request/messages.rs"),
     include_str!("../src/core/exchange.rs"),
-    include_str!("../src/core/sse.rs"),
+    include_str!("../src/core/response/sse.rs"),
     include_str!("../src/core/policy/mod.rs"),
     include_str!("../docs/policy.md"),
     include_str!("../docs/architecture.md"),

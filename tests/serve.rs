@@ -1,7 +1,7 @@
 //! `warden serve` as the gateway and approvers use it: the real binary on a free 127.0.0.1 port,
 //! driven over HTTP — holds answered by decisions, the reviews API's rules, the approver page's
 //! login and form flow, the CLI, the webhook, restarts — with every verdict checked by the
-//! filter's own verifier (`warden::core::verdict::verify`).
+//! filter's own verifier (`warden::core::approval::verdict::verify`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ct_codecs::{Base64, Decoder};
 use serde_json::{json, Value};
-use warden::core::verdict::{verify, Decision};
+use warden::core::approval::verdict::{verify, Decision};
 
 mod common;
 

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use warden::core::stream_cut::{EndingStyle, StreamCut};
+use warden::core::response::stream_cut::{EndingStyle, StreamCut};
 
 fn event(data: Value) -> String {
     format!("event: {}\ndata: {}\n\n", data["type"].as_str().unwrap(), data)

@@ -4,8 +4,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use warden::core::approval::{conversation_text, turn_text, BodyView};
-use warden::core::comparable::comparable_bytes;
-use warden::core::verdict::verify;
+use warden::core::request::comparable::comparable_bytes;
+use warden::core::approval::verdict::verify;
 
 /// An Ed25519 public key whose private half signed nothing the fuzzer could know.
 const KEY: [u8; 32] = [

@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 #[path = "common/chunks.rs"]
 mod chunks;
-use warden::core::sse::{SseError, SseEvent, SseParser};
+use warden::core::response::sse::{SseError, SseEvent, SseParser};
 
 fn parse(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, SseError> {
     let mut parser = SseParser::new(4096);

@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 #[path = "common/chunks.rs"]
 mod chunks;
-use warden::core::sse::SseParser;
-use warden::core::stream_cut::{EndingStyle, StreamCut};
+use warden::core::response::sse::SseParser;
+use warden::core::response::stream_cut::{EndingStyle, StreamCut};
 
 fn run(allowance: u64, style: EndingStyle, chunks: &[&[u8]]) -> (Vec<u8>, Option<(Option<String>, u64)>) {
     let mut cut = StreamCut::new(allowance, "fuzz", style);

@@ -12,7 +12,7 @@ use warden::core::dlp::engine::{Action, Engine};
 use warden::core::dlp::mask::MaskKey;
 use warden::core::dlp::response::StreamRedactor;
 use warden::core::dlp::text::Redaction;
-use warden::core::sse::SseParser;
+use warden::core::response::sse::SseParser;
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();

@@ -39,11 +39,11 @@
 //! Responses: [`Exchange::on_response_headers`] picks how the body is handled — event streams
 //! masked chunk by chunk ([`Exchange::on_response_chunk`], [`Exchange::on_response_end`]),
 //! anything else whole ([`Exchange::on_response_body`]), a `GET /v1/models` list filtered by the
-//! role's models ([`crate::core::model_list`]); compressed responses are refused, since they
+//! role's models ([`crate::core::request::model_list`]); compressed responses are refused, since they
 //! cannot be inspected. [`Exchange::tally`] counts what was found in both directions. A
 //! streamed answer given an output allowance ([`Exchange::set_output_allowance`], by budget
 //! admission) is also counted after masking and ended at the allowance
-//! ([`crate::core::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
+//! ([`crate::core::response::stream_cut`]); [`Exchange::stream_cut`] tells the glue to reset the stream.
 
 use crate::core::approval::{self, AgentView, CallerView, HoldRequest, RequestFacts, ToolCallView, EXCERPT_CHARS};
 use crate::core::audit::record::{
@@ -60,22 +60,22 @@ use crate::core::dlp::memo::{CleanMemo, SessionMemo};
 use crate::core::dlp::request::{mask_messages, Known};
 use crate::core::dlp::response::{redact_body, StreamRedactor};
 use crate::core::dlp::text::{redact, Redaction};
-use crate::core::endpoint::{classify, Endpoint};
+use crate::core::request::endpoint::{classify, Endpoint};
 use crate::core::errors::{Denial, LocalReply, Reason};
 use crate::core::identity::{authenticate, claims_expired, expired, Caller, TokenStatus};
-use crate::core::messages::{check_betas, check_body_with, check_model_id, BodyKind, Parsed};
-use crate::core::model_list::filter_model_list;
+use crate::core::request::messages::{check_betas, check_body_with, check_model_id, BodyKind, Parsed};
+use crate::core::request::model_list::filter_model_list;
 use crate::core::policy::approvals::ApprovalSettings;
 use crate::core::policy::{ApprovalKeys, Policy, PolicyErrors, Role, RoleKeys};
 use crate::core::secret::Secret;
-use crate::core::splice::{apply, splice_of};
-use crate::core::stream_cut::{Cut, EndingStyle, StreamCut};
+use crate::core::request::splice::{apply, splice_of};
+use crate::core::response::stream_cut::{Cut, EndingStyle, StreamCut};
 use crate::core::tools::agents::{read_agent_headers, AGENT_HEADER, PARENT_AGENT_HEADER};
 use crate::core::tools::govern::{self, Answered, Governor, Judge, RequestGist};
 use crate::core::tools::results::{examine, with_withheld, CallMemo, Examined};
 use crate::core::tools::rules::ToolRules;
 use crate::core::tools::{AgentIds, CallContext, Judgement, ToolAction, ToolCall};
-use crate::core::verdict::{self, Decision};
+use crate::core::approval::verdict::{self, Decision};
 use serde_json::value::RawValue;
 use std::cell::RefCell;
 
@@ -1096,7 +1096,7 @@ impl Exchange {
         let Some(caller) = &self.caller else {
             return Err(Denial::new(Reason::InternalError, "an approval for a request without a caller"));
         };
-        let comparable = crate::core::comparable::comparable_bytes(&value);
+        let comparable = crate::core::request::comparable::comparable_bytes(&value);
         let fingerprint = approval::fingerprint(&caller.issuer, &caller.subject, &role.name, &reasons, &comparable);
         let excerpt_redaction = gateway
             .mask_everything(caller.role)
@@ -1276,7 +1276,7 @@ impl Exchange {
         }
         let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let content_type = header("content-type").unwrap_or("");
-        let event_stream = crate::core::sse::is_event_stream(content_type);
+        let event_stream = crate::core::response::sse::is_event_stream(content_type);
         self.status = header(":status").and_then(|s| s.trim().parse().ok());
         if let Some(trail) = self.trail.as_mut() {
             trail.on_response_headers(self.status, header("request-id"), event_stream);
@@ -1332,7 +1332,7 @@ impl Exchange {
 
     /// Gives a streamed answer an output allowance: once the answer has produced more than
     /// `tokens` output tokens, it is ended for the client and the upstream stream is reset
-    /// ([`crate::core::stream_cut`]); `budget` names the budget in the ending. This is the seam
+    /// ([`crate::core::response::stream_cut`]); `budget` names the budget in the ending. This is the seam
     /// admission calls for a streaming exchange it admits, before the response headers
     /// arrive (later calls change nothing). A JSON answer cannot be cut: its bound is the
     /// reservation of its `max_tokens`.

@@ -408,7 +408,7 @@ impl HttpContext for WardenHttp {
         };
         if self.revocation.is_some() {
             self.event_stream =
-                headers.iter().any(|(name, value)| name == "content-type" && crate::core::sse::is_event_stream(value));
+                headers.iter().any(|(name, value)| name == "content-type" && crate::core::response::sse::is_event_stream(value));
         }
         match exchange.on_response_headers(&gateway, &headers) {
             ResponseStep::Pass | ResponseStep::Observe => Action::Continue,

@@ -25,7 +25,7 @@
 
 use super::transcript::{Transcript, Usage};
 use crate::core::identity::Caller;
-use crate::core::messages::Outline;
+use crate::core::request::messages::Outline;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};

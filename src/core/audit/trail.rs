@@ -151,7 +151,7 @@ impl Trail {
     }
 
     /// The approval came from (or created) a session grant: the record names its scope.
-    pub fn on_grant(&mut self, grant: crate::core::verdict::Grant) {
+    pub fn on_grant(&mut self, grant: crate::core::approval::verdict::Grant) {
         if let Some(approval) = self.approval.as_mut() {
             approval.grant = Some(super::record::GrantView {
                 id: grant.id,

@@ -15,7 +15,7 @@
 //! transcript says `truncated` and keeps counting nothing more. Bytes that are not a valid event
 //! stream end the reassembly (`malformed`); what came before is kept.
 
-use crate::core::sse::{SseEvent, SseParser};
+use crate::core::response::sse::{SseEvent, SseParser};
 use serde_json::{Map, Value};
 
 /// Most text kept per answer, in bytes.
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_answers_are_reassembled_without_overflowing_the_stack() {
-        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let done = on_small_stack(SMALL_STACK, move || {
                 let deep = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));

@@ -20,7 +20,7 @@
 //! The store abstraction ([`Store`]) is what the glue implements over Envoy's shared data;
 //! [`MemoryStore`] serves native tests and a single VM.
 
-use super::lease::Grant;
+use super::grant::Grant;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 

@@ -23,6 +23,7 @@
 //! inside the same compare-and-swap, so the guarantee above holds per instance, and the
 //! service's rule bounds the sum (the bound is in [`lease`]'s header).
 
+pub mod grant;
 pub mod lease;
 pub mod ledger;
 pub mod pricing;

@@ -128,18 +128,41 @@ pub fn format_money(nanos: u64, currency: &str) -> String {
     format!("{units}.{micros:06} {currency}")
 }
 
+/// Why a price is refused (the message names no field: the policy error adds its path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceError {
+    /// NaN or infinite.
+    NotFinite,
+    /// Below zero.
+    Negative,
+    /// Above [`MAX_PRICE`].
+    TooHigh,
+}
+
+impl std::fmt::Display for PriceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFinite => f.write_str("must be a finite number"),
+            Self::Negative => f.write_str("must not be negative"),
+            Self::TooHigh => write!(f, "must be at most {MAX_PRICE}"),
+        }
+    }
+}
+
+impl std::error::Error for PriceError {}
+
 /// A decimal price (`per` currency units per `unit_size` items) as nanos per item: an error
 /// when it is not finite, negative or above [`MAX_PRICE`]. `nanos_per_price_unit` is nanos per
 /// item for a price of 1 (1 000 per million tokens, 1 000 000 per thousand searches).
-pub fn to_nanos(price: f64, nanos_per_price_unit: f64) -> Result<u64, String> {
+pub fn to_nanos(price: f64, nanos_per_price_unit: f64) -> Result<u64, PriceError> {
     if !price.is_finite() {
-        return Err("must be a finite number".to_string());
+        return Err(PriceError::NotFinite);
     }
     if price < 0.0 {
-        return Err("must not be negative".to_string());
+        return Err(PriceError::Negative);
     }
     if price > MAX_PRICE {
-        return Err(format!("must be at most {MAX_PRICE}"));
+        return Err(PriceError::TooHigh);
     }
     Ok(scaled_up(price, nanos_per_price_unit))
 }
@@ -201,7 +224,8 @@ mod tests {
 
     #[test]
     fn invalid_prices_are_refused_with_a_reason() {
-        assert_eq!(to_nanos(-1.0, PER_MILLION_TOKENS), Err("must not be negative".to_string()));
+        assert_eq!(to_nanos(-1.0, PER_MILLION_TOKENS), Err(PriceError::Negative));
+        assert_eq!(PriceError::Negative.to_string(), "must not be negative");
         assert!(to_nanos(f64::NAN, PER_MILLION_TOKENS).is_err());
         assert!(to_nanos(f64::INFINITY, PER_MILLION_TOKENS).is_err());
         assert!(to_nanos(MAX_PRICE * 2.0, PER_MILLION_TOKENS).is_err());

@@ -17,7 +17,7 @@
 //! its usage is unknown (and charged conservatively by the caller). An SSE event larger than the
 //! parser's limit ends the metering the same way.
 
-use crate::core::sse::SseParser;
+use crate::core::response::sse::SseParser;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -42,15 +42,27 @@ pub struct Zone {
     pub offset_seconds: i64,
 }
 
+/// A time zone that is not a fixed UTC offset (the text as written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneError(pub String);
+
+impl std::fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a fixed UTC offset; write UTC, +HH:MM or -HH:MM", self.0)
+    }
+}
+
+impl std::error::Error for ZoneError {}
+
 impl Zone {
     /// Parses `UTC`, `Z`, `+HH:MM`, `-HH:MM`, `UTC+HH:MM` (hours up to 18).
-    pub fn parse(text: &str) -> Result<Zone, String> {
+    pub fn parse(text: &str) -> Result<Zone, ZoneError> {
         let text = text.trim();
         let rest = text.strip_prefix("UTC").unwrap_or(text);
         if rest.is_empty() || rest == "Z" {
             return Ok(Zone::default());
         }
-        let bad = || format!("{text:?} is not a fixed UTC offset; write UTC, +HH:MM or -HH:MM");
+        let bad = || ZoneError(text.to_string());
         let (sign, digits) = match rest.split_at_checked(1) {
             Some(("+", digits)) => (1, digits),
             Some(("-", digits)) => (-1, digits),

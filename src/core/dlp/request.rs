@@ -1,6 +1,6 @@
 //! Masking what the agent sends: every string of the conversation and the system prompt.
 //!
-//! Algorithm: the body (already accepted by [`crate::core::messages::check_body`], which bounds
+//! Algorithm: the body (already accepted by [`crate::core::request::messages::check_body_with`], which bounds
 //! its nesting) is parsed again into a borrowed view of `messages[]` and `system`. Every entry of
 //! `messages` — user and assistant turns alike, including an assistant prefill — and the system
 //! prompt are walked with [`redact_json_strings`] (an iterative walk, safe at any depth): every
@@ -29,8 +29,8 @@ use super::memo::CleanMemo;
 use super::response::blocked;
 use super::text::Redaction;
 use crate::core::errors::{Denial, Reason};
-use crate::core::nesting::check_depth;
-use crate::core::splice::{apply, splice_of, Splice};
+use crate::core::request::nesting::check_depth;
+use crate::core::request::splice::{apply, splice_of, Splice};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -96,7 +96,7 @@ pub struct Masking {
 }
 
 /// The splices that mask the client-supplied content of `messages` and `system` (raw values
-/// borrowed from `text`, the body parsed once by [`crate::core::messages::check_body_with`]).
+/// borrowed from `text`, the body parsed once by [`crate::core::request::messages::check_body_with`]).
 /// `known` says which messages are known clean (skipped) and gives the digests the per-worker
 /// memo is consulted with; the system prompt's digest is computed here.
 pub fn mask_messages(
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn over_deep_bodies_are_refused_and_deep_content_is_walked_without_recursion() {
-        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let (refused, masked) = on_small_stack(SMALL_STACK, move || {
                 let body = nested_tool_results(levels, &format!("deep {TOKEN}"));

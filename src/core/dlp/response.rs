@@ -1,7 +1,7 @@
 //! Masking what Claude returns: Messages API event streams and JSON bodies.
 //!
 //! **Streams.** [`StreamRedactor`] takes the upstream bytes chunk by chunk, parses the SSE events
-//! ([`crate::core::sse`]), and returns the bytes to deliver now:
+//! ([`crate::core::response::sse`]), and returns the bytes to deliver now:
 //! - `content_block_delta` events are rewritten per content block: `text_delta` and
 //!   `thinking_delta` text goes through a [`TextStream`], `input_json_delta` fragments (tool-call
 //!   arguments) through a [`JsonStream`], so only an undecided tail is held back and everything
@@ -45,7 +45,7 @@ use super::json::{escape_into, redact_json, structural, JsonStream};
 use super::mask::Tally;
 use super::text::{redact, Blocked, Redaction, TextStream};
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
+use crate::core::response::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_response_json_is_redacted_without_recursion() {
-        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let masked = on_small_stack(SMALL_STACK, move || {
                 let body = format!("{}\"x {TOKEN}\"{}", "{\"a\":[".repeat(levels), "]}".repeat(levels));

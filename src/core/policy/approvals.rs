@@ -1,7 +1,7 @@
 //! The `approvals` section and each role's `approval` rules, compiled.
 //!
 //! The filter uses the service target (cluster, authority, path, credentials), the hold and each
-//! role's triggers ([`crate::core::approval`]); `warden serve` uses the review and grant lifetimes
+//! role's triggers (the compiled [`Trigger`]s here, judged by [`crate::core::approval`]); `warden serve` uses the review and grant lifetimes
 //! and each role's approver rules. Both read them from the same policy file.
 //!
 //! Checks: the service URL is `http(s)://host[:port][/prefix]`, the hold lies within 1–600 s
@@ -11,8 +11,66 @@
 
 use super::config::{ApprovalsConfig, CredentialConfig, RoleApprovalConfig, TriggerConfig, Weekday, WindowConfig};
 use super::{is_token, Checker};
-use crate::core::approval::{Condition, Trigger, Window};
+use super::glob::GlobSet;
+use regex_automata::meta::Regex;
 use std::collections::BTreeMap;
+
+/// Days and minutes of the week (UTC) when requests need no approval for being out of hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Monday first.
+    pub days: [bool; 7],
+    /// Minute of the day the window opens (0–1439).
+    pub start_minute: u16,
+    /// Minute of the day the window closes; below `start_minute` the window wraps past midnight.
+    pub end_minute: u16,
+}
+
+impl Window {
+    /// Whether `unix_seconds` falls inside the window.
+    pub fn contains(&self, unix_seconds: i64) -> bool {
+        let day = unix_seconds.div_euclid(86_400);
+        let minute = (unix_seconds.rem_euclid(86_400) / 60) as u16;
+        // 1970-01-01 was a Thursday: Monday-first index 3.
+        let weekday = |day: i64| (day + 3).rem_euclid(7) as usize;
+        let opens_today = self.days.get(weekday(day)).copied().unwrap_or(false);
+        if self.start_minute <= self.end_minute {
+            opens_today && minute >= self.start_minute && minute < self.end_minute
+        } else {
+            let opened_yesterday = self.days.get(weekday(day - 1)).copied().unwrap_or(false);
+            (opens_today && minute >= self.start_minute) || (opened_yesterday && minute < self.end_minute)
+        }
+    }
+}
+
+/// What makes a trigger fire.
+#[derive(Debug)]
+pub enum Condition {
+    /// The model matches one of these globs.
+    Models(GlobSet),
+    /// A declared tool's name matches one of these globs.
+    Tools(GlobSet),
+    /// The conversation ([`crate::core::approval::conversation_text`]) matches this regex.
+    Prompt(Regex),
+    /// `max_tokens` is above this.
+    MaxTokensAbove(u64),
+    /// The body is larger than this many bytes.
+    BodyBytesAbove(u64),
+    /// The request lists MCP servers.
+    McpServers,
+    /// The request arrives outside this window.
+    OutsideWindow(Window),
+}
+
+/// A condition and the reason code shown to the approver when it fires (judged by
+/// [`crate::core::approval::reasons`]).
+#[derive(Debug)]
+pub struct Trigger {
+    /// Stable reason code (`opus_model`, `bash_tool`…), chosen by the policy author.
+    pub reason: String,
+    /// When it fires.
+    pub condition: Condition,
+}
 
 /// Longest hold the service grants, in seconds.
 pub const MAX_HOLD_SECONDS: u64 = 600;
@@ -426,7 +484,7 @@ roles:
         let policy = Policy::parse(&text).unwrap();
         let trigger = &policy.roles[0].approval.as_ref().unwrap().triggers[0];
         match &trigger.condition {
-            crate::core::approval::Condition::OutsideWindow(window) => {
+            super::Condition::OutsideWindow(window) => {
                 assert_eq!((window.start_minute, window.end_minute), (22 * 60, 6 * 60));
                 assert_eq!(window.days, [false, false, false, false, true, false, false]);
             }

@@ -213,7 +213,7 @@ fn compile_claims(
             }
             match Glob::parse_text(pattern) {
                 Ok(glob) => globs.push(glob),
-                Err(message) => check.error(at, message),
+                Err(message) => check.error(at, message.to_string()),
             }
         }
         rules.push(ClaimRule { claim: claim_index(claims, parsed), patterns: GlobSet::new(globs) });

@@ -48,7 +48,7 @@ fn compile_row(check: &mut Checker, path: &str, row: &PriceRowConfig) -> PriceRo
     let mut price = |field: &str, value: f64, scale: f64| match to_nanos(value, scale) {
         Ok(nanos) => nanos,
         Err(message) => {
-            check.error(format!("{path}.{field}"), message);
+            check.error(format!("{path}.{field}"), message.to_string());
             0
         }
     };
@@ -105,7 +105,7 @@ pub(super) fn compile_budgets(
             check.error(format!("{path}.name"), format!("{:?} is already the name of another budget", config.name));
         }
         let zone = Zone::parse(&config.time_zone).unwrap_or_else(|message| {
-            check.error(format!("{path}.time_zone"), message);
+            check.error(format!("{path}.time_zone"), message.to_string());
             Zone::default()
         });
         let cost_nanos = config.cost.map(|cost| {

@@ -6,6 +6,7 @@
 //! cross-references (roles, credentials, globs) are checked when [`super::compile`] builds the
 //! runtime [`super::Policy`].
 
+pub use super::sources::{CredentialConfig, JwksSource};
 use super::units::{Bytes, Seconds};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -288,7 +289,7 @@ pub struct IdentityConfig {
     /// The kill switch: the revocation list the gateway refreshes from `warden serve`
     /// (docs/identity.md, "The kill switch"). Default: none (nothing is checked).
     #[serde(default)]
-    pub revocation: Option<super::revocation::RevocationConfig>,
+    pub revocation: Option<RevocationConfig>,
     /// Key of `jwt_authn`'s dynamic metadata holding the verified payload (its providers'
     /// `payload_in_metadata`). Default `jwt_payload` (what `scripts/render_envoy.py` configures);
     /// `payload` for Istio 1.21 and later; `{issuer}` reads the key named by each provider's
@@ -313,28 +314,6 @@ pub struct ProviderConfig {
     /// `identity.groups_claim`.
     #[serde(default)]
     pub groups_claim: Option<String>,
-}
-
-/// Where a provider's JWKS is read from: exactly one of `file` or `uri`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwksSource {
-    /// A local JWKS file; relative paths are relative to the policy file.
-    #[serde(default)]
-    pub file: Option<String>,
-    /// An `https://` URL Envoy fetches and caches.
-    #[serde(default)]
-    pub uri: Option<String>,
-}
-
-/// Where an upstream credential is read from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialConfig {
-    /// Environment variable of the Envoy process holding the key. Envoy exposes it to the filter
-    /// (`vm_config.environment_variables.host_env_keys`); the launcher can fill it from a secret
-    /// file (`--credential-file VAR=PATH`).
-    pub env: String,
 }
 
 /// Binds callers to a role: members of a group, or tokens whose claims match. Exactly one of
@@ -1045,4 +1024,57 @@ fn default_true() -> bool {
 
 fn default_max_body_bytes() -> Bytes {
     Bytes(32 << 20)
+}
+
+/// `identity.revocation` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// How often the gateway asks `warden serve` for the list (one ask per Envoy, not per
+    /// worker). Default `1s`.
+    #[serde(default = "default_refresh")]
+    pub refresh: Seconds,
+    /// Age beyond which the gateway's copy of the list no longer counts as current, and
+    /// `on_unavailable` applies. Default `5s`.
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness: Seconds,
+    /// What happens while the list is stale: `refuse` (default: 503 `revocation_unavailable`)
+    /// or `allow` (check against the last list received).
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+    /// Whether live answers (event streams) of a caller revoked mid-stream are ended at their
+    /// next chunk. Default `true`.
+    #[serde(default = "default_cut_streams")]
+    pub cut_streams: bool,
+    /// Groups whose approver-audience tokens may revoke and lift on `warden serve` (its page,
+    /// API and `warden revoke`). Default none: only the holder of the gateway token can.
+    #[serde(default)]
+    pub revokers: Vec<String>,
+    /// Where the list comes from: `warden serve`'s URL, cluster (default `warden_revocations`)
+    /// and token. Default: the approval service (`approvals.service`).
+    #[serde(default)]
+    pub service: Option<AuditServiceConfig>,
+}
+
+/// What a gateway does while its revocation list is stale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnavailable {
+    /// Refuse every authenticated request (fail closed).
+    #[default]
+    Refuse,
+    /// Let requests through, checked against the last list received (fail open).
+    Allow,
+}
+
+fn default_refresh() -> Seconds {
+    Seconds(1)
+}
+
+fn default_max_staleness() -> Seconds {
+    Seconds(5)
+}
+
+fn default_cut_streams() -> bool {
+    true
 }

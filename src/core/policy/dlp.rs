@@ -234,7 +234,7 @@ fn select(selector: &str, engine: &Engine, builtin_count: usize) -> Result<Vec<u
         "pii" => specs.filter(|(_, s)| s.category == Category::Pii).map(|(i, _)| i).collect(),
         "custom" => specs.filter(|(i, _)| *i >= builtin_count).map(|(i, _)| i).collect(),
         glob => {
-            let glob = Glob::parse(glob)?;
+            let glob = Glob::parse(glob).map_err(|e| e.to_string())?;
             specs.filter(|(_, s)| glob.matches(&s.id)).map(|(i, _)| i).collect()
         }
     })

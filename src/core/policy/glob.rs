@@ -104,30 +104,66 @@ impl fmt::Debug for Glob {
     }
 }
 
+/// Why a pattern is not a glob; each but the first and last names the pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobError {
+    /// The empty string.
+    Empty,
+    /// A character kept for later syntax (`[`, `]`, `{`, `}`, `\\`).
+    Reserved {
+        /// The pattern.
+        pattern: String,
+        /// The reserved character.
+        character: char,
+    },
+    /// Whitespace (beyond plain spaces in free-text patterns) or control characters.
+    Whitespace(String),
+    /// `***`, which means nothing `**` does not.
+    TripleStar(String),
+    /// More than [`MAX_PATTERN_CHARS`] tokens.
+    TooLong,
+}
+
+impl fmt::Display for GlobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty pattern"),
+            Self::Reserved { pattern, character } => {
+                write!(f, "invalid glob {pattern:?}: '{character}' is reserved (only *, ** and ? are special)")
+            }
+            Self::Whitespace(pattern) => write!(f, "invalid glob {pattern:?}: whitespace or control characters"),
+            Self::TripleStar(pattern) => write!(f, "invalid glob {pattern:?}: use * or **, not ***"),
+            Self::TooLong => write!(f, "invalid glob: longer than {MAX_PATTERN_CHARS} characters"),
+        }
+    }
+}
+
+impl std::error::Error for GlobError {}
+
 impl Glob {
     /// Parses a pattern, or says why it is not one.
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, GlobError> {
         Self::parse_with(pattern, false)
     }
 
     /// Parses a pattern for free text (a token claim such as a workflow name): plain spaces are
     /// literal characters; other whitespace and control characters are still refused.
-    pub fn parse_text(pattern: &str) -> Result<Self, String> {
+    pub fn parse_text(pattern: &str) -> Result<Self, GlobError> {
         Self::parse_with(pattern, true)
     }
 
-    fn parse_with(pattern: &str, spaces: bool) -> Result<Self, String> {
+    fn parse_with(pattern: &str, spaces: bool) -> Result<Self, GlobError> {
         if pattern.is_empty() {
-            return Err("empty pattern".to_string());
+            return Err(GlobError::Empty);
         }
         if let Some(bad) = pattern.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\')) {
-            return Err(format!("invalid glob {pattern:?}: '{bad}' is reserved (only *, ** and ? are special)"));
+            return Err(GlobError::Reserved { pattern: pattern.to_string(), character: bad });
         }
         if pattern.chars().any(|c| (c.is_whitespace() && !(spaces && c == ' ')) || c.is_control()) {
-            return Err(format!("invalid glob {pattern:?}: whitespace or control characters"));
+            return Err(GlobError::Whitespace(pattern.to_string()));
         }
         if pattern.contains("***") {
-            return Err(format!("invalid glob {pattern:?}: use * or **, not ***"));
+            return Err(GlobError::TripleStar(pattern.to_string()));
         }
         let mut tokens = Vec::with_capacity(pattern.len());
         let mut chars = pattern.chars().peekable();
@@ -143,7 +179,7 @@ impl Glob {
             });
         }
         if tokens.len() > MAX_PATTERN_CHARS {
-            return Err(format!("invalid glob: longer than {MAX_PATTERN_CHARS} characters"));
+            return Err(GlobError::TooLong);
         }
         let mut glob = Self {
             source: pattern.to_string(),

@@ -20,7 +20,9 @@ pub mod dlp;
 pub mod glob;
 pub mod leases;
 mod messages;
+pub mod names;
 pub mod revocation;
+pub mod sources;
 pub mod token_service;
 pub mod units;
 pub mod url;
@@ -31,6 +33,7 @@ use crate::core::secret::Secret;
 pub use bindings::{Binding, ClaimPath};
 use config::{CapAction, CapConfig, EndpointName, JwksSource, PolicyFile, RoleConfig, ToolActionConfig};
 use glob::{Glob, GlobSet};
+pub(crate) use names::is_token;
 use std::collections::BTreeMap;
 use std::fmt;
 use url_glob::{UrlGlob, UrlGlobSet};
@@ -268,11 +271,6 @@ impl Policy {
         compile(file)
     }
 
-    /// Environment variables the policy reads keys from (for Envoy's `host_env_keys`).
-    pub fn credential_variables(&self) -> impl Iterator<Item = &str> {
-        self.credential_env.values().map(String::as_str)
-    }
-
     /// Reads every role's key through `lookup` (the process environment in the filter).
     /// A missing or empty variable is an error naming the credential, never its value.
     pub fn resolve_credentials(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<RoleKeys, PolicyErrors> {
@@ -384,7 +382,7 @@ impl Checker {
         for (i, pattern) in patterns.iter().enumerate() {
             match Glob::parse(pattern) {
                 Ok(glob) => globs.push(glob),
-                Err(message) => self.error(format!("{path}[{i}]"), message),
+                Err(message) => self.error(format!("{path}[{i}]"), message.to_string()),
             }
         }
         GlobSet::new(globs)
@@ -431,11 +429,6 @@ fn is_provider_name(name: &str) -> bool {
     name.len() <= 63
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-}
-
-/// Whether `name` is a reason code or name: letters, digits, `-`, `_` or `.`, not empty.
-pub(crate) fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn compile(file: PolicyFile) -> Result<Policy, PolicyErrors> {

@@ -18,10 +18,9 @@
 
 use super::approvals::ApprovalSettings;
 use super::audit::route;
-use super::config::{AuditServiceConfig, CredentialConfig};
-use super::units::Seconds;
+pub use super::config::{OnUnavailable, RevocationConfig};
+use super::config::CredentialConfig;
 use super::Checker;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Cluster name the renderer gives a revocation service of its own.
@@ -30,59 +29,6 @@ pub const DEFAULT_CLUSTER: &str = "warden_revocations";
 pub const MAX_REFRESH_SECONDS: u64 = 60;
 /// Longest `max_staleness`, in seconds.
 pub const MAX_STALENESS_SECONDS: u64 = 3600;
-
-/// `identity.revocation` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevocationConfig {
-    /// How often the gateway asks `warden serve` for the list (one ask per Envoy, not per
-    /// worker). Default `1s`.
-    #[serde(default = "default_refresh")]
-    pub refresh: Seconds,
-    /// Age beyond which the gateway's copy of the list no longer counts as current, and
-    /// `on_unavailable` applies. Default `5s`.
-    #[serde(default = "default_max_staleness")]
-    pub max_staleness: Seconds,
-    /// What happens while the list is stale: `refuse` (default: 503 `revocation_unavailable`)
-    /// or `allow` (check against the last list received).
-    #[serde(default)]
-    pub on_unavailable: OnUnavailable,
-    /// Whether live answers (event streams) of a caller revoked mid-stream are ended at their
-    /// next chunk. Default `true`.
-    #[serde(default = "default_cut_streams")]
-    pub cut_streams: bool,
-    /// Groups whose approver-audience tokens may revoke and lift on `warden serve` (its page,
-    /// API and `warden revoke`). Default none: only the holder of the gateway token can.
-    #[serde(default)]
-    pub revokers: Vec<String>,
-    /// Where the list comes from: `warden serve`'s URL, cluster (default `warden_revocations`)
-    /// and token. Default: the approval service (`approvals.service`).
-    #[serde(default)]
-    pub service: Option<AuditServiceConfig>,
-}
-
-/// What a gateway does while its revocation list is stale.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnUnavailable {
-    /// Refuse every authenticated request (fail closed).
-    #[default]
-    Refuse,
-    /// Let requests through, checked against the last list received (fail open).
-    Allow,
-}
-
-fn default_refresh() -> Seconds {
-    Seconds(1)
-}
-
-fn default_max_staleness() -> Seconds {
-    Seconds(5)
-}
-
-fn default_cut_streams() -> bool {
-    true
-}
 
 /// The compiled section.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //! lifetime is at least one minute and no longer than `identity.max_token_lifetime` (the
 //! gateway would refuse a longer-lived token), sign-in sources have unique names.
 
-use super::config::{CredentialConfig, JwksSource};
+use super::sources::{CredentialConfig, JwksSource};
 use super::units::Seconds;
 use super::Checker;
 use serde::Deserialize;

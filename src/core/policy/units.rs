@@ -16,18 +16,83 @@ pub struct Seconds(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Bytes(pub u64);
 
+/// Why a duration does not parse; the message does not repeat the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    /// Nothing but whitespace.
+    Empty,
+    /// A leading `-`.
+    Negative,
+    /// The number or the total does not fit in 64 bits of seconds.
+    TooLarge,
+    /// A character other than a digit or `h`, `m`, `s`.
+    UnknownUnit,
+    /// A unit with no number before it (`h`).
+    UnitWithoutNumber,
+    /// A unit repeated or out of the order h, m, s (`30m1h`).
+    UnitOrder,
+    /// Trailing digits after a unit (`1h30`).
+    NumberWithoutUnit,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "empty; use e.g. 90s, 15m, 1h or 2h30m",
+            Self::Negative => "must be positive",
+            Self::TooLarge => "number too large",
+            Self::UnknownUnit => "expected digits followed by h, m or s, e.g. 2h30m",
+            Self::UnitWithoutNumber => "a unit must follow a number",
+            Self::UnitOrder => "units must appear once each, in the order h, m, s",
+            Self::NumberWithoutUnit => "a number needs a unit (h, m or s) when units are used",
+        })
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// Why a size does not parse; each names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeError {
+    /// No leading number.
+    NotANumber(String),
+    /// A unit other than B, KB, MB, GB, KiB, MiB, GiB.
+    UnknownUnit {
+        /// The whole text.
+        text: String,
+        /// The unit as written.
+        unit: String,
+    },
+    /// More bytes than 64 bits hold.
+    TooLarge(String),
+}
+
+impl fmt::Display for SizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotANumber(text) => write!(f, "invalid size {text:?}: expected e.g. 32MiB"),
+            Self::UnknownUnit { text, unit } => {
+                write!(f, "invalid size {text:?}: unknown unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)")
+            }
+            Self::TooLarge(text) => write!(f, "invalid size {text:?}: too large"),
+        }
+    }
+}
+
+impl std::error::Error for SizeError {}
+
 /// Parses a duration: plain seconds (`900`) or number+unit groups in the order h, m, s (`90s`,
 /// `15m`, `1h`, `2h30m`, `1h0m5s`). The error says why, without repeating the input.
-pub fn parse_duration(text: &str) -> Result<Seconds, String> {
+pub fn parse_duration(text: &str) -> Result<Seconds, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty; use e.g. 90s, 15m, 1h or 2h30m".to_string());
+        return Err(DurationError::Empty);
     }
     if text.starts_with('-') {
-        return Err("must be positive".to_string());
+        return Err(DurationError::Negative);
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().map(Seconds).map_err(|_| "number too large".to_string());
+        return text.parse().map(Seconds).map_err(|_| DurationError::TooLarge);
     }
     let mut total: u64 = 0;
     let mut digits = String::new();
@@ -42,32 +107,32 @@ pub fn parse_duration(text: &str) -> Result<Seconds, String> {
             'h' => 3600,
             'm' => 60,
             's' => 1,
-            _ => return Err("expected digits followed by h, m or s, e.g. 2h30m".to_string()),
+            _ => return Err(DurationError::UnknownUnit),
         };
         if digits.is_empty() {
-            return Err("a unit must follow a number".to_string());
+            return Err(DurationError::UnitWithoutNumber);
         }
         if last_unit.is_some_and(|last| unit >= last) {
-            return Err("units must appear once each, in the order h, m, s".to_string());
+            return Err(DurationError::UnitOrder);
         }
-        let value: u64 = digits.parse().map_err(|_| "number too large".to_string())?;
+        let value: u64 = digits.parse().map_err(|_| DurationError::TooLarge)?;
         total =
-            value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(|| "number too large".to_string())?;
+            value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or(DurationError::TooLarge)?;
         digits.clear();
         last_unit = Some(unit);
     }
     if !digits.is_empty() {
-        return Err("a number needs a unit (h, m or s) when units are used".to_string());
+        return Err(DurationError::NumberWithoutUnit);
     }
     Ok(Seconds(total))
 }
 
 /// Parses `32MiB`, `1MB`, `512KiB`, `100B` or plain bytes.
-pub fn parse_size(text: &str) -> Result<Bytes, String> {
+pub fn parse_size(text: &str) -> Result<Bytes, SizeError> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("invalid size {text:?}: expected e.g. 32MiB"))?;
+    let number: u64 = number.parse().map_err(|_| SizeError::NotANumber(text.to_string()))?;
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,
         "KB" => 1000,
@@ -77,19 +142,19 @@ pub fn parse_size(text: &str) -> Result<Bytes, String> {
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
         other => {
-            return Err(format!("invalid size {text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB)"))
+            return Err(SizeError::UnknownUnit { text: text.to_string(), unit: other.to_string() })
         }
     };
-    number.checked_mul(multiplier).map(Bytes).ok_or_else(|| format!("invalid size {text:?}: too large"))
+    number.checked_mul(multiplier).map(Bytes).ok_or_else(|| SizeError::TooLarge(text.to_string()))
 }
 
-struct UnitVisitor<T> {
+struct UnitVisitor<T, Error> {
     expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, Error>,
     from_int: fn(u64) -> T,
 }
 
-impl<'de, T> Visitor<'de> for UnitVisitor<T> {
+impl<'de, T, Error: fmt::Display> Visitor<'de> for UnitVisitor<T, Error> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,6 +215,18 @@ mod tests {
         for bad in ["", "MiB", "1 TB", "1.5MiB", "-1"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn errors_read_as_plain_sentences() {
+        assert_eq!(parse_duration("30m1h").unwrap_err().to_string(), "units must appear once each, in the order h, m, s");
+        assert_eq!(parse_duration("-1h"), Err(DurationError::Negative));
+        assert_eq!(
+            parse_size("1 TB").unwrap_err().to_string(),
+            "invalid size \"1 TB\": unknown unit \"TB\" (use B, KB, MB, GB, KiB, MiB, GiB)"
+        );
+        let error = serde_json::from_str::<Seconds>("\"1h30\"").unwrap_err().to_string();
+        assert!(error.starts_with("a number needs a unit (h, m or s) when units are used"), "{error}");
     }
 
     #[test]

@@ -72,9 +72,9 @@ impl UrlGlob {
             return Ok(Self {
                 source: pattern.to_string(),
                 scheme,
-                host: HostPattern::Glob(Glob::parse("**").map_err(|e| invalid(&e))?),
+                host: HostPattern::Glob(Glob::parse("**").map_err(|e| invalid(&e.to_string()))?),
                 port: PortPattern::Any,
-                target: Glob::parse("**").map_err(|e| invalid(&e))?,
+                target: Glob::parse("**").map_err(|e| invalid(&e.to_string()))?,
             });
         }
         let (host, port) = url::authority_parts(authority).map_err(|e| invalid(&e))?;
@@ -92,12 +92,12 @@ impl UrlGlob {
                     &"a host pattern has letters, digits, '-', '_', '.', '*' and '?' in non-empty labels",
                 ));
             }
-            HostPattern::Glob(Glob::parse(&host).map_err(|e| invalid(&e))?)
+            HostPattern::Glob(Glob::parse(&host).map_err(|e| invalid(&e.to_string()))?)
         } else {
             HostPattern::Exact(url::normal_host(host).map_err(|e| invalid(&e))?)
         };
         let target = url::normal_target(rest, true).map_err(|e| invalid(&e))?;
-        let target = Glob::parse(&target).map_err(|e| invalid(&e))?;
+        let target = Glob::parse(&target).map_err(|e| invalid(&e.to_string()))?;
         Ok(Self { source: pattern.to_string(), scheme, host, port, target })
     }
 

@@ -135,8 +135,55 @@ pub enum ListError {
     /// More than [`MAX_ENTRIES`] entries.
     TooMany(usize),
     /// An entry is unusable (its index and why).
-    Entry(usize, String),
+    Entry(usize, EntryError),
 }
+
+/// Why one entry of the list is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryError {
+    /// A subject, group or token revocation without `value`.
+    MissingValue,
+    /// A job revocation without `claims`.
+    MissingClaims,
+    /// `value` is empty or too long.
+    Value(ValueError),
+    /// `claims` is unusable.
+    Claims(ValueError),
+}
+
+impl std::fmt::Display for EntryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingValue => f.write_str("`value` is missing"),
+            Self::MissingClaims => f.write_str("a job revocation needs `claims`"),
+            Self::Value(why) => write!(f, "{why}"),
+            Self::Claims(why) => write!(f, "`claims` {why}"),
+        }
+    }
+}
+
+/// Why a revoked value or a job's claims are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueError {
+    /// No claims, or more than [`MAX_JOB_CLAIMS`].
+    ClaimCount,
+    /// An empty value (what it is).
+    Empty(&'static str),
+    /// A value over [`MAX_VALUE_BYTES`] (what it is).
+    TooLong(&'static str),
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClaimCount => write!(f, "must hold 1 to {MAX_JOB_CLAIMS} claim=value pairs"),
+            Self::Empty(what) => write!(f, "empty {what}"),
+            Self::TooLong(what) => write!(f, "{what} over {MAX_VALUE_BYTES} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
 
 impl std::fmt::Display for ListError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -296,10 +343,10 @@ impl RevocationList {
 }
 
 /// An entry checked and turned into a [`Revocation`].
-fn checked(entry: WireEntry) -> Result<Revocation, String> {
-    let value = |value: Option<String>| -> Result<String, String> {
-        let value = value.ok_or("`value` is missing")?;
-        check_value("value", &value)?;
+fn checked(entry: WireEntry) -> Result<Revocation, EntryError> {
+    let value = |value: Option<String>| -> Result<String, EntryError> {
+        let value = value.ok_or(EntryError::MissingValue)?;
+        check_value("value", &value).map_err(EntryError::Value)?;
         Ok(value)
     };
     let target = match entry.kind {
@@ -307,8 +354,8 @@ fn checked(entry: WireEntry) -> Result<Revocation, String> {
         WireKind::Group => Target::Group(value(entry.value)?),
         WireKind::Token => Target::Token(value(entry.value)?),
         WireKind::Job => {
-            let claims = entry.claims.ok_or("a job revocation needs `claims`")?;
-            check_claims(&claims).map_err(|why| format!("`claims` {why}"))?;
+            let claims = entry.claims.ok_or(EntryError::MissingClaims)?;
+            check_claims(&claims).map_err(EntryError::Claims)?;
             Target::Job(claims)
         }
     };
@@ -317,9 +364,9 @@ fn checked(entry: WireEntry) -> Result<Revocation, String> {
 
 /// Checks a job's claims: 1 to [`MAX_JOB_CLAIMS`] pairs, names and values 1 to
 /// [`MAX_VALUE_BYTES`] bytes.
-pub fn check_claims(claims: &BTreeMap<String, String>) -> Result<(), String> {
+pub fn check_claims(claims: &BTreeMap<String, String>) -> Result<(), ValueError> {
     if claims.is_empty() || claims.len() > MAX_JOB_CLAIMS {
-        return Err(format!("must hold 1 to {MAX_JOB_CLAIMS} claim=value pairs"));
+        return Err(ValueError::ClaimCount);
     }
     for (claim, value) in claims {
         check_value("claim name", claim)?;
@@ -328,12 +375,12 @@ pub fn check_claims(claims: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-fn check_value(what: &str, value: &str) -> Result<(), String> {
+fn check_value(what: &'static str, value: &str) -> Result<(), ValueError> {
     if value.is_empty() {
-        return Err(format!("empty {what}"));
+        return Err(ValueError::Empty(what));
     }
     if value.len() > MAX_VALUE_BYTES {
-        return Err(format!("{what} over {MAX_VALUE_BYTES} bytes"));
+        return Err(ValueError::TooLong(what));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!   rules (CR, LF, CRLF, a CRLF split across chunks), and every event is parsed by
 //!   [`SseParser`] fed the same bytes. An incomplete event is kept until its blank line (a few
 //!   hundred bytes in practice), so a call's `content_block_start` is never half delivered. A
-//!   delta in the canonical shape ([`crate::core::sse::canonical_delta`]) is read without a JSON
+//!   delta in the canonical shape ([`crate::core::response::sse::canonical_delta`]) is read without a JSON
 //!   parse, exactly as the parse reads it (property-tested against the parsed path).
 //! - An event outside a call block passes the moment it is complete, as the upstream's own bytes.
 //!   Text and thinking *before* a call are therefore never delayed.
@@ -64,7 +64,7 @@
 use super::{CallKind, ToolCall};
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
+use crate::core::response::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -381,11 +381,6 @@ impl ToolHold {
     /// [`ToolHold::finish`]. The caller records them as `incomplete`.
     pub fn dropped(&self) -> &[ToolCall] {
         &self.dropped
-    }
-
-    /// Whether anything is held (a call open or waiting, and what queues behind it).
-    pub fn is_holding(&self) -> bool {
-        !self.units.is_empty()
     }
 
     fn pop(&mut self) -> Option<Unit> {
@@ -1031,7 +1026,7 @@ fn read_content(body: &[u8]) -> Content<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::{canonical_deltas, split};
+    use crate::core::response::sse::tests::{canonical_deltas, split};
     use proptest::prelude::*;
     use serde_json::json;
 

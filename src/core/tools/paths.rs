@@ -19,7 +19,7 @@
 //! normal form; they must start with `/`, `~/` or `*`. A glob starting with `~/` also matches the
 //! usual spellings of a home directory (`/home/*/…`, `/Users/*/…`, `/root/…`).
 
-use crate::core::policy::glob::Glob;
+use crate::core::policy::glob::{Glob, GlobError};
 use serde_json::Value;
 
 /// The longest path looked at, in bytes; longer ones cannot be judged.
@@ -106,6 +106,29 @@ fn is_within(path: &str, directory: &str) -> bool {
     path.strip_prefix(directory).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Why a path pattern is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathGlobError {
+    /// Neither absolute, nor under `~`, nor starting with `*` (the pattern).
+    NotAbsolute(String),
+    /// Not a glob.
+    Glob(GlobError),
+}
+
+impl std::fmt::Display for PathGlobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotAbsolute(pattern) => write!(
+                f,
+                "path glob {pattern:?} must start with '/', '~/' or '*' (paths are matched in their absolute form)"
+            ),
+            Self::Glob(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for PathGlobError {}
+
 /// Path globs from the policy (see the module header).
 #[derive(Debug, Clone, Default)]
 pub struct PathGlobs {
@@ -114,16 +137,14 @@ pub struct PathGlobs {
 
 impl PathGlobs {
     /// Compiles one pattern into the set, or says why it is not one.
-    pub fn add(&mut self, pattern: &str) -> Result<(), String> {
+    pub fn add(&mut self, pattern: &str) -> Result<(), PathGlobError> {
         if !(pattern.starts_with('/') || pattern.starts_with("~/") || pattern == "~" || pattern.starts_with('*')) {
-            return Err(format!(
-                "path glob {pattern:?} must start with '/', '~/' or '*' (paths are matched in their absolute form)"
-            ));
+            return Err(PathGlobError::NotAbsolute(pattern.to_string()));
         }
-        self.globs.push(Glob::parse_text(pattern)?);
+        self.globs.push(Glob::parse_text(pattern).map_err(PathGlobError::Glob)?);
         if let Some(rest) = pattern.strip_prefix("~/") {
             for home in ["/home/*/", "/Users/*/", "/root/"] {
-                self.globs.push(Glob::parse_text(&format!("{home}{rest}"))?);
+                self.globs.push(Glob::parse_text(&format!("{home}{rest}")).map_err(PathGlobError::Glob)?);
             }
         }
         Ok(())

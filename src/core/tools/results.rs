@@ -27,8 +27,8 @@
 
 use crate::core::audit::record::{AnsweredCall, ToolCallRecord, ToolResultRecord};
 use crate::core::errors::{Denial, Reason};
-use crate::core::messages::Message;
-use crate::core::splice::{splice_of, Splice};
+use crate::core::request::messages::Message;
+use crate::core::request::splice::{splice_of, Splice};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
@@ -215,7 +215,7 @@ impl CallMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::splice::apply;
+    use crate::core::request::splice::apply;
     use serde_json::{json, Value};
 
     /// The raw `messages` entries of a body.

@@ -658,7 +658,7 @@ impl Errors<'_> {
         for (i, pattern) in patterns.iter().enumerate() {
             match Glob::parse(pattern) {
                 Ok(glob) => globs.push(glob),
-                Err(message) => self.error(&format!("{field}[{i}]"), message),
+                Err(message) => self.error(&format!("{field}[{i}]"), message.to_string()),
             }
         }
         if patterns.is_empty() {
@@ -672,7 +672,7 @@ impl Errors<'_> {
             ClaimPatterns::One(pattern) => match Glob::parse(pattern) {
                 Ok(glob) => GlobSet::new(vec![glob]),
                 Err(message) => {
-                    self.error(field, message);
+                    self.error(field, message.to_string());
                     GlobSet::default()
                 }
             },
@@ -684,7 +684,7 @@ impl Errors<'_> {
         let mut globs = PathGlobs::default();
         for (i, pattern) in patterns.iter().enumerate() {
             if let Err(message) = globs.add(pattern) {
-                self.error(&format!("{field}[{i}]"), message);
+                self.error(&format!("{field}[{i}]"), message.to_string());
             }
         }
         if patterns.is_empty() {
@@ -713,7 +713,7 @@ impl Errors<'_> {
 
 fn compile_rule(index: usize, config: &ToolRuleConfig, approvals: bool, errors: &mut Errors) -> Option<Rule> {
     let id = config.id.clone().unwrap_or_else(|| format!("tools.rules[{index}]"));
-    if config.id.is_some() && !crate::core::policy::is_token(&id) {
+    if config.id.is_some() && !crate::core::policy::names::is_token(&id) {
         errors.error(".id", "must be letters, digits, '_', '-' or '.'");
     }
     let action = match config.action {
@@ -792,7 +792,7 @@ fn compile_command(config: &CommandConditionConfig, errors: &mut Errors) -> Comm
             } else {
                 match Glob::parse_text(entry) {
                     Ok(glob) => patterns.push(ArgPattern::Word(glob)),
-                    Err(message) => errors.error(&field, message),
+                    Err(message) => errors.error(&field, message.to_string()),
                 }
             }
         }
@@ -853,7 +853,7 @@ fn host_pattern(pattern: &str) -> Result<HostPattern, String> {
              (no scheme, port or path; an IPv6 address in brackets)"
         ));
     }
-    Glob::parse(&lower).map(HostPattern::Glob)
+    Glob::parse(&lower).map(HostPattern::Glob).map_err(|e| e.to_string())
 }
 
 fn compile_input(field: &str, config: &InputConditionConfig, errors: &mut Errors) -> Option<InputCondition> {

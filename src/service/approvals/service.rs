@@ -756,7 +756,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::service::auth::tests::{verifier_with, TestIssuer};
     use crate::core::policy::Policy;
-    use crate::core::verdict::{verify, Decision as Verdict};
+    use crate::core::approval::verdict::{verify, Decision as Verdict};
 
     pub(crate) const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -997,8 +997,8 @@ pub(crate) mod tests {
         token: &str,
         fingerprint: &str,
         subject: &str,
-    ) -> (Verdict, Option<crate::core::verdict::Grant>) {
-        crate::core::verdict::verify_with_grant(
+    ) -> (Verdict, Option<crate::core::approval::verdict::Grant>) {
+        crate::core::approval::verdict::verify_with_grant(
             token,
             &f.public_key,
             fingerprint,
@@ -1035,7 +1035,7 @@ pub(crate) mod tests {
         assert_eq!((grant.id, grant.session_id, grant.reasons), (grant_id, "s-1".into(), vec!["opus_model".into()]));
         assert!(grant.expires_at >= unix_now() as u64 + 29 * 60);
         assert!(
-            crate::core::verdict::verify(&token, &f.public_key, FP, ("warden-demo", "alice"), unix_now() as f64)
+            crate::core::approval::verdict::verify(&token, &f.public_key, FP, ("warden-demo", "alice"), unix_now() as f64)
                 .is_err(),
             "the verdict is bound to the hold it answers"
         );
@@ -1065,7 +1065,7 @@ pub(crate) mod tests {
         spoof.caller.issuer = "another-idp".into();
         let token = f.service.hold(spoof).await.unwrap();
         let claims =
-            crate::core::verdict::verify(&token, &f.public_key, OTHER_FP, ("another-idp", "alice"), unix_now() as f64);
+            crate::core::approval::verdict::verify(&token, &f.public_key, OTHER_FP, ("another-idp", "alice"), unix_now() as f64);
         assert!(matches!(claims, Ok(Verdict::Pending { .. })), "{claims:?}");
     }
 

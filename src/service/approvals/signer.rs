@@ -1,7 +1,7 @@
 //! Signing approval verdicts: compact JWS, `{"alg":"EdDSA","typ":"JWT"}`, Ed25519; the same key
 //! signs the audit trail's checkpoints (detached signatures, [`VerdictSigner::sign_detached`]).
 //!
-//! The claims are exactly those `crate::core::verdict::verify` (the filter) reads: `fp`, `iss`, `sub`,
+//! The claims are exactly those `crate::core::approval::verdict::verify` (the filter) reads: `fp`, `iss`, `sub`,
 //! `decision`, `review`, `reviewer`, `comment`, `url`, `iat`, `exp` and, on an approval a session
 //! grant gave or created, `grant` ([`GrantClaims`]), with `exp = iat +`
 //! [`VERDICT_LIFETIME_SECONDS`]. A verdict answers one callout, so it lives only long enough to
@@ -137,7 +137,7 @@ impl VerdictSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::verdict::{verify, Decision};
+    use crate::core::approval::verdict::{verify, Decision};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -164,7 +164,7 @@ mod tests {
         let mut approved = claims("approved");
         approved.grant = Some(GrantClaims { id: "grt_1", session_id: "s-1", expires_at: NOW + 600, reasons: &reasons });
         let token = signer.sign(&approved).unwrap();
-        let (_, grant) = crate::core::verdict::verify_with_grant(
+        let (_, grant) = crate::core::approval::verdict::verify_with_grant(
             &token,
             &signer.public_key(),
             "ab12",

@@ -8,7 +8,7 @@
 //! is shown once: messages are skipped when their blob name or comparable content was shown
 //! before, and an assistant message is skipped when all its text and tool calls were already
 //! shown as a response. Comparable content is the canonical JSON of the message's comparable form
-//! (`crate::core::comparable`: `cache_control` markers dropped, a string `content` read as one
+//! (`crate::core::request::comparable`: `cache_control` markers dropped, a string `content` read as one
 //! text block), the same form an approval binds to: Claude Code re-sends the same history
 //! in those different forms from one request to the next (it moves its cache breakpoints to the
 //! newest messages, and sends a prompt as a block list in one request and as a string in the
@@ -65,10 +65,10 @@ fn blocks(content: &Value) -> Vec<Value> {
 }
 
 /// What two copies of one message have in common however the client re-sent it: its canonical
-/// comparable form ([`crate::core::comparable`], the same form approvals bind to).
+/// comparable form ([`crate::core::request::comparable`], the same form approvals bind to).
 fn comparable(message: &Value) -> Vec<u8> {
     let mut message = message.clone();
-    crate::core::comparable::comparable_message(&mut message);
+    crate::core::request::comparable::comparable_message(&mut message);
     canonical(&message)
 }
 

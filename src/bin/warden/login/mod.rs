@@ -84,7 +84,7 @@ pub struct FreshTokenArgs {
 }
 
 fn parse_margin(text: &str) -> Result<u64, String> {
-    parse_duration(text).map(|seconds| seconds.0)
+    parse_duration(text).map(|seconds| seconds.0).map_err(|e| e.to_string())
 }
 
 /// The refresh margin: `--min-valid`, or Claude Code's helper TTL (`ttl_ms`, rounded up to whole

@@ -29,7 +29,7 @@ use crate::core::errors::{Denial, Reason};
 use crate::core::policy::config::CapAction;
 use crate::core::policy::url;
 use crate::core::policy::{Cap, Role};
-use crate::core::splice::{apply, moved, splice_of, touches, Splice};
+use crate::core::request::splice::{apply, moved, splice_of, touches, Splice};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -118,7 +118,7 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// The view of one raw entry of `messages` (an object; [`check_body`] refused others).
+    /// The view of one raw entry of `messages` (an object; [`check_body_with`] refused others).
     pub fn parse(raw: &'a RawValue) -> Result<Self, Denial> {
         serde_json::from_str(raw.get())
             .map_err(|e| Denial::new(Reason::InvalidRequest, format!("a message has an unexpected shape: {e}")))
@@ -228,11 +228,6 @@ struct Thinking {
     budget_tokens: Option<u64>,
 }
 
-/// Checks a Messages (or count_tokens) body against `role`.
-pub fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
-    check_body_with(role, kind, body, |_| Ok(Vec::new()))
-}
-
 /// The parts of a body [`check_body_with`] hands to its `also`, borrowed from the one parse.
 #[derive(Debug, Clone, Copy)]
 pub struct Parsed<'a> {
@@ -246,8 +241,9 @@ pub struct Parsed<'a> {
     pub metadata: Option<&'a RawValue>,
 }
 
-/// [`check_body`], then `also` — given the body's [`Parsed`] parts from the same parse — may add
-/// splices of its own (request masking); all are applied in one rewrite.
+/// Checks a Messages (or count_tokens) body against `role`, then `also` — given the body's
+/// [`Parsed`] parts from the same parse — may add splices of its own (request masking); all are
+/// applied in one rewrite. The exchange's one entry point for a body.
 pub fn check_body_with(
     role: &Role,
     kind: BodyKind,
@@ -261,7 +257,7 @@ pub fn check_body_with(
         return Err(Denial::new(Reason::InvalidJson, "the body must be a JSON object"));
     }
     // Every later reader may recurse per level: over-deep bodies stop here.
-    crate::core::nesting::check_depth(body)?;
+    crate::core::request::nesting::check_depth(body)?;
     let request: MessagesRequest = serde_json::from_str(text)
         .map_err(|e| Denial::new(Reason::InvalidJson, format!("the body is not a valid request object: {e}")))?;
 
@@ -514,6 +510,11 @@ roles:
         policy.roles.into_iter().find(|r| r.name == name).unwrap()
     }
 
+    /// The body check with nothing added (no request masking).
+    fn check_body(role: &Role, kind: BodyKind, body: &[u8]) -> Result<Verdict, Denial> {
+        check_body_with(role, kind, body, |_| Ok(Vec::new()))
+    }
+
     fn check(role_name: &str, body: &str) -> Result<Verdict, Reason> {
         check_body(&role(role_name), BodyKind::Messages, body.as_bytes()).map_err(|d| d.reason)
     }
@@ -722,7 +723,7 @@ roles:
 
     #[test]
     fn over_deep_bodies_are_refused_before_any_reader_recurses() {
-        use crate::core::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{nested_tool_results, on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let reason = on_small_stack(SMALL_STACK, move || check("developer", &nested_tool_results(levels, "x")));
             assert_eq!(reason.unwrap_err(), Reason::InvalidRequest);

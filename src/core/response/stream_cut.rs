@@ -27,7 +27,7 @@
 //!   An error ending is one `event: error` of type `rate_limit_error` naming the budget, with
 //!   open blocks left open, so no client takes a cut tool call for a complete one.
 //!
-//! A delta in the canonical shape ([`crate::core::sse::canonical_delta`]) is counted without a
+//! A delta in the canonical shape ([`crate::core::response::sse::canonical_delta`]) is counted without a
 //! JSON parse, exactly as the parse would count it (tested against the parsed path).
 //!
 //! Events are re-serialized with LF line ends (comments dropped), as the DLP redactor does, so
@@ -43,7 +43,7 @@
 
 use crate::core::dlp::json::escape_into;
 use crate::core::errors::{Denial, Reason};
-use crate::core::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
+use crate::core::response::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -660,7 +660,7 @@ impl JsonTail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sse::tests::{canonical_deltas, split};
+    use crate::core::response::sse::tests::{canonical_deltas, split};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 

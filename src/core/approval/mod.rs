@@ -17,7 +17,7 @@
 //!
 //! The [`fingerprint`] binds a grant to exactly the request the approver was shown: a SHA-256
 //! over the caller's issuer and subject, the role, the reasons that fired and the comparable
-//! form of the body as forwarded (after masking and clamping; [`crate::core::comparable`]), so a
+//! form of the body as forwarded (after masking and clamping; [`crate::core::request::comparable`]), so a
 //! faithful re-send matches and any change to what reaches Claude opens a new review.
 //!
 //! [`HoldRequest`] is the callout body (`POST /v1/holds`, docs/approvals.md): who asks, why, and
@@ -29,11 +29,13 @@
 //! `tools` trigger judges them). Walks are iterative; their depth is bounded by the JSON
 //! parser's nesting limit.
 
+pub mod verdict;
+
 use crate::core::hex::hex;
 use crate::core::identity::Caller;
-use crate::core::messages::Message;
-use crate::core::policy::glob::GlobSet;
-use regex_automata::meta::Regex;
+use crate::core::policy::approvals::Condition;
+pub use crate::core::policy::approvals::{Trigger, Window};
+use crate::core::request::messages::Message;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -61,62 +63,6 @@ pub struct RequestFacts {
     /// Every text of the conversation ([`conversation_text`]); read only when a `prompt` trigger
     /// needs it.
     pub conversation: String,
-}
-
-/// Days and minutes of the week (UTC) when requests need no approval for being out of hours.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// Monday first.
-    pub days: [bool; 7],
-    /// Minute of the day the window opens (0–1439).
-    pub start_minute: u16,
-    /// Minute of the day the window closes; below `start_minute` the window wraps past midnight.
-    pub end_minute: u16,
-}
-
-impl Window {
-    /// Whether `unix_seconds` falls inside the window.
-    pub fn contains(&self, unix_seconds: i64) -> bool {
-        let day = unix_seconds.div_euclid(86_400);
-        let minute = (unix_seconds.rem_euclid(86_400) / 60) as u16;
-        // 1970-01-01 was a Thursday: Monday-first index 3.
-        let weekday = |day: i64| (day + 3).rem_euclid(7) as usize;
-        let opens_today = self.days.get(weekday(day)).copied().unwrap_or(false);
-        if self.start_minute <= self.end_minute {
-            opens_today && minute >= self.start_minute && minute < self.end_minute
-        } else {
-            let opened_yesterday = self.days.get(weekday(day - 1)).copied().unwrap_or(false);
-            (opens_today && minute >= self.start_minute) || (opened_yesterday && minute < self.end_minute)
-        }
-    }
-}
-
-/// What makes a trigger fire.
-#[derive(Debug)]
-pub enum Condition {
-    /// The model matches one of these globs.
-    Models(GlobSet),
-    /// A declared tool's name matches one of these globs.
-    Tools(GlobSet),
-    /// The conversation ([`conversation_text`]) matches this regex.
-    Prompt(Regex),
-    /// `max_tokens` is above this.
-    MaxTokensAbove(u64),
-    /// The body is larger than this many bytes.
-    BodyBytesAbove(u64),
-    /// The request lists MCP servers.
-    McpServers,
-    /// The request arrives outside this window.
-    OutsideWindow(Window),
-}
-
-/// A condition and the reason code shown to the approver when it fires.
-#[derive(Debug)]
-pub struct Trigger {
-    /// Stable reason code (`opus_model`, `bash_tool`…), chosen by the policy author.
-    pub reason: String,
-    /// When it fires.
-    pub condition: Condition,
 }
 
 impl Trigger {
@@ -147,7 +93,7 @@ pub fn reasons<'t>(triggers: &'t [Trigger], facts: &RequestFacts, unix_seconds: 
 }
 
 /// Lower-case hex SHA-256 binding an approval to one caller, role, set of reasons and request
-/// (see the module header). `comparable` is [`crate::core::comparable::comparable_bytes`] of the
+/// (see the module header). `comparable` is [`crate::core::request::comparable::comparable_bytes`] of the
 /// body as forwarded; `reasons` are compared as a set.
 pub fn fingerprint(issuer: &str, subject: &str, role: &str, reasons: &[&str], comparable: &[u8]) -> String {
     let mut reasons: Vec<&str> = reasons.to_vec();
@@ -294,7 +240,7 @@ pub fn newest_user_content<'a>(messages: &[&'a RawValue]) -> Option<&'a RawValue
 pub fn turn_text(content_json: &str) -> String {
     // Parsing into a `Value` recurses per level: over-deep content (refused by the body check
     // before it gets here) reads as empty.
-    use crate::core::nesting::{depth, MAX_BODY_DEPTH};
+    use crate::core::request::nesting::{depth, MAX_BODY_DEPTH};
     if depth(content_json.as_bytes(), MAX_BODY_DEPTH) > MAX_BODY_DEPTH {
         return String::new();
     }
@@ -449,7 +395,8 @@ impl<'a> CallerView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::glob::Glob;
+    use crate::core::policy::glob::{Glob, GlobSet};
+    use regex_automata::meta::Regex;
 
     fn globs(patterns: &[&str]) -> GlobSet {
         GlobSet::new(patterns.iter().map(|p| Glob::parse(p).unwrap()).collect())
@@ -666,7 +613,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_turns_are_read_without_overflowing_the_stack() {
-        use crate::core::nesting::{on_small_stack, SMALL_STACK};
+        use crate::core::request::nesting::{on_small_stack, SMALL_STACK};
         for levels in [4_000, 100_000] {
             let text = on_small_stack(SMALL_STACK, move || {
                 let open = r#"[{"type":"tool_result","tool_use_id":"t","content":"#;
