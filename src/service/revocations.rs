@@ -873,7 +873,6 @@ pub async fn page_lift(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::service::approvals::service::tests::{fixture, Fixture};
 

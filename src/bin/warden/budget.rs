@@ -143,7 +143,6 @@ fn table(windows: &[WindowRow], now_ms: i64, ttl_seconds: u64, offset: i32) -> S
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use warden::core::budget::lease::{Grant, InstanceLease, Windowed};
 

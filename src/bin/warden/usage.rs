@@ -227,7 +227,6 @@ fn to_table(query: &UsageQuery, rows: &[UsageRow], groups: usize, total: &Totals
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use warden::service::usage::format::LAST_MS;
 

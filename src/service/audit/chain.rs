@@ -186,7 +186,6 @@ pub fn parse_record(line: &[u8], now_ms: i64) -> Result<IncomingRecord, RecordEr
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use serde_json::json;
 

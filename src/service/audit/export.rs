@@ -55,7 +55,6 @@ pub fn export(store: &dyn AuditStore, filter: &RecordFilter, out: &mut dyn Write
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::store::tests::{memory_store, record};
     use super::super::verify::{verify, ExportFile};
     use super::*;

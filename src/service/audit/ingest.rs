@@ -272,7 +272,6 @@ pub async fn ingest(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     fn ledger(name: &str, every: u64) -> (Ledger, std::path::PathBuf) {

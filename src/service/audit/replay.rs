@@ -613,7 +613,6 @@ pub fn replay(store: &dyn AuditStore, session: &str, pace: bool, out: &mut dyn W
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::super::chain::{blob_name, parse_record, IncomingRecord};
     use super::super::store::tests::memory_store;
     use super::*;

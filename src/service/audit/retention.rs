@@ -528,7 +528,6 @@ pub fn parse_before(text: &str, now: i64) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::chain::{blob_name, parse_record, IncomingRecord};
     use super::super::store::tests::memory_store;
     use super::super::store::AuditStore;

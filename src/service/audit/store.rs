@@ -604,7 +604,6 @@ impl AuditStore for SqliteAuditStore {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::chain::{blob_name, parse_record};
     use super::*;
     use serde_json::json;

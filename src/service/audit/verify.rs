@@ -602,7 +602,6 @@ fn sequence_gaps(source: &str, numbers: &[i64], pruned: &[(i64, i64)]) -> Vec<St
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::super::store::tests::{memory_store, record};
     use super::*;
 

@@ -569,7 +569,6 @@ pub async fn maintain(ledger: Arc<LeaseLedger>, period: Duration) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::service::approvals::service::tests::fixture;
     use axum::http::{header, HeaderValue, StatusCode};

@@ -219,7 +219,6 @@ impl RefreshStore {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const NOW: i64 = 1_800_000_000;

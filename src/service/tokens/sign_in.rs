@@ -616,7 +616,6 @@ impl SignIns {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::service::tokens::test_identities::alice;
 

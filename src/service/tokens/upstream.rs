@@ -215,7 +215,6 @@ pub fn nonce_of(verified_token: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn provider(yaml: &str) -> OidcSignInConfig {

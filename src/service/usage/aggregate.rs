@@ -419,7 +419,6 @@ pub fn has_usage_table(connection: &Connection) -> Result<bool, AuditError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use crate::service::audit::chain::parse_record;
     use crate::service::audit::store::tests::memory_store;
     use crate::service::audit::store::{AuditStore, SqliteAuditStore, SCHEMA as AUDIT_SCHEMA};

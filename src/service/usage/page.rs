@@ -505,7 +505,6 @@ fn spenders_table(rows: &[UsageRow], count: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     /// 2026-12-07T00:00:00Z.

@@ -1,6 +1,5 @@
 //! The catalog's tables: a true positive with its exact span and a near miss for every detector,
 //! collected from the families' `cases` modules, and the checks every detector must pass.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::*;
 use crate::core::dlp::engine::tests::ids;
