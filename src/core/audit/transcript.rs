@@ -7,15 +7,16 @@
 //! `content_block_start` (a block at its index), `content_block_delta` (`text_delta`,
 //! `thinking_delta`, `input_json_delta` appended; `citations_delta` collected; `signature_delta`
 //! ignored — signatures are opaque and large), `message_delta` (stop reason, cumulative usage),
-//! `message_stop`, `error`. Tool input arrives as JSON text in pieces and is parsed once at the
-//! end. A JSON body is read whole ([`from_body`]). The result depends only on the bytes, never on
+//! `message_stop`, `error`. A delta in Anthropic's exact shape is read without a JSON parse
+//! ([`canonical_delta`], which reads exactly what a parse would); any other event is parsed.
+//! Tool input arrives as JSON text in pieces and is parsed once at the end. A JSON body is read whole ([`from_body`]). The result depends only on the bytes, never on
 //! their chunking (property-tested).
 //!
 //! Limits: at most [`MAX_TEXT_BYTES`] of text (all blocks together) are kept; beyond it the
 //! transcript says `truncated` and keeps counting nothing more. Bytes that are not a valid event
 //! stream end the reassembly (`malformed`); what came before is kept.
 
-use crate::core::response::sse::{SseEvent, SseParser};
+use crate::core::response::sse::{canonical_delta, DeltaKind, SseEvent, SseParser};
 use serde_json::{Map, Value};
 
 /// Most text kept per answer, in bytes.
@@ -130,6 +131,12 @@ impl StreamTranscript {
     }
 
     fn on_event(&mut self, event: &SseEvent) {
+        // Most events are text deltas in Anthropic's exact shape: read without a JSON parse.
+        if let Some(delta) = canonical_delta(&event.data) {
+            let index = usize::try_from(delta.index).ok().filter(|i| *i < MAX_BLOCKS);
+            self.append(index, delta.kind, delta.piece);
+            return;
+        }
         let Ok(data) = serde_json::from_str::<Value>(&event.data) else { return };
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str());
         match kind {
@@ -174,37 +181,43 @@ impl StreamTranscript {
 
     fn on_delta(&mut self, data: &Value) {
         let Some(delta) = data.get("delta") else { return };
-        let Some(block) = index_of(data).and_then(|i| self.blocks.get_mut(i)).and_then(Option::as_mut) else {
-            return;
-        };
-        let piece = match delta.get("type").and_then(Value::as_str) {
-            Some("text_delta") => delta.get("text"),
-            Some("thinking_delta") => delta.get("thinking"),
-            Some("input_json_delta") => delta.get("partial_json"),
+        let kind = match delta.get("type").and_then(Value::as_str) {
+            Some("text_delta") => DeltaKind::Text,
+            Some("thinking_delta") => DeltaKind::Thinking,
+            Some("input_json_delta") => DeltaKind::InputJson,
             Some("citations_delta") => {
-                if let Some(citation) = delta.get("citation") {
+                let block = index_of(data).and_then(|i| self.blocks.get_mut(i)).and_then(Option::as_mut);
+                if let (Some(block), Some(citation)) = (block, delta.get("citation")) {
                     block.citations.push(citation.clone());
                 }
-                None
+                return;
             }
-            _ => None,
+            _ => return,
         };
-        let Some(piece) = piece.and_then(Value::as_str) else { return };
-        if self.text_bytes + piece.len() > MAX_TEXT_BYTES {
+        let Some(piece) = delta.get(kind.field()).and_then(Value::as_str) else { return };
+        self.append(index_of(data), kind, piece);
+    }
+
+    /// Appends `piece` of a delta of `kind` to the block at `index` (nothing without one).
+    fn append(&mut self, index: Option<usize>, kind: DeltaKind, piece: &str) {
+        let Some(block) = index.and_then(|i| self.blocks.get_mut(i)).and_then(Option::as_mut) else { return };
+        if self.text_bytes.saturating_add(piece.len()) > MAX_TEXT_BYTES {
             self.transcript.truncated = true;
             return;
         }
         self.text_bytes += piece.len();
-        if delta.get("type").and_then(Value::as_str) == Some("input_json_delta") {
-            block.input_json.push_str(piece);
-        } else {
-            block.text.push_str(piece);
+        match kind {
+            DeltaKind::InputJson => block.input_json.push_str(piece),
+            DeltaKind::Text | DeltaKind::Thinking => block.text.push_str(piece),
         }
     }
 }
 
+/// Highest content block index the reassembly keeps, plus one.
+const MAX_BLOCKS: usize = 4096;
+
 fn index_of(data: &Value) -> Option<usize> {
-    data.get("index").and_then(Value::as_u64).and_then(|i| usize::try_from(i).ok()).filter(|i| *i < 4096)
+    data.get("index").and_then(Value::as_u64).and_then(|i| usize::try_from(i).ok()).filter(|i| *i < MAX_BLOCKS)
 }
 
 /// The answer in a delivered JSON body (a message or an error).
@@ -312,6 +325,59 @@ mod tests {
             }
         );
         assert!(t.complete && !t.truncated && !t.malformed && t.error.is_none());
+    }
+
+    /// A stream whose deltas are written as Anthropic sends them (`spaced` false: read without a
+    /// parse) or with a space after each colon (`spaced` true: parsed).
+    fn stream_written(spaced: bool) -> String {
+        let delta = |index: u32, kind: &str, field: &str, piece: &str| {
+            let data = format!(
+                "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":\"{piece}\"}}}}"
+            );
+            let data = if spaced { data.replace("\":", "\": ") } else { data };
+            format!("event: content_block_delta\ndata: {data}\n\n")
+        };
+        [
+            event("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 3}}})),
+            event("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}})),
+            delta(0, "thinking_delta", "thinking", "Let me check."),
+            event("content_block_start", json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}})),
+            delta(1, "text_delta", "text", "Use ghp_[REDACTED:github-pat:1a2b3c] "),
+            delta(1, "text_delta", "text", "to log in: caf\u{e9}."),
+            // No block at index 7: dropped on both paths.
+            delta(7, "text_delta", "text", "lost"),
+            event("content_block_start", json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}})),
+            delta(2, "input_json_delta", "partial_json", "{"),
+            delta(2, "input_json_delta", "partial_json", "}"),
+            event("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn deltas_in_anthropics_exact_shape_give_the_transcript_a_parse_gives() {
+        let canonical = stream_written(false);
+        assert!(canonical.contains("{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\""));
+        let read = reassemble(&[canonical.as_bytes()]);
+        assert_eq!(read, reassemble(&[stream_written(true).as_bytes()]));
+        assert_eq!(
+            read.content,
+            vec![
+                json!({"type": "thinking", "thinking": "Let me check."}),
+                json!({"type": "text", "text": "Use ghp_[REDACTED:github-pat:1a2b3c] to log in: caf\u{e9}."}),
+                json!({"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_beyond_the_limit_is_dropped_on_the_fast_path_too() {
+        let big = "a".repeat(MAX_TEXT_BYTES / 2 + 1);
+        let delta = format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{big}\"}}}}\n\n");
+        let start = event("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+        let t = reassemble(&[start.as_bytes(), delta.as_bytes(), delta.as_bytes()]);
+        assert!(t.truncated);
+        assert_eq!(t.content, vec![json!({"type": "text", "text": big})]);
     }
 
     #[test]
