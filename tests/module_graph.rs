@@ -557,15 +557,12 @@ fn render(cycle: &[String]) -> String {
 }
 
 /// Loops that remain, each as the test renders it; the test fails when one is broken, so that
-/// the list only shrinks. The DLP one is broken by moving what the detectors' validators need out
-/// of the catalog; the binary's go when the service moves to `src/service/` and its commands share
-/// one util module.
+/// the list only shrinks. The service's one: the store's migration list names every feature's
+/// table (`leases::SCHEMA`, …) while those features use the store (`StoreError`, `Store::open`),
+/// so the store and the modules whose tables it migrates form one component; it goes when the
+/// migration list and `StoreError` move below the features.
 const KNOWN_LOOPS: &[&str] = &[
-    "src/bin/warden/audit/prunes.rs → src/bin/warden/audit/store.rs → src/bin/warden/audit/prunes.rs",
-    "src/bin/warden/login/mod.rs → src/bin/warden/login/store.rs → src/bin/warden/token.rs → src/bin/warden/login/mod.rs",
-    "src/bin/warden/budget.rs → src/bin/warden/serve/leases.rs → src/bin/warden/budget.rs",
-    "src/bin/warden/serve/tokens/endpoint.rs → src/bin/warden/serve/tokens/grants.rs → src/bin/warden/serve/tokens/endpoint.rs",
-    "src/core/dlp/catalog/generic.rs → src/core/dlp/detector.rs → src/core/dlp/catalog/mod.rs → src/core/dlp/catalog/generic.rs",
+    "src/service/approvals/grants.rs → src/service/store.rs → src/service/leases/mod.rs → src/service/approvals/page.rs → src/service/approvals/grants.rs",
 ];
 
 #[test]

@@ -58,7 +58,7 @@ use approvals::rules::Rules;
 use approvals::service::{Service, ServiceParts};
 use approvals::signer::VerdictSigner;
 use approvals::webhook::Webhook;
-use approvals::{api, grants, page};
+use approvals::{api, page};
 use audit::ingest::{self as audit_ingest, AuditState, Ledger};
 use auth::{GatewayToken, OidcVerifier};
 use console::sessions::{self, SessionPages};
@@ -517,9 +517,9 @@ pub fn router(served: Served) -> Router {
                 .route("/reviews", get(page::reviews))
                 .route("/reviews/{id}", get(page::review))
                 .route("/reviews/{id}/decide", post(page::decide))
-                .route("/v1/grants", get(grants::list))
-                .route("/v1/grants/{id}/end", post(grants::end))
-                .route("/grants/{id}/end", post(grants::end_form))
+                .route("/v1/grants", get(api::list_grants))
+                .route("/v1/grants/{id}/end", post(api::end_grant))
+                .route("/grants/{id}/end", post(page::end_grant_form))
         } else {
             console.route("/", get(|| async { axum::response::Redirect::to("/sessions") }))
         };

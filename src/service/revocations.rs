@@ -46,7 +46,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use crate::core::revocation::{Presented, Revocation, RevocationList, Target, MAX_ENTRIES, MAX_VALUE_BYTES};
 
-use super::approvals::api::{json_body, ApiError};
+use super::approvals::http::{json_body, ApiError};
 use super::auth::{bearer, Approver};
 use super::console::{self, escape, Section};
 use super::approvals::page::{self, PageAuth, PageQuery};

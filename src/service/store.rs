@@ -130,8 +130,27 @@ const MIGRATIONS: &[&str] = &[
     super::tokens::refresh::SCHEMA,
     // 11: session grants: approvals that cover later holds of one agent session (docs/approvals.md,
     // "Session grants").
-    super::approvals::grants::SCHEMA,
+    SESSION_GRANTS_SCHEMA,
 ];
+
+/// The session grants' table (migration 11; read by [`super::approvals::grants`]).
+pub const SESSION_GRANTS_SCHEMA: &str = "CREATE TABLE session_grants (
+        id            TEXT PRIMARY KEY,
+        review_id     TEXT NOT NULL REFERENCES reviews (id),
+        session_id    TEXT NOT NULL,
+        issuer        TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        reasons       TEXT NOT NULL,
+        granted_by    TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        ended_by      TEXT,
+        ended_at      INTEGER,
+        holds_covered INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX session_grants_by_scope ON session_grants (session_id, issuer, subject);
+    CREATE INDEX session_grants_by_review ON session_grants (review_id);";
 
 /// A storage failure (SQLite error or unreadable stored data).
 #[derive(Debug)]
@@ -758,7 +777,7 @@ fn decide_in(tx: &Transaction<'_>, decision: &Decision<'_>) -> Result<Decided, D
             ],
         )?;
         if let (Some(ask), Some(session_id)) = (&decision.session, &review.context.session_id) {
-            super::approvals::grants::insert(tx, &review, session_id, ask, decision)?;
+            insert_session_grant(tx, &review, session_id, ask, decision)?;
         }
     }
     let review = load_review(tx, &review.id)?.ok_or_else(|| missing(&review.id))?;
@@ -858,6 +877,36 @@ fn load_review(connection: &Connection, id: &str) -> Result<Option<Review>, Stor
     })?;
     review.votes = votes.collect::<Result<_, _>>()?;
     Ok(Some(review))
+}
+
+/// Creates the grant `ask` asks for, inside the approval's transaction (the decision calls
+/// this once the review is approved).
+fn insert_session_grant(
+    tx: &Transaction<'_>,
+    review: &Review,
+    session_id: &str,
+    ask: &SessionAsk,
+    decision: &Decision<'_>,
+) -> Result<(), StoreError> {
+    let reasons = serde_json::to_string(&review.context.reasons).map_err(|e| StoreError::other(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO session_grants (id, review_id, session_id, issuer, subject, role, reasons, granted_by,
+                                     created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            ask.grant_id,
+            review.id,
+            session_id,
+            review.context.issuer,
+            review.subject,
+            review.role,
+            reasons,
+            decision.reviewer,
+            decision.now,
+            decision.now.saturating_add(ask.seconds)
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

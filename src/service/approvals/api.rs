@@ -24,12 +24,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::service::auth::{bearer, Approver, AuthError};
+use super::http::{approver, check_gateway, json_body, ApiError};
+use super::grants::grant_json;
+use crate::service::util::unix_now;
 use super::service::{HoldRequest, Service, ServiceError};
 use crate::service::store::{Choice, Decided, Listing, Review};
 
@@ -37,59 +39,6 @@ use crate::service::store::{Choice, Decided, Listing, Review};
 const MAX_LIST_LIMIT: u32 = 1000;
 /// Default number of reviews a listing returns.
 const DEFAULT_LIST_LIMIT: u32 = 200;
-
-/// A [`ServiceError`] as an HTTP response.
-pub struct ApiError(pub ServiceError);
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        Self(e)
-    }
-}
-
-impl From<crate::service::store::StoreError> for ApiError {
-    fn from(e: crate::service::store::StoreError) -> Self {
-        Self(e.into())
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        Self(ServiceError::Unauthorized(e.to_string()))
-    }
-}
-
-impl ApiError {
-    /// The status and Anthropic-style error type.
-    pub fn status_and_type(&self) -> (StatusCode, &'static str) {
-        match self.0 {
-            ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            ServiceError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "authentication_error"),
-            ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
-            ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
-            ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict_error"),
-            ServiceError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-            ServiceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, kind) = self.status_and_type();
-        let body = json!({"type": "error", "error": {"type": kind, "message": self.0.message()}});
-        let mut response = (status, json_body(&body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}
-
-/// A JSON body with its content type.
-pub fn json_body(value: &Value) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], value.to_string())
-}
 
 /// `GET /healthz`.
 pub async fn healthz() -> impl IntoResponse {
@@ -108,23 +57,6 @@ pub async fn hold(State(service): State<Arc<Service>>, headers: HeaderMap, body:
         .map_err(|e| ServiceError::BadRequest(format!("the hold request is not valid JSON for protocol 1: {e}")))?;
     let verdict = service.hold(request).await?;
     Ok(json_body(&json!({ "verdict": verdict })).into_response())
-}
-
-/// Checks the gateway's bearer token (`/v1/holds`, `/v1/audit/records`, `/v1/budget/leases`).
-pub fn check_gateway(service: &Service, headers: &HeaderMap) -> Result<(), ServiceError> {
-    match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
-        None => Err(ServiceError::Unauthorized("the gateway's bearer token is missing".to_string())),
-        Some(token) if !service.gateway_token.matches(token) => {
-            Err(ServiceError::Unauthorized("the gateway's bearer token is wrong".to_string()))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-/// The approver behind the request's bearer token.
-pub async fn approver(service: &Service, headers: &HeaderMap) -> Result<Approver, ApiError> {
-    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).ok_or(AuthError::Missing)?;
-    Ok(service.verifier.verify(token).await?)
 }
 
 /// Query of `GET /v1/reviews`.
@@ -283,7 +215,7 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         "agent": context.agent,
         "tool_call": context.tool_call,
         "session_grant": service.store.session_grant_of_review(&review.id).ok().flatten()
-            .map(|grant| super::grants::grant_json(&grant, crate::service::util::unix_now())),
+            .map(|grant| grant_json(&grant, crate::service::util::unix_now())),
         "two_person": review.two_person,
         "approvals_needed": review.approvals_needed(),
         "approvals": review.approvers().count(),
@@ -293,4 +225,36 @@ pub fn review_json(service: &Service, review: &Review) -> Value {
         "expires_at": review.expires_at,
         "decided_at": review.decided_at,
     })
+}
+
+/// `GET /v1/grants?all=1`: the live grants (all with `all`) the approver may see.
+pub async fn list_grants(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Query(query): Query<GrantListQuery>,
+) -> Result<Response, ApiError> {
+    let approver = approver(&service, &headers).await?;
+    let now = unix_now();
+    let grants = service.grants_for(&approver, query.all.is_none())?;
+    let grants: Vec<Value> = grants.iter().map(|grant| grant_json(grant, now)).collect();
+    Ok(json_body(&json!({ "grants": grants })).into_response())
+}
+
+/// Query of `GET /v1/grants`.
+#[derive(Debug, Deserialize)]
+pub struct GrantListQuery {
+    /// Present: ended and expired grants too.
+    all: Option<String>,
+}
+
+/// `POST /v1/grants/{id}/end`.
+pub async fn end_grant(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    _body: Bytes,
+) -> Result<Response, ApiError> {
+    let approver = approver(&service, &headers).await?;
+    let grant = service.end_grant(&approver, &id)?;
+    Ok(json_body(&json!({ "grant": grant_json(&grant, unix_now()) })).into_response())
 }

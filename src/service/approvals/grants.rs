@@ -3,7 +3,7 @@
 //! An approver who approves a review of a request that names an agent session (Claude Code's
 //! `x-claude-code-session-id`, else the session inside `metadata.user_id`) may ask for a session
 //! grant of N minutes (1 to `approvals.max_session_grant`). The grant is created in the same
-//! transaction as the approval ([`insert`], called by the store's decision) and covers a later
+//! transaction as the approval ([`crate::service::store`]'s decision inserts it) and covers a later
 //! hold when, at the time the hold is answered, all of these are true ([`SessionGrant::covers`]):
 //!
 //! - the hold names the same session id (exact bytes);
@@ -27,47 +27,17 @@
 //! Ending a grant ([`Store::end_session_grant`]) is immediate: every hold answered after the end
 //! is judged without it. A hold that was answered from the grant a moment before keeps its answer.
 //!
+//! This module is the grants' data and storage; the service's matching and ending are in
+//! [`super::service`], the JSON routes in [`super::api`] and the page's section and End form in
+//! [`super::page`], which all build on it.
+//!
 //! Limits: a grant is matched by scanning the caller's live grants for the session (a handful);
 //! times are whole seconds.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::Form;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use serde::Deserialize;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{json, Value};
 
-use super::api::{approver, json_body, ApiError};
-use crate::service::auth::Approver;
-use crate::service::console::{self, escape};
-use super::page::{form_poster, redirect_with, Flash};
-use super::service::{HoldRequest, Service, ServiceError};
-use crate::service::store::{Decision, Review, SessionAsk, Store, StoreError};
-use crate::service::util::{format_duration, log_event, unix_now};
-
-/// The table (a migration of [`crate::service::store`]).
-pub const SCHEMA: &str = "CREATE TABLE session_grants (
-        id            TEXT PRIMARY KEY,
-        review_id     TEXT NOT NULL REFERENCES reviews (id),
-        session_id    TEXT NOT NULL,
-        issuer        TEXT NOT NULL,
-        subject       TEXT NOT NULL,
-        role          TEXT NOT NULL,
-        reasons       TEXT NOT NULL,
-        granted_by    TEXT NOT NULL,
-        created_at    INTEGER NOT NULL,
-        expires_at    INTEGER NOT NULL,
-        ended_by      TEXT,
-        ended_at      INTEGER,
-        holds_covered INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX session_grants_by_scope ON session_grants (session_id, issuer, subject);
-    CREATE INDEX session_grants_by_review ON session_grants (review_id);";
+use crate::service::store::{Store, StoreError};
 
 /// Longest session id accepted (the filter bounds it to 128 printable ASCII characters).
 pub const MAX_SESSION_ID_CHARS: usize = 128;
@@ -147,36 +117,6 @@ impl SessionGrant {
     }
 }
 
-/// Creates the grant `ask` asks for, inside the approval's transaction (the store's decision
-/// calls this once the review is approved).
-pub(crate) fn insert(
-    tx: &Transaction<'_>,
-    review: &Review,
-    session_id: &str,
-    ask: &SessionAsk,
-    decision: &Decision<'_>,
-) -> Result<(), StoreError> {
-    let reasons = serde_json::to_string(&review.context.reasons).map_err(|e| StoreError::other(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO session_grants (id, review_id, session_id, issuer, subject, role, reasons, granted_by,
-                                     created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            ask.grant_id,
-            review.id,
-            session_id,
-            review.context.issuer,
-            review.subject,
-            review.role,
-            reasons,
-            decision.reviewer,
-            decision.now,
-            decision.now.saturating_add(ask.seconds)
-        ],
-    )?;
-    Ok(())
-}
-
 const COLUMNS: &str = "id, review_id, session_id, issuer, subject, role, reasons, granted_by, created_at, \
                        expires_at, ended_by, ended_at, holds_covered";
 
@@ -191,7 +131,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SessionGrant> {
         issuer: row.get(3)?,
         subject: row.get(4)?,
         role: row.get(5)?,
-        // Written by `insert` from a Vec<String>; unreadable text covers nothing.
+        // Written by the store's decision from a Vec<String>; unreadable text covers nothing.
         reasons: serde_json::from_str(&reasons).unwrap_or_default(),
         granted_by: row.get(7)?,
         created_at: row.get(8)?,
@@ -281,76 +221,6 @@ impl Store {
     }
 }
 
-impl Service {
-    /// The live grant that covers `request` now, or `None`: without a session id, for a revoked
-    /// caller (kill switch), or when no grant's scope covers it.
-    pub fn grant_for_hold(&self, request: &HoldRequest, now: i64) -> Result<Option<SessionGrant>, ServiceError> {
-        let Some(session_id) = request.session_id.as_deref() else { return Ok(None) };
-        let caller = &request.caller;
-        let scope = GrantScope {
-            session_id,
-            issuer: &caller.issuer,
-            subject: &caller.subject,
-            role: &request.role,
-            reasons: &request.reasons,
-        };
-        if let Some(revocations) = &self.revocations {
-            let job = caller
-                .job
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect();
-            if let Some(revocation) = revocations.covers(&caller.subject, &caller.groups, &job, None, now)? {
-                log_event(&format!(
-                    "hold {} by {}: no session grant answers a revoked caller ({})",
-                    request.request_id, caller.subject, revocation.reason
-                ));
-                return Ok(None);
-            }
-        }
-        Ok(self.store.session_grant_covering(&scope, now)?)
-    }
-
-    /// The grants `approver` may see (those of roles they decide), live ones only or all.
-    pub fn grants_for(&self, approver: &Approver, live_only: bool) -> Result<Vec<SessionGrant>, ServiceError> {
-        self.ensure_approver(approver)?;
-        let grants = self.store.session_grants(live_only.then(unix_now))?;
-        Ok(grants.into_iter().filter(|grant| self.may_see(approver, grant)).collect())
-    }
-
-    fn may_see(&self, approver: &Approver, grant: &SessionGrant) -> bool {
-        self.rules.role(&grant.role).is_some_and(|role| role.may_decide(&approver.groups))
-    }
-
-    /// Ends grant `id` at once, if `approver` decides its role.
-    pub fn end_grant(&self, approver: &Approver, id: &str) -> Result<SessionGrant, ServiceError> {
-        let not_found = || ServiceError::NotFound(format!("no session grant {id}"));
-        let grant = self.store.session_grant(id)?.ok_or_else(not_found)?;
-        if !self.may_see(approver, &grant) {
-            return Err(ServiceError::Forbidden(format!(
-                "{} is not in an approver group of role {}",
-                approver.subject, grant.role
-            )));
-        }
-        match self.store.end_session_grant(id, &approver.subject, unix_now())? {
-            Ok(ended) => {
-                log_event(&format!(
-                    "session grant ended {} (session {}, {}) by {}",
-                    ended.id, ended.session_id, ended.subject, approver.subject
-                ));
-                Ok(ended)
-            }
-            Err(EndRefused::NotFound) => Err(not_found()),
-            Err(EndRefused::NotLive) => Err(ServiceError::Conflict(format!("session grant {id} has already ended"))),
-        }
-    }
-
-    /// The longest session grant, in whole minutes (`approvals.max_session_grant`).
-    pub fn max_session_minutes(&self) -> i64 {
-        self.rules.max_session_grant_seconds / 60
-    }
-}
-
 /// The API view of a grant.
 pub fn grant_json(grant: &SessionGrant, now: i64) -> Value {
     json!({
@@ -368,99 +238,6 @@ pub fn grant_json(grant: &SessionGrant, now: i64) -> Value {
         "ended_at": grant.ended.as_ref().map(|(_, at)| at),
         "holds_covered": grant.holds_covered,
     })
-}
-
-/// `GET /v1/grants?all=1`: the live grants (all with `all`) the approver may see.
-pub async fn list(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let approver = approver(&service, &headers).await?;
-    let now = unix_now();
-    let grants = service.grants_for(&approver, query.all.is_none())?;
-    let grants: Vec<Value> = grants.iter().map(|grant| grant_json(grant, now)).collect();
-    Ok(json_body(&json!({ "grants": grants })).into_response())
-}
-
-/// Query of `GET /v1/grants`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    /// Present: ended and expired grants too.
-    all: Option<String>,
-}
-
-/// `POST /v1/grants/{id}/end`.
-pub async fn end(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    _body: Bytes,
-) -> Result<Response, ApiError> {
-    let approver = approver(&service, &headers).await?;
-    let grant = service.end_grant(&approver, &id)?;
-    Ok(json_body(&json!({ "grant": grant_json(&grant, unix_now()) })).into_response())
-}
-
-/// Form of `POST /grants/{id}/end`.
-#[derive(Debug, Deserialize)]
-pub struct EndForm {
-    /// CSRF token from the page.
-    #[serde(default)]
-    csrf: String,
-}
-
-/// `POST /grants/{id}/end` (the reviews page's End button).
-pub async fn end_form(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<EndForm>,
-) -> Response {
-    let approver = match form_poster(&service, &headers, &form.csrf).await {
-        Ok(approver) => approver,
-        Err(page) => return page,
-    };
-    let flash = match service.end_grant(&approver, &id) {
-        Ok(grant) => Flash::ok(format!("Ended {} (session {}, {}).", grant.id, grant.session_id, grant.subject)),
-        Err(e) => Flash::error(format!("{id}: {}", e.message())),
-    };
-    redirect_with(&service, "/reviews#grants", &flash, Vec::new())
-}
-
-/// The reviews page's section of live grants, each with an End button (`id="grants"`, rows
-/// `id="grant-<id>"`, forms `id="end-<id>"`).
-pub fn section(grants: &[SessionGrant], csrf: &str, now: i64) -> String {
-    let mut html = String::from(r#"<section id="grants"><h2>Live session grants</h2>"#);
-    if grants.is_empty() {
-        html.push_str(r#"<p class="note" id="no-grants">No session grant is live.</p></section>"#);
-        return html;
-    }
-    html.push_str(
-        "<table><thead><tr><th>Grant</th><th>Caller</th><th>Role</th><th>Session</th><th>Reasons</th>\
-         <th>Granted by</th><th>Ends</th><th>Holds answered</th><th></th></tr></thead><tbody>",
-    );
-    for grant in grants {
-        let id = escape(&grant.id);
-        let reasons: Vec<String> = grant.reasons.iter().map(|r| format!("<code>{}</code>", escape(r))).collect();
-        let _ = write!(
-            html,
-            r#"<tr id="grant-{id}"><td><a href="/reviews/{review}">{id}</a></td><td>{subject} <span class="note">({issuer})</span></td><td>{role}</td><td><code class="session">{session}</code></td><td>{reasons}</td><td>{by}</td><td>{ends} (in {left})</td><td>{covered}</td><td><form method="post" action="/grants/{id}/end" id="end-{id}"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="end-button-{id}">End now</button></form></td></tr>"#,
-            review = escape(&grant.review_id),
-            subject = escape(&grant.subject),
-            issuer = escape(&grant.issuer),
-            role = escape(&grant.role),
-            session = escape(&grant.session_id),
-            reasons = reasons.join(" "),
-            by = escape(&grant.granted_by),
-            ends = console::time_element(grant.expires_at),
-            left = format_duration(grant.expires_at.saturating_sub(now)),
-            covered = grant.holds_covered,
-            csrf = escape(csrf),
-        );
-    }
-    html.push_str("</tbody></table></section>");
-    html
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ use serde::Deserialize;
 
 use crate::service::auth::{bearer, Approver};
 use crate::service::console::{self, Section};
+use super::grants::SessionGrant;
 use super::service::{join_or_dash, or_dash, Service, ServiceError};
 use crate::service::store::{Choice, Decided, Listing, Review, Status};
 use crate::service::util::{format_duration, unix_now};
@@ -483,7 +484,7 @@ pub(crate) fn stale_form(who: Option<(&Approver, Source)>) -> Response {
 }
 
 fn service_error_page(error: &ServiceError, who: Option<(&Approver, Source)>) -> Response {
-    let status = super::api::ApiError(error.clone()).status_and_type().0;
+    let status = super::http::ApiError(error.clone()).status_and_type().0;
     error_page(status, who, error.message())
 }
 
@@ -519,7 +520,7 @@ pub async fn reviews(
         content.push_str(&review_card(&service, review, &approver, &csrf, now, "list"));
     }
     content.push_str("</section>");
-    content.push_str(&super::grants::section(&grants, &csrf, now));
+    content.push_str(&grants_section(&grants, &csrf, now));
     content.push_str(&decided_table(&decided));
     let (flash, cookies) = take_flash(&service, &headers);
     Page {
@@ -919,6 +920,67 @@ fn votes_table(review: &Review) -> String {
     }
     html.push_str("</tbody></table>");
     html
+}
+
+/// The reviews page's section of live grants, each with an End button (`id="grants"`, rows
+/// `id="grant-<id>"`, forms `id="end-<id>"`).
+pub fn grants_section(grants: &[SessionGrant], csrf: &str, now: i64) -> String {
+    let mut html = String::from(r#"<section id="grants"><h2>Live session grants</h2>"#);
+    if grants.is_empty() {
+        html.push_str(r#"<p class="note" id="no-grants">No session grant is live.</p></section>"#);
+        return html;
+    }
+    html.push_str(
+        "<table><thead><tr><th>Grant</th><th>Caller</th><th>Role</th><th>Session</th><th>Reasons</th>\
+         <th>Granted by</th><th>Ends</th><th>Holds answered</th><th></th></tr></thead><tbody>",
+    );
+    for grant in grants {
+        let id = escape(&grant.id);
+        let reasons: Vec<String> = grant.reasons.iter().map(|r| format!("<code>{}</code>", escape(r))).collect();
+        let _ = write!(
+            html,
+            r#"<tr id="grant-{id}"><td><a href="/reviews/{review}">{id}</a></td><td>{subject} <span class="note">({issuer})</span></td><td>{role}</td><td><code class="session">{session}</code></td><td>{reasons}</td><td>{by}</td><td>{ends} (in {left})</td><td>{covered}</td><td><form method="post" action="/grants/{id}/end" id="end-{id}"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="end-button-{id}">End now</button></form></td></tr>"#,
+            review = escape(&grant.review_id),
+            subject = escape(&grant.subject),
+            issuer = escape(&grant.issuer),
+            role = escape(&grant.role),
+            session = escape(&grant.session_id),
+            reasons = reasons.join(" "),
+            by = escape(&grant.granted_by),
+            ends = console::time_element(grant.expires_at),
+            left = format_duration(grant.expires_at.saturating_sub(now)),
+            covered = grant.holds_covered,
+            csrf = escape(csrf),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+    html
+}
+
+/// Form of `POST /grants/{id}/end`.
+#[derive(Debug, Deserialize)]
+pub struct EndGrantForm {
+    /// CSRF token from the page.
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /grants/{id}/end` (the reviews page's End button).
+pub async fn end_grant_form(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<EndGrantForm>,
+) -> Response {
+    let approver = match form_poster(&service, &headers, &form.csrf).await {
+        Ok(approver) => approver,
+        Err(page) => return page,
+    };
+    let flash = match service.end_grant(&approver, &id) {
+        Ok(grant) => Flash::ok(format!("Ended {} (session {}, {}).", grant.id, grant.session_id, grant.subject)),
+        Err(e) => Flash::error(format!("{id}: {}", e.message())),
+    };
+    redirect_with(&service, "/reviews#grants", &flash, Vec::new())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::service::auth::{Approver, CsrfKey, GatewayToken, OidcVerifier};
-use super::grants::{SessionGrant, MAX_SESSION_ID_CHARS};
+use super::grants::{EndRefused, GrantScope, SessionGrant, MAX_SESSION_ID_CHARS};
 use crate::service::revocations::RevocationStore;
 use super::rules::Rules;
 use super::signer::{GrantClaims, VerdictClaims, VerdictSigner, VERDICT_LIFETIME_SECONDS};
@@ -750,6 +750,78 @@ pub fn or_dash(text: &str) -> &str {
         text
     }
 }
+
+// Session grants (docs/approvals.md, "Session grants"): [`super::grants`] keeps them.
+impl Service {
+    /// The live grant that covers `request` now, or `None`: without a session id, for a revoked
+    /// caller (kill switch), or when no grant's scope covers it.
+    pub fn grant_for_hold(&self, request: &HoldRequest, now: i64) -> Result<Option<SessionGrant>, ServiceError> {
+        let Some(session_id) = request.session_id.as_deref() else { return Ok(None) };
+        let caller = &request.caller;
+        let scope = GrantScope {
+            session_id,
+            issuer: &caller.issuer,
+            subject: &caller.subject,
+            role: &request.role,
+            reasons: &request.reasons,
+        };
+        if let Some(revocations) = &self.revocations {
+            let job = caller
+                .job
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect();
+            if let Some(revocation) = revocations.covers(&caller.subject, &caller.groups, &job, None, now)? {
+                log_event(&format!(
+                    "hold {} by {}: no session grant answers a revoked caller ({})",
+                    request.request_id, caller.subject, revocation.reason
+                ));
+                return Ok(None);
+            }
+        }
+        Ok(self.store.session_grant_covering(&scope, now)?)
+    }
+
+    /// The grants `approver` may see (those of roles they decide), live ones only or all.
+    pub fn grants_for(&self, approver: &Approver, live_only: bool) -> Result<Vec<SessionGrant>, ServiceError> {
+        self.ensure_approver(approver)?;
+        let grants = self.store.session_grants(live_only.then(unix_now))?;
+        Ok(grants.into_iter().filter(|grant| self.may_see(approver, grant)).collect())
+    }
+
+    fn may_see(&self, approver: &Approver, grant: &SessionGrant) -> bool {
+        self.rules.role(&grant.role).is_some_and(|role| role.may_decide(&approver.groups))
+    }
+
+    /// Ends grant `id` at once, if `approver` decides its role.
+    pub fn end_grant(&self, approver: &Approver, id: &str) -> Result<SessionGrant, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("no session grant {id}"));
+        let grant = self.store.session_grant(id)?.ok_or_else(not_found)?;
+        if !self.may_see(approver, &grant) {
+            return Err(ServiceError::Forbidden(format!(
+                "{} is not in an approver group of role {}",
+                approver.subject, grant.role
+            )));
+        }
+        match self.store.end_session_grant(id, &approver.subject, unix_now())? {
+            Ok(ended) => {
+                log_event(&format!(
+                    "session grant ended {} (session {}, {}) by {}",
+                    ended.id, ended.session_id, ended.subject, approver.subject
+                ));
+                Ok(ended)
+            }
+            Err(EndRefused::NotFound) => Err(not_found()),
+            Err(EndRefused::NotLive) => Err(ServiceError::Conflict(format!("session grant {id} has already ended"))),
+        }
+    }
+
+    /// The longest session grant, in whole minutes (`approvals.max_session_grant`).
+    pub fn max_session_minutes(&self) -> i64 {
+        self.rules.max_session_grant_seconds / 60
+    }
+}
+
 
 #[cfg(test)]
 pub(crate) mod tests {

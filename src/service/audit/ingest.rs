@@ -29,7 +29,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::service::approvals::api::{check_gateway, json_body, ApiError};
+use crate::service::approvals::http::{check_gateway, json_body, ApiError};
 use crate::service::approvals::service::{Service, ServiceError};
 use crate::service::approvals::signer::VerdictSigner;
 use crate::service::util::{log_event, unix_now_millis};

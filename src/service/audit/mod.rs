@@ -13,6 +13,7 @@
 pub mod access_log;
 pub mod agents;
 pub mod chain;
+pub mod error;
 pub mod export;
 pub mod ingest;
 pub mod prunes;

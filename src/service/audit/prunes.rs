@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use super::chain::canonical;
-use super::store::AuditError;
+use super::error::AuditError;
 use crate::core::hex::hex;
 
 /// The retention tables (one migration step): prune statements and, per session, how many of

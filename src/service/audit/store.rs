@@ -14,12 +14,12 @@
 //!
 //! Limits: one writer at a time (SQLite); reads for verification stream rows in position order.
 
-use std::fmt;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, IncomingRecord, GENESIS};
+pub use super::error::AuditError;
 use super::prunes::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
 
 /// The audit tables (one migration step).
@@ -58,39 +58,6 @@ pub const SCHEMA: &str = "CREATE TABLE audit_records (
 /// hundreds of thousands of requests reads the index alone, never a record.
 pub const SESSION_TIME_INDEX: &str = "CREATE INDEX IF NOT EXISTS audit_records_by_session_time
     ON audit_records (session_id, time, position, subject, role, job_id, outcome);";
-
-/// A storage failure, or a refused batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditError {
-    /// The database failed or holds unreadable data.
-    Database(String),
-    /// `(source, seq)` is already stored with different bytes.
-    Conflict {
-        /// The record's source.
-        source: String,
-        /// Its sequence number.
-        seq: i64,
-    },
-}
-
-impl fmt::Display for AuditError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Database(e) => write!(f, "audit database error: {e}"),
-            Self::Conflict { source, seq } => {
-                write!(f, "record {source} seq {seq} is already stored with different content")
-            }
-        }
-    }
-}
-
-impl std::error::Error for AuditError {}
-
-impl From<rusqlite::Error> for AuditError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Database(e.to_string())
-    }
-}
 
 /// The last row of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]

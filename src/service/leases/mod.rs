@@ -56,7 +56,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use crate::core::budget::lease::{self, Grant, InstanceLease, LeaseAnswer, LeaseRequest, WindowLedger, Windowed};
 
-use super::approvals::api::{approver, check_gateway, json_body, ApiError};
+use super::approvals::http::{approver, check_gateway, json_body, ApiError};
 use super::approvals::service::{Service, ServiceError};
 use super::store::StoreError;
 use super::util::{log_event, unix_now_millis};

@@ -28,11 +28,9 @@ use axum::Form;
 use std::sync::Arc;
 
 use super::oauth::{OAuthError, OAuthErrorCode, TokenResponse, JWT_TOKEN_TYPE};
+use super::request::TokenRequest;
 use super::{grants, TokenService};
 use crate::service::util::{log_event, unix_now};
-
-/// Largest token request body accepted.
-pub const MAX_TOKEN_REQUEST_BYTES: usize = 64 * 1024;
 
 /// `grant_type` of RFC 8693 token exchange.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -41,38 +39,13 @@ pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// Token type of an OAuth access token (RFC 8693 §3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// The parameters of a token request.
-#[derive(Default)]
-pub struct TokenRequest {
-    params: Vec<(String, String)>,
-}
-
-impl TokenRequest {
-    /// The value of `name`, if given; `invalid_request` when given more than once (RFC 6749 §3.2).
-    pub fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        let mut values = self.params.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str());
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, format!("`{name}` is given more than once")));
-        }
-        Ok(first)
-    }
-
-    /// The value of `name`; `invalid_request` when missing, empty or repeated.
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)?
-            .filter(|value| !value.is_empty())
-            .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, format!("`{name}` is missing")))
-    }
-}
-
 /// `POST /oauth/token`.
 pub async fn token(
     State(service): State<Arc<TokenService>>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let request = match form {
-        Ok(Form(params)) => TokenRequest { params },
+        Ok(Form(params)) => TokenRequest::new(params),
         Err(rejection) => {
             let why = format!(
                 "the body must be application/x-www-form-urlencoded parameters of at most 64 KiB ({})",

@@ -25,7 +25,7 @@ use axum::routing::post;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::endpoint::TokenRequest;
+use super::request::{TokenRequest, MAX_TOKEN_REQUEST_BYTES};
 use super::oauth::{no_store, OAuthError, OAuthErrorCode, TokenResponse};
 use super::refresh::RefreshError;
 use super::sign_in::{query_escape, SignInError, CLI_CLIENT_ID};
@@ -37,7 +37,7 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 
 /// The device authorization route (the token endpoint is [`super::endpoint`]'s).
 pub fn routes(tokens: Arc<TokenService>) -> Router {
-    let route = post(device_authorization).layer(DefaultBodyLimit::max(super::endpoint::MAX_TOKEN_REQUEST_BYTES));
+    let route = post(device_authorization).layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST_BYTES));
     Router::new().route("/oauth/device_authorization", route).with_state(tokens)
 }
 

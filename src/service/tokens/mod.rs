@@ -18,7 +18,7 @@
 //! routes: authorize, the source picker, the provider's callback, the device page, the
 //! console's sign-in), [`grants`] (people's grants at the token endpoint, and the device
 //! authorization endpoint), [`refresh`]
-//! (rotating refresh tokens in SQLite), [`upstream`] (the service as the provider's OIDC client).
+//! (rotating refresh tokens in SQLite), [`request`] (a token request's parameters), [`upstream`] (the service as the provider's OIDC client).
 
 pub mod endpoint;
 pub mod flows;
@@ -26,6 +26,7 @@ pub mod grants;
 pub mod issuer;
 pub mod oauth;
 pub mod refresh;
+pub mod request;
 pub mod saml;
 pub mod sign_in;
 pub mod sources;
@@ -154,7 +155,7 @@ pub fn routes(service: Arc<TokenService>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/oauth/token", post(endpoint::token).layer(DefaultBodyLimit::max(endpoint::MAX_TOKEN_REQUEST_BYTES)))
+        .route("/oauth/token", post(endpoint::token).layer(DefaultBodyLimit::max(request::MAX_TOKEN_REQUEST_BYTES)))
         .with_state(Arc::clone(&service))
         .merge(saml::routes(service))
 }
