@@ -38,6 +38,7 @@ pub mod jwt;
 pub mod keys;
 pub mod leases;
 pub mod revocations;
+pub mod schema;
 pub mod store;
 pub mod tokens;
 pub mod usage;

@@ -54,25 +54,7 @@ use super::approvals::service::{Service, ServiceError};
 use super::store::StoreError;
 use super::util::{format_duration, log_event, unix_now};
 
-/// The tables (migration 8 of [`super::store`]).
-pub const SCHEMA: &str = "CREATE TABLE revocations (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind        TEXT NOT NULL CHECK (kind IN ('subject', 'group', 'job', 'token')),
-        value       TEXT NOT NULL,
-        reason      TEXT NOT NULL,
-        revoked_by  TEXT NOT NULL,
-        revoked_at  INTEGER NOT NULL,
-        expires_at  INTEGER,
-        lifted_by   TEXT,
-        lifted_at   INTEGER,
-        changed_in  INTEGER NOT NULL
-    );
-    CREATE INDEX revocations_active ON revocations (lifted_at, expires_at);
-    CREATE TABLE revocation_version (
-        one     INTEGER PRIMARY KEY CHECK (one = 1),
-        version INTEGER NOT NULL
-    );
-    INSERT INTO revocation_version (one, version) VALUES (1, 0);";
+pub use crate::service::schema::REVOCATIONS as SCHEMA;
 
 /// Longest reason, in characters.
 pub const MAX_REASON_CHARS: usize = 200;

@@ -88,7 +88,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX verdicts_by_review ON verdicts (review_id);",
     // 2: the audit trail (docs/audit.md, "Storage").
-    super::audit::store::SCHEMA,
+    super::schema::AUDIT_RECORDS,
     // 3: identities are issuer + subject: the requester's issuer on reviews and grants, the
     // approver's on votes (a vote's key becomes review, issuer, subject).
     "ALTER TABLE reviews ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
@@ -114,20 +114,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE votes_by_identity RENAME TO votes;",
     // 4: the console's session pages read a session in request order, and the listing the last
     // activity per session, from one index (docs/audit.md, "Pages").
-    super::audit::store::SESSION_TIME_INDEX,
+    super::schema::AUDIT_SESSION_TIME_INDEX,
     // 5: audit retention: signed prune statements (docs/audit.md, "Retention").
-    super::audit::retention::SCHEMA,
+    super::schema::AUDIT_PRUNES,
     // 6: usage per record, filled by triggers at ingest (`warden usage`, the usage page).
     super::usage::aggregate::SCHEMA,
     // 7: the budget ledger: windows and the gateway instances' leases (docs/budgets.md).
-    super::leases::SCHEMA,
+    super::schema::BUDGET_LEASES,
     // 8: SAML sign-in: AuthnRequests issued and assertion ids accepted (docs/identity.md, "SAML").
-    super::tokens::saml::store::SCHEMA,
+    super::schema::SAML_REQUESTS,
     // 9: the kill switch: revocations and the list version (docs/identity.md).
-    super::revocations::SCHEMA,
+    super::schema::REVOCATIONS,
     // 10: people's sign-ins at the token service and their rotating refresh tokens
     // (docs/identity.md, "Signing in").
-    super::tokens::refresh::SCHEMA,
+    super::schema::TOKEN_SIGN_INS,
     // 11: session grants: approvals that cover later holds of one agent session (docs/approvals.md,
     // "Session grants").
     SESSION_GRANTS_SCHEMA,

@@ -15,23 +15,7 @@ use super::chain::canonical;
 use super::error::AuditError;
 use crate::core::hex::hex;
 
-/// The retention tables (one migration step): prune statements and, per session, how many of
-/// its records were pruned (so replay can say so).
-pub const SCHEMA: &str = "CREATE TABLE audit_prunes (
-        position  INTEGER PRIMARY KEY,
-        hash      TEXT NOT NULL,
-        time      INTEGER NOT NULL,
-        before    INTEGER NOT NULL,
-        records   INTEGER NOT NULL,
-        blobs     INTEGER NOT NULL,
-        removed   TEXT NOT NULL,
-        signature TEXT NOT NULL
-    );
-    CREATE TABLE audit_pruned_sessions (
-        session_id TEXT PRIMARY KEY,
-        records    INTEGER NOT NULL,
-        time       INTEGER NOT NULL
-    );";
+pub use crate::service::schema::AUDIT_PRUNES as SCHEMA;
 
 /// A signed prune statement: positions up to `position` were removed.
 #[derive(Debug, Clone, PartialEq, Eq)]

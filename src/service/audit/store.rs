@@ -22,42 +22,9 @@ use super::chain::{chain_hash, IncomingRecord, GENESIS};
 pub use super::error::AuditError;
 use super::prunes::{latest_anchor, load_prunes, pruned_session, Prune, PrunedSession};
 
-/// The audit tables (one migration step).
-pub const SCHEMA: &str = "CREATE TABLE audit_records (
-        position   INTEGER PRIMARY KEY,
-        source     TEXT NOT NULL,
-        seq        INTEGER NOT NULL,
-        id         TEXT NOT NULL,
-        session_id TEXT,
-        job_id     TEXT,
-        subject    TEXT,
-        role       TEXT,
-        time       INTEGER NOT NULL,
-        outcome    TEXT,
-        record     TEXT NOT NULL,
-        prev_hash  TEXT NOT NULL,
-        hash       TEXT NOT NULL,
-        UNIQUE (source, seq)
-    );
-    CREATE INDEX audit_records_by_session ON audit_records (session_id, position);
-    CREATE INDEX audit_records_by_time ON audit_records (time);
-    CREATE TABLE audit_blobs (
-        name    TEXT PRIMARY KEY,
-        content TEXT NOT NULL
-    );
-    CREATE TABLE audit_checkpoints (
-        position  INTEGER PRIMARY KEY,
-        hash      TEXT NOT NULL,
-        time      INTEGER NOT NULL,
-        signature TEXT NOT NULL
-    );";
+pub use crate::service::schema::AUDIT_RECORDS as SCHEMA;
 
-/// The index the console's pages read sessions through, applied by the approval store as its own
-/// migration: request order within a session (`session_id, time, position`), and the columns the
-/// session listing counts (`subject, role, job_id, outcome`), so that listing even a session of
-/// hundreds of thousands of requests reads the index alone, never a record.
-pub const SESSION_TIME_INDEX: &str = "CREATE INDEX IF NOT EXISTS audit_records_by_session_time
-    ON audit_records (session_id, time, position, subject, role, job_id, outcome);";
+pub use crate::service::schema::AUDIT_SESSION_TIME_INDEX as SESSION_TIME_INDEX;
 
 /// The last row of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -61,35 +61,7 @@ use super::approvals::service::{Service, ServiceError};
 use super::store::StoreError;
 use super::util::{log_event, unix_now_millis};
 
-/// The tables (migration 7 of [`super::store`]).
-pub const SCHEMA: &str = "CREATE TABLE budget_windows (
-        key              TEXT NOT NULL,
-        window_start     INTEGER NOT NULL,
-        window_end       INTEGER NOT NULL,
-        budget           TEXT NOT NULL,
-        limit_tokens     INTEGER,
-        limit_nanos      INTEGER,
-        limit_requests   INTEGER,
-        granted_tokens   INTEGER NOT NULL,
-        granted_nanos    INTEGER NOT NULL,
-        granted_requests INTEGER NOT NULL,
-        PRIMARY KEY (key, window_start)
-    );
-    CREATE INDEX budget_windows_by_end ON budget_windows (window_end);
-    CREATE TABLE budget_leases (
-        key                TEXT NOT NULL,
-        window_start       INTEGER NOT NULL,
-        instance           TEXT NOT NULL,
-        granted_tokens     INTEGER NOT NULL,
-        granted_nanos      INTEGER NOT NULL,
-        granted_requests   INTEGER NOT NULL,
-        committed_tokens   INTEGER NOT NULL,
-        committed_nanos    INTEGER NOT NULL,
-        committed_requests INTEGER NOT NULL,
-        first_ms           INTEGER NOT NULL,
-        renewed_ms         INTEGER NOT NULL,
-        PRIMARY KEY (key, window_start, instance)
-    );";
+pub use crate::service::schema::BUDGET_LEASES as SCHEMA;
 
 /// Largest lease request body (1024 asks of a few hundred bytes each fit).
 pub const MAX_LEASE_BODY_BYTES: usize = 1 << 20;

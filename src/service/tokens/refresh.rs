@@ -26,26 +26,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The migration creating the tables.
-pub const SCHEMA: &str = "CREATE TABLE token_sign_ins (
-        id         TEXT PRIMARY KEY,
-        subject    TEXT NOT NULL,
-        source     TEXT NOT NULL,
-        method     TEXT NOT NULL,
-        groups     TEXT NOT NULL,
-        claims     TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        revoked_at INTEGER
-    );
-    CREATE INDEX token_sign_ins_by_end ON token_sign_ins (expires_at);
-    CREATE TABLE refresh_tokens (
-        digest     TEXT PRIMARY KEY,
-        sign_in_id TEXT NOT NULL REFERENCES token_sign_ins (id),
-        created_at INTEGER NOT NULL,
-        used_at    INTEGER
-    );
-    CREATE INDEX refresh_tokens_by_sign_in ON refresh_tokens (sign_in_id);";
+pub use crate::service::schema::TOKEN_SIGN_INS as SCHEMA;
 
 /// How long ended sign-ins are kept before being deleted.
 const KEEP_ENDED_SECONDS: i64 = 86_400;

@@ -29,24 +29,7 @@ pub const REQUEST_LIFETIME_SECONDS: i64 = 600;
 /// cannot grow the database without bound.
 pub const MAX_OPEN_REQUESTS: i64 = 10_000;
 
-/// The tables (migration in `serve::store::MIGRATIONS`).
-pub const SCHEMA: &str = "CREATE TABLE saml_requests (
-        id          TEXT PRIMARY KEY,
-        provider    TEXT NOT NULL,
-        login_id    TEXT NOT NULL,
-        created_at  INTEGER NOT NULL,
-        expires_at  INTEGER NOT NULL,
-        answered_at INTEGER
-    );
-    CREATE INDEX saml_requests_by_expiry ON saml_requests (expires_at);
-    CREATE TABLE saml_assertions (
-        provider       TEXT NOT NULL,
-        assertion_id   TEXT NOT NULL,
-        accepted_at    INTEGER NOT NULL,
-        remember_until INTEGER NOT NULL,
-        PRIMARY KEY (provider, assertion_id)
-    );
-    CREATE INDEX saml_assertions_by_expiry ON saml_assertions (remember_until);";
+pub use crate::service::schema::SAML_REQUESTS as SCHEMA;
 
 /// Why a verified response cannot be accepted.
 #[derive(Debug)]
