@@ -1,6 +1,8 @@
 //! The database's tables, one constant per migration step that a feature adds, so the store that
 //! applies them ([`super::store`]) depends on no feature above it. Each feature re-exports its own
-//! step (e.g. `leases::SCHEMA`) and owns the queries over its tables.
+//! step (e.g. `leases::SCHEMA`) and owns the queries over its tables. One step stays with its
+//! feature: the usage table's (`usage::aggregate::SCHEMA`), built by that module's macros from the
+//! record fields it reads; the usage module depends on nothing that uses the store.
 
 /// The audit tables (one migration step).
 pub const AUDIT_RECORDS: &str = "CREATE TABLE audit_records (
